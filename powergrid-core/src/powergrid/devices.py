@@ -1,0 +1,124 @@
+"""The device interface: physics only, no pandapower, no RL.
+
+A device sits at one bus and injects ``p_mw``/``q_mvar`` (generator convention:
+positive injects into the grid, a load is negative). Each tick the environment
+calls ``step(action, ctx)``; the device projects the action onto what it can
+do, advances its state over ``ctx.dt_h`` hours and sets:
+
+- ``p_mw``, ``q_mvar`` — injection after the step (MW, Mvar),
+- ``cost`` — money spent in this step ($; negative is revenue),
+- ``safety`` — constraint violation in this step (≥ 0, 0 when safe),
+- ``projection`` — distance between the requested and the applied action
+  (0 when the action was feasible), reported in ``infos``.
+
+After the power flow, ``settle(result, ctx)`` may add cost or safety that
+depend on network quantities (e.g. the exchange at a point of common coupling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+import gymnasium
+import numpy as np
+
+from powergrid.params import NoParams
+from powergrid.solvers.base import PowerFlowResult
+
+
+@attrs.define(slots=True)
+class StepContext:
+    """What agents, protocols and devices see at one tick (one object, updated in place).
+
+    ``profiles`` maps a profile name (``"load"`` pu of base load, ``"solar"`` pu of
+    rated PV, ``"wind"`` pu of rated wind, ``"price"`` $/MWh, ``"temperature"`` °C)
+    to its array over the episode; the value now is ``profiles[name][tick]``.
+    ``price`` is the energy price that applies to the device now ($/MWh): the
+    market price, or a parent's price signal.
+    """
+
+    dt_h: float
+    profiles: Mapping[str, np.ndarray]
+    tick: int = 0
+    hour: float = 0.0
+    price: float = 0.0
+
+    def profile(self, name: str) -> float:
+        """The value of profile ``name`` at the current tick."""
+        return float(self.profiles[name][self.tick])
+
+
+class Device:
+    """Base class of device physics (see the module docstring for the contract).
+
+    Subclasses set ``Params`` (a frozen attrs class made with
+    :mod:`powergrid.params` fields) and build ``action_space`` and
+    ``observation_space`` once in ``__init__``.
+    """
+
+    Params: ClassVar[type] = NoParams
+    #: Profile names this device reads (validated against the scenario's profiles).
+    profiles_used: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Any, dt_h: float) -> None:
+        self.params = params
+        self.dt_h = float(dt_h)
+        self.p_mw = 0.0
+        self.q_mvar = 0.0
+        self.cost = 0.0
+        self.safety = 0.0
+        self.projection = 0.0
+        self.action_space: gymnasium.spaces.Space = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
+        self.observation_space: gymnasium.spaces.Box = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Draw the initial state from ``rng`` and clear the step outputs."""
+        self.p_mw = self.q_mvar = self.cost = self.safety = self.projection = 0.0
+
+    def step(self, action: Any, ctx: StepContext) -> None:
+        """Apply ``action`` (projected to the feasible set) over ``ctx.dt_h`` hours."""
+        raise NotImplementedError
+
+    def observe(self) -> np.ndarray:
+        """The device's observation (float32, inside ``observation_space``)."""
+        return np.zeros(0, np.float32)
+
+    def rule_action(self, ctx: StepContext) -> Any:
+        """The action of the device's default rule-based policy (used when no one else acts for it)."""
+        space = self.action_space
+        if isinstance(space, gymnasium.spaces.Box):
+            return np.zeros(space.shape, np.float32).clip(space.low, space.high)
+        if isinstance(space, gymnasium.spaces.Discrete):
+            return int(space.start)
+        return space.sample()
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
+        """Add network-dependent cost/safety after the power flow (default: nothing)."""
+
+    def state_dict(self) -> dict[str, float]:
+        """Named state values (for trajectories and tests), e.g. ``{"soc": 0.5}``."""
+        return {}
+
+
+def box(low: Any, high: Any) -> gymnasium.spaces.Box:
+    """A float32 Box from bounds (scalars or sequences)."""
+    lo = np.atleast_1d(np.asarray(low, np.float32))
+    hi = np.atleast_1d(np.asarray(high, np.float32))
+    return gymnasium.spaces.Box(lo, hi, dtype=np.float32)
+
+
+def clip_action(action: Any, space: gymnasium.spaces.Box) -> tuple[np.ndarray, float]:
+    """Project ``action`` onto a Box: returns the feasible action and the projection distance.
+
+    A NaN or infinite entry becomes the midpoint of its bounds and counts as the full range.
+    """
+    a = np.asarray(action, dtype=np.float64).reshape(space.shape)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        a = np.where(bad, (space.low + space.high) / 2.0, a)
+    clipped = np.clip(a, space.low, space.high)
+    distance = float(np.abs(clipped - a).sum()) + float(np.where(bad, space.high - space.low, 0.0).sum())
+    return clipped, distance
+

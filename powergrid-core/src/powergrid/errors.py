@@ -1,0 +1,32 @@
+"""Exceptions of PowerGrid. Each message names where the problem is and what to do."""
+
+from __future__ import annotations
+
+
+class PowerGridError(Exception):
+    """Base class of every PowerGrid error."""
+
+
+class ConfigError(PowerGridError, ValueError):
+    """A configuration value is wrong: the message gives ``file:line path: expected …, got …``."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str = ""):
+        self.file, self.line, self.path, self.detail = file, line, path, message
+        where = f"{file}:{line}" if file and line else (file or "<config>")
+        super().__init__(f"{where} {path}: {message}" if path else f"{where}: {message}")
+
+
+class PluginError(PowerGridError):
+    """Base class of plugin errors."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """A plugin name is not registered."""
+
+
+class DuplicatePluginError(PluginError):
+    """Two plugins register the same name for the same kind."""
+
+
+class PluginLoadError(PluginError, ImportError):
+    """An entry-point plugin failed to import (raised only in strict mode)."""

@@ -1,0 +1,198 @@
+"""Typed, unit-carrying parameters for plugins (devices, protocols, networks).
+
+A plugin declares its parameters as a frozen attrs class whose fields are made
+with :func:`quantity` (a number with a unit and bounds), :func:`integer`,
+:func:`choice`, :func:`flag` or :func:`text`. :func:`build_params` turns a YAML
+mapping into that class and reports the first bad field by its YAML path::
+
+    @attrs.frozen
+    class Params:
+        capacity_mwh: float = quantity("MWh", 2.0, gt=0)
+        efficiency: float = quantity("1", 0.95, gt=0, le=1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from powergrid.errors import ConfigError
+
+_MISSING = attrs.NOTHING
+
+
+def _describe(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{value!r}"
+
+
+@attrs.frozen
+class Check:
+    """What a field expects: a converter from YAML to Python that raises ``ValueError(expected)``."""
+
+    expected: str
+    convert: Callable[[Any], Any]
+
+
+def _number(unit: str, ge: float | None, gt: float | None, le: float | None, lt: float | None) -> Check:
+    bounds = []
+    if ge is not None:
+        bounds.append(f"≥ {ge}")
+    if gt is not None:
+        bounds.append(f"> {gt}")
+    if le is not None:
+        bounds.append(f"≤ {le}")
+    if lt is not None:
+        bounds.append(f"< {lt}")
+    unit_text = "" if unit in ("", "1") else f" {unit}"
+    expected = "a number" + (" " + " and ".join(bounds) if bounds else "") + (f" ({unit_text.strip()})" if unit_text else "")
+
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(expected)
+        x = float(value)
+        if math.isnan(x):
+            raise ValueError(expected)
+        if (ge is not None and x < ge) or (gt is not None and x <= gt) or (le is not None and x > le) or (lt is not None and x >= lt):
+            raise ValueError(expected)
+        return x
+
+    return Check(expected, convert)
+
+
+def quantity(unit: str, default: Any = _MISSING, *, ge: float | None = None, gt: float | None = None,
+             le: float | None = None, lt: float | None = None, doc: str = "") -> Any:
+    """A float field in ``unit`` (``"MW"``, ``"MWh"``, ``"$/MWh"``, ``"pu"``, ``"1"``…) with bounds."""
+    check = _number(unit, ge, gt, le, lt)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": unit, "check": check, "doc": doc})
+
+
+def integer(default: Any = _MISSING, *, ge: int | None = None, le: int | None = None, doc: str = "") -> Any:
+    """An integer field with bounds."""
+    text = "an integer" + (f" ≥ {ge}" if ge is not None else "") + (f" ≤ {le}" if le is not None else "")
+
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or (ge is not None and value < ge) or (le is not None and value > le):
+            raise ValueError(text)
+        return int(value)
+
+    check = Check(text, convert)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+
+
+def choice(options: Sequence[str], default: Any = _MISSING, *, doc: str = "") -> Any:
+    """A string field restricted to ``options``."""
+    text = "one of " + ", ".join(repr(o) for o in options)
+
+    def convert(value: Any) -> str:
+        if value not in options:
+            raise ValueError(text)
+        return str(value)
+
+    check = Check(text, convert)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+
+
+def flag(default: Any = _MISSING, *, doc: str = "") -> Any:
+    """A boolean field."""
+
+    def convert(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError("true or false")
+        return value
+
+    check = Check("true or false", convert)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+
+
+def text(default: Any = _MISSING, *, doc: str = "") -> Any:
+    """A free string field (a name, a profile key)."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError("a non-empty string")
+        return value
+
+    check = Check("a non-empty string", convert)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+
+
+def numbers(unit: str, default: Any = _MISSING, *, ge: float | None = None, le: float | None = None, doc: str = "") -> Any:
+    """A list of numbers in ``unit`` (a curve, a schedule), stored as a tuple of floats."""
+    one = _number(unit, ge, None, le, None)
+    expected = f"a list of {one.expected.removeprefix('a ')}s"
+
+    def convert(value: Any) -> tuple[float, ...]:
+        if isinstance(value, tuple) and all(isinstance(v, float) for v in value):
+            return value
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(expected)
+        try:
+            return tuple(one.convert(v) for v in value)
+        except ValueError:
+            raise ValueError(expected) from None
+
+    check = Check(expected, convert)
+    return attrs.field(default=default, converter=_strict(check), metadata={"unit": unit, "check": check, "doc": doc})
+
+
+def _strict(check: Check) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return check.convert(value)
+
+    return convert
+
+
+@attrs.frozen
+class NoParams:
+    """A plugin without parameters."""
+
+
+def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "params",
+                 locate: Callable[[str], tuple[str | None, int | None]] | None = None) -> Any:
+    """``cls(**raw)`` with one clear :class:`ConfigError` for an unknown, missing or bad field.
+
+    ``locate(path)`` gives the file and line of a YAML path when the values came from a file.
+    """
+    raw = dict(raw or {})
+    fields = {f.name: f for f in attrs.fields(cls)}
+
+    def fail(where: str, message: str) -> ConfigError:
+        file, line = locate(where) if locate else (None, None)
+        return ConfigError(message, file=file, line=line, path=where)
+
+    for key in raw:
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            raise fail(f"{path}.{key}", f"unknown parameter of {cls.__qualname__.split('.')[0]} (known: {known})")
+    values = {}
+    for name, field in fields.items():
+        if name not in raw:
+            if field.default is attrs.NOTHING:
+                check = field.metadata.get("check")
+                raise fail(f"{path}.{name}", f"expected {check.expected if check else 'a value'}, got nothing (required)")
+            continue
+        check = field.metadata.get("check")
+        value = raw[name]
+        if check is not None:
+            try:
+                value = check.convert(value)
+            except ValueError:
+                raise fail(f"{path}.{name}", f"expected {check.expected}, got {_describe(value)}") from None
+        values[name] = value
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # cross-field checks in __attrs_post_init__
+        raise fail(path, str(exc)) from None
+
+
+def describe_params(cls: type) -> list[tuple[str, str, str, str]]:
+    """``(name, unit, default, expected)`` of every field, for docs and ``powergrid plugins --params``."""
+    rows = []
+    for field in attrs.fields(cls):
+        check = field.metadata.get("check")
+        default = "required" if field.default is attrs.NOTHING else repr(field.default)
+        rows.append((field.name, field.metadata.get("unit", ""), default, check.expected if check else ""))
+    return rows

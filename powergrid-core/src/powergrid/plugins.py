@@ -1,0 +1,289 @@
+"""Plugin discovery and the registry of named plugins.
+
+Core's built-ins are registered first (they work with entry points off), then
+every module of the ``powergrid`` entry-point group. Environment variables:
+
+- ``POWERGRID_STRICT_PLUGINS=1``: a plugin that fails to import is fatal.
+- ``POWERGRID_DISABLE_PLUGINS=a,b``: entry points named ``a`` and ``b`` are skipped.
+- ``POWERGRID_NO_ENTRY_POINTS=1``: load core's built-ins and local plugins only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import importlib_metadata
+import pluggy
+
+from powergrid import hookspecs
+from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+from powergrid.first_party import provider_of
+
+ENTRY_POINT_GROUP = "powergrid"
+KINDS = tuple(hookspecs.KINDS)
+
+
+@attrs.frozen
+class PluginRecord:
+    """One named plugin: ``factory`` is the object, or a lazy ``"module:attr"`` string."""
+
+    name: str
+    factory: Any
+    summary: str = ""
+    kind: str = ""
+    distribution: str = "local"
+    version: str = ""
+
+    def load(self) -> Any:
+        """The factory object, importing it first when it is a ``"module:attr"`` string."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    @property
+    def provider(self) -> str:
+        return f"{self.distribution} {self.version}".strip()
+
+
+@attrs.frozen
+class FailedPlugin:
+    """An entry point that raised while being imported."""
+
+    name: str
+    distribution: str
+    error: str
+
+
+class Registry:
+    """Every named plugin, by kind. Build with :func:`get_registry`."""
+
+    def __init__(self, records: Iterable[PluginRecord], failed: Iterable[FailedPlugin] = ()):
+        self._by_kind: dict[str, dict[str, PluginRecord]] = {kind: {} for kind in KINDS}
+        self.failed: tuple[FailedPlugin, ...] = tuple(failed)
+        for record in records:
+            table = self._by_kind[record.kind]
+            if record.name in table:
+                first = table[record.name]
+                raise DuplicatePluginError(
+                    f"{record.kind} '{record.name}' is registered twice: by {first.provider} "
+                    f"and by {record.provider}; uninstall or disable one of them "
+                    f"(POWERGRID_DISABLE_PLUGINS=<entry point name>)"
+                )
+            table[record.name] = record
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind[kind])
+
+    def records(self, kind: str) -> list[PluginRecord]:
+        return [self._by_kind[kind][name] for name in self.names(kind)]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._by_kind[kind]
+
+    def get(self, kind: str, name: str) -> PluginRecord:
+        """The record of ``name``; an unknown name raises with choices, a suggestion and a pip hint."""
+        table = self._by_kind[kind]
+        if name in table:
+            return table[name]
+        raise UnknownPluginError(self.unknown_message(kind, name))
+
+    def load(self, kind: str, name: str) -> Any:
+        return self.get(kind, name).load()
+
+    def unknown_message(self, kind: str, name: object) -> str:
+        choices = self.names(kind)
+        message = f"unknown {kind} type {name!r}"
+        text = str(name)
+        lowered = {c.lower(): c for c in choices}
+        close = difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
+        if text.lower() in lowered:
+            close = [lowered[text.lower()]]
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        dist = provider_of(kind, text)
+        if dist:
+            message += f"; it is provided by {dist}: pip install {dist}"
+        message += f" (installed: {', '.join(choices) if choices else 'none'})"
+        return message
+
+
+class _LocalPlugins:
+    """Plugins registered with decorators or :func:`load_plugins`, without packaging."""
+
+    def __init__(self) -> None:
+        self.records: list[PluginRecord] = []
+
+    def add(self, record: PluginRecord) -> None:
+        self.records.append(record)
+        _clear_cache()
+
+
+_LOCAL = _LocalPlugins()
+_LOCAL_MODULES: list[tuple[Any, str]] = []
+_CACHE: dict[str, Registry] = {}
+
+
+def _clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_plugin_manager(*, entry_points: bool = True) -> tuple[pluggy.PluginManager, dict[str, tuple[str, str]], list[FailedPlugin]]:
+    """A plugin manager with core's built-ins, then local plugins, then entry points.
+
+    Returns the manager, the distribution and version of every registered plugin
+    name, and the entry points that failed to import.
+    """
+    from powergrid import builtin
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    from powergrid import __version__
+
+    origin: dict[str, tuple[str, str]] = {"core": ("powergrid-core", __version__)}
+    pm.register(builtin, name="core")
+    for module, where in _LOCAL_MODULES:
+        name = f"local:{module.__name__}"
+        if pm.get_plugin(name) is None:
+            pm.register(module, name=name)
+            origin[name] = (where, "")
+    failed: list[FailedPlugin] = []
+    if entry_points and not _env_flag("POWERGRID_NO_ENTRY_POINTS"):
+        disabled = {n.strip() for n in os.environ.get("POWERGRID_DISABLE_PLUGINS", "").split(",") if n.strip()}
+        for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in disabled or pm.get_plugin(ep.name) is not None:
+                continue
+            dist = ep.dist.name if ep.dist else "unknown"
+            version = ep.dist.version if ep.dist else ""
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not take the others down
+                failure = FailedPlugin(ep.name, dist, f"{type(exc).__name__}: {exc}")
+                if _env_flag("POWERGRID_STRICT_PLUGINS"):
+                    raise PluginLoadError(
+                        f"plugin {ep.name!r} from {dist} {version} failed to import: {failure.error}"
+                    ) from exc
+                warnings.warn(
+                    f"powergrid: skipped plugin {ep.name!r} from {dist} {version}: {failure.error} "
+                    f"(set POWERGRID_STRICT_PLUGINS=1 to make this fatal)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                failed.append(failure)
+                continue
+            pm.register(module, name=ep.name)
+            origin[ep.name] = (dist, version)
+    pm.check_pending()
+    return pm, origin, failed
+
+
+def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
+    if isinstance(item, PluginRecord):
+        record = item
+    else:
+        name, factory, *rest = item
+        record = PluginRecord(name, factory, rest[0] if rest else "")
+    if not record.summary and not isinstance(record.factory, str):
+        doc = (getattr(record.factory, "__doc__", None) or "").strip()
+        record = attrs.evolve(record, summary=doc.splitlines()[0] if doc else "")
+    if record.distribution == "local" and dist != "local":
+        record = attrs.evolve(record, distribution=dist, version=version)
+    return attrs.evolve(record, kind=kind)
+
+
+def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]) -> list[PluginRecord]:
+    """Call every registration hook of every plugin, tagging records with their distribution."""
+    records: list[PluginRecord] = []
+    for kind, hook_name in hookspecs.KINDS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            dist, version = origin.get(impl.plugin_name, (impl.plugin_name, ""))
+            for item in impl.function() or ():
+                records.append(_normalise(item, kind, dist, version))
+    return records
+
+
+def get_registry(*, entry_points: bool = True) -> Registry:
+    """The registry of every plugin (built once per process and cached)."""
+    key = f"ep={entry_points}"
+    if key not in _CACHE:
+        pm, origin, failed = build_plugin_manager(entry_points=entry_points)
+        records = collect_records(pm, origin) + _LOCAL.records
+        _CACHE[key] = Registry(records, failed)
+    return _CACHE[key]
+
+
+def _register(kind: str) -> Callable[..., Any]:
+    def decorator_factory(name: str | None = None, *, summary: str = "") -> Callable[[Any], Any]:
+        def decorator(obj: Any) -> Any:
+            _LOCAL.add(
+                PluginRecord(
+                    name or obj.__name__,
+                    obj,
+                    summary or ((obj.__doc__ or "").strip().splitlines() or [""])[0],
+                    kind=kind,
+                    distribution=f"local:{getattr(obj, '__module__', '?')}",
+                )
+            )
+            return obj
+
+        return decorator
+
+    decorator_factory.__doc__ = f"Register a {kind} under ``name`` (default: the object's name) without packaging."
+    return decorator_factory
+
+
+register_device = _register("device")
+register_protocol = _register("protocol")
+register_network = _register("network")
+register_dataset = _register("dataset")
+register_solver = _register("solver")
+register_policy = _register("policy")
+
+
+def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
+    """Import every ``*.py`` file of ``directory`` as a local plugin; returns the module names.
+
+    A file may use the ``register_*`` decorators or define ``@hookimpl`` functions.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"load_plugins: {folder} is not a directory")
+    loaded = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module_name = f"powergrid_local_{path.stem}"
+        if module_name in sys.modules:
+            loaded.append(module_name)
+            continue
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[module_name]
+            raise
+        if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
+            _LOCAL_MODULES.append((module, f"local:{path}"))
+        loaded.append(module_name)
+    _clear_cache()
+    return loaded

@@ -1,0 +1,56 @@
+"""The reference solver: ``pandapower.runpp`` on the net itself (slow, complete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import pandapower as pp
+
+from powergrid.params import choice, integer, quantity
+from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
+
+
+@attrs.frozen
+class PandapowerParams:
+    algorithm: str = choice(("nr", "iwamoto_nr", "bfsw", "gs", "fdbx", "fdxb"), "nr")
+    max_iteration: int = integer(30, ge=1)
+    tolerance_mva: float = quantity("MVA", 1e-8, gt=0)
+
+
+class PandapowerSolver(PowerFlowSolver):
+    """AC power flow by ``pandapower.runpp`` (Newton–Raphson by default); the reference of every other solver."""
+
+    name = "pandapower"
+    Params = PandapowerParams
+
+    def __init__(self, net: Any, params: PandapowerParams | None = None) -> None:
+        super().__init__(net, params or PandapowerParams())
+
+    def solve(self, injections: Injections) -> PowerFlowResult:
+        net, p = self.net, self.params
+        net.load["p_mw"] = injections.load_p_mw
+        net.load["q_mvar"] = injections.load_q_mvar
+        net.sgen["p_mw"] = injections.sgen_p_mw
+        net.sgen["q_mvar"] = injections.sgen_q_mvar
+        if not np.all(np.isfinite(injections.sgen_p_mw)) or not np.all(np.isfinite(injections.sgen_q_mvar)):
+            return PowerFlowResult.failed(*self.shape)
+        try:
+            pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
+                     tolerance_mva=p.tolerance_mva, numba=False, init="auto")
+        except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
+            return PowerFlowResult.failed(*self.shape)
+        trafo_loading = net.res_trafo.loading_percent.to_numpy(float) if len(net.trafo) else np.zeros(0)
+        return PowerFlowResult(
+            converged=True,
+            vm_pu=net.res_bus.vm_pu.to_numpy(float),
+            va_degree=net.res_bus.va_degree.to_numpy(float),
+            line_loading_percent=net.res_line.loading_percent.to_numpy(float),
+            line_p_from_mw=net.res_line.p_from_mw.to_numpy(float),
+            trafo_loading_percent=trafo_loading,
+            trafo_p_hv_mw=net.res_trafo.p_hv_mw.to_numpy(float) if len(net.trafo) else np.zeros(0),
+            ext_grid_p_mw=net.res_ext_grid.p_mw.to_numpy(float),
+            ext_grid_q_mvar=net.res_ext_grid.q_mvar.to_numpy(float),
+            iterations=int(net._ppc["iterations"]) if net.get("_ppc") is not None and "iterations" in net._ppc else 0,
+        )
