@@ -51,6 +51,11 @@ def powergrid_register_policies() -> list:
     """Internal (non-learned) policies usable as ``policy:`` in YAML."""
 
 
+@hookspec
+def powergrid_register_commands() -> list:
+    """CLI sub-commands: ``PluginRecord(name, "module:main")`` where ``main(argv: list[str]) -> int``."""
+
+
 KINDS: dict[str, str] = {
     "device": "powergrid_register_devices",
     "protocol": "powergrid_register_protocols",
@@ -58,4 +63,5 @@ KINDS: dict[str, str] = {
     "dataset": "powergrid_register_datasets",
     "solver": "powergrid_register_solvers",
     "policy": "powergrid_register_policies",
+    "command": "powergrid_register_commands",
 }
