@@ -1,0 +1,153 @@
+"""Download cache: files fetched with pooch into the user's cache folder, checked before every use.
+
+- Folder: ``POWERGRID_CACHE_DIR`` if set, else ``pooch.os_cache("powergrid")``
+  (``~/.cache/powergrid`` on Linux), one sub-folder per source (``caiso/``…).
+- Every file that passed validation is recorded in ``checksums.json`` of its
+  folder (SHA-256 and size). A cached file whose size or hash no longer matches,
+  or that fails validation, is deleted and fetched again — never used.
+- A fresh download is validated (for zips: it opens and every member's CRC
+  checks), so a truncated or partial response is detected even without a
+  known hash; it is retried, then reported.
+- ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pooch
+
+from powergrid_datasets.errors import DataFileError, DataUnavailableError, DownloadError
+
+CACHE_ENV = "POWERGRID_CACHE_DIR"
+OFFLINE_ENV = "POWERGRID_OFFLINE"
+MANIFEST = "checksums.json"
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir(subdir: str = "") -> Path:
+    """The cache folder (created), or its ``subdir``."""
+    base = Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else Path(pooch.os_cache("powergrid"))
+    folder = base / subdir if subdir else base
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def validate_zip(path: Path) -> None:
+    """Raise :class:`DataFileError` unless ``path`` is a complete zip whose members all pass their CRC."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataFileError(path, f"incomplete or corrupt zip ({exc})") from None
+    if bad is not None:
+        raise DataFileError(path, f"corrupt member {bad} in the zip")
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    tmp.replace(folder / MANIFEST)
+
+
+def cached_ok(path: Path, entry: dict | None, validate: Callable[[Path], None] | None) -> bool:
+    """Whether the cached ``path`` matches its manifest ``entry`` (size and SHA-256) and validates."""
+    if entry is None or not path.is_file():
+        return False
+    if path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256"):
+        return False
+    if validate is not None:
+        try:
+            validate(path)
+        except DataFileError:
+            return False
+    return True
+
+
+def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
+          validate: Callable[[Path], None] | None = validate_zip, retries: int = 2,
+          timeout: float = 60.0, hint: str = "") -> Path:
+    """The cached copy of ``url`` as ``<cache>/<subdir>/<fname>``, downloading it when needed.
+
+    ``known_hash`` (``"sha256:…"`` or a bare SHA-256) pins the content. ``hint``
+    is appended to errors (e.g. how to provide the files offline).
+    """
+    folder = cache_dir(subdir)
+    target = folder / fname
+    manifest = _read_manifest(folder)
+    entry = manifest.get(fname)
+    if known_hash:
+        expected = known_hash.split(":", 1)[-1].lower()
+        if entry is not None and entry.get("sha256") != expected:
+            entry = None
+    if cached_ok(target, entry, validate):
+        return target
+    if target.exists():
+        log.warning("powergrid: cached %s is incomplete or corrupt; fetching it again", target)
+        target.unlink()
+    manifest.pop(fname, None)
+    suffix = f" {hint}" if hint else ""
+    if offline():
+        raise DataUnavailableError(f"{fname} is not in the cache {folder} and downloads are off "
+                                   f"({OFFLINE_ENV}=1); would fetch {url}.{suffix}")
+    errors = []
+    for attempt in range(retries + 1):
+        try:
+            path = Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder, progressbar=False,
+                                       downloader=pooch.HTTPDownloader(timeout=timeout)))
+        except Exception as exc:  # requests' connection errors, pooch's hash mismatch, truncated bodies
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if target.exists():
+                target.unlink()
+            if _is_connection_error(exc):
+                raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
+            time.sleep(min(0.2 * (attempt + 1), 1.0))
+            continue
+        try:
+            if validate is not None:
+                validate(path)
+        except DataFileError as exc:
+            errors.append(str(exc))
+            path.unlink()
+            continue
+        manifest[fname] = {"sha256": sha256(path), "size": path.stat().st_size, "url": url}
+        _write_manifest(folder, manifest)
+        return path
+    raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
+                        f"({'; '.join(errors)}).{suffix}")
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    try:
+        import requests
+    except ImportError:  # pragma: no cover - pooch depends on requests
+        return False
+    return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) and not isinstance(
+        exc, requests.exceptions.ChunkedEncodingError)

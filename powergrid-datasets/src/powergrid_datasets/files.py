@@ -1,0 +1,106 @@
+"""Reading report files as ISOs serve them: a CSV, or a zip holding one or more CSVs."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from powergrid_datasets.errors import DataFileError
+
+DATA_SUFFIXES = (".zip", ".csv")
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV or of the first CSV in a zip (an empty or corrupt file raises)."""
+    frames = _open_members(path)
+    name, opener = frames[0]
+    with opener() as fh:
+        line = fh.readline().decode("utf-8-sig", errors="replace").strip()
+    if not line:
+        raise DataFileError(path, f"{name} is empty (no header line)")
+    return [c.strip().strip('"') for c in line.split(",")]
+
+
+def read_csv_members(path: Path, *, required: Sequence[str], check_header: Callable[[list[str]], None] | None = None,
+                     dtype: dict | None = None, usecols: Sequence[str] | Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """Every CSV of ``path`` (a ``.csv`` or a ``.zip``) concatenated, reading only ``usecols``.
+
+    Each CSV's header must contain ``required``; ``check_header(columns)`` may
+    raise ``ValueError`` (e.g. "this is another report") which is reported with the file name.
+    """
+    parts = []
+    for name, opener in _open_members(path):
+        where = path if name == path.name else f"{path} ({name})"
+        try:
+            with opener() as fh:
+                raw = fh.read()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DataFileError(where, f"corrupt file, cannot read it ({exc}); delete it or fetch it again") from None
+        text_head = raw[:4096].decode("utf-8-sig", errors="replace").splitlines()
+        if not raw.strip() or not text_head or not text_head[0].strip():
+            raise DataFileError(where, "empty file (no header line)")
+        columns = [c.strip().strip('"') for c in text_head[0].split(",")]
+        if check_header is not None:
+            try:
+                check_header(columns)
+            except ValueError as exc:
+                raise DataFileError(where, str(exc)) from None
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise DataFileError(where, f"missing column(s) {', '.join(missing)} (the file has: {', '.join(columns)})")
+        try:
+            frame = pd.read_csv(io.BytesIO(raw), usecols=usecols if usecols is None or callable(usecols) else list(usecols), dtype=dtype,
+                                encoding="utf-8-sig", skipinitialspace=True)
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DataFileError(where, f"cannot parse the CSV: {exc}") from None
+        if frame.empty:
+            raise DataFileError(where, "the file has a header but no rows")
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _open_members(path: Path) -> list[tuple[str, Callable]]:
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise DataFileError(path, "empty file (0 bytes)")
+    if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+        try:
+            zf = zipfile.ZipFile(path)
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataFileError(path, f"corrupt zip ({exc}); delete it or fetch it again") from None
+        csvs = [n for n in names if n.lower().endswith(".csv")]
+        if not csvs:
+            detail = ""
+            xml = [n for n in names if n.lower().endswith(".xml")]
+            if xml:
+                detail = ": " + _xml_error_text(zf.read(xml[0]))
+            raise DataFileError(path, f"the zip holds no CSV (it holds: {', '.join(names) or 'nothing'}){detail}")
+        return [(n, (lambda n=n: zf.open(n))) for n in sorted(csvs)]
+    return [(path.name, lambda: open(path, "rb"))]
+
+
+def _xml_error_text(raw: bytes) -> str:
+    """The human part of an OASIS error reply (``<m:ERR_DESC>…``), or the start of the XML."""
+    text = raw.decode("utf-8", errors="replace")
+    for tag in ("ERR_DESC", "ERR_CODE"):
+        start = text.find(tag + ">")
+        if start >= 0:
+            end = text.find("<", start)
+            return text[start + len(tag) + 1: end].strip()
+    return text[:200]
+
+
+def list_data_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
+    """The ``.zip``/``.csv`` files under ``folder`` (recursively) whose name contains one of ``patterns``."""
+    found = []
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and any(pat.upper() in p.name.upper() for pat in patterns):
+            found.append(p)
+    return found
