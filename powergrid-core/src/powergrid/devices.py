@@ -73,6 +73,13 @@ class Device:
         self.action_space: gymnasium.spaces.Space = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
         self.observation_space: gymnasium.spaces.Box = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
 
+    def attach(self, net: Any, bus: int) -> None:
+        """Called once when the scenario is built, with the pandapower net and the device's bus row.
+
+        Network-aware devices resolve table rows here; raise ``ValueError`` for a
+        parameter that does not fit the network (it becomes a config error).
+        """
+
     def reset(self, rng: np.random.Generator) -> None:
         """Draw the initial state from ``rng`` and clear the step outputs."""
         self.p_mw = self.q_mvar = self.cost = self.safety = self.projection = 0.0

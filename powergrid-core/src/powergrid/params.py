@@ -108,14 +108,15 @@ def flag(default: Any = _MISSING, *, doc: str = "") -> Any:
 
 
 def text(default: Any = _MISSING, *, doc: str = "") -> Any:
-    """A free string field (a name, a profile key)."""
+    """A string field (a name, a profile key); empty only when the default is empty."""
+    expected = "a string" if default == "" else "a non-empty string"
 
     def convert(value: Any) -> str:
-        if not isinstance(value, str) or not value:
-            raise ValueError("a non-empty string")
+        if not isinstance(value, str) or (not value and default != ""):
+            raise ValueError(expected)
         return value
 
-    check = Check("a non-empty string", convert)
+    check = Check(expected, convert)
     return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
 
 

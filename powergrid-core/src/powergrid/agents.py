@@ -1,0 +1,118 @@
+"""Agents: DeviceAgent (level 1), GridAgent (level 2), SystemAgent (level 3).
+
+An agent acts every ``period`` ticks (multi-rate); between its actions it
+holds its last action. Who chooses the action:
+
+1. a directive from the parent's vertical protocol that carries an action;
+2. otherwise, for ``policy: learned``, the RL algorithm (through the environment);
+3. otherwise its internal policy (a ``policy`` plugin such as ``rule`` or ``random``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+
+from powergrid.devices import Device, StepContext
+from powergrid.protocols import VerticalProtocol
+
+
+class Agent:
+    """Base class: an id, a period (ticks), a policy name, a parent and children."""
+
+    level: ClassVar[int] = 0
+
+    def __init__(self, agent_id: str, *, period: int = 1, policy: str = "rule") -> None:
+        self.id = agent_id
+        self.period = period
+        self.policy = policy
+        self.parent: Agent | None = None
+        self.children: list[Agent] = []
+        self.last_action: Any = None
+
+    @property
+    def learned(self) -> bool:
+        return self.policy == "learned"
+
+    @property
+    def own_action_space(self) -> gymnasium.spaces.Box:
+        raise NotImplementedError
+
+    def rule_action(self, ctx: StepContext) -> Any:
+        raise NotImplementedError
+
+    def is_due(self, tick: int) -> bool:
+        """Whether the agent chooses a new action at ``tick``."""
+        return tick % self.period == 0
+
+    def ticks_to_next(self, tick: int) -> int:
+        """Ticks from ``tick`` until the agent next acts (0 when it acts now)."""
+        return (-tick) % self.period
+
+    def devices(self) -> list[DeviceAgent]:
+        """Every device agent below this agent (itself if it is one), depth first."""
+        found: list[DeviceAgent] = []
+        for child in self.children:
+            found.extend(child.devices())
+        return found
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id!r})"
+
+
+class DeviceAgent(Agent):
+    """Wraps one :class:`~powergrid.devices.Device` at one bus."""
+
+    level = 1
+
+    def __init__(self, agent_id: str, device: Device, bus: int, *, period: int = 1, policy: str = "rule") -> None:
+        super().__init__(agent_id, period=period, policy=policy)
+        self.device = device
+        self.bus = bus
+        #: Position of the device's static generator in ``net.sgen`` (set by the builder).
+        self.sgen_row = -1
+        #: The action and price the device applies at the current tick (set while deciding).
+        self.pending: Any = None
+        self.price = 0.0
+
+    @property
+    def own_action_space(self) -> gymnasium.spaces.Space:
+        return self.device.action_space
+
+    def rule_action(self, ctx: StepContext) -> Any:
+        return self.device.rule_action(ctx)
+
+    def devices(self) -> list[DeviceAgent]:
+        return [self]
+
+
+class GridAgent(Agent):
+    """A microgrid controller: coordinates its children through its vertical protocol.
+
+    ``zone`` holds the positions (rows of ``net.bus``) of the buses whose
+    voltages count towards this agent's safety and observation.
+    """
+
+    level = 2
+
+    def __init__(self, agent_id: str, *, period: int = 1, policy: str = "rule") -> None:
+        super().__init__(agent_id, period=period, policy=policy)
+        self.protocol: VerticalProtocol | None = None
+        self.zone: np.ndarray = np.zeros(0, dtype=np.int64)
+
+    @property
+    def own_action_space(self) -> gymnasium.spaces.Space:
+        assert self.protocol is not None
+        return self.protocol.action_space()
+
+    def rule_action(self, ctx: StepContext) -> Any:
+        assert self.protocol is not None
+        return self.protocol.rule_action(ctx)
+
+
+class SystemAgent(GridAgent):
+    """The ISO level: coordinates GridAgents (market clearing, LMPs) through its vertical protocol."""
+
+    level = 3

@@ -1,0 +1,202 @@
+"""Build a runnable scenario from a checked configuration, resolving every registry name.
+
+Everything that can be computed once is computed here: the network, device
+and agent objects, bus positions, zones, protocol objects, the compiled solver
+and the profile providers. Each failure is one :class:`ConfigError` with the
+file, line and YAML path of the offending value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import pandapower as pp
+
+from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
+from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
+from powergrid.devices import Device
+from powergrid.errors import UnknownPluginError
+from powergrid.params import NoParams, build_params
+from powergrid.plugins import Registry, get_registry
+from powergrid.policies import Policy
+from powergrid.profiles import ProfileProvider
+from powergrid.protocols import HorizontalProtocol, VerticalProtocol
+from powergrid.solvers.base import PowerFlowSolver
+
+#: Profiles every scenario has (the base load multiplier and the energy price).
+BASE_PROFILES = ("load", "price")
+
+
+@attrs.define
+class Scenario:
+    """Everything the environment needs, built once."""
+
+    config: EnvConfig
+    net: Any
+    agents: dict[str, Agent]
+    roots: list[Agent]
+    device_agents: list[DeviceAgent]
+    policies: dict[str, Policy | None]
+    horizontal: list[HorizontalProtocol]
+    solver: PowerFlowSolver
+    providers: dict[str, ProfileProvider]
+
+
+def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig) -> Any:
+    try:
+        return registry.load(kind, spec_type)
+    except UnknownPluginError as exc:
+        raise config.source.error(path, str(exc)) from None
+
+
+def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig) -> Any:
+    return build_params(getattr(cls, "Params", NoParams), raw, path=path, locate=config.source.locate)
+
+
+def _instantiate(factory: Any, params: Any) -> Any:
+    """Call a network factory with its parameters as keywords (none for ``NoParams``)."""
+    return factory(**attrs.asdict(params)) if attrs.fields(type(params)) else factory()
+
+
+def build_network(config: EnvConfig, registry: Registry) -> Any:
+    spec = config.network
+    factory = _lookup(registry, "network", spec.type, f"{spec.path}.type" if spec.params else spec.path, config)
+    return _instantiate(factory, _params(factory, spec.params, f"{spec.path}.params", config))
+
+
+def bus_positions(net: Any) -> dict[str | int, int]:
+    """Map every bus name (as a string) and index (int) to its row position in ``net.bus``."""
+    table: dict[str | int, int] = {}
+    for pos, (index, name) in enumerate(zip(net.bus.index, net.bus.name)):
+        table[int(index)] = pos
+        if name is not None and str(name) != "nan":
+            table[str(name)] = pos
+    return table
+
+
+def _resolve_bus(agent: AgentConfig, buses: Mapping[str | int, int], net: Any, config: EnvConfig) -> int:
+    if agent.bus in buses:
+        return buses[agent.bus]
+    names = [str(n) for n in net.bus.name[:8]]
+    raise config.source.error(
+        f"{agent.path}.bus",
+        f"expected a bus of network {config.network.type!r} (a name such as {', '.join(names)}… or an index "
+        f"0–{len(net.bus) - 1}), got {agent.bus!r}",
+    )
+
+
+def _check_tree(config: EnvConfig) -> None:
+    parent_of: dict[str, str] = {}
+    for agent in config.agents:
+        for i, child in enumerate(agent.children):
+            if child in parent_of:
+                raise config.source.error(f"{agent.path}.children[{i}]",
+                                          f"agent {child!r} already has the parent {parent_of[child]!r}")
+            if child == agent.id:
+                raise config.source.error(f"{agent.path}.children[{i}]", "an agent cannot be its own child")
+            parent_of[child] = agent.id
+    for agent in config.agents:  # a cycle has no root above it
+        seen, node = set(), agent.id
+        while node in parent_of:
+            if node in seen:
+                raise config.source.error(f"{agent.path}.children", f"the agent tree has a cycle through {agent.id!r}")
+            seen.add(node)
+            node = parent_of[node]
+        if agent.kind == "system" and agent.id in parent_of:
+            raise config.source.error(f"{agent.path}.kind", f"a system agent is the top level; {parent_of[agent.id]!r} is its parent")
+
+
+def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solver: str | None = None) -> Scenario:
+    """Resolve names, build objects and compile the solver; raises one ConfigError per problem found first."""
+    registry = registry or get_registry()
+    net = build_network(config, registry)
+    buses = bus_positions(net)
+    _check_tree(config)
+    dt_h = config.time.dt_h
+    agents: dict[str, Agent] = {}
+    for a in config.agents:
+        if a.kind == "device":
+            assert a.type is not None
+            cls = _lookup(registry, "device", a.type, f"{a.path}.type", config)
+            if not (isinstance(cls, type) and issubclass(cls, Device)):
+                raise config.source.error(f"{a.path}.type", f"plugin {a.type!r} is not a Device class")
+            device = cls(_params(cls, a.params, f"{a.path}.params", config), dt_h)
+            bus = _resolve_bus(a, buses, net, config)
+            try:
+                device.attach(net, bus)
+            except ValueError as exc:
+                raise config.source.error(f"{a.path}.params", str(exc)) from None
+            agents[a.id] = DeviceAgent(a.id, device, bus, period=a.period, policy=a.policy)
+        else:
+            agents[a.id] = (SystemAgent if a.kind == "system" else GridAgent)(a.id, period=a.period, policy=a.policy)
+    for a in config.agents:
+        for child in a.children:
+            agents[a.id].children.append(agents[child])
+            agents[child].parent = agents[a.id]
+    device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
+    assert all(isinstance(d, DeviceAgent) for d in device_agents)
+    first_row = len(net.sgen)
+    for i, d in enumerate(device_agents):
+        pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=0.0, q_mvar=0.0, name=d.id)
+        d.sgen_row = first_row + i
+    zones = net.bus.zone.astype(str).to_numpy() if "zone" in net.bus else np.array([], dtype=str)
+    for a in config.agents:
+        agent = agents[a.id]
+        if not isinstance(agent, GridAgent):
+            continue
+        if not a.children:
+            raise config.source.error(f"{a.path}.children", f"a {a.kind} agent needs at least one child agent")
+        if a.zone is not None:
+            members = np.flatnonzero(zones == a.zone)
+            if members.size == 0:
+                known = sorted(set(zones) - {"None", "nan"})
+                raise config.source.error(f"{a.path}.zone", f"expected a zone of the network ({', '.join(known) or 'none'}), got {a.zone!r}")
+            agent.zone = members
+        else:
+            agent.zone = np.unique([d.bus for d in agent.devices()])
+        cls = _lookup(registry, "protocol", a.protocol.type, f"{a.protocol.path}.type" if a.protocol.params else a.protocol.path, config)
+        if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
+            raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
+        agent.protocol = cls(_params(cls, a.protocol.params, f"{a.protocol.path}.params", config), agent)
+    horizontal = []
+    for h in config.horizontal:
+        cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
+        if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
+            raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
+        horizontal.append(cls(_params(cls, h.params, f"{h.path}.params", config), [agents[p] for p in h.participants]))
+    policies: dict[str, Any] = {}
+    for a in config.agents:
+        if a.policy == LEARNED:
+            policies[a.id] = None
+        else:
+            policies[a.id] = _lookup(registry, "policy", a.policy, f"{a.path}.policy", config)
+    roots = [agents[a.id] for a in config.agents if agents[a.id].parent is None]
+    solver_obj = build_solver(config, registry, net, solver)
+    providers = build_providers(config, registry, device_agents)
+    return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers)
+
+
+def build_solver(config: EnvConfig, registry: Registry, net: Any, override: str | None = None) -> PowerFlowSolver:
+    """The configured solver, else ``fast`` when registered, else the pandapower reference."""
+    spec = PluginSpec(override) if override else config.solver
+    if spec is None:
+        spec = PluginSpec("fast" if ("solver", "fast") in registry else "pandapower", {}, "solver")
+    cls = _lookup(registry, "solver", spec.type, spec.path or "solver", config)
+    return cls(net, _params(cls, spec.params, f"{spec.path or 'solver'}.params", config))
+
+
+def build_providers(config: EnvConfig, registry: Registry, device_agents: list[DeviceAgent]) -> dict[str, ProfileProvider]:
+    """One profile provider per role used; roles without a dataset use the built-in daily shape."""
+    roles = set(BASE_PROFILES) | set(config.datasets)
+    for d in device_agents:
+        roles.update(type(d.device).profiles_used)
+    providers = {}
+    for role in sorted(roles):
+        spec = config.datasets.get(role, PluginSpec("daily_shape", {}, f"datasets.{role}"))
+        cls = _lookup(registry, "dataset", spec.type, f"{spec.path}.provider", config)
+        providers[role] = cls(_params(cls, spec.params, f"{spec.path}", config), role)
+    return providers
+

@@ -1,0 +1,108 @@
+"""Coordination protocols.
+
+- A **vertical** protocol is owned by a parent agent (GridAgent, SystemAgent).
+  It defines the parent's action space and turns the parent's action into
+  directives for its children: a setpoint (an action the child applies) and/or
+  a price signal (the child's own policy responds to ``ctx.price``).
+  Hierarchy is vertical protocols applied recursively.
+- A **horizontal** protocol is owned by the environment and couples peers
+  (P2P trading, consensus, ADMM, markets). It may add a part to each
+  participant's action and observation, and cost to each participant after the
+  power flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import gymnasium
+import numpy as np
+
+from powergrid.params import NoParams
+
+if TYPE_CHECKING:
+    from powergrid.agents import Agent
+    from powergrid.devices import StepContext
+    from powergrid.solvers.base import PowerFlowResult
+
+
+@attrs.define(slots=True)
+class Directive:
+    """What a parent tells one child this tick: an action to apply and/or a price ($/MWh)."""
+
+    action: Any = None
+    price: float | None = None
+
+
+EMPTY_BOX = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
+
+
+class VerticalProtocol:
+    """Base class: ``Protocol(params, parent)``; the parent's children are ``parent.children``."""
+
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, params: Any, parent: Agent) -> None:
+        self.params = params
+        self.parent = parent
+
+    def action_space(self) -> gymnasium.spaces.Space:
+        """The parent's action space under this protocol (empty: the parent takes no action)."""
+        return EMPTY_BOX
+
+    def directives(self, action: Any, ctx: StepContext) -> Sequence[Directive | None]:
+        """One directive per child (in ``parent.children`` order); ``None`` lets the child decide."""
+        return [None] * len(self.parent.children)
+
+    def rule_action(self, ctx: StepContext) -> Any:
+        """The parent's action when it runs a rule-based policy."""
+        space = self.action_space()
+        if isinstance(space, gymnasium.spaces.Box):
+            return np.clip(np.zeros(space.shape, np.float32), space.low, space.high)
+        return space.sample()
+
+
+class NoProtocol(VerticalProtocol):
+    """No coordination: every child acts on its own policy."""
+
+
+class HorizontalProtocol:
+    """Base class: ``Protocol(params, participants)`` among peer agents, owned by the environment.
+
+    Call order in a step: ``coordinate`` (after agents chose actions, before
+    device physics), then ``settle`` (after the power flow).
+    """
+
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, params: Any, participants: Sequence[Agent]) -> None:
+        self.params = params
+        self.participants = list(participants)
+
+    def action_space(self, agent: Agent) -> gymnasium.spaces.Box:
+        """The extra action this protocol takes from ``agent`` (appended to its own action)."""
+        return EMPTY_BOX
+
+    def observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
+        """The extra observation this protocol gives ``agent``."""
+        return EMPTY_BOX
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Clear the protocol's state at the start of an episode."""
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        """Run the mechanism on the participants' extra actions (by agent id)."""
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> Mapping[str, tuple[float, float]]:
+        """``{agent id: (cost $, safety)}`` added to each participant after the power flow."""
+        return {}
+
+    def observe(self, agent: Agent) -> np.ndarray:
+        """The extra observation of ``agent`` (inside ``observation_space(agent)``)."""
+        return np.zeros(0, np.float32)
+
+    def info(self) -> dict[str, Any]:
+        """Diagnostics of the last step (iterations, cleared price…), put in every participant's infos."""
+        return {}

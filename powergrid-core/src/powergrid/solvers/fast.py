@@ -1,0 +1,490 @@
+"""A fast AC power-flow solver: pandapower's admittance matrix, compiled once, solved many times.
+
+At construction :class:`FastSolver` runs ``pandapower.runpp`` once on the net and
+keeps what that run leaves in the net's internal power-flow case
+(``net._ppc["internal"]``): the bus admittance matrix ``Ybus``, the branch
+matrices ``Yf``/``Yt``, the slack/PV/PQ bus sets, the converged voltages and the
+bus power vector ``Sbus``. ``Sbus`` is split into a constant part (everything
+that is not a load or a static generator: PV generators, wards, storage, …) and
+the per-step part, which is a scatter of the load and sgen injections onto the
+internal buses. Each :meth:`FastSolver.solve` then
+
+1. builds ``Sbus`` (two ``np.bincount``),
+2. runs Newton–Raphson warm-started from the previous step's voltages, with
+   lightsim2grid's KLU solver (``backend="lightsim2grid"``, ~10–50 µs) or a
+   numpy/scipy Newton–Raphson (``backend="numpy"``, sparse Jacobian + SuperLU,
+   a few hundred µs),
+3. derives line/trafo flows and loadings and the slack injections exactly as
+   pandapower's result functions do (``|S|/(√3·|V|·V_base)``, ``max`` over the
+   two ends, ``max_i_ka·df·parallel``, ``trafo_loading="current"`` or ``"power"``).
+
+Results match ``pandapower.runpp`` to the Newton–Raphson tolerance (≈1e-9 pu).
+
+Supported: buses (also out of service, and merged by closed bus–bus switches),
+lines, two- and three-winding transformers (taps, phase shift), impedances,
+switches, constant-power loads and sgens (``scaling`` honoured), shunts, wards,
+storage, motors and asymmetric loads/sgens (as pandapower's balanced constant
+power), ext_grids (one per bus) and PV generators (``gen``; reactive limits are
+not enforced — pandapower's default ``enforce_q_lims=False`` does not either).
+
+Not supported — the solver warns once and delegates the whole net to
+:class:`~powergrid.solvers.pandapower_solver.PandapowerSolver`: voltage-dependent
+loads (``const_z_*``/``const_i_*`` percent ≠ 0), FACTS (svc, tcsc, ssc, vsc),
+DC elements (dcline, bus_dc, line_dc…), xwards, slack generators
+(``gen.slack``), several ext_grids or a generator on one slack bus.
+
+Topology: :meth:`topology_changed` (called by ``set_trafo_tap`` /
+``set_shunt_step``, or by hand after editing switches/in_service flags) recompiles
+with one ``pandapower.runpp`` at the net's stored injections: about one runpp
+(60–90 ms on the templates), i.e. as much as ~2000 fast solves.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import attrs
+import numpy as np
+import pandapower as pp
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from powergrid.params import choice, integer, quantity
+from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
+from powergrid.solvers.pandapower_solver import PandapowerParams, PandapowerSolver
+
+try:  # the core's optional ``fast`` extra
+    import lightsim2grid.algorithm as _ls_algorithm
+    from lightsim2grid.lightsim2grid_cpp import klu_solver_available as _klu_available
+
+    _LS_CLASS: Any = _ls_algorithm.NR_KLU if _klu_available else _ls_algorithm.NR_SparseLU
+    _LS_IMPORT_ERROR = ""
+except Exception as exc:  # ImportError, or an ABI mismatch in the compiled module
+    _LS_CLASS = None
+    _LS_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+
+_SQRT3 = math.sqrt(3.0)
+_WARNED: set[str] = set()
+
+#: Element tables the fast path cannot model (in-service rows make the solver delegate).
+UNSUPPORTED_TABLES = ("xward", "dcline", "svc", "tcsc", "ssc", "vsc", "b2b_vsc", "bus_dc", "line_dc",
+                      "source_dc", "load_dc")
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def lightsim2grid_available() -> bool:
+    """Whether the lightsim2grid backend can be used in this environment."""
+    return _LS_CLASS is not None
+
+
+@attrs.frozen
+class FastParams:
+    backend: str = choice(("auto", "lightsim2grid", "numpy"), "auto",
+                          doc="Newton–Raphson backend; auto = lightsim2grid when importable, else numpy")
+    max_iteration: int = integer(30, ge=1, doc="Newton–Raphson iterations before a step counts as diverged")
+    tolerance_mva: float = quantity("MVA", 1e-8, gt=0,
+                                    doc="largest power mismatch, per unit of sn_mva as in pandapower.runpp")
+
+
+def unsupported_features(net: Any) -> list[str]:
+    """What in ``net`` the fast path cannot model (empty when it can solve the net itself)."""
+    found = []
+    for table in UNSUPPORTED_TABLES:
+        df = net.get(table) if hasattr(net, "get") else None
+        if df is not None and len(df):
+            on = df["in_service"].to_numpy(bool) if "in_service" in df else np.ones(len(df), bool)
+            if on.any():
+                found.append(f"{table} ({int(on.sum())} in service)")
+    load = net.load
+    if len(load):
+        on = load["in_service"].to_numpy(bool)
+        for col in [c for c in load.columns if str(c).startswith("const_") and str(c).endswith("percent")]:
+            vals = load[col].fillna(0).to_numpy(float)
+            if np.any(on & (vals != 0)):
+                found.append(f"voltage-dependent loads ({col} ≠ 0)")
+                break
+    if len(net.gen) and "slack" in net.gen and (net.gen["slack"].fillna(False).to_numpy(bool)
+                                               & net.gen["in_service"].to_numpy(bool)).any():
+        found.append("slack generators (gen.slack=True)")
+    return found
+
+
+class _NumpyNR:
+    """Newton–Raphson in polar coordinates with a sparse Jacobian whose pattern is built once.
+
+    The Jacobian ``[[dP/dVa, dP/dVm], [dQ/dVa, dQ/dVm]]`` over (pv+pq, pq) shares the
+    sparsity of ``Ybus``; the CSC structure and the gather index from the four
+    derivative arrays into its data are precomputed, so an iteration costs two
+    sparse mat-vecs, a few vector ops and one SuperLU factorisation.
+    """
+
+    def __init__(self, Ybus: sp.csc_matrix, pv: np.ndarray, pq: np.ndarray) -> None:
+        n = Ybus.shape[0]
+        Y = sp.csr_matrix(Ybus + sp.diags(np.full(n, 1e-300 + 0j)))  # make every diagonal explicit
+        Y.data -= np.where(np.repeat(np.arange(n), np.diff(Y.indptr)) == Y.indices, 1e-300, 0)
+        Y.sort_indices()
+        self.Y = Y
+        rows = np.repeat(np.arange(n), np.diff(Y.indptr))
+        cols = Y.indices
+        self.rows, self.cols = rows, cols
+        self.diag = np.flatnonzero(rows == cols)
+        self.diag_bus = rows[self.diag]
+        self.pv, self.pq = pv, pq
+        self.pvpq = np.r_[pv, pq]
+        npvpq, npq = len(self.pvpq), len(pq)
+        self.npvpq = npvpq
+        pos_pvpq = np.full(n, -1)
+        pos_pvpq[self.pvpq] = np.arange(npvpq)
+        pos_pq = np.full(n, -1)
+        pos_pq[pq] = np.arange(npq)
+        nnz = len(rows)
+        r_pvpq, c_pvpq, r_pq, c_pq = pos_pvpq[rows], pos_pvpq[cols], pos_pq[rows], pos_pq[cols]
+        blocks = [  # (mask, J row, J col, offset of the source array in the stacked derivatives)
+            (r_pvpq >= 0) & (c_pvpq >= 0), r_pvpq, c_pvpq, 0,              # Re dS/dVa
+            (r_pvpq >= 0) & (c_pq >= 0), r_pvpq, npvpq + c_pq, nnz,        # Re dS/dVm
+            (r_pq >= 0) & (c_pvpq >= 0), npvpq + r_pq, c_pvpq, 2 * nnz,    # Im dS/dVa
+            (r_pq >= 0) & (c_pq >= 0), npvpq + r_pq, npvpq + c_pq, 3 * nnz,  # Im dS/dVm
+        ]
+        jr, jc, src = [], [], []
+        for b in range(4):
+            mask, rr, cc, off = blocks[4 * b: 4 * b + 4]
+            jr.append(rr[mask])
+            jc.append(cc[mask])
+            src.append(np.flatnonzero(mask) + off)
+        jr_a, jc_a, src_a = np.concatenate(jr), np.concatenate(jc), np.concatenate(src)
+        m = npvpq + npq
+        order = sp.csc_matrix((np.arange(1, len(jr_a) + 1, dtype=float), (jr_a, jc_a)), shape=(m, m))
+        order.sort_indices()
+        self.gather = src_a[order.data.astype(np.int64) - 1]
+        self.J_indices, self.J_indptr, self.m = order.indices.copy(), order.indptr.copy(), m
+
+    def solve(self, V0: np.ndarray, Sbus: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool, int]:
+        Y, pvpq, pq, npvpq = self.Y, self.pvpq, self.pq, self.npvpq
+        V = V0.copy()
+        Vm, Va = np.abs(V), np.angle(V)
+        Ibus = Y @ V
+        mis = V * np.conj(Ibus) - Sbus
+        F = np.r_[mis[pvpq].real, mis[pq].imag]
+        converged = bool(np.max(np.abs(F), initial=0.0) < tol)
+        it = 0
+        while not converged and it < max_iter:
+            it += 1
+            Vnorm = V / Vm
+            yd = Y.data
+            dVm = V[self.rows] * np.conj(yd * Vnorm[self.cols])
+            dVa = -1j * V[self.rows] * np.conj(yd * V[self.cols])
+            d = self.diag_bus
+            dVm[self.diag] += np.conj(Ibus[d]) * Vnorm[d]
+            dVa[self.diag] += 1j * V[d] * np.conj(Ibus[d])
+            stacked = np.concatenate((dVa.real, dVm.real, dVa.imag, dVm.imag))
+            J = sp.csc_matrix((stacked[self.gather], self.J_indices, self.J_indptr), shape=(self.m, self.m))
+            dx = -splu(J).solve(F)  # RuntimeError when singular
+            Va[pvpq] += dx[:npvpq]
+            Vm[pq] += dx[npvpq:]
+            V = Vm * np.exp(1j * Va)
+            Vm, Va = np.abs(V), np.angle(V)
+            Ibus = Y @ V
+            mis = V * np.conj(Ibus) - Sbus
+            F = np.r_[mis[pvpq].real, mis[pq].imag]
+            if not np.all(np.isfinite(F)):
+                return V, False, it
+            converged = bool(np.max(np.abs(F), initial=0.0) < tol)
+        return V, converged, it
+
+
+class FastSolver(PowerFlowSolver):
+    """AC power flow on a compiled ``Ybus`` with a warm-started Newton–Raphson (lightsim2grid KLU or numpy)."""
+
+    name = "fast"
+    Params = FastParams
+
+    def __init__(self, net: Any, params: FastParams | None = None) -> None:
+        super().__init__(net, params or FastParams())
+        self._delegate: PandapowerSolver | None = None
+        self.backend = self._choose_backend(self.params.backend)
+        reasons = unsupported_features(net)
+        if not reasons:
+            reasons = self._compile()
+        if reasons:
+            self._delegate_to_pandapower(reasons)
+
+    # ----------------------------------------------------------------- setup
+    @staticmethod
+    def _choose_backend(wanted: str) -> str:
+        if wanted == "numpy":
+            return "numpy"
+        if _LS_CLASS is not None:
+            return "lightsim2grid"
+        if wanted == "lightsim2grid":
+            raise ImportError("FastSolver backend 'lightsim2grid' requested but lightsim2grid cannot be imported "
+                              f"({_LS_IMPORT_ERROR}); install powergrid-core[fast] or use backend: numpy")
+        _warn_once("FastSolver: lightsim2grid is not importable "
+                   f"({_LS_IMPORT_ERROR}); falling back to the numpy/scipy Newton–Raphson backend "
+                   "(≈10× slower than lightsim2grid). Install powergrid-core[fast] for the fast backend.")
+        return "numpy"
+
+    def _delegate_to_pandapower(self, reasons: list[str]) -> None:
+        _warn_once("FastSolver: the network has features the fast path does not support ("
+                   + "; ".join(reasons) + "); delegating every solve of this net to pandapower.runpp (slow).")
+        self.backend = "pandapower"
+        self.unsupported = reasons
+        self._delegate = PandapowerSolver(self.net, PandapowerParams(
+            max_iteration=self.params.max_iteration, tolerance_mva=self.params.tolerance_mva))
+
+    def _compile(self) -> list[str]:
+        """Run pandapower once and build every index array. Returns reasons to delegate (empty if fine)."""
+        from pandapower.pypower.idx_brch import F_BUS, T_BUS
+        from pandapower.pypower.idx_bus import BASE_KV, PD, QD, VA
+        from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, VG
+
+        net, p = self.net, self.params
+        converged = True
+        try:
+            pp.runpp(net, algorithm="nr", max_iteration=p.max_iteration, tolerance_mva=p.tolerance_mva,
+                     numba=False, init="auto")
+        except pp.powerflow.LoadflowNotConverged:
+            converged = False
+        ppc = net._ppc
+        it = ppc["internal"]
+        base = float(ppc["baseMVA"])
+        nb = it["Ybus"].shape[0]
+        ref = np.asarray(it["ref"], np.int64)
+        pv = np.asarray(it["pv"], np.int64)
+        pq = np.asarray(it["pq"], np.int64)
+
+        # --- slack buses: one ext_grid each, nothing else generating there
+        gen_i = it["gen"]
+        on = gen_i[:, GEN_STATUS] > 0
+        gbus = gen_i[on, GEN_BUS].real.astype(np.int64)
+        eg = net.ext_grid
+        lookup = np.asarray(net._pd2ppc_lookups["bus"], np.int64)
+
+        def internal(bus_ids: np.ndarray) -> np.ndarray:
+            idx = lookup[np.asarray(bus_ids, np.int64)]
+            return np.where((idx >= 0) & (idx < nb), idx, -1)
+
+        eg_bus = internal(eg["bus"].to_numpy()) if len(eg) else np.zeros(0, np.int64)
+        eg_on = eg["in_service"].to_numpy(bool) & (eg_bus >= 0) if len(eg) else np.zeros(0, bool)
+        reasons = []
+        if len(np.unique(eg_bus[eg_on])) != eg_on.sum():
+            reasons.append("several ext_grids on one bus")
+        if any(np.sum(gbus == r) != 1 for r in ref) or not set(ref.tolist()) <= set(eg_bus[eg_on].tolist()):
+            reasons.append("a generator on a slack bus, or a slack that is not an ext_grid")
+        if reasons:
+            return reasons
+
+        # --- admittances
+        self.base_mva = base
+        self.Ybus = sp.csc_matrix(it["Ybus"], dtype=np.complex128)
+        self.Ybus.sort_indices()
+        self.nb, self.ref, self.pv, self.pq = nb, ref, pv, pq
+        self._ref32, self._pv32, self._pq32 = ref.astype(np.int32), pv.astype(np.int32), pq.astype(np.int32)
+        self._slack_w = np.zeros(nb)
+        self._slack_w[ref] = 1.0
+        ibus = it["bus"]
+
+        # --- starting voltages: the converged base case, else a flat start with the set points
+        if converged and np.all(np.isfinite(it["V"])):
+            V0 = np.asarray(it["V"], np.complex128).copy()
+        else:
+            V0 = np.ones(nb, np.complex128)
+            V0[gbus] = gen_i[on, VG].real * np.exp(1j * np.deg2rad(ibus[gbus, VA].real))
+        self.V_base = V0
+        self._V = V0.copy()
+
+        # --- injections: Sbus = S_const + scatter(sgen) - scatter(load)
+        bus_in = internal(net.bus.index.to_numpy())
+        self.bus_map = bus_in
+        self._bus_ok = bus_in >= 0
+        self._bus_idx = np.where(self._bus_ok, bus_in, 0)
+
+        def scatter_setup(df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if not len(df):
+                return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+            b = internal(df["bus"].to_numpy())
+            w = df["scaling"].to_numpy(float) * df["in_service"].to_numpy(bool)
+            keep = np.flatnonzero((b >= 0) & (w != 0))
+            return b[keep], w[keep], keep
+
+        lb, lw, lk = scatter_setup(net.load)
+        sb, sw, sk = scatter_setup(net.sgen)
+        self._inj_bus = np.concatenate((sb, lb))
+        self._inj_w = np.concatenate((sw, -lw)) / base
+        self._sgen_keep, self._load_keep = sk, lk
+        s_var = self._scatter(net.load["p_mw"].to_numpy(float), net.load["q_mvar"].to_numpy(float),
+                              net.sgen["p_mw"].to_numpy(float), net.sgen["q_mvar"].to_numpy(float))
+        S_const = np.asarray(it["Sbus"], np.complex128) - s_var
+        # Sbus at a slack bus is whatever pandapower left there; rebuild it from the bus demand
+        S_const[ref] = -(ibus[ref, PD].real + 1j * ibus[ref, QD].real) / base - s_var[ref]
+        self.S_const = S_const
+
+        # --- branches: ppc rows -> internal (in-service) rows of Yf / Yt
+        self.Yf = sp.csr_matrix(it["Yf"], dtype=np.complex128)
+        self.Yt = sp.csr_matrix(it["Yt"], dtype=np.complex128)
+        branch = ppc["branch"]
+        branch_is = np.asarray(it["branch_is"], bool)
+        pos = np.cumsum(branch_is) - 1
+        vm_kv = np.concatenate((ibus[:, BASE_KV].real, [np.nan]))  # last entry: out-of-service bus
+
+        def branch_setup(kind: str, n: int) -> dict[str, np.ndarray]:
+            if n == 0 or kind not in net._pd2ppc_lookups["branch"]:
+                z = np.zeros(0, np.int64)
+                return {"n": n, "rows": z, "is": np.zeros(n, bool), "f": z, "t": z, "kv_f": np.zeros(n),
+                        "kv_t": np.zeros(n), "fb": np.full(n, -1), "tb": np.full(n, -1)}
+            f0, t0 = net._pd2ppc_lookups["branch"][kind]
+            rows = np.arange(f0, t0)
+            is_ = branch_is[rows]
+            fb = branch[rows, F_BUS].real.astype(np.int64)
+            tb = branch[rows, T_BUS].real.astype(np.int64)
+            fb = np.where((fb >= 0) & (fb < nb), fb, -1)
+            tb = np.where((tb >= 0) & (tb < nb), tb, -1)
+            return {"n": n, "rows": pos[rows[is_]], "is": is_, "fb": fb, "tb": tb,
+                    "kv_f": vm_kv[fb], "kv_t": vm_kv[tb]}
+
+        self._line = branch_setup("line", len(net.line))
+        self._trafo = branch_setup("trafo", len(net.trafo))
+        line = net.line
+        i_max = line["max_i_ka"].to_numpy(float) * line["df"].to_numpy(float) * line["parallel"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # loading % = |S| / |V| * c (pandapower: |S|/(|V|·kV·√3) / i_max · 100; inf when i_max == 0)
+            self._line_cf = np.where(i_max != 0, 100.0 / (self._line["kv_f"] * _SQRT3 * i_max), np.inf)
+            self._line_ct = np.where(i_max != 0, 100.0 / (self._line["kv_t"] * _SQRT3 * i_max), np.inf)
+            if len(net.trafo):
+                tr = net.trafo
+                sn, par, df = (tr["sn_mva"].to_numpy(float), tr["parallel"].to_numpy(float),
+                               tr["df"].to_numpy(float))
+                self._trafo_mode = net._options.get("trafo_loading", "current")
+                if self._trafo_mode == "power":
+                    self._trafo_cf = self._trafo_ct = 100.0 / (sn * par * df)
+                else:
+                    self._trafo_cf = tr["vn_hv_kv"].to_numpy(float) * 100.0 / (self._trafo["kv_f"] * sn * par * df)
+                    self._trafo_ct = tr["vn_lv_kv"].to_numpy(float) * 100.0 / (self._trafo["kv_t"] * sn * par * df)
+        for b in (self._line, self._trafo):
+            b["fb_v"] = np.where(b["fb"] >= 0, b["fb"], 0)
+            b["tb_v"] = np.where(b["tb"] >= 0, b["tb"], 0)
+        # Yf / Yt rows of lines and trafos only, and their internal end buses
+        self._Yf_l, self._Yt_l = self.Yf[self._line["rows"]], self.Yt[self._line["rows"]]
+        self._Yf_t, self._Yt_t = self.Yf[self._trafo["rows"]], self.Yt[self._trafo["rows"]]
+        for b in (self._line, self._trafo):
+            b["f_is"] = b["fb"][b["is"]]
+            b["t_is"] = b["tb"][b["is"]]
+
+        # --- slack injections
+        self._eg_on = eg_on
+        self._eg_bus = np.where(eg_on, eg_bus, 0)
+        self._Y_eg = sp.csr_matrix(self.Ybus)[self._eg_bus]
+
+        # --- backend
+        self._ls = _LS_CLASS() if self.backend == "lightsim2grid" else None
+        self._nr = _NumpyNR(self.Ybus, pv, pq) if self.backend == "numpy" else None
+        self.shape = (len(net.bus), len(net.line), len(net.trafo), len(net.ext_grid))
+        self.unsupported: list[str] = []
+        return []
+
+    def _scatter(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray) -> np.ndarray:
+        sk, lk = self._sgen_keep, self._load_keep
+        pw = np.concatenate((sgen_p[sk], load_p[lk])) * self._inj_w
+        qw = np.concatenate((sgen_q[sk], load_q[lk])) * self._inj_w
+        return (np.bincount(self._inj_bus, pw, self.nb) + 1j * np.bincount(self._inj_bus, qw, self.nb))
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, injections: Injections) -> PowerFlowResult:
+        if self._delegate is not None:
+            return self._delegate.solve(injections)
+        inj = injections
+        try:
+            Sbus = self.S_const + self._scatter(np.asarray(inj.load_p_mw, float), np.asarray(inj.load_q_mvar, float),
+                                                np.asarray(inj.sgen_p_mw, float), np.asarray(inj.sgen_q_mvar, float))
+        except (ValueError, IndexError, TypeError):
+            return self._fail()
+        if not np.all(np.isfinite(Sbus)):
+            return self._fail()
+        p = self.params
+        try:
+            if self._ls is not None:
+                V = self._V.copy()
+                ok = self._ls.compute_pf(self.Ybus, V, Sbus, self._ref32, self._slack_w, self._pv32, self._pq32,
+                                         p.max_iteration, p.tolerance_mva)
+                V = self._ls.get_V().copy()  # a view the next solve overwrites
+                iterations = int(self._ls.get_nb_iter())
+            else:
+                with np.errstate(all="ignore"):
+                    V, ok, iterations = self._nr.solve(self._V, Sbus, p.max_iteration, p.tolerance_mva)
+        except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+            return self._fail()
+        if not ok or not np.all(np.isfinite(V)):
+            return self._fail()
+        self._V = V
+        return self._results(V, Sbus, iterations)
+
+    def _fail(self) -> PowerFlowResult:
+        self._V = self.V_base.copy()  # the next step starts from the base case, not a diverged state
+        return PowerFlowResult.failed(*self.shape)
+
+    def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
+        base = self.base_mva
+        vm_i = np.abs(V)
+        vm = np.where(self._bus_ok, vm_i[self._bus_idx], np.nan)
+        va = np.where(self._bus_ok, np.angle(V, deg=True)[self._bus_idx], np.nan)
+        vm_ext = np.concatenate((vm_i, [np.nan]))  # index -1: out-of-service bus
+
+        def flows(b: dict, Yf: sp.csr_matrix, Yt: sp.csr_matrix, cf: np.ndarray, ct: np.ndarray,
+                  power: bool) -> tuple[np.ndarray, np.ndarray]:
+            n = b["n"]
+            sf_abs, st_abs, p_from = np.zeros(n), np.zeros(n), np.zeros(n)
+            if len(b["rows"]):
+                Sf = V[b["f_is"]] * np.conj(Yf @ V) * base
+                St = V[b["t_is"]] * np.conj(Yt @ V) * base
+                sf_abs[b["is"]], st_abs[b["is"]], p_from[b["is"]] = np.abs(Sf), np.abs(St), Sf.real
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if power:
+                    loading = np.maximum(sf_abs * cf, st_abs * ct)
+                else:
+                    # like pandapower: 0/NaN = NaN at an out-of-service end, inf for a zero rating
+                    lf = sf_abs / vm_ext[b["fb"]] * cf
+                    lt = st_abs / vm_ext[b["tb"]] * ct
+                    loading = np.where(np.isnan(lf) | np.isnan(lt), np.nan, np.maximum(lf, lt))
+                    loading[np.isinf(cf) & ~np.isnan(loading)] = np.inf  # zero rating
+            return loading, p_from
+
+        line_loading, line_p = flows(self._line, self._Yf_l, self._Yt_l, self._line_cf, self._line_ct, False)
+        if self.shape[2]:
+            trafo_loading, trafo_p = flows(self._trafo, self._Yf_t, self._Yt_t, self._trafo_cf, self._trafo_ct,
+                                           self._trafo_mode == "power")
+        else:
+            trafo_loading, trafo_p = np.zeros(0), np.zeros(0)
+        # slack: computed injection minus what the other elements at the bus inject (generator convention)
+        b = self._eg_bus
+        S_eg = (V[b] * np.conj(self._Y_eg @ V) - Sbus[b]) * base
+        S_eg = np.where(self._eg_on, S_eg, 0.0)
+        return PowerFlowResult(True, vm, va, line_loading, line_p, trafo_loading, trafo_p,
+                               S_eg.real.copy(), S_eg.imag.copy(), iterations)
+
+    # --------------------------------------------------------------- topology
+    def topology_changed(self) -> None:
+        """Recompile after tap/shunt/switch/in-service edits: one ``pandapower.runpp`` (≈60–90 ms here)."""
+        if self._delegate is not None:
+            return
+        reasons = unsupported_features(self.net) or self._compile()
+        if reasons:
+            self._delegate_to_pandapower(reasons)
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if self._delegate is None:
+            state["warm_start_V"] = self._V.copy()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        V = state.get("warm_start_V")
+        if self._delegate is None and V is not None and V.shape == self._V.shape:
+            self._V = V.copy()

@@ -1,0 +1,3 @@
+"""PowerGrid device pack: device physics registered through the ``powergrid`` entry point."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""Point of common coupling: import and export at a price."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from powergrid.devices import Device, StepContext
+from powergrid.params import choice, quantity, text
+from powergrid.solvers.base import PowerFlowResult
+
+
+@attrs.frozen
+class GridConnectionParams:
+    element: str = choice(("ext_grid", "trafo", "line"), "ext_grid", doc="where the exchange is measured")
+    name: str = text("", doc="element name; empty: the first element of that table")
+    sell_ratio: float = quantity("1", 1.0, ge=0, le=1, doc="export price as a fraction of the buy price")
+    import_limit_mw: float = quantity("MW", 1e9, ge=0)
+    export_limit_mw: float = quantity("MW", 1e9, ge=0)
+
+
+class GridConnection(Device):
+    """Exchange with the upstream grid, measured by the power flow.
+
+    ``import = P`` into the microgrid at the element (ext_grid: its injection;
+    trafo: ``p_hv_mw``; line: ``p_from_mw``), in MW. Cost over ``dt`` hours:
+    ``price·import·dt`` when importing, ``sell_ratio·price·import·dt`` (a
+    revenue) when exporting, with ``price`` in $/MWh. Safety: MW beyond the
+    import or export limit. Injects nothing itself; takes no action.
+    """
+
+    Params = GridConnectionParams
+
+    def __init__(self, params: GridConnectionParams, dt_h: float) -> None:
+        super().__init__(params, dt_h)
+        self.row = 0
+        self.import_mw = 0.0
+
+    def attach(self, net: Any, bus: int) -> None:
+        table = net[self.params.element]
+        if len(table) == 0:
+            raise ValueError(f"the network has no {self.params.element}")
+        if self.params.name:
+            names = [str(n) for n in table.name]
+            if self.params.name not in names:
+                raise ValueError(f"no {self.params.element} named {self.params.name!r} (have: {', '.join(names)})")
+            self.row = names.index(self.params.name)
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        self.cost = self.safety = self.projection = 0.0
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
+        p = self.params
+        flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
+        value = float(flows[p.element][self.row])
+        if value != value:  # NaN: the power flow did not converge; nothing is settled
+            return
+        self.import_mw = value
+        rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
+        self.cost = rate * value * self.dt_h
+        self.safety = max(value - p.import_limit_mw, 0.0) + max(-value - p.export_limit_mw, 0.0)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"import_mw": self.import_mw}
