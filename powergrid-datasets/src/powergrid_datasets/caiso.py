@@ -25,6 +25,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -188,7 +189,7 @@ def query_url(report: Report, start: pd.Timestamp, end: pd.Timestamp, *, market:
         "enddatetime": end.tz_convert("UTC").strftime(fmt),
     }
     params.update({k.lower(): v for k, v in filters.items()})
-    return base_url(url) + "?" + "&".join(f"{k}={v}" for k, v in params.items())
+    return base_url(url) + "?" + "&".join(f"{k}={quote(str(v), safe=':-_')}" for k, v in params.items())
 
 
 def month_starts(year: int, tz: str = "America/Los_Angeles") -> list[pd.Timestamp]:

@@ -104,3 +104,29 @@ def list_data_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
         if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and any(pat.upper() in p.name.upper() for pat in patterns):
             found.append(p)
     return found
+
+
+def pick_series(frame: pd.DataFrame, key_column: str, wanted: str, *, unit: str, source: str,
+                what: str, step: str | None = None):
+    """The rows of ``frame`` (columns ``time``, ``key_column``, ``value``) whose key is ``wanted``, as a TimeSeries.
+
+    Keys compare case-insensitively; an absent key raises with the available ones.
+    Rows on the same timestamp (two files covering one day) keep the last one.
+    """
+    from powergrid_datasets.timeseries import TimeSeries
+
+    keys = frame[key_column].astype("string").str.strip()
+    hit = keys.str.upper() == wanted.strip().upper()
+    if not hit.any():
+        choices = sorted(keys.dropna().unique())
+        raise DataFileError(source, f"no {what} {wanted!r} in the data (available: {', '.join(choices)})")
+    rows = frame.loc[hit, ["time", "value"]].drop_duplicates("time", keep="last").set_index("time")["value"]
+    return TimeSeries.from_frame(rows.rename(wanted), unit, step=step if len(rows) < 2 else None, source=source,
+                                 meta={key_column: wanted})
+
+
+def numeric(values: pd.Series) -> pd.Series:
+    """Numbers from a column that may hold thousands separators (``"9,981.5"``) or blanks."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    return pd.to_numeric(values.astype("string").str.replace(",", "", regex=False).str.strip(), errors="coerce")

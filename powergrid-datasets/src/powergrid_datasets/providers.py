@@ -1,0 +1,476 @@
+"""The ProfileProvider classes of the pack: ``Provider(params, role).episode(n_steps, step_minutes, rng)``.
+
+File-backed providers (caiso, ercot, nyiso, simbench) share one pipeline, run
+once per process and parameter set:
+
+1. parse the source into a :class:`~powergrid_datasets.timeseries.TimeSeries` at its own step;
+2. negative values: ``negative`` (``auto`` = clip for load/solar/wind, keep for price);
+3. outliers: values more than ``outlier_z`` robust deviations from the rolling daily
+   median become missing (off by default);
+4. gaps of at most ``max_gap_hours`` are filled linearly; longer gaps stay missing
+   and no episode window ever touches them;
+5. normalisation by role (``normalize: auto``): load ÷ the series mean (``mean``) or
+   peak (``peak``) → pu multiplier; solar/wind ÷ ``capacity_mw`` if given, else ÷ the
+   peak → 0–1; price and temperature as is; then × ``scale``. The divisor is taken
+   over the whole series, so train and test periods share one scale;
+6. at every episode: resample to ``step_minutes``, pick a random local midnight (in
+   ``tz``) between ``date_from`` and ``date_to`` whose whole window is valid (or the
+   fixed ``start``), and return ``n_steps`` float64 values.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+import os
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import pandas as pd
+from powergrid.params import Check, choice, integer, quantity, text
+from powergrid.profiles import ProfileProvider
+
+from powergrid_datasets import caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
+from powergrid_datasets.errors import DataFileError, DataUnavailableError
+from powergrid_datasets.timeseries import TimeSeries
+
+DATA_ENV = "POWERGRID_DATA_DIR"
+
+
+# -- parameter fields that core does not have -------------------------------------
+def optional_text(*, doc: str = "") -> Any:
+    """A string field that may be left out (``None``)."""
+
+    def convert(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ValueError("a non-empty string")
+        return value
+
+    check = Check("a non-empty string", convert)
+    return attrs.field(default=None, converter=convert, metadata={"unit": "", "check": check, "doc": doc})
+
+
+def optional_date(*, doc: str = "") -> Any:
+    """A date or timestamp (``2023-07-01``, ``2023-07-01T06:00``); YAML dates are accepted too."""
+    expected = "a date like 2023-07-01 (or a timestamp)"
+
+    def convert(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (_dt.date, _dt.datetime)):
+            return value.isoformat()
+        if not isinstance(value, str):
+            raise ValueError(expected)
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(expected) from None
+        return value
+
+    check = Check(expected, convert)
+    return attrs.field(default=None, converter=convert, metadata={"unit": "", "check": check, "doc": doc})
+
+
+def optional_quantity(unit: str, *, gt: float = 0.0, doc: str = "") -> Any:
+    expected = f"a number > {gt} ({unit})"
+
+    def convert(value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= gt:
+            raise ValueError(expected)
+        return float(value)
+
+    check = Check(expected, convert)
+    return attrs.field(default=None, converter=convert, metadata={"unit": unit, "check": check, "doc": doc})
+
+
+@attrs.frozen
+class EpisodeParams:
+    """Parameters every series-backed provider shares (episode window, cleaning, normalisation)."""
+
+    start: str | None = optional_date(doc="fixed episode start (local date in `tz`, or a timestamp); default: a random day")
+    date_from: str | None = optional_date(doc="first date episodes may start on (train/test split)")
+    date_to: str | None = optional_date(doc="episodes end before this date (exclusive)")
+    tz: str = text("UTC", doc="time zone whose midnights are the possible episode starts")
+    normalize: str = choice(("auto", "mean", "peak", "none"), "auto",
+                            doc="auto: load→mean, solar/wind→peak (or capacity_mw), price/temperature→none")
+    capacity_mw: float | None = optional_quantity("MW", doc="solar/wind: divide by this capacity instead of the peak")
+    scale: float = quantity("1", 1.0, gt=0, doc="multiplies the normalised values")
+    max_gap_hours: float = quantity("h", 3.0, ge=0, doc="longest gap filled by interpolation; longer gaps are never sampled")
+    negative: str = choice(("auto", "clip", "keep", "invalid"), "auto",
+                           doc="negative values: auto = keep for price, clip to 0 otherwise; invalid = treat as missing")
+    outlier_z: float = quantity("1", 0.0, ge=0, doc="mark values this many robust deviations from the daily median as missing (0: off)")
+
+
+@attrs.frozen
+class FileParams(EpisodeParams):
+    path: str | None = optional_text(doc=f"file or folder of report files; default: ${DATA_ENV}")
+
+
+_SERIES_CACHE: dict[tuple, TimeSeries] = {}
+_LOCK = threading.Lock()
+
+
+class SeriesProvider(ProfileProvider):
+    """A provider whose data are one :class:`TimeSeries` (see the module doc for the pipeline)."""
+
+    Params: ClassVar[type] = FileParams
+    ROLES: ClassVar[tuple[str, ...]] = ()
+    NAME: ClassVar[str] = ""
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        if role not in self.ROLES:
+            raise ValueError(f"dataset {self.NAME!r} has no {role!r} profile (it has: {', '.join(self.ROLES)})")
+        self.last_start: pd.Timestamp | None = None
+
+    # subclasses
+    def raw_series(self) -> TimeSeries:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.NAME} {self.role}"
+
+    # pipeline
+    def normalize_mode(self) -> str:
+        if self.params.normalize != "auto":
+            return self.params.normalize
+        return {"load": "mean", "solar": "peak", "wind": "peak"}.get(self.role, "none")
+
+    def negative_mode(self) -> str:
+        if self.params.negative != "auto":
+            return self.params.negative
+        return "keep" if self.role in ("price", "temperature") else "clip"
+
+    def series(self) -> TimeSeries:
+        """The cleaned, normalised series at the source step (cached per process)."""
+        key = (type(self), self.params, self.role)
+        with _LOCK:
+            if key not in _SERIES_CACHE:
+                _SERIES_CACHE[key] = self._prepare()
+            return _SERIES_CACHE[key]
+
+    def _prepare(self) -> TimeSeries:
+        p = self.params
+        ts = self.raw_series()
+        ts = ts.apply_negative_policy(self.negative_mode())
+        ts = ts.mark_outliers(p.outlier_z)
+        ts = ts.fill_gaps(pd.Timedelta(hours=p.max_gap_hours))
+        values = ts.values()
+        mode = self.normalize_mode()
+        if mode == "none":
+            divisor, unit = 1.0, ts.units[ts.columns[0]]
+        else:
+            if self.role in ("solar", "wind") and p.capacity_mw is not None:
+                divisor = p.capacity_mw
+            else:
+                finite = values[np.isfinite(values)]
+                divisor = float(finite.mean() if mode == "mean" else finite.max()) if finite.size else float("nan")
+            if not np.isfinite(divisor) or divisor <= 0:
+                raise DataFileError(ts.source, f"cannot normalise {self.describe()} by its {mode} ({divisor})")
+            unit = "pu"
+        ts = ts.scaled(p.scale / divisor, unit)
+        ts.meta.update(divisor=divisor, normalize=mode)
+        return ts
+
+    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+        p = self.params
+        ts = self.series()
+        if p.date_from is not None or p.date_to is not None:
+            lo = _local(p.date_from, p.tz) if p.date_from else None
+            hi = _local(p.date_to, p.tz) if p.date_to else None
+            ts = ts.between(lo, hi)
+        ts = ts.resample(step_minutes)
+        start = _local(p.start, p.tz) if p.start else None
+        self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start)
+        if self.role in ("solar", "wind") and self.normalize_mode() != "none":
+            values = np.clip(values, 0.0, p.scale)  # resampling up may overshoot 0 or the peak slightly
+        elif self.negative_mode() == "clip":
+            values = np.maximum(values, 0.0)
+        return values.astype(np.float64)
+
+
+def _local(value: str, tz: str) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize(tz) if ts.tzinfo is None else ts).tz_convert("UTC")
+
+
+def data_dir(provider: str) -> Path | None:
+    """``$POWERGRID_DATA_DIR/<provider>`` if it exists, else ``$POWERGRID_DATA_DIR``, else None."""
+    env = os.environ.get(DATA_ENV)
+    if not env:
+        return None
+    base = Path(env).expanduser()
+    return base / provider if (base / provider).is_dir() else base
+
+
+def _given_path(path: str) -> Path:
+    where = Path(path).expanduser()
+    if not where.exists():
+        raise DataUnavailableError(f"{where}: no such file or folder (the dataset's `path` parameter)")
+    return where
+
+
+def _offline_message(what: str, provider: str) -> str:
+    return (f"no {what} data available offline: set the dataset's `path` parameter "
+            f"(e.g. datasets.load.path in the scenario YAML) or the {DATA_ENV} environment variable "
+            f"to a folder holding the {provider} report files")
+
+
+# -- CAISO ---------------------------------------------------------------------------
+REPORT_FOR_ROLE = {"load": "load", "price": "lmp", "solar": "renewables", "wind": "renewables"}
+
+
+@attrs.frozen
+class CaisoParams(FileParams):
+    report: str = choice(("auto", "load", "lmp", "renewables"), "auto",
+                         doc="OASIS report: load = SLD_FCST, lmp = PRC_LMP, renewables = SLD_REN_FCST; auto: by role")
+    area: str = text("CA ISO-TAC", doc="load: TAC_AREA_NAME (AVA, PGE-TAC, SCE-TAC, …)")
+    node: str = text("0096WD_7_N001", doc="lmp: pricing node")
+    market: str | None = optional_text(doc="MARKET_RUN_ID: default DAM for lmp, ACTUAL otherwise")
+    lmp_type: str = choice(("LMP", "MCE", "MCC", "MCL", "MGHG"), "LMP", doc="lmp: price or component")
+    hub: str = choice(("NP15", "SP15", "ZP26"), "NP15", doc="renewables: TRADING_HUB")
+    type: str = choice(("auto", "solar", "wind"), "auto", doc="renewables: RENEWABLE_TYPE; auto: the role")
+    year: int = integer(2023, ge=2009, le=2100, doc="year to download when no files are available locally")
+    url: str | None = optional_text(doc=f"OASIS SingleZip base URL; default ${caiso.URL_ENV} or {caiso.DEFAULT_URL}")
+    tz: str = text("America/Los_Angeles", doc="time zone whose midnights are the possible episode starts")
+
+
+class CaisoProvider(SeriesProvider):
+    """CAISO OASIS: TAC-area load, nodal LMP (and components), hub solar/wind (files, or downloaded)."""
+
+    Params = CaisoParams
+    ROLES = ("load", "price", "solar", "wind")
+    NAME = "caiso"
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        report = self.report_alias()
+        if REPORT_FOR_ROLE[role] != report:
+            raise ValueError(f"caiso report {report!r} does not give a {role!r} profile "
+                             f"(use report: {REPORT_FOR_ROLE[role]})")
+        if report == "renewables" and params.type != "auto" and params.type != role:
+            raise ValueError(f"caiso renewables type {params.type!r} used as the {role!r} profile")
+
+    def report_alias(self) -> str:
+        return REPORT_FOR_ROLE[self.role] if self.params.report == "auto" else self.params.report
+
+    def selection(self) -> tuple[caiso.Report, dict[str, str], str]:
+        p = self.params
+        report = caiso.report_of(self.report_alias())
+        market = p.market or report.market_run_id
+        if report.name == "SLD_FCST":
+            return report, {"TAC_AREA_NAME": p.area}, market
+        if report.name == "PRC_LMP":
+            return report, {"NODE": p.node, "LMP_TYPE": p.lmp_type}, market
+        kind = self.role if p.type == "auto" else p.type
+        return report, {"TRADING_HUB": p.hub, "RENEWABLE_TYPE": kind.capitalize()}, market
+
+    def describe(self) -> str:
+        report, where, market = self.selection()
+        return f"caiso {report.name} {market} " + " ".join(f"{k}={v}" for k, v in where.items())
+
+    def files(self) -> list[Path]:
+        report, where, market = self.selection()
+        if self.params.path:
+            location = _given_path(self.params.path)
+            found = caiso.files_in(location, report)
+            if not found:
+                raise DataUnavailableError(f"{location}: no OASIS {report.name} files (names containing "
+                                           f"_{report.name}_) here (the dataset's `path` parameter)")
+            return found
+        location = data_dir("caiso")
+        if location is not None and location.is_dir():
+            found = caiso.files_in(location, report)
+            if found:
+                return found
+        filters = {"tac_area_name": where["TAC_AREA_NAME"]} if report.name == "SLD_FCST" else \
+            {"node": where["NODE"]} if report.name == "PRC_LMP" else {}
+        try:
+            return caiso.download_year(report, self.params.year, market=market, url=self.params.url, **filters)
+        except DataUnavailableError as exc:
+            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS')}; "
+                                       f"the download failed: {exc}") from None
+
+    def raw_series(self) -> TimeSeries:
+        report, where, market = self.selection()
+        files = self.files()
+        frame = caiso.read_files(files, report)
+        source = str(files[0].parent) if len(files) > 1 else str(files[0])
+        return caiso.select(frame, report, source=source, market=market, **where)
+
+
+# -- ERCOT ---------------------------------------------------------------------------
+@attrs.frozen
+class ErcotParams(FileParams):
+    report: str = choice(("auto", "load", "spp"), "auto", doc="load = native load by weather zone, spp = DAM settlement point prices")
+    zone: str = choice(ercot.ZONES, "ERCOT", doc="load: weather zone column (ERCOT = system total)")
+    settlement_point: str = text("HB_HOUSTON", doc="spp: settlement point (HB_*, LZ_*, or a resource node)")
+    tz: str = text(ercot.TZ, doc="time zone whose midnights are the possible episode starts")
+
+
+class ErcotProvider(SeriesProvider):
+    """ERCOT: hourly native load by weather zone, DAM settlement point prices (local files)."""
+
+    Params = ErcotParams
+    ROLES = ("load", "price")
+    NAME = "ercot"
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        want = {"load": "load", "price": "spp"}[role]
+        if params.report not in ("auto", want):
+            raise ValueError(f"ercot report {params.report!r} does not give a {role!r} profile (use report: {want})")
+
+    def location(self) -> Path:
+        if self.params.path:
+            return _given_path(self.params.path)
+        location = data_dir("ercot")
+        if location is None:
+            raise DataUnavailableError(_offline_message("ERCOT", "ERCOT") + " (ERCOT data are not downloaded automatically)")
+        return location
+
+    def raw_series(self) -> TimeSeries:
+        if self.role == "load":
+            return ercot.load_series(self.location(), self.params.zone)
+        return ercot.price_series(self.location(), self.params.settlement_point)
+
+
+# -- NYISO ---------------------------------------------------------------------------
+@attrs.frozen
+class NyisoParams(FileParams):
+    report: str = choice(("auto", "load", "lbmp"), "auto", doc="load = real-time load (pal), lbmp = zonal LBMP")
+    zone: str = text("N.Y.C.", doc="Name column: CAPITL, CENTRL, DUNWOD, GENESE, HUD VL, LONGIL, MHK VL, MILLWD, N.Y.C., NORTH, WEST")
+    component: str = choice(tuple(nyiso.COMPONENTS), "lbmp", doc="lbmp: the LBMP or its losses / congestion component")
+    tz: str = text(nyiso.TZ, doc="time zone whose midnights are the possible episode starts")
+
+
+class NyisoProvider(SeriesProvider):
+    """NYISO: 5-minute real-time zonal load, zonal LBMP and components (local files)."""
+
+    Params = NyisoParams
+    ROLES = ("load", "price")
+    NAME = "nyiso"
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        want = {"load": "load", "price": "lbmp"}[role]
+        if params.report not in ("auto", want):
+            raise ValueError(f"nyiso report {params.report!r} does not give a {role!r} profile (use report: {want})")
+
+    def location(self) -> Path:
+        if self.params.path:
+            return _given_path(self.params.path)
+        location = data_dir("nyiso")
+        if location is None:
+            raise DataUnavailableError(_offline_message("NYISO", "NYISO") + " (NYISO data are not downloaded automatically)")
+        return location
+
+    def raw_series(self) -> TimeSeries:
+        if self.role == "load":
+            return nyiso.load_series(self.location(), self.params.zone)
+        return nyiso.price_series(self.location(), self.params.zone, self.params.component)
+
+
+# -- SimBench ------------------------------------------------------------------------
+@attrs.frozen
+class SimbenchParams(EpisodeParams):
+    profile: str | None = optional_text(doc="load: H0-A, G1-B, L0-A, …; solar: PV1–PV8; wind: WP1–WP12 (default H0-A / PV3 / WP4)")
+    tz: str = text(simbench_provider.TZ, doc="time zone whose midnights are the possible episode starts")
+
+
+class SimbenchProvider(SeriesProvider):
+    """SimBench 15-minute load, PV and wind profiles of 2016 (needs the simbench package)."""
+
+    Params = SimbenchParams
+    ROLES = ("load", "solar", "wind")
+    NAME = "simbench"
+
+    def raw_series(self) -> TimeSeries:
+        return simbench_provider.read_profile(self.role, self.params.profile or simbench_provider.DEFAULTS[self.role])
+
+
+# -- pvlib -----------------------------------------------------------------------------
+@attrs.frozen
+class PvlibParams:
+    latitude: float = quantity("deg", 37.87, ge=-90, le=90, doc="site latitude")
+    longitude: float = quantity("deg", -122.27, ge=-180, le=180, doc="site longitude")
+    altitude: float = quantity("m", 0.0, ge=-500, le=9000, doc="site altitude")
+    tilt: float = quantity("deg", 20.0, ge=0, le=90, doc="panel tilt from horizontal")
+    azimuth: float = quantity("deg", 180.0, ge=0, lt=360, doc="panel azimuth (180 = south)")
+    model: str = choice(("ineichen", "haurwitz", "simplified_solis"), "ineichen", doc="pvlib clear-sky model")
+    year: int = integer(2023, ge=1950, le=2100, doc="year of the random start days")
+    start: str | None = optional_date(doc="fixed episode start (local date in `tz`); default: a random day of `year`")
+    tz: str = text("UTC", doc="time zone whose midnights start the episodes")
+    scale: float = quantity("1", 1.0, gt=0, le=1, doc="derating factor applied to the clear-sky output")
+
+
+class PvlibProvider(ProfileProvider):
+    """Clear-sky PV output (pu) at a site, from pvlib's clear-sky and transposition models."""
+
+    Params = PvlibParams
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        if role != "solar":
+            raise ValueError(f"dataset 'pvlib' has only a 'solar' profile, not {role!r}")
+        self.last_start: pd.Timestamp | None = None
+
+    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+        p = self.params
+        if p.start:
+            t0 = _local(p.start, p.tz)
+        else:
+            days = 366 if calendar.isleap(p.year) else 365
+            day = pd.Timestamp(p.year, 1, 1) + pd.Timedelta(days=int(rng.integers(days)))
+            t0 = _local(day.isoformat(), p.tz)
+        step = pd.Timedelta(minutes=step_minutes)
+        times = pd.date_range(t0 + step / 2, periods=int(n_steps), freq=step)
+        self.last_start = t0
+        values = pvlib_provider.clear_sky_pu(times, latitude=p.latitude, longitude=p.longitude, altitude=p.altitude,
+                                             tilt=p.tilt, azimuth=p.azimuth, model=p.model)
+        return (values * p.scale).astype(np.float64)
+
+
+# -- synthetic -------------------------------------------------------------------------
+@attrs.frozen
+class SyntheticParams:
+    noise: float = quantity("1", 0.05, ge=0, le=1, doc="noise level (0: the pure shapes); see the formulas")
+    start: str | None = optional_date(doc="fixed start date (its day of year is used); default: a random day")
+    start_hour: int = integer(0, ge=0, le=23, doc="hour of day of the first step")
+    scale: float = quantity("1", 1.0, gt=0, doc="multiplies the profile")
+
+
+class SyntheticProvider(ProfileProvider):
+    """Seeded synthetic daily/seasonal load, solar, wind, price and temperature (no data files)."""
+
+    Params = SyntheticParams
+
+    def __init__(self, params: Any, role: str) -> None:
+        super().__init__(params, role)
+        if role not in synthetic.ROLES:
+            raise ValueError(f"dataset 'synthetic' has no {role!r} profile (it has: {', '.join(synthetic.ROLES)})")
+        self.last_start_day: int | None = None
+
+    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+        p = self.params
+        day = pd.Timestamp(p.start).dayofyear - 1 if p.start else int(rng.integers(365))
+        self.last_start_day = day
+        values = synthetic.profile(self.role, day, p.start_hour, int(n_steps), float(step_minutes), p.noise, rng)
+        return values * p.scale
+
+
+PROVIDERS = {
+    "caiso": CaisoProvider,
+    "ercot": ErcotProvider,
+    "nyiso": NyisoProvider,
+    "simbench": SimbenchProvider,
+    "pvlib": PvlibProvider,
+    "synthetic": SyntheticProvider,
+}
