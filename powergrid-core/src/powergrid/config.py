@@ -153,6 +153,9 @@ class EnvConfig:
         return parse_config(data, Source())
 
 
+PLAIN_TAGS = frozenset({"str", "int", "float", "bool", "null", "map", "seq", "timestamp"})
+
+
 def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[str, int]]:
     """Parse YAML safely, returning the data and the 1-based line of every YAML path."""
     try:
@@ -168,6 +171,9 @@ def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[
 
     def build(n: yaml.Node, path: str) -> Any:
         lines[path] = n.start_mark.line + 1
+        if n.tag.removeprefix("tag:yaml.org,2002:") not in PLAIN_TAGS:
+            raise ConfigError(f"invalid YAML: unsupported tag {n.tag!r} (configs are plain data)",
+                              file=file, line=n.start_mark.line + 1, path=path)
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:

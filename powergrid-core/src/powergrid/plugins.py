@@ -229,6 +229,20 @@ def get_registry(*, entry_points: bool = True) -> Registry:
     return _CACHE[key]
 
 
+def make_registry(*plugins: Any, entry_points: bool = False) -> Registry:
+    """A fresh registry of core's built-ins plus ``plugins`` (modules or objects with hook implementations).
+
+    For tests: nothing installed in the environment leaks in unless ``entry_points`` is true.
+    """
+    pm, origin, failed = build_plugin_manager(entry_points=entry_points)
+    for i, plugin in enumerate(plugins):
+        name = f"test:{getattr(plugin, '__name__', i)}"
+        pm.register(plugin, name=name)
+        origin[name] = (name, "")
+    pm.check_pending()
+    return Registry(collect_records(pm, origin) + _LOCAL.records, failed)
+
+
 def _register(kind: str) -> Callable[..., Any]:
     def decorator_factory(name: str | None = None, *, summary: str = "") -> Callable[[Any], Any]:
         def decorator(obj: Any) -> Any:

@@ -170,8 +170,8 @@ _IEEE34 = _Feeder(
     trafos=(
         # regulators 1 (814-850) and 2 (852-832) replace their 10 ft segments; taps = rounded phase
         # average of the published final taps (12/5/5 -> 7, 13/11/12 -> 12)
-        ("Reg1", "814", "850", 2.5, 24.9, 24.9, 0.01, 0.1, 7),
-        ("Reg2", "852", "832", 2.5, 24.9, 24.9, 0.01, 0.1, 12),
+        ("Reg1", "814", "850", 10.0, 24.9, 24.9, 0.4, 4.0, 7),
+        ("Reg2", "852", "832", 10.0, 24.9, 24.9, 0.4, 4.0, 12),
         ("XFM-1", "832", "888", 0.5, 24.9, 4.16, 1.9, 4.08, None),
     ),
     switches=(),
@@ -244,7 +244,7 @@ _IEEE123 = _Feeder(
     caps=(("83", 600), ("88", 50), ("90", 50), ("92", 50)),
     trafos=(
         # regulator 1 (150-149, three-phase gang) at its published tap +7; regulators 2-4 omitted
-        ("Reg1", "150", "149", 5.0, 4.16, 4.16, 0.01, 0.1, 7),
+        ("Reg1", "150", "149", 5.0, 4.16, 4.16, 0.1, 1.0, 7),
         ("XFM-1", "61", "610", 0.15, 4.16, 0.48, 1.27, 2.72, None),
     ),
     switches=(
@@ -379,7 +379,7 @@ def ieee34_3mg(vm_pu: float = 1.05):
                                   f_hz=F_HZ, sn_mva=1.0)
     feeder = _add_feeder(net, _IEEE34)
     pp.create_ext_grid(net, feeder["800"], vm_pu=vm_pu, name="substation")
-    net.trafo.loc[net.trafo.name.isin(["Reg1", "Reg2"]), ["tap_pos", "sn_mva"]] = (16, 10.0)
+    net.trafo.loc[net.trafo.name.isin(["Reg1", "Reg2"]), "tap_pos"] = 16
     for mg, site in MG_SITES:
         bus = _add_feeder(net, _IEEE13, prefix=mg + ".", zone=mg, load_scale=MG_LOAD_SCALE)
         pp.create_transformer_from_parameters(

@@ -22,7 +22,7 @@ Results match ``pandapower.runpp`` to the Newton–Raphson tolerance (≈1e-9 pu
 
 Supported: buses (also out of service, and merged by closed bus–bus switches),
 lines, two- and three-winding transformers (taps, phase shift), impedances,
-switches, constant-power loads and sgens (``scaling`` honoured), shunts, wards,
+switches, constant-power loads and sgens (``scaling`` honoured), shunts, wards, xwards,
 storage, motors and asymmetric loads/sgens (as pandapower's balanced constant
 power), ext_grids (one per bus) and PV generators (``gen``; reactive limits are
 not enforced — pandapower's default ``enforce_q_lims=False`` does not either).
@@ -30,7 +30,7 @@ not enforced — pandapower's default ``enforce_q_lims=False`` does not either).
 Not supported — the solver warns once and delegates the whole net to
 :class:`~powergrid.solvers.pandapower_solver.PandapowerSolver`: voltage-dependent
 loads (``const_z_*``/``const_i_*`` percent ≠ 0), FACTS (svc, tcsc, ssc, vsc),
-DC elements (dcline, bus_dc, line_dc…), xwards, slack generators
+DC elements (dcline, bus_dc, line_dc…), slack generators
 (``gen.slack``), several ext_grids or a generator on one slack bus.
 
 Topology: :meth:`topology_changed` (called by ``set_trafo_tap`` /
@@ -59,7 +59,7 @@ try:  # the core's optional ``fast`` extra
     import lightsim2grid.algorithm as _ls_algorithm
     from lightsim2grid.lightsim2grid_cpp import klu_solver_available as _klu_available
 
-    _LS_CLASS: Any = _ls_algorithm.NR_KLU if _klu_available else _ls_algorithm.NR_SparseLU
+    _LS_CLASS: Any = _ls_algorithm.NRSing_KLU if _klu_available else _ls_algorithm.NRSing_SparseLU
     _LS_IMPORT_ERROR = ""
 except Exception as exc:  # ImportError, or an ABI mismatch in the compiled module
     _LS_CLASS = None
@@ -69,7 +69,7 @@ _SQRT3 = math.sqrt(3.0)
 _WARNED: set[str] = set()
 
 #: Element tables the fast path cannot model (in-service rows make the solver delegate).
-UNSUPPORTED_TABLES = ("xward", "dcline", "svc", "tcsc", "ssc", "vsc", "b2b_vsc", "bus_dc", "line_dc",
+UNSUPPORTED_TABLES = ("dcline", "svc", "tcsc", "ssc", "vsc", "b2b_vsc", "bus_dc", "line_dc",
                       "source_dc", "load_dc")
 
 
@@ -299,25 +299,21 @@ class FastSolver(PowerFlowSolver):
         self.V_base = V0
         self._V = V0.copy()
 
-        # --- injections: Sbus = S_const + scatter(sgen) - scatter(load)
+        # --- injections: Sbus = S_const + C @ [sgen p+jq, load p+jq]  (C: scaling/sn_mva, minus for loads)
         bus_in = internal(net.bus.index.to_numpy())
-        self.bus_map = bus_in
-        self._bus_ok = bus_in >= 0
-        self._bus_idx = np.where(self._bus_ok, bus_in, 0)
+        self.bus_map = bus_in  # net.bus row -> internal bus, -1 when out of service
+        self._bus_map_ext = np.where(bus_in >= 0, bus_in, nb)  # index nb of the padded V is NaN
 
-        def scatter_setup(df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def incidence(df: Any, sign: float) -> sp.csr_matrix:
             if not len(df):
-                return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+                return sp.csr_matrix((nb, 0))
             b = internal(df["bus"].to_numpy())
-            w = df["scaling"].to_numpy(float) * df["in_service"].to_numpy(bool)
-            keep = np.flatnonzero((b >= 0) & (w != 0))
-            return b[keep], w[keep], keep
+            w = sign * df["scaling"].to_numpy(float) * df["in_service"].to_numpy(bool) / base
+            keep = (b >= 0) & (w != 0)
+            return sp.csr_matrix((w[keep], (b[keep], np.flatnonzero(keep))), shape=(nb, len(df)))
 
-        lb, lw, lk = scatter_setup(net.load)
-        sb, sw, sk = scatter_setup(net.sgen)
-        self._inj_bus = np.concatenate((sb, lb))
-        self._inj_w = np.concatenate((sw, -lw)) / base
-        self._sgen_keep, self._load_keep = sk, lk
+        self._n_sgen, self._n_load = len(net.sgen), len(net.load)
+        self._C = sp.csr_matrix(sp.hstack([incidence(net.sgen, 1.0), incidence(net.load, -1.0)]), dtype=float)
         s_var = self._scatter(net.load["p_mw"].to_numpy(float), net.load["q_mvar"].to_numpy(float),
                               net.sgen["p_mw"].to_numpy(float), net.sgen["q_mvar"].to_numpy(float))
         S_const = np.asarray(it["Sbus"], np.complex128) - s_var
@@ -325,61 +321,66 @@ class FastSolver(PowerFlowSolver):
         S_const[ref] = -(ibus[ref, PD].real + 1j * ibus[ref, QD].real) / base - s_var[ref]
         self.S_const = S_const
 
-        # --- branches: ppc rows -> internal (in-service) rows of Yf / Yt
-        self.Yf = sp.csr_matrix(it["Yf"], dtype=np.complex128)
-        self.Yt = sp.csr_matrix(it["Yt"], dtype=np.complex128)
+        # --- flows: one stacked matrix M with M @ V = currents (pu) of
+        #     [in-service lines' from ends, their to ends, trafos' hv ends, lv ends, ext_grid buses]
+        Yf = sp.csr_matrix(it["Yf"], dtype=np.complex128)
+        Yt = sp.csr_matrix(it["Yt"], dtype=np.complex128)
         branch = ppc["branch"]
         branch_is = np.asarray(it["branch_is"], bool)
-        pos = np.cumsum(branch_is) - 1
-        vm_kv = np.concatenate((ibus[:, BASE_KV].real, [np.nan]))  # last entry: out-of-service bus
-
-        def branch_setup(kind: str, n: int) -> dict[str, np.ndarray]:
-            if n == 0 or kind not in net._pd2ppc_lookups["branch"]:
-                z = np.zeros(0, np.int64)
-                return {"n": n, "rows": z, "is": np.zeros(n, bool), "f": z, "t": z, "kv_f": np.zeros(n),
-                        "kv_t": np.zeros(n), "fb": np.full(n, -1), "tb": np.full(n, -1)}
-            f0, t0 = net._pd2ppc_lookups["branch"][kind]
-            rows = np.arange(f0, t0)
+        pos = np.cumsum(branch_is) - 1  # ppc branch row -> row of Yf / Yt
+        kv = np.concatenate((ibus[:, BASE_KV].real, [np.nan]))  # index -1: out-of-service bus
+        lookups = net._pd2ppc_lookups["branch"]
+        blocks, vidx = [], []
+        self._flow: dict[str, dict[str, Any]] = {}
+        for kind, df in (("line", net.line), ("trafo", net.trafo)):
+            n = len(df)
+            if n == 0 or kind not in lookups:
+                self._flow[kind] = {"n": n, "sel": np.zeros(0, np.int64), "template": np.zeros(n)}
+                continue
+            rows = np.arange(*lookups[kind])
             is_ = branch_is[rows]
             fb = branch[rows, F_BUS].real.astype(np.int64)
             tb = branch[rows, T_BUS].real.astype(np.int64)
             fb = np.where((fb >= 0) & (fb < nb), fb, -1)
             tb = np.where((tb >= 0) & (tb < nb), tb, -1)
-            return {"n": n, "rows": pos[rows[is_]], "is": is_, "fb": fb, "tb": tb,
-                    "kv_f": vm_kv[fb], "kv_t": vm_kv[tb]}
-
-        self._line = branch_setup("line", len(net.line))
-        self._trafo = branch_setup("trafo", len(net.trafo))
-        line = net.line
-        i_max = line["max_i_ka"].to_numpy(float) * line["df"].to_numpy(float) * line["parallel"].to_numpy(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # loading % = |S| / |V| * c (pandapower: |S|/(|V|·kV·√3) / i_max · 100; inf when i_max == 0)
-            self._line_cf = np.where(i_max != 0, 100.0 / (self._line["kv_f"] * _SQRT3 * i_max), np.inf)
-            self._line_ct = np.where(i_max != 0, 100.0 / (self._line["kv_t"] * _SQRT3 * i_max), np.inf)
-            if len(net.trafo):
-                tr = net.trafo
-                sn, par, df = (tr["sn_mva"].to_numpy(float), tr["parallel"].to_numpy(float),
-                               tr["df"].to_numpy(float))
-                self._trafo_mode = net._options.get("trafo_loading", "current")
-                if self._trafo_mode == "power":
-                    self._trafo_cf = self._trafo_ct = 100.0 / (sn * par * df)
-                else:
-                    self._trafo_cf = tr["vn_hv_kv"].to_numpy(float) * 100.0 / (self._trafo["kv_f"] * sn * par * df)
-                    self._trafo_ct = tr["vn_lv_kv"].to_numpy(float) * 100.0 / (self._trafo["kv_t"] * sn * par * df)
-        for b in (self._line, self._trafo):
-            b["fb_v"] = np.where(b["fb"] >= 0, b["fb"], 0)
-            b["tb_v"] = np.where(b["tb"] >= 0, b["tb"], 0)
-        # Yf / Yt rows of lines and trafos only, and their internal end buses
-        self._Yf_l, self._Yt_l = self.Yf[self._line["rows"]], self.Yt[self._line["rows"]]
-        self._Yf_t, self._Yt_t = self.Yf[self._trafo["rows"]], self.Yt[self._trafo["rows"]]
-        for b in (self._line, self._trafo):
-            b["f_is"] = b["fb"][b["is"]]
-            b["t_is"] = b["tb"][b["is"]]
-
-        # --- slack injections
+            sel = np.flatnonzero(is_)
+            if kind == "line":
+                i_max = df["max_i_ka"].to_numpy(float) * df["df"].to_numpy(float) * df["parallel"].to_numpy(float)
+                # pandapower: loading = |S|/(|V|·kV_bus·√3) / i_max · 100 = |I_pu| · sn_mva/(kV_bus·√3·i_max) · 100
+                with np.errstate(divide="ignore"):
+                    cf = base * 100.0 / (kv[fb] * _SQRT3 * i_max)
+                    ct = base * 100.0 / (kv[tb] * _SQRT3 * i_max)
+                zero_rating = i_max == 0
+            else:
+                sn, par, dfac = df["sn_mva"].to_numpy(float), df["parallel"].to_numpy(float), df["df"].to_numpy(float)
+                if net._options.get("trafo_loading", "current") == "power":  # |S| / sn_mva
+                    cf = ct = None
+                    self._trafo_power_c = base * 100.0 / (sn * par * dfac)
+                else:  # |I| in kA · vn_kv · √3 / sn_mva
+                    cf = base * df["vn_hv_kv"].to_numpy(float) * 100.0 / (kv[fb] * sn * par * dfac)
+                    ct = base * df["vn_lv_kv"].to_numpy(float) * 100.0 / (kv[tb] * sn * par * dfac)
+                zero_rating = np.zeros(n, bool)
+            # out-of-service branch: pandapower reports 0 flow and loading 0/|V| (NaN at a dead bus)
+            template = np.where((fb < 0) | (tb < 0), np.nan, 0.0)
+            template[zero_rating & ~np.isnan(template)] = np.inf
+            start = sum(blk.shape[0] for blk in blocks)
+            k = len(sel)
+            blocks += [Yf[pos[rows[sel]]], Yt[pos[rows[sel]]]]
+            vidx += [fb[sel], tb[sel]]
+            self._flow[kind] = {"n": n, "sel": sel, "template": template, "f": slice(start, start + k),
+                                "t": slice(start + k, start + 2 * k),
+                                "cf": None if cf is None else cf[sel], "ct": None if ct is None else ct[sel],
+                                "inf": np.flatnonzero(zero_rating[sel])}
         self._eg_on = eg_on
         self._eg_bus = np.where(eg_on, eg_bus, 0)
-        self._Y_eg = sp.csr_matrix(self.Ybus)[self._eg_bus]
+        start = sum(blk.shape[0] for blk in blocks)
+        self._eg_slice = slice(start, start + len(eg_bus))
+        blocks.append(sp.csr_matrix(self.Ybus)[self._eg_bus])
+        vidx.append(self._eg_bus)
+        self._M = sp.csr_matrix(sp.vstack(blocks), dtype=np.complex128)
+        self._M.sort_indices()
+        self._M_vidx = np.concatenate(vidx).astype(np.int64)
+        self._trafo_mode_power = len(net.trafo) > 0 and net._options.get("trafo_loading", "current") == "power"
 
         # --- backend
         self._ls = _LS_CLASS() if self.backend == "lightsim2grid" else None
@@ -389,10 +390,10 @@ class FastSolver(PowerFlowSolver):
         return []
 
     def _scatter(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray) -> np.ndarray:
-        sk, lk = self._sgen_keep, self._load_keep
-        pw = np.concatenate((sgen_p[sk], load_p[lk])) * self._inj_w
-        qw = np.concatenate((sgen_q[sk], load_q[lk])) * self._inj_w
-        return (np.bincount(self._inj_bus, pw, self.nb) + 1j * np.bincount(self._inj_bus, qw, self.nb))
+        ns = self._n_sgen
+        x = np.empty(ns + self._n_load, np.complex128)
+        x.real[:ns], x.imag[:ns], x.real[ns:], x.imag[ns:] = sgen_p, sgen_q, load_p, load_q
+        return self._C @ x
 
     # ------------------------------------------------------------------ solve
     def solve(self, injections: Injections) -> PowerFlowResult:
@@ -430,41 +431,30 @@ class FastSolver(PowerFlowSolver):
 
     def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
         base = self.base_mva
-        vm_i = np.abs(V)
-        vm = np.where(self._bus_ok, vm_i[self._bus_idx], np.nan)
-        va = np.where(self._bus_ok, np.angle(V, deg=True)[self._bus_idx], np.nan)
-        vm_ext = np.concatenate((vm_i, [np.nan]))  # index -1: out-of-service bus
-
-        def flows(b: dict, Yf: sp.csr_matrix, Yt: sp.csr_matrix, cf: np.ndarray, ct: np.ndarray,
-                  power: bool) -> tuple[np.ndarray, np.ndarray]:
-            n = b["n"]
-            sf_abs, st_abs, p_from = np.zeros(n), np.zeros(n), np.zeros(n)
-            if len(b["rows"]):
-                Sf = V[b["f_is"]] * np.conj(Yf @ V) * base
-                St = V[b["t_is"]] * np.conj(Yt @ V) * base
-                sf_abs[b["is"]], st_abs[b["is"]], p_from[b["is"]] = np.abs(Sf), np.abs(St), Sf.real
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if power:
-                    loading = np.maximum(sf_abs * cf, st_abs * ct)
+        Vb = np.append(V, np.nan)[self._bus_map_ext]
+        I = self._M @ V  # pu currents at every branch end of interest and at the slack buses
+        S = V[self._M_vidx] * np.conj(I)
+        Iabs = np.abs(I)
+        out = []
+        for kind in ("line", "trafo"):
+            fl = self._flow[kind]
+            loading, p_from = fl["template"].copy(), np.zeros(fl["n"])
+            sel = fl["sel"]
+            if len(sel):
+                if kind == "trafo" and self._trafo_mode_power:
+                    c = self._trafo_power_c[sel]
+                    loading[sel] = np.maximum(np.abs(S[fl["f"]]), np.abs(S[fl["t"]])) * c
                 else:
-                    # like pandapower: 0/NaN = NaN at an out-of-service end, inf for a zero rating
-                    lf = sf_abs / vm_ext[b["fb"]] * cf
-                    lt = st_abs / vm_ext[b["tb"]] * ct
-                    loading = np.where(np.isnan(lf) | np.isnan(lt), np.nan, np.maximum(lf, lt))
-                    loading[np.isinf(cf) & ~np.isnan(loading)] = np.inf  # zero rating
-            return loading, p_from
-
-        line_loading, line_p = flows(self._line, self._Yf_l, self._Yt_l, self._line_cf, self._line_ct, False)
-        if self.shape[2]:
-            trafo_loading, trafo_p = flows(self._trafo, self._Yf_t, self._Yt_t, self._trafo_cf, self._trafo_ct,
-                                           self._trafo_mode == "power")
-        else:
-            trafo_loading, trafo_p = np.zeros(0), np.zeros(0)
+                    with np.errstate(invalid="ignore"):
+                        loading[sel] = np.maximum(Iabs[fl["f"]] * fl["cf"], Iabs[fl["t"]] * fl["ct"])
+                    if len(fl["inf"]):
+                        loading[sel[fl["inf"]]] = np.inf
+                p_from[sel] = S[fl["f"]].real * base
+            out += [loading, p_from]
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
-        b = self._eg_bus
-        S_eg = (V[b] * np.conj(self._Y_eg @ V) - Sbus[b]) * base
-        S_eg = np.where(self._eg_on, S_eg, 0.0)
-        return PowerFlowResult(True, vm, va, line_loading, line_p, trafo_loading, trafo_p,
+        S_eg = (S[self._eg_slice] - Sbus[self._eg_bus]) * base
+        S_eg[~self._eg_on] = 0.0
+        return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
                                S_eg.real.copy(), S_eg.imag.copy(), iterations)
 
     # --------------------------------------------------------------- topology

@@ -1,0 +1,109 @@
+"""Sessions: each distribution alone with core, everything together, wheels, lint, demo, benchmarks.
+
+``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s bench`` the benchmarks.
+Every pytest session writes a JUnit report to ``.nox/reports/`` (summed up by ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CORE = "./powergrid-core"
+PACKS = {
+    "devices": "./powergrid-devices",
+    "protocols": "./powergrid-protocols",
+    "datasets": "./powergrid-datasets",
+    "hil": "./powergrid-hil",
+}
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6")
+REPORTS = ROOT / ".nox" / "reports"
+
+nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={REPORTS / session.name}.xml", *paths,
+                *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"})
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """powergrid-core alone in its own venv: proves the core needs no pack."""
+    session.install(CORE, *TEST_TOOLS)
+    _pytest(session, "tests/core")
+
+
+@nox.session
+def devices(session: nox.Session) -> None:
+    """The device pack with core."""
+    session.install(CORE, PACKS["devices"], *TEST_TOOLS)
+    _pytest(session, "tests/devices")
+
+
+@nox.session
+def protocols(session: nox.Session) -> None:
+    """The protocol pack with core (and the device pack its example scenarios use)."""
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], *TEST_TOOLS)
+    _pytest(session, "tests/protocols")
+
+
+@nox.session
+def datasets(session: nox.Session) -> None:
+    """The dataset pack with core."""
+    session.install(CORE, f"{PACKS['datasets']}[plot]", *TEST_TOOLS)
+    _pytest(session, "tests/datasets")
+
+
+@nox.session
+def hil(session: nox.Session) -> None:
+    """The hardware-in-the-loop pack with core (a real Modbus server on 127.0.0.1)."""
+    session.install(CORE, PACKS["devices"], PACKS["hil"], *TEST_TOOLS)
+    _pytest(session, "tests/hil")
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
+    session.install(f"{CORE}[fast]", *PACKS.values(), *TEST_TOOLS)
+    _pytest(session, "tests/integration")
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build the wheel of every distribution and check each installs its own import package."""
+    session.install("build")
+    out = ROOT / ".nox" / "dist"
+    for path in (CORE, *PACKS.values()):
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(out), path)
+    names = sorted(p.name for p in out.glob("*.whl"))
+    session.log("built: " + ", ".join(names))
+    for dist in ("powergrid_core", "powergrid_devices", "powergrid_protocols", "powergrid_datasets", "powergrid_hil"):
+        if not any(n.startswith(dist + "-") for n in names):
+            session.error(f"no wheel for {dist}")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: the three-microgrid IEEE 34 day on embedded default data."""
+    session.install(f"{CORE}[fast]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
+    session.run("powergrid", "plugins")
+    session.run("powergrid", "run", "configs/ieee34_3mg.yaml", "--episodes", "1", "--out", ".nox/demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Speed and memory benchmarks (medians); see docs/performance.md."""
+    session.install(f"{CORE}[fast]", *PACKS.values())
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

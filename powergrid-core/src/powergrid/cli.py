@@ -1,0 +1,157 @@
+"""The ``powergrid`` command line: plugins, validate, run, new, and pack sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from powergrid import __version__
+from powergrid.errors import PowerGridError
+from powergrid.plugins import KINDS, get_registry
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    for kind in KINDS:
+        records = registry.records(kind)
+        print(f"{kind}s ({len(records)}):")
+        for r in records:
+            print(f"  {r.name:<18} {r.provider:<28} {r.summary}")
+    for failed in registry.failed:
+        print(f"failed to load: {failed.name} ({failed.distribution}): {failed.error}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+
+    for path in args.config:
+        scenario = build_scenario(EnvConfig.from_yaml(path))
+        learned = [a for a in scenario.agents.values() if a.learned]
+        print(f"{path}: ok — network {scenario.config.network.type} ({len(scenario.net.bus)} buses), "
+              f"{len(scenario.agents)} agents ({len(learned)} learned), solver {scenario.solver.name}")
+    return 0
+
+
+def rule_actions(env: Any) -> dict[str, Any]:
+    """Each learned agent's own rule-based action (for ``--policy rule``)."""
+    actions = {}
+    for agent_id in env.agents:
+        agent = env.scenario.agents[agent_id]
+        own = np.asarray(agent.rule_action(env.ctx), np.float32).reshape(-1)
+        space = env.action_space(agent_id)
+        actions[agent_id] = np.concatenate([own, np.zeros(space.shape[0] - own.size, np.float32)]).clip(space.low, space.high)
+    return actions
+
+
+def _run(args: argparse.Namespace) -> int:
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    if args.data_dir:
+        os.environ["POWERGRID_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trajectory = out / f"{env.config.name}_trajectory.csv"
+    every = list(env.scenario.agents)
+    totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
+    steps, failures, started = 0, 0, time.perf_counter()
+    with trajectory.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["episode", "tick", "agent", "reward", "cost_usd", "safety", "converged", "state"])
+        for episode in range(args.episodes):
+            env.reset(seed=args.seed + episode)
+            for agent_id in env.agents:
+                env.action_space(agent_id).seed(args.seed + episode)
+            while env.agents:
+                if args.policy == "rule":
+                    actions = rule_actions(env)
+                else:
+                    actions = {a: env.action_space(a).sample() for a in env.agents}
+                tick = env.tick
+                _, rewards, _, _, infos = env.step(actions)
+                steps += 1
+                converged = env.last_result is not None and bool(next(iter(infos.values()), {}).get("converged", True))
+                failures += 0 if converged else 1
+                for agent_id, (cost, unsafe) in env.agent_costs().items():
+                    totals[agent_id][0] += cost
+                    totals[agent_id][1] += unsafe
+                    totals[agent_id][2] += rewards.get(agent_id, 0.0)
+                    agent = env.scenario.agents[agent_id]
+                    state = agent.device.state_dict() if hasattr(agent, "device") else {}
+                    writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
+                                     f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
+    elapsed = time.perf_counter() - started
+    print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {args.policy}, "
+          f"solver {env.solver.name}, {steps / elapsed:.1f} steps/s, {failures} non-converged power flow(s)")
+    print(f"{'agent':<16}{'kind':<8}{'learned':<9}{'cost $':>12}{'safety':>10}{'reward':>12}")
+    for agent_id in every:
+        agent = env.scenario.agents[agent_id]
+        kind = type(agent).__name__.replace("Agent", "").lower()
+        cost, unsafe, reward = totals[agent_id]
+        print(f"{agent_id:<16}{kind:<8}{'yes' if agent.learned else 'no':<9}{cost:>12.2f}{unsafe:>10.4f}"
+              f"{(f'{reward:12.2f}' if agent.learned else f'{chr(8212):>12}')}")
+    print(f"trajectory: {trajectory}")
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from powergrid.scaffold import new_device
+
+    target = new_device(args.name, Path(args.dir))
+    print(f"created {target}; next: pip install -e {target} && pytest {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.")
+    parser.add_argument("--version", action="version", version=f"powergrid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plugins", help="list every registered plugin by kind, with its distribution and version")
+    p.set_defaults(func=_plugins)
+    p = sub.add_parser("validate", help="check scenario files without running them")
+    p.add_argument("config", nargs="+")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser("run", help="run episodes of a scenario and print a per-agent summary")
+    p.add_argument("config")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--policy", choices=("random", "rule"), default="random", help="policy of the learned agents")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--solver", default=None, help="override the solver (e.g. pandapower, fast)")
+    p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR)")
+    p.add_argument("--out", default="runs", help="folder for the trajectory CSV")
+    p.set_defaults(func=_run)
+    p = sub.add_parser("new", help="scaffold a plugin package")
+    p.add_argument("what", choices=("device",))
+    p.add_argument("name", help="the device class name, e.g. HeatStorage")
+    p.add_argument("--dir", default=".", help="where to create the package folder")
+    p.set_defaults(func=_new)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    registry = get_registry()
+    commands = {r.name: r for r in registry.records("command")}
+    if argv and argv[0] in commands:
+        return int(commands[argv[0]].load()(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (PowerGridError, FileNotFoundError) as exc:
+        print(f"powergrid: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

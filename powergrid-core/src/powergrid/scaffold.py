@@ -1,0 +1,46 @@
+"""``powergrid new device NAME``: a pip-installable device plugin package from the bundled template."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+TEMPLATE = "templates/device"
+
+
+def snake_case(name: str) -> str:
+    """``HeatStorage`` → ``heat_storage``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def new_device(class_name: str, where: Path) -> Path:
+    """Create ``where/powergrid-<name>`` from the template; returns the package folder.
+
+    Placeholders in file names and contents: ``{{name}}`` (snake case) and ``{{Class}}``.
+    """
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name):
+        raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
+    name = snake_case(class_name)
+    target = where / f"powergrid-{name.replace('_', '-')}"
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; choose another name or folder")
+    root = resources.files("powergrid").joinpath(TEMPLATE)
+
+    def fill(text: str) -> str:
+        return text.replace("{{name}}", name).replace("{{Class}}", class_name)
+
+    def copy(node, dest: Path) -> None:  # type: ignore[no-untyped-def]
+        for child in node.iterdir():
+            if child.name == "__pycache__":
+                continue
+            out = dest / fill(child.name)
+            if child.is_dir():
+                out.mkdir(parents=True, exist_ok=True)
+                copy(child, out)
+            else:
+                out.write_text(fill(child.read_text(encoding="utf-8")), encoding="utf-8")
+
+    target.mkdir(parents=True)
+    copy(root, target)
+    return target

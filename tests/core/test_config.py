@@ -1,0 +1,112 @@
+"""Bad YAML gives one error naming file, line and YAML path; good YAML gives frozen typed config."""
+
+from __future__ import annotations
+
+import textwrap
+
+import attrs
+import pytest
+
+from powergrid.builder import build_scenario
+from powergrid.config import EnvConfig
+from powergrid.errors import ConfigError
+from powergrid.plugins import make_registry
+
+from .scenarios import load_local
+
+GOOD = """\
+name: t
+network: {type: case33bw}
+time: {step_minutes: 15, steps_per_episode: 4}
+agents:
+  - id: mg
+    kind: grid
+    policy: learned
+    children: [dev]
+  - id: dev
+    type: ConstantPower
+    bus: 5
+    params: {p_mw: 0.2}
+"""
+
+
+@pytest.fixture(scope="module")
+def registry():
+    load_local()
+    return make_registry()
+
+
+def _load(tmp_path, text: str) -> EnvConfig:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(textwrap.dedent(text))
+    return EnvConfig.from_yaml(path)
+
+
+def _error(tmp_path, text: str, registry=None) -> str:
+    with pytest.raises(ConfigError) as err:
+        config = _load(tmp_path, text)
+        build_scenario(config, registry, solver="pandapower")
+    return str(err.value)
+
+
+def test_good_config_is_frozen_and_typed(tmp_path, registry):
+    config = _load(tmp_path, GOOD)
+    assert config.time.dt_h == 0.25 and config.time.steps_per_episode == 4
+    assert config.agents[1].bus == 5 and config.agents[0].children == ("dev",)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        config.name = "other"
+    scenario = build_scenario(config, registry, solver="pandapower")
+    assert scenario.agents["dev"].device.params.p_mw == 0.2
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # unknown key
+        (("    params: {p_mw: 0.2}", "    params: {p_mw: 0.2}\n    colour: red"),
+         "scenario.yaml:13 agents[1].colour: unknown key (expected one of: id, kind, type"),
+        # wrong type
+        (("step_minutes: 15", "step_minutes: fast"), "scenario.yaml:3 time.step_minutes: expected a number > 0 and ≤ 1440 (min), got 'fast'"),
+        # out of range
+        (("steps_per_episode: 4", "steps_per_episode: 0"), "scenario.yaml:3 time.steps_per_episode: expected an integer ≥ 1, got 0"),
+        # unknown plugin name (with did-you-mean)
+        (("type: ConstantPower", "type: ConstantPowr"),
+         "scenario.yaml:10 agents[1].type: unknown device type 'ConstantPowr'; did you mean 'ConstantPower'?"),
+        # unknown first-party plugin name (with the pip hint)
+        (("type: ConstantPower", "type: ESS"), "it is provided by powergrid-devices: pip install powergrid-devices"),
+        # dangling bus reference
+        (("bus: 5", "bus: 99"), "scenario.yaml:11 agents[1].bus: expected a bus of network 'case33bw'"),
+        # dangling sub-agent reference
+        (("children: [dev]", "children: [dev, ghost]"),
+         "scenario.yaml:8 agents[0].children[1]: expected the id of an agent defined in 'agents', got 'ghost'"),
+        # device parameter out of range (validated with units)
+        (("params: {p_mw: 0.2}", "params: {p_mw: 0.2, scale_max: -1}"),
+         "scenario.yaml:12 agents[1].params.scale_max: expected a number > 0, got -1"),
+        # import paths are not registry names
+        (("type: ConstantPower", "type: os.path:join"), "expected a registry name, got 'os.path:join' (import paths are not allowed"),
+        # duplicate id
+        (("  - id: dev", "  - id: mg"), "scenario.yaml:9 agents[1].id: duplicate agent id 'mg' (first defined at agents[0])"),
+    ],
+)
+def test_bad_yaml_gives_one_located_error(tmp_path, registry, edit, expected):
+    old, new = edit
+    assert old in GOOD
+    message = _error(tmp_path, GOOD.replace(old, new, 1), registry)
+    assert expected in message
+    assert message.count("\n") == 0
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    message = _error(tmp_path, "network: {type: case33bw\nagents: []\n")
+    assert "scenario.yaml:" in message and "invalid YAML" in message
+
+
+def test_yaml_tags_that_run_code_are_rejected(tmp_path):
+    message = _error(tmp_path, "network: !!python/object/apply:os.system ['echo hi']\nagents: []\n")
+    assert "invalid YAML" in message
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        EnvConfig.from_yaml(tmp_path / "nope.yaml")
+    assert "the file is empty" in _error(tmp_path, "")

@@ -1,0 +1,136 @@
+"""Plugin discovery, registry errors and local plugins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+import warnings
+
+import pluggy
+import pytest
+
+import powergrid
+from powergrid import PluginRecord, hookimpl
+from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+from powergrid.plugins import build_plugin_manager, make_registry
+
+
+def _plugin(module_name: str, *names: str) -> types.ModuleType:
+    module = types.ModuleType(module_name)
+
+    @hookimpl
+    def powergrid_register_devices():
+        return [PluginRecord(n, f"{module_name}:Device{n}", f"{n} from {module_name}") for n in names]
+
+    module.powergrid_register_devices = powergrid_register_devices
+    return module
+
+
+def test_core_builtins_registered_without_entry_points():
+    registry = make_registry()
+    assert {"case33bw", "cigre_mv", "cigre_lv", "ieee13", "ieee34", "ieee123", "ieee34_3mg"} <= set(registry.names("network"))
+    assert "pandapower" in registry.names("solver")
+    assert registry.names("device") == []
+    assert registry.get("network", "case33bw").distribution == "powergrid-core"
+
+
+def test_duplicate_names_from_two_plugins_name_both_providers():
+    with pytest.raises(DuplicatePluginError) as err:
+        make_registry(_plugin("pack_one", "Heater"), _plugin("pack_two", "Heater", "Cooler"))
+    message = str(err.value)
+    assert "device 'Heater' is registered twice" in message
+    assert "test:pack_one" in message and "test:pack_two" in message
+
+
+def test_unknown_first_party_name_gives_pip_hint_and_choices():
+    registry = make_registry(_plugin("pack_one", "Heater"))
+    with pytest.raises(UnknownPluginError) as err:
+        registry.get("device", "ESS")
+    assert "pip install powergrid-devices" in str(err.value)
+    assert "installed: Heater" in str(err.value)
+
+
+def test_unknown_name_suggests_close_match():
+    registry = make_registry(_plugin("pack_one", "Heater", "Cooler"))
+    with pytest.raises(UnknownPluginError, match="did you mean 'Heater'"):
+        registry.get("device", "Heatr")
+    with pytest.raises(UnknownPluginError, match="did you mean 'Cooler'"):
+        registry.get("device", "cooler")
+
+
+def test_misspelled_hook_is_caught_by_check_pending():
+    module = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def powergrid_register_device():  # missing "s"
+        return []
+
+    module.powergrid_register_device = powergrid_register_device
+    with pytest.raises(pluggy.PluginValidationError, match="powergrid_register_device"):
+        make_registry(module)
+
+
+@pytest.fixture
+def fake_entry_points(tmp_path, monkeypatch):
+    """Two installed-looking distributions on sys.path: one whose plugin raises on import, one good."""
+    (tmp_path / "broken_pg_plugin.py").write_text("raise RuntimeError('boom: missing native library')\n")
+    (tmp_path / "good_pg_plugin.py").write_text(textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        @hookimpl
+        def powergrid_register_devices():
+            return [PluginRecord("GoodDevice", "good_pg_plugin:X", "a good one")]
+    """))
+    for dist, ep, module in (("powergrid_broken", "broken", "broken_pg_plugin"), ("powergrid_good", "good", "good_pg_plugin")):
+        info = tmp_path / f"{dist}-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 1.2.3\n")
+        (info / "entry_points.txt").write_text(f"[powergrid]\n{ep} = {module}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
+    yield
+    for module in ("broken_pg_plugin", "good_pg_plugin"):
+        sys.modules.pop(module, None)
+
+
+def test_plugin_that_raises_on_import_is_reported_and_skipped(fake_entry_points):
+    with pytest.warns(RuntimeWarning, match="skipped plugin 'broken' from powergrid-broken 1.2.3: RuntimeError: boom"):
+        pm, origin, failed = build_plugin_manager()
+    assert [(f.name, f.distribution) for f in failed] == [("broken", "powergrid-broken")]
+    assert origin["good"] == ("powergrid-good", "1.2.3")
+    registry = make_registry(entry_points=True)
+    assert registry.get("device", "GoodDevice").provider == "powergrid-good 1.2.3"
+
+
+def test_strict_mode_makes_a_broken_plugin_fatal(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("POWERGRID_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="plugin 'broken' from powergrid-broken 1.2.3 failed to import"):
+        build_plugin_manager()
+
+
+def test_disabled_plugins_are_not_loaded(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("POWERGRID_DISABLE_PLUGINS", "broken, good")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pm, origin, failed = build_plugin_manager()
+    assert "good" not in origin and failed == []
+
+
+def test_decorator_and_load_plugins_feed_the_registry(tmp_path):
+    (tmp_path / "my_devices.py").write_text(textwrap.dedent("""
+        from powergrid import register_device
+        from powergrid.devices import Device
+
+        @register_device("LocalThing", summary="a local device")
+        class LocalThing(Device):
+            pass
+    """))
+    (tmp_path / "_private.py").write_text("raise RuntimeError('must not be imported')\n")
+    loaded = powergrid.load_plugins(tmp_path)
+    assert loaded == ["powergrid_local_my_devices"]
+    record = powergrid.get_registry(entry_points=False).get("device", "LocalThing")
+    assert record.summary == "a local device"
+    assert record.load().__name__ == "LocalThing"
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        powergrid.load_plugins(tmp_path / "missing")
