@@ -163,6 +163,11 @@ def select(frame: pd.DataFrame, report: Report, *, source: str, market: str | No
             raise DataFileError(source, f"no MARKET_RUN_ID = {market!r} in the {report.name} data "
                                         f"(available: {', '.join(choices)})")
         mask &= hit
+    if not mask.any():
+        keys = list(where)
+        combos = sorted({" ".join(map(str, c)) for c in frame[keys].dropna().drop_duplicates().itertuples(index=False)})
+        raise DataFileError(source, f"no {report.name} series with " + " and ".join(f"{k} = {v!r}" for k, v in where.items())
+                            + f" (available: {', '.join(combos)})")
     rows = frame.loc[mask, ["time", "value"]]
     # the same interval in two files (overlapping downloads): keep the later file's row
     rows = rows.drop_duplicates("time", keep="last").set_index("time")["value"]

@@ -255,23 +255,28 @@ class TimeSeries:
             prov = prov.mask(neg, MISSING).astype(np.int8)
         return self._replace(data, prov)
 
-    def mark_outliers(self, z: float, window: Any = "1D") -> TimeSeries:
+    def mark_outliers(self, z: float, window: Any = "3h") -> TimeSeries:
         """Mark values farther than ``z`` robust deviations from a centred rolling median as ``MISSING``.
 
-        The deviation scale is 1.4826 × the rolling median absolute deviation (floored at
-        1 % of the series' overall MAD so flat stretches do not flag everything). ``z <= 0`` is off.
+        The residual is ``x - rolling_median(x, window)`` (at least 5 values wide); its
+        scale is 1.4826 × the median absolute step-to-step change over the whole series
+        (a robust noise level that a smooth daily cycle does not inflate), at least 1 % of
+        the median level. ``z <= 0`` is off.
         """
         if z <= 0:
             return self
-        n_win = max(3, int(to_timedelta(window) // self.step) | 1)
+        n_win = max(5, int(to_timedelta(window) // self.step) | 1)
         data, prov = self.data.copy(), self.provenance.copy()
         for col in self.columns:
             s = data[col]
-            med = s.rolling(n_win, center=True, min_periods=1).median()
-            dev = (s - med).abs()
-            mad = dev.rolling(n_win, center=True, min_periods=1).median()
-            floor = max(float(np.nanmedian(dev.to_numpy())) * 0.01, 1e-12) if dev.notna().any() else 1e-12
-            bad = (dev > z * 1.4826 * np.maximum(mad, floor)).to_numpy()
+            resid = (s - s.rolling(n_win, center=True, min_periods=1).median()).abs()
+            if not resid.notna().any():
+                continue
+            steps = np.abs(np.diff(s.to_numpy()))
+            scale = 1.4826 * float(np.nanmedian(steps)) if np.isfinite(steps).any() else 0.0
+            # a series that often repeats its value has no step-to-step noise: floor at 1 % of its typical level
+            scale = max(scale, 0.01 * float(np.nanmedian(np.abs(s.to_numpy()))), 1e-9)
+            bad = (resid > z * scale).to_numpy()
             data[col] = s.mask(bad)
             prov[col] = np.where(bad, MISSING, prov[col].to_numpy()).astype(np.int8)
         return self._replace(data, prov)
