@@ -1,0 +1,148 @@
+"""The OASIS download path against a local HTTP server serving the shared zips (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections import Counter
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from powergrid.params import build_params
+
+from powergrid_datasets import cache, caiso
+from powergrid_datasets.errors import DataUnavailableError, DownloadError
+from powergrid_datasets.providers import CaisoProvider
+
+FOLDERS = {"SLD_FCST": "load", "PRC_LMP": "price", "SLD_REN_FCST": "solar_wind"}
+
+
+class FakeOasis(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, caiso_dir):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.caiso_dir = caiso_dir
+        self.hits: Counter = Counter()
+        self.truncate: dict[str, tuple[str, int]] = {}  # month -> (mode, how many more times)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/oasisapi/SingleZip"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+        start = pd.Timestamp(query["startdatetime"].replace("-0000", "+00:00"))
+        month = start.tz_convert("America/Los_Angeles").strftime("%Y%m%d")
+        folder = self.server.caiso_dir / FOLDERS[query["queryname"]]
+        found = sorted(folder.glob(f"{month}_*.zip"))
+        if not found:
+            self.send_error(404)
+            return
+        body = found[0].read_bytes()
+        self.server.hits[month] += 1
+        mode, times = self.server.truncate.get(month, ("", 0))
+        length = len(body)
+        if times > 0:
+            self.server.truncate[month] = (mode, times - 1)
+            body = body[: len(body) // 2]
+            if mode == "honest":  # a short body announced as short: only the zip check can tell
+                length = len(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-zip-compressed")
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+@pytest.fixture
+def oasis(caiso_dir, monkeypatch):
+    server = FakeOasis(caiso_dir)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    monkeypatch.setenv("POWERGRID_CAISO_URL", server.url)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_query_url():
+    url = caiso.query_url(caiso.report_of("load"), pd.Timestamp("2023-01-01 08:00", tz="UTC"),
+                          pd.Timestamp("2023-02-01 08:00", tz="UTC"), url="http://h/x", tac_area_name="CA ISO-TAC")
+    assert url == ("http://h/x?resultformat=6&queryname=SLD_FCST&version=1&market_run_id=ACTUAL"
+                   "&startdatetime=20230101T08:00-0000&enddatetime=20230201T08:00-0000&tac_area_name=CA%20ISO-TAC")
+
+
+def test_download_a_year_with_one_truncated_response(oasis, caiso_dir):
+    oasis.truncate["20230301"] = ("honest", 1)
+    oasis.truncate["20230601"] = ("lying", 1)
+    provider = CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "year": 2023}), "load")
+    values = provider.episode(48, 60, np.random.default_rng(0))
+    assert values.shape == (48,) and np.isfinite(values).all()
+    assert sum(oasis.hits.values()) == 14
+    assert oasis.hits["20230301"] == 2 and oasis.hits["20230601"] == 2  # refetched, never used
+    series = provider.raw_series()
+    assert len(series) == 8760 and series.valid().all()
+    # identical to parsing the shared files directly
+    report = caiso.report_of("load")
+    direct = caiso.select(caiso.read_files(caiso.files_in(caiso_dir / "load", report), report), report,
+                          source="files", TAC_AREA_NAME="AVA")
+    np.testing.assert_array_equal(series.values(), direct.values())
+    # a second provider reads the cache: no new requests
+    CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "scale": 2.0}), "load").raw_series()
+    assert sum(oasis.hits.values()) == 14
+
+
+def test_a_corrupted_cached_file_is_fetched_again(oasis):
+    report = caiso.report_of("lmp")
+    start, end = caiso.month_starts(2023)[:2]
+    url = caiso.query_url(report, start, end)
+    path = cache.fetch(url, "jan.zip", subdir="caiso")
+    assert oasis.hits["20230101"] == 1
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-100])  # damaged on disk after the download
+    again = cache.fetch(url, "jan.zip", subdir="caiso")
+    assert oasis.hits["20230101"] == 2
+    assert again.read_bytes() == raw
+    cache.fetch(url, "jan.zip", subdir="caiso")
+    assert oasis.hits["20230101"] == 2  # intact now: served from the cache
+
+
+def test_always_truncated_is_an_error_and_nothing_is_kept(oasis):
+    oasis.truncate["20230101"] = ("honest", 99)
+    report = caiso.report_of("load")
+    start, end = caiso.month_starts(2023)[:2]
+    with pytest.raises(DownloadError, match=r"failed 3 times; nothing was kept"):
+        cache.fetch(caiso.query_url(report, start, end), "bad.zip", subdir="caiso")
+    assert not (cache.cache_dir("caiso") / "bad.zip").exists()
+    assert oasis.hits["20230101"] == 3
+
+
+def test_a_pinned_hash_mismatch_is_refused(oasis):
+    report = caiso.report_of("load")
+    start, end = caiso.month_starts(2023)[:2]
+    with pytest.raises(DownloadError):
+        cache.fetch(caiso.query_url(report, start, end), "pinned.zip", subdir="caiso", known_hash="sha256:" + "0" * 64,
+                    retries=0)
+    assert not (cache.cache_dir("caiso") / "pinned.zip").exists()
+
+
+def test_server_down_is_a_clear_offline_error(monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    provider = CaisoProvider(build_params(CaisoProvider.Params, {"url": f"http://127.0.0.1:{port}/SingleZip"}), "price")
+    with pytest.raises(DataUnavailableError, match=r"POWERGRID_DATA_DIR.*`path`|`path`.*POWERGRID_DATA_DIR"):
+        provider.episode(24, 60, np.random.default_rng(0))
