@@ -21,6 +21,8 @@ def powergrid_register_solvers() -> list[PluginRecord]:
     return [
         PluginRecord("pandapower", "powergrid.solvers.pandapower_solver:PandapowerSolver",
                      "pandapower.runpp on the net (reference, slow)"),
+        PluginRecord("fast", "powergrid.solvers.fast:FastSolver",
+                     "compiled Ybus + warm-started Newton-Raphson (lightsim2grid KLU, numpy fallback)"),
     ]
 
 

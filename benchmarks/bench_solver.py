@@ -1,0 +1,94 @@
+"""Median solve time of FastSolver (lightsim2grid and numpy backends) vs PandapowerSolver, per template.
+
+Run: ``python benchmarks/bench_solver.py [--steps N] [--pp-steps N] [--templates a,b]``.
+
+Each step draws new injections (loads scaled by U(0.5, 1.2), sgens by U(0, 1)), as an
+environment step would, so the fast solver runs warm-started from the previous step.
+Times are medians (the machine is shared and noisy); the construction time
+(one ``pandapower.runpp`` plus index building) and the ``topology_changed`` time
+(a tap change: one recompile) are reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+from powergrid.networks import TEMPLATES
+from powergrid.solvers.base import Injections
+from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
+from powergrid.solvers.pandapower_solver import PandapowerSolver
+
+
+def draws(net, n: int, seed: int = 0) -> list[Injections]:
+    rng = np.random.default_rng(seed)
+    lp, lq = net.load.p_mw.to_numpy(float), net.load.q_mvar.to_numpy(float)
+    sp_, sq = net.sgen.p_mw.to_numpy(float), net.sgen.q_mvar.to_numpy(float)
+    return [Injections(lp * rng.uniform(0.5, 1.2, lp.size), lq * rng.uniform(0.5, 1.2, lq.size),
+                       sp_ * rng.uniform(0.0, 1.0, sp_.size), sq * rng.uniform(0.0, 1.0, sq.size))
+            for _ in range(n)]
+
+
+def median_solve(solver, injections: list[Injections]) -> tuple[float, int]:
+    times, failed = [], 0
+    for inj in injections:
+        t0 = time.perf_counter()
+        res = solver.solve(inj)
+        times.append(time.perf_counter() - t0)
+        failed += not res.converged
+    return statistics.median(times), failed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2000, help="fast-solver steps per template and backend")
+    ap.add_argument("--pp-steps", type=int, default=40, help="pandapower steps per template")
+    ap.add_argument("--templates", default="", help="comma-separated subset of templates")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    names = [n for n in (args.templates.split(",") if args.templates else TEMPLATES)]
+    backends = (["lightsim2grid"] if lightsim2grid_available() else []) + ["numpy"]
+    header = (f"{'template':<12}{'buses':>6}  " + "".join(f"{'fast/' + b:>20}" for b in backends)
+              + f"{'pandapower':>14}" + "".join(f"{'ratio ' + b[:5]:>13}" for b in backends)
+              + f"{'build':>10}{'retap':>10}")
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        try:
+            net = TEMPLATES[name]()
+        except NotImplementedError:
+            print(f"{name:<12} (not implemented yet)")
+            continue
+        inj = draws(net, args.steps)
+        fast_t, build_t, retap_t, notes = {}, 0.0, float("nan"), []
+        for b in backends:
+            t0 = time.perf_counter()
+            solver = FastSolver(copy.deepcopy(net), FastParams(backend=b))
+            build_t = time.perf_counter() - t0
+            if solver.backend != b:
+                notes.append(f"{b}: delegated to {solver.backend}")
+            median_solve(solver, inj[:20])  # warm up (imports, first factorisation)
+            fast_t[b], failed = median_solve(solver, inj)
+            if failed:
+                notes.append(f"{b}: {failed}/{len(inj)} steps did not converge")
+            if len(net.trafo) and b == backends[0]:
+                t0 = time.perf_counter()
+                solver.set_trafo_tap(0, int(np.nan_to_num(net.trafo.tap_pos.iloc[0])))
+                retap_t = time.perf_counter() - t0
+        ref = PandapowerSolver(copy.deepcopy(net))
+        pp_t, failed = median_solve(ref, inj[: args.pp_steps])
+        if failed:
+            notes.append(f"pandapower: {failed}/{args.pp_steps} steps did not converge")
+        row = (f"{name:<12}{len(net.bus):>6}  " + "".join(f"{fast_t[b] * 1e6:>17.1f} µs" for b in backends)
+               + f"{pp_t * 1e3:>11.1f} ms" + "".join(f"{pp_t / fast_t[b]:>12.0f}×" for b in backends)
+               + f"{build_t * 1e3:>7.1f} ms{retap_t * 1e3:>7.1f} ms")
+        print(row + ("   [" + "; ".join(notes) + "]" if notes else ""))
+
+
+if __name__ == "__main__":
+    main()

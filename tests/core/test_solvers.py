@@ -1,0 +1,188 @@
+"""FastSolver (both backends) against the pandapower reference solver."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import pickle
+import warnings
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pytest
+
+from powergrid.networks import TEMPLATES
+from powergrid.plugins import make_registry
+from powergrid.solvers.base import Injections, PowerFlowResult
+from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
+from powergrid.solvers.pandapower_solver import PandapowerSolver
+
+BACKENDS = [
+    pytest.param("lightsim2grid", marks=pytest.mark.skipif(not lightsim2grid_available(),
+                                                           reason="lightsim2grid not importable")),
+    "numpy",
+]
+
+# |fast - pandapower| bounds per result field
+TOL = {"vm_pu": 1e-6, "va_degree": 1e-4, "line_loading_percent": 1e-4, "line_p_from_mw": 1e-6,
+       "trafo_loading_percent": 1e-4, "trafo_p_hv_mw": 1e-6, "ext_grid_p_mw": 1e-6, "ext_grid_q_mvar": 1e-6}
+STEPS = 3
+
+
+def assert_matches(fast: PowerFlowResult, ref: PowerFlowResult, what: str = "") -> None:
+    assert fast.converged and ref.converged, what
+    for field, tol in TOL.items():
+        a, b = getattr(fast, field), getattr(ref, field)
+        assert a.shape == b.shape, f"{what} {field}: shape {a.shape} vs {b.shape}"
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f"{what} {field}: NaN pattern differs"
+        ok = ~np.isnan(a)
+        assert np.array_equal(np.isinf(a[ok]), np.isinf(b[ok])), f"{what} {field}: inf pattern differs"
+        fin = ok & ~np.isinf(a)
+        err = np.max(np.abs(a[fin] - b[fin]), initial=0.0)
+        assert err < tol, f"{what} {field}: max |fast - pandapower| = {err:.3g} ≥ {tol}"
+
+
+def identical(a: PowerFlowResult, b: PowerFlowResult) -> bool:
+    return a.converged == b.converged and all(
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True) for f in TOL)
+
+
+def with_der(net, rng: np.random.Generator):
+    """The template plus one (placeholder) sgen on every third in-service bus."""
+    buses = net.bus.index[net.bus.in_service.to_numpy(bool)][1::3]
+    for b in buses:
+        pp.create_sgen(net, bus=b, p_mw=0.0, q_mvar=0.0, name=f"test_der_{b}")
+    return net
+
+
+def random_injections(net, rng: np.random.Generator, n_base_sgen: int) -> Injections:
+    """Loads scaled by U(0.5, 1.2); existing sgens by U(0, 1); added sgens with random P/Q."""
+    lp, lq = net.load.p_mw.to_numpy(float), net.load.q_mvar.to_numpy(float)
+    sp_ = net.sgen.p_mw.to_numpy(float).copy()
+    sq = net.sgen.q_mvar.to_numpy(float).copy()
+    sp_[:n_base_sgen] *= rng.uniform(0, 1, n_base_sgen)
+    sq[:n_base_sgen] *= rng.uniform(0, 1, n_base_sgen)
+    n_new = len(sp_) - n_base_sgen
+    if n_new:
+        size = 0.3 * max(lp.sum(), 1e-3) / n_new  # together up to 30 % of the load
+        sp_[n_base_sgen:] = rng.uniform(0, 1, n_new) * size
+        sq[n_base_sgen:] = rng.uniform(-0.3, 0.3, n_new) * size
+    return Injections(lp * rng.uniform(0.5, 1.2, lp.size), lq * rng.uniform(0.5, 1.2, lq.size), sp_, sq)
+
+
+@functools.cache
+def scenario(name: str):
+    """(net, injections, pandapower results) of one template; skips what cannot be compared yet."""
+    try:
+        net = TEMPLATES[name]()
+    except NotImplementedError:
+        pytest.skip(f"network template {name!r} is not written yet (raises NotImplementedError)")
+    rng = np.random.default_rng(1234)
+    n_base_sgen = len(net.sgen)
+    net = with_der(net, rng)
+    injections = [random_injections(net, rng, n_base_sgen) for _ in range(STEPS)]
+    ref = PandapowerSolver(copy.deepcopy(net))
+    results = [ref.solve(inj) for inj in injections]
+    if not all(r.converged for r in results):
+        pytest.skip(f"pandapower.runpp itself does not converge on template {name!r}: nothing to compare with")
+    return net, injections, results
+
+
+def fast(net, backend: str, **kw) -> FastSolver:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no delegation / fallback warning expected here
+        solver = FastSolver(copy.deepcopy(net), FastParams(backend=backend, **kw))
+    assert solver.backend == backend
+    return solver
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_matches_pandapower_on_templates(name, backend):
+    net, injections, expected = scenario(name)
+    solver = fast(net, backend)
+    for k, (inj, ref) in enumerate(zip(injections, expected)):
+        assert_matches(solver.solve(inj), ref, f"{name}/{backend} step {k}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_features_gen_trafo3w_shunt_xward_impedance_oos(backend):
+    """A net with a PV generator, a 3-winding trafo, shunt, impedance, xwards, switches and dead buses."""
+    net = pn.example_multivoltage()
+    net.bus.loc[net.bus.index[-1], "in_service"] = False
+    net.line.loc[net.line.index[2], "in_service"] = False
+    pp.create_storage(net, bus=net.load.bus.iloc[0], p_mw=0.3, q_mvar=0.1, max_e_mwh=1.0)
+    rng = np.random.default_rng(7)
+    solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
+    for k in range(2):
+        inj = random_injections(net, rng, len(net.sgen))
+        assert_matches(solver.solve(inj), ref.solve(inj), f"multivoltage step {k}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_then_recovery(backend):
+    net, injections, expected = scenario("cigre_mv")
+    solver = fast(net, backend, max_iteration=15)
+    inj = injections[0]
+    absurd = Injections(inj.load_p_mw * 1000, inj.load_q_mvar * 1000, inj.sgen_p_mw, inj.sgen_q_mvar)
+    res = solver.solve(absurd)
+    assert not res.converged
+    assert np.all(np.isnan(res.vm_pu)) and res.vm_pu.shape == expected[0].vm_pu.shape
+    for k in range(2):  # starts again from the base voltages, not the diverged state
+        assert_matches(solver.solve(injections[k]), expected[k], f"after divergence, step {k}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("field", ["load_p_mw", "sgen_q_mvar"])
+def test_nan_injection_fails_cleanly(backend, field):
+    net, injections, expected = scenario("cigre_lv")
+    solver = fast(net, backend)
+    bad = copy.deepcopy(injections[0])
+    getattr(bad, field)[0] = np.nan
+    assert not solver.solve(bad).converged
+    assert_matches(solver.solve(injections[1]), expected[1], "after NaN")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pickle_round_trip(backend):
+    net, injections, _ = scenario("cigre_lv")
+    solver = fast(net, backend)
+    solver.solve(injections[0])
+    clone = pickle.loads(pickle.dumps(solver))
+    assert clone.backend == solver.backend
+    for inj in injections[1:]:
+        assert identical(clone.solve(inj), solver.solve(inj))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tap_change_recompiles(backend):
+    net = TEMPLATES["cigre_mv"]()
+    # give the HV/MV transformers an on-load tap changer (the template has none)
+    for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
+                       "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
+        net.trafo[col] = value
+    inj = random_injections(net, np.random.default_rng(3), len(net.sgen))
+    solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
+    before = solver.solve(inj)
+    assert_matches(before, ref.solve(inj), "before tap change")
+    solver.set_trafo_tap(0, 5)
+    ref.set_trafo_tap(0, 5)
+    after = solver.solve(inj)
+    assert_matches(after, ref.solve(inj), "after tap change")
+    assert np.nanmax(np.abs(after.vm_pu - before.vm_pu)) > 1e-3  # the new Ybus is in use
+
+
+def test_unsupported_feature_delegates_to_pandapower():
+    net = TEMPLATES["cigre_lv"]()
+    net.load["const_z_p_percent"] = 40.0  # voltage-dependent loads are not in the fast path
+    inj = random_injections(net, np.random.default_rng(5), len(net.sgen))
+    with pytest.warns(RuntimeWarning, match="delegating"):
+        solver = FastSolver(copy.deepcopy(net), FastParams(backend="numpy"))
+    assert solver.backend == "pandapower"
+    assert "voltage-dependent" in solver.unsupported[0]
+    assert identical(solver.solve(inj), PandapowerSolver(copy.deepcopy(net)).solve(inj))
+
+
+def test_registered_as_fast():
+    assert make_registry().load("solver", "fast") is FastSolver
