@@ -1,0 +1,57 @@
+"""``powergrid datasets list | info | plot`` through the command plugin's main(argv)."""
+
+from __future__ import annotations
+
+import pytest
+from powergrid import get_registry
+
+
+def datasets_main():
+    return get_registry().load("command", "datasets")
+
+
+def test_list(capsys):
+    assert datasets_main()(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("caiso", "ercot", "nyiso", "simbench", "pvlib", "synthetic"):
+        assert name in out
+    assert "powergrid-datasets 0.1.0" in out
+
+
+def test_info_caiso(capsys):
+    assert datasets_main()(["info", "caiso"]) == 0
+    out = capsys.readouterr().out
+    assert "roles: load, price, solar, wind" in out
+    for param in ("area", "node", "lmp_type", "hub", "path", "normalize", "max_gap_hours"):
+        assert f"  {param}" in out
+
+
+def test_info_unknown_name(capsys):
+    assert datasets_main()(["info", "caisso"]) == 1
+    assert "did you mean 'caiso'" in capsys.readouterr().err
+
+
+def test_plot_writes_a_png(tmp_path, capsys, caiso_dir):
+    pytest.importorskip("matplotlib", reason="plotting needs the plot extra (matplotlib)")
+    out = tmp_path / "x.png"
+    code = datasets_main()(["plot", "caiso", "--role", "load", "-p", "area=AVA", "-p", f"path={caiso_dir}",
+                            "--steps", "96", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def test_plot_reports_missing_data(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plotting needs the plot extra (matplotlib)")
+    code = datasets_main()(["plot", "caiso", "--role", "load", "--out", str(tmp_path / "y.png")])
+    assert code == 1
+    assert "POWERGRID_DATA_DIR" in capsys.readouterr().err
+    assert not (tmp_path / "y.png").exists()
+
+
+def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    code = datasets_main()(["plot", "synthetic", "--role", "load", "--out", str(tmp_path / "z.png")])
+    assert code == 2
+    assert "pip install 'powergrid-datasets[plot]'" in capsys.readouterr().err

@@ -1,0 +1,160 @@
+"""Every provider through the registry, the way the environment uses it: build_params, Provider(params, role), episode()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from powergrid import get_registry
+from powergrid.errors import ConfigError
+from powergrid.first_party import FIRST_PARTY
+from powergrid.params import build_params
+
+
+def make(spec: dict, role: str):
+    spec = dict(spec)
+    cls = get_registry().load("dataset", spec.pop("provider"))
+    return cls(build_params(cls.Params, spec, path=f"datasets.{role}"), role)
+
+
+def check(values, n_steps, role):
+    assert isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == (n_steps,)
+    assert np.isfinite(values).all()
+    if role in ("solar", "wind"):
+        assert values.min() >= 0.0 and values.max() <= 1.0
+    if role == "load":
+        assert values.min() >= 0.0 and 0.2 < values.mean() < 3.0
+
+
+def test_the_pack_registers_what_core_expects():
+    registry = get_registry()
+    assert set(FIRST_PARTY["powergrid-datasets"]["dataset"]) <= set(registry.names("dataset"))
+    assert "datasets" in registry.names("command")
+    record = registry.get("dataset", "caiso")
+    assert record.distribution == "powergrid-datasets"
+
+
+CAISO_SPECS = {
+    "price": {"provider": "caiso", "report": "lmp", "node": "0096WD_7_N001", "market": "DAM"},
+    "load": {"provider": "caiso", "report": "load", "area": "AVA"},
+    "solar": {"provider": "caiso", "report": "renewables", "hub": "NP15", "type": "solar"},
+    "wind": {"provider": "caiso", "report": "renewables", "hub": "SP15", "type": "wind"},
+}
+
+
+@pytest.mark.parametrize("role", list(CAISO_SPECS))
+@pytest.mark.parametrize("step", [5, 15, 60])
+def test_caiso_episodes_follow_the_role_convention(caiso_dir, monkeypatch, role, step):
+    monkeypatch.setenv("POWERGRID_DATA_DIR", str(caiso_dir.parent))  # a folder with a caiso/ sub-folder
+    provider = make(CAISO_SPECS[role], role)
+    n = 24 * 60 // step
+    values = provider.episode(n, step, np.random.default_rng(11))
+    check(values, n, role)
+    assert provider.last_start.tz_convert("America/Los_Angeles").hour == 0
+    if role == "price":
+        assert 0 < values.mean() < 500  # $/MWh as is
+    again = provider.episode(n, step, np.random.default_rng(11))
+    np.testing.assert_array_equal(values, again)
+
+
+def test_caiso_load_is_a_pu_multiplier_of_the_mean(caiso_dir):
+    provider = make({"provider": "caiso", "area": "AVA", "path": str(caiso_dir / "load")}, "load")
+    assert provider.series().values().mean() == pytest.approx(1.0)
+    peak = make({"provider": "caiso", "area": "AVA", "path": str(caiso_dir / "load"), "normalize": "peak",
+                 "scale": 0.8}, "load")
+    assert peak.series().values().max() == pytest.approx(0.8)
+
+
+def test_caiso_fixed_start_and_date_range(caiso_dir):
+    fixed = make({"provider": "caiso", "area": "AVA", "path": str(caiso_dir), "start": "2023-07-04",
+                  "normalize": "none"}, "load")
+    values = fixed.episode(24, 60, np.random.default_rng(0))
+    assert fixed.last_start == pd.Timestamp("2023-07-04 07:00", tz="UTC")
+    raw = fixed.raw_series().between("2023-07-04 07:00", "2023-07-05 07:00").values()
+    np.testing.assert_array_equal(values, raw)
+    test_period = make({"provider": "caiso", "area": "AVA", "path": str(caiso_dir), "date_from": "2023-10-01",
+                        "date_to": "2023-11-01"}, "load")
+    for seed in range(20):
+        test_period.episode(48, 60, np.random.default_rng(seed))
+        assert pd.Timestamp("2023-10-01", tz="America/Los_Angeles") <= test_period.last_start
+        assert test_period.last_start + pd.Timedelta(hours=48) <= pd.Timestamp("2023-11-01", tz="America/Los_Angeles")
+
+
+def test_caiso_solar_capacity_normalisation_and_negatives(caiso_dir):
+    provider = make({"provider": "caiso", "hub": "NP15", "path": str(caiso_dir), "capacity_mw": 2500.0}, "solar")
+    s = provider.series()
+    assert s.values()[np.isfinite(s.values())].min() >= 0.0  # the raw file has negative night values
+    assert s.values()[np.isfinite(s.values())].max() == pytest.approx(1862.89544 / 2500.0)
+    # the 11 missing hours are single hours, filled (max_gap_hours = 3 by default)
+    assert s.provenance_counts()["filled"] == 11
+
+
+def test_caiso_role_report_mismatch_is_refused():
+    with pytest.raises(ValueError, match="report 'lmp' does not give a 'load' profile"):
+        make({"provider": "caiso", "report": "lmp"}, "load")
+    with pytest.raises(ValueError, match="no 'temperature' profile"):
+        make({"provider": "caiso"}, "temperature")
+
+
+def test_bad_params_give_yaml_paths():
+    with pytest.raises(ConfigError, match=r"datasets.price.lmp_type: expected one of 'LMP'"):
+        make({"provider": "caiso", "lmp_type": "XYZ"}, "price")
+    with pytest.raises(ConfigError, match=r"datasets.load.start: expected a date"):
+        make({"provider": "caiso", "start": "not a date"}, "load")
+    with pytest.raises(ConfigError, match=r"datasets.load.colour: unknown parameter"):
+        make({"provider": "synthetic", "colour": 1}, "load")
+
+
+@pytest.mark.parametrize("role", ["load", "solar", "wind", "price", "temperature"])
+def test_synthetic_is_seeded_and_follows_the_conventions(role):
+    provider = make({"provider": "synthetic"}, role)
+    a = provider.episode(96, 15, np.random.default_rng(5))
+    b = provider.episode(96, 15, np.random.default_rng(5))
+    c = provider.episode(96, 15, np.random.default_rng(6))
+    check(a, 96, role)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    if role == "temperature":
+        assert -20 < a.min() and a.max() < 45
+
+
+def test_synthetic_without_noise_is_the_documented_formula():
+    from powergrid_datasets import synthetic
+
+    p = make({"provider": "synthetic", "noise": 0.0, "start": "2023-06-21"}, "solar")
+    v = p.episode(24, 60, np.random.default_rng(0))
+    h = np.arange(24.0)
+    d = np.full(24, 171.0)
+    np.testing.assert_allclose(v, synthetic.solar_shape(h, d))
+    assert v[12] == pytest.approx(0.75 + 0.25 * np.sin(2 * np.pi / 365 * 91) * 1.0, rel=0.02)
+    assert v[0] == 0.0
+
+
+def test_pvlib_clear_sky():
+    pytest.importorskip("pvlib", reason="pvlib is an optional extra (pip install 'powergrid-datasets[pvlib]')")
+    provider = make({"provider": "pvlib", "latitude": 37.87, "longitude": -122.27, "tz": "America/Los_Angeles",
+                     "start": "2023-06-21"}, "solar")
+    values = provider.episode(96, 15, np.random.default_rng(0))
+    check(values, 96, "solar")
+    assert values[:16].max() == 0.0  # night until 04:00 local
+    assert 0.8 < values.max() <= 1.0 and 44 <= values.argmax() <= 60  # around solar noon (≈ 13:10 PDT)
+    random_day = make({"provider": "pvlib"}, "solar").episode(48, 30, np.random.default_rng(3))
+    check(random_day, 48, "solar")
+
+
+@pytest.mark.parametrize("role", ["load", "solar", "wind"])
+def test_simbench_profiles(role):
+    pytest.importorskip("simbench", reason="simbench is an optional extra (pip install 'powergrid-datasets[simbench]')")
+    provider = make({"provider": "simbench"}, role)
+    values = provider.episode(96, 15, np.random.default_rng(2))
+    check(values, 96, role)
+    series = provider.raw_series()
+    assert len(series) == 35136 and series.step == pd.Timedelta(minutes=15) and series.valid().all()
+
+
+def test_simbench_unknown_profile():
+    pytest.importorskip("simbench", reason="simbench is an optional extra")
+    from powergrid_datasets.errors import DataFileError
+
+    with pytest.raises(DataFileError, match="no profile 'XX-9'.*H0-A"):
+        make({"provider": "simbench", "profile": "XX-9"}, "load").episode(4, 15, np.random.default_rng(0))
