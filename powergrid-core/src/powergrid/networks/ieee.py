@@ -17,8 +17,10 @@ here are balanced single-line equivalents reduced in one uniform way (the builde
 * Distributed (uniform) loads of a segment: the three-phase sum, lumped half at each end node
   (no extra mid-segment buses, so bus names stay the published node numbers).
 * Shunt capacitors: the three-phase sum of kvar, as a pandapower shunt at 1.0 pu.
-* Voltage regulators: fixed-ratio transformers (tap on the load side, 0.625 % per step) at the
-  phase-averaged published tap, or omitted where stated.  No load tap changer control.
+* Voltage regulators: fixed-ratio transformers (tap on the load side, +/-16 steps of 0.625 %) at
+  the phase-averaged published tap, or omitted where stated; no tap control.  They carry a small
+  series impedance (stated per feeder): with a near-zero impedance an off-nominal ratio makes
+  pandapower's Newton-Raphson diverge.
 
 Buses are named by their node number as a string and carry ``zone = "feeder"`` (or the
 microgrid name); lines are named ``"<from>-<to>"``.  Networks are 60 Hz.
@@ -329,11 +331,12 @@ def ieee34(vm_pu: float = 1.05):
     voltage); the 69/24.9 kV substation transformer is omitted.  The two voltage regulators are
     fixed-ratio 24.9/24.9 kV transformers "Reg1" (814-850) and "Reg2" (852-832) replacing their
     10 ft line segments, at taps +7 and +12 (x 0.625 %; the rounded phase averages of the
-    published 12/5/5 and 13/11/12).  The in-line transformer XFM-1 832-888 (500 kVA,
-    24.9/4.16 kV, R 1.9 %, X 4.08 %) feeds 888 and 890 at 4.16 kV.  Lines use Z1 = Zs - Zm
-    (one-phase 302-304 as Zs); capacitors at 844 (300 kvar) and 848 (450 kvar); 6 spot loads as
-    the sum of phases and 19 distributed loads lumped half at each end; constant power.  Total load
-    1769 kW / 1044 kvar.
+    published 12/5/5 and 13/11/12), rated 10 MVA with R 0.4 %, X 4 % (2.5 ohm).  The in-line
+    transformer XFM-1 832-888 (500 kVA, 24.9/4.16 kV, R 1.9 %, X 4.08 %) feeds 888 and 890 at
+    4.16 kV; as published it runs at about its rating.  Lines use Z1 = Zs - Zm (one-phase 302-304
+    as Zs); capacitors at 844 (300 kvar) and 848 (450 kvar); 6 spot loads as the sum of phases
+    and 19 distributed loads lumped half at each end node; constant power.  Total load
+    1769 kW / 1044 kvar; feeder input about 2.05 MW.
     """
     return _net("IEEE 34-node feeder (balanced)", _IEEE34, "800", vm_pu)
 
@@ -344,13 +347,14 @@ def ieee123(vm_pu: float = 1.0):
     Source: IEEE PES distribution test feeders, 123-node feeder (configurations 1-12).
     124 buses: nodes 1-114 plus 135, 149, 150, 152, 160, 197, 250, 300, 450 and 610 (0.48 kV);
     ``ext_grid`` at "150" with ``vm_pu`` (default 1.0, the published source voltage); the 115 kV
-    substation transformer is omitted.  All 118 published line segments (configs 1-6 are one
+    substation transformer is omitted.  117 line segments (configs 1-6 are one
     conductor set in six phasings and share one Z1; one-phase configs 9-11 use Zs), switches
     13-152, 18-135, 60-160, 97-197 closed and 54-94 open as bus-bus switches.  Omitted: the
     tie switches to other feeders (151-300, 250-251, 450-451, 300-350), whose far buses carry
     nothing, and the 61-610 switch (610 is fed closed through XFM-1 61-610, 150 kVA 4.16/0.48 kV,
-    R 1.27 %, X 2.72 %).  Regulator 1 (150-149, gang-operated) is a fixed transformer at its
-    published tap +7; the single/two-phase regulators 2-4 (9-14, 25-26, 160-67) are omitted.
+    R 1.27 %, X 2.72 %).  Regulator 1 (150-149, gang-operated) is a fixed transformer (5 MVA,
+    R 0.1 %, X 1 %) at its published tap +7; the single/two-phase regulators 2-4 (9-14, 25-26,
+    160-67) are omitted.
     85 spot loads as the sum over phases, constant power (total 3490 kW / 1925 kvar); capacitors
     at 83 (600 kvar), 88, 90, 92 (50 kvar each).
     """
@@ -359,27 +363,44 @@ def ieee123(vm_pu: float = 1.0):
 
 MG_LOAD_SCALE = 1.0 / 3.466  # IEEE 13 loads (3466 kW) scaled to 1.0 MW per microgrid
 MG_SITES = (("mg1", "822"), ("mg2", "848"), ("mg3", "856"))
+# feeder segments on the paths 800 -> 822 / 848 / 856 rebuilt as 3-phase 336,400 ACSR in ieee34_3mg
+_MG_REINFORCED = frozenset((
+    "800-802", "802-806", "806-808", "808-812", "812-814", "850-816", "816-818", "818-820", "820-822",
+    "816-824", "824-828", "828-830", "830-854", "854-856", "854-852", "832-858", "858-834", "834-842",
+    "842-844", "844-846", "846-848",
+))
+_MG_TAPS = {"Reg1": 16, "Reg2": 8}
 
 
 def ieee34_3mg(vm_pu: float = 1.05):
-    """IEEE 34-node feeder with three IEEE 13-node microgrids at 822, 848 and 856.
+    """IEEE 34-node feeder with three IEEE 13-node microgrids at 822, 848 and 856 (balanced).
 
-    The standard networked-microgrid case: the balanced :func:`ieee34` feeder (zone
-    ``"feeder"``, plain bus names, ``ext_grid`` at "800") plus three copies of the balanced
-    :func:`ieee13` feeder without its ``ext_grid``, bus names prefixed ``"mg1."``, ``"mg2."``,
-    ``"mg3."`` and ``zone`` "mg1"/"mg2"/"mg3".  Each microgrid root ``mgK.650`` hangs off the
-    feeder through a 24.9/4.16 kV, 2.5 MVA (R 1 %, X 6 %) coupling transformer ``mgK.pcc``:
-    822 -> mg1, 848 -> mg2, 856 -> mg3.  Microgrid loads and capacitors are the IEEE 13 values
-    times ``MG_LOAD_SCALE`` = 1/3.466 = 0.2885, i.e. 1.000 MW / 0.606 Mvar per microgrid, sized for
-    ESS +/-0.5 MW, DG 0.6 MW, PV 0.1 MW per microgrid.  73 buses.  Both regulators are set to their
-    top tap +16 (+10 %), as the 3 MW of extra microgrid load at base (no local generation) would
-    otherwise pull the far end of the feeder far below 0.9 pu.
+    The standard networked-microgrid case: the :func:`ieee34` feeder (34 buses, zone ``"feeder"``,
+    plain names, ``ext_grid`` at "800" with ``vm_pu`` 1.05) plus three copies of :func:`ieee13`
+    without its ``ext_grid``, bus and element names prefixed ``"mg1."``, ``"mg2."``, ``"mg3."``
+    and zone "mg1"/"mg2"/"mg3" (73 buses in all).  Each microgrid root ``mgK.650`` hangs off the
+    feeder through a 24.9/4.16 kV, 2.5 MVA (R 1 %, X 6 %) coupling transformer named ``mgK.pcc``:
+    822 -> mg1, 848 -> mg2, 856 -> mg3.  Microgrid loads and capacitors are the IEEE 13 values times
+    ``MG_LOAD_SCALE`` = 1/3.466 = 0.2885, i.e. 1.000 MW / 0.606 Mvar per microgrid, in scale with
+    ESS +/-0.5 MW, DG 0.6 MW and PV 0.1 MW per microgrid.
+
+    Deviations from :func:`ieee34`, needed because the published feeder (1/0, #2 and #4 ACSR over
+    ~57 km, ~16 % losses already at its own 1.77 MW) cannot carry 3 MW more at its far end: the
+    power flow collapses above roughly 0.6 MW per microgrid.  So the 21 segments on the paths from
+    800 to 822, 848 and 856 (``_MG_REINFORCED``, including the one-phase 816-822 lateral) are
+    rebuilt, same lengths, as three-phase 336,400 26/7 ACSR (IEEE 123 configuration 1 data, 530 A),
+    and the regulators are fixed at Reg1 +16 and Reg2 +8 steps.  At base load with no microgrid
+    generation this gives 0.94-1.07 pu and losses of about 9.5 % of the 4.77 MW load.
     """
+    spec = _IEEE34._replace(
+        configs={**_IEEE34.configs, "336": _C336},
+        lines=tuple((a, b, ft, "336" if f"{a}-{b}" in _MG_REINFORCED else c) for a, b, ft, c in _IEEE34.lines),
+        trafos=tuple((*t[:-1], _MG_TAPS[t[0]]) if t[0] in _MG_TAPS else t for t in _IEEE34.trafos),
+    )
     net = pp.create_empty_network(name="IEEE 34-node feeder + 3 IEEE 13-node microgrids (balanced)",
                                   f_hz=F_HZ, sn_mva=1.0)
-    feeder = _add_feeder(net, _IEEE34)
+    feeder = _add_feeder(net, spec)
     pp.create_ext_grid(net, feeder["800"], vm_pu=vm_pu, name="substation")
-    net.trafo.loc[net.trafo.name.isin(["Reg1", "Reg2"]), "tap_pos"] = 16
     for mg, site in MG_SITES:
         bus = _add_feeder(net, _IEEE13, prefix=mg + ".", zone=mg, load_scale=MG_LOAD_SCALE)
         pp.create_transformer_from_parameters(
