@@ -8,7 +8,6 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
-
 from powergrid.devices import StepContext, box
 from powergrid.params import quantity
 from powergrid.protocols import Directive, VerticalProtocol

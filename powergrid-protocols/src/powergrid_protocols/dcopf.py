@@ -1,0 +1,211 @@
+"""DC optimal power flow market and locational marginal prices (pure functions).
+
+Network (:func:`dc_network`): buses joined by closed bus–bus switches are merged;
+out-of-service elements and lines behind an open line switch are dropped; buses not
+connected to the slack (the first ext_grid) are left out. Branch reactances in per
+unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
+transformers ``√(vk%² − vkr%²)/100 · S/sn_mva`` (taps ignored). Ratings in MW:
+lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva``.
+
+PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
+``B = Aᵀ·diag(1/x)·A``; removing the slack row/column, ``PTDF = Bf·[0; B_r⁻¹]``
+(MW of branch flow per MW injected at a bus and withdrawn at the slack).
+
+Market (:func:`clear_market`): offers ``k`` (bus, price $/MWh, quantity MW)
+and fixed demands ``d`` (MW per bus)::
+
+    minimise   Σ_k c_k g_k
+    subject to Σ_k g_k = Σ_n d_n                           (λ)
+               −F ≤ PTDF·(G·g − d) ≤ F                      (μ⁺, μ⁻)
+               0 ≤ g_k ≤ q_k
+
+solved with HiGHS (scipy ``linprog``). LMPs are the sensitivities of the
+optimal cost to the demand at each bus::
+
+    LMP_n = λ + Σ_l (μ⁺_l − μ⁻_l)·PTDF_{l,n}
+
+(scipy's marginals: μ⁺ ≤ 0 for a binding upper limit). Without congestion every
+LMP equals λ; a binding branch separates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+from scipy.optimize import linprog
+
+
+@attrs.frozen
+class DCNetwork:
+    """A DC network: ``node_of[bus row]`` is the DC node of each pandapower bus row (−1: not modelled)."""
+
+    n_nodes: int
+    slack: int
+    from_node: np.ndarray
+    to_node: np.ndarray
+    x_pu: np.ndarray
+    limit_mw: np.ndarray
+    names: tuple[str, ...]
+    node_of: np.ndarray
+    ptdf: np.ndarray
+    base_mva: float = 1.0
+
+
+def ptdf_matrix(n_nodes: int, slack: int, from_node: np.ndarray, to_node: np.ndarray, x_pu: np.ndarray) -> np.ndarray:
+    """Power transfer distribution factors (branch × node), slack column zero."""
+    m = len(x_pu)
+    a = np.zeros((m, n_nodes))
+    a[np.arange(m), from_node] = 1.0
+    a[np.arange(m), to_node] = -1.0
+    bf = a / np.asarray(x_pu, float)[:, None]
+    b = a.T @ bf
+    keep = np.array([n for n in range(n_nodes) if n != slack], dtype=int)
+    ptdf = np.zeros((m, n_nodes))
+    if keep.size:
+        ptdf[:, keep] = bf[:, keep] @ np.linalg.inv(b[np.ix_(keep, keep)])
+    return ptdf
+
+
+def make_network(n_nodes: int, branches: Sequence[tuple[int, int, float, float]], slack: int = 0,
+                 names: Sequence[str] | None = None) -> DCNetwork:
+    """A DC network from ``(from, to, x_pu, limit_mw)`` branches (for tests and small studies)."""
+    f = np.array([b[0] for b in branches], int)
+    t = np.array([b[1] for b in branches], int)
+    x = np.array([b[2] for b in branches], float)
+    lim = np.array([b[3] for b in branches], float)
+    names = tuple(names) if names is not None else tuple(f"{i}-{j}" for i, j in zip(f, t))
+    return DCNetwork(n_nodes, slack, f, t, x, lim, names, np.arange(n_nodes), ptdf_matrix(n_nodes, slack, f, t, x))
+
+
+def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
+    """The DC model of a pandapower net (see the module docstring)."""
+    n_bus = len(net.bus)
+    pos = {int(b): p for p, b in enumerate(net.bus.index)}
+    parent = list(range(n_bus))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    sw = net.switch if "switch" in net and len(net.switch) else None
+    open_lines: set[int] = set()
+    open_trafos: set[int] = set()
+    if sw is not None:
+        for row in sw.itertuples():
+            if row.et == "b" and bool(row.closed):
+                parent[find(pos[int(row.bus)])] = find(pos[int(row.element)])
+            elif row.et == "l" and not bool(row.closed):
+                open_lines.add(int(row.element))
+            elif row.et == "t" and not bool(row.closed):
+                open_trafos.add(int(row.element))
+    s_base = float(getattr(net, "sn_mva", 1.0) or 1.0)
+    branches: list[tuple[int, int, float, float, str]] = []
+    for idx, ln in net.line.iterrows():
+        if not bool(ln.in_service) or int(idx) in open_lines:
+            continue
+        f, t = pos[int(ln.from_bus)], pos[int(ln.to_bus)]
+        vn = float(net.bus.vn_kv.iat[f])
+        par = float(getattr(ln, "parallel", 1) or 1)
+        x = float(ln.x_ohm_per_km) * float(ln.length_km) / par / (vn**2 / s_base)
+        lim = np.sqrt(3.0) * vn * float(ln.max_i_ka) * par
+        branches.append((f, t, x, lim, str(ln["name"])))
+    for idx, tr in net.trafo.iterrows():
+        if not bool(tr.in_service) or int(idx) in open_trafos:
+            continue
+        f, t = pos[int(tr.hv_bus)], pos[int(tr.lv_bus)]
+        vk, vkr = float(tr.vk_percent), float(tr.vkr_percent)
+        x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / float(getattr(tr, "parallel", 1) or 1)
+        branches.append((f, t, x, float(tr.sn_mva), str(tr["name"])))
+    groups = [find(i) for i in range(n_bus)]
+    slack_bus = find(pos[int(net.ext_grid.bus.iat[0])])
+    # keep the component of the slack
+    adj: dict[int, set[int]] = {}
+    for f, t, *_ in branches:
+        a, b = groups[f], groups[t]
+        if a != b:
+            adj.setdefault(a, set()).add(b)
+            adj.setdefault(b, set()).add(a)
+    seen, stack = {slack_bus}, [slack_bus]
+    while stack:
+        g = stack.pop()
+        for h in adj.get(g, ()):
+            if h not in seen:
+                seen.add(h)
+                stack.append(h)
+    ordered = sorted(seen)
+    node = {g: k for k, g in enumerate(ordered)}
+    node_of = np.array([node.get(groups[i], -1) for i in range(n_bus)], int)
+    kept = [(node[groups[f]], node[groups[t]], x, lim, name) for f, t, x, lim, name in branches
+            if groups[f] in node and groups[t] in node and groups[f] != groups[t]]
+    fr = np.array([k[0] for k in kept], int)
+    to = np.array([k[1] for k in kept], int)
+    xs = np.array([k[2] for k in kept], float)
+    lims = np.array([k[3] for k in kept], float) * limit_scale
+    slack = node[slack_bus]
+    return DCNetwork(len(ordered), slack, fr, to, xs, lims, tuple(k[4] for k in kept), node_of,
+                     ptdf_matrix(len(ordered), slack, fr, to, xs), s_base)
+
+
+@attrs.frozen
+class Offer:
+    """A generator offer: ``quantity_mw`` at ``bus`` (a DC node) for ``price`` $/MWh; ``owner`` for settlement."""
+
+    node: int
+    price: float
+    quantity_mw: float
+    owner: str = ""
+
+
+@attrs.frozen
+class MarketResult:
+    dispatch_mw: np.ndarray  # per offer
+    lmp: np.ndarray  # per DC node, $/MWh
+    flow_mw: np.ndarray  # per branch
+    system_lambda: float
+    congested: np.ndarray  # per branch: binding limit
+    cost: float
+    success: bool
+    message: str = ""
+
+
+def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndarray, *, tol: float = 1e-6) -> MarketResult:
+    """Clear the DC-OPF market (see the module docstring); ``demand_mw`` per DC node."""
+    d = np.asarray(demand_mw, float)
+    k = len(offers)
+    if k == 0:
+        raise ValueError("no offers")
+    c = np.array([o.price for o in offers], float)
+    q = np.array([max(o.quantity_mw, 0.0) for o in offers], float)
+    g_map = np.zeros((network.n_nodes, k))
+    g_map[[o.node for o in offers], np.arange(k)] = 1.0
+    h = network.ptdf @ g_map  # branch × offer
+    base = network.ptdf @ d
+    finite = np.isfinite(network.limit_mw)
+    a_ub = np.vstack([h[finite], -h[finite]])
+    b_ub = np.concatenate([network.limit_mw[finite] + base[finite], network.limit_mw[finite] - base[finite]])
+    res = linprog(c, A_ub=a_ub if a_ub.size else None, b_ub=b_ub if a_ub.size else None,
+                  A_eq=np.ones((1, k)), b_eq=[d.sum()], bounds=list(zip(np.zeros(k), q)), method="highs")
+    m = len(network.x_pu)
+    if res.status != 0:
+        nan = np.full(network.n_nodes, np.nan)
+        return MarketResult(np.zeros(k), nan, np.full(m, np.nan), float("nan"), np.zeros(m, bool), float("nan"),
+                            False, str(res.message))
+    g = res.x
+    lam = float(res.eqlin.marginals[0])
+    mu = np.zeros(m)
+    if a_ub.size:
+        nf = int(finite.sum())
+        mu_up = np.zeros(m)
+        mu_dn = np.zeros(m)
+        mu_up[finite] = res.ineqlin.marginals[:nf]
+        mu_dn[finite] = res.ineqlin.marginals[nf:]
+        mu = mu_up - mu_dn
+    lmp = lam + network.ptdf.T @ mu
+    flow = network.ptdf @ (g_map @ g - d)
+    congested = np.abs(mu) > tol
+    return MarketResult(g, lmp, flow, lam, congested, float(c @ g), True, str(res.message))

@@ -1,0 +1,58 @@
+"""Channels: delay, seeded loss within 3 standard errors, capacity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from powergrid_protocols.channel import ChannelParams, IdealChannel, LossyChannel, Message, make_channel
+
+
+@pytest.mark.parametrize("delay", [0, 1, 3, 7])
+def test_a_message_sent_at_t_is_seen_at_t_plus_delay(delay):
+    ch = LossyChannel(ChannelParams(delay=delay, loss=0.0))
+    ch.send(Message("a", "b", "hello"), tick=10)
+    for t in range(10, 10 + delay):
+        assert ch.receive(t, "b") == []
+    got = ch.receive(10 + delay, "b")
+    assert [m.payload for m in got] == ["hello"] and got[0].deliver_tick == 10 + delay
+
+
+def test_the_ideal_channel_delivers_at_once():
+    ch = make_channel("ideal")
+    assert isinstance(ch, IdealChannel)
+    ch.send(Message("a", "b", 1), tick=0)
+    assert len(ch.receive(0)) == 1
+
+
+@pytest.mark.parametrize("p", [0.05, 0.3])
+def test_loss_rate_within_three_standard_errors(p):
+    n = 10_000
+    ch = LossyChannel(ChannelParams(delay=0, loss=p, seed=11))
+    received = 0
+    for t in range(n):
+        ch.send(Message("a", "b", t), tick=t)
+        received += len(ch.receive(t))
+    observed = 1 - received / n
+    se = math.sqrt(p * (1 - p) / n)
+    assert abs(observed - p) <= 3 * se
+    assert ch.stats["dropped"] + ch.stats["delivered"] == n
+
+
+def test_loss_is_reproducible_from_the_seed():
+    def run(seed):
+        ch = LossyChannel(ChannelParams(delay=0, loss=0.5, seed=seed))
+        return [ch.send(Message("a", "b", i), i) for i in range(200)]
+
+    assert run(1) == run(1) and run(1) != run(2)
+
+
+def test_capacity_defers_the_excess_in_send_order():
+    ch = IdealChannel(ChannelParams(capacity=2))
+    for i in range(5):
+        ch.send(Message("a", "b", i), tick=0)
+    assert [m.payload for m in ch.receive(0)] == [0, 1]
+    assert [m.payload for m in ch.receive(1)] == [2, 3]
+    assert [m.payload for m in ch.receive(2)] == [4]
+    assert ch.stats["deferred"] == 3 + 1

@@ -1,0 +1,69 @@
+"""LMPs equal the nodal-balance duals of the same DC-OPF in B-theta form (independent linprog/HiGHS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from powergrid.networks import cigre_mv
+from powergrid_protocols.dcopf import Offer, clear_market, dc_network, make_network
+
+
+def b_theta_lmp(net, offers, demand):
+    """Variables [g (offers), θ (nodes)]; nodal balance G g − Aᵀ Bf θ = d; |Bf θ| ≤ F; θ_slack = 0."""
+    n, m, k = net.n_nodes, len(net.x_pu), len(offers)
+    a = np.zeros((m, n))
+    a[np.arange(m), net.from_node] = 1
+    a[np.arange(m), net.to_node] = -1
+    bf = a / net.x_pu[:, None]
+    g_map = np.zeros((n, k))
+    for j, o in enumerate(offers):
+        g_map[o.node, j] = 1
+    a_eq = np.hstack([g_map, -(a.T @ bf)])
+    c = np.concatenate([[o.price for o in offers], np.zeros(n)])
+    a_ub = np.vstack([np.hstack([np.zeros((m, k)), bf]), np.hstack([np.zeros((m, k)), -bf])])
+    b_ub = np.concatenate([net.limit_mw, net.limit_mw])
+    bounds = [(0, o.quantity_mw) for o in offers] + [(0, 0) if i == net.slack else (None, None) for i in range(n)]
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=demand, bounds=bounds, method="highs")
+    assert res.status == 0, res.message
+    return res.eqlin.marginals, res.x[:k], res.fun
+
+
+def three_bus(limit):
+    return make_network(3, [(0, 1, 0.1, 100), (1, 2, 0.1, 100), (0, 2, 0.1, limit)])
+
+
+@pytest.mark.parametrize("limit", [50.0, 45.0, 1000.0])
+def test_three_bus_lmps_equal_the_nodal_duals(limit):
+    net = three_bus(limit)
+    offers = [Offer(0, 20, 200), Offer(1, 50, 200)]
+    demand = np.array([0, 0, 120.0])
+    r = clear_market(net, offers, demand)
+    lmp, g, cost = b_theta_lmp(net, offers, demand)
+    np.testing.assert_allclose(r.lmp, lmp, atol=1e-6)
+    np.testing.assert_allclose(r.dispatch_mw, g, atol=1e-6)
+    assert r.cost == pytest.approx(cost)
+    if limit < 1000:
+        assert r.congested.any() and np.ptp(r.lmp) > 1.0  # congestion separates prices
+    else:
+        assert not r.congested.any() and np.ptp(r.lmp) < 1e-9
+
+
+def test_cigre_mv_with_congestion_and_without():
+    for scale, congested in ((1.0, False), (0.7, True)):
+        net = dc_network(cigre_mv(), limit_scale=scale)
+        node = net.node_of
+        demand = np.zeros(net.n_nodes)
+        for bus, p in {3: 0.5, 4: 0.43, 5: 0.73, 6: 0.55, 8: 0.59, 9: 0.57, 10: 0.54, 11: 0.33, 14: 0.54}.items():
+            demand[node[bus]] += p
+        offers = [Offer(node[0], 60.0, 100.0, "grid"), Offer(node[6], 45.0, 0.6, "mg1"),
+                  Offer(node[10], 70.0, 0.6, "mg2"), Offer(node[14], 40.0, 0.6, "mg3")]
+        r = clear_market(net, offers, demand)
+        lmp, g, cost = b_theta_lmp(net, offers, demand)
+        assert r.success
+        np.testing.assert_allclose(r.lmp, lmp, atol=1e-5)
+        assert r.cost == pytest.approx(cost, rel=1e-9)
+        assert bool(r.congested.any()) is congested
+        assert bool(np.ptp(r.lmp) > 1.0) is congested
+        assert np.all(np.abs(r.flow_mw) <= net.limit_mw + 1e-6)
