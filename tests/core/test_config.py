@@ -33,7 +33,7 @@ agents:
 @pytest.fixture(scope="module")
 def registry():
     load_local()
-    return make_registry()
+    return make_registry(include_local=True)
 
 
 def _load(tmp_path, text: str) -> EnvConfig:

@@ -186,3 +186,28 @@ def test_unsupported_feature_delegates_to_pandapower():
 
 def test_registered_as_fast():
     assert make_registry().load("solver", "fast") is FastSolver
+
+
+def test_numpy_fallback_when_lightsim2grid_missing(monkeypatch):
+    import powergrid.solvers.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "_LS_CLASS", None)
+    monkeypatch.setattr(fast_module, "_LS_IMPORT_ERROR", "ModuleNotFoundError: No module named 'lightsim2grid'")
+    monkeypatch.setattr(fast_module, "_WARNED", set())
+    net = TEMPLATES["cigre_mv"]()
+    with pytest.warns(RuntimeWarning, match="falling back to the numpy"):
+        solver = FastSolver(copy.deepcopy(net))
+    assert solver.backend == "numpy"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # said once only
+        FastSolver(copy.deepcopy(net))
+    with pytest.raises(ImportError, match="lightsim2grid"):
+        FastSolver(copy.deepcopy(net), FastParams(backend="lightsim2grid"))
+
+
+def test_wrong_length_raises():
+    net, injections, _ = scenario("cigre_lv")
+    solver = fast(net, "numpy")
+    inj = injections[0]
+    with pytest.raises(ValueError):
+        solver.solve(Injections(inj.load_p_mw[:-1], inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar))

@@ -11,7 +11,9 @@ One step (one tick of ``time.step_minutes``):
 6. cost ($), safety (≥ 0) and reward per agent; observations out.
 
 ``infos[agent]`` holds ``cost``, ``safety``, ``converged``, ``acting`` (whether
-the agent's action was used this tick), ``ticks_to_next`` and ``projection``.
+the agent's next action will be used: multi-rate agents act every ``period``
+ticks), ``ticks_to_next`` and ``projection`` (how far its devices had to move
+the requested actions to make them feasible).
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         s = self.scenario
         streams = self._rng.spawn(3 + len(s.device_agents) + len(s.agents) + len(s.horizontal))
         profile_rng, *rest = streams
-        self.ctx.profiles = {role: p.episode(self.max_ticks, self.config.time.step_minutes, profile_rng)
+        # every provider gets the same seed, so data providers pick the same start day for all roles
+        profile_seed = int(profile_rng.integers(2**63))
+        self.ctx.profiles = {role: p.episode(self.max_ticks, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
         for d in s.device_agents:
             d.device.reset(rest.pop())

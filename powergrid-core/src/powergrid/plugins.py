@@ -6,6 +6,8 @@ every module of the ``powergrid`` entry-point group. Environment variables:
 - ``POWERGRID_STRICT_PLUGINS=1``: a plugin that fails to import is fatal.
 - ``POWERGRID_DISABLE_PLUGINS=a,b``: entry points named ``a`` and ``b`` are skipped.
 - ``POWERGRID_NO_ENTRY_POINTS=1``: load core's built-ins and local plugins only.
+- ``POWERGRID_PLUGIN_PATH=dir1:dir2``: folders of unpackaged plugins loaded with
+  :func:`load_plugins` (also in worker processes, which inherit the variable).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def build_plugin_manager(*, entry_points: bool = True) -> tuple[pluggy.PluginManager, dict[str, tuple[str, str]], list[FailedPlugin]]:
+def build_plugin_manager(*, entry_points: bool = True, local: bool = True) -> tuple[pluggy.PluginManager, dict[str, tuple[str, str]], list[FailedPlugin]]:
     """A plugin manager with core's built-ins, then local plugins, then entry points.
 
     Returns the manager, the distribution and version of every registered plugin
@@ -159,7 +161,7 @@ def build_plugin_manager(*, entry_points: bool = True) -> tuple[pluggy.PluginMan
 
     origin: dict[str, tuple[str, str]] = {"core": ("powergrid-core", __version__)}
     pm.register(builtin, name="core")
-    for module, where in _LOCAL_MODULES:
+    for module, where in _LOCAL_MODULES if local else ():
         name = f"local:{module.__name__}"
         if pm.get_plugin(name) is None:
             pm.register(module, name=name)
@@ -223,24 +225,28 @@ def get_registry(*, entry_points: bool = True) -> Registry:
     """The registry of every plugin (built once per process and cached)."""
     key = f"ep={entry_points}"
     if key not in _CACHE:
+        for directory in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep):
+            if directory.strip():
+                load_plugins(directory.strip())
         pm, origin, failed = build_plugin_manager(entry_points=entry_points)
         records = collect_records(pm, origin) + _LOCAL.records
         _CACHE[key] = Registry(records, failed)
     return _CACHE[key]
 
 
-def make_registry(*plugins: Any, entry_points: bool = False) -> Registry:
+def make_registry(*plugins: Any, entry_points: bool = False, include_local: bool = False) -> Registry:
     """A fresh registry of core's built-ins plus ``plugins`` (modules or objects with hook implementations).
 
-    For tests: nothing installed in the environment leaks in unless ``entry_points`` is true.
+    For tests: nothing installed or registered elsewhere leaks in unless ``entry_points``
+    (installed packs) or ``include_local`` (decorators, :func:`load_plugins`) is true.
     """
-    pm, origin, failed = build_plugin_manager(entry_points=entry_points)
+    pm, origin, failed = build_plugin_manager(entry_points=entry_points, local=include_local)
     for i, plugin in enumerate(plugins):
         name = f"test:{getattr(plugin, '__name__', i)}"
         pm.register(plugin, name=name)
         origin[name] = (name, "")
     pm.check_pending()
-    return Registry(collect_records(pm, origin) + _LOCAL.records, failed)
+    return Registry(collect_records(pm, origin) + (_LOCAL.records if include_local else []), failed)
 
 
 def _register(kind: str) -> Callable[..., Any]:

@@ -9,16 +9,21 @@ that is not a load or a static generator: PV generators, wards, storage, …) an
 the per-step part, which is a scatter of the load and sgen injections onto the
 internal buses. Each :meth:`FastSolver.solve` then
 
-1. builds ``Sbus`` (two ``np.bincount``),
+1. builds ``Sbus`` (one sparse incidence matrix–vector product),
 2. runs Newton–Raphson warm-started from the previous step's voltages, with
-   lightsim2grid's KLU solver (``backend="lightsim2grid"``, ~10–50 µs) or a
-   numpy/scipy Newton–Raphson (``backend="numpy"``, sparse Jacobian + SuperLU,
-   a few hundred µs),
+   lightsim2grid's KLU solver (``backend="lightsim2grid"``, class ``NRSing_KLU``:
+   every ext_grid bus is a fixed-voltage slack as in pandapower, no distributed
+   slack) or a numpy/scipy Newton–Raphson (``backend="numpy"``, sparse Jacobian
+   with a precomputed pattern + SuperLU),
 3. derives line/trafo flows and loadings and the slack injections exactly as
    pandapower's result functions do (``|S|/(√3·|V|·V_base)``, ``max`` over the
-   two ends, ``max_i_ka·df·parallel``, ``trafo_loading="current"`` or ``"power"``).
+   two ends, ``max_i_ka·df·parallel``, ``trafo_loading="current"``), from one
+   stacked sparse matrix–vector product.
 
 Results match ``pandapower.runpp`` to the Newton–Raphson tolerance (≈1e-9 pu).
+A whole step (Sbus, ~3 NR iterations, results) takes ≈55–150 µs with lightsim2grid and
+≈350–600 µs with numpy on the 13–124-bus templates, against 20–50 ms for runpp
+(``benchmarks/bench_solver.py``).
 
 Supported: buses (also out of service, and merged by closed bus–bus switches),
 lines, two- and three-winding transformers (taps, phase shift), impedances,
@@ -35,8 +40,9 @@ DC elements (dcline, bus_dc, line_dc…), slack generators
 
 Topology: :meth:`topology_changed` (called by ``set_trafo_tap`` /
 ``set_shunt_step``, or by hand after editing switches/in_service flags) recompiles
-with one ``pandapower.runpp`` at the net's stored injections: about one runpp
-(60–90 ms on the templates), i.e. as much as ~2000 fast solves.
+with one ``pandapower.runpp`` at the net's stored injections: 20–45 ms on the
+templates, the time of several hundred fast solves. The next step starts from that
+run's voltages.
 """
 
 from __future__ import annotations
@@ -127,9 +133,14 @@ class _NumpyNR:
 
     def __init__(self, Ybus: sp.csc_matrix, pv: np.ndarray, pq: np.ndarray) -> None:
         n = Ybus.shape[0]
-        Y = sp.csr_matrix(Ybus + sp.diags(np.full(n, 1e-300 + 0j)))  # make every diagonal explicit
-        Y.data -= np.where(np.repeat(np.arange(n), np.diff(Y.indptr)) == Y.indices, 1e-300, 0)
+        c = sp.coo_matrix(Ybus)
+        diag = np.arange(n)
+        # every diagonal entry explicit (coo -> csr sums duplicates and keeps explicit zeros)
+        Y = sp.coo_matrix((np.r_[c.data, np.zeros(n)], (np.r_[c.row, diag], np.r_[c.col, diag])),
+                          shape=(n, n)).tocsr()
+        Y.sum_duplicates()
         Y.sort_indices()
+        assert np.all(np.diff(Y.indptr) > 0)
         self.Y = Y
         rows = np.repeat(np.arange(n), np.diff(Y.indptr))
         cols = Y.indices
@@ -249,10 +260,12 @@ class FastSolver(PowerFlowSolver):
         try:
             pp.runpp(net, algorithm="nr", max_iteration=p.max_iteration, tolerance_mva=p.tolerance_mva,
                      numba=False, init="auto")
-        except pp.powerflow.LoadflowNotConverged:
-            converged = False
-        ppc = net._ppc
-        it = ppc["internal"]
+        except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
+            converged = False  # the compiled case is still there; start later solves flat
+        ppc = net.get("_ppc") or {}
+        it = ppc.get("internal") or {}
+        if "Ybus" not in it:
+            return ["pandapower could not build the base power-flow case"]
         base = float(ppc["baseMVA"])
         nb = it["Ybus"].shape[0]
         ref = np.asarray(it["ref"], np.int64)
@@ -321,8 +334,8 @@ class FastSolver(PowerFlowSolver):
         S_const[ref] = -(ibus[ref, PD].real + 1j * ibus[ref, QD].real) / base - s_var[ref]
         self.S_const = S_const
 
-        # --- flows: one stacked matrix M with M @ V = currents (pu) of
-        #     [in-service lines' from ends, their to ends, trafos' hv ends, lv ends, ext_grid buses]
+        # --- flows: one stacked matrix M; M @ V = pu currents at [from/hv ends of the in-service lines
+        #     and trafos, their to/lv ends, the ext_grid buses (Ybus rows)]
         Yf = sp.csr_matrix(it["Yf"], dtype=np.complex128)
         Yt = sp.csr_matrix(it["Yt"], dtype=np.complex128)
         branch = ppc["branch"]
@@ -330,20 +343,18 @@ class FastSolver(PowerFlowSolver):
         pos = np.cumsum(branch_is) - 1  # ppc branch row -> row of Yf / Yt
         kv = np.concatenate((ibus[:, BASE_KV].real, [np.nan]))  # index -1: out-of-service bus
         lookups = net._pd2ppc_lookups["branch"]
-        blocks, vidx = [], []
+        from_rows, to_rows, f_bus, cfs, cts = [], [], [], [], []
         self._flow: dict[str, dict[str, Any]] = {}
+        offset = 0
         for kind, df in (("line", net.line), ("trafo", net.trafo)):
             n = len(df)
-            if n == 0 or kind not in lookups:
-                self._flow[kind] = {"n": n, "sel": np.zeros(0, np.int64), "template": np.zeros(n)}
-                continue
-            rows = np.arange(*lookups[kind])
+            rows = np.arange(*lookups[kind]) if n and kind in lookups else np.zeros(0, np.int64)
+            assert len(rows) == n, f"{kind}: {len(rows)} ppc branch rows for {n} elements"
             is_ = branch_is[rows]
             fb = branch[rows, F_BUS].real.astype(np.int64)
             tb = branch[rows, T_BUS].real.astype(np.int64)
             fb = np.where((fb >= 0) & (fb < nb), fb, -1)
             tb = np.where((tb >= 0) & (tb < nb), tb, -1)
-            sel = np.flatnonzero(is_)
             if kind == "line":
                 i_max = df["max_i_ka"].to_numpy(float) * df["df"].to_numpy(float) * df["parallel"].to_numpy(float)
                 # pandapower: loading = |S|/(|V|·kV_bus·√3) / i_max · 100 = |I_pu| · sn_mva/(kV_bus·√3·i_max) · 100
@@ -351,36 +362,36 @@ class FastSolver(PowerFlowSolver):
                     cf = base * 100.0 / (kv[fb] * _SQRT3 * i_max)
                     ct = base * 100.0 / (kv[tb] * _SQRT3 * i_max)
                 zero_rating = i_max == 0
-            else:
+            else:  # pandapower's trafo_loading="current" (runpp's default, the one used here):
+                # max(|I_hv| in kA · vn_hv_kv, |I_lv| · vn_lv_kv) · √3 / sn_mva · 100 / parallel / df
                 sn, par, dfac = df["sn_mva"].to_numpy(float), df["parallel"].to_numpy(float), df["df"].to_numpy(float)
-                if net._options.get("trafo_loading", "current") == "power":  # |S| / sn_mva
-                    cf = ct = None
-                    self._trafo_power_c = base * 100.0 / (sn * par * dfac)
-                else:  # |I| in kA · vn_kv · √3 / sn_mva
-                    cf = base * df["vn_hv_kv"].to_numpy(float) * 100.0 / (kv[fb] * sn * par * dfac)
-                    ct = base * df["vn_lv_kv"].to_numpy(float) * 100.0 / (kv[tb] * sn * par * dfac)
+                cf = base * df["vn_hv_kv"].to_numpy(float) * 100.0 / (kv[fb] * sn * par * dfac)
+                ct = base * df["vn_lv_kv"].to_numpy(float) * 100.0 / (kv[tb] * sn * par * dfac)
                 zero_rating = np.zeros(n, bool)
+            sel = np.flatnonzero(is_)
             # out-of-service branch: pandapower reports 0 flow and loading 0/|V| (NaN at a dead bus)
             template = np.where((fb < 0) | (tb < 0), np.nan, 0.0)
             template[zero_rating & ~np.isnan(template)] = np.inf
-            start = sum(blk.shape[0] for blk in blocks)
-            k = len(sel)
-            blocks += [Yf[pos[rows[sel]]], Yt[pos[rows[sel]]]]
-            vidx += [fb[sel], tb[sel]]
-            self._flow[kind] = {"n": n, "sel": sel, "template": template, "f": slice(start, start + k),
-                                "t": slice(start + k, start + 2 * k),
-                                "cf": None if cf is None else cf[sel], "ct": None if ct is None else ct[sel],
-                                "inf": np.flatnonzero(zero_rating[sel])}
+            self._flow[kind] = {"n": n, "sel": sel, "template": template, "all": len(sel) == n,
+                                "part": slice(offset, offset + len(sel))}
+            offset += len(sel)
+            from_rows.append(Yf[pos[rows[sel]]])
+            to_rows.append(Yt[pos[rows[sel]]])
+            f_bus.append(fb[sel])
+            cfs.append(cf[sel])
+            cts.append(ct[sel])
+        self._k = offset
+        self._cf, self._ct = np.concatenate(cfs), np.concatenate(cts)
+        self._zero_rating = np.flatnonzero(np.isinf(self._cf))
+        self._f_bus = np.concatenate(f_bus)
         self._eg_on = eg_on
+        self._eg_all_on = bool(eg_on.all())
         self._eg_bus = np.where(eg_on, eg_bus, 0)
-        start = sum(blk.shape[0] for blk in blocks)
-        self._eg_slice = slice(start, start + len(eg_bus))
-        blocks.append(sp.csr_matrix(self.Ybus)[self._eg_bus])
-        vidx.append(self._eg_bus)
-        self._M = sp.csr_matrix(sp.vstack(blocks), dtype=np.complex128)
+        Yr = sp.csr_matrix(self.Ybus)[self._eg_bus]
+        self._M = sp.csr_matrix(sp.vstack(from_rows + to_rows + [Yr]), shape=(2 * offset + len(eg_bus), nb),
+                                dtype=np.complex128)
         self._M.sort_indices()
-        self._M_vidx = np.concatenate(vidx).astype(np.int64)
-        self._trafo_mode_power = len(net.trafo) > 0 and net._options.get("trafo_loading", "current") == "power"
+        self._all_buses_on = bool(np.all(bus_in >= 0))
 
         # --- backend
         self._ls = _LS_CLASS() if self.backend == "lightsim2grid" else None
@@ -400,11 +411,8 @@ class FastSolver(PowerFlowSolver):
         if self._delegate is not None:
             return self._delegate.solve(injections)
         inj = injections
-        try:
-            Sbus = self.S_const + self._scatter(np.asarray(inj.load_p_mw, float), np.asarray(inj.load_q_mvar, float),
-                                                np.asarray(inj.sgen_p_mw, float), np.asarray(inj.sgen_q_mvar, float))
-        except (ValueError, IndexError, TypeError):
-            return self._fail()
+        # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
+        Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
         if not np.all(np.isfinite(Sbus)):
             return self._fail()
         p = self.params
@@ -430,36 +438,35 @@ class FastSolver(PowerFlowSolver):
         return PowerFlowResult.failed(*self.shape)
 
     def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
-        base = self.base_mva
-        Vb = np.append(V, np.nan)[self._bus_map_ext]
-        I = self._M @ V  # pu currents at every branch end of interest and at the slack buses
-        S = V[self._M_vidx] * np.conj(I)
-        Iabs = np.abs(I)
+        base, k = self.base_mva, self._k
+        I = self._M @ V  # pu currents: from ends, to ends, slack buses
+        Iabs = np.abs(I[: 2 * k])
+        with np.errstate(invalid="ignore"):
+            loading = np.maximum(Iabs[:k] * self._cf, Iabs[k:] * self._ct)
+        if len(self._zero_rating):
+            loading[self._zero_rating] = np.inf
+        p_from = (V[self._f_bus] * np.conj(I[:k])).real * base
         out = []
         for kind in ("line", "trafo"):
             fl = self._flow[kind]
-            loading, p_from = fl["template"].copy(), np.zeros(fl["n"])
-            sel = fl["sel"]
-            if len(sel):
-                if kind == "trafo" and self._trafo_mode_power:
-                    c = self._trafo_power_c[sel]
-                    loading[sel] = np.maximum(np.abs(S[fl["f"]]), np.abs(S[fl["t"]])) * c
-                else:
-                    with np.errstate(invalid="ignore"):
-                        loading[sel] = np.maximum(Iabs[fl["f"]] * fl["cf"], Iabs[fl["t"]] * fl["ct"])
-                    if len(fl["inf"]):
-                        loading[sel[fl["inf"]]] = np.inf
-                p_from[sel] = S[fl["f"]].real * base
-            out += [loading, p_from]
+            if fl["all"]:
+                out += [loading[fl["part"]], p_from[fl["part"]]]
+            else:
+                ld, pf = fl["template"].copy(), np.zeros(fl["n"])
+                ld[fl["sel"]], pf[fl["sel"]] = loading[fl["part"]], p_from[fl["part"]]
+                out += [ld, pf]
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
-        S_eg = (S[self._eg_slice] - Sbus[self._eg_bus]) * base
-        S_eg[~self._eg_on] = 0.0
+        b = self._eg_bus
+        S_eg = (V[b] * np.conj(I[2 * k:]) - Sbus[b]) * base
+        if not self._eg_all_on:
+            S_eg[~self._eg_on] = 0.0
+        Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
         return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
                                S_eg.real.copy(), S_eg.imag.copy(), iterations)
 
     # --------------------------------------------------------------- topology
     def topology_changed(self) -> None:
-        """Recompile after tap/shunt/switch/in-service edits: one ``pandapower.runpp`` (≈60–90 ms here)."""
+        """Recompile after tap/shunt/switch/in-service edits: one ``pandapower.runpp`` (20–45 ms on the templates)."""
         if self._delegate is not None:
             return
         reasons = unsupported_features(self.net) or self._compile()

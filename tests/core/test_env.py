@@ -1,0 +1,123 @@
+"""The environment against PettingZoo's API tests and an independent pandapower power flow."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandapower as pp
+import pytest
+from pettingzoo.test import parallel_api_test, parallel_seed_test
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.networks import TEMPLATES
+from powergrid.plugins import make_registry
+
+from .scenarios import load_local, two_feeders
+
+
+@pytest.fixture(scope="module")
+def registry():
+    load_local()
+    return make_registry(include_local=True)
+
+
+def make_env(registry, solver=None, **extra) -> MultiAgentPowerGridEnv:
+    return MultiAgentPowerGridEnv.from_config(two_feeders(**extra), registry=registry, solver=solver)
+
+
+def test_parallel_api(registry):
+    parallel_api_test(make_env(registry), num_cycles=20)
+
+
+def test_same_seed_same_trajectory(registry):
+    parallel_seed_test(lambda: make_env(registry), num_cycles=10)
+
+
+def _independent_voltages(env: MultiAgentPowerGridEnv) -> np.ndarray:
+    """Build the template afresh, add the devices' injections and load scaling by hand, run pandapower."""
+    net = TEMPLATES["case33bw"]()
+    net.load["p_mw"] *= env.ctx.profiles["load"][env.tick - 1]
+    net.load["q_mvar"] *= env.ctx.profiles["load"][env.tick - 1]
+    for d in env.scenario.device_agents:
+        pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=d.device.p_mw, q_mvar=d.device.q_mvar)
+    pp.runpp(net, numba=False)
+    return net.res_bus.vm_pu.to_numpy()
+
+
+@pytest.mark.parametrize("solver", sorted(make_registry().names("solver")))
+def test_voltages_equal_an_independent_pandapower_run(registry, solver):
+    env = make_env(registry, solver=solver)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        env.step({a: rng.uniform(0, 2, size=1).astype(np.float32) for a in env.agents})
+        assert env.last_result.converged
+        np.testing.assert_allclose(env.last_result.vm_pu, _independent_voltages(env), atol=1e-6)
+
+
+def test_reward_cost_and_safety_by_hand(registry):
+    env = make_env(registry, solver="pandapower")
+    env.reset(seed=0)
+    _, rewards, _, _, infos = env.step({"a": np.array([2.0], np.float32), "b": np.array([0.5], np.float32),
+                                        "mg": np.zeros(0, np.float32)})
+    # ConstantPower cost = 10 $/MWh · p · dt; a: 2 × 0.3 MW for 0.25 h
+    assert infos["a"]["cost"] == pytest.approx(10.0 * 0.6 * 0.25)
+    assert infos["b"]["cost"] == pytest.approx(10.0 * -0.1 * 0.25)
+    assert rewards["a"] == pytest.approx(-infos["a"]["cost"] - 10.0 * infos["a"]["safety"])
+    costs = env.agent_costs()
+    assert infos["mg"]["cost"] == pytest.approx(costs["c"][0] + costs["d"][0])
+
+
+def test_zone_voltage_violation_counts_as_safety(registry):
+    env = make_env(registry, solver="pandapower", reward={"v_min_pu": 0.99, "v_max_pu": 1.05})
+    env.reset(seed=0)
+    _, _, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+    vm = env.last_result.vm_pu[env.scenario.agents["mg"].zone]
+    assert infos["mg"]["safety"] == pytest.approx(np.maximum(0.99 - vm, 0).sum())
+    assert infos["mg"]["safety"] > 0
+
+
+def test_multi_rate_agent_holds_its_action_between_periods(registry):
+    env = make_env(registry, solver="pandapower")
+    env.reset(seed=0)
+    applied, acting = [], []
+    for t in range(8):
+        _, _, _, _, infos = env.step({"a": np.ones(1, np.float32), "b": np.full(1, t / 4, np.float32),
+                                      "mg": np.zeros(0, np.float32)})
+        applied.append(env.scenario.agents["b"].device.scale)
+        acting.append(infos["b"]["acting"])
+    assert applied == [0.0] * 4 + [1.0] * 4  # actions at ticks 0 and 4 only
+    assert acting == [(t + 1) % 4 == 0 for t in range(8)]  # the flag tells whether the next action is used
+
+
+def test_diverging_power_flow_and_nan_action_are_handled(registry):
+    extra_agent = {"id": "huge", "type": "ConstantPower", "bus": 32, "policy": "learned", "params": {"p_mw": -60.0}}
+    scenario = two_feeders()
+    scenario["agents"].append(extra_agent)
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    env.reset(seed=0)
+    actions = {"a": np.array([np.nan], np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32),
+               "huge": np.array([2.0], np.float32)}
+    obs, rewards, _, _, infos = env.step(actions)
+    assert infos["huge"]["converged"] is False
+    cost, safety = env.agent_costs()["huge"]
+    assert rewards["huge"] == pytest.approx(-cost - 10.0 * safety - env.config.reward.divergence_penalty)
+    assert all(np.isfinite(o).all() for o in obs.values())
+    assert infos["a"]["projection"] == 2.0  # a NaN counts as the whole range
+    actions["huge"] = np.array([0.0], np.float32)
+    _, _, _, _, infos = env.step(actions)
+    assert infos["huge"]["converged"] is True
+
+
+def test_pickle_round_trip_continues_identically(registry):
+    env = make_env(registry)
+    env.reset(seed=5)
+    env.step({a: env.action_space(a).sample() for a in env.agents})
+    clone = pickle.loads(pickle.dumps(env))
+    actions = {"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32)}
+    first = env.step(actions)
+    second = clone.step(actions)
+    for agent in env.agents:
+        np.testing.assert_array_equal(first[0][agent], second[0][agent])
+        assert first[1][agent] == second[1][agent]
