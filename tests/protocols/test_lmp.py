@@ -55,7 +55,7 @@ def test_cigre_mv_with_congestion_and_without():
         net = dc_network(cigre_mv(), limit_scale=scale)
         node = net.node_of
         demand = np.zeros(net.n_nodes)
-        for bus, p in {3: 0.5, 4: 0.43, 5: 0.73, 6: 0.55, 8: 0.59, 9: 0.57, 10: 0.54, 11: 0.33, 14: 0.54}.items():
+        for bus, p in {2: 0.1, 3: 0.5, 4: 0.43, 5: 0.73, 6: 0.55, 8: 0.59, 9: 0.57, 10: 0.54, 11: 0.33, 14: 0.54}.items():
             demand[node[bus]] += p
         offers = [Offer(node[0], 60.0, 100.0, "grid"), Offer(node[6], 45.0, 0.6, "mg1"),
                   Offer(node[10], 70.0, 0.6, "mg2"), Offer(node[14], 40.0, 0.6, "mg3")]
@@ -64,6 +64,6 @@ def test_cigre_mv_with_congestion_and_without():
         assert r.success
         np.testing.assert_allclose(r.lmp, lmp, atol=1e-5)
         assert r.cost == pytest.approx(cost, rel=1e-9)
-        assert bool(r.congested.any()) is congested
+        assert bool(r.congested.any()) is congested  # (bus 2 carries 0.1 MW so that lines 1-2 and 2-3 differ)
         assert bool(np.ptp(r.lmp) > 1.0) is congested
         assert np.all(np.abs(r.flow_mw) <= net.limit_mw + 1e-6)

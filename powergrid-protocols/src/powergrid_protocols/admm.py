@@ -32,8 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import functools
-
 import attrs
 import numpy as np
 
@@ -72,29 +70,70 @@ class Dispatch:
     converged: bool = True
     messages: int = 0
     primal_residual: float = 0.0
+    u: float = 0.0  # final scaled dual (for a warm start)
+    rho: float = 0.0  # final penalty (for a warm start)
 
 
 def unit_cost(units: Sequence[Unit], p: np.ndarray) -> float:
     return float(sum(u.a * q * q + u.b * q for u, q in zip(units, p)))
 
 
-@functools.lru_cache(maxsize=256)
-def _arrays(units: tuple[Unit, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    a = np.array([u.a for u in units], float)
-    b = np.array([u.b for u in units], float)
-    lo = np.array([u.p_min for u in units], float)
-    hi = np.array([u.p_max for u in units], float)
-    return a, b, lo, hi, a > 0
+def _sums(units: Sequence[Unit], lam: float) -> tuple[float, float]:
+    """Σ p(λ) from the left and from the right (they differ where λ is a linear unit's price)."""
+    left = right = 0.0
+    for u in units:
+        if u.a > 0:
+            q = min(max((lam - u.b) / (2.0 * u.a), u.p_min), u.p_max)
+            left += q
+            right += q
+        elif lam < u.b:
+            left += u.p_min
+            right += u.p_min
+        elif lam > u.b:
+            left += u.p_max
+            right += u.p_max
+        else:
+            left += u.p_min
+            right += u.p_max
+    return left, right
 
 
-def _response(units: Sequence[Unit], lam: float, pack: tuple | None = None) -> np.ndarray:
+def _solve(units: Sequence[Unit], alpha: float, target: float) -> float:
+    """The λ with ``α·λ + S(λ) = target`` (α ≥ 0; S piecewise linear, increasing, with jumps), exactly."""
+    points = sorted({u.b + 2 * u.a * u.p_min for u in units if u.a > 0}
+                    | {u.b + 2 * u.a * u.p_max for u in units if u.a > 0} | {u.b for u in units if u.a == 0})
+    s_min = sum(u.p_min for u in units)
+    s_max = sum(u.p_max for u in units)
+    prev_lam, prev_val = None, None
+    for lam in points:
+        left, right = _sums(units, lam)
+        f_left, f_right = alpha * lam + left, alpha * lam + right
+        if f_right >= target:
+            if f_left <= target:
+                return lam
+            if prev_lam is None:  # below the first point S is constant (s_min)
+                return (target - s_min) / alpha if alpha > 0 else lam
+            # F is linear and continuous between the previous point (right value) and this one (left value)
+            return prev_lam + (target - prev_val) * (lam - prev_lam) / (f_left - prev_val)
+        prev_lam, prev_val = lam, f_right
+    if alpha > 0:
+        return (target - s_max) / alpha
+    return points[-1] if points else 0.0
+
+
+def _response(units: Sequence[Unit], lam: float) -> np.ndarray:
     """Each unit's output where its marginal cost equals ``lam`` (linear units: p_min below b, p_max above)."""
-    a, b, lo, hi, quad = pack if pack is not None else _arrays(tuple(units))
-    q = np.where(quad, (lam - b) / (2.0 * np.where(quad, a, 1.0)), np.where(lam > b, hi, lo))
-    return np.minimum(np.maximum(q, lo), hi)
+    out = np.empty(len(units))
+    for k, u in enumerate(units):
+        if u.a > 0:
+            q = (lam - u.b) / (2.0 * u.a)
+        else:
+            q = u.p_max if lam > u.b else u.p_min
+        out[k] = min(max(q, u.p_min), u.p_max)
+    return out
 
 
-def _fill(units: Sequence[Unit], lam: float, total: float, tol: float = 1e-7) -> np.ndarray:
+def _fill(units: Sequence[Unit], lam: float, total: float, tol: float = 1e-9) -> np.ndarray:
     """Dispatch at marginal cost ``lam``; linear units priced at ``lam`` take the residual to reach ``total``."""
     p = _response(units, lam)
     marginal = [k for k, u in enumerate(units) if u.a == 0 and abs(u.b - lam) <= tol * max(1.0, abs(lam))]
@@ -120,40 +159,22 @@ def dispatch_total(units: Sequence[Unit], total: float) -> tuple[np.ndarray, flo
     pmin = sum(u.p_min for u in units)
     pmax = sum(u.p_max for u in units)
     total = min(max(total, pmin), pmax)
-    lo, hi = _bracket(units)
-    pack = _arrays(tuple(units))
-    for _ in range(64):
-        mid = 0.5 * (lo + hi)
-        if _response(units, mid, pack).sum() < total:
-            lo = mid
-        else:
-            hi = mid
-    lam = 0.5 * (lo + hi)
+    lam = _solve(units, 0.0, total)
     return _fill(units, lam, total), lam
 
 
 def local_step(area: Area, v: float, rho: float) -> np.ndarray:
-    """``argmin_p Σ c_g(p_g) + ρ/2 (Σp − d − v)²`` with the area's exchange bounds: unit outputs (MW)."""
+    """``argmin_p Σ c_g(p_g) + ρ/2 (Σp − d − v)²`` with the area's exchange bounds: unit outputs (MW).
+
+    Optimality: every unit at marginal cost λ with ``λ/ρ + Σp(λ) = d + v``, solved exactly on the
+    piecewise-linear ``Σp(λ)``; if the resulting export leaves ``[x_min, x_max]``, the (convex, 1-D)
+    optimum is at the bound, dispatched at least cost.
+    """
     units, d = area.units, area.demand_mw
     if not units:
         return np.zeros(0)
-    pmin = sum(u.p_min for u in units)
-    pmax = sum(u.p_max for u in units)
-    # λ solves λ + ρ (S(λ) − d − v) = 0; g is increasing in λ
-    lo = -rho * (pmax - d - v) - 1.0
-    hi = -rho * (pmin - d - v) + 1.0
-    b_lo, b_hi = _bracket(units)
-    lo, hi = min(lo, b_lo), max(hi, b_hi)
-    pack = _arrays(tuple(units))
-    for _ in range(64):
-        mid = 0.5 * (lo + hi)
-        if mid + rho * (_response(units, mid, pack).sum() - d - v) < 0:
-            lo = mid
-        else:
-            hi = mid
-    lam = 0.5 * (lo + hi)
-    target = d + v - lam / rho
-    p = _fill(units, lam, target)
+    lam = _solve(units, 1.0 / rho, d + v)
+    p = _fill(units, lam, d + v - lam / rho)
     x = p.sum() - d
     if x < area.x_min - 1e-12 or x > area.x_max + 1e-12:
         p, _ = dispatch_total(units, d + min(max(x, area.x_min), area.x_max))
@@ -162,16 +183,16 @@ def local_step(area: Area, v: float, rho: float) -> np.ndarray:
 
 def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float = 50.0, tol: float = 1e-5,
                   max_iter: int = 5000, adaptive: bool = True, channel: Channel | None = None,
-                  start_tick: int = 0) -> Dispatch:
+                  start_tick: int = 0, u0: float = 0.0) -> Dispatch:
     """Exchange ADMM (see the module docstring). With a ``channel``, each area's ``x_i`` travels to the
     coordinator through it (one channel tick per iteration; a lost or late ``x_i`` is replaced by the last
-    one received)."""
+    one received). ``u0`` and ``rho`` warm-start from a previous solve (its ``u`` and ``rho``)."""
     n = len(areas)
     target = demand_mw / n
     p = [np.array([min(max(0.0, u.p_min), u.p_max) for u in a.units]) for a in areas]
     x = np.array([pi.sum() - a.demand_mw for pi, a in zip(p, areas)])
     heard = x.copy()
-    u = 0.0
+    u = float(u0)
     messages = 0
     r = s = np.inf
     it = 0
@@ -204,7 +225,7 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
                 u *= 2.0
     converged = bool(r <= tol and s <= tol)
     cost = sum(unit_cost(a.units, pi) for a, pi in zip(areas, p))
-    return Dispatch(tuple(p), x, float(-rho * u), float(cost), it, converged, messages, float(r))
+    return Dispatch(tuple(p), x, float(-rho * u), float(cost), it, converged, messages, float(r), float(u), float(rho))
 
 
 def area_response(area: Area, lam: float) -> np.ndarray:
