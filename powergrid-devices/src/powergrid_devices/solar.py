@@ -1,51 +1,53 @@
-"""Photovoltaic unit driven by a solar profile."""
+"""Photovoltaic unit driven by a solar profile or by irradiance with cell-temperature derating."""
 
 from __future__ import annotations
 
 import attrs
-import numpy as np
+from powergrid.devices import StepContext
+from powergrid.params import choice, quantity
 
-from powergrid.devices import Device, StepContext, box
-from powergrid.params import quantity, text
+from powergrid_devices.renewable import CurtailableSource, check_rating
 
 
 @attrs.frozen
 class PVParams:
-    p_max_mw: float = quantity("MW", 0.1, gt=0, doc="rated (peak) power")
-    profile: str = text("solar", doc="profile giving available power in pu of rated")
+    p_max_mw: float = quantity("MW", 0.1, gt=0, doc="rated (peak, STC) power")
+    model: str = choice(("profile", "irradiance"), "profile",
+                        doc="profile: solar is pu of rated output; irradiance: solar is G/1000 W/m²")
+    gamma_per_c: float = quantity("1/°C", -0.004, le=0, ge=-0.02, doc="power temperature coefficient")
+    noct_c: float = quantity("°C", 45.0, gt=20, le=80, doc="nominal operating cell temperature")
+    s_max_mva: float = quantity("MVA", 0.0, ge=0, doc="inverter rating; > 0 adds a reactive-power action")
+
+    def __attrs_post_init__(self) -> None:
+        check_rating(self.s_max_mva, self.p_max_mw)
 
 
-class PV(Device):
-    """PV unit: available power ``p_max·solar[t]`` MW; the action curtails it.
+class PV(CurtailableSource):
+    """PV unit with curtailment and inverter Q capability.
 
-    Action: fraction of the available power to inject, in ``[0, 1]`` (1 = MPPT).
-    Observation: ``[available/p_max, p/p_max]``. No cost.
+    Available power (MW):
+
+    - ``model: profile``: ``P_av = P_max·solar[t]`` (``solar`` in pu of rated);
+    - ``model: irradiance``: with ``G = 1000·solar[t]`` W/m² (plane of array) and
+      the ambient temperature ``T_a = temperature[t]`` °C, the cell temperature
+      is ``T_c = T_a + (NOCT − 20)·G/800`` and
+      ``P_av = P_max·(G/1000)·(1 + γ·(T_c − 25))`` (PVWatts-style derating).
+
+    Action, projection, observation: see :class:`~powergrid_devices.renewable.CurtailableSource`.
     """
 
     Params = PVParams
-    profiles_used = ("solar",)
+    profiles_used = ("solar", "temperature")
 
     def __init__(self, params: PVParams, dt_h: float) -> None:
+        self.rated_mw = params.p_max_mw
         super().__init__(params, dt_h)
-        self.available_mw = 0.0
-        self.action_space = box(0.0, 1.0)
-        self.observation_space = box([0.0, 0.0], [1.0, 1.0])
 
-    def step(self, action: object, ctx: StepContext) -> None:
+    def available_mw(self, ctx: StepContext) -> float:
         p = self.params
-        self.available_mw = p.p_max_mw * min(max(float(ctx.profiles[p.profile][ctx.tick]), 0.0), 1.0)
-        requested = float(np.asarray(action, dtype=np.float64).reshape(-1)[0]) if action is not None else 1.0
-        fraction = min(max(requested, 0.0), 1.0) if np.isfinite(requested) else 1.0
-        self.projection = abs(fraction - requested) if np.isfinite(requested) else 1.0
-        self.p_mw, self.q_mvar = fraction * self.available_mw, 0.0
-        self.cost = self.safety = 0.0
-
-    def rule_action(self, ctx: StepContext) -> np.ndarray:
-        return np.ones(1, np.float32)
-
-    def observe(self) -> np.ndarray:
-        p = self.params
-        return np.array([self.available_mw / p.p_max_mw, self.p_mw / p.p_max_mw], np.float32)
-
-    def state_dict(self) -> dict[str, float]:
-        return {"p_mw": self.p_mw, "available_mw": self.available_mw}
+        solar = max(ctx.profile("solar"), 0.0)
+        if p.model == "profile":
+            return p.p_max_mw * solar
+        g = 1000.0 * solar
+        t_cell = ctx.profile("temperature") + (p.noct_c - 20.0) * g / 800.0
+        return p.p_max_mw * (g / 1000.0) * (1.0 + p.gamma_per_c * (t_cell - 25.0))

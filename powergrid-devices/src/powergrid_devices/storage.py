@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
+
+from powergrid_devices.actions import BoxAction, RunningMean, observation
+from powergrid_devices.inverter import q_limit
 
 
 @attrs.frozen
 class ESSParams:
-    p_max_mw: float = quantity("MW", 0.5, gt=0)
+    p_max_mw: float = quantity("MW", 0.5, gt=0, doc="charge and discharge power limit")
     capacity_mwh: float = quantity("MWh", 2.0, gt=0)
     soc_min: float = quantity("1", 0.1, ge=0, le=1)
     soc_max: float = quantity("1", 0.9, ge=0, le=1)
@@ -19,65 +21,107 @@ class ESSParams:
     soc_init_spread: float = quantity("1", 0.0, ge=0, le=0.5, doc="±uniform spread of the initial SOC")
     eta_charge: float = quantity("1", 0.95, gt=0, le=1)
     eta_discharge: float = quantity("1", 0.95, gt=0, le=1)
-    degradation_cost: float = quantity("$/MWh", 0.0, ge=0, doc="cost per MWh of throughput")
+    self_discharge: float = quantity("1/h", 0.0, ge=0, lt=1, doc="fraction of the stored energy lost per hour")
+    degradation_cost: float = quantity("$/MWh", 0.0, ge=0, doc="cycle degradation: cost per MWh of throughput")
+    s_max_mva: float = quantity("MVA", 0.0, ge=0, doc="inverter rating; > 0 adds a reactive-power action")
+    arbitrage_band: float = quantity("1", 0.1, ge=0, lt=1,
+                                     doc="rule: charge below (1-band)·mean price, discharge above (1+band)·mean")
 
     def __attrs_post_init__(self) -> None:
         if not self.soc_min <= self.soc_init <= self.soc_max:
             raise ValueError(f"expected soc_min ≤ soc_init ≤ soc_max, got {self.soc_min}, {self.soc_init}, {self.soc_max}")
+        if 0 < self.s_max_mva < self.p_max_mw:
+            raise ValueError(f"expected s_max_mva ≥ p_max_mw (or 0), got {self.s_max_mva} < {self.p_max_mw}")
 
 
 class ESS(Device):
-    """Battery with separate charge/discharge efficiencies.
+    """Battery with separate charge/discharge efficiencies, self-discharge and an optional inverter Q capability.
 
-    Action: ``p`` in MW (generator convention: > 0 discharges into the grid).
-    State of charge over a step of ``dt`` hours, capacity ``E`` MWh:
+    Action: ``[p]`` MW (generator convention: > 0 discharges into the grid), or
+    ``[p, q]`` (q in Mvar, > 0 injects) when ``s_max_mva > 0``. State of charge
+    over a step of ``dt`` hours, capacity ``E`` MWh, self-discharge ``σ`` per hour:
 
-    - charging (p < 0):    ``soc' = soc + (-p)·η_c·dt / E``
-    - discharging (p > 0): ``soc' = soc - p·dt / (η_d·E)``
+    - ``soc' = soc·(1 − σ·dt) + η_c·P_c·dt/E − P_d·dt/(η_d·E)``
+      with ``P_c = max(−p, 0)``, ``P_d = max(p, 0)``.
 
-    ``p`` is projected to ``[-p_max, p_max]`` and to what keeps ``soc`` in
-    ``[soc_min, soc_max]``. Cost: ``degradation_cost·|p|·dt`` $.
-    Observation: ``[soc, p/p_max]``.
+    Projection: ``p`` to ``[−p_max, p_max]`` and to what keeps ``soc'`` in
+    ``[soc_min, soc_max]``; then ``q`` to ``|q| ≤ sqrt(S² − p²)`` (active power
+    first). Cost: ``degradation_cost·|p|·dt`` $ (cycle degradation: about
+    replacement cost / (2 · cycle life · usable MWh)). Safety: MWh below
+    ``soc_min`` when self-discharge drains an idle battery under its floor.
+    Observation: ``[soc, p/p_max]`` (+ ``q/s_max``).
     """
 
     Params = ESSParams
 
     def __init__(self, params: ESSParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
-        self.soc = params.soc_init
-        self.action_space = box(-params.p_max_mw, params.p_max_mw)
-        self.observation_space = box([0.0, -1.0], [1.0, 1.0])
+        p = params
+        self.soc = p.soc_init
+        self.prices = RunningMean()
+        names, low, high = ["p"], [-p.p_max_mw], [p.p_max_mw]
+        if p.s_max_mva > 0:
+            names, low, high = names + ["q"], low + [-p.s_max_mva], high + [p.s_max_mva]
+        self.actions = BoxAction(names, low, high, [0.0] * len(names))
+        self.action_space = self.actions.space
+        self.observation_space = box([0.0] + [-1.0] * len(names), [1.0] * (len(names) + 1))
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
         spread = rng.uniform(-p.soc_init_spread, p.soc_init_spread) if p.soc_init_spread else 0.0
         self.soc = float(np.clip(p.soc_init + spread, p.soc_min, p.soc_max))
+        self.prices = RunningMean()
 
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
         p, dt = self.params, self.dt_h
-        max_discharge = (self.soc - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
-        max_charge = (p.soc_max - self.soc) * p.capacity_mwh / (p.eta_charge * dt)
+        kept = self.soc * (1.0 - p.self_discharge * dt)
+        max_discharge = (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
+        max_charge = (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt)
         return -min(p.p_max_mw, max(max_charge, 0.0)), min(p.p_max_mw, max(max_discharge, 0.0))
 
     def step(self, action: object, ctx: StepContext) -> None:
-        p = self.params
-        requested = float(np.asarray(action, dtype=np.float64).reshape(-1)[0]) if action is not None else 0.0
+        p, dt = self.params, self.dt_h
+        values, distance = self.actions.read(action)
         low, high = self.feasible_range()
-        power = min(max(requested, low), high) if np.isfinite(requested) else 0.0
-        self.projection = abs(power - requested) if np.isfinite(requested) else 2 * p.p_max_mw
+        power = min(max(values[0], low), high)
+        distance += abs(power - values[0])
+        q = 0.0
+        if p.s_max_mva > 0:
+            limit = q_limit(power, p.s_max_mva)
+            q = min(max(values[1], -limit), limit)
+            distance += abs(q - values[1])
+        soc = self.soc * (1.0 - p.self_discharge * dt)
         if power < 0:
-            self.soc += -power * p.eta_charge * self.dt_h / p.capacity_mwh
+            soc += -power * p.eta_charge * dt / p.capacity_mwh
         else:
-            self.soc -= power * self.dt_h / (p.eta_discharge * p.capacity_mwh)
-        self.soc = min(max(self.soc, p.soc_min), p.soc_max)  # rounding only; the projection already holds it
-        self.p_mw, self.q_mvar = power, 0.0
-        self.cost = p.degradation_cost * abs(power) * self.dt_h
-        self.safety = 0.0
+            soc -= power * dt / (p.eta_discharge * p.capacity_mwh)
+        self.soc = min(max(soc, 0.0), 1.0)
+        self.p_mw, self.q_mvar = float(power), float(q)
+        self.projection = distance
+        self.cost = p.degradation_cost * abs(power) * dt
+        # only self-discharge can take the SOC under its floor (the projection keeps p feasible);
+        # tolerance for float rounding of the projected boundary
+        self.safety = max(p.soc_min - self.soc - 1e-12, 0.0) * p.capacity_mwh
+        self.prices.add(ctx.price)
+
+    def arbitrage_action(self, price: float, mean_price: float) -> np.ndarray:
+        """Charge at full feasible power below ``(1−band)·mean``, discharge above ``(1+band)·mean``, else idle."""
+        band = self.params.arbitrage_band
+        low, high = self.feasible_range()
+        power = low if price < (1.0 - band) * mean_price else high if price > (1.0 + band) * mean_price else 0.0
+        return self.actions.pack(p=power)
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        return self.arbitrage_action(ctx.price, self.prices.peek(ctx.price))
 
     def observe(self) -> np.ndarray:
-        return np.array([self.soc, self.p_mw / self.params.p_max_mw], np.float32)
+        p = self.params
+        values = [self.soc, self.p_mw / p.p_max_mw]
+        if p.s_max_mva > 0:
+            values.append(self.q_mvar / p.s_max_mva)
+        return observation(self.observation_space, values)
 
     def state_dict(self) -> dict[str, float]:
-        return {"soc": self.soc, "p_mw": self.p_mw}
+        return {"soc": self.soc, "p_mw": self.p_mw, "q_mvar": self.q_mvar}

@@ -1,0 +1,134 @@
+"""Reading actions and writing observations, shared by every device of the pack.
+
+Two kinds of action:
+
+- :class:`BoxAction` — named continuous entries with bounds. A missing action
+  (``None``) means the default; a NaN or infinite entry is replaced by its
+  default and counts as the full range of that entry in the projection
+  distance; finite entries are clipped to the bounds.
+- :class:`StepAction` — an integer position (shunt steps, transformer taps) as
+  a ``Discrete`` space, or as a ``Box`` rounded to the nearest integer (the
+  ``setpoint`` protocol and the ``random`` policy need Box spaces).
+
+Devices then project the bounded action onto their state-dependent feasible set
+(state of charge, ramp limits, tank level…) and add that distance too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+from powergrid.devices import box
+
+
+class BoxAction:
+    """A continuous action of named entries in ``[low, high]`` with a default for missing entries."""
+
+    def __init__(self, names: Sequence[str], low: Sequence[float], high: Sequence[float],
+                 default: Sequence[float]) -> None:
+        self.names = tuple(names)
+        self.space = box(low, high)
+        self.low = self.space.low.astype(np.float64)
+        self.high = self.space.high.astype(np.float64)
+        self.default = np.clip(np.asarray(default, np.float64), self.low, self.high)
+        if not len(self.names) == self.low.size == self.default.size:
+            raise ValueError("names, bounds and default must have the same length")
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def read(self, action: Any) -> tuple[np.ndarray, float]:
+        """The action clipped to its bounds (float64, one value per name) and the projection distance."""
+        if action is None:
+            return self.default.copy(), 0.0
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.size != self.default.size:
+            raise ValueError(f"expected an action of {self.default.size} values ({', '.join(self.names)}), got {a.size}")
+        bad = ~np.isfinite(a)
+        a = np.where(bad, self.default, a)
+        clipped = np.clip(a, self.low, self.high)
+        distance = float(np.abs(clipped - a).sum() + (self.high - self.low)[bad].sum())
+        return clipped, distance
+
+    def pack(self, **values: float) -> np.ndarray:
+        """An action vector from named values (the default for the others), as float32 inside the space."""
+        out = self.default.copy()
+        for name, value in values.items():
+            out[self.names.index(name)] = value
+        return np.clip(out, self.low, self.high).astype(np.float32)
+
+
+class StepAction:
+    """An integer position in ``[low, high]``: ``Discrete`` or a rounded ``Box`` (``kind="box"``)."""
+
+    def __init__(self, low: int, high: int, kind: str = "discrete") -> None:
+        self.low, self.high = int(low), int(high)
+        self.kind = kind
+        if kind == "discrete":
+            self.space: gymnasium.spaces.Space = gymnasium.spaces.Discrete(self.high - self.low + 1, start=self.low)
+        else:
+            self.space = box(self.low, self.high)
+
+    def read(self, action: Any, hold: int) -> tuple[int, float]:
+        """The nearest feasible position and the projection distance (a missing action holds ``hold``)."""
+        if action is None:
+            return hold, 0.0
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.size != 1:
+            raise ValueError(f"expected one integer position, got {a.size} values")
+        x = float(a[0])
+        if not np.isfinite(x):
+            return hold, float(self.high - self.low)
+        position = int(min(max(np.rint(x), self.low), self.high))
+        return position, abs(position - x)
+
+    def encode(self, position: int) -> Any:
+        """``position`` as an element of the space."""
+        position = int(min(max(position, self.low), self.high))
+        return position if self.kind == "discrete" else np.array([position], np.float32)
+
+
+def observation(space: gymnasium.spaces.Box, values: Sequence[float]) -> np.ndarray:
+    """``values`` as float32 inside ``space`` (NaN becomes 0, then clipped to the bounds)."""
+    obs = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0).astype(np.float32)
+    return np.clip(obs, space.low, space.high)
+
+
+def largest_feasible(f: Any, lo: float, hi: float, limit: float, iterations: int = 40) -> float:
+    """The largest ``x`` in ``[lo, hi]`` with ``f(x) ≤ limit`` for an increasing ``f`` (``lo`` when none).
+
+    Bisection; used to invert efficiency curves (hydrogen, heat) against a storage limit.
+    """
+    if f(hi) <= limit:
+        return hi
+    if f(lo) > limit:
+        return lo
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if f(mid) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+class RunningMean:
+    """The mean of the values seen so far (e.g. the price, for arbitrage thresholds)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, value: float) -> None:
+        if np.isfinite(value):
+            self.total += float(value)
+            self.count += 1
+
+    def peek(self, value: float) -> float:
+        """The mean including ``value`` without recording it."""
+        if not np.isfinite(value):
+            return self.total / self.count if self.count else 0.0
+        return (self.total + value) / (self.count + 1)

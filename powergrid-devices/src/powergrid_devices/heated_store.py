@@ -1,0 +1,117 @@
+"""Shared base of electrically heated thermal stores (heat pump buffer, water heater).
+
+A store of capacitance ``C`` (kWh/°C) at temperature ``T`` is heated by
+``Q_h = k·P`` kW (``P`` electric kW; ``k`` the COP or the element efficiency),
+loses heat through a coupling ``(R, T_a)`` and delivers a heat draw ``Q_d`` kW::
+
+    C·dT/dt = (T_a − T)/R + k·P − Q_d
+
+stepped exactly with :func:`~powergrid_devices.thermal.rc_step`.
+
+Action ``[u] ∈ [0, 1]``: ``P = u·P_max``. Projection: a high-limit cutout —
+``u`` is lowered so that ``T' ≤ T_max`` (:func:`~powergrid_devices.thermal.heat_to_reach`).
+Safety: ``max(T_min − T', 0) + max(T' − T_max, 0)`` °C (a store too cold to
+serve its draw). ``p = −P``, ``q = p·tan φ``. Observation:
+``[(T − T_set)/(T_max − T_min), u, Q_d/(k·P_max)]`` (clipped to ±5, [0, 1], [0, 2]).
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from powergrid.devices import Device, StepContext, box
+from powergrid.params import quantity
+
+from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.inverter import load_q
+from powergrid_devices.thermal import Hysteresis, heat_to_reach, rc_step, thermostat_act
+
+
+@attrs.frozen
+class HeatedStoreParams:
+    """Fields common to heated stores; subclasses add theirs and may change defaults."""
+
+    p_max_mw: float = quantity("MW", 0.02, gt=0, doc="electric power at full output")
+    t_min_c: float = quantity("°C", 35.0, doc="lowest useful store temperature")
+    t_max_c: float = quantity("°C", 55.0, doc="high-limit cutout")
+    t_set_c: float = quantity("°C", 45.0, doc="thermostat setpoint")
+    deadband_c: float = quantity("°C", 6.0, gt=0, doc="thermostat deadband (total)")
+    t_init_c: float = quantity("°C", 45.0)
+    t_init_spread: float = quantity("°C", 0.0, ge=0, doc="±uniform spread of the initial temperature")
+    pf: float = quantity("1", 1.0, gt=0, le=1)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.t_min_c < self.t_max_c:
+            raise ValueError(f"expected t_min_c < t_max_c, got {self.t_min_c} ≥ {self.t_max_c}")
+        if not self.t_min_c <= self.t_set_c <= self.t_max_c:
+            raise ValueError(f"expected t_min_c ≤ t_set_c ≤ t_max_c, got {self.t_set_c}")
+
+
+class HeatedStore(Device):
+    """See the module docstring. Subclasses define :meth:`heat_per_kw`, :meth:`coupling` and ``c_kwh_per_c``."""
+
+    c_kwh_per_c: float
+
+    def __init__(self, params: HeatedStoreParams, dt_h: float) -> None:
+        super().__init__(params, dt_h)
+        self.actions = BoxAction(["u"], [0.0], [1.0], [0.0])
+        self.action_space = self.actions.space
+        self.observation_space = box([-5.0, 0.0, 0.0], [5.0, 1.0, 2.0])
+        self.t_c = params.t_init_c
+        self.u = 0.0
+        self.draw_kw = 0.0
+        self.k = 1.0
+        self.thermostat = Hysteresis()
+
+    def heat_per_kw(self, ctx: StepContext) -> float:
+        """kW of heat per kW of electricity now (COP or efficiency)."""
+        raise NotImplementedError
+
+    def coupling(self, ctx: StepContext) -> tuple[float, float, float]:
+        """``(R °C/kW, T_a °C, Q_d kW)`` now: the loss coupling and a fixed heat draw."""
+        raise NotImplementedError
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        p = self.params
+        self.t_c = p.t_init_c + (rng.uniform(-p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
+        self.u = self.draw_kw = 0.0
+        self.thermostat = Hysteresis()
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
+        (u,), distance = self.actions.read(action)
+        self.k = self.heat_per_kw(ctx)
+        r, t_a, self.draw_kw = self.coupling(ctx)
+        q_cutout = heat_to_reach(self.t_c, t_a, r, self.c_kwh_per_c, p.t_max_c, dt) + self.draw_kw
+        u_max = min(max(q_cutout / (self.k * p.p_max_mw * 1000.0), 0.0), 1.0)
+        if u > u_max:
+            distance += u - u_max
+            u = u_max
+        power_kw = u * p.p_max_mw * 1000.0
+        self.t_c = rc_step(self.t_c, t_a, r, self.c_kwh_per_c, self.k * power_kw - self.draw_kw, dt)
+        self.u = float(u)
+        self.p_mw = -power_kw / 1000.0
+        self.q_mvar = load_q(self.p_mw, p.pf)
+        self.projection = distance
+        self.cost = 0.0
+        self.safety = max(p.t_min_c - self.t_c, 0.0) + max(self.t_c - p.t_max_c - 1e-9, 0.0)
+
+    def thermostat_reading(self, ctx: StepContext) -> tuple[float, float, float, bool]:
+        p = self.params
+        return self.t_c, p.t_set_c - p.deadband_c / 2, p.t_set_c + p.deadband_c / 2, True
+
+    def thermostat_action(self, on: bool, heating: bool) -> np.ndarray:
+        return self.actions.pack(u=1.0 if on else 0.0)
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        return thermostat_act(self, self.thermostat, ctx)
+
+    def observe(self) -> np.ndarray:
+        p = self.params
+        full_kw = self.k * p.p_max_mw * 1000.0
+        return observation(self.observation_space,
+                           [(self.t_c - p.t_set_c) / (p.t_max_c - p.t_min_c), self.u, self.draw_kw / full_kw])
+
+    def state_dict(self) -> dict[str, float]:
+        return {"t_c": self.t_c, "p_mw": self.p_mw, "draw_kw": self.draw_kw, "heat_per_kw": self.k}

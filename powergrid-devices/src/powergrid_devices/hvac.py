@@ -1,0 +1,102 @@
+"""Building HVAC: a first-order RC thermal model with heating and cooling."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from powergrid.devices import Device, StepContext, box
+from powergrid.params import quantity
+
+from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.inverter import load_q
+from powergrid_devices.thermal import Hysteresis, rc_step, thermostat_act
+
+
+@attrs.frozen
+class HVACParams:
+    p_max_mw: float = quantity("MW", 0.05, gt=0, doc="electric power at full heating or cooling")
+    cop_heat: float = quantity("1", 3.0, gt=0, le=10)
+    cop_cool: float = quantity("1", 3.0, gt=0, le=10, doc="EER: heat removed per electric energy")
+    r_c_per_kw: float = quantity("°C/kW", 0.1, gt=0, doc="envelope thermal resistance")
+    c_kwh_per_c: float = quantity("kWh/°C", 100.0, gt=0, doc="building thermal capacitance")
+    gain_kw: float = quantity("kW", 5.0, ge=0, doc="internal and solar gains")
+    t_min_c: float = quantity("°C", 20.0, doc="comfort band, lower edge")
+    t_max_c: float = quantity("°C", 24.0, doc="comfort band, upper edge")
+    t_init_c: float = quantity("°C", 22.0)
+    t_init_spread: float = quantity("°C", 0.0, ge=0, doc="±uniform spread of the initial temperature")
+    deadband_c: float = quantity("°C", 1.0, gt=0, doc="thermostat deadband around the band centre")
+    discomfort_cost: float = quantity("$/°Ch", 0.0, ge=0, doc="cost per degree-hour outside the comfort band")
+    pf: float = quantity("1", 0.95, gt=0, le=1)
+
+    def __attrs_post_init__(self) -> None:
+        if self.t_min_c >= self.t_max_c:
+            raise ValueError(f"expected t_min_c < t_max_c, got {self.t_min_c} ≥ {self.t_max_c}")
+
+
+class HVAC(Device):
+    """One thermal zone, ``C·dT/dt = (T_out − T)/R + Q``, with ``T_out = temperature[t]``.
+
+    Action ``[u] ∈ [−1, 1]``: ``u > 0`` heats with ``P = u·P_max`` (``Q = COP_h·P``),
+    ``u < 0`` cools with ``P = |u|·P_max`` (``Q = −COP_c·P``); ``Q`` in kW adds
+    the gains. The temperature follows the exact RC step
+    (:func:`~powergrid_devices.thermal.rc_step`). ``p = −P``, ``q = p·tan φ``.
+
+    Safety: degrees outside the comfort band after the step,
+    ``max(T_min − T, 0) + max(T − T_max, 0)`` °C. Cost: ``discomfort_cost``
+    $ per °C·h of that violation. Observation:
+    ``[(T − T_mid)/half_band, (T_out − T_mid)/10, u]`` clipped to ±10.
+    """
+
+    Params = HVACParams
+    profiles_used = ("temperature",)
+
+    def __init__(self, params: HVACParams, dt_h: float) -> None:
+        super().__init__(params, dt_h)
+        self.actions = BoxAction(["u"], [-1.0], [1.0], [0.0])
+        self.action_space = self.actions.space
+        self.observation_space = box([-10.0, -10.0, -1.0], [10.0, 10.0, 1.0])
+        self.t_c = params.t_init_c
+        self.t_out_c = params.t_init_c
+        self.u = 0.0
+        self.thermostat = Hysteresis()
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        p = self.params
+        self.t_c = p.t_init_c + (rng.uniform(-p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
+        self.t_out_c = self.t_c
+        self.u = 0.0
+        self.thermostat = Hysteresis()
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p = self.params
+        (u,), self.projection = self.actions.read(action)
+        self.t_out_c = ctx.profile("temperature")
+        power_kw = abs(u) * p.p_max_mw * 1000.0
+        q_kw = (p.cop_heat if u >= 0 else -p.cop_cool) * power_kw + p.gain_kw
+        self.t_c = rc_step(self.t_c, self.t_out_c, p.r_c_per_kw, p.c_kwh_per_c, q_kw, self.dt_h)
+        self.u = float(u)
+        self.p_mw = -power_kw / 1000.0
+        self.q_mvar = load_q(self.p_mw, p.pf)
+        self.safety = max(p.t_min_c - self.t_c, 0.0) + max(self.t_c - p.t_max_c, 0.0)
+        self.cost = p.discomfort_cost * self.safety * self.dt_h
+
+    def thermostat_reading(self, ctx: StepContext) -> tuple[float, float, float, bool]:
+        """``(T, low, high, heating)``: heat while it is colder outside than the band centre, else cool."""
+        p = self.params
+        mid = 0.5 * (p.t_min_c + p.t_max_c)
+        return self.t_c, mid - p.deadband_c / 2, mid + p.deadband_c / 2, ctx.profile("temperature") < mid
+
+    def thermostat_action(self, on: bool, heating: bool) -> np.ndarray:
+        return self.actions.pack(u=(1.0 if heating else -1.0) if on else 0.0)
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        return thermostat_act(self, self.thermostat, ctx)
+
+    def observe(self) -> np.ndarray:
+        p = self.params
+        mid, half = 0.5 * (p.t_min_c + p.t_max_c), 0.5 * (p.t_max_c - p.t_min_c)
+        return observation(self.observation_space, [(self.t_c - mid) / half, (self.t_out_c - mid) / 10.0, self.u])
+
+    def state_dict(self) -> dict[str, float]:
+        return {"t_c": self.t_c, "t_out_c": self.t_out_c, "p_mw": self.p_mw}

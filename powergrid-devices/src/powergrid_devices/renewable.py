@@ -1,0 +1,77 @@
+"""Shared base of curtailable inverter-connected sources (PV, wind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from powergrid.devices import Device, StepContext, box
+
+from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.inverter import q_limit
+
+
+def check_rating(s_max_mva: float, rated_mw: float) -> None:
+    """An inverter must carry the rated active power (cross-field check of the Params)."""
+    if 0 < s_max_mva < rated_mw:
+        raise ValueError(f"expected s_max_mva ≥ the rated power {rated_mw} MW (or 0), got {s_max_mva}")
+
+
+class CurtailableSource(Device):
+    """A source with available power ``P_av`` (from :meth:`available_mw`) that can be curtailed.
+
+    Action: ``[f]`` — fraction of the available power to inject, in ``[0, 1]``
+    (1 = maximum power point) — plus ``[q]`` Mvar when ``s_max_mva > 0``.
+    ``p = f·P_av``; ``|q| ≤ sqrt(S² − p²)`` (active power first, so Q is also
+    available at night for volt-var). Cost 0, safety 0. Observation:
+    ``[P_av/P_rated, p/P_rated]`` (+ ``q/S``).
+
+    Subclasses define ``rated_mw`` and ``available_mw(ctx)``; their ``Params``
+    has ``s_max_mva``.
+    """
+
+    rated_mw: float
+
+    def __init__(self, params: Any, dt_h: float) -> None:
+        super().__init__(params, dt_h)
+        self.available = 0.0
+        s = params.s_max_mva
+        names, low, high, default = ["f"], [0.0], [1.0], [1.0]
+        if s > 0:
+            names, low, high, default = names + ["q"], low + [-s], high + [s], default + [0.0]
+        self.actions = BoxAction(names, low, high, default)
+        self.action_space = self.actions.space
+        n_q = 1 if s > 0 else 0
+        self.observation_space = box([0.0, 0.0] + [-1.0] * n_q, [1.0] * (2 + n_q))
+
+    def available_mw(self, ctx: StepContext) -> float:
+        raise NotImplementedError
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        s = self.params.s_max_mva
+        values, distance = self.actions.read(action)
+        self.available = min(max(self.available_mw(ctx), 0.0), self.rated_mw)
+        self.p_mw = float(values[0] * self.available)
+        self.q_mvar = 0.0
+        if s > 0:
+            limit = q_limit(self.p_mw, s)
+            self.q_mvar = float(min(max(values[1], -limit), limit))
+            distance += abs(self.q_mvar - values[1])
+        self.projection = distance
+        self.cost = self.safety = 0.0
+
+    def mppt_action(self) -> np.ndarray:
+        """Inject all available power, no reactive power."""
+        return self.actions.pack(f=1.0)
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        return self.mppt_action()
+
+    def observe(self) -> np.ndarray:
+        values = [self.available / self.rated_mw, self.p_mw / self.rated_mw]
+        if self.params.s_max_mva > 0:
+            values.append(self.q_mvar / self.params.s_max_mva)
+        return observation(self.observation_space, values)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"p_mw": self.p_mw, "q_mvar": self.q_mvar, "available_mw": self.available}

@@ -1,0 +1,89 @@
+"""Thermal models shared by HVAC, heat pump, water heater and CHP.
+
+**First-order RC node.** A thermal mass ``C`` (kWh/°C) coupled to an ambient
+``T_a`` (°C) through a resistance ``R`` (°C/kW) with a heat input ``Q`` (kW,
+> 0 heats) obeys ``C·dT/dt = (T_a − T)/R + Q``. Over a step of ``dt`` hours
+with ``T_a`` and ``Q`` constant its exact solution is::
+
+    T' = T∞ + (T − T∞)·exp(−dt/(R·C)),   T∞ = T_a + R·Q
+
+so ``T'`` is affine in ``Q``; :func:`heat_to_reach` inverts it. Two parallel
+couplings (conductances ``1/R₁`` to ``T₁`` and ``G₂`` to ``T₂``, e.g. tank
+losses and a hot-water draw) combine into one (:func:`parallel`).
+
+**Space-heating demand** (degree-hour model): ``D = UA·max(T_base − T_out, 0)``.
+
+**Heat-pump COP.** Carnot fraction: ``COP = η·(T_sink + 273.15)/(T_sink − T_source)``;
+or a linear fit ``COP = a + b·T_source``; both limited to ``[1, COP_max]``.
+
+**Thermostat.** Bang-bang with a deadband (hysteresis): heating switches on
+below the lower threshold and off above the upper one; cooling mirrors it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+KELVIN = 273.15
+#: Specific heat of water, kWh/(kg·°C) (4.186 kJ/(kg·K)); 1 L of water ≈ 1 kg.
+CP_WATER_KWH = 4.186 / 3600.0
+
+
+def rc_step(t_c: float, t_ambient_c: float, r_c_per_kw: float, c_kwh_per_c: float, q_kw: float, dt_h: float) -> float:
+    """Temperature after ``dt_h`` hours of the RC node (exact solution, see the module docstring)."""
+    t_inf = t_ambient_c + r_c_per_kw * q_kw
+    return t_inf + (t_c - t_inf) * math.exp(-dt_h / (r_c_per_kw * c_kwh_per_c))
+
+
+def heat_to_reach(t_c: float, t_ambient_c: float, r_c_per_kw: float, c_kwh_per_c: float, t_target_c: float,
+                  dt_h: float) -> float:
+    """The constant heat input (kW) that brings the node from ``t_c`` to ``t_target_c`` in ``dt_h`` hours."""
+    decay = math.exp(-dt_h / (r_c_per_kw * c_kwh_per_c))
+    return (t_target_c - t_c * decay - t_ambient_c * (1.0 - decay)) / (r_c_per_kw * (1.0 - decay))
+
+
+def parallel(r1_c_per_kw: float, t1_c: float, g2_kw_per_c: float, t2_c: float) -> tuple[float, float]:
+    """One equivalent coupling ``(R, T_a)`` for a resistance to ``t1`` in parallel with a conductance to ``t2``."""
+    g = 1.0 / r1_c_per_kw + g2_kw_per_c
+    return 1.0 / g, (t1_c / r1_c_per_kw + g2_kw_per_c * t2_c) / g
+
+
+def heat_demand_kw(ua_kw_per_c: float, t_base_c: float, t_out_c: float) -> float:
+    """Space-heating demand (kW) by the degree-hour model."""
+    return ua_kw_per_c * max(t_base_c - t_out_c, 0.0)
+
+
+def carnot_cop(t_sink_c: float, t_source_c: float, fraction: float, cop_max: float, min_lift_c: float = 5.0) -> float:
+    """A fraction of the Carnot heating COP, limited to ``[1, cop_max]`` (lift at least ``min_lift_c``)."""
+    lift = max(t_sink_c - t_source_c, min_lift_c)
+    return min(max(fraction * (t_sink_c + KELVIN) / lift, 1.0), cop_max)
+
+
+class Hysteresis:
+    """Bang-bang switching state with a deadband ``[low, high]``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.heating = True
+
+    def update(self, t_c: float, low_c: float, high_c: float, heating: bool) -> bool:
+        if heating != self.heating:
+            self.heating, self.on = heating, False
+        if heating:
+            if t_c < low_c:
+                self.on = True
+            elif t_c > high_c:
+                self.on = False
+        else:
+            if t_c > high_c:
+                self.on = True
+            elif t_c < low_c:
+                self.on = False
+        return self.on
+
+
+def thermostat_act(device: Any, state: Hysteresis, ctx: Any) -> Any:
+    """The action of a thermostatic device (``thermostat_reading``/``thermostat_action``) under bang-bang control."""
+    t_c, low_c, high_c, heating = device.thermostat_reading(ctx)
+    return device.thermostat_action(state.update(t_c, low_c, high_c, heating), heating)
