@@ -18,11 +18,11 @@ import pandapower as pp
 from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device
-from powergrid.errors import UnknownPluginError
+from powergrid.errors import ConfigError, UnknownPluginError
 from powergrid.params import NoParams, build_params
 from powergrid.plugins import Registry, get_registry
 from powergrid.policies import Policy
-from powergrid.profiles import ProfileProvider
+from powergrid.profiles import FallbackProvider, ProfileProvider
 from powergrid.protocols import HorizontalProtocol, VerticalProtocol
 from powergrid.solvers.base import PowerFlowSolver
 
@@ -193,10 +193,22 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
     roles = set(BASE_PROFILES) | set(config.datasets)
     for d in device_agents:
         roles.update(type(d.device).profiles_used)
-    providers = {}
+    providers: dict[str, ProfileProvider] = {}
     for role in sorted(roles):
         spec = config.datasets.get(role, PluginSpec("daily_shape", {}, f"datasets.{role}"))
-        cls = _lookup(registry, "dataset", spec.type, f"{spec.path}.provider", config)
-        providers[role] = cls(_params(cls, spec.params, f"{spec.path}", config), role)
+        providers[role] = _provider(registry, spec.type, spec.params, role, spec.path, config)
+        if spec.fallback is not None:
+            fallback = _provider(registry, spec.fallback, {}, role, f"{spec.path}.fallback", config)
+            providers[role] = FallbackProvider(providers[role], fallback, spec.path)
     return providers
+
+
+def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, path: str, config: EnvConfig) -> ProfileProvider:
+    cls = _lookup(registry, "dataset", name, f"{path}.provider" if raw else path, config)
+    try:
+        return cls(_params(cls, raw, path, config), role)
+    except ValueError as exc:  # e.g. a provider that has no such role
+        if isinstance(exc, ConfigError):
+            raise
+        raise config.source.error(path, str(exc)) from None
 

@@ -60,11 +60,15 @@ class Source:
 
 @attrs.frozen
 class PluginSpec:
-    """A reference to a registered plugin: its registry name and raw parameters."""
+    """A reference to a registered plugin: its registry name and raw parameters.
+
+    ``fallback`` (datasets only) names a provider used when this one has no data.
+    """
 
     type: str
     params: Mapping[str, Any] = attrs.field(factory=dict)
     path: str = ""
+    fallback: str | None = None
 
 
 @attrs.frozen
@@ -279,7 +283,14 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         horizontal.append(HorizontalConfig(_name(h["type"], f"{path}.type", src), participants, params, path))
     datasets = {}
     for role, spec in _mapping(top.get("datasets", {}) or {}, "datasets", src).items():
-        datasets[str(role)] = _plugin(spec, f"datasets.{role}", src, key="provider")
+        path = f"datasets.{role}"
+        fallback = spec.get("fallback") if isinstance(spec, Mapping) else None
+        if isinstance(spec, Mapping):
+            spec = {k: v for k, v in spec.items() if k != "fallback"}
+        plugin = _plugin(spec, path, src, key="provider")
+        if fallback is not None:
+            plugin = attrs.evolve(plugin, fallback=_name(fallback, f"{path}.fallback", src, "a dataset provider"))
+        datasets[str(role)] = plugin
     seed = top.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise src.error("seed", f"expected an integer, got {seed!r}")

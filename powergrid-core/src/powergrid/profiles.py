@@ -17,6 +17,7 @@ Conventions of the profile names the devices read:
 from __future__ import annotations
 
 import abc
+import warnings
 from typing import Any, ClassVar
 
 import attrs
@@ -80,3 +81,26 @@ def daily_value(role: str, h: np.ndarray) -> np.ndarray:
     if role not in shapes:
         raise KeyError(f"the built-in daily shape has no profile {role!r} (it has: {', '.join(shapes)})")
     return np.asarray(shapes[role](), dtype=np.float64)
+
+
+class FallbackProvider(ProfileProvider):
+    """``primary``, or ``fallback`` when the primary has no data (it raised ``FileNotFoundError``).
+
+    Named in YAML as ``datasets: {price: {provider: caiso, …, fallback: synthetic}}``.
+    The switch is announced once with a warning that gives the primary's reason.
+    """
+
+    def __init__(self, primary: ProfileProvider, fallback: ProfileProvider, where: str) -> None:
+        super().__init__(primary.params, primary.role)
+        self.primary, self.fallback, self.where = primary, fallback, where
+        self.active: ProfileProvider = primary
+
+    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+        if self.active is self.primary:
+            try:
+                return self.primary.episode(n_steps, step_minutes, rng)
+            except FileNotFoundError as exc:
+                warnings.warn(f"{self.where}: no data ({exc}); using the fallback {type(self.fallback).__name__}",
+                              RuntimeWarning, stacklevel=2)
+                self.active = self.fallback
+        return self.fallback.episode(n_steps, step_minutes, rng)
