@@ -149,8 +149,8 @@ class SeriesProvider(ProfileProvider):
         return "keep" if self.role in ("price", "temperature") else "clip"
 
     def series(self) -> TimeSeries:
-        """The cleaned, normalised series at the source step (cached per process)."""
-        key = (type(self), self.params, self.role)
+        """The cleaned, normalised series at the source step (cached per process and data folder)."""
+        key = (type(self), self.params, self.role, os.environ.get(DATA_ENV))
         with _LOCK:
             if key not in _SERIES_CACHE:
                 _SERIES_CACHE[key] = self._prepare()

@@ -34,7 +34,8 @@ class PandapowerSolver(PowerFlowSolver):
         net.load["q_mvar"] = injections.load_q_mvar
         net.sgen["p_mw"] = injections.sgen_p_mw
         net.sgen["q_mvar"] = injections.sgen_q_mvar
-        if not np.all(np.isfinite(injections.sgen_p_mw)) or not np.all(np.isfinite(injections.sgen_q_mvar)):
+        arrays = (injections.load_p_mw, injections.load_q_mvar, injections.sgen_p_mw, injections.sgen_q_mvar)
+        if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
         try:
             pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
