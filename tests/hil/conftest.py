@@ -1,0 +1,75 @@
+"""HIL fixtures: real Modbus TCP servers on 127.0.0.1 (free ports), always stopped in teardown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymodbus")
+pytest.importorskip("powergrid_devices")
+
+from powergrid.devices import StepContext  # noqa: E402
+from powergrid.params import build_params  # noqa: E402
+from powergrid_devices.storage import ESS  # noqa: E402
+from powergrid_hil.device import ModbusDevice  # noqa: E402
+from powergrid_hil.server import SimulatedDeviceServer  # noqa: E402
+
+DT_H = 0.25
+
+
+def make_ess(**params: Any) -> ESS:
+    """A plain simulated battery (±0.3 MW unless told, SOC 0.5)."""
+    return ESS(build_params(ESS.Params, {"p_max_mw": 0.3, **params}), DT_H)
+
+
+def make_device(port: int, **params: Any) -> ModbusDevice:
+    raw = {"port": port, "timeout_s": 0.3, "backoff_s": 0.05, "backoff_max_s": 0.2, "soc_address": 2, **params}
+    device = ModbusDevice(build_params(ModbusDevice.Params, raw), DT_H)
+    device.reset(np.random.default_rng(0))
+    return device
+
+
+def step_until(device: ModbusDevice, action: Any, ctx: StepContext, ok: Callable[[], bool], timeout_s: float = 5.0) -> int:
+    """Step ``device`` until ``ok()`` (bounded by ``timeout_s``); returns the steps taken."""
+    deadline = time.monotonic() + timeout_s
+    steps = 0
+    while time.monotonic() < deadline:
+        device.step(action, ctx)
+        steps += 1
+        if ok():
+            return steps
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout_s} s after {steps} steps (last error: {device.last_error})")
+
+
+@pytest.fixture
+def ctx() -> StepContext:
+    return StepContext(dt_h=DT_H, profiles={})
+
+
+@pytest.fixture
+def servers() -> Iterator[list[SimulatedDeviceServer]]:
+    """Collects servers a test starts; every one is stopped at teardown."""
+    started: list[SimulatedDeviceServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def ess_server(servers: list[SimulatedDeviceServer]) -> SimulatedDeviceServer:
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    return server
+
+
+@pytest.fixture
+def devices() -> Iterator[list[ModbusDevice]]:
+    made: list[ModbusDevice] = []
+    yield made
+    for device in made:
+        device.close()

@@ -1,0 +1,105 @@
+"""Register encode/decode: round trips, signs, scales, 32-bit word order, flagged bad values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Register, RegisterMap
+
+
+@pytest.mark.parametrize("value", [0.0, 0.001, 1.234, -1.234, 32.767, -32.767, -0.5])
+def test_signed_16_round_trip(value: float) -> None:
+    reg = Register(10, 0.001)
+    words, flag = reg.encode(value)
+    assert flag == OK and len(words) == 1 and 0 <= words[0] <= 0xFFFF
+    reading = reg.decode(words)
+    assert reading.ok and reading.value == pytest.approx(value, abs=1e-9)
+
+
+def test_twos_complement_and_scale() -> None:
+    reg = Register(0, 0.001)
+    assert reg.encode(-1.234)[0] == [0x10000 - 1234]
+    assert reg.decode([0xFFFF]).value == pytest.approx(-0.001)
+    assert Register(0, 0.1).encode(12.34)[0] == [123]  # rounded to the resolution
+    assert Register(0, 0.1, signed=False).decode([0x8000]).value == pytest.approx(3276.8)  # unsigned: no sign bit
+
+
+@pytest.mark.parametrize("order", ["big", "little"])
+@pytest.mark.parametrize("value", [100.5, -100.5, 0.0, -0.0001, 214748.3647])
+def test_32_bit_round_trip(order: str, value: float) -> None:
+    reg = Register(0, 0.0001, words=2, word_order=order)
+    words, flag = reg.encode(value)
+    assert flag == OK and len(words) == 2
+    assert reg.decode(words).value == pytest.approx(value, abs=1e-9)
+
+
+def test_32_bit_word_order() -> None:
+    big = Register(0, 1.0, words=2)
+    little = Register(0, 1.0, words=2, word_order="little")
+    assert big.encode(0x12345)[0] == [0x0001, 0x2345]
+    assert little.encode(0x12345)[0] == [0x2345, 0x0001]
+    assert big.encode(-2)[0] == [0xFFFF, 0xFFFE]
+
+
+def test_encode_out_of_range_is_clamped_and_flagged() -> None:
+    reg = Register(0, 0.001)
+    words, flag = reg.encode(40.0)  # > 32.767 MW
+    assert flag == CLAMPED and reg.decode(words).value == pytest.approx(32.767)
+    words, flag = reg.encode(-40.0)
+    assert flag == CLAMPED and reg.decode(words).value == pytest.approx(-32.767)
+    soc = Register(2, 0.0001, signed=False, min_value=0.0, max_value=1.0)
+    words, flag = soc.encode(1.5)
+    assert flag == CLAMPED and soc.decode(words).value == 1.0
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, "bad", None])
+def test_encode_non_number_is_not_available(value: object) -> None:
+    reg = Register(0, 0.001)
+    words, flag = reg.encode(value)  # type: ignore[arg-type]
+    assert flag == NOT_AVAILABLE and words == [0x8000]
+
+
+def test_decode_not_available_keeps_fallback() -> None:
+    assert Register(0, 0.001).decode([0x8000], fallback=0.25) == (r := Register(0, 0.001).decode([0x8000], 0.25))
+    assert r.value == 0.25 and r.flag == NOT_AVAILABLE and not r.ok
+    assert Register(0, 1.0, signed=False).decode([0xFFFF], fallback=7.0).flag == NOT_AVAILABLE
+    assert Register(0, 1.0, words=2).decode([0x8000, 0x0000], fallback=1.0).flag == NOT_AVAILABLE
+
+
+@pytest.mark.parametrize("words", [[], [1, 2], [0x10000], [-1], None, ["x"]])
+def test_decode_malformed_keeps_fallback(words: object) -> None:
+    reading = Register(0, 0.001).decode(words, fallback=0.42)  # type: ignore[arg-type]
+    assert reading.flag == MALFORMED and reading.value == 0.42
+
+
+def test_decode_outside_plausible_range_is_clamped() -> None:
+    soc = Register(2, 0.0001, signed=False, min_value=0.0, max_value=1.0)
+    reading = soc.decode([12000])  # 1.2
+    assert reading.flag == CLAMPED and reading.value == 1.0
+    assert soc.decode([5000]) == (soc.decode([5000]))
+    assert soc.decode([5000]).ok and soc.decode([5000]).value == pytest.approx(0.5)
+
+
+def test_register_validation() -> None:
+    with pytest.raises(ValueError):
+        Register(70000)
+    with pytest.raises(ValueError):
+        Register(0, 0.0)
+    with pytest.raises(ValueError):
+        Register(65535, words=2)
+    with pytest.raises(ValueError):
+        Register(0, words=3)
+    with pytest.raises(ValueError):
+        Register(0, kind="coil")
+
+
+def test_register_map_overlap_and_span() -> None:
+    default = RegisterMap()
+    assert default.span("holding") == (0, 1) and default.span("input") == (0, 3)
+    with pytest.raises(ValueError, match="overlaps"):
+        RegisterMap(p=Register(0, 0.001, words=2, kind="input"))  # P's second word is Q's register
+    wide = RegisterMap(setpoint=Register(100, 0.0001, words=2), p=Register(10, 0.0001, words=2, kind="input"),
+                       q=None, soc=Register(12, 0.0001, signed=False, kind="input"))
+    assert wide.span("holding") == (100, 2) and wide.span("input") == (10, 3)
