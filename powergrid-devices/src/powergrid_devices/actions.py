@@ -31,8 +31,8 @@ class BoxAction:
                  default: Sequence[float]) -> None:
         self.names = tuple(names)
         self.space = box(low, high)
-        self.low = self.space.low.astype(np.float64)
-        self.high = self.space.high.astype(np.float64)
+        self.low = np.asarray(low, np.float64).reshape(-1)  # the physics uses the exact (float64) bounds
+        self.high = np.asarray(high, np.float64).reshape(-1)
         self.default = np.clip(np.asarray(default, np.float64), self.low, self.high)
         if not len(self.names) == self.low.size == self.default.size:
             raise ValueError("names, bounds and default must have the same length")
@@ -58,7 +58,7 @@ class BoxAction:
         out = self.default.copy()
         for name, value in values.items():
             out[self.names.index(name)] = value
-        return np.clip(out, self.low, self.high).astype(np.float32)
+        return np.clip(out.astype(np.float32), self.space.low, self.space.high)
 
 
 class StepAction:

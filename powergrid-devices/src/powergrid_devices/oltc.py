@@ -86,9 +86,11 @@ class OLTC(SwitchedDevice):
         wanted = {"tap_min": p.tap_min, "tap_max": p.tap_max, "tap_neutral": p.tap_neutral,
                   "tap_step_percent": p.tap_step_percent, "tap_side": p.tap_side}
         if existing is None or (isinstance(existing, float) and math.isnan(existing)):
-            for column, value in wanted.items():
-                trafo.iat[self.row, trafo.columns.get_loc(column)] = value
-            trafo.iat[self.row, trafo.columns.get_loc("tap_pos")] = p.tap_neutral
+            extra = {"tap_pos": p.tap_neutral, "tap_step_degree": 0.0,  # a ratio (not phase-shifting) changer
+                     "tap_changer_type": "Ratio", "tap_phase_shifter": False}  # pandapower 3.x / 2.x spelling
+            for column, value in {**wanted, **extra}.items():
+                if column in trafo.columns:
+                    trafo.iat[self.row, trafo.columns.get_loc(column)] = value
         else:
             have = {c: trafo[c].iat[self.row] for c in wanted}
             if any(have[c] != v for c, v in wanted.items()):

@@ -1,0 +1,71 @@
+"""EVCharger: seeded sessions, charging limits, unmet energy at departure, V2G."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.devices.helpers import at, context, make
+
+FIXED = dict(n_ports=1, arrival_mean_h=0.0, arrival_std_h=0.0, dwell_mean_h=1.0, dwell_std_h=0.0,
+             energy_min_mwh=0.02, energy_max_mwh=0.02, p_port_mw=0.022, efficiency=0.93, battery_mwh=0.06)
+
+
+def test_full_charging_meets_the_request() -> None:
+    ev = make("EVCharger", **FIXED)
+    ctx = context()
+    e0 = None
+    for t in range(4):
+        ev.step(np.array([1.0]), at(ctx, t))
+        e0 = e0 if e0 is not None else ev.energy[0] - 0.93 * 0.022 * 0.25
+        if t < 3:
+            assert ev.energy[0] == pytest.approx(e0 + (t + 1) * 0.93 * 0.022 * 0.25)
+    assert not ev.plugged[0] and ev.unmet_mwh == 0.0 and ev.safety == 0.0
+    assert ev.p_mw == pytest.approx(-0.022)
+
+
+def test_half_charging_leaves_unmet_energy_as_safety_or_cost() -> None:
+    for unmet_as in ("safety", "cost"):
+        ev = make("EVCharger", unmet_as=unmet_as, unmet_cost=300.0, **FIXED)
+        ctx = context()
+        for t in range(4):
+            ev.step(np.array([0.5]), at(ctx, t))
+        unmet = 0.02 - 4 * 0.93 * 0.011 * 0.25
+        assert ev.unmet_mwh == pytest.approx(unmet)
+        if unmet_as == "safety":
+            assert ev.safety == pytest.approx(unmet) and ev.cost == 0.0
+        else:
+            assert ev.cost == pytest.approx(300.0 * unmet) and ev.safety == 0.0
+
+
+def test_empty_port_projects_to_zero() -> None:
+    ev = make("EVCharger", **{**FIXED, "arrival_mean_h": 12.0})
+    ev.step(np.array([0.7]), context())
+    assert ev.p_mw == 0.0 and ev.projection == pytest.approx(0.7)
+
+
+def test_v2g_stops_at_the_soc_floor() -> None:
+    ev = make("EVCharger", v2g=True, p_v2g_mw=0.011, soc_v2g_min=0.2, v2g_cost=20.0, **FIXED)
+    ctx = context()
+    ev.step(np.array([0.0]), at(ctx, 0))
+    ev.energy[0] = 0.2 * 0.06 + 0.001  # 1 kWh above the floor
+    ev.step(np.array([-1.0]), at(ctx, 1))
+    out = 0.001 * 0.93 / 0.25  # MW that empties the kWh in one step
+    assert ev.p_mw == pytest.approx(out)
+    assert ev.energy[0] == pytest.approx(0.2 * 0.06)
+    assert ev.projection == pytest.approx(1.0 - out / 0.011)
+    assert ev.cost == pytest.approx(20.0 * out * 0.25)
+
+
+def test_sessions_are_seeded() -> None:
+    def sessions(seed: int) -> list[float]:
+        ev = make("EVCharger", n_ports=4, seed=seed)
+        ctx = context()
+        out = []
+        for t in range(96):
+            ev.step(ev.rule_action(at(ctx, t)), ctx)
+            out.append(ev.p_mw)
+        return out
+
+    assert sessions(1) == sessions(1) != sessions(2)
+    assert min(sessions(1)) < 0  # somebody charged
