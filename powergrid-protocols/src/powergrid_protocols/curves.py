@@ -82,7 +82,7 @@ def pf_droop(delta_p_mw: float, rating_mw: Sequence[float], droop_pu: Sequence[f
     df = 0.0
     for _ in range(n + 1):
         kk = k[free].sum() + damping_mw_per_hz
-        df = -remaining / kk if kk > 0 else 0.0
+        df = -remaining / kk if kk > 0 else df  # all saturated: keep the last frequency
         trial = np.where(free, -k * df, 0.0)
         over = free & ((trial > up - share) | (-trial > dn + share))
         if not over.any():

@@ -1,4 +1,4 @@
-"""Entry-point plugin of powergrid-protocols."""
+"""Entry-point plugin of powergrid-protocols: vertical and horizontal protocols and message channels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,22 @@ from powergrid import PluginRecord, hookimpl
 
 @hookimpl
 def powergrid_register_protocols() -> list[PluginRecord]:
+    v = "powergrid_protocols.vertical"
+    h = "powergrid_protocols.horizontal"
+    c = "powergrid_protocols.channel"
     return [
-        PluginRecord("price_signal", "powergrid_protocols.vertical:PriceSignal", "broadcast a price to children"),
-        PluginRecord("setpoint", "powergrid_protocols.vertical:Setpoint", "split the parent's action into child setpoints"),
+        # vertical (owned by a parent agent)
+        PluginRecord("price_signal", f"{v}:PriceSignal", "broadcast a price to children"),
+        PluginRecord("setpoint", f"{v}:Setpoint", "split the parent's action into child setpoints"),
+        PluginRecord("reserve", f"{v}:Reserve", "setpoints that keep an upward reserve allocated by headroom"),
+        # horizontal (owned by the environment)
+        PluginRecord("p2p_trading", f"{h}:P2PTrading", "uniform-price k-double auction among GridAgents"),
+        PluginRecord("consensus", f"{h}:Consensus", "gossip average consensus over a communication graph"),
+        PluginRecord("admm", f"{h}:ADMMDispatch", "distributed economic dispatch by exchange ADMM"),
+        PluginRecord("lmp_market", f"{h}:LMPMarket", "DC-OPF nodal market; LMPs published to GridAgents"),
+        PluginRecord("droop", f"{h}:Droop", "quasi-static P-f and Q-V droop"),
+        PluginRecord("volt_var", f"{h}:VoltVar", "IEEE 1547-2018 volt-var (Category B default)"),
+        # message channels
+        PluginRecord("ideal", f"{c}:IdealChannel", "channel without delay, loss or capacity limit"),
+        PluginRecord("lossy", f"{c}:LossyChannel", "channel with delay (ticks), seeded loss and capacity"),
     ]

@@ -9,7 +9,7 @@ import attrs
 import gymnasium
 import numpy as np
 from powergrid.devices import StepContext, box
-from powergrid.params import quantity
+from powergrid.params import quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
 
 
@@ -77,3 +77,69 @@ class Setpoint(VerticalProtocol):
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+@attrs.frozen
+class ReserveParams:
+    requirement_mw: float = quantity("MW", 0.2, ge=0, doc="upward reserve the children must hold together")
+    providers: str = text("DG,ESS", doc="comma-separated device classes that can hold reserve")
+
+
+class Reserve(Setpoint):
+    """Setpoints that keep an upward reserve.
+
+    The parent's action is its children's setpoints (as in ``setpoint``). The reserve
+    requirement ``R`` MW is allocated among the provider children in proportion to their
+    headroom capacity ``h_i = upper_i − lower_i`` (``upper``/``lower``: the MW the device can
+    hold over the next step, e.g. an ESS's SOC-limited range):
+    ``r_i = min(R·h_i/Σh, h_i)``. Each provider's MW setpoint is then capped at
+    ``upper_i − r_i`` so the headroom stays available. ``allocation`` (MW per child) and
+    ``shortfall_mw`` (``R − Σ r_i`` when the children cannot cover R) are reported by
+    :meth:`info`.
+    """
+
+    Params = ReserveParams
+
+    def __init__(self, params: Any, parent: Any) -> None:
+        super().__init__(params, parent)
+        kinds = {k.strip() for k in params.providers.split(",") if k.strip()}
+        self._providers = [i for i, c in enumerate(parent.children)
+                           if hasattr(c, "device") and type(c.device).__name__ in kinds]
+        self.allocation: dict[str, float] = {}
+        self.shortfall_mw = 0.0
+
+    @staticmethod
+    def _range(child: Any) -> tuple[float, float]:
+        dev = child.device
+        if hasattr(dev, "feasible_range"):
+            lo, hi = dev.feasible_range()
+            return float(lo), float(hi)
+        space = dev.action_space
+        return float(space.low.reshape(-1)[0]), float(space.high.reshape(-1)[0])
+
+    def allocate(self) -> dict[int, tuple[float, float]]:
+        """``{child index: (reserve MW, setpoint cap MW)}`` for the providers."""
+        ranges = {i: self._range(self.parent.children[i]) for i in self._providers}
+        head = {i: max(hi - lo, 0.0) for i, (lo, hi) in ranges.items()}
+        total = sum(head.values())
+        need = self.params.requirement_mw
+        out = {}
+        for i, (lo, hi) in ranges.items():
+            r = min(need * head[i] / total, head[i]) if total > 0 else 0.0
+            out[i] = (r, hi - r)
+        self.allocation = {self.parent.children[i].id: r for i, (r, _) in out.items()}
+        self.shortfall_mw = max(need - sum(r for r, _ in out.values()), 0.0)
+        return out
+
+    def directives(self, action: Any, ctx: StepContext) -> Sequence[Directive | None]:
+        out = list(super().directives(action, ctx))
+        for i, (_, cap) in self.allocate().items():
+            part = np.array(out[i].action, dtype=np.float64)
+            if part.size and np.isfinite(part[0]):
+                part[0] = min(part[0], cap)
+            out[i] = Directive(action=part)
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return {"reserve_mw": dict(self.allocation), "shortfall_mw": self.shortfall_mw,
+                "requirement_mw": self.params.requirement_mw}

@@ -1,0 +1,165 @@
+"""Helpers shared by the protocol classes: device lookup, setpoint changes, PCC metering, reactive setpoints.
+
+Reactive power: PowerGrid devices set ``q_mvar`` in their own ``step`` (today always 0),
+and protocols act *before* device physics. To give protocols a reactive setpoint,
+:func:`q_setpoint` installs on a device instance a :class:`QSetpoint` that runs the
+device's own ``step`` and then applies ``q_mvar = q`` (clipped to ``±√(S² − P²)``
+when ``limit`` is set). This is the pack-side stand-in for a core
+``Directive.q_mvar`` (see ``docs/protocols.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import numpy as np
+
+from powergrid.params import integer, quantity, text
+from powergrid_protocols.channel import Channel, ChannelParams, make_channel
+
+#: Device classes treated as inverter-based (volt-var, Q–V droop) unless a protocol says otherwise.
+INVERTER_TYPES = ("PV", "ESS", "Wind", "WindTurbine", "Inverter", "EVCharger", "FuelCell")
+
+
+def kind(device_agent: Any) -> str:
+    return type(device_agent.device).__name__
+
+
+def devices_of(agent: Any, kinds: Iterable[str]) -> list[Any]:
+    """The device agents below ``agent`` (or ``agent`` itself) whose device class name is in ``kinds``."""
+    wanted = set(kinds)
+    return [d for d in agent.devices() if kind(d) in wanted]
+
+
+def rating_mva(device: Any, s_ratio: float = 1.0) -> float:
+    """Rated apparent power: ``s_max_mva`` / ``s_rated_mva`` when the device has it, else ``s_ratio·p_max_mw``."""
+    for name in ("s_max_mva", "s_rated_mva", "s_mva"):
+        value = getattr(device.params, name, None)
+        if value:
+            return float(value)
+    return s_ratio * float(getattr(device.params, "p_max_mw", 0.0) or 0.0)
+
+
+def pending_mw(d: Any) -> float:
+    """The MW setpoint a device agent is about to apply (its first action entry; 0 when none)."""
+    if d.pending is None:
+        return 0.0
+    value = float(np.asarray(d.pending, dtype=np.float64).reshape(-1)[0])
+    return value if np.isfinite(value) else 0.0
+
+
+def mw_range(d: Any) -> tuple[float, float]:
+    """The MW a dispatchable device (DG, ESS, …) can hold over the next step."""
+    dev = d.device
+    if hasattr(dev, "feasible_range"):
+        lo, hi = dev.feasible_range()
+        return float(lo), float(hi)
+    space = dev.action_space
+    return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+
+
+def set_pending_mw(d: Any, value: float) -> None:
+    """Replace the first action entry of a device agent (keeping any other entries)."""
+    shape = d.device.action_space.shape
+    current = np.zeros(shape, np.float32) if d.pending is None else np.array(d.pending, np.float32).reshape(shape)
+    flat = current.reshape(-1)
+    flat[0] = value
+    d.pending = flat.reshape(shape)
+
+
+def shift_generation(devices: list[Any], delta_mw: float) -> float:
+    """Change the setpoints of ``devices`` (in order) by a total of ``delta_mw`` within their ranges.
+
+    Returns the part that could not be placed (0 when fully delivered).
+    """
+    left = float(delta_mw)
+    for d in devices:
+        if abs(left) < 1e-12:
+            break
+        lo, hi = mw_range(d)
+        now = min(max(pending_mw(d), lo), hi)
+        new = min(max(now + left, lo), hi)
+        set_pending_mw(d, new)
+        left -= new - now
+    return left
+
+
+@attrs.define
+class Meter:
+    """The PCC of a GridAgent: its GridConnection device (element, row, sell ratio)."""
+
+    element: str
+    row: int
+    sell_ratio: float
+    device: Any
+
+    def flow(self, result: Any) -> float:
+        arrays = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
+        return float(arrays[self.element][self.row])
+
+    def loading(self, result: Any) -> float:
+        arrays = {"trafo": result.trafo_loading_percent, "line": result.line_loading_percent}
+        return float(arrays[self.element][self.row]) if self.element in arrays else float("nan")
+
+    def bill(self, import_mw: float, price: float, dt_h: float) -> float:
+        """What the GridConnection charges for ``import_mw`` (negative: export revenue)."""
+        rate = price if import_mw >= 0 else self.sell_ratio * price
+        return rate * import_mw * dt_h
+
+
+def meter_of(agent: Any) -> Meter | None:
+    for d in agent.devices():
+        if kind(d) == "GridConnection":
+            p = d.device.params
+            return Meter(p.element, int(getattr(d.device, "row", 0)), float(p.sell_ratio), d.device)
+    return None
+
+
+class QSetpoint:
+    """Wraps a device's ``step``: after the device's own physics, apply a reactive setpoint (Mvar)."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+        self.q_mvar: float | None = None
+        self.s_mva = rating_mva(device)
+        self.limit = False
+
+    def __call__(self, action: Any, ctx: Any) -> None:
+        type(self.device).step(self.device, action, ctx)
+        if self.q_mvar is not None:
+            q = float(self.q_mvar)
+            if self.limit and self.s_mva > 0:
+                room = float(np.sqrt(max(self.s_mva**2 - self.device.p_mw**2, 0.0)))
+                q = min(max(q, -room), room)
+            self.device.q_mvar = q
+
+
+def q_setpoint(device: Any) -> QSetpoint:
+    """The reactive-setpoint controller of ``device`` (installed once, shared by protocols)."""
+    current = device.__dict__.get("step")
+    if isinstance(current, QSetpoint):
+        return current
+    ctl = QSetpoint(device)
+    device.step = ctl
+    return ctl
+
+
+@attrs.frozen
+class ChannelFields:
+    """Parameters of the message channel a protocol's messages go through (default: ideal)."""
+
+    channel: str = text("ideal", doc="registered channel name: ideal, lossy, …")
+    channel_delay: int = integer(0, ge=0, doc="ticks (or iterations) between send and delivery")
+    channel_loss: float = quantity("1", 0.0, ge=0, le=1, doc="message loss probability (seeded)")
+    channel_capacity: int = integer(0, ge=0, doc="messages delivered per tick; 0 = unlimited")
+
+
+def build_channel(params: Any) -> Channel:
+    return make_channel(params.channel, delay=params.channel_delay, loss=params.channel_loss,
+                        capacity=params.channel_capacity)
+
+
+__all__ = ["ChannelFields", "ChannelParams", "Meter", "QSetpoint", "build_channel", "devices_of", "meter_of",
+           "mw_range", "pending_mw", "q_setpoint", "rating_mva", "set_pending_mw", "shift_generation"]
