@@ -125,7 +125,8 @@ class P2PTrading(HorizontalProtocol):
         self.messages += sum(1 for q in clearing.net_mw.values() if q)  # the market tells each trader
         for agent in self.participants:
             q = clearing.net_mw.get(agent.id, 0.0)
-            left = shift_generation(devices_of(agent, DISPATCHABLE), -q) if q else 0.0
+            units = sorted(devices_of(agent, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(type(d.device).__name__))
+            left = shift_generation(units, -q) if q else 0.0  # DGs first, then batteries
             # the setpoints moved by −q − left: the delivered signed trade is q + left
             self.undelivered[agent.id] = abs(left)
             self.delivered[agent.id] = q + left
