@@ -6,7 +6,6 @@ import textwrap
 
 import attrs
 import pytest
-
 from powergrid.builder import build_scenario
 from powergrid.config import EnvConfig
 from powergrid.errors import ConfigError
@@ -66,7 +65,8 @@ def test_good_config_is_frozen_and_typed(tmp_path, registry):
         (("    params: {p_mw: 0.2}", "    params: {p_mw: 0.2}\n    colour: red"),
          "scenario.yaml:13 agents[1].colour: unknown key (expected one of: id, kind, type"),
         # wrong type
-        (("step_minutes: 15", "step_minutes: fast"), "scenario.yaml:3 time.step_minutes: expected a number > 0 and ≤ 1440 (min), got 'fast'"),
+        (("step_minutes: 15", "step_minutes: fast"),
+         "scenario.yaml:3 time.step_minutes: expected a number > 0 and ≤ 1440 (min), got 'fast'"),
         # out of range
         (("steps_per_episode: 4", "steps_per_episode: 0"), "scenario.yaml:3 time.steps_per_episode: expected an integer ≥ 1, got 0"),
         # unknown plugin name (with did-you-mean)

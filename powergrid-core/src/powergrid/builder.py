@@ -157,7 +157,8 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             agent.zone = members
         else:
             agent.zone = np.unique([d.bus for d in agent.devices()])
-        cls = _lookup(registry, "protocol", a.protocol.type, f"{a.protocol.path}.type" if a.protocol.params else a.protocol.path, config)
+        where = f"{a.protocol.path}.type" if a.protocol.params else a.protocol.path
+        cls = _lookup(registry, "protocol", a.protocol.type, where, config)
         if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
             raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
         agent.protocol = cls(_params(cls, a.protocol.params, f"{a.protocol.path}.params", config), agent)

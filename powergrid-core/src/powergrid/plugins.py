@@ -147,7 +147,9 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def build_plugin_manager(*, entry_points: bool = True, local: bool = True) -> tuple[pluggy.PluginManager, dict[str, tuple[str, str]], list[FailedPlugin]]:
+def build_plugin_manager(
+    *, entry_points: bool = True, local: bool = True
+) -> tuple[pluggy.PluginManager, dict[str, tuple[str, str]], list[FailedPlugin]]:
     """A plugin manager with core's built-ins, then local plugins, then entry points.
 
     Returns the manager, the distribution and version of every registered plugin
