@@ -153,7 +153,8 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             members = np.flatnonzero(zones == a.zone)
             if members.size == 0:
                 known = sorted(set(zones) - {"None", "nan"})
-                raise config.source.error(f"{a.path}.zone", f"expected a zone of the network ({', '.join(known) or 'none'}), got {a.zone!r}")
+                raise config.source.error(f"{a.path}.zone",
+                                          f"expected a zone of the network ({', '.join(known) or 'none'}), got {a.zone!r}")
             agent.zone = members
         else:
             agent.zone = np.unique([d.bus for d in agent.devices()])
