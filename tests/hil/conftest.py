@@ -12,11 +12,11 @@ import pytest
 pytest.importorskip("pymodbus")
 pytest.importorskip("powergrid_devices")
 
-from powergrid.devices import StepContext  # noqa: E402
-from powergrid.params import build_params  # noqa: E402
-from powergrid_devices.storage import ESS  # noqa: E402
-from powergrid_hil.device import ModbusDevice  # noqa: E402
-from powergrid_hil.server import SimulatedDeviceServer  # noqa: E402
+from powergrid.devices import StepContext
+from powergrid.params import build_params
+from powergrid_devices.storage import ESS
+from powergrid_hil.device import ModbusDevice
+from powergrid_hil.server import SimulatedDeviceServer
 
 DT_H = 0.25
 

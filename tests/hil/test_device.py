@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
-
 from powergrid.errors import ConfigError
 from powergrid.params import build_params
 from powergrid_hil.device import ModbusDevice
 from powergrid_hil.registers import CLAMPED, NOT_AVAILABLE
 from powergrid_hil.server import SimulatedDeviceServer
+
 from tests.hil.conftest import make_device, make_ess, step_until
 
 
@@ -158,7 +158,7 @@ def test_silent_device_times_out(devices, ctx) -> None:
 
 def test_server_device_failure_is_an_exception_response(servers, devices, ctx) -> None:
     class Broken(type(make_ess())):
-        def step(self, action, ctx):  # noqa: ANN001
+        def step(self, action, ctx):
             raise RuntimeError("model diverged")
 
     server = SimulatedDeviceServer(Broken(make_ess().params, 0.25)).start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Register, RegisterMap
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from powergrid_hil.server import SimulatedDeviceServer
 from pymodbus.client import ModbusTcpClient
 
-from powergrid_hil.server import SimulatedDeviceServer
 from tests.hil.conftest import make_ess
 
 
@@ -62,3 +62,12 @@ def test_start_stop_is_idempotent_and_a_busy_port_raises(servers) -> None:
     server.stop()
     server.stop()
     assert not server.running
+
+
+def test_cli_serves_a_scenario_device(configs_dir, capsys) -> None:
+    from powergrid_hil.cli import main
+
+    assert main(["serve", str(configs_dir / "cigre_mv_microgrid.yaml"), "mg1_ess", "--port", "0", "--duration", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "serving mg1_ess (ESS) on 127.0.0.1:" in out
+    assert main(["serve", str(configs_dir / "cigre_mv_microgrid.yaml"), "mg1", "--duration", "0.1"]) == 2

@@ -67,7 +67,7 @@ class ModbusLink:
                             f"(last error: {self.last_error})")
         try:
             ok = self.client.connect()
-        except Exception as exc:  # noqa: BLE001 - any socket error is a handled event
+        except Exception as exc:  # any socket error is a handled event
             raise self._fail(f"connect to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}") from None
         if not ok:
             raise self._fail(f"connect to {self.host}:{self.port} failed")
@@ -78,7 +78,7 @@ class ModbusLink:
         self._ensure()
         try:
             response = fn()
-        except Exception as exc:  # noqa: BLE001 - timeouts, resets, broken pipes are handled events
+        except Exception as exc:  # timeouts, resets, broken pipes are handled events
             raise self._fail(f"{what}: {type(exc).__name__}: {exc}") from None
         if response is None or getattr(response, "isError", lambda: True)():
             raise self._fail(f"{what}: error response {response}")

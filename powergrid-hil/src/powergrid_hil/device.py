@@ -6,9 +6,9 @@ from typing import Any
 
 import attrs
 import numpy as np
-
 from powergrid.devices import Device, StepContext, box, clip_action
 from powergrid.params import choice, integer, quantity, text
+
 from powergrid_hil.client import CommError, ModbusLink
 from powergrid_hil.registers import OK, Register, RegisterMap
 
@@ -125,7 +125,7 @@ class ModbusDevice(Device):
         self.register_flags = {}
         try:
             self._exchange()
-        except Exception as exc:  # noqa: BLE001 - a comm failure (or anything else on the wire) never escapes
+        except Exception as exc:  # a comm failure (or anything else on the wire) never escapes step
             self.comm_ok = False
             self.comm_failures += 1
             self.last_error = str(exc) if isinstance(exc, CommError) else f"{type(exc).__name__}: {exc}"

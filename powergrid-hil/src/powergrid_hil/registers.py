@@ -111,7 +111,7 @@ class Register:
         flag = OK
         if x < low or x > high:
             x, flag = min(max(x, low), high), CLAMPED
-        raw = int(round(x / self.scale))
+        raw = round(x / self.scale)
         raw = min(max(raw, self.raw_min), self.raw_max)  # rounding at the edge of the range
         return self._split(raw & ((1 << self.bits) - 1)), flag
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-
 from powergrid.devices import Device, StepContext
+
 from powergrid_hil.registers import OK, Register, RegisterMap
 
 _READ_HOLDING = {3, 23}
@@ -135,7 +135,7 @@ class SimulatedDeviceServer:
                     if self.step_on == "write":
                         try:
                             self._step_locked()
-                        except Exception as exc:  # noqa: BLE001 - a failing model answers with a Modbus exception
+                        except Exception as exc:  # a failing model answers with Modbus exception 4
                             self.errors.append(f"{type(exc).__name__}: {exc}")
                             return ExcCodes.DEVICE_FAILURE
                 return None
@@ -168,7 +168,7 @@ class SimulatedDeviceServer:
             sockets = getattr(server.transport, "sockets", None) or ()
             if sockets:
                 self.port = int(sockets[0].getsockname()[1])
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:  # reported to start()
             self._start_error = exc
             self._ready.set()
             await server.shutdown()
