@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from powergrid_protocols.channel import ChannelParams, IdealChannel, LossyChannel, Message, make_channel
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
-
 from powergrid.env import MultiAgentPowerGridEnv
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -20,7 +19,7 @@ KEY = {"p2p_3mg": "P2PTrading", "consensus_3mg": "Consensus", "admm_3mg": "ADMMD
 def test_example_config_passes_the_parallel_api_test(name):
     env = MultiAgentPowerGridEnv.from_config(CONFIGS / f"{name}.yaml")
     parallel_api_test(env, num_cycles=50)
-    obs, infos = env.reset(seed=3)
+    env.reset(seed=3)
     for _ in range(6):
         obs, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
         assert all(np.isfinite(r) for r in rewards.values())

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
-
 from powergrid.networks import cigre_mv
 from powergrid_protocols.dcopf import Offer, clear_market, dc_network, make_network
+from scipy.optimize import linprog
 
 
 def b_theta_lmp(net, offers, demand):
@@ -60,7 +59,7 @@ def test_cigre_mv_with_congestion_and_without():
         offers = [Offer(node[0], 60.0, 100.0, "grid"), Offer(node[6], 45.0, 0.6, "mg1"),
                   Offer(node[10], 70.0, 0.6, "mg2"), Offer(node[14], 40.0, 0.6, "mg3")]
         r = clear_market(net, offers, demand)
-        lmp, g, cost = b_theta_lmp(net, offers, demand)
+        lmp, _, cost = b_theta_lmp(net, offers, demand)
         assert r.success
         np.testing.assert_allclose(r.lmp, lmp, atol=1e-5)
         assert r.cost == pytest.approx(cost, rel=1e-9)

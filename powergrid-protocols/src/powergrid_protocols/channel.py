@@ -29,7 +29,6 @@ from typing import Any
 
 import attrs
 import numpy as np
-
 from powergrid.params import integer, quantity
 
 

@@ -16,16 +16,27 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
-
 from powergrid.devices import StepContext, box
 from powergrid.params import Check, choice, flag, integer, quantity, text
-from powergrid.protocols import EMPTY_BOX, HorizontalProtocol
+from powergrid.protocols import HorizontalProtocol
 from powergrid.solvers.base import PowerFlowResult
+
 from powergrid_protocols import admm as admm_alg
 from powergrid_protocols import auction, curves, dcopf, gossip
 from powergrid_protocols.channel import Message
-from powergrid_protocols.common import (INVERTER_TYPES, ChannelFields, build_channel, devices_of, meter_of, mw_range,
-                                        pending_mw, q_setpoint, rating_mva, set_pending_mw, shift_generation)
+from powergrid_protocols.common import (
+    INVERTER_TYPES,
+    ChannelFields,
+    build_channel,
+    devices_of,
+    meter_of,
+    mw_range,
+    pending_mw,
+    q_setpoint,
+    rating_mva,
+    set_pending_mw,
+    shift_generation,
+)
 
 DISPATCHABLE = ("DG", "ESS")
 
@@ -431,7 +442,7 @@ class LMPMarket(HorizontalProtocol):
     cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
     Demand: every load of the network at the current load multiplier minus the participants'
     PV available now. The cleared quantities become the DG setpoints; each participant's LMP
-    (at its PCC bus, else its first device's bus) is set as its devices' price and observed,
+    (at the bus of its first non-meter device) is set as its devices' price and observed,
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
     Branch flows on binding limits separate the LMPs (reported as ``congested``).
     """
@@ -457,7 +468,6 @@ class LMPMarket(HorizontalProtocol):
         self.meters = {a.id: meter_of(a) for a in self.participants}
         self.node: dict[str, int] = {}
         for agent in self.participants:
-            meter = self.meters[agent.id]
             devs = [d for d in agent.devices() if type(d.device).__name__ != "GridConnection"] or agent.devices()
             self.node[agent.id] = int(node_of[devs[0].bus])
         self.result: dcopf.MarketResult | None = None
@@ -506,7 +516,7 @@ class LMPMarket(HorizontalProtocol):
         if not r.success:
             return
         cleared: dict[int, float] = {}
-        for offer, devs, g in zip(offers, owners, r.dispatch_mw):
+        for devs, g in zip(owners, r.dispatch_mw):
             if not devs:
                 continue
             if len(devs) == 1:

@@ -124,7 +124,7 @@ class Reserve(Setpoint):
         total = sum(head.values())
         need = self.params.requirement_mw
         out = {}
-        for i, (lo, hi) in ranges.items():
+        for i, (_, hi) in ranges.items():
             r = min(need * head[i] / total, head[i]) if total > 0 else 0.0
             out[i] = (r, hi - r)
         self.allocation = {self.parent.children[i].id: r for i, (r, _) in out.items()}
