@@ -168,3 +168,16 @@ def test_server_device_failure_is_an_exception_response(servers, devices, ctx) -
     device.step([0.1], ctx)
     assert not device.comm_ok and device.safety > 0
     assert server.errors and "model diverged" in server.errors[0] and server.running
+
+
+def test_pickled_device_opens_its_own_connection(ess_server, devices, ctx) -> None:
+    import pickle
+
+    device = make_device(ess_server.port)
+    devices.append(device)
+    device.step([0.1], ctx)
+    copy = pickle.loads(pickle.dumps(device))
+    devices.append(copy)
+    assert copy._link is None and copy.p_mw == pytest.approx(0.1)
+    copy.step([0.2], ctx)
+    assert copy.comm_ok and copy.p_mw == pytest.approx(0.2)

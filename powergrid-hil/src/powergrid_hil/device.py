@@ -112,6 +112,12 @@ class ModbusDevice(Device):
         if self._link is not None:
             self._link.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the socket (a copy in a worker process opens its own connection)."""
+        state = self.__dict__.copy()
+        state["_link"] = None
+        return state
+
     # ------------------------------------------------------------------ Device contract
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
