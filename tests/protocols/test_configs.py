@@ -21,7 +21,7 @@ def test_example_config_passes_the_parallel_api_test(name):
     parallel_api_test(env, num_cycles=50)
     env.reset(seed=3)
     for _ in range(6):
-        obs, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+        _, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
         assert all(np.isfinite(r) for r in rewards.values())
         assert infos["mg1"]["converged"]
     assert KEY[name] in infos["mg1"]
