@@ -1,0 +1,103 @@
+"""Protocols inside the environment: trades flow at the PCCs and balance, Q follows the curve, reserve holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid_protocols.curves import volt_var_q
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _env(name, **edit):
+    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    for key, value in edit.items():
+        data[key] = value
+    return MultiAgentPowerGridEnv.from_config(data)
+
+
+def test_p2p_trade_balances_and_flows_through_the_pccs():
+    env = _env("p2p_3mg")
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    # mg1 bids to buy 0.3 MW at a high price; its own setpoints: ESS 0, DG 0.5 MW, PV full
+    action = np.array([0.0, 0.5, 1.0, 250.0, 0.3], np.float32)
+    _, _, _, _, infos = env.step({"mg1": action})
+    info = infos["mg1"]["P2PTrading"]
+    if info["volume_mw"] == 0:
+        pytest.skip("no seller this hour")
+    assert sum(info["trades_mw"].values()) == pytest.approx(0.0, abs=1e-9)
+    assert sum(info["payments"].values()) == pytest.approx(0.0, abs=1e-9)
+    q = info["trades_mw"]["mg1"]
+    assert 0 < q <= 0.3 + 1e-9  # filled up to the sellers' offers
+    # the buyer's DG setpoint went down by the delivered MW
+    assert env.scenario.agents["mg1_dg"].device.p_mw == pytest.approx(0.5 - q, abs=1e-6)
+    assert info["undelivered_mw"]["mg1"] == pytest.approx(0.0)
+    # compare with the same hour without the trade: the buyer's PCC import rises by ≈ the traded MW
+    env2 = _env("p2p_3mg")
+    env2.reset(seed=0)
+    env2.step({"mg1": np.array([0.0, 0.5, 1.0, 0.0, 0.0], np.float32)})
+    m1 = proto.meters["mg1"].flow(env.last_result)
+    m0 = env2.scenario.horizontal[0].meters["mg1"].flow(env2.last_result)
+    assert m1 - m0 == pytest.approx(q, abs=0.02)  # losses only
+    sellers = [a for a, q in info["trades_mw"].items() if q < 0]
+    for s in sellers:
+        e1 = proto.meters[s].flow(env.last_result)
+        e0 = env2.scenario.horizontal[0].meters[s].flow(env2.last_result)
+        assert e1 - e0 == pytest.approx(info["trades_mw"][s], abs=0.02)
+
+
+def test_volt_var_sets_q_from_the_last_voltage():
+    env = _env("volt_var")
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step({"mg1": env.action_space("mg1").sample()})
+        v_before = proto.v.copy()
+    env.step({"mg1": env.action_space("mg1").sample()})
+    for d, ctl, v in zip(proto.inverters, proto.q_ctl, v_before):
+        assert d.device.q_mvar == pytest.approx(float(volt_var_q(v)) * ctl.s_mva)
+        assert d.device.q_mvar == ctl.q_mvar
+
+
+def test_reserve_keeps_headroom_and_reports_the_allocation():
+    env = _env("volt_var")
+    env.reset(seed=0)
+    mg2 = env.scenario.agents["mg2"]
+    for _ in range(4):
+        env.step({"mg1": env.action_space("mg1").sample()})
+        info = mg2.protocol.info()
+        assert sum(info["reserve_mw"].values()) + info["shortfall_mw"] == pytest.approx(0.2)
+        for child in mg2.children:
+            if child.id in info["reserve_mw"]:
+                dev = child.device
+                hi = dev.params.p_max_mw
+                assert dev.p_mw <= hi - info["reserve_mw"][child.id] + 1e-6
+
+
+def test_lmp_market_publishes_prices_and_dispatches():
+    env = _env("lmp_market")
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    obs, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
+    info = infos["mg1"]["LMPMarket"]
+    assert info["success"]
+    lmps = np.array(list(info["lmp"].values()))
+    assert np.all(np.isfinite(lmps))
+    assert obs["mg1"][-2] == pytest.approx(info["lmp"]["mg1"], rel=1e-5)
+    assert env.scenario.agents["mg2_dg"].price == pytest.approx(info["lmp"]["mg2"])
+    assert proto.result.success
+
+
+def test_admm_in_env_reports_convergence():
+    env = _env("admm_3mg")
+    env.reset(seed=0)
+    for _ in range(3):
+        _, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
+    info = infos["mg1"]["ADMMDispatch"]
+    assert info["converged"] and info["iterations"] >= 1
+    assert info["primal_residual"] <= 1e-3
