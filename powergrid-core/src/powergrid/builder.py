@@ -168,7 +168,12 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
-        horizontal.append(cls(_params(cls, h.params, f"{h.path}.params", config), [agents[p] for p in h.participants]))
+        proto = cls(_params(cls, h.params, f"{h.path}.params", config), [agents[p] for p in h.participants])
+        try:
+            proto.attach(net)
+        except ValueError as exc:
+            raise config.source.error(h.path, str(exc)) from None
+        horizontal.append(proto)
     policies: dict[str, Any] = {}
     for a in config.agents:
         if a.policy == LEARNED:

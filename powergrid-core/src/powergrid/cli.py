@@ -23,7 +23,7 @@ def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry()
     for kind in KINDS:
         records = registry.records(kind)
-        print(f"{kind}s ({len(records)}):")
+        print(f"{'policies' if kind == 'policy' else kind + 's'} ({len(records)}):")
         for r in records:
             print(f"  {r.name:<18} {r.provider:<28} {r.summary}")
     for failed in registry.failed:

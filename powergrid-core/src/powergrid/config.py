@@ -133,7 +133,6 @@ class EnvConfig:
     reward: RewardConfig = RewardConfig()
     datasets: Mapping[str, PluginSpec] = attrs.field(factory=dict)
     horizontal: tuple[HorizontalConfig, ...] = ()
-    channel: PluginSpec | None = None
     seed: int | None = None
     source: Source = Source()
 
@@ -243,7 +242,7 @@ def _names(value: Any, path: str, src: Source) -> tuple[str, ...]:
     return tuple(_name(v, f"{path}[{i}]", src, "an agent id") for i, v in enumerate(value))
 
 
-TOP_KEYS = ("name", "network", "solver", "time", "reward", "datasets", "agents", "horizontal", "channel", "seed")
+TOP_KEYS = ("name", "network", "solver", "time", "reward", "datasets", "agents", "horizontal", "seed")
 AGENT_KEYS = ("id", "kind", "type", "bus", "params", "policy", "protocol", "children", "period", "zone")
 
 
@@ -304,7 +303,6 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         reward=_section(RewardConfig, top.get("reward", {}), "reward", src),
         datasets=datasets,
         horizontal=tuple(horizontal),
-        channel=_plugin(top["channel"], "channel", src) if top.get("channel") is not None else None,
         seed=seed,
         source=src,
     )

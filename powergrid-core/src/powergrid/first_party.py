@@ -16,7 +16,7 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
     "powergrid-protocols": {
         "protocol": (
             "price_signal", "setpoint", "reserve", "p2p_trading", "consensus", "admm",
-            "droop", "volt_var", "lmp_market", "lossy",
+            "droop", "volt_var", "lmp_market", "ideal", "lossy",
         ),
     },
     "powergrid-datasets": {

@@ -206,7 +206,8 @@ def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
         record = PluginRecord(name, factory, rest[0] if rest else "")
     if not record.summary and not isinstance(record.factory, str):
         doc = (getattr(record.factory, "__doc__", None) or "").strip()
-        record = attrs.evolve(record, summary=doc.splitlines()[0] if doc else "")
+        first = doc.splitlines()[0].replace("``", "").rstrip(".") if doc else ""
+        record = attrs.evolve(record, summary=first)
     if record.distribution == "local" and dist != "local":
         record = attrs.evolve(record, distribution=dist, version=version)
     return attrs.evolve(record, kind=kind)

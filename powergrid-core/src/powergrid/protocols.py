@@ -81,6 +81,9 @@ class HorizontalProtocol:
         self.params = params
         self.participants = list(participants)
 
+    def attach(self, net: Any) -> None:
+        """Called once when the scenario is built, with the pandapower net (e.g. to build a DC model)."""
+
     def action_space(self, agent: Agent) -> gymnasium.spaces.Box:
         """The extra action this protocol takes from ``agent`` (appended to its own action)."""
         return EMPTY_BOX

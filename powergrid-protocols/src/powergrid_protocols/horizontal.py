@@ -425,7 +425,6 @@ class ADMMDispatch(HorizontalProtocol):
 # ---------------------------------------------------------------------------------------------- LMP market
 @attrs.frozen
 class LMPParams:
-    network: str = text(doc="the environment's network template (the DC model is built from it)")
     blocks: int = integer(3, ge=1, doc="offer blocks per DG of a rule participant")
     q_max_mw: float = quantity("MW", 1.0, gt=0, doc="largest offer of a learned participant")
     price_max: float = quantity("$/MWh", 300.0, gt=0)
@@ -448,14 +447,6 @@ class LMPMarket(HorizontalProtocol):
     """
 
     Params = LMPParams
-
-    def __init__(self, params: LMPParams, participants: Sequence[Any], net: Any = None) -> None:
-        super().__init__(params, participants)
-        if net is None:
-            from powergrid import get_registry
-
-            net = get_registry().load("network", params.network)()
-        self.attach(net)
 
     def attach(self, net: Any) -> None:
         """Build the DC model from the environment's pandapower net."""
