@@ -1,4 +1,8 @@
-"""The pack's example scenarios: PettingZoo API, observations inside their spaces, rule policies."""
+"""The pack's example scenarios: PettingZoo API, observations inside their spaces, rule policies.
+
+The scenarios coordinate the devices with the ``setpoint`` and ``price_signal``
+protocols, so these tests need powergrid-protocols installed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import pytest
 import yaml
 from pettingzoo.test import parallel_api_test
 from powergrid.env import MultiAgentPowerGridEnv
+
+pytest.importorskip("powergrid_protocols", reason="the example scenarios use the setpoint/price_signal protocols")
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXAMPLES = ("ev_depot", "building_hvac", "hydrogen_microgrid")

@@ -19,7 +19,10 @@ def _result(vm: list[float]) -> PowerFlowResult:
 
 def test_shunt_moves_one_step_per_tick_and_injects_k_q_v2() -> None:
     shunt = make("Shunt", n_steps=4, q_step_mvar=0.1, switch_cost=0.5)
-    shunt.attach(TEMPLATES["cigre_mv"](), 5)
+    net = TEMPLATES["cigre_mv"]()
+    shunt.attach(net, 5)
+    assert shunt.network_setting() == ("shunt_step", 0, 0)
+    assert net.shunt.q_mvar.iat[0] == -0.1 and net.shunt.max_step.iat[0] == 4 and net.shunt.step.iat[0] == 0
     ctx = context()
     shunt.step(4, at(ctx, 0))
     assert shunt.position == 1 and shunt.projection == 3 and shunt.cost == 0.5
@@ -29,6 +32,13 @@ def test_shunt_moves_one_step_per_tick_and_injects_k_q_v2() -> None:
     assert shunt.q_mvar == pytest.approx(2 * 0.1 * 1.02**2)
     shunt.step(2, at(ctx, 2))
     assert shunt.cost == 0.0 and shunt.projection == 0.0
+
+
+def test_shunt_leaves_q_to_the_network_when_the_env_applies_its_step() -> None:
+    shunt = make("Shunt", q_step_mvar=0.1)
+    shunt.network_applied = True
+    shunt.step(1, context())
+    assert shunt.position == 1 and shunt.q_mvar == 0.0 and shunt.network_setting()[2] == 1
 
 
 def test_shunt_out_of_range_nan_and_box_actions() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import pandapower as pp
 from powergrid.devices import StepContext, box
 from powergrid.params import choice, flag, integer, quantity
 
@@ -42,6 +43,11 @@ class Shunt(SwitchedDevice):
     reactor absorbs), with ``V`` the bus voltage (pu) of the last converged
     power flow. Cost: ``switch_cost`` $ per step switched. Safety: 0.
     Observation: ``[k/n, V]``.
+
+    ``attach`` creates the bank as a pandapower shunt at step 0 (no effect). An
+    environment that applies :meth:`network_setting` through
+    ``solver.set_shunt_step`` sets ``network_applied``; the Q injection above is
+    then left to the admittance matrix (``q_mvar = 0`` on the device's sgen).
     """
 
     Params = ShuntParams
@@ -52,8 +58,12 @@ class Shunt(SwitchedDevice):
         self.observation_space = box([0.0, 0.0], [1.0, 2.0])
 
     def attach(self, net: Any, bus: int) -> None:
+        """Create the pandapower shunt (at step 0, so it changes nothing until the environment sets its step)."""
         super().attach(net, bus)
-        self.row = len(net.shunt)  # where core would create the pandapower shunt (see network_setting)
+        q_step = self.params.q_step_mvar if self.params.kind == "reactor" else -self.params.q_step_mvar  # load convention
+        self.row = len(net.shunt)
+        pp.create_shunt(net, int(net.bus.index[bus]), q_mvar=q_step, p_mw=0.0, step=0, max_step=self.params.n_steps,
+                        name=f"{self.params.kind} at {net.bus.name.iat[bus]}")
 
     def step(self, action: object, ctx: StepContext) -> None:
         self.move(action)
