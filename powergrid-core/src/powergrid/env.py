@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import gymnasium
@@ -79,6 +80,86 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.last_result: PowerFlowResult | None = None
         self._costs: dict[str, float] = {}
         self._safety: dict[str, float] = {}
+        self._precompute()
+
+
+    def _precompute(self) -> None:
+        """Everything the step loop needs that does not change between steps (built once)."""
+        s = self.scenario
+        devices = s.device_agents
+        self._devices = [d.device for d in devices]
+        self._n_dev = len(devices)
+        dev_pos = {d.id: i for i, d in enumerate(devices)}
+        #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
+        self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
+        self._get_pq = attrgetter("p_mw", "q_mvar")
+        self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
+        self._agent_ids = list(s.agents)
+        self._agent_pos = {aid: i for i, aid in enumerate(self._agent_ids)}
+        self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
+        # grid agents: their devices and zone buses as flat index arrays with a group id each
+        def groups(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            idx = np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64)
+            gid = np.repeat(np.arange(len(members)), [len(m) for m in members]) if members else np.zeros(0, np.int64)
+            return idx, gid.astype(np.int64)
+        ga = self._grid_agents
+        self._n_grid = len(ga)
+        self._grid_pos = np.array([self._agent_pos[a.id] for a in ga], dtype=np.int64)
+        self._grid_dev_idx, self._grid_dev_gid = groups(
+            [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in ga])
+        self._grid_zone_idx, self._grid_zone_gid = groups([np.asarray(a.zone, np.int64) for a in ga])
+        self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
+        # injections: preallocated arrays and one reused Injections object
+        self._sgen_p = self._base_sgen_p.copy()
+        self._sgen_q = self._base_sgen_q.copy()
+        self._load_p = self._base_load_p.copy()
+        self._load_q = self._base_load_q.copy()
+        self._injections = Injections(self._load_p, self._load_q, self._sgen_p, self._sgen_q)
+        # learned agents: one flat observation buffer, each agent a slice of it
+        learned = self._learned
+        self._n_learned = len(learned)
+        dims = [int(self._observation_spaces[a.id].shape[0]) for a in learned]
+        self._obs_starts = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
+        self._obs_slices = [slice(int(a), int(b)) for a, b in zip(self._obs_starts[:-1], self._obs_starts[1:])]
+        self._obs_buf = np.zeros(int(self._obs_starts[-1]), np.float64)
+        self._periods = np.array([a.period for a in learned], dtype=np.int64)
+        starts = self._obs_starts[:-1]
+        self._obs_common = starts
+        self._learned_dev_idx, self._learned_dev_gid = groups(
+            [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in learned])
+        # device-agent learners observe their bus voltage; grid-agent learners their devices' p and zone min/mean/max
+        n_bus = len(self.net.bus)
+        ldev = [i for i, a in enumerate(learned) if isinstance(a, DeviceAgent)]
+        lgrid = [i for i, a in enumerate(learned) if not isinstance(a, DeviceAgent)]
+        self._ldev_at = starts[ldev] + COMMON_FEATURES if ldev else np.zeros(0, np.int64)
+        self._ldev_bus = np.array([learned[i].bus for i in ldev], dtype=np.int64)
+        self._lgrid = np.array(lgrid, dtype=np.int64)
+        self._lgrid_at = starts[lgrid] + COMMON_FEATURES if lgrid else np.zeros(0, np.int64)
+        # an empty zone observes ones: index ``n_bus`` is a sentinel 1.0 appended to the voltages
+        zones = [np.asarray(learned[i].zone, np.int64) if learned[i].zone.size else np.array([n_bus], np.int64)
+                 for i in lgrid]
+        self._lgrid_zone_idx, self._lgrid_zone_gid = groups(zones)
+        self._lgrid_zone_start = (np.concatenate([[0], np.cumsum([len(z) for z in zones])[:-1]]).astype(np.int64)
+                                  if zones else np.zeros(0, np.int64))
+        self._lgrid_zone_n = np.array([len(z) for z in zones], dtype=np.float64)
+        self._vm_ext = np.ones(n_bus + 1, np.float64)
+        # per learned agent: (device, slice) pairs and (protocol, slice) pairs in observation order
+        self._obs_parts: list[list[tuple[Any, Any, slice]]] = []
+        for a, start in zip(learned, starts):
+            at = int(start) + COMMON_FEATURES + (1 if isinstance(a, DeviceAgent) else 4)
+            parts = []
+            for d in self._devices_of[a.id]:
+                size = int(np.prod(d.device.observation_space.shape))
+                parts.append((d.device.observe, slice(at, at + size)))
+                at += size
+            for proto in s.horizontal:
+                if a in proto.participants:
+                    size = int(np.prod(proto.observation_space(a).shape))
+                    parts.append((lambda proto=proto, a=a: proto.observe(a), slice(at, at + size)))
+                    at += size
+            self._obs_parts.append(parts)
+        self._flat_parts = [p for parts in self._obs_parts for p in parts]
+        self._info_protos = [[p for p in s.horizontal if a in p.participants] for a in learned]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -172,8 +253,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._safety = dict.fromkeys(s.agents, 0.0)
         self._device_injections()
         result = self._solve(0)
-        observations = {a.id: self._observe(a) for a in self._learned}
-        infos = {a.id: self._info(a, result, 0) for a in self._learned}
+        self._proj = np.zeros(self._n_dev)
+        observations = self._observe_all()
+        infos = self._infos(result)
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -198,17 +280,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._account(result)
         self.tick = t + 1
         done = self.tick >= self.max_ticks
-        observations, rewards, terminations, truncations, infos = {}, {}, {}, {}, {}
         rw = self.config.reward
         penalty = 0.0 if result.converged else rw.divergence_penalty
         self._set_time(min(self.tick, self.max_ticks - 1))
-        for agent in self._learned:
-            aid = agent.id
-            observations[aid] = self._observe(agent)
-            rewards[aid] = float(-(rw.cost_weight * self._costs[aid] + rw.safety_weight * self._safety[aid]) - penalty)
-            terminations[aid] = False
-            truncations[aid] = done
-            infos[aid] = self._info(agent, result, t)
+        observations = self._observe_all()
+        costs, safety = self._costs, self._safety
+        cw, sw = rw.cost_weight, rw.safety_weight
+        rewards = {aid: float(-(cw * costs[aid] + sw * safety[aid]) - penalty) for aid in self.possible_agents}
+        terminations = dict.fromkeys(self.possible_agents, False)
+        truncations = dict.fromkeys(self.possible_agents, done)
+        infos = self._infos(result)
         if done:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
@@ -258,17 +339,20 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return flat[: slices[0][1].start]
 
     def _device_injections(self) -> None:
-        p = self._base_sgen_p.copy()
-        q = self._base_sgen_q.copy()
-        devices = self.scenario.device_agents
-        p[self._sgen_rows] = [d.device.p_mw for d in devices]
-        q[self._sgen_rows] = [d.device.q_mvar for d in devices]
-        self._sgen_p, self._sgen_q = p, q
+        """Gather the devices' injections into the preallocated sgen arrays (in place)."""
+        if self._n_dev:
+            pq = np.array(list(map(self._get_pq, self._devices)), dtype=np.float64).reshape(-1, 2)
+            self._sgen_p[self._sgen_rows] = pq[:, 0]
+            self._sgen_q[self._sgen_rows] = pq[:, 1]
+            self._dev_p = pq[:, 0]
+        else:
+            self._dev_p = np.zeros(0)
 
     def _solve(self, tick: int) -> PowerFlowResult:
         load = self.ctx.profiles["load"][tick]
-        injections = Injections(self._base_load_p * load, self._base_load_q * load, self._sgen_p, self._sgen_q)
-        result = self.solver.solve(injections)
+        np.multiply(self._base_load_p, load, out=self._load_p)
+        np.multiply(self._base_load_q, load, out=self._load_q)
+        result = self.solver.solve(self._injections)
         if result.converged:
             self.last_result = result
         elif self.last_result is None:
@@ -279,58 +363,101 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _account(self, result: PowerFlowResult) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick."""
         s, rw = self.scenario, self.config.reward
-        costs = {d.id: d.device.cost for d in s.device_agents}
-        safety = {d.id: d.device.safety for d in s.device_agents}
-        vm = result.vm_pu
-        loading = result.line_loading_percent
-        for agent in self._grid_agents:
-            devices = agent.devices()
-            costs[agent.id] = sum(costs[d.id] for d in devices)
-            violation = 0.0
-            if result.converged:
-                v = vm[agent.zone]
-                violation = float(np.maximum(v - rw.v_max_pu, 0.0).sum() + np.maximum(rw.v_min_pu - v, 0.0).sum())
-                lines = self._zone_lines[agent.id]
-                if lines.size:
-                    violation += float(np.maximum(loading[lines] / rw.max_loading_percent - 1.0, 0.0).sum())
-            safety[agent.id] = sum(safety[d.id] for d in devices) + violation
+        n_agents = len(self._agent_ids)
+        cost = np.zeros(n_agents)
+        safe = np.zeros(n_agents)
+        if self._n_dev:
+            css = np.array(list(map(self._get_cost, self._devices)), dtype=np.float64).reshape(-1, 4)
+            self._proj, self._dev_p = css[:, 2], css[:, 3]
+            cost[self._dev_agent_pos] = css[:, 0]
+            safe[self._dev_agent_pos] = css[:, 1]
+            if self._n_grid:
+                cost[self._grid_pos] = np.bincount(self._grid_dev_gid, css[self._grid_dev_idx, 0], self._n_grid)
+                safe[self._grid_pos] = np.bincount(self._grid_dev_gid, css[self._grid_dev_idx, 1], self._n_grid)
+        else:
+            self._proj = np.zeros(0)
+        if self._n_grid and result.converged:
+            v = result.vm_pu[self._grid_zone_idx]
+            bus_violation = np.maximum(v - rw.v_max_pu, 0.0) + np.maximum(rw.v_min_pu - v, 0.0)
+            violation = np.bincount(self._grid_zone_gid, bus_violation, self._n_grid)
+            if self._grid_line_idx.size:
+                over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
+                violation += np.bincount(self._grid_line_gid, over, self._n_grid)
+            safe[self._grid_pos] += violation
+        costs = dict(zip(self._agent_ids, cost.tolist()))
+        safety = dict(zip(self._agent_ids, safe.tolist()))
         for proto in s.horizontal:
-            for agent_id, (cost, unsafe) in proto.settle(result, self.ctx).items():
-                costs[agent_id] += cost
+            for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
+                costs[agent_id] += c
                 safety[agent_id] += unsafe
         self._costs, self._safety = costs, safety
 
-    def _observe(self, agent: Agent) -> np.ndarray:
-        ctx, vm = self.ctx, self.last_result.vm_pu if self.last_result is not None else None
+    def _observe_all(self) -> dict[str, np.ndarray]:
+        """Every learned agent's observation, written into one preallocated buffer at precomputed slices."""
+        buf = self._obs_buf
+        if not self._n_learned:
+            return {}
+        ctx, tick = self.ctx, self.tick
+        vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * np.pi * ctx.hour / 24.0
-        acting = 1.0 if agent.is_due(self.tick) else 0.0
-        common = [ctx.price, np.sin(angle), np.cos(angle), acting, agent.ticks_to_next(self.tick) / agent.period]
-        devices = agent.devices()
-        if isinstance(agent, DeviceAgent):
-            local = [vm[agent.bus] if vm is not None else 1.0]
-        else:
-            assert isinstance(agent, GridAgent)
-            zone_v = vm[agent.zone] if vm is not None and agent.zone.size else np.ones(1)
-            local = [sum(d.device.p_mw for d in devices), zone_v.min(), zone_v.mean(), zone_v.max()]
-        parts = [np.asarray(common + local, np.float64)]
-        parts += [d.device.observe() for d in devices]
-        parts += [proto.observe(agent) for proto in self.scenario.horizontal if agent in proto.participants]
-        obs = np.concatenate(parts).astype(np.float32)
-        return np.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0)
+        at = self._obs_common
+        periods = self._periods
+        buf[at] = ctx.price
+        buf[at + 1] = np.sin(angle)
+        buf[at + 2] = np.cos(angle)
+        buf[at + 3] = tick % periods == 0
+        buf[at + 4] = ((-tick) % periods) / periods
+        if self._ldev_at.size:
+            buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
+        if self._lgrid.size:
+            ext = self._vm_ext
+            if vm is not None:
+                ext[:-1] = vm
+            else:
+                ext[:] = 1.0
+            g, n = self._lgrid_at, self._lgrid.size
+            buf[g] = np.bincount(self._learned_dev_gid, self._dev_p[self._learned_dev_idx],
+                                 self._n_learned)[self._lgrid] if self._n_dev else 0.0
+            zv = ext[self._lgrid_zone_idx]
+            starts = self._lgrid_zone_start
+            buf[g + 1] = np.minimum.reduceat(zv, starts)
+            buf[g + 2] = np.bincount(self._lgrid_zone_gid, zv, n) / self._lgrid_zone_n
+            buf[g + 3] = np.maximum.reduceat(zv, starts)
+        for observe, where in self._flat_parts:
+            buf[where] = np.ravel(observe())
+        obs = buf.astype(np.float32)
+        bad = ~np.isfinite(obs)
+        if bad.any():
+            obs[bad] = 0.0
+        return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
 
-    def _info(self, agent: Agent, result: PowerFlowResult, tick: int) -> dict[str, Any]:
-        info = {
-            "cost": self._costs[agent.id],
-            "safety": self._safety[agent.id],
-            "converged": bool(result.converged),
-            "acting": agent.is_due(self.tick),
-            "ticks_to_next": agent.ticks_to_next(self.tick),
-            "projection": float(sum(d.device.projection for d in agent.devices())),
-        }
-        for proto in self.scenario.horizontal:
-            if agent in proto.participants:
+    def _infos(self, result: PowerFlowResult) -> dict[str, dict[str, Any]]:
+        tick = self.tick
+        converged = bool(result.converged)
+        if self._n_dev and self._learned_dev_idx.size:
+            proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
+        else:
+            proj = [0.0] * self._n_learned
+        costs, safety = self._costs, self._safety
+        infos = {}
+        for agent, projection, protos in zip(self._learned, proj, self._info_protos):
+            aid, period = agent.id, agent.period
+            info = {
+                "cost": costs[aid],
+                "safety": safety[aid],
+                "converged": converged,
+                "acting": tick % period == 0,
+                "ticks_to_next": (-tick) % period,
+                "projection": projection,
+            }
+            for proto in protos:
                 info[type(proto).__name__] = proto.info()
-        return info
+            infos[aid] = info
+        return infos
+
+    def _observe(self, agent: Agent) -> np.ndarray:
+        """One learned agent's observation (as returned by ``reset``/``step``)."""
+        return self._observe_all()[agent.id]
 
     # ------------------------------------------------------------------ helpers
     def agent_costs(self) -> dict[str, tuple[float, float]]:
