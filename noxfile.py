@@ -40,8 +40,8 @@ def core(session: nox.Session) -> None:
 
 @nox.session
 def devices(session: nox.Session) -> None:
-    """The device pack with core."""
-    session.install(CORE, PACKS["devices"], *TEST_TOOLS)
+    """The device pack with core (and the protocol pack its example scenarios use)."""
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], *TEST_TOOLS)
     _pytest(session, "tests/devices")
 
 

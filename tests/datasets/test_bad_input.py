@@ -8,7 +8,6 @@ import zipfile
 import numpy as np
 import pytest
 from powergrid.params import build_params
-
 from powergrid_datasets import caiso
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
 from powergrid_datasets.providers import CaisoProvider

@@ -10,7 +10,6 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-
 from powergrid_datasets import caiso
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from powergrid.params import build_params
-
 from powergrid_datasets import cache, caiso
 from powergrid_datasets.errors import DataUnavailableError, DownloadError
 from powergrid_datasets.providers import CaisoProvider

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from powergrid.params import build_params
-
 from powergrid_datasets import ercot, nyiso
 from powergrid_datasets.errors import DataFileError
 from powergrid_datasets.providers import ErcotProvider, NyisoProvider

@@ -199,7 +199,7 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
     """One profile provider per role used; roles without a dataset use the built-in daily shape."""
     roles = set(BASE_PROFILES) | set(config.datasets)
     for d in device_agents:
-        roles.update(type(d.device).profiles_used)
+        roles.update(d.device.profiles_used)
     providers: dict[str, ProfileProvider] = {}
     for role in sorted(roles):
         spec = config.datasets.get(role, PluginSpec("daily_shape", {}, f"datasets.{role}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import gymnasium
 import numpy as np
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ class RandomPolicy(Policy):
 
     def act(self, ctx: StepContext) -> Any:
         space = self.agent.own_action_space
-        low, high = space.low, space.high
-        return self.rng.uniform(low, high).astype(np.float32)
+        if isinstance(space, gymnasium.spaces.Discrete):
+            return int(self.rng.integers(space.start, space.start + space.n))
+        return self.rng.uniform(space.low, space.high).astype(np.float32)
 
 
 class RulePolicy(Policy):

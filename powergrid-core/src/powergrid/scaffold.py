@@ -17,7 +17,8 @@ def snake_case(name: str) -> str:
 def new_device(class_name: str, where: Path) -> Path:
     """Create ``where/powergrid-<name>`` from the template; returns the package folder.
 
-    Placeholders in file names and contents: ``{{name}}`` (snake case) and ``{{Class}}``.
+    Placeholders in file names and contents: ``{{name}}`` (snake case; ``powergrid-{{name}}``
+becomes the hyphenated distribution name) and ``{{Class}}``.
     """
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name):
         raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
@@ -28,6 +29,7 @@ def new_device(class_name: str, where: Path) -> Path:
     root = resources.files("powergrid").joinpath(TEMPLATE)
 
     def fill(text: str) -> str:
+        text = text.replace("powergrid-{{name}}", target.name)  # distribution names use hyphens
         return text.replace("{{name}}", name).replace("{{Class}}", class_name)
 
     def copy(node, dest: Path) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from powergrid_datasets.errors import DataUnavailableError, DataFileError
+from powergrid_datasets.errors import DataFileError, DataUnavailableError
 from powergrid_datasets.timeseries import TimeSeries
 
 DATA_FOLDER = "networks/1-complete_data-mixed-all-2-sw"

@@ -171,7 +171,7 @@ class P2PTrading(HorizontalProtocol):
     def info(self) -> dict[str, Any]:
         c = self.last
         return {
-            "price": float(c.price) if c is not None else float("nan"),
+            "price": float(c.price) if c is not None else None,
             "volume_mw": float(c.volume_mw) if c is not None else 0.0,
             "trades_mw": dict(c.net_mw) if c is not None else {},
             "payments": dict(c.payment) if c is not None else {},

@@ -1,0 +1,41 @@
+"""`powergrid new device NAME` creates a pip-installable plugin package whose tests pass as created."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from powergrid.cli import main
+from powergrid.scaffold import snake_case
+
+
+def test_snake_case():
+    assert snake_case("HeatStorage") == "heat_storage"
+    assert snake_case("EV2Grid") == "e_v2_grid"
+
+
+def test_bad_names_and_existing_folders_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="CamelCase"):
+        main(["new", "device", "heat storage", "--dir", str(tmp_path)])
+    assert main(["new", "device", "Boiler", "--dir", str(tmp_path)]) == 0
+    with pytest.raises(FileExistsError):
+        main(["new", "device", "Boiler", "--dir", str(tmp_path)])
+
+
+def test_scaffolded_package_installs_registers_and_passes_its_tests(tmp_path):
+    assert main(["new", "device", "HeatStorage", "--dir", str(tmp_path)]) == 0
+    package = tmp_path / "powergrid-heat-storage"
+    assert "{{" not in "".join(p.read_text() for p in package.rglob("*") if p.is_file())
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run([*pip, "install", "-q", "--no-deps", str(package)], check=True, capture_output=True)
+    try:
+        listed = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, check=True)
+        assert any(line.split()[:2] == ["HeatStorage", "powergrid-heat-storage"] for line in listed.stdout.splitlines())
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+                               capture_output=True, text=True, cwd=tmp_path, check=False)
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+        assert " passed" in tests.stdout
+    finally:
+        subprocess.run([*pip, "uninstall", "-q", "-y", "powergrid-heat-storage"], check=True, capture_output=True)
