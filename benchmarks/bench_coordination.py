@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from powergrid.profiles import daily_value
 from powergrid_protocols import admm, auction
 

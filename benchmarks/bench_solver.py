@@ -19,6 +19,7 @@ import time
 import warnings
 
 import numpy as np
+
 from powergrid.networks import TEMPLATES
 from powergrid.solvers.base import Injections
 from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available

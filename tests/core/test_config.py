@@ -6,6 +6,7 @@ import textwrap
 
 import attrs
 import pytest
+
 from powergrid.builder import build_scenario
 from powergrid.config import EnvConfig
 from powergrid.errors import ConfigError

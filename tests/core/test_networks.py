@@ -7,6 +7,7 @@ import math
 import pandapower as pp
 import pandapower.topology as top
 import pytest
+
 from powergrid.networks import TEMPLATES
 from powergrid.networks.ieee import MG_SITES
 

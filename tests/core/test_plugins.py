@@ -8,8 +8,9 @@ import types
 import warnings
 
 import pluggy
-import powergrid
 import pytest
+
+import powergrid
 from powergrid import PluginRecord, hookimpl
 from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
 from powergrid.plugins import build_plugin_manager, make_registry

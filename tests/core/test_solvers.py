@@ -11,6 +11,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pytest
+
 from powergrid.networks import TEMPLATES
 from powergrid.plugins import make_registry
 from powergrid.solvers.base import Injections, PowerFlowResult

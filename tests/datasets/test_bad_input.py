@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from powergrid.params import build_params
 from powergrid_datasets import caiso
 from powergrid_datasets.errors import DataFileError, DataUnavailableError

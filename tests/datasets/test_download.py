@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 import pytest
+
 from powergrid.params import build_params
 from powergrid_datasets import cache, caiso
 from powergrid_datasets.errors import DataUnavailableError, DownloadError

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+
 from powergrid.params import build_params
 from powergrid_datasets import ercot, nyiso
 from powergrid_datasets.errors import DataFileError

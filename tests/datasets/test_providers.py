@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from powergrid import get_registry
 from powergrid.errors import ConfigError
 from powergrid.first_party import FIRST_PARTY

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from powergrid_datasets.timeseries import FILLED, INTERPOLATED, MEASURED, MISSING, TimeSeries, align
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from powergrid.devices import Device, StepContext
 from powergrid.params import build_params
 from powergrid.plugins import get_registry

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from pettingzoo.test import parallel_api_test
+
 from powergrid.env import MultiAgentPowerGridEnv
 
 pytest.importorskip("powergrid_protocols", reason="the example scenarios use the setpoint/price_signal protocols")

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from powergrid.errors import ConfigError
 from powergrid.first_party import FIRST_PARTY
 from powergrid.params import build_params
 from powergrid.plugins import get_registry
-
 from tests.devices.helpers import DEVICES, at, context, device_class, make
 
 EPS = 1e-9

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from powergrid.solvers.base import PowerFlowResult
 
+from powergrid.solvers.base import PowerFlowResult
 from tests.devices.helpers import context, make
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from powergrid_devices.hydrogen import LHV_KWH_PER_KG
 
+from powergrid_devices.hydrogen import LHV_KWH_PER_KG
 from tests.devices.helpers import at, context, make
 
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from powergrid_devices.wind import power_curve
 
+from powergrid_devices.wind import power_curve
 from tests.devices.helpers import at, context, make
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandapower as pp
 import pytest
+
 from powergrid.networks import TEMPLATES
 from powergrid.solvers.base import PowerFlowResult
-
 from tests.devices.helpers import at, context, make
 
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+
 from powergrid_devices.thermal import CP_WATER_KWH
 from powergrid_devices.water_heater import DEFAULT_DRAW_SHAPE
-
 from tests.devices.helpers import at, context, make
 
 

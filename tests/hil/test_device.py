@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
+
 from powergrid.errors import ConfigError
 from powergrid.params import build_params
 from powergrid_hil.device import ModbusDevice
 from powergrid_hil.registers import CLAMPED, NOT_AVAILABLE
 from powergrid_hil.server import SimulatedDeviceServer
-
 from tests.hil.conftest import make_device, make_ess, step_until
 
 

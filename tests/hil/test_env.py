@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_hil.server import SimulatedDeviceServer
-
 from tests.hil.conftest import make_ess
 
 

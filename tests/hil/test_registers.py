@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Register, RegisterMap
 
 

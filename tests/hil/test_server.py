@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from powergrid_hil.server import SimulatedDeviceServer
 from pymodbus.client import ModbusTcpClient
 
+from powergrid_hil.server import SimulatedDeviceServer
 from tests.hil.conftest import make_ess
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from powergrid_protocols.admm import Area, Unit, admm_dispatch, centralized_dispatch
 from scipy.optimize import minimize
+
+from powergrid_protocols.admm import Area, Unit, admm_dispatch, centralized_dispatch
 
 
 def reference_qp(areas, demand=0.0):

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from powergrid_protocols.auction import Order, clear_double_auction, orders_from_signed, supply_demand_at
 
 

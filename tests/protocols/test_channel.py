@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from powergrid_protocols.channel import ChannelParams, IdealChannel, LossyChannel, Message, make_channel
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
+
 from powergrid.env import MultiAgentPowerGridEnv
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from powergrid_protocols.curves import IEEE1547_CAT_B, check_curve, pf_droop, qv_droop, volt_var_q
 
 

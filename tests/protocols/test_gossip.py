@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from powergrid_protocols.channel import ChannelParams, LossyChannel
 from powergrid_protocols.gossip import gossip_average, ring, star
 

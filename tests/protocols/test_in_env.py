@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_protocols.curves import volt_var_q
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import linprog
+
 from powergrid.networks import cigre_mv
 from powergrid_protocols.dcopf import Offer, clear_market, dc_network, make_network
-from scipy.optimize import linprog
 
 
 def b_theta_lmp(net, offers, demand):

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import yaml
+
 from powergrid import get_registry
 from powergrid.errors import PowerGridError
 from powergrid.params import build_params, describe_params
-
 from powergrid_datasets.errors import DatasetError
 
 

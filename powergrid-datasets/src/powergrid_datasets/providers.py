@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 import pandas as pd
+
 from powergrid.params import Check, choice, integer, quantity, text
 from powergrid.profiles import ProfileProvider
-
 from powergrid_datasets import caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
 from powergrid_datasets.timeseries import TimeSeries

@@ -21,6 +21,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+
 from powergrid.devices import box
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+
 from powergrid.devices import StepContext
 from powergrid.params import numbers, quantity
-
 from powergrid_devices.hydrogen import LHV_KWH_PER_KG, HydrogenDevice, HydrogenParams
 from powergrid_devices.inverter import load_q
 

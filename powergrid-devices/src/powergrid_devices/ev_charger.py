@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, integer, quantity
-
 from powergrid_devices.actions import BoxAction, observation
 from powergrid_devices.inverter import load_q
 

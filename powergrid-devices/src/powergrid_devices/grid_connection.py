@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
 from powergrid.devices import Device, StepContext
 from powergrid.params import choice, quantity, text
 from powergrid.solvers.base import PowerFlowResult

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import attrs
+
 from powergrid.devices import StepContext
 from powergrid.params import choice, quantity
-
 from powergrid_devices.heated_store import HeatedStore, HeatedStoreParams
 from powergrid_devices.thermal import carnot_cop, heat_demand_kw
 

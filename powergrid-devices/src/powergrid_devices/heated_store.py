@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-
 from powergrid_devices.actions import BoxAction, observation
 from powergrid_devices.inverter import load_q
 from powergrid_devices.thermal import Hysteresis, heat_to_reach, rc_step, thermostat_act

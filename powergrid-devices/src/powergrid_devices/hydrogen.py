@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import attrs
 import numpy as np
+
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity, text
-
 from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation
 
 LHV_KWH_PER_KG = 33.33

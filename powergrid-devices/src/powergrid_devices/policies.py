@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from powergrid.devices import StepContext
 from powergrid.policies import Policy
-
 from powergrid_devices.actions import RunningMean
 from powergrid_devices.thermal import Hysteresis, thermostat_act
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from powergrid.devices import Device, StepContext, box
 
+from powergrid.devices import Device, StepContext, box
 from powergrid_devices.actions import BoxAction, observation
 from powergrid_devices.inverter import q_limit
 

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 import numpy as np
 import pandapower as pp
+
 from powergrid.devices import StepContext, box
 from powergrid.params import choice, flag, integer, quantity
-
 from powergrid_devices.actions import observation
 from powergrid_devices.switching import SwitchedDevice
 

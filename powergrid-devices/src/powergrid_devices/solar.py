@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import attrs
+
 from powergrid.devices import StepContext
 from powergrid.params import choice, quantity
-
 from powergrid_devices.renewable import CurtailableSource, check_rating
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from powergrid.devices import Device, StepContext
 from powergrid.solvers.base import PowerFlowResult
-
 from powergrid_devices.actions import StepAction
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+
 from powergrid.devices import StepContext
 from powergrid.params import numbers, quantity
-
 from powergrid_devices.heated_store import HeatedStore, HeatedStoreParams
 from powergrid_devices.thermal import CP_WATER_KWH, parallel
 

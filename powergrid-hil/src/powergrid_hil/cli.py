@@ -26,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from powergrid.builder import build_scenario
     from powergrid.config import EnvConfig
-
     from powergrid_hil.server import SimulatedDeviceServer
 
     args = build_parser().parse_args(list(argv or []))

@@ -6,9 +6,9 @@ from typing import Any
 
 import attrs
 import numpy as np
+
 from powergrid.devices import Device, StepContext, box, clip_action
 from powergrid.params import choice, integer, quantity, text
-
 from powergrid_hil.client import CommError, ModbusLink
 from powergrid_hil.registers import OK, Register, RegisterMap
 

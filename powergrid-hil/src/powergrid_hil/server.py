@@ -23,8 +23,8 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from powergrid.devices import Device, StepContext
 
+from powergrid.devices import Device, StepContext
 from powergrid_hil.registers import OK, Register, RegisterMap
 
 _READ_HOLDING = {3, 23}

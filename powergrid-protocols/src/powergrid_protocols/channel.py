@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+
 from powergrid.params import integer, quantity
 
 

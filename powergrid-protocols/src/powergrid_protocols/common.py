@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 import numpy as np
-from powergrid.params import integer, quantity, text
 
+from powergrid.params import integer, quantity, text
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
 
 #: Device classes treated as inverter-based (volt-var, Q–V droop) unless a protocol says otherwise.

@@ -16,11 +16,11 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
+
 from powergrid.devices import StepContext, box
 from powergrid.params import Check, choice, flag, integer, quantity, text
 from powergrid.protocols import HorizontalProtocol
 from powergrid.solvers.base import PowerFlowResult
-
 from powergrid_protocols import admm as admm_alg
 from powergrid_protocols import auction, curves, dcopf, gossip
 from powergrid_protocols.channel import Message

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
+
 from powergrid.devices import StepContext, box
 from powergrid.params import quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
