@@ -59,16 +59,10 @@ def test_year_of_ava_load_is_8760_unique_hours(ava, load_frame):
     assert np.isfinite(ava.values()).all()
 
 
-def test_parse_time_of_a_year_is_fast(load_frame):
-    _, elapsed, _ = load_frame
-    assert elapsed < 2.0, f"a year of CAISO load took {elapsed:.2f} s to parse"
-
-
 def test_dst_operating_days_in_utc(ava, load_frame, caiso_dir):
     """The 23-hour spring day 2023-03-12 (PST→PDT) is 08:00Z on 03-12 to 07:00Z on 03-13 exclusive (23 UTC hours);
     the 25-hour autumn day 2023-11-05 (PDT→PST) is 07:00Z on 11-05 to 08:00Z on 11-06 exclusive (25 UTC hours),
     its OPR_HR 25 being the repeated 01:00–02:00 local hour, 09:00Z–10:00Z. The UTC index stays gap-free."""
-    frame, _, _ = load_frame
     spring = ava.between("2023-03-12 08:00", "2023-03-13 07:00")
     autumn = ava.between("2023-11-05 07:00", "2023-11-06 08:00")
     assert len(spring) == 23 and spring.valid().all()

@@ -65,7 +65,7 @@ def test_ercot_spp(tmp_path):
     provider = ErcotProvider(build_params(ErcotProvider.Params, {"path": str(path), "settlement_point": "HB_NORTH"}), "price")
     v = provider.episode(24, 60, np.random.default_rng(0))
     assert v[0] == 31.0 and len(v) == 24
-    with pytest.raises(DataFileError, match="no settlement point 'HB_WEST'.*HB_HOUSTON, HB_NORTH"):
+    with pytest.raises(DataFileError, match=r"no settlement point 'HB_WEST'.*HB_HOUSTON, HB_NORTH"):
         ercot.price_series(path, "HB_WEST")
     with pytest.raises(DataFileError, match=r"DAMSPNP4190\.csv.*ERCOT spp report, not load"):
         ercot.read_load_file(path)

@@ -157,5 +157,5 @@ def test_simbench_unknown_profile():
     pytest.importorskip("simbench", reason="simbench is an optional extra")
     from powergrid_datasets.errors import DataFileError
 
-    with pytest.raises(DataFileError, match="no profile 'XX-9'.*H0-A"):
+    with pytest.raises(DataFileError, match=r"no profile 'XX-9'.*H0-A"):
         make({"provider": "simbench", "profile": "XX-9"}, "load").episode(4, 15, np.random.default_rng(0))

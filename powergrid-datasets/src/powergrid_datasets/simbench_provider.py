@@ -33,7 +33,7 @@ def data_folder() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DataUnavailableError("the simbench provider needs the simbench package: "
                                    "pip install 'powergrid-datasets[simbench]'")
-    folder = Path(list(spec.submodule_search_locations)[0]) / DATA_FOLDER
+    folder = Path(next(iter(spec.submodule_search_locations))) / DATA_FOLDER
     if not folder.is_dir():
         raise DataUnavailableError(f"{folder}: the simbench package has no profile CSVs here "
                                    f"(simbench layout changed?)")

@@ -160,7 +160,7 @@ class TimeSeries:
         """
         bounds = sorted(((_utc(a) if a is not None else self.index[0], _utc(b) if b is not None else self.index[-1] + self.step, n)
                          for n, (a, b) in ranges.items()), key=lambda x: x[0])
-        for (a1, b1, n1), (a2, _b2, n2) in zip(bounds, bounds[1:]):
+        for (_a1, b1, n1), (a2, _b2, n2) in zip(bounds, bounds[1:]):
             if a2 < b1:
                 raise ValueError(f"date ranges {n1!r} and {n2!r} overlap")
         return {n: self.between(a, b) for a, b, n in bounds}
