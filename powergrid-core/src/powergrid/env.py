@@ -424,7 +424,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[g + 2] = np.bincount(self._lgrid_zone_gid, zv, n) / self._lgrid_zone_n
             buf[g + 3] = np.maximum.reduceat(zv, starts)
         for observe, where in self._flat_parts:
-            buf[where] = np.ravel(observe())
+            buf[where] = observe()
         obs = buf.astype(np.float32)
         bad = ~np.isfinite(obs)
         if bad.any():
