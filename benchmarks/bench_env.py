@@ -122,16 +122,31 @@ def env_rate(env: MultiAgentPowerGridEnv, steps: int, runs: int, warmup: int) ->
     return statistics.median(rates), rates
 
 
-def solve_time(env: MultiAgentPowerGridEnv, repeats: int = 2000) -> float:
-    """Median seconds of one bare ``solver.solve`` on the env's current injections (after a few steps)."""
-    inj = env._injections
+def solve_time(env: MultiAgentPowerGridEnv, steps: int = 200, runs: int = 5) -> float:
+    """Median seconds of one bare ``solver.solve``, replaying the injections of ``steps`` env steps in order.
+
+    The env's own sequence keeps the warm start realistic (re-solving one fixed case would converge at once).
+    """
+    from powergrid.solvers.base import Injections
+
+    rng = np.random.default_rng(1)
+    acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, rng)
+    env.reset(seed=1)
+    recorded = []
+    for k in range(steps):
+        env.step(acts[k % 32])
+        inj = env._injections
+        recorded.append(Injections(inj.load_p_mw.copy(), inj.load_q_mvar.copy(), inj.sgen_p_mw.copy(),
+                                   inj.sgen_q_mvar.copy()))
+        if not env.agents:
+            env.reset()
     solver = env.solver
     times = []
-    for _ in range(5):
+    for _ in range(runs):
         t0 = time.perf_counter()
-        for _ in range(repeats // 5):
+        for inj in recorded:
             solver.solve(inj)
-        times.append((time.perf_counter() - t0) / (repeats // 5))
+        times.append((time.perf_counter() - t0) / len(recorded))
     return statistics.median(times)
 
 
