@@ -108,3 +108,11 @@ def bench(session: nox.Session) -> None:
     session.install(f"{CORE}[fast]", *PACKS.values())
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def rl(session: nox.Session) -> None:
+    """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
+    session.install("torch==2.13.0")  # first and pinned: the CPU build on disk, not a multi-GB CUDA build
+    session.install(f"{CORE}[rllib,sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
+    _pytest(session, "tests/rl")

@@ -1,0 +1,65 @@
+"""What the RL adapters share: building the environment and accumulating between an agent's actions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from powergrid.env import MultiAgentPowerGridEnv
+
+#: info keys summed over the ticks between two actions of an agent
+SUMMED = ("cost", "safety", "projection")
+
+
+def make_env(scenario: Any, *, solver: str | None = None) -> MultiAgentPowerGridEnv:
+    """An environment from a YAML path, a mapping, an ``EnvConfig`` or an environment (returned as is)."""
+    if isinstance(scenario, MultiAgentPowerGridEnv):
+        return scenario
+    if scenario is None:
+        raise ValueError("no scenario: pass a YAML path or a mapping as config['scenario']")
+    if isinstance(scenario, (str, os.PathLike)):
+        scenario = os.fspath(scenario)
+    return MultiAgentPowerGridEnv.from_config(scenario, solver=solver)
+
+
+class Accumulator:
+    """Per agent: reward, cost, safety and projection summed since the agent last received them.
+
+    An agent that acts every ``period`` ticks is told, when it next acts, the sum of
+    the per-tick rewards (and costs, safety) of the ticks its action was held for.
+    """
+
+    def __init__(self, agents: Iterable[str]) -> None:
+        self.agents = list(agents)
+        self.clear()
+
+    def clear(self) -> None:
+        self.reward = dict.fromkeys(self.agents, 0.0)
+        self.sums = {a: dict.fromkeys(SUMMED, 0.0) for a in self.agents}
+        self.ticks = dict.fromkeys(self.agents, 0)
+        self.converged = dict.fromkeys(self.agents, True)
+
+    def add(self, rewards: Mapping[str, float], infos: Mapping[str, Mapping[str, Any]]) -> None:
+        """One environment tick: add every agent's reward and info."""
+        for a in self.agents:
+            self.reward[a] += float(rewards.get(a, 0.0))
+            info = infos.get(a, {})
+            sums = self.sums[a]
+            for key in SUMMED:
+                sums[key] += float(info.get(key, 0.0))
+            self.ticks[a] += 1
+            self.converged[a] = self.converged[a] and bool(info.get("converged", True))
+
+    def pop(self, agent: str, info: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
+        """The agent's summed reward and its info (``info`` with the summed keys, ``ticks``, ``converged``); resets."""
+        out = dict(info)
+        out.update(self.sums[agent])
+        out["ticks"] = self.ticks[agent]
+        out["converged"] = self.converged[agent]
+        reward = self.reward[agent]
+        self.reward[agent] = 0.0
+        self.sums[agent] = dict.fromkeys(SUMMED, 0.0)
+        self.ticks[agent] = 0
+        self.converged[agent] = True
+        return reward, out

@@ -1,0 +1,109 @@
+"""A gymnasium single-agent view of one learned agent, for Stable-Baselines3 and other single-agent libraries.
+
+The other learned agents follow fixed policies (by default their rule actions).
+One ``step`` is one decision of the viewed agent: with ``period > 1`` the
+environment runs ``period`` ticks (others act when they are due) and the reward,
+``cost`` and ``safety`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`.
+
+Picklable, so it works with ``SubprocVecEnv(..., start_method="spawn")``; pass
+``functools.partial(SingleAgentView, "path/to/scenario.yaml", "mg1")`` as the env
+factory so workers build their own environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.rl._common import Accumulator, make_env
+
+__all__ = ["Policy", "SingleAgentView", "rule_policy"]
+
+#: ``policy(env, agent_id, observation) -> action`` for the other learned agents.
+Policy = Callable[[MultiAgentPowerGridEnv, str, np.ndarray], Any]
+
+
+def rule_policy(env: MultiAgentPowerGridEnv, agent_id: str, observation: np.ndarray | None = None) -> np.ndarray:
+    """The agent's own rule action (``agent.rule_action(env.ctx)``), zero-padded to its action space and clipped."""
+    agent = env.scenario.agents[agent_id]
+    own = np.asarray(agent.rule_action(env.ctx), np.float32).reshape(-1)
+    space = env.action_space(agent_id)
+    padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size, np.float32)])
+    return padded.reshape(space.shape).clip(space.low, space.high).astype(space.dtype)
+
+
+class SingleAgentView(gymnasium.Env):
+    """``agent_id`` of ``env`` as a gymnasium ``Env``; the other learned agents follow ``policies``.
+
+    ``env`` is a :class:`~powergrid.env.MultiAgentPowerGridEnv` or anything its
+    ``from_config`` takes (a YAML path, a mapping). ``policies`` is one
+    :data:`Policy` for every other agent or a mapping ``{agent id: Policy}``
+    (missing agents use :func:`rule_policy`).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env: Any, agent_id: str, policies: Policy | Mapping[str, Policy] | None = None,
+                 *, solver: str | None = None) -> None:
+        super().__init__()
+        self.env = make_env(env, solver=solver)
+        if agent_id not in self.env.possible_agents:
+            raise ValueError(f"{agent_id!r} is not a learned agent; learned agents: {self.env.possible_agents}")
+        self.agent_id = agent_id
+        others = [a for a in self.env.possible_agents if a != agent_id]
+        if policies is None or callable(policies):
+            policy = policies or rule_policy
+            self.policies: dict[str, Policy] = dict.fromkeys(others, policy)
+        else:
+            unknown = set(policies) - set(others)
+            if unknown:
+                raise ValueError(f"policies for unknown or viewed agents: {sorted(unknown)}")
+            self.policies = {a: policies.get(a, rule_policy) for a in others}
+        self.observation_space = self.env.observation_space(agent_id)
+        self.action_space = self.env.action_space(agent_id)
+        self._agent = self.env.scenario.agents[agent_id]
+        self._others = [self.env.scenario.agents[a] for a in others]
+        self._acc = Accumulator([agent_id])
+        self._obs: dict[str, np.ndarray] = {}
+
+    def _other_actions(self) -> dict[str, Any]:
+        tick = self.env.tick
+        return {a.id: self.policies[a.id](self.env, a.id, self._obs.get(a.id)) for a in self._others if a.is_due(tick)}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._obs, infos = self.env.reset(seed=seed, options=options)
+        self._acc.clear()
+        info = dict(infos[self.agent_id], ticks=0)
+        if not self._agent.is_due(self.env.tick):  # not at tick 0 in any scenario today; kept for safety
+            _, _, _, info = self._run({})
+        return self._obs[self.agent_id], info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        reward, terminated, truncated, info = self._run({self.agent_id: action})
+        return self._obs[self.agent_id], reward, terminated, truncated, info
+
+    def _run(self, own: dict[str, Any]) -> tuple[float, bool, bool, dict]:
+        """Step ticks until the viewed agent is due again or the episode ends."""
+        aid = self.agent_id
+        while True:
+            actions = {**self._other_actions(), **own}
+            own = {}
+            self._obs, rewards, terminations, truncations, infos = self.env.step(actions)
+            self._acc.add(rewards, infos)
+            terminated = bool(terminations[aid])
+            truncated = bool(truncations[aid]) or not self.env.agents
+            if terminated or truncated or self._agent.is_due(self.env.tick):
+                break
+        reward, info = self._acc.pop(aid, infos[aid])
+        return reward, terminated, truncated and not terminated, info
+
+    def render(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.env.close()

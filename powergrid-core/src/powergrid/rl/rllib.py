@@ -1,0 +1,111 @@
+"""RLlib (new API stack) multi-agent environment over :class:`~powergrid.env.MultiAgentPowerGridEnv`.
+
+Multi-rate agents use RLlib's native asynchronous semantics: the observation dict
+returned by ``reset``/``step`` holds only the agents due to act at the current
+tick; the rewards of an agent between two of its actions are summed and delivered
+when it next appears (or at the end of the episode, when every agent gets a final
+observation). Ticks at which no learned agent is due are stepped internally
+(agents hold their last action), so every RLlib step asks at least one agent to act.
+
+``infos[agent]`` carries ``cost`` ($) and ``safety`` (≥ 0) summed over the same
+ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
+ticks converged) and the environment's other info keys from the last tick.
+
+Needs the ``rllib`` extra: ``pip install "powergrid-core[rllib]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+try:
+    from ray.rllib.env.multi_agent_env import MultiAgentEnv
+except ImportError as err:  # pragma: no cover - depends on the installed extras
+    raise ImportError('powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
+
+from powergrid.rl._common import Accumulator, make_env
+
+__all__ = ["RLlibPowerGridEnv", "module_per_agent", "register"]
+
+
+class RLlibPowerGridEnv(MultiAgentEnv):
+    """An RLlib ``MultiAgentEnv`` built from ``config = {"scenario": path_or_mapping, "solver": name?}``.
+
+    ``scenario`` is a YAML path (make it absolute: RLlib builds the environment in
+    its worker processes), a mapping with the YAML's structure, or an ``EnvConfig``.
+    Agent ids, spaces and per-tick rewards are those of the PettingZoo environment
+    (``self.env``); only learned agents are RLlib agents.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        config = dict(config or {})
+        self.env = make_env(config.get("scenario"), solver=config.get("solver"))
+        super().__init__()
+        env = self.env
+        self.possible_agents = list(env.possible_agents)
+        self.agents = list(self.possible_agents)
+        self.observation_spaces = {a: env.observation_space(a) for a in self.possible_agents}
+        self.action_spaces = {a: env.action_space(a) for a in self.possible_agents}
+        self._agents = [env.scenario.agents[a] for a in self.possible_agents]
+        self._acc = Accumulator(self.possible_agents)
+
+    def _due(self) -> list[str]:
+        tick = self.env.tick
+        return [agent.id for agent in self._agents if agent.is_due(tick)]
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        observations, infos = self.env.reset(seed=seed, options=options)
+        self._acc.clear()
+        self.agents = list(self.possible_agents)
+        due = self._due()
+        return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
+
+    def step(self, action_dict: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        actions = dict(action_dict)
+        while True:
+            observations, rewards, terminations, truncations, infos = self.env.step(actions)
+            self._acc.add(rewards, infos)
+            actions = {}  # agents that are not due hold their last action
+            terminated = all(terminations.values()) if terminations else False
+            truncated = (not self.env.agents or all(truncations.values())) and not terminated
+            due = self._due()
+            if terminated or truncated or due:
+                break
+        done = terminated or truncated
+        ready = self.possible_agents if done else due
+        obs, rew, info = {}, {}, {}
+        for a in ready:
+            obs[a] = observations[a]
+            rew[a], info[a] = self._acc.pop(a, infos[a])
+        terminateds = {a: bool(terminations.get(a, False)) or terminated for a in ready}
+        truncateds = {a: bool(truncations.get(a, False)) or truncated for a in ready}
+        terminateds["__all__"] = terminated
+        truncateds["__all__"] = truncated
+        if done:
+            self.agents = []
+        return obs, rew, terminateds, truncateds, info
+
+    def render(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def register(name: str = "powergrid") -> str:
+    """Register :class:`RLlibPowerGridEnv` with Ray Tune as ``name`` (for ``config.environment(name, env_config=...)``)."""
+    from ray.tune.registry import register_env
+
+    register_env(name, RLlibPowerGridEnv)
+    return name
+
+
+def module_per_agent(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    """``policy_mapping_fn`` giving every agent its own RLModule (named after the agent).
+
+    Importable, so Ray pickles it by reference into its worker processes.
+    """
+    return agent_id

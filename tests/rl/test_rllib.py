@@ -1,0 +1,148 @@
+"""The RLlib adapter against RLlib itself: its env checker, multi-rate semantics, and PPO in a Ray worker."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import ray
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+from ray.rllib.utils.pre_checks.env import check_multiagent_environments
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.rl.rllib import RLlibPowerGridEnv, module_per_agent, register
+
+from .scenarios import MICROGRID, multi_rate
+
+
+def test_rllib_env_checker_passes():
+    # ``ray.rllib.utils.check_env`` is gone from current Ray; this is the check RLlib's MultiAgentEnvRunner runs.
+    env = RLlibPowerGridEnv({"scenario": MICROGRID})
+    assert isinstance(env, MultiAgentEnv)
+    check_multiagent_environments(env)
+    multi = RLlibPowerGridEnv({"scenario": multi_rate()})
+    check_multiagent_environments(multi)
+    assert multi.possible_agents == ["slow", "fast"]
+    assert set(multi.observation_spaces) == set(multi.action_spaces) == {"slow", "fast"}
+    assert multi.get_action_space("slow") == multi.env.action_space("slow")
+
+
+def test_only_due_agents_observe_and_rewards_sum_the_skipped_ticks():
+    steps = 10
+    rl = RLlibPowerGridEnv({"scenario": multi_rate(steps)})
+    pz = MultiAgentPowerGridEnv.from_config(multi_rate(steps))
+    obs, infos = rl.reset(seed=7)
+    pz_obs, _ = pz.reset(seed=7)
+    assert set(obs) == {"slow", "fast"}
+    rng = np.random.default_rng(0)
+    held = {}
+    per_tick: list[dict[str, float]] = []  # the PettingZoo env's rewards, tick by tick
+    delivered: list[tuple[int, dict[str, float]]] = []  # (tick after the step, rewards) from RLlib
+    seen: list[set[str]] = [set(obs)]
+    done = False
+    while not done:
+        tick = rl.env.tick
+        for a in obs:
+            np.testing.assert_array_equal(obs[a], pz_obs[a])
+            assert rl.observation_spaces[a].contains(obs[a])
+        actions = {a: rng.uniform(rl.action_spaces[a].low, rl.action_spaces[a].high).astype(np.float32) for a in obs}
+        held.update(actions)
+        obs, rewards, terminateds, truncateds, infos = rl.step(actions)
+        # the same actions in the PettingZoo env, tick by tick, until RLlib's step returned
+        while pz.tick < rl.env.tick:
+            pz_obs, pz_rewards, _, _, _ = pz.step(actions if pz.tick == tick else {})
+            per_tick.append(pz_rewards)
+        done = truncateds["__all__"]
+        assert terminateds["__all__"] is False
+        delivered.append((rl.env.tick, rewards))
+        seen.append(set(obs))
+        assert set(rewards) == set(obs) == set(infos) == set(terminateds) - {"__all__"}
+        for a in obs:
+            assert {"cost", "safety", "converged", "ticks"} <= set(infos[a])
+    assert rl.env.tick == pz.tick == steps
+    # due agents only: slow at ticks 0, 4, 8; at the end (tick 10) everyone gets a final observation
+    assert seen == [{"slow", "fast"}, {"fast"}, {"fast"}, {"fast"}, {"slow", "fast"}, {"fast"}, {"fast"}, {"fast"},
+                    {"slow", "fast"}, {"fast"}, {"slow", "fast"}]
+    assert [t for t, r in delivered if "slow" in r] == [4, 8, 10]
+    # the slow agent's rewards: the per-tick rewards summed over the ticks it held its action
+    slow = [r["slow"] for t, r in delivered if "slow" in r]
+    expected = [sum(r["slow"] for r in per_tick[a:b]) for a, b in ((0, 4), (4, 8), (8, 10))]
+    np.testing.assert_allclose(slow, expected, rtol=1e-12)
+    assert any(abs(x) > 0 for x in slow)
+    fast = [r["fast"] for _, r in delivered]
+    np.testing.assert_allclose(fast, [r["fast"] for r in per_tick], rtol=1e-12)
+    assert infos["slow"]["ticks"] == 2 and infos["fast"]["ticks"] == 1
+
+
+def test_cost_and_safety_are_summed_like_the_reward():
+    rl = RLlibPowerGridEnv({"scenario": multi_rate(8)})
+    weights = rl.env.config.reward
+    obs, _ = rl.reset(seed=1)
+    checked = 0
+    while obs:
+        obs, rewards, _, truncateds, infos = rl.step({a: rl.action_spaces[a].sample() for a in obs})
+        for a, reward in rewards.items():
+            info = infos[a]
+            assert np.isfinite(info["cost"]) and info["safety"] >= 0
+            if info["converged"]:  # no divergence penalty in the reward
+                expected = -(weights.cost_weight * info["cost"] + weights.safety_weight * info["safety"])
+                assert reward == pytest.approx(expected, rel=1e-9, abs=1e-9)
+                checked += 1
+        if truncateds["__all__"]:
+            break
+    assert checked >= 8
+    assert rl.agents == []
+
+
+def test_pickles():
+    env = RLlibPowerGridEnv({"scenario": multi_rate()})
+    obs, _ = env.reset(seed=3)
+    clone = pickle.loads(pickle.dumps(env))
+    a = env.step({k: env.action_spaces[k].low for k in obs})
+    b = clone.step({k: clone.action_spaces[k].low for k in obs})
+    assert a[1] == b[1]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    os.environ.setdefault("POWERGRID_OFFLINE", "1")  # inherited by the Ray workers
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+def _ppo(scenario, agents, *, batch: int) -> PPOConfig:
+    return (
+        PPOConfig()
+        .environment(register(), env_config={"scenario": scenario})
+        .env_runners(num_env_runners=1, num_envs_per_env_runner=1, rollout_fragment_length="auto")
+        .learners(num_learners=0)
+        .training(train_batch_size_per_learner=batch, minibatch_size=64, num_epochs=1, lr=3e-4)
+        .rl_module(model_config={"fcnet_hiddens": [32, 32]})
+        .multi_agent(policies=set(agents), policy_mapping_fn=module_per_agent)
+        .debugging(seed=0)
+    )
+
+
+@pytest.mark.parametrize(("scenario", "agents", "batch"), [
+    pytest.param(MICROGRID, ["mg1"], 192, id="cigre_mv_microgrid"),
+    pytest.param(multi_rate(12), ["slow", "fast"], 96, id="multi_rate"),
+])
+def test_ppo_trains_in_a_ray_worker(ray_session, scenario, agents, batch):
+    algo = _ppo(scenario, agents, batch=batch).build_algo()
+    try:
+        worker_pids = algo.env_runner_group.foreach_env_runner(lambda runner: os.getpid(), local_env_runner=False)
+        assert worker_pids and os.getpid() not in worker_pids  # the env was rebuilt in a Ray worker process
+        for _ in range(2):
+            result = algo.train()
+        runners = result["env_runners"]
+        assert runners["num_episodes"] >= 1 or runners.get("num_episodes_lifetime", 0) >= 1
+        assert np.isfinite(runners["episode_return_mean"])
+        for agent in agents:
+            assert np.isfinite(runners["agent_episode_returns_mean"][agent])
+    finally:
+        algo.stop()

@@ -1,0 +1,93 @@
+"""The single-agent gymnasium view against Stable-Baselines3: its env checker, PPO in spawned workers, evaluation."""
+
+from __future__ import annotations
+
+import pickle
+from functools import partial
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import SubprocVecEnv
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.rl.gym import SingleAgentView, rule_policy
+
+from .scenarios import CONFIGS, MICROGRID, multi_rate
+
+# ieee34_3mg offline: the CAISO sets fall back to synthetic data, with a warning each
+pytestmark = pytest.mark.filterwarnings(r"ignore:datasets\.\w+:RuntimeWarning")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")  # ieee34_3mg falls back to synthetic data without a download
+
+
+@pytest.mark.parametrize(("scenario", "agent"), [
+    (MICROGRID, "mg1"),
+    (str(CONFIGS / "ieee34_3mg.yaml"), "mg2"),
+    (multi_rate(), "slow"),
+    (multi_rate(), "fast"),
+])
+def test_sb3_env_checker_passes(scenario, agent):
+    check_env(SingleAgentView(scenario, agent), warn=False)
+
+
+def test_others_follow_their_rule_and_cost_is_in_info():
+    view = SingleAgentView(str(CONFIGS / "ieee34_3mg.yaml"), "mg1")
+    reference = MultiAgentPowerGridEnv.from_config(str(CONFIGS / "ieee34_3mg.yaml"))
+    obs, _ = view.reset(seed=5)
+    reference.reset(seed=5)
+    action = view.action_space.high
+    for _ in range(6):
+        actions = {a: rule_policy(reference, a) for a in ("mg2", "mg3")} | {"mg1": action}
+        ref_obs, ref_rewards, _, _, ref_infos = reference.step(actions)
+        obs, reward, terminated, truncated, info = view.step(action)
+        np.testing.assert_array_equal(obs, ref_obs["mg1"])
+        assert reward == ref_rewards["mg1"]
+        assert info["cost"] == ref_infos["mg1"]["cost"] and info["safety"] == ref_infos["mg1"]["safety"]
+        assert not terminated and not truncated
+
+
+def test_multi_rate_view_sums_the_ticks_it_holds():
+    view = SingleAgentView(multi_rate(10), "slow", policies={"fast": lambda env, aid, obs: env.action_space(aid).low})
+    reference = MultiAgentPowerGridEnv.from_config(multi_rate(10))
+    view.reset(seed=2)
+    reference.reset(seed=2)
+    rewards, ticks = [], []
+    truncated = False
+    while not truncated:
+        _, reward, _, truncated, info = view.step(view.action_space.high)
+        rewards.append(reward)
+        ticks.append(info["ticks"])
+    assert ticks == [4, 4, 2]
+    per_tick = []
+    while reference.agents:
+        actions = {"fast": reference.action_space("fast").low, "slow": reference.action_space("slow").high}
+        per_tick.append(reference.step(actions)[1]["slow"])
+    np.testing.assert_allclose(rewards, [sum(per_tick[0:4]), sum(per_tick[4:8]), sum(per_tick[8:10])], rtol=1e-12)
+
+
+def test_pickles():
+    view = SingleAgentView(MICROGRID, "mg1")
+    view.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(view))
+    assert view.step(view.action_space.low)[1] == clone.step(clone.action_space.low)[1]
+
+
+def test_ppo_learns_in_spawned_subprocesses_and_evaluates():
+    make = partial(SingleAgentView, MICROGRID, "mg1")
+    venv = SubprocVecEnv([make, make], start_method="spawn")
+    try:
+        model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=2, seed=0, device="cpu",
+                    policy_kwargs={"net_arch": [32, 32]})
+        model.learn(total_timesteps=512)
+        assert model.num_timesteps >= 512
+        mean, std = evaluate_policy(model, Monitor(SingleAgentView(MICROGRID, "mg1")), n_eval_episodes=2)
+        assert np.isfinite(mean) and np.isfinite(std)
+    finally:
+        venv.close()
