@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -155,7 +156,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             for proto in s.horizontal:
                 if a in proto.participants:
                     size = int(np.prod(proto.observation_space(a).shape))
-                    parts.append((lambda proto=proto, a=a: proto.observe(a), slice(at, at + size)))
+                    parts.append((partial(proto.observe, a), slice(at, at + size)))
                     at += size
             self._obs_parts.append(parts)
         self._flat_parts = [p for parts in self._obs_parts for p in parts]
