@@ -16,6 +16,7 @@ Devices then project the bounded action onto their state-dependent feasible set
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,21 +38,28 @@ class BoxAction:
         self.default = np.clip(np.asarray(default, np.float64), self.low, self.high)
         if not len(self.names) == self.low.size == self.default.size:
             raise ValueError("names, bounds and default must have the same length")
+        # plain-Python copies: for the one- or two-entry actions of devices a Python loop beats numpy calls
+        self._bounds = list(zip(self.low.tolist(), self.high.tolist(), self.default.tolist()))
 
     def index(self, name: str) -> int:
         return self.names.index(name)
 
-    def read(self, action: Any) -> tuple[np.ndarray, float]:
-        """The action clipped to its bounds (float64, one value per name) and the projection distance."""
+    def read(self, action: Any) -> tuple[list[float], float]:
+        """The action clipped to its bounds (one float per name) and the projection distance."""
         if action is None:
-            return self.default.copy(), 0.0
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.size != self.default.size:
-            raise ValueError(f"expected an action of {self.default.size} values ({', '.join(self.names)}), got {a.size}")
-        bad = ~np.isfinite(a)
-        a = np.where(bad, self.default, a)
-        clipped = np.clip(a, self.low, self.high)
-        distance = float(np.abs(clipped - a).sum() + (self.high - self.low)[bad].sum())
+            return [default for _, _, default in self._bounds], 0.0
+        values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
+        if len(values) != len(self._bounds):
+            raise ValueError(f"expected an action of {len(self._bounds)} values ({', '.join(self.names)}), got {len(values)}")
+        clipped, distance = [], 0.0
+        for x, (lo, hi, default) in zip(values, self._bounds):
+            if not math.isfinite(x):
+                clipped.append(default)
+                distance += hi - lo
+            else:
+                c = lo if x < lo else hi if x > hi else x
+                clipped.append(c)
+                distance += abs(c - x)
         return clipped, distance
 
     def pack(self, **values: float) -> np.ndarray:
@@ -94,8 +102,11 @@ class StepAction:
 
 def observation(space: gymnasium.spaces.Box, values: Sequence[float]) -> np.ndarray:
     """``values`` as float32 inside ``space`` (NaN becomes 0, then clipped to the bounds)."""
-    obs = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0).astype(np.float32)
-    return np.clip(obs, space.low, space.high)
+    out = []
+    for v, lo, hi in zip(values, space.low.tolist(), space.high.tolist()):
+        v = 0.0 if v != v else float(v)
+        out.append(lo if v < lo else hi if v > hi else v)
+    return np.array(out, np.float32)
 
 
 def largest_feasible(f: Any, lo: float, hi: float, limit: float, iterations: int = 40) -> float:
@@ -124,12 +135,12 @@ class RunningMean:
         self.count = 0
 
     def add(self, value: float) -> None:
-        if np.isfinite(value):
+        if math.isfinite(value):
             self.total += float(value)
             self.count += 1
 
     def peek(self, value: float) -> float:
         """The mean including ``value`` without recording it."""
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             return self.total / self.count if self.count else 0.0
         return (self.total + value) / (self.count + 1)
