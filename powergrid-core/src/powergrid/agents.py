@@ -10,8 +10,10 @@ holds its last action. Who chooses the action:
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
+import attrs
 import gymnasium
 import numpy as np
 
@@ -62,6 +64,28 @@ class Agent:
         return f"{type(self).__name__}({self.id!r})"
 
 
+@attrs.define(slots=True)
+class ReactiveSetpoint:
+    """Reactive power a protocol sets for a device (Mvar), applied after the device's own physics.
+
+    ``q_mvar=None`` leaves the device's own Q. With ``limit`` and ``s_mva > 0`` the setpoint is
+    clipped to the inverter capability ``±√(S² − P²)`` at the P the device reached (MVA, MW).
+    """
+
+    q_mvar: float | None = None
+    s_mva: float = 0.0
+    limit: bool = False
+
+    def apply(self, device: Device) -> None:
+        if self.q_mvar is None:
+            return
+        q = float(self.q_mvar)
+        if self.limit and self.s_mva > 0:
+            room = math.sqrt(max(self.s_mva**2 - device.p_mw**2, 0.0))
+            q = min(max(q, -room), room)
+        device.q_mvar = q
+
+
 class DeviceAgent(Agent):
     """Wraps one :class:`~powergrid.devices.Device` at one bus."""
 
@@ -76,6 +100,8 @@ class DeviceAgent(Agent):
         #: The action and price the device applies at the current tick (set while deciding).
         self.pending: Any = None
         self.price = 0.0
+        #: A protocol's reactive-power setpoint (volt-var, Q–V droop); applied by the environment.
+        self.reactive = ReactiveSetpoint()
 
     @property
     def own_action_space(self) -> gymnasium.spaces.Space:

@@ -70,6 +70,7 @@ class Device:
         self.cost = 0.0
         self.safety = 0.0
         self.projection = 0.0
+        self.network_applied = False
         self.action_space: gymnasium.spaces.Space = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
         self.observation_space: gymnasium.spaces.Box = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
 
@@ -103,6 +104,15 @@ class Device:
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
         """Add network-dependent cost/safety after the power flow (default: nothing)."""
+
+    def network_setting(self) -> tuple[str, int, int] | None:
+        """An admittance change the device stands for, or None (the default: it only injects P/Q).
+
+        ``("trafo_tap", trafo_row, tap_pos)`` or ``("shunt_step", shunt_row, step)``: the
+        environment applies it through the solver whenever it changes, and sets
+        ``network_applied`` so the device knows the network carries it.
+        """
+        return None
 
     def state_dict(self) -> dict[str, float]:
         """Named state values (for trajectories and tests), e.g. ``{"soc": 0.5}``."""

@@ -89,6 +89,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         s = self.scenario
         devices = s.device_agents
         self._devices = [d.device for d in devices]
+        self._network_devices = [d for d in self._devices if type(d).network_setting is not Device.network_setting]
+        for device in self._network_devices:
+            device.network_applied = True
+        self._network_setters = {"trafo_tap": self.solver.set_trafo_tap, "shunt_step": self.solver.set_shunt_step}
+        self._applied_settings: dict[tuple[str, int], int] = {}
         self._n_dev = len(devices)
         dev_pos = {d.id: i for i, d in enumerate(devices)}
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
@@ -240,6 +245,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for d in s.device_agents:
             d.device.reset(rest.pop())
             d.pending, d.last_action, d.price = None, None, 0.0
+            d.reactive.q_mvar = None
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
@@ -252,6 +258,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._set_time(0)
         self._costs = dict.fromkeys(s.agents, 0.0)
         self._safety = dict.fromkeys(s.agents, 0.0)
+        self._applied_settings.clear()
+        self._apply_network_settings()
         self._device_injections()
         result = self._solve(0)
         self._proj = np.zeros(self._n_dev)
@@ -273,7 +281,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for d in s.device_agents:
             ctx.price = d.price
             d.device.step(d.pending, ctx)
+            if d.reactive.q_mvar is not None:
+                d.reactive.apply(d.device)
         ctx.price = market_price
+        self._apply_network_settings()
         self._device_injections()
         result = self._solve(t)
         for d in self._settling:
@@ -338,6 +349,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for proto, where in slices:
             extra[proto][agent.id] = flat[where]
         return flat[: slices[0][1].start]
+
+    def _apply_network_settings(self) -> None:
+        """Tap positions and shunt steps of devices that stand for admittance changes, when they change."""
+        for device in self._network_devices:
+            kind, row, position = device.network_setting()
+            if self._applied_settings.get((kind, row)) != position:
+                self._network_setters[kind](row, position)
+                self._applied_settings[(kind, row)] = position
 
     def _device_injections(self) -> None:
         """Gather the devices' injections into the preallocated sgen arrays (in place)."""
@@ -453,6 +472,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             }
             for proto in protos:
                 info[type(proto).__name__] = proto.info()
+            if isinstance(agent, GridAgent) and agent.protocol is not None:
+                own = agent.protocol.info()
+                if own:
+                    info[type(agent.protocol).__name__] = own
             infos[aid] = info
         return infos
 

@@ -56,6 +56,10 @@ class VerticalProtocol:
         """One directive per child (in ``parent.children`` order); ``None`` lets the child decide."""
         return [None] * len(self.parent.children)
 
+    def info(self) -> dict[str, Any]:
+        """Diagnostics of the last step (e.g. a reserve allocation), merged into the parent's infos."""
+        return {}
+
     def rule_action(self, ctx: StepContext) -> Any:
         """The parent's action when it runs a rule-based policy."""
         space = self.action_space()

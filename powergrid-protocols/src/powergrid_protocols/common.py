@@ -1,11 +1,8 @@
 """Helpers shared by the protocol classes: device lookup, setpoint changes, PCC metering, reactive setpoints.
 
-Reactive power: PowerGrid devices set ``q_mvar`` in their own ``step`` (today always 0),
-and protocols act *before* device physics. To give protocols a reactive setpoint,
-:func:`q_setpoint` installs on a device instance a :class:`QSetpoint` that runs the
-device's own ``step`` and then applies ``q_mvar = q`` (clipped to ``±√(S² − P²)``
-when ``limit`` is set). This is the pack-side stand-in for a core
-``Directive.q_mvar`` (see ``docs/protocols.md``).
+Reactive power: protocols act before device physics, so they set a device agent's
+:class:`~powergrid.agents.ReactiveSetpoint` (``q_mvar``, clipped to ``±√(S² − P²)``
+when ``limit`` is set), which the environment applies after the device's own step.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from powergrid.agents import ReactiveSetpoint
 from powergrid.params import integer, quantity, text
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
 
@@ -117,33 +115,12 @@ def meter_of(agent: Any) -> Meter | None:
     return None
 
 
-class QSetpoint:
-    """Wraps a device's ``step``: after the device's own physics, apply a reactive setpoint (Mvar)."""
-
-    def __init__(self, device: Any) -> None:
-        self.device = device
-        self.q_mvar: float | None = None
-        self.s_mva = rating_mva(device)
-        self.limit = False
-
-    def __call__(self, action: Any, ctx: Any) -> None:
-        type(self.device).step(self.device, action, ctx)
-        if self.q_mvar is not None:
-            q = float(self.q_mvar)
-            if self.limit and self.s_mva > 0:
-                room = float(np.sqrt(max(self.s_mva**2 - self.device.p_mw**2, 0.0)))
-                q = min(max(q, -room), room)
-            self.device.q_mvar = q
-
-
-def q_setpoint(device: Any) -> QSetpoint:
-    """The reactive-setpoint controller of ``device`` (installed once, shared by protocols)."""
-    current = device.__dict__.get("step")
-    if isinstance(current, QSetpoint):
-        return current
-    ctl = QSetpoint(device)
-    device.step = ctl
-    return ctl
+def q_setpoint(device_agent: Any, s_ratio: float = 1.0) -> ReactiveSetpoint:
+    """The reactive setpoint of a device agent (applied by the environment after the device's physics),
+    with its apparent-power rating filled in."""
+    setpoint = device_agent.reactive
+    setpoint.s_mva = rating_mva(device_agent.device, s_ratio)
+    return setpoint
 
 
 @attrs.frozen
@@ -161,5 +138,5 @@ def build_channel(params: Any) -> Channel:
                         capacity=params.channel_capacity)
 
 
-__all__ = ["ChannelFields", "ChannelParams", "Meter", "QSetpoint", "build_channel", "devices_of", "meter_of",
+__all__ = ["ChannelFields", "ChannelParams", "Meter", "build_channel", "devices_of", "meter_of",
            "mw_range", "pending_mw", "q_setpoint", "rating_mva", "set_pending_mw", "shift_generation"]

@@ -171,7 +171,7 @@ class P2PTrading(HorizontalProtocol):
     def info(self) -> dict[str, Any]:
         c = self.last
         return {
-            "price": float(c.price) if c is not None else None,
+            "price": float(c.price) if c is not None and np.isfinite(c.price) else None,  # None: nothing cleared
             "volume_mw": float(c.volume_mw) if c is not None else 0.0,
             "trades_mw": dict(c.net_mw) if c is not None else {},
             "payments": dict(c.payment) if c is not None else {},
@@ -581,7 +581,7 @@ class Droop(HorizontalProtocol):
         super().__init__(params, participants)
         self.units = [d for a in self.participants for d in devices_of(a, DISPATCHABLE)]
         self.inverters = [d for a in self.participants for d in devices_of(a, INVERTER_TYPES)] if params.qv else []
-        self.q_ctl = [q_setpoint(d.device) for d in self.inverters]
+        self.q_ctl = [q_setpoint(d) for d in self.inverters]
         self.meters = [meter_of(a) for a in self.participants]
         self._reset_state()
 
@@ -672,9 +672,8 @@ class VoltVar(HorizontalProtocol):
         super().__init__(params, participants)
         kinds = [k.strip() for k in params.device_types.split(",") if k.strip()]
         self.inverters = [d for a in self.participants for d in devices_of(a, kinds)]
-        self.q_ctl = [q_setpoint(d.device) for d in self.inverters]
-        for d, c in zip(self.inverters, self.q_ctl):
-            c.s_mva = rating_mva(d.device, params.s_ratio)
+        self.q_ctl = [q_setpoint(d, params.s_ratio) for d in self.inverters]
+        for c in self.q_ctl:
             c.limit = params.limit_by_apparent
         self.v = np.ones(len(self.inverters))
 
