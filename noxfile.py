@@ -21,7 +21,7 @@ PACKS = {
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6")
 REPORTS = ROOT / ".nox" / "reports"
 
-nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels"]
+nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels", "rl"]
 nox.options.reuse_existing_virtualenvs = True
 
 

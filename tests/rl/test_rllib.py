@@ -133,9 +133,12 @@ def _ppo(scenario, agents, *, batch: int) -> PPOConfig:
     pytest.param(multi_rate(12), ["slow", "fast"], 96, id="multi_rate"),
 ])
 def test_ppo_trains_in_a_ray_worker(ray_session, scenario, agents, batch):
-    algo = _ppo(scenario, agents, batch=batch).build_algo()
+    config = _ppo(scenario, agents, batch=batch)
+    algo = config.build_algo() if hasattr(config, "build_algo") else config.build()  # build_algo: Ray ≥ 2.43
     try:
-        worker_pids = algo.env_runner_group.foreach_env_runner(lambda runner: os.getpid(), local_env_runner=False)
+        group = algo.env_runner_group
+        foreach = getattr(group, "foreach_env_runner", None) or group.foreach_worker  # renamed in Ray 2.4x
+        worker_pids = foreach(lambda runner: os.getpid(), local_env_runner=False)
         assert worker_pids and os.getpid() not in worker_pids  # the env was rebuilt in a Ray worker process
         for _ in range(2):
             result = algo.train()
