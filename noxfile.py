@@ -55,14 +55,14 @@ def protocols(session: nox.Session) -> None:
 @nox.session
 def datasets(session: nox.Session) -> None:
     """The dataset pack with core."""
-    session.install(CORE, f"{PACKS['datasets']}[plot]", *TEST_TOOLS)
+    session.install(CORE, f"{PACKS['datasets']}[plot,simbench,pvlib]", *TEST_TOOLS)
     _pytest(session, "tests/datasets")
 
 
 @nox.session
 def hil(session: nox.Session) -> None:
     """The hardware-in-the-loop pack with core (a real Modbus server on 127.0.0.1)."""
-    session.install(CORE, PACKS["devices"], PACKS["hil"], *TEST_TOOLS)
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["hil"], *TEST_TOOLS)
     _pytest(session, "tests/hil")
 
 
