@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(commands[argv[0]].load()(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            return int(args.func(args) or 0)
     except (PowerGridError, FileNotFoundError) as exc:
         print(f"powergrid: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for warning in caught:  # one line each, without source lines
+            print(f"powergrid: warning: {warning.message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

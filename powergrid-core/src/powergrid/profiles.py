@@ -100,7 +100,8 @@ class FallbackProvider(ProfileProvider):
             try:
                 return self.primary.episode(n_steps, step_minutes, rng)
             except FileNotFoundError as exc:
-                warnings.warn(f"{self.where}: no data ({exc}); using the fallback {type(self.fallback).__name__}",
+                reason = str(exc).split(";")[0]
+                warnings.warn(f"{self.where}: no data ({reason}); using the fallback {type(self.fallback).__name__}",
                               RuntimeWarning, stacklevel=2)
                 self.active = self.fallback
         return self.fallback.episode(n_steps, step_minutes, rng)
