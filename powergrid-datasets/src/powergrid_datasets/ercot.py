@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
-from powergrid_datasets.files import list_data_files, numeric, pick_series, read_csv_members, read_header
+from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members
 from powergrid_datasets.timeseries import TimeSeries
 
 TZ = "America/Chicago"
@@ -101,19 +101,11 @@ def read_spp_file(path: Path) -> pd.DataFrame:
 def read_location(location: Path, report: str) -> tuple[pd.DataFrame, str]:
     """Every ERCOT file of ``report`` ("load" or "spp") at ``location`` (file or folder), concatenated."""
     location = Path(location)
-    files = [location] if location.is_file() else [
-        p for p in list_data_files(location, [""]) if _safe_detect(p) == report]
+    files = files_of_report(location, report, detect_report)
     if not files:
         raise DataFileError(location, f"no ERCOT {report} files here")
     reader = read_load_file if report == "load" else read_spp_file
     return pd.concat([reader(p) for p in files], ignore_index=True), str(location)
-
-
-def _safe_detect(path: Path) -> str | None:
-    try:
-        return detect_report(read_header(path))
-    except DataFileError:
-        return None
 
 
 def load_series(location: Path, zone: str = "ERCOT") -> TimeSeries:

@@ -25,6 +25,21 @@ def read_header(path: Path) -> list[str]:
     return [c.strip().strip('"') for c in line.split(",")]
 
 
+def files_of_report(location: Path, report: str, detect: Callable[[list[str]], str | None]) -> list[Path]:
+    """The data files at ``location`` (a file, or a folder searched for CSVs and zips) whose header
+    ``detect`` recognises as ``report``; unreadable files are passed over."""
+    if location.is_file():
+        return [location]
+    found = []
+    for path in list_data_files(location, [""]):
+        try:
+            if detect(read_header(path)) == report:
+                found.append(path)
+        except DataFileError:
+            continue
+    return found
+
+
 def read_csv_members(path: Path, *, required: Sequence[str], check_header: Callable[[list[str]], None] | None = None,
                      dtype: dict | None = None, usecols: Sequence[str] | Callable[[str], bool] | None = None) -> pd.DataFrame:
     """Every CSV of ``path`` (a ``.csv`` or a ``.zip``) concatenated, reading only ``usecols``.

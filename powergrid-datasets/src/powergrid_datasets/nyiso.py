@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
-from powergrid_datasets.files import list_data_files, numeric, pick_series, read_csv_members, read_header
+from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members
 from powergrid_datasets.timeseries import TimeSeries
 
 TZ = "America/New_York"
@@ -110,7 +110,7 @@ def read_lbmp_file(path: Path, component: str = "lbmp") -> pd.DataFrame:
 
 def read_location(location: Path, report: str, component: str = "lbmp") -> tuple[pd.DataFrame, str]:
     location = Path(location)
-    files = [location] if location.is_file() else [p for p in list_data_files(location, [""]) if _safe_detect(p) == report]
+    files = files_of_report(location, report, detect_report)
     if not files:
         raise DataFileError(location, f"no NYISO {report} files here")
     if report == "load":
@@ -118,13 +118,6 @@ def read_location(location: Path, report: str, component: str = "lbmp") -> tuple
     else:
         parts = [read_lbmp_file(p, component) for p in files]
     return pd.concat(parts, ignore_index=True), str(location)
-
-
-def _safe_detect(path: Path) -> str | None:
-    try:
-        return detect_report(read_header(path))
-    except DataFileError:
-        return None
 
 
 def load_series(location: Path, zone: str = "N.Y.C.") -> TimeSeries:

@@ -315,26 +315,35 @@ class ErcotParams(FileParams):
     tz: str = text(ercot.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
-class ErcotProvider(SeriesProvider):
-    """ERCOT: hourly native load by weather zone, DAM settlement point prices (local files)."""
+class LocalFileProvider(SeriesProvider):
+    """A provider of load and price from local report files only (no download)."""
 
-    Params = ErcotParams
     ROLES = ("load", "price")
-    NAME = "ercot"
+    #: The report that gives each role.
+    REPORT_FOR_ROLE: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: Any, role: str) -> None:
         super().__init__(params, role)
-        want = {"load": "load", "price": "spp"}[role]
+        want = self.REPORT_FOR_ROLE[role]
         if params.report not in ("auto", want):
-            raise ValueError(f"ercot report {params.report!r} does not give a {role!r} profile (use report: {want})")
+            raise ValueError(f"{self.NAME} report {params.report!r} does not give a {role!r} profile (use report: {want})")
 
     def location(self) -> Path:
         if self.params.path:
             return _given_path(self.params.path)
-        location = data_dir("ercot")
+        location = data_dir(self.NAME)
         if location is None:
-            raise DataUnavailableError(_offline_message("ERCOT", "ERCOT") + " (ERCOT data are not downloaded automatically)")
+            label = self.NAME.upper()
+            raise DataUnavailableError(_offline_message(label, label) + f" ({label} data are not downloaded automatically)")
         return location
+
+
+class ErcotProvider(LocalFileProvider):
+    """ERCOT: hourly native load by weather zone, DAM settlement point prices (local files)."""
+
+    Params = ErcotParams
+    NAME = "ercot"
+    REPORT_FOR_ROLE = {"load": "load", "price": "spp"}
 
     def raw_series(self) -> TimeSeries:
         if self.role == "load":
@@ -351,26 +360,12 @@ class NyisoParams(FileParams):
     tz: str = text(nyiso.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
-class NyisoProvider(SeriesProvider):
+class NyisoProvider(LocalFileProvider):
     """NYISO: 5-minute real-time zonal load, zonal LBMP and components (local files)."""
 
     Params = NyisoParams
-    ROLES = ("load", "price")
     NAME = "nyiso"
-
-    def __init__(self, params: Any, role: str) -> None:
-        super().__init__(params, role)
-        want = {"load": "load", "price": "lbmp"}[role]
-        if params.report not in ("auto", want):
-            raise ValueError(f"nyiso report {params.report!r} does not give a {role!r} profile (use report: {want})")
-
-    def location(self) -> Path:
-        if self.params.path:
-            return _given_path(self.params.path)
-        location = data_dir("nyiso")
-        if location is None:
-            raise DataUnavailableError(_offline_message("NYISO", "NYISO") + " (NYISO data are not downloaded automatically)")
-        return location
+    REPORT_FOR_ROLE = {"load": "load", "price": "lbmp"}
 
     def raw_series(self) -> TimeSeries:
         if self.role == "load":
