@@ -62,7 +62,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.possible_agents = [a.id for a in config.agents if s.agents[a.id].learned]
         self.agents: list[str] = []
         self._learned = [s.agents[i] for i in self.possible_agents]
-        self._n_sgen = len(self.net.sgen)
         self._sgen_rows = np.array([d.sgen_row for d in s.device_agents], dtype=np.int64)
         self._base_sgen_p = self.net.sgen.p_mw.to_numpy(float).copy()
         self._base_sgen_q = self.net.sgen.q_mvar.to_numpy(float).copy()
@@ -377,7 +376,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.last_result = result
         elif self.last_result is None:
             self.last_result = PowerFlowResult.failed(*self.solver.shape)
-        self._converged = result.converged
         return result
 
     def _account(self, result: PowerFlowResult) -> None:
@@ -478,10 +476,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     info[type(agent.protocol).__name__] = own
             infos[aid] = info
         return infos
-
-    def _observe(self, agent: Agent) -> np.ndarray:
-        """One learned agent's observation (as returned by ``reset``/``step``)."""
-        return self._observe_all()[agent.id]
 
     # ------------------------------------------------------------------ helpers
     def agent_costs(self) -> dict[str, tuple[float, float]]:
