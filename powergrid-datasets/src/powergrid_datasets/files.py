@@ -40,6 +40,17 @@ def files_of_report(location: Path, report: str, detect: Callable[[list[str]], s
     return found
 
 
+def report_check(detect: Callable[[list[str]], str | None], label: str, expected: str) -> Callable[[list[str]], None]:
+    """A header check that rejects a file ``detect`` recognises as another report of the same ISO."""
+
+    def check(columns: list[str]) -> None:
+        found = detect(columns)
+        if found is not None and found != expected:
+            raise ValueError(f"this is {label} {found} report, not {expected}")
+
+    return check
+
+
 def read_csv_members(path: Path, *, required: Sequence[str], check_header: Callable[[list[str]], None] | None = None,
                      dtype: dict | None = None, usecols: Sequence[str] | Callable[[str], bool] | None = None) -> pd.DataFrame:
     """Every CSV of ``path`` (a ``.csv`` or a ``.zip``) concatenated, reading only ``usecols``.

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
-from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members
+from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members, report_check
 from powergrid_datasets.timeseries import TimeSeries
 
 TZ = "America/New_York"
@@ -47,15 +47,6 @@ def detect_report(columns: Sequence[str]) -> str | None:
     if "Load" in cols and "Time Stamp" in cols:
         return "load"
     return None
-
-
-def _check(expected: str):
-    def check(columns: list[str]) -> None:
-        found = detect_report(columns)
-        if found is not None and found != expected:
-            raise ValueError(f"this is a NYISO {found} report, not {expected}")
-
-    return check
 
 
 def _with_zone(stamps: pd.Series, zones: pd.Series, where: object) -> pd.Series:
@@ -88,7 +79,7 @@ def _prevailing(stamps: pd.Series, names: pd.Series, where: object) -> pd.Series
 
 def read_load_file(path: Path) -> pd.DataFrame:
     """A real-time load file as ``time`` (UTC, 5-minute grid), ``zone``, ``value`` (MW)."""
-    raw = read_csv_members(Path(path), required=LOAD_COLUMNS, check_header=_check("load"),
+    raw = read_csv_members(Path(path), required=LOAD_COLUMNS, check_header=report_check(detect_report, "a NYISO", "load"),
                            dtype={"Time Stamp": "string", "Time Zone": "string", "Name": "string"})
     time = _with_zone(raw["Time Stamp"], raw["Time Zone"], path).dt.round("5min")
     frame = pd.DataFrame({"time": time, "zone": raw["Name"].str.strip(), "value": numeric(raw["Load"])})
@@ -98,7 +89,7 @@ def read_load_file(path: Path) -> pd.DataFrame:
 def read_lbmp_file(path: Path, component: str = "lbmp") -> pd.DataFrame:
     """An LBMP file as ``time`` (UTC), ``zone``, ``value`` ($/MWh) of ``component`` (lbmp, losses, congestion)."""
     column = COMPONENTS[component]
-    raw = read_csv_members(Path(path), required=(*LBMP_COLUMNS, column), check_header=_check("lbmp"),
+    raw = read_csv_members(Path(path), required=(*LBMP_COLUMNS, column), check_header=report_check(detect_report, "a NYISO", "lbmp"),
                            dtype={"Time Stamp": "string", "Name": "string", "Time Zone": "string"})
     names = raw["Name"].str.strip()
     if "Time Zone" in raw.columns:

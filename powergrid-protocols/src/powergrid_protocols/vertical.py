@@ -12,6 +12,7 @@ import numpy as np
 from powergrid.devices import StepContext, box
 from powergrid.params import quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
+from powergrid_protocols.common import mw_range
 
 
 @attrs.frozen
@@ -109,18 +110,9 @@ class Reserve(Setpoint):
         self.allocation: dict[str, float] = {}
         self.shortfall_mw = 0.0
 
-    @staticmethod
-    def _range(child: Any) -> tuple[float, float]:
-        dev = child.device
-        if hasattr(dev, "feasible_range"):
-            lo, hi = dev.feasible_range()
-            return float(lo), float(hi)
-        space = dev.action_space
-        return float(space.low.reshape(-1)[0]), float(space.high.reshape(-1)[0])
-
     def allocate(self) -> dict[int, tuple[float, float]]:
         """``{child index: (reserve MW, setpoint cap MW)}`` for the providers."""
-        ranges = {i: self._range(self.parent.children[i]) for i in self._providers}
+        ranges = {i: mw_range(self.parent.children[i]) for i in self._providers}
         head = {i: max(hi - lo, 0.0) for i, (lo, hi) in ranges.items()}
         total = sum(head.values())
         need = self.params.requirement_mw
