@@ -367,10 +367,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         else:
             self._dev_p = np.zeros(0)
 
-    def _solve(self, tick: int) -> PowerFlowResult:
+    def _set_loads(self, tick: int) -> None:
+        """Every network load's P and Q (MW, Mvar) at ``tick``: base values times the load profile (in place)."""
         load = self.ctx.profiles["load"][tick]
         np.multiply(self._base_load_p, load, out=self._load_p)
         np.multiply(self._base_load_q, load, out=self._load_q)
+
+    def _solve(self, tick: int) -> PowerFlowResult:
+        self._set_loads(tick)
         result = self.solver.solve(self._injections)
         if result.converged:
             self.last_result = result
