@@ -99,15 +99,10 @@ def test_diverging_power_flow_and_nan_action_are_handled(registry):
     env.reset(seed=0)
     actions = {"a": np.array([np.nan], np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32),
                "huge": np.array([2.0], np.float32)}
-    obs, rewards, _, _, infos = env.step(actions)
-    assert infos["huge"]["converged"] is False
-    cost, safety = env.agent_costs()["huge"]
-    assert rewards["huge"] == pytest.approx(-cost - 10.0 * safety - env.config.reward.divergence_penalty)
-    assert all(np.isfinite(o).all() for o in obs.values())
+    obs, rewards, terminations, _, infos = env.step(actions)
+    assert infos["huge"]["converged"] is False and all(terminations.values())  # details: test_failures.py
+    assert all(np.isfinite(o).all() for o in obs.values()) and all(np.isfinite(r) for r in rewards.values())
     assert infos["a"]["projection"] == 2.0  # a NaN counts as the whole range
-    actions["huge"] = np.array([0.0], np.float32)
-    _, _, _, _, infos = env.step(actions)
-    assert infos["huge"]["converged"] is True
 
 
 def test_pickle_round_trip_continues_identically(registry):

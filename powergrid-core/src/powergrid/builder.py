@@ -136,6 +136,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         for child in a.children:
             agents[a.id].children.append(agents[child])
             agents[child].parent = agents[a.id]
+    check_energised(net, config)
     device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
     first_row = len(net.sgen)
@@ -184,6 +185,28 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
     return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers)
+
+
+def check_energised(net: Any, config: EnvConfig) -> None:
+    """Every in-service bus must reach a slack (an in-service ext_grid or slack generator) through closed,
+    in-service branches; else a :class:`ConfigError` naming the network and the islanded buses.
+
+    Runs after the devices attach, so a grid-forming device that creates its own slack energises its island.
+    """
+    import pandapower.topology as topology
+
+    where = f"{config.network.path}.type" if config.network.params else config.network.path
+    slack = net.ext_grid.in_service.any() or (len(net.gen) and "slack" in net.gen
+                                              and (net.gen.slack.fillna(False) & net.gen.in_service).any())
+    if not slack:
+        raise config.source.error(where, f"network {config.network.type!r} has no in-service slack "
+                                         "(ext_grid or slack gen): nothing sets its voltage")
+    islanded = sorted(topology.unsupplied_buses(net))
+    if islanded:
+        names = [str(net.bus.name.get(b, b)) for b in islanded]
+        shown = ", ".join(names[:10]) + (f" … ({len(names)} in all)" if len(names) > 10 else "")
+        raise config.source.error(where, f"network {config.network.type!r} has buses that no slack energises "
+                                         f"(islanded, e.g. by an open switch): {shown}")
 
 
 def build_solver(config: EnvConfig, registry: Registry, net: Any, override: str | None = None) -> PowerFlowSolver:

@@ -7,10 +7,16 @@ One step (one tick of ``time.step_minutes``):
 2. vertical protocols, top down: parents turn their action into directives;
 3. horizontal protocols coordinate the peers;
 4. device physics over the tick; injections gathered into arrays;
-5. AC power flow (a non-converged flow is flagged and penalised, never raised);
+5. AC power flow;
 6. cost ($), safety (≥ 0) and reward per agent; observations out.
 
-``infos[agent]`` holds ``cost``, ``safety``, ``converged``, ``acting`` (whether
+A failed step (the flow diverged, or its result or a cost holds NaN/inf) is an event, never
+raised and never a gain: it is settled on the last sound flow, every learned agent loses the
+penalty of :class:`~powergrid.config.RewardConfig` and, by default, the episode terminates
+for all (a blackout). No NaN reaches observations, rewards, infos or :meth:`state`.
+
+``infos[agent]`` holds ``cost``, ``safety``, ``converged`` (the step's flow was sound),
+``failure`` (why not, else ""), ``penalty``, ``acting`` (whether
 the agent's next action will be used: multi-rate agents act every ``period``
 ticks), ``ticks_to_next`` and ``projection`` (how far its devices had to move
 the requested actions to make them feasible).
@@ -78,6 +84,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx = StepContext(dt_h=self.dt_h, profiles={})
         self.tick = 0
         self.last_result: PowerFlowResult | None = None
+        n_bus, n_line, n_trafo, n_ext = self.solver.shape
+        zeros = np.zeros
+        self._nominal = PowerFlowResult(False, np.ones(n_bus), zeros(n_bus), zeros(n_line), zeros(n_line),
+                                        zeros(n_trafo), zeros(n_trafo), zeros(n_ext), zeros(n_ext))
+        self._worst_loss = 0.0  # the largest per-tick loss of any learned agent seen so far (for the penalty)
+        self._failure = ""
         self._costs: dict[str, float] = {}
         self._safety: dict[str, float] = {}
         self._precompute()
@@ -260,10 +272,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._applied_settings.clear()
         self._apply_network_settings()
         self._device_injections()
-        result = self._solve(0)
+        self.last_result = None
+        sound = self._accept(self._solve(0))
+        self._failure = "" if sound else "power flow failed at reset"
         self._proj = np.zeros(self._n_dev)
         observations = self._observe_all()
-        infos = self._infos(result)
+        infos = self._infos(sound, 0.0)
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -286,22 +300,42 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._apply_network_settings()
         self._device_injections()
         result = self._solve(t)
+        sound = self._accept(result)
+        flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
         for d in self._settling:
-            d.device.settle(result, ctx)
-        self._account(result)
+            d.device.settle(flow, ctx)
+        self._account(flow)
         self.tick = t + 1
-        done = self.tick >= self.max_ticks
         rw = self.config.reward
-        penalty = 0.0 if result.converged else rw.divergence_penalty
-        self._set_time(min(self.tick, self.max_ticks - 1))
-        observations = self._observe_all()
         costs, safety = self._costs, self._safety
         cw, sw = rw.cost_weight, rw.safety_weight
-        rewards = {aid: float(-(cw * costs[aid] + sw * safety[aid]) - penalty) for aid in self.possible_agents}
-        terminations = dict.fromkeys(self.possible_agents, False)
-        truncations = dict.fromkeys(self.possible_agents, done)
-        infos = self._infos(result)
-        if done:
+        rewards = {aid: -(cw * costs[aid] + sw * safety[aid]) for aid in self.possible_agents}
+        if sound and not all(map(np.isfinite, rewards.values())):
+            sound, self._failure = False, "non-finite cost or safety"
+        elif not sound:
+            self._failure = "power flow diverged" if not result.converged else "power flow gave non-finite values"
+        terminate = False
+        penalty = 0.0
+        if sound:
+            self._failure = ""
+            if rewards:
+                self._worst_loss = max(self._worst_loss, -min(rewards.values()))
+        else:
+            for table in (costs, safety):
+                table.update((aid, 0.0) for aid, v in table.items() if not np.isfinite(v))
+            terminate = rw.on_divergence == "terminate"
+            ticks_lost = self.max_ticks - t if terminate else 1
+            penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
+            # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
+            floor = -self._worst_loss
+            rewards = {aid: (min(r, floor) if np.isfinite(r) else floor) - penalty for aid, r in rewards.items()}
+        done = self.tick >= self.max_ticks
+        self._set_time(min(self.tick, self.max_ticks - 1))
+        observations = self._observe_all()
+        terminations = dict.fromkeys(self.possible_agents, terminate)
+        truncations = dict.fromkeys(self.possible_agents, done and not terminate)
+        infos = self._infos(sound, penalty)
+        if done or terminate:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
@@ -375,12 +409,19 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _solve(self, tick: int) -> PowerFlowResult:
         self._set_loads(tick)
-        result = self.solver.solve(self._injections)
-        if result.converged:
+        return self.solver.solve(self._injections)
+
+    def _accept(self, result: PowerFlowResult) -> bool:
+        """Keep ``result`` as the last sound flow when it converged with finite voltages; return whether it did.
+
+        Before any sound flow of the episode the last one is the nominal flat profile (1 pu, no flows).
+        """
+        sound = bool(result.converged) and bool(np.isfinite(result.vm_pu).all())
+        if sound:
             self.last_result = result
         elif self.last_result is None:
-            self.last_result = PowerFlowResult.failed(*self.solver.shape)
-        return result
+            self.last_result = self._nominal
+        return sound
 
     def _account(self, result: PowerFlowResult) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick."""
@@ -453,9 +494,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             obs[bad] = 0.0
         return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
 
-    def _infos(self, result: PowerFlowResult) -> dict[str, dict[str, Any]]:
+    def _infos(self, sound: bool, penalty: float) -> dict[str, dict[str, Any]]:
         tick = self.tick
-        converged = bool(result.converged)
         if self._n_dev and self._learned_dev_idx.size:
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
@@ -467,7 +507,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             info = {
                 "cost": costs[aid],
                 "safety": safety[aid],
-                "converged": converged,
+                "converged": sound,
+                "failure": self._failure,
+                "penalty": penalty,
                 "acting": tick % period == 0,
                 "ticks_to_next": (-tick) % period,
                 "projection": projection,
@@ -493,8 +535,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return None
 
     def state(self) -> np.ndarray:
-        """Global state: every bus voltage (pu) of the last converged power flow."""
-        return self.last_result.vm_pu.astype(np.float32) if self.last_result is not None else np.zeros(0, np.float32)
+        """Global state: every bus voltage (pu) of the last sound power flow (1 pu before the first)."""
+        result = self.last_result if self.last_result is not None else self._nominal
+        return result.vm_pu.astype(np.float32)
 
 
 def _flat_size(space: gymnasium.spaces.Space) -> int:

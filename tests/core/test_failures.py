@@ -1,0 +1,151 @@
+"""A failed power flow is an event of the episode, never a gain; islanded networks are config errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandapower as pp
+import pytest
+
+from powergrid import PluginRecord, hookimpl
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
+from powergrid.networks import TEMPLATES
+from powergrid.plugins import make_registry
+
+from .scenarios import load_local, two_feeders
+
+
+def _case33_with_open_tie():
+    """case33bw with the line 23-24 switched out: buses 24 … 26 (the 0-based indices) lose their supply."""
+    net = TEMPLATES["case33bw"]()
+    net.line.loc[net.line.from_bus == 23, "in_service"] = False
+    return net
+
+
+class _Networks:
+    @staticmethod
+    @hookimpl
+    def powergrid_register_networks():
+        return [PluginRecord("case33_open_tie", _case33_with_open_tie, "case33bw with an islanded tail"),
+                PluginRecord("case33_no_slack", _case33_no_slack, "case33bw without its ext_grid")]
+
+
+def _case33_no_slack():
+    net = TEMPLATES["case33bw"]()
+    net.ext_grid["in_service"] = False
+    return net
+
+
+@pytest.fixture(scope="module")
+def registry():
+    load_local()
+    return make_registry(_Networks, include_local=True)
+
+
+def _scenario(on_divergence: str = "terminate", steps: int = 8) -> dict:
+    """two_feeders plus a learned agent 'huge' whose action 2.0 draws 120 MW at bus 32 (no flow converges)."""
+    scenario = two_feeders(reward={"on_divergence": on_divergence, "divergence_penalty": 50.0},
+                           time={"step_minutes": 15, "steps_per_episode": steps})
+    scenario["agents"].append({"id": "huge", "type": "ConstantPower", "bus": 32, "policy": "learned",
+                               "params": {"p_mw": -60.0}})
+    return scenario
+
+
+def _actions(huge: float) -> dict:
+    return {"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32),
+            "huge": np.array([huge], np.float32)}
+
+
+def test_divergence_terminates_with_the_penalty_for_every_tick_left(registry):
+    env = MultiAgentPowerGridEnv.from_config(_scenario(), registry=registry)
+    env.reset(seed=0)
+    sound = [env.step(_actions(0.0)) for _ in range(3)]
+    losses = [-r for step in sound for r in step[1].values()]
+    good_vm = env.last_result.vm_pu.copy()
+    obs, rewards, terms, truncs, infos = env.step(_actions(2.0))  # tick 3 of 8: 5 ticks are lost
+    assert infos["huge"]["converged"] is False and infos["huge"]["failure"] == "power flow diverged"
+    assert all(terms.values()) and not any(truncs.values()) and env.agents == []
+    penalty = max(50.0, max(losses)) * 5  # P = max(divergence_penalty, worst loss so far) per tick left
+    assert infos["a"]["penalty"] == pytest.approx(penalty)
+    for agent, reward in rewards.items():  # the failed tick scores at most the worst sound tick, then the penalty
+        cost, safety = env.agent_costs()[agent]
+        assert np.isfinite(cost) and np.isfinite(safety)
+        assert reward == pytest.approx(min(-cost - 10.0 * safety, -max(losses)) - penalty)
+    assert env.agent_costs()["huge"][0] < 0  # 'huge' would have earned on that tick: it is not paid for it
+    np.testing.assert_array_equal(env.last_result.vm_pu, good_vm)  # settled on the last sound flow
+    assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
+
+
+def test_a_failed_episode_never_returns_more_than_a_sound_one(registry):
+    def episode(fail_at: int | None) -> dict[str, float]:
+        env = MultiAgentPowerGridEnv.from_config(_scenario(), registry=registry)
+        env.reset(seed=1)
+        total = dict.fromkeys(env.possible_agents, 0.0)
+        t = 0
+        while env.agents:
+            _, rewards, _, _, _ = env.step(_actions(2.0 if t == fail_at else 0.0))
+            for agent, r in rewards.items():
+                total[agent] += r
+            t += 1
+        return total
+
+    sound = episode(None)
+    for fail_at in (0, 4, 7):
+        failed = episode(fail_at)
+        assert all(failed[a] < sound[a] for a in sound), (fail_at, failed, sound)
+
+
+def test_the_grid_agent_import_cost_of_a_failed_step_is_not_zero(registry):
+    """The PCC-like cost of a failed step comes from the last sound flow (the slack still imports)."""
+    scenario = _scenario()
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    env.reset(seed=0)
+    env.step(_actions(0.0))
+    before = env.last_result.ext_grid_p_mw.copy()
+    env.step(_actions(2.0))
+    assert before[0] > 0 and np.array_equal(env.last_result.ext_grid_p_mw, before)
+
+
+def test_penalize_mode_goes_on(registry):
+    env = MultiAgentPowerGridEnv.from_config(_scenario("penalize"), registry=registry)
+    env.reset(seed=0)
+    _, r0, _, _, _ = env.step(_actions(0.0))
+    _, rewards, terms, truncs, infos = env.step(_actions(2.0))
+    assert not any(terms.values()) and not any(truncs.values()) and env.agents
+    worst = -min(r0.values())
+    assert infos["huge"]["penalty"] == pytest.approx(max(50.0, worst))
+    assert all(r <= -worst - 50.0 for r in rewards.values())
+    _, _, _, _, infos = env.step(_actions(0.0))
+    assert infos["huge"]["converged"] is True and infos["huge"]["failure"] == ""
+
+
+def test_reset_with_a_failing_flow_gives_finite_observations_and_state(registry):
+    scenario = _scenario()
+    scenario["agents"][-1]["params"]["p_mw"] = -500.0  # diverges with the rule action already at reset
+    scenario["agents"][-1]["policy"] = "learned"
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    obs, infos = env.reset(seed=0)
+    assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
+
+
+@pytest.mark.parametrize(("network", "expected"), [
+    ("case33_open_tie", "buses that no slack energises"),
+    ("case33_no_slack", "has no in-service slack"),
+])
+def test_islanded_buses_and_missing_slack_are_config_errors(registry, network, expected):
+    scenario = two_feeders(network=network)
+    with pytest.raises(ConfigError, match=expected) as err:
+        MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    assert err.value.path == "network"
+
+
+def test_islanded_error_names_the_buses(registry):
+    net = _case33_with_open_tie()
+    import pandapower.topology as top
+    islanded = sorted(top.unsupplied_buses(net))
+    assert islanded  # the fixture really islands buses
+    with pytest.raises(ConfigError) as err:
+        MultiAgentPowerGridEnv.from_config(two_feeders(network="case33_open_tie"), registry=registry)
+    for bus in islanded[:3]:
+        assert str(net.bus.name.get(bus, bus)) in str(err.value)
+    pp.runpp(_case33_with_open_tie())  # pandapower itself leaves those buses unsolved (NaN), hence the check
