@@ -30,7 +30,7 @@ import attrs
 import yaml
 
 from powergrid.errors import ConfigError
-from powergrid.params import build_params, integer, quantity
+from powergrid.params import build_params, choice, integer, quantity
 
 AGENT_KINDS = ("device", "grid", "system")
 LEARNED = "learned"
@@ -84,11 +84,22 @@ class TimeConfig:
 
 @attrs.frozen
 class RewardConfig:
-    """reward = -(cost_weight·cost + safety_weight·safety) - divergence_penalty·[power flow failed]."""
+    """reward = -(cost_weight·cost + safety_weight·safety), per agent and tick.
+
+    A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
+    its cost and safety come from the last sound flow, and every learned agent loses
+    ``P = max(divergence_penalty, the worst per-tick loss seen so far)`` per tick left in the
+    episode (``on_divergence: terminate``, the default: a blackout ends the episode for all) or
+    ``P`` once (``penalize``: the episode goes on). So a failed step never scores better than
+    a sound one.
+    """
 
     cost_weight: float = quantity("1/$", 1.0, ge=0)
     safety_weight: float = quantity("1", 10.0, ge=0)
-    divergence_penalty: float = quantity("1", 100.0, ge=0)
+    divergence_penalty: float = quantity("1", 1000.0, ge=0,
+                                         doc="reward lost per tick left after a failed power flow (at least)")
+    on_divergence: str = choice(("terminate", "penalize"), "terminate",
+                                doc="a failed power flow ends the episode, or only costs the penalty once")
     v_min_pu: float = quantity("pu", 0.95, gt=0)
     v_max_pu: float = quantity("pu", 1.05, gt=0)
     max_loading_percent: float = quantity("%", 100.0, gt=0)
