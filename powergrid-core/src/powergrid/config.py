@@ -21,7 +21,9 @@ with ``yaml.safe_load`` semantics only.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ from powergrid.params import build_params, choice, integer, quantity
 
 AGENT_KINDS = ("device", "grid", "system")
 LEARNED = "learned"
+#: Scenario names become output file names: letters, digits, ``-``, ``_`` and ``.``, no separators.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_PERIOD = 1_000_000  # ticks between an agent's actions (the longest episode)
 
 
 @attrs.frozen
@@ -74,7 +80,7 @@ class PluginSpec:
 @attrs.frozen
 class TimeConfig:
     step_minutes: float = quantity("min", 15.0, gt=0, le=1440)
-    steps_per_episode: int = integer(96, ge=1)
+    steps_per_episode: int = integer(96, ge=1, le=1_000_000)  # 1e6 ticks: about 2 years of 1-minute steps
     start_hour: int = integer(0, ge=0, le=23)
 
     @property
@@ -151,11 +157,13 @@ class EnvConfig:
     def from_yaml(cls, path: str | os.PathLike[str]) -> EnvConfig:
         """Read and check a scenario file (structure only; names are checked when the env is built)."""
         file = str(path)
+        limit = max_config_bytes()
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as handle:
+                raw = handle.read(limit + 1)
         except OSError as exc:
             raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=file) from None
-        return cls.from_text(text, file=file)
+        return cls.from_text(_decode(raw, limit, file), file=file)
 
     @classmethod
     def from_text(cls, text: str, *, file: str | None = None) -> EnvConfig:
@@ -168,16 +176,108 @@ class EnvConfig:
 
 
 PLAIN_TAGS = frozenset({"str", "int", "float", "bool", "null", "map", "seq", "timestamp"})
+KEY_TAGS = frozenset({"str", "int", "float", "bool", "null"})
+#: Largest scenario file read (bytes); ``POWERGRID_MAX_CONFIG_BYTES`` overrides it.
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64          # nesting of mappings and lists
+MAX_NODES = 200_000     # values after expanding aliases (a scenario has a few hundred)
+MAX_INT = 2**63         # integers must lie in (-MAX_INT, MAX_INT)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def max_config_bytes() -> int:
+    """The size limit of a scenario file (bytes): ``POWERGRID_MAX_CONFIG_BYTES`` or 10 MB."""
+    value = os.environ.get("POWERGRID_MAX_CONFIG_BYTES", "").strip()
+    if not value:
+        return MAX_CONFIG_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"POWERGRID_MAX_CONFIG_BYTES: expected a whole number of bytes ≥ 1, got {value!r}")
+    return int(value)
+
+
+def _decode(raw: bytes, limit: int, file: str | None) -> str:
+    """``raw`` as text: at most ``limit`` bytes of UTF-8, else a :class:`ConfigError` with the line."""
+    if len(raw) > limit:
+        raise ConfigError(f"the file is larger than {limit:,} bytes, the limit for a scenario "
+                          f"(set POWERGRID_MAX_CONFIG_BYTES to raise it)", file=file)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                          f"(save the file as UTF-8)", file=file, line=raw.count(b"\n", 0, exc.start) + 1) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str | None) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ConfigError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None)
+
+
+def _check_shape(text: str, file: str | None) -> None:
+    """Reject deep nesting and alias bombs from the event stream, before any node is built."""
+    depth, total = 0, 0
+    sizes: dict[str, int] = {}          # anchor → number of values it expands to
+    open_anchors: list[tuple[str | None, int]] = []
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                total += sizes.get(event.anchor, 1)
+            elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                total += 1
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    open_anchors.append((event.anchor, total - 1))
+                    if depth > MAX_DEPTH:
+                        raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", file=file,
+                                          line=line)
+                elif event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                anchor, before = open_anchors.pop()
+                if anchor:
+                    sizes[anchor] = total - before
+            if total > MAX_NODES:
+                raise ConfigError(f"invalid YAML: more than {MAX_NODES:,} values once aliases are expanded "
+                                  f"(a scenario has a few hundred)", file=file, line=line)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+
+
+def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None) -> Any:
+    """A plain scalar (finite number, integer in range, string, bool, null, date)."""
+    line = n.start_mark.line + 1
+    too_long = n.tag.endswith(":int") and len(str(n.value).lstrip("+-0").replace("_", "")) > 19
+    if too_long:
+        raise ConfigError(f"integer out of range (beyond 2**63): {str(n.value)[:20]}…", file=file, line=line, path=path)
+    try:
+        value = constructor.construct_object(n, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML value {str(n.value)[:40]!r}: {reason}", file=file, line=line,
+                          path=path) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {n.value!r}", file=file, line=line, path=path)
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT < value < MAX_INT:
+        raise ConfigError(f"integer out of range (beyond 2**63): {n.value}", file=file, line=line, path=path)
+    return value
 
 
 def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[str, int]]:
-    """Parse YAML safely, returning the data and the 1-based line of every YAML path."""
+    """Parse YAML safely, returning the data and the 1-based line of every YAML path.
+
+    Plain data only: no tags, no merge keys (``<<``), scalar keys; bounded size, depth and alias expansion.
+    """
+    limit = max_config_bytes()
+    if len(text) > limit:
+        raise ConfigError(f"the text is larger than {limit:,} characters, the limit for a scenario "
+                          f"(set POWERGRID_MAX_CONFIG_BYTES to raise it)", file=file)
+    _check_shape(text, file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+        raise _yaml_error(exc, file) from None
     if node is None:
         raise ConfigError("the file is empty; expected a mapping with 'network' and 'agents'", file=file, line=1)
     lines: dict[str, int] = {}
@@ -191,15 +291,24 @@ def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:
-                key = constructor.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                tag = key_node.tag.removeprefix("tag:yaml.org,2002:")
+                if tag == "merge":
+                    raise ConfigError("invalid YAML: merge keys (<<) are not supported; write the keys out",
+                                      file=file, line=line, path=path)
+                if not isinstance(key_node, yaml.ScalarNode) or tag not in KEY_TAGS:
+                    what = "a tagged key" if isinstance(key_node, yaml.ScalarNode) else \
+                        f"a {'mapping' if isinstance(key_node, yaml.MappingNode) else 'list'} as a key"
+                    raise ConfigError(f"invalid YAML: expected a plain name as a key, got {what} ({key_node.tag})",
+                                      file=file, line=line, path=path)
+                key = _scalar(constructor, key_node, path, file)
                 if key in out:
-                    raise ConfigError(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
-                                      path=_join(path, key))
+                    raise ConfigError(f"duplicate key {key!r}", file=file, line=line, path=_join(path, key))
                 out[key] = build(value_node, _join(path, key))
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(item, f"{path}[{i}]") for i, item in enumerate(n.value)]
-        return constructor.construct_object(n, deep=True)
+        return _scalar(constructor, n, path, file)
 
     return build(node, ""), lines
 
@@ -302,9 +411,16 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
             plugin = attrs.evolve(plugin, fallback=_name(fallback, f"{path}.fallback", src, "a dataset provider"))
         datasets[str(role)] = plugin
     seed = top.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise src.error("seed", f"expected an integer, got {seed!r}")
-    name = top.get("name", Path(src.file).stem if src.file else "scenario")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        raise src.error("seed", f"expected an integer from 0 to 2**63 - 1, got {seed!r}")
+    if "name" in top:
+        name = top["name"]
+        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or set(name) == {"."}:
+            raise src.error("name", f"expected a name of letters, digits, '-', '_' and '.' (it names output files), "
+                                    f"got {name!r}")
+    else:
+        stem = Path(src.file).stem if src.file else ""
+        name = SAFE_NAME_CHARS.sub("_", stem)[:100].strip(".") or "scenario"
     return EnvConfig(
         name=str(name),
         network=_plugin(top["network"], "network", src),
@@ -329,8 +445,9 @@ def _agent(value: Any, path: str, src: Source) -> AgentConfig:
     if kind not in AGENT_KINDS:
         raise src.error(f"{path}.kind", f"expected one of {', '.join(AGENT_KINDS)}, got {kind!r}")
     period = a.get("period", 1)
-    if isinstance(period, bool) or not isinstance(period, int) or period < 1:
-        raise src.error(f"{path}.period", f"expected an integer ≥ 1 (ticks between actions), got {period!r}")
+    if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= MAX_PERIOD:
+        raise src.error(f"{path}.period", f"expected an integer from 1 to {MAX_PERIOD:,} (ticks between actions), "
+                                          f"got {period!r}")
     bus = a.get("bus")
     if kind == "device":
         if "type" not in a:

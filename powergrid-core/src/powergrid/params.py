@@ -52,8 +52,11 @@ def _number(unit: str, ge: float | None, gt: float | None, le: float | None, lt:
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(expected)
-        x = float(value)
-        if math.isnan(x):
+        try:
+            x = float(value)
+        except OverflowError:
+            raise ValueError(expected) from None
+        if not math.isfinite(x):  # NaN and ±inf are never a parameter
             raise ValueError(expected)
         if (ge is not None and x < ge) or (gt is not None and x <= gt) or (le is not None and x > le) or (lt is not None and x >= lt):
             raise ValueError(expected)
