@@ -20,7 +20,7 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "powergrid-datasets": {
-        "dataset": ("caiso", "ercot", "nyiso", "simbench", "pvlib", "synthetic"),
+        "dataset": ("caiso", "caiso_2023", "ercot", "nyiso", "simbench", "pvlib", "synthetic"),
     },
     "powergrid-hil": {
         "device": ("ModbusDevice",),
