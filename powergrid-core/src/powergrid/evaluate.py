@@ -1,0 +1,154 @@
+"""Evaluate policies on a scenario: episode returns, cost ($), safety and the voltage band.
+
+A scenario is an experiment: before a learned policy is compared with anything, the
+scenario must let actions matter. :func:`run_episode` plays one seeded episode with a
+built-in reference policy (``zero``, ``rule``, ``random`` or ``constant:F``) and
+:func:`summarize` gives the mean and standard error over seeds, the share of the reward
+that is the safety term, and the share of bus-ticks inside the voltage band
+(ANSI C84.1 range A, 0.95–1.05 pu, by default the reward's ``v_min_pu``/``v_max_pu``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import gymnasium
+import numpy as np
+
+#: A policy: ``env → {agent: action}`` for the agents due in this step.
+PolicyFn = Callable[[Any], dict[str, Any]]
+
+
+def rule_actions(env: Any) -> dict[str, Any]:
+    """Each learned agent's own rule-based action (the device's rule or the protocol's)."""
+    actions = {}
+    for agent_id in env.agents:
+        agent = env.scenario.agents[agent_id]
+        space = env.action_space(agent_id)
+        own = agent.rule_action(env.ctx)
+        if isinstance(space, gymnasium.spaces.Box):
+            own = np.asarray(own, np.float32).reshape(-1)
+            own = np.concatenate([own, np.zeros(space.shape[0] - own.size, np.float32)]).clip(space.low, space.high)
+        actions[agent_id] = own
+    return actions
+
+
+def constant_actions(fraction: float) -> PolicyFn:
+    """Every action at ``low + fraction·(high − low)`` of its space (Discrete: the nearest choice)."""
+    def act(env: Any) -> dict[str, Any]:
+        actions: dict[str, Any] = {}
+        for agent_id in env.agents:
+            space = env.action_space(agent_id)
+            if isinstance(space, gymnasium.spaces.Discrete):
+                actions[agent_id] = int(space.start + round(fraction * (space.n - 1)))
+            else:
+                actions[agent_id] = (space.low + fraction * (space.high - space.low)).astype(space.dtype)
+        return actions
+    return act
+
+
+def zero_actions(env: Any) -> dict[str, Any]:
+    """All-zero actions (idle devices: no charge, no dispatch, no setpoint change)."""
+    return {a: (np.zeros(env.action_space(a).shape, env.action_space(a).dtype)
+                if isinstance(env.action_space(a), gymnasium.spaces.Box) else 0) for a in env.agents}
+
+
+def random_actions(env: Any) -> dict[str, Any]:
+    """Uniform samples of each agent's action space (seeded by :func:`run_episode`)."""
+    return {a: env.action_space(a).sample() for a in env.agents}
+
+
+def policy_named(name: str) -> PolicyFn:
+    """``zero``, ``rule``, ``random`` or ``constant:F`` (F in [0, 1])."""
+    if name.startswith("constant:"):
+        fraction = float(name.split(":", 1)[1])
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"constant policy: expected a fraction in [0, 1], got {fraction}")
+        return constant_actions(fraction)
+    table = {"zero": zero_actions, "rule": rule_actions, "random": random_actions}
+    if name not in table:
+        raise ValueError(f"unknown policy {name!r}: expected zero, rule, random or constant:F")
+    return table[name]
+
+
+@attrs.frozen
+class EpisodeStats:
+    """One episode: per learned agent the return, cost ($) and safety; the network's voltage band."""
+
+    returns: Mapping[str, float]
+    cost: Mapping[str, float]
+    safety: Mapping[str, float]
+    ticks: int
+    failures: int
+    bus_ticks_in_band: int
+    bus_ticks: int
+    v_min_pu: float
+    v_max_pu: float
+
+    @property
+    def in_band(self) -> float:
+        """Share of bus-ticks inside ``[v_min_pu, v_max_pu]`` of the reward (0–1)."""
+        return self.bus_ticks_in_band / self.bus_ticks if self.bus_ticks else 1.0
+
+
+def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
+    """Play one episode of ``env`` from ``reset(seed)`` with ``policy``; voltages counted over in-service buses."""
+    act = policy_named(policy) if isinstance(policy, str) else policy
+    rw = env.config.reward
+    env.reset(seed=seed)
+    for agent_id in env.agents:
+        env.action_space(agent_id).seed(seed)
+    on = env.net.bus.in_service.to_numpy(bool)
+    returns = dict.fromkeys(env.possible_agents, 0.0)
+    cost = dict.fromkeys(env.possible_agents, 0.0)
+    safety = dict.fromkeys(env.possible_agents, 0.0)
+    ticks = failures = inside = total = 0
+    lo, hi = math.inf, -math.inf
+    while env.agents:
+        _, rewards, _, _, infos = env.step(act(env))
+        ticks += 1
+        for agent_id, r in rewards.items():
+            returns[agent_id] += r
+            cost[agent_id] += infos[agent_id]["cost"]
+            safety[agent_id] += infos[agent_id]["safety"]
+        if not next(iter(infos.values()), {"converged": True})["converged"]:
+            failures += 1
+            continue
+        vm = env.last_result.vm_pu[on]
+        inside += int(np.count_nonzero((vm >= rw.v_min_pu) & (vm <= rw.v_max_pu)))
+        total += vm.size
+        lo, hi = min(lo, float(vm.min())), max(hi, float(vm.max()))
+    return EpisodeStats(returns, cost, safety, ticks, failures, inside, total, lo, hi)
+
+
+@attrs.frozen
+class Summary:
+    """A policy over seeds: mean and standard error of the summed return of all learned agents."""
+
+    policy: str
+    mean_return: float
+    se_return: float
+    mean_cost: float
+    mean_safety_term: float
+    safety_share: float
+    in_band: float
+    failures: int
+    episodes: int
+
+
+def summarize(env: Any, policy: str, seeds: Iterable[int]) -> Summary:
+    """Run ``policy`` over ``seeds``; the safety share is ``safety_weight·safety / |return|`` (0–1)."""
+    sw, cw = env.config.reward.safety_weight, env.config.reward.cost_weight
+    runs = [run_episode(env, policy, seed) for seed in seeds]
+    totals = np.array([sum(r.returns.values()) for r in runs])
+    costs = np.array([cw * sum(r.cost.values()) for r in runs])
+    safety = np.array([sw * sum(r.safety.values()) for r in runs])
+    n = len(runs)
+    se = float(totals.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    share = float(safety.mean() / abs(totals.mean())) if totals.mean() else 0.0
+    in_band = sum(r.bus_ticks_in_band for r in runs) / max(sum(r.bus_ticks for r in runs), 1)
+    return Summary(policy, float(totals.mean()), se, float(costs.mean()), float(safety.mean()), share, in_band,
+                   sum(r.failures for r in runs), n)
