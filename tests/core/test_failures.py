@@ -125,6 +125,7 @@ def test_reset_with_a_failing_flow_gives_finite_observations_and_state(registry)
     scenario["agents"][-1]["policy"] = "learned"
     env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
     obs, infos = env.reset(seed=0)
+    assert infos["huge"]["converged"] is False and infos["huge"]["failure"] == "power flow failed at reset"
     assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
 
 
