@@ -1,0 +1,200 @@
+"""The embedded CAISO 2023 extract and its ``caiso_2023`` provider: the raw zips, DST days, units, the day split."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from powergrid import get_registry
+from powergrid.params import build_params
+from powergrid_datasets import caiso, embedded
+from powergrid_datasets.timeseries import MISSING
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "extract_caiso.py"
+LA = "America/Los_Angeles"
+
+
+def make(role: str, **params):
+    cls = get_registry().load("dataset", "caiso_2023")
+    return cls(build_params(cls.Params, params, path=f"datasets.{role}"), role)
+
+
+def local_day(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_convert(LA).normalize()
+
+
+# -- the extract against the raw OASIS zips -----------------------------------------------
+@pytest.fixture(scope="module")
+def raw_frames(caiso_dir):
+    frames = {}
+    for alias in ("load", "lmp", "renewables"):
+        report = caiso.report_of(alias)
+        frames[alias] = caiso.read_files(caiso.files_in(caiso_dir / report.folder, report), report)
+    return frames
+
+
+@pytest.mark.parametrize("column", list(embedded.columns()))
+def test_the_extract_equals_the_series_parsed_from_the_raw_zips(raw_frames, column):
+    alias, keys = embedded.columns()[column]
+    report = caiso.report_of(alias)
+    raw = caiso.select(raw_frames[alias], report, source="raw", market=report.market_run_id, **keys)
+    shipped = embedded.series(column)
+    pd.testing.assert_index_equal(shipped.index, raw.index)
+    np.testing.assert_array_equal(shipped.values(), raw.values())  # bit for bit, NaN where an hour is absent
+    np.testing.assert_array_equal(shipped.provenance.to_numpy(), raw.provenance.to_numpy())
+    assert shipped.step == raw.step == pd.Timedelta("1h")
+    assert shipped.units == {shipped.columns[0]: report.unit}
+
+
+def test_the_script_rebuilds_the_shipped_files(caiso_dir, tmp_path):
+    out = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(caiso_dir), "--out", str(tmp_path)],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    shipped = Path(embedded.__file__).parent / "data"
+    assert gzip.decompress((tmp_path / embedded.DATA_FILE).read_bytes()) == \
+        gzip.decompress((shipped / embedded.DATA_FILE).read_bytes())
+    rebuilt = json.loads((tmp_path / embedded.META_FILE).read_text())
+    assert rebuilt == embedded.metadata()
+    zips = sorted(p.name for p in caiso_dir.rglob("*.zip"))
+    listed = sorted(f["name"] for r in rebuilt["reports"].values() for f in r["files"])
+    assert listed == zips and len(zips) == 36
+
+
+# -- what the package holds, with no shared folder ------------------------------------------
+def test_provenance_and_terms_ship_with_the_data():
+    meta = embedded.metadata()
+    assert "CAISO" in meta["terms"] and "oasis.caiso.com" in meta["source"]
+    assert set(meta["reports"]) == {"SLD_FCST", "PRC_LMP", "SLD_REN_FCST"}
+    for report in meta["reports"].values():
+        assert len(report["files"]) == 12  # one zip per month of 2023
+        assert all(len(f["sha256"]) == 64 and f["name"].startswith("2023") for f in report["files"])
+    assert set(meta["columns"]) == set(embedded.columns())
+    assert meta["period_utc"] == ["2023-01-01T08:00:00+00:00", "2024-01-01T08:00:00+00:00"]  # local 2023, PST
+
+
+def test_units_and_magnitudes():
+    units = {c: embedded.series(c).units[c] for c in embedded.columns()}
+    assert {units[c] for c in units if c.startswith(("load:", "solar:", "wind:"))} == {"MW"}
+    assert {units[c] for c in units if c.startswith("lmp:")} == {"$/MWh"}
+    caiso_load = embedded.series("load:CA ISO-TAC").values()
+    assert 10_000 < caiso_load.min() and caiso_load.max() < 60_000  # the ISO's 2023 load, MW (peak ≈ 44 GW)
+    node = "lmp:0096WD_7_N001:"
+    parts = sum(embedded.series(node + t).values() for t in ("MCE", "MCC", "MCL", "MGHG"))
+    np.testing.assert_allclose(embedded.series(node + "LMP").values(), parts, atol=1e-4)  # LMP = its components
+    solar = embedded.series("solar:SP15")
+    hour = solar.index.tz_convert(LA).hour
+    noon, night = np.nanmean(solar.values()[hour == 12]), np.nanmean(solar.values()[hour == 0])
+    assert noon > 2_000 and abs(night) < 50  # MW: a real daily cycle, about zero at midnight
+
+
+@pytest.mark.parametrize(("day", "hours"), [("2023-03-12", 23), ("2023-11-05", 25), ("2023-07-01", 24)])
+def test_dst_operating_days(day, hours):
+    ts = embedded.series("load:AVA")
+    local = ts.index.tz_convert(LA)
+    on_day = local.normalize() == pd.Timestamp(day, tz=LA)
+    assert on_day.sum() == hours and ts.valid()[on_day].all()
+    provider = make("load", area="AVA", normalize="none", start=day)
+    values = provider.episode(hours, 60, np.random.default_rng(0))
+    assert provider.last_start == pd.Timestamp(day, tz=LA)
+    np.testing.assert_array_equal(values, ts.values()[on_day])  # the whole operating day, MW as reported
+    nxt = make("load", area="AVA", normalize="none", start=str((pd.Timestamp(day) + pd.Timedelta(days=1)).date()))
+    nxt.episode(4, 15, np.random.default_rng(0))
+    assert nxt.last_start - provider.last_start == pd.Timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("role", ["load", "price", "solar", "wind"])
+def test_episodes_follow_the_role_convention_offline(role):
+    provider = make(role)
+    values = provider.episode(96, 15, np.random.default_rng(7))
+    assert values.dtype == np.float64 and values.shape == (96,) and np.isfinite(values).all()
+    assert local_day(provider.last_start) == provider.last_start  # a local midnight
+    if role == "load":
+        assert 0.5 < values.mean() < 1.6  # pu of the yearly mean
+    elif role == "price":
+        assert -50 < values.mean() < 500 and values.std() > 0  # $/MWh as is
+    else:
+        assert values.min() >= 0 and values.max() <= 1  # pu of the yearly peak
+    np.testing.assert_array_equal(values, provider.episode(96, 15, np.random.default_rng(7)))
+
+
+def test_the_same_seed_picks_the_same_day_for_every_role():
+    starts = set()
+    for role in ("load", "price", "solar", "wind"):
+        provider = make(role)
+        provider.episode(24, 60, np.random.default_rng(3))
+        starts.add(provider.last_start)
+    assert len(starts) == 1
+
+
+def test_an_unknown_area_or_a_hub_without_wind_is_refused():
+    with pytest.raises(Exception, match="AVA"):
+        make("load", area="XYZ")
+    with pytest.raises(ValueError, match="no wind at ZP26"):
+        make("wind", hub="ZP26")
+
+
+# -- the fixed day split ----------------------------------------------------------------------
+@pytest.mark.parametrize(("split", "first", "last"), [("train", 1, 21), ("validation", 22, 26), ("test", 27, 31)])
+def test_the_provider_picks_days_only_from_its_split(split, first, last):
+    provider = make("price", split=split)
+    days = set()
+    for seed in range(150):
+        provider.episode(48, 60, np.random.default_rng(seed))  # two-day episodes: both days in the split
+        start = provider.last_start.tz_convert(LA)
+        days.add(start.normalize())
+        assert first <= start.day <= last - 1 and start.hour == 0
+    assert len({d.month for d in days}) == 12  # every season in every split
+
+
+def test_splits_are_disjoint_and_cover_the_year():
+    index = embedded.series("load:AVA").index
+    masks = [embedded.split_days(index, s, LA) for s in embedded.SPLITS]
+    assert (sum(m.astype(int) for m in masks) == 1).all()
+    days = [len(set(index[m].tz_convert(LA).date)) for m in masks]
+    assert days == [252, 60, 53]
+
+
+def test_a_split_hides_the_other_days_but_keeps_the_values_and_scale():
+    everything, test = make("load", area="SCE-TAC"), make("load", area="SCE-TAC", split="test")
+    assert test.series().meta["divisor"] == everything.series().meta["divisor"]  # one scale for every split
+    hidden = ~embedded.split_days(test.series().index, "test", LA)
+    assert (test.series().provenance.to_numpy()[hidden] == MISSING).all() and np.isnan(test.series().values()[hidden]).all()
+    both = [make("load", area="SCE-TAC", split=s, start="2023-08-28") for s in ("all", "test")]
+    a, b = (p.episode(24, 60, np.random.default_rng(0)) for p in both)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="not a train day"):
+        make("load", split="train", start="2023-08-28")
+
+
+# -- a core + datasets install -----------------------------------------------------------------
+def test_loads_with_only_core_and_the_dataset_pack(tmp_path):
+    """In a fresh process, outside the repository, with the other packs unimportable and no data folder."""
+    code = textwrap.dedent("""
+        import sys, warnings
+        warnings.simplefilter("error")
+        for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_hil"):
+            sys.modules[pack] = None  # importing it now fails
+        import numpy as np
+        from powergrid import get_registry
+        from powergrid.params import build_params
+        cls = get_registry().load("dataset", "caiso_2023")
+        provider = cls(build_params(cls.Params, {"area": "PGE-TAC"}, path="datasets.load"), "load")
+        values = provider.episode(96, 15, np.random.default_rng(0))
+        print(cls.__module__, len(values), round(float(values.mean()), 3))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("POWERGRID_DATA_DIR", "POWERGRID_CAISO_URL")}
+    env.update(POWERGRID_OFFLINE="1", POWERGRID_DISABLE_PLUGINS="devices,protocols,hil")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    module, n, mean = out.stdout.split()
+    assert module == "powergrid_datasets.embedded" and n == "96" and 0.5 < float(mean) < 1.6
