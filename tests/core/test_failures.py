@@ -27,7 +27,14 @@ class _Networks:
     @hookimpl
     def powergrid_register_networks():
         return [PluginRecord("case33_open_tie", _case33_with_open_tie, "case33bw with an islanded tail"),
-                PluginRecord("case33_no_slack", _case33_no_slack, "case33bw without its ext_grid")]
+                PluginRecord("case33_no_slack", _case33_no_slack, "case33bw without its ext_grid"),
+                PluginRecord("case33_x50", _case33_x50, "case33bw with every load x50 (no flow converges)")]
+
+
+def _case33_x50():
+    net = TEMPLATES["case33bw"]()
+    net.load[["p_mw", "q_mvar"]] *= 50.0
+    return net
 
 
 def _case33_no_slack():
@@ -120,13 +127,14 @@ def test_penalize_mode_goes_on(registry):
 
 
 def test_reset_with_a_failing_flow_gives_finite_observations_and_state(registry):
-    scenario = _scenario()
-    scenario["agents"][-1]["params"]["p_mw"] = -500.0  # diverges with the rule action already at reset
-    scenario["agents"][-1]["policy"] = "learned"
-    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    env = MultiAgentPowerGridEnv.from_config(two_feeders(network="case33_x50"), registry=registry)
     obs, infos = env.reset(seed=0)
-    assert infos["huge"]["converged"] is False and infos["huge"]["failure"] == "power flow failed at reset"
+    assert infos["a"]["converged"] is False and infos["a"]["failure"] == "power flow failed at reset"
     assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
+    np.testing.assert_array_equal(env.state(), 1.0)  # no sound flow yet: the nominal profile
+    _, rewards, terms, _, infos = env.step({"a": np.ones(1, np.float32), "b": np.ones(1, np.float32),
+                                            "mg": np.zeros(0, np.float32)})
+    assert all(terms.values()) and all(r <= -1000.0 * 8 for r in rewards.values())  # default penalty, 8 ticks
 
 
 @pytest.mark.parametrize(("network", "expected"), [
