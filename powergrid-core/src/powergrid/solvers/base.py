@@ -35,7 +35,9 @@ class PowerFlowResult:
 
     Voltages in pu and degrees, flows in MW/Mvar (positive from the from/hv side
     into the branch), loadings in percent of rating, slack injections in MW/Mvar
-    (generator convention, like ``res_ext_grid``).
+    (generator convention, like ``res_ext_grid``). ``trafo_p_lv_mw``/``trafo_q_lv_mvar``
+    are the flows into each transformer at its LV terminal (like ``res_trafo``; a regulator
+    feeding a load shows them negative); empty when a solver does not report them.
     """
 
     converged: bool
@@ -48,13 +50,16 @@ class PowerFlowResult:
     ext_grid_p_mw: np.ndarray
     ext_grid_q_mvar: np.ndarray
     iterations: int = 0
+    trafo_p_lv_mw: np.ndarray = attrs.field(factory=lambda: np.zeros(0))
+    trafo_q_lv_mvar: np.ndarray = attrs.field(factory=lambda: np.zeros(0))
 
     @classmethod
     def failed(cls, n_bus: int, n_line: int, n_trafo: int, n_ext: int) -> PowerFlowResult:
         """A non-converged result: every value NaN, ``converged`` False."""
         nan = np.full
         return cls(False, nan(n_bus, np.nan), nan(n_bus, np.nan), nan(n_line, np.nan), nan(n_line, np.nan),
-                   nan(n_trafo, np.nan), nan(n_trafo, np.nan), nan(n_ext, np.nan), nan(n_ext, np.nan))
+                   nan(n_trafo, np.nan), nan(n_trafo, np.nan), nan(n_ext, np.nan), nan(n_ext, np.nan), 0,
+                   nan(n_trafo, np.nan), nan(n_trafo, np.nan))
 
 
 class PowerFlowSolver(abc.ABC):

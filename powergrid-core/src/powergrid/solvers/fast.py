@@ -38,11 +38,18 @@ loads (``const_z_*``/``const_i_*`` percent ≠ 0), FACTS (svc, tcsc, ssc, vsc),
 DC elements (dcline, bus_dc, line_dc…), slack generators
 (``gen.slack``), several ext_grids or a generator on one slack bus.
 
-Topology: :meth:`topology_changed` (called by ``set_trafo_tap`` /
-``set_shunt_step``, or by hand after editing switches/in_service flags) recompiles
-with one ``pandapower.runpp`` at the net's stored injections: 20–45 ms on the
-templates, the time of several hundred fast solves. The next step starts from that
-run's voltages.
+Tap changes: :meth:`FastSolver.set_trafo_tap` patches the four admittance entries of
+that transformer's branch in ``Ybus`` (and in the flow matrix) in place. The branch
+values of every tap position, ``r, x, g, b``, ratio and shift, come from pandapower's own
+transformer model (``_calc_branch_values_from_trafo_df``, evaluated once per transformer
+for all its positions on first use), and the 2×2 branch admittances from pypower's
+``branch_vectors``; so a tap move costs a few µs and the result equals ``runpp`` at the
+new tap (tested on every template).
+
+Topology: :meth:`topology_changed` (called by ``set_shunt_step``, or by hand after
+editing switches/in_service flags) recompiles with one ``pandapower.runpp`` at the
+net's stored injections: 20–45 ms on the templates, the time of several hundred fast
+solves. The next step starts from that run's voltages.
 """
 
 from __future__ import annotations
@@ -210,6 +217,30 @@ class _NumpyNR:
         return V, converged, it
 
 
+@attrs.define
+class _TapTable:
+    """One transformer's branch admittances ``[Yff, Yft, Ytf, Ytt]`` (pu) per tap position from ``lo``,
+    the ones in use, and the (data array, entry positions, which of the four) triples to patch."""
+
+    lo: int
+    Y: np.ndarray
+    now: np.ndarray
+    targets: list
+
+
+def _positions(A: sp.spmatrix, ij: list[tuple[int, int]], *, csc: bool) -> np.ndarray:
+    """Positions in ``A.data`` of the stored entries ``(row, col)`` of a CSC or CSR matrix with sorted indices."""
+    out = []
+    for r, c in ij:
+        major, minor = (c, r) if csc else (r, c)
+        lo, hi = A.indptr[major], A.indptr[major + 1]
+        at = lo + int(np.searchsorted(A.indices[lo:hi], minor))
+        if at >= hi or A.indices[at] != minor:
+            raise KeyError(f"no stored entry at {(r, c)}")
+        out.append(at)
+    return np.array(out, np.int64)
+
+
 class FastSolver(PowerFlowSolver):
     """AC power flow on a compiled ``Ybus`` with a warm-started Newton–Raphson (lightsim2grid KLU or numpy)."""
 
@@ -343,7 +374,7 @@ class FastSolver(PowerFlowSolver):
         pos = np.cumsum(branch_is) - 1  # ppc branch row -> row of Yf / Yt
         kv = np.concatenate((ibus[:, BASE_KV].real, [np.nan]))  # index -1: out-of-service bus
         lookups = net._pd2ppc_lookups["branch"]
-        from_rows, to_rows, f_bus, cfs, cts = [], [], [], [], []
+        from_rows, to_rows, f_bus, t_bus, cfs, cts = [], [], [], [], [], []
         self._flow: dict[str, dict[str, Any]] = {}
         offset = 0
         for kind, df in (("line", net.line), ("trafo", net.trafo)):
@@ -378,12 +409,16 @@ class FastSolver(PowerFlowSolver):
             from_rows.append(Yf[pos[rows[sel]]])
             to_rows.append(Yt[pos[rows[sel]]])
             f_bus.append(fb[sel])
+            t_bus.append(tb[sel])
             cfs.append(cf[sel])
             cts.append(ct[sel])
         self._k = offset
         self._cf, self._ct = np.concatenate(cfs), np.concatenate(cts)
         self._zero_rating = np.flatnonzero(np.isinf(self._cf))
         self._f_bus = np.concatenate(f_bus)
+        self._t_bus = np.concatenate(t_bus)
+        self._ppc_trafo0 = int(lookups["trafo"][0]) if len(net.trafo) else 0
+        self._taps: dict[int, _TapTable] = {}
         self._eg_on = eg_on
         self._eg_all_on = bool(eg_on.all())
         self._eg_bus = np.where(eg_on, eg_bus, 0)
@@ -455,6 +490,10 @@ class FastSolver(PowerFlowSolver):
                 ld, pf = fl["template"].copy(), np.zeros(fl["n"])
                 ld[fl["sel"]], pf[fl["sel"]] = loading[fl["part"]], p_from[fl["part"]]
                 out += [ld, pf]
+        tr = self._flow["trafo"]
+        part = tr["part"]
+        s_lv = np.zeros(tr["n"], np.complex128)
+        s_lv[tr["sel"]] = V[self._t_bus[part]] * np.conj(I[k + part.start: k + part.stop]) * base
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
         b = self._eg_bus
         S_eg = (V[b] * np.conj(I[2 * k:]) - Sbus[b]) * base
@@ -462,7 +501,70 @@ class FastSolver(PowerFlowSolver):
             S_eg[~self._eg_on] = 0.0
         Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
         return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
-                               S_eg.real.copy(), S_eg.imag.copy(), iterations)
+                               S_eg.real.copy(), S_eg.imag.copy(), iterations, s_lv.real.copy(), s_lv.imag.copy())
+
+    # --------------------------------------------------------------- taps
+    def set_trafo_tap(self, trafo_row: int, tap_pos: int) -> None:
+        """Move a transformer's tap: patch its branch admittances in place (no recompile).
+
+        Falls back to a recompile when the transformer has no tap changer, is out of
+        service, or ``tap_pos`` lies outside ``[tap_min, tap_max]``.
+        """
+        net = self.net
+        table = None if self._delegate is not None else self._taps.get(trafo_row) or self._tap_table(trafo_row)
+        net.trafo.iat[trafo_row, net.trafo.columns.get_loc("tap_pos")] = tap_pos
+        if self._delegate is not None:
+            return
+        if table is None or not table.lo <= tap_pos <= table.lo + len(table.Y) - 1:
+            self.topology_changed()
+            return
+        new = table.Y[tap_pos - table.lo]
+        delta = new - table.now
+        table.now = new
+        for data, where, which in table.targets:
+            data[where] += delta[which]
+
+    def _tap_table(self, row: int) -> _TapTable | None:
+        """Branch admittances of transformer ``row`` at every tap position, and where they sit."""
+        from pandapower.build_branch import _calc_branch_values_from_trafo_df
+        from pandapower.pypower.idx_brch import BR_B, BR_B_ASYM, BR_G, BR_G_ASYM, BR_R, BR_X, SHIFT, TAP
+        from pandapower.pypower.makeYbus import branch_vectors
+
+        net, ppc = self.net, self.net._ppc
+        trafo = net.trafo
+        sel = self._flow["trafo"]["sel"]
+        lo, hi, pos0 = (float(trafo[c].iat[row]) for c in ("tap_min", "tap_max", "tap_pos"))
+        if not np.all(np.isfinite([lo, hi, pos0])) or row not in sel:
+            return None
+        positions = np.arange(int(lo), int(hi) + 1)
+        df = trafo.iloc[[row] * len(positions)].copy()
+        df["tap_pos"] = positions
+        r, x, g, b, g_asym, b_asym, ratio, shift = _calc_branch_values_from_trafo_df(net, ppc, df)
+        branch = np.repeat(ppc["branch"][[self._ppc_trafo0 + row]], len(positions), axis=0)
+        for col, value in ((BR_R, r), (BR_X, x), (BR_G, g), (BR_B, b), (BR_G_ASYM, g_asym),
+                           (BR_B_ASYM, b_asym), (TAP, ratio), (SHIFT, shift)):
+            branch[:, col] = value
+        Ytt, Yff, Yft, Ytf = branch_vectors(branch, len(positions))
+        Y = np.stack([Yff, Yft, Ytf, Ytt], axis=1)  # one row per position
+        k = self._k
+        i = self._flow["trafo"]["part"].start + int(np.searchsorted(sel, row))
+        f, t = int(self._f_bus[i]), int(self._t_bus[i])
+        ij = [(f, f), (f, t), (t, f), (t, t)]
+        all4 = np.arange(4)
+        targets = [(self.Ybus.data, _positions(self.Ybus, ij, csc=True), all4)]
+        if self._nr is not None:
+            targets.append((self._nr.Y.data, _positions(self._nr.Y, ij, csc=False), all4))
+        # flow matrix rows: the from end (Yff, Yft), the to end (Ytf, Ytt), and the Ybus row of a slack bus
+        m_ij, which = [(i, f), (i, t), (k + i, f), (k + i, t)], [0, 1, 2, 3]
+        for j, bus in enumerate(self._eg_bus):
+            if self._eg_on[j] and bus in (f, t):
+                rows = (0, 1) if bus == f else (2, 3)
+                m_ij += [(2 * k + j, ij[n][1]) for n in rows]
+                which += list(rows)
+        targets.append((self._M.data, _positions(self._M, m_ij, csc=False), np.array(which)))
+        table = _TapTable(int(lo), Y, Y[int(pos0) - int(lo)].copy(), targets)
+        self._taps[row] = table
+        return table
 
     # --------------------------------------------------------------- topology
     def topology_changed(self) -> None:

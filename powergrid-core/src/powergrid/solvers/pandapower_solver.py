@@ -54,4 +54,6 @@ class PandapowerSolver(PowerFlowSolver):
             ext_grid_p_mw=net.res_ext_grid.p_mw.to_numpy(float),
             ext_grid_q_mvar=net.res_ext_grid.q_mvar.to_numpy(float),
             iterations=int(net._ppc["iterations"]) if net.get("_ppc") is not None and "iterations" in net._ppc else 0,
+            trafo_p_lv_mw=net.res_trafo.p_lv_mw.to_numpy(float) if len(net.trafo) else np.zeros(0),
+            trafo_q_lv_mvar=net.res_trafo.q_lv_mvar.to_numpy(float) if len(net.trafo) else np.zeros(0),
         )
