@@ -55,7 +55,7 @@ def protocols(session: nox.Session) -> None:
 @nox.session
 def datasets(session: nox.Session) -> None:
     """The dataset pack with core."""
-    session.install(CORE, f"{PACKS['datasets']}[plot,simbench,pvlib]", *TEST_TOOLS)
+    session.install(CORE, f"{PACKS['datasets']}[plot,simbench,pvlib,xlsx]", *TEST_TOOLS)
     _pytest(session, "tests/datasets")
 
 

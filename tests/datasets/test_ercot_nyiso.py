@@ -67,7 +67,7 @@ def test_ercot_spp(tmp_path):
     assert v[0] == 31.0 and len(v) == 24
     with pytest.raises(DataFileError, match=r"no settlement point 'HB_WEST'.*HB_HOUSTON, HB_NORTH"):
         ercot.price_series(path, "HB_WEST")
-    with pytest.raises(DataFileError, match=r"DAMSPNP4190\.csv.*ERCOT spp report, not load"):
+    with pytest.raises(DataFileError, match=r"DAMSPNP4190\.csv.*DAM settlement point price report, not native load"):
         ercot.read_load_file(path)
 
 

@@ -1,4 +1,9 @@
-"""Reading report files as ISOs serve them: a CSV, or a zip holding one or more CSVs."""
+"""Reading report files as ISOs serve them: a CSV, an Excel workbook (``.xlsx``), or a zip holding them.
+
+A workbook is read sheet by sheet (each sheet a table whose first row is the
+header) with ``python-calamine``, the ``xlsx`` extra of this package; its cells
+keep their Excel types (text, number, date, time).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,17 @@ import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
 
-DATA_SUFFIXES = (".zip", ".csv")
+DATA_SUFFIXES = (".zip", ".csv", ".xlsx")
+TABLE_SUFFIXES = (".csv", ".xlsx")
+XLSX_HINT = "reading .xlsx files needs python-calamine: pip install 'powergrid-datasets[xlsx]'"
 
 
 def read_header(path: Path) -> list[str]:
-    """The column names of a CSV or of the first CSV in a zip (an empty or corrupt file raises)."""
-    frames = _open_members(path)
-    name, opener = frames[0]
+    """The column names of a CSV, of a workbook's first sheet, or of the first table in a zip (an empty or corrupt file raises)."""
+    name, opener, is_book = _open_members(path)[0]
+    if is_book:
+        sheets = _sheets(path, name, opener, header_only=True)
+        return [str(c).strip() for c in sheets[0][1]] if sheets else []
     with opener() as fh:
         line = fh.readline().decode("utf-8-sig", errors="replace").strip()
     if not line:
@@ -52,15 +61,26 @@ def report_check(detect: Callable[[list[str]], str | None], label: str, expected
 
 
 def read_csv_members(path: Path, *, required: Sequence[str], check_header: Callable[[list[str]], None] | None = None,
-                     dtype: dict | None = None, usecols: Sequence[str] | Callable[[str], bool] | None = None) -> pd.DataFrame:
-    """Every CSV of ``path`` (a ``.csv`` or a ``.zip``) concatenated, reading only ``usecols``.
+                     dtype: dict | str | None = None, usecols: Sequence[str] | Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """Every table of ``path`` (a ``.csv``, an ``.xlsx`` sheet by sheet, or a ``.zip`` of them) concatenated.
 
-    Each CSV's header must contain ``required``; ``check_header(columns)`` may
-    raise ``ValueError`` (e.g. "this is another report") which is reported with the file name.
+    Each table's header must contain ``required``; ``check_header(columns)`` may
+    raise ``ValueError`` (e.g. "this is another report") which is reported with the
+    file (and sheet) name. ``dtype`` and ``usecols`` apply to CSVs; workbook cells
+    keep their Excel types (str, float, datetime, date, time) in object columns.
     """
     parts = []
-    for name, opener in _open_members(path):
+    for name, opener, is_book in _open_members(path):
         where = path if name == path.name else f"{path} ({name})"
+        if is_book:
+            for sheet, header, rows in _sheets(path, name, opener):
+                at = f"{where} sheet {sheet!r}"
+                _check_columns(at, header, required, check_header)
+                frame = pd.DataFrame(rows, columns=header, dtype=object)
+                if frame.empty:
+                    raise DataFileError(at, "the sheet has a header but no rows")
+                parts.append(frame)
+            continue
         try:
             with opener() as fh:
                 raw = fh.read()
@@ -70,14 +90,7 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
         if not raw.strip() or not text_head or not text_head[0].strip():
             raise DataFileError(where, "empty file (no header line)")
         columns = [c.strip().strip('"') for c in text_head[0].split(",")]
-        if check_header is not None:
-            try:
-                check_header(columns)
-            except ValueError as exc:
-                raise DataFileError(where, str(exc)) from None
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise DataFileError(where, f"missing column(s) {', '.join(missing)} (the file has: {', '.join(columns)})")
+        _check_columns(where, columns, required, check_header)
         try:
             frame = pd.read_csv(io.BytesIO(raw), usecols=usecols if usecols is None or callable(usecols) else list(usecols), dtype=dtype,
                                 encoding="utf-8-sig", skipinitialspace=True)
@@ -85,11 +98,53 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
             raise DataFileError(where, f"cannot parse the CSV: {exc}") from None
         if frame.empty:
             raise DataFileError(where, "the file has a header but no rows")
+        frame.columns = [str(c).strip() for c in frame.columns]
         parts.append(frame)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def _open_members(path: Path) -> list[tuple[str, Callable]]:
+def _check_columns(where: object, columns: list[str], required: Sequence[str], check_header: Callable[[list[str]], None] | None) -> None:
+    if check_header is not None:
+        try:
+            check_header(columns)
+        except ValueError as exc:
+            raise DataFileError(where, str(exc)) from None
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DataFileError(where, f"missing column(s) {', '.join(missing)} (the file has: {', '.join(columns)})")
+
+
+def _sheets(path: Path, name: str, opener: Callable, header_only: bool = False) -> list[tuple[str, list[str], list[list]]]:
+    """The sheets of the workbook ``name`` in ``path`` as (sheet name, header, data rows); fully empty rows dropped."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        raise DataFileError(path, XLSX_HINT) from None
+    where = path if name == path.name else f"{path} ({name})"
+    try:
+        with opener() as fh:
+            book = CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+        out = []
+        for sheet in book.sheet_names:
+            rows = book.get_sheet_by_name(sheet).to_python()
+            if not rows:
+                continue
+            header = [str(c).strip() for c in rows[0]]
+            data = [] if header_only else [r for r in rows[1:] if any(c not in ("", None) for c in r)]
+            out.append((sheet, header, data))
+            if header_only:
+                break
+    except DataFileError:
+        raise
+    except Exception as exc:  # calamine raises its own error types for a corrupt workbook
+        raise DataFileError(where, f"cannot read the workbook ({exc}); delete it or fetch it again") from None
+    if not out:
+        raise DataFileError(where, "the workbook has no sheet with data")
+    return out
+
+
+def _open_members(path: Path) -> list[tuple[str, Callable, bool]]:
+    """(member name, opener, is a workbook) of each table: the file itself, or the CSVs and workbooks of a zip."""
     path = Path(path)
     if not path.exists():
         raise DataFileError(path, "no such file")
@@ -101,15 +156,17 @@ def _open_members(path: Path) -> list[tuple[str, Callable]]:
             names = [n for n in zf.namelist() if not n.endswith("/")]
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataFileError(path, f"corrupt zip ({exc}); delete it or fetch it again") from None
-        csvs = [n for n in names if n.lower().endswith(".csv")]
-        if not csvs:
+        if "xl/workbook.xml" in names:  # an .xlsx is itself a zip: read it as a workbook, whatever its name
+            return [(path.name, lambda: open(path, "rb"), True)]
+        tables = [n for n in names if n.lower().endswith(TABLE_SUFFIXES)]
+        if not tables:
             detail = ""
             xml = [n for n in names if n.lower().endswith(".xml")]
             if xml:
                 detail = ": " + _xml_error_text(zf.read(xml[0]))
-            raise DataFileError(path, f"the zip holds no CSV (it holds: {', '.join(names) or 'nothing'}){detail}")
-        return [(n, (lambda n=n: zf.open(n))) for n in sorted(csvs)]
-    return [(path.name, lambda: open(path, "rb"))]
+            raise DataFileError(path, f"the zip holds no CSV or .xlsx (it holds: {', '.join(names) or 'nothing'}){detail}")
+        return [(n, (lambda n=n: zf.open(n)), n.lower().endswith(".xlsx")) for n in sorted(tables)]
+    return [(path.name, lambda: open(path, "rb"), False)]
 
 
 def _xml_error_text(raw: bytes) -> str:
@@ -124,7 +181,7 @@ def _xml_error_text(raw: bytes) -> str:
 
 
 def list_data_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
-    """The ``.zip``/``.csv`` files under ``folder`` (recursively) whose name contains one of ``patterns``."""
+    """The ``.zip``/``.csv``/``.xlsx`` files under ``folder`` (recursively) whose name contains one of ``patterns``."""
     found = []
     for p in sorted(Path(folder).rglob("*")):
         if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and any(pat.upper() in p.name.upper() for pat in patterns):
