@@ -6,8 +6,10 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,19 +18,27 @@ from typing import Any
 import numpy as np
 
 from powergrid import __version__
-from powergrid.errors import PowerGridError
+from powergrid.errors import PluginError, PowerGridError
 from powergrid.plugins import KINDS, get_registry
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    registry = get_registry()
+    registry = get_registry(allow_conflicts=True)
+    broken = []
     for kind in KINDS:
         records = registry.records(kind)
         print(f"{'policies' if kind == 'policy' else kind + 's'} ({len(records)}):")
         for r in records:
-            print(f"  {r.name:<18} {r.provider:<28} {r.summary}")
+            problem = r.problem()
+            print(f"  {r.name:<18} {r.provider:<28} {f'BROKEN: {problem}' if problem else r.summary}")
+            if problem:
+                broken.append(f"{kind} {r.name!r} from {r.provider}: {problem}")
     for failed in registry.failed:
         print(f"failed to load: {failed.name} ({failed.distribution}): {failed.error}")
+    problems = [*registry.conflicts, *broken]
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s) above)" if len(problems) > 1 else ""
+        raise PluginError(problems[0] + more)
     return 0
 
 
@@ -62,8 +72,11 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["POWERGRID_DATA_DIR"] = str(Path(args.data_dir).resolve())
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     out = Path(args.out)
+    trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
+    if not env.possible_agents:
+        print(f"{env.config.name}: no agent has policy: learned; every agent runs its internal policy "
+              f"(--policy {args.policy} does not apply)")
     out.mkdir(parents=True, exist_ok=True)
-    trajectory = out / f"{env.config.name}_trajectory.csv"
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
     steps, failures, started = 0, 0, time.perf_counter()
@@ -74,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
             env.reset(seed=args.seed + episode)
             for agent_id in env.agents:
                 env.action_space(agent_id).seed(args.seed + episode)
-            while env.agents:
+            while env.agents or (not env.possible_agents and env.tick < env.max_ticks):
                 if args.policy == "rule":
                     actions = rule_actions(env)
                 else:
@@ -93,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
                     writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
                                      f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
     elapsed = time.perf_counter() - started
-    print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {args.policy}, "
+    policy = args.policy if env.possible_agents else "internal"
+    print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {policy}, "
           f"solver {env.solver.name}, {steps / elapsed:.1f} steps/s, {failures} non-converged power flow(s)")
     print(f"{'agent':<16}{'kind':<8}{'learned':<9}{'cost $':>12}{'safety':>10}{'reward':>12}")
     for agent_id in every:
@@ -106,6 +120,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def output_file(folder: Path, name: str) -> Path:
+    """``folder / name`` for a plain file name (letters, digits, ``-_.``), never a path outside ``folder``."""
+    if not SAFE_FILE_NAME.fullmatch(name) or set(name) == {"."}:
+        raise UsageError(f"output file name {name!r}: expected letters, digits, '-', '_' and '.' only")
+    return folder / name
+
+
 def _new(args: argparse.Namespace) -> int:
     from powergrid.scaffold import new_device
 
@@ -114,9 +138,36 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(PowerGridError):
+    """A bad command line (unknown option, missing argument, bad value)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are a :class:`UsageError` (one line, exit code 2 from :func:`main`)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def count(minimum: int) -> Any:
+    """An argparse type: an integer ≥ ``minimum``."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {value}")
+        return value
+
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.")
+    parser = ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.")
     parser.add_argument("--version", action="version", version=f"powergrid {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (any position)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="list every registered plugin by kind, with its distribution and version")
     p.set_defaults(func=_plugins)
@@ -125,12 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="run episodes of a scenario and print a per-agent summary")
     p.add_argument("config")
-    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--episodes", type=count(1), default=1)
     p.add_argument("--policy", choices=("random", "rule"), default="random", help="policy of the learned agents")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--solver", default=None, help="override the solver (e.g. pandapower, fast)")
     p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR)")
-    p.add_argument("--out", default="runs", help="folder for the trajectory CSV")
+    p.add_argument("--out", default="runs", help="folder for the trajectory CSV (the only place written)")
     p.set_defaults(func=_run)
     p = sub.add_parser("new", help="scaffold a plugin package")
     p.add_argument("what", choices=("device",))
@@ -141,22 +192,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; bad input ends with one line ``powergrid: error: …`` and exit code 2 (``--debug``: traceback)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    registry = get_registry()
-    commands = {r.name: r for r in registry.records("command")}
-    if argv and argv[0] in commands:
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            return _dispatch(argv)
+        except KeyboardInterrupt:
+            print("powergrid: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # every error becomes one line; --debug shows where it came from
+            if debug:
+                traceback.print_exc()
+            print(f"powergrid: error: {error_line(exc)}", file=sys.stderr)
+            return 2
+        finally:
+            for warning in caught:  # one line each, without source lines
+                print(f"powergrid: warning: {_one_line(str(warning.message))}", file=sys.stderr)
+
+
+def _dispatch(argv: list[str]) -> int:
+    commands = {r.name: r for r in get_registry(allow_conflicts=True).records("command")}
+    if argv and argv[0] in commands:  # pack commands run inside the same error handling
         return int(commands[argv[0]].load()(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            return int(args.func(args) or 0)
-    except (PowerGridError, FileNotFoundError) as exc:
-        print(f"powergrid: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        for warning in caught:  # one line each, without source lines
-            print(f"powergrid: warning: {warning.message}", file=sys.stderr)
+    return int(args.func(args) or 0)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for ``exc``: PowerGrid's own messages as they are, others prefixed with their type."""
+    if isinstance(exc, (PowerGridError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError)):
+        text = str(exc)
+    elif isinstance(exc, KeyError) and exc.args:
+        text = f"KeyError: {exc.args[0]}"
+    else:
+        text = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
 
 
 if __name__ == "__main__":

@@ -50,10 +50,25 @@ class PluginRecord:
         if not isinstance(self.factory, str):
             return self.factory
         module, _, attr = self.factory.partition(":")
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginLoadError(f"{self.kind or 'plugin'} {self.name!r} from {self.provider} cannot be loaded: "
+                                  f"{self.factory!r} ({type(exc).__name__}: {exc})") from exc
         return obj
+
+    def problem(self) -> str | None:
+        """Why a lazy ``"module:attr"`` factory cannot load (its module is not installed), without importing it."""
+        if not isinstance(self.factory, str):
+            return None
+        module = self.factory.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError) as exc:
+            return f"module {module!r} cannot be found ({type(exc).__name__}: {exc})"
+        return None if found else f"module {module!r} is not installed"
 
     @property
     def provider(self) -> str:
@@ -72,19 +87,24 @@ class FailedPlugin:
 class Registry:
     """Every named plugin, by kind. Build with :func:`get_registry`."""
 
-    def __init__(self, records: Iterable[PluginRecord], failed: Iterable[FailedPlugin] = ()):
+    def __init__(self, records: Iterable[PluginRecord], failed: Iterable[FailedPlugin] = (), *, strict: bool = True):
+        """``strict``: a name registered twice raises; otherwise the first one is kept and the clash kept in ``conflicts``."""
         self._by_kind: dict[str, dict[str, PluginRecord]] = {kind: {} for kind in KINDS}
         self.failed: tuple[FailedPlugin, ...] = tuple(failed)
+        conflicts = []
         for record in records:
             table = self._by_kind[record.kind]
             if record.name in table:
                 first = table[record.name]
-                raise DuplicatePluginError(
-                    f"{record.kind} '{record.name}' is registered twice: by {first.provider} "
-                    f"and by {record.provider}; uninstall or disable one of them "
-                    f"(POWERGRID_DISABLE_PLUGINS=<entry point name>)"
-                )
+                message = (f"{record.kind} '{record.name}' is registered twice: by {first.provider} "
+                           f"and by {record.provider}; uninstall or disable one of them "
+                           f"(POWERGRID_DISABLE_PLUGINS=<entry point name>)")
+                if strict:
+                    raise DuplicatePluginError(message)
+                conflicts.append(message)
+                continue
             table[record.name] = record
+        self.conflicts: tuple[str, ...] = tuple(conflicts)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._by_kind[kind])
@@ -224,17 +244,28 @@ def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]
     return records
 
 
-def get_registry(*, entry_points: bool = True) -> Registry:
-    """The registry of every plugin (built once per process and cached)."""
+def get_registry(*, entry_points: bool = True, allow_conflicts: bool = False) -> Registry:
+    """The registry of every plugin (built once per process and cached).
+
+    A name registered twice raises :class:`DuplicatePluginError` unless ``allow_conflicts``
+    (``powergrid plugins`` lists everything, then reports the clash).
+    """
     key = f"ep={entry_points}"
     if key not in _CACHE:
         for directory in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep):
             if directory.strip():
-                load_plugins(directory.strip())
+                try:
+                    load_plugins(directory.strip())
+                except FileNotFoundError:
+                    raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
+                                          f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
         pm, origin, failed = build_plugin_manager(entry_points=entry_points)
         records = collect_records(pm, origin) + _LOCAL.records
-        _CACHE[key] = Registry(records, failed)
-    return _CACHE[key]
+        _CACHE[key] = Registry(records, failed, strict=False)
+    registry = _CACHE[key]
+    if registry.conflicts and not allow_conflicts:
+        raise DuplicatePluginError(registry.conflicts[0])
+    return registry
 
 
 def make_registry(*plugins: Any, entry_points: bool = False, include_local: bool = False) -> Registry:
@@ -302,9 +333,9 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception:
+        except Exception as exc:
             del sys.modules[module_name]
-            raise
+            raise PluginLoadError(f"local plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
         if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
             _LOCAL_MODULES.append((module, f"local:{path}"))
         loaded.append(module_name)
