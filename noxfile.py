@@ -40,15 +40,15 @@ def core(session: nox.Session) -> None:
 
 @nox.session
 def devices(session: nox.Session) -> None:
-    """The device pack with core (and the protocol pack its example scenarios use)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], *TEST_TOOLS)
+    """The device pack with core (and the protocol and dataset packs its example scenarios use)."""
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
     _pytest(session, "tests/devices")
 
 
 @nox.session
 def protocols(session: nox.Session) -> None:
-    """The protocol pack with core (and the device pack its example scenarios use)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], *TEST_TOOLS)
+    """The protocol pack with core (and the device and dataset packs its example scenarios use)."""
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
     _pytest(session, "tests/protocols")
 
 
@@ -62,7 +62,7 @@ def datasets(session: nox.Session) -> None:
 @nox.session
 def hil(session: nox.Session) -> None:
     """The hardware-in-the-loop pack with core (a real Modbus server on 127.0.0.1)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["hil"], *TEST_TOOLS)
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], PACKS["hil"], *TEST_TOOLS)
     _pytest(session, "tests/hil")
 
 
@@ -95,11 +95,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: the three-microgrid IEEE 34 day on embedded default data (offline, synthetic profiles)."""
+    """The main job: a day of the three-microgrid IEEE 34 case on the shipped CAISO 2023 data (offline; a warning fails it)."""
     session.install(f"{CORE}[fast]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
     session.run("powergrid", "plugins")
     session.run("powergrid", "run", "configs/ieee34_3mg.yaml", "--episodes", "1", "--out", ".nox/demo", *session.posargs,
-                env={"POWERGRID_OFFLINE": "1"})
+                env={"POWERGRID_OFFLINE": "1", "PYTHONWARNINGS": "error"})
 
 
 @nox.session

@@ -7,18 +7,18 @@ import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandapower as pp
 import pytest
+import yaml
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from powergrid.builder import build_network
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.plugins import get_registry
 
-from ..conftest import CONFIGS, SHARED
+from ..conftest import CONFIGS
 
 ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 IEEE34_3MG = CONFIGS / "ieee34_3mg.yaml"
@@ -30,19 +30,16 @@ def offline(monkeypatch):
     monkeypatch.delenv("POWERGRID_DATA_DIR", raising=False)
 
 
-@pytest.mark.filterwarnings("ignore:datasets")
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: p.stem)
 def test_every_config_passes_the_parallel_api_test(config):
     parallel_api_test(MultiAgentPowerGridEnv.from_config(config), num_cycles=100)
 
 
-@pytest.mark.filterwarnings("ignore:datasets")
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: p.stem)
 def test_every_config_is_seed_deterministic(config):
     parallel_seed_test(lambda: MultiAgentPowerGridEnv.from_config(config), num_cycles=20)
 
 
-@pytest.mark.filterwarnings("ignore:datasets")
 def test_ieee34_3mg_voltages_equal_an_independent_pandapower_run():
     env = MultiAgentPowerGridEnv.from_config(IEEE34_3MG)
     env.reset(seed=11)
@@ -50,7 +47,7 @@ def test_ieee34_3mg_voltages_equal_an_independent_pandapower_run():
     for _ in range(5):
         env.step({a: rng.uniform(env.action_space(a).low, env.action_space(a).high).astype(np.float32) for a in env.agents})
         net = build_network(env.config, get_registry())
-        load = env.ctx.profiles["load"][env.tick - 1]
+        load = env.load_multipliers[env.tick - 1]
         net.load["p_mw"] *= load
         net.load["q_mvar"] *= load
         for d in env.scenario.device_agents:
@@ -69,7 +66,6 @@ def _step_in_worker(payload: bytes) -> bytes:
     return pickle.dumps(env.step(actions))
 
 
-@pytest.mark.filterwarnings("ignore:datasets")
 def test_env_pickles_into_a_spawned_worker_and_steps_identically():
     env = MultiAgentPowerGridEnv.from_config(IEEE34_3MG)
     env.reset(seed=2)
@@ -99,7 +95,7 @@ def test_cli_validates_every_config():
 
 
 def test_cli_runs_a_day_of_ieee34_3mg(tmp_path):
-    out = subprocess.run([sys.executable, "-W", "ignore", "-m", "powergrid.cli", "run", str(IEEE34_3MG), "--episodes", "1",
+    out = subprocess.run([sys.executable, "-W", "error", "-m", "powergrid.cli", "run", str(IEEE34_3MG), "--episodes", "1",
                           "--policy", "rule", "--out", str(tmp_path)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert "1 episode(s) × 96 steps" in out.stdout and "0 non-converged" in out.stdout
@@ -109,13 +105,13 @@ def test_cli_runs_a_day_of_ieee34_3mg(tmp_path):
     assert len(rows) == 1 + 96 * 15  # header + 96 ticks × 15 agents
 
 
-@pytest.mark.skipif(not (SHARED / "data" / "caiso").is_dir(), reason="../shared/data/caiso is not present")
-def test_ieee34_3mg_runs_on_caiso_2023_data(monkeypatch):
-    monkeypatch.setenv("POWERGRID_DATA_DIR", str(SHARED / "data"))
+@pytest.mark.filterwarnings("error")
+def test_ieee34_3mg_runs_on_the_shipped_caiso_2023_data_with_no_warning():
     env = MultiAgentPowerGridEnv.from_config(IEEE34_3MG)
     env.reset(seed=4)
     providers = env.scenario.providers
-    assert all(providers[r].active is providers[r].primary for r in ("price", "load", "solar"))
+    assert all(type(providers[r]).__name__ == "Caiso2023Provider" for r in ("price", "load", "solar"))
+    assert providers["load"].params.area == "AVA" and providers["load"].last_start.year == 2023
     price = env.ctx.profiles["price"]
     assert price.shape == (96,) and np.isfinite(price).all() and price.std() > 0
     while env.agents:
@@ -123,12 +119,13 @@ def test_ieee34_3mg_runs_on_caiso_2023_data(monkeypatch):
     assert env.last_result.converged
 
 
-def test_ieee34_3mg_falls_back_to_synthetic_without_data():
-    env = MultiAgentPowerGridEnv.from_config(IEEE34_3MG)
+def test_a_dataset_without_data_falls_back_with_a_warning():
+    data = yaml.safe_load(IEEE34_3MG.read_text())
+    data["datasets"]["price"] = {"provider": "caiso", "report": "lmp", "fallback": "synthetic"}  # no files, offline
+    env = MultiAgentPowerGridEnv.from_config(data)
     with pytest.warns(RuntimeWarning, match="datasets.price: no data"):
         env.reset(seed=4)
     assert env.scenario.providers["price"].active is env.scenario.providers["price"].fallback
-    assert Path(IEEE34_3MG).exists()
 
 
 def test_system_agent_price_reaches_every_device_and_holds_between_its_periods():
