@@ -38,6 +38,7 @@ from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.builder import Scenario, build_scenario
 from powergrid.config import EnvConfig
 from powergrid.devices import Device, StepContext, clip_action
+from powergrid.errors import ActionError
 from powergrid.plugins import Registry
 from powergrid.protocols import Directive
 from powergrid.solvers.base import Injections, PowerFlowResult
@@ -281,8 +282,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
+        self._check_actions(actions)
         s, ctx, t = self.scenario, self.ctx, self.tick
         self._set_time(t)
         market_price = ctx.price
@@ -375,13 +375,29 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         space = self._action_spaces[agent.id]
         if action is None:  # an agent that sent nothing holds still (zero action, projected)
             action = np.zeros(space.shape, np.float32) if isinstance(space, gymnasium.spaces.Box) else 0
+        action = _checked_action(agent.id, action, space)
         slices = self._extra_slices.get(agent.id)
         if not slices:
             return action
         flat, _ = clip_action(action, space)
         for proto, where in slices:
             extra[proto][agent.id] = flat[where]
-        return flat[: slices[0][1].start]
+        # the own part as sent: its devices project it (NaN, inf, out of bounds) and report the distance
+        return action.reshape(-1)[: slices[0][1].start]
+
+    def _check_actions(self, actions: Mapping[str, Any]) -> None:
+        """Refuse a step after the episode ended, and action keys that are not learned agents."""
+        if not self.agents and (self.possible_agents or self.tick >= self.max_ticks):
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        if not isinstance(actions, Mapping):
+            raise ActionError(f"expected a mapping of learned agent id → action, got {type(actions).__name__}")
+        for agent_id in actions:
+            if agent_id not in self._action_spaces:
+                agent = self.scenario.agents.get(agent_id)
+                what = "an unknown agent id" if agent is None else f"not a learned agent (policy: {agent.policy})"
+                raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
+                                  f"({', '.join(self.possible_agents) or 'none'})")
+
 
     def _apply_network_settings(self) -> None:
         """Tap positions and shunt steps of devices that stand for admittance changes, when they change."""
@@ -538,6 +554,20 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """Global state: every bus voltage (pu) of the last sound power flow (1 pu before the first)."""
         result = self.last_result if self.last_result is not None else self._nominal
         return result.vm_pu.astype(np.float32)
+
+
+def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -> Any:
+    """``action`` as a float64 array of ``space``'s shape (a Box), or one number (a Discrete); else :class:`ActionError`."""
+    try:
+        a = np.asarray(action)
+    except ValueError:  # ragged nested lists
+        a = np.asarray(None)
+    shape = space.shape or (1,)
+    if a.dtype.kind not in "iuf" or not (a.shape == shape or (a.ndim == 0 and shape == (1,))):
+        got = f"{a.dtype} array of shape {a.shape}" if a.dtype.kind != "O" else type(action).__name__
+        raise ActionError(f"agent {agent_id!r}: expected real numbers of shape {shape} for its action space {space}, "
+                          f"got {got}")
+    return a.astype(np.float64).reshape(shape) if isinstance(space, gymnasium.spaces.Box) else action
 
 
 def _flat_size(space: gymnasium.spaces.Space) -> int:
