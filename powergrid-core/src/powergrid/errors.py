@@ -30,3 +30,7 @@ class DuplicatePluginError(PluginError):
 
 class PluginLoadError(PluginError, ImportError):
     """An entry-point plugin failed to import (raised only in strict mode)."""
+
+
+class ActionError(PowerGridError, ValueError):
+    """An action passed to ``step`` does not fit: unknown agent id, wrong shape or type. Names the agent and its space."""
