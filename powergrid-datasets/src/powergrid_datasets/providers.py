@@ -357,6 +357,7 @@ class NyisoParams(FileParams):
     report: str = choice(("auto", "load", "lbmp"), "auto", doc="load = real-time load (pal), lbmp = zonal LBMP")
     zone: str = text("N.Y.C.", doc="Name column: CAPITL, CENTRL, DUNWOD, GENESE, HUD VL, LONGIL, MHK VL, MILLWD, N.Y.C., NORTH, WEST")
     component: str = choice(tuple(nyiso.COMPONENTS), "lbmp", doc="lbmp: the LBMP or its losses / congestion component")
+    market: str = choice(nyiso.MARKETS, "DAM", doc="lbmp: DAM = day-ahead (damlbmp, hourly), RT = real-time (realtime, 5-minute)")
     tz: str = text(nyiso.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
@@ -370,7 +371,7 @@ class NyisoProvider(LocalFileProvider):
     def raw_series(self) -> TimeSeries:
         if self.role == "load":
             return nyiso.load_series(self.location(), self.params.zone)
-        return nyiso.price_series(self.location(), self.params.zone, self.params.component)
+        return nyiso.price_series(self.location(), self.params.zone, self.params.component, self.params.market)
 
 
 # -- SimBench ------------------------------------------------------------------------
