@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from powergrid.profiles import daily_value
-from powergrid_protocols import admm, auction
+from powergrid_protocols import admm, p2p
 
 DGS = [(10.0, 45.0), (20.0, 60.0), (8.0, 40.0)]  # (a $/MW²h, b $/MWh), p in [0, 0.6] MW
 PEAK_LOAD = [0.55, 0.87, 0.54]
@@ -59,10 +59,10 @@ def p2p_hour(areas: list[admm.Area], price: float) -> tuple[float, int, float]:
     for i, ((a, b), q) in enumerate(zip(DGS, p)):
         mc = b + 2 * a * q
         if 0.6 - q > 1e-6 and mc < price:
-            orders += auction.orders_from_signed(f"mg{i}", mc, -min(0.6 - q, 0.5))
+            orders += p2p.orders_from_signed(f"mg{i}", mc, -min(0.6 - q, 0.5))
         elif q > 1e-6:
-            orders += auction.orders_from_signed(f"mg{i}", mc, min(q, 0.5))
-    c = auction.clear_double_auction(orders, k=0.5)
+            orders += p2p.orders_from_signed(f"mg{i}", mc, min(q, 0.5))
+    c = p2p.clear_double_auction(orders, k=0.5)
     cost = 0.0
     for i, ((a, b), area) in enumerate(zip(DGS, areas)):
         q = c.net_mw.get(f"mg{i}", 0.0)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid_protocols.curves import volt_var_q
+from powergrid_protocols.volt_var import volt_var_q
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import linprog
 
 from powergrid.networks import cigre_mv
-from powergrid_protocols.dcopf import Offer, clear_market, dc_network, make_network
+from powergrid_protocols.lmp import Offer, clear_market, dc_network, make_network
 
 
 def b_theta_lmp(net, offers, demand):

@@ -1,4 +1,4 @@
-"""P2P double auction: hand-built books and balance identities."""
+"""P2P double auction: hand-built books, the clearing interval, and balance identities."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from powergrid_protocols.auction import Order, clear_double_auction, orders_from_signed, supply_demand_at
+from powergrid_protocols.p2p import Order, clear_double_auction, orders_from_signed
 
 
 def test_hand_book_uniform_midpoint():
@@ -18,14 +18,35 @@ def test_hand_book_uniform_midpoint():
     c = clear_double_auction(book, k=0.5, dt_h=1.0)
     # curves cross after 3 MW: bids 90,90,70 vs offers 30,60,60; the 4th MW is 40 < 80
     assert c.volume_mw == pytest.approx(3.0)
-    assert c.price == pytest.approx(0.5 * (70 + 60))  # last matched bid 70, last matched offer 60
+    # interval [max(last matched offer 60, first excluded bid 40), min(last matched bid 70, first excluded offer 80)]
+    #        = [60, 70]; k = 0.5 → 60 + 0.5·(70 − 60) = 65
+    assert c.price == pytest.approx(65.0)
     assert c.net_mw == pytest.approx({"b1": 2, "b2": 1, "b3": 0, "s1": -1, "s2": -2, "s3": 0})
     assert c.payment["b1"] == pytest.approx(2 * 65.0)
     assert c.payment["s2"] == pytest.approx(-2 * 65.0)
 
 
+@pytest.mark.parametrize("k, price", [(0.5, 55.0), (0.0, 50.0), (1.0, 60.0), (0.25, 52.5)])
+def test_the_price_lies_between_the_first_excluded_orders(k, price):
+    # bids 100 $/MWh·1 MW and 50·1, offers 40·1 and 60·1
+    book = [Order("b100", 100, 1, "buy"), Order("b50", 50, 1, "buy"),
+            Order("s40", 40, 1, "sell"), Order("s60", 60, 1, "sell")]
+    c = clear_double_auction(book, k=k)
+    # 100 ≥ 40 trades 1 MW; then 50 < 60 stops: Q* = 1 MW
+    # interval [max(last matched offer 40, first excluded bid 50), min(last matched bid 100, first excluded offer 60)]
+    #        = [50, 60]; p* = 50 + k·(60 − 50): k = 0.5 → 55 (the old rule gave 40 + 0.5·(100 − 40) = 70)
+    assert c.volume_mw == pytest.approx(1.0)
+    assert c.price == pytest.approx(price)
+    assert c.net_mw == pytest.approx({"b100": 1, "b50": 0, "s40": -1, "s60": 0})
+    # at 55 demand is 1 MW (only the 100 bid buys) and supply 1 MW (only the 40 offer sells);
+    # at 70 supply would be 2 MW (40 and 60) against a demand of 1
+    assert _clears(book, c.price, c.volume_mw)
+    assert not _clears(book, 70.0, 1.0)
+
+
 @pytest.mark.parametrize("k, price", [(0.0, 50.0), (1.0, 55.0), (0.25, 51.25)])
 def test_k_sets_the_price_inside_the_marginal_pair(k, price):
+    # one bid 55, one offer 50, nothing excluded: interval [50, 55]
     book = [Order("b", 55, 1, "buy"), Order("s", 50, 1, "sell")]
     c = clear_double_auction(book, k=k)
     assert c.price == pytest.approx(price)
@@ -33,12 +54,25 @@ def test_k_sets_the_price_inside_the_marginal_pair(k, price):
 
 
 def test_partial_fill_of_the_marginal_order_and_no_trade():
+    # bid 100·0.5 MW meets offer 20·2 MW: 0.5 MW trade, 1.5 MW of the offer left over at 20
+    # interval [max(20, —), min(100, first excluded offer = the 20 remainder)] = [20, 20]: p* = 20
+    # (above 20 the seller would offer 2 MW against a demand of 0.5)
     c = clear_double_auction([Order("b", 100, 0.5, "buy"), Order("s", 20, 2, "sell")], dt_h=0.25)
     assert c.volume_mw == pytest.approx(0.5)
-    assert c.price == pytest.approx(60.0)
-    assert c.payment["b"] == pytest.approx(60 * 0.5 * 0.25)
+    assert c.price == pytest.approx(20.0)
+    assert c.payment["b"] == pytest.approx(20 * 0.5 * 0.25)  # 2.5 $
     none = clear_double_auction([Order("b", 10, 1, "buy"), Order("s", 20, 1, "sell")])
     assert none.volume_mw == 0 and math.isnan(none.price) and all(v == 0 for v in none.payment.values())
+
+
+def _clears(orders, price, volume, tol=1e-9):
+    """Supply = demand = volume at price, on step curves: a bid at exactly the price may buy any part
+    of its quantity, and likewise an offer (independent of the clearing code)."""
+    demand_lo = sum(o.quantity_mw for o in orders if o.side == "buy" and o.price > price)
+    demand_hi = sum(o.quantity_mw for o in orders if o.side == "buy" and o.price >= price)
+    supply_lo = sum(o.quantity_mw for o in orders if o.side == "sell" and o.price < price)
+    supply_hi = sum(o.quantity_mw for o in orders if o.side == "sell" and o.price <= price)
+    return demand_lo - tol <= volume <= demand_hi + tol and supply_lo - tol <= volume <= supply_hi + tol
 
 
 def test_signed_orders():
@@ -70,6 +104,5 @@ def test_balance_identities_on_random_books(book, k, dt):
                 assert -o.quantity_mw - 1e-9 <= q <= 1e-9
                 if q < -1e-9:
                     assert o.price <= c.price + 1e-9
-        # the clearing volume is the intersection: at the clearing price demand ≥ volume ≤ supply
-        demand, supply = supply_demand_at(orders, c.price)
-        assert c.volume_mw <= demand + 1e-9 and c.volume_mw <= supply + 1e-9
+        # the price is in the clearing interval: supply = demand = the traded volume at that price
+        assert _clears(orders, c.price, c.volume_mw)

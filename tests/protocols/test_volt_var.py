@@ -1,11 +1,11 @@
-"""Volt-var (IEEE 1547-2018 Category B) and droop laws."""
+"""Volt-var (IEEE 1547-2018 Category B): the curve and the apparent-power limit."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from powergrid_protocols.curves import IEEE1547_CAT_B, check_curve, pf_droop, qv_droop, volt_var_q
+from powergrid_protocols.volt_var import IEEE1547_CAT_B, apparent_power_limit, check_curve, volt_var_q
 
 
 @pytest.mark.parametrize("v, q", [(0.92, 0.44), (0.98, 0.0), (1.00, 0.0), (1.02, 0.0), (1.08, -0.44),
@@ -21,14 +21,66 @@ def test_the_standard_curve_values():
         check_curve(((0.92, -0.44), (0.98, 0), (1.02, 0), (1.08, 0.44)))
 
 
-def test_pf_droop_shares_in_proportion_to_rating_over_droop():
-    share = pf_droop(0.6, [1.0, 2.0, 3.0], [0.05, 0.05, 0.05], f0_hz=60.0)
-    np.testing.assert_allclose(share.delta_p_mw, [0.1, 0.2, 0.3])
-    assert share.delta_f_hz == pytest.approx(-0.6 / (6.0 / (0.05 * 60.0)))
-    sat = pf_droop(0.6, [1.0, 2.0, 3.0], [0.05, 0.05, 0.05], up_mw=[0.05, 1, 1])
-    assert sat.delta_p_mw.sum() == pytest.approx(0.6) and sat.delta_p_mw[0] == pytest.approx(0.05)
-    assert sat.delta_p_mw[1] / sat.delta_p_mw[2] == pytest.approx(2 / 3)
+@pytest.mark.parametrize("priority, p, q", [
+    # a 0.1 MVA inverter at full sun (P = 0.1 MW) at V ≥ 1.08 pu: the curve asks Q = −0.44·0.1 = −0.044 Mvar;
+    # together |S| = √(0.1² + 0.044²) = 0.10925 MVA = 1.093 × rating, which the limit forbids:
+    # reactive priority keeps Q and curtails P to √(0.1² − 0.044²) = √0.008064 = 0.089800 MW
+    ("reactive", 0.0898000, -0.044),
+    # active priority keeps P = 0.1 MW and leaves √(0.1² − 0.1²) = 0 Mvar
+    ("active", 0.1, 0.0),
+])
+def test_the_apparent_power_limit_at_full_output(priority, p, q):
+    got_p, got_q = apparent_power_limit(0.1, -0.044, 0.1, priority)
+    assert got_p == pytest.approx(p, abs=1e-6) and got_q == pytest.approx(q, abs=1e-12)
+    assert got_p**2 + got_q**2 <= 0.1**2 + 1e-15
 
 
-def test_qv_droop():
-    np.testing.assert_allclose(qv_droop(np.array([0.98, 1.0, 1.03, 1.2]), np.ones(4), 0.05), [0.4, 0, -0.6, -1.0])
+def test_the_limit_leaves_a_point_inside_the_circle_alone():
+    # P = 0.06 MW, Q = 0.044 Mvar: |S| = √(0.0036 + 0.001936) = 0.0744 MVA < 0.1
+    for priority in ("reactive", "active"):
+        assert apparent_power_limit(0.06, 0.044, 0.1, priority) == pytest.approx((0.06, 0.044))
+    # a battery charging (P < 0) keeps its sign: reactive priority at Q = 0.08 leaves |P| ≤ √(0.01 − 0.0064) = 0.06
+    assert apparent_power_limit(-0.09, 0.08, 0.1, "reactive") == pytest.approx((-0.06, 0.08))
+    with pytest.raises(ValueError, match="priority"):
+        apparent_power_limit(0.1, 0.0, 0.1, "both")
+
+
+def _high_voltage_env(priority):
+    """The volt-var example with every inverter told its bus sits at 1.10 pu (Q = −0.44·S) before each step."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data["horizontal"][0]["params"]["priority"] = priority
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    return env, env.scenario.horizontal[0]
+
+
+@pytest.mark.parametrize("priority", ["reactive", "active"])
+def test_in_env_no_inverter_exceeds_its_rating(priority):
+    env, proto = _high_voltage_env(priority)
+    worst, curtailed = 0.0, 0.0
+    full_sun = np.ones(env.action_space("mg1").shape, np.float32)  # mg1: ESS 1 MW-pu, DG, PV f = 1 …
+    for _ in range(24):
+        proto.v[:] = 1.10
+        _, _, _, _, infos = env.step({"mg1": np.clip(full_sun, env.action_space("mg1").low, env.action_space("mg1").high)})
+        info = infos["mg1"]["VoltVar"]
+        curtailed += sum(info["curtailed_mw"].values())
+        for d, c in zip(proto.inverters, proto.q_ctl):
+            s = c.s_mva
+            worst = max(worst, np.hypot(d.device.p_mw, d.device.q_mvar) / s)
+            expected_q = -0.44 * s
+            if priority == "reactive":  # Q on the curve, P within √(S² − Q²)
+                assert d.device.q_mvar == pytest.approx(expected_q)
+                assert abs(d.device.p_mw) <= np.sqrt(s**2 - expected_q**2) + 1e-6
+            else:  # P as dispatched, Q clipped to what is left
+                assert abs(d.device.q_mvar) <= min(0.44 * s, np.sqrt(max(s**2 - d.device.p_mw**2, 0.0))) + 1e-9
+        if not env.agents:
+            break
+    assert worst <= 1.0 + 1e-6
+    if priority == "reactive":
+        assert curtailed > 0  # the PV at full sun gave up active power for the curve's Q

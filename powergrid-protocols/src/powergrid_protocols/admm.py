@@ -1,4 +1,5 @@
-"""Distributed economic dispatch by ADMM (pure functions, no environment).
+"""Distributed economic dispatch by exchange ADMM: the algorithm (pure functions) and its
+environment adapter :class:`ADMMDispatch`.
 
 Problem (areas ``i = 1..N``, each a GridAgent with generating units ``g``)::
 
@@ -26,16 +27,43 @@ when one residual is 10× the other). Messages: each iteration every area sends
 :func:`centralized_dispatch` solves the same problem in one place (bisection on
 the system price with each area's response clipped to its exchange bounds); it
 is the reference of the benchmark. Tests compare both with an independent QP.
+
+The upstream grid (:class:`GridTie`) sells at ``buy`` and buys at ``sell`` $/MWh, one
+net exchange ``g`` (MW into the areas): cost ``buy·g`` for ``g ≥ 0``, ``sell·g`` for
+``g < 0``. While ``sell ≤ buy`` that cost is convex and the grid is one more area with an
+import and an export unit (buying and selling at once never pays, and the two are netted).
+When ``sell > buy`` — a negative price with ``sell = ratio·price``, ratio < 1 — it is
+concave: one area holding both units would buy and sell at once and earn
+``(sell − buy)·G`` out of nothing. :func:`dispatch_with_grid` then solves the two convex
+cases, import only (``0 ≤ g ≤ G`` at ``buy``) and export only (``−G ≤ g ≤ 0`` at ``sell``),
+and keeps the cheaper: the exact optimum with one net exchange per area at any price sign.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
+import gymnasium
 import numpy as np
 
+from powergrid.devices import StepContext, box
+from powergrid.params import flag, integer, quantity
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.channel import Channel, Message
+from powergrid_protocols.common import (
+    DISPATCHABLE,
+    ChannelFields,
+    build_channel,
+    devices_of,
+    finite_or,
+    meter_of,
+    mw_range,
+    project_pending,
+    set_pending_mw,
+)
 
 INF = 1e9
 
@@ -269,3 +297,156 @@ def centralized_dispatch(areas: Sequence[Area], demand_mw: float = 0.0) -> Dispa
             x[i] = new_x
     cost = sum(unit_cost(a.units, pi) for a, pi in zip(areas, p))
     return Dispatch(tuple(p), x, float(lam), float(cost), 1, abs(residual) < 1e-6, 0, float(abs(residual)))
+
+
+@attrs.frozen
+class GridTie:
+    """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell`` ($/MWh)."""
+
+    buy: float
+    sell: float
+    limit_mw: float
+
+    def modes(self) -> list[Area]:
+        """The grid as an area with units (import, export): one convex area, or the import-only and the
+        export-only areas when ``sell > buy`` (see the module docstring)."""
+        g = self.limit_mw
+        if self.sell <= self.buy:
+            return [Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, -g, 0.0)))]
+        return [Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, 0.0, 0.0))),
+                Area((Unit(0.0, self.buy, 0.0, 0.0), Unit(0.0, self.sell, -g, 0.0)))]
+
+
+def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[..., Dispatch] = admm_dispatch,
+                       **options: Any) -> Dispatch:
+    """Dispatch ``areas`` exchanging with ``grid`` (Σ x = 0 with the grid as the last area), one net grid exchange.
+
+    ``solve`` is :func:`admm_dispatch` (``options`` passed on) or :func:`centralized_dispatch`. Iterations and
+    messages add up over the cases solved; the grid's import and export are netted (``p`` of the last area).
+    """
+    runs = [solve([*areas, mode], 0.0, **options) for mode in grid.modes()]
+    best = min(runs, key=lambda r: r.cost)
+    g = float(best.p[-1].sum())
+    p = (*best.p[:-1], np.array([max(g, 0.0), min(g, 0.0)]))
+    cost = best.cost - unit_cost(grid.modes()[0].units, best.p[-1]) + grid.buy * max(g, 0.0) + grid.sell * min(g, 0.0)
+    return attrs.evolve(best, p=p, cost=float(cost), iterations=sum(r.iterations for r in runs),
+                        messages=sum(r.messages for r in runs), converged=all(r.converged for r in runs))
+
+
+@attrs.frozen
+class ADMMParams(ChannelFields):
+    rho: float = quantity("$/MW²h", 50.0, gt=0, doc="initial ADMM penalty")
+    tol: float = quantity("MW", 1e-4, gt=0, doc="primal and dual residual tolerance")
+    max_iter: int = integer(2000, ge=1)
+    grid: bool = flag(True, doc="include the upstream grid (buy at the price, sell at sell_ratio·price)")
+    grid_limit_mw: float = quantity("MW", 100.0, gt=0)
+    sell_ratio: float = quantity("1", 0.8, ge=0, le=1)
+    ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
+    warm_start: bool = flag(True)
+
+
+class ADMMDispatch(HorizontalProtocol):
+    """Distributed economic dispatch of the participants' DGs and ESSs by exchange ADMM each tick.
+
+    Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``) and ESSs
+    (``ess_cost_a·p²`` over the feasible range); demand = its net load estimated from
+    the last tick (PCC import + its devices' injections, i.e. persistence); exchange
+    bounds = its GridConnection's import/export limits. With ``grid``, the upstream grid is
+    one more area selling at the price and buying at ``sell_ratio``·price, with one net exchange
+    at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
+    The dispatch is applied as the units' setpoints; the info reports the clearing price
+    (the dual, $/MWh), iterations, messages and the ADMM cost.
+    """
+
+    Params = ADMMParams
+
+    def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
+        super().__init__(params, participants)
+        self.channel = build_channel(params)
+        self.meters = {a.id: meter_of(a) for a in self.participants}
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.net_load = {a.id: 0.0 for a in self.participants}
+        self.result: Dispatch | None = None
+        self.projection: dict[str, float] = {}
+        self._u, self._rho = 0.0, self.params.rho
+        self._clock = 0
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.channel.reset(int(rng.integers(2**31)))
+        self._reset_state()
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([-np.inf, -np.inf], [np.inf, np.inf])
+
+    def areas(self) -> tuple[list[Area], list[list[Any]]]:
+        """The participants as ADMM areas, and the device agents behind each area's units."""
+        areas, owners = [], []
+        for agent in self.participants:
+            units, devs = [], []
+            for d in devices_of(agent, DISPATCHABLE):
+                lo, hi = mw_range(d)
+                if type(d.device).__name__ == "DG":
+                    units.append(Unit(d.device.params.cost_a, d.device.params.cost_b, lo, hi))
+                else:
+                    units.append(Unit(self.params.ess_cost_a, 0.0, lo, hi))
+                devs.append(d)
+            meter = self.meters[agent.id]
+            x_min, x_max = -INF, INF
+            if meter is not None:
+                x_min, x_max = -meter.device.params.import_limit_mw, meter.device.params.export_limit_mw
+            areas.append(Area(tuple(units), self.net_load[agent.id], x_min, x_max))
+            owners.append(devs)
+        return areas, owners
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        p = self.params
+        self.projection = {}
+        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        areas, owners = self.areas()
+        u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
+        lossy = p.channel != "ideal" or p.channel_delay or p.channel_loss
+        options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
+                   "channel": self.channel if lossy else None, "start_tick": self._clock}
+        if p.grid:
+            grid = GridTie(float(ctx.price), p.sell_ratio * float(ctx.price), p.grid_limit_mw)
+            r = dispatch_with_grid(areas, grid, **options)
+        else:
+            r = admm_dispatch(areas, 0.0, **options)
+        self._clock += r.iterations + self.channel.delay + 1
+        self.channel.receive(self._clock)
+        self._u, self._rho = r.u, r.rho
+        self.result = r
+        for devs, power in zip(owners, r.p):
+            for d, value in zip(devs, power):
+                set_pending_mw(d, float(value))
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        if result.converged:
+            for agent in self.participants:
+                meter = self.meters[agent.id]
+                injected = sum(d.device.p_mw for d in agent.devices())
+                load = (meter.flow(result) if meter is not None else 0.0) + injected
+                self.net_load[agent.id] = float(finite_or(load, self.net_load[agent.id]))
+        return {}
+
+    def observe(self, agent: Any) -> np.ndarray:
+        r = self.result
+        if r is None:
+            return np.zeros(2, np.float32)
+        i = self.participants.index(agent)
+        return np.array([r.price, r.x[i]], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        r = self.result
+        if r is None:
+            return {"iterations": 0, "converged": False}
+        return {"iterations": r.iterations, "converged": r.converged, "price": r.price, "messages": r.messages,
+                "cost_per_h": r.cost, "exchange_mw": {a.id: float(r.x[i]) for i, a in enumerate(self.participants)},
+                "primal_residual": r.primal_residual, "grid_mw": float(r.p[-1].sum()) if self.params.grid else 0.0,
+                "projection": dict(self.projection)}
+
+
+__all__ = ["ADMMDispatch", "ADMMParams", "Area", "Dispatch", "GridTie", "Unit", "admm_dispatch", "area_response",
+           "centralized_dispatch", "dispatch_total", "dispatch_with_grid", "local_step"]

@@ -1,24 +1,36 @@
-"""Helpers shared by the protocol classes: device lookup, setpoint changes, PCC metering, reactive setpoints.
+"""Helpers shared by the protocol adapters: device lookup, setpoint changes, PCC metering, reactive
+setpoints, and one rule for non-finite inputs.
 
 Reactive power: protocols act before device physics, so they set a device agent's
 :class:`~powergrid.agents.ReactiveSetpoint` (``q_mvar``, clipped to ``±√(S² − P²)``
 when ``limit`` is set), which the environment applies after the device's own step.
+
+Non-finite inputs (one rule for every protocol): an action entry a protocol reads — a
+participant's extra action or a device agent's pending setpoint — is projected onto its Box
+as the core does (:func:`powergrid.devices.clip_action`: NaN or ±inf → the midpoint of its
+bounds, counted as the full range; finite entries clipped), and the projection distance is
+reported in the protocol's ``info()["projection"]`` under the agent's id. A non-finite
+measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+import gymnasium
 import numpy as np
 
 from powergrid.agents import ReactiveSetpoint
+from powergrid.devices import clip_action
 from powergrid.params import integer, quantity, text
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
 
 #: Device classes treated as inverter-based (volt-var, Q–V droop) unless a protocol says otherwise.
 INVERTER_TYPES = ("PV", "ESS", "Wind", "WindTurbine", "Inverter", "EVCharger", "FuelCell")
+#: Device classes whose MW setpoint protocols move (in this order: generators first, then batteries).
+DISPATCHABLE = ("DG", "ESS")
 
 
 def kind(device_agent: Any) -> str:
@@ -38,6 +50,47 @@ def rating_mva(device: Any, s_ratio: float = 1.0) -> float:
         if value:
             return float(value)
     return s_ratio * float(getattr(device.params, "p_max_mw", 0.0) or 0.0)
+
+
+def dg_marginal(d: Any, p_mw: float) -> float:
+    """Marginal fuel cost of a DG device agent at ``p_mw``: ``b + 2a·p`` ($/MWh)."""
+    p = d.device.params
+    return float(p.cost_b + 2.0 * p.cost_a * p_mw)
+
+
+def read_extra(agent: Any, actions: Mapping[str, np.ndarray], space: gymnasium.spaces.Box,
+               projection: dict[str, float]) -> np.ndarray | None:
+    """A participant's extra action projected onto ``space`` (None: it sent none, it follows the rule).
+
+    A non-zero projection distance is recorded in ``projection[agent.id]`` (see the module docstring).
+    """
+    value = actions.get(agent.id)
+    if value is None or np.size(value) == 0:
+        return None
+    clipped, distance = clip_action(value, space)
+    if distance:
+        projection[agent.id] = distance
+    return clipped.reshape(-1)
+
+
+def project_pending(device_agents: Iterable[Any], projection: dict[str, float]) -> None:
+    """Replace a pending setpoint holding NaN/inf by its projection (recorded per device agent id)."""
+    for d in device_agents:
+        space = d.device.action_space
+        if d.pending is None or not isinstance(space, gymnasium.spaces.Box):
+            continue
+        action = np.asarray(d.pending, np.float64)
+        if np.isfinite(action).all():
+            continue
+        clipped, distance = clip_action(action, space)
+        d.pending = clipped.astype(np.float32)
+        projection[d.id] = projection.get(d.id, 0.0) + distance
+
+
+def finite_or(value: Any, fallback: Any) -> np.ndarray:
+    """``value`` where finite, else ``fallback`` (elementwise): a non-finite measurement is ignored."""
+    value = np.asarray(value, np.float64)
+    return np.where(np.isfinite(value), value, fallback)
 
 
 def pending_mw(d: Any) -> float:
@@ -138,5 +191,6 @@ def build_channel(params: Any) -> Channel:
                         capacity=params.channel_capacity)
 
 
-__all__ = ["ChannelFields", "ChannelParams", "Meter", "build_channel", "devices_of", "meter_of",
-           "mw_range", "pending_mw", "q_setpoint", "rating_mva", "set_pending_mw", "shift_generation"]
+__all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel",
+           "devices_of", "dg_marginal", "finite_or", "meter_of", "mw_range", "pending_mw", "project_pending",
+           "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation"]

@@ -1,42 +1,65 @@
-"""Consensus by gossip averaging over a communication graph (pure functions).
+"""Average consensus by gossip: ratio consensus with running sums (pure functions) and its
+environment adapter :class:`Consensus`.
 
-Synchronous average consensus with Metropolis–Hastings weights (Xiao & Boyd 2004):
+Each agent ``i`` holds a pair ``(y_i, z_i)``, initially ``(x_i(0), 1)``, and splits it in
+``deg_i + 1`` equal shares each iteration: it keeps one and sends one to every neighbour
+(push-sum / ratio consensus, Kempe et al. 2003; Bénézit et al. 2010). Its estimate of the
+average is ``y_i / z_i``. Over an ideal channel Σy and Σz are conserved and, on a connected
+graph, every ``y_i/z_i → (1/n)·Σ x(0)``.
 
-    x_i ← x_i + Σ_{j ∈ N(i)} w_ij (x_j − x_i),   w_ij = 1 / (1 + max(deg_i, deg_j))
+Lossy and delayed links (Hadjicostis, Domínguez-García & Vaidya 2016): a message carries
+the *running sums* of every share the sender has sent on that link, and the receiver adds
+the difference to the last running sum it received. A lost message's mass arrives with the
+next one that gets through, and a late one still counts: no mass is lost, so the estimates
+still converge to the exact average (unless a link drops everything).
 
-``W`` is symmetric and doubly stochastic, so Σ x is preserved and, on a
-connected graph, every x_i → the network average (1/n)·Σ x_i(0). On a
-disconnected graph each component converges to its own average; the run then
-ends at ``max_iter`` without agreement and reports ``converged = False``
-(``connected`` is also reported, from a breadth-first search).
-
-Stopping rule: ``max_i x_i − min_i x_i ≤ tol`` (agreement); one iteration sends
-one message along each direction of every edge (``2·|E|`` messages).
-
-With a :class:`~powergrid_protocols.channel.Channel`, each iteration is one
-channel tick: agents send their value to each neighbour, and combine with the
-last value *received* from each neighbour (a lost or late message means a
-stale value; the iteration then no longer preserves the sum exactly).
+``converged`` is reported only when two checks agree: the estimates agree
+(``max − min ≤ tol``) **and** they agree on the conserved average (mass conservation:
+``|mean(estimates) − mean(x(0))| ≤ tol``). Estimates that agree on a wrong value — mass
+lost on the way — are reported as not converged. Otherwise the run ends at ``max_iter``
+with ``converged = False`` (on a disconnected graph each component finds its own average;
+``connected`` is reported from a breadth-first search). One iteration is one channel tick
+and sends one message along each direction of every edge (``2·|E|`` messages).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
+import gymnasium
 import numpy as np
 
-from powergrid_protocols.channel import Channel, Message
+from powergrid.devices import StepContext, box
+from powergrid.params import Check, choice, integer, quantity
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
+from powergrid_protocols.channel import Channel, IdealChannel, Message
+from powergrid_protocols.common import (
+    ChannelFields,
+    build_channel,
+    devices_of,
+    dg_marginal,
+    finite_or,
+    pending_mw,
+    project_pending,
+    read_extra,
+)
 
 
 @attrs.frozen
 class GossipResult:
+    """Estimates of the average per agent, and how the run went (``spread``, ``average_error`` in the
+    values' unit)."""
+
     values: np.ndarray
     iterations: int
     converged: bool
     connected: bool
     messages: int
     spread: float
+    average_error: float
 
 
 def adjacency(n: int, edges: Iterable[tuple[int, int]]) -> np.ndarray:
@@ -66,50 +89,52 @@ def is_connected(adj: np.ndarray) -> bool:
     return bool(seen.all())
 
 
-def metropolis_weights(adj: np.ndarray) -> np.ndarray:
-    """Metropolis–Hastings weight matrix (symmetric, doubly stochastic)."""
-    deg = adj.sum(axis=1)
-    w = np.where(adj, 1.0 / (1.0 + np.maximum.outer(deg, deg)), 0.0)
-    w[np.diag_indices_from(w)] = 1.0 - w.sum(axis=1)
-    return w
-
-
 def gossip_average(values: Sequence[float], edges: Iterable[tuple[int, int]], *, tol: float = 1e-9,
                    max_iter: int = 10_000, channel: Channel | None = None, start_tick: int = 0) -> GossipResult:
-    """Run synchronous gossip until agreement within ``tol`` or ``max_iter`` iterations."""
-    x = np.asarray(values, dtype=np.float64).copy()
-    n = len(x)
+    """Run ratio consensus until both checks of the module docstring hold, or ``max_iter`` iterations.
+
+    ``channel`` (default: ideal) carries the messages; iteration ``k`` is its tick ``start_tick + k − 1``.
+    """
+    x0 = np.asarray(values, dtype=np.float64)
+    n = len(x0)
     adj = adjacency(n, edges)
     connected = is_connected(adj)
-    w = metropolis_weights(adj)
     nbrs = [np.flatnonzero(adj[i]) for i in range(n)]
-    n_edges_directed = int(adj.sum())
+    share = 1.0 / (1.0 + adj.sum(axis=1))
+    channel = channel if channel is not None else IdealChannel()
+    mean = float(x0.mean()) if n else 0.0
+    y, z = x0.copy(), np.ones(n)
+    sent = np.zeros((n, 2))  # running sums of (y, z) that i has sent on each of its links
+    got = np.zeros((n, n, 2))  # got[i, j]: the last running sums i received from j
+    stamp = np.zeros((n, n), int)  # the iteration that running sum was sent (a late old one is ignored)
+
+    def result(est: np.ndarray, it: int, messages: int) -> GossipResult:
+        spread = float(est.max() - est.min()) if n else 0.0
+        error = abs(float(est.mean()) - mean) if n else 0.0
+        return GossipResult(est, it, spread <= tol and error <= tol, connected, messages, spread, error)
+
+    out = result(x0.copy(), 0, 0)
     messages = 0
-    spread = float(x.max() - x.min()) if n else 0.0
-    if spread <= tol:
-        return GossipResult(x, 0, True, connected, 0, spread)
-    known = np.tile(x, (n, 1))  # known[i, j]: the last value of j that i has received
     for it in range(1, max_iter + 1):
-        if channel is None:
-            x = w @ x
-            messages += n_edges_directed
-        else:
-            tick = start_tick + it - 1
-            for i in range(n):
-                for j in nbrs[i]:
-                    channel.send(Message(str(i), str(j), float(x[i])), tick)
-                    messages += 1
-            for m in channel.receive(tick):
-                known[int(m.recipient), int(m.sender)] = m.payload
-            new = x.copy()
-            for i in range(n):
-                for j in nbrs[i]:
-                    new[i] += w[i, j] * (known[i, j] - x[i])
-            x = new
-        spread = float(x.max() - x.min())
-        if spread <= tol:
-            return GossipResult(x, it, True, connected, messages, spread)
-    return GossipResult(x, max_iter, False, connected, messages, spread)
+        if out.converged:
+            break
+        tick = start_tick + it - 1
+        y, z = y * share, z * share  # the share each agent keeps; one more goes to each neighbour
+        sent += np.column_stack([y, z])
+        for i in range(n):
+            for j in nbrs[i]:
+                channel.send(Message(str(i), str(j), (it, sent[i, 0], sent[i, 1])), tick)
+                messages += 1
+        for m in channel.receive(tick):
+            i, j = int(m.recipient), int(m.sender)
+            k, sy, sz = m.payload
+            if k > stamp[i, j]:
+                y[i] += sy - got[i, j, 0]
+                z[i] += sz - got[i, j, 1]
+                got[i, j] = (sy, sz)
+                stamp[i, j] = k
+        out = result(y / z, it, messages)
+    return out
 
 
 def ring(n: int) -> list[tuple[int, int]]:
@@ -118,3 +143,139 @@ def ring(n: int) -> list[tuple[int, int]]:
 
 def star(n: int) -> list[tuple[int, int]]:
     return [(0, i) for i in range(1, n)]
+
+
+def _edges_check() -> Check:
+    expected = "a list of [agent id, agent id] pairs"
+
+    def convert(value: Any) -> tuple[tuple[str, str], ...]:
+        if isinstance(value, tuple) and all(isinstance(e, tuple) for e in value):
+            return value
+        if not isinstance(value, list):
+            raise ValueError(expected)
+        out = []
+        for e in value:
+            if not isinstance(e, (list, tuple)) or len(e) != 2 or not all(isinstance(x, str) for x in e):
+                raise ValueError(expected)
+            out.append((e[0], e[1]))
+        return tuple(out)
+
+    return Check(expected, convert)
+
+
+def edge_list(default: tuple = ()) -> Any:
+    check = _edges_check()
+    return attrs.field(default=default, converter=check.convert, metadata={"unit": "", "check": check,
+                                                                           "doc": "communication graph"})
+
+
+@attrs.frozen
+class ConsensusParams(ChannelFields):
+    topology: str = choice(("ring", "star", "complete", "edges"), "ring", doc="communication graph")
+    edges: tuple = edge_list()
+    signal: str = choice(("marginal_cost", "voltage", "net_power"), "marginal_cost",
+                         doc="what a rule participant contributes")
+    value_min: float = quantity("1", 0.0, doc="bounds of a learned participant's value")
+    value_max: float = quantity("1", 300.0)
+    tol: float = quantity("1", 1e-6, gt=0, doc="agreement tolerance (max − min)")
+    max_iter: int = integer(1000, ge=1)
+
+
+class Consensus(HorizontalProtocol):
+    """Average consensus by gossip among the participants each tick.
+
+    Value of a participant: a learned agent's extra action (one number in
+    ``[value_min, value_max]``); a rule agent's signal — its DG marginal cost at the
+    current setpoint ($/MWh), its zone's mean voltage (pu, last power flow) or its
+    devices' net injection (MW, last tick). Graph: ``ring``/``star``/``complete`` over the
+    participants in order, or ``edges`` (pairs of participant ids). Gossip runs until
+    agreement or ``max_iter`` (one channel tick per iteration); the observation is the
+    agent's own estimate and the info reports iterations, convergence and connectivity.
+    """
+
+    Params = ConsensusParams
+
+    def __init__(self, params: ConsensusParams, participants: Sequence[Any]) -> None:
+        super().__init__(params, participants)
+        ids = [a.id for a in self.participants]
+        n = len(ids)
+        if params.topology == "edges":
+            index = {a: i for i, a in enumerate(ids)}
+            for a, b in params.edges:
+                if a not in index or b not in index:
+                    raise ValueError(f"consensus edge ({a}, {b}) names a non-participant (participants: {ids})")
+            self.edges = [(index[a], index[b]) for a, b in params.edges]
+        elif params.topology == "ring":
+            self.edges = ring(n)
+        elif params.topology == "star":
+            self.edges = star(n)
+        else:
+            self.edges = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        self.channel = build_channel(params)
+        self._voltage = {a.id: 1.0 for a in self.participants}
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.result: GossipResult | None = None
+        self.projection: dict[str, float] = {}
+        self.estimate = {a.id: 0.0 for a in self.participants}
+        self.target = 0.0
+        self._clock = 0
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.channel.reset(int(rng.integers(2**31)))
+        self._voltage = {a.id: 1.0 for a in self.participants}
+        self._reset_state()
+
+    def action_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box(self.params.value_min, self.params.value_max)
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([-np.inf, 0.0], [np.inf, 1.0])
+
+    def rule_value(self, agent: Any, ctx: StepContext) -> float:
+        signal = self.params.signal
+        if signal == "voltage":
+            return self._voltage[agent.id]
+        if signal == "net_power":
+            return float(sum(d.device.p_mw for d in agent.devices()))
+        dgs = devices_of(agent, ("DG",))
+        return float(np.mean([dg_marginal(d, pending_mw(d)) for d in dgs])) if dgs else float(ctx.price)
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        self.projection = {}
+        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        values = []
+        for agent in self.participants:
+            extra = read_extra(agent, actions, self.action_space(agent), self.projection)
+            values.append(float(extra[0]) if extra is not None else self.rule_value(agent, ctx))
+        self.result = gossip_average(values, self.edges, tol=self.params.tol, max_iter=self.params.max_iter,
+                                            channel=self.channel, start_tick=self._clock)
+        self._clock += self.result.iterations + self.channel.delay + 1
+        self.channel.receive(self._clock)  # drop what is still in flight from this tick's rounds
+        self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}
+        self.target = float(np.mean(values))
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        if result.converged:
+            for agent in self.participants:
+                zone = agent.zone if getattr(agent, "zone", None) is not None and len(agent.zone) else \
+                    np.array([d.bus for d in agent.devices()], int)
+                if len(zone):
+                    self._voltage[agent.id] = float(finite_or(np.mean(result.vm_pu[zone]), self._voltage[agent.id]))
+        return {}
+
+    def observe(self, agent: Any) -> np.ndarray:
+        converged = 1.0 if self.result is not None and self.result.converged else 0.0
+        return np.array([self.estimate.get(agent.id, 0.0), converged], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        r = self.result
+        if r is None:
+            return {"iterations": 0, "converged": False}
+        return {"iterations": r.iterations, "converged": r.converged, "connected": r.connected, "messages": r.messages,
+                "average": self.target, "spread": r.spread, "average_error": r.average_error,
+                "estimates": dict(self.estimate), "projection": dict(self.projection)}
+
+
+__all__ = ["Consensus", "ConsensusParams", "GossipResult", "adjacency", "gossip_average", "is_connected", "ring", "star"]

@@ -1,4 +1,5 @@
-"""Double auction for peer-to-peer energy trading (pure functions, no environment).
+"""Peer-to-peer energy trading: a uniform-price k-double auction (pure functions) and its
+environment adapter :class:`P2PTrading`.
 
 Clearing rule: **uniform-price k-double auction** (Satterthwaite & Williams).
 
@@ -8,11 +9,19 @@ Clearing rule: **uniform-price k-double auction** (Satterthwaite & Williams).
    ``bid price ≥ offer price``; the matched quantity is the smaller remaining
    quantity (orders can be filled partially). The traded volume ``Q*`` is the
    total matched quantity: the intersection of the demand and supply curves.
-3. With ``b*`` the price of the last (lowest) matched bid and ``s*`` the price of
-   the last (highest) matched offer, every trade clears at one price
-   ``p* = s* + k·(b* − s*)``, ``k ∈ [0, 1]`` (``k = 0.5``: the midpoint).
-   Since every matched bid is ≥ ``b*`` and every matched offer ≤ ``s*``, no one
-   trades at a price worse than their own (individual rationality).
+3. Every price in the **clearing interval** ``[lo, hi]`` balances supply and demand at ``Q*``::
+
+       lo = max(last matched offer, first excluded bid)
+       hi = min(last matched bid,   first excluded offer)
+
+   (an excluded order is the unmatched rest of an order — the remainder of a partly
+   filled one, or the next one in the book; a side with none left drops out of its
+   max/min). Every trade clears at one price ``p* = lo + k·(hi − lo)``, ``k ∈ [0, 1]``
+   (``k = 0.5``: the midpoint). Matched bids are ≥ hi and matched offers ≤ lo, so no
+   one trades at a price worse than their own (individual rationality); excluded bids
+   are ≤ lo and excluded offers ≥ hi, so no one left out wants to trade at ``p*``.
+   Example: bids 100 and 50, offers 40 and 60 $/MWh, 1 MW each: 100 meets 40, then
+   50 < 60 stops; ``[max(40, 50), min(100, 60)] = [50, 60]``, ``k = 0.5`` → 55 $/MWh.
 4. Buyers pay and sellers receive ``p*·q·dt``; buyer and seller quantities each
    sum to ``Q*``, so Σ payments = 0 and Σ signed traded MW = 0.
 
@@ -21,10 +30,31 @@ Quantities are MW over a period of ``dt_h`` hours; prices $/MWh.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
+import gymnasium
 import numpy as np
+
+from powergrid.devices import StepContext, box
+from powergrid.params import flag, quantity
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
+from powergrid_protocols.channel import Message
+from powergrid_protocols.common import (
+    DISPATCHABLE,
+    ChannelFields,
+    build_channel,
+    devices_of,
+    dg_marginal,
+    meter_of,
+    mw_range,
+    pending_mw,
+    project_pending,
+    read_extra,
+    shift_generation,
+)
 
 
 @attrs.frozen
@@ -89,7 +119,10 @@ def clear_double_auction(orders: Sequence[Order], *, k: float = 0.5, dt_h: float
             s_left = offers[si][1].quantity_mw if si < len(offers) else 0.0
     if not matches:
         return Clearing(float("nan"), 0.0, net, pay, ())
-    price = last_offer + k * (last_bid - last_offer)
+    next_bid = bids[bi][1].price if bi < len(bids) else -np.inf  # first excluded bid (or a partly filled one)
+    next_offer = offers[si][1].price if si < len(offers) else np.inf
+    lo, hi = max(last_offer, next_bid), min(last_bid, next_offer)
+    price = lo + k * (hi - lo)
     for buyer, seller, q in matches:
         net[buyer] += q
         net[seller] -= q
@@ -100,8 +133,138 @@ def clear_double_auction(orders: Sequence[Order], *, k: float = 0.5, dt_h: float
     return Clearing(float(price), volume, net, pay, tuple(matches))
 
 
-def supply_demand_at(orders: Sequence[Order], price: float) -> tuple[float, float]:
-    """(demand MW, supply MW) at ``price``: bids priced ≥ it, offers priced ≤ it (for independent checks)."""
-    demand = sum(o.quantity_mw for o in orders if o.side == "buy" and o.price >= price)
-    supply = sum(o.quantity_mw for o in orders if o.side == "sell" and o.price <= price)
-    return float(demand), float(supply)
+@attrs.frozen
+class P2PParams(ChannelFields):
+    k: float = quantity("1", 0.5, ge=0, le=1, doc="k of the k-double auction (0.5: midpoint)")
+    q_max_mw: float = quantity("MW", 0.5, gt=0, doc="largest order (MW)")
+    price_min: float = quantity("$/MWh", 0.0)
+    price_max: float = quantity("$/MWh", 300.0)
+    net_metering: bool = flag(True, doc="re-bill the PCC meter so traded MWh are not also bought from/sold to the grid")
+    imbalance_factor: float = quantity("1", 1.0, ge=0, doc="undelivered MW are charged factor·market price")
+    overload_percent: float = quantity("%", 100.0, gt=0, doc="PCC loading above this is a reported violation")
+
+
+class P2PTrading(HorizontalProtocol):
+    """Peer-to-peer energy trading among GridAgents by a uniform-price k-double auction each tick.
+
+    Orders: a learned participant's extra action ``[limit price $/MWh, quantity MW]`` (quantity
+    > 0 buys, < 0 sells, in ``[−q_max, q_max]``); a rule participant sells its DG headroom at its
+    marginal cost when that is below the market price, else offers to buy back its own DG output
+    at its marginal cost (replacing expensive local generation). Orders travel to the market
+    through the protocol's channel (delay, loss); only arrived orders are cleared.
+
+    Delivery: a seller raises, a buyer lowers, the setpoints of its DG then ESS by the traded MW,
+    so the trade flows through the PCCs in the AC power flow. Undelivered MW are reported and
+    charged at ``imbalance_factor·price``. Settlement: buyers pay and sellers receive
+    ``p*·q·dt`` (Σ = 0); with ``net_metering`` the PCC meter bill ``C(m)`` is replaced by
+    ``C(m − δ)`` (δ the delivered signed trade), so traded energy is not also billed by the grid.
+    Network limits: the PCC element loading is reported; above ``overload_percent`` it adds safety.
+    """
+
+    Params = P2PParams
+
+    def __init__(self, params: P2PParams, participants: Sequence[Any]) -> None:
+        super().__init__(params, participants)
+        self.channel = build_channel(params)
+        self.meters = {a.id: meter_of(a) for a in self.participants}
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.last: Clearing | None = None
+        self.delivered = {a.id: 0.0 for a in self.participants}
+        self.undelivered = {a.id: 0.0 for a in self.participants}
+        self.loading: dict[str, float] = {}
+        self.messages = 0
+        self.projection: dict[str, float] = {}
+
+    def action_space(self, agent: Any) -> gymnasium.spaces.Box:
+        p = self.params
+        return box([p.price_min, -p.q_max_mw], [p.price_max, p.q_max_mw])
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([-np.inf, -np.inf], [np.inf, np.inf])
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.channel.reset(int(rng.integers(2**31)))
+        self._reset_state()
+
+    def rule_order(self, agent: Any, ctx: StepContext) -> tuple[float, float]:
+        """(limit price, signed MW) of a rule participant (see the class docstring)."""
+        dgs = devices_of(agent, ("DG",))
+        if not dgs:
+            return 0.0, 0.0
+        headroom = sum(mw_range(d)[1] - pending_mw(d) for d in dgs)
+        output = sum(pending_mw(d) - mw_range(d)[0] for d in dgs)
+        cheapest = min(dg_marginal(d, pending_mw(d)) for d in dgs)
+        dearest = max(dg_marginal(d, pending_mw(d)) for d in dgs)
+        if headroom > 1e-6 and cheapest < ctx.price:
+            return cheapest, -min(headroom, self.params.q_max_mw)
+        if output > 1e-6:
+            return dearest, min(output, self.params.q_max_mw)
+        return 0.0, 0.0
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        p = self.params
+        self.projection = {}
+        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        for agent in self.participants:
+            extra = read_extra(agent, actions, self.action_space(agent), self.projection)
+            price, qty = (float(extra[0]), float(extra[1])) if extra is not None else self.rule_order(agent, ctx)
+            self.channel.send(Message(agent.id, "market", (price, qty)), ctx.tick)
+            self.messages += 1
+        orders = []
+        for m in self.channel.receive(ctx.tick, "market"):
+            orders += orders_from_signed(m.sender, *m.payload)
+        clearing = clear_double_auction(orders, k=p.k, dt_h=ctx.dt_h)
+        self.last = clearing
+        self.messages += sum(1 for q in clearing.net_mw.values() if q)  # the market tells each trader
+        for agent in self.participants:
+            q = clearing.net_mw.get(agent.id, 0.0)
+            units = sorted(devices_of(agent, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(type(d.device).__name__))
+            left = shift_generation(units, -q) if q else 0.0  # DGs first, then batteries
+            # the setpoints moved by −q − left: the delivered signed trade is q + left
+            self.undelivered[agent.id] = abs(left)
+            self.delivered[agent.id] = q + left
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        p, c = self.params, self.last
+        out: dict[str, tuple[float, float]] = {}
+        self.loading = {}
+        for agent in self.participants:
+            cost = c.payment.get(agent.id, 0.0) if c is not None else 0.0
+            cost += p.imbalance_factor * ctx.price * abs(self.undelivered[agent.id]) * ctx.dt_h
+            unsafe = 0.0
+            meter = self.meters[agent.id]
+            if meter is not None and result.converged:
+                m = meter.flow(result)
+                delta = self.delivered[agent.id]
+                if p.net_metering and delta:
+                    cost += meter.bill(m - delta, ctx.price, ctx.dt_h) - meter.bill(m, ctx.price, ctx.dt_h)
+                load = meter.loading(result)
+                self.loading[agent.id] = load
+                if np.isfinite(load):
+                    unsafe = max(load / p.overload_percent - 1.0, 0.0)
+            out[agent.id] = (float(cost), float(unsafe))
+        return out
+
+    def observe(self, agent: Any) -> np.ndarray:
+        c = self.last
+        price = c.price if c is not None and np.isfinite(c.price) else 0.0
+        return np.array([price, c.net_mw.get(agent.id, 0.0) if c is not None else 0.0], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        c = self.last
+        return {
+            "price": float(c.price) if c is not None and np.isfinite(c.price) else None,  # None: nothing cleared
+            "volume_mw": float(c.volume_mw) if c is not None else 0.0,
+            "trades_mw": dict(c.net_mw) if c is not None else {},
+            "payments": dict(c.payment) if c is not None else {},
+            "undelivered_mw": dict(self.undelivered),
+            "pcc_loading_percent": dict(self.loading),
+            "violation": any(v > self.params.overload_percent for v in self.loading.values() if np.isfinite(v)),
+            "messages": self.messages,
+            "projection": dict(self.projection),
+        }
+
+
+__all__ = ["Clearing", "Order", "P2PParams", "P2PTrading", "clear_double_auction", "orders_from_signed"]

@@ -1,6 +1,7 @@
-"""Local inverter and generator control laws (pure functions).
+"""IEEE 1547-2018 volt–var: the curve and the apparent-power limit (pure functions) and the
+environment adapter :class:`VoltVar`.
 
-**Volt–var** (IEEE 1547-2018, §5.3.3, Category B default): reactive power as a
+**Curve** (IEEE 1547-2018 §5.3.3, Category B default): reactive power as a
 piecewise-linear function of the voltage at the terminal, in per unit of the
 rated apparent power, flat beyond the end points::
 
@@ -10,24 +11,33 @@ rated apparent power, flat beyond the end points::
 ``Q > 0`` injects reactive power (raises the voltage, at low V); ``Q < 0``
 absorbs (at high V). Generator convention, as every device in PowerGrid.
 
-**Droop**: primary P–f droop shares an active-power imbalance ΔP (MW) among
-units with droop ``R_i`` (pu on their rating ``S_i``) and nominal frequency
-``f0``::
+**Apparent-power limit**: an inverter never exceeds its rating, ``P² + Q² ≤ S²``.
+IEEE 1547-2018 asks a Category B DER for reactive power up to 44 % of its rated
+apparent power at any active power from 20 % to 100 % of rated (§5.3.1); a unit
+whose S rating equals its P rating meets that only by giving up active power
+(at full output, ``Q = 0.44·S`` alone would need ``√(1 + 0.44²) = 1.093·S``).
+The standard leaves which one yields to the unit's settings, so both are offered:
 
-    K_i = S_i / (R_i · f0)              (MW/Hz)
-    Δf  = −ΔP / (Σ K_i + D)             (D: load damping, MW/Hz)
-    ΔP_i = −K_i · Δf                    (unit i's pick-up, clipped to its headroom;
-                                         a saturated unit drops out and Δf is recomputed)
-
-Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i``.
+- ``reactive`` priority: Q follows the curve (``|Q| ≤ S``) and P is curtailed to
+  ``√(S² − Q²)``;
+- ``active`` priority: P is kept (``|P| ≤ S``) and Q is clipped to ``√(S² − P²)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
+import gymnasium
 import numpy as np
+
+from powergrid.devices import StepContext, box
+from powergrid.params import choice, quantity, text
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
+from powergrid_protocols.common import INVERTER_TYPES, devices_of, finite_or, project_pending, q_setpoint
 
 #: IEEE 1547-2018 Category B default volt-var curve: ((V1, Q1), (V2, Q2), (V3, Q3), (V4, Q4)).
 IEEE1547_CAT_B = ((0.92, 0.44), (0.98, 0.0), (1.02, 0.0), (1.08, -0.44))
@@ -56,52 +66,130 @@ def check_curve(curve: Sequence[tuple[float, float]]) -> None:
         raise ValueError(f"expected Q1 ≥ Q2 ≥ Q3 ≥ Q4 (inject at low V, absorb at high V), got {qs}")
 
 
-@attrs.frozen
-class DroopShare:
-    delta_f_hz: float
-    delta_p_mw: np.ndarray
-    unserved_mw: float
+def apparent_power_limit(p_mw: float, q_mvar: float, s_mva: float, priority: str = "reactive") -> tuple[float, float]:
+    """``(P, Q)`` inside the circle ``P² + Q² ≤ S²`` (MW, Mvar, MVA) with ``reactive`` or ``active`` priority."""
+    if priority == "reactive":
+        q = min(max(q_mvar, -s_mva), s_mva)
+        room = math.sqrt(max(s_mva**2 - q**2, 0.0))
+        return math.copysign(min(abs(p_mw), room), p_mw), q
+    if priority == "active":
+        p = min(max(p_mw, -s_mva), s_mva)
+        room = math.sqrt(max(s_mva**2 - p**2, 0.0))
+        return p, math.copysign(min(abs(q_mvar), room), q_mvar)
+    raise ValueError(f"expected priority 'reactive' or 'active', got {priority!r}")
 
 
-def pf_droop(delta_p_mw: float, rating_mw: Sequence[float], droop_pu: Sequence[float], *, f0_hz: float = 60.0,
-             damping_mw_per_hz: float = 0.0, up_mw: Sequence[float] | None = None,
-             down_mw: Sequence[float] | None = None) -> DroopShare:
-    """Share an imbalance ``delta_p_mw`` (> 0: more load than generation) by P–f droop (see the module docstring).
+def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
+    """Lower a device agent's pending active-power setpoint so that ``|P| ≤ p_cap_mw``; returns the MW cut.
 
-    ``up_mw``/``down_mw`` are each unit's headroom to raise/lower its output (default: unlimited).
+    Works on the named entries of the device's action: ``f`` (fraction of the available power of a
+    curtailable source: PV, wind) or ``p`` (MW: battery, generator, fuel cell…). A device with neither
+    keeps its setpoint; the environment's clip of Q to ``√(S² − P²)`` still holds its rating.
     """
-    s = np.asarray(rating_mw, float)
-    r = np.asarray(droop_pu, float)
-    k = s / (r * f0_hz)
-    n = len(s)
-    up = np.full(n, np.inf) if up_mw is None else np.asarray(up_mw, float)
-    dn = np.full(n, np.inf) if down_mw is None else np.asarray(down_mw, float)
-    share = np.zeros(n)
-    free = np.ones(n, bool)
-    remaining = float(delta_p_mw)
-    df = 0.0
-    for _ in range(n + 1):
-        kk = k[free].sum() + damping_mw_per_hz
-        df = -remaining / kk if kk > 0 else df  # all saturated: keep the last frequency
-        trial = np.where(free, -k * df, 0.0)
-        over = free & ((trial > up - share) | (-trial > dn + share))
-        if not over.any():
-            share = share + trial
-            remaining = 0.0
-            break
-        # saturate the units that hit a limit, then recompute the others
-        for i in np.flatnonzero(over):
-            limit = up[i] if trial[i] > 0 else -dn[i]
-            remaining -= limit
-            share[i] = limit
-            free[i] = False
-    served = share.sum()
-    unserved = float(delta_p_mw - served - (-df * damping_mw_per_hz))
-    return DroopShare(float(df), share, unserved if abs(unserved) > 1e-12 else 0.0)
+    actions = getattr(d.device, "actions", None)
+    names = getattr(actions, "names", ())
+    if not names:
+        return 0.0
+    values = np.array(actions.default if d.pending is None else d.pending, np.float64).reshape(-1)
+    if "f" in names and hasattr(d.device, "available_mw"):
+        k = names.index("f")
+        available = min(max(float(d.device.available_mw(ctx)), 0.0), float(d.device.rated_mw))
+        before = min(max(values[k], 0.0), 1.0) * available
+        after = min(before, p_cap_mw)
+        values[k] = after / available if available > 0 else values[k]
+    elif "p" in names:
+        k = names.index("p")
+        before = float(values[k])
+        after = min(max(before, -p_cap_mw), p_cap_mw)
+        values[k] = after
+    else:
+        return 0.0
+    d.pending = values.astype(np.float32).reshape(d.device.action_space.shape)
+    return abs(before) - abs(after)
 
 
-def qv_droop(v_pu: np.ndarray, rating_mva: np.ndarray, droop_pu: float = 0.05, v0_pu: float = 1.0) -> np.ndarray:
-    """Q–V droop (Mvar per unit): ``−S·(V − V0)/R``, clipped to ``±S``."""
-    s = np.asarray(rating_mva, float)
-    q = -s * (np.asarray(v_pu, float) - v0_pu) / droop_pu
-    return np.clip(q, -s, s)
+@attrs.frozen
+class VoltVarParams:
+    v1: float = quantity("pu", 0.92, gt=0)
+    v2: float = quantity("pu", 0.98, gt=0)
+    v3: float = quantity("pu", 1.02, gt=0)
+    v4: float = quantity("pu", 1.08, gt=0)
+    q1: float = quantity("pu", 0.44, doc="Q at V1 in pu of rated apparent power (> 0 injects)")
+    q2: float = quantity("pu", 0.0)
+    q3: float = quantity("pu", 0.0)
+    q4: float = quantity("pu", -0.44)
+    s_ratio: float = quantity("1", 1.0, gt=0, doc="rated apparent power / p_max_mw where a device has no S rating")
+    priority: str = choice(("reactive", "active"), "reactive",
+                           doc="which yields at the apparent-power limit: reactive = curtail P, active = clip Q")
+    device_types: str = text(",".join(INVERTER_TYPES), doc="comma-separated device classes under volt-var control")
+
+    def __attrs_post_init__(self) -> None:
+        check_curve(self.curve)
+
+    @property
+    def curve(self) -> tuple[tuple[float, float], ...]:
+        return ((self.v1, self.q1), (self.v2, self.q2), (self.v3, self.q3), (self.v4, self.q4))
+
+
+class VoltVar(HorizontalProtocol):
+    """IEEE 1547-2018 volt–var: each inverter's Q from the voltage at its bus in the last power flow.
+
+    Participants: GridAgents (all their inverter devices) or device agents. ``Q = q(V)·S``
+    with the piecewise-linear curve (default Category B), within the rating ``P² + Q² ≤ S²``
+    by the configured ``priority`` (module docstring): with ``reactive`` the device's active
+    setpoint is lowered to ``√(S² − Q²)`` before its physics (reported as ``curtailed_mw``);
+    with ``active`` the environment clips Q to ``√(S² − P²)`` after it. Horizontal because it
+    needs the power-flow result (``settle``), which vertical protocols never see; the one-tick
+    lag is the measurement delay of a real inverter.
+    """
+
+    Params = VoltVarParams
+
+    def __init__(self, params: VoltVarParams, participants: Sequence[Any]) -> None:
+        super().__init__(params, participants)
+        kinds = [k.strip() for k in params.device_types.split(",") if k.strip()]
+        self.inverters = [d for a in self.participants for d in devices_of(a, kinds)]
+        self.q_ctl = [q_setpoint(d, params.s_ratio) for d in self.inverters]
+        for c in self.q_ctl:
+            c.limit = True
+        self.v = np.ones(len(self.inverters))
+        self.curtailed: dict[str, float] = {}
+        self.projection: dict[str, float] = {}
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.v = np.ones(len(self.inverters))
+        self.curtailed, self.projection = {}, {}
+        for c in self.q_ctl:
+            c.q_mvar = None
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([-np.inf], [np.inf])
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        self.projection, self.curtailed = {}, {}
+        project_pending(self.inverters, self.projection)
+        q_pu = np.atleast_1d(volt_var_q(self.v, self.params.curve))
+        for d, c, q in zip(self.inverters, self.q_ctl, q_pu):
+            c.q_mvar = float(min(max(q * c.s_mva, -c.s_mva), c.s_mva))
+            if self.params.priority == "reactive":
+                cut = cap_active_setpoint(d, math.sqrt(max(c.s_mva**2 - c.q_mvar**2, 0.0)), ctx)
+                if cut > 0:
+                    self.curtailed[d.id] = cut
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        if result.converged:
+            self.v = finite_or([result.vm_pu[d.bus] for d in self.inverters], self.v)
+        return {}
+
+    def observe(self, agent: Any) -> np.ndarray:
+        mine = [c.q_mvar or 0.0 for d, c in zip(self.inverters, self.q_ctl) if d in agent.devices()]
+        return np.array([float(sum(mine))], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {"q_mvar": {d.id: c.q_mvar for d, c in zip(self.inverters, self.q_ctl)},
+                "v_pu": {d.id: float(v) for d, v in zip(self.inverters, self.v)},
+                "curtailed_mw": dict(self.curtailed), "projection": dict(self.projection)}
+
+
+__all__ = ["IEEE1547_CAT_A", "IEEE1547_CAT_B", "VoltVar", "VoltVarParams", "apparent_power_limit",
+           "cap_active_setpoint", "check_curve", "volt_var_q"]

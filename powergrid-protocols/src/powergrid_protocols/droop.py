@@ -1,0 +1,195 @@
+"""Quasi-static droop: the P–f and Q–V laws (pure functions) and their environment adapter :class:`Droop`.
+
+Primary P–f droop shares an active-power imbalance ΔP (MW) among units with droop
+``R_i`` (pu on their rating ``S_i``) and nominal frequency ``f0`` (Hz)::
+
+    K_i = S_i / (R_i · f0)              (MW/Hz)
+    Δf  = −ΔP / (Σ K_i + D)             (D: load damping, MW/Hz)
+    ΔP_i = −K_i · Δf                    (unit i's pick-up, clipped to its headroom;
+                                         a saturated unit drops out and Δf is recomputed)
+
+Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i`` (Mvar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import gymnasium
+import numpy as np
+
+from powergrid.devices import StepContext, box
+from powergrid.params import choice, flag, quantity
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
+from powergrid_protocols.common import (
+    DISPATCHABLE,
+    INVERTER_TYPES,
+    devices_of,
+    finite_or,
+    meter_of,
+    mw_range,
+    pending_mw,
+    project_pending,
+    q_setpoint,
+    rating_mva,
+    set_pending_mw,
+)
+
+
+@attrs.frozen
+class DroopShare:
+    delta_f_hz: float
+    delta_p_mw: np.ndarray
+    unserved_mw: float
+
+
+def pf_droop(delta_p_mw: float, rating_mw: Sequence[float], droop_pu: Sequence[float], *, f0_hz: float = 60.0,
+             damping_mw_per_hz: float = 0.0, up_mw: Sequence[float] | None = None,
+             down_mw: Sequence[float] | None = None) -> DroopShare:
+    """Share an imbalance ``delta_p_mw`` (> 0: more load than generation) by P–f droop (see the module docstring).
+
+    ``up_mw``/``down_mw`` are each unit's headroom to raise/lower its output (default: unlimited).
+    """
+    s = np.asarray(rating_mw, float)
+    r = np.asarray(droop_pu, float)
+    k = s / (r * f0_hz)
+    n = len(s)
+    up = np.full(n, np.inf) if up_mw is None else np.asarray(up_mw, float)
+    dn = np.full(n, np.inf) if down_mw is None else np.asarray(down_mw, float)
+    share = np.zeros(n)
+    free = np.ones(n, bool)
+    remaining = float(delta_p_mw)
+    df = 0.0
+    for _ in range(n + 1):
+        kk = k[free].sum() + damping_mw_per_hz
+        df = -remaining / kk if kk > 0 else df  # all saturated: keep the last frequency
+        trial = np.where(free, -k * df, 0.0)
+        over = free & ((trial > up - share) | (-trial > dn + share))
+        if not over.any():
+            share = share + trial
+            remaining = 0.0
+            break
+        # saturate the units that hit a limit, then recompute the others
+        for i in np.flatnonzero(over):
+            limit = up[i] if trial[i] > 0 else -dn[i]
+            remaining -= limit
+            share[i] = limit
+            free[i] = False
+    served = share.sum()
+    unserved = float(delta_p_mw - served - (-df * damping_mw_per_hz))
+    return DroopShare(float(df), share, unserved if abs(unserved) > 1e-12 else 0.0)
+
+
+def qv_droop(v_pu: np.ndarray, rating_mva: np.ndarray, droop_pu: float = 0.05, v0_pu: float = 1.0) -> np.ndarray:
+    """Q–V droop (Mvar per unit): ``−S·(V − V0)/R``, clipped to ``±S``."""
+    s = np.asarray(rating_mva, float)
+    q = -s * (np.asarray(v_pu, float) - v0_pu) / droop_pu
+    return np.clip(q, -s, s)
+
+
+@attrs.frozen
+class DroopParams:
+    droop_pu: float = quantity("pu", 0.05, gt=0, doc="P–f droop R on each unit's rating")
+    f0_hz: float = quantity("Hz", 0.0, ge=0, doc="nominal frequency; 0 = the network's f_hz (another value must equal it)")
+    damping_mw_per_hz: float = quantity("MW/Hz", 0.0, ge=0)
+    measure: str = choice(("pcc", "ext_grid"), "pcc", doc="where the imbalance is measured")
+    p_ref_mw: float = quantity("MW", 0.0, doc="scheduled Σ PCC import of the participants (or slack injection)")
+    qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
+    qv_droop_pu: float = quantity("pu", 0.05, gt=0)
+    v0_pu: float = quantity("pu", 1.0, gt=0)
+
+
+class Droop(HorizontalProtocol):
+    """Quasi-static P–f and Q–V droop of the participants' DG/ESS units.
+
+    Each tick the imbalance is what the participants imported through their PCCs (``measure:
+    pcc``; or what the slack supplied, ``measure: ext_grid``) beyond the schedule ``p_ref`` last
+    tick, plus what the droop units already picked up (``ΔP = P_meas − p_ref + Σ ΔP_i``). It is shared
+    by P–f droop (``K_i = S_i/(R·f0)``, ``Δf = −ΔP/(ΣK + D)``, ``ΔP_i = −K_i·Δf`` within
+    headroom) and added to the units' setpoints; ``Δf`` is the frequency deviation an
+    islanded system would settle at. Q–V: inverter units inject ``−S·(V − V0)/R_q`` at the
+    voltage of their bus in the last power flow, within their apparent-power rating (active-power
+    priority: ``|Q| ≤ √(S² − P²)``, P–f droop keeps its MW). ``f0`` is the network's nominal frequency
+    (``net.f_hz``, e.g. 60 Hz for the IEEE feeders, 50 Hz for CIGRE); a configured ``f0_hz`` that
+    differs from it is a configuration error.
+    """
+
+    Params = DroopParams
+
+    def __init__(self, params: DroopParams, participants: Sequence[Any]) -> None:
+        super().__init__(params, participants)
+        self.units = [d for a in self.participants for d in devices_of(a, DISPATCHABLE)]
+        self.inverters = [d for a in self.participants for d in devices_of(a, INVERTER_TYPES)] if params.qv else []
+        self.q_ctl = [q_setpoint(d) for d in self.inverters]
+        for c in self.q_ctl:
+            c.limit = True
+        self.meters = [meter_of(a) for a in self.participants]
+        self.f0_hz = params.f0_hz or 60.0
+        self._reset_state()
+
+    def attach(self, net: Any) -> None:
+        """Take the nominal frequency from the network (a different configured ``f0_hz`` is an error)."""
+        f_net = float(net.f_hz)
+        if self.params.f0_hz and abs(self.params.f0_hz - f_net) > 1e-9:
+            raise ValueError(f"params.f0_hz: expected the network's nominal frequency {f_net:g} Hz, "
+                             f"got {self.params.f0_hz:g} Hz")
+        self.f0_hz = f_net
+
+    def _reset_state(self) -> None:
+        self.imbalance = 0.0
+        self.share = np.zeros(len(self.units))
+        self.delta_f = 0.0
+        self.v = np.ones(len(self.inverters))
+        self.projection: dict[str, float] = {}
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self._reset_state()
+        for c in self.q_ctl:
+            c.q_mvar = None
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([-np.inf], [np.inf])
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        p = self.params
+        self.projection = {}
+        project_pending(self.units, self.projection)
+        ratings = [max(rating_mva(d.device), 1e-6) for d in self.units]
+        ranges = [mw_range(d) for d in self.units]
+        now = [min(max(pending_mw(d), lo), hi) for d, (lo, hi) in zip(self.units, ranges)]
+        share = pf_droop(self.imbalance, ratings, [p.droop_pu] * len(self.units), f0_hz=self.f0_hz,
+                                damping_mw_per_hz=p.damping_mw_per_hz,
+                                up_mw=[hi - x for x, (_, hi) in zip(now, ranges)],
+                                down_mw=[x - lo for x, (lo, _) in zip(now, ranges)])
+        self.share, self.delta_f = share.delta_p_mw, share.delta_f_hz
+        for d, x, dp in zip(self.units, now, share.delta_p_mw):
+            set_pending_mw(d, x + dp)
+        if self.inverters:
+            q = qv_droop(self.v, np.array([c.s_mva for c in self.q_ctl]), p.qv_droop_pu, p.v0_pu)
+            for c, value in zip(self.q_ctl, q):
+                c.q_mvar = float(value)
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        if result.converged:
+            if self.params.measure == "pcc":
+                measured = sum(m.flow(result) for m in self.meters if m is not None)
+            else:
+                measured = float(np.sum(result.ext_grid_p_mw))
+            imbalance = measured - self.params.p_ref_mw + float(self.share.sum())
+            self.imbalance = float(finite_or(imbalance, self.imbalance))
+            self.v = finite_or([result.vm_pu[d.bus] for d in self.inverters], self.v)
+        return {}
+
+    def observe(self, agent: Any) -> np.ndarray:
+        return np.array([self.delta_f], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {"delta_f_hz": self.delta_f, "f0_hz": self.f0_hz, "imbalance_mw": self.imbalance,
+                "pickup_mw": {d.id: float(s) for d, s in zip(self.units, self.share)},
+                "projection": dict(self.projection)}
+
+
+__all__ = ["Droop", "DroopParams", "DroopShare", "pf_droop", "qv_droop"]

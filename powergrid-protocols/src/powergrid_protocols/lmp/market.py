@@ -1,0 +1,167 @@
+"""The nodal market protocol: a DC-OPF over the environment's network with the participants' offers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import gymnasium
+import numpy as np
+
+from powergrid.devices import StepContext, box
+from powergrid.params import flag, integer, quantity
+from powergrid.protocols import HorizontalProtocol
+from powergrid.solvers.base import PowerFlowResult
+from powergrid_protocols.common import (
+    devices_of,
+    dg_marginal,
+    meter_of,
+    mw_range,
+    project_pending,
+    read_extra,
+    set_pending_mw,
+)
+from powergrid_protocols.lmp.dcopf import MarketResult, Offer, clear_market, dc_network
+
+
+@attrs.frozen
+class LMPParams:
+    blocks: int = integer(3, ge=1, doc="offer blocks per DG of a rule participant")
+    q_max_mw: float = quantity("MW", 1.0, gt=0, doc="largest offer of a learned participant")
+    price_max: float = quantity("$/MWh", 300.0, gt=0)
+    limit_scale: float = quantity("1", 1.0, gt=0, doc="scales every branch rating of the DC model")
+    grid_offer_mw: float = quantity("MW", 1000.0, gt=0, doc="the slack's offer at the market price")
+    settle_at_lmp: bool = flag(True, doc="bill the PCC import at the participant's LMP instead of the meter price")
+
+
+class LMPMarket(HorizontalProtocol):
+    """Nodal market: a DC-OPF over the network with the participants' offers; LMPs are published.
+
+    Offers: learned participant — extra action ``[price $/MWh, quantity MW]`` at its first
+    DG's bus; rule participant — each DG in ``blocks`` equal blocks priced at the marginal
+    cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
+    Demand: every load of the network at the current load multiplier minus the participants'
+    PV available now. The cleared quantities become the DG setpoints; each participant's LMP
+    (at the bus of its first non-meter device) is set as its devices' price and observed,
+    and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
+    Branch flows on binding limits separate the LMPs (reported as ``congested``).
+
+    A failed market (infeasible or unsolved DC-OPF) publishes no LMP: its prices are *stale*.
+    The DG setpoints are left as the participants chose them, every participant keeps the
+    meter price of the tick (its devices' price, its observation, its PCC bill), and the
+    observation's stale flag is 1 and the info says ``stale: True`` with the solver's message.
+    The previous step's LMPs are never shown again.
+    """
+
+    Params = LMPParams
+
+    def attach(self, net: Any) -> None:
+        """Build the DC model from the environment's pandapower net."""
+        self.dc = dc_network(net, limit_scale=self.params.limit_scale)
+        node_of = self.dc.node_of
+        self._load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
+        self._load_p = net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) \
+            if "scaling" in net.load else net.load.p_mw.to_numpy(float)
+        self._slack = self.dc.slack
+        self.meters = {a.id: meter_of(a) for a in self.participants}
+        self.node: dict[str, int] = {}
+        for agent in self.participants:
+            devs = [d for d in agent.devices() if type(d.device).__name__ != "GridConnection"] or agent.devices()
+            self.node[agent.id] = int(node_of[devs[0].bus])
+        self.reset(np.random.default_rng(0))
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.result: MarketResult | None = None
+        self.lmp = {a.id: 0.0 for a in self.participants}
+        self.stale = False
+        self.projection: dict[str, float] = {}
+
+    def action_space(self, agent: Any) -> gymnasium.spaces.Box:
+        return box([0.0, 0.0], [self.params.price_max, self.params.q_max_mw])
+
+    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+        """``[price $/MWh, congested (0/1), stale (0/1)]``."""
+        return box([-np.inf, 0.0, 0.0], [np.inf, 1.0, 1.0])
+
+    def offers(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> tuple[list[Offer], list[Any]]:
+        offers: list[Offer] = [Offer(self._slack, float(ctx.price), self.params.grid_offer_mw, "grid")]
+        owners: list[Any] = [None]
+        for agent in self.participants:
+            dgs = devices_of(agent, ("DG",))
+            extra = read_extra(agent, actions, self.action_space(agent), self.projection)
+            if extra is not None:
+                node = int(self.dc.node_of[dgs[0].bus]) if dgs else self.node[agent.id]
+                offers.append(Offer(node, float(extra[0]), float(extra[1]), agent.id))
+                owners.append(dgs)
+                continue
+            for d in dgs:
+                lo, hi = mw_range(d)
+                step = (hi - lo) / self.params.blocks
+                for b in range(self.params.blocks):
+                    mid = lo + (b + 0.5) * step
+                    offers.append(Offer(int(self.dc.node_of[d.bus]), dg_marginal(d, mid), step, agent.id))
+                    owners.append([d])
+        return offers, owners
+
+    def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
+        self.projection = {}
+        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        demand = np.zeros(self.dc.n_nodes)
+        np.add.at(demand, self._load_node, self._load_p * float(ctx.profile("load")))
+        for agent in self.participants:
+            for d in devices_of(agent, ("PV",)):
+                role = getattr(d.device.params, "profile", "solar")
+                demand[self.dc.node_of[d.bus]] -= d.device.params.p_max_mw * min(max(ctx.profile(role), 0.0), 1.0)
+        offers, owners = self.offers(actions, ctx)
+        r = clear_market(self.dc, offers, demand)
+        self.result = r
+        self.stale = not r.success
+        if self.stale:  # no LMP this tick: everyone keeps the meter price (set on the devices by the env)
+            self.lmp = {a.id: float(ctx.price) for a in self.participants}
+            return
+        cleared: dict[int, float] = {}
+        for devs, g in zip(owners, r.dispatch_mw):
+            if not devs:
+                continue
+            if len(devs) == 1:
+                cleared[id(devs[0])] = cleared.get(id(devs[0]), 0.0) + g
+            else:  # a learned offer: split over its DGs by capacity
+                caps = np.array([mw_range(d)[1] for d in devs])
+                for d, share in zip(devs, caps / caps.sum()):
+                    cleared[id(d)] = cleared.get(id(d), 0.0) + g * share
+        for agent in self.participants:
+            price = float(r.lmp[self.node[agent.id]])
+            self.lmp[agent.id] = price
+            for d in agent.devices():
+                d.price = price
+            for d in devices_of(agent, ("DG",)):
+                lo, _ = mw_range(d)
+                set_pending_mw(d, lo + cleared.get(id(d), 0.0))
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
+        out: dict[str, tuple[float, float]] = {}
+        if not self.params.settle_at_lmp or self.result is None or self.stale or not result.converged:
+            return out
+        for agent in self.participants:
+            meter = self.meters[agent.id]
+            if meter is None:
+                continue
+            m = meter.flow(result)
+            out[agent.id] = (self.lmp[agent.id] * m * ctx.dt_h - meter.bill(m, ctx.price, ctx.dt_h), 0.0)
+        return out
+
+    def observe(self, agent: Any) -> np.ndarray:
+        congested = 1.0 if self.result is not None and bool(self.result.congested.any()) else 0.0
+        return np.array([self.lmp.get(agent.id, 0.0), congested, float(self.stale)], np.float32)
+
+    def info(self) -> dict[str, Any]:
+        r = self.result
+        if r is None:
+            return {"success": False, "stale": False}
+        if self.stale:
+            return {"success": False, "stale": True, "message": r.message, "price": dict(self.lmp),
+                    "projection": dict(self.projection)}
+        names = [n for n, c in zip(self.dc.names, r.congested) if c]
+        return {"success": True, "stale": False, "lmp": dict(self.lmp), "system_lambda": r.system_lambda,
+                "congested": names, "cost_per_h": r.cost, "projection": dict(self.projection)}
