@@ -85,7 +85,7 @@ def test_no_data_offline_names_the_env_var_and_the_param():
     with pytest.raises(DataUnavailableError) as err:
         provider.episode(24, 60, np.random.default_rng(0))
     assert "POWERGRID_DATA_DIR" in str(err.value) and "`path`" in str(err.value)
-    assert "POWERGRID_OFFLINE" in str(err.value)
+    assert "download: true" in str(err.value)  # never downloaded unless asked
 
 
 def test_a_path_that_does_not_exist(tmp_path):

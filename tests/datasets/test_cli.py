@@ -1,14 +1,14 @@
-"""``powergrid datasets list | info | plot`` through the command plugin's main(argv)."""
+"""``powergrid datasets list | info | plot | fetch`` through ``powergrid``'s main (errors: one line, exit 2)."""
 
 from __future__ import annotations
 
 import pytest
 
-from powergrid import get_registry
+from powergrid.cli import main
 
 
 def datasets_main():
-    return get_registry().load("command", "datasets")
+    return lambda argv: main(["datasets", *argv])
 
 
 def test_list(capsys):
@@ -28,8 +28,9 @@ def test_info_caiso(capsys):
 
 
 def test_info_unknown_name(capsys):
-    assert datasets_main()(["info", "caisso"]) == 1
-    assert "did you mean 'caiso'" in capsys.readouterr().err
+    assert datasets_main()(["info", "caisso"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'caiso'" in err and err.startswith("powergrid: error: ") and err.count("\n") == 1
 
 
 def test_plot_writes_a_png(tmp_path, capsys, caiso_dir):
@@ -44,7 +45,7 @@ def test_plot_writes_a_png(tmp_path, capsys, caiso_dir):
 def test_plot_reports_missing_data(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="plotting needs the plot extra (matplotlib)")
     code = datasets_main()(["plot", "caiso", "--role", "load", "--out", str(tmp_path / "y.png")])
-    assert code == 1
+    assert code == 2
     assert "POWERGRID_DATA_DIR" in capsys.readouterr().err
     assert not (tmp_path / "y.png").exists()
 

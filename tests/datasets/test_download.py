@@ -85,7 +85,7 @@ def test_query_url():
 def test_download_a_year_with_one_truncated_response(oasis, caiso_dir):
     oasis.truncate["20230301"] = ("honest", 1)
     oasis.truncate["20230601"] = ("lying", 1)
-    provider = CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "year": 2023}), "load")
+    provider = CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "year": 2023, "download": True}), "load")
     values = provider.episode(48, 60, np.random.default_rng(0))
     assert values.shape == (48,) and np.isfinite(values).all()
     assert sum(oasis.hits.values()) == 14
@@ -98,7 +98,7 @@ def test_download_a_year_with_one_truncated_response(oasis, caiso_dir):
                           source="files", TAC_AREA_NAME="AVA")
     np.testing.assert_array_equal(series.values(), direct.values())
     # a second provider reads the cache: no new requests
-    CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "scale": 2.0}), "load").raw_series()
+    CaisoProvider(build_params(CaisoProvider.Params, {"area": "AVA", "scale": 2.0, "download": True}), "load").raw_series()
     assert sum(oasis.hits.values()) == 14
 
 
@@ -143,6 +143,7 @@ def test_server_down_is_a_clear_offline_error(monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
-    provider = CaisoProvider(build_params(CaisoProvider.Params, {"url": f"http://127.0.0.1:{port}/SingleZip"}), "price")
+    provider = CaisoProvider(build_params(CaisoProvider.Params, {"allow_url": f"http://127.0.0.1:{port}/SingleZip",
+                                                                 "download": True}), "price")
     with pytest.raises(DataUnavailableError, match=r"POWERGRID_DATA_DIR.*`path`|`path`.*POWERGRID_DATA_DIR"):
         provider.episode(24, 60, np.random.default_rng(0))

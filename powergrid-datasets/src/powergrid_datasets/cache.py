@@ -17,8 +17,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,8 +60,8 @@ def validate_zip(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DataFileError(path, f"incomplete or corrupt zip ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise DataFileError(path, f"incomplete or corrupt zip ({type(exc).__name__}: {exc})") from None
     if bad is not None:
         raise DataFileError(path, f"corrupt member {bad} in the zip")
 
@@ -99,6 +101,8 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     ``known_hash`` (``"sha256:…"`` or a bare SHA-256) pins the content. ``hint``
     is appended to errors (e.g. how to provide the files offline).
     """
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", fname) or set(fname) == {"."}:
+        raise ValueError(f"cache file name {fname!r}: expected letters, digits, '-', '_' and '.' only")
     folder = cache_dir(subdir)
     target = folder / fname
     manifest = _read_manifest(folder)

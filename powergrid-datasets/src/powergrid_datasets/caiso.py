@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from powergrid_datasets.timeseries import TimeSeries
 
 URL_ENV = "POWERGRID_CAISO_URL"
 DEFAULT_URL = "https://oasis.caiso.com/oasisapi/SingleZip"
+BAD_VALUES = ("error", "missing")
 PAUSE_ENV = "POWERGRID_CAISO_PAUSE"
 
 
@@ -89,42 +92,61 @@ def _header_check(report: Report):
         found = detect_report(columns)
         if found is not None and found is not report:
             raise ValueError(f"this is an OASIS {found.name} report, not {report.name} ({report.alias})")
-        if found is None and report.signature not in columns:
-            raise ValueError(f"not an OASIS {report.name} report: no {report.signature} column "
-                             f"(the file has: {', '.join(columns)})")
+        if found is None and report.signature not in columns:  # the message never quotes the file
+            raise ValueError(f"not an OASIS {report.name} report: no {report.signature} column")
 
     return check
 
 
-def read_file(path: Path | str, report: Report | str) -> pd.DataFrame:
-    """One OASIS file as a long frame: ``time`` (UTC), the key columns, ``MARKET_RUN_ID`` if present, ``value``."""
+def read_file(path: Path | str, report: Report | str, bad_values: str = "error") -> pd.DataFrame:
+    """One OASIS file as a long frame: ``time`` (UTC), the key columns, ``MARKET_RUN_ID`` if present, ``value``.
+
+    A value or time cell that is not a number or a timestamp (``12o4``, ``N/A``) is an error naming the
+    file, its CSV row (1 = the header) and column; with ``bad_values="missing"`` it becomes a missing
+    value (reported in one warning). Empty cells are missing values.
+    """
     report = report_of(report) if isinstance(report, str) else report
+    if bad_values not in BAD_VALUES:
+        raise ValueError(f"bad_values must be one of {', '.join(BAD_VALUES)}, got {bad_values!r}")
     path = Path(path)
     wanted = [TIME_COLUMN, *report.keys, VALUE_COLUMN]
     optional = ["MARKET_RUN_ID"]
     frame = read_csv_members(path, required=wanted, check_header=_header_check(report),
                              usecols=lambda c: c in wanted or c in optional,  # type: ignore[arg-type]
-                             dtype={k: "string" for k in (*report.keys, *optional)} | {VALUE_COLUMN: "float64"})
-    try:
-        times = pd.to_datetime(frame[TIME_COLUMN], utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise DataFileError(path, f"bad {TIME_COLUMN} value ({exc})") from None
-    out = frame.drop(columns=[TIME_COLUMN]).rename(columns={VALUE_COLUMN: "value"})
+                             dtype={k: "string" for k in (*wanted, *optional)})
+    times = pd.to_datetime(frame[TIME_COLUMN], utc=True, format="ISO8601", errors="coerce")
+    values = pd.to_numeric(frame[VALUE_COLUMN].str.strip(), errors="coerce")
+    bad = {TIME_COLUMN: times.isna() & frame[TIME_COLUMN].notna(),
+           VALUE_COLUMN: values.isna() & frame[VALUE_COLUMN].str.strip().fillna("").ne("")}
+    count = sum(int(m.sum()) for m in bad.values())
+    if count:
+        column = next(c for c, m in bad.items() if m.any())
+        row = int(bad[column].to_numpy().argmax())
+        where = f"row {row + 2}, column {column}"
+        if bad_values == "error" or column == TIME_COLUMN:
+            raise DataFileError(path, f"{where}: not a {'timestamp' if column == TIME_COLUMN else 'number'} "
+                                      f"({count} such cell(s); set the dataset's bad_values: missing to treat "
+                                      f"bad numbers as missing)")
+        warnings.warn(f"{path}: {count} value cell(s) that are not numbers read as missing (first at {where})",
+                      RuntimeWarning, stacklevel=2)
+    out = frame.drop(columns=[TIME_COLUMN, VALUE_COLUMN])
     out.insert(0, "time", times)
+    out["value"] = values.astype("float64")
+    out["file"] = str(path)
     return out
 
 
 @functools.lru_cache(maxsize=16)
-def _read_files_cached(files: tuple[tuple[str, float, int], ...], report_name: str) -> pd.DataFrame:
-    parts = [read_file(Path(p), REPORTS[report_name]) for p, _mtime, _size in files]
+def _read_files_cached(files: tuple[tuple[str, float, int], ...], report_name: str, bad_values: str) -> pd.DataFrame:
+    parts = [read_file(Path(p), REPORTS[report_name], bad_values) for p, _mtime, _size in files]
     return pd.concat(parts, ignore_index=True)
 
 
-def read_files(paths: Sequence[Path], report: Report | str) -> pd.DataFrame:
+def read_files(paths: Sequence[Path], report: Report | str, bad_values: str = "error") -> pd.DataFrame:
     """Several OASIS files of one report concatenated (parsed once per process while unchanged)."""
     report = report_of(report) if isinstance(report, str) else report
     key = tuple((str(Path(p).resolve()), Path(p).stat().st_mtime, Path(p).stat().st_size) for p in paths)
-    return _read_files_cached(key, report.name)
+    return _read_files_cached(key, report.name, bad_values)
 
 
 def files_in(location: Path, report: Report) -> list[Path]:
@@ -168,17 +190,62 @@ def select(frame: pd.DataFrame, report: Report, *, source: str, market: str | No
         combos = sorted({" ".join(map(str, c)) for c in frame[keys].dropna().drop_duplicates().itertuples(index=False)})
         raise DataFileError(source, f"no {report.name} series with " + " and ".join(f"{k} = {v!r}" for k, v in where.items())
                             + f" (available: {', '.join(combos)})")
-    rows = frame.loc[mask, ["time", "value"]]
+    picked = frame.loc[mask]
+    _check_grid(picked)
+    _warn_conflicts(picked, report)
     # the same interval in two files (overlapping downloads): keep the later file's row
-    rows = rows.drop_duplicates("time", keep="last").set_index("time")["value"]
+    rows = picked[["time", "value"]].drop_duplicates("time", keep="last").set_index("time")["value"]
     label = ",".join(f"{v}" for v in where.values())
     return TimeSeries.from_frame(rows.rename(label or "value"), report.unit, step="1h" if len(rows) < 2 else None,
                                  source=source, meta={"report": report.name, **where})
 
 
+def _check_grid(rows: pd.DataFrame) -> None:
+    """Every timestamp on the grid of the most common step: else an error naming the file, the time and the step."""
+    times = pd.Series(rows["time"].dropna().unique()).sort_values()
+    steps = times.diff().dropna()
+    if steps.empty:
+        return
+    step = steps.mode().iloc[0]
+    off = ((times - times.iloc[0]) % step) != pd.Timedelta(0)
+    if off.any():
+        when = times[off].iloc[0]
+        file = rows.loc[rows["time"] == when, "file"].iloc[0] if "file" in rows else "the data"
+        raise DataFileError(file, f"timestamp {when} is off the {step} grid of the other rows "
+                                  f"(the series steps from {times.iloc[0]} by {step})")
+
+
+def _warn_conflicts(rows: pd.DataFrame, report: Report) -> None:
+    """Warn when two files give different values for one interval (the later file's value is used)."""
+    if "file" not in rows:
+        return
+    dup = rows[rows.duplicated("time", keep=False)]
+    if dup.empty:
+        return
+    spread = dup.groupby("time")["value"].agg(lambda v: v.max() - v.min() if v.notna().all() else float("inf"))
+    clash = spread[spread > 1e-9]
+    if clash.empty:
+        return
+    when = clash.index[0]
+    first = dup[dup["time"] == when]
+    a, b = first.iloc[0], first.iloc[-1]
+    warnings.warn(f"{report.name}: {len(clash)} interval(s) have different values in two files, e.g. {when}: "
+                  f"{a['value']} in {a['file']} and {b['value']} in {b['file']}; the later file ({b['file']}) is used",
+                  RuntimeWarning, stacklevel=3)
+
+
 # -- download -------------------------------------------------------------------
-def base_url(override: str | None = None) -> str:
-    return override or os.environ.get(URL_ENV) or DEFAULT_URL
+def base_url(allow_url: str | None = None) -> str:
+    """The OASIS SingleZip URL: ``allow_url`` (explicitly allowed), else ``$POWERGRID_CAISO_URL``, else the official one."""
+    url = allow_url or os.environ.get(URL_ENV) or DEFAULT_URL
+    if not re.match(r"https?://[^/\s]+", url):
+        raise ValueError(f"expected an http(s) URL for the OASIS SingleZip service, got {url!r}")
+    return url
+
+
+def file_part(text: str) -> str:
+    """``text`` made safe inside a file name: letters, digits, ``-_.`` only (no separators, no ``..``)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "-", str(text)).strip("-") or "x"
 
 
 def query_url(report: Report, start: pd.Timestamp, end: pd.Timestamp, *, market: str | None = None,
@@ -204,15 +271,18 @@ def month_starts(year: int, tz: str = "America/Los_Angeles") -> list[pd.Timestam
 
 def download_year(report: Report, year: int, *, market: str | None = None, url: str | None = None,
                   **filters: str) -> list[Path]:
-    """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder)."""
+    """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder).
+
+    ``url`` is an explicitly allowed non-official SingleZip URL (see :func:`base_url`).
+    """
     edges = month_starts(year)
     root = base_url(url)
     pause = float(os.environ.get(PAUSE_ENV, "5" if root == DEFAULT_URL else "0"))
     paths = []
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         q = query_url(report, a, b, market=market, url=url, **filters)
-        tag = "_".join(str(v).replace(" ", "-").replace("/", "-") for v in filters.values())
-        fname = f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{market or report.market_run_id}_{tag}.zip"
+        tag = "_".join(file_part(v) for v in filters.values())
+        fname = f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}_{tag}.zip"
         before = (cache.cache_dir("caiso") / fname).exists()
         paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT))
         if i < 11 and pause > 0 and not before:

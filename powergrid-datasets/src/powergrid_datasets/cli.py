@@ -1,10 +1,12 @@
-"""``powergrid datasets``: list the dataset providers, describe one, plot an episode.
+"""``powergrid datasets``: list the dataset providers, describe one, plot an episode, download data.
 
     powergrid datasets list
     powergrid datasets info caiso
     powergrid datasets plot caiso --role load -p area=AVA --steps 96 --step-minutes 15 --seed 1 --out load.png
+    powergrid datasets fetch caiso --role load -p area=AVA -p year=2023
 
 ``-p/--param KEY=VALUE`` values are read as YAML scalars (``-p year=2023`` is a number).
+Run through ``powergrid``: an error is one line ``powergrid: error: …`` and exit code 2.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+import attrs
 import numpy as np
 import yaml
 
 from powergrid import get_registry
-from powergrid.errors import PowerGridError
+from powergrid.cli import ArgumentParser, UsageError
 from powergrid.params import build_params, describe_params
-from powergrid_datasets.errors import DatasetError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="powergrid datasets", description="Dataset providers (profile sources).")
+    parser = ArgumentParser(prog="powergrid datasets", description="Dataset providers (profile sources).")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every installed dataset provider")
     info = sub.add_parser("info", help="parameters and roles of one provider")
@@ -36,20 +39,45 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--step-minutes", type=float, default=15.0)
     plot.add_argument("--seed", type=int, default=0)
     plot.add_argument("--out", required=True, help="PNG file to write")
+    fetch = sub.add_parser("fetch", help="download a provider's data into the cache (the only way besides download: true)")
+    fetch.add_argument("name")
+    fetch.add_argument("--role", default="load", help="profile role: load, solar, wind, price")
+    fetch.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a provider parameter")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The sub-command; errors propagate to ``powergrid``'s handler (one line, exit code 2)."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.command == "list":
-            return _list()
-        if args.command == "info":
-            return _info(args.name)
-        return _plot(args)
-    except (PowerGridError, DatasetError, ValueError, KeyError, OSError) as exc:
-        print(f"powergrid datasets: error: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "list":
+        return _list()
+    if args.command == "info":
+        return _info(args.name)
+    if args.command == "fetch":
+        return _fetch(args)
+    return _plot(args)
+
+
+def _provider(name: str, role: str, items: Sequence[str], **forced: Any) -> Any:
+    raw = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        raw[key.strip()] = yaml.safe_load(value)
+    cls = get_registry().load("dataset", name)
+    params = build_params(cls.Params, raw | forced, path=f"datasets.{role}")
+    return cls(params, role)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    cls = get_registry().load("dataset", args.name)
+    if "download" not in {f.name for f in attrs.fields(cls.Params)}:
+        raise UsageError(f"dataset {args.name!r} has nothing to download (its data are local files or built in)")
+    provider = _provider(args.name, args.role, args.param, download=True)
+    files = provider.files()
+    print(f"{args.name} {args.role}: {len(files)} file(s) in {files[0].parent if files else '-'}")
+    return 0
 
 
 def _list() -> int:
@@ -74,8 +102,6 @@ def _info(name: str) -> int:
         print(doc)
     params = getattr(cls, "Params", None)
     if params is not None:
-        import attrs
-
         rows = describe_params(params)
         if rows:
             print("parameters:")
@@ -93,18 +119,8 @@ def _plot(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("powergrid datasets: error: plotting needs matplotlib: pip install 'powergrid-datasets[plot]'",
-              file=sys.stderr)
-        return 2
-    raw = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
-        raw[key.strip()] = yaml.safe_load(value)
-    cls = get_registry().load("dataset", args.name)
-    params = build_params(cls.Params, raw, path=f"datasets.{args.role}")
-    provider = cls(params, args.role)
+        raise UsageError("plotting needs matplotlib: pip install 'powergrid-datasets[plot]'") from None
+    provider = _provider(args.name, args.role, args.param)
     values = provider.episode(args.steps, args.step_minutes, np.random.default_rng(args.seed))
     hours = np.arange(len(values)) * args.step_minutes / 60.0
     fig, ax = plt.subplots(figsize=(10, 3.5))
@@ -123,4 +139,6 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from powergrid.cli import main as powergrid_main
+
+    raise SystemExit(powergrid_main(["datasets", *sys.argv[1:]]))

@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from powergrid.params import Check, choice, integer, quantity, text
+from powergrid.params import Check, choice, flag, integer, quantity, text
 from powergrid.profiles import ProfileProvider
 from powergrid_datasets import caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
@@ -237,8 +237,13 @@ class CaisoParams(FileParams):
     lmp_type: str = choice(("LMP", "MCE", "MCC", "MCL", "MGHG"), "LMP", doc="lmp: price or component")
     hub: str = choice(("NP15", "SP15", "ZP26"), "NP15", doc="renewables: TRADING_HUB")
     type: str = choice(("auto", "solar", "wind"), "auto", doc="renewables: RENEWABLE_TYPE; auto: the role")
-    year: int = integer(2023, ge=2009, le=2100, doc="year to download when no files are available locally")
-    url: str | None = optional_text(doc=f"OASIS SingleZip base URL; default ${caiso.URL_ENV} or {caiso.DEFAULT_URL}")
+    year: int = integer(2023, ge=2009, le=2100, doc="year to download (with download: true) when no files are local")
+    download: bool = flag(False, doc="download the year from OASIS into the cache when no files are local "
+                                     "(never implicit; or run `powergrid datasets fetch caiso`)")
+    allow_url: str | None = optional_text(doc=f"download from this SingleZip URL instead of the official "
+                                              f"{caiso.DEFAULT_URL} (or ${caiso.URL_ENV})")
+    bad_values: str = choice(caiso.BAD_VALUES, "error",
+                             doc="a value cell that is not a number: error (naming file, row, column) or missing")
     tz: str = text("America/Los_Angeles", doc="time zone whose midnights are the possible episode starts")
 
 
@@ -290,10 +295,14 @@ class CaisoProvider(SeriesProvider):
             found = caiso.files_in(location, report)
             if found:
                 return found
+        if not self.params.download:
+            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS')}; or set "
+                                       f"download: true (or run `powergrid datasets fetch caiso`) to download "
+                                       f"{self.params.year} from OASIS")
         filters = {"tac_area_name": where["TAC_AREA_NAME"]} if report.name == "SLD_FCST" else \
             {"node": where["NODE"]} if report.name == "PRC_LMP" else {}
         try:
-            return caiso.download_year(report, self.params.year, market=market, url=self.params.url, **filters)
+            return caiso.download_year(report, self.params.year, market=market, url=self.params.allow_url, **filters)
         except DataUnavailableError as exc:
             raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS')}; "
                                        f"the download failed: {exc}") from None
@@ -301,7 +310,7 @@ class CaisoProvider(SeriesProvider):
     def raw_series(self) -> TimeSeries:
         report, where, market = self.selection()
         files = self.files()
-        frame = caiso.read_files(files, report)
+        frame = caiso.read_files(files, report, self.params.bad_values)
         source = str(files[0].parent) if len(files) > 1 else str(files[0])
         return caiso.select(frame, report, source=source, market=market, **where)
 

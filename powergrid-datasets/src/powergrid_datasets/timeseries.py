@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from powergrid_datasets.errors import DataFileError
+
 MEASURED, INTERPOLATED, FILLED, MISSING = 0, 1, 2, 3
 PROVENANCE_NAMES = {MEASURED: "measured", INTERPOLATED: "interpolated", FILLED: "filled", MISSING: "missing"}
 ENERGY_UNITS = {"MWh": 1.0, "kWh": 1.0, "Wh": 1.0, "GWh": 1.0}
@@ -93,12 +95,13 @@ class TimeSeries:
         if step is None:
             if len(frame) < 2:
                 raise ValueError(f"cannot infer the step of {source or 'series'} from {len(frame)} value(s)")
-            step = pd.Series(frame.index).diff().dropna().min()
+            step = pd.Series(frame.index).diff().dropna().mode().iloc[0]  # the usual step, not an odd one
         step = to_timedelta(step)
         if len(frame):
-            offsets = (frame.index - frame.index[0]) % step
-            if (offsets != pd.Timedelta(0)).any():
-                raise ValueError(f"timestamps of {source or 'series'} are not on a regular {step} grid")
+            off = (frame.index - frame.index[0]) % step != pd.Timedelta(0)
+            if off.any():
+                raise DataFileError(source or "series", f"timestamp {frame.index[off][0]} is off the {step} grid "
+                                                        f"(which starts at {frame.index[0]})")
             full = pd.date_range(frame.index[0], frame.index[-1], freq=step)
             frame = frame.reindex(full)
         prov = pd.DataFrame(np.where(frame.isna().to_numpy(), MISSING, MEASURED).astype(np.int8),
@@ -222,7 +225,12 @@ class TimeSeries:
 
         Longer runs, and runs at either end, stay ``MISSING``; filled values are ``FILLED``.
         """
-        limit = max_gap if isinstance(max_gap, (int, np.integer)) else int(to_timedelta(max_gap) // self.step)
+        if isinstance(max_gap, (int, np.integer)):
+            limit = int(max_gap)
+        else:  # a number is minutes; 0 fills nothing
+            limit = int((pd.Timedelta(minutes=max_gap) if isinstance(max_gap, float) else pd.Timedelta(max_gap)) // self.step)
+        if limit < 0:
+            raise ValueError(f"max_gap must be ≥ 0, got {max_gap}")
         data, prov = self.data.copy(), self.provenance.copy()
         for col in self.columns:
             v = data[col].to_numpy().copy()
@@ -308,18 +316,20 @@ class TimeSeries:
             t0 = _utc(start, tz=day_tz)
             pos = self.index.get_indexer([t0])[0]
             if pos < 0:
-                raise ValueError(f"start {start} is not a timestamp of {self.source} "
-                                 f"({self.index[0]} … {self.index[-1]} at {self.step})")
+                where = ("outside the data" if not len(self) or not self.index[0] <= t0 <= self.index[-1]
+                         else f"not on its {self.step} grid")
+                span = f"{self.index[0]} … {self.index[-1]}" if len(self) else "no values"
+                raise DataFileError(self.source, f"start {start} ({day_tz}) is {where} ({span}, every {self.step})")
             window = slice(pos, pos + n_steps)
             if pos + n_steps > len(self) or not self.valid(col)[window].all():
-                raise ValueError(f"the {n_steps} steps from {start} are not all valid in {self.source} "
-                                 f"(the series ends at {self.index[-1]} or has an unfilled gap there)")
+                raise DataFileError(self.source, f"the {n_steps} steps from {start} are not all valid "
+                                                 f"(the series ends at {self.index[-1]} or has an unfilled gap there)")
         else:
             starts = self.window_starts(n_steps, day_tz=day_tz, column=col)
             if len(starts) == 0:
-                raise ValueError(f"no window of {n_steps} steps of {self.step} starting at a midnight ({day_tz}) "
-                                 f"without unfilled gaps in {self.source} ({len(self)} values, "
-                                 f"{int((~self.valid(col)).sum())} missing)")
+                raise DataFileError(self.source, f"no window of {n_steps} steps of {self.step} starting at a midnight "
+                                                 f"({day_tz}) without unfilled gaps ({len(self)} values, "
+                                                 f"{int((~self.valid(col)).sum())} missing)")
             pos = int(starts[rng.integers(len(starts))])
         return self.index[pos], self.data[col].to_numpy(dtype=np.float64)[pos: pos + n_steps].copy()
 
