@@ -14,7 +14,11 @@ def load_local() -> None:
 
 
 def two_feeders(network: str = "case33bw", **extra) -> dict:
-    """Two learned device agents and a grid agent of two rule-driven devices on ``network``."""
+    """Two learned device agents and a grid agent of two rule-driven devices on ``network``.
+
+    Actions are in physical units (the ConstantPower scale, 0–2) unless ``extra`` sets ``spaces``.
+    """
+    extra.setdefault("spaces", {"action": "physical"})
     return {
         "name": "core_two_feeders",
         "network": {"type": network},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import gymnasium
 import numpy as np
 import pandapower as pp
 import pytest
@@ -37,8 +38,8 @@ def test_same_seed_same_trajectory(registry):
 def _independent_voltages(env: MultiAgentPowerGridEnv) -> np.ndarray:
     """Build the template afresh, add the devices' injections and load scaling by hand, run pandapower."""
     net = TEMPLATES["case33bw"]()
-    net.load["p_mw"] *= env.ctx.profiles["load"][env.tick - 1]
-    net.load["q_mvar"] *= env.ctx.profiles["load"][env.tick - 1]
+    net.load["p_mw"] *= env.load_multipliers[env.tick - 1]
+    net.load["q_mvar"] *= env.load_multipliers[env.tick - 1]
     for d in env.scenario.device_agents:
         pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=d.device.p_mw, q_mvar=d.device.q_mvar)
     pp.runpp(net, numba=False)
@@ -51,7 +52,7 @@ def test_voltages_equal_an_independent_pandapower_run(registry, solver):
     env.reset(seed=3)
     rng = np.random.default_rng(0)
     for _ in range(4):
-        env.step({a: rng.uniform(0, 2, size=1).astype(np.float32) for a in env.agents})
+        env.step({a: rng.uniform(0, 2, size=env.action_space(a).shape).astype(np.float32) for a in env.agents})
         assert env.last_result.converged
         np.testing.assert_allclose(env.last_result.vm_pu, _independent_voltages(env), atol=1e-6)
 
@@ -116,3 +117,53 @@ def test_pickle_round_trip_continues_identically(registry):
     for agent in env.agents:
         np.testing.assert_array_equal(first[0][agent], second[0][agent])
         assert first[1][agent] == second[1][agent]
+
+
+def test_normalized_spaces_map_to_physical_units_and_bound_every_feature(registry):
+    """Box actions in [-1, 1] map linearly onto each device's range; observations and state are finite and inside."""
+    env = make_env(registry, spaces={"observation": "normalized", "action": "normalized"})
+    raw = make_env(registry, spaces={"observation": "raw", "action": "physical"})
+    assert env.action_space("a") == gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    for e in (env, raw):
+        e.reset(seed=2)
+        assert e.state_space.contains(e.state())
+        for agent in e.possible_agents:
+            space = e.observation_space(agent)
+            assert np.isfinite(space.low).all() and np.isfinite(space.high).all()
+    # a = -0.5 → scale 0.5 of [0, 2]; the same step in physical units gives the same physics
+    env.step({"a": np.array([-0.5], np.float32), "b": np.array([1.0], np.float32), "mg": np.zeros(0, np.float32)})
+    obs, *_ = raw.step({"a": np.array([0.5], np.float32), "b": np.array([2.0], np.float32),
+                        "mg": np.zeros(0, np.float32)})
+    assert env.scenario.agents["a"].device.scale == 0.5 and env.scenario.agents["b"].device.scale == 2.0
+    np.testing.assert_allclose(env.last_result.vm_pu, raw.last_result.vm_pu, atol=1e-12)
+    # observed voltage of 'a' (feature 5): (V - 1)/0.05 normalized, V raw
+    v = raw.last_result.vm_pu[raw.scenario.agents["a"].bus]
+    assert obs["a"][5] == pytest.approx(v, abs=1e-6)
+    norm = env._observe_all()["a"]
+    assert norm[5] == pytest.approx((v - 1.0) / 0.05, abs=1e-4)
+    assert norm[0] == pytest.approx((env.ctx.price - 50.0) / 100.0, abs=1e-5)
+    np.testing.assert_allclose(env.state(), (env.last_result.vm_pu - 1.0) / 0.05, atol=1e-5)
+    assert env.action_from_physical("a", np.array([0.5])) == pytest.approx(-0.5)
+
+
+def test_pickle_protocol_5_out_of_band_buffers_give_a_writable_env(registry):
+    """Ray and pickle protocol 5 hand numpy buffers back read-only: the unpickled env must still run."""
+    env = make_env(registry)
+    env.reset(seed=1)
+    buffers: list = []
+    data = pickle.dumps(env, protocol=5, buffer_callback=buffers.append)
+    clone = pickle.loads(data, buffers=[memoryview(bytes(b.raw())) for b in buffers])  # read-only, as Ray's
+    clone.reset(seed=1)
+    env.reset(seed=1)
+    actions = {"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32)}
+    np.testing.assert_array_equal(clone.step(actions)[0]["a"], env.step(actions)[0]["a"])
+
+
+@pytest.mark.parametrize("mode", ["rgb_array"])
+def test_render_draws_the_voltage_profile_and_dispatch(registry, mode):
+    pytest.importorskip("matplotlib")
+    env = MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry, render_mode=mode)
+    env.reset(seed=0)
+    env.step({"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32)})
+    frame = env.render()
+    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8 and frame.std() > 0

@@ -131,7 +131,7 @@ def test_reset_with_a_failing_flow_gives_finite_observations_and_state(registry)
     obs, infos = env.reset(seed=0)
     assert infos["a"]["converged"] is False and infos["a"]["failure"] == "power flow failed at reset"
     assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
-    np.testing.assert_array_equal(env.state(), 1.0)  # no sound flow yet: the nominal profile
+    np.testing.assert_array_equal(env.state(), 0.0)  # no sound flow yet: the nominal 1 pu, (1 − 1)/0.05 = 0
     _, rewards, terms, _, infos = env.step({"a": np.ones(1, np.float32), "b": np.ones(1, np.float32),
                                             "mg": np.zeros(0, np.float32)})
     assert all(terms.values()) and all(r <= -1000.0 * 8 for r in rewards.values())  # default penalty, 8 ticks

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from powergrid import __version__
 from powergrid.errors import PluginError, PowerGridError
+from powergrid.evaluate import rule_actions
 from powergrid.plugins import KINDS, get_registry
 
 
@@ -52,17 +51,6 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{path}: ok — network {scenario.config.network.type} ({len(scenario.net.bus)} buses), "
               f"{len(scenario.agents)} agents ({len(learned)} learned), solver {scenario.solver.name}")
     return 0
-
-
-def rule_actions(env: Any) -> dict[str, Any]:
-    """Each learned agent's own rule-based action (for ``--policy rule``)."""
-    actions = {}
-    for agent_id in env.agents:
-        agent = env.scenario.agents[agent_id]
-        own = np.asarray(agent.rule_action(env.ctx), np.float32).reshape(-1)
-        space = env.action_space(agent_id)
-        actions[agent_id] = np.concatenate([own, np.zeros(space.shape[0] - own.size, np.float32)]).clip(space.low, space.high)
-    return actions
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -32,6 +32,8 @@ import attrs
 import yaml
 
 from powergrid.errors import ConfigError
+from powergrid.loads import CLASSES as LOAD_CLASSES
+from powergrid.loads import PROFILES as LOAD_PROFILES
 from powergrid.params import build_params, choice, integer, quantity
 
 AGENT_KINDS = ("device", "grid", "system")
@@ -139,6 +141,34 @@ class HorizontalConfig:
 
 
 @attrs.frozen
+class LoadsConfig:
+    """How the network loads vary in time; :mod:`powergrid.loads` gives the formula (units pu).
+
+    ``classes`` and ``scale`` map glob patterns of load names or bus names to a customer
+    class and to a factor (pu); a later pattern overrides an earlier one.
+    """
+
+    profile: str = choice(LOAD_PROFILES, "classes",
+                          doc="classes: each load its customer-class shape; uniform: every load × the load profile")
+    default_class: str = choice(("auto", *LOAD_CLASSES), "auto",
+                                doc="class of the loads no pattern names; auto: the published type, else by size")
+    jitter: float = quantity("1", 0.05, ge=0, le=0.5, doc="standard deviation of each load's AR(1) noise (pu)")
+    jitter_hours: float = quantity("h", 1.0, gt=0, doc="correlation time of the noise")
+    classes: Mapping[str, str] = attrs.field(factory=dict)
+    scale: Mapping[str, float] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SpacesConfig:
+    """What learned agents observe and send; the scaling constants are in :mod:`powergrid.env`."""
+
+    observation: str = choice(("normalized", "raw"), "normalized",
+                              doc="normalized: every feature scaled to about [-1, 1]; raw: physical units")
+    action: str = choice(("normalized", "physical"), "normalized",
+                         doc="normalized: Box actions in [-1, 1] mapped to each device's range; physical: its units")
+
+
+@attrs.frozen
 class EnvConfig:
     """A whole scenario."""
 
@@ -148,6 +178,8 @@ class EnvConfig:
     solver: PluginSpec | None = None
     time: TimeConfig = TimeConfig()
     reward: RewardConfig = RewardConfig()
+    loads: LoadsConfig = LoadsConfig()
+    spaces: SpacesConfig = SpacesConfig()
     datasets: Mapping[str, PluginSpec] = attrs.field(factory=dict)
     horizontal: tuple[HorizontalConfig, ...] = ()
     seed: int | None = None
@@ -362,7 +394,7 @@ def _names(value: Any, path: str, src: Source) -> tuple[str, ...]:
     return tuple(_name(v, f"{path}[{i}]", src, "an agent id") for i, v in enumerate(value))
 
 
-TOP_KEYS = ("name", "network", "solver", "time", "reward", "datasets", "agents", "horizontal", "seed")
+TOP_KEYS = ("name", "network", "solver", "time", "reward", "loads", "spaces", "datasets", "agents", "horizontal", "seed")
 AGENT_KEYS = ("id", "kind", "type", "bus", "params", "policy", "protocol", "children", "period", "zone")
 
 
@@ -428,11 +460,29 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         solver=_plugin(top["solver"], "solver", src) if top.get("solver") is not None else None,
         time=_section(TimeConfig, top.get("time", {}), "time", src),
         reward=_section(RewardConfig, top.get("reward", {}), "reward", src),
+        loads=_loads(top.get("loads", {}), src),
+        spaces=_section(SpacesConfig, top.get("spaces", {}), "spaces", src),
         datasets=datasets,
         horizontal=tuple(horizontal),
         seed=seed,
         source=src,
     )
+
+
+def _loads(value: Any, src: Source) -> LoadsConfig:
+    """The ``loads`` section: scalar fields checked like any section, patterns one by one."""
+    data = _mapping(value, "loads", src)
+    patterns: dict[str, dict[str, Any]] = {"classes": {}, "scale": {}}
+    for key, patterns_of in patterns.items():
+        path = _join("loads", key)
+        for pattern, v in _mapping(data.pop(key, {}), path, src, "a mapping of load or bus name patterns").items():
+            where = _join(path, pattern)
+            if key == "classes" and v not in LOAD_CLASSES:
+                raise src.error(where, f"expected a customer class ({', '.join(LOAD_CLASSES)}), got {v!r}")
+            if key == "scale" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+                raise src.error(where, f"expected a number ≥ 0 (pu), got {v!r}")
+            patterns_of[str(pattern)] = v if key == "classes" else float(v)
+    return attrs.evolve(build_params(LoadsConfig, data, path="loads", locate=src.locate), **patterns)
 
 
 def _agent(value: Any, path: str, src: Source) -> AgentConfig:
@@ -484,5 +534,5 @@ def _agent(value: Any, path: str, src: Source) -> AgentConfig:
     )
 
 
-__all__ = ["LEARNED", "AgentConfig", "EnvConfig", "HorizontalConfig", "PluginSpec", "RewardConfig", "Source",
+__all__ = ["LEARNED", "AgentConfig", "EnvConfig", "HorizontalConfig", "LoadsConfig", "PluginSpec", "RewardConfig", "Source",
            "TimeConfig"]

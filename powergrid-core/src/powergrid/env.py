@@ -25,6 +25,7 @@ the requested actions to make them feasible).
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from functools import partial
 from operator import attrgetter
@@ -39,6 +40,7 @@ from powergrid.builder import Scenario, build_scenario
 from powergrid.config import EnvConfig
 from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError
+from powergrid.loads import LoadModel, episode_start
 from powergrid.plugins import Registry
 from powergrid.protocols import Directive
 from powergrid.solvers.base import Injections, PowerFlowResult
@@ -46,6 +48,15 @@ from powergrid.solvers.base import Injections, PowerFlowResult
 #: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
 #: acting flag (1 when its action is used this tick), fraction of its period until it next acts.
 COMMON_FEATURES = 5
+
+#: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
+#: ``(x − ref)/scale``. Price: ref 50 $/MWh, scale 100 $/MWh; voltages: ref 1 pu, scale 0.05 pu
+#: (±1 at the edges of range A); a grid agent's device power: scale = its zone's base load (MW).
+#: Device and protocol features keep their own bounds when inside [−1, 1], else are mapped onto it.
+#: Raw bounds (both modes clip to them): price −2,000 to 20,000 $/MWh, voltage 0–2 pu, power ±10,000 MW.
+PRICE_REF, PRICE_SCALE, PRICE_BOUNDS = 50.0, 100.0, (-2000.0, 20000.0)
+V_REF, V_SCALE, V_BOUNDS = 1.0, 0.05, (0.0, 2.0)
+P_BOUNDS = (-1e4, 1e4)
 
 
 class MultiAgentPowerGridEnv(ParallelEnv):
@@ -56,9 +67,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     ``policy: learned``.
     """
 
-    metadata = {"name": "powergrid_v0", "render_modes": [], "is_parallelizable": True}
+    metadata = {"name": "powergrid_v0", "render_modes": ["human", "rgb_array"], "is_parallelizable": True,
+                "render_fps": 4}
 
-    def __init__(self, config: EnvConfig, *, registry: Registry | None = None, solver: str | None = None) -> None:
+    def __init__(self, config: EnvConfig, *, registry: Registry | None = None, solver: str | None = None,
+                 render_mode: str | None = None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.render_mode = render_mode
+        self._figure: Any = None
         self.config = config
         self.scenario: Scenario = build_scenario(config, registry, solver=solver)
         s = self.scenario
@@ -74,12 +91,26 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._base_sgen_q = self.net.sgen.q_mvar.to_numpy(float).copy()
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
         self._base_load_q = self.net.load.q_mvar.to_numpy(float).copy()
+        self.loads = LoadModel.build(config.loads, self.net, config.source)
+        #: every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset
+        self.load_multipliers = np.ones((0, len(self._base_load_p)))
         self._settling = [d for d in s.device_agents if type(d.device).settle is not Device.settle]
         self._grid_agents = [a for a in s.agents.values() if isinstance(a, GridAgent)]
         self._zone_lines = {a.id: self._lines_in(a.zone) for a in self._grid_agents}
         self._extra_slices = self._horizontal_slices()
+        self._bus_pos = {int(b): p for p, b in enumerate(self.net.bus.index)}
+        #: physical action spaces (device units); learned agents see ``_exposed_spaces``
         self._action_spaces = {a.id: self._build_action_space(a) for a in self._learned}
+        self._exposed_spaces = {a.id: self._build_exposed_action_space(a) for a in self._learned}
+        self._action_maps = {aid: ((sp.high.astype(np.float64) + sp.low) / 2, (sp.high.astype(np.float64) - sp.low) / 2)
+                             for aid, sp in self._action_spaces.items()
+                             if self._exposed_spaces[aid] is not sp}
         self._observation_spaces = {a.id: self._build_observation_space(a) for a in self._learned}
+        n_state = len(self.net.bus)
+        v_lo, v_hi = V_BOUNDS
+        if config.spaces.observation == "normalized":
+            v_lo, v_hi = (v_lo - V_REF) / V_SCALE, (v_hi - V_REF) / V_SCALE
+        self.state_space = gymnasium.spaces.Box(v_lo, v_hi, (n_state,), dtype=np.float32)
         self._rng = np.random.default_rng(config.seed)
         self._policies: dict[str, Any] = {}
         self.ctx = StepContext(dt_h=self.dt_h, profiles={})
@@ -140,6 +171,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_starts = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
         self._obs_slices = [slice(int(a), int(b)) for a, b in zip(self._obs_starts[:-1], self._obs_starts[1:])]
         self._obs_buf = np.zeros(int(self._obs_starts[-1]), np.float64)
+        scaling = [self._observation_scaling(a) for a in learned]
+        normalized = self.config.spaces.observation == "normalized"
+        self._obs_ref = np.concatenate([c[2] for c in scaling]) if normalized and scaling else 0.0
+        self._obs_scale = np.concatenate([c[3] for c in scaling]) if normalized and scaling else 1.0
+        self._obs_low = np.concatenate([self._observation_spaces[a.id].low for a in learned]) if learned else None
+        self._obs_high = np.concatenate([self._observation_spaces[a.id].high for a in learned]) if learned else None
         self._periods = np.array([a.period for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
         self._obs_common = starts
@@ -178,6 +215,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self._obs_parts.append(parts)
         self._flat_parts = [p for parts in self._obs_parts for p in parts]
         self._info_protos = [[p for p in s.horizontal if a in p.participants] for a in learned]
+        # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
+        self._info_devices = [[d.device.info for d in self._devices_of[a.id] if hasattr(d.device, "info")]
+                              for a in learned]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -220,29 +260,82 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         high = np.concatenate([own.high.ravel()] + [e.high.ravel() for e in extras])
         return gymnasium.spaces.Box(low, high, dtype=np.float32)
 
+    def _observation_scaling(self, agent: Agent) -> tuple[np.ndarray, ...]:
+        """Raw bounds and the (ref, scale) of every feature of ``agent``'s observation (see PRICE_REF …)."""
+        hour = [(-1.0, 1.0, 0.0, 1.0)] * 2 + [(0.0, 1.0, 0.0, 1.0)] * 2
+        price = (*PRICE_BOUNDS, PRICE_REF, PRICE_SCALE)
+        volt = (*V_BOUNDS, V_REF, V_SCALE)
+        if isinstance(agent, DeviceAgent):
+            free = [price, *hour, volt]
+        else:
+            zone_load = float(self._base_load_p[np.isin(self.net.load.bus.map(self._bus_pos).to_numpy(),
+                                                        agent.zone)].sum()) if len(self._base_load_p) else 0.0
+            free = [price, *hour, (*P_BOUNDS, 0.0, zone_load if zone_load > 0 else 1.0), volt, volt, volt]
+        spaces = [d.device.observation_space for d in agent.devices()]
+        spaces += [p.observation_space(agent) for p in self.scenario.horizontal if agent in p.participants]
+        parts = []
+        for space in spaces:
+            for lo, hi in zip(space.low.ravel().tolist(), space.high.ravel().tolist()):
+                lo, hi = max(lo, -1e6), min(hi, 1e6)
+                inside = -1.0 <= lo and hi <= 1.0
+                parts.append((lo, hi, 0.0 if inside else (lo + hi) / 2, 1.0 if inside or hi <= lo else (hi - lo) / 2))
+        return tuple(np.array(column, np.float64) for column in zip(*(free + parts)))
+
     def _build_observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
-        parts_low: list[np.ndarray] = []
-        parts_high: list[np.ndarray] = []
-        for device_agent in agent.devices():
-            space = device_agent.device.observation_space
-            parts_low.append(space.low.ravel())
-            parts_high.append(space.high.ravel())
-        n_free = COMMON_FEATURES + (1 if isinstance(agent, DeviceAgent) else 4)
-        for proto in self.scenario.horizontal:
-            if agent in proto.participants:
-                space = proto.observation_space(agent)
-                parts_low.append(space.low.ravel())
-                parts_high.append(space.high.ravel())
-        low = np.concatenate([np.full(n_free, -np.inf)] + parts_low).astype(np.float32)
-        high = np.concatenate([np.full(n_free, np.inf)] + parts_high).astype(np.float32)
-        return gymnasium.spaces.Box(low, high, dtype=np.float32)
+        low, high, ref, scale = self._observation_scaling(agent)
+        if self.config.spaces.observation == "normalized":
+            low, high = (low - ref) / scale, (high - ref) / scale
+        return gymnasium.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+
+    def _build_exposed_action_space(self, agent: Agent) -> gymnasium.spaces.Space:
+        """``[-1, 1]`` per entry of a Box action in ``normalized`` mode (Discrete spaces as they are)."""
+        space = self._action_spaces[agent.id]
+        if self.config.spaces.action == "physical" or not isinstance(space, gymnasium.spaces.Box):
+            return space
+        return gymnasium.spaces.Box(-1.0, 1.0, space.shape, dtype=np.float32)
+
+    def _physical_actions(self, actions: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Normalized Box actions mapped to physical units: ``mid + half·a`` (outside [-1, 1] stays outside)."""
+        if not self._action_maps:
+            return actions
+        mapped = dict(actions)
+        for agent_id, (mid, half) in self._action_maps.items():
+            action = actions.get(agent_id)
+            if action is not None:
+                a = np.asarray(action, np.float64)
+                if a.shape == mid.shape:
+                    mapped[agent_id] = mid + half * a
+        return mapped
+
+    def rule_action(self, agent_id: str) -> Any:
+        """``agent_id``'s own rule (its device's or protocol's) as the action it would send now.
+
+        Physical rule values are padded with zeros for horizontal-protocol entries, clipped to the
+        physical space and expressed in the configured action convention.
+        """
+        agent = self.scenario.agents[agent_id]
+        space = self._action_spaces[agent_id]
+        own = agent.rule_action(self.ctx)
+        if not isinstance(space, gymnasium.spaces.Box):
+            return own
+        own = np.asarray(own, np.float64).reshape(-1)
+        padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size)]).reshape(space.shape)
+        return self.action_from_physical(agent_id, padded.clip(space.low, space.high)).astype(np.float32)
+
+    def action_from_physical(self, agent_id: str, physical: Any) -> Any:
+        """The action that ``agent_id`` sends for ``physical`` (device units), in the configured convention."""
+        if agent_id not in self._action_maps:
+            return physical
+        mid, half = self._action_maps[agent_id]
+        safe = np.where(half > 0, half, 1.0)
+        return np.where(half > 0, (np.asarray(physical, np.float64) - mid) / safe, 0.0).astype(np.float32)
 
     # ------------------------------------------------------------------ PettingZoo API
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
         return self._observation_spaces[agent]
 
     def action_space(self, agent: str) -> gymnasium.spaces.Space:
-        return self._action_spaces[agent]
+        return self._exposed_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         if seed is not None:
@@ -254,6 +347,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_seed = int(profile_rng.integers(2**63))
         self.ctx.profiles = {role: p.episode(self.max_ticks, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
+        time = self.config.time
+        self.load_multipliers = self.loads.multipliers(
+            self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
+            start=episode_start(s.providers["load"]), rng=profile_rng.spawn(1)[0])
         for d in s.device_agents:
             d.device.reset(rest.pop())
             d.pending, d.last_action, d.price = None, None, 0.0
@@ -287,6 +384,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._set_time(t)
         market_price = ctx.price
         extra: dict[Any, dict[str, np.ndarray]] = {proto: {} for proto in s.horizontal}
+        actions = self._physical_actions(actions)
         for root in s.roots:
             self._decide(root, None, actions, market_price, extra)
         for proto in s.horizontal:
@@ -398,7 +496,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
                                   f"({', '.join(self.possible_agents) or 'none'})")
 
-
     def _apply_network_settings(self) -> None:
         """Tap positions and shunt steps of devices that stand for admittance changes, when they change."""
         for device in self._network_devices:
@@ -418,10 +515,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self._dev_p = np.zeros(0)
 
     def _set_loads(self, tick: int) -> None:
-        """Every network load's P and Q (MW, Mvar) at ``tick``: base values times the load profile (in place)."""
-        load = self.ctx.profiles["load"][tick]
-        np.multiply(self._base_load_p, load, out=self._load_p)
-        np.multiply(self._base_load_q, load, out=self._load_q)
+        """Every network load's P and Q (MW, Mvar) at ``tick``: base values times its multiplier (in place)."""
+        m = self.load_multipliers[tick]
+        np.multiply(self._base_load_p, m, out=self._load_p)
+        np.multiply(self._base_load_q, m, out=self._load_q)
 
     def _solve(self, tick: int) -> PowerFlowResult:
         self._set_loads(tick)
@@ -504,10 +601,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[g + 3] = np.maximum.reduceat(zv, starts)
         for observe, where in self._flat_parts:
             buf[where] = observe()
-        obs = buf.astype(np.float32)
+        obs = ((buf - self._obs_ref) / self._obs_scale).astype(np.float32)
         bad = ~np.isfinite(obs)
         if bad.any():
             obs[bad] = 0.0
+        np.clip(obs, self._obs_low, self._obs_high, out=obs)
         return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
 
     def _infos(self, sound: bool, penalty: float) -> dict[str, dict[str, Any]]:
@@ -518,7 +616,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             proj = [0.0] * self._n_learned
         costs, safety = self._costs, self._safety
         infos = {}
-        for agent, projection, protos in zip(self._learned, proj, self._info_protos):
+        for agent, projection, protos, reports in zip(self._learned, proj, self._info_protos, self._info_devices):
             aid, period = agent.id, agent.period
             info = {
                 "cost": costs[aid],
@@ -536,6 +634,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 own = agent.protocol.info()
                 if own:
                     info[type(agent.protocol).__name__] = own
+            for report in reports:
+                for key, records in report().items():
+                    info[key] = info.get(key, []) + records
             infos[aid] = info
         return infos
 
@@ -544,16 +645,47 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """``{agent id: (cost $, safety)}`` of every agent (learned or not) in the last step."""
         return {a: (self._costs[a], self._safety[a]) for a in self.scenario.agents}
 
-    def render(self) -> None:
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the voltage profile and dispatch as an ``H × W × 3`` array; ``human``: a window."""
+        if self.render_mode is None:
+            return None
+        from powergrid import render
+
+        self._figure = render.draw(self, self._figure)
+        if self.render_mode == "rgb_array":
+            return render.to_rgb(self._figure)
+        import matplotlib.pyplot as plt
+
+        plt.pause(1.0 / self.metadata["render_fps"])
         return None
 
     def close(self) -> None:
-        return None
+        if self._figure is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._figure)
+            self._figure = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The whole state as one in-band pickle: no numpy buffer travels out of band.
+
+        Ray's object store and pickle protocol 5 hand out-of-band buffers back read-only,
+        and the step writes into its preallocated arrays. The open figure is not pickled.
+        """
+        state = {**self.__dict__, "_figure": None}
+        return {"state": pickle.dumps(state, protocol=4)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(pickle.loads(state["state"]))
 
     def state(self) -> np.ndarray:
-        """Global state: every bus voltage (pu) of the last sound power flow (1 pu before the first)."""
+        """Global state: every bus voltage of the last sound power flow (1 pu before the first); see ``state_space``.
+
+        In pu, or ``(V − 1)/0.05`` with ``spaces.observation: normalized``.
+        """
         result = self.last_result if self.last_result is not None else self._nominal
-        return result.vm_pu.astype(np.float32)
+        vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - V_REF) / V_SCALE
+        return np.clip(vm, self.state_space.low, self.state_space.high).astype(np.float32)
 
 
 def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -> Any:

@@ -24,16 +24,7 @@ PolicyFn = Callable[[Any], dict[str, Any]]
 
 def rule_actions(env: Any) -> dict[str, Any]:
     """Each learned agent's own rule-based action (the device's rule or the protocol's)."""
-    actions = {}
-    for agent_id in env.agents:
-        agent = env.scenario.agents[agent_id]
-        space = env.action_space(agent_id)
-        own = agent.rule_action(env.ctx)
-        if isinstance(space, gymnasium.spaces.Box):
-            own = np.asarray(own, np.float32).reshape(-1)
-            own = np.concatenate([own, np.zeros(space.shape[0] - own.size, np.float32)]).clip(space.low, space.high)
-        actions[agent_id] = own
-    return actions
+    return {agent_id: env.rule_action(agent_id) for agent_id in env.agents}
 
 
 def constant_actions(fraction: float) -> PolicyFn:
@@ -51,9 +42,13 @@ def constant_actions(fraction: float) -> PolicyFn:
 
 
 def zero_actions(env: Any) -> dict[str, Any]:
-    """All-zero actions (idle devices: no charge, no dispatch, no setpoint change)."""
-    return {a: (np.zeros(env.action_space(a).shape, env.action_space(a).dtype)
-                if isinstance(env.action_space(a), gymnasium.spaces.Box) else 0) for a in env.agents}
+    """Idle devices: zero in physical units (no charge, no dispatch, no setpoint change), whatever the convention."""
+    actions: dict[str, Any] = {}
+    for agent_id in env.agents:
+        space = env.action_space(agent_id)
+        actions[agent_id] = (env.action_from_physical(agent_id, np.zeros(space.shape))
+                             if isinstance(space, gymnasium.spaces.Box) else 0)
+    return actions
 
 
 def random_actions(env: Any) -> dict[str, Any]:

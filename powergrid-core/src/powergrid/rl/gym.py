@@ -28,12 +28,8 @@ Policy = Callable[[MultiAgentPowerGridEnv, str, np.ndarray], Any]
 
 
 def rule_policy(env: MultiAgentPowerGridEnv, agent_id: str, observation: np.ndarray | None = None) -> np.ndarray:
-    """The agent's own rule action (``agent.rule_action(env.ctx)``), zero-padded to its action space and clipped."""
-    agent = env.scenario.agents[agent_id]
-    own = np.asarray(agent.rule_action(env.ctx), np.float32).reshape(-1)
-    space = env.action_space(agent_id)
-    padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size, np.float32)])
-    return padded.reshape(space.shape).clip(space.low, space.high).astype(space.dtype)
+    """The agent's own rule action (:meth:`MultiAgentPowerGridEnv.rule_action`)."""
+    return env.rule_action(agent_id)
 
 
 class SingleAgentView(gymnasium.Env):
