@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
         try:
             with opener() as fh:
                 raw = fh.read()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise DataFileError(where, f"corrupt file, cannot read it ({exc}); delete it or fetch it again") from None
         text_head = raw[:4096].decode("utf-8-sig", errors="replace").splitlines()
         if not raw.strip() or not text_head or not text_head[0].strip():
@@ -212,4 +213,9 @@ def numeric(values: pd.Series) -> pd.Series:
     """Numbers from a column that may hold thousands separators (``"9,981.5"``) or blanks."""
     if pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
-    return pd.to_numeric(values.astype("string").str.replace(",", "", regex=False).str.strip(), errors="coerce")
+    out = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+    retry = out.isna() & values.notna()
+    if retry.any():  # text such as "9,981.5"
+        text = values[retry].astype("string").str.replace(",", "", regex=False).str.strip()
+        out[retry] = pd.to_numeric(text, errors="coerce")
+    return out
