@@ -69,7 +69,7 @@ def hil(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
-    session.install(f"{CORE}[fast]", *PACKS.values(), *TEST_TOOLS)
+    session.install(f"{CORE}[fast,plot]", *PACKS.values(), *TEST_TOOLS)
     _pytest(session, "tests/integration", "tests/core/test_solvers.py")  # the solvers again, with lightsim2grid
 
 
