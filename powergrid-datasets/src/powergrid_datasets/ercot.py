@@ -150,22 +150,29 @@ def read_load_file(path: Path) -> pd.DataFrame:
     return frame.rename_axis("time").reset_index().melt(id_vars="time", var_name="zone", value_name="value")
 
 
+def _per_value(cells: pd.Series, parse) -> np.ndarray:
+    """``parse`` applied once per distinct cell value (a year of prices repeats 365 dates and 24 hours)."""
+    codes, distinct = pd.factorize(cells, use_na_sentinel=False)
+    return np.asarray(parse(pd.Series(distinct, dtype=object)))[codes]
+
+
 def read_spp_file(path: Path) -> pd.DataFrame:
     """A DAM settlement point price file (yearly workbook or daily CSV) as ``time``, ``point``, ``value`` ($/MWh)."""
     raw = read_csv_members(Path(path), required=(), check_header=_check("spp"), dtype="string")
     raw = raw.rename(columns=DAILY_SPP_NAMES)
-    dates = raw["Delivery Date"].map(_date_text).astype("string").str.strip()
-    hours = raw["Hour Ending"].map(_hour_number).astype("string").str.strip().str.split(":", n=1).str[0]
+    day = _per_value(raw["Delivery Date"], lambda u: pd.to_datetime(
+        u.map(_date_text).astype("string").str.strip(), format="%m/%d/%Y", errors="coerce"))
+    he = _per_value(raw["Hour Ending"], lambda u: pd.to_numeric(
+        u.map(_hour_number).astype("string").str.strip().str.split(":", n=1).str[0], errors="coerce")).astype(float)
     flags = raw["Repeated Hour Flag"] if "Repeated Hour Flag" in raw.columns else pd.Series("N", index=raw.index)
-    repeated = flags.astype("string").str.strip().str.upper().eq("Y").fillna(False).to_numpy(dtype=bool)
-    he = pd.to_numeric(hours, errors="coerce")
-    day = pd.to_datetime(dates, format="%m/%d/%Y", errors="coerce")
-    bad = (he.isna() | day.isna() | (he < 1) | (he > 24) | (he % 1 != 0)).to_numpy()
+    repeated = _per_value(flags, lambda u: u.astype("string").str.strip().str.upper().eq("Y").fillna(False)).astype(bool)
+    bad = np.isnat(day) | np.isnan(he) | ~((he >= 1) & (he <= 24) & (he % 1 == 0))
     if bad.any():
         raise _bad_row(path, bad, raw["Delivery Date"], raw["Hour Ending"])
-    time = _starts_utc(day + pd.to_timedelta(he, unit="h"), repeated, np.zeros(len(raw), dtype=bool), path)
-    return pd.DataFrame({"time": time, "point": raw["Settlement Point"].astype("string").str.strip().to_numpy(),
-                         "value": numeric(raw["Settlement Point Price"]).to_numpy()})
+    end = pd.Series(day + pd.to_timedelta(he, unit="h").to_numpy())
+    time = _starts_utc(end, repeated, np.zeros(len(raw), dtype=bool), path)
+    point = _per_value(raw["Settlement Point"], lambda u: u.astype("string").str.strip())
+    return pd.DataFrame({"time": time, "point": point, "value": numeric(raw["Settlement Point Price"]).to_numpy()})
 
 
 def read_location(location: Path, report: str) -> tuple[pd.DataFrame, str]:

@@ -217,5 +217,5 @@ def numeric(values: pd.Series) -> pd.Series:
     retry = out.isna() & values.notna()
     if retry.any():  # text such as "9,981.5"
         text = values[retry].astype("string").str.replace(",", "", regex=False).str.strip()
-        out[retry] = pd.to_numeric(text, errors="coerce")
+        out[retry] = pd.to_numeric(text, errors="coerce").astype("float64")
     return out
