@@ -46,7 +46,7 @@ def test_tap_and_shunt_positions_reach_the_power_flow(solver):
         net.trafo.loc[net.trafo.index[trafo], column] = row[column]
     net.trafo.loc[net.trafo.index[trafo], "tap_pos"] = -4
     pp.create_shunt(net, int(net.bus.index[bus["mg2.675"]]), q_mvar=-0.4, p_mw=0.0)
-    load = env.ctx.profiles["load"][env.tick - 1]
+    load = env.load_multipliers[env.tick - 1]
     net.load["p_mw"] *= load
     net.load["q_mvar"] *= load
     pp.runpp(net, numba=False)

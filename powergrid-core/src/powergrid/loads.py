@@ -1,0 +1,225 @@
+"""Per-load demand multipliers: customer-class shapes, per-load scaling and seeded jitter.
+
+Every network load ``i`` (a row of ``net.load``, base ``P_i`` MW and ``Q_i`` Mvar)
+draws ``P_i·m_i(t)`` and ``Q_i·m_i(t)`` at tick ``t`` (constant power factor). With
+``loads: {profile: classes}`` (the default) the multiplier (pu) is::
+
+    m_i(t) = s_i · L̄_d · g_d · c_k(i)(t) · max(0, 1 + ε_i(t))
+
+- ``L(t)`` (pu) is the scenario's ``load`` profile (real data or the built-in shape)
+  and ``L̄_d`` its mean over the ticks of calendar day ``d`` of the episode: the data
+  set the level of each day (day-to-day and seasonal variation), the classes the shape
+  within the day;
+- ``c_k(t)`` (pu) is the shape of customer class ``k`` (residential, commercial,
+  industrial, agricultural) at the season, day type (weekday, Saturday, Sunday) and
+  local time of tick ``t``, averaged over the tick; the shapes are SimBench profiles
+  (``data/load_classes.csv``, built by ``scripts/extract_load_classes.py``; provenance
+  and licence, ODbL 1.0, in its header), each with a week mean of 1 in every season;
+- ``ε_i(t)`` is seeded AR(1) jitter, one independent series per load, with standard
+  deviation ``jitter`` and correlation time ``τ = jitter_hours``:
+  ``ε(t) = φ·ε(t−1) + √(1−φ²)·jitter·η(t)``, ``φ = exp(−Δt/τ)``, ``η ~ N(0, 1)``,
+  started from its stationary law;
+- ``g_d = n_d·ΣP_i / Σ_{t∈d} Σ_i P_i·c_k(i)(t)·(1 + ε_i(t))`` (weights ``|P_i|``) makes
+  the feeder total keep the uniform mode's energy: with every ``s_i = 1``,
+  ``Σ_{t∈d} Σ_i P_i·m_i(t) = Σ_{t∈d} Σ_i P_i·L(t)`` for every day ``d`` of every episode
+  (MWh after × ``Δt``). Peaks and the time of the feeder peak differ: that is the point;
+- ``s_i`` (pu, default 1) is the per-load ``scale`` of the configuration.
+
+The calendar: the day of year and weekday of the episode's first day come from the
+``load`` profile's provider when it reports its episode start (``last_start``, as the
+dataset pack's file-backed providers do); otherwise they are drawn from the seeded
+stream. Seasons and day types are those of the BDEW standard load profiles.
+
+``loads: {profile: uniform}`` is the previous behaviour: ``m_i(t) = s_i·L(t)``, one
+shape for every load.
+
+The (ticks × loads) matrix is built once per reset by :meth:`LoadModel.multipliers`;
+the step loop only multiplies the base values by one of its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import importlib.resources
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import numpy as np
+from scipy.signal import lfilter
+
+if TYPE_CHECKING:
+    from powergrid.config import LoadsConfig, Source
+
+CLASSES = ("residential", "commercial", "industrial", "agricultural")
+PROFILES = ("classes", "uniform")
+SEASONS = ("winter", "summer", "transition")
+DAYS = ("weekday", "saturday", "sunday")
+DATA_FILE = "load_classes.csv"
+#: size rule of ``default_class: auto``: a load of at least these multiples of the network's median load
+COMMERCIAL_RATIO, INDUSTRIAL_RATIO = 3.0, 10.0
+#: CIGRE benchmark load names: ``Load R…`` residential, ``Load C…``/``Load CI…`` commercial, ``Load I…`` industrial
+CIGRE_PREFIXES = (("Load CI", "commercial"), ("Load R", "residential"), ("Load C", "commercial"), ("Load I", "industrial"))
+
+
+@functools.cache
+def class_shapes() -> np.ndarray:
+    """The shipped class shapes: an array (class, season, day type, 96 quarter hours) in pu, classes as in ``CLASSES``."""
+    text = importlib.resources.files("powergrid").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    rows = [r for r in csv.reader(line for line in text.splitlines() if not line.startswith("#"))][1:]
+    shapes = np.full((len(CLASSES), len(SEASONS), len(DAYS), 96), np.nan)
+    for name, season, day, *values in rows:
+        shapes[CLASSES.index(name), SEASONS.index(season), DAYS.index(day)] = [float(v) for v in values]
+    if np.isnan(shapes).any():
+        raise RuntimeError(f"powergrid/data/{DATA_FILE} lacks some class × season × day rows")
+    return shapes
+
+
+def season_of(day: dt.date) -> int:
+    """Index in ``SEASONS`` of a date (BDEW: winter 1 Nov–20 Mar, summer 15 May–14 Sep, transition otherwise)."""
+    md = (day.month, day.day)
+    if md >= (11, 1) or md <= (3, 20):
+        return 0
+    return 1 if (5, 15) <= md <= (9, 14) else 2
+
+
+def day_type(day: dt.date) -> int:
+    """Index in ``DAYS`` of a date: weekday, Saturday or Sunday (public holidays are not known here)."""
+    return {5: 1, 6: 2}.get(day.weekday(), 0)
+
+
+def episode_start(provider: Any) -> dt.date | None:
+    """The local date of the first day of a provider's last episode, when it reports one.
+
+    Reads ``last_start`` (a date or datetime; an aware datetime is converted to the
+    provider's ``params.tz``) of the provider, or of the provider a fallback made active.
+    """
+    provider = getattr(provider, "active", provider)
+    start = getattr(provider, "last_start", None)
+    if isinstance(start, dt.datetime):
+        tz = getattr(getattr(provider, "params", None), "tz", None)
+        if start.tzinfo is not None and isinstance(tz, str):
+            start = start.astimezone(ZoneInfo(tz))
+        return start.date()
+    return start if isinstance(start, dt.date) else None
+
+
+def auto_class(names: Sequence[str], p_mw: np.ndarray) -> list[str]:
+    """The ``default_class: auto`` assignment.
+
+    CIGRE benchmark loads keep their published type (``Load R…`` residential, ``Load C…``
+    and ``Load CI…`` commercial, ``Load I…`` industrial). Otherwise, by size: the loads of
+    a feeder template aggregate customers, so a load of at least 10× the network's median
+    base P is one large (industrial) customer, 3–10× a commercial-sized service, and the
+    rest (the IEEE distributed loads and small spot loads) residential groups.
+    """
+    median = float(np.median(np.abs(p_mw))) if len(p_mw) else 0.0
+    out = []
+    for name, p in zip(names, np.abs(p_mw)):
+        cigre = next((k for prefix, k in CIGRE_PREFIXES if name.startswith(prefix) and name[len(prefix):].isdigit()), None)
+        if cigre is not None:
+            out.append(cigre)
+        elif median > 0 and p >= INDUSTRIAL_RATIO * median:
+            out.append("industrial")
+        elif median > 0 and p >= COMMERCIAL_RATIO * median:
+            out.append("commercial")
+        else:
+            out.append("residential")
+    return out
+
+
+def _label(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _matches(patterns: Mapping[str, Any], names: Sequence[str], buses: Sequence[str], where: str,
+             source: Source) -> list[tuple[np.ndarray, Any]]:
+    """``(mask of loads, value)`` per pattern; a pattern matches a load's name or its bus's name (glob)."""
+    out = []
+    for pattern, value in patterns.items():
+        mask = np.array([fnmatchcase(n, pattern) or fnmatchcase(b, pattern) for n, b in zip(names, buses)], dtype=bool)
+        if not mask.any():
+            examples = ", ".join(list(dict.fromkeys(n or b for n, b in zip(names, buses)))[:6])
+            raise source.error(f"{where}.{pattern}", f"expected a glob pattern matching a load name or bus name "
+                                                     f"(loads: {examples}…), got {pattern!r}: it matches no load")
+        out.append((mask, value))
+    return out
+
+
+@attrs.frozen(eq=False)
+class LoadModel:
+    """The resolved load configuration of one network: each load's class index and scale, and the weights."""
+
+    profile: str
+    names: tuple[str, ...]
+    classes: np.ndarray  # (loads,) index into CLASSES
+    scale: np.ndarray  # (loads,) pu
+    weight: np.ndarray  # (loads,) |P_i| MW
+    jitter: float
+    jitter_hours: float
+
+    @classmethod
+    def build(cls, config: LoadsConfig, net: Any, source: Source) -> LoadModel:
+        """Resolve ``config`` against ``net.load``; a pattern that matches no load is a ConfigError."""
+        names = [_label(n) for n in net.load.name]
+        bus_name = dict(zip(net.bus.index, net.bus.name))
+        buses = [_label(bus_name[b]) for b in net.load.bus]
+        p_mw = net.load.p_mw.to_numpy(float)
+        kinds = auto_class(names, p_mw) if config.default_class == "auto" else [config.default_class] * len(names)
+        index = np.array([CLASSES.index(k) for k in kinds], dtype=np.int64)
+        for mask, kind in _matches(config.classes, names, buses, "loads.classes", source):
+            index[mask] = CLASSES.index(kind)
+        scale = np.ones(len(names))
+        for mask, factor in _matches(config.scale, names, buses, "loads.scale", source):
+            scale[mask] = factor
+        return cls(config.profile, tuple(n or b for n, b in zip(names, buses)), index, scale, np.abs(p_mw),
+                   config.jitter, config.jitter_hours)
+
+    def assignment(self) -> dict[str, str]:
+        """``{load name (or its bus name): class}``."""
+        return {n: CLASSES[k] for n, k in zip(self.names, self.classes)}
+
+    def multipliers(self, level: np.ndarray, *, step_minutes: float, start_hour: float, start: dt.date | None,
+                    rng: np.random.Generator) -> np.ndarray:
+        """The (ticks × loads) multipliers m_i(t) in pu for one episode (see the module docstring).
+
+        ``level`` is the episode's ``load`` profile L(t); ``start`` the date of its first day
+        (drawn from ``rng`` when None); ``start_hour`` the local hour of tick 0.
+        """
+        level = np.asarray(level, dtype=np.float64)
+        if self.profile == "uniform":
+            return level[:, None] * self.scale[None, :]
+        n = len(level)
+        if start is None:  # a date of a non-leap year, and an independent weekday
+            start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(365)))
+            start += dt.timedelta(days=(int(rng.integers(7)) - start.weekday()) % 7)
+        t0 = start_hour * 60.0 + np.arange(n) * step_minutes  # minutes since the first local midnight
+        day = (t0 // 1440.0).astype(np.int64)
+        shape = self._shapes(start, int(day[-1]) + 1 if n else 0, t0, step_minutes)  # (ticks, classes)
+        raw = shape[:, self.classes]
+        if self.jitter > 0:
+            phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
+            eta = rng.standard_normal(raw.shape)
+            eta[1:] *= np.sqrt(1.0 - phi * phi)
+            raw *= np.maximum(1.0 + self.jitter * lfilter([1.0], [1.0, -phi], eta, axis=0), 0.0)
+        total = raw @ self.weight  # Σ_i P_i·c·(1+ε) per tick
+        days = np.bincount(day)
+        sum_w = float(self.weight.sum())
+        daily = np.bincount(day, total)
+        gain = np.divide(days * sum_w, daily, out=np.ones_like(daily), where=daily > 0)
+        mean_level = np.bincount(day, level) / np.maximum(days, 1)
+        return raw * (mean_level * gain)[day][:, None] * self.scale[None, :]
+
+    def _shapes(self, start: dt.date, n_days: int, t0: np.ndarray, step_minutes: float) -> np.ndarray:
+        """Each class's shape averaged over each tick [t0, t0 + Δt) (ticks × classes, pu)."""
+        shapes = class_shapes()
+        dates = [start + dt.timedelta(days=d) for d in range(n_days + 1)]
+        seq = np.concatenate([shapes[:, season_of(d), day_type(d)] for d in dates], axis=1)  # (classes, quarters)
+        grid = np.arange(seq.shape[1] + 1) * 15.0
+        cumulative = np.concatenate([np.zeros((len(CLASSES), 1)), np.cumsum(seq, axis=1) * 15.0], axis=1)
+        t1 = t0 + step_minutes
+        return np.stack([(np.interp(t1, grid, c) - np.interp(t0, grid, c)) / step_minutes for c in cumulative], axis=1)
