@@ -69,7 +69,7 @@ def hil(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
-    session.install(f"{CORE}[fast,plot]", *PACKS.values(), *TEST_TOOLS)
+    session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS)
     _pytest(session, "tests/integration", "tests/core/test_solvers.py")  # the solvers again, with lightsim2grid
 
 
@@ -96,7 +96,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job: a day of the three-microgrid IEEE 34 case on the shipped CAISO 2023 data (offline; a warning fails it)."""
-    session.install(f"{CORE}[fast]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
+    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
     session.run("powergrid", "plugins")
     session.run("powergrid", "run", "configs/ieee34_3mg.yaml", "--episodes", "1", "--out", ".nox/demo", *session.posargs,
                 env={"POWERGRID_OFFLINE": "1", "PYTHONWARNINGS": "error"})
@@ -105,7 +105,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks (medians); see docs/performance.md."""
-    session.install(f"{CORE}[fast]", *PACKS.values())
+    session.install(f"{CORE}[plot]", *PACKS.values())
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
 

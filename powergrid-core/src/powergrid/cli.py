@@ -24,6 +24,7 @@ from powergrid.plugins import KINDS, get_registry
 def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry(allow_conflicts=True)
     broken = []
+    print(_backend())
     for kind in KINDS:
         records = registry.records(kind)
         print(f"{'policies' if kind == 'policy' else kind + 's'} ({len(records)}):")
@@ -152,9 +153,22 @@ def count(minimum: int) -> Any:
     return convert
 
 
+def _backend() -> str:
+    from powergrid.solvers.fast import backend_summary
+
+    return f"fast solver backend: {backend_summary()}"
+
+
+class _Version(argparse.Action):
+    """``--version``: the version and the fast solver's backend (imported only when asked)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.exit(message=f"powergrid {__version__}\n{_backend()}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.")
-    parser.add_argument("--version", action="version", version=f"powergrid {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="the version and the power-flow backend in use")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (any position)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="list every registered plugin by kind, with its distribution and version")

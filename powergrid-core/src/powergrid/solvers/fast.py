@@ -92,6 +92,15 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+def backend_summary() -> str:
+    """The Newton–Raphson backend ``FastSolver`` uses here, for ``powergrid --version`` and ``plugins``."""
+    if _LS_CLASS is None:
+        return f"numpy/scipy Newton–Raphson (lightsim2grid unavailable: {_LS_IMPORT_ERROR})"
+    from importlib.metadata import version
+
+    return f"lightsim2grid {version('lightsim2grid')} ({_LS_CLASS.__name__})"
+
+
 def lightsim2grid_available() -> bool:
     """Whether the lightsim2grid backend can be used in this environment."""
     return _LS_CLASS is not None
@@ -269,7 +278,8 @@ class FastSolver(PowerFlowSolver):
                               f"({_LS_IMPORT_ERROR}); install powergrid-core[fast] or use backend: numpy")
         _warn_once("FastSolver: lightsim2grid is not importable "
                    f"({_LS_IMPORT_ERROR}); falling back to the numpy/scipy Newton–Raphson backend "
-                   "(≈10× slower than lightsim2grid). Install powergrid-core[fast] for the fast backend.")
+                   "(≈10× slower than lightsim2grid, which has wheels for Linux x86-64, macOS arm64 and "
+                   "Windows x86-64).")
         return "numpy"
 
     def _delegate_to_pandapower(self, reasons: list[str]) -> None:
