@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from powergrid_protocols.admm import Area, Unit, admm_dispatch, centralized_dispatch
+from powergrid_protocols.admm import (
+    Area,
+    GridTie,
+    Unit,
+    admm_dispatch,
+    centralized_dispatch,
+    dispatch_total,
+    dispatch_with_grid,
+)
 
 
 def reference_qp(areas, demand=0.0):
@@ -70,3 +78,54 @@ def test_admm_matches_the_centralized_optimum(name):
     else:
         # without a binding limit the coupling price is every interior unit's marginal cost
         assert admm.price == pytest.approx(central.price, rel=1e-2)
+
+
+# one microgrid: a DG with cost 10·p² + 45·p $/h on [0, 0.6] MW and 0.5 MW of demand, behind the upstream grid
+MICROGRID = [Area((Unit(10, 45, 0, 0.6),), 0.5)]
+
+
+@pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
+def test_at_a_negative_price_the_grid_exchange_is_one_net_flow(solve):
+    # price −10 $/MWh, sell ratio 0.8: the grid pays 10 $/MWh to deliver and charges 8 $/MWh to take.
+    # The old model (an import unit at −10 and an export unit at −8 in one area) bought and sold 100 MW at once:
+    # 100·(−10) + (−100)·(−8) = −200 $/h out of nothing.
+    # One net exchange: import only, g ∈ [0, 100] at −10 → the DG (marginal 45 $/MWh ≥ −10) stays off and the
+    # microgrid imports its 0.5 MW: cost −10·0.5 = −5 $/h; export only, g ∈ [−0.1, 0] at −8 → worse (DG runs, pays 8).
+    r = dispatch_with_grid(MICROGRID, GridTie(buy=-10.0, sell=-8.0, limit_mw=100.0), solve=solve)
+    grid_import, grid_export = r.p[-1]
+    assert grid_import == pytest.approx(0.5, abs=1e-4) and grid_export == 0.0  # never both at once
+    assert r.p[0][0] == pytest.approx(0.0, abs=1e-4)
+    assert r.cost == pytest.approx(-5.0, abs=1e-3)
+    assert r.converged
+
+
+@pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
+def test_at_a_positive_price_the_exchange_sits_at_the_kink(solve):
+    # price 60 $/MWh, sell 0.8·60 = 48 $/MWh. Importing, the DG runs to marginal 60: p = (60 − 45)/20 = 0.75 → 0.6,
+    # which exports 0.1 — a contradiction; exporting at 48, p = (48 − 45)/20 = 0.15 < 0.5 imports — also one.
+    # So the exchange is 0 and the DG covers the 0.5 MW: marginal 45 + 20·0.5 = 55 ∈ [48, 60];
+    # cost 10·0.25 + 45·0.5 = 25 $/h.
+    r = dispatch_with_grid(MICROGRID, GridTie(buy=60.0, sell=48.0, limit_mw=100.0), solve=solve, **(
+        {"tol": 1e-6} if solve is admm_dispatch else {}))
+    assert r.p[0][0] == pytest.approx(0.5, abs=1e-4)
+    assert abs(r.p[-1][0]) < 1e-4 and abs(r.p[-1][1]) < 1e-4
+    assert r.cost == pytest.approx(25.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("price", [-30.0, -1.0, 0.0, 1.0, 30.0, 80.0])
+def test_one_net_exchange_and_the_optimum_at_any_price_sign(price):
+    # three microgrids (no exchange limits) and the grid: compare with a scan over the grid's net exchange g:
+    # for each g the microgrids produce Σd − g at least cost (their merit order), plus the grid's bill
+    areas = CASES["exchange"][0]
+    tie = GridTie(price, 0.8 * price, 5.0)
+    r = dispatch_with_grid(areas, tie, tol=1e-6)
+    assert min(abs(r.p[-1][0]), abs(r.p[-1][1])) == 0.0  # one net exchange
+    units = [u for a in areas for u in a.units]
+    demand = sum(a.demand_mw for a in areas)
+    lo, hi = sum(u.p_min for u in units), sum(u.p_max for u in units)
+    best = np.inf
+    for g in np.linspace(demand - hi, demand - lo, 4001):
+        p, _ = dispatch_total(units, demand - g)
+        bill = tie.buy * g if g >= 0 else tie.sell * g
+        best = min(best, sum(u.a * q * q + u.b * q for u, q in zip(units, p)) + bill)
+    assert r.cost == pytest.approx(best, abs=2e-3)

@@ -14,42 +14,47 @@ from powergrid_protocols.volt_var import volt_var_q
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def _env(name, **edit):
+def _env(name, learned=(), **edit):
+    """An example scenario in physical units (actions MW, $/MWh), with the agents in ``learned`` learned too."""
     data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    data["spaces"] = {"action": "physical", "observation": "raw"}
+    for agent in data["agents"]:
+        if agent["id"] in learned:
+            agent["policy"] = "learned"
     for key, value in edit.items():
         data[key] = value
     return MultiAgentPowerGridEnv.from_config(data)
 
 
 def test_p2p_trade_balances_and_flows_through_the_pccs():
-    env = _env("p2p_3mg")
+    env = _env("p2p_3mg", learned=("mg2", "mg3"))
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
-    # mg1 bids to buy 0.3 MW at a high price; its own setpoints: ESS 0, DG 0.5 MW, PV full
-    action = np.array([0.0, 0.5, 1.0, 250.0, 0.3], np.float32)
-    _, _, _, _, infos = env.step({"mg1": action})
+    # mg1 bids to buy 0.2 MW at 250 $/MWh; its own setpoints: ESS 0, DG 0.5 MW, PV full.
+    # mg2 offers to sell 0.2 MW at 100 $/MWh from a DG at 0.3 MW; mg3 places no order.
+    # Both fill completely, nothing is left out: interval [100, 250], k = 0.5 → 175 $/MWh for 0.2 MW.
+    buy = np.array([0.0, 0.5, 1.0, 250.0, 0.2], np.float32)
+    sell = np.array([0.0, 0.3, 1.0, 100.0, -0.2], np.float32)
+    idle = np.array([0.0, 0.3, 1.0, 0.0, 0.0], np.float32)
+    _, _, _, _, infos = env.step({"mg1": buy, "mg2": sell, "mg3": idle})
     info = infos["mg1"]["P2PTrading"]
-    if info["volume_mw"] == 0:
-        pytest.skip("no seller this hour")
-    assert sum(info["trades_mw"].values()) == pytest.approx(0.0, abs=1e-9)
+    assert info["price"] == pytest.approx(175.0) and info["volume_mw"] == pytest.approx(0.2)
+    trades = {a: info["trades_mw"].get(a, 0.0) for a in ("mg1", "mg2", "mg3")}  # mg3 placed no order
+    assert trades == pytest.approx({"mg1": 0.2, "mg2": -0.2, "mg3": 0.0})
+    assert info["payments"]["mg1"] == pytest.approx(175.0 * 0.2 * env.ctx.dt_h)
     assert sum(info["payments"].values()) == pytest.approx(0.0, abs=1e-9)
-    q = info["trades_mw"]["mg1"]
-    assert 0 < q <= 0.3 + 1e-9  # filled up to the sellers' offers
-    # the buyer's DG setpoint went down by the delivered MW
-    assert env.scenario.agents["mg1_dg"].device.p_mw == pytest.approx(0.5 - q, abs=1e-6)
-    assert info["undelivered_mw"]["mg1"] == pytest.approx(0.0)
-    # compare with the same hour without the trade: the buyer's PCC import rises by ≈ the traded MW
-    env2 = _env("p2p_3mg")
+    # the buyer's DG went down and the seller's up by the delivered 0.2 MW
+    assert env.scenario.agents["mg1_dg"].device.p_mw == pytest.approx(0.5 - 0.2, abs=1e-6)
+    assert env.scenario.agents["mg2_dg"].device.p_mw == pytest.approx(0.3 + 0.2, abs=1e-6)
+    assert info["undelivered_mw"] == pytest.approx({"mg1": 0.0, "mg2": 0.0, "mg3": 0.0})
+    # compare with the same hour without the trade: the PCC flows move by ≈ the traded MW (losses only)
+    env2 = _env("p2p_3mg", learned=("mg2", "mg3"))
     env2.reset(seed=0)
-    env2.step({"mg1": np.array([0.0, 0.5, 1.0, 0.0, 0.0], np.float32)})
-    m1 = proto.meters["mg1"].flow(env.last_result)
-    m0 = env2.scenario.horizontal[0].meters["mg1"].flow(env2.last_result)
-    assert m1 - m0 == pytest.approx(q, abs=0.02)  # losses only
-    sellers = [a for a, q in info["trades_mw"].items() if q < 0]
-    for s in sellers:
-        e1 = proto.meters[s].flow(env.last_result)
-        e0 = env2.scenario.horizontal[0].meters[s].flow(env2.last_result)
-        assert e1 - e0 == pytest.approx(info["trades_mw"][s], abs=0.02)
+    env2.step({"mg1": np.array([0.0, 0.5, 1.0, 0.0, 0.0], np.float32), "mg2": idle, "mg3": idle})
+    for a, q in trades.items():
+        m1 = proto.meters[a].flow(env.last_result)
+        m0 = env2.scenario.horizontal[0].meters[a].flow(env2.last_result)
+        assert m1 - m0 == pytest.approx(q, abs=0.02)
 
 
 def test_volt_var_sets_q_from_the_last_voltage():
@@ -84,12 +89,12 @@ def test_lmp_market_publishes_prices_and_dispatches():
     env = _env("lmp_market")
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
-    obs, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
+    _, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
     info = infos["mg1"]["LMPMarket"]
-    assert info["success"]
+    assert info["success"] and not info["stale"]
     lmps = np.array(list(info["lmp"].values()))
     assert np.all(np.isfinite(lmps))
-    assert obs["mg1"][-2] == pytest.approx(info["lmp"]["mg1"], rel=1e-5)
+    assert proto.observe(env.scenario.agents["mg1"])[0] == pytest.approx(info["lmp"]["mg1"], rel=1e-5)
     assert env.scenario.agents["mg2_dg"].price == pytest.approx(info["lmp"]["mg2"])
     assert proto.result.success
 

@@ -67,3 +67,41 @@ def test_cigre_mv_with_congestion_and_without():
         assert bool(r.congested.any()) is congested  # (bus 2 carries 0.1 MW so that lines 1-2 and 2-3 differ)
         assert bool(np.ptp(r.lmp) > 1.0) is congested
         assert np.all(np.abs(r.flow_mw) <= net.limit_mw + 1e-6)
+
+
+def test_an_infeasible_market_reports_no_prices():
+    # 120 MW of demand at node 2 and offers of only 50 + 50 MW: no dispatch meets the balance
+    net = three_bus(1000.0)
+    r = clear_market(net, [Offer(0, 20, 50), Offer(1, 50, 50)], np.array([0, 0, 120.0]))
+    assert not r.success and np.isnan(r.lmp).all() and r.message
+
+
+def test_a_failed_market_marks_its_prices_stale():
+    import attrs
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    env = MultiAgentPowerGridEnv.from_config(yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text()))
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    mg1 = env.scenario.agents["mg1"]
+    _, _, _, _, infos = env.step({"mg1": action})
+    info = infos["mg1"]["LMPMarket"]
+    assert info["success"] and not info["stale"]
+    old = info["lmp"]["mg1"]
+    np.testing.assert_allclose(proto.observe(mg1), [old, 0.0, 0.0], rtol=1e-6)  # [price, congested, stale]
+    # the grid's offer shrinks to 1 kW: the network's demand (MW) cannot be met, the DC-OPF is infeasible
+    proto.params = attrs.evolve(proto.params, grid_offer_mw=0.001)
+    price = float(env.ctx.profiles["price"][env.tick])  # the meter price of the coming tick ($/MWh)
+    assert env.agents, "the first step ended the episode"
+    _, _, _, _, infos = env.step({"mg1": action})
+    info = infos["mg1"]["LMPMarket"]
+    assert not info["success"] and info["stale"] and info["message"]
+    assert "lmp" not in info and info["price"]["mg1"] == pytest.approx(price)
+    # the meter price of the tick and the stale flag, not the last LMP
+    np.testing.assert_allclose(proto.observe(mg1), [price, 0.0, 1.0], rtol=1e-6)
+    assert price != pytest.approx(old)
+    assert env.scenario.agents["mg2_dg"].price == pytest.approx(price)
