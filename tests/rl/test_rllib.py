@@ -149,3 +149,35 @@ def test_ppo_trains_in_a_ray_worker(ray_session, scenario, agents, batch):
             assert np.isfinite(runners["agent_episode_returns_mean"][agent])
     finally:
         algo.stop()
+
+
+@ray.remote
+def _step_in_a_worker(env: MultiAgentPowerGridEnv) -> float:
+    """An env that arrived as a task argument (through the object store): reset and step it there."""
+    env.reset(seed=3)
+    _, rewards, _, _, _ = env.step({a: env.action_space(a).sample() for a in env.agents})
+    return float(sum(rewards.values()))
+
+
+@ray.remote
+class _Holder:
+    def make(self) -> MultiAgentPowerGridEnv:
+        return MultiAgentPowerGridEnv.from_config(MICROGRID)
+
+
+def test_an_env_travels_through_the_object_store_and_still_runs(ray_session):
+    """Ray hands numpy buffers back read-only; the env must reset and step after ray.put/get, as a task
+    argument, as an actor's return value, and inside RLlibPowerGridEnv in a worker."""
+    env = MultiAgentPowerGridEnv.from_config(MICROGRID)
+    env.reset(seed=0)
+    back = ray.get(ray.put(env))
+    back.reset(seed=0)
+    back.step({a: back.action_space(a).sample() for a in back.agents})
+    assert np.isfinite(ray.get(_step_in_a_worker.remote(env)))
+    holder = _Holder.remote()
+    made = ray.get(holder.make.remote())
+    made.reset(seed=1)
+    made.step({a: made.action_space(a).sample() for a in made.agents})
+    wrapped = RLlibPowerGridEnv({"scenario": ray.get(ray.put(env))})
+    obs, _ = wrapped.reset(seed=2)
+    wrapped.step({a: wrapped.action_spaces[a].sample() for a in obs})

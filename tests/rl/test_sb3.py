@@ -88,3 +88,20 @@ def test_ppo_learns_in_spawned_subprocesses_and_evaluates():
         assert np.isfinite(mean) and np.isfinite(std)
     finally:
         venv.close()
+
+
+def test_supersuit_vectorises_the_parallel_env_for_parameter_sharing():
+    """SuperSuit's pettingzoo_env_to_vec_env_v1 needs render_mode and equal spaces (parameter sharing)."""
+    import supersuit as ss
+
+    env = MultiAgentPowerGridEnv.from_config(str(CONFIGS / "ieee34_3mg.yaml"))
+    assert env.render_mode is None
+    vec = ss.pettingzoo_env_to_vec_env_v1(env)
+    vec = ss.concat_vec_envs_v1(vec, 2, num_cpus=0, base_class="stable_baselines3")
+    obs = vec.reset()
+    assert obs.shape == (2 * len(env.possible_agents), env.observation_space("mg1").shape[0])
+    actions = np.stack([vec.action_space.sample() for _ in range(obs.shape[0])])
+    obs, rewards, dones, _ = vec.step(actions)
+    assert dones.shape == (obs.shape[0],)
+    assert np.isfinite(obs).all() and np.isfinite(rewards).all()
+    vec.close()
