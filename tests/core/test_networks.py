@@ -56,6 +56,7 @@ def test_ieee_names_zones_ratings(solved, name):
 
 
 IEEE13_NODES = {"650", "632", "633", "634", "645", "646", "671", "680", "684", "611", "652", "692", "675"}
+IEEE123_REG_NODES = {"9r", "25r", "160r"}  # regulated sides of regulators 2-4 (149 is regulator 1's)
 IEEE34_NODES = {str(n) for n in (800, 802, 806, 808, 810, 812, 814, 816, 818, 820, 822, 824, 826, 828, 830, 832,
                                  834, 836, 838, 840, 842, 844, 846, 848, 850, 852, 854, 856, 858, 860, 862, 864,
                                  888, 890)}
@@ -63,7 +64,7 @@ IEEE34_NODES = {str(n) for n in (800, 802, 806, 808, 810, 812, 814, 816, 818, 82
 
 def test_ieee13_structure_and_published_load(solved):
     net = solved["ieee13"]
-    assert set(net.bus.name) == IEEE13_NODES and len(net.bus) == 13
+    assert set(net.bus.name) == IEEE13_NODES | {"RG60"} and len(net.bus) == 14
     assert set(net.bus.zone) == {"feeder"}
     # published total: spot loads 3266 kW / 1986 kvar + distributed 632-671 200 kW / 116 kvar
     assert net.load.p_mw.sum() == pytest.approx(3.466, abs=1e-9)
@@ -71,6 +72,11 @@ def test_ieee13_structure_and_published_load(solved):
     assert net.shunt.q_mvar.sum() == pytest.approx(-0.7)
     xfm = net.trafo[net.trafo.name == "XFM-1"].iloc[0]
     assert (net.bus.name[xfm.hv_bus], net.bus.name[xfm.lv_bus]) == ("633", "634")
+    reg = net.trafo[net.trafo.name == "Reg"].iloc[0]
+    assert (net.bus.name[reg.hv_bus], net.bus.name[reg.lv_bus], reg.tap_pos) == ("650", "RG60", 10)
+    assert net.regulator.to_dict("records")[0] == {
+        "trafo": "Reg", "v_set": 122.0, "bandwidth": 2.0, "pt_ratio": 20.0, "ct_primary_a": 700.0,
+        "r_ldc": 3.0, "x_ldc": 9.0, "delay_ticks": 0, "max_taps": 16, "phases": 3}
     sw = net.switch.iloc[0]
     assert {net.bus.name[sw.bus], net.bus.name[sw.element]} == {"671", "692"} and sw.closed
 
@@ -94,6 +100,20 @@ def test_ieee13_line_632_671_hand_check():
     assert line.c_nf_per_km == pytest.approx(b1 / MILE_KM / (2 * math.pi * 60) * 1e3)
 
 
+def test_lateral_equivalents_hand_check():
+    """One-phase 816-818 (config 302, Zs = 2.7995 + j1.4855 ohm/mile, 1710 ft = 0.323864 mile):
+    3 Zs -> R = 2.719969, X = 1.443298 ohm; B = Bs/3 = 1.408367 uS/mile.  Two-phase 632-645 (config 603,
+    Zs = 1.3266 + j1.3520, Zm = 0.2066 + j0.4591 ohm/mile, 500 ft = 0.094697 mile):
+    1.5 (Zs - Zm/2) = 1.834950 + j1.683675 ohm/mile -> R = 0.173764, X = 0.159439 ohm."""
+    line = TEMPLATES["ieee34"]().line.set_index("name").loc["816-818"]
+    assert line.r_ohm_per_km * line.length_km == pytest.approx(2.719969, abs=1e-6)
+    assert line.x_ohm_per_km * line.length_km == pytest.approx(1.443298, abs=1e-6)
+    assert line.c_nf_per_km == pytest.approx(1.408367 / MILE_KM / (2 * math.pi * 60) * 1e3, rel=1e-6)
+    line = TEMPLATES["ieee13"]().line.set_index("name").loc["632-645"]
+    assert line.r_ohm_per_km * line.length_km == pytest.approx(0.173764, abs=1e-6)
+    assert line.x_ohm_per_km * line.length_km == pytest.approx(0.159439, abs=1e-6)
+
+
 def test_ieee34_structure(solved):
     net = solved["ieee34"]
     assert set(net.bus.name) == IEEE34_NODES and len(net.bus) == 34
@@ -106,7 +126,9 @@ def test_ieee34_structure(solved):
 def test_ieee123_structure(solved):
     net = solved["ieee123"]
     names = set(net.bus.name)
-    assert len(net.bus) >= 114 and {str(n) for n in range(1, 115)} <= names
+    assert len(net.bus) >= 114 and {str(n) for n in range(1, 115)} | IEEE123_REG_NODES <= names
+    assert list(net.regulator.trafo) == ["Reg1", "Reg2", "Reg3", "Reg4"]
+    assert list(net.regulator.phases) == [3, 1, 2, 3]
     assert net.load.p_mw.sum() == pytest.approx(3.490) and len(net.load) == 85
     # radial and connected with the normal switch states; 54-94 open
     assert not top.unsupplied_buses(net)

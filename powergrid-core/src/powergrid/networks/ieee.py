@@ -7,20 +7,34 @@ Systems 6(3) 1991): the 13-node, 34-node and 123-node feeders, line configuratio
 here are balanced single-line equivalents reduced in one uniform way (the builder ``_add_feeder``):
 
 * Lines: the published phase impedance matrix Z (ohm/mile) and shunt admittance matrix B
-  (uS/mile) are reduced to positive sequence, ``Z1 = Zs - Zm`` and ``B1 = Bs - Bm`` with
-  Zs, Bs the average of the diagonal and Zm, Bm the average of the off-diagonal terms.  For a
-  one-phase line Z1 = Zs (the self impedance with earth return).  Lengths in feet are converted
-  with 1 ft = 0.0003048 km, impedances with 1 mile = 1.609344 km, C = B1 / (2 pi 60 Hz).
-  ``max_i_ka`` is the conductor ampacity of the configuration's phase conductor.
+  (uS/mile) of an n-phase configuration are reduced to one balanced equivalent that keeps the
+  voltage drop of its phases, with Zs, Bs the average of the diagonal and Zm, Bm the average of
+  the off-diagonal terms:
+
+      Z_eq = (3/n) (Zs - (n-1)/2 Zm),      B_eq = (n/3) (Bs - (n-1)/2 Bm)
+
+  Why: an n-phase segment carrying a load S has phase currents I = S/(n V), 120 degrees apart,
+  so the drop of a phase is I (Zs + Zm sum(e^(+-j120))) whose mean over the phases is
+  I (Zs - (n-1)/2 Zm).  The balanced equivalent carries S/(3V) = (n/3) I per phase, so it needs
+  (3/n) times that impedance for the same drop.  Three-phase: Z1 = Zs - Zm (positive sequence);
+  two-phase: 1.5 (Zs - Zm/2); one-phase: 3 Zs (a one-phase lateral drops Zs I, its equivalent
+  carries I/3).  The charging Q of the n phases, n V^2 (Bs - (n-1)/2 Bm), is kept likewise.
+  Lengths in feet are converted with 1 ft = 0.0003048 km, impedances with 1 mile = 1.609344 km,
+  C = B_eq / (2 pi 60 Hz).  ``max_i_ka`` is the ampacity of the phase conductor times n/3 (the
+  equivalent carries n/3 of the true phase current).
 * Spot loads: P and Q are the sum of the three phases, constant power (the published
   Y/D, PQ/I/Z load models are not retained; the connection is kept in ``load.type``).
 * Distributed (uniform) loads of a segment: the three-phase sum, lumped half at each end node
   (no extra mid-segment buses, so bus names stay the published node numbers).
-* Shunt capacitors: the three-phase sum of kvar, as a pandapower shunt at 1.0 pu.
-* Voltage regulators: fixed-ratio transformers (tap on the load side, +/-16 steps of 0.625 %) at
-  the phase-averaged published tap, or omitted where stated; no tap control.  They carry a small
-  series impedance (stated per feeder): with a near-zero impedance an off-nominal ratio makes
-  pandapower's Newton-Raphson diverge.
+* Shunt capacitors: fixed, as published; the sum over phases of the rated kvar, a pandapower
+  shunt at 1.0 pu (constant impedance, Q ~ V^2).
+* Voltage regulators: gang-operated transformers with a tap changer on the load side (+/-16
+  steps of 0.625 %, 10 MVA, R 0.01 %, X 0.1 %), starting at the rounded phase average of the
+  published final taps, and their published relay settings (band centre and bandwidth in volts
+  on the 120 V base, PT ratio, CT primary rating, LDC R and X in volts) in ``net["regulator"]``
+  for :class:`powergrid.controllers.TapControl`.  A one- or two-phase regulator's compensator
+  is scaled for the balanced current (``phases``).  A regulator sits between its source node
+  and a new node named as in OpenDSS's copies of the cases ("RG60", "9r", "25r", "160r").
 
 Buses are named by their node number as a string and carry ``zone = "feeder"`` (or the
 microgrid name); lines are named ``"<from>-<to>"``.  Networks are 60 Hz.
@@ -32,6 +46,8 @@ import math
 from typing import NamedTuple
 
 import pandapower as pp
+
+from powergrid.controllers import RegulatorSettings, add_regulators
 
 FT_KM = 0.0003048
 MILE_KM = 1.609344
@@ -50,15 +66,28 @@ class _Feeder(NamedTuple):
     trafos: tuple  # (name, hv, lv, sn MVA, vn hv kV, vn lv kV, R %, X %, tap position or None)
     switches: tuple  # (bus, bus, closed)
     kv: dict  # bus -> nominal kV where it differs from ``vn_kv``
+    regs: tuple = ()  # (trafo name, band centre V, bandwidth V, PT ratio, CT primary A, R V, X V, phases)
 
 
-def _z1(cfg):
-    """Positive-sequence r, x (ohm/mile), b (uS/mile) of a configuration: Zs - Zm, Bs - Bm."""
-    zd, zo, bd, bo, _ = cfg
-    r = sum(z[0] for z in zd) / len(zd) - (sum(z[0] for z in zo) / len(zo) if zo else 0.0)
-    x = sum(z[1] for z in zd) / len(zd) - (sum(z[1] for z in zo) / len(zo) if zo else 0.0)
-    b = sum(bd) / len(bd) - (sum(bo) / len(bo) if bo else 0.0)
-    return r, x, b
+def _reg(name, hv, lv, vn_kv, tap, z_pct=1.0):
+    """A regulator transformer row of ``_Feeder.trafos``: 10 MVA, X = ``z_pct`` %, R = X / 10."""
+    return (name, hv, lv, 10.0, vn_kv, vn_kv, z_pct / 10, z_pct, tap)
+
+
+def _z_eq(cfg):
+    """Balanced-equivalent r, x (ohm/mile), b (uS/mile) and ampacity (kA) of an n-phase configuration:
+    Z = (3/n)(Zs - (n-1)/2 Zm), B = (n/3)(Bs - (n-1)/2 Bm), I = (n/3) I_conductor (module docstring)."""
+    zd, zo, bd, bo, amps = cfg
+    n = len(zd)
+
+    def mean(values):
+        return sum(values) / len(values) if values else 0.0
+
+    k = (n - 1) / 2
+    r = 3 / n * (mean([z[0] for z in zd]) - k * mean([z[0] for z in zo]))
+    x = 3 / n * (mean([z[1] for z in zd]) - k * mean([z[1] for z in zo]))
+    b = n / 3 * (mean(bd) - k * mean(bo))
+    return r, x, b, amps * n / 3
 
 
 def _table(types, text):
@@ -95,7 +124,7 @@ _IEEE13 = _Feeder(
         "607": (((1.3425, 0.5124),), (), (88.9912,), (), 0.165),
     },
     lines=(
-        ("650", "632", 2000, "601"), ("632", "633", 500, "602"), ("632", "645", 500, "603"),
+        ("RG60", "632", 2000, "601"), ("632", "633", 500, "602"), ("632", "645", 500, "603"),
         ("645", "646", 300, "603"), ("632", "671", 2000, "601"), ("671", "684", 300, "604"),
         ("671", "680", 1000, "601"), ("684", "611", 300, "605"), ("684", "652", 800, "607"),
         ("692", "675", 500, "606"),
@@ -112,9 +141,11 @@ _IEEE13 = _Feeder(
     ),
     dist=(("632", "671", "Y-PQ", 17, 10, 66, 38, 117, 68),),
     caps=(("675", 600), ("611", 100)),
-    trafos=(("XFM-1", "633", "634", 0.5, 4.16, 0.48, 1.1, 2.0, None),),
+    # regulator 650-RG60: published final taps 10/8/11
+    trafos=(_reg("Reg", "650", "RG60", 4.16, 10), ("XFM-1", "633", "634", 0.5, 4.16, 0.48, 1.1, 2.0, None)),
     switches=(("671", "692", True),),
     kv={"634": 0.48},
+    regs=(("Reg", 122.0, 2.0, 20.0, 700.0, 3.0, 9.0, 3),),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -170,14 +201,15 @@ _IEEE34 = _Feeder(
     ),
     caps=(("844", 300), ("848", 450)),
     trafos=(
-        # regulators 1 (814-850) and 2 (852-832) replace their 10 ft segments; taps = rounded phase
-        # average of the published final taps (12/5/5 -> 7, 13/11/12 -> 12)
-        ("Reg1", "814", "850", 10.0, 24.9, 24.9, 0.4, 4.0, 7),
-        ("Reg2", "852", "832", 10.0, 24.9, 24.9, 0.4, 4.0, 12),
+        # regulators 1 (814-850) and 2 (852-832) replace their 10 ft segments; initial taps = rounded
+        # phase average of the published final taps (12/5/5 -> 7, 13/11/12 -> 12)
+        _reg("Reg1", "814", "850", 24.9, 7, z_pct=2.0),
+        _reg("Reg2", "852", "832", 24.9, 12, z_pct=2.0),
         ("XFM-1", "832", "888", 0.5, 24.9, 4.16, 1.9, 4.08, None),
     ),
     switches=(),
     kv={"888": 4.16, "890": 4.16},
+    regs=(("Reg1", 122.0, 2.0, 120.0, 100.0, 2.7, 1.6, 3), ("Reg2", 124.0, 2.0, 120.0, 100.0, 2.5, 1.5, 3)),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -204,8 +236,8 @@ _IEEE123 = _Feeder(
     },
     lines=_table("ssis", """
         1 2 175 10|1 3 250 11|1 7 300 1|3 4 200 11|3 5 325 11|5 6 250 11|7 8 200 1|8 12 225 10|8 9 225 9
-        8 13 300 1|9 14 425 9|13 34 150 11|13 18 825 2|14 11 250 9|14 10 250 9|15 16 375 11|15 17 350 11
-        18 19 250 9|18 21 300 2|19 20 325 9|21 22 525 10|21 23 250 2|23 24 550 11|23 25 275 2|25 26 350 7
+        8 13 300 1|9r 14 425 9|13 34 150 11|13 18 825 2|14 11 250 9|14 10 250 9|15 16 375 11|15 17 350 11
+        18 19 250 9|18 21 300 2|19 20 325 9|21 22 525 10|21 23 250 2|23 24 550 11|23 25 275 2|25r 26 350 7
         25 28 200 2|26 27 275 7|26 31 225 11|27 33 500 9|28 29 300 2|29 30 350 2|30 250 200 2|31 32 300 11
         34 15 100 11|35 36 650 8|35 40 250 1|36 37 300 9|36 38 250 10|38 39 325 10|40 41 325 11|40 42 250 1
         42 43 500 10|42 44 200 1|44 45 200 9|44 47 250 1|45 46 300 9|47 48 150 4|47 49 250 4|49 50 250 4
@@ -218,7 +250,7 @@ _IEEE123 = _Feeder(
         99 100 300 3|100 450 800 3|101 102 225 11|101 105 275 3|102 103 325 11|103 104 700 11
         105 106 225 10|105 108 325 3|106 107 575 10|108 109 450 9|108 300 1000 3|109 110 300 9
         110 111 575 9|110 112 125 9|112 113 525 9|113 114 325 9|135 35 375 4|149 1 400 1|152 52 400 1
-        160 67 350 6|197 101 250 3"""),
+        160r 67 350 6|197 101 250 3"""),
     spot=_table("ssiiiiii", """
         1 Y-PQ 40 20 0 0 0 0|2 Y-PQ 0 0 20 10 0 0|4 Y-PQ 0 0 0 0 40 20|5 Y-I 0 0 0 0 20 10
         6 Y-Z 0 0 0 0 40 20|7 Y-PQ 20 10 0 0 0 0|9 Y-PQ 40 20 0 0 0 0|10 Y-I 20 10 0 0 0 0
@@ -245,8 +277,9 @@ _IEEE123 = _Feeder(
     dist=(),
     caps=(("83", 600), ("88", 50), ("90", 50), ("92", 50)),
     trafos=(
-        # regulator 1 (150-149, three-phase gang) at its published tap +7; regulators 2-4 omitted
-        ("Reg1", "150", "149", 5.0, 4.16, 4.16, 0.1, 1.0, 7),
+        # published final taps: reg 1 (ABC gang) +7; reg 2 (A) -1; reg 3 (A, C) 0/-1; reg 4 (ABC) 8/1/5
+        _reg("Reg1", "150", "149", 4.16, 7), _reg("Reg2", "9", "9r", 4.16, -1),
+        _reg("Reg3", "25", "25r", 4.16, 0), _reg("Reg4", "160", "160r", 4.16, 5),
         ("XFM-1", "61", "610", 0.15, 4.16, 0.48, 1.27, 2.72, None),
     ),
     switches=(
@@ -254,6 +287,10 @@ _IEEE123 = _Feeder(
         ("54", "94", False),
     ),
     kv={"610": 0.48},
+    regs=(("Reg1", 120.0, 2.0, 20.0, 700.0, 3.0, 7.5, 3), ("Reg2", 120.0, 2.0, 20.0, 50.0, 0.4, 0.4, 1),
+          ("Reg3", 120.0, 1.0, 20.0, 50.0, 0.4, 0.4, 2),
+          # regulator 4: per-phase R/X settings 0.6/1.4/0.2 and 1.3/2.6/1.4 V, their mean for the gang
+          ("Reg4", 124.0, 2.0, 20.0, 300.0, 0.7333, 1.7667, 3)),
 )
 
 
@@ -272,10 +309,10 @@ def _add_feeder(net, spec, prefix="", zone="feeder", load_scale=1.0):
     bus = {n: pp.create_bus(net, vn_kv=spec.kv.get(n, spec.vn_kv), name=prefix + n, zone=zone, type="n")
            for n in sorted(nodes, key=_node_key)}
     for a, b, ft, cfg in spec.lines:
-        r, x, b_us = _z1(spec.configs[cfg])
+        r, x, b_us, amps = _z_eq(spec.configs[cfg])
         pp.create_line_from_parameters(
             net, bus[a], bus[b], length_km=ft * FT_KM, r_ohm_per_km=r / MILE_KM, x_ohm_per_km=x / MILE_KM,
-            c_nf_per_km=b_us / MILE_KM / (2 * math.pi * F_HZ) * 1e3, max_i_ka=spec.configs[cfg][4],
+            c_nf_per_km=b_us / MILE_KM / (2 * math.pi * F_HZ) * 1e3, max_i_ka=amps,
             name=f"{prefix}{a}-{b}", type="cs" if spec.configs[cfg][2][0] > 50 else "ol")  # cables: high B
     for name, hv, lv, sn, vhv, vlv, r_pct, x_pct, tap in spec.trafos:
         taps = {} if tap is None else dict(tap_side="lv", tap_neutral=0, tap_min=-16, tap_max=16,
@@ -296,7 +333,18 @@ def _add_feeder(net, spec, prefix="", zone="feeder", load_scale=1.0):
                            type="delta" if model.startswith("D") else "wye")
     for node, kvar in spec.caps:
         pp.create_shunt(net, bus[node], q_mvar=-kvar * 1e-3 * load_scale, p_mw=0.0, name=f"{prefix}C{node}")
+    add_regulators(net, [RegulatorSettings(prefix + name, v, bw, pt, ct, r, x, phases=ph)
+                         for name, v, bw, pt, ct, r, x, ph in spec.regs])
     return bus
+
+
+def _without_regulators(spec):
+    """``spec`` with its regulators removed and each regulated node merged into its source node."""
+    regs = {r[0] for r in spec.regs}
+    merge = {t[2]: t[1] for t in spec.trafos if t[0] in regs}
+    return spec._replace(
+        lines=tuple((merge.get(a, a), merge.get(b, b), *rest) for a, b, *rest in spec.lines),
+        trafos=tuple(t for t in spec.trafos if t[0] not in regs), regs=())
 
 
 def _net(name, spec, source, vm_pu):
@@ -402,7 +450,7 @@ def ieee34_3mg(vm_pu: float = 1.05):
     feeder = _add_feeder(net, spec)
     pp.create_ext_grid(net, feeder["800"], vm_pu=vm_pu, name="substation")
     for mg, site in MG_SITES:
-        bus = _add_feeder(net, _IEEE13, prefix=mg + ".", zone=mg, load_scale=MG_LOAD_SCALE)
+        bus = _add_feeder(net, _without_regulators(_IEEE13), prefix=mg + ".", zone=mg, load_scale=MG_LOAD_SCALE)
         pp.create_transformer_from_parameters(
             net, feeder[site], bus["650"], sn_mva=2.5, vn_hv_kv=24.9, vn_lv_kv=4.16, vkr_percent=1.0,
             vk_percent=math.hypot(1.0, 6.0), pfe_kw=0.0, i0_percent=0.0, name=f"{mg}.pcc")

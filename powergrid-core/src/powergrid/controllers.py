@@ -1,0 +1,212 @@
+"""Network controllers: voltage regulators and transformer OLTCs under automatic tap control.
+
+A regulator is a transformer with a tap changer and a voltage relay. The relay sees
+the regulated (LV) terminal through a PT and, with line-drop compensation (LDC), the
+line current through a CT (Kersting, *Distribution System Modeling and Analysis*, ch. 7;
+OpenDSS ``RegControl`` uses the same equations)::
+
+    V_relay = | V_ln / PT  −  (R + jX) · I_line / CT |        (volts on the PT secondary)
+
+``R`` and ``X`` are the compensator settings in volts (the drop at rated CT current),
+``I_line`` the phase current leaving the LV terminal. The relay holds ``V_relay`` inside
+``v_set ± bandwidth/2``: once it has been out of band for more than ``delay_ticks`` ticks
+it moves the tap toward ``v_set`` (one tap changes the ratio by ``tap_step_percent``).
+
+:class:`TapControl` is the control stage of an environment step: solve, let each
+regulator move (at most ``max_taps`` positions per tick, within its tap limits), and
+re-solve while any moved, at most ``max_iterations`` times. The solver's
+``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
+
+The settings live in the pandapower net as a table ``net["regulator"]`` (one row per
+regulator, columns = the fields of :class:`RegulatorSettings`); the IEEE templates fill
+it with the published settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
+
+#: PT secondary voltage at 1 pu when a regulator's settings are given in pu (``pt_ratio`` 0).
+V_SECONDARY = 120.0
+
+
+@attrs.frozen
+class RegulatorSettings:
+    """Relay settings of one regulator (volts on the PT secondary, as published).
+
+    ``pt_ratio`` 0 means "pu on a 120 V base": the PT ratio is taken so that the
+    nominal LV phase voltage reads 120 V. ``ct_primary_a`` 0 disables line-drop
+    compensation. ``phases`` is the number of phases the published regulator serves;
+    in a balanced equivalent an n-phase lateral carries n/3 of its true phase current,
+    so the compensator sees ``3/n`` times the balanced current.
+    """
+
+    trafo: str
+    v_set: float = attrs.field(default=120.0, validator=attrs.validators.gt(0))
+    bandwidth: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
+    pt_ratio: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    ct_primary_a: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    r_ldc: float = 0.0
+    x_ldc: float = 0.0
+    delay_ticks: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_taps: int = attrs.field(default=16, validator=attrs.validators.ge(1))
+    phases: int = attrs.field(default=3, validator=attrs.validators.in_((1, 2, 3)))
+
+
+def add_regulators(net: Any, settings: Iterable[RegulatorSettings]) -> None:
+    """Store regulator settings in ``net["regulator"]`` (appending to any already there)."""
+    old = net.get("regulator")
+    records = (old.to_dict("records") if old is not None else []) + [attrs.asdict(s) for s in settings]
+    net["regulator"] = pd.DataFrame(records, columns=[f.name for f in attrs.fields(RegulatorSettings)])
+
+
+def regulator_settings(net: Any) -> list[RegulatorSettings]:
+    """The settings stored in ``net["regulator"]`` (empty when the net has none)."""
+    table = net.get("regulator")
+    if table is None:
+        return []
+    names = [f.name for f in attrs.fields(RegulatorSettings)]
+    return [RegulatorSettings(**{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k in names})
+            for row in table.to_dict("records")]
+
+
+@attrs.define
+class Regulator:
+    """A regulator's relay and tap state, bound to one transformer row of a net."""
+
+    settings: RegulatorSettings
+    row: int  # net.trafo row
+    bus: int  # net.bus row of the regulated (LV) bus
+    v_ln: float  # nominal LV phase voltage, V
+    pt: float  # PT ratio used
+    raise_sign: int  # +1 when a higher tap raises the LV voltage (tap on the LV side)
+    tap_min: int
+    tap_max: int
+    tap_step: float  # ratio change per tap, fraction
+    tap: int
+    tap_init: int
+    timer: int = 0  # consecutive ticks out of band
+    moved: int = 0  # taps moved this tick
+
+    @classmethod
+    def bind(cls, net: Any, settings: RegulatorSettings) -> Regulator:
+        """Find the transformer named ``settings.trafo`` and read its tap changer."""
+        trafo = net.trafo
+        names = [str(n) for n in trafo.name]
+        if settings.trafo not in names:
+            raise ValueError(f"regulator: no transformer named {settings.trafo!r} (have: {', '.join(names)})")
+        row = names.index(settings.trafo)
+        t = trafo.iloc[row]
+        if not all(np.isfinite(float(t[c])) for c in ("tap_pos", "tap_min", "tap_max", "tap_step_percent")):
+            raise ValueError(f"regulator {settings.trafo!r}: the transformer has no tap changer")
+        v_ln = float(t.vn_lv_kv) * 1e3 / math.sqrt(3.0)
+        return cls(settings, row, int(net.bus.index.get_loc(t.lv_bus)), v_ln,
+                   settings.pt_ratio or v_ln / V_SECONDARY, 1 if t.tap_side == "lv" else -1,
+                   int(t.tap_min), int(t.tap_max), float(t.tap_step_percent) / 100.0, int(t.tap_pos), int(t.tap_pos))
+
+    def relay_volts(self, vm_pu: float, p_lv_mw: float, q_lv_mvar: float) -> float:
+        """Relay voltage (V on the PT secondary) from the LV bus voltage and the power into the
+        transformer at its LV terminal (MW, Mvar; the load current leaves, hence the minus)."""
+        s = self.settings
+        v_sec = vm_pu * self.v_ln / self.pt
+        if not s.ct_primary_a or not (s.r_ldc or s.x_ldc):
+            return v_sec
+        # phase current (A) leaving the LV terminal, with the LV voltage as the angle reference
+        i_line = (-p_lv_mw + 1j * q_lv_mvar) * 1e6 / (3.0 * vm_pu * self.v_ln) * 3.0 / s.phases
+        return abs(v_sec - complex(s.r_ldc, s.x_ldc) * i_line / s.ct_primary_a)
+
+    def taps_wanted(self, volts: float) -> int:
+        """Signed tap move toward ``v_set`` (0 inside the band), before delay and limits."""
+        s = self.settings
+        error = s.v_set - volts
+        if abs(error) <= s.bandwidth / 2:
+            return 0
+        n = max(1, round(abs(error) / (self.tap_step * volts)))
+        return int(math.copysign(n, error)) * self.raise_sign
+
+
+@attrs.define
+class TapControl:
+    """Automatic tap control of a net's regulators around a power-flow solver.
+
+    ``tap_changes`` counts the tap positions moved in the last :meth:`solve` (a step's
+    maintenance count); ``total_tap_changes`` since :meth:`reset`.
+    """
+
+    solver: PowerFlowSolver
+    regulators: list[Regulator]
+    max_iterations: int = 10
+    tap_changes: int = 0
+    total_tap_changes: int = 0
+    _settle: bool = True
+
+    @classmethod
+    def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 10) -> TapControl:
+        """Regulators of ``solver.net["regulator"]``, except transformer rows in ``exclude``
+        (those a learned or rule OLTC device agent drives)."""
+        skip = set(exclude)
+        regs = [Regulator.bind(solver.net, s) for s in regulator_settings(solver.net)]
+        return cls(solver, [r for r in regs if r.row not in skip], max_iterations)
+
+    def reset(self) -> None:
+        """Taps back to their initial positions, counters and timers cleared; the next :meth:`solve`
+        settles the taps without delay and uncounted (the steady state an episode starts from)."""
+        for reg in self.regulators:
+            if reg.tap != reg.tap_init:
+                self.solver.set_trafo_tap(reg.row, reg.tap_init)
+                reg.tap = reg.tap_init
+            reg.timer = reg.moved = 0
+        self.tap_changes = self.total_tap_changes = 0
+        self._settle = True
+
+    def solve(self, injections: Injections) -> PowerFlowResult:
+        """Solve, move the taps of regulators out of band, re-solve while any moved."""
+        solve = self.solver.solve
+        result = solve(injections)
+        if not self.regulators:
+            return result
+        settle, moved_total = self._settle, 0
+        for reg in self.regulators:
+            reg.moved = 0
+        for iteration in range(self.max_iterations):
+            if not result.converged:
+                break
+            moved = 0
+            for reg in self.regulators:
+                i = reg.row
+                p = result.trafo_p_lv_mw[i] if len(result.trafo_p_lv_mw) else 0.0
+                q = result.trafo_q_lv_mvar[i] if len(result.trafo_q_lv_mvar) else 0.0
+                n = reg.taps_wanted(reg.relay_volts(float(result.vm_pu[reg.bus]), float(p), float(q)))
+                if iteration == 0:
+                    reg.timer = reg.timer + 1 if n else 0
+                if not n or (not settle and reg.timer <= reg.settings.delay_ticks):
+                    continue
+                budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
+                n = int(np.clip(n, -budget, budget))
+                new = int(np.clip(reg.tap + n, reg.tap_min, reg.tap_max))
+                if new != reg.tap:
+                    self.solver.set_trafo_tap(i, new)
+                    moved += abs(new - reg.tap)
+                    reg.moved += abs(new - reg.tap)
+                    reg.tap = new
+            if not moved:
+                break
+            moved_total += moved
+            result = solve(injections)
+        self._settle = False
+        self.tap_changes = 0 if settle else moved_total
+        self.total_tap_changes += self.tap_changes
+        return result
+
+    @property
+    def taps(self) -> dict[str, int]:
+        """Current tap position of every controlled regulator, by transformer name."""
+        return {r.settings.trafo: r.tap for r in self.regulators}
