@@ -26,8 +26,12 @@ def make_ess(**params: Any) -> ESS:
     return ESS(build_params(ESS.Params, {"p_max_mw": 0.3, **params}), DT_H)
 
 
+SOC = {"soc": {"address": 2, "type": "uint16", "scale": 0.0001}}
+
+
 def make_device(port: int, **params: Any) -> ModbusDevice:
-    raw = {"port": port, "timeout_s": 0.3, "backoff_s": 0.05, "backoff_max_s": 0.2, "soc_address": 2, **params}
+    """A client of the default map (setpoint holding 0; P, Q, SOC at input 0, 1, 2)."""
+    raw = {"port": port, "timeout_s": 1.0, "backoff_s": 0.05, "backoff_max_s": 0.2, "registers": SOC, **params}
     device = ModbusDevice(build_params(ModbusDevice.Params, raw), DT_H)
     device.reset(np.random.default_rng(0))
     return device

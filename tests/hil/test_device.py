@@ -1,10 +1,13 @@
-"""ModbusDevice against a real pymodbus server on 127.0.0.1: setpoints, measurements, faults, reconnection."""
+"""ModbusDevice against real Modbus servers on 127.0.0.1: setpoints, measurements, every fault recorded."""
 
 from __future__ import annotations
 
+import pickle
 import socket
+import struct
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -12,17 +15,29 @@ import pytest
 from powergrid.errors import ConfigError
 from powergrid.params import build_params
 from powergrid_hil.device import ModbusDevice
-from powergrid_hil.registers import CLAMPED, NOT_AVAILABLE
+from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE
 from powergrid_hil.server import SimulatedDeviceServer
 from tests.hil.conftest import make_device, make_ess, step_until
 
 
-def test_registry_lists_device_without_importing_pymodbus() -> None:
+def drive(device: ModbusDevice, server: SimulatedDeviceServer, action: list[float], ctx) -> None:
+    """Write the setpoint, let the server step once, read the result back."""
+    device.step(action, ctx)
+    server.step()
+    device.step(action, ctx)
+
+
+def kinds(device: ModbusDevice) -> list[tuple[str, str, str]]:
+    return [(r["op"], r["what"], r["kind"]) for r in device.info()["comm"]]
+
+
+def test_registry_lists_devices_without_importing_pymodbus() -> None:
     code = (
         "import sys; from powergrid.plugins import get_registry; r = get_registry(); "
         "rec = r.get('device', 'ModbusDevice'); assert rec.distribution == 'powergrid-hil', rec; "
-        "cls = rec.load(); assert cls.__name__ == 'ModbusDevice'; "
-        "assert 'pymodbus' not in sys.modules, 'pymodbus imported eagerly'; "
+        "assert r.load('device', 'ModbusDevice').__name__ == 'ModbusDevice'; "
+        "assert r.load('device', 'SunSpecDevice').__name__ == 'SunSpecDevice'; "
+        "assert 'pymodbus' not in sys.modules and 'sunspec2' not in sys.modules, 'imported eagerly'; "
         "assert 'hil' in r.names('command')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -34,8 +49,29 @@ def test_params_are_checked() -> None:
         build_params(ModbusDevice.Params, {"on_failure": "explode"})
     with pytest.raises(ConfigError, match="p_min_mw"):
         build_params(ModbusDevice.Params, {"p_min_mw": 1.0, "p_max_mw": 0.5})
-    with pytest.raises(ConfigError, match="overlaps"):
-        build_params(ModbusDevice.Params, {"p_words": 2})  # P at 0..1 overlaps Q at 1
+    with pytest.raises(ConfigError, match=r"registers\.q overlaps registers\.p"):
+        build_params(ModbusDevice.Params, {"registers": {"p": {"address": 0, "type": "int32"}}})
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("p: {address: 0, type: int24}", "registers.p: unknown type 'int24'"),
+    ("q: {address: 0}", "registers.q overlaps registers.p at input address 0"),
+    ("setpoint: {address: 3, table: input}", "registers.setpoint: the setpoint is written, but input registers"),
+])
+def test_bad_register_map_in_a_scenario_names_file_and_entry(tmp_path, entry: str, message: str) -> None:
+    from powergrid.config import EnvConfig
+
+    path = tmp_path / "bad_map.yaml"
+    path.write_text(
+        "name: bad_map\nnetwork: {type: cigre_mv}\ntime: {step_minutes: 15, steps_per_episode: 4}\nagents:\n"
+        "  - id: site\n    type: ModbusDevice\n    bus: Bus 5\n    params:\n      port: 1502\n"
+        f"      registers:\n        {entry}\n")
+    from powergrid.builder import build_scenario
+
+    with pytest.raises(ConfigError) as info:
+        build_scenario(EnvConfig.from_yaml(path))
+    text = str(info.value)
+    assert "bad_map.yaml:" in text and "agents[0].params" in text and message in text
 
 
 def test_setpoint_written_and_measurement_read_back(ess_server, devices, ctx) -> None:
@@ -43,16 +79,19 @@ def test_setpoint_written_and_measurement_read_back(ess_server, devices, ctx) ->
     devices.append(device)
     device.step(np.array([0.8], np.float32), ctx)
     assert device.comm_ok and device.safety == 0.0, device.last_error
-    # the setpoint arrived in the server's holding register (1 kW per count)
-    assert ess_server.raw("holding", 0) == 800 and ess_server.setpoint_mw == pytest.approx(0.8)
+    # the setpoint arrived in the holding register (1 kW per count) but did not step the battery
+    assert ess_server.raw("holding", 0) == 800 and ess_server.unit.setpoint_mw == pytest.approx(0.8)
+    assert ess_server.steps == 0 and device.p_mw == 0.0
+    ess_server.step()  # takes effect at the next step
+    device.step([0.8], ctx)
     # the battery (±0.3 MW) limited it: p_mw is the measured value, not the setpoint
     assert device.setpoint_mw == pytest.approx(0.8)
     assert device.p_mw == pytest.approx(0.3) == pytest.approx(ess_server.device.p_mw)
     assert device.soc == pytest.approx(ess_server.device.soc, abs=1e-4) and device.soc < 0.5
-    device.step([-0.25], ctx)
+    drive(device, ess_server, [-0.25], ctx)
     assert ess_server.raw("holding", 0) == 0x10000 - 250
     assert device.p_mw == pytest.approx(-0.25) and device.observe()[1] == 1.0
-    assert device.observation_space.contains(device.observe())
+    assert device.observation_space.contains(device.observe()) and device.info() == {"comm": []}
 
 
 def test_out_of_limit_setpoint_is_projected(ess_server, devices, ctx) -> None:
@@ -63,42 +102,54 @@ def test_out_of_limit_setpoint_is_projected(ess_server, devices, ctx) -> None:
     assert ess_server.raw("holding", 0) == 500
     device.step([-3.0], ctx)
     assert device.setpoint_mw == pytest.approx(-0.2) and device.projection == pytest.approx(2.8)
-    assert ess_server.setpoint_mw == pytest.approx(-0.2)
+    assert ess_server.unit.setpoint_mw == pytest.approx(-0.2)
     device.step([float("nan")], ctx)  # NaN: midpoint of the limits, counted as the full range
     assert device.setpoint_mw == pytest.approx(0.15) and device.comm_ok
 
 
-def test_32_bit_registers_little_word_order(servers, devices, ctx) -> None:
-    params = {"setpoint_address": 100, "setpoint_words": 2, "setpoint_scale": 0.0001, "p_address": 10, "p_words": 2,
-              "p_scale": 0.0001, "q_address": -1, "soc_address": 14, "word_order": "little",
-              "p_min_mw": -5.0, "p_max_mw": 5.0}
+@pytest.mark.parametrize("order", ["big", "little"])
+def test_32_bit_registers_word_order_and_sign(order, servers, devices, ctx) -> None:
+    registers = {"setpoint": {"address": 100, "type": "float32", "word_order": order},
+                 "p": {"address": 10, "type": "int32", "scale": 0.0001, "word_order": order},
+                 "q": None,
+                 "soc": {"address": 14, "type": "uint32", "scale": 1e-6, "word_order": order}}
+    params = {"registers": registers, "p_min_mw": -5.0, "p_max_mw": 5.0}
     device = make_device(1, **params)
     server = SimulatedDeviceServer(make_ess(p_max_mw=5.0, capacity_mwh=20.0), registers=device.registers).start()
     servers.append(server)
     device = make_device(server.port, **params)
     devices.append(device)
-    device.step([4.1234], ctx)
-    assert device.comm_ok, device.last_error
-    assert server.setpoint_mw == pytest.approx(4.1234) and device.p_mw == pytest.approx(4.1234)
+    for setpoint in (4.1234, -3.5678):
+        drive(device, server, [setpoint], ctx)
+        assert device.comm_ok, device.last_error
+        assert server.unit.setpoint_mw == pytest.approx(setpoint, rel=1e-7)  # float32
+        # values equal after scaling: 0.1 kW counts of P, 1e-6 of SOC
+        assert device.p_mw == pytest.approx(round(server.device.p_mw / 1e-4) * 1e-4, abs=1e-12)
+        assert device.soc == pytest.approx(round(server.device.soc / 1e-6) * 1e-6, abs=1e-12)
+    words = [server.raw("input", 10), server.raw("input", 11)]
+    high_first = words if order == "big" else words[::-1]
+    assert (high_first[0] << 16 | high_first[1]) == (round(-3.5678 / 1e-4) & 0xFFFFFFFF)  # two's complement
 
 
-def test_bad_register_values_are_flagged_not_raised(servers, devices, ctx) -> None:
-    server = SimulatedDeviceServer(make_ess(), step_on="manual").start()
+def test_bad_values_are_recorded_and_the_safe_action_applies(servers, devices, ctx) -> None:
+    server = SimulatedDeviceServer(make_ess()).start()
     servers.append(server)
-    device = make_device(server.port)
+    device = make_device(server.port, registers={"soc": {"address": 2, "type": "uint16", "scale": 0.0001},
+                                                 "p": {"address": 0, "scale": 0.001, "min": -0.4, "max": 0.4}})
     devices.append(device)
-    device.step([0.2], ctx)  # manual: the write does not step the battery
-    assert device.p_mw == 0.0 and server.setpoint_mw == pytest.approx(0.2)
-    server.step()
-    device.step([0.2], ctx)
-    assert device.p_mw == pytest.approx(0.2) and not device.register_flags
+    drive(device, server, [0.2], ctx)
+    assert device.p_mw == pytest.approx(0.2) and not device.register_flags and device.comm_ok
     server.poke("input", 0, [0x8000])  # P "not available"
     server.poke("input", 2, [15000])  # SOC 1.5
     device.step([0.2], ctx)
-    assert device.comm_ok and device.safety == 0.0
+    assert not device.comm_ok and device.safety == 1.0
     assert device.register_flags == {"p": NOT_AVAILABLE, "soc": CLAMPED}
-    assert device.p_mw == pytest.approx(0.2)  # last good value kept
-    assert device.soc == 1.0  # clamped to the plausible range
+    assert kinds(device) == [("read", "p", NOT_AVAILABLE), ("read", "soc", CLAMPED)]
+    assert device.p_mw == pytest.approx(0.2)  # hold: the last good value
+    assert device.soc == pytest.approx(server.device.soc, abs=1e-4)  # the last good SOC, not the clamped 1.0
+    server.poke("input", 0, [900])  # 0.9 MW: above the plausible 0.4
+    device.step([0.2], ctx)
+    assert kinds(device) == [("read", "p", CLAMPED), ("read", "soc", CLAMPED)] and device.p_mw == pytest.approx(0.2)
     assert device.observation_space.contains(device.observe())
 
 
@@ -109,27 +160,54 @@ def test_server_stopped_mid_run_then_restarted(on_failure, servers, devices, ctx
     port = server.port
     device = make_device(port, on_failure=on_failure, failure_safety=2.0)
     devices.append(device)
-    device.step([0.1], ctx)
+    drive(device, server, [0.1], ctx)
     assert device.comm_ok and device.p_mw == pytest.approx(0.1)
 
     server.stop()
     device.step([0.25], ctx)  # must not raise
     assert not device.comm_ok and device.comm_failures == 1 and device.last_error
+    record = device.info()["comm"][0]
+    # the setpoint sent during the outage is not lost silently
+    assert (record["op"], record["what"], record["value"]) == ("write", "setpoint", pytest.approx(0.25))
+    assert record["kind"] in ("timeout", "connect")
     assert device.safety == 2.0
     assert device.p_mw == (pytest.approx(0.1) if on_failure == "hold" else 0.0)
     assert device.observe()[1] == 0.0
-    device.step([0.25], ctx)  # inside the backoff: no network I/O, still handled
+    device.step([0.3], ctx)  # inside the backoff: no network I/O, still recorded
     assert not device.comm_ok and device.comm_failures == 2
+    assert kinds(device) == [("write", "setpoint", "backoff")] and device.info()["comm"][0]["value"] == pytest.approx(0.3)
 
     server.start()  # same port
     assert server.port == port
     step_until(device, [-0.15], ctx, lambda: device.comm_ok)
-    assert device.safety == 0.0 and device.last_error == ""
-    assert device.p_mw == pytest.approx(-0.15) and server.setpoint_mw == pytest.approx(-0.15)
+    server.step()
+    device.step([-0.15], ctx)
+    assert device.safety == 0.0 and device.last_error == "" and device.info() == {"comm": []}
+    assert device.p_mw == pytest.approx(-0.15) and server.unit.setpoint_mw == pytest.approx(-0.15)
     assert device.link.reconnects >= 1
 
 
-def test_nothing_listening_is_a_handled_failure(devices, ctx) -> None:
+def test_stale_measurement_falls_back_to_zero(servers, devices, ctx) -> None:
+    now = [0.0]
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    params = build_params(ModbusDevice.Params, {"port": server.port, "timeout_s": 0.3, "backoff_s": 0.0,
+                                                "max_age_s": 30.0, "on_failure": "hold"})
+    device = ModbusDevice(params, 0.25, clock=lambda: now[0])
+    device.reset(np.random.default_rng(0))
+    devices.append(device)
+    drive(device, server, [0.2], ctx)
+    assert device.p_mw == pytest.approx(0.2)
+    server.poke("input", 0, [0x8000])
+    now[0] = 20.0  # 20 s old: still held
+    device.step([0.2], ctx)
+    assert device.p_mw == pytest.approx(0.2) and kinds(device) == [("read", "p", NOT_AVAILABLE)]
+    now[0] = 31.0  # older than max_age_s: stale, the safe value is 0
+    device.step([0.2], ctx)
+    assert device.p_mw == 0.0 and kinds(device) == [("read", "p", NOT_AVAILABLE), ("read", "p", "stale")]
+
+
+def test_nothing_listening_is_a_recorded_failure(devices, ctx) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: connection refused
@@ -137,7 +215,7 @@ def test_nothing_listening_is_a_handled_failure(devices, ctx) -> None:
     devices.append(device)
     device.step([0.3], ctx)
     assert not device.comm_ok and device.p_mw == 0.0 and device.safety == 1.0
-    assert "connect" in device.last_error
+    assert kinds(device) == [("write", "setpoint", "connect")] and "connect" in device.last_error
 
 
 def test_silent_device_times_out(devices, ctx) -> None:
@@ -148,31 +226,74 @@ def test_silent_device_times_out(devices, ctx) -> None:
         devices.append(device)
         device.step([0.3], ctx)
     assert not device.comm_ok and device.safety > 0
-    assert device.last_error
+    assert kinds(device) == [("write", "setpoint", "timeout")]
 
 
-def test_server_device_failure_is_an_exception_response(servers, devices, ctx) -> None:
-    class Broken(type(make_ess())):
-        def step(self, action, ctx):
-            raise RuntimeError("model diverged")
-
-    server = SimulatedDeviceServer(Broken(make_ess().params, 0.25)).start()
+def test_exception_response_is_recorded_without_reconnecting(servers, devices, ctx) -> None:
+    server = SimulatedDeviceServer(make_ess(), read_only=True).start()
     servers.append(server)
     device = make_device(server.port)
     devices.append(device)
     device.step([0.1], ctx)
-    assert not device.comm_ok and device.safety > 0
-    assert server.errors and "model diverged" in server.errors[0] and server.running
+    assert kinds(device) == [("write", "setpoint", "exception")]
+    assert "exception response 1" in device.last_error and device.info()["comm"][0]["value"] == pytest.approx(0.1)
+    assert device.link.connected and device.link.failures == 0  # the device answered: the link is sound
+    assert server.stats["read_only"] == 1
+
+
+class LongReplyServer:
+    """A Modbus TCP peer that answers every read with one register more than asked (and echoes writes)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            while True:
+                header = conn.recv(7)
+                if len(header) < 7:
+                    return
+                tid, _, length, unit = struct.unpack(">HHHB", header)
+                pdu = conn.recv(length - 1)
+                function = pdu[0]
+                if function in (3, 4):
+                    count = struct.unpack(">H", pdu[3:5])[0] + 1
+                    body = bytes([function, 2 * count]) + b"\x00\x64" * count
+                else:
+                    body = pdu  # write single / multiple: echo
+                conn.sendall(struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_reply_with_more_registers_than_asked_is_malformed(devices, ctx) -> None:
+    peer = LongReplyServer()
+    try:
+        device = make_device(peer.port, registers={"q": None, "soc": None})
+        devices.append(device)
+        device.step([0.1], ctx)
+    finally:
+        peer.close()
+    assert device.register_flags == {"p": MALFORMED}
+    assert kinds(device) == [("read", "p", MALFORMED)] and not device.comm_ok
 
 
 def test_pickled_device_opens_its_own_connection(ess_server, devices, ctx) -> None:
-    import pickle
-
     device = make_device(ess_server.port)
     devices.append(device)
-    device.step([0.1], ctx)
+    drive(device, ess_server, [0.1], ctx)
     copy = pickle.loads(pickle.dumps(device))
     devices.append(copy)
     assert copy._link is None and copy.p_mw == pytest.approx(0.1)
     copy.step([0.2], ctx)
-    assert copy.comm_ok and copy.p_mw == pytest.approx(0.2)
+    assert copy.comm_ok and copy.p_mw == pytest.approx(0.1)  # the server has not stepped since

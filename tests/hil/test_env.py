@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid_hil.serve import env_action
 from powergrid_hil.server import SimulatedDeviceServer
-from tests.hil.conftest import make_ess
+from tests.hil.conftest import SOC, make_ess
 
 
 def scenario(agent: dict) -> dict:
@@ -19,14 +20,20 @@ def scenario(agent: dict) -> dict:
     }
 
 
+def hil_env(port: int) -> MultiAgentPowerGridEnv:
+    return MultiAgentPowerGridEnv.from_config(scenario({
+        "type": "ModbusDevice",
+        "params": {"port": port, "timeout_s": 1.0, "backoff_s": 0.0, "p_min_mw": -1.0, "p_max_mw": 1.0,
+                   "registers": SOC},
+    }))
+
+
 def test_env_runs_on_measured_injection(servers) -> None:
     server = SimulatedDeviceServer(make_ess()).start()  # the "hardware": a ±0.3 MW battery
     servers.append(server)
-    hil = MultiAgentPowerGridEnv.from_config(scenario({
-        "type": "ModbusDevice",
-        "params": {"port": server.port, "timeout_s": 0.5, "p_min_mw": -1.0, "p_max_mw": 1.0, "soc_address": 2},
-    }))
-    # the same battery simulated directly: the power flow must agree step by step
+    hil = hil_env(server.port)
+    # the same battery simulated directly; the hardware applies a setpoint at its next step, so the
+    # measurement at tick k answers the action of tick k - 1: the reference runs one tick behind (idle first)
     reference = MultiAgentPowerGridEnv.from_config(scenario({"type": "ESS", "params": {"p_max_mw": 0.3}}))
     obs, _ = hil.reset(seed=3)
     reference.reset(seed=3)
@@ -36,13 +43,14 @@ def test_env_runs_on_measured_injection(servers) -> None:
     limited = 0
     try:
         for tick, a in enumerate(actions):
-            obs, _, _, truncs, infos = hil.step({"bess": np.array([a], np.float32)})
-            reference.step({"bess": np.array([a], np.float32)})
+            obs, _, _, truncs, infos = hil.step({"bess": env_action(hil, "bess", np.array([a], np.float32))})
+            server.step()
+            lagged = np.array([actions[tick - 1] if tick else 0.0], np.float32)
+            reference.step({"bess": env_action(reference, "bess", lagged)})  # in MW, as the ModbusDevice's
             assert device.comm_ok, device.last_error
-            assert infos["bess"]["converged"] and hil.last_result is not None
+            assert infos["bess"]["converged"] and infos["bess"]["comm"] == [] and hil.last_result is not None
             ref_p = reference.scenario.agents["bess"].device.p_mw
             assert device.p_mw == pytest.approx(ref_p, abs=1e-3)
-            assert device.p_mw == pytest.approx(server.device.p_mw, abs=1e-3)
             limited += abs(device.setpoint_mw - device.p_mw) > 0.1
             # the power flow saw the measured injection, not the setpoint
             np.testing.assert_allclose(hil.last_result.ext_grid_p_mw, reference.last_result.ext_grid_p_mw, atol=2e-3)
@@ -51,5 +59,26 @@ def test_env_runs_on_measured_injection(servers) -> None:
         assert limited >= 3
         assert server.steps == len(actions)
         assert device.projection == pytest.approx(0.5)  # 1.5 projected to p_max_mw = 1.0
+    finally:
+        device.close()
+
+
+def test_every_failed_write_is_a_comm_record_in_infos(servers) -> None:
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    hil = hil_env(server.port)
+    hil.reset(seed=0)
+    device = hil.scenario.agents["bess"].device
+    try:
+        _, _, _, _, infos = hil.step({"bess": np.array([0.2], np.float32)})
+        assert infos["bess"]["comm"] == []
+        server.stop()
+        sent = [0.25, -0.1, 0.05]
+        for a in sent:
+            _, _, _, _, infos = hil.step({"bess": np.array([a], np.float32)})
+            records = infos["bess"]["comm"]
+            assert [(r["op"], r["what"]) for r in records] == [("write", "setpoint")]
+            assert records[0]["value"] == pytest.approx(a) and records[0]["kind"] in ("connect", "timeout")
+            assert infos["bess"]["safety"] > 0
     finally:
         device.close()

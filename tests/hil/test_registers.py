@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -23,21 +24,21 @@ def test_twos_complement_and_scale() -> None:
     assert reg.encode(-1.234)[0] == [0x10000 - 1234]
     assert reg.decode([0xFFFF]).value == pytest.approx(-0.001)
     assert Register(0, 0.1).encode(12.34)[0] == [123]  # rounded to the resolution
-    assert Register(0, 0.1, signed=False).decode([0x8000]).value == pytest.approx(3276.8)  # unsigned: no sign bit
+    assert Register(0, 0.1, type="uint16").decode([0x8000]).value == pytest.approx(3276.8)  # unsigned: no sign bit
 
 
 @pytest.mark.parametrize("order", ["big", "little"])
 @pytest.mark.parametrize("value", [100.5, -100.5, 0.0, -0.0001, 214748.3647])
 def test_32_bit_round_trip(order: str, value: float) -> None:
-    reg = Register(0, 0.0001, words=2, word_order=order)
+    reg = Register(0, 0.0001, type="int32", word_order=order)
     words, flag = reg.encode(value)
     assert flag == OK and len(words) == 2
     assert reg.decode(words).value == pytest.approx(value, abs=1e-9)
 
 
 def test_32_bit_word_order() -> None:
-    big = Register(0, 1.0, words=2)
-    little = Register(0, 1.0, words=2, word_order="little")
+    big = Register(0, 1.0, type="int32")
+    little = Register(0, 1.0, type="int32", word_order="little")
     assert big.encode(0x12345)[0] == [0x0001, 0x2345]
     assert little.encode(0x12345)[0] == [0x2345, 0x0001]
     assert big.encode(-2)[0] == [0xFFFF, 0xFFFE]
@@ -49,7 +50,7 @@ def test_encode_out_of_range_is_clamped_and_flagged() -> None:
     assert flag == CLAMPED and reg.decode(words).value == pytest.approx(32.767)
     words, flag = reg.encode(-40.0)
     assert flag == CLAMPED and reg.decode(words).value == pytest.approx(-32.767)
-    soc = Register(2, 0.0001, signed=False, min_value=0.0, max_value=1.0)
+    soc = Register(2, 0.0001, type="uint16", min_value=0.0, max_value=1.0)
     words, flag = soc.encode(1.5)
     assert flag == CLAMPED and soc.decode(words).value == 1.0
 
@@ -64,8 +65,8 @@ def test_encode_non_number_is_not_available(value: object) -> None:
 def test_decode_not_available_keeps_fallback() -> None:
     assert Register(0, 0.001).decode([0x8000], fallback=0.25) == (r := Register(0, 0.001).decode([0x8000], 0.25))
     assert r.value == 0.25 and r.flag == NOT_AVAILABLE and not r.ok
-    assert Register(0, 1.0, signed=False).decode([0xFFFF], fallback=7.0).flag == NOT_AVAILABLE
-    assert Register(0, 1.0, words=2).decode([0x8000, 0x0000], fallback=1.0).flag == NOT_AVAILABLE
+    assert Register(0, 1.0, type="uint16").decode([0xFFFF], fallback=7.0).flag == NOT_AVAILABLE
+    assert Register(0, 1.0, type="int32").decode([0x8000, 0x0000], fallback=1.0).flag == NOT_AVAILABLE
 
 
 @pytest.mark.parametrize("words", [[], [1, 2], [0x10000], [-1], None, ["x"]])
@@ -75,7 +76,7 @@ def test_decode_malformed_keeps_fallback(words: object) -> None:
 
 
 def test_decode_outside_plausible_range_is_clamped() -> None:
-    soc = Register(2, 0.0001, signed=False, min_value=0.0, max_value=1.0)
+    soc = Register(2, 0.0001, type="uint16", min_value=0.0, max_value=1.0)
     reading = soc.decode([12000])  # 1.2
     assert reading.flag == CLAMPED and reading.value == 1.0
     assert soc.decode([5000]) == (soc.decode([5000]))
@@ -88,18 +89,67 @@ def test_register_validation() -> None:
     with pytest.raises(ValueError):
         Register(0, 0.0)
     with pytest.raises(ValueError):
-        Register(65535, words=2)
-    with pytest.raises(ValueError):
-        Register(0, words=3)
-    with pytest.raises(ValueError):
-        Register(0, kind="coil")
+        Register(65535, type="float32")
+    with pytest.raises(ValueError, match="unknown type 'int24'"):
+        Register(0, type="int24")
+    with pytest.raises(ValueError, match="unknown table 'coil'"):
+        Register(0, table="coil")
+    with pytest.raises(ValueError, match="read-only"):
+        Register(0, table="input", access="RW")
 
 
 def test_register_map_overlap_and_span() -> None:
     default = RegisterMap()
     assert default.span("holding") == (0, 1) and default.span("input") == (0, 3)
     with pytest.raises(ValueError, match="overlaps"):
-        RegisterMap(p=Register(0, 0.001, words=2, kind="input"))  # P's second word is Q's register
-    wide = RegisterMap(setpoint=Register(100, 0.0001, words=2), p=Register(10, 0.0001, words=2, kind="input"),
-                       q=None, soc=Register(12, 0.0001, signed=False, kind="input"))
+        RegisterMap(p=Register(0, 0.001, type="int32", table="input"))  # P's second word is Q's register
+    wide = RegisterMap(setpoint=Register(100, 0.0001, type="int32", access="RW"),
+                       p=Register(10, 0.0001, type="int32", table="input"),
+                       q=None, soc=Register(12, 0.0001, type="uint16", table="input"))
     assert wide.span("holding") == (100, 2) and wide.span("input") == (10, 3)
+
+
+@pytest.mark.parametrize("order", ["big", "little"])
+@pytest.mark.parametrize("value", [0.0, 1.5, -1234.5678, 3.0e-3])
+def test_float32_round_trip(order: str, value: float) -> None:
+    reg = Register(0, 1.0, type="float32", word_order=order)
+    words, flag = reg.encode(value)
+    assert flag == OK and len(words) == 2
+    assert reg.decode(words).value == pytest.approx(value, rel=1e-7)
+    assert reg.decode(reg.encode(math.nan)[0]).flag == NOT_AVAILABLE
+
+
+def test_float32_word_order() -> None:
+    # 1.0f is 0x3F800000: high word first by default
+    assert Register(0, type="float32").encode(1.0)[0] == [0x3F80, 0x0000]
+    assert Register(0, type="float32", word_order="little").encode(1.0)[0] == [0x0000, 0x3F80]
+
+
+def test_unsigned_32_bit() -> None:
+    reg = Register(0, 1.0, type="uint32")
+    assert reg.encode(70000)[0] == [0x0001, 0x1170]
+    assert reg.decode([0xFFFF, 0xFFFE]).value == 0xFFFFFFFE  # no sign bit
+    assert reg.encode(-1)[1] == CLAMPED
+
+
+def test_yaml_map_entries_replace_the_defaults() -> None:
+    m = RegisterMap.from_mapping({"setpoint": {"address": 100, "type": "float32", "word_order": "little",
+                                               "units": "MW"},
+                                  "p": {"address": 10, "type": "int32", "scale": 0.0001, "table": "holding"},
+                                  "soc": None})
+    assert m.setpoint == Register(100, 1.0, type="float32", word_order="little", units="MW", access="RW")
+    assert m.p.table == "holding" and m.p.words == 2 and m.q == RegisterMap().q and m.soc is None
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"p": {"address": 0, "type": "int24"}}, "registers.p: unknown type 'int24'"),
+    ({"q": {"address": 0}}, "registers.q overlaps registers.p at input address 0"),
+    ({"setpoint": {"address": 0, "table": "input"}}, "registers.setpoint: the setpoint is written, but input"),
+    ({"soc": {"address": 5, "access": "RW"}}, "registers.soc: input register 5 is read-only"),
+    ({"power": {"address": 5}}, "registers.power: unknown entry"),
+    ({"p": {"address": 5, "colour": "red"}}, "registers.p: unknown key 'colour'"),
+    ({"p": None}, "registers.p: required"),
+])
+def test_bad_yaml_maps_name_the_entry(raw: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RegisterMap.from_mapping(raw)

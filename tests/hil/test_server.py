@@ -1,12 +1,16 @@
-"""SimulatedDeviceServer driven by a plain pymodbus client, as an outside controller would."""
+"""The safe Modbus server driven by a plain pymodbus client, as an outside controller would."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from pymodbus.client import ModbusTcpClient
 
 from powergrid_hil.server import SimulatedDeviceServer
-from tests.hil.conftest import make_ess
+from tests.hil.conftest import make_device, make_ess
+
+BUSY, ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, NO_TARGET = 6, 1, 2, 3, 0x0B
 
 
 @pytest.fixture
@@ -24,30 +28,74 @@ def client_for():
         client.close()
 
 
-def test_write_steps_the_device_and_inputs_show_its_state(servers, client_for) -> None:
+def test_writes_never_step_the_device(servers, client_for) -> None:
     ess = make_ess()
-    with SimulatedDeviceServer(ess) as server:
-        assert server.running and server.port > 0
-        client = client_for(server)
-        assert not client.write_register(0, 200, device_id=7).isError()  # 0.2 MW discharge, any unit id
-        assert server.steps == 1 and ess.p_mw == pytest.approx(0.2)
-        assert client.read_holding_registers(0, count=1).registers == [200]
-        p, q, soc = client.read_input_registers(0, count=3).registers
-        assert p == 200 and q == 0 and soc == round(ess.soc / 1e-4)
-        assert client.write_register(0, 0x10000 - 300).isError() is False  # charge at 0.3 MW
-        assert client.read_input_registers(0, count=1).registers == [0x10000 - 300]
-        assert client.read_input_registers(50, count=1).isError()  # outside the map: illegal address
-    assert not server.running
-
-
-def test_manual_mode_steps_on_demand(servers, client_for) -> None:
-    server = SimulatedDeviceServer(make_ess(), step_on="manual").start()
+    server = SimulatedDeviceServer(ess, max_writes_per_s=1e9).start()
     servers.append(server)
     client = client_for(server)
-    client.write_register(0, 100)
-    assert server.steps == 0 and client.read_input_registers(0, count=1).registers == [0]
-    server.step()
-    assert client.read_input_registers(0, count=1).registers == [100]
+    soc = ess.soc
+    for i in range(300):  # the break test: a flood of writes
+        assert not client.write_register(0, 100 + i % 50, device_id=1).isError()
+    assert server.steps == 0 and ess.soc == soc and ess.p_mw == 0.0
+    assert client.read_input_registers(0, count=3).registers[0] == 0  # still the state before any step
+    assert server.unit.setpoint_mw == pytest.approx((100 + 299 % 50) / 1000)
+    server.step()  # the last setpoint takes effect at the next step, once
+    assert server.steps == 1 and ess.p_mw == pytest.approx(0.149) and ess.soc < soc
+    p, q, soc_word = client.read_input_registers(0, count=3).registers
+    assert p == 149 and q == 0 and soc_word == round(ess.soc / 1e-4)
+
+
+def test_only_writable_registers_of_configured_units(servers, client_for) -> None:
+    server = SimulatedDeviceServer(make_ess(), unit_id=7).start()
+    servers.append(server)
+    client = client_for(server)
+    assert not client.write_register(0, 200, device_id=7).isError()
+    assert client.write_register(0, 200, device_id=1).exception_code == NO_TARGET  # not a configured unit
+    assert client.read_holding_registers(0, count=1, device_id=3).exception_code == NO_TARGET
+    assert client.write_registers(0, [200, 5], device_id=7).exception_code == ILLEGAL_ADDRESS  # 1 is not mapped
+    assert client.read_input_registers(50, count=1, device_id=7).exception_code == ILLEGAL_ADDRESS
+    assert client.write_register(0, 0x8000, device_id=7).exception_code == ILLEGAL_VALUE  # "not available"
+    assert server.unit.setpoint_mw == pytest.approx(0.2)
+    assert server.stats["unknown_unit"] == 2 and server.stats["bad_value"] == 1
+
+
+def test_read_only_mode_refuses_every_write(servers, client_for) -> None:
+    server = SimulatedDeviceServer(make_ess(), read_only=True).start()
+    servers.append(server)
+    client = client_for(server)
+    assert client.write_register(0, 200, device_id=1).exception_code == ILLEGAL_FUNCTION
+    assert client.read_holding_registers(0, count=1, device_id=1).registers == [0]
+    assert server.unit.setpoint_mw == 0.0 and server.stats["read_only"] == 1
+
+
+def test_writes_are_rate_limited(servers, client_for) -> None:
+    server = SimulatedDeviceServer(make_ess(), max_writes_per_s=5).start()
+    servers.append(server)
+    client = client_for(server)
+    started = time.monotonic()
+    codes = [getattr(client.write_register(0, 10 * i, device_id=1), "exception_code", 0) for i in range(40)]
+    elapsed = time.monotonic() - started
+    accepted = codes.count(0)
+    assert set(codes) <= {0, BUSY} and codes.count(BUSY) == server.stats["rate_limited"] > 0
+    assert 1 <= accepted <= 5 + 5 * elapsed + 1  # the bucket: 5 at once, then 5 per second
+    assert server.stats["writes"] == accepted
+
+
+def test_clients_outside_the_allow_list_are_disconnected(servers, client_for) -> None:
+    server = SimulatedDeviceServer(make_ess(), allow=["10.0.0.0/8"]).start()
+    servers.append(server)
+    client = ModbusTcpClient("127.0.0.1", port=server.port, timeout=0.5, retries=0)
+    try:
+        client.connect()
+        with pytest.raises(Exception):  # noqa: B017 - the connection is dropped at once: any I/O error
+            response = client.read_input_registers(0, count=1, device_id=1)
+            assert response.isError()
+            raise ConnectionError(str(response))
+    finally:
+        client.close()
+    assert server.stats["refused_clients"] >= 1 and server.stats["reads"] == 0
+    assert server.allowed("10.1.2.3") and not server.allowed("127.0.0.1") and not server.allowed("not-an-ip")
+    assert SimulatedDeviceServer(make_ess()).allowed("::ffff:127.0.0.1")  # IPv4-mapped localhost
 
 
 def test_start_stop_is_idempotent_and_a_busy_port_raises(servers) -> None:
@@ -64,10 +112,27 @@ def test_start_stop_is_idempotent_and_a_busy_port_raises(servers) -> None:
     assert not server.running
 
 
-def test_cli_serves_a_scenario_device(configs_dir, capsys) -> None:
-    from powergrid_hil.cli import main
+def test_a_failing_model_is_recorded_and_the_server_keeps_serving(servers, client_for) -> None:
+    class Broken(type(make_ess())):
+        def step(self, action, ctx):
+            raise RuntimeError("model diverged")
 
-    assert main(["serve", str(configs_dir / "cigre_mv_microgrid.yaml"), "mg1_ess", "--port", "0", "--duration", "0.2"]) == 0
-    out = capsys.readouterr().out
-    assert "serving mg1_ess (ESS) on 127.0.0.1:" in out
-    assert main(["serve", str(configs_dir / "cigre_mv_microgrid.yaml"), "mg1", "--duration", "0.1"]) == 2
+    server = SimulatedDeviceServer(Broken(make_ess().params, 0.25)).start()
+    servers.append(server)
+    client = client_for(server)
+    assert not client.write_register(0, 100, device_id=1).isError()
+    server.step()
+    assert server.errors == ["RuntimeError: model diverged"] and server.steps == 0 and server.running
+    assert client.read_input_registers(0, count=1, device_id=1).registers == [0]
+
+
+def test_rtu_frames_over_tcp(servers, devices, ctx) -> None:
+    server = SimulatedDeviceServer(make_ess(), framer="rtu").start()
+    servers.append(server)
+    device = make_device(server.port, framer="rtu")
+    devices.append(device)
+    device.step([-0.12], ctx)
+    server.step()
+    device.step([-0.12], ctx)
+    assert device.comm_ok, device.last_error
+    assert device.p_mw == pytest.approx(-0.12) and device.soc == pytest.approx(server.device.soc, abs=1e-4)

@@ -1,52 +1,72 @@
-"""``powergrid hil serve CONFIG AGENT --port P``: serve one device of a scenario over Modbus TCP."""
+"""``powergrid hil serve CONFIG [--port P] [--speedup X]``: serve every device of a scenario over Modbus TCP."""
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from collections.abc import Sequence
-
-import numpy as np
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="powergrid hil", description="Hardware-in-the-loop tools.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="serve a device agent of a scenario as a Modbus TCP server")
+    p = sub.add_parser("serve", help="run a scenario paced to the wall clock, every device a Modbus unit")
     p.add_argument("config", help="scenario YAML")
-    p.add_argument("agent", help="id of a device agent in the scenario")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5020)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=1502, help="TCP port (0: any free port)")
+    p.add_argument("--speedup", type=float, default=1.0, help="simulated time per wall-clock time (60: a minute per second)")
+    p.add_argument("--map", choices=("sunspec", "registers"), default="sunspec",
+                   help="SunSpec models per device type, or the plain register map of docs/hil.md")
+    p.add_argument("--framer", choices=("socket", "rtu"), default="socket", help="Modbus TCP, or RTU frames over TCP")
+    p.add_argument("--allow", action="append", default=None, metavar="ADDRESS",
+                   help="client address or network allowed to connect (repeat; default: 127.0.0.1 and ::1)")
+    p.add_argument("--read-only", action="store_true", help="refuse every write")
+    p.add_argument("--max-writes-per-s", type=float, default=20.0, help="writes accepted per second (all units)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--step-on", choices=("write", "manual"), default="write")
-    p.add_argument("--duration", type=float, default=0.0, help="seconds to serve (0: until Ctrl-C)")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: run until Ctrl-C)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many wall-clock seconds")
     return parser
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from powergrid_hil.serve import ScenarioServer
+    from powergrid_hil.server import LOCALHOST
+
+    if args.speedup <= 0:
+        print(f"powergrid hil: error: --speedup: expected a number > 0, got {args.speedup}", file=sys.stderr)
+        return 2
+    served = ScenarioServer(args.config, registers=args.map, seed=args.seed, host=args.host, port=args.port,
+                            allow=args.allow or LOCALHOST, read_only=args.read_only,
+                            max_writes_per_s=args.max_writes_per_s, framer=args.framer)
+    period = served.env.dt_h * 3600.0 / args.speedup
+    with served:
+        print(f"serving {served.env.config.name} on {args.host}:{served.port} ({args.map} map, {args.framer}): "
+              f"a {served.env.dt_h * 60:g}-minute step every {period:g} s", flush=True)
+        for unit_id, agent, kind, access in served.table():
+            print(f"  unit {unit_id:>3}  {agent:<16} {kind:<16} {access}", flush=True)
+        reported = [0]
+
+        def report(s: ScenarioServer) -> None:
+            if s.pace.overruns > reported[0]:
+                reported[0] = s.pace.overruns
+                print(f"overrun at step {s.pace.steps}: {s.pace.overruns} so far "
+                      f"(worst {s.pace.worst_late_s * 1e3:.1f} ms late)", flush=True)
+
+        try:
+            pace = served.run(speedup=args.speedup, steps=args.steps, duration_s=args.duration, on_step=report)
+        except KeyboardInterrupt:
+            pace = served.pace
+        stats = ", ".join(f"{k} {v}" for k, v in sorted(served.server.stats.items())) or "no requests"
+        print(f"stopped: {pace.summary()}; requests: {stats}", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from powergrid.builder import build_scenario
-    from powergrid.config import EnvConfig
-    from powergrid_hil.server import SimulatedDeviceServer
+    from powergrid.errors import PowerGridError
 
     args = build_parser().parse_args(list(argv or []))
-    scenario = build_scenario(EnvConfig.from_yaml(args.config))
-    agent = scenario.agents.get(args.agent)
-    device = getattr(agent, "device", None)
-    if device is None:
-        known = ", ".join(a for a, x in scenario.agents.items() if hasattr(x, "device"))
-        print(f"powergrid hil: error: {args.agent!r} is not a device agent (device agents: {known})")
+    try:
+        return _serve(args)
+    except (PowerGridError, FileNotFoundError, OSError, ValueError) as exc:
+        print(f"powergrid hil: error: {exc}", file=sys.stderr)
         return 2
-    server = SimulatedDeviceServer(device, host=args.host, port=args.port, step_on=args.step_on,
-                                   rng=np.random.default_rng(args.seed))
-    with server:
-        m = server.registers
-        print(f"serving {args.agent} ({type(device).__name__}) on {args.host}:{server.port}: "
-              f"setpoint holding {m.setpoint.address}, P input {m.p.address}"
-              + (f", Q input {m.q.address}" if m.q else "") + (f", SOC input {m.soc.address}" if m.soc else ""))
-        deadline = time.monotonic() + args.duration if args.duration > 0 else None
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.1)
-        except KeyboardInterrupt:
-            pass
-    return 0

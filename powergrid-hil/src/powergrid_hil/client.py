@@ -1,39 +1,65 @@
-"""A synchronous Modbus TCP link with reconnection backoff; every failure is a :class:`CommError`.
+"""A synchronous Modbus link (TCP, RTU framing over TCP, or RTU over a serial port) with reconnection backoff.
 
-pymodbus is imported when the first link is built, not when this module is.
+Every failure is a :class:`CommError` with a ``kind``: ``connect`` (no
+connection), ``backoff`` (waiting before the next attempt), ``timeout`` (no or
+a broken answer), ``exception`` (a Modbus exception response). pymodbus is
+imported when the first link is built, not when this module is.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from powergrid_hil.registers import Register
 
 
 class CommError(Exception):
-    """The device did not answer (no connection, timeout, dropped link, exception response)."""
+    """The device did not answer as expected; ``kind`` says how (connect, backoff, timeout, exception).
+
+    ``op`` (read/write), ``what`` (the value) and ``value`` (a setpoint) are set by the
+    caller that knows what the call was for (see :meth:`tag`).
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.op, self.what, self.value = "read", "link", None
+
+    def tag(self, op: str, what: str, value: float | None = None) -> CommError:
+        """This error, noting the operation and value it interrupted."""
+        self.op, self.what, self.value = op, what, value
+        return self
 
 
 class ModbusLink:
-    """One Modbus TCP connection to ``host:port``, unit ``unit_id``.
+    """One Modbus connection to ``host:port`` (or ``serial_port``), unit ``unit_id``.
 
-    After a failure the socket is closed and no new attempt is made before the
+    After a failure the connection is closed and no new attempt is made before the
     backoff delay (``backoff_s``, doubled per consecutive failure up to
-    ``backoff_max_s``) has passed; a call inside the delay fails at once
-    without touching the network, so a dead device never stalls every step by
-    ``timeout_s``.
+    ``backoff_max_s``) has passed; a call inside the delay fails at once without
+    touching the network, so a dead device never stalls every step by ``timeout_s``.
+    Reads return every word the device sent: a reply longer or shorter than asked is
+    left for the caller to flag as malformed.
     """
 
     def __init__(self, host: str, port: int, *, unit_id: int = 1, timeout_s: float = 0.5,
-                 backoff_s: float = 0.5, backoff_max_s: float = 10.0,
+                 backoff_s: float = 0.5, backoff_max_s: float = 10.0, framer: str = "socket",
+                 serial_port: str = "", baudrate: int = 19200,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        from pymodbus.client import ModbusTcpClient  # lazy: the registry lists the device without pymodbus
+        from pymodbus import FramerType
+        from pymodbus.client import ModbusSerialClient, ModbusTcpClient  # lazy: listing plugins needs no pymodbus
 
         self.host, self.port, self.unit_id = host, int(port), int(unit_id)
+        self.where = serial_port or f"{host}:{port}"
         self.backoff_s, self.backoff_max_s = float(backoff_s), float(backoff_max_s)
         self.clock = clock
-        self.client = ModbusTcpClient(host, port=int(port), timeout=float(timeout_s), retries=0)
+        if serial_port:
+            self.client = ModbusSerialClient(serial_port, framer=FramerType.RTU, baudrate=int(baudrate),
+                                             timeout=float(timeout_s), retries=0)
+        else:
+            self.client = ModbusTcpClient(host, port=int(port), framer=FramerType(framer), timeout=float(timeout_s),
+                                          retries=0)
         self.failures = 0  # consecutive
         self.reconnects = 0
         self.next_attempt = 0.0
@@ -50,27 +76,27 @@ class ModbusLink:
         except Exception:  # closing a broken socket must not raise
             pass
 
-    def _fail(self, message: str) -> CommError:
+    def _fail(self, message: str, kind: str) -> CommError:
         self.close()
         self.failures += 1
         delay = min(self.backoff_s * 2 ** (self.failures - 1), self.backoff_max_s) if self.backoff_s > 0 else 0.0
         self.next_attempt = self.clock() + delay
         self.last_error = message
-        return CommError(message)
+        return CommError(message, kind)
 
     def _ensure(self) -> None:
         if self.connected:
             return
         now = self.clock()
         if now < self.next_attempt:
-            raise CommError(f"backoff: next attempt to {self.host}:{self.port} in {self.next_attempt - now:.2f} s "
-                            f"(last error: {self.last_error})")
+            raise CommError(f"backoff: next attempt to {self.where} in {self.next_attempt - now:.2f} s "
+                            f"(last error: {self.last_error})", "backoff")
         try:
             ok = self.client.connect()
         except Exception as exc:  # any socket error is a handled event
-            raise self._fail(f"connect to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}") from None
+            raise self._fail(f"connect to {self.where} failed: {type(exc).__name__}: {exc}", "connect") from None
         if not ok:
-            raise self._fail(f"connect to {self.host}:{self.port} failed")
+            raise self._fail(f"connect to {self.where} failed", "connect")
         if self.failures:
             self.reconnects += 1
 
@@ -79,29 +105,43 @@ class ModbusLink:
         try:
             response = fn()
         except Exception as exc:  # timeouts, resets, broken pipes are handled events
-            raise self._fail(f"{what}: {type(exc).__name__}: {exc}") from None
-        if response is None or getattr(response, "isError", lambda: True)():
-            raise self._fail(f"{what}: error response {response}")
+            raise self._fail(f"{what}: {type(exc).__name__}: {exc}", "timeout") from None
+        if response is None or not hasattr(response, "isError"):
+            raise self._fail(f"{what}: no response", "timeout")
+        if response.isError():
+            code = getattr(response, "exception_code", None)
+            if code is None:
+                raise self._fail(f"{what}: error response {response}", "timeout")
+            # the device answered: the link is sound, no reconnection needed
+            self.last_error = f"{what}: exception response {int(code)}"
+            raise CommError(self.last_error, "exception")
         self.failures = 0
         self.last_error = ""
         return response
 
     # ------------------------------------------------------------------ I/O
+    def read_words(self, table: str, address: int, count: int) -> list[int]:
+        """The words the device returned for ``count`` registers from ``address`` (``holding`` or ``input``)."""
+        reader = self.client.read_input_registers if table == "input" else self.client.read_holding_registers
+        response = self._call(f"read {table} {address}+{count}",
+                              lambda: reader(address, count=count, device_id=self.unit_id))
+        return list(getattr(response, "registers", []) or [])
+
+    def write_words(self, address: int, words: Sequence[int]) -> None:
+        """Write ``words`` to holding registers from ``address`` (function 6 for one word, 16 for more)."""
+        if len(words) == 1:
+            self._call(f"write {address}",
+                       lambda: self.client.write_register(address, int(words[0]), device_id=self.unit_id))
+        else:
+            self._call(f"write {address}+{len(words)}",
+                       lambda: self.client.write_registers(address, [int(w) for w in words], device_id=self.unit_id))
+
     def read(self, register: Register) -> list[int]:
-        """The raw words of ``register`` (holding or input)."""
-        reader = self.client.read_input_registers if register.kind == "input" else self.client.read_holding_registers
-        response = self._call(f"read {register.kind} {register.address}",
-                              lambda: reader(register.address, count=register.words, device_id=self.unit_id))
-        words = list(getattr(response, "registers", []) or [])
-        return words[: register.words] if len(words) >= register.words else words
+        """The raw words of ``register`` (every word returned, for the caller's length check)."""
+        return self.read_words(register.table, register.address, register.words)
 
     def write(self, register: Register, words: list[int]) -> None:
         """Write ``words`` to the holding register(s) of ``register``."""
-        if register.kind != "holding":
-            raise ValueError(f"register {register.address} is an input register; only holding registers are writable")
-        if len(words) == 1:
-            self._call(f"write {register.address}",
-                       lambda: self.client.write_register(register.address, words[0], device_id=self.unit_id))
-        else:
-            self._call(f"write {register.address}",
-                       lambda: self.client.write_registers(register.address, words, device_id=self.unit_id))
+        if register.table != "holding" or register.access != "RW":
+            raise ValueError(f"register {register.address} ({register.table}, {register.access}) is not writable")
+        self.write_words(register.address, words)

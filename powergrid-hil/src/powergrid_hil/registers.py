@@ -1,23 +1,31 @@
-"""Register maps: how an engineering value (MW, Mvar, SOC…) sits in Modbus registers.
+"""Register maps for non-SunSpec devices: how an engineering value (MW, Mvar, SOC…) sits in Modbus registers.
 
-A :class:`Register` stores ``value = raw · scale`` in one 16-bit register or in two
-(32-bit, high word first unless ``word_order="little"``), signed (two's complement)
-or unsigned. Encoding and decoding never raise for bad data:
+A :class:`Register` stores ``value = raw · scale`` as ``int16``, ``uint16``,
+``int32``, ``uint32`` or ``float32`` (32-bit types in two registers, high word
+first unless ``word_order="little"``) in the ``holding`` or ``input`` table.
+Encoding and decoding never raise for bad data:
 
 - :meth:`Register.encode` clamps a value outside the raw range (or outside
   ``[min_value, max_value]``) and flags it; a NaN/inf value encodes as the
   "not available" pattern and is flagged.
 - :meth:`Register.decode` flags a malformed register list (wrong length, a word
   outside 0..65535), the "not available" pattern (0x8000 / 0xFFFF, 0x80000000 /
-  0xFFFFFFFF, as SunSpec uses) and a value outside ``[min_value, max_value]``.
-  Out of range is clamped; malformed or not available gives ``fallback`` (the
-  caller's last good value).
+  0xFFFFFFFF, NaN for float32, as SunSpec uses) and a value outside
+  ``[min_value, max_value]``. Out of range is clamped; malformed or not
+  available gives ``fallback`` (the caller's last good value).
+
+A :class:`RegisterMap` names the registers of one device (``setpoint`` written,
+``p``, ``q``, ``soc`` read) and is built from YAML by :meth:`RegisterMap.from_mapping`;
+a bad entry (unknown type or key, overlap, a write to an input register) is a
+``ValueError`` naming the entry.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -25,6 +33,11 @@ OK = ""
 CLAMPED = "out_of_range"
 NOT_AVAILABLE = "not_available"
 MALFORMED = "malformed"
+
+#: type name → (registers, struct format)
+TYPES = {"int16": (1, ">h"), "uint16": (1, ">H"), "int32": (2, ">i"), "uint32": (2, ">I"), "float32": (2, ">f")}
+TABLES = ("holding", "input")
+NAN32 = 0x7FC00000  # float32 "not available" (quiet NaN)
 
 
 def _check_address(_: object, __: attrs.Attribute, value: int) -> None:
@@ -35,6 +48,14 @@ def _check_address(_: object, __: attrs.Attribute, value: int) -> None:
 def _check_scale(_: object, __: attrs.Attribute, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"expected a scale > 0, got {value}")
+
+
+def _one_of(options: Sequence[str], what: str) -> Any:
+    def check(_: object, __: attrs.Attribute, value: str) -> None:
+        if value not in options:
+            raise ValueError(f"unknown {what} {value!r} (expected one of {', '.join(options)})")
+
+    return check
 
 
 @attrs.frozen
@@ -51,15 +72,15 @@ class Reading:
 
 @attrs.frozen
 class Register:
-    """One value in one (16-bit) or two (32-bit) registers: ``value = raw · scale``."""
+    """One value in one (16-bit) or two (32-bit) registers: ``value = raw · scale`` (``units`` per count)."""
 
     address: int = attrs.field(validator=_check_address)
     scale: float = attrs.field(default=1.0, converter=float, validator=_check_scale)
-    signed: bool = True
-    words: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2)))
-    kind: str = attrs.field(default="holding", validator=attrs.validators.in_(("holding", "input")))
-    unit: str = ""
-    word_order: str = attrs.field(default="big", validator=attrs.validators.in_(("big", "little")))
+    type: str = attrs.field(default="int16", validator=_one_of(tuple(TYPES), "type"))
+    table: str = attrs.field(default="holding", validator=_one_of(TABLES, "table"))
+    word_order: str = attrs.field(default="big", validator=_one_of(("big", "little"), "word_order"))
+    units: str = ""
+    access: str = attrs.field(default="R", validator=_one_of(("R", "RW"), "access"))
     min_value: float = -math.inf
     max_value: float = math.inf
 
@@ -68,23 +89,39 @@ class Register:
             raise ValueError(f"register {self.address} with {self.words} words runs past address 65535")
         if self.min_value > self.max_value:
             raise ValueError(f"expected min_value ≤ max_value, got {self.min_value} > {self.max_value}")
+        if self.access == "RW" and self.table == "input":
+            raise ValueError(f"input register {self.address} is read-only: access RW needs table holding")
 
     # ------------------------------------------------------------------ raw range
+    @property
+    def words(self) -> int:
+        return TYPES[self.type][0]
+
+    @property
+    def signed(self) -> bool:
+        return self.type in ("int16", "int32", "float32")
+
     @property
     def bits(self) -> int:
         return 16 * self.words
 
     @property
-    def raw_min(self) -> int:
+    def raw_min(self) -> float:
+        if self.type == "float32":
+            return -3.4e38
         return -(1 << (self.bits - 1)) + 1 if self.signed else 0  # the lowest pattern means "not available"
 
     @property
-    def raw_max(self) -> int:
+    def raw_max(self) -> float:
+        if self.type == "float32":
+            return 3.4e38
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 2  # all ones: "not available"
 
     @property
     def not_available(self) -> int:
-        """The unsigned pattern meaning "no value": 0x8000… when signed, 0xFFFF… when unsigned."""
+        """The unsigned pattern meaning "no value": 0x8000… when signed, 0xFFFF… when unsigned, NaN for float32."""
+        if self.type == "float32":
+            return NAN32
         return 1 << (self.bits - 1) if self.signed else (1 << self.bits) - 1
 
     @property
@@ -111,8 +148,11 @@ class Register:
         flag = OK
         if x < low or x > high:
             x, flag = min(max(x, low), high), CLAMPED
+        if self.type == "float32":
+            pattern = int.from_bytes(struct.pack(">f", x / self.scale), "big")
+            return self._split(pattern), flag
         raw = round(x / self.scale)
-        raw = min(max(raw, self.raw_min), self.raw_max)  # rounding at the edge of the range
+        raw = int(min(max(raw, self.raw_min), self.raw_max))  # rounding at the edge of the range
         return self._split(raw & ((1 << self.bits) - 1)), flag
 
     def decode(self, words: Sequence[int] | None, fallback: float = 0.0) -> Reading:
@@ -126,36 +166,48 @@ class Register:
         if self.word_order == "little":
             regs = regs[::-1]
         pattern = (regs[0] << 16) | regs[1] if self.words == 2 else regs[0]
-        if pattern == self.not_available:
+        if self.type == "float32":
+            raw = struct.unpack(">f", pattern.to_bytes(4, "big"))[0]
+            if not math.isfinite(raw):
+                return Reading(fallback, NOT_AVAILABLE)
+        elif pattern == self.not_available:
             return Reading(fallback, NOT_AVAILABLE)
-        raw = pattern - (1 << self.bits) if self.signed and pattern >= 1 << (self.bits - 1) else pattern
+        else:
+            raw = pattern - (1 << self.bits) if self.signed and pattern >= 1 << (self.bits - 1) else pattern
         value = raw * self.scale
         if value < self.min_value or value > self.max_value:
             return Reading(min(max(value, self.min_value), self.max_value), CLAMPED)
         return Reading(value)
 
 
+#: The keys of one YAML register entry.
+ENTRY_KEYS = ("address", "table", "type", "scale", "word_order", "units", "access", "min", "max")
+ROLES = ("setpoint", "p", "q", "soc")
+
+
 @attrs.frozen
 class RegisterMap:
-    """Where a device's values live: the P setpoint (holding) and measured P, Q and SOC.
+    """Where a device's values live: the P setpoint (holding, written) and measured P, Q and SOC (read).
 
     ``q`` and ``soc`` are optional (``None``). The default map: setpoint at holding
     40001 (address 0), measured P/Q/SOC at input registers 0/1/2, 1 kW / 1 kvar /
-    0.01 % resolution, signed 16-bit (±32.767 MW).
+    0.01 % resolution, int16 (±32.767 MW), SOC uint16.
     """
 
-    setpoint: Register = Register(0, 0.001, kind="holding", unit="MW")
-    p: Register = Register(0, 0.001, kind="input", unit="MW")
-    q: Register | None = Register(1, 0.001, kind="input", unit="Mvar")
-    soc: Register | None = Register(2, 0.0001, signed=False, kind="input", unit="1", min_value=0.0, max_value=1.0)
+    setpoint: Register = Register(0, 0.001, table="holding", units="MW", access="RW")
+    p: Register = Register(0, 0.001, table="input", units="MW")
+    q: Register | None = Register(1, 0.001, table="input", units="Mvar")
+    soc: Register | None = Register(2, 0.0001, type="uint16", table="input", units="1", min_value=0.0, max_value=1.0)
 
     def __attrs_post_init__(self) -> None:
+        if self.setpoint.access != "RW":
+            raise ValueError("registers.setpoint: written every step, so it needs access RW (a holding register)")
         used: dict[tuple[str, int], str] = {}
         for name, reg in self.items():
             for address in reg.addresses:
-                key = (reg.kind, address)
+                key = (reg.table, address)
                 if key in used:
-                    raise ValueError(f"register map: {name} overlaps {used[key]} at {reg.kind} address {address}")
+                    raise ValueError(f"registers.{name} overlaps registers.{used[key]} at {reg.table} address {address}")
                 used[key] = name
 
     def items(self) -> list[tuple[str, Register]]:
@@ -163,9 +215,64 @@ class RegisterMap:
         pairs = [("setpoint", self.setpoint), ("p", self.p), ("q", self.q), ("soc", self.soc)]
         return [(name, reg) for name, reg in pairs if reg is not None]
 
-    def span(self, kind: str) -> tuple[int, int] | None:
-        """``(first address, count)`` covering every register of ``kind``, or None."""
-        addresses = [a for _, reg in self.items() if reg.kind == kind for a in reg.addresses]
+    def span(self, table: str) -> tuple[int, int] | None:
+        """``(first address, count)`` covering every register of ``table``, or None."""
+        addresses = [a for _, reg in self.items() if reg.table == table for a in reg.addresses]
         if not addresses:
             return None
         return min(addresses), max(addresses) - min(addresses) + 1
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None, base: RegisterMap | None = None) -> RegisterMap:
+        """A map from YAML: ``{setpoint: {address: 0, table: holding, type: int16, scale: 0.001, access: RW}, …}``.
+
+        Entries replace those of ``base`` (the default map) by name; ``null`` drops
+        ``q`` or ``soc``. Errors name the entry: ``registers.p: unknown type 'int24' …``.
+        """
+        base = base or cls()
+        if raw is None:
+            return base
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"registers: expected a mapping of {', '.join(ROLES)}, got {raw!r}")
+        entries: dict[str, Register | None] = dict(base.items())
+        entries.setdefault("q", None)
+        entries.setdefault("soc", None)
+        for name, spec in raw.items():
+            if name not in ROLES:
+                raise ValueError(f"registers.{name}: unknown entry (expected {', '.join(ROLES)})")
+            if spec is None:
+                if name in ("setpoint", "p"):
+                    raise ValueError(f"registers.{name}: required, cannot be null")
+                entries[name] = None
+                continue
+            entries[name] = _entry(name, spec)
+        try:
+            return cls(**entries)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def _entry(name: str, spec: Any) -> Register:
+    where = f"registers.{name}"
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where}: expected a mapping with {', '.join(ENTRY_KEYS)}, got {spec!r}")
+    unknown = [k for k in spec if k not in ENTRY_KEYS]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (expected {', '.join(ENTRY_KEYS)})")
+    if "address" not in spec:
+        raise ValueError(f"{where}: address is required")
+    table = spec.get("table", "holding" if name == "setpoint" else "input")
+    access = spec.get("access", "RW" if name == "setpoint" else "R")
+    if name == "setpoint" and table == "input":
+        raise ValueError(f"{where}: the setpoint is written, but input registers are read-only (use table: holding)")
+    limits = {"min_value": 0.0, "max_value": 1.0} if name == "soc" else {}
+    if "min" in spec:
+        limits["min_value"] = float(spec["min"])
+    if "max" in spec:
+        limits["max_value"] = float(spec["max"])
+    try:
+        return Register(int(spec["address"]), spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
+                        word_order=spec.get("word_order", "big"), units=str(spec.get("units", "")), access=access,
+                        **limits)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None

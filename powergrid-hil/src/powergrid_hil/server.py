@@ -1,168 +1,284 @@
-"""Serve a simulated powergrid device as a Modbus TCP slave, for outside controllers (PLCs, SCADA, RL agents).
+"""Serve simulated devices as Modbus units, safely, for outside controllers (PLCs, SCADA, RL agents).
 
-The pymodbus asyncio server runs in a background thread with its own event loop.
-The register values live here (guarded by a lock); pymodbus' datastore is only
-the address range, kept in step through its access callback:
+A :class:`ModbusServer` runs the pymodbus asyncio server in a background thread
+and answers for a set of :class:`Unit` objects, one per unit id. Each unit holds
+the register image of one device; the image lives here (under a lock), pymodbus'
+datastore only spans the addresses and is filled through its access callback.
+The server is safe by construction:
 
-- a write that covers the setpoint holding register decodes the P setpoint (MW)
-  and, with ``step_on="write"``, steps the device once with action ``[p, 0…]``;
-  with ``step_on="manual"`` the device steps when :meth:`SimulatedDeviceServer.step`
-  is called;
-- input registers show the device after its last step: P, Q, SOC (from
-  ``state_dict()["soc"]``) per the :class:`~powergrid_hil.registers.RegisterMap`.
+- only configured unit ids answer (any other gets exception 0x0B, gateway
+  target failed to respond);
+- a write is accepted only when every register it covers is writable in that
+  unit's map (else exception 2, illegal address) and its value decodes (else 3,
+  illegal value); in ``read_only`` mode every write is refused (exception 1);
+- writes are rate-limited (``max_writes_per_s`` per server, token bucket; over
+  the limit: exception 6, busy);
+- clients connect only from the allow-list (addresses or networks; default
+  localhost); others are disconnected at once;
+- a write only stores a pending setpoint: it takes effect when the owner steps
+  the device (:meth:`SimulatedDeviceServer.step`, or the scenario loop of
+  :mod:`powergrid_hil.serve`); it never steps a device.
 
-A device that raises while stepping answers the write with Modbus exception 4
-(server device failure); the server keeps running.
+Refusals are counted in :attr:`ModbusServer.stats`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import gymnasium
 import numpy as np
 
 from powergrid.devices import Device, StepContext
-from powergrid_hil.registers import OK, Register, RegisterMap
+from powergrid_hil.registers import OK, RegisterMap
 
-_READ_HOLDING = {3, 23}
-_WRITE_HOLDING = {6, 16, 23}
-_READ_INPUT = {4}
+LOCALHOST = ("127.0.0.1", "::1")
+
+# Modbus exception codes
+ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, DEVICE_FAILURE, BUSY, NO_TARGET = 1, 2, 3, 4, 6, 0x0B
+_READ = {3: "holding", 4: "input", 6: "holding", 16: "holding", 23: "holding"}  # 6, 16: the read-back after a write
+_WRITE = {6, 16, 23}
 
 
-class SimulatedDeviceServer:
-    """Modbus TCP server around a :class:`~powergrid.devices.Device` on ``host:port``.
+class Unit:
+    """The register image of one device at one unit id: ``tables[table] = (first address, words)``.
+
+    Subclasses lay out the image (:meth:`publish`), say which holding addresses
+    accept writes (``writable``) and turn accepted writes into the device's next
+    action (:meth:`accept`, :meth:`action`).
+    """
+
+    def __init__(self, device: Device, tables: dict[str, tuple[int, list[int]]], writable: Iterable[int]) -> None:
+        self.device = device
+        self.tables = tables
+        self.writable = frozenset(writable)
+
+    def words(self, table: str, address: int, count: int) -> list[int] | None:
+        """``count`` words from ``address``, or None when the range is outside the image."""
+        if table not in self.tables:
+            return None
+        first, words = self.tables[table]
+        if address < first or address + count > first + len(words):
+            return None
+        return words[address - first:address - first + count]
+
+    def put(self, table: str, address: int, words: Sequence[int]) -> None:
+        first, image = self.tables[table]
+        image[address - first:address - first + len(words)] = [int(w) & 0xFFFF for w in words]
+
+    def accept(self, address: int, words: list[int]) -> int | None:
+        """Store a write (already checked writable); a Modbus exception code when its value is refused."""
+        raise NotImplementedError
+
+    def action(self) -> Any:
+        """The device's action for its next step, from the accepted writes."""
+        raise NotImplementedError
+
+    def publish(self) -> None:
+        """Write the device's state (after a step) into the image."""
+        raise NotImplementedError
+
+
+def first_action(device: Device, value: float) -> Any:
+    """An action with ``value`` as its first entry (defaults or zeros for the rest)."""
+    space = device.action_space
+    if isinstance(space, gymnasium.spaces.Box):
+        default = getattr(getattr(device, "actions", None), "default", None)
+        action = np.zeros(space.shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
+        action.reshape(-1)[0] = value
+        return action
+    return value
+
+
+class RegisterUnit(Unit):
+    """A device under a plain :class:`~powergrid_hil.registers.RegisterMap`: setpoint written, P/Q/SOC read."""
+
+    def __init__(self, device: Device, registers: RegisterMap | None = None) -> None:
+        self.registers = registers or RegisterMap()
+        tables = {}
+        for table in ("holding", "input"):
+            span = self.registers.span(table)
+            if span is not None:
+                tables[table] = (span[0], [0] * span[1])
+        writable = [a for _, reg in self.registers.items() if reg.access == "RW" for a in reg.addresses]
+        super().__init__(device, tables, writable)
+        self.setpoint_mw = 0.0
+        self.setpoint_flag = OK
+        self.publish()
+
+    def accept(self, address: int, words: list[int]) -> int | None:
+        sp = self.registers.setpoint
+        staged = dict(zip(range(address, address + len(words)), words))
+        current = self.words("holding", sp.address, sp.words) or []
+        reading = sp.decode([staged.get(a, w) for a, w in zip(sp.addresses, current)], self.setpoint_mw)
+        if reading.flag not in (OK,):
+            return ILLEGAL_VALUE
+        self.put("holding", address, words)
+        self.setpoint_mw, self.setpoint_flag = float(reading.value), reading.flag
+        return None
+
+    def action(self) -> Any:
+        return first_action(self.device, self.setpoint_mw)
+
+    def publish(self) -> None:
+        m, d = self.registers, self.device
+        values = {"setpoint": self.setpoint_mw, "p": d.p_mw, "q": d.q_mvar,
+                  "soc": float(d.state_dict().get("soc", float("nan")))}
+        for name, reg in m.items():
+            self.put(reg.table, reg.address, reg.encode(values[name])[0])
+
+
+class ModbusServer:
+    """A Modbus TCP server (or RTU frames over TCP) for ``units`` (unit id → :class:`Unit`) on ``host:port``.
 
     ``port=0`` binds a free port (see :attr:`port` after :meth:`start`). Use as a
     context manager or call :meth:`start` / :meth:`stop`; :meth:`start` after
     :meth:`stop` serves again on the same port.
     """
 
-    def __init__(self, device: Device, *, host: str = "127.0.0.1", port: int = 0,
-                 registers: RegisterMap | None = None, ctx: StepContext | None = None,
-                 step_on: str = "write", rng: np.random.Generator | None = None, reset: bool = True) -> None:
-        if step_on not in ("write", "manual"):
-            raise ValueError(f"step_on: expected 'write' or 'manual', got {step_on!r}")
-        self.device = device
-        self.host = host
-        self.port = int(port)
-        self.registers = registers or RegisterMap()
-        self.ctx = ctx or StepContext(dt_h=device.dt_h, profiles={})
-        self.step_on = step_on
+    def __init__(self, units: dict[int, Unit], *, host: str = "127.0.0.1", port: int = 0,
+                 allow: Sequence[str] = LOCALHOST, read_only: bool = False, max_writes_per_s: float = 20.0,
+                 framer: str = "socket") -> None:
+        if not units or any(not 1 <= u <= 247 for u in units):
+            raise ValueError(f"unit ids: expected one or more in 1..247, got {sorted(units)}")
+        self.units = dict(units)
+        self.host, self.port = host, int(port)
+        self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
+        self.read_only = read_only
+        self.max_writes_per_s = float(max_writes_per_s)
+        self.framer = framer
         self.lock = threading.Lock()
-        self.setpoint_mw = 0.0
-        self.setpoint_flag = OK
-        self.steps = 0
-        self.errors: list[str] = []
-        self._store: dict[tuple[str, int], int] = {}
+        self.stats: Counter[str] = Counter()
+        self._tokens = self.max_writes_per_s
+        self._refilled = time.monotonic()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        if reset:
-            device.reset(rng if rng is not None else np.random.default_rng(0))
-        self._publish()
 
-    # ------------------------------------------------------------------ registers
-    def _put(self, reg: Register | None, value: float) -> None:
-        if reg is None:
-            return
-        words, _ = reg.encode(value)
-        for address, word in zip(reg.addresses, words):
-            self._store[(reg.kind, address)] = word
+    # ------------------------------------------------------------------ policy
+    def allowed(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allow)
 
-    def _publish(self) -> None:
-        """Write the device's state and the current setpoint into the register store (lock held or not running)."""
-        m, d = self.registers, self.device
-        self._put(m.setpoint, self.setpoint_mw)
-        self._put(m.p, d.p_mw)
-        self._put(m.q, d.q_mvar)
-        if m.soc is not None:
-            self._put(m.soc, float(d.state_dict().get("soc", float("nan"))))
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.max_writes_per_s, self._tokens + (now - self._refilled) * self.max_writes_per_s)
+        self._refilled = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
-    def raw(self, kind: str, address: int) -> int:
-        """The raw word at ``(kind, address)`` ("holding" or "input")."""
+    def handle(self, unit_id: int, function_code: int, address: int, count: int,
+               values: Sequence[int] | None) -> list[int] | int:
+        """Answer one request: the words read, or a Modbus exception code (the server's whole policy)."""
         with self.lock:
-            return self._store.get((kind, address), 0)
+            unit = self.units.get(unit_id)
+            if unit is None:
+                self.stats["unknown_unit"] += 1
+                return NO_TARGET
+            if values is not None and function_code in _WRITE:
+                if self.read_only:
+                    self.stats["read_only"] += 1
+                    return ILLEGAL_FUNCTION
+                if any(a not in unit.writable for a in range(address, address + len(values))):
+                    self.stats["not_writable"] += 1
+                    return ILLEGAL_ADDRESS
+                if not self._take_token():
+                    self.stats["rate_limited"] += 1
+                    return BUSY
+                code = unit.accept(address, [int(v) & 0xFFFF for v in values])
+                self.stats["bad_value" if code else "writes"] += 1
+                return code if code else list(values)
+            table = _READ.get(function_code)
+            words = unit.words(table, address, count) if table else None
+            if words is None:
+                self.stats["bad_address"] += 1
+                return ILLEGAL_ADDRESS
+            self.stats["reads"] += 1
+            return words
 
-    def poke(self, kind: str, address: int, words: list[int]) -> None:
-        """Overwrite raw words (fault injection: "not available", out-of-range values); the next step republishes."""
+    def publish(self) -> None:
+        """Refresh every unit's image (call after stepping the devices)."""
         with self.lock:
-            for i, word in enumerate(words):
-                self._store[(kind, address + i)] = int(word) & 0xFFFF
+            for unit in self.units.values():
+                unit.publish()
 
-    # ------------------------------------------------------------------ stepping
-    def _action(self) -> Any:
-        space = self.device.action_space
-        if isinstance(space, gymnasium.spaces.Box):
-            action = np.zeros(space.shape, np.float32)
-            action.reshape(-1)[0] = self.setpoint_mw
-            return action
-        return self.setpoint_mw
-
-    def _step_locked(self) -> None:
-        self.device.step(self._action(), self.ctx)
-        self.steps += 1
-        self._publish()
-
-    def step(self) -> None:
-        """Step the device once with the current setpoint (``step_on="manual"``, or an extra step)."""
-        with self.lock:
-            self._step_locked()
-
-    # ------------------------------------------------------------------ pymodbus callback
-    async def _on_access(self, function_code: int, start_address: int, address: int, count: int,
+    # ------------------------------------------------------------------ pymodbus glue
+    async def _on_access(self, unit_id: int, function_code: int, start_address: int, address: int, count: int,
                          registers: list[int], set_values: list[int] | list[bool] | None) -> Any:
         from pymodbus.constants import ExcCodes
 
-        if function_code in _READ_INPUT:
-            kind = "input"
-        elif function_code in _READ_HOLDING | _WRITE_HOLDING:
-            kind = "holding"
-        else:
-            return None
-        with self.lock:
-            if set_values is not None and function_code in _WRITE_HOLDING:
-                for i, word in enumerate(set_values):
-                    self._store[("holding", address + i)] = int(word) & 0xFFFF
-                sp = self.registers.setpoint
-                if address <= sp.address and address + len(set_values) >= sp.address + sp.words:
-                    reading = sp.decode([self._store.get(("holding", a), 0) for a in sp.addresses], self.setpoint_mw)
-                    self.setpoint_mw, self.setpoint_flag = float(reading.value), reading.flag
-                    if self.step_on == "write":
-                        try:
-                            self._step_locked()
-                        except Exception as exc:  # a failing model answers with Modbus exception 4
-                            self.errors.append(f"{type(exc).__name__}: {exc}")
-                            return ExcCodes.DEVICE_FAILURE
-                return None
-            for i in range(count):  # a read: refresh pymodbus' copy from the store
-                offset = address - start_address + i
-                if 0 <= offset < len(registers):
-                    registers[offset] = self._store.get((kind, address + i), 0)
+        answer = self.handle(unit_id, function_code, address, count,
+                             None if set_values is None else [int(v) for v in set_values])
+        if isinstance(answer, int):
+            return ExcCodes(answer)
+        if set_values is None:
+            registers[address - start_address:address - start_address + count] = answer
         return None
 
-    # ------------------------------------------------------------------ server thread
-    def _context(self) -> Any:
+    async def _refuse(self, *args: Any) -> Any:
+        from pymodbus.constants import ExcCodes
+
+        self.stats["unknown_unit"] += 1
+        return ExcCodes.GATEWAY_NO_RESPONSE
+
+    def _devices(self) -> list[Any]:
+        from functools import partial
+
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        def block(kind: str) -> list[Any]:
-            span = self.registers.span(kind)
-            first, count = span if span is not None else (0, 1)
+        def block(first: int, count: int) -> list[Any]:
             return [SimData(first, count=count, values=0, datatype=DataType.REGISTERS)]
 
         bits = [SimData(0, values=False, datatype=DataType.BITS)]
-        # id 0: answer every unit id
-        return SimDevice(0, simdata=(list(bits), list(bits), block("holding"), block("input")), action=self._on_access)
+        devices = []
+        for unit_id, unit in self.units.items():
+            tables = {t: block(first, len(words)) for t, (first, words) in unit.tables.items()}
+            simdata = (list(bits), list(bits), tables.get("holding", block(0, 1)), tables.get("input", block(0, 1)))
+            devices.append(SimDevice(unit_id, simdata=simdata, action=partial(self._on_access, unit_id)))
+        devices.append(SimDevice(0, simdata=(list(bits), list(bits), block(0, 1), block(0, 1)), action=self._refuse))
+        return devices
+
+    def _server(self) -> Any:
+        from pymodbus import FramerType
+        from pymodbus.server import ModbusTcpServer
+        from pymodbus.server.requesthandler import ServerRequestHandler
+
+        owner = self
+
+        class Handler(ServerRequestHandler):
+            def connection_made(self, transport: Any) -> None:
+                peer = transport.get_extra_info("peername") or ("",)
+                if not owner.allowed(str(peer[0])):
+                    owner.stats["refused_clients"] += 1
+                    getattr(self, "listener", None) and self.listener.active_connections.pop(self.unique_id, None)
+                    transport.abort()
+                    return
+                super().connection_made(transport)
+
+        class Server(ModbusTcpServer):
+            def callback_new_connection(self) -> Any:
+                return Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+        return Server(self._devices(), address=(self.host, self.port), framer=FramerType(self.framer))
 
     async def _serve(self) -> None:
-        from pymodbus.server import ModbusTcpServer
-
         self._stop_event = asyncio.Event()
-        server = ModbusTcpServer(self._context(), address=(self.host, self.port))
+        server = self._server()
         try:
             await server.serve_forever(background=True)
             sockets = getattr(server.transport, "sockets", None) or ()
@@ -199,8 +315,8 @@ class SimulatedDeviceServer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, timeout_s: float = 5.0) -> SimulatedDeviceServer:
-        """Listen on ``host:port`` (returns once listening; raises if the address cannot be bound)."""
+    def start(self, timeout_s: float = 5.0) -> ModbusServer:
+        """Listen on ``host:port`` (returns once listening; raises ``OSError`` if the address cannot be bound)."""
         if self.running:
             return self
         self._ready.clear()
@@ -230,8 +346,54 @@ class SimulatedDeviceServer:
         thread.join(timeout_s)
         self._thread = None
 
-    def __enter__(self) -> SimulatedDeviceServer:
+    def __enter__(self) -> ModbusServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SimulatedDeviceServer(ModbusServer):
+    """One simulated device served at ``unit_id`` under a register map (default :class:`RegisterMap`).
+
+    Writes store the setpoint; :meth:`step` steps the device with it and
+    republishes. ``unit`` is the :class:`Unit` (pass ``unit=`` to serve another
+    layout, e.g. a :class:`~powergrid_hil.sunspec_unit.SunSpecUnit`).
+    """
+
+    def __init__(self, device: Device, *, registers: RegisterMap | None = None, unit: Unit | None = None,
+                 unit_id: int = 1, ctx: StepContext | None = None, rng: np.random.Generator | None = None,
+                 reset: bool = True, **server: Any) -> None:
+        if reset:
+            device.reset(rng if rng is not None else np.random.default_rng(0))
+        self.device = device
+        self.unit = unit or RegisterUnit(device, registers)
+        self.ctx = ctx or StepContext(dt_h=device.dt_h, profiles={})
+        self.steps = 0
+        self.errors: list[str] = []
+        super().__init__({unit_id: self.unit}, **server)
+
+    def step(self) -> None:
+        """Step the device once with the accepted setpoint and publish its new state.
+
+        A device that raises is recorded in :attr:`errors`; the image keeps its last state.
+        """
+        with self.lock:
+            action = self.unit.action()
+        try:
+            self.device.step(action, self.ctx)
+        except Exception as exc:  # a failing model must not take the server down
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        self.steps += 1
+        self.publish()
+
+    def raw(self, table: str, address: int) -> int:
+        """The raw word at ``(table, address)``."""
+        with self.lock:
+            return (self.unit.words(table, address, 1) or [0])[0]
+
+    def poke(self, table: str, address: int, words: list[int]) -> None:
+        """Overwrite raw words (fault injection: "not available", out-of-range values); the next step republishes."""
+        with self.lock:
+            self.unit.put(table, address, words)

@@ -1,0 +1,145 @@
+"""Serve every device of a scenario over Modbus while the simulation runs, paced to the wall clock.
+
+:class:`ScenarioServer` builds the environment of a scenario and gives each
+device agent one unit id (1, 2, … in the order of the scenario file). A learned
+device agent is served with its controls: its action at each step comes from
+what clients wrote (a write made during step ``k`` takes effect at step
+``k + 1``); its register image shows the device after each step. Every other
+device is served read-only (it follows its own policy); grid agents that are
+learned act by their own rule.
+
+:meth:`ScenarioServer.run` steps every ``step_minutes · 60 / speedup`` seconds of
+wall time. A step that starts late is an overrun (counted, with the worst
+lateness); the schedule then restarts from now rather than bursting to catch up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from powergrid_hil.registers import RegisterMap
+from powergrid_hil.server import ModbusServer, RegisterUnit, Unit
+
+
+@attrs.define
+class Pace:
+    """Wall-clock pacing statistics."""
+
+    steps: int = 0
+    overruns: int = 0
+    worst_late_s: float = 0.0
+    step_s: list[float] = attrs.Factory(list)  # compute time of each step
+
+    def summary(self) -> str:
+        busy = float(np.median(self.step_s)) * 1e3 if self.step_s else 0.0
+        return (f"{self.steps} steps, {self.overruns} overruns (worst {self.worst_late_s * 1e3:.1f} ms late), "
+                f"median step {busy:.1f} ms")
+
+
+def env_action(env: Any, agent_id: str, physical: Any = None) -> Any:
+    """What ``agent_id`` sends for ``physical`` (device units; None: its own rule), in the env's action convention."""
+    if physical is None:
+        if hasattr(env, "rule_action"):
+            return env.rule_action(agent_id)
+        from powergrid.cli import rule_actions
+
+        return rule_actions(env)[agent_id]
+    convert = getattr(env, "action_from_physical", None)
+    return physical if convert is None else convert(agent_id, physical)
+
+
+class ScenarioServer:
+    """The scenario ``config`` (path or mapping) served over Modbus; ``registers="sunspec"`` or a RegisterMap."""
+
+    def __init__(self, config: str | Path | dict[str, Any], *, registers: str | RegisterMap = "sunspec",
+                 seed: int = 0, **server: Any) -> None:
+        from powergrid.env import MultiAgentPowerGridEnv
+        from powergrid_hil.sunspec_unit import SunSpecUnit
+
+        self.env = MultiAgentPowerGridEnv.from_config(config)
+        self.seed = seed
+        self.env.reset(seed=seed)
+        agents = self.env.scenario.device_agents
+        learned = set(self.env.possible_agents)
+        self.unit_of: dict[str, int] = {}
+        units: dict[int, Unit] = {}
+        for unit_id, agent in enumerate(agents, start=1):
+            if unit_id > 247:
+                raise ValueError(f"{len(agents)} devices: Modbus has unit ids 1..247 only")
+            controls = agent.id in learned
+            if registers == "sunspec":
+                unit: Unit = SunSpecUnit(agent.device, name=agent.id, unit_id=unit_id, controls=controls)
+            else:
+                unit = RegisterUnit(agent.device, registers if isinstance(registers, RegisterMap) else None)
+                if not controls:
+                    unit.writable = frozenset()
+            units[unit_id] = unit
+            self.unit_of[agent.id] = unit_id
+        self.units = units
+        self.server = ModbusServer(units, **server)
+        self.pace = Pace()
+        self.episodes = 0
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def table(self) -> list[tuple[int, str, str, str]]:
+        """``(unit id, agent, device type, access)`` of every served device."""
+        rows = []
+        for agent in self.env.scenario.device_agents:
+            unit = self.units[self.unit_of[agent.id]]
+            rows.append((self.unit_of[agent.id], agent.id, type(agent.device).__name__,
+                         "read/write" if unit.writable else "read-only"))
+        return rows
+
+    def step(self) -> None:
+        """One simulation step with the setpoints accepted so far; then publish (reset at the episode's end)."""
+        env = self.env
+        with self.server.lock:
+            actions = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents if aid in self.unit_of}
+        actions = {aid: env_action(env, aid, actions.get(aid)) for aid in env.agents}
+        env.step(actions)
+        if not env.agents:
+            self.episodes += 1
+            env.reset(seed=self.seed + self.episodes)
+        self.server.publish()
+
+    def run(self, *, speedup: float = 1.0, steps: int | None = None, duration_s: float | None = None,
+            on_step: Callable[[ScenarioServer], None] | None = None,
+            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Pace:
+        """Step every ``dt / speedup`` seconds until ``steps`` steps or ``duration_s`` seconds (None: forever)."""
+        period = self.env.dt_h * 3600.0 / float(speedup)
+        start = clock()
+        due = start
+        while (steps is None or self.pace.steps < steps) and (duration_s is None or clock() - start < duration_s):
+            now = clock()
+            if now < due:
+                sleep(due - now)
+                now = clock()
+            late = now - due
+            if late > 0.05 * period + 1e-3:
+                self.pace.overruns += 1
+                self.pace.worst_late_s = max(self.pace.worst_late_s, late)
+                due = now
+            began = clock()
+            self.step()
+            self.pace.step_s.append(clock() - began)
+            self.pace.steps += 1
+            if on_step is not None:
+                on_step(self)
+            due += period
+        return self.pace
+
+    def __enter__(self) -> ScenarioServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()

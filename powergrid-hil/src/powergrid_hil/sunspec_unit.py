@@ -1,0 +1,209 @@
+"""A simulated device served as a SunSpec DER: its models chosen by what the device is.
+
+Every device gets the ``SunS`` marker at 40000, common model 1 (manufacturer
+``PowerGrid``, model = device type, serial number = agent id, device address =
+unit id) and model 701 (DER AC measurement: ``W``, ``Var``, ``VA``; W > 0
+generates). Then, by device:
+
+- a rating (``p_max_mw`` or ``rated_mw``): model 702 (DER capacity ``WMaxRtg``, ``WMax``);
+- controls (``controls=True``): model 704 (DER AC controls). Writable points by
+  action entry: ``p`` (MW) ← ``WSetEna``/``WSet`` (W, ``WSetMod`` fixed at 1 =
+  watts); ``f`` (curtailment fraction of the available power) ←
+  ``WMaxLimPctEna``/``WMaxLimPct`` (%); ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
+  (var, ``VarSetMod`` fixed at 4 = vars). A disabled control gives the device
+  its default action for that entry;
+- a state of charge (``soc`` and ``capacity_mwh``): models 713 (DER storage
+  capacity: ``WHRtg``, ``WHAvail``, ``SoC`` %) and 802 (battery: ``SoC``,
+  ``SoCMax``, ``SoCMin``, ``W``, charge/discharge limits);
+- a curtailment action ``f`` (PV, wind): model 160 (MPPT) with one module
+  (a repeating group), ``DCW`` = the power produced.
+
+Scale factors are chosen per device so the rating fits the point type with the
+finest resolution. Points PowerGrid does not model stay "not implemented".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from powergrid.devices import Device
+from powergrid_hil.server import ILLEGAL_VALUE, Unit
+from powergrid_hil.sunspec import BASE_ADDRESS, Located, ModelLayout, SunSpecMap, best_exponent
+
+W_PER_MW = 1e6
+MANUFACTURER = "PowerGrid"
+#: action entry → (enable point, value point, model value → action value)
+CONTROLS = {
+    "p": ("WSetEna", "WSet", lambda w: w / W_PER_MW),
+    "f": ("WMaxLimPctEna", "WMaxLimPct", lambda pct: pct / 100.0),
+    "q": ("VarSetEna", "VarSet", lambda var: var / W_PER_MW),
+}
+
+
+def rating_mw(device: Device) -> float:
+    """The device's power rating (MW): ``p_max_mw``, ``rated_mw``, else the largest action bound, else 1."""
+    params = device.params
+    for name in ("p_max_mw", "rated_mw", "s_max_mva"):
+        value = getattr(params, name, None) or getattr(device, name, None)
+        if value:
+            return float(value)
+    high = getattr(device.action_space, "high", None)
+    if high is not None and high.size and np.all(np.isfinite(high)) and float(np.max(np.abs(high))) > 0:
+        return float(np.max(np.abs(high)))
+    return 1.0
+
+
+def action_names(device: Device) -> tuple[str, ...]:
+    """Names of the device's action entries (``("p",)`` for a one-entry Box without names)."""
+    names = getattr(getattr(device, "actions", None), "names", None)
+    if names:
+        return tuple(names)
+    size = int(np.prod(getattr(device.action_space, "shape", None) or (1,)))
+    return ("p",) + tuple(f"a{i}" for i in range(1, size)) if size else ()
+
+
+class SunSpecUnit(Unit):
+    """``device`` as a SunSpec DER (see the module docstring for the models)."""
+
+    def __init__(self, device: Device, *, name: str = "", unit_id: int = 1, controls: bool = True,
+                 base: int = BASE_ADDRESS) -> None:
+        self.names = action_names(device)
+        self.rating_w = rating_mw(device) * W_PER_MW
+        self.storage = hasattr(device, "soc") and hasattr(device.params, "capacity_mwh")
+        self.controls = {n: CONTROLS[n] for n in self.names if n in CONTROLS} if controls else {}
+        models = [ModelLayout.build(1), ModelLayout.build(701), ModelLayout.build(702)]
+        if self.controls:
+            models.append(ModelLayout.build(704))
+        if self.storage:
+            models += [ModelLayout.build(713), ModelLayout.build(802)]
+        if "f" in self.names:
+            models.append(ModelLayout.build(160, repeats={"module": 1}))
+        self.map = SunSpecMap(models, base)
+        writable = [a for enable, value, _ in self.controls.values()
+                    for point in (enable, value) for a in self.map.find(704, point).addresses]
+        super().__init__(device, {"holding": (base, self.map.blank())}, writable)
+        self.exponents: dict[tuple[int, str], int] = {}
+        self._static(name or type(device).__name__, unit_id)
+        self.enabled = dict.fromkeys(self.controls, False)
+        self.values = dict.fromkeys(self.controls, 0.0)
+        self.publish()
+
+    # ------------------------------------------------------------------ image
+    def set(self, model_id: int, name: str, value: Any) -> None:
+        """Write point ``name`` of ``model_id`` in engineering units (its scale factor applied)."""
+        located = self.map.find(model_id, name)
+        sf = located.point.sf
+        exponent = self.exponents.get((model_id, sf), 0) if isinstance(sf, str) else (sf or 0)
+        self.put("holding", located.address, located.point.encode(value, exponent)[0])
+
+    def get(self, model_id: int, name: str, image: list[int] | None = None) -> Any:
+        """The value of a point (scaled), from the image or from ``image`` (a staged copy)."""
+        located = self.map.find(model_id, name)
+        words = image[located.address - self.map.base:][:located.point.words] if image is not None else \
+            self.words("holding", located.address, located.point.words)
+        sf = located.point.sf
+        exponent = self.exponents.get((model_id, sf), 0) if isinstance(sf, str) else (sf or 0)
+        return located.point.decode(words or [], exponent)
+
+    def _scale(self, model_id: int, sf: str, point_type: str, largest: float) -> None:
+        exponent = best_exponent(point_type, largest)
+        self.exponents[(model_id, sf)] = exponent
+        self.set(model_id, sf, exponent)
+
+    def _static(self, name: str, unit_id: int) -> None:
+        from powergrid_hil import __version__
+
+        for point, value in (("Mn", MANUFACTURER), ("Md", type(self.device).__name__), ("Vr", __version__),
+                             ("SN", name), ("DA", unit_id)):
+            self.set(1, point, value)
+        rating, headroom = self.rating_w, 1.1 * self.rating_w
+        self._scale(701, "W_SF", "int16", headroom)
+        self._scale(701, "Var_SF", "int16", headroom)
+        self._scale(701, "VA_SF", "int16", headroom)
+        self._scale(702, "W_SF", "uint16", headroom)
+        self.set(702, "WMaxRtg", rating)
+        self.set(702, "WMax", rating)
+        if self.controls:
+            self._scale(704, "WSet_SF", "int32", headroom)
+            self._scale(704, "VarSet_SF", "int32", headroom)
+            self._scale(704, "WMaxLimPct_SF", "uint16", 100.0)
+            self.set(704, "WSetMod", 1)
+            self.set(704, "VarSetMod", 4)
+        if self.storage:
+            p = self.device.params
+            wh = p.capacity_mwh * W_PER_MW
+            self._scale(713, "WH_SF", "uint16", wh)
+            self._scale(713, "Pct_SF", "uint16", 100.0)
+            self.set(713, "WHRtg", wh)
+            self.set(713, "SoH", 100.0)
+            self._scale(802, "WHRtg_SF", "uint16", wh)
+            self._scale(802, "SoC_SF", "uint16", 100.0)
+            self._scale(802, "W_SF", "int16", headroom)
+            self._scale(802, "WChaDisChaMax_SF", "uint16", headroom)
+            self.set(802, "WHRtg", wh)
+            self.set(802, "WChaRteMax", rating)
+            self.set(802, "WDisChaRteMax", rating)
+            self.set(802, "SoCMax", 100.0 * getattr(p, "soc_max", 1.0))
+            self.set(802, "SoCMin", 100.0 * getattr(p, "soc_min", 0.0))
+        if "f" in self.names:
+            self._scale(160, "DCW_SF", "uint16", headroom)
+            self.set(160, "N", 1)
+            self.set(160, "module[1].ID", 1)
+            self.set(160, "module[1].IDStr", "array")
+
+    def publish(self) -> None:
+        d = self.device
+        p_w, q_var = d.p_mw * W_PER_MW, d.q_mvar * W_PER_MW
+        self.set(701, "W", p_w)
+        self.set(701, "Var", q_var)
+        self.set(701, "VA", math.hypot(p_w, q_var))
+        for name, (enable, value, _) in self.controls.items():
+            self.set(704, enable, int(self.enabled[name]))
+            self.set(704, value, self.values[name])
+        if self.storage:
+            soc = float(d.soc)
+            self.set(713, "SoC", 100.0 * soc)
+            self.set(713, "WHAvail", soc * d.params.capacity_mwh * W_PER_MW)
+            self.set(802, "SoC", 100.0 * soc)
+            self.set(802, "W", p_w)
+        if "f" in self.names:
+            self.set(160, "module[1].DCW", max(p_w, 0.0))
+
+    # ------------------------------------------------------------------ writes
+    def accept(self, address: int, words: list[int]) -> int | None:
+        base = self.map.base
+        staged = list(self.tables["holding"][1])
+        staged[address - base:address - base + len(words)] = words
+        enabled, values = dict(self.enabled), dict(self.values)
+        for name, (enable, value, _) in self.controls.items():
+            flag = self.get(704, enable, staged)
+            if flag not in (0, 1):
+                return ILLEGAL_VALUE
+            amount = self.get(704, value, staged)
+            if amount is None and flag == 1:
+                return ILLEGAL_VALUE
+            enabled[name] = bool(flag)
+            values[name] = 0.0 if amount is None else float(amount)
+        if "f" in self.controls and not 0.0 <= values["f"] <= 100.0:
+            return ILLEGAL_VALUE
+        self.tables["holding"][1][:] = staged
+        self.enabled, self.values = enabled, values
+        return None
+
+    def action(self) -> Any:
+        device = self.device
+        default = getattr(getattr(device, "actions", None), "default", None)
+        shape = getattr(device.action_space, "shape", None) or (len(self.names),)
+        action = np.zeros(shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
+        flat = action.reshape(-1)
+        for i, name in enumerate(self.names):
+            if name in self.controls and self.enabled[name]:
+                flat[i] = self.controls[name][2](self.values[name])
+        return action
+
+    def located(self, model_id: int, name: str) -> Located:
+        """Where point ``name`` of ``model_id`` is (for clients and tests)."""
+        return self.map.find(model_id, name)
