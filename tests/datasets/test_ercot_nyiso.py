@@ -5,6 +5,7 @@ expected value can be computed by hand). Real published files: ``test_iso_real_f
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import zipfile
 
 import numpy as np
@@ -161,6 +162,16 @@ def test_ercot_layouts_it_does_not_read_are_named(tmp_path):
         ercot.read_load_file(empty)
     with pytest.raises(DataFileError, match=r"no ERCOT load files here"):
         ercot.load_series(tmp_path)
+
+
+def test_ercot_workbook_without_its_reader_says_which_extra(tmp_path, monkeypatch):
+    rows = [LOAD_HEADER, ["01/01/2023 01:00", *[1.0] * 9]]
+    book = write_xlsx(tmp_path / "Native_Load_2023.xlsx", {"Sheet1": rows})
+    monkeypatch.setitem(sys.modules, "python_calamine", None)  # as if the xlsx extra were not installed
+    for where in (book, tmp_path):
+        with pytest.raises(DataFileError, match=r"Native_Load_2023\.xlsx: reading \.xlsx files needs python-calamine: "
+                                                 r"pip install 'powergrid-datasets\[xlsx\]'"):
+            ercot.load_series(where)
 
 
 def nyiso_pal_day(day, tz_rows):

@@ -22,6 +22,10 @@ TABLE_SUFFIXES = (".csv", ".xlsx")
 XLSX_HINT = "reading .xlsx files needs python-calamine: pip install 'powergrid-datasets[xlsx]'"
 
 
+class MissingReaderError(DataFileError):
+    """A workbook found, but the optional package that reads it is not installed."""
+
+
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV, of a workbook's first sheet, or of the first table in a zip (an empty or corrupt file raises)."""
     name, opener, is_book = _open_members(path)[0]
@@ -37,7 +41,7 @@ def read_header(path: Path) -> list[str]:
 
 def files_of_report(location: Path, report: str, detect: Callable[[list[str]], str | None]) -> list[Path]:
     """The data files at ``location`` (a file, or a folder searched for CSVs and zips) whose header
-    ``detect`` recognises as ``report``; unreadable files are passed over."""
+    ``detect`` recognises as ``report``; unreadable files are passed over (a workbook without its reader is not)."""
     if location.is_file():
         return [location]
     found = []
@@ -45,6 +49,8 @@ def files_of_report(location: Path, report: str, detect: Callable[[list[str]], s
         try:
             if detect(read_header(path)) == report:
                 found.append(path)
+        except MissingReaderError:
+            raise
         except DataFileError:
             continue
     return found
@@ -120,7 +126,7 @@ def _sheets(path: Path, name: str, opener: Callable, header_only: bool = False) 
     try:
         from python_calamine import CalamineWorkbook
     except ImportError:
-        raise DataFileError(path, XLSX_HINT) from None
+        raise MissingReaderError(path, XLSX_HINT) from None
     where = path if name == path.name else f"{path} ({name})"
     try:
         with opener() as fh:
