@@ -38,6 +38,7 @@ from pettingzoo import ParallelEnv
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.builder import Scenario, build_scenario
 from powergrid.config import EnvConfig
+from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError
 from powergrid.loads import LoadModel, episode_start
@@ -369,6 +370,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._safety = dict.fromkeys(s.agents, 0.0)
         self._applied_settings.clear()
         self._apply_network_settings()
+        if not hasattr(self, "tap_control"):  # built once; transformers an OLTC device drives stay out of it
+            self.tap_control = TapControl.from_net(self.solver, {row for kind, row in self._applied_settings
+                                                                 if kind == "trafo_tap"})
+        self.tap_control.reset()
         self._device_injections()
         self.last_result = None
         sound = self._accept(self._solve(0))
@@ -522,7 +527,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _solve(self, tick: int) -> PowerFlowResult:
         self._set_loads(tick)
-        return self.solver.solve(self._injections)
+        return self.tap_control.solve(self._injections)  # solve, regulators move, re-solve
 
     def _accept(self, result: PowerFlowResult) -> bool:
         """Keep ``result`` as the last sound flow when it converged with finite voltages; return whether it did.
