@@ -403,7 +403,7 @@ class ADMMDispatch(HorizontalProtocol):
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
         self.projection = {}
-        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        project_pending(self.participants, self.projection)
         areas, owners = self.areas()
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         lossy = p.channel != "ideal" or p.channel_delay or p.channel_loss

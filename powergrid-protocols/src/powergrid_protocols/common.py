@@ -73,9 +73,10 @@ def read_extra(agent: Any, actions: Mapping[str, np.ndarray], space: gymnasium.s
     return clipped.reshape(-1)
 
 
-def project_pending(device_agents: Iterable[Any], projection: dict[str, float]) -> None:
-    """Replace a pending setpoint holding NaN/inf by its projection (recorded per device agent id)."""
-    for d in device_agents:
+def project_pending(participants: Iterable[Any], projection: dict[str, float]) -> None:
+    """Replace every pending setpoint holding NaN/inf below ``participants`` by its projection (recorded per
+    device agent id)."""
+    for d in (d for a in participants for d in a.devices()):
         space = d.device.action_space
         if d.pending is None or not isinstance(space, gymnasium.spaces.Box):
             continue

@@ -244,7 +244,7 @@ class Consensus(HorizontalProtocol):
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection = {}
-        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        project_pending(self.participants, self.projection)
         values = []
         for agent in self.participants:
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)

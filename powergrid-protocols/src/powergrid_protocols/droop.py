@@ -156,7 +156,7 @@ class Droop(HorizontalProtocol):
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
         self.projection = {}
-        project_pending(self.units, self.projection)
+        project_pending(self.participants, self.projection)
         ratings = [max(rating_mva(d.device), 1e-6) for d in self.units]
         ranges = [mw_range(d) for d in self.units]
         now = [min(max(pending_mw(d), lo), hi) for d, (lo, hi) in zip(self.units, ranges)]

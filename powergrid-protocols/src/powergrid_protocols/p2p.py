@@ -206,7 +206,7 @@ class P2PTrading(HorizontalProtocol):
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
         self.projection = {}
-        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        project_pending(self.participants, self.projection)
         for agent in self.participants:
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)
             price, qty = (float(extra[0]), float(extra[1])) if extra is not None else self.rule_order(agent, ctx)
@@ -238,7 +238,7 @@ class P2PTrading(HorizontalProtocol):
             if meter is not None and result.converged:
                 m = meter.flow(result)
                 delta = self.delivered[agent.id]
-                if p.net_metering and delta:
+                if p.net_metering and delta and np.isfinite(m):
                     cost += meter.bill(m - delta, ctx.price, ctx.dt_h) - meter.bill(m, ctx.price, ctx.dt_h)
                 load = meter.loading(result)
                 self.loading[agent.id] = load

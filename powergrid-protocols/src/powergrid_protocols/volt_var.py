@@ -167,7 +167,7 @@ class VoltVar(HorizontalProtocol):
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection, self.curtailed = {}, {}
-        project_pending(self.inverters, self.projection)
+        project_pending(self.participants, self.projection)
         q_pu = np.atleast_1d(volt_var_q(self.v, self.params.curve))
         for d, c, q in zip(self.inverters, self.q_ctl, q_pu):
             c.q_mvar = float(min(max(q * c.s_mva, -c.s_mva), c.s_mva))

@@ -106,7 +106,7 @@ class LMPMarket(HorizontalProtocol):
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection = {}
-        project_pending((d for a in self.participants for d in a.devices()), self.projection)
+        project_pending(self.participants, self.projection)
         demand = np.zeros(self.dc.n_nodes)
         np.add.at(demand, self._load_node, self._load_p * float(ctx.profile("load")))
         for agent in self.participants:
@@ -148,6 +148,8 @@ class LMPMarket(HorizontalProtocol):
             if meter is None:
                 continue
             m = meter.flow(result)
+            if not np.isfinite(m):
+                continue
             out[agent.id] = (self.lmp[agent.id] * m * ctx.dt_h - meter.bill(m, ctx.price, ctx.dt_h), 0.0)
         return out
 
