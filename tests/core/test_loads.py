@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
+import importlib.util
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +225,19 @@ def test_a_pattern_matching_no_load_is_an_error_at_build(tmp_path, registry):
     config = EnvConfig.from_yaml(path)
     with pytest.raises(ConfigError, match=r"cfg.yaml:7 loads.classes.mg9.\*: .*got 'mg9.\*': it matches no load"):
         MultiAgentPowerGridEnv(config, registry=registry)
+
+
+def test_the_shipped_shapes_are_what_the_script_extracts_from_simbench(tmp_path):
+    pytest.importorskip("simbench")
+    pytest.importorskip("powergrid_datasets")
+    spec = importlib.util.spec_from_file_location("extract", Path(__file__).parents[2] / "scripts" / "extract_load_classes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "load_classes.csv"
+    script.write(script.class_shapes(script.read_profiles()), out, "test")
+    shipped = importlib.resources.files("powergrid").joinpath("data", "load_classes.csv").read_text(encoding="utf-8")
+
+    def rows(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("#")]
+
+    assert rows(out.read_text(encoding="utf-8")) == rows(shipped)
