@@ -23,7 +23,7 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
         "dataset": ("caiso", "caiso_2023", "ercot", "nyiso", "simbench", "pvlib", "synthetic"),
     },
     "powergrid-hil": {
-        "device": ("ModbusDevice",),
+        "device": ("ModbusDevice", "SunSpecDevice"),
     },
 }
 
