@@ -44,14 +44,7 @@ class Pace:
 
 def env_action(env: Any, agent_id: str, physical: Any = None) -> Any:
     """What ``agent_id`` sends for ``physical`` (device units; None: its own rule), in the env's action convention."""
-    if physical is None:
-        if hasattr(env, "rule_action"):
-            return env.rule_action(agent_id)
-        from powergrid.cli import rule_actions
-
-        return rule_actions(env)[agent_id]
-    convert = getattr(env, "action_from_physical", None)
-    return physical if convert is None else convert(agent_id, physical)
+    return env.rule_action(agent_id) if physical is None else env.action_from_physical(agent_id, physical)
 
 
 class ScenarioServer:

@@ -1,0 +1,200 @@
+"""A whole scenario served as SunSpec units: pysunspec2's client scans it, a second env controls it, the CLI runs it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sunspec2")
+
+from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP  # noqa: E402
+from sunspec2.modbus.modbus import ModbusClientException  # noqa: E402
+
+from powergrid.env import MultiAgentPowerGridEnv  # noqa: E402
+from powergrid_hil.serve import Pace, ScenarioServer, env_action  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "hil_sunspec.yaml"
+
+
+@pytest.fixture
+def served() -> Iterator[ScenarioServer]:
+    server = ScenarioServer(CONFIG, port=0, max_writes_per_s=1e6)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def sunspec_client():
+    made: list[SunSpecModbusClientDeviceTCP] = []
+
+    def make(port: int, unit_id: int) -> SunSpecModbusClientDeviceTCP:
+        client = SunSpecModbusClientDeviceTCP(slave_id=unit_id, ipaddr="127.0.0.1", ipport=port, timeout=2.0)
+        made.append(client)
+        client.scan()
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def device_of(served: ScenarioServer, agent_id: str):
+    return served.env.scenario.agents[agent_id].device
+
+
+def test_every_device_is_a_unit_with_models_by_type(served) -> None:
+    assert served.table() == [(1, "bess", "ESS", "read/write"), (2, "pv", "PV", "read/write"),
+                              (3, "dg", "DG", "read-only"), (4, "pcc", "GridConnection", "read-only")]
+    models = {u: [m.id for m in served.units[u].map.models] for u in served.units}
+    assert models == {1: [1, 701, 702, 704, 713, 802], 2: [1, 701, 702, 704, 160], 3: [1, 701, 702], 4: [1, 701, 702]}
+
+
+def test_pysunspec2_scans_reads_and_writes_a_setpoint_the_simulation_follows(served, sunspec_client) -> None:
+    for _ in range(3):
+        served.step()  # the battery and PV on their zero / MPPT defaults
+    bess = device_of(served, "bess")
+    client = sunspec_client(served.port, 1)
+    ids = sorted(k for k in client.models if isinstance(k, int))
+    assert ids == [1, 701, 702, 704, 713, 802]
+    common = client.common[0]
+    assert (common.Mn.value, common.Md.value, common.SN.value, common.DA.value) == ("PowerGrid", "ESS", "bess", 1)
+    measure = client.DERMeasureAC[0]
+    assert measure.W.cvalue == pytest.approx(bess.p_mw * 1e6, abs=50)  # W_SF = 2: 100 W resolution
+    assert measure.W_SF.value == 2 and measure.Hz.value is None  # frequency is not modelled: not implemented
+    storage = client.DERStorageCapacity[0]
+    assert storage.SoC.cvalue == pytest.approx(100 * bess.soc, abs=0.005)
+    assert storage.WHRtg.cvalue == pytest.approx(2e6)
+    assert client.battery[0].SoCMin.cvalue == pytest.approx(10.0)
+
+    controls = client.DERCtlAC[0]
+    controls.WSetEna.value = 1
+    controls.WSet.cvalue = -250_000  # charge at 250 kW
+    controls.write()
+    assert bess.p_mw == pytest.approx(0.0)  # a write never steps the device
+    soc = bess.soc
+    served.step()
+    assert bess.p_mw == pytest.approx(-0.25) and bess.soc > soc  # the simulation follows
+    measure.read()
+    storage.read()
+    assert measure.W.cvalue == pytest.approx(-250_000.0)
+    assert storage.SoC.cvalue == pytest.approx(100 * bess.soc, abs=0.005)
+
+    # the PV unit: a repeating MPPT module group, and curtailment through WMaxLimPct
+    pv_client = sunspec_client(served.port, 2)
+    pv = device_of(served, "pv")
+    assert pv_client.mppt[0].N.value == 1 and len(pv_client.mppt[0].module) == 1
+    assert pv_client.mppt[0].module[0].DCW.cvalue == pytest.approx(max(pv.p_mw, 0) * 1e6, abs=5)
+    pv_controls = pv_client.DERCtlAC[0]
+    pv_controls.WMaxLimPctEna.value = 1
+    pv_controls.WMaxLimPct.cvalue = 0.0
+    pv_controls.write()
+    served.step()
+    assert pv.p_mw == pytest.approx(0.0)
+
+
+def test_read_only_points_and_units_refuse_writes(served, sunspec_client) -> None:
+    client = sunspec_client(served.port, 1)
+    client.common[0].DA.value = 9  # RW in the SunSpec definition, but PowerGrid does not act on it
+    with pytest.raises(ModbusClientException, match="exception: 2"):
+        client.common[0].write()
+    dg = sunspec_client(served.port, 3)
+    assert "DERCtlAC" not in dg.models  # served read-only: no controls
+    dg.DERCapacity[0].WMax.cvalue = 1000.0
+    with pytest.raises(ModbusClientException, match="exception: 2"):
+        dg.DERCapacity[0].write()
+    assert served.server.stats["not_writable"] == 2
+
+
+def test_round_trip_through_a_second_env(served) -> None:
+    """A client-side SunSpecDevice in its own env drives the served battery; values equal after scaling."""
+    client_env = MultiAgentPowerGridEnv.from_config({
+        "name": "controller", "network": {"type": "cigre_mv"},
+        "time": {"step_minutes": 5, "steps_per_episode": 12},
+        "agents": [{"id": "site_bess", "type": "SunSpecDevice", "bus": "Bus 5", "policy": "learned",
+                    "params": {"port": served.port, "unit_id": 1, "soc": True, "timeout_s": 2.0,
+                               "p_min_mw": -0.5, "p_max_mw": 0.5}}],
+    })
+    client_env.reset(seed=0)
+    site = client_env.scenario.agents["site_bess"].device
+    bess = device_of(served, "bess")
+    setpoints = [0.3, -0.45, 0.123456, -0.0001, 0.0, -0.2]
+    try:
+        for k, mw in enumerate(setpoints):
+            _, _, _, _, infos = client_env.step({"site_bess": env_action(client_env, "site_bess", np.array([mw]))})
+            assert infos["site_bess"]["comm"] == [], infos["site_bess"]["comm"]
+            # what the client measured is the served battery's state before this write took effect
+            assert site.p_mw == pytest.approx(round(bess.p_mw * 1e4) / 1e4, abs=1e-12)  # W_SF 2: 1e-4 MW
+            assert site.soc == pytest.approx(round(bess.soc * 1e4) / 1e4, abs=1e-12)  # Pct_SF -2
+            served.step()
+            assert bess.p_mw == pytest.approx(round(mw * 1e3 * 1e3) / 1e6, abs=2e-7)  # WSet_SF -3: 1 mW
+        assert site.link.reconnects == 0 and served.server.stats["writes"] == len(setpoints) + 1  # + WSetEna
+    finally:
+        site.close()
+
+
+def test_pacing_counts_overruns_without_bursting() -> None:
+    server = ScenarioServer(CONFIG, port=0)  # not started: pacing only
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    def slow_third_step(s: ScenarioServer) -> None:
+        now[0] += 0.01  # every step costs 10 ms of wall time…
+        if s.pace.steps == 3:
+            now[0] += 12.0  # …and the third 12 s: later than the 5 s period (speedup 60)
+
+    pace = server.run(speedup=60, steps=6, on_step=slow_third_step, sleep=sleep, clock=lambda: now[0])
+    assert isinstance(pace, Pace) and pace.steps == 6 and pace.overruns == 1
+    assert pace.worst_late_s == pytest.approx(7.01)
+    assert now[0] == pytest.approx(5 * 5.0 + 7.01 + 0.01)  # the schedule restarted after the late step
+    assert "1 overruns" in pace.summary()
+
+
+def test_cli_serves_the_scenario(tmp_path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "powergrid.cli", "hil", "serve", str(CONFIG), "--port", "0",
+                                "--speedup", "3000", "--duration", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        match = re.search(r"on 127\.0\.0\.1:(\d+)", first)
+        assert match, first + process.stderr.read()
+        port = int(match.group(1))
+        units = [process.stdout.readline() for _ in range(4)]
+        assert "unit   1  bess" in units[0] and "read/write" in units[0] and "read-only" in units[3]
+        client = SunSpecModbusClientDeviceTCP(slave_id=1, ipaddr="127.0.0.1", ipport=port, timeout=2.0)
+        client.scan()
+        controls = client.DERCtlAC[0]
+        controls.WSetEna.value = 1
+        controls.WSet.cvalue = -123_400
+        controls.write()
+        measure = client.DERMeasureAC[0]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the paced loop applies it at its next step (every 0.1 s)
+            measure.read()
+            if measure.W.cvalue == pytest.approx(-123_400):
+                break
+            time.sleep(0.05)
+        assert measure.W.cvalue == pytest.approx(-123_400)
+        client.close()
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: stop and report
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert re.search(r"stopped: \d+ steps, \d+ overruns .*requests: .*writes 2", out), out
+
+
+def test_cli_reports_a_bad_config(tmp_path, capsys) -> None:
+    from powergrid_hil.cli import main
+
+    assert main(["serve", str(tmp_path / "missing.yaml")]) == 2
+    assert "powergrid hil: error:" in capsys.readouterr().err
+    assert main(["serve", str(CONFIG), "--speedup", "0"]) == 2
