@@ -19,6 +19,7 @@ from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device
 from powergrid.errors import ConfigError, UnknownPluginError
+from powergrid.loads import LoadModel
 from powergrid.params import NoParams, build_params
 from powergrid.plugins import Registry, get_registry
 from powergrid.policies import Policy
@@ -43,6 +44,7 @@ class Scenario:
     horizontal: list[HorizontalProtocol]
     solver: PowerFlowSolver
     providers: dict[str, ProfileProvider]
+    loads: LoadModel
 
 
 def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig) -> Any:
@@ -116,6 +118,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     buses = bus_positions(net)
     _check_tree(config)
     dt_h = config.time.dt_h
+    tick = config.tick_s
     agents: dict[str, Agent] = {}
     for a in config.agents:
         if a.kind == "device":
@@ -129,14 +132,17 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
                 device.attach(net, bus)
             except ValueError as exc:
                 raise config.source.error(f"{a.path}.params", str(exc)) from None
-            agents[a.id] = DeviceAgent(a.id, device, bus, period=a.period, policy=a.policy)
+            agents[a.id] = DeviceAgent(a.id, device, bus, period=a.period_s // tick, offset=a.offset_s // tick,
+                                       policy=a.policy)
         else:
-            agents[a.id] = (SystemAgent if a.kind == "system" else GridAgent)(a.id, period=a.period, policy=a.policy)
+            agents[a.id] = (SystemAgent if a.kind == "system" else GridAgent)(
+                a.id, period=a.period_s // tick, offset=a.offset_s // tick, policy=a.policy)
     for a in config.agents:
         for child in a.children:
             agents[a.id].children.append(agents[child])
             agents[child].parent = agents[a.id]
     check_energised(net, config)
+    loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
     first_row = len(net.sgen)
@@ -184,7 +190,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     roots = [agents[a.id] for a in config.agents if agents[a.id].parent is None]
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
-    return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers)
+    return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers, loads)
 
 
 def check_energised(net: Any, config: EnvConfig) -> None:
