@@ -489,7 +489,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return action.reshape(-1)[: slices[0][1].start]
 
     def _check_actions(self, actions: Mapping[str, Any]) -> None:
-        """Refuse a step after the episode ended, and action keys that are not learned agents."""
+        """Refuse a step after the episode ended, action keys that are not learned agents, and malformed actions."""
         if not self.agents and (self.possible_agents or self.tick >= self.max_ticks):
             raise RuntimeError("step() called on a finished episode; call reset() first")
         if not isinstance(actions, Mapping):
@@ -500,6 +500,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 what = "an unknown agent id" if agent is None else f"not a learned agent (policy: {agent.policy})"
                 raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
                                   f"({', '.join(self.possible_agents) or 'none'})")
+            if actions[agent_id] is not None:
+                _checked_action(agent_id, actions[agent_id], self.action_space(agent_id))
 
     def _apply_network_settings(self) -> None:
         """Tap positions and shunt steps of devices that stand for admittance changes, when they change."""
