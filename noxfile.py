@@ -70,7 +70,7 @@ def hil(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
     session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS)
-    _pytest(session, "tests/integration", "tests/core/test_solvers.py")  # the solvers again, with lightsim2grid
+    _pytest(session, "tests/integration", "tests/fuzz", "tests/core/test_solvers.py")  # solvers again, with lightsim2grid
 
 
 @nox.session
