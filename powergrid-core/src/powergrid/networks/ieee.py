@@ -355,56 +355,59 @@ def _net(name, spec, source, vm_pu):
 
 
 def ieee13(vm_pu: float = 1.0):
-    """IEEE 13-node test feeder, 4.16 kV, balanced positive-sequence equivalent.
+    """IEEE 13-node test feeder, 4.16 kV, balanced equivalent with its regulator.
 
     Source: IEEE PES distribution test feeders, 13-node feeder (configurations 601-607).
-    13 buses named "650" ... "692"; ``ext_grid`` at "650" with ``vm_pu`` (default 1.0, the
-    published source voltage).  Omitted: the 115/4.16 kV 5 MVA substation transformer (treated as
-    stiff, as in the published results) and the 650-632 voltage regulator (published taps raise
-    632 by about 5-7 %; pass ``vm_pu=1.05`` to stand in for it).  Included: the 10 line segments
-    (Z1 = Zs - Zm from the phase matrices, one-phase 605/607 as Zs), in-line transformer XFM-1
-    633-634 (500 kVA, 4.16/0.48 kV, R 1.1 %, X 2 %), the 671-692 switch as a closed bus-bus
-    switch, capacitors at 675 (600 kvar) and 611 (100 kvar) as shunts, the 8 spot loads (sum of
-    the three phases, constant power) and the distributed load 632-671 (200 kW / 116 kvar) lumped
-    half at 632 and half at 671.  Total load 3466 kW / 2102 kvar, as published.
+    14 buses "650" ... "692" and "RG60"; ``ext_grid`` at "650" with ``vm_pu`` (default 1.0, the
+    published source voltage); the 115/4.16 kV substation transformer is omitted (stiff, as in the
+    published results).  Regulator "Reg" 650-RG60 (three single-phase regulators, published final
+    taps 10/8/11; here one gang at tap 10) with the published settings: band centre 122 V,
+    bandwidth 2 V, PT 20, CT 700 A, R 3 V, X 9 V.  The 10 line segments (two-phase 603/604 and
+    one-phase 605/607 as balanced equivalents, module docstring), XFM-1 633-634 (500 kVA,
+    4.16/0.48 kV, R 1.1 %, X 2 %), the 671-692 switch closed, capacitors at 675 (600 kvar) and
+    611 (100 kvar), the 8 spot loads (sum over phases, constant power) and the distributed load
+    632-671 (200 kW / 116 kvar) lumped half at 632 and half at 671.  Total load 3466 kW / 2102 kvar.
     """
     return _net("IEEE 13-node feeder (balanced)", _IEEE13, "650", vm_pu)
 
 
 def ieee34(vm_pu: float = 1.05):
-    """IEEE 34-node test feeder, 24.9 kV, balanced positive-sequence equivalent.
+    """IEEE 34-node test feeder, 24.9 kV, balanced equivalent with its two regulators.
 
     Source: IEEE PES distribution test feeders, 34-node feeder (configurations 300-304).
     34 buses "800" ... "890"; ``ext_grid`` at "800" with ``vm_pu`` 1.05 (the published source
-    voltage); the 69/24.9 kV substation transformer is omitted.  The two voltage regulators are
-    fixed-ratio 24.9/24.9 kV transformers "Reg1" (814-850) and "Reg2" (852-832) replacing their
-    10 ft line segments, at taps +7 and +12 (x 0.625 %; the rounded phase averages of the
-    published 12/5/5 and 13/11/12), rated 10 MVA with R 0.4 %, X 4 % (2.5 ohm).  The in-line
-    transformer XFM-1 832-888 (500 kVA, 24.9/4.16 kV, R 1.9 %, X 4.08 %) feeds 888 and 890 at
-    4.16 kV; as published it runs at about its rating.  Lines use Z1 = Zs - Zm (one-phase 302-304
-    as Zs); capacitors at 844 (300 kvar) and 848 (450 kvar); 6 spot loads as the sum of phases
-    and 19 distributed loads lumped half at each end node; constant power.  Total load
-    1769 kW / 1044 kvar; feeder input about 2.05 MW.
+    voltage); the 69/24.9 kV substation transformer is omitted.  Regulators "Reg1" (814-850) and
+    "Reg2" (852-832) replace their 10 ft segments, start at taps 7 and 12 (the rounded phase
+    averages of the published final taps 12/5/5 and 13/11/12) and carry the published settings:
+    Reg1 122 V, Reg2 124 V, bandwidth 2 V, PT 120, CT 100 A, R/X 2.7/1.6 and 2.5/1.5 V.  Their
+    transformers (10 MVA, X 2 %) are not near-ideal: with a smaller impedance the Newton-Raphson
+    start from a flat profile fails on this long feeder.  XFM-1 832-888 (500 kVA, 24.9/4.16 kV,
+    R 1.9 %, X 4.08 %) feeds 888 and 890 at 4.16 kV.  One-phase laterals (302-304) as balanced
+    equivalents (3 Zs); capacitors at 844 (300 kvar) and 848 (450 kvar); 6 spot loads and 19
+    distributed loads lumped half at each end node; constant power.  Total load 1769 kW / 1044 kvar.
     """
     return _net("IEEE 34-node feeder (balanced)", _IEEE34, "800", vm_pu)
 
 
 def ieee123(vm_pu: float = 1.0):
-    """IEEE 123-node test feeder, 4.16 kV, balanced positive-sequence equivalent.
+    """IEEE 123-node test feeder, 4.16 kV, balanced equivalent with its four regulators.
 
     Source: IEEE PES distribution test feeders, 123-node feeder (configurations 1-12).
-    124 buses: nodes 1-114 plus 135, 149, 150, 152, 160, 197, 250, 300, 450 and 610 (0.48 kV);
-    ``ext_grid`` at "150" with ``vm_pu`` (default 1.0, the published source voltage); the 115 kV
-    substation transformer is omitted.  117 line segments (configs 1-6 are one
-    conductor set in six phasings and share one Z1; one-phase configs 9-11 use Zs), switches
-    13-152, 18-135, 60-160, 97-197 closed and 54-94 open as bus-bus switches.  Omitted: the
-    tie switches to other feeders (151-300, 250-251, 450-451, 300-350), whose far buses carry
-    nothing, and the 61-610 switch (610 is fed closed through XFM-1 61-610, 150 kVA 4.16/0.48 kV,
-    R 1.27 %, X 2.72 %).  Regulator 1 (150-149, gang-operated) is a fixed transformer (5 MVA,
-    R 0.1 %, X 1 %) at its published tap +7; the single/two-phase regulators 2-4 (9-14, 25-26,
-    160-67) are omitted.
-    85 spot loads as the sum over phases, constant power (total 3490 kW / 1925 kvar); capacitors
-    at 83 (600 kvar), 88, 90, 92 (50 kvar each).
+    127 buses: nodes 1-114, 135, 149, 150, 152, 160, 197, 250, 300, 450, 610 (0.48 kV) and the
+    regulated nodes 9r, 25r, 160r; ``ext_grid`` at "150" with ``vm_pu`` (default 1.0, the published
+    source voltage); the 115 kV substation transformer is omitted.  117 line segments (configs 1-6
+    are one conductor set in six phasings and share one equivalent; two-phase 7-8 and one-phase
+    9-11 as balanced equivalents), switches 13-152, 18-135, 60-160, 97-197 closed and 54-94 open
+    as bus-bus switches.  Omitted: the tie switches to other feeders (151-300, 250-251, 450-451,
+    300-350), whose far buses carry nothing, and the 61-610 switch (610 is fed through XFM-1
+    61-610, 150 kVA 4.16/0.48 kV, R 1.27 %, X 2.72 %).  Regulators with the published settings
+    and, as initial taps, the rounded phase averages of the published final taps: Reg1 150-149
+    (three-phase gang, tap 7; 120 V, 2 V, PT 20, CT 700 A, R 3, X 7.5 V), Reg2 9-9r (phase A,
+    tap -1; 120 V, 2 V, PT 20, CT 50 A, R/X 0.4 V), Reg3 25-25r (phases A, C, taps 0/-1 -> 0;
+    120 V, 1 V, CT 50 A, R/X 0.4 V), Reg4 160-160r (three phases, taps 8/1/5 -> 5; 124 V, 2 V,
+    CT 300 A, per-phase R 0.6/1.4/0.2 and X 1.3/2.6/1.4 V -> their means).  85 spot loads as the
+    sum over phases, constant power (3490 kW / 1925 kvar); capacitors at 83 (600 kvar), 88, 90, 92
+    (50 kvar each).
     """
     return _net("IEEE 123-node feeder (balanced)", _IEEE123, "150", vm_pu)
 
@@ -417,41 +420,61 @@ _MG_REINFORCED = frozenset((
     "816-824", "824-828", "828-830", "830-854", "854-856", "854-852", "832-858", "858-834", "834-842",
     "842-844", "844-846", "846-848",
 ))
-_MG_TAPS = {"Reg1": 16, "Reg2": 8}
+# ieee34_3mg calibration (see its docstring)
+_MG_TRUNK = frozenset(("800-802", "802-806", "806-808", "808-812", "812-814"))  # rebuilt as double circuits
+_MG_CT_A = {"Reg1": 400.0, "Reg2": 200.0}  # regulator CT primary ratings for the larger load
+_MG_BOOST = {"mg1": 0.0, "mg2": 0.0, "mg3": 0.0125}  # coupling transformer no-load tap boost, pu
 
 
 def ieee34_3mg(vm_pu: float = 1.05):
     """IEEE 34-node feeder with three IEEE 13-node microgrids at 822, 848 and 856 (balanced).
 
     The standard networked-microgrid case: the :func:`ieee34` feeder (34 buses, zone ``"feeder"``,
-    plain names, ``ext_grid`` at "800" with ``vm_pu`` 1.05) plus three copies of :func:`ieee13`
-    without its ``ext_grid``, bus and element names prefixed ``"mg1."``, ``"mg2."``, ``"mg3."``
-    and zone "mg1"/"mg2"/"mg3" (73 buses in all).  Each microgrid root ``mgK.650`` hangs off the
-    feeder through a 24.9/4.16 kV, 2.5 MVA (R 1 %, X 6 %) coupling transformer named ``mgK.pcc``:
-    822 -> mg1, 848 -> mg2, 856 -> mg3.  Microgrid loads and capacitors are the IEEE 13 values times
-    ``MG_LOAD_SCALE`` = 1/3.466 = 0.2885, i.e. 1.000 MW / 0.606 Mvar per microgrid, in scale with
-    ESS +/-0.5 MW, DG 0.6 MW and PV 0.1 MW per microgrid.
+    plain names, ``ext_grid`` at "800" with ``vm_pu`` 1.05, regulators Reg1 and Reg2 in
+    ``net["regulator"]`` for automatic control) plus three copies of :func:`ieee13` without its
+    ``ext_grid`` and regulator (its node RG60 merged into 650), bus and element names prefixed
+    ``"mg1."``, ``"mg2."``, ``"mg3."`` and zone "mg1"/"mg2"/"mg3" (73 buses in all).  Each microgrid
+    root ``mgK.650`` hangs off the feeder through a 24.9/4.16 kV, 2.5 MVA (R 1 %, X 6 %) coupling
+    transformer named ``mgK.pcc``: 822 -> mg1, 848 -> mg2, 856 -> mg3.  Microgrid loads and
+    capacitors are the IEEE 13 values times ``MG_LOAD_SCALE`` = 1/3.466 = 0.2885, i.e.
+    1.000 MW / 0.606 Mvar per microgrid, in scale with ESS +/-0.5 MW, DG 0.6 MW and PV 0.1 MW.
 
-    Deviations from :func:`ieee34`, needed because the published feeder (1/0, #2 and #4 ACSR over
-    ~57 km, ~16 % losses already at its own 1.77 MW) cannot carry 3 MW more at its far end: the
-    power flow collapses above roughly 0.6 MW per microgrid.  So the 21 segments on the paths from
-    800 to 822, 848 and 856 (``_MG_REINFORCED``, including the one-phase 816-822 lateral) are
-    rebuilt, same lengths, as three-phase 336,400 26/7 ACSR (IEEE 123 configuration 1 data, 530 A),
-    and the regulators are fixed at Reg1 +16 and Reg2 +8 steps.  At base load with no microgrid
-    generation this gives 0.94-1.07 pu and losses of about 9.5 % of the 4.77 MW load.
+    The published feeder (1/0, #2 and #4 ACSR over ~57 km, ~16 % losses at its own 1.77 MW) cannot
+    carry 3 MW more at its far end, so it is recalibrated for 4.77 MW of base load (and the load
+    profiles' peaks of about 1.7 x base), keeping the published topology and regulator settings:
+
+    * the 21 segments on the paths from 800 to 822, 848 and 856 (``_MG_REINFORCED``) are rebuilt,
+      same lengths, as three-phase 336,400 26/7 ACSR (IEEE 123 configuration 1, 530 A), and the
+      trunk 800-814 ahead of Reg1 (``_MG_TRUNK``) as a double circuit of it: the trunk is not
+      regulated, and a single circuit drops 15 % at the peak;
+    * Reg1 and Reg2 keep their published band centre, bandwidth, PT ratio and R/X settings with
+      CT primary ratings of 400 A and 200 A (``_MG_CT_A``; the published 100 A CTs would make the
+      compensator boost far beyond the band at ~4x the published current);
+    * XFM-1 (832-888) is rated 1 MVA instead of 0.5 MVA and 888-890 is rebuilt in 336 ACSR;
+    * mg3's coupling transformer has a +1.25 % no-load tap (``_MG_BOOST``): 856 hangs off the
+      unregulated part of the feeder beyond 854.
+
+    With the regulators under automatic control and zero actions (batteries idle, diesels at half
+    output), ``configs/ieee34_3mg.yaml`` over 40 days of its load profiles keeps 99.7 % of the
+    bus-ticks inside ANSI C84.1 range A (0.95-1.05 pu); heavy charging with the diesels off pushes
+    microgrid buses below 0.95 pu at the peaks (docs/networks.md has the numbers).
     """
     spec = _IEEE34._replace(
         configs={**_IEEE34.configs, "336": _C336},
-        lines=tuple((a, b, ft, "336" if f"{a}-{b}" in _MG_REINFORCED else c) for a, b, ft, c in _IEEE34.lines),
-        trafos=tuple((*t[:-1], _MG_TAPS[t[0]]) if t[0] in _MG_TAPS else t for t in _IEEE34.trafos),
+        lines=tuple((a, b, ft, "336" if f"{a}-{b}" in _MG_REINFORCED | {"888-890"} else c)
+                    for a, b, ft, c in _IEEE34.lines),
+        trafos=tuple(t[:3] + (1.0,) + t[4:] if t[0] == "XFM-1" else t for t in _IEEE34.trafos),
     )
     net = pp.create_empty_network(name="IEEE 34-node feeder + 3 IEEE 13-node microgrids (balanced)",
                                   f_hz=F_HZ, sn_mva=1.0)
     feeder = _add_feeder(net, spec)
+    net.line.loc[net.line.name.isin(_MG_TRUNK), "parallel"] = 2
+    for name, ct in _MG_CT_A.items():
+        net.regulator.loc[net.regulator.trafo == name, "ct_primary_a"] = ct
     pp.create_ext_grid(net, feeder["800"], vm_pu=vm_pu, name="substation")
     for mg, site in MG_SITES:
         bus = _add_feeder(net, _without_regulators(_IEEE13), prefix=mg + ".", zone=mg, load_scale=MG_LOAD_SCALE)
         pp.create_transformer_from_parameters(
-            net, feeder[site], bus["650"], sn_mva=2.5, vn_hv_kv=24.9, vn_lv_kv=4.16, vkr_percent=1.0,
-            vk_percent=math.hypot(1.0, 6.0), pfe_kw=0.0, i0_percent=0.0, name=f"{mg}.pcc")
+            net, feeder[site], bus["650"], sn_mva=2.5, vn_hv_kv=24.9 * (1 - _MG_BOOST[mg]), vn_lv_kv=4.16,
+            vkr_percent=1.0, vk_percent=math.hypot(1.0, 6.0), pfe_kw=0.0, i0_percent=0.0, name=f"{mg}.pcc")
     return net
