@@ -12,14 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
+from sunspec2.modbus.modbus import ModbusClientException
 
-pytest.importorskip("sunspec2")
-
-from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP  # noqa: E402
-from sunspec2.modbus.modbus import ModbusClientException  # noqa: E402
-
-from powergrid.env import MultiAgentPowerGridEnv  # noqa: E402
-from powergrid_hil.serve import Pace, ScenarioServer, env_action  # noqa: E402
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid_hil.serve import Pace, ScenarioServer, env_action
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "hil_sunspec.yaml"
 
@@ -127,7 +124,7 @@ def test_round_trip_through_a_second_env(served) -> None:
     bess = device_of(served, "bess")
     setpoints = [0.3, -0.45, 0.123456, -0.0001, 0.0, -0.2]
     try:
-        for k, mw in enumerate(setpoints):
+        for mw in setpoints:
             _, _, _, _, infos = client_env.step({"site_bess": env_action(client_env, "site_bess", np.array([mw]))})
             assert infos["site_bess"]["comm"] == [], infos["site_bess"]["comm"]
             # what the client measured is the served battery's state before this write took effect

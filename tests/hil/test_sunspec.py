@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from sunspec2 import device as ss_device
 
-pytest.importorskip("sunspec2")
-
-from sunspec2 import device as ss_device  # noqa: E402
-
-from powergrid_hil.sunspec import (  # noqa: E402
+from powergrid_hil.sunspec import (
     BASE_ADDRESS,
     ModelLayout,
     SunSpecError,

@@ -246,10 +246,7 @@ class RegisterMap:
                 entries[name] = None
                 continue
             entries[name] = _entry(name, spec)
-        try:
-            return cls(**entries)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+        return cls(**entries)  # type: ignore[arg-type]
 
 
 def _entry(name: str, spec: Any) -> Register:

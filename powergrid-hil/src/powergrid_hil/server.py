@@ -265,7 +265,8 @@ class ModbusServer:
                 peer = transport.get_extra_info("peername") or ("",)
                 if not owner.allowed(str(peer[0])):
                     owner.stats["refused_clients"] += 1
-                    getattr(self, "listener", None) and self.listener.active_connections.pop(self.unique_id, None)
+                    if getattr(self, "listener", None) is not None:  # never served: forget it at once
+                        self.listener.active_connections.pop(self.unique_id, None)
                     transport.abort()
                     return
                 super().connection_made(transport)

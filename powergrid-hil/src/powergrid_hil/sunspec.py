@@ -144,7 +144,7 @@ class ModelLayout:
     id: int
     name: str
     length: int
-    points: Mapping[str, Point]
+    points: Mapping[str, Point] = attrs.field(repr=False)
 
     @classmethod
     def build(cls, model_id: int, repeats: Mapping[str, int] | None = None, length: int | None = None) -> ModelLayout:
@@ -224,7 +224,7 @@ def _place(group: Mapping[str, Any], prefix: str, offset: int, points: dict[str,
 class Located:
     """A point of a model placed at an absolute register ``address``."""
 
-    model: ModelLayout
+    model: ModelLayout = attrs.field(repr=False)
     point: Point
     address: int
 

@@ -66,6 +66,7 @@ class SunSpecDevice(LinkedDevice):
         self.map: SunSpecMap | None = None
         self.points: Points | None = None
         self._scanned_at_reconnect = -1
+        self._enabled = False  # WSetEna written since the last scan
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
