@@ -236,6 +236,8 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
         if spec.fallback is not None:
             fallback = _provider(registry, spec.fallback, {}, role, f"{spec.path}.fallback", config)
             providers[role] = FallbackProvider(providers[role], fallback, spec.path)
+    for provider in providers.values():
+        provider.bind(providers)
     return providers
 
 
