@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -40,6 +41,12 @@ class ProfileProvider(abc.ABC):
     @abc.abstractmethod
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         """``n_steps`` values of this profile, ``step_minutes`` apart, for one episode (float64)."""
+
+    def bind(self, providers: Mapping[str, ProfileProvider]) -> None:
+        """Called once when the scenario is built with all its providers by role (default: nothing).
+
+        Data providers use it to start every role's episode on one common day.
+        """
 
 
 @attrs.frozen
@@ -94,6 +101,9 @@ class FallbackProvider(ProfileProvider):
         super().__init__(primary.params, primary.role)
         self.primary, self.fallback, self.where = primary, fallback, where
         self.active: ProfileProvider = primary
+
+    def bind(self, providers: Mapping[str, ProfileProvider]) -> None:
+        self.primary.bind(providers)
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         if self.active is self.primary:

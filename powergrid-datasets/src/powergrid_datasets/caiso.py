@@ -103,7 +103,8 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
 
     A value or time cell that is not a number or a timestamp (``12o4``, ``N/A``) is an error naming the
     file, its CSV row (1 = the header) and column; with ``bad_values="missing"`` it becomes a missing
-    value (reported in one warning). Empty cells are missing values.
+    value (reported in one warning). Empty cells and the usual markers (``NA``, ``N/A``, ``null``, ``nan``)
+    are missing values.
     """
     report = report_of(report) if isinstance(report, str) else report
     if bad_values not in BAD_VALUES:

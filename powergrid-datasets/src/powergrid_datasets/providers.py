@@ -129,6 +129,13 @@ class SeriesProvider(ProfileProvider):
         if role not in self.ROLES:
             raise ValueError(f"dataset {self.NAME!r} has no {role!r} profile (it has: {', '.join(self.ROLES)})")
         self.last_start: pd.Timestamp | None = None
+        self._peers: list[SeriesProvider] = []
+        self._days: dict[tuple[int, float], set[_dt.date]] = {}
+
+    def bind(self, providers: Any) -> None:
+        """Remember the scenario's other series providers: every role starts its episode on one common day."""
+        unwrapped = (getattr(p, "primary", p) for p in providers.values())
+        self._peers = [p for p in unwrapped if isinstance(p, SeriesProvider) and p is not self]
 
     # subclasses
     def raw_series(self) -> TimeSeries:
@@ -179,15 +186,54 @@ class SeriesProvider(ProfileProvider):
         ts.meta.update(divisor=divisor, normalize=mode)
         return ts
 
-    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+    def _window(self, step_minutes: float) -> TimeSeries:
+        """The series between ``date_from`` and ``date_to``, at the episode step."""
         p = self.params
         ts = self.series()
         if p.date_from is not None or p.date_to is not None:
             lo = _local(p.date_from, p.tz) if p.date_from else None
             hi = _local(p.date_to, p.tz) if p.date_to else None
             ts = ts.between(lo, hi)
-        ts = ts.resample(step_minutes)
-        start = _local(p.start, p.tz) if p.start else None
+        return ts.resample(step_minutes)
+
+    def start_days(self, n_steps: int, step_minutes: float) -> set[_dt.date]:
+        """The local days (in ``tz``) whose midnight starts ``n_steps`` valid values (cached)."""
+        key = (int(n_steps), float(step_minutes))
+        if key not in self._days:
+            ts = self._window(step_minutes)
+            starts = ts.window_starts(int(n_steps), day_tz=self.params.tz)
+            self._days[key] = set(ts.index[starts].tz_convert(self.params.tz).date)
+        return self._days[key]
+
+    def _common_start(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> pd.Timestamp | None:
+        """A random day every series role of the scenario covers (the intersection), or None when alone.
+
+        Each role draws with the same seed from the same set of days, so all land on the same day.
+        Roles without data (about to use their fallback) and roles with a fixed ``start`` do not constrain it.
+        """
+        peers = [q for q in self._peers if not q.params.start]
+        if not peers:
+            return None
+        days = self.start_days(n_steps, step_minutes)
+        covered = [f"{self.role} ({self.describe()})"]
+        for peer in peers:
+            try:
+                days = days & peer.start_days(n_steps, step_minutes)
+            except FileNotFoundError:
+                continue
+            covered.append(f"{peer.role} ({peer.describe()})")
+        if not days:
+            raise DataFileError(self.series().source, f"the datasets of {', '.join(covered)} have no day in common "
+                                                      f"with {n_steps} valid steps of {step_minutes} min; give them "
+                                                      f"overlapping data or one `start`")
+        ordered = sorted(days)
+        day = ordered[int(rng.integers(len(ordered)))]
+        return pd.Timestamp(day).tz_localize(self.params.tz).tz_convert("UTC")
+
+    def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
+        p = self.params
+        ts = self._window(step_minutes)
+        start = _local(p.start, p.tz) if p.start else self._common_start(n_steps, step_minutes, rng)
         self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start)
         if self.role in ("solar", "wind") and self.normalize_mode() != "none":
             values = np.clip(values, 0.0, p.scale)  # resampling up may overshoot 0 or the peak slightly
