@@ -68,6 +68,7 @@ def test_nonfinite_measurements_are_ignored(name):
     env.step(action)
     bad = attrs.evolve(env.last_result, vm_pu=np.full_like(env.last_result.vm_pu, np.nan),
                        trafo_p_hv_mw=np.full_like(env.last_result.trafo_p_hv_mw, np.nan),
+                       trafo_loading_percent=np.full_like(env.last_result.trafo_loading_percent, np.nan),
                        ext_grid_p_mw=np.full_like(env.last_result.ext_grid_p_mw, np.nan))
     settled = proto.settle(bad, env.ctx)  # converged, but every voltage and flow NaN
     assert all(np.isfinite(c) and np.isfinite(s) for c, s in settled.values())

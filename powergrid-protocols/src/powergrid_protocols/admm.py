@@ -323,9 +323,17 @@ def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[...
 
     ``solve`` is :func:`admm_dispatch` (``options`` passed on) or :func:`centralized_dispatch`. Iterations and
     messages add up over the cases solved; the grid's import and export are netted (``p`` of the last area).
+    Through a ``channel``, a second case starts ``delay + 1`` ticks after the first ended, its messages gone.
     """
-    runs = [solve([*areas, mode], 0.0, **options) for mode in grid.modes()]
-    best = min(runs, key=lambda r: r.cost)
+    runs: list[Dispatch] = []
+    for mode in grid.modes():
+        runs.append(solve([*areas, mode], 0.0, **options))
+        channel = options.get("channel")
+        if channel is not None:
+            start = options.get("start_tick", 0) + runs[-1].iterations + channel.delay + 1
+            channel.receive(start)
+            options = {**options, "start_tick": start}
+    best = min(runs, key=lambda r: (not r.converged, r.cost))  # an unconverged case is no optimum to compare
     g = float(best.p[-1].sum())
     p = (*best.p[:-1], np.array([max(g, 0.0), min(g, 0.0)]))
     cost = best.cost - unit_cost(grid.modes()[0].units, best.p[-1]) + grid.buy * max(g, 0.0) + grid.sell * min(g, 0.0)
@@ -409,12 +417,14 @@ class ADMMDispatch(HorizontalProtocol):
         lossy = p.channel != "ideal" or p.channel_delay or p.channel_loss
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": self.channel if lossy else None, "start_tick": self._clock}
+        cases = 1
         if p.grid:
             grid = GridTie(float(ctx.price), p.sell_ratio * float(ctx.price), p.grid_limit_mw)
             r = dispatch_with_grid(areas, grid, **options)
+            cases = len(grid.modes())
         else:
             r = admm_dispatch(areas, 0.0, **options)
-        self._clock += r.iterations + self.channel.delay + 1
+        self._clock += r.iterations + cases * (self.channel.delay + 1)
         self.channel.receive(self._clock)
         self._u, self._rho = r.u, r.rho
         self.result = r

@@ -25,6 +25,7 @@ import numpy as np
 from powergrid.agents import ReactiveSetpoint
 from powergrid.devices import clip_action
 from powergrid.params import integer, quantity, text
+from powergrid.protocols import mw_range, pending_mw, set_pending_mw  # public in core
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
 
 #: Device classes treated as inverter-based (volt-var, Q–V droop) unless a protocol says otherwise.
@@ -92,33 +93,6 @@ def finite_or(value: Any, fallback: Any) -> np.ndarray:
     """``value`` where finite, else ``fallback`` (elementwise): a non-finite measurement is ignored."""
     value = np.asarray(value, np.float64)
     return np.where(np.isfinite(value), value, fallback)
-
-
-def pending_mw(d: Any) -> float:
-    """The MW setpoint a device agent is about to apply (its first action entry; 0 when none)."""
-    if d.pending is None:
-        return 0.0
-    value = float(np.asarray(d.pending, dtype=np.float64).reshape(-1)[0])
-    return value if np.isfinite(value) else 0.0
-
-
-def mw_range(d: Any) -> tuple[float, float]:
-    """The MW a dispatchable device (DG, ESS, …) can hold over the next step."""
-    dev = d.device
-    if hasattr(dev, "feasible_range"):
-        lo, hi = dev.feasible_range()
-        return float(lo), float(hi)
-    space = dev.action_space
-    return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
-
-
-def set_pending_mw(d: Any, value: float) -> None:
-    """Replace the first action entry of a device agent (keeping any other entries)."""
-    shape = d.device.action_space.shape
-    current = np.zeros(shape, np.float32) if d.pending is None else np.array(d.pending, np.float32).reshape(shape)
-    flat = current.reshape(-1)
-    flat[0] = value
-    d.pending = flat.reshape(shape)
 
 
 def shift_generation(devices: list[Any], delta_mw: float) -> float:

@@ -177,7 +177,7 @@ class ConsensusParams(ChannelFields):
                          doc="what a rule participant contributes")
     value_min: float = quantity("1", 0.0, doc="bounds of a learned participant's value")
     value_max: float = quantity("1", 300.0)
-    tol: float = quantity("1", 1e-6, gt=0, doc="agreement tolerance (max − min)")
+    tol: float = quantity("1", 1e-6, gt=0, doc="tolerance of the spread (max − min) and of the mean's error")
     max_iter: int = integer(1000, ge=1)
 
 
@@ -188,9 +188,11 @@ class Consensus(HorizontalProtocol):
     ``[value_min, value_max]``); a rule agent's signal — its DG marginal cost at the
     current setpoint ($/MWh), its zone's mean voltage (pu, last power flow) or its
     devices' net injection (MW, last tick). Graph: ``ring``/``star``/``complete`` over the
-    participants in order, or ``edges`` (pairs of participant ids). Gossip runs until
-    agreement or ``max_iter`` (one channel tick per iteration); the observation is the
-    agent's own estimate and the info reports iterations, convergence and connectivity.
+    participants in order, or ``edges`` (pairs of participant ids). Ratio consensus runs
+    through the protocol's channel until the estimates agree on the participants' true average
+    or ``max_iter`` (one channel tick per iteration; see the module docstring for the honest
+    ``converged``). Observation: ``[own estimate, converged]``; the info reports iterations,
+    convergence, spread, the error of the estimates' mean, and connectivity.
     """
 
     Params = ConsensusParams
@@ -250,7 +252,7 @@ class Consensus(HorizontalProtocol):
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)
             values.append(float(extra[0]) if extra is not None else self.rule_value(agent, ctx))
         self.result = gossip_average(values, self.edges, tol=self.params.tol, max_iter=self.params.max_iter,
-                                            channel=self.channel, start_tick=self._clock)
+                                     channel=self.channel, start_tick=self._clock)
         self._clock += self.result.iterations + self.channel.delay + 1
         self.channel.receive(self._clock)  # drop what is still in flight from this tick's rounds
         self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}

@@ -241,8 +241,8 @@ class P2PTrading(HorizontalProtocol):
                 if p.net_metering and delta and np.isfinite(m):
                     cost += meter.bill(m - delta, ctx.price, ctx.dt_h) - meter.bill(m, ctx.price, ctx.dt_h)
                 load = meter.loading(result)
-                self.loading[agent.id] = load
                 if np.isfinite(load):
+                    self.loading[agent.id] = load
                     unsafe = max(load / p.overload_percent - 1.0, 0.0)
             out[agent.id] = (float(cost), float(unsafe))
         return out
@@ -261,7 +261,7 @@ class P2PTrading(HorizontalProtocol):
             "payments": dict(c.payment) if c is not None else {},
             "undelivered_mw": dict(self.undelivered),
             "pcc_loading_percent": dict(self.loading),
-            "violation": any(v > self.params.overload_percent for v in self.loading.values() if np.isfinite(v)),
+            "violation": any(v > self.params.overload_percent for v in self.loading.values()),
             "messages": self.messages,
             "projection": dict(self.projection),
         }
