@@ -12,10 +12,10 @@ rated apparent power, flat beyond the end points::
 absorbs (at high V). Generator convention, as every device in PowerGrid.
 
 **Apparent-power limit**: an inverter never exceeds its rating, ``P² + Q² ≤ S²``.
-IEEE 1547-2018 asks a Category B DER for reactive power up to 44 % of its rated
-apparent power at any active power from 20 % to 100 % of rated (§5.3.1); a unit
-whose S rating equals its P rating meets that only by giving up active power
-(at full output, ``Q = 0.44·S`` alone would need ``√(1 + 0.44²) = 1.093·S``).
+IEEE 1547-2018 asks a Category B DER for reactive power of 44 % of its nameplate
+apparent power also when it produces its rated active power; a unit whose S rating
+equals its P rating meets that only by giving up active power (at full output,
+``Q = 0.44·S`` alone would need ``√(1 + 0.44²) = 1.093·S``).
 The standard leaves which one yields to the unit's settings, so both are offered:
 
 - ``reactive`` priority: Q follows the curve (``|Q| ≤ S``) and P is curtailed to
