@@ -12,9 +12,11 @@ OpenDSS ``RegControl`` uses the same equations)::
 ``v_set ± bandwidth/2``: once it has been out of band for more than ``delay_ticks`` ticks
 it moves the tap toward ``v_set`` (one tap changes the ratio by ``tap_step_percent``).
 
-:class:`TapControl` is the control stage of an environment step: solve, let each
-regulator move (at most ``max_taps`` positions per tick, within its tap limits), and
-re-solve while any moved, at most ``max_iterations`` times. The solver's
+:class:`TapControl` is the control stage of an environment step: solve, let a regulator
+that is out of band move toward ``v_set`` (at most ``max_taps`` positions per tick, within
+its tap limits), re-solve, and repeat while any moved, at most ``max_iterations`` times.
+One regulator moves per iteration, the most upstream one first (hops from the slack),
+so regulators in series do not both correct the same deviation. The solver's
 ``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
 
 The settings live in the pandapower net as a table ``net["regulator"]`` (one row per
@@ -30,6 +32,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import pandapower.topology as top
 import pandas as pd
 
 from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
@@ -143,18 +146,21 @@ class TapControl:
 
     solver: PowerFlowSolver
     regulators: list[Regulator]
-    max_iterations: int = 10
+    max_iterations: int = 20
     tap_changes: int = 0
     total_tap_changes: int = 0
     _settle: bool = True
 
     @classmethod
-    def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 10) -> TapControl:
+    def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 20) -> TapControl:
         """Regulators of ``solver.net["regulator"]``, except transformer rows in ``exclude``
         (those a learned or rule OLTC device agent drives)."""
-        skip = set(exclude)
-        regs = [Regulator.bind(solver.net, s) for s in regulator_settings(solver.net)]
-        return cls(solver, [r for r in regs if r.row not in skip], max_iterations)
+        skip, net = set(exclude), solver.net
+        regs = [r for r in (Regulator.bind(net, s) for s in regulator_settings(net)) if r.row not in skip]
+        if len(regs) > 1:  # upstream first: hops from the slack to each regulated bus
+            hops = top.calc_distance_to_bus(net, net.ext_grid.bus.iloc[0], weight=None)
+            regs.sort(key=lambda r: hops.get(net.bus.index[r.bus], np.inf))
+        return cls(solver, regs, max_iterations)
 
     def reset(self) -> None:
         """Taps back to their initial positions, counters and timers cleared; the next :meth:`solve`
@@ -180,22 +186,21 @@ class TapControl:
             if not result.converged:
                 break
             moved = 0
-            for reg in self.regulators:
+            for reg in self.regulators:  # upstream first; one regulator moves per iteration
                 i = reg.row
                 p = result.trafo_p_lv_mw[i] if len(result.trafo_p_lv_mw) else 0.0
                 q = result.trafo_q_lv_mvar[i] if len(result.trafo_q_lv_mvar) else 0.0
                 n = reg.taps_wanted(reg.relay_volts(float(result.vm_pu[reg.bus]), float(p), float(q)))
                 if iteration == 0:
                     reg.timer = reg.timer + 1 if n else 0
-                if not n or (not settle and reg.timer <= reg.settings.delay_ticks):
+                if moved or not n or (not settle and reg.timer <= reg.settings.delay_ticks):
                     continue
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
-                n = int(np.clip(n, -budget, budget))
-                new = int(np.clip(reg.tap + n, reg.tap_min, reg.tap_max))
+                new = int(np.clip(reg.tap + np.clip(n, -budget, budget), reg.tap_min, reg.tap_max))
                 if new != reg.tap:
                     self.solver.set_trafo_tap(i, new)
-                    moved += abs(new - reg.tap)
-                    reg.moved += abs(new - reg.tap)
+                    moved = abs(new - reg.tap)
+                    reg.moved += moved
                     reg.tap = new
             if not moved:
                 break

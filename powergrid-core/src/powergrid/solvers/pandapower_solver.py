@@ -27,6 +27,15 @@ class PandapowerSolver(PowerFlowSolver):
 
     def __init__(self, net: Any, params: PandapowerParams | None = None) -> None:
         super().__init__(net, params or PandapowerParams())
+        self._warm = False
+
+    def set_trafo_tap(self, trafo_row: int, tap_pos: int) -> None:
+        """Write the tap position; the next flow still starts from the last one."""
+        self.net.trafo.iat[trafo_row, self.net.trafo.columns.get_loc("tap_pos")] = tap_pos
+
+    def topology_changed(self) -> None:
+        """Switch or in-service edits can change the bus set: the next flow starts afresh."""
+        self._warm = False
 
     def solve(self, injections: Injections) -> PowerFlowResult:
         net, p = self.net, self.params
@@ -37,11 +46,15 @@ class PandapowerSolver(PowerFlowSolver):
         arrays = (injections.load_p_mw, injections.load_q_mvar, injections.sgen_p_mw, injections.sgen_q_mvar)
         if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
+        # warm start from the last converged flow: a flat start fails on long feeders at high regulator taps
+        init = "results" if self._warm else "auto"
+        self._warm = False
         try:
             pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
-                     tolerance_mva=p.tolerance_mva, numba=False, init="auto")
+                     tolerance_mva=p.tolerance_mva, numba=False, init=init)
         except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
             return PowerFlowResult.failed(*self.shape)
+        self._warm = True
         trafo_loading = net.res_trafo.loading_percent.to_numpy(float) if len(net.trafo) else np.zeros(0)
         return PowerFlowResult(
             converged=True,

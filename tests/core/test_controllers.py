@@ -1,0 +1,138 @@
+"""Automatic tap control: the relay equation by hand, band/delay/limits, and the control loop on real nets."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from powergrid.controllers import Regulator, RegulatorSettings, TapControl, add_regulators, regulator_settings
+from powergrid.networks import TEMPLATES
+from powergrid.solvers.base import Injections
+from powergrid.solvers.fast import FastParams, FastSolver
+from powergrid.solvers.pandapower_solver import PandapowerSolver
+
+IEEE13_REG = RegulatorSettings("Reg", 122.0, 2.0, 20.0, 700.0, 3.0, 9.0)
+
+
+def base_injections(net, load_scale=1.0):
+    return Injections(net.load.p_mw.to_numpy() * load_scale, net.load.q_mvar.to_numpy() * load_scale,
+                      net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy())
+
+
+def test_relay_voltage_hand_example():
+    """IEEE 13 regulator (PT 20, CT 700 A, R 3 V, X 9 V) at 1.0 pu delivering 3 MW + j1.5 Mvar:
+    V_sec = 2401.7771/20 = 120.088856 V; I = (3e6 - j1.5e6)/(3 * 2401.7771) = 416.358367 - j208.179184 A;
+    I/CT = 0.5947977 - j0.2973988; (3 + j9)(I/CT) = 4.4609825 + j4.4609825 V;
+    |120.088856 - 4.4609825 - j4.4609825| = |115.6278735 - j4.4609825| = 115.713895 V."""
+    reg = Regulator.bind(TEMPLATES["ieee13"](), IEEE13_REG)
+    assert reg.v_ln == pytest.approx(4160 / math.sqrt(3))
+    assert reg.relay_volts(1.0, -3.0, -1.5) == pytest.approx(115.713895, abs=1e-5)
+    # without LDC the relay reads the PT secondary
+    plain = Regulator.bind(TEMPLATES["ieee13"](), RegulatorSettings("Reg", 122.0, 2.0, 20.0))
+    assert plain.relay_volts(1.05, -3.0, -1.5) == pytest.approx(1.05 * 2401.777 / 20, abs=1e-3)
+    # a one-phase regulator in a balanced equivalent sees 3x the balanced current
+    one = Regulator.bind(TEMPLATES["ieee13"](), RegulatorSettings("Reg", 122.0, 2.0, 20.0, 700.0, 3.0, 9.0, phases=1))
+    drop3 = 3 * complex(4.4609825, 4.4609825)
+    assert one.relay_volts(1.0, -3.0, -1.5) == pytest.approx(abs(120.088856 - drop3), abs=1e-5)
+
+
+def test_band_and_direction():
+    net = TEMPLATES["ieee13"]()
+    reg = Regulator.bind(net, IEEE13_REG)  # tap on the LV side: a higher tap raises the voltage
+    assert reg.raise_sign == 1 and (reg.tap_min, reg.tap_max, reg.tap) == (-16, 16, 10)
+    assert reg.taps_wanted(122.9) == 0 and reg.taps_wanted(121.1) == 0  # inside 122 +/- 1 V
+    # 120 V: 2 V low, one tap = 0.625 % of 120 V = 0.75 V -> 3 taps up (2/0.75 = 2.67)
+    assert reg.taps_wanted(120.0) == 3
+    assert reg.taps_wanted(123.5) == -2  # 1.5 V high / (0.00625 * 123.5) = 1.94
+    net.trafo.loc[net.trafo.name == "Reg", "tap_side"] = "hv"
+    assert Regulator.bind(net, IEEE13_REG).taps_wanted(120.0) == -3
+
+
+def test_settings_round_trip_and_errors():
+    net = TEMPLATES["ieee13"]()
+    assert regulator_settings(net) == [IEEE13_REG]
+    add_regulators(net, [RegulatorSettings("XFM-1", 120.0, 2.0)])
+    assert [s.trafo for s in regulator_settings(net)] == ["Reg", "XFM-1"]
+    with pytest.raises(ValueError, match="no tap changer"):
+        Regulator.bind(net, RegulatorSettings("XFM-1"))
+    with pytest.raises(ValueError, match="no transformer named 'nope'"):
+        Regulator.bind(net, RegulatorSettings("nope"))
+    with pytest.raises(ValueError):
+        RegulatorSettings("Reg", bandwidth=0.0)
+
+
+def test_settles_ieee13_at_the_published_tap():
+    """With its published settings the gang regulator settles at tap 10 (published taps 10/8/11)."""
+    net = TEMPLATES["ieee13"]()
+    net.trafo.loc[net.trafo.name == "Reg", "tap_pos"] = 0
+    control = TapControl.from_net(FastSolver(net))
+    control.reset()
+    result = control.solve(base_injections(net))
+    assert control.taps == {"Reg": 10}
+    assert control.tap_changes == 0  # the settling solve at reset is not counted
+    reg = control.regulators[0]
+    volts = reg.relay_volts(result.vm_pu[reg.bus], result.trafo_p_lv_mw[reg.row], result.trafo_q_lv_mvar[reg.row])
+    assert abs(volts - 122.0) <= 1.0
+
+
+def test_delay_limits_and_count():
+    net = TEMPLATES["ieee13"]()
+    net.regulator["delay_ticks"] = 2
+    net.regulator["max_taps"] = 2
+    control = TapControl.from_net(FastSolver(net))
+    control.reset()
+    control.solve(base_injections(net))
+    assert control.taps == {"Reg": 10}
+    heavy = base_injections(net, 1.3)  # more load: the relay voltage drops out of band
+    taps = []
+    for _ in range(5):
+        control.solve(heavy)
+        taps.append((control.taps["Reg"], control.tap_changes))
+    # out of band for 2 ticks before the first move (delay 2), then at most 2 taps a tick, counted
+    assert taps[0] == (10, 0) and taps[1] == (10, 0)
+    assert taps[2][0] - 10 == taps[2][1] and 1 <= taps[2][1] <= 2
+    assert control.total_tap_changes == sum(n for _, n in taps) == taps[-1][0] - 10 > 0
+    control.reset()
+    assert control.taps == {"Reg": 10} and control.total_tap_changes == 0
+
+
+def test_tap_limits():
+    net = TEMPLATES["ieee13"]()
+    net.regulator["v_set"] = 140.0  # unreachable: the tap runs to its upper limit and stays there
+    control = TapControl.from_net(FastSolver(net))
+    control.reset()
+    result = control.solve(base_injections(net))
+    assert result.converged and control.taps == {"Reg": 16}
+
+
+def test_excluded_transformer_is_left_alone():
+    net = TEMPLATES["ieee34"]()
+    solver = FastSolver(net)
+    reg1 = int(np.flatnonzero(net.trafo.name == "Reg1")[0])
+    control = TapControl.from_net(solver, exclude={reg1})
+    assert [r.settings.trafo for r in control.regulators] == ["Reg2"]
+    control.reset()
+    control.solve(base_injections(net))
+    assert net.trafo.tap_pos.iat[reg1] == 7
+
+
+@pytest.mark.parametrize("name", ["ieee13", "ieee34", "ieee123", "ieee34_3mg"])
+def test_fast_and_pandapower_control_agree(name):
+    """The same control loop around both solvers lands on the same taps and voltages (1e-6 pu)."""
+    net = TEMPLATES[name]()
+    scales = np.random.default_rng(7).uniform(0.5, 1.2, 4)
+    runs = []
+    for solver in (FastSolver(copy.deepcopy(net), FastParams(backend="numpy")), PandapowerSolver(copy.deepcopy(net))):
+        control = TapControl.from_net(solver)
+        control.reset()
+        out = []
+        for scale in scales:
+            result = control.solve(base_injections(net, scale))
+            out.append((control.taps, control.tap_changes, result.vm_pu))
+        runs.append(out)
+    for (taps_a, n_a, v_a), (taps_b, n_b, v_b) in zip(*runs):
+        assert taps_a == taps_b and n_a == n_b
+        np.testing.assert_allclose(v_a, v_b, atol=1e-6)
