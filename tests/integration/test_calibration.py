@@ -18,7 +18,7 @@ from powergrid.evaluate import run_episode
 
 from ..conftest import CONFIGS
 
-ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
+ALL_CONFIGS = sorted(CONFIGS.glob("**/*.yaml"))
 SEEDS = range(4)  # four episodes: four different days of each config's data
 
 

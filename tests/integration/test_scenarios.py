@@ -20,7 +20,7 @@ from powergrid.plugins import get_registry
 
 from ..conftest import CONFIGS
 
-ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
+ALL_CONFIGS = sorted(CONFIGS.glob("**/*.yaml"))
 IEEE34_3MG = CONFIGS / "ieee34_3mg.yaml"
 
 

@@ -11,18 +11,24 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from powergrid import __version__
 from powergrid.errors import PluginError, PowerGridError
 from powergrid.evaluate import rule_actions
+from powergrid.first_party import FIRST_PARTY, provider_of
 from powergrid.plugins import KINDS, get_registry
+from powergrid.progress import progress
 
 
 def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry(allow_conflicts=True)
+    if args.params:
+        return _params(registry, args.params)
     broken = []
     print(_backend())
     for kind in KINDS:
@@ -39,6 +45,31 @@ def _plugins(args: argparse.Namespace) -> int:
     if problems:
         more = f" (and {len(problems) - 1} more problem(s) above)" if len(problems) > 1 else ""
         raise PluginError(problems[0] + more)
+    return 0
+
+
+PARAM_KINDS = ("device", "protocol", "network", "dataset", "solver")
+
+
+def _params(registry: Any, name: str) -> int:
+    """Print the parameters (unit, default, expected values) of every plugin called ``name``."""
+    from powergrid.params import describe_params, params_of
+
+    found = [registry.get(kind, name) for kind in PARAM_KINDS if (kind, name) in registry]
+    if not found:
+        close = sorted({n for kind in PARAM_KINDS for n in registry.names(kind) if n.lower() == name.lower()})
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"no device, protocol, network, dataset or solver is called {name!r}{hint} "
+                         "(powergrid plugins lists them)")
+    for record in found:
+        cls = params_of(record.load(), record.name)
+        rows = describe_params(cls)
+        print(f"{record.kind} {record.name} ({record.provider}): {len(rows)} parameter(s)")
+        if rows:
+            print(f"  {'name':<22} {'unit':<8} {'default':<14} expected")
+        for (field, unit, default, expected), declared in zip(rows, attrs.fields(cls)):
+            doc = declared.metadata.get("doc")
+            print(f"  {field:<22} {unit or '-':<8} {default:<14} {expected}" + (f" — {doc}" if doc else ""))
     return 0
 
 
@@ -62,6 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     out = Path(args.out)
     trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
+    if args.plot:
+        from powergrid.plots import EpisodeRecord
+
+        record = EpisodeRecord(env)  # the first episode
     if not env.possible_agents:
         print(f"{env.config.name}: no agent has policy: learned; every agent runs its internal policy "
               f"(--policy {args.policy} does not apply)")
@@ -69,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
     steps, failures, started = 0, 0, time.perf_counter()
-    with trajectory.open("w", newline="") as handle:
+    bar = progress(total=args.episodes * env.max_ticks, desc=env.config.name, unit="step")
+    with bar, trajectory.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["episode", "tick", "agent", "reward", "cost_usd", "safety", "converged", "state"])
         for episode in range(args.episodes):
@@ -81,9 +117,12 @@ def _run(args: argparse.Namespace) -> int:
                     actions = rule_actions(env)
                 else:
                     actions = {a: env.action_space(a).sample() for a in env.agents}
-                tick = env.tick
+                tick, price = env.tick, env.ctx.price
                 _, rewards, _, _, infos = env.step(actions)
                 steps += 1
+                bar.update()
+                if args.plot and episode == 0:
+                    record.record(env, tick * env.config.tick_s / 3600.0, price)
                 converged = env.last_result is not None and bool(next(iter(infos.values()), {}).get("converged", True))
                 failures += 0 if converged else 1
                 for agent_id, (cost, unsafe) in env.agent_costs().items():
@@ -106,6 +145,32 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{agent_id:<16}{kind:<8}{'yes' if agent.learned else 'no':<9}{cost:>12.2f}{unsafe:>10.4f}"
               f"{(f'{reward:12.2f}' if agent.learned else f'{chr(8212):>12}')}")
     print(f"trajectory: {trajectory}")
+    if args.plot:
+        print("plots (episode 0): " + ", ".join(str(p) for p in record.save(out)))
+    return 0
+
+
+def _network_plot(args: argparse.Namespace) -> int:
+    """Draw a network template, or a scenario's network with its agents marked, as a PNG."""
+    from powergrid.plots import draw_network
+
+    out = Path(args.out)
+    if args.name.endswith((".yaml", ".yml")):
+        from powergrid.builder import build_scenario
+        from powergrid.config import EnvConfig
+
+        scenario = build_scenario(EnvConfig.from_yaml(args.name))
+        net, name = scenario.net, scenario.config.name
+        agents = {a.id: [int(net.bus.index[b]) for b in ([a.bus] if hasattr(a, "bus") else a.zone)]
+                  for a in scenario.agents.values()}  # a device's bus, a grid agent's zone
+        title = f"{name}: network {scenario.config.network.type}, {len(agents)} agents"
+    else:
+        net, name, agents = get_registry().load("network", args.name)(), args.name, {}  # default parameters
+        title = f"network {name}"
+    path = output_file(out, f"{name}_network.png")
+    out.mkdir(parents=True, exist_ok=True)
+    draw_network(net, path, title=f"{title} ({len(net.bus)} buses)", agents=agents)
+    print(f"network plot: {path}")
     return 0
 
 
@@ -166,12 +231,26 @@ class _Version(argparse.Action):
         parser.exit(message=f"powergrid {__version__}\n{_backend()}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.")
+def _pack_commands(commands: Mapping[str, Any]) -> str:
+    """The ``--help`` epilog: first-party pack commands that are not installed, with their pip line."""
+    missing = [(name, dist) for dist, kinds in FIRST_PARTY.items() for name in kinds.get("command", ())
+               if name not in commands]
+    if not missing:
+        return ""
+    return "commands of packs not installed: " + "; ".join(f"{name} (pip install {dist})" for name, dist in missing)
+
+
+def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The parser of the built-in commands, listing ``commands`` (pack commands by name) in ``--help``."""
+    commands = commands if commands is not None else _commands()
+    parser = ArgumentParser(prog="powergrid", description="Multi-agent RL on AC power systems.",
+                            epilog=_pack_commands(commands))
     parser.add_argument("--version", action=_Version, nargs=0, help="the version and the power-flow backend in use")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (any position)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="list every registered plugin by kind, with its distribution and version")
+    p.add_argument("--params", metavar="NAME", default=None,
+                   help="the parameters of the plugin NAME instead: units, defaults, expected values")
     p.set_defaults(func=_plugins)
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("config", nargs="+")
@@ -183,13 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--solver", default=None, help="override the solver (e.g. pandapower, fast)")
     p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR)")
-    p.add_argument("--out", default="runs", help="folder for the trajectory CSV (the only place written)")
+    p.add_argument("--out", default="runs", help="folder for the trajectory CSV and plots (the only place written)")
+    p.add_argument("--plot", action="store_true",
+                   help="also write PNGs of the first episode: voltages with the ANSI band, dispatch and SOC, prices and trades")
     p.set_defaults(func=_run)
+    p = sub.add_parser("network", help="network tools: network plot NAME|SCENARIO.yaml")
+    network = p.add_subparsers(dest="action", required=True)
+    p = network.add_parser("plot", help="draw a network template, or a scenario's network with its agents marked (PNG)")
+    p.add_argument("name", help="a network template name (powergrid plugins) or a scenario YAML file")
+    p.add_argument("--out", default="runs", help="folder for <name>_network.png")
+    p.set_defaults(func=_network_plot)
     p = sub.add_parser("new", help="scaffold a plugin package")
     p.add_argument("what", choices=("device",))
     p.add_argument("name", help="the device class name, e.g. HeatStorage")
     p.add_argument("--dir", default=".", help="where to create the package folder")
     p.set_defaults(func=_new)
+    for name, record in commands.items():  # run by _dispatch; listed here for --help
+        sub.add_parser(name, help=f"{record.summary} [{record.provider}]", add_help=False)
+    from powergrid.bench.cli import add_parser as add_bench
+    add_bench(sub, count)
     return parser
 
 
@@ -215,11 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"powergrid: warning: {_one_line(str(warning.message))}", file=sys.stderr)
 
 
+def _commands() -> dict[str, Any]:
+    return {r.name: r for r in get_registry(allow_conflicts=True).records("command")}
+
+
 def _dispatch(argv: list[str]) -> int:
-    commands = {r.name: r for r in get_registry(allow_conflicts=True).records("command")}
+    commands = _commands()
     if argv and argv[0] in commands:  # pack commands run inside the same error handling
         return int(commands[argv[0]].load()(argv[1:]) or 0)
-    args = build_parser().parse_args(argv)
+    dist = provider_of("command", argv[0]) if argv else None
+    if dist:
+        raise UsageError(f"{argv[0]!r} is a command of {dist}, which is not installed: pip install {dist}")
+    args = build_parser(commands).parse_args(argv)
     return int(args.func(args) or 0)
 
 

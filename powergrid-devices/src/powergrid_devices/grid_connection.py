@@ -18,6 +18,7 @@ class GridConnectionParams:
     sell_ratio: float = quantity("1", 1.0, ge=0, le=1, doc="export price as a fraction of the buy price")
     import_limit_mw: float = quantity("MW", 1e9, ge=0)
     export_limit_mw: float = quantity("MW", 1e9, ge=0)
+    demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
 
 
 class GridConnection(Device):
@@ -26,8 +27,10 @@ class GridConnection(Device):
     ``import = P`` into the microgrid at the element (ext_grid: its injection;
     trafo: ``p_hv_mw``; line: ``p_from_mw``), in MW. Cost over ``dt`` hours:
     ``price·import·dt`` when importing, ``sell_ratio·price·import·dt`` (a
-    revenue) when exporting, with ``price`` in $/MWh. Safety: MW beyond the
-    import or export limit. Injects nothing itself; takes no action.
+    revenue) when exporting, with ``price`` in $/MWh; plus a demand charge
+    ``demand_charge·max(import − peak, 0)`` $ whenever the import exceeds the episode's
+    peak so far (``peak`` starts at 0), so an episode pays ``demand_charge·max(peak import, 0)``.
+    Safety: MW beyond the import or export limit. Injects nothing itself; takes no action.
     """
 
     Params = GridConnectionParams
@@ -36,6 +39,11 @@ class GridConnection(Device):
         super().__init__(params, dt_h)
         self.row = 0
         self.import_mw = 0.0
+        self.peak_mw = 0.0
+
+    def reset(self, rng: Any) -> None:
+        super().reset(rng)
+        self.import_mw = self.peak_mw = 0.0
 
     def attach(self, net: Any, bus: int) -> None:
         table = net[self.params.element]
@@ -58,8 +66,9 @@ class GridConnection(Device):
             return
         self.import_mw = value
         rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
-        self.cost = rate * value * self.dt_h
+        self.cost = rate * value * self.dt_h + p.demand_charge * max(value - self.peak_mw, 0.0)
+        self.peak_mw = max(self.peak_mw, value)
         self.safety = max(value - p.import_limit_mw, 0.0) + max(-value - p.export_limit_mw, 0.0)
 
     def state_dict(self) -> dict[str, float]:
-        return {"import_mw": self.import_mw}
+        return {"import_mw": self.import_mw, "peak_mw": self.peak_mw}

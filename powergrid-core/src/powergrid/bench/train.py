@@ -1,0 +1,69 @@
+"""Trained baselines: Stable-Baselines3 PPO with one policy shared by every learned agent (SuperSuit).
+
+Parameter sharing: SuperSuit pads every agent's observation and action to the largest one
+(``pad_observations_v0``, ``pad_action_space_v0``) and turns the PettingZoo parallel env into a
+vector env with one slot per agent (``pettingzoo_env_to_vec_env_v1``), so one PPO policy acts for
+all. Training runs on the task's ``train`` days; evaluation on the test days is deterministic.
+Needs the ``bench`` extra (torch 2.13.0, stable-baselines3, supersuit).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from powergrid.bench.tasks import Task
+from powergrid.env import MultiAgentPowerGridEnv
+
+
+def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train SB3 PPO (parameter sharing) for ``minutes`` of wall time or ``max_steps`` env steps.
+
+    Returns ``(factory, record)``: ``factory(env)`` gives a policy function for
+    :func:`powergrid.bench.play.play`; ``record`` holds the seed, steps, wall time and the curve
+    ``[(steps, mean episode return)]``.
+    """
+    import supersuit as ss
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    env = MultiAgentPowerGridEnv(task.config())
+    padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
+    vec = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1, base_class="stable_baselines3"))
+    model = PPO("MlpPolicy", vec, seed=seed, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
+                learning_rate=3e-4, verbose=0, device="cpu")
+    curve: list[tuple[int, float]] = []
+    deadline = time.perf_counter() + 60.0 * minutes
+
+    class Stop(BaseCallback):
+        def _on_step(self) -> bool:
+            buf = self.model.ep_info_buffer
+            if buf and self.num_timesteps % 512 < vec.num_envs:
+                curve.append((self.num_timesteps, float(np.mean([e["r"] for e in buf]))))
+            return time.perf_counter() < deadline
+
+    started = time.perf_counter()
+    model.learn(total_timesteps=max_steps or 10**9, callback=Stop())
+    record = {"library": "stable-baselines3 PPO + SuperSuit", "seed": seed, "steps": int(model.num_timesteps),
+              "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
+    obs_dim = int(max(np.prod(env.observation_space(a).shape) for a in env.possible_agents))
+
+    def factory(_: Any) -> Any:
+        def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
+            out = {}
+            for agent_id in e.agents:
+                obs = np.asarray(observations[agent_id], np.float32).reshape(-1)
+                x = np.zeros(obs_dim, np.float32)
+                x[: obs.size] = obs
+                action, _ = model.predict(x, deterministic=True)
+                shape = e.action_space(agent_id).shape
+                out[agent_id] = np.asarray(action, np.float32)[: int(np.prod(shape))].reshape(shape)
+            return out
+
+        act.observes = True  # type: ignore[attr-defined]
+        return act
+
+    return factory, record
