@@ -9,6 +9,7 @@ file, line and YAML path of the offending value.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -20,7 +21,7 @@ from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device
 from powergrid.errors import ConfigError, UnknownPluginError
 from powergrid.loads import LoadModel
-from powergrid.params import NoParams, build_params
+from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry
 from powergrid.policies import Policy
 from powergrid.profiles import FallbackProvider, ProfileProvider
@@ -54,8 +55,8 @@ def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: En
         raise config.source.error(path, str(exc)) from None
 
 
-def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig) -> Any:
-    return build_params(getattr(cls, "Params", NoParams), raw, path=path, locate=config.source.locate)
+def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig, name: str | None = None) -> Any:
+    return build_params(params_of(cls, name), raw, path=path, locate=config.source.locate, owner=name)
 
 
 def _instantiate(factory: Any, params: Any) -> Any:
@@ -66,7 +67,7 @@ def _instantiate(factory: Any, params: Any) -> Any:
 def build_network(config: EnvConfig, registry: Registry) -> Any:
     spec = config.network
     factory = _lookup(registry, "network", spec.type, f"{spec.path}.type" if spec.params else spec.path, config)
-    return _instantiate(factory, _params(factory, spec.params, f"{spec.path}.params", config))
+    return _instantiate(factory, _params(factory, spec.params, f"{spec.path}.params", config, f"network {spec.type!r}"))
 
 
 def bus_positions(net: Any) -> dict[str | int, int]:
@@ -243,6 +244,8 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
 
 def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, path: str, config: EnvConfig) -> ProfileProvider:
     cls = _lookup(registry, "dataset", name, f"{path}.provider" if raw else path, config)
+    if isinstance(raw.get("path"), str) and config.source.file:  # relative to the scenario file, not the cwd
+        raw = {**raw, "path": str(Path(config.source.file).parent / Path(raw["path"]).expanduser())}
     try:
         return cls(_params(cls, raw, path, config), role)
     except ValueError as exc:  # e.g. a provider that has no such role

@@ -21,9 +21,11 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "powergrid-datasets": {
         "dataset": ("caiso", "caiso_2023", "ercot", "nyiso", "simbench", "pvlib", "synthetic"),
+        "command": ("datasets",),
     },
     "powergrid-hil": {
         "device": ("ModbusDevice", "SunSpecDevice"),
+        "command": ("hil",),
     },
 }
 

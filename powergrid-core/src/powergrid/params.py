@@ -13,6 +13,7 @@ mapping into that class and reports the first bad field by its YAML path::
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -154,11 +155,46 @@ class NoParams:
     """A plugin without parameters."""
 
 
+#: Units read off a keyword parameter's name suffix when a function declares no ``Params``.
+UNIT_SUFFIXES = {"_pu": "pu", "_kv": "kV", "_mw": "MW", "_mvar": "Mvar", "_mva": "MVA", "_mwh": "MWh",
+                 "_km": "km", "_h": "h", "_s": "s", "_hz": "Hz", "_pct": "%", "_percent": "%"}
+
+
+def params_of(plugin: Any, name: str | None = None) -> type:
+    """The parameter class of ``plugin``: its ``Params`` declaration, else one derived from its signature.
+
+    A function's keyword parameters become fields named after the plugin (so errors name it): a
+    float default is a number in the unit of the name's suffix (``vm_pu`` → pu, see
+    :data:`UNIT_SUFFIXES`), an int an integer, a bool a flag, a str a text; no default: required.
+    """
+    declared = getattr(plugin, "Params", None)
+    if declared is not None or not callable(plugin) or isinstance(plugin, type):
+        return declared or NoParams
+    fields = {}
+    for p in inspect.signature(plugin).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            continue
+        default = p.default if p.default is not p.empty else _MISSING
+        kind = p.annotation if p.annotation is not p.empty else type(default)
+        if kind in (bool, "bool"):
+            fields[p.name] = flag(default)
+        elif kind in (int, "int"):
+            fields[p.name] = integer(default)
+        elif kind in (str, "str"):
+            fields[p.name] = text(default)
+        else:
+            unit = next((u for suffix, u in UNIT_SUFFIXES.items() if p.name.endswith(suffix)), "1")
+            fields[p.name] = quantity(unit, default)
+    label = name or getattr(plugin, "__name__", "plugin")
+    return attrs.make_class(label, fields, frozen=True) if fields else NoParams
+
+
 def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "params",
-                 locate: Callable[[str], tuple[str | None, int | None]] | None = None) -> Any:
+                 locate: Callable[[str], tuple[str | None, int | None]] | None = None, owner: str | None = None) -> Any:
     """``cls(**raw)`` with one clear :class:`ConfigError` for an unknown, missing or bad field.
 
-    ``locate(path)`` gives the file and line of a YAML path when the values came from a file.
+    ``locate(path)`` gives the file and line of a YAML path when the values came from a file;
+    ``owner`` names the plugin in messages (default: the class's outer name).
     """
     raw = dict(raw or {})
     fields = {f.name: f for f in attrs.fields(cls)}
@@ -170,7 +206,7 @@ def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "param
     for key in raw:
         if key not in fields:
             known = ", ".join(fields) or "none"
-            raise fail(f"{path}.{key}", f"unknown parameter of {cls.__qualname__.split('.')[0]} (known: {known})")
+            raise fail(f"{path}.{key}", f"unknown parameter of {owner or cls.__qualname__.split('.')[0]} (known: {known})")
     values = {}
     for name, field in fields.items():
         if name not in raw:

@@ -9,6 +9,10 @@
   (P2P trading, consensus, ADMM, markets). It may add a part to each
   participant's action and observation, and cost to each participant after the
   power flow.
+
+Helpers for protocol authors: :func:`pending_mw`, :func:`mw_range` and :func:`set_pending_mw`
+read and move a device agent's MW setpoint in physical units (whatever the action convention
+the learned agents use, protocols see physical actions).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 from powergrid.params import NoParams
 
 if TYPE_CHECKING:
-    from powergrid.agents import Agent
+    from powergrid.agents import Agent, DeviceAgent
     from powergrid.devices import StepContext
     from powergrid.solvers.base import PowerFlowResult
 
@@ -39,6 +43,37 @@ class Directive:
 EMPTY_BOX = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
 
 
+def pending_mw(device_agent: DeviceAgent) -> float:
+    """The MW setpoint a device agent is about to apply: the first entry of its pending (physical)
+    action; 0 when it has none or it is not finite."""
+    if device_agent.pending is None:
+        return 0.0
+    value = float(np.asarray(device_agent.pending, dtype=np.float64).reshape(-1)[0])
+    return value if np.isfinite(value) else 0.0
+
+
+def mw_range(device_agent: DeviceAgent) -> tuple[float, float]:
+    """The MW (low, high) a dispatchable device can hold over the next step: its ``feasible_range()``
+    when it has one (an ESS near empty or full), else the bounds of its action's first entry."""
+    dev = device_agent.device
+    if hasattr(dev, "feasible_range"):
+        lo, hi = dev.feasible_range()
+        return float(lo), float(hi)
+    space = dev.action_space
+    return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+
+
+def set_pending_mw(device_agent: DeviceAgent, mw: float) -> None:
+    """Set the MW setpoint (first action entry, physical units) a device agent applies this step,
+    keeping its other entries. Protocols call it in ``coordinate`` (before the device physics)."""
+    shape = device_agent.device.action_space.shape
+    pending = device_agent.pending
+    current = np.zeros(shape, np.float32) if pending is None else np.array(pending, np.float32).reshape(shape)
+    flat = current.reshape(-1)
+    flat[0] = mw
+    device_agent.pending = flat.reshape(shape)
+
+
 class VerticalProtocol:
     """Base class: ``Protocol(params, parent)``; the parent's children are ``parent.children``."""
 
@@ -51,6 +86,9 @@ class VerticalProtocol:
     def action_space(self) -> gymnasium.spaces.Space:
         """The parent's action space under this protocol (empty: the parent takes no action)."""
         return EMPTY_BOX
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Clear the protocol's state at the start of an episode (called by the environment's ``reset``)."""
 
     def directives(self, action: Any, ctx: StepContext) -> Sequence[Directive | None]:
         """One directive per child (in ``parent.children`` order); ``None`` lets the child decide."""
