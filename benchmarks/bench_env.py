@@ -43,6 +43,7 @@ from powergrid.builder import build_network, build_solver
 from powergrid.config import EnvConfig
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.plugins import get_registry
+from powergrid.progress import progress
 from powergrid.vector import VectorPowerGridEnv
 
 DEVICE_PARAMS = {
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'step/solve':>10} | {'KB/agent':>8} | {'pp steps/s':>10} | {'x pandapower':>12} | {'vector/core':>11} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for name, _composition, config, n_agents in scenarios():
+    for name, _composition, config, n_agents in progress(scenarios(), desc="bench_env", unit="scenario"):
         env = MultiAgentPowerGridEnv.from_config(config)
         steps = max(50, int((2000 if n_agents < 100 else 600) * scale))
         rate, _ = env_rate(env, steps, runs, warmup=max(20, steps // 5))

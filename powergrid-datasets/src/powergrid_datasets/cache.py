@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import zipfile
 import zlib
@@ -124,7 +125,8 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     errors = []
     for attempt in range(retries + 1):
         try:
-            path = Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder, progressbar=False,
+            path = Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder,
+                                       progressbar=sys.stderr.isatty(),  # tqdm bar on a terminal only
                                        downloader=pooch.HTTPDownloader(timeout=timeout)))
         except Exception as exc:  # requests' connection errors, pooch's hash mismatch, truncated bodies
             errors.append(f"{type(exc).__name__}: {exc}")
