@@ -1,9 +1,11 @@
 """Agents: DeviceAgent (level 1), GridAgent (level 2), SystemAgent (level 3).
 
-An agent acts every ``period`` ticks (multi-rate); between its actions it
-holds its last action. Who chooses the action:
+An agent acts at ticks ``offset + k·period`` (multi-rate; the environment derives the
+tick from the durations of the scenario, see :mod:`powergrid.clock`), and also on events
+when configured; between its actions it holds its last action, and before its first
+one its devices follow their own rule. Who chooses the action when it acts:
 
-1. a directive from the parent's vertical protocol that carries an action;
+1. the last directive it received from its parent's vertical protocol, when it carries an action;
 2. otherwise, for ``policy: learned``, the RL algorithm (through the environment);
 3. otherwise its internal policy (a ``policy`` plugin such as ``rule`` or ``random``).
 """
@@ -22,13 +24,14 @@ from powergrid.protocols import VerticalProtocol
 
 
 class Agent:
-    """Base class: an id, a period (ticks), a policy name, a parent and children."""
+    """Base class: an id, a period and an offset (ticks), a policy name, a parent and children."""
 
     level: ClassVar[int] = 0
 
-    def __init__(self, agent_id: str, *, period: int = 1, policy: str = "rule") -> None:
+    def __init__(self, agent_id: str, *, period: int = 1, offset: int = 0, policy: str = "rule") -> None:
         self.id = agent_id
         self.period = period
+        self.offset = offset
         self.policy = policy
         self.parent: Agent | None = None
         self.children: list[Agent] = []
@@ -46,12 +49,12 @@ class Agent:
         raise NotImplementedError
 
     def is_due(self, tick: int) -> bool:
-        """Whether the agent chooses a new action at ``tick``."""
-        return tick % self.period == 0
+        """Whether ``tick`` is one of the agent's periodic action ticks (events come on top, see the environment)."""
+        return tick >= self.offset and (tick - self.offset) % self.period == 0
 
     def ticks_to_next(self, tick: int) -> int:
-        """Ticks from ``tick`` until the agent next acts (0 when it acts now)."""
-        return (-tick) % self.period
+        """Ticks from ``tick`` until the agent's next periodic action (0 when it is one)."""
+        return self.offset - tick if tick < self.offset else (self.offset - tick) % self.period
 
     def devices(self) -> list[DeviceAgent]:
         """Every device agent below this agent (itself if it is one), depth first."""
@@ -91,8 +94,9 @@ class DeviceAgent(Agent):
 
     level = 1
 
-    def __init__(self, agent_id: str, device: Device, bus: int, *, period: int = 1, policy: str = "rule") -> None:
-        super().__init__(agent_id, period=period, policy=policy)
+    def __init__(self, agent_id: str, device: Device, bus: int, *, period: int = 1, offset: int = 0,
+                 policy: str = "rule") -> None:
+        super().__init__(agent_id, period=period, offset=offset, policy=policy)
         self.device = device
         self.bus = bus
         #: Position of the device's static generator in ``net.sgen`` (set by the builder).
@@ -123,8 +127,8 @@ class GridAgent(Agent):
 
     level = 2
 
-    def __init__(self, agent_id: str, *, period: int = 1, policy: str = "rule") -> None:
-        super().__init__(agent_id, period=period, policy=policy)
+    def __init__(self, agent_id: str, *, period: int = 1, offset: int = 0, policy: str = "rule") -> None:
+        super().__init__(agent_id, period=period, offset=offset, policy=policy)
         self.protocol: VerticalProtocol | None = None
         self.zone: np.ndarray = np.zeros(0, dtype=np.int64)
 

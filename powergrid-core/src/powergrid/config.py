@@ -5,12 +5,12 @@ A scenario file::
     name: one microgrid
     network: {type: cigre_mv}
     solver: {type: fast}                  # optional (default: fast, else pandapower)
-    time: {step_minutes: 15, steps_per_episode: 96}
+    time: {physics: 15min, episode: 1d}     # durations: 30s, 15min, 1h, 1d
     reward: {cost_weight: 1.0, safety_weight: 10.0}
     datasets:                             # optional, per profile role
       price: {provider: caiso, report: lmp}
     agents:
-      - {id: mg1, kind: grid, policy: learned, protocol: {type: setpoint}, children: [ess1, pv1]}
+      - {id: mg1, kind: grid, policy: learned, period: 1h, protocol: {type: setpoint}, children: [ess1, pv1]}
       - {id: ess1, type: ESS, bus: "Bus 5", params: {p_max_mw: 0.5, capacity_mwh: 2}}
       - {id: pv1, type: PV, bus: "Bus 5", params: {p_max_mw: 0.1}}
     horizontal: []                        # protocols among peers: {type, participants, params}
@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 import yaml
 
+from powergrid.clock import parse_duration, tick_seconds
 from powergrid.errors import ConfigError
 from powergrid.loads import CLASSES as LOAD_CLASSES
 from powergrid.loads import PROFILES as LOAD_PROFILES
@@ -41,7 +42,9 @@ LEARNED = "learned"
 #: Scenario names become output file names: letters, digits, ``-``, ``_`` and ``.``, no separators.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
-MAX_PERIOD = 1_000_000  # ticks between an agent's actions (the longest episode)
+MAX_PERIOD = 1_000_000  # physics steps between an agent's actions (the longest episode)
+MAX_STEPS = 1_000_000   # physics steps of an episode: about 2 years of 1-minute steps
+OBSERVATION_MODES = ("local", "global")
 
 
 @attrs.frozen
@@ -81,13 +84,40 @@ class PluginSpec:
 
 @attrs.frozen
 class TimeConfig:
-    step_minutes: float = quantity("min", 15.0, gt=0, le=1440)
-    steps_per_episode: int = integer(96, ge=1, le=1_000_000)  # 1e6 ticks: about 2 years of 1-minute steps
+    """The physics step and the episode (whole seconds), and the local hour the episode starts at.
+
+    YAML: ``time: {physics: 1min, episode: 1d, start_hour: 0}``. The older keys are accepted
+    as equivalents: ``step_minutes: 15`` is ``physics: 15min``, ``steps_per_episode: 96`` is an
+    episode of 96 physics steps (the default when no episode is given).
+    """
+
+    physics_s: int = 900
+    episode_s: int = 86400
     start_hour: int = integer(0, ge=0, le=23)
 
     @property
+    def step_minutes(self) -> float:
+        """The physics step (min)."""
+        return self.physics_s / 60.0
+
+    @property
+    def steps_per_episode(self) -> int:
+        """Physics steps per episode."""
+        return self.episode_s // self.physics_s
+
+    @property
     def dt_h(self) -> float:
-        return self.step_minutes / 60.0
+        """The physics step (h)."""
+        return self.physics_s / 3600.0
+
+
+@attrs.frozen
+class _TimeNumbers:
+    """The numeric keys of ``time:`` (the older spelling of the physics step and episode)."""
+
+    step_minutes: float = quantity("min", 15.0, gt=0, le=1440)
+    steps_per_episode: int = integer(96, ge=1, le=MAX_STEPS)
+    start_hour: int = integer(0, ge=0, le=23)
 
 
 @attrs.frozen
@@ -114,8 +144,37 @@ class RewardConfig:
 
 
 @attrs.frozen
+class LinkConfig:
+    """One direction of a parent–child link: delay (s), loss probability, capacity (messages per tick; 0 = any)."""
+
+    delay_s: int = 0
+    loss: float = quantity("1", 0.0, ge=0, le=1, doc="probability that a message is lost")
+    capacity: int = integer(0, ge=0, doc="messages delivered per tick; 0 = unlimited")
+
+    @property
+    def ideal(self) -> bool:
+        return self.delay_s == 0 and self.loss == 0.0 and self.capacity == 0
+
+
+@attrs.frozen
+class EventsConfig:
+    """When an agent acts besides its period: a bus of its zone outside the reward's voltage band,
+    its price above ``price_above`` ($/MWh), a directive arriving from its parent; never sooner than
+    ``min_interval_s`` (s) after its last action."""
+
+    voltage: bool = False
+    price_above: float | None = None
+    message: bool = False
+    min_interval_s: int = 0
+
+
+@attrs.frozen
 class AgentConfig:
-    """One agent. ``kind: device`` agents name a device ``type`` and a ``bus``."""
+    """One agent. ``kind: device`` agents name a device ``type`` and a ``bus``.
+
+    ``period_s`` and ``offset_s`` (s): it acts at ``offset + k·period``; ``down`` and ``up``:
+    the link from its parent (directives) and to it (measurements), ``None`` when ideal.
+    """
 
     id: str
     kind: str
@@ -126,8 +185,13 @@ class AgentConfig:
     policy: str = "rule"
     protocol: PluginSpec = PluginSpec("none")
     children: tuple[str, ...] = ()
-    period: int = 1
+    period_s: int = 900
+    offset_s: int = 0
     zone: str | None = None
+    down: LinkConfig | None = None
+    up: LinkConfig | None = None
+    events: EventsConfig | None = None
+    observation: str = "local"
 
 
 @attrs.frozen
@@ -184,6 +248,13 @@ class EnvConfig:
     horizontal: tuple[HorizontalConfig, ...] = ()
     seed: int | None = None
     source: Source = Source()
+
+    @property
+    def tick_s(self) -> int:
+        """The tick (s): the greatest common divisor of the physics step, every period, offset and link delay."""
+        links = [link.delay_s for a in self.agents for link in (a.down, a.up) if link is not None]
+        return tick_seconds([self.time.physics_s, *(a.period_s for a in self.agents), *(a.offset_s for a in self.agents),
+                             *links])
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> EnvConfig:
@@ -395,7 +466,11 @@ def _names(value: Any, path: str, src: Source) -> tuple[str, ...]:
 
 
 TOP_KEYS = ("name", "network", "solver", "time", "reward", "loads", "spaces", "datasets", "agents", "horizontal", "seed")
-AGENT_KEYS = ("id", "kind", "type", "bus", "params", "policy", "protocol", "children", "period", "zone")
+AGENT_KEYS = ("id", "kind", "type", "bus", "params", "policy", "protocol", "children", "period", "offset", "zone", "link",
+              "events", "observation")
+TIME_KEYS = ("physics", "episode", "start_hour", "step_minutes", "steps_per_episode")
+LINK_KEYS = ("delay", "loss", "capacity")
+EVENT_KEYS = ("voltage", "price_above", "message", "min_interval")
 
 
 def parse_config(data: Any, src: Source) -> EnvConfig:
@@ -408,7 +483,8 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     agents_raw = top["agents"]
     if not isinstance(agents_raw, list) or not agents_raw:
         raise src.error("agents", f"expected a non-empty list of agents, got {agents_raw!r}")
-    agents = tuple(_agent(a, f"agents[{i}]", src) for i, a in enumerate(agents_raw))
+    time = _time(top.get("time", {}), src)
+    agents = tuple(_agent(a, f"agents[{i}]", src, time.physics_s) for i, a in enumerate(agents_raw))
     seen: dict[str, str] = {}
     for agent in agents:
         if agent.id in seen:
@@ -419,6 +495,10 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
             if child not in seen:
                 raise src.error(f"{agent.path}.children[{i}]",
                                 f"expected the id of an agent defined in 'agents', got {child!r} (defined: {', '.join(seen)})")
+    children = {c for agent in agents for c in agent.children}
+    for agent in agents:
+        if (agent.down or agent.up) and agent.id not in children:
+            raise src.error(f"{agent.path}.link", "a link joins an agent to its parent; this agent has none")
     horizontal = []
     for i, h in enumerate(top.get("horizontal") or []):
         path = f"horizontal[{i}]"
@@ -458,7 +538,7 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         network=_plugin(top["network"], "network", src),
         agents=agents,
         solver=_plugin(top["solver"], "solver", src) if top.get("solver") is not None else None,
-        time=_section(TimeConfig, top.get("time", {}), "time", src),
+        time=time,
         reward=_section(RewardConfig, top.get("reward", {}), "reward", src),
         loads=_loads(top.get("loads", {}), src),
         spaces=_section(SpacesConfig, top.get("spaces", {}), "spaces", src),
@@ -485,7 +565,7 @@ def _loads(value: Any, src: Source) -> LoadsConfig:
     return attrs.evolve(build_params(LoadsConfig, data, path="loads", locate=src.locate), **patterns)
 
 
-def _agent(value: Any, path: str, src: Source) -> AgentConfig:
+def _agent(value: Any, path: str, src: Source, physics_s: int) -> AgentConfig:
     a = _mapping(value, path, src, "a mapping describing an agent")
     _reject_unknown(a, AGENT_KEYS, path, src)
     if "id" not in a:
@@ -494,10 +574,12 @@ def _agent(value: Any, path: str, src: Source) -> AgentConfig:
     kind = a.get("kind", "device")
     if kind not in AGENT_KINDS:
         raise src.error(f"{path}.kind", f"expected one of {', '.join(AGENT_KINDS)}, got {kind!r}")
-    period = a.get("period", 1)
-    if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= MAX_PERIOD:
-        raise src.error(f"{path}.period", f"expected an integer from 1 to {MAX_PERIOD:,} (ticks between actions), "
-                                          f"got {period!r}")
+    period_s = _steps_or_duration(a.get("period", 1), f"{path}.period", src, physics_s, zero=False)
+    offset_s = _steps_or_duration(a.get("offset", 0), f"{path}.offset", src, physics_s, zero=True)
+    observation = a.get("observation", "local")
+    if observation not in OBSERVATION_MODES:
+        raise src.error(f"{path}.observation", f"expected one of {', '.join(OBSERVATION_MODES)}, got {observation!r}")
+    down, up = _link(a["link"], f"{path}.link", src, physics_s) if "link" in a else (None, None)
     bus = a.get("bus")
     if kind == "device":
         if "type" not in a:
@@ -529,10 +611,105 @@ def _agent(value: Any, path: str, src: Source) -> AgentConfig:
         policy=_name(a.get("policy", "rule"), f"{path}.policy", src, "'learned' or a policy name"),
         protocol=protocol,
         children=children,
-        period=period,
+        period_s=period_s,
+        offset_s=offset_s,
         zone=_name(a["zone"], f"{path}.zone", src) if "zone" in a else None,
+        down=down,
+        up=up,
+        events=_events(a["events"], f"{path}.events", src, physics_s) if "events" in a else None,
+        observation=observation,
     )
 
 
-__all__ = ["LEARNED", "AgentConfig", "EnvConfig", "HorizontalConfig", "LoadsConfig", "PluginSpec", "RewardConfig", "Source",
-           "TimeConfig"]
+def _duration(value: Any, path: str, src: Source, *, zero: bool = False) -> int:
+    """A duration string (``30s``, ``15min``, ``1h``, ``1d``) in whole seconds, else a ConfigError at ``path``."""
+    try:
+        return parse_duration(value, zero=zero)
+    except ValueError as exc:
+        raise src.error(path, f"expected {exc}, got {value!r}") from None
+
+
+def _steps_or_duration(value: Any, path: str, src: Source, physics_s: int, *, zero: bool) -> int:
+    """An agent's period or offset, or a link delay (s): a duration, or an integer count of physics steps."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not (0 if zero else 1) <= value <= MAX_PERIOD:
+            raise src.error(path, f"expected a duration such as 5min or 1h, or an integer from {0 if zero else 1} to "
+                                  f"{MAX_PERIOD:,} (physics steps), got {value!r}")
+        return value * physics_s
+    if not isinstance(value, str):
+        raise src.error(path, f"expected a duration such as 5min or 1h, or an integer (physics steps), got {value!r}")
+    return _duration(value, path, src, zero=zero)
+
+
+def _time(value: Any, src: Source) -> TimeConfig:
+    """The ``time`` section: ``physics`` and ``episode`` durations, or the older numeric keys."""
+    data = _mapping(value, "time", src)
+    _reject_unknown(data, TIME_KEYS, "time", src)
+    for new, old in (("physics", "step_minutes"), ("episode", "steps_per_episode")):
+        if new in data and old in data:
+            raise src.error(f"time.{old}", f"give '{new}' or '{old}', not both (they say the same)")
+    numbers = build_params(_TimeNumbers, {k: v for k, v in data.items() if k in attrs.fields_dict(_TimeNumbers)},
+                           path="time", locate=src.locate)
+    if "physics" in data:
+        physics_s = _duration(data["physics"], "time.physics", src)
+    else:
+        physics_s = round(numbers.step_minutes * 60.0)
+        if abs(physics_s - numbers.step_minutes * 60.0) > 1e-6:
+            raise src.error("time.step_minutes", f"expected whole seconds (a multiple of 1/60 min), got "
+                                                 f"{numbers.step_minutes!r}")
+    if physics_s > 86400:
+        raise src.error("time.physics", f"expected a physics step of at most 1d, got {data.get('physics')!r}")
+    if "episode" in data:
+        episode_s = _duration(data["episode"], "time.episode", src)
+        if episode_s % physics_s:
+            raise src.error("time.episode", f"expected a whole number of physics steps ({physics_s} s), got "
+                                            f"{data['episode']!r} ({episode_s} s)")
+        if episode_s // physics_s > MAX_STEPS:
+            raise src.error("time.episode", f"expected at most {MAX_STEPS:,} physics steps, got {episode_s // physics_s:,}")
+    else:
+        episode_s = numbers.steps_per_episode * physics_s
+    return TimeConfig(physics_s=physics_s, episode_s=episode_s, start_hour=numbers.start_hour)
+
+
+def _link(value: Any, path: str, src: Source, physics_s: int) -> tuple[LinkConfig | None, LinkConfig | None]:
+    """``link: {delay, loss, capacity}`` for both directions, with ``down:``/``up:`` overriding each."""
+    data = _mapping(value, path, src, "a mapping with delay, loss, capacity (and down/up)")
+    _reject_unknown(data, (*LINK_KEYS, "down", "up"), path, src)
+    shared = {k: v for k, v in data.items() if k in LINK_KEYS}
+    out = []
+    for direction in ("down", "up"):
+        where = _join(path, direction)
+        own = _mapping(data.get(direction, {}), where, src)
+        _reject_unknown(own, LINK_KEYS, where, src)
+        merged = {**shared, **own}
+        delay_s = 0
+        if "delay" in merged:
+            at = _join(where, "delay") if "delay" in own else _join(path, "delay")
+            delay_s = _steps_or_duration(merged.pop("delay"), at, src, physics_s, zero=True)
+        numbers = build_params(LinkConfig, merged, path=where, locate=src.locate)
+        link = attrs.evolve(numbers, delay_s=delay_s)
+        out.append(None if link.ideal else link)
+    return out[0], out[1]
+
+
+def _events(value: Any, path: str, src: Source, physics_s: int) -> EventsConfig:
+    """``events: {voltage: true, price_above: 120, message: true, min_interval: 5min}``."""
+    data = _mapping(value, path, src, "a mapping of event conditions")
+    _reject_unknown(data, EVENT_KEYS, path, src)
+    for key in ("voltage", "message"):
+        if key in data and not isinstance(data[key], bool):
+            raise src.error(_join(path, key), f"expected true or false, got {data[key]!r}")
+    price = data.get("price_above")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)):
+        raise src.error(_join(path, "price_above"), f"expected a number ($/MWh), got {price!r}")
+    events = EventsConfig(voltage=bool(data.get("voltage", False)), message=bool(data.get("message", False)),
+                          price_above=None if price is None else float(price),
+                          min_interval_s=_steps_or_duration(data.get("min_interval", 0), _join(path, "min_interval"),
+                                                            src, physics_s, zero=True))
+    if not (events.voltage or events.message or events.price_above is not None):
+        raise src.error(path, "expected at least one condition: voltage: true, price_above: <$/MWh> or message: true")
+    return events
+
+
+__all__ = ["LEARNED", "AgentConfig", "EnvConfig", "EventsConfig", "HorizontalConfig", "LinkConfig", "LoadsConfig", "PluginSpec",
+           "RewardConfig", "Source", "TimeConfig"]

@@ -1,14 +1,18 @@
 """The multi-agent environment: a PettingZoo ``ParallelEnv`` over an AC power flow.
 
-One step (one tick of ``time.step_minutes``):
+One step is one *tick*: the greatest common divisor of the physics step (``time.physics``),
+every agent's period and offset and every link delay (see :mod:`powergrid.clock` and
+``docs/time.md``); the physics runs at the ticks that start a physics step. One step:
 
-1. actions in: learned agents' actions; internal policies for the others;
-   agents not due this tick hold their last action (multi-rate);
-2. vertical protocols, top down: parents turn their action into directives;
-3. horizontal protocols coordinate the peers;
-4. device physics over the tick; injections gathered into arrays;
-5. AC power flow;
-6. cost ($), safety (≥ 0) and reward per agent; observations out.
+1. actions in: agents acting this tick (their period or an event) choose — the last directive
+   received from the parent when it carries an action, else the learned action or internal
+   policy; the others hold their last action (multi-rate);
+2. vertical protocols, top down: parents turn their action into directives, which reach each
+   child at once (ideal link) or through the link's channel (delay, loss, capacity);
+3. at a physics tick: horizontal protocols coordinate the peers; device physics over the physics
+   step; injections gathered into arrays; AC power flow; measurements sent up the links;
+4. cost ($), safety (≥ 0) and reward per agent (zero at a tick without physics); who acts next
+   (period, events); observations out.
 
 A failed step (the flow diverged, or its result or a cost holds NaN/inf) is an event, never
 raised and never a gain: it is settled on the last sound flow, every learned agent loses the
@@ -17,13 +21,18 @@ for all (a blackout). No NaN reaches observations, rewards, infos or :meth:`stat
 
 ``infos[agent]`` holds ``cost``, ``safety``, ``converged`` (the step's flow was sound),
 ``failure`` (why not, else ""), ``penalty``, ``acting`` (whether
-the agent's next action will be used: multi-rate agents act every ``period``
-ticks), ``ticks_to_next`` and ``projection`` (how far its devices had to move
-the requested actions to make them feasible).
+the agent's next action will be used: multi-rate agents act at their periods and events),
+``ticks_to_next`` and ``next_action_s`` (until its next periodic action), ``time_s`` (seconds since
+the episode start), ``timestamp`` (the data's wall-clock time, ISO 8601, when the dataset
+provider reports its episode start, else None), ``projection`` (how far its devices had to move
+the requested actions to make them feasible), and with non-ideal links ``directive_age_s`` and
+``measurement_age_s`` (by child).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -31,17 +40,19 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
+import attrs
 import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.builder import Scenario, build_scenario
-from powergrid.config import EnvConfig
+from powergrid.channels import Channel, ChannelParams, Link
+from powergrid.config import EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError
-from powergrid.loads import LoadModel, episode_start
+from powergrid.loads import episode_start
 from powergrid.plugins import Registry
 from powergrid.protocols import Directive
 from powergrid.solvers.base import Injections, PowerFlowResult
@@ -49,6 +60,12 @@ from powergrid.solvers.base import Injections, PowerFlowResult
 #: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
 #: acting flag (1 when its action is used this tick), fraction of its period until it next acts.
 COMMON_FEATURES = 5
+#: Age of a message (s) as an observation feature: raw 0 to 10 years, normalized ``age / AGE_SCALE``.
+AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
+#: A measurement sent up a link: the child's device power (MW) and its zone's min, mean and max voltage (pu).
+MEASUREMENT = 4
+#: The longest episode in ticks (the tick is derived from the scenario's durations).
+MAX_TICKS = 10_000_000
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale``. Price: ref 50 $/MWh, scale 100 $/MWh; voltages: ref 1 pu, scale 0.05 pu
@@ -83,16 +100,18 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.net = s.net
         self.solver = s.solver
         self.dt_h = config.time.dt_h
-        self.max_ticks = config.time.steps_per_episode
+        self._build_clock()
         self.possible_agents = [a.id for a in config.agents if s.agents[a.id].learned]
         self.agents: list[str] = []
         self._learned = [s.agents[i] for i in self.possible_agents]
+        self._agent_cfg = {a.id: a for a in config.agents}
+        self._build_links()
         self._sgen_rows = np.array([d.sgen_row for d in s.device_agents], dtype=np.int64)
         self._base_sgen_p = self.net.sgen.p_mw.to_numpy(float).copy()
         self._base_sgen_q = self.net.sgen.q_mvar.to_numpy(float).copy()
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
         self._base_load_q = self.net.load.q_mvar.to_numpy(float).copy()
-        self.loads = LoadModel.build(config.loads, self.net, config.source)
+        self.loads = s.loads
         #: every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset
         self.load_multipliers = np.ones((0, len(self._base_load_p)))
         self._settling = [d for d in s.device_agents if type(d.device).settle is not Device.settle]
@@ -108,6 +127,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                              if self._exposed_spaces[aid] is not sp}
         self._observation_spaces = {a.id: self._build_observation_space(a) for a in self._learned}
         n_state = len(self.net.bus)
+        self._n_bus = n_state
         v_lo, v_hi = V_BOUNDS
         if config.spaces.observation == "normalized":
             v_lo, v_hi = (v_lo - V_REF) / V_SCALE, (v_hi - V_REF) / V_SCALE
@@ -116,6 +136,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._policies: dict[str, Any] = {}
         self.ctx = StepContext(dt_h=self.dt_h, profiles={})
         self.tick = 0
+        self._t0: dt.datetime | None = None
         self.last_result: PowerFlowResult | None = None
         n_bus, n_line, n_trafo, n_ext = self.solver.shape
         zeros = np.zeros
@@ -144,14 +165,19 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
         self._get_pq = attrgetter("p_mw", "q_mvar")
         self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
-        self._agent_ids = list(s.agents)
-        self._agent_pos = {aid: i for i, aid in enumerate(self._agent_ids)}
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
         # grid agents: their devices and zone buses as flat index arrays with a group id each
         def groups(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             idx = np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64)
             gid = np.repeat(np.arange(len(members)), [len(m) for m in members]) if members else np.zeros(0, np.int64)
             return idx, gid.astype(np.int64)
+        # measurements sent up non-ideal links: the child's devices and the buses of its zone, as flat groups
+        self._up_dev_idx, self._up_dev_gid = groups([np.array([dev_pos[d.id] for d in self._devices_of[aid]], np.int64)
+                                                     for aid in self._up_links])
+        zones = [self._zone_of(aid) for aid in self._up_links]
+        self._up_zone_idx, self._up_zone_gid = groups(zones)
+        self._up_zone_start = np.concatenate([[0], np.cumsum([len(z) for z in zones])[:-1]]).astype(np.int64)
+        self._up_zone_n = np.array([len(z) for z in zones], np.float64)
         ga = self._grid_agents
         self._n_grid = len(ga)
         self._grid_pos = np.array([self._agent_pos[a.id] for a in ga], dtype=np.int64)
@@ -179,6 +205,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_low = np.concatenate([self._observation_spaces[a.id].low for a in learned]) if learned else None
         self._obs_high = np.concatenate([self._observation_spaces[a.id].high for a in learned]) if learned else None
         self._periods = np.array([a.period for a in learned], dtype=np.int64)
+        self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
+        self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
         self._obs_common = starts
         self._learned_dev_idx, self._learned_dev_gid = groups(
@@ -201,6 +229,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._vm_ext = np.ones(n_bus + 1, np.float64)
         # per learned agent: (device, slice) pairs and (protocol, slice) pairs in observation order
         self._obs_parts: list[list[tuple[Any, Any, slice]]] = []
+        self._obs_down: list[tuple[int, Link]] = []  # where a directive's age goes
+        self._obs_up: list[tuple[int, Link]] = []  # where a received measurement and its age go
+        self._obs_global: list[slice] = []  # where the global state goes
         for a, start in zip(learned, starts):
             at = int(start) + COMMON_FEATURES + (1 if isinstance(a, DeviceAgent) else 4)
             parts = []
@@ -214,6 +245,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     parts.append((partial(proto.observe, a), slice(at, at + size)))
                     at += size
             self._obs_parts.append(parts)
+            # received messages (non-ideal links), then the global state
+            if a.id in self._down_links:
+                self._obs_down.append((at, self._down_links[a.id]))
+                at += 1
+            for child in a.children:
+                if child.id in self._up_links:
+                    self._obs_up.append((at, self._up_links[child.id]))
+                    at += MEASUREMENT + 1
+            if self._agent_cfg[a.id].observation == "global":
+                self._obs_global.append(slice(at, at + n_bus))
         self._flat_parts = [p for parts in self._obs_parts for p in parts]
         self._info_protos = [[p for p in s.horizontal if a in p.participants] for a in learned]
         # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
@@ -221,6 +262,71 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                               for a in learned]
 
     # ------------------------------------------------------------------ construction
+    def _build_clock(self) -> None:
+        """The tick (s) and what follows from it, once: ticks per physics step, the episode in ticks,
+        every agent's period and offset (ticks) as arrays, and the event conditions."""
+        config, s = self.config, self.scenario
+        time = config.time
+        self.tick_s = config.tick_s
+        self._tpp = time.physics_s // self.tick_s  # ticks per physics step
+        self._tick_h = self.tick_s / 3600.0
+        self.n_steps = time.steps_per_episode  # physics steps (the length of every profile)
+        self.max_ticks = time.episode_s // self.tick_s
+        if self.max_ticks > MAX_TICKS:
+            raise config.source.error("time", f"the tick derived from the physics step, periods, offsets and link delays "
+                                              f"is {self.tick_s} s, so an episode has {self.max_ticks:,} ticks (at most "
+                                              f"{MAX_TICKS:,}); use durations with a larger common divisor")
+        self._agent_ids = list(s.agents)
+        self._agent_pos = {aid: i for i, aid in enumerate(self._agent_ids)}
+        agents = list(s.agents.values())
+        n = len(agents)
+        self._all_periods = np.array([a.period for a in agents], np.int64)
+        self._all_offsets = np.array([a.offset for a in agents], np.int64)
+        #: actions taken by every agent (``_agent_ids`` order) in this episode; physics steps run
+        self.action_counts = np.zeros(n, np.int64)
+        self.physics_steps = 0
+        self._last_act = np.zeros(n, np.int64)
+        self._price_seen = [0.0] * n  # the price each agent saw at the last tick ($/MWh)
+        self._acting = np.zeros(n, bool)
+        self._acting_list = [False] * n
+        self._zero_costs = dict.fromkeys(s.agents, 0.0)
+        self._events = []
+        for a in config.agents:
+            ev = a.events
+            if ev is None:
+                continue
+            agent = s.agents[a.id]
+            parent = agent.parent
+            self._events.append(_Event(self._agent_pos[a.id], self._zone_of(a.id) if ev.voltage else None, ev.price_above,
+                                       ev.message, self._agent_pos[parent.id] if parent is not None else -1,
+                                       max(1, math.ceil(ev.min_interval_s / self.tick_s))))
+
+    def _zone_of(self, agent_id: str) -> np.ndarray:
+        """The bus positions an agent watches: its device's bus, or its zone (grid and system agents)."""
+        agent = self.scenario.agents[agent_id]
+        zone = np.array([agent.bus], np.int64) if isinstance(agent, DeviceAgent) else np.asarray(agent.zone, np.int64)
+        return zone if zone.size else np.unique(np.array([d.bus for d in agent.devices()], np.int64))
+
+    def _build_links(self) -> None:
+        """A :class:`~powergrid.channels.Link` for every non-ideal direction of a parent–child link."""
+        self._down_links: dict[str, Link] = {}
+        self._up_links: dict[str, Link] = {}
+        for a in self.config.agents:
+            parent = self.scenario.agents[a.id].parent
+            if parent is None:
+                continue
+            for cfg, table, sender, recipient in ((a.down, self._down_links, parent.id, a.id),
+                                                  (a.up, self._up_links, a.id, parent.id)):
+                if cfg is not None:
+                    table[a.id] = Link(self._channel(cfg), sender, recipient)
+        self._links = [*self._down_links.values(), *self._up_links.values()]
+        self._up_list = list(self._up_links.values())
+        for ev in self._events:  # a message event watches the agent's down link (ideal: its parent acting)
+            ev.link = self._down_links.get(self._agent_ids[ev.pos])
+
+    def _channel(self, link: LinkConfig) -> Channel:
+        return Channel(ChannelParams(delay=link.delay_s // self.tick_s, loss=link.loss, capacity=link.capacity))
+
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | EnvConfig | Mapping[str, Any], **kwargs: Any) -> MultiAgentPowerGridEnv:
         """Build from a YAML file path, a mapping with the same structure, or an :class:`EnvConfig`."""
@@ -280,7 +386,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 lo, hi = max(lo, -1e6), min(hi, 1e6)
                 inside = -1.0 <= lo and hi <= 1.0
                 parts.append((lo, hi, 0.0 if inside else (lo + hi) / 2, 1.0 if inside or hi <= lo else (hi - lo) / 2))
-        return tuple(np.array(column, np.float64) for column in zip(*(free + parts)))
+        age = (*AGE_BOUNDS, 0.0, AGE_SCALE)
+        tail = [age] if agent.id in self._down_links else []
+        for child in agent.children:
+            if child.id in self._up_links:
+                tail += [(*P_BOUNDS, 0.0, 1.0), volt, volt, volt, age]
+        if self._agent_cfg[agent.id].observation == "global":
+            tail += [volt] * len(self.net.bus)
+        return tuple(np.array(column, np.float64) for column in zip(*(free + parts + tail)))
 
     def _build_observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
         low, high, ref, scale = self._observation_scaling(agent)
@@ -346,8 +459,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_rng, *rest = streams
         # every provider gets the same seed, so data providers pick the same start day for all roles
         profile_seed = int(profile_rng.integers(2**63))
-        self.ctx.profiles = {role: p.episode(self.max_ticks, self.config.time.step_minutes, np.random.default_rng(profile_seed))
+        self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
+        self._t0 = _episode_t0(s.providers)
         time = self.config.time
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
@@ -363,9 +477,19 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self._policies[agent_id] = cls(agent, rest.pop()) if cls is not None else None
         for proto in s.horizontal:
             proto.reset(rest.pop())
+        link_seeds = profile_rng.spawn(1)[0].integers(2**63, size=len(self._links))
+        for link, seed in zip(self._links, link_seeds.tolist()):
+            link.reset(seed)
+        for grid in self._grid_agents:  # after the links' seeds, so their streams are unchanged
+            grid.protocol.reset(profile_rng.spawn(1)[0])
+        self.action_counts[:] = 0
+        self.physics_steps = 0
+        self._last_act[:] = -self.max_ticks - 1
+        self._price_seen = [0.0] * len(self._agent_ids)
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._set_time(0)
+        self._schedule(0)
         self._costs = dict.fromkeys(s.agents, 0.0)
         self._safety = dict.fromkeys(s.agents, 0.0)
         self._applied_settings.clear()
@@ -392,23 +516,32 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         actions = self._physical_actions(actions)
         for root in s.roots:
             self._decide(root, None, actions, market_price, extra)
-        for proto in s.horizontal:
-            proto.coordinate(extra[proto], ctx)
-        for d in s.device_agents:
-            ctx.price = d.price
-            d.device.step(d.pending, ctx)
-            if d.reactive.q_mvar is not None:
-                d.reactive.apply(d.device)
-        ctx.price = market_price
-        self._apply_network_settings()
-        self._device_injections()
-        result = self._solve(t)
-        sound = self._accept(result)
-        flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
-        for d in self._settling:
-            d.device.settle(flow, ctx)
-        self._account(flow)
+        physics = t % self._tpp == 0
+        sound, result = True, None
+        if physics:
+            for proto in s.horizontal:
+                proto.coordinate(extra[proto], ctx)
+            for d in s.device_agents:
+                ctx.price = d.price
+                d.device.step(d.pending, ctx)
+                if d.reactive.q_mvar is not None:
+                    d.reactive.apply(d.device)
+            ctx.price = market_price
+            self._apply_network_settings()
+            self._device_injections()
+            result = self._solve(t // self._tpp)
+            sound = self._accept(result)
+            flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
+            for d in self._settling:
+                d.device.settle(flow, ctx)
+            self._account(flow)
+            self.physics_steps += 1
+            self._measure(t + 1)
+        else:
+            self._costs, self._safety = dict(self._zero_costs), dict(self._zero_costs)
         self.tick = t + 1
+        for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
+            link.poll(self.tick)
         rw = self.config.reward
         costs, safety = self._costs, self._safety
         cw, sw = rw.cost_weight, rw.safety_weight
@@ -416,6 +549,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if sound and not all(map(np.isfinite, rewards.values())):
             sound, self._failure = False, "non-finite cost or safety"
         elif not sound:
+            assert result is not None
             self._failure = "power flow diverged" if not result.converged else "power flow gave non-finite values"
         terminate = False
         penalty = 0.0
@@ -427,13 +561,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             for table in (costs, safety):
                 table.update((aid, 0.0) for aid, v in table.items() if not np.isfinite(v))
             terminate = rw.on_divergence == "terminate"
-            ticks_lost = self.max_ticks - t if terminate else 1
+            ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
             penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
             floor = -self._worst_loss
             rewards = {aid: (min(r, floor) if np.isfinite(r) else floor) - penalty for aid, r in rewards.items()}
         done = self.tick >= self.max_ticks
         self._set_time(min(self.tick, self.max_ticks - 1))
+        self._schedule(self.tick)
         observations = self._observe_all()
         terminations = dict.fromkeys(self.possible_agents, terminate)
         truncations = dict.fromkeys(self.possible_agents, done and not terminate)
@@ -443,28 +578,115 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     # ------------------------------------------------------------------ step parts
+    def _schedule(self, tick: int) -> None:
+        """Who acts at ``tick``: agents at a periodic tick, and agents whose event condition held at the
+        end of the tick before (at least ``min_interval`` after their last action)."""
+        due = (tick >= self._all_offsets) & ((tick - self._all_offsets) % self._all_periods == 0)
+        if self._events and tick < self.max_ticks:
+            vm = self.last_result.vm_pu if self.last_result is not None else None
+            rw = self.config.reward
+            was_acting = self._acting_list
+            for ev in self._events:
+                pos = ev.pos
+                if due[pos] or tick - self._last_act[pos] < ev.min_ticks:
+                    continue
+                fire = False
+                if ev.zone is not None and vm is not None:
+                    v = vm[ev.zone]
+                    fire = bool((v < rw.v_min_pu).any() or (v > rw.v_max_pu).any())
+                if not fire and ev.price_above is not None:
+                    fire = self._price_seen[pos] > ev.price_above
+                if not fire and ev.message and tick > 0:
+                    fire = ev.link.arrived if ev.link is not None else ev.parent >= 0 and was_acting[ev.parent]
+                due[pos] = fire
+        self._acting = due
+        self._acting_list = due.tolist()
+        for link in self._links:
+            link.arrived = False
+
+    def _next_ticks(self) -> np.ndarray:
+        """Ticks until every learned agent next acts (0 when it acts now)."""
+        t, off = self.tick, self._offsets
+        ahead = np.where(t < off, off - t, (off - t) % self._periods)
+        return np.where(self._acting[self._learned_pos], 0, ahead)
+
+    def _measure(self, tick: int) -> None:
+        """Send up every non-ideal up link its child's measurement at the end of a physics step (at ``tick``):
+        device power (MW), zone min/mean/max voltage (pu)."""
+        if not self._up_list:
+            return
+        n = len(self._up_list)
+        v = self.last_result.vm_pu[self._up_zone_idx]
+        rows = np.stack([np.bincount(self._up_dev_gid, self._dev_p[self._up_dev_idx], n),
+                         np.minimum.reduceat(v, self._up_zone_start), np.bincount(self._up_zone_gid, v, n) / self._up_zone_n,
+                         np.maximum.reduceat(v, self._up_zone_start)], axis=1)
+        for link, row in zip(self._up_list, rows):
+            link.send(row, tick)
+
+    def is_acting(self, agent_id: str) -> bool:
+        """Whether ``agent_id``'s action is used at the current tick (its period or an event)."""
+        return self._acting_list[self._agent_pos[agent_id]]
+
+    def acting_agents(self) -> list[str]:
+        """The learned agents whose actions the next :meth:`step` uses."""
+        acting = self._acting_list
+        return [aid for aid, pos in zip(self.possible_agents, self._learned_pos.tolist()) if acting[pos]]
+
+    def action_count(self, agent_id: str) -> int:
+        """How many actions ``agent_id`` took in this episode so far."""
+        return int(self.action_counts[self._agent_pos[agent_id]])
+
+    @property
+    def time_s(self) -> int:
+        """Seconds since the episode start."""
+        return self.tick * self.tick_s
+
+    @property
+    def timestamp(self) -> dt.datetime | None:
+        """The data's wall-clock time now, when the dataset provider reports its episode start (``last_start``)."""
+        return self._t0 + dt.timedelta(seconds=self.time_s) if self._t0 is not None else None
+
     def _set_time(self, tick: int) -> None:
+        """The context at ``tick``: ``ctx.tick`` is the physics step (the index of every profile)."""
         ctx = self.ctx
-        ctx.tick = tick
-        ctx.hour = (self.config.time.start_hour + tick * self.dt_h) % 24.0
-        ctx.price = float(ctx.profiles["price"][tick])
+        ctx.tick = tick // self._tpp
+        ctx.hour = (self.config.time.start_hour + tick * self._tick_h) % 24.0
+        ctx.price = float(ctx.profiles["price"][ctx.tick])
 
     def _decide(self, agent: Agent, directive: Directive | None, actions: Mapping[str, Any], price: float,
                 extra: dict[Any, dict[str, np.ndarray]]) -> None:
-        """Choose ``agent``'s action this tick and pass directives down to its children."""
+        """Choose ``agent``'s action this tick and pass directives down to its children.
+
+        ``directive`` is the parent's directive now; over a non-ideal link the agent has the last
+        one its channel delivered instead. It acts when :meth:`_schedule` says so (the directive's
+        action when it carries one); before its first action it follows its own rule.
+        """
+        pos = self._agent_pos[agent.id]
+        link = self._down_links.get(agent.id)
+        if link is not None:
+            if self._acting_list[self._agent_pos[link.sender]]:
+                link.send(directive, self.tick)
+            link.poll(self.tick)
+            directive = link.last
         if directive is not None and directive.price is not None:
             price = directive.price
-        if directive is not None and directive.action is not None:
-            action = directive.action
-        elif agent.is_due(self.tick) or agent.last_action is None:
-            if agent.learned:
+        self._price_seen[pos] = price
+        if self._acting_list[pos]:
+            if directive is not None and directive.action is not None:
+                action = directive.action
+            elif agent.learned:
                 action = self._learned_action(agent, actions.get(agent.id), extra)
             else:
                 self.ctx.price = price
                 action = self._policies[agent.id].act(self.ctx)
             agent.last_action = action
-        else:
+            self.action_counts[pos] += 1
+            self._last_act[pos] = self.tick
+        elif agent.last_action is not None:
             action = agent.last_action
+        else:  # before its first action: its own rule (or its parent's current setpoint)
+            self.ctx.price = price
+            action = directive.action if directive is not None and directive.action is not None else agent.rule_action(self.ctx)
         if isinstance(agent, DeviceAgent):
             agent.pending, agent.price = action, price
             return
@@ -584,12 +806,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * np.pi * ctx.hour / 24.0
         at = self._obs_common
-        periods = self._periods
         buf[at] = ctx.price
         buf[at + 1] = np.sin(angle)
         buf[at + 2] = np.cos(angle)
-        buf[at + 3] = tick % periods == 0
-        buf[at + 4] = ((-tick) % periods) / periods
+        buf[at + 3] = self._acting[self._learned_pos]
+        buf[at + 4] = self._next_ticks() / self._periods
         if self._ldev_at.size:
             buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
         if self._lgrid.size:
@@ -608,6 +829,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[g + 3] = np.maximum.reduceat(zv, starts)
         for observe, where in self._flat_parts:
             buf[where] = observe()
+        for i, link in self._obs_down:
+            buf[i] = (tick - link.sent_tick) * self.tick_s
+        for i, link in self._obs_up:
+            if link.last is not None:
+                buf[i:i + MEASUREMENT] = link.last
+            else:
+                buf[i:i + MEASUREMENT] = (0.0, 1.0, 1.0, 1.0)
+            buf[i + MEASUREMENT] = (tick - link.sent_tick) * self.tick_s
+        for where in self._obs_global:
+            buf[where] = vm if vm is not None else 1.0
         obs = ((buf - self._obs_ref) / self._obs_scale).astype(np.float32)
         bad = ~np.isfinite(obs)
         if bad.any():
@@ -622,19 +853,33 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         else:
             proj = [0.0] * self._n_learned
         costs, safety = self._costs, self._safety
+        acting = self._acting[self._learned_pos].tolist()
+        ahead = self._next_ticks().tolist()
+        time_s, stamp = self.time_s, self.timestamp
+        stamp = stamp.isoformat() if stamp is not None else None
         infos = {}
-        for agent, projection, protos, reports in zip(self._learned, proj, self._info_protos, self._info_devices):
-            aid, period = agent.id, agent.period
+        for agent, projection, protos, reports, now, next_tick in zip(self._learned, proj, self._info_protos, self._info_devices,
+                                                                     acting, ahead):
+            aid = agent.id
             info = {
                 "cost": costs[aid],
                 "safety": safety[aid],
                 "converged": sound,
                 "failure": self._failure,
                 "penalty": penalty,
-                "acting": tick % period == 0,
-                "ticks_to_next": (-tick) % period,
+                "acting": now,
+                "ticks_to_next": next_tick,
+                "next_action_s": next_tick * self.tick_s,
+                "time_s": time_s,
+                "timestamp": stamp,
                 "projection": projection,
             }
+            down = self._down_links.get(aid)
+            if down is not None:
+                info["directive_age_s"] = (tick - down.sent_tick) * self.tick_s
+            ups = {c.id: (tick - self._up_links[c.id].sent_tick) * self.tick_s for c in agent.children if c.id in self._up_links}
+            if ups:
+                info["measurement_age_s"] = ups
             for proto in protos:
                 info[type(proto).__name__] = proto.info()
             if isinstance(agent, GridAgent) and agent.protocol is not None:
@@ -693,6 +938,34 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         result = self.last_result if self.last_result is not None else self._nominal
         vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - V_REF) / V_SCALE
         return np.clip(vm, self.state_space.low, self.state_space.high).astype(np.float32)
+
+
+@attrs.define(slots=True)
+class _Event:
+    """One agent's event conditions: its position, the buses watched for the voltage band (or None), the price
+    threshold ($/MWh, or None), whether a message arriving counts, its parent's position (−1: none), the minimum
+    interval (ticks) and its down link (None: ideal)."""
+
+    pos: int
+    zone: np.ndarray | None
+    price_above: float | None
+    message: bool
+    parent: int
+    min_ticks: int
+    link: Link | None = None
+
+
+def _episode_t0(providers: Mapping[str, Any]) -> dt.datetime | None:
+    """The wall-clock start of the episode's data: ``last_start`` of the price (else load) provider, when it has one."""
+    for role in ("price", "load"):
+        provider = providers.get(role)
+        provider = getattr(provider, "active", provider)
+        start = getattr(provider, "last_start", None)
+        if isinstance(start, dt.datetime):
+            return start.to_pydatetime() if hasattr(start, "to_pydatetime") else start
+        if isinstance(start, dt.date):
+            return dt.datetime.combine(start, dt.time())
+    return None
 
 
 def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -> Any:

@@ -1,8 +1,8 @@
 """A gymnasium single-agent view of one learned agent, for Stable-Baselines3 and other single-agent libraries.
 
 The other learned agents follow fixed policies (by default their rule actions).
-One ``step`` is one decision of the viewed agent: with ``period > 1`` the
-environment runs ``period`` ticks (others act when they are due) and the reward,
+One ``step`` is one decision of the viewed agent: the environment runs ticks until
+the agent acts again (its period or an event; others act when they do) and the reward,
 ``cost`` and ``safety`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`.
 
 Picklable, so it works with ``SubprocVecEnv(..., start_method="spawn")``; pass
@@ -61,21 +61,20 @@ class SingleAgentView(gymnasium.Env):
             self.policies = {a: policies.get(a, rule_policy) for a in others}
         self.observation_space = self.env.observation_space(agent_id)
         self.action_space = self.env.action_space(agent_id)
-        self._agent = self.env.scenario.agents[agent_id]
-        self._others = [self.env.scenario.agents[a] for a in others]
+        self._others = others
         self._acc = Accumulator([agent_id])
         self._obs: dict[str, np.ndarray] = {}
 
     def _other_actions(self) -> dict[str, Any]:
-        tick = self.env.tick
-        return {a.id: self.policies[a.id](self.env, a.id, self._obs.get(a.id)) for a in self._others if a.is_due(tick)}
+        env = self.env
+        return {a: self.policies[a](env, a, self._obs.get(a)) for a in self._others if env.is_acting(a)}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._obs, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
         info = dict(infos[self.agent_id], ticks=0)
-        if not self._agent.is_due(self.env.tick):  # not at tick 0 in any scenario today; kept for safety
+        if not self.env.is_acting(self.agent_id):  # an offset: run until its first action
             _, _, _, info = self._run({})
         return self._obs[self.agent_id], info
 
@@ -93,7 +92,7 @@ class SingleAgentView(gymnasium.Env):
             self._acc.add(rewards, infos)
             terminated = bool(terminations[aid])
             truncated = bool(truncations[aid]) or not self.env.agents
-            if terminated or truncated or self._agent.is_due(self.env.tick):
+            if terminated or truncated or self.env.is_acting(aid):
                 break
         reward, info = self._acc.pop(aid, infos[aid])
         return reward, terminated, truncated and not terminated, info

@@ -1,8 +1,9 @@
 """RLlib (new API stack) multi-agent environment over :class:`~powergrid.env.MultiAgentPowerGridEnv`.
 
 Multi-rate agents use RLlib's native asynchronous semantics: the observation dict
-returned by ``reset``/``step`` holds only the agents due to act at the current
-tick; the rewards of an agent between two of its actions are summed and delivered
+returned by ``reset``/``step`` holds only the agents acting at the current tick
+(at their period or on an event: ``env.acting_agents()``); the rewards of an agent
+between two of its actions are summed and delivered
 when it next appears (or at the end of the episode, when every agent gets a final
 observation). Ticks at which no learned agent is due are stepped internally
 (agents hold their last action), so every RLlib step asks at least one agent to act.
@@ -49,18 +50,13 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self.agents = list(self.possible_agents)
         self.observation_spaces = {a: env.observation_space(a) for a in self.possible_agents}
         self.action_spaces = {a: env.action_space(a) for a in self.possible_agents}
-        self._agents = [env.scenario.agents[a] for a in self.possible_agents]
         self._acc = Accumulator(self.possible_agents)
-
-    def _due(self) -> list[str]:
-        tick = self.env.tick
-        return [agent.id for agent in self._agents if agent.is_due(tick)]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         observations, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
         self.agents = list(self.possible_agents)
-        due = self._due()
+        due = self.env.acting_agents()
         return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
 
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -71,7 +67,7 @@ class RLlibPowerGridEnv(MultiAgentEnv):
             actions = {}  # agents that are not due hold their last action
             terminated = all(terminations.values()) if terminations else False
             truncated = (not self.env.agents or all(truncations.values())) and not terminated
-            due = self._due()
+            due = self.env.acting_agents()
             if terminated or truncated or due:
                 break
         done = terminated or truncated
