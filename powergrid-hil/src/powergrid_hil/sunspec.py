@@ -55,10 +55,16 @@ def model_definition(model_id: int) -> dict[str, Any]:
 
 
 def unimplemented(point_type: str, words: int) -> list[int]:
-    """The "not implemented" register words of a point (pysunspec2's patterns)."""
+    """The "not implemented" register words of a point: pysunspec2's pattern of its type, NULs for strings."""
     from sunspec2 import mb
 
-    return to_words(mb.create_unimpl_value(point_type, len=2 * words))
+    value = mb.unimpl_value.get(point_type)
+    fmt = FORMATS.get(point_type)
+    if fmt is None or not isinstance(value, int):  # string, ipv6addr: NUL bytes; eui48: all ones
+        return [0xFFFF if point_type == "eui48" else 0] * words
+    if point_type.startswith("float"):  # the pattern is a bit pattern (quiet NaN), not a quantity
+        fmt = ">I" if point_type == "float32" else ">Q"
+    return to_words(struct.pack(fmt, value))
 
 
 def to_words(data: bytes) -> list[int]:
