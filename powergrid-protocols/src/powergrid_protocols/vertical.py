@@ -29,20 +29,33 @@ class PriceSignal(VerticalProtocol):
     """The parent broadcasts one price ($/MWh); each child's own policy responds to it.
 
     Parent action: ``[price]`` in ``[price_min, price_max]`` $/MWh. Children see it
-    as ``ctx.price``. Rule: pass the market price on.
+    as ``ctx.price``. Rule: pass the market price on. A price outside the range is clipped;
+    a NaN or infinite one passes the market price on and counts as the full range in
+    ``projection`` ($/MWh, in :meth:`info`).
     """
 
     Params = PriceSignalParams
+
+    def __init__(self, params: Any, parent: Any) -> None:
+        super().__init__(params, parent)
+        self.projection = 0.0
 
     def action_space(self) -> gymnasium.spaces.Box:
         return box(self.params.price_min, self.params.price_max)
 
     def directives(self, action: Any, ctx: StepContext) -> Sequence[Directive | None]:
-        price = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
-        if not np.isfinite(price):
-            price = ctx.price
-        price = min(max(price, self.params.price_min), self.params.price_max)
+        lo, hi = self.params.price_min, self.params.price_max
+        requested = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        if np.isfinite(requested):
+            price = min(max(requested, lo), hi)
+            self.projection = abs(price - requested)
+        else:
+            price = min(max(ctx.price, lo), hi)
+            self.projection = hi - lo
         return [Directive(price=price) for _ in self.parent.children]
+
+    def info(self) -> dict[str, Any]:
+        return {"projection": self.projection}
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         return np.array([min(max(ctx.price, self.params.price_min), self.params.price_max)], np.float32)
