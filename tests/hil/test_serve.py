@@ -16,6 +16,7 @@ from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 from sunspec2.modbus.modbus import ModbusClientException
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid_hil.registers import RegisterMap
 from powergrid_hil.serve import Pace, ScenarioServer, env_action
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "hil_sunspec.yaml"
@@ -195,3 +196,34 @@ def test_cli_reports_a_bad_config(tmp_path, capsys) -> None:
     assert main(["serve", str(tmp_path / "missing.yaml")]) == 2
     assert "powergrid hil: error:" in capsys.readouterr().err
     assert main(["serve", str(CONFIG), "--speedup", "0"]) == 2
+
+
+def test_round_trip_under_a_plain_register_map_little_word_order() -> None:
+    """The same scenario under a 32-bit, little-word-order map, driven by a ModbusDevice in a second env."""
+    registers = {"setpoint": {"address": 10, "type": "int32", "scale": 1e-6, "word_order": "little"},
+                 "p": {"address": 0, "type": "int32", "scale": 1e-6, "word_order": "little"},
+                 "q": {"address": 2, "type": "float32", "word_order": "little"},
+                 "soc": {"address": 4, "type": "uint32", "scale": 1e-9, "word_order": "little"}}
+    with ScenarioServer(CONFIG, registers=RegisterMap.from_mapping(registers), port=0) as served:
+        client_env = MultiAgentPowerGridEnv.from_config({
+            "name": "controller", "network": {"type": "cigre_mv"},
+            "time": {"step_minutes": 5, "steps_per_episode": 12},
+            "agents": [{"id": "site_bess", "type": "ModbusDevice", "bus": "Bus 5", "policy": "learned",
+                        "params": {"port": served.port, "unit_id": 1, "timeout_s": 2.0, "p_min_mw": -0.5,
+                                   "p_max_mw": 0.5, "registers": registers}}],
+        })
+        client_env.reset(seed=0)
+        site = client_env.scenario.agents["site_bess"].device
+        bess = device_of(served, "bess")
+        try:
+            for mw in (-0.4321, 0.2468, -0.000001):
+                client_env.step({"site_bess": env_action(client_env, "site_bess", np.array([mw]))})
+                served.step()
+                assert bess.p_mw == pytest.approx(mw, abs=1e-6)  # int32 counts of 1 W, negative too
+                client_env.step({"site_bess": env_action(client_env, "site_bess", np.array([mw]))})
+                assert site.comm_ok, site.last_error
+                assert site.p_mw == pytest.approx(round(bess.p_mw * 1e6) / 1e6, abs=1e-12)
+                assert site.soc == pytest.approx(round(bess.soc * 1e9) / 1e9, abs=1e-12)
+            assert served.server.stats["writes"] == 6
+        finally:
+            site.close()
