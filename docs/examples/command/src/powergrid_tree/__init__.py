@@ -1,0 +1,1 @@
+"""Example command plugin: ``powergrid tree SCENARIO``."""

@@ -1,0 +1,1 @@
+"""Example dataset plugin: ``csv_profile``, hourly values of any profile role from a CSV file."""

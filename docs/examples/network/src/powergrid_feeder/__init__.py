@@ -1,0 +1,1 @@
+"""Example network plugin: ``radial_feeder``, a template that takes parameters."""

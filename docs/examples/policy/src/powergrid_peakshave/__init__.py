@@ -1,0 +1,1 @@
+"""Example policy plugin: ``evening_peak``, a time-of-day battery schedule."""

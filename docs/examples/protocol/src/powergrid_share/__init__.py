@@ -1,0 +1,1 @@
+"""Example protocol plugin: ``proportional_share`` (vertical) and ``generation_cap`` (horizontal)."""
