@@ -16,6 +16,7 @@ lateness); the schedule then restarts from now rather than bursting to catch up.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,10 @@ class Pace:
     steps: int = 0
     overruns: int = 0
     worst_late_s: float = 0.0
-    step_s: list[float] = attrs.Factory(list)  # compute time of each step
+    step_s: deque[float] = attrs.Factory(lambda: deque(maxlen=10_000))  # compute time of the last steps
 
     def summary(self) -> str:
-        busy = float(np.median(self.step_s)) * 1e3 if self.step_s else 0.0
+        busy = float(np.median(list(self.step_s))) * 1e3 if self.step_s else 0.0
         return (f"{self.steps} steps, {self.overruns} overruns (worst {self.worst_late_s * 1e3:.1f} ms late), "
                 f"median step {busy:.1f} ms")
 

@@ -36,7 +36,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.devices import Device, StepContext
-from powergrid_hil.registers import OK, RegisterMap
+from powergrid_hil.registers import RegisterMap
 
 LOCALHOST = ("127.0.0.1", "::1")
 
@@ -109,7 +109,6 @@ class RegisterUnit(Unit):
         writable = [a for _, reg in self.registers.items() if reg.access == "RW" for a in reg.addresses]
         super().__init__(device, tables, writable)
         self.setpoint_mw = 0.0
-        self.setpoint_flag = OK
         self.publish()
 
     def accept(self, address: int, words: list[int]) -> int | None:
@@ -117,10 +116,10 @@ class RegisterUnit(Unit):
         staged = dict(zip(range(address, address + len(words)), words))
         current = self.words("holding", sp.address, sp.words) or []
         reading = sp.decode([staged.get(a, w) for a, w in zip(sp.addresses, current)], self.setpoint_mw)
-        if reading.flag not in (OK,):
+        if not reading.ok:
             return ILLEGAL_VALUE
         self.put("holding", address, words)
-        self.setpoint_mw, self.setpoint_flag = float(reading.value), reading.flag
+        self.setpoint_mw = float(reading.value)
         return None
 
     def action(self) -> Any:

@@ -17,6 +17,7 @@ reply of the wrong length is a fault, handled like a lost answer (see
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ import attrs
 from powergrid.params import flag, integer, quantity
 from powergrid_hil.client import CommError
 from powergrid_hil.device import LinkedDevice, LinkParams
-from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE
+from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Reading
 from powergrid_hil.sunspec import BASE_ADDRESS, Located, SunSpecError, SunSpecMap
 
 W_PER_MW = 1e6
@@ -118,16 +119,11 @@ class SunSpecDevice(LinkedDevice):
 
     # ------------------------------------------------------------------ exchange
     def _value(self, name: str, located: Located, words: list[int], low: float, high: float) -> float | None:
+        """A point's value in ``[low, high]``, or None (recorded) when not implemented or out of range."""
         value = located.point.decode(words, self.points.exponents.get(name, 0))  # type: ignore[union-attr]
         if value is None:
-            self.register_flags[name] = NOT_AVAILABLE
-            self.record("read", name, NOT_AVAILABLE, f"{located.point.name}: not implemented")
-            return None
-        if not low <= value <= high:
-            self.register_flags[name] = CLAMPED
-            self.record("read", name, CLAMPED, f"{located.point.name} = {value} outside [{low}, {high}]")
-            return None
-        return float(value)
+            return self.reading(name, Reading(math.nan, NOT_AVAILABLE))
+        return self.reading(name, Reading(float(value), OK if low <= value <= high else CLAMPED))
 
     def exchange(self) -> tuple[float | None, float | None, float | None]:
         try:
