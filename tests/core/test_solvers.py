@@ -26,7 +26,8 @@ BACKENDS = [
 
 # |fast - pandapower| bounds per result field
 TOL = {"vm_pu": 1e-6, "va_degree": 1e-4, "line_loading_percent": 1e-4, "line_p_from_mw": 1e-6,
-       "trafo_loading_percent": 1e-4, "trafo_p_hv_mw": 1e-6, "ext_grid_p_mw": 1e-6, "ext_grid_q_mvar": 1e-6}
+       "trafo_loading_percent": 1e-4, "trafo_p_hv_mw": 1e-6, "ext_grid_p_mw": 1e-6, "ext_grid_q_mvar": 1e-6,
+       "trafo_p_lv_mw": 1e-6, "trafo_q_lv_mvar": 1e-6}
 STEPS = 3
 
 
@@ -211,3 +212,32 @@ def test_wrong_length_raises():
     inj = injections[0]
     with pytest.raises(ValueError):
         solver.solve(Injections(inj.load_p_mw[:-1], inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["ieee13", "ieee34", "ieee123", "ieee34_3mg"])
+def test_tap_moves_patch_ybus_and_match_runpp(name, backend, monkeypatch):
+    """Regulator tap moves patch the admittance entries in place (no runpp recompile) and give
+    pandapower's runpp results at the same taps (1e-6 pu), over sequences of moves on every regulator."""
+    net = TEMPLATES[name]()
+    rows = np.flatnonzero(np.isfinite(net.trafo.tap_pos.to_numpy(float)))
+    assert rows.size
+    solver, ref = fast(copy.deepcopy(net), backend), PandapowerSolver(copy.deepcopy(net))
+    rng = np.random.default_rng(11)
+    tap0 = net.trafo.tap_pos.to_numpy(float)[rows].astype(int)
+
+    def no_runpp(*args, **kwargs):
+        raise AssertionError("a tap move recompiled with runpp")
+
+    for step in range(4):
+        inj = Injections(*(a * rng.uniform(0.6, 1.1, a.size) for a in (net.load.p_mw.to_numpy(),
+                                                                       net.load.q_mvar.to_numpy())),
+                         net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy())
+        taps = np.clip(tap0 + rng.integers(-4, 5, rows.size), -16, 16)
+        with monkeypatch.context() as m:
+            m.setattr("powergrid.solvers.fast.pp.runpp", no_runpp)
+            for row, tap in zip(rows, taps):
+                solver.set_trafo_tap(int(row), int(tap))
+        for row, tap in zip(rows, taps):
+            ref.set_trafo_tap(int(row), int(tap))
+        assert_matches(solver.solve(inj), ref.solve(inj), f"{name} step {step} taps {taps}")

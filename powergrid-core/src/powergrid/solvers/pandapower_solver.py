@@ -27,7 +27,7 @@ class PandapowerSolver(PowerFlowSolver):
 
     def __init__(self, net: Any, params: PandapowerParams | None = None) -> None:
         super().__init__(net, params or PandapowerParams())
-        self._warm = False
+        self._warm: tuple[np.ndarray, np.ndarray] | None = None  # last converged vm (pu), va (degree)
 
     def set_trafo_tap(self, trafo_row: int, tap_pos: int) -> None:
         """Write the tap position; the next flow still starts from the last one."""
@@ -35,7 +35,7 @@ class PandapowerSolver(PowerFlowSolver):
 
     def topology_changed(self) -> None:
         """Switch or in-service edits can change the bus set: the next flow starts afresh."""
-        self._warm = False
+        self._warm = None
 
     def solve(self, injections: Injections) -> PowerFlowResult:
         net, p = self.net, self.params
@@ -46,27 +46,31 @@ class PandapowerSolver(PowerFlowSolver):
         arrays = (injections.load_p_mw, injections.load_q_mvar, injections.sgen_p_mw, injections.sgen_q_mvar)
         if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
-        # warm start from the last converged flow: a flat start fails on long feeders at high regulator taps
-        init = "results" if self._warm else "auto"
-        self._warm = False
-        try:
-            pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
-                     tolerance_mva=p.tolerance_mva, numba=False, init=init)
-        except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
-            return PowerFlowResult.failed(*self.shape)
-        self._warm = True
-        trafo_loading = net.res_trafo.loading_percent.to_numpy(float) if len(net.trafo) else np.zeros(0)
+        # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow
+        starts = [{}] + ([{"init_vm_pu": self._warm[0], "init_va_degree": self._warm[1]}] if self._warm else [])
+        self._warm = None
+        for k, start in enumerate(starts):
+            try:
+                pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
+                         tolerance_mva=p.tolerance_mva, numba=False, init="auto", **start)
+                break
+            except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
+                if k == len(starts) - 1:
+                    return PowerFlowResult.failed(*self.shape)
+        self._warm = (np.nan_to_num(net.res_bus.vm_pu.to_numpy(float), nan=1.0),
+                      np.nan_to_num(net.res_bus.va_degree.to_numpy(float), nan=0.0))
+        trafo_loading = net.res_trafo.loading_percent.to_numpy(float, copy=True) if len(net.trafo) else np.zeros(0)
         return PowerFlowResult(
             converged=True,
-            vm_pu=net.res_bus.vm_pu.to_numpy(float),
-            va_degree=net.res_bus.va_degree.to_numpy(float),
-            line_loading_percent=net.res_line.loading_percent.to_numpy(float),
-            line_p_from_mw=net.res_line.p_from_mw.to_numpy(float),
+            vm_pu=net.res_bus.vm_pu.to_numpy(float, copy=True),
+            va_degree=net.res_bus.va_degree.to_numpy(float, copy=True),
+            line_loading_percent=net.res_line.loading_percent.to_numpy(float, copy=True),
+            line_p_from_mw=net.res_line.p_from_mw.to_numpy(float, copy=True),
             trafo_loading_percent=trafo_loading,
-            trafo_p_hv_mw=net.res_trafo.p_hv_mw.to_numpy(float) if len(net.trafo) else np.zeros(0),
-            ext_grid_p_mw=net.res_ext_grid.p_mw.to_numpy(float),
-            ext_grid_q_mvar=net.res_ext_grid.q_mvar.to_numpy(float),
+            trafo_p_hv_mw=net.res_trafo.p_hv_mw.to_numpy(float, copy=True) if len(net.trafo) else np.zeros(0),
+            ext_grid_p_mw=net.res_ext_grid.p_mw.to_numpy(float, copy=True),
+            ext_grid_q_mvar=net.res_ext_grid.q_mvar.to_numpy(float, copy=True),
             iterations=int(net._ppc["iterations"]) if net.get("_ppc") is not None and "iterations" in net._ppc else 0,
-            trafo_p_lv_mw=net.res_trafo.p_lv_mw.to_numpy(float) if len(net.trafo) else np.zeros(0),
-            trafo_q_lv_mvar=net.res_trafo.q_lv_mvar.to_numpy(float) if len(net.trafo) else np.zeros(0),
+            trafo_p_lv_mw=net.res_trafo.p_lv_mw.to_numpy(float, copy=True) if len(net.trafo) else np.zeros(0),
+            trafo_q_lv_mvar=net.res_trafo.q_lv_mvar.to_numpy(float, copy=True) if len(net.trafo) else np.zeros(0),
         )
