@@ -70,7 +70,7 @@ def hil(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
     session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS)
-    _pytest(session, "tests/integration", "tests/fuzz", "tests/core/test_solvers.py")  # solvers again, with lightsim2grid
+    _pytest(session, "tests/integration", "tests/fuzz", "tests/bench", "tests/core/test_solvers.py")  # solvers again, with lightsim2grid
 
 
 @nox.session
@@ -108,6 +108,10 @@ def bench(session: nox.Session) -> None:
     session.install(f"{CORE}[plot]", *PACKS.values())
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+    # the benchmark tasks with training (long; docs/benchmarks.md): torch first, pinned to the CPU build on disk
+    session.install("torch==2.13.0")
+    session.install(f"{CORE}[plot,sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
+    session.run("powergrid", "bench", "all", "--days", "12", "--train-minutes", "30", "--out", ".nox/bench-tasks")
 
 
 @nox.session

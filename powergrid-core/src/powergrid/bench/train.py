@@ -28,12 +28,15 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     import supersuit as ss
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecMonitor
 
     env = MultiAgentPowerGridEnv(task.config())
+    env.reset(seed=seed)  # SuperSuit's vector env has no seed(): the env's own stream is seeded here
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
     vec = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1, base_class="stable_baselines3"))
-    model = PPO("MlpPolicy", vec, seed=seed, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
+    set_random_seed(seed)
+    model = PPO("MlpPolicy", vec, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
                 learning_rate=3e-4, verbose=0, device="cpu")
     curve: list[tuple[int, float]] = []
     deadline = time.perf_counter() + 60.0 * minutes
