@@ -50,9 +50,11 @@ def device_of(served: ScenarioServer, agent_id: str):
 
 def test_every_device_is_a_unit_with_models_by_type(served) -> None:
     assert served.table() == [(1, "bess", "ESS", "read/write"), (2, "pv", "PV", "read/write"),
-                              (3, "dg", "DG", "read-only"), (4, "pcc", "GridConnection", "read-only")]
+                              (3, "dg", "DG", "read/write"), (4, "pcc", "GridConnection", "read-only")]
     models = {u: [m.id for m in served.units[u].map.models] for u in served.units}
-    assert models == {1: [1, 701, 702, 704, 713, 802], 2: [1, 701, 702, 704, 160], 3: [1, 701, 702], 4: [1, 701, 702]}
+    assert models == {1: [1, 701, 702, 704, 713, 802], 2: [1, 701, 702, 704, 160], 3: [1, 701, 702, 704],
+                      4: [1, 701, 702]}
+    assert served.parents == {"site": ["bess", "pv", "dg", "pcc"]}
 
 
 def test_pysunspec2_scans_reads_and_writes_a_setpoint_the_simulation_follows(served, sunspec_client) -> None:
@@ -103,11 +105,11 @@ def test_read_only_points_and_units_refuse_writes(served, sunspec_client) -> Non
     client.common[0].DA.value = 9  # RW in the SunSpec definition, but PowerGrid does not act on it
     with pytest.raises(ModbusClientException, match="exception: 2"):
         client.common[0].write()
-    dg = sunspec_client(served.port, 3)
-    assert "DERCtlAC" not in dg.models  # served read-only: no controls
-    dg.DERCapacity[0].WMax.cvalue = 1000.0
+    pcc = sunspec_client(served.port, 4)
+    assert "DERCtlAC" not in pcc.models  # nothing to control: served read-only
+    pcc.DERCapacity[0].WMax.cvalue = 1000.0
     with pytest.raises(ModbusClientException, match="exception: 2"):
-        dg.DERCapacity[0].write()
+        pcc.DERCapacity[0].write()
     assert served.server.stats["not_writable"] == 2
 
 
@@ -167,7 +169,7 @@ def test_cli_serves_the_scenario(tmp_path) -> None:
         assert match, first + process.stderr.read()
         port = int(match.group(1))
         units = [process.stdout.readline() for _ in range(4)]
-        assert "unit   1  bess" in units[0] and "read/write" in units[0] and "read-only" in units[3]
+        assert "unit   1  bess" in units[0] and "read/write" in units[2] and "read-only" in units[3]
         client = SunSpecModbusClientDeviceTCP(slave_id=1, ipaddr="127.0.0.1", ipport=port, timeout=2.0)
         client.scan()
         controls = client.DERCtlAC[0]
@@ -194,7 +196,7 @@ def test_cli_reports_a_bad_config(tmp_path, capsys) -> None:
     from powergrid_hil.cli import main
 
     assert main(["serve", str(tmp_path / "missing.yaml")]) == 2
-    assert "powergrid hil: error:" in capsys.readouterr().err
+    assert "powergrid: error:" in capsys.readouterr().err
     assert main(["serve", str(CONFIG), "--speedup", "0"]) == 2
 
 

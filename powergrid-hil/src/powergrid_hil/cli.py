@@ -6,9 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from powergrid.cli import ArgumentParser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="powergrid hil", description="Hardware-in-the-loop tools.")
+    parser = ArgumentParser(prog="powergrid hil", description="Hardware-in-the-loop tools.")  # one-line errors
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run a scenario paced to the wall clock, every device a Modbus unit")
     p.add_argument("config", help="scenario YAML")
@@ -33,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     from powergrid_hil.server import LOCALHOST
 
     if args.speedup <= 0:
-        print(f"powergrid hil: error: --speedup: expected a number > 0, got {args.speedup}", file=sys.stderr)
+        print(f"powergrid: error: --speedup: expected a number > 0, got {args.speedup}", file=sys.stderr)
         return 2
     served = ScenarioServer(args.config, registers=args.map, seed=args.seed, host=args.host, port=args.port,
                             allow=args.allow or LOCALHOST, read_only=args.read_only,
@@ -68,5 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _serve(args)
     except (PowerGridError, FileNotFoundError, OSError, ValueError) as exc:
-        print(f"powergrid hil: error: {exc}", file=sys.stderr)
+        print(f"powergrid: error: {exc}", file=sys.stderr)
         return 2
