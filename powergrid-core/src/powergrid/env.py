@@ -255,7 +255,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     at += MEASUREMENT + 1
             if self._agent_cfg[a.id].observation == "global":
                 self._obs_global.append(slice(at, at + n_bus))
-        self._flat_parts = [p for parts in self._obs_parts for p in parts]
+        # each observed device or protocol part once per step, copied to every agent that observes it
+        flat: dict[Any, list[slice]] = {}
+        for parts in self._obs_parts:
+            for observe, where in parts:
+                flat.setdefault(observe, []).append(where)
+        self._flat_parts = list(flat.items())
         self._info_protos = [[p for p in s.horizontal if a in p.participants] for a in learned]
         # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
         self._info_devices = [[d.device.info for d in self._devices_of[a.id] if hasattr(d.device, "info")]
@@ -601,13 +606,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 due[pos] = fire
         self._acting = due
         self._acting_list = due.tolist()
+        self._ahead = self._next_ticks(tick)
         for link in self._links:
             link.arrived = False
 
-    def _next_ticks(self) -> np.ndarray:
-        """Ticks until every learned agent next acts (0 when it acts now)."""
-        t, off = self.tick, self._offsets
-        ahead = np.where(t < off, off - t, (off - t) % self._periods)
+    def _next_ticks(self, tick: int) -> np.ndarray:
+        """Ticks from ``tick`` until every learned agent next acts (0 when it acts then)."""
+        off = self._offsets
+        ahead = np.where(tick < off, off - tick, (off - tick) % self._periods)
         return np.where(self._acting[self._learned_pos], 0, ahead)
 
     def _measure(self, tick: int) -> None:
@@ -666,7 +672,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if link is not None:
             if self._acting_list[self._agent_pos[link.sender]]:
                 link.send(directive, self.tick)
-            link.poll(self.tick)
+                if not link.channel.delay:  # else it cannot arrive before the next tick's poll
+                    link.poll(self.tick)
             directive = link.last
         if directive is not None and directive.price is not None:
             price = directive.price
@@ -810,7 +817,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         buf[at + 1] = np.sin(angle)
         buf[at + 2] = np.cos(angle)
         buf[at + 3] = self._acting[self._learned_pos]
-        buf[at + 4] = self._next_ticks() / self._periods
+        buf[at + 4] = self._ahead / self._periods
         if self._ldev_at.size:
             buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
         if self._lgrid.size:
@@ -827,8 +834,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[g + 1] = np.minimum.reduceat(zv, starts)
             buf[g + 2] = np.bincount(self._lgrid_zone_gid, zv, n) / self._lgrid_zone_n
             buf[g + 3] = np.maximum.reduceat(zv, starts)
-        for observe, where in self._flat_parts:
-            buf[where] = observe()
+        for observe, places in self._flat_parts:
+            value = observe()
+            for where in places:
+                buf[where] = value
         for i, link in self._obs_down:
             buf[i] = (tick - link.sent_tick) * self.tick_s
         for i, link in self._obs_up:
@@ -854,7 +863,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             proj = [0.0] * self._n_learned
         costs, safety = self._costs, self._safety
         acting = self._acting[self._learned_pos].tolist()
-        ahead = self._next_ticks().tolist()
+        ahead = self._ahead.tolist()
         time_s, stamp = self.time_s, self.timestamp
         stamp = stamp.isoformat() if stamp is not None else None
         infos = {}

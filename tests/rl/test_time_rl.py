@@ -1,0 +1,67 @@
+"""Multi-rate accounting over a day of 1-minute physics (configs/hierarchical_3level.yaml) in the RL views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from powergrid.rl.gym import SingleAgentView
+from tests.conftest import CONFIGS
+
+HIERARCHY = str(CONFIGS / "hierarchical_3level.yaml")
+
+
+def record_rewards(env) -> list[dict[str, float]]:
+    """Record the per-tick rewards of the PettingZoo environment under an adapter (its step, observed)."""
+    per_tick: list[dict[str, float]] = []
+    step = env.step
+
+    def recording(actions):
+        out = step(actions)
+        per_tick.append(dict(out[1]))
+        return out
+
+    env.step = recording
+    return per_tick
+
+
+def test_rllib_shows_an_agent_when_it_acts_and_delivers_every_tick_reward():
+    rllib = pytest.importorskip("powergrid.rl.rllib")
+    rl = rllib.RLlibPowerGridEnv({"scenario": HIERARCHY})
+    per_tick = record_rewards(rl.env)
+    obs, _ = rl.reset(seed=5)
+    delivered = dict.fromkeys(rl.possible_agents, 0.0)
+    appearances = dict.fromkeys(rl.possible_agents, 0)
+    ticks_seen = {a: 0 for a in rl.possible_agents}
+    done = False
+    while not done:
+        for a in obs:
+            assert rl.env.is_acting(a) or rl.env.tick == rl.env.max_ticks
+            appearances[a] += rl.env.tick < rl.env.max_ticks
+        actions = {a: rl.action_spaces[a].sample() for a in obs}
+        obs, rewards, _, truncateds, infos = rl.step(actions)
+        for a, r in rewards.items():
+            delivered[a] += r
+            ticks_seen[a] += infos[a]["ticks"]
+        done = truncateds["__all__"]
+    assert len(per_tick) == 1440 and rl.env.physics_steps == 1440
+    assert appearances == {"iso": 24, "mg1": 96, "mg2": 96, "mg3": 96}
+    assert ticks_seen == dict.fromkeys(rl.possible_agents, 1440)
+    for a in rl.possible_agents:
+        assert delivered[a] == pytest.approx(sum(r[a] for r in per_tick), rel=1e-9)
+    assert rl.env.action_count("mg1_ess") == 288
+
+
+def test_single_agent_view_of_the_hourly_iso_sums_sixty_ticks_per_step():
+    view = SingleAgentView(HIERARCHY, "iso")
+    per_tick = record_rewards(view.env)
+    view.reset(seed=2)
+    rewards, ticks, done = [], [], False
+    while not done:
+        _, reward, terminated, truncated, info = view.step(view.action_space.sample())
+        rewards.append(reward)
+        ticks.append(info["ticks"])
+        done = terminated or truncated
+    assert ticks == [60] * 24
+    assert sum(rewards) == pytest.approx(sum(r["iso"] for r in per_tick), rel=1e-9)
+    assert np.isfinite(rewards).all()
