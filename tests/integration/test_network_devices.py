@@ -40,6 +40,7 @@ def test_tap_and_shunt_positions_reach_the_power_flow(solver):
 
     # the same net built independently, with the tap and the shunt written in by hand
     net = build_network(env.config, get_registry())
+    net.trafo["tap_pos"] = env.net.trafo["tap_pos"].to_numpy()  # where the automatic regulators (Reg1, Reg2) are
     trafo = int(np.flatnonzero(net.trafo.name == "mg1.pcc")[0])
     row = env.net.trafo.iloc[trafo]
     for column in ("tap_side", "tap_neutral", "tap_min", "tap_max", "tap_step_percent", "tap_changer_type"):
