@@ -34,7 +34,7 @@ import pandas as pd
 from powergrid_datasets import cache
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
 from powergrid_datasets.files import list_data_files, read_csv_members
-from powergrid_datasets.timeseries import TimeSeries
+from powergrid_datasets.timeseries import TimeSeries, step_text
 
 URL_ENV = "POWERGRID_CAISO_URL"
 DEFAULT_URL = "https://oasis.caiso.com/oasisapi/SingleZip"
@@ -212,8 +212,8 @@ def _check_grid(rows: pd.DataFrame) -> None:
     if off.any():
         when = times[off].iloc[0]
         file = rows.loc[rows["time"] == when, "file"].iloc[0] if "file" in rows else "the data"
-        raise DataFileError(file, f"timestamp {when} is off the {step} grid of the other rows "
-                                  f"(the series steps from {times.iloc[0]} by {step})")
+        raise DataFileError(file, f"timestamp {when} is off the {step_text(step)} grid of the other rows "
+                                  f"(which starts at {times.iloc[0]})")
 
 
 def _warn_conflicts(rows: pd.DataFrame, report: Report) -> None:

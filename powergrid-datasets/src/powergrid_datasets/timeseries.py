@@ -56,6 +56,15 @@ def to_timedelta(step: Any) -> pd.Timedelta:
     return td
 
 
+def step_text(step: pd.Timedelta) -> str:
+    """A step for messages: ``1h``, ``15min``, ``30s``."""
+    seconds = int(step.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{step.total_seconds():g}s"
+
+
 @dataclass(frozen=True)
 class TimeSeries:
     """Regular UTC time series with units and per-value provenance. Build with :meth:`from_frame`."""
@@ -100,7 +109,7 @@ class TimeSeries:
         if len(frame):
             off = (frame.index - frame.index[0]) % step != pd.Timedelta(0)
             if off.any():
-                raise DataFileError(source or "series", f"timestamp {frame.index[off][0]} is off the {step} grid "
+                raise DataFileError(source or "series", f"timestamp {frame.index[off][0]} is off the {step_text(step)} grid "
                                                         f"(which starts at {frame.index[0]})")
             full = pd.date_range(frame.index[0], frame.index[-1], freq=step)
             frame = frame.reindex(full)
@@ -317,9 +326,9 @@ class TimeSeries:
             pos = self.index.get_indexer([t0])[0]
             if pos < 0:
                 where = ("outside the data" if not len(self) or not self.index[0] <= t0 <= self.index[-1]
-                         else f"not on its {self.step} grid")
+                         else f"not on its {step_text(self.step)} grid")
                 span = f"{self.index[0]} … {self.index[-1]}" if len(self) else "no values"
-                raise DataFileError(self.source, f"start {start} ({day_tz}) is {where} ({span}, every {self.step})")
+                raise DataFileError(self.source, f"start {start} ({day_tz}) is {where} ({span}, every {step_text(self.step)})")
             window = slice(pos, pos + n_steps)
             if pos + n_steps > len(self) or not self.valid(col)[window].all():
                 raise DataFileError(self.source, f"the {n_steps} steps from {start} are not all valid "
