@@ -136,3 +136,22 @@ def test_fast_and_pandapower_control_agree(name):
     for (taps_a, n_a, v_a), (taps_b, n_b, v_b) in zip(*runs):
         assert taps_a == taps_b and n_a == n_b
         np.testing.assert_allclose(v_a, v_b, atol=1e-6)
+
+
+def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():
+    """A regulator that a config gives to an OLTC device agent is that agent's, not the automatic control's."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    scenario = {
+        "name": "agent_regulator", "network": "ieee34", "time": {"steps_per_episode": 4},
+        "agents": [{"id": "reg1", "type": "OLTC", "bus": "850", "policy": "learned",
+                    "params": {"trafo": "Reg1", "tap_min": -16, "tap_max": 16, "tap_step_percent": 0.625,
+                               "tap_side": "lv", "init": 3}}],
+    }
+    env = MultiAgentPowerGridEnv.from_config(scenario)
+    env.reset(seed=0)
+    assert [r.settings.trafo for r in env.tap_control.regulators] == ["Reg2"]
+    reg1 = int(np.flatnonzero(env.net.trafo.name == "Reg1")[0])
+    for _ in range(3):
+        env.step({"reg1": 3})
+        assert env.net.trafo.tap_pos.iat[reg1] == 3  # held where the agent put it
