@@ -1,12 +1,14 @@
 """Serve every device of a scenario over Modbus while the simulation runs, paced to the wall clock.
 
 :class:`ScenarioServer` builds the environment of a scenario and gives each
-device agent one unit id (1, 2, … in the order of the scenario file). A learned
-device agent is served with its controls: its action at each step comes from
-what clients wrote (a write made during step ``k`` takes effect at step
-``k + 1``); its register image shows the device after each step. Every other
-device is served read-only (it follows its own policy); grid agents that are
-learned act by their own rule.
+device agent one unit id (1, 2, … in the order of the scenario file). Devices
+that a client drives are served with their controls: learned device agents, and
+the children of a learned grid agent with the ``setpoint`` protocol (whose action
+is its children's actions, in order). Their actions at each step come from what
+clients wrote (a write made during step ``k`` takes effect at step ``k + 1``);
+every register image shows its device after each step. Other devices are served
+read-only (they follow their own policy); other learned grid agents act by
+their own rule.
 
 :meth:`ScenarioServer.run` steps every ``step_minutes · 60 / speedup`` seconds of
 wall time. A step that starts late is an overrun (counted, with the worst
@@ -59,14 +61,23 @@ class ScenarioServer:
         self.env = MultiAgentPowerGridEnv.from_config(config)
         self.seed = seed
         self.env.reset(seed=seed)
-        agents = self.env.scenario.device_agents
-        learned = set(self.env.possible_agents)
+        scenario = self.env.scenario
+        agents = scenario.device_agents
+        devices = {a.id for a in agents}
+        #: learned grid agents with the setpoint protocol → their children (their action is the children's, in order)
+        self.parents: dict[str, list[str]] = {}
+        for aid in self.env.possible_agents:
+            agent = scenario.agents[aid]
+            children = [c.id for c in agent.children]
+            if type(getattr(agent, "protocol", None)).__name__ == "Setpoint" and set(children) <= devices:
+                self.parents[aid] = children
+        controlled = set(self.env.possible_agents).union(*self.parents.values())
         self.unit_of: dict[str, int] = {}
         units: dict[int, Unit] = {}
         for unit_id, agent in enumerate(agents, start=1):
             if unit_id > 247:
                 raise ValueError(f"{len(agents)} devices: Modbus has unit ids 1..247 only")
-            controls = agent.id in learned
+            controls = agent.id in controlled and int(np.prod(agent.device.action_space.shape or (1,))) > 0
             if registers == "sunspec":
                 unit: Unit = SunSpecUnit(agent.device, name=agent.id, unit_id=unit_id, controls=controls)
             else:
@@ -97,8 +108,14 @@ class ScenarioServer:
         """One simulation step with the setpoints accepted so far; then publish (reset at the episode's end)."""
         env = self.env
         with self.server.lock:
-            actions = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents if aid in self.unit_of}
-        actions = {aid: env_action(env, aid, actions.get(aid)) for aid in env.agents}
+            own = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents if aid in self.unit_of}
+            for aid, children in self.parents.items():
+                if aid in env.agents:
+                    parts = [np.asarray(self.units[self.unit_of[c]].action(), np.float64).reshape(-1) for c in children]
+                    size = int(np.prod(env.action_space(aid).shape))
+                    flat = np.concatenate(parts) if parts else np.zeros(0)
+                    own[aid] = np.concatenate([flat, np.zeros(size - flat.size)])  # horizontal-protocol parts: 0
+        actions = {aid: env_action(env, aid, own.get(aid)) for aid in env.agents}
         env.step(actions)
         if not env.agents:
             self.episodes += 1

@@ -86,12 +86,13 @@ class Unit:
 
 
 def first_action(device: Device, value: float) -> Any:
-    """An action with ``value`` as its first entry (defaults or zeros for the rest)."""
+    """An action with ``value`` as its first entry (defaults or zeros for the rest; empty stays empty)."""
     space = device.action_space
     if isinstance(space, gymnasium.spaces.Box):
         default = getattr(getattr(device, "actions", None), "default", None)
         action = np.zeros(space.shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
-        action.reshape(-1)[0] = value
+        if action.size:
+            action.reshape(-1)[0] = value
         return action
     return value
 
