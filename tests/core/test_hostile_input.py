@@ -1,0 +1,127 @@
+"""Hostile scenario files and plugin set-ups: one located error each, before any work is done (core only)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from powergrid import plugins
+from powergrid.cli import main
+from powergrid.config import EnvConfig
+from powergrid.errors import ConfigError, DuplicatePluginError, PluginLoadError
+from powergrid.plugins import PluginRecord, Registry
+
+BASE = textwrap.dedent("""\
+    name: hostile
+    network: case33bw
+    time: {physics: 15min, episode: 1h}
+    agents:
+      - {id: g, kind: grid}
+""")
+BOMB = "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(9))
+
+CASES = [
+    ("aliases", "a: &a [x,x,x,x,x,x,x,x,x]\n" + BOMB + BASE, "scenario.yaml:6: invalid YAML: more than 200,000 values"),
+    ("depth", BASE + "x: " + "[" * 100 + "]" * 100 + "\n", "scenario.yaml:6: invalid YAML: nested more than 64 levels"),
+    ("list key", BASE + "? [1, 2]\n: 3\n", "scenario.yaml:6: invalid YAML: expected a plain name as a key, got a list"),
+    ("tagged key", BASE + "? !!python/name:os.system\n: 1\n", "scenario.yaml:6: invalid YAML: expected a plain name as a "
+                                                                "key, got a tagged key"),
+    ("tagged value", BASE + "x: !!python/object/apply:os.system [echo]\n", "scenario.yaml:6 x: invalid YAML: unsupported tag"),
+    ("merge key", BASE.replace("{physics: 15min, episode: 1h}", "{<<: {physics: 15min}, episode: 1h}"),
+     "scenario.yaml:3 time: invalid YAML: merge keys (<<) are not supported"),
+    ("huge integer", BASE + "seed: " + "9" * 5000 + "\n", "scenario.yaml:6 seed: integer out of range (beyond 2**63)"),
+    ("integer beyond 2**63", BASE + "seed: 99999999999999999999\n", "scenario.yaml:6 seed: integer out of range"),
+    ("negative seed", BASE + "seed: -5\n", "scenario.yaml:6 seed: expected an integer from 0 to 2**63 - 1, got -5"),
+    ("inf", BASE + "reward: {cost_weight: .inf}\n", "scenario.yaml:6 reward.cost_weight: expected a finite number, got '.inf'"),
+    ("nan", BASE + "reward: {cost_weight: .nan}\n", "scenario.yaml:6 reward.cost_weight: expected a finite number"),
+    ("overflowing float", BASE + "reward: {cost_weight: 1.0e+999}\n", "reward.cost_weight: expected a finite number"),
+    ("period", BASE.replace("kind: grid}", "kind: grid, period: 100000000000}"), "scenario.yaml:5 agents[0].period:"),
+    ("episode", BASE.replace("physics: 15min, episode: 1h", "physics: 1s, episode: 30d"),
+     "scenario.yaml:3 time.episode: expected at most 1,000,000"),
+    ("name with ..", BASE.replace("name: hostile", "name: ../../tmp/x"), "scenario.yaml:1 name: expected a name of letters"),
+    ("absolute name", BASE.replace("name: hostile", "name: /tmp/x"), "scenario.yaml:1 name: expected a name of letters"),
+    ("dots only", BASE.replace("name: hostile", "name: '..'"), "scenario.yaml:1 name: expected a name of letters"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_yaml_is_one_located_error(tmp_path, text, expected):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        EnvConfig.from_yaml(path)
+    assert expected in str(err.value).replace(str(tmp_path) + "/", "")
+    assert "\n" not in str(err.value)
+
+
+def test_non_utf8_bytes_are_located(tmp_path):
+    path = tmp_path / "scenario.yaml"
+    path.write_bytes(BASE.encode() + "# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"scenario.yaml:6: not UTF-8 text: byte 0xe9"):
+        EnvConfig.from_yaml(path)
+
+
+def test_the_size_limit_is_configurable(tmp_path, monkeypatch):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(BASE)
+    assert EnvConfig.from_yaml(path).name == "hostile"
+    monkeypatch.setenv("POWERGRID_MAX_CONFIG_BYTES", "50")
+    with pytest.raises(ConfigError, match="larger than 50 bytes"):
+        EnvConfig.from_yaml(path)
+
+
+def test_a_default_name_from_the_file_is_made_safe(tmp_path):
+    path = tmp_path / "my scenario (v2).yaml"
+    path.write_text(BASE.replace("name: hostile\n", ""))
+    assert EnvConfig.from_yaml(path).name == "my_scenario__v2_"
+
+
+def test_cli_error_is_one_line_exit_2_and_debug_shows_the_traceback(tmp_path, capsys):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(BASE + "seed: -5\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("powergrid: error: ") and "seed" in err
+    assert main(["--debug", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.splitlines()[-1].startswith("powergrid: error: ")
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the following arguments are required: config" in err
+    assert main(["run", "x.yaml", "--seed", "-5"]) == 2
+    assert "--seed: expected an integer ≥ 0, got -5" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fresh_registry():
+    plugins._clear_cache()
+    yield
+    plugins._clear_cache()
+
+
+def test_a_plugin_path_that_is_not_a_folder(monkeypatch, capsys, fresh_registry):
+    monkeypatch.setenv("POWERGRID_PLUGIN_PATH", "/nonexistent")
+    assert main(["plugins"]) == 2
+    assert capsys.readouterr().err == ("powergrid: error: POWERGRID_PLUGIN_PATH: /nonexistent is not a directory "
+                                       "(expected folders of plugin .py files, separated by ':')\n")
+
+
+def test_a_record_naming_a_missing_module_is_reported_not_listed_as_fine():
+    record = PluginRecord("Ghost", "no_such_module_xyz:Ghost", "a ghost", kind="device", distribution="pack")
+    assert record.problem() == "module 'no_such_module_xyz' is not installed"
+    with pytest.raises(PluginLoadError, match=r"device 'Ghost' from pack cannot be loaded: 'no_such_module_xyz:Ghost'"):
+        record.load()
+    assert PluginRecord("Fine", "powergrid.devices:Device", kind="device").problem() is None
+
+
+def test_a_duplicate_name_is_kept_as_a_conflict_for_the_listing():
+    one = PluginRecord("Heater", object, kind="device", distribution="pack-one")
+    two = PluginRecord("Heater", object, kind="device", distribution="pack-two")
+    with pytest.raises(DuplicatePluginError, match="registered twice: by pack-one and by pack-two"):
+        Registry([one, two])
+    lenient = Registry([one, two], strict=False)
+    assert lenient.get("device", "Heater") is one and "pack-two" in lenient.conflicts[0]

@@ -1,0 +1,57 @@
+"""The CLI cases of the break test, with every pack installed: outputs only under --out, pack commands' errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from powergrid.cli import main
+from tests.fuzz.conftest import CONFIGS
+
+IEEE34 = next(c for c in CONFIGS if c.name == "ieee34_3mg.yaml").read_text()
+
+
+def scenario(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../../../../tmp/x", "/tmp/x", "a/b"])
+def test_a_name_that_is_a_path_writes_nothing(tmp_path, capsys, name):
+    path = scenario(tmp_path, IEEE34.replace("name: ieee34_3mg", f"name: '{name}'"))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert "name: expected a name of letters, digits" in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["scenario.yaml"]
+
+
+def test_run_without_learned_agents_runs_the_internal_policies_and_says_so(tmp_path, capsys):
+    text = IEEE34.replace("policy: learned", "policy: rule").replace("episode: 1d", "episode: 1h")
+    out = tmp_path / "out"
+    assert main(["run", str(scenario(tmp_path, text)), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "no agent has policy: learned; every agent runs its internal policy" in stdout
+    assert "1 episode(s) × 4 steps, policy internal" in stdout
+    rows = (out / "ieee34_3mg_trajectory.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 * 15  # header + 4 ticks × 15 agents
+
+
+def test_a_caiso_dataset_never_downloads_unless_asked_and_sanitises_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    head = IEEE34.split("datasets:")[0]
+    hostile = head + ('datasets:\n  price: {provider: caiso, report: lmp, market: "/../../../../tmp/PWNED", '
+                      'allow_url: "http://127.0.0.1:9/x"}\n')
+    assert main(["run", str(scenario(tmp_path, hostile)), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set download: true" in err
+    assert not (tmp_path / "cache").exists() and not Path("/tmp/PWNED").exists()
+
+
+def test_pack_commands_end_bad_input_with_one_line(tmp_path, capsys):
+    for argv in (["hil", "serve", str(tmp_path / "missing.yaml")], ["hil", "serve"], ["datasets", "info", "caisso"],
+                 ["datasets", "fetch", "synthetic"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("powergrid: error: "), (argv, err)
