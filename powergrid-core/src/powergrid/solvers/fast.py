@@ -43,8 +43,9 @@ that transformer's branch in ``Ybus`` (and in the flow matrix) in place. The bra
 values of every tap position, ``r, x, g, b``, ratio and shift, come from pandapower's own
 transformer model (``_calc_branch_values_from_trafo_df``, evaluated once per transformer
 for all its positions on first use), and the 2×2 branch admittances from pypower's
-``branch_vectors``; so a tap move costs a few µs and the result equals ``runpp`` at the
-new tap (tested on every template).
+``branch_vectors``. A tap move costs 30–50 µs, mostly writing ``tap_pos`` into the table
+(``benchmarks/bench_solver.py``), and the next solve equals ``runpp`` at the new tap (tested
+on every IEEE template).
 
 Topology: :meth:`topology_changed` (called by ``set_shunt_step``, or by hand after
 editing switches/in_service flags) recompiles with one ``pandapower.runpp`` at the
