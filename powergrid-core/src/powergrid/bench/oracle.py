@@ -7,11 +7,14 @@ injection of every hour at once: battery charge ``c`` and discharge ``d`` (MW), 
 
 Relaxation (a multi-period, sensitivity-linearised AC OPF):
 
-- **Network**: each hour the AC flow (the env's own solver) is solved once with storage and
-  generators idle and PV at its maximum power point; bus voltages (pu), line loadings (%) and
-  PCC imports (MW) are then taken as linear in the injections, ``y = y₀ + J·Δx``, with ``J``
-  from one-sided finite differences (0.01 MW / Mvar) of that flow. Losses, voltages and
-  loadings are therefore first-order around the base flow; regulator taps hold their positions.
+- **Network**: each hour the AC flow (the env's own solver) is solved at a base dispatch — the
+  rule policy's day, then the best plan's so far (sequential LP with a trust region, see
+  :func:`solve_day`) — with the regulator taps where the AC replay of that dispatch put them;
+  bus voltages (pu), line loadings (%) and PCC imports (MW) are then taken as linear in the
+  injections, ``y = y₀ + J·(x − x₀)``, with ``J`` from one-sided finite differences
+  (0.01 MW / Mvar) of that flow. Losses, voltages and loadings are therefore first-order around
+  the base flow, and the taps are held at the base's positions (a regulator that moves under the
+  optimum's dispatch shows in its AC replay; the trust region then shrinks).
 - **Safety** (pu over/under the band, per-unit overload of each line) enters through
   non-negative slack variables, exactly as the env charges it, on the root agents' zones.
 - **Generator** fuel ``a·p² + b·p`` by 8 secant pieces (exact at the breakpoints, at most
@@ -112,29 +115,47 @@ def _flow_of(result: PowerFlowResult, element: str, row: int) -> float:
     return float(flows[element][row])
 
 
-def solve_day(env: Any, seed: int = 0, passes: int = 3) -> OraclePlan:
+def solve_day(env: Any, seed: int = 0, passes: int = 6) -> OraclePlan:
     """The optimum of the day ``env`` plays after ``reset(seed)`` (see the module doc for the relaxation).
 
-    ``env`` must be in the dispatch view (every grid agent learned, setpoint protocol). The first
-    pass linearises around idle storage and generators, the second around the rule policy's
-    day, each further pass around the previous optimum (regulator taps move with the dispatch,
-    so the operating point matters). The plan with the best objective replayed in the AC flow is kept.
+    ``env`` must be in the dispatch view (every grid agent learned, setpoint protocol).
+    Sequential linear programming with a trust region: each pass linearises around the incumbent
+    day (first the rule policy's), with the regulator taps where its AC replay put them hour by
+    hour, and keeps every input within ``radius × its range`` of it. A plan whose AC replay beats
+    the incumbent becomes the incumbent; otherwise the radius halves. The best plan is returned.
     """
     from powergrid.bench.play import play
 
     best: OraclePlan | None = None
-    base: np.ndarray | None = None
-    for n in range(passes):
-        if n == 1:
-            rule = play(env, "rule", seed)
-            base = np.array([(rule.device_mw if what == "p" else rule.device_mvar)[d.id]
-                             for d, what in _inputs(env)]).T
-        plan, base = _solve_once(env, seed, base)
+    incumbent = play(env, "rule", seed).objective
+    base = _trajectory(env, "rule", seed)
+    radius = 1.0
+    for _ in range(passes):
+        plan = _solve_once(env, seed, *base, radius)
         ac = play(env, replay(plan), seed).objective
         if best is None or ac < best.ac_objective:
             best = attrs.evolve(plan, ac_objective=ac)
+        if ac < incumbent:
+            incumbent, base = ac, _trajectory(env, replay(plan), seed)
+        else:
+            radius /= 2.0
     assert best is not None
     return best
+
+
+def _trajectory(env: Any, policy: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every controllable injection (hours × inputs, MW/Mvar) and regulator tap (hours × regulators) of a day."""
+    from powergrid.evaluate import policy_named
+
+    act = policy_named(policy) if isinstance(policy, str) else policy
+    inputs = _inputs(env)
+    env.reset(seed=seed)
+    x, taps = [], []
+    while env.agents:
+        env.step(act(env))
+        x.append([d.device.p_mw if what == "p" else d.device.q_mvar for d, what in inputs])
+        taps.append([reg.tap for reg in env.tap_control.regulators])
+    return np.array(x, np.float64).reshape(len(x), len(inputs)), np.array(taps, np.int64).reshape(len(x), -1)
 
 
 def _grids(env: Any) -> list[Any]:
@@ -148,8 +169,9 @@ def _inputs(env: Any) -> list[tuple[Any, str]]:
     return [(d, "p") for d in ctrl] + [(d, "q") for d in ctrl if _kind(d) == "PV" and d.device.params.s_max_mva > 0]
 
 
-def _solve_once(env: Any, seed: int, base_x: np.ndarray | None) -> tuple[OraclePlan, np.ndarray]:
-    """One LP linearised around ``base_x`` (hours × inputs; None: idle devices, PV at its maximum)."""
+def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radius: float) -> OraclePlan:
+    """One LP linearised around the injections ``base_x`` with the regulators at ``taps`` (both hours × …),
+    each input within ``radius`` × its range of ``base_x``."""
     env.reset(seed=seed)
     scen, net, rw = env.scenario, env.net, env.config.reward
     T, dt = env.max_ticks, env.dt_h
@@ -180,10 +202,11 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray | None) -> tuple[OracleP
             offset[:, i] = avail[:, ctrl.index(d)]
         elif what == "p" and _kind(d) == "DG":
             offset[:, i] = d.device.params.p_min_mw
-    if base_x is None:
-        base_x = np.where([[what == "p" and _kind(d) == "PV" for d, what in inputs]], offset, 0.0)
+    regulators = env.tap_control.regulators
 
     def respond(t: int, x: np.ndarray) -> np.ndarray:
+        for reg, tap in zip(regulators, taps[t]):
+            env.solver.set_trafo_tap(reg.row, int(tap))
         sp_, sq_ = base_sgen_p.copy(), base_sgen_q.copy()
         for (d, what), value in zip(inputs, x):
             (sp_ if what == "p" else sq_)[d.sgen_row] = value
@@ -205,6 +228,8 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray | None) -> tuple[OracleP
             cols.append((respond(t, x) - base) / EPS)
         y0.append(base)
         jac.append(np.array(cols).T if cols else np.zeros((base.size, 0)))
+    for reg in regulators:  # the taps back where the env's tap control has them
+        env.solver.set_trafo_tap(reg.row, reg.tap)
 
     lp = _LP()
     cw, sw = rw.cost_weight, rw.safety_weight
@@ -269,6 +294,14 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray | None) -> tuple[OracleP
         for t in range(T):
             lp.row({v[t]: 1.0 for v in trades.values()}, 0.0, 0.0)
 
+    for i, (d, what) in enumerate(inputs):  # the trust region
+        prm = d.device.params
+        span = (2 * prm.p_max_mw if _kind(d) == "ESS" else prm.p_max_mw) if what == "p" else 2 * prm.s_max_mva
+        for t in range(T):
+            if delta[t][i]:
+                lo, hi = base_x[t, i] - offset[t, i] - radius * span, base_x[t, i] - offset[t, i] + radius * span
+                lp.row(delta[t][i], lo, hi)
+
     def linear(t: int, k: int) -> tuple[dict[int, float], float]:
         """Row ``k`` of the response at hour ``t`` as ``({var: coef}, constant)``."""
         terms: dict[int, float] = {}
@@ -309,11 +342,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray | None) -> tuple[OracleP
             if peak is not None:  # peak ≥ import
                 lp.row({peak: 1.0, **{v: -c for v, c in terms.items()}}, const, np.inf)
     x, objective, status = lp.solve()
-    solution = offset.copy()
-    for t in range(T):
-        for i, dvars in enumerate(delta[t]):
-            solution[t, i] += sum(s * x[v] for v, s in dvars.items())
-    return OraclePlan(objective, status, _actions(env, grids, out_vars, trades, avail, ctrl, x, T)), solution
+    return OraclePlan(objective, status, _actions(env, grids, out_vars, trades, avail, ctrl, x, T))
 
 
 def _actions(env: Any, grids: list[Any], out_vars: dict[str, Any], trades: dict[str, list[int]], avail: np.ndarray,
