@@ -4,7 +4,8 @@ Starts ``powergrid hil serve configs/hil_sunspec.yaml`` in its own process (or u
 running one: ``--connect 127.0.0.1:1502``), then measures on 127.0.0.1
 
 - one Modbus read (W, VA, Var of model 701: function 3, three registers), ``--reads`` times;
-- one ``SunSpecDevice`` step (write ``WSet``, read ``W``/``Var``, read ``SoC``), ``--steps`` times;
+- one ``SunSpecDevice`` step (write ``WSet``, read ``W``/``Var``, read ``SoC``), ``--steps`` times,
+  ``--step-rate`` per second (within the server's default write limit of 20 per second);
 
 and prints median and 99th percentile in ms. Then a closed-loop policy runs a simulated
 hour over Modbus, paced like the server (``--speedup``): it steers the battery's state
@@ -35,7 +36,7 @@ TARGET_SOC, GAIN = 0.6, 0.5  # half the gap per step: the measurement lags one s
 
 def start_server(speedup: float) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen([sys.executable, "-m", "powergrid.cli", "hil", "serve", str(CONFIG), "--port", "0",
-                                "--speedup", str(speedup), "--max-writes-per-s", "100000"],
+                                "--speedup", str(speedup)],
                                stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     match = re.search(r":(\d+) \(", line)
@@ -60,7 +61,7 @@ def controller(host: str, port: int, steps: int) -> MultiAgentPowerGridEnv:
     })
 
 
-def measure(host: str, port: int, reads: int, steps: int) -> None:
+def measure(host: str, port: int, reads: int, steps: int, rate: float) -> None:
     from pymodbus.client import ModbusTcpClient
 
     env = controller(host, port, 1)
@@ -84,6 +85,7 @@ def measure(host: str, port: int, reads: int, steps: int) -> None:
         device.step([0.1 * np.sin(i / 10)], ctx)
         step_s.append(time.perf_counter() - t0)
         assert device.comm_ok, device.last_error
+        time.sleep(1.0 / rate)
     device.close()
     print(f"Modbus read (3 registers):     {percentiles(read_s)}")
     print(f"SunSpecDevice step (1 w, 2 r): {percentiles(step_s)}")
@@ -116,7 +118,8 @@ def main() -> None:
     parser.add_argument("--connect", help="HOST:PORT of a running `powergrid hil serve` (default: start one)")
     parser.add_argument("--speedup", type=float, default=600.0, help="pace of the simulated hour (and of the server)")
     parser.add_argument("--reads", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--step-rate", type=float, default=15.0, help="device steps per second while measuring")
     args = parser.parse_args()
     process = None
     if args.connect:
@@ -125,7 +128,7 @@ def main() -> None:
         process, port = start_server(args.speedup)
         host = "127.0.0.1"
     try:
-        measure(host, port, args.reads, args.steps)
+        measure(host, port, args.reads, args.steps, args.step_rate)
         simulated_hour(host, port, args.speedup)
     finally:
         if process is not None:
