@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import select
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -136,3 +140,47 @@ def test_rtu_frames_over_tcp(servers, devices, ctx) -> None:
     device.step([-0.12], ctx)
     assert device.comm_ok, device.last_error
     assert device.p_mw == pytest.approx(-0.12) and device.soc == pytest.approx(server.device.soc, abs=1e-4)
+
+
+
+class NullModem:
+    """Two pseudo-terminals joined back to back: a serial cable between two programs on one machine."""
+
+    def __init__(self) -> None:
+        self.masters, self.slaves = zip(*(os.openpty() for _ in range(2)))
+        self.names = [os.ttyname(fd) for fd in self.slaves]
+        self.running = True
+        self.thread = threading.Thread(target=self._relay, daemon=True)
+        self.thread.start()
+
+    def _relay(self) -> None:
+        a, b = self.masters
+        while self.running:
+            ready, _, _ = select.select([a, b], [], [], 0.05)
+            for fd in ready:
+                os.write(b if fd == a else a, os.read(fd, 4096))
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        for fd in (*self.masters, *self.slaves):
+            os.close(fd)
+
+
+@pytest.fixture
+def cable() -> Iterator[NullModem]:
+    pair = NullModem()
+    yield pair
+    pair.close()
+
+
+def test_rtu_over_a_serial_line(cable, servers, devices, ctx) -> None:
+    server = SimulatedDeviceServer(make_ess(), serial_port=cable.names[0], baudrate=115200).start()
+    servers.append(server)
+    device = make_device(1, serial_port=cable.names[1], baudrate=115200)
+    devices.append(device)
+    device.step([0.21], ctx)
+    server.step()
+    device.step([0.21], ctx)
+    assert device.comm_ok, device.last_error
+    assert device.p_mw == pytest.approx(0.21) and server.unit.setpoint_mw == pytest.approx(0.21)

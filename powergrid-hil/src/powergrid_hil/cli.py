@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", choices=("sunspec", "registers"), default="sunspec",
                    help="SunSpec models per device type, or the plain register map of docs/hil.md")
     p.add_argument("--framer", choices=("socket", "rtu"), default="socket", help="Modbus TCP, or RTU frames over TCP")
+    p.add_argument("--serial", default="", metavar="PORT", help="serve Modbus RTU on this serial port instead of TCP")
+    p.add_argument("--baudrate", type=int, default=19200, help="with --serial")
     p.add_argument("--allow", action="append", default=None, metavar="ADDRESS",
                    help="client address or network allowed to connect (repeat; default: 127.0.0.1 and ::1)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
@@ -44,10 +46,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     served = ScenarioServer(args.config, registers=args.map, seed=args.seed, host=args.host, port=args.port,
                             allow=args.allow or LOCALHOST, read_only=args.read_only,
-                            max_writes_per_s=args.max_writes_per_s, framer=args.framer)
+                            max_writes_per_s=args.max_writes_per_s, framer=args.framer, serial_port=args.serial,
+                            baudrate=args.baudrate)
     period = served.env.dt_h * 3600.0 / args.speedup
     with served:
-        print(f"serving {served.env.config.name} on {args.host}:{served.port} ({args.map} map, {args.framer}): "
+        where = f"serial {args.serial} (RTU, {args.baudrate} Bd)" if args.serial else \
+            f"{args.host}:{served.port} ({args.framer})"
+        print(f"serving {served.env.config.name} on {where}, {args.map} map: "
               f"a {served.env.dt_h * 60:g}-minute step every {period:g} s", flush=True)
         for unit_id, agent, kind, access in served.table():
             print(f"  unit {unit_id:>3}  {agent:<16} {kind:<16} {access}", flush=True)

@@ -135,7 +135,8 @@ class RegisterUnit(Unit):
 
 
 class ModbusServer:
-    """A Modbus TCP server (or RTU frames over TCP) for ``units`` (unit id → :class:`Unit`) on ``host:port``.
+    """A Modbus server for ``units`` (unit id → :class:`Unit`): TCP on ``host:port`` (``framer="rtu"``: RTU
+    frames over TCP), or Modbus RTU on ``serial_port`` (the allow-list then does not apply).
 
     ``port=0`` binds a free port (see :attr:`port` after :meth:`start`). Use as a
     context manager or call :meth:`start` / :meth:`stop`; :meth:`start` after
@@ -144,7 +145,7 @@ class ModbusServer:
 
     def __init__(self, units: dict[int, Unit], *, host: str = "127.0.0.1", port: int = 0,
                  allow: Sequence[str] = LOCALHOST, read_only: bool = False, max_writes_per_s: float = 20.0,
-                 framer: str = "socket") -> None:
+                 framer: str = "socket", serial_port: str = "", baudrate: int = 19200) -> None:
         if not units or any(not 1 <= u <= 247 for u in units):
             raise ValueError(f"unit ids: expected one or more in 1..247, got {sorted(units)}")
         self.units = dict(units)
@@ -153,6 +154,7 @@ class ModbusServer:
         self.read_only = read_only
         self.max_writes_per_s = float(max_writes_per_s)
         self.framer = framer
+        self.serial_port, self.baudrate = serial_port, int(baudrate)
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self._tokens = self.max_writes_per_s
@@ -255,8 +257,12 @@ class ModbusServer:
 
     def _server(self) -> Any:
         from pymodbus import FramerType
-        from pymodbus.server import ModbusTcpServer
+        from pymodbus.server import ModbusSerialServer, ModbusTcpServer
         from pymodbus.server.requesthandler import ServerRequestHandler
+
+        if self.serial_port:  # Modbus RTU on a serial line: no peers to filter
+            return ModbusSerialServer(self._devices(), port=self.serial_port, baudrate=self.baudrate,
+                                      framer=FramerType.RTU)
 
         owner = self
 
