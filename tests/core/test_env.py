@@ -167,3 +167,24 @@ def test_render_draws_the_voltage_profile_and_dispatch(registry, mode):
     env.step({"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32)})
     frame = env.render()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8 and frame.std() > 0
+
+
+def test_protocol_features_are_scaled_by_their_units():
+    """A price feature declared by a protocol is seen like the env's own price: (p − 50)/100, bounds finite."""
+    from powergrid import scaling
+    from powergrid.protocols import HorizontalProtocol
+
+    class Quote(HorizontalProtocol):
+        def observation_features(self, agent):
+            return (scaling.PRICE, scaling.power(2.0))
+
+        def observe(self, agent):
+            return np.array([150.0, 1.0], np.float32)
+
+    space = Quote(None, []).observation_space(None)
+    assert space.low.tolist() == [-2000.0, -1e4] and space.high.tolist() == [20000.0, 1e4]
+    f = scaling.PRICE
+    assert (150.0 - f.ref) / f.scale == pytest.approx(1.0)
+    assert scaling.power(2.0).scale == 2.0 and scaling.power(0.0).scale == 1.0
+    assert scaling.Feature.from_bounds(0.0, 1.0) == scaling.Feature(0.0, 1.0)  # already inside [-1, 1]
+    assert scaling.Feature.from_bounds(0.0, 10.0) == scaling.Feature(0.0, 10.0, 5.0, 5.0)

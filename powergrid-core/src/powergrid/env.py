@@ -45,6 +45,7 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from powergrid import scaling
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.builder import Scenario, build_scenario
 from powergrid.channels import Channel, ChannelParams, Link
@@ -55,6 +56,7 @@ from powergrid.errors import ActionError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
 from powergrid.protocols import Directive
+from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
 
 #: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
@@ -68,13 +70,9 @@ MEASUREMENT = 4
 MAX_TICKS = 10_000_000
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
-#: ``(x − ref)/scale``. Price: ref 50 $/MWh, scale 100 $/MWh; voltages: ref 1 pu, scale 0.05 pu
-#: (±1 at the edges of range A); a grid agent's device power: scale = its zone's base load (MW).
-#: Device and protocol features keep their own bounds when inside [−1, 1], else are mapped onto it.
-#: Raw bounds (both modes clip to them): price −2,000 to 20,000 $/MWh, voltage 0–2 pu, power ±10,000 MW.
-PRICE_REF, PRICE_SCALE, PRICE_BOUNDS = 50.0, 100.0, (-2000.0, 20000.0)
-V_REF, V_SCALE, V_BOUNDS = 1.0, 0.05, (0.0, 2.0)
-P_BOUNDS = (-1e4, 1e4)
+#: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
+#: voltage (V − 1)/0.05 pu, a grid agent's device power / its zone's base load); protocols
+#: declare their features, device features keep their own bounds when inside [−1, 1].
 
 
 class MultiAgentPowerGridEnv(ParallelEnv):
@@ -128,9 +126,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._observation_spaces = {a.id: self._build_observation_space(a) for a in self._learned}
         n_state = len(self.net.bus)
         self._n_bus = n_state
-        v_lo, v_hi = V_BOUNDS
+        v_lo, v_hi = scaling.VOLTAGE.low, scaling.VOLTAGE.high
         if config.spaces.observation == "normalized":
-            v_lo, v_hi = (v_lo - V_REF) / V_SCALE, (v_hi - V_REF) / V_SCALE
+            v_lo, v_hi = (v_lo - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale, (v_hi - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale
         self.state_space = gymnasium.spaces.Box(v_lo, v_hi, (n_state,), dtype=np.float32)
         self._rng = np.random.default_rng(config.seed)
         self._policies: dict[str, Any] = {}
@@ -373,32 +371,33 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return gymnasium.spaces.Box(low, high, dtype=np.float32)
 
     def _observation_scaling(self, agent: Agent) -> tuple[np.ndarray, ...]:
-        """Raw bounds and the (ref, scale) of every feature of ``agent``'s observation (see PRICE_REF …)."""
-        hour = [(-1.0, 1.0, 0.0, 1.0)] * 2 + [(0.0, 1.0, 0.0, 1.0)] * 2
-        price = (*PRICE_BOUNDS, PRICE_REF, PRICE_SCALE)
-        volt = (*V_BOUNDS, V_REF, V_SCALE)
+        """Raw bounds and the (ref, scale) of every feature of ``agent``'s observation (see :mod:`powergrid.scaling`)."""
+        hour = [scaling.UNIT] * 2 + [scaling.FLAG] * 2
+        price, volt = scaling.PRICE, scaling.VOLTAGE
         if isinstance(agent, DeviceAgent):
             free = [price, *hour, volt]
         else:
             zone_load = float(self._base_load_p[np.isin(self.net.load.bus.map(self._bus_pos).to_numpy(),
                                                         agent.zone)].sum()) if len(self._base_load_p) else 0.0
-            free = [price, *hour, (*P_BOUNDS, 0.0, zone_load if zone_load > 0 else 1.0), volt, volt, volt]
-        spaces = [d.device.observation_space for d in agent.devices()]
-        spaces += [p.observation_space(agent) for p in self.scenario.horizontal if agent in p.participants]
-        parts = []
-        for space in spaces:
-            for lo, hi in zip(space.low.ravel().tolist(), space.high.ravel().tolist()):
-                lo, hi = max(lo, -1e6), min(hi, 1e6)
-                inside = -1.0 <= lo and hi <= 1.0
-                parts.append((lo, hi, 0.0 if inside else (lo + hi) / 2, 1.0 if inside or hi <= lo else (hi - lo) / 2))
-        age = (*AGE_BOUNDS, 0.0, AGE_SCALE)
+            free = [price, *hour, scaling.power(zone_load), volt, volt, volt]
+        parts = [Feature.from_bounds(lo, hi) for d in agent.devices()
+                 for lo, hi in zip(d.device.observation_space.low.ravel().tolist(),
+                                   d.device.observation_space.high.ravel().tolist())]
+        for proto in self.scenario.horizontal:
+            if agent in proto.participants:
+                features = list(proto.observation_features(agent))
+                space = proto.observation_space(agent)
+                parts += features if features else [Feature.from_bounds(lo, hi) for lo, hi in
+                                                    zip(space.low.ravel().tolist(), space.high.ravel().tolist())]
+        age = Feature(*AGE_BOUNDS, 0.0, AGE_SCALE)
         tail = [age] if agent.id in self._down_links else []
         for child in agent.children:
             if child.id in self._up_links:
-                tail += [(*P_BOUNDS, 0.0, 1.0), volt, volt, volt, age]
+                tail += [scaling.power(1.0), volt, volt, volt, age]
         if self._agent_cfg[agent.id].observation == "global":
             tail += [volt] * len(self.net.bus)
-        return tuple(np.array(column, np.float64) for column in zip(*(free + parts + tail)))
+        features = free + parts + tail
+        return tuple(np.array([getattr(f, k) for f in features], np.float64) for k in ("low", "high", "ref", "scale"))
 
     def _build_observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
         low, high, ref, scale = self._observation_scaling(agent)
@@ -945,7 +944,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         In pu, or ``(V − 1)/0.05`` with ``spaces.observation: normalized``.
         """
         result = self.last_result if self.last_result is not None else self._nominal
-        vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - V_REF) / V_SCALE
+        vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale
         return np.clip(vm, self.state_space.low, self.state_space.high).astype(np.float32)
 
 

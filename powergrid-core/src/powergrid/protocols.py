@@ -24,7 +24,9 @@ import attrs
 import gymnasium
 import numpy as np
 
+from powergrid import scaling
 from powergrid.params import NoParams
+from powergrid.scaling import Feature
 
 if TYPE_CHECKING:
     from powergrid.agents import Agent, DeviceAgent
@@ -130,9 +132,14 @@ class HorizontalProtocol:
         """The extra action this protocol takes from ``agent`` (appended to its own action)."""
         return EMPTY_BOX
 
+    def observation_features(self, agent: Agent) -> Sequence[Feature]:
+        """Units, bounds and scaling of each extra observation entry (:mod:`powergrid.scaling`)."""
+        return ()
+
     def observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
-        """The extra observation this protocol gives ``agent``."""
-        return EMPTY_BOX
+        """The extra observation this protocol gives ``agent`` (raw units, from its features)."""
+        features = self.observation_features(agent)
+        return scaling.space(features) if features else EMPTY_BOX
 
     def reset(self, rng: np.random.Generator) -> None:
         """Clear the protocol's state at the start of an episode."""

@@ -45,12 +45,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import gymnasium
 import numpy as np
 
-from powergrid.devices import StepContext, box
+from powergrid import scaling
+from powergrid.devices import StepContext
 from powergrid.params import flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.channel import Channel, Message
 from powergrid_protocols.common import (
@@ -385,8 +386,9 @@ class ADMMDispatch(HorizontalProtocol):
         self.channel.reset(int(rng.integers(2**31)))
         self._reset_state()
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
-        return box([-np.inf, -np.inf], [np.inf, np.inf])
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
+        """``[price $/MWh, the agent's scheduled exchange MW]``."""
+        return (scaling.PRICE, scaling.power(1.0))
 
     def areas(self) -> tuple[list[Area], list[list[Any]]]:
         """The participants as ADMM areas, and the device agents behind each area's units."""

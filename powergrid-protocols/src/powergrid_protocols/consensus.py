@@ -31,9 +31,11 @@ import attrs
 import gymnasium
 import numpy as np
 
+from powergrid import scaling
 from powergrid.devices import StepContext, box
 from powergrid.params import Check, choice, integer, quantity
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.channel import Channel, IdealChannel, Message
 from powergrid_protocols.common import (
@@ -232,8 +234,10 @@ class Consensus(HorizontalProtocol):
     def action_space(self, agent: Any) -> gymnasium.spaces.Box:
         return box(self.params.value_min, self.params.value_max)
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
-        return box([-np.inf, 0.0], [np.inf, 1.0])
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
+        """``[the agent's estimate of the average signal, converged (0/1)]``; the signal's units."""
+        signal = {"voltage": scaling.VOLTAGE, "net_power": scaling.power(1.0)}.get(self.params.signal, scaling.PRICE)
+        return (signal, scaling.FLAG)
 
     def rule_value(self, agent: Any, ctx: StepContext) -> float:
         signal = self.params.signal

@@ -17,12 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import gymnasium
 import numpy as np
 
-from powergrid.devices import StepContext, box
+from powergrid import scaling
+from powergrid.devices import StepContext
 from powergrid.params import choice, flag, quantity
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.common import (
     DISPATCHABLE,
@@ -150,8 +151,9 @@ class Droop(HorizontalProtocol):
         for c in self.q_ctl:
             c.q_mvar = None
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
-        return box([-np.inf], [np.inf])
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
+        """``[frequency deviation Hz]``."""
+        return (scaling.FREQUENCY_DEVIATION,)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params

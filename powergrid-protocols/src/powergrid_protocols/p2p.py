@@ -37,9 +37,11 @@ import attrs
 import gymnasium
 import numpy as np
 
+from powergrid import scaling
 from powergrid.devices import StepContext, box
 from powergrid.params import flag, quantity
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.channel import Message
 from powergrid_protocols.common import (
@@ -181,8 +183,9 @@ class P2PTrading(HorizontalProtocol):
         p = self.params
         return box([p.price_min, -p.q_max_mw], [p.price_max, p.q_max_mw])
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
-        return box([-np.inf, -np.inf], [np.inf, np.inf])
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
+        """``[clearing price $/MWh, the agent's net trade MW]``."""
+        return (scaling.PRICE, scaling.power(1.0))
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))

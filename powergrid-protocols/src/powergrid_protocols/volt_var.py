@@ -30,12 +30,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import gymnasium
 import numpy as np
 
-from powergrid.devices import StepContext, box
+from powergrid import scaling
+from powergrid.devices import StepContext
 from powergrid.params import choice, quantity, text
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.common import INVERTER_TYPES, devices_of, finite_or, project_pending, q_setpoint
 
@@ -162,8 +163,9 @@ class VoltVar(HorizontalProtocol):
         for c in self.q_ctl:
             c.q_mvar = None
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
-        return box([-np.inf], [np.inf])
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
+        """``[reactive power of the agent's inverters, Mvar]``."""
+        return (scaling.power(1.0),)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection, self.curtailed = {}, {}

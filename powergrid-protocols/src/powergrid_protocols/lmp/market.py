@@ -9,9 +9,11 @@ import attrs
 import gymnasium
 import numpy as np
 
+from powergrid import scaling
 from powergrid.devices import StepContext, box
 from powergrid.params import flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
+from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.common import (
     devices_of,
@@ -80,9 +82,9 @@ class LMPMarket(HorizontalProtocol):
     def action_space(self, agent: Any) -> gymnasium.spaces.Box:
         return box([0.0, 0.0], [self.params.price_max, self.params.q_max_mw])
 
-    def observation_space(self, agent: Any) -> gymnasium.spaces.Box:
+    def observation_features(self, agent: Any) -> tuple[Feature, ...]:
         """``[price $/MWh, congested (0/1), stale (0/1)]``."""
-        return box([-np.inf, 0.0, 0.0], [np.inf, 1.0, 1.0])
+        return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
     def offers(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> tuple[list[Offer], list[Any]]:
         offers: list[Offer] = [Offer(self._slack, float(ctx.price), self.params.grid_offer_mw, "grid")]
