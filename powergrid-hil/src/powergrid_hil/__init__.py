@@ -1,7 +1,7 @@
-"""PowerGrid hardware-in-the-loop pack: a Modbus TCP device and a Modbus TCP server for simulated devices.
+"""PowerGrid hardware-in-the-loop pack: Modbus and SunSpec devices, and a safe Modbus server for scenarios.
 
-pymodbus is imported only when a link or a server is created, so the registry can
-list ``ModbusDevice`` without it.
+pymodbus and pysunspec2 are imported only when a link or a server is created, so the
+registry can list ``ModbusDevice`` and ``SunSpecDevice`` without them.
 """
 
 from powergrid_hil.registers import Reading, Register, RegisterMap
