@@ -1,6 +1,7 @@
-"""Sessions: each distribution alone with core, everything together, wheels, lint, demo, benchmarks.
+"""Sessions: each distribution alone with core, everything together, wheels, lint, docs, demo, benchmarks.
 
-``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s bench`` the benchmarks.
+``nox`` runs the default test sessions (the docs site among them); ``nox -s demo`` runs the demo; ``nox -s bench``
+the benchmarks.
 Every pytest session writes a JUnit report to ``.nox/reports/`` (summed up by ``.ci/run``).
 """
 
@@ -21,7 +22,7 @@ PACKS = {
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6")
 REPORTS = ROOT / ".nox" / "reports"
 
-nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels", "rl"]
+nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels", "rl", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -100,6 +101,19 @@ def demo(session: nox.Session) -> None:
     session.run("powergrid", "plugins")
     session.run("powergrid", "run", "configs/ieee34_3mg.yaml", "--episodes", "1", "--out", ".nox/demo", *session.posargs,
                 env={"POWERGRID_OFFLINE": "1", "PYTHONWARNINGS": "error"})
+
+
+DOCS_TOOLS = ("mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10", "mkdocstrings[python]>=0.26,<2")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, warnings as errors (mkdocs build --strict), then the docs tests: every code
+    block runs, each guide's example package installs and runs (setuptools: they build without isolation),
+    the reference pages cover the code."""
+    session.install(f"{CORE}[plot]", *PACKS.values(), *DOCS_TOOLS, "setuptools>=70.1", *TEST_TOOLS)
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    _pytest(session, "tests/docs")
 
 
 @nox.session
