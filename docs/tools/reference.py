@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import inspect
 import io
+import re
 import sys
 from typing import Any
 
@@ -44,8 +45,9 @@ def _cell(text: Any) -> str:
 
 
 def _first_line(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.split("\n\n")[0].replace("\n", " ")
+    """The first paragraph of ``obj``'s docstring as Markdown (reST roles and double backticks made plain code)."""
+    doc = (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", doc).replace("``", "`")
 
 
 def params_table(cls: type) -> list[str]:
@@ -91,8 +93,14 @@ def yaml_reference() -> str:
            "## Agent keys", "", "`" + "`, `".join(config.AGENT_KEYS) + "`. " + _first_line(config.AgentConfig), "",
            f"`time:` keys: `{'`, `'.join(config.TIME_KEYS)}`; `link:` keys (`down`/`up`): "
            f"`{'`, `'.join(config.LINK_KEYS)}`; `events:` keys: `{'`, `'.join(config.EVENT_KEYS)}`.", ""]
+    time = config.TimeConfig()
+    out += ["## `time:`", "", _first_line(config.TimeConfig), "",
+            "| key | default | expected |", "| --- | --- | --- |",
+            f"| `physics` | `{time.physics_s} s` | a duration: `30s`, `15min`, `1h` (the physics step) |",
+            f"| `episode` | `{time.episode_s} s` | a duration, a whole number of physics steps |", ""]
     for section, cls in SECTIONS.items():
-        out += [f"## `{section}:`", "", _first_line(cls), "", *params_table(cls)]
+        title = "The older `time:` keys" if section == "time" else f"`{section}:`"
+        out += [f"## {title}", "", _first_line(cls), "", *params_table(cls)]
     registry = get_registry()
     for kind, where in PLUGIN_KINDS.items():
         records = registry.records(kind)

@@ -233,6 +233,7 @@ def describe_params(cls: type) -> list[tuple[str, str, str, str]]:
     rows = []
     for field in attrs.fields(cls):
         check = field.metadata.get("check")
-        default = "required" if field.default is attrs.NOTHING else repr(field.default)
+        default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default  # type: ignore[arg-type]
+        default = "required" if default is attrs.NOTHING else repr(default)
         rows.append((field.name, field.metadata.get("unit", ""), default, check.expected if check else ""))
     return rows
