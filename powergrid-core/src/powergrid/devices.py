@@ -36,7 +36,9 @@ class StepContext:
     rated PV, ``"wind"`` pu of rated wind, ``"price"`` $/MWh, ``"temperature"`` °C)
     to its array over the episode; the value now is ``profiles[name][tick]``.
     ``price`` is the energy price that applies to the device now ($/MWh): the
-    market price, or a parent's price signal.
+    market price, or a parent's price signal. ``tick`` is the index of the current
+    physics step in every profile array; ``hour`` the local hour of day now (h, in
+    [0, 24), fractional: ``time.start_hour`` plus the time elapsed, wrapping at midnight).
     """
 
     dt_h: float
