@@ -14,6 +14,7 @@ SCENARIO = {
     "name": "taps_and_caps",
     "network": "ieee34_3mg",
     "time": {"steps_per_episode": 6},
+    "spaces": {"action": "physical"},  # tap positions and shunt steps as they are
     "agents": [
         {"id": "tap", "type": "OLTC", "bus": "mg1.650", "policy": "learned",
          "params": {"trafo": "mg1.pcc", "max_moves": 8, "action": "box"}},
@@ -32,8 +33,10 @@ def test_tap_and_shunt_positions_reach_the_power_flow(solver):
     bus = {name: pos for pos, name in enumerate(env.net.bus.name)}
     env.step({"tap": np.array([-4.0], np.float32), "cap": np.array([4.0], np.float32)})
     moved = env.last_result.vm_pu
-    # a tap on the HV side at −4 × 1.25 % lowers the HV winding ratio: the microgrid voltage rises by ≥ 5 %
-    assert moved[bus["mg1.650"]] - neutral[bus["mg1.650"]] > 0.05
+    # a tap on the HV side at −4 × 1.25 % lowers the HV winding ratio by 5 %: the microgrid voltage rises
+    # by about 5 % relative to the feeder bus 822 above it (the feeder's own regulators may move too)
+    ratio = moved[bus["mg1.650"]] / moved[bus["822"]] - neutral[bus["mg1.650"]] / neutral[bus["822"]]
+    assert 0.045 < ratio < 0.06
     # 0.4 Mvar of capacitors raise the voltage at their bus
     assert moved[bus["mg2.675"]] > neutral[bus["mg2.675"]] + 1e-3
     assert env.scenario.agents["cap"].device.q_mvar == 0.0  # carried by the admittance matrix, not the sgen
