@@ -1,6 +1,6 @@
 """Sessions: each distribution alone with core, everything together, wheels, lint, docs, demo, benchmarks.
 
-``nox`` runs the default test sessions (the docs site among them); ``nox -s demo`` runs the demo; ``nox -s bench``
+``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s docs`` builds the site; ``nox -s bench``
 the benchmarks.
 Every pytest session writes a JUnit report to ``.nox/reports/`` (summed up by ``.ci/run``).
 """
@@ -124,13 +124,15 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs)
     # the benchmark tasks with training (long; docs/benchmarks.md): torch first, pinned to the CPU build on disk
     session.install("torch==2.13.0")
-    session.install(f"{CORE}[plot,sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
-    session.run("powergrid", "bench", "all", "--days", "12", "--train-minutes", "30", "--out", ".nox/bench-tasks")
+    session.install(f"{CORE}[plot,sb3,rllib,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
+    session.run("powergrid", "bench", "all", "--days", "12", "--out", ".nox/bench-tasks")
+    for task in ("dispatch_mg", "p2p_trading"):  # SB3, RLlib and MAPPO, 30 minutes each (about 3 hours in all)
+        session.run("powergrid", "bench", task, "--days", "12", "--train-minutes", "30", "--out", f".nox/bench-{task}")
 
 
 @nox.session
 def rl(session: nox.Session) -> None:
     """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
     session.install("torch==2.13.0")  # first and pinned: the CPU build on disk, not a multi-GB CUDA build
-    session.install(f"{CORE}[rllib,sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
+    session.install(f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
     _pytest(session, "tests/rl")

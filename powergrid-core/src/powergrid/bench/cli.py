@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from powergrid.bench.tasks import TASKS, TEST_DAYS, task_named
+from powergrid.bench.tasks import TASKS, TEST_DAYS, BenchError, task_named
+
+#: Trained baselines: name → (function in powergrid.bench.train, the pip extra it needs).
+LIBRARIES = {"sb3_ppo": ("sb3_ppo", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"), "mappo": ("torchrl_mappo", "mappo")}
 
 
 def add_parser(sub: Any, count: Any) -> None:
@@ -18,7 +21,9 @@ def add_parser(sub: Any, count: Any) -> None:
     p.add_argument("--out", default="bench-results", help="folder for leaderboard.md, results.json and PNGs")
     p.add_argument("--days", type=count(1), default=2, help=f"test days (1–{len(TEST_DAYS)})")
     p.add_argument("--train-minutes", type=float, default=0.0,
-                   help="train SB3 PPO (parameter sharing) this many minutes per task first (0: no training)")
+                   help="train each library this many minutes per task first (0: no training)")
+    p.add_argument("--libraries", default=",".join(LIBRARIES),
+                   help=f"comma-separated trained baselines ({', '.join(LIBRARIES)})")
     p.add_argument("--seed", type=count(0), default=0)
     p.set_defaults(func=run)
 
@@ -30,24 +35,23 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         task.check_packs()
     if args.days > len(TEST_DAYS):
-        from powergrid.bench.tasks import BenchError
-
         raise BenchError(f"--days: expected at most {len(TEST_DAYS)} test days, got {args.days}")
-    if args.train_minutes < 0:
-        from powergrid.bench.tasks import BenchError
-
+    if not args.train_minutes >= 0:
         raise BenchError(f"--train-minutes: expected a number ≥ 0, got {args.train_minutes}")
+    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    unknown = [name for name in libraries if name not in LIBRARIES]
+    if unknown:
+        raise BenchError(f"--libraries: unknown {', '.join(unknown)} (expected some of {', '.join(LIBRARIES)})")
     days = TEST_DAYS[: args.days]
     rows, lp, curves, training = [], {}, {}, {}
     for task in tasks:
         trained = {}
-        if args.train_minutes > 0:
-            from powergrid.bench.train import sb3_ppo
-
-            factory, record = sb3_ppo(task, minutes=args.train_minutes, seed=args.seed)
-            trained["sb3_ppo"] = factory
-            curves[f"{task.name}_sb3_ppo"] = record.pop("curve")
-            training[f"{task.name}/sb3_ppo"] = record
+        for name in libraries if args.train_minutes > 0 else []:
+            factory, record = _train(name, task, args.train_minutes, args.seed)
+            trained[name] = factory
+            curves[f"{task.name}_{name}"] = record.pop("curve")
+            training[f"{task.name}/{name}"] = record
+            print(f"{task.name}: {name} trained {record['steps']} steps in {record['wall_s']} s", flush=True)
         task_rows, task_lp = evaluate_task(task, days, trained, seed=args.seed)
         rows += task_rows
         lp[task.name] = task_lp
@@ -57,3 +61,14 @@ def run(args: argparse.Namespace) -> int:
     path = write(rows, lp, Path(args.out), command, days, curves, training)
     print(f"leaderboard: {path}")
     return 0
+
+
+def _train(name: str, task: Any, minutes: float, seed: int) -> tuple[Any, dict[str, Any]]:
+    function, extra = LIBRARIES[name]
+    try:
+        from powergrid.bench import train
+
+        return getattr(train, function)(task, minutes=minutes, seed=seed)
+    except ImportError as exc:
+        raise BenchError(f"{name} needs {exc.name or 'a missing library'}: pip install "
+                         f'"powergrid-core[{extra}]"') from None

@@ -30,15 +30,25 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.utils import set_random_seed
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecMonitor, VecNormalize
 
     env = MultiAgentPowerGridEnv(task.config())
     env.reset(seed=seed)  # SuperSuit's vector env has no seed(): the env's own stream is seeded here
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
     monitored = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
                                                  base_class="stable_baselines3"))
+    class BoolDones(VecEnvWrapper):
+        """SuperSuit returns ``dones`` as a list; VecNormalize indexes with it, so it must be a bool array."""
+
+        def reset(self) -> Any:
+            return self.venv.reset()
+
+        def step_wait(self) -> Any:
+            obs, rewards, dones, infos = self.venv.step_wait()
+            return obs, rewards, np.asarray(dones, bool), infos
+
     # rewards are −50 to −500 $ per hour: PPO learns on them scaled by a running return deviation
-    vec = VecNormalize(monitored, norm_obs=False, norm_reward=True, gamma=0.99)
+    vec = VecNormalize(BoolDones(monitored), norm_obs=False, norm_reward=True, gamma=0.99)
     set_random_seed(seed)
     model = PPO("MlpPolicy", vec, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
                 learning_rate=3e-4, verbose=0, device="cpu")
@@ -127,6 +137,129 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
                 shape = e.action_space(agent_id).shape
                 n = int(np.prod(shape))
                 out[agent_id] = np.clip(logits[:n], -1.0, 1.0).astype(np.float32).reshape(shape)
+            return out
+
+        act.observes = True  # type: ignore[attr-defined]
+        return act
+
+    return factory, record
+
+
+def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train MAPPO with TorchRL: a shared decentralised actor and a centralised critic.
+
+    Every learned agent is one member of TorchRL's single ``agents`` group (observations and
+    actions padded to the largest by SuperSuit); the actor (``MultiAgentMLP``, shared
+    parameters) sees each agent's own observation, the critic (``centralised=True``) all of them.
+    Loss: TorchRL's ``ClipPPOLoss`` with GAE (γ 0.99, λ 0.95); rewards scaled by 0.01. Batches of
+    480 env steps, 4 epochs of minibatches of 96. Returns ``(factory, record)`` as :func:`sb3_ppo`.
+    """
+    import supersuit as ss
+    import torch
+    from pettingzoo.utils.wrappers import BaseParallelWrapper
+    from tensordict.nn import TensorDictModule
+    from tensordict.nn.distributions import NormalParamExtractor
+    from torch import nn
+    from torchrl.collectors import Collector
+    from torchrl.data.replay_buffers import ReplayBuffer
+    from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
+    from torchrl.data.replay_buffers.storages import LazyTensorStorage
+    from torchrl.envs import RewardScaling, TransformedEnv
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+    from torchrl.envs.utils import MarlGroupMapType
+    from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal
+    from torchrl.objectives import ClipPPOLoss, ValueEstimators
+
+    class WithoutInfos(BaseParallelWrapper):
+        """The env's infos hold strings and nested records; TorchRL only needs the tensors."""
+
+        def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+            obs, _ = self.env.reset(seed=seed, options=options)
+            return obs, {a: {} for a in obs}
+
+        def step(self, actions: dict) -> tuple:
+            obs, rewards, terms, truncs, _ = self.env.step(actions)
+            return obs, rewards, terms, truncs, {a: {} for a in obs}
+
+    torch.manual_seed(seed)
+    raw = MultiAgentPowerGridEnv(task.config())
+    padded = ss.pad_action_space_v0(ss.pad_observations_v0(raw))
+    env = TransformedEnv(
+        PettingZooWrapper(WithoutInfos(padded), group_map=MarlGroupMapType.ALL_IN_ONE_GROUP, use_mask=False,
+                          categorical_actions=False, done_on_any=False, seed=seed),
+        RewardScaling(loc=0.0, scale=0.01, in_keys=[("agents", "reward")]))
+    n = len(raw.possible_agents)
+    obs_dim = int(env.observation_spec["agents", "observation"].shape[-1])
+    act_dim = int(env.full_action_spec["agents", "action"].shape[-1])
+    actor_net = nn.Sequential(
+        MultiAgentMLP(n_agent_inputs=obs_dim, n_agent_outputs=2 * act_dim, n_agents=n, centralised=False,
+                      share_params=True, depth=2, num_cells=64, activation_class=nn.Tanh),
+        NormalParamExtractor())
+    policy = ProbabilisticActor(
+        TensorDictModule(actor_net, in_keys=[("agents", "observation")], out_keys=[("agents", "loc"), ("agents", "scale")]),
+        spec=env.full_action_spec["agents", "action"], in_keys=[("agents", "loc"), ("agents", "scale")],
+        out_keys=[("agents", "action")], distribution_class=TanhNormal,
+        distribution_kwargs={"low": -1.0, "high": 1.0}, return_log_prob=True)
+    critic = TensorDictModule(
+        MultiAgentMLP(n_agent_inputs=obs_dim, n_agent_outputs=1, n_agents=n, centralised=True, share_params=True,
+                      depth=2, num_cells=64, activation_class=nn.Tanh),
+        in_keys=[("agents", "observation")], out_keys=[("agents", "state_value")])
+    batch = 480
+    collector = Collector(env, policy, frames_per_batch=batch, total_frames=-1, device="cpu")
+    buffer = ReplayBuffer(storage=LazyTensorStorage(batch), sampler=SamplerWithoutReplacement(), batch_size=96)
+    loss = ClipPPOLoss(actor_network=policy, critic_network=critic, clip_epsilon=0.2, entropy_coeff=1e-3,
+                       normalize_advantage=True)
+    loss.set_keys(reward=("agents", "reward"), action=("agents", "action"), value=("agents", "state_value"),
+                  done=("agents", "done"), terminated=("agents", "terminated"))
+    loss.make_value_estimator(ValueEstimators.GAE, gamma=0.99, lmbda=0.95)
+    optim = torch.optim.Adam(loss.parameters(), 3e-4)
+    curve: list[tuple[int, float]] = []
+    steps = 0
+    started = time.perf_counter()
+    for data in collector:
+        for key in ("done", "terminated"):  # the group's done flags, per agent, for GAE
+            data.set(("next", "agents", key), data.get(("next", key)).unsqueeze(-1).expand(
+                data.get(("next", "agents", "reward")).shape))
+        with torch.no_grad():
+            loss.value_estimator(data, params=loss.critic_network_params, target_params=loss.target_critic_network_params)
+        buffer.extend(data.reshape(-1))
+        for _ in range(4):
+            for _ in range(batch // 96):
+                out = loss(buffer.sample())
+                total = out["loss_objective"] + out["loss_critic"] + out["loss_entropy"]
+                optim.zero_grad()
+                total.backward()
+                nn.utils.clip_grad_norm_(loss.parameters(), 1.0)
+                optim.step()
+        collector.update_policy_weights_()
+        steps += batch
+        done = data.get(("next", "done")).reshape(-1)
+        if done.any():  # the mean per-agent return of the episodes that ended in this batch ($, unscaled)
+            rewards = data.get(("next", "agents", "reward")).mean(-2).reshape(-1) * 100.0
+            ends = torch.nonzero(done).reshape(-1).tolist()
+            starts = [0] + [e + 1 for e in ends[:-1]]
+            curve.append((steps, float(np.mean([rewards[a:b + 1].sum().item() for a, b in zip(starts, ends)]))))
+        if time.perf_counter() - started > 60.0 * minutes or (max_steps is not None and steps >= max_steps):
+            break
+    collector.shutdown()
+    record = {"library": "TorchRL MAPPO (centralised critic)", "seed": seed, "steps": steps,
+              "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
+
+    def factory(_: Any) -> Any:
+        def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
+            agents = list(e.possible_agents)
+            x = np.zeros((len(agents), obs_dim), np.float32)
+            for i, a in enumerate(agents):
+                o = np.asarray(observations[a], np.float32).reshape(-1)
+                x[i, : o.size] = o
+            with torch.no_grad():
+                loc, _ = actor_net(torch.as_tensor(x))
+            action = torch.tanh(loc).numpy()  # the TanhNormal's mode
+            out = {}
+            for i, a in enumerate(agents):
+                if a in e.agents:
+                    shape = e.action_space(a).shape
+                    out[a] = action[i, : int(np.prod(shape))].astype(np.float32).reshape(shape)
             return out
 
         act.observes = True  # type: ignore[attr-defined]
