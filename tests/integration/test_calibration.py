@@ -10,11 +10,12 @@ import math
 import gymnasium
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.evaluate import run_episode
+from powergrid.evaluate import run_episode, summarize
 
 from ..conftest import CONFIGS
 
@@ -100,3 +101,31 @@ def test_no_nan_or_inf_reaches_any_output(config, data):
         out = env.step(actions)
         _check_finite(out, "step")
         _check_finite(env.state(), "state")
+
+
+def test_on_ieee34_3mg_the_rule_beats_random_and_safety_is_a_minor_term():
+    """The flagship: rule better than random by > 2 standard errors (paired by day); safety ≤ 30 % of its reward."""
+    env = _env(CONFIGS / "ieee34_3mg.yaml")
+    seeds = range(6)
+    rule, rand = summarize(env, "rule", seeds), summarize(env, "random", seeds)
+    mean, se = rule.paired_difference(rand)
+    assert mean > 2 * se > 0, (mean, se)
+    assert rule.safety_share <= 0.3 and rule.failures == 0
+
+
+def _scaled(config, factor: float) -> MultiAgentPowerGridEnv:
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("loads", {})["scale"] = {"*": factor}
+    return MultiAgentPowerGridEnv.from_config(data)
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: p.stem)
+def test_overloading_the_network_never_pays(config):
+    """Loads × 10, × 100, × 1000 give every learned agent an episode return strictly below the × 1 return."""
+    base = _env(config)
+    if not base.possible_agents:
+        pytest.skip("no learned agent")
+    normal = run_episode(base, "rule", 0).returns
+    for factor in (10.0, 100.0, 1000.0):
+        heavy = run_episode(_scaled(config, factor), "rule", 0).returns
+        assert all(heavy[a] < normal[a] for a in normal), (factor, heavy, normal)

@@ -132,6 +132,13 @@ class Summary:
     in_band: float
     failures: int
     episodes: int
+    returns: tuple[float, ...] = ()  # each episode's summed return, in seed order
+
+    def paired_difference(self, other: Summary) -> tuple[float, float]:
+        """Mean and standard error of ``self − other`` over the same seeds (paired by day)."""
+        diff = np.array(self.returns) - np.array(other.returns)
+        se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+        return float(diff.mean()), se
 
 
 def summarize(env: Any, policy: str, seeds: Iterable[int]) -> Summary:
@@ -146,4 +153,4 @@ def summarize(env: Any, policy: str, seeds: Iterable[int]) -> Summary:
     share = float(safety.mean() / abs(totals.mean())) if totals.mean() else 0.0
     in_band = sum(r.bus_ticks_in_band for r in runs) / max(sum(r.bus_ticks for r in runs), 1)
     return Summary(policy, float(totals.mean()), se, float(costs.mean()), float(safety.mean()), share, in_band,
-                   sum(r.failures for r in runs), n)
+                   sum(r.failures for r in runs), n, tuple(totals.tolist()))
