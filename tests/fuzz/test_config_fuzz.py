@@ -12,6 +12,7 @@ may be written in the working folder.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import warnings
@@ -87,7 +88,7 @@ def tree_mutant(draw: st.DrawFn) -> str:
         parent, key = _get(tree, path[:-1]), path[-1]
         op = draw(st.sampled_from(["value", "value", "value", "number", "drop", "add"]))
         if op == "value":
-            parent[key] = draw(st.sampled_from(HOSTILE))
+            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))  # a fresh copy: later mutations may edit it
         elif op == "number":
             parent[key] = draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                                          st.integers(-(10**25), 10**25)))
@@ -95,7 +96,7 @@ def tree_mutant(draw: st.DrawFn) -> str:
             del parent[key]
         elif isinstance(parent, dict):
             parent[draw(st.sampled_from(["extra", "id", "type", "params", "period", "seed", "name"]))] = \
-                draw(st.sampled_from(HOSTILE))
+                copy.deepcopy(draw(st.sampled_from(HOSTILE)))
     return yaml.safe_dump(tree, sort_keys=False, width=10**6)
 
 
