@@ -170,14 +170,19 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         cls = _lookup(registry, "protocol", a.protocol.type, where, config)
         if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
             raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
-        agent.protocol = cls(_params(cls, a.protocol.params, f"{a.protocol.path}.params", config), agent)
+        params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config)
+        try:
+            agent.protocol = cls(params, agent)
+        except ValueError as exc:  # e.g. children the protocol cannot drive
+            raise config.source.error(a.protocol.path, str(exc)) from None
     horizontal = []
     for h in config.horizontal:
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
-        proto = cls(_params(cls, h.params, f"{h.path}.params", config), [agents[p] for p in h.participants])
+        params = _params(cls, h.params, f"{h.path}.params", config)
         try:
+            proto = cls(params, [agents[p] for p in h.participants])
             proto.attach(net)
         except ValueError as exc:
             raise config.source.error(h.path, str(exc)) from None
