@@ -47,6 +47,7 @@ def test_ieee34_3mg_voltages_equal_an_independent_pandapower_run():
     for _ in range(5):
         env.step({a: rng.uniform(env.action_space(a).low, env.action_space(a).high).astype(np.float32) for a in env.agents})
         net = build_network(env.config, get_registry())
+        net.trafo["tap_pos"] = env.net.trafo["tap_pos"].to_numpy()  # where the automatic regulators stand
         load = env.load_multipliers[env.tick - 1]
         net.load["p_mw"] *= load
         net.load["q_mvar"] *= load
@@ -133,14 +134,15 @@ def test_system_agent_price_reaches_every_device_and_holds_between_its_periods()
     env.reset(seed=0)
     assert env.possible_agents == ["iso", "mg1"]
     devices = [d for d in env.scenario.device_agents]
-    mg1_action = np.zeros(env.action_space("mg1").shape, np.float32)
+    mg1_action = env.action_from_physical("mg1", np.zeros(env.action_space("mg1").shape))
     for tick, price in enumerate([20.0, 140.0, 140.0, 140.0, 90.0]):
-        _, _, _, _, infos = env.step({"iso": np.array([price], np.float32), "mg1": mg1_action})
+        iso_action = env.action_from_physical("iso", np.array([price]))  # $/MWh → the normalized action
+        _, _, _, _, infos = env.step({"iso": iso_action, "mg1": mg1_action})
         applied = 20.0 if tick < 4 else 90.0  # the ISO acts at ticks 0 and 4 only (period 4)
         assert all(d.price == pytest.approx(applied) for d in devices), tick
         assert infos["iso"]["acting"] == ((tick + 1) % 4 == 0)
     # the rule microgrids answer the price: DGs run when it exceeds their marginal cost
     dg2 = env.scenario.agents["mg2_dg"].device
-    assert dg2.p_mw > 0.0  # 90 $/MWh > 60 $/MWh marginal cost at zero output
+    assert dg2.p_mw > 0.0  # 90 $/MWh > 85 $/MWh marginal cost at zero output
     costs = env.agent_costs()
     assert costs["iso"][0] == pytest.approx(sum(c for a, (c, _) in costs.items() if a.endswith(("_ess", "_dg", "_pv", "_pcc"))))
