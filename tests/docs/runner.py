@@ -2,8 +2,9 @@
 
 python: executed in one namespace per page (as a reader would, top to bottom); bash: every line
 is a ``powergrid`` command (optionally after ``NAME=value`` assignments), run through the CLI in a
-subprocess and expected to exit 0; yaml: a whole scenario is built, a section (``datasets:``,
-``loads:``…) is built into ``configs/ieee34_3mg.yaml``; toml and json: parsed. The first failure
+subprocess and expected to exit 0; yaml: a whole scenario is built, a fragment (sections such as
+``datasets:``, an agent's keys, a list of agents) is built in the first shipped scenario it fits
+(:data:`BASES`); toml and json: parsed. The first failure
 ends the run with the page and line.
 """
 
@@ -41,17 +42,51 @@ def bash(code: str, where: str) -> None:
             raise SystemExit(f"{where}: `{line.strip()}` exited {done.returncode}")
 
 
+#: Shipped scenarios a fragment is tried in, in this order (the first it builds in passes).
+BASES = ("ieee34_3mg.yaml", "ieee34_3mg_iso.yaml", "hierarchical_3level.yaml", "cigre_mv_microgrid.yaml")
+
+
+def _merge(base: dict, fragment, agent_keys: tuple[str, ...]) -> dict:
+    """``base`` with ``fragment`` applied: top-level sections replace the base's; a mapping of agent keys
+    goes into the base's first grid agent; a list of agents is merged by id (``...`` stands for the rest)."""
+    data = dict(base)
+    agents = [dict(a) for a in data["agents"]]
+    if isinstance(fragment, list):
+        for item in fragment:
+            match = next((a for a in agents if a["id"] == item.get("id")), None)
+            if match is None:
+                raise KeyError(f"no agent {item.get('id')!r}")
+            match.update({k: v for k, v in item.items() if k != "..."})
+    elif set(fragment) <= set(agent_keys) and not {"network", "agents"} & set(fragment):
+        next(a for a in agents if a.get("kind") == "grid").update(fragment)
+    else:
+        data.update(fragment)
+    data["agents"] = agents
+    return data
+
+
 def scenario(code: str, where: str) -> None:
+    """Build a yaml block: a whole scenario, or a fragment (sections, agent keys, agents) in a shipped scenario."""
     from powergrid.builder import build_scenario
-    from powergrid.config import TOP_KEYS, EnvConfig
+    from powergrid.config import AGENT_KEYS, TOP_KEYS, EnvConfig
 
     data = yaml.safe_load(code)
-    if not isinstance(data, dict) or not set(data) <= set(TOP_KEYS):
-        raise SystemExit(f"{where}: a yaml block must be a scenario or scenario sections (keys {TOP_KEYS}), "
-                         f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
-    if not {"network", "agents"} <= set(data):
-        data = {**yaml.safe_load(Path("configs/ieee34_3mg.yaml").read_text()), **data}
-    build_scenario(EnvConfig.from_text(yaml.safe_dump(data), file=where))
+    if isinstance(data, dict) and {"network", "agents"} <= set(data):
+        build_scenario(EnvConfig.from_text(code, file=where))
+        return
+    fits = (isinstance(data, dict) and set(data) <= set(TOP_KEYS) | set(AGENT_KEYS)) or (
+        isinstance(data, list) and all(isinstance(a, dict) and "id" in a for a in data))
+    if not fits:
+        raise SystemExit(f"{where}: a yaml block must be a scenario, scenario sections, agent keys or agents, got {data!r}")
+    errors = []
+    for name in BASES:
+        try:
+            merged = _merge(yaml.safe_load(Path("configs", name).read_text()), data, AGENT_KEYS)
+            build_scenario(EnvConfig.from_text(yaml.safe_dump(merged), file=where))
+            return
+        except Exception as exc:  # not this scenario: try the next
+            errors.append(f"configs/{name}: {type(exc).__name__}: {exc}")
+    raise SystemExit(f"{where}: the fragment builds in none of the shipped scenarios:\n  " + "\n  ".join(errors))
 
 
 def main(path: str) -> None:
