@@ -139,6 +139,8 @@ agents:
     (("period: 5min", "period: 5min, link: {delay: 1min}"), "scenario.yaml:5 agents[0].link: a link joins an agent "
                                                              "to its parent; this agent has none"),
     (("period: 5min", "period: 5min, events: {}"), "scenario.yaml:5 agents[0].events: expected at least one condition"),
+    (("period: 5min", "period: 5min, events: {message: true}"),
+     "scenario.yaml:5 agents[0].events.message: messages come from a parent; this agent has none"),
     (("period: 5min", "period: 5min, events: {price_above: high}"),
      "scenario.yaml:5 agents[0].events.price_above: expected a number ($/MWh), got 'high'"),
     (("period: 5min", "period: 5min, observation: everything"),

@@ -499,6 +499,8 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     for agent in agents:
         if (agent.down or agent.up) and agent.id not in children:
             raise src.error(f"{agent.path}.link", "a link joins an agent to its parent; this agent has none")
+        if agent.events is not None and agent.events.message and agent.id not in children:
+            raise src.error(f"{agent.path}.events.message", "messages come from a parent; this agent has none")
     horizontal = []
     for i, h in enumerate(top.get("horizontal") or []):
         path = f"horizontal[{i}]"
