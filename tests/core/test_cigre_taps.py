@@ -1,5 +1,6 @@
-"""The CIGRE MV template's OLTCs: the taps move under load and hold the 20 kV busbars in band,
-cross-checked against pandapower's own power flow at the same taps."""
+"""The CIGRE templates' tap changers: MV OLTCs move under load and hold the 20 kV busbars in band
+(cross-checked against pandapower's own power flow at the same taps); the LV transformers'
+fixed no-load taps keep the LV buses in band from light load to the published peak."""
 
 from __future__ import annotations
 
@@ -78,3 +79,20 @@ def test_taps_return_toward_neutral_at_light_load():
         result = control.solve(light)
     assert all(control.taps[k] > heavy[k] for k in heavy)
     assert 0.95 <= result.vm_pu.min() and result.vm_pu.max() <= 1.05
+
+
+def test_cigre_lv_no_load_taps_keep_the_lv_buses_in_band():
+    """At tap −2 (HV winding −5 %) the open-circuit LV voltage is 1/0.95 = 1.0526 pu; the LV buses
+    stay in 0.95–1.05 pu from 20 % of the published peak to the peak (pandapower)."""
+    net = TEMPLATES["cigre_lv"]()
+    assert (net.trafo.tap_pos == -2).all() and (net.trafo.tap_side == "hv").all()
+    lv = (net.bus.vn_kv < 1.0).to_numpy()
+    p0, q0 = net.load.p_mw.copy(), net.load.q_mvar.copy()
+    net.load.p_mw, net.load.q_mvar = p0 * 0.0, q0 * 0.0
+    pp.runpp(net)
+    np.testing.assert_allclose(net.res_bus.vm_pu.to_numpy()[lv], 1.0 / 0.95, atol=1e-4)
+    for scale in (0.2, 1.0):
+        net.load.p_mw, net.load.q_mvar = p0 * scale, q0 * scale
+        pp.runpp(net)
+        vm = net.res_bus.vm_pu.to_numpy()[lv]
+        assert 0.95 <= vm.min() and vm.max() <= 1.05, (scale, vm.min(), vm.max())
