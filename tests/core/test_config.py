@@ -69,7 +69,8 @@ def test_good_config_is_frozen_and_typed(tmp_path, registry):
         (("step_minutes: 15", "step_minutes: fast"),
          "scenario.yaml:3 time.step_minutes: expected a number > 0 and ≤ 1440 (min), got 'fast'"),
         # out of range
-        (("steps_per_episode: 4", "steps_per_episode: 0"), "scenario.yaml:3 time.steps_per_episode: expected an integer ≥ 1 ≤ 1000000, got 0"),
+        (("steps_per_episode: 4", "steps_per_episode: 0"),
+         "scenario.yaml:3 time.steps_per_episode: expected an integer ≥ 1 ≤ 1000000, got 0"),
         # unknown plugin name (with did-you-mean)
         (("type: ConstantPower", "type: ConstantPowr"),
          "scenario.yaml:10 agents[1].type: unknown device type 'ConstantPowr'; did you mean 'ConstantPower'?"),

@@ -140,6 +140,7 @@ def test_fast_and_pandapower_control_agree(name):
 
 def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():
     """A regulator that a config gives to an OLTC device agent is that agent's, not the automatic control's."""
+    pytest.importorskip("powergrid_devices", reason="the OLTC device comes with powergrid-devices")
     from powergrid.env import MultiAgentPowerGridEnv
 
     scenario = {

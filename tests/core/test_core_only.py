@@ -109,6 +109,7 @@ def test_third_party_package_is_discovered_and_used_from_yaml(third_party_packag
     config.write_text(textwrap.dedent("""
         network: {type: cigre_lv}
         time: {steps_per_episode: 3}
+        spaces: {action: physical}
         agents:
           - {id: boiler, type: Boiler, bus: Bus R11, policy: learned, params: {p_mw: -0.01}}
     """))
