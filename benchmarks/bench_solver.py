@@ -10,6 +10,11 @@ Times are medians (the machine is shared and noisy); the construction time
 tap changer (the IEEE regulators) the median time of a tap move alone and of a tap move
 plus the solve that follows (the first tap-changing transformer, stepping ±1 around its
 position; the move patches the admittance entries in place, no recompile).
+
+A second table times :class:`~powergrid.solvers.batched.BatchedSolver` (``--copies``, default
+1,4,16,64 copies of the template, each with its own draws): the median time of one batched
+call divided by the number of copies (µs per grid, results included), next to the fast
+solver's single solve on the first backend.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from powergrid.networks import TEMPLATES
 from powergrid.solvers.base import Injections
+from powergrid.solvers.batched import BatchedSolver
 from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
 from powergrid.solvers.pandapower_solver import PandapowerSolver
 
@@ -77,11 +83,41 @@ def median_tap_move(solver, net, injections: list[Injections]) -> tuple[float, f
     return statistics.median(move), statistics.median(both)
 
 
+def median_batched(net, copies: int, steps: int, backend: str) -> float:
+    """Median seconds per grid of a ``BatchedSolver`` call over ``copies`` copies."""
+    solvers = [FastSolver(copy.deepcopy(net), FastParams(backend=backend)) for _ in range(copies)]
+    batch = BatchedSolver(solvers)
+    per_copy = [draws(net, steps, seed=c) for c in range(copies)]
+    times = []
+    for k in range(steps):
+        step = [d[k] for d in per_copy]
+        t0 = time.perf_counter()
+        batch.solve(step)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[min(10, steps // 2):]) / copies
+
+
+def batched_table(names: list[str], counts: list[int], steps: int, backend: str) -> None:
+    print(f"\nBatchedSolver, µs per grid (single fast/{backend} solve for comparison)")
+    header = f"{'template':<12}{'fast':>10}" + "".join(f"{f'×{n}':>10}" for n in counts)
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        try:
+            net = TEMPLATES[name]()
+        except NotImplementedError:
+            continue
+        single, _ = median_solve(FastSolver(copy.deepcopy(net), FastParams(backend=backend)), draws(net, steps))
+        row = [median_batched(net, n, max(20, steps // n), backend) for n in counts]
+        print(f"{name:<12}{single * 1e6:>10.1f}" + "".join(f"{t * 1e6:>10.1f}" for t in row))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000, help="fast-solver steps per template and backend")
     ap.add_argument("--pp-steps", type=int, default=40, help="pandapower steps per template")
     ap.add_argument("--templates", default="", help="comma-separated subset of templates")
+    ap.add_argument("--copies", default="1,4,16,64", help="copy counts for the BatchedSolver table ('' to skip)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     names = [n for n in (args.templates.split(",") if args.templates else TEMPLATES)]
@@ -122,6 +158,8 @@ def main() -> None:
                + f"{smooth_t * 1e6:>13.1f} µs" + f"{pp_t * 1e3:>11.1f} ms" + "".join(f"{pp_t / fast_t[b]:>12.0f}×" for b in backends)
                + f"{build_t * 1e3:>7.1f} ms{move_t * 1e6:>9.1f} µs{both_t * 1e6:>9.1f} µs")
         print(row + ("   [" + "; ".join(notes) + "]" if notes else ""))
+    if args.copies:
+        batched_table(names, [int(n) for n in args.copies.split(",")], args.steps, backends[0])
 
 
 if __name__ == "__main__":

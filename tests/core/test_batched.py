@@ -1,0 +1,117 @@
+"""BatchedSolver (Z-bus fixed point over many copies) against pandapower.runpp on every template."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pandapower.networks as pn
+import pytest
+
+from powergrid.networks import TEMPLATES
+from powergrid.solvers.base import Injections
+from powergrid.solvers.batched import BatchedSolver
+from powergrid.solvers.fast import FastParams, FastSolver
+from powergrid.solvers.pandapower_solver import PandapowerSolver
+
+from .test_solvers import assert_matches, random_injections, scenario
+
+COPIES = 4
+
+
+def copies(net, n: int = COPIES, backend: str = "numpy") -> list[FastSolver]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return [FastSolver(copy.deepcopy(net), FastParams(backend=backend)) for _ in range(n)]
+
+
+def spy_newton(monkeypatch) -> list[int]:
+    """Count the copies that fell back to their own Newton–Raphson."""
+    calls: list[int] = []
+    original = FastSolver.solve
+
+    def solve(self, injections):
+        calls.append(id(self))
+        return original(self, injections)
+
+    monkeypatch.setattr(FastSolver, "solve", solve)
+    return calls
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_matches_pandapower_on_templates(name, monkeypatch):
+    net, injections, expected = scenario(name)
+    batch = BatchedSolver(copies(net))
+    newton = spy_newton(monkeypatch)
+    # each copy its own injection sequence (copy c at step k solves draw (k + c) mod steps)
+    n = len(injections)
+    for k in range(n):
+        got = batch.solve([injections[(k + c) % n] for c in range(COPIES)])
+        for c, res in enumerate(got):
+            assert_matches(res, expected[(k + c) % n], f"{name} step {k} copy {c}")
+    assert newton == [], "every copy of a PQ-only template is solved by the fixed point"
+
+
+def test_tap_moved_copy_falls_back_to_newton(monkeypatch):
+    net = TEMPLATES["ieee13"]()
+    row = int(np.flatnonzero(net.trafo.tap_min.notna().to_numpy())[0])
+    inj = random_injections(net, np.random.default_rng(2), len(net.sgen))
+    solvers = copies(net, 3)
+    batch = BatchedSolver(solvers)
+    pos = int(net.trafo.tap_pos.iat[row]) + 2
+    solvers[1].set_trafo_tap(row, pos)
+    ref = PandapowerSolver(copy.deepcopy(net))
+    base = ref.solve(inj)
+    ref.set_trafo_tap(row, pos)
+    moved = ref.solve(inj)
+    newton = spy_newton(monkeypatch)
+    got = batch.solve([inj] * 3)
+    assert newton == [id(solvers[1])]
+    assert_matches(got[0], base, "unmoved copy")
+    assert_matches(got[1], moved, "moved copy")
+    assert_matches(got[2], base, "unmoved copy")
+    assert np.nanmax(np.abs(got[1].vm_pu - got[0].vm_pu)) > 1e-3
+    # once every copy has moved, Z is rebuilt and the batch is used again
+    for s in (solvers[0], solvers[2]):
+        s.set_trafo_tap(row, pos)
+    newton.clear()
+    got = batch.solve([inj] * 3)
+    assert newton == []
+    for res in got:
+        assert_matches(res, moved, "after refactor")
+
+
+def test_pv_buses_solve_by_newton(monkeypatch):
+    net = pn.example_multivoltage()  # has a PV generator
+    inj = random_injections(net, np.random.default_rng(7), len(net.sgen))
+    solvers = copies(net, 2)
+    batch = BatchedSolver(solvers)
+    newton = spy_newton(monkeypatch)
+    got = batch.solve([inj, inj])
+    assert sorted(newton) == sorted(map(id, solvers))
+    expected = PandapowerSolver(copy.deepcopy(net)).solve(inj)
+    for res in got:
+        assert_matches(res, expected, "multivoltage")
+
+
+def test_bad_and_divergent_copies_fail_alone():
+    net, injections, expected = scenario("case33bw")
+    batch = BatchedSolver(copies(net, 3))
+    inj = injections[0]
+    nan = copy.deepcopy(inj)
+    nan.load_p_mw[0] = np.nan
+    absurd = Injections(inj.load_p_mw * 1000, inj.load_q_mvar * 1000, inj.sgen_p_mw, inj.sgen_q_mvar)
+    got = batch.solve([nan, inj, absurd])
+    assert not got[0].converged and not got[2].converged
+    assert np.all(np.isnan(got[0].vm_pu)) and np.all(np.isnan(got[2].vm_pu))
+    assert_matches(got[1], expected[0], "healthy copy")
+    for res, exp in zip(batch.solve([injections[1]] * 3), [expected[1]] * 3):  # all recover
+        assert_matches(res, exp, "after failure")
+
+
+def test_wrong_count_is_an_error():
+    net, injections, _ = scenario("cigre_lv")
+    batch = BatchedSolver(copies(net, 2))
+    with pytest.raises(ValueError, match="1 injections for 2 copies"):
+        batch.solve(injections[:1])
