@@ -19,6 +19,10 @@ solver's single solve on the first backend.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: BLAS threads only contend on the small batched products
+
 import argparse
 import copy
 import statistics

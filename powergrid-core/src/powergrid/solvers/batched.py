@@ -8,7 +8,7 @@ copy's PQ voltages ``V`` (pu) solve
 
 ("tensor power flow"): with the copies as the columns of one matrix, an iteration
 for all of them is one dense matrix product. The iteration stops when every copy's
-largest power mismatch ``|V·conj(Y·V) − S|`` is below ``tolerance_mva`` (per unit of
+largest power mismatch ``|V·conj(Y·V) − S|`` (see :meth:`BatchedSolver._iterate`) is below ``tolerance_mva`` (per unit of
 ``sn_mva``, as in ``pandapower.runpp``), warm-started from each copy's previous voltages.
 
 Each copy is one :class:`~powergrid.solvers.fast.FastSolver`, which keeps its own
@@ -63,7 +63,6 @@ class BatchedSolver:
             return
         self.pq, self.ref = pq.copy(), ref.copy()
         self._Z = np.ascontiguousarray(Z)
-        self._Ypp = sp.csr_matrix(Y[pq][:, pq])
         self._Yps = Y[pq][:, ref].toarray()
         self._Ydata = s.Ybus.data.copy()
 
@@ -101,22 +100,25 @@ class BatchedSolver:
         return [r if r is not None else s.solve(inj) for r, s, inj in zip(results, self.solvers, injections)]
 
     def _iterate(self, V_all: np.ndarray, S_all: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Fixed-point iteration on the PQ voltages of every column; (voltages, converged per column, iterations)."""
+        """Fixed-point iteration on the PQ voltages of every column; (voltages, converged per column, iterations).
+
+        After an update ``V' = Z·(conj(S/V) − Y_ps·V_s)`` the PQ currents are ``Y_pp·V' + Y_ps·V_s = conj(S/V)``,
+        so the mismatch at ``V'`` is ``V'·S/V − S`` (pu) with no product by ``Y``; the loop always takes
+        at least one step from the warm start.
+        """
         pq, Z = self.pq, self._Z
         S = S_all[pq]
         V = V_all[pq]
-        I_slack = self._Yps @ V_all[self.ref]  # (pq, copies)
-        w = -(Z @ I_slack)
+        w = -(Z @ (self._Yps @ V_all[self.ref]))  # (pq, copies)
         it = 0
         with np.errstate(all="ignore"):
             while True:
-                mis = V * np.conj(self._Ypp @ V + I_slack) - S
-                err = np.max(np.abs(mis), axis=0)
-                ok = err < self.tolerance
-                if ok.all() or it == self.max_iteration:
-                    break
-                V = w + Z @ np.conj(S / V)
+                V_new = w + Z @ np.conj(S / V)
                 it += 1
+                ok = np.max(np.abs(S * (V_new - V) / V), axis=0) < self.tolerance
+                V = V_new
+                if it == self.max_iteration or ok.all():
+                    break
         V_all = V_all.copy()
         V_all[pq] = V
         return V_all, ok & np.all(np.isfinite(V), axis=0), it
