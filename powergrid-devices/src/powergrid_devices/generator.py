@@ -12,7 +12,7 @@ from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
 from powergrid_devices.actions import BoxAction, observation
 from powergrid_devices.inverter import tan_phi
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel
+from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
 
 UNLIMITED = 1e9
 
@@ -73,9 +73,9 @@ def dg_dispatch(o: Any, on: Any, hours: Any, p_prev: Any, u: Any, power: Any, q:
     low = o.where(switched, p.p_min_mw, o.maximum(p.p_min_mw, p_prev - p.ramp_down_mw_per_h * dt))
     high = o.where(switched, o.minimum(p.p_max_mw, o.maximum(p.p_min_mw, p.ramp_up_mw_per_h * dt)),
                    o.minimum(p.p_max_mw, p_prev + p.ramp_up_mw_per_h * dt))
-    applied = o.where(new_on, o.clip(power, low, high), 0.0)
+    applied = o.where(new_on, clip(o, power, low, high), 0.0)
     limit = o.abs(applied) * tan
-    q_applied = o.clip(q, -limit, limit)
+    q_applied = clip(o, q, -limit, limit)
     # a refused switch counts 1; a unit kept off while wanted on did not honour its power request either
     distance = (o.where(request & o.not_(can), 1.0, 0.0)
                 + o.where(new_on, o.abs(applied - power), o.where(commitment & want_on, o.abs(power), 0.0))

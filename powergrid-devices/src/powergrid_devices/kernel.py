@@ -27,20 +27,17 @@ def _where(condition: Any, a: Any, b: Any) -> Any:
     return a if condition else b
 
 
-def _clip(x: float, lo: float, hi: float) -> float:
-    return min(max(x, lo), hi)
-
-
-def _clip_array(x: Any, lo: Any, hi: Any) -> np.ndarray:
-    return np.minimum(np.maximum(x, lo), hi)
-
-
-#: Arithmetic on Python floats (one device). ``clip(x, lo, hi)`` is ``min(max(x, lo), hi)``.
-SCALAR = SimpleNamespace(minimum=min, maximum=max, abs=abs, sqrt=math.sqrt, where=_where, clip=_clip,
+#: Arithmetic on Python floats (one device).
+SCALAR = SimpleNamespace(minimum=min, maximum=max, abs=abs, sqrt=math.sqrt, where=_where,
                          isfinite=math.isfinite, not_=operator.not_)
 #: Arithmetic on numpy arrays (all instances of a type at once).
 ARRAY = SimpleNamespace(minimum=np.minimum, maximum=np.maximum, abs=np.abs, sqrt=np.sqrt, where=np.where,
-                        clip=_clip_array, isfinite=np.isfinite, not_=np.logical_not)
+                        isfinite=np.isfinite, not_=np.logical_not)
+
+
+def clip(o: Any, x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` clipped to ``[lo, hi]`` (``min(max(x, lo), hi)``)."""
+    return o.minimum(o.maximum(x, lo), hi)
 
 
 def project_entry(x: Any, lo: Any, hi: Any, default: Any, o: Any) -> tuple[Any, Any]:
@@ -49,9 +46,9 @@ def project_entry(x: Any, lo: Any, hi: Any, default: Any, o: Any) -> tuple[Any, 
     Returns the value and its projection distance: a NaN/inf entry becomes ``default`` at
     distance ``hi − lo``; a finite one is clipped at distance ``|clipped − x|``.
     """
-    finite = o.isfinite(x)
-    value = o.where(finite, o.clip(x, lo, hi), default)
-    return value, o.where(finite, o.abs(value - x), hi - lo)
+    bad = o.not_(o.isfinite(x))
+    value = o.where(bad, default, clip(o, x, lo, hi))
+    return value, o.where(bad, hi - lo, o.abs(value - x))
 
 
 class Kernel:

@@ -10,7 +10,7 @@ import numpy as np
 from powergrid.devices import Device, StepContext, box
 from powergrid_devices.actions import BoxAction, observation
 from powergrid_devices.inverter import s_limit
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel
+from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
 
 
 def check_rating(s_max_mva: float, rated_mw: float) -> None:
@@ -22,10 +22,10 @@ def check_rating(s_max_mva: float, rated_mw: float) -> None:
 def curtail_step(o: Any, available: Any, rated: Any, f: Any, q: Any, s_max: Any) -> tuple[Any, ...]:
     """Curtailment and inverter Q (see :class:`CurtailableSource`) for a fraction ``f`` and ``q`` Mvar inside
     the action bounds (``q = 0`` without an inverter rating). Returns ``(P_av, p, q, projection)`` (MW, Mvar)."""
-    available = o.clip(available, 0.0, rated)
+    available = clip(o, available, 0.0, rated)
     p = f * available
     limit = s_limit(p, s_max, o)
-    q_applied = o.clip(q, -limit, limit)
+    q_applied = clip(o, q, -limit, limit)
     return available, p, q_applied, o.abs(q_applied - q)
 
 

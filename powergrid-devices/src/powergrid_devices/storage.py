@@ -12,7 +12,7 @@ from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
 from powergrid_devices.actions import BoxAction, RunningMean, observation
 from powergrid_devices.inverter import s_limit
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel
+from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
 
 
 @attrs.frozen
@@ -53,14 +53,14 @@ def ess_step(o: Any, soc: Any, power: Any, q: Any, p: Any, dt: Any) -> tuple[Any
     Returns ``(soc', p, q, projection, cost, safety)``.
     """
     low, high = ess_range(o, soc, p, dt)
-    applied = o.clip(power, low, high)
+    applied = clip(o, power, low, high)
     limit = s_limit(applied, p.s_max_mva, o)
-    q_applied = o.clip(q, -limit, limit)
+    q_applied = clip(o, q, -limit, limit)
     distance = o.abs(applied - power) + o.abs(q_applied - q)
     kept = soc * (1.0 - p.self_discharge * dt)
     soc_new = o.where(applied < 0, kept + -applied * p.eta_charge * dt / p.capacity_mwh,
                       kept - applied * dt / (p.eta_discharge * p.capacity_mwh))
-    soc_new = o.clip(soc_new, 0.0, 1.0)
+    soc_new = clip(o, soc_new, 0.0, 1.0)
     cost = p.degradation_cost * o.abs(applied) * dt
     # only self-discharge can take the SOC under its floor (the projection keeps p feasible);
     # tolerance for float rounding of the projected boundary
