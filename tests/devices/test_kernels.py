@@ -63,7 +63,7 @@ def assert_same(per_object, batched, what: str) -> None:
 def test_kernel_equals_per_object_step(name):
     devices = instances(name)
     twins = copy.deepcopy(devices)
-    batch = DeviceBatch(twins, kernel_from=1)
+    batch = DeviceBatch(twins)
     if name in VARIANTS:
         assert all(kernel is not None for _, kernel in batch.groups), f"{name} has an array kernel"
     rng = np.random.default_rng(42)
@@ -90,15 +90,13 @@ def test_kernel_equals_per_object_step(name):
 
 
 def test_wrong_action_size_names_the_entries():
-    batch = DeviceBatch([make("ESS"), make("ESS", seed=1)], kernel_from=1)
+    batch = DeviceBatch([make("ESS"), make("ESS", seed=1)])
     with pytest.raises(ValueError, match=r"expected an action of 1 values \(p\), got 3"):
         batch.step([np.zeros(1), np.zeros(3)], [context(), context()])
 
 
 def test_types_without_a_kernel_step_per_object():
     assert getattr(device_class("HVAC"), "Kernel", None) is None
-    same = [make(name, seed=i) for name, n in (("HVAC", 3), ("ESS", 3), ("PV", 2)) for i in range(n)]
-    batch = DeviceBatch(same, kernel_from=3)
+    batch = DeviceBatch(instances("HVAC", 3) + instances("ESS", 3))
     kinds = {type(d).__name__: kernel for idx, kernel in batch.groups for d in [batch.devices[idx[0]]]}
     assert kinds["HVAC"] is None and kinds["ESS"] is not None
-    assert kinds["PV"] is None  # two of a shape: below kernel_from, stepped per object

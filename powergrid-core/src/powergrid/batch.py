@@ -5,9 +5,7 @@ one action shape) whose ``step(actions, ctxs)`` steps them together, and which m
 have ``settle(results, ctxs)``. :class:`DeviceBatch` groups the devices it is given
 (of one environment, or of all copies of a vector environment) by (type, action
 shape) once, and then steps each group with one kernel call; a type without a
-kernel, like a third-party plugin's, and a group smaller than ``kernel_from`` (where
-numpy's per-call overhead outweighs the loop) are stepped device by device as the
-environment does. Both paths give the same results (``tests/devices/test_kernels.py``).
+kernel, like a third-party plugin's, is stepped device by device as the environment does.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from powergrid.solvers.base import PowerFlowResult
 class DeviceBatch:
     """A fixed list of devices stepped by type; ``actions``/``ctxs``/``results`` follow its order."""
 
-    def __init__(self, devices: Sequence[Device], kernel_from: int = 8) -> None:
+    def __init__(self, devices: Sequence[Device]) -> None:
         self.devices = list(devices)
         groups: dict[tuple[type, Any], list[int]] = {}
         for i, d in enumerate(self.devices):
@@ -31,8 +29,7 @@ class DeviceBatch:
         self.groups: list[tuple[list[int], Any]] = []
         for (cls, _), index in groups.items():
             kernel = getattr(cls, "Kernel", None)
-            use = kernel is not None and len(index) >= kernel_from
-            self.groups.append((index, kernel([self.devices[i] for i in index]) if use else None))
+            self.groups.append((index, kernel([self.devices[i] for i in index]) if kernel else None))
 
     def step(self, actions: Sequence[Any], ctxs: Sequence[StepContext]) -> None:
         """``devices[i].step(actions[i], ctxs[i])`` for every ``i``, a kernel call per group that has one."""

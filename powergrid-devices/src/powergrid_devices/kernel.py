@@ -13,7 +13,6 @@ IEEE-754 operations in the same order, so they agree to rounding.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +28,7 @@ def _where(condition: Any, a: Any, b: Any) -> Any:
 
 #: Arithmetic on Python floats (one device).
 SCALAR = SimpleNamespace(minimum=min, maximum=max, abs=abs, sqrt=math.sqrt, where=_where,
-                         isfinite=math.isfinite, not_=operator.not_)
+                         isfinite=math.isfinite, not_=lambda x: not x)
 #: Arithmetic on numpy arrays (all instances of a type at once).
 ARRAY = SimpleNamespace(minimum=np.minimum, maximum=np.maximum, abs=np.abs, sqrt=np.sqrt, where=np.where,
                         isfinite=np.isfinite, not_=np.logical_not)
