@@ -20,11 +20,6 @@ EXTREMES = (np.nan, np.inf, -np.inf, 1e300, -1e300, 0.0)
 VARIANTS = {
     "ESS": [{}, {"s_max_mva": 0.8, "p_max_mw": 0.6}, {"self_discharge": 0.02, "soc_init": 0.15},
             {"soc_init_spread": 0.3, "capacity_mwh": 0.5, "eta_charge": 0.9, "degradation_cost": 12.0}],
-    "DG": [{}, {"pf_min": 0.9, "ramp_up_mw_per_h": 0.8, "ramp_down_mw_per_h": 1.2, "p_min_mw": 0.1},
-           {"commitment": True, "min_up_h": 0.5, "min_down_h": 0.75, "startup_cost": 20.0, "cost_c": 4.0,
-            "p_min_mw": 0.15, "ramp_up_mw_per_h": 0.4, "on_init": False},
-           {"cost_curve": "piecewise", "pwl_mw": [0.0, 0.3, 0.6], "pwl_cost_per_h": [0.0, 12.0, 40.0],
-            "init_spread": 0.5, "ramp_down_mw_per_h": 0.5}],
     "PV": [{}, {"s_max_mva": 0.12}, {"model": "irradiance", "p_max_mw": 0.3}],
     "Wind": [{}, {"s_max_mva": 1.2, "p_rated_mw": 1.1}],
     "GridConnection": [{}, {"sell_ratio": 0.5, "import_limit_mw": 0.2, "export_limit_mw": 0.1, "demand_charge": 9.0}],

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import attrs
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
 from powergrid_devices.actions import BoxAction, observation
-from powergrid_devices.inverter import tan_phi
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
+from powergrid_devices.inverter import q_limit, tan_phi
 
 UNLIMITED = 1e9
 
@@ -52,83 +48,6 @@ class DGParams:
                                  f"got [{mw[0]}, {mw[-1]}]")
 
 
-def dg_can_switch(o: Any, on: Any, hours: Any, p_prev: Any, commitment: Any, p: Any, dt: Any) -> Any:
-    """Whether a unit may switch now: committed, min up/down time served, off only from the shut-down ramp."""
-    may_stop = (hours >= p.min_up_h - 1e-9) & (p_prev <= o.maximum(p.p_min_mw, p.ramp_down_mw_per_h * dt) + 1e-9)
-    return commitment & o.where(on, may_stop, hours >= p.min_down_h - 1e-9)
-
-
-def dg_dispatch(o: Any, on: Any, hours: Any, p_prev: Any, u: Any, power: Any, q: Any, commitment: Any,
-                tan: Any, p: Any, dt: Any) -> tuple[Any, ...]:
-    """Commitment, ramps and the power-factor limit of :class:`DG` for a request (``u`` on/off, ``power`` MW,
-    ``q`` Mvar) inside the action bounds; ``tan`` is ``tan(acos(pf_min))`` (0 without a Q action).
-
-    Returns ``(on', switched, p, q, hours', projection)``.
-    """
-    want_on = u >= 0.5
-    request = commitment & (want_on != on)
-    can = dg_can_switch(o, on, hours, p_prev, commitment, p, dt)
-    switched = request & can
-    new_on = o.where(switched, want_on, on)
-    low = o.where(switched, p.p_min_mw, o.maximum(p.p_min_mw, p_prev - p.ramp_down_mw_per_h * dt))
-    high = o.where(switched, o.minimum(p.p_max_mw, o.maximum(p.p_min_mw, p.ramp_up_mw_per_h * dt)),
-                   o.minimum(p.p_max_mw, p_prev + p.ramp_up_mw_per_h * dt))
-    applied = o.where(new_on, clip(o, power, low, high), 0.0)
-    limit = o.abs(applied) * tan
-    q_applied = clip(o, q, -limit, limit)
-    # a refused switch counts 1; a unit kept off while wanted on did not honour its power request either
-    distance = (o.where(request & o.not_(can), 1.0, 0.0)
-                + o.where(new_on, o.abs(applied - power), o.where(commitment & want_on, o.abs(power), 0.0))
-                + o.abs(q_applied - q))
-    return new_on, switched, applied, q_applied, o.where(switched, dt, hours + dt), distance
-
-
-def quadratic_fuel(o: Any, power: Any, p: Any) -> Any:
-    """Quadratic fuel cost rate ($/h) at ``power`` MW while on: ``a·p² + b·p + c`` (``c`` only while ``p > 0``)."""
-    return p.cost_a * (power * power) + p.cost_b * power + o.where(power > 0, p.cost_c, 0.0)
-
-
-def dg_cost(o: Any, on: Any, switched: Any, fuel_per_h: Any, p: Any, dt: Any) -> Any:
-    """Fuel over ``dt`` hours while on plus the start-up cost when switched on ($)."""
-    return o.where(on, fuel_per_h * dt, 0.0) + o.where(switched & on, p.startup_cost, 0.0)
-
-
-class DGKernel(Kernel):
-    """All DG instances of one action shape in one :func:`dg_dispatch` call."""
-
-    params = ("p_min_mw", "p_max_mw", "ramp_up_mw_per_h", "ramp_down_mw_per_h", "min_up_h", "min_down_h",
-              "startup_cost", "cost_a", "cost_b", "cost_c")
-
-    def __init__(self, devices: Sequence[Device]) -> None:
-        super().__init__(devices)
-        self.commitment = np.array([d.params.commitment for d in self.devices])
-        self.tan = np.array([d.tan_phi for d in self.devices])
-        # each device's action column of u, p and q (-1: none), as [u p] and [p q] have the same shape
-        self.rows = np.arange(len(self.devices))
-        self.cols = {name: np.array([d.actions.names.index(name) if name in d.actions.names else -1
-                                     for d in self.devices]) for name in ("u", "p", "q")}
-        self.piecewise = [i for i, d in enumerate(self.devices) if d.params.cost_curve == "piecewise"]
-
-    def step(self, actions: Sequence[Any], ctxs: Sequence[StepContext]) -> None:
-        values, distance = self.read(actions)
-        devices = self.devices
-        on = np.array([d.on for d in devices])
-        u, power, q = (np.where(c >= 0, values[self.rows, c], default)
-                       for c, default in zip(self.cols.values(), (on.astype(float), 0.0, 0.0)))
-        on, switched, power, q, hours, projection = dg_dispatch(
-            ARRAY, on, np.array([d.hours_in_state for d in devices]), np.array([d.p_prev for d in devices]),
-            u, power, q, self.commitment, self.tan, self.p, self.dt)
-        fuel = quadratic_fuel(ARRAY, power, self.p)
-        for i in self.piecewise:
-            fuel[i] = devices[i].fuel_cost_per_h(float(power[i]))
-        cost = dg_cost(ARRAY, on, switched, fuel, self.p, self.dt)
-        rows = zip(devices, on.tolist(), hours.tolist(), power.tolist(), q.tolist(), (projection + distance).tolist(),
-                   cost.tolist())
-        for d, d.on, d.hours_in_state, d.p_mw, d.q_mvar, d.projection, d.cost in rows:
-            d.p_prev = d.p_mw
-            d.safety = 0.0
-
-
 class DG(Device):
     """Dispatchable generator: fuel cost, ramp limits, minimum stable output, unit commitment, PF-limited Q.
 
@@ -150,13 +69,11 @@ class DG(Device):
     """
 
     Params = DGParams
-    Kernel = DGKernel
 
     def __init__(self, params: DGParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
         p = params
-        self.tan_phi = tan_phi(p.pf_min) if p.pf_min < 1 else 0.0
-        self.q_max = p.p_max_mw * self.tan_phi
+        self.q_max = p.p_max_mw * tan_phi(p.pf_min) if p.pf_min < 1 else 0.0
         names, low, high, default = ["p"], [0.0 if p.commitment else p.p_min_mw], [p.p_max_mw], [p.p_min_mw]
         if p.commitment:
             names, low, high, default = ["u"] + names, [0.0] + low, [1.0] + high, [1.0 if p.on_init else 0.0] + default
@@ -184,23 +101,51 @@ class DG(Device):
         p = self.params
         if p.cost_curve == "piecewise":
             return float(np.interp(power, p.pwl_mw, p.pwl_cost_per_h))
-        return quadratic_fuel(SCALAR, power, p)
+        return p.cost_a * power**2 + p.cost_b * power + (p.cost_c if power > 0 else 0.0)
 
     def can_switch(self) -> bool:
-        return bool(dg_can_switch(SCALAR, self.on, self.hours_in_state, self.p_prev, self.params.commitment,
-                                  self.params, self.dt_h))
+        p, dt = self.params, self.dt_h
+        if not p.commitment:
+            return False
+        if self.on:
+            return self.hours_in_state >= p.min_up_h - 1e-9 and self.p_prev <= max(p.p_min_mw, p.ramp_down_mw_per_h * dt) + 1e-9
+        return self.hours_in_state >= p.min_down_h - 1e-9
 
     def step(self, action: object, ctx: StepContext) -> None:
-        a = self.actions
+        p, dt, a = self.params, self.dt_h, self.actions
         values, distance = a.read(action)
-        u = values[a.index("u")] if self.params.commitment else float(self.on)
-        q = values[a.index("q")] if self.q_max > 0 else 0.0
-        on, switched, power, self.q_mvar, self.hours_in_state, projection = dg_dispatch(
-            SCALAR, self.on, self.hours_in_state, self.p_prev, u, values[a.index("p")], q, self.params.commitment,
-            self.tan_phi, self.params, self.dt_h)
-        self.cost = dg_cost(SCALAR, on, switched, self.fuel_cost_per_h(power), self.params, self.dt_h)
-        self.on, self.p_prev, self.p_mw = bool(on), power, power
-        self.projection = projection + distance
+        on, switched = self.on, False
+        if p.commitment:
+            want_on = values[a.index("u")] >= 0.5
+            if want_on != self.on:
+                if self.can_switch():
+                    on, switched = want_on, True
+                else:
+                    distance += 1.0
+        requested = values[a.index("p")]
+        if not on:
+            power = 0.0
+            if p.commitment and values[a.index("u")] >= 0.5:  # wanted on: the power request was not honoured either
+                distance += abs(requested)
+        else:
+            if switched:
+                low, high = p.p_min_mw, min(p.p_max_mw, max(p.p_min_mw, p.ramp_up_mw_per_h * dt))
+            else:
+                low = max(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt)
+                high = min(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt)
+            power = min(max(requested, low), high)
+            distance += abs(power - requested)
+        q = 0.0
+        if self.q_max > 0:
+            limit = q_limit(power, pf_min=p.pf_min)
+            q = min(max(values[a.index("q")], -limit), limit)
+            distance += abs(q - values[a.index("q")])
+        self.hours_in_state = dt if switched else self.hours_in_state + dt
+        self.on = on
+        self.p_prev = power
+        self.p_mw, self.q_mvar = float(power), float(q)
+        self.projection = distance
+        self.cost = (self.fuel_cost_per_h(power) * dt if on else 0.0) + (p.startup_cost if switched and on else 0.0)
         self.safety = 0.0
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
