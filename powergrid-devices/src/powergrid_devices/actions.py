@@ -24,7 +24,6 @@ import gymnasium
 import numpy as np
 
 from powergrid.devices import box
-from powergrid_devices.kernel import SCALAR, project_entry
 
 
 class BoxAction:
@@ -54,9 +53,13 @@ class BoxAction:
             raise ValueError(f"expected an action of {len(self._bounds)} values ({', '.join(self.names)}), got {len(values)}")
         clipped, distance = [], 0.0
         for x, (lo, hi, default) in zip(values, self._bounds):
-            value, d = project_entry(x, lo, hi, default, SCALAR)
-            clipped.append(value)
-            distance += d
+            if not math.isfinite(x):
+                clipped.append(default)
+                distance += hi - lo
+            else:
+                c = lo if x < lo else hi if x > hi else x
+                clipped.append(c)
+                distance += abs(c - x)
         return clipped, distance
 
     def pack(self, **values: float) -> np.ndarray:

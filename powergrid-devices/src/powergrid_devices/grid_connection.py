@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
-import numpy as np
 
 from powergrid.devices import Device, StepContext
 from powergrid.params import choice, quantity, text
 from powergrid.solvers.base import PowerFlowResult
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel
 
 
 @attrs.frozen
@@ -22,40 +19,6 @@ class GridConnectionParams:
     import_limit_mw: float = quantity("MW", 1e9, ge=0)
     export_limit_mw: float = quantity("MW", 1e9, ge=0)
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
-
-
-def exchange_settle(o: Any, value: Any, price: Any, peak: Any, p: Any, dt: Any) -> tuple[Any, Any, Any]:
-    """Cost ($), new peak (MW) and safety (MW) of an import of ``value`` MW at ``price`` $/MWh
-    (see :class:`GridConnection`; floats or arrays, ``p`` the parameters)."""
-    rate = o.where(value >= 0, price, p.sell_ratio * price)
-    cost = rate * value * dt + p.demand_charge * o.maximum(value - peak, 0.0)
-    safety = o.maximum(value - p.import_limit_mw, 0.0) + o.maximum(-value - p.export_limit_mw, 0.0)
-    return cost, o.maximum(peak, value), safety
-
-
-def _flow(result: PowerFlowResult, element: str, row: int) -> float:
-    """The import (MW) at row ``row`` of ``element`` in a power-flow result."""
-    flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
-    return float(flows[element][row])
-
-
-class GridConnectionKernel(Kernel):
-    """All grid connections settled in one :func:`exchange_settle` call (each with its own flow result)."""
-
-    params = ("sell_ratio", "import_limit_mw", "export_limit_mw", "demand_charge")
-
-    def step(self, actions: Sequence[Any], ctxs: Sequence[StepContext]) -> None:
-        for d in self.devices:
-            d.cost = d.safety = d.projection = 0.0
-
-    def settle(self, results: Sequence[PowerFlowResult], ctxs: Sequence[StepContext]) -> None:
-        value = np.array([_flow(r, d.params.element, d.row) for d, r in zip(self.devices, results)])
-        price = np.array([ctx.price for ctx in ctxs], np.float64)
-        peak = np.array([d.peak_mw for d in self.devices])
-        cost, peak, safety = exchange_settle(ARRAY, value, price, peak, self.p, self.dt)
-        for d, v, c, pk, sf in zip(self.devices, value.tolist(), cost.tolist(), peak.tolist(), safety.tolist()):
-            if v == v:  # NaN: the power flow did not converge; nothing is settled
-                d.import_mw, d.cost, d.peak_mw, d.safety = v, c, pk, sf
 
 
 class GridConnection(Device):
@@ -71,7 +34,6 @@ class GridConnection(Device):
     """
 
     Params = GridConnectionParams
-    Kernel = GridConnectionKernel
 
     def __init__(self, params: GridConnectionParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
@@ -97,12 +59,16 @@ class GridConnection(Device):
         self.cost = self.safety = self.projection = 0.0
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
-        value = _flow(result, self.params.element, self.row)
+        p = self.params
+        flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
+        value = float(flows[p.element][self.row])
         if value != value:  # NaN: the power flow did not converge; nothing is settled
             return
         self.import_mw = value
-        self.cost, self.peak_mw, self.safety = exchange_settle(SCALAR, value, ctx.price, self.peak_mw, self.params,
-                                                               self.dt_h)
+        rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
+        self.cost = rate * value * self.dt_h + p.demand_charge * max(value - self.peak_mw, 0.0)
+        self.peak_mw = max(self.peak_mw, value)
+        self.safety = max(value - p.import_limit_mw, 0.0) + max(-value - p.export_limit_mw, 0.0)
 
     def state_dict(self) -> dict[str, float]:
         return {"import_mw": self.import_mw, "peak_mw": self.peak_mw}

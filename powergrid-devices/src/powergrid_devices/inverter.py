@@ -12,19 +12,11 @@ Generator convention: ``p`` > 0 injects, ``q`` > 0 injects reactive power (capac
 from __future__ import annotations
 
 import math
-from typing import Any
-
-from powergrid_devices.kernel import SCALAR
 
 
 def tan_phi(pf: float) -> float:
     """``tan(acos(pf))``: Mvar per MW at power factor ``pf`` (0 < pf ≤ 1)."""
     return math.sqrt(max(1.0 - pf * pf, 0.0)) / pf
-
-
-def s_limit(p_mw: Any, s_max_mva: Any, o: Any) -> Any:
-    """``sqrt(max(S² − p², 0))`` Mvar: the reactive headroom of an inverter rated ``S`` at ``p`` (floats or arrays)."""
-    return o.sqrt(o.maximum(s_max_mva * s_max_mva - p_mw * p_mw, 0.0))
 
 
 def q_limit(p_mw: float, s_max_mva: float = math.inf, pf_min: float = 0.0) -> float:
@@ -34,7 +26,7 @@ def q_limit(p_mw: float, s_max_mva: float = math.inf, pf_min: float = 0.0) -> fl
     """
     limit = math.inf
     if math.isfinite(s_max_mva):
-        limit = s_limit(p_mw, s_max_mva, SCALAR)
+        limit = math.sqrt(max(s_max_mva * s_max_mva - p_mw * p_mw, 0.0))
     if pf_min > 0.0:
         limit = min(limit, abs(p_mw) * tan_phi(pf_min))
     return limit

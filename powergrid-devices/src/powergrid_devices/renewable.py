@@ -2,51 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid_devices.actions import BoxAction, observation
-from powergrid_devices.inverter import s_limit
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
+from powergrid_devices.inverter import q_limit
 
 
 def check_rating(s_max_mva: float, rated_mw: float) -> None:
     """An inverter must carry the rated active power (cross-field check of the Params)."""
     if 0 < s_max_mva < rated_mw:
         raise ValueError(f"expected s_max_mva ≥ the rated power {rated_mw} MW (or 0), got {s_max_mva}")
-
-
-def curtail_step(o: Any, available: Any, rated: Any, f: Any, q: Any, s_max: Any) -> tuple[Any, ...]:
-    """Curtailment and inverter Q (see :class:`CurtailableSource`) for a fraction ``f`` and ``q`` Mvar inside
-    the action bounds (``q = 0`` without an inverter rating). Returns ``(P_av, p, q, projection)`` (MW, Mvar)."""
-    available = clip(o, available, 0.0, rated)
-    p = f * available
-    limit = s_limit(p, s_max, o)
-    q_applied = clip(o, q, -limit, limit)
-    return available, p, q_applied, o.abs(q_applied - q)
-
-
-class CurtailableKernel(Kernel):
-    """All instances of one curtailable source type in one :func:`curtail_step` call
-    (the available power is each device's own ``available_mw``)."""
-
-    params = ("s_max_mva",)
-
-    def __init__(self, devices: Sequence[Device]) -> None:
-        super().__init__(devices)
-        self.rated = np.array([d.rated_mw for d in self.devices])
-
-    def step(self, actions: Sequence[Any], ctxs: Sequence[StepContext]) -> None:
-        values, distance = self.read(actions)
-        q = values[:, 1] if values.shape[1] > 1 else 0.0
-        raw = np.array([d.available_mw(ctx) for d, ctx in zip(self.devices, ctxs)], np.float64)
-        available, p, q, projection = curtail_step(ARRAY, raw, self.rated, values[:, 0], q, self.p.s_max_mva)
-        rows = zip(self.devices, available.tolist(), p.tolist(), q.tolist(), (projection + distance).tolist())
-        for d, d.available, d.p_mw, d.q_mvar, d.projection in rows:
-            d.cost = d.safety = 0.0
 
 
 class CurtailableSource(Device):
@@ -63,7 +31,6 @@ class CurtailableSource(Device):
     """
 
     rated_mw: float
-    Kernel = CurtailableKernel
 
     def __init__(self, params: Any, dt_h: float) -> None:
         super().__init__(params, dt_h)
@@ -81,11 +48,16 @@ class CurtailableSource(Device):
         raise NotImplementedError
 
     def step(self, action: object, ctx: StepContext) -> None:
+        s = self.params.s_max_mva
         values, distance = self.actions.read(action)
-        q = values[1] if len(values) > 1 else 0.0
-        self.available, self.p_mw, self.q_mvar, projection = curtail_step(
-            SCALAR, self.available_mw(ctx), self.rated_mw, values[0], q, self.params.s_max_mva)
-        self.projection = projection + distance
+        self.available = min(max(self.available_mw(ctx), 0.0), self.rated_mw)
+        self.p_mw = float(values[0] * self.available)
+        self.q_mvar = 0.0
+        if s > 0:
+            limit = q_limit(self.p_mw, s)
+            self.q_mvar = float(min(max(values[1], -limit), limit))
+            distance += abs(self.q_mvar - values[1])
+        self.projection = distance
         self.cost = self.safety = 0.0
 
     def mppt_action(self) -> np.ndarray:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import attrs
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
 from powergrid_devices.actions import BoxAction, RunningMean, observation
-from powergrid_devices.inverter import s_limit
-from powergrid_devices.kernel import ARRAY, SCALAR, Kernel, clip
+from powergrid_devices.inverter import q_limit
 
 
 @attrs.frozen
@@ -38,53 +34,6 @@ class ESSParams:
             raise ValueError(f"expected s_max_mva ≥ p_max_mw (or 0), got {self.s_max_mva} < {self.p_max_mw}")
 
 
-def ess_range(o: Any, soc: Any, p: Any, dt: Any) -> tuple[Any, Any]:
-    """(min, max) MW a battery at ``soc`` can hold for ``dt`` hours (floats or arrays; ``p`` its parameters)."""
-    kept = soc * (1.0 - p.self_discharge * dt)
-    max_discharge = (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
-    max_charge = (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt)
-    return -o.minimum(p.p_max_mw, o.maximum(max_charge, 0.0)), o.minimum(p.p_max_mw, o.maximum(max_discharge, 0.0))
-
-
-def ess_step(o: Any, soc: Any, power: Any, q: Any, p: Any, dt: Any) -> tuple[Any, ...]:
-    """One step of the battery physics (see :class:`ESS`) for requested ``power`` MW and ``q`` Mvar
-    already inside the action bounds (``q = 0`` without an inverter rating).
-
-    Returns ``(soc', p, q, projection, cost, safety)``.
-    """
-    low, high = ess_range(o, soc, p, dt)
-    applied = clip(o, power, low, high)
-    limit = s_limit(applied, p.s_max_mva, o)
-    q_applied = clip(o, q, -limit, limit)
-    distance = o.abs(applied - power) + o.abs(q_applied - q)
-    kept = soc * (1.0 - p.self_discharge * dt)
-    soc_new = o.where(applied < 0, kept + -applied * p.eta_charge * dt / p.capacity_mwh,
-                      kept - applied * dt / (p.eta_discharge * p.capacity_mwh))
-    soc_new = clip(o, soc_new, 0.0, 1.0)
-    cost = p.degradation_cost * o.abs(applied) * dt
-    # only self-discharge can take the SOC under its floor (the projection keeps p feasible);
-    # tolerance for float rounding of the projected boundary
-    safety = o.maximum(p.soc_min - soc_new - 1e-12, 0.0) * p.capacity_mwh
-    return soc_new, applied, q_applied, distance, cost, safety
-
-
-class ESSKernel(Kernel):
-    """All ESS instances (of one action shape) in one :func:`ess_step` call."""
-
-    params = ("p_max_mw", "capacity_mwh", "soc_min", "soc_max", "eta_charge", "eta_discharge", "self_discharge",
-              "degradation_cost", "s_max_mva")
-
-    def step(self, actions: Sequence[Any], ctxs: Sequence[StepContext]) -> None:
-        values, distance = self.read(actions)
-        q = values[:, 1] if values.shape[1] > 1 else 0.0
-        soc = np.array([d.soc for d in self.devices])
-        soc, p, q, projection, cost, safety = ess_step(ARRAY, soc, values[:, 0], q, self.p, self.dt)
-        rows = zip(self.devices, ctxs, soc.tolist(), p.tolist(), q.tolist(), (projection + distance).tolist(),
-                   cost.tolist(), safety.tolist())
-        for d, ctx, d.soc, d.p_mw, d.q_mvar, d.projection, d.cost, d.safety in rows:
-            d.prices.add(ctx.price)
-
-
 class ESS(Device):
     """Battery with separate charge/discharge efficiencies, self-discharge and an optional inverter Q capability.
 
@@ -104,7 +53,6 @@ class ESS(Device):
     """
 
     Params = ESSParams
-    Kernel = ESSKernel
 
     def __init__(self, params: ESSParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
@@ -127,14 +75,35 @@ class ESS(Device):
 
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
-        return ess_range(SCALAR, self.soc, self.params, self.dt_h)
+        p, dt = self.params, self.dt_h
+        kept = self.soc * (1.0 - p.self_discharge * dt)
+        max_discharge = (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
+        max_charge = (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt)
+        return -min(p.p_max_mw, max(max_charge, 0.0)), min(p.p_max_mw, max(max_discharge, 0.0))
 
     def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
         values, distance = self.actions.read(action)
-        q = values[1] if len(values) > 1 else 0.0
-        self.soc, self.p_mw, self.q_mvar, projection, self.cost, self.safety = ess_step(
-            SCALAR, self.soc, values[0], q, self.params, self.dt_h)
-        self.projection = projection + distance
+        low, high = self.feasible_range()
+        power = min(max(values[0], low), high)
+        distance += abs(power - values[0])
+        q = 0.0
+        if p.s_max_mva > 0:
+            limit = q_limit(power, p.s_max_mva)
+            q = min(max(values[1], -limit), limit)
+            distance += abs(q - values[1])
+        soc = self.soc * (1.0 - p.self_discharge * dt)
+        if power < 0:
+            soc += -power * p.eta_charge * dt / p.capacity_mwh
+        else:
+            soc -= power * dt / (p.eta_discharge * p.capacity_mwh)
+        self.soc = min(max(soc, 0.0), 1.0)
+        self.p_mw, self.q_mvar = float(power), float(q)
+        self.projection = distance
+        self.cost = p.degradation_cost * abs(power) * dt
+        # only self-discharge can take the SOC under its floor (the projection keeps p feasible);
+        # tolerance for float rounding of the projected boundary
+        self.safety = max(p.soc_min - self.soc - 1e-12, 0.0) * p.capacity_mwh
         self.prices.add(ctx.price)
 
     def arbitrage_action(self, price: float, mean_price: float) -> np.ndarray:
