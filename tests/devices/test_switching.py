@@ -79,14 +79,15 @@ def test_oltc_avr_rule() -> None:
 
 
 def test_oltc_attach_writes_a_working_tap_changer() -> None:
-    net = TEMPLATES["cigre_mv"]()
-    lv = int(np.flatnonzero(net.bus.name == "Bus 1")[0])
+    net = TEMPLATES["ieee34"]()  # XFM-1 (832-888, 24.9/4.16 kV) has no tap changer of its own
+    lv = int(np.flatnonzero(net.bus.name == "888")[0])
+    row = int(np.flatnonzero(net.trafo.name == "XFM-1")[0])
     oltc = make("OLTC", tap_step_percent=2.5, tap_min=-4, tap_max=4)
     oltc.attach(net, lv)
-    assert oltc.row == 0 and oltc.network_setting() == ("trafo_tap", 0, 0)
+    assert oltc.row == row and oltc.network_setting() == ("trafo_tap", row, 0)
     pp.runpp(net)
     v0 = net.res_bus.vm_pu.iat[lv]
-    net.trafo.at[net.trafo.index[0], "tap_pos"] = 4  # what solver.set_trafo_tap would do
+    net.trafo.at[net.trafo.index[row], "tap_pos"] = 4  # what solver.set_trafo_tap would do
     pp.runpp(net)
     assert net.res_bus.vm_pu.iat[lv] < v0 - 0.05  # HV-side tap up lowers the LV voltage by ≈ 10 %
     with pytest.raises(ValueError, match="already has a tap changer"):
