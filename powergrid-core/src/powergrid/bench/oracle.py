@@ -15,8 +15,9 @@ Relaxation (a multi-period, sensitivity-linearised AC OPF):
   (0.01 MW / Mvar) of that flow. Losses, voltages and loadings are therefore first-order around
   the base flow, and the taps are held at the base's positions (a regulator that moves under the
   optimum's dispatch shows in its AC replay; the trust region then shrinks).
-- **Safety** (pu over/under the band, per-unit overload of each line) enters through
-  non-negative slack variables, exactly as the env charges it, on the root agents' zones.
+- **Safety** (pu over/under the band, per-unit overload of each line, MW beyond a PCC's import
+  or export limit) enters through non-negative slack variables, exactly as the env charges it,
+  on the root agents' zones.
 - **Generator** fuel ``a·p² + b·p`` by 8 secant pieces (exact at the breakpoints, at most
   ``a·(p_max/16)²`` $/h above the curve between them). Commitment and ramp limits are not modelled
   (the bench configs use neither).
@@ -341,6 +342,12 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
             lp.row({u: 1.0, w: -1.0, **{v: -c for v, c in terms.items()}, **trade}, const, const)
             if peak is not None:  # peak ≥ import
                 lp.row({peak: 1.0, **{v: -c for v, c in terms.items()}}, const, np.inf)
+            if prm.import_limit_mw < 1e8:  # safety: MW above the import limit
+                over = lp.var(0.0, np.inf, sw)
+                lp.row({over: 1.0, **{v: -c for v, c in terms.items()}}, const - prm.import_limit_mw, np.inf)
+            if prm.export_limit_mw < 1e8:  # safety: MW above the export limit
+                over = lp.var(0.0, np.inf, sw)
+                lp.row({over: 1.0, **terms}, -const - prm.export_limit_mw, np.inf)
     x, objective, status = lp.solve()
     return OraclePlan(objective, status, _actions(env, grids, out_vars, trades, avail, ctrl, x, T))
 
