@@ -909,22 +909,25 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """``rgb_array``: the voltage profile and dispatch as an ``H × W × 3`` array; ``human``: a window."""
         if self.render_mode is None:
             return None
-        from powergrid import render
+        from powergrid import plots
 
-        self._figure = render.draw(self, self._figure)
         if self.render_mode == "rgb_array":
-            return render.to_rgb(self._figure)
+            self._figure = plots.draw_state(self, self._figure)
+            return plots.to_rgb(self._figure)
         import matplotlib.pyplot as plt
 
+        if self._figure is None:
+            self._figure = plt.figure(figsize=(9, 4.5), layout="constrained")
+        plots.draw_state(self, self._figure)
         plt.pause(1.0 / self.metadata["render_fps"])
         return None
 
     def close(self) -> None:
-        if self._figure is not None:
+        if self._figure is not None and self.render_mode == "human":
             import matplotlib.pyplot as plt
 
             plt.close(self._figure)
-            self._figure = None
+        self._figure = None
 
     def __getstate__(self) -> dict[str, Any]:
         """The whole state as one in-band pickle: no numpy buffer travels out of band.

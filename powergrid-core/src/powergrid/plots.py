@@ -199,3 +199,35 @@ def _rectangle(corner: tuple[float, float], width: float, height: float) -> Any:
     from matplotlib.patches import Rectangle
 
     return Rectangle(corner, width, height, fill=False, ec="k", lw=0.8, ls=":", zorder=3)
+
+
+def draw_state(env: Any, figure: Any = None) -> Any:
+    """The environment's last step: bus voltages (pu) with the reward's band, and every device's P (MW).
+
+    Drawn into ``figure`` (reused between frames), else into a new pyplot-free figure.
+    """
+    fig = figure if figure is not None else _figure(9, 4.5)
+    fig.clf()
+    volts, dispatch = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    rw = env.config.reward
+    vm = env.last_result.vm_pu if env.last_result is not None else np.ones(len(env.net.bus))
+    volts.plot(np.arange(vm.size), vm, ".-", lw=0.8, ms=3, color="tab:blue")
+    volts.axhspan(rw.v_min_pu, rw.v_max_pu, color="tab:green", alpha=0.12, label="band")
+    volts.set(xlabel="bus (row)", ylabel="voltage (pu)", title=f"{env.config.name}: tick {env.tick}")
+    volts.legend(loc="lower left", fontsize=8)
+    devices = env.scenario.device_agents
+    p = [d.device.p_mw for d in devices]
+    dispatch.barh([d.id for d in devices], p, color=["tab:orange" if v >= 0 else "tab:purple" for v in p])
+    dispatch.axvline(0.0, color="k", lw=0.6)
+    dispatch.set(xlabel="P (MW, + injects)", title="dispatch")
+    dispatch.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def to_rgb(fig: Any) -> np.ndarray:
+    """The figure's pixels as an ``H × W × 3`` uint8 array (rendered by Agg, no window)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
