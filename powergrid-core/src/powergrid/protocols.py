@@ -100,6 +100,11 @@ class VerticalProtocol:
         """Diagnostics of the last step (e.g. a reserve allocation), merged into the parent's infos."""
         return {}
 
+    def action_slices(self) -> list[slice] | None:
+        """When :meth:`directives` only hands each child its slice of the (flat) action as its action, those
+        slices (in child order), so the environment may route them as index maps; else None (the default)."""
+        return None
+
     def rule_action(self, ctx: StepContext) -> Any:
         """The parent's action when it runs a rule-based policy."""
         space = self.action_space()

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-from powergrid.devices import box
+from powergrid.devices import Device, Kernel, box
 
 
 class BoxAction:
@@ -70,6 +71,26 @@ class BoxAction:
         return np.clip(out.astype(np.float32), self.space.low, self.space.high)
 
 
+class BoxRows:
+    """:meth:`BoxAction.read` for many devices at once: their bounds and defaults stacked as ``(n, k)`` arrays."""
+
+    def __init__(self, actions: Sequence[BoxAction]) -> None:
+        self.low = np.array([a.low for a in actions], np.float64)
+        self.high = np.array([a.high for a in actions], np.float64)
+        self.default = np.array([a.default for a in actions], np.float64)
+        self.width = self.high - self.low
+
+    def read(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every row clipped to its bounds (NaN/inf: the default) and each row's projection distance."""
+        values = np.minimum(np.maximum(a, self.low), self.high)
+        finite = np.isfinite(a)
+        if finite.all():
+            distance = np.abs(values - a)
+            return values, distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
+        values = np.where(finite, values, self.default)
+        return values, np.where(finite, np.abs(values - a), self.width).sum(axis=1)
+
+
 class StepAction:
     """An integer position in ``[low, high]``: ``Discrete`` or a rounded ``Box`` (``kind="box"``)."""
 
@@ -107,6 +128,34 @@ def observation(space: gymnasium.spaces.Box, values: Sequence[float]) -> np.ndar
         v = 0.0 if v != v else float(v)
         out.append(lo if v < lo else hi if v > hi else v)
     return np.array(out, np.float32)
+
+
+def observation_rows(low: np.ndarray, high: np.ndarray, *columns: np.ndarray) -> np.ndarray:
+    """:func:`observation` for many devices: ``columns`` side by side, NaN as 0, clipped to ``(n, m)`` bounds, float32."""
+    values = np.stack(columns, axis=1)
+    values[np.isnan(values)] = 0.0
+    return np.minimum(np.maximum(values, low), high).astype(np.float32)
+
+
+class BoxKernel(Kernel):
+    """Base of the pack's kernels for devices with a :class:`BoxAction` (``actions``): stacked bounds
+    (:class:`BoxRows`), observation bounds, and the parameters named in ``params`` as arrays on ``self.p``."""
+
+    params: tuple[str, ...] = ()
+
+    def __init__(self, devices: list[Device]) -> None:
+        super().__init__(devices)
+        self.box = BoxRows([d.actions for d in devices])
+        self.obs_low = np.array([d.observation_space.low for d in devices], np.float64)
+        self.obs_high = np.array([d.observation_space.high for d in devices], np.float64)
+        self.p = SimpleNamespace(**{name: self.param(name) for name in self.params})
+
+    @staticmethod
+    def layout(device: Device) -> Any:
+        return device.actions.names
+
+    def defaults(self) -> np.ndarray:
+        return self.box.default.copy()
 
 
 def largest_feasible(f: Any, lo: float, hi: float, limit: float, iterations: int = 40) -> float:

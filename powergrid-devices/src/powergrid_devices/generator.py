@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
-from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows
 from powergrid_devices.inverter import q_limit, tan_phi
 
 UNLIMITED = 1e9
@@ -48,6 +50,112 @@ class DGParams:
                                  f"got [{mw[0]}, {mw[-1]}]")
 
 
+def quadratic_fuel_per_h(power: Any, a: Any, b: Any, no_load: Any) -> Any:
+    """Quadratic fuel cost rate ``a·p² + b·p + c`` ($/h) at ``power`` MW (floats or arrays; ``no_load`` is ``c``
+    while producing, else 0)."""
+    return a * power**2 + b * power + no_load
+
+
+class DGKernel(BoxKernel):
+    """Every DG of one action layout stepped on arrays (the physics of :class:`DG`; piecewise fuel curves
+    are interpolated device by device)."""
+
+    params = ("p_min_mw", "p_max_mw", "cost_a", "cost_b", "cost_c", "ramp_up_mw_per_h", "ramp_down_mw_per_h",
+              "startup_cost", "min_up_h", "min_down_h")
+
+    def __init__(self, devices: list[Any]) -> None:
+        super().__init__(devices)
+        names = devices[0].actions.names
+        self.iu = names.index("u") if "u" in names else -1
+        self.ip = names.index("p")
+        self.iq = names.index("q") if "q" in names else -1
+        self.q_max = np.array([d.q_max for d in devices], np.float64)
+        self.tan = np.array([tan_phi(d.params.pf_min) if d.q_max > 0 else 0.0 for d in devices], np.float64)
+        self.piecewise = [(i, d.params.pwl_mw, d.params.pwl_cost_per_h) for i, d in enumerate(devices)
+                          if d.params.cost_curve == "piecewise"]
+
+    def load(self) -> None:
+        super().load()
+        self.on = np.array([d.on for d in self.devices], bool)
+        self.hours = np.array([d.hours_in_state for d in self.devices], np.float64)
+        self.p_prev = np.array([d.p_prev for d in self.devices], np.float64)
+
+    def can_switch(self) -> np.ndarray:
+        """:meth:`DG.can_switch` of every device."""
+        if self.iu < 0:
+            return np.zeros(len(self.devices), bool)
+        p = self.p
+        up = (self.hours >= p.min_up_h - 1e-9) & (self.p_prev <= np.maximum(p.p_min_mw, p.ramp_down_mw_per_h * self.dt) + 1e-9)
+        return np.where(self.on, up, self.hours >= p.min_down_h - 1e-9)
+
+    def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
+        p, dt = self.p, self.dt
+        values, distance = self.box.read(actions)
+        if self.iu < 0:
+            self._step_always_on(values, distance)
+            return
+        on, switched = self.on, np.zeros(len(self.devices), bool)
+        if self.iu >= 0:
+            want_on = values[:, self.iu] >= 0.5
+            differs = want_on != on
+            allowed = self.can_switch()
+            switched = differs & allowed
+            distance += np.where(differs & ~allowed, 1.0, 0.0)
+            on = np.where(switched, want_on, on)
+        requested = values[:, self.ip]
+        if self.iu >= 0:  # wanted on but off: the power request was not honoured either
+            distance += np.where(~on & want_on, np.abs(requested), 0.0)
+        low = np.where(switched, p.p_min_mw, np.maximum(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt))
+        high = np.where(switched, np.minimum(p.p_max_mw, np.maximum(p.p_min_mw, p.ramp_up_mw_per_h * dt)),
+                        np.minimum(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt))
+        held = np.minimum(np.maximum(requested, low), high)
+        distance += np.where(on, np.abs(held - requested), 0.0)
+        power = np.where(on, held, 0.0)
+        q, fuel = self._q_and_fuel(values, power, distance)
+        self.hours = np.where(switched, dt, self.hours + dt)
+        self.on, self.p_prev = on, power
+        self.p_mw, self.q_mvar, self.projection = power, q, distance
+        self.cost = np.where(on, fuel * dt, 0.0) + np.where(switched & on, p.startup_cost, 0.0)
+        self.write_back(("hours_in_state", "on", "p_prev", "p_mw", "q_mvar", "projection", "cost", "safety"),
+                        self.hours, on, power, power, q, distance, self.cost, self.safety)
+
+    def _q_and_fuel(self, values: np.ndarray, power: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reactive power (Mvar) within the power-factor limit (its clipping added to ``distance``) and
+        fuel cost ($/h) at ``power`` (MW)."""
+        p = self.p
+        q = np.zeros(len(power))
+        if self.iq >= 0:
+            limit = np.abs(power) * self.tan
+            q = np.minimum(np.maximum(values[:, self.iq], -limit), limit)
+            distance += np.abs(q - values[:, self.iq])
+        fuel = quadratic_fuel_per_h(power, p.cost_a, p.cost_b, np.where(power > 0, p.cost_c, 0.0))
+        for i, mw, cost in self.piecewise:
+            fuel[i] = np.interp(power[i], mw, cost)
+        return q, fuel
+
+    def _step_always_on(self, values: np.ndarray, distance: np.ndarray) -> None:
+        """:meth:`step` without a commitment action: always on, never switched (the same arithmetic, fewer calls)."""
+        p, dt = self.p, self.dt
+        requested = values[:, self.ip]
+        low = np.maximum(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt)
+        high = np.minimum(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt)
+        power = np.minimum(np.maximum(requested, low), high)
+        distance += np.abs(power - requested)
+        q, fuel = self._q_and_fuel(values, power, distance)
+        self.hours = self.hours + dt
+        self.p_prev = power
+        self.p_mw, self.q_mvar, self.projection = power, q, distance
+        self.cost = fuel * dt + 0.0
+        self.write_back(("hours_in_state", "p_prev", "p_mw", "q_mvar", "projection", "cost"),
+                        self.hours, power, power, q, distance, self.cost)
+
+    def observe(self) -> np.ndarray:
+        columns = [self.p_mw / self.p.p_max_mw, self.on.astype(np.float64), self.can_switch().astype(np.float64)]
+        if self.iq >= 0:
+            columns.append(self.q_mvar / self.q_max)
+        return observation_rows(self.obs_low, self.obs_high, *columns)
+
+
 class DG(Device):
     """Dispatchable generator: fuel cost, ramp limits, minimum stable output, unit commitment, PF-limited Q.
 
@@ -69,6 +177,7 @@ class DG(Device):
     """
 
     Params = DGParams
+    Kernel = DGKernel
 
     def __init__(self, params: DGParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
@@ -101,7 +210,7 @@ class DG(Device):
         p = self.params
         if p.cost_curve == "piecewise":
             return float(np.interp(power, p.pwl_mw, p.pwl_cost_per_h))
-        return p.cost_a * power**2 + p.cost_b * power + (p.cost_c if power > 0 else 0.0)
+        return quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c if power > 0 else 0.0)
 
     def can_switch(self) -> bool:
         p, dt = self.params, self.dt_h

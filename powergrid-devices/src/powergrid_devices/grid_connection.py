@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import numpy as np
 
-from powergrid.devices import Device, StepContext
+from powergrid.devices import Device, Kernel, StepContext
 from powergrid.params import choice, quantity, text
 from powergrid.solvers.base import PowerFlowResult
 
@@ -19,6 +20,51 @@ class GridConnectionParams:
     import_limit_mw: float = quantity("MW", 1e9, ge=0)
     export_limit_mw: float = quantity("MW", 1e9, ge=0)
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
+
+
+def exchange_cost(rate: Any, import_mw: Any, dt: Any, demand_charge: Any, new_peak_mw: Any) -> Any:
+    """``rate·import·dt + demand_charge·(import above the peak so far)`` in $ (floats or arrays)."""
+    return rate * import_mw * dt + demand_charge * new_peak_mw
+
+
+class GridConnectionKernel(Kernel):
+    """Every grid connection settled on arrays (the accounting of :class:`GridConnection`)."""
+
+    settles = True
+
+    def __init__(self, devices: list[Any]) -> None:
+        super().__init__(devices)
+        self.sell_ratio, self.demand_charge = self.param("sell_ratio"), self.param("demand_charge")
+        self.import_limit, self.export_limit = self.param("import_limit_mw"), self.param("export_limit_mw")
+        self.elements = [(element, np.array([i for i, d in enumerate(devices) if d.params.element == element], np.int64),
+                          np.array([d.row for d in devices if d.params.element == element], np.int64))
+                         for element in ("ext_grid", "trafo", "line")]
+
+    def load(self) -> None:
+        super().load()
+        self.import_mw = np.array([d.import_mw for d in self.devices], np.float64)
+        self.peak_mw = np.array([d.peak_mw for d in self.devices], np.float64)
+
+    def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
+        n = len(self.devices)
+        self.cost, self.safety, self.projection = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.write_back(("cost", "safety", "projection"), self.cost, self.safety, self.projection)
+
+    def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
+        value = np.empty(len(self.devices))
+        flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
+        for element, where, rows in self.elements:
+            if where.size:
+                value[where] = flows[element][rows]
+        ok = ~np.isnan(value)  # NaN: the power flow did not converge; nothing is settled
+        rate = np.where(value >= 0, ctx.price, self.sell_ratio * ctx.price)
+        cost = exchange_cost(rate, value, self.dt, self.demand_charge, np.maximum(value - self.peak_mw, 0.0))
+        self.cost = np.where(ok, cost, self.cost)
+        self.import_mw = np.where(ok, value, self.import_mw)
+        self.peak_mw = np.where(ok, np.maximum(self.peak_mw, value), self.peak_mw)
+        safety = np.maximum(value - self.import_limit, 0.0) + np.maximum(-value - self.export_limit, 0.0)
+        self.safety = np.where(ok, safety, self.safety)
+        self.write_back(("import_mw", "cost", "peak_mw", "safety"), self.import_mw, self.cost, self.peak_mw, self.safety)
 
 
 class GridConnection(Device):
@@ -34,6 +80,7 @@ class GridConnection(Device):
     """
 
     Params = GridConnectionParams
+    Kernel = GridConnectionKernel
 
     def __init__(self, params: GridConnectionParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
@@ -66,7 +113,7 @@ class GridConnection(Device):
             return
         self.import_mw = value
         rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
-        self.cost = rate * value * self.dt_h + p.demand_charge * max(value - self.peak_mw, 0.0)
+        self.cost = exchange_cost(rate, value, self.dt_h, p.demand_charge, max(value - self.peak_mw, 0.0))
         self.peak_mw = max(self.peak_mw, value)
         self.safety = max(value - p.import_limit_mw, 0.0) + max(-value - p.export_limit_mw, 0.0)
 

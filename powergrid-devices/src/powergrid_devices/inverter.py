@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def tan_phi(pf: float) -> float:
     """``tan(acos(pf))``: Mvar per MW at power factor ``pf`` (0 < pf ≤ 1)."""
@@ -30,6 +32,11 @@ def q_limit(p_mw: float, s_max_mva: float = math.inf, pf_min: float = 0.0) -> fl
     if pf_min > 0.0:
         limit = min(limit, abs(p_mw) * tan_phi(pf_min))
     return limit
+
+
+def q_limit_rows(p_mw: np.ndarray, s_max_mva: np.ndarray) -> np.ndarray:
+    """:func:`q_limit` under an S limit for many devices at once: ``sqrt(max(S² − p², 0))`` Mvar per row."""
+    return np.sqrt(np.maximum(s_max_mva * s_max_mva - p_mw * p_mw, 0.0))
 
 
 def load_q(p_mw: float, pf: float) -> float:

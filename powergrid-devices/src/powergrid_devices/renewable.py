@@ -7,14 +7,52 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
-from powergrid_devices.actions import BoxAction, observation
-from powergrid_devices.inverter import q_limit
+from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows
+from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
 def check_rating(s_max_mva: float, rated_mw: float) -> None:
     """An inverter must carry the rated active power (cross-field check of the Params)."""
     if 0 < s_max_mva < rated_mw:
         raise ValueError(f"expected s_max_mva ≥ the rated power {rated_mw} MW (or 0), got {s_max_mva}")
+
+
+class CurtailableKernel(BoxKernel):
+    """Every curtailable source of one type and action layout stepped on arrays (the physics of
+    :class:`CurtailableSource`); :meth:`available` is the subclass's ``available_mw`` of every device (MW)."""
+
+    params = ("s_max_mva",)
+
+    def __init__(self, devices: list[Device]) -> None:
+        super().__init__(devices)
+        self.rated = np.array([d.rated_mw for d in devices], np.float64)
+
+    def load(self) -> None:
+        super().load()
+        self.available_now = np.array([d.available for d in self.devices], np.float64)
+
+    def available(self, ctx: StepContext) -> np.ndarray:
+        """Available power of every device (MW) before clipping to ``[0, rated]`` (default: each device's own)."""
+        return np.array([d.available_mw(ctx) for d in self.devices], np.float64)
+
+    def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
+        values, distance = self.box.read(actions)
+        self.available_now = np.minimum(np.maximum(self.available(ctx), 0.0), self.rated)
+        power = values[:, 0] * self.available_now
+        q = np.zeros(len(power))
+        if values.shape[1] > 1:
+            limit = q_limit_rows(power, self.p.s_max_mva)
+            q = np.minimum(np.maximum(values[:, 1], -limit), limit)
+            distance += np.abs(q - values[:, 1])
+        self.p_mw, self.q_mvar, self.projection = power, q, distance
+        self.write_back(("available", "p_mw", "q_mvar", "projection", "cost", "safety"),
+                        self.available_now, power, q, distance, self.cost, self.safety)
+
+    def observe(self) -> np.ndarray:
+        columns = [self.available_now / self.rated, self.p_mw / self.rated]
+        if self.obs_low.shape[1] > 2:
+            columns.append(self.q_mvar / self.p.s_max_mva)
+        return observation_rows(self.obs_low, self.obs_high, *columns)
 
 
 class CurtailableSource(Device):
@@ -31,6 +69,7 @@ class CurtailableSource(Device):
     """
 
     rated_mw: float
+    Kernel = CurtailableKernel
 
     def __init__(self, params: Any, dt_h: float) -> None:
         super().__init__(params, dt_h)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+import numpy as np
 
 from powergrid.devices import StepContext
 from powergrid.params import choice, quantity
-from powergrid_devices.renewable import CurtailableSource, check_rating
+from powergrid_devices.renewable import CurtailableKernel, CurtailableSource, check_rating
 
 
 @attrs.frozen
@@ -20,6 +23,32 @@ class PVParams:
 
     def __attrs_post_init__(self) -> None:
         check_rating(self.s_max_mva, self.p_max_mw)
+
+
+def irradiance_power(p_max_mw: Any, solar: Any, t_ambient: Any, gamma_per_c: Any, noct_c: Any) -> Any:
+    """PVWatts-style output (MW) at ``G = 1000·solar`` W/m² and ambient ``t_ambient`` °C (floats or arrays)."""
+    g = 1000.0 * solar
+    t_cell = t_ambient + (noct_c - 20.0) * g / 800.0
+    return p_max_mw * (g / 1000.0) * (1.0 + gamma_per_c * (t_cell - 25.0))
+
+
+class PVKernel(CurtailableKernel):
+    """Every PV unit of one action layout on arrays: :meth:`PV.available_mw` vectorised."""
+
+    params = ("s_max_mva", "p_max_mw", "gamma_per_c", "noct_c")
+
+    def __init__(self, devices: list[Any]) -> None:
+        super().__init__(devices)
+        self.irradiance = np.array([d.params.model == "irradiance" for d in devices])
+
+    def available(self, ctx: StepContext) -> np.ndarray:
+        p = self.p
+        solar = max(ctx.profile("solar"), 0.0)
+        out = p.p_max_mw * solar
+        if self.irradiance.any():
+            derated = irradiance_power(p.p_max_mw, solar, ctx.profile("temperature"), p.gamma_per_c, p.noct_c)
+            out = np.where(self.irradiance, derated, out)
+        return out
 
 
 class PV(CurtailableSource):
@@ -37,6 +66,7 @@ class PV(CurtailableSource):
     """
 
     Params = PVParams
+    Kernel = PVKernel
     profiles_used = ("solar", "temperature")
 
     def __init__(self, params: PVParams, dt_h: float) -> None:
@@ -48,6 +78,4 @@ class PV(CurtailableSource):
         solar = max(ctx.profile("solar"), 0.0)
         if p.model == "profile":
             return p.p_max_mw * solar
-        g = 1000.0 * solar
-        t_cell = ctx.profile("temperature") + (p.noct_c - 20.0) * g / 800.0
-        return p.p_max_mw * (g / 1000.0) * (1.0 + p.gamma_per_c * (t_cell - 25.0))
+        return irradiance_power(p.p_max_mw, solar, ctx.profile("temperature"), p.gamma_per_c, p.noct_c)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+import numpy as np
 
 from powergrid.devices import StepContext
 from powergrid.params import quantity, text
-from powergrid_devices.renewable import CurtailableSource, check_rating
+from powergrid_devices.renewable import CurtailableKernel, CurtailableSource, check_rating
 
 
 @attrs.frozen
@@ -34,6 +37,23 @@ def power_curve(v: float, p_rated: float, v_in: float, v_rated: float, v_out: fl
     return p_rated * (v**3 - v_in**3) / (v_rated**3 - v_in**3)
 
 
+class WindKernel(CurtailableKernel):
+    """Every wind turbine of one action layout on arrays: ``P_rated·wind[t]`` vectorised, the power curves of
+    turbines with a ``speed_profile`` device by device."""
+
+    params = ("s_max_mva", "p_rated_mw")
+
+    def __init__(self, devices: list[Any]) -> None:
+        super().__init__(devices)
+        self.curves = [i for i, d in enumerate(devices) if d.params.speed_profile]
+
+    def available(self, ctx: StepContext) -> np.ndarray:
+        out = self.p.p_rated_mw * ctx.profile("wind")
+        for i in self.curves:
+            out[i] = self.devices[i].available_mw(ctx)
+        return out
+
+
 class Wind(CurtailableSource):
     """Wind turbine with curtailment and converter Q capability.
 
@@ -44,6 +64,7 @@ class Wind(CurtailableSource):
     """
 
     Params = WindParams
+    Kernel = WindKernel
     profiles_used = ("wind",)
 
     def __init__(self, params: WindParams, dt_h: float) -> None:

@@ -89,6 +89,10 @@ class Setpoint(VerticalProtocol):
         # each child projects its part onto its own limits and reports the projection
         return [Directive(action=flat[where]) for where in self._slices]
 
+    def action_slices(self) -> list[slice] | None:
+        # a subclass that changes the directives (e.g. reserve caps) is not a plain split
+        return self._slices if type(self).directives is Setpoint.directives else None
+
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -1,0 +1,221 @@
+"""Array kernels equal the per-object ``step``/``settle``/``observe`` to 1e-12, over random and extreme actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from powergrid.devices import Device, Kernel
+from powergrid.solvers.base import PowerFlowResult
+from tests.devices.helpers import at, context, make
+
+STEPS = 60
+
+#: (type, list of raw params): each list is one kernel group (one action layout), parameters varied within it
+GROUPS: list[tuple[str, list[dict[str, Any]]]] = [
+    ("ESS", [{"p_max_mw": 0.5, "capacity_mwh": 2.0, "soc_init_spread": 0.3},
+             {"p_max_mw": 0.2, "capacity_mwh": 0.3, "soc_min": 0.2, "soc_max": 0.8, "soc_init": 0.5,
+              "self_discharge": 0.05, "degradation_cost": 12.0, "eta_charge": 0.9, "eta_discharge": 0.85},
+             {"p_max_mw": 1.0, "capacity_mwh": 0.5, "soc_init": 0.12, "soc_min": 0.1, "self_discharge": 0.2}]),
+    ("ESS", [{"p_max_mw": 0.5, "s_max_mva": 0.6, "soc_init_spread": 0.3},
+             {"p_max_mw": 0.3, "s_max_mva": 0.3, "capacity_mwh": 0.4, "degradation_cost": 3.0}]),
+    ("DG", [{"p_max_mw": 0.6, "cost_a": 10.0, "cost_b": 55.0, "cost_c": 4.0},
+            {"p_min_mw": 0.1, "p_max_mw": 0.8, "ramp_up_mw_per_h": 0.4, "ramp_down_mw_per_h": 0.6, "init_spread": 1.0},
+            {"p_max_mw": 0.6, "cost_curve": "piecewise", "pwl_mw": [0.0, 0.3, 0.6], "pwl_cost_per_h": [5.0, 20.0, 50.0]}]),
+    ("DG", [{"commitment": True, "p_min_mw": 0.1, "p_max_mw": 0.6, "startup_cost": 20.0, "min_up_h": 0.5,
+             "min_down_h": 0.75, "ramp_down_mw_per_h": 0.8, "init_spread": 1.0, "pf_min": 0.9},
+            {"commitment": True, "on_init": False, "p_max_mw": 1.0, "pf_min": 0.8, "cost_curve": "piecewise",
+             "pwl_mw": [0.0, 1.0], "pwl_cost_per_h": [0.0, 60.0]},
+            {"commitment": True, "p_min_mw": 0.2, "p_max_mw": 0.5, "pf_min": 0.95, "ramp_up_mw_per_h": 0.3}]),
+    ("DG", [{"commitment": True, "p_max_mw": 0.6, "min_up_h": 0.25, "init_spread": 0.5},
+            {"commitment": True, "on_init": False, "p_min_mw": 0.2, "p_max_mw": 0.9, "min_down_h": 0.5}]),
+    ("PV", [{"p_max_mw": 0.1}, {"p_max_mw": 0.3, "model": "irradiance", "gamma_per_c": -0.005, "noct_c": 48.0},
+            {"p_max_mw": 0.05, "model": "irradiance"}]),
+    ("PV", [{"p_max_mw": 0.1, "s_max_mva": 0.12}, {"p_max_mw": 0.2, "s_max_mva": 0.2, "model": "irradiance"}]),
+    ("Wind", [{"p_rated_mw": 1.0}, {"p_rated_mw": 0.5, "speed_profile": "speed"},
+              {"p_rated_mw": 2.0, "speed_profile": "speed", "v_cut_in": 4.0, "v_rated": 10.0, "v_cut_out": 20.0}]),
+    ("Wind", [{"p_rated_mw": 1.0, "s_max_mva": 1.1}, {"p_rated_mw": 0.4, "s_max_mva": 0.5, "speed_profile": "speed"}]),
+    ("GridConnection", [{"element": "ext_grid"}, {"element": "trafo", "sell_ratio": 0.7, "import_limit_mw": 0.3,
+                                                  "export_limit_mw": 0.2, "demand_charge": 15.0},
+                        {"element": "line", "demand_charge": 5.0}, {"element": "trafo", "sell_ratio": 0.0}]),
+]
+
+
+def _contexts() -> tuple[Any, Any]:
+    """Two identical contexts with a wind-speed profile and noisy, sometimes negative, profiles."""
+    rng = np.random.default_rng(3)
+    out = []
+    for _ in range(2):
+        ctx = context(STEPS)
+        ctx.profiles["speed"] = np.random.default_rng(5).uniform(0.0, 30.0, STEPS)
+        ctx.profiles["solar"] = ctx.profiles["solar"] + np.random.default_rng(6).uniform(-0.1, 0.3, STEPS)
+        out.append(ctx)
+    del rng
+    return out[0], out[1]
+
+
+def _actions(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Random rows: mostly inside the bounds, some far outside, some NaN/±inf, some on a bound."""
+    width = high - low
+    a = rng.uniform(low - 0.5 * width, high + 0.5 * width)
+    pick = rng.uniform(size=a.shape)
+    a[pick < 0.08] = np.nan
+    a[(pick >= 0.08) & (pick < 0.12)] = np.inf
+    a[(pick >= 0.12) & (pick < 0.16)] = -np.inf
+    a[(pick >= 0.16) & (pick < 0.22)] = 1e12
+    on_bound = (pick >= 0.22) & (pick < 0.3)
+    a[on_bound] = np.where(rng.uniform(size=a.shape) < 0.5, low, high)[on_bound]
+    return a
+
+
+def _flows(rng: np.random.Generator) -> PowerFlowResult:
+    def values() -> np.ndarray:
+        v = rng.uniform(-2.0, 2.0, 4)
+        if rng.uniform() < 0.15:
+            v[rng.integers(4)] = np.nan
+        return v
+
+    z = np.zeros(4)
+    return PowerFlowResult(True, np.ones(4), z, z, values(), z, values(), z, values())
+
+
+def _attach_rows(devices: list[Device]) -> None:
+    for i, d in enumerate(devices):
+        if hasattr(d, "row"):
+            d.row = i % 4
+
+
+@pytest.mark.parametrize("kind,raws", GROUPS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(GROUPS)])
+def test_kernel_equals_the_per_object_path(kind: str, raws: list[dict[str, Any]]) -> None:
+    raws = raws * 3  # several devices per parameter set
+    solo = [make(kind, seed=i, **raw) for i, raw in enumerate(raws)]
+    batch = [make(kind, seed=i, **raw) for i, raw in enumerate(raws)]
+    _attach_rows(solo)
+    _attach_rows(batch)
+    cls = type(solo[0]).Kernel
+    assert cls is not None and len({cls.layout(d) for d in batch}) == 1
+    kernel: Kernel = cls(batch)
+    kernel.load()
+    ctx_solo, ctx_batch = _contexts()
+    rng = np.random.default_rng(11)
+    spaces = [d.action_space for d in solo]
+    low = np.array([s.low for s in spaces], np.float64)
+    high = np.array([s.high for s in spaces], np.float64)
+    for t in range(STEPS):
+        at(ctx_solo, t)
+        at(ctx_batch, t)
+        actions = _actions(rng, low, high)
+        prices = rng.uniform(-20.0, 200.0, len(solo))
+        prices[rng.uniform(size=len(solo)) < 0.1] = np.nan
+        for d, a, price in zip(solo, actions, prices.tolist()):
+            ctx_solo.price = price
+            d.step(a, ctx_solo)
+        kernel.step(actions, prices, ctx_batch)
+        if kernel.settles:
+            flows = _flows(rng)
+            ctx_solo.price = ctx_batch.price = float(rng.uniform(0.0, 150.0))
+            for d in solo:
+                d.settle(flows, ctx_solo)
+            kernel.settle(flows, ctx_batch)
+        for name in ("p_mw", "q_mvar", "cost", "safety", "projection"):
+            expected = np.array([getattr(d, name) for d in solo])
+            np.testing.assert_allclose(getattr(kernel, name), expected, rtol=1e-12, atol=1e-12, err_msg=f"{name} at {t}")
+            np.testing.assert_allclose([getattr(d, name) for d in batch], expected, rtol=1e-12, atol=1e-12)
+        ctx_solo.price = ctx_batch.price = float(rng.uniform(0.0, 150.0))
+        for a, b in zip(solo, batch):
+            sa, sb = a.state_dict(), b.state_dict()
+            assert sa.keys() == sb.keys()
+            np.testing.assert_allclose(list(sb.values()), list(sa.values()), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(b.observe(), a.observe(), rtol=1e-6, atol=0)
+            np.testing.assert_array_equal(b.rule_action(ctx_batch), a.rule_action(ctx_solo))
+        observed = kernel.observe()
+        assert observed.dtype == np.float32
+        np.testing.assert_array_equal(observed.reshape(len(solo), -1), np.array([d.observe() for d in solo]).reshape(len(solo), -1))
+
+
+def test_the_pack_offers_kernels_for_the_benchmarked_types() -> None:
+    for kind in ("ESS", "DG", "PV", "Wind", "GridConnection"):
+        assert type(make(kind)).Kernel is not None, kind
+
+
+def _mixed_scenario(action: str) -> dict[str, Any]:
+    """Nine learned setpoint GridAgents on IEEE 34 + 3 × IEEE 13 over every kernel type (PV and Wind with Q,
+    DG with commitment), one parent with an offset (its rule first), children acting every 30 min under
+    15-min parents (they hold) and one every 5 min, two rule-based devices at the root, a trafo PCC per microgrid."""
+    from powergrid.networks import TEMPLATES
+
+    net = TEMPLATES["ieee34_3mg"]()
+    buses = [str(n) for i, n in zip(net.bus.index, net.bus.name) if int(i) not in set(net.ext_grid.bus)]
+    pick = iter(buses[int(i)] for i in np.linspace(0, len(buses) - 1, 60).round())
+    agents: list[dict[str, Any]] = []
+    for g in range(9):
+        kids = [{"id": f"g{g}_ess", "type": "ESS", "params": {"p_max_mw": 0.05, "capacity_mwh": 0.2, "s_max_mva": 0.06,
+                                                              "soc_init_spread": 0.3, "self_discharge": 0.02}},
+                {"id": f"g{g}_dg", "type": "DG", "params": {"p_max_mw": 0.06, "p_min_mw": 0.01, "commitment": True,
+                                                            "min_up_h": 0.5, "startup_cost": 3.0, "init_spread": 1.0},
+                 **({"period": "30min"} if g % 3 == 0 else {})},
+                {"id": f"g{g}_pv", "type": "PV", "params": {"p_max_mw": 0.02, "s_max_mva": 0.025},
+                 **({"period": "5min"} if g == 7 else {})},
+                {"id": f"g{g}_wind", "type": "Wind", "params": {"p_rated_mw": 0.03}},
+                {"id": f"g{g}_pcc", "type": "GridConnection", "params": {"element": "trafo", "name": f"mg{g % 3 + 1}.pcc",
+                                                                         "demand_charge": 2.0, "import_limit_mw": 0.4}}]
+        for k in kids:
+            k["bus"] = next(pick)
+        agents += kids
+        agents.append({"id": f"g{g}", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
+                       "children": [k["id"] for k in kids], **({"offset": "15min", "period": "30min"} if g == 4 else {})})
+    agents += [{"id": "rule_ess", "type": "ESS", "bus": next(pick), "params": {"p_max_mw": 0.05}},
+               {"id": "learned_pv", "type": "PV", "bus": next(pick), "policy": "learned", "params": {"p_max_mw": 0.02}}]
+    return {"name": "kernels_mixed", "network": {"type": "ieee34_3mg"}, "spaces": {"action": action},
+            "time": {"physics": "15min", "episode": "6h"}, "agents": agents}
+
+
+def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 70) -> list[Any]:
+    import powergrid.env as env_module
+
+    monkeypatch.setattr(env_module, "KERNEL_MIN_DEVICES", 1 if kernels else 10**9)
+    monkeypatch.setattr(env_module, "FAST_SETPOINTS", kernels)
+    env = env_module.MultiAgentPowerGridEnv.from_config(config)
+    assert bool(env._batches) == kernels and bool(env._fast) == kernels
+    rng = np.random.default_rng(4)
+    out: list[Any] = [env.reset(seed=2)]
+    for k in range(steps):
+        actions = {}
+        for a in env.agents:
+            space = env.action_space(a)
+            width = space.high - space.low
+            act = rng.uniform(space.low - 0.3 * width, space.high + 0.3 * width).astype(np.float32)
+            if k % 5 == 2:
+                act[rng.integers(act.size)] = [np.nan, np.inf, -np.inf][k % 3]
+            actions[a] = None if (k + len(a)) % 9 == 0 else act
+        out.append(env.step(actions))
+        out.append({d.id: d.device.state_dict() for d in env.scenario.device_agents})
+        if not env.agents:
+            out.append(env.reset())
+    return out
+
+
+def _assert_same(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)  # observations are float32 of equal float64s
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-12, abs=1e-12), where
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("action", ["normalized", "physical"])
+def test_env_with_kernels_and_fast_setpoints_equals_the_per_object_env(action: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _mixed_scenario(action)
+    _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, True, monkeypatch))
