@@ -1,6 +1,8 @@
-"""VectorPowerGridEnv: N batched copies equal N independent environments step by step."""
+"""VectorPowerGridEnv: N copies with batched power flows equal N independent environments step by step."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
@@ -18,35 +20,99 @@ def registry():
     return make_registry(include_local=True)
 
 
-def test_three_copies_equal_three_independent_envs(registry):
+def regulated() -> dict:
+    """IEEE 34 (two regulators under automatic control) with two learned loads and 'huge', whose action 2
+    draws 60 MW at bus 890 (no flow converges: the episode terminates)."""
+    return {
+        "name": "vector_taps", "network": {"type": "ieee34"}, "spaces": {"action": "physical"},
+        "time": {"step_minutes": 15, "steps_per_episode": 8},
+        "reward": {"on_divergence": "terminate", "divergence_penalty": 50.0},
+        "agents": [
+            {"id": "a", "type": "ConstantPower", "bus": "860", "policy": "learned", "params": {"p_mw": 0.4, "q_mvar": 0.2}},
+            {"id": "b", "type": "ConstantPower", "bus": "840", "policy": "learned", "period": 2, "params": {"p_mw": -0.3}},
+            {"id": "huge", "type": "ConstantPower", "bus": "890", "policy": "learned", "params": {"p_mw": -30.0}},
+        ],
+    }
+
+
+def _actions(venv: VectorPowerGridEnv, rng: np.random.Generator, diverge: int | None) -> dict[str, np.ndarray]:
+    n = venv.num_envs
+    actions = {a: rng.uniform(0, 2, size=(n, *venv.action_space(a).shape)).astype(np.float32)
+               for a in venv.possible_agents}
+    if "huge" in actions:
+        actions["huge"][:] = 0.0
+        if diverge is not None:
+            actions["huge"][diverge] = 2.0
+    return actions
+
+
+def _assert_same(obs, rewards, terms, truncs, info, o, r, te, tr, single_info) -> None:
+    for a in o:
+        np.testing.assert_allclose(obs[a], o[a], atol=1e-4)  # normalized voltages: 1e-6 pu is 2e-5
+        np.testing.assert_allclose(rewards[a], r[a], rtol=1e-6, atol=1e-6)
+        assert terms[a] == te[a] and truncs[a] == tr[a]
+        assert info[a]["converged"] == single_info[a]["converged"]
+        assert info[a]["failure"] == single_info[a]["failure"]
+
+
+def _assert_same_flow(copy: MultiAgentPowerGridEnv, env: MultiAgentPowerGridEnv) -> None:
+    assert [g.tap for g in copy.tap_control.regulators] == [g.tap for g in env.tap_control.regulators]
+    np.testing.assert_allclose(copy.last_result.vm_pu, env.last_result.vm_pu, atol=1e-6)
+
+
+@pytest.mark.parametrize("scenario", [two_feeders, regulated])
+def test_copies_equal_independent_envs_over_episodes(registry, scenario):
+    """Voltages within 1e-6 pu, rewards, dones and auto-resets of 3 copies against 3 single envs: full
+    episodes, regulator tap moves (IEEE 34) and a copy whose flow diverges (it terminates and resets)."""
     n, seed = 3, 5
-    venv = VectorPowerGridEnv(two_feeders(), n, registry=registry)
-    envs = [MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry) for _ in range(n)]
+    venv = VectorPowerGridEnv(scenario(), n, registry=registry)
+    envs = [MultiAgentPowerGridEnv.from_config(scenario(), registry=registry) for _ in range(n)]
     obs, _ = venv.reset(seed=seed)
     singles = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     for a in venv.possible_agents:
         assert obs[a].shape == (n, venv.observation_space(a).shape[0])
         np.testing.assert_array_equal(obs[a], np.stack([s[a] for s in singles]))
     rng = np.random.default_rng(0)
-    resets = 0
-    for _ in range(20):  # episodes are 8 steps: copies auto-reset twice
-        actions = {a: rng.uniform(0, 2, size=(n, *venv.action_space(a).shape)).astype(np.float32)
-                   for a in venv.possible_agents}
+    resets, failures, tap_moves = 0, 0, 0
+    for step in range(20):  # 8-step episodes: every copy resets at least twice
+        actions = _actions(venv, rng, diverge=1 if step == 10 else None)
         obs, rewards, terms, truncs, infos = venv.step(actions)
         for i, env in enumerate(envs):
             o, r, te, tr, info = env.step({a: actions[a][i] for a in env.agents})
-            if not env.agents:
+            tap_moves += env.tap_control.tap_changes
+            if env.agents:  # (a finished copy has already reset: compared after the single env's reset)
+                _assert_same_flow(venv.envs[i], env)
+            else:
                 resets += 1
-                for a in o:
-                    np.testing.assert_array_equal(infos[i]["final_observation"][a], o[a])
-                assert infos[i]["final_info"]["a"]["cost"] == info["a"]["cost"]
+                failures += not info[env.possible_agents[0]]["converged"]
+                final = infos[i]["final_info"]
+                _assert_same(infos[i]["final_observation"], {a: rewards[a][i] for a in r}, {a: terms[a][i] for a in r},
+                             {a: truncs[a][i] for a in r}, final, o, r, te, tr, info)
                 o, _ = env.reset()
-            for a in venv.possible_agents:
-                np.testing.assert_array_equal(obs[a][i], o[a])
-                assert rewards[a][i] == r[a]
-                assert terms[a][i] == te[a] and truncs[a][i] == tr[a]
-                assert infos[i][a]["cost"] == info[a]["cost"]
-    assert resets == 2 * n
+                _assert_same_flow(venv.envs[i], env)
+            _assert_same({a: obs[a][i] for a in o}, {a: rewards[a][i] for a in r}, {a: terms[a][i] for a in r},
+                         {a: truncs[a][i] for a in r}, infos[i], o, r, te, tr, info)
+    assert resets >= 2 * n
+    if scenario is regulated:
+        assert failures == 1 and tap_moves > 0
+
+
+def test_pickled_vector_env_steps_like_the_original(registry):
+    venv = VectorPowerGridEnv(regulated(), 2, registry=registry)
+    venv.reset(seed=3)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        venv.step(_actions(venv, rng, None))
+    twin = pickle.loads(pickle.dumps(venv))
+    assert twin._batch is not None and twin._batch.solvers[0] is twin.envs[0].solver
+    for _ in range(6):
+        actions = _actions(venv, rng, None)
+        got, want = twin.step(actions), venv.step(actions)
+        for a in venv.possible_agents:
+            np.testing.assert_allclose(got[0][a], want[0][a], atol=1e-4)
+            np.testing.assert_allclose(got[1][a], want[1][a], rtol=1e-6)
+        for mine, theirs in zip(twin.envs, venv.envs):
+            np.testing.assert_allclose(mine.last_result.vm_pu, theirs.last_result.vm_pu, atol=1e-6)
 
 
 def test_vector_needs_one_copy(registry):

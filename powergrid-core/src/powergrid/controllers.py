@@ -150,6 +150,8 @@ class TapControl:
     tap_changes: int = 0
     total_tap_changes: int = 0
     _settle: bool = True
+    _iteration: int = 0  # rounds of the current tick's control loop that moved a tap
+    _moved_total: int = 0  # taps moved in the current tick
 
     @classmethod
     def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 20) -> TapControl:
@@ -175,17 +177,31 @@ class TapControl:
 
     def solve(self, injections: Injections) -> PowerFlowResult:
         """Solve, move the taps of regulators out of band, re-solve while any moved."""
-        solve = self.solver.solve
-        result = solve(injections)
-        if not self.regulators:
-            return result
-        settle, moved_total = self._settle, 0
+        result = self.solver.solve(injections)
+        self.begin()
+        while self.move(result):
+            result = self.solver.solve(injections)
+        return result
+
+    def begin(self) -> None:
+        """Start a tick's control loop (before :meth:`move` sees the tick's first flow)."""
+        self._iteration = self._moved_total = 0
         for reg in self.regulators:
             reg.moved = 0
-        for iteration in range(self.max_iterations):
-            if not result.converged:
-                break
-            moved = 0
+
+    def move(self, result: PowerFlowResult) -> bool:
+        """One round of the control loop after a solve: move the most upstream regulator out of band;
+        True when a tap moved (solve again, then call again), False when the tick's taps are final.
+
+        :meth:`solve` is ``begin`` then ``move`` after each solve; a vector env runs the rounds of
+        many copies and re-solves the copies that moved together.
+        """
+        if not self.regulators:
+            return False
+        iteration = self._iteration
+        moved = 0
+        if iteration < self.max_iterations and result.converged:
+            settle = self._settle
             for reg in self.regulators:  # upstream first; one regulator moves per iteration
                 i = reg.row
                 p = result.trafo_p_lv_mw[i] if len(result.trafo_p_lv_mw) else 0.0
@@ -202,14 +218,14 @@ class TapControl:
                     moved = abs(new - reg.tap)
                     reg.moved += moved
                     reg.tap = new
-            if not moved:
-                break
-            moved_total += moved
-            result = solve(injections)
-        self._settle = False
-        self.tap_changes = 0 if settle else moved_total
+        if moved:
+            self._iteration += 1
+            self._moved_total += moved
+            return True
+        self.tap_changes = 0 if self._settle else self._moved_total
         self.total_tap_changes += self.tap_changes
-        return result
+        self._settle = False
+        return False
 
     @property
     def taps(self) -> dict[str, int]:

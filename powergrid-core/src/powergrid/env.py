@@ -32,7 +32,9 @@ the requested actions to make them feasible), and with non-ideal links ``directi
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import operator
 import os
 import pickle
 from collections.abc import Mapping
@@ -51,11 +53,11 @@ from powergrid.builder import Scenario, build_scenario
 from powergrid.channels import Channel, ChannelParams, Link
 from powergrid.config import EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
-from powergrid.devices import Device, StepContext, clip_action
+from powergrid.devices import Device, Kernel, StepContext, clip_action
 from powergrid.errors import ActionError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
-from powergrid.protocols import Directive
+from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
 
@@ -68,6 +70,12 @@ AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 MEASUREMENT = 4
 #: The longest episode in ticks (the tick is derived from the scenario's durations).
 MAX_TICKS = 10_000_000
+#: Devices of a type with an array kernel are stepped by it when at least this many share a layout
+#: (below it the per-object ``step`` is faster: a kernel call costs about as much as 8 devices' own steps).
+KERNEL_MIN_DEVICES = 8
+#: Route plain setpoint directives of learned root GridAgents as index maps (:meth:`MultiAgentPowerGridEnv._decide_fast`);
+#: False decides every agent through :meth:`MultiAgentPowerGridEnv._decide` (same results, for comparison).
+FAST_SETPOINTS = True
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -196,6 +204,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_starts = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
         self._obs_slices = [slice(int(a), int(b)) for a, b in zip(self._obs_starts[:-1], self._obs_starts[1:])]
         self._obs_buf = np.zeros(int(self._obs_starts[-1]), np.float64)
+        self._obs_dim = dims[0] if dims and len(set(dims)) == 1 else 0  # 0: the sizes differ
         scaling = [self._observation_scaling(a) for a in learned]
         normalized = self.config.spaces.observation == "normalized"
         self._obs_ref = np.concatenate([c[2] for c in scaling]) if normalized and scaling else 0.0
@@ -235,7 +244,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             parts = []
             for d in self._devices_of[a.id]:
                 size = int(np.prod(d.device.observation_space.shape))
-                parts.append((d.device.observe, slice(at, at + size)))
+                if size:  # a device that observes nothing (e.g. a PCC meter) is not called
+                    parts.append((d.device.observe, slice(at, at + size)))
                 at += size
             for proto in s.horizontal:
                 if a in proto.participants:
@@ -263,6 +273,117 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
         self._info_devices = [[d.device.info for d in self._devices_of[a.id] if hasattr(d.device, "info")]
                               for a in learned]
+        self._build_batches(dev_pos)
+        self._build_fast_setpoints()
+        # per learned agent, what its infos add: down link, up links by child, protocols with info, device reports
+        self._info_parts = [(a.id, self._down_links.get(a.id),
+                             [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
+                             a.protocol if isinstance(a, GridAgent) and a.protocol is not None
+                             and type(a.protocol).info is not VerticalProtocol.info else None, reports)
+                            for a, protos, reports in zip(learned, self._info_protos, self._info_devices)]
+        # an ndarray of this shape and a numeric dtype is a valid action (others get the full check)
+        self._action_shapes = {aid: sp.shape if isinstance(sp, gymnasium.spaces.Box) else None
+                               for aid, sp in self._exposed_spaces.items()}
+
+    def _build_batches(self, dev_pos: dict[str, int]) -> None:
+        """Devices whose type has an array kernel, in groups of at least ``KERNEL_MIN_DEVICES`` of one layout,
+        become :class:`_Batch` es; the others (``_solo``) are stepped object by object."""
+        s = self.scenario
+        groups: dict[tuple[type, Any], list[DeviceAgent]] = {}
+        for d in s.device_agents:
+            kernel = type(d.device).Kernel
+            if kernel is not None:
+                groups.setdefault((kernel, kernel.layout(d.device)), []).append(d)
+        self._batches: list[_Batch] = []
+        batched: dict[int, tuple[_Batch, int]] = {}
+        for (kernel, _), members in groups.items():
+            if len(members) < KERNEL_MIN_DEVICES:
+                continue
+            b = _Batch(kernel([d.device for d in members]), members,
+                       np.array([dev_pos[d.id] for d in members], np.int64))
+            self._batches.append(b)
+            batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
+        self._solo = [d for d in s.device_agents if id(d.device) not in batched]
+        self._solo_idx = np.array([dev_pos[d.id] for d in self._solo], np.int64)
+        self._solo_devices = [d.device for d in self._solo]
+        self._settling = [d for d in self._solo if type(d.device).settle is not Device.settle]
+        self._settle_kernels = [b.kernel for b in self._batches if b.kernel.settles]
+        self._reactive = bool(s.horizontal)  # only horizontal protocols set reactive setpoints
+        # observations of batched devices: one kernel call, scattered to every place that observes them
+        flat_parts = []
+        places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
+        for observe, where in self._flat_parts:
+            owner = batched.get(id(getattr(observe, "__self__", None)))
+            if owner is None:
+                flat_parts.append((observe, where))
+                continue
+            b, row = owner
+            rows, at = places.setdefault(id(b), ([], []))
+            for w in where:
+                rows.append(row)
+                at.append(np.arange(w.start, w.stop))
+        self._flat_parts = flat_parts
+        for b in self._batches:
+            rows, at = places.get(id(b), ([], []))
+            b.obs_rows = np.array(rows, np.int64)
+            size = int(np.prod(b.agents[0].device.observation_space.shape))
+            b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
+
+    def _build_fast_setpoints(self) -> None:
+        """Learned root GridAgents whose protocol only splits their action among device children
+        (:meth:`~powergrid.protocols.VerticalProtocol.action_slices`), as index maps: their actions are
+        concatenated into one vector each tick and scattered to their children's action rows."""
+        s = self.scenario
+        fast: list[GridAgent] = []
+        if FAST_SETPOINTS and not s.horizontal:
+            for root in s.roots:
+                if (isinstance(root, GridAgent) and root.learned and root.protocol is not None
+                        and root.protocol.action_slices() is not None and root.children
+                        and isinstance(self._action_spaces[root.id], gymnasium.spaces.Box)
+                        and all(isinstance(c, DeviceAgent) and c.id not in self._down_links
+                                and isinstance(c.own_action_space, gymnasium.spaces.Box) for c in root.children)):
+                    fast.append(root)
+        self._fast = fast
+        self._fast_ids = [a.id for a in fast]
+        self._fast_set = set(self._fast_ids)
+        self._slow_roots = [r for r in s.roots if r.id not in self._fast_set]
+        self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in self._fast_set}
+        sizes = [int(np.prod(self._action_spaces[a.id].shape)) for a in fast]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._fast_pos = np.array([self._agent_pos[a.id] for a in fast], np.int64)
+        self._fast_sizes = sizes
+        self._fast_of_element = np.repeat(np.arange(len(fast)), sizes).astype(np.int64)
+        self._fast_zeros = [np.zeros(k) for k in sizes]
+        self._fast_flat = np.zeros(int(starts[-1]))
+        maps = [self._action_maps.get(a.id) for a in fast]
+        self._fast_mid = np.concatenate([m[0] if m else np.zeros(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
+        self._fast_half = np.concatenate([m[1] if m else np.ones(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
+        self._fast_normalized = any(m is not None for m in maps)
+        children, sources = [], []
+        for a, start in zip(fast, starts[:-1].tolist()):
+            for child, where in zip(a.children, a.protocol.action_slices()):
+                children.append(child)
+                sources.append(np.arange(start + where.start, start + where.stop, dtype=np.int64))
+        self._fast_child_pos = np.array([self._agent_pos[c.id] for c in children], np.int64)
+        row_of = {id(d): (b, row) for b in self._batches for row, d in enumerate(b.agents)}
+        self._fast_solo: list[tuple[int, DeviceAgent, np.ndarray]] = []
+        fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
+        for i, (child, src) in enumerate(zip(children, sources)):
+            owner = row_of.get(id(child))
+            if owner is None:
+                self._fast_solo.append((i, child, src))
+            else:
+                b, row = owner
+                idx, rows, srcs = fed.setdefault(id(b), ([], [], []))
+                idx.append(i)
+                rows.append(row)
+                srcs.append(src)
+        for b in self._batches:
+            idx, rows, srcs = fed.get(id(b), ([], [], []))
+            b.fast_child = np.array(idx, np.int64)
+            b.fast_rows = np.array(rows, np.int64)
+            b.fast_src = np.array(srcs, np.int64).reshape(len(rows), b.width)
+            b.slow = [(row, d) for row, d in enumerate(b.agents) if row not in set(rows)]
 
     # ------------------------------------------------------------------ construction
     def _build_clock(self) -> None:
@@ -289,7 +410,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.action_counts = np.zeros(n, np.int64)
         self.physics_steps = 0
         self._last_act = np.zeros(n, np.int64)
-        self._price_seen = [0.0] * n  # the price each agent saw at the last tick ($/MWh)
+        self._price_seen = np.zeros(n)  # the price each agent saw at the last tick ($/MWh)
         self._acting = np.zeros(n, bool)
         self._acting_list = [False] * n
         self._zero_costs = dict.fromkeys(s.agents, 0.0)
@@ -413,11 +534,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return gymnasium.spaces.Box(-1.0, 1.0, space.shape, dtype=np.float32)
 
     def _physical_actions(self, actions: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Normalized Box actions mapped to physical units: ``mid + half·a`` (outside [-1, 1] stays outside)."""
-        if not self._action_maps:
+        """Normalized Box actions mapped to physical units: ``mid + half·a`` (outside [-1, 1] stays outside).
+
+        The fast setpoint parents are mapped in :meth:`_decide_fast`."""
+        if not self._slow_action_maps:
             return actions
         mapped = dict(actions)
-        for agent_id, (mid, half) in self._action_maps.items():
+        for agent_id, (mid, half) in self._slow_action_maps.items():
             action = actions.get(agent_id)
             if action is not None:
                 a = np.asarray(action, np.float64)
@@ -474,6 +597,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             d.device.reset(rest.pop())
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
+        for b in self._batches:
+            b.kernel.load()
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
@@ -489,7 +614,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.action_counts[:] = 0
         self.physics_steps = 0
         self._last_act[:] = -self.max_ticks - 1
-        self._price_seen = [0.0] * len(self._agent_ids)
+        self._price_seen = np.zeros(len(self._agent_ids))
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._set_time(0)
@@ -512,32 +637,44 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        physics_step = self._before_flow(actions)
+        return self._after_flow(self._solve(physics_step) if physics_step is not None else None)
+
+    def _before_flow(self, actions: Mapping[str, Any]) -> int | None:
+        """The part of :meth:`step` up to the power flow: actions, protocols and, at a physics tick, device
+        physics, network settings and the devices' injections (``self._injections``; :meth:`_solve` adds the loads).
+
+        Returns the physics step whose flow :meth:`_after_flow` takes next, or None at a tick without physics.
+        """
         self._check_actions(actions)
         s, ctx, t = self.scenario, self.ctx, self.tick
         self._set_time(t)
         market_price = ctx.price
         extra: dict[Any, dict[str, np.ndarray]] = {proto: {} for proto in s.horizontal}
         actions = self._physical_actions(actions)
-        for root in s.roots:
-            self._decide(root, None, actions, market_price, extra)
-        physics = t % self._tpp == 0
-        sound, result = True, None
-        if physics:
-            for proto in s.horizontal:
-                proto.coordinate(extra[proto], ctx)
-            for d in s.device_agents:
-                ctx.price = d.price
-                d.device.step(d.pending, ctx)
-                if d.reactive.q_mvar is not None:
-                    d.reactive.apply(d.device)
-            ctx.price = market_price
-            self._apply_network_settings()
-            self._device_injections()
-            result = self._solve(t // self._tpp)
+        self._decide_roots(actions, market_price, extra)
+        if t % self._tpp:
+            return None
+        for proto in s.horizontal:
+            proto.coordinate(extra[proto], ctx)
+        self._step_devices()
+        ctx.price = market_price
+        self._apply_network_settings()
+        self._device_injections()
+        return t // self._tpp
+
+    def _after_flow(self, result: PowerFlowResult | None) -> tuple[dict, dict, dict, dict, dict]:
+        """The part of :meth:`step` from the tick's flow ``result`` (None at a tick without physics): accept or
+        fail, settle, cost and safety, rewards, the next tick's schedule, observations and infos."""
+        ctx, t = self.ctx, self.tick
+        sound = True
+        if result is not None:
             sound = self._accept(result)
             flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
             for d in self._settling:
                 d.device.settle(flow, ctx)
+            for kernel in self._settle_kernels:
+                kernel.settle(flow, ctx)
             self._account(flow)
             self.physics_steps += 1
             self._measure(t + 1)
@@ -550,7 +687,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         costs, safety = self._costs, self._safety
         cw, sw = rw.cost_weight, rw.safety_weight
         rewards = {aid: -(cw * costs[aid] + sw * safety[aid]) for aid in self.possible_agents}
-        if sound and not all(map(np.isfinite, rewards.values())):
+        if sound and not all(map(math.isfinite, rewards.values())):
             sound, self._failure = False, "non-finite cost or safety"
         elif not sound:
             assert result is not None
@@ -658,6 +795,83 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         ctx.hour = (self.config.time.start_hour + tick * self._tick_h) % 24.0
         ctx.price = float(ctx.profiles["price"][ctx.tick])
 
+    def _decide_roots(self, actions: Mapping[str, Any], price: float, extra: dict[Any, dict[str, np.ndarray]]) -> None:
+        """Every agent's action this tick: the fast setpoint parents as arrays, the other roots down their trees."""
+        if self._fast:
+            self._decide_fast(actions, price)
+        for root in self._slow_roots:
+            self._decide(root, None, actions, price, extra)
+
+    def _decide_fast(self, actions: Mapping[str, Any], price: float) -> None:
+        """:meth:`_decide` for the fast setpoint parents and their children at once (same results).
+
+        A parent acting takes its learned action (none sent: zeros), else holds its last one, or follows its
+        rule before its first; a child takes its slice when it acts or has not acted yet, else holds its row.
+        """
+        acting, counts, tick = self._acting, self.action_counts, self.tick
+        pos = self._fast_pos
+        now = acting[pos]
+        sent = list(map(actions.get, self._fast_ids))
+        missing = any(map(operator.is_, sent, itertools.repeat(None)))
+        parts = [z if a is None else a for a, z in zip(sent, self._fast_zeros)] if missing else sent
+        try:
+            flat = np.concatenate(parts, dtype=np.float64)
+        except ValueError:  # 0-d actions of one-entry spaces
+            flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
+        if self._fast_normalized:  # a missing action is zero in physical units
+            mapped = self._fast_mid + self._fast_half * flat
+            flat = np.where(np.array([a is None for a in sent])[self._fast_of_element], flat, mapped) if missing else mapped
+        new = now[self._fast_of_element]
+        first = ~now & (counts[pos] == 0)
+        if first.any():  # before its first action: the protocol's rule (its children's rules)
+            self.ctx.price = price
+            flat = flat.copy()
+            for i in np.flatnonzero(first).tolist():
+                at = self._fast_of_element == i
+                flat[at] = np.asarray(self._fast[i].rule_action(self.ctx), np.float64).reshape(-1)
+            new = new | first[self._fast_of_element]
+        self._fast_flat = flat = np.where(new, flat, self._fast_flat)
+        counts[pos] += now
+        self._last_act[pos[now]] = tick
+        cpos = self._fast_child_pos
+        child_now = acting[cpos]
+        take = child_now | (counts[cpos] == 0)
+        counts[cpos] += child_now
+        self._last_act[cpos[child_now]] = tick
+        self._price_seen[pos] = price
+        self._price_seen[cpos] = price
+        every = take.all()
+        for b in self._batches:
+            if b.fast_rows.size:
+                if every:
+                    b.actions[b.fast_rows] = flat[b.fast_src]
+                else:
+                    chosen = take[b.fast_child]
+                    b.actions[b.fast_rows[chosen]] = flat[b.fast_src[chosen]]
+                b.prices[b.fast_rows] = price
+        take_list = take.tolist()
+        for i, d, src in self._fast_solo:
+            d.price = price
+            if take_list[i]:
+                d.pending = flat[src]
+
+    def _step_devices(self) -> None:
+        """Device physics over the physics step: batched types by their kernels, the others object by object."""
+        ctx = self.ctx
+        for d in self._solo:
+            ctx.price = d.price
+            d.device.step(d.pending, ctx)
+            if d.reactive.q_mvar is not None:
+                d.reactive.apply(d.device)
+        for b in self._batches:
+            b.gather()
+            b.kernel.step(b.actions, b.prices, ctx)
+            if self._reactive:
+                for row, d in enumerate(b.agents):
+                    if d.reactive.q_mvar is not None:
+                        d.reactive.apply(d.device)
+                        b.kernel.q_mvar[row] = d.device.q_mvar
+
     def _decide(self, agent: Agent, directive: Directive | None, actions: Mapping[str, Any], price: float,
                 extra: dict[Any, dict[str, np.ndarray]]) -> None:
         """Choose ``agent``'s action this tick and pass directives down to its children.
@@ -728,8 +942,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 what = "an unknown agent id" if agent is None else f"not a learned agent (policy: {agent.policy})"
                 raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
                                   f"({', '.join(self.possible_agents) or 'none'})")
-            if actions[agent_id] is not None:
-                _checked_action(agent_id, actions[agent_id], self.action_space(agent_id))
+            a = actions[agent_id]
+            if a is not None and not (type(a) is np.ndarray and a.shape == self._action_shapes[agent_id]
+                                      and a.dtype.kind in "iuf"):
+                _checked_action(agent_id, a, self.action_space(agent_id))
 
     def _apply_network_settings(self) -> None:
         """Tap positions and shunt steps of devices that stand for admittance changes, when they change."""
@@ -741,13 +957,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _device_injections(self) -> None:
         """Gather the devices' injections into the preallocated sgen arrays (in place)."""
-        if self._n_dev:
-            pq = np.array(list(map(self._get_pq, self._devices)), dtype=np.float64).reshape(-1, 2)
-            self._sgen_p[self._sgen_rows] = pq[:, 0]
-            self._sgen_q[self._sgen_rows] = pq[:, 1]
-            self._dev_p = pq[:, 0]
-        else:
-            self._dev_p = np.zeros(0)
+        p, q = np.empty(self._n_dev), np.empty(self._n_dev)
+        if self._solo:
+            pq = np.array(list(map(self._get_pq, self._solo_devices)), dtype=np.float64).reshape(-1, 2)
+            p[self._solo_idx] = pq[:, 0]
+            q[self._solo_idx] = pq[:, 1]
+        for b in self._batches:
+            p[b.idx] = b.kernel.p_mw
+            q[b.idx] = b.kernel.q_mvar
+        self._sgen_p[self._sgen_rows] = p
+        self._sgen_q[self._sgen_rows] = q
+        self._dev_p = p
 
     def _set_loads(self, tick: int) -> None:
         """Every network load's P and Q (MW, Mvar) at ``tick``: base values times its multiplier (in place)."""
@@ -778,13 +998,20 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         cost = np.zeros(n_agents)
         safe = np.zeros(n_agents)
         if self._n_dev:
-            css = np.array(list(map(self._get_cost, self._devices)), dtype=np.float64).reshape(-1, 4)
-            self._proj, self._dev_p = css[:, 2], css[:, 3]
-            cost[self._dev_agent_pos] = css[:, 0]
-            safe[self._dev_agent_pos] = css[:, 1]
+            dev_cost, dev_safe = np.empty(self._n_dev), np.empty(self._n_dev)
+            self._proj, self._dev_p = np.empty(self._n_dev), np.empty(self._n_dev)
+            if self._solo:
+                css = np.array(list(map(self._get_cost, self._solo_devices)), np.float64).reshape(-1, 4)
+                for column, out in zip(css.T, (dev_cost, dev_safe, self._proj, self._dev_p)):
+                    out[self._solo_idx] = column
+            for b in self._batches:
+                k = b.kernel
+                dev_cost[b.idx], dev_safe[b.idx], self._proj[b.idx], self._dev_p[b.idx] = k.cost, k.safety, k.projection, k.p_mw
+            cost[self._dev_agent_pos] = dev_cost
+            safe[self._dev_agent_pos] = dev_safe
             if self._n_grid:
-                cost[self._grid_pos] = np.bincount(self._grid_dev_gid, css[self._grid_dev_idx, 0], self._n_grid)
-                safe[self._grid_pos] = np.bincount(self._grid_dev_gid, css[self._grid_dev_idx, 1], self._n_grid)
+                cost[self._grid_pos] = np.bincount(self._grid_dev_gid, dev_cost[self._grid_dev_idx], self._n_grid)
+                safe[self._grid_pos] = np.bincount(self._grid_dev_gid, dev_safe[self._grid_dev_idx], self._n_grid)
         else:
             self._proj = np.zeros(0)
         if self._n_grid and result.converged:
@@ -837,6 +1064,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             value = observe()
             for where in places:
                 buf[where] = value
+        for b in self._batches:
+            if b.obs_rows.size:
+                buf[b.obs_at] = b.kernel.observe()[b.obs_rows]
         for i, link in self._obs_down:
             buf[i] = (tick - link.sent_tick) * self.tick_s
         for i, link in self._obs_up:
@@ -851,7 +1081,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         bad = ~np.isfinite(obs)
         if bad.any():
             obs[bad] = 0.0
-        np.clip(obs, self._obs_low, self._obs_high, out=obs)
+        np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
+        if self._obs_dim:  # one size for all: the rows of a 2-D view
+            return dict(zip(self.possible_agents, obs.reshape(self._n_learned, self._obs_dim)))
         return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
 
     def _infos(self, sound: bool, penalty: float) -> dict[str, dict[str, Any]]:
@@ -866,34 +1098,29 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         time_s, stamp = self.time_s, self.timestamp
         stamp = stamp.isoformat() if stamp is not None else None
         infos = {}
-        for agent, projection, protos, reports, now, next_tick in zip(self._learned, proj, self._info_protos, self._info_devices,
-                                                                     acting, ahead):
-            aid = agent.id
-            info = {
-                "cost": costs[aid],
-                "safety": safety[aid],
-                "converged": sound,
-                "failure": self._failure,
-                "penalty": penalty,
-                "acting": now,
-                "ticks_to_next": next_tick,
-                "next_action_s": next_tick * self.tick_s,
-                "time_s": time_s,
-                "timestamp": stamp,
-                "projection": projection,
-            }
-            down = self._down_links.get(aid)
+        tick_s = self.tick_s
+        # the entries every agent shares, copied (faster than a literal) and then the agent's own set in place
+        base = {"cost": 0.0, "safety": 0.0, "converged": sound, "failure": self._failure, "penalty": penalty,
+                "acting": False, "ticks_to_next": 0, "next_action_s": 0, "time_s": time_s, "timestamp": stamp,
+                "projection": 0.0}
+        for (aid, down, ups, protos, own, reports), projection, now, next_tick in zip(self._info_parts, proj, acting, ahead):
+            info = base.copy()
+            info["cost"] = costs[aid]
+            info["safety"] = safety[aid]
+            info["acting"] = now
+            info["ticks_to_next"] = next_tick
+            info["next_action_s"] = next_tick * tick_s
+            info["projection"] = projection
             if down is not None:
-                info["directive_age_s"] = (tick - down.sent_tick) * self.tick_s
-            ups = {c.id: (tick - self._up_links[c.id].sent_tick) * self.tick_s for c in agent.children if c.id in self._up_links}
+                info["directive_age_s"] = (tick - down.sent_tick) * tick_s
             if ups:
-                info["measurement_age_s"] = ups
+                info["measurement_age_s"] = {cid: (tick - link.sent_tick) * tick_s for cid, link in ups}
             for proto in protos:
                 info[type(proto).__name__] = proto.info()
-            if isinstance(agent, GridAgent) and agent.protocol is not None:
-                own = agent.protocol.info()
-                if own:
-                    info[type(agent.protocol).__name__] = own
+            if own is not None:
+                own_info = own.info()
+                if own_info:
+                    info[type(own).__name__] = own_info
             for report in reports:
                 for key, records in report().items():
                     info[key] = info.get(key, []) + records
@@ -949,6 +1176,49 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         result = self.last_result if self.last_result is not None else self._nominal
         vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale
         return np.clip(vm, self.state_space.low, self.state_space.high).astype(np.float32)
+
+
+@attrs.define(eq=False)
+class _Batch:
+    """Devices of one kernel type and layout: the kernel, their agents and positions in device order, the
+    ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
+    ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``) and the other rows
+    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``)."""
+
+    kernel: Kernel
+    agents: list[DeviceAgent]
+    idx: np.ndarray
+    width: int = attrs.field(init=False)
+    defaults: np.ndarray = attrs.field(init=False)
+    actions: np.ndarray = attrs.field(init=False)
+    prices: np.ndarray = attrs.field(init=False)
+    fast_child: np.ndarray = attrs.field(init=False)
+    fast_rows: np.ndarray = attrs.field(init=False)
+    fast_src: np.ndarray = attrs.field(init=False)
+    slow: list[tuple[int, DeviceAgent]] = attrs.field(init=False)
+    obs_rows: np.ndarray = attrs.field(init=False)
+    obs_at: np.ndarray = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.width = int(np.prod(self.agents[0].device.action_space.shape))
+        self.defaults = self.kernel.defaults()
+        self.actions = self.defaults.copy()
+        self.prices = np.zeros(len(self.agents))
+
+    def gather(self) -> None:
+        """The actions and prices of the rows not fed by fast setpoints, from their agents."""
+        actions, prices = self.actions, self.prices
+        for row, d in self.slow:
+            prices[row] = d.price
+            pending = d.pending
+            if pending is None:
+                actions[row] = self.defaults[row]
+                continue
+            a = np.asarray(pending, np.float64).reshape(-1)
+            if a.size != self.width:
+                d.device.step(pending, StepContext(d.device.dt_h, {}))  # raises the device's own error
+                raise ValueError(f"device {d.id!r}: expected an action of {self.width} values, got {a.size}")
+            actions[row] = a
 
 
 @attrs.define(slots=True)

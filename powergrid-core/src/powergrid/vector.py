@@ -17,15 +17,23 @@ it returns is the first one of the new episode, and that copy's ``infos[i]`` hol
 ``"final_info"`` (its per-agent infos). The auto-reset draws from the copy's own
 random stream, exactly like calling ``reset()`` without a seed on a standalone env.
 
-Copies are stepped one after the other in this process (no worker processes), so the
-throughput per core is the single-env throughput minus the batching overhead; run one
-vector env per worker process to use several cores.
+One step runs each copy's step up to its power flow (actions, protocols, device physics,
+injections), then solves the flows of all copies in **one batched call**
+(:class:`~powergrid.solvers.batched.BatchedSolver`: a Z-bus fixed point over every copy
+with the same admittance matrix, Newton–Raphson for the others), including the
+regulators' control rounds: the copies whose taps moved are re-solved together. Each copy
+then finishes its step from its flow. Everything runs in this process; run one vector env
+per worker process to use several cores. Copies whose solver is not a
+:class:`~powergrid.solvers.fast.FastSolver` (``solver="pandapower"``), and a single copy, solve one by one.
+
+Adapters: :class:`powergrid.rl.sb3.PowerGridVecEnv` (a Stable-Baselines3 ``VecEnv``, one slot
+per copy and agent) and :class:`powergrid.rl.rllib_vector.VectorEnvRunner` (RLlib).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -33,6 +41,12 @@ import numpy as np
 
 from powergrid.config import EnvConfig
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.solvers.base import PowerFlowResult
+from powergrid.solvers.batched import BatchedSolver
+from powergrid.solvers.fast import FastSolver
+
+#: One copy's step: observations, rewards, terminations, truncations and infos (dicts by agent).
+StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]
 
 
 class VectorPowerGridEnv:
@@ -55,6 +69,19 @@ class VectorPowerGridEnv:
         first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
         self._obs_dims = {a: int(np.prod(first.observation_space(a).shape)) for a in self.possible_agents}
+        self._batch = self._batched_solver()
+
+    def _batched_solver(self) -> BatchedSolver | None:
+        """The batched solver over the copies' fast solvers (None for one copy: its own Newton–Raphson is faster)."""
+        solvers = [env.solver for env in self.envs]
+        return BatchedSolver(solvers) if len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_batch": None}  # rebuilt on the unpickled copies' solvers
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._batch = self._batched_solver()
 
     # ------------------------------------------------------------------ spaces (of one copy)
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
@@ -93,8 +120,8 @@ class VectorPowerGridEnv:
         truncations = {a: np.zeros(n, bool) for a in agents}
         infos: list[dict[str, Any]] = []
         batch = {a: actions[a] for a in agents if a in actions}
-        for i, env in enumerate(self.envs):
-            o, r, te, tr, info = env.step({a: act[i] for a, act in batch.items()})
+        steps = self.step_copies(range(n), [{a: act[i] for a, act in batch.items()} for i in range(n)])
+        for i, (env, (o, r, te, tr, info)) in enumerate(zip(self.envs, steps)):
             for a in r:
                 rewards[a][i] = r[a]
                 terminations[a][i] = te[a]
@@ -108,6 +135,32 @@ class VectorPowerGridEnv:
                 obs[a][i] = row
             infos.append(info)
         return obs, rewards, terminations, truncations, infos
+
+    def step_copies(self, copies: Iterable[int], actions: Sequence[Mapping[str, Any]]) -> list[StepTuple]:
+        """Step copies ``copies`` (``actions[k]`` for copy ``copies[k]``, as ``MultiAgentPowerGridEnv.step`` takes
+        it) with their power flows solved together; no auto-reset. Returns each copy's step tuple, in order."""
+        envs, idx = self.envs, list(copies)
+        physics = [envs[i]._before_flow(a) for i, a in zip(idx, actions)]
+        flows = self._flows([(i, k) for i, k in zip(idx, physics) if k is not None])
+        return [envs[i]._after_flow(flows.get(i)) for i in idx]
+
+    def _flows(self, due: list[tuple[int, int]]) -> dict[int, PowerFlowResult]:
+        """The power flows of copies ``i`` at physics steps ``k`` (``due`` pairs): one batched solve, then
+        regulator rounds re-solving together the copies whose taps moved (as ``TapControl.solve`` does for one)."""
+        envs = self.envs
+        if self._batch is None or not due:
+            return {i: envs[i]._solve(k) for i, k in due}
+        for i, k in due:
+            envs[i]._set_loads(k)
+        idx = [i for i, _ in due]
+        flows = dict(zip(idx, self._batch.solve([envs[i]._injections for i in idx], idx)))
+        for i in idx:
+            envs[i].tap_control.begin()
+        moved = [i for i in idx if envs[i].tap_control.move(flows[i])]
+        while moved:
+            flows.update(zip(moved, self._batch.solve([envs[i]._injections for i in moved], moved)))
+            moved = [i for i in moved if envs[i].tap_control.move(flows[i])]
+        return flows
 
     def _empty_obs(self) -> dict[str, np.ndarray]:
         return {a: np.zeros((self.num_envs, d), np.float32) for a, d in self._obs_dims.items()}

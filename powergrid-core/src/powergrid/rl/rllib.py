@@ -60,16 +60,21 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
 
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        actions = dict(action_dict)
-        while True:
-            observations, rewards, terminations, truncations, infos = self.env.step(actions)
-            self._acc.add(rewards, infos)
-            actions = {}  # agents that are not due hold their last action
-            terminated = all(terminations.values()) if terminations else False
-            truncated = (not self.env.agents or all(truncations.values())) and not terminated
-            due = self.env.acting_agents()
-            if terminated or truncated or due:
-                break
+        out = self.advance(self.env.step(dict(action_dict)))
+        while out is None:  # agents that are not due hold their last action
+            out = self.advance(self.env.step({}))
+        return out
+
+    def advance(self, tick: tuple[dict, dict, dict, dict, dict]) -> tuple[dict, dict, dict, dict, dict] | None:
+        """Take one tick's PettingZoo step result; RLlib's step result once an agent is due or the episode
+        ended, else None (step the environment again with no actions)."""
+        observations, rewards, terminations, truncations, infos = tick
+        self._acc.add(rewards, infos)
+        terminated = all(terminations.values()) if terminations else False
+        truncated = (not self.env.agents or all(truncations.values())) and not terminated
+        due = self.env.acting_agents()
+        if not (terminated or truncated or due):
+            return None
         done = terminated or truncated
         ready = self.possible_agents if done else due
         obs, rew, info = {}, {}, {}

@@ -11,21 +11,27 @@ for all of them is one dense matrix product. The iteration stops when every copy
 largest power mismatch ``|V·conj(Y·V) − S|`` (see :meth:`BatchedSolver._iterate`) is below ``tolerance_mva`` (per unit of
 ``sn_mva``, as in ``pandapower.runpp``), warm-started from each copy's previous voltages.
 
+A copy whose regulators moved has a ``Ybus`` that differs from the factored one ``Y₀`` on the
+few buses of its tapped transformers (``aff``); its ``Z`` follows from ``Z`` by the
+Woodbury identity, ``Z_c·x = Z·x − Z[:, aff]·K_c·(Z·x)[aff]`` with
+``K_c = (I + Δ_c·Z[aff, aff])⁻¹·Δ_c`` and ``Δ_c = (Y_c − Y₀)[aff, aff]``, so copies with
+different taps still iterate together (one product by ``Z`` and a small correction); a
+changed entry between a PQ bus and a slack (a transformer at the substation) enters that
+copy's ``Y_ps·V_s``.
+
 Each copy is one :class:`~powergrid.solvers.fast.FastSolver`, which keeps its own
 state (warm start, taps) and derives its results; a copy goes to its own
 Newton–Raphson (``FastSolver.solve``) instead when
 
 - the net has PV buses, or the solver delegates to pandapower,
-- its ``Ybus`` differs from the one ``Z`` was built from (a regulator moved its tap),
+- its ``Ybus`` changed in its structure (a recompile) or on more than ``max_rank`` PQ buses,
 - its injections are not finite, or the fixed point does not converge.
-
-When no copy matches the factored ``Ybus`` any more, ``Z`` is rebuilt from the first
-copy's (one dense inversion, 0.1–2 ms on the templates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,82 +44,150 @@ class BatchedSolver:
     """Solve the power flows of many :class:`FastSolver` copies of one network at once.
 
     ``max_iteration`` bounds the fixed-point iterations (a copy still above the tolerance
-    then gets a Newton–Raphson solve); the tolerance is the copies' ``tolerance_mva``.
+    then gets a Newton–Raphson solve); the tolerance is the copies' ``tolerance_mva``;
+    ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus``.
     """
 
-    def __init__(self, solvers: Sequence[FastSolver], max_iteration: int = 60) -> None:
+    def __init__(self, solvers: Sequence[FastSolver], max_iteration: int = 60, max_rank: int = 32) -> None:
         if not solvers:
             raise ValueError("BatchedSolver needs at least one FastSolver copy")
         self.solvers = list(solvers)
         self.max_iteration = max_iteration
+        self.max_rank = max_rank
         self.tolerance = min(s.params.tolerance_mva for s in self.solvers)
+        first = self.solvers[0]
+        self.pq, self.ref = first.pq.copy(), first.ref.copy()
         self._Ydata: np.ndarray | None = None
-        self._factor(self.solvers[0])
+        self._checked: dict[int, Any] = {}  # id(copy) → its Ybus found to fit (a recompile makes a new one)
+        if self._batchable(first):
+            self._factor(first)
+
+    def _batchable(self, s: FastSolver) -> bool:
+        """Whether copy ``s`` can be solved by the fixed point at all (PQ buses only, the same bus types)."""
+        return (s._delegate is None and not len(s.pv) and np.array_equal(s.pq, self.pq)
+                and np.array_equal(s.ref, self.ref))
 
     def _factor(self, s: FastSolver) -> None:
-        """Build ``Z`` and the slack coupling from copy ``s`` (none when its net has PV buses)."""
+        """``Z``, the slack coupling ``Y_ps`` and the structure of copy ``s``'s ``Ybus`` (``Y₀``)."""
         self._Ydata = None
-        if s._delegate is not None or len(s.pv):
-            return
-        Y = sp.csr_matrix(s.Ybus)
-        pq, ref = s.pq, s.ref
+        self._checked = {}
+        Y = sp.csc_matrix(s.Ybus)
+        pq, ref = self.pq, self.ref
         try:
             Z = np.linalg.inv(Y[pq][:, pq].toarray())
         except np.linalg.LinAlgError:
             return
-        self.pq, self.ref = pq.copy(), ref.copy()
         self._Z = np.ascontiguousarray(Z)
         self._Yps = Y[pq][:, ref].toarray()
-        self._Ydata = s.Ybus.data.copy()
+        self._Ydata, self._indices, self._indptr = s.Ybus.data.copy(), s.Ybus.indices.copy(), s.Ybus.indptr.copy()
+        pos = np.full(Y.shape[0], -1, np.int64)  # a bus's position among the PQ buses (−1: slack)
+        pos[pq] = np.arange(len(pq))
+        self._col = np.repeat(np.arange(Y.shape[1]), np.diff(self._indptr))  # each stored entry's bus column
+        self._pq_row, self._pq_col = pos[self._indices], pos[self._col]
 
     def _fits(self, s: FastSolver) -> bool:
-        """Whether copy ``s`` can join the batch solved with the current ``Z``."""
-        return (self._Ydata is not None and s._delegate is None and s.Ybus.nnz == len(self._Ydata)
-                and np.array_equal(s.Ybus.data, self._Ydata) and np.array_equal(s.pq, self.pq)
-                and np.array_equal(s.ref, self.ref) and not len(s.pv))
+        """Whether copy ``s`` is batchable with ``Y₀``'s structure (checked once per compiled ``Ybus`` of a copy)."""
+        Y = s.Ybus
+        if self._Ydata is None:
+            return False
+        if self._checked.get(id(s)) is Y and s._delegate is None:
+            return True
+        ok = (self._batchable(s) and Y.nnz == len(self._Ydata) and np.array_equal(Y.indices, self._indices)
+              and np.array_equal(Y.indptr, self._indptr))
+        if ok:
+            self._checked[id(s)] = Y
+        return ok
 
-    def solve(self, injections: Sequence[Injections]) -> list[PowerFlowResult]:
-        """One power flow per copy (``injections[i]`` for ``solvers[i]``), in copy order."""
-        if len(injections) != len(self.solvers):
-            raise ValueError(f"BatchedSolver.solve: {len(injections)} injections for {len(self.solvers)} copies")
-        fits = [self._fits(s) for s in self.solvers]
-        if not any(fits) and self.solvers[0]._delegate is None:
-            self._factor(self.solvers[0])
-            fits = [self._fits(s) for s in self.solvers]
-        batch, Sbus = [], []
-        for i, (s, inj) in enumerate(zip(self.solvers, injections)):
-            if fits[i]:
-                S = s.S_const + s._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
-                if np.all(np.isfinite(S)):
-                    batch.append(i)
-                    Sbus.append(S)
-        results: list[PowerFlowResult | None] = [None] * len(self.solvers)
+    def solve(self, injections: Sequence[Injections], copies: Sequence[int] | None = None) -> list[PowerFlowResult]:
+        """One power flow per copy (``injections[k]`` for ``solvers[copies[k]]``; all copies by default), in order."""
+        solvers = self.solvers if copies is None else [self.solvers[i] for i in copies]
+        if len(injections) != len(solvers):
+            raise ValueError(f"BatchedSolver.solve: {len(injections)} injections for {len(solvers)} copies")
+        fits = [self._fits(s) for s in solvers]
+        if not any(fits) and solvers and self._batchable(solvers[0]):
+            self._factor(solvers[0])
+            fits = [self._fits(s) for s in solvers]
+        batch, Sbus, changes = [], [], []
+        for k, (s, inj) in enumerate(zip(solvers, injections)):
+            if not fits[k]:
+                continue
+            diff = s.Ybus.data - self._Ydata
+            at = np.flatnonzero(diff)
+            at = at[self._pq_row[at] >= 0]  # a slack bus's own row does not enter the PQ equations
+            S = s.S_const + s._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
+            if np.all(np.isfinite(S)):
+                batch.append(k)
+                Sbus.append(S)
+                changes.append((at, diff[at]))
+        results: list[PowerFlowResult | None] = [None] * len(solvers)
+        if batch:
+            update = self._low_rank(changes)
+            if update is None:  # too many buses changed, or a singular update: only unchanged copies batch
+                keep = [col for col, (at, _) in enumerate(changes) if not at.size]
+                batch, Sbus, changes = [batch[c] for c in keep], [Sbus[c] for c in keep], [changes[c] for c in keep]
+                update = ()
         if batch:
             S_all = np.stack(Sbus, axis=1)  # (buses, copies)
-            V_all = np.stack([self.solvers[i]._V for i in batch], axis=1)
-            V, ok, iterations = self._iterate(V_all, S_all)
-            for col, i in enumerate(batch):
+            V_all = np.stack([solvers[k]._V for k in batch], axis=1)
+            b = -(self._Yps @ V_all[self.ref])  # the slack's current into the PQ buses, (pq, copies)
+            for col, (at, values) in enumerate(changes):
+                slack = self._pq_col[at] < 0  # a changed Y_ps entry (a transformer at the slack)
+                if slack.any():
+                    np.add.at(b[:, col], self._pq_row[at[slack]], -values[slack] * V_all[self._col[at[slack]], col])
+            V, ok, iterations = self._iterate(V_all, S_all, b, update)
+            for col, k in enumerate(batch):
                 if ok[col]:
-                    s = self.solvers[i]
+                    s = solvers[k]
                     s._V = V[:, col].copy()
-                    results[i] = s._results(s._V, Sbus[col], iterations)
-        return [r if r is not None else s.solve(inj) for r, s, inj in zip(results, self.solvers, injections)]
+                    results[k] = s._results(s._V, Sbus[col], iterations)
+        return [r if r is not None else s.solve(inj) for r, s, inj in zip(results, solvers, injections)]
 
-    def _iterate(self, V_all: np.ndarray, S_all: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def _low_rank(self, changes: list[tuple[np.ndarray, np.ndarray]]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(aff, Z[:, aff], K)`` for the copies' ``Ybus`` changes (``(data positions, Y_c − Y₀)`` each), ``K`` of
+        shape ``(copies, m, m)`` (zero for an unchanged copy); ``()`` when no copy changed; None when impossible."""
+        sizes = [len(at) for at, _ in changes]
+        if not any(sizes):
+            return ()
+        at_all = np.concatenate([at for at, _ in changes])
+        values = np.concatenate([v for _, v in changes])
+        copy = np.repeat(np.arange(len(changes)), sizes)
+        inner = self._pq_col[at_all] >= 0  # entries between PQ buses (the others are slack coupling)
+        rows, cols = self._pq_row[at_all[inner]], self._pq_col[at_all[inner]]
+        aff = np.union1d(rows, cols)
+        m = len(aff)
+        if not m:
+            return ()
+        if m > self.max_rank:
+            return None
+        D = np.zeros((len(changes), m, m), complex)
+        D[copy[inner], np.searchsorted(aff, rows), np.searchsorted(aff, cols)] = values[inner]
+        Zaa = self._Z[np.ix_(aff, aff)]
+        try:
+            K = np.linalg.solve(np.eye(m) + D @ Zaa, D)
+        except np.linalg.LinAlgError:
+            return None
+        return aff, np.ascontiguousarray(self._Z[:, aff]), K
+
+    def _iterate(self, V_all: np.ndarray, S_all: np.ndarray, b: np.ndarray, update: tuple[np.ndarray, ...] | tuple[()]
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
         """Fixed-point iteration on the PQ voltages of every column; (voltages, converged per column, iterations).
 
-        After an update ``V' = Z·(conj(S/V) − Y_ps·V_s)`` the PQ currents are ``Y_pp·V' + Y_ps·V_s = conj(S/V)``,
+        After an update ``V' = Z_c·(conj(S/V) − Y_ps·V_s)`` the PQ currents are ``Y_pp·V' + Y_ps·V_s = conj(S/V)``,
         so the mismatch at ``V'`` is ``V'·S/V − S`` (pu) with no product by ``Y``; the loop always takes
-        at least one step from the warm start.
+        at least one step from the warm start. ``b = −Y_ps·V_s`` per copy; ``update`` is :meth:`_low_rank`'s
+        (``()``: every copy has ``Y₀``'s PQ block).
         """
         pq, Z = self.pq, self._Z
         S = S_all[pq]
         V = V_all[pq]
-        w = -(Z @ (self._Yps @ V_all[self.ref]))  # (pq, copies)
         it = 0
         with np.errstate(all="ignore"):
             while True:
-                V_new = w + Z @ np.conj(S / V)
+                V_new = Z @ (np.conj(S / V) + b)
+                if update:
+                    aff, Za, K = update
+                    V_new -= Za @ (K @ V_new[aff].T[:, :, None])[:, :, 0].T  # each copy's K_c·(Z·x)[aff]
                 it += 1
                 ok = np.max(np.abs(S * (V_new - V) / V), axis=0) < self.tolerance
                 V = V_new

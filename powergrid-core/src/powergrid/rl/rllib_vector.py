@@ -1,0 +1,123 @@
+"""RLlib (new API stack) over the batched vector env: a ``VectorMultiAgentEnv`` and the env runner that uses it.
+
+What RLlib 2.60 accepts: ``MultiAgentEnvRunner.make_env`` always builds its vector env itself
+with ``ray.rllib.env.vector.registration.make_vec``, which for a ``MultiAgentEnv`` implements
+only ``gym_env_vectorize_mode="sync"``: a ``SyncVectorMultiAgentEnv`` of
+``num_envs_per_env_runner`` independent ``MultiAgentEnv`` instances stepped one after another.
+No configuration key hands it a batched multi-agent vector env. It does take a custom env
+runner class (``config.env_runners(env_runner_cls=...)``), so :class:`VectorEnvRunner` is
+RLlib's ``MultiAgentEnvRunner`` whose ``make_env`` builds :class:`BatchedVectorMultiAgentEnv`:
+the same contract as ``SyncVectorMultiAgentEnv`` (lists of per-copy dicts, a finished copy reset
+at its next step), but one step solves the power flows of all copies in one batched call.
+
+Each copy keeps the semantics of :class:`~powergrid.rl.rllib.RLlibPowerGridEnv` (only agents due
+to act observe; rewards summed over the ticks an action was held)::
+
+    config = (PPOConfig().environment(RLlibPowerGridEnv, env_config={"scenario": "/abs/ieee34_3mg.yaml"})
+              .env_runners(env_runner_cls=VectorEnvRunner, num_envs_per_env_runner=16))
+
+Needs the ``rllib`` extra. The ``on_environment_created`` callback is not called by this runner.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+try:
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+    from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
+except ImportError as err:  # pragma: no cover - depends on the installed extras
+    raise ImportError('powergrid.rl.rllib_vector needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
+
+from powergrid.rl.rllib import RLlibPowerGridEnv
+from powergrid.vector import VectorPowerGridEnv
+
+__all__ = ["BatchedVectorMultiAgentEnv", "VectorEnvRunner"]
+
+StepResult = tuple[dict, dict, dict, dict, dict]
+
+
+class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
+    """``num_envs`` copies of ``config = {"scenario": ..., "solver": name?}`` (as :class:`RLlibPowerGridEnv` takes
+    it) as an RLlib ``VectorMultiAgentEnv``; ``envs[i]`` is copy ``i``'s :class:`RLlibPowerGridEnv` view."""
+
+    def __init__(self, config: Mapping[str, Any] | None, num_envs: int) -> None:
+        super().__init__()
+        config = dict(config or {})
+        scenario = config.get("scenario")
+        if scenario is None:
+            raise ValueError("no scenario: pass a YAML path or a mapping as env_config['scenario']")
+        if isinstance(scenario, os.PathLike):
+            scenario = os.fspath(scenario)
+        self.vector = VectorPowerGridEnv(scenario, num_envs, solver=config.get("solver"))
+        self.envs = [RLlibPowerGridEnv({"scenario": env}) for env in self.vector.envs]
+        self.num_envs = num_envs
+        first = self.envs[0]
+        self.single_observation_spaces = dict(first.observation_spaces)
+        self.single_action_spaces = dict(first.action_spaces)
+        self.single_observation_space = gymnasium.spaces.Dict(self.single_observation_spaces)
+        self.single_action_space = gymnasium.spaces.Dict(self.single_action_spaces)
+        self.metadata = {**first.metadata, "autoreset_mode": "next_step"}
+        self._autoreset = np.zeros(num_envs, bool)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[list[dict], list[dict]]:
+        """Reset every copy (copy ``i`` with ``seed + i``, or ``seed[i]``)."""
+        super().reset(seed=seed if isinstance(seed, int) else None)
+        n = self.num_envs
+        seeds = [None] * n if seed is None else [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
+        if len(seeds) != n:
+            raise ValueError(f"reset: {len(seeds)} seeds for {n} copies")
+        observations, infos = zip(*(env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds)))
+        self._autoreset[:] = False
+        return list(observations), list(infos)
+
+    def step(self, actions: Sequence[Mapping[str, Any]]) -> tuple[list, list, list, list, list]:
+        """Step every copy (a copy that finished at the last step is reset instead, RLlib's ``next_step`` mode);
+        the copies due for a tick are stepped together until each has an agent due or has finished."""
+        out: list[StepResult | None] = [None] * self.num_envs
+        pending: dict[int, dict[str, Any]] = {}
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            if self._autoreset[i]:
+                obs, info = env.reset()
+                zeros = dict.fromkeys(env.possible_agents, 0.0)
+                flags = {**dict.fromkeys(env.possible_agents, False), "__all__": False}
+                out[i] = (obs, zeros, dict(flags), dict(flags), info)
+            else:
+                pending[i] = dict(action)
+        while pending:
+            copies = list(pending)
+            ticks = self.vector.step_copies(copies, [pending[i] for i in copies])
+            pending = {}
+            for i, tick in zip(copies, ticks):
+                result = self.envs[i].advance(tick)
+                if result is None:  # no agent due yet: the next tick, actions held
+                    pending[i] = {}
+                else:
+                    out[i] = result
+        observations, rewards, terminateds, truncateds, infos = (list(column) for column in zip(*out))
+        self._autoreset = np.array([t["__all__"] or u["__all__"] for t, u in zip(terminateds, truncateds)])
+        return observations, rewards, terminateds, truncateds, infos
+
+    def render(self) -> None:
+        return None
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.vector.close()
+
+
+class VectorEnvRunner(MultiAgentEnvRunner):
+    """RLlib's ``MultiAgentEnvRunner`` stepping a :class:`BatchedVectorMultiAgentEnv` of
+    ``num_envs_per_env_runner`` copies of ``env_config`` (instead of independent copies of ``config.env``)."""
+
+    def make_env(self) -> None:
+        if self.env is not None:
+            self.env.close()
+        self.env = BatchedVectorMultiAgentEnv(self.config.env_config, self.config.num_envs_per_env_runner)
+        self.num_envs = self.env.num_envs
+        self._needs_initial_reset = True

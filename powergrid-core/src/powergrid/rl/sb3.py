@@ -1,0 +1,116 @@
+"""A Stable-Baselines3 ``VecEnv`` over :class:`~powergrid.vector.VectorPowerGridEnv`: one slot per (copy, agent).
+
+The layout of SuperSuit's ``concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(env), n)``: slot
+``copy · len(agents) + k`` is learned agent ``possible_agents[k]`` of copy ``copy``, so one
+SB3 policy is shared by every agent (parameter sharing) and trained on all copies, while the
+copies' power flows are solved in one batched call per step. Every learned agent needs the
+same observation and action space (as for SuperSuit). A finished copy is reset at once: its
+slots report ``done`` with ``infos[slot]["terminal_observation"]`` and
+``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation.
+
+Every agent's action is sent at every step; an agent that is not due (multi-rate) has its
+action ignored, as in the PettingZoo API. Needs the ``sb3`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+except ImportError as err:  # pragma: no cover - depends on the installed extras
+    raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
+
+from powergrid.config import EnvConfig
+from powergrid.vector import VectorPowerGridEnv
+
+__all__ = ["PowerGridVecEnv"]
+
+
+class PowerGridVecEnv(VecEnv):
+    """``n`` copies of a scenario × its learned agents as ``n · len(agents)`` SB3 slots.
+
+    ``scenario`` is a :class:`VectorPowerGridEnv` or anything it takes (a YAML path, a mapping,
+    an ``EnvConfig``; then ``n`` copies are built, with ``kwargs`` for each copy).
+    """
+
+    def __init__(self, scenario: VectorPowerGridEnv | str | os.PathLike[str] | EnvConfig | Mapping[str, Any],
+                 n: int = 1, **kwargs: Any) -> None:
+        venv = scenario if isinstance(scenario, VectorPowerGridEnv) else VectorPowerGridEnv(scenario, n, **kwargs)
+        agents = venv.possible_agents
+        if not agents:
+            raise ValueError("PowerGridVecEnv needs at least one learned agent")
+        first = agents[0]
+        for a in agents[1:]:
+            for kind, space in (("observation", venv.observation_space), ("action", venv.action_space)):
+                if space(a) != space(first):
+                    raise ValueError(f"PowerGridVecEnv shares one policy: agent {a!r}'s {kind} space {space(a)} "
+                                     f"differs from {first!r}'s {space(first)}")
+        self.venv = venv
+        self.agents = list(agents)
+        super().__init__(venv.num_envs * len(agents), venv.observation_space(first), venv.action_space(first))
+        self._actions: np.ndarray | None = None
+
+    def _slots(self, per_agent: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``{agent: (copies, ...)}`` → ``(copies · agents, ...)`` in slot order."""
+        return np.stack([per_agent[a] for a in self.agents], axis=1).reshape(self.num_envs, *per_agent[self.agents[0]].shape[1:])
+
+    def reset(self) -> np.ndarray:
+        seed = self._seeds[0]
+        obs, _ = self.venv.reset(seed=seed, options=self._options[0] or None)
+        self._reset_seeds()
+        self._reset_options()
+        return self._slots(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        assert self._actions is not None, "step_async first"
+        n_agents = len(self.agents)
+        acts = self._actions.reshape(self.venv.num_envs, n_agents, *self._actions.shape[1:])
+        obs, rewards, terms, truncs, infos = self.venv.step({a: acts[:, k] for k, a in enumerate(self.agents)})
+        self._actions = None
+        terminated, truncated = self._slots(terms), self._slots(truncs)
+        dones = terminated | truncated
+        slot_infos: list[dict[str, Any]] = []
+        for copy, info in enumerate(infos):
+            final = info.get("final_observation")
+            for a in self.agents:
+                slot = dict(info[a])
+                if final is not None:
+                    slot["terminal_observation"] = final[a]
+                    slot["TimeLimit.truncated"] = bool(truncs[a][copy]) and not bool(terms[a][copy])
+                slot_infos.append(slot)
+        return self._slots(obs), self._slots(rewards).astype(np.float32), dones, slot_infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def _indices(self, indices: VecEnvIndices) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The attribute of the copy behind each slot (``render_mode`` for SB3's checks)."""
+        n_agents = len(self.agents)
+        return [getattr(self.venv.envs[i // n_agents], attr_name) for i in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        n_agents = len(self.agents)
+        for i in self._indices(indices):
+            setattr(self.venv.envs[i // n_agents], attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+                   ) -> list[Any]:
+        n_agents = len(self.agents)
+        return [getattr(self.venv.envs[i // n_agents], method_name)(*method_args, **method_kwargs)
+                for i in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._indices(indices)]
