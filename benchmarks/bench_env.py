@@ -1,6 +1,6 @@
 """Environment step benchmark: steps/s, step time vs the bare solve, memory per agent, pandapower baseline.
 
-Run with ``nox -s bench`` or ``python benchmarks/bench_env.py [--quick] [--profile NAME]``.
+Run with ``nox -s bench`` or ``python benchmarks/bench_env.py [--quick] [--before COMMIT] [--profile NAME]``.
 Scenarios are generated programmatically (dict configs for
 ``MultiAgentPowerGridEnv.from_config``), with random actions (uniform in each Box):
 
@@ -24,17 +24,30 @@ Devices are spread evenly over the non-slack buses. Columns:
 - ``× pandapower``: steps/s over the same scenario with ``solver="pandapower"`` (runpp each step);
 - ``vector/core``: env-steps/s of a :class:`~powergrid.vector.VectorPowerGridEnv` of 8 copies in
   one process (one core).
+
+A second table compares steps/s, step/solve and KB/agent with the same measurement on the sources of
+``--before`` (default 348340d, before the device kernels; run in a subprocess on ``git archive`` of
+that commit, nothing written outside a temporary folder), plus ``configs/ieee34_3mg.yaml`` with random
+actions as env steps in the time of one ``pandapower.runpp(case33bw, lightsim2grid=False)`` (the
+issue's target is ≥ 100), the reference measured in the same run (median of before and after).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import io
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +58,20 @@ from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.plugins import get_registry
 from powergrid.progress import progress
 from powergrid.vector import VectorPowerGridEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "ieee34_3mg.yaml"
+SOURCES = ("powergrid-core/src", "powergrid-devices/src", "powergrid-protocols/src", "powergrid-datasets/src")
+
+#: the timer of every measurement: wall time, or with ``--cpu-time`` this process's CPU time (on a machine
+#: shared with other jobs the CPU time of a single-threaded run is what a quiet machine's wall time would be)
+clock = time.perf_counter
+
+
+def use_cpu_time(cpu: bool) -> None:
+    global clock
+    clock = time.process_time if cpu else time.perf_counter
+
 
 DEVICE_PARAMS = {
     "ESS": {"p_max_mw": 0.05, "capacity_mwh": 0.2, "soc_init_spread": 0.2},
@@ -111,12 +138,12 @@ def env_rate(env: MultiAgentPowerGridEnv, steps: int, runs: int, warmup: int) ->
     env.reset(seed=0)
 
     def run(n: int) -> float:
-        t0 = time.perf_counter()
+        t0 = clock()
         for k in range(n):
             env.step(acts[k % 32])
             if not env.agents:
                 env.reset()
-        return n / (time.perf_counter() - t0)
+        return n / (clock() - t0)
 
     run(warmup)
     rates = [run(steps) for _ in range(runs)]
@@ -144,10 +171,10 @@ def solve_time(env: MultiAgentPowerGridEnv, steps: int = 200, runs: int = 5) -> 
     solver = env.solver
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         for inj in recorded:
             solver.solve(inj)
-        times.append((time.perf_counter() - t0) / len(recorded))
+        times.append((clock() - t0) / len(recorded))
     return statistics.median(times)
 
 
@@ -194,11 +221,59 @@ def vector_rate(config: dict[str, Any], n: int, steps: int, runs: int) -> float:
         venv.step(acts[k % 8])
     rates = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         for k in range(steps):
             venv.step(acts[k % 8])
-        rates.append(n * steps / (time.perf_counter() - t0))
+        rates.append(n * steps / (clock() - t0))
     return statistics.median(rates)
+
+
+def runpp_seconds(runs: int = 9) -> float:
+    """Median seconds of one ``pandapower.runpp(case33bw, lightsim2grid=False)`` (after two warm-up runs)."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    net = pn.case33bw()
+    times = []
+    for k in range(runs + 2):
+        t0 = clock()
+        pp.runpp(net, lightsim2grid=False)
+        if k >= 2:
+            times.append(clock() - t0)
+    return statistics.median(times)
+
+
+def core_rows(quick: bool, runs: int, cpu: bool = False) -> dict[str, list[float]]:
+    """``{scenario: [steps/s, bare solve s, bytes/agent]}`` of every scenario, and ``configs/ieee34_3mg.yaml``
+    (random actions) as ``{"ieee34_3mg": [steps/s]}`` — what the before/after table compares."""
+    use_cpu_time(cpu)
+    scale = 0.2 if quick else 1.0
+    rows: dict[str, list[float]] = {}
+    for name, _composition, config, n_agents in scenarios():
+        env = MultiAgentPowerGridEnv.from_config(config)
+        steps = max(50, int((2000 if n_agents < 100 else 600) * scale))
+        rate, _ = env_rate(env, steps, runs, warmup=max(20, steps // 5))
+        rows[name] = [rate, solve_time(env), memory_per_agent(config, n_agents)]
+    env = MultiAgentPowerGridEnv.from_config(CONFIG)
+    steps = max(200, int(2000 * scale))
+    rows["ieee34_3mg"] = [env_rate(env, steps, runs, warmup=steps // 5)[0]]
+    return rows
+
+
+def on_commit(commit: str, expression: str) -> Any:
+    """The JSON value ``expression`` prints, evaluated with this script imported as ``b`` in a subprocess
+    whose ``powergrid`` packages are the sources of ``commit`` (``git archive`` into a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="bench_env_") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *SOURCES], check=True,
+                                 capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(Path(tmp) / s) for s in SOURCES))
+        code = (f"import json, sys, warnings; warnings.simplefilter('ignore'); sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
+                f"import bench_env as b, powergrid; assert powergrid.__file__.startswith({tmp!r}), powergrid.__file__;"
+                f"print(json.dumps({expression}))")
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def profile(name: str, steps: int = 2000, top: int = 15) -> None:
@@ -224,11 +299,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (median)")
     parser.add_argument("--profile", metavar="NAME", help="cProfile one scenario (e.g. '100 agents') instead")
+    parser.add_argument("--before", default="348340d", help="the commit measured as 'before' ('' to skip)")
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time (a loaded machine)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     if args.profile:
         profile(args.profile)
         return
+    use_cpu_time(args.cpu_time)
     scale = 0.2 if args.quick else 1.0
     runs = max(args.runs, 5)
     header = (f"| {'scenario':<10} | {'agents':>6} | {'steps/s':>8} | {'step ms':>7} | {'solve ms':>8} | "
@@ -247,6 +325,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name:<10} | {n_agents:>6} | {rate:>8.0f} | {1e3 / rate:>7.3f} | {solve * 1e3:>8.3f} | "
               f"{1.0 / rate / solve:>10.1f} | {mem / 1024:>8.1f} | {pp_rate:>10.1f} | {rate / pp_rate:>12.0f} | "
               f"{vec:>11.0f} |", flush=True)
+    ref = runpp_seconds()
+    after = core_rows(args.quick, runs, args.cpu_time)
+    before = on_commit(args.before, f"b.core_rows({args.quick}, {runs}, {args.cpu_time})") if args.before else {}
+    ref = statistics.median([ref, runpp_seconds()])  # before and after the env runs (a shared machine drifts)
+    nan = [float("nan")] * 3
+    timer = "CPU time" if args.cpu_time else "wall time"
+    print(f"\nbefore ({args.before or 'skipped'}) and after, same run, {timer}; reference pandapower.runpp(case33bw, "
+          f"lightsim2grid=False) = {ref * 1e3:.1f} ms\n")
+    header = (f"| {'scenario':<10} | {'before steps/s':>14} | {'after steps/s':>13} | {'before step/solve':>17} | "
+              f"{'after step/solve':>16} | {'before KB/agent':>15} | {'after KB/agent':>14} |")
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for name, _composition, _config, _n in scenarios():
+        (br, bs, bm), (ar, asolve, am) = before.get(name, nan), after[name]
+        print(f"| {name:<10} | {br:>14.0f} | {ar:>13.0f} | {1 / br / bs:>17.1f} | {1 / ar / asolve:>16.1f} | "
+              f"{bm / 1024:>15.1f} | {am / 1024:>14.1f} |")
+    b34, a34 = before.get("ieee34_3mg", nan)[0], after["ieee34_3mg"][0]
+    print(f"| {'ieee34_3mg':<10} | {b34:>14.0f} | {a34:>13.0f} | steps per runpp: before {b34 * ref:.0f}, "
+          f"after {a34 * ref:.0f} (target >= 100) |")
     print("\ncompositions:", file=sys.stderr)
     for name, composition, _, n in scenarios():
         print(f"  {name}: {composition} ({n} agents)", file=sys.stderr)

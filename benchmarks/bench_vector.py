@@ -1,0 +1,209 @@
+"""Vector env benchmark: env-steps/s of ``VectorPowerGridEnv`` at 1, 4, 16 and 64 copies, before and after.
+
+Run with ``nox -s bench`` or ``python benchmarks/bench_vector.py [--quick] [--before COMMIT]``.
+``configs/ieee34_3mg.yaml`` (3 learned GridAgents, 12 devices, two regulators under automatic
+tap control), random actions (uniform in each Box), one process (one core), episodes auto-reset.
+
+- ``env-steps/s``: copies × vector steps / s, median of ``--runs`` runs after a warm-up;
+- ``before``: the same measurement of the vector env at ``--before`` (default 348340d: copies
+  stepped one after another, each solving its own flow), in a subprocess on that commit's
+  sources (``git archive`` into a temporary folder); its runs alternate with the "after" runs, so
+  both see the same load of a shared machine;
+- ``per runpp``: env-steps in the time of one ``pandapower.runpp(case33bw, lightsim2grid=False)``,
+  the median of runs measured before and between the sizes (the issue's target is ≥ 500 at 16 copies);
+- ``µs/env-step`` by stage (after, 16 copies): each copy's step up to the flow (actions, protocols,
+  device physics, injections), the flows (fixed point and regulator rounds), each copy's step from
+  the flow (accept, settle, cost, rewards, observations, infos), the auto-resets; the flows once
+  batched and once one copy after another (each its own Newton–Raphson), in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: BLAS threads only contend on the small batched products
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "ieee34_3mg.yaml"
+COPIES = (1, 4, 16, 64)
+SOURCES = ("powergrid-core/src", "powergrid-devices/src", "powergrid-protocols/src", "powergrid-datasets/src")
+
+
+def runpp_seconds(runs: int = 9) -> float:
+    """Median seconds of one ``pandapower.runpp(case33bw, lightsim2grid=False)`` (after two warm-up runs)."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    net = pn.case33bw()
+    times = []
+    with contextlib.redirect_stdout(io.StringIO()):  # pandapower prints a hint per run when numba is absent
+        for k in range(runs + 2):
+            t0 = time.perf_counter()
+            pp.runpp(net, lightsim2grid=False)
+            if k >= 2:
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _actions(venv, count: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+    n = venv.num_envs
+    return [{a: rng.uniform(venv.action_space(a).low, venv.action_space(a).high,
+                            size=(n, *venv.action_space(a).shape)).astype(np.float32)
+             for a in venv.possible_agents} for _ in range(count)]
+
+
+def timed_run(cache: dict[int, Any], n: int, steps: int) -> float:
+    """Env-steps/s of one run of ``steps`` vector steps of ``n`` copies (built, reset and warmed up at first use)."""
+    from powergrid.vector import VectorPowerGridEnv
+
+    if n not in cache:
+        venv = VectorPowerGridEnv(CONFIG, n)
+        acts = _actions(venv, 16, np.random.default_rng(0))
+        venv.reset(seed=0)
+        for k in range(max(5, steps // 5)):
+            venv.step(acts[k % 16])
+        cache.clear()  # one size at a time
+        cache[n] = venv, acts
+    venv, acts = cache[n]
+    t0 = time.perf_counter()
+    for k in range(steps):
+        venv.step(acts[k % 16])
+    return n * steps / (time.perf_counter() - t0)
+
+
+def serve() -> None:
+    """The 'before' process: for each line ``n steps`` on stdin, print :func:`timed_run`'s env-steps/s."""
+    cache: dict[int, Any] = {}
+    for line in sys.stdin:
+        n, steps = map(int, line.split())
+        print(timed_run(cache, n, steps), flush=True)
+
+
+def stage_times(n: int, steps: int, batched: bool = True) -> dict[str, float]:
+    """µs per env-step in each stage of ``VectorPowerGridEnv.step`` (its ``step_copies`` and auto-reset, timed);
+    ``batched=False``: each copy solves its own flows (Newton–Raphson and its own regulator rounds)."""
+    from powergrid.vector import VectorPowerGridEnv
+
+    venv = VectorPowerGridEnv(CONFIG, n)
+    if not batched:
+        venv._batch = None
+    acts = _actions(venv, 16, np.random.default_rng(0))
+    venv.reset(seed=0)
+    envs, agents = venv.envs, venv.possible_agents
+    spent = dict.fromkeys(("to the flow", "batched flows", "from the flow", "auto-reset"), 0.0)
+    for k in range(steps):
+        actions = acts[k % 16]
+        t0 = time.perf_counter()
+        physics = [env._before_flow({a: actions[a][i] for a in agents}) for i, env in enumerate(envs)]
+        t1 = time.perf_counter()
+        flows = venv._flows([(i, s) for i, s in enumerate(physics) if s is not None])
+        t2 = time.perf_counter()
+        for i, env in enumerate(envs):
+            env._after_flow(flows.get(i))
+        t3 = time.perf_counter()
+        for env in envs:
+            if not env.agents:
+                env.reset()
+        t4 = time.perf_counter()
+        for key, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            spent[key] += dt
+    return {key: 1e6 * s / (n * steps) for key, s in spent.items()}
+
+
+def rates(commit: str, copies: tuple[int, ...], env_steps: int, runs: int
+          ) -> tuple[dict[int, float], dict[int, float], float]:
+    """Median env-steps/s after (this checkout) and before (``commit``'s sources, in a subprocess), their runs
+    interleaved (a shared machine's load drifts), and the median ``runpp`` seconds measured between them."""
+    after: dict[int, list[float]] = {n: [] for n in copies}
+    before: dict[int, list[float]] = {n: [] for n in copies}
+    ref = [runpp_seconds()]
+    cache: dict[int, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_vector_") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *SOURCES], check=True,
+                                 capture_output=True).stdout
+        archive_path = Path(tmp) / "src.tar"
+        archive_path.write_bytes(archive)
+        with tarfile.open(archive_path) as tar:
+            tar.extractall(tmp, filter="data")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(Path(tmp) / s) for s in SOURCES))
+        code = (f"import sys, warnings; warnings.simplefilter('ignore'); sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
+                f"import bench_vector as b, powergrid; assert powergrid.__file__.startswith({tmp!r}), powergrid.__file__;"
+                "b.serve()")
+        with subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) as worker:
+            assert worker.stdin is not None and worker.stdout is not None
+            for n in copies:
+                steps = max(10, env_steps // n)
+                for _ in range(runs):
+                    after[n].append(timed_run(cache, n, steps))
+                    worker.stdin.write(f"{n} {steps}\n")
+                    worker.stdin.flush()
+                    before[n].append(float(worker.stdout.readline()))
+                ref.append(runpp_seconds(3))
+            worker.stdin.close()
+    return ({n: statistics.median(r) for n, r in after.items()}, {n: statistics.median(r) for n, r in before.items()},
+            statistics.median(ref))
+
+
+def profile(n: int, steps: int, top: int = 25) -> None:
+    import cProfile
+    import pstats
+
+    from powergrid.vector import VectorPowerGridEnv
+
+    venv = VectorPowerGridEnv(CONFIG, n)
+    acts = _actions(venv, 16, np.random.default_rng(0))
+    venv.reset(seed=0)
+    prof = cProfile.Profile()
+    prof.enable()
+    for k in range(steps):
+        venv.step(acts[k % 16])
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per size (median)")
+    parser.add_argument("--before", default="348340d", help="the commit measured as 'before'")
+    parser.add_argument("--profile", type=int, metavar="N", help="cProfile a vector env of N copies instead")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    env_steps = 600 if args.quick else 3000
+    if args.profile:
+        profile(args.profile, max(10, env_steps // args.profile))
+        return
+    after, before, ref = rates(args.before, COPIES, env_steps, args.runs)
+    stages = {mode: stage_times(16, max(10, env_steps // 16), batched=mode == "batched")
+              for mode in ("batched", "one by one")}
+    print(f"reference: pandapower.runpp(case33bw, lightsim2grid=False) = {ref * 1e3:.1f} ms\n")
+    header = (f"| {'copies':>6} | {'before env-steps/s':>18} | {'before per runpp':>16} | {'after env-steps/s':>17} | "
+              f"{'after per runpp':>15} | {'after/before':>12} |")
+    print(header)
+    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
+    for n in COPIES:
+        b = before[n]
+        print(f"| {n:>6} | {b:>18.0f} | {b * ref:>16.0f} | {after[n]:>17.0f} | {after[n] * ref:>15.0f} | "
+              f"{after[n] / b:>12.2f} |", flush=True)
+    print("\nafter, 16 copies, µs per env-step by stage:")
+    for mode, times in stages.items():
+        print(f"  flows {mode}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items())
+              + f" (sum {sum(times.values()):.0f})")
+
+
+if __name__ == "__main__":
+    main()
