@@ -1,5 +1,5 @@
 """1,000-step training smokes of the benchmark's trained baselines, one per library:
-SB3 PPO with SuperSuit parameter sharing, RLlib PPO, and TorchRL MAPPO (centralised critic)."""
+SB3 PPO and SAC with SuperSuit parameter sharing, RLlib PPO, and TorchRL MAPPO (centralised critic)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from powergrid.bench.play import play
 from powergrid.bench.tasks import TEST_DAYS, task_named
 from powergrid.env import MultiAgentPowerGridEnv
 
-NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "rllib_ppo": ("ray",), "torchrl_mappo": ("torchrl", "supersuit")}
+NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "sb3_sac": ("stable_baselines3", "supersuit"),
+         "rllib_ppo": ("ray",), "torchrl_mappo": ("torchrl", "supersuit")}
 
 
 @pytest.mark.parametrize(("library", "name"), [
     ("sb3_ppo", "dispatch_mg"), ("sb3_ppo", "hierarchy"),  # one agent; two of different shapes (padded)
+    ("sb3_sac", "p2p_trading"),  # three agents, one policy told apart by the agent indicator
     ("rllib_ppo", "p2p_trading"),
     ("torchrl_mappo", "p2p_trading"), ("torchrl_mappo", "hierarchy"),
 ])

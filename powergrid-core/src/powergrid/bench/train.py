@@ -1,11 +1,13 @@
-"""Trained baselines: Stable-Baselines3 PPO with one policy shared by every learned agent (SuperSuit).
+"""Trained baselines: Stable-Baselines3 PPO and SAC with one policy shared by every learned agent
+(SuperSuit), RLlib PPO, and TorchRL MAPPO.
 
 Parameter sharing: SuperSuit pads every agent's observation and action to the largest one
-(``pad_observations_v0``, ``pad_action_space_v0``) and turns the PettingZoo parallel env into a
-vector env with one slot per agent (``pettingzoo_env_to_vec_env_v1``), so one PPO policy acts for
-all. Training runs on the task's ``train`` days with rewards scaled by ``VecNormalize`` (the
-curve reports the unscaled returns); evaluation on the test days is deterministic.
-Needs the ``bench`` extra (torch 2.13.0, stable-baselines3, supersuit).
+(``pad_observations_v0``, ``pad_action_space_v0``), appends a one-hot agent indicator when there
+are several agents, and turns the PettingZoo parallel env into a vector env with one slot per agent
+(``pettingzoo_env_to_vec_env_v1``), so one SB3 policy acts for all. Training runs on the task's
+``train`` days (PPO's rewards scaled by ``VecNormalize``, SAC's by a constant; the curve reports
+the unscaled returns); evaluation on the test days is deterministic.
+Needs the ``sb3``, ``rllib`` or ``mappo`` extra (torch 2.13.0 and the library).
 """
 
 from __future__ import annotations
@@ -19,62 +21,75 @@ from powergrid.bench.tasks import Task
 from powergrid.env import MultiAgentPowerGridEnv
 
 
-def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Train SB3 PPO (parameter sharing) for ``minutes`` of wall time or ``max_steps`` env steps.
+def _sb3_vec(task: Task, seed: int, reward_scale: float | None) -> tuple[Any, Any]:
+    """The task as an SB3 vector env with one slot per learned agent (SuperSuit padding), and the raw env.
 
-    Returns ``(factory, record)``: ``factory(env)`` gives a policy function for
-    :func:`powergrid.bench.play.play`; ``record`` holds the seed, steps, wall time and the curve
-    ``[(steps, mean episode return)]``.
+    With several agents, each observation ends with SuperSuit's one-hot agent indicator, so the
+    shared policy knows whose devices it sets. ``reward_scale``: rewards multiplied by this constant; ``None``: scaled by ``VecNormalize``'s
+    running return deviation. Episode returns are monitored (for the curve) before any scaling.
     """
     import supersuit as ss
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecEnvWrapper, VecMonitor, VecNormalize
 
     env = MultiAgentPowerGridEnv(task.config())
     env.reset(seed=seed)  # SuperSuit's vector env has no seed(): the env's own stream is seeded here
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
+    if len(env.possible_agents) > 1:
+        padded = ss.agent_indicator_v0(padded)
     monitored = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
                                                  base_class="stable_baselines3"))
-    class BoolDones(VecEnvWrapper):
-        """SuperSuit returns ``dones`` as a list; VecNormalize indexes with it, so it must be a bool array."""
+    scale = 1.0 if reward_scale is None else reward_scale
+
+    class Scaled(VecEnvWrapper):
+        """``dones`` as a bool array (SuperSuit gives a list, VecNormalize indexes with it); rewards × ``scale``."""
 
         def reset(self) -> Any:
             return self.venv.reset()
 
         def step_wait(self) -> Any:
             obs, rewards, dones, infos = self.venv.step_wait()
-            return obs, rewards, np.asarray(dones, bool), infos
+            return obs, np.asarray(rewards, np.float32) * scale, np.asarray(dones, bool), infos
 
-    # rewards are −50 to −500 $ per hour: PPO learns on them scaled by a running return deviation
-    vec = VecNormalize(BoolDones(monitored), norm_obs=False, norm_reward=True, gamma=0.99)
-    set_random_seed(seed)
-    model = PPO("MlpPolicy", vec, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
-                learning_rate=3e-4, verbose=0, device="cpu")
+    vec = Scaled(monitored)
+    if reward_scale is None:
+        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=0.99)
+    return vec, env
+
+
+def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, library: str,
+               seed: int) -> tuple[Any, dict[str, Any]]:
+    """Run ``model.learn`` until ``minutes`` of wall time or ``max_steps``; the policy factory and the record."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
     curve: list[tuple[int, float]] = []
     deadline = time.perf_counter() + 60.0 * minutes
+    n_envs = model.get_env().num_envs
 
     class Stop(BaseCallback):
         def _on_step(self) -> bool:
             buf = self.model.ep_info_buffer
-            if buf and self.num_timesteps % 512 < vec.num_envs:
+            if buf and self.num_timesteps % 512 < n_envs:
                 curve.append((self.num_timesteps, float(np.mean([e["r"] for e in buf]))))
             return time.perf_counter() < deadline
 
     started = time.perf_counter()
     model.learn(total_timesteps=max_steps or 10**9, callback=Stop())
-    record = {"library": "stable-baselines3 PPO + SuperSuit", "seed": seed, "steps": int(model.num_timesteps),
+    record = {"library": library, "seed": seed, "steps": int(model.num_timesteps),
               "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
-    obs_dim = int(max(np.prod(env.observation_space(a).shape) for a in env.possible_agents))
+    agents = list(env.possible_agents)
+    obs_dim = int(max(np.prod(env.observation_space(a).shape) for a in agents))
+    # SuperSuit's agent indicator: the padded space's largest bound at the agent's position
+    indicator = float(max(np.max(env.observation_space(a).high) for a in agents)) if len(agents) > 1 else 0.0
 
     def factory(_: Any) -> Any:
         def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
             out = {}
             for agent_id in e.agents:
                 obs = np.asarray(observations[agent_id], np.float32).reshape(-1)
-                x = np.zeros(obs_dim, np.float32)
+                x = np.zeros(obs_dim + (len(agents) if indicator else 0), np.float32)
                 x[: obs.size] = obs
+                if indicator:
+                    x[obs_dim + agents.index(agent_id)] = indicator
                 action, _ = model.predict(x, deterministic=True)
                 shape = e.action_space(agent_id).shape
                 out[agent_id] = np.asarray(action, np.float32)[: int(np.prod(shape))].reshape(shape)
@@ -84,6 +99,50 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
         return act
 
     return factory, record
+
+
+def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train SB3 PPO (parameter sharing) for ``minutes`` of wall time or ``max_steps`` env steps.
+
+    Returns ``(factory, record)``: ``factory(env)`` gives a policy function for
+    :func:`powergrid.bench.play.play`; ``record`` holds the seed, steps, wall time and the curve
+    ``[(steps, mean episode return)]``.
+    """
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.utils import set_random_seed
+
+    # rewards are −50 to −500 $ per hour: PPO learns on them scaled by a running return deviation
+    vec, env = _sb3_vec(task, seed, reward_scale=None)
+    set_random_seed(seed)
+    model = PPO("MlpPolicy", vec, n_steps=max(24, 2048 // vec.num_envs), batch_size=64, gamma=0.99,
+                learning_rate=3e-4, verbose=0, device="cpu")
+    return _sb3_learn(model, env, minutes, max_steps, "stable-baselines3 PPO + SuperSuit", seed)
+
+
+def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None, gamma: float = 0.9,
+            reward_scale: float = 0.01, hidden: tuple[int, ...] = (64, 64),
+            batch_size: int = 128) -> tuple[Any, dict[str, Any]]:
+    """Train SB3 SAC (off-policy, parameter sharing through SuperSuit) for ``minutes`` or ``max_steps``.
+
+    One SAC policy acts for every learned agent; each agent's transitions go into one replay
+    buffer. Rewards ($/h, with 100 $ per unit of safety violation) are multiplied by
+    ``reward_scale``; ``gamma`` 0.9 (a day is 24 hourly steps and most of the cost is the hour's
+    own), ``hidden`` layers, minibatches of ``batch_size``, one gradient step per agent step,
+    automatic entropy; small networks keep a step cheap, so more of the day-by-day variety is
+    seen within the wall time. Returns ``(factory, record)`` as :func:`sb3_ppo`.
+    """
+    import torch
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(1)
+    vec, env = _sb3_vec(task, seed, reward_scale=reward_scale)
+    set_random_seed(seed)
+    model = SAC("MlpPolicy", vec, learning_rate=3e-4, buffer_size=300_000, learning_starts=min(1000, max_steps or 1000),
+                batch_size=batch_size, gamma=gamma, train_freq=1, gradient_steps=vec.num_envs,
+                policy_kwargs={"net_arch": list(hidden)}, verbose=0, device="cpu")
+    model.action_space.seed(seed)  # the uniform warm-up actions (SuperSuit's vector env has no seed())
+    return _sb3_learn(model, env, minutes, max_steps, "stable-baselines3 SAC + SuperSuit", seed)
 
 
 def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
