@@ -173,12 +173,13 @@ def _mixed_scenario(action: str) -> dict[str, Any]:
 
 
 def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 70) -> list[Any]:
-    import powergrid.env as env_module
+    import powergrid.batching as batching
+    from powergrid.env import MultiAgentPowerGridEnv
 
-    monkeypatch.setattr(env_module, "KERNEL_MIN_DEVICES", 1 if kernels else 10**9)
-    monkeypatch.setattr(env_module, "FAST_SETPOINTS", kernels)
-    env = env_module.MultiAgentPowerGridEnv.from_config(config)
-    assert bool(env._batches) == kernels and bool(env._fast) == kernels
+    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1 if kernels else 10**9)
+    monkeypatch.setattr(batching, "FAST_SETPOINTS", kernels)
+    env = MultiAgentPowerGridEnv.from_config(config)
+    assert bool(env._groups.batches) == kernels and bool(env._fast) == kernels
     rng = np.random.default_rng(4)
     out: list[Any] = [env.reset(seed=2)]
     for k in range(steps):

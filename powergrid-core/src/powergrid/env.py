@@ -32,14 +32,11 @@ the requested actions to make them feasible), and with non-ideal links ``directi
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
-import operator
 import os
 import pickle
 from collections.abc import Mapping
 from functools import partial
-from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -49,11 +46,12 @@ from pettingzoo import ParallelEnv
 
 from powergrid import scaling
 from powergrid.agents import Agent, DeviceAgent, GridAgent
+from powergrid.batching import DeviceGroups, FastSetpoints
 from powergrid.builder import Scenario, build_scenario
 from powergrid.channels import Channel, ChannelParams, Link
 from powergrid.config import EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
-from powergrid.devices import Device, Kernel, StepContext, clip_action
+from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
@@ -70,12 +68,6 @@ AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 MEASUREMENT = 4
 #: The longest episode in ticks (the tick is derived from the scenario's durations).
 MAX_TICKS = 10_000_000
-#: Devices of a type with an array kernel are stepped by it when at least this many share a layout
-#: (below it the per-object ``step`` is faster: a kernel call costs about as much as 8 devices' own steps).
-KERNEL_MIN_DEVICES = 8
-#: Route plain setpoint directives of learned root GridAgents as index maps (:meth:`MultiAgentPowerGridEnv._decide_fast`);
-#: False decides every agent through :meth:`MultiAgentPowerGridEnv._decide` (same results, for comparison).
-FAST_SETPOINTS = True
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -120,7 +112,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.loads = s.loads
         #: every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset
         self.load_multipliers = np.ones((0, len(self._base_load_p)))
-        self._settling = [d for d in s.device_agents if type(d.device).settle is not Device.settle]
         self._grid_agents = [a for a in s.agents.values() if isinstance(a, GridAgent)]
         self._zone_lines = {a.id: self._lines_in(a.zone) for a in self._grid_agents}
         self._extra_slices = self._horizontal_slices()
@@ -169,8 +160,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         dev_pos = {d.id: i for i, d in enumerate(devices)}
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
-        self._get_pq = attrgetter("p_mw", "q_mvar")
-        self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
         # grid agents: their devices and zone buses as flat index arrays with a group id each
         def groups(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -268,13 +257,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for parts in self._obs_parts:
             for observe, where in parts:
                 flat.setdefault(observe, []).append(where)
-        self._flat_parts = list(flat.items())
         self._info_protos = [[p for p in s.horizontal if a in p.participants] for a in learned]
         # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
         self._info_devices = [[d.device.info for d in self._devices_of[a.id] if hasattr(d.device, "info")]
                               for a in learned]
-        self._build_batches(dev_pos)
-        self._build_fast_setpoints()
+        # devices stepped by kernels or object by object; setpoint parents routed as index maps (powergrid.batching)
+        self._groups = DeviceGroups(devices, list(flat.items()), reactive=bool(s.horizontal))
+        self._fast = FastSetpoints(s.roots if not s.horizontal else [], self._action_spaces, self._action_maps,
+                                   self._down_links, self._agent_pos, self._groups.batches)
+        self._slow_roots = [r for r in s.roots if r.id not in set(self._fast.ids)]
+        self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in set(self._fast.ids)}
         # per learned agent, what its infos add: down link, up links by child, protocols with info, device reports
         self._info_parts = [(a.id, self._down_links.get(a.id),
                              [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
@@ -284,106 +276,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # an ndarray of this shape and a numeric dtype is a valid action (others get the full check)
         self._action_shapes = {aid: sp.shape if isinstance(sp, gymnasium.spaces.Box) else None
                                for aid, sp in self._exposed_spaces.items()}
-
-    def _build_batches(self, dev_pos: dict[str, int]) -> None:
-        """Devices whose type has an array kernel, in groups of at least ``KERNEL_MIN_DEVICES`` of one layout,
-        become :class:`_Batch` es; the others (``_solo``) are stepped object by object."""
-        s = self.scenario
-        groups: dict[tuple[type, Any], list[DeviceAgent]] = {}
-        for d in s.device_agents:
-            kernel = type(d.device).Kernel
-            if kernel is not None:
-                groups.setdefault((kernel, kernel.layout(d.device)), []).append(d)
-        self._batches: list[_Batch] = []
-        batched: dict[int, tuple[_Batch, int]] = {}
-        for (kernel, _), members in groups.items():
-            if len(members) < KERNEL_MIN_DEVICES:
-                continue
-            b = _Batch(kernel([d.device for d in members]), members,
-                       np.array([dev_pos[d.id] for d in members], np.int64))
-            self._batches.append(b)
-            batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
-        self._solo = [d for d in s.device_agents if id(d.device) not in batched]
-        self._solo_idx = np.array([dev_pos[d.id] for d in self._solo], np.int64)
-        self._solo_devices = [d.device for d in self._solo]
-        self._settling = [d for d in self._solo if type(d.device).settle is not Device.settle]
-        self._settle_kernels = [b.kernel for b in self._batches if b.kernel.settles]
-        self._reactive = bool(s.horizontal)  # only horizontal protocols set reactive setpoints
-        # observations of batched devices: one kernel call, scattered to every place that observes them
-        flat_parts = []
-        places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
-        for observe, where in self._flat_parts:
-            owner = batched.get(id(getattr(observe, "__self__", None)))
-            if owner is None:
-                flat_parts.append((observe, where))
-                continue
-            b, row = owner
-            rows, at = places.setdefault(id(b), ([], []))
-            for w in where:
-                rows.append(row)
-                at.append(np.arange(w.start, w.stop))
-        self._flat_parts = flat_parts
-        for b in self._batches:
-            rows, at = places.get(id(b), ([], []))
-            b.obs_rows = np.array(rows, np.int64)
-            size = int(np.prod(b.agents[0].device.observation_space.shape))
-            b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
-
-    def _build_fast_setpoints(self) -> None:
-        """Learned root GridAgents whose protocol only splits their action among device children
-        (:meth:`~powergrid.protocols.VerticalProtocol.action_slices`), as index maps: their actions are
-        concatenated into one vector each tick and scattered to their children's action rows."""
-        s = self.scenario
-        fast: list[GridAgent] = []
-        if FAST_SETPOINTS and not s.horizontal:
-            for root in s.roots:
-                if (isinstance(root, GridAgent) and root.learned and root.protocol is not None
-                        and root.protocol.action_slices() is not None and root.children
-                        and isinstance(self._action_spaces[root.id], gymnasium.spaces.Box)
-                        and all(isinstance(c, DeviceAgent) and c.id not in self._down_links
-                                and isinstance(c.own_action_space, gymnasium.spaces.Box) for c in root.children)):
-                    fast.append(root)
-        self._fast = fast
-        self._fast_ids = [a.id for a in fast]
-        self._fast_set = set(self._fast_ids)
-        self._slow_roots = [r for r in s.roots if r.id not in self._fast_set]
-        self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in self._fast_set}
-        sizes = [int(np.prod(self._action_spaces[a.id].shape)) for a in fast]
-        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._fast_pos = np.array([self._agent_pos[a.id] for a in fast], np.int64)
-        self._fast_sizes = sizes
-        self._fast_of_element = np.repeat(np.arange(len(fast)), sizes).astype(np.int64)
-        self._fast_zeros = [np.zeros(k) for k in sizes]
-        self._fast_flat = np.zeros(int(starts[-1]))
-        maps = [self._action_maps.get(a.id) for a in fast]
-        self._fast_mid = np.concatenate([m[0] if m else np.zeros(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
-        self._fast_half = np.concatenate([m[1] if m else np.ones(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
-        self._fast_normalized = any(m is not None for m in maps)
-        children, sources = [], []
-        for a, start in zip(fast, starts[:-1].tolist()):
-            for child, where in zip(a.children, a.protocol.action_slices()):
-                children.append(child)
-                sources.append(np.arange(start + where.start, start + where.stop, dtype=np.int64))
-        self._fast_child_pos = np.array([self._agent_pos[c.id] for c in children], np.int64)
-        row_of = {id(d): (b, row) for b in self._batches for row, d in enumerate(b.agents)}
-        self._fast_solo: list[tuple[int, DeviceAgent, np.ndarray]] = []
-        fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
-        for i, (child, src) in enumerate(zip(children, sources)):
-            owner = row_of.get(id(child))
-            if owner is None:
-                self._fast_solo.append((i, child, src))
-            else:
-                b, row = owner
-                idx, rows, srcs = fed.setdefault(id(b), ([], [], []))
-                idx.append(i)
-                rows.append(row)
-                srcs.append(src)
-        for b in self._batches:
-            idx, rows, srcs = fed.get(id(b), ([], [], []))
-            b.fast_child = np.array(idx, np.int64)
-            b.fast_rows = np.array(rows, np.int64)
-            b.fast_src = np.array(srcs, np.int64).reshape(len(rows), b.width)
-            b.slow = [(row, d) for row, d in enumerate(b.agents) if row not in set(rows)]
 
     # ------------------------------------------------------------------ construction
     def _build_clock(self) -> None:
@@ -536,7 +428,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _physical_actions(self, actions: Mapping[str, Any]) -> Mapping[str, Any]:
         """Normalized Box actions mapped to physical units: ``mid + half·a`` (outside [-1, 1] stays outside).
 
-        The fast setpoint parents are mapped in :meth:`_decide_fast`."""
+        The fast setpoint parents are mapped by :class:`~powergrid.batching.FastSetpoints`."""
         if not self._slow_action_maps:
             return actions
         mapped = dict(actions)
@@ -597,8 +489,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             d.device.reset(rest.pop())
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
-        for b in self._batches:
-            b.kernel.load()
+        self._groups.load()
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
@@ -657,7 +548,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             return None
         for proto in s.horizontal:
             proto.coordinate(extra[proto], ctx)
-        self._step_devices()
+        self._groups.step(ctx)
         ctx.price = market_price
         self._apply_network_settings()
         self._device_injections()
@@ -671,10 +562,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if result is not None:
             sound = self._accept(result)
             flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
-            for d in self._settling:
-                d.device.settle(flow, ctx)
-            for kernel in self._settle_kernels:
-                kernel.settle(flow, ctx)
+            self._groups.settle(flow, ctx)
             self._account(flow)
             self.physics_steps += 1
             self._measure(t + 1)
@@ -798,79 +686,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _decide_roots(self, actions: Mapping[str, Any], price: float, extra: dict[Any, dict[str, np.ndarray]]) -> None:
         """Every agent's action this tick: the fast setpoint parents as arrays, the other roots down their trees."""
         if self._fast:
-            self._decide_fast(actions, price)
+            self._fast.decide(actions, price, self.tick, self._acting, self.action_counts, self._last_act,
+                              self._price_seen, self.ctx)
         for root in self._slow_roots:
             self._decide(root, None, actions, price, extra)
-
-    def _decide_fast(self, actions: Mapping[str, Any], price: float) -> None:
-        """:meth:`_decide` for the fast setpoint parents and their children at once (same results).
-
-        A parent acting takes its learned action (none sent: zeros), else holds its last one, or follows its
-        rule before its first; a child takes its slice when it acts or has not acted yet, else holds its row.
-        """
-        acting, counts, tick = self._acting, self.action_counts, self.tick
-        pos = self._fast_pos
-        now = acting[pos]
-        sent = list(map(actions.get, self._fast_ids))
-        missing = any(map(operator.is_, sent, itertools.repeat(None)))
-        parts = [z if a is None else a for a, z in zip(sent, self._fast_zeros)] if missing else sent
-        try:
-            flat = np.concatenate(parts, dtype=np.float64)
-        except ValueError:  # 0-d actions of one-entry spaces
-            flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
-        if self._fast_normalized:  # a missing action is zero in physical units
-            mapped = self._fast_mid + self._fast_half * flat
-            flat = np.where(np.array([a is None for a in sent])[self._fast_of_element], flat, mapped) if missing else mapped
-        new = now[self._fast_of_element]
-        first = ~now & (counts[pos] == 0)
-        if first.any():  # before its first action: the protocol's rule (its children's rules)
-            self.ctx.price = price
-            flat = flat.copy()
-            for i in np.flatnonzero(first).tolist():
-                at = self._fast_of_element == i
-                flat[at] = np.asarray(self._fast[i].rule_action(self.ctx), np.float64).reshape(-1)
-            new = new | first[self._fast_of_element]
-        self._fast_flat = flat = np.where(new, flat, self._fast_flat)
-        counts[pos] += now
-        self._last_act[pos[now]] = tick
-        cpos = self._fast_child_pos
-        child_now = acting[cpos]
-        take = child_now | (counts[cpos] == 0)
-        counts[cpos] += child_now
-        self._last_act[cpos[child_now]] = tick
-        self._price_seen[pos] = price
-        self._price_seen[cpos] = price
-        every = take.all()
-        for b in self._batches:
-            if b.fast_rows.size:
-                if every:
-                    b.actions[b.fast_rows] = flat[b.fast_src]
-                else:
-                    chosen = take[b.fast_child]
-                    b.actions[b.fast_rows[chosen]] = flat[b.fast_src[chosen]]
-                b.prices[b.fast_rows] = price
-        take_list = take.tolist()
-        for i, d, src in self._fast_solo:
-            d.price = price
-            if take_list[i]:
-                d.pending = flat[src]
-
-    def _step_devices(self) -> None:
-        """Device physics over the physics step: batched types by their kernels, the others object by object."""
-        ctx = self.ctx
-        for d in self._solo:
-            ctx.price = d.price
-            d.device.step(d.pending, ctx)
-            if d.reactive.q_mvar is not None:
-                d.reactive.apply(d.device)
-        for b in self._batches:
-            b.gather()
-            b.kernel.step(b.actions, b.prices, ctx)
-            if self._reactive:
-                for row, d in enumerate(b.agents):
-                    if d.reactive.q_mvar is not None:
-                        d.reactive.apply(d.device)
-                        b.kernel.q_mvar[row] = d.device.q_mvar
 
     def _decide(self, agent: Agent, directive: Directive | None, actions: Mapping[str, Any], price: float,
                 extra: dict[Any, dict[str, np.ndarray]]) -> None:
@@ -957,14 +776,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _device_injections(self) -> None:
         """Gather the devices' injections into the preallocated sgen arrays (in place)."""
-        p, q = np.empty(self._n_dev), np.empty(self._n_dev)
-        if self._solo:
-            pq = np.array(list(map(self._get_pq, self._solo_devices)), dtype=np.float64).reshape(-1, 2)
-            p[self._solo_idx] = pq[:, 0]
-            q[self._solo_idx] = pq[:, 1]
-        for b in self._batches:
-            p[b.idx] = b.kernel.p_mw
-            q[b.idx] = b.kernel.q_mvar
+        p, q = self._groups.injections()
         self._sgen_p[self._sgen_rows] = p
         self._sgen_q[self._sgen_rows] = q
         self._dev_p = p
@@ -998,15 +810,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         cost = np.zeros(n_agents)
         safe = np.zeros(n_agents)
         if self._n_dev:
-            dev_cost, dev_safe = np.empty(self._n_dev), np.empty(self._n_dev)
-            self._proj, self._dev_p = np.empty(self._n_dev), np.empty(self._n_dev)
-            if self._solo:
-                css = np.array(list(map(self._get_cost, self._solo_devices)), np.float64).reshape(-1, 4)
-                for column, out in zip(css.T, (dev_cost, dev_safe, self._proj, self._dev_p)):
-                    out[self._solo_idx] = column
-            for b in self._batches:
-                k = b.kernel
-                dev_cost[b.idx], dev_safe[b.idx], self._proj[b.idx], self._dev_p[b.idx] = k.cost, k.safety, k.projection, k.p_mw
+            dev_cost, dev_safe, self._proj, self._dev_p = self._groups.costs()
             cost[self._dev_agent_pos] = dev_cost
             safe[self._dev_agent_pos] = dev_safe
             if self._n_grid:
@@ -1060,13 +864,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[g + 1] = np.minimum.reduceat(zv, starts)
             buf[g + 2] = np.bincount(self._lgrid_zone_gid, zv, n) / self._lgrid_zone_n
             buf[g + 3] = np.maximum.reduceat(zv, starts)
-        for observe, places in self._flat_parts:
-            value = observe()
-            for where in places:
-                buf[where] = value
-        for b in self._batches:
-            if b.obs_rows.size:
-                buf[b.obs_at] = b.kernel.observe()[b.obs_rows]
+        self._groups.observe(buf)
         for i, link in self._obs_down:
             buf[i] = (tick - link.sent_tick) * self.tick_s
         for i, link in self._obs_up:
@@ -1176,49 +974,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         result = self.last_result if self.last_result is not None else self._nominal
         vm = result.vm_pu if self.config.spaces.observation == "raw" else (result.vm_pu - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale
         return np.clip(vm, self.state_space.low, self.state_space.high).astype(np.float32)
-
-
-@attrs.define(eq=False)
-class _Batch:
-    """Devices of one kernel type and layout: the kernel, their agents and positions in device order, the
-    ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
-    ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``) and the other rows
-    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``)."""
-
-    kernel: Kernel
-    agents: list[DeviceAgent]
-    idx: np.ndarray
-    width: int = attrs.field(init=False)
-    defaults: np.ndarray = attrs.field(init=False)
-    actions: np.ndarray = attrs.field(init=False)
-    prices: np.ndarray = attrs.field(init=False)
-    fast_child: np.ndarray = attrs.field(init=False)
-    fast_rows: np.ndarray = attrs.field(init=False)
-    fast_src: np.ndarray = attrs.field(init=False)
-    slow: list[tuple[int, DeviceAgent]] = attrs.field(init=False)
-    obs_rows: np.ndarray = attrs.field(init=False)
-    obs_at: np.ndarray = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.width = int(np.prod(self.agents[0].device.action_space.shape))
-        self.defaults = self.kernel.defaults()
-        self.actions = self.defaults.copy()
-        self.prices = np.zeros(len(self.agents))
-
-    def gather(self) -> None:
-        """The actions and prices of the rows not fed by fast setpoints, from their agents."""
-        actions, prices = self.actions, self.prices
-        for row, d in self.slow:
-            prices[row] = d.price
-            pending = d.pending
-            if pending is None:
-                actions[row] = self.defaults[row]
-                continue
-            a = np.asarray(pending, np.float64).reshape(-1)
-            if a.size != self.width:
-                d.device.step(pending, StepContext(d.device.dt_h, {}))  # raises the device's own error
-                raise ValueError(f"device {d.id!r}: expected an action of {self.width} values, got {a.size}")
-            actions[row] = a
 
 
 @attrs.define(slots=True)

@@ -1,0 +1,321 @@
+"""How an environment steps its devices and routes setpoints as arrays.
+
+Two structures, built once per :class:`~powergrid.env.MultiAgentPowerGridEnv` from its scenario:
+
+- :class:`DeviceGroups`: the devices whose type has an array kernel (:class:`powergrid.devices.Kernel`),
+  grouped by kernel and layout into :class:`Batch` es of at least :data:`KERNEL_MIN_DEVICES` devices and
+  stepped by one kernel call per group; the others (small groups, types without a kernel) are stepped
+  object by object. It gathers their injections, costs and observations into the env's arrays.
+- :class:`FastSetpoints`: learned root GridAgents whose vertical protocol only splits their action among
+  their device children (:meth:`~powergrid.protocols.VerticalProtocol.action_slices`, e.g. ``setpoint``):
+  their actions are concatenated once per tick and scattered to the children's action rows as index maps,
+  instead of a walk down the agent tree (:meth:`MultiAgentPowerGridEnv._decide`). Same results.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any
+
+import attrs
+import gymnasium
+import numpy as np
+
+from powergrid.agents import Agent, DeviceAgent, GridAgent
+from powergrid.devices import Device, Kernel, StepContext
+from powergrid.solvers.base import PowerFlowResult
+
+#: Devices of a type with an array kernel are stepped by it when at least this many share a layout
+#: (below it the per-object ``step`` is faster: a kernel call costs about as much as 8 devices' own steps).
+KERNEL_MIN_DEVICES = 8
+#: Route plain setpoint directives of learned root GridAgents as index maps (:class:`FastSetpoints`);
+#: False decides every agent through :meth:`MultiAgentPowerGridEnv._decide` (same results, for comparison).
+FAST_SETPOINTS = True
+
+#: ``(observe, places)``: a device's or protocol's ``observe`` and every slice of the observation buffer it fills
+ObservedPart = tuple[Callable[[], np.ndarray], list[slice]]
+
+
+@attrs.define(eq=False)
+class Batch:
+    """Devices of one kernel type and layout: the kernel, their agents and positions in device order, the
+    ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
+    ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``) and the other rows
+    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``)."""
+
+    kernel: Kernel
+    agents: list[DeviceAgent]
+    idx: np.ndarray
+    width: int = attrs.field(init=False)
+    defaults: np.ndarray = attrs.field(init=False)
+    actions: np.ndarray = attrs.field(init=False)
+    prices: np.ndarray = attrs.field(init=False)
+    fast_child: np.ndarray = attrs.field(init=False)
+    fast_rows: np.ndarray = attrs.field(init=False)
+    fast_src: np.ndarray = attrs.field(init=False)
+    slow: list[tuple[int, DeviceAgent]] = attrs.field(init=False)
+    obs_rows: np.ndarray = attrs.field(init=False)
+    obs_at: np.ndarray = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.width = int(np.prod(self.agents[0].device.action_space.shape))
+        self.defaults = self.kernel.defaults()
+        self.actions = self.defaults.copy()
+        self.prices = np.zeros(len(self.agents))
+        self.fast_child = self.fast_rows = np.zeros(0, np.int64)
+        self.fast_src = np.zeros((0, self.width), np.int64)
+        self.slow = list(enumerate(self.agents))
+
+    def gather(self) -> None:
+        """The actions and prices of the rows not fed by fast setpoints, from their agents."""
+        actions, prices = self.actions, self.prices
+        for row, d in self.slow:
+            prices[row] = d.price
+            pending = d.pending
+            if pending is None:
+                actions[row] = self.defaults[row]
+                continue
+            a = np.asarray(pending, np.float64).reshape(-1)
+            if a.size != self.width:
+                d.device.step(pending, StepContext(d.device.dt_h, {}))  # raises the device's own error
+                raise ValueError(f"device {d.id!r}: expected an action of {self.width} values, got {a.size}")
+            actions[row] = a
+
+
+class DeviceGroups:
+    """The devices of a scenario as kernel batches and solo devices (stepped object by object).
+
+    ``device_agents`` in device order (positions ``0..n-1`` of the env's device arrays); ``flat_parts`` the
+    observed parts of the learned agents' observations: the parts of batched devices are taken over (one
+    kernel ``observe`` per batch, scattered), the others stay in :attr:`flat_parts`. ``reactive``: whether
+    horizontal protocols may set reactive setpoints (then applied after the kernel step).
+    """
+
+    def __init__(self, device_agents: Sequence[DeviceAgent], flat_parts: list[ObservedPart], *, reactive: bool) -> None:
+        dev_pos = {id(d): i for i, d in enumerate(device_agents)}
+        groups: dict[tuple[type, Any], list[DeviceAgent]] = {}
+        for d in device_agents:
+            kernel = type(d.device).Kernel
+            if kernel is not None:
+                groups.setdefault((kernel, kernel.layout(d.device)), []).append(d)
+        self.batches: list[Batch] = []
+        batched: dict[int, tuple[Batch, int]] = {}
+        for (kernel, _), members in groups.items():
+            if len(members) < KERNEL_MIN_DEVICES:
+                continue
+            b = Batch(kernel([d.device for d in members]), members, np.array([dev_pos[id(d)] for d in members], np.int64))
+            self.batches.append(b)
+            batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
+        self.n = len(device_agents)
+        self.solo = [d for d in device_agents if id(d.device) not in batched]
+        self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
+        self.solo_devices = [d.device for d in self.solo]
+        self.settling = [d for d in self.solo if type(d.device).settle is not Device.settle]
+        self.settle_kernels = [b.kernel for b in self.batches if b.kernel.settles]
+        self.reactive = reactive
+        self._get_pq = attrgetter("p_mw", "q_mvar")
+        self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
+        # observations of batched devices: one kernel call, scattered to every place that observes them
+        self.flat_parts: list[ObservedPart] = []
+        places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
+        for observe, where in flat_parts:
+            owner = batched.get(id(getattr(observe, "__self__", None)))
+            if owner is None:
+                self.flat_parts.append((observe, where))
+                continue
+            b, row = owner
+            rows, at = places.setdefault(id(b), ([], []))
+            for w in where:
+                rows.append(row)
+                at.append(np.arange(w.start, w.stop))
+        for b in self.batches:
+            rows, at = places.get(id(b), ([], []))
+            b.obs_rows = np.array(rows, np.int64)
+            size = int(np.prod(b.agents[0].device.observation_space.shape))
+            b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
+
+    def load(self) -> None:
+        """Every kernel reads its devices' state (after the devices' reset)."""
+        for b in self.batches:
+            b.kernel.load()
+
+    def step(self, ctx: StepContext) -> None:
+        """Device physics over the physics step: batched types by their kernels, the others object by object."""
+        for d in self.solo:
+            ctx.price = d.price
+            d.device.step(d.pending, ctx)
+            if d.reactive.q_mvar is not None:
+                d.reactive.apply(d.device)
+        for b in self.batches:
+            b.gather()
+            b.kernel.step(b.actions, b.prices, ctx)
+            if self.reactive:
+                for row, d in enumerate(b.agents):
+                    if d.reactive.q_mvar is not None:
+                        d.reactive.apply(d.device)
+                        b.kernel.q_mvar[row] = d.device.q_mvar
+
+    def settle(self, flow: PowerFlowResult, ctx: StepContext) -> None:
+        """Devices that settle on the flow (e.g. PCC exchange): solo ones, then the kernels."""
+        for d in self.settling:
+            d.device.settle(flow, ctx)
+        for kernel in self.settle_kernels:
+            kernel.settle(flow, ctx)
+
+    def injections(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
+        p, q = np.empty(self.n), np.empty(self.n)
+        if self.solo:
+            pq = np.array(list(map(self._get_pq, self.solo_devices)), dtype=np.float64).reshape(-1, 2)
+            p[self.solo_idx] = pq[:, 0]
+            q[self.solo_idx] = pq[:, 1]
+        for b in self.batches:
+            p[b.idx] = b.kernel.p_mw
+            q[b.idx] = b.kernel.q_mvar
+        return p, q
+
+    def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order."""
+        cost, safe, proj, p = (np.empty(self.n) for _ in range(4))
+        if self.solo:
+            css = np.array(list(map(self._get_cost, self.solo_devices)), np.float64).reshape(-1, 4)
+            for column, out in zip(css.T, (cost, safe, proj, p)):
+                out[self.solo_idx] = column
+        for b in self.batches:
+            k = b.kernel
+            cost[b.idx], safe[b.idx], proj[b.idx], p[b.idx] = k.cost, k.safety, k.projection, k.p_mw
+        return cost, safe, proj, p
+
+    def observe(self, buf: np.ndarray) -> None:
+        """Write every observed device and protocol part into the observation buffer ``buf``."""
+        for observe, places in self.flat_parts:
+            value = observe()
+            for where in places:
+                buf[where] = value
+        for b in self.batches:
+            if b.obs_rows.size:
+                buf[b.obs_at] = b.kernel.observe()[b.obs_rows]
+
+
+class FastSetpoints:
+    """Learned root GridAgents whose protocol only splits their action among device children, as index maps:
+    their actions are concatenated into one vector each tick and scattered to their children's action rows
+    (the kernel batches' rows, or a solo child's ``pending``).
+
+    ``roots``: the candidates (the scenario's roots; none when the scenario has horizontal protocols, which
+    change directives); ``action_spaces`` physical spaces, ``action_maps`` the normalized→physical
+    ``(mid, half)`` of agents with a normalized exposed space; ``down_links`` the children with a non-ideal
+    link (those parents are left to the tree walk); ``agent_pos`` every agent's position in the env's arrays.
+    """
+
+    def __init__(self, roots: Sequence[Agent], action_spaces: Mapping[str, gymnasium.spaces.Space],
+                 action_maps: Mapping[str, tuple[np.ndarray, np.ndarray]], down_links: Mapping[str, Any],
+                 agent_pos: Mapping[str, int], batches: Sequence[Batch]) -> None:
+        fast: list[GridAgent] = []
+        if FAST_SETPOINTS:
+            for root in roots:
+                if (isinstance(root, GridAgent) and root.learned and root.protocol is not None
+                        and root.protocol.action_slices() is not None and root.children
+                        and isinstance(action_spaces[root.id], gymnasium.spaces.Box)
+                        and all(isinstance(c, DeviceAgent) and c.id not in down_links
+                                and isinstance(c.own_action_space, gymnasium.spaces.Box) for c in root.children)):
+                    fast.append(root)
+        self.agents = fast
+        self.ids = [a.id for a in fast]
+        self._batches = list(batches)
+        sizes = [int(np.prod(action_spaces[a.id].shape)) for a in fast]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._pos = np.array([agent_pos[a.id] for a in fast], np.int64)
+        self._of_element = np.repeat(np.arange(len(fast)), sizes).astype(np.int64)
+        self._zeros = [np.zeros(k) for k in sizes]
+        self._flat = np.zeros(int(starts[-1]))
+        maps = [action_maps.get(a.id) for a in fast]
+        self._mid = np.concatenate([m[0] if m else np.zeros(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
+        self._half = np.concatenate([m[1] if m else np.ones(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
+        self._normalized = any(m is not None for m in maps)
+        children, sources = [], []
+        for a, start in zip(fast, starts[:-1].tolist()):
+            for child, where in zip(a.children, a.protocol.action_slices()):
+                children.append(child)
+                sources.append(np.arange(start + where.start, start + where.stop, dtype=np.int64))
+        self._child_pos = np.array([agent_pos[c.id] for c in children], np.int64)
+        row_of = {id(d): (b, row) for b in batches for row, d in enumerate(b.agents)}
+        self._solo: list[tuple[int, DeviceAgent, np.ndarray]] = []
+        fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
+        for i, (child, src) in enumerate(zip(children, sources)):
+            owner = row_of.get(id(child))
+            if owner is None:
+                self._solo.append((i, child, src))
+            else:
+                b, row = owner
+                idx, rows, srcs = fed.setdefault(id(b), ([], [], []))
+                idx.append(i)
+                rows.append(row)
+                srcs.append(src)
+        for b in batches:
+            idx, rows, srcs = fed.get(id(b), ([], [], []))
+            b.fast_child = np.array(idx, np.int64)
+            b.fast_rows = np.array(rows, np.int64)
+            b.fast_src = np.array(srcs, np.int64).reshape(len(rows), b.width)
+            b.slow = [(row, d) for row, d in enumerate(b.agents) if row not in set(rows)]
+
+    def __bool__(self) -> bool:
+        return bool(self.agents)
+
+    def decide(self, actions: Mapping[str, Any], price: float, tick: int, acting: np.ndarray, counts: np.ndarray,
+               last_act: np.ndarray, price_seen: np.ndarray, ctx: StepContext) -> None:
+        """:meth:`MultiAgentPowerGridEnv._decide` for the fast parents and their children at once (same results).
+
+        ``acting``, ``counts`` (actions taken), ``last_act`` (tick of the last action) and ``price_seen`` are the
+        env's per-agent arrays (updated in place). A parent acting takes its learned action (none sent: zeros),
+        else holds its last one, or follows its rule before its first; a child takes its slice when it acts or
+        has not acted yet, else holds its row.
+        """
+        pos = self._pos
+        now = acting[pos]
+        sent = list(map(actions.get, self.ids))
+        missing = any(map(operator.is_, sent, itertools.repeat(None)))
+        parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
+        try:
+            flat = np.concatenate(parts, dtype=np.float64)
+        except ValueError:  # 0-d actions of one-entry spaces
+            flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
+        if self._normalized:  # a missing action is zero in physical units
+            mapped = self._mid + self._half * flat
+            flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
+        new = now[self._of_element]
+        first = ~now & (counts[pos] == 0)
+        if first.any():  # before its first action: the protocol's rule (its children's rules)
+            ctx.price = price
+            flat = flat.copy()
+            for i in np.flatnonzero(first).tolist():
+                at = self._of_element == i
+                flat[at] = np.asarray(self.agents[i].rule_action(ctx), np.float64).reshape(-1)
+            new = new | first[self._of_element]
+        self._flat = flat = np.where(new, flat, self._flat)
+        counts[pos] += now
+        last_act[pos[now]] = tick
+        cpos = self._child_pos
+        child_now = acting[cpos]
+        take = child_now | (counts[cpos] == 0)
+        counts[cpos] += child_now
+        last_act[cpos[child_now]] = tick
+        price_seen[pos] = price
+        price_seen[cpos] = price
+        every = take.all()
+        for b in self._batches:
+            if b.fast_rows.size:
+                if every:
+                    b.actions[b.fast_rows] = flat[b.fast_src]
+                else:
+                    chosen = take[b.fast_child]
+                    b.actions[b.fast_rows[chosen]] = flat[b.fast_src[chosen]]
+                b.prices[b.fast_rows] = price
+        take_list = take.tolist()
+        for i, d, src in self._solo:
+            d.price = price
+            if take_list[i]:
+                d.pending = flat[src]
