@@ -241,3 +241,21 @@ def test_tap_moves_patch_ybus_and_match_runpp(name, backend, monkeypatch):
         for row, tap in zip(rows, taps):
             ref.set_trafo_tap(int(row), int(tap))
         assert_matches(solver.solve(inj), ref.solve(inj), f"{name} step {step} taps {taps}")
+
+
+def test_tap_positions_reach_the_net_when_it_is_read_and_survive_pickling():
+    """A tap move is kept in the solver; reading ``solver.net`` (or pickling the solver) writes it to the table."""
+    net = TEMPLATES["ieee34"]()
+    solver = FastSolver(net)
+    row = int(np.flatnonzero(net.trafo.name == "Reg1")[0])
+    inj = Injections(net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy(), net.sgen.p_mw.to_numpy(),
+                     net.sgen.q_mvar.to_numpy())
+    solver.set_trafo_tap(row, 3)
+    solver.set_trafo_tap(row, -2)
+    moved = solver.solve(inj)
+    assert solver.net.trafo.tap_pos.iat[row] == -2
+    solver.set_trafo_tap(row, 5)
+    clone = pickle.loads(pickle.dumps(solver))  # recompiled from the pickled net: at tap 5
+    assert clone.net.trafo.tap_pos.iat[row] == 5
+    assert_matches(clone.solve(inj), solver.solve(inj), "pickled at tap 5")
+    assert np.abs(moved.vm_pu - solver.solve(inj).vm_pu).max() > 1e-4  # the taps do change the flow

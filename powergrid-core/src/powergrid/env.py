@@ -95,7 +95,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.config = config
         self.scenario: Scenario = build_scenario(config, registry, solver=solver)
         s = self.scenario
-        self.net = s.net
         self.solver = s.solver
         self.dt_h = config.time.dt_h
         self._build_clock()
@@ -342,6 +341,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _channel(self, link: LinkConfig) -> Channel:
         return Channel(ChannelParams(delay=link.delay_s // self.tick_s, loss=link.loss, capacity=link.capacity))
+
+    @property
+    def net(self) -> Any:
+        """The pandapower net (through the solver: tap positions the regulators moved are current when read)."""
+        return self.solver.net
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | EnvConfig | Mapping[str, Any], **kwargs: Any) -> MultiAgentPowerGridEnv:
@@ -960,6 +964,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         Ray's object store and pickle protocol 5 hand out-of-band buffers back read-only,
         and the step writes into its preallocated arrays. The open figure is not pickled.
         """
+        self.solver.net  # noqa: B018 (reading it writes the solver's tap positions into the net before it is pickled)
         state = {**self.__dict__, "_figure": None}
         return {"state": pickle.dumps(state, protocol=4)}
 

@@ -43,9 +43,9 @@ that transformer's branch in ``Ybus`` (and in the flow matrix) in place. The bra
 values of every tap position, ``r, x, g, b``, ratio and shift, come from pandapower's own
 transformer model (``_calc_branch_values_from_trafo_df``, evaluated once per transformer
 for all its positions on first use), and the 2×2 branch admittances from pypower's
-``branch_vectors``. A tap move costs 30–50 µs, mostly writing ``tap_pos`` into the table
-(``benchmarks/bench_solver.py``), and the next solve equals ``runpp`` at the new tap (tested
-on every IEEE template).
+``branch_vectors``. A tap move costs a few µs: the new position is kept in the solver and
+written to ``net.trafo.tap_pos`` when someone next reads :attr:`FastSolver.net` (pandas writes cost
+30–80 µs each), and the next solve equals ``runpp`` at the new tap (tested on every IEEE template).
 
 Topology: :meth:`topology_changed` (called by ``set_shunt_step``, or by hand after
 editing switches/in_service flags) recompiles with one ``pandapower.runpp`` at the
@@ -258,6 +258,7 @@ class FastSolver(PowerFlowSolver):
     Params = FastParams
 
     def __init__(self, net: Any, params: FastParams | None = None) -> None:
+        self._unsynced_taps: dict[int, int] = {}
         super().__init__(net, params or FastParams())
         self._delegate: PandapowerSolver | None = None
         self.backend = self._choose_backend(self.params.backend)
@@ -266,6 +267,22 @@ class FastSolver(PowerFlowSolver):
             reasons = self._compile()
         if reasons:
             self._delegate_to_pandapower(reasons)
+
+    @property
+    def net(self) -> Any:
+        """The pandapower net, with the tap positions :meth:`set_trafo_tap` moved written to ``net.trafo.tap_pos``."""
+        if self._unsynced_taps:
+            trafo = self._net.trafo
+            col = trafo.columns.get_loc("tap_pos")
+            for row, position in self._unsynced_taps.items():
+                trafo.iat[row, col] = position
+            self._unsynced_taps.clear()
+        return self._net
+
+    @net.setter
+    def net(self, net: Any) -> None:
+        self._net = net
+        self._unsynced_taps.clear()
 
     # ----------------------------------------------------------------- setup
     @staticmethod
@@ -521,14 +538,14 @@ class FastSolver(PowerFlowSolver):
         Falls back to a recompile when the transformer has no tap changer, is out of
         service, or ``tap_pos`` lies outside ``[tap_min, tap_max]``.
         """
-        net = self.net
         table = None if self._delegate is not None else self._taps.get(trafo_row) or self._tap_table(trafo_row)
-        net.trafo.iat[trafo_row, net.trafo.columns.get_loc("tap_pos")] = tap_pos
-        if self._delegate is not None:
-            return
         if table is None or not table.lo <= tap_pos <= table.lo + len(table.Y) - 1:
-            self.topology_changed()
+            net = self.net
+            net.trafo.iat[trafo_row, net.trafo.columns.get_loc("tap_pos")] = tap_pos
+            if self._delegate is None:
+                self.topology_changed()
             return
+        self._unsynced_taps[trafo_row] = tap_pos  # written to the table when the net is next read
         new = table.Y[tap_pos - table.lo]
         delta = new - table.now
         table.now = new
