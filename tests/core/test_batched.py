@@ -115,3 +115,28 @@ def test_wrong_count_is_an_error():
     batch = BatchedSolver(copies(net, 2))
     with pytest.raises(ValueError, match="1 injections for 2 copies"):
         batch.solve(injections[:1])
+
+
+@pytest.mark.parametrize("name", ["ieee13", "ieee34_3mg", "cigre_mv"])
+def test_results_of_many_copies_equal_each_copys_own_results(name):
+    """FastSolver.results_of (all copies in one pass, each with its own taps) equals each copy's _results
+    (to rounding: the branch currents are summed in another order, which matters where they nearly cancel)."""
+    import attrs
+
+    net = TEMPLATES[name]()
+    solvers = copies(net, 3)
+    rows = np.flatnonzero(net.trafo.tap_min.notna().to_numpy())
+    for c, s in enumerate(solvers[1:], start=1):
+        for row in rows:
+            s.set_trafo_tap(int(row), int(net.trafo.tap_pos.iat[row]) + 2 * c - 3)
+    inj = random_injections(net, np.random.default_rng(5), len(net.sgen))
+    for s in solvers:
+        s.solve(inj)
+    assert all(solvers[0].same_layout(s) for s in solvers)
+    V = np.stack([s._V for s in solvers])
+    S = np.stack([s.S_const + s._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar) for s in solvers])
+    for s, v, sb, got in zip(solvers, V, S, solvers[0].results_of(solvers, V, S, 3)):
+        want = s._results(v, sb, 3)
+        for field in attrs.fields(type(want)):
+            np.testing.assert_allclose(getattr(got, field.name), getattr(want, field.name), rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{name} {field.name}")

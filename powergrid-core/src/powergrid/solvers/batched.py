@@ -59,6 +59,8 @@ class BatchedSolver:
         self.pq, self.ref = first.pq.copy(), first.ref.copy()
         self._Ydata: np.ndarray | None = None
         self._checked: dict[int, Any] = {}  # id(copy) → its Ybus found to fit (a recompile makes a new one)
+        self._layouts: dict[int, tuple[Any, int]] = {}  # id(copy) → (its flow matrix, its layout's index)
+        self._layout_reps: list[tuple[FastSolver, Any]] = []  # one copy per layout, with its flow matrix then
         if self._batchable(first):
             self._factor(first)
 
@@ -107,60 +109,89 @@ class BatchedSolver:
         if not any(fits) and solvers and self._batchable(solvers[0]):
             self._factor(solvers[0])
             fits = [self._fits(s) for s in solvers]
-        batch, Sbus, changes = [], [], []
-        for k, (s, inj) in enumerate(zip(solvers, injections)):
-            if not fits[k]:
-                continue
-            diff = s.Ybus.data - self._Ydata
-            at = np.flatnonzero(diff)
-            at = at[self._pq_row[at] >= 0]  # a slack bus's own row does not enter the PQ equations
-            S = s.S_const + s._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
-            if np.all(np.isfinite(S)):
-                batch.append(k)
-                Sbus.append(S)
-                changes.append((at, diff[at]))
         results: list[PowerFlowResult | None] = [None] * len(solvers)
+        batch = [k for k, ok in enumerate(fits) if ok]
         if batch:
-            update = self._low_rank(changes)
+            # copies with the same layout (injection scatter, flow matrix pattern) share one pass; usually all do
+            layout = [self._layout(solvers[k]) for k in batch]
+            if len(set(layout)) > 1:
+                order = np.argsort(layout, kind="stable")
+                batch, layout = [batch[c] for c in order], [layout[c] for c in order]
+            starts = [c for c in range(len(batch)) if c == 0 or layout[c] != layout[c - 1]] + [len(batch)]
+            injs = [injections[k] for k in batch]
+            # every copy's Sbus (buses, copies): its constant part plus the scatter of its loads and sgens
+            x = np.concatenate((np.stack([i.sgen_p_mw for i in injs]) + 1j * np.stack([i.sgen_q_mvar for i in injs]),
+                                np.stack([i.load_p_mw for i in injs]) + 1j * np.stack([i.load_q_mvar for i in injs])),
+                               axis=1)
+            S_all = np.stack([solvers[k].S_const for k in batch], axis=1)
+            for lo, hi in zip(starts[:-1], starts[1:]):
+                S_all[:, lo:hi] += solvers[batch[lo]]._C @ x[lo:hi].T
+            finite = np.isfinite(S_all).all(axis=0)
+            if not finite.all():
+                batch = [k for k, ok in zip(batch, finite.tolist()) if ok]
+                layout = [key for key, ok in zip(layout, finite.tolist()) if ok]
+                S_all = S_all[:, finite]
+        if batch:
+            # each copy's Ybus entries that differ from Y₀'s (a slack bus's own row is not in the PQ equations)
+            diff = np.stack([solvers[k].Ybus.data for k in batch]) - self._Ydata
+            copy, at = np.nonzero((diff != 0) & (self._pq_row >= 0))
+            values = diff[copy, at]
+            update = self._low_rank(copy, at, values, len(batch))
             if update is None:  # too many buses changed, or a singular update: only unchanged copies batch
-                keep = [col for col, (at, _) in enumerate(changes) if not at.size]
-                batch, Sbus, changes = [batch[c] for c in keep], [Sbus[c] for c in keep], [changes[c] for c in keep]
-                update = ()
+                keep = np.setdiff1d(np.arange(len(batch)), copy)
+                batch, layout, S_all = [batch[c] for c in keep.tolist()], [layout[c] for c in keep.tolist()], S_all[:, keep]
+                copy, at, values, update = copy[:0], at[:0], values[:0], ()
         if batch:
-            S_all = np.stack(Sbus, axis=1)  # (buses, copies)
             V_all = np.stack([solvers[k]._V for k in batch], axis=1)
             b = -(self._Yps @ V_all[self.ref])  # the slack's current into the PQ buses, (pq, copies)
-            for col, (at, values) in enumerate(changes):
-                slack = self._pq_col[at] < 0  # a changed Y_ps entry (a transformer at the slack)
-                if slack.any():
-                    np.add.at(b[:, col], self._pq_row[at[slack]], -values[slack] * V_all[self._col[at[slack]], col])
+            slack = self._pq_col[at] < 0  # a changed Y_ps entry (a transformer at the substation)
+            if slack.any():
+                c, a = copy[slack], at[slack]
+                np.add.at(b, (self._pq_row[a], c), -values[slack] * V_all[self._col[a], c])
             V, ok, iterations = self._iterate(V_all, S_all, b, update)
-            for col, k in enumerate(batch):
-                if ok[col]:
-                    s = solvers[k]
+            done = [col for col in range(len(batch)) if ok[col]]
+            groups: dict[int, list[int]] = {}  # copies whose results one pass can derive (same layout)
+            for col in done:
+                groups.setdefault(layout[col], []).append(col)
+            for cols in groups.values():
+                members = [solvers[batch[col]] for col in cols]
+                for s, col in zip(members, cols):
                     s._V = V[:, col].copy()
-                    results[k] = s._results(s._V, Sbus[col], iterations)
+                flows = members[0].results_of(members, V[:, cols].T, S_all[:, cols].T, iterations)
+                for col, flow in zip(cols, flows):
+                    results[batch[col]] = flow
         return [r if r is not None else s.solve(inj) for r, s, inj in zip(results, solvers, injections)]
 
-    def _low_rank(self, changes: list[tuple[np.ndarray, np.ndarray]]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(aff, Z[:, aff], K)`` for the copies' ``Ybus`` changes (``(data positions, Y_c − Y₀)`` each), ``K`` of
-        shape ``(copies, m, m)`` (zero for an unchanged copy); ``()`` when no copy changed; None when impossible."""
-        sizes = [len(at) for at, _ in changes]
-        if not any(sizes):
+    def _layout(self, s: FastSolver) -> int:
+        """A key shared by copies whose injections and results one pass derives (:meth:`FastSolver.same_layout`),
+        checked once per compiled flow matrix of a copy; a recompiled representative clears what was checked."""
+        if any(rep._M is not M for rep, M in self._layout_reps):
+            self._layouts, self._layout_reps = {}, []
+        key = self._layouts.get(id(s))
+        if key is not None and key[0] is s._M:
+            return key[1]
+        index = next((i for i, (rep, _) in enumerate(self._layout_reps) if rep.same_layout(s)), len(self._layout_reps))
+        if index == len(self._layout_reps):
+            self._layout_reps.append((s, s._M))
+        self._layouts[id(s)] = (s._M, index)
+        return index
+
+    def _low_rank(self, copy: np.ndarray, at: np.ndarray, values: np.ndarray, n_copies: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[()] | None:
+        """``(aff, Z[:, aff], K)`` for the copies' ``Ybus`` changes (copy ``copy[e]`` differs from ``Y₀`` by
+        ``values[e]`` at data position ``at[e]``), ``K`` of shape ``(n_copies, m, m)`` (zero for an unchanged copy);
+        ``()`` when no copy changed between PQ buses; None when impossible."""
+        if not at.size:
             return ()
-        at_all = np.concatenate([at for at, _ in changes])
-        values = np.concatenate([v for _, v in changes])
-        copy = np.repeat(np.arange(len(changes)), sizes)
-        inner = self._pq_col[at_all] >= 0  # entries between PQ buses (the others are slack coupling)
-        rows, cols = self._pq_row[at_all[inner]], self._pq_col[at_all[inner]]
+        inner = self._pq_col[at] >= 0  # entries between PQ buses (the others are slack coupling)
+        rows, cols = self._pq_row[at[inner]], self._pq_col[at[inner]]
         aff = np.union1d(rows, cols)
         m = len(aff)
         if not m:
             return ()
         if m > self.max_rank:
             return None
-        D = np.zeros((len(changes), m, m), complex)
+        D = np.zeros((n_copies, m, m), complex)
         D[copy[inner], np.searchsorted(aff, rows), np.searchsorted(aff, cols)] = values[inner]
         Zaa = self._Z[np.ix_(aff, aff)]
         try:

@@ -454,6 +454,7 @@ class FastSolver(PowerFlowSolver):
         self._M = sp.csr_matrix(sp.vstack(from_rows + to_rows + [Yr]), shape=(2 * offset + len(eg_bus), nb),
                                 dtype=np.complex128)
         self._M.sort_indices()
+        self._empty_rows = np.flatnonzero(np.diff(self._M.indptr) == 0)  # np.add.reduceat gives them a stray entry
         self._all_buses_on = bool(np.all(bus_in >= 0))
 
         # --- backend
@@ -530,6 +531,67 @@ class FastSolver(PowerFlowSolver):
         Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
         return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
                                S_eg.real.copy(), S_eg.imag.copy(), iterations, s_lv.real.copy(), s_lv.imag.copy())
+
+    def results_of(self, copies: list[FastSolver], V: np.ndarray, Sbus: np.ndarray, iterations: int
+                   ) -> list[PowerFlowResult]:
+        """The results of converged flows of ``copies`` (solvers compiled like this one, :meth:`same_layout`; their
+        own tap positions) from their voltages ``V`` and bus powers ``Sbus`` (pu, one row per copy), in one pass.
+
+        The formulas of :meth:`_results` (one copy, on 1-D arrays: numpy's 2-D fancy indexing would make the
+        single env's results slower) on ``(copies, n)`` arrays: branch currents are each copy's flow matrix times
+        its voltages, summed row by row over the shared sparsity pattern; loadings, flows, LV-side powers, slack
+        injections and bus voltages follow for all copies at once. Equal to :meth:`_results` of each copy
+        (tests/core/test_batched.py).
+        """
+        base, k, M = self.base_mva, self._k, self._M
+        data = np.stack([c._M.data for c in copies])
+        I = np.add.reduceat(data * V[:, M.indices], M.indptr[:-1], axis=1)  # pu currents: from ends, to ends, slacks
+        if self._empty_rows.size:
+            I[:, self._empty_rows] = 0.0
+        Iabs = np.abs(I[:, : 2 * k])
+        with np.errstate(invalid="ignore"):
+            loading = np.maximum(Iabs[:, :k] * self._cf, Iabs[:, k:] * self._ct)
+        if len(self._zero_rating):
+            loading[:, self._zero_rating] = np.inf
+        p_from = (V[:, self._f_bus] * np.conj(I[:, :k])).real * base
+        out = []
+        for kind in ("line", "trafo"):
+            fl = self._flow[kind]
+            if fl["all"]:
+                out += [loading[:, fl["part"]], p_from[:, fl["part"]]]
+            else:
+                ld, pf = np.repeat(fl["template"][None, :], len(copies), axis=0), np.zeros((len(copies), fl["n"]))
+                ld[:, fl["sel"]], pf[:, fl["sel"]] = loading[:, fl["part"]], p_from[:, fl["part"]]
+                out += [ld, pf]
+        tr = self._flow["trafo"]
+        part = tr["part"]
+        s_lv = np.zeros((len(copies), tr["n"]), np.complex128)
+        s_lv[:, tr["sel"]] = V[:, self._t_bus[part]] * np.conj(I[:, k + part.start: k + part.stop]) * base
+        # slack: computed injection minus what the other elements at the bus inject (generator convention)
+        b = self._eg_bus
+        S_eg = (V[:, b] * np.conj(I[:, 2 * k:]) - Sbus[:, b]) * base
+        if not self._eg_all_on:
+            S_eg[:, ~self._eg_on] = 0.0
+        Vb = V[:, self.bus_map] if self._all_buses_on else np.concatenate((V, np.full((len(V), 1), np.nan)), axis=1)[:, self._bus_map_ext]
+        vm, va = np.abs(Vb), np.angle(Vb, deg=True)
+        eg_p, eg_q, lv_p, lv_q = S_eg.real.copy(), S_eg.imag.copy(), s_lv.real.copy(), s_lv.imag.copy()
+        lines, line_p, trafos, trafo_p = out
+        return [PowerFlowResult(True, vm[c], va[c], lines[c], line_p[c], trafos[c], trafo_p[c], eg_p[c], eg_q[c],
+                                iterations, lv_p[c], lv_q[c]) for c in range(len(copies))]
+
+    def same_layout(self, other: FastSolver) -> bool:
+        """Whether ``other`` was compiled from a net like this one's (same injection scatter, buses, branches, ratings
+        and flow-matrix pattern), so :meth:`results_of` and a batched solve can use this solver's arrays for it."""
+        if other._delegate is not None or self._delegate is not None or self.shape != other.shape:
+            return False
+        same = [(m.indptr, o.indptr) for m, o in ((self._M, other._M), (self._C, other._C))]
+        same += [(m.indices, o.indices) for m, o in ((self._M, other._M), (self._C, other._C))]
+        same += [(self._C.data, other._C.data)]
+        same += [(getattr(self, a), getattr(other, a)) for a in ("_cf", "_ct", "_f_bus", "_t_bus", "_eg_bus", "_eg_on",
+                                                                 "bus_map")]
+        same += [(self._flow[kind][f], other._flow[kind][f]) for kind in self._flow for f in ("sel", "template")]
+        return self._M.shape == other._M.shape and all(a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+                                                        for a, b in same)
 
     # --------------------------------------------------------------- taps
     def set_trafo_tap(self, trafo_row: int, tap_pos: int) -> None:
