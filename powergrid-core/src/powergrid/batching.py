@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -169,9 +170,9 @@ class DeviceGroups:
         """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
         p, q = np.empty(self.n), np.empty(self.n)
         if self.solo:
-            pq = np.array(list(map(self._get_pq, self.solo_devices)), dtype=np.float64).reshape(-1, 2)
-            p[self.solo_idx] = pq[:, 0]
-            q[self.solo_idx] = pq[:, 1]
+            pq = np.fromiter(chain.from_iterable(map(self._get_pq, self.solo_devices)), np.float64, 2 * len(self.solo))
+            p[self.solo_idx] = pq[0::2]
+            q[self.solo_idx] = pq[1::2]
         for b in self.batches:
             p[b.idx] = b.kernel.p_mw
             q[b.idx] = b.kernel.q_mvar
@@ -181,9 +182,9 @@ class DeviceGroups:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order."""
         cost, safe, proj, p = (np.empty(self.n) for _ in range(4))
         if self.solo:
-            css = np.array(list(map(self._get_cost, self.solo_devices)), np.float64).reshape(-1, 4)
-            for column, out in zip(css.T, (cost, safe, proj, p)):
-                out[self.solo_idx] = column
+            css = np.fromiter(chain.from_iterable(map(self._get_cost, self.solo_devices)), np.float64, 4 * len(self.solo))
+            for column, out in enumerate((cost, safe, proj, p)):
+                out[self.solo_idx] = css[column::4]
         for b in self.batches:
             k = b.kernel
             cost[b.idx], safe[b.idx], proj[b.idx], p[b.idx] = k.cost, k.safety, k.projection, k.p_mw

@@ -212,7 +212,7 @@ class TapControl:
                 if moved or not n or (not settle and reg.timer <= reg.settings.delay_ticks):
                     continue
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
-                new = int(np.clip(reg.tap + np.clip(n, -budget, budget), reg.tap_min, reg.tap_max))
+                new = min(max(reg.tap + min(max(n, -budget), budget), reg.tap_min), reg.tap_max)  # ints: no np.clip
                 if new != reg.tap:
                     self.solver.set_trafo_tap(i, new)
                     moved = abs(new - reg.tap)
