@@ -200,6 +200,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_low = np.concatenate([self._observation_spaces[a.id].low for a in learned]) if learned else None
         self._obs_high = np.concatenate([self._observation_spaces[a.id].high for a in learned]) if learned else None
         self._periods = np.array([a.period for a in learned], dtype=np.int64)
+        # every agent acting at every tick (one-tick periods, no offsets or events): one schedule for all ticks
+        self._every_tick = not self._events and bool((self._all_periods == 1).all() and (self._all_offsets == 0).all())
+        self._all_acting = np.ones(len(self._all_periods), bool)
+        self._all_acting_list = self._all_acting.tolist()
+        self._no_wait = np.zeros(len(learned), np.int64)
+        self._all_acting.flags.writeable = self._no_wait.flags.writeable = False
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
@@ -614,6 +620,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _schedule(self, tick: int) -> None:
         """Who acts at ``tick``: agents at a periodic tick, and agents whose event condition held at the
         end of the tick before (at least ``min_interval`` after their last action)."""
+        if self._every_tick:  # the same at every tick: all act, none waits
+            self._acting, self._acting_list, self._ahead = self._all_acting, self._all_acting_list, self._no_wait
+            for link in self._links:
+                link.arrived = False
+            return
         due = (tick >= self._all_offsets) & ((tick - self._all_offsets) % self._all_periods == 0)
         if self._events and tick < self.max_ticks:
             vm = self.last_result.vm_pu if self.last_result is not None else None
