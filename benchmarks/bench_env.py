@@ -26,10 +26,11 @@ Devices are spread evenly over the non-slack buses. Columns:
   one process (one core).
 
 A second table compares steps/s, step/solve and KB/agent with the same measurement on the sources of
-``--before`` (default 348340d, before the device kernels; run in a subprocess on ``git archive`` of
-that commit, nothing written outside a temporary folder), plus ``configs/ieee34_3mg.yaml`` with random
-actions as env steps in the time of one ``pandapower.runpp(case33bw, lightsim2grid=False)`` (the
-issue's target is ≥ 100), the reference measured in the same run (median of before and after).
+each commit of ``--before`` (default 348340d, before the device kernels; comma-separated for several, a table
+each; run in a subprocess on ``git archive`` of that commit, nothing written outside a temporary folder),
+plus ``configs/ieee34_3mg.yaml`` with random actions as env steps in the time of one
+``pandapower.runpp(case33bw, lightsim2grid=False)`` (the issue's target is ≥ 100),
+the reference measured in the same run (median of before and after).
 """
 
 from __future__ import annotations
@@ -299,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (median)")
     parser.add_argument("--profile", metavar="NAME", help="cProfile one scenario (e.g. '100 agents') instead")
-    parser.add_argument("--before", default="348340d", help="the commit measured as 'before' ('' to skip)")
+    parser.add_argument("--before", default="348340d",
+                        help="the commit(s) measured as 'before', comma-separated, one table each ('' to skip)")
     parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time (a loaded machine)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -327,23 +329,25 @@ def main(argv: list[str] | None = None) -> None:
               f"{vec:>11.0f} |", flush=True)
     ref = runpp_seconds()
     after = core_rows(args.quick, runs, args.cpu_time)
-    before = on_commit(args.before, f"b.core_rows({args.quick}, {runs}, {args.cpu_time})") if args.before else {}
+    commits = [c for c in args.before.split(",") if c]
+    befores = {c: on_commit(c, f"b.core_rows({args.quick}, {runs}, {args.cpu_time})") for c in commits}
     ref = statistics.median([ref, runpp_seconds()])  # before and after the env runs (a shared machine drifts)
     nan = [float("nan")] * 3
     timer = "CPU time" if args.cpu_time else "wall time"
-    print(f"\nbefore ({args.before or 'skipped'}) and after, same run, {timer}; reference pandapower.runpp(case33bw, "
-          f"lightsim2grid=False) = {ref * 1e3:.1f} ms\n")
-    header = (f"| {'scenario':<10} | {'before steps/s':>14} | {'after steps/s':>13} | {'before step/solve':>17} | "
-              f"{'after step/solve':>16} | {'before KB/agent':>15} | {'after KB/agent':>14} |")
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for name, _composition, _config, _n in scenarios():
-        (br, bs, bm), (ar, asolve, am) = before.get(name, nan), after[name]
-        print(f"| {name:<10} | {br:>14.0f} | {ar:>13.0f} | {1 / br / bs:>17.1f} | {1 / ar / asolve:>16.1f} | "
-              f"{bm / 1024:>15.1f} | {am / 1024:>14.1f} |")
-    b34, a34 = before.get("ieee34_3mg", nan)[0], after["ieee34_3mg"][0]
-    print(f"| {'ieee34_3mg':<10} | {b34:>14.0f} | {a34:>13.0f} | steps per runpp: before {b34 * ref:.0f}, "
-          f"after {a34 * ref:.0f} (target >= 100) |")
+    for commit, before in (befores or {"skipped": {}}).items():
+        print(f"\nbefore ({commit}) and after, same run, {timer}; reference pandapower.runpp(case33bw, "
+              f"lightsim2grid=False) = {ref * 1e3:.1f} ms\n")
+        header = (f"| {'scenario':<10} | {'before steps/s':>14} | {'after steps/s':>13} | {'after/before':>12} | "
+                  f"{'before step/solve':>17} | {'after step/solve':>16} | {'before KB/agent':>15} | {'after KB/agent':>14} |")
+        print(header)
+        print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+        for name, _composition, _config, _n in scenarios():
+            (br, bs, bm), (ar, asolve, am) = before.get(name, nan), after[name]
+            print(f"| {name:<10} | {br:>14.0f} | {ar:>13.0f} | {ar / br:>12.2f} | {1 / br / bs:>17.1f} | "
+                  f"{1 / ar / asolve:>16.1f} | {bm / 1024:>15.1f} | {am / 1024:>14.1f} |")
+        b34, a34 = before.get("ieee34_3mg", nan)[0], after["ieee34_3mg"][0]
+        print(f"| {'ieee34_3mg':<10} | {b34:>14.0f} | {a34:>13.0f} | {a34 / b34:>12.2f} | steps per runpp: before "
+              f"{b34 * ref:.0f}, after {a34 * ref:.0f} (target >= 100) |")
     print("\ncompositions:", file=sys.stderr)
     for name, composition, _, n in scenarios():
         print(f"  {name}: {composition} ({n} agents)", file=sys.stderr)
