@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from powergrid.bench.oracle import replay, solve_day
@@ -82,3 +84,6 @@ def test_the_command_writes_the_leaderboard_and_figures(tmp_path):
     assert "| peak_shaving | oracle |" in text and "| peak_shaving | rule |" in text
     assert (out / "peak_shaving_day.png").stat().st_size > 1000
     assert sorted(p.name for p in out.iterdir()) == ["leaderboard.md", "peak_shaving_day.png", "results.json"]
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    # the batteries' end-of-day energy change is recorded for every policy (no terminal value: a drain is visible)
+    assert all(len(r["storage_mwh_per_day"]) == 1 and abs(r["storage_mwh_per_day"][0]) <= 10.0 for r in rows)  # a 10 MWh battery

@@ -1,5 +1,6 @@
 """1,000-step training smokes of the benchmark's trained baselines, one per library:
-SB3 PPO and SAC with SuperSuit parameter sharing, RLlib PPO, and TorchRL MAPPO (centralised critic)."""
+SB3 PPO and SAC with SuperSuit parameter sharing (SAC also as residual RL on the rule), RLlib PPO,
+and TorchRL MAPPO (centralised critic)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from powergrid.bench.tasks import TEST_DAYS, task_named
 from powergrid.env import MultiAgentPowerGridEnv
 
 NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "sb3_sac": ("stable_baselines3", "supersuit"),
+         "sb3_sac_residual": ("stable_baselines3", "supersuit"),
          "rllib_ppo": ("ray",), "torchrl_mappo": ("torchrl", "supersuit")}
 
 
 @pytest.mark.parametrize(("library", "name"), [
     ("sb3_ppo", "dispatch_mg"), ("sb3_ppo", "hierarchy"),  # one agent; two of different shapes (padded)
     ("sb3_sac", "p2p_trading"),  # three agents, one policy told apart by the agent indicator
+    ("sb3_sac_residual", "p2p_trading"),  # corrections to the rule, day-ahead features
     ("rllib_ppo", "p2p_trading"),
     ("torchrl_mappo", "p2p_trading"), ("torchrl_mappo", "hierarchy"),
 ])
@@ -36,3 +39,34 @@ def test_a_library_trains_1000_steps_and_plays_a_test_day(library, name):
     day = play(env, policy)
     assert np.isfinite(day.objective) and day.failures == 0 and len(day.price) == env.max_ticks
     assert play(env, policy).objective == pytest.approx(day.objective)  # deterministic at evaluation
+
+
+def test_the_untrained_residual_policy_plays_the_rule():
+    """Residual RL starts at the rule: zero correction before any gradient step, same day objective."""
+    for module in NEEDS["sb3_sac_residual"]:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    task = task_named("dispatch_mg")
+    factory, record = train.sb3_sac_residual(task, minutes=30.0, seed=0, max_steps=24, learning_starts=48)
+    assert record["steps"] >= 24
+    env = MultiAgentPowerGridEnv(task.config(TEST_DAYS[0]))
+    assert play(env, factory(env)).objective == pytest.approx(play(env, "rule").objective)
+
+
+def test_the_features_hold_only_what_is_known_before_the_hour():
+    """Day-ahead prices of the coming hours, yesterday's load and solar: none of today's actual load."""
+    from powergrid.bench.residual import HORIZON, PRICE_UNIT, RuleResidual, yesterday
+
+    env = MultiAgentPowerGridEnv(task_named("dispatch_mg").config(TEST_DAYS[0]))
+    wrapped = RuleResidual(env)
+    obs, _ = wrapped.reset(seed=0)
+    obs, *_ = wrapped.step({"mg": np.zeros(3, np.float32)})
+    n_act = 3
+    extra = obs["mg"][-(n_act + 2 + 3 * HORIZON + 1):]
+    assert extra[:n_act] == pytest.approx(env.rule_action("mg"))
+    price = extra[n_act + 2: n_act + 2 + HORIZON]
+    assert price * PRICE_UNIT == pytest.approx(env.ctx.profiles["price"][1:1 + HORIZON], rel=1e-5)
+    load = extra[n_act + 2 + HORIZON: n_act + 2 + 2 * HORIZON] + 1.0
+    past = yesterday(env, "load")
+    assert load == pytest.approx(past[1:1 + HORIZON], rel=1e-5)
+    assert not np.allclose(past[1:1 + HORIZON], env.ctx.profiles["load"][1:1 + HORIZON])  # not today's actuals

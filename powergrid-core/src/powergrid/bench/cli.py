@@ -11,7 +11,8 @@ from typing import Any
 from powergrid.bench.tasks import TASKS, TEST_DAYS, BenchError, task_named
 
 #: Trained baselines: name → (function in powergrid.bench.train, the pip extra it needs).
-LIBRARIES = {"sb3_ppo": ("sb3_ppo", "sb3"), "sb3_sac": ("sb3_sac", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"),
+LIBRARIES = {"sb3_ppo": ("sb3_ppo", "sb3"), "sb3_sac": ("sb3_sac", "sb3"),
+             "sb3_sac_residual": ("sb3_sac_residual", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"),
              "mappo": ("torchrl_mappo", "mappo")}
 
 

@@ -172,6 +172,7 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
     (out / "results.json").write_text(json.dumps(
         {"command": command, "days": list(days), "versions": environment(), "training": training or {},
          "rows": [{"task": r.task, "policy": r.policy, "objective": r.objective, "cost": r.cost, "safety": r.safety,
-                   "seconds": r.seconds, "per_day": [d.objective for d in r.days]} for r in rows],
+                   "seconds": r.seconds, "per_day": [d.objective for d in r.days],
+                   "storage_mwh_per_day": [d.storage_mwh for d in r.days]} for r in rows],
          "oracle_lp": lp}, indent=1), encoding="utf-8")
     return path

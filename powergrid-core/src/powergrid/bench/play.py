@@ -18,7 +18,10 @@ from powergrid.evaluate import PolicyFn, policy_named
 
 @attrs.frozen
 class DayResult:
-    """One day: cost ($), safety, objective ($), failed flows, and hourly traces for the figures."""
+    """One day: cost ($), safety, objective ($), failed flows, hourly traces for the figures, and
+    ``storage_mwh``: the energy in the batteries at the end of the day minus at its start (MWh; the
+    day is scored without a terminal value, so a negative value is energy taken from the next day).
+    """
 
     cost: float
     safety: float
@@ -29,6 +32,7 @@ class DayResult:
     device_mw: dict[str, np.ndarray]
     device_mvar: dict[str, np.ndarray]
     price: np.ndarray
+    storage_mwh: float
 
 
 def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
@@ -45,6 +49,12 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     roots = [a.id for a in env.scenario.roots]
     devices = [d for d in env.scenario.device_agents if type(d.device).__name__ != "GridConnection"]
     on = env.net.bus.in_service.to_numpy(bool)
+    batteries = [d.device for d in devices if type(d.device).__name__ == "ESS"]
+
+    def stored() -> float:
+        return sum(b.soc * b.params.capacity_mwh for b in batteries)
+
+    stored_at_start = stored()
     cost = safety = 0.0
     failures = 0
     v_lo, v_hi, price = [], [], []
@@ -65,4 +75,4 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
             mvar[d.id].append(d.device.q_mvar)
     return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_weight * safety, failures, np.array(v_lo),
                      np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
-                     {k: np.array(v) for k, v in mvar.items()}, np.array(price))
+                     {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start)

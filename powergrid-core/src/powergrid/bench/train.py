@@ -17,12 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from powergrid.bench.residual import RuleResidual
 from powergrid.bench.tasks import Task
 from powergrid.env import MultiAgentPowerGridEnv
 
 
-def _sb3_vec(task: Task, seed: int, reward_scale: float | None) -> tuple[Any, Any]:
-    """The task as an SB3 vector env with one slot per learned agent (SuperSuit padding), and the raw env.
+def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
+             residual: float | None = None) -> tuple[Any, Any]:
+    """The task as an SB3 vector env with one slot per learned agent (SuperSuit padding), and the env it wraps.
+
+    ``residual``: the env wrapped in :class:`~powergrid.bench.residual.RuleResidual` with this scale
+    (actions are corrections to the rule, observations carry the day-ahead features).
 
     With several agents, each observation ends with SuperSuit's one-hot agent indicator, so the
     shared policy knows whose devices it sets. ``reward_scale``: rewards multiplied by this constant; ``None``: scaled by ``VecNormalize``'s
@@ -32,6 +37,8 @@ def _sb3_vec(task: Task, seed: int, reward_scale: float | None) -> tuple[Any, An
     from stable_baselines3.common.vec_env import VecEnvWrapper, VecMonitor, VecNormalize
 
     env = MultiAgentPowerGridEnv(task.config())
+    if residual is not None:
+        env = RuleResidual(env, scale=residual)
     env.reset(seed=seed)  # SuperSuit's vector env has no seed(): the env's own stream is seeded here
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
     if len(env.possible_agents) > 1:
@@ -82,7 +89,13 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
     indicator = float(max(np.max(env.observation_space(a).high) for a in agents)) if len(agents) > 1 else 0.0
 
     def factory(_: Any) -> Any:
+        wrappers: dict[int, Any] = {}
+
         def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
+            residual = None
+            if isinstance(env, RuleResidual):  # the test env gets the same features and rule composition
+                residual = wrappers.setdefault(id(e), RuleResidual(e, scale=env.scale, horizon=env.horizon))
+                observations = residual.observe({a: observations[a] for a in e.agents})
             out = {}
             for agent_id in e.agents:
                 obs = np.asarray(observations[agent_id], np.float32).reshape(-1)
@@ -93,7 +106,7 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
                 action, _ = model.predict(x, deterministic=True)
                 shape = e.action_space(agent_id).shape
                 out[agent_id] = np.asarray(action, np.float32)[: int(np.prod(shape))].reshape(shape)
-            return out
+            return residual.compose(out) if residual is not None else out
 
         act.observes = True  # type: ignore[attr-defined]
         return act
@@ -120,8 +133,8 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
 
 
 def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None, gamma: float = 0.9,
-            reward_scale: float = 0.01, hidden: tuple[int, ...] = (64, 64),
-            batch_size: int = 128) -> tuple[Any, dict[str, Any]]:
+            reward_scale: float = 0.01, hidden: tuple[int, ...] = (64, 64), batch_size: int = 128,
+            residual: float | None = None, learning_starts: int = 1000) -> tuple[Any, dict[str, Any]]:
     """Train SB3 SAC (off-policy, parameter sharing through SuperSuit) for ``minutes`` or ``max_steps``.
 
     One SAC policy acts for every learned agent; each agent's transitions go into one replay
@@ -129,20 +142,43 @@ def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     ``reward_scale``; ``gamma`` 0.9 (a day is 24 hourly steps and most of the cost is the hour's
     own), ``hidden`` layers, minibatches of ``batch_size``, one gradient step per agent step,
     automatic entropy; small networks keep a step cheap, so more of the day-by-day variety is
-    seen within the wall time. Returns ``(factory, record)`` as :func:`sb3_ppo`.
+    seen within the wall time. The first ``learning_starts`` agent steps are uniform actions.
+
+    ``residual``: residual RL on the rule (:class:`~powergrid.bench.residual.RuleResidual` with this
+    scale): the policy outputs a correction to the rule's action and sees the day-ahead features;
+    its mean layer starts at zero, so the untrained deterministic policy *is* the rule.
+    Returns ``(factory, record)`` as :func:`sb3_ppo`.
     """
     import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.utils import set_random_seed
 
     torch.set_num_threads(1)
-    vec, env = _sb3_vec(task, seed, reward_scale=reward_scale)
+    vec, env = _sb3_vec(task, seed, reward_scale=reward_scale, residual=residual)
     set_random_seed(seed)
-    model = SAC("MlpPolicy", vec, learning_rate=3e-4, buffer_size=300_000, learning_starts=min(1000, max_steps or 1000),
+    model = SAC("MlpPolicy", vec, learning_rate=3e-4, buffer_size=300_000,
+                learning_starts=min(learning_starts, max_steps or learning_starts),
                 batch_size=batch_size, gamma=gamma, train_freq=1, gradient_steps=vec.num_envs,
                 policy_kwargs={"net_arch": list(hidden)}, verbose=0, device="cpu")
+    if residual is not None:
+        with torch.no_grad():  # zero correction at the start: the deterministic policy plays the rule
+            model.actor.mu.weight.zero_()
+            model.actor.mu.bias.zero_()
     model.action_space.seed(seed)  # the uniform warm-up actions (SuperSuit's vector env has no seed())
-    return _sb3_learn(model, env, minutes, max_steps, "stable-baselines3 SAC + SuperSuit", seed)
+    library = "stable-baselines3 SAC + SuperSuit" + (f", residual on the rule (scale {residual:g})" if residual else "")
+    return _sb3_learn(model, env, minutes, max_steps, library, seed)
+
+
+def sb3_sac_residual(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
+                     **options: Any) -> tuple[Any, dict[str, Any]]:
+    """:func:`sb3_sac` as residual RL on the rule with the day-ahead features (``powergrid bench --libraries sb3_sac_residual``).
+
+    Defaults: ``residual`` scale 1, ``gamma`` 0.95, ``learning_starts`` 240 (ten days of uniform
+    corrections), chosen on the validation days (days 22–26);
+    ``options`` override any :func:`sb3_sac` keyword.
+    """
+    return sb3_sac(task, minutes=minutes, seed=seed, max_steps=max_steps,
+                   **{"residual": 1.0, "gamma": 0.95, "learning_starts": 240, **options})
 
 
 def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
