@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="NAME", help="cProfile one scenario (e.g. '100 agents') instead")
     parser.add_argument("--before", default="348340d",
                         help="the commit(s) measured as 'before', comma-separated, one table each ('' to skip)")
+    parser.add_argument("--compare-only", action="store_true", help="only the before/after table (skip the first)")
     parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time (a loaded machine)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -316,7 +317,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{'step/solve':>10} | {'KB/agent':>8} | {'pp steps/s':>10} | {'x pandapower':>12} | {'vector/core':>11} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for name, _composition, config, n_agents in progress(scenarios(), desc="bench_env", unit="scenario"):
+    for name, _composition, config, n_agents in progress([] if args.compare_only else scenarios(), desc="bench_env",
+                                                         unit="scenario"):
         env = MultiAgentPowerGridEnv.from_config(config)
         steps = max(50, int((2000 if n_agents < 100 else 600) * scale))
         rate, _ = env_rate(env, steps, runs, warmup=max(20, steps // 5))
