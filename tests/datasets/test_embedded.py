@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -125,6 +126,23 @@ def test_episodes_follow_the_role_convention_offline(role):
     else:
         assert values.min() >= 0 and values.max() <= 1  # pu of the yearly peak
     np.testing.assert_array_equal(values, provider.episode(96, 15, np.random.default_rng(7)))
+
+
+def test_an_episode_resamples_once_per_step_and_pickles_without_the_resampled_year(monkeypatch):
+    from powergrid_datasets.timeseries import TimeSeries
+
+    provider = make("load")
+    calls = []
+    resample = TimeSeries.resample
+    monkeypatch.setattr(TimeSeries, "resample", lambda self, minutes: calls.append(minutes) or resample(self, minutes))
+    first = [provider.episode(96, 15, np.random.default_rng(seed)) for seed in range(3)]
+    provider.episode(24, 60, np.random.default_rng(0))
+    assert calls == [15, 60]  # a reset no longer resamples the year (was: once per episode)
+    small = len(pickle.dumps(provider))
+    assert small < len(pickle.dumps(provider.series())) / 2  # the resampled windows are not pickled
+    clone = pickle.loads(pickle.dumps(provider))
+    for seed, values in enumerate(first):
+        np.testing.assert_array_equal(clone.episode(96, 15, np.random.default_rng(seed)), values)
 
 
 def test_the_same_seed_picks_the_same_day_for_every_role():

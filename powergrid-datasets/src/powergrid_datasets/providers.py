@@ -131,6 +131,11 @@ class SeriesProvider(ProfileProvider):
         self.last_start: pd.Timestamp | None = None
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
+        self._windows: dict[float, TimeSeries] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the resampled windows are rebuilt on first use (they can be large: a year at the episode step)
+        return {**self.__dict__, "_windows": {}}
 
     def bind(self, providers: Any) -> None:
         """Remember the scenario's other series providers: every role starts its episode on one common day."""
@@ -187,14 +192,17 @@ class SeriesProvider(ProfileProvider):
         return ts
 
     def _window(self, step_minutes: float) -> TimeSeries:
-        """The series between ``date_from`` and ``date_to``, at the episode step."""
-        p = self.params
-        ts = self.series()
-        if p.date_from is not None or p.date_to is not None:
-            lo = _local(p.date_from, p.tz) if p.date_from else None
-            hi = _local(p.date_to, p.tz) if p.date_to else None
-            ts = ts.between(lo, hi)
-        return ts.resample(step_minutes)
+        """The series between ``date_from`` and ``date_to``, at the episode step (resampled once per step)."""
+        key = float(step_minutes)
+        if key not in self._windows:
+            p = self.params
+            ts = self.series()
+            if p.date_from is not None or p.date_to is not None:
+                lo = _local(p.date_from, p.tz) if p.date_from else None
+                hi = _local(p.date_to, p.tz) if p.date_to else None
+                ts = ts.between(lo, hi)
+            self._windows[key] = ts.resample(step_minutes)
+        return self._windows[key]
 
     def start_days(self, n_steps: int, step_minutes: float) -> set[_dt.date]:
         """The local days (in ``tz``) whose midnight starts ``n_steps`` valid values (cached)."""
