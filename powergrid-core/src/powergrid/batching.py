@@ -14,11 +14,9 @@ Two structures, built once per :class:`~powergrid.env.MultiAgentPowerGridEnv` fr
 
 from __future__ import annotations
 
-import itertools
-import operator
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, is_
 from typing import Any
 
 import attrs
@@ -278,7 +276,7 @@ class FastSetpoints:
         pos = self._pos
         now = acting[pos]
         sent = list(map(actions.get, self.ids))
-        missing = any(map(operator.is_, sent, itertools.repeat(None)))
+        missing = any(map(is_, sent, repeat(None)))
         parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
         try:
             flat = np.concatenate(parts, dtype=np.float64)
