@@ -126,7 +126,7 @@ def bench(session: nox.Session) -> None:
     session.install("torch==2.13.0")
     session.install(f"{CORE}[plot,sb3,rllib,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
     session.run("powergrid", "bench", "all", "--days", "12", "--out", ".nox/bench-tasks")
-    for task in ("dispatch_mg", "p2p_trading"):  # SB3 PPO and SAC, RLlib PPO, MAPPO: 30 minutes each (about 4 hours)
+    for task in ("dispatch_mg", "p2p_trading"):  # SB3 PPO, SAC and residual SAC, RLlib PPO, MAPPO: 30 min each (~5 h)
         session.run("powergrid", "bench", task, "--days", "12", "--train-minutes", "30", "--out", f".nox/bench-{task}")
 
 
