@@ -21,8 +21,6 @@ tap control), random actions (uniform in each Box), one process (one core), epis
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import statistics
 import subprocess
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: BLAS threads only contend on the small batched products
+import bench_env  # after the thread setting (it imports numpy)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,19 +52,8 @@ def use_cpu_time(cpu: bool) -> None:
 
 
 def runpp_seconds(runs: int = 9) -> float:
-    """Median seconds of one ``pandapower.runpp(case33bw, lightsim2grid=False)`` (after two warm-up runs)."""
-    import pandapower as pp
-    import pandapower.networks as pn
-
-    net = pn.case33bw()
-    times = []
-    with contextlib.redirect_stdout(io.StringIO()):  # pandapower prints a hint per run when numba is absent
-        for k in range(runs + 2):
-            t0 = clock()
-            pp.runpp(net, lightsim2grid=False)
-            if k >= 2:
-                times.append(clock() - t0)
-    return statistics.median(times)
+    """The reference ``runpp`` (:func:`bench_env.runpp_seconds`) timed with this module's clock."""
+    return bench_env.runpp_seconds(runs, timer=clock)
 
 
 def _actions(venv, count: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
