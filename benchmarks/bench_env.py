@@ -283,22 +283,31 @@ def on_commit(commit: str, expression: str) -> Any:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def profile(name: str, steps: int = 2000, top: int = 15) -> None:
+def print_profile(step: Callable[[int], None], steps: int, top: int) -> None:
+    """cProfile ``step(k)`` for ``k`` in ``range(steps)``; print the ``top`` functions by own time."""
     import cProfile
     import pstats
 
+    prof = cProfile.Profile()
+    prof.enable()
+    for k in range(steps):
+        step(k)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
+def profile(name: str, steps: int = 2000, top: int = 15) -> None:
     config = next(c for n, _, c, _ in scenarios() if n == name)
     env = MultiAgentPowerGridEnv.from_config(config)
     env_rate(env, 10, 1, 50)
     acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, np.random.default_rng(0))
-    prof = cProfile.Profile()
-    prof.enable()
-    for k in range(steps):
+
+    def step(k: int) -> None:
         env.step(acts[k % 32])
         if not env.agents:
             env.reset()
-    prof.disable()
-    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+    print_profile(step, steps, top)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -158,20 +158,12 @@ def rates(commit: str, copies: tuple[int, ...], env_steps: int, runs: int
 
 
 def profile(n: int, steps: int, top: int = 25) -> None:
-    import cProfile
-    import pstats
-
     from powergrid.vector import VectorPowerGridEnv
 
     venv = VectorPowerGridEnv(CONFIG, n)
     acts = _actions(venv, 16, np.random.default_rng(0))
     venv.reset(seed=0)
-    prof = cProfile.Profile()
-    prof.enable()
-    for k in range(steps):
-        venv.step(acts[k % 16])
-    prof.disable()
-    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+    bench_env.print_profile(lambda k: venv.step(acts[k % 16]), steps, top)
 
 
 def main(argv: list[str] | None = None) -> None:
