@@ -270,8 +270,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._groups = DeviceGroups(devices, list(flat.items()), reactive=bool(s.horizontal))
         self._fast = FastSetpoints(s.roots if not s.horizontal else [], self._action_spaces, self._action_maps,
                                    self._down_links, self._agent_pos, self._groups.batches)
-        self._slow_roots = [r for r in s.roots if r.id not in set(self._fast.ids)]
-        self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in set(self._fast.ids)}
+        fast_ids = set(self._fast.ids)
+        self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
+        self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
         # per learned agent, what its infos add: down link, up links by child, protocols with info, device reports
         self._info_parts = [(a.id, self._down_links.get(a.id),
                              [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
