@@ -456,6 +456,14 @@ class FastSolver(PowerFlowSolver):
         self._M.sort_indices()
         self._empty_rows = np.flatnonzero(np.diff(self._M.indptr) == 0)  # np.add.reduceat gives them a stray entry
         self._all_buses_on = bool(np.all(bus_in >= 0))
+        # for _results: the bus at every row of M, the current-to-loading factors of both ends side by side (a zero
+        # rating as 0, set to inf afterwards: no inf·0), and per kind (line, trafo) where its rows sit
+        self._ends = np.concatenate((self._f_bus, self._t_bus, self._eg_bus))
+        self._cfct = np.nan_to_num(np.concatenate((self._cf, self._ct)), posinf=0.0)
+        self._parts = [(fl["part"], None if fl["all"] else (fl["sel"], fl["template"], fl["n"]))
+                       for fl in (self._flow["line"], self._flow["trafo"])]
+        tr = self._flow["trafo"]
+        self._lv = (slice(offset + tr["part"].start, offset + tr["part"].stop), None if tr["all"] else (tr["sel"], tr["n"]))
 
         # --- backend
         self._ls = _LS_CLASS() if self.backend == "lightsim2grid" else None
@@ -477,7 +485,7 @@ class FastSolver(PowerFlowSolver):
         inj = injections
         # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
         Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
-        if not np.all(np.isfinite(Sbus)):
+        if not np.isfinite(Sbus).all():
             return self._fail()
         p = self.params
         try:
@@ -492,7 +500,7 @@ class FastSolver(PowerFlowSolver):
                     V, ok, iterations = self._nr.solve(self._V, Sbus, p.max_iteration, p.tolerance_mva)
         except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
             return self._fail()
-        if not ok or not np.all(np.isfinite(V)):
+        if not ok or not np.isfinite(V).all():
             return self._fail()
         self._V = V
         return self._results(V, Sbus, iterations)
@@ -504,33 +512,37 @@ class FastSolver(PowerFlowSolver):
     def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
         base, k = self.base_mva, self._k
         I = self._M @ V  # pu currents: from ends, to ends, slack buses
-        Iabs = np.abs(I[: 2 * k])
-        with np.errstate(invalid="ignore"):
-            loading = np.maximum(Iabs[:k] * self._cf, Iabs[k:] * self._ct)
+        S = V[self._ends] * I.conj()  # pu powers into the branches at both ends, and the slack buses' injections
+        S *= base
+        x = np.abs(I[: 2 * k])
+        x *= self._cfct
+        loading = np.maximum(x[:k], x[k:])
         if len(self._zero_rating):
             loading[self._zero_rating] = np.inf
-        p_from = (V[self._f_bus] * np.conj(I[:k])).real * base
+        P, Q = S.real.copy(), S.imag.copy()
         out = []
-        for kind in ("line", "trafo"):
-            fl = self._flow[kind]
-            if fl["all"]:
-                out += [loading[fl["part"]], p_from[fl["part"]]]
+        for part, partial in self._parts:
+            if partial is None:
+                out += [loading[part], P[part]]
             else:
-                ld, pf = fl["template"].copy(), np.zeros(fl["n"])
-                ld[fl["sel"]], pf[fl["sel"]] = loading[fl["part"]], p_from[fl["part"]]
+                sel, template, n = partial
+                ld, pf = template.copy(), np.zeros(n)
+                ld[sel], pf[sel] = loading[part], P[part]
                 out += [ld, pf]
-        tr = self._flow["trafo"]
-        part = tr["part"]
-        s_lv = np.zeros(tr["n"], np.complex128)
-        s_lv[tr["sel"]] = V[self._t_bus[part]] * np.conj(I[k + part.start: k + part.stop]) * base
+        lv, partial = self._lv
+        if partial is None:
+            lv_p, lv_q = P[lv], Q[lv]
+        else:
+            sel, n = partial
+            lv_p, lv_q = np.zeros(n), np.zeros(n)
+            lv_p[sel], lv_q[sel] = P[lv], Q[lv]
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
-        b = self._eg_bus
-        S_eg = (V[b] * np.conj(I[2 * k:]) - Sbus[b]) * base
+        S_eg = S[2 * k:] - Sbus[self._eg_bus] * base
         if not self._eg_all_on:
             S_eg[~self._eg_on] = 0.0
         Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
         return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
-                               S_eg.real.copy(), S_eg.imag.copy(), iterations, s_lv.real.copy(), s_lv.imag.copy())
+                               S_eg.real.copy(), S_eg.imag.copy(), iterations, lv_p, lv_q)
 
     def results_of(self, copies: list[FastSolver], V: np.ndarray, Sbus: np.ndarray, iterations: int
                    ) -> list[PowerFlowResult]:
