@@ -1,6 +1,6 @@
 """1,000-step training smokes of the benchmark's trained baselines, one per library:
-SB3 PPO and SAC with SuperSuit parameter sharing (SAC also as residual RL on the rule), RLlib PPO,
-and TorchRL MAPPO (centralised critic)."""
+SB3 PPO and SAC with SuperSuit parameter sharing (SAC also as residual RL on the rule, and started
+from the oracle's demonstrations), RLlib PPO, and TorchRL MAPPO (centralised critic)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from powergrid.bench.tasks import TEST_DAYS, task_named
 from powergrid.env import MultiAgentPowerGridEnv
 
 NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "sb3_sac": ("stable_baselines3", "supersuit"),
-         "sb3_sac_residual": ("stable_baselines3", "supersuit"),
+         "sb3_sac_residual": ("stable_baselines3", "supersuit"), "sb3_sac_bc": ("stable_baselines3", "supersuit"),
          "rllib_ppo": ("ray",), "torchrl_mappo": ("torchrl", "supersuit")}
 
 
@@ -70,3 +70,46 @@ def test_the_features_hold_only_what_is_known_before_the_hour():
     past = yesterday(env, "load")
     assert load == pytest.approx(past[1:1 + HORIZON], rel=1e-5)
     assert not np.allclose(past[1:1 + HORIZON], env.ctx.profiles["load"][1:1 + HORIZON])  # not today's actuals
+
+
+def test_the_oracle_demonstrations_replay_its_cost_through_the_residual_wrapper():
+    """Corrections ``(oracle − rule)/scale`` sent through RuleResidual give the oracle's own day, hour by hour."""
+    for module in NEEDS["sb3_sac_bc"]:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    from powergrid.bench.imitation import demonstrations, train_days
+    from powergrid.bench.residual import RuleResidual
+
+    task = task_named("p2p_trading")
+    env = RuleResidual(MultiAgentPowerGridEnv(task.config()), scale=2.0)
+    day = train_days(1)[0]
+    demos = demonstrations(task, [day], scale=2.0, encode=train.shared_observation(env), action_size=5)
+    assert demos.days == (day,) and not demos.failed
+    assert demos.objectives[0] == pytest.approx(demos.oracle_objectives[0], rel=1e-6)
+    assert demos.observations.shape == demos.next_observations.shape == (24, 3, env.observation_space("mg1").shape[0] + 3)
+    assert demos.corrections.shape == (24, 3, 5) and np.abs(demos.corrections).max() <= 1.0
+    assert np.abs(demos.corrections).max() > 0.1  # the oracle does not play the rule
+    assert demos.dones.tolist() == [False] * 23 + [True]
+    assert np.isfinite(demos.rewards).all()
+    # a scale too small to reach the oracle's actions from the rule's is clipped: the day is no longer the oracle's
+    small = demonstrations(task, [day], scale=0.25, encode=train.shared_observation(env), action_size=5)
+    assert small.objectives[0] > demos.objectives[0] + 1.0
+
+
+def test_behaviour_cloning_plays_its_demonstration_day_better_than_the_rule_then_sac_trains():
+    """The cloned policy (no SAC step) beats the rule on its one demonstration day; 1,000 SAC steps then run."""
+    for module in NEEDS["sb3_sac_bc"]:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    from powergrid.bench.imitation import train_days
+
+    task = task_named("dispatch_mg")
+    env = MultiAgentPowerGridEnv(task.config(train_days(1)[0], split="train"))
+    factory, record = train.sb3_sac_bc(task, minutes=30.0, max_steps=0, demo_days=1, bc_steps=2000, critic_steps=0)
+    assert record["steps"] == 0 and record["demo_days"] == 1 and record["bc_mse"] < 0.01
+    assert play(env, factory(env)).objective < play(env, "rule").objective - 1.0
+    factory, record = train.sb3_sac_bc(task, minutes=30.0, max_steps=1000, demo_days=1, bc_steps=100, critic_steps=100)
+    assert record["steps"] >= 1000 and record["oracle_s"] > 0 and np.isfinite(record["critic_loss"])
+    test_env = MultiAgentPowerGridEnv(task.config(TEST_DAYS[0]))
+    day = play(test_env, factory(test_env))
+    assert np.isfinite(day.objective) and day.failures == 0

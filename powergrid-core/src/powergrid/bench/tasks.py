@@ -62,8 +62,8 @@ class Task:
                              f"or set {CONFIG_ENV})")
         return yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    def config(self, day: str | None = None, *, dispatch_view: bool = False) -> EnvConfig:
-        """The task's config; on a test ``day`` (``YYYY-MM-DD``) every data role starts that day.
+    def config(self, day: str | None = None, *, split: str = "test", dispatch_view: bool = False) -> EnvConfig:
+        """The task's config; on a ``day`` (``YYYY-MM-DD``) of ``split`` every data role starts that day.
 
         ``dispatch_view``: every grid agent learned (what the oracle replays its dispatch through).
         """
@@ -73,7 +73,7 @@ class Task:
         data = self.raw()
         if day is not None:
             for params in data["datasets"].values():
-                params.update(start=day, split="test")
+                params.update(start=day, split=split)
         if dispatch_view:
             for agent in data["agents"]:
                 if agent.get("kind") == "grid":

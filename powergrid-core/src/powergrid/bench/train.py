@@ -13,6 +13,7 @@ Needs the ``sb3``, ``rllib`` or ``mappo`` extra (torch 2.13.0 and the library).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,28 @@ def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
     return vec, env
 
 
+def shared_observation(env: Any) -> Callable[[str, Any], np.ndarray]:
+    """What the shared SB3 policy sees of an agent's observation of ``env``, as :func:`_sb3_vec` builds it.
+
+    Returns ``encode(agent_id, obs)``: the observation zero-padded to the largest agent's, then, with
+    several agents, SuperSuit's one-hot agent indicator (the padded space's largest bound at the
+    agent's position).
+    """
+    agents = list(env.possible_agents)
+    obs_dim = int(max(np.prod(env.observation_space(a).shape) for a in agents))
+    indicator = float(max(np.max(env.observation_space(a).high) for a in agents)) if len(agents) > 1 else 0.0
+
+    def encode(agent_id: str, obs: Any) -> np.ndarray:
+        flat = np.asarray(obs, np.float32).reshape(-1)
+        x = np.zeros(obs_dim + (len(agents) if indicator else 0), np.float32)
+        x[: flat.size] = flat
+        if indicator:
+            x[obs_dim + agents.index(agent_id)] = indicator
+        return x
+
+    return encode
+
+
 def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, library: str,
                seed: int) -> tuple[Any, dict[str, Any]]:
     """Run ``model.learn`` until ``minutes`` of wall time or ``max_steps``; the policy factory and the record."""
@@ -80,13 +103,11 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
             return time.perf_counter() < deadline
 
     started = time.perf_counter()
-    model.learn(total_timesteps=max_steps or 10**9, callback=Stop())
+    if max_steps != 0:
+        model.learn(total_timesteps=max_steps or 10**9, callback=Stop())
     record = {"library": library, "seed": seed, "steps": int(model.num_timesteps),
               "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
-    agents = list(env.possible_agents)
-    obs_dim = int(max(np.prod(env.observation_space(a).shape) for a in agents))
-    # SuperSuit's agent indicator: the padded space's largest bound at the agent's position
-    indicator = float(max(np.max(env.observation_space(a).high) for a in agents)) if len(agents) > 1 else 0.0
+    shared = shared_observation(env)
 
     def factory(_: Any) -> Any:
         wrappers: dict[int, Any] = {}
@@ -98,12 +119,7 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
                 observations = residual.observe({a: observations[a] for a in e.agents})
             out = {}
             for agent_id in e.agents:
-                obs = np.asarray(observations[agent_id], np.float32).reshape(-1)
-                x = np.zeros(obs_dim + (len(agents) if indicator else 0), np.float32)
-                x[: obs.size] = obs
-                if indicator:
-                    x[obs_dim + agents.index(agent_id)] = indicator
-                action, _ = model.predict(x, deterministic=True)
+                action, _ = model.predict(shared(agent_id, observations[agent_id]), deterministic=True)
                 shape = e.action_space(agent_id).shape
                 out[agent_id] = np.asarray(action, np.float32)[: int(np.prod(shape))].reshape(shape)
             return residual.compose(out) if residual is not None else out
@@ -132,22 +148,35 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     return _sb3_learn(model, env, minutes, max_steps, "stable-baselines3 PPO + SuperSuit", seed)
 
 
-def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None, gamma: float = 0.9,
-            reward_scale: float = 0.01, hidden: tuple[int, ...] = (64, 64), batch_size: int = 128,
-            residual: float | None = None, learning_starts: int = 1000) -> tuple[Any, dict[str, Any]]:
+def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
+            **options: Any) -> tuple[Any, dict[str, Any]]:
     """Train SB3 SAC (off-policy, parameter sharing through SuperSuit) for ``minutes`` or ``max_steps``.
 
     One SAC policy acts for every learned agent; each agent's transitions go into one replay
-    buffer. Rewards ($/h, with 100 $ per unit of safety violation) are multiplied by
-    ``reward_scale``; ``gamma`` 0.9 (a day is 24 hourly steps and most of the cost is the hour's
-    own), ``hidden`` layers, minibatches of ``batch_size``, one gradient step per agent step,
-    automatic entropy; small networks keep a step cheap, so more of the day-by-day variety is
-    seen within the wall time. The first ``learning_starts`` agent steps are uniform actions.
+    buffer. ``options``: the settings of :func:`sac_model` (reward scale, γ, network, residual RL …).
+    Returns ``(factory, record)`` as :func:`sb3_ppo`.
+    """
+    model, env, library = sac_model(task, seed=seed, max_steps=max_steps, **options)
+    return _sb3_learn(model, env, minutes, max_steps, library, seed)
+
+
+def sac_model(task: Task, *, seed: int = 0, max_steps: int | None = None, gamma: float = 0.9,
+              reward_scale: float = 0.01, hidden: tuple[int, ...] = (64, 64), batch_size: int = 128,
+              residual: float | None = None, learning_starts: int = 1000, ent_coef: str | float = "auto",
+              sac_class: Any = None, policy_kwargs: dict[str, Any] | None = None) -> tuple[Any, Any, str]:
+    """The untrained SB3 SAC of :func:`sb3_sac`, the env it acts on, and its library label.
+
+    Rewards ($/h, with 100 $ per unit of safety violation) are multiplied by ``reward_scale``;
+    ``gamma`` 0.9 (a day is 24 hourly steps and most of the cost is the hour's own), ``hidden``
+    layers, minibatches of ``batch_size``, one gradient step per agent step, entropy coefficient
+    ``ent_coef`` (SB3's: ``"auto"`` is learned from 1, ``"auto_0.01"`` from 0.01); small networks
+    keep a step cheap, so more of the day-by-day variety is seen within the wall time. The first
+    ``learning_starts`` agent steps are uniform actions. ``sac_class``: a subclass of SB3's SAC;
+    ``policy_kwargs``: added to SB3's (``net_arch`` is ``hidden``).
 
     ``residual``: residual RL on the rule (:class:`~powergrid.bench.residual.RuleResidual` with this
     scale): the policy outputs a correction to the rule's action and sees the day-ahead features;
     its mean layer starts at zero, so the untrained deterministic policy *is* the rule.
-    Returns ``(factory, record)`` as :func:`sb3_ppo`.
     """
     import torch
     from stable_baselines3 import SAC
@@ -156,17 +185,18 @@ def sb3_sac(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     torch.set_num_threads(1)
     vec, env = _sb3_vec(task, seed, reward_scale=reward_scale, residual=residual)
     set_random_seed(seed)
-    model = SAC("MlpPolicy", vec, learning_rate=3e-4, buffer_size=300_000,
-                learning_starts=min(learning_starts, max_steps or learning_starts),
-                batch_size=batch_size, gamma=gamma, train_freq=1, gradient_steps=vec.num_envs,
-                policy_kwargs={"net_arch": list(hidden)}, verbose=0, device="cpu")
+    model = (sac_class or SAC)("MlpPolicy", vec, learning_rate=3e-4, buffer_size=300_000,
+                               learning_starts=min(learning_starts, max_steps or learning_starts),
+                               batch_size=batch_size, gamma=gamma, train_freq=1, gradient_steps=vec.num_envs,
+                               ent_coef=ent_coef, policy_kwargs={"net_arch": list(hidden), **(policy_kwargs or {})},
+                               verbose=0, device="cpu")
     if residual is not None:
         with torch.no_grad():  # zero correction at the start: the deterministic policy plays the rule
             model.actor.mu.weight.zero_()
             model.actor.mu.bias.zero_()
     model.action_space.seed(seed)  # the uniform warm-up actions (SuperSuit's vector env has no seed())
     library = "stable-baselines3 SAC + SuperSuit" + (f", residual on the rule (scale {residual:g})" if residual else "")
-    return _sb3_learn(model, env, minutes, max_steps, library, seed)
+    return model, env, library
 
 
 def sb3_sac_residual(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
@@ -175,10 +205,49 @@ def sb3_sac_residual(task: Task, *, minutes: float, seed: int = 0, max_steps: in
 
     Defaults: ``residual`` scale 1, ``gamma`` 0.95, ``learning_starts`` 240 (ten days of uniform
     corrections), chosen on the validation days (days 22–26);
-    ``options`` override any :func:`sb3_sac` keyword.
+    ``options`` override any :func:`sac_model` keyword.
     """
     return sb3_sac(task, minutes=minutes, seed=seed, max_steps=max_steps,
                    **{"residual": 1.0, "gamma": 0.95, "learning_starts": 240, **options})
+
+
+def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
+               demo_days: int | None = None, bc_steps: int = 4000, critic_steps: int = 2000, log_std: float = -2.0,
+               bc_weight: float = 1.0, **options: Any) -> tuple[Any, dict[str, Any]]:
+    """Residual SAC started from the oracle's demonstrations on the training days (``--libraries sb3_sac_bc``).
+
+    Within the ``minutes`` of wall time: the oracle of ``demo_days`` training days (all 252 if None,
+    :func:`powergrid.bench.imitation.train_days`) replayed through the residual wrapper, behaviour
+    cloning (``bc_steps``), the critics fitted on the demonstrations (``critic_steps``), then SAC with
+    a behaviour-cloning step of weight ``bc_weight`` after each of its gradient steps
+    (:mod:`powergrid.bench.imitation`), for the rest of the time or ``max_steps`` env steps
+    (``max_steps=0``: the cloned policy alone). ``log_std``: the exploration noise's log standard
+    deviation. ``options`` override the :func:`sac_model` settings (defaults: residual scale 2, so a
+    correction can reach any action from any rule; γ 0.95; no uniform warm-up; entropy coefficient
+    learned from 0.01). The record adds the oracle's days, its wall time (s) and the final losses.
+    """
+    from powergrid.bench import imitation
+
+    started = time.perf_counter()
+    agents = sum(a.get("policy") == "learned" for a in task.raw()["agents"])
+    settings = {"residual": 2.0, "gamma": 0.95, "learning_starts": 0, "ent_coef": "auto_0.01", "reward_scale": 0.01,
+                "policy_kwargs": {"features_extractor_class": imitation.UnitIndicator,
+                                  "features_extractor_kwargs": {"agents": agents}} if agents > 1 else None,
+                **options}
+    model, env, library = sac_model(task, seed=seed, max_steps=max_steps, sac_class=imitation.BCRegularisedSAC,
+                                    **settings)
+    demos = imitation.demonstrations(task, imitation.train_days(demo_days, seed), scale=settings["residual"],
+                                     encode=shared_observation(env), action_size=model.action_space.shape[0],
+                                     seed=seed)
+    losses = imitation.pretrain(model, demos, reward_scale=settings["reward_scale"], bc_steps=bc_steps,
+                                critic_steps=critic_steps, log_std=log_std, bc_weight=bc_weight, seed=seed)
+    prepared = time.perf_counter() - started
+    factory, record = _sb3_learn(model, env, minutes - prepared / 60.0, max_steps,
+                                 f"{library}, from the oracle's demonstrations (behaviour cloning)", seed)
+    record.update(wall_s=round(time.perf_counter() - started, 1), demo_days=len(demos.days),
+                  demo_failed=list(demos.failed), oracle_s=round(demos.seconds, 1), prepare_s=round(prepared, 1),
+                  **{k: round(v, 5) for k, v in losses.items()})
+    return factory, record
 
 
 def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
