@@ -285,26 +285,33 @@ class FastSetpoints:
         if self._normalized:  # a missing action is zero in physical units
             mapped = self._mid + self._half * flat
             flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
-        new = now[self._of_element]
-        first = ~now & (counts[pos] == 0)
-        if first.any():  # before its first action: the protocol's rule (its children's rules)
-            ctx.price = price
-            flat = flat.copy()
-            for i in np.flatnonzero(first).tolist():
-                at = self._of_element == i
-                flat[at] = np.asarray(self.agents[i].rule_action(ctx), np.float64).reshape(-1)
-            new = new | first[self._of_element]
-        self._flat = flat = np.where(new, flat, self._flat)
-        counts[pos] += now
-        last_act[pos[now]] = tick
         cpos = self._child_pos
         child_now = acting[cpos]
-        take = child_now | (counts[cpos] == 0)
-        counts[cpos] += child_now
-        last_act[cpos[child_now]] = tick
+        if now.all() and child_now.all():  # every parent and child acts (one-tick periods): all take the new actions
+            self._flat = flat
+            counts[pos] += 1
+            counts[cpos] += 1
+            last_act[pos] = last_act[cpos] = tick
+            every = True
+        else:
+            new = now[self._of_element]
+            first = ~now & (counts[pos] == 0)
+            if first.any():  # before its first action: the protocol's rule (its children's rules)
+                ctx.price = price
+                flat = flat.copy()
+                for i in np.flatnonzero(first).tolist():
+                    at = self._of_element == i
+                    flat[at] = np.asarray(self.agents[i].rule_action(ctx), np.float64).reshape(-1)
+                new = new | first[self._of_element]
+            self._flat = flat = np.where(new, flat, self._flat)
+            counts[pos] += now
+            last_act[pos[now]] = tick
+            take = child_now | (counts[cpos] == 0)
+            counts[cpos] += child_now
+            last_act[cpos[child_now]] = tick
+            every = bool(take.all())
         price_seen[pos] = price
         price_seen[cpos] = price
-        every = take.all()
         for b in self._batches:
             if b.fast_rows.size:
                 if every:
@@ -313,8 +320,8 @@ class FastSetpoints:
                     chosen = take[b.fast_child]
                     b.actions[b.fast_rows[chosen]] = flat[b.fast_src[chosen]]
                 b.prices[b.fast_rows] = price
-        take_list = take.tolist()
+        take_list = None if every else take.tolist()
         for i, d, src in self._solo:
             d.price = price
-            if take_list[i]:
+            if every or take_list[i]:
                 d.pending = flat[src]
