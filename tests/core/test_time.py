@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
+from powergrid import env as env_module
 from powergrid import hookimpl
 from powergrid.clock import format_duration, parse_duration, tick_seconds
 from powergrid.config import EnvConfig
@@ -415,3 +418,35 @@ def test_global_observation_appends_the_state(registry):
     for _ in range(3):
         obs, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
         np.testing.assert_allclose(obs["mg"][-n_bus:], env.state(), rtol=1e-6)
+
+
+class Zone(dt.tzinfo):
+    """A time zone that is not a fixed ``datetime.timezone`` (like a zoneinfo one): UTC+2."""
+
+    def utcoffset(self, when):
+        return dt.timedelta(hours=2)
+
+    def dst(self, when):
+        return dt.timedelta(0)
+
+    def tzname(self, when):
+        return "Z2"
+
+
+@pytest.mark.parametrize("t0", [dt.datetime(2023, 10, 3, 7, 0, tzinfo=dt.timezone.utc),
+                                dt.datetime(2023, 12, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+                                dt.datetime(2024, 2, 28, 23, 0, 5),
+                                dt.datetime(2023, 3, 12, 0, 0, tzinfo=Zone()),  # per step
+                                dt.datetime(2023, 1, 1, 0, 0, 0, 250)])  # microseconds: per step
+def test_infos_timestamp_is_the_data_time_in_iso_8601(registry, monkeypatch, t0):
+    """``infos[...]["timestamp"]`` is ``(start + time_s).isoformat()`` at every tick, whether the episode's strings
+    were made at reset (naive or fixed-offset starts) or are made per step (other time zones, microseconds)."""
+    monkeypatch.setattr(env_module, "_episode_t0", lambda providers: t0)
+    env = build(registry, hierarchy(episode="3h"))
+    _, infos = env.reset(seed=1)
+    assert (env._stamps is None) == (t0.microsecond > 0 or isinstance(t0.tzinfo, Zone))
+    for _ in range(env.max_ticks):
+        want = (t0 + dt.timedelta(seconds=env.time_s)).isoformat()
+        assert all(i["timestamp"] == want for i in infos.values())
+        _, _, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+    assert all(i["timestamp"] == (t0 + dt.timedelta(hours=3)).isoformat() for i in infos.values())

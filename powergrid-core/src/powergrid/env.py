@@ -68,6 +68,8 @@ AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 MEASUREMENT = 4
 #: The longest episode in ticks (the tick is derived from the scenario's durations).
 MAX_TICKS = 10_000_000
+#: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (longer: per step).
+STAMP_TICKS = 100_000
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -133,6 +135,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx = StepContext(dt_h=self.dt_h, profiles={})
         self.tick = 0
         self._t0: dt.datetime | None = None
+        self._stamps: list[str] | None = None
         self.last_result: PowerFlowResult | None = None
         n_bus, n_line, n_trafo, n_ext = self.solver.shape
         zeros = np.zeros
@@ -209,7 +212,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
-        self._obs_common = starts
+        self._obs_common = [starts + i for i in range(COMMON_FEATURES)]  # price, sin, cos, acting, ahead
         self._learned_dev_idx, self._learned_dev_gid = groups(
             [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in learned])
         # device-agent learners observe their bus voltage; grid-agent learners their devices' p and zone min/mean/max
@@ -492,6 +495,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
         self._t0 = _episode_t0(s.providers)
+        self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
@@ -857,13 +861,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             return {}
         ctx, tick = self.ctx, self.tick
         vm = self.last_result.vm_pu if self.last_result is not None else None
-        angle = 2.0 * np.pi * ctx.hour / 24.0
-        at = self._obs_common
-        buf[at] = ctx.price
-        buf[at + 1] = np.sin(angle)
-        buf[at + 2] = np.cos(angle)
-        buf[at + 3] = self._acting[self._learned_pos]
-        buf[at + 4] = self._ahead / self._periods
+        angle = 2.0 * math.pi * ctx.hour / 24.0
+        price_at, sin_at, cos_at, acting_at, ahead_at = self._obs_common
+        buf[price_at] = ctx.price
+        buf[sin_at] = math.sin(angle)
+        buf[cos_at] = math.cos(angle)
+        buf[acting_at] = self._acting[self._learned_pos]
+        buf[ahead_at] = self._ahead / self._periods
         if self._ldev_at.size:
             buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
         if self._lgrid.size:
@@ -892,9 +896,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for where in self._obs_global:
             buf[where] = vm if vm is not None else 1.0
         obs = ((buf - self._obs_ref) / self._obs_scale).astype(np.float32)
-        bad = ~np.isfinite(obs)
-        if bad.any():
-            obs[bad] = 0.0
+        if not np.isfinite(obs).all():
+            obs[~np.isfinite(obs)] = 0.0
         np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
         if self._obs_dim:  # one size for all: the rows of a 2-D view
             return dict(zip(self.possible_agents, obs.reshape(self._n_learned, self._obs_dim)))
@@ -909,8 +912,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         costs, safety = self._costs, self._safety
         acting = self._acting[self._learned_pos].tolist()
         ahead = self._ahead.tolist()
-        time_s, stamp = self.time_s, self.timestamp
-        stamp = stamp.isoformat() if stamp is not None else None
+        time_s = self.time_s
+        if self._stamps is not None:
+            stamp = self._stamps[tick]
+        else:
+            now = self.timestamp
+            stamp = now.isoformat() if now is not None else None
         infos = {}
         tick_s = self.tick_s
         # the entries every agent shares, copied (faster than a literal) and then the agent's own set in place
@@ -1019,6 +1026,18 @@ def _episode_t0(providers: Mapping[str, Any]) -> dt.datetime | None:
         if isinstance(start, dt.date):
             return dt.datetime.combine(start, dt.time())
     return None
+
+
+def _iso_stamps(t0: dt.datetime | None, tick_s: int, ticks: int) -> list[str] | None:
+    """``(t0 + k·tick_s).isoformat()`` for every tick ``k`` of an episode (0 to ``ticks``; ``tick_s`` in s), in one
+    numpy pass; None without a start, when the start has microseconds or a time zone that is not a fixed offset,
+    or for an episode longer than :data:`STAMP_TICKS`."""
+    if t0 is None or t0.microsecond or not (t0.tzinfo is None or isinstance(t0.tzinfo, dt.timezone)) \
+            or ticks > STAMP_TICKS:
+        return None
+    offset = t0.isoformat()[19:]  # "" or "+HH:MM" after "YYYY-MM-DDTHH:MM:SS"
+    times = np.datetime64(t0.replace(tzinfo=None), "s") + np.arange(ticks + 1) * np.timedelta64(tick_s, "s")
+    return [t + offset for t in np.datetime_as_string(times, unit="s").tolist()]
 
 
 def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -> Any:
