@@ -138,6 +138,34 @@ def test_fast_and_pandapower_control_agree(name):
         np.testing.assert_allclose(v_a, v_b, atol=1e-6)
 
 
+def test_fast_control_loop_scatters_the_injections_once_per_tick(monkeypatch):
+    """Around the fast solver the re-solves after tap moves reuse the first solve's bus powers: one scatter of
+    the injections per tick however many Newton–Raphson solves, and the flow of a fresh solve at the final taps."""
+    net = TEMPLATES["ieee34"]()
+    solver = FastSolver(copy.deepcopy(net))
+    counts = {"_scatter": 0, "_newton": 0}
+
+    def spy(name):
+        real = getattr(solver, name)
+
+        def counted(*args):
+            counts[name] += 1
+            return real(*args)
+        return counted
+
+    for name in counts:
+        monkeypatch.setattr(solver, name, spy(name))
+    control = TapControl.from_net(solver)
+    control.reset()
+    inj = base_injections(net, 1.1)
+    result = control.solve(inj)  # settles the taps from their initial positions: a tap move and a re-solve
+    assert counts["_scatter"] == 1 and counts["_newton"] >= 2
+    fresh = FastSolver(copy.deepcopy(net))
+    for reg in control.regulators:
+        fresh.set_trafo_tap(reg.row, reg.tap)
+    np.testing.assert_allclose(result.vm_pu, fresh.solve(inj).vm_pu, atol=1e-8)
+
+
 def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():
     """A regulator that a config gives to an OLTC device agent is that agent's, not the automatic control's."""
     pytest.importorskip("powergrid_devices", reason="the OLTC device comes with powergrid-devices")

@@ -36,6 +36,7 @@ import pandapower.topology as top
 import pandas as pd
 
 from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
+from powergrid.solvers.fast import FastSolver
 
 #: PT secondary voltage at 1 pu when a regulator's settings are given in pu (``pt_ratio`` 0).
 V_SECONDARY = 120.0
@@ -176,11 +177,14 @@ class TapControl:
         self._settle = True
 
     def solve(self, injections: Injections) -> PowerFlowResult:
-        """Solve, move the taps of regulators out of band, re-solve while any moved."""
-        result = self.solver.solve(injections)
+        """Solve, move the taps of regulators out of band, re-solve while any moved (the fast solver reuses the
+        bus powers of the first solve)."""
+        solver = self.solver
+        again = solver.resolve if isinstance(solver, FastSolver) else solver.solve
+        result = solver.solve(injections)
         self.begin()
         while self.move(result):
-            result = self.solver.solve(injections)
+            result = again(injections)
         return result
 
     def begin(self) -> None:

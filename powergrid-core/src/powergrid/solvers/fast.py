@@ -376,6 +376,7 @@ class FastSolver(PowerFlowSolver):
             V0[gbus] = gen_i[on, VG].real * np.exp(1j * np.deg2rad(ibus[gbus, VA].real))
         self.V_base = V0
         self._V = V0.copy()
+        self._Sbus: np.ndarray | None = None  # the bus powers of the last solve (pu), for :meth:`resolve`
 
         # --- injections: Sbus = S_const + C @ [sgen p+jq, load p+jq]  (C: scaling/sn_mva, minus for loads)
         bus_in = internal(net.bus.index.to_numpy())
@@ -492,7 +493,21 @@ class FastSolver(PowerFlowSolver):
         # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
         Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
         if not np.isfinite(Sbus).all():
+            self._Sbus = None
             return self._fail()
+        self._Sbus = Sbus
+        return self._newton(Sbus)
+
+    def resolve(self, injections: Injections) -> PowerFlowResult:
+        """:meth:`solve` again for the injections of the last :meth:`solve` (``injections``, unchanged since) after
+        tap moves, as a regulator's control loop does (:class:`~powergrid.controllers.TapControl`): the bus powers of
+        that solve are reused."""
+        if self._delegate is not None or self._Sbus is None:
+            return self.solve(injections)
+        return self._newton(self._Sbus)
+
+    def _newton(self, Sbus: np.ndarray) -> PowerFlowResult:
+        """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu), and the results."""
         p = self.params
         try:
             if self._ls is not None:
