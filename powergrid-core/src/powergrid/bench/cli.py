@@ -12,8 +12,8 @@ from powergrid.bench.tasks import TASKS, TEST_DAYS, BenchError, task_named
 
 #: Trained baselines: name → (function in powergrid.bench.train, the pip extra it needs).
 LIBRARIES = {"sb3_ppo": ("sb3_ppo", "sb3"), "sb3_sac": ("sb3_sac", "sb3"),
-             "sb3_sac_residual": ("sb3_sac_residual", "sb3"), "sb3_sac_bc": ("sb3_sac_bc", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"),
-             "mappo": ("torchrl_mappo", "mappo")}
+             "sb3_sac_residual": ("sb3_sac_residual", "sb3"), "sb3_sac_bc": ("sb3_sac_bc", "sb3"),
+             "sb3_bc": ("sb3_bc", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"), "mappo": ("torchrl_mappo", "mappo")}
 
 
 def add_parser(sub: Any, count: Any) -> None:

@@ -110,17 +110,20 @@ def corrections_of(plan: Any, scale: float) -> Callable[[Any], dict[str, np.ndar
 
 
 def demonstrations(task: Task, days: Sequence[str], *, scale: float, encode: Callable[[str, Any], np.ndarray],
-                   action_size: int, seed: int = 0) -> Demonstrations:
-    """Solve the oracle on each training day of ``days`` and replay it through ``RuleResidual(scale)``.
+                   action_size: int, seed: int = 0, seconds: float = float("inf")) -> Demonstrations:
+    """Solve the oracle on the training ``days`` in order and replay each through ``RuleResidual(scale)``.
 
     ``encode(agent, obs)``: the shared policy's view of an agent's observation
     (:func:`powergrid.bench.train.shared_observation`); corrections are zero-padded to ``action_size``.
-    A day whose LP fails is skipped and listed in ``failed``.
+    No day is started after ``seconds`` of wall time (the first always is). A day whose LP fails is
+    skipped and listed in ``failed``.
     """
     started = time.perf_counter()
     rows: list[tuple[np.ndarray, ...]] = []
     kept, failed, objectives, oracle_objectives = [], [], [], []
     for day in days:
+        if (kept or failed) and time.perf_counter() - started > seconds:
+            break
         env = MultiAgentPowerGridEnv(task.config(day, split="train", dispatch_view=True))
         try:
             plan = solve_day(env, seed)

@@ -212,19 +212,22 @@ def sb3_sac_residual(task: Task, *, minutes: float, seed: int = 0, max_steps: in
 
 
 def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
-               demo_days: int | None = None, bc_steps: int = 4000, critic_steps: int = 2000, log_std: float = -2.0,
-               bc_weight: float = 1.0, **options: Any) -> tuple[Any, dict[str, Any]]:
+               demo_days: int | None = None, demo_share: float = 1.0, bc_steps: int = 4000, critic_steps: int = 2000,
+               log_std: float = -2.0, bc_weight: float = 1.0, **options: Any) -> tuple[Any, dict[str, Any]]:
     """Residual SAC started from the oracle's demonstrations on the training days (``--libraries sb3_sac_bc``).
 
     Within the ``minutes`` of wall time: the oracle of ``demo_days`` training days (all 252 if None,
-    :func:`powergrid.bench.imitation.train_days`) replayed through the residual wrapper, behaviour
+    :func:`powergrid.bench.imitation.train_days`; no new day after ``demo_share`` × ``minutes``, less
+    half a minute for the cloning) replayed through the residual wrapper, behaviour
     cloning (``bc_steps``), the critics fitted on the demonstrations (``critic_steps``), then SAC with
     a behaviour-cloning step of weight ``bc_weight`` after each of its gradient steps
     (:mod:`powergrid.bench.imitation`), for the rest of the time or ``max_steps`` env steps
     (``max_steps=0``: the cloned policy alone). ``log_std``: the exploration noise's log standard
     deviation. ``options`` override the :func:`sac_model` settings (defaults: residual scale 2, so a
     correction can reach any action from any rule; γ 0.95; no uniform warm-up; entropy coefficient
-    learned from 0.01). The record adds the oracle's days, its wall time (s) and the final losses.
+    learned from 0.01; with several agents SuperSuit's agent indicator enters the networks as 0/1,
+    :class:`~powergrid.bench.imitation.UnitIndicator`). The record adds the oracle's days, its wall
+    time (s) and the final losses.
     """
     from powergrid.bench import imitation
 
@@ -238,16 +241,29 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
                                     **settings)
     demos = imitation.demonstrations(task, imitation.train_days(demo_days, seed), scale=settings["residual"],
                                      encode=shared_observation(env), action_size=model.action_space.shape[0],
-                                     seed=seed)
+                                     seed=seed, seconds=60.0 * (demo_share * minutes - 0.5))
     losses = imitation.pretrain(model, demos, reward_scale=settings["reward_scale"], bc_steps=bc_steps,
                                 critic_steps=critic_steps, log_std=log_std, bc_weight=bc_weight, seed=seed)
     prepared = time.perf_counter() - started
-    factory, record = _sb3_learn(model, env, minutes - prepared / 60.0, max_steps,
-                                 f"{library}, from the oracle's demonstrations (behaviour cloning)", seed)
+    how = "behaviour cloning of the oracle's demonstrations, no SAC step" if max_steps == 0 else \
+        "from the oracle's demonstrations (behaviour cloning)"
+    factory, record = _sb3_learn(model, env, minutes - prepared / 60.0, max_steps, f"{library}, {how}", seed)
     record.update(wall_s=round(time.perf_counter() - started, 1), demo_days=len(demos.days),
                   demo_failed=list(demos.failed), oracle_s=round(demos.seconds, 1), prepare_s=round(prepared, 1),
                   **{k: round(v, 5) for k, v in losses.items()})
     return factory, record
+
+
+def sb3_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
+           **options: Any) -> tuple[Any, dict[str, Any]]:
+    """Behaviour cloning of the oracle alone (``--libraries sb3_bc``): :func:`sb3_sac_bc` without SAC steps.
+
+    Its ``minutes`` go to the demonstrations (no new training day after 90 % of them) and the
+    cloning; ``max_steps`` is ignored (no env step is trained). Chosen on the validation days,
+    where SAC's fine-tuning lost what the cloning had gained (docs/benchmarks.md).
+    ``options`` override :func:`sb3_sac_bc`'s keywords.
+    """
+    return sb3_sac_bc(task, minutes=minutes, seed=seed, max_steps=0, **{"demo_share": 0.9, "critic_steps": 0, **options})
 
 
 def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
