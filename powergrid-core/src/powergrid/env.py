@@ -68,8 +68,9 @@ AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 MEASUREMENT = 4
 #: The longest episode in ticks (the tick is derived from the scenario's durations).
 MAX_TICKS = 10_000_000
-#: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (longer: per step).
-STAMP_TICKS = 100_000
+#: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
+#: longer episodes: per step).
+STAMP_TICKS = 2_000
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
