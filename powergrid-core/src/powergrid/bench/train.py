@@ -13,6 +13,7 @@ Needs the ``sb3``, ``rllib`` or ``mappo`` extra (torch 2.13.0 and the library).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -44,8 +45,10 @@ def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
     if len(env.possible_agents) > 1:
         padded = ss.agent_indicator_v0(padded)
-    monitored = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
-                                                 base_class="stable_baselines3"))
+    with warnings.catch_warnings():  # SuperSuit's ConcatVecEnv has no get_attr, so SB3 cannot read render_mode
+        warnings.filterwarnings("ignore", message="The `render_mode` attribute is not defined", category=UserWarning)
+        monitored = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
+                                                     base_class="stable_baselines3"))
     scale = 1.0 if reward_scale is None else reward_scale
 
     class Scaled(VecEnvWrapper):
@@ -385,7 +388,8 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
                       depth=2, num_cells=64, activation_class=nn.Tanh),
         in_keys=[("agents", "observation")], out_keys=[("agents", "state_value")])
     batch = 480
-    collector = Collector(env, policy, frames_per_batch=batch, total_frames=-1, device="cpu")
+    collector = Collector(env, policy, frames_per_batch=batch, total_frames=-1, device="cpu",
+                          auto_register_policy_transforms=False)  # an MLP policy: no recurrent state to track
     buffer = ReplayBuffer(storage=LazyTensorStorage(batch), sampler=SamplerWithoutReplacement(), batch_size=96)
     loss = ClipPPOLoss(actor_network=policy, critic_network=critic, clip_epsilon=0.2, entropy_coeff=1e-3,
                        normalize_advantage=True)
@@ -405,7 +409,9 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
         buffer.extend(data.reshape(-1))
         for _ in range(4):
             for _ in range(batch // 96):
-                out = loss(buffer.sample())
+                with warnings.catch_warnings():  # advantages normalised over agents and steps together (shared policy)
+                    warnings.filterwarnings("ignore", message="You requested advantage normalization", category=UserWarning)
+                    out = loss(buffer.sample())
                 total = out["loss_objective"] + out["loss_critic"] + out["loss_entropy"]
                 optim.zero_grad()
                 total.backward()
