@@ -172,14 +172,18 @@ def _mixed_scenario(action: str) -> dict[str, Any]:
             "time": {"physics": "15min", "episode": "6h"}, "agents": agents}
 
 
-def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 70) -> list[Any]:
+def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 70,
+                fast: bool | None = None) -> list[Any]:
+    """Observations, rewards, infos and device states over ``steps`` random steps; ``kernels``: batch every
+    kernel type and route setpoints as index maps (``fast``, default: ``kernels``), else object by object."""
     import powergrid.batching as batching
     from powergrid.env import MultiAgentPowerGridEnv
 
+    fast = kernels if fast is None else fast
     monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1 if kernels else 10**9)
-    monkeypatch.setattr(batching, "FAST_SETPOINTS", kernels)
+    monkeypatch.setattr(batching, "FAST_SETPOINTS", fast)
     env = MultiAgentPowerGridEnv.from_config(config)
-    assert bool(env._groups.batches) == kernels and bool(env._fast) == kernels
+    assert bool(env._groups.batches) == kernels and bool(env._fast) == fast
     rng = np.random.default_rng(4)
     out: list[Any] = [env.reset(seed=2)]
     for k in range(steps):
@@ -220,3 +224,10 @@ def test_env_with_kernels_and_fast_setpoints_equals_the_per_object_env(action: s
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     config = _mixed_scenario(action)
     _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, True, monkeypatch))
+
+
+def test_fast_setpoints_to_per_object_devices_equal_the_tree_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setpoints routed as index maps to devices stepped object by object (each takes a view of the parents'
+    actions; children that hold, parents before their first action) give the tree walk's trajectory."""
+    config = _mixed_scenario("normalized")
+    _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, False, monkeypatch, fast=True))

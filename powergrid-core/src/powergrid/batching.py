@@ -112,6 +112,7 @@ class DeviceGroups:
         self.solo = [d for d in device_agents if id(d.device) not in batched]
         self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
         self.solo_devices = [d.device for d in self.solo]
+        self._all_solo = not self.batches  # then the solo devices are every device, in device order
         self.settling = [d for d in self.solo if type(d.device).settle is not Device.settle]
         self.settle_kernels = [b.kernel for b in self.batches if b.kernel.settles]
         self.reactive = reactive
@@ -146,12 +147,14 @@ class DeviceGroups:
         for d in self.solo:
             ctx.price = d.price
             d.device.step(d.pending, ctx)
-            if d.reactive.q_mvar is not None:
-                d.reactive.apply(d.device)
         for b in self.batches:
             b.gather()
             b.kernel.step(b.actions, b.prices, ctx)
-            if self.reactive:
+        if self.reactive:  # the protocols' reactive setpoints, after the active-power step
+            for d in self.solo:
+                if d.reactive.q_mvar is not None:
+                    d.reactive.apply(d.device)
+            for b in self.batches:
                 for row, d in enumerate(b.agents):
                     if d.reactive.q_mvar is not None:
                         d.reactive.apply(d.device)
@@ -166,27 +169,28 @@ class DeviceGroups:
 
     def injections(self) -> tuple[np.ndarray, np.ndarray]:
         """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
-        p, q = np.empty(self.n), np.empty(self.n)
-        if self.solo:
-            pq = np.fromiter(chain.from_iterable(map(self._get_pq, self.solo_devices)), np.float64, 2 * len(self.solo))
-            p[self.solo_idx] = pq[0::2]
-            q[self.solo_idx] = pq[1::2]
+        pq = self._solo_columns(self._get_pq, 2)
         for b in self.batches:
-            p[b.idx] = b.kernel.p_mw
-            q[b.idx] = b.kernel.q_mvar
-        return p, q
+            pq[0, b.idx], pq[1, b.idx] = b.kernel.p_mw, b.kernel.q_mvar
+        return pq[0], pq[1]
 
     def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order."""
-        cost, safe, proj, p = (np.empty(self.n) for _ in range(4))
-        if self.solo:
-            css = np.fromiter(chain.from_iterable(map(self._get_cost, self.solo_devices)), np.float64, 4 * len(self.solo))
-            for column, out in enumerate((cost, safe, proj, p)):
-                out[self.solo_idx] = css[column::4]
+        out = self._solo_columns(self._get_cost, 4)
         for b in self.batches:
             k = b.kernel
-            cost[b.idx], safe[b.idx], proj[b.idx], p[b.idx] = k.cost, k.safety, k.projection, k.p_mw
-        return cost, safe, proj, p
+            out[0, b.idx], out[1, b.idx], out[2, b.idx], out[3, b.idx] = k.cost, k.safety, k.projection, k.p_mw
+        return out[0], out[1], out[2], out[3]
+
+    def _solo_columns(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
+        """A ``(k, n)`` array of every device's ``k`` values: the solo devices' from ``get`` (one ``fromiter``),
+        the batched devices' columns left for the caller to fill (when every device is solo, a view, no copy)."""
+        values = np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
+        if self._all_solo:
+            return values.reshape(self.n, k).T
+        out = np.empty((k, self.n))
+        out[:, self.solo_idx] = values.reshape(-1, k).T
+        return out
 
     def observe(self, buf: np.ndarray) -> None:
         """Write every observed device and protocol part into the observation buffer ``buf``."""
@@ -235,25 +239,26 @@ class FastSetpoints:
         self._mid = np.concatenate([m[0] if m else np.zeros(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
         self._half = np.concatenate([m[1] if m else np.ones(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
         self._normalized = any(m is not None for m in maps)
-        children, sources = [], []
+        children, spans = [], []
         for a, start in zip(fast, starts[:-1].tolist()):
             for child, where in zip(a.children, a.protocol.action_slices()):
                 children.append(child)
-                sources.append(np.arange(start + where.start, start + where.stop, dtype=np.int64))
+                spans.append(slice(start + where.start, start + where.stop))
         self._child_pos = np.array([agent_pos[c.id] for c in children], np.int64)
+        self._both = np.concatenate([self._pos, self._child_pos])  # disjoint: parents are roots, children devices
         row_of = {id(d): (b, row) for b in batches for row, d in enumerate(b.agents)}
-        self._solo: list[tuple[int, DeviceAgent, np.ndarray]] = []
+        self._solo: list[tuple[int, DeviceAgent, slice]] = []  # a solo child takes a slice (a view) of the actions
         fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
-        for i, (child, src) in enumerate(zip(children, sources)):
+        for i, (child, span) in enumerate(zip(children, spans)):
             owner = row_of.get(id(child))
             if owner is None:
-                self._solo.append((i, child, src))
+                self._solo.append((i, child, span))
             else:
                 b, row = owner
                 idx, rows, srcs = fed.setdefault(id(b), ([], [], []))
                 idx.append(i)
                 rows.append(row)
-                srcs.append(src)
+                srcs.append(np.arange(span.start, span.stop, dtype=np.int64))
         for b in batches:
             idx, rows, srcs = fed.get(id(b), ([], [], []))
             b.fast_child = np.array(idx, np.int64)
@@ -265,16 +270,16 @@ class FastSetpoints:
         return bool(self.agents)
 
     def decide(self, actions: Mapping[str, Any], price: float, tick: int, acting: np.ndarray, counts: np.ndarray,
-               last_act: np.ndarray, price_seen: np.ndarray, ctx: StepContext) -> None:
+               last_act: np.ndarray, price_seen: np.ndarray, ctx: StepContext, *, every_tick: bool = False) -> None:
         """:meth:`MultiAgentPowerGridEnv._decide` for the fast parents and their children at once (same results).
 
         ``acting``, ``counts`` (actions taken), ``last_act`` (tick of the last action) and ``price_seen`` are the
         env's per-agent arrays (updated in place). A parent acting takes its learned action (none sent: zeros),
         else holds its last one, or follows its rule before its first; a child takes its slice when it acts or
-        has not acted yet, else holds its row.
+        has not acted yet, else holds its row. ``every_tick``: every agent acts at every tick (``acting`` is
+        all true; no periods, offsets or events), so the masks are not looked at.
         """
-        pos = self._pos
-        now = acting[pos]
+        pos, both = self._pos, self._both
         sent = list(map(actions.get, self.ids))
         missing = any(map(is_, sent, repeat(None)))
         parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
@@ -286,14 +291,13 @@ class FastSetpoints:
             mapped = self._mid + self._half * flat
             flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
         cpos = self._child_pos
-        child_now = acting[cpos]
-        if now.all() and child_now.all():  # every parent and child acts (one-tick periods): all take the new actions
+        if every_tick or (acting[pos].all() and acting[cpos].all()):  # every parent and child acts: all take the new actions
             self._flat = flat
-            counts[pos] += 1
-            counts[cpos] += 1
-            last_act[pos] = last_act[cpos] = tick
+            counts[both] += 1
+            last_act[both] = tick
             every = True
         else:
+            now, child_now = acting[pos], acting[cpos]
             new = now[self._of_element]
             first = ~now & (counts[pos] == 0)
             if first.any():  # before its first action: the protocol's rule (its children's rules)
@@ -310,8 +314,7 @@ class FastSetpoints:
             counts[cpos] += child_now
             last_act[cpos[child_now]] = tick
             every = bool(take.all())
-        price_seen[pos] = price
-        price_seen[cpos] = price
+        price_seen[both] = price
         for b in self._batches:
             if b.fast_rows.size:
                 if every:

@@ -708,7 +708,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """Every agent's action this tick: the fast setpoint parents as arrays, the other roots down their trees."""
         if self._fast:
             self._fast.decide(actions, price, self.tick, self._acting, self.action_counts, self._last_act,
-                              self._price_seen, self.ctx)
+                              self._price_seen, self.ctx, every_tick=self._every_tick)
         for root in self._slow_roots:
             self._decide(root, None, actions, price, extra)
 
