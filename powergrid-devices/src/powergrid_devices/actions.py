@@ -49,7 +49,10 @@ class BoxAction:
         """The action clipped to its bounds (one float per name) and the projection distance."""
         if action is None:
             return [default for _, _, default in self._bounds], 0.0
-        values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
+        if type(action) is np.ndarray and action.ndim == 1 and action.dtype.char in "fd":  # float32/64: no copy
+            values = action.tolist()
+        else:
+            values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
         if len(values) != len(self._bounds):
             raise ValueError(f"expected an action of {len(self._bounds)} values ({', '.join(self.names)}), got {len(values)}")
         clipped, distance = [], 0.0

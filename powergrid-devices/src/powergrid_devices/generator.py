@@ -190,6 +190,7 @@ class DG(Device):
             names, low, high, default = names + ["q"], low + [-self.q_max], high + [self.q_max], default + [0.0]
         self.actions = BoxAction(names, low, high, default)
         self.action_space = self.actions.space
+        self._iu, self._ip, self._iq = (names.index(n) if n in names else -1 for n in ("u", "p", "q"))
         n_obs = 3 + (1 if self.q_max > 0 else 0)
         self.observation_space = box([0.0, 0.0, 0.0] + [-1.0] * (n_obs - 3), [1.0] * n_obs)
         self.on = p.on_init or not p.commitment
@@ -221,20 +222,20 @@ class DG(Device):
         return self.hours_in_state >= p.min_down_h - 1e-9
 
     def step(self, action: object, ctx: StepContext) -> None:
-        p, dt, a = self.params, self.dt_h, self.actions
-        values, distance = a.read(action)
+        p, dt = self.params, self.dt_h
+        values, distance = self.actions.read(action)
         on, switched = self.on, False
         if p.commitment:
-            want_on = values[a.index("u")] >= 0.5
+            want_on = values[self._iu] >= 0.5
             if want_on != self.on:
                 if self.can_switch():
                     on, switched = want_on, True
                 else:
                     distance += 1.0
-        requested = values[a.index("p")]
+        requested = values[self._ip]
         if not on:
             power = 0.0
-            if p.commitment and values[a.index("u")] >= 0.5:  # wanted on: the power request was not honoured either
+            if p.commitment and values[self._iu] >= 0.5:  # wanted on: the power request was not honoured either
                 distance += abs(requested)
         else:
             if switched:
@@ -247,8 +248,8 @@ class DG(Device):
         q = 0.0
         if self.q_max > 0:
             limit = q_limit(power, pf_min=p.pf_min)
-            q = min(max(values[a.index("q")], -limit), limit)
-            distance += abs(q - values[a.index("q")])
+            q = min(max(values[self._iq], -limit), limit)
+            distance += abs(q - values[self._iq])
         self.hours_in_state = dt if switched else self.hours_in_state + dt
         self.on = on
         self.p_prev = power
