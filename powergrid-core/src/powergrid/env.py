@@ -213,7 +213,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
-        self._obs_common = [starts + i for i in range(COMMON_FEATURES)]  # price, sin, cos, acting, ahead
+        self._obs_clock_at = starts[:, None] + np.arange(3)  # per agent: price, sin and cos of the hour
+        self._obs_acting_at, self._obs_ahead_at = starts + 3, starts + 4  # whether it acts, ticks to its next action
+        if self._every_tick:  # always acting, never waiting: written once
+            self._obs_buf[self._obs_acting_at], self._obs_buf[self._obs_ahead_at] = 1.0, 0.0
         self._learned_dev_idx, self._learned_dev_gid = groups(
             [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in learned])
         # device-agent learners observe their bus voltage; grid-agent learners their devices' p and zone min/mean/max
@@ -863,12 +866,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         ctx, tick = self.ctx, self.tick
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * math.pi * ctx.hour / 24.0
-        price_at, sin_at, cos_at, acting_at, ahead_at = self._obs_common
-        buf[price_at] = ctx.price
-        buf[sin_at] = math.sin(angle)
-        buf[cos_at] = math.cos(angle)
-        buf[acting_at] = self._acting[self._learned_pos]
-        buf[ahead_at] = self._ahead / self._periods
+        buf[self._obs_clock_at] = (ctx.price, math.sin(angle), math.cos(angle))
+        if not self._every_tick:
+            buf[self._obs_acting_at] = self._acting[self._learned_pos]
+            buf[self._obs_ahead_at] = self._ahead / self._periods
         if self._ldev_at.size:
             buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
         if self._lgrid.size:
