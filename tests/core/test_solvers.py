@@ -14,6 +14,7 @@ import pytest
 
 from powergrid.networks import TEMPLATES
 from powergrid.plugins import make_registry
+from powergrid.solvers import fast as fast_module
 from powergrid.solvers.base import Injections, PowerFlowResult
 from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
 from powergrid.solvers.pandapower_solver import PandapowerSolver
@@ -122,8 +123,9 @@ def test_features_gen_trafo3w_shunt_xward_impedance_oos(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_divergence_then_recovery(backend):
-    net, injections, expected = scenario("cigre_mv")
+@pytest.mark.parametrize("name", ["cigre_mv", "ieee34"])  # lightsim2grid: the bare algorithm, then the LSGrid
+def test_divergence_then_recovery(backend, name):
+    net, injections, expected = scenario(name)
     solver = fast(net, backend, max_iteration=15)
     inj = injections[0]
     absurd = Injections(inj.load_p_mw * 1000, inj.load_q_mvar * 1000, inj.sgen_p_mw, inj.sgen_q_mvar)
@@ -136,8 +138,9 @@ def test_divergence_then_recovery(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("field", ["load_p_mw", "sgen_q_mvar"])
-def test_nan_injection_fails_cleanly(backend, field):
-    net, injections, expected = scenario("cigre_lv")
+@pytest.mark.parametrize("name", ["cigre_lv", "case33bw"])
+def test_nan_injection_fails_cleanly(backend, field, name):
+    net, injections, expected = scenario(name)
     solver = fast(net, backend)
     bad = copy.deepcopy(injections[0])
     getattr(bad, field)[0] = np.nan
@@ -172,6 +175,48 @@ def test_tap_change_recompiles(backend):
     after = solver.solve(inj)
     assert_matches(after, ref.solve(inj), "after tap change")
     assert np.nanmax(np.abs(after.vm_pu - before.vm_pu)) > 1e-3  # the new Ybus is in use
+
+
+@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm():
+    """Without phase shifts the lightsim2grid backend solves through an LSGrid built on the solver's own Ybus: KLU
+    analyses the Jacobian once over many solves and tap moves, and the flows are those of lightsim2grid's bare
+    NRSing algorithm (which resets and analyses again on every call) to 1e-9 pu, in as many iterations."""
+    net = TEMPLATES["ieee34_3mg"]()
+    grid, bare = fast(copy.deepcopy(net), "lightsim2grid"), fast(copy.deepcopy(net), "lightsim2grid")
+    assert grid._grid is not None and grid._ls is None
+    bare._grid, bare._ls = None, fast_module._LS_CLASS()
+    rows = np.flatnonzero(np.isfinite(net.trafo.tap_pos.to_numpy(float)))
+    rng = np.random.default_rng(5)
+    for step in range(8):
+        inj = random_injections(net, rng, len(net.sgen))
+        if step % 2:
+            for row in rows:
+                tap = int(net.trafo.tap_pos.iat[row]) + int(rng.integers(-3, 4))
+                grid.set_trafo_tap(int(row), tap)
+                bare.set_trafo_tap(int(row), tap)
+        a, b = grid.solve(inj), bare.solve(inj)
+        assert a.converged and b.converged and a.iterations == b.iterations
+        assert np.abs(a.vm_pu - b.vm_pu).max() < 1e-9 and np.abs(a.va_degree - b.va_degree).max() < 1e-7
+        if step % 2:  # a tap control's re-solve at the same bus powers
+            assert np.array_equal(grid.resolve(inj).vm_pu, grid.solve(inj).vm_pu)
+    stats = grid._grid.algo.get_linear_solver_stats()
+    assert stats.nb_analyze == 1 and stats.nb_refactorize > 8
+    assert fast(TEMPLATES["cigre_mv"](), "lightsim2grid")._grid is None  # 30° transformers: the bare algorithm
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pv_generators(backend):
+    """PV generators hold their set points (the LSGrid's generators with lightsim2grid), as in runpp."""
+    net = TEMPLATES["case33bw"]()
+    pp.create_gen(net, bus=17, p_mw=0.5, vm_pu=1.0)
+    pp.create_gen(net, bus=30, p_mw=0.3, vm_pu=0.99)
+    solver, ref = fast(copy.deepcopy(net), backend), PandapowerSolver(copy.deepcopy(net))
+    assert len(solver.pv) == 2 and (backend == "numpy" or solver._grid is not None)
+    rng = np.random.default_rng(2)
+    for k in range(3):
+        inj = random_injections(net, rng, len(net.sgen))
+        assert_matches(solver.solve(inj), ref.solve(inj), f"PV step {k}")
 
 
 def test_unsupported_feature_delegates_to_pandapower():
