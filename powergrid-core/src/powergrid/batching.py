@@ -174,13 +174,14 @@ class DeviceGroups:
             pq[0, b.idx], pq[1, b.idx] = b.kernel.p_mw, b.kernel.q_mvar
         return pq[0], pq[1]
 
-    def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order."""
+    def costs(self) -> np.ndarray:
+        """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
+        rows of a ``(4, n)`` array."""
         out = self._solo_columns(self._get_cost, 4)
         for b in self.batches:
             k = b.kernel
             out[0, b.idx], out[1, b.idx], out[2, b.idx], out[3, b.idx] = k.cost, k.safety, k.projection, k.p_mw
-        return out[0], out[1], out[2], out[3]
+        return out
 
     def _solo_columns(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
         """A ``(k, n)`` array of every device's ``k`` values: the solo devices' from ``get`` (one ``fromiter``),

@@ -179,8 +179,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         ga = self._grid_agents
         self._n_grid = len(ga)
         self._grid_pos = np.array([self._agent_pos[a.id] for a in ga], dtype=np.int64)
-        self._grid_dev_idx, self._grid_dev_gid = groups(
+        self._grid_dev_idx, grid_dev_gid = groups(
             [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in ga])
+        # the cost and safety of a grid agent's devices summed in one bincount: bins 0..n-1 cost, n..2n-1 safety
+        self._grid_dev_gid2 = np.concatenate([grid_dev_gid, grid_dev_gid + self._n_grid])
         self._grid_zone_idx, self._grid_zone_gid = groups([np.asarray(a.zone, np.int64) for a in ga])
         self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
         # injections: preallocated arrays and one reused Injections object
@@ -830,16 +832,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _account(self, result: PowerFlowResult) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick."""
         s, rw = self.scenario, self.config.reward
-        n_agents = len(self._agent_ids)
-        cost = np.zeros(n_agents)
-        safe = np.zeros(n_agents)
+        n_agents, n_grid = len(self._agent_ids), self._n_grid
+        cost_safe = np.zeros((2, n_agents))
         if self._n_dev:
-            dev_cost, dev_safe, self._proj, self._dev_p = self._groups.costs()
-            cost[self._dev_agent_pos] = dev_cost
-            safe[self._dev_agent_pos] = dev_safe
-            if self._n_grid:
-                cost[self._grid_pos] = np.bincount(self._grid_dev_gid, dev_cost[self._grid_dev_idx], self._n_grid)
-                safe[self._grid_pos] = np.bincount(self._grid_dev_gid, dev_safe[self._grid_dev_idx], self._n_grid)
+            dev = self._groups.costs()
+            self._proj, self._dev_p = dev[2], dev[3]
+            cost_safe[:, self._dev_agent_pos] = dev[:2]
+            if n_grid:
+                sums = np.bincount(self._grid_dev_gid2, dev[:2, self._grid_dev_idx].ravel(), 2 * n_grid)
+                cost_safe[:, self._grid_pos] = sums.reshape(2, n_grid)
         else:
             self._proj = np.zeros(0)
         if self._n_grid and result.converged:
@@ -849,9 +850,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             if self._grid_line_idx.size:
                 over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
                 violation += np.bincount(self._grid_line_gid, over, self._n_grid)
-            safe[self._grid_pos] += violation
-        costs = dict(zip(self._agent_ids, cost.tolist()))
-        safety = dict(zip(self._agent_ids, safe.tolist()))
+            cost_safe[1, self._grid_pos] += violation
+        cost, safe = cost_safe.tolist()
+        costs = dict(zip(self._agent_ids, cost))
+        safety = dict(zip(self._agent_ids, safe))
         for proto in s.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
                 costs[agent_id] += c
