@@ -278,10 +278,14 @@ class _GridNR:
             owner[bus], side[bus] = first, at
         if (owner < 0).any():
             raise ValueError("an isolated bus")
-        self.Ybus, self.n, self.up, self.diag, self.f, self.t, self.owner, self.side = Ybus, n, up, diag, f, t, owner, side
+        self.Ybus, self.n, self.up, self.diag, self.owner, self.side = Ybus, n, up, diag, owner, side
+        m = len(f)
+        by_bus = np.argsort(np.r_[f, t], kind="stable")  # the lines at bus 0, then at bus 1, …
+        self._at_bus, self._bus_start = by_bus % m, np.searchsorted(np.r_[f, t][by_bus], np.arange(n))
+        self._h = np.zeros((2, m), np.complex128)
         g = _LSGrid()
         g.set_sn_mva(self.SCALE)
-        g.init_bus(n, 1, np.ones(n), len(f), 0)
+        g.init_bus(n, 1, np.ones(n), m, 0)
         g.init_powerlines_full(*self._lines(), f.astype(np.int32), t.astype(np.int32))
         gens = np.r_[ref, pv]
         g.init_generators(np.zeros(len(gens)), np.abs(V0[gens]), np.full(len(gens), -1e30), np.full(len(gens), 1e30),
@@ -299,13 +303,10 @@ class _GridNR:
 
     def _lines(self) -> tuple[np.ndarray, ...]:
         """``r, x, h_from, h_to`` (pu) of the lines: ``Ybus``'s couplings and diagonal remainders."""
-        data, n = self.Ybus.data, self.n
-        y = -data[self.up]
-        z = 1.0 / y
-        rest = data[self.diag] - (np.bincount(self.f, y.real, n) + np.bincount(self.t, y.real, n)
-                                  + 1j * (np.bincount(self.f, y.imag, n) + np.bincount(self.t, y.imag, n)))
-        h = np.zeros((2, len(y)), np.complex128)
-        h[self.side, self.owner] = rest
+        data, h = self.Ybus.data, self._h
+        coupling = data[self.up]  # −(series admittance)
+        h[self.side, self.owner] = data[self.diag] + np.add.reduceat(coupling[self._at_bus], self._bus_start)
+        z = -1.0 / coupling
         return z.real.copy(), z.imag.copy(), h[0], h[1]
 
     def solve(self, V0: np.ndarray, Sbus: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool, int]:
