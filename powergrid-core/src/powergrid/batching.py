@@ -169,29 +169,36 @@ class DeviceGroups:
 
     def injections(self) -> tuple[np.ndarray, np.ndarray]:
         """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
-        pq = self._solo_columns(self._get_pq, 2)
+        if self._all_solo:  # the rows of a view, no copy
+            p, q = self._solo_values(self._get_pq, 2).reshape(self.n, 2).T
+            return p, q
+        p, q = np.empty(self.n), np.empty(self.n)
+        if self.solo:
+            pq = self._solo_values(self._get_pq, 2)
+            p[self.solo_idx] = pq[0::2]
+            q[self.solo_idx] = pq[1::2]
         for b in self.batches:
-            pq[0, b.idx], pq[1, b.idx] = b.kernel.p_mw, b.kernel.q_mvar
-        return pq[0], pq[1]
+            p[b.idx] = b.kernel.p_mw
+            q[b.idx] = b.kernel.q_mvar
+        return p, q
 
     def costs(self) -> np.ndarray:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
         rows of a ``(4, n)`` array."""
-        out = self._solo_columns(self._get_cost, 4)
+        if self._all_solo:  # a view, no copy
+            return self._solo_values(self._get_cost, 4).reshape(self.n, 4).T
+        out = np.empty((4, self.n))
+        if self.solo:
+            out[:, self.solo_idx] = self._solo_values(self._get_cost, 4).reshape(-1, 4).T
+        cost, safe, proj, p = out  # the rows, filled by index arrays
         for b in self.batches:
             k = b.kernel
-            out[0, b.idx], out[1, b.idx], out[2, b.idx], out[3, b.idx] = k.cost, k.safety, k.projection, k.p_mw
+            cost[b.idx], safe[b.idx], proj[b.idx], p[b.idx] = k.cost, k.safety, k.projection, k.p_mw
         return out
 
-    def _solo_columns(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
-        """A ``(k, n)`` array of every device's ``k`` values: the solo devices' from ``get`` (one ``fromiter``),
-        the batched devices' columns left for the caller to fill (when every device is solo, a view, no copy)."""
-        values = np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
-        if self._all_solo:
-            return values.reshape(self.n, k).T
-        out = np.empty((k, self.n))
-        out[:, self.solo_idx] = values.reshape(-1, k).T
-        return out
+    def _solo_values(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
+        """The ``k`` values of every solo device, device after device, as one flat array."""
+        return np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
 
     def observe(self, buf: np.ndarray) -> None:
         """Write every observed device and protocol part into the observation buffer ``buf``."""
