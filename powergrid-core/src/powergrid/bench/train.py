@@ -45,10 +45,6 @@ def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(env))
     if len(env.possible_agents) > 1:
         padded = ss.agent_indicator_v0(padded)
-    with warnings.catch_warnings():  # SuperSuit's ConcatVecEnv has no get_attr, so SB3 cannot read render_mode
-        warnings.filterwarnings("ignore", message="The `render_mode` attribute is not defined", category=UserWarning)
-        monitored = VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
-                                                     base_class="stable_baselines3"))
     scale = 1.0 if reward_scale is None else reward_scale
 
     class Scaled(VecEnvWrapper):
@@ -61,9 +57,13 @@ def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
             obs, rewards, dones, infos = self.venv.step_wait()
             return obs, np.asarray(rewards, np.float32) * scale, np.asarray(dones, bool), infos
 
-    vec = Scaled(monitored)
-    if reward_scale is None:
-        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=0.99)
+    # every SB3 wrapper probes render_mode through get_attr, which SuperSuit's ConcatVecEnv lacks (it is None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The `render_mode` attribute is not defined", category=UserWarning)
+        vec = Scaled(VecMonitor(ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(padded), 1,
+                                                      base_class="stable_baselines3")))
+        if reward_scale is None:
+            vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=0.99)
     return vec, env
 
 
