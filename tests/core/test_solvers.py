@@ -123,7 +123,7 @@ def test_features_gen_trafo3w_shunt_xward_impedance_oos(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", ["cigre_mv", "ieee34"])  # lightsim2grid: the bare algorithm, then the LSGrid
+@pytest.mark.parametrize("name", ["cigre_mv", "ieee34"])
 def test_divergence_then_recovery(backend, name):
     net, injections, expected = scenario(name)
     solver = fast(net, backend, max_iteration=15)
@@ -178,11 +178,16 @@ def test_tap_change_recompiles(backend):
 
 
 @pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
-def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm():
-    """Without phase shifts the lightsim2grid backend solves through an LSGrid built on the solver's own Ybus: KLU
-    analyses the Jacobian once over many solves and tap moves, and the flows are those of lightsim2grid's bare
-    NRSing algorithm (which resets and analyses again on every call) to 1e-9 pu, in as many iterations."""
-    net = TEMPLATES["ieee34_3mg"]()
+@pytest.mark.parametrize("name", ["ieee34_3mg", "cigre_mv"])  # regulators; 30° transformers with tap changers
+def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(name):
+    """The lightsim2grid backend solves through an LSGrid built on the solver's own Ybus: KLU analyses the Jacobian
+    once over many solves and tap moves, and the flows are those of lightsim2grid's bare NRSing algorithm (which
+    resets and analyses again on every call) to 1e-9 pu, in as many iterations."""
+    net = TEMPLATES[name]()
+    if name == "cigre_mv":
+        for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
+                           "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
+            net.trafo[col] = value
     grid, bare = fast(copy.deepcopy(net), "lightsim2grid"), fast(copy.deepcopy(net), "lightsim2grid")
     assert grid._grid is not None and grid._ls is None
     bare._grid, bare._ls = None, fast_module._LS_CLASS()
@@ -202,7 +207,19 @@ def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm():
             assert np.array_equal(grid.resolve(inj).vm_pu, grid.solve(inj).vm_pu)
     stats = grid._grid.algo.get_linear_solver_stats()
     assert stats.nb_analyze == 1 and stats.nb_refactorize > 8
-    assert fast(TEMPLATES["cigre_mv"](), "lightsim2grid")._grid is None  # 30° transformers: the bare algorithm
+
+
+@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+def test_several_slacks_use_the_bare_algorithm():
+    """Two ext_grids: fixed-voltage slacks as in pandapower, which the LSGrid (one slack) does not model."""
+    net = TEMPLATES["case33bw"]()
+    pp.create_ext_grid(net, bus=net.bus.index[17], vm_pu=1.0)
+    solver, ref = fast(copy.deepcopy(net), "lightsim2grid"), PandapowerSolver(copy.deepcopy(net))
+    assert solver._grid is None and solver._ls is not None
+    rng = np.random.default_rng(4)
+    for k in range(2):
+        inj = random_injections(net, rng, len(net.sgen))
+        assert_matches(solver.solve(inj), ref.solve(inj), f"two slacks step {k}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

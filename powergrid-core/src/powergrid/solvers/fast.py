@@ -16,8 +16,8 @@ internal buses. Each :meth:`FastSolver.solve` then
    slack) or a numpy/scipy Newton–Raphson (``backend="numpy"``, sparse Jacobian
    with a precomputed pattern + SuperLU). lightsim2grid runs it inside an ``LSGrid``
    built on this ``Ybus`` (:class:`_GridNR`), which keeps KLU's analysis of the Jacobian
-   from one solve to the next; a net with phase-shifting transformers (an asymmetric
-   ``Ybus``) or several slacks uses the bare algorithm object, which redoes it every call,
+   from one solve to the next; a net with several slacks uses the bare algorithm object,
+   which redoes it every call,
 3. derives line/trafo flows and loadings and the slack injections exactly as
    pandapower's result functions do (``|S|/(√3·|V|·V_base)``, ``max`` over the
    two ends, ``max_i_ka·df·parallel``, ``trafo_loading="current"``), from one
@@ -247,11 +247,13 @@ class _GridNR:
     an ``LSGrid`` clears them after each powerflow and only refactorises: ≈47 µs per solve against ≈72 µs for the
     bare ``NRSing_KLU`` on a recorded ``ieee34_3mg`` sequence (CPU time; same iterations, voltages within 1e-12 pu).
 
-    The grid is ``Ybus`` itself: one pi line per coupled bus pair (series admittance ``−Y_ij``, which needs
-    ``Y_ij = Y_ji``: no phase shift), each bus's diagonal remainder as the shunt of one end of a line touching it, and
-    the bus powers as loads (two per bus, a float32 part and the float32 rest: ``update_loads_p`` takes float32 and
-    skips changes under 1e-7, so the grid's base power is 1e8 and a bus power is exact to ≈1e-15 pu). Raises
-    ``ValueError`` when ``Ybus`` is not of that form (the caller then uses the bare algorithm object).
+    The grid is ``Ybus`` itself. A coupled bus pair is a pi line of series admittance ``−Y_ij`` when ``Y_ij = Y_ji``,
+    else (a phase shift: ``|Y_ij| = |Y_ji|``) a transformer of ratio 1 and shift ``θ = arg(Y_ij / Y_ji) / 2`` with
+    series admittance ``−Y_ij·e^{−jθ}``. Each bus's diagonal remainder is the shunt of one end of a line touching it,
+    or a shunt of its own. The bus powers are loads (two per bus, a float32 part and the float32 rest:
+    ``update_loads_p`` takes float32 and skips changes under 1e-7, so the grid's base power is 1e8 and a bus power is
+    exact to ≈1e-15 pu). Raises ``ValueError`` when ``Ybus`` is not of that form (the caller then uses the bare
+    algorithm object).
     """
 
     SCALE = 1e8  #: the grid's sn_mva: bus powers are written in units of 1e-8 pu
@@ -266,27 +268,41 @@ class _GridNR:
         up = np.flatnonzero(row < col)
         f, t = row[up], col[up]
         lo = np.minimum(np.searchsorted(key, f * n + t), len(key) - 1)  # the entry (t, f) of every (f, t)
-        if not (np.array_equal(key[lo], f * n + t) and np.array_equal(Ybus.data[lo], Ybus.data[up])
-                and Ybus.data[up].all() and 2 * len(up) + n == len(key)):
-            raise ValueError("Ybus is not symmetric with non-zero couplings")
+        data = Ybus.data
+        if not (np.array_equal(key[lo], f * n + t) and data[up].all() and 2 * len(up) + n == len(key)
+                and np.allclose(np.abs(data[up]), np.abs(data[lo]), rtol=1e-12, atol=0)):
+            raise ValueError("Ybus is not of coupled pairs with |Y_ij| = |Y_ji| ≠ 0")
         diag = np.flatnonzero(row == col)
         if len(diag) != n:
             raise ValueError("a bus without a diagonal entry")
+        line = data[up] == data[lo]
+        self.Ybus, self.n, self.diag = Ybus, n, diag
+        self.up_line, self.up_tr, self.lo_tr = up[line], up[~line], lo[~line]
+        fl, tl, ft, tt = f[line], t[line], f[~line], t[~line]
+        m = len(fl)
         owner, side = np.full(n, -1), np.zeros(n, np.int64)  # the first line at each bus carries its remainder
-        for end, at in ((t, 1), (f, 0)):
+        for end, at in ((tl, 1), (fl, 0)):
             bus, first = np.unique(end, return_index=True)
             owner[bus], side[bus] = first, at
-        if (owner < 0).any():
-            raise ValueError("an isolated bus")
-        self.Ybus, self.n, self.up, self.diag, self.owner, self.side = Ybus, n, up, diag, owner, side
-        m = len(f)
-        by_bus = np.argsort(np.r_[f, t], kind="stable")  # the lines at bus 0, then at bus 1, …
-        self._at_bus, self._bus_start = by_bus % m, np.searchsorted(np.r_[f, t][by_bus], np.arange(n))
+        self.lonely = np.flatnonzero(owner < 0)  # buses without a line: a shunt of their own
+        self._owned = np.flatnonzero(owner >= 0)
+        self.owner, self.side = owner[self._owned], side[self._owned]
+        ends = np.r_[f, t]
+        by_bus = np.argsort(ends, kind="stable")  # the couplings at bus 0, then at bus 1, …
+        self._at_bus, self._bus_start = up[by_bus % len(up)], np.searchsorted(ends[by_bus], np.arange(n))
         self._h = np.zeros((2, m), np.complex128)
+        lines, trafos, theta, shunt = self._params()
         g = _LSGrid()
         g.set_sn_mva(self.SCALE)
-        g.init_bus(n, 1, np.ones(n), m, 0)
-        g.init_powerlines_full(*self._lines(), f.astype(np.int32), t.astype(np.int32))
+        g.init_bus(n, 1, np.ones(n), m, len(ft))
+        if m:
+            g.init_powerlines_full(*lines, fl.astype(np.int32), tl.astype(np.int32))
+        if len(ft):
+            g.init_trafo(*trafos, np.zeros(len(ft), np.complex128), np.ones(len(ft)), np.rad2deg(theta),
+                         [True] * len(ft), ft.astype(np.int32), tt.astype(np.int32), True)
+        if len(self.lonely):
+            g.init_shunt(shunt.real * self.SCALE, -shunt.imag * self.SCALE, self.lonely.astype(np.int32))
+        self._theta, self._shunt = theta, shunt
         gens = np.r_[ref, pv]
         g.init_generators(np.zeros(len(gens)), np.abs(V0[gens]), np.full(len(gens), -1e30), np.full(len(gens), 1e30),
                           gens.astype(np.int32))
@@ -301,13 +317,39 @@ class _GridNR:
         self._S: np.ndarray | None = None  # the bus powers written last
         self.ybus_changed = False
 
-    def _lines(self) -> tuple[np.ndarray, ...]:
-        """``r, x, h_from, h_to`` (pu) of the lines: ``Ybus``'s couplings and diagonal remainders."""
+    def _params(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+        """From ``Ybus``: the lines' ``r, x, h_from, h_to``, the transformers' ``r, x`` (pu), their shifts ``θ``
+        (rad) and the own shunts of the buses without a line (pu admittance)."""
         data, h = self.Ybus.data, self._h
-        coupling = data[self.up]  # −(series admittance)
-        h[self.side, self.owner] = data[self.diag] + np.add.reduceat(coupling[self._at_bus], self._bus_start)
-        z = -1.0 / coupling
-        return z.real.copy(), z.imag.copy(), h[0], h[1]
+        coupling = data  # −(series admittance) of every pair, at its upper entry
+        theta = y_tr = np.zeros(0)
+        if len(self.up_tr):
+            Yft = data[self.up_tr]
+            theta = 0.5 * np.angle(Yft / data[self.lo_tr])
+            y_tr = -Yft * np.exp(-1j * theta)
+            coupling = data.copy()
+            coupling[self.up_tr] = -y_tr
+        rest = data[self.diag] + np.add.reduceat(coupling[self._at_bus], self._bus_start)
+        h[self.side, self.owner] = rest[self._owned]
+        z, z_tr = -1.0 / data[self.up_line], 1.0 / y_tr
+        return (z.real.copy(), z.imag.copy(), h[0], h[1]), (z_tr.real.copy(), z_tr.imag.copy()), theta, rest[self.lonely]
+
+    def _update(self) -> None:
+        """Write ``Ybus``'s edited values (tap moves) to the grid."""
+        g = self.grid
+        lines, trafos, theta, shunt = self._params()
+        if len(self.up_line):
+            g.update_powerlines_parameters(*lines)
+        if len(self.up_tr):
+            g.update_trafos_parameters(*trafos, np.zeros(len(theta), np.complex128))
+            for i in np.flatnonzero(theta != self._theta).tolist():
+                g.change_shift_trafo(i, float(theta[i]))
+        if len(self.lonely):
+            for i in np.flatnonzero(shunt != self._shunt).tolist():
+                g.change_p_shunt(i, float(shunt[i].real * self.SCALE))
+                g.change_q_shunt(i, float(-shunt[i].imag * self.SCALE))
+        self._theta, self._shunt = theta, shunt
+        self.ybus_changed = False
 
     def solve(self, V0: np.ndarray, Sbus: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool, int]:
         """Newton–Raphson from ``V0`` (pu, overwritten) at the bus powers ``Sbus`` (pu; the same object as last time
@@ -315,8 +357,7 @@ class _GridNR:
         :attr:`ybus_changed` after editing ``Ybus.data`` in place."""
         g, n = self.grid, self.n
         if self.ybus_changed:
-            g.update_powerlines_parameters(*self._lines())
-            self.ybus_changed = False
+            self._update()
         if Sbus is not self._S:
             rest = self._rest
             np.multiply(Sbus.view(np.float64).reshape(n, 2).T, -self.SCALE, out=rest)  # load convention
@@ -576,7 +617,7 @@ class FastSolver(PowerFlowSolver):
         if self.backend == "lightsim2grid":
             try:
                 self._grid = _GridNR(self.Ybus, ref, pv, pq, self._V)
-            except ValueError:  # a phase shifter, several slacks…: the bare algorithm object
+            except ValueError:  # several slacks…: the bare algorithm object
                 self._ls = _LS_CLASS()
         self._nr = _NumpyNR(self.Ybus, pv, pq) if self.backend == "numpy" else None
         self.shape = (len(net.bus), len(net.line), len(net.trafo), len(net.ext_grid))
