@@ -110,11 +110,14 @@ def corrections_of(plan: Any, scale: float) -> Callable[[Any], dict[str, np.ndar
 
 
 def demonstrations(task: Task, days: Sequence[str], *, scale: float, encode: Callable[[str, Any], np.ndarray],
-                   action_size: int, seed: int = 0, seconds: float = float("inf")) -> Demonstrations:
+                   action_size: int, agents: Sequence[str] | None = None, seed: int = 0,
+                   seconds: float = float("inf")) -> Demonstrations:
     """Solve the oracle on the training ``days`` in order and replay each through ``RuleResidual(scale)``.
 
     ``encode(agent, obs)``: the shared policy's view of an agent's observation
     (:func:`powergrid.bench.train.shared_observation`); corrections are zero-padded to ``action_size``.
+    ``agents``: the task's learned agents, whose steps are recorded (the replay runs in the oracle's
+    dispatch view, where every grid agent is learned: in task 5 mg2 and mg3 too); None: all of them.
     No day is started after ``seconds`` of wall time (the first always is). A day whose LP fails is
     skipped and listed in ``failed``.
     """
@@ -134,14 +137,14 @@ def demonstrations(task: Task, days: Sequence[str], *, scale: float, encode: Cal
         objectives.append(play(recorder, corrections_of(plan, scale), seed).objective)
         oracle_objectives.append(plan.ac_objective)
         kept.append(day)
-        agents = list(env.possible_agents)
+        recorded = list(env.possible_agents if agents is None else agents)
         for obs, actions, rewards, next_obs, done in recorder.steps:
-            padded = np.zeros((len(agents), action_size), np.float32)
-            for i, a in enumerate(agents):
+            padded = np.zeros((len(recorded), action_size), np.float32)
+            for i, a in enumerate(recorded):
                 padded[i, : actions[a].size] = actions[a].reshape(-1)
-            rows.append((np.stack([encode(a, obs[a]) for a in agents]), padded,
-                         np.array([rewards[a] for a in agents], np.float32),
-                         np.stack([encode(a, next_obs[a]) for a in agents]), np.array(done)))
+            rows.append((np.stack([encode(a, obs[a]) for a in recorded]), padded,
+                         np.array([rewards[a] for a in recorded], np.float32),
+                         np.stack([encode(a, next_obs[a]) for a in recorded]), np.array(done)))
     obs, corr, rew, nxt, done = (np.stack(column) for column in zip(*rows))
     return Demonstrations(obs, corr, rew, nxt, done.astype(bool), tuple(kept), np.array(objectives),
                           np.array(oracle_objectives), time.perf_counter() - started, tuple(failed))

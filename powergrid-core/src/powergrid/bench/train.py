@@ -244,6 +244,7 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
                                     **settings)
     demos = imitation.demonstrations(task, imitation.train_days(demo_days, seed), scale=settings["residual"],
                                      encode=shared_observation(env), action_size=model.action_space.shape[0],
+                                     agents=env.possible_agents,
                                      seed=seed, seconds=60.0 * (demo_share * minutes - 0.5))
     losses = imitation.pretrain(model, demos, reward_scale=settings["reward_scale"], bc_steps=bc_steps,
                                 critic_steps=critic_steps, log_std=log_std, bc_weight=bc_weight, seed=seed)
