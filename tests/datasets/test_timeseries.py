@@ -134,6 +134,24 @@ def test_fixed_start_and_its_errors():
         ts.sample_episode(200, np.random.default_rng(0), start="2023-01-02")
 
 
+def test_masks_are_read_only_and_belong_to_their_series():
+    """valid() and window_starts() are kept per series: read-only, and a derived series has its own."""
+    v = np.ones(96 * 3)
+    v[100:102] = np.nan
+    gappy = series(v, unit="MW")
+    valid, starts = gappy.valid(), gappy.window_starts(96)
+    filled = gappy.fill_gaps(4)
+    assert not valid.all() and filled.valid().all() and not gappy.valid().all()
+    assert starts.tolist() == [0, 192] and filled.window_starts(96).tolist() == [0, 96, 192]
+    for mask in (valid, starts):
+        with pytest.raises(ValueError, match="read-only"):
+            mask[0] = 0
+    t0, values = gappy.sample_episode(96, np.random.default_rng(0))
+    assert t0 in (gappy.index[0], gappy.index[192]) and np.isfinite(values).all()
+    with pytest.raises(ValueError, match="not all valid"):
+        gappy.sample_episode(96, np.random.default_rng(0), start="2023-01-02")
+
+
 def test_split_by_date_ranges():
     ts = series(np.arange(96 * 10.0), unit="MW")
     parts = ts.split(train=("2023-01-01", "2023-01-08"), test=("2023-01-08", None))

@@ -17,12 +17,16 @@ the step grows and split evenly when it shrinks; every other unit (``MW``,
 mean-preserving linear interpolation when it shrinks (linear through the
 interval midpoints, then shifted per source interval so its mean is the source
 value). Both directions therefore conserve energy exactly.
+
+The values and provenance of a series are never modified in place (every
+operation returns a new series), so the masks an episode draw needs (valid
+values, window starts) are computed once per series and kept.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +79,8 @@ class TimeSeries:
     step: pd.Timedelta
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    #: read-only masks computed once: ``valid`` and ``window_starts`` by their arguments
+    _memo: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- construction -------------------------------------------------
     @classmethod
@@ -136,11 +142,23 @@ class TimeSeries:
         return self.data[self._col(column)].to_numpy(dtype=np.float64)
 
     def valid(self, column: str | None = None) -> np.ndarray:
-        """Boolean mask: the value exists (not ``MISSING``) — in ``column`` or in every column."""
+        """Boolean mask (read-only): the value exists (not ``MISSING``) — in ``column`` or in every column."""
         cols = [self._col(column)] if column is not None or len(self.columns) == 1 else self.columns
-        prov = self.provenance[cols].to_numpy()
-        vals = self.data[cols].to_numpy()
-        return ((prov != MISSING) & np.isfinite(vals)).all(axis=1)
+
+        def compute() -> np.ndarray:
+            prov = self.provenance[cols].to_numpy()
+            vals = self.data[cols].to_numpy()
+            return ((prov != MISSING) & np.isfinite(vals)).all(axis=1)
+
+        return self._memoized(("valid", *cols), compute)
+
+    def _memoized(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` the first time ``key`` is asked for, then the same read-only array."""
+        if key not in self._memo:
+            array = compute()
+            array.flags.writeable = False
+            self._memo[key] = array
+        return self._memo[key]
 
     def provenance_counts(self) -> dict[str, int]:
         codes, counts = np.unique(self.provenance.to_numpy(), return_counts=True)
@@ -305,17 +323,21 @@ class TimeSeries:
 
     # -- episodes -----------------------------------------------------
     def window_starts(self, n_steps: int, *, day_tz: str = "UTC", column: str | None = None) -> np.ndarray:
-        """Positions of local midnights (in ``day_tz``) where ``n_steps`` values are all valid."""
+        """Positions (read-only) of local midnights (in ``day_tz``) where ``n_steps`` values are all valid."""
         n = len(self)
-        if n_steps <= 0 or n_steps > n:
-            return np.empty(0, dtype=np.int64)
-        bad = (~self.valid(column)).astype(np.int64)
-        csum = np.concatenate([[0], np.cumsum(bad)])
-        local = self.index.tz_convert(day_tz)
-        midnight = (local.hour == 0) & (local.minute == 0) & (local.second == 0)
-        starts = np.flatnonzero(midnight[: n - n_steps + 1])
-        ok = csum[starts + n_steps] - csum[starts] == 0
-        return starts[ok]
+
+        def compute() -> np.ndarray:
+            if n_steps <= 0 or n_steps > n:
+                return np.empty(0, dtype=np.int64)
+            bad = (~self.valid(column)).astype(np.int64)
+            csum = np.concatenate([[0], np.cumsum(bad)])
+            local = self.index.tz_convert(day_tz)
+            midnight = (local.hour == 0) & (local.minute == 0) & (local.second == 0)
+            starts = np.flatnonzero(midnight[: n - n_steps + 1])
+            ok = csum[starts + n_steps] - csum[starts] == 0
+            return starts[ok]
+
+        return self._memoized(("window_starts", n_steps, day_tz, column), compute)
 
     def sample_episode(self, n_steps: int, rng: np.random.Generator, *, day_tz: str = "UTC",
                        start: Any = None, column: str | None = None) -> tuple[pd.Timestamp, np.ndarray]:
@@ -323,7 +345,10 @@ class TimeSeries:
         col = self._col(column)
         if start is not None:
             t0 = _utc(start, tz=day_tz)
-            pos = self.index.get_indexer([t0])[0]
+            try:
+                pos = self.index.get_loc(t0)
+            except KeyError:
+                pos = -1
             if pos < 0:
                 where = ("outside the data" if not len(self) or not self.index[0] <= t0 <= self.index[-1]
                          else f"not on its {step_text(self.step)} grid")
