@@ -154,6 +154,34 @@ def test_the_same_seed_picks_the_same_day_for_every_role():
     assert len(starts) == 1
 
 
+def valid_midnights(ts, n_steps: int) -> set:
+    """The local days whose midnight starts ``n_steps`` valid values, straight from the frames (rolling window)."""
+    ok = (ts.provenance.iloc[:, 0] != MISSING) & ts.data.iloc[:, 0].notna()
+    whole = (ok.astype(float).rolling(n_steps).min().shift(-(n_steps - 1)) == 1).to_numpy()
+    local = ts.index.tz_convert(LA)
+    return set(local[whole & (local.hour == 0) & (local.minute == 0)].date)
+
+
+@pytest.mark.parametrize("split", ["all", "train", "test"])
+def test_bound_roles_draw_the_seeded_common_day_and_its_values(split):
+    """Episode after episode, each role's values are its series from the day ``sorted(common days)[rng.integers]``."""
+    providers = {"load": make("load", area="AVA", split=split), "price": make("price", split=split),
+                 "solar": make("solar", split=split)}
+    for provider in providers.values():
+        provider.bind(providers)
+    post = {"load": lambda x: np.maximum(x, 0.0), "price": lambda x: x, "solar": lambda x: np.clip(x, 0.0, 1.0)}
+    for n_steps, step in ((96, 15), (48, 60), (96, 15)):  # back to the first length and step: nothing stale
+        windows = {role: p.series().resample(step) for role, p in providers.items()}
+        days = sorted(set.intersection(*(valid_midnights(w, n_steps) for w in windows.values())))
+        for seed in range(4):
+            t0 = pd.Timestamp(days[np.random.default_rng(seed).integers(len(days))], tz=LA)
+            for role, provider in providers.items():
+                values = provider.episode(n_steps, step, np.random.default_rng(seed))
+                assert provider.last_start == t0
+                column = windows[role].data.iloc[:, 0]
+                np.testing.assert_array_equal(values, post[role](column[column.index >= t0].to_numpy()[:n_steps]))
+
+
 def test_an_unknown_area_or_a_hub_without_wind_is_refused():
     with pytest.raises(Exception, match="AVA"):
         make("load", area="XYZ")

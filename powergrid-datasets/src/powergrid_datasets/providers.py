@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import functools
 import os
 import threading
 from pathlib import Path
@@ -131,6 +132,7 @@ class SeriesProvider(ProfileProvider):
         self.last_start: pd.Timestamp | None = None
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
+        self._common_days: dict[tuple[int, float], list[_dt.date]] = {}
         self._windows: dict[float, TimeSeries] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -141,6 +143,7 @@ class SeriesProvider(ProfileProvider):
         """Remember the scenario's other series providers: every role starts its episode on one common day."""
         unwrapped = (getattr(p, "primary", p) for p in providers.values())
         self._peers = [p for p in unwrapped if isinstance(p, SeriesProvider) and p is not self]
+        self._common_days = {}
 
     # subclasses
     def raw_series(self) -> TimeSeries:
@@ -216,12 +219,22 @@ class SeriesProvider(ProfileProvider):
     def _common_start(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> pd.Timestamp | None:
         """A random day every series role of the scenario covers (the intersection), or None when alone.
 
-        Each role draws with the same seed from the same set of days, so all land on the same day.
+        Each role draws with the same seed from the same sorted days, so all land on the same day.
+        """
+        if all(q.params.start for q in self._peers):
+            return None
+        key = (int(n_steps), float(step_minutes))
+        if key not in self._common_days:
+            self._common_days[key] = self._days_in_common(n_steps, step_minutes)
+        days = self._common_days[key]
+        return _midnight_utc(days[int(rng.integers(len(days)))], self.params.tz)
+
+    def _days_in_common(self, n_steps: int, step_minutes: float) -> list[_dt.date]:
+        """The sorted days of :meth:`_common_start` (computed once per episode length and step).
+
         Roles without data (about to use their fallback) and roles with a fixed ``start`` do not constrain it.
         """
         peers = [q for q in self._peers if not q.params.start]
-        if not peers:
-            return None
         days = self.start_days(n_steps, step_minutes)
         covered = [f"{self.role} ({self.describe()})"]
         for peer in peers:
@@ -234,9 +247,7 @@ class SeriesProvider(ProfileProvider):
             raise DataFileError(self.series().source, f"the datasets of {', '.join(covered)} have no day in common "
                                                       f"with {n_steps} valid steps of {step_minutes} min; give them "
                                                       f"overlapping data or one `start`")
-        ordered = sorted(days)
-        day = ordered[int(rng.integers(len(ordered)))]
-        return pd.Timestamp(day).tz_localize(self.params.tz).tz_convert("UTC")
+        return sorted(days)
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
@@ -248,6 +259,12 @@ class SeriesProvider(ProfileProvider):
         elif self.negative_mode() == "clip":
             values = np.maximum(values, 0.0)
         return values.astype(np.float64)
+
+
+@functools.cache
+def _midnight_utc(day: _dt.date, tz: str) -> pd.Timestamp:
+    """The UTC time of the local midnight (in ``tz``) that starts ``day``."""
+    return pd.Timestamp(day).tz_localize(tz).tz_convert("UTC")
 
 
 def _local(value: str, tz: str) -> pd.Timestamp:
