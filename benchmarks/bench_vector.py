@@ -96,13 +96,11 @@ def stage_times(n: int, steps: int, batched: bool = True) -> dict[str, float]:
     ``batched=False``: each copy solves its own flows (Newton–Raphson and its own regulator rounds)."""
     from powergrid.vector import VectorPowerGridEnv
 
-    venv = VectorPowerGridEnv(CONFIG, n)
-    if not batched:
-        venv._batch = None
+    venv = VectorPowerGridEnv(CONFIG, n, batched_flows=batched)
     acts = _actions(venv, 16, np.random.default_rng(0))
     venv.reset(seed=0)
     envs, agents = venv.envs, venv.possible_agents
-    spent = dict.fromkeys(("to the flow", "batched flows", "from the flow", "auto-reset"), 0.0)
+    spent = dict.fromkeys(("to the flow", "flows", "from the flow", "auto-reset"), 0.0)
     for k in range(steps):
         actions = acts[k % 16]
         t0 = clock()

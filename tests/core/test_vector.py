@@ -60,12 +60,15 @@ def _assert_same_flow(copy: MultiAgentPowerGridEnv, env: MultiAgentPowerGridEnv)
     np.testing.assert_allclose(copy.last_result.vm_pu, env.last_result.vm_pu, atol=1e-6)
 
 
+@pytest.mark.parametrize("batched_flows", [False, True])
 @pytest.mark.parametrize("scenario", [two_feeders, regulated])
-def test_copies_equal_independent_envs_over_episodes(registry, scenario):
+def test_copies_equal_independent_envs_over_episodes(registry, scenario, batched_flows):
     """Voltages within 1e-6 pu, rewards, dones and auto-resets of 3 copies against 3 single envs: full
-    episodes, regulator tap moves (IEEE 34) and a copy whose flow diverges (it terminates and resets)."""
+    episodes, regulator tap moves (IEEE 34) and a copy whose flow diverges (it terminates and resets);
+    each copy solving its own flow, or all in one batched call."""
     n, seed = 3, 5
-    venv = VectorPowerGridEnv(scenario(), n, registry=registry)
+    venv = VectorPowerGridEnv(scenario(), n, batched_flows=batched_flows, registry=registry)
+    assert (venv._batch is not None) == batched_flows
     envs = [MultiAgentPowerGridEnv.from_config(scenario(), registry=registry) for _ in range(n)]
     obs, _ = venv.reset(seed=seed)
     singles = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
@@ -98,7 +101,7 @@ def test_copies_equal_independent_envs_over_episodes(registry, scenario):
 
 
 def test_pickled_vector_env_steps_like_the_original(registry):
-    venv = VectorPowerGridEnv(regulated(), 2, registry=registry)
+    venv = VectorPowerGridEnv(regulated(), 2, batched_flows=True, registry=registry)
     venv.reset(seed=3)
     rng = np.random.default_rng(1)
     for _ in range(3):
