@@ -197,10 +197,10 @@ class LoadModel:
         if start is None:  # a date of a non-leap year, and an independent weekday
             start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(365)))
             start += dt.timedelta(days=(int(rng.integers(7)) - start.weekday()) % 7)
-        t0 = start_hour * 60.0 + np.arange(n) * step_minutes  # minutes since the first local midnight
-        day = (t0 // 1440.0).astype(np.int64)
-        shape = self._shapes(start, int(day[-1]) + 1 if n else 0, t0, step_minutes)  # (ticks, classes)
-        raw = shape[:, self.classes]
+        day = (_tick_minutes(n, start_hour, step_minutes) // 1440.0).astype(np.int64)  # local day of each tick
+        dates = [start + dt.timedelta(days=d) for d in range(int(day[-1]) + 2 if n else 1)]  # one more: the last tick's end
+        calendar = tuple((season_of(d), day_type(d)) for d in dates)
+        raw = _tick_shapes(calendar, n, start_hour, step_minutes)[:, self.classes]  # (ticks, loads)
         if self.jitter > 0:
             phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
             eta = rng.standard_normal(raw.shape)
@@ -214,12 +214,25 @@ class LoadModel:
         mean_level = np.bincount(day, level) / np.maximum(days, 1)
         return raw * (mean_level * gain)[day][:, None] * self.scale[None, :]
 
-    def _shapes(self, start: dt.date, n_days: int, t0: np.ndarray, step_minutes: float) -> np.ndarray:
-        """Each class's shape averaged over each tick [t0, t0 + Δt) (ticks × classes, pu)."""
-        shapes = class_shapes()
-        dates = [start + dt.timedelta(days=d) for d in range(n_days + 1)]
-        seq = np.concatenate([shapes[:, season_of(d), day_type(d)] for d in dates], axis=1)  # (classes, quarters)
-        grid = np.arange(seq.shape[1] + 1) * 15.0
-        cumulative = np.concatenate([np.zeros((len(CLASSES), 1)), np.cumsum(seq, axis=1) * 15.0], axis=1)
-        t1 = t0 + step_minutes
-        return np.stack([(np.interp(t1, grid, c) - np.interp(t0, grid, c)) / step_minutes for c in cumulative], axis=1)
+
+def _tick_minutes(n: int, start_hour: float, step_minutes: float) -> np.ndarray:
+    """The start of each of ``n`` ticks in minutes since the first local midnight."""
+    return start_hour * 60.0 + np.arange(n) * step_minutes
+
+
+@functools.lru_cache(maxsize=256)
+def _tick_shapes(calendar: tuple[tuple[int, int], ...], n: int, start_hour: float, step_minutes: float) -> np.ndarray:
+    """Each class's shape averaged over each tick [t0, t0 + Δt) (ticks × classes, pu, read-only).
+
+    ``calendar`` gives the (season, day type) indices of the consecutive days from the first
+    local midnight; the result depends on nothing else, so it is computed once per calendar.
+    """
+    shapes = class_shapes()
+    seq = np.concatenate([shapes[:, season, kind] for season, kind in calendar], axis=1)  # (classes, quarters)
+    grid = np.arange(seq.shape[1] + 1) * 15.0
+    cumulative = np.concatenate([np.zeros((len(CLASSES), 1)), np.cumsum(seq, axis=1) * 15.0], axis=1)
+    t0 = _tick_minutes(n, start_hour, step_minutes)
+    t1 = t0 + step_minutes
+    out = np.stack([(np.interp(t1, grid, c) - np.interp(t0, grid, c)) / step_minutes for c in cumulative], axis=1)
+    out.flags.writeable = False
+    return out
