@@ -8,7 +8,8 @@ No configuration key hands it a batched multi-agent vector env. It does take a c
 runner class (``config.env_runners(env_runner_cls=...)``), so :class:`VectorEnvRunner` is
 RLlib's ``MultiAgentEnvRunner`` whose ``make_env`` builds :class:`BatchedVectorMultiAgentEnv`:
 the same contract as ``SyncVectorMultiAgentEnv`` (lists of per-copy dicts, a finished copy reset
-at its next step), but one step solves the power flows of all copies in one batched call.
+at its next step), stepping the copies of one :class:`~powergrid.vector.VectorPowerGridEnv` (their power
+flows in one batched call with ``batched_flows=True``).
 
 Each copy keeps the semantics of :class:`~powergrid.rl.rllib.RLlibPowerGridEnv` (only agents due
 to act observe; rewards summed over the ticks an action was held)::
