@@ -112,7 +112,6 @@ class DeviceGroups:
         self.solo = [d for d in device_agents if id(d.device) not in batched]
         self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
         self.solo_devices = [d.device for d in self.solo]
-        self._all_solo = not self.batches  # then the solo devices are every device, in device order
         self.settling = [d for d in self.solo if type(d.device).settle is not Device.settle]
         self.settle_kernels = [b.kernel for b in self.batches if b.kernel.settles]
         self.reactive = reactive
@@ -169,7 +168,7 @@ class DeviceGroups:
 
     def injections(self) -> tuple[np.ndarray, np.ndarray]:
         """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
-        if self._all_solo:  # the rows of a view, no copy
+        if not self.batches:  # every device is solo, in device order: the rows of a view, no copy
             p, q = self._solo_values(self._get_pq, 2).reshape(self.n, 2).T
             return p, q
         p, q = np.empty(self.n), np.empty(self.n)
@@ -185,7 +184,7 @@ class DeviceGroups:
     def costs(self) -> np.ndarray:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
         rows of a ``(4, n)`` array."""
-        if self._all_solo:  # a view, no copy
+        if not self.batches:  # every device is solo, in device order: a view, no copy
             return self._solo_values(self._get_cost, 4).reshape(self.n, 4).T
         out = np.empty((4, self.n))
         if self.solo:

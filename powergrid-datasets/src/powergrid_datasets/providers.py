@@ -261,7 +261,7 @@ class SeriesProvider(ProfileProvider):
         return values.astype(np.float64)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # bounded: a process may read many datasets and zones
 def _midnight_utc(day: _dt.date, tz: str) -> pd.Timestamp:
     """The UTC time of the local midnight (in ``tz``) that starts ``day``."""
     return pd.Timestamp(day).tz_localize(tz).tz_convert("UTC")
