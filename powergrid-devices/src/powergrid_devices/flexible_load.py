@@ -7,7 +7,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, RunningMean, observation
+from powergrid_devices.actions import BoxAction, RunningMean, observation, uniform
 from powergrid_devices.inverter import load_q
 
 
@@ -56,7 +56,7 @@ class FlexibleLoad(Device):
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
-        self.backlog = float(rng.uniform(0.0, p.backlog_init_spread) * p.backlog_max_mwh) if p.backlog_init_spread else 0.0
+        self.backlog = uniform(rng, 0.0, p.backlog_init_spread) * p.backlog_max_mwh if p.backlog_init_spread else 0.0
         self.demand = 0.0
         self.prices = RunningMean()
 

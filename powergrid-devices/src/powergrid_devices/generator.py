@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows
+from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows, uniform
 from powergrid_devices.inverter import q_limit, tan_phi
 
 UNLIMITED = 1e9
@@ -201,9 +201,9 @@ class DG(Device):
         super().reset(rng)
         p = self.params
         self.on = p.on_init or not p.commitment
-        draw = rng.uniform(0.0, p.init_spread, size=2) if p.init_spread else np.zeros(2)
+        draw = (uniform(rng, 0.0, p.init_spread), uniform(rng, 0.0, p.init_spread)) if p.init_spread else (0.0, 0.0)
         self.p_prev = p.p_min_mw + draw[0] * (p.p_max_mw - p.p_min_mw) if self.on else 0.0
-        self.hours_in_state = float(draw[1] * max(p.min_up_h, p.min_down_h))
+        self.hours_in_state = draw[1] * max(p.min_up_h, p.min_down_h)
         self.p_mw = self.p_prev
 
     def fuel_cost_per_h(self, power: float) -> float:

@@ -22,6 +22,10 @@ class GridConnectionParams:
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
 
 
+#: The :class:`PowerFlowResult` field (MW into the microgrid) that measures the exchange at each kind of element.
+FLOW_FIELDS = {"ext_grid": "ext_grid_p_mw", "trafo": "trafo_p_hv_mw", "line": "line_p_from_mw"}
+
+
 def exchange_cost(rate: Any, import_mw: Any, dt: Any, demand_charge: Any, new_peak_mw: Any) -> Any:
     """``rate·import·dt + demand_charge·(import above the peak so far)`` in $ (floats or arrays)."""
     return rate * import_mw * dt + demand_charge * new_peak_mw
@@ -52,10 +56,9 @@ class GridConnectionKernel(Kernel):
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
         value = np.empty(len(self.devices))
-        flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
         for element, where, rows in self.elements:
             if where.size:
-                value[where] = flows[element][rows]
+                value[where] = getattr(result, FLOW_FIELDS[element])[rows]
         ok = ~np.isnan(value)  # NaN: the power flow did not converge; nothing is settled
         rate = np.where(value >= 0, ctx.price, self.sell_ratio * ctx.price)
         cost = exchange_cost(rate, value, self.dt, self.demand_charge, np.maximum(value - self.peak_mw, 0.0))
@@ -107,8 +110,7 @@ class GridConnection(Device):
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
         p = self.params
-        flows = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
-        value = float(flows[p.element][self.row])
+        value = getattr(result, FLOW_FIELDS[p.element]).item(self.row)
         if value != value:  # NaN: the power flow did not converge; nothing is settled
             return
         self.import_mw = value

@@ -7,7 +7,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.actions import BoxAction, observation, uniform
 from powergrid_devices.inverter import load_q
 from powergrid_devices.thermal import Hysteresis, rc_step, thermostat_act
 
@@ -63,7 +63,7 @@ class HVAC(Device):
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
-        self.t_c = p.t_init_c + (rng.uniform(-p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
+        self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
         self.t_out_c = self.t_c
         self.u = 0.0
         self.thermostat = Hysteresis()

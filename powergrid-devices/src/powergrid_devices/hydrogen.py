@@ -24,7 +24,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity, text
-from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation
+from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation, uniform
 
 LHV_KWH_PER_KG = 33.33
 
@@ -118,8 +118,8 @@ def reset_tank(tank: HydrogenTank, owner: Any, p: HydrogenParams, rng: np.random
     """Draw the initial level (only the owner of a shared tank does)."""
     if tank.owner is not owner:
         return
-    spread = rng.uniform(-p.tank_init_spread, p.tank_init_spread) if p.tank_init_spread else 0.0
-    tank.level_kg = float(np.clip((p.tank_init + spread) * p.tank_capacity_kg, p.tank_min_kg, p.tank_capacity_kg))
+    spread = uniform(rng, -p.tank_init_spread, p.tank_init_spread) if p.tank_init_spread else 0.0
+    tank.level_kg = min(max((p.tank_init + spread) * p.tank_capacity_kg, p.tank_min_kg), p.tank_capacity_kg)
 
 
 class HydrogenDevice(Device):

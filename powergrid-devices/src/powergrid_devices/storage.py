@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, observation, observation_rows
+from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, observation, observation_rows, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -129,8 +129,8 @@ class ESS(Device):
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
-        spread = rng.uniform(-p.soc_init_spread, p.soc_init_spread) if p.soc_init_spread else 0.0
-        self.soc = float(np.clip(p.soc_init + spread, p.soc_min, p.soc_max))
+        spread = uniform(rng, -p.soc_init_spread, p.soc_init_spread) if p.soc_init_spread else 0.0
+        self.soc = min(max(p.soc_init + spread, p.soc_min), p.soc_max)
         self.prices = RunningMean()
 
     def feasible_range(self) -> tuple[float, float]:

@@ -7,6 +7,7 @@ import numpy as np
 
 from powergrid.devices import StepContext
 from powergrid.params import numbers, quantity
+from powergrid_devices.actions import uniform
 from powergrid_devices.heated_store import HeatedStore, HeatedStoreParams
 from powergrid_devices.thermal import CP_WATER_KWH, parallel
 
@@ -61,7 +62,7 @@ class WaterHeater(HeatedStore):
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
-        self.daily_l = p.daily_draw_l * (1.0 + (rng.uniform(-p.draw_spread, p.draw_spread) if p.draw_spread else 0.0))
+        self.daily_l = p.daily_draw_l * (1.0 + (uniform(rng, -p.draw_spread, p.draw_spread) if p.draw_spread else 0.0))
         self.draw_l_per_h = 0.0
 
     def heat_per_kw(self, ctx: StepContext) -> float:
