@@ -131,7 +131,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if config.spaces.observation == "normalized":
             v_lo, v_hi = (v_lo - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale, (v_hi - scaling.VOLTAGE.ref) / scaling.VOLTAGE.scale
         self.state_space = gymnasium.spaces.Box(v_lo, v_hi, (n_state,), dtype=np.float32)
-        self._rng = np.random.default_rng(config.seed)
+        self._seed(config.seed)
         self._policies: dict[str, Any] = {}
         self.ctx = StepContext(dt_h=self.dt_h, profiles={})
         self.tick = 0
@@ -280,6 +280,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._fast = FastSetpoints(s.roots if not s.horizontal else [], self._action_spaces, self._action_maps,
                                    self._down_links, self._agent_pos, self._groups.batches)
         fast_ids = set(self._fast.ids)
+        self._fast_children = {c.id for a in self._fast.agents for c in a.children}
+        # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
+        self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
+                             if type(a.protocol).reset is not VerticalProtocol.reset]
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
         # per learned agent, what its infos add: down link, up links by child, protocols with info, device reports
@@ -490,12 +494,23 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def action_space(self, agent: str) -> gymnasium.spaces.Space:
         return self._exposed_spaces[agent]
 
+    def _seed(self, seed: Any) -> None:
+        """Seed the episodes' streams: ``np.random.default_rng(seed)``'s seed sequence and how many children
+        it had spawned (each reset takes the next ones, as ``Generator.spawn`` does)."""
+        self._seed_seq = np.random.default_rng(seed).bit_generator.seed_seq
+        self._spawned = self._seed_seq.n_children_spawned
+
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._seed(seed)
         s = self.scenario
-        streams = self._rng.spawn(3 + len(s.device_agents) + len(s.agents) + len(s.horizontal))
-        profile_rng, *rest = streams
+        # the streams ``Generator.spawn(n)`` of the env's seed gives, each built only for a consumer that takes one
+        # (a Generator costs ~10 us): the profiles' first, then the others from the last child down
+        root, first = self._seed_seq, self._spawned
+        self._spawned += 3 + len(s.device_agents) + len(s.agents) + len(s.horizontal)
+        keys = iter(range(self._spawned - 1, first, -1))
+        profile_rng = _stream(root, first)
+        profile_seq = profile_rng.bit_generator.seed_seq
         # every provider gets the same seed, so data providers pick the same start day for all roles
         profile_seed = int(profile_rng.integers(2**63))
         self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
@@ -505,9 +520,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         time = self.config.time
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
-            start=episode_start(s.providers["load"]), rng=profile_rng.spawn(1)[0])
+            start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
         for d in s.device_agents:
-            d.device.reset(rest.pop())
+            d.device.reset(_stream(root, next(keys)))
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
@@ -515,14 +530,18 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
             agent.last_action = None
-            self._policies[agent_id] = cls(agent, rest.pop()) if cls is not None else None
+            if cls is not None:
+                key = next(keys)
+                if agent_id not in self._fast_children:  # the fast setpoint children never ask their policy
+                    self._policies[agent_id] = cls(agent, _stream(root, key))
         for proto in s.horizontal:
-            proto.reset(rest.pop())
-        link_seeds = profile_rng.spawn(1)[0].integers(2**63, size=len(self._links))
-        for link, seed in zip(self._links, link_seeds.tolist()):
-            link.reset(seed)
-        for grid in self._grid_agents:  # after the links' seeds, so their streams are unchanged
-            grid.protocol.reset(profile_rng.spawn(1)[0])
+            proto.reset(_stream(root, next(keys)))
+        if self._links:
+            link_seeds = _stream(profile_seq, 1).integers(2**63, size=len(self._links))
+            for link, seed in zip(self._links, link_seeds.tolist()):
+                link.reset(seed)
+        for key, grid in self._grid_resets:  # after the links' seeds, so their streams are unchanged
+            grid.protocol.reset(_stream(profile_seq, key))
         self.action_counts[:] = 0
         self.physics_steps = 0
         self._last_act[:] = -self.max_ticks - 1
@@ -1030,6 +1049,12 @@ def _episode_t0(providers: Mapping[str, Any]) -> dt.datetime | None:
         if isinstance(start, dt.date):
             return dt.datetime.combine(start, dt.time())
     return None
+
+
+def _stream(parent: np.random.SeedSequence, key: int) -> np.random.Generator:
+    """Child ``key`` of ``parent`` as ``Generator.spawn`` builds it (spawn key extended by ``key``), built alone."""
+    seq = np.random.SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, key), pool_size=parent.pool_size)
+    return np.random.Generator(np.random.PCG64(seq))
 
 
 def _iso_stamps(t0: dt.datetime | None, tick_s: int, ticks: int) -> list[str] | None:
