@@ -116,8 +116,9 @@ class DGKernel(BoxKernel):
         self.on, self.p_prev = on, power
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = np.where(on, fuel * dt, 0.0) + np.where(switched & on, p.startup_cost, 0.0)
-        self.write_back(("hours_in_state", "on", "p_prev", "p_mw", "q_mvar", "projection", "cost", "safety"),
-                        self.hours, on, power, power, q, distance, self.cost, self.safety)
+        # safety stays 0 (the objects' own, from their reset): not written back
+        self.write_back(("hours_in_state", "on", "p_prev", "p_mw", "q_mvar", "projection", "cost"),
+                        self.hours, on, power, power, q, distance, self.cost)
 
     def _q_and_fuel(self, values: np.ndarray, power: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reactive power (Mvar) within the power-factor limit (its clipping added to ``distance``) and

@@ -45,8 +45,8 @@ class CurtailableKernel(BoxKernel):
             q = np.minimum(np.maximum(values[:, 1], -limit), limit)
             distance += np.abs(q - values[:, 1])
         self.p_mw, self.q_mvar, self.projection = power, q, distance
-        self.write_back(("available", "p_mw", "q_mvar", "projection", "cost", "safety"),
-                        self.available_now, power, q, distance, self.cost, self.safety)
+        # cost and safety stay 0 (the objects' own, from their reset): nothing to write back
+        self.write_back(("available", "p_mw", "q_mvar", "projection"), self.available_now, power, q, distance)
 
     def observe(self) -> np.ndarray:
         columns = [self.available_now / self.rated, self.p_mw / self.rated]

@@ -40,12 +40,13 @@ class PVKernel(CurtailableKernel):
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
         self.irradiance = np.array([d.params.model == "irradiance" for d in devices])
+        self.any_irradiance = bool(self.irradiance.any())
 
     def available(self, ctx: StepContext) -> np.ndarray:
         p = self.p
         solar = max(ctx.profile("solar"), 0.0)
         out = p.p_max_mw * solar
-        if self.irradiance.any():
+        if self.any_irradiance:
             derated = irradiance_power(p.p_max_mw, solar, ctx.profile("temperature"), p.gamma_per_c, p.noct_c)
             out = np.where(self.irradiance, derated, out)
         return out

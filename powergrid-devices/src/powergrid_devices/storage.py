@@ -36,16 +36,16 @@ class ESSParams:
             raise ValueError(f"expected s_max_mva ≥ p_max_mw (or 0), got {self.s_max_mva} < {self.p_max_mw}")
 
 
-def headroom(soc: Any, p: Any, dt: Any) -> tuple[Any, Any]:
+def headroom(kept: Any, p: Any, dt: Any) -> tuple[Any, Any]:
     """(max charge, max discharge) MW that keep the SOC in ``[soc_min, soc_max]`` for ``dt`` hours, before the
-    ``p_max`` limit (floats, or arrays of many batteries; ``p`` holds the :class:`ESSParams` fields)."""
-    kept = soc * (1.0 - p.self_discharge * dt)
+    ``p_max`` limit, from the SOC ``kept = soc·(1 − σ·dt)`` left after self-discharge (floats, or arrays of many
+    batteries; ``p`` holds the :class:`ESSParams` fields)."""
     return (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt), (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
 
 
-def soc_after(soc: Any, charge_mw: Any, discharge_mw: Any, p: Any, dt: Any) -> Any:
-    """``soc·(1 − σ·dt) + η_c·P_c·dt/E − P_d·dt/(η_d·E)`` (floats or arrays), before clipping to [0, 1]."""
-    kept = soc * (1.0 - p.self_discharge * dt)
+def soc_after(kept: Any, charge_mw: Any, discharge_mw: Any, p: Any, dt: Any) -> Any:
+    """``kept + η_c·P_c·dt/E − P_d·dt/(η_d·E)`` with ``kept = soc·(1 − σ·dt)`` (floats or arrays), before clipping
+    to [0, 1]."""
     return kept + charge_mw * p.eta_charge * dt / p.capacity_mwh - discharge_mw * dt / (p.eta_discharge * p.capacity_mwh)
 
 
@@ -54,6 +54,10 @@ class ESSKernel(BoxKernel):
 
     params = ("p_max_mw", "capacity_mwh", "soc_min", "soc_max", "eta_charge", "eta_discharge", "self_discharge",
               "degradation_cost", "s_max_mva")
+
+    def __init__(self, devices: list[Any]) -> None:
+        super().__init__(devices)
+        self.keep = 1.0 - self.p.self_discharge * self.dt  # the fraction of the SOC self-discharge leaves per step
 
     def load(self) -> None:
         super().load()
@@ -64,7 +68,8 @@ class ESSKernel(BoxKernel):
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         p, dt = self.p, self.dt
         values, distance = self.box.read(actions)
-        max_charge, max_discharge = headroom(self.soc, p, dt)
+        kept = self.soc * self.keep
+        max_charge, max_discharge = headroom(kept, p, dt)
         low = -np.minimum(p.p_max_mw, np.maximum(max_charge, 0.0))
         high = np.minimum(p.p_max_mw, np.maximum(max_discharge, 0.0))
         power = np.minimum(np.maximum(values[:, 0], low), high)
@@ -74,7 +79,7 @@ class ESSKernel(BoxKernel):
             limit = q_limit_rows(power, p.s_max_mva)
             q = np.minimum(np.maximum(values[:, 1], -limit), limit)
             distance += np.abs(q - values[:, 1])
-        soc = soc_after(self.soc, np.maximum(-power, 0.0), np.maximum(power, 0.0), p, dt)
+        soc = soc_after(kept, np.maximum(-power, 0.0), np.maximum(power, 0.0), p, dt)
         self.soc = np.minimum(np.maximum(soc, 0.0), 1.0)
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = p.degradation_cost * np.abs(power) * dt
@@ -135,14 +140,19 @@ class ESS(Device):
 
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
+        return self._range(self.soc * (1.0 - self.params.self_discharge * self.dt_h))
+
+    def _range(self, kept: float) -> tuple[float, float]:
+        """:meth:`feasible_range` from the SOC ``kept`` that self-discharge leaves over the step."""
         p = self.params
-        max_charge, max_discharge = headroom(self.soc, p, self.dt_h)
+        max_charge, max_discharge = headroom(kept, p, self.dt_h)
         return -min(p.p_max_mw, max(max_charge, 0.0)), min(p.p_max_mw, max(max_discharge, 0.0))
 
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         values, distance = self.actions.read(action)
-        low, high = self.feasible_range()
+        soc = self.soc * (1.0 - p.self_discharge * dt)  # kept over the step
+        low, high = self._range(soc)
         power = min(max(values[0], low), high)
         distance += abs(power - values[0])
         q = 0.0
@@ -151,7 +161,6 @@ class ESS(Device):
             q = min(max(values[1], -limit), limit)
             distance += abs(q - values[1])
         # soc_after with one of its two terms zero, as a branch (a call costs ~10 % of this step)
-        soc = self.soc * (1.0 - p.self_discharge * dt)
         if power < 0:
             soc += -power * p.eta_charge * dt / p.capacity_mwh
         else:
