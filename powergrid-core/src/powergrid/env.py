@@ -37,6 +37,7 @@ import os
 import pickle
 from collections.abc import Mapping
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -71,6 +72,8 @@ MAX_TICKS = 10_000_000
 #: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
 #: longer episodes: per step).
 STAMP_TICKS = 2_000
+
+_shape, _dtype = attrgetter("shape"), attrgetter("dtype")
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -144,8 +147,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                                         zeros(n_trafo), zeros(n_trafo), zeros(n_ext), zeros(n_ext))
         self._worst_loss = 0.0  # the largest per-tick loss of any learned agent seen so far (for the penalty)
         self._failure = ""
-        self._costs: dict[str, float] = {}
-        self._safety: dict[str, float] = {}
+        #: every agent's cost ($, row 0) and safety (≥ 0, row 1) in the last step, in ``_agent_ids`` order
+        self._cost_safe = np.zeros((2, len(self._agent_ids)))
         self._precompute()
 
 
@@ -286,15 +289,19 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                              if type(a.protocol).reset is not VerticalProtocol.reset]
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
-        # per learned agent, what its infos add: down link, up links by child, protocols with info, device reports
-        self._info_parts = [(a.id, self._down_links.get(a.id),
-                             [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
-                             a.protocol if isinstance(a, GridAgent) and a.protocol is not None
-                             and type(a.protocol).info is not VerticalProtocol.info else None, reports)
-                            for a, protos, reports in zip(learned, self._info_protos, self._info_devices)]
+        # the learned agents whose infos add entries: down link, up links by child, protocols, own protocol, reports
+        info_parts = [(a.id, self._down_links.get(a.id),
+                       [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
+                       a.protocol if isinstance(a, GridAgent) and a.protocol is not None
+                       and type(a.protocol).info is not VerticalProtocol.info else None, reports)
+                      for a, protos, reports in zip(learned, self._info_protos, self._info_devices)]
+        self._info_parts = [(aid, down, ups, protos, own, reports) for aid, down, ups, protos, own, reports in info_parts
+                            if down is not None or ups or protos or own is not None or reports]
         # an ndarray of this shape and a numeric dtype is a valid action (others get the full check)
         self._action_shapes = {aid: sp.shape if isinstance(sp, gymnasium.spaces.Box) else None
                                for aid, sp in self._exposed_spaces.items()}
+        shapes = set(self._action_shapes.values())
+        self._action_shape = shapes.pop() if len(shapes) == 1 else None  # the one shape of all, else None
 
     # ------------------------------------------------------------------ construction
     def _build_clock(self) -> None:
@@ -324,7 +331,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._price_seen = np.zeros(n)  # the price each agent saw at the last tick ($/MWh)
         self._acting = np.zeros(n, bool)
         self._acting_list = [False] * n
-        self._zero_costs = dict.fromkeys(s.agents, 0.0)
         self._events = []
         for a in config.agents:
             ev = a.events
@@ -550,8 +556,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self._set_time(0)
         self._schedule(0)
-        self._costs = dict.fromkeys(s.agents, 0.0)
-        self._safety = dict.fromkeys(s.agents, 0.0)
+        self._cost_safe = np.zeros((2, len(self._agent_ids)))
         self._applied_settings.clear()
         self._apply_network_settings()
         if not hasattr(self, "tap_control"):  # built once; transformers an OLTC device drives stay out of it
@@ -607,14 +612,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.physics_steps += 1
             self._measure(t + 1)
         else:
-            self._costs, self._safety = dict(self._zero_costs), dict(self._zero_costs)
+            self._cost_safe = np.zeros((2, len(self._agent_ids)))
         self.tick = t + 1
         for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
             link.poll(self.tick)
         rw = self.config.reward
-        costs, safety = self._costs, self._safety
         cw, sw = rw.cost_weight, rw.safety_weight
-        rewards = {aid: -(cw * costs[aid] + sw * safety[aid]) for aid in self.possible_agents}
+        cost, safe = self._cost_safe[:, self._learned_pos].tolist()
+        rewards = dict(zip(self.possible_agents, [-(cw * c + sw * s) for c, s in zip(cost, safe)]))
         if sound and not all(map(math.isfinite, rewards.values())):
             sound, self._failure = False, "non-finite cost or safety"
         elif not sound:
@@ -627,8 +632,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             if rewards:
                 self._worst_loss = max(self._worst_loss, -min(rewards.values()))
         else:
-            for table in (costs, safety):
-                table.update((aid, 0.0) for aid, v in table.items() if not np.isfinite(v))
+            self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             terminate = rw.on_divergence == "terminate"
             ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
             penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
@@ -800,6 +804,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             raise RuntimeError("step() called on a finished episode; call reset() first")
         if not isinstance(actions, Mapping):
             raise ActionError(f"expected a mapping of learned agent id → action, got {type(actions).__name__}")
+        values = actions.values()
+        # the usual case in a few C loops: learned agents with one action shape sent ndarrays of it, of numeric dtypes
+        if (self._action_shape is not None and actions.keys() <= self._action_shapes.keys()
+                and set(map(type, values)) == {np.ndarray} and set(map(_shape, values)) == {self._action_shape}
+                and all(t.kind in "iuf" for t in set(map(_dtype, values)))):
+            return
         for agent_id in actions:
             if agent_id not in self._action_spaces:
                 agent = self.scenario.agents.get(agent_id)
@@ -870,14 +880,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
                 violation += np.bincount(self._grid_line_gid, over, self._n_grid)
             cost_safe[1, self._grid_pos] += violation
-        cost, safe = cost_safe.tolist()
-        costs = dict(zip(self._agent_ids, cost))
-        safety = dict(zip(self._agent_ids, safe))
         for proto in s.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
-                costs[agent_id] += c
-                safety[agent_id] += unsafe
-        self._costs, self._safety = costs, safety
+                pos = self._agent_pos[agent_id]
+                cost_safe[0, pos] += c
+                cost_safe[1, pos] += unsafe
+        self._cost_safe = cost_safe
 
     def _observe_all(self) -> dict[str, np.ndarray]:
         """Every learned agent's observation, written into one preallocated buffer at precomputed slices."""
@@ -932,7 +940,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
             proj = [0.0] * self._n_learned
-        costs, safety = self._costs, self._safety
+        costs, safety = self._cost_safe[:, self._learned_pos].tolist()
         acting = self._acting[self._learned_pos].tolist()
         ahead = self._ahead.tolist()
         time_s = self.time_s
@@ -947,14 +955,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         base = {"cost": 0.0, "safety": 0.0, "converged": sound, "failure": self._failure, "penalty": penalty,
                 "acting": False, "ticks_to_next": 0, "next_action_s": 0, "time_s": time_s, "timestamp": stamp,
                 "projection": 0.0}
-        for (aid, down, ups, protos, own, reports), projection, now, next_tick in zip(self._info_parts, proj, acting, ahead):
+        for aid, c, unsafe, projection, now, next_tick in zip(self.possible_agents, costs, safety, proj, acting, ahead):
             info = base.copy()
-            info["cost"] = costs[aid]
-            info["safety"] = safety[aid]
+            info["cost"] = c
+            info["safety"] = unsafe
             info["acting"] = now
             info["ticks_to_next"] = next_tick
             info["next_action_s"] = next_tick * tick_s
             info["projection"] = projection
+            infos[aid] = info
+        for aid, down, ups, protos, own, reports in self._info_parts:  # the agents whose infos add entries
+            info = infos[aid]
             if down is not None:
                 info["directive_age_s"] = (tick - down.sent_tick) * tick_s
             if ups:
@@ -968,13 +979,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             for report in reports:
                 for key, records in report().items():
                     info[key] = info.get(key, []) + records
-            infos[aid] = info
         return infos
 
     # ------------------------------------------------------------------ helpers
     def agent_costs(self) -> dict[str, tuple[float, float]]:
         """``{agent id: (cost $, safety)}`` of every agent (learned or not) in the last step."""
-        return {a: (self._costs[a], self._safety[a]) for a in self.scenario.agents}
+        cost, safe = self._cost_safe.tolist()
+        return dict(zip(self._agent_ids, zip(cost, safe)))
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: the voltage profile and dispatch as an ``H × W × 3`` array; ``human``: a window."""
