@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+import attrs
 import numpy as np
 import pytest
 
@@ -140,10 +141,11 @@ def test_fast_and_pandapower_control_agree(name):
 
 def test_fast_control_loop_scatters_the_injections_once_per_tick(monkeypatch):
     """Around the fast solver the re-solves after tap moves reuse the first solve's bus powers: one scatter of
-    the injections per tick however many Newton–Raphson solves, and the flow of a fresh solve at the final taps."""
+    the injections per tick however many Newton–Raphson solves, the relays read probes and the full result is
+    derived once, the flow of a fresh solve at the final taps."""
     net = TEMPLATES["ieee34"]()
     solver = FastSolver(copy.deepcopy(net))
-    counts = {"_scatter": 0, "_newton": 0}
+    counts = {"_scatter": 0, "_newton": 0, "_results": 0}
 
     def spy(name):
         real = getattr(solver, name)
@@ -159,11 +161,66 @@ def test_fast_control_loop_scatters_the_injections_once_per_tick(monkeypatch):
     control.reset()
     inj = base_injections(net, 1.1)
     result = control.solve(inj)  # settles the taps from their initial positions: a tap move and a re-solve
-    assert counts["_scatter"] == 1 and counts["_newton"] >= 2
+    assert counts["_scatter"] == 1 and counts["_newton"] >= 2 and counts["_results"] == 1
     fresh = FastSolver(copy.deepcopy(net))
     for reg in control.regulators:
         fresh.set_trafo_tap(reg.row, reg.tap)
     np.testing.assert_allclose(result.vm_pu, fresh.solve(inj).vm_pu, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["ieee13", "ieee34", "ieee123", "cigre_mv", "ieee34_3mg"])
+def test_probe_reads_the_values_of_the_result(name):
+    """FastSolver.probe gives the result's voltages at the regulated buses and the LV-side powers of the
+    regulators' transformers, the same floats, over flows at random loads and tap moves."""
+    net = TEMPLATES[name]()
+    solver = FastSolver(copy.deepcopy(net))
+    control = TapControl.from_net(solver)
+    buses, rows = tuple(r.bus for r in control.regulators), tuple(r.row for r in control.regulators)
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        for reg in control.regulators:
+            solver.set_trafo_tap(reg.row, int(rng.integers(reg.tap_min, reg.tap_max + 1)))
+        assert solver.flow(base_injections(net, rng.uniform(0.4, 1.3)))
+        vm, p, q = solver.probe(buses, rows)
+        result = solver.result()
+        assert vm == result.vm_pu[list(buses)].tolist()
+        assert p == result.trafo_p_lv_mw[list(rows)].tolist() and q == result.trafo_q_lv_mvar[list(rows)].tolist()
+
+
+def test_probe_of_a_transformer_and_a_bus_out_of_service():
+    """A transformer out of service reads no flow and a bus cut off with it NaN, as in the result."""
+    net = TEMPLATES["ieee34"]()
+    xfm = int(np.flatnonzero(net.trafo.name == "XFM-1")[0])
+    net.trafo.loc[net.trafo.index[xfm], "in_service"] = False
+    solver = FastSolver(net)
+    dead = int(net.bus.index.get_loc(net.trafo.lv_bus.iat[xfm]))
+    buses, rows = (0, dead), tuple(range(len(net.trafo)))
+    assert solver.flow(base_injections(net))
+    vm, p, q = solver.probe(buses, rows)
+    result = solver.result()
+    assert np.isnan(vm[1]) and p[xfm] == q[xfm] == 0.0
+    np.testing.assert_array_equal(vm, result.vm_pu[list(buses)])
+    assert p == result.trafo_p_lv_mw.tolist() and q == result.trafo_q_lv_mvar.tolist()
+
+
+@pytest.mark.parametrize("name", ["ieee34", "ieee123"])
+def test_loop_on_probes_equals_the_loop_on_full_results(name):
+    """TapControl.solve around the fast solver (relays on probes, one result per tick) and the rounds a vector env
+    runs (``move`` on each re-solve's full result) move the same taps and give the same flow, bit for bit."""
+    net = TEMPLATES[name]()
+    a, b = (TapControl.from_net(FastSolver(copy.deepcopy(net))) for _ in range(2))
+    for control in (a, b):
+        control.reset()
+    for scale in np.random.default_rng(3).uniform(0.4, 1.4, 12):
+        inj = base_injections(net, scale)
+        got = a.solve(inj)
+        want = b.solver.solve(inj)
+        b.begin()
+        while b.move(want):
+            want = b.solver.resolve(inj)
+        assert a.taps == b.taps and a.tap_changes == b.tap_changes
+        assert all(np.array_equal(getattr(got, f.name), getattr(want, f.name)) for f in attrs.fields(type(got)))
+    assert a.total_tap_changes > 0
 
 
 def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():

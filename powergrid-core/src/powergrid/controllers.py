@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -137,12 +137,24 @@ class Regulator:
         return int(math.copysign(n, error)) * self.raise_sign
 
 
+class TapReading(NamedTuple):
+    """What the relays of a :class:`TapControl` read from a power flow: whether it converged and, per regulator in
+    the control's order, the regulated bus's voltage (pu) and the power into its transformer at the LV terminal
+    (MW, Mvar; empty lists when the flow did not converge)."""
+
+    converged: bool
+    vm_pu: list[float]
+    p_lv_mw: list[float]
+    q_lv_mvar: list[float]
+
+
 @attrs.define
 class TapControl:
     """Automatic tap control of a net's regulators around a power-flow solver.
 
     ``tap_changes`` counts the tap positions moved in the last :meth:`solve` (a step's
-    maintenance count); ``total_tap_changes`` since :meth:`reset`.
+    maintenance count); ``total_tap_changes`` since :meth:`reset`. ``regulators`` is fixed once the control is
+    built.
     """
 
     solver: PowerFlowSolver
@@ -153,6 +165,12 @@ class TapControl:
     _settle: bool = True
     _iteration: int = 0  # rounds of the current tick's control loop that moved a tap
     _moved_total: int = 0  # taps moved in the current tick
+    _buses: tuple[int, ...] = attrs.field(init=False)  # the regulated buses (net.bus rows), in order
+    _rows: tuple[int, ...] = attrs.field(init=False)  # their transformers (net.trafo rows)
+
+    def __attrs_post_init__(self) -> None:
+        self._buses = tuple(r.bus for r in self.regulators)
+        self._rows = tuple(r.row for r in self.regulators)
 
     @classmethod
     def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 20) -> TapControl:
@@ -177,15 +195,38 @@ class TapControl:
         self._settle = True
 
     def solve(self, injections: Injections) -> PowerFlowResult:
-        """Solve, move the taps of regulators out of band, re-solve while any moved (the fast solver reuses the
-        bus powers of the first solve)."""
+        """Solve, move the taps of regulators out of band, re-solve while any moved; the result at the final taps.
+
+        The fast solver reuses the bus powers of the first solve, its relays read :meth:`FastSolver.probe` and it
+        derives the full result once, after the last solve."""
         solver = self.solver
-        again = solver.resolve if isinstance(solver, FastSolver) else solver.solve
-        result = solver.solve(injections)
+        if not isinstance(solver, FastSolver):
+            result = solver.solve(injections)
+            self.begin()
+            while self.move(result):
+                result = solver.solve(injections)
+            return result
+        converged = solver.flow(injections)
         self.begin()
-        while self.move(result):
-            result = again(injections)
-        return result
+        while self.move(self._probe(solver, converged)):
+            converged = solver.reflow(injections)
+        return solver.result()
+
+    def _probe(self, solver: FastSolver, converged: bool) -> TapReading:
+        """The relays' reading of the fast solver's last flow."""
+        if not converged or not self.regulators:
+            return TapReading(converged, [], [], [])
+        return TapReading(True, *solver.probe(self._buses, self._rows))
+
+    def read(self, result: PowerFlowResult) -> TapReading:
+        """The relays' reading of a full power-flow result (no LV-side powers reported: 0)."""
+        if not result.converged or not self.regulators:
+            return TapReading(result.converged, [], [], [])
+        zero = [0.0] * len(self._rows)
+        p, q = result.trafo_p_lv_mw, result.trafo_q_lv_mvar
+        return TapReading(True, result.vm_pu[list(self._buses)].tolist(),
+                          p[list(self._rows)].tolist() if len(p) else zero,
+                          q[list(self._rows)].tolist() if len(q) else zero)
 
     def begin(self) -> None:
         """Start a tick's control loop (before :meth:`move` sees the tick's first flow)."""
@@ -193,9 +234,10 @@ class TapControl:
         for reg in self.regulators:
             reg.moved = 0
 
-    def move(self, result: PowerFlowResult) -> bool:
-        """One round of the control loop after a solve: move the most upstream regulator out of band;
-        True when a tap moved (solve again, then call again), False when the tick's taps are final.
+    def move(self, flow: PowerFlowResult | TapReading) -> bool:
+        """One round of the control loop after a solve (its result, or the relays' reading of it): move the most
+        upstream regulator out of band; True when a tap moved (solve again, then call again), False when the tick's
+        taps are final.
 
         :meth:`solve` is ``begin`` then ``move`` after each solve; a vector env runs the rounds of
         many copies and re-solves the copies that moved together.
@@ -204,13 +246,11 @@ class TapControl:
             return False
         iteration = self._iteration
         moved = 0
-        if iteration < self.max_iterations and result.converged:
+        reading = flow if isinstance(flow, TapReading) else self.read(flow)
+        if iteration < self.max_iterations and reading.converged:
             settle = self._settle
-            for reg in self.regulators:  # upstream first; one regulator moves per iteration
-                i = reg.row
-                p = result.trafo_p_lv_mw[i] if len(result.trafo_p_lv_mw) else 0.0
-                q = result.trafo_q_lv_mvar[i] if len(result.trafo_q_lv_mvar) else 0.0
-                n = reg.taps_wanted(reg.relay_volts(float(result.vm_pu[reg.bus]), float(p), float(q)))
+            for reg, vm, p, q in zip(self.regulators, reading.vm_pu, reading.p_lv_mw, reading.q_lv_mvar):
+                n = reg.taps_wanted(reg.relay_volts(vm, p, q))  # upstream first; one regulator moves per iteration
                 if iteration == 0:
                     reg.timer = reg.timer + 1 if n else 0
                 if moved or not n or (not settle and reg.timer <= reg.settings.delay_ticks):
@@ -218,7 +258,7 @@ class TapControl:
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
                 new = min(max(reg.tap + min(max(n, -budget), budget), reg.tap_min), reg.tap_max)  # ints: no np.clip
                 if new != reg.tap:
-                    self.solver.set_trafo_tap(i, new)
+                    self.solver.set_trafo_tap(reg.row, new)
                     moved = abs(new - reg.tap)
                     reg.moved += moved
                     reg.tap = new

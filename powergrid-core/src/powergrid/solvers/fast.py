@@ -52,6 +52,9 @@ written to ``net.trafo.tap_pos`` when someone next reads :attr:`FastSolver.net` 
 That solve starts from the last voltages with the buses the transformer feeds (its LV side, when cutting
 the transformer separates them from the slack) scaled by its change of no-load ratio ``−Ytf/Ytt``:
 after a regulator move on ``ieee34_3mg`` Newton–Raphson then takes 2.2 iterations instead of 3.1.
+A regulator's control loop (:class:`~powergrid.controllers.TapControl`) solves with :meth:`FastSolver.flow` and
+:meth:`FastSolver.reflow`, its relays read :meth:`FastSolver.probe` (the few values they need, the same floats as
+the result's) and the full result is derived once per step, at the final taps.
 
 Topology: :meth:`topology_changed` (called by ``set_shunt_step``, or by hand after
 editing switches/in_service flags) recompiles with one ``pandapower.runpp`` at the
@@ -451,6 +454,7 @@ class FastSolver(PowerFlowSolver):
                    + "; ".join(reasons) + "); delegating every solve of this net to pandapower.runpp (slow).")
         self.backend = "pandapower"
         self.unsupported = reasons
+        self._delegated = PowerFlowResult.failed(*self.shape)  # the result of the last flow
         self._delegate = PandapowerSolver(self.net, PandapowerParams(
             max_iteration=self.params.max_iteration, tolerance_mva=self.params.tolerance_mva))
 
@@ -516,7 +520,8 @@ class FastSolver(PowerFlowSolver):
             V0[gbus] = gen_i[on, VG].real * np.exp(1j * np.deg2rad(ibus[gbus, VA].real))
         self.V_base = V0
         self._V = V0.copy()
-        self._Sbus: np.ndarray | None = None  # the bus powers of the last solve (pu), for :meth:`resolve`
+        self._Sbus: np.ndarray | None = None  # the bus powers of the last flow (pu), for :meth:`reflow`
+        self._converged, self._iterations = False, 0  # of the last flow
 
         # --- injections: Sbus = S_const + C @ [sgen p+jq, load p+jq]  (C: scaling/sn_mva, minus for loads)
         bus_in = internal(net.bus.index.to_numpy())
@@ -531,8 +536,11 @@ class FastSolver(PowerFlowSolver):
             keep = (b >= 0) & (w != 0)
             return sp.csr_matrix((w[keep], (b[keep], np.flatnonzero(keep))), shape=(nb, len(df)))
 
-        self._n_sgen, self._n_load = len(net.sgen), len(net.load)
-        self._C = sp.csr_matrix(sp.hstack([incidence(net.sgen, 1.0), incidence(net.load, -1.0)]), dtype=float)
+        ns = len(net.sgen)
+        # complex (w + 0j: the product scipy would form from the real matrix, without converting it at each call)
+        self._C = sp.csr_matrix(sp.hstack([incidence(net.sgen, 1.0), incidence(net.load, -1.0)]), dtype=np.complex128)
+        self._x = np.zeros(ns + len(net.load), np.complex128)  # the injection vector, rewritten by _scatter
+        self._x_parts = (self._x.real[:ns], self._x.imag[:ns], self._x.real[ns:], self._x.imag[ns:])
         s_var = self._scatter(net.load["p_mw"].to_numpy(float), net.load["q_mvar"].to_numpy(float),
                               net.sgen["p_mw"].to_numpy(float), net.sgen["q_mvar"].to_numpy(float))
         S_const = np.asarray(it["Sbus"], np.complex128) - s_var
@@ -611,6 +619,7 @@ class FastSolver(PowerFlowSolver):
                        for fl in (self._flow["line"], self._flow["trafo"])]
         tr = self._flow["trafo"]
         self._lv = (slice(offset + tr["part"].start, offset + tr["part"].stop), None if tr["all"] else (tr["sel"], tr["n"]))
+        self._probes: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple] = {}  # probe's gathers by its arguments
 
         # --- backend
         self._ls = self._grid = None
@@ -625,15 +634,31 @@ class FastSolver(PowerFlowSolver):
         return []
 
     def _scatter(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray) -> np.ndarray:
-        ns = self._n_sgen
-        x = np.empty(ns + self._n_load, np.complex128)
-        x.real[:ns], x.imag[:ns], x.real[ns:], x.imag[ns:] = sgen_p, sgen_q, load_p, load_q
-        return self._C @ x
+        """The bus powers of the loads and sgens (pu) from their P (MW) and Q (Mvar)."""
+        s_p, s_q, l_p, l_q = self._x_parts
+        s_p[...], s_q[...], l_p[...], l_q[...] = sgen_p, sgen_q, load_p, load_q
+        return self._C @ self._x
 
     # ------------------------------------------------------------------ solve
     def solve(self, injections: Injections) -> PowerFlowResult:
+        self.flow(injections)
+        return self.result()
+
+    def resolve(self, injections: Injections) -> PowerFlowResult:
+        """:meth:`solve` again for the injections of the last solve (``injections``, unchanged since) after tap moves:
+        the bus powers of that solve are reused (:meth:`reflow`)."""
+        self.reflow(injections)
+        return self.result()
+
+    def flow(self, injections: Injections) -> bool:
+        """Newton–Raphson for ``injections`` without deriving the results; True when it converged.
+
+        :meth:`result` then derives the full result (``flow`` then ``result`` is :meth:`solve`) and :meth:`probe`
+        reads the few values a regulator's relay needs (:class:`~powergrid.controllers.TapControl` moves taps and
+        re-solves on those and derives the result once, at the final taps)."""
         if self._delegate is not None:
-            return self._delegate.solve(injections)
+            self._delegated = self._delegate.solve(injections)
+            return self._delegated.converged
         inj = injections
         # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
         Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
@@ -643,16 +668,70 @@ class FastSolver(PowerFlowSolver):
         self._Sbus = Sbus
         return self._newton(Sbus)
 
-    def resolve(self, injections: Injections) -> PowerFlowResult:
-        """:meth:`solve` again for the injections of the last :meth:`solve` (``injections``, unchanged since) after
-        tap moves, as a regulator's control loop does (:class:`~powergrid.controllers.TapControl`): the bus powers of
-        that solve are reused."""
+    def reflow(self, injections: Injections) -> bool:
+        """:meth:`flow` again for the injections of the last flow (``injections``, unchanged since) after tap moves,
+        as a regulator's control loop does: the bus powers of that flow are reused."""
         if self._delegate is not None or self._Sbus is None:
-            return self.solve(injections)
+            return self.flow(injections)
         return self._newton(self._Sbus)
 
-    def _newton(self, Sbus: np.ndarray) -> PowerFlowResult:
-        """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu), and the results."""
+    def result(self) -> PowerFlowResult:
+        """The results of the last :meth:`flow` or :meth:`reflow`, at the taps of that flow (derive them before moving
+        a tap)."""
+        if self._delegate is not None:
+            return self._delegated
+        if not self._converged:
+            return PowerFlowResult.failed(*self.shape)
+        return self._results(self._V, self._Sbus, self._iterations)
+
+    def probe(self, buses: tuple[int, ...], trafos: tuple[int, ...]) -> tuple[list[float], list[float], list[float]]:
+        """``(vm_pu, trafo_p_lv_mw, trafo_q_lv_mvar)`` of :meth:`result` at the net.bus rows ``buses`` and the
+        net.trafo rows ``trafos`` (pu, MW, Mvar; the same values), without deriving the rest of the result (≈4 µs
+        against ≈15 µs on ``ieee34_3mg``). The last flow must have converged."""
+        if self._delegate is not None:
+            r = self._delegated
+            return (r.vm_pu[list(buses)].tolist(), r.trafo_p_lv_mw[list(trafos)].tolist(),
+                    r.trafo_q_lv_mvar[list(trafos)].tolist())
+        gather = self._probes.get((buses, trafos))
+        if gather is None:
+            gather = self._probes[(buses, trafos)] = self._probe_gather(buses, trafos)
+        pos, at, rows, n = gather
+        V = self._V if self._all_buses_on else np.append(self._V, np.nan)
+        Vg = V[at]  # the voltages at the entries of the trafos' LV-end rows of M, at their LV buses, at ``buses``
+        # each LV-end current: the row of M times V summed in order in Python complex arithmetic, that of scipy's CSR
+        # product in _results; its power by numpy's complex product as there (its SIMD loop rounds differently from a
+        # scalar one), the scaling to MW and Mvar in Python (a product with base + 0j is exact on each part)
+        m, v = self._M.data[pos].tolist(), Vg[:n].tolist()
+        current = []
+        for lo, hi in rows:
+            i = 0j
+            for j in range(lo, hi):
+                i += m[j] * v[j]
+            current.append(i.conjugate())
+        k, base = len(rows), self.base_mva
+        S = (Vg[n: n + k] * np.array(current)).tolist()
+        return np.abs(Vg[n + k:]).tolist(), [s.real * base for s in S], [s.imag * base for s in S]
+
+    def _probe_gather(self, buses: tuple[int, ...], trafos: tuple[int, ...]
+                      ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], int]:
+        """For :meth:`probe`: the positions in ``M.data`` of the entries of the trafos' LV-end rows of ``M``; the
+        internal buses of those entries, then of the trafos' LV ends, then of ``buses`` (``nb`` when out of service);
+        each trafo's range of the entries (none when it is out of service: no flow); the number of entries."""
+        M, k, tr = self._M, self._k, self._flow["trafo"]
+        pos, rows, t_bus = [], [], []
+        for row in trafos:
+            at = np.flatnonzero(tr["sel"] == row)
+            i = tr["part"].start + int(at[0]) if len(at) else -1
+            lo, hi = (int(M.indptr[k + i]), int(M.indptr[k + i + 1])) if len(at) else (0, 0)
+            rows.append((len(pos), len(pos) + hi - lo))
+            pos += range(lo, hi)
+            t_bus.append(int(self._t_bus[i]) if len(at) else 0)
+        pos_a = np.array(pos, np.int64)
+        at_a = np.concatenate((M.indices[pos_a], t_bus, self._bus_map_ext[list(buses)])).astype(np.int64)
+        return pos_a, at_a, rows, len(pos)
+
+    def _newton(self, Sbus: np.ndarray) -> bool:
+        """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu); True when it converged."""
         p = self.params
         try:
             if self._grid is not None:
@@ -670,12 +749,13 @@ class FastSolver(PowerFlowSolver):
             return self._fail()
         if not ok or not np.isfinite(V).all():
             return self._fail()
-        self._V = V
-        return self._results(V, Sbus, iterations)
+        self._V, self._iterations, self._converged = V, iterations, True
+        return True
 
-    def _fail(self) -> PowerFlowResult:
+    def _fail(self) -> bool:
         self._V = self.V_base.copy()  # the next step starts from the base case, not a diverged state
-        return PowerFlowResult.failed(*self.shape)
+        self._converged = False
+        return False
 
     def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
         base, k = self.base_mva, self._k
@@ -709,7 +789,9 @@ class FastSolver(PowerFlowSolver):
         if not self._eg_all_on:
             S_eg[~self._eg_on] = 0.0
         Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
-        return PowerFlowResult(True, np.abs(Vb), np.angle(Vb, deg=True), out[0], out[1], out[2], out[3],
+        va = np.arctan2(Vb.imag, Vb.real)  # np.angle(Vb, deg=True) without its Python overhead
+        va *= 180 / np.pi
+        return PowerFlowResult(True, np.abs(Vb), va, out[0], out[1], out[2], out[3],
                                S_eg.real.copy(), S_eg.imag.copy(), iterations, lv_p, lv_q)
 
     def results_of(self, copies: list[FastSolver], V: np.ndarray, Sbus: np.ndarray, iterations: int
