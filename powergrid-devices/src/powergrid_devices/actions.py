@@ -136,7 +136,7 @@ def observation(space: gymnasium.spaces.Box, values: Sequence[float]) -> np.ndar
 
 def observation_rows(low: np.ndarray, high: np.ndarray, *columns: np.ndarray) -> np.ndarray:
     """:func:`observation` for many devices: ``columns`` side by side, NaN as 0, clipped to ``(n, m)`` bounds, float32."""
-    values = np.stack(columns, axis=1)
+    values = np.array(columns).T  # a copy, like np.stack(columns, axis=1) but in a third of its time
     values[np.isnan(values)] = 0.0
     return np.minimum(np.maximum(values, low), high).astype(np.float32)
 
