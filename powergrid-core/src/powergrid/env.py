@@ -37,7 +37,6 @@ import os
 import pickle
 from collections.abc import Mapping
 from functools import partial
-from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -72,8 +71,6 @@ MAX_TICKS = 10_000_000
 #: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
 #: longer episodes: per step).
 STAMP_TICKS = 2_000
-
-_shape, _dtype = attrgetter("shape"), attrgetter("dtype")
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -300,8 +297,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # an ndarray of this shape and a numeric dtype is a valid action (others get the full check)
         self._action_shapes = {aid: sp.shape if isinstance(sp, gymnasium.spaces.Box) else None
                                for aid, sp in self._exposed_spaces.items()}
-        shapes = set(self._action_shapes.values())
-        self._action_shape = shapes.pop() if len(shapes) == 1 else None  # the one shape of all, else None
 
     # ------------------------------------------------------------------ construction
     def _build_clock(self) -> None:
@@ -569,7 +564,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._failure = "" if sound else "power flow failed at reset"
         self._proj = np.zeros(self._n_dev)
         observations = self._observe_all()
-        infos = self._infos(sound, 0.0)
+        zeros = [0.0] * self._n_learned
+        infos = self._infos(sound, 0.0, zeros, zeros)
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -633,6 +629,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 self._worst_loss = max(self._worst_loss, -min(rewards.values()))
         else:
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
+            cost, safe = self._cost_safe[:, self._learned_pos].tolist()
             terminate = rw.on_divergence == "terminate"
             ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
             penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
@@ -645,7 +642,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         observations = self._observe_all()
         terminations = dict.fromkeys(self.possible_agents, terminate)
         truncations = dict.fromkeys(self.possible_agents, done and not terminate)
-        infos = self._infos(sound, penalty)
+        infos = self._infos(sound, penalty, cost, safe)
         if done or terminate:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
@@ -804,12 +801,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             raise RuntimeError("step() called on a finished episode; call reset() first")
         if not isinstance(actions, Mapping):
             raise ActionError(f"expected a mapping of learned agent id → action, got {type(actions).__name__}")
-        values = actions.values()
-        # the usual case in a few C loops: learned agents with one action shape sent ndarrays of it, of numeric dtypes
-        if (self._action_shape is not None and actions.keys() <= self._action_shapes.keys()
-                and set(map(type, values)) == {np.ndarray} and set(map(_shape, values)) == {self._action_shape}
-                and all(t.kind in "iuf" for t in set(map(_dtype, values)))):
-            return
         for agent_id in actions:
             if agent_id not in self._action_spaces:
                 agent = self.scenario.agents.get(agent_id)
@@ -934,13 +925,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             return dict(zip(self.possible_agents, obs.reshape(self._n_learned, self._obs_dim)))
         return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
 
-    def _infos(self, sound: bool, penalty: float) -> dict[str, dict[str, Any]]:
+    def _infos(self, sound: bool, penalty: float, costs: list[float], safety: list[float]) -> dict[str, dict[str, Any]]:
+        """Every learned agent's infos; ``costs`` ($) and ``safety`` of the learned agents in their order."""
         tick = self.tick
         if self._n_dev and self._learned_dev_idx.size:
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
             proj = [0.0] * self._n_learned
-        costs, safety = self._cost_safe[:, self._learned_pos].tolist()
         acting = self._acting[self._learned_pos].tolist()
         ahead = self._ahead.tolist()
         time_s = self.time_s
