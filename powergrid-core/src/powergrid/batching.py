@@ -43,7 +43,8 @@ class Batch:
     """Devices of one kernel type and layout: the kernel, their agents and positions in device order, the
     ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
     ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``) and the other rows
-    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``)."""
+    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``; ``obs_rows``
+    None: every row once, in order)."""
 
     kernel: Kernel
     agents: list[DeviceAgent]
@@ -56,7 +57,7 @@ class Batch:
     fast_rows: np.ndarray = attrs.field(init=False)
     fast_src: np.ndarray = attrs.field(init=False)
     slow: list[tuple[int, DeviceAgent]] = attrs.field(init=False)
-    obs_rows: np.ndarray = attrs.field(init=False)
+    obs_rows: np.ndarray | None = attrs.field(init=False)
     obs_at: np.ndarray = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -132,7 +133,7 @@ class DeviceGroups:
                 at.append(np.arange(w.start, w.stop))
         for b in self.batches:
             rows, at = places.get(id(b), ([], []))
-            b.obs_rows = np.array(rows, np.int64)
+            b.obs_rows = None if rows == list(range(len(b.agents))) else np.array(rows, np.int64)
             size = int(np.prod(b.agents[0].device.observation_space.shape))
             b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
 
@@ -206,8 +207,9 @@ class DeviceGroups:
             for where in places:
                 buf[where] = value
         for b in self.batches:
-            if b.obs_rows.size:
-                buf[b.obs_at] = b.kernel.observe()[b.obs_rows]
+            if len(b.obs_at):
+                observed = b.kernel.observe()
+                buf[b.obs_at] = observed if b.obs_rows is None else observed[b.obs_rows]
 
 
 class FastSetpoints:
