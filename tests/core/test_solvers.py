@@ -210,6 +210,31 @@ def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(nam
 
 
 @pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+@pytest.mark.parametrize("name", ["ieee34_3mg", "ieee123", "cigre_mv"])
+def test_a_tap_move_updates_only_its_pair_and_buses_to_the_values_of_a_fresh_grid(name):
+    """After tap moves (one or several transformers between two solves) the LSGrid's line, transformer and shunt
+    parameters, updated for the moved pairs and their buses only, are those of a grid built afresh on the same
+    Ybus, bit for bit (cigre_mv: 150° transformers and a bus without a line)."""
+    net = TEMPLATES[name]()
+    if name == "cigre_mv":
+        for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
+                           "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
+            net.trafo[col] = value
+    solver = fast(copy.deepcopy(net), "lightsim2grid")
+    grid = solver._grid
+    rows = np.flatnonzero(np.isfinite(net.trafo.tap_pos.to_numpy(float)))
+    rng = np.random.default_rng(4)
+    for step in range(6):
+        for row in rows[: 1 + step % len(rows)]:
+            solver.set_trafo_tap(int(row), int(net.trafo.tap_pos.iat[row]) + int(rng.integers(-4, 5)))
+        assert solver.solve(random_injections(net, rng, len(net.sgen))).converged and not grid._touched
+        fresh = fast_module._GridNR(solver.Ybus, solver.ref, solver.pv, solver.pq, solver._V)
+        for field in ("_r", "_x", "_h", "_r_tr", "_x_tr", "_theta", "_remainder"):
+            assert np.array_equal(getattr(grid, field), getattr(fresh, field)), field
+    assert grid is solver._grid and len(grid._scopes) == len(rows)
+
+
+@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
 def test_several_slacks_use_the_bare_algorithm():
     """Two ext_grids: fixed-voltage slacks as in pandapower, which the LSGrid (one slack) does not model."""
     net = TEMPLATES["case33bw"]()

@@ -288,24 +288,30 @@ class _GridNR:
             bus, first = np.unique(end, return_index=True)
             owner[bus], side[bus] = first, at
         self.lonely = np.flatnonzero(owner < 0)  # buses without a line: a shunt of their own
-        self._owned = np.flatnonzero(owner >= 0)
-        self.owner, self.side = owner[self._owned], side[self._owned]
+        self._owner, self._side = owner, side
         ends = np.r_[f, t]
         by_bus = np.argsort(ends, kind="stable")  # the couplings at bus 0, then at bus 1, …
         self._at_bus, self._bus_start = up[by_bus % len(up)], np.searchsorted(ends[by_bus], np.arange(n))
-        self._h = np.zeros((2, m), np.complex128)
-        lines, trafos, theta, shunt = self._params()
+        self._ends = (fl, tl, ft, tt)
+        # the grid's parameters, set by _params: the lines' r, x, h_from, h_to and the shifted pairs' r, x (pu), θ
+        # (rad); each bus's diagonal remainder and the couplings they sum (−(series admittance), at the upper entries)
+        self._r, self._x, self._h = np.zeros(m), np.zeros(m), np.zeros((2, m), np.complex128)
+        self._r_tr, self._x_tr, self._theta = np.zeros(len(ft)), np.zeros(len(ft)), np.zeros(len(ft))
+        self._remainder, self._coupling = np.zeros(n, np.complex128), data.copy()
+        owned = np.flatnonzero(owner >= 0)
+        self._params(np.arange(m), np.arange(len(ft)), np.arange(n), self._at_bus, self._bus_start,
+                     owned, side[owned], owner[owned])
+        shunt = self._remainder[self.lonely]
         g = _LSGrid()
         g.set_sn_mva(self.SCALE)
         g.init_bus(n, 1, np.ones(n), m, len(ft))
         if m:
-            g.init_powerlines_full(*lines, fl.astype(np.int32), tl.astype(np.int32))
+            g.init_powerlines_full(self._r, self._x, self._h[0], self._h[1], fl.astype(np.int32), tl.astype(np.int32))
         if len(ft):
-            g.init_trafo(*trafos, np.zeros(len(ft), np.complex128), np.ones(len(ft)), np.rad2deg(theta),
-                         [True] * len(ft), ft.astype(np.int32), tt.astype(np.int32), True)
+            g.init_trafo(self._r_tr, self._x_tr, np.zeros(len(ft), np.complex128), np.ones(len(ft)),
+                         np.rad2deg(self._theta), [True] * len(ft), ft.astype(np.int32), tt.astype(np.int32), True)
         if len(self.lonely):
             g.init_shunt(shunt.real * self.SCALE, -shunt.imag * self.SCALE, self.lonely.astype(np.int32))
-        self._theta, self._shunt = theta, shunt
         gens = np.r_[ref, pv]
         g.init_generators(np.zeros(len(gens)), np.abs(V0[gens]), np.full(len(gens), -1e30), np.full(len(gens), 1e30),
                           gens.astype(np.int32))
@@ -316,59 +322,87 @@ class _GridNR:
         self.grid, self.algo = g, g.get_algo()
         self._all = np.ones(2 * n, bool)
         self._pq = np.empty((2, 2 * n), np.float32)  # P then Q rows: the float32 parts, then the rests
+        self._pq_views = (self._pq[:, :n], self._pq[:, n:], self._pq[0], self._pq[1])
         self._rest = np.empty((2, n))
         self._S: np.ndarray | None = None  # the bus powers written last
-        self.ybus_changed = False
+        self._touched: set[tuple[int, int]] = set()  # pairs of buses whose entries of Ybus changed since
+        self._scopes: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}  # _params's arguments for such a pair
 
-    def _params(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
-        """From ``Ybus``: the lines' ``r, x, h_from, h_to``, the transformers' ``r, x`` (pu), their shifts ``θ``
-        (rad) and the own shunts of the buses without a line (pu admittance)."""
-        data, h = self.Ybus.data, self._h
-        coupling = data  # −(series admittance) of every pair, at its upper entry
-        theta = y_tr = np.zeros(0)
-        if len(self.up_tr):
-            Yft = data[self.up_tr]
-            theta = 0.5 * np.angle(Yft / data[self.lo_tr])
+    def _params(self, lines: np.ndarray, trs: np.ndarray, buses: np.ndarray, at: np.ndarray, starts: np.ndarray,
+                owned: np.ndarray, side: np.ndarray, owner: np.ndarray) -> None:
+        """From ``Ybus``, the parameters of the lines ``lines`` and the shifted pairs ``trs`` (indices among them)
+        and the diagonal remainders of the buses ``buses``: the sums of their diagonals and of the couplings at
+        ``at`` (``starts``: where each bus's couplings begin), written to the shunts at the ends ``side`` of the
+        lines ``owner`` for the buses ``owned`` among them (a bus without a line keeps a shunt of its own)."""
+        data, coupling = self.Ybus.data, self._coupling
+        if len(lines):
+            up = self.up_line[lines]
+            coupling[up] = data[up]
+            z = -1.0 / data[up]
+            self._r[lines], self._x[lines] = z.real, z.imag
+        if len(trs):
+            Yft = data[self.up_tr[trs]]
+            theta = 0.5 * np.angle(Yft / data[self.lo_tr[trs]])
             y_tr = -Yft * np.exp(-1j * theta)
-            coupling = data.copy()
-            coupling[self.up_tr] = -y_tr
-        rest = data[self.diag] + np.add.reduceat(coupling[self._at_bus], self._bus_start)
-        h[self.side, self.owner] = rest[self._owned]
-        z, z_tr = -1.0 / data[self.up_line], 1.0 / y_tr
-        return (z.real.copy(), z.imag.copy(), h[0], h[1]), (z_tr.real.copy(), z_tr.imag.copy()), theta, rest[self.lonely]
+            coupling[self.up_tr[trs]] = -y_tr
+            z_tr = 1.0 / y_tr
+            self._r_tr[trs], self._x_tr[trs], self._theta[trs] = z_tr.real, z_tr.imag, theta
+        self._remainder[buses] = data[self.diag[buses]] + np.add.reduceat(coupling[at], starts)
+        self._h[side, owner] = self._remainder[owned]
+
+    def touch(self, f: int, t: int) -> None:
+        """Note that the entries of ``Ybus`` of the buses ``f``, ``t`` changed in place (a tap move): the next solve
+        writes that pair's parameters and the remainders at both buses to the grid."""
+        self._touched.add((min(f, t), max(f, t)))
+
+    def _scope(self, pair: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        """:meth:`_params`'s arguments for the pair of buses ``pair`` and its two buses."""
+        fl, tl, ft, tt = self._ends
+        f, t = pair
+        buses = np.array(pair)
+        stops = np.r_[self._bus_start[1:], len(self._at_bus)]
+        at = [self._at_bus[self._bus_start[b]: stops[b]] for b in pair]
+        owned = buses[self._owner[buses] >= 0]
+        scope = (np.flatnonzero((fl == f) & (tl == t)), np.flatnonzero((ft == f) & (tt == t)), buses,
+                 np.concatenate(at), np.array([0, len(at[0])]), owned, self._side[owned], self._owner[owned])
+        self._scopes[pair] = scope
+        return scope
 
     def _update(self) -> None:
-        """Write ``Ybus``'s edited values (tap moves) to the grid."""
+        """Write the parameters of the pairs :meth:`touch` noted and the remainders at their buses to the grid
+        (the same floats as computing them all)."""
         g = self.grid
-        lines, trafos, theta, shunt = self._params()
+        theta, shunt = self._theta.copy(), self._remainder[self.lonely]
+        for pair in self._touched:  # a bus shared by two pairs is summed again with the second: both fresh
+            self._params(*(self._scopes.get(pair) or self._scope(pair)))
+        self._touched.clear()
         if len(self.up_line):
-            g.update_powerlines_parameters(*lines)
+            g.update_powerlines_parameters(self._r, self._x, self._h[0], self._h[1])
         if len(self.up_tr):
-            g.update_trafos_parameters(*trafos, np.zeros(len(theta), np.complex128))
+            g.update_trafos_parameters(self._r_tr, self._x_tr, np.zeros(len(theta), np.complex128))
             for i in np.flatnonzero(theta != self._theta).tolist():
-                g.change_shift_trafo(i, float(theta[i]))
+                g.change_shift_trafo(i, float(self._theta[i]))
         if len(self.lonely):
-            for i in np.flatnonzero(shunt != self._shunt).tolist():
-                g.change_p_shunt(i, float(shunt[i].real * self.SCALE))
-                g.change_q_shunt(i, float(-shunt[i].imag * self.SCALE))
-        self._theta, self._shunt = theta, shunt
-        self.ybus_changed = False
+            new = self._remainder[self.lonely]
+            for i in np.flatnonzero(new != shunt).tolist():
+                g.change_p_shunt(i, float(new[i].real * self.SCALE))
+                g.change_q_shunt(i, float(-new[i].imag * self.SCALE))
 
     def solve(self, V0: np.ndarray, Sbus: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool, int]:
         """Newton–Raphson from ``V0`` (pu, overwritten) at the bus powers ``Sbus`` (pu; the same object as last time
-        is not written again) to a mismatch below ``tol`` (pu): ``(V, converged, iterations)``. Set
-        :attr:`ybus_changed` after editing ``Ybus.data`` in place."""
+        is not written again) to a mismatch below ``tol`` (pu): ``(V, converged, iterations)``. Call
+        :meth:`touch` after editing ``Ybus.data`` in place."""
         g, n = self.grid, self.n
-        if self.ybus_changed:
+        if self._touched:
             self._update()
         if Sbus is not self._S:
-            rest = self._rest
+            rest, (part, rest32, p, q) = self._rest, self._pq_views
             np.multiply(Sbus.view(np.float64).reshape(n, 2).T, -self.SCALE, out=rest)  # load convention
-            self._pq[:, :n] = rest
-            np.subtract(rest, self._pq[:, :n], out=rest)
-            self._pq[:, n:] = rest
-            g.update_loads_p(self._all, self._pq[0])
-            g.update_loads_q(self._all, self._pq[1])
+            part[...] = rest
+            np.subtract(rest, part, out=rest)
+            rest32[...] = rest
+            g.update_loads_p(self._all, p)
+            g.update_loads_q(self._all, q)
             self._S = Sbus
         V = g.ac_pf(V0, max_iter, tol * self.SCALE)  # V0 is overwritten
         return V, len(V) == n, int(self.algo.get_nb_iter())
@@ -377,14 +411,16 @@ class _GridNR:
 @attrs.define
 class _TapTable:
     """One transformer's branch admittances ``[Yff, Yft, Ytf, Ytt]`` (pu) per tap position from ``lo``,
-    the ones in use, the (data array, entry positions, which of the four) triples to patch, and the internal
-    buses fed through it (its LV side cut off from every slack without it; None when it is not a cut)."""
+    the ones in use, the (data array, entry positions, which of the four) triples to patch, the internal
+    buses fed through it (its LV side cut off from every slack without it; None when it is not a cut) and its two
+    internal buses."""
 
     lo: int
     Y: np.ndarray
     now: np.ndarray
     targets: list
     fed: np.ndarray | None
+    buses: tuple[int, int]
 
 
 def _positions(A: sp.spmatrix, ij: list[tuple[int, int]], *, csc: bool) -> np.ndarray:
@@ -876,7 +912,7 @@ class FastSolver(PowerFlowSolver):
             self._V[table.fed] *= new[2] * table.now[3] / (table.now[2] * new[3])
         table.now = new
         if self._grid is not None:
-            self._grid.ybus_changed = True
+            self._grid.touch(*table.buses)
         for data, where, which in table.targets:
             data[where] += delta[which]
 
@@ -925,7 +961,7 @@ class FastSolver(PowerFlowSolver):
                                                       shape=A.shape), directed=False)
         fed = np.flatnonzero(label == label[t])
         table = _TapTable(int(lo), Y, Y[int(pos0) - int(lo)].copy(), targets,
-                          None if np.isin(self.ref, fed).any() else fed)
+                          None if np.isin(self.ref, fed).any() else fed, (f, t))
         self._taps[row] = table
         return table
 
