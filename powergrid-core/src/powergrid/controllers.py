@@ -167,10 +167,12 @@ class TapControl:
     _moved_total: int = 0  # taps moved in the current tick
     _buses: tuple[int, ...] = attrs.field(init=False)  # the regulated buses (net.bus rows), in order
     _rows: tuple[int, ...] = attrs.field(init=False)  # their transformers (net.trafo rows)
+    _index: tuple[np.ndarray, np.ndarray] = attrs.field(init=False)  # both as index arrays
 
     def __attrs_post_init__(self) -> None:
         self._buses = tuple(r.bus for r in self.regulators)
         self._rows = tuple(r.row for r in self.regulators)
+        self._index = (np.array(self._buses, np.int64), np.array(self._rows, np.int64))
 
     @classmethod
     def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 20) -> TapControl:
@@ -223,10 +225,9 @@ class TapControl:
         if not result.converged or not self.regulators:
             return TapReading(result.converged, [], [], [])
         zero = [0.0] * len(self._rows)
-        p, q = result.trafo_p_lv_mw, result.trafo_q_lv_mvar
-        return TapReading(True, result.vm_pu[list(self._buses)].tolist(),
-                          p[list(self._rows)].tolist() if len(p) else zero,
-                          q[list(self._rows)].tolist() if len(q) else zero)
+        (buses, rows), p, q = self._index, result.trafo_p_lv_mw, result.trafo_q_lv_mvar
+        return TapReading(True, result.vm_pu[buses].tolist(), p[rows].tolist() if len(p) else zero,
+                          q[rows].tolist() if len(q) else zero)
 
     def begin(self) -> None:
         """Start a tick's control loop (before :meth:`move` sees the tick's first flow)."""
