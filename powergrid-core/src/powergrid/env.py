@@ -852,25 +852,29 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _account(self, result: PowerFlowResult) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick."""
         s, rw = self.scenario, self.config.reward
-        n_agents, n_grid = len(self._agent_ids), self._n_grid
-        cost_safe = np.zeros((2, n_agents))
+        n_grid = self._n_grid
+        cost_safe = np.zeros((2, len(self._agent_ids)))
+        grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
         if self._n_dev:
             dev = self._groups.costs()
             self._proj, self._dev_p = dev[2], dev[3]
             cost_safe[:, self._dev_agent_pos] = dev[:2]
             if n_grid:
-                sums = np.bincount(self._grid_dev_gid2, dev[:2, self._grid_dev_idx].ravel(), 2 * n_grid)
-                cost_safe[:, self._grid_pos] = sums.reshape(2, n_grid)
+                grid = np.bincount(self._grid_dev_gid2, dev[:2, self._grid_dev_idx].ravel(), 2 * n_grid)
         else:
             self._proj = np.zeros(0)
-        if self._n_grid and result.converged:
-            v = result.vm_pu[self._grid_zone_idx]
-            bus_violation = np.maximum(v - rw.v_max_pu, 0.0) + np.maximum(rw.v_min_pu - v, 0.0)
-            violation = np.bincount(self._grid_zone_gid, bus_violation, self._n_grid)
-            if self._grid_line_idx.size:
-                over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
-                violation += np.bincount(self._grid_line_gid, over, self._n_grid)
-            cost_safe[1, self._grid_pos] += violation
+        if n_grid:
+            if grid is None:
+                grid = np.zeros(2 * n_grid)
+            if result.converged:
+                v = result.vm_pu[self._grid_zone_idx]
+                bus_violation = np.maximum(v - rw.v_max_pu, 0.0) + np.maximum(rw.v_min_pu - v, 0.0)
+                violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
+                if self._grid_line_idx.size:
+                    over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
+                    violation += np.bincount(self._grid_line_gid, over, n_grid)
+                grid[n_grid:] += violation
+            cost_safe[:, self._grid_pos] = grid.reshape(2, n_grid)
         for proto in s.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
                 pos = self._agent_pos[agent_id]
