@@ -223,6 +223,23 @@ def test_loop_on_probes_equals_the_loop_on_full_results(name):
     assert a.total_tap_changes > 0
 
 
+def test_a_fast_solver_that_delegates_runs_the_same_loop_as_pandapower():
+    """A net the fast path cannot model (voltage-dependent loads): flow, probe and result go to pandapower, and the
+    control loop moves the taps as around PandapowerSolver itself."""
+    net = TEMPLATES["ieee13"]()
+    net.load["const_z_p_percent"] = 40.0
+    with pytest.warns(RuntimeWarning, match="delegating"):
+        fast = FastSolver(copy.deepcopy(net))
+    controls = [TapControl.from_net(solver) for solver in (fast, PandapowerSolver(copy.deepcopy(net)))]
+    for control in controls:
+        control.reset()
+    for scale in (1.0, 1.3, 1.3):
+        got, want = (control.solve(base_injections(net, scale)) for control in controls)
+        assert controls[0].taps == controls[1].taps and controls[0].tap_changes == controls[1].tap_changes
+        np.testing.assert_array_equal(got.vm_pu, want.vm_pu)
+    assert controls[0].total_tap_changes > 0
+
+
 def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():
     """A regulator that a config gives to an OLTC device agent is that agent's, not the automatic control's."""
     pytest.importorskip("powergrid_devices", reason="the OLTC device comes with powergrid-devices")
