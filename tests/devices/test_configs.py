@@ -15,6 +15,7 @@ import yaml
 from pettingzoo.test import parallel_api_test
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
 
 pytest.importorskip("powergrid_protocols", reason="the example scenarios use the setpoint/price_signal protocols")
 
@@ -76,6 +77,14 @@ def test_rule_policies_run_a_day(name: str, policies: dict[str, str]) -> None:
 
 
 def test_a_policy_for_the_wrong_device_names_the_agent() -> None:
-    env = _with_own_policies("building_hvac", {"battery": "thermostat"})
-    with pytest.raises(TypeError, match="'battery'"):
-        env.reset(seed=0)
+    with pytest.raises(ConfigError, match=r"agents\[\d+\]\.policy.*'battery'"):
+        _with_own_policies("building_hvac", {"battery": "thermostat"})
+
+
+def test_a_wrong_policy_is_refused_also_under_a_setpoint_parent() -> None:
+    """A setpoint GridAgent's children never ask their own policy, but a policy that cannot drive the device is
+    still a config error at build, with its YAML path."""
+    data = yaml.safe_load((CONFIGS / "ieee34_3mg.yaml").read_text())
+    next(a for a in data["agents"] if a["id"] == "mg1_ess")["policy"] = "mppt"
+    with pytest.raises(ConfigError, match=r"agents\[1\]\.policy.*'mppt' drives PV and Wind.*'mg1_ess'"):
+        MultiAgentPowerGridEnv.from_config(data)

@@ -192,7 +192,11 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         if a.policy == LEARNED:
             policies[a.id] = None
         else:
-            policies[a.id] = _lookup(registry, "policy", a.policy, f"{a.path}.policy", config)
+            policies[a.id] = cls = _lookup(registry, "policy", a.policy, f"{a.path}.policy", config)
+            try:  # built once here, so a policy that cannot drive its agent is a config error even if never asked
+                cls(agents[a.id], np.random.default_rng(0))
+            except (TypeError, ValueError) as exc:
+                raise config.source.error(f"{a.path}.policy", str(exc)) from None
     roots = [agents[a.id] for a in config.agents if agents[a.id].parent is None]
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
