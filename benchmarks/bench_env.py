@@ -19,6 +19,8 @@ Devices are spread evenly over the non-slack buses. Columns:
 - ``steps/s``: median of ≥ 5 runs of ``N`` steps after a warm-up (episodes auto-reset);
 - ``step/solve``: median step time over the median bare ``FastSolver.solve`` time on the same net
   and injections (warm-started, like in the env);
+- ``NR/step``: Newton–Raphson solves per step: the flow and the regulators' re-solves after their tap moves
+  (the bare solve is one of them, so ``step/solve`` cannot fall below it);
 - ``KB/agent``: tracemalloc of the env after a reset and a few steps, minus the network with its
   compiled solver alone, over the number of agents;
 - ``× pandapower``: steps/s over the same scenario with ``solver="pandapower"`` (runpp each step);
@@ -182,6 +184,32 @@ def solve_time(env: MultiAgentPowerGridEnv, steps: int = 200, runs: int = 5) -> 
     return statistics.median(times)
 
 
+def solves_per_step(env: MultiAgentPowerGridEnv, steps: int = 200) -> float:
+    """Newton–Raphson solves per env step (the first flow and the regulators' re-solves after tap moves)."""
+    solver, count = env.solver, [0]
+    flow, reflow = solver.flow, solver.reflow
+
+    def counted(method: Callable[..., bool]) -> Callable[..., bool]:
+        def call(*args: Any) -> bool:
+            count[0] += 1
+            return method(*args)
+        return call
+
+    solver.flow, solver.reflow = counted(flow), counted(reflow)
+    try:
+        rng = np.random.default_rng(1)
+        acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, rng)
+        env.reset(seed=1)
+        count[0] = 0
+        for k in range(steps):
+            env.step(acts[k % 32])
+            if not env.agents:
+                env.reset()
+        return count[0] / steps
+    finally:
+        del solver.flow, solver.reflow
+
+
 def memory_per_agent(config: dict[str, Any], n_agents: int) -> float:
     """(tracemalloc of the env after reset + 5 steps − the network and its compiled solver) / agents, in bytes."""
     registry = get_registry()
@@ -328,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     scale = 0.2 if args.quick else 1.0
     runs = max(args.runs, 5)
     header = (f"| {'scenario':<10} | {'agents':>6} | {'steps/s':>8} | {'step ms':>7} | {'solve ms':>8} | "
-              f"{'step/solve':>10} | {'KB/agent':>8} | {'pp steps/s':>10} | {'x pandapower':>12} | {'vector/core':>11} |")
+              f"{'step/solve':>10} | {'NR/step':>7} | {'KB/agent':>8} | {'pp steps/s':>10} | {'x pandapower':>12} | {'vector/core':>11} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, _composition, config, n_agents in progress([] if args.compare_only else scenarios(), desc="bench_env",
@@ -342,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
         pp_rate, _ = env_rate(pp_env, max(5, int(20 * scale)), 3, warmup=3)
         vec = vector_rate(config, 8, max(10, int((200 if n_agents < 100 else 60) * scale)), runs)
         print(f"| {name:<10} | {n_agents:>6} | {rate:>8.0f} | {1e3 / rate:>7.3f} | {solve * 1e3:>8.3f} | "
-              f"{1.0 / rate / solve:>10.1f} | {mem / 1024:>8.1f} | {pp_rate:>10.1f} | {rate / pp_rate:>12.0f} | "
+              f"{1.0 / rate / solve:>10.1f} | {solves_per_step(env):>7.2f} | {mem / 1024:>8.1f} | {pp_rate:>10.1f} | "
+              f"{rate / pp_rate:>12.0f} | "
               f"{vec:>11.0f} |", flush=True)
     ref = runpp_seconds()
     first = core_rows(args.quick, runs, args.cpu_time)
