@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv, _stream
 
@@ -36,6 +37,7 @@ def _initial_socs(env: MultiAgentPowerGridEnv, rngs: list[np.random.Generator]) 
 
 
 def test_devices_draw_from_the_last_children_of_each_resets_spawn():
+    pytest.importorskip("powergrid_devices", reason="ieee34_3mg's batteries come with powergrid-devices")
     env = MultiAgentPowerGridEnv.from_config(str(CONFIG))
     s = env.scenario
     n = 3 + len(s.device_agents) + len(s.agents) + len(s.horizontal)  # streams per reset

@@ -261,7 +261,10 @@ def test_pv_generators(backend):
         assert_matches(solver.solve(inj), ref.solve(inj), f"PV step {k}")
 
 
-def test_unsupported_feature_delegates_to_pandapower():
+def test_unsupported_feature_delegates_to_pandapower(monkeypatch):
+    import powergrid.solvers.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "_WARNED", set())  # said once per process: earlier tests may have said it
     net = TEMPLATES["cigre_lv"]()
     net.load["const_z_p_percent"] = 40.0  # voltage-dependent loads are not in the fast path
     inj = random_injections(net, np.random.default_rng(5), len(net.sgen))
