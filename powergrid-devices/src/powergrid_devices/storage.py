@@ -123,6 +123,7 @@ class ESS(Device):
         super().__init__(params, dt_h)
         p = params
         self.soc = p.soc_init
+        self.keep = 1.0 - p.self_discharge * self.dt_h  # the fraction of the SOC self-discharge leaves over a step
         self.prices = RunningMean()
         names, low, high = ["p"], [-p.p_max_mw], [p.p_max_mw]
         if p.s_max_mva > 0:
@@ -140,7 +141,7 @@ class ESS(Device):
 
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
-        return self._range(self.soc * (1.0 - self.params.self_discharge * self.dt_h))
+        return self._range(self.soc * self.keep)
 
     def _range(self, kept: float) -> tuple[float, float]:
         """:meth:`feasible_range` from the SOC ``kept`` that self-discharge leaves over the step."""
@@ -151,7 +152,7 @@ class ESS(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         values, distance = self.actions.read(action)
-        soc = self.soc * (1.0 - p.self_discharge * dt)  # kept over the step
+        soc = self.soc * self.keep  # kept over the step
         low, high = self._range(soc)
         power = min(max(values[0], low), high)
         distance += abs(power - values[0])
