@@ -231,3 +231,34 @@ def test_fast_setpoints_to_per_object_devices_equal_the_tree_walk(monkeypatch: p
     actions; children that hold, parents before their first action) give the tree walk's trajectory."""
     config = _mixed_scenario("normalized")
     _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, False, monkeypatch, fast=True))
+
+
+def test_solo_devices_observed_in_one_pass_equal_their_own_observe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw values of the solo devices (``Device.observe_values``), gathered and clipped at once by the env, are
+    each device's own ``observe()``: also for NaN and out-of-bounds states and a device observed twice."""
+    import powergrid.batching as batching
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 10**9)
+    env = MultiAgentPowerGridEnv.from_config(_mixed_scenario("physical"))
+    groups = env._groups
+    assert len(groups._values) == sum(type(d.device).observe_values is not Device.observe_values
+                                      for d in env.scenario.device_agents if d.id != "rule_ess") > 20
+    env.reset(seed=3)
+    devices = {d.id: d.device for d in env.scenario.device_agents}
+    size = int(np.prod(devices["g3_pv"].observation_space.shape))
+    twice, first = next((observe, where) for parts in env._obs_parts for observe, where in parts
+                        if getattr(observe, "__self__", None) is devices["g3_pv"])
+    for k in range(4):
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+        devices["g1_ess"].soc = [np.nan, 1.7, -0.4, 0.5][k]
+        devices["g2_dg"].p_mw = [np.inf, -np.inf, np.nan, 3.0][k]
+        buf = np.full(len(env._obs_buf) + size + 1, np.nan)
+        extra = slice(len(env._obs_buf), len(env._obs_buf) + size)
+        # a device observed in two places: its place in the env's buffer and one more slice at the end
+        more = batching.DeviceGroups(env.scenario.device_agents, [(twice, [first, extra])], reactive=False)
+        groups.observe(buf)
+        more.observe(buf)
+        for observe, where in [*[part for parts in env._obs_parts for part in parts], (twice, extra)]:
+            np.testing.assert_array_equal(buf[where], observe())
+        assert np.isnan(buf[-1])

@@ -118,11 +118,29 @@ class DeviceGroups:
         self.reactive = reactive
         self._get_pq = attrgetter("p_mw", "q_mvar")
         self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
-        # observations of batched devices: one kernel call, scattered to every place that observes them
+        # observations of batched devices: one kernel call, scattered to every place that observes them; of solo
+        # devices with raw values (Device.observe_values): gathered, clipped and scattered at once
         self.flat_parts: list[ObservedPart] = []
         places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
+        self._values: list[Callable[[], list[float]]] = []
+        low: list[np.ndarray] = []
+        high: list[np.ndarray] = []
+        take: list[np.ndarray] = []
+        value_at: list[np.ndarray] = []
         for observe, where in flat_parts:
-            owner = batched.get(id(getattr(observe, "__self__", None)))
+            device = getattr(observe, "__self__", None)
+            owner = batched.get(id(device))
+            if owner is None and isinstance(device, Device) and type(device).observe is Device.observe \
+                    and type(device).observe_values is not Device.observe_values:
+                start = sum(map(len, low))
+                space = device.observation_space
+                self._values.append(device.observe_values)
+                low.append(space.low.astype(np.float64).ravel())
+                high.append(space.high.astype(np.float64).ravel())
+                for w in where:
+                    take.append(np.arange(start, start + len(low[-1])))
+                    value_at.append(np.arange(w.start, w.stop))
+                continue
             if owner is None:
                 self.flat_parts.append((observe, where))
                 continue
@@ -131,6 +149,11 @@ class DeviceGroups:
             for w in where:
                 rows.append(row)
                 at.append(np.arange(w.start, w.stop))
+        self._values_low = np.concatenate(low) if low else np.zeros(0)
+        self._values_high = np.concatenate(high) if high else np.zeros(0)
+        self._values_at = np.concatenate(value_at).astype(np.int64) if value_at else np.zeros(0, np.int64)
+        taken = np.concatenate(take).astype(np.int64) if take else np.zeros(0, np.int64)
+        self._values_take = None if np.array_equal(taken, np.arange(len(self._values_low))) else taken
         for b in self.batches:
             rows, at = places.get(id(b), ([], []))
             b.obs_rows = None if rows == list(range(len(b.agents))) else np.array(rows, np.int64)
@@ -202,6 +225,11 @@ class DeviceGroups:
 
     def observe(self, buf: np.ndarray) -> None:
         """Write every observed device and protocol part into the observation buffer ``buf``."""
+        if self._values:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
+            x = np.array([v for values in self._values for v in values()], np.float64)
+            x[np.isnan(x)] = 0.0
+            x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
+            buf[self._values_at] = x if self._values_take is None else x[self._values_take]
         for observe, places in self.flat_parts:
             value = observe()
             for where in places:

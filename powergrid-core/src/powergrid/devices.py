@@ -100,8 +100,16 @@ class Device:
         raise NotImplementedError
 
     def observe(self) -> np.ndarray:
-        """The device's observation (float32, inside ``observation_space``)."""
-        return np.zeros(0, np.float32)
+        """The device's observation (float32, inside ``observation_space``): :meth:`observe_values` through
+        :func:`observation` (none by default)."""
+        values = self.observe_values()
+        return np.zeros(0, np.float32) if values is None else observation(self.observation_space, values)
+
+    def observe_values(self) -> list[float] | None:
+        """The observation's raw values (Python floats in ``observation_space`` order, before :func:`observation`), or
+        None (the default) when the type overrides :meth:`observe` instead. With it the environment gathers the
+        observations of many devices in one pass."""
+        return None
 
     def rule_action(self, ctx: StepContext) -> Any:
         """The action of the device's default rule-based policy (used when no one else acts for it)."""
@@ -198,6 +206,16 @@ def _writer(names: tuple[str, ...]) -> Any:
     namespace: dict[str, Any] = {}
     exec(f"def write(devices, columns):\n    for d, {targets} in zip(devices, *columns):\n        pass\n", namespace)
     return namespace["write"]
+
+
+def observation(space: gymnasium.spaces.Box, values: Any) -> np.ndarray:
+    """``values`` as float32 inside ``space`` (NaN becomes 0, then clipped to the bounds)."""
+    out = []
+    for v, lo, hi in zip(values, space.low.tolist(), space.high.tolist()):
+        if v != v:  # NaN
+            v = 0.0
+        out.append(lo if v < lo else hi if v > hi else v)
+    return np.array(out, np.float32)
 
 
 def box(low: Any, high: Any) -> gymnasium.spaces.Box:

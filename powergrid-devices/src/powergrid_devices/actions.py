@@ -25,6 +25,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.devices import Device, Kernel, box
+from powergrid.devices import observation as observation  # re-exported: the pack's devices use it
 
 
 class BoxAction:
@@ -122,16 +123,6 @@ class StepAction:
         """``position`` as an element of the space."""
         position = int(min(max(position, self.low), self.high))
         return position if self.kind == "discrete" else np.array([position], np.float32)
-
-
-def observation(space: gymnasium.spaces.Box, values: Sequence[float]) -> np.ndarray:
-    """``values`` as float32 inside ``space`` (NaN becomes 0, then clipped to the bounds)."""
-    out = []
-    for v, lo, hi in zip(values, space.low.tolist(), space.high.tolist()):
-        if v != v:  # NaN
-            v = 0.0
-        out.append(lo if v < lo else hi if v > hi else v)
-    return np.array(out, np.float32)
 
 
 def observation_rows(low: np.ndarray, high: np.ndarray, *columns: np.ndarray) -> np.ndarray:

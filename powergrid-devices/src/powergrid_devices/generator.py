@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, observation_rows, uniform
 from powergrid_devices.inverter import q_limit, tan_phi
 
 UNLIMITED = 1e9
@@ -270,12 +270,12 @@ class DG(Device):
             values["u"] = 1.0 if profit[best] > 0 else 0.0
         return self.actions.pack(**values)
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[float]:
         p = self.params
         values = [self.p_mw / p.p_max_mw, float(self.on), float(self.can_switch())]
         if self.q_max > 0:
             values.append(self.q_mvar / self.q_max)
-        return observation(self.observation_space, values)
+        return values
 
     def state_dict(self) -> dict[str, float]:
         return {"p_mw": self.p_mw, "q_mvar": self.q_mvar, "on": float(self.on), "hours_in_state": self.hours_in_state}

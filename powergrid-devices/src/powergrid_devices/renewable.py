@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
-from powergrid_devices.actions import BoxAction, BoxKernel, observation, observation_rows
+from powergrid_devices.actions import BoxAction, BoxKernel, observation_rows
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -106,11 +106,11 @@ class CurtailableSource(Device):
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         return self.mppt_action()
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[float]:
         values = [self.available / self.rated_mw, self.p_mw / self.rated_mw]
         if self.params.s_max_mva > 0:
             values.append(self.q_mvar / self.params.s_max_mva)
-        return observation(self.observation_space, values)
+        return values
 
     def state_dict(self) -> dict[str, float]:
         return {"p_mw": self.p_mw, "q_mvar": self.q_mvar, "available_mw": self.available}

@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, observation, observation_rows, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, observation_rows, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -185,12 +185,12 @@ class ESS(Device):
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         return self.arbitrage_action(ctx.price, self.prices.peek(ctx.price))
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[float]:
         p = self.params
         values = [self.soc, self.p_mw / p.p_max_mw]
         if p.s_max_mva > 0:
             values.append(self.q_mvar / p.s_max_mva)
-        return observation(self.observation_space, values)
+        return values
 
     def state_dict(self) -> dict[str, float]:
         return {"soc": self.soc, "p_mw": self.p_mw, "q_mvar": self.q_mvar}
