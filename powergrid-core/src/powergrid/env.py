@@ -58,6 +58,7 @@ from powergrid.plugins import Registry
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
+from powergrid.solvers.fast import all_finite
 
 #: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
 #: acting flag (1 when its action is used this tick), fraction of its period until it next acts.
@@ -237,6 +238,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                                   if zones else np.zeros(0, np.int64))
         self._lgrid_zone_n = np.array([len(z) for z in zones], dtype=np.float64)
         self._vm_ext = np.ones(n_bus + 1, np.float64)
+        self._lgrid_no_sentinel = not (self._lgrid_zone_idx == n_bus).any()  # no empty zone: the voltages themselves
+        self._lgrid_at4 = tuple(self._lgrid_at + j for j in range(4))  # a grid learner's p, zone min, mean, max
         # per learned agent: (device, slice) pairs and (protocol, slice) pairs in observation order
         self._obs_parts: list[list[tuple[Any, Any, slice]]] = []
         self._obs_down: list[tuple[int, Link]] = []  # where a directive's age goes
@@ -842,7 +845,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
         Before any sound flow of the episode the last one is the nominal flat profile (1 pu, no flows).
         """
-        sound = bool(result.converged) and bool(np.isfinite(result.vm_pu).all())
+        sound = bool(result.converged) and all_finite(result.vm_pu)
         if sound:
             self.last_result = result
         elif self.last_result is None:
@@ -897,19 +900,22 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._ldev_at.size:
             buf[self._ldev_at] = vm[self._ldev_bus] if vm is not None else 1.0
         if self._lgrid.size:
-            ext = self._vm_ext
-            if vm is not None:
-                ext[:-1] = vm
+            if vm is not None and self._lgrid_no_sentinel:
+                zv = vm[self._lgrid_zone_idx]
             else:
-                ext[:] = 1.0
-            g, n = self._lgrid_at, self._lgrid.size
+                ext = self._vm_ext
+                if vm is not None:
+                    ext[:-1] = vm
+                else:
+                    ext[:] = 1.0
+                zv = ext[self._lgrid_zone_idx]
+            g, g1, g2, g3 = self._lgrid_at4
             buf[g] = np.bincount(self._learned_dev_gid, self._dev_p[self._learned_dev_idx],
                                  self._n_learned)[self._lgrid] if self._n_dev else 0.0
-            zv = ext[self._lgrid_zone_idx]
             starts = self._lgrid_zone_start
-            buf[g + 1] = np.minimum.reduceat(zv, starts)
-            buf[g + 2] = np.bincount(self._lgrid_zone_gid, zv, n) / self._lgrid_zone_n
-            buf[g + 3] = np.maximum.reduceat(zv, starts)
+            buf[g1] = np.minimum.reduceat(zv, starts)
+            buf[g2] = np.bincount(self._lgrid_zone_gid, zv, self._lgrid.size) / self._lgrid_zone_n
+            buf[g3] = np.maximum.reduceat(zv, starts)
         self._groups.observe(buf)
         for i, link in self._obs_down:
             buf[i] = (tick - link.sent_tick) * self.tick_s
@@ -922,7 +928,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for where in self._obs_global:
             buf[where] = vm if vm is not None else 1.0
         obs = ((buf - self._obs_ref) / self._obs_scale).astype(np.float32)
-        if not np.isfinite(obs).all():
+        if not all_finite(obs):
             obs[~np.isfinite(obs)] = 0.0
         np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
         if self._obs_dim:  # one size for all: the rows of a 2-D view

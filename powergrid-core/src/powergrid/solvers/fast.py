@@ -428,6 +428,11 @@ class _TapTable:
     buses: tuple[int, int]
 
 
+def all_finite(x: np.ndarray) -> bool:
+    """Whether every entry of ``x`` is finite (``np.isfinite(x).all()`` in half its ≈1 µs on small arrays)."""
+    return int(np.count_nonzero(np.isfinite(x))) == x.size
+
+
 def _matvec(A: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     """``A @ x`` for a complex128 CSR matrix and vector: the same kernel and floats, without scipy's dispatch."""
     if _csr_matvec is None:
@@ -712,7 +717,7 @@ class FastSolver(PowerFlowSolver):
         inj = injections
         # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
         Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
-        if not np.isfinite(Sbus).all():
+        if not all_finite(Sbus):
             self._Sbus = None
             return self._fail()
         self._Sbus = Sbus
@@ -797,7 +802,7 @@ class FastSolver(PowerFlowSolver):
                     V, ok, iterations = self._nr.solve(self._V, Sbus, p.max_iteration, p.tolerance_mva)
         except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
             return self._fail()
-        if not ok or not np.isfinite(V).all():
+        if not ok or not all_finite(V):
             return self._fail()
         self._V, self._iterations, self._converged = V, iterations, True
         return True
