@@ -186,6 +186,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._grid_dev_gid2 = np.concatenate([grid_dev_gid, grid_dev_gid + self._n_grid])
         self._grid_zone_idx, self._grid_zone_gid = groups([np.asarray(a.zone, np.int64) for a in ga])
         self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
+        # the reward's limits as arrays the size of the zones' buses and lines (a ufunc is slower with a Python float)
+        rw, nz, nl = self.config.reward, len(self._grid_zone_idx), len(self._grid_line_idx)
+        self._v_band = (np.full(nz, rw.v_max_pu), np.full(nz, rw.v_min_pu), np.zeros(nz))
+        self._line_limit = (np.full(nl, rw.max_loading_percent), np.ones(nl), np.zeros(nl))
         # injections: preallocated arrays and one reused Injections object
         self._sgen_p = self._base_sgen_p.copy()
         self._sgen_q = self._base_sgen_q.copy()
@@ -213,6 +217,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._all_acting_list = self._all_acting.tolist()
         self._no_wait = np.zeros(len(learned), np.int64)
         self._all_acting.flags.writeable = self._no_wait.flags.writeable = False
+        self._acting_now = ([True] * len(learned), [0] * len(learned))  # the infos' acting and ticks_to_next then
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
@@ -854,7 +859,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _account(self, result: PowerFlowResult) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick."""
-        s, rw = self.scenario, self.config.reward
         n_grid = self._n_grid
         cost_safe = np.zeros((2, len(self._agent_ids)))
         grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
@@ -871,14 +875,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 grid = np.zeros(2 * n_grid)
             if result.converged:
                 v = result.vm_pu[self._grid_zone_idx]
-                bus_violation = np.maximum(v - rw.v_max_pu, 0.0) + np.maximum(rw.v_min_pu - v, 0.0)
+                v_max, v_min, zero = self._v_band
+                bus_violation = np.maximum(v - v_max, zero) + np.maximum(v_min - v, zero)
                 violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
                 if self._grid_line_idx.size:
-                    over = np.maximum(result.line_loading_percent[self._grid_line_idx] / rw.max_loading_percent - 1.0, 0.0)
+                    limit, one, zero = self._line_limit
+                    over = np.maximum(result.line_loading_percent[self._grid_line_idx] / limit - one, zero)
                     violation += np.bincount(self._grid_line_gid, over, n_grid)
                 grid[n_grid:] += violation
             cost_safe[:, self._grid_pos] = grid.reshape(2, n_grid)
-        for proto in s.horizontal:
+        for proto in self.scenario.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
                 pos = self._agent_pos[agent_id]
                 cost_safe[0, pos] += c
@@ -942,8 +948,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
             proj = [0.0] * self._n_learned
-        acting = self._acting[self._learned_pos].tolist()
-        ahead = self._ahead.tolist()
+        if self._every_tick:  # all acting, none waiting
+            acting, ahead = self._acting_now
+        else:
+            acting, ahead = self._acting[self._learned_pos].tolist(), self._ahead.tolist()
         time_s = self.time_s
         if self._stamps is not None:
             stamp = self._stamps[tick]
