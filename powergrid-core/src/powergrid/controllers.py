@@ -99,6 +99,11 @@ class Regulator:
     tap_init: int
     timer: int = 0  # consecutive ticks out of band
     moved: int = 0  # taps moved this tick
+    _z_ldc: complex | None = attrs.field(init=False)  # the compensator's R + jX (V), None without line-drop compensation
+
+    def __attrs_post_init__(self) -> None:
+        s = self.settings
+        self._z_ldc = complex(s.r_ldc, s.x_ldc) if s.ct_primary_a and (s.r_ldc or s.x_ldc) else None
 
     @classmethod
     def bind(cls, net: Any, settings: RegulatorSettings) -> Regulator:
@@ -119,13 +124,13 @@ class Regulator:
     def relay_volts(self, vm_pu: float, p_lv_mw: float, q_lv_mvar: float) -> float:
         """Relay voltage (V on the PT secondary) from the LV bus voltage and the power into the
         transformer at its LV terminal (MW, Mvar; the load current leaves, hence the minus)."""
-        s = self.settings
         v_sec = vm_pu * self.v_ln / self.pt
-        if not s.ct_primary_a or not (s.r_ldc or s.x_ldc):
+        if self._z_ldc is None:
             return v_sec
+        s = self.settings
         # phase current (A) leaving the LV terminal, with the LV voltage as the angle reference
         i_line = (-p_lv_mw + 1j * q_lv_mvar) * 1e6 / (3.0 * vm_pu * self.v_ln) * 3.0 / s.phases
-        return abs(v_sec - complex(s.r_ldc, s.x_ldc) * i_line / s.ct_primary_a)
+        return abs(v_sec - self._z_ldc * i_line / s.ct_primary_a)
 
     def taps_wanted(self, volts: float) -> int:
         """Signed tap move toward ``v_set`` (0 inside the band), before delay and limits."""
@@ -251,6 +256,8 @@ class TapControl:
         if iteration < self.max_iterations and reading.converged:
             settle = self._settle
             for reg, vm, p, q in zip(self.regulators, reading.vm_pu, reading.p_lv_mw, reading.q_lv_mvar):
+                if moved and iteration:  # the timers count at the first iteration only; the others are not read
+                    break
                 n = reg.taps_wanted(reg.relay_volts(vm, p, q))  # upstream first; one regulator moves per iteration
                 if iteration == 0:
                     reg.timer = reg.timer + 1 if n else 0
