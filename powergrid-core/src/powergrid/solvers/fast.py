@@ -670,6 +670,9 @@ class FastSolver(PowerFlowSolver):
         # rating as 0, set to inf afterwards: no inf·0), and per kind (line, trafo) where its rows sit
         self._ends = np.concatenate((self._f_bus, self._t_bus, self._eg_bus))
         self._cfct = np.nan_to_num(np.concatenate((self._cf, self._ct)), posinf=0.0)
+        # the MVA base and the degrees per radian as arrays (a ufunc is slower with a Python float, same floats)
+        self._base_ends = np.full(len(self._ends), base + 0j)
+        self._degrees = np.full(len(bus_in), 180 / np.pi)
         self._parts = [(fl["part"], None if fl["all"] else (fl["sel"], fl["template"], fl["n"]))
                        for fl in (self._flow["line"], self._flow["trafo"])]
         tr = self._flow["trafo"]
@@ -813,10 +816,10 @@ class FastSolver(PowerFlowSolver):
         return False
 
     def _results(self, V: np.ndarray, Sbus: np.ndarray, iterations: int) -> PowerFlowResult:
-        base, k = self.base_mva, self._k
+        k = self._k
         I = _matvec(self._M, V)  # pu currents: from ends, to ends, slack buses
         S = V[self._ends] * I.conj()  # pu powers into the branches at both ends, and the slack buses' injections
-        S *= base
+        S *= self._base_ends
         x = np.abs(I[: 2 * k])
         x *= self._cfct
         loading = np.maximum(x[:k], x[k:])
@@ -840,12 +843,12 @@ class FastSolver(PowerFlowSolver):
             lv_p, lv_q = np.zeros(n), np.zeros(n)
             lv_p[sel], lv_q[sel] = P[lv], Q[lv]
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
-        S_eg = S[2 * k:] - Sbus[self._eg_bus] * base
+        S_eg = S[2 * k:] - Sbus[self._eg_bus] * self._base_ends[2 * k:]
         if not self._eg_all_on:
             S_eg[~self._eg_on] = 0.0
         Vb = V[self.bus_map] if self._all_buses_on else np.append(V, np.nan)[self._bus_map_ext]
         va = np.arctan2(Vb.imag, Vb.real)  # np.angle(Vb, deg=True) without its Python overhead
-        va *= 180 / np.pi
+        va *= self._degrees
         return PowerFlowResult(True, np.abs(Vb), va, out[0], out[1], out[2], out[3],
                                S_eg.real.copy(), S_eg.imag.copy(), iterations, lv_p, lv_q)
 
