@@ -207,13 +207,13 @@ class DeviceGroups:
 
     def costs(self) -> np.ndarray:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
-        rows of a ``(4, n)`` array."""
-        if not self.batches:  # every device is solo, in device order: a view, no copy
-            return self._solo_values(self._get_cost, 4).reshape(self.n, 4).T
-        out = np.empty((4, self.n))
+        rows of an ``(n, 4)`` array (C order: ``ravel()`` is a view, device after device)."""
+        if not self.batches:  # every device is solo, in device order
+            return self._solo_values(self._get_cost, 4).reshape(self.n, 4)
+        out = np.empty((self.n, 4))
         if self.solo:
-            out[:, self.solo_idx] = self._solo_values(self._get_cost, 4).reshape(-1, 4).T
-        cost, safe, proj, p = out  # the rows, filled by index arrays
+            out[self.solo_idx] = self._solo_values(self._get_cost, 4).reshape(-1, 4)
+        cost, safe, proj, p = out.T  # the columns, filled by index arrays
         for b in self.batches:
             k = b.kernel
             cost[b.idx], safe[b.idx], proj[b.idx], p[b.idx] = k.cost, k.safety, k.projection, k.p_mw

@@ -184,6 +184,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             [np.array([dev_pos[d.id] for d in self._devices_of[a.id]], np.int64) for a in ga])
         # the cost and safety of a grid agent's devices summed in one bincount: bins 0..n-1 cost, n..2n-1 safety
         self._grid_dev_gid2 = np.concatenate([grid_dev_gid, grid_dev_gid + self._n_grid])
+        # flat positions: the devices' costs then safeties in the (n, 4) rows of DeviceGroups.costs, and where the
+        # devices' and grid agents' (cost, safety) go in the (2, agents) array of _account
+        n_agents = len(self._agent_ids)
+        self._dev_cost_from = np.concatenate([4 * np.arange(self._n_dev), 4 * np.arange(self._n_dev) + 1])
+        self._dev_cost_at = np.concatenate([self._dev_agent_pos, n_agents + self._dev_agent_pos])
+        self._grid_dev_from = np.concatenate([4 * self._grid_dev_idx, 4 * self._grid_dev_idx + 1])
+        self._grid_cost_at = np.concatenate([self._grid_pos, n_agents + self._grid_pos])
         self._grid_zone_idx, self._grid_zone_gid = groups([np.asarray(a.zone, np.int64) for a in ga])
         self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
         # the reward's limits as arrays the size of the zones' buses and lines (a ufunc is slower with a Python float)
@@ -864,10 +871,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
         if self._n_dev:
             dev = self._groups.costs()
-            self._proj, self._dev_p = dev[2], dev[3]
-            cost_safe[:, self._dev_agent_pos] = dev[:2]
+            self._proj, self._dev_p = dev[:, 2], dev[:, 3]
+            values = dev.ravel()  # device after device: cost, safety, projection, p
+            cost_safe.put(self._dev_cost_at, values[self._dev_cost_from])
             if n_grid:
-                grid = np.bincount(self._grid_dev_gid2, dev[:2, self._grid_dev_idx].ravel(), 2 * n_grid)
+                grid = np.bincount(self._grid_dev_gid2, values[self._grid_dev_from], 2 * n_grid)
         else:
             self._proj = np.zeros(0)
         if n_grid:
@@ -883,7 +891,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     over = np.maximum(result.line_loading_percent[self._grid_line_idx] / limit - one, zero)
                     violation += np.bincount(self._grid_line_gid, over, n_grid)
                 grid[n_grid:] += violation
-            cost_safe[:, self._grid_pos] = grid.reshape(2, n_grid)
+            cost_safe.put(self._grid_cost_at, grid)
         for proto in self.scenario.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
                 pos = self._agent_pos[agent_id]
