@@ -210,6 +210,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_starts = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
         self._obs_slices = [slice(int(a), int(b)) for a, b in zip(self._obs_starts[:-1], self._obs_starts[1:])]
         self._obs_buf = np.zeros(int(self._obs_starts[-1]), np.float64)
+        self._obs_scaled = np.zeros_like(self._obs_buf)  # (buf − ref)/scale before float32
         self._obs_dim = dims[0] if dims and len(set(dims)) == 1 else 0  # 0: the sizes differ
         scaling = [self._observation_scaling(a) for a in learned]
         normalized = self.config.spaces.observation == "normalized"
@@ -228,7 +229,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
-        self._obs_clock_at = starts[:, None] + np.arange(3)  # per agent: price, sin and cos of the hour
+        self._obs_clock_at = (starts[:, None] + np.arange(3)).ravel()  # per agent: price, sin and cos of the hour
         self._obs_acting_at, self._obs_ahead_at = starts + 3, starts + 4  # whether it acts, ticks to its next action
         if self._every_tick:  # always acting, never waiting: written once
             self._obs_buf[self._obs_acting_at], self._obs_buf[self._obs_ahead_at] = 1.0, 0.0
@@ -907,7 +908,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         ctx, tick = self.ctx, self.tick
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * math.pi * ctx.hour / 24.0
-        buf[self._obs_clock_at] = (ctx.price, math.sin(angle), math.cos(angle))
+        buf[self._obs_clock_at] = (ctx.price, math.sin(angle), math.cos(angle)) * self._n_learned  # a 1-D index
         if not self._every_tick:
             buf[self._obs_acting_at] = self._acting[self._learned_pos]
             buf[self._obs_ahead_at] = self._ahead / self._periods
@@ -941,7 +942,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[i + MEASUREMENT] = (tick - link.sent_tick) * self.tick_s
         for where in self._obs_global:
             buf[where] = vm if vm is not None else 1.0
-        obs = ((buf - self._obs_ref) / self._obs_scale).astype(np.float32)
+        scaled = self._obs_scaled
+        np.subtract(buf, self._obs_ref, out=scaled)
+        obs = np.divide(scaled, self._obs_scale, out=scaled).astype(np.float32)
         if not all_finite(obs):
             obs[~np.isfinite(obs)] = 0.0
         np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)

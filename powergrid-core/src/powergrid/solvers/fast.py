@@ -329,6 +329,7 @@ class _GridNR:
         self._pq = np.empty((2, 2 * n), np.float32)  # P then Q rows: the float32 parts, then the rests
         self._pq_views = (self._pq[:, :n], self._pq[:, n:], self._pq[0], self._pq[1])
         self._rest = np.empty((2, n))
+        self._minus_scale = np.full((2, n), -self.SCALE)  # an array operand: a ufunc is slower with a Python float
         self._S: np.ndarray | None = None  # the bus powers written last
         self._touched: set[tuple[int, int]] = set()  # pairs of buses whose entries of Ybus changed since
         self._scopes: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}  # _params's arguments for such a pair
@@ -402,7 +403,7 @@ class _GridNR:
             self._update()
         if Sbus is not self._S:
             rest, (part, rest32, p, q) = self._rest, self._pq_views
-            np.multiply(Sbus.view(np.float64).reshape(n, 2).T, -self.SCALE, out=rest)  # load convention
+            np.multiply(Sbus.view(np.float64).reshape(n, 2).T, self._minus_scale, out=rest)  # load convention
             part[...] = rest
             np.subtract(rest, part, out=rest)
             rest32[...] = rest
