@@ -29,13 +29,13 @@ def copies(net, n: int = COPIES, backend: str = "numpy") -> list[FastSolver]:
 def spy_newton(monkeypatch) -> list[int]:
     """Count the copies that fell back to their own Newton–Raphson."""
     calls: list[int] = []
-    original = FastSolver.solve
+    original = FastSolver._newton
 
-    def solve(self, injections):
+    def newton(self, Sbus):
         calls.append(id(self))
-        return original(self, injections)
+        return original(self, Sbus)
 
-    monkeypatch.setattr(FastSolver, "solve", solve)
+    monkeypatch.setattr(FastSolver, "_newton", newton)
     return calls
 
 

@@ -162,14 +162,16 @@ class VectorPowerGridEnv:
         for i, k in due:
             envs[i]._set_loads(k)
         idx = [i for i, _ in due]
-        flows = dict(zip(idx, self._batch.solve([envs[i]._injections for i in idx], idx)))
-        for i in idx:
-            envs[i].tap_control.begin()
-        moved = [i for i in idx if envs[i].tap_control.move(flows[i])]
+        controls = [envs[i].tap_control for i in idx]
+        converged = self._batch.flow([envs[i]._injections for i in idx], idx)
+        for control in controls:
+            control.begin()
+        # each copy's relays read its flow (FastSolver.probe), its regulators move; the copies that moved re-solve
+        moved = [k for k, (control, ok) in enumerate(zip(controls, converged)) if control.move(control._probe(control.solver, ok))]
         while moved:
-            flows.update(zip(moved, self._batch.solve([envs[i]._injections for i in moved], moved)))
-            moved = [i for i in moved if envs[i].tap_control.move(flows[i])]
-        return flows
+            converged = self._batch.reflow([envs[idx[k]]._injections for k in moved], [idx[k] for k in moved])
+            moved = [k for k, ok in zip(moved, converged) if controls[k].move(controls[k]._probe(controls[k].solver, ok))]
+        return dict(zip(idx, self._batch.results(idx)))
 
     def _empty_obs(self) -> dict[str, np.ndarray]:
         return {a: np.zeros((self.num_envs, d), np.float32) for a, d in self._obs_dims.items()}

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from powergrid.solvers.base import Injections, PowerFlowResult
+from powergrid.solvers.blas_threads import one_blas_thread
 from powergrid.solvers.fast import FastSolver
 
 
@@ -100,19 +101,59 @@ class BatchedSolver:
             self._checked[id(s)] = Y
         return ok
 
-    def solve(self, injections: Sequence[Injections], copies: Sequence[int] | None = None) -> list[PowerFlowResult]:
-        """One power flow per copy (``injections[k]`` for ``solvers[copies[k]]``; all copies by default), in order."""
+    def _select(self, count: int, copies: Sequence[int] | None, what: str) -> list[FastSolver]:
         solvers = self.solvers if copies is None else [self.solvers[i] for i in copies]
-        if len(injections) != len(solvers):
-            raise ValueError(f"BatchedSolver.solve: {len(injections)} injections for {len(solvers)} copies")
+        if count != len(solvers):
+            raise ValueError(f"BatchedSolver.{what}: {count} injections for {len(solvers)} copies")
+        return solvers
+
+    def solve(self, injections: Sequence[Injections], copies: Sequence[int] | None = None) -> list[PowerFlowResult]:
+        """One power flow per copy (``injections[k]`` for ``solvers[copies[k]]``; all copies by default), in order:
+        :meth:`flow` then :meth:`results`."""
+        self.flow(injections, copies)
+        return self.results(copies)
+
+    def flow(self, injections: Sequence[Injections], copies: Sequence[int] | None = None) -> list[bool]:
+        """Each copy's flow without its results, as :meth:`FastSolver.flow` leaves it (warm start, bus powers,
+        convergence), so its :meth:`~FastSolver.probe` and :meth:`results` read it; True where it converged."""
+        return self._flow(self._select(len(injections), copies, "flow"), injections, reuse=False)
+
+    def reflow(self, injections: Sequence[Injections], copies: Sequence[int] | None = None) -> list[bool]:
+        """:meth:`flow` again after tap moves, for the injections of each copy's last flow (unchanged since): their bus
+        powers are reused, as :meth:`FastSolver.reflow` does."""
+        return self._flow(self._select(len(injections), copies, "reflow"), injections, reuse=True)
+
+    def results(self, copies: Sequence[int] | None = None) -> list[PowerFlowResult]:
+        """The results of each copy's last flow (:meth:`FastSolver.result`), the converged copies with one layout
+        derived in one pass (:meth:`FastSolver.results_of`)."""
+        solvers = self.solvers if copies is None else [self.solvers[i] for i in copies]
+        results: list[PowerFlowResult | None] = [None] * len(solvers)
+        groups: dict[int, list[int]] = {}  # layout → positions in ``solvers``
+        for k, s in enumerate(solvers):
+            if s._delegate is None and s._converged and s._Sbus is not None:
+                groups.setdefault(self._layout(s), []).append(k)
+        for ks in groups.values():
+            members = [solvers[k] for k in ks]
+            flows = members[0].results_of(members, np.stack([s._V for s in members]),
+                                          np.stack([s._Sbus for s in members]), 0)
+            for k, s, r in zip(ks, members, flows):
+                r.iterations = s._iterations
+                results[k] = r
+        return [r if r is not None else s.result() for r, s in zip(results, solvers)]
+
+    def _flow(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool) -> list[bool]:
+        """The fixed point over the copies that fit ``Y₀`` (bus powers scattered from ``injections``, or with
+        ``reuse`` those of each copy's last flow), each other copy's own Newton–Raphson; True where converged."""
         fits = [self._fits(s) for s in solvers]
         if not any(fits) and solvers and self._batchable(solvers[0]):
             self._factor(solvers[0])
             fits = [self._fits(s) for s in solvers]
-        results: list[PowerFlowResult | None] = [None] * len(solvers)
-        batch = [k for k, ok in enumerate(fits) if ok]
-        if batch:
-            # copies with the same layout (injection scatter, flow matrix pattern) share one pass; usually all do
+        ok = [False] * len(solvers)
+        batch = [k for k, fit in enumerate(fits) if fit and not (reuse and solvers[k]._Sbus is None)]
+        if batch and reuse:
+            S_all = np.stack([solvers[k]._Sbus for k in batch], axis=1)
+        elif batch:
+            # copies with the same layout (injection scatter) share one product; usually all do
             layout = [self._layout(solvers[k]) for k in batch]
             if len(set(layout)) > 1:
                 order = np.argsort(layout, kind="stable")
@@ -127,9 +168,8 @@ class BatchedSolver:
             for lo, hi in zip(starts[:-1], starts[1:]):
                 S_all[:, lo:hi] += solvers[batch[lo]]._C @ x[lo:hi].T
             finite = np.isfinite(S_all).all(axis=0)
-            if not finite.all():
-                batch = [k for k, ok in zip(batch, finite.tolist()) if ok]
-                layout = [key for key, ok in zip(layout, finite.tolist()) if ok]
+            if not finite.all():  # those copies fail in their own flow
+                batch = [k for k, good in zip(batch, finite.tolist()) if good]
                 S_all = S_all[:, finite]
         if batch:
             # each copy's Ybus entries that differ from Y₀'s (a slack bus's own row is not in the PQ equations)
@@ -139,7 +179,7 @@ class BatchedSolver:
             update = self._low_rank(copy, at, values, len(batch))
             if update is None:  # too many buses changed, or a singular update: only unchanged copies batch
                 keep = np.setdiff1d(np.arange(len(batch)), copy)
-                batch, layout, S_all = [batch[c] for c in keep.tolist()], [layout[c] for c in keep.tolist()], S_all[:, keep]
+                batch, S_all = [batch[c] for c in keep.tolist()], S_all[:, keep]
                 copy, at, values, update = copy[:0], at[:0], values[:0], ()
         if batch:
             V_all = np.stack([solvers[k]._V for k in batch], axis=1)
@@ -148,19 +188,16 @@ class BatchedSolver:
             if slack.any():
                 c, a = copy[slack], at[slack]
                 np.add.at(b, (self._pq_row[a], c), -values[slack] * V_all[self._col[a], c])
-            V, ok, iterations = self._iterate(V_all, S_all, b, update)
-            done = [col for col in range(len(batch)) if ok[col]]
-            groups: dict[int, list[int]] = {}  # copies whose results one pass can derive (same layout)
-            for col in done:
-                groups.setdefault(layout[col], []).append(col)
-            for cols in groups.values():
-                members = [solvers[batch[col]] for col in cols]
-                for s, col in zip(members, cols):
-                    s._V = V[:, col].copy()
-                flows = members[0].results_of(members, V[:, cols].T, S_all[:, cols].T, iterations)
-                for col, flow in zip(cols, flows):
-                    results[batch[col]] = flow
-        return [r if r is not None else s.solve(inj) for r, s, inj in zip(results, solvers, injections)]
+            V, converged, iterations = self._iterate(V_all, S_all, b, update)
+            for col, k in enumerate(batch):
+                if converged[col]:
+                    s = solvers[k]
+                    s._V, s._Sbus, s._iterations, s._converged = V[:, col].copy(), S_all[:, col].copy(), iterations, True
+                    ok[k] = True
+        for k, s in enumerate(solvers):
+            if not ok[k]:
+                ok[k] = s.reflow(injections[k]) if reuse else s.flow(injections[k])
+        return ok
 
     def _layout(self, s: FastSolver) -> int:
         """A key shared by copies whose injections and results one pass derives (:meth:`FastSolver.same_layout`),
@@ -204,23 +241,31 @@ class BatchedSolver:
                  ) -> tuple[np.ndarray, np.ndarray, int]:
         """Fixed-point iteration on the PQ voltages of every column; (voltages, converged per column, iterations).
 
-        After an update ``V' = Z_c·(conj(S/V) − Y_ps·V_s)`` the PQ currents are ``Y_pp·V' + Y_ps·V_s = conj(S/V)``,
-        so the mismatch at ``V'`` is ``V'·S/V − S`` (pu) with no product by ``Y``; the loop always takes
-        at least one step from the warm start. ``b = −Y_ps·V_s`` per copy; ``update`` is :meth:`_low_rank`'s
-        (``()``: every copy has ``Y₀``'s PQ block).
+        After an update ``V' = Z_c·x`` with the currents ``x = conj(S/V) − Y_ps·V_s`` the PQ currents are
+        ``Y_pp·V' + Y_ps·V_s = conj(S/V)``, so the mismatch at ``V'`` is ``V'·S/V − S`` (pu), of magnitude
+        ``|conj(S/V)|·|V' − V|``, with no product by ``Y``; the loop always takes at least one step from the warm
+        start. ``b = −Y_ps·V_s`` per copy; ``update`` is :meth:`_low_rank`'s (``()``: every copy has ``Y₀``'s PQ
+        block).
         """
         pq, Z = self.pq, self._Z
-        S = S_all[pq]
+        S_conj = np.conj(S_all[pq])
         V = V_all[pq]
+        if update:
+            aff, Za, K = update
+            Kt = np.ascontiguousarray(K.transpose(1, 2, 0))  # (m, m, copies): K_c·y as one broadcast product
         it = 0
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), one_blas_thread():
             while True:
-                V_new = Z @ (np.conj(S / V) + b)
+                x = S_conj / np.conj(V)
+                current = np.abs(x)
+                x += b
+                V_new = Z @ x
                 if update:
-                    aff, Za, K = update
-                    V_new -= Za @ (K @ V_new[aff].T[:, :, None])[:, :, 0].T  # each copy's K_c·(Z·x)[aff]
+                    V_new -= Za @ (Kt * V_new[aff]).sum(axis=1)  # each copy's K_c·(Z·x)[aff]
                 it += 1
-                ok = np.max(np.abs(S * (V_new - V) / V), axis=0) < self.tolerance
+                step = np.abs(V_new - V)
+                step *= current
+                ok = step.max(axis=0) < self.tolerance
                 V = V_new
                 if it == self.max_iteration or ok.all():
                     break
