@@ -140,3 +140,75 @@ def test_results_of_many_copies_equal_each_copys_own_results(name):
         for field in attrs.fields(type(want)):
             np.testing.assert_allclose(getattr(got, field.name), getattr(want, field.name), rtol=1e-9, atol=1e-9,
                                        err_msg=f"{name} {field.name}")
+
+
+def test_flow_reflow_results_equal_each_copys_own_newton_under_tap_moves(monkeypatch):
+    """flow, tap moves, reflow of the moved copies and results, as the vector env's regulator rounds run them,
+    against twin copies each taking the same steps with its own Newton–Raphson (flow, set_trafo_tap, reflow,
+    result): every result field within the solver tolerance, over steps of per-copy injections and tap positions
+    (both regulators of IEEE 34, up to 5 positions either way: ±3 % on the feeder's far end)."""
+    net = TEMPLATES["ieee34"]()
+    rows = [int(r) for r in np.flatnonzero(net.trafo.tap_min.notna().to_numpy())]
+    solvers, twins = copies(net, COPIES), copies(net, COPIES)
+    batch = BatchedSolver(solvers)
+    rng = np.random.default_rng(11)
+    newton = spy_newton(monkeypatch)
+    for step in range(6):
+        injs = [random_injections(net, rng, len(net.sgen)) for _ in range(COPIES)]
+        assert all(batch.flow(injs))
+        for twin, inj in zip(twins, injs):
+            assert twin.flow(inj)
+        moved = [c for c in range(COPIES) if (c + step) % 2]
+        for c in moved:
+            row = rows[(c + step) % len(rows)]
+            pos = int(net.trafo.tap_pos.iat[row]) + int(rng.integers(-5, 6))
+            for s in (solvers[c], twins[c]):
+                s.set_trafo_tap(row, pos)
+        assert all(batch.reflow([injs[c] for c in moved], moved))
+        for c in moved:
+            assert twins[c].reflow(injs[c])
+        assert not {id(s) for s in solvers} & set(newton), "the batch's copies are solved by the fixed point"
+        newton.clear()
+        for c, (got, twin) in enumerate(zip(batch.results(), twins)):
+            want = twin.result()
+            for field in ("vm_pu", "va_degree", "line_p_from_mw", "trafo_p_hv_mw", "ext_grid_p_mw", "ext_grid_q_mvar",
+                          "trafo_p_lv_mw", "trafo_q_lv_mvar", "line_loading_percent"):
+                tol = 1e-6 if field == "vm_pu" else 1e-4
+                np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=tol, rtol=0,
+                                           err_msg=f"step {step} copy {c} {field}")
+    assert np.ptp([s.Ybus.data for s in solvers], axis=0).max() > 0, "the copies ended at different taps"
+
+
+def test_a_nan_copy_fails_alone_in_flow_and_reflow():
+    """A copy with a NaN injection fails its flow and its reflow (no bus powers to reuse) without touching the
+    others; the next flow with finite injections recovers it."""
+    net, injections, expected = scenario("ieee13")
+    solvers = copies(net, 3)
+    batch = BatchedSolver(solvers)
+    nan = copy.deepcopy(injections[0])
+    nan.sgen_q_mvar[0] = np.nan
+    assert batch.flow([injections[0], nan, injections[0]]) == [True, False, True]
+    assert batch.reflow([injections[0], nan], [0, 1]) == [True, False]
+    got = batch.results()
+    assert not got[1].converged and np.all(np.isnan(got[1].vm_pu))
+    for c in (0, 2):
+        assert_matches(got[c], expected[0], f"copy {c} beside a NaN copy")
+    assert all(batch.flow([injections[1]] * 3))
+    for c, res in enumerate(batch.results()):
+        assert_matches(res, expected[1], f"copy {c} after the NaN step")
+
+
+def test_one_blas_thread_holds_openblas_to_one_thread_and_restores_it():
+    from powergrid.solvers import blas_threads
+
+    if not blas_threads.CONTROLLABLE:
+        pytest.skip("numpy's BLAS is not an OpenBLAS this module can find")
+    setter, getter = blas_threads._FUNCS
+    before = getter()
+    setter(2)
+    try:
+        with blas_threads.one_blas_thread():
+            assert getter() == 1
+        assert getter() == 2
+    finally:
+        setter(before)

@@ -121,3 +121,19 @@ def test_pickled_vector_env_steps_like_the_original(registry):
 def test_vector_needs_one_copy(registry):
     with pytest.raises(ValueError):
         VectorPowerGridEnv(two_feeders(), 0, registry=registry)
+
+
+def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
+    """``batched_flows=None`` batches from BATCH_FROM copies on (when the BLAS runs on one thread); a False or a
+    single copy solves one by one."""
+    from powergrid import vector
+
+    monkeypatch.setattr(vector, "BATCH_FROM", 2)
+    monkeypatch.setattr(vector.blas_threads, "CONTROLLABLE", True)
+    assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is not None
+    assert VectorPowerGridEnv(regulated(), 1, registry=registry)._batch is None
+    assert VectorPowerGridEnv(regulated(), 2, batched_flows=False, registry=registry)._batch is None
+    monkeypatch.setattr(vector.blas_threads, "CONTROLLABLE", False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is None

@@ -19,16 +19,18 @@ random stream, exactly like calling ``reset()`` without a seed on a standalone e
 
 One step runs each copy's step up to its power flow (actions, protocols, device physics,
 injections), then the flows of all copies, including the regulators' control rounds, then
-each copy finishes its step from its flow. By default each copy solves its own flow (its
-:class:`~powergrid.solvers.fast.FastSolver`: lightsim2grid's Newton–Raphson, ≈50 µs on
-``ieee34_3mg``). ``batched_flows=True`` solves them in **one batched call** instead
-(:class:`~powergrid.solvers.batched.BatchedSolver`: a Z-bus fixed point over every copy
-with the same admittance matrix, Newton–Raphson for the others; the copies whose taps moved
-are re-solved together). It pays only with many copies and a single-threaded BLAS
-(``OPENBLAS_NUM_THREADS=1``): on ``ieee34_3mg``, CPU µs per env-step batched against one by one,
-637 against 667 at 16 copies and 497 against 568 at 64 (a loaded 2-core machine); with
-OpenBLAS's default threads on a busy machine its small complex products (69 × 69 by 16
-columns) took 3.9 ms instead of 16 µs, and the vector env ran 6× slower.
+each copy finishes its step from its flow. The flows are solved in **one batched call**
+(:class:`~powergrid.solvers.batched.BatchedSolver`: a Z-bus fixed point over every copy with the
+same admittance matrix, Newton–Raphson for the others; the relays read each copy's flow and the
+copies whose taps moved are re-solved together; results are derived once, at the final taps)
+or by each copy on its own (its :class:`~powergrid.solvers.fast.FastSolver`: lightsim2grid's
+Newton–Raphson). ``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on,
+where it pays: on ``ieee34_3mg``, CPU µs of flows per env-step batched against one by one were
+179 against 89 at 4 copies, 87 against 100 at 16 and 71 against 119 at 64 (one core). The fixed
+point runs with numpy's OpenBLAS held to one thread (:mod:`powergrid.solvers.blas_threads`: its
+threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with another BLAS,
+whose threads it cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
+``OMP_NUM_THREADS`` is 1.
 Everything runs in this process; run one vector env per worker process to use several
 cores. Copies whose solver is not a :class:`~powergrid.solvers.fast.FastSolver`
 (``solver="pandapower"``) and a single copy always solve one by one.
@@ -48,19 +50,27 @@ import numpy as np
 
 from powergrid.config import EnvConfig
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
 from powergrid.solvers.batched import BatchedSolver
 from powergrid.solvers.fast import FastSolver
+
+#: the fewest copies whose flows ``batched_flows=None`` solves in one batched call
+BATCH_FROM = 16
 
 #: One copy's step: observations, rewards, terminations, truncations and infos (dicts by agent).
 StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]
 
 
 class VectorPowerGridEnv:
-    """``n`` copies of one scenario with batched ``(n, ...)`` observations, actions and rewards."""
+    """``n`` copies of one scenario with batched ``(n, ...)`` observations, actions and rewards.
+
+    ``batched_flows``: True solves the copies' flows in one batched call, False each on its own, None (default)
+    batched from :data:`BATCH_FROM` copies on when numpy's BLAS runs the fixed point on one thread.
+    """
 
     def __init__(self, config_or_path: str | os.PathLike[str] | EnvConfig | Mapping[str, Any], n: int,
-                 batched_flows: bool = False, **kwargs: Any) -> None:
+                 batched_flows: bool | None = None, **kwargs: Any) -> None:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if isinstance(config_or_path, Mapping):
@@ -76,6 +86,11 @@ class VectorPowerGridEnv:
         first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
         self._obs_dims = {a: int(np.prod(first.observation_space(a).shape)) for a in self.possible_agents}
+        if batched_flows is None:
+            one_thread = blas_threads.CONTROLLABLE or any(os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS",
+                                                                                              "OMP_NUM_THREADS"))
+            batched_flows = n >= BATCH_FROM and one_thread
+        #: whether the copies' flows are solved in one batched call (when they all have a fast solver)
         self.batched_flows = batched_flows
         self._batch = self._batched_solver()
 
