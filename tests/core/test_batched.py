@@ -212,3 +212,27 @@ def test_one_blas_thread_holds_openblas_to_one_thread_and_restores_it():
         assert getter() == 2
     finally:
         setter(before)
+
+
+def test_probe_of_all_copies_equals_each_copys_probe():
+    """BatchedSolver.probe (the relays' readings of every copy in one pass) equals FastSolver.probe of each copy,
+    at per-copy taps; copies of another layout are left to probe on their own (None)."""
+    net = TEMPLATES["ieee34"]()
+    rows = tuple(int(r) for r in np.flatnonzero(net.trafo.tap_min.notna().to_numpy()))
+    buses = tuple(int(net.bus.index.get_loc(b)) for b in net.trafo.lv_bus.iloc[list(rows)]) + (0,)
+    solvers = copies(net, 3)
+    for c, s in enumerate(solvers):
+        s.set_trafo_tap(rows[c % len(rows)], int(net.trafo.tap_pos.iat[rows[c % len(rows)]]) - 2 * c)
+    batch = BatchedSolver(solvers)
+    rng = np.random.default_rng(4)
+    assert all(batch.flow([random_injections(net, rng, len(net.sgen)) for _ in solvers]))
+    vm, p, q = batch.probe([2, 0, 1], buses, rows)
+    for row, c in enumerate([2, 0, 1]):
+        want = solvers[c].probe(buses, rows)
+        np.testing.assert_allclose(vm[row], want[0], rtol=0, atol=1e-14)
+        np.testing.assert_allclose(p[row], want[1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(q[row], want[2], rtol=1e-12, atol=1e-12)
+    assert np.abs(p).min() > 0.1, "the regulators carry the feeder's load"
+    other = copies(TEMPLATES["ieee13"](), 1)[0]
+    mixed = BatchedSolver(solvers + [other])
+    assert mixed.probe([0, 3], buses[:1], ()) is None

@@ -49,6 +49,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.config import EnvConfig
+from powergrid.controllers import TapControl, TapReading
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
@@ -181,12 +182,30 @@ class VectorPowerGridEnv:
         converged = self._batch.flow([envs[i]._injections for i in idx], idx)
         for control in controls:
             control.begin()
-        # each copy's relays read its flow (FastSolver.probe), its regulators move; the copies that moved re-solve
-        moved = [k for k, (control, ok) in enumerate(zip(controls, converged)) if control.move(control._probe(control.solver, ok))]
+        # the relays read each copy's flow, its regulators move; the copies whose taps moved re-solve together
+        moved = [k for k, reading in enumerate(self._readings(idx, controls, converged)) if controls[k].move(reading)]
         while moved:
             converged = self._batch.reflow([envs[idx[k]]._injections for k in moved], [idx[k] for k in moved])
-            moved = [k for k, ok in zip(moved, converged) if controls[k].move(controls[k]._probe(controls[k].solver, ok))]
+            readings = self._readings([idx[k] for k in moved], [controls[k] for k in moved], converged)
+            moved = [k for k, reading in zip(moved, readings) if controls[k].move(reading)]
         return dict(zip(idx, self._batch.results(idx)))
+
+    def _readings(self, copies: list[int], controls: list[TapControl], converged: list[bool]) -> list[TapReading]:
+        """The relays' readings of the last flows of ``copies`` (their tap controls ``controls``): of the converged
+        copies in one pass (:meth:`BatchedSolver.probe`) when their regulators are alike, else each on its own."""
+        assert self._batch is not None
+        first = controls[0]
+        ok = [k for k, c in enumerate(converged) if c]
+        arrays = None
+        if ok and first.regulators and all(c._buses == first._buses and c._rows == first._rows for c in controls):
+            arrays = self._batch.probe([copies[k] for k in ok], first._buses, first._rows)
+        if arrays is None:
+            return [c._probe(c.solver, done) for c, done in zip(controls, converged)]
+        readings = [TapReading(False, [], [], [])] * len(copies)
+        vm, p, q = (a.tolist() for a in arrays)
+        for row, k in enumerate(ok):
+            readings[k] = TapReading(True, vm[row], p[row], q[row])
+        return readings
 
     def _empty_obs(self) -> dict[str, np.ndarray]:
         return {a: np.zeros((self.num_envs, d), np.float32) for a, d in self._obs_dims.items()}

@@ -141,6 +141,32 @@ class BatchedSolver:
                 results[k] = r
         return [r if r is not None else s.result() for r, s in zip(results, solvers)]
 
+    def probe(self, copies: Sequence[int], buses: tuple[int, ...], trafos: tuple[int, ...]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`FastSolver.probe` of the converged last flows of ``copies`` in one pass: ``vm_pu`` at the net.bus
+        rows ``buses`` (copies × buses) and the MW and Mvar into the net.trafo rows ``trafos`` at their LV ends
+        (copies × trafos), to rounding; None when the copies do not share one layout (then probe each)."""
+        solvers = [self.solvers[i] for i in copies]
+        first = solvers[0]
+        layout = self._layout(first) if first._delegate is None else -1
+        if layout < 0 or any(s._delegate is not None or self._layout(s) != layout for s in solvers):
+            return None
+        gather = first._probes.get((buses, trafos))
+        if gather is None:
+            gather = first._probes[(buses, trafos)] = first._probe_gather(buses, trafos)
+        pos, at, rows, n = gather
+        V = np.stack([s._V for s in solvers])
+        if not first._all_buses_on:
+            V = np.concatenate((V, np.full((len(V), 1), np.nan)), axis=1)
+        Vg = V[:, at]  # the voltages at the entries of the trafos' LV-end rows of M, at their LV buses, at ``buses``
+        terms = np.stack([s._M.data[pos] for s in solvers]) * Vg[:, :n]
+        k = len(rows)
+        current = np.zeros((len(solvers), k), complex)  # an out-of-service trafo has no entries: no flow
+        for t, (lo, hi) in enumerate(rows):
+            current[:, t] = terms[:, lo:hi].sum(axis=1)
+        S = Vg[:, n: n + k] * np.conj(current) * first.base_mva
+        return np.abs(Vg[:, n + k:]), S.real, S.imag
+
     def _flow(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool) -> list[bool]:
         """The fixed point over the copies that fit ``Y₀`` (bus powers scattered from ``injections``, or with
         ``reuse`` those of each copy's last flow), each other copy's own Newton–Raphson; True where converged."""
