@@ -215,10 +215,11 @@ class BatchedSolver:
                 c, a = copy[slack], at[slack]
                 np.add.at(b, (self._pq_row[a], c), -values[slack] * V_all[self._col[a], c])
             V, converged, iterations = self._iterate(V_all, S_all, b, update)
+            V_rows, S_rows = V.T.copy(), S_all.T.copy()  # each copy's row: its own contiguous state, one copy for all
             for col, k in enumerate(batch):
                 if converged[col]:
                     s = solvers[k]
-                    s._V, s._Sbus, s._iterations, s._converged = V[:, col].copy(), S_all[:, col].copy(), iterations, True
+                    s._V, s._Sbus, s._iterations, s._converged = V_rows[col], S_rows[col], iterations, True
                     ok[k] = True
         for k, s in enumerate(solvers):
             if not ok[k]:
