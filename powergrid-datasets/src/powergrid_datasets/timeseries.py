@@ -81,6 +81,8 @@ class TimeSeries:
     meta: dict[str, Any] = field(default_factory=dict)
     #: read-only masks computed once: ``valid`` and ``window_starts`` by their arguments
     _memo: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: :meth:`sample_episode`'s checked fixed starts: their first timestamp and position, by its arguments
+    _starts: dict[tuple, tuple[pd.Timestamp, int]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- construction -------------------------------------------------
     @classmethod
@@ -342,6 +344,10 @@ class TimeSeries:
     def sample_episode(self, n_steps: int, rng: np.random.Generator, *, day_tz: str = "UTC",
                        start: Any = None, column: str | None = None) -> tuple[pd.Timestamp, np.ndarray]:
         """``n_steps`` valid values from a random start day (or the fixed ``start``), and their first timestamp."""
+        key = (start, day_tz, column, n_steps)
+        if start is not None and key in self._starts:  # checked before: same first timestamp and position
+            first, pos = self._starts[key]
+            return first, self._column(column)[pos: pos + n_steps].copy()
         col = self._col(column)
         if start is not None:
             t0 = _utc(start, tz=day_tz)
@@ -358,6 +364,7 @@ class TimeSeries:
             if pos + n_steps > len(self) or not self.valid(col)[window].all():
                 raise DataFileError(self.source, f"the {n_steps} steps from {start} are not all valid "
                                                  f"(the series ends at {self.index[-1]} or has an unfilled gap there)")
+            self._starts[key] = (self.index[pos], pos)
         else:
             starts = self.window_starts(n_steps, day_tz=day_tz, column=col)
             if len(starts) == 0:
@@ -365,7 +372,11 @@ class TimeSeries:
                                                  f"({day_tz}) without unfilled gaps ({len(self)} values, "
                                                  f"{int((~self.valid(col)).sum())} missing)")
             pos = int(starts[rng.integers(len(starts))])
-        return self.index[pos], self.data[col].to_numpy(dtype=np.float64)[pos: pos + n_steps].copy()
+        return self.index[pos], self._column(col)[pos: pos + n_steps].copy()
+
+    def _column(self, column: str | None) -> np.ndarray:
+        """:meth:`values` of ``column``, computed once (read-only)."""
+        return self._memoized(("values", self._col(column)), lambda: self.values(column))
 
 
 def align(series: Sequence[TimeSeries], *, step: Any = None, start: Any = None, end: Any = None) -> list[TimeSeries]:
