@@ -12,7 +12,7 @@ tap control), random actions (uniform in each Box), one process (one core), epis
   both see the same load of a shared machine;
 - ``per runpp``: env-steps in the time of one ``pandapower.runpp(case33bw, lightsim2grid=False)``,
   the median of runs measured before and between the sizes (the issue's target is ≥ 500 at 16 copies);
-- ``µs/env-step`` by stage (after, 16 copies): each copy's step up to the flow (actions, protocols,
+- ``µs/env-step`` by stage (after, 16 and 64 copies): each copy's step up to the flow (actions, protocols,
   device physics, injections), the flows (fixed point and regulator rounds), each copy's step from
   the flow (accept, settle, cost, rewards, observations, infos), the auto-resets; the flows once
   batched and once one copy after another (each its own Newton–Raphson), in the same process.
@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "ieee34_3mg.yaml"
 COPIES = (1, 4, 16, 64)
+STAGE_COPIES = (16, 64)  # the sizes whose stages are timed, flows batched and one by one
 SOURCES = ("powergrid-core/src", "powergrid-devices/src", "powergrid-protocols/src", "powergrid-datasets/src")
 
 #: the timer of every measurement: wall time, or with ``--cpu-time`` this process's CPU time (on a machine
@@ -181,8 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         profile(args.profile, max(10, env_steps // args.profile))
         return
     after, before, ref = rates(args.before, COPIES, env_steps, args.runs)
-    stages = {mode: stage_times(16, max(10, env_steps // 16), batched=mode == "batched")
-              for mode in ("batched", "one by one")}
+    stages = {(n, mode): stage_times(n, max(10, env_steps // n), batched=mode == "batched")
+              for n in STAGE_COPIES for mode in ("batched", "one by one")}
     print(f"reference: pandapower.runpp(case33bw, lightsim2grid=False) = {ref * 1e3:.1f} ms\n")
     header = (f"| {'copies':>6} | {'before env-steps/s':>18} | {'before per runpp':>16} | {'after env-steps/s':>17} | "
               f"{'after per runpp':>15} | {'after/before':>12} |")
@@ -192,9 +193,9 @@ def main(argv: list[str] | None = None) -> None:
         b = before[n]
         print(f"| {n:>6} | {b:>18.0f} | {b * ref:>16.0f} | {after[n]:>17.0f} | {after[n] * ref:>15.0f} | "
               f"{after[n] / b:>12.2f} |", flush=True)
-    print("\nafter, 16 copies, µs per env-step by stage:")
-    for mode, times in stages.items():
-        print(f"  flows {mode}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items())
+    print("\nafter, µs per env-step by stage:")
+    for (n, mode), times in stages.items():
+        print(f"  {n} copies, flows {mode}: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items())
               + f" (sum {sum(times.values()):.0f})")
 
 

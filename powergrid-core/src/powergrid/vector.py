@@ -26,7 +26,9 @@ copies whose taps moved are re-solved together; results are derived once, at the
 or by each copy on its own (its :class:`~powergrid.solvers.fast.FastSolver`: lightsim2grid's
 Newton–Raphson). ``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on,
 where it pays: on ``ieee34_3mg``, CPU µs of flows per env-step batched against one by one were
-179 against 89 at 4 copies, 87 against 100 at 16 and 71 against 119 at 64 (one core). The fixed
+179 against 89 at 4 copies, 86 against 84 at 16, 74 against 110 at 32 and 63 against 110 at 64
+(one core; the fixed point takes ≈10 iterations and ≈2.6 calls per step with the regulators'
+rounds, its numpy overhead per call is paid back only by many columns). The fixed
 point runs with numpy's OpenBLAS held to one thread (:mod:`powergrid.solvers.blas_threads`: its
 threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with another BLAS,
 whose threads it cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
@@ -57,7 +59,7 @@ from powergrid.solvers.batched import BatchedSolver
 from powergrid.solvers.fast import FastSolver
 
 #: the fewest copies whose flows ``batched_flows=None`` solves in one batched call
-BATCH_FROM = 16
+BATCH_FROM = 32
 
 #: One copy's step: observations, rewards, terminations, truncations and infos (dicts by agent).
 StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]
