@@ -277,9 +277,6 @@ class BatchedSolver:
         pq, Z = self.pq, self._Z
         S_conj = np.conj(S_all[pq])
         V = V_all[pq]
-        if update:
-            aff, Za, K = update
-            Kt = np.ascontiguousarray(K.transpose(1, 2, 0))  # (m, m, copies): K_c·y as one broadcast product
         it = 0
         with np.errstate(all="ignore"), one_blas_thread():
             while True:
@@ -288,14 +285,15 @@ class BatchedSolver:
                 x += b
                 V_new = Z @ x
                 if update:
-                    V_new -= Za @ (Kt * V_new[aff]).sum(axis=1)  # each copy's K_c·(Z·x)[aff]
+                    aff, Za, K = update
+                    V_new -= Za @ (K @ V_new[aff].T[:, :, None])[:, :, 0].T  # each copy's K_c·(Z·x)[aff]
                 it += 1
                 step = np.abs(V_new - V)
-                step *= current
-                ok = step.max(axis=0) < self.tolerance
+                step *= current  # each bus's mismatch at V_new
                 V = V_new
-                if it == self.max_iteration or ok.all():
+                if step.max() < self.tolerance or it == self.max_iteration:  # (NaN: not below)
                     break
+        ok = step.max(axis=0) < self.tolerance
         V_all = V_all.copy()
         V_all[pq] = V
         return V_all, ok & np.all(np.isfinite(V), axis=0), it
