@@ -198,20 +198,23 @@ def test_a_nan_copy_fails_alone_in_flow_and_reflow():
         assert_matches(res, expected[1], f"copy {c} after the NaN step")
 
 
-def test_one_blas_thread_holds_openblas_to_one_thread_and_restores_it():
+def test_one_blas_thread_holds_the_blas_to_one_thread_and_restores_it():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     from powergrid.solvers import blas_threads
 
-    if not blas_threads.CONTROLLABLE:
-        pytest.skip("numpy's BLAS is not an OpenBLAS this module can find")
-    setter, getter = blas_threads._FUNCS
-    before = getter()
-    setter(2)
-    try:
+    if not blas_threads.controllable():
+        pytest.skip("numpy's BLAS is not one threadpoolctl can limit")
+
+    def counts() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = counts()
+        assert max(before) == 2
         with blas_threads.one_blas_thread():
-            assert getter() == 1
-        assert getter() == 2
-    finally:
-        setter(before)
+            assert counts() == [1] * len(before)
+        assert counts() == before
 
 
 def test_probe_of_all_copies_equals_each_copys_probe():

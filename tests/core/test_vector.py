@@ -129,11 +129,11 @@ def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
     from powergrid import vector
 
     monkeypatch.setattr(vector, "BATCH_FROM", 2)
-    monkeypatch.setattr(vector.blas_threads, "CONTROLLABLE", True)
+    monkeypatch.setattr(vector.blas_threads, "controllable", lambda: True)
     assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is not None
     assert VectorPowerGridEnv(regulated(), 1, registry=registry)._batch is None
     assert VectorPowerGridEnv(regulated(), 2, batched_flows=False, registry=registry)._batch is None
-    monkeypatch.setattr(vector.blas_threads, "CONTROLLABLE", False)
+    monkeypatch.setattr(vector.blas_threads, "controllable", lambda: False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is None

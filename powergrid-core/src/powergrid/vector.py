@@ -29,9 +29,9 @@ where it pays: on ``ieee34_3mg``, CPU µs of flows per env-step batched against 
 179 against 89 at 4 copies, 86 against 84 at 16, 74 against 110 at 32 and 63 against 110 at 64
 (one core; the fixed point takes ≈10 iterations and ≈2.6 calls per step with the regulators'
 rounds, its numpy overhead per call is paid back only by many columns). The fixed
-point runs with numpy's OpenBLAS held to one thread (:mod:`powergrid.solvers.blas_threads`: its
-threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with another BLAS,
-whose threads it cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
+point runs with numpy's OpenBLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through threadpoolctl:
+its threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with a BLAS whose threads it
+cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
 ``OMP_NUM_THREADS`` is 1.
 Everything runs in this process; run one vector env per worker process to use several
 cores. Copies whose solver is not a :class:`~powergrid.solvers.fast.FastSolver`
@@ -90,7 +90,7 @@ class VectorPowerGridEnv:
         self.possible_agents = list(first.possible_agents)
         self._obs_dims = {a: int(np.prod(first.observation_space(a).shape)) for a in self.possible_agents}
         if batched_flows is None:
-            one_thread = blas_threads.CONTROLLABLE or any(os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS",
+            one_thread = blas_threads.controllable() or any(os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS",
                                                                                               "OMP_NUM_THREADS"))
             batched_flows = n >= BATCH_FROM and one_thread
         #: whether the copies' flows are solved in one batched call (when they all have a fast solver)
