@@ -134,6 +134,20 @@ def test_fixed_start_and_its_errors():
         ts.sample_episode(200, np.random.default_rng(0), start="2023-01-02")
 
 
+def test_a_fixed_start_asked_again_gives_the_same_episode_as_fresh_writable_arrays():
+    """sample_episode keeps a checked fixed start: the second call gives the same timestamp and values, each
+    episode its own writable array, and the series' frame stays writable (the cached column is a copy)."""
+    ts = series(np.arange(96 * 3.0), unit="MW")
+    first = ts.sample_episode(96, np.random.default_rng(0), start="2023-01-02")
+    again = ts.sample_episode(96, np.random.default_rng(1), start="2023-01-02")
+    assert first[0] == again[0] == pd.Timestamp("2023-01-02", tz="UTC")
+    assert np.array_equal(first[1], np.arange(96.0, 192.0)) and np.array_equal(again[1], first[1])
+    again[1][0] = -1.0  # an episode's array is the caller's: writing it changes neither the next nor the series
+    assert ts.sample_episode(96, np.random.default_rng(2), start="2023-01-02")[1][0] == 96.0
+    assert ts.values()[96] == 96.0 and ts.values().flags.writeable
+    ts.data.iloc[0, 0] = 5.0
+
+
 def test_masks_are_read_only_and_belong_to_their_series():
     """valid() and window_starts() are kept per series: read-only, and a derived series has its own."""
     v = np.ones(96 * 3)

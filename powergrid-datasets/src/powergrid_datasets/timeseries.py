@@ -79,7 +79,7 @@ class TimeSeries:
     step: pd.Timedelta
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
-    #: read-only masks computed once: ``valid`` and ``window_starts`` by their arguments
+    #: read-only arrays computed once, by their arguments: ``valid``, ``window_starts`` and the columns' values
     _memo: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     #: :meth:`sample_episode`'s checked fixed starts: their first timestamp and position, by its arguments
     _starts: dict[tuple, tuple[pd.Timestamp, int]] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -375,8 +375,8 @@ class TimeSeries:
         return self.index[pos], self._column(col)[pos: pos + n_steps].copy()
 
     def _column(self, column: str | None) -> np.ndarray:
-        """:meth:`values` of ``column``, computed once (read-only)."""
-        return self._memoized(("values", self._col(column)), lambda: self.values(column))
+        """:meth:`values` of ``column``, computed once (a read-only copy: the frame's own array stays writable)."""
+        return self._memoized(("values", self._col(column)), lambda: self.values(column).copy())
 
 
 def align(series: Sequence[TimeSeries], *, step: Any = None, start: Any = None, end: Any = None) -> list[TimeSeries]:
