@@ -215,6 +215,14 @@ def test_one_blas_thread_holds_the_blas_to_one_thread_and_restores_it():
         with blas_threads.one_blas_thread():
             assert counts() == [1] * len(before)
         assert counts() == before
+        # blocks that overlap (as two vector envs stepping in two threads): one thread until the last one ends
+        first, second = blas_threads.one_blas_thread(), blas_threads.one_blas_thread()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert counts() == [1] * len(before)
+        second.__exit__(None, None, None)
+        assert counts() == before
 
 
 def test_probe_of_all_copies_equals_each_copys_probe():

@@ -124,16 +124,23 @@ def test_vector_needs_one_copy(registry):
 
 
 def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
-    """``batched_flows=None`` batches from BATCH_FROM copies on (when the BLAS runs on one thread); a False or a
-    single copy solves one by one."""
+    """``batched_flows=None`` batches from BATCH_FROM copies on when the BLAS runs on one thread (held by
+    threadpoolctl, or set to 1 thread by the environment variables); a False or a single copy solves one by one.
+    The choice is made again in the process that unpickles the env."""
     from powergrid import vector
 
     monkeypatch.setattr(vector, "BATCH_FROM", 2)
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: True)
-    assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is not None
-    assert VectorPowerGridEnv(regulated(), 1, registry=registry)._batch is None
-    assert VectorPowerGridEnv(regulated(), 2, batched_flows=False, registry=registry)._batch is None
+    batched = VectorPowerGridEnv(regulated(), 2, registry=registry)
+    assert batched.batched_flows and batched._batch is not None
+    assert not VectorPowerGridEnv(regulated(), 1, registry=registry).batched_flows
+    assert not VectorPowerGridEnv(regulated(), 2, batched_flows=False, registry=registry).batched_flows
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert VectorPowerGridEnv(regulated(), 2, registry=registry)._batch is None
+    assert not VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows
+    assert not pickle.loads(pickle.dumps(batched)).batched_flows  # a worker whose BLAS cannot be held
+    assert pickle.loads(pickle.dumps(VectorPowerGridEnv(regulated(), 2, batched_flows=True,
+                                                        registry=registry))).batched_flows
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows

@@ -89,22 +89,23 @@ class VectorPowerGridEnv:
         first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
         self._obs_dims = {a: int(np.prod(first.observation_space(a).shape)) for a in self.possible_agents}
-        if batched_flows is None:
-            one_thread = blas_threads.controllable() or any(os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS",
-                                                                                              "OMP_NUM_THREADS"))
-            batched_flows = n >= BATCH_FROM and one_thread
-        #: whether the copies' flows are solved in one batched call (when they all have a fast solver)
-        self.batched_flows = batched_flows
+        self._requested = batched_flows
         self._batch = self._batched_solver()
 
     def _batched_solver(self) -> BatchedSolver | None:
-        """The batched solver over the copies' fast solvers with ``batched_flows`` (None: each copy solves its own)."""
+        """The batched solver over the copies' fast solvers, as ``batched_flows`` asks in this process (None: each
+        copy solves its own); sets :attr:`batched_flows`."""
+        batched = self._requested
+        if batched is None:
+            batched = self.num_envs >= BATCH_FROM and (blas_threads.controllable() or any(
+                os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))
         solvers = [env.solver for env in self.envs]
-        batchable = self.batched_flows and len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers)
-        return BatchedSolver(solvers) if batchable else None
+        #: whether the copies' flows are solved in one batched call
+        self.batched_flows = bool(batched) and len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers)
+        return BatchedSolver(solvers) if self.batched_flows else None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_batch": None}  # rebuilt on the unpickled copies' solvers
+        return {**self.__dict__, "_batch": None}  # rebuilt on the unpickled copies' solvers, decided again there
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

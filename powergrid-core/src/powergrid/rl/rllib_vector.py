@@ -9,7 +9,7 @@ runner class (``config.env_runners(env_runner_cls=...)``), so :class:`VectorEnvR
 RLlib's ``MultiAgentEnvRunner`` whose ``make_env`` builds :class:`BatchedVectorMultiAgentEnv`:
 the same contract as ``SyncVectorMultiAgentEnv`` (lists of per-copy dicts, a finished copy reset
 at its next step), stepping the copies of one :class:`~powergrid.vector.VectorPowerGridEnv` (their power
-flows in one batched call from 32 copies on, see :mod:`powergrid.vector`).
+flows in one batched call from :data:`powergrid.vector.BATCH_FROM` copies on).
 
 Each copy keeps the semantics of :class:`~powergrid.rl.rllib.RLlibPowerGridEnv` (only agents due
 to act observe; rewards summed over the ticks an action was held)::

@@ -3,7 +3,7 @@
 The layout of SuperSuit's ``concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(env), n)``: slot
 ``copy · len(agents) + k`` is learned agent ``possible_agents[k]`` of copy ``copy``, so one
 SB3 policy is shared by every agent (parameter sharing) and trained on all copies, while the
-copies step together (their power flows in one batched call from 32 copies on, see :mod:`powergrid.vector`).
+copies step together (their power flows in one batched call from :data:`powergrid.vector.BATCH_FROM` copies on).
 Every learned agent needs the same observation and action space (as for SuperSuit). A finished copy is reset at once: its
 slots report ``done`` with ``infos[slot]["terminal_observation"]`` and
 ``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation.

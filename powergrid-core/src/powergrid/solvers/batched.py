@@ -21,7 +21,7 @@ copy's ``Y_ps·V_s``.
 
 Each copy is one :class:`~powergrid.solvers.fast.FastSolver`, which keeps its own
 state (warm start, taps) and derives its results; a copy goes to its own
-Newton–Raphson (``FastSolver.solve``) instead when
+Newton–Raphson (``FastSolver.flow``/``reflow``) instead when
 
 - the net has PV buses, or the solver delegates to pandapower,
 - its ``Ybus`` changed in its structure (a recompile) or on more than ``max_rank`` PQ buses,

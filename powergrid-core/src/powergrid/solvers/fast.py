@@ -436,7 +436,7 @@ def all_finite(x: np.ndarray) -> bool:
 
 def _matvec(A: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     """``A @ x`` for a complex128 CSR matrix and vector: the same kernel and floats, without scipy's dispatch."""
-    if _csr_matvec is None:
+    if _csr_matvec is None or x.shape != (A.shape[1],):  # (a wrong length: scipy's error, not a read past x)
         return A @ x
     y = np.zeros(A.shape[0], np.complex128)
     _csr_matvec(A.shape[0], A.shape[1], A.indptr, A.indices, A.data, x, y)
