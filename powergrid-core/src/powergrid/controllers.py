@@ -170,14 +170,15 @@ class TapControl:
     _settle: bool = True
     _iteration: int = 0  # rounds of the current tick's control loop that moved a tap
     _moved_total: int = 0  # taps moved in the current tick
-    _buses: tuple[int, ...] = attrs.field(init=False)  # the regulated buses (net.bus rows), in order
-    _rows: tuple[int, ...] = attrs.field(init=False)  # their transformers (net.trafo rows)
+    #: the regulated buses (net.bus rows), in the control's order, and their transformers (net.trafo rows)
+    buses: tuple[int, ...] = attrs.field(init=False)
+    rows: tuple[int, ...] = attrs.field(init=False)
     _index: tuple[np.ndarray, np.ndarray] = attrs.field(init=False)  # both as index arrays
 
     def __attrs_post_init__(self) -> None:
-        self._buses = tuple(r.bus for r in self.regulators)
-        self._rows = tuple(r.row for r in self.regulators)
-        self._index = (np.array(self._buses, np.int64), np.array(self._rows, np.int64))
+        self.buses = tuple(r.bus for r in self.regulators)
+        self.rows = tuple(r.row for r in self.regulators)
+        self._index = (np.array(self.buses, np.int64), np.array(self.rows, np.int64))
 
     @classmethod
     def from_net(cls, solver: PowerFlowSolver, exclude: Iterable[int] = (), max_iterations: int = 20) -> TapControl:
@@ -215,21 +216,22 @@ class TapControl:
             return result
         converged = solver.flow(injections)
         self.begin()
-        while self.move(self._probe(solver, converged)):
+        while self.move(self.probe(converged)):
             converged = solver.reflow(injections)
         return solver.result()
 
-    def _probe(self, solver: FastSolver, converged: bool) -> TapReading:
-        """The relays' reading of the fast solver's last flow."""
+    def probe(self, converged: bool) -> TapReading:
+        """The relays' reading of the last flow of the control's :class:`FastSolver` (``converged``: whether it did),
+        through :meth:`FastSolver.probe`."""
         if not converged or not self.regulators:
             return TapReading(converged, [], [], [])
-        return TapReading(True, *solver.probe(self._buses, self._rows))
+        return TapReading(True, *self.solver.probe(self.buses, self.rows))
 
     def read(self, result: PowerFlowResult) -> TapReading:
         """The relays' reading of a full power-flow result (no LV-side powers reported: 0)."""
         if not result.converged or not self.regulators:
             return TapReading(result.converged, [], [], [])
-        zero = [0.0] * len(self._rows)
+        zero = [0.0] * len(self.rows)
         (buses, rows), p, q = self._index, result.trafo_p_lv_mw, result.trafo_q_lv_mvar
         return TapReading(True, result.vm_pu[buses].tolist(), p[rows].tolist() if len(p) else zero,
                           q[rows].tolist() if len(q) else zero)

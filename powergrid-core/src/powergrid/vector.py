@@ -29,7 +29,7 @@ where it pays: on ``ieee34_3mg``, CPU µs of flows per env-step batched against 
 179 against 89 at 4 copies, 86 against 84 at 16, 74 against 110 at 32 and 63 against 110 at 64
 (one core; the fixed point takes ≈10 iterations and ≈2.6 calls per step with the regulators'
 rounds, its numpy overhead per call is paid back only by many columns). The fixed
-point runs with numpy's OpenBLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through threadpoolctl:
+point runs with numpy's BLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through threadpoolctl:
 its threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with a BLAS whose threads it
 cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
 ``OMP_NUM_THREADS`` is 1.
@@ -200,10 +200,10 @@ class VectorPowerGridEnv:
         first = controls[0]
         ok = [k for k, c in enumerate(converged) if c]
         arrays = None
-        if ok and first.regulators and all(c._buses == first._buses and c._rows == first._rows for c in controls):
-            arrays = self._batch.probe([copies[k] for k in ok], first._buses, first._rows)
+        if ok and first.regulators and all(c.buses == first.buses and c.rows == first.rows for c in controls):
+            arrays = self._batch.probe([copies[k] for k in ok], first.buses, first.rows)
         if arrays is None:
-            return [c._probe(c.solver, done) for c, done in zip(controls, converged)]
+            return [c.probe(done) for c, done in zip(controls, converged)]
         readings = [TapReading(False, [], [], [])] * len(copies)
         vm, p, q = (a.tolist() for a in arrays)
         for row, k in enumerate(ok):

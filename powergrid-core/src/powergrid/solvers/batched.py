@@ -101,8 +101,13 @@ class BatchedSolver:
             self._checked[id(s)] = Y
         return ok
 
+    def _copies(self, copies: Sequence[int] | None) -> list[FastSolver]:
+        """The solvers of ``copies`` (all copies when None), in order."""
+        return self.solvers if copies is None else [self.solvers[i] for i in copies]
+
     def _select(self, count: int, copies: Sequence[int] | None, what: str) -> list[FastSolver]:
-        solvers = self.solvers if copies is None else [self.solvers[i] for i in copies]
+        """:meth:`_copies`, checked against the ``count`` injections given for them."""
+        solvers = self._copies(copies)
         if count != len(solvers):
             raise ValueError(f"BatchedSolver.{what}: {count} injections for {len(solvers)} copies")
         return solvers
@@ -126,7 +131,7 @@ class BatchedSolver:
     def results(self, copies: Sequence[int] | None = None) -> list[PowerFlowResult]:
         """The results of each copy's last flow (:meth:`FastSolver.result`), the converged copies with one layout
         derived in one pass (:meth:`FastSolver.results_of`)."""
-        solvers = self.solvers if copies is None else [self.solvers[i] for i in copies]
+        solvers = self._copies(copies)
         results: list[PowerFlowResult | None] = [None] * len(solvers)
         groups: dict[int, list[int]] = {}  # layout → positions in ``solvers``
         for k, s in enumerate(solvers):
@@ -146,15 +151,12 @@ class BatchedSolver:
         """:meth:`FastSolver.probe` of the converged last flows of ``copies`` in one pass: ``vm_pu`` at the net.bus
         rows ``buses`` (copies × buses) and the MW and Mvar into the net.trafo rows ``trafos`` at their LV ends
         (copies × trafos), to rounding; None when the copies do not share one layout (then probe each)."""
-        solvers = [self.solvers[i] for i in copies]
+        solvers = self._copies(copies)
         first = solvers[0]
         layout = self._layout(first) if first._delegate is None else -1
         if layout < 0 or any(s._delegate is not None or self._layout(s) != layout for s in solvers):
             return None
-        gather = first._probes.get((buses, trafos))
-        if gather is None:
-            gather = first._probes[(buses, trafos)] = first._probe_gather(buses, trafos)
-        pos, at, rows, n = gather
+        pos, at, rows, n = first._probe_gather(buses, trafos)
         V = np.stack([s._V for s in solvers])
         if not first._all_buses_on:
             V = np.concatenate((V, np.full((len(V), 1), np.nan)), axis=1)

@@ -751,10 +751,7 @@ class FastSolver(PowerFlowSolver):
             r = self._delegated
             return (r.vm_pu[list(buses)].tolist(), r.trafo_p_lv_mw[list(trafos)].tolist(),
                     r.trafo_q_lv_mvar[list(trafos)].tolist())
-        gather = self._probes.get((buses, trafos))
-        if gather is None:
-            gather = self._probes[(buses, trafos)] = self._probe_gather(buses, trafos)
-        pos, at, rows, n = gather
+        pos, at, rows, n = self._probe_gather(buses, trafos)
         V = self._V if self._all_buses_on else np.append(self._V, np.nan)
         Vg = V[at]  # the voltages at the entries of the trafos' LV-end rows of M, at their LV buses, at ``buses``
         # each LV-end current: the row of M times V summed in order in Python complex arithmetic, that of scipy's CSR
@@ -775,7 +772,11 @@ class FastSolver(PowerFlowSolver):
                       ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], int]:
         """For :meth:`probe`: the positions in ``M.data`` of the entries of the trafos' LV-end rows of ``M``; the
         internal buses of those entries, then of the trafos' LV ends, then of ``buses`` (``nb`` when out of service);
-        each trafo's range of the entries (none when it is out of service: no flow); the number of entries."""
+        each trafo's range of the entries (none when it is out of service: no flow); the number of entries. Built
+        once per ``(buses, trafos)``."""
+        gather = self._probes.get((buses, trafos))
+        if gather is not None:
+            return gather
         M, k, tr = self._M, self._k, self._flow["trafo"]
         pos, rows, t_bus = [], [], []
         for row in trafos:
@@ -787,7 +788,8 @@ class FastSolver(PowerFlowSolver):
             t_bus.append(int(self._t_bus[i]) if len(at) else 0)
         pos_a = np.array(pos, np.int64)
         at_a = np.concatenate((M.indices[pos_a], t_bus, self._bus_map_ext[list(buses)])).astype(np.int64)
-        return pos_a, at_a, rows, len(pos)
+        gather = self._probes[(buses, trafos)] = (pos_a, at_a, rows, len(pos))
+        return gather
 
     def _newton(self, Sbus: np.ndarray) -> bool:
         """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu); True when it converged."""
