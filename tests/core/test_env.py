@@ -139,7 +139,7 @@ def test_normalized_spaces_map_to_physical_units_and_bound_every_feature(registr
     # observed voltage of 'a' (feature 5): (V - 1)/0.05 normalized, V raw
     v = raw.last_result.vm_pu[raw.scenario.agents["a"].bus]
     assert obs["a"][5] == pytest.approx(v, abs=1e-6)
-    norm = env._observe_all()["a"]
+    norm = env._obs_dict(env._observe())["a"]
     assert norm[5] == pytest.approx((v - 1.0) / 0.05, abs=1e-4)
     assert norm[0] == pytest.approx((env.ctx.price - 50.0) / 100.0, abs=1e-5)
     np.testing.assert_allclose(env.state(), (env.last_result.vm_pu - 1.0) / 0.05, atol=1e-5)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ActionError
 from powergrid.plugins import make_registry
 from powergrid.vector import VectorPowerGridEnv
 
@@ -144,3 +145,31 @@ def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
                                                         registry=registry))).batched_flows
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows
+
+
+def test_bad_batches_give_the_single_env_errors_before_any_copy_moves(registry):
+    """A row of the wrong shape, an unknown agent or a batch without one row per copy is refused with an
+    ActionError (a row's error as the single env words it), and no copy has stepped; NaN rows step as in a
+    single env (the devices project them)."""
+    n = 3
+    venv = VectorPowerGridEnv(regulated(), n, registry=registry)
+    single = MultiAgentPowerGridEnv.from_config(regulated(), registry=registry)
+    venv.reset(seed=2)
+    single.reset(seed=2)
+    good = _actions(venv, np.random.default_rng(0), None)
+    bad_row = [np.zeros(1), np.zeros(2), np.zeros(1)]
+    with pytest.raises(ActionError) as single_error:
+        single.step({"a": bad_row[1]})
+    with pytest.raises(ActionError) as vector_error:
+        venv.step({**good, "a": bad_row})
+    assert str(vector_error.value) == str(single_error.value)
+    with pytest.raises(ActionError, match="'nobody': an unknown agent id"):
+        venv.step({**good, "nobody": np.zeros((n, 1))})
+    with pytest.raises(ActionError, match=f"'b': expected a batch of {n} actions"):
+        venv.step({**good, "b": good["b"][:2]})
+    assert [env.tick for env in venv.envs] == [0] * n
+    good["a"][0] = np.nan  # copy 0 and the single env share their seed
+    obs, rewards, *_ = venv.step(good)
+    _, r, *_ = single.step({a: good[a][0] for a in good})
+    np.testing.assert_allclose(rewards["a"][0], r["a"], rtol=1e-6)
+    assert np.isfinite(obs["a"]).all()

@@ -518,6 +518,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._spawned = self._seed_seq.n_children_spawned
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        observations, infos = self._reset(seed, options)
+        return self._obs_dict(observations), infos
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None, out: np.ndarray | None = None
+               ) -> tuple[np.ndarray, dict[str, dict[str, Any]]]:
+        """:meth:`reset` with the observations as one flat float32 array (written into ``out`` when given)."""
         if seed is not None:
             self._seed(seed)
         s = self.scenario
@@ -579,22 +585,30 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         sound = self._accept(self._solve(0))
         self._failure = "" if sound else "power flow failed at reset"
         self._proj = np.zeros(self._n_dev)
-        observations = self._observe_all()
+        observations = self._observe(out)
         zeros = [0.0] * self._n_learned
         infos = self._infos(sound, 0.0, zeros, zeros)
         return observations, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        self._check_actions(actions)
         physics_step = self._before_flow(actions)
-        return self._after_flow(self._solve(physics_step) if physics_step is not None else None)
+        return self._step_dicts(*self._after_flow(self._solve(physics_step) if physics_step is not None else None))
+
+    def _step_dicts(self, observations: np.ndarray, rewards: list[float], terminate: bool, truncate: bool,
+                    infos: dict[str, dict[str, Any]]) -> tuple[dict, dict, dict, dict, dict]:
+        """:meth:`_after_flow`'s arrays as :meth:`step`'s PettingZoo dicts by learned agent."""
+        agents = self.possible_agents
+        return (self._obs_dict(observations), dict(zip(agents, rewards)), dict.fromkeys(agents, terminate),
+                dict.fromkeys(agents, truncate), infos)
 
     def _before_flow(self, actions: Mapping[str, Any]) -> int | None:
-        """The part of :meth:`step` up to the power flow: actions, protocols and, at a physics tick, device
-        physics, network settings and the devices' injections (``self._injections``; :meth:`_solve` adds the loads).
+        """The part of :meth:`step` up to the power flow, for actions :meth:`_check_actions` accepted: actions,
+        protocols and, at a physics tick, device physics, network settings and the devices' injections
+        (``self._injections``; :meth:`_solve` adds the loads).
 
         Returns the physics step whose flow :meth:`_after_flow` takes next, or None at a tick without physics.
         """
-        self._check_actions(actions)
         s, ctx, t = self.scenario, self.ctx, self.tick
         self._set_time(t)
         market_price = ctx.price
@@ -611,9 +625,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._device_injections()
         return t // self._tpp
 
-    def _after_flow(self, result: PowerFlowResult | None) -> tuple[dict, dict, dict, dict, dict]:
+    def _after_flow(self, result: PowerFlowResult | None, out: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, list[float], bool, bool, dict[str, dict[str, Any]]]:
         """The part of :meth:`step` from the tick's flow ``result`` (None at a tick without physics): accept or
-        fail, settle, cost and safety, rewards, the next tick's schedule, observations and infos."""
+        fail, settle, cost and safety, rewards, the next tick's schedule, observations and infos.
+
+        Returns the learned agents' observations (one flat float32 array, written into ``out`` when given), rewards
+        (in ``possible_agents`` order), whether the episode terminated or was truncated (for all), and the infos.
+        """
         ctx, t = self.ctx, self.tick
         sound = True
         if result is not None:
@@ -631,8 +650,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         rw = self.config.reward
         cw, sw = rw.cost_weight, rw.safety_weight
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
-        rewards = dict(zip(self.possible_agents, [-(cw * c + sw * s) for c, s in zip(cost, safe)]))
-        if sound and not all(map(math.isfinite, rewards.values())):
+        rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
+        if sound and not all(map(math.isfinite, rewards)):
             sound, self._failure = False, "non-finite cost or safety"
         elif not sound:
             assert result is not None
@@ -642,7 +661,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if sound:
             self._failure = ""
             if rewards:
-                self._worst_loss = max(self._worst_loss, -min(rewards.values()))
+                self._worst_loss = max(self._worst_loss, -min(rewards))
         else:
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             cost, safe = self._cost_safe[:, self._learned_pos].tolist()
@@ -651,17 +670,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
             floor = -self._worst_loss
-            rewards = {aid: (min(r, floor) if np.isfinite(r) else floor) - penalty for aid, r in rewards.items()}
+            rewards = [(min(r, floor) if np.isfinite(r) else floor) - penalty for r in rewards]
         done = self.tick >= self.max_ticks
         self._set_time(min(self.tick, self.max_ticks - 1))
         self._schedule(self.tick)
-        observations = self._observe_all()
-        terminations = dict.fromkeys(self.possible_agents, terminate)
-        truncations = dict.fromkeys(self.possible_agents, done and not terminate)
+        observations = self._observe(out)
         infos = self._infos(sound, penalty, cost, safe)
         if done or terminate:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return observations, rewards, terminate, done and not terminate, infos
 
     # ------------------------------------------------------------------ step parts
     def _schedule(self, tick: int) -> None:
@@ -900,11 +917,18 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 cost_safe[1, pos] += unsafe
         self._cost_safe = cost_safe
 
-    def _observe_all(self) -> dict[str, np.ndarray]:
-        """Every learned agent's observation, written into one preallocated buffer at precomputed slices."""
+    def _obs_dict(self, observations: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`_observe`'s flat array split by learned agent (views)."""
+        if self._obs_dim:  # one size for all: the rows of a 2-D view
+            return dict(zip(self.possible_agents, observations.reshape(self._n_learned, self._obs_dim)))
+        return {aid: observations[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
+
+    def _observe(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Every learned agent's observation as one flat float32 array (agent after agent, ``possible_agents``
+        order; written into ``out`` when given), computed in one preallocated buffer at precomputed slices."""
         buf = self._obs_buf
         if not self._n_learned:
-            return {}
+            return np.zeros(0, np.float32) if out is None else out
         ctx, tick = self.ctx, self.tick
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * math.pi * ctx.hour / 24.0
@@ -944,13 +968,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             buf[where] = vm if vm is not None else 1.0
         scaled = self._obs_scaled
         np.subtract(buf, self._obs_ref, out=scaled)
-        obs = np.divide(scaled, self._obs_scale, out=scaled).astype(np.float32)
+        np.divide(scaled, self._obs_scale, out=scaled)
+        if out is None:
+            obs = scaled.astype(np.float32)
+        else:
+            obs = out
+            obs[:] = scaled
         if not all_finite(obs):
             obs[~np.isfinite(obs)] = 0.0
-        np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
-        if self._obs_dim:  # one size for all: the rows of a 2-D view
-            return dict(zip(self.possible_agents, obs.reshape(self._n_learned, self._obs_dim)))
-        return {aid: obs[where] for aid, where in zip(self.possible_agents, self._obs_slices)}
+        return np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
 
     def _infos(self, sound: bool, penalty: float, costs: list[float], safety: list[float]) -> dict[str, dict[str, Any]]:
         """Every learned agent's infos; ``costs`` ($) and ``safety`` of the learned agents in their order."""

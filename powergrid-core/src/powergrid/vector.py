@@ -16,6 +16,9 @@ it returns is the first one of the new episode, and that copy's ``infos[i]`` hol
 ``"final_observation"`` (per-agent observations at the end of the finished episode) and
 ``"final_info"`` (its per-agent infos). The auto-reset draws from the copy's own
 random stream, exactly like calling ``reset()`` without a seed on a standalone env.
+:meth:`~VectorPowerGridEnv.step_arrays` and :meth:`~VectorPowerGridEnv.reset_arrays` give the same as arrays
+(:class:`VectorStep`: observations ``(n, obs_size)``, each copy's agents one after another, rewards ``(n, agents)``,
+terminated and truncated ``(n,)``), which each copy writes its row of.
 
 One step runs each copy's step up to its power flow (actions, protocols, device physics,
 injections), then the flows of all copies, including the regulators' control rounds, then
@@ -45,7 +48,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium
 import numpy as np
@@ -53,6 +56,7 @@ import numpy as np
 from powergrid.config import EnvConfig
 from powergrid.controllers import TapControl, TapReading
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ActionError
 from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
 from powergrid.solvers.batched import BatchedSolver
@@ -63,6 +67,22 @@ BATCH_FROM = 32
 
 #: One copy's step: observations, rewards, terminations, truncations and infos (dicts by agent).
 StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]
+
+
+class VectorStep(NamedTuple):
+    """One step of every copy as arrays, row ``i`` for copy ``i`` (a finished copy already reset)."""
+
+    #: ``(n, obs_size)`` float32: each copy's learned agents' observations one after another (``possible_agents``
+    #: order), of the new episode for a copy that reset
+    observations: np.ndarray
+    #: ``(n, agents)`` float64: each learned agent's reward
+    rewards: np.ndarray
+    #: ``(n,)`` bool: the copy's episode terminated (for all its agents)
+    terminated: np.ndarray
+    #: ``(n,)`` bool: the copy's episode reached its time limit (for all its agents)
+    truncated: np.ndarray
+    #: each copy's per-agent infos; a copy that reset adds ``final_observation``, ``final_info`` and ``reset_info``
+    infos: list[dict[str, Any]]
 
 
 class VectorPowerGridEnv:
@@ -88,7 +108,10 @@ class VectorPowerGridEnv:
         self.envs = [MultiAgentPowerGridEnv(config, **kwargs) for _ in range(n)]
         first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
-        self._obs_dims = {a: int(np.prod(first.observation_space(a).shape)) for a in self.possible_agents}
+        self._obs_columns = dict(zip(self.possible_agents, first._obs_slices))  # in a copy's flat observations
+        self._obs_size = int(first._obs_starts[-1])
+        #: the ``(n, *action shape)`` batch of each Box action (its rows need no further check)
+        self._batch_shapes = {a: (n, *shape) for a, shape in first._action_shapes.items() if shape is not None}
         self._requested = batched_flows
         self._batch = self._batched_solver()
 
@@ -124,53 +147,81 @@ class VectorPowerGridEnv:
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
         """Reset every copy (copy ``i`` with ``seed + i``); observations ``{agent: (n, obs_dim)}``."""
-        obs = self._empty_obs()
-        infos: list[dict[str, Any]] = []
-        for i, env in enumerate(self.envs):
-            o, info = env.reset(seed=None if seed is None else seed + i, options=options)
-            for a, row in o.items():
-                obs[a][i] = row
-            infos.append(info)
+        obs, infos = self.reset_arrays(seed, options)
+        return self._by_agent(obs), infos
+
+    def reset_arrays(self, seed: int | None = None, options: dict[str, Any] | None = None
+                     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """:meth:`reset` with the observations in one ``(n, obs_size)`` array (as :attr:`VectorStep.observations`)."""
+        obs = np.empty((self.num_envs, self._obs_size), np.float32)
+        infos = [env._reset(None if seed is None else seed + i, options, obs[i])[1] for i, env in enumerate(self.envs)]
         return obs, infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                                         dict[str, np.ndarray], dict[str, np.ndarray],
                                                         list[dict[str, Any]]]:
-        """Step every copy with row ``i`` of each ``actions[agent]``; finished copies are reset.
+        """Step every copy with row ``i`` of each ``actions[agent]`` (a batch of ``n`` rows per agent sent; an agent not
+        sent holds still, as in a single env); finished copies are reset.
 
         Returns ``obs {agent: (n, obs_dim) float32}``, ``rewards {agent: (n,) float64}``,
         ``terminations`` and ``truncations`` ``{agent: (n,) bool}`` and ``infos`` (one dict per copy).
         """
-        n, agents = self.num_envs, self.possible_agents
-        obs = self._empty_obs()
-        rewards = {a: np.zeros(n) for a in agents}
-        terminations = {a: np.zeros(n, bool) for a in agents}
-        truncations = {a: np.zeros(n, bool) for a in agents}
-        infos: list[dict[str, Any]] = []
-        batch = {a: actions[a] for a in agents if a in actions}
-        steps = self.step_copies(range(n), [{a: act[i] for a, act in batch.items()} for i in range(n)])
-        for i, (env, (o, r, te, tr, info)) in enumerate(zip(self.envs, steps)):
-            for a in r:
-                rewards[a][i] = r[a]
-                terminations[a][i] = te[a]
-                truncations[a][i] = tr[a]
+        out = self.step_arrays(actions)
+        agents = self.possible_agents
+        rewards = {a: out.rewards[:, k].copy() for k, a in enumerate(agents)}
+        return (self._by_agent(out.observations), rewards, {a: out.terminated.copy() for a in agents},
+                {a: out.truncated.copy() for a in agents}, out.infos)
+
+    def step_arrays(self, actions: Mapping[str, Any]) -> VectorStep:
+        """:meth:`step` with each copy's results in rows of ``(n, ...)`` arrays (see :class:`VectorStep`)."""
+        n, envs = self.num_envs, self.envs
+        rows = self._action_rows(actions)
+        out = VectorStep(np.empty((n, self._obs_size), np.float32), np.empty((n, len(self.possible_agents))),
+                         np.empty(n, bool), np.empty(n, bool), [])
+        obs, rewards, terminated, truncated, infos = out
+        physics = [env._before_flow(a) for env, a in zip(envs, rows)]
+        flows = self._flows([(i, k) for i, k in enumerate(physics) if k is not None])
+        for i, env in enumerate(envs):
+            _, rewards[i], terminated[i], truncated[i], info = env._after_flow(flows.get(i), obs[i])
             if not env.agents:  # the episode ended: auto-reset, keep the final step's data in infos
-                info = dict(info)
-                info["final_observation"], info["final_info"] = o, dict(info)
-                o, reset_info = env.reset()
-                info["reset_info"] = reset_info
-            for a, row in o.items():
-                obs[a][i] = row
+                final = env._obs_dict(obs[i].copy())
+                info = {**info, "final_observation": final, "final_info": info}
+                info["reset_info"] = env._reset(None, None, obs[i])[1]
             infos.append(info)
-        return obs, rewards, terminations, truncations, infos
+        return out
 
     def step_copies(self, copies: Iterable[int], actions: Sequence[Mapping[str, Any]]) -> list[StepTuple]:
         """Step copies ``copies`` (``actions[k]`` for copy ``copies[k]``, as ``MultiAgentPowerGridEnv.step`` takes
         it) with their power flows solved together; no auto-reset. Returns each copy's step tuple, in order."""
         envs, idx = self.envs, list(copies)
+        for i, a in zip(idx, actions):  # every copy's actions checked before any copy moves
+            envs[i]._check_actions(a)
         physics = [envs[i]._before_flow(a) for i, a in zip(idx, actions)]
         flows = self._flows([(i, k) for i, k in zip(idx, physics) if k is not None])
-        return [envs[i]._after_flow(flows.get(i)) for i in idx]
+        return [envs[i]._step_dicts(*envs[i]._after_flow(flows.get(i))) for i in idx]
+
+    def _action_rows(self, actions: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Each copy's actions ``{agent: actions[agent][i]}``, checked as each copy's ``step`` checks them: the
+        same errors, raised before any copy moves. A batch of ``n`` rows is needed for every agent sent."""
+        if not isinstance(actions, Mapping):
+            raise ActionError(f"expected a mapping of learned agent id → (n, ...) action batch, "
+                              f"got {type(actions).__name__}")
+        n, shapes = self.num_envs, self._batch_shapes
+        checked = True  # every batch a numeric ndarray of (n, *action shape): its rows pass each copy's check
+        for a, batch in actions.items():
+            try:
+                size = len(batch)
+            except TypeError:
+                size = None
+            if size != n:
+                raise ActionError(f"agent {a!r}: expected a batch of {n} actions (one per copy), got "
+                                  f"{type(batch).__name__}" + (f" of {size}" if size is not None else ""))
+            checked = checked and type(batch) is np.ndarray and batch.shape == shapes.get(a) and batch.dtype.kind in "iuf"
+        rows = [dict(zip(actions, row)) for row in zip(*actions.values())] if actions else [{} for _ in range(n)]
+        if not checked:
+            for env, row in zip(self.envs, rows):
+                env._check_actions(row)
+        return rows
 
     def _flows(self, due: list[tuple[int, int]]) -> dict[int, PowerFlowResult]:
         """The power flows of copies ``i`` at physics steps ``k`` (``due`` pairs): one batched solve, then
@@ -210,8 +261,9 @@ class VectorPowerGridEnv:
             readings[k] = TapReading(True, vm[row], p[row], q[row])
         return readings
 
-    def _empty_obs(self) -> dict[str, np.ndarray]:
-        return {a: np.zeros((self.num_envs, d), np.float32) for a, d in self._obs_dims.items()}
+    def _by_agent(self, observations: np.ndarray) -> dict[str, np.ndarray]:
+        """``(n, obs_size)`` observations as ``{agent: (n, obs_dim)}`` (copies of the columns)."""
+        return {a: np.ascontiguousarray(observations[:, where]) for a, where in self._obs_columns.items()}
 
     def close(self) -> None:
         for env in self.envs:

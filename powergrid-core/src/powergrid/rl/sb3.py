@@ -55,16 +55,12 @@ class PowerGridVecEnv(VecEnv):
         super().__init__(venv.num_envs * len(agents), venv.observation_space(first), venv.action_space(first))
         self._actions: np.ndarray | None = None
 
-    def _slots(self, per_agent: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``{agent: (copies, ...)}`` → ``(copies · agents, ...)`` in slot order."""
-        return np.stack([per_agent[a] for a in self.agents], axis=1).reshape(self.num_envs, *per_agent[self.agents[0]].shape[1:])
-
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]
-        obs, _ = self.venv.reset(seed=seed, options=self._options[0] or None)
+        obs, _ = self.venv.reset_arrays(seed=seed, options=self._options[0] or None)
         self._reset_seeds()
         self._reset_options()
-        return self._slots(obs)
+        return obs.reshape(self.num_envs, *self.observation_space.shape)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)
@@ -73,20 +69,21 @@ class PowerGridVecEnv(VecEnv):
         assert self._actions is not None, "step_async first"
         n_agents = len(self.agents)
         acts = self._actions.reshape(self.venv.num_envs, n_agents, *self._actions.shape[1:])
-        obs, rewards, terms, truncs, infos = self.venv.step({a: acts[:, k] for k, a in enumerate(self.agents)})
+        out = self.venv.step_arrays({a: acts[:, k] for k, a in enumerate(self.agents)})
         self._actions = None
-        terminated, truncated = self._slots(terms), self._slots(truncs)
-        dones = terminated | truncated
         slot_infos: list[dict[str, Any]] = []
-        for copy, info in enumerate(infos):
+        for info, terminated, truncated in zip(out.infos, out.terminated.tolist(), out.truncated.tolist()):
             final = info.get("final_observation")
             for a in self.agents:
                 slot = dict(info[a])
                 if final is not None:
                     slot["terminal_observation"] = final[a]
-                    slot["TimeLimit.truncated"] = bool(truncs[a][copy]) and not bool(terms[a][copy])
+                    slot["TimeLimit.truncated"] = truncated and not terminated
                 slot_infos.append(slot)
-        return self._slots(obs), self._slots(rewards).astype(np.float32), dones, slot_infos
+        # (copies, agents) rows in slot order: copy-major
+        return (out.observations.reshape(self.num_envs, *self.observation_space.shape),
+                out.rewards.reshape(-1).astype(np.float32), np.repeat(out.terminated | out.truncated, n_agents),
+                slot_infos)
 
     def close(self) -> None:
         self.venv.close()
