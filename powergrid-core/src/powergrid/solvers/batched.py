@@ -1,4 +1,7 @@
-"""Batched AC power flow: many copies of one network solved together by a Z-bus fixed-point iteration.
+"""Batched AC power flow: many copies of one network solved together, by a Z-bus fixed-point iteration (from
+:data:`FIXED_POINT_FROM` copies) or by each copy's own Newton–Raphson with everything around it done for all copies
+at once (each layout's bus powers as one sparse product, the relays' readings and the results in one pass: the same
+floats as each copy's own :class:`~powergrid.solvers.fast.FastSolver`).
 
 For nets whose buses are all PQ apart from the slack(s) (every shipped template), the
 PQ block of the admittance matrix ``Y_pp`` is inverted once (``Z = Y_pp⁻¹``) and each
@@ -40,21 +43,36 @@ from powergrid.solvers.base import Injections, PowerFlowResult
 from powergrid.solvers.blas_threads import one_blas_thread
 from powergrid.solvers.fast import FastSolver
 
+#: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson). CPU µs
+#: of flows per env-step of a vector env of ``ieee34_3mg``, fixed point against each copy's Newton–Raphson (with the
+#: bus powers, readings and results in one pass): 166 vs 93 at 4 copies, 87-95 vs 87-90 at 16, 101 vs 133 at 32, 86 vs
+#: 124 at 64 (one core; each copy's own flows, probes and results: 90, 99, -, 131)
+FIXED_POINT_FROM = 32
+
 
 class BatchedSolver:
     """Solve the power flows of many :class:`FastSolver` copies of one network at once.
 
     ``max_iteration`` bounds the fixed-point iterations (a copy still above the tolerance
     then gets a Newton–Raphson solve); the tolerance is the copies' ``tolerance_mva``;
-    ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus``.
+    ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus``. With at least
+    ``fixed_point_from`` copies (:data:`FIXED_POINT_FROM`) :meth:`flow`/:meth:`reflow` run the fixed point; with fewer,
+    each copy's own Newton–Raphson (lightsim2grid's, as :meth:`FastSolver.flow`), the copies' bus powers from one
+    sparse product: then flows, readings and results are the same floats as each copy's own.
     """
 
-    def __init__(self, solvers: Sequence[FastSolver], max_iteration: int = 60, max_rank: int = 32) -> None:
+    #: the fewest copies whose bus powers, relays' readings and results one pass derives (fewer: each its own, which
+    #: is cheaper: a pass costs ≈10-15 µs more than one copy's own on ``ieee34_3mg``, a copy's own ≈2-9 µs)
+    one_pass_from = 8
+
+    def __init__(self, solvers: Sequence[FastSolver], max_iteration: int = 60, max_rank: int = 32,
+                 fixed_point_from: int = FIXED_POINT_FROM) -> None:
         if not solvers:
             raise ValueError("BatchedSolver needs at least one FastSolver copy")
         self.solvers = list(solvers)
         self.max_iteration = max_iteration
         self.max_rank = max_rank
+        self.fixed_point_from = fixed_point_from
         self.tolerance = min(s.params.tolerance_mva for s in self.solvers)
         first = self.solvers[0]
         self.pq, self.ref = first.pq.copy(), first.ref.copy()
@@ -137,10 +155,10 @@ class BatchedSolver:
         for k, s in enumerate(solvers):
             if s._delegate is None and s._converged and s._Sbus is not None:
                 groups.setdefault(self._layout(s), []).append(k)
-        for ks in groups.values():
+        for ks in (ks for ks in groups.values() if len(ks) >= self.one_pass_from):
             members = [solvers[k] for k in ks]
-            flows = members[0].results_of(members, np.stack([s._V for s in members]),
-                                          np.stack([s._Sbus for s in members]), 0)
+            flows = members[0].results_of(members, np.array([s._V for s in members]),
+                                          np.array([s._Sbus for s in members]), 0)
             for k, s, r in zip(ks, members, flows):
                 r.iterations = s._iterations
                 results[k] = r
@@ -150,64 +168,93 @@ class BatchedSolver:
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """:meth:`FastSolver.probe` of the converged last flows of ``copies`` in one pass: ``vm_pu`` at the net.bus
         rows ``buses`` (copies × buses) and the MW and Mvar into the net.trafo rows ``trafos`` at their LV ends
-        (copies × trafos), to rounding; None when the copies do not share one layout (then probe each)."""
+        (copies × trafos), the same floats; None when the copies do not share one layout or are fewer than
+        :attr:`one_pass_from` (then probe each)."""
         solvers = self._copies(copies)
         first = solvers[0]
-        layout = self._layout(first) if first._delegate is None else -1
+        layout = self._layout(first) if first._delegate is None and len(solvers) >= self.one_pass_from else -1
         if layout < 0 or any(s._delegate is not None or self._layout(s) != layout for s in solvers):
             return None
         pos, at, rows, n = first._probe_gather(buses, trafos)
-        V = np.stack([s._V for s in solvers])
+        V = np.array([s._V for s in solvers])
         if not first._all_buses_on:
             V = np.concatenate((V, np.full((len(V), 1), np.nan)), axis=1)
         Vg = V[:, at]  # the voltages at the entries of the trafos' LV-end rows of M, at their LV buses, at ``buses``
-        terms = np.stack([s._M.data[pos] for s in solvers]) * Vg[:, :n]
+        # each entry's product rounded as Python's complex product (no fused multiply-add), the entries of each row
+        # summed in order as there (a shorter row adds the zero in column n)
+        m, v = np.array([s._M.data[pos] for s in solvers]), Vg[:, :n]
+        terms = np.zeros((len(solvers), n + 1), complex)
+        terms.real[:, :n] = m.real * v.real - m.imag * v.imag
+        terms.imag[:, :n] = m.real * v.imag + m.imag * v.real
         k = len(rows)
         current = np.zeros((len(solvers), k), complex)  # an out-of-service trafo has no entries: no flow
-        for t, (lo, hi) in enumerate(rows):
-            current[:, t] = terms[:, lo:hi].sum(axis=1)
-        S = Vg[:, n: n + k] * np.conj(current) * first.base_mva
-        return np.abs(Vg[:, n + k:]), S.real, S.imag
+        for j in range(max((hi - lo for lo, hi in rows), default=0)):
+            current += terms[:, [lo + j if lo + j < hi else n for lo, hi in rows]]
+        S = Vg[:, n: n + k] * current.conj()
+        return np.abs(Vg[:, n + k:]), S.real * first.base_mva, S.imag * first.base_mva
 
     def _flow(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool) -> list[bool]:
-        """The fixed point over the copies that fit ``Y₀`` (bus powers scattered from ``injections``, or with
-        ``reuse`` those of each copy's last flow), each other copy's own Newton–Raphson; True where converged."""
+        """The copies' flows at the bus powers scattered from ``injections`` (or with ``reuse`` those of each copy's
+        last flow): with :attr:`fixed_point_from` copies or more the fixed point over the copies that fit ``Y₀``,
+        else each copy's own Newton–Raphson at bus powers from one product; every other copy its own flow. True where
+        converged."""
+        ok: list[bool | None] = [None] * len(solvers)
+        if len(self.solvers) >= self.fixed_point_from:
+            self._fixed_point(solvers, injections, reuse, ok)
+        elif not reuse and len(solvers) >= self.one_pass_from:  # (a reflow: each copy at its last bus powers)
+            for k, S in zip(*self._bus_powers(solvers, injections, [k for k, s in enumerate(solvers)
+                                                                    if s._delegate is None])):
+                ok[k] = solvers[k].flow_at(S)
+        return [done if done is not None else s.reflow(i) if reuse else s.flow(i)
+                for done, s, i in zip(ok, solvers, injections)]
+
+    def _bus_powers(self, solvers: list[FastSolver], injections: Sequence[Injections], batch: list[int]
+                    ) -> tuple[list[int], np.ndarray]:
+        """The bus powers (pu, one contiguous row per copy) of the copies ``batch`` (positions in ``solvers``, not
+        delegating) from their ``injections``: each layout's scatter as one sparse product, the same floats as each
+        copy's own (:meth:`FastSolver.flow`); returns the copies in the order of the rows (grouped by layout)."""
+        if not batch:
+            return batch, np.zeros((0, 0), complex)
+        layout = [self._layout(solvers[k]) for k in batch]
+        if len(set(layout)) > 1:
+            order = np.argsort(layout, kind="stable")
+            batch, layout = [batch[c] for c in order], [layout[c] for c in order]
+        starts = [c for c in range(len(batch)) if c == 0 or layout[c] != layout[c - 1]] + [len(batch)]
+        injs = [injections[k] for k in batch]
+        ns = len(injs[0].sgen_p_mw)
+        x = np.empty((len(injs), solvers[batch[0]]._C.shape[1]), complex)  # as each copy's FastSolver._scatter fills it
+        x.real[:, :ns], x.imag[:, :ns] = [i.sgen_p_mw for i in injs], [i.sgen_q_mvar for i in injs]
+        x.real[:, ns:], x.imag[:, ns:] = [i.load_p_mw for i in injs], [i.load_q_mvar for i in injs]
+        S = np.array([solvers[k].S_const for k in batch])
+        for lo, hi in zip(starts[:-1], starts[1:]):
+            S[lo:hi] += (solvers[batch[lo]]._C @ x[lo:hi].T).T
+        return batch, S
+
+    def _fixed_point(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool,
+                     ok: list[bool | None]) -> None:
+        """:meth:`_flow`'s fixed point over the copies that fit ``Y₀``; sets ``ok[k]`` True for those it converged."""
         fits = [self._fits(s) for s in solvers]
         if not any(fits) and solvers and self._batchable(solvers[0]):
             self._factor(solvers[0])
             fits = [self._fits(s) for s in solvers]
-        ok = [False] * len(solvers)
         batch = [k for k, fit in enumerate(fits) if fit and not (reuse and solvers[k]._Sbus is None)]
         if batch and reuse:
-            S_all = np.stack([solvers[k]._Sbus for k in batch], axis=1)
+            S_rows = np.array([solvers[k]._Sbus for k in batch])
         elif batch:
-            # copies with the same layout (injection scatter) share one product; usually all do
-            layout = [self._layout(solvers[k]) for k in batch]
-            if len(set(layout)) > 1:
-                order = np.argsort(layout, kind="stable")
-                batch, layout = [batch[c] for c in order], [layout[c] for c in order]
-            starts = [c for c in range(len(batch)) if c == 0 or layout[c] != layout[c - 1]] + [len(batch)]
-            injs = [injections[k] for k in batch]
-            # every copy's Sbus (buses, copies): its constant part plus the scatter of its loads and sgens
-            x = np.concatenate((np.stack([i.sgen_p_mw for i in injs]) + 1j * np.stack([i.sgen_q_mvar for i in injs]),
-                                np.stack([i.load_p_mw for i in injs]) + 1j * np.stack([i.load_q_mvar for i in injs])),
-                               axis=1)
-            S_all = np.stack([solvers[k].S_const for k in batch], axis=1)
-            for lo, hi in zip(starts[:-1], starts[1:]):
-                S_all[:, lo:hi] += solvers[batch[lo]]._C @ x[lo:hi].T
-            finite = np.isfinite(S_all).all(axis=0)
+            batch, S_rows = self._bus_powers(solvers, injections, batch)
+            finite = np.isfinite(S_rows).all(axis=1)
             if not finite.all():  # those copies fail in their own flow
                 batch = [k for k, good in zip(batch, finite.tolist()) if good]
-                S_all = S_all[:, finite]
+                S_rows = S_rows[finite]
         if batch:
             # each copy's Ybus entries that differ from Y₀'s (a slack bus's own row is not in the PQ equations)
-            diff = np.stack([solvers[k].Ybus.data for k in batch]) - self._Ydata
+            diff = np.array([solvers[k].Ybus.data for k in batch]) - self._Ydata
             copy, at = np.nonzero((diff != 0) & (self._pq_row >= 0))
             values = diff[copy, at]
             update = self._low_rank(copy, at, values, len(batch))
             if update is None:  # too many buses changed, or a singular update: only unchanged copies batch
                 keep = np.setdiff1d(np.arange(len(batch)), copy)
-                batch, S_all = [batch[c] for c in keep.tolist()], S_all[:, keep]
+                batch, S_rows = [batch[c] for c in keep.tolist()], S_rows[keep]
                 copy, at, values, update = copy[:0], at[:0], values[:0], ()
         if batch:
             V_all = np.stack([solvers[k]._V for k in batch], axis=1)
@@ -216,17 +263,13 @@ class BatchedSolver:
             if slack.any():
                 c, a = copy[slack], at[slack]
                 np.add.at(b, (self._pq_row[a], c), -values[slack] * V_all[self._col[a], c])
-            V, converged, iterations = self._iterate(V_all, S_all, b, update)
-            V_rows, S_rows = V.T.copy(), S_all.T.copy()  # each copy's row: its own contiguous state, one copy for all
+            V, converged, iterations = self._iterate(V_all, S_rows.T, b, update)
+            V_rows = V.T.copy()  # each copy's row: its own contiguous state, one copy for all
             for col, k in enumerate(batch):
                 if converged[col]:
                     s = solvers[k]
                     s._V, s._Sbus, s._iterations, s._converged = V_rows[col], S_rows[col], iterations, True
                     ok[k] = True
-        for k, s in enumerate(solvers):
-            if not ok[k]:
-                ok[k] = s.reflow(injections[k]) if reuse else s.flow(injections[k])
-        return ok
 
     def _layout(self, s: FastSolver) -> int:
         """A key shared by copies whose injections and results one pass derives (:meth:`FastSolver.same_layout`),

@@ -665,7 +665,6 @@ class FastSolver(PowerFlowSolver):
         self._M = sp.csr_matrix(sp.vstack(from_rows + to_rows + [Yr]), shape=(2 * offset + len(eg_bus), nb),
                                 dtype=np.complex128)
         self._M.sort_indices()
-        self._empty_rows = np.flatnonzero(np.diff(self._M.indptr) == 0)  # np.add.reduceat gives them a stray entry
         self._all_buses_on = bool(np.all(bus_in >= 0))
         # for _results: the bus at every row of M, the current-to-loading factors of both ends side by side (a zero
         # rating as 0, set to inf afterwards: no inf·0), and per kind (line, trafo) where its rows sit
@@ -679,6 +678,7 @@ class FastSolver(PowerFlowSolver):
         tr = self._flow["trafo"]
         self._lv = (slice(offset + tr["part"].start, offset + tr["part"].stop), None if tr["all"] else (tr["sel"], tr["n"]))
         self._probes: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple] = {}  # probe's gathers by its arguments
+        self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # _currents_of's structure by copy count
 
         # --- backend
         self._ls = self._grid = None
@@ -720,7 +720,11 @@ class FastSolver(PowerFlowSolver):
             return self._delegated.converged
         inj = injections
         # a wrong array length is a caller's bug and raises ValueError; NaN/inf values fail the step
-        Sbus = self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar)
+        return self.flow_at(self.S_const + self._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar))
+
+    def flow_at(self, Sbus: np.ndarray) -> bool:
+        """:meth:`flow` at the bus powers ``Sbus`` (pu, a contiguous array the solver keeps; not for a delegating solver),
+        as a batch computes them for many copies at once; True when it converged (NaN/inf powers fail)."""
         if not all_finite(Sbus):
             self._Sbus = None
             return self._fail()
@@ -860,47 +864,65 @@ class FastSolver(PowerFlowSolver):
         """The results of converged flows of ``copies`` (solvers compiled like this one, :meth:`same_layout`; their
         own tap positions) from their voltages ``V`` and bus powers ``Sbus`` (pu, one row per copy), in one pass.
 
-        The formulas of :meth:`_results` (one copy, on 1-D arrays: numpy's 2-D fancy indexing would make the
-        single env's results slower) on ``(copies, n)`` arrays: branch currents are each copy's flow matrix times
-        its voltages, summed row by row over the shared sparsity pattern; loadings, flows, LV-side powers, slack
-        injections and bus voltages follow for all copies at once. Equal to :meth:`_results` of each copy
-        (tests/core/test_batched.py).
+        The same floats as :meth:`_results` of each copy (which stays on 1-D arrays: 2-D indexing would make a single
+        env's results slower): the branch currents by the same sparse kernel (:meth:`_currents_of`), the rest by
+        the same elementwise operations on ``(copies, n)`` arrays (tests/core/test_batched.py).
         """
-        base, k, M = self.base_mva, self._k, self._M
-        data = np.stack([c._M.data for c in copies])
-        I = np.add.reduceat(data * V[:, M.indices], M.indptr[:-1], axis=1)  # pu currents: from ends, to ends, slacks
-        if self._empty_rows.size:
-            I[:, self._empty_rows] = 0.0
-        Iabs = np.abs(I[:, : 2 * k])
-        with np.errstate(invalid="ignore"):
-            loading = np.maximum(Iabs[:, :k] * self._cf, Iabs[:, k:] * self._ct)
+        k, m = self._k, len(copies)
+        I = self._currents_of(copies, V)  # pu currents: from ends, to ends, slack buses
+        S = V[:, self._ends] * I.conj()  # pu powers into the branches at both ends, and the slack buses' injections
+        S *= self._base_ends
+        x = np.abs(I[:, : 2 * k])
+        x *= self._cfct
+        loading = np.maximum(x[:, :k], x[:, k:])
         if len(self._zero_rating):
             loading[:, self._zero_rating] = np.inf
-        p_from = (V[:, self._f_bus] * np.conj(I[:, :k])).real * base
+        P, Q = S.real.copy(), S.imag.copy()
         out = []
-        for kind in ("line", "trafo"):
-            fl = self._flow[kind]
-            if fl["all"]:
-                out += [loading[:, fl["part"]], p_from[:, fl["part"]]]
+        for part, partial in self._parts:
+            if partial is None:
+                out += [loading[:, part], P[:, part]]
             else:
-                ld, pf = np.repeat(fl["template"][None, :], len(copies), axis=0), np.zeros((len(copies), fl["n"]))
-                ld[:, fl["sel"]], pf[:, fl["sel"]] = loading[:, fl["part"]], p_from[:, fl["part"]]
+                sel, template, n = partial
+                ld, pf = np.repeat(template[None, :], m, axis=0), np.zeros((m, n))
+                ld[:, sel], pf[:, sel] = loading[:, part], P[:, part]
                 out += [ld, pf]
-        tr = self._flow["trafo"]
-        part = tr["part"]
-        s_lv = np.zeros((len(copies), tr["n"]), np.complex128)
-        s_lv[:, tr["sel"]] = V[:, self._t_bus[part]] * np.conj(I[:, k + part.start: k + part.stop]) * base
+        lv, partial = self._lv
+        if partial is None:
+            lv_p, lv_q = P[:, lv], Q[:, lv]
+        else:
+            sel, n = partial
+            lv_p, lv_q = np.zeros((m, n)), np.zeros((m, n))
+            lv_p[:, sel], lv_q[:, sel] = P[:, lv], Q[:, lv]
         # slack: computed injection minus what the other elements at the bus inject (generator convention)
-        b = self._eg_bus
-        S_eg = (V[:, b] * np.conj(I[:, 2 * k:]) - Sbus[:, b]) * base
+        S_eg = S[:, 2 * k:] - Sbus[:, self._eg_bus] * self._base_ends[2 * k:]
         if not self._eg_all_on:
             S_eg[:, ~self._eg_on] = 0.0
-        Vb = V[:, self.bus_map] if self._all_buses_on else np.concatenate((V, np.full((len(V), 1), np.nan)), axis=1)[:, self._bus_map_ext]
-        vm, va = np.abs(Vb), np.angle(Vb, deg=True)
-        eg_p, eg_q, lv_p, lv_q = S_eg.real.copy(), S_eg.imag.copy(), s_lv.real.copy(), s_lv.imag.copy()
+        Vb = V[:, self.bus_map] if self._all_buses_on else np.concatenate((V, np.full((m, 1), np.nan)), axis=1)[:, self._bus_map_ext]
+        va = np.arctan2(Vb.imag, Vb.real)
+        va *= self._degrees
+        vm, eg_p, eg_q = np.abs(Vb), S_eg.real.copy(), S_eg.imag.copy()
         lines, line_p, trafos, trafo_p = out
         return [PowerFlowResult(True, vm[c], va[c], lines[c], line_p[c], trafos[c], trafo_p[c], eg_p[c], eg_q[c],
-                                iterations, lv_p[c], lv_q[c]) for c in range(len(copies))]
+                                iterations, lv_p[c], lv_q[c]) for c in range(m)]
+
+    def _currents_of(self, copies: list[FastSolver], V: np.ndarray) -> np.ndarray:
+        """Each copy's flow matrix times its voltages (``V``: one row per copy; pu currents, copies × rows of ``M``):
+        :func:`_matvec`'s kernel once, on the block-diagonal matrix of the copies' flow matrices (the same floats)."""
+        M, m = self._M, len(copies)
+        (rows, nb), nnz = M.shape, M.nnz
+        block = self._blocks.get(m)
+        if block is None:
+            shift = np.arange(m, dtype=M.indptr.dtype)[:, None]
+            block = self._blocks[m] = (np.r_[(M.indptr[:-1] + nnz * shift).ravel(), m * nnz].astype(M.indptr.dtype),
+                                       (M.indices + nb * shift).ravel())
+        indptr, indices = block
+        data, x = np.concatenate([c._M.data for c in copies]), np.ascontiguousarray(V, np.complex128).ravel()
+        if _csr_matvec is None:  # pragma: no cover - a scipy that moved it
+            return (sp.csr_matrix((data, indices, indptr), shape=(m * rows, m * nb)) @ x).reshape(m, rows)
+        y = np.zeros(m * rows, np.complex128)
+        _csr_matvec(m * rows, m * nb, indptr, indices, data, x, y)
+        return y.reshape(m, rows)
 
     def same_layout(self, other: FastSolver) -> bool:
         """Whether ``other`` was compiled from a net like this one's (same injection scatter, buses, branches, ratings
