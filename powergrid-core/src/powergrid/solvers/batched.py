@@ -152,9 +152,9 @@ class BatchedSolver:
         solvers = self._copies(copies)
         results: list[PowerFlowResult | None] = [None] * len(solvers)
         groups: dict[int, list[int]] = {}  # layout → positions in ``solvers``
-        for k, s in enumerate(solvers):
-            if s._delegate is None and s._converged and s._Sbus is not None:
-                groups.setdefault(self._layout(s), []).append(k)
+        for k, (s, layout) in enumerate(zip(solvers, self._layout_of(solvers))):
+            if layout >= 0 and s._converged and s._Sbus is not None:
+                groups.setdefault(layout, []).append(k)
         for ks in (ks for ks in groups.values() if len(ks) >= self.one_pass_from):
             members = [solvers[k] for k in ks]
             flows = members[0].results_of(members, np.array([s._V for s in members]),
@@ -171,10 +171,12 @@ class BatchedSolver:
         (copies × trafos), the same floats; None when the copies do not share one layout or are fewer than
         :attr:`one_pass_from` (then probe each)."""
         solvers = self._copies(copies)
-        first = solvers[0]
-        layout = self._layout(first) if first._delegate is None and len(solvers) >= self.one_pass_from else -1
-        if layout < 0 or any(s._delegate is not None or self._layout(s) != layout for s in solvers):
+        if len(solvers) < self.one_pass_from:
             return None
+        layouts = self._layout_of(solvers)
+        if layouts[0] < 0 or layouts.count(layouts[0]) != len(layouts):
+            return None
+        first = solvers[0]
         pos, at, rows, n = first._probe_gather(buses, trafos)
         V = np.array([s._V for s in solvers])
         if not first._all_buses_on:
@@ -215,7 +217,7 @@ class BatchedSolver:
         copy's own (:meth:`FastSolver.flow`); returns the copies in the order of the rows (grouped by layout)."""
         if not batch:
             return batch, np.zeros((0, 0), complex)
-        layout = [self._layout(solvers[k]) for k in batch]
+        layout = self._layout_of([solvers[k] for k in batch])
         if len(set(layout)) > 1:
             order = np.argsort(layout, kind="stable")
             batch, layout = [batch[c] for c in order], [layout[c] for c in order]
@@ -271,14 +273,20 @@ class BatchedSolver:
                     s._V, s._Sbus, s._iterations, s._converged = V_rows[col], S_rows[col], iterations, True
                     ok[k] = True
 
-    def _layout(self, s: FastSolver) -> int:
-        """A key shared by copies whose injections and results one pass derives (:meth:`FastSolver.same_layout`),
-        checked once per compiled flow matrix of a copy; a recompiled representative clears what was checked."""
+    def _layout_of(self, solvers: list[FastSolver]) -> list[int]:
+        """Each copy's layout: a key shared by copies whose injections and results one pass derives
+        (:meth:`FastSolver.same_layout`; −1 for a copy that delegates), checked once per compiled flow matrix of a
+        copy; a recompiled representative clears what was checked."""
         if any(rep._M is not M for rep, M in self._layout_reps):
             self._layouts, self._layout_reps = {}, []
-        key = self._layouts.get(id(s))
-        if key is not None and key[0] is s._M:
-            return key[1]
+        known = self._layouts
+        return [key[1] if (key := known.get(id(s))) is not None and key[0] is s._M and s._delegate is None
+                else self._classify(s) for s in solvers]
+
+    def _classify(self, s: FastSolver) -> int:
+        """Copy ``s``'s layout (:meth:`_layout_of`), found among the representatives' or a new one."""
+        if s._delegate is not None:
+            return -1
         index = next((i for i, (rep, _) in enumerate(self._layout_reps) if rep.same_layout(s)), len(self._layout_reps))
         if index == len(self._layout_reps):
             self._layout_reps.append((s, s._M))
