@@ -44,10 +44,11 @@ from powergrid.solvers.blas_threads import one_blas_thread
 from powergrid.solvers.fast import FastSolver
 
 #: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson). CPU µs
-#: of flows per env-step of a vector env of ``ieee34_3mg``, fixed point against each copy's Newton–Raphson (with the
-#: bus powers, readings and results in one pass): 166 vs 93 at 4 copies, 87-95 vs 87-90 at 16, 101 vs 133 at 32, 86 vs
-#: 124 at 64 (one core; each copy's own flows, probes and results: 90, 99, -, 131)
-FIXED_POINT_FROM = 32
+#: of flows per env-step of a vector env of ``ieee34_3mg`` (medians of 60 interleaved runs on one core), one copy after
+#: another / each copy's Newton–Raphson here / the fixed point: 95 / 98 / 170 at 4 copies, 95 / 94 / 122 at 8,
+#: 109 / 98 / 94 at 16 (a tie over five runs: the fixed point 0.96-1.05× the Newton–Raphson's), 110 / 96 / 81 at 24,
+#: 155 / 149 / 106 at 64
+FIXED_POINT_FROM = 20
 
 
 class BatchedSolver:
