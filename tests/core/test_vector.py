@@ -125,12 +125,15 @@ def test_vector_needs_one_copy(registry):
 
 
 def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
-    """``batched_flows=None`` batches from BATCH_FROM copies on when the BLAS runs on one thread (held by
-    threadpoolctl, or set to 1 thread by the environment variables); a False or a single copy solves one by one.
-    The choice is made again in the process that unpickles the env."""
+    """``batched_flows=None`` batches from BATCH_FROM copies on, and from FIXED_POINT_FROM (the fixed point) only
+    when the BLAS runs on one thread (held by threadpoolctl, or set to 1 thread by the environment variables); a
+    False or a single copy solves one by one. The choice is made again in the process that unpickles the env."""
     from powergrid import vector
 
     monkeypatch.setattr(vector, "BATCH_FROM", 2)
+    monkeypatch.setattr(vector.blas_threads, "controllable", lambda: False)
+    assert VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows  # below FIXED_POINT_FROM: no BLAS
+    monkeypatch.setattr(vector, "FIXED_POINT_FROM", 2)
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: True)
     batched = VectorPowerGridEnv(regulated(), 2, registry=registry)
     assert batched.batched_flows and batched._batch is not None

@@ -23,19 +23,18 @@ terminated and truncated ``(n,)``), which each copy writes its row of.
 One step runs each copy's step up to its power flow (actions, protocols, device physics,
 injections), then the flows of all copies, including the regulators' control rounds, then
 each copy finishes its step from its flow. The flows are solved in **one batched call**
-(:class:`~powergrid.solvers.batched.BatchedSolver`: a Z-bus fixed point over every copy with the
-same admittance matrix, Newton–Raphson for the others; the relays read each copy's flow and the
-copies whose taps moved are re-solved together; results are derived once, at the final taps)
-or by each copy on its own (its :class:`~powergrid.solvers.fast.FastSolver`: lightsim2grid's
-Newton–Raphson). ``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on,
-where it pays: on ``ieee34_3mg``, CPU µs of flows per env-step batched against one by one were
-179 against 89 at 4 copies, 86 against 84 at 16, 74 against 110 at 32 and 63 against 110 at 64
-(one core; the fixed point takes ≈10 iterations and ≈2.6 calls per step with the regulators'
-rounds, its numpy overhead per call is paid back only by many columns). The fixed
-point runs with numpy's BLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through threadpoolctl:
-its threads made a 16-copy fixed point 100× slower on a busy 2-core machine); with a BLAS whose threads it
-cannot hold, the default solves one by one unless ``OPENBLAS_NUM_THREADS`` or
-``OMP_NUM_THREADS`` is 1.
+(:class:`~powergrid.solvers.batched.BatchedSolver`; the relays read each copy's flow and the copies whose taps
+moved are re-solved together; results are derived once, at the final taps) or by each copy on its own (its
+:class:`~powergrid.solvers.fast.FastSolver`: lightsim2grid's Newton–Raphson). Below
+:data:`~powergrid.solvers.batched.FIXED_POINT_FROM` copies the batched call keeps each copy's own
+Newton–Raphson and does the rest for all copies at once (bus powers, relays' readings, results: the same floats,
+so the copies equal single envs bit for bit); from there it runs a Z-bus fixed point over all copies (results
+within solver tolerance), with numpy's BLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through
+threadpoolctl: its threads made a 16-copy fixed point 100× slower on a busy 2-core machine).
+``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on, where it pays: on ``ieee34_3mg``,
+CPU µs of flows per env-step one by one / batched were 95 / 98 at 4 copies, 95 / 94 at 8, 109 / 98 at 16 and
+155 / 106 at 64 (one core, medians of 60 interleaved runs); for the fixed point with a BLAS whose threads it
+cannot hold, only when ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is 1.
 Everything runs in this process; run one vector env per worker process to use several
 cores. Copies whose solver is not a :class:`~powergrid.solvers.fast.FastSolver`
 (``solver="pandapower"``) and a single copy always solve one by one.
@@ -59,11 +58,11 @@ from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.errors import ActionError
 from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
-from powergrid.solvers.batched import BatchedSolver
+from powergrid.solvers.batched import FIXED_POINT_FROM, BatchedSolver
 from powergrid.solvers.fast import FastSolver
 
 #: the fewest copies whose flows ``batched_flows=None`` solves in one batched call
-BATCH_FROM = 32
+BATCH_FROM = 8
 
 #: One copy's step: observations, rewards, terminations, truncations and infos (dicts by agent).
 StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]
@@ -89,7 +88,8 @@ class VectorPowerGridEnv:
     """``n`` copies of one scenario with batched ``(n, ...)`` observations, actions and rewards.
 
     ``batched_flows``: True solves the copies' flows in one batched call, False each on its own, None (default)
-    batched from :data:`BATCH_FROM` copies on when numpy's BLAS runs the fixed point on one thread.
+    batched from :data:`BATCH_FROM` copies on (from :data:`~powergrid.solvers.batched.FIXED_POINT_FROM` on, when
+    numpy's BLAS runs the fixed point on one thread).
     """
 
     def __init__(self, config_or_path: str | os.PathLike[str] | EnvConfig | Mapping[str, Any], n: int,
@@ -120,8 +120,9 @@ class VectorPowerGridEnv:
         copy solves its own); sets :attr:`batched_flows`."""
         batched = self._requested
         if batched is None:
-            batched = self.num_envs >= BATCH_FROM and (blas_threads.controllable() or any(
-                os.environ.get(v) == "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))
+            batched = self.num_envs >= BATCH_FROM and (self.num_envs < FIXED_POINT_FROM or blas_threads.controllable()
+                                                       or any(os.environ.get(v) == "1"
+                                                              for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))
         solvers = [env.solver for env in self.envs]
         #: whether the copies' flows are solved in one batched call
         self.batched_flows = bool(batched) and len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers)
