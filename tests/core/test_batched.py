@@ -27,17 +27,15 @@ def copies(net, n: int = COPIES, backend: str = "numpy") -> list[FastSolver]:
         return [FastSolver(copy.deepcopy(net), FastParams(backend=backend)) for _ in range(n)]
 
 
-def fixed_point(solvers: list[FastSolver]) -> BatchedSolver:
+def fixed_point(solvers: list[FastSolver], one_pass_from: int | None = None) -> BatchedSolver:
     """A batched solver that runs the fixed point however few the copies."""
-    return BatchedSolver(solvers, fixed_point_from=1)
+    return BatchedSolver(solvers, fixed_point_from=1, one_pass_from=one_pass_from)
 
 
 def one_pass(solvers: list[FastSolver]) -> BatchedSolver:
     """A batched solver of each copy's own Newton–Raphson with bus powers, readings and results in one pass however
     few the copies."""
-    batch = BatchedSolver(solvers, fixed_point_from=len(solvers) + 1)
-    batch.one_pass_from = 1
-    return batch
+    return BatchedSolver(solvers, fixed_point_from=len(solvers) + 1, one_pass_from=1)
 
 
 def spy_newton(monkeypatch) -> list[int]:
@@ -150,11 +148,12 @@ def test_results_of_many_copies_equal_each_copys_own_results(name):
     assert all(solvers[0].same_layout(s) for s in solvers)
     V = np.stack([s._V for s in solvers])
     S = np.stack([s.S_const + s._scatter(inj.load_p_mw, inj.load_q_mvar, inj.sgen_p_mw, inj.sgen_q_mvar) for s in solvers])
-    for s, v, sb, got in zip(solvers, V, S, solvers[0].results_of(solvers, V, S, 3)):
-        want = s._results(v, sb, 3)
-        for field in attrs.fields(type(want)):
-            np.testing.assert_array_equal(getattr(got, field.name), getattr(want, field.name),
-                                          err_msg=f"{name} {field.name}")
+    for m in (3, 1, 2):  # (fewer copies after more: a prefix of the cached block structure)
+        for s, v, sb, got in zip(solvers, V, S, solvers[0].results_of(solvers[:m], V[:m], S[:m], 3)):
+            want = s._results(v, sb, 3)
+            for field in attrs.fields(type(want)):
+                np.testing.assert_array_equal(getattr(got, field.name), getattr(want, field.name),
+                                              err_msg=f"{name} {m} copies {field.name}")
 
 
 @pytest.mark.parametrize(("make", "backend"), [(fixed_point, "numpy"), (one_pass, "auto"), (one_pass, "numpy")])
@@ -268,11 +267,47 @@ def test_probe_of_all_copies_equals_each_copys_probe():
     rng = np.random.default_rng(4)
     assert all(batch.flow([random_injections(net, rng, len(net.sgen)) for _ in solvers]))
     assert batch.probe([2, 0, 1], buses, rows) is None, "3 copies: each its own probe"
-    batch.one_pass_from = 3
-    vm, p, q = batch.probe([2, 0, 1], buses, rows)
+    vm, p, q = fixed_point(solvers, one_pass_from=3).probe([2, 0, 1], buses, rows)
     for row, c in enumerate([2, 0, 1]):
         assert [vm[row].tolist(), p[row].tolist(), q[row].tolist()] == list(solvers[c].probe(buses, rows))
     assert np.abs(p).min() > 0.1, "the regulators carry the feeder's load"
     other = copies(TEMPLATES["ieee13"](), 1)[0]
     mixed = one_pass(solvers + [other])
     assert mixed.probe([0, 3], buses[:1], ()) is None
+
+
+def test_one_pass_over_layouts_of_different_sizes_equals_each_copys_own():
+    """Each copy's own Newton-Raphson with the bus powers from one product per layout, over copies whose layouts differ
+    in size (an ieee34 copy with a line out of service, an ieee13 copy): flows and results are each copy's own."""
+    import attrs
+
+    net = TEMPLATES["ieee34"]()
+    cut = copy.deepcopy(net)
+    cut.line.loc[cut.line.index[-1], "in_service"] = False
+    nets = [net, net, cut, TEMPLATES["ieee13"](), net]
+    rng = np.random.default_rng(6)
+    injections = [random_injections(n, rng, len(n.sgen)) for n in nets]
+    solvers = [copies(n, 1)[0] for n in nets]
+    batch = one_pass(solvers)
+    assert len(set(batch._layout_of(solvers))) == 3
+    assert all(batch.flow(injections))
+    own = [copies(n, 1)[0] for n in nets]
+    for c, (s, o, inj, got) in enumerate(zip(solvers, own, injections, batch.results())):
+        want = o.solve(inj)
+        np.testing.assert_array_equal(s._V, o._V, err_msg=f"copy {c}")
+        np.testing.assert_array_equal(s._Sbus, o._Sbus, err_msg=f"copy {c}")
+        for field in attrs.fields(type(want)):
+            np.testing.assert_array_equal(getattr(got, field.name), getattr(want, field.name),
+                                          err_msg=f"copy {c} {field.name}")
+
+
+def test_mode_thresholds_default_to_the_module_constants_at_construction(monkeypatch):
+    """fixed_point_from and one_pass_from left out (None) are FIXED_POINT_FROM and ONE_PASS_FROM as they are when the
+    solver is constructed."""
+    from powergrid.solvers import batched
+
+    monkeypatch.setattr(batched, "FIXED_POINT_FROM", 3)
+    monkeypatch.setattr(batched, "ONE_PASS_FROM", 2)
+    batch = BatchedSolver(copies(TEMPLATES["ieee13"](), 2))
+    assert (batch.fixed_point_from, batch.one_pass_from) == (3, 2)
+    assert (BatchedSolver(batch.solvers, fixed_point_from=5, one_pass_from=1).fixed_point_from, 1) == (5, 1)

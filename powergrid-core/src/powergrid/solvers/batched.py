@@ -50,6 +50,11 @@ from powergrid.solvers.fast import FastSolver
 #: 155 / 149 / 106 at 64
 FIXED_POINT_FROM = 20
 
+#: the fewest copies whose bus powers, relays' readings and results one pass derives below :data:`FIXED_POINT_FROM`
+#: (fewer: each its own, which is cheaper: a pass costs ≈10-15 µs more than one copy's own on ``ieee34_3mg``, a copy's
+#: own ≈2-9 µs)
+ONE_PASS_FROM = 8
+
 
 class BatchedSolver:
     """Solve the power flows of many :class:`FastSolver` copies of one network at once.
@@ -57,23 +62,21 @@ class BatchedSolver:
     ``max_iteration`` bounds the fixed-point iterations (a copy still above the tolerance
     then gets a Newton–Raphson solve); the tolerance is the copies' ``tolerance_mva``;
     ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus``. With at least
-    ``fixed_point_from`` copies (:data:`FIXED_POINT_FROM`) :meth:`flow`/:meth:`reflow` run the fixed point; with fewer,
-    each copy's own Newton–Raphson (lightsim2grid's, as :meth:`FastSolver.flow`), the copies' bus powers from one
-    sparse product: then flows, readings and results are the same floats as each copy's own.
+    ``fixed_point_from`` copies (None: :data:`FIXED_POINT_FROM` when constructed) :meth:`flow`/:meth:`reflow` run the
+    fixed point; with fewer, each copy's own Newton–Raphson (lightsim2grid's, as :meth:`FastSolver.flow`), the bus
+    powers of at least ``one_pass_from`` copies (None: :data:`ONE_PASS_FROM` when constructed) from one sparse product
+    per layout: then flows, readings and results are the same floats as each copy's own.
     """
 
-    #: the fewest copies whose bus powers, relays' readings and results one pass derives (fewer: each its own, which
-    #: is cheaper: a pass costs ≈10-15 µs more than one copy's own on ``ieee34_3mg``, a copy's own ≈2-9 µs)
-    one_pass_from = 8
-
     def __init__(self, solvers: Sequence[FastSolver], max_iteration: int = 60, max_rank: int = 32,
-                 fixed_point_from: int = FIXED_POINT_FROM) -> None:
+                 fixed_point_from: int | None = None, one_pass_from: int | None = None) -> None:
         if not solvers:
             raise ValueError("BatchedSolver needs at least one FastSolver copy")
         self.solvers = list(solvers)
         self.max_iteration = max_iteration
         self.max_rank = max_rank
-        self.fixed_point_from = fixed_point_from
+        self.fixed_point_from = FIXED_POINT_FROM if fixed_point_from is None else fixed_point_from
+        self.one_pass_from = ONE_PASS_FROM if one_pass_from is None else one_pass_from
         self.tolerance = min(s.params.tolerance_mva for s in self.solvers)
         first = self.solvers[0]
         self.pq, self.ref = first.pq.copy(), first.ref.copy()
@@ -205,33 +208,35 @@ class BatchedSolver:
         if len(self.solvers) >= self.fixed_point_from:
             self._fixed_point(solvers, injections, reuse, ok)
         elif not reuse and len(solvers) >= self.one_pass_from:  # (a reflow: each copy at its last bus powers)
-            for k, S in zip(*self._bus_powers(solvers, injections, [k for k, s in enumerate(solvers)
-                                                                    if s._delegate is None])):
-                ok[k] = solvers[k].flow_at(S)
+            batch, groups = self._bus_powers(solvers, injections, [k for k, s in enumerate(solvers)
+                                                                   if s._delegate is None])
+            for k, S in zip(batch, (row for S_group in groups for row in S_group)):
+                ok[k] = solvers[k]._flow_at(S)
         return [done if done is not None else s.reflow(i) if reuse else s.flow(i)
                 for done, s, i in zip(ok, solvers, injections)]
 
     def _bus_powers(self, solvers: list[FastSolver], injections: Sequence[Injections], batch: list[int]
-                    ) -> tuple[list[int], np.ndarray]:
-        """The bus powers (pu, one contiguous row per copy) of the copies ``batch`` (positions in ``solvers``, not
-        delegating) from their ``injections``: each layout's scatter as one sparse product, the same floats as each
-        copy's own (:meth:`FastSolver.flow`); returns the copies in the order of the rows (grouped by layout)."""
-        if not batch:
-            return batch, np.zeros((0, 0), complex)
+                    ) -> tuple[list[int], list[np.ndarray]]:
+        """The bus powers (pu) of the copies ``batch`` (positions in ``solvers``, not delegating) from their
+        ``injections``: each layout's scatter as one sparse product, the same floats as each copy's own
+        (:meth:`FastSolver.flow`); returns the copies grouped by layout and one array per layout (one contiguous row
+        per copy, in the order of the copies; layouts may differ in size)."""
         layout = self._layout_of([solvers[k] for k in batch])
         if len(set(layout)) > 1:
             order = np.argsort(layout, kind="stable")
             batch, layout = [batch[c] for c in order], [layout[c] for c in order]
         starts = [c for c in range(len(batch)) if c == 0 or layout[c] != layout[c - 1]] + [len(batch)]
-        injs = [injections[k] for k in batch]
-        ns = len(injs[0].sgen_p_mw)
-        x = np.empty((len(injs), solvers[batch[0]]._C.shape[1]), complex)  # as each copy's FastSolver._scatter fills it
-        x.real[:, :ns], x.imag[:, :ns] = [i.sgen_p_mw for i in injs], [i.sgen_q_mvar for i in injs]
-        x.real[:, ns:], x.imag[:, ns:] = [i.load_p_mw for i in injs], [i.load_q_mvar for i in injs]
-        S = np.array([solvers[k].S_const for k in batch])
+        groups = []
         for lo, hi in zip(starts[:-1], starts[1:]):
-            S[lo:hi] += (solvers[batch[lo]]._C @ x[lo:hi].T).T
-        return batch, S
+            injs, first = [injections[k] for k in batch[lo:hi]], solvers[batch[lo]]
+            ns = len(injs[0].sgen_p_mw)
+            x = np.empty((hi - lo, first._C.shape[1]), complex)  # as each copy's FastSolver._scatter fills it
+            x.real[:, :ns], x.imag[:, :ns] = [i.sgen_p_mw for i in injs], [i.sgen_q_mvar for i in injs]
+            x.real[:, ns:], x.imag[:, ns:] = [i.load_p_mw for i in injs], [i.load_q_mvar for i in injs]
+            S = np.array([solvers[k].S_const for k in batch[lo:hi]])
+            S += (first._C @ x.T).T
+            groups.append(S)
+        return batch, groups
 
     def _fixed_point(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool,
                      ok: list[bool | None]) -> None:
@@ -243,8 +248,9 @@ class BatchedSolver:
         batch = [k for k, fit in enumerate(fits) if fit and not (reuse and solvers[k]._Sbus is None)]
         if batch and reuse:
             S_rows = np.array([solvers[k]._Sbus for k in batch])
-        elif batch:
-            batch, S_rows = self._bus_powers(solvers, injections, batch)
+        elif batch:  # (copies that fit Y₀ share its buses: rows of one length)
+            batch, groups = self._bus_powers(solvers, injections, batch)
+            S_rows = groups[0] if len(groups) == 1 else np.concatenate(groups)
             finite = np.isfinite(S_rows).all(axis=1)
             if not finite.all():  # those copies fail in their own flow
                 batch = [k for k, good in zip(batch, finite.tolist()) if good]
