@@ -47,29 +47,54 @@ def _actions(venv: VectorPowerGridEnv, rng: np.random.Generator, diverge: int | 
     return actions
 
 
-def _assert_same(obs, rewards, terms, truncs, info, o, r, te, tr, single_info) -> None:
+def _assert_same(obs, rewards, terms, truncs, info, o, r, te, tr, single_info, exact: bool) -> None:
     for a in o:
-        np.testing.assert_allclose(obs[a], o[a], atol=1e-4)  # normalized voltages: 1e-6 pu is 2e-5
-        np.testing.assert_allclose(rewards[a], r[a], rtol=1e-6, atol=1e-6)
+        if exact:
+            np.testing.assert_array_equal(obs[a], o[a])
+            assert rewards[a] == r[a] or (np.isnan(rewards[a]) and np.isnan(r[a]))
+        else:
+            np.testing.assert_allclose(obs[a], o[a], atol=1e-4)  # normalized voltages: 1e-6 pu is 2e-5
+            np.testing.assert_allclose(rewards[a], r[a], rtol=1e-6, atol=1e-6)
         assert terms[a] == te[a] and truncs[a] == tr[a]
         assert info[a]["converged"] == single_info[a]["converged"]
         assert info[a]["failure"] == single_info[a]["failure"]
 
 
-def _assert_same_flow(copy: MultiAgentPowerGridEnv, env: MultiAgentPowerGridEnv) -> None:
+def _assert_same_flow(copy: MultiAgentPowerGridEnv, env: MultiAgentPowerGridEnv, exact: bool) -> None:
     assert [g.tap for g in copy.tap_control.regulators] == [g.tap for g in env.tap_control.regulators]
-    np.testing.assert_allclose(copy.last_result.vm_pu, env.last_result.vm_pu, atol=1e-6)
+    if exact:
+        np.testing.assert_array_equal(copy.last_result.vm_pu, env.last_result.vm_pu)
+    else:
+        np.testing.assert_allclose(copy.last_result.vm_pu, env.last_result.vm_pu, atol=1e-6)
 
 
-@pytest.mark.parametrize("batched_flows", [False, True])
+#: the vector env's flows: each copy on its own; batched with each copy's own Newton-Raphson and the rest in one
+#: pass (bus powers, relays' readings, results); batched with the fixed point over all copies (and one pass)
+FLOWS = {"one_by_one": (False, None, None), "one_pass": (True, 1, None), "fixed_point": (True, 1, 1)}
+
+
+def _vector(scenario: dict, n: int, flows: str, registry) -> VectorPowerGridEnv:
+    """``n`` copies of ``scenario`` solving their flows as :data:`FLOWS` ``[flows]`` says, at any number of copies."""
+    batched, one_pass_from, fixed_point_from = FLOWS[flows]
+    venv = VectorPowerGridEnv(scenario, n, batched_flows=batched, registry=registry)
+    assert (venv._batch is not None) == batched
+    if one_pass_from is not None:
+        venv._batch.one_pass_from = one_pass_from
+    if fixed_point_from is not None:
+        venv._batch.fixed_point_from = fixed_point_from
+    return venv
+
+
+@pytest.mark.parametrize("flows", list(FLOWS))
 @pytest.mark.parametrize("scenario", [two_feeders, regulated])
-def test_copies_equal_independent_envs_over_episodes(registry, scenario, batched_flows):
-    """Voltages within 1e-6 pu, rewards, dones and auto-resets of 3 copies against 3 single envs: full
-    episodes, regulator tap moves (IEEE 34) and a copy whose flow diverges (it terminates and resets);
-    each copy solving its own flow, or all in one batched call."""
+def test_copies_equal_independent_envs_over_episodes(registry, scenario, flows):
+    """Observations, rewards, dones, taps and auto-resets of 3 copies against 3 single envs: full episodes,
+    regulator tap moves (IEEE 34) and a copy whose flow diverges (it terminates and resets). Each copy solving
+    its own flow, or batched with each copy's own Newton-Raphson, are bit for bit the single envs; the batched
+    fixed point is within solver tolerance (voltages within 1e-6 pu)."""
     n, seed = 3, 5
-    venv = VectorPowerGridEnv(scenario(), n, batched_flows=batched_flows, registry=registry)
-    assert (venv._batch is not None) == batched_flows
+    exact = flows != "fixed_point"
+    venv = _vector(scenario(), n, flows, registry)
     envs = [MultiAgentPowerGridEnv.from_config(scenario(), registry=registry) for _ in range(n)]
     obs, _ = venv.reset(seed=seed)
     singles = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
@@ -85,17 +110,17 @@ def test_copies_equal_independent_envs_over_episodes(registry, scenario, batched
             o, r, te, tr, info = env.step({a: actions[a][i] for a in env.agents})
             tap_moves += env.tap_control.tap_changes
             if env.agents:  # (a finished copy has already reset: compared after the single env's reset)
-                _assert_same_flow(venv.envs[i], env)
+                _assert_same_flow(venv.envs[i], env, exact)
             else:
                 resets += 1
                 failures += not info[env.possible_agents[0]]["converged"]
                 final = infos[i]["final_info"]
                 _assert_same(infos[i]["final_observation"], {a: rewards[a][i] for a in r}, {a: terms[a][i] for a in r},
-                             {a: truncs[a][i] for a in r}, final, o, r, te, tr, info)
+                             {a: truncs[a][i] for a in r}, final, o, r, te, tr, info, exact)
                 o, _ = env.reset()
-                _assert_same_flow(venv.envs[i], env)
+                _assert_same_flow(venv.envs[i], env, exact)
             _assert_same({a: obs[a][i] for a in o}, {a: rewards[a][i] for a in r}, {a: terms[a][i] for a in r},
-                         {a: truncs[a][i] for a in r}, infos[i], o, r, te, tr, info)
+                         {a: truncs[a][i] for a in r}, infos[i], o, r, te, tr, info, exact)
     assert resets >= 2 * n
     if scenario is regulated:
         assert failures == 1 and tap_moves > 0
@@ -130,13 +155,16 @@ def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
     False or a single copy solves one by one. The choice is made again in the process that unpickles the env."""
     from powergrid import vector
 
+    for n in (vector.BATCH_FROM, vector.FIXED_POINT_FROM - 1):  # each copy's own Newton-Raphson, whatever the BLAS
+        default = VectorPowerGridEnv(two_feeders(), n, registry=registry)
+        assert default.batched_flows and default._batch is not None and default._batch.fixed_point_from > n
     monkeypatch.setattr(vector, "BATCH_FROM", 2)
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: False)
     assert VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows  # below FIXED_POINT_FROM: no BLAS
     monkeypatch.setattr(vector, "FIXED_POINT_FROM", 2)
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: True)
     batched = VectorPowerGridEnv(regulated(), 2, registry=registry)
-    assert batched.batched_flows and batched._batch is not None
+    assert batched.batched_flows and batched._batch is not None and batched._batch.fixed_point_from == 2
     assert not VectorPowerGridEnv(regulated(), 1, registry=registry).batched_flows
     assert not VectorPowerGridEnv(regulated(), 2, batched_flows=False, registry=registry).batched_flows
     monkeypatch.setattr(vector.blas_threads, "controllable", lambda: False)
@@ -150,6 +178,11 @@ def test_flows_batch_by_default_from_batch_from_copies(registry, monkeypatch):
     assert VectorPowerGridEnv(regulated(), 2, registry=registry).batched_flows
 
 
+def _moves(venv: VectorPowerGridEnv) -> list[tuple[int, list[int]]]:
+    """Each copy's tick and per-agent action counts (a copy that began a step counted its agents' actions)."""
+    return [(env.tick, env.action_counts.tolist()) for env in venv.envs]
+
+
 def test_bad_batches_give_the_single_env_errors_before_any_copy_moves(registry):
     """A row of the wrong shape, an unknown agent or a batch without one row per copy is refused with an
     ActionError (a row's error as the single env words it), and no copy has stepped; NaN rows step as in a
@@ -159,6 +192,7 @@ def test_bad_batches_give_the_single_env_errors_before_any_copy_moves(registry):
     single = MultiAgentPowerGridEnv.from_config(regulated(), registry=registry)
     venv.reset(seed=2)
     single.reset(seed=2)
+    before = _moves(venv)
     good = _actions(venv, np.random.default_rng(0), None)
     bad_row = [np.zeros(1), np.zeros(2), np.zeros(1)]
     with pytest.raises(ActionError) as single_error:
@@ -170,9 +204,69 @@ def test_bad_batches_give_the_single_env_errors_before_any_copy_moves(registry):
         venv.step({**good, "nobody": np.zeros((n, 1))})
     with pytest.raises(ActionError, match=f"'b': expected a batch of {n} actions"):
         venv.step({**good, "b": good["b"][:2]})
-    assert [env.tick for env in venv.envs] == [0] * n
+    assert _moves(venv) == before
     good["a"][0] = np.nan  # copy 0 and the single env share their seed
     obs, rewards, *_ = venv.step(good)
     _, r, *_ = single.step({a: good[a][0] for a in good})
-    np.testing.assert_allclose(rewards["a"][0], r["a"], rtol=1e-6)
+    assert rewards["a"][0] == r["a"]
     assert np.isfinite(obs["a"]).all()
+
+
+@pytest.mark.parametrize("as_lists", [False, True])
+def test_a_finished_copy_is_refused_before_any_copy_moves(registry, as_lists):
+    """A copy whose episode ended without an auto-reset (:meth:`step_copies`) makes ``step`` raise the single env's
+    RuntimeError, for ready ``(n, ...)`` arrays as for batches each copy checks, and no copy has moved."""
+    n, ticks = 3, regulated()["time"]["steps_per_episode"]
+    venv = VectorPowerGridEnv(regulated(), n, registry=registry)
+    single = MultiAgentPowerGridEnv.from_config(regulated(), registry=registry)
+    venv.reset(seed=4)
+    single.reset(seed=4)
+    rng = np.random.default_rng(2)
+    for _ in range(ticks):
+        actions = _actions(venv, rng, None)
+        venv.step_copies([1], [{a: actions[a][1] for a in actions}])
+        single.step({a: actions[a][1] for a in actions})
+    assert not venv.envs[1].agents and not single.agents
+    with pytest.raises(RuntimeError) as single_error:
+        single.step({})
+    before = _moves(venv)
+    actions = _actions(venv, rng, None)
+    with pytest.raises(RuntimeError) as vector_error:
+        venv.step({a: list(rows) for a, rows in actions.items()} if as_lists else actions)
+    assert str(vector_error.value) == str(single_error.value)
+    assert _moves(venv) == before
+
+
+def test_step_arrays_rows_are_each_copys_step(registry):
+    """``reset_arrays``/``step_arrays``: ``(n, obs_size)`` float32 observations whose row ``i`` is copy ``i``'s
+    agents' observations one after another, ``(n, agents)`` float64 rewards, ``(n,)`` bool dones, as single
+    envs give them; new arrays at every call."""
+    n, seed = 2, 7
+    venv = VectorPowerGridEnv(two_feeders(), n, registry=registry)
+    envs = [MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry) for _ in range(n)]
+    agents = venv.possible_agents
+    size = sum(venv.observation_space(a).shape[0] for a in agents)
+    obs, infos = venv.reset_arrays(seed=seed)
+    assert obs.shape == (n, size) and obs.dtype == np.float32 and len(infos) == n
+    for i, env in enumerate(envs):
+        o, _ = env.reset(seed=seed + i)
+        np.testing.assert_array_equal(obs[i], np.concatenate([o[a] for a in agents]))
+    rng = np.random.default_rng(3)
+    previous = obs
+    for _ in range(3):  # within the 8-step episodes: no copy resets
+        kept = previous.copy()
+        actions = _actions(venv, rng, None)
+        out = venv.step_arrays(actions)
+        assert out.observations.shape == (n, size) and out.observations.dtype == np.float32
+        assert out.rewards.shape == (n, len(agents)) and out.rewards.dtype == np.float64
+        for done in (out.terminated, out.truncated):
+            assert done.shape == (n,) and done.dtype == bool
+        assert len(out.infos) == n
+        assert not np.shares_memory(out.observations, previous)
+        np.testing.assert_array_equal(previous, kept)
+        for i, env in enumerate(envs):
+            o, r, te, tr, _ = env.step({a: actions[a][i] for a in agents})
+            np.testing.assert_array_equal(out.observations[i], np.concatenate([o[a] for a in agents]))
+            np.testing.assert_array_equal(out.rewards[i], [r[a] for a in agents])
+            assert out.terminated[i] == te[agents[0]] and out.truncated[i] == tr[agents[0]]
+        previous = out.observations

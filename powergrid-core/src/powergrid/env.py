@@ -828,10 +828,20 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # the own part as sent: its devices project it (NaN, inf, out of bounds) and report the distance
         return action.reshape(-1)[: slices[0][1].start]
 
-    def _check_actions(self, actions: Mapping[str, Any]) -> None:
-        """Refuse a step after the episode ended, action keys that are not learned agents, and malformed actions."""
+    def _check_running(self) -> None:
+        """Refuse a step after the episode ended."""
         if not self.agents and (self.possible_agents or self.tick >= self.max_ticks):
             raise RuntimeError("step() called on a finished episode; call reset() first")
+
+    @staticmethod
+    def _is_ready_action(a: Any, shape: tuple[int, ...] | None) -> bool:
+        """Whether ``a`` is a numeric ndarray of exactly ``shape`` (a Box action's shape, or a batch of them):
+        such actions need no further check."""
+        return type(a) is np.ndarray and a.shape == shape and a.dtype.kind in "iuf"
+
+    def _check_actions(self, actions: Mapping[str, Any]) -> None:
+        """Refuse a step after the episode ended, action keys that are not learned agents, and malformed actions."""
+        self._check_running()
         if not isinstance(actions, Mapping):
             raise ActionError(f"expected a mapping of learned agent id → action, got {type(actions).__name__}")
         for agent_id in actions:
@@ -841,8 +851,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
                                   f"({', '.join(self.possible_agents) or 'none'})")
             a = actions[agent_id]
-            if a is not None and not (type(a) is np.ndarray and a.shape == self._action_shapes[agent_id]
-                                      and a.dtype.kind in "iuf"):
+            if a is not None and not self._is_ready_action(a, self._action_shapes[agent_id]):
                 _checked_action(agent_id, a, self.action_space(agent_id))
 
     def _apply_network_settings(self) -> None:

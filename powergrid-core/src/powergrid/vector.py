@@ -71,17 +71,17 @@ StepTuple = tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, b
 class VectorStep(NamedTuple):
     """One step of every copy as arrays, row ``i`` for copy ``i`` (a finished copy already reset)."""
 
-    #: ``(n, obs_size)`` float32: each copy's learned agents' observations one after another (``possible_agents``
-    #: order), of the new episode for a copy that reset
     observations: np.ndarray
-    #: ``(n, agents)`` float64: each learned agent's reward
+    """``(n, obs_size)`` float32: each copy's learned agents' observations one after another (``possible_agents``
+    order), of the new episode for a copy that reset."""
     rewards: np.ndarray
-    #: ``(n,)`` bool: the copy's episode terminated (for all its agents)
+    """``(n, agents)`` float64: each learned agent's reward."""
     terminated: np.ndarray
-    #: ``(n,)`` bool: the copy's episode reached its time limit (for all its agents)
+    """``(n,)`` bool: the copy's episode terminated (for all its agents)."""
     truncated: np.ndarray
-    #: each copy's per-agent infos; a copy that reset adds ``final_observation``, ``final_info`` and ``reset_info``
+    """``(n,)`` bool: the copy's episode reached its time limit (for all its agents)."""
     infos: list[dict[str, Any]]
+    """Each copy's per-agent infos; a copy that reset adds ``final_observation``, ``final_info`` and ``reset_info``."""
 
 
 class VectorPowerGridEnv:
@@ -126,7 +126,7 @@ class VectorPowerGridEnv:
         solvers = [env.solver for env in self.envs]
         #: whether the copies' flows are solved in one batched call
         self.batched_flows = bool(batched) and len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers)
-        return BatchedSolver(solvers) if self.batched_flows else None
+        return BatchedSolver(solvers, fixed_point_from=FIXED_POINT_FROM) if self.batched_flows else None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_batch": None}  # rebuilt on the unpickled copies' solvers, decided again there
@@ -203,7 +203,8 @@ class VectorPowerGridEnv:
 
     def _action_rows(self, actions: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Each copy's actions ``{agent: actions[agent][i]}``, checked as each copy's ``step`` checks them: the
-        same errors, raised before any copy moves. A batch of ``n`` rows is needed for every agent sent."""
+        same errors (a finished episode's too), raised before any copy moves. A batch of ``n`` rows is needed for
+        every agent sent."""
         if not isinstance(actions, Mapping):
             raise ActionError(f"expected a mapping of learned agent id → (n, ...) action batch, "
                               f"got {type(actions).__name__}")
@@ -217,10 +218,12 @@ class VectorPowerGridEnv:
             if size != n:
                 raise ActionError(f"agent {a!r}: expected a batch of {n} actions (one per copy), got "
                                   f"{type(batch).__name__}" + (f" of {size}" if size is not None else ""))
-            checked = checked and type(batch) is np.ndarray and batch.shape == shapes.get(a) and batch.dtype.kind in "iuf"
+            checked = checked and MultiAgentPowerGridEnv._is_ready_action(batch, shapes.get(a))
         rows = [dict(zip(actions, row)) for row in zip(*actions.values())] if actions else [{} for _ in range(n)]
-        if not checked:
-            for env, row in zip(self.envs, rows):
+        for env, row in zip(self.envs, rows):
+            if checked:
+                env._check_running()
+            else:
                 env._check_actions(row)
         return rows
 
