@@ -180,8 +180,7 @@ class VectorPowerGridEnv:
         out = VectorStep(np.empty((n, self._obs_size), np.float32), np.empty((n, len(self.possible_agents))),
                          np.empty(n, bool), np.empty(n, bool), [])
         obs, rewards, terminated, truncated, infos = out
-        physics = [env._before_flow(a) for env, a in zip(envs, rows)]
-        flows = self._flows([(i, k) for i, k in enumerate(physics) if k is not None])
+        flows = self._up_to_flows(range(n), rows)
         for i, env in enumerate(envs):
             _, rewards[i], terminated[i], truncated[i], info = env._after_flow(flows.get(i), obs[i])
             if not env.agents:  # the episode ended: auto-reset, keep the final step's data in infos
@@ -197,9 +196,15 @@ class VectorPowerGridEnv:
         envs, idx = self.envs, list(copies)
         for i, a in zip(idx, actions):  # every copy's actions checked before any copy moves
             envs[i]._check_actions(a)
-        physics = [envs[i]._before_flow(a) for i, a in zip(idx, actions)]
-        flows = self._flows([(i, k) for i, k in zip(idx, physics) if k is not None])
+        flows = self._up_to_flows(idx, actions)
         return [envs[i]._step_dicts(*envs[i]._after_flow(flows.get(i))) for i in idx]
+
+    def _up_to_flows(self, copies: Iterable[int], actions: Iterable[Mapping[str, Any]]) -> dict[int, PowerFlowResult]:
+        """Each copy's step up to its flow (checked ``actions``, in the order of ``copies``), then the flows of those
+        at a physics tick (:meth:`_flows`), by copy."""
+        envs = self.envs
+        physics = [(i, envs[i]._before_flow(a)) for i, a in zip(copies, actions)]
+        return self._flows([(i, k) for i, k in physics if k is not None])
 
     def _action_rows(self, actions: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Each copy's actions ``{agent: actions[agent][i]}``, checked as each copy's ``step`` checks them: the

@@ -51,13 +51,6 @@ class BoxAction:
         if action is None:
             return [default for _, _, default in self._bounds], 0.0
         if type(action) is np.ndarray and action.ndim == 1 and action.dtype.char in "fd":  # float32/64: no copy
-            if action.size == 1 == len(self._bounds):  # the loop below for one entry, without the loop
-                x = action.item(0)
-                lo, hi, default = self._bounds[0]
-                if not math.isfinite(x):
-                    return [default], hi - lo
-                c = lo if x < lo else hi if x > hi else x
-                return [c], abs(c - x)
             values = action.tolist()
         else:
             values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()

@@ -33,7 +33,7 @@ Newton–Raphson (``FastSolver.flow``/``reflow``) instead when
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -155,11 +155,8 @@ class BatchedSolver:
         derived in one pass (:meth:`FastSolver.results_of`)."""
         solvers = self._copies(copies)
         results: list[PowerFlowResult | None] = [None] * len(solvers)
-        groups: dict[int, list[int]] = {}  # layout → positions in ``solvers``
-        for k, (s, layout) in enumerate(zip(solvers, self._layout_of(solvers))):
-            if layout >= 0 and s._converged and s._Sbus is not None:
-                groups.setdefault(layout, []).append(k)
-        for ks in (ks for ks in groups.values() if len(ks) >= self.one_pass_from):
+        done = [k for k, s in enumerate(solvers) if s._converged and s._Sbus is not None]
+        for ks in (ks for ks in self._by_layout(solvers, done) if len(ks) >= self.one_pass_from):
             members = [solvers[k] for k in ks]
             flows = members[0].results_of(members, np.array([s._V for s in members]),
                                           np.array([s._Sbus for s in members]), 0)
@@ -208,35 +205,34 @@ class BatchedSolver:
         if len(self.solvers) >= self.fixed_point_from:
             self._fixed_point(solvers, injections, reuse, ok)
         elif not reuse and len(solvers) >= self.one_pass_from:  # (a reflow: each copy at its last bus powers)
-            batch, groups = self._bus_powers(solvers, injections, [k for k, s in enumerate(solvers)
-                                                                   if s._delegate is None])
-            for k, S in zip(batch, (row for S_group in groups for row in S_group)):
-                ok[k] = solvers[k]._flow_at(S)
+            for group in self._by_layout(solvers, range(len(solvers))):
+                for k, S in zip(group, self._bus_powers(solvers, injections, group)):
+                    ok[k] = solvers[k]._flow_at(S)
         return [done if done is not None else s.reflow(i) if reuse else s.flow(i)
                 for done, s, i in zip(ok, solvers, injections)]
 
-    def _bus_powers(self, solvers: list[FastSolver], injections: Sequence[Injections], batch: list[int]
-                    ) -> tuple[list[int], list[np.ndarray]]:
-        """The bus powers (pu) of the copies ``batch`` (positions in ``solvers``, not delegating) from their
-        ``injections``: each layout's scatter as one sparse product, the same floats as each copy's own
-        (:meth:`FastSolver.flow`); returns the copies grouped by layout and one array per layout (one contiguous row
-        per copy, in the order of the copies; layouts may differ in size)."""
-        layout = self._layout_of([solvers[k] for k in batch])
-        if len(set(layout)) > 1:
-            order = np.argsort(layout, kind="stable")
-            batch, layout = [batch[c] for c in order], [layout[c] for c in order]
-        starts = [c for c in range(len(batch)) if c == 0 or layout[c] != layout[c - 1]] + [len(batch)]
-        groups = []
-        for lo, hi in zip(starts[:-1], starts[1:]):
-            injs, first = [injections[k] for k in batch[lo:hi]], solvers[batch[lo]]
-            ns = len(injs[0].sgen_p_mw)
-            x = np.empty((hi - lo, first._C.shape[1]), complex)  # as each copy's FastSolver._scatter fills it
-            x.real[:, :ns], x.imag[:, :ns] = [i.sgen_p_mw for i in injs], [i.sgen_q_mvar for i in injs]
-            x.real[:, ns:], x.imag[:, ns:] = [i.load_p_mw for i in injs], [i.load_q_mvar for i in injs]
-            S = np.array([solvers[k].S_const for k in batch[lo:hi]])
-            S += (first._C @ x.T).T
-            groups.append(S)
-        return batch, groups
+    def _by_layout(self, solvers: list[FastSolver], positions: Iterable[int]) -> list[list[int]]:
+        """``positions`` in ``solvers`` grouped by the copies' layouts (:meth:`_layout_of`), each group in order;
+        copies that delegate are left out."""
+        positions = list(positions)
+        groups: dict[int, list[int]] = {}
+        for k, layout in zip(positions, self._layout_of([solvers[k] for k in positions])):
+            if layout >= 0:
+                groups.setdefault(layout, []).append(k)
+        return list(groups.values())
+
+    def _bus_powers(self, solvers: list[FastSolver], injections: Sequence[Injections], group: list[int]) -> np.ndarray:
+        """The bus powers (pu, one contiguous row per copy) of the copies ``group`` (positions in ``solvers`` of one
+        layout) from their ``injections``: the layout's scatter as one sparse product, the same floats as each copy's
+        own (:meth:`FastSolver.flow`)."""
+        injs, first = [injections[k] for k in group], solvers[group[0]]
+        ns = len(injs[0].sgen_p_mw)
+        x = np.empty((len(group), first._C.shape[1]), complex)  # as each copy's FastSolver._scatter fills it
+        x.real[:, :ns], x.imag[:, :ns] = [i.sgen_p_mw for i in injs], [i.sgen_q_mvar for i in injs]
+        x.real[:, ns:], x.imag[:, ns:] = [i.load_p_mw for i in injs], [i.load_q_mvar for i in injs]
+        S = np.array([solvers[k].S_const for k in group])
+        S += (first._C @ x.T).T
+        return S
 
     def _fixed_point(self, solvers: list[FastSolver], injections: Sequence[Injections], reuse: bool,
                      ok: list[bool | None]) -> None:
@@ -249,8 +245,9 @@ class BatchedSolver:
         if batch and reuse:
             S_rows = np.array([solvers[k]._Sbus for k in batch])
         elif batch:  # (copies that fit Y₀ share its buses: rows of one length)
-            batch, groups = self._bus_powers(solvers, injections, batch)
-            S_rows = groups[0] if len(groups) == 1 else np.concatenate(groups)
+            groups = self._by_layout(solvers, batch)
+            batch = [k for group in groups for k in group]
+            S_rows = np.concatenate([self._bus_powers(solvers, injections, group) for group in groups])
             finite = np.isfinite(S_rows).all(axis=1)
             if not finite.all():  # those copies fail in their own flow
                 batch = [k for k, good in zip(batch, finite.tolist()) if good]

@@ -436,10 +436,16 @@ def all_finite(x: np.ndarray) -> bool:
 
 def _matvec(A: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     """``A @ x`` for a complex128 CSR matrix and vector: the same kernel and floats, without scipy's dispatch."""
-    if _csr_matvec is None or x.shape != (A.shape[1],):  # (a wrong length: scipy's error, not a read past x)
-        return A @ x
-    y = np.zeros(A.shape[0], np.complex128)
-    _csr_matvec(A.shape[0], A.shape[1], A.indptr, A.indices, A.data, x, y)
+    return _csr_product(A.shape, A.indptr, A.indices, A.data, x)
+
+
+def _csr_product(shape: tuple[int, int], indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, x: np.ndarray
+                 ) -> np.ndarray:
+    """The complex128 CSR matrix ``(data, indices, indptr)`` of ``shape`` times the vector ``x``: scipy's kernel."""
+    if _csr_matvec is None or x.shape != (shape[1],):  # (a wrong length: scipy's error, not a read past x)
+        return sp.csr_matrix((data, indices, indptr), shape=shape) @ x
+    y = np.zeros(shape[0], np.complex128)
+    _csr_matvec(shape[0], shape[1], indptr, indices, data, x, y)
     return y
 
 
@@ -920,11 +926,7 @@ class FastSolver(PowerFlowSolver):
                            (M.indices + nb * shift).ravel())
         indptr, indices = self._block[0][: m * rows + 1], self._block[1][: m * nnz]
         data, x = np.concatenate([c._M.data for c in copies]), np.ascontiguousarray(V, np.complex128).ravel()
-        if _csr_matvec is None:  # pragma: no cover - a scipy that moved it
-            return (sp.csr_matrix((data, indices, indptr), shape=(m * rows, m * nb)) @ x).reshape(m, rows)
-        y = np.zeros(m * rows, np.complex128)
-        _csr_matvec(m * rows, m * nb, indptr, indices, data, x, y)
-        return y.reshape(m, rows)
+        return _csr_product((m * rows, m * nb), indptr, indices, data, x).reshape(m, rows)
 
     def same_layout(self, other: FastSolver) -> bool:
         """Whether ``other`` was compiled from a net like this one's (same injection scatter, buses, branches, ratings
