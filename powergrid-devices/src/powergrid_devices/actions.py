@@ -58,13 +58,15 @@ class BoxAction:
             raise ValueError(f"expected an action of {len(self._bounds)} values ({', '.join(self.names)}), got {len(values)}")
         clipped, distance = [], 0.0
         for x, (lo, hi, default) in zip(values, self._bounds):
-            if not math.isfinite(x):
-                clipped.append(default)
-                distance += hi - lo
-            else:
-                c = lo if x < lo else hi if x > hi else x
+            if lo <= x <= hi:  # feasible: kept, adds 0 (and NaN fails this test)
+                clipped.append(x)
+            elif math.isfinite(x):
+                c = lo if x < lo else hi
                 clipped.append(c)
                 distance += abs(c - x)
+            else:
+                clipped.append(default)
+                distance += hi - lo
         return clipped, distance
 
     def pack(self, **values: float) -> np.ndarray:

@@ -241,20 +241,24 @@ class DG(Device):
         else:
             if switched:
                 low, high = p.p_min_mw, min(p.p_max_mw, max(p.p_min_mw, p.ramp_up_mw_per_h * dt))
-            else:
-                low = max(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt)
-                high = min(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt)
-            power = min(max(requested, low), high)
+            else:  # max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt) as conditionals (same floats, faster)
+                low = self.p_prev - p.ramp_down_mw_per_h * dt
+                low = low if low > p.p_min_mw else p.p_min_mw
+                high = self.p_prev + p.ramp_up_mw_per_h * dt
+                high = high if high < p.p_max_mw else p.p_max_mw
+            power = low if requested < low else requested  # min(max(requested, low), high)
+            power = high if power > high else power
             distance += abs(power - requested)
         q = 0.0
         if self.q_max > 0:
             limit = q_limit(power, pf_min=p.pf_min)
-            q = min(max(values[self._iq], -limit), limit)
-            distance += abs(q - values[self._iq])
+            x = values[self._iq]
+            q = -limit if x < -limit else limit if x > limit else x
+            distance += abs(q - x)
         self.hours_in_state = dt if switched else self.hours_in_state + dt
         self.on = on
         self.p_prev = power
-        self.p_mw, self.q_mvar = float(power), float(q)
+        self.p_mw, self.q_mvar = power, q
         self.projection = distance
         self.cost = (self.fuel_cost_per_h(power) * dt if on else 0.0) + (p.startup_cost if switched and on else 0.0)
         self.safety = 0.0

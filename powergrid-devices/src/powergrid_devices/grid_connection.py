@@ -115,9 +115,12 @@ class GridConnection(Device):
             return
         self.import_mw = value
         rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
-        self.cost = exchange_cost(rate, value, self.dt_h, p.demand_charge, max(value - self.peak_mw, 0.0))
-        self.peak_mw = max(self.peak_mw, value)
-        self.safety = max(value - p.import_limit_mw, 0.0) + max(-value - p.export_limit_mw, 0.0)
+        # max(·, 0) and max(peak, value) as conditionals (same floats, faster)
+        rise, peak = value - self.peak_mw, self.peak_mw
+        self.cost = exchange_cost(rate, value, self.dt_h, p.demand_charge, 0.0 if rise < 0.0 else rise)
+        self.peak_mw = value if value > peak else peak
+        over, under = value - p.import_limit_mw, -value - p.export_limit_mw
+        self.safety = (0.0 if over < 0.0 else over) + (0.0 if under < 0.0 else under)
 
     def state_dict(self) -> dict[str, float]:
         return {"import_mw": self.import_mw, "peak_mw": self.peak_mw}

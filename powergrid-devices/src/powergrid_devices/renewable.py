@@ -89,13 +89,14 @@ class CurtailableSource(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         s = self.params.s_max_mva
         values, distance = self.actions.read(action)
-        self.available = min(max(self.available_mw(ctx), 0.0), self.rated_mw)
-        self.p_mw = float(values[0] * self.available)
+        available, rated = self.available_mw(ctx), self.rated_mw
+        self.available = available = 0.0 if available < 0.0 else rated if available > rated else available
+        self.p_mw = values[0] * available
         self.q_mvar = 0.0
         if s > 0:
-            limit = q_limit(self.p_mw, s)
-            self.q_mvar = float(min(max(values[1], -limit), limit))
-            distance += abs(self.q_mvar - values[1])
+            limit, x = q_limit(self.p_mw, s), values[1]
+            self.q_mvar = -limit if x < -limit else limit if x > limit else x
+            distance += abs(self.q_mvar - x)
         self.projection = distance
         self.cost = self.safety = 0.0
 

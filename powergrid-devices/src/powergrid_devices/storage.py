@@ -145,34 +145,40 @@ class ESS(Device):
 
     def _range(self, kept: float) -> tuple[float, float]:
         """:meth:`feasible_range` from the SOC ``kept`` that self-discharge leaves over the step."""
-        p = self.params
-        max_charge, max_discharge = headroom(kept, p, self.dt_h)
-        return -min(p.p_max_mw, max(max_charge, 0.0)), min(p.p_max_mw, max(max_discharge, 0.0))
+        p_max = self.params.p_max_mw
+        charge, discharge = headroom(kept, self.params, self.dt_h)
+        # -min(p_max, max(charge, 0)), min(p_max, max(discharge, 0)) as conditionals (same floats, ~5x faster)
+        charge = 0.0 if charge < 0.0 else charge
+        discharge = 0.0 if discharge < 0.0 else discharge
+        return -(charge if charge < p_max else p_max), discharge if discharge < p_max else p_max
 
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         values, distance = self.actions.read(action)
         soc = self.soc * self.keep  # kept over the step
         low, high = self._range(soc)
-        power = min(max(values[0], low), high)
-        distance += abs(power - values[0])
+        x = values[0]
+        power = low if x < low else high if x > high else x  # min(max(x, low), high): low ≤ high
+        distance += abs(power - x)
         q = 0.0
         if p.s_max_mva > 0:
             limit = q_limit(power, p.s_max_mva)
-            q = min(max(values[1], -limit), limit)
-            distance += abs(q - values[1])
+            x = values[1]
+            q = -limit if x < -limit else limit if x > limit else x
+            distance += abs(q - x)
         # soc_after with one of its two terms zero, as a branch (a call costs ~10 % of this step)
         if power < 0:
             soc += -power * p.eta_charge * dt / p.capacity_mwh
         else:
             soc -= power * dt / (p.eta_discharge * p.capacity_mwh)
-        self.soc = min(max(soc, 0.0), 1.0)
+        self.soc = soc = 0.0 if soc < 0.0 else 1.0 if soc > 1.0 else soc
         self.p_mw, self.q_mvar = power, q
         self.projection = distance
         self.cost = p.degradation_cost * abs(power) * dt
         # only self-discharge can take the SOC under its floor (the projection keeps p feasible);
         # tolerance for float rounding of the projected boundary
-        self.safety = max(p.soc_min - self.soc - 1e-12, 0.0) * p.capacity_mwh
+        below = p.soc_min - soc - 1e-12
+        self.safety = (0.0 if below < 0.0 else below) * p.capacity_mwh
         self.prices.add(ctx.price)
 
     def arbitrage_action(self, price: float, mean_price: float) -> np.ndarray:
