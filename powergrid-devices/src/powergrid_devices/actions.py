@@ -136,7 +136,8 @@ def observation_rows(low: np.ndarray, high: np.ndarray, *columns: np.ndarray) ->
 
 class BoxKernel(Kernel):
     """Base of the pack's kernels for devices with a :class:`BoxAction` (``actions``): stacked bounds
-    (:class:`BoxRows`), observation bounds, and the parameters named in ``params`` as arrays on ``self.p``."""
+    (:class:`BoxRows`), observation bounds, the parameters named in ``params`` as arrays on ``self.p``, and
+    ``zero``, 0.0 for every device (read only: as an operand it saves ~0.2 µs a numpy call over a Python 0.0)."""
 
     params: tuple[str, ...] = ()
 
@@ -146,6 +147,7 @@ class BoxKernel(Kernel):
         self.obs_low = np.array([d.observation_space.low for d in devices], np.float64)
         self.obs_high = np.array([d.observation_space.high for d in devices], np.float64)
         self.p = SimpleNamespace(**{name: self.param(name) for name in self.params})
+        self.zero = np.zeros(len(devices))
 
     @staticmethod
     def layout(device: Device) -> Any:

@@ -73,19 +73,19 @@ class DGKernel(BoxKernel):
         self.tan = np.array([tan_phi(d.params.pf_min) if d.q_max > 0 else 0.0 for d in devices], np.float64)
         self.piecewise = [(i, d.params.pwl_mw, d.params.pwl_cost_per_h) for i, d in enumerate(devices)
                           if d.params.cost_curve == "piecewise"]
+        self.ramp_up, self.ramp_down = self.p.ramp_up_mw_per_h * self.dt, self.p.ramp_down_mw_per_h * self.dt  # MW a step
 
     def load(self) -> None:
         super().load()
         self.on = np.array([d.on for d in self.devices], bool)
         self.hours = np.array([d.hours_in_state for d in self.devices], np.float64)
-        self.p_prev = np.array([d.p_prev for d in self.devices], np.float64)
 
     def can_switch(self) -> np.ndarray:
         """:meth:`DG.can_switch` of every device."""
         if self.iu < 0:
             return np.zeros(len(self.devices), bool)
         p = self.p
-        up = (self.hours >= p.min_up_h - 1e-9) & (self.p_prev <= np.maximum(p.p_min_mw, p.ramp_down_mw_per_h * self.dt) + 1e-9)
+        up = (self.hours >= p.min_up_h - 1e-9) & (self.p_mw <= np.maximum(p.p_min_mw, self.ramp_down) + 1e-9)
         return np.where(self.on, up, self.hours >= p.min_down_h - 1e-9)
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
@@ -105,20 +105,20 @@ class DGKernel(BoxKernel):
         requested = values[:, self.ip]
         if self.iu >= 0:  # wanted on but off: the power request was not honoured either
             distance += np.where(~on & want_on, np.abs(requested), 0.0)
-        low = np.where(switched, p.p_min_mw, np.maximum(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt))
-        high = np.where(switched, np.minimum(p.p_max_mw, np.maximum(p.p_min_mw, p.ramp_up_mw_per_h * dt)),
-                        np.minimum(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt))
+        low = np.where(switched, p.p_min_mw, np.maximum(p.p_min_mw, self.p_mw - self.ramp_down))
+        high = np.where(switched, np.minimum(p.p_max_mw, np.maximum(p.p_min_mw, self.ramp_up)),
+                        np.minimum(p.p_max_mw, self.p_mw + self.ramp_up))
         held = np.minimum(np.maximum(requested, low), high)
         distance += np.where(on, np.abs(held - requested), 0.0)
         power = np.where(on, held, 0.0)
         q, fuel = self._q_and_fuel(values, power, distance)
         self.hours = np.where(switched, dt, self.hours + dt)
-        self.on, self.p_prev = on, power
+        self.on = on
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = np.where(on, fuel * dt, 0.0) + np.where(switched & on, p.startup_cost, 0.0)
         # safety stays 0 (the objects' own, from their reset): not written back
-        self.write_back(("hours_in_state", "on", "p_prev", "p_mw", "q_mvar", "projection", "cost"),
-                        self.hours, on, power, power, q, distance, self.cost)
+        self.write_back(("hours_in_state", "on", "p_mw", "q_mvar", "projection", "cost"),
+                        self.hours, on, power, q, distance, self.cost)
 
     def _q_and_fuel(self, values: np.ndarray, power: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reactive power (Mvar) within the power-factor limit (its clipping added to ``distance``) and
@@ -129,26 +129,26 @@ class DGKernel(BoxKernel):
             limit = np.abs(power) * self.tan
             q = np.minimum(np.maximum(values[:, self.iq], -limit), limit)
             distance += np.abs(q - values[:, self.iq])
-        fuel = quadratic_fuel_per_h(power, p.cost_a, p.cost_b, np.where(power > 0, p.cost_c, 0.0))
+        # c while producing, else 0: c·(p > 0) is np.where(power > 0, c, 0.0) for c ≥ 0 (same floats, faster)
+        fuel = quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c * (power > 0))
         for i, mw, cost in self.piecewise:
             fuel[i] = np.interp(power[i], mw, cost)
         return q, fuel
 
     def _step_always_on(self, values: np.ndarray, distance: np.ndarray) -> None:
         """:meth:`step` without a commitment action: always on, never switched (the same arithmetic, fewer calls)."""
-        p, dt = self.p, self.dt
+        p = self.p
         requested = values[:, self.ip]
-        low = np.maximum(p.p_min_mw, self.p_prev - p.ramp_down_mw_per_h * dt)
-        high = np.minimum(p.p_max_mw, self.p_prev + p.ramp_up_mw_per_h * dt)
+        low = np.maximum(p.p_min_mw, self.p_mw - self.ramp_down)
+        high = np.minimum(p.p_max_mw, self.p_mw + self.ramp_up)
         power = np.minimum(np.maximum(requested, low), high)
         distance += np.abs(power - requested)
         q, fuel = self._q_and_fuel(values, power, distance)
-        self.hours = self.hours + dt
-        self.p_prev = power
+        self.hours = self.hours + self.dt
         self.p_mw, self.q_mvar, self.projection = power, q, distance
-        self.cost = fuel * dt + 0.0
-        self.write_back(("hours_in_state", "p_prev", "p_mw", "q_mvar", "projection", "cost"),
-                        self.hours, power, power, q, distance, self.cost)
+        self.cost = fuel * self.dt + self.zero  # + 0: the per-object step's start-up term (same floats)
+        self.write_back(("hours_in_state", "p_mw", "q_mvar", "projection", "cost"),
+                        self.hours, power, q, distance, self.cost)
 
     def observe(self) -> np.ndarray:
         columns = [self.p_mw / self.p.p_max_mw, self.on.astype(np.float64), self.can_switch().astype(np.float64)]
@@ -166,7 +166,7 @@ class DG(Device):
     - Fuel cost over ``dt`` hours while on: quadratic ``(a·p² + b·p + c)·dt`` $
       (``c`` only while ``p > 0``) or piecewise linear ``F(p)·dt`` interpolating
       ``(pwl_mw, pwl_cost_per_h)``. Start-up: ``startup_cost`` $ when switched on.
-    - On: ``p ∈ [max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt)]``; in the step it
+    - On: ``p ∈ [max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt)]`` with ``p₀`` the last output (``p_mw``, MW); in the step it
       starts, ``p ∈ [p_min, max(p_min, RU·dt)]``. It may shut down only when
       ``p₀ ≤ max(p_min, RD·dt)`` (shut-down ramp), after ``min_up_h`` hours on; it
       may start after ``min_down_h`` hours off. An on/off request that cannot
@@ -196,16 +196,14 @@ class DG(Device):
         self.observation_space = box([0.0, 0.0, 0.0] + [-1.0] * (n_obs - 3), [1.0] * n_obs)
         self.on = p.on_init or not p.commitment
         self.hours_in_state = 0.0
-        self.p_prev = 0.0
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
         self.on = p.on_init or not p.commitment
         draw = (uniform(rng, 0.0, p.init_spread), uniform(rng, 0.0, p.init_spread)) if p.init_spread else (0.0, 0.0)
-        self.p_prev = p.p_min_mw + draw[0] * (p.p_max_mw - p.p_min_mw) if self.on else 0.0
+        self.p_mw = p.p_min_mw + draw[0] * (p.p_max_mw - p.p_min_mw) if self.on else 0.0
         self.hours_in_state = draw[1] * max(p.min_up_h, p.min_down_h)
-        self.p_mw = self.p_prev
 
     def fuel_cost_per_h(self, power: float) -> float:
         """Fuel cost rate ($/h) at ``power`` MW while on."""
@@ -219,7 +217,7 @@ class DG(Device):
         if not p.commitment:
             return False
         if self.on:
-            return self.hours_in_state >= p.min_up_h - 1e-9 and self.p_prev <= max(p.p_min_mw, p.ramp_down_mw_per_h * dt) + 1e-9
+            return self.hours_in_state >= p.min_up_h - 1e-9 and self.p_mw <= max(p.p_min_mw, p.ramp_down_mw_per_h * dt) + 1e-9
         return self.hours_in_state >= p.min_down_h - 1e-9
 
     def step(self, action: object, ctx: StepContext) -> None:
@@ -242,9 +240,9 @@ class DG(Device):
             if switched:
                 low, high = p.p_min_mw, min(p.p_max_mw, max(p.p_min_mw, p.ramp_up_mw_per_h * dt))
             else:  # max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt) as conditionals (same floats, faster)
-                low = self.p_prev - p.ramp_down_mw_per_h * dt
+                low = self.p_mw - p.ramp_down_mw_per_h * dt
                 low = low if low > p.p_min_mw else p.p_min_mw
-                high = self.p_prev + p.ramp_up_mw_per_h * dt
+                high = self.p_mw + p.ramp_up_mw_per_h * dt
                 high = high if high < p.p_max_mw else p.p_max_mw
             power = low if requested < low else requested  # min(max(requested, low), high)
             power = high if power > high else power
@@ -257,7 +255,6 @@ class DG(Device):
             distance += abs(q - x)
         self.hours_in_state = dt if switched else self.hours_in_state + dt
         self.on = on
-        self.p_prev = power
         self.p_mw, self.q_mvar = power, q
         self.projection = distance
         self.cost = (self.fuel_cost_per_h(power) * dt if on else 0.0) + (p.startup_cost if switched and on else 0.0)

@@ -37,7 +37,7 @@ class CurtailableKernel(BoxKernel):
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         values, distance = self.box.read(actions)
-        self.available_now = np.minimum(np.maximum(self.available(ctx), 0.0), self.rated)
+        self.available_now = np.minimum(np.maximum(self.available(ctx), self.zero), self.rated)
         power = values[:, 0] * self.available_now
         q = np.zeros(len(power))
         if values.shape[1] > 1:

@@ -66,24 +66,25 @@ class ESSKernel(BoxKernel):
         self.price_count = np.array([d.prices.count for d in self.devices], np.int64)
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
-        p, dt = self.p, self.dt
+        p, dt, zero = self.p, self.dt, self.zero
         values, distance = self.box.read(actions)
+        requested = values[:, 0]
         kept = self.soc * self.keep
         max_charge, max_discharge = headroom(kept, p, dt)
-        low = -np.minimum(p.p_max_mw, np.maximum(max_charge, 0.0))
-        high = np.minimum(p.p_max_mw, np.maximum(max_discharge, 0.0))
-        power = np.minimum(np.maximum(values[:, 0], low), high)
-        distance += np.abs(power - values[:, 0])
+        low = -np.minimum(p.p_max_mw, np.maximum(max_charge, zero))
+        high = np.minimum(p.p_max_mw, np.maximum(max_discharge, zero))
+        power = np.minimum(np.maximum(requested, low), high)
+        distance += np.abs(power - requested)
         q = np.zeros(len(power))
         if values.shape[1] > 1:
             limit = q_limit_rows(power, p.s_max_mva)
             q = np.minimum(np.maximum(values[:, 1], -limit), limit)
             distance += np.abs(q - values[:, 1])
-        soc = soc_after(kept, np.maximum(-power, 0.0), np.maximum(power, 0.0), p, dt)
-        self.soc = np.minimum(np.maximum(soc, 0.0), 1.0)
+        soc = soc_after(kept, np.maximum(-power, zero), np.maximum(power, zero), p, dt)
+        self.soc = np.minimum(np.maximum(soc, zero), 1.0)
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = p.degradation_cost * np.abs(power) * dt
-        self.safety = np.maximum(p.soc_min - self.soc - 1e-12, 0.0) * p.capacity_mwh
+        self.safety = np.maximum(p.soc_min - self.soc - 1e-12, zero) * p.capacity_mwh
         finite = np.isfinite(prices)
         self.price_total += prices if finite.all() else np.where(finite, prices, 0.0)
         self.price_count += finite
