@@ -212,6 +212,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_buf = np.zeros(int(self._obs_starts[-1]), np.float64)
         self._obs_scaled = np.zeros_like(self._obs_buf)  # (buf − ref)/scale before float32
         self._obs_dim = dims[0] if dims and len(set(dims)) == 1 else 0  # 0: the sizes differ
+        # the terminations and truncations a step returns, all False or all True, copied (faster than fromkeys)
+        self._flag_dicts = {flag: dict.fromkeys(self.possible_agents, flag) for flag in (False, True)}
         scaling = [self._observation_scaling(a) for a in learned]
         normalized = self.config.spaces.observation == "normalized"
         self._obs_ref = np.concatenate([c[2] for c in scaling]) if normalized and scaling else 0.0
@@ -225,7 +227,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._all_acting_list = self._all_acting.tolist()
         self._no_wait = np.zeros(len(learned), np.int64)
         self._all_acting.flags.writeable = self._no_wait.flags.writeable = False
-        self._acting_now = ([True] * len(learned), [0] * len(learned))  # the infos' acting and ticks_to_next then
         self._offsets = np.array([a.offset for a in learned], dtype=np.int64)
         self._learned_pos = np.array([self._agent_pos[a.id] for a in learned], dtype=np.int64)
         starts = self._obs_starts[:-1]
@@ -598,9 +599,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _step_dicts(self, observations: np.ndarray, rewards: list[float], terminate: bool, truncate: bool,
                     infos: dict[str, dict[str, Any]]) -> tuple[dict, dict, dict, dict, dict]:
         """:meth:`_after_flow`'s arrays as :meth:`step`'s PettingZoo dicts by learned agent."""
-        agents = self.possible_agents
-        return (self._obs_dict(observations), dict(zip(agents, rewards)), dict.fromkeys(agents, terminate),
-                dict.fromkeys(agents, truncate), infos)
+        flags = self._flag_dicts
+        return (self._obs_dict(observations), dict(zip(self.possible_agents, rewards)), flags[terminate].copy(),
+                flags[truncate].copy(), infos)
 
     def _before_flow(self, actions: Mapping[str, Any]) -> int | None:
         """The part of :meth:`step` up to the power flow, for actions :meth:`_check_actions` accepted: actions,
@@ -844,14 +845,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._check_running()
         if not isinstance(actions, Mapping):
             raise ActionError(f"expected a mapping of learned agent id → action, got {type(actions).__name__}")
-        for agent_id in actions:
-            if agent_id not in self._action_spaces:
+        spaces, shapes, ready = self._action_spaces, self._action_shapes, self._is_ready_action
+        for agent_id, a in actions.items():
+            if agent_id not in spaces:
                 agent = self.scenario.agents.get(agent_id)
                 what = "an unknown agent id" if agent is None else f"not a learned agent (policy: {agent.policy})"
                 raise ActionError(f"action for {agent_id!r}: {what}; only learned agents act "
                                   f"({', '.join(self.possible_agents) or 'none'})")
-            a = actions[agent_id]
-            if a is not None and not self._is_ready_action(a, self._action_shapes[agent_id]):
+            if a is not None and not ready(a, shapes[agent_id]):
                 _checked_action(agent_id, a, self.action_space(agent_id))
 
     def _apply_network_settings(self) -> None:
@@ -941,7 +942,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         ctx, tick = self.ctx, self.tick
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * math.pi * ctx.hour / 24.0
-        buf[self._obs_clock_at] = (ctx.price, math.sin(angle), math.cos(angle)) * self._n_learned  # a 1-D index
+        buf.put(self._obs_clock_at, (ctx.price, math.sin(angle), math.cos(angle)))  # put repeats the 3 for every agent
         if not self._every_tick:
             buf[self._obs_acting_at] = self._acting[self._learned_pos]
             buf[self._obs_ahead_at] = self._ahead / self._periods
@@ -994,10 +995,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
             proj = [0.0] * self._n_learned
-        if self._every_tick:  # all acting, none waiting
-            acting, ahead = self._acting_now
-        else:
-            acting, ahead = self._acting[self._learned_pos].tolist(), self._ahead.tolist()
         time_s = self.time_s
         if self._stamps is not None:
             stamp = self._stamps[tick]
@@ -1006,19 +1003,22 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             stamp = now.isoformat() if now is not None else None
         infos = {}
         tick_s = self.tick_s
-        # the entries every agent shares, copied (faster than a literal) and then the agent's own set in place
+        # the entries every agent shares (acting now, as every agent does at every tick unless multi-rate), copied
+        # (faster than a literal) and then the agent's own set in place
         base = {"cost": 0.0, "safety": 0.0, "converged": sound, "failure": self._failure, "penalty": penalty,
-                "acting": False, "ticks_to_next": 0, "next_action_s": 0, "time_s": time_s, "timestamp": stamp,
+                "acting": True, "ticks_to_next": 0, "next_action_s": 0, "time_s": time_s, "timestamp": stamp,
                 "projection": 0.0}
-        for aid, c, unsafe, projection, now, next_tick in zip(self.possible_agents, costs, safety, proj, acting, ahead):
+        for aid, c, unsafe, projection in zip(self.possible_agents, costs, safety, proj):
             info = base.copy()
             info["cost"] = c
             info["safety"] = unsafe
-            info["acting"] = now
-            info["ticks_to_next"] = next_tick
-            info["next_action_s"] = next_tick * tick_s
             info["projection"] = projection
             infos[aid] = info
+        if not self._every_tick:  # multi-rate: who acts, and how long the others wait
+            for info, now, next_tick in zip(infos.values(), self._acting[self._learned_pos].tolist(), self._ahead.tolist()):
+                info["acting"] = now
+                info["ticks_to_next"] = next_tick
+                info["next_action_s"] = next_tick * tick_s
         for aid, down, ups, protos, own, reports in self._info_parts:  # the agents whose infos add entries
             info = infos[aid]
             if down is not None:
