@@ -89,10 +89,11 @@ class BoxRows:
     def read(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every row clipped to its bounds (NaN/inf: the default) and each row's projection distance."""
         values = np.minimum(np.maximum(a, self.low), self.high)
+        distance = np.abs(values - a)  # inf or NaN where a is not finite
+        rows = distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
+        if math.isfinite(rows.sum()):  # every entry finite (one reduction, cheaper than isfinite(a).all())
+            return values, rows
         finite = np.isfinite(a)
-        if finite.all():
-            distance = np.abs(values - a)
-            return values, distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
         values = np.where(finite, values, self.default)
         return values, np.where(finite, np.abs(values - a), self.width).sum(axis=1)
 
