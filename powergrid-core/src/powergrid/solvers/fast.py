@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -245,6 +245,27 @@ class _NumpyNR:
         return V, converged, it
 
 
+class _Scope(NamedTuple):
+    """Where :meth:`_GridNR._params` reads and writes for some lines, shifted pairs and buses: the lines (indices among
+    them), their upper ``Ybus.data`` entries and −1 per line (complex: an array operand of the division); the shifted
+    pairs and their upper and lower entries; the buses, their diagonal entries, the entries of their couplings (``at``,
+    each bus's from ``starts``); the owning lines' shunts in ``_h.ravel()`` of the buses ``own`` among them (None: every
+    bus has a line)."""
+
+    lines: np.ndarray
+    up: np.ndarray
+    minus_one: np.ndarray
+    trs: np.ndarray
+    up_tr: np.ndarray
+    lo_tr: np.ndarray
+    buses: np.ndarray
+    diag: np.ndarray
+    at: np.ndarray
+    starts: np.ndarray
+    h_at: np.ndarray
+    own: np.ndarray | None
+
+
 class _GridNR:
     """lightsim2grid's Newton–Raphson run by an ``LSGrid`` built on this solver's own ``Ybus``, which keeps the KLU
     symbolic analysis and the Jacobian pattern from one solve to the next.
@@ -301,11 +322,10 @@ class _GridNR:
         # the grid's parameters, set by _params: the lines' r, x, h_from, h_to and the shifted pairs' r, x (pu), θ
         # (rad); each bus's diagonal remainder and the couplings they sum (−(series admittance), at the upper entries)
         self._r, self._x, self._h = np.zeros(m), np.zeros(m), np.zeros((2, m), np.complex128)
+        self._h_flat, self._h_rows = self._h.ravel(), (self._h[0], self._h[1])  # (views)
         self._r_tr, self._x_tr, self._theta = np.zeros(len(ft)), np.zeros(len(ft)), np.zeros(len(ft))
         self._remainder, self._coupling = np.zeros(n, np.complex128), data.copy()
-        owned = np.flatnonzero(owner >= 0)
-        self._params(np.arange(m), np.arange(len(ft)), np.arange(n), self._at_bus, self._bus_start,
-                     owned, side[owned], owner[owned])
+        self._params(self._scope_of(np.arange(m), np.arange(len(ft)), np.arange(n), self._at_bus, self._bus_start))
         shunt = self._remainder[self.lonely]
         g = _LSGrid()
         g.set_sn_mva(self.SCALE)
@@ -328,67 +348,81 @@ class _GridNR:
         self._all = np.ones(2 * n, bool)
         self._pq = np.empty((2, 2 * n), np.float32)  # P then Q rows: the float32 parts, then the rests
         self._pq_views = (self._pq[:, :n], self._pq[:, n:], self._pq[0], self._pq[1])
-        self._rest = np.empty((2, n))
-        self._minus_scale = np.full((2, n), -self.SCALE)  # an array operand: a ufunc is slower with a Python float
+        # the bus powers in the load convention and units of the grid (P, Q of a bus side by side: one contiguous
+        # product with Sbus's floats; _scaled_t: as P and Q rows), the float32 parts back in float64 (the rests are
+        # then float64 differences, not mixed-type ones) and the rests
+        self._scaled, self._part64, self._rest = np.empty(2 * n), np.empty((2, n)), np.empty((2, n))
+        self._scaled_t = self._scaled.reshape(n, 2).T
+        self._minus_scale = np.full(2 * n, -self.SCALE)  # an array operand: a ufunc is slower with a Python float
         self._S: np.ndarray | None = None  # the bus powers written last
         self._touched: set[tuple[int, int]] = set()  # pairs of buses whose entries of Ybus changed since
-        self._scopes: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}  # _params's arguments for such a pair
+        self._scopes: dict[tuple[int, int], _Scope] = {}  # _params's argument for such a pair
 
-    def _params(self, lines: np.ndarray, trs: np.ndarray, buses: np.ndarray, at: np.ndarray, starts: np.ndarray,
-                owned: np.ndarray, side: np.ndarray, owner: np.ndarray) -> None:
-        """From ``Ybus``, the parameters of the lines ``lines`` and the shifted pairs ``trs`` (indices among them)
-        and the diagonal remainders of the buses ``buses``: the sums of their diagonals and of the couplings at
-        ``at`` (``starts``: where each bus's couplings begin), written to the shunts at the ends ``side`` of the
-        lines ``owner`` for the buses ``owned`` among them (a bus without a line keeps a shunt of its own)."""
+    def _scope_of(self, lines: np.ndarray, trs: np.ndarray, buses: np.ndarray, at: np.ndarray, starts: np.ndarray
+                  ) -> _Scope:
+        """:meth:`_params`'s argument for the lines ``lines`` and the shifted pairs ``trs`` (indices among them) and the
+        diagonal remainders of the buses ``buses`` (``at``: the couplings they sum, ``starts``: where each bus's ones
+        begin), every position in ``Ybus.data``, ``_h`` and ``_remainder`` resolved once."""
+        owner = self._owner[buses]
+        own = np.flatnonzero(owner >= 0)
+        h_at = self._side[buses[own]] * len(self._r) + owner[own]  # in _h.ravel(): the shunt at the owning line's end
+        return _Scope(lines, self.up_line[lines], np.full(len(lines), -1.0 + 0j), trs, self.up_tr[trs], self.lo_tr[trs],
+                      buses, self.diag[buses], at, starts, h_at, None if len(own) == len(buses) else own)
+
+    def _params(self, scope: _Scope) -> None:
+        """From ``Ybus``, the parameters of the lines and the shifted pairs of ``scope`` and the diagonal remainders
+        of its buses: the sums of their diagonals and of their couplings, written to the shunts at the owning lines'
+        ends (a bus without a line keeps a shunt of its own)."""
+        lines, up, minus_one, trs, up_tr, lo_tr, buses, diag, at, starts, h_at, own = scope
         data, coupling = self.Ybus.data, self._coupling
         if len(lines):
-            up = self.up_line[lines]
-            coupling[up] = data[up]
-            z = -1.0 / data[up]
+            y = data[up]
+            coupling[up] = y
+            z = np.divide(minus_one, y)
             self._r[lines], self._x[lines] = z.real, z.imag
         if len(trs):
-            Yft = data[self.up_tr[trs]]
-            theta = 0.5 * np.angle(Yft / data[self.lo_tr[trs]])
+            Yft = data[up_tr]
+            theta = 0.5 * np.angle(Yft / data[lo_tr])
             y_tr = -Yft * np.exp(-1j * theta)
-            coupling[self.up_tr[trs]] = -y_tr
+            coupling[up_tr] = -y_tr
             z_tr = 1.0 / y_tr
             self._r_tr[trs], self._x_tr[trs], self._theta[trs] = z_tr.real, z_tr.imag, theta
-        self._remainder[buses] = data[self.diag[buses]] + np.add.reduceat(coupling[at], starts)
-        self._h[side, owner] = self._remainder[owned]
+        remainder = data[diag] + np.add.reduceat(coupling[at], starts)
+        self._remainder[buses] = remainder
+        self._h_flat[h_at] = remainder if own is None else remainder[own]
 
     def touch(self, f: int, t: int) -> None:
         """Note that the entries of ``Ybus`` of the buses ``f``, ``t`` changed in place (a tap move): the next solve
         writes that pair's parameters and the remainders at both buses to the grid."""
         self._touched.add((min(f, t), max(f, t)))
 
-    def _scope(self, pair: tuple[int, int]) -> tuple[np.ndarray, ...]:
-        """:meth:`_params`'s arguments for the pair of buses ``pair`` and its two buses."""
+    def _scope(self, pair: tuple[int, int]) -> _Scope:
+        """:meth:`_params`'s argument for the pair of buses ``pair`` and its two buses."""
         fl, tl, ft, tt = self._ends
         f, t = pair
-        buses = np.array(pair)
         stops = np.r_[self._bus_start[1:], len(self._at_bus)]
         at = [self._at_bus[self._bus_start[b]: stops[b]] for b in pair]
-        owned = buses[self._owner[buses] >= 0]
-        scope = (np.flatnonzero((fl == f) & (tl == t)), np.flatnonzero((ft == f) & (tt == t)), buses,
-                 np.concatenate(at), np.array([0, len(at[0])]), owned, self._side[owned], self._owner[owned])
-        self._scopes[pair] = scope
+        scope = self._scopes[pair] = self._scope_of(np.flatnonzero((fl == f) & (tl == t)),
+                                                    np.flatnonzero((ft == f) & (tt == t)), np.array(pair),
+                                                    np.concatenate(at), np.array([0, len(at[0])]))
         return scope
 
     def _update(self) -> None:
         """Write the parameters of the pairs :meth:`touch` noted and the remainders at their buses to the grid
         (the same floats as computing them all)."""
-        g = self.grid
-        theta, shunt = self._theta.copy(), self._remainder[self.lonely]
+        g, shifted, lonely = self.grid, len(self.up_tr), len(self.lonely)
+        theta = self._theta.copy() if shifted else None
+        shunt = self._remainder[self.lonely] if lonely else None
         for pair in self._touched:  # a bus shared by two pairs is summed again with the second: both fresh
-            self._params(*(self._scopes.get(pair) or self._scope(pair)))
+            self._params(self._scopes.get(pair) or self._scope(pair))
         self._touched.clear()
         if len(self.up_line):
-            g.update_powerlines_parameters(self._r, self._x, self._h[0], self._h[1])
-        if len(self.up_tr):
-            g.update_trafos_parameters(self._r_tr, self._x_tr, np.zeros(len(theta), np.complex128))
+            g.update_powerlines_parameters(self._r, self._x, *self._h_rows)
+        if shifted:
+            g.update_trafos_parameters(self._r_tr, self._x_tr, np.zeros(shifted, np.complex128))
             for i in np.flatnonzero(theta != self._theta).tolist():
                 g.change_shift_trafo(i, float(self._theta[i]))
-        if len(self.lonely):
+        if lonely:
             new = self._remainder[self.lonely]
             for i in np.flatnonzero(new != shunt).tolist():
                 g.change_p_shunt(i, float(new[i].real * self.SCALE))
@@ -402,10 +436,11 @@ class _GridNR:
         if self._touched:
             self._update()
         if Sbus is not self._S:
-            rest, (part, rest32, p, q) = self._rest, self._pq_views
-            np.multiply(Sbus.view(np.float64).reshape(n, 2).T, self._minus_scale, out=rest)  # load convention
-            part[...] = rest
-            np.subtract(rest, part, out=rest)
+            scaled_t, part64, rest, (part, rest32, p, q) = self._scaled_t, self._part64, self._rest, self._pq_views
+            np.multiply(Sbus.view(np.float64), self._minus_scale, out=self._scaled)  # load convention
+            part[...] = scaled_t
+            part64[...] = part
+            np.subtract(scaled_t, part64, out=rest)
             rest32[...] = rest
             g.update_loads_p(self._all, p)
             g.update_loads_q(self._all, q)
@@ -417,16 +452,28 @@ class _GridNR:
 @attrs.define
 class _TapTable:
     """One transformer's branch admittances ``[Yff, Yft, Ytf, Ytt]`` (pu) per tap position from ``lo``,
-    the ones in use, the (data array, entry positions, which of the four) triples to patch, the internal
+    the position in use, the (data array, entry positions, which of the four) triples to patch, the internal
     buses fed through it (its LV side cut off from every slack without it; None when it is not a cut) and its two
     internal buses."""
 
     lo: int
     Y: np.ndarray
-    now: np.ndarray
+    pos: int
     targets: list
     fed: np.ndarray | None
     buses: tuple[int, int]
+    _steps: dict[tuple[int, int], tuple[Any, list[np.ndarray]]] = attrs.field(factory=dict)
+
+    def step_to(self, pos: int) -> tuple[Any, list[np.ndarray]]:
+        """A move from :attr:`pos` to ``pos``: the change of the no-load voltage ratio ``−Ytf/Ytt`` (new over old)
+        and, per target, the increments of its entries (new minus old admittances, pu); computed once per move."""
+        step = self._steps.get((self.pos, pos))
+        if step is None:
+            now, new = self.Y[self.pos - self.lo], self.Y[pos - self.lo]
+            delta = new - now
+            step = self._steps[(self.pos, pos)] = (new[2] * now[3] / (now[2] * new[3]),
+                                                   [delta[which] for _, _, which in self.targets])
+        return step
 
 
 def all_finite(x: np.ndarray) -> bool:
@@ -957,15 +1004,14 @@ class FastSolver(PowerFlowSolver):
                 self.topology_changed()
             return
         self._unsynced_taps[trafo_row] = tap_pos  # written to the table when the net is next read
-        new = table.Y[tap_pos - table.lo]
-        delta = new - table.now
+        ratio, increments = table.step_to(tap_pos)
         if table.fed is not None:  # warm start: the buses it feeds follow its no-load voltage ratio −Ytf/Ytt
-            self._V[table.fed] *= new[2] * table.now[3] / (table.now[2] * new[3])
-        table.now = new
+            self._V[table.fed] *= ratio
+        table.pos = tap_pos
         if self._grid is not None:
             self._grid.touch(*table.buses)
-        for data, where, which in table.targets:
-            data[where] += delta[which]
+        for (data, where, _), increment in zip(table.targets, increments):
+            data[where] += increment
 
     def _tap_table(self, row: int) -> _TapTable | None:
         """Branch admittances of transformer ``row`` at every tap position, and where they sit."""
@@ -1011,8 +1057,7 @@ class FastSolver(PowerFlowSolver):
         _, label = connected_components(sp.csr_matrix((np.ones(int(keep.sum())), (A.row[keep], A.col[keep])),
                                                       shape=A.shape), directed=False)
         fed = np.flatnonzero(label == label[t])
-        table = _TapTable(int(lo), Y, Y[int(pos0) - int(lo)].copy(), targets,
-                          None if np.isin(self.ref, fed).any() else fed, (f, t))
+        table = _TapTable(int(lo), Y, int(pos0), targets, None if np.isin(self.ref, fed).any() else fed, (f, t))
         self._taps[row] = table
         return table
 
