@@ -301,6 +301,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
                              if type(a.protocol).reset is not VerticalProtocol.reset]
+        # devices that keep Device.reset draw nothing at reset: no stream is built for them (their key is still taken)
+        self._draws_at_reset = [type(d.device).reset is not Device.reset for d in devices]
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
         # the learned agents whose infos add entries: down link, up links by child, protocols, own protocol, reports
@@ -545,8 +547,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
-        for d in s.device_agents:
-            d.device.reset(_stream(root, next(keys)))
+        for d, draws in zip(s.device_agents, self._draws_at_reset):
+            key = next(keys)
+            d.device.reset(_stream(root, key) if draws else None)
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
