@@ -285,7 +285,9 @@ class FastSetpoints:
                 children.append(child)
                 spans.append(slice(start + where.start, start + where.stop))
         self._child_pos = np.array([agent_pos[c.id] for c in children], np.int64)
-        self._both = np.concatenate([self._pos, self._child_pos])  # disjoint: parents are roots, children devices
+        both = np.concatenate([self._pos, self._child_pos])  # disjoint: parents are roots, children devices
+        # where every parent and child writes the same value (count, tick, price): a slice when they are all the agents
+        self._both = slice(None) if np.array_equal(np.sort(both), np.arange(len(agent_pos))) else both
         row_of = {id(d): (b, row) for b in batches for row, d in enumerate(b.agents)}
         self._solo: list[tuple[int, DeviceAgent, slice]] = []  # a solo child takes a slice (a view) of the actions
         fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
