@@ -107,7 +107,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._learned = [s.agents[i] for i in self.possible_agents]
         self._agent_cfg = {a.id: a for a in config.agents}
         self._build_links()
-        self._sgen_rows = np.array([d.sgen_row for d in s.device_agents], dtype=np.int64)
+        rows = np.array([d.sgen_row for d in s.device_agents], dtype=np.int64)
+        # where the devices' injections go in net.sgen's arrays: a slice when they are all its rows, in order
+        self._sgen_rows = slice(None) if np.array_equal(rows, np.arange(len(self.net.sgen))) else rows
         self._base_sgen_p = self.net.sgen.p_mw.to_numpy(float).copy()
         self._base_sgen_q = self.net.sgen.q_mvar.to_numpy(float).copy()
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
