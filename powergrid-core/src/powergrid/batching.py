@@ -226,12 +226,14 @@ class DeviceGroups:
         return np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
 
     def observe(self, buf: np.ndarray) -> None:
-        """Write every observed device and protocol part into the observation buffer ``buf``."""
+        """Write every observed device and protocol part into the observation buffer ``buf``.
+
+        float32 values go in by ``ndarray.put``: 0.2-0.3 µs faster than an index assignment into float64."""
         if self._values:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
             x = np.array([v for values in self._values for v in values()], np.float64)
             x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
-            buf[self._values_at] = x if self._values_take is None else x[self._values_take]
+            buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
         for observe, places in self.flat_parts:
             value = observe()
             for where in places:
@@ -239,7 +241,6 @@ class DeviceGroups:
         for b in self.batches:
             if len(b.obs_at):
                 observed = b.kernel.observe()
-                # put: ~0.3 µs faster than a 2-D index assignment of float32 rows into the float64 buffer
                 buf.put(b.obs_at, observed if b.obs_rows is None else observed[b.obs_rows])
 
 
