@@ -177,6 +177,22 @@ def test_tap_change_recompiles(backend):
     assert np.nanmax(np.abs(after.vm_pu - before.vm_pu)) > 1e-3  # the new Ybus is in use
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tap_moved_out_of_its_range_and_back_matches_pandapower(backend):
+    """A move outside ``[tap_min, tap_max]`` recompiles; moves back inside patch from the net's new position (before:
+    the patch table was built at the out-of-range position and indexed past its rows)."""
+    net = TEMPLATES["cigre_mv"]()
+    for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
+                       "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
+        net.trafo[col] = value
+    inj = random_injections(net, np.random.default_rng(1), len(net.sgen))
+    solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
+    for tap in (10, 9, 8, -10, -9, 0):
+        solver.set_trafo_tap(0, tap)
+        ref.set_trafo_tap(0, tap)
+        assert_matches(solver.solve(inj), ref.solve(inj), f"tap {tap}")
+
+
 @pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
 @pytest.mark.parametrize("name", ["ieee34_3mg", "cigre_mv"])  # regulators; 30° transformers with tap changers
 def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(name):

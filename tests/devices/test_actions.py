@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from powergrid.devices import box
-from powergrid_devices.actions import observation, uniform
+from powergrid_devices.actions import BoxAction, BoxRows, observation, uniform
 
 
 @pytest.mark.parametrize(("low", "high"), [(-0.2, 0.2), (0.0, 0.3), (0.1, 0.1), (-3.7e-5, 1.9e3), (2.5, 7.25)])
@@ -27,3 +29,26 @@ def test_observation_replaces_nan_by_zero_then_clips_to_the_bounds() -> None:
     assert obs.dtype == np.float32
     assert obs.tolist() == [0.5, 0.0, 1.0, 0.0]
     assert observation(space, [1.0, True, 0.1, 2.0]).tolist() == [1.0, 1.0, np.float32(0.1), 2.0]
+
+
+def test_box_action_read_clips_replaces_non_finite_entries_and_sums_the_distance() -> None:
+    act = BoxAction(["p", "q"], [-2.0, -1.0], [3.0, 1.0], [0.5, 0.0])
+    assert act.read([1.0, -0.25]) == ([1.0, -0.25], 0.0)
+    assert act.read(np.array([5.0, -4.0], np.float32)) == ([3.0, -1.0], 2.0 + 3.0)
+    for bad in (math.nan, math.inf, -math.inf):  # the default, at the width of the range
+        assert act.read([bad, 0.5]) == ([0.5, 0.5], 5.0)
+    assert act.read(None) == ([0.5, 0.0], 0.0)
+
+
+def test_box_rows_read_as_each_box_action_does() -> None:
+    act = BoxAction(["p", "q"], [-2.0, -1.0], [3.0, 1.0], [0.5, 0.0])
+    a = np.array([[1.0, -0.25], [math.inf, 7.0], [-9.0, math.nan]])
+    values, distance = BoxRows([act] * len(a)).read(a)
+    for row, v, d in zip(a, values, distance):
+        assert (v.tolist(), float(d)) == act.read(row)
+
+
+@pytest.mark.parametrize(("low", "high"), [([-math.inf], [1.0]), ([0.0], [math.inf])])
+def test_box_action_bounds_must_be_finite(low: list[float], high: list[float]) -> None:
+    with pytest.raises(ValueError, match="action bounds must be finite"):
+        BoxAction(["u"], low, high, [0.0])

@@ -27,9 +27,9 @@ from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.devices import Device, Kernel, StepContext
 from powergrid.solvers.base import PowerFlowResult
 
-#: Devices of a type with an array kernel are stepped by it when at least this many share a layout
-#: (below it the per-object ``step`` is faster: ESS, DG and PV cost about as much either way at 16 devices per type,
-#: CPU µs per step for the three types: 44 objects / 64 kernels at 10 each, 67 / 67 at 16, 80–87 / 69–71 at 20).
+#: Devices of a type with an array kernel are stepped by it when at least this many share a layout (below it the
+#: per-object ``step`` is faster; the pack's ESS, DG and PV cost about as much either way at 16 devices, see
+#: docs/performance.md). The two paths agree to 1e-12, not in every bit: a kernel may give −0.0 where an object gives 0.0.
 KERNEL_MIN_DEVICES = 16
 #: Route plain setpoint directives of learned root GridAgents as index maps (:class:`FastSetpoints`);
 #: False decides every agent through :meth:`MultiAgentPowerGridEnv._decide` (same results, for comparison).

@@ -40,6 +40,8 @@ class BoxAction:
         self.default = np.clip(np.asarray(default, np.float64), self.low, self.high)
         if not len(self.names) == self.low.size == self.default.size:
             raise ValueError("names, bounds and default must have the same length")
+        if not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
+            raise ValueError(f"action bounds must be finite, got low {self.low.tolist()}, high {self.high.tolist()}")
         # plain-Python copies: for the one- or two-entry actions of devices a Python loop beats numpy calls
         self._bounds = list(zip(self.low.tolist(), self.high.tolist(), self.default.tolist()))
 
@@ -58,7 +60,7 @@ class BoxAction:
             raise ValueError(f"expected an action of {len(self._bounds)} values ({', '.join(self.names)}), got {len(values)}")
         clipped, distance = [], 0.0
         for x, (lo, hi, default) in zip(values, self._bounds):
-            if lo <= x <= hi:  # feasible: kept, adds 0 (and NaN fails this test)
+            if lo <= x <= hi:  # feasible: kept, adds 0 (NaN and ±inf fail this test: the bounds are finite)
                 clipped.append(x)
             elif math.isfinite(x):
                 c = lo if x < lo else hi
@@ -149,6 +151,7 @@ class BoxKernel(Kernel):
         self.obs_high = np.array([d.observation_space.high for d in devices], np.float64)
         self.p = SimpleNamespace(**{name: self.param(name) for name in self.params})
         self.zero = np.zeros(len(devices))
+        self.zero.flags.writeable = False
 
     @staticmethod
     def layout(device: Device) -> Any:

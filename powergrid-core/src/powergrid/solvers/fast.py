@@ -466,7 +466,8 @@ class _TapTable:
 
     def step_to(self, pos: int) -> tuple[Any, list[np.ndarray]]:
         """A move from :attr:`pos` to ``pos``: the change of the no-load voltage ratio ``−Ytf/Ytt`` (new over old)
-        and, per target, the increments of its entries (new minus old admittances, pu); computed once per move."""
+        and, per target, the increments of its entries (new minus old admittances, pu); computed once per (from, to)
+        pair of positions."""
         step = self._steps.get((self.pos, pos))
         if step is None:
             now, new = self.Y[self.pos - self.lo], self.Y[pos - self.lo]
@@ -1023,8 +1024,8 @@ class FastSolver(PowerFlowSolver):
         trafo = net.trafo
         sel = self._flow["trafo"]["sel"]
         lo, hi, pos0 = (float(trafo[c].iat[row]) for c in ("tap_min", "tap_max", "tap_pos"))
-        if not np.all(np.isfinite([lo, hi, pos0])) or row not in sel:
-            return None
+        if not np.all(np.isfinite([lo, hi, pos0])) or not lo <= pos0 <= hi or row not in sel:
+            return None  # (a tap outside its range: recompiled until a move brings it back)
         positions = np.arange(int(lo), int(hi) + 1)
         df = trafo.iloc[[row] * len(positions)].copy()
         df["tap_pos"] = positions
