@@ -159,13 +159,20 @@ def test_pickle_round_trip(backend):
         assert identical(clone.solve(inj), solver.solve(inj))
 
 
+def tapped_net(name: str):
+    """Template ``name``; cigre_mv with an on-load tap changer (±9 steps of 1.5 %) on its HV/MV transformers (the
+    template has none)."""
+    net = TEMPLATES[name]()
+    if name == "cigre_mv":
+        for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
+                           "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
+            net.trafo[col] = value
+    return net
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tap_change_recompiles(backend):
-    net = TEMPLATES["cigre_mv"]()
-    # give the HV/MV transformers an on-load tap changer (the template has none)
-    for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
-                       "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
-        net.trafo[col] = value
+    net = tapped_net("cigre_mv")
     inj = random_injections(net, np.random.default_rng(3), len(net.sgen))
     solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
     before = solver.solve(inj)
@@ -181,10 +188,7 @@ def test_tap_change_recompiles(backend):
 def test_a_tap_moved_out_of_its_range_and_back_matches_pandapower(backend):
     """A move outside ``[tap_min, tap_max]`` recompiles; moves back inside patch from the net's new position (before:
     the patch table was built at the out-of-range position and indexed past its rows)."""
-    net = TEMPLATES["cigre_mv"]()
-    for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
-                       "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
-        net.trafo[col] = value
+    net = tapped_net("cigre_mv")
     inj = random_injections(net, np.random.default_rng(1), len(net.sgen))
     solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
     for tap in (10, 9, 8, -10, -9, 0):
@@ -199,11 +203,7 @@ def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(nam
     """The lightsim2grid backend solves through an LSGrid built on the solver's own Ybus: KLU analyses the Jacobian
     once over many solves and tap moves, and the flows are those of lightsim2grid's bare NRSing algorithm (which
     resets and analyses again on every call) to 1e-9 pu, in as many iterations."""
-    net = TEMPLATES[name]()
-    if name == "cigre_mv":
-        for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
-                           "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
-            net.trafo[col] = value
+    net = tapped_net(name)
     grid, bare = fast(copy.deepcopy(net), "lightsim2grid"), fast(copy.deepcopy(net), "lightsim2grid")
     assert grid._grid is not None and grid._ls is None
     bare._grid, bare._ls = None, fast_module._LS_CLASS()
@@ -231,11 +231,7 @@ def test_a_tap_move_updates_only_its_pair_and_buses_to_the_values_of_a_fresh_gri
     """After tap moves (one or several transformers between two solves) the LSGrid's line, transformer and shunt
     parameters, updated for the moved pairs and their buses only, are those of a grid built afresh on the same
     Ybus, bit for bit (cigre_mv: 150° transformers and a bus without a line)."""
-    net = TEMPLATES[name]()
-    if name == "cigre_mv":
-        for col, value in {"tap_side": "hv", "tap_neutral": 0, "tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5,
-                           "tap_pos": 0, "tap_changer_type": "Ratio"}.items():
-            net.trafo[col] = value
+    net = tapped_net(name)
     solver = fast(copy.deepcopy(net), "lightsim2grid")
     grid = solver._grid
     rows = np.flatnonzero(np.isfinite(net.trafo.tap_pos.to_numpy(float)))
