@@ -39,12 +39,18 @@ FAST_SETPOINTS = True
 ObservedPart = tuple[Callable[[], np.ndarray], list[slice]]
 
 
+def whole_or(rows: np.ndarray, n: int) -> np.ndarray | slice:
+    """``rows`` to index an axis of length ``n``: ``slice(None)`` when they are ``0..n-1`` in order (writing through
+    a slice is ≈ 0.3-0.7 µs cheaper than through an index array), else ``rows``."""
+    return slice(None) if np.array_equal(rows, np.arange(n)) else rows
+
+
 @attrs.define(eq=False)
 class Batch:
     """Devices of one kernel type and layout: the kernel, their agents and positions in device order, the
     ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
-    ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``; ``fast_to`` writes them
-    all: a slice when they are every row in order, ~0.5 µs faster than the index array) and the other rows
+    ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``; ``fast_to``: ``fast_rows``
+    as :func:`whole_or` gives them) and the other rows
     (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``; ``obs_rows``
     None: every row once, in order)."""
 
@@ -287,9 +293,9 @@ class FastSetpoints:
                 children.append(child)
                 spans.append(slice(start + where.start, start + where.stop))
         self._child_pos = np.array([agent_pos[c.id] for c in children], np.int64)
-        both = np.concatenate([self._pos, self._child_pos])  # disjoint: parents are roots, children devices
-        # where every parent and child writes the same value (count, tick, price): a slice when they are all the agents
-        self._both = slice(None) if np.array_equal(np.sort(both), np.arange(len(agent_pos))) else both
+        # where every parent and child writes the same value (count, tick, price); disjoint: parents are roots,
+        # children devices
+        self._both = whole_or(np.sort(np.concatenate([self._pos, self._child_pos])), len(agent_pos))
         row_of = {id(d): (b, row) for b in batches for row, d in enumerate(b.agents)}
         self._solo: list[tuple[int, DeviceAgent, slice]] = []  # a solo child takes a slice (a view) of the actions
         fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
@@ -308,7 +314,7 @@ class FastSetpoints:
             b.fast_child = np.array(idx, np.int64)
             b.fast_rows = np.array(rows, np.int64)
             b.fast_src = np.array(srcs, np.int64).reshape(len(rows), b.width)
-            b.fast_to = slice(None) if rows == list(range(len(b.agents))) else b.fast_rows
+            b.fast_to = whole_or(b.fast_rows, len(b.agents))
             b.slow = [(row, d) for row, d in enumerate(b.agents) if row not in set(rows)]
 
     def __bool__(self) -> bool:

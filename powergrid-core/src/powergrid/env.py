@@ -46,7 +46,7 @@ from pettingzoo import ParallelEnv
 
 from powergrid import scaling
 from powergrid.agents import Agent, DeviceAgent, GridAgent
-from powergrid.batching import DeviceGroups, FastSetpoints
+from powergrid.batching import DeviceGroups, FastSetpoints, whole_or
 from powergrid.builder import Scenario, build_scenario
 from powergrid.channels import Channel, ChannelParams, Link
 from powergrid.config import EnvConfig, LinkConfig
@@ -107,9 +107,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._learned = [s.agents[i] for i in self.possible_agents]
         self._agent_cfg = {a.id: a for a in config.agents}
         self._build_links()
-        rows = np.array([d.sgen_row for d in s.device_agents], dtype=np.int64)
-        # where the devices' injections go in net.sgen's arrays: a slice when they are all its rows, in order
-        self._sgen_rows = slice(None) if np.array_equal(rows, np.arange(len(self.net.sgen))) else rows
+        # where the devices' injections go in net.sgen's arrays
+        self._sgen_rows = whole_or(np.array([d.sgen_row for d in s.device_agents], dtype=np.int64), len(self.net.sgen))
         self._base_sgen_p = self.net.sgen.p_mw.to_numpy(float).copy()
         self._base_sgen_q = self.net.sgen.q_mvar.to_numpy(float).copy()
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
