@@ -9,7 +9,7 @@ import pytest
 
 from powergrid.devices import Device, Kernel
 from powergrid.solvers.base import PowerFlowResult
-from tests.devices.helpers import at, context, make
+from tests.devices.helpers import at, context, device_class, make
 
 STEPS = 60
 
@@ -262,3 +262,114 @@ def test_solo_devices_observed_in_one_pass_equal_their_own_observe(monkeypatch: 
         for observe, where in [*[part for parts in env._obs_parts for part in parts], (twice, extra)]:
             np.testing.assert_array_equal(buf[where], observe())
         assert np.isnan(buf[-1])
+
+
+def _bound_group() -> tuple[Any, list[Device]]:
+    """A loaded ESS kernel over three batteries with a reactive action (the dotted ``prices.total`` included)."""
+    devices = [make("ESS", seed=i, p_max_mw=0.5, s_max_mva=0.6, soc_init_spread=0.3) for i in range(3)]
+    kernel = type(devices[0]).Kernel(devices)
+    kernel.load()
+    return kernel, devices
+
+
+def _kernel_values(kernel: Any, row: int) -> dict[str, Any]:
+    return {name: getattr(kernel, array)[row].item() for name, (array, _) in kernel.state.items()}
+
+
+def _device_values(kernel: Any, device: Device) -> dict[str, Any]:
+    from operator import attrgetter
+
+    return {name: attrgetter(name)(device) for name in kernel.state}
+
+
+def test_batched_devices_read_and_write_their_kernels_state() -> None:
+    """A loaded kernel's devices give its values (Python numbers, same bits) after steps, take writes into its
+    arrays (a reset, a user, a new price mean), and keep their type's name; the kernel writes nothing back."""
+    kernel, devices = _bound_group()
+    ctx = context(8)
+    rng = np.random.default_rng(2)
+    for t in range(5):
+        kernel.step(rng.uniform(-0.8, 0.8, (3, 2)), rng.uniform(0.0, 90.0, 3), at(ctx, t))
+    for row, d in enumerate(devices):
+        assert _device_values(kernel, d) == _kernel_values(kernel, row)
+        assert type(d.soc) is float and type(d.prices.count) is int and d.prices.count == 5
+        assert type(d).__name__ == "ESS" and isinstance(d, device_class("ESS")) and type(d).Kernel is type(kernel)
+    np.testing.assert_array_equal(kernel.observe()[1], devices[1].observe())
+    devices[1].soc = 0.25
+    devices[2].prices.add(40.0)
+    assert kernel.soc[1] == 0.25 and kernel.price_total[2] == devices[2].prices.total and kernel.price_count[2] == 6
+    np.testing.assert_array_equal(kernel.observe()[1], devices[1].observe())
+    mean = make("ESS").prices
+    mean.add(12.0)
+    devices[0].prices = mean  # a new object is bound in turn
+    assert (kernel.price_total[0], kernel.price_count[0]) == (12.0, 1)
+    devices[0].prices.add(30.0)
+    assert (kernel.price_total[0], kernel.price_count[0]) == (42.0, 2)
+    devices[1].prices = devices[0].prices  # already bound to row 0: row 1 gets a copy of its values
+    devices[1].prices.add(3.0)
+    assert (kernel.price_total[:2].tolist(), kernel.price_count[:2].tolist()) == ([42.0, 45.0], [2, 3])
+    devices[2].reset(np.random.default_rng(9))
+    fresh = make("ESS", seed=9, p_max_mw=0.5, s_max_mva=0.6, soc_init_spread=0.3)
+    assert _kernel_values(kernel, 2) == _device_values(kernel, fresh)
+    arrays = {array: getattr(kernel, array) for array, _ in kernel.state.values()}
+    kernel.load()  # already bound: the arrays are the state
+    assert all(getattr(kernel, array) is a for array, a in arrays.items())
+
+
+def test_batched_devices_pickle_and_copy_as_plain_objects_and_rebind_with_their_kernel() -> None:
+    """A bound device pickles and copies as a plain device with its values; an unpickled or deep-copied kernel binds
+    its own copies of the devices (the original stays bound to the original)."""
+    import copy
+    import pickle
+
+    kernel, devices = _bound_group()
+    kernel.step(np.full((3, 2), 0.3), np.full(3, 20.0), context(4))
+    plain_class = device_class("ESS")
+    for clone in (pickle.loads(pickle.dumps(devices[1])), copy.copy(devices[1]), copy.deepcopy(devices[1])):
+        assert type(clone) is plain_class and type(clone.prices).__name__ == "RunningMean"
+        assert _device_values(kernel, clone) == _kernel_values(kernel, 1)
+        clone.soc = 0.7
+        assert kernel.soc[1] != 0.7
+    for other in (pickle.loads(pickle.dumps(kernel)), copy.deepcopy(kernel)):
+        assert all(a is not b for a, b in zip(other.devices, devices))
+        for row, d in enumerate(other.devices):
+            assert _device_values(other, d) == _kernel_values(kernel, row)
+        other.devices[0].soc = 0.33
+        other.devices[0].prices.add(1.0)
+        assert other.soc[0] == 0.33 and kernel.soc[0] != 0.33 and other.price_count[0] == kernel.price_count[0] + 1
+        other.step(np.full((3, 2), -0.2), np.full(3, 5.0), context(4))
+        assert devices[2].soc == kernel.soc[2] != other.soc[2] == other.devices[2].soc
+
+
+def test_env_with_kernels_pickled_mid_episode_continues_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An env whose devices are batched, pickled and unpickled mid-episode, gives the original's observations,
+    rewards, infos and device states over further steps and a reset (to 1e-12: the unpickled solver recompiles its
+    admittances, which a regulator's tap move patched in place in the original); its devices read its own kernels."""
+    import pickle
+
+    import powergrid.batching as batching
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1)
+    env = MultiAgentPowerGridEnv.from_config(_mixed_scenario("normalized"))
+    env.reset(seed=4)
+    rng = np.random.default_rng(8)
+
+    def actions() -> dict[str, np.ndarray]:
+        return {a: rng.uniform(-1.2, 1.2, env.action_space(a).shape).astype(np.float32) for a in env.agents}
+
+    for _ in range(7):
+        env.step(actions())
+    clone = pickle.loads(pickle.dumps(env))
+    envs = (env, clone)
+    for k in range(30):
+        sent = actions()
+        outs = [e.step(sent) if k != 20 else e.reset(seed=1) for e in envs]
+        states = [{d.id: d.device.state_dict() for d in e.scenario.device_agents} for e in envs]
+        _assert_same(outs[0], outs[1], str(k))
+        _assert_same(states[0], states[1], str(k))
+        assert all(type(v) is float for s in states[1].values() for v in s.values())
+    for b in clone._groups.batches:
+        kernel = b.kernel
+        for row, d in enumerate(kernel.devices):
+            assert vars(d)["_bound"] == (kernel, row) and _device_values(kernel, d) == _kernel_values(kernel, row)

@@ -186,11 +186,10 @@ class DeviceGroups:
             for d in self.solo:
                 if d.reactive.q_mvar is not None:
                     d.reactive.apply(d.device)
-            for b in self.batches:
-                for row, d in enumerate(b.agents):
+            for b in self.batches:  # a batched device's q_mvar is its kernel's (powergrid.devices.Kernel)
+                for d in b.agents:
                     if d.reactive.q_mvar is not None:
                         d.reactive.apply(d.device)
-                        b.kernel.q_mvar[row] = d.device.q_mvar
 
     def settle(self, flow: PowerFlowResult, ctx: StepContext) -> None:
         """Devices that settle on the flow (e.g. PCC exchange): solo ones, then the kernels."""

@@ -22,8 +22,10 @@ without a kernel is stepped object by object.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import attrs
@@ -145,21 +147,32 @@ class Kernel:
     all devices as an ``(n, k)`` float64 array (as sent: NaN, inf and out-of-bounds entries
     are projected like the per-object ``step`` does) and their prices ($/MWh). ``step`` fills
     the ``(n,)`` arrays ``p_mw``, ``q_mvar`` (MW, Mvar), ``cost`` ($), ``safety`` and
-    ``projection`` and writes every device's state and outputs back to its object, so the
-    per-object ``observe``, ``state_dict``, ``rule_action`` and ``settle`` keep working.
+    ``projection`` and the type's other :attr:`state` arrays.
     :meth:`observe` gives all observations as one ``(n, m)`` array. A kernel with
     ``settles = True`` also implements :meth:`settle` for the whole type.
+
+    The devices' state lives in the kernel once it is loaded: :meth:`load` copies each device's
+    :attr:`state` attributes into the arrays and binds the device to its row (its class becomes a
+    cached subclass of the same name whose attributes are properties over ``array[row]``). Nothing
+    is written back per step; reading an attribute (``observe``, ``state_dict``, ``rule_action``,
+    ``settle``, protocols, users) gives the kernel's value as a Python number, and writing one
+    (``reset``, users) writes the kernel's array. A dotted name (``"prices.total"``) binds the
+    attribute's object (``d.prices``), and assigning a new object there binds it in turn. A bound
+    device pickles and copies as a plain object of its own type with its current values; an
+    unpickled or deep-copied kernel binds its devices again. A kernel's ``step`` replaces or
+    updates its state arrays, never an array another owner writes.
     """
 
     #: Whether :meth:`settle` replaces the devices' own ``settle``.
     settles: ClassVar[bool] = False
+    #: The device attributes whose values live in the kernel: attribute (dotted: an attribute of an attribute) →
+    #: (the kernel's array, its dtype).
+    state: ClassVar[dict[str, tuple[str, type]]] = {
+        name: (name, np.float64) for name in ("p_mw", "q_mvar", "cost", "safety", "projection")}
 
     def __init__(self, devices: list[Device]) -> None:
         self.devices = devices
-        n = len(devices)
         self.dt = np.array([d.dt_h for d in devices], np.float64)
-        self.p_mw, self.q_mvar = np.zeros(n), np.zeros(n)
-        self.cost, self.safety, self.projection = np.zeros(n), np.zeros(n), np.zeros(n)
 
     @staticmethod
     def layout(device: Device) -> Any:
@@ -174,15 +187,26 @@ class Kernel:
         """Parameter ``name`` of every device as a float64 array."""
         return np.array([float(getattr(d.params, name)) for d in self.devices], np.float64)
 
-    def write_back(self, names: tuple[str, ...], *values: np.ndarray) -> None:
-        """Set attribute ``names[j]`` (may be dotted: ``"prices.total"``) of device ``i`` to ``values[j][i]``
-        (as Python numbers)."""
-        _writer(names)(self.devices, [v.tolist() for v in values])
-
     def load(self) -> None:
-        """Copy the devices' state (after their ``reset``) into the arrays."""
-        self.p_mw[:] = [d.p_mw for d in self.devices]
-        self.q_mvar[:] = [d.q_mvar for d in self.devices]
+        """Copy the devices' :attr:`state` (after their ``reset``) into the arrays and bind the devices to their rows;
+        devices already bound to this kernel hold their state in it (their reset wrote it there): nothing to do."""
+        devices = self.devices
+        if all(vars(d).get("_bound") == (self, row) for row, d in enumerate(devices)):
+            return
+        for name, (array, dtype) in self.state.items():
+            setattr(self, array, np.array(list(map(attrgetter(name), devices)), dtype))
+        self._bind()
+
+    def _bind(self) -> None:
+        """Bind every device to its row of the state arrays (see the class docstring)."""
+        fields = tuple((name, array) for name, (array, _) in self.state.items())
+        for row, d in enumerate(self.devices):
+            _bind(d, self, row, fields)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (or deep-copied): the arrays as pickled, the devices (pickled with the same values) bound again."""
+        self.__dict__.update(state)
+        self._bind()
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         """Step every device: row ``i`` of ``actions`` at price ``prices[i]`` for ``devices[i]``."""
@@ -196,16 +220,74 @@ class Kernel:
         """Every device's ``settle`` (only used when ``settles``)."""
 
 
+def _bind(obj: Any, kernel: Kernel, row: int, fields: tuple[tuple[str, str], ...]) -> None:
+    """Make ``obj``'s attributes ``fields`` (name, possibly dotted → the kernel's array) read and write
+    ``array[row]`` of ``kernel``: its class becomes :func:`_bound_class` of its own (the values are the kernel's
+    from now on: copy them there first)."""
+    plain = tuple((name, array) for name, array in fields if "." not in name)
+    nested: dict[str, list[tuple[str, str]]] = {}
+    for name, array in fields:
+        if "." in name:
+            head, rest = name.split(".", 1)
+            nested.setdefault(head, []).append((rest, array))
+    heads = tuple((head, tuple(sub)) for head, sub in nested.items())
+    own = vars(obj)
+    for name, _ in plain:
+        own.pop(name, None)
+    for head, sub in heads:
+        _bind(own[head], kernel, row, sub)
+    own["_bound"] = (kernel, row)
+    obj.__class__ = _bound_class(getattr(type(obj), "_unbound", type(obj)), plain, heads)
+
+
 @functools.cache
-def _writer(names: tuple[str, ...]) -> Any:
-    """A loop assigning ``d.<name>`` for every device ``d`` from columns (unpacking into attribute
-    targets: about twice as fast as ``setattr`` or ``__dict__.update`` per device)."""
-    if not all(part.isidentifier() for n in names for part in n.split(".")):
-        raise ValueError(f"attribute names expected, got {names}")
-    targets = ", ".join(f"d.{n}" for n in names)
-    namespace: dict[str, Any] = {}
-    exec(f"def write(devices, columns):\n    for d, {targets} in zip(devices, *columns):\n        pass\n", namespace)
-    return namespace["write"]
+def _bound_class(cls: type, plain: tuple[tuple[str, str], ...], heads: tuple[tuple[str, tuple], ...]) -> type:
+    """The subclass of ``cls`` (same name, no new slots) whose attributes ``plain`` are properties over the
+    bound kernel's arrays and whose attributes ``heads`` hold objects bound to the same row."""
+    def column(array: str) -> property:
+        def get(self: Any) -> Any:
+            kernel, row = self._bound
+            return getattr(kernel, array).item(row)
+
+        def put(self: Any, value: Any) -> None:
+            kernel, row = self._bound
+            getattr(kernel, array)[row] = value
+
+        return property(get, put)
+
+    def holder(head: str, sub: tuple[tuple[str, str], ...]) -> property:
+        def get(self: Any) -> Any:
+            return vars(self)[head]
+
+        def put(self: Any, value: Any) -> None:
+            kernel, row = self._bound
+            if "_bound" in vars(value):  # bound to another row: this device gets a copy of its values
+                value = copy.copy(value)
+            for name, array in sub:
+                getattr(kernel, array)[row] = attrgetter(name)(value)
+            _bind(value, kernel, row, sub)
+            vars(self)[head] = value
+
+        return property(get, put)
+
+    namespace: dict[str, Any] = {"__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                 "__doc__": cls.__doc__, "_unbound": cls, "_columns": tuple(name for name, _ in plain),
+                                 "__reduce_ex__": _reduce_unbound}
+    namespace.update((name, column(array)) for name, array in plain)
+    namespace.update((head, holder(head, sub)) for head, sub in heads)
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _reduce_unbound(self: Any, protocol: int) -> tuple[Any, ...]:
+    """A bound object pickles (and copies) as a plain object of its own class with its current values."""
+    state = {name: value for name, value in vars(self).items() if name != "_bound"}
+    state.update((name, getattr(self, name)) for name in type(self)._columns)
+    return _new, (type(self)._unbound,), state
+
+
+def _new(cls: type) -> Any:
+    """An uninitialised ``cls`` (what unpickling a bound object starts from)."""
+    return cls.__new__(cls)
 
 
 def observation(space: gymnasium.spaces.Box, values: Any) -> np.ndarray:

@@ -193,6 +193,10 @@ class RunningMean:
         self.total = 0.0
         self.count = 0
 
+    def clear(self) -> None:
+        """Forget every value seen."""
+        self.total, self.count = 0.0, 0
+
     def add(self, value: float) -> None:
         if math.isfinite(value):
             self.total += float(value)

@@ -62,6 +62,7 @@ class DGKernel(BoxKernel):
 
     params = ("p_min_mw", "p_max_mw", "cost_a", "cost_b", "cost_c", "ramp_up_mw_per_h", "ramp_down_mw_per_h",
               "startup_cost", "min_up_h", "min_down_h")
+    state = {**BoxKernel.state, "on": ("on", np.bool_), "hours_in_state": ("hours", np.float64)}
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
@@ -74,11 +75,6 @@ class DGKernel(BoxKernel):
         self.piecewise = [(i, d.params.pwl_mw, d.params.pwl_cost_per_h) for i, d in enumerate(devices)
                           if d.params.cost_curve == "piecewise"]
         self.ramp_up, self.ramp_down = self.p.ramp_up_mw_per_h * self.dt, self.p.ramp_down_mw_per_h * self.dt  # MW a step
-
-    def load(self) -> None:
-        super().load()
-        self.on = np.array([d.on for d in self.devices], bool)
-        self.hours = np.array([d.hours_in_state for d in self.devices], np.float64)
 
     def can_switch(self) -> np.ndarray:
         """:meth:`DG.can_switch` of every device."""
@@ -116,9 +112,7 @@ class DGKernel(BoxKernel):
         self.on = on
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = np.where(on, fuel * dt, 0.0) + np.where(switched & on, p.startup_cost, 0.0)
-        # safety stays 0 (the objects' own, from their reset): not written back
-        self.write_back(("hours_in_state", "on", "p_mw", "q_mvar", "projection", "cost"),
-                        self.hours, on, power, q, distance, self.cost)
+        # safety stays 0 (from the devices' reset)
 
     def _q_and_fuel(self, values: np.ndarray, power: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reactive power (Mvar) within the power-factor limit (its clipping added to ``distance``) and
@@ -147,8 +141,6 @@ class DGKernel(BoxKernel):
         self.hours = self.hours + self.dt
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = fuel * self.dt + self.zero  # + 0: the per-object step's start-up term (same floats)
-        self.write_back(("hours_in_state", "p_mw", "q_mvar", "projection", "cost"),
-                        self.hours, power, q, distance, self.cost)
 
     def observe(self) -> np.ndarray:
         columns = [self.p_mw / self.p.p_max_mw, self.on.astype(np.float64), self.can_switch().astype(np.float64)]

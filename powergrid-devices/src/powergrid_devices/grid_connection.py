@@ -35,6 +35,7 @@ class GridConnectionKernel(Kernel):
     """Every grid connection settled on arrays (the accounting of :class:`GridConnection`)."""
 
     settles = True
+    state = {**Kernel.state, "import_mw": ("import_mw", np.float64), "peak_mw": ("peak_mw", np.float64)}
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
@@ -44,15 +45,9 @@ class GridConnectionKernel(Kernel):
                           np.array([d.row for d in devices if d.params.element == element], np.int64))
                          for element in ("ext_grid", "trafo", "line")]
 
-    def load(self) -> None:
-        super().load()
-        self.import_mw = np.array([d.import_mw for d in self.devices], np.float64)
-        self.peak_mw = np.array([d.peak_mw for d in self.devices], np.float64)
-
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         n = len(self.devices)
         self.cost, self.safety, self.projection = np.zeros(n), np.zeros(n), np.zeros(n)
-        self.write_back(("cost", "safety", "projection"), self.cost, self.safety, self.projection)
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
         value = np.empty(len(self.devices))
@@ -67,7 +62,6 @@ class GridConnectionKernel(Kernel):
         self.peak_mw = np.where(ok, np.maximum(self.peak_mw, value), self.peak_mw)
         safety = np.maximum(value - self.import_limit, 0.0) + np.maximum(-value - self.export_limit, 0.0)
         self.safety = np.where(ok, safety, self.safety)
-        self.write_back(("import_mw", "cost", "peak_mw", "safety"), self.import_mw, self.cost, self.peak_mw, self.safety)
 
 
 class GridConnection(Device):

@@ -22,14 +22,11 @@ class CurtailableKernel(BoxKernel):
     :class:`CurtailableSource`); :meth:`available` is the subclass's ``available_mw`` of every device (MW)."""
 
     params = ("s_max_mva",)
+    state = {**BoxKernel.state, "available": ("available_now", np.float64)}
 
     def __init__(self, devices: list[Device]) -> None:
         super().__init__(devices)
         self.rated = np.array([d.rated_mw for d in devices], np.float64)
-
-    def load(self) -> None:
-        super().load()
-        self.available_now = np.array([d.available for d in self.devices], np.float64)
 
     def available(self, ctx: StepContext) -> np.ndarray:
         """Available power of every device (MW) before clipping to ``[0, rated]`` (default: each device's own)."""
@@ -44,9 +41,7 @@ class CurtailableKernel(BoxKernel):
             limit = q_limit_rows(power, self.p.s_max_mva)
             q = np.minimum(np.maximum(values[:, 1], -limit), limit)
             distance += np.abs(q - values[:, 1])
-        self.p_mw, self.q_mvar, self.projection = power, q, distance
-        # cost and safety stay 0 (the objects' own, from their reset): nothing to write back
-        self.write_back(("available", "p_mw", "q_mvar", "projection"), self.available_now, power, q, distance)
+        self.p_mw, self.q_mvar, self.projection = power, q, distance  # cost and safety stay 0 (from the reset)
 
     def observe(self) -> np.ndarray:
         columns = [self.available_now / self.rated, self.p_mw / self.rated]

@@ -54,16 +54,12 @@ class ESSKernel(BoxKernel):
 
     params = ("p_max_mw", "capacity_mwh", "soc_min", "soc_max", "eta_charge", "eta_discharge", "self_discharge",
               "degradation_cost", "s_max_mva")
+    state = {**BoxKernel.state, "soc": ("soc", np.float64), "prices.total": ("price_total", np.float64),
+             "prices.count": ("price_count", np.int64)}
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
         self.keep = 1.0 - self.p.self_discharge * self.dt  # the fraction of the SOC self-discharge leaves per step
-
-    def load(self) -> None:
-        super().load()
-        self.soc = np.array([d.soc for d in self.devices], np.float64)
-        self.price_total = np.array([d.prices.total for d in self.devices], np.float64)
-        self.price_count = np.array([d.prices.count for d in self.devices], np.int64)
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         p, dt, zero = self.p, self.dt, self.zero
@@ -88,8 +84,6 @@ class ESSKernel(BoxKernel):
         finite = np.isfinite(prices)
         self.price_total += prices if finite.all() else np.where(finite, prices, 0.0)
         self.price_count += finite
-        self.write_back(("soc", "p_mw", "q_mvar", "projection", "cost", "safety", "prices.total", "prices.count"),
-                        self.soc, power, q, distance, self.cost, self.safety, self.price_total, self.price_count)
 
     def observe(self) -> np.ndarray:
         p = self.p
@@ -138,7 +132,7 @@ class ESS(Device):
         p = self.params
         spread = uniform(rng, -p.soc_init_spread, p.soc_init_spread) if p.soc_init_spread else 0.0
         self.soc = min(max(p.soc_init + spread, p.soc_min), p.soc_max)
-        self.prices = RunningMean()
+        self.prices.clear()  # in place: a batched ESS's mean stays bound to its kernel (powergrid.devices.Kernel)
 
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
