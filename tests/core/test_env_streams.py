@@ -49,3 +49,29 @@ def test_devices_draw_from_the_last_children_of_each_resets_spawn():
         socs = [d.device.soc for d in s.device_agents if type(d.device).__name__ == "ESS"]
         assert socs == expected
         assert len(set(socs)) == len(socs)  # soc_init_spread > 0: the draws differ
+
+
+def test_only_devices_that_draw_at_reset_get_their_stream_and_every_key_stays():
+    """A DG or ESS without an initial spread draws nothing (no stream built for it); the ones with a spread draw
+    the child of their position in the spawn, as when every device got its stream."""
+    pytest.importorskip("powergrid_devices", reason="the batteries and generators come with powergrid-devices")
+    params = [("ESS", {"soc_init_spread": 0.3}), ("DG", {"init_spread": 1.0, "min_up_h": 1.0}), ("ESS", {}),
+              ("DG", {}), ("PV", {}), ("DG", {"init_spread": 0.5, "min_down_h": 2.0})]
+    agents = [{"id": f"d{i}", "type": kind, "bus": bus, "params": p}
+              for i, ((kind, p), bus) in enumerate(zip(params, ("802", "806", "808", "812", "814", "850")))]
+    env = MultiAgentPowerGridEnv.from_config({"name": "streams", "network": {"type": "ieee34"}, "agents": agents,
+                                              "time": {"step_minutes": 15, "steps_per_episode": 8}})
+    s = env.scenario
+    assert env._draws_at_reset == [True, True, False, False, False, True]
+    n = 3 + len(s.device_agents) + len(s.agents) + len(s.horizontal)
+    rng = np.random.default_rng(5)
+    for seed in (5, None):
+        env.reset(seed=seed)
+        children = rng.spawn(n)[::-1]  # the first device takes the last child, and so on
+        for d, child, draws in zip(s.device_agents, children, env._draws_at_reset):
+            device = copy.deepcopy(d.device)
+            device.reset(child)
+            assert device.state_dict() == d.device.state_dict()
+            if draws:  # its state depends on the stream
+                device.reset(np.random.default_rng(123))
+                assert device.state_dict() != d.device.state_dict()

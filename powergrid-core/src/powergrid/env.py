@@ -302,9 +302,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
                              if type(a.protocol).reset is not VerticalProtocol.reset]
-        # devices that keep Device.reset draw nothing at reset: their own stream is not built (its key is still taken),
-        # they get one generator built here that nothing draws from (building a stream costs ~7 µs)
-        self._draws_at_reset = [type(d.device).reset is not Device.reset for d in devices]
+        # devices that draw nothing at reset (Device.draws_at_reset): their own stream is not built (its key is still
+        # taken), they get one generator built here that nothing draws from (building a stream costs ~7 µs)
+        self._draws_at_reset = [d.device.draws_at_reset() for d in devices]
         self._unused_rng = np.random.default_rng(0)
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}

@@ -197,6 +197,10 @@ class DG(Device):
         self.p_mw = p.p_min_mw + draw[0] * (p.p_max_mw - p.p_min_mw) if self.on else 0.0
         self.hours_in_state = draw[1] * max(p.min_up_h, p.min_down_h)
 
+    def draws_at_reset(self) -> bool:
+        """Only with a spread of the initial output (or a subclass's own ``reset``)."""
+        return type(self).reset is not DG.reset or self.params.init_spread > 0
+
     def fuel_cost_per_h(self, power: float) -> float:
         """Fuel cost rate ($/h) at ``power`` MW while on."""
         p = self.params

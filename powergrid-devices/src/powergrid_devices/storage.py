@@ -134,6 +134,10 @@ class ESS(Device):
         self.soc = min(max(p.soc_init + spread, p.soc_min), p.soc_max)
         self.prices.clear()  # in place: a batched ESS's mean stays bound to its kernel (powergrid.devices.Kernel)
 
+    def draws_at_reset(self) -> bool:
+        """Only with a spread of the initial SOC (or a subclass's own ``reset``)."""
+        return type(self).reset is not ESS.reset or self.params.soc_init_spread > 0
+
     def feasible_range(self) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step."""
         return self._range(self.soc * self.keep)
