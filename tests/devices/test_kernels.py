@@ -233,6 +233,31 @@ def test_fast_setpoints_to_per_object_devices_equal_the_tree_walk(monkeypatch: p
     _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, False, monkeypatch, fast=True))
 
 
+def test_kernel_columns_observed_in_one_pass_equal_each_devices_observe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw columns of every kernel (``Kernel.observe_values``), clipped at once with the env's other values and
+    scattered, give each batched device's own ``observe()``: also for NaN, infinite and out-of-bounds states written
+    through the devices (a kernel observed by no one, ``rule_ess``'s, is not called)."""
+    import powergrid.batching as batching
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1)
+    env = MultiAgentPowerGridEnv.from_config(_mixed_scenario("physical"))
+    groups = env._groups
+    observed = {b.kernel for b in groups.batches if b.agents[0].id != "rule_ess" and b.agents[0].device.observation_space.shape[0]}
+    assert {columns.__self__ for columns in groups._columns} == observed and len(observed) == 5 and not groups._values
+    env.reset(seed=3)
+    devices = {d.id: d.device for d in env.scenario.device_agents}
+    for k in range(4):
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+        devices["g1_ess"].soc = [np.nan, 1.7, -0.4, 0.5][k]
+        devices["g2_dg"].p_mw = [np.inf, -np.inf, np.nan, 3.0][k]
+        devices["g5_wind"].available = [np.nan, 4.0, -1.0, 0.2][k]
+        buf = np.full(len(env._obs_buf), np.nan)
+        groups.observe(buf)
+        for observe, where in [part for parts in env._obs_parts for part in parts]:
+            np.testing.assert_array_equal(buf[where], observe())
+
+
 def test_solo_devices_observed_in_one_pass_equal_their_own_observe(monkeypatch: pytest.MonkeyPatch) -> None:
     """The raw values of the solo devices (``Device.observe_values``), gathered and clipped at once by the env, are
     each device's own ``observe()``: also for NaN and out-of-bounds states and a device observed twice."""

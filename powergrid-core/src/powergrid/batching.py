@@ -127,11 +127,13 @@ class DeviceGroups:
         self.reactive = reactive
         self._get_pq = attrgetter("p_mw", "q_mvar")
         self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
-        # observations of batched devices: one kernel call, scattered to every place that observes them; of solo
-        # devices with raw values (Device.observe_values): gathered, clipped and scattered at once
+        # the raw values of solo devices (Device.observe_values) and the raw columns of kernels (Kernel.observe_values):
+        # gathered, clipped and scattered at once; other kernels: one observe call each, scattered to every place
+        # that observes their devices
         self.flat_parts: list[ObservedPart] = []
         places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
         self._values: list[Callable[[], list[float]]] = []
+        self._columns: list[Callable[[], list[np.ndarray]]] = []
         low: list[np.ndarray] = []
         high: list[np.ndarray] = []
         take: list[np.ndarray] = []
@@ -158,16 +160,28 @@ class DeviceGroups:
             for w in where:
                 rows.append(row)
                 at.append(np.arange(w.start, w.stop))
-        self._values_low = np.concatenate(low) if low else np.zeros(0)
-        self._values_high = np.concatenate(high) if high else np.zeros(0)
-        self._values_at = np.concatenate(value_at).astype(np.int64) if value_at else np.zeros(0, np.int64)
-        taken = np.concatenate(take).astype(np.int64) if take else np.zeros(0, np.int64)
-        self._values_take = None if np.array_equal(taken, np.arange(len(self._values_low))) else taken
         for b in self.batches:
             rows, at = places.get(id(b), ([], []))
-            b.obs_rows = None if rows == list(range(len(b.agents))) else np.array(rows, np.int64)
             size = int(np.prod(b.agents[0].device.observation_space.shape))
+            if rows and type(b.kernel).observe_values is not Kernel.observe_values:  # after the solo values
+                n, start = len(b.agents), sum(map(len, low))
+                spaces = [d.device.observation_space for d in b.agents]
+                low.append(np.array([s.low.ravel() for s in spaces], np.float64).T.ravel())  # column after column
+                high.append(np.array([s.high.ravel() for s in spaces], np.float64).T.ravel())
+                take += [start + row + n * np.arange(size) for row in rows]
+                value_at += at
+                self._columns.append(b.kernel.observe_values)
+                rows, at = [], []
+            b.obs_rows = None if rows == list(range(len(b.agents))) else np.array(rows, np.int64)
             b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
+        self._values_low = np.concatenate(low) if low else np.zeros(0)
+        self._values_high = np.concatenate(high) if high else np.zeros(0)
+        value_to = np.concatenate(value_at).astype(np.int64) if value_at else np.zeros(0, np.int64)
+        taken = np.concatenate(take).astype(np.int64) if take else np.zeros(0, np.int64)
+        if np.array_equal(np.sort(taken), np.arange(len(self._values_low))):  # every value once: put in their order
+            self._values_at, self._values_take = value_to[np.argsort(taken)], None
+        else:
+            self._values_at, self._values_take = value_to, taken
 
     def load(self) -> None:
         """Every kernel reads its devices' state (after the devices' reset)."""
@@ -235,8 +249,10 @@ class DeviceGroups:
         """Write every observed device and protocol part into the observation buffer ``buf``.
 
         float32 values go in by ``ndarray.put``: 0.2-0.3 µs faster than an index assignment into float64."""
-        if self._values:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
+        if self._values or self._columns:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
             x = np.array([v for values in self._values for v in values()], np.float64)
+            if self._columns:
+                x = np.concatenate([x, *[c for columns in self._columns for c in columns()]])
             x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])

@@ -222,6 +222,13 @@ class Kernel:
         """Every device's observation as a row (float32 values, inside its ``observation_space``)."""
         return np.zeros((len(self.devices), 0), np.float32)
 
+    def observe_values(self) -> list[np.ndarray] | None:
+        """The observations' raw columns (one ``(n,)`` float64 array per observation entry, before NaN → 0, clipping
+        and float32: :func:`observation` of each row gives :meth:`observe`), or None (the default) when the type
+        overrides :meth:`observe` instead. With it the environment clips the observations of every kernel and solo
+        device in one pass."""
+        return None
+
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> None:
         """Every device's ``settle`` (only used when ``settles``)."""
 

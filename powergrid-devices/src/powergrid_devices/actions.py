@@ -160,6 +160,9 @@ class BoxKernel(Kernel):
     def defaults(self) -> np.ndarray:
         return self.box.default.copy()
 
+    def observe(self) -> np.ndarray:
+        return observation_rows(self.obs_low, self.obs_high, *self.observe_values())
+
 
 def largest_feasible(f: Any, lo: float, hi: float, limit: float, iterations: int = 40) -> float:
     """The largest ``x`` in ``[lo, hi]`` with ``f(x) ≤ limit`` for an increasing ``f`` (``lo`` when none).

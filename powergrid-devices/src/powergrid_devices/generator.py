@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import choice, flag, numbers, quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, observation_rows, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, uniform
 from powergrid_devices.inverter import q_limit, tan_phi
 
 UNLIMITED = 1e9
@@ -142,11 +142,11 @@ class DGKernel(BoxKernel):
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = fuel * self.dt + self.zero  # + 0: the per-object step's start-up term (same floats)
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[np.ndarray]:
         columns = [self.p_mw / self.p.p_max_mw, self.on.astype(np.float64), self.can_switch().astype(np.float64)]
         if self.iq >= 0:
             columns.append(self.q_mvar / self.q_max)
-        return observation_rows(self.obs_low, self.obs_high, *columns)
+        return columns
 
 
 class DG(Device):

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
-from powergrid_devices.actions import BoxAction, BoxKernel, observation_rows
+from powergrid_devices.actions import BoxAction, BoxKernel
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -43,11 +43,11 @@ class CurtailableKernel(BoxKernel):
             distance += np.abs(q - values[:, 1])
         self.p_mw, self.q_mvar, self.projection = power, q, distance  # cost and safety stay 0 (from the reset)
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[np.ndarray]:
         columns = [self.available_now / self.rated, self.p_mw / self.rated]
         if self.obs_low.shape[1] > 2:
             columns.append(self.q_mvar / self.p.s_max_mva)
-        return observation_rows(self.obs_low, self.obs_high, *columns)
+        return columns
 
 
 class CurtailableSource(Device):

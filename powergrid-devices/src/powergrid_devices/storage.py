@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, observation_rows, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -85,12 +85,12 @@ class ESSKernel(BoxKernel):
         self.price_total += prices if finite.all() else np.where(finite, prices, 0.0)
         self.price_count += finite
 
-    def observe(self) -> np.ndarray:
+    def observe_values(self) -> list[np.ndarray]:
         p = self.p
         columns = [self.soc, self.p_mw / p.p_max_mw]
         if self.obs_low.shape[1] > 2:
             columns.append(self.q_mvar / p.s_max_mva)
-        return observation_rows(self.obs_low, self.obs_high, *columns)
+        return columns
 
 
 class ESS(Device):
