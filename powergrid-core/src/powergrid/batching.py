@@ -51,8 +51,8 @@ class Batch:
     ``(n, k)`` action rows and prices it steps with, the rows fed by fast setpoints (``fast_rows`` from
     ``fast_src`` of the concatenated parent actions, for the children at ``fast_child``; ``fast_to``: ``fast_rows``
     as :func:`whole_or` gives them) and the other rows
-    (``slow``: read from ``pending``), and where their observations go (``obs_rows`` → ``obs_at``; ``obs_rows``
-    None: every row once, in order)."""
+    (``slow``: read from ``pending``), and where the observations of a kernel without ``observe_values`` go
+    (``obs_rows`` → ``obs_at``; ``obs_rows`` None: every row once, in order; empty for the others)."""
 
     kernel: Kernel
     agents: list[DeviceAgent]
@@ -98,8 +98,9 @@ class DeviceGroups:
     """The devices of a scenario as kernel batches and solo devices (stepped object by object).
 
     ``device_agents`` in device order (positions ``0..n-1`` of the env's device arrays); ``flat_parts`` the
-    observed parts of the learned agents' observations: the parts of batched devices are taken over (one
-    kernel ``observe`` per batch, scattered), the others stay in :attr:`flat_parts`. ``reactive``: whether
+    observed parts of the learned agents' observations: the parts of batched devices and of solo devices with
+    ``observe_values`` are taken over (raw values clipped in one pass, or one kernel ``observe`` per batch,
+    scattered), the others stay in :attr:`flat_parts`. ``reactive``: whether
     horizontal protocols may set reactive setpoints (then applied after the kernel step).
     """
 
