@@ -154,7 +154,7 @@ class Kernel:
     are projected like the per-object ``step`` does) and their prices ($/MWh). ``step`` fills
     the ``(n,)`` arrays ``p_mw``, ``q_mvar`` (MW, Mvar), ``cost`` ($), ``safety`` and
     ``projection`` and the type's other :attr:`state` arrays.
-    :meth:`observe` gives all observations as one ``(n, m)`` array. A kernel with
+    :meth:`observe` gives all observations as one ``(n, m)`` array (:meth:`observe_values` their raw columns). A kernel with
     ``settles = True`` also implements :meth:`settle` for the whole type.
 
     The devices' state lives in the kernel once it is loaded: :meth:`load` copies each device's
@@ -197,7 +197,8 @@ class Kernel:
         """Copy the devices' :attr:`state` (after their ``reset``) into the arrays and bind the devices to their rows;
         devices already bound to this kernel hold their state in it (their reset wrote it there): nothing to do."""
         devices = self.devices
-        if all(vars(d).get("_bound") == (self, row) for row, d in enumerate(devices)):
+        if devices and all(kernel is self and at == row for row, (kernel, at) in
+                           enumerate(vars(d).get("_bound", (None, None)) for d in devices)):
             return
         for name, (array, dtype) in self.state.items():
             setattr(self, array, np.array(list(map(attrgetter(name), devices)), dtype))
