@@ -387,3 +387,33 @@ def test_tap_positions_reach_the_net_when_it_is_read_and_survive_pickling():
     assert clone.net.trafo.tap_pos.iat[row] == 5
     assert_matches(clone.solve(inj), solver.solve(inj), "pickled at tap 5")
     assert np.abs(moved.vm_pu - solver.solve(inj).vm_pu).max() > 1e-4  # the taps do change the flow
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_solver_pickled_or_copied_after_tap_moves_solves_bit_for_bit(backend):
+    """Admittances patched in place by tap moves travel with a pickled or deep-copied solver: its next solves, after
+    further moves (in range and out of it: a recompile), equal the original's bit for bit."""
+    net = TEMPLATES["ieee34"]()
+    solver = fast(net, backend)
+    rows = np.flatnonzero(net.trafo.name.str.startswith("Reg")).tolist()
+    assert len(rows) == 2
+    rng = np.random.default_rng(3)
+    base = [net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy(), net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy()]
+
+    def injections() -> Injections:
+        scale = rng.uniform(0.5, 1.3)
+        return Injections(*(scale * x for x in base))
+
+    for pos in (4, -3, 7, 2):
+        for row in rows:
+            solver.set_trafo_tap(row, pos)
+        solver.solve(injections())
+    clones = [pickle.loads(pickle.dumps(solver)), copy.deepcopy(solver)]
+    for k, pos in enumerate((2, 5, -1, 17, 3, 8)):  # 17: past tap_max, recompiled
+        inj = injections()
+        results = [s.solve(inj) for s in (solver, *clones)]
+        for s in (solver, *clones):
+            s.set_trafo_tap(rows[k % 2], pos)
+        results += [s.resolve(inj) for s in (solver, *clones)]
+        assert all(identical(results[0], r) for r in results[1:3]), k
+        assert all(identical(results[3], r) for r in results[4:]), k

@@ -202,19 +202,22 @@ def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, ste
     return out
 
 
-def _assert_same(a: Any, b: Any, where: str = "") -> None:
+def _assert_same(a: Any, b: Any, where: str = "", exact: bool = False) -> None:
+    """``a`` and ``b`` (nested dicts, lists, tuples, arrays, numbers) equal; floats to 1e-12 unless ``exact``."""
     if isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for k in a:
-            _assert_same(a[k], b[k], f"{where}/{k}")
+            _assert_same(a[k], b[k], f"{where}/{k}", exact)
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f"{where}[{i}]")
+            _assert_same(x, y, f"{where}[{i}]", exact)
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b, err_msg=where)  # observations are float32 of equal float64s
-    elif isinstance(a, float):
+    elif isinstance(a, float) and not exact:
         assert b == pytest.approx(a, rel=1e-12, abs=1e-12), where
+    elif isinstance(a, float):
+        assert b == a or (a != a and b != b), where
     else:
         assert a == b, where
 
@@ -366,34 +369,53 @@ def test_batched_devices_pickle_and_copy_as_plain_objects_and_rebind_with_their_
         assert devices[2].soc == kernel.soc[2] != other.soc[2] == other.devices[2].soc
 
 
-def test_env_with_kernels_pickled_mid_episode_continues_identically(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An env whose devices are batched, pickled and unpickled mid-episode, gives the original's observations,
-    rewards, infos and device states over further steps and a reset (to 1e-12: the unpickled solver recompiles its
-    admittances, which a regulator's tap move patched in place in the original); its devices read its own kernels."""
+@pytest.mark.parametrize("kernels", [True, False])
+def test_env_pickled_or_copied_mid_episode_continues_bit_for_bit(kernels: bool,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An env pickled or deep-copied mid-episode, after its regulators moved (patching the solver's admittances in
+    place), gives the original's observations, rewards, infos, device states, voltages and tap positions bit for bit
+    over 220 further steps with tap moves and resets (seeded and not); an unpickled env's batched devices read its own
+    kernels."""
+    import copy
     import pickle
 
     import powergrid.batching as batching
     from powergrid.env import MultiAgentPowerGridEnv
 
-    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1)
+    monkeypatch.setattr(batching, "KERNEL_MIN_DEVICES", 1 if kernels else 10**9)
     env = MultiAgentPowerGridEnv.from_config(_mixed_scenario("normalized"))
+    assert bool(env._groups.batches) == kernels
     env.reset(seed=4)
     rng = np.random.default_rng(8)
+    rows = list(env.tap_control.rows)
 
     def actions() -> dict[str, np.ndarray]:
         return {a: rng.uniform(-1.2, 1.2, env.action_space(a).shape).astype(np.float32) for a in env.agents}
 
+    def taps(e: MultiAgentPowerGridEnv) -> list[int]:
+        return e.solver.net.trafo.tap_pos.to_numpy()[rows].tolist()
+
     for _ in range(7):
         env.step(actions())
-    clone = pickle.loads(pickle.dumps(env))
-    envs = (env, clone)
-    for k in range(30):
-        sent = actions()
-        outs = [e.step(sent) if k != 20 else e.reset(seed=1) for e in envs]
-        states = [{d.id: d.device.state_dict() for d in e.scenario.device_agents} for e in envs]
-        _assert_same(outs[0], outs[1], str(k))
-        _assert_same(states[0], states[1], str(k))
-        assert all(type(v) is float for s in states[1].values() for v in s.values())
+    assert env.solver._taps  # the clones start from admittances patched in place (at least by the reset's taps)
+    clones = [pickle.loads(pickle.dumps(env)), copy.deepcopy(env)]
+    envs, moves = [env, *clones], 0
+    for k in range(220):
+        before = taps(env)
+        if k == 60 or not env.agents:
+            outs = [e.reset(seed=1 if k == 60 else None) for e in envs]
+        else:
+            sent = actions()
+            outs = [e.step(sent) for e in envs]
+        moves += taps(env) != before
+        for e, out in zip(clones, outs[1:]):
+            _assert_same(outs[0], out, str(k), exact=True)
+            _assert_same({d.id: d.device.state_dict() for d in env.scenario.device_agents},
+                         {d.id: d.device.state_dict() for d in e.scenario.device_agents}, str(k), exact=True)
+            np.testing.assert_array_equal(env.last_result.vm_pu, e.last_result.vm_pu, err_msg=str(k))
+            assert taps(e) == taps(env), k
+    assert moves >= 10
+    clone = clones[0]
     for b in clone._groups.batches:
         kernel = b.kernel
         for row, d in enumerate(kernel.devices):

@@ -734,17 +734,20 @@ class FastSolver(PowerFlowSolver):
         self._probes: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple] = {}  # probe's gathers by its arguments
         self._block: tuple[np.ndarray, np.ndarray] | None = None  # _currents_of's structure for the most copies yet
 
-        # --- backend
-        self._ls = self._grid = None
-        if self.backend == "lightsim2grid":
-            try:
-                self._grid = _GridNR(self.Ybus, ref, pv, pq, self._V)
-            except ValueError:  # several slacks…: the bare algorithm object
-                self._ls = _LS_CLASS()
-        self._nr = _NumpyNR(self.Ybus, pv, pq) if self.backend == "numpy" else None
+        self._backends()
         self.shape = (len(net.bus), len(net.line), len(net.trafo), len(net.ext_grid))
         self.unsupported: list[str] = []
         return []
+
+    def _backends(self) -> None:
+        """Build the Newton–Raphson backend on :attr:`Ybus` (its generators' voltages from :attr:`V_base`)."""
+        self._ls = self._grid = None
+        if self.backend == "lightsim2grid":
+            try:
+                self._grid = _GridNR(self.Ybus, self.ref, self.pv, self.pq, self.V_base)
+            except ValueError:  # several slacks…: the bare algorithm object
+                self._ls = _LS_CLASS()
+        self._nr = _NumpyNR(self.Ybus, self.pv, self.pq) if self.backend == "numpy" else None
 
     def _scatter(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray) -> np.ndarray:
         """The bus powers of the loads and sgens (pu) from their P (MW) and Q (Mvar)."""
@@ -1073,13 +1076,25 @@ class FastSolver(PowerFlowSolver):
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
+        """The net (at the taps moved) and parameters; when compiled, the warm start and, once a tap moved in place
+        since the compile, the patched entries of ``Ybus`` and the flow matrix and the compiled base voltages: a
+        recompile at the moved taps differs from the patched floats (≈1e-14 pu), these make a copy continue bit for
+        bit."""
         state = super().__getstate__()
         if self._delegate is None:
             state["warm_start_V"] = self._V.copy()
+            if self._taps:
+                state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+        super().__setstate__(state)  # recompiled at the pickled taps: the same structure
+        if self._delegate is not None:
+            return
+        if "patched" in state:
+            Y, M, self.V_base = (np.array(a) for a in state["patched"])
+            self.Ybus.data[...], self._M.data[...] = Y, M  # (a wrong length raises)
+            self._backends()
         V = state.get("warm_start_V")
-        if self._delegate is None and V is not None and V.shape == self._V.shape:
+        if V is not None and V.shape == self._V.shape:
             self._V = V.copy()
