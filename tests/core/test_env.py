@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 
 import gymnasium
@@ -10,7 +11,7 @@ import pandapower as pp
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.env import STAMP_TICKS, MultiAgentPowerGridEnv, _iso_stamps
 from powergrid.networks import TEMPLATES
 from powergrid.plugins import make_registry
 
@@ -188,3 +189,14 @@ def test_protocol_features_are_scaled_by_their_units():
     assert scaling.power(2.0).scale == 2.0 and scaling.power(0.0).scale == 1.0
     assert scaling.Feature.from_bounds(0.0, 1.0) == scaling.Feature(0.0, 1.0)  # already inside [-1, 1]
     assert scaling.Feature.from_bounds(0.0, 10.0) == scaling.Feature(0.0, 10.0, 5.0, 5.0)
+
+
+@pytest.mark.parametrize("t0, tick_s, ticks", [
+    (dt.datetime(2023, 12, 31, 22, 30), 900, 96),  # across midnight and the year
+    (dt.datetime(2024, 2, 28, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=-5))), 7, 2000),  # a leap day
+    (dt.datetime(2023, 3, 1, 5, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))), 90_000, 40),  # > a day
+    (dt.datetime(2023, 6, 1, tzinfo=dt.timezone.utc), 3600, 0),
+])
+def test_infos_time_stamps_are_each_ticks_isoformat(t0, tick_s, ticks):
+    assert _iso_stamps(t0, tick_s, ticks) == [(t0 + dt.timedelta(seconds=k * tick_s)).isoformat() for k in range(ticks + 1)]
+    assert _iso_stamps(t0, tick_s, STAMP_TICKS + 1) is None and _iso_stamps(t0.replace(microsecond=5), 1, 1) is None

@@ -32,6 +32,7 @@ the requested actions to make them feasible), and with non-ideal links ``directi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import pickle
@@ -1243,15 +1244,26 @@ class _Streams:
 
 
 def _iso_stamps(t0: dt.datetime | None, tick_s: int, ticks: int) -> list[str] | None:
-    """``(t0 + k·tick_s).isoformat()`` for every tick ``k`` of an episode (0 to ``ticks``; ``tick_s`` in s), in one
-    numpy pass; None without a start, when the start has microseconds or a time zone that is not a fixed offset,
-    or for an episode longer than :data:`STAMP_TICKS`."""
+    """``(t0 + k·tick_s).isoformat()`` for every tick ``k`` of an episode (0 to ``ticks``; ``tick_s`` in s), from the
+    dates of its days and each tick's time of day (:func:`_stamp_tails`, kept per start time); None without a start,
+    when the start has microseconds or a time zone that is not a fixed offset, or for an episode longer than
+    :data:`STAMP_TICKS`."""
     if t0 is None or t0.microsecond or not (t0.tzinfo is None or isinstance(t0.tzinfo, dt.timezone)) \
             or ticks > STAMP_TICKS:
         return None
-    offset = t0.isoformat()[19:]  # "" or "+HH:MM" after "YYYY-MM-DDTHH:MM:SS"
-    times = np.datetime64(t0.replace(tzinfo=None), "s") + np.arange(ticks + 1) * np.timedelta64(tick_s, "s")
-    return [t + offset for t in np.datetime_as_string(times, unit="s").tolist()]
+    days, tails = _stamp_tails(t0.hour * 3600 + t0.minute * 60 + t0.second, tick_s, ticks, t0.isoformat()[19:])
+    start = t0.date()
+    dates = [(start + dt.timedelta(days=d)).isoformat() for d in range(days[-1] + 1)]
+    return [dates[d] + tail for d, tail in zip(days, tails)]
+
+
+@functools.lru_cache(maxsize=16)
+def _stamp_tails(day_s: int, tick_s: int, ticks: int, offset: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """For :func:`_iso_stamps` of a start ``day_s`` seconds after its midnight (with the UTC ``offset``, "" or
+    "+HH:MM"): each tick's day after the start's and its ``"THH:MM:SS" + offset``."""
+    seconds = [day_s + k * tick_s for k in range(ticks + 1)]
+    return (tuple(s // 86400 for s in seconds),
+            tuple(f"T{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}{offset}" for s in seconds))
 
 
 def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -> Any:
