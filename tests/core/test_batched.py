@@ -203,7 +203,31 @@ def test_flow_reflow_results_equal_each_copys_own_newton_under_tap_moves(monkeyp
                 np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=tol, rtol=0,
                                            err_msg=f"step {step} copy {c} {field}")
             assert got.iterations == want.iterations or not exact
+        for c, (s, twin) in enumerate(zip(solvers, twins)):  # the complex voltages, within the solvers' tolerance
+            np.testing.assert_allclose(s._V, twin._V, atol=1e-8, rtol=0, err_msg=f"step {step} copy {c} V")
     assert np.ptp([s.Ybus.data for s in solvers], axis=0).max() > 0, "the copies ended at different taps"
+
+
+def test_copies_changed_on_more_buses_than_max_rank_solve_by_newton(monkeypatch):
+    """The low-rank update keeps the PQ buses where any copy's Ybus has differed from Y₀; once a tap move would take
+    them past max_rank, the changed copies solve by their own Newton–Raphson (the unchanged ones still batch), and
+    all match their twins solved on their own."""
+    net = TEMPLATES["ieee34"]()
+    rows = [int(r) for r in np.flatnonzero(net.trafo.tap_min.notna().to_numpy())]
+    solvers, twins = copies(net, 3), copies(net, 3)
+    batch = BatchedSolver(solvers, fixed_point_from=1, max_rank=2)  # one regulator's two buses
+    inj = random_injections(net, np.random.default_rng(8), len(net.sgen))
+    newton = spy_newton(monkeypatch)
+    for moves, by_newton in (({1: rows[0]}, []), ({2: rows[1]}, [1, 2])):
+        for c, row in moves.items():
+            for s in (solvers[c], twins[c]):
+                s.set_trafo_tap(row, int(net.trafo.tap_pos.iat[row]) + 3)
+        newton.clear()
+        assert all(batch.flow([inj] * 3))
+        assert sorted(i for i in newton if i in map(id, solvers)) == sorted(id(solvers[c]) for c in by_newton)
+        for c, (s, twin) in enumerate(zip(solvers, twins)):
+            assert twin.flow(inj)
+            np.testing.assert_allclose(s._V, twin._V, atol=1e-8, rtol=0, err_msg=f"copy {c} after {moves}")
 
 
 @pytest.mark.parametrize("make", [fixed_point, one_pass])

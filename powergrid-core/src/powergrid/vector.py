@@ -32,8 +32,8 @@ so the copies equal single envs bit for bit); from there it runs a Z-bus fixed p
 within solver tolerance), with numpy's BLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through
 threadpoolctl: its threads made a 16-copy fixed point 100× slower on a busy 2-core machine).
 ``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on, where it pays: on ``ieee34_3mg``,
-CPU µs of flows per env-step one by one / batched were 95 / 98 at 4 copies, 95 / 94 at 8, 109 / 98 at 16 and
-155 / 106 at 64 (one core, medians of 60 interleaved runs); for the fixed point with a BLAS whose threads it
+CPU µs of flows per env-step one by one / batched were 78 / 79 at 4 copies, 77 / 73 at 8, 77 / 71 at 16, 78 / 62
+at 24 and 82 / 52 at 64 (one core, interleaved runs); for the fixed point with a BLAS whose threads it
 cannot hold, only when ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is 1.
 Everything runs in this process; run one vector env per worker process to use several
 cores. Copies whose solver is not a :class:`~powergrid.solvers.fast.FastSolver`

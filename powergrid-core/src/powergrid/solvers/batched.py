@@ -15,12 +15,19 @@ largest power mismatch ``|V·conj(Y·V) − S|`` (see :meth:`BatchedSolver._iter
 ``sn_mva``, as in ``pandapower.runpp``), warm-started from each copy's previous voltages.
 
 A copy whose regulators moved has a ``Ybus`` that differs from the factored one ``Y₀`` on the
-few buses of its tapped transformers (``aff``); its ``Z`` follows from ``Z`` by the
+few buses of the tapped transformers (``aff``: the PQ buses where any copy's ``Ybus`` has differed
+from ``Y₀`` since it was factored, the same few call after call); its ``Z`` follows from ``Z`` by the
 Woodbury identity, ``Z_c·x = Z·x − Z[:, aff]·K_c·(Z·x)[aff]`` with
 ``K_c = (I + Δ_c·Z[aff, aff])⁻¹·Δ_c`` and ``Δ_c = (Y_c − Y₀)[aff, aff]``, so copies with
-different taps still iterate together (one product by ``Z`` and a small correction); a
-changed entry between a PQ bus and a slack (a transformer at the substation) enters that
+different taps still iterate together (one product by ``Z`` stacked over its rows at ``aff``, and a small
+correction); a changed entry between a PQ bus and a slack (a transformer at the substation) enters that
 copy's ``Y_ps·V_s``.
+
+A chord iteration (Newton–Raphson with one shared real Jacobian ``Y_pp·δ + D₀·conj(δ)``, ``D₀`` the mean
+of the copies' ``conj(S/V²)``) was tried on ``ieee34_3mg`` and did not pay: the loads vary so much
+between copies and steps that it took 7.3 iterations against the fixed point's 10.0 on a recorded
+16-copy sequence, and its real 138 × 138 product by ≈10 columns costs ≈1.6× the complex 69 × 69 one
+with this BLAS (≈5 µs more per product), so a call cost the same.
 
 Each copy is one :class:`~powergrid.solvers.fast.FastSolver`, which keeps its own
 state (warm start, taps) and derives its results; a copy goes to its own
@@ -44,10 +51,9 @@ from powergrid.solvers.blas_threads import one_blas_thread
 from powergrid.solvers.fast import FastSolver
 
 #: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson). CPU µs
-#: of flows per env-step of a vector env of ``ieee34_3mg`` (medians of 60 interleaved runs on one core), one copy after
-#: another / each copy's Newton–Raphson here / the fixed point: 95 / 98 / 170 at 4 copies, 95 / 94 / 122 at 8,
-#: 109 / 98 / 94 at 16 (a tie over five runs: the fixed point 0.96-1.05× the Newton–Raphson's), 110 / 96 / 81 at 24,
-#: 155 / 149 / 106 at 64
+#: of flows per env-step of a vector env of ``ieee34_3mg`` (interleaved runs, one core), one copy after another / each
+#: copy's Newton–Raphson here / the fixed point: 78 / 79 / 132 at 4 copies, 77 / 73 / 92 at 8, 77 / 69-75 / 69-79 at
+#: 16, 69 / 68-69 / 65-71 at 20, 78 / 70-75 / 60-61 at 24, 82 / 74-77 / 51-54 at 64
 FIXED_POINT_FROM = 20
 
 #: the fewest copies whose bus powers, relays' readings and results one pass derives below :data:`FIXED_POINT_FROM`
@@ -61,7 +67,8 @@ class BatchedSolver:
 
     ``max_iteration`` bounds the fixed-point iterations (a copy still above the tolerance
     then gets a Newton–Raphson solve); the tolerance is the copies' ``tolerance_mva``;
-    ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus``. With at least
+    ``max_rank`` bounds the buses whose admittances may differ from the factored ``Ybus`` (over all copies, since it was
+    factored). With at least
     ``fixed_point_from`` copies (None: :data:`FIXED_POINT_FROM` when constructed) :meth:`flow`/:meth:`reflow` run the
     fixed point; with fewer, each copy's own Newton–Raphson (lightsim2grid's, as :meth:`FastSolver.flow`), the bus
     powers of at least ``one_pass_from`` copies (None: :data:`ONE_PASS_FROM` when constructed) from one sparse product
@@ -103,6 +110,10 @@ class BatchedSolver:
         except np.linalg.LinAlgError:
             return
         self._Z = np.ascontiguousarray(Z)
+        # the PQ buses where a copy's Ybus has differed from Y₀ (aff), each PQ bus's position among them (−1: none),
+        # [Z; Z[aff]], Z[:, aff] and Z[aff, aff]
+        self._aff, self._aff_pos = np.zeros(0, np.int64), np.full(len(pq), -1, np.int64)
+        self._stacked = (Z, Z[:, :0], Z[:0, :0])
         self._Yps = Y[pq][:, ref].toarray()
         self._Ydata, self._indices, self._indptr = s.Ybus.data.copy(), s.Ybus.indices.copy(), s.Ybus.indptr.copy()
         pos = np.full(Y.shape[0], -1, np.int64)  # a bus's position among the PQ buses (−1: slack)
@@ -299,27 +310,32 @@ class BatchedSolver:
 
     def _low_rank(self, copy: np.ndarray, at: np.ndarray, values: np.ndarray, n_copies: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[()] | None:
-        """``(aff, Z[:, aff], K)`` for the copies' ``Ybus`` changes (copy ``copy[e]`` differs from ``Y₀`` by
-        ``values[e]`` at data position ``at[e]``), ``K`` of shape ``(n_copies, m, m)`` (zero for an unchanged copy);
-        ``()`` when no copy changed between PQ buses; None when impossible."""
-        if not at.size:
-            return ()
+        """``([Z; Z[aff]], Z[:, aff], K)`` for the copies' ``Ybus`` changes (copy ``copy[e]`` differs from ``Y₀`` by
+        ``values[e]`` at data position ``at[e]``), ``aff`` the PQ buses where a copy's ``Ybus`` has differed from
+        ``Y₀`` since it was factored, ``K`` of shape ``(n_copies, m, m)`` (zero for an unchanged copy); ``()`` when
+        no copy changed between PQ buses; None when impossible."""
         inner = self._pq_col[at] >= 0  # entries between PQ buses (the others are slack coupling)
         rows, cols = self._pq_row[at[inner]], self._pq_col[at[inner]]
-        aff = np.union1d(rows, cols)
-        m = len(aff)
-        if not m:
+        if not rows.size:
             return ()
-        if m > self.max_rank:
-            return None
+        pos = self._aff_pos
+        if (pos[rows] < 0).any() or (pos[cols] < 0).any():
+            aff = np.union1d(self._aff, np.union1d(rows, cols))
+            if len(aff) > self.max_rank:
+                return None
+            Z = self._Z
+            self._aff, self._stacked = aff, (np.concatenate((Z, Z[aff])), np.ascontiguousarray(Z[:, aff]),
+                                             Z[np.ix_(aff, aff)])
+            pos[aff] = np.arange(len(aff))
+        Zx, Za, Zaa = self._stacked
+        m = len(self._aff)
         D = np.zeros((n_copies, m, m), complex)
-        D[copy[inner], np.searchsorted(aff, rows), np.searchsorted(aff, cols)] = values[inner]
-        Zaa = self._Z[np.ix_(aff, aff)]
+        D[copy[inner], pos[rows], pos[cols]] = values[inner]
         try:
             K = np.linalg.solve(np.eye(m) + D @ Zaa, D)
         except np.linalg.LinAlgError:
             return None
-        return aff, np.ascontiguousarray(self._Z[:, aff]), K
+        return Zx, Za, K
 
     def _iterate(self, V_all: np.ndarray, S_all: np.ndarray, b: np.ndarray, update: tuple[np.ndarray, ...] | tuple[()]
                  ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -329,24 +345,31 @@ class BatchedSolver:
         ``Y_pp·V' + Y_ps·V_s = conj(S/V)``, so the mismatch at ``V'`` is ``V'·S/V − S`` (pu), of magnitude
         ``|conj(S/V)|·|V' − V|``, with no product by ``Y``; the loop always takes at least one step from the warm
         start. ``b = −Y_ps·V_s`` per copy; ``update`` is :meth:`_low_rank`'s (``()``: every copy has ``Y₀``'s PQ
-        block).
+        block). The steps write into buffers made once per call (two for ``Z·x``, in turn: ``V`` and ``V'`` both live).
         """
-        pq, Z = self.pq, self._Z
+        pq = self.pq
+        Zx, Za, K = update if update else (self._Z, None, None)
+        n, k = len(pq), V_all.shape[1]
         S_conj = np.conj(S_all[pq])
         V = V_all[pq]
+        s, x, t = np.empty_like(V), np.empty_like(V), np.empty_like(V)
+        step = np.empty(V.shape)
+        outs = [np.empty((len(Zx), k), complex) for _ in range(2)]  # Z·x, then its rows at aff (one per step in turn)
         it = 0
         with np.errstate(all="ignore"), one_blas_thread():
             while True:
-                x = S_conj / np.conj(V)
-                current = np.abs(x)
-                x += b
-                V_new = Z @ x
-                if update:
-                    aff, Za, K = update
-                    V_new -= Za @ (K @ V_new[aff].T[:, :, None])[:, :, 0].T  # each copy's K_c·(Z·x)[aff]
+                np.conjugate(V, out=t)
+                np.divide(S_conj, t, out=s)  # conj(S/V)
+                np.add(s, b, out=x)
+                out = outs[it % 2]
+                np.matmul(Zx, x, out=out)
+                V_new = out[:n]
+                if K is not None:
+                    V_new -= Za @ (K @ out[n:].T[:, :, None])[:, :, 0].T  # each copy's K_c·(Z·x)[aff]
                 it += 1
-                step = np.abs(V_new - V)
-                step *= current  # each bus's mismatch at V_new
+                np.subtract(V_new, V, out=t)
+                t *= s
+                np.abs(t, out=step)  # each bus's mismatch at V_new
                 V = V_new
                 if step.max() < self.tolerance or it == self.max_iteration:  # (NaN: not below)
                     break
