@@ -23,6 +23,7 @@ without a kernel is stepped object by object.
 from __future__ import annotations
 
 import copy
+import copyreg
 import functools
 from collections.abc import Mapping
 from operator import attrgetter
@@ -293,15 +294,26 @@ def _bound_class(cls: type, plain: tuple[tuple[str, str], ...], heads: tuple[tup
 
 
 def _reduce_unbound(self: Any, protocol: int) -> tuple[Any, ...]:
-    """A bound object pickles (and copies) as a plain object of its own class with its current values."""
-    state = {name: value for name, value in vars(self).items() if name != "_bound"}
-    state.update((name, getattr(self, name)) for name in type(self)._columns)
-    return _new, (type(self)._unbound,), state
+    """A bound object pickles (and copies) as a plain object of its own class with its current values: the reduction
+    of an unbound twin (so the class's own ``__getstate__``, ``__reduce__`` and slots apply), rebuilt by :func:`_new`."""
+    cls = type(self)._unbound
+    twin = cls.__new__(cls)
+    vars(twin).update((name, value) for name, value in vars(self).items() if name != "_bound")
+    vars(twin).update((name, getattr(self, name)) for name in type(self)._columns)
+    for name in copyreg._slotnames(cls):
+        if hasattr(self, name):
+            setattr(twin, name, getattr(self, name))
+    func, args, *rest = twin.__reduce_ex__(protocol)
+    if func is copyreg.__newobj__:  # the pickler would refuse a class other than the bound object's own
+        func, args = _new, (args[0], args[1:], {})
+    elif func is copyreg.__newobj_ex__:
+        func = _new
+    return (func, args, *rest)
 
 
-def _new(cls: type) -> Any:
+def _new(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """An uninitialised ``cls`` (what unpickling a bound object starts from)."""
-    return cls.__new__(cls)
+    return cls.__new__(cls, *args, **kwargs)
 
 
 def observation(space: gymnasium.spaces.Box, values: Any) -> np.ndarray:
