@@ -712,6 +712,7 @@ class FastSolver(PowerFlowSolver):
         self._t_bus = np.concatenate(t_bus)
         self._ppc_trafo0 = int(lookups["trafo"][0]) if len(net.trafo) else 0
         self._taps: dict[int, _TapTable] = {}
+        self._patched = False  # Ybus/_M/V_base hold tap moves patched in place (or a pickled copy of such)
         self._eg_on = eg_on
         self._eg_all_on = bool(eg_on.all())
         self._eg_bus = np.where(eg_on, eg_bus, 0)
@@ -1012,6 +1013,7 @@ class FastSolver(PowerFlowSolver):
         if table.fed is not None:  # warm start: the buses it feeds follow its no-load voltage ratio −Ytf/Ytt
             self._V[table.fed] *= ratio
         table.pos = tap_pos
+        self._patched = True
         if self._grid is not None:
             self._grid.touch(*table.buses)
         for (data, where, _), increment in zip(table.targets, increments):
@@ -1077,13 +1079,13 @@ class FastSolver(PowerFlowSolver):
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
         """The net (at the taps moved) and parameters; when compiled, the warm start and, once a tap moved in place
-        since the compile, the patched entries of ``Ybus`` and the flow matrix and the compiled base voltages: a
-        recompile at the moved taps differs from the patched floats (≈1e-14 pu), these make a copy continue bit for
-        bit."""
+        since the compile (here or in the solver this one was copied from), the patched entries of ``Ybus`` and the
+        flow matrix and the compiled base voltages: a recompile at the moved taps differs from the patched floats
+        (≈1e-14 pu), these make a copy continue bit for bit."""
         state = super().__getstate__()
         if self._delegate is None:
             state["warm_start_V"] = self._V.copy()
-            if self._taps:
+            if self._patched:
                 state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
         return state
 
@@ -1095,6 +1097,7 @@ class FastSolver(PowerFlowSolver):
             Y, M, self.V_base = (np.array(a) for a in state["patched"])
             self.Ybus.data[...], self._M.data[...] = Y, M  # (a wrong length raises)
             self._backends()
+            self._patched = True  # a copy of this copy carries them too
         V = state.get("warm_start_V")
         if V is not None and V.shape == self._V.shape:
             self._V = V.copy()
