@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from powergrid.env import MultiAgentPowerGridEnv, _stream, _Streams
+from powergrid.env import MultiAgentPowerGridEnv, _stream
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ieee34_3mg.yaml"
 
@@ -24,25 +24,6 @@ def test_a_stream_draws_like_the_spawned_child():
         grandchild = spawned[1].spawn(3)[2]
         assert (_stream(spawned[1].bit_generator.seed_seq, 2).integers(2**63, size=4) == grandchild.integers(2**63, size=4)).all()
 
-
-
-def test_streams_of_many_keys_are_the_single_streams():
-    """_Streams sets its Generators to the states _stream builds (int entropies of one to five words, nested spawn
-    keys, a pool of 8, keys up to 2**32 − 1; a wider key takes _stream itself) and reuses them at the next call."""
-    streams = _Streams()
-    keys = [0, 1, 2, 3, 17, 4000, 2**31, 2**32 - 1]
-    for seed in (0, 5, 2**40 + 3, 2**130 + 77, None):
-        root = np.random.default_rng(seed).bit_generator.seed_seq
-        for parent in (root, np.random.SeedSequence(root.entropy, spawn_key=(7,)),
-                       np.random.SeedSequence(root.entropy, spawn_key=(2**33, 1), pool_size=8)):
-            for got, key in zip(streams.of(parent, keys), keys):
-                want = _stream(parent, key)
-                assert got.bit_generator.state == want.bit_generator.state, (seed, parent, key)
-                assert (got.random(3) == want.random(3)).all()
-    first = streams.of(root, [5, 9])
-    assert streams.of(root, [6])[0] is first[0] and (first[0].random(4) == _stream(root, 6).random(4)).all()
-    wide = streams.of(root, [3, 2**32])
-    assert (wide[1].random(4) == _stream(root, 2**32).random(4)).all()
 
 def _initial_socs(env: MultiAgentPowerGridEnv, rngs: list[np.random.Generator]) -> list[float]:
     """The initial SOC each ESS of ``env`` draws from its rng in ``rngs`` (device order), on copies."""

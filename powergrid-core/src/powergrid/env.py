@@ -307,7 +307,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # taken), they get one generator built here that nothing draws from (building a stream costs ~7 µs)
         self._draws_at_reset = [d.device.draws_at_reset() for d in devices]
         self._unused_rng = np.random.default_rng(0)
-        self._device_streams = _Streams()  # the drawing devices' streams at each reset
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
         # the learned agents whose infos add entries: down link, up links by child, protocols, own protocol, reports
@@ -543,9 +542,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_rng = _stream(root, first)
         profile_seq = profile_rng.bit_generator.seed_seq
         # every provider gets the same seed, so data providers pick the same start day for all roles
-        profile_seed = np.random.SeedSequence(int(profile_rng.integers(2**63)))  # (each default_rng(seed) builds one)
-        self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes,
-                                             np.random.Generator(np.random.PCG64(profile_seed)))
+        profile_seed = int(profile_rng.integers(2**63))
+        self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
@@ -553,10 +551,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
-        device_keys = [next(keys) for _ in s.device_agents]
-        streams = iter(self._device_streams.of(root, [k for k, draws in zip(device_keys, self._draws_at_reset) if draws]))
         for d, draws in zip(s.device_agents, self._draws_at_reset):
-            d.device.reset(next(streams) if draws else self._unused_rng)
+            key = next(keys)
+            d.device.reset(_stream(root, key) if draws else self._unused_rng)
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
@@ -1131,116 +1128,6 @@ def _stream(parent: np.random.SeedSequence, key: int) -> np.random.Generator:
     """Child ``key`` of ``parent`` as ``Generator.spawn`` builds it (spawn key extended by ``key``), built alone."""
     seq = np.random.SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, key), pool_size=parent.pool_size)
     return np.random.Generator(np.random.PCG64(seq))
-
-
-_M32, _M128 = 0xFFFFFFFF, (1 << 128) - 1
-_MULT_A, _INIT_A, _MULT_B, _INIT_B = 0x931E8875, 0x43B0D7E5, 0x58F38DED, 0x8B51F9DD  # SeedSequence's hash constants
-_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
-_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341  # PCG64's 128-bit LCG multiplier
-
-
-def _hashmix(value: Any, const: int) -> tuple[Any, int]:
-    """SeedSequence's ``hashmix`` of the uint32 ``value`` (a Python int) with the hash constant ``const``: the hash
-    and the next constant."""
-    const2 = const * _MULT_A & _M32
-    value = (value ^ const) * const2 & _M32
-    return value ^ (value >> 16), const2
-
-
-def _mix(x: Any, y: Any) -> Any:
-    """SeedSequence's ``mix`` of two uint32 (Python ints, or uint64 arrays of uint32 values)."""
-    r = (_MIX_L * x - _MIX_R * y) & _M32
-    return r ^ (r >> 16)
-
-
-def _words(n: int) -> list[int]:
-    """The little-endian uint32 words of the non-negative int ``n`` (``[0]`` for 0), as SeedSequence takes them."""
-    words = [n & _M32]
-    while n := n >> 32:
-        words.append(n & _M32)
-    return words
-
-
-def _mixed_prefix(parent: np.random.SeedSequence) -> tuple[np.ndarray | None, np.ndarray]:
-    """For the children ``SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, key))`` with ``key < 2**32``:
-    the pool mixed from every word but the key's (a column, uint64 holding uint32) and the hash constants before
-    and after each of the key word's ``hashmix`` (columns); (None, …) for an entropy that is not an int."""
-    if not isinstance(parent.entropy, int):
-        return None, np.zeros(0)
-    size = parent.pool_size
-    run = _words(parent.entropy)
-    words = run + [0] * (size - len(run)) + [w for k in parent.spawn_key for w in _words(k)]
-    const, mixer = _INIT_A, []
-    for w in words[:size]:
-        h, const = _hashmix(w, const)
-        mixer.append(h)
-    for src in range(size):
-        for dst in range(size):
-            if src != dst:
-                h, const = _hashmix(mixer[src], const)
-                mixer[dst] = _mix(mixer[dst], h)
-    for w in words[size:]:
-        for dst in range(size):
-            h, const = _hashmix(w, const)
-            mixer[dst] = _mix(mixer[dst], h)
-    consts = [const]
-    for _ in range(size):
-        consts.append(consts[-1] * _MULT_A & _M32)
-    column = np.array(mixer, np.uint64)[:, None]
-    return column, np.array([consts[:-1], consts[1:]], np.uint64)[:, :, None]
-
-
-def _state_constants(words: int) -> np.ndarray:
-    """``generate_state``'s hash constants before and after each of ``words`` output words (2 × words × 1)."""
-    consts = [_INIT_B]
-    for _ in range(words):
-        consts.append(consts[-1] * _MULT_B & _M32)
-    return np.array([consts[:-1], consts[1:]], np.uint64)[:, :, None]
-
-
-_STATE_CONSTS = _state_constants(8)  # PCG64 takes generate_state(4, uint64): 8 uint32 words
-
-
-def _pcg_seeds(pool: np.ndarray, consts: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """PCG64's four uint64 seed words (``generate_state(4, np.uint64)``) of the children of keys ``keys`` (uint64
-    array of values < 2**32) of a parent whose :func:`_mixed_prefix` is ``pool``, ``consts`` (keys × 4)."""
-    h = (keys ^ consts[0]) * consts[1] & _M32  # the key word's hashmix for each pool position
-    h ^= h >> 16
-    mixed = _mix(pool, h)  # pool × keys
-    d = (mixed[np.arange(8) % len(mixed)] ^ _STATE_CONSTS[0]) * _STATE_CONSTS[1] & _M32
-    d ^= d >> 16
-    return (d[0::2] | d[1::2] << 32).T
-
-
-class _Streams:
-    """Generators set to the streams :func:`_stream` gives for many keys of one parent at once (the same states):
-    SeedSequence's hashing of the parent's words is done once per parent, that of each key's last word and the PCG64
-    seeding over all keys in a few numpy operations, and the Generators are kept from one call to the next (one per
-    position) with their states set: CPU ≈13 µs per call and ≈1.4 µs per stream, against ≈7 µs per stream by
-    :func:`_stream`."""
-
-    def __init__(self) -> None:
-        self._parent: np.random.SeedSequence | None = None
-        self._pool: np.ndarray | None = None  # the parent's _mixed_prefix (None: not an int entropy)
-        self._consts = np.zeros(0)
-        self._rngs: list[np.random.Generator] = []
-
-    def of(self, parent: np.random.SeedSequence, keys: list[int]) -> list[np.random.Generator]:
-        """``[_stream(parent, key) for key in keys]``, as Generators this object reuses at its next call."""
-        if parent is not self._parent:
-            self._parent, (self._pool, self._consts) = parent, _mixed_prefix(parent)
-        if self._pool is None or not keys or max(keys) > _M32:
-            return [_stream(parent, key) for key in keys]
-        while len(self._rngs) < len(keys):
-            self._rngs.append(np.random.Generator(np.random.PCG64(0)))
-        words = _pcg_seeds(self._pool, self._consts, np.array(keys, np.uint64)).tolist()
-        rngs = self._rngs[: len(keys)]
-        for rng, (a, b, c, d) in zip(rngs, words):
-            inc = (((c << 64) | d) << 1 | 1) & _M128
-            state = ((inc + ((a << 64) | b)) * _PCG_MULT + inc) & _M128
-            rng.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-                                       "has_uint32": 0, "uinteger": 0}
-        return rngs
 
 
 def _iso_stamps(t0: dt.datetime | None, tick_s: int, ticks: int) -> list[str] | None:
