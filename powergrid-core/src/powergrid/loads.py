@@ -197,44 +197,27 @@ class LoadModel:
         if start is None:  # a date of a non-leap year, and an independent weekday
             start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(365)))
             start += dt.timedelta(days=(int(rng.integers(7)) - start.weekday()) % 7)
-        day, days = _tick_days(n, start_hour, step_minutes)
-        raw = _tick_shapes(_calendar(start, int(day[-1]) + 2 if n else 1), n, start_hour, step_minutes)[:, self.classes]
-        if self.jitter > 0:  # raw · max(1 + jitter · AR(1) noise, 0), in place
+        day = (_tick_minutes(n, start_hour, step_minutes) // 1440.0).astype(np.int64)  # local day of each tick
+        dates = [start + dt.timedelta(days=d) for d in range(int(day[-1]) + 2 if n else 1)]  # one more: the last tick's end
+        calendar = tuple((season_of(d), day_type(d)) for d in dates)
+        raw = _tick_shapes(calendar, n, start_hour, step_minutes)[:, self.classes]  # (ticks, loads)
+        if self.jitter > 0:
             phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
             eta = rng.standard_normal(raw.shape)
             eta[1:] *= np.sqrt(1.0 - phi * phi)
-            noise = lfilter([1.0], [1.0, -phi], eta, axis=0)
-            noise *= self.jitter
-            noise += 1.0
-            raw *= np.maximum(noise, 0.0, out=noise)
+            raw *= np.maximum(1.0 + self.jitter * lfilter([1.0], [1.0, -phi], eta, axis=0), 0.0)
         total = raw @ self.weight  # Σ_i P_i·c·(1+ε) per tick
+        days = np.bincount(day)
         sum_w = float(self.weight.sum())
         daily = np.bincount(day, total)
         gain = np.divide(days * sum_w, daily, out=np.ones_like(daily), where=daily > 0)
         mean_level = np.bincount(day, level) / np.maximum(days, 1)
-        raw *= (mean_level * gain)[day][:, None]
-        raw *= self.scale
-        return raw
+        return raw * (mean_level * gain)[day][:, None] * self.scale[None, :]
 
 
 def _tick_minutes(n: int, start_hour: float, step_minutes: float) -> np.ndarray:
     """The start of each of ``n`` ticks in minutes since the first local midnight."""
     return start_hour * 60.0 + np.arange(n) * step_minutes
-
-
-@functools.lru_cache(maxsize=64)
-def _tick_days(n: int, start_hour: float, step_minutes: float) -> tuple[np.ndarray, np.ndarray]:
-    """The local day of each of ``n`` ticks (from 0) and the ticks per day (read-only)."""
-    day = (_tick_minutes(n, start_hour, step_minutes) // 1440.0).astype(np.int64)
-    days = np.bincount(day)
-    day.flags.writeable = days.flags.writeable = False
-    return day, days
-
-
-@functools.lru_cache(maxsize=1024)
-def _calendar(start: dt.date, n_days: int) -> tuple[tuple[int, int], ...]:
-    """The (season, day type) indices of the ``n_days`` consecutive days from ``start``."""
-    return tuple((season_of(d), day_type(d)) for d in (start + dt.timedelta(days=k) for k in range(n_days)))
 
 
 @functools.lru_cache(maxsize=256)
