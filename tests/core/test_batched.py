@@ -4,6 +4,7 @@ against pandapower.runpp on every template and against each copy's own FastSolve
 from __future__ import annotations
 
 import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -206,6 +207,38 @@ def test_flow_reflow_results_equal_each_copys_own_newton_under_tap_moves(monkeyp
         for c, (s, twin) in enumerate(zip(solvers, twins)):  # the complex voltages, within the solvers' tolerance
             np.testing.assert_allclose(s._V, twin._V, atol=1e-8, rtol=0, err_msg=f"step {step} copy {c} V")
     assert np.ptp([s.Ybus.data for s in solvers], axis=0).max() > 0, "the copies ended at different taps"
+
+
+def test_pickled_and_copied_fixed_point_solves_like_the_original():
+    """A fixed point pickled and deep-copied once a regulator has moved (Y₀ factored before the move, its buses kept
+    with their blocks of Z) flows, reflows after further moves (the other regulator's buses joining them) and gives
+    results exactly as the original."""
+    net = TEMPLATES["ieee34"]()
+    rows = [int(r) for r in np.flatnonzero(net.trafo.tap_min.notna().to_numpy())]
+    batch = fixed_point(copies(net))
+    rng = np.random.default_rng(4)
+
+    def step(batches: list[BatchedSolver], moves: dict[int, int]) -> None:
+        injs = [random_injections(net, rng, len(net.sgen)) for _ in range(COPIES)]
+        taps = {c: int(net.trafo.tap_pos.iat[row]) + int(rng.integers(1, 6)) for c, row in moves.items()}
+        for b in batches:
+            assert all(b.flow(injs))
+            for c, row in moves.items():
+                b.solvers[c].set_trafo_tap(row, taps[c])
+            assert all(b.reflow([injs[c] for c in moves], list(moves)))
+        for b in batches[1:]:
+            for got, want in zip(b.results(), batches[0].results()):
+                np.testing.assert_array_equal(got.vm_pu, want.vm_pu)
+                np.testing.assert_array_equal(got.va_degree, want.va_degree)
+                assert got.iterations == want.iterations
+
+    step([batch], {1: rows[0]})
+    step([batch], {})
+    assert len(batch._aff) and (batch.solvers[1].Ybus.data != batch._Ydata).any()
+    twins = [batch, pickle.loads(pickle.dumps(batch)), copy.deepcopy(batch)]
+    for moves in ({}, {0: rows[1]}, {2: rows[0], 3: rows[1]}, {}):
+        step(twins, moves)
+    assert len(batch._aff) > 2  # the other regulator's buses joined after the copy
 
 
 def test_copies_changed_on_more_buses_than_max_rank_solve_by_newton(monkeypatch):

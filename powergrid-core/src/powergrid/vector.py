@@ -45,6 +45,7 @@ per copy and agent) and :class:`powergrid.rl.rllib_vector.VectorEnvRunner` (RLli
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -115,9 +116,10 @@ class VectorPowerGridEnv:
         self._requested = batched_flows
         self._batch = self._batched_solver()
 
-    def _batched_solver(self) -> BatchedSolver | None:
+    def _batched_solver(self, kept: BatchedSolver | None = None) -> BatchedSolver | None:
         """The batched solver over the copies' fast solvers, as ``batched_flows`` asks in this process (None: each
-        copy solves its own); sets :attr:`batched_flows`."""
+        copy solves its own): ``kept`` (an unpickled one, its factored state as the original's) or a new one; sets
+        :attr:`batched_flows`."""
         batched = self._requested
         if batched is None:
             batched = self.num_envs >= BATCH_FROM and (self.num_envs < FIXED_POINT_FROM or blas_threads.controllable()
@@ -126,14 +128,23 @@ class VectorPowerGridEnv:
         solvers = [env.solver for env in self.envs]
         #: whether the copies' flows are solved in one batched call
         self.batched_flows = bool(batched) and len(solvers) > 1 and all(isinstance(s, FastSolver) for s in solvers)
-        return BatchedSolver(solvers, fixed_point_from=FIXED_POINT_FROM) if self.batched_flows else None
+        if not self.batched_flows:
+            return None
+        if kept is None:
+            return BatchedSolver(solvers, fixed_point_from=FIXED_POINT_FROM)
+        kept.solvers = solvers
+        return kept
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_batch": None}  # rebuilt on the unpickled copies' solvers, decided again there
+        batch = self._batch
+        if batch is not None:  # pickled without its copies (each env pickles its own solver), given them back on load
+            batch = copy.copy(batch)
+            batch.solvers = []
+        return {**self.__dict__, "_batch": batch}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._batch = self._batched_solver()
+        self._batch = self._batched_solver(self._batch)  # batched or not: decided again in this process
 
     # ------------------------------------------------------------------ spaces (of one copy)
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:

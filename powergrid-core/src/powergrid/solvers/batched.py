@@ -94,6 +94,26 @@ class BatchedSolver:
         if self._batchable(first):
             self._factor(first)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The factored state as it is (``Z``, ``Y_ps``, ``Y₀``, the tapped buses ``aff``), so a copy continues bit for
+        bit; without the blocks of ``Z`` at ``aff`` (copies of it, remade on load) and the caches keyed by the
+        copies' ids."""
+        return {**self.__dict__, "_stacked": None, "_checked": {}, "_layouts": {}, "_layout_reps": []}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._Ydata is not None:
+            self._stack()
+
+    def _stack(self) -> None:
+        """``[Z; Z[aff]]``, ``Z[:, aff]`` and ``Z[aff, aff]`` for the current ``aff`` (and each PQ bus's position in
+        it), as :meth:`_iterate` multiplies by them (no copy of ``Z`` while ``aff`` is empty)."""
+        Z, aff = self._Z, self._aff
+        self._aff_pos = np.full(len(self.pq), -1, np.int64)
+        self._aff_pos[aff] = np.arange(len(aff))
+        self._stacked = ((np.concatenate((Z, Z[aff])), np.ascontiguousarray(Z[:, aff]), Z[np.ix_(aff, aff)]) if len(aff)
+                         else (Z, Z[:, :0], Z[:0, :0]))
+
     def _batchable(self, s: FastSolver) -> bool:
         """Whether copy ``s`` can be solved by the fixed point at all (PQ buses only, the same bus types)."""
         return (s._delegate is None and not len(s.pv) and np.array_equal(s.pq, self.pq)
@@ -112,8 +132,8 @@ class BatchedSolver:
         self._Z = np.ascontiguousarray(Z)
         # the PQ buses where a copy's Ybus has differed from Y₀ (aff), each PQ bus's position among them (−1: none),
         # [Z; Z[aff]], Z[:, aff] and Z[aff, aff]
-        self._aff, self._aff_pos = np.zeros(0, np.int64), np.full(len(pq), -1, np.int64)
-        self._stacked = (Z, Z[:, :0], Z[:0, :0])
+        self._aff = np.zeros(0, np.int64)
+        self._stack()
         self._Yps = Y[pq][:, ref].toarray()
         self._Ydata, self._indices, self._indptr = s.Ybus.data.copy(), s.Ybus.indices.copy(), s.Ybus.indptr.copy()
         pos = np.full(Y.shape[0], -1, np.int64)  # a bus's position among the PQ buses (−1: slack)
@@ -323,10 +343,9 @@ class BatchedSolver:
             aff = np.union1d(self._aff, np.union1d(rows, cols))
             if len(aff) > self.max_rank:
                 return None
-            Z = self._Z
-            self._aff, self._stacked = aff, (np.concatenate((Z, Z[aff])), np.ascontiguousarray(Z[:, aff]),
-                                             Z[np.ix_(aff, aff)])
-            pos[aff] = np.arange(len(aff))
+            self._aff = aff
+            self._stack()
+            pos = self._aff_pos
         Zx, Za, Zaa = self._stacked
         m = len(self._aff)
         D = np.zeros((n_copies, m, m), complex)
