@@ -422,37 +422,39 @@ def test_env_pickled_or_copied_mid_episode_continues_bit_for_bit(kernels: bool,
             assert vars(d)["_bound"] == (kernel, row) and _device_values(kernel, d) == _kernel_values(kernel, row)
 
 
+
+class _LockedESS(device_class("ESS")):  # type: ignore[misc]
+    """A third-party battery with an unpicklable attribute its ``__getstate__`` drops and a slot."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, params: Any, dt_h: float) -> None:
+        import threading
+
+        super().__init__(params, dt_h)
+        self.lock, self.tag = threading.Lock(), "kept"
+
+    def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {**vars(self), "lock": None}, {"tag": self.tag}
+
+
 def test_bound_subclasses_pickle_and_copy_with_their_own_getstate_and_slots() -> None:
     """A batched subclass keeps its own pickling once bound: its ``__getstate__`` (dropping a lock) and its slots
     travel through pickle, copy and deepcopy of the device and of its kernel, with the kernel's values."""
     import copy
     import pickle
-    import threading
 
     from powergrid.params import build_params
 
     ess = device_class("ESS")
-
-    class Locked(ess):  # type: ignore[misc, valid-type]
-        __slots__ = ("tag",)
-
-        def __init__(self, params: Any, dt_h: float) -> None:
-            super().__init__(params, dt_h)
-            self.lock, self.tag = threading.Lock(), "kept"
-
-        def __getstate__(self) -> dict[str, Any]:
-            return ({**vars(self), "lock": None}, {"tag": self.tag})
-
-    globals()["Locked"] = Locked  # picklable by reference
-    Locked.__qualname__ = "Locked"
-    devices = [Locked(build_params(ess.Params, {"p_max_mw": 0.5, "soc_init_spread": 0.3}), 0.25) for _ in range(3)]
+    devices = [_LockedESS(build_params(ess.Params, {"p_max_mw": 0.5, "soc_init_spread": 0.3}), 0.25) for _ in range(3)]
     for i, d in enumerate(devices):
         d.reset(np.random.default_rng(i))
     kernel = ess.Kernel(devices)
     kernel.load()
     kernel.step(np.full((3, 1), 0.3), np.full(3, 20.0), context(4))
     for clone in (pickle.loads(pickle.dumps(devices[1])), copy.copy(devices[1]), copy.deepcopy(devices[1])):
-        assert type(clone) is Locked and clone.tag == "kept" and clone.lock is None
+        assert type(clone) is _LockedESS and clone.tag == "kept" and clone.lock is None
         assert _device_values(kernel, clone) == _kernel_values(kernel, 1)
     for other in (pickle.loads(pickle.dumps(kernel)), copy.deepcopy(kernel)):
         for row, d in enumerate(other.devices):
