@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
@@ -62,16 +63,39 @@ def test_only_devices_that_draw_at_reset_get_their_stream_and_every_key_stays():
     env = MultiAgentPowerGridEnv.from_config({"name": "streams", "network": {"type": "ieee34"}, "agents": agents,
                                               "time": {"step_minutes": 15, "steps_per_episode": 8}})
     s = env.scenario
-    assert env._draws_at_reset == [True, True, False, False, False, True]
+    draws_at_reset = [d.device.draws_at_reset() for d in s.device_agents]
+    assert draws_at_reset == [True, True, False, False, False, True]
     n = 3 + len(s.device_agents) + len(s.agents) + len(s.horizontal)
     rng = np.random.default_rng(5)
     for seed in (5, None):
         env.reset(seed=seed)
         children = rng.spawn(n)[::-1]  # the first device takes the last child, and so on
-        for d, child, draws in zip(s.device_agents, children, env._draws_at_reset):
+        for d, child, draws in zip(s.device_agents, children, draws_at_reset):
             device = copy.deepcopy(d.device)
             device.reset(child)
             assert device.state_dict() == d.device.state_dict()
             if draws:  # its state depends on the stream
                 device.reset(np.random.default_rng(123))
                 assert device.state_dict() != d.device.state_dict()
+
+
+def test_a_spread_given_after_the_env_is_built_draws_from_the_devices_own_seeded_stream():
+    """Whether a device draws is asked at every reset: a battery given an initial SOC spread between episodes
+    (domain randomisation by new parameters) repeats under the same seed and differs between seeds."""
+    pytest.importorskip("powergrid_devices", reason="the batteries come with powergrid-devices")
+    agents = [{"id": f"b{i}", "type": "ESS", "bus": bus} for i, bus in enumerate(("802", "806", "808"))]
+    env = MultiAgentPowerGridEnv.from_config({"name": "spread_later", "network": {"type": "ieee34"}, "agents": agents,
+                                              "time": {"step_minutes": 15, "steps_per_episode": 8}})
+    batteries = [d.device for d in env.scenario.device_agents]
+    assert not any(b.draws_at_reset() for b in batteries)
+    for b in batteries:
+        b.params = attrs.evolve(b.params, soc_init_spread=0.3)
+
+    def socs(seed: int) -> list[float]:
+        env.reset(seed=seed)
+        return [b.soc for b in batteries]
+
+    first = socs(1)
+    assert socs(1) == first
+    assert socs(2) != first
+    assert len(set(first)) == 3  # each battery its own stream

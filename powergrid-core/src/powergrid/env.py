@@ -303,9 +303,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
                              if type(a.protocol).reset is not VerticalProtocol.reset]
-        # devices that draw nothing at reset (Device.draws_at_reset): their own stream is not built (its key is still
-        # taken), they get one generator built here that nothing draws from (building a stream costs ~7 µs)
-        self._draws_at_reset = [d.device.draws_at_reset() for d in devices]
+        # devices that draw nothing at reset (Device.draws_at_reset, asked at every reset: parameters may change between
+        # episodes): their own stream is not built (its key is still taken), they get this generator, which nothing
+        # draws from (building a stream costs ~7 µs)
         self._unused_rng = np.random.default_rng(0)
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
@@ -551,9 +551,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.load_multipliers = self.loads.multipliers(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
-        for d, draws in zip(s.device_agents, self._draws_at_reset):
+        for d in s.device_agents:
             key = next(keys)
-            d.device.reset(_stream(root, key) if draws else self._unused_rng)
+            d.device.reset(_stream(root, key) if d.device.draws_at_reset() else self._unused_rng)
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
