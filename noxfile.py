@@ -71,7 +71,8 @@ def hil(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
     session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS)
-    _pytest(session, "tests/integration", "tests/fuzz", "tests/bench", "tests/core/test_solvers.py")  # solvers again, with lightsim2grid
+    # tests/core again with every pack and lightsim2grid: its tests that need a pack skip in the core session
+    _pytest(session, "tests/integration", "tests/fuzz", "tests/bench", "tests/core")
 
 
 @nox.session
