@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -305,8 +308,6 @@ def _kernel_values(kernel: Any, row: int) -> dict[str, Any]:
 
 
 def _device_values(kernel: Any, device: Device) -> dict[str, Any]:
-    from operator import attrgetter
-
     return {name: attrgetter(name)(device) for name in kernel.state}
 
 
@@ -347,9 +348,6 @@ def test_batched_devices_read_and_write_their_kernels_state() -> None:
 def test_batched_devices_pickle_and_copy_as_plain_objects_and_rebind_with_their_kernel() -> None:
     """A bound device pickles and copies as a plain device with its values; an unpickled or deep-copied kernel binds
     its own copies of the devices (the original stays bound to the original)."""
-    import copy
-    import pickle
-
     kernel, devices = _bound_group()
     kernel.step(np.full((3, 2), 0.3), np.full(3, 20.0), context(4))
     plain_class = device_class("ESS")
@@ -376,9 +374,6 @@ def test_env_pickled_or_copied_mid_episode_continues_bit_for_bit(kernels: bool,
     place), gives the original's observations, rewards, infos, device states, voltages and tap positions bit for bit
     over 220 further steps with tap moves and resets (seeded and not); an unpickled env's batched devices read its own
     kernels."""
-    import copy
-    import pickle
-
     import powergrid.batching as batching
     from powergrid.env import MultiAgentPowerGridEnv
 
@@ -441,9 +436,6 @@ class _LockedESS(device_class("ESS")):  # type: ignore[misc]
 def test_bound_subclasses_pickle_and_copy_with_their_own_getstate_and_slots() -> None:
     """A batched subclass keeps its own pickling once bound: its ``__getstate__`` (dropping a lock) and its slots
     travel through pickle, copy and deepcopy of the device and of its kernel, with the kernel's values."""
-    import copy
-    import pickle
-
     from powergrid.params import build_params
 
     ess = device_class("ESS")

@@ -193,8 +193,7 @@ class RunningMean:
     """The mean of the values seen so far (e.g. the price, for arbitrage thresholds)."""
 
     def __init__(self) -> None:
-        self.total = 0.0
-        self.count = 0
+        self.clear()
 
     def clear(self) -> None:
         """Forget every value seen."""
