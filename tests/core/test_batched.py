@@ -408,15 +408,34 @@ def test_extrapolation_steps_only_where_the_residuals_contract():
     from powergrid.solvers.batched import _extrapolate
 
     rng = np.random.default_rng(3)
-    n, k = 7, 6
+    n, k = 7, 8
     f0, f1 = rng.normal(size=(2, n, k)) + 1j * rng.normal(size=(2, n, k))
     f0[:, 4] = 0.0
     f0[2, 5] = np.nan
-    f2 = f0 * np.array([0.25, 0.9, -0.5, 1.2, 0.5, 0.5])  # r per copy
+    f2 = f0 * np.array([0.25, 0.9, -0.5, 1.2, 0.5, 0.5, 0.97, -0.1])  # r per copy
     g = rng.normal(size=(n, k)) + 1j * rng.normal(size=(n, k))
     with np.errstate(invalid="ignore", divide="ignore"):
         out = _extrapolate(g, np.stack([f0, f1, f2]), np.empty_like(g))
     for c, r in ((0, 0.25), (1, 0.9)):
         np.testing.assert_allclose(out[:, c], g[:, c] + r / (1 - r) * (f1[:, c] + f2[:, c]), rtol=1e-12)
-    np.testing.assert_array_equal(out[:, 2:5], g[:, 2:5])
+    np.testing.assert_array_equal(out[:, [2, 3, 4, 6, 7]], g[:, [2, 3, 4, 6, 7]])
     assert np.isnan(out[2, 5]) and np.array_equal(np.delete(out[:, 5], 2), np.delete(g[:, 5], 2))
+
+
+def test_a_copy_with_non_finite_voltages_does_not_hold_the_others_back(monkeypatch):
+    """A copy whose warm start is not finite fails the fixed point alone (to its own Newton–Raphson); the others stop
+    as soon as they converge instead of running to ``max_iteration`` with it."""
+    net = TEMPLATES["ieee34"]()
+    lp, lq = net.load.p_mw.to_numpy(float), net.load.q_mvar.to_numpy(float)
+    inj = Injections(lp, lq, net.sgen.p_mw.to_numpy(float), net.sgen.q_mvar.to_numpy(float))
+    solvers = copies(net)
+    solvers[1]._V = np.full_like(solvers[1]._V, np.nan)
+    newton = spy_newton(monkeypatch)
+    batch = fixed_point(solvers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        batch.flow([inj] * len(solvers))
+    assert newton == [id(solvers[1])]
+    healthy = [s for c, s in enumerate(solvers) if c != 1]
+    assert all(s._converged for s in healthy)
+    assert max(s._iterations for s in healthy) < batch.max_iteration / 2
