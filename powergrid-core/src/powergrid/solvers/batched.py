@@ -18,8 +18,8 @@ The step's Jacobian ``δ ↦ −Z·conj(S/V²)·conj(δ)`` is conjugate-linear; 
 real (0.02–0.18) on every shipped feeder, so a copy's slowest error shrinks by a real ratio ``r`` every two steps:
 from the fifth step on, every third step jumps to where that would lead (:func:`_extrapolate`, ``r`` fitted per copy,
 no jump where it is not in (0, 0.95)). On recorded ``ieee34_3mg`` calls a 16-copy call takes 8.6 steps instead
-of 11.1 and ≈12 % less CPU time, a 64-copy call 9.1 instead of 12.3 and ≈18 % less. Anderson acceleration (memory 1–5)
-with complex coefficients took more steps (16.5), with real ones 8.3–8.9 but its least squares cost more than it saved.
+of 11.1 and ≈12 % less CPU time, a 64-copy call 9.1 instead of 12.3 and ≈18 % less. Alternatives measured and dropped
+(Anderson acceleration, a chord iteration with one shared Jacobian, a sparse LU): docs/performance.md.
 
 A copy whose regulators moved has a ``Ybus`` that differs from the factored one ``Y₀`` on the
 few buses of the tapped transformers (``aff``: the PQ buses where any copy's ``Ybus`` has differed
@@ -29,12 +29,6 @@ Woodbury identity, ``Z_c·x = Z·x − Z[:, aff]·K_c·(Z·x)[aff]`` with
 different taps still iterate together (one product by ``Z`` stacked over its rows at ``aff``, and a small
 correction); a changed entry between a PQ bus and a slack (a transformer at the substation) enters that
 copy's ``Y_ps·V_s``.
-
-A chord iteration (Newton–Raphson with one shared real Jacobian ``Y_pp·δ + D₀·conj(δ)``, ``D₀`` the mean
-of the copies' ``conj(S/V²)``) was tried on ``ieee34_3mg`` and did not pay: the loads vary so much
-between copies and steps that it took 7.3 iterations against the plain fixed point's 10.0 on a recorded
-16-copy sequence, and its real 138 × 138 product by ≈10 columns costs ≈1.6× the complex 69 × 69 one
-with this BLAS (≈5 µs more per product), so a call cost the same.
 
 Each copy is one :class:`~powergrid.solvers.fast.FastSolver`, which keeps its own
 state (warm start, taps) and derives its results; a copy goes to its own
@@ -57,11 +51,9 @@ from powergrid.solvers.base import Injections, PowerFlowResult
 from powergrid.solvers.blas_threads import one_blas_thread
 from powergrid.solvers.fast import FastSolver
 
-#: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson). CPU µs
-#: of flows per env-step of a vector env of ``ieee34_3mg`` (3 interleaved runs each, one core), each copy's
-#: Newton–Raphson here / the fixed point: 82-83 / 135-137 at 4 copies, 78-79 / 95-97 at 8, 76-77 / 86-89 at 10,
-#: 73-74 / 76-79 at 12, 71-75 / 71-74 at 14, 69-86 / 67-73 at 16 (12 runs each, medians 73.5 / 69.7), 70-73 / 65-66 at
-#: 20, 70-71 / 57-59 at 24, 66-86 / 46-52 at 64
+#: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson): where
+#: it pays on ``ieee34_3mg`` (CPU µs of flows per env-step, each copy's own / the fixed point: 71-75 / 71-74 at 14
+#: copies, medians 73.5 / 69.7 at 16, 66-86 / 46-52 at 64; the full table in docs/performance.md, *Since dcd202a*)
 FIXED_POINT_FROM = 16
 
 #: the fewest copies whose bus powers, relays' readings and results one pass derives below :data:`FIXED_POINT_FROM`
