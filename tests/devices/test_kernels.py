@@ -175,10 +175,24 @@ def _mixed_scenario(action: str) -> dict[str, Any]:
             "time": {"physics": "15min", "episode": "6h"}, "agents": agents}
 
 
+def _sent_as(k: int, actions: dict[str, Any]) -> dict[str, Any]:
+    """The float32 ``actions`` of step ``k`` in another form a policy may send, by step: all float64, one float64
+    among float32, one a list, one a strided view, one left out, all as they are."""
+    kind, first = k % 6, "g1"
+    if kind == 0:
+        return {a: None if x is None else x.astype(np.float64) for a, x in actions.items()}
+    if actions[first] is None or kind == 5:
+        return actions
+    x = actions[first]
+    sent = [x.astype(np.float64), x.tolist(), np.repeat(x, 2)[::2], None][kind - 1]
+    return {a: y for a, y in {**actions, first: sent}.items() if y is not None}
+
+
 def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 70,
-                fast: bool | None = None) -> list[Any]:
+                fast: bool | None = None, forms: bool = False) -> list[Any]:
     """Observations, rewards, infos and device states over ``steps`` random steps; ``kernels``: batch every
-    kernel type and route setpoints as index maps (``fast``, default: ``kernels``), else object by object."""
+    kernel type and route setpoints as index maps (``fast``, default: ``kernels``), else object by object;
+    ``forms``: the actions in the forms of :func:`_sent_as`."""
     import powergrid.batching as batching
     from powergrid.env import MultiAgentPowerGridEnv
 
@@ -198,7 +212,7 @@ def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, ste
             if k % 5 == 2:
                 act[rng.integers(act.size)] = [np.nan, np.inf, -np.inf][k % 3]
             actions[a] = None if (k + len(a)) % 9 == 0 else act
-        out.append(env.step(actions))
+        out.append(env.step(_sent_as(k, actions) if forms else actions))
         out.append({d.id: d.device.state_dict() for d in env.scenario.device_agents})
         if not env.agents:
             out.append(env.reset())
@@ -230,6 +244,16 @@ def test_env_with_kernels_and_fast_setpoints_equals_the_per_object_env(action: s
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     config = _mixed_scenario(action)
     _assert_same(_trajectory(config, False, monkeypatch), _trajectory(config, True, monkeypatch))
+
+
+@pytest.mark.parametrize("action", ["normalized", "physical"])
+def test_fast_setpoints_read_every_form_of_action_like_the_tree_walk(action: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """float64 arrays, mixed dtypes, lists, strided views and left-out agents (not only float32 arrays, whose
+    bytes are joined) give the tree walk's trajectory, bit for bit."""
+    config = _mixed_scenario(action)
+    _assert_same(_trajectory(config, False, monkeypatch, forms=True),
+                 _trajectory(config, False, monkeypatch, fast=True, forms=True), exact=True)
 
 
 def test_fast_setpoints_to_per_object_devices_equal_the_tree_walk(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,9 +14,10 @@ Two structures, built once per :class:`~powergrid.env.MultiAgentPowerGridEnv` fr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
-from operator import attrgetter, is_
+from operator import attrgetter, is_, itemgetter
 from typing import Any
 
 import attrs
@@ -37,6 +38,8 @@ FAST_SETPOINTS = True
 
 #: ``(observe, places)``: a device's or protocol's ``observe`` and every slice of the observation buffer it fills
 ObservedPart = tuple[Callable[[], np.ndarray], list[slice]]
+
+_dtype = attrgetter("dtype")
 
 
 def whole_or(rows: np.ndarray, n: int) -> np.ndarray | slice:
@@ -251,10 +254,12 @@ class DeviceGroups:
 
         float32 values go in by ``ndarray.put``: 0.2-0.3 µs faster than an index assignment into float64."""
         if self._values or self._columns:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
-            x = np.array([v for values in self._values for v in values()], np.float64)
-            if self._columns:
-                x = np.concatenate([x, *[c for columns in self._columns for c in columns()]])
-            x[np.isnan(x)] = 0.0
+            parts = [c for columns in self._columns for c in columns()]
+            if self._values:
+                parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
+            x = np.concatenate(parts) if self._columns else parts[0]  # a new array: cleaned in place below
+            if math.isnan(x.dot(x)):  # a NaN (cheaper to find out than np.isnan(x).any())
+                x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
         for observe, places in self.flat_parts:
@@ -292,6 +297,8 @@ class FastSetpoints:
                     fast.append(root)
         self.agents = fast
         self.ids = [a.id for a in fast]
+        # their actions: a tuple for two or more (one: the action itself); KeyError when one is not sent
+        self._sent = itemgetter(*self.ids) if fast else None
         self._batches = list(batches)
         sizes = [int(np.prod(action_spaces[a.id].shape)) for a in fast]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -347,14 +354,22 @@ class FastSetpoints:
         all true; no periods, offsets or events), so the masks are not looked at.
         """
         pos, both = self._pos, self._both
-        sent = list(map(actions.get, self.ids))
-        missing = any(map(is_, sent, repeat(None)))
-        parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
-        try:
-            flat = np.concatenate(parts, dtype=np.float64)
-        except ValueError:  # 0-d actions of one-entry spaces
-            flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
-        if self._normalized:  # a missing action is zero in physical units
+        try:  # C-contiguous arrays of one dtype (as policies send them): their bytes joined, ≈ 4x np.concatenate's speed
+            sent = self._sent(actions) if len(self.ids) > 1 else (actions[self.ids[0]],)
+            (dtype,) = set(map(_dtype, sent))
+            flat = np.frombuffer(b"".join(sent), dtype)
+            missing = False
+            if not self._normalized:
+                flat = flat.astype(np.float64)
+        except (KeyError, AttributeError, ValueError, TypeError):  # missing (None), lists, mixed dtypes, strided views
+            sent = list(map(actions.get, self.ids))
+            missing = any(map(is_, sent, repeat(None)))
+            parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
+            try:
+                flat = np.concatenate(parts, dtype=np.float64)
+            except ValueError:  # 0-d actions of one-entry spaces
+                flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
+        if self._normalized:  # a missing action is zero in physical units (float64 · float32: the float64 product)
             mapped = self._mid + self._half * flat
             flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
         cpos = self._child_pos
@@ -389,7 +404,7 @@ class FastSetpoints:
                 else:
                     chosen = take[b.fast_child]
                     b.actions[b.fast_rows[chosen]] = flat[b.fast_src[chosen]]
-                b.prices[b.fast_rows] = price
+                b.prices[b.fast_to] = price
         take_list = None if every else take.tolist()
         for i, d, src in self._solo:
             d.price = price

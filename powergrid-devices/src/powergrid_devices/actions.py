@@ -93,8 +93,8 @@ class BoxRows:
         values = np.minimum(np.maximum(a, self.low), self.high)
         distance = np.abs(values - a)  # inf or NaN where a is not finite
         rows = distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
-        if math.isfinite(rows.sum()):  # every entry finite (one reduction, cheaper than isfinite(a).all())
-            return values, rows
+        if math.isfinite(rows.dot(rows)):  # every entry finite (or one ≥ 1e154: then the general way, same results);
+            return values, rows            # a dot product is ≈ 0.45 µs cheaper than a sum or isfinite(a).all()
         finite = np.isfinite(a)
         values = np.where(finite, values, self.default)
         return values, np.where(finite, np.abs(values - a), self.width).sum(axis=1)

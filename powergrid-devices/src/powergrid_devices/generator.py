@@ -124,7 +124,7 @@ class DGKernel(BoxKernel):
             q = np.minimum(np.maximum(values[:, self.iq], -limit), limit)
             distance += np.abs(q - values[:, self.iq])
         # c while producing, else 0: c·(p > 0) is np.where(power > 0, c, 0.0) for c ≥ 0 (same floats, faster)
-        fuel = quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c * (power > 0))
+        fuel = quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c * (power > self.zero))
         for i, mw, cost in self.piecewise:
             fuel[i] = np.interp(power[i], mw, cost)
         return q, fuel
