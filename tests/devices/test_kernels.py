@@ -256,6 +256,24 @@ def test_fast_setpoints_read_every_form_of_action_like_the_tree_walk(action: str
                  _trajectory(config, False, monkeypatch, fast=True, forms=True), exact=True)
 
 
+def test_fast_setpoints_add_no_key_to_a_defaultdict_of_actions() -> None:
+    """A mapping whose lookup adds keys (a defaultdict) is read without adding the parent it leaves out."""
+    from collections import defaultdict
+
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    config = _mixed_scenario("normalized")
+    config["agents"] = [a for a in config["agents"] if a["id"] != "learned_pv"]  # only fast parents learn
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=0)
+    assert not env._slow_action_maps  # so the actions reach the fast setpoints as sent, not as a copy
+    left_out = env._fast.ids[0]  # a parent whose setpoints go the fast way
+    sent: defaultdict[str, Any] = defaultdict(lambda: None, {a: env.action_space(a).sample()
+                                                            for a in env.possible_agents if a != left_out})
+    env.step(sent)
+    assert left_out not in sent
+
+
 def test_fast_setpoints_to_per_object_devices_equal_the_tree_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Setpoints routed as index maps to devices stepped object by object (each takes a view of the parents'
     actions; children that hold, parents before their first action) give the tree walk's trajectory."""

@@ -39,18 +39,19 @@ class ESSParams:
 
 def headroom(kept: Any, p: Any, dt: Any) -> tuple[Any, Any]:
     """(max charge, max discharge) MW that keep the SOC in ``[soc_min, soc_max]`` for ``dt`` hours, before the
-    ``p_max`` limit, from the SOC ``kept = soc·(1 − σ·dt)`` left after self-discharge (``p`` holds the
-    :class:`ESSParams` fields; :class:`ESSKernel` computes both as the rows of one array)."""
+    ``p_max`` limit, from the SOC ``kept = soc·(1 − σ·dt)`` left after self-discharge (floats, or arrays of many
+    batteries; ``p`` holds the :class:`ESSParams` fields)."""
     return (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt), (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
 
 
-class ESSKernel(BoxKernel):
-    """Every ESS of one action layout stepped on arrays (the physics of :class:`ESS`).
+def soc_after(kept: Any, charge_mw: Any, discharge_mw: Any, p: Any, dt: Any) -> Any:
+    """``kept + η_c·P_c·dt/E − P_d·dt/(η_d·E)`` with ``kept = soc·(1 − σ·dt)`` (floats or arrays), before clipping
+    to [0, 1]."""
+    return kept + charge_mw * p.eta_charge * dt / p.capacity_mwh - discharge_mw * dt / (p.eta_discharge * p.capacity_mwh)
 
-    Charge and discharge are the two rows of ``(2, n)`` arrays, so that :func:`headroom` and the SOC update take one
-    numpy call per operation for both: ``headroom = (edge + sign·kept)·E·scale/div`` and the SOC terms
-    ``(η_c·P_c·dt/E, P_d·dt/(η_d·E)) = max(sign·p, 0)·rate·hours/per``, a factor a formula does not have being 1.0
-    (products by ±1.0 are exact: the same floats as the formulas one by one)."""
+
+class ESSKernel(BoxKernel):
+    """Every ESS of one action layout stepped on arrays (the physics of :class:`ESS`)."""
 
     params = ("p_max_mw", "capacity_mwh", "soc_min", "soc_max", "eta_charge", "eta_discharge", "self_discharge",
               "degradation_cost", "s_max_mva")
@@ -59,37 +60,24 @@ class ESSKernel(BoxKernel):
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
-        p, dt, one = self.p, self.dt, np.ones(len(devices))
-        self.keep = 1.0 - p.self_discharge * dt  # the fraction of the SOC self-discharge leaves per step
-        # rows: charge, discharge (full (2, n) arrays: broadcasting an (n,) operand costs ≈ 3x a numpy call)
-        self.sign = np.array([-one, one])
-        self.edge = np.array([p.soc_max, -p.soc_min])
-        self.capacity = np.array([p.capacity_mwh, p.capacity_mwh])
-        self.scale = np.array([one, p.eta_discharge])
-        self.div = np.array([p.eta_charge * dt, dt])
-        self.p_max = np.array([p.p_max_mw, p.p_max_mw])
-        self.rate = np.array([p.eta_charge, dt])
-        self.hours = np.array([dt, one])
-        self.per = np.array([p.capacity_mwh, p.eta_discharge * p.capacity_mwh])
-        self.zeros = np.zeros((2, len(devices)))
-        self.zeros.flags.writeable = False
+        self.keep = 1.0 - self.p.self_discharge * self.dt  # the fraction of the SOC self-discharge leaves per step
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         p, dt, zero = self.p, self.dt, self.zero
         values, distance = self.box.read(actions)
         requested = values[:, 0]
         kept = self.soc * self.keep
-        head = (self.edge + self.sign * kept) * self.capacity * self.scale / self.div  # headroom's two values
-        room = np.minimum(self.p_max, np.maximum(head, self.zeros))  # MW it can charge, discharge
-        power = np.minimum(np.maximum(requested, -room[0]), room[1])
+        max_charge, max_discharge = headroom(kept, p, dt)
+        low = -np.minimum(p.p_max_mw, np.maximum(max_charge, zero))
+        high = np.minimum(p.p_max_mw, np.maximum(max_discharge, zero))
+        power = np.minimum(np.maximum(requested, low), high)
         distance += np.abs(power - requested)
         q = np.zeros(len(power))
         if values.shape[1] > 1:
             limit = q_limit_rows(power, p.s_max_mva)
             q = np.minimum(np.maximum(values[:, 1], -limit), limit)
             distance += np.abs(q - values[:, 1])
-        terms = np.maximum(self.sign * power, self.zeros) * self.rate * self.hours / self.per  # charge, discharge
-        soc = kept + terms[0] - terms[1]
+        soc = soc_after(kept, np.maximum(-power, zero), np.maximum(power, zero), p, dt)
         self.soc = np.minimum(np.maximum(soc, zero), 1.0)
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = p.degradation_cost * np.abs(power) * dt
@@ -182,7 +170,7 @@ class ESS(Device):
             x = values[1]
             q = -limit if x < -limit else limit if x > limit else x
             distance += abs(q - x)
-        # the SOC update of ESSKernel with one of its two terms zero, as a branch (a call costs ~10 % of this step)
+        # soc_after with one of its two terms zero, as a branch (a call costs ~10 % of this step)
         if power < 0:
             soc += -power * p.eta_charge * dt / p.capacity_mwh
         else:
