@@ -1,6 +1,6 @@
 """Environment step benchmark: steps/s, step time vs the bare solve, memory per agent, pandapower baseline.
 
-Run with ``nox -s bench`` or ``python benchmarks/bench_env.py [--quick] [--before COMMIT] [--profile NAME]``.
+Run with ``nox -s bench`` or ``python benchmarks/bench_env.py [--quick] [--before COMMIT] [--profile NAME] [--stages]``.
 Scenarios are generated programmatically (dict configs for
 ``MultiAgentPowerGridEnv.from_config``), with random actions (uniform in each Box):
 
@@ -324,10 +324,18 @@ def print_profile(step: Callable[[int], None], steps: int, top: int) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(top)
 
 
-def profile(name: str, steps: int = 2000, top: int = 15) -> None:
-    config = next(c for n, _, c, _ in scenarios() if n == name)
-    env = MultiAgentPowerGridEnv.from_config(config)
-    env_rate(env, 10, 1, 50)
+def scenario_config(name: str) -> Any:
+    """The config of a scenario of :func:`scenarios` by name, or ``configs/ieee34_3mg.yaml`` for "ieee34_3mg"."""
+    if name == "ieee34_3mg":
+        return CONFIG
+    configs = {n: c for n, _, c, _ in scenarios()}
+    if name not in configs:
+        raise SystemExit(f"no scenario {name!r} (have: ieee34_3mg, {', '.join(configs)})")
+    return configs[name]
+
+
+def _stepper(env: MultiAgentPowerGridEnv) -> Callable[[int], None]:
+    """Step ``k`` with random actions (32 sets in turn), resetting at the end of an episode."""
     acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, np.random.default_rng(0))
 
     def step(k: int) -> None:
@@ -335,14 +343,84 @@ def profile(name: str, steps: int = 2000, top: int = 15) -> None:
         if not env.agents:
             env.reset()
 
-    print_profile(step, steps, top)
+    return step
+
+
+def profile(name: str, steps: int = 2000, top: int = 15) -> None:
+    env = MultiAgentPowerGridEnv.from_config(scenario_config(name))
+    env_rate(env, 10, 1, 50)
+    print_profile(_stepper(env), steps, top)
+
+
+#: the parts of a step :func:`stage_times` times: the env's methods, and its device groups' (``groups.…``)
+STAGES = ("_check_actions", "_decide_roots", "groups.step", "_device_injections", "_solve", "_account", "_observe",
+          "_infos", "_step_dicts", "_reset")
+
+
+def stage_times(name: str, steps: int = 3000) -> dict[str, float]:
+    """CPU µs per step of each part of :data:`STAGES`, "rest" (the step's other work) and "step" (unwrapped), over
+    ``steps`` random steps. Each part is wrapped with a timer; a part's time excludes the timed parts it calls (the
+    reset's flow, observation and infos count in their rows) and the timer's own cost, measured on an empty call."""
+    env = MultiAgentPowerGridEnv.from_config(scenario_config(name))
+    step, clock = _stepper(env), time.process_time
+    env.reset(seed=0)
+    for k in range(300):
+        step(k)
+    t0 = clock()
+    for k in range(steps):
+        step(k)
+    plain = clock() - t0
+    totals = dict.fromkeys((*STAGES, "timer"), 0.0)
+    calls = dict.fromkeys((*STAGES, "timer"), 0)
+    inner = [0.0]  # the time of timed calls made inside the current one
+
+    def timed(f: Callable[..., Any], key: str) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            inner.append(0.0)
+            t = clock()
+            out = f(*args, **kwargs)
+            spent = clock() - t
+            totals[key] += spent - inner.pop()
+            calls[key] += 1
+            inner[-1] += spent
+            return out
+        return run
+
+    empty = timed(lambda: None, "timer")
+    t0 = clock()
+    for _ in range(20000):
+        empty()
+    own, within = (clock() - t0) / 20000, totals["timer"] / 20000  # a timer's cost per call, and inside its clock
+    for key in STAGES:
+        owner, attr = (env._groups, key[7:]) if key.startswith("groups.") else (env, key)
+        setattr(owner, attr, timed(getattr(owner, attr), key))
+    t0 = clock()
+    for k in range(steps):
+        step(k)
+    wrapped = clock() - t0 - own * sum(calls[key] for key in STAGES)
+    parts = {key: max(totals[key] - within * calls[key], 0.0) for key in STAGES}
+    out = {key: 1e6 * t / steps for key, t in parts.items()}
+    out["rest"] = 1e6 * (wrapped - sum(parts.values())) / steps
+    out["step"] = 1e6 * plain / steps
+    return out
+
+
+def print_stages(steps: int) -> None:
+    """:func:`stage_times` of ``ieee34_3mg`` and every scenario as a Markdown table."""
+    names = ["ieee34_3mg"] + [n for n, _, _, _ in scenarios()]
+    rows = {name: stage_times(name, steps) for name in progress(names, desc="stages", unit="scenario")}
+    print("| part | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for key in (*STAGES, "rest", "step"):
+        print(f"| `{key}` | " + " | ".join(f"{rows[n][key]:.1f}" for n in names) + " |")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (median)")
-    parser.add_argument("--profile", metavar="NAME", help="cProfile one scenario (e.g. '100 agents') instead")
+    parser.add_argument("--profile", metavar="NAME", help="cProfile one scenario (e.g. '100 agents', 'ieee34_3mg') instead")
+    parser.add_argument("--stages", action="store_true", help="CPU µs per step by part of the step, every scenario, instead")
     parser.add_argument("--before", default="348340d",
                         help="the commit(s) measured as 'before', comma-separated, one table each ('' to skip)")
     parser.add_argument("--compare-only", action="store_true", help="only the before/after table (skip the first)")
@@ -351,6 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")
     if args.profile:
         profile(args.profile)
+        return
+    if args.stages:
+        print_stages(600 if args.quick else 3000)
         return
     use_cpu_time(args.cpu_time)
     scale = 0.2 if args.quick else 1.0

@@ -29,8 +29,8 @@ from powergrid.devices import Device, Kernel, StepContext
 from powergrid.solvers.base import PowerFlowResult
 
 #: Devices of a type with an array kernel are stepped by it when at least this many share a layout: where n each of
-#: the pack's ESS, DG and PV start to pay (alone, from ≈ 6 PV to ≈ 20 GridConnection; docs/performance.md, *Since
-#: dcd202a*). The two paths agree to 1e-12, not in every bit: a kernel may give −0.0 where an object gives 0.0.
+#: the pack's ESS, DG and PV start to pay (alone, from ≈ 6 PV to ≈ 20 GridConnection; docs/performance.md, *Kernel
+#: or objects*). The two paths agree to 1e-12, not in every bit: a kernel may give −0.0 where an object gives 0.0.
 KERNEL_MIN_DEVICES = 10
 #: Route plain setpoint directives of learned root GridAgents as index maps (:class:`FastSetpoints`);
 #: False decides every agent through :meth:`MultiAgentPowerGridEnv._decide` (same results, for comparison).

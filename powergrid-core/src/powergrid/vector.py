@@ -30,11 +30,10 @@ moved are re-solved together; results are derived once, at the final taps) or by
 Newton–Raphson and does the rest for all copies at once (bus powers, relays' readings, results: the same floats,
 so the copies equal single envs bit for bit); from there it runs a Z-bus fixed point over all copies (results
 within solver tolerance), with numpy's BLAS held to one thread (:mod:`powergrid.solvers.blas_threads`, through
-threadpoolctl: its threads made a 16-copy fixed point 100× slower on a busy 2-core machine).
-``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on, where it pays: on ``ieee34_3mg``,
-CPU µs of flows per env-step one by one / batched were 78 / 79 at 4 copies, 77 / 73 at 8, 77 / 71 at 16, 78 / 62
-at 24 and 82 / 52 at 64 (one core, interleaved runs); for the fixed point with a BLAS whose threads it
-cannot hold, only when ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is 1.
+threadpoolctl: its threads made the small batched products 40–240× slower on a busy 2-core machine).
+``batched_flows=None`` (the default) batches from :data:`BATCH_FROM` copies on, where it pays (measured in
+docs/performance-history.md, *Since 4da8c77*); for the fixed point with a BLAS whose threads it cannot hold, only
+when ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is 1.
 Everything runs in this process; run one vector env per worker process to use several
 cores. Copies whose solver is not a :class:`~powergrid.solvers.fast.FastSolver`
 (``solver="pandapower"``) and a single copy always solve one by one.

@@ -53,7 +53,8 @@ from powergrid.solvers.fast import FastSolver
 
 #: the fewest copies a :class:`BatchedSolver` solves by the fixed point (fewer: each copy's own Newton–Raphson): where
 #: it pays on ``ieee34_3mg`` (CPU µs of flows per env-step, each copy's own / the fixed point: 71-75 / 71-74 at 14
-#: copies, medians 73.5 / 69.7 at 16, 66-86 / 46-52 at 64; the full table in docs/performance.md, *Since dcd202a*)
+#: copies, medians 73.5 / 69.7 at 16, 66-86 / 46-52 at 64; the full table in docs/performance-history.md,
+#: *Since dcd202a*)
 FIXED_POINT_FROM = 16
 
 #: the fewest copies whose bus powers, relays' readings and results one pass derives below :data:`FIXED_POINT_FROM`
