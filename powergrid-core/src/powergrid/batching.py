@@ -257,7 +257,8 @@ class DeviceGroups:
             parts = [c for columns in self._columns for c in columns()]
             if self._values:
                 parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
-            x = np.concatenate(parts) if self._columns else parts[0]  # a new array: cleaned in place below
+            # a new array, cleaned in place below (never a kernel's own column; kernels may observe nothing)
+            x = parts[0] if not self._columns else np.concatenate(parts) if parts else np.zeros(0)
             if math.isnan(x.dot(x)):  # a NaN (cheaper to find out than np.isnan(x).any())
                 x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
