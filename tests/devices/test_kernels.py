@@ -176,11 +176,13 @@ def _mixed_scenario(action: str) -> dict[str, Any]:
 
 
 def _sent_as(k: int, actions: dict[str, Any]) -> dict[str, Any]:
-    """The float32 ``actions`` of step ``k`` in another form a policy may send, by step: all float64, one float64
-    among float32, one a list, one a strided view, one left out, all as they are."""
-    kind, first = k % 6, "g1"
-    if kind == 0:
-        return {a: None if x is None else x.astype(np.float64) for a, x in actions.items()}
+    """The float32 ``actions`` of step ``k`` in another form a policy may send, by step: all float64 (with digits
+    float32 lacks), one float64 among float32, one a list, one a strided view, one left out, all as they are, all
+    long double."""
+    kind, first = k % 7, "g1"
+    if kind in (0, 6):
+        form = (lambda x: x.astype(np.float64) * (1.0 + 1e-9)) if kind == 0 else (lambda x: x.astype(np.longdouble) / 3)
+        return {a: None if x is None else form(x) for a, x in actions.items()}
     if actions[first] is None or kind == 5:
         return actions
     x = actions[first]
@@ -229,12 +231,14 @@ def _assert_same(a: Any, b: Any, where: str = "", exact: bool = False) -> None:
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
             _assert_same(x, y, f"{where}[{i}]", exact)
+    elif isinstance(a, np.ndarray) and exact:
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), where
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b, err_msg=where)  # observations are float32 of equal float64s
     elif isinstance(a, float) and not exact:
         assert b == pytest.approx(a, rel=1e-12, abs=1e-12), where
     elif isinstance(a, float):
-        assert b == a or (a != a and b != b), where
+        assert np.float64(b).tobytes() == np.float64(a).tobytes(), where
     else:
         assert a == b, where
 

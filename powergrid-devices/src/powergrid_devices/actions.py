@@ -87,14 +87,15 @@ class BoxRows:
         self.high = np.array([a.high for a in actions], np.float64)
         self.default = np.array([a.default for a in actions], np.float64)
         self.width = self.high - self.low
+        self.ones = np.ones(len(actions))
 
     def read(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every row clipped to its bounds (NaN/inf: the default) and each row's projection distance."""
         values = np.minimum(np.maximum(a, self.low), self.high)
         distance = np.abs(values - a)  # inf or NaN where a is not finite
         rows = distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
-        if math.isfinite(rows.dot(rows)):  # every entry finite (or one ≥ 1e154: then the general way, same results);
-            return values, rows            # a dot product is ≈ 0.45 µs cheaper than a sum or isfinite(a).all()
+        if math.isfinite(rows.dot(self.ones)):  # every entry finite: their sum by a dot product, ≈ 0.45 µs cheaper than
+            return values, rows                 # rows.sum() or isfinite(a).all() (an overflow goes the general way)
         finite = np.isfinite(a)
         values = np.where(finite, values, self.default)
         return values, np.where(finite, np.abs(values - a), self.width).sum(axis=1)
