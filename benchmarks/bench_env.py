@@ -137,18 +137,27 @@ def _action_sets(spaces: dict[str, Any], count: int, rng: np.random.Generator, b
             for _ in range(count)]
 
 
+def _stepper(env: MultiAgentPowerGridEnv) -> Callable[[int], None]:
+    """Step ``k`` with random actions (32 sets in turn), resetting at the end of an episode."""
+    acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, np.random.default_rng(0))
+
+    def step(k: int) -> None:
+        env.step(acts[k % 32])
+        if not env.agents:
+            env.reset()
+
+    return step
+
+
 def env_rate(env: MultiAgentPowerGridEnv, steps: int, runs: int, warmup: int) -> tuple[float, list[float]]:
     """Median steps/s over ``runs`` runs of ``steps`` steps (random actions, auto-reset), after ``warmup`` steps."""
-    rng = np.random.default_rng(0)
-    acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, rng)
+    step = _stepper(env)
     env.reset(seed=0)
 
     def run(n: int) -> float:
         t0 = clock()
         for k in range(n):
-            env.step(acts[k % 32])
-            if not env.agents:
-                env.reset()
+            step(k)
         return n / (clock() - t0)
 
     run(warmup)
@@ -332,18 +341,6 @@ def scenario_config(name: str) -> Any:
     if name not in configs:
         raise SystemExit(f"no scenario {name!r} (have: ieee34_3mg, {', '.join(configs)})")
     return configs[name]
-
-
-def _stepper(env: MultiAgentPowerGridEnv) -> Callable[[int], None]:
-    """Step ``k`` with random actions (32 sets in turn), resetting at the end of an episode."""
-    acts = _action_sets({a: env.action_space(a) for a in env.possible_agents}, 32, np.random.default_rng(0))
-
-    def step(k: int) -> None:
-        env.step(acts[k % 32])
-        if not env.agents:
-            env.reset()
-
-    return step
 
 
 def profile(name: str, steps: int = 2000, top: int = 15) -> None:

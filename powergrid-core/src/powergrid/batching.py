@@ -256,12 +256,11 @@ class DeviceGroups:
         """Write every observed device and protocol part into the observation buffer ``buf``.
 
         float32 values go in by ``ndarray.put``: 0.2-0.3 µs faster than an index assignment into float64."""
-        if self._values or self._columns:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
-            parts = [c for columns in self._columns for c in columns()]
-            if self._values:
-                parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
-            # a new array, cleaned in place below (never a kernel's own column; kernels may observe nothing)
-            x = parts[0] if not self._columns else np.concatenate(parts) if parts else np.zeros(0)
+        parts = [c for columns in self._columns for c in columns()]
+        if self._values:
+            parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
+        if parts:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
+            x = np.concatenate(parts) if self._columns else parts[0]  # a new array (never a kernel's own column)
             if math.isnan(x.dot(self._values_ones)):  # a NaN (or +inf and -inf): their sum, cheaper than np.isnan(x).any()
                 x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)

@@ -61,7 +61,6 @@ class ESSKernel(BoxKernel):
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
         self.keep = 1.0 - self.p.self_discharge * self.dt  # the fraction of the SOC self-discharge leaves per step
-        self.ones = np.ones(len(devices))
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         p, dt, zero = self.p, self.dt, self.zero
@@ -83,7 +82,7 @@ class ESSKernel(BoxKernel):
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = p.degradation_cost * np.abs(power) * dt
         self.safety = np.maximum(p.soc_min - self.soc - 1e-12, zero) * p.capacity_mwh
-        if math.isfinite(prices.dot(self.ones)):  # every price finite (their sum, as in BoxRows.read)
+        if math.isfinite(prices.dot(self.box.ones)):  # every price finite (their sum, as in BoxRows.read)
             self.price_total += prices
             self.price_count += 1
         else:

@@ -401,7 +401,7 @@ class BatchedSolver:
                 if not (step >= self.tolerance).any() or it == self.max_iteration:  # (a NaN copy fails alone, in ok)
                     V = g
                     break
-                if it >= EXTRAPOLATE_FROM and (it - EXTRAPOLATE_FROM) % 3 == 0:
+                if slot == 2 and it >= EXTRAPOLATE_FROM:  # F holds f₀, f₁, f₂ in order
                     V = _extrapolate(g, F, V_x)
                 else:
                     V = g
