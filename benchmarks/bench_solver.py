@@ -34,7 +34,8 @@ import numpy as np
 from powergrid.networks import TEMPLATES
 from powergrid.solvers.base import Injections
 from powergrid.solvers.batched import BatchedSolver
-from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
+from powergrid.solvers.fast import FastParams, FastSolver
+from powergrid.solvers.newton import lightsim2grid_available
 from powergrid.solvers.pandapower_solver import PandapowerSolver
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from powergrid.solvers.fast import backend_summary, lightsim2grid_available
+from powergrid.solvers.newton import backend_summary, lightsim2grid_available
 
 WHEEL_PLATFORM = (sys.platform, platform.machine()) in {("linux", "x86_64"), ("darwin", "arm64"), ("win32", "AMD64")}
 

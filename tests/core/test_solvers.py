@@ -14,13 +14,13 @@ import pytest
 
 from powergrid.networks import TEMPLATES
 from powergrid.plugins import make_registry
-from powergrid.solvers import fast as fast_module
+from powergrid.solvers import newton
 from powergrid.solvers.base import Injections, PowerFlowResult
-from powergrid.solvers.fast import FastParams, FastSolver, lightsim2grid_available
+from powergrid.solvers.fast import FastParams, FastSolver
 from powergrid.solvers.pandapower_solver import PandapowerSolver
 
 BACKENDS = [
-    pytest.param("lightsim2grid", marks=pytest.mark.skipif(not lightsim2grid_available(),
+    pytest.param("lightsim2grid", marks=pytest.mark.skipif(not newton.lightsim2grid_available(),
                                                            reason="lightsim2grid not importable")),
     "numpy",
 ]
@@ -197,7 +197,7 @@ def test_a_tap_moved_out_of_its_range_and_back_matches_pandapower(backend):
         assert_matches(solver.solve(inj), ref.solve(inj), f"tap {tap}")
 
 
-@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+@pytest.mark.skipif(not newton.lightsim2grid_available(), reason="lightsim2grid not importable")
 @pytest.mark.parametrize("name", ["ieee34_3mg", "cigre_mv"])  # regulators; 30° transformers with tap changers
 def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(name):
     """The lightsim2grid backend solves through an LSGrid built on the solver's own Ybus: KLU analyses the Jacobian
@@ -206,7 +206,7 @@ def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(nam
     net = tapped_net(name)
     grid, bare = fast(copy.deepcopy(net), "lightsim2grid"), fast(copy.deepcopy(net), "lightsim2grid")
     assert grid._grid is not None and grid._ls is None
-    bare._grid, bare._ls = None, fast_module._LS_CLASS()
+    bare._grid, bare._ls = None, newton.LS_CLASS()
     rows = np.flatnonzero(np.isfinite(net.trafo.tap_pos.to_numpy(float)))
     rng = np.random.default_rng(5)
     for step in range(8):
@@ -225,7 +225,7 @@ def test_lightsim2grid_grid_keeps_its_analysis_and_equals_the_bare_algorithm(nam
     assert stats.nb_analyze == 1 and stats.nb_refactorize > 8
 
 
-@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+@pytest.mark.skipif(not newton.lightsim2grid_available(), reason="lightsim2grid not importable")
 @pytest.mark.parametrize("name", ["ieee34_3mg", "ieee123", "cigre_mv"])
 def test_a_tap_move_updates_only_its_pair_and_buses_to_the_values_of_a_fresh_grid(name):
     """After tap moves (one or several transformers between two solves) the LSGrid's line, transformer and shunt
@@ -240,13 +240,13 @@ def test_a_tap_move_updates_only_its_pair_and_buses_to_the_values_of_a_fresh_gri
         for row in rows[: 1 + step % len(rows)]:
             solver.set_trafo_tap(int(row), int(net.trafo.tap_pos.iat[row]) + int(rng.integers(-4, 5)))
         assert solver.solve(random_injections(net, rng, len(net.sgen))).converged and not grid._touched
-        fresh = fast_module._GridNR(solver.Ybus, solver.ref, solver.pv, solver.pq, solver._V)
+        fresh = newton.GridNewton(solver.Ybus, solver.ref, solver.pv, solver.pq, solver._V)
         for field in ("_r", "_x", "_h", "_r_tr", "_x_tr", "_theta", "_remainder"):
             assert np.array_equal(getattr(grid, field), getattr(fresh, field)), field
     assert grid is solver._grid and len(grid._scopes) == len(rows)
 
 
-@pytest.mark.skipif(not lightsim2grid_available(), reason="lightsim2grid not importable")
+@pytest.mark.skipif(not newton.lightsim2grid_available(), reason="lightsim2grid not importable")
 def test_several_slacks_use_the_bare_algorithm():
     """Two ext_grids: fixed-voltage slacks as in pandapower, which the LSGrid (one slack) does not model."""
     net = TEMPLATES["case33bw"]()
@@ -294,8 +294,8 @@ def test_registered_as_fast():
 def test_numpy_fallback_when_lightsim2grid_missing(monkeypatch):
     import powergrid.solvers.fast as fast_module
 
-    monkeypatch.setattr(fast_module, "_LS_CLASS", None)
-    monkeypatch.setattr(fast_module, "_LS_IMPORT_ERROR", "ModuleNotFoundError: No module named 'lightsim2grid'")
+    monkeypatch.setattr(newton, "LS_CLASS", None)
+    monkeypatch.setattr(newton, "LS_IMPORT_ERROR", "ModuleNotFoundError: No module named 'lightsim2grid'")
     monkeypatch.setattr(fast_module, "_WARNED", set())
     net = TEMPLATES["cigre_mv"]()
     with pytest.warns(RuntimeWarning, match="falling back to the numpy"):

@@ -74,7 +74,7 @@ def test_pickles():
     view.reset(seed=0)
     clone = pickle.loads(pickle.dumps(view))
     # equal to round-off, not bit for bit: the clone's lightsim2grid grid is rebuilt, and a bus power's last
-    # float32 digits (≈1e-15 pu) can lag one write behind in the original (FastSolver's _GridNR): ≈1e-14 pu
+    # float32 digits (≈1e-15 pu) can lag one write behind in the original (FastSolver's GridNewton): ≈1e-14 pu
     assert view.step(view.action_space.low)[1] == pytest.approx(clone.step(clone.action_space.low)[1], rel=1e-9)
 
 

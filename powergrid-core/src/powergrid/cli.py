@@ -219,7 +219,7 @@ def count(minimum: int) -> Any:
 
 
 def _backend() -> str:
-    from powergrid.solvers.fast import backend_summary
+    from powergrid.solvers.newton import backend_summary
 
     return f"fast solver backend: {backend_summary()}"
 
