@@ -439,3 +439,27 @@ def test_a_copy_with_non_finite_voltages_does_not_hold_the_others_back(monkeypat
     healthy = [s for c, s in enumerate(solvers) if c != 1]
     assert all(s._converged for s in healthy)
     assert max(s._iterations for s in healthy) < batch.max_iteration / 2
+
+
+def test_the_fixed_point_iterates_the_buses_with_power_and_adds_a_bus_whose_power_turns_nonzero():
+    """Buses without bus power (and not fed by a slack) are left out of the iteration and their voltages derived after
+    it; a bus whose power turns nonzero joins the iterated ones. Every bus matches runpp before and after."""
+    net = TEMPLATES["ieee34"]()
+    batch = fixed_point(copies(net, 2))
+    first = batch.solvers[0]
+    fed = set(np.flatnonzero(first.Ybus[first.ref].toarray().any(axis=0)).tolist())  # the slack and its neighbours
+    alone = [row for row, bus in enumerate(net.load.bus) if (net.load.bus == bus).sum() == 1
+             and bus not in set(net.sgen.bus) and first.S_const[first.bus_map[bus]] == 0
+             and first.bus_map[bus] not in fed]
+    rng = np.random.default_rng(11)
+    inj = random_injections(net, rng, len(net.sgen))
+    off = copy.deepcopy(inj)
+    off.load_p_mw[alone[0]] = off.load_q_mvar[alone[0]] = 0.0
+    for injections in ([off, off], [off, inj]):
+        expected = [PandapowerSolver(copy.deepcopy(net)).solve(i) for i in injections]
+        for c, (got, want) in enumerate(zip(batch.solve(injections), expected)):
+            assert_matches(got, want, f"copy {c}")
+        if injections[1] is off:
+            live = len(batch._live)
+            assert live < len(batch.pq), "ieee34 has buses without loads or generators"
+    assert len(batch._live) == live + 1
