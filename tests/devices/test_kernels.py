@@ -263,6 +263,10 @@ def test_env_whose_only_kernel_observes_nothing_equals_the_per_object_env(monkey
     config = {"name": "meters_only", "network": {"type": "ieee34_3mg"}, "time": {"physics": "15min", "episode": "6h"},
               "agents": [*meters, {"id": "g", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
                                    "children": [m["id"] for m in meters]}]}
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    groups = MultiAgentPowerGridEnv.from_config(config)._groups
+    assert len(groups.batches) == 1 and not groups.solo and not groups._columns and not groups._values
     batched = _trajectory(config, True, monkeypatch, steps=30)
     _assert_same(_trajectory(config, False, monkeypatch, steps=30), batched)
     first_obs = batched[0][0]["g"]

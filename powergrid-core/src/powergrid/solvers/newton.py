@@ -2,8 +2,8 @@
 
 - :class:`GridNewton`: lightsim2grid's Newton–Raphson (KLU, or SuperLU in a build without it) inside an ``LSGrid``
   built on ``Ybus``, which keeps the Jacobian's pattern and KLU's analysis from one solve to the next (the default
-  where lightsim2grid installs); a net it cannot represent (several slacks) uses the bare algorithm object
-  :data:`LS_CLASS`, which redoes them at every call.
+  where lightsim2grid installs). It raises ``ValueError`` for a net it cannot represent (several slacks); ``FastSolver``
+  then runs the bare algorithm object :data:`LS_CLASS`, which redoes them at every call.
 - :class:`NumpyNewton`: the same method in numpy/scipy (polar coordinates, a sparse Jacobian whose pattern is built
   once, SuperLU), ≈10× slower: the fallback where lightsim2grid is not importable.
 
@@ -26,9 +26,10 @@ try:  # the core's optional ``fast`` extra
     from lightsim2grid.lightsim2grid_cpp import LSGrid as _LSGrid
     from lightsim2grid.lightsim2grid_cpp import klu_solver_available as _klu_available
 
+    #: lightsim2grid's Newton–Raphson algorithm class (None when lightsim2grid is not importable)
     LS_CLASS: Any = _ls_algorithm.NRSing_KLU if _klu_available else _ls_algorithm.NRSing_SparseLU
     _LS_TYPE: Any = _AlgorithmType.NRSing_KLU if _klu_available else _AlgorithmType.NRSing_SparseLU
-    LS_IMPORT_ERROR = ""
+    LS_IMPORT_ERROR = ""  #: why lightsim2grid is not importable ("" when it is)
 except Exception as exc:  # ImportError, or an ABI mismatch in the compiled module
     LS_CLASS = None
     LS_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -103,6 +104,9 @@ class NumpyNewton:
         self.J_indices, self.J_indptr, self.m = order.indices.copy(), order.indptr.copy(), m
 
     def solve(self, V0: np.ndarray, Sbus: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool, int]:
+        """Newton–Raphson from ``V0`` (pu, not modified) at the bus powers ``Sbus`` (pu) to a largest P or Q mismatch
+        below ``tol`` (pu), at most ``max_iter`` iterations: ``(V, converged, iterations)``; a singular Jacobian raises
+        ``RuntimeError``."""
         Y, pvpq, pq, npvpq = self.Y, self.pvpq, self.pq, self.npvpq
         V = V0.copy()
         Vm, Va = np.abs(V), np.angle(V)
