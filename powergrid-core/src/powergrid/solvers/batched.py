@@ -18,14 +18,15 @@ Only the PQ buses whose current ``conj(S/V) − Y_ps·V_s`` can be nonzero are i
 slack or with a bus power in some copy since ``Z`` was factored; 55 of 69 on ``ieee34_3mg``): the others' voltages
 do not enter the products and their mismatch is zero, so they follow from the last currents by one product after the
 loop. On recorded ``ieee34_3mg`` calls this takes a 16-copy call from ≈189 to ≈159 µs of CPU, a 64-copy call from
-≈471 to ≈370 µs (7.4 and 7.8 steps on average on that recording, as before: the extrapolation's ratio, now fitted
-over the iterated buses only, changes a copy's step count in ≈2 % of its solves).
+≈471 to ≈370 µs (7.4 and 7.8 steps on average on that recording, the same as before; the extrapolation's ratio, now
+fitted over the iterated buses only, changed a copy's step count in ≈2 % of its solves on ``ieee34`` in a test and in
+none on ``ieee34_3mg``).
 
 The step's Jacobian ``δ ↦ −Z·conj(S/V²)·conj(δ)`` is conjugate-linear; its two-step map's leading eigenvalue was
 real (0.02–0.18) on every shipped feeder, so a copy's slowest error shrinks by a real ratio ``r`` every two steps:
 from the fifth step on, every third step jumps to where that would lead (:func:`_extrapolate`, ``r`` fitted per copy,
-no jump where it is not in (0, 0.95)). On recorded ``ieee34_3mg`` calls a 16-copy call takes 8.6 steps instead
-of 11.1 and ≈12 % less CPU time, a 64-copy call 9.1 instead of 12.3 and ≈18 % less. Alternatives measured and dropped
+no jump where it is not in (0, 0.95)). On the ``ieee34_3mg`` calls recorded when it was added a 16-copy call took 8.6
+steps instead of 11.1 and ≈12 % less CPU time, a 64-copy call 9.1 instead of 12.3 and ≈18 % less. Alternatives measured and dropped
 (Anderson acceleration, a chord iteration with one shared Jacobian, a sparse LU): docs/performance.md.
 
 A copy whose regulators moved has a ``Ybus`` that differs from the factored one ``Y₀`` on the

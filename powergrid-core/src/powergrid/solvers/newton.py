@@ -2,8 +2,9 @@
 
 - :class:`GridNewton`: lightsim2grid's Newton–Raphson (KLU, or SuperLU in a build without it) inside an ``LSGrid``
   built on ``Ybus``, which keeps the Jacobian's pattern and KLU's analysis from one solve to the next (the default
-  where lightsim2grid installs). It raises ``ValueError`` for a net it cannot represent (several slacks); ``FastSolver``
-  then runs the bare algorithm object :data:`LS_CLASS`, which redoes them at every call.
+  where lightsim2grid installs). It raises ``ValueError`` for a net it cannot represent (several slacks, a ``Ybus``
+  not of coupled pairs); ``FastSolver`` then runs the bare algorithm object :data:`LS_CLASS`, which redoes them at
+  every call.
 - :class:`NumpyNewton`: the same method in numpy/scipy (polar coordinates, a sparse Jacobian whose pattern is built
   once, SuperLU), ≈10× slower: the fallback where lightsim2grid is not importable.
 
