@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import io
+import json
 import threading
+import zipfile
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
 
@@ -147,3 +150,73 @@ def test_server_down_is_a_clear_offline_error(monkeypatch):
                                                                  "download": True}), "price")
     with pytest.raises(DataUnavailableError, match=r"POWERGRID_DATA_DIR.*`path`|`path`.*POWERGRID_DATA_DIR"):
         provider.episode(24, 60, np.random.default_rng(0))
+
+
+class ZipServer(http.server.ThreadingHTTPServer):
+    """Serves a small zip at any path; ``/slow…`` answers only once ``release`` is set."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ZipHandler)
+        self.requested = threading.Event()
+        self.release = threading.Event()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+
+class ZipHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            self.server.requested.set()
+            self.server.release.wait(10)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("a.csv", f"path,value\n{self.path},1\n")
+        body = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def zip_server(monkeypatch):
+    server = ZipServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_two_downloads_at_once_keep_both_checksum_entries(zip_server, monkeypatch):
+    # two `powergrid datasets fetch` at once: the slower one used to rewrite checksums.json from the copy it read
+    # before its download, dropping the other's entry; offline, that file was then deleted as "corrupt"
+    slow = threading.Thread(target=cache.fetch, args=(zip_server.url("slow"), "slow.zip"), kwargs={"subdir": "caiso"})
+    slow.start()
+    assert zip_server.requested.wait(10)  # the slow fetch has read the manifest and waits for its answer
+    cache.fetch(zip_server.url("fast"), "fast.zip", subdir="caiso")
+    zip_server.release.set()
+    slow.join(10)
+    manifest = json.loads((cache.cache_dir("caiso") / cache.MANIFEST).read_text())
+    assert sorted(manifest) == ["fast.zip", "slow.zip"]
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    for name in ("slow", "fast"):
+        assert cache.fetch(zip_server.url(name), f"{name}.zip", subdir="caiso").is_file()
+
+
+def test_offline_an_unverifiable_cached_file_is_reported_and_kept(monkeypatch):
+    folder = cache.cache_dir("caiso")
+    target = folder / "jan.zip"
+    with zipfile.ZipFile(target, "w") as zf:
+        zf.writestr("a.csv", "a,b\n1,2\n")
+    (folder / cache.MANIFEST).write_text("{ truncated")  # the record is lost, the file is intact
+    with pytest.raises(DataUnavailableError, match=r"jan\.zip: not recorded in checksums\.json.*POWERGRID_OFFLINE=1"):
+        cache.fetch("https://example.invalid/jan", "jan.zip", subdir="caiso")
+    assert target.is_file()  # never deleted when no download can replace it

@@ -8,7 +8,10 @@
 - A fresh download is validated (for zips: it opens and every member's CRC
   checks), so a truncated or partial response is detected even without a
   known hash; it is retried, then reported.
-- ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error.
+- ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error; a cached file
+  that cannot be verified is then reported and kept (never deleted without a download to replace it).
+- ``checksums.json`` is re-read just before each update, so that downloads into one folder from
+  several processes at once keep each other's entries.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 import zipfile
 import zlib
@@ -74,24 +78,30 @@ def _read_manifest(folder: Path) -> dict:
         return {}
 
 
-def _write_manifest(folder: Path, manifest: dict) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    tmp.replace(folder / MANIFEST)
+def _record(folder: Path, fname: str, entry: dict) -> None:
+    """Set the manifest entry of ``fname``, re-reading the manifest first (another process may have added entries)."""
+    manifest = _read_manifest(folder)
+    manifest[fname] = entry
+    fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(manifest, indent=1, sort_keys=True))
+    Path(tmp).replace(folder / MANIFEST)
 
 
-def cached_ok(path: Path, entry: dict | None, validate: Callable[[Path], None] | None) -> bool:
-    """Whether the cached ``path`` matches its manifest ``entry`` (size and SHA-256) and validates."""
-    if entry is None or not path.is_file():
-        return False
+def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], None] | None) -> str | None:
+    """Why the cached ``path`` cannot be used (None: it matches its manifest ``entry``, size and SHA-256, and validates)."""
+    if not path.is_file():
+        return "not in the cache"
+    if entry is None:
+        return f"not recorded in {MANIFEST}, so it cannot be verified"
     if path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256"):
-        return False
+        return f"its size or SHA-256 differs from {MANIFEST} (incomplete or corrupt)"
     if validate is not None:
         try:
             validate(path)
-        except DataFileError:
-            return False
-    return True
+        except DataFileError as exc:
+            return str(exc)
+    return None
 
 
 def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
@@ -106,22 +116,21 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
         raise ValueError(f"cache file name {fname!r}: expected letters, digits, '-', '_' and '.' only")
     folder = cache_dir(subdir)
     target = folder / fname
-    manifest = _read_manifest(folder)
-    entry = manifest.get(fname)
+    entry = _read_manifest(folder).get(fname)
     if known_hash:
         expected = known_hash.split(":", 1)[-1].lower()
         if entry is not None and entry.get("sha256") != expected:
             entry = None
-    if cached_ok(target, entry, validate):
+    problem = cache_problem(target, entry, validate)
+    if problem is None:
         return target
-    if target.exists():
-        log.warning("powergrid: cached %s is incomplete or corrupt; fetching it again", target)
-        target.unlink()
-    manifest.pop(fname, None)
     suffix = f" {hint}" if hint else ""
-    if offline():
-        raise DataUnavailableError(f"{fname} is not in the cache {folder} and downloads are off "
-                                   f"({OFFLINE_ENV}=1); would fetch {url}.{suffix}")
+    if offline():  # nothing could replace the file: keep it and say why it is not used
+        where = f"{fname} is not in the cache {folder}" if not target.is_file() else f"cached {target}: {problem}"
+        raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
+    if target.exists():
+        log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
+        target.unlink()
     errors = []
     for attempt in range(retries + 1):
         try:
@@ -143,8 +152,7 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
             errors.append(str(exc))
             path.unlink()
             continue
-        manifest[fname] = {"sha256": sha256(path), "size": path.stat().st_size, "url": url}
-        _write_manifest(folder, manifest)
+        _record(folder, fname, {"sha256": sha256(path), "size": path.stat().st_size, "url": url})
         return path
     raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
