@@ -261,3 +261,59 @@ def test_env_leaves_a_regulator_driven_by_an_oltc_agent_alone():
     for _ in range(3):
         env.step({"reg1": 3})
         assert env.net.trafo.tap_pos.iat[reg1] == 3  # held where the agent put it
+
+
+def _star_of_regulators(n, tap_pos=8):
+    """A 20 kV slack bus feeding ``n`` buses, each through its own regulator (10 MVA, LV-side taps ±16 × 0.625 %,
+    no line-drop compensation, 120 V ± 1 V on a 120 V base) and carrying 0.5 MW + j0.2 Mvar (none on the first)."""
+    import pandapower as pp
+
+    net = pp.create_empty_network(sn_mva=1.0)
+    src = pp.create_bus(net, 20.0)
+    pp.create_ext_grid(net, src, vm_pu=1.0)
+    for k in range(n):
+        bus = pp.create_bus(net, 20.0)
+        pp.create_transformer_from_parameters(
+            net, src, bus, sn_mva=10.0, vn_hv_kv=20.0, vn_lv_kv=20.0, vkr_percent=0.1, vk_percent=1.0, pfe_kw=0.0,
+            i0_percent=0.0, name=f"R{k}", tap_side="lv", tap_neutral=0, tap_min=-16, tap_max=16,
+            tap_step_percent=0.625, tap_pos=tap_pos, tap_changer_type="Ratio")
+        pp.create_load(net, bus, p_mw=0.5 if k else 0.0, q_mvar=0.2 if k else 0.0)
+    add_regulators(net, [RegulatorSettings(f"R{k}", 120.0, 2.0) for k in range(n)])
+    return net
+
+
+def _out_of_band(control, result):
+    return [r.settings.trafo for r in control.regulators
+            if abs(r.relay_volts(result.vm_pu[r.bus], result.trafo_p_lv_mw[r.row], result.trafo_q_lv_mvar[r.row])
+                   - r.settings.v_set) > r.settings.bandwidth / 2]
+
+
+@pytest.mark.parametrize("solver", [FastSolver, PandapowerSolver])
+def test_many_regulators_out_of_band_at_once_all_settle(solver):
+    """30 regulators, all 6 V high at tap 8 (126 V against 120 ± 1 V): the settle at reset brings every one into
+    its band (30 rounds of one move each; a loop capped at 20 rounds left 10 out of band, and the next tick moved
+    their 80 taps as counted tap changes)."""
+    net = _star_of_regulators(30)
+    control = TapControl.from_net(solver(net))
+    control.reset()
+    inj = base_injections(net)
+    result = control.solve(inj)
+    assert result.converged and _out_of_band(control, result) == []
+    assert all(r.moves == 1 for r in control.regulators) and control.tap_changes == 0
+    result = control.solve(inj)
+    assert _out_of_band(control, result) == [] and control.tap_changes == 0
+
+
+def test_a_hunting_regulator_stops_after_its_moves_and_the_others_still_move():
+    """R0 (no load, so 120 V + 0.75 V per tap) with its band centre midway between taps 0 and 1 and a band (0.5 V)
+    narrower than a step hunts between them: it stops after ``max_iterations`` moves, and R1, behind it in the
+    control's order, still settles in its band (a cap on the loop's rounds ended the tick with R1 untouched)."""
+    net = _star_of_regulators(2)
+    net.regulator.loc[0, ["v_set", "bandwidth"]] = 120.375, 0.5
+    control = TapControl.from_net(FastSolver(net), max_iterations=7)
+    assert [r.settings.trafo for r in control.regulators] == ["R0", "R1"]
+    control.reset()
+    result = control.solve(base_injections(net))
+    hunter, other = control.regulators
+    assert hunter.moves == 7 and hunter.tap in (0, 1)
+    assert _out_of_band(control, result) == ["R0"] and other.moves == 1 and other.tap < 8

@@ -14,10 +14,12 @@ it moves the tap toward ``v_set`` (one tap changes the ratio by ``tap_step_perce
 
 :class:`TapControl` is the control stage of an environment step: solve, let a regulator
 that is out of band move toward ``v_set`` (at most ``max_taps`` positions per tick, within
-its tap limits), re-solve, and repeat while any moved, at most ``max_iterations`` times.
-One regulator moves per iteration, the most upstream one first (hops from the slack),
-so regulators in series do not both correct the same deviation. The solver's
-``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
+its tap limits), re-solve, and repeat while any moved. One regulator moves per round, the
+most upstream one first (hops from the slack), so regulators in series do not both correct
+the same deviation. Each regulator moves at most ``max_iterations`` times per tick (default
+20): that stops a regulator hunting between two positions around a band narrower than its
+step, and then lets the others move. The loop thus ends within ``max_iterations`` × (number
+of regulators) rounds, and every regulator gets its own moves however many there are. The solver's ``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
 
 The settings live in the pandapower net as a table ``net["regulator"]`` (one row per
 regulator, columns = the fields of :class:`RegulatorSettings`); the IEEE templates fill
@@ -99,6 +101,7 @@ class Regulator:
     tap_init: int
     timer: int = 0  # consecutive ticks out of band
     moved: int = 0  # taps moved this tick
+    moves: int = 0  # moves (control rounds in which it moved) this tick
     _z_ldc: complex | None = attrs.field(init=False)  # the compensator's R + jX (V), None without line-drop compensation
 
     def __attrs_post_init__(self) -> None:
@@ -159,7 +162,8 @@ class TapControl:
 
     ``tap_changes`` counts the tap positions moved in the last :meth:`solve` (a step's
     maintenance count); ``total_tap_changes`` since :meth:`reset`. ``regulators`` is fixed once the control is
-    built.
+    built. ``max_iterations`` is how many times each regulator may move in one tick (its moves, not the loop's
+    rounds: many regulators out of band at once each get theirs).
     """
 
     solver: PowerFlowSolver
@@ -198,7 +202,7 @@ class TapControl:
             if reg.tap != reg.tap_init:
                 self.solver.set_trafo_tap(reg.row, reg.tap_init)
                 reg.tap = reg.tap_init
-            reg.timer = reg.moved = 0
+            reg.timer = reg.moved = reg.moves = 0
         self.tap_changes = self.total_tap_changes = 0
         self._settle = True
 
@@ -240,12 +244,12 @@ class TapControl:
         """Start a tick's control loop (before :meth:`move` sees the tick's first flow)."""
         self._iteration = self._moved_total = 0
         for reg in self.regulators:
-            reg.moved = 0
+            reg.moved = reg.moves = 0
 
     def move(self, flow: PowerFlowResult | TapReading) -> bool:
         """One round of the control loop after a solve (its result, or the relays' reading of it): move the most
-        upstream regulator out of band; True when a tap moved (solve again, then call again), False when the tick's
-        taps are final.
+        upstream regulator out of band that has moved fewer than ``max_iterations`` times this tick; True when a tap
+        moved (solve again, then call again), False when the tick's taps are final.
 
         :meth:`solve` is ``begin`` then ``move`` after each solve; a vector env runs the rounds of
         many copies and re-solves the copies that moved together.
@@ -255,15 +259,15 @@ class TapControl:
         iteration = self._iteration
         moved = 0
         reading = flow if isinstance(flow, TapReading) else self.read(flow)
-        if iteration < self.max_iterations and reading.converged:
-            settle = self._settle
+        if reading.converged:
+            settle, cap = self._settle, self.max_iterations
             for reg, vm, p, q in zip(self.regulators, reading.vm_pu, reading.p_lv_mw, reading.q_lv_mvar):
                 if moved and iteration:  # the timers count at the first iteration only; the others are not read
                     break
                 n = reg.taps_wanted(reg.relay_volts(vm, p, q))  # upstream first; one regulator moves per iteration
                 if iteration == 0:
                     reg.timer = reg.timer + 1 if n else 0
-                if moved or not n or (not settle and reg.timer <= reg.settings.delay_ticks):
+                if moved or not n or reg.moves >= cap or (not settle and reg.timer <= reg.settings.delay_ticks):
                     continue
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
                 new = min(max(reg.tap + min(max(n, -budget), budget), reg.tap_min), reg.tap_max)  # ints: no np.clip
@@ -271,6 +275,7 @@ class TapControl:
                     self.solver.set_trafo_tap(reg.row, new)
                     moved = abs(new - reg.tap)
                     reg.moved += moved
+                    reg.moves += 1
                     reg.tap = new
         if moved:
             self._iteration += 1
