@@ -5,6 +5,7 @@ expected value can be computed by hand). Real published files: ``test_iso_real_f
 from __future__ import annotations
 
 import datetime as dt
+import io
 import sys
 import zipfile
 
@@ -162,6 +163,28 @@ def test_ercot_layouts_it_does_not_read_are_named(tmp_path):
         ercot.read_load_file(empty)
     with pytest.raises(DataFileError, match=r"no ERCOT load files here"):
         ercot.load_series(tmp_path)
+
+
+def test_a_damaged_file_in_a_folder_is_named_not_passed_over(tmp_path):
+    # a folder of native load years, one of them a partial download: it used to be skipped silently (its year
+    # missing from the series) or, with a damaged deflate stream, to raise a bare zlib error naming no file
+    ercot_native_load(tmp_path / "Native_Load_2023.csv", ["2023-07-01", "2023-07-02"])
+    text = ercot_native_load(tmp_path / "x.csv", ["2022-07-01", "2022-07-02"]).read_text()
+    (tmp_path / "x.csv").unlink()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Native_Load_2022.csv", text)
+    whole = buffer.getvalue()
+    damaged = bytearray(whole)
+    damaged[60:90] = bytes(b ^ 0x5A for b in damaged[60:90])  # the member's data; the directory is intact
+    book = tmp_path / "Native_Load_2021.xlsx"
+    for name, content in (("Native_Load_2022.zip", whole[: len(whole) // 2]), ("Native_Load_2022.zip", bytes(damaged)),
+                          ("Native_Load_2022.zip", b""), (book.name, whole[:100])):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataFileError, match=rf"{name.replace('.', '[.]')}.*(corrupt|empty)"):
+            ercot.load_series(tmp_path)
+        (tmp_path / name).unlink()
+    assert len(ercot.load_series(tmp_path)) == 48
 
 
 def test_ercot_workbook_without_its_reader_says_which_extra(tmp_path, monkeypatch):

@@ -26,14 +26,21 @@ class MissingReaderError(DataFileError):
     """A workbook found, but the optional package that reads it is not installed."""
 
 
+class CorruptFileError(DataFileError):
+    """A data file that cannot be read at all: 0 bytes, a damaged or truncated zip or workbook."""
+
+
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV, of a workbook's first sheet, or of the first table in a zip (an empty or corrupt file raises)."""
     name, opener, is_book = _open_members(path)[0]
     if is_book:
         sheets = _sheets(path, name, opener, header_only=True)
         return [str(c).strip() for c in sheets[0][1]] if sheets else []
-    with opener() as fh:
-        line = fh.readline().decode("utf-8-sig", errors="replace").strip()
+    try:
+        with opener() as fh:
+            line = fh.readline().decode("utf-8-sig", errors="replace").strip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise CorruptFileError(path, f"corrupt file, cannot read {name} ({exc}); delete it or fetch it again") from None
     if not line:
         raise DataFileError(path, f"{name} is empty (no header line)")
     return [c.strip().strip('"') for c in line.split(",")]
@@ -41,7 +48,9 @@ def read_header(path: Path) -> list[str]:
 
 def files_of_report(location: Path, report: str, detect: Callable[[list[str]], str | None]) -> list[Path]:
     """The data files at ``location`` (a file, or a folder searched for CSVs and zips) whose header
-    ``detect`` recognises as ``report``; unreadable files are passed over (a workbook without its reader is not)."""
+    ``detect`` recognises as ``report``. Files of other kinds (a zip of PDFs, an empty header) are passed
+    over; a damaged file (0 bytes, a corrupt or truncated zip or workbook), which may be one of the
+    report's, raises naming it, as does a workbook without its reader."""
     if location.is_file():
         return [location]
     found = []
@@ -49,7 +58,7 @@ def files_of_report(location: Path, report: str, detect: Callable[[list[str]], s
         try:
             if detect(read_header(path)) == report:
                 found.append(path)
-        except MissingReaderError:
+        except (MissingReaderError, CorruptFileError):
             raise
         except DataFileError:
             continue
@@ -92,7 +101,7 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
             with opener() as fh:
                 raw = fh.read()
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise DataFileError(where, f"corrupt file, cannot read it ({exc}); delete it or fetch it again") from None
+            raise CorruptFileError(where, f"corrupt file, cannot read it ({exc}); delete it or fetch it again") from None
         text_head = raw[:4096].decode("utf-8-sig", errors="replace").splitlines()
         if not raw.strip() or not text_head or not text_head[0].strip():
             raise DataFileError(where, "empty file (no header line)")
@@ -144,7 +153,7 @@ def _sheets(path: Path, name: str, opener: Callable, header_only: bool = False) 
     except DataFileError:
         raise
     except Exception as exc:  # calamine raises its own error types for a corrupt workbook
-        raise DataFileError(where, f"cannot read the workbook ({exc}); delete it or fetch it again") from None
+        raise CorruptFileError(where, f"cannot read the workbook ({exc}); delete it or fetch it again") from None
     if not out:
         raise DataFileError(where, "the workbook has no sheet with data")
     return out
@@ -156,13 +165,15 @@ def _open_members(path: Path) -> list[tuple[str, Callable, bool]]:
     if not path.exists():
         raise DataFileError(path, "no such file")
     if path.stat().st_size == 0:
-        raise DataFileError(path, "empty file (0 bytes)")
+        raise CorruptFileError(path, "empty file (0 bytes)")
+    if path.suffix.lower() == ".xlsx" and not zipfile.is_zipfile(path):  # a workbook is a zip
+        raise CorruptFileError(path, "corrupt or truncated workbook (not a zip); delete it or fetch it again")
     if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
         try:
             zf = zipfile.ZipFile(path)
             names = [n for n in zf.namelist() if not n.endswith("/")]
         except (zipfile.BadZipFile, OSError) as exc:
-            raise DataFileError(path, f"corrupt zip ({exc}); delete it or fetch it again") from None
+            raise CorruptFileError(path, f"corrupt zip ({exc}); delete it or fetch it again") from None
         if "xl/workbook.xml" in names:  # an .xlsx is itself a zip: read it as a workbook, whatever its name
             return [(path.name, lambda: open(path, "rb"), True)]
         tables = [n for n in names if n.lower().endswith(TABLE_SUFFIXES)]
