@@ -359,7 +359,8 @@ class ADMMDispatch(HorizontalProtocol):
 
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``) and ESSs
     (``ess_cost_a·p²`` over the feasible range); demand = its net load estimated from
-    the last tick (PCC import + its devices' injections, i.e. persistence); exchange
+    the last tick (PCC import + its units' injections, i.e. persistence: the loads less
+    PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
     bounds = its GridConnection's import/export limits. With ``grid``, the upstream grid is
     one more area selling at the price and buying at ``sell_ratio``·price, with one net exchange
     at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
@@ -438,7 +439,9 @@ class ADMMDispatch(HorizontalProtocol):
         if result.converged:
             for agent in self.participants:
                 meter = self.meters[agent.id]
-                injected = sum(d.device.p_mw for d in agent.devices())
+                # the residual demand the units and the exchange cover: PV, wind and device loads are in it, so
+                # x = Σ units − d is the PCC export (Σ over every device would count them as demand)
+                injected = sum(d.device.p_mw for d in devices_of(agent, DISPATCHABLE))
                 load = (meter.flow(result) if meter is not None else 0.0) + injected
                 self.net_load[agent.id] = float(finite_or(load, self.net_load[agent.id]))
         return {}
