@@ -159,3 +159,30 @@ def test_simbench_unknown_profile():
 
     with pytest.raises(DataFileError, match=r"no profile 'XX-9'.*H0-A"):
         make({"provider": "simbench", "profile": "XX-9"}, "load").episode(4, 15, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("{provider: caiso_2023, tz: America/Los_Angelos}",
+     r"s\.yaml:7 datasets\.load\.tz: expected a time zone name such as America/Los_Angeles or UTC \(IANA\), "
+     r"got 'America/Los_Angelos'"),
+    ("{provider: pvlib, tz: Mars/Base}", r"s\.yaml:7 datasets\.load\.tz: expected a time zone name"),
+    ("{provider: caiso_2023, start: '2023-03-12T02:30'}",
+     r"s\.yaml:7 datasets\.load: start: 2023-03-12T02:30 is not one time in America/Los_Angeles: the clock skips"),
+    ("{provider: caiso_2023, date_from: '2023-11-05T01:30'}",
+     r"s\.yaml:7 datasets\.load: date_from: 2023-11-05T01:30 is not one time in America/Los_Angeles: .*repeats"),
+    ("{provider: caiso, date_from: 2023-12-01, date_to: 2023-06-01}",
+     r"s\.yaml:7 datasets\.load: date_from \(2023-12-01\) must be before date_to \(2023-06-01\)"),
+])
+def test_time_zone_and_dst_mistakes_are_config_errors_at_build(spec, message):
+    # they used to pass `powergrid validate` and fail at the first reset as a bare KeyError / NonExistentTimeError
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+
+    role = "solar" if "pvlib" in spec else "load"
+    text = ("name: s\nnetwork: {type: cigre_mv}\ntime: {physics: 1h, episode: 1d}\nagents:\n"
+            "  - {id: pv, type: PV, bus: 'Bus 5', params: {p_max_mw: 0.1}}\ndatasets:\n"
+            f"  {role}: {spec}\n")
+    if role == "solar":
+        message = message.replace("datasets\\.load", "datasets\\.solar")
+    with pytest.raises(ConfigError, match=message):
+        build_scenario(EnvConfig.from_text(text, file="s.yaml"))

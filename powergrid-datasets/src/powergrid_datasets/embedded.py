@@ -36,8 +36,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from powergrid.params import choice, text
-from powergrid_datasets.providers import EpisodeParams, SeriesProvider
+from powergrid.params import choice
+from powergrid_datasets.providers import EpisodeParams, SeriesProvider, timezone
 from powergrid_datasets.timeseries import MISSING, TimeSeries
 
 DATA_FILE = "caiso_2023.csv.gz"
@@ -107,7 +107,7 @@ class Caiso2023Params(EpisodeParams):
     hub: str = choice(SOLAR_HUBS, "NP15", doc="solar/wind: trading hub (no wind at ZP26)")
     split: str = choice(("all", *SPLITS), "all",
                         doc="days episodes come from: train (day of month 1–21), validation (22–26), test (27–31)")
-    tz: str = text(TZ, doc="time zone whose midnights are the possible episode starts (and split days)")
+    tz: str = timezone(TZ, doc="time zone whose midnights are the possible episode starts (and split days)")
 
 
 class Caiso2023Provider(SeriesProvider):

@@ -77,6 +77,39 @@ def optional_date(*, doc: str = "") -> Any:
     return attrs.field(default=None, converter=convert, metadata={"unit": "", "check": check, "doc": doc})
 
 
+def timezone(default: str, *, doc: str = "") -> Any:
+    """A time zone name that pandas knows (IANA such as ``America/Los_Angeles``, or ``UTC``)."""
+    expected = "a time zone name such as America/Los_Angeles or UTC (IANA)"
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError(expected)
+        try:
+            pd.Timestamp("2000-01-01").tz_localize(value)
+        except Exception:  # zoneinfo, pytz and dateutil each raise their own error for an unknown name
+            raise ValueError(expected) from None
+        return value
+
+    check = Check(expected, convert)
+    return attrs.field(default=default, converter=convert, metadata={"unit": "", "check": check, "doc": doc})
+
+
+def check_times(params: Any) -> None:
+    """Raise ``ValueError`` naming the parameter when ``start``, ``date_from`` or ``date_to`` is not a time in
+    ``tz`` (a clock time skipped or repeated by a DST change) or when ``date_from`` is not before ``date_to``."""
+    for name in ("start", "date_from", "date_to"):
+        value = getattr(params, name, None)
+        if value is not None:
+            try:
+                _local(value, params.tz)
+            except Exception as exc:  # NonExistentTimeError, AmbiguousTimeError
+                raise ValueError(f"{name}: {value} is not one time in {params.tz}: the clock skips or repeats it "
+                                 f"on a DST change ({type(exc).__name__}); give another time or a date") from None
+    lo, hi = getattr(params, "date_from", None), getattr(params, "date_to", None)
+    if lo is not None and hi is not None and _local(lo, params.tz) >= _local(hi, params.tz):
+        raise ValueError(f"date_from ({lo}) must be before date_to ({hi}): episodes lie in [date_from, date_to)")
+
+
 def optional_quantity(unit: str, *, gt: float = 0.0, doc: str = "") -> Any:
     expected = f"a number > {gt} ({unit})"
 
@@ -98,7 +131,7 @@ class EpisodeParams:
     start: str | None = optional_date(doc="fixed episode start (local date in `tz`, or a timestamp); default: a random day")
     date_from: str | None = optional_date(doc="first date episodes may start on (train/test split)")
     date_to: str | None = optional_date(doc="episodes end before this date (exclusive)")
-    tz: str = text("UTC", doc="time zone whose midnights are the possible episode starts")
+    tz: str = timezone("UTC", doc="time zone whose midnights are the possible episode starts")
     normalize: str = choice(("auto", "mean", "peak", "none"), "auto",
                             doc="auto: load→mean, solar/wind→peak (or capacity_mw), price/temperature→none")
     capacity_mw: float | None = optional_quantity("MW", doc="solar/wind: divide by this capacity instead of the peak")
@@ -129,6 +162,7 @@ class SeriesProvider(ProfileProvider):
         super().__init__(params, role)
         if role not in self.ROLES:
             raise ValueError(f"dataset {self.NAME!r} has no {role!r} profile (it has: {', '.join(self.ROLES)})")
+        check_times(params)
         self.last_start: pd.Timestamp | None = None
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
@@ -315,7 +349,7 @@ class CaisoParams(FileParams):
                                               f"{caiso.DEFAULT_URL} (or ${caiso.URL_ENV})")
     bad_values: str = choice(caiso.BAD_VALUES, "error",
                              doc="a value cell that is not a number: error (naming file, row, column) or missing")
-    tz: str = text("America/Los_Angeles", doc="time zone whose midnights are the possible episode starts")
+    tz: str = timezone("America/Los_Angeles", doc="time zone whose midnights are the possible episode starts")
 
 
 class CaisoProvider(SeriesProvider):
@@ -392,7 +426,7 @@ class ErcotParams(FileParams):
     report: str = choice(("auto", "load", "spp"), "auto", doc="load = native load by weather zone, spp = DAM settlement point prices")
     zone: str = choice(ercot.ZONES, "ERCOT", doc="load: weather zone column (ERCOT = system total)")
     settlement_point: str = text("HB_HOUSTON", doc="spp: settlement point (HB_*, LZ_*, or a resource node)")
-    tz: str = text(ercot.TZ, doc="time zone whose midnights are the possible episode starts")
+    tz: str = timezone(ercot.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
 class LocalFileProvider(SeriesProvider):
@@ -438,7 +472,7 @@ class NyisoParams(FileParams):
     zone: str = text("N.Y.C.", doc="Name column: CAPITL, CENTRL, DUNWOD, GENESE, HUD VL, LONGIL, MHK VL, MILLWD, N.Y.C., NORTH, WEST")
     component: str = choice(tuple(nyiso.COMPONENTS), "lbmp", doc="lbmp: the LBMP or its losses / congestion component")
     market: str = choice(nyiso.MARKETS, "DAM", doc="lbmp: DAM = day-ahead (damlbmp, hourly), RT = real-time (realtime, 5-minute)")
-    tz: str = text(nyiso.TZ, doc="time zone whose midnights are the possible episode starts")
+    tz: str = timezone(nyiso.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
 class NyisoProvider(LocalFileProvider):
@@ -458,7 +492,7 @@ class NyisoProvider(LocalFileProvider):
 @attrs.frozen
 class SimbenchParams(EpisodeParams):
     profile: str | None = optional_text(doc="load: H0-A, G1-B, L0-A, …; solar: PV1–PV8; wind: WP1–WP12 (default H0-A / PV3 / WP4)")
-    tz: str = text(simbench_provider.TZ, doc="time zone whose midnights are the possible episode starts")
+    tz: str = timezone(simbench_provider.TZ, doc="time zone whose midnights are the possible episode starts")
 
 
 class SimbenchProvider(SeriesProvider):
@@ -483,7 +517,7 @@ class PvlibParams:
     model: str = choice(("ineichen", "haurwitz", "simplified_solis"), "ineichen", doc="pvlib clear-sky model")
     year: int = integer(2023, ge=1950, le=2100, doc="year of the random start days")
     start: str | None = optional_date(doc="fixed episode start (local date in `tz`); default: a random day of `year`")
-    tz: str = text("UTC", doc="time zone whose midnights start the episodes")
+    tz: str = timezone("UTC", doc="time zone whose midnights start the episodes")
     scale: float = quantity("1", 1.0, gt=0, le=1, doc="derating factor applied to the clear-sky output")
 
 
@@ -496,6 +530,7 @@ class PvlibProvider(ProfileProvider):
         super().__init__(params, role)
         if role != "solar":
             raise ValueError(f"dataset 'pvlib' has only a 'solar' profile, not {role!r}")
+        check_times(params)
         self.last_start: pd.Timestamp | None = None
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
