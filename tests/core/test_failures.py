@@ -102,6 +102,27 @@ def test_a_failed_episode_never_returns_more_than_a_sound_one(registry):
         assert all(failed[a] < sound[a] for a in sound), (fail_at, failed, sound)
 
 
+def test_the_penalty_depends_on_the_episode_only(registry):
+    """reset(seed) repeats an episode's rewards: the worst loss of an earlier episode does not raise the penalty."""
+    scenario = _scenario()
+    scenario["reward"]["divergence_penalty"] = 0.1  # below the zone violations' loss of an idle grid agent
+    idle = {"a": np.zeros(1, np.float32), "b": np.zeros(1, np.float32), "mg": np.zeros(0, np.float32),
+            "huge": np.zeros(1, np.float32)}
+
+    def failing_episode(env: MultiAgentPowerGridEnv) -> dict[str, float]:
+        env.reset(seed=0)
+        _, rewards, terms, _, infos = env.step(_actions(2.0))  # fails at tick 0 of 8
+        assert all(terms.values()) and infos["a"]["penalty"] == pytest.approx(0.1 * 8)
+        return rewards
+
+    fresh = failing_episode(MultiAgentPowerGridEnv.from_config(scenario, registry=registry))
+    used = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    used.reset(seed=0)
+    worst = max(-min(used.step(idle)[1].values()) for _ in range(8))
+    assert worst > 0.1  # this sound episode lost more per tick than the divergence penalty
+    assert failing_episode(used) == pytest.approx(fresh, rel=1e-9)  # (the flows start from the last voltages)
+
+
 def test_the_grid_agent_import_cost_of_a_failed_step_is_not_zero(registry):
     """The PCC-like cost of a failed step comes from the last sound flow (the slack still imports)."""
     scenario = _scenario()

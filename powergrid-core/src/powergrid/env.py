@@ -145,7 +145,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         zeros = np.zeros
         self._nominal = PowerFlowResult(False, np.ones(n_bus), zeros(n_bus), zeros(n_line), zeros(n_line),
                                         zeros(n_trafo), zeros(n_trafo), zeros(n_ext), zeros(n_ext))
-        self._worst_loss = 0.0  # the largest per-tick loss of any learned agent seen so far (for the penalty)
+        self._worst_loss = 0.0  # the largest per-tick loss of any learned agent in this episode so far (the penalty)
         self._failure = ""
         #: every agent's cost ($, row 0) and safety (≥ 0, row 1) in the last step, in ``_agent_ids`` order
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
@@ -575,6 +575,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             grid.protocol.reset(_stream(profile_seq, key))
         self.action_counts[:] = 0
         self.physics_steps = 0
+        self._worst_loss = 0.0  # the penalty depends on this episode only: reset(seed) repeats its rewards
         self._last_act[:] = -self.max_ticks - 1
         self._price_seen = np.zeros(len(self._agent_ids))
         self.tick = 0
