@@ -41,10 +41,10 @@ def test_commitment_minimum_down_time_then_start_up_cost() -> None:
     assert dg.action_space.shape == (2,)
     ctx = context()
     for t in range(4):  # one hour off first
-        dg.step(np.array([1.0, 0.5]), at(ctx, t))
+        dg.step(np.array([0.5, 1.0]), at(ctx, t))  # [p, u]
         assert not dg.on and dg.p_mw == 0.0 and dg.cost == 0.0
         assert dg.projection == pytest.approx(1.0 + 0.5)
-    dg.step(np.array([1.0, 0.5]), at(ctx, 4))
+    dg.step(np.array([0.5, 1.0]), at(ctx, 4))
     assert dg.on and dg.p_mw == pytest.approx(0.3)  # start-up ramp max(p_min, RU·dt) = 0.3
     assert dg.cost == pytest.approx(100.0 + 50.0 * 0.3 * 0.25)
     dg.step(np.array([0.0, 0.0]), at(ctx, 5))  # shut-down refused: up 0.25 h < 0.5 h

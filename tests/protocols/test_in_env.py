@@ -130,3 +130,24 @@ def test_admm_schedules_the_pcc_exchange_the_power_flow_then_measures():
             scheduled = proto.info()["exchange_mw"][a]
             measured = -proto.meters[a].flow(env.last_result)
             assert scheduled == pytest.approx(measured, abs=0.02)
+
+
+def test_a_committed_dg_follows_the_admm_dispatch_in_mw():
+    """Protocols move the MW setpoint, the first action entry: with ``commitment`` that is ``p``, not the on/off
+    ``u`` (before: ADMM took a 0.6 MW unit's range as u's [0, 1], scheduled it up to 1.0 "MW" and a schedule
+    below 0.5 switched it off)."""
+    data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
+    data["agents"][0]["policy"] = "rule"
+    for agent in data["agents"]:
+        if agent["id"] in ("mg2_dg", "mg3_dg"):  # cheap enough to run; mg3's with unit commitment
+            agent["params"].update(cost_b=20.0, commitment=agent["id"] == "mg3_dg")
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    dg = env.scenario.agents["mg3_dg"]
+    for _ in range(4):
+        env.step({})
+        units = [d.id for d in dg.parent.devices() if type(d.device).__name__ in ("DG", "ESS")]
+        scheduled = proto.result.p[2][units.index("mg3_dg")]
+        assert 0.0 <= scheduled <= 0.6 + 1e-6  # the float32 bound of the action space
+        assert dg.device.on and dg.device.p_mw == pytest.approx(scheduled, abs=1e-6)

@@ -152,8 +152,8 @@ class DGKernel(BoxKernel):
 class DG(Device):
     """Dispatchable generator: fuel cost, ramp limits, minimum stable output, unit commitment, PF-limited Q.
 
-    Action: ``[u]`` (on/off, only with ``commitment``; ``u ≥ 0.5`` means on) +
-    ``[p]`` MW + ``[q]`` Mvar (only with ``pf_min < 1``).
+    Action: ``[p]`` MW + ``[u]`` (on/off, only with ``commitment``; ``u ≥ 0.5`` means on) +
+    ``[q]`` Mvar (only with ``pf_min < 1``); ``p`` first, the MW setpoint protocols move.
 
     - Fuel cost over ``dt`` hours while on: quadratic ``(a·p² + b·p + c)·dt`` $
       (``c`` only while ``p > 0``) or piecewise linear ``F(p)·dt`` interpolating
@@ -176,9 +176,10 @@ class DG(Device):
         super().__init__(params, dt_h)
         p = params
         self.q_max = p.p_max_mw * tan_phi(p.pf_min) if p.pf_min < 1 else 0.0
+        # p first: protocols move the MW setpoint, the first entry (powergrid.protocols.set_pending_mw)
         names, low, high, default = ["p"], [0.0 if p.commitment else p.p_min_mw], [p.p_max_mw], [p.p_min_mw]
         if p.commitment:
-            names, low, high, default = ["u"] + names, [0.0] + low, [1.0] + high, [1.0 if p.on_init else 0.0] + default
+            names, low, high, default = names + ["u"], low + [0.0], high + [1.0], default + [1.0 if p.on_init else 0.0]
         if self.q_max > 0:
             names, low, high, default = names + ["q"], low + [-self.q_max], high + [self.q_max], default + [0.0]
         self.actions = BoxAction(names, low, high, default)
