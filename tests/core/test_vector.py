@@ -301,3 +301,28 @@ def test_step_arrays_rows_are_each_copys_step(registry):
             np.testing.assert_array_equal(out.rewards[i], [r[a] for a in agents])
             assert out.terminated[i] == te[agents[0]] and out.truncated[i] == tr[agents[0]]
         previous = out.observations
+
+
+def test_a_scenario_seed_seeds_copy_i_with_seed_plus_i(registry):
+    """A scenario with a top-level ``seed`` reset without one: copy ``i`` is a single env seeded ``seed + i``
+    (not ``n`` copies of the same episode: the same profiles, the same random policy's draws)."""
+    n, seed = 3, 7
+    scenario = {**two_feeders(), "seed": seed}
+    venv = VectorPowerGridEnv(scenario, n, registry=registry)
+    envs = [MultiAgentPowerGridEnv.from_config(scenario, registry=registry) for _ in range(n)]
+    obs, _ = venv.reset_arrays()
+    for i, env in enumerate(envs):
+        o, _ = env.reset(seed=seed + i)
+        np.testing.assert_array_equal(obs[i], np.concatenate([o[a] for a in venv.possible_agents]))
+    rng = np.random.default_rng(0)
+    rewards = []
+    for _ in range(10):  # over an auto-reset (8-step episodes): each copy keeps its own stream
+        actions = _actions(venv, rng, None)
+        out = venv.step_arrays(actions)
+        for i, env in enumerate(envs):
+            _, r, *_ = env.step({a: actions[a][i] for a in env.agents})
+            np.testing.assert_array_equal(out.rewards[i], [r[a] for a in venv.possible_agents])
+            if not env.agents:
+                env.reset()
+        rewards.append(out.rewards[:, venv.possible_agents.index("mg")])
+    assert len({tuple(copy_rewards) for copy_rewards in np.transpose(rewards)}) == n  # the copies differ

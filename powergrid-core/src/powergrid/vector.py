@@ -10,7 +10,8 @@ dict-of-arrays API keyed by the learned agents' ids::
     obs, rewards, terminations, truncations, infos = venv.step(actions)
     # rewards["mg1"].shape == (8,); infos is a list of the 8 copies' per-agent info dicts
 
-``reset(seed)`` seeds copy ``i`` with ``seed + i`` (``None`` keeps each copy's own stream).
+``reset(seed)`` seeds copy ``i`` with ``seed + i`` (``None`` keeps each copy's own stream; a scenario's top-level
+``seed``, the default of ``reset()`` without one, is ``seed + i`` for copy ``i``).
 A copy whose episode ends is **reset automatically** inside ``step``: the observation
 it returns is the first one of the new episode, and that copy's ``infos[i]`` holds
 ``"final_observation"`` (per-agent observations at the end of the finished episode) and
@@ -106,6 +107,9 @@ class VectorPowerGridEnv:
         self.num_envs = n
         #: the copies; ``envs[i]`` is an ordinary PettingZoo parallel env
         self.envs = [MultiAgentPowerGridEnv(config, **kwargs) for _ in range(n)]
+        if config.seed is not None:  # the scenario's default seed: copy i's is seed + i, as reset(seed) gives
+            for i, env in enumerate(self.envs[1:], 1):
+                env._seed(config.seed + i)
         first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
         self._obs_columns = dict(zip(self.possible_agents, first._obs_slices))  # in a copy's flat observations
