@@ -94,3 +94,18 @@ def test_equipment_without_controls_or_sunspec_is_a_recorded_fault(servers, devi
     device = client(plain.port, devices)
     device.step([0.1], ctx)
     assert kinds(device) == [("read", "scan", "exception")]
+
+
+@pytest.mark.parametrize(("model", "point", "word", "exponent"), [(701, "W_SF", 0x7FFF, 32767), (704, "WSet_SF", 400, 400),
+                                                                  (704, "WSet_SF", 0xFE70, -400)])
+def test_a_scale_factor_outside_sunspec_range_is_a_malformed_scan(servers, devices, ctx, model, point, word, exponent) -> None:
+    # 10**sf used to overflow (or divide by zero) inside the step: recorded as ('read', 'link', 'error',
+    # 'OverflowError: ...'), blaming the link, and for W_SF after the setpoint had been written
+    server = sunspec_server(servers)
+    server.poke("holding", server.unit.located(model, point).address, [word])
+    device = client(server.port, devices)
+    device.step([0.1], ctx)
+    assert kinds(device) == [("read", "scan", "malformed")]
+    assert device.last_error == f"SunSpec scan: scale factor {point} = {exponent} is outside -10..10"
+    server.step()
+    assert server.device.p_mw == 0.0  # nothing written with an unknown scale

@@ -112,6 +112,9 @@ class SunSpecDevice(LinkedDevice):
                 exponent = scale.point.decode(self._read(scale.address, 1))
                 if exponent is None:
                     raise CommError(f"SunSpec scan: scale factor {scale.point.name} not implemented", NOT_AVAILABLE)
+                if not -10 <= int(exponent) <= 10:  # SunSpec's range; beyond it 10**sf overflows or is 0
+                    raise CommError(f"SunSpec scan: scale factor {scale.point.name} = {int(exponent)} is outside "
+                                    f"-10..10", MALFORMED)
                 points.exponents[name] = int(exponent)
         self.map, self.points, self._scanned_at_reconnect = found, points, link.reconnects
         self._enabled = False
