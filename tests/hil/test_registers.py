@@ -149,6 +149,12 @@ def test_yaml_map_entries_replace_the_defaults() -> None:
     ({"power": {"address": 5}}, "registers.power: unknown entry"),
     ({"p": {"address": 5, "colour": "red"}}, "registers.p: unknown key 'colour'"),
     ({"p": None}, "registers.p: required"),
+    # these used to be truncated (1.7 -> address 1, true -> 1) or raised without the entry's name
+    ({"p": {"address": 1.7}}, "registers.p.address: expected an integer register address, got 1.7"),
+    ({"p": {"address": True}}, "registers.p.address: expected an integer register address, got True"),
+    ({"soc": {"address": 2, "min": "abc"}}, "registers.soc.min: expected a number, got 'abc'"),
+    ({"p": {"address": 5, "max": [1]}}, "registers.p.max: expected a number, got [1]"),
+    ({"p": {"address": 5, "scale": "0.5"}}, "registers.p.scale: expected a number, got '0.5'"),
 ])
 def test_bad_yaml_maps_name_the_entry(raw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -262,13 +262,19 @@ def _entry(name: str, spec: Any) -> Register:
     access = spec.get("access", "RW" if name == "setpoint" else "R")
     if name == "setpoint" and table == "input":
         raise ValueError(f"{where}: the setpoint is written, but input registers are read-only (use table: holding)")
+    address = spec["address"]
+    if isinstance(address, bool) or not isinstance(address, int):
+        raise ValueError(f"{where}.address: expected an integer register address, got {address!r}")
+    for key in ("scale", "min", "max"):
+        if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
+            raise ValueError(f"{where}.{key}: expected a number, got {spec[key]!r}")
     limits = {"min_value": 0.0, "max_value": 1.0} if name == "soc" else {}
     if "min" in spec:
         limits["min_value"] = float(spec["min"])
     if "max" in spec:
         limits["max_value"] = float(spec["max"])
     try:
-        return Register(int(spec["address"]), spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
+        return Register(address, spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
                         word_order=spec.get("word_order", "big"), units=str(spec.get("units", "")), access=access,
                         **limits)
     except (TypeError, ValueError) as exc:
