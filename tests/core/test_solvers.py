@@ -132,8 +132,57 @@ def test_divergence_then_recovery(backend, name):
     res = solver.solve(absurd)
     assert not res.converged
     assert np.all(np.isnan(res.vm_pu)) and res.vm_pu.shape == expected[0].vm_pu.shape
-    for k in range(2):  # starts again from the base voltages, not the diverged state
+    for k in range(2):  # starts again from the last converged voltages, not the diverged state
         assert_matches(solver.solve(injections[k]), expected[k], f"after divergence, step {k}")
+
+
+def _ieee34_at_taps(reg1: int, reg2: int):
+    """ieee34 with its regulators' taps at ``reg1``, ``reg2``, and its injections at a load scale."""
+    net = TEMPLATES["ieee34"]()
+    rows = [int(np.flatnonzero(net.trafo.name == n)[0]) for n in ("Reg1", "Reg2")]
+    net.trafo.loc[net.trafo.index[rows], "tap_pos"] = [reg1, reg2]
+
+    def injections(scale: float) -> Injections:
+        return Injections(net.load.p_mw.to_numpy() * scale, net.load.q_mvar.to_numpy() * scale,
+                          net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy())
+    return net, rows, injections
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failed_flow_does_not_fail_the_next_ones_after_tap_moves(backend):
+    """ieee34 compiled at regulator taps -14/-7 (its runpp converges at 0.50 pu), the taps then moved to -2/4: 0.4 x
+    load converges, 1.27 x has no solution (runpp fails too), and 0.81 x and 0.5 x converge again, equal to runpp at
+    those taps (0.843 and 0.960 pu at the far end). The next flow after a failure used to start from the compile's
+    voltages, taken at taps 12 and 11 positions away, and failed at every load from then on."""
+    net, rows, injections = _ieee34_at_taps(-14, -7)
+    solver = fast(net, backend)
+    ref_net = copy.deepcopy(net)
+    ref_net.trafo.loc[ref_net.trafo.index[rows], "tap_pos"] = [-2, 4]
+    ref = PandapowerSolver(ref_net)
+    for row, tap in zip(rows, (-2, 4)):
+        solver.set_trafo_tap(row, tap)
+    assert_matches(solver.solve(injections(0.4)), ref.solve(injections(0.4)), "before")
+    assert not solver.solve(injections(1.27)).converged and not ref.solve(injections(1.27)).converged
+    for scale in (0.81, 0.5):
+        assert_matches(solver.solve(injections(scale)), ref.solve(injections(scale)), f"after, x{scale}")
+
+
+def test_pandapower_solver_keeps_its_warm_start_through_a_failed_flow():
+    """At regulator taps 16/16 runpp's flat start fails on ieee34 at any load (the solver then retries from the last
+    converged flow). After 1.8 x load (no solution) the flow at 1.0 x converges again from the last converged flow,
+    equal to the fast solver's; the failed flow used to drop that warm start, and every later flow failed."""
+    net, rows, injections = _ieee34_at_taps(7, 12)
+    solver, check = PandapowerSolver(copy.deepcopy(net)), fast(net, "numpy")
+    assert solver.solve(injections(1.0)).converged
+    for row in rows:
+        solver.set_trafo_tap(row, 16)
+        check.set_trafo_tap(row, 16)
+    flat = copy.deepcopy(solver.net)
+    with pytest.raises(pp.powerflow.LoadflowNotConverged):
+        pp.runpp(flat, numba=False)  # the flat start alone
+    assert_matches(check.solve(injections(1.0)), solver.solve(injections(1.0)), "warm")
+    assert not solver.solve(injections(1.8)).converged
+    assert_matches(check.solve(injections(1.0)), solver.solve(injections(1.0)), "after a failed flow")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -558,7 +558,8 @@ class FastSolver(PowerFlowSolver):
         return True
 
     def _fail(self) -> bool:
-        self._V = self.V_base.copy()  # the next step starts from the base case, not a diverged state
+        """A failed flow: the next one starts again from the last converged voltages (:attr:`_V`, never a diverged
+        state; scaled by the tap moves since), not from the compile's, which were solved at the taps of that time."""
         self._converged = False
         return False
 

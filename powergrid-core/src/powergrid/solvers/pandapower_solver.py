@@ -48,7 +48,6 @@ class PandapowerSolver(PowerFlowSolver):
             return PowerFlowResult.failed(*self.shape)
         # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow
         starts = [{}] + ([{"init_vm_pu": self._warm[0], "init_va_degree": self._warm[1]}] if self._warm else [])
-        self._warm = None
         for k, start in enumerate(starts):
             try:
                 pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
