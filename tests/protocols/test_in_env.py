@@ -151,3 +151,23 @@ def test_a_committed_dg_follows_the_admm_dispatch_in_mw():
         scheduled = proto.result.p[2][units.index("mg3_dg")]
         assert 0.0 <= scheduled <= 0.6 + 1e-6  # the float32 bound of the action space
         assert dg.device.on and dg.device.p_mw == pytest.approx(scheduled, abs=1e-6)
+
+
+@pytest.mark.parametrize("price", [-50.0, 50.0])
+def test_an_undeliverable_p2p_order_costs_at_any_price_sign(price):
+    """A buy the buyer cannot deliver (DG at 0, battery full) is charged imbalance_factor·|price|·q·dt: at
+    −50 $/MWh it was paid 10 $ for the 0.2 MW it never took (the grid absorbed them)."""
+    def step(order_mw):
+        env = _env("p2p_3mg", learned=("mg2",))
+        env.reset(seed=0)
+        env.ctx.profiles["price"] = np.full(len(env.ctx.profiles["price"]), price)
+        env.scenario.agents["mg1_ess"].device.soc = 0.9  # full: cannot charge
+        buy = np.array([0.0, 0.0, 1.0, 0.0, order_mw], np.float32)  # ESS 0, DG 0, PV full, bid 0 $/MWh
+        sell = np.array([0.0, 0.3, 1.0, 0.0, -order_mw], np.float32)
+        _, rewards, _, _, infos = env.step({"mg1": buy, "mg2": sell})
+        return rewards["mg1"], infos["mg1"]["P2PTrading"]
+
+    r0, _ = step(0.0)
+    r1, info = step(0.2)
+    assert info["price"] == 0.0 and info["undelivered_mw"]["mg1"] == pytest.approx(0.2)
+    assert r1 - r0 == pytest.approx(-abs(price) * 0.2 * 1.0, abs=1e-3)  # cost_weight 1, dt 1 h

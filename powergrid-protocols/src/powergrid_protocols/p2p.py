@@ -142,7 +142,7 @@ class P2PParams(ChannelFields):
     price_min: float = quantity("$/MWh", 0.0)
     price_max: float = quantity("$/MWh", 300.0)
     net_metering: bool = flag(True, doc="re-bill the PCC meter so traded MWh are not also bought from/sold to the grid")
-    imbalance_factor: float = quantity("1", 1.0, ge=0, doc="undelivered MW are charged factor·market price")
+    imbalance_factor: float = quantity("1", 1.0, ge=0, doc="undelivered MW are charged factor·|market price|")
     overload_percent: float = quantity("%", 100.0, gt=0, doc="PCC loading above this is a reported violation")
 
 
@@ -157,7 +157,7 @@ class P2PTrading(HorizontalProtocol):
 
     Delivery: a seller raises, a buyer lowers, the setpoints of its DG then ESS by the traded MW,
     so the trade flows through the PCCs in the AC power flow. Undelivered MW are reported and
-    charged at ``imbalance_factor·price``. Settlement: buyers pay and sellers receive
+    charged at ``imbalance_factor·|price|`` (a charge at any price sign). Settlement: buyers pay and sellers receive
     ``p*·q·dt`` (Σ = 0); with ``net_metering`` the PCC meter bill ``C(m)`` is replaced by
     ``C(m − δ)`` (δ the delivered signed trade), so traded energy is not also billed by the grid.
     Network limits: the PCC element loading is reported; above ``overload_percent`` it adds safety.
@@ -235,7 +235,8 @@ class P2PTrading(HorizontalProtocol):
         self.loading = {}
         for agent in self.participants:
             cost = c.payment.get(agent.id, 0.0) if c is not None else 0.0
-            cost += p.imbalance_factor * ctx.price * abs(self.undelivered[agent.id]) * ctx.dt_h
+            # |price|: at a negative price a charge at the price would pay for an order that could not be delivered
+            cost += p.imbalance_factor * abs(ctx.price) * abs(self.undelivered[agent.id]) * ctx.dt_h
             unsafe = 0.0
             meter = self.meters[agent.id]
             if meter is not None and result.converged:
