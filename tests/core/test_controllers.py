@@ -317,3 +317,22 @@ def test_a_hunting_regulator_stops_after_its_moves_and_the_others_still_move():
     hunter, other = control.regulators
     assert hunter.moves == 7 and hunter.tap in (0, 1)
     assert _out_of_band(control, result) == ["R0"] and other.moves == 1 and other.tap < 8
+
+
+@pytest.mark.parametrize("solver", [FastSolver, PandapowerSolver])
+def test_a_regulator_out_of_service_stays_put_and_the_others_settle(solver):
+    """ieee123 with Reg2 (9-9r) out of service: its regulated bus is de-energised (NaN), its relay reads NaN and does
+    not move (this raised ValueError from round(NaN)); the other three settle where they do on the intact feeder."""
+    net = TEMPLATES["ieee123"]()
+    intact = TapControl.from_net(FastSolver(copy.deepcopy(net)))
+    intact.reset()
+    intact.solve(base_injections(net))
+    net.trafo.loc[net.trafo.name == "Reg2", "in_service"] = False
+    control = TapControl.from_net(solver(net))
+    control.reset()
+    result = control.solve(base_injections(net))
+    reg2 = next(r for r in control.regulators if r.settings.trafo == "Reg2")
+    assert result.converged and np.isnan(result.vm_pu[reg2.bus]) and reg2.taps_wanted(math.nan) == 0
+    assert control.taps == {**intact.taps, "Reg2": -1}
+    control.solve(base_injections(net, 1.2))
+    assert reg2.tap == -1 and reg2.timer == 0

@@ -19,7 +19,8 @@ most upstream one first (hops from the slack), so regulators in series do not bo
 the same deviation. Each regulator moves at most ``max_iterations`` times per tick (default
 20): that stops a regulator hunting between two positions around a band narrower than its
 step, and then lets the others move. The loop thus ends within ``max_iterations`` × (number
-of regulators) rounds, and every regulator gets its own moves however many there are. The solver's ``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
+of regulators) rounds, and every regulator gets its own moves however many there are. The
+solver's ``set_trafo_tap`` applies a move (the fast solver patches ``Ybus`` in place).
 
 The settings live in the pandapower net as a table ``net["regulator"]`` (one row per
 regulator, columns = the fields of :class:`RegulatorSettings`); the IEEE templates fill
@@ -136,10 +137,11 @@ class Regulator:
         return abs(v_sec - self._z_ldc * i_line / s.ct_primary_a)
 
     def taps_wanted(self, volts: float) -> int:
-        """Signed tap move toward ``v_set`` (0 inside the band), before delay and limits."""
+        """Signed tap move toward ``v_set`` (0 inside the band, and for a relay that reads NaN: its regulated bus is
+        de-energised, e.g. its transformer out of service), before delay and limits."""
         s = self.settings
         error = s.v_set - volts
-        if abs(error) <= s.bandwidth / 2:
+        if not abs(error) > s.bandwidth / 2:
             return 0
         n = max(1, round(abs(error) / (self.tap_step * volts)))
         return int(math.copysign(n, error)) * self.raise_sign
