@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
 import pytest
 import supersuit as ss
@@ -76,3 +77,29 @@ def test_agents_with_different_spaces_are_refused():
     config = multi_rate()
     with pytest.raises(ValueError, match="shares one policy"):
         PowerGridVecEnv(config, 1)
+
+
+def test_discrete_actions_that_start_below_zero_are_shifted_to_sb3s_range():
+    """Two learned tap changers (``Discrete(19, start=-9)``): SB3 samples 0 … 18 only, so the VecEnv exposes
+    ``Discrete(19)`` and its action ``k`` is position ``k − 9`` (action 0 drives the taps down as -9 does in a
+    single env)."""
+    oltc = {"tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5}  # cigre_mv's own tap changers
+    config = {
+        "name": "two_tap_changers", "network": {"type": "cigre_mv"},
+        "time": {"step_minutes": 15, "steps_per_episode": 8},
+        "agents": [{"id": "t1", "type": "OLTC", "bus": "Bus 1", "policy": "learned", "params": oltc},
+                   {"id": "t12", "type": "OLTC", "bus": "Bus 12", "policy": "learned", "params": oltc}],
+    }
+    venv = PowerGridVecEnv(config, 1)
+    assert venv.action_space == gymnasium.spaces.Discrete(19)
+    single = MultiAgentPowerGridEnv.from_config(config)
+    venv.seed(0)
+    obs = venv.reset()
+    o, _ = single.reset(seed=0)
+    np.testing.assert_array_equal(obs, np.stack([o["t1"], o["t12"]]))
+    for _ in range(6):
+        obs, rewards, _, _ = venv.step(np.zeros(venv.num_envs, np.int64))
+        o, r, _, _, info = single.step({"t1": -9, "t12": -9})
+        np.testing.assert_array_equal(obs, np.stack([o["t1"], o["t12"]]))
+        np.testing.assert_allclose(rewards, [r["t1"], r["t12"]], rtol=1e-6)
+    assert info["t1"]["projection"] > 0  # one tap position per tick: still on its way down

@@ -9,7 +9,8 @@ slots report ``done`` with ``infos[slot]["terminal_observation"]`` and
 ``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation.
 
 Every agent's action is sent at every step; an agent that is not due (multi-rate) has its
-action ignored, as in the PettingZoo API. Needs the ``sb3`` extra.
+action ignored, as in the PettingZoo API. A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's
+positions) is exposed from 0, which is all SB3 samples: action ``k`` is the agents' ``s + k``. Needs the ``sb3`` extra.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 try:
@@ -52,7 +54,13 @@ class PowerGridVecEnv(VecEnv):
                                      f"differs from {first!r}'s {space(first)}")
         self.venv = venv
         self.agents = list(agents)
-        super().__init__(venv.num_envs * len(agents), venv.observation_space(first), venv.action_space(first))
+        action_space = venv.action_space(first)
+        #: added to SB3's actions of a ``Discrete`` space that starts elsewhere than 0 (SB3 samples ``0 … n − 1``)
+        self.action_start = 0
+        if isinstance(action_space, gymnasium.spaces.Discrete) and action_space.start != 0:
+            self.action_start = int(action_space.start)
+            action_space = gymnasium.spaces.Discrete(int(action_space.n))
+        super().__init__(venv.num_envs * len(agents), venv.observation_space(first), action_space)
         self._actions: np.ndarray | None = None
 
     def reset(self) -> np.ndarray:
@@ -63,7 +71,7 @@ class PowerGridVecEnv(VecEnv):
         return obs.reshape(self.num_envs, *self.observation_space.shape)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
+        self._actions = np.asarray(actions) + self.action_start if self.action_start else np.asarray(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async first"
