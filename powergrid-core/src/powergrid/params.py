@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import attrs
@@ -51,7 +52,7 @@ def _number(unit: str, ge: float | None, gt: float | None, le: float | None, lt:
     expected = "a number" + (" " + " and ".join(bounds) if bounds else "") + (f" ({unit_text.strip()})" if unit_text else "")
 
     def convert(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, Real):  # numpy's numbers too, not its bool
             raise ValueError(expected)
         try:
             x = float(value)
@@ -78,7 +79,8 @@ def integer(default: Any = _MISSING, *, ge: int | None = None, le: int | None = 
     text = "an integer" + (f" ≥ {ge}" if ge is not None else "") + (f" ≤ {le}" if le is not None else "")
 
     def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or (ge is not None and value < ge) or (le is not None and value > le):
+        if isinstance(value, bool) or not isinstance(value, Integral) or (ge is not None and value < ge) \
+                or (le is not None and value > le):  # numpy's integers too, not its bool
             raise ValueError(text)
         return int(value)
 

@@ -1,0 +1,40 @@
+"""Plugin and scenario parameters built from values a program makes (numpy numbers), not only from YAML."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
+from powergrid.plugins import make_registry
+
+from .scenarios import load_local, two_feeders
+
+
+@pytest.fixture(scope="module")
+def registry():
+    load_local()
+    return make_registry(include_local=True)
+
+
+def test_numpy_numbers_are_numbers_and_bools_are_not(registry):
+    """A sweep that writes numpy values into a scenario mapping gets them as numbers (was: 'expected a number > 0
+    (MW), got np.float32(0.5)'); a bool stays refused, numpy's too."""
+    scenario = two_feeders(reward={"safety_weight": np.float32(20.0), "divergence_penalty": np.int64(500)},
+                           time={"physics": "15min", "episode": "2h", "start_hour": np.int64(6)})
+    scenario["agents"][0]["params"].update(p_mw=np.float32(0.5), scale_max=np.int64(3))
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    reward, params = env.config.reward, env.scenario.agents["a"].device.params
+    assert (reward.safety_weight, reward.divergence_penalty, params.p_mw, params.scale_max) == (20.0, 500.0, 0.5, 3.0)
+    assert type(reward.safety_weight) is float and type(params.p_mw) is float
+    assert env.config.time.start_hour == 6 and type(env.config.time.start_hour) is int
+    for bad in (np.bool_(True), True, "0.5", np.float32("nan")):
+        scenario["agents"][0]["params"]["p_mw"] = bad
+        with pytest.raises(ConfigError, match="p_mw: expected a number"):
+            MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    scenario["agents"][0]["params"]["p_mw"] = 0.5
+    for bad in (np.bool_(True), np.float64(6.0), np.int64(24)):
+        scenario["time"]["start_hour"] = bad
+        with pytest.raises(ConfigError, match="start_hour: expected an integer"):
+            MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
