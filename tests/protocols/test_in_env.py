@@ -171,3 +171,27 @@ def test_an_undeliverable_p2p_order_costs_at_any_price_sign(price):
     r1, info = step(0.2)
     assert info["price"] == 0.0 and info["undelivered_mw"]["mg1"] == pytest.approx(0.2)
     assert r1 - r0 == pytest.approx(-abs(price) * 0.2 * 1.0, abs=1e-3)  # cost_weight 1, dt 1 h
+
+
+def test_lmp_market_demand_nets_the_pv_available_power():
+    """Σ cleared MW = the market's demand = loads × profile − the participants' PV available now: with irradiance
+    PVs at 1000 W/m² and 35 °C (cells at 66 °C) that is 0.7515 MW of PV, not the 0.9 MW rated (before: 0.1485 MW
+    short)."""
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["agents"][0]["policy"] = "rule"
+    for agent in data["agents"]:
+        if agent.get("type") == "PV":
+            agent["params"]["model"] = "irradiance"
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    n = len(env.ctx.profiles["solar"])
+    env.ctx.profiles["solar"] = np.full(n, 1.0)
+    env.ctx.profiles["temperature"] = np.full(n, 35.0)
+    env.step({})
+    pvs = [a.device for a in env.scenario.agents.values() if type(getattr(a, "device", None)).__name__ == "PV"]
+    available = sum(d.available for d in pvs)
+    assert available == pytest.approx(3 * 0.3 * (1 - 0.004 * (35 + 25 * 1000 / 800 - 25)))
+    loads = float((proto._load_p * env.ctx.profiles["load"][0]).sum())
+    assert proto.result.success
+    assert float(proto.result.dispatch_mw.sum()) == pytest.approx(loads - available, abs=1e-6)

@@ -112,9 +112,8 @@ class LMPMarket(HorizontalProtocol):
         demand = np.zeros(self.dc.n_nodes)
         np.add.at(demand, self._load_node, self._load_p * float(ctx.profile("load")))
         for agent in self.participants:
-            for d in devices_of(agent, ("PV",)):
-                role = getattr(d.device.params, "profile", "solar")
-                demand[self.dc.node_of[d.bus]] -= d.device.params.p_max_mw * min(max(ctx.profile(role), 0.0), 1.0)
+            for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
+                demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
         self.result = r
