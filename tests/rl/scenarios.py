@@ -29,3 +29,14 @@ def multi_rate(steps: int = 10) -> dict:
             {"id": "fast_pv", "type": "PV", "bus": "Bus 10", "params": {"p_max_mw": 0.2}},
         ],
     }
+
+
+def tap_changers() -> dict:
+    """cigre_mv's two tap changers as learned OLTC agents: ``Discrete(19, start=-9)`` actions (tap positions)."""
+    oltc = {"tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5}  # the feeder's own tap changers
+    return {
+        "name": "rl_tap_changers", "network": {"type": "cigre_mv"},
+        "time": {"step_minutes": 15, "steps_per_episode": 8},
+        "agents": [{"id": "t1", "type": "OLTC", "bus": "Bus 1", "policy": "learned", "params": oltc},
+                   {"id": "t12", "type": "OLTC", "bus": "Bus 12", "policy": "learned", "params": oltc}],
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 
+import gymnasium
 import numpy as np
 import pytest
 import ray
@@ -15,7 +16,7 @@ from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.rl.rllib import RLlibPowerGridEnv, module_per_agent, register
 
-from .scenarios import MICROGRID, multi_rate
+from .scenarios import MICROGRID, multi_rate, tap_changers
 
 
 def test_rllib_env_checker_passes():
@@ -181,3 +182,21 @@ def test_an_env_travels_through_the_object_store_and_still_runs(ray_session):
     wrapped = RLlibPowerGridEnv({"scenario": ray.get(ray.put(env))})
     obs, _ = wrapped.reset(seed=2)
     wrapped.step({a: wrapped.action_spaces[a].sample() for a in obs})
+
+
+def test_discrete_actions_that_start_below_zero_are_shifted_to_rllibs_range():
+    """Learned tap changers (``Discrete(19, start=-9)``): RLlib samples 0 … 18, so the adapter exposes ``Discrete(19)``
+    and its action ``k`` is position ``k − 9`` (action 0 drives the taps down as -9 does in the PettingZoo env)."""
+    env = RLlibPowerGridEnv({"scenario": tap_changers()})
+    assert env.action_spaces == {"t1": gymnasium.spaces.Discrete(19), "t12": gymnasium.spaces.Discrete(19)}
+    check_multiagent_environments(env)
+    single = MultiAgentPowerGridEnv.from_config(tap_changers())
+    obs, _ = env.reset(seed=0)
+    o, _ = single.reset(seed=0)
+    for _ in range(6):
+        for a in o:
+            np.testing.assert_array_equal(obs[a], o[a])
+        obs, rewards, *_ = env.step({"t1": 0, "t12": 18})
+        o, r, _, _, info = single.step({"t1": -9, "t12": 9})
+        assert rewards == pytest.approx(r, rel=1e-9)
+    assert info["t1"]["projection"] > 0 and info["t12"]["projection"] > 0  # one position per tick: still moving

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import gymnasium
 import numpy as np
 import pytest
 import ray
@@ -13,7 +14,7 @@ from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from powergrid.rl.rllib import RLlibPowerGridEnv, module_per_agent
 from powergrid.rl.rllib_vector import BatchedVectorMultiAgentEnv, VectorEnvRunner
 
-from .scenarios import multi_rate
+from .scenarios import multi_rate, tap_changers
 
 
 def test_copies_equal_independent_rllib_envs_with_multi_rate_agents():
@@ -44,6 +45,27 @@ def test_copies_equal_independent_rllib_envs_with_multi_rate_agents():
             for a in e_rew:
                 assert rewards[i][a] == pytest.approx(e_rew[a], rel=1e-6, abs=1e-6)
     assert resets >= n
+
+
+def test_discrete_actions_that_start_below_zero_are_shifted_as_in_the_rllib_env():
+    """Learned tap changers (``Discrete(19, start=-9)``): each copy takes RLlib's actions 0 … 18 as
+    :class:`RLlibPowerGridEnv` does (position ``k − 9``)."""
+    n = 2
+    vec = BatchedVectorMultiAgentEnv({"scenario": tap_changers()}, n)
+    assert vec.single_action_spaces == {"t1": gymnasium.spaces.Discrete(19), "t12": gymnasium.spaces.Discrete(19)}
+    singles = [RLlibPowerGridEnv({"scenario": tap_changers()}) for _ in range(n)]
+    obs, _ = vec.reset(seed=1)
+    expected = [env.reset(seed=1 + i)[0] for i, env in enumerate(singles)]
+    for _ in range(6):
+        for o, e in zip(obs, expected):
+            for a in e:
+                np.testing.assert_array_equal(o[a], e[a])
+        actions = [{"t1": 0, "t12": 18}, {"t1": 18, "t12": 0}]
+        obs, rewards, *_ = vec.step(actions)
+        for i, env in enumerate(singles):
+            expected[i], r, *_ = env.step(actions[i])
+            assert rewards[i] == pytest.approx(r, rel=1e-9)
+    assert [env.env.scenario.agents["t1"].device.position for env in vec.envs] == [-6, 6]
 
 
 @pytest.fixture(scope="module")

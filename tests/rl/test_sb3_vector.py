@@ -83,16 +83,11 @@ def test_discrete_actions_that_start_below_zero_are_shifted_to_sb3s_range():
     """Two learned tap changers (``Discrete(19, start=-9)``): SB3 samples 0 … 18 only, so the VecEnv exposes
     ``Discrete(19)`` and its action ``k`` is position ``k − 9`` (action 0 drives the taps down as -9 does in a
     single env)."""
-    oltc = {"tap_min": -9, "tap_max": 9, "tap_step_percent": 1.5}  # cigre_mv's own tap changers
-    config = {
-        "name": "two_tap_changers", "network": {"type": "cigre_mv"},
-        "time": {"step_minutes": 15, "steps_per_episode": 8},
-        "agents": [{"id": "t1", "type": "OLTC", "bus": "Bus 1", "policy": "learned", "params": oltc},
-                   {"id": "t12", "type": "OLTC", "bus": "Bus 12", "policy": "learned", "params": oltc}],
-    }
-    venv = PowerGridVecEnv(config, 1)
+    from .scenarios import tap_changers
+
+    venv = PowerGridVecEnv(tap_changers(), 1)
     assert venv.action_space == gymnasium.spaces.Discrete(19)
-    single = MultiAgentPowerGridEnv.from_config(config)
+    single = MultiAgentPowerGridEnv.from_config(tap_changers())
     venv.seed(0)
     obs = venv.reset()
     o, _ = single.reset(seed=0)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import gymnasium
+
 from powergrid.env import MultiAgentPowerGridEnv
 
 #: info keys summed over the ticks between two actions of an agent
@@ -21,6 +23,15 @@ def make_env(scenario: Any, *, solver: str | None = None) -> MultiAgentPowerGrid
     if isinstance(scenario, (str, os.PathLike)):
         scenario = os.fspath(scenario)
     return MultiAgentPowerGridEnv.from_config(scenario, solver=solver)
+
+
+def zero_based(space: gymnasium.spaces.Space) -> tuple[gymnasium.spaces.Space, int]:
+    """``space`` as Stable-Baselines3 and RLlib sample it, and what to add to their actions: a ``Discrete`` that
+    starts at ``s ≠ 0`` (a tap changer's positions) as ``Discrete(n)`` and ``s`` (they sample ``0 … n − 1``); any
+    other space as it is, and 0."""
+    if isinstance(space, gymnasium.spaces.Discrete) and space.start != 0:
+        return gymnasium.spaces.Discrete(int(space.n)), int(space.start)
+    return space, 0
 
 
 class Accumulator:

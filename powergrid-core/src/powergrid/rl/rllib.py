@@ -8,6 +8,9 @@ when it next appears (or at the end of the episode, when every agent gets a fina
 observation). Ticks at which no learned agent is due are stepped internally
 (agents hold their last action), so every RLlib step asks at least one agent to act.
 
+A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as RLlib samples
+it: action ``k`` is the environment's ``s + k``.
+
 ``infos[agent]`` carries ``cost`` ($) and ``safety`` (≥ 0) summed over the same
 ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
 ticks converged) and the environment's other info keys from the last tick.
@@ -25,7 +28,7 @@ try:
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
 
-from powergrid.rl._common import Accumulator, make_env
+from powergrid.rl._common import Accumulator, make_env, zero_based
 
 __all__ = ["RLlibPowerGridEnv", "module_per_agent", "register"]
 
@@ -49,7 +52,9 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self.possible_agents = list(env.possible_agents)
         self.agents = list(self.possible_agents)
         self.observation_spaces = {a: env.observation_space(a) for a in self.possible_agents}
-        self.action_spaces = {a: env.action_space(a) for a in self.possible_agents}
+        spaces = {a: zero_based(env.action_space(a)) for a in self.possible_agents}
+        self.action_spaces = {a: space for a, (space, _) in spaces.items()}
+        self._starts = {a: start for a, (_, start) in spaces.items() if start}
         self._acc = Accumulator(self.possible_agents)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
@@ -59,8 +64,17 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         due = self.env.acting_agents()
         return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
 
+    def env_actions(self, action_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """RLlib's actions as the environment takes them: ``s`` added to an action of a ``Discrete`` space that starts
+        at ``s ≠ 0`` (RLlib samples ``0 … n − 1``; :attr:`action_spaces` start at 0)."""
+        actions = dict(action_dict)
+        for a, start in self._starts.items():
+            if a in actions:
+                actions[a] = actions[a] + start
+        return actions
+
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        out = self.advance(self.env.step(dict(action_dict)))
+        out = self.advance(self.env.step(self.env_actions(action_dict)))
         while out is None:  # agents that are not due hold their last action
             out = self.advance(self.env.step({}))
         return out

@@ -90,7 +90,7 @@ class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
                 flags = {**dict.fromkeys(env.possible_agents, False), "__all__": False}
                 out[i] = (obs, zeros, dict(flags), dict(flags), info)
             else:
-                pending[i] = dict(action)
+                pending[i] = env.env_actions(action)
         while pending:
             copies = list(pending)
             ticks = self.vector.step_copies(copies, [pending[i] for i in copies])

@@ -19,7 +19,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 try:
@@ -28,6 +27,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
 
 from powergrid.config import EnvConfig
+from powergrid.rl._common import zero_based
 from powergrid.vector import VectorPowerGridEnv
 
 __all__ = ["PowerGridVecEnv"]
@@ -54,12 +54,9 @@ class PowerGridVecEnv(VecEnv):
                                      f"differs from {first!r}'s {space(first)}")
         self.venv = venv
         self.agents = list(agents)
-        action_space = venv.action_space(first)
+        action_space, start = zero_based(venv.action_space(first))
         #: added to SB3's actions of a ``Discrete`` space that starts elsewhere than 0 (SB3 samples ``0 … n − 1``)
-        self.action_start = 0
-        if isinstance(action_space, gymnasium.spaces.Discrete) and action_space.start != 0:
-            self.action_start = int(action_space.start)
-            action_space = gymnasium.spaces.Discrete(int(action_space.n))
+        self.action_start = start
         super().__init__(venv.num_envs * len(agents), venv.observation_space(first), action_space)
         self._actions: np.ndarray | None = None
 
