@@ -56,6 +56,14 @@ def random_actions(env: Any) -> dict[str, Any]:
     return {a: env.action_space(a).sample() for a in env.agents}
 
 
+def seed_action_spaces(env: Any, seed: int) -> None:
+    """Seed every learned agent's action space for :func:`random_actions`: the first with ``seed``, the others each
+    with their own seed drawn from ``(seed, position)``, so agents of equal spaces do not draw the same actions."""
+    for i, agent_id in enumerate(env.possible_agents):
+        own = seed if i == 0 else int(np.random.SeedSequence((seed, i)).generate_state(1, np.uint64)[0])
+        env.action_space(agent_id).seed(own)
+
+
 def policy_named(name: str) -> PolicyFn:
     """``zero``, ``rule``, ``random`` or ``constant:F`` (F in [0, 1])."""
     if name.startswith("constant:"):
@@ -94,8 +102,7 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
     act = policy_named(policy) if isinstance(policy, str) else policy
     rw = env.config.reward
     env.reset(seed=seed)
-    for agent_id in env.agents:
-        env.action_space(agent_id).seed(seed)
+    seed_action_spaces(env, seed)
     on = env.net.bus.in_service.to_numpy(bool)
     returns = dict.fromkeys(env.possible_agents, 0.0)
     cost = dict.fromkeys(env.possible_agents, 0.0)

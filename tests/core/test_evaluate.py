@@ -1,0 +1,40 @@
+"""The reference policies of powergrid.evaluate on a seeded episode."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.evaluate import random_actions, run_episode
+from powergrid.plugins import make_registry
+
+from .scenarios import load_local, two_feeders
+
+
+@pytest.fixture(scope="module")
+def registry():
+    load_local()
+    return make_registry(include_local=True)
+
+
+def test_random_agents_of_equal_spaces_draw_their_own_actions(registry):
+    """'a' and 'b' have equal Box(0, 2) spaces: seeded alike they drew the same action at every tick (was 8 of 8)."""
+    env = MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry)
+    sent: list[dict] = []
+
+    def spy(env: MultiAgentPowerGridEnv) -> dict:
+        sent.append(random_actions(env))
+        return sent[-1]
+
+    first = run_episode(env, spy, seed=4)
+    assert env.action_space("a") == env.action_space("b")
+    assert not any(np.array_equal(s["a"], s["b"]) for s in sent)
+    alone = gymnasium.spaces.Box(0.0, 2.0, (1,), np.float32)  # the first agent draws as a space seeded with the seed
+    alone.seed(4)
+    np.testing.assert_array_equal([s["a"] for s in sent], [alone.sample() for _ in sent])
+    again: list[dict] = []  # (a fresh env: the flows of a used one start from its last voltages)
+    fresh = MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry)
+    assert run_episode(fresh, lambda e: again.append(random_actions(e)) or again[-1], seed=4) == first
+    assert all(np.array_equal(x[k], y[k]) for x, y in zip(sent, again) for k in x)
