@@ -84,3 +84,27 @@ def test_in_env_no_inverter_exceeds_its_rating(priority):
     assert worst <= 1.0 + 1e-6
     if priority == "reactive":
         assert curtailed > 0  # the PV at full sun gave up active power for the curve's Q
+
+
+def test_reactive_priority_lowers_a_fuel_cell_load_level():
+    """A FuelCell (a default volt-var type) acts by its load level ``u``: at full load and V = 1.10 pu, reactive
+    priority lowers u so that P = √(S² − Q²) and Q stays on the curve (before: P = S kept, Q clipped to 0)."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data["spaces"] = {"action": "physical", "observation": "raw"}
+    data["agents"][0]["children"].append("mg1_fc")
+    data["agents"].insert(1, {"id": "mg1_fc", "type": "FuelCell", "bus": "mg1.675", "params": {"p_max_mw": 0.1}})
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    proto.v[:] = 1.10
+    _, _, _, _, infos = env.step({"mg1": env.action_space("mg1").high})  # the fuel cell at u = 1
+    fc = env.scenario.agents["mg1_fc"].device
+    assert fc.q_mvar == pytest.approx(-0.044)
+    assert fc.p_mw == pytest.approx(np.sqrt(0.1**2 - 0.044**2), rel=1e-6)
+    assert infos["mg1"]["VoltVar"]["curtailed_mw"]["mg1_fc"] == pytest.approx(0.1 - fc.p_mw, abs=1e-6)

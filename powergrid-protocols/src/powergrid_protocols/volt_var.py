@@ -84,8 +84,9 @@ def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
     """Lower a device agent's pending active-power setpoint so that ``|P| ≤ p_cap_mw``; returns the MW cut.
 
     Works on the named entries of the device's action: ``f`` (fraction of the available power of a
-    curtailable source: PV, wind) or ``p`` (MW: battery, generator, fuel cell…). A device with neither
-    keeps its setpoint; the environment's clip of Q to ``√(S² − P²)`` still holds its rating.
+    curtailable source: PV, wind), ``p`` (MW: battery, generator) or ``u`` (level ``|P|/p_max_mw`` of a
+    conversion unit: fuel cell…). A device with none of them keeps its setpoint; the environment's clip of
+    Q to ``√(S² − P²)`` still holds its rating.
     """
     actions = getattr(d.device, "actions", None)
     names = getattr(actions, "names", ())
@@ -103,6 +104,12 @@ def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
         before = float(values[k])
         after = min(max(before, -p_cap_mw), p_cap_mw)
         values[k] = after
+    elif "u" in names and getattr(d.device.params, "p_max_mw", 0.0):
+        k = names.index("u")
+        p_max = float(d.device.params.p_max_mw)
+        before = float(values[k]) * p_max
+        after = min(max(before, -p_cap_mw), p_cap_mw)
+        values[k] = after / p_max
     else:
         return 0.0
     d.pending = values.astype(np.float32).reshape(d.device.action_space.shape)
