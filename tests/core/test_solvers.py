@@ -186,6 +186,28 @@ def test_pandapower_solver_keeps_its_warm_start_through_a_failed_flow():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_shunt_switched_where_the_flat_start_fails_still_solves(backend):
+    """ieee34 at regulator taps 16/16 (runpp's flat start fails there), the 844 capacitor switched off: the fast
+    solver's recompile and the pandapower solver start from the last flow when the flat start fails, and both solve
+    it, equal. Before, the recompile kept a flat start and the pandapower solver dropped its warm start on a topology
+    change: both failed at every later flow."""
+    net, rows, injections = _ieee34_at_taps(7, 12)
+    solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
+    for s in (solver, ref):
+        s.solve(injections(1.0))
+        for row in rows:
+            s.set_trafo_tap(row, 16)
+    assert_matches(solver.solve(injections(1.0)), ref.solve(injections(1.0)), "taps 16/16")
+    for s in (solver, ref):
+        s.set_shunt_step(0, 0)
+    flat = copy.deepcopy(ref.net)
+    with pytest.raises(pp.powerflow.LoadflowNotConverged):
+        pp.runpp(flat, numba=False)  # the flat start alone
+    for k in range(2):
+        assert_matches(solver.solve(injections(1.0)), ref.solve(injections(1.0)), f"capacitor off, flow {k}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("field", ["load_p_mw", "sgen_q_mvar"])
 @pytest.mark.parametrize("name", ["cigre_lv", "case33bw"])
 def test_nan_injection_fails_cleanly(backend, field, name):

@@ -59,7 +59,8 @@ the result's) and the full result is derived once per step, at the final taps.
 Topology: :meth:`topology_changed` (called by ``set_shunt_step``, or by hand after
 editing switches/in_service flags) recompiles with one ``pandapower.runpp`` at the
 net's stored injections: 20–45 ms on the templates, the time of several hundred fast
-solves. The next step starts from that run's voltages.
+solves (when its flat start fails, as on a long feeder at high regulator taps, a second run
+starts from the last flow's voltages). The next step starts from that run's voltages.
 """
 
 from __future__ import annotations
@@ -249,19 +250,25 @@ class FastSolver(PowerFlowSolver):
         self._delegate = PandapowerSolver(self.net, PandapowerParams(
             max_iteration=self.params.max_iteration, tolerance_mva=self.params.tolerance_mva))
 
-    def _compile(self) -> list[str]:
-        """Run pandapower once and build every index array. Returns reasons to delegate (empty if fine)."""
+    def _compile(self, warm: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
+        """Run pandapower once and build every index array. Returns reasons to delegate (empty if fine).
+
+        ``warm``: voltages (pu, degrees per net.bus row) to start that run from when its flat start fails (a recompile
+        passes the last flow's: on a long feeder at high regulator taps the flat start fails)."""
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
         from pandapower.pypower.idx_bus import BASE_KV, PD, QD, VA
         from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, VG
 
         net, p = self.net, self.params
-        converged = True
-        try:
-            pp.runpp(net, algorithm="nr", max_iteration=p.max_iteration, tolerance_mva=p.tolerance_mva,
-                     numba=False, init="auto")
-        except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
-            converged = False  # the compiled case is still there; start later solves flat
+        converged = False
+        for start in [{}] + ([{"init_vm_pu": warm[0], "init_va_degree": warm[1]}] if warm is not None else []):
+            try:
+                pp.runpp(net, algorithm="nr", max_iteration=p.max_iteration, tolerance_mva=p.tolerance_mva,
+                         numba=False, init="auto", **start)
+            except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
+                continue  # the compiled case is still there; without a converged run, start later solves flat
+            converged = True
+            break
         ppc = net.get("_ppc") or {}
         it = ppc.get("internal") or {}
         if "Ybus" not in it:
@@ -751,10 +758,13 @@ class FastSolver(PowerFlowSolver):
 
     # --------------------------------------------------------------- topology
     def topology_changed(self) -> None:
-        """Recompile after tap/shunt/switch/in-service edits: one ``pandapower.runpp`` (20–45 ms on the templates)."""
+        """Recompile after tap/shunt/switch/in-service edits: one ``pandapower.runpp`` (20–45 ms on the templates), and
+        when its flat start fails a second from the last flow's voltages."""
         if self._delegate is not None:
             return
-        reasons = unsupported_features(self.net) or self._compile()
+        Vb = np.append(self._V, np.nan)[self._bus_map_ext]  # (a bus out of service: NaN, then a flat 1 pu)
+        warm = (np.nan_to_num(np.abs(Vb), nan=1.0), np.nan_to_num(np.angle(Vb, deg=True), nan=0.0))
+        reasons = unsupported_features(self.net) or self._compile(warm)
         if reasons:
             self._delegate_to_pandapower(reasons)
 

@@ -34,8 +34,8 @@ class PandapowerSolver(PowerFlowSolver):
         self.net.trafo.iat[trafo_row, self.net.trafo.columns.get_loc("tap_pos")] = tap_pos
 
     def topology_changed(self) -> None:
-        """Switch or in-service edits can change the bus set: the next flow starts afresh."""
-        self._warm = None
+        """Switch, in-service or shunt edits: the flat start comes first anyway, and the last converged flow stays the
+        fallback (per net.bus row; dropped when buses were added or removed)."""
 
     def solve(self, injections: Injections) -> PowerFlowResult:
         net, p = self.net, self.params
@@ -47,7 +47,8 @@ class PandapowerSolver(PowerFlowSolver):
         if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
         # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow
-        starts = [{}] + ([{"init_vm_pu": self._warm[0], "init_va_degree": self._warm[1]}] if self._warm else [])
+        warm = self._warm if self._warm is not None and len(self._warm[0]) == len(net.bus) else None
+        starts = [{}] + ([{"init_vm_pu": warm[0], "init_va_degree": warm[1]}] if warm is not None else [])
         for k, start in enumerate(starts):
             try:
                 pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
