@@ -406,7 +406,7 @@ def ieee123(vm_pu: float = 1.0):
     tap -1; 120 V, 2 V, PT 20, CT 50 A, R/X 0.4 V), Reg3 25-25r (phases A, C, taps 0/-1 -> 0;
     120 V, 1 V, CT 50 A, R/X 0.4 V), Reg4 160-160r (three phases, taps 8/1/5 -> 5; 124 V, 2 V,
     CT 300 A, per-phase R 0.6/1.4/0.2 and X 1.3/2.6/1.4 V -> their means).  85 spot loads as the
-    sum over phases, constant power (3490 kW / 1925 kvar); capacitors at 83 (600 kvar), 88, 90, 92
+    sum over phases, constant power (3490 kW / 1920 kvar); capacitors at 83 (600 kvar), 88, 90, 92
     (50 kvar each).
     """
     return _net("IEEE 123-node feeder (balanced)", _IEEE123, "150", vm_pu)
