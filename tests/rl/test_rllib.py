@@ -200,3 +200,26 @@ def test_discrete_actions_that_start_below_zero_are_shifted_to_rllibs_range():
         o, r, _, _, info = single.step({"t1": -9, "t12": 9})
         assert rewards == pytest.approx(r, rel=1e-9)
     assert info["t1"]["projection"] > 0 and info["t12"]["projection"] > 0  # one position per tick: still moving
+
+
+def test_a_failed_flow_between_two_actions_is_in_the_penalty_the_reward_carries():
+    """``on_divergence: penalize``: the flow fails at a tick where 'slow' (period 4) holds its action; the penalty in
+    slow's summed reward is in its summed ``penalty`` (it read 0: only the last tick's was reported)."""
+    config = multi_rate(10)
+    config["reward"]["on_divergence"] = "penalize"
+    for agent in config["agents"]:
+        if agent["id"] == "fast_ess":  # 400 MW at full charge: no flow converges on the MV feeder
+            agent["params"] = {"p_max_mw": 400.0, "capacity_mwh": 4000.0}
+    rl = RLlibPowerGridEnv({"scenario": config})
+    penalty = rl.env.config.reward.divergence_penalty
+    obs, _ = rl.reset(seed=0)
+    for tick in range(4):  # 'fast' fails the flow at tick 1 only; 'slow' is next due at tick 4
+        actions = {a: np.zeros(rl.action_spaces[a].shape, np.float32) for a in obs}
+        if tick == 1:
+            actions["fast"][:] = -1.0
+        obs, rewards, _, _, infos = rl.step(actions)
+    assert set(rewards) == {"slow", "fast"} and infos["slow"]["ticks"] == 4
+    slow = infos["slow"]
+    assert slow["converged"] is False and slow["penalty"] >= penalty
+    assert rewards["slow"] <= -(slow["cost"] + slow["penalty"]) + 1e-9
+    assert infos["fast"]["penalty"] == 0.0  # its own tick's flow converged

@@ -69,6 +69,23 @@ def test_multi_rate_view_sums_the_ticks_it_holds():
     np.testing.assert_allclose(rewards, [sum(per_tick[0:4]), sum(per_tick[4:8]), sum(per_tick[8:10])], rtol=1e-12)
 
 
+def test_the_view_sums_the_penalties_of_the_ticks_it_holds():
+    """``on_divergence: penalize``: a flow fails while the viewed 'slow' holds its action: its summed reward and its
+    ``penalty`` both carry the charge."""
+    config = multi_rate(10)
+    config["reward"]["on_divergence"] = "penalize"
+    for agent in config["agents"]:
+        if agent["id"] == "fast_ess":  # 400 MW at full charge: no flow converges on the MV feeder
+            agent["params"] = {"p_max_mw": 400.0, "capacity_mwh": 4000.0}
+    view = SingleAgentView(config, "slow", policies={
+        "fast": lambda env, aid, obs: np.full(3, -1.0 if env.tick == 1 else 0.0, np.float32)})
+    view.reset(seed=0)
+    _, reward, _, _, info = view.step(np.zeros(2, np.float32))
+    assert info["ticks"] == 4 and info["converged"] is False
+    assert info["penalty"] >= view.env.config.reward.divergence_penalty
+    assert reward <= -(info["cost"] + info["penalty"]) + 1e-9
+
+
 def test_pickles():
     view = SingleAgentView(MICROGRID, "mg1")
     view.reset(seed=0)

@@ -10,8 +10,8 @@ import gymnasium
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-#: info keys summed over the ticks between two actions of an agent
-SUMMED = ("cost", "safety", "projection")
+#: info keys summed over the ticks between two actions of an agent (``penalty``: the failed flows' charges in the reward)
+SUMMED = ("cost", "safety", "penalty", "projection")
 
 
 def make_env(scenario: Any, *, solver: str | None = None) -> MultiAgentPowerGridEnv:

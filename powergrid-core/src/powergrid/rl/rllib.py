@@ -11,8 +11,8 @@ observation). Ticks at which no learned agent is due are stepped internally
 A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as RLlib samples
 it: action ``k`` is the environment's ``s + k``.
 
-``infos[agent]`` carries ``cost`` ($) and ``safety`` (≥ 0) summed over the same
-ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
+``infos[agent]`` carries ``cost`` ($), ``safety`` (≥ 0) and ``penalty`` (the failed flows' charges) summed over the
+same ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
 ticks converged) and the environment's other info keys from the last tick.
 
 Needs the ``rllib`` extra: ``pip install "powergrid-core[rllib]"``.
