@@ -207,6 +207,22 @@ def test_a_shunt_switched_where_the_flat_start_fails_still_solves(backend):
         assert_matches(solver.solve(injections(1.0)), ref.solve(injections(1.0)), f"capacitor off, flow {k}")
 
 
+def test_pandapower_solver_pickled_or_copied_keeps_its_warm_start():
+    """ieee34 at regulator taps 16/16, where runpp's flat start fails: a pickled or deep-copied pandapower solver
+    solves from the original's warm start, as the original does (the copy used to fail: the warm start was not
+    pickled)."""
+    net, rows, injections = _ieee34_at_taps(7, 12)
+    solver = PandapowerSolver(net)
+    solver.solve(injections(1.0))
+    for row in rows:
+        solver.set_trafo_tap(row, 16)
+    assert solver.solve(injections(1.0)).converged
+    copies = [pickle.loads(pickle.dumps(solver)), copy.deepcopy(solver)]
+    want = solver.solve(injections(1.0))
+    for clone in copies:
+        assert identical(clone.solve(injections(1.0)), want)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("field", ["load_p_mw", "sgen_q_mvar"])
 @pytest.mark.parametrize("name", ["cigre_lv", "case33bw"])

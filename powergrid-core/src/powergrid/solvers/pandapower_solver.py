@@ -33,6 +33,14 @@ class PandapowerSolver(PowerFlowSolver):
         """Write the tap position; the next flow still starts from the last one."""
         self.net.trafo.iat[trafo_row, self.net.trafo.columns.get_loc("tap_pos")] = tap_pos
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The net, parameters and warm start: a copy solves where the flat start fails as the original does."""
+        return {**super().__getstate__(), "warm": self._warm}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._warm = state.get("warm")
+
     def topology_changed(self) -> None:
         """Switch, in-service or shunt edits: the flat start comes first anyway, and the last converged flow stays the
         fallback (per net.bus row; dropped when buses were added or removed)."""
