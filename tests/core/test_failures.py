@@ -28,7 +28,19 @@ class _Networks:
     def powergrid_register_networks():
         return [PluginRecord("case33_open_tie", _case33_with_open_tie, "case33bw with an islanded tail"),
                 PluginRecord("case33_no_slack", _case33_no_slack, "case33bw without its ext_grid"),
-                PluginRecord("case33_x50", _case33_x50, "case33bw with every load x50 (no flow converges)")]
+                PluginRecord("case33_x50", _case33_x50, "case33bw with every load x50 (no flow converges)"),
+                PluginRecord("case33_oos_bus", _case33_oos_bus, "case33bw with its bus 17 out of service")]
+
+
+def _case33_oos_bus():
+    """case33bw with the end of its main feeder, bus 17 (0-based), out of service with its line and load; buses
+    13 … 17 form zone 'tail'."""
+    net = TEMPLATES["case33bw"]()
+    net.bus["zone"] = ["tail" if 13 <= b <= 17 else "rest" for b in net.bus.index]
+    net.bus.loc[17, "in_service"] = False
+    net.line.loc[(net.line.from_bus == 17) | (net.line.to_bus == 17), "in_service"] = False
+    net.load.loc[net.load.bus == 17, "in_service"] = False
+    return net
 
 
 def _case33_x50():
@@ -121,6 +133,35 @@ def test_the_penalty_depends_on_the_episode_only(registry):
     worst = max(-min(used.step(idle)[1].values()) for _ in range(8))
     assert worst > 0.1  # this sound episode lost more per tick than the divergence penalty
     assert failing_episode(used) == pytest.approx(fresh, rel=1e-9)  # (the flows start from the last voltages)
+
+
+@pytest.mark.parametrize("solver", ["fast", "pandapower"])
+def test_an_out_of_service_bus_is_no_failure_and_counts_in_no_zone(registry, solver):
+    """pandapower and the fast solver give an out-of-service bus NaN: the flow is sound (was: 'power flow gave
+    non-finite values' at every step, the episode terminated at tick 0); the bus is at 0 pu, its line carries nothing,
+    and a zone holding it counts the violations of its other buses only."""
+    scenario = two_feeders(network="case33_oos_bus", spaces={"action": "physical", "observation": "raw"},
+                           reward={"v_min_pu": 0.99})  # (13 … 16 sag below 0.99 pu)
+    scenario["agents"][2]["zone"] = "tail"  # 'mg': buses 13 … 17
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry, solver=solver)
+    _, infos = env.reset(seed=0)
+    assert infos["mg"]["converged"] is True
+    actions = {"a": np.ones(1, np.float32), "b": np.ones(1, np.float32), "mg": np.zeros(0, np.float32)}
+    for tick in range(8):
+        obs, _, terms, truncs, infos = env.step(actions)
+        assert infos["mg"]["converged"] is True and not any(terms.values()) and all(truncs.values()) == (tick == 7)
+        vm = env.last_result.vm_pu
+        assert vm[17] == 0.0 and np.isfinite(vm).all() and env.state()[17] == 0.0
+        on = [13, 14, 15, 16]
+        violation = np.maximum(vm[on] - 1.05, 0).sum() + np.maximum(0.99 - vm[on], 0).sum()
+        assert violation > 0 and env.agent_costs()["mg"][1] == pytest.approx(violation, abs=1e-12)
+        assert obs["mg"][6] == pytest.approx(vm[on].min()) and obs["mg"][8] == pytest.approx(vm[on].max())
+    net = _case33_oos_bus()  # the same flow in pandapower: the devices' injections, the last tick's load multipliers
+    net.load[["p_mw", "q_mvar"]] = net.load[["p_mw", "q_mvar"]].mul(env.load_multipliers[env.tick - 1], axis=0)
+    for d in env.scenario.device_agents:
+        pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=d.device.p_mw, q_mvar=d.device.q_mvar)
+    pp.runpp(net, numba=False)
+    np.testing.assert_allclose(vm[np.r_[0:17, 18:33]], net.res_bus.vm_pu.drop(17).to_numpy(), atol=1e-6)
 
 
 def test_the_grid_agent_import_cost_of_a_failed_step_is_not_zero(registry):

@@ -17,7 +17,8 @@ every agent's period and offset and every link delay (see :mod:`powergrid.clock`
 A failed step (the flow diverged, or its result or a cost holds NaN/inf) is an event, never
 raised and never a gain: it is settled on the last sound flow, every learned agent loses the
 penalty of :class:`~powergrid.config.RewardConfig` and, by default, the episode terminates
-for all (a blackout). No NaN reaches observations, rewards, infos or :meth:`state`.
+for all (a blackout). No NaN reaches observations, rewards, infos or :meth:`state`. An out-of-service bus is
+no failure: its NaN voltage is 0 pu in the accepted flow (its branches carry nothing) and it counts in no zone.
 
 ``infos[agent]`` holds ``cost``, ``safety``, ``converged`` (the step's flow was sound),
 ``failure`` (why not, else ""), ``penalty``, ``acting`` (whether
@@ -102,6 +103,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         s = self.scenario
         self.solver = s.solver
         self.dt_h = config.time.dt_h
+        #: in-service buses (positions); an out-of-service bus has no voltage (NaN in a flow, 0 pu once accepted) and
+        #: counts in no zone's safety, observation, event or measurement
+        self._bus_on = self.net.bus.in_service.to_numpy(bool)
+        self._all_on = bool(self._bus_on.all())
         self._build_clock()
         self.possible_agents = [a.id for a in config.agents if s.agents[a.id].learned]
         self.agents: list[str] = []
@@ -193,7 +198,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._dev_cost_at = np.concatenate([self._dev_agent_pos, n_agents + self._dev_agent_pos])
         self._grid_dev_from = np.concatenate([4 * self._grid_dev_idx, 4 * self._grid_dev_idx + 1])
         self._grid_cost_at = np.concatenate([self._grid_pos, n_agents + self._grid_pos])
-        self._grid_zone_idx, self._grid_zone_gid = groups([np.asarray(a.zone, np.int64) for a in ga])
+        self._grid_zone_idx, self._grid_zone_gid = groups([self._energized(np.asarray(a.zone, np.int64)) for a in ga])
         self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
         # the reward's limits as arrays the size of the zones' buses and lines (a ufunc is slower with a Python float)
         rw, nz, nl = self.config.reward, len(self._grid_zone_idx), len(self._grid_line_idx)
@@ -247,8 +252,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._lgrid = np.array(lgrid, dtype=np.int64)
         self._lgrid_at = starts[lgrid] + COMMON_FEATURES if lgrid else np.zeros(0, np.int64)
         # an empty zone observes ones: index ``n_bus`` is a sentinel 1.0 appended to the voltages
-        zones = [np.asarray(learned[i].zone, np.int64) if learned[i].zone.size else np.array([n_bus], np.int64)
-                 for i in lgrid]
+        zones = [self._energized(np.asarray(learned[i].zone, np.int64)) for i in lgrid]
+        zones = [z if z.size else np.array([n_bus], np.int64) for z in zones]
         self._lgrid_zone_idx, self._lgrid_zone_gid = groups(zones)
         self._lgrid_zone_start = (np.concatenate([[0], np.cumsum([len(z) for z in zones])[:-1]]).astype(np.int64)
                                   if zones else np.zeros(0, np.int64))
@@ -364,7 +369,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """The bus positions an agent watches: its device's bus, or its zone (grid and system agents)."""
         agent = self.scenario.agents[agent_id]
         zone = np.array([agent.bus], np.int64) if isinstance(agent, DeviceAgent) else np.asarray(agent.zone, np.int64)
-        return zone if zone.size else np.unique(np.array([d.bus for d in agent.devices()], np.int64))
+        return self._energized(zone if zone.size else np.unique(np.array([d.bus for d in agent.devices()], np.int64)))
+
+    def _energized(self, buses: np.ndarray) -> np.ndarray:
+        """The in-service ones of the bus positions ``buses``."""
+        return buses if self._all_on else buses[self._bus_on[buses]]
 
     def _build_links(self) -> None:
         """A :class:`~powergrid.channels.Link` for every non-ideal direction of a parent–child link."""
@@ -893,9 +902,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
         Before any sound flow of the episode the last one is the nominal flat profile (1 pu, no flows).
         """
-        sound = bool(result.converged) and all_finite(result.vm_pu)
+        sound = bool(result.converged) and all_finite(result.vm_pu if self._all_on else result.vm_pu[self._bus_on])
         if sound:
-            self.last_result = result
+            self.last_result = result if self._all_on else _deenergized_as_zero(result)
         elif self.last_result is None:
             self.last_result = self._nominal
         return sound
@@ -1110,6 +1119,12 @@ class _Event:
     parent: int
     min_ticks: int
     link: Link | None = None
+
+
+def _deenergized_as_zero(result: PowerFlowResult) -> PowerFlowResult:
+    """A sound flow's NaN values (the out-of-service buses and the branches touching them) as 0: no voltage, no flow."""
+    return attrs.evolve(result, **{f.name: np.nan_to_num(v, nan=0.0) for f in attrs.fields(PowerFlowResult)
+                                   if isinstance(v := getattr(result, f.name), np.ndarray)})
 
 
 def _episode_t0(providers: Mapping[str, Any]) -> dt.datetime | None:
