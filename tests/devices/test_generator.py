@@ -64,3 +64,14 @@ def test_rule_dispatches_where_marginal_cost_meets_price() -> None:
     dg = make("DG", p_max_mw=0.6, cost_a=100.0, cost_b=20.0)
     ctx = context(price=80.0)
     assert dg.rule_action(ctx)[0] == pytest.approx(0.3)  # 2·100·p + 20 = 80
+
+
+def test_feasible_range_is_the_ramp_window_while_on_and_nothing_while_off() -> None:
+    """What protocols may dispatch next step (``powergrid.protocols.mw_range``): the ramp window around the last
+    output within [p_min, p_max] (before: the action bounds, whatever the ramp)."""
+    dg = make("DG", p_min_mw=0.1, p_max_mw=0.6, ramp_up_mw_per_h=0.4, ramp_down_mw_per_h=0.2)
+    assert dg.feasible_range() == pytest.approx((0.1, 0.2))  # from p_min: +0.4 MW/h · 0.25 h
+    dg.step(np.array([0.2]), context())
+    assert dg.feasible_range() == pytest.approx((0.15, 0.3))
+    off = make("DG", commitment=True, on_init=False)
+    assert off.feasible_range() == (0.0, 0.0)

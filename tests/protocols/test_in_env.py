@@ -195,3 +195,24 @@ def test_lmp_market_demand_nets_the_pv_available_power():
     loads = float((proto._load_p * env.ctx.profiles["load"][0]).sum())
     assert proto.result.success
     assert float(proto.result.dispatch_mw.sum()) == pytest.approx(loads - available, abs=1e-6)
+
+
+def test_admm_dispatches_a_ramp_limited_dg_within_its_ramp():
+    """The DG's MW range is its ramp window (DG.feasible_range), so the schedule is what the unit applies (before:
+    0.1 MW/h ramps, schedule 0.2 / 0.431 / 0.408 MW against 0.1 / 0.2 / 0.3 MW applied)."""
+    data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
+    data["agents"][0]["policy"] = "rule"
+    for agent in data["agents"]:
+        if agent["id"].endswith("_dg"):
+            agent["params"].update(cost_b=20.0, ramp_up_mw_per_h=0.1, ramp_down_mw_per_h=0.1)
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    dg = env.scenario.agents["mg2_dg"]
+    units = [d.id for d in dg.parent.devices() if type(d.device).__name__ in ("DG", "ESS")]
+    for _ in range(4):
+        before = dg.device.p_mw
+        env.step({})
+        scheduled = float(proto.result.p[1][units.index("mg2_dg")])
+        assert abs(scheduled - before) <= 0.1 + 1e-9  # 0.1 MW/h over 1 h
+        assert dg.device.p_mw == pytest.approx(scheduled, abs=1e-6)

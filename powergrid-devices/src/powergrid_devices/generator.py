@@ -209,6 +209,15 @@ class DG(Device):
             return float(np.interp(power, p.pwl_mw, p.pwl_cost_per_h))
         return quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c if power > 0 else 0.0)
 
+    def feasible_range(self) -> tuple[float, float]:
+        """The (min, max) MW the unit can hold over the next step without switching on or off: while on,
+        ``[max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt)]`` around its last output ``p₀``; ``(0, 0)`` while off
+        (protocols dispatch within it: :func:`powergrid.protocols.mw_range`)."""
+        if not self.on:
+            return 0.0, 0.0
+        p, dt = self.params, self.dt_h
+        return max(p.p_min_mw, self.p_mw - p.ramp_down_mw_per_h * dt), min(p.p_max_mw, self.p_mw + p.ramp_up_mw_per_h * dt)
+
     def can_switch(self) -> bool:
         p, dt = self.params, self.dt_h
         if not p.commitment:
