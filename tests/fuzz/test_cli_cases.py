@@ -55,3 +55,27 @@ def test_pack_commands_end_bad_input_with_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("powergrid: error: "), (argv, err)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    # these used to run (nan: unpaced, 'every nan s'; -3 steps: nothing; -1 writes/s: every write refused as busy),
+    # plot 0 steps / nan minutes, or end in 'ValueError: negative dimensions are not allowed'
+    (["hil", "serve", "{config}", "--speedup", "nan"], "argument --speedup: expected a finite number > 0, got 'nan'"),
+    (["hil", "serve", "{config}", "--steps", "-3"], "argument --steps: expected an integer ≥ 1, got -3"),
+    (["hil", "serve", "{config}", "--max-writes-per-s", "-1"], "argument --max-writes-per-s: expected a finite number > 0"),
+    (["hil", "serve", "{config}", "--allow", "bogus"], "argument --allow: expected an IP address or network"),
+    (["datasets", "plot", "synthetic", "--steps", "-5", "--out", "{out}/x.png"], "argument --steps: expected an integer ≥ 1"),
+    (["datasets", "plot", "synthetic", "--step-minutes", "nan", "--out", "{out}/x.png"],
+     "argument --step-minutes: expected a finite number > 0, got 'nan'"),
+    (["run", "{config}", "--data-dir", "{out}/missing", "--out", "{out}"], "--data-dir {out}/missing: no such folder"),
+    (["new", "device", "None", "--dir", "{out}"], "expected a class name in CamelCase"),
+    (["new", "device", "Core", "--dir", "{out}"], "would make a package named powergrid-core, which is PowerGrid's own"),
+])
+def test_bad_numbers_and_names_on_the_command_line_are_one_line_errors(tmp_path, capsys, argv, message):
+    config = str(next(c for c in CONFIGS if c.name == "hil_sunspec.yaml"))
+    out = tmp_path / "out"
+    argv = [a.format(config=config, out=out) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(out=out) in err, err
+    assert not out.exists()  # nothing written

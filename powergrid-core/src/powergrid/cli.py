@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import sys
@@ -89,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     from powergrid.env import MultiAgentPowerGridEnv
 
     if args.data_dir:
+        if not Path(args.data_dir).is_dir():
+            raise UsageError(f"--data-dir {args.data_dir}: no such folder (expected a folder of dataset files)")
         os.environ["POWERGRID_DATA_DIR"] = str(Path(args.data_dir).resolve())
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     out = Path(args.out)
@@ -213,6 +216,21 @@ def count(minimum: int) -> Any:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {value}")
+        return value
+
+    return convert
+
+
+def number(minimum: float) -> Any:
+    """An argparse type: a finite number > ``minimum``."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value <= minimum:
+            raise argparse.ArgumentTypeError(f"expected a finite number > {minimum:g}, got {text!r}")
         return value
 
     return convert

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from importlib import resources
 from pathlib import Path
+
+from powergrid.first_party import FIRST_PARTY
 
 TEMPLATE = "templates/device"
 
@@ -20,10 +23,13 @@ def new_device(class_name: str, where: Path) -> Path:
     Placeholders in file names and contents: ``{{name}}`` (snake case; ``powergrid-{{name}}``
 becomes the hyphenated distribution name) and ``{{Class}}``.
     """
-    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name):
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name) or keyword.iskeyword(class_name):
         raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
     name = snake_case(class_name)
     target = where / f"powergrid-{name.replace('_', '-')}"
+    if target.name in ("powergrid-core", *FIRST_PARTY):  # pip install -e would replace that distribution
+        raise ValueError(f"{class_name!r} would make a package named {target.name}, which is PowerGrid's own; "
+                         f"choose another name")
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose another name or folder")
     root = resources.files("powergrid").joinpath(TEMPLATE)

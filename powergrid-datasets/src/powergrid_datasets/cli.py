@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from powergrid import get_registry
-from powergrid.cli import ArgumentParser, UsageError
+from powergrid.cli import ArgumentParser, UsageError, count, number
 from powergrid.params import build_params, describe_params
 
 
@@ -35,9 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("name")
     plot.add_argument("--role", default="load", help="profile role: load, solar, wind, price, temperature")
     plot.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a provider parameter")
-    plot.add_argument("--steps", type=int, default=96 * 7, help="number of steps (default one week at 15 min)")
-    plot.add_argument("--step-minutes", type=float, default=15.0)
-    plot.add_argument("--seed", type=int, default=0)
+    plot.add_argument("--steps", type=count(1), default=96 * 7, help="number of steps (default one week at 15 min)")
+    plot.add_argument("--step-minutes", type=number(0), default=15.0)
+    plot.add_argument("--seed", type=count(0), default=0)
     plot.add_argument("--out", required=True, help="PNG file to write")
     fetch = sub.add_parser("fetch", help="download a provider's data into the cache (the only way besides download: true)")
     fetch.add_argument("name")

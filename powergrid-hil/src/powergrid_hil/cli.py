@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 from collections.abc import Sequence
 
-from powergrid.cli import ArgumentParser
+from powergrid.cli import ArgumentParser, count, number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,20 +18,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="scenario YAML")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=1502, help="TCP port (0: any free port)")
-    p.add_argument("--speedup", type=float, default=1.0, help="simulated time per wall-clock time (60: a minute per second)")
+    p.add_argument("--speedup", type=number(0), default=1.0, help="simulated time per wall-clock time (60: a minute per second)")
     p.add_argument("--map", choices=("sunspec", "registers"), default="sunspec",
                    help="SunSpec models per device type, or the plain register map of docs/hil.md")
     p.add_argument("--framer", choices=("socket", "rtu"), default="socket", help="Modbus TCP, or RTU frames over TCP")
     p.add_argument("--serial", default="", metavar="PORT", help="serve Modbus RTU on this serial port instead of TCP")
-    p.add_argument("--baudrate", type=int, default=19200, help="with --serial")
-    p.add_argument("--allow", action="append", default=None, metavar="ADDRESS",
+    p.add_argument("--baudrate", type=count(1), default=19200, help="with --serial")
+    p.add_argument("--allow", action="append", default=None, metavar="ADDRESS", type=_network,
                    help="client address or network allowed to connect (repeat; default: 127.0.0.1 and ::1)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
-    p.add_argument("--max-writes-per-s", type=float, default=20.0, help="writes accepted per second (all units)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: run until Ctrl-C)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many wall-clock seconds")
+    p.add_argument("--max-writes-per-s", type=number(0), default=20.0, help="writes accepted per second (all units)")
+    p.add_argument("--seed", type=count(0), default=0)
+    p.add_argument("--steps", type=count(1), default=None, help="stop after this many steps (default: run until Ctrl-C)")
+    p.add_argument("--duration", type=number(0), default=None, help="stop after this many wall-clock seconds")
     return parser
+
+
+def _network(text: str) -> str:
+    """An argparse type: an IP address or network (``192.168.1.0/24``)."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address or network such as 192.168.1.0/24, got {text!r}") from None
+    return text
 
 
 def _interrupt(*_: object) -> None:
@@ -41,9 +51,6 @@ def _serve(args: argparse.Namespace) -> int:
     from powergrid_hil.serve import ScenarioServer
     from powergrid_hil.server import LOCALHOST
 
-    if args.speedup <= 0:
-        print(f"powergrid: error: --speedup: expected a number > 0, got {args.speedup}", file=sys.stderr)
-        return 2
     served = ScenarioServer(args.config, registers=args.map, seed=args.seed, host=args.host, port=args.port,
                             allow=args.allow or LOCALHOST, read_only=args.read_only,
                             max_writes_per_s=args.max_writes_per_s, framer=args.framer, serial_port=args.serial,
@@ -77,9 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from powergrid.errors import PowerGridError
 
-    args = build_parser().parse_args(list(argv or []))
     try:
-        return _serve(args)
+        return _serve(build_parser().parse_args(list(argv or [])))
     except (PowerGridError, FileNotFoundError, OSError, ValueError) as exc:
         print(f"powergrid: error: {exc}", file=sys.stderr)
         return 2
