@@ -135,3 +135,23 @@ def test_decorator_and_load_plugins_feed_the_registry(tmp_path):
     assert record.load().__name__ == "LocalThing"
     with pytest.raises(FileNotFoundError, match="is not a directory"):
         powergrid.load_plugins(tmp_path / "missing")
+
+
+def test_same_named_files_in_two_plugin_folders_are_both_loaded(tmp_path):
+    # POWERGRID_PLUGIN_PATH=a:b with a/devices.py and b/devices.py: b's file used to be skipped silently
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same_stem.py").write_text(textwrap.dedent(f"""
+            from powergrid import register_device
+            from powergrid.devices import Device
+
+            @register_device("FromFolder{folder.upper()}")
+            class FromFolder{folder.upper()}(Device):
+                pass
+        """))
+    first = powergrid.load_plugins(tmp_path / "a")
+    second = powergrid.load_plugins(tmp_path / "b")
+    assert first == ["powergrid_local_same_stem"] and second[0].startswith("powergrid_local_same_stem_")
+    assert powergrid.load_plugins(tmp_path / "b") == second  # loading a folder again imports nothing twice
+    names = powergrid.get_registry(entry_points=False).names("device")
+    assert {"FromFolderA", "FromFolderB"} <= set(names)

@@ -13,6 +13,7 @@ every module of the ``powergrid`` entry-point group. Environment variables:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -324,6 +325,9 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
         if path.name.startswith("_"):
             continue
         module_name = f"powergrid_local_{path.stem}"
+        taken = getattr(sys.modules.get(module_name), "__file__", None)
+        if taken is not None and Path(taken).resolve() != path.resolve():  # a same-named file of another folder
+            module_name += "_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
         if module_name in sys.modules:
             loaded.append(module_name)
             continue
