@@ -12,7 +12,8 @@ efficiency ``η`` (LHV basis) at load fraction ``u = P/P_max``:
 A tank holds ``level`` kg in ``[min_kg, capacity_kg]``. A non-empty ``tank``
 name shares one tank among every device of the scenario that names it (an
 electrolyzer filling what a fuel cell burns); the first device attached owns
-it and draws its initial level at reset.
+it and draws its initial level at reset. Devices sharing a tank must agree on
+its capacity, minimum and ``h2_price`` (a kg valued once).
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def shared_tank(owner: Any, p: HydrogenParams, net: Any) -> HydrogenTank:
     if (tank.capacity_kg, tank.min_kg) != (p.tank_capacity_kg, p.tank_min_kg):
         raise ValueError(f"tank {p.tank!r} is already defined with tank_capacity_kg={tank.capacity_kg}, "
                          f"tank_min_kg={tank.min_kg}; use the same values on every device sharing it")
+    price = tank.owner.params.h2_price
+    if price != p.h2_price:  # else a kg is credited at one price when made and burnt at another: cycling pays
+        raise ValueError(f"tank {p.tank!r} is shared with a device valuing hydrogen at h2_price={price}; "
+                         f"use the same h2_price on every device sharing it (got {p.h2_price})")
     return tank
 
 
