@@ -336,3 +336,25 @@ def test_a_regulator_out_of_service_stays_put_and_the_others_settle(solver):
     assert control.taps == {**intact.taps, "Reg2": -1}
     control.solve(base_injections(net, 1.2))
     assert reg2.tap == -1 and reg2.timer == 0
+
+
+def test_regulators_of_a_net_whose_slack_is_a_generator_are_ordered_upstream_first():
+    """A slack generator (no ext_grid) feeding two regulators in series, listed downstream first: the control orders
+    them by hops from that slack (from_net raised IndexError on the empty ext_grid table) and settles both."""
+    import pandapower as pp
+
+    net = pp.create_empty_network(sn_mva=1.0)
+    buses = [pp.create_bus(net, 20.0) for _ in range(3)]
+    pp.create_gen(net, buses[0], p_mw=0.0, vm_pu=1.0, slack=True)
+    for name, hv, lv in (("up", 0, 1), ("down", 1, 2)):
+        pp.create_transformer_from_parameters(
+            net, buses[hv], buses[lv], sn_mva=10.0, vn_hv_kv=20.0, vn_lv_kv=20.0, vkr_percent=0.1, vk_percent=1.0,
+            pfe_kw=0.0, i0_percent=0.0, name=name, tap_side="lv", tap_neutral=0, tap_min=-16, tap_max=16,
+            tap_step_percent=0.625, tap_pos=8, tap_changer_type="Ratio")
+    pp.create_load(net, buses[2], p_mw=0.5, q_mvar=0.2)
+    add_regulators(net, [RegulatorSettings("down", 120.0, 2.0), RegulatorSettings("up", 120.0, 2.0)])
+    control = TapControl.from_net(PandapowerSolver(net))
+    assert [r.settings.trafo for r in control.regulators] == ["up", "down"]
+    control.reset()
+    result = control.solve(base_injections(net))
+    assert result.converged and _out_of_band(control, result) == []

@@ -158,6 +158,19 @@ class TapReading(NamedTuple):
     q_lv_mvar: list[float]
 
 
+def _hops_from_slacks(net: Any) -> dict[int, float]:
+    """Hops from the nearest in-service slack (ext_grid or slack generator) to each bus it reaches, by bus index."""
+    eg, gen = net.ext_grid, net.gen
+    slacks = eg.bus[eg.in_service.to_numpy(bool)].tolist()
+    if len(gen) and "slack" in gen:
+        slacks += gen.bus[gen.slack.fillna(False).to_numpy(bool) & gen.in_service.to_numpy(bool)].tolist()
+    hops: dict[int, float] = {}
+    for slack in dict.fromkeys(slacks):
+        for bus, n in top.calc_distance_to_bus(net, slack, weight=None).items():
+            hops[bus] = min(n, hops.get(bus, np.inf))
+    return hops
+
+
 @attrs.define
 class TapControl:
     """Automatic tap control of a net's regulators around a power-flow solver.
@@ -192,8 +205,8 @@ class TapControl:
         (those a learned or rule OLTC device agent drives)."""
         skip, net = set(exclude), solver.net
         regs = [r for r in (Regulator.bind(net, s) for s in regulator_settings(net)) if r.row not in skip]
-        if len(regs) > 1:  # upstream first: hops from the slack to each regulated bus
-            hops = top.calc_distance_to_bus(net, net.ext_grid.bus.iloc[0], weight=None)
+        if len(regs) > 1:  # upstream first: hops from the nearest slack to each regulated bus
+            hops = _hops_from_slacks(net)
             regs.sort(key=lambda r: hops.get(net.bus.index[r.bus], np.inf))
         return cls(solver, regs, max_iterations)
 
