@@ -79,3 +79,19 @@ def test_bad_numbers_and_names_on_the_command_line_are_one_line_errors(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(out=out) in err, err
     assert not out.exists()  # nothing written
+
+
+def test_a_symbolic_link_in_the_output_folder_is_not_written_through(tmp_path, capsys):
+    # a link planted in a shared --out folder used to redirect the trajectory CSV onto its target
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ieee34_3mg_trajectory.csv").symlink_to(precious)
+    (out / "ieee34_3mg_network.png").symlink_to(precious)
+    path = scenario(tmp_path, IEEE34.replace("episode: 1d", "episode: 1h"))
+    for argv in (["run", str(path), "--out", str(out)], ["network", "plot", str(path), "--out", str(out)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is a symbolic link; refusing to write through it" in err, err
+    assert precious.read_text() == "keep me\n"

@@ -181,10 +181,14 @@ SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def output_file(folder: Path, name: str) -> Path:
-    """``folder / name`` for a plain file name (letters, digits, ``-_.``), never a path outside ``folder``."""
+    """``folder / name`` for a plain file name (letters, digits, ``-_.``), never a path outside ``folder``
+    (a symbolic link there, which would redirect the write, is refused)."""
     if not SAFE_FILE_NAME.fullmatch(name) or set(name) == {"."}:
         raise UsageError(f"output file name {name!r}: expected letters, digits, '-', '_' and '.' only")
-    return folder / name
+    path = folder / name
+    if path.is_symlink():
+        raise UsageError(f"{path} is a symbolic link; refusing to write through it (remove it or choose another --out)")
+    return path
 
 
 def _new(args: argparse.Namespace) -> int:
