@@ -387,6 +387,21 @@ def test_a_voltage_event_acts_no_sooner_than_the_minimum_interval(registry):
     assert acting_ticks(inside, "e") == [0]  # never: its period only
 
 
+def test_no_event_at_a_reset_whatever_the_last_episode_ended_with(registry):
+    """An agent acting on events at the tick after a condition held acts at tick 0 by its period only: the voltage
+    event is not judged on the previous episode's last flow (the second reset(seed=0) acted at tick 0)."""
+    scenario = event_scenario({"voltage": True}, v_min_pu=1.5, v_max_pu=2.0)  # always out of band
+    scenario["agents"][0]["offset"] = "30min"
+    env = build(registry, scenario)
+    firsts = []
+    for _ in range(2):
+        _, infos = env.reset(seed=0)
+        firsts.append((infos["e"]["acting"], env.acting_agents()))
+        while env.agents:
+            env.step({"e": env.action_space("e").sample()})
+    assert firsts == [(False, []), (False, [])]
+
+
 def test_a_price_event_follows_the_price_it_saw(registry):
     env = build(registry, event_scenario({"price_above": 60.0}))
     env.reset(seed=0)

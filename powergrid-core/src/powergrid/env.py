@@ -708,8 +708,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 link.arrived = False
             return
         due = (tick >= self._all_offsets) & ((tick - self._all_offsets) % self._all_periods == 0)
-        if self._events and tick < self.max_ticks:
-            vm = self.last_result.vm_pu if self.last_result is not None else None
+        if self._events and 0 < tick < self.max_ticks:  # no tick before the first: no event at a reset
+            vm = self.last_result.vm_pu  # the flow of the tick before (after a reset's solve: never None)
             rw = self.config.reward
             was_acting = self._acting_list
             for ev in self._events:
@@ -717,12 +717,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 if due[pos] or tick - self._last_act[pos] < ev.min_ticks:
                     continue
                 fire = False
-                if ev.zone is not None and vm is not None:
+                if ev.zone is not None:
                     v = vm[ev.zone]
                     fire = bool((v < rw.v_min_pu).any() or (v > rw.v_max_pu).any())
                 if not fire and ev.price_above is not None:
                     fire = self._price_seen[pos] > ev.price_above
-                if not fire and ev.message and tick > 0:
+                if not fire and ev.message:
                     fire = ev.link.arrived if ev.link is not None else ev.parent >= 0 and was_acting[ev.parent]
                 due[pos] = fire
         self._acting = due
