@@ -319,3 +319,20 @@ def test_nyiso_lbmp_spring_and_autumn_without_zone_column(tmp_path):
     assert not ts.index.has_duplicates
     cong = nyiso.price_series(tmp_path, "WEST", "congestion")
     assert cong.data.loc[pd.Timestamp("2023-03-12 07:00", tz="UTC")].iloc[0] == -3.0
+
+
+def test_a_cell_that_is_not_a_number_is_warned_with_file_and_column(tmp_path):
+    # ERCOT and NYISO used to read '12o4' as missing without a word (CAISO names such cells)
+    load = ercot_native_load(tmp_path / "Native_Load_2023.csv", ["2023-07-01"])
+    lines = load.read_text().splitlines()
+    lines[5] = lines[5].replace(",10500.00,", ",12o4,", 1)
+    lines[7] = lines[7].replace(",1000,", ",N/A,", 1)  # a "no value" marker: no warning of its own
+    load.write_text("\n".join(lines) + "\n")
+    with pytest.warns(RuntimeWarning, match=r"Native_Load_2023\.csv: 1 cell\(s\) of column COAST are not numbers"):
+        coast = ercot.load_series(load, "COAST")
+    assert np.isnan(coast.values()[4]) and coast.values()[3] == 10400.0
+    lbmp = tmp_path / "20230701damlbmp_zone.csv"
+    lbmp.write_text("\n".join([LBMP_HEADER] + [f'"07/01/2023 {h:02d}:00","CAPITL",61757,{"x" if h == 3 else 50.0 + h},1.00,0.00'
+                                               for h in range(24)]) + "\n")
+    with pytest.warns(RuntimeWarning, match=r"20230701damlbmp_zone\.csv: 1 cell\(s\) of column LBMP \(\$/MWHr\) are not numbers"):
+        nyiso.price_series(lbmp, "CAPITL")

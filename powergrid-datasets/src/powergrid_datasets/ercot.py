@@ -146,7 +146,7 @@ def read_load_file(path: Path) -> pd.DataFrame:
         raise _bad_row(path, bad, cells)
     time = _starts_utc(end, repeated, clock, path)
     zones = [c for c in raw.columns if c in ZONES]
-    frame = pd.DataFrame({z: numeric(raw[z]).to_numpy() for z in zones}, index=time)
+    frame = pd.DataFrame({z: numeric(raw[z], path, z).to_numpy() for z in zones}, index=time)
     return frame.rename_axis("time").reset_index().melt(id_vars="time", var_name="zone", value_name="value")
 
 
@@ -172,7 +172,8 @@ def read_spp_file(path: Path) -> pd.DataFrame:
     end = pd.Series(day + pd.to_timedelta(he, unit="h").to_numpy())
     time = _starts_utc(end, repeated, np.zeros(len(raw), dtype=bool), path)
     point = _per_value(raw["Settlement Point"], lambda u: u.astype("string").str.strip())
-    return pd.DataFrame({"time": time, "point": point, "value": numeric(raw["Settlement Point Price"]).to_numpy()})
+    price = numeric(raw["Settlement Point Price"], path, "Settlement Point Price")
+    return pd.DataFrame({"time": time, "point": point, "value": price.to_numpy()})
 
 
 def read_location(location: Path, report: str) -> tuple[pd.DataFrame, str]:

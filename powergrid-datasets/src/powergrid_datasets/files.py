@@ -8,6 +8,7 @@ keep their Excel types (text, number, date, time).
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -18,6 +19,8 @@ import pandas as pd
 from powergrid_datasets.errors import DataFileError
 
 DATA_SUFFIXES = (".zip", ".csv", ".xlsx")
+#: Cell texts that mean "no value" (besides empty cells).
+NA_TEXT = ("", "NA", "N/A", "NAN", "NULL", "NONE", "-")
 TABLE_SUFFIXES = (".csv", ".xlsx")
 XLSX_HINT = "reading .xlsx files needs python-calamine: pip install 'powergrid-datasets[xlsx]'"
 
@@ -226,8 +229,10 @@ def pick_series(frame: pd.DataFrame, key_column: str, wanted: str, *, unit: str,
                                  meta={key_column: wanted})
 
 
-def numeric(values: pd.Series) -> pd.Series:
-    """Numbers from a column that may hold thousands separators (``"9,981.5"``) or blanks."""
+def numeric(values: pd.Series, where: object, column: str) -> pd.Series:
+    """Numbers from the column ``column`` of ``where`` (a file), which may hold thousands separators
+    (``"9,981.5"``) or blanks; other text (``12o4``) is read as missing with one warning naming the file,
+    the column and the number of such cells."""
     if pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
     out = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
@@ -235,4 +240,10 @@ def numeric(values: pd.Series) -> pd.Series:
     if retry.any():  # text such as "9,981.5"
         text = values[retry].astype("string").str.replace(",", "", regex=False).str.strip()
         out[retry] = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = out.isna() & values.notna()
+        blank = values[bad].astype("string").str.strip().str.upper().isin(NA_TEXT)
+        count = int(bad.sum() - blank.sum())
+        if count:
+            warnings.warn(f"{where}: {count} cell(s) of column {column} are not numbers; read as missing",
+                          RuntimeWarning, stacklevel=3)
     return out

@@ -134,7 +134,7 @@ def read_load_file(path: Path) -> pd.DataFrame:
     raw = read_csv_members(Path(path), required=LOAD_COLUMNS, check_header=report_check(detect_report, "a NYISO", "load"),
                            dtype={"Time Stamp": "string", "Time Zone": "string", "Name": "string"})
     time = _with_zone(raw["Time Stamp"], raw["Time Zone"], path)
-    frame = pd.DataFrame({"time": time, "zone": raw["Name"].str.strip(), "value": numeric(raw["Load"])})
+    frame = pd.DataFrame({"time": time, "zone": raw["Name"].str.strip(), "value": numeric(raw["Load"], path, "Load")})
     return on_grid(frame, stamp_ends=False)
 
 
@@ -155,7 +155,7 @@ def read_lbmp_file(path: Path, component: str = "lbmp") -> tuple[pd.DataFrame, s
     market = named or ("RT" if sub_hourly else "DAM")
     if market == "DAM" and sub_hourly:
         raise DataFileError(path, "named a day-ahead file (damlbmp) but holds stamps off the hour: is it a real-time file?")
-    frame = pd.DataFrame({"time": time, "zone": names, "value": numeric(raw[column])})
+    frame = pd.DataFrame({"time": time, "zone": names, "value": numeric(raw[column], path, column)})
     if market == "RT":
         return on_grid(frame, stamp_ends=True), market
     return frame, market
