@@ -69,3 +69,21 @@ def test_sessions_are_seeded() -> None:
 
     assert sessions(1) == sessions(1) != sessions(2)
     assert min(sessions(1)) < 0  # somebody charged
+
+
+@pytest.mark.parametrize("unmet_as", ["safety", "cost"])
+def test_energy_still_missing_at_the_episodes_last_tick_counts(unmet_as: str) -> None:
+    """An EV that leaves after the episode's end counts what it misses at the last tick (before: nothing, so
+    ev_depot's buses, plugged 18:00 to 05:00, could be drained by V2G at no penalty)."""
+    fixed = {**FIXED, "dwell_mean_h": 5.0, "v2g": True}
+    ev = make("EVCharger", unmet_as=unmet_as, unmet_cost=300.0, **fixed)
+    ctx = context(n=8)  # a 2-hour episode
+    for t in range(8):
+        ev.step(np.array([-1.0]), at(ctx, t))
+        if t < 7:
+            assert ev.unmet_mwh == 0.0
+    assert ev.plugged[0]
+    missing = ev.target[0] - ev.energy[0]
+    assert missing >= 0.02 - 1e-12 and ev.unmet_mwh == pytest.approx(missing)
+    assert (ev.safety if unmet_as == "safety" else ev.cost - 20.0 * ev.p_mw * 0.25) == pytest.approx(
+        missing if unmet_as == "safety" else 300.0 * missing)

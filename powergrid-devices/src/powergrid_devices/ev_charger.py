@@ -55,8 +55,9 @@ class EVCharger(Device):
     discharging. Projection: empty ports to 0, charging to ``e' ≤ B``,
     discharging to ``e' ≥ soc_v2g_min·B``.
 
-    At departure the missing energy ``max(e_target − e, 0)`` MWh counts as safety
-    (``unmet_as: safety``) or as ``unmet_cost`` $/MWh (``unmet_as: cost``).
+    At departure, and for the EVs still plugged at the episode's last tick, the missing
+    energy ``max(e_target − e, 0)`` MWh counts as safety (``unmet_as: safety``) or as
+    ``unmet_cost`` $/MWh (``unmet_as: cost``).
     Cost also ``v2g_cost`` $/MWh discharged. ``p = −Σ P``, ``q = p·tan φ``.
     Observation per port: ``[plugged, (e_target − e)⁺/B, dwell left/24 h, e/B]``.
     """
@@ -134,6 +135,10 @@ class EVCharger(Device):
         self.dwell[self.plugged] -= dt
         leaving = self.plugged & (self.dwell <= 1e-9)
         self.unmet_mwh = float(np.maximum(self.target[leaving] - self.energy[leaving], 0.0).sum())
+        episode = ctx.profiles.get("load")  # the profiles span the episode
+        if episode is not None and ctx.tick >= len(episode) - 1:  # last tick: the EVs staying miss this too
+            staying = self.plugged & ~leaving
+            self.unmet_mwh += float(np.maximum(self.target[staying] - self.energy[staying], 0.0).sum())
         for i in np.flatnonzero(leaving):
             self.plugged[i] = False
             self.energy[i] = self.target[i] = self.dwell[i] = 0.0
