@@ -147,6 +147,16 @@ def test_normalized_spaces_map_to_physical_units_and_bound_every_feature(registr
     assert env.action_from_physical("a", np.array([0.5])) == pytest.approx(-0.5)
 
 
+@pytest.mark.parametrize("scalar", [np.float32(-0.5), np.array(-0.5), -0.5])
+def test_one_number_for_a_one_entry_box_is_mapped_like_an_array(registry, scalar):
+    """The env takes one number for a one-entry Box; normalized, -0.5 is scale 0.5 of [0, 2] (was: 0.0, taken as
+    physical and clipped)."""
+    env = make_env(registry, spaces={"action": "normalized"})
+    env.reset(seed=2)
+    env.step({"a": scalar, "b": np.zeros(1, np.float32), "mg": np.zeros(0, np.float32)})
+    assert env.scenario.agents["a"].device.scale == 0.5
+
+
 def test_pickle_protocol_5_out_of_band_buffers_give_a_writable_env(registry):
     """Ray and pickle protocol 5 hand numpy buffers back read-only: the unpickled env must still run."""
     env = make_env(registry)

@@ -493,7 +493,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             action = actions.get(agent_id)
             if action is not None:
                 a = np.asarray(action, np.float64)
-                if a.shape == mid.shape:
+                if a.shape == mid.shape or (a.ndim == 0 and mid.shape == (1,)):  # (one number for a one-entry Box)
                     mapped[agent_id] = mid + half * a
         return mapped
 
