@@ -17,7 +17,7 @@ from powergrid.plugins import make_registry
 from powergrid.solvers import newton
 from powergrid.solvers.base import Injections, PowerFlowResult
 from powergrid.solvers.fast import FastParams, FastSolver
-from powergrid.solvers.pandapower_solver import PandapowerSolver
+from powergrid.solvers.pandapower_solver import PandapowerParams, PandapowerSolver
 
 BACKENDS = [
     pytest.param("lightsim2grid", marks=pytest.mark.skipif(not newton.lightsim2grid_available(),
@@ -221,6 +221,23 @@ def test_pandapower_solver_pickled_or_copied_keeps_its_warm_start():
     want = solver.solve(injections(1.0))
     for clone in copies:
         assert identical(clone.solve(injections(1.0)), want)
+
+
+@pytest.mark.parametrize("algorithm", ["fdbx", "fdxb"])
+def test_pandapower_solver_with_a_fast_decoupled_algorithm_reports_a_diverged_flow(algorithm):
+    """ieee13 at 50 x load has no solution: with runpp's fast-decoupled algorithms the solver reports it (converged
+    False) and solves the next flow, equal to the fast solver's. The retry from the last converged flow passed start
+    voltages, which runpp takes for Newton-Raphson only: ValueError escaped solve()."""
+    net = TEMPLATES["ieee13"]()
+    p, q = net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy()
+    sgen = (net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy())
+    solver = PandapowerSolver(copy.deepcopy(net), PandapowerParams(algorithm=algorithm))
+    base, absurd = Injections(p, q, *sgen), Injections(p * 50, q * 50, *sgen)
+    assert solver.solve(base).converged
+    assert not solver.solve(absurd).converged
+    got = solver.solve(base)
+    assert got.converged
+    np.testing.assert_allclose(got.vm_pu, fast(net, "numpy").solve(base).vm_pu, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

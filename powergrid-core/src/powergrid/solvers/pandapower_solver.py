@@ -11,6 +11,9 @@ import pandapower as pp
 from powergrid.params import choice, integer, quantity
 from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
 
+#: runpp's algorithms that accept start voltages (init_vm_pu, init_va_degree arrays)
+_ARRAY_START = ("nr", "iwamoto_nr")
+
 
 @attrs.frozen
 class PandapowerParams:
@@ -54,8 +57,10 @@ class PandapowerSolver(PowerFlowSolver):
         arrays = (injections.load_p_mw, injections.load_q_mvar, injections.sgen_p_mw, injections.sgen_q_mvar)
         if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
-        # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow
+        # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow (runpp
+        # takes start voltages for its Newton-Raphson only: the other algorithms raise ValueError on them)
         warm = self._warm if self._warm is not None and len(self._warm[0]) == len(net.bus) else None
+        warm = warm if p.algorithm in _ARRAY_START else None
         starts = [{}] + ([{"init_vm_pu": warm[0], "init_va_degree": warm[1]}] if warm is not None else [])
         for k, start in enumerate(starts):
             try:
