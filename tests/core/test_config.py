@@ -112,3 +112,17 @@ def test_missing_file_and_empty_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the file"):
         EnvConfig.from_yaml(tmp_path / "nope.yaml")
     assert "the file is empty" in _error(tmp_path, "")
+
+
+def test_exponent_numbers_without_a_dot_are_numbers(tmp_path, registry):
+    # PyYAML (YAML 1.1) reads 1e-3, 1e3 and 1.0e3 as text: 'expected a number ≥ 0, got '1e-3'' for what the
+    # user wrote as a number; YAML 1.2 (and every other tool) reads them as numbers
+    text = GOOD.replace("params: {p_mw: 0.2}", "params: {p_mw: 2e-1, scale_max: 1.0e0}") + \
+        "reward: {cost_weight: 1e-3, safety_weight: 1E2}\nloads: {scale: {1e3: 1e0}}\n"
+    config = _load(tmp_path, text)
+    assert config.reward.cost_weight == 0.001 and config.reward.safety_weight == 100.0
+    assert config.agents[1].params == {"p_mw": 0.2, "scale_max": 1.0}
+    assert config.loads.scale == {"1e3": 1.0}  # keys stay names
+    with pytest.raises(ConfigError, match=r"reward.cost_weight: expected a number ≥ 0 \(1/\$\), got '1e-3'"):
+        _load(tmp_path, GOOD + "reward: {cost_weight: '1e-3'}\n")  # quoted: text, as written
+    assert "expected a finite number, got '1e999'" in _error(tmp_path, GOOD + "seed: 1e999\n")

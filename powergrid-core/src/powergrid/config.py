@@ -285,6 +285,8 @@ MAX_CONFIG_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64          # nesting of mappings and lists
 MAX_NODES = 200_000     # values after expanding aliases (a scenario has a few hundred)
 MAX_INT = 2**63         # integers must lie in (-MAX_INT, MAX_INT)
+#: A plain scalar in exponent notation without the dot or sign YAML 1.1 requires (``1e3``, ``1e-4``, ``1.0e3``).
+EXPONENT_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -348,8 +350,9 @@ def _check_shape(text: str, file: str | None) -> None:
         raise _yaml_error(exc, file) from None
 
 
-def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None) -> Any:
-    """A plain scalar (finite number, integer in range, string, bool, null, date)."""
+def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None, *, key: bool = False) -> Any:
+    """A plain scalar (finite number, integer in range, string, bool, null, date); a value (not a ``key``)
+    written ``1e3`` is a number, as in YAML 1.2."""
     line = n.start_mark.line + 1
     too_long = n.tag.endswith(":int") and len(str(n.value).lstrip("+-0").replace("_", "")) > 19
     if too_long:
@@ -360,6 +363,8 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"invalid YAML value {str(n.value)[:40]!r}: {reason}", file=file, line=line,
                           path=path) from None
+    if not key and isinstance(value, str) and not n.style and EXPONENT_FLOAT.fullmatch(value):
+        value = float(value)  # YAML 1.2 reads 1e3, 1e-4, 1.0e3 as numbers; PyYAML's 1.1 rules as text
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"expected a finite number, got {n.value!r}", file=file, line=line, path=path)
     if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT < value < MAX_INT:
@@ -404,7 +409,7 @@ def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[
                         f"a {'mapping' if isinstance(key_node, yaml.MappingNode) else 'list'} as a key"
                     raise ConfigError(f"invalid YAML: expected a plain name as a key, got {what} ({key_node.tag})",
                                       file=file, line=line, path=path)
-                key = _scalar(constructor, key_node, path, file)
+                key = _scalar(constructor, key_node, path, file, key=True)
                 if key in out:
                     raise ConfigError(f"duplicate key {key!r}", file=file, line=line, path=_join(path, key))
                 out[key] = build(value_node, _join(path, key))
