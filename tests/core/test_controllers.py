@@ -62,6 +62,9 @@ def test_settings_round_trip_and_errors():
         Regulator.bind(net, RegulatorSettings("XFM-1"))
     with pytest.raises(ValueError, match="no transformer named 'nope'"):
         Regulator.bind(net, RegulatorSettings("nope"))
+    net.trafo.loc[net.trafo.name == "Reg", "tap_step_percent"] = 0.0  # (a ZeroDivisionError at the first move)
+    with pytest.raises(ValueError, match=r"'Reg'.*tap_step_percent is 0\.0"):
+        Regulator.bind(net, IEEE13_REG)
     with pytest.raises(ValueError):
         RegulatorSettings("Reg", bandwidth=0.0)
 

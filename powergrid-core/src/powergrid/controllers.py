@@ -120,6 +120,9 @@ class Regulator:
         t = trafo.iloc[row]
         if not all(np.isfinite(float(t[c])) for c in ("tap_pos", "tap_min", "tap_max", "tap_step_percent")):
             raise ValueError(f"regulator {settings.trafo!r}: the transformer has no tap changer")
+        if not float(t.tap_step_percent) > 0:
+            raise ValueError(f"regulator {settings.trafo!r}: the transformer's tap_step_percent is "
+                             f"{float(t.tap_step_percent)}: its taps do not change the voltage (must be > 0)")
         v_ln = float(t.vn_lv_kv) * 1e3 / math.sqrt(3.0)
         return cls(settings, row, int(net.bus.index.get_loc(t.lv_bus)), v_ln,
                    settings.pt_ratio or v_ln / V_SECONDARY, 1 if t.tap_side == "lv" else -1,
