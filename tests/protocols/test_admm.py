@@ -129,3 +129,44 @@ def test_one_net_exchange_and_the_optimum_at_any_price_sign(price):
         bill = tie.buy * g if g >= 0 else tie.sell * g
         best = min(best, sum(u.a * q * q + u.b * q for u, q in zip(units, p)) + bill)
     assert r.cost == pytest.approx(best, abs=2e-3)
+
+
+def test_curve_units_follow_a_piecewise_fuel_curve():
+    """Linear pieces of the curve (its lower convex hull) on the unit's range: dispatching P MW at least cost
+    costs F(P) − F(lo) on a convex curve; the pieces' outputs add up to P."""
+    from powergrid_protocols.admm import curve_units, dispatch_total, unit_cost
+
+    mw, cost = [0.0, 0.2, 0.4, 0.6], [5.0, 13.0, 25.0, 45.0]  # 40, 60, 100 $/MWh
+    units = curve_units(mw, cost, 0.1, 0.5)
+    assert [u.b for u in units] == pytest.approx([40.0, 60.0, 100.0])
+    for total in (0.1, 0.15, 0.3, 0.45, 0.5):
+        p, _ = dispatch_total(units, total)
+        assert p.sum() == pytest.approx(total)
+        assert unit_cost(units, p) == pytest.approx(np.interp(total, mw, cost) - np.interp(0.1, mw, cost) + 40.0 * 0.1)
+    assert [u.b for u in curve_units([0.0, 0.3, 0.6], [0.0, 30.0, 36.0], 0.0, 0.6)] == pytest.approx([60.0])  # hull
+
+
+def test_admm_in_env_prices_a_piecewise_dg_by_its_curve():
+    """A DG billed 250 $/MWh (piecewise curve) is never dispatched at CAISO prices; before, ADMM priced it by the
+    default cost_a/cost_b (10 p² + 50 p) and ran it at 0.6 MW through the evening (150 $/h of fuel)."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid_protocols.common import dg_marginal
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
+    data["agents"][0]["policy"] = "rule"
+    for agent in data["agents"]:
+        if agent["id"] == "mg2_dg":
+            agent["params"] = {"p_max_mw": 0.6, "cost_curve": "piecewise", "pwl_mw": [0.0, 0.6],
+                               "pwl_cost_per_h": [0.0, 150.0]}
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    dg = env.scenario.agents["mg2_dg"]
+    assert dg_marginal(dg, 0.3) == pytest.approx(250.0)
+    for _ in range(24):
+        env.step({})
+        assert dg.device.p_mw == pytest.approx(0.0, abs=1e-9)
+    assert 70.0 < max(env.ctx.profiles["price"]) < 250.0  # the default curve's 50 + 20·p would have run it

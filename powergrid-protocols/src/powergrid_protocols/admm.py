@@ -300,6 +300,23 @@ def centralized_dispatch(areas: Sequence[Area], demand_mw: float = 0.0) -> Dispa
     return Dispatch(tuple(p), x, float(lam), float(cost), 1, abs(residual) < 1e-6, 0, float(abs(residual)))
 
 
+def curve_units(mw: Sequence[float], cost_per_h: Sequence[float], lo: float, hi: float) -> list[Unit]:
+    """Linear units for a piecewise-linear fuel curve (breakpoints MW, $/h) on ``[lo, hi]`` MW: one per piece of its
+    lower convex hull (exact for a convex curve), the first on ``[lo, x₁]``, the others on ``[0, width]``, so their
+    outputs add up to the unit's MW."""
+    xs = [lo] + [x for x in mw if lo < x < hi] + ([hi] if hi > lo else [])
+    ys = np.interp(xs, mw, cost_per_h)
+    hull: list[int] = []
+    for i in range(len(xs)):
+        while len(hull) >= 2 and ((ys[hull[-1]] - ys[hull[-2]]) * (xs[i] - xs[hull[-2]])
+                                  >= (ys[i] - ys[hull[-2]]) * (xs[hull[-1]] - xs[hull[-2]])):
+            hull.pop()
+        hull.append(i)
+    units = [Unit(0.0, float((ys[b] - ys[a]) / (xs[b] - xs[a])), xs[a] if k == 0 else 0.0,
+                  xs[b] if k == 0 else xs[b] - xs[a]) for k, (a, b) in enumerate(zip(hull, hull[1:]))]
+    return units or [Unit(0.0, 0.0, lo, hi)]
+
+
 @attrs.frozen
 class GridTie:
     """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell`` ($/MWh)."""
@@ -357,7 +374,7 @@ class ADMMParams(ChannelFields):
 class ADMMDispatch(HorizontalProtocol):
     """Distributed economic dispatch of the participants' DGs and ESSs by exchange ADMM each tick.
 
-    Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``) and ESSs
+    Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (``ess_cost_a·p²`` over the feasible range); demand = its net load estimated from
     the last tick (PCC import + its units' injections, i.e. persistence: the loads less
     PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
@@ -392,17 +409,22 @@ class ADMMDispatch(HorizontalProtocol):
         return (scaling.PRICE, scaling.power(1.0))
 
     def areas(self) -> tuple[list[Area], list[list[Any]]]:
-        """The participants as ADMM areas, and the device agents behind each area's units."""
+        """The participants as ADMM areas, and the device agent behind each unit (a piecewise-cost DG has one
+        unit per piece of its fuel curve)."""
         areas, owners = [], []
         for agent in self.participants:
             units, devs = [], []
             for d in devices_of(agent, DISPATCHABLE):
                 lo, hi = mw_range(d)
-                if type(d.device).__name__ == "DG":
-                    units.append(Unit(d.device.params.cost_a, d.device.params.cost_b, lo, hi))
+                prm = d.device.params
+                if type(d.device).__name__ != "DG":
+                    pieces = [Unit(self.params.ess_cost_a, 0.0, lo, hi)]
+                elif prm.cost_curve == "piecewise":  # the curve it is billed by, as linear pieces
+                    pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
-                    units.append(Unit(self.params.ess_cost_a, 0.0, lo, hi))
-                devs.append(d)
+                    pieces = [Unit(prm.cost_a, prm.cost_b, lo, hi)]
+                units += pieces
+                devs += [d] * len(pieces)
             meter = self.meters[agent.id]
             x_min, x_max = -INF, INF
             if meter is not None:
@@ -432,8 +454,11 @@ class ADMMDispatch(HorizontalProtocol):
         self._u, self._rho = r.u, r.rho
         self.result = r
         for devs, power in zip(owners, r.p):
-            for d, value in zip(devs, power):
-                set_pending_mw(d, float(value))
+            total: dict[str, tuple[Any, float]] = {}
+            for d, value in zip(devs, power):  # a device's pieces add up
+                total[d.id] = (d, total.get(d.id, (d, 0.0))[1] + float(value))
+            for d, value in total.values():
+                set_pending_mw(d, value)
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
         if result.converged:
@@ -464,4 +489,4 @@ class ADMMDispatch(HorizontalProtocol):
 
 
 __all__ = ["ADMMDispatch", "ADMMParams", "Area", "Dispatch", "GridTie", "Unit", "admm_dispatch", "area_response",
-           "centralized_dispatch", "dispatch_total", "dispatch_with_grid", "local_step"]
+           "centralized_dispatch", "curve_units", "dispatch_total", "dispatch_with_grid", "local_step"]

@@ -54,8 +54,13 @@ def rating_mva(device: Any, s_ratio: float = 1.0) -> float:
 
 
 def dg_marginal(d: Any, p_mw: float) -> float:
-    """Marginal fuel cost of a DG device agent at ``p_mw``: ``b + 2a·p`` ($/MWh)."""
+    """Marginal fuel cost of a DG device agent at ``p_mw`` ($/MWh): ``b + 2a·p`` on a quadratic curve, the slope of
+    the piece from ``p_mw`` upwards on a piecewise-linear one (the last piece's at its end)."""
     p = d.device.params
+    if getattr(p, "cost_curve", "quadratic") == "piecewise":
+        mw, cost = p.pwl_mw, p.pwl_cost_per_h
+        k = min(max(int(np.searchsorted(mw, p_mw, side="right")) - 1, 0), len(mw) - 2)
+        return float((cost[k + 1] - cost[k]) / (mw[k + 1] - mw[k]))
     return float(p.cost_b + 2.0 * p.cost_a * p_mw)
 
 
