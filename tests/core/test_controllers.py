@@ -62,6 +62,10 @@ def test_settings_round_trip_and_errors():
         Regulator.bind(net, RegulatorSettings("XFM-1"))
     with pytest.raises(ValueError, match="no transformer named 'nope'"):
         Regulator.bind(net, RegulatorSettings("nope"))
+    twice = TEMPLATES["ieee13"]()
+    add_regulators(twice, [RegulatorSettings("Reg", 118.0)])  # a second relay on Reg's tap changer
+    with pytest.raises(ValueError, match="'Reg' more than once"):  # (each relay kept its own tap position)
+        TapControl.from_net(FastSolver(twice))
     net.trafo.loc[net.trafo.name == "Reg", "tap_step_percent"] = 0.0  # (a ZeroDivisionError at the first move)
     with pytest.raises(ValueError, match=r"'Reg'.*tap_step_percent is 0\.0"):
         Regulator.bind(net, IEEE13_REG)

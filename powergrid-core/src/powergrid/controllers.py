@@ -208,6 +208,11 @@ class TapControl:
         (those a learned or rule OLTC device agent drives)."""
         skip, net = set(exclude), solver.net
         regs = [r for r in (Regulator.bind(net, s) for s in regulator_settings(net)) if r.row not in skip]
+        names = [r.settings.trafo for r in regs]
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"net['regulator'] lists transformer(s) {', '.join(map(repr, twice))} more than once: one "
+                             "relay per tap changer (edit the row in net['regulator'] to change its settings)")
         if len(regs) > 1:  # upstream first: hops from the nearest slack to each regulated bus
             hops = _hops_from_slacks(net)
             regs.sort(key=lambda r: hops.get(net.bus.index[r.bus], np.inf))
