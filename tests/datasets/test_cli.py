@@ -57,3 +57,14 @@ def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
     code = datasets_main()(["plot", "synthetic", "--role", "load", "--out", str(tmp_path / "z.png")])
     assert code == 2
     assert "pip install 'powergrid-datasets[plot]'" in capsys.readouterr().err
+
+
+def test_params_are_read_like_scenario_values(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plotting needs the plot extra (matplotlib)")
+    # -p scale=1e1 used to be the text '1e1' (PyYAML) and refused as 'expected a number > 0'
+    out = tmp_path / "x.png"
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "-p", "scale=1e1", "-p", "start=", "--out", str(out)]) == 0
+    assert out.is_file()
+    assert datasets_main()(["plot", "synthetic", "-p", "scale=!!python/object/apply:os.system ['true']",
+                            "--out", str(out)]) == 2
+    assert "--param scale:1: invalid YAML: unsupported tag" in capsys.readouterr().err

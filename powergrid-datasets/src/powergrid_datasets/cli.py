@@ -5,7 +5,7 @@
     powergrid datasets plot caiso --role load -p area=AVA --steps 96 --step-minutes 15 --seed 1 --out load.png
     powergrid datasets fetch caiso --role load -p area=AVA -p year=2023
 
-``-p/--param KEY=VALUE`` values are read as YAML scalars (``-p year=2023`` is a number).
+``-p/--param KEY=VALUE`` values are read as YAML scalars, as in a scenario (``-p year=2023``, ``-p scale=1e3`` are numbers).
 Run through ``powergrid``: an error is one line ``powergrid: error: …`` and exit code 2.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import attrs
 import numpy as np
-import yaml
 
 from powergrid import get_registry
 from powergrid.cli import ArgumentParser, UsageError, count, number
+from powergrid.config import load_yaml_with_lines
 from powergrid.params import build_params, describe_params
 
 
@@ -64,7 +64,7 @@ def _provider(name: str, role: str, items: Sequence[str], **forced: Any) -> Any:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        raw[key.strip()] = yaml.safe_load(value)
+        raw[key.strip()] = load_yaml_with_lines(value, f"--param {key.strip()}")[0] if value.strip() else None
     cls = get_registry().load("dataset", name)
     params = build_params(cls.Params, raw | forced, path=f"datasets.{role}")
     return cls(params, role)
