@@ -155,3 +155,34 @@ def test_same_named_files_in_two_plugin_folders_are_both_loaded(tmp_path):
     assert powergrid.load_plugins(tmp_path / "b") == second  # loading a folder again imports nothing twice
     names = powergrid.get_registry(entry_points=False).names("device")
     assert {"FromFolderA", "FromFolderB"} <= set(names)
+
+
+def test_a_registration_hook_that_raises_is_reported_and_skipped(monkeypatch):
+    # a plugin importing its vendor SDK inside the hook, or returning a malformed record, used to make every
+    # command (even `powergrid plugins`) fail with 'ModuleNotFoundError: ...' naming no plugin
+    raising = types.ModuleType("raising_hook_plugin")
+
+    @hookimpl
+    def powergrid_register_devices():
+        raise ModuleNotFoundError("No module named 'vendor_sdk'")
+
+    raising.powergrid_register_devices = powergrid_register_devices
+    malformed = types.ModuleType("malformed_hook_plugin")
+
+    @hookimpl
+    def powergrid_register_networks():
+        return [("only_a_name",)]
+
+    malformed.powergrid_register_networks = powergrid_register_networks
+    monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
+    with pytest.warns(RuntimeWarning) as caught:
+        registry = make_registry(raising, _plugin("fine_plugin", "Fine"), malformed)
+    messages = [str(w.message) for w in caught]
+    assert any("skipped the devices of plugin 'test:raising_hook_plugin'" in m and "vendor_sdk" in m for m in messages)
+    assert any("skipped the networks of plugin 'test:malformed_hook_plugin'" in m and "('only_a_name',)" in m
+               for m in messages)
+    assert registry.names("device") == ["Fine"] and "case33bw" in registry.names("network")
+    assert sorted(f.name for f in registry.failed) == ["test:malformed_hook_plugin", "test:raising_hook_plugin"]
+    monkeypatch.setenv("POWERGRID_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match=r"plugin 'test:raising_hook_plugin' .*failed: powergrid_register_devices"):
+        make_registry(raising)

@@ -222,9 +222,12 @@ def build_plugin_manager(
 def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
     if isinstance(item, PluginRecord):
         record = item
+    elif isinstance(item, (tuple, list)) and len(item) >= 2:
+        record = PluginRecord(item[0], item[1], item[2] if len(item) > 2 else "")
     else:
-        name, factory, *rest = item
-        record = PluginRecord(name, factory, rest[0] if rest else "")
+        raise ValueError(f"expected a PluginRecord or a (name, factory[, summary]) pair, got {item!r}")
+    if not isinstance(record.name, str) or not record.name:
+        raise ValueError(f"expected a plugin name (a non-empty string), got {record.name!r}")
     if not record.summary and not isinstance(record.factory, str):
         doc = (getattr(record.factory, "__doc__", None) or "").strip()
         first = doc.splitlines()[0].replace("``", "").rstrip(".") if doc else ""
@@ -234,14 +237,30 @@ def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
     return attrs.evolve(record, kind=kind)
 
 
-def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]) -> list[PluginRecord]:
-    """Call every registration hook of every plugin, tagging records with their distribution."""
+def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]],
+                    failed: list[FailedPlugin] | None = None) -> list[PluginRecord]:
+    """Call every registration hook of every plugin, tagging records with their distribution.
+
+    A hook that raises or returns something other than records is skipped with a warning and
+    added to ``failed`` (fatal with ``POWERGRID_STRICT_PLUGINS=1``), like a plugin that fails to import.
+    """
     records: list[PluginRecord] = []
     for kind, hook_name in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = origin.get(impl.plugin_name, (impl.plugin_name, ""))
-            for item in impl.function() or ():
-                records.append(_normalise(item, kind, dist, version))
+            try:
+                items = impl.function() or ()
+                if isinstance(items, (str, bytes, dict)):
+                    raise ValueError(f"expected a list of records, got {type(items).__name__} {items!r}")
+                records.extend([_normalise(item, kind, dist, version) for item in items])
+            except Exception as exc:  # one broken plugin must not take the others (or `powergrid plugins`) down
+                error = f"{hook_name}: {type(exc).__name__}: {exc}"
+                if _env_flag("POWERGRID_STRICT_PLUGINS"):
+                    raise PluginLoadError(f"plugin {impl.plugin_name!r} from {dist} {version} failed: {error}") from exc
+                warnings.warn(f"powergrid: skipped the {kind}s of plugin {impl.plugin_name!r} from {dist} {version}: "
+                              f"{error} (set POWERGRID_STRICT_PLUGINS=1 to make this fatal)", RuntimeWarning, stacklevel=2)
+                if failed is not None:
+                    failed.append(FailedPlugin(impl.plugin_name, dist, error))
     return records
 
 
@@ -261,7 +280,7 @@ def get_registry(*, entry_points: bool = True, allow_conflicts: bool = False) ->
                     raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
                                           f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
         pm, origin, failed = build_plugin_manager(entry_points=entry_points)
-        records = collect_records(pm, origin) + _LOCAL.records
+        records = collect_records(pm, origin, failed) + _LOCAL.records
         _CACHE[key] = Registry(records, failed, strict=False)
     registry = _CACHE[key]
     if registry.conflicts and not allow_conflicts:
@@ -281,7 +300,7 @@ def make_registry(*plugins: Any, entry_points: bool = False, include_local: bool
         pm.register(plugin, name=name)
         origin[name] = (name, "")
     pm.check_pending()
-    return Registry(collect_records(pm, origin) + (_LOCAL.records if include_local else []), failed)
+    return Registry(collect_records(pm, origin, failed) + (_LOCAL.records if include_local else []), failed)
 
 
 def _register(kind: str) -> Callable[..., Any]:
