@@ -56,3 +56,15 @@ def test_capacity_defers_the_excess_in_send_order():
     assert [m.payload for m in ch.receive(1)] == [2, 3]
     assert [m.payload for m in ch.receive(2)] == [4]
     assert ch.stats["deferred"] == 3 + 1
+
+
+def test_a_protocols_lossy_channel_without_delay_or_loss_is_a_config_error():
+    """``channel: lossy`` alone built a LossyChannel with delay 0 and loss 0, an ideal channel in disguise."""
+    from powergrid.params import build_params
+    from powergrid_protocols.common import build_channel
+    from powergrid_protocols.p2p import P2PParams
+
+    with pytest.raises(ValueError, match="channel_delay and/or channel_loss"):
+        build_channel(build_params(P2PParams, {"channel": "lossy"}))
+    channel = build_channel(build_params(P2PParams, {"channel": "lossy", "channel_loss": 0.2}))
+    assert channel.params.loss == 0.2 and channel.params.delay == 0
