@@ -450,6 +450,36 @@ def test_tap_moves_patch_ybus_and_match_runpp(name, backend, monkeypatch):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tap_move_of_a_transformer_with_a_characteristic_table_matches_runpp(backend):
+    """cigre_mv's Trafo 0-1 with its ratio and short-circuit voltage per tap step in net.trafo_characteristic_table
+    (pandapower 3's tap_dependency_table): after in-place tap moves the fast solver equals runpp at the same tap. The
+    table of positions was computed in one call of pandapower's branch model, which maps the characteristic table by
+    transformer, so every position got one step's values: 0.13 pu off at tap -6."""
+    import pandas as pd
+
+    net = TEMPLATES["cigre_mv"]()
+    steps = np.arange(-9, 10)
+    vk, vkr = float(net.trafo.vk_percent.iat[0]), float(net.trafo.vkr_percent.iat[0])
+    nan = np.nan
+    net["trafo_characteristic_table"] = pd.DataFrame({
+        "id_characteristic": 0, "step": steps, "voltage_ratio": 1.0 + 0.015 * steps, "angle_deg": 0.0,
+        "vk_percent": vk * (1 + 0.03 * steps), "vkr_percent": vkr, "vk_hv_percent": nan, "vkr_hv_percent": nan,
+        "vk_mv_percent": nan, "vkr_mv_percent": nan, "vk_lv_percent": nan, "vkr_lv_percent": nan})
+    net.trafo["tap_dependency_table"] = [True, False]
+    net.trafo["id_characteristic_table"] = pd.array([0, pd.NA], dtype="Int64")
+    inj = Injections(net.load.p_mw.to_numpy() * 1.3, net.load.q_mvar.to_numpy() * 1.3, net.sgen.p_mw.to_numpy(),
+                     net.sgen.q_mvar.to_numpy())
+    solver = fast(net, backend)
+    solver.solve(inj)
+    for tap in (-6, 5):
+        solver.set_trafo_tap(0, tap)
+        ref = copy.deepcopy(net)
+        ref.trafo.iat[0, ref.trafo.columns.get_loc("tap_pos")] = tap
+        assert_matches(solver.solve(inj), PandapowerSolver(ref).solve(inj), f"tap {tap}")
+    assert 0 in solver._taps  # moved in place, not recompiled
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_tap_move_warm_starts_the_buses_the_transformer_feeds(backend):
     """After a regulator move the next solve starts from the last voltages with the buses downstream of the
     regulator (not the substation side) scaled by its no-load ratio change: fewer Newton–Raphson iterations

@@ -45,7 +45,8 @@ Tap changes: :meth:`FastSolver.set_trafo_tap` patches the four admittance entrie
 that transformer's branch in ``Ybus`` (and in the flow matrix) in place. The branch
 values of every tap position, ``r, x, g, b``, ratio and shift, come from pandapower's own
 transformer model (``_calc_branch_values_from_trafo_df``, evaluated once per transformer
-for all its positions on first use), and the 2×2 branch admittances from pypower's
+for all its positions on first use; one position per call for a transformer whose steps are
+in ``net.trafo_characteristic_table``), and the 2×2 branch admittances from pypower's
 ``branch_vectors``. A tap move costs a few µs: the new position is kept in the solver and
 written to ``net.trafo.tap_pos`` when someone next reads :attr:`FastSolver.net` (pandas writes cost
 30–80 µs each), and the next solve equals ``runpp`` at the new tap (tested on every IEEE template).
@@ -723,7 +724,15 @@ class FastSolver(PowerFlowSolver):
         positions = np.arange(int(lo), int(hi) + 1)
         df = trafo.iloc[[row] * len(positions)].copy()
         df["tap_pos"] = positions
-        r, x, g, b, g_asym, b_asym, ratio, shift = _calc_branch_values_from_trafo_df(net, ppc, df)
+        tabulated = "tap_dependency_table" in trafo and trafo["tap_dependency_table"].iat[row]  # (or NaN, None)
+        if isinstance(tabulated, (bool, np.bool_)) and tabulated:
+            # its ratio and impedance per step come from net.trafo_characteristic_table, which pandapower maps by
+            # transformer, not by row (every row would get one step's values): one position per call
+            per_row = [_calc_branch_values_from_trafo_df(net, ppc, df.iloc[[k]]) for k in range(len(positions))]
+            values = [np.concatenate([np.ravel(v[i]) for v in per_row]) for i in range(8)]
+        else:
+            values = _calc_branch_values_from_trafo_df(net, ppc, df)
+        r, x, g, b, g_asym, b_asym, ratio, shift = values
         branch = np.repeat(ppc["branch"][[self._ppc_trafo0 + row]], len(positions), axis=0)
         for col, value in ((BR_R, r), (BR_X, x), (BR_G, g), (BR_B, b), (BR_G_ASYM, g_asym),
                            (BR_B_ASYM, b_asym), (TAP, ratio), (SHIFT, shift)):
