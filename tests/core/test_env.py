@@ -157,6 +157,20 @@ def test_one_number_for_a_one_entry_box_is_mapped_like_an_array(registry, scalar
     assert env.scenario.agents["a"].device.scale == 0.5
 
 
+@pytest.mark.parametrize("learned", [True, False])
+def test_a_step_before_reset_asks_for_reset(registry, learned):
+    """Without learned agents a step before reset() ran on and raised KeyError: 'price'."""
+    scenario = two_feeders()
+    for agent in scenario["agents"]:
+        if not learned and agent.get("policy") == "learned":
+            agent["policy"] = "rule"
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    with pytest.raises(RuntimeError, match=r"before reset\(\); call reset\(\) first"):
+        env.step({})
+    env.reset(seed=0)
+    env.step({})
+
+
 def test_pickle_protocol_5_out_of_band_buffers_give_a_writable_env(registry):
     """Ray and pickle protocol 5 hand numpy buffers back read-only: the unpickled env must still run."""
     env = make_env(registry)

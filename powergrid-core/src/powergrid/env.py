@@ -847,7 +847,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return action.reshape(-1)[: slices[0][1].start]
 
     def _check_running(self) -> None:
-        """Refuse a step after the episode ended."""
+        """Refuse a step before the first reset and after the episode ended."""
+        if not self.ctx.profiles:
+            raise RuntimeError("step() called before reset(); call reset() first")
         if not self.agents and (self.possible_agents or self.tick >= self.max_ticks):
             raise RuntimeError("step() called on a finished episode; call reset() first")
 
