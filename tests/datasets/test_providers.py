@@ -186,3 +186,27 @@ def test_time_zone_and_dst_mistakes_are_config_errors_at_build(spec, message):
         message = message.replace("datasets\\.load", "datasets\\.solar")
     with pytest.raises(ConfigError, match=message):
         build_scenario(EnvConfig.from_text(text, file="s.yaml"))
+
+
+@pytest.mark.parametrize("minutes", [120, 180, 90])
+def test_steps_that_miss_a_dst_midnight_still_start_on_every_day(minutes):
+    # the resampled grid was aligned to the epoch: with 2 h steps Pacific midnights (08:00 UTC in winter,
+    # 07:00 UTC in summer) were on it only in winter, so April-October were never drawn; with 3 h or 90 min none was
+    provider = make({"provider": "caiso_2023", "normalize": "none"}, "price")
+    steps = 24 * 60 // minutes
+    days = provider.start_days(steps, minutes)
+    assert len(days) == 365 and {d.month for d in days} == set(range(1, 13))
+    months = set()
+    for seed in range(12):
+        values = provider.episode(steps, minutes, np.random.default_rng(seed))
+        start = provider.last_start.tz_convert("America/Los_Angeles")
+        assert (start.hour, start.minute) == (0, 0)
+        months.add(start.month)
+        hourly = make({"provider": "caiso_2023", "normalize": "none", "start": str(start.date())}, "price")
+        fine = hourly.episode(24, 60, np.random.default_rng(0))
+        if minutes % 60 == 0:  # each coarse step is the mean of its hours
+            np.testing.assert_allclose(values, fine.reshape(steps, -1).mean(axis=1), rtol=0, atol=1e-9)
+    assert any(4 <= m <= 10 for m in months)
+    fixed = make({"provider": "caiso_2023", "normalize": "none", "start": "2023-07-04"}, "price")
+    fixed.episode(steps, minutes, np.random.default_rng(0))
+    assert fixed.last_start == pd.Timestamp("2023-07-04 07:00", tz="UTC")

@@ -167,7 +167,7 @@ class SeriesProvider(ProfileProvider):
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
         self._common_days: dict[tuple[int, float], list[_dt.date]] = {}
-        self._windows: dict[float, TimeSeries] = {}
+        self._windows: dict[tuple[float, Any], Any] = {}  # resampled windows by (step, grid); grids by step
 
     def __getstate__(self) -> dict[str, Any]:
         # the resampled windows are rebuilt on first use (they can be large: a year at the episode step)
@@ -228,9 +228,10 @@ class SeriesProvider(ProfileProvider):
         ts.meta.update(divisor=divisor, normalize=mode)
         return ts
 
-    def _window(self, step_minutes: float) -> TimeSeries:
-        """The series between ``date_from`` and ``date_to``, at the episode step (resampled once per step)."""
-        key = float(step_minutes)
+    def _window(self, step_minutes: float, origin: pd.Timestamp | None = None) -> TimeSeries:
+        """The series between ``date_from`` and ``date_to``, at the episode step (resampled once per step and
+        grid; ``origin``: a time the grid passes through, see :meth:`_origins`)."""
+        key = (float(step_minutes), origin)
         if key not in self._windows:
             p = self.params
             ts = self.series()
@@ -238,16 +239,45 @@ class SeriesProvider(ProfileProvider):
                 lo = _local(p.date_from, p.tz) if p.date_from else None
                 hi = _local(p.date_to, p.tz) if p.date_to else None
                 ts = ts.between(lo, hi)
-            self._windows[key] = ts.resample(step_minutes)
+            self._windows[key] = ts.resample(step_minutes) if origin is None else ts.resample(step_minutes, origin=origin)
         return self._windows[key]
+
+    def _origins(self, step_minutes: float) -> list[pd.Timestamp | None]:
+        """The grids whose windows start the episodes at this step: ``[None]`` (the default grid) when it holds
+        every local midnight of the data, else one grid per position of the midnights on it (with 2-hour
+        steps Pacific midnights fall at 08:00 UTC in winter and 07:00 UTC in summer: two grids)."""
+        key = (float(step_minutes), "origins")
+        if key not in self._windows:
+            base = self._window(step_minutes)
+            origins: list[pd.Timestamp | None] = [None]
+            if len(base):
+                tz = self.params.tz
+                days = np.unique(base.index.tz_convert(tz).date)
+                offsets = {(_midnight_utc(day, tz) - base.index[0]) % base.step for day in days}
+                origins += [base.index[0] + offset for offset in sorted(offsets) if offset]
+            self._windows[key] = origins
+        return self._windows[key]
+
+    def _window_at(self, start: pd.Timestamp | None, step_minutes: float) -> TimeSeries:
+        """The window whose grid holds ``start`` (the default one when none does, or no start is given)."""
+        origins = self._origins(step_minutes)
+        if start is not None and len(origins) > 1:
+            step = self._window(step_minutes).step
+            for origin in origins[1:]:
+                if (start - origin) % step == pd.Timedelta(0):
+                    return self._window(step_minutes, origin)
+        return self._window(step_minutes)
 
     def start_days(self, n_steps: int, step_minutes: float) -> set[_dt.date]:
         """The local days (in ``tz``) whose midnight starts ``n_steps`` valid values (cached)."""
         key = (int(n_steps), float(step_minutes))
         if key not in self._days:
-            ts = self._window(step_minutes)
-            starts = ts.window_starts(int(n_steps), day_tz=self.params.tz)
-            self._days[key] = set(ts.index[starts].tz_convert(self.params.tz).date)
+            days: set[_dt.date] = set()
+            for origin in self._origins(step_minutes):
+                ts = self._window(step_minutes, origin)
+                starts = ts.window_starts(int(n_steps), day_tz=self.params.tz)
+                days |= set(ts.index[starts].tz_convert(self.params.tz).date)
+            self._days[key] = days
         return self._days[key]
 
     def _common_start(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> pd.Timestamp | None:
@@ -285,8 +315,12 @@ class SeriesProvider(ProfileProvider):
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
-        ts = self._window(step_minutes)
         start = _local(p.start, p.tz) if p.start else self._common_start(n_steps, step_minutes, rng)
+        if start is None and len(self._origins(step_minutes)) > 1:  # midnights on two grids: draw the day here
+            days = sorted(self.start_days(n_steps, step_minutes))
+            if days:
+                start = _midnight_utc(days[int(rng.integers(len(days)))], p.tz)
+        ts = self._window_at(start, step_minutes)
         self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start)
         if self.role in ("solar", "wind") and self.normalize_mode() != "none":
             values = np.clip(values, 0.0, p.scale)  # resampling up may overshoot 0 or the peak slightly

@@ -198,25 +198,33 @@ class TimeSeries:
         return {n: self.between(a, b) for a, b, n in bounds}
 
     # -- resampling ---------------------------------------------------
-    def resample(self, step: Any) -> TimeSeries:
-        """The series at ``step`` (see the module doc for the rules). Non-multiple steps go via their gcd."""
+    def resample(self, step: Any, origin: pd.Timestamp | None = None) -> TimeSeries:
+        """The series at ``step`` (see the module doc for the rules). Non-multiple steps go via their gcd.
+
+        A coarser grid passes through ``origin`` (a time on this series' grid; default: the epoch), e.g. a
+        local midnight that the epoch-aligned grid misses (07:00 UTC with 2-hour steps).
+        """
         new = to_timedelta(step)
         if new == self.step:
             return self
         old_ns, new_ns = self.step.value, new.value
         if new_ns % old_ns == 0:
-            return self._downsample(new)
+            return self._downsample(new, origin)
         if old_ns % new_ns == 0:
             return self._upsample(new)
-        return self._upsample(pd.Timedelta(math.gcd(old_ns, new_ns), unit="ns"))._downsample(new)
+        return self._upsample(pd.Timedelta(math.gcd(old_ns, new_ns), unit="ns"))._downsample(new, origin)
 
-    def _downsample(self, new: pd.Timedelta) -> TimeSeries:
+    def _downsample(self, new: pd.Timedelta, origin: pd.Timestamp | None = None) -> TimeSeries:
         k = new.value // self.step.value
-        # bins aligned to the epoch, so 15-min data starting at :45 fall in the right hour
+        # bins aligned to the epoch (or origin), so 15-min data starting at :45 fall in the right hour
         if len(self) == 0:
             return self._replace(self.data, self.provenance, new)
-        first = self.index[0].floor(new)
-        full = pd.date_range(first, self.index[-1].floor(new) + new - self.step, freq=self.step)
+        if origin is None:
+            first, last = self.index[0].floor(new), self.index[-1].floor(new)
+        else:
+            first = origin + ((self.index[0] - origin) // new) * new
+            last = origin + ((self.index[-1] - origin) // new) * new
+        full = pd.date_range(first, last + new - self.step, freq=self.step)
         data = self.data.reindex(full)
         prov = self.provenance.reindex(full).fillna(MISSING).astype(np.int8)
         n_bins = len(full) // k
