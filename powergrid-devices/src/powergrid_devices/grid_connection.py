@@ -26,6 +26,24 @@ class GridConnectionParams:
 FLOW_FIELDS = {"ext_grid": "ext_grid_p_mw", "trafo": "trafo_p_hv_mw", "line": "line_p_from_mw"}
 
 
+def from_side_is_the_end(net: Any, row: int) -> bool:
+    """Whether line ``row`` (position) feeds a radial end on its *from* side: without the line its from bus is cut
+    off from every ext_grid and its to bus is not. The import into that end is then ``−p_from_mw``."""
+    import networkx as nx
+    import pandapower.topology as top
+
+    graph = top.create_nxgraph(net, multi=True)
+    line = net.line.index[row]
+    for u, v, key in list(graph.edges(keys=True)):
+        if key == ("line", line):
+            graph.remove_edge(u, v, key)
+    sources = set(net.ext_grid.bus[net.ext_grid.in_service])
+    start, end = int(net.line.from_bus.iat[row]), int(net.line.to_bus.iat[row])
+    if start not in graph or end not in graph:
+        return False
+    return not (sources & nx.node_connected_component(graph, start)) and bool(sources & nx.node_connected_component(graph, end))
+
+
 def exchange_cost(rate: Any, import_mw: Any, dt: Any, demand_charge: Any, new_peak_mw: Any) -> Any:
     """``rate·import·dt + demand_charge·(import above the peak so far)`` in $ (floats or arrays)."""
     return rate * import_mw * dt + demand_charge * new_peak_mw
@@ -44,6 +62,8 @@ class GridConnectionKernel(Kernel):
         self.elements = [(element, np.array([i for i, d in enumerate(devices) if d.params.element == element], np.int64),
                           np.array([d.row for d in devices if d.params.element == element], np.int64))
                          for element in ("ext_grid", "trafo", "line")]
+        self.sign = np.array([d.sign for d in devices], np.float64)
+        self.flipped = bool((self.sign < 0).any())
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         n = len(self.devices)
@@ -54,6 +74,8 @@ class GridConnectionKernel(Kernel):
         for element, where, rows in self.elements:
             if where.size:
                 value[where] = getattr(result, FLOW_FIELDS[element])[rows]
+        if self.flipped:
+            value *= self.sign
         ok = ~np.isnan(value)  # NaN: the power flow did not converge; nothing is settled
         rate = np.where(value >= 0, ctx.price, self.sell_ratio * ctx.price)
         cost = exchange_cost(rate, value, self.dt, self.demand_charge, np.maximum(value - self.peak_mw, 0.0))
@@ -68,7 +90,8 @@ class GridConnection(Device):
     """Exchange with the upstream grid, measured by the power flow.
 
     ``import = P`` into the microgrid at the element (ext_grid: its injection;
-    trafo: ``p_hv_mw``; line: ``p_from_mw``), in MW. Cost over ``dt`` hours:
+    trafo: ``p_hv_mw``; line: ``p_from_mw``, or ``−p_from_mw`` for a line whose from side is the radial end it
+    feeds), in MW. Cost over ``dt`` hours:
     ``price·import·dt`` when importing, ``sell_ratio·price·import·dt`` (a
     revenue) when exporting, with ``price`` in $/MWh; plus a demand charge
     ``demand_charge·max(import − peak, 0)`` $ whenever the import exceeds the episode's
@@ -82,6 +105,7 @@ class GridConnection(Device):
     def __init__(self, params: GridConnectionParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
         self.row = 0
+        self.sign = 1.0  # −1: a line feeding the radial end on its from side (the import is −p_from_mw)
         self.import_mw = 0.0
         self.peak_mw = 0.0
 
@@ -98,6 +122,8 @@ class GridConnection(Device):
             if self.params.name not in names:
                 raise ValueError(f"no {self.params.element} named {self.params.name!r} (have: {', '.join(names)})")
             self.row = names.index(self.params.name)
+        if self.params.element == "line":
+            self.sign = -1.0 if from_side_is_the_end(net, self.row) else 1.0
 
     def step(self, action: object, ctx: StepContext) -> None:
         self.cost = self.safety = self.projection = 0.0
@@ -107,6 +133,8 @@ class GridConnection(Device):
         value = getattr(result, FLOW_FIELDS[p.element]).item(self.row)
         if value != value:  # NaN: the power flow did not converge; nothing is settled
             return
+        if self.sign < 0:
+            value = -value
         self.import_mw = value
         rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
         # max(·, 0) and max(peak, value) as conditionals (same floats, faster)

@@ -127,8 +127,9 @@ class Meter:
     device: Any
 
     def flow(self, result: Any) -> float:
+        """The import (MW) the GridConnection bills (its ``sign`` turns a line fed from its to side)."""
         arrays = {"ext_grid": result.ext_grid_p_mw, "trafo": result.trafo_p_hv_mw, "line": result.line_p_from_mw}
-        return float(arrays[self.element][self.row])
+        return float(arrays[self.element][self.row]) * float(getattr(self.device, "sign", 1.0))
 
     def loading(self, result: Any) -> float:
         arrays = {"trafo": result.trafo_loading_percent, "line": result.line_loading_percent}
