@@ -210,3 +210,23 @@ def test_steps_that_miss_a_dst_midnight_still_start_on_every_day(minutes):
     fixed = make({"provider": "caiso_2023", "normalize": "none", "start": "2023-07-04"}, "price")
     fixed.episode(steps, minutes, np.random.default_rng(0))
     assert fixed.last_start == pd.Timestamp("2023-07-04 07:00", tz="UTC")
+
+
+def test_a_relative_path_stays_the_scenario_folder_when_the_working_directory_changes(tmp_path, monkeypatch):
+    # 'path: data' in scen/x.yaml opened as the relative 'scen/x.yaml' was kept as 'scen/data' and looked up
+    # in the working directory of the first reset (a worker process, a notebook's chdir): no such folder
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    from .test_hostile_files import load_csv
+
+    (tmp_path / "scen" / "data").mkdir(parents=True)
+    (tmp_path / "scen" / "data" / "x_SLD_FCST_y.csv").write_text(load_csv("2023-07-01 07:00", 24 * 5))
+    (tmp_path / "scen" / "x.yaml").write_text(
+        "name: x\nnetwork: {type: cigre_mv}\ntime: {physics: 1h, episode: 1d}\n"
+        "agents:\n  - {id: b, type: ESS, bus: 'Bus 5', policy: learned}\n"
+        "datasets:\n  load: {provider: caiso, path: data, area: AVA}\n")
+    monkeypatch.chdir(tmp_path)
+    env = MultiAgentPowerGridEnv.from_config("scen/x.yaml")
+    monkeypatch.chdir(tmp_path / "scen" / "data")
+    env.reset(seed=0)
+    assert env.scenario.providers["load"].params.path == str(tmp_path / "scen" / "data")

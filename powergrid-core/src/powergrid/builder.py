@@ -8,6 +8,7 @@ file, line and YAML path of the offending value.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,8 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
 def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, path: str, config: EnvConfig) -> ProfileProvider:
     cls = _lookup(registry, "dataset", name, f"{path}.provider" if raw else path, config)
     if isinstance(raw.get("path"), str) and config.source.file:  # relative to the scenario file, not the cwd
-        raw = {**raw, "path": str(Path(config.source.file).parent / Path(raw["path"]).expanduser())}
+        folder = Path(os.path.abspath(config.source.file)).parent  # absolute now: the cwd may change before a reset
+        raw = {**raw, "path": str(folder / Path(raw["path"]).expanduser())}
     try:
         return cls(_params(cls, raw, path, config), role)
     except ValueError as exc:  # e.g. a provider that has no such role
