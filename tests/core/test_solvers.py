@@ -205,6 +205,12 @@ def test_a_shunt_switched_where_the_flat_start_fails_still_solves(backend):
         pp.runpp(flat, numba=False)  # the flat start alone
     for k in range(2):
         assert_matches(solver.solve(injections(1.0)), ref.solve(injections(1.0)), f"capacitor off, flow {k}")
+    # a bus added to the net: the last voltages do not fit it, the recompile starts flat only (no ValueError)
+    net = solver.net
+    pp.create_line_from_parameters(net, net.bus.index[net.bus.name == "848"][0], pp.create_bus(net, 24.9), 0.1, 0.3,
+                                   0.4, 10.0, 0.2)
+    solver.topology_changed()
+    assert solver.solve(injections(1.0)).vm_pu.shape == (len(net.bus),)
 
 
 def test_pandapower_solver_pickled_or_copied_keeps_its_warm_start():

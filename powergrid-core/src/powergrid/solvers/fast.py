@@ -773,7 +773,7 @@ class FastSolver(PowerFlowSolver):
             return
         Vb = np.append(self._V, np.nan)[self._bus_map_ext]  # (a bus out of service: NaN, then a flat 1 pu)
         warm = (np.nan_to_num(np.abs(Vb), nan=1.0), np.nan_to_num(np.angle(Vb, deg=True), nan=0.0))
-        reasons = unsupported_features(self.net) or self._compile(warm)
+        reasons = unsupported_features(self.net) or self._compile(warm if len(Vb) == len(self.net.bus) else None)
         if reasons:
             self._delegate_to_pandapower(reasons)
 
