@@ -211,6 +211,17 @@ def test_periods_finer_than_the_physics_make_ticks_without_physics(registry):
     assert all((r["a"] == 0.0) == (t % 2 == 1) for t, r, _ in steps)  # no physics at odd ticks: nothing to pay
 
 
+def test_a_tick_without_physics_projects_nothing(registry):
+    """Its cost and safety are 0, and so is its projection (was: the last physics tick's, which the adapters' sums
+    counted once per tick)."""
+    scenario = {"network": {"type": "case33bw"}, "time": {"physics": "1min", "episode": "10min"},
+                "spaces": {"action": "physical"}, "agents": [device("a", 5, policy="learned", period="30s")]}
+    env = build(registry, scenario)
+    env.reset(seed=0)
+    projections = [env.step({"a": np.array([3.0], np.float32)})[4]["a"]["projection"] for _ in range(4)]
+    assert projections == [1.0, 0.0, 1.0, 0.0]  # 3 asked of [0, 2] at the physics ticks 0 and 2
+
+
 def test_pettingzoo_api_and_seeds_on_a_multi_rate_lossy_scenario(registry):
     scenario = hierarchy(episode="3h", link={"delay": "2min", "loss": 0.3}, up={"delay": "3min", "loss": 0.2})
     parallel_api_test(build(registry, scenario), num_cycles=50)

@@ -660,8 +660,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self._account(flow)
             self.physics_steps += 1
             self._measure(t + 1)
-        else:
+        else:  # no physics: nothing spent, violated or projected at this tick
             self._cost_safe = np.zeros((2, len(self._agent_ids)))
+            self._proj = np.zeros(self._n_dev)
         self.tick = t + 1
         for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
             link.poll(self.tick)
