@@ -16,7 +16,7 @@ import pytest
 
 from powergrid.params import build_params
 from powergrid_datasets import cache, caiso
-from powergrid_datasets.errors import DataUnavailableError, DownloadError
+from powergrid_datasets.errors import DataFileError, DataUnavailableError, DownloadError
 from powergrid_datasets.providers import CaisoProvider
 
 FOLDERS = {"SLD_FCST": "load", "PRC_LMP": "price", "SLD_REN_FCST": "solar_wind"}
@@ -220,3 +220,50 @@ def test_offline_an_unverifiable_cached_file_is_reported_and_kept(monkeypatch):
     with pytest.raises(DataUnavailableError, match=r"jan\.zip: not recorded in checksums\.json.*POWERGRID_OFFLINE=1"):
         cache.fetch("https://example.invalid/jan", "jan.zip", subdir="caiso")
     assert target.is_file()  # never deleted when no download can replace it
+
+
+class ErrorFirstHandler(http.server.BaseHTTPRequestHandler):
+    """OASIS under load: the first request gets HTTP 200 and a zip holding an XML error; later ones a CSV."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.hits += 1
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            if self.server.hits == 1:
+                zf.writestr("INVALID_REQUEST.xml", "<m:OASISReport><m:ERR_CODE>1015</m:ERR_CODE>"
+                                                   "<m:ERR_DESC>Too many requests</m:ERR_DESC></m:OASISReport>")
+            else:
+                zf.writestr("x_SLD_FCST_y.csv", "INTERVALSTARTTIME_GMT,TAC_AREA_NAME,MARKET_RUN_ID,MW\n"
+                                                "2023-01-01T08:00:00-00:00,AVA,ACTUAL,1000\n")
+        body = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_oasis_error_reply_is_never_kept_in_the_cache(monkeypatch):
+    # a rate-limit reply (HTTP 200, a zip of one XML message) passed the zip check and was cached as the month's
+    # data: every later run re-read 'Too many requests' without asking OASIS again
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ErrorFirstHandler)
+    server.daemon_threads, server.hits = True, 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    monkeypatch.setenv("POWERGRID_CAISO_PAUSE", "0")
+    try:
+        report = caiso.report_of("load")
+        paths = caiso.download_year(report, 2023, url=f"http://127.0.0.1:{server.server_address[1]}/SingleZip",
+                                    tac_area_name="AVA")
+        assert len(paths) == 12 and server.hits == 13  # the error reply was fetched again, not kept
+        assert caiso.read_file(paths[0], report)["value"].tolist() == [1000.0]
+        with pytest.raises(DataFileError, match=r"an OASIS reply without data \(it holds: e\.xml\): Too many"):
+            bad = cache.cache_dir("caiso") / "e.zip"
+            with zipfile.ZipFile(bad, "w") as zf:
+                zf.writestr("e.xml", "<m:ERR_DESC>Too many requests</m:ERR_DESC>")
+            caiso.validate_reply(bad)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ import pandas as pd
 
 from powergrid_datasets import cache
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
-from powergrid_datasets.files import list_data_files, read_csv_members
+from powergrid_datasets.files import list_data_files, read_csv_members, xml_error_text
 from powergrid_datasets.timeseries import TimeSeries, step_text
 
 URL_ENV = "POWERGRID_CAISO_URL"
@@ -270,6 +271,18 @@ def month_starts(year: int, tz: str = "America/Los_Angeles") -> list[pd.Timestam
     return [pd.Timestamp(year + (m // 12), m % 12 + 1, 1).tz_localize(tz).tz_convert("UTC") for m in range(13)]
 
 
+def validate_reply(path: Path) -> None:
+    """Raise :class:`DataFileError` unless ``path`` is a complete zip holding a CSV: an OASIS error reply (HTTP 200,
+    a zip of one XML message, e.g. a rate limit) is refused with its text, so it is never kept in the cache."""
+    cache.validate_zip(path)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        if not any(n.lower().endswith(".csv") for n in names):
+            xml = [n for n in names if n.lower().endswith(".xml")]
+            detail = f": {xml_error_text(zf.read(xml[0]))}" if xml else ""
+            raise DataFileError(path, f"an OASIS reply without data (it holds: {', '.join(names) or 'nothing'}){detail}")
+
+
 def download_year(report: Report, year: int, *, market: str | None = None, url: str | None = None,
                   **filters: str) -> list[Path]:
     """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder).
@@ -285,7 +298,7 @@ def download_year(report: Report, year: int, *, market: str | None = None, url: 
         tag = "_".join(file_part(v) for v in filters.values())
         fname = f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}_{tag}.zip"
         before = (cache.cache_dir("caiso") / fname).exists()
-        paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT))
+        paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT, validate=validate_reply))
         if i < 11 and pause > 0 and not before:
             import time
 

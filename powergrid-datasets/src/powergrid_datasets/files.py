@@ -184,13 +184,13 @@ def _open_members(path: Path) -> list[tuple[str, Callable, bool]]:
             detail = ""
             xml = [n for n in names if n.lower().endswith(".xml")]
             if xml:
-                detail = ": " + _xml_error_text(zf.read(xml[0]))
+                detail = ": " + xml_error_text(zf.read(xml[0]))
             raise DataFileError(path, f"the zip holds no CSV or .xlsx (it holds: {', '.join(names) or 'nothing'}){detail}")
         return [(n, (lambda n=n: zf.open(n)), n.lower().endswith(".xlsx")) for n in sorted(tables)]
     return [(path.name, lambda: open(path, "rb"), False)]
 
 
-def _xml_error_text(raw: bytes) -> str:
+def xml_error_text(raw: bytes) -> str:
     """The human part of an OASIS error reply (``<m:ERR_DESC>…``), or the start of the XML."""
     text = raw.decode("utf-8", errors="replace")
     for tag in ("ERR_DESC", "ERR_CODE"):
