@@ -105,3 +105,31 @@ def test_a_failed_market_marks_its_prices_stale():
     np.testing.assert_allclose(proto.observe(mg1), [price, 0.0, 1.0], rtol=1e-6)
     assert price != pytest.approx(old)
     assert env.scenario.agents["mg2_dg"].price == pytest.approx(price)
+
+
+def test_the_dc_slack_is_the_in_service_slack_ext_grid_or_generator():
+    import pandapower as pp
+
+    from powergrid.networks import case33bw
+
+    reference = dc_network(case33bw())
+    # the slack is a generator (no ext_grid): the same DC model, slack at the generator's bus
+    net = case33bw()
+    eg = net.ext_grid.iloc[0]
+    pp.create_gen(net, int(eg.bus), p_mw=0.0, vm_pu=float(eg.vm_pu), slack=True)
+    net.ext_grid.drop(net.ext_grid.index, inplace=True)
+    gen_slack = dc_network(net)
+    assert gen_slack.slack == gen_slack.node_of[list(net.bus.index).index(int(eg.bus))]
+    np.testing.assert_array_equal(gen_slack.ptdf, reference.ptdf)
+    # the first ext_grid out of service: the slack is the in-service one at the far end (bus 32)
+    net = case33bw()
+    far = int(net.bus.index[-1])
+    pp.create_ext_grid(net, far, vm_pu=1.0)
+    net.ext_grid.loc[net.ext_grid.index[0], "in_service"] = False
+    moved = dc_network(net)
+    assert moved.slack == moved.node_of[len(net.bus) - 1] != reference.slack
+    assert np.all(moved.ptdf[:, moved.slack] == 0.0) and np.any(moved.ptdf[:, reference.slack] != 0.0)
+    # no slack in service: a clear error, not an IndexError
+    net.ext_grid["in_service"] = False
+    with pytest.raises(ValueError, match="in-service slack"):
+        dc_network(net)

@@ -2,7 +2,8 @@
 
 Network (:func:`dc_network`): buses joined by closed bus–bus switches are merged;
 out-of-service elements and lines behind an open line switch are dropped; buses not
-connected to the slack (the first ext_grid) are left out. Branch reactances in per
+connected to the slack (the first in-service slack of :func:`powergrid.slacks.slack_buses`:
+an ext_grid, else a slack generator) are left out. Branch reactances in per
 unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
 transformers ``√(vk%² − vkr%²)/100 · S/sn_mva`` (taps ignored). Ratings in MW:
 lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva``.
@@ -36,6 +37,8 @@ from typing import Any
 import attrs
 import numpy as np
 from scipy.optimize import linprog
+
+from powergrid.slacks import slack_buses
 
 
 @attrs.frozen
@@ -81,7 +84,10 @@ def make_network(n_nodes: int, branches: Sequence[tuple[int, int, float, float]]
 
 
 def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
-    """The DC model of a pandapower net (see the module docstring)."""
+    """The DC model of a pandapower net (see the module docstring); ValueError when no slack is in service."""
+    slacks = slack_buses(net)
+    if not slacks:
+        raise ValueError("the DC market needs an in-service slack (ext_grid or slack generator); the net has none")
     n_bus = len(net.bus)
     pos = {int(b): p for p, b in enumerate(net.bus.index)}
     parent = list(range(n_bus))
@@ -122,7 +128,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / float(getattr(tr, "parallel", 1) or 1)
         branches.append((f, t, x, float(tr.sn_mva), str(tr["name"])))
     groups = [find(i) for i in range(n_bus)]
-    slack_bus = find(pos[int(net.ext_grid.bus.iat[0])])
+    slack_bus = find(pos[slacks[0]])
     # keep the component of the slack
     adj: dict[int, set[int]] = {}
     for f, t, *_ in branches:
