@@ -82,3 +82,47 @@ def test_in_env_a_lossy_channel_reports_converged_only_at_the_true_average():
         if info["converged"]:
             assert max(errors) <= 2 * tol
         assert obs["mg1"][-1] == float(info["converged"])
+
+
+def _ieee34_3mg_with_a_bus_out_of_service():
+    """ieee34_3mg with mg1.652 (a leaf of microgrid mg1, no device on it) out of service with its line and load."""
+    from powergrid.networks import TEMPLATES
+
+    net = TEMPLATES["ieee34_3mg"]()
+    b = int(net.bus.index[net.bus.name == "mg1.652"][0])
+    net.bus.loc[b, "in_service"] = False
+    net.line.loc[(net.line.from_bus == b) | (net.line.to_bus == b), "in_service"] = False
+    net.load.loc[net.load.bus == b, "in_service"] = False
+    return net
+
+
+def test_the_voltage_signal_is_the_mean_over_the_zone_s_in_service_buses():
+    """An out-of-service bus is 0 pu in the accepted flow: it is no part of a zone's mean voltage (was averaged in:
+    mg1's signal 0.9224 pu against 0.9993 pu over its in-service buses)."""
+    import yaml
+
+    from powergrid import PluginRecord, hookimpl
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.plugins import make_registry
+    from tests.protocols.test_configs import CONFIGS
+
+    class Networks:
+        @staticmethod
+        @hookimpl
+        def powergrid_register_networks():
+            return [PluginRecord("ieee34_3mg_oos", _ieee34_3mg_with_a_bus_out_of_service, "mg1.652 out of service")]
+
+    data = yaml.safe_load((CONFIGS / "consensus_3mg.yaml").read_text())
+    data["network"] = {"type": "ieee34_3mg_oos"}
+    data["horizontal"][0]["params"] = {"topology": "ring", "signal": "voltage", "value_min": 0.0, "value_max": 2.0}
+    env = MultiAgentPowerGridEnv.from_config(data, registry=make_registry(Networks, entry_points=True))
+    env.reset(seed=0)
+    proto = env.scenario.horizontal[0]
+    net = env.net
+    for _ in range(3):
+        env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+        vm = env.last_result.vm_pu
+        for agent in proto.participants:
+            zone = np.flatnonzero((net.bus.zone == agent.id).to_numpy() & net.bus.in_service.to_numpy(bool))
+            assert proto.rule_value(agent, env.ctx) == pytest.approx(vm[zone].mean(), rel=1e-12)
+        assert 0.95 < proto.rule_value(proto.participants[0], env.ctx) < 1.05

@@ -188,7 +188,7 @@ class Consensus(HorizontalProtocol):
 
     Value of a participant: a learned agent's extra action (one number in
     ``[value_min, value_max]``); a rule agent's signal — its DG marginal cost at the
-    current setpoint ($/MWh), its zone's mean voltage (pu, last power flow) or its
+    current setpoint ($/MWh), its zone's mean voltage (pu, last power flow, over the in-service buses) or its
     devices' net injection (MW, last tick). Graph: ``ring``/``star``/``complete`` over the
     participants in order, or ``edges`` (pairs of participant ids). Ratio consensus runs
     through the protocol's channel until the estimates agree on the participants' true average
@@ -262,11 +262,21 @@ class Consensus(HorizontalProtocol):
         self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}
         self.target = float(np.mean(values))
 
+    def attach(self, net: Any) -> None:
+        """Each participant's voltage zone: the in-service buses (positions) of its zone, else of its devices'
+        buses (an out-of-service bus has no voltage: 0 pu in an accepted flow)."""
+        on = net.bus.in_service.to_numpy(bool)
+        self._zones: dict[str, np.ndarray] = {}
+        for agent in self.participants:
+            zone = agent.zone if getattr(agent, "zone", None) is not None and len(agent.zone) else \
+                np.array([d.bus for d in agent.devices()], int)
+            zone = np.asarray(zone, int)
+            self._zones[agent.id] = zone[on[zone]]
+
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
         if result.converged:
             for agent in self.participants:
-                zone = agent.zone if getattr(agent, "zone", None) is not None and len(agent.zone) else \
-                    np.array([d.bus for d in agent.devices()], int)
+                zone = self._zones[agent.id]
                 if len(zone):
                     self._voltage[agent.id] = float(finite_or(np.mean(result.vm_pu[zone]), self._voltage[agent.id]))
         return {}
