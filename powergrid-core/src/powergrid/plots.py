@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from powergrid.slacks import slack_buses
+
 #: ANSI C84.1 service voltage range A (pu): the band drawn on voltage plots.
 ANSI_A_PU = (0.95, 1.05)
 
@@ -25,8 +27,8 @@ def _figure(width: float, height: float) -> Any:
 
 
 class EpisodeRecord:
-    """Per-step series of one episode: bus-voltage envelope (pu), device P (MW) and state,
-    the energy price ($/MWh) and the microgrids' exchanges (MW, + imports)."""
+    """Per-step series of one episode: bus-voltage envelope (pu, over the in-service buses: an out-of-service bus
+    is 0 pu in the flow), device P (MW) and state, the energy price ($/MWh) and the microgrids' exchanges (MW, + imports)."""
 
     def __init__(self, env: Any) -> None:
         self.name = env.config.name
@@ -40,11 +42,12 @@ class EpisodeRecord:
         self.import_mw: dict[str, list[float]] = defaultdict(list)
         self.trades_mw: dict[str, list[tuple[float, float]]] = defaultdict(list)  # (h, MW) when traded
         self.band = (env.config.reward.v_min_pu, env.config.reward.v_max_pu)
+        self._on = env.net.bus.in_service.to_numpy(bool)
 
     def record(self, env: Any, hours: float, price: float) -> None:
         """Add the step that just ran: ``hours`` since the episode start (h), the price it ran at ($/MWh)."""
         result = env.last_result
-        vm = np.asarray(result.vm_pu if result is not None else [np.nan], dtype=float)
+        vm = np.asarray(result.vm_pu[self._on] if result is not None else [np.nan], dtype=float)
         self.hours.append(hours)
         self.v_min.append(float(np.nanmin(vm)))
         self.v_mean.append(float(np.nanmean(vm)))
@@ -63,18 +66,20 @@ class EpisodeRecord:
                 self.trades_mw[agent_id].append((hours, float(mw)))
 
     def save(self, folder: Path) -> list[Path]:
-        """Write ``<name>_voltages.png``, ``<name>_dispatch.png`` and ``<name>_market.png`` into ``folder``."""
+        """Write ``<name>_voltages.png``, ``<name>_dispatch.png`` and ``<name>_market.png`` into ``folder``; a
+        symbolic link there at one of those names is refused (:func:`powergrid.cli.output_file`), never written through."""
+        from powergrid.cli import output_file
+
+        paths = [output_file(folder, f"{self.name}_{kind}.png") for kind in ("voltages", "dispatch", "market")]
         folder.mkdir(parents=True, exist_ok=True)
-        return [self._voltages(folder / f"{self.name}_voltages.png"),
-                self._dispatch(folder / f"{self.name}_dispatch.png"),
-                self._market(folder / f"{self.name}_market.png")]
+        return [self._voltages(paths[0]), self._dispatch(paths[1]), self._market(paths[2])]
 
     def _voltages(self, path: Path) -> Path:
         fig = _figure(9, 4)
         ax = fig.subplots()
         t = np.asarray(self.hours)
         ax.fill_between(t, self.v_min, self.v_max, step="post", color="tab:blue", alpha=0.3,
-                        label="all buses: min to max")
+                        label="in-service buses: min to max")
         ax.step(t, self.v_mean, where="post", color="tab:blue", lw=1, label="mean")
         ax.axhspan(*ANSI_A_PU, color="tab:green", alpha=0.1, label="ANSI C84.1 range A")
         for v in ANSI_A_PU:
@@ -126,12 +131,12 @@ class EpisodeRecord:
 
 
 def tree_layout(net: Any) -> dict[int, tuple[float, float]]:
-    """Bus index → (x, y): depth from the slack along closed branches, leaves spread in order."""
+    """Bus index → (x, y): depth from the in-service slacks along closed branches, leaves spread in order."""
     import networkx as nx
     import pandapower.topology as topology
 
     graph = topology.create_nxgraph(net, respect_switches=True)
-    roots = [int(b) for b in net.ext_grid.bus] or [int(net.bus.index[0])]
+    roots = slack_buses(net) or [int(net.bus.index[0])]
     position: dict[int, tuple[float, float]] = {}
     next_row = [0.0]
 
@@ -177,8 +182,8 @@ def draw_network(net: Any, path: Path, *, title: str, agents: dict[str, list[int
         xy = np.array([pos[int(b)] for b in buses])
         ax.scatter(xy[:, 0], xy[:, 1], s=14, color=colours[i % len(colours)], zorder=2,
                    label=zone if zone not in ("None", "nan") else "buses")
-    slack = np.array([pos[int(b)] for b in net.ext_grid.bus]).reshape(-1, 2)
-    ax.scatter(slack[:, 0], slack[:, 1], s=90, marker="s", color="k", zorder=3, label="slack (ext_grid)")
+    slack = np.array([pos[b] for b in slack_buses(net)]).reshape(-1, 2)
+    ax.scatter(slack[:, 0], slack[:, 1], s=90, marker="s", color="k", zorder=3, label="slack")
     for name, buses in (agents or {}).items():
         xy = np.array([pos[int(b)] for b in buses])
         if len(buses) == 1:
@@ -202,7 +207,8 @@ def _rectangle(corner: tuple[float, float], width: float, height: float) -> Any:
 
 
 def draw_state(env: Any, figure: Any = None) -> Any:
-    """The environment's last step: bus voltages (pu) with the reward's band, and every device's P (MW).
+    """The environment's last step: bus voltages (pu; an out-of-service bus is a gap) with the reward's band, and
+    every device's P (MW).
 
     Drawn into ``figure`` (reused between frames), else into a new pyplot-free figure.
     """
@@ -211,6 +217,7 @@ def draw_state(env: Any, figure: Any = None) -> Any:
     volts, dispatch = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     rw = env.config.reward
     vm = env.last_result.vm_pu if env.last_result is not None else np.ones(len(env.net.bus))
+    vm = np.where(env.net.bus.in_service.to_numpy(bool), vm, np.nan)  # an out-of-service bus: a gap, not 0 pu
     volts.plot(np.arange(vm.size), vm, ".-", lw=0.8, ms=3, color="tab:blue")
     volts.axhspan(rw.v_min_pu, rw.v_max_pu, color="tab:green", alpha=0.12, label="band")
     volts.set(xlabel="bus (row)", ylabel="voltage (pu)", title=f"{env.config.name}: tick {env.tick}")
