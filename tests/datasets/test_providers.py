@@ -230,3 +230,13 @@ def test_a_relative_path_stays_the_scenario_folder_when_the_working_directory_ch
     monkeypatch.chdir(tmp_path / "scen" / "data")
     env.reset(seed=0)
     assert env.scenario.providers["load"].params.path == str(tmp_path / "scen" / "data")
+
+
+@pytest.mark.parametrize(("spec", "role"), [({"provider": "caiso_2023", "capacity_mw": 2000}, "load"),
+                                            ({"provider": "caiso_2023", "capacity_mw": 2000}, "price"),
+                                            ({"provider": "caiso_2023", "capacity_mw": 2000, "normalize": "none"}, "solar")])
+def test_capacity_where_it_would_be_ignored_is_refused(spec, role):
+    # capacity_mw only divides solar/wind; on a load it was silently ignored (the mean still divided it)
+    with pytest.raises(ValueError, match=rf"capacity_mw divides a solar or wind series .*ignored for this {role} profile"):
+        make(spec, role)
+    assert make({"provider": "caiso_2023", "capacity_mw": 2000}, "solar").params.capacity_mw == 2000

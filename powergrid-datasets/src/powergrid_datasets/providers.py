@@ -163,6 +163,9 @@ class SeriesProvider(ProfileProvider):
         if role not in self.ROLES:
             raise ValueError(f"dataset {self.NAME!r} has no {role!r} profile (it has: {', '.join(self.ROLES)})")
         check_times(params)
+        if params.capacity_mw is not None and (role not in ("solar", "wind") or self.normalize_mode() == "none"):
+            raise ValueError(f"capacity_mw divides a solar or wind series (normalize not none); it would be ignored "
+                             f"for this {role} profile (normalize: {self.normalize_mode()})")
         self.last_start: pd.Timestamp | None = None
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
