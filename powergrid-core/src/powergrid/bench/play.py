@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.evaluate import PolicyFn, policy_named
+from powergrid.evaluate import PolicyFn, policy_named, seed_action_spaces
 
 
 @attrs.frozen
@@ -44,8 +44,7 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     rw = env.config.reward
     obs, _ = env.reset(seed=seed)
     observes = getattr(act, "observes", False)
-    for agent_id in env.agents:
-        env.action_space(agent_id).seed(seed)
+    seed_action_spaces(env, seed)
     roots = [a.id for a in env.scenario.roots]
     devices = [d for d in env.scenario.device_agents if type(d.device).__name__ != "GridConnection"]
     on = env.net.bus.in_service.to_numpy(bool)
