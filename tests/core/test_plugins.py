@@ -186,3 +186,25 @@ def test_a_registration_hook_that_raises_is_reported_and_skipped(monkeypatch):
     monkeypatch.setenv("POWERGRID_STRICT_PLUGINS", "1")
     with pytest.raises(PluginLoadError, match=r"plugin 'test:raising_hook_plugin' .*failed: powergrid_register_devices"):
         make_registry(raising)
+
+
+def test_a_distribution_without_metadata_does_not_stop_discovery(tmp_path, monkeypatch):
+    # an interrupted install can leave a .dist-info holding entry_points.txt but no METADATA: every command
+    # used to fail with 'No package metadata was found.' naming nothing
+    info = tmp_path / "powergrid_half-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[powergrid]\nhalf = half_pg_plugin\n")
+    (tmp_path / "half_pg_plugin.py").write_text(textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        @hookimpl
+        def powergrid_register_devices():
+            return [PluginRecord("HalfDevice", "half_pg_plugin:X", "from a half-installed package")]
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        registry = make_registry(entry_points=True)
+    finally:
+        sys.modules.pop("half_pg_plugin", None)
+    record = registry.get("device", "HalfDevice")
+    assert "powergrid_half-1.0.dist-info" in record.distribution and "MetadataNotFound" in record.distribution

@@ -195,8 +195,7 @@ def build_plugin_manager(
         for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in disabled or pm.get_plugin(ep.name) is not None:
                 continue
-            dist = ep.dist.name if ep.dist else "unknown"
-            version = ep.dist.version if ep.dist else ""
+            dist, version = _distribution(ep)
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not take the others down
@@ -217,6 +216,18 @@ def build_plugin_manager(
             origin[ep.name] = (dist, version)
     pm.check_pending()
     return pm, origin, failed
+
+
+def _distribution(ep: Any) -> tuple[str, str]:
+    """Name and version of the distribution declaring ``ep``; a broken one (a ``.dist-info`` without METADATA,
+    left by an interrupted install) is named by its folder instead of failing every command."""
+    if ep.dist is None:
+        return "unknown", ""
+    try:
+        return ep.dist.name, ep.dist.version
+    except Exception as exc:  # importlib_metadata.MetadataNotFound and friends
+        where = getattr(ep.dist, "_path", None)
+        return f"{where or 'a distribution'} ({type(exc).__name__}: {exc})", ""
 
 
 def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
