@@ -365,3 +365,17 @@ def test_regulators_of_a_net_whose_slack_is_a_generator_are_ordered_upstream_fir
     control.reset()
     result = control.solve(base_injections(net))
     assert result.converged and _out_of_band(control, result) == []
+
+
+def test_a_new_deviation_after_a_move_waits_its_delay():
+    """cigre_mv (one tick of delay): out of band at 0.9 x load for two ticks, the OLTCs move into band at the second;
+    when the load falls back to 0.5 x the deviation is new and is tolerated one tick (the timer used to carry the
+    ticks before the move, and they moved at once)."""
+    net = TEMPLATES["cigre_mv"]()
+    control = TapControl.from_net(FastSolver(net))
+    control.reset()
+    moves = []
+    for scale in (0.5, 0.5, 0.9, 0.9, 0.5, 0.5):
+        control.solve(base_injections(net, scale))
+        moves.append(control.tap_changes > 0)
+    assert moves == [False, False, False, True, False, True]

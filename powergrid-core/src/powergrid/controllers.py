@@ -282,6 +282,7 @@ class TapControl:
         iteration = self._iteration
         moved = 0
         reading = flow if isinstance(flow, TapReading) else self.read(flow)
+        calm = []  # regulators in band at a later flow: their timers restart when it is the tick's last
         if reading.converged:
             settle, cap = self._settle, self.max_iterations
             for reg, vm, p, q in zip(self.regulators, reading.vm_pu, reading.p_lv_mw, reading.q_lv_mvar):
@@ -290,6 +291,8 @@ class TapControl:
                 n = reg.taps_wanted(reg.relay_volts(vm, p, q))  # upstream first; one regulator moves per iteration
                 if iteration == 0:
                     reg.timer = reg.timer + 1 if n else 0
+                elif not n:
+                    calm.append(reg)
                 if moved or not n or reg.moves >= cap or (not settle and reg.timer <= reg.settings.delay_ticks):
                     continue
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
@@ -304,6 +307,8 @@ class TapControl:
             self._iteration += 1
             self._moved_total += moved
             return True
+        for reg in calm:  # in band at the tick's final taps: a deviation at the next tick is a new one
+            reg.timer = 0
         self.tap_changes = 0 if self._settle else self._moved_total
         self.total_tap_changes += self.tap_changes
         self._settle = False
