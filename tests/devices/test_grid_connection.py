@@ -29,6 +29,40 @@ def test_cost_and_limits(import_mw: float, cost: float, safety: float) -> None:
     assert pcc.cost == pytest.approx(cost) and pcc.safety == pytest.approx(safety)
 
 
+@pytest.mark.parametrize(("price", "import_mw", "cost"), [(-50.0, 1.0, -50.0 * 0.25), (-50.0, -1.0, 50.0 * 0.25),
+                                                        (50.0, -1.0, -0.8 * 50.0 * 0.25), (0.0, -1.0, 0.0)])
+def test_an_export_is_never_paid_less_than_an_import_at_the_same_price(price: float, import_mw: float,
+                                                                       cost: float) -> None:
+    """Export at ``min(sell_ratio·price, price)``: at a negative price the full price (was 0.8·price, −8 $ less)."""
+    pcc = make("GridConnection", sell_ratio=0.8)
+    ctx = context(price=price)
+    pcc.step(None, ctx)
+    pcc.settle(_exchange(import_mw), ctx)
+    assert pcc.cost == pytest.approx(cost)
+
+
+def test_cycling_a_battery_at_a_negative_price_earns_only_its_net_import() -> None:
+    """H5s29's reproducer: an ESS charging 0.5 MW for 2 h then discharging 0.5 MW for 2 h, 24 h at a constant
+    −50 $/MWh behind a sell_ratio 0.8 PCC. The PCC sees zero net energy (the losses come out of the SOC), so the bill
+    is 0, as with sell_ratio 1; with the export at 0.8·price it was −60 $ (12 h × 0.5 MWh × 10 $/MWh) for nothing."""
+    bills = {}
+    for ratio in (0.8, 1.0):
+        pcc = make("GridConnection", sell_ratio=ratio, dt_h=1.0)
+        ess = make("ESS", dt_h=1.0, p_max_mw=0.5, capacity_mwh=2.0, soc_min=0.0, soc_max=1.0, soc_init=0.5)
+        ctx = context(n=24, dt_h=1.0, price=-50.0)
+        bill = net_import = 0.0
+        for t in range(24):
+            ess.step(np.array([-0.5 if t % 4 < 2 else 0.5]), ctx)
+            pcc.step(None, ctx)
+            pcc.settle(_exchange(-ess.p_mw), ctx)
+            bill += pcc.cost
+            net_import += -ess.p_mw * 1.0
+        assert ess.soc < 0.5  # the round trip's losses drained the battery
+        bills[ratio] = (bill, net_import)
+    assert bills[0.8][1] == pytest.approx(0.0, abs=1e-12)
+    assert bills[0.8][0] == pytest.approx(-50.0 * bills[0.8][1], abs=1e-9) == bills[1.0][0]
+
+
 def test_diverged_flow_settles_nothing() -> None:
     pcc = make("GridConnection")
     pcc.step(None, context())

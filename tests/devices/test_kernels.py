@@ -118,7 +118,7 @@ def test_kernel_equals_the_per_object_path(kind: str, raws: list[dict[str, Any]]
         kernel.step(actions, prices, ctx_batch)
         if kernel.settles:
             flows = _flows(rng)
-            ctx_solo.price = ctx_batch.price = float(rng.uniform(0.0, 150.0))
+            ctx_solo.price = ctx_batch.price = float(rng.uniform(-60.0, 150.0))  # both export tariffs
             for d in solo:
                 d.settle(flows, ctx_solo)
             kernel.settle(flows, ctx_batch)

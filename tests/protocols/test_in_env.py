@@ -109,6 +109,15 @@ def test_admm_in_env_reports_convergence():
     assert info["primal_residual"] <= 1e-3
 
 
+def test_admms_grid_tie_bills_an_export_like_the_grid_connection():
+    """sell_ratio 0.8: at 60 $/MWh the grid buys at 48; at −10 $/MWh an export costs the full 10 $/MWh (before:
+    8, so the tie was concave and buying and selling at once looked like a gain), one convex case to solve."""
+    proto = _env("admm_3mg").scenario.horizontal[0]
+    assert (proto.grid_tie(60.0).buy, proto.grid_tie(60.0).sell) == (60.0, 48.0)
+    tie = proto.grid_tie(-10.0)
+    assert (tie.buy, tie.sell) == (-10.0, -10.0) and len(tie.modes()) == 1
+
+
 def test_admm_schedules_the_pcc_exchange_the_power_flow_then_measures():
     """x_i = Σ units − d_i is the area's PCC export: the demand d_i leaves out PV (and any other non-unit device),
     so with the load and the sun held constant the persistence schedule meets the measured export up to losses

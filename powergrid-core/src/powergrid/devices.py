@@ -346,3 +346,13 @@ def clip_action(action: Any, space: gymnasium.spaces.Box) -> tuple[np.ndarray, f
     distance = float(np.abs(clipped - a).sum()) + float(np.where(bad, space.high - space.low, 0.0).sum())
     return clipped, distance
 
+
+
+def export_price(price: Any, sell_ratio: Any) -> Any:
+    """$/MWh an export at a point of common coupling is paid: ``min(sell_ratio·price, price)`` (floats or arrays).
+
+    At a negative price an export is billed the full price, never less than an import earns, so a zero-net round
+    trip gains nothing (at ``sell_ratio·price`` it would earn ``(1 − sell_ratio)·|price|`` per MWh cycled).
+    Shared by the GridConnection bill, the protocols' meter and the benchmark oracle.
+    """
+    return np.minimum(sell_ratio * price, price)

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, Kernel, StepContext
+from powergrid.devices import Device, Kernel, StepContext, export_price
 from powergrid.params import choice, quantity, text
 from powergrid.solvers.base import PowerFlowResult
 
@@ -16,7 +16,8 @@ from powergrid.solvers.base import PowerFlowResult
 class GridConnectionParams:
     element: str = choice(("ext_grid", "trafo", "line"), "ext_grid", doc="where the exchange is measured")
     name: str = text("", doc="element name; empty: the first element of that table")
-    sell_ratio: float = quantity("1", 1.0, ge=0, le=1, doc="export price as a fraction of the buy price")
+    sell_ratio: float = quantity("1", 1.0, ge=0, le=1,
+                                 doc="export price as a fraction of the buy price (at a negative price: the full price)")
     import_limit_mw: float = quantity("MW", 1e9, ge=0)
     export_limit_mw: float = quantity("MW", 1e9, ge=0)
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
@@ -77,7 +78,7 @@ class GridConnectionKernel(Kernel):
         if self.flipped:
             value *= self.sign
         ok = ~np.isnan(value)  # NaN: the power flow did not converge; nothing is settled
-        rate = np.where(value >= 0, ctx.price, self.sell_ratio * ctx.price)
+        rate = np.where(value >= 0, ctx.price, export_price(ctx.price, self.sell_ratio))
         cost = exchange_cost(rate, value, self.dt, self.demand_charge, np.maximum(value - self.peak_mw, 0.0))
         self.cost = np.where(ok, cost, self.cost)
         self.import_mw = np.where(ok, value, self.import_mw)
@@ -92,8 +93,8 @@ class GridConnection(Device):
     ``import = P`` into the microgrid at the element (ext_grid: its injection;
     trafo: ``p_hv_mw``; line: ``p_from_mw``, or ``−p_from_mw`` for a line whose from side is the radial end it
     feeds), in MW. Cost over ``dt`` hours:
-    ``price·import·dt`` when importing, ``sell_ratio·price·import·dt`` (a
-    revenue) when exporting, with ``price`` in $/MWh; plus a demand charge
+    ``price·import·dt`` when importing, ``min(sell_ratio·price, price)·import·dt`` (a
+    revenue; at a negative price the full price) when exporting, with ``price`` in $/MWh; plus a demand charge
     ``demand_charge·max(import − peak, 0)`` $ whenever the import exceeds the episode's
     peak so far (``peak`` starts at 0), so an episode pays ``demand_charge·max(peak import, 0)``.
     Safety: MW beyond the import or export limit. Injects nothing itself; takes no action.
@@ -136,7 +137,9 @@ class GridConnection(Device):
         if self.sign < 0:
             value = -value
         self.import_mw = value
-        rate = ctx.price if value >= 0 else p.sell_ratio * ctx.price
+        price = ctx.price
+        sell = p.sell_ratio * price  # export_price as a conditional (same floats, faster)
+        rate = price if value >= 0 else (sell if sell < price else price)
         # max(·, 0) and max(peak, value) as conditionals (same floats, faster)
         rise, peak = value - self.peak_mw, self.peak_mw
         self.cost = exchange_cost(rate, value, self.dt_h, p.demand_charge, 0.0 if rise < 0.0 else rise)

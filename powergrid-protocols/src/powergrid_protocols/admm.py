@@ -32,8 +32,8 @@ The upstream grid (:class:`GridTie`) sells at ``buy`` and buys at ``sell`` $/MWh
 net exchange ``g`` (MW into the areas): cost ``buy·g`` for ``g ≥ 0``, ``sell·g`` for
 ``g < 0``. While ``sell ≤ buy`` that cost is convex and the grid is one more area with an
 import and an export unit (buying and selling at once never pays, and the two are netted).
-When ``sell > buy`` — a negative price with ``sell = ratio·price``, ratio < 1 — it is
-concave: one area holding both units would buy and sell at once and earn
+When ``sell > buy`` (a tie built so; :class:`ADMMDispatch`'s, ``sell = min(ratio·price, price)``,
+never is) it is concave: one area holding both units would buy and sell at once and earn
 ``(sell − buy)·G`` out of nothing. :func:`dispatch_with_grid` then solves the two convex
 cases, import only (``0 ≤ g ≤ G`` at ``buy``) and export only (``−G ≤ g ≤ 0`` at ``sell``),
 and keeps the cheaper: the exact optimum with one net exchange per area at any price sign.
@@ -48,7 +48,7 @@ import attrs
 import numpy as np
 
 from powergrid import scaling
-from powergrid.devices import StepContext
+from powergrid.devices import StepContext, export_price
 from powergrid.params import flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
@@ -364,7 +364,7 @@ class ADMMParams(ChannelFields):
     rho: float = quantity("$/MW²h", 50.0, gt=0, doc="initial ADMM penalty")
     tol: float = quantity("MW", 1e-4, gt=0, doc="primal and dual residual tolerance")
     max_iter: int = integer(2000, ge=1)
-    grid: bool = flag(True, doc="include the upstream grid (buy at the price, sell at sell_ratio·price)")
+    grid: bool = flag(True, doc="include the upstream grid (buy at the price, sell at min(sell_ratio·price, price))")
     grid_limit_mw: float = quantity("MW", 100.0, gt=0)
     sell_ratio: float = quantity("1", 0.8, ge=0, le=1)
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
@@ -379,8 +379,8 @@ class ADMMDispatch(HorizontalProtocol):
     the last tick (PCC import + its units' injections, i.e. persistence: the loads less
     PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
     bounds = its GridConnection's import/export limits. With ``grid``, the upstream grid is
-    one more area selling at the price and buying at ``sell_ratio``·price, with one net exchange
-    at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
+    one more area selling at the price and buying at ``min(sell_ratio·price, price)`` (:meth:`grid_tie`, the
+    GridConnection's tariff), with one net exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
     The dispatch is applied as the units' setpoints; the info reports the clearing price
     (the dual, $/MWh), iterations, messages and the ADMM cost.
     """
@@ -407,6 +407,12 @@ class ADMMDispatch(HorizontalProtocol):
     def observation_features(self, agent: Any) -> tuple[Feature, ...]:
         """``[price $/MWh, the agent's scheduled exchange MW]``."""
         return (scaling.PRICE, scaling.power(1.0))
+
+    def grid_tie(self, price: float) -> GridTie:
+        """The upstream grid at ``price`` $/MWh, billed like a GridConnection: it sells at the price and buys at
+        ``min(sell_ratio·price, price)``."""
+        p = self.params
+        return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
 
     def areas(self) -> tuple[list[Area], list[list[Any]]]:
         """The participants as ADMM areas, and the device agent behind each unit (a piecewise-cost DG has one
@@ -444,7 +450,7 @@ class ADMMDispatch(HorizontalProtocol):
                    "channel": self.channel if lossy else None, "start_tick": self._clock}
         cases = 1
         if p.grid:
-            grid = GridTie(float(ctx.price), p.sell_ratio * float(ctx.price), p.grid_limit_mw)
+            grid = self.grid_tie(float(ctx.price))
             r = dispatch_with_grid(areas, grid, **options)
             cases = len(grid.modes())
         else:

@@ -23,7 +23,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.agents import ReactiveSetpoint
-from powergrid.devices import clip_action
+from powergrid.devices import clip_action, export_price
 from powergrid.params import integer, quantity, text
 from powergrid.protocols import mw_range, pending_mw, set_pending_mw  # public in core
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
@@ -137,7 +137,7 @@ class Meter:
 
     def bill(self, import_mw: float, price: float, dt_h: float) -> float:
         """What the GridConnection charges for ``import_mw`` (negative: export revenue)."""
-        rate = price if import_mw >= 0 else self.sell_ratio * price
+        rate = price if import_mw >= 0 else float(export_price(price, self.sell_ratio))
         return rate * import_mw * dt_h
 
 

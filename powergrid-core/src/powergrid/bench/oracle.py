@@ -24,9 +24,10 @@ Relaxation (a multi-period, sensitivity-linearised AC OPF):
 - **Battery**: charge and discharge are separate variables (their simultaneity is not excluded;
   efficiency and degradation make it unprofitable at non-negative prices).
 - **PV reactive power** within ``±sqrt(S² − P_av²)``: an inner approximation of the inverter disc.
-- **Grid bill**: ``price·u − sell_ratio·price·w`` with ``import = u − w``; at hours with a
-  negative price a binary keeps ``u·w = 0`` (then the problem is a MILP). Demand charge: the peak
-  import as one variable ``≥`` every hour's import.
+- **Grid bill**: ``price·u − min(sell_ratio·price, price)·w`` with ``import = u − w`` (the
+  GridConnection's tariff: the export price is never above the import price, so the bill is convex
+  and buying and selling at once never pays). Demand charge: the peak import as one variable
+  ``≥`` every hour's import.
 - **P2P trades** ``δ`` (MW, > 0 buys) with ``Σδ = 0`` each hour, net-metered at the PCC; a trade is
   delivered by the participant's generator, which must cover it within its range.
 - **Hierarchy**: every microgrid is dispatched directly, so for an ISO that can only steer
@@ -47,7 +48,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from powergrid.agents import GridAgent
-from powergrid.devices import StepContext
+from powergrid.devices import StepContext, export_price
 from powergrid.solvers.base import Injections, PowerFlowResult
 
 EPS = 0.01  # MW / Mvar of the finite-difference steps
@@ -66,24 +67,22 @@ class OraclePlan:
 
 
 class _LP:
-    """A growing LP: variables with bounds, costs and integrality; sparse rows ``lo ≤ A·x ≤ hi``."""
+    """A growing LP: variables with bounds and costs; sparse rows ``lo ≤ A·x ≤ hi``."""
 
     def __init__(self) -> None:
         self.lo: list[float] = []
         self.hi: list[float] = []
         self.c: list[float] = []
-        self.integer: list[int] = []
         self.rows: list[int] = []
         self.cols: list[int] = []
         self.vals: list[float] = []
         self.row_lo: list[float] = []
         self.row_hi: list[float] = []
 
-    def var(self, lo: float, hi: float, cost: float = 0.0, integer: bool = False) -> int:
+    def var(self, lo: float, hi: float, cost: float = 0.0) -> int:
         self.lo.append(lo)
         self.hi.append(hi)
         self.c.append(cost)
-        self.integer.append(int(integer))
         return len(self.c) - 1
 
     def row(self, terms: dict[int, float], lo: float, hi: float) -> None:
@@ -100,8 +99,7 @@ class _LP:
         n = len(self.c)
         a = sp.csr_array((self.vals, (self.rows, self.cols)), shape=(len(self.row_lo), n))
         res = milp(np.array(self.c), constraints=LinearConstraint(a, self.row_lo, self.row_hi),
-                   integrality=np.array(self.integer), bounds=Bounds(self.lo, self.hi),
-                   options={"time_limit": 120.0, "mip_rel_gap": 1e-6})
+                   bounds=Bounds(self.lo, self.hi), options={"time_limit": 120.0})
         if res.x is None:
             raise RuntimeError(f"oracle LP failed: {res.message}")
         return res.x, float(res.fun), res.message
@@ -329,14 +327,8 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
         peak = lp.var(0.0, np.inf, cw * prm.demand_charge) if prm.demand_charge else None
         for t in range(T):
             terms, const = linear(t, nb + nl + m)
-            rate = price[t] * dt * cw
-            u = lp.var(0.0, np.inf, rate)
-            w = lp.var(0.0, np.inf, -prm.sell_ratio * rate)
-            if price[t] < 0:  # concave bill: a binary chooses import or export
-                big = 100.0
-                z = lp.var(0.0, 1.0, integer=True)
-                lp.row({u: 1.0, z: -big}, -np.inf, 0.0)
-                lp.row({w: 1.0, z: big}, -np.inf, big)
+            u = lp.var(0.0, np.inf, price[t] * dt * cw)  # convex bill: export price ≤ import price
+            w = lp.var(0.0, np.inf, -export_price(price[t], prm.sell_ratio) * dt * cw)
             trade = {trades[g.id][t]: 1.0} if g.id in trades else {}
             # u − w = import − δ (net metering): u − w − J·x + δ = const
             lp.row({u: 1.0, w: -1.0, **{v: -c for v, c in terms.items()}, **trade}, const, const)
