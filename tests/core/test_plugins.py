@@ -208,3 +208,26 @@ def test_a_distribution_without_metadata_does_not_stop_discovery(tmp_path, monke
         sys.modules.pop("half_pg_plugin", None)
     record = registry.get("device", "HalfDevice")
     assert "powergrid_half-1.0.dist-info" in record.distribution and "MetadataNotFound" in record.distribution
+
+
+def test_a_lazy_factory_whose_module_raises_names_the_plugin_and_the_yaml_line(tmp_path, monkeypatch):
+    # 'powergrid validate' used to end in 'RuntimeError: vendor DLL not found' naming no plugin, file or line
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+
+    (tmp_path / "boom_device_module.py").write_text("raise RuntimeError('vendor DLL not found')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = types.ModuleType("boom_pack")
+
+    @hookimpl
+    def powergrid_register_devices():
+        return [PluginRecord("Boomer", "boom_device_module:Boomer", "fails when imported")]
+
+    plugin.powergrid_register_devices = powergrid_register_devices
+    registry = make_registry(plugin)
+    with pytest.raises(PluginLoadError, match=r"device 'Boomer' from test:boom_pack cannot be loaded: "
+                                              r"'boom_device_module:Boomer' \(RuntimeError: vendor DLL not found\)"):
+        registry.load("device", "Boomer")
+    text = "network: {type: cigre_mv}\nagents:\n  - {id: b, type: Boomer, bus: 'Bus 5'}\n"
+    with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.type: device 'Boomer' .*vendor DLL"):
+        build_scenario(EnvConfig.from_text(text, file="s.yaml"), registry)

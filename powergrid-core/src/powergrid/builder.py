@@ -20,7 +20,7 @@ import pandapower as pp
 from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device
-from powergrid.errors import ConfigError, UnknownPluginError
+from powergrid.errors import ConfigError, PluginLoadError, UnknownPluginError
 from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry
@@ -52,7 +52,7 @@ class Scenario:
 def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig) -> Any:
     try:
         return registry.load(kind, spec_type)
-    except UnknownPluginError as exc:
+    except (UnknownPluginError, PluginLoadError) as exc:
         raise config.source.error(path, str(exc)) from None
 
 

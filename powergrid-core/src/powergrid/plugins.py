@@ -55,7 +55,7 @@ class PluginRecord:
             obj: Any = importlib.import_module(module)
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # ImportError, AttributeError, or whatever the module raises when imported
             raise PluginLoadError(f"{self.kind or 'plugin'} {self.name!r} from {self.provider} cannot be loaded: "
                                   f"{self.factory!r} ({type(exc).__name__}: {exc})") from exc
         return obj
