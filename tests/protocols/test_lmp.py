@@ -133,3 +133,55 @@ def test_the_dc_slack_is_the_in_service_slack_ext_grid_or_generator():
     net.ext_grid["in_service"] = False
     with pytest.raises(ValueError, match="in-service slack"):
         dc_network(net)
+
+
+def _ieee34_3mg_loads_off(drop: bool):
+    """ieee34_3mg with its largest load out of service and bus mg1.652 out of service (with its line; its load left
+    in service: pandapower serves none of it); ``drop``: those two loads removed instead."""
+    from powergrid.networks import TEMPLATES
+
+    net = TEMPLATES["ieee34_3mg"]()
+    b = int(net.bus.index[net.bus.name == "mg1.652"][0])
+    net.bus.loc[b, "in_service"] = False
+    net.line.loc[(net.line.from_bus == b) | (net.line.to_bus == b), "in_service"] = False
+    big, at_b = int(net.load.p_mw.idxmax()), net.load.index[net.load.bus == b]
+    assert len(at_b) == 1 and net.load.p_mw[at_b].sum() > 0 and big not in at_b
+    if drop:
+        net.load.drop([big, *at_b], inplace=True)
+    else:
+        net.load.loc[big, "in_service"] = False
+    return net
+
+
+def test_the_market_clears_only_the_loads_the_flow_serves():
+    """An out-of-service load, or one at an out-of-service bus (no DC node: it went to the last node), was demand."""
+    import yaml
+
+    from powergrid import PluginRecord, hookimpl
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.plugins import make_registry
+    from tests.protocols.test_configs import CONFIGS
+
+    class Networks:
+        @staticmethod
+        @hookimpl
+        def powergrid_register_networks():
+            return [PluginRecord("loads_off", lambda: _ieee34_3mg_loads_off(False), "two loads not served"),
+                    PluginRecord("loads_dropped", lambda: _ieee34_3mg_loads_off(True), "the same loads removed")]
+
+    registry = make_registry(Networks, entry_points=True)
+    results = {}
+    for name in ("loads_off", "loads_dropped"):
+        data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+        data["network"] = {"type": name}
+        env = MultiAgentPowerGridEnv.from_config(data, registry=registry)
+        env.reset(seed=0)
+        proto = env.scenario.horizontal[0]
+        results[name] = []
+        for _ in range(3):
+            env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
+            assert proto.result.success
+            results[name].append((proto.result.dispatch_mw.sum(), proto.result.lmp))
+    for (mw, lmp), (mw_ref, lmp_ref) in zip(results["loads_off"], results["loads_dropped"]):
+        assert mw == pytest.approx(mw_ref, abs=1e-9)
+        np.testing.assert_allclose(lmp, lmp_ref, atol=1e-9)

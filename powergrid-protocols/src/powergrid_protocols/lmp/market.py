@@ -43,7 +43,7 @@ class LMPMarket(HorizontalProtocol):
     Offers: learned participant — extra action ``[price $/MWh, quantity MW]`` at its first
     DG's bus; rule participant — each DG in ``blocks`` equal blocks priced at the marginal
     cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
-    Demand: every load of the network at the current load multiplier minus the participants'
+    Demand: every in-service load of the network at the current load multiplier minus the participants'
     PV available now. The cleared quantities become the DG setpoints; each participant's LMP
     (at the bus of its first non-meter device) is set as its devices' price and observed,
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
@@ -62,9 +62,12 @@ class LMPMarket(HorizontalProtocol):
         """Build the DC model from the environment's pandapower net."""
         self.dc = dc_network(net, limit_scale=self.params.limit_scale)
         node_of = self.dc.node_of
-        self._load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
-        self._load_p = net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) \
-            if "scaling" in net.load else net.load.p_mw.to_numpy(float)
+        # the loads the AC flow serves: in service, at a bus the DC model holds (an out-of-service bus has no node)
+        load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
+        served = net.load.in_service.to_numpy(bool) & (load_node >= 0)
+        self._load_node = load_node[served]
+        self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
+                        else net.load.p_mw.to_numpy(float))[served]
         self._slack = self.dc.slack
         self.meters = {a.id: meter_of(a) for a in self.participants}
         self.node: dict[str, int] = {}
