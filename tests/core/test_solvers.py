@@ -136,6 +136,25 @@ def test_divergence_then_recovery(backend, name):
         assert_matches(solver.solve(injections[k]), expected[k], f"after divergence, step {k}")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_diverged_solve_leaves_no_stale_state_behind(backend):
+    """case33bw with 60 MW more at its far bus has no solution; the flows after it equal a fresh solver's and runpp's.
+    lightsim2grid's grid kept its failed solve's linear-solver state: the base loads converged again, then 0.9 x
+    them (which converges from scratch) failed, and an env replaying an episode with the same seed failed again."""
+    net = TEMPLATES["case33bw"]()
+    solver, ref = fast(net, backend), PandapowerSolver(copy.deepcopy(net))
+
+    def injections(scale: float, extra_mw: float = 0.0) -> Injections:
+        p = net.load.p_mw.to_numpy() * scale
+        p[-1] += extra_mw
+        return Injections(p, net.load.q_mvar.to_numpy() * scale, net.sgen.p_mw.to_numpy(), net.sgen.q_mvar.to_numpy())
+
+    assert solver.solve(injections(1.0)).converged
+    assert not solver.solve(injections(1.0, extra_mw=60.0)).converged
+    for scale in (1.0, 0.9, 1.1, 0.9):
+        assert_matches(solver.solve(injections(scale)), ref.solve(injections(scale)), f"after the failure, x{scale}")
+
+
 def _ieee34_at_taps(reg1: int, reg2: int):
     """ieee34 with its regulators' taps at ``reg1``, ``reg2``, and its injections at a load scale."""
     net = TEMPLATES["ieee34"]()

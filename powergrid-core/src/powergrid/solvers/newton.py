@@ -342,4 +342,7 @@ class GridNewton:
             g.update_loads_q(self._all, q)
             self._S = Sbus
         V = g.ac_pf(V0, max_iter, tol * self.SCALE)  # V0 is overwritten
-        return V, len(V) == n, int(self.algo.get_nb_iter())
+        converged = len(V) == n
+        if not converged:  # a failed solve leaves its linear solver's state behind, which fails later solvable flows
+            g.tell_solver_need_reset()
+        return V, converged, int(self.algo.get_nb_iter())
