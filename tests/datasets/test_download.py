@@ -267,3 +267,15 @@ def test_an_oasis_error_reply_is_never_kept_in_the_cache(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_a_bad_pause_setting_names_the_variable(monkeypatch, value):
+    # was 'ValueError: could not convert string to float: 'abc'' (nan: no pause at all against the real OASIS)
+    from powergrid_datasets.errors import DatasetError
+
+    monkeypatch.setenv("POWERGRID_CAISO_PAUSE", value)
+    with pytest.raises(DatasetError, match=rf"POWERGRID_CAISO_PAUSE: expected a number of seconds ≥ 0, got '{value}'"):
+        caiso.request_pause(caiso.DEFAULT_URL)
+    monkeypatch.setenv("POWERGRID_CAISO_PAUSE", " ")
+    assert caiso.request_pause(caiso.DEFAULT_URL) == 5.0 and caiso.request_pause("http://127.0.0.1/x") == 0.0

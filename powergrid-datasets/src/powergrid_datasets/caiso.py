@@ -21,6 +21,7 @@ operating day and the 25-hour autumn one need no special handling: they are
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import warnings
@@ -33,7 +34,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from powergrid_datasets import cache
-from powergrid_datasets.errors import DataFileError, DataUnavailableError
+from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailableError
 from powergrid_datasets.files import list_data_files, read_csv_members, xml_error_text
 from powergrid_datasets.timeseries import TimeSeries, step_text
 
@@ -283,6 +284,20 @@ def validate_reply(path: Path) -> None:
             raise DataFileError(path, f"an OASIS reply without data (it holds: {', '.join(names) or 'nothing'}){detail}")
 
 
+def request_pause(root: str) -> float:
+    """Seconds between OASIS requests: ``$POWERGRID_CAISO_PAUSE``, else 5 for the official host and 0 for another."""
+    text = os.environ.get(PAUSE_ENV, "").strip()
+    if not text:
+        return 5.0 if root == DEFAULT_URL else 0.0
+    try:
+        pause = float(text)
+    except ValueError:
+        pause = math.nan
+    if not (math.isfinite(pause) and pause >= 0):
+        raise DatasetError(f"{PAUSE_ENV}: expected a number of seconds ≥ 0, got {text!r}")
+    return pause
+
+
 def download_year(report: Report, year: int, *, market: str | None = None, url: str | None = None,
                   **filters: str) -> list[Path]:
     """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder).
@@ -291,7 +306,7 @@ def download_year(report: Report, year: int, *, market: str | None = None, url: 
     """
     edges = month_starts(year)
     root = base_url(url)
-    pause = float(os.environ.get(PAUSE_ENV, "5" if root == DEFAULT_URL else "0"))
+    pause = request_pause(root)
     paths = []
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         q = query_url(report, a, b, market=market, url=url, **filters)
