@@ -92,3 +92,25 @@ def test_a_path_that_does_not_exist(tmp_path):
     provider = CaisoProvider(build_params(CaisoProvider.Params, {"path": str(tmp_path / "nope")}), "load")
     with pytest.raises(DataUnavailableError, match=r"nope: no such file or folder \(the dataset's `path`"):
         provider.episode(24, 60, np.random.default_rng(0))
+
+
+def test_a_data_dir_or_cache_dir_that_is_not_a_folder_is_named(tmp_path, monkeypatch):
+    # POWERGRID_DATA_DIR set to a missing folder gave 'set ... the POWERGRID_DATA_DIR environment variable'
+    # (it was set) and the example 'datasets.load.path' for every role; a cache dir under a file gave a bare
+    # NotADirectoryError
+    from powergrid_datasets import cache
+    from powergrid_datasets.errors import DatasetError
+    from powergrid_datasets.providers import ErcotProvider
+
+    monkeypatch.setenv("POWERGRID_DATA_DIR", str(tmp_path / "missing"))
+    for provider in (CaisoProvider(build_params(CaisoProvider.Params, {}), "price"),
+                     ErcotProvider(build_params(ErcotProvider.Params, {}), "load")):
+        with pytest.raises(DataUnavailableError, match=rf"POWERGRID_DATA_DIR={tmp_path / 'missing'}: no such folder"):
+            provider.episode(24, 60, np.random.default_rng(0))
+    monkeypatch.delenv("POWERGRID_DATA_DIR")
+    with pytest.raises(DataUnavailableError, match=r"`path` parameter \(datasets\.price\.path in the scenario YAML\)"):
+        CaisoProvider(build_params(CaisoProvider.Params, {}), "price").episode(24, 60, np.random.default_rng(0))
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("POWERGRID_CACHE_DIR", str(tmp_path / "file"))
+    with pytest.raises(DatasetError, match=r"cache folder .*file/caiso cannot be created .*set POWERGRID_CACHE_DIR"):
+        cache.cache_dir("caiso")

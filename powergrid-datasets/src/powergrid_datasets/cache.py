@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pooch
 
-from powergrid_datasets.errors import DataFileError, DataUnavailableError, DownloadError
+from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailableError, DownloadError
 
 CACHE_ENV = "POWERGRID_CACHE_DIR"
 OFFLINE_ENV = "POWERGRID_OFFLINE"
@@ -44,7 +44,11 @@ def cache_dir(subdir: str = "") -> Path:
     """The cache folder (created), or its ``subdir``."""
     base = Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else Path(pooch.os_cache("powergrid"))
     folder = base / subdir if subdir else base
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cache folder {folder} cannot be created ({exc.strerror or exc}); set {CACHE_ENV} "
+                           f"to a writable folder") from None
     return folder
 
 

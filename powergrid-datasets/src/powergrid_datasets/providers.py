@@ -349,6 +349,8 @@ def data_dir(provider: str) -> Path | None:
     if not env:
         return None
     base = Path(env).expanduser()
+    if not base.is_dir():
+        raise DataUnavailableError(f"{DATA_ENV}={env}: no such folder (expected a folder of {provider} report files)")
     return base / provider if (base / provider).is_dir() else base
 
 
@@ -359,9 +361,9 @@ def _given_path(path: str) -> Path:
     return where
 
 
-def _offline_message(what: str, provider: str) -> str:
+def _offline_message(what: str, provider: str, role: str) -> str:
     return (f"no {what} data available offline: set the dataset's `path` parameter "
-            f"(e.g. datasets.load.path in the scenario YAML) or the {DATA_ENV} environment variable "
+            f"(datasets.{role}.path in the scenario YAML) or the {DATA_ENV} environment variable "
             f"to a folder holding the {provider} report files")
 
 
@@ -438,7 +440,7 @@ class CaisoProvider(SeriesProvider):
             if found:
                 return found
         if not self.params.download:
-            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS')}; or set "
+            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS', self.role)}; or set "
                                        f"download: true (or run `powergrid datasets fetch caiso`) to download "
                                        f"{self.params.year} from OASIS")
         filters = {"tac_area_name": where["TAC_AREA_NAME"]} if report.name == "SLD_FCST" else \
@@ -446,7 +448,7 @@ class CaisoProvider(SeriesProvider):
         try:
             return caiso.download_year(report, self.params.year, market=market, url=self.params.allow_url, **filters)
         except DataUnavailableError as exc:
-            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS')}; "
+            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS', self.role)}; "
                                        f"the download failed: {exc}") from None
 
     def raw_series(self) -> TimeSeries:
@@ -485,7 +487,7 @@ class LocalFileProvider(SeriesProvider):
         location = data_dir(self.NAME)
         if location is None:
             label = self.NAME.upper()
-            raise DataUnavailableError(_offline_message(label, label) + f" ({label} data are not downloaded automatically)")
+            raise DataUnavailableError(_offline_message(label, label, self.role) + f" ({label} data are not downloaded automatically)")
         return location
 
 
