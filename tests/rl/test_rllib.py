@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import ray
 from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.env.env_context import EnvContext
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 
 from powergrid.env import MultiAgentPowerGridEnv
@@ -223,3 +225,60 @@ def test_a_failed_flow_between_two_actions_is_in_the_penalty_the_reward_carries(
     assert slow["converged"] is False and slow["penalty"] >= penalty
     assert rewards["slow"] <= -(slow["cost"] + slow["penalty"]) + 1e-9
     assert infos["fast"]["penalty"] == 0.0  # its own tick's flow converged
+
+
+def _first_observations(config: PPOConfig, worker_index: int, runner_cls: type = MultiAgentEnvRunner) -> list[dict]:
+    """Each copy's first observations in RLlib env runner ``worker_index`` (built here, as a Ray worker builds it)."""
+    runner = runner_cls(config=config, worker_index=worker_index)
+    try:
+        episodes = runner.sample(num_episodes=runner.num_envs, random_actions=True)
+        return [episode.get_observations(0) for episode in episodes[:runner.num_envs]]
+    finally:
+        runner.stop()
+
+
+def _seeded_config(seed: int | None = None, *, check: bool = False) -> PPOConfig:
+    """A scenario with a top-level ``seed: 3`` (as volt_var.yaml and 8 other shipped configs), two env runners; RLlib's
+    env check (``check``) resets every env it builds with ``seed=42``."""
+    return (
+        PPOConfig()
+        .environment(RLlibPowerGridEnv, env_config={"scenario": dict(multi_rate(4), seed=3)},
+                     disable_env_checking=not check)
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=1)
+        .rl_module(model_config={"fcnet_hiddens": [8]})
+        .multi_agent(policies={"slow", "fast"}, policy_mapping_fn=module_per_agent)
+        .debugging(seed=seed)
+    )
+
+
+def _assert_same(first: dict, *seeds: int | None) -> None:
+    """``first`` are the observations of a single env of the scenario after ``reset(seed=s)`` for each of ``seeds``."""
+    env = MultiAgentPowerGridEnv.from_config(dict(multi_rate(4), seed=3))
+    for seed in seeds:
+        expected, _ = env.reset(seed=seed)
+    for agent, obs in first.items():
+        np.testing.assert_array_equal(obs, expected[agent])
+
+
+def test_env_runners_do_not_replay_one_anothers_episodes():
+    """Runner ``w`` shifts every seed by 1000·w. Without ``config.seed`` RLlib resets with ``seed=None``, after its env
+    check's ``reset(seed=42)``: every runner replayed seed 42's episodes (or, unchecked, the scenario seed's)."""
+    for worker in (1, 2):
+        (first,) = _first_observations(_seeded_config(check=True), worker)
+        _assert_same(first, 42 + 1000 * worker, None)
+        (first,) = _first_observations(_seeded_config(), worker)
+        _assert_same(first, 3 + 1000 * worker)
+        (first,) = _first_observations(_seeded_config(seed=5), worker)
+        _assert_same(first, 5 + worker + 1000 * worker)  # RLlib's own seed for runner w, shifted
+
+
+def test_an_env_context_shifts_every_seed():
+    scenario = dict(multi_rate(4), seed=3)
+    for worker, vector in ((0, 0), (0, 2), (1, 1)):
+        env = RLlibPowerGridEnv(EnvContext({"scenario": scenario}, worker_index=worker, vector_index=vector))
+        offset = 1000 * worker + vector
+        _assert_same(env.reset()[0], 3 + offset)
+        _assert_same(env.reset(seed=7)[0], 7 + offset)
+        assert env.seed_offset == offset
+    with pytest.raises(ValueError, match="vector_index"):
+        RLlibPowerGridEnv(EnvContext({"scenario": scenario}, worker_index=1, vector_index=1000))

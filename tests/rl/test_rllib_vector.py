@@ -102,3 +102,18 @@ def test_ppo_trains_through_the_vector_env_runner(ray_session):
         assert np.isfinite(result["learners"]["fast"]["total_loss"])
     finally:
         algo.stop()
+
+
+def test_the_copies_of_each_env_runner_play_their_own_streams():
+    """A scenario ``seed: 3``: copy ``i`` of runner ``w`` plays ``3 + 1000·w + i`` without ``config.seed`` (runners 1
+    and 2 replayed copies 3 and 4 both) and ``5 + w + i + 1000·w`` with RLlib's ``config.seed = 5``."""
+    from .test_rllib import _assert_same, _first_observations, _seeded_config
+
+    for seed in (None, 5):
+        config = _seeded_config(seed).env_runners(env_runner_cls=VectorEnvRunner, num_envs_per_env_runner=2)
+        for worker in (1, 2):
+            start = 3 if seed is None else seed + worker  # the scenario's seed, or RLlib's for runner w
+            firsts = _first_observations(config, worker, VectorEnvRunner)
+            assert len(firsts) == 2
+            for i, first in enumerate(firsts):
+                _assert_same(first, start + 1000 * worker + i)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pickle
 from functools import partial
 
+import gymnasium
 import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import SubprocVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.rl.gym import SingleAgentView, rule_policy
 
-from .scenarios import CONFIGS, MICROGRID, multi_rate
+from .scenarios import CONFIGS, MICROGRID, multi_rate, tap_changers
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +125,22 @@ def test_supersuit_vectorises_the_parallel_env_for_parameter_sharing():
     assert dones.shape == (obs.shape[0],)
     assert np.isfinite(obs).all() and np.isfinite(rewards).all()
     vec.close()
+
+
+def test_discrete_actions_that_start_below_zero_are_shifted_to_sb3s_range():
+    """A learned tap changer (``Discrete(19, start=-9)``): SB3 samples 0 … 18 only (positions below neutral were
+    unreachable), so the view exposes ``Discrete(19)`` and its action ``k`` is position ``k − 9``, as PowerGridVecEnv."""
+    view = SingleAgentView(tap_changers(), "t1", policies=lambda env, aid, obs: 9)
+    assert view.action_space == gymnasium.spaces.Discrete(19) and view.action_start == -9
+    check_env(view, warn=False)
+    model = PPO("MlpPolicy", DummyVecEnv([lambda: view]), n_steps=16, batch_size=16, device="cpu", seed=0)
+    assert model.action_space == gymnasium.spaces.Discrete(19)
+    single = MultiAgentPowerGridEnv.from_config(tap_changers())
+    obs = model.env.reset()
+    o, _ = single.reset(seed=0)
+    for _ in range(6):
+        np.testing.assert_array_equal(obs[0], o["t1"])
+        obs, rewards, _, _ = model.env.step(np.zeros(1, np.int64))
+        o, r, _, _, _ = single.step({"t1": -9, "t12": 9})
+        assert rewards[0] == pytest.approx(r["t1"], rel=1e-6)
+    assert view.env.scenario.agents["t1"].device.position == -6  # one position per tick from 0

@@ -34,11 +34,35 @@ def zero_based(space: gymnasium.spaces.Space) -> tuple[gymnasium.spaces.Space, i
     return space, 0
 
 
+#: how far apart the seeds of two RLlib env runners are (:func:`runner_offset`)
+RUNNER_STRIDE = 1000
+
+
+def runner_offset(worker_index: int | None, vector_index: int | None = 0) -> int:
+    """What copy ``vector_index`` of RLlib env runner ``worker_index`` adds to every seed it plays (the scenario's
+    ``seed`` and those of ``reset(seed=...)``): ``RUNNER_STRIDE·worker_index + vector_index``, 0 outside RLlib.
+
+    RLlib 2.60's ``MultiAgentEnvRunner`` resets every env it builds with ``seed=42`` (its env check) and then with
+    ``seed=None`` unless ``config.seed`` is set, so without the offset every runner would play the same episodes."""
+    worker, vector = worker_index or 0, vector_index or 0
+    if worker < 0 or not 0 <= vector < RUNNER_STRIDE:
+        raise ValueError(f"worker_index {worker} / vector_index {vector}: expected worker_index ≥ 0 and "
+                         f"0 ≤ vector_index < {RUNNER_STRIDE}")
+    return RUNNER_STRIDE * worker + vector
+
+
+def offset_default_seed(env: MultiAgentPowerGridEnv, offset: int) -> None:
+    """Shift the default stream (that of ``reset()`` without a seed) of ``env``'s scenario ``seed`` by ``offset``:
+    the stream of ``reset(seed=seed + offset)``. Nothing without a scenario seed (each env draws OS entropy)."""
+    if offset and env.config.seed is not None:
+        env._seed(env.config.seed + offset)
+
+
 class Accumulator:
-    """Per agent: reward, cost, safety and projection summed since the agent last received them.
+    """Per agent: reward, cost, safety, penalty and projection summed since the agent last received them.
 
     An agent that acts every ``period`` ticks is told, when it next acts, the sum of
-    the per-tick rewards (and costs, safety) of the ticks its action was held for.
+    the per-tick rewards (and costs, safety, penalties, projections) of the ticks its action was held for.
     """
 
     def __init__(self, agents: Iterable[str]) -> None:

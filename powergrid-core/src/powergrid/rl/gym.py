@@ -3,7 +3,12 @@
 The other learned agents follow fixed policies (by default their rule actions).
 One ``step`` is one decision of the viewed agent: the environment runs ticks until
 the agent acts again (its period or an event; others act when they do) and the reward,
-``cost`` and ``safety`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`.
+``cost``, ``safety``, ``penalty`` and ``projection`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`.
+A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as SB3 samples it:
+action ``k`` is the environment's ``s + k`` (:attr:`SingleAgentView.action_start`).
+
+A scenario's top-level ``seed`` is each view's default stream, so views built apart (the workers of a ``SubprocVecEnv``)
+replay the same episodes unless seeded apart: ``PPO(..., seed=s)`` or ``venv.seed(s)`` resets worker ``i`` with ``s + i``.
 
 Picklable, so it works with ``SubprocVecEnv(..., start_method="spawn")``; pass
 ``functools.partial(SingleAgentView, "path/to/scenario.yaml", "mg1")`` as the env
@@ -19,7 +24,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.rl._common import Accumulator, make_env
+from powergrid.rl._common import Accumulator, make_env, zero_based
 
 __all__ = ["Policy", "SingleAgentView", "rule_policy"]
 
@@ -60,7 +65,9 @@ class SingleAgentView(gymnasium.Env):
                 raise ValueError(f"policies for unknown or viewed agents: {sorted(unknown)}")
             self.policies = {a: policies.get(a, rule_policy) for a in others}
         self.observation_space = self.env.observation_space(agent_id)
-        self.action_space = self.env.action_space(agent_id)
+        self.action_space, start = zero_based(self.env.action_space(agent_id))
+        #: added to the view's actions for the environment: a ``Discrete`` space's start (SB3 samples ``0 … n − 1``)
+        self.action_start = start
         self._others = others
         self._acc = Accumulator([agent_id])
         self._obs: dict[str, np.ndarray] = {}
@@ -79,6 +86,8 @@ class SingleAgentView(gymnasium.Env):
         return self._obs[self.agent_id], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.action_start:
+            action = action + self.action_start
         reward, terminated, truncated, info = self._run({self.agent_id: action})
         return self._obs[self.agent_id], reward, terminated, truncated, info
 

@@ -9,7 +9,8 @@ observation). Ticks at which no learned agent is due are stepped internally
 (agents hold their last action), so every RLlib step asks at least one agent to act.
 
 A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as RLlib samples
-it: action ``k`` is the environment's ``s + k``.
+it: action ``k`` is the environment's ``s + k``. In env runner ``w`` every seed is shifted by ``1000·w`` (plus the
+``EnvContext``'s ``vector_index``), so runners do not replay one another's episodes.
 
 ``infos[agent]`` carries ``cost`` ($), ``safety`` (≥ 0) and ``penalty`` (the failed flows' charges) summed over the
 same ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
@@ -28,7 +29,7 @@ try:
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
 
-from powergrid.rl._common import Accumulator, make_env, zero_based
+from powergrid.rl._common import Accumulator, make_env, offset_default_seed, runner_offset, zero_based
 
 __all__ = ["RLlibPowerGridEnv", "module_per_agent", "register"]
 
@@ -40,13 +41,21 @@ class RLlibPowerGridEnv(MultiAgentEnv):
     its worker processes), a mapping with the YAML's structure, or an ``EnvConfig``.
     Agent ids, spaces and per-tick rewards are those of the PettingZoo environment
     (``self.env``); only learned agents are RLlib agents.
+
+    Built from RLlib's ``EnvContext``, every seed it plays is shifted by :attr:`seed_offset`
+    ``= 1000·worker_index + vector_index``: the scenario's ``seed`` (the stream of ``reset()`` without a seed) and
+    ``reset(seed=s)``'s, which plays a single environment's ``reset(seed=s + seed_offset)``. So env runners do not
+    replay one another's episodes, not even after RLlib's env check resets them all with ``seed=42``.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        #: added to every seed (see the class docstring); 0 unless built from an ``EnvContext``
+        self.seed_offset = runner_offset(getattr(config, "worker_index", 0), getattr(config, "vector_index", 0))
         config = dict(config or {})
         self.env = make_env(config.get("scenario"), solver=config.get("solver"))
+        offset_default_seed(self.env, self.seed_offset)
         super().__init__()
         env = self.env
         self.possible_agents = list(env.possible_agents)
@@ -58,6 +67,8 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self._acc = Accumulator(self.possible_agents)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        if seed is not None:
+            seed = seed + self.seed_offset
         observations, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
         self.agents = list(self.possible_agents)

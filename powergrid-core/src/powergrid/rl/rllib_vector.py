@@ -35,6 +35,7 @@ try:
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.rllib_vector needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
 
+from powergrid.rl._common import offset_default_seed, runner_offset
 from powergrid.rl.rllib import RLlibPowerGridEnv
 from powergrid.vector import VectorPowerGridEnv
 
@@ -45,9 +46,13 @@ StepResult = tuple[dict, dict, dict, dict, dict]
 
 class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
     """``num_envs`` copies of ``config = {"scenario": ..., "solver": name?}`` (as :class:`RLlibPowerGridEnv` takes
-    it) as an RLlib ``VectorMultiAgentEnv``; ``envs[i]`` is copy ``i``'s :class:`RLlibPowerGridEnv` view."""
+    it) as an RLlib ``VectorMultiAgentEnv``; ``envs[i]`` is copy ``i``'s :class:`RLlibPowerGridEnv` view.
 
-    def __init__(self, config: Mapping[str, Any] | None, num_envs: int) -> None:
+    Every seed is shifted by :attr:`seed_offset` ``= 1000·worker_index`` (the env runner's index), as in
+    :class:`RLlibPowerGridEnv`: copy ``i`` plays the scenario's ``seed + seed_offset + i`` or, after ``reset(seed=s)``,
+    ``s + seed_offset + i``."""
+
+    def __init__(self, config: Mapping[str, Any] | None, num_envs: int, *, worker_index: int = 0) -> None:
         super().__init__()
         config = dict(config or {})
         scenario = config.get("scenario")
@@ -56,6 +61,11 @@ class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
         if isinstance(scenario, os.PathLike):
             scenario = os.fspath(scenario)
         self.vector = VectorPowerGridEnv(scenario, num_envs, solver=config.get("solver"))
+        #: added to every seed (see the class docstring)
+        self.seed_offset = runner_offset(worker_index)
+        if self.seed_offset:  # copy i's default stream: the vector env's seed + i, shifted
+            for i, env in enumerate(self.vector.envs):
+                offset_default_seed(env, self.seed_offset + i)
         self.envs = [RLlibPowerGridEnv({"scenario": env}) for env in self.vector.envs]
         self.num_envs = num_envs
         first = self.envs[0]
@@ -68,12 +78,13 @@ class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
               ) -> tuple[list[dict], list[dict]]:
-        """Reset every copy (copy ``i`` with ``seed + i``, or ``seed[i]``)."""
+        """Reset every copy (copy ``i`` with ``seed + i``, or ``seed[i]``; each plus :attr:`seed_offset`)."""
         super().reset(seed=seed if isinstance(seed, int) else None)
         n = self.num_envs
         seeds = [None] * n if seed is None else [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
         if len(seeds) != n:
             raise ValueError(f"reset: {len(seeds)} seeds for {n} copies")
+        seeds = [None if s is None else s + self.seed_offset for s in seeds]
         observations, infos = zip(*(env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds)))
         self._autoreset[:] = False
         return list(observations), list(infos)
@@ -119,6 +130,7 @@ class VectorEnvRunner(MultiAgentEnvRunner):
     def make_env(self) -> None:
         if self.env is not None:
             self.env.close()
-        self.env = BatchedVectorMultiAgentEnv(self.config.env_config, self.config.num_envs_per_env_runner)
+        self.env = BatchedVectorMultiAgentEnv(self.config.env_config, self.config.num_envs_per_env_runner,
+                                              worker_index=self.worker_index or 0)
         self.num_envs = self.env.num_envs
         self._needs_initial_reset = True
