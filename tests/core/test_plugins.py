@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
 import sys
 import textwrap
 import types
 import warnings
 
+import numpy as np
 import pluggy
 import pytest
 
 import powergrid
 from powergrid import PluginRecord, hookimpl
+from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
 from powergrid.plugins import build_plugin_manager, make_registry
 
@@ -231,3 +236,27 @@ def test_a_lazy_factory_whose_module_raises_names_the_plugin_and_the_yaml_line(t
     text = "network: {type: cigre_mv}\nagents:\n  - {id: b, type: Boomer, bus: 'Bus 5'}\n"
     with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.type: device 'Boomer' .*vendor DLL"):
         build_scenario(EnvConfig.from_text(text, file="s.yaml"), registry)
+
+
+def test_an_env_of_local_plugins_unpickles_in_a_fresh_process(monkeypatch):
+    """docs/architecture.md: POWERGRID_PLUGIN_PATH folders are loaded in every process, including spawned RL workers. An
+    env whose devices come from such a folder, pickled and loaded by a fresh interpreter (as SB3's SubprocVecEnv with
+    'spawn' or 'forkserver' does), steps as a copy unpickled here: it raised ModuleNotFoundError
+    (powergrid_local_constant_power)."""
+    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+
+    monkeypatch.setenv("POWERGRID_PLUGIN_PATH", str(LOCAL_PLUGINS))
+    powergrid.load_plugins(LOCAL_PLUGINS)
+    env = MultiAgentPowerGridEnv.from_config(two_feeders())
+    env.reset(seed=3)
+    blob = pickle.dumps(env)
+    actions = {a: np.ones(env.action_space(a).shape, np.float32) for a in env.possible_agents}
+    expected = pickle.loads(blob).step(actions)[1]  # a copy unpickled here
+    code = ("import pickle, sys, numpy as np\n"
+            "env = pickle.loads(sys.stdin.buffer.read())\n"
+            "r = env.step({a: np.ones(env.action_space(a).shape, np.float32) for a in env.possible_agents})[1]\n"
+            "print(repr(sorted(r.items())))")
+    done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=300,
+                          env={**os.environ, "POWERGRID_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == repr(sorted(expected.items()))

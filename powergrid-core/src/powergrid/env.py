@@ -46,7 +46,7 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from powergrid import scaling
+from powergrid import plugins, scaling
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.batching import DeviceGroups, FastSetpoints, whole_or
 from powergrid.builder import Scenario, build_scenario
@@ -1097,6 +1097,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return {"state": pickle.dumps(state, protocol=4)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        plugins.load_plugin_path()  # a spawned worker imports the local plugins the pickled devices may come from
         self.__dict__.update(pickle.loads(state["state"]))
 
     def state(self) -> np.ndarray:

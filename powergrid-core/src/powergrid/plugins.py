@@ -283,13 +283,7 @@ def get_registry(*, entry_points: bool = True, allow_conflicts: bool = False) ->
     """
     key = f"ep={entry_points}"
     if key not in _CACHE:
-        for directory in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep):
-            if directory.strip():
-                try:
-                    load_plugins(directory.strip())
-                except FileNotFoundError:
-                    raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
-                                          f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
+        load_plugin_path()
         pm, origin, failed = build_plugin_manager(entry_points=entry_points)
         records = collect_records(pm, origin, failed) + _LOCAL.records
         _CACHE[key] = Registry(records, failed, strict=False)
@@ -342,6 +336,18 @@ register_solver = _register("solver")
 register_policy = _register("policy")
 
 
+def load_plugin_path() -> None:
+    """Import the folders of ``POWERGRID_PLUGIN_PATH`` with :func:`load_plugins` (modules already imported are kept):
+    before building a registry, and before a process unpickles an environment whose devices come from them."""
+    for directory in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep):
+        if directory.strip():
+            try:
+                load_plugins(directory.strip())
+            except FileNotFoundError:
+                raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
+                                      f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
+
+
 def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
     """Import every ``*.py`` file of ``directory`` as a local plugin; returns the module names.
 
@@ -350,7 +356,7 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"load_plugins: {folder} is not a directory")
-    loaded = []
+    loaded, imported = [], False
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
@@ -373,5 +379,7 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
         if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
             _LOCAL_MODULES.append((module, f"local:{path}"))
         loaded.append(module_name)
-    _clear_cache()
+        imported = True
+    if imported:
+        _clear_cache()
     return loaded
