@@ -76,6 +76,7 @@ class HeatedStore(Device):
         p = self.params
         self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
         self.u = self.draw_kw = 0.0
+        self.k = 1.0  # the last step's heat per kW is not this episode's
         self.thermostat = Hysteresis()
 
     def step(self, action: object, ctx: StepContext) -> None:

@@ -81,6 +81,15 @@ class CurtailableSource(Device):
     def available_mw(self, ctx: StepContext) -> float:
         raise NotImplementedError
 
+    def reset(self, rng: np.random.Generator) -> None:
+        """Clear the step outputs and the available power (0 MW until the first step reads the profile)."""
+        super().reset(rng)
+        self.available = 0.0  # a batched source's value lives in its kernel (powergrid.devices.Kernel): written there
+
+    def draws_at_reset(self) -> bool:
+        """Never (unless a subclass has its own ``reset``): the reset draws nothing."""
+        return type(self).reset is not CurtailableSource.reset
+
     def step(self, action: object, ctx: StepContext) -> None:
         s = self.params.s_max_mva
         values, distance = self.actions.read(action)
