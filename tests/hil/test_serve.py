@@ -229,3 +229,21 @@ def test_round_trip_under_a_plain_register_map_little_word_order() -> None:
             assert served.server.stats["writes"] == 6
         finally:
             site.close()
+
+
+def test_a_driven_unit_under_the_register_map_starts_at_the_device_default() -> None:
+    # the setpoint register started at 0 for every device: a driven PV (action f, default 1 = maximum power)
+    # produced nothing until a client wrote, where the SunSpec map (control disabled) gives its default
+    energy = {}
+    for registers in ("sunspec", "registers"):
+        served = ScenarioServer(CONFIG, registers=registers, port=0)
+        pv = next(a.device for a in served.env.scenario.device_agents if a.id == "pv")
+        produced = 0.0
+        for _ in range(12 * 14):  # midnight to 14:00 in 5-minute steps, no client
+            served.step()
+            produced += pv.p_mw
+        energy[registers] = produced / 12
+        if registers == "registers":
+            unit = served.units[served.unit_of["pv"]]
+            assert unit.setpoint_mw == 1.0 and unit.words("holding", 0, 1) == [1000]  # f = 1 at 0.001 per count
+    assert energy["registers"] == pytest.approx(energy["sunspec"]) and energy["sunspec"] > 1.0

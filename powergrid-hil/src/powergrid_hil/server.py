@@ -109,7 +109,10 @@ class RegisterUnit(Unit):
                 tables[table] = (span[0], [0] * span[1])
         writable = [a for _, reg in self.registers.items() if reg.access == "RW" for a in reg.addresses]
         super().__init__(device, tables, writable)
-        self.setpoint_mw = 0.0
+        # until a client writes: the device's own default action (PV f = 1, maximum power), as a disabled SunSpec control
+        default = getattr(getattr(device, "actions", None), "default", None)
+        entries = np.asarray([] if default is None else default, np.float64).reshape(-1)
+        self.setpoint_mw = float(entries[0]) if entries.size else 0.0
         self.publish()
 
     def accept(self, address: int, words: list[int]) -> int | None:
