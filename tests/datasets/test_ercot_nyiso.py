@@ -336,3 +336,19 @@ def test_a_cell_that_is_not_a_number_is_warned_with_file_and_column(tmp_path):
                                                for h in range(24)]) + "\n")
     with pytest.warns(RuntimeWarning, match=r"20230701damlbmp_zone\.csv: 1 cell\(s\) of column LBMP \(\$/MWHr\) are not numbers"):
         nyiso.price_series(lbmp, "CAPITL")
+
+
+def test_a_folder_with_rtlbmp_or_hamlbmp_files_reads_its_dam_files(tmp_path):
+    # a folder of every zonal LBMP report failed on the hourly-integrated RT or hour-ahead file, although a
+    # folder reads only the files of `market` (given alone, such a file is still refused by name)
+    rows = [LBMP_HEADER] + [f'"07/01/2023 {h:02d}:00","CAPITL",61757,{50.0 + h:.2f},1.00,0.00' for h in range(24)]
+    (tmp_path / "20230701damlbmp_zone.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "20230701rtlbmp_zone.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "20230701hamlbmp_zone.csv").write_text("\n".join(rows) + "\n")
+    dam = nyiso.price_series(tmp_path, "CAPITL")
+    assert len(dam) == 24 and dam.values()[0] == 50.0
+    with pytest.raises(DataFileError, match=r"no NYISO RT LBMP files here \(found only other markets: "
+                                            r"20230701damlbmp_zone\.csv, 20230701hamlbmp_zone\.csv, 20230701rtlbmp_zone\.csv"):
+        nyiso.price_series(tmp_path, "CAPITL", market="RT")
+    with pytest.raises(DataFileError, match=r"rtlbmp files \(hourly integrated real-time LBMP\) are not read"):
+        nyiso.price_series(tmp_path / "20230701rtlbmp_zone.csv", "CAPITL")

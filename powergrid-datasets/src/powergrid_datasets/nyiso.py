@@ -171,6 +171,12 @@ def read_location(location: Path, report: str, component: str = "lbmp", market: 
         return pd.concat([read_load_file(p) for p in files], ignore_index=True), str(location)
     parts, other = [], []
     for p in files:
+        if location.is_dir():
+            try:
+                market_of_name(p)
+            except DataFileError:  # rtlbmp / hamlbmp: another market, passed over in a folder like RT or DAM
+                other.append(p.name)
+                continue
         frame, found = read_lbmp_file(p, component)
         (parts if found == market else other).append(frame if found == market else p.name)
     if not parts:
