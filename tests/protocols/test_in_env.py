@@ -183,7 +183,7 @@ def test_an_undeliverable_p2p_order_costs_at_any_price_sign(price):
 
 
 def test_lmp_market_demand_nets_the_pv_available_power():
-    """Σ cleared MW = the market's demand = loads × profile − the participants' PV available now: with irradiance
+    """Σ cleared MW = the market's demand = the loads served − the participants' PV available now: with irradiance
     PVs at 1000 W/m² and 35 °C (cells at 66 °C) that is 0.7515 MW of PV, not the 0.9 MW rated (before: 0.1485 MW
     short)."""
     data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
@@ -201,7 +201,7 @@ def test_lmp_market_demand_nets_the_pv_available_power():
     pvs = [a.device for a in env.scenario.agents.values() if type(getattr(a, "device", None)).__name__ == "PV"]
     available = sum(d.available for d in pvs)
     assert available == pytest.approx(3 * 0.3 * (1 - 0.004 * (35 + 25 * 1000 / 800 - 25)))
-    loads = float((proto._load_p * env.ctx.profiles["load"][0]).sum())
+    loads = float(env.load_multipliers[0] @ (env.net.load.p_mw * env.net.load.scaling))  # all in service
     assert proto.result.success
     assert float(proto.result.dispatch_mw.sum()) == pytest.approx(loads - available, abs=1e-6)
 

@@ -174,6 +174,7 @@ def test_the_market_clears_only_the_loads_the_flow_serves():
     for name in ("loads_off", "loads_dropped"):
         data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
         data["network"] = {"type": name}
+        data["loads"] = {"profile": "uniform"}  # the served loads draw the same in both (classes depend on the set)
         env = MultiAgentPowerGridEnv.from_config(data, registry=registry)
         env.reset(seed=0)
         proto = env.scenario.horizontal[0]
@@ -185,3 +186,63 @@ def test_the_market_clears_only_the_loads_the_flow_serves():
     for (mw, lmp), (mw_ref, lmp_ref) in zip(results["loads_off"], results["loads_dropped"]):
         assert mw == pytest.approx(mw_ref, abs=1e-9)
         np.testing.assert_allclose(lmp, lmp_ref, atol=1e-9)
+
+
+def _ieee34_3mg_scaled():
+    """ieee34_3mg with every other load at ``scaling`` 0.5 (the AC flow serves p_mw·scaling·multiplier)."""
+    from powergrid.networks import TEMPLATES
+
+    net = TEMPLATES["ieee34_3mg"]()
+    net.load.loc[net.load.index[::2], "scaling"] = 0.5
+    return net
+
+
+@pytest.mark.parametrize("network", ["ieee34_3mg", "scaled"])
+def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
+    """Each load has its own class multiplier (powergrid.loads); the market used one scalar, the ``load`` profile,
+    and cleared 3.597 MW at tick 5 of lmp_market.yaml while the AC flow served 2.257 MW. Reference: pandapower's
+    ``res_load`` (p_mw·scaling) of the env's loads at the tick, per DC node; the cleared MW meet it less the PV."""
+    import copy
+
+    import pandapower as pp
+    import yaml
+
+    from powergrid import PluginRecord, hookimpl
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.plugins import make_registry
+    from tests.protocols.test_configs import CONFIGS
+
+    class Networks:
+        @staticmethod
+        @hookimpl
+        def powergrid_register_networks():
+            return [PluginRecord("scaled", _ieee34_3mg_scaled, "loads at scaling 0.5")]
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["network"] = {"type": network}
+    env = MultiAgentPowerGridEnv.from_config(data, registry=make_registry(Networks, entry_points=True))
+    proto = env.scenario.horizontal[0]
+    base = copy.deepcopy(env.net)  # the template's loads (base p_mw, q_mvar; scaling)
+    env.reset(seed=0)
+    pvs = [d for a in proto.participants for d in a.devices() if type(d.device).__name__ == "PV"]
+    checked = 0
+    for _ in range(8):
+        t = env.ctx.tick
+        pv_mw = sum(min(max(d.device.available_mw(env.ctx), 0.0), d.device.rated_mw) for d in pvs)
+        env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
+        if t not in (1, 3, 5, 7):
+            continue
+        net = copy.deepcopy(base)
+        net.load["p_mw"] *= env.load_multipliers[t]
+        net.load["q_mvar"] *= env.load_multipliers[t]
+        pp.runpp(net)
+        node = proto.dc.node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
+        served = np.zeros(proto.dc.n_nodes)
+        np.add.at(served, node, net.res_load.p_mw.to_numpy())
+        assert proto.result.success
+        assert proto.result.dispatch_mw.sum() == pytest.approx(served.sum() - pv_mw, abs=1e-7)
+        np.testing.assert_allclose(proto.load_mw, served, rtol=0, atol=1e-9)
+        one_profile = env.ctx.profiles["load"][t] * (base.load.p_mw * base.load.scaling).sum()  # the old demand
+        assert abs(served.sum() - one_profile) > 0.05
+        checked += 1
+    assert checked == 4

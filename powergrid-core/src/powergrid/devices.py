@@ -48,6 +48,10 @@ class StepContext:
     market price, or a parent's price signal. ``tick`` is the index of the current
     physics step in every profile array; ``hour`` the local hour of day now (h, in
     [0, 24), fractional: ``time.start_hour`` plus the time elapsed, wrapping at midnight).
+    ``load_multipliers`` (ticks × loads, pu; set by the environment at reset, empty
+    outside one) is each network load's multiplier at every physics step
+    (:mod:`powergrid.loads`), columns in ``net.load`` row order: load ``i`` draws
+    ``p_mw·scaling·load_multipliers[tick, i]`` MW (when in service, at an in-service bus).
     """
 
     dt_h: float
@@ -55,6 +59,7 @@ class StepContext:
     tick: int = 0
     hour: float = 0.0
     price: float = 0.0
+    load_multipliers: np.ndarray = attrs.field(factory=lambda: np.ones((0, 0)))
 
     def profile(self, name: str) -> float:
         """The value of profile ``name`` at the current tick."""

@@ -120,8 +120,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
         self._base_load_q = self.net.load.q_mvar.to_numpy(float).copy()
         self.loads = s.loads
-        #: every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset
-        self.load_multipliers = np.ones((0, len(self._base_load_p)))
+        self.ctx = StepContext(dt_h=self.dt_h, profiles={}, load_multipliers=np.ones((0, len(self._base_load_p))))
         self._grid_agents = [a for a in s.agents.values() if isinstance(a, GridAgent)]
         self._zone_lines = {a.id: self._lines_in(a.zone) for a in self._grid_agents}
         self._extra_slices = self._horizontal_slices()
@@ -141,7 +140,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.state_space = gymnasium.spaces.Box(v_lo, v_hi, (n_state,), dtype=np.float32)
         self._seed(config.seed)
         self._policies: dict[str, Any] = {}
-        self.ctx = StepContext(dt_h=self.dt_h, profiles={})
         self.tick = 0
         self._t0: dt.datetime | None = None
         self._stamps: list[str] | None = None
@@ -890,9 +888,21 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._sgen_q[self._sgen_rows] = q
         self._dev_p = p
 
+    @property
+    def load_multipliers(self) -> np.ndarray:
+        """Every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset.
+
+        The step context's array (``ctx.load_multipliers``): protocols see the loads the flow serves.
+        """
+        return self.ctx.load_multipliers
+
+    @load_multipliers.setter
+    def load_multipliers(self, value: np.ndarray) -> None:
+        self.ctx.load_multipliers = value
+
     def _set_loads(self, tick: int) -> None:
         """Every network load's P and Q (MW, Mvar) at ``tick``: base values times its multiplier (in place)."""
-        m = self.load_multipliers[tick]
+        m = self.ctx.load_multipliers[tick]
         np.multiply(self._base_load_p, m, out=self._load_p)
         np.multiply(self._base_load_q, m, out=self._load_q)
 

@@ -43,9 +43,11 @@ class LMPMarket(HorizontalProtocol):
     Offers: learned participant — extra action ``[price $/MWh, quantity MW]`` at its first
     DG's bus; rule participant — each DG in ``blocks`` equal blocks priced at the marginal
     cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
-    Demand: every in-service load of the network at the current load multiplier minus the participants'
-    PV available now. The cleared quantities become the DG setpoints; each participant's LMP
-    (at the bus of its first non-meter device) is set as its devices' price and observed,
+    Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
+    model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
+    class, jitter, scale; :mod:`powergrid.loads`); ``load_mw`` keeps it per DC node (MW) — minus
+    the participants' PV available now. The cleared quantities become the DG setpoints; each
+    participant's LMP (at the bus of its first non-meter device) is set as its devices' price and observed,
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
     Branch flows on binding limits separate the LMPs (reported as ``congested``).
 
@@ -65,6 +67,7 @@ class LMPMarket(HorizontalProtocol):
         # the loads the AC flow serves: in service, at a bus the DC model holds (an out-of-service bus has no node)
         load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
         served = net.load.in_service.to_numpy(bool) & (load_node >= 0)
+        self._load_rows = np.flatnonzero(served)
         self._load_node = load_node[served]
         self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
                         else net.load.p_mw.to_numpy(float))[served]
@@ -78,6 +81,7 @@ class LMPMarket(HorizontalProtocol):
 
     def reset(self, rng: np.random.Generator) -> None:
         self.result: MarketResult | None = None
+        self.load_mw = np.zeros(self.dc.n_nodes)
         self.lmp = {a.id: 0.0 for a in self.participants}
         self.stale = False
         self.projection: dict[str, float] = {}
@@ -112,8 +116,9 @@ class LMPMarket(HorizontalProtocol):
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection = {}
         project_pending(self.participants, self.projection)
-        demand = np.zeros(self.dc.n_nodes)
-        np.add.at(demand, self._load_node, self._load_p * float(ctx.profile("load")))
+        m = ctx.load_multipliers[ctx.tick, self._load_rows]  # the multipliers the env gives the AC flow's loads
+        self.load_mw = np.bincount(self._load_node, m * self._load_p, self.dc.n_nodes)
+        demand = self.load_mw.copy()
         for agent in self.participants:
             for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
                 demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
