@@ -578,3 +578,25 @@ def test_solver_pickled_or_copied_after_tap_moves_solves_bit_for_bit(backend):
         results += [s.resolve(inj) for s in (solver, *clones)]
         assert all(identical(results[0], r) for r in results[1:n]), k
         assert all(identical(results[n], r) for r in results[n + 1:]), k
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copy_of_a_solver_that_delegates_keeps_its_delegates_warm_start(how):
+    """ieee34 with a 1 % constant-impedance load (the fast path delegates to pandapower) at regulator taps 16/16,
+    where runpp's flat start fails: the original converges from its warm start, and so does a copy."""
+    net = TEMPLATES["ieee34"]()
+    net.load["const_z_percent"] = 0.0
+    net.load.loc[net.load.index[0], "const_z_percent"] = 1.0
+    inj = Injections(net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy(), net.sgen.p_mw.to_numpy(),
+                     net.sgen.q_mvar.to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solver = FastSolver(net)
+        assert solver._delegate is not None
+        assert solver.solve(inj).converged
+        for row in np.flatnonzero(net.trafo.name.isin(["Reg1", "Reg2"])):
+            solver.set_trafo_tap(int(row), 16)
+        clone = pickle.loads(pickle.dumps(solver)) if how == "pickle" else copy.deepcopy(solver)
+        a, b = solver.solve(inj), clone.solve(inj)
+    assert a.converged and b.converged
+    assert np.array_equal(a.vm_pu, b.vm_pu)

@@ -782,17 +782,21 @@ class FastSolver(PowerFlowSolver):
         """The net (at the taps moved) and parameters; when compiled, the warm start and, once a tap moved in place
         since the compile (here or in the solver this one was copied from), the patched entries of ``Ybus`` and the
         flow matrix and the compiled base voltages: a recompile at the moved taps differs from the patched floats
-        (≈1e-14 pu), these make a copy continue bit for bit."""
+        (≈1e-14 pu), these make a copy continue bit for bit; when it delegates, its delegate's warm start (a copy then
+        solves where the flat start fails as the original does)."""
         state = super().__getstate__()
-        if self._delegate is None:
-            state["warm_start_V"] = self._V.copy()
-            if self._patched:
-                state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
+        if self._delegate is not None:
+            state["delegate_warm"] = self._delegate._warm
+            return state
+        state["warm_start_V"] = self._V.copy()
+        if self._patched:
+            state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)  # recompiled at the pickled taps: the same structure
         if self._delegate is not None:
+            self._delegate._warm = state.get("delegate_warm")
             return
         if "patched" in state:
             Y, M, self.V_base = (np.array(a) for a in state["patched"])
