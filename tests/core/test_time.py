@@ -16,10 +16,11 @@ from powergrid.devices import box
 from powergrid.env import AGE_SCALE, MultiAgentPowerGridEnv
 from powergrid.errors import ConfigError
 from powergrid.plugins import PluginRecord, make_registry
+from powergrid.profiles import daily_value
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.rl.gym import SingleAgentView
 
-from .scenarios import load_local
+from .scenarios import load_local, two_feeders
 
 
 class Relay(VerticalProtocol):
@@ -165,6 +166,18 @@ def test_older_time_keys_are_equivalents():
     assert old.time == new.time and old.agents[0].period_s == new.agents[0].period_s == 3600
     assert old.agents[0].offset_s == new.agents[0].offset_s == 900
     assert (new.time.step_minutes, new.time.steps_per_episode, new.time.dt_h) == (15.0, 96, 0.25)
+
+
+
+@pytest.mark.parametrize("datasets", [{}, {"price": {"provider": "daily_shape"}}])
+def test_the_built_in_daily_shapes_start_at_the_clocks_start_hour(registry, datasets):
+    scenario = two_feeders(time={"physics": "1h", "episode": "1d", "start_hour": 18}, datasets=datasets)
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    env.reset(seed=0)
+    hours = (18.0 + np.arange(24)) % 24.0
+    assert env.ctx.hour == 18.0
+    for role in ("load", "price"):  # at midnight the load is 0.60 pu, at 18 h 0.96 pu
+        np.testing.assert_array_equal(env.ctx.profiles[role][:24], daily_value(role, hours))
 
 
 # ---------------------------------------------------------------------------- multi-rate

@@ -254,6 +254,8 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
 
 def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, path: str, config: EnvConfig) -> ProfileProvider:
     cls = _lookup(registry, "dataset", name, f"{path}.provider" if raw else path, config)
+    if "start_hour" in attrs.fields_dict(params_of(cls)) and "start_hour" not in raw:
+        raw = {**raw, "start_hour": config.time.start_hour}  # shapes by hour of day start at the clock's hour
     if isinstance(raw.get("path"), str) and config.source.file:  # relative to the scenario file, not the cwd
         folder = Path(os.path.abspath(config.source.file)).parent  # absolute now: the cwd may change before a reset
         raw = {**raw, "path": str(folder / Path(raw["path"]).expanduser())}
