@@ -20,7 +20,7 @@ import attrs
 
 from powergrid import __version__
 from powergrid.errors import PluginError, PowerGridError
-from powergrid.evaluate import rule_actions
+from powergrid.evaluate import rule_actions, seed_action_spaces
 from powergrid.first_party import FIRST_PARTY, provider_of
 from powergrid.plugins import KINDS, get_registry
 from powergrid.progress import progress
@@ -113,8 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         writer.writerow(["episode", "tick", "agent", "reward", "cost_usd", "safety", "converged", "state"])
         for episode in range(args.episodes):
             env.reset(seed=args.seed + episode)
-            for agent_id in env.agents:
-                env.action_space(agent_id).seed(args.seed + episode)
+            seed_action_spaces(env, args.seed + episode)  # each agent its own stream: equal spaces draw apart
             while env.agents or (not env.possible_agents and env.tick < env.max_ticks):
                 if args.policy == "rule":
                     actions = rule_actions(env)
