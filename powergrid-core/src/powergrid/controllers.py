@@ -219,13 +219,15 @@ class TapControl:
         return cls(solver, regs, max_iterations)
 
     def reset(self) -> None:
-        """Taps back to their initial positions, counters and timers cleared; the next :meth:`solve`
+        """Taps back to their initial positions, the solver restarted there (:meth:`PowerFlowSolver.restart`: its
+        warm start and admittances as a new solver's), counters and timers cleared; the next :meth:`solve`
         settles the taps without delay and uncounted (the steady state an episode starts from)."""
         for reg in self.regulators:
             if reg.tap != reg.tap_init:
                 self.solver.set_trafo_tap(reg.row, reg.tap_init)
                 reg.tap = reg.tap_init
             reg.timer = reg.moved = reg.moves = 0
+        self.solver.restart()
         self.tap_changes = self.total_tap_changes = 0
         self._settle = True
 

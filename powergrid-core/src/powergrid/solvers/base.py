@@ -94,6 +94,10 @@ class PowerFlowSolver(abc.ABC):
     def topology_changed(self) -> None:
         """Called after the net's admittance-relevant tables change; fast solvers recompile."""
 
+    def restart(self) -> None:
+        """Back to the state a new solver of the net has (warm start, compiled state), at the net's current taps and
+        steps: called at an env's reset, so ``reset(seed)`` repeats an episode bit for bit."""
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle only the net and parameters; compiled state is rebuilt on load."""
         return {"net": self.net, "params": self.params}

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -158,6 +158,18 @@ class _TapTable:
             step = self._steps[(self.pos, pos)] = (new[2] * now[3] / (now[2] * new[3]),
                                                    [delta[which] for _, _, which in self.targets])
         return step
+
+
+class _Origin(NamedTuple):
+    """What :meth:`FastSolver.restart` returns to: the compiled ``Ybus``, flow-matrix and (numpy backend) Newton
+    matrix entries, the transformers' tap positions they stand for (per net.trafo row, NaN without a tap changer) and
+    whether that compile is the solver's first (at construction; later ones are recompiles)."""
+
+    Ybus: np.ndarray
+    M: np.ndarray
+    newton_Y: np.ndarray | None
+    taps: np.ndarray
+    first: bool
 
 
 def all_finite(x: np.ndarray) -> bool:
@@ -425,6 +437,10 @@ class FastSolver(PowerFlowSolver):
         self._block: tuple[np.ndarray, np.ndarray] | None = None  # _currents_of's structure for the most copies yet
 
         self._backends()
+        self._compiled_taps = net.trafo["tap_pos"].to_numpy(float).copy()  # (NaN: no tap changer)
+        self._origin = _Origin(self.Ybus.data.copy(), self._M.data.copy(),
+                               None if self._nr is None else self._nr.Y.data.copy(), self._compiled_taps,
+                               not hasattr(self, "_origin"))
         self.shape = (len(net.bus), len(net.line), len(net.trafo), len(net.ext_grid))
         self.unsupported: list[str] = []
         return []
@@ -777,13 +793,49 @@ class FastSolver(PowerFlowSolver):
         if reasons:
             self._delegate_to_pandapower(reasons)
 
+    def restart(self) -> None:
+        """Back to the state a new solver of this net has at the transformers' current tap positions (an env's reset:
+        ``reset(seed)`` then repeats an episode bit for bit): the compiled admittances (tap moves patched in place and
+        back drift by ≈1e-12 pu), the compile's voltages as the warm start, a new Newton–Raphson backend
+        (a used lightsim2grid grid carries its parameters and KLU's state over; ≈0.1 ms on ``ieee34_3mg``); the taps that stand
+        away from the compile's positions (an OLTC device's) move there again from those, in the order of their first
+        moves, as after the compile. A solver recompiled since its construction (a shunt step, a topology edit) with a
+        tap away from that compile's position recompiles at the current taps instead (one ``pandapower.runpp``). A
+        solver that delegates restarts its delegate."""
+        if self._delegate is not None:
+            self._delegate.restart()
+            return
+        Y, M, newton_Y, taps, first = self._origin
+        now = self._compiled_taps.copy()  # the positions now (a tap moves through a table, or by a recompile)
+        for row, table in self._taps.items():
+            now[row] = table.pos
+        away = np.flatnonzero((now != taps) & ~(np.isnan(now) & np.isnan(taps))).tolist()
+        if away and not first:
+            self.topology_changed()
+            return
+        self.Ybus.data[...], self._M.data[...] = Y, M
+        if self._nr is not None:
+            self._nr.Y.data[...] = newton_Y
+        if self._grid is not None:  # (a grid whose parameters are written again differs in the last bits: a new one)
+            self._grid = newton.GridNewton(self.Ybus, self.ref, self.pv, self.pq, self.V_base)
+        elif self._ls is not None:
+            self._ls = newton.LS_CLASS()
+        self._V, self._Sbus, self._converged, self._iterations = self.V_base.copy(), None, False, 0
+        self._patched = False
+        for row in away:  # (a table made by the move below starts at the compile's position)
+            if row in self._taps:
+                self._taps[row].pos = int(taps[row])
+            self._unsynced_taps[row] = int(taps[row])
+        for row in [r for r in self._taps if r in away] + [r for r in away if r not in self._taps]:
+            self.set_trafo_tap(row, int(now[row]))
+
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
-        """The net (at the taps moved) and parameters; when compiled, the warm start and, once a tap moved in place
-        since the compile (here or in the solver this one was copied from), the patched entries of ``Ybus`` and the
-        flow matrix and the compiled base voltages: a recompile at the moved taps differs from the patched floats
-        (≈1e-14 pu), these make a copy continue bit for bit; when it delegates, its delegate's warm start (a copy then
-        solves where the flat start fails as the original does)."""
+        """The net (at the taps moved) and parameters; when compiled, the warm start, what :meth:`restart` returns to
+        and, once a tap moved in place since the compile (here or in the solver this one was copied from), the patched
+        entries of ``Ybus`` and the flow matrix and the compiled base voltages: a recompile at the moved taps differs
+        from the patched floats (≈1e-14 pu), these make a copy continue bit for bit; when it delegates, its delegate's
+        warm start (a copy then solves where the flat start fails as the original does)."""
         state = super().__getstate__()
         if self._delegate is not None:
             state["delegate_warm"] = self._delegate._warm
@@ -791,6 +843,8 @@ class FastSolver(PowerFlowSolver):
         state["warm_start_V"] = self._V.copy()
         if self._patched:
             state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
+        origin = self._origin
+        state["origin"] = (origin.Ybus, origin.M, origin.taps, origin.first)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -806,3 +860,10 @@ class FastSolver(PowerFlowSolver):
         V = state.get("warm_start_V")
         if V is not None and V.shape == self._V.shape:
             self._V = V.copy()
+        origin = state.get("origin")  # what the original restarts to (its compile, not this one at the pickled taps)
+        if origin is not None:
+            Y, M, taps = (np.array(a) for a in origin[:3])
+            if Y.shape == self.Ybus.data.shape and M.shape == self._M.data.shape and len(taps) == len(self.net.trafo):
+                newton_Y = None if self._nr is None else newton.NumpyNewton(
+                    sp.csc_matrix((Y, self.Ybus.indices, self.Ybus.indptr), shape=self.Ybus.shape), self.pv, self.pq).Y.data
+                self._origin = _Origin(Y, M, newton_Y, taps, bool(origin[3]))

@@ -44,6 +44,10 @@ class PandapowerSolver(PowerFlowSolver):
         super().__setstate__(state)
         self._warm = state.get("warm")
 
+    def restart(self) -> None:
+        """Forget the warm start, as a new solver has none (an env's reset, at the initial taps)."""
+        self._warm = None
+
     def topology_changed(self) -> None:
         """Switch, in-service or shunt edits: the flat start comes first anyway, and the last converged flow stays the
         fallback (per net.bus row; dropped when buses were added or removed)."""
