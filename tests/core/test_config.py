@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import attrs
+import numpy as np
 import pytest
 
 from powergrid.builder import build_scenario
@@ -126,3 +127,19 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path, registry):
     with pytest.raises(ConfigError, match=r"reward.cost_weight: expected a number ≥ 0 \(1/\$\), got '1e-3'"):
         _load(tmp_path, GOOD + "reward: {cost_weight: '1e-3'}\n")  # quoted: text, as written
     assert "expected a finite number, got '1e999'" in _error(tmp_path, GOOD + "seed: 1e999\n")
+
+
+def test_numpy_numbers_pass_the_configs_own_checks(registry):
+    """A sweep's numpy values read like Python's: the seed, a bus, a period in physics steps, a load scale, a price."""
+    scenario = {"name": "t", "network": {"type": "case33bw"}, "time": {"physics": "15min", "episode": "1h"},
+                "seed": np.int64(7), "loads": {"scale": {"*": np.float32(1.5)}},
+                "agents": [{"id": "dev", "type": "ConstantPower", "bus": np.int64(5), "period": np.int64(2),
+                            "events": {"price_above": np.float32(50.0)}, "params": {"p_mw": 0.2}}]}
+    config = EnvConfig.from_dict(scenario)
+    dev = config.agents[0]
+    assert (config.seed, dev.bus, dev.period_s, dev.events.price_above, config.loads.scale) == (7, 5, 1800, 50.0, {"*": 1.5})
+    assert type(config.seed) is type(dev.bus) is type(dev.period_s) is int
+    build_scenario(config, registry, solver="pandapower")
+    for key, bad in (("seed", np.bool_(True)), ("seed", np.float64(7.0)), ("seed", np.int64(-1))):
+        with pytest.raises(ConfigError, match="seed: expected an integer from 0"):
+            EnvConfig.from_dict({**scenario, key: bad})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 
 from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Register, RegisterMap
@@ -140,6 +141,15 @@ def test_yaml_map_entries_replace_the_defaults() -> None:
     assert m.setpoint == Register(100, 1.0, type="float32", word_order="little", units="MW", access="RW")
     assert m.p.table == "holding" and m.p.words == 2 and m.q == RegisterMap().q and m.soc is None
 
+
+
+def test_yaml_map_entries_take_numpy_numbers() -> None:
+    m = RegisterMap.from_mapping({"p": {"address": np.int64(10), "scale": np.float32(0.5)},
+                                  "soc": {"address": np.int16(2), "min": np.float32(0.25), "max": np.int64(1)}})
+    assert m.p == Register(10, 0.5, table="input") and type(m.p.address) is int
+    assert (m.soc.address, m.soc.min_value, m.soc.max_value) == (2, 0.25, 1.0)
+    with pytest.raises(ValueError, match=re.escape("registers.p.address: expected an integer register address")):
+        RegisterMap.from_mapping({"p": {"address": np.bool_(True)}})
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"p": {"address": 0, "type": "int24"}}, "registers.p: unknown type 'int24'"),

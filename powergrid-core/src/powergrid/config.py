@@ -25,6 +25,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -530,7 +531,7 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
             plugin = attrs.evolve(plugin, fallback=_name(fallback, f"{path}.fallback", src, "a dataset provider"))
         datasets[str(role)] = plugin
     seed = top.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**63):
         raise src.error("seed", f"expected an integer from 0 to 2**63 - 1, got {seed!r}")
     if "name" in top:
         name = top["name"]
@@ -551,7 +552,7 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         spaces=_section(SpacesConfig, top.get("spaces", {}), "spaces", src),
         datasets=datasets,
         horizontal=tuple(horizontal),
-        seed=seed,
+        seed=None if seed is None else int(seed),
         source=src,
     )
 
@@ -566,7 +567,7 @@ def _loads(value: Any, src: Source) -> LoadsConfig:
             where = _join(path, pattern)
             if key == "classes" and v not in LOAD_CLASSES:
                 raise src.error(where, f"expected a customer class ({', '.join(LOAD_CLASSES)}), got {v!r}")
-            if key == "scale" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+            if key == "scale" and (isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v < 0):
                 raise src.error(where, f"expected a number ≥ 0 (pu), got {v!r}")
             patterns_of[str(pattern)] = v if key == "classes" else float(v)
     return attrs.evolve(build_params(LoadsConfig, data, path="loads", locate=src.locate), **patterns)
@@ -593,7 +594,7 @@ def _agent(value: Any, path: str, src: Source, physics_s: int) -> AgentConfig:
             raise src.error(path, "missing required key 'type' (the device type, a registry name)")
         if bus is None:
             raise src.error(path, "missing required key 'bus' (a bus name or index of the network)")
-        if isinstance(bus, bool) or not isinstance(bus, (str, int)):
+        if isinstance(bus, bool) or not isinstance(bus, (str, Integral)):
             raise src.error(f"{path}.bus", f"expected a bus name or index, got {bus!r}")
     else:
         for key in ("type", "bus", "params"):
@@ -613,7 +614,7 @@ def _agent(value: Any, path: str, src: Source, physics_s: int) -> AgentConfig:
         kind=kind,
         path=path,
         type=_name(a["type"], f"{path}.type", src, "a device type") if kind == "device" else None,
-        bus=bus,
+        bus=int(bus) if isinstance(bus, Integral) else bus,
         params=_mapping(a.get("params", {}), f"{path}.params", src),
         policy=_name(a.get("policy", "rule"), f"{path}.policy", src, "'learned' or a policy name"),
         protocol=protocol,
@@ -638,11 +639,11 @@ def _duration(value: Any, path: str, src: Source, *, zero: bool = False) -> int:
 
 def _steps_or_duration(value: Any, path: str, src: Source, physics_s: int, *, zero: bool) -> int:
     """An agent's period or offset, or a link delay (s): a duration, or an integer count of physics steps."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, Integral) and not isinstance(value, bool):  # numpy's integers too
         if not (0 if zero else 1) <= value <= MAX_PERIOD:
             raise src.error(path, f"expected a duration such as 5min or 1h, or an integer from {0 if zero else 1} to "
                                   f"{MAX_PERIOD:,} (physics steps), got {value!r}")
-        return value * physics_s
+        return int(value) * physics_s
     if not isinstance(value, str):
         raise src.error(path, f"expected a duration such as 5min or 1h, or an integer (physics steps), got {value!r}")
     return _duration(value, path, src, zero=zero)
@@ -707,7 +708,7 @@ def _events(value: Any, path: str, src: Source, physics_s: int) -> EventsConfig:
         if key in data and not isinstance(data[key], bool):
             raise src.error(_join(path, key), f"expected true or false, got {data[key]!r}")
     price = data.get("price_above")
-    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)):
+    if price is not None and (isinstance(price, bool) or not isinstance(price, Real) or not math.isfinite(price)):
         raise src.error(_join(path, "price_above"), f"expected a number ($/MWh), got {price!r}")
     events = EventsConfig(voltage=bool(data.get("voltage", False)), message=bool(data.get("message", False)),
                           price_above=None if price is None else float(price),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import attrs
@@ -263,10 +264,10 @@ def _entry(name: str, spec: Any) -> Register:
     if name == "setpoint" and table == "input":
         raise ValueError(f"{where}: the setpoint is written, but input registers are read-only (use table: holding)")
     address = spec["address"]
-    if isinstance(address, bool) or not isinstance(address, int):
+    if isinstance(address, bool) or not isinstance(address, Integral):
         raise ValueError(f"{where}.address: expected an integer register address, got {address!r}")
     for key in ("scale", "min", "max"):
-        if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
+        if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], Real)):
             raise ValueError(f"{where}.{key}: expected a number, got {spec[key]!r}")
     limits = {"min_value": 0.0, "max_value": 1.0} if name == "soc" else {}
     if "min" in spec:
@@ -274,7 +275,7 @@ def _entry(name: str, spec: Any) -> Register:
     if "max" in spec:
         limits["max_value"] = float(spec["max"])
     try:
-        return Register(address, spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
+        return Register(int(address), spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
                         word_order=spec.get("word_order", "big"), units=str(spec.get("units", "")), access=access,
                         **limits)
     except (TypeError, ValueError) as exc:
