@@ -127,10 +127,11 @@ class RewardConfig:
 
     A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
     its cost and safety come from the last sound flow, and every learned agent loses
-    ``P = max(divergence_penalty, the worst per-tick loss seen so far)`` per tick left in the
-    episode (``on_divergence: terminate``, the default: a blackout ends the episode for all) or
-    ``P`` once (``penalize``: the episode goes on). So a failed step never scores better than
-    a sound one.
+    ``P = max(divergence_penalty, the worst per-tick loss so far in this episode)`` per tick left
+    in the episode (``on_divergence: terminate``, the default: a blackout ends the episode for all)
+    or ``P`` once (``penalize``: the episode goes on). So a failed step never scores better than
+    a sound one; ending the episode by a failure gains nothing only while ``P`` per tick left
+    exceeds the per-tick losses still to come (a ``divergence_penalty`` below them can leave a gain).
     """
 
     cost_weight: float = quantity("1/$", 1.0, ge=0)

@@ -26,7 +26,7 @@ class EVChargerParams:
     dwell_std_h: float = quantity("h", 2.0, ge=0, le=12)
     energy_min_mwh: float = quantity("MWh", 0.005, ge=0, doc="smallest energy requested by departure")
     energy_max_mwh: float = quantity("MWh", 0.03, ge=0, doc="largest energy requested by departure")
-    unmet_as: str = choice(("safety", "cost"), "safety", doc="how energy missing at departure counts")
+    unmet_as: str = choice(("safety", "cost"), "safety", doc="how energy missing at departure or at the episode's last tick counts")
     unmet_cost: float = quantity("$/MWh", 300.0, ge=0, doc="with unmet_as: cost")
     v2g_cost: float = quantity("$/MWh", 20.0, ge=0, doc="battery wear per MWh discharged")
     pf: float = quantity("1", 1.0, gt=0, le=1)
