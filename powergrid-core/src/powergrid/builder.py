@@ -27,6 +27,7 @@ from powergrid.plugins import Registry, get_registry
 from powergrid.policies import Policy
 from powergrid.profiles import FallbackProvider, ProfileProvider
 from powergrid.protocols import HorizontalProtocol, VerticalProtocol
+from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowSolver
 
 #: Profiles every scenario has (the base load multiplier and the energy price).
@@ -213,9 +214,7 @@ def check_energised(net: Any, config: EnvConfig) -> None:
     import pandapower.topology as topology
 
     where = f"{config.network.path}.type" if config.network.params else config.network.path
-    slack = net.ext_grid.in_service.any() or (len(net.gen) and "slack" in net.gen
-                                              and (net.gen.slack.fillna(False) & net.gen.in_service).any())
-    if not slack:
+    if not slack_buses(net):
         raise config.source.error(where, f"network {config.network.type!r} has no in-service slack "
                                          "(ext_grid or slack gen): nothing sets its voltage")
     islanded = sorted(topology.unsupplied_buses(net))
