@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import subprocess
+import sys
 import threading
 import zipfile
 from collections import Counter
@@ -279,3 +281,15 @@ def test_a_bad_pause_setting_names_the_variable(monkeypatch, value):
         caiso.request_pause(caiso.DEFAULT_URL)
     monkeypatch.setenv("POWERGRID_CAISO_PAUSE", " ")
     assert caiso.request_pause(caiso.DEFAULT_URL) == 5.0 and caiso.request_pause("http://127.0.0.1/x") == 0.0
+
+
+def test_manifest_updates_from_several_processes_at_once_keep_every_entry(tmp_path):
+    """Four processes record 100 files each into one folder: the manifest ends with all 400 entries
+    (a read-modify-write without the lock kept 121–211 of them)."""
+    code = ("import sys; from pathlib import Path; from powergrid_datasets.cache import _record\n"
+            "for i in range(100): _record(Path(sys.argv[1]), f'{sys.argv[2]}_{i}.zip', {'size': i})")
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"w{n}"]) for n in range(4)]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4
+    manifest = json.loads((tmp_path / cache.MANIFEST).read_text())
+    assert sorted(manifest) == sorted(f"w{n}_{i}.zip" for n in range(4) for i in range(100))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cache.MANIFEST, cache.MANIFEST + ".lock"]  # no temporary left

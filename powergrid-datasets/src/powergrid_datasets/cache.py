@@ -10,12 +10,16 @@
   known hash; it is retried, then reported.
 - ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error; a cached file
   that cannot be verified is then reported and kept (never deleted without a download to replace it).
-- ``checksums.json`` is re-read just before each update, so that downloads into one folder from
-  several processes at once keep each other's entries.
+- ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
+  ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
+  once keep each other's entries. The lock is ``fcntl.flock`` (POSIX); where there is no ``fcntl``
+  (Windows) the manifest is only re-read just before each update, which narrows the race but does
+  not close it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +30,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pooch
@@ -38,6 +42,11 @@ OFFLINE_ENV = "POWERGRID_OFFLINE"
 MANIFEST = "checksums.json"
 
 log = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 def cache_dir(subdir: str = "") -> Path:
@@ -82,14 +91,25 @@ def _read_manifest(folder: Path) -> dict:
         return {}
 
 
+@contextlib.contextmanager
+def _manifest_lock(folder: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder``'s manifest (other processes' updates wait; see the module doc)."""
+    with open(folder / (MANIFEST + ".lock"), "a") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def _record(folder: Path, fname: str, entry: dict) -> None:
-    """Set the manifest entry of ``fname``, re-reading the manifest first (another process may have added entries)."""
-    manifest = _read_manifest(folder)
-    manifest[fname] = entry
-    fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(manifest, indent=1, sort_keys=True))
-    Path(tmp).replace(folder / MANIFEST)
+    """Set the manifest entry of ``fname``: read, change and replace the manifest under its lock, so that
+    entries other processes add at the same time are kept."""
+    with _manifest_lock(folder):
+        manifest = _read_manifest(folder)
+        manifest[fname] = entry
+        fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(manifest, indent=1, sort_keys=True))
+        Path(tmp).replace(folder / MANIFEST)
 
 
 def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], None] | None) -> str | None:
