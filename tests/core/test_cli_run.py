@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from powergrid.cli import main
+
+pytest.importorskip("powergrid_devices", reason="the batteries come with powergrid-devices")
 
 TWO_EQUAL_STORES = """\
 name: two_ess

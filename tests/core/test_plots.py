@@ -28,6 +28,7 @@ def oos_env():
 
 def test_the_envelope_and_the_state_plot_leave_an_out_of_service_bus_out(oos_env):
     """The envelope was taken over every bus: v_min 0 pu (the out-of-service bus) at every step."""
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
     env = oos_env
     env.reset(seed=0)
     record = EpisodeRecord(env)
@@ -47,6 +48,7 @@ def test_the_envelope_and_the_state_plot_leave_an_out_of_service_bus_out(oos_env
 
 def test_saving_refuses_a_symbolic_link_in_the_folder(oos_env, tmp_path):
     """A link at one of the PNGs' names was written through (a file outside the folder overwritten with a PNG)."""
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
     env = oos_env
     env.reset(seed=0)
     record = EpisodeRecord(env)

@@ -48,6 +48,7 @@ def _episode(env: MultiAgentPowerGridEnv, seed: int, actions: int) -> tuple[byte
 def test_reset_with_a_seed_repeats_the_episode_of_a_new_env(solver, episode):
     """A new env's episode, and the same seed and actions on an env that ran two random episodes first (its
     regulators moved and came back; the fast solver's warm start and patched Ybus used to carry over, ≈1e-12)."""
+    pytest.importorskip("powergrid_devices", reason="the batteries come with powergrid-devices")
     config = _config(solver, episode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (pandapower's FutureWarnings)
@@ -131,6 +132,7 @@ def test_restart_of_a_recompiled_solver_recompiles_at_the_current_taps():
 
 def test_gymnasiums_env_checker_passes_on_a_single_agent_view():
     """Its determinism check resets with one seed twice and compares a step's reward bit for bit."""
+    pytest.importorskip("powergrid_devices", reason="the batteries come with powergrid-devices")
     env_checker = pytest.importorskip("gymnasium.utils.env_checker")
     from powergrid.rl.gym import SingleAgentView
 
