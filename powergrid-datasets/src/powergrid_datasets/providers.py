@@ -255,8 +255,8 @@ class SeriesProvider(ProfileProvider):
             origins: list[pd.Timestamp | None] = [None]
             if len(base):
                 tz = self.params.tz
-                days = np.unique(base.index.tz_convert(tz).date)
-                offsets = {(_midnight_utc(day, tz) - base.index[0]) % base.step for day in days}
+                midnights = base.index.tz_convert(tz).normalize().unique().tz_convert("UTC")
+                offsets = ((midnights - base.index[0]) % base.step).unique()
                 origins += [base.index[0] + offset for offset in sorted(offsets) if offset]
             self._windows[key] = origins
         return self._windows[key]
