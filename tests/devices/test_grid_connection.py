@@ -105,3 +105,22 @@ def test_a_line_fed_from_its_to_side_bills_the_import_into_its_from_side() -> No
     assert end.import_mw == pytest.approx(0.3) and end.cost == pytest.approx(50.0 * 0.3 * 0.25)
     assert feeder.import_mw == pytest.approx(-0.3) and feeder.cost == pytest.approx(-0.5 * 50.0 * 0.3 * 0.25)
     np.testing.assert_array_equal(kernel.cost, [end.cost, feeder.cost])
+
+
+@pytest.mark.parametrize("slack", ["ext_grid", "gen"])
+def test_the_radial_end_of_a_line_is_found_from_any_slack(slack: str) -> None:
+    """A line from a radial end (Bus 1, exporting) to the slack's bus: the sign flips whether the slack is an
+    ext_grid or a slack generator (before: a slack generator was not a source, and the export billed as import)."""
+    import pandapower as pp
+
+    from powergrid_devices.grid_connection import from_side_is_the_end
+
+    net = pp.create_empty_network()
+    b0, b1, b2 = (pp.create_bus(net, 20.0) for _ in range(3))
+    if slack == "ext_grid":
+        pp.create_ext_grid(net, b0)
+    else:
+        pp.create_gen(net, b0, p_mw=0.0, vm_pu=1.0, slack=True)
+    pp.create_line(net, b1, b0, 1.0, "NA2XS2Y 1x185 RM/25 12/20 kV")
+    pp.create_line(net, b1, b2, 1.0, "NA2XS2Y 1x185 RM/25 12/20 kV")
+    assert from_side_is_the_end(net, 0) and not from_side_is_the_end(net, 1)

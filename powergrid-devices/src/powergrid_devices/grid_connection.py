@@ -9,6 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, Kernel, StepContext, export_price
 from powergrid.params import choice, quantity, text
+from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowResult
 
 
@@ -29,7 +30,8 @@ FLOW_FIELDS = {"ext_grid": "ext_grid_p_mw", "trafo": "trafo_p_hv_mw", "line": "l
 
 def from_side_is_the_end(net: Any, row: int) -> bool:
     """Whether line ``row`` (position) feeds a radial end on its *from* side: without the line its from bus is cut
-    off from every ext_grid and its to bus is not. The import into that end is then ``−p_from_mw``."""
+    off from every slack (ext_grid or slack generator, :func:`powergrid.slacks.slack_buses`) and its to
+    bus is not. The import into that end is then ``−p_from_mw``."""
     import networkx as nx
     import pandapower.topology as top
 
@@ -38,7 +40,7 @@ def from_side_is_the_end(net: Any, row: int) -> bool:
     for u, v, key in list(graph.edges(keys=True)):
         if key == ("line", line):
             graph.remove_edge(u, v, key)
-    sources = set(net.ext_grid.bus[net.ext_grid.in_service])
+    sources = set(slack_buses(net))
     start, end = int(net.line.from_bus.iat[row]), int(net.line.to_bus.iat[row])
     if start not in graph or end not in graph:
         return False
