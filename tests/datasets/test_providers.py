@@ -175,6 +175,7 @@ def test_simbench_unknown_profile():
 ])
 def test_time_zone_and_dst_mistakes_are_config_errors_at_build(spec, message):
     # they used to pass `powergrid validate` and fail at the first reset as a bare KeyError / NonExistentTimeError
+    pytest.importorskip("powergrid_devices", reason="the scenario's PV comes with powergrid-devices")
     from powergrid.builder import build_scenario
     from powergrid.config import EnvConfig
 
@@ -215,6 +216,7 @@ def test_steps_that_miss_a_dst_midnight_still_start_on_every_day(minutes):
 def test_a_relative_path_stays_the_scenario_folder_when_the_working_directory_changes(tmp_path, monkeypatch):
     # 'path: data' in scen/x.yaml opened as the relative 'scen/x.yaml' was kept as 'scen/data' and looked up
     # in the working directory of the first reset (a worker process, a notebook's chdir): no such folder
+    pytest.importorskip("powergrid_devices", reason="the scenario's battery comes with powergrid-devices")
     from powergrid.env import MultiAgentPowerGridEnv
 
     from .test_hostile_files import load_csv
