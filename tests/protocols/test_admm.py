@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
+from powergrid.devices import export_price
 from powergrid_protocols.admm import (
     Area,
     GridTie,
@@ -86,17 +87,23 @@ MICROGRID = [Area((Unit(10, 45, 0, 0.6),), 0.5)]
 
 @pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
 def test_at_a_negative_price_the_grid_exchange_is_one_net_flow(solve):
-    # price −10 $/MWh, sell ratio 0.8: the grid pays 10 $/MWh to deliver and charges 8 $/MWh to take.
-    # The old model (an import unit at −10 and an export unit at −8 in one area) bought and sold 100 MW at once:
-    # 100·(−10) + (−100)·(−8) = −200 $/h out of nothing.
-    # One net exchange: import only, g ∈ [0, 100] at −10 → the DG (marginal 45 $/MWh ≥ −10) stays off and the
-    # microgrid imports its 0.5 MW: cost −10·0.5 = −5 $/h; export only, g ∈ [−0.1, 0] at −8 → worse (DG runs, pays 8).
-    r = dispatch_with_grid(MICROGRID, GridTie(buy=-10.0, sell=-8.0, limit_mw=100.0), solve=solve)
+    # price −10 $/MWh: the grid pays 10 $/MWh to deliver and, billed like a GridConnection, charges the full
+    # 10 $/MWh to take (sell = min(0.8·price, price)). The DG (marginal 45 $/MWh ≥ −10) stays off and the microgrid
+    # imports its 0.5 MW: cost −10·0.5 = −5 $/h, import and export netted into one flow.
+    r = dispatch_with_grid(MICROGRID, GridTie(buy=-10.0, sell=export_price(-10.0, 0.8), limit_mw=100.0), solve=solve)
     grid_import, grid_export = r.p[-1]
     assert grid_import == pytest.approx(0.5, abs=1e-4) and grid_export == 0.0  # never both at once
     assert r.p[0][0] == pytest.approx(0.0, abs=1e-4)
     assert r.cost == pytest.approx(-5.0, abs=1e-3)
     assert r.converged
+
+
+def test_a_tie_that_buys_above_its_selling_price_is_refused():
+    # sell −8 > buy −10 (0.8·price at a negative price): buying and selling 100 MW at once would earn
+    # 100·(−10) + (−100)·(−8) = −200 $/h out of nothing; the tie is refused rather than dispatched
+    with pytest.raises(ValueError, match=r"sell -8\.0 \$/MWh above buy -10\.0"):
+        GridTie(buy=-10.0, sell=-8.0, limit_mw=100.0)
+    assert GridTie(buy=-10.0, sell=-10.0, limit_mw=100.0).sell == -10.0  # equal prices: convex, accepted
 
 
 @pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
@@ -117,7 +124,7 @@ def test_one_net_exchange_and_the_optimum_at_any_price_sign(price):
     # three microgrids (no exchange limits) and the grid: compare with a scan over the grid's net exchange g:
     # for each g the microgrids produce Σd − g at least cost (their merit order), plus the grid's bill
     areas = CASES["exchange"][0]
-    tie = GridTie(price, 0.8 * price, 5.0)
+    tie = GridTie(price, export_price(price, 0.8), 5.0)
     r = dispatch_with_grid(areas, tie, tol=1e-6)
     assert min(abs(r.p[-1][0]), abs(r.p[-1][1])) == 0.0  # one net exchange
     units = [u for a in areas for u in a.units]

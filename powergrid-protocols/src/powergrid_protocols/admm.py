@@ -28,15 +28,13 @@ when one residual is 10× the other). Messages: each iteration every area sends
 the system price with each area's response clipped to its exchange bounds); it
 is the reference of the benchmark. Tests compare both with an independent QP.
 
-The upstream grid (:class:`GridTie`) sells at ``buy`` and buys at ``sell`` $/MWh, one
-net exchange ``g`` (MW into the areas): cost ``buy·g`` for ``g ≥ 0``, ``sell·g`` for
-``g < 0``. While ``sell ≤ buy`` that cost is convex and the grid is one more area with an
-import and an export unit (buying and selling at once never pays, and the two are netted).
-When ``sell > buy`` (a tie built so; :class:`ADMMDispatch`'s, ``sell = min(ratio·price, price)``,
-never is) it is concave: one area holding both units would buy and sell at once and earn
-``(sell − buy)·G`` out of nothing. :func:`dispatch_with_grid` then solves the two convex
-cases, import only (``0 ≤ g ≤ G`` at ``buy``) and export only (``−G ≤ g ≤ 0`` at ``sell``),
-and keeps the cheaper: the exact optimum with one net exchange per area at any price sign.
+The upstream grid (:class:`GridTie`) sells at ``buy`` and buys at ``sell ≤ buy`` $/MWh, one
+net exchange ``g`` (MW into the areas): cost ``buy·g`` for ``g ≥ 0``, ``sell·g`` for ``g < 0``.
+That cost is convex and the grid is one more area with an import and an export unit (buying
+and selling at once never pays, and the two are netted). A tie with ``sell > buy`` is refused:
+its cost is concave, and one area holding both units would buy and sell at once and earn
+``(sell − buy)·G`` out of nothing (:class:`ADMMDispatch`'s tie, ``sell = min(ratio·price, price)``,
+never is).
 """
 
 from __future__ import annotations
@@ -319,44 +317,36 @@ def curve_units(mw: Sequence[float], cost_per_h: Sequence[float], lo: float, hi:
 
 @attrs.frozen
 class GridTie:
-    """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell`` ($/MWh)."""
+    """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell ≤ buy`` ($/MWh)."""
 
     buy: float
     sell: float
     limit_mw: float
 
-    def modes(self) -> list[Area]:
-        """The grid as an area with units (import, export): one convex area, or the import-only and the
-        export-only areas when ``sell > buy`` (see the module docstring)."""
+    def __attrs_post_init__(self) -> None:
+        if self.sell > self.buy:
+            raise ValueError(f"GridTie: sell {self.sell} $/MWh above buy {self.buy} $/MWh would pay for buying and "
+                             "selling at once (a concave cost); bill an export at min(sell, buy)")
+
+    def area(self) -> Area:
+        """The grid as an area with units (import, export)."""
         g = self.limit_mw
-        if self.sell <= self.buy:
-            return [Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, -g, 0.0)))]
-        return [Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, 0.0, 0.0))),
-                Area((Unit(0.0, self.buy, 0.0, 0.0), Unit(0.0, self.sell, -g, 0.0)))]
+        return Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, -g, 0.0)))
 
 
 def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[..., Dispatch] = admm_dispatch,
                        **options: Any) -> Dispatch:
     """Dispatch ``areas`` exchanging with ``grid`` (Σ x = 0 with the grid as the last area), one net grid exchange.
 
-    ``solve`` is :func:`admm_dispatch` (``options`` passed on) or :func:`centralized_dispatch`. Iterations and
-    messages add up over the cases solved; the grid's import and export are netted (``p`` of the last area).
-    Through a ``channel``, a second case starts ``delay + 1`` ticks after the first ended, its messages gone.
+    ``solve`` is :func:`admm_dispatch` (``options`` passed on) or :func:`centralized_dispatch`. The grid's import
+    and export are netted (``p`` of the last area) and billed at ``buy`` or ``sell``.
     """
-    runs: list[Dispatch] = []
-    for mode in grid.modes():
-        runs.append(solve([*areas, mode], 0.0, **options))
-        channel = options.get("channel")
-        if channel is not None:
-            start = options.get("start_tick", 0) + runs[-1].iterations + channel.delay + 1
-            channel.receive(start)
-            options = {**options, "start_tick": start}
-    best = min(runs, key=lambda r: (not r.converged, r.cost))  # an unconverged case is no optimum to compare
-    g = float(best.p[-1].sum())
-    p = (*best.p[:-1], np.array([max(g, 0.0), min(g, 0.0)]))
-    cost = best.cost - unit_cost(grid.modes()[0].units, best.p[-1]) + grid.buy * max(g, 0.0) + grid.sell * min(g, 0.0)
-    return attrs.evolve(best, p=p, cost=float(cost), iterations=sum(r.iterations for r in runs),
-                        messages=sum(r.messages for r in runs), converged=all(r.converged for r in runs))
+    tie = grid.area()
+    r = solve([*areas, tie], 0.0, **options)
+    g = float(r.p[-1].sum())
+    p = (*r.p[:-1], np.array([max(g, 0.0), min(g, 0.0)]))
+    cost = r.cost - unit_cost(tie.units, r.p[-1]) + grid.buy * max(g, 0.0) + grid.sell * min(g, 0.0)
+    return attrs.evolve(r, p=p, cost=float(cost))
 
 
 @attrs.frozen
@@ -448,14 +438,11 @@ class ADMMDispatch(HorizontalProtocol):
         lossy = p.channel != "ideal" or p.channel_delay or p.channel_loss
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": self.channel if lossy else None, "start_tick": self._clock}
-        cases = 1
         if p.grid:
-            grid = self.grid_tie(float(ctx.price))
-            r = dispatch_with_grid(areas, grid, **options)
-            cases = len(grid.modes())
+            r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
             r = admm_dispatch(areas, 0.0, **options)
-        self._clock += r.iterations + cases * (self.channel.delay + 1)
+        self._clock += r.iterations + self.channel.delay + 1
         self.channel.receive(self._clock)
         self._u, self._rho = r.u, r.rho
         self.result = r
