@@ -64,7 +64,22 @@ def test_a_protocols_lossy_channel_without_delay_or_loss_is_a_config_error():
     from powergrid_protocols.common import build_channel
     from powergrid_protocols.p2p import P2PParams
 
-    with pytest.raises(ValueError, match="channel_delay and/or channel_loss"):
+    with pytest.raises(ValueError, match="channel_delay, channel_loss and/or channel_capacity"):
         build_channel(build_params(P2PParams, {"channel": "lossy"}))
     channel = build_channel(build_params(P2PParams, {"channel": "lossy", "channel_loss": 0.2}))
     assert channel.params.loss == 0.2 and channel.params.delay == 0
+
+
+def test_a_protocols_lossy_channel_with_only_a_capacity_limits_deliveries():
+    """``channel: lossy`` with delay 0 and loss 0 but ``channel_capacity`` 2 is no ideal channel: it is built (it was
+    refused) and delivers 2 messages per tick, the rest later."""
+    from powergrid.params import build_params
+    from powergrid_protocols.common import build_channel
+    from powergrid_protocols.p2p import P2PParams
+
+    channel = build_channel(build_params(P2PParams, {"channel": "lossy", "channel_capacity": 2}))
+    assert isinstance(channel, LossyChannel) and (channel.delay, channel.loss) == (0, 0.0)
+    for i in range(3):
+        channel.send(Message("a", "b", i), tick=0)
+    assert [m.payload for m in channel.receive(0)] == [0, 1]
+    assert [m.payload for m in channel.receive(1)] == [2]

@@ -168,11 +168,11 @@ class ChannelFields:
 
 
 def build_channel(params: Any) -> Channel:
-    """The protocol's channel from its :class:`ChannelFields` (``channel: lossy`` needs a delay or a loss: with both 0
-    it would silently be the ideal channel)."""
-    if params.channel == "lossy" and not (params.channel_delay or params.channel_loss):
-        raise ValueError("channel: lossy with channel_delay 0 and channel_loss 0 loses and delays nothing; "
-                         "set channel_delay and/or channel_loss (or use channel: ideal)")
+    """The protocol's channel from its :class:`ChannelFields` (``channel: lossy`` needs a delay, a loss or a capacity:
+    with all three 0 it would silently be the ideal channel)."""
+    if params.channel == "lossy" and not (params.channel_delay or params.channel_loss or params.channel_capacity):
+        raise ValueError("channel: lossy with channel_delay 0, channel_loss 0 and channel_capacity 0 loses, delays and "
+                         "limits nothing; set channel_delay, channel_loss and/or channel_capacity (or use channel: ideal)")
     return make_channel(params.channel, delay=params.channel_delay, loss=params.channel_loss,
                         capacity=params.channel_capacity)
 
