@@ -218,15 +218,20 @@ class TapControl:
             regs.sort(key=lambda r: hops.get(net.bus.index[r.bus], np.inf))
         return cls(solver, regs, max_iterations)
 
-    def reset(self) -> None:
-        """Taps back to their initial positions, the solver restarted there (:meth:`PowerFlowSolver.restart`: its
-        warm start and admittances as a new solver's), counters and timers cleared; the next :meth:`solve`
-        settles the taps without delay and uncounted (the steady state an episode starts from)."""
+    def rewind(self) -> None:
+        """Taps back to their initial positions (moved in the solver, not restarted) and the regulators' timers and
+        counts cleared: an env's reset calls it before a shunt's recompile, so that compile is at the initial taps."""
         for reg in self.regulators:
             if reg.tap != reg.tap_init:
                 self.solver.set_trafo_tap(reg.row, reg.tap_init)
                 reg.tap = reg.tap_init
             reg.timer = reg.moved = reg.moves = 0
+
+    def reset(self) -> None:
+        """Taps back to their initial positions (:meth:`rewind`), the solver restarted there
+        (:meth:`PowerFlowSolver.restart`: its warm start and admittances as a new solver's), counters cleared; the
+        next :meth:`solve` settles the taps without delay and uncounted (the steady state an episode starts from)."""
+        self.rewind()
         self.solver.restart()
         self.tap_changes = self.total_tap_changes = 0
         self._settle = True

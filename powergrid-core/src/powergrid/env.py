@@ -590,6 +590,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._set_time(0)
         self._schedule(0)
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
+        if hasattr(self, "tap_control"):  # regulators at their initial taps first: a shunt's recompile below is
+            self.tap_control.rewind()  # there, and the restart after it finds no tap away (no second recompile)
         self._applied_settings.clear()
         self._apply_network_settings()
         if not hasattr(self, "tap_control"):  # built once; transformers an OLTC device drives stay out of it
