@@ -38,6 +38,7 @@ import numpy as np
 import pandapower.topology as top
 import pandas as pd
 
+from powergrid.slacks import slack_buses
 from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
 from powergrid.solvers.fast import FastSolver
 
@@ -163,12 +164,8 @@ class TapReading(NamedTuple):
 
 def _hops_from_slacks(net: Any) -> dict[int, float]:
     """Hops from the nearest in-service slack (ext_grid or slack generator) to each bus it reaches, by bus index."""
-    eg, gen = net.ext_grid, net.gen
-    slacks = eg.bus[eg.in_service.to_numpy(bool)].tolist()
-    if len(gen) and "slack" in gen:
-        slacks += gen.bus[gen.slack.fillna(False).to_numpy(bool) & gen.in_service.to_numpy(bool)].tolist()
     hops: dict[int, float] = {}
-    for slack in dict.fromkeys(slacks):
+    for slack in slack_buses(net):
         for bus, n in top.calc_distance_to_bus(net, slack, weight=None).items():
             hops[bus] = min(n, hops.get(bus, np.inf))
     return hops
