@@ -18,6 +18,7 @@ from sunspec2.modbus.modbus import ModbusClientException
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_hil.registers import RegisterMap
 from powergrid_hil.serve import Pace, ScenarioServer, env_action
+from powergrid_hil.server import RegisterUnit
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "hil_sunspec.yaml"
 
@@ -247,3 +248,24 @@ def test_a_driven_unit_under_the_register_map_starts_at_the_device_default() -> 
             unit = served.units[served.unit_of["pv"]]
             assert unit.setpoint_mw == 1.0 and unit.words("holding", 0, 1) == [1000]  # f = 1 at 0.001 per count
     assert energy["registers"] == pytest.approx(energy["sunspec"]) and energy["sunspec"] > 1.0
+
+
+def test_the_grid_connection_serves_its_import(served, sunspec_client) -> None:
+    # unit 4 (the PCC) served W = 0 at every step while Line 4-5 imported ~0.77 MW: the grid connection
+    # injects nothing itself, its measurement is the import through its element
+    pcc, client = device_of(served, "pcc"), sunspec_client(served.port, 4)
+    unit = served.units[4]
+    for _ in range(3):
+        served.step()
+        client.DERMeasureAC[0].read()
+        assert abs(pcc.import_mw) > 0.1
+        assert client.DERMeasureAC[0].W.cvalue == pytest.approx(round(pcc.import_mw * 1e4) * 100.0)  # 100 W counts
+        assert client.DERMeasureAC[0].Var.cvalue is None  # not measured: "not implemented", not 0
+    assert client.DERCapacity[0].WMaxRtg.cvalue == 1.0e6  # its larger limit (import 1.0 MW, export 0.5 MW)
+    plain = RegisterUnit(pcc)  # the plain map: P in 1 kW counts, Q "not available"
+    assert plain.words("input", 0, 2) == [round(pcc.import_mw * 1e3), 0x8000]
+    pcc.import_mw = 50.0  # beyond int16 at W_SF 2 (3.2767 MW) and at 1 kW counts: "not available", not clamped
+    served.server.publish()
+    plain.publish()
+    assert unit.words("holding", unit.located(701, "W").address, 1) == [0x8000]
+    assert plain.words("input", 0, 2) == [0x8000, 0x8000]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import threading
 import time
 from collections import Counter
@@ -85,6 +86,18 @@ class Unit:
         raise NotImplementedError
 
 
+def measured(device: Device) -> tuple[float, float | None]:
+    """What a meter at ``device`` reads: P (MW) and Q (Mvar, None when not measured); > 0 delivered to the network.
+
+    A grid connection injects nothing itself: its P is its import (MW into the microgrid through
+    its element), its Q is not measured.
+    """
+    imported = getattr(device, "import_mw", None)
+    if imported is not None:
+        return float(imported), None
+    return float(device.p_mw), float(device.q_mvar)
+
+
 def first_action(device: Device, value: float) -> Any:
     """An action with ``value`` as its first entry (defaults or zeros for the rest; empty stays empty)."""
     space = device.action_space
@@ -131,10 +144,14 @@ class RegisterUnit(Unit):
 
     def publish(self) -> None:
         m, d = self.registers, self.device
-        values = {"setpoint": self.setpoint_mw, "p": d.p_mw, "q": d.q_mvar,
-                  "soc": float(d.state_dict().get("soc", float("nan")))}
+        p, q = measured(d)
+        values = {"setpoint": self.setpoint_mw, "p": p, "q": math.nan if q is None else q,
+                  "soc": float(d.state_dict().get("soc", math.nan))}
         for name, reg in m.items():
-            self.put(reg.table, reg.address, reg.encode(values[name])[0])
+            words, flag = reg.encode(values[name])
+            if flag and name != "setpoint":  # a measurement that does not fit is "not available", never clamped
+                words = reg.encode(math.nan)[0]
+            self.put(reg.table, reg.address, words)
 
 
 class ModbusServer:

@@ -3,7 +3,8 @@
 Every device gets the ``SunS`` marker at 40000, common model 1 (manufacturer
 ``PowerGrid``, model = device type, serial number = agent id, device address =
 unit id) and model 701 (DER AC measurement: ``W``, ``Var``, ``VA``; W > 0
-generates). Then, by device:
+generates; a grid connection's ``W`` is its import, its ``Var`` and ``VA`` not
+implemented). Then, by device:
 
 - a rating (``p_max_mw`` or ``rated_mw``): model 702 (DER capacity ``WMaxRtg``, ``WMax``);
 - controls (``controls=True``): model 704 (DER AC controls). Writable points by
@@ -19,7 +20,8 @@ generates). Then, by device:
   (a repeating group), ``DCW`` = the power produced.
 
 Scale factors are chosen per device so the rating fits the point type with the
-finest resolution. Points PowerGrid does not model stay "not implemented".
+finest resolution. Points PowerGrid does not model stay "not implemented", and
+so does a measurement beyond its point's range (never a clamped value).
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device
-from powergrid_hil.server import ILLEGAL_VALUE, Unit
-from powergrid_hil.sunspec import BASE_ADDRESS, Located, ModelLayout, SunSpecMap, best_exponent
+from powergrid_hil.server import ILLEGAL_VALUE, Unit, measured
+from powergrid_hil.sunspec import BASE_ADDRESS, Located, ModelLayout, SunSpecMap, best_exponent, unimplemented
 
 W_PER_MW = 1e6
 MANUFACTURER = "PowerGrid"
+UNLIMITED_MW = 1e6  # an import/export limit at or above this is no limit (GridConnection's default is 1e9)
 #: action entry → (enable point, value point, model value → action value)
 CONTROLS = {
     "p": ("WSetEna", "WSet", lambda w: w / W_PER_MW),
@@ -44,12 +47,17 @@ CONTROLS = {
 
 
 def rating_mw(device: Device) -> float:
-    """The device's power rating (MW): ``p_max_mw``, ``rated_mw``, else the largest action bound, else 1."""
+    """The device's power rating (MW): ``p_max_mw``, ``rated_mw``, a grid connection's larger import/export
+    limit, else the largest action bound, else 1."""
     params = device.params
     for name in ("p_max_mw", "rated_mw", "s_max_mva"):
         value = getattr(params, name, None) or getattr(device, name, None)
         if value:
             return float(value)
+    limits = [float(getattr(params, name, 0.0) or 0.0) for name in ("import_limit_mw", "export_limit_mw")]
+    limits = [x for x in limits if 0.0 < x < UNLIMITED_MW]
+    if limits:
+        return max(limits)
     high = getattr(device.action_space, "high", None)
     if high is not None and high.size and np.all(np.isfinite(high)) and float(np.max(np.abs(high))) > 0:
         return float(np.max(np.abs(high)))
@@ -92,12 +100,18 @@ class SunSpecUnit(Unit):
         self.publish()
 
     # ------------------------------------------------------------------ image
-    def set(self, model_id: int, name: str, value: Any) -> None:
-        """Write point ``name`` of ``model_id`` in engineering units (its scale factor applied)."""
+    def set(self, model_id: int, name: str, value: Any, *, measurement: bool = False) -> None:
+        """Write point ``name`` of ``model_id`` in engineering units (its scale factor applied).
+
+        A ``measurement`` that does not fit the point is served "not implemented", never clamped.
+        """
         located = self.map.find(model_id, name)
         sf = located.point.sf
         exponent = self.exponents.get((model_id, sf), 0) if isinstance(sf, str) else (sf or 0)
-        self.put("holding", located.address, located.point.encode(value, exponent)[0])
+        words, clamped = located.point.encode(value, exponent)
+        if measurement and clamped:
+            words = unimplemented(located.point.type, located.point.words)
+        self.put("holding", located.address, words)
 
     def get(self, model_id: int, name: str, image: list[int] | None = None) -> Any:
         """The value of a point (scaled), from the image or from ``image`` (a staged copy)."""
@@ -156,10 +170,12 @@ class SunSpecUnit(Unit):
 
     def publish(self) -> None:
         d = self.device
-        p_w, q_var = d.p_mw * W_PER_MW, d.q_mvar * W_PER_MW
-        self.set(701, "W", p_w)
-        self.set(701, "Var", q_var)
-        self.set(701, "VA", math.hypot(p_w, q_var))
+        p_mw, q_mvar = measured(d)
+        p_w = p_mw * W_PER_MW
+        q_var = None if q_mvar is None else q_mvar * W_PER_MW
+        self.set(701, "W", p_w, measurement=True)
+        self.set(701, "Var", q_var, measurement=True)
+        self.set(701, "VA", None if q_var is None else math.hypot(p_w, q_var), measurement=True)
         for name, (enable, value, _) in self.controls.items():
             self.set(704, enable, int(self.enabled[name]))
             self.set(704, value, self.values[name])
@@ -168,9 +184,9 @@ class SunSpecUnit(Unit):
             self.set(713, "SoC", 100.0 * soc)
             self.set(713, "WHAvail", soc * d.params.capacity_mwh * W_PER_MW)
             self.set(802, "SoC", 100.0 * soc)
-            self.set(802, "W", p_w)
+            self.set(802, "W", p_w, measurement=True)
         if "f" in self.names:
-            self.set(160, "module[1].DCW", max(p_w, 0.0))
+            self.set(160, "module[1].DCW", max(p_w, 0.0), measurement=True)
 
     # ------------------------------------------------------------------ writes
     def accept(self, address: int, words: list[int]) -> int | None:
