@@ -109,3 +109,18 @@ def test_a_scale_factor_outside_sunspec_range_is_a_malformed_scan(servers, devic
     assert device.last_error == f"SunSpec scan: scale factor {point} = {exponent} is outside -10..10"
     server.step()
     assert server.device.p_mw == 0.0  # nothing written with an unknown scale
+
+
+@pytest.mark.parametrize("point", ["Var", "Var_SF"])
+def test_equipment_without_the_optional_var_point_measures_p(servers, devices, ctx, point) -> None:
+    # Var (701) and VAr (101-103) are optional in SunSpec: left "not implemented", every step was a fault and P
+    # was never committed (Var), or the scan failed and no setpoint was ever written (Var_SF)
+    server = sunspec_server(servers)
+    server.poke("holding", server.unit.located(701, point).address, [0x8000])
+    device = client(server.port, devices)
+    device.step([0.2], ctx)
+    server.step()
+    device.step([0.2], ctx)
+    assert device.comm_ok, device.last_error
+    assert device.points.q is None
+    assert server.device.p_mw == pytest.approx(0.2) and device.p_mw == pytest.approx(0.2) and device.q_mvar == 0.0

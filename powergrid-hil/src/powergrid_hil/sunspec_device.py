@@ -5,7 +5,8 @@ equipment: the ``SunS`` marker at ``base_address``, then every model. It
 controls active power through model 704 (DER AC controls: ``WSetEna`` = 1, then
 ``WSet`` in W with ``WSet_SF``) and reads
 
-- P and Q from model 701 (``W``, ``Var``) or an inverter model 101/102/103 (``W``, ``VAr``);
+- P and Q from model 701 (``W``, ``Var``) or an inverter model 101/102/103 (``W``, ``VAr``); Q is
+  optional: when its value or scale factor is "not implemented" at the scan, Q is not read (0);
 - the state of charge (``soc: true``) from model 713 (``SoC``), 802 (``SoC``) or 124 (``ChaState``), in %.
 
 Values are scaled by their scale-factor points (read at the scan). A
@@ -97,14 +98,16 @@ class SunSpecDevice(LinkedDevice):
         if measured is None:
             raise CommError("SunSpec scan: no measurement model (701, 101–103)", "not_sunspec")
         model, p_name, q_name = measured
+        q = found.find(model, q_name)
+        if not self._implemented(found, q):  # Q is optional in SunSpec: equipment without it measures P only
+            q = None
         soc = None
         if self.reads_soc:
             where = next(((m, name) for m, name in STATES_OF_CHARGE if found.has(m)), None)
             if where is None:
                 raise CommError("SunSpec scan: soc: true but no storage model (713, 802, 124)", "not_sunspec")
             soc = found.find(*where)
-        points = Points(found.find(704, "WSet"), found.find(704, "WSetEna"), found.find(model, p_name),
-                        found.find(model, q_name), soc, {})
+        points = Points(found.find(704, "WSet"), found.find(704, "WSetEna"), found.find(model, p_name), q, soc, {})
         for name in ("setpoint", "p", "q", "soc"):
             located = getattr(points, name)
             scale = found.scale_of(located) if located is not None else None
@@ -119,6 +122,12 @@ class SunSpecDevice(LinkedDevice):
         self.map, self.points, self._scanned_at_reconnect = found, points, link.reconnects
         self._enabled = False
         return points
+
+    def _implemented(self, found: SunSpecMap, located: Located) -> bool:
+        """Whether the device implements ``located``: its value and its scale factor are not the "not implemented" pattern."""
+        scale = found.scale_of(located)
+        return all(x.point.decode(self._read(x.address, x.point.words)) is not None
+                   for x in (located, scale) if x is not None)
 
     # ------------------------------------------------------------------ exchange
     def _value(self, name: str, located: Located, words: list[int], low: float, high: float) -> float | None:
