@@ -246,3 +246,34 @@ def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
         assert abs(served.sum() - one_profile) > 0.05
         checked += 1
     assert checked == 4
+
+
+@pytest.mark.parametrize("ramp", [None, 0.2])
+def test_a_learned_offer_clears_at_most_what_its_dg_can_add(ramp):
+    """lmp_market.yaml's offer box goes to q_max_mw = 1.0 MW, mg1's DG to 0.6 MW: an offer of 1.0 MW at 0 $/MWh
+    cleared 1.0 MW at the DG (0.4 MW the AC flow took from the grid instead) and the DG was projected by 0.4 MW.
+    The cleared MW is what the DG delivers, within its ramp window when it has one."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    if ramp is not None:
+        dg = next(a for a in data["agents"] if a["id"] == "mg1_dg")
+        dg["params"]["ramp_up_mw_per_h"] = ramp
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    dg = env.scenario.agents["mg1_dg"]
+    env.reset(seed=0)
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    action[-2:] = [-1.0, 1.0]  # normalized: the lowest price (0 $/MWh), the largest quantity (1.0 MW)
+    for _ in range(3):
+        lo, hi = dg.device.feasible_range()
+        _, _, _, _, infos = env.step({"mg1": action})
+        r = proto.result
+        assert r.success
+        offered = r.dispatch_mw[1]  # offer 0 is the grid's, offer 1 mg1's
+        assert offered == pytest.approx(hi - lo, abs=1e-9) and hi - lo < 1.0
+        assert dg.device.p_mw == pytest.approx(lo + offered, abs=1e-6)  # the DG delivers what cleared (float32)
+        assert infos["mg1"]["projection"] == pytest.approx(0.0, abs=1e-6)

@@ -41,7 +41,9 @@ class LMPMarket(HorizontalProtocol):
     """Nodal market: a DC-OPF over the network with the participants' offers; LMPs are published.
 
     Offers: learned participant — extra action ``[price $/MWh, quantity MW]`` at its first
-    DG's bus; rule participant — each DG in ``blocks`` equal blocks priced at the marginal
+    DG's bus, the quantity capped at what its DGs can add over their low ends (``Σ hi − lo`` of
+    :func:`~powergrid.protocols.mw_range`; 0 without a DG), split over them in that proportion;
+    rule participant — each DG in ``blocks`` equal blocks priced at the marginal
     cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
     Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
     model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
@@ -99,9 +101,10 @@ class LMPMarket(HorizontalProtocol):
         for agent in self.participants:
             dgs = devices_of(agent, ("DG",))
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)
-            if extra is not None:
+            if extra is not None:  # capped at the MW its DGs can add over their low ends (none without a DG)
                 node = int(self.dc.node_of[dgs[0].bus]) if dgs else self.node[agent.id]
-                offers.append(Offer(node, float(extra[0]), float(extra[1]), agent.id))
+                room = sum(hi - lo for lo, hi in map(mw_range, dgs))
+                offers.append(Offer(node, float(extra[0]), min(float(extra[1]), room), agent.id))
                 owners.append(dgs)
                 continue
             for d in dgs:
@@ -135,9 +138,9 @@ class LMPMarket(HorizontalProtocol):
                 continue
             if len(devs) == 1:
                 cleared[id(devs[0])] = cleared.get(id(devs[0]), 0.0) + g
-            else:  # a learned offer: split over its DGs by capacity
-                caps = np.array([mw_range(d)[1] for d in devs])
-                for d, share in zip(devs, caps / caps.sum()):
+            elif g > 0.0:  # a learned offer: split over its DGs by the MW each can add (the offer is within their sum)
+                room = np.array([hi - lo for lo, hi in map(mw_range, devs)])
+                for d, share in zip(devs, room / room.sum()):
                     cleared[id(d)] = cleared.get(id(d), 0.0) + g * share
         for agent in self.participants:
             price = float(r.lmp[self.node[agent.id]])
