@@ -31,7 +31,7 @@ def add_parser(sub: Any, count: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from powergrid.bench.leaderboard import evaluate_task, table, write
+    from powergrid.bench.leaderboard import evaluate_task, files, prepare, table, write
 
     tasks = list(TASKS.values()) if args.task == "all" else [task_named(args.task)]
     for task in tasks:
@@ -45,6 +45,14 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise BenchError(f"--libraries: unknown {', '.join(unknown)} (expected some of {', '.join(LIBRARIES)})")
     days = TEST_DAYS[: args.days]
+    out = Path(args.out)  # refused before the run, not after it: a file, or a symbolic link where a result goes
+    prepare(out, files([t.name for t in tasks], [f"{t.name}_{n}" for t in tasks for n in libraries if args.train_minutes > 0]))
+    try:
+        import matplotlib  # noqa: F401
+        plots = True
+    except ImportError:
+        plots = False
+        print('figures skipped: matplotlib is missing (pip install "powergrid-core[plot]")', flush=True)
     rows, lp, curves, training = [], {}, {}, {}
     for task in tasks:
         trained = {}
@@ -59,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
         lp[task.name] = task_lp
         print(table(task_rows), end="", flush=True)
     command = "powergrid " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
-        f"powergrid bench {args.task} --days {args.days} --train-minutes {args.train_minutes:g} --out {args.out}"
-    path = write(rows, lp, Path(args.out), command, days, curves, training)
+        f"powergrid bench {args.task} --days {args.days} --train-minutes {args.train_minutes:g} " \
+        f"--libraries {','.join(libraries)} --seed {args.seed} --out {args.out}"
+    path = write(rows, lp, out, command, days, curves, training, plots=plots)
     print(f"leaderboard: {path}")
     return 0
 

@@ -20,7 +20,7 @@ import numpy as np
 from powergrid import __version__
 from powergrid.bench.oracle import replay, solve_day
 from powergrid.bench.play import DayResult, play
-from powergrid.bench.tasks import Task
+from powergrid.bench.tasks import BenchError, Task
 from powergrid.env import MultiAgentPowerGridEnv
 
 #: A trained policy factory: ``env → policy function`` (see :mod:`powergrid.bench.train`).
@@ -153,11 +153,30 @@ def environment() -> dict[str, str]:
     return found
 
 
-def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: str, days: Sequence[str],
-          curves: dict[str, list[tuple[int, float]]] | None = None, training: dict[str, Any] | None = None) -> Path:
-    """``leaderboard.md``, ``results.json`` and the PNGs under ``out``; returns the Markdown file."""
+def files(tasks: Iterable[str], curves: Iterable[str] = ()) -> list[str]:
+    """The names :func:`write` gives its files for ``tasks`` and the training ``curves`` (``<task>_<library>``)."""
+    return ["leaderboard.md", "results.json", *(f"{t}_day.png" for t in tasks), *(f"{c}_training.png" for c in curves)]
+
+
+def prepare(out: Path, names: Iterable[str]) -> None:
+    """Create the folder ``out`` for the files ``names``, or raise (:class:`~powergrid.bench.tasks.BenchError`,
+    :class:`~powergrid.errors.UsageError`) when ``out`` is a file or one of them is a symbolic link (a write
+    through it would land outside ``out``). :func:`powergrid.bench.cli.run` calls it before the run."""
+    from powergrid.cli import output_file
+
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out}: expected a folder, found a file")
     out.mkdir(parents=True, exist_ok=True)
-    figures(rows, out, curves)
+    for name in names:
+        output_file(out, name)
+
+
+def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: str, days: Sequence[str],
+          curves: dict[str, list[tuple[int, float]]] | None = None, training: dict[str, Any] | None = None,
+          plots: bool = True) -> Path:
+    """``leaderboard.md``, ``results.json`` and (``plots``: needs matplotlib) the PNGs under ``out``, figures
+    last; returns the Markdown file."""
+    prepare(out, files(dict.fromkeys(r.task for r in rows), curves or {}))
     oracle_ac = {r.task: [d.objective for d in r.days] for r in rows if r.policy == "oracle"}
     text = ["# PowerGrid benchmark leaderboard\n", f"Command: `{command}`\n",
             f"Test days ({len(days)}): {', '.join(days)}. Values are means over the days.\n", table(rows),
@@ -175,4 +194,6 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
                    "seconds": r.seconds, "per_day": [d.objective for d in r.days],
                    "storage_mwh_per_day": [d.storage_mwh for d in r.days]} for r in rows],
          "oracle_lp": lp}, indent=1), encoding="utf-8")
+    if plots:
+        figures(rows, out, curves)
     return path

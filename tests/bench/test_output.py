@@ -1,0 +1,51 @@
+"""``powergrid bench --out``: results only inside the folder, a bad folder refused before the run, the table
+and results.json written without the plotting extra."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from powergrid.cli import main
+
+
+@pytest.fixture
+def no_config(tmp_path, monkeypatch):
+    """A config folder without the task's config: the run fails as soon as it reads one (after the output checks)."""
+    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(tmp_path / "no_configs"))
+
+
+def test_a_symbolic_link_in_the_output_folder_is_refused_before_the_run(tmp_path, capsys, no_config):
+    """Was: results.json written through a link to a file outside --out, after the run (its text replaced)."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").symlink_to(outside)
+    assert main(["bench", "peak_shaving", "--days", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and "not found" not in err and err.count("\n") == 1
+    assert outside.read_text() == "keep me"
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_the_run(tmp_path, capsys, no_config):
+    """Was: ``[Errno 17] File exists`` after the whole run, its results lost."""
+    out = tmp_path / "a_file"
+    out.write_text("")
+    assert main(["bench", "peak_shaving", "--days", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"powergrid: error: --out {out}: expected a folder, found a file\n"
+
+
+def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, monkeypatch):
+    """Was: the figures first, so an install without the [plot] extra lost the run's results to an ImportError."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as without powergrid-core[plot]
+    out = tmp_path / "run"
+    assert main(["bench", "peak_shaving", "--days", "1", "--seed", "3", "--out", str(out)]) == 0
+    assert 'powergrid-core[plot]' in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.md", "results.json"]
+    results = json.loads((out / "results.json").read_text())
+    assert {r["policy"] for r in results["rows"]} == {"random", "rule", "oracle"}
+    assert "--seed 3" in results["command"]  # the evaluation's seed is recorded
