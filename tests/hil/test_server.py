@@ -184,3 +184,10 @@ def test_rtu_over_a_serial_line(cable, servers, devices, ctx) -> None:
     device.step([0.21], ctx)
     assert device.comm_ok, device.last_error
     assert device.p_mw == pytest.approx(0.21) and server.unit.setpoint_mw == pytest.approx(0.21)
+
+
+def test_a_missing_serial_port_is_named_in_the_error(tmp_path) -> None:
+    # the error named the TCP address that was never used: "Modbus server on 127.0.0.1:0 failed to start"
+    missing = str(tmp_path / "ttyUSB9")
+    with pytest.raises(OSError, match=f"Modbus server on serial port {missing} failed to start"):
+        SimulatedDeviceServer(make_ess(), serial_port=missing).start()

@@ -350,14 +350,15 @@ class ModbusServer:
         self._start_error = None
         self._thread = threading.Thread(target=self._run, name=f"modbus-server-{self.port}", daemon=True)
         self._thread.start()
+        where = f"serial port {self.serial_port}" if self.serial_port else f"{self.host}:{self.port}"
         if not self._ready.wait(timeout_s):
             self.stop()
-            raise TimeoutError(f"Modbus server on {self.host}:{self.port} did not start within {timeout_s} s")
+            raise TimeoutError(f"Modbus server on {where} did not start within {timeout_s} s")
         if self._start_error is not None:
             error = self._start_error
             self._thread.join(timeout_s)
             self._thread = None
-            raise OSError(f"Modbus server on {self.host}:{self.port} failed to start: {error}") from error
+            raise OSError(f"Modbus server on {where} failed to start: {error}") from error
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
