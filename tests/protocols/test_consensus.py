@@ -126,3 +126,39 @@ def test_the_voltage_signal_is_the_mean_over_the_zone_s_in_service_buses():
             zone = np.flatnonzero((net.bus.zone == agent.id).to_numpy() & net.bus.in_service.to_numpy(bool))
             assert proto.rule_value(agent, env.ctx) == pytest.approx(vm[zone].mean(), rel=1e-12)
         assert 0.95 < proto.rule_value(proto.participants[0], env.ctx) < 1.05
+
+
+def test_a_run_ignores_the_messages_an_earlier_run_left_on_a_shared_channel():
+    """Over a 1-tick delay the last iteration's messages arrive at the next run's first tick; their running-sum stamps
+    (an earlier run's iteration numbers) were taken as this run's, the earlier mass was added and this run's own
+    messages were ignored until their stamps caught up."""
+    channel = LossyChannel(ChannelParams(delay=1, loss=0.0))
+    first = gossip_average([40.0, 60.0, 110.0], [(0, 1), (1, 2)], tol=1e-6, channel=channel)
+    assert first.converged and channel.in_flight > 0  # the last round is still on its way
+    second = gossip_average([100.0, 100.0, 130.0], [(0, 1), (1, 2)], tol=1e-6, channel=channel,
+                            start_tick=first.iterations)
+    clean = gossip_average([100.0, 100.0, 130.0], [(0, 1), (1, 2)], tol=1e-6,
+                           channel=LossyChannel(ChannelParams(delay=1, loss=0.0)))
+    assert second.converged and second.iterations == clean.iterations
+    np.testing.assert_allclose(second.values, 110.0, atol=1e-5)
+
+
+def test_a_capacity_backlog_does_not_leak_into_the_next_tick():
+    """Capacity 2 against the 4 messages per iteration of a 3-agent path: a backlog builds up during a tick's run.
+    It was left in the channel and the next tick's run took it as its own: estimates 54–74 against a true average of
+    110 (the same run on a clean channel: 101.5–112.4). Each tick's run now starts on an empty channel."""
+    from powergrid.agents import GridAgent
+    from powergrid_protocols.consensus import Consensus, ConsensusParams
+
+    params = ConsensusParams(topology="edges", edges=[["a", "b"], ["b", "c"]], channel="lossy", channel_delay=1,
+                             channel_capacity=2, tol=1e-4, max_iter=300)
+    proto = Consensus(params, [GridAgent("a"), GridAgent("b"), GridAgent("c")])
+    proto.reset(np.random.default_rng(0))
+    proto.coordinate({k: np.array([v]) for k, v in zip("abc", [40.0, 60.0, 110.0])}, None)
+    assert proto.channel.in_flight == 0
+    second = [100.0, 100.0, 130.0]
+    proto.coordinate({k: np.array([v]) for k, v in zip("abc", second)}, None)
+    clean = gossip_average(second, proto.edges, tol=1e-4, max_iter=300,
+                           channel=LossyChannel(ChannelParams(delay=1, loss=0.0, capacity=2)))
+    np.testing.assert_array_equal(list(proto.estimate.values()), clean.values)
+    assert proto.result.average_error == clean.average_error < 2.0

@@ -95,7 +95,8 @@ def gossip_average(values: Sequence[float], edges: Iterable[tuple[int, int]], *,
                    max_iter: int = 10_000, channel: Channel | None = None, start_tick: int = 0) -> GossipResult:
     """Run ratio consensus until both checks of the module docstring hold, or ``max_iter`` iterations.
 
-    ``channel`` (default: ideal) carries the messages; iteration ``k`` is its tick ``start_tick + k − 1``.
+    ``channel`` (default: ideal) carries the messages; iteration ``k`` is its tick ``start_tick + k − 1``. A message
+    the channel delivers that was sent before ``start_tick`` (an earlier run's, on a shared channel) is ignored.
     """
     x0 = np.asarray(values, dtype=np.float64)
     n = len(x0)
@@ -128,6 +129,8 @@ def gossip_average(values: Sequence[float], edges: Iterable[tuple[int, int]], *,
                 channel.send(Message(str(i), str(j), (it, sent[i, 0], sent[i, 1])), tick)
                 messages += 1
         for m in channel.receive(tick):
+            if m.sent_tick < start_tick:  # an earlier run's: its running sums are not this run's
+                continue
             i, j = int(m.recipient), int(m.sender)
             k, sy, sz = m.payload
             if k > stamp[i, j]:
@@ -258,6 +261,8 @@ class Consensus(HorizontalProtocol):
         self.result = gossip_average(values, self.edges, tol=self.params.tol, max_iter=self.params.max_iter,
                                      channel=self.channel, start_tick=self._clock)
         self._clock += self.result.iterations + self.channel.delay + 1
+        if self.channel.capacity:  # a backlog beyond the capacity takes ⌈backlog/capacity⌉ ticks more to clear
+            self._clock += -(-self.channel.in_flight // self.channel.capacity)
         self.channel.receive(self._clock)  # drop what is still in flight from this tick's rounds
         self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}
         self.target = float(np.mean(values))
