@@ -238,6 +238,35 @@ def test_a_lazy_factory_whose_module_raises_names_the_plugin_and_the_yaml_line(t
         build_scenario(EnvConfig.from_text(text, file="s.yaml"), registry)
 
 
+def test_an_env_of_load_plugins_devices_unpickles_in_a_fresh_process(monkeypatch, tmp_path):
+    """docs/quickstart-energy.md: ``powergrid.load_plugins(folder)`` is "what POWERGRID_PLUGIN_PATH does", which loads the
+    folder in every process. Without the variable, an env built from a load_plugins device and pickled to a fresh
+    interpreter (SubprocVecEnv with 'spawn') raised ModuleNotFoundError (powergrid_local_copied_power)."""
+    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    source = (LOCAL_PLUGINS / "constant_power.py").read_text()
+    (tmp_path / "copied_power.py").write_text(source.replace('register_device("ConstantPower")',
+                                                             'register_device("CopiedPower")'))
+    powergrid.load_plugins(tmp_path)
+    config = two_feeders()
+    for agent in config["agents"]:
+        if agent.get("type") == "ConstantPower":
+            agent["type"] = "CopiedPower"
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=3)
+    blob = pickle.dumps(env)
+    code = ("import pickle, sys\n"
+            "env = pickle.loads(sys.stdin.buffer.read())\n"
+            "print(type(env.scenario.agents['a'].device).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=300,
+                          env={**os.environ, "POWERGRID_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "ConstantPower"
+    powergrid.load_plugins(tmp_path)  # loading it again does not repeat it in the variable
+    assert os.environ["POWERGRID_PLUGIN_PATH"] == str(tmp_path.resolve())
+
+
 def test_an_env_of_local_plugins_unpickles_in_a_fresh_process(monkeypatch):
     """docs/architecture.md: POWERGRID_PLUGIN_PATH folders are loaded in every process, including spawned RL workers. An
     env whose devices come from such a folder, pickled and loaded by a fresh interpreter (as SB3's SubprocVecEnv with

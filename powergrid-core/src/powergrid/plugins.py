@@ -7,7 +7,8 @@ every module of the ``powergrid`` entry-point group. Environment variables:
 - ``POWERGRID_DISABLE_PLUGINS=a,b``: entry points named ``a`` and ``b`` are skipped.
 - ``POWERGRID_NO_ENTRY_POINTS=1``: load core's built-ins and local plugins only.
 - ``POWERGRID_PLUGIN_PATH=dir1:dir2``: folders of unpackaged plugins loaded with
-  :func:`load_plugins` (also in worker processes, which inherit the variable).
+  :func:`load_plugins` (also in worker processes, which inherit the variable; :func:`load_plugins`
+  adds its folder to it).
 """
 
 from __future__ import annotations
@@ -344,18 +345,35 @@ def load_plugin_path() -> None:
             try:
                 load_plugins(directory.strip())
             except FileNotFoundError:
+                if directory.strip() in _ADDED_FOLDERS:  # loaded here by load_plugins, deleted since: its modules stay
+                    continue
                 raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
                                       f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
+
+
+_ADDED_FOLDERS: set[str] = set()
+
+
+def _add_to_plugin_path(folder: str) -> None:
+    """Append ``folder`` to ``POWERGRID_PLUGIN_PATH`` unless it is there (as given or resolved)."""
+    current = [d.strip() for d in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep) if d.strip()]
+    if any(d == folder or Path(d).resolve() == Path(folder) for d in current):
+        return
+    os.environ["POWERGRID_PLUGIN_PATH"] = os.pathsep.join([*current, folder])
+    _ADDED_FOLDERS.add(folder)
 
 
 def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
     """Import every ``*.py`` file of ``directory`` as a local plugin; returns the module names.
 
-    A file may use the ``register_*`` decorators or define ``@hookimpl`` functions.
+    A file may use the ``register_*`` decorators or define ``@hookimpl`` functions. The folder (absolute) is
+    added to ``POWERGRID_PLUGIN_PATH``, so that processes started from here (spawned RL workers unpickling an
+    environment) load it too.
     """
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"load_plugins: {folder} is not a directory")
+    _add_to_plugin_path(str(folder.resolve()))
     loaded, imported = [], False
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
