@@ -124,3 +124,22 @@ def test_equipment_without_the_optional_var_point_measures_p(servers, devices, c
     assert device.comm_ok, device.last_error
     assert device.points.q is None
     assert server.device.p_mw == pytest.approx(0.2) and device.p_mw == pytest.approx(0.2) and device.q_mvar == 0.0
+
+
+def test_a_vendor_model_is_skipped_by_its_length(servers, devices, ctx) -> None:
+    # a model pysunspec2 has no definition for (a manufacturer's 64120 in place of 702) failed the whole scan:
+    # "not_sunspec" at every step, no setpoint ever written
+    server = sunspec_server(servers)
+    server.poke("holding", server.unit.located(702, "ID").address, [64120])
+    device = client(server.port, devices)
+    device.step([0.2], ctx)
+    server.step()
+    device.step([0.2], ctx)
+    assert device.comm_ok, device.last_error
+    assert 64120 in device.map.skipped and not device.map.has(64120)
+    assert server.device.p_mw == pytest.approx(0.2) and device.p_mw == pytest.approx(0.2)
+    server.poke("holding", server.unit.located(704, "ID").address, [64121])  # the controls themselves unknown
+    device.close()  # the next step reconnects and rescans
+    device.step([0.2], ctx)
+    assert kinds(device) == [("read", "scan", "not_sunspec")]
+    assert "no model 704" in device.last_error and "skipped model 64121" in device.last_error

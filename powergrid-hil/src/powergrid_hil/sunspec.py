@@ -151,6 +151,13 @@ class ModelLayout:
     name: str
     length: int
     points: Mapping[str, Point] = attrs.field(repr=False)
+    known: bool = True  # False: a model skipped by its length (no definition, or another revision's length)
+
+    @classmethod
+    def opaque(cls, model_id: int, length: int) -> ModelLayout:
+        """A model known only by its id and length ``L`` (a vendor's model): skipped, none of its points read."""
+        points = {"ID": Point("ID", "uint16", 0, 1, static=model_id), "L": Point("L", "uint16", 1, 1, static=length)}
+        return cls(model_id, "opaque", length, points, known=False)
 
     @classmethod
     def build(cls, model_id: int, repeats: Mapping[str, int] | None = None, length: int | None = None) -> ModelLayout:
@@ -246,9 +253,11 @@ class SunSpecMap:
     from ``base`` to the end model included.
     """
 
-    def __init__(self, models: Sequence[ModelLayout], base: int = BASE_ADDRESS) -> None:
+    def __init__(self, models: Sequence[ModelLayout], base: int = BASE_ADDRESS,
+                 skipped: Mapping[int, str] | None = None) -> None:
         self.base = base
         self.models = list(models)
+        self.skipped = dict(skipped or {})  # model id → why a scan could not lay it out
         self.starts: list[int] = []
         address = base + 2
         for model in self.models:
@@ -259,10 +268,10 @@ class SunSpecMap:
 
     def find(self, model_id: int, name: str, instance: int = 0) -> Located:
         """Point ``name`` of the ``instance``-th model with id ``model_id``."""
-        found = [(m, s) for m, s in zip(self.models, self.starts) if m.id == model_id]
+        found = [(m, s) for m, s in zip(self.models, self.starts) if m.id == model_id and m.known]
         if len(found) <= instance:
             raise KeyError(f"SunSpec model {model_id} (instance {instance}) not in the map "
-                           f"(models: {', '.join(str(m.id) for m in self.models)})")
+                           f"(models: {', '.join(str(m.id) for m in self.models if m.known)})")
         model, start = found[instance]
         if name not in model.points:
             raise KeyError(f"SunSpec model {model_id} has no point {name}")
@@ -270,7 +279,7 @@ class SunSpecMap:
         return Located(model, point, start + point.offset)
 
     def has(self, model_id: int) -> bool:
-        return any(m.id == model_id for m in self.models)
+        return any(m.id == model_id and m.known for m in self.models)
 
     def scale_of(self, located: Located) -> Located | None:
         """The scale-factor point of ``located`` (``None`` for a fixed or no scale factor)."""
@@ -294,15 +303,23 @@ class SunSpecMap:
 
     @classmethod
     def scan(cls, read: Callable[[int, int], Sequence[int]], base: int = BASE_ADDRESS, max_models: int = 64) -> SunSpecMap:
-        """Discover the models of a device: ``read(address, count)`` returns holding-register words."""
+        """Discover the models of a device: ``read(address, count)`` returns holding-register words.
+
+        A model that cannot be laid out (a vendor's model without a definition, or a length that does
+        not match its definition) is skipped by its length, as SunSpec intends, and noted in ``skipped``.
+        """
         marker = list(read(base, 2))
         if marker != list(MARKER):
             raise SunSpecError(f"no SunS marker at {base} (found {marker})")
-        models, address = [], base + 2
+        models, address, skipped = [], base + 2, {}
         for _ in range(max_models):
             model_id, length = (list(read(address, 2)) + [0, 0])[:2]
             if model_id == END_MODEL:
-                return cls(models, base)
-            models.append(ModelLayout.build(model_id, length=length))
+                return cls(models, base, skipped)
+            try:
+                models.append(ModelLayout.build(model_id, length=length))
+            except SunSpecError as exc:
+                models.append(ModelLayout.opaque(model_id, length))
+                skipped[model_id] = str(exc)
             address += length + 2
         raise SunSpecError(f"no end model after {max_models} models from {base}")

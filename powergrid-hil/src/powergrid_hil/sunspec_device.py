@@ -1,7 +1,8 @@
 """``SunSpecDevice``: any DER that speaks SunSpec over Modbus, driven like a simulated device.
 
 On its first step (and after every reconnection) the device scans the
-equipment: the ``SunS`` marker at ``base_address``, then every model. It
+equipment: the ``SunS`` marker at ``base_address``, then every model (one
+without a definition in pysunspec2, e.g. a vendor's, is skipped by its length). It
 controls active power through model 704 (DER AC controls: ``WSetEna`` = 1, then
 ``WSet`` in W with ``WSet_SF``) and reads
 
@@ -92,11 +93,12 @@ class SunSpecDevice(LinkedDevice):
             found = SunSpecMap.scan(self._read, base=self.params.base_address)
         except SunSpecError as exc:
             raise CommError(f"SunSpec scan: {exc}", "not_sunspec") from None
+        skipped = "".join(f"; skipped model {m}: {why}" for m, why in found.skipped.items())
         if not found.has(704):
-            raise CommError("SunSpec scan: no model 704 (DER AC controls) to write a setpoint to", "not_sunspec")
+            raise CommError(f"SunSpec scan: no model 704 (DER AC controls) to write a setpoint to{skipped}", "not_sunspec")
         measured = next(((m, p, q) for m, p, q in MEASUREMENTS if found.has(m)), None)
         if measured is None:
-            raise CommError("SunSpec scan: no measurement model (701, 101–103)", "not_sunspec")
+            raise CommError(f"SunSpec scan: no measurement model (701, 101–103){skipped}", "not_sunspec")
         model, p_name, q_name = measured
         q = found.find(model, q_name)
         if not self._implemented(found, q):  # Q is optional in SunSpec: equipment without it measures P only
@@ -105,7 +107,7 @@ class SunSpecDevice(LinkedDevice):
         if self.reads_soc:
             where = next(((m, name) for m, name in STATES_OF_CHARGE if found.has(m)), None)
             if where is None:
-                raise CommError("SunSpec scan: soc: true but no storage model (713, 802, 124)", "not_sunspec")
+                raise CommError(f"SunSpec scan: soc: true but no storage model (713, 802, 124){skipped}", "not_sunspec")
             soc = found.find(*where)
         points = Points(found.find(704, "WSet"), found.find(704, "WSetEna"), found.find(model, p_name), q, soc, {})
         for name in ("setpoint", "p", "q", "soc"):
