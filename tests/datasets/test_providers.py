@@ -242,3 +242,52 @@ def test_capacity_where_it_would_be_ignored_is_refused(spec, role):
     with pytest.raises(ValueError, match=rf"capacity_mw divides a solar or wind series .*ignored for this {role} profile"):
         make(spec, role)
     assert make({"provider": "caiso_2023", "capacity_mw": 2000}, "solar").params.capacity_mw == 2000
+
+
+@pytest.mark.parametrize("minutes", [60, 15, 120])
+def test_episodes_start_at_the_start_hour(minutes):
+    # time.start_hour 6 put the clock (ctx.hour, the observations' hour, the class load shapes) at 06:00 while the
+    # data providers still served the day from local midnight: the data and the clock disagreed by 6 hours
+    tz = "America/Los_Angeles"
+    late = make({"provider": "caiso_2023", "normalize": "none", "start_hour": 6}, "price")
+    steps = 24 * 60 // minutes
+    assert len(late.start_days(steps, minutes)) == 364  # the year's last day has no 06:00 of the next day
+    for seed in range(4):
+        values = late.episode(steps, minutes, np.random.default_rng(seed))
+        start = late.last_start.tz_convert(tz)
+        assert (start.hour, start.minute) == (6, 0)
+        two_days = make({"provider": "caiso_2023", "normalize": "none", "start": str(start.date())}, "price")
+        np.testing.assert_array_equal(values, two_days.episode(2 * steps, minutes, np.random.default_rng(0))
+                                      [6 * 60 // minutes: 6 * 60 // minutes + steps])
+    fixed = make({"provider": "caiso_2023", "start": "2023-07-04", "start_hour": 6}, "load")
+    fixed.episode(steps, minutes, np.random.default_rng(0))
+    assert fixed.last_start == pd.Timestamp("2023-07-04 13:00", tz="UTC")
+    as_timestamp = make({"provider": "caiso_2023", "start": "2023-07-04T06:00", "start_hour": 6}, "load")
+    as_timestamp.episode(steps, minutes, np.random.default_rng(0))
+    assert as_timestamp.last_start == fixed.last_start
+    with pytest.raises(ValueError, match=r"start: 2023-07-04T00:00 is 0 h after its local midnight but start_hour is 6"):
+        make({"provider": "caiso_2023", "start": "2023-07-04T00:00", "start_hour": 6}, "load")
+
+
+def test_the_scenario_clock_and_the_data_start_together():
+    pytest.importorskip("powergrid_devices", reason="the scenario's PV comes with powergrid-devices")
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "s", "network": {"type": "cigre_mv"}, "time": {"physics": "1h", "episode": "1d", "start_hour": 6},
+        "agents": [{"id": "pv", "type": "PV", "bus": "Bus 5", "policy": "learned", "params": {"p_max_mw": 0.1}}],
+        "datasets": {"price": {"provider": "caiso_2023"}, "load": {"provider": "caiso_2023"},
+                     "solar": {"provider": "caiso_2023"}}})
+    for seed in range(3):
+        _, infos = env.reset(seed=seed)
+        stamp = pd.Timestamp(infos["pv"]["timestamp"]).tz_convert("America/Los_Angeles")
+        assert stamp.hour == env.ctx.hour == 6
+        assert {p.last_start for p in env.scenario.providers.values() if hasattr(p, "last_start")} == {stamp}
+
+
+def test_pvlib_starts_at_the_start_hour():
+    pytest.importorskip("pvlib", reason="pvlib is an optional extra (pip install 'powergrid-datasets[pvlib]')")
+    spec = {"provider": "pvlib", "tz": "America/Los_Angeles", "start": "2023-06-21"}
+    day = make(spec, "solar").episode(96, 15, np.random.default_rng(0))
+    late = make({**spec, "start_hour": 6}, "solar").episode(72, 15, np.random.default_rng(0))
+    np.testing.assert_allclose(late, day[24:], rtol=1e-12)

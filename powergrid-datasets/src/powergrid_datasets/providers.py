@@ -13,9 +13,9 @@ once per process and parameter set:
    peak (``peak``) → pu multiplier; solar/wind ÷ ``capacity_mw`` if given, else ÷ the
    peak → 0–1; price and temperature as is; then × ``scale``. The divisor is taken
    over the whole series, so train and test periods share one scale;
-6. at every episode: resample to ``step_minutes``, pick a random local midnight (in
-   ``tz``) between ``date_from`` and ``date_to`` whose whole window is valid (or the
-   fixed ``start``), and return ``n_steps`` float64 values.
+6. at every episode: resample to ``step_minutes``, pick a random local day (in ``tz``)
+   between ``date_from`` and ``date_to`` whose window from ``start_hour`` hours after its
+   midnight is valid (or the fixed ``start``), and return ``n_steps`` float64 values.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def timezone(default: str, *, doc: str = "") -> Any:
 
 def check_times(params: Any) -> None:
     """Raise ``ValueError`` naming the parameter when ``start``, ``date_from`` or ``date_to`` is not a time in
-    ``tz`` (a clock time skipped or repeated by a DST change) or when ``date_from`` is not before ``date_to``."""
+    ``tz`` (a clock time skipped or repeated by a DST change), when ``date_from`` is not before ``date_to`` or
+    when a ``start`` timestamp is not ``start_hour`` hours after its local midnight (the clock's hour at tick 0)."""
     for name in ("start", "date_from", "date_to"):
         value = getattr(params, name, None)
         if value is not None:
@@ -108,6 +109,14 @@ def check_times(params: Any) -> None:
     lo, hi = getattr(params, "date_from", None), getattr(params, "date_to", None)
     if lo is not None and hi is not None and _local(lo, params.tz) >= _local(hi, params.tz):
         raise ValueError(f"date_from ({lo}) must be before date_to ({hi}): episodes lie in [date_from, date_to)")
+    start = getattr(params, "start", None)
+    if start is not None and _date_only(start) is None:
+        t0 = _local(start, params.tz)
+        hours = (t0 - _midnight_utc(t0.tz_convert(params.tz).date(), params.tz)) / pd.Timedelta(hours=1)
+        if hours != params.start_hour:
+            raise ValueError(f"start: {start} is {hours:g} h after its local midnight but start_hour is "
+                             f"{params.start_hour} (time.start_hour: the clock's hour at tick 0); give a date, "
+                             f"or a time {params.start_hour} h after midnight")
 
 
 def optional_quantity(unit: str, *, gt: float = 0.0, doc: str = "") -> Any:
@@ -132,6 +141,8 @@ class EpisodeParams:
     date_from: str | None = optional_date(doc="first date episodes may start on (train/test split)")
     date_to: str | None = optional_date(doc="episodes end before this date (exclusive)")
     tz: str = timezone("UTC", doc="time zone whose midnights are the possible episode starts")
+    start_hour: int = integer(0, ge=0, le=23, doc="episodes start this many hours after a local midnight "
+                                                  "(default: time.start_hour)")
     normalize: str = choice(("auto", "mean", "peak", "none"), "auto",
                             doc="auto: load→mean, solar/wind→peak (or capacity_mw), price/temperature→none")
     capacity_mw: float | None = optional_quantity("MW", doc="solar/wind: divide by this capacity instead of the peak")
@@ -247,16 +258,17 @@ class SeriesProvider(ProfileProvider):
 
     def _origins(self, step_minutes: float) -> list[pd.Timestamp | None]:
         """The grids whose windows start the episodes at this step: ``[None]`` (the default grid) when it holds
-        every local midnight of the data, else one grid per position of the midnights on it (with 2-hour
-        steps Pacific midnights fall at 08:00 UTC in winter and 07:00 UTC in summer: two grids)."""
+        every episode start (``start_hour`` after a local midnight) of the data, else one grid per position of
+        the starts on it (with 2-hour steps Pacific midnights fall at 08:00 UTC in winter and 07:00 UTC in
+        summer: two grids)."""
         key = (float(step_minutes), "origins")
         if key not in self._windows:
             base = self._window(step_minutes)
             origins: list[pd.Timestamp | None] = [None]
             if len(base):
-                tz = self.params.tz
-                midnights = base.index.tz_convert(tz).normalize().unique().tz_convert("UTC")
-                offsets = ((midnights - base.index[0]) % base.step).unique()
+                tz, after = self.params.tz, pd.Timedelta(hours=self.params.start_hour)
+                starts = base.index.tz_convert(tz).normalize().unique().tz_convert("UTC") + after
+                offsets = ((starts - base.index[0]) % base.step).unique()
                 origins += [base.index[0] + offset for offset in sorted(offsets) if offset]
             self._windows[key] = origins
         return self._windows[key]
@@ -272,14 +284,15 @@ class SeriesProvider(ProfileProvider):
         return self._window(step_minutes)
 
     def start_days(self, n_steps: int, step_minutes: float) -> set[_dt.date]:
-        """The local days (in ``tz``) whose midnight starts ``n_steps`` valid values (cached)."""
+        """The local days (in ``tz``) whose time ``start_hour`` starts ``n_steps`` valid values (cached)."""
         key = (int(n_steps), float(step_minutes))
         if key not in self._days:
             days: set[_dt.date] = set()
+            after = pd.Timedelta(hours=self.params.start_hour)
             for origin in self._origins(step_minutes):
                 ts = self._window(step_minutes, origin)
-                starts = ts.window_starts(int(n_steps), day_tz=self.params.tz)
-                days |= set(ts.index[starts].tz_convert(self.params.tz).date)
+                starts = ts.window_starts(int(n_steps), day_tz=self.params.tz, start_hour=self.params.start_hour)
+                days |= set((ts.index[starts] - after).tz_convert(self.params.tz).date)
             self._days[key] = days
         return self._days[key]
 
@@ -294,7 +307,7 @@ class SeriesProvider(ProfileProvider):
         if key not in self._common_days:
             self._common_days[key] = self._days_in_common(n_steps, step_minutes)
         days = self._common_days[key]
-        return _midnight_utc(days[int(rng.integers(len(days)))], self.params.tz)
+        return self._day_start(days[int(rng.integers(len(days)))])
 
     def _days_in_common(self, n_steps: int, step_minutes: float) -> list[_dt.date]:
         """The sorted days of :meth:`_common_start` (computed once per episode length and step).
@@ -316,15 +329,20 @@ class SeriesProvider(ProfileProvider):
                                                       f"overlapping data or one `start`")
         return sorted(days)
 
+    def _day_start(self, day: _dt.date) -> pd.Timestamp:
+        """The UTC time ``start_hour`` hours after the local midnight (in ``tz``) that starts ``day``."""
+        return _midnight_utc(day, self.params.tz) + pd.Timedelta(hours=self.params.start_hour)
+
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
-        start = _local(p.start, p.tz) if p.start else self._common_start(n_steps, step_minutes, rng)
-        if start is None and len(self._origins(step_minutes)) > 1:  # midnights on two grids: draw the day here
+        start = _fixed_start(p) if p.start else self._common_start(n_steps, step_minutes, rng)
+        if start is None and len(self._origins(step_minutes)) > 1:  # starts on two grids: draw the day here
             days = sorted(self.start_days(n_steps, step_minutes))
             if days:
-                start = _midnight_utc(days[int(rng.integers(len(days)))], p.tz)
+                start = self._day_start(days[int(rng.integers(len(days)))])
         ts = self._window_at(start, step_minutes)
-        self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start)
+        self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start,
+                                                    start_hour=p.start_hour)
         if self.role in ("solar", "wind") and self.normalize_mode() != "none":
             values = np.clip(values, 0.0, p.scale)  # resampling up may overshoot 0 or the peak slightly
         elif self.negative_mode() == "clip":
@@ -341,6 +359,22 @@ def _midnight_utc(day: _dt.date, tz: str) -> pd.Timestamp:
 def _local(value: str, tz: str) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return (ts.tz_localize(tz) if ts.tzinfo is None else ts).tz_convert("UTC")
+
+
+def _date_only(value: str) -> _dt.date | None:
+    """The date of a ``start`` that names a day without a time (``2023-07-04``), else None."""
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _fixed_start(params: Any) -> pd.Timestamp:
+    """The UTC time of a fixed ``start``: a date at ``start_hour`` hours after its local midnight, a timestamp as is."""
+    day = _date_only(params.start)
+    if day is None:
+        return _local(params.start, params.tz)
+    return _midnight_utc(day, params.tz) + pd.Timedelta(hours=params.start_hour)
 
 
 def data_dir(provider: str) -> Path | None:
@@ -557,6 +591,8 @@ class PvlibParams:
     year: int = integer(2023, ge=1950, le=2100, doc="year of the random start days")
     start: str | None = optional_date(doc="fixed episode start (local date in `tz`); default: a random day of `year`")
     tz: str = timezone("UTC", doc="time zone whose midnights start the episodes")
+    start_hour: int = integer(0, ge=0, le=23, doc="episodes start this many hours after a local midnight "
+                                                  "(default: time.start_hour)")
     scale: float = quantity("1", 1.0, gt=0, le=1, doc="derating factor applied to the clear-sky output")
 
 
@@ -575,11 +611,11 @@ class PvlibProvider(ProfileProvider):
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
         if p.start:
-            t0 = _local(p.start, p.tz)
+            t0 = _fixed_start(p)
         else:
             days = 366 if calendar.isleap(p.year) else 365
-            day = pd.Timestamp(p.year, 1, 1) + pd.Timedelta(days=int(rng.integers(days)))
-            t0 = _local(day.isoformat(), p.tz)
+            day = _dt.date(p.year, 1, 1) + _dt.timedelta(days=int(rng.integers(days)))
+            t0 = _midnight_utc(day, p.tz) + pd.Timedelta(hours=p.start_hour)
         step = pd.Timedelta(minutes=step_minutes)
         times = pd.date_range(t0 + step / 2, periods=int(n_steps), freq=step)
         self.last_start = t0

@@ -332,8 +332,10 @@ class TimeSeries:
         return TimeSeries(data, units, self.provenance, self.step, self.source, self.meta)
 
     # -- episodes -----------------------------------------------------
-    def window_starts(self, n_steps: int, *, day_tz: str = "UTC", column: str | None = None) -> np.ndarray:
-        """Positions (read-only) of local midnights (in ``day_tz``) where ``n_steps`` values are all valid."""
+    def window_starts(self, n_steps: int, *, day_tz: str = "UTC", column: str | None = None,
+                      start_hour: float = 0.0) -> np.ndarray:
+        """Positions (read-only) ``start_hour`` hours after local midnights (in ``day_tz``) where ``n_steps``
+        values are all valid."""
         n = len(self)
 
         def compute() -> np.ndarray:
@@ -341,17 +343,18 @@ class TimeSeries:
                 return np.empty(0, dtype=np.int64)
             bad = (~self.valid(column)).astype(np.int64)
             csum = np.concatenate([[0], np.cumsum(bad)])
-            local = self.index.tz_convert(day_tz)
+            local = (self.index - pd.Timedelta(hours=start_hour)).tz_convert(day_tz)
             midnight = (local.hour == 0) & (local.minute == 0) & (local.second == 0)
             starts = np.flatnonzero(midnight[: n - n_steps + 1])
             ok = csum[starts + n_steps] - csum[starts] == 0
             return starts[ok]
 
-        return self._memoized(("window_starts", n_steps, day_tz, column), compute)
+        return self._memoized(("window_starts", n_steps, day_tz, column, start_hour), compute)
 
-    def sample_episode(self, n_steps: int, rng: np.random.Generator, *, day_tz: str = "UTC",
-                       start: Any = None, column: str | None = None) -> tuple[pd.Timestamp, np.ndarray]:
-        """``n_steps`` valid values from a random start day (or the fixed ``start``), and their first timestamp."""
+    def sample_episode(self, n_steps: int, rng: np.random.Generator, *, day_tz: str = "UTC", start: Any = None,
+                       column: str | None = None, start_hour: float = 0.0) -> tuple[pd.Timestamp, np.ndarray]:
+        """``n_steps`` valid values from ``start_hour`` hours after the midnight of a random day (or from the fixed
+        ``start``), and their first timestamp."""
         key = (start, day_tz, column, n_steps)
         if start is not None and key in self._starts:  # checked before: same first timestamp and position
             first, pos = self._starts[key]
@@ -374,9 +377,10 @@ class TimeSeries:
                                                  f"(the series ends at {self.index[-1]} or has an unfilled gap there)")
             self._starts[key] = (self.index[pos], pos)
         else:
-            starts = self.window_starts(n_steps, day_tz=day_tz, column=col)
+            starts = self.window_starts(n_steps, day_tz=day_tz, column=col, start_hour=start_hour)
             if len(starts) == 0:
-                raise DataFileError(self.source, f"no window of {n_steps} steps of {self.step} starting at a midnight "
+                at = f"{start_hour:g} h after a midnight" if start_hour else "at a midnight"
+                raise DataFileError(self.source, f"no window of {n_steps} steps of {self.step} starting {at} "
                                                  f"({day_tz}) without unfilled gaps ({len(self)} values, "
                                                  f"{int((~self.valid(col)).sum())} missing)")
             pos = int(starts[rng.integers(len(starts))])
