@@ -32,7 +32,20 @@ def test_self_discharge_over_idle_steps() -> None:
     ctx = context()
     for t in range(4):
         ess.step(np.array([0.0]), at(ctx, t))
-    assert ess.soc == pytest.approx(0.8 * (1 - 0.01 * 0.25) ** 4)
+    assert ess.soc == pytest.approx(0.8 * (1 - 0.01), rel=1e-12)  # an hour of quarter-hour steps loses 1 %
+
+
+@pytest.mark.parametrize("dt_h", [1 / 60, 0.25, 1.0, 4.0])
+def test_self_discharge_loses_its_fraction_per_hour_at_any_step(dt_h: float) -> None:
+    # 0.3/h over 4 h idle leaves 0.8·0.7⁴ of the capacity at every step length (with soc·(1 − σ·dt) it was 0.240 at
+    # 1-min steps, 0.230 at 15 min, 0.192 at 1 h, and at 4-h steps the SOC went negative: 0 and 0.2 MWh of safety)
+    ess = make("ESS", dt_h=dt_h, self_discharge=0.3, soc_min=0.1, soc_init=0.8, capacity_mwh=2.0)
+    n = round(4.0 / dt_h)
+    ctx = context(n, dt_h=dt_h)
+    for t in range(n):
+        ess.step(np.array([0.0]), at(ctx, t))
+        assert ess.safety == 0.0
+    assert ess.soc == pytest.approx(0.8 * 0.7**4, rel=1e-9)
 
 
 def test_projection_at_the_soc_limit_lands_exactly_on_it() -> None:
@@ -48,7 +61,7 @@ def test_projection_at_the_soc_limit_lands_exactly_on_it() -> None:
 def test_self_discharge_below_the_floor_is_a_safety_violation() -> None:
     ess = make("ESS", capacity_mwh=2.0, soc_min=0.1, soc_init=0.1, self_discharge=0.1)
     ess.step(np.array([0.0]), context())
-    assert ess.soc == pytest.approx(0.1 * (1 - 0.1 * 0.25))
+    assert ess.soc == pytest.approx(0.1 * (1 - 0.1) ** 0.25)
     assert ess.safety == pytest.approx((0.1 - ess.soc) * 2.0)
 
 

@@ -39,13 +39,13 @@ class ESSParams:
 
 def headroom(kept: Any, p: Any, dt: Any) -> tuple[Any, Any]:
     """(max charge, max discharge) MW that keep the SOC in ``[soc_min, soc_max]`` for ``dt`` hours, before the
-    ``p_max`` limit, from the SOC ``kept = soc·(1 − σ·dt)`` left after self-discharge (floats, or arrays of many
+    ``p_max`` limit, from the SOC ``kept = soc·(1 − σ)^dt`` left after self-discharge (floats, or arrays of many
     batteries; ``p`` holds the :class:`ESSParams` fields)."""
     return (p.soc_max - kept) * p.capacity_mwh / (p.eta_charge * dt), (kept - p.soc_min) * p.capacity_mwh * p.eta_discharge / dt
 
 
 def soc_after(kept: Any, charge_mw: Any, discharge_mw: Any, p: Any, dt: Any) -> Any:
-    """``kept + η_c·P_c·dt/E − P_d·dt/(η_d·E)`` with ``kept = soc·(1 − σ·dt)`` (floats or arrays), before clipping
+    """``kept + η_c·P_c·dt/E − P_d·dt/(η_d·E)`` with ``kept = soc·(1 − σ)^dt`` (floats or arrays), before clipping
     to [0, 1]."""
     return kept + charge_mw * p.eta_charge * dt / p.capacity_mwh - discharge_mw * dt / (p.eta_discharge * p.capacity_mwh)
 
@@ -60,7 +60,7 @@ class ESSKernel(BoxKernel):
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
-        self.keep = 1.0 - self.p.self_discharge * self.dt  # the fraction of the SOC self-discharge leaves per step
+        self.keep = np.array([d.keep for d in devices], np.float64)  # each ESS's own float: numpy's pow may round apart
 
     def step(self, actions: np.ndarray, prices: np.ndarray, ctx: StepContext) -> None:
         p, dt, zero = self.p, self.dt, self.zero
@@ -103,9 +103,9 @@ class ESS(Device):
 
     Action: ``[p]`` MW (generator convention: > 0 discharges into the grid), or
     ``[p, q]`` (q in Mvar, > 0 injects) when ``s_max_mva > 0``. State of charge
-    over a step of ``dt`` hours, capacity ``E`` MWh, self-discharge ``σ`` per hour:
+    over a step of ``dt`` hours, capacity ``E`` MWh, self-discharge ``σ`` (the fraction lost per hour):
 
-    - ``soc' = soc·(1 − σ·dt) + η_c·P_c·dt/E − P_d·dt/(η_d·E)``
+    - ``soc' = soc·(1 − σ)^dt + η_c·P_c·dt/E − P_d·dt/(η_d·E)``
       with ``P_c = max(−p, 0)``, ``P_d = max(p, 0)``.
 
     Projection: ``p`` to ``[−p_max, p_max]`` and to what keeps ``soc'`` in
@@ -123,7 +123,9 @@ class ESS(Device):
         super().__init__(params, dt_h)
         p = params
         self.soc = p.soc_init
-        self.keep = 1.0 - p.self_discharge * self.dt_h  # the fraction of the SOC self-discharge leaves over a step
+        # the fraction of the SOC self-discharge leaves over a step, compounded: an hour loses σ at any step and no
+        # step more than it holds (1 − σ·dt lost less over an hour of short steps and went negative past dt = 1/σ)
+        self.keep = (1.0 - p.self_discharge) ** self.dt_h
         self.prices = RunningMean()
         names, low, high = ["p"], [-p.p_max_mw], [p.p_max_mw]
         if p.s_max_mva > 0:
