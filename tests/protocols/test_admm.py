@@ -177,3 +177,31 @@ def test_admm_in_env_prices_a_piecewise_dg_by_its_curve():
         env.step({})
         assert dg.device.p_mw == pytest.approx(0.0, abs=1e-9)
     assert 70.0 < max(env.ctx.profiles["price"]) < 250.0  # the default curve's 50 + 20·p would have run it
+
+
+def test_a_channel_capacity_limits_the_ideal_channel_too():
+    """``channel_capacity`` (messages delivered per tick) on the default ideal channel was ignored: ADMM skipped the
+    channel unless it was lossy, delayed or lossy-named, and ran as if every x_i arrived at once."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    def run(**channel):
+        data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
+        data["horizontal"][0]["params"].update(max_iter=300, **channel)
+        env = MultiAgentPowerGridEnv.from_config(data)
+        env.reset(seed=0)
+        admm = env.scenario.horizontal[0]
+        results = []
+        for _ in range(4):
+            env.step({})
+            results.append((admm.result.iterations, admm.result.price, admm.result.x.tolist()))
+        return results, admm.channel.stats
+
+    free, free_stats = run()
+    limited, stats = run(channel_capacity=2)  # 4 areas (3 microgrids and the grid) send each iteration
+    assert stats["deferred"] > 0 and stats["delivered"] < stats["sent"]
+    assert limited != free and free_stats["sent"] == 0
+    assert limited == run(channel="lossy", channel_capacity=2)[0]  # the same channel under its other name

@@ -435,9 +435,9 @@ class ADMMDispatch(HorizontalProtocol):
         project_pending(self.participants, self.projection)
         areas, owners = self.areas()
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
-        lossy = p.channel != "ideal" or p.channel_delay or p.channel_loss
+        perfect = p.channel == "ideal" and not (p.channel_delay or p.channel_loss or p.channel_capacity)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
-                   "channel": self.channel if lossy else None, "start_tick": self._clock}
+                   "channel": None if perfect else self.channel, "start_tick": self._clock}
         if p.grid:
             r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
