@@ -8,8 +8,9 @@ file, line and YAML path of the offending value.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,18 @@ def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig, name
     return build_params(params_of(cls, name), raw, path=path, locate=config.source.locate, owner=name)
 
 
+@contextlib.contextmanager
+def _reported_at(config: EnvConfig, path: str) -> Iterator[None]:
+    """A ``ValueError`` a plugin raises while built becomes a :class:`ConfigError` at ``path`` (one that is already
+    a ConfigError keeps its own place)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise config.source.error(path, str(exc)) from None
+
+
 def _instantiate(factory: Any, params: Any) -> Any:
     """Call a network factory with its parameters as keywords (none for ``NoParams``)."""
     return factory(**attrs.asdict(params)) if attrs.fields(type(params)) else factory()
@@ -69,7 +82,9 @@ def _instantiate(factory: Any, params: Any) -> Any:
 def build_network(config: EnvConfig, registry: Registry) -> Any:
     spec = config.network
     factory = _lookup(registry, "network", spec.type, f"{spec.path}.type" if spec.params else spec.path, config)
-    return _instantiate(factory, _params(factory, spec.params, f"{spec.path}.params", config, f"network {spec.type!r}"))
+    params = _params(factory, spec.params, f"{spec.path}.params", config, f"network {spec.type!r}")
+    with _reported_at(config, f"{spec.path}.params" if spec.params else spec.path):  # values beyond the declared bounds
+        return _instantiate(factory, params)
 
 
 def bus_positions(net: Any) -> dict[str | int, int]:
@@ -129,12 +144,12 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             cls = _lookup(registry, "device", a.type, f"{a.path}.type", config)
             if not (isinstance(cls, type) and issubclass(cls, Device)):
                 raise config.source.error(f"{a.path}.type", f"plugin {a.type!r} is not a Device class")
-            device = cls(_params(cls, a.params, f"{a.path}.params", config), dt_h)
+            params = _params(cls, a.params, f"{a.path}.params", config)
+            with _reported_at(config, f"{a.path}.params"):  # e.g. a parameter that does not fit the time step
+                device = cls(params, dt_h)
             bus = _resolve_bus(a, buses, net, config)
-            try:
+            with _reported_at(config, f"{a.path}.params"):  # a parameter that does not fit the network
                 device.attach(net, bus)
-            except ValueError as exc:
-                raise config.source.error(f"{a.path}.params", str(exc)) from None
             agents[a.id] = DeviceAgent(a.id, device, bus, period=a.period_s // tick, offset=a.offset_s // tick,
                                        policy=a.policy)
         else:
@@ -231,7 +246,9 @@ def build_solver(config: EnvConfig, registry: Registry, net: Any, override: str 
     if spec is None:
         spec = PluginSpec("fast" if ("solver", "fast") in registry else "pandapower", {}, "solver")
     cls = _lookup(registry, "solver", spec.type, spec.path or "solver", config)
-    return cls(net, _params(cls, spec.params, f"{spec.path or 'solver'}.params", config))
+    params = _params(cls, spec.params, f"{spec.path or 'solver'}.params", config)
+    with _reported_at(config, f"{spec.path or 'solver'}.params" if spec.params else spec.path or "solver"):
+        return cls(net, params)
 
 
 def build_providers(config: EnvConfig, registry: Registry, device_agents: list[DeviceAgent]) -> dict[str, ProfileProvider]:
