@@ -106,3 +106,13 @@ def test_balance_identities_on_random_books(book, k, dt):
                     assert o.price <= c.price + 1e-9
         # the price is in the clearing interval: supply = demand = the traded volume at that price
         assert _clears(orders, c.price, c.volume_mw)
+
+
+@pytest.mark.parametrize("args", [("a", 100.0, 1.0, "Buy"), ("a", float("nan"), 1.0, "buy"),
+                                  ("a", float("inf"), 1.0, "buy"), ("a", 100.0, -1.0, "buy"),
+                                  ("a", 100.0, float("nan"), "sell")])
+def test_an_order_the_book_cannot_hold_is_refused(args):
+    """Side "Buy", a NaN price or a negative quantity were silently left out of the book; a bid at +inf against an
+    offer at 40 $/MWh cleared 1 MW at an infinite price (payments ±inf)."""
+    with pytest.raises(ValueError, match="order of 'a'"):
+        Order(*args)

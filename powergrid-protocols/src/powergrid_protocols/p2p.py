@@ -61,12 +61,24 @@ from powergrid_protocols.common import (
 
 @attrs.frozen
 class Order:
-    """One order: ``agent`` wants to buy (``side="buy"``) or sell ``quantity_mw`` at a limit ``price``."""
+    """One order: ``agent`` wants to buy (``side="buy"``) or sell ``quantity_mw`` at a limit ``price``.
+
+    ValueError for a side other than ``"buy"``/``"sell"``, a non-finite price or a negative or non-finite quantity
+    (each would be silently left out of the book, or an infinite price would clear at an infinite price)."""
 
     agent: str
     price: float
     quantity_mw: float
     side: str = "buy"
+
+    def __attrs_post_init__(self) -> None:
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"order of {self.agent!r}: side must be 'buy' or 'sell', got {self.side!r}")
+        if not np.isfinite(self.price):
+            raise ValueError(f"order of {self.agent!r}: the limit price must be finite ($/MWh), got {self.price}")
+        if not (np.isfinite(self.quantity_mw) and self.quantity_mw >= 0.0):
+            raise ValueError(f"order of {self.agent!r}: the quantity must be finite and ≥ 0 MW (the side says buy or "
+                             f"sell), got {self.quantity_mw}")
 
 
 @attrs.frozen
