@@ -74,3 +74,19 @@ def test_devices_sharing_a_tank_value_its_hydrogen_alike() -> None:
     with pytest.raises(ValueError, match="h2_price"):
         make("FuelCell", tank="h2").attach(net, 0)
     make("FuelCell", tank="h2", h2_price=4.0).attach(net, 0)
+
+
+@pytest.mark.parametrize("price", [50.0, -5.0])
+def test_at_a_steady_price_neither_hydrogen_rule_runs(price: float) -> None:
+    # a steady price is its own mean, inside the band: with (1 ∓ band)·mean at −5 $/MWh both ran at full load (the
+    # fuel cell burning hydrogen to export at a negative price while the electrolyzer made it)
+    ctx = context(price=price)
+    electrolyzer, fuel_cell = make("Electrolyzer"), make("FuelCell")
+    for device in (electrolyzer, fuel_cell):
+        for t in range(4):
+            device.step(device.rule_action(at(ctx, t)), ctx)
+            assert device.u == 0.0, type(device).__name__
+    ctx.price = price - 0.2 * abs(price)  # cheap: below mean − band·|mean| of the 5 prices
+    assert electrolyzer.rule_action(ctx)[0] == 1.0 and fuel_cell.rule_action(ctx)[0] == 0.0
+    ctx.price = price + 0.2 * abs(price)  # dear
+    assert electrolyzer.rule_action(ctx)[0] == 0.0 and fuel_cell.rule_action(ctx)[0] == 1.0

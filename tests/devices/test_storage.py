@@ -91,6 +91,18 @@ def test_rule_charges_when_cheap_and_discharges_when_dear() -> None:
     assert ess.rule_action(ctx)[0] > 0
 
 
+def test_rule_keeps_its_idle_band_at_a_negative_mean_price() -> None:
+    # after −10 $/MWh, a price x has the mean (x − 10)/2 and idles within 10 % of it: −9.5 and −10.5 idle, −14 charges,
+    # −8 discharges (with (1 ∓ band)·mean the thresholds swapped: it charged at the mean, −9.5 and −10.5, no idle band)
+    ess = make("ESS", arbitrage_band=0.1)
+    ctx = context(n=3, price=-10.0)
+    ess.step(ess.rule_action(ctx), ctx)
+    assert ess.p_mw == 0.0
+    for price, sign in ((-9.5, 0), (-10.5, 0), (-14.0, -1), (-8.0, 1)):
+        ctx.price = price
+        assert np.sign(ess.rule_action(ctx)[0]) == sign, price
+
+
 def test_seeded_initial_soc() -> None:
     a = make("ESS", soc_init_spread=0.2, seed=3)
     b = make("ESS", soc_init_spread=0.2, seed=3)

@@ -190,6 +190,14 @@ def uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return low + (high - low) * rng.random()
 
 
+def price_thresholds(mean: float, band: float) -> tuple[float, float]:
+    """The (cheap, dear) prices of a price rule ($/MWh): ``mean ∓ band·|mean|`` around the running ``mean``, that is
+    ``(1 ∓ band)·mean`` at a positive mean, swapped at a negative one (else the cheap one lay above the dear one: no
+    idle band, and a price at the mean was both)."""
+    low, high = (1.0 - band) * mean, (1.0 + band) * mean
+    return (low, high) if mean >= 0.0 else (high, low)
+
+
 class RunningMean:
     """The mean of the values seen so far (e.g. the price, for arbitrage thresholds)."""
 

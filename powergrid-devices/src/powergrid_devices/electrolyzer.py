@@ -19,7 +19,7 @@ class ElectrolyzerParams(HydrogenParams):
     eff: tuple = numbers("1", (0.55, 0.64, 0.65, 0.63, 0.60), ge=0.01, le=1, doc="LHV efficiency at each breakpoint")
     om_cost: float = quantity("$/MWh", 0.0, ge=0, doc="operation and stack wear per MWh consumed")
     pf: float = quantity("1", 1.0, gt=0, le=1)
-    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: run below (1−band)·mean price")
+    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: run below mean − band·abs(mean) price")
 
     def __attrs_post_init__(self) -> None:
         self.check_hydrogen(self.eff_load, self.eff, self.min_load, produces=True)
@@ -31,7 +31,7 @@ class Electrolyzer(HydrogenDevice):
     Load, projection and observation: :class:`~powergrid_devices.hydrogen.HydrogenDevice`
     (the production must fit the tank room). ``p = −P``, ``q = p·tan φ``.
     Cost: ``om_cost·P·dt − h2_price·ṁ·dt`` $ (the hydrogen is sold or valued).
-    Safety: 0. Rule: full load while the price is below ``(1−band)·`` its running mean.
+    Safety: 0. Rule: full load while the price is below ``mean − band·abs(mean)`` (its running mean).
     """
 
     Params = ElectrolyzerParams

@@ -25,7 +25,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity, text
-from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation, uniform
+from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation, price_thresholds, uniform
 
 LHV_KWH_PER_KG = 33.33
 
@@ -191,9 +191,8 @@ class HydrogenDevice(Device):
 
     def price_rule(self, ctx: StepContext, run_when_cheap: bool) -> np.ndarray:
         """Full load when the price is below (cheap) or above (dear) the running mean by ``price_band``, else off."""
-        mean = self.prices.peek(ctx.price)
-        band = self.params.price_band
-        run = ctx.price < (1.0 - band) * mean if run_when_cheap else ctx.price > (1.0 + band) * mean
+        cheap, dear = price_thresholds(self.prices.peek(ctx.price), self.params.price_band)
+        run = ctx.price < cheap if run_when_cheap else ctx.price > dear
         return self.actions.pack(u=1.0 if run else 0.0)
 
     def observe(self) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 - ``mppt``: PV and wind at maximum power (no curtailment, no reactive power).
 - ``price_arbitrage``: a battery charges at full feasible power while the price
-  is below ``(1 − band)·mean`` and discharges above ``(1 + band)·mean``, with
+  is below ``mean − band·|mean|`` and discharges above ``mean + band·|mean|``, with
   ``mean`` the running mean of the prices this policy has seen (``band`` =
   the ESS's ``arbitrage_band``, 0.1 by default).
 - ``thermostat``: bang-bang control with a deadband of HVAC, heat pump and

@@ -10,7 +10,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, price_thresholds, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -28,7 +28,7 @@ class ESSParams:
     degradation_cost: float = quantity("$/MWh", 0.0, ge=0, doc="cycle degradation: cost per MWh of throughput")
     s_max_mva: float = quantity("MVA", 0.0, ge=0, doc="inverter rating; > 0 adds a reactive-power action")
     arbitrage_band: float = quantity("1", 0.1, ge=0, lt=1,
-                                     doc="rule: charge below (1-band)·mean price, discharge above (1+band)·mean")
+                                     doc="rule: charge below mean − band·abs(mean) price, discharge above mean + band·abs(mean)")
 
     def __attrs_post_init__(self) -> None:
         if not self.soc_min <= self.soc_init <= self.soc_max:
@@ -188,10 +188,11 @@ class ESS(Device):
         self.prices.add(ctx.price)
 
     def arbitrage_action(self, price: float, mean_price: float) -> np.ndarray:
-        """Charge at full feasible power below ``(1−band)·mean``, discharge above ``(1+band)·mean``, else idle."""
-        band = self.params.arbitrage_band
+        """Charge at full feasible power below ``mean − band·abs(mean)``, discharge above ``mean + band·abs(mean)``, else idle
+        (:func:`~powergrid_devices.actions.price_thresholds`)."""
+        cheap, dear = price_thresholds(mean_price, self.params.arbitrage_band)
         low, high = self.feasible_range()
-        power = low if price < (1.0 - band) * mean_price else high if price > (1.0 + band) * mean_price else 0.0
+        power = low if price < cheap else high if price > dear else 0.0
         return self.actions.pack(p=power)
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
