@@ -24,6 +24,14 @@ def test_bad_names_and_existing_folders_are_refused(tmp_path, capsys):
     assert err.startswith("powergrid: error: ") and err.count("\n") == 1
 
 
+def test_a_name_already_registered_is_refused(tmp_path, capsys):
+    # `powergrid new device ESS` made powergrid-e-s-s, whose own tests passed; once installed, every powergrid command
+    # (even on scenarios without an ESS) failed: "device 'ESS' is registered twice" (/work/notes/R2s30/scaffold_taken.sh)
+    assert main(["new", "device", "ESS", "--dir", str(tmp_path)]) == 2
+    assert "a device 'ESS' is already registered by powergrid-devices" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_scaffolded_package_installs_registers_and_passes_its_tests(tmp_path):
     assert main(["new", "device", "HeatStorage", "--dir", str(tmp_path)]) == 0
     package = tmp_path / "powergrid-heat-storage"

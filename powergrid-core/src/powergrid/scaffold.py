@@ -25,6 +25,12 @@ becomes the hyphenated distribution name) and ``{{Class}}``.
     """
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name) or keyword.iskeyword(class_name):
         raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
+    from powergrid.plugins import get_registry
+
+    registry = get_registry(allow_conflicts=True)
+    if ("device", class_name) in registry:  # once installed, every command would stop at "registered twice"
+        raise ValueError(f"a device {class_name!r} is already registered by "
+                         f"{registry.get('device', class_name).provider}; choose another name")
     name = snake_case(class_name)
     target = where / f"powergrid-{name.replace('_', '-')}"
     if target.name in ("powergrid-core", *FIRST_PARTY):  # pip install -e would replace that distribution
