@@ -443,7 +443,9 @@ class ADMMDispatch(HorizontalProtocol):
         else:
             r = admm_dispatch(areas, 0.0, **options)
         self._clock += r.iterations + self.channel.delay + 1
-        self.channel.receive(self._clock)
+        if self.channel.capacity:  # a backlog beyond the capacity takes ⌈backlog/capacity⌉ ticks more to clear
+            self._clock += -(-self.channel.in_flight // self.channel.capacity)
+        self.channel.receive(self._clock - 1)  # drop what is in flight, before the next solve's first tick
         self._u, self._rho = r.u, r.rho
         self.result = r
         for devs, power in zip(owners, r.p):
