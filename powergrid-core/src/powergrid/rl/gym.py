@@ -3,7 +3,8 @@
 The other learned agents follow fixed policies (by default their rule actions).
 One ``step`` is one decision of the viewed agent: the environment runs ticks until
 the agent acts again (its period or an event; others act when they do) and the reward,
-``cost``, ``safety``, ``penalty`` and ``projection`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`.
+``cost``, ``safety``, ``penalty`` and ``projection`` are summed over those ticks, as in :mod:`powergrid.rl.rllib`
+(the ticks before an agent's first action, an offset, in its first step).
 A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as SB3 samples it:
 action ``k`` is the environment's ``s + k`` (:attr:`SingleAgentView.action_start`).
 
@@ -24,7 +25,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.rl._common import Accumulator, make_env, zero_based
+from powergrid.rl._common import SUMMED, Accumulator, make_env, zero_based
 
 __all__ = ["Policy", "SingleAgentView", "rule_policy"]
 
@@ -81,8 +82,13 @@ class SingleAgentView(gymnasium.Env):
         self._obs, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
         info = dict(infos[self.agent_id], ticks=0)
-        if not self.env.is_acting(self.agent_id):  # an offset: run until its first action
-            _, _, _, info = self._run({})
+        if not self.env.is_acting(self.agent_id):  # an offset: run until its first action; the reward, cost, … of
+            terminated, truncated, last = self._advance({})  # those ticks count in the first step's sums
+            if terminated or truncated:
+                why = last["failure"] or "its offset is not shorter than the episode"
+                raise RuntimeError(f"the episode ended at {self.env.time_s} s, before {self.agent_id!r} first acted "
+                                   f"({why}): the view has no step to play")
+            info = dict(last, **dict.fromkeys(SUMMED, 0.0), ticks=0)
         return self._obs[self.agent_id], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -92,7 +98,14 @@ class SingleAgentView(gymnasium.Env):
         return self._obs[self.agent_id], reward, terminated, truncated, info
 
     def _run(self, own: dict[str, Any]) -> tuple[float, bool, bool, dict]:
-        """Step ticks until the viewed agent is due again or the episode ends."""
+        """Step ticks until the viewed agent is due again or the episode ends; the sums since the last pop."""
+        terminated, truncated, info = self._advance(own)
+        reward, info = self._acc.pop(self.agent_id, info)
+        return reward, terminated, truncated, info
+
+    def _advance(self, own: dict[str, Any]) -> tuple[bool, bool, dict]:
+        """Step ticks (accumulated) until the viewed agent is due again or the episode ends: whether it terminated,
+        was truncated, and the viewed agent's info of the last tick."""
         aid = self.agent_id
         while True:
             actions = {**self._other_actions(), **own}
@@ -102,9 +115,7 @@ class SingleAgentView(gymnasium.Env):
             terminated = bool(terminations[aid])
             truncated = bool(truncations[aid]) or not self.env.agents
             if terminated or truncated or self.env.is_acting(aid):
-                break
-        reward, info = self._acc.pop(aid, infos[aid])
-        return reward, terminated, truncated and not terminated, info
+                return terminated, truncated and not terminated, infos[aid]
 
     def render(self) -> None:
         return None
