@@ -277,3 +277,23 @@ def test_a_learned_offer_clears_at_most_what_its_dg_can_add(ramp):
         assert offered == pytest.approx(hi - lo, abs=1e-9) and hi - lo < 1.0
         assert dg.device.p_mw == pytest.approx(lo + offered, abs=1e-6)  # the DG delivers what cleared (float32)
         assert infos["mg1"]["projection"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_an_out_of_service_bus_is_out_of_the_dc_model():
+    """pandapower serves nothing at an out-of-service bus and disables the branches at it; the DC model kept such a
+    bus (mg1.652 of ieee34_3mg: a node, its line a branch), so the market cleared its load (0.024 MW at tick 0 of
+    lmp_market.yaml with uniform loads) though the AC flow served none. Reference: the same bus with its line off."""
+    from powergrid.networks import TEMPLATES
+
+    net = TEMPLATES["ieee34_3mg"]()
+    b = int(net.bus.index[net.bus.name == "mg1.652"][0])
+    net.bus.loc[b, "in_service"] = False
+    dc = dc_network(net)
+    ref_net = TEMPLATES["ieee34_3mg"]()
+    ref_net.bus.loc[b, "in_service"] = False
+    ref_net.line.loc[(ref_net.line.from_bus == b) | (ref_net.line.to_bus == b), "in_service"] = False
+    ref = dc_network(ref_net)
+    assert dc.node_of[list(net.bus.index).index(b)] == -1
+    np.testing.assert_array_equal(dc.node_of, ref.node_of)
+    np.testing.assert_array_equal(dc.ptdf, ref.ptdf)
+    assert dc.names == ref.names

@@ -1,7 +1,8 @@
 """DC optimal power flow market and locational marginal prices (pure functions).
 
 Network (:func:`dc_network`): buses joined by closed bus–bus switches are merged;
-out-of-service elements and lines behind an open line switch are dropped; buses not
+out-of-service elements (and buses, with the branches and switches at them) and lines behind an open line switch
+are dropped; buses not
 connected to the slack (the first in-service slack of :func:`powergrid.slacks.slack_buses`:
 an ext_grid, else a slack generator) are left out. Branch reactances in per
 unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
@@ -90,6 +91,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         raise ValueError("the DC market needs an in-service slack (ext_grid or slack generator); the net has none")
     n_bus = len(net.bus)
     pos = {int(b): p for p, b in enumerate(net.bus.index)}
+    on = net.bus.in_service.to_numpy(bool)  # an out-of-service bus and the branches at it are out of the model
     parent = list(range(n_bus))
 
     def find(i: int) -> int:
@@ -103,7 +105,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
     open_trafos: set[int] = set()
     if sw is not None:
         for row in sw.itertuples():
-            if row.et == "b" and bool(row.closed):
+            if row.et == "b" and bool(row.closed) and on[pos[int(row.bus)]] and on[pos[int(row.element)]]:
                 parent[find(pos[int(row.bus)])] = find(pos[int(row.element)])
             elif row.et == "l" and not bool(row.closed):
                 open_lines.add(int(row.element))
@@ -115,6 +117,8 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         if not bool(ln.in_service) or int(idx) in open_lines:
             continue
         f, t = pos[int(ln.from_bus)], pos[int(ln.to_bus)]
+        if not (on[f] and on[t]):
+            continue
         vn = float(net.bus.vn_kv.iat[f])
         par = float(getattr(ln, "parallel", 1) or 1)
         x = float(ln.x_ohm_per_km) * float(ln.length_km) / par / (vn**2 / s_base)
@@ -124,6 +128,8 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         if not bool(tr.in_service) or int(idx) in open_trafos:
             continue
         f, t = pos[int(tr.hv_bus)], pos[int(tr.lv_bus)]
+        if not (on[f] and on[t]):
+            continue
         vk, vkr = float(tr.vk_percent), float(tr.vkr_percent)
         x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / float(getattr(tr, "parallel", 1) or 1)
         branches.append((f, t, x, float(tr.sn_mva), str(tr["name"])))
