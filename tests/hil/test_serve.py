@@ -269,3 +269,21 @@ def test_the_grid_connection_serves_its_import(served, sunspec_client) -> None:
     plain.publish()
     assert unit.words("holding", unit.located(701, "W").address, 1) == [0x8000]
     assert plain.words("input", 0, 2) == [0x8000, 0x8000]
+
+
+def test_a_driven_device_without_a_sunspec_control_follows_its_rule() -> None:
+    # building_hvac's learned HVAC (action u: no SunSpec point) was served read-only and held at u = 0:
+    # no client could drive it and it did not follow its rule (comfort safety 33.5 over a day vs 0.0)
+    config = Path(__file__).resolve().parents[2] / "configs" / "building_hvac.yaml"
+    served = ScenarioServer(config, port=0)
+    assert served.table()[0] == (1, "hvac", "HVAC", "read-only")
+    reference = MultiAgentPowerGridEnv.from_config(config)
+    reference.reset(seed=0)
+    hvac, ref = device_of(served, "hvac"), reference.scenario.agents["hvac"].device
+    ran = 0
+    for _ in range(48):
+        served.step()
+        reference.step({aid: env_action(reference, aid) for aid in reference.agents})
+        assert hvac.state_dict()["t_c"] == ref.state_dict()["t_c"] and hvac.p_mw == ref.p_mw
+        ran += hvac.p_mw != 0.0
+    assert ran > 0

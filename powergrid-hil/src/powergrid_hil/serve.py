@@ -7,8 +7,9 @@ the children of a learned grid agent with the ``setpoint`` protocol (whose actio
 is its children's actions, in order). Their actions at each step come from what
 clients wrote (a write made during step ``k`` takes effect at step ``k + 1``);
 every register image shows its device after each step. Other devices are served
-read-only (they follow their own policy); other learned grid agents act by
-their own rule.
+read-only (they follow their own policy), and so is a driven device none of whose
+action entries has a SunSpec control (an HVAC's ``u``, EV chargers): it follows its
+own rule; other learned grid agents act by their own rule.
 
 :meth:`ScenarioServer.run` steps every ``step_minutes · 60 / speedup`` seconds of
 wall time. A step that starts late is an overrun (counted, with the worst
@@ -108,10 +109,11 @@ class ScenarioServer:
         """One simulation step with the setpoints accepted so far; then publish (reset at the episode's end)."""
         env = self.env
         with self.server.lock:
-            own = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents if aid in self.unit_of}
+            own = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents
+                   if aid in self.unit_of and self.units[self.unit_of[aid]].writable}  # the rest: their own rule
             for aid, children in self.parents.items():
                 if aid in env.agents:
-                    parts = [np.asarray(self.units[self.unit_of[c]].action(), np.float64).reshape(-1) for c in children]
+                    parts = [np.asarray(self._physical(c), np.float64).reshape(-1) for c in children]
                     size = int(np.prod(env.action_space(aid).shape))
                     flat = np.concatenate(parts) if parts else np.zeros(0)
                     own[aid] = np.concatenate([flat, np.zeros(size - flat.size)])  # horizontal-protocol parts: 0
@@ -121,6 +123,12 @@ class ScenarioServer:
             self.episodes += 1
             env.reset(seed=self.seed + self.episodes)
         self.server.publish()
+
+    def _physical(self, agent_id: str) -> Any:
+        """What device agent ``agent_id`` does next (device units): the clients' writes, or its own rule when
+        its unit has no control (no SunSpec point for any of its action entries)."""
+        unit = self.units[self.unit_of[agent_id]]
+        return unit.action() if unit.writable else self.env.scenario.agents[agent_id].rule_action(self.env.ctx)
 
     def run(self, *, speedup: float = 1.0, steps: int | None = None, duration_s: float | None = None,
             on_step: Callable[[ScenarioServer], None] | None = None,
