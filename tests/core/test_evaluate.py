@@ -38,3 +38,17 @@ def test_random_agents_of_equal_spaces_draw_their_own_actions(registry):
     fresh = MultiAgentPowerGridEnv.from_config(two_feeders(), registry=registry)
     assert run_episode(fresh, lambda e: again.append(random_actions(e)) or again[-1], seed=4) == first
     assert all(np.array_equal(x[k], y[k]) for x, y in zip(sent, again) for k in x)
+
+
+def test_a_scenario_without_learned_agents_plays_its_whole_episode(registry):
+    """Every agent follows its own policy: the episode is played (was: 0 ticks, and 100 % of 0 bus-ticks in band,
+    while case33bw's far end sits below 0.95 pu)."""
+    scenario = two_feeders()
+    for agent in scenario["agents"]:
+        agent.pop("policy", None)
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    stats = run_episode(env, "rule", seed=0)
+    assert env.possible_agents == [] and stats.returns == {}
+    assert stats.ticks == env.max_ticks == 8 and stats.failures == 0
+    assert stats.bus_ticks == 8 * len(env.net.bus)
+    assert stats.v_min_pu < 0.95 and 0.0 < stats.in_band < 1.0

@@ -109,14 +109,14 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
     safety = dict.fromkeys(env.possible_agents, 0.0)
     ticks = failures = inside = total = 0
     lo, hi = math.inf, -math.inf
-    while env.agents:
+    while env.agents or (not env.possible_agents and env.tick < env.max_ticks):  # no learned agent: the rules play
         _, rewards, _, _, infos = env.step(act(env))
         ticks += 1
         for agent_id, r in rewards.items():
             returns[agent_id] += r
             cost[agent_id] += infos[agent_id]["cost"]
             safety[agent_id] += infos[agent_id]["safety"]
-        if not next(iter(infos.values()), {"converged": True})["converged"]:
+        if env._failure:  # the tick's flow failed (every learned agent's ``converged`` is False)
             failures += 1
             continue
         vm = env.last_result.vm_pu[on]
