@@ -193,6 +193,35 @@ def test_a_registration_hook_that_raises_is_reported_and_skipped(monkeypatch):
         make_registry(raising)
 
 
+def test_a_name_of_two_installed_packs_names_the_entry_points_to_disable(tmp_path, monkeypatch):
+    # the clash said "(POWERGRID_DISABLE_PLUGINS=<entry point name>)": nothing told which names those were
+    # (powergrid-devices' is 'devices'; /work/notes/R2s30/scaffold_taken.sh)
+    for dist, point in (("powergrid_twin_one", "twin_one"), ("powergrid_twin_two", "twin_two")):
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[powergrid]\n{point} = {point}_pg_plugin\n")
+        (tmp_path / f"{point}_pg_plugin.py").write_text(textwrap.dedent("""
+            from powergrid import PluginRecord, hookimpl
+
+            @hookimpl
+            def powergrid_register_devices():
+                return [PluginRecord("Twin", "powergrid.devices:Device")]
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("POWERGRID_DISABLE_PLUGINS", raising=False)
+    try:
+        with pytest.raises(DuplicatePluginError) as err:
+            make_registry(entry_points=True)
+        assert ("POWERGRID_DISABLE_PLUGINS=<name>: twin_one (powergrid-twin-one 1.0) or "
+                "twin_two (powergrid-twin-two 1.0)") in str(err.value)
+        monkeypatch.setenv("POWERGRID_DISABLE_PLUGINS", "twin_two")  # what the message says works
+        assert make_registry(entry_points=True).get("device", "Twin").entry_point == "twin_one"
+    finally:
+        sys.modules.pop("twin_one_pg_plugin", None)
+        sys.modules.pop("twin_two_pg_plugin", None)
+
+
 def test_a_distribution_without_metadata_does_not_stop_discovery(tmp_path, monkeypatch):
     # an interrupted install can leave a .dist-info holding entry_points.txt but no METADATA: every command
     # used to fail with 'No package metadata was found.' naming nothing

@@ -46,6 +46,7 @@ class PluginRecord:
     kind: str = ""
     distribution: str = "local"
     version: str = ""
+    entry_point: str = ""  # the name in the ``powergrid`` entry-point group, when it came from one
 
     def load(self) -> Any:
         """The factory object, importing it first when it is a ``"module:attr"`` string."""
@@ -98,9 +99,12 @@ class Registry:
             table = self._by_kind[record.kind]
             if record.name in table:
                 first = table[record.name]
+                points = [f"{r.entry_point} ({r.provider})" for r in (first, record) if r.entry_point]
                 message = (f"{record.kind} '{record.name}' is registered twice: by {first.provider} "
-                           f"and by {record.provider}; uninstall or disable one of them "
-                           f"(POWERGRID_DISABLE_PLUGINS=<entry point name>)")
+                           f"and by {record.provider}; "
+                           + (f"uninstall or rename one of them, or disable its entry point with "
+                              f"POWERGRID_DISABLE_PLUGINS=<name>: {' or '.join(points)}" if points
+                              else "rename one of them"))
                 if strict:
                     raise DuplicatePluginError(message)
                 conflicts.append(message)
@@ -231,7 +235,7 @@ def _distribution(ep: Any) -> tuple[str, str]:
         return f"{where or 'a distribution'} ({type(exc).__name__}: {exc})", ""
 
 
-def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
+def _normalise(item: Any, kind: str, dist: str, version: str, entry_point: str = "") -> PluginRecord:
     if isinstance(item, PluginRecord):
         record = item
     elif isinstance(item, (tuple, list)) and len(item) >= 2:
@@ -246,7 +250,7 @@ def _normalise(item: Any, kind: str, dist: str, version: str) -> PluginRecord:
         record = attrs.evolve(record, summary=first)
     if record.distribution == "local" and dist != "local":
         record = attrs.evolve(record, distribution=dist, version=version)
-    return attrs.evolve(record, kind=kind)
+    return attrs.evolve(record, kind=kind, entry_point=entry_point)
 
 
 def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]],
@@ -260,11 +264,13 @@ def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]
     for kind, hook_name in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = origin.get(impl.plugin_name, (impl.plugin_name, ""))
+            # entry points are registered under their own name; core, local and test plugins under "core", "local:…", "test:…"
+            entry_point = "" if impl.plugin_name == "core" or ":" in impl.plugin_name else impl.plugin_name
             try:
                 items = impl.function() or ()
                 if isinstance(items, (str, bytes, dict)):
                     raise ValueError(f"expected a list of records, got {type(items).__name__} {items!r}")
-                records.extend([_normalise(item, kind, dist, version) for item in items])
+                records.extend([_normalise(item, kind, dist, version, entry_point) for item in items])
             except Exception as exc:  # one broken plugin must not take the others (or `powergrid plugins`) down
                 error = f"{hook_name}: {type(exc).__name__}: {exc}"
                 if _env_flag("POWERGRID_STRICT_PLUGINS"):
