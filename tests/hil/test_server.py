@@ -85,6 +85,15 @@ def test_writes_are_rate_limited(servers, client_for) -> None:
     assert server.stats["writes"] == accepted
 
 
+def test_a_rate_below_one_write_per_second_still_accepts_writes(servers, client_for) -> None:
+    # at 0.5 writes per second the bucket never held a whole token: every write was refused (exception 6), forever
+    server = SimulatedDeviceServer(make_ess(), max_writes_per_s=0.5).start()
+    servers.append(server)
+    client = client_for(server)
+    codes = [getattr(client.write_register(0, 10 * i, device_id=1), "exception_code", 0) for i in range(3)]
+    assert codes == [0, BUSY, BUSY] and server.stats["writes"] == 1
+
+
 def test_clients_outside_the_allow_list_are_disconnected(servers, client_for) -> None:
     server = SimulatedDeviceServer(make_ess(), allow=["10.0.0.0/8"]).start()
     servers.append(server)

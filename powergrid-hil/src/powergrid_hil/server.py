@@ -177,7 +177,8 @@ class ModbusServer:
         self.serial_port, self.baudrate = serial_port, int(baudrate)
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
-        self._tokens = self.max_writes_per_s
+        self._burst = max(self.max_writes_per_s, 1.0)  # the bucket holds at least one write (a rate below 1 per s)
+        self._tokens = self._burst
         self._refilled = time.monotonic()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,7 +198,7 @@ class ModbusServer:
 
     def _take_token(self) -> bool:
         now = time.monotonic()
-        self._tokens = min(self.max_writes_per_s, self._tokens + (now - self._refilled) * self.max_writes_per_s)
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self.max_writes_per_s)
         self._refilled = now
         if self._tokens < 1.0:
             return False
