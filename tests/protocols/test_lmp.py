@@ -297,3 +297,28 @@ def test_an_out_of_service_bus_is_out_of_the_dc_model():
     np.testing.assert_array_equal(dc.node_of, ref.node_of)
     np.testing.assert_array_equal(dc.ptdf, ref.ptdf)
     assert dc.names == ref.names
+
+
+def test_a_parallel_transformer_is_rated_like_its_units_side_by_side():
+    """cigre_mv's first HV/MV transformer with parallel = 2 (pandapower rates it 2·25 MVA: loading 101 % → 50 %) is
+    the same branch as two rows of one unit each. Its DC rating stayed 25 MW (the reactance was halved), so a
+    30 MW demand behind it was congested: LMP 100 $/MWh (the local offer) instead of 60 (the grid's)."""
+    import copy
+
+    net = cigre_mv()
+    row = net.trafo.index[0]
+    twin = copy.deepcopy(net)
+    twin.trafo.loc[twin.trafo.index.max() + 1] = twin.trafo.loc[row]  # a second unit, its own row
+    net.trafo.loc[row, "parallel"] = 2
+    lv = int(net.trafo.lv_bus[row])
+    results = []
+    for n in (net, twin):
+        dc = dc_network(n)
+        demand = np.zeros(dc.n_nodes)
+        demand[dc.node_of[lv]] = 30.0
+        offers = [Offer(dc.slack, 60.0, 1000.0, "grid"), Offer(int(dc.node_of[lv]), 100.0, 100.0, "local")]
+        results.append(clear_market(dc, offers, demand))
+    for r in results:
+        assert r.success and not r.congested.any()
+        np.testing.assert_allclose(r.lmp, 60.0, atol=1e-9)
+        np.testing.assert_allclose(r.dispatch_mw, [30.0, 0.0], atol=1e-9)

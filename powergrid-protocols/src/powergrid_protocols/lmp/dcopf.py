@@ -6,8 +6,8 @@ are dropped; buses not
 connected to the slack (the first in-service slack of :func:`powergrid.slacks.slack_buses`:
 an ext_grid, else a slack generator) are left out. Branch reactances in per
 unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
-transformers ``√(vk%² − vkr%²)/100 · S/sn_mva`` (taps ignored). Ratings in MW:
-lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva``.
+transformers ``√(vk%² − vkr%²)/100 · S/sn_mva/parallel`` (taps ignored). Ratings in MW:
+lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva·parallel``.
 
 PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
 ``B = Aᵀ·diag(1/x)·A``; removing the slack row/column, ``PTDF = Bf·[0; B_r⁻¹]``
@@ -131,8 +131,9 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         if not (on[f] and on[t]):
             continue
         vk, vkr = float(tr.vk_percent), float(tr.vkr_percent)
-        x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / float(getattr(tr, "parallel", 1) or 1)
-        branches.append((f, t, x, float(tr.sn_mva), str(tr["name"])))
+        par = float(getattr(tr, "parallel", 1) or 1)
+        x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / par
+        branches.append((f, t, x, float(tr.sn_mva) * par, str(tr["name"])))
     groups = [find(i) for i in range(n_bus)]
     slack_bus = find(pos[slacks[0]])
     # keep the component of the slack
