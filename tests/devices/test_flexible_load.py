@@ -35,3 +35,35 @@ def test_power_factor_gives_absorbed_q() -> None:
     flex = make("FlexibleLoad", p_base_mw=0.2, pf=0.8)
     flex.step(None, context(load=1.0))
     assert flex.q_mvar == pytest.approx(-0.2 * 0.75)
+
+
+@pytest.mark.parametrize("profile", ["classes", "uniform"])
+def test_the_demand_follows_the_network_loads_at_its_bus(profile) -> None:
+    """The demand was ``p_base·L(t)`` everywhere while the network loads follow their customer class: at Bus 5 (only the
+    residential Load R5) and Bus 9 (only the commercial Load CI9) the two flexible demands were one curve, 0.32 and
+    0.67 pu off their loads' multipliers at some hour."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "flex", "network": {"type": "cigre_mv"}, "time": {"physics": "1h", "episode": "1d"},
+        "loads": {"profile": profile},
+        "agents": [{"id": bus.replace(" ", ""), "type": "FlexibleLoad", "bus": bus, "policy": "rule"}
+                   for bus in ("Bus 5", "Bus 9", "Bus 10", "Bus 2")]})
+    env.reset(seed=0)
+    names = list(env.net.load.name)
+    r5, ci9, r10, ci10 = (names.index(f"Load {n}") for n in ("R5", "CI9", "R10", "CI10"))
+    level = {a: [] for a in env.scenario.agents}
+    for _ in range(24):
+        env.step({})
+        for agent_id, agent in env.scenario.agents.items():
+            level[agent_id].append(agent.device.demand / agent.device.params.p_base_mw)
+    m = env.load_multipliers
+    np.testing.assert_allclose(level["Bus5"], m[:, r5], rtol=1e-12)
+    np.testing.assert_allclose(level["Bus9"], m[:, ci9], rtol=1e-12)
+    w = np.array([0.47530, 0.06800])  # the base MW of Load R10 and Load CI10
+    np.testing.assert_allclose(level["Bus10"], (m[:, r10] * w[0] + m[:, ci10] * w[1]) / w.sum(), rtol=1e-12)
+    np.testing.assert_allclose(level["Bus2"], env.ctx.profiles["load"], rtol=1e-12)  # no network load at Bus 2
+    if profile == "classes":
+        assert np.abs(np.array(level["Bus5"]) - level["Bus9"]).max() > 0.3  # a residential and a commercial shape
+    else:
+        np.testing.assert_allclose(level["Bus5"], env.ctx.profiles["load"], rtol=1e-12)

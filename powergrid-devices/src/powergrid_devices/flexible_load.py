@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
@@ -13,7 +15,7 @@ from powergrid_devices.inverter import load_q
 
 @attrs.frozen
 class FlexibleLoadParams:
-    p_base_mw: float = quantity("MW", 0.2, gt=0, doc="demand at load profile 1 pu")
+    p_base_mw: float = quantity("MW", 0.2, gt=0, doc="demand at a load multiplier of 1 pu")
     pf: float = quantity("1", 0.95, gt=0, le=1, doc="lagging power factor")
     curtail_max: float = quantity("1", 0.3, ge=0, le=1, doc="largest fraction of demand that may be shed")
     shift_max_mw: float = quantity("MW", 0.05, ge=0, doc="largest deferral or recovery rate")
@@ -25,7 +27,12 @@ class FlexibleLoadParams:
 
 
 class FlexibleLoad(Device):
-    """Demand ``D = p_base·load[t]`` MW that can be shed or shifted in time.
+    """Demand ``D = p_base·m(t)`` MW that can be shed or shifted in time.
+
+    ``m(t)`` (pu) is the multiplier of the network loads at the device's bus (weighted by their
+    base ``|P|``; :mod:`powergrid.loads`: their customer class's shape, the day's level of the
+    ``load`` profile, their jitter and scale), so the flexible demand has the shape of the
+    customers it sits with; at a bus without network loads it is the ``load`` profile ``L(t)``.
 
     Action ``[c, s]``: ``c ∈ [0, curtail_max]`` sheds ``c·D`` (lost);
     ``s ∈ [−1, 1]``: ``s > 0`` defers ``s·shift_max`` MW into the backlog,
@@ -52,6 +59,23 @@ class FlexibleLoad(Device):
         self.backlog = 0.0
         self.demand = 0.0
         self.prices = RunningMean()
+        self.load_rows = np.zeros(0, np.int64)  # the net.load rows at the bus, and their weights (sum 1)
+        self.load_weights = np.zeros(0)
+
+    def attach(self, net: Any, bus: int) -> None:
+        """Find the network loads at the bus, whose multipliers the demand follows."""
+        super().attach(net, bus)
+        self.load_rows = np.flatnonzero(net.load.bus.to_numpy() == int(net.bus.index[bus]))
+        weights = np.abs(net.load.p_mw.to_numpy(float)[self.load_rows])
+        total = weights.sum()
+        self.load_weights = weights / total if total > 0 else np.full(len(weights), 1.0 / max(len(weights), 1))
+
+    def multiplier(self, ctx: StepContext) -> float:
+        """``m(t)`` (pu): the weighted multiplier of the bus's network loads now (``ctx.load_multipliers``), or
+        the ``load`` profile where there are none (no load at the bus; a context without multipliers)."""
+        if len(self.load_rows) and ctx.tick < len(ctx.load_multipliers):
+            return float(ctx.load_multipliers[ctx.tick, self.load_rows] @ self.load_weights)
+        return ctx.profile("load")
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
@@ -63,7 +87,7 @@ class FlexibleLoad(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         (c, s), distance = self.actions.read(action)
-        self.demand = p.p_base_mw * max(ctx.profile("load"), 0.0)
+        self.demand = p.p_base_mw * max(self.multiplier(ctx), 0.0)
         served = (1.0 - c) * self.demand
         want = s * p.shift_max_mw
         if want >= 0:
