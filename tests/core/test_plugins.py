@@ -222,6 +222,21 @@ def test_a_name_of_two_installed_packs_names_the_entry_points_to_disable(tmp_pat
         sys.modules.pop("twin_two_pg_plugin", None)
 
 
+def test_an_unknown_name_points_at_entry_points_of_a_wrong_group(tmp_path, monkeypatch):
+    # a package declaring [project.entry-points."powergrid.devices"] passed its own scaffolded tests, and the scenario
+    # said only "unknown device type 'CoolStore' (installed: ...)" (/work/notes/R2s30/wrong_group.sh)
+    info = tmp_path / "powergrid_cool-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: powergrid-cool\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[powergrid.devices]\ncool = powergrid_cool.plugin\n")
+    registry = make_registry()
+    assert "found:" not in registry.unknown_message("device", "CoolStore")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.unknown_message("device", "CoolStore").endswith(
+        "; entry points are read from the group 'powergrid' only, found: cool = powergrid_cool.plugin in group "
+        "'powergrid.devices' (powergrid-cool)")
+
+
 def test_a_distribution_without_metadata_does_not_stop_discovery(tmp_path, monkeypatch):
     # an interrupted install can leave a .dist-info holding entry_points.txt but no METADATA: every command
     # used to fail with 'No package metadata was found.' naming nothing

@@ -146,7 +146,20 @@ class Registry:
         if dist:
             message += f"; it is provided by {dist}: pip install {dist}"
         message += f" (installed: {', '.join(choices) if choices else 'none'})"
-        return message
+        return message + _misplaced_entry_points()
+
+
+def _misplaced_entry_points() -> str:
+    """A hint naming installed entry points declared in a group like ``powergrid.devices`` instead of ``powergrid``."""
+    try:
+        misplaced = [ep for ep in importlib_metadata.entry_points()
+                     if ep.group != ENTRY_POINT_GROUP and ep.group.lower().replace("-", "_").startswith("powergrid")]
+    except Exception:  # a broken installation must not hide the message this hint adds to
+        return ""
+    if not misplaced:
+        return ""
+    found = ", ".join(f"{ep.name} = {ep.value} in group {ep.group!r} ({_distribution(ep)[0]})" for ep in misplaced[:3])
+    return f"; entry points are read from the group {ENTRY_POINT_GROUP!r} only, found: {found}"
 
 
 class _LocalPlugins:

@@ -57,3 +57,10 @@ def test_registered_and_runs_in_an_environment(powergrid_registry) -> None:  # f
         "agents": [{"id": "dev", "type": "{{Class}}", "bus": "Bus R11", "policy": "learned"}],
     }
     parallel_api_test(MultiAgentPowerGridEnv.from_config(config, registry=registry), num_cycles=8)
+
+
+def test_the_installed_package_is_found_by_its_entry_point() -> None:
+    """pyproject.toml's entry point (group ``powergrid``) is what makes ``type: {{Class}}`` work in a scenario."""
+    from powergrid.plugins import get_registry
+
+    assert get_registry().get("device", "{{Class}}").distribution == "powergrid-{{name}}"
