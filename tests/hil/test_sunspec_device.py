@@ -143,3 +143,14 @@ def test_a_vendor_model_is_skipped_by_its_length(servers, devices, ctx) -> None:
     device.step([0.2], ctx)
     assert kinds(device) == [("read", "scan", "not_sunspec")]
     assert "no model 704" in device.last_error and "skipped model 64121" in device.last_error
+
+
+def test_nothing_measured_after_a_reset_is_not_comm_ok(servers, devices, ctx) -> None:
+    # after reset() the observation said comm_ok = 1 with soc 0: a battery at 50 % looked measured and empty
+    server = sunspec_server(servers)
+    device = client(server.port, devices)
+    assert device.observe().tolist() == [0.0, 0.0, 0.0]
+    device.step([0.1], ctx)
+    assert device.observe()[1:].tolist() == pytest.approx([1.0, 0.5])
+    device.reset(np.random.default_rng(1))
+    assert not device.comm_ok and device.observe().tolist() == [0.0, 0.0, 0.0]

@@ -56,7 +56,8 @@ class LinkParams:
 class LinkedDevice(Device):
     """A device reached over a :class:`~powergrid_hil.client.ModbusLink`; subclasses implement :meth:`exchange`.
 
-    Action ``[p]`` MW. Observation ``[p / p_ref, comm_ok]`` (+ ``soc`` when read).
+    Action ``[p]`` MW. Observation ``[p / p_ref, comm_ok]`` (+ ``soc`` when read); ``comm_ok`` is 0 until the
+    first step after a reset (nothing measured yet: p and soc read 0).
     """
 
     Params = LinkParams
@@ -75,7 +76,7 @@ class LinkedDevice(Device):
     def _clear(self) -> None:
         self.setpoint_mw = 0.0
         self.soc = float("nan")
-        self.comm_ok = True
+        self.comm_ok = False  # nothing measured yet (after a reset): the first step's exchange sets it
         self.comm_failures = 0  # steps with a fault, this episode
         self.last_error = ""
         self.register_flags: dict[str, str] = {}
