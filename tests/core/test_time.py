@@ -439,11 +439,15 @@ def test_a_price_event_follows_the_price_it_saw(registry):
     assert acted == expected and 0 < sum(expected) < 60
 
 
-def test_a_message_event_acts_when_a_directive_arrives(registry):
-    scenario = relay_chain({"delay": "3min"})
+@pytest.mark.parametrize(("link", "ticks"), [
+    ({"delay": "3min"}, [0, 3, 13, 23, 33, 43, 53]),  # at the tick of arrival
+    ({"loss": 1e-4}, [0, 1, 11, 21, 31, 41, 51]),  # no delay: arrived as its schedule was set, so the tick after
+])
+def test_a_message_event_acts_when_a_directive_arrives(registry, link, ticks):
+    scenario = relay_chain(link)
     scenario["agents"][1].update(period="1d", events={"message": True})
     env = build(registry, scenario)
-    assert acting_ticks(env, "mg") == [0, 3, 13, 23, 33, 43, 53]
+    assert acting_ticks(env, "mg") == ticks
 
 
 def test_global_observation_appends_the_state(registry):
