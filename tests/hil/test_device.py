@@ -151,6 +151,9 @@ def test_bad_values_are_recorded_and_the_safe_action_applies(servers, devices, c
     device.step([0.2], ctx)
     assert kinds(device) == [("read", "p", CLAMPED), ("read", "soc", CLAMPED)] and device.p_mw == pytest.approx(0.2)
     assert device.observation_space.contains(device.observe())
+    # the detail said "got 0.4" / "got 1.0": the clamped values, which look in range, not what was read
+    details = [r["detail"] for r in device.info()["comm"]]
+    assert details == ["p: out_of_range (read 0.9, outside [-0.4, 0.4])", "soc: out_of_range (read 1.5, outside [0, 1])"]
 
 
 @pytest.mark.parametrize("on_failure", ["hold", "zero"])

@@ -65,6 +65,8 @@ def test_bad_values_are_recorded(servers, devices, ctx) -> None:
     server.poke("holding", unit.located(713, "SoC").address, [12000])  # 120 %
     device.step([0.1], ctx)
     assert kinds(device) == [("read", "p", CLAMPED), ("read", "soc", CLAMPED)] and device.safety == 1.0
+    assert [r["detail"] for r in device.info()["comm"]] == ["p: out_of_range (read 3e+06, outside [-450000, 450000])",
+                                                          "soc: out_of_range (read 120, outside [0, 100])"]
 
 
 def test_outage_is_recorded_then_the_device_is_rescanned(servers, devices, ctx) -> None:

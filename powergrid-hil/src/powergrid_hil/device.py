@@ -118,7 +118,7 @@ class LinkedDevice(Device):
         if reading.ok:
             return float(reading.value)
         self.register_flags[name] = reading.flag
-        self.record("read", name, reading.flag, f"{name}: {reading.flag} (got {reading.value})")
+        self.record("read", name, reading.flag, f"{name}: {reading.flag} ({reading.detail or f'got {reading.value}'})")
         return None
 
     def info(self) -> dict[str, list[dict[str, Any]]]:

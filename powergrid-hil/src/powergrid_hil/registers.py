@@ -61,10 +61,14 @@ def _one_of(options: Sequence[str], what: str) -> Any:
 
 @attrs.frozen
 class Reading:
-    """A decoded value and its flag (``""`` when good; else out_of_range, not_available or malformed)."""
+    """A decoded value and its flag (``""`` when good; else out_of_range, not_available or malformed).
+
+    ``detail`` says what was read when it is flagged out of range (the value before clamping, the range).
+    """
 
     value: float
     flag: str = OK
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -177,7 +181,8 @@ class Register:
             raw = pattern - (1 << self.bits) if self.signed and pattern >= 1 << (self.bits - 1) else pattern
         value = raw * self.scale
         if value < self.min_value or value > self.max_value:
-            return Reading(min(max(value, self.min_value), self.max_value), CLAMPED)
+            return Reading(min(max(value, self.min_value), self.max_value), CLAMPED,
+                           f"read {value:g}, outside [{self.min_value:g}, {self.max_value:g}]")
         return Reading(value)
 
 

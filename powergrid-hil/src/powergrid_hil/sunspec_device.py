@@ -28,7 +28,7 @@ import attrs
 from powergrid.params import flag, integer, quantity
 from powergrid_hil.client import CommError
 from powergrid_hil.device import LinkedDevice, LinkParams
-from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, OK, Reading
+from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, Reading
 from powergrid_hil.sunspec import BASE_ADDRESS, Located, SunSpecError, SunSpecMap
 
 W_PER_MW = 1e6
@@ -137,7 +137,9 @@ class SunSpecDevice(LinkedDevice):
         value = located.point.decode(words, self.points.exponents.get(name, 0))  # type: ignore[union-attr]
         if value is None:
             return self.reading(name, Reading(math.nan, NOT_AVAILABLE))
-        return self.reading(name, Reading(float(value), OK if low <= value <= high else CLAMPED))
+        if low <= value <= high:
+            return self.reading(name, Reading(float(value)))
+        return self.reading(name, Reading(float(value), CLAMPED, f"read {value:g}, outside [{low:g}, {high:g}]"))
 
     def exchange(self) -> tuple[float | None, float | None, float | None]:
         try:
