@@ -322,3 +322,18 @@ def test_a_parallel_transformer_is_rated_like_its_units_side_by_side():
         assert r.success and not r.congested.any()
         np.testing.assert_allclose(r.lmp, 60.0, atol=1e-9)
         np.testing.assert_allclose(r.dispatch_mw, [30.0, 0.0], atol=1e-9)
+
+
+def test_unnamed_branches_are_reported_by_table_and_index():
+    """case33bw's lines have no names: every branch was called "None", so a congested one could not be told apart."""
+    from powergrid.networks import case33bw
+
+    net = case33bw()
+    net.line["max_i_ka"] = 0.01  # 0.22 MW at 12.66 kV (the template's ratings never bind)
+    dc = dc_network(net)
+    assert len(set(dc.names)) == len(dc.names) and dc.names[0] == f"line {net.line.index[0]}"
+    demand = np.zeros(dc.n_nodes)
+    far = dc.node_of[len(net.bus) - 1]
+    demand[far] = 0.5  # more than a line carries: the far bus needs its own offer
+    r = clear_market(dc, [Offer(dc.slack, 50.0, 100.0), Offer(int(far), 90.0, 10.0)], demand)
+    assert r.success and r.congested.any() and "None" not in [n for n, c in zip(dc.names, r.congested) if c]

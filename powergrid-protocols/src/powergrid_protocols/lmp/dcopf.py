@@ -8,6 +8,7 @@ an ext_grid, else a slack generator) are left out. Branch reactances in per
 unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
 transformers ``√(vk%² − vkr%²)/100 · S/sn_mva/parallel`` (taps ignored). Ratings in MW:
 lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva·parallel``.
+Branch names (``names``, reported as ``congested``): the element's name, else ``"line <index>"``/``"trafo <index>"``.
 
 PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
 ``B = Aᵀ·diag(1/x)·A``; removing the slack row/column, ``PTDF = Bf·[0; B_r⁻¹]``
@@ -84,6 +85,11 @@ def make_network(n_nodes: int, branches: Sequence[tuple[int, int, float, float]]
     return DCNetwork(n_nodes, slack, f, t, x, lim, names, np.arange(n_nodes), ptdf_matrix(n_nodes, slack, f, t, x))
 
 
+def _branch_name(name: Any, table: str, index: Any) -> str:
+    """A branch's name for reports: its own, else (None, NaN or empty, as in case33bw) ``"<table> <index>"``."""
+    return name if isinstance(name, str) and name else f"{table} {index}"
+
+
 def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
     """The DC model of a pandapower net (see the module docstring); ValueError when no slack is in service."""
     slacks = slack_buses(net)
@@ -123,7 +129,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         par = float(getattr(ln, "parallel", 1) or 1)
         x = float(ln.x_ohm_per_km) * float(ln.length_km) / par / (vn**2 / s_base)
         lim = np.sqrt(3.0) * vn * float(ln.max_i_ka) * par
-        branches.append((f, t, x, lim, str(ln["name"])))
+        branches.append((f, t, x, lim, _branch_name(ln["name"], "line", idx)))
     for idx, tr in net.trafo.iterrows():
         if not bool(tr.in_service) or int(idx) in open_trafos:
             continue
@@ -133,7 +139,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         vk, vkr = float(tr.vk_percent), float(tr.vkr_percent)
         par = float(getattr(tr, "parallel", 1) or 1)
         x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / par
-        branches.append((f, t, x, float(tr.sn_mva) * par, str(tr["name"])))
+        branches.append((f, t, x, float(tr.sn_mva) * par, _branch_name(tr["name"], "trafo", idx)))
     groups = [find(i) for i in range(n_bus)]
     slack_bus = find(pos[slacks[0]])
     # keep the component of the slack
