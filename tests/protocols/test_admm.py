@@ -235,3 +235,18 @@ def test_a_channel_with_room_for_every_message_gives_the_unlimited_dispatch():
     assert run(channel_capacity=4) == free
     assert run(channel="lossy", channel_capacity=4) == free
     run(channel_capacity=3)
+
+
+def test_through_a_delayed_channel_the_solve_waits_for_every_area():
+    """Through a channel with a delay nothing arrives at the first iteration, so both residuals were 0 when the
+    starting exchanges balance (every area at 0, as at admm_3mg's first tick): "converged" after 1 iteration with
+    x = [0, −1.4] MW (Σx = −1.4). The coordinator now stops only on x_i it has heard in this solve."""
+    from powergrid_protocols.channel import make_channel
+
+    areas = [Area((Unit(10, 45, 0, 0.6),), 0.0), Area((Unit(0, 70, -5, 5),), 0.0)]  # a DG and a 70 $/MWh grid
+    central = centralized_dispatch(areas)
+    r = admm_dispatch(areas, channel=make_channel("lossy", delay=1, loss=0.0), tol=1e-6, adaptive=False)
+    assert r.converged and r.iterations > 2
+    np.testing.assert_allclose(r.x, central.x, atol=1e-5)
+    short = admm_dispatch(areas, channel=make_channel("lossy", delay=3, loss=0.0), tol=1e-6, max_iter=3)
+    assert not short.converged  # no x_i has arrived within 3 iterations

@@ -213,12 +213,14 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
                   start_tick: int = 0, u0: float = 0.0) -> Dispatch:
     """Exchange ADMM (see the module docstring). With a ``channel``, each area's ``x_i`` travels to the
     coordinator through it (one channel tick per iteration; a lost or late ``x_i`` is replaced by the last
-    one received). ``u0`` and ``rho`` warm-start from a previous solve (its ``u`` and ``rho``)."""
+    one received), and the solve stops only once every area's ``x_i`` of this solve has arrived. ``u0`` and
+    ``rho`` warm-start from a previous solve (its ``u`` and ``rho``)."""
     n = len(areas)
     target = demand_mw / n
     p = [np.array([min(max(0.0, u.p_min), u.p_max) for u in a.units]) for a in areas]
     x = np.array([pi.sum() - a.demand_mw for pi, a in zip(p, areas)])
     heard = x.copy()
+    unheard = np.full(n, channel is not None)  # areas whose x_i of this solve has not arrived yet
     u = float(u0)
     messages = 0
     r = s = np.inf
@@ -236,12 +238,13 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
                 channel.send(Message(str(i), "coordinator", float(x[i])), start_tick + it - 1)
             for m in channel.receive(start_tick + it - 1):
                 heard[int(m.sender)] = m.payload
+                unheard[int(m.sender)] = False
         messages += 2 * n
         xbar = heard.mean()
         u += xbar - target
         r = np.sqrt(n) * abs(xbar - target)
         s = rho * float(np.linalg.norm((heard - xbar) - prev_dev))
-        if r <= tol and s <= tol:
+        if r <= tol and s <= tol and not unheard.any():
             break
         if adaptive:
             if r > 10 * s:
@@ -250,7 +253,7 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
             elif s > 10 * r:
                 rho /= 2.0
                 u *= 2.0
-    converged = bool(r <= tol and s <= tol)
+    converged = bool(r <= tol and s <= tol and not unheard.any())
     cost = sum(unit_cost(a.units, pi) for a, pi in zip(areas, p))
     return Dispatch(tuple(p), x, float(-rho * u), float(cost), it, converged, messages, float(r), float(u), float(rho))
 
