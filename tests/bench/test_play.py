@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium
 import numpy as np
+import pytest
 
 from powergrid.bench.play import play
 from powergrid.env import MultiAgentPowerGridEnv
@@ -29,3 +30,33 @@ def test_random_agents_of_equal_spaces_draw_their_own_actions():
     alone = gymnasium.spaces.Box(0.0, 2.0, (1,), np.float32)
     alone.seed(4)
     np.testing.assert_array_equal([s["a"] for s in sent], [alone.sample() for _ in sent])
+
+
+def test_a_day_ended_by_a_failed_flow_is_charged_its_unplayed_hours(tmp_path, monkeypatch):
+    """A user's task config (POWERGRID_BENCH_CONFIGS) where a 40 MW battery can crash IEEE 123's flow: the day that
+    ends at hour 3 by a failed flow scored 597.6 $ (3 hours' bill), better than the idle battery's whole day
+    (7,274.3 $); now the env's failure penalty per tick left counts, as in its reward."""
+    for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):
+        pytest.importorskip(pack)
+    from powergrid.bench.tasks import TEST_DAYS, config_dir, task_named
+
+    text = (config_dir() / "dispatch_mg.yaml").read_text()
+    assert "p_max_mw: 1.0, capacity_mwh: 4.0" in text
+    (tmp_path / "dispatch_mg.yaml").write_text(text.replace("p_max_mw: 1.0, capacity_mwh: 4.0",
+                                                            "p_max_mw: 40.0, capacity_mwh: 200.0"))
+    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(tmp_path))
+    env = MultiAgentPowerGridEnv(task_named("dispatch_mg").config(TEST_DAYS[0]))
+
+    def battery(setpoint: float, from_hour: int) -> object:
+        def act(e: MultiAgentPowerGridEnv) -> dict:
+            a = np.asarray(e.rule_action("mg"), np.float32).copy()
+            a[0] = setpoint if e.tick >= from_hour else 0.0
+            return {"mg": a}
+        return act
+
+    idle = play(env, battery(0.0, 0))
+    crash = play(env, battery(-1.0, 2))
+    assert idle.failures == 0 and len(idle.price) == 24
+    assert crash.failures == 1 and len(crash.price) == 3  # the episode ended at the failed flow
+    assert crash.penalty >= 1000.0 * 21 and crash.objective > idle.objective
+    assert crash.objective == pytest.approx(crash.cost + 100.0 * crash.safety + crash.penalty)

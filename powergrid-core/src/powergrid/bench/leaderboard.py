@@ -192,7 +192,8 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
         {"command": command, "days": list(days), "versions": environment(), "training": training or {},
          "rows": [{"task": r.task, "policy": r.policy, "objective": r.objective, "cost": r.cost, "safety": r.safety,
                    "seconds": r.seconds, "per_day": [d.objective for d in r.days],
-                   "storage_mwh_per_day": [d.storage_mwh for d in r.days]} for r in rows],
+                   "storage_mwh_per_day": [d.storage_mwh for d in r.days],
+                   "failures_per_day": [d.failures for d in r.days]} for r in rows],
          "oracle_lp": lp}, indent=1), encoding="utf-8")
     if plots:
         figures(rows, out, curves)

@@ -2,7 +2,9 @@
 
 The score of a day is what the root agents (those without a parent) pay: their summed cost ($)
 and safety over the day, and the objective ``cost_weight·cost + safety_weight·safety`` ($) that
-the oracle minimises. A root's cost and safety include its whole subtree (a grid agent's
+the oracle minimises, plus the env's failure penalty per root when a power flow fails (the day
+ends there by default; its unplayed hours are charged as the env's reward charges them, not
+dropped from the bill). A root's cost and safety include its whole subtree (a grid agent's
 devices, an ISO's microgrids) and its horizontal-protocol settlement, so nothing is counted twice.
 """
 
@@ -18,9 +20,11 @@ from powergrid.evaluate import PolicyFn, policy_named, seed_action_spaces
 
 @attrs.frozen
 class DayResult:
-    """One day: cost ($), safety, objective ($), failed flows, hourly traces for the figures, and
+    """One day: cost ($), safety, objective ($), failed flows, hourly traces for the figures,
     ``storage_mwh``: the energy in the batteries at the end of the day minus at its start (MWh; the
-    day is scored without a terminal value, so a negative value is energy taken from the next day).
+    day is scored without a terminal value, so a negative value is energy taken from the next day),
+    and ``penalty``: the env's failure penalty (``infos[…]["penalty"]`` per root, $ at cost weight 1)
+    included in ``objective``, 0 on a day without a failed flow.
     """
 
     cost: float
@@ -33,6 +37,7 @@ class DayResult:
     device_mvar: dict[str, np.ndarray]
     price: np.ndarray
     storage_mwh: float
+    penalty: float = 0.0
 
 
 def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
@@ -56,6 +61,7 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     stored_at_start = stored()
     cost = safety = 0.0
     failures = 0
+    penalty = 0.0
     v_lo, v_hi, price = [], [], []
     mw: dict[str, list[float]] = {d.id: [] for d in devices}
     mvar: dict[str, list[float]] = {d.id: [] for d in devices}
@@ -65,13 +71,16 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
         table = env.agent_costs()
         cost += sum(table[r][0] for r in roots)
         safety += sum(table[r][1] for r in roots)
-        failures += 0 if next(iter(infos.values()))["converged"] else 1
+        info = next(iter(infos.values()))
+        if not info["converged"]:  # the env charges every learned agent this; here every root
+            failures += 1
+            penalty += len(roots) * info["penalty"]
         vm = env.last_result.vm_pu[on]
         v_lo.append(vm.min())
         v_hi.append(vm.max())
         for d in devices:
             mw[d.id].append(d.device.p_mw)
             mvar[d.id].append(d.device.q_mvar)
-    return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_weight * safety, failures, np.array(v_lo),
-                     np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
-                     {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start)
+    return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_weight * safety + penalty, failures,
+                     np.array(v_lo), np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
+                     {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start, penalty)
