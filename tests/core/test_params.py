@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.errors import ConfigError
+from powergrid.params import build_params, choice, integer, numbers, quantity
 from powergrid.plugins import make_registry
 
 from .scenarios import load_local, two_feeders
@@ -38,3 +40,18 @@ def test_numpy_numbers_are_numbers_and_bools_are_not(registry):
         scenario["time"]["start_hour"] = bad
         with pytest.raises(ConfigError, match="start_hour: expected an integer"):
             MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: quantity("MW", -0.05, ge=0), r"the default -0.05 is not a number ≥ 0 \(MW\)"),
+    (lambda: integer(0, ge=1), "the default 0 is not an integer ≥ 1"),
+    (lambda: choice(("a", "b"), "c"), "the default 'c' is not one of 'a', 'b'"),
+    (lambda: numbers("pu", [0.9, 1.2], le=1.1), r"the default \[0.9, 1.2\] is not a list of numbers ≤ 1.1 \(pu\)$"),
+])
+def test_a_default_outside_its_bounds_fails_where_it_is_declared(make, message):
+    """A plugin's default its own check rejects was reported as the scenario's mistake, naming no field:
+    'agents[3].params: a number ≥ 0 (MW)' for a device whose params the scenario left out
+    (/work/notes/R2s30/mist/baddefault.py)."""
+    with pytest.raises(ValueError, match=message):
+        make()
+    assert build_params(attrs.make_class("Fine", {"x": quantity("MW", 0.0, ge=0)}), {}).x == 0.0

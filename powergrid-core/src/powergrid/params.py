@@ -71,7 +71,7 @@ def quantity(unit: str, default: Any = _MISSING, *, ge: float | None = None, gt:
              le: float | None = None, lt: float | None = None, doc: str = "") -> Any:
     """A float field in ``unit`` (``"MW"``, ``"MWh"``, ``"$/MWh"``, ``"pu"``, ``"1"``…) with bounds."""
     check = _number(unit, ge, gt, le, lt)
-    return attrs.field(default=default, converter=_strict(check), metadata={"unit": unit, "check": check, "doc": doc})
+    return _field(check, default, unit, doc)
 
 
 def integer(default: Any = _MISSING, *, ge: int | None = None, le: int | None = None, doc: str = "") -> Any:
@@ -85,7 +85,7 @@ def integer(default: Any = _MISSING, *, ge: int | None = None, le: int | None = 
         return int(value)
 
     check = Check(text, convert)
-    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+    return _field(check, default, "", doc)
 
 
 def choice(options: Sequence[str], default: Any = _MISSING, *, doc: str = "") -> Any:
@@ -98,7 +98,7 @@ def choice(options: Sequence[str], default: Any = _MISSING, *, doc: str = "") ->
         return str(value)
 
     check = Check(text, convert)
-    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+    return _field(check, default, "", doc)
 
 
 def flag(default: Any = _MISSING, *, doc: str = "") -> Any:
@@ -110,7 +110,7 @@ def flag(default: Any = _MISSING, *, doc: str = "") -> Any:
         return value
 
     check = Check("true or false", convert)
-    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+    return _field(check, default, "", doc)
 
 
 def text(default: Any = _MISSING, *, doc: str = "") -> Any:
@@ -123,13 +123,13 @@ def text(default: Any = _MISSING, *, doc: str = "") -> Any:
         return value
 
     check = Check(expected, convert)
-    return attrs.field(default=default, converter=_strict(check), metadata={"unit": "", "check": check, "doc": doc})
+    return _field(check, default, "", doc)
 
 
 def numbers(unit: str, default: Any = _MISSING, *, ge: float | None = None, le: float | None = None, doc: str = "") -> Any:
     """A list of numbers in ``unit`` (a curve, a schedule), stored as a tuple of floats."""
     one = _number(unit, ge, None, le, None)
-    expected = f"a list of {one.expected.removeprefix('a ')}s"
+    expected = f"a list of numbers{one.expected.removeprefix('a number')}"
 
     def convert(value: Any) -> tuple[float, ...]:
         if isinstance(value, tuple) and all(isinstance(v, float) for v in value):
@@ -142,6 +142,17 @@ def numbers(unit: str, default: Any = _MISSING, *, ge: float | None = None, le: 
             raise ValueError(expected) from None
 
     check = Check(expected, convert)
+    return _field(check, default, unit, doc)
+
+
+def _field(check: Check, default: Any, unit: str, doc: str) -> Any:
+    """An attrs field converted by ``check``; a default it rejects fails here, where the plugin declares it
+    (not later as a bad value of the scenario that left the field out)."""
+    if default is not _MISSING and not isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        try:
+            check.convert(default)
+        except ValueError:
+            raise ValueError(f"the default {_describe(default)} is not {check.expected}") from None
     return attrs.field(default=default, converter=_strict(check), metadata={"unit": unit, "check": check, "doc": doc})
 
 
