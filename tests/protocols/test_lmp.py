@@ -337,3 +337,43 @@ def test_unnamed_branches_are_reported_by_table_and_index():
     demand[far] = 0.5  # more than a line carries: the far bus needs its own offer
     r = clear_market(dc, [Offer(dc.slack, 50.0, 100.0), Offer(int(far), 90.0, 10.0)], demand)
     assert r.success and r.congested.any() and "None" not in [n for n, c in zip(dc.names, r.congested) if c]
+
+
+def test_a_device_at_an_out_of_service_bus_takes_no_part_in_the_market():
+    """mg3's DG and PV at mg1.652, out of service (pandapower ignores injections there): no DC node (-1), and numpy's
+    index -1 put the DG's offers and the PV's MW on the last DC node of the model."""
+    import yaml
+
+    from powergrid import PluginRecord, hookimpl
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.networks import TEMPLATES
+    from powergrid.plugins import make_registry
+    from tests.protocols.test_configs import CONFIGS
+
+    def network():
+        net = TEMPLATES["ieee34_3mg"]()
+        net.bus.loc[net.bus.index[net.bus.name == "mg1.652"][0], "in_service"] = False
+        return net
+
+    class Networks:
+        @staticmethod
+        @hookimpl
+        def powergrid_register_networks():
+            return [PluginRecord("mg1_652_off", network, "mg1.652 out of service")]
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["network"] = {"type": "mg1_652_off"}
+    for a in data["agents"]:
+        if a["id"] in ("mg3_dg", "mg3_pv"):
+            a["bus"] = "mg1.652"
+    env = MultiAgentPowerGridEnv.from_config(data, registry=make_registry(Networks, entry_points=True))
+    proto = env.scenario.horizontal[0]
+    assert proto.dc.node_of[env.scenario.agents["mg3_dg"].bus] == -1
+    env.reset(seed=0)
+    pv_mw = sum(min(max(d.device.available_mw(env.ctx), 0.0), d.device.rated_mw)  # at the coming tick
+                for d in (env.scenario.agents["mg1_pv"], env.scenario.agents["mg2_pv"]))
+    env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+    offers, _ = proto.offers({}, env.ctx)
+    assert all(o.node >= 0 for o in offers) and not any(o.owner == "mg3" for o in offers)
+    assert proto.result.dispatch_mw.sum() == pytest.approx(proto.load_mw.sum() - pv_mw, abs=1e-9)
+    assert proto.node["mg3"] >= 0

@@ -45,6 +45,7 @@ class LMPMarket(HorizontalProtocol):
     :func:`~powergrid.protocols.mw_range`; 0 without a DG), split over them in that proportion;
     rule participant — each DG in ``blocks`` equal blocks priced at the marginal
     cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
+    A device at a bus out of the DC model (an out-of-service bus) takes no part: no offer, no PV.
     Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
     model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
     class, jitter, scale; :mod:`powergrid.loads`); ``load_mw`` keeps it per DC node (MW) — minus
@@ -76,10 +77,15 @@ class LMPMarket(HorizontalProtocol):
         self._slack = self.dc.slack
         self.meters = {a.id: meter_of(a) for a in self.participants}
         self.node: dict[str, int] = {}
-        for agent in self.participants:
-            devs = [d for d in agent.devices() if type(d.device).__name__ != "GridConnection"] or agent.devices()
-            self.node[agent.id] = int(node_of[devs[0].bus])
+        for agent in self.participants:  # a device at a bus out of the model (out of service) has no node
+            devs = [d for d in agent.devices() if node_of[d.bus] >= 0]
+            devs = [d for d in devs if type(d.device).__name__ != "GridConnection"] or devs
+            self.node[agent.id] = int(node_of[devs[0].bus]) if devs else self.dc.slack
         self.reset(np.random.default_rng(0))
+
+    def _dgs(self, agent: Any) -> list[Any]:
+        """The agent's DGs at buses of the DC model (one at an out-of-service bus injects nothing)."""
+        return [d for d in devices_of(agent, ("DG",)) if self.dc.node_of[d.bus] >= 0]
 
     def reset(self, rng: np.random.Generator) -> None:
         self.result: MarketResult | None = None
@@ -99,7 +105,7 @@ class LMPMarket(HorizontalProtocol):
         offers: list[Offer] = [Offer(self._slack, float(ctx.price), self.params.grid_offer_mw, "grid")]
         owners: list[Any] = [None]
         for agent in self.participants:
-            dgs = devices_of(agent, ("DG",))
+            dgs = self._dgs(agent)
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)
             if extra is not None:  # capped at the MW its DGs can add over their low ends (none without a DG)
                 node = int(self.dc.node_of[dgs[0].bus]) if dgs else self.node[agent.id]
@@ -124,7 +130,8 @@ class LMPMarket(HorizontalProtocol):
         demand = self.load_mw.copy()
         for agent in self.participants:
             for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
-                demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
+                if self.dc.node_of[d.bus] >= 0:
+                    demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
         self.result = r
@@ -147,7 +154,7 @@ class LMPMarket(HorizontalProtocol):
             self.lmp[agent.id] = price
             for d in agent.devices():
                 d.price = price
-            for d in devices_of(agent, ("DG",)):
+            for d in self._dgs(agent):
                 lo, _ = mw_range(d)
                 set_pending_mw(d, lo + cleared.get(id(d), 0.0))
 
