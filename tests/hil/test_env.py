@@ -82,3 +82,25 @@ def test_every_failed_write_is_a_comm_record_in_infos(servers) -> None:
             assert infos["bess"]["safety"] > 0
     finally:
         device.close()
+
+
+def test_the_records_of_devices_behind_one_grid_agent_say_which_device(servers) -> None:
+    # two devices at one address (unit ids 1 and 2) behind a learned grid agent: a fault of either gave the same
+    # record in infos["site"]["comm"], with nothing to tell which equipment failed
+    server = SimulatedDeviceServer(make_ess()).start()  # unit 1 only: unit 2 answers exception 0x0B
+    servers.append(server)
+    child = {"port": server.port, "timeout_s": 1.0, "registers": SOC}
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "two_units", "network": {"type": "cigre_mv"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
+        "agents": [{"id": "site", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
+                    "children": ["one", "two"]},
+                   {"id": "one", "type": "ModbusDevice", "bus": "Bus 5", "params": {**child, "unit_id": 1}},
+                   {"id": "two", "type": "ModbusDevice", "bus": "Bus 6", "params": {**child, "unit_id": 2}}]})
+    env.reset(seed=0)
+    try:
+        _, _, _, _, infos = env.step({"site": np.zeros(2, np.float32)})
+        records = infos["site"]["comm"]
+        assert [(r["kind"], r["device"]) for r in records] == [("exception", f"127.0.0.1:{server.port} unit 2")]
+    finally:
+        for aid in ("one", "two"):
+            env.scenario.agents[aid].device.close()

@@ -107,8 +107,11 @@ class LinkedDevice(Device):
 
     # ------------------------------------------------------------------ records
     def record(self, op: str, what: str, kind: str, detail: str = "", value: float | None = None) -> None:
-        """One communication fault of this step: ``op`` read/write, ``what`` the value, ``kind`` the fault."""
-        entry: dict[str, Any] = {"op": op, "what": what, "kind": kind, "detail": detail}
+        """One communication fault of this step: ``op`` read/write, ``what`` the value, ``kind`` the fault;
+        ``device`` says which equipment (address and unit id: one agent may own several devices)."""
+        p = self.params
+        entry: dict[str, Any] = {"op": op, "what": what, "kind": kind, "detail": detail,
+                                 "device": f"{p.serial_port or f'{p.host}:{p.port}'} unit {p.unit_id}"}
         if value is not None:
             entry["value"] = value
         self.records.append(entry)
