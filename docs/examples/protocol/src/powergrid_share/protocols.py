@@ -6,7 +6,7 @@ import attrs
 import numpy as np
 
 from powergrid.agents import DeviceAgent
-from powergrid.devices import box
+from powergrid.devices import box, clip_action
 from powergrid.params import quantity
 from powergrid.protocols import Directive, HorizontalProtocol, VerticalProtocol, mw_range, pending_mw, set_pending_mw
 
@@ -24,22 +24,25 @@ class ShareParams:
 
 class ProportionalShare(VerticalProtocol):
     """The parent's action ``s ∈ [0, 1]`` sets every DG and ESS child to ``lo + s·(hi − lo)`` MW, where
-    ``(lo, hi)`` is what the child can hold over the next step; other children act on their own."""
+    ``(lo, hi)`` is what the child can hold over the next step; other children act on their own. An ``s`` outside
+    ``[0, 1]`` is clipped, a NaN/inf one is 0.5, the distance reported in ``info()["projection"]``."""
 
     Params = ShareParams
 
     def __init__(self, params: ShareParams, parent) -> None:
         super().__init__(params, parent)
         self.sent: dict[str, float] = {}
+        self.projection = 0.0
 
     def action_space(self):
         return box(0.0, 1.0)
 
     def reset(self, rng: np.random.Generator) -> None:
-        self.sent = {}  # a new episode starts with nothing sent
+        self.sent, self.projection = {}, 0.0  # a new episode starts with nothing sent
 
     def directives(self, action, ctx):
-        share = max(float(np.asarray(action, dtype=float).reshape(-1)[0]), self.params.floor)
+        clipped, self.projection = clip_action(action, self.action_space())  # as the core projects a device action
+        share = max(float(clipped[0]), self.params.floor)
         out = []
         for child in self.parent.children:
             if not _dispatchable(child):
@@ -51,7 +54,7 @@ class ProportionalShare(VerticalProtocol):
         return out
 
     def info(self):
-        return {"setpoints_mw": dict(self.sent)}
+        return {"setpoints_mw": dict(self.sent), "projection": self.projection}
 
     def rule_action(self, ctx):
         return np.array([0.5], np.float32)  # half of every range when no one learns the parent
