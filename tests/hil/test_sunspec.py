@@ -99,3 +99,17 @@ def test_map_scan_reads_what_blank_lays_out() -> None:
         found.find(704, "WSet")
     with pytest.raises(SunSpecError, match="no SunS marker"):
         SunSpecMap.scan(lambda a, c: [0] * c)
+
+
+def test_map_scan_ends_at_an_end_model_without_its_length() -> None:
+    # some devices end their map at the end model's id (pysunspec2 reads id and length apart for them): the scan
+    # read both at once and got an illegal-address answer at every step (/work/notes/R5s30/end_model_no_length.py)
+    layouts = [ModelLayout.build(1), ModelLayout.build(701), ModelLayout.build(704)]
+    image = SunSpecMap(layouts).blank()[:-1]
+
+    def read(address: int, count: int) -> list[int]:
+        if address - BASE_ADDRESS + count > len(image):
+            raise LookupError(f"illegal address {address}+{count}")
+        return image[address - BASE_ADDRESS:address - BASE_ADDRESS + count]
+
+    assert [m.id for m in SunSpecMap.scan(read).models] == [1, 701, 704]

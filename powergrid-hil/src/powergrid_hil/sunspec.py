@@ -313,9 +313,10 @@ class SunSpecMap:
             raise SunSpecError(f"no SunS marker at {base} (found {marker})")
         models, address, skipped = [], base + 2, {}
         for _ in range(max_models):
-            model_id, length = (list(read(address, 2)) + [0, 0])[:2]
+            model_id = (list(read(address, 1)) + [0])[0]  # alone: some devices end their map without the end's L
             if model_id == END_MODEL:
                 return cls(models, base, skipped)
+            length = (list(read(address + 1, 1)) + [0])[0]
             try:
                 models.append(ModelLayout.build(model_id, length=length))
             except SunSpecError as exc:
