@@ -377,3 +377,32 @@ def test_a_device_at_an_out_of_service_bus_takes_no_part_in_the_market():
     assert all(o.node >= 0 for o in offers) and not any(o.owner == "mg3" for o in offers)
     assert proto.result.dispatch_mw.sum() == pytest.approx(proto.load_mw.sum() - pv_mw, abs=1e-9)
     assert proto.node["mg3"] >= 0
+
+
+def test_the_grid_takes_what_the_network_exports():
+    """The slack could only sell (0 ≤ g): a negative net demand (PV above the load) had no dispatch, Σg = Σd failed and
+    the market went stale. lmp_market.yaml at a light load (scale 0.2) with 0.5 MW of PV per microgrid was stale at
+    9 of 24 ticks (8-16 h) while the AC flow exported to the grid; the slack now buys at the market price."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    r = clear_market(make_network(2, [(0, 1, 0.1, 10.0)]), [Offer(0, 40.0, 100.0, "grid", buy_mw=100.0)],
+                     np.array([0.0, -1.0]))  # 1 MW of PV at bus 1, no load
+    assert r.success and r.dispatch_mw[0] == pytest.approx(-1.0) and r.flow_mw[0] == pytest.approx(-1.0)
+    np.testing.assert_allclose(r.lmp, 40.0)
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["loads"] = {"scale": {"*": 0.2}}
+    for a in data["agents"]:
+        if a["id"].endswith("_pv"):
+            a["params"]["p_max_mw"] = 0.5
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    exported = 0
+    for _ in range(14):
+        _, _, _, _, infos = env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+        assert infos["mg1"]["LMPMarket"]["success"]
+        exported += proto.result.dispatch_mw[0] < 0  # the grid bought
+    assert exported > 0

@@ -14,13 +14,13 @@ PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
 ``B = Aᵀ·diag(1/x)·A``; removing the slack row/column, ``PTDF = Bf·[0; B_r⁻¹]``
 (MW of branch flow per MW injected at a bus and withdrawn at the slack).
 
-Market (:func:`clear_market`): offers ``k`` (bus, price $/MWh, quantity MW)
-and fixed demands ``d`` (MW per bus)::
+Market (:func:`clear_market`): offers ``k`` (bus, price $/MWh, quantity MW, and MW it
+would also buy at that price, ``b_k``: an external grid) and fixed demands ``d`` (MW per bus)::
 
     minimise   Σ_k c_k g_k
     subject to Σ_k g_k = Σ_n d_n                           (λ)
                −F ≤ PTDF·(G·g − d) ≤ F                      (μ⁺, μ⁻)
-               0 ≤ g_k ≤ q_k
+               −b_k ≤ g_k ≤ q_k
 
 solved with HiGHS (scipy ``linprog``). LMPs are the sensitivities of the
 optimal cost to the demand at each bus::
@@ -172,12 +172,16 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
 
 @attrs.frozen
 class Offer:
-    """A generator offer: ``quantity_mw`` at ``bus`` (a DC node) for ``price`` $/MWh; ``owner`` for settlement."""
+    """A generator offer: ``quantity_mw`` at ``bus`` (a DC node) for ``price`` $/MWh; ``owner`` for settlement.
+
+    ``buy_mw`` > 0: the offer also buys up to that many MW at the same price (an external grid at its slack takes
+    what the buses export), i.e. ``−buy_mw ≤ g ≤ quantity_mw``."""
 
     node: int
     price: float
     quantity_mw: float
     owner: str = ""
+    buy_mw: float = 0.0
 
 
 @attrs.frozen
@@ -200,6 +204,7 @@ def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndar
         raise ValueError("no offers")
     c = np.array([o.price for o in offers], float)
     q = np.array([max(o.quantity_mw, 0.0) for o in offers], float)
+    low = np.array([-max(o.buy_mw, 0.0) for o in offers], float)
     g_map = np.zeros((network.n_nodes, k))
     g_map[[o.node for o in offers], np.arange(k)] = 1.0
     h = network.ptdf @ g_map  # branch × offer
@@ -208,7 +213,7 @@ def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndar
     a_ub = np.vstack([h[finite], -h[finite]])
     b_ub = np.concatenate([network.limit_mw[finite] + base[finite], network.limit_mw[finite] - base[finite]])
     res = linprog(c, A_ub=a_ub if a_ub.size else None, b_ub=b_ub if a_ub.size else None,
-                  A_eq=np.ones((1, k)), b_eq=[d.sum()], bounds=list(zip(np.zeros(k), q)), method="highs")
+                  A_eq=np.ones((1, k)), b_eq=[d.sum()], bounds=list(zip(low, q)), method="highs")
     m = len(network.x_pu)
     if res.status != 0:
         nan = np.full(network.n_nodes, np.nan)

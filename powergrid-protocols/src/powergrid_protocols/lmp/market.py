@@ -33,7 +33,7 @@ class LMPParams:
     q_max_mw: float = quantity("MW", 1.0, gt=0, doc="largest offer of a learned participant")
     price_max: float = quantity("$/MWh", 300.0, gt=0)
     limit_scale: float = quantity("1", 1.0, gt=0, doc="scales every branch rating of the DC model")
-    grid_offer_mw: float = quantity("MW", 1000.0, gt=0, doc="the slack's offer at the market price")
+    grid_offer_mw: float = quantity("MW", 1000.0, gt=0, doc="what the slack sells, and buys, at the market price")
     settle_at_lmp: bool = flag(True, doc="bill the PCC import at the participant's LMP instead of the meter price")
 
 
@@ -44,7 +44,8 @@ class LMPMarket(HorizontalProtocol):
     DG's bus, the quantity capped at what its DGs can add over their low ends (``Σ hi − lo`` of
     :func:`~powergrid.protocols.mw_range`; 0 without a DG), split over them in that proportion;
     rule participant — each DG in ``blocks`` equal blocks priced at the marginal
-    cost of the block's midpoint. The slack offers ``grid_offer_mw`` at the market price.
+    cost of the block's midpoint. The slack sells and buys up to ``grid_offer_mw`` at the market price
+    (the grid takes what the network exports: the participants' PV may exceed the load).
     A device at a bus out of the DC model (an out-of-service bus) takes no part: no offer, no PV.
     Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
     model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
@@ -102,7 +103,8 @@ class LMPMarket(HorizontalProtocol):
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
     def offers(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> tuple[list[Offer], list[Any]]:
-        offers: list[Offer] = [Offer(self._slack, float(ctx.price), self.params.grid_offer_mw, "grid")]
+        grid = self.params.grid_offer_mw
+        offers: list[Offer] = [Offer(self._slack, float(ctx.price), grid, "grid", grid)]
         owners: list[Any] = [None]
         for agent in self.participants:
             dgs = self._dgs(agent)
