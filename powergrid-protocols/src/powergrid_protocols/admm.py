@@ -21,7 +21,7 @@ exactly by bisection on the area's marginal cost λ (units follow
 The price of energy (the dual of the coupling) is ``−ρ·u`` $/MWh.
 Stopping: primal residual ``√N·|x̄ − D/N|`` and dual residual
 ``ρ·‖Δ(x − x̄)‖`` both ≤ ``tol`` MW; ρ adapts by residual balancing (×2 / ÷2
-when one residual is 10× the other). Messages: each iteration every area sends
+when one residual is 10× the other, at iterations whose every ``x_i`` arrived). Messages: each iteration every area sends
 ``x_i`` to the coordinator and receives ``(x̄, u)`` back: ``2N`` messages.
 
 :func:`centralized_dispatch` solves the same problem in one place (bisection on
@@ -231,14 +231,18 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
         v = heard - xbar + target - u
         p = [local_step(a, float(vi), rho) for a, vi in zip(areas, v)]
         x = np.array([pi.sum() - a.demand_mw for pi, a in zip(p, areas)])
+        current = n  # the x_i of this iteration the coordinator has
         if channel is None:
             heard = x.copy()
         else:
+            tick = start_tick + it - 1
             for i in range(n):
-                channel.send(Message(str(i), "coordinator", float(x[i])), start_tick + it - 1)
-            for m in channel.receive(start_tick + it - 1):
+                channel.send(Message(str(i), "coordinator", float(x[i])), tick)
+            current = 0
+            for m in channel.receive(tick):
                 heard[int(m.sender)] = m.payload
                 unheard[int(m.sender)] = False
+                current += m.sent_tick == tick
         messages += 2 * n
         xbar = heard.mean()
         u += xbar - target
@@ -246,7 +250,7 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
         s = rho * float(np.linalg.norm((heard - xbar) - prev_dev))
         if r <= tol and s <= tol and not unheard.any():
             break
-        if adaptive:
+        if adaptive and current == n:  # residuals of late x_i are no guide to ρ: balance on current ones only
             if r > 10 * s:
                 rho *= 2.0
                 u /= 2.0
