@@ -1,4 +1,4 @@
-"""The protocol guide's example projects a non-finite or out-of-box parent action as the core does."""
+"""The guides' example plugins project a non-finite action and name the place of a bad data cell."""
 
 from __future__ import annotations
 
@@ -28,3 +28,21 @@ def test_protocol_example_projects_a_nan_or_out_of_box_share(examples_path):
         print("ok")
     """)
     assert out.strip().endswith("ok")
+
+
+def test_dataset_example_names_the_file_line_and_role_of_a_bad_cell(examples_path, tmp_path):
+    # a blank price cell ended 'powergrid run' with 'ValueError: could not convert string to float: ''', naming no
+    # file, line or column (/work/notes/R2s30/examples/ds)
+    (tmp_path / "day.csv").write_text("hour,price\n0,35.0\n1,\n")
+    out = run(examples_path, f"""
+        import numpy as np
+        from powergrid.params import build_params
+        from powergrid_csvdata.provider import CsvProfile
+
+        provider = CsvProfile(build_params(CsvProfile.Params, {{"path": {str(tmp_path / "day.csv")!r}}}), "price")
+        try:
+            provider.episode(4, 60.0, np.random.default_rng(0))
+        except ValueError as exc:
+            print(exc)
+    """)
+    assert out.strip() == f"{tmp_path / 'day.csv'}:3 price: expected a number, got ''"

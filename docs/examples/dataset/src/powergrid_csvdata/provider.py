@@ -33,6 +33,12 @@ class CsvProfile(ProfileProvider):
         if not rows or self.role not in rows[0]:
             columns = ", ".join(rows[0]) if rows else "none"
             raise ValueError(f"{path}: expected a column {self.role!r}, found {columns}")
-        values = np.array([float(row[self.role]) for row in rows]) * self.params.scale
+        values = np.empty(len(rows))
+        for i, row in enumerate(rows):
+            try:
+                values[i] = float(row[self.role])
+            except (TypeError, ValueError):  # a blank or text cell, a short row (None)
+                raise ValueError(f"{path}:{i + 2} {self.role}: expected a number, got {row[self.role]!r}") from None
+        values *= self.params.scale
         hours = (np.arange(n_steps) * step_minutes / 60.0).astype(int)
         return values[hours % len(values)]
