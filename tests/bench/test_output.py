@@ -53,3 +53,12 @@ def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, 
     assert {r["policy"] for r in results["rows"]} == {"random", "rule", "oracle"}
     assert all(r["failures_per_day"] == [0] for r in results["rows"])  # failed flows are recorded (none here)
     assert "--seed 3" in results["command"]  # the evaluation's seed is recorded
+
+
+def test_a_library_without_its_extra_is_refused_before_any_training(tmp_path, capsys, monkeypatch, no_config):
+    """Was: sb3_sac trained its minutes, then rllib_ppo's missing ray ended the run without results."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # as without powergrid-core[rllib]
+    out = tmp_path / "run"
+    assert main(["bench", "p2p_trading", "--days", "1", "--train-minutes", "1", "--libraries", "sb3_sac,rllib_ppo",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err == 'powergrid: error: rllib_ppo needs ray: pip install "powergrid-core[rllib]"\n'

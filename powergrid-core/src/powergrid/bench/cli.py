@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from powergrid.bench.tasks import TASKS, TEST_DAYS, BenchError, task_named
 LIBRARIES = {"sb3_ppo": ("sb3_ppo", "sb3"), "sb3_sac": ("sb3_sac", "sb3"),
              "sb3_sac_residual": ("sb3_sac_residual", "sb3"), "sb3_sac_bc": ("sb3_sac_bc", "sb3"),
              "sb3_bc": ("sb3_bc", "sb3"), "rllib_ppo": ("rllib_ppo", "rllib"), "mappo": ("torchrl_mappo", "mappo")}
+#: The modules each pip extra of the trained baselines brings (checked before the run).
+EXTRAS = {"sb3": ("torch", "stable_baselines3", "supersuit"), "rllib": ("torch", "ray"),
+          "mappo": ("torch", "torchrl", "supersuit")}
 
 
 def add_parser(sub: Any, count: Any) -> None:
@@ -44,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     unknown = [name for name in libraries if name not in LIBRARIES]
     if unknown:
         raise BenchError(f"--libraries: unknown {', '.join(unknown)} (expected some of {', '.join(LIBRARIES)})")
+    for name in libraries if args.train_minutes > 0 else []:  # before any training: not after an hour of it
+        extra = LIBRARIES[name][1]
+        absent = [module for module in EXTRAS[extra] if _missing(module)]
+        if absent:
+            raise BenchError(f"{name} needs {', '.join(absent)}: pip install \"powergrid-core[{extra}]\"")
     days = TEST_DAYS[: args.days]
     out = Path(args.out)  # refused before the run, not after it: a file, or a symbolic link where a result goes
     prepare(out, files([t.name for t in tasks], [f"{t.name}_{n}" for t in tasks for n in libraries if args.train_minutes > 0]))
@@ -72,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
     path = write(rows, lp, out, command, days, curves, training, plots=plots)
     print(f"leaderboard: {path}")
     return 0
+
+
+def _missing(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):  # a parent package missing, or the module blocked (None in sys.modules)
+        return True
 
 
 def _train(name: str, task: Any, minutes: float, seed: int) -> tuple[Any, dict[str, Any]]:
