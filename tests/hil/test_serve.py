@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 from sunspec2.modbus.modbus import ModbusClientException
 
@@ -287,3 +288,17 @@ def test_a_driven_device_without_a_sunspec_control_follows_its_rule() -> None:
         assert hvac.state_dict()["t_c"] == ref.state_dict()["t_c"] and hvac.p_mw == ref.p_mw
         ran += hvac.p_mw != 0.0
     assert ran > 0
+
+
+def test_a_scenario_without_learned_agents_plays_its_episodes() -> None:
+    # with every agent on its own policy env.agents is always empty: every step counted as an episode's end and
+    # reset the env, so the served simulation stayed at tick 0 (episodes 1, 2, 3, ... one per step)
+    config = yaml.safe_load(CONFIG.read_text())
+    config["agents"][0]["policy"] = "rule"
+    config["time"]["steps_per_episode"] = 3
+    served = ScenarioServer(config, port=0)
+    ticks = []
+    for _ in range(7):
+        served.step()
+        ticks.append(served.env.tick)
+    assert ticks == [1, 2, 0, 1, 2, 0, 1] and served.episodes == 2

@@ -119,7 +119,7 @@ class ScenarioServer:
                     own[aid] = np.concatenate([flat, np.zeros(size - flat.size)])  # horizontal-protocol parts: 0
         actions = {aid: env_action(env, aid, own.get(aid)) for aid in env.agents}
         env.step(actions)
-        if not env.agents:
+        if not env.agents and (env.possible_agents or env.tick >= env.max_ticks):  # no learned agent: ticks tell
             self.episodes += 1
             env.reset(seed=self.seed + self.episodes)
         self.server.publish()
