@@ -56,6 +56,17 @@ def test_unknown_first_party_name_gives_pip_hint_and_choices():
     assert "installed: Heater" in str(err.value)
 
 
+def test_a_misspelt_first_party_name_that_is_not_installed_gets_the_name_and_the_pack():
+    # with powergrid-devices not installed, 'type: ess' said only "unknown device type 'ess' (installed: none)"
+    # (/work/notes/R2s30/qs/core_ess.yaml with POWERGRID_NO_ENTRY_POINTS=1); 'setpont' likewise without the protocols
+    registry = make_registry(_plugin("pack_one", "Heater"))
+    assert registry.unknown_message("device", "ess") == (
+        "unknown device type 'ess'; did you mean 'ESS'? It is provided by powergrid-devices: "
+        "pip install powergrid-devices (installed: Heater)")
+    assert "did you mean 'setpoint'? It is provided by powergrid-protocols" in registry.unknown_message("protocol", "setpont")
+    assert registry.unknown_message("device", "Heatr").startswith("unknown device type 'Heatr'; did you mean 'Heater'? (")
+
+
 def test_unknown_name_suggests_close_match():
     registry = make_registry(_plugin("pack_one", "Heater", "Cooler"))
     with pytest.raises(UnknownPluginError, match="did you mean 'Heater'"):

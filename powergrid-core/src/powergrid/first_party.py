@@ -36,3 +36,8 @@ def provider_of(kind: str, name: str) -> str | None:
         if name in kinds.get(kind, ()):
             return dist
     return None
+
+
+def first_party_names(kind: str) -> list[str]:
+    """Every name of ``kind`` the first-party packs provide."""
+    return [name for kinds in FIRST_PARTY.values() for name in kinds.get(kind, ())]

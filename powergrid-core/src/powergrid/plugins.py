@@ -30,7 +30,7 @@ import pluggy
 
 from powergrid import hookspecs
 from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
-from powergrid.first_party import provider_of
+from powergrid.first_party import first_party_names, provider_of
 
 ENTRY_POINT_GROUP = "powergrid"
 KINDS = tuple(hookspecs.KINDS)
@@ -134,19 +134,26 @@ class Registry:
 
     def unknown_message(self, kind: str, name: object) -> str:
         choices = self.names(kind)
-        message = f"unknown {kind} type {name!r}"
         text = str(name)
-        lowered = {c.lower(): c for c in choices}
-        close = difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
-        if text.lower() in lowered:
-            close = [lowered[text.lower()]]
+        # the closest installed name, else the closest name of a first-party pack that is not installed
+        close = _closest(text, choices) or _closest(text, [n for n in first_party_names(kind) if n not in (*choices, text)])
+        message = f"unknown {kind} type {name!r}"
         if close:
-            message += f"; did you mean {close[0]!r}?"
-        dist = provider_of(kind, text)
-        if dist:
-            message += f"; it is provided by {dist}: pip install {dist}"
+            message += f"; did you mean {close!r}?"
+        dist = provider_of(kind, close or text)
+        if dist and (close or text) not in choices:
+            message += f"{' It' if close else '; it'} is provided by {dist}: pip install {dist}"
         message += f" (installed: {', '.join(choices) if choices else 'none'})"
-        return message + _misplaced_entry_points()
+        return message + ("" if close or dist else _misplaced_entry_points())
+
+
+def _closest(text: str, names: list[str]) -> str | None:
+    """``text`` in another case, else the name difflib finds closest (cutoff 0.6), else None."""
+    lowered = {n.lower(): n for n in names}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _misplaced_entry_points() -> str:
