@@ -406,3 +406,30 @@ def test_the_grid_takes_what_the_network_exports():
         assert infos["mg1"]["LMPMarket"]["success"]
         exported += proto.result.dispatch_mw[0] < 0  # the grid bought
     assert exported > 0
+
+
+def test_the_dgs_low_ends_are_not_counted_as_demand():
+    """A DG runs its low end lo (p_min, a ramp window) whatever clears and offers what it adds above it (setpoint
+    lo + cleared), but the market's demand kept lo: with every DG of lmp_market.yaml at p_min_mw 0.3 the grid cleared
+    3.110 MW at tick 0 where the network drew 2.210 MW from it (the DGs' 0.9 MW counted nowhere)."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    for a in data["agents"]:
+        if a["id"].endswith("_dg"):
+            a["params"]["p_min_mw"] = 0.3
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    dgs = [env.scenario.agents[f"mg{k}_dg"] for k in (1, 2, 3)]
+    pvs = [env.scenario.agents[f"mg{k}_pv"] for k in (1, 2, 3)]
+    env.reset(seed=0)
+    for _ in range(3):
+        pv = sum(min(max(d.device.available_mw(env.ctx), 0.0), d.device.rated_mw) for d in pvs)
+        env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+        r = proto.result
+        assert r.success and all(d.device.p_mw >= 0.3 - 1e-6 for d in dgs)
+        dg_mw = sum(d.device.p_mw for d in dgs)
+        assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - pv - dg_mw, abs=1e-6)  # the grid's share

@@ -50,7 +50,8 @@ class LMPMarket(HorizontalProtocol):
     Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
     model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
     class, jitter, scale; :mod:`powergrid.loads`); ``load_mw`` keeps it per DC node (MW) — minus
-    the participants' PV available now. The cleared quantities become the DG setpoints; each
+    the participants' PV available now and their DGs' low ends (``mw_range``; the offers are above them).
+    The cleared quantities become the DG setpoints; each
     participant's LMP (at the bus of its first non-meter device) is set as its devices' price and observed,
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
     Branch flows on binding limits separate the LMPs (reported as ``congested``).
@@ -134,6 +135,8 @@ class LMPMarket(HorizontalProtocol):
             for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
                 if self.dc.node_of[d.bus] >= 0:
                     demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
+            for d in self._dgs(agent):  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
+                demand[self.dc.node_of[d.bus]] -= mw_range(d)[0]
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
         self.result = r
