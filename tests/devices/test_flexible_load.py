@@ -67,3 +67,15 @@ def test_the_demand_follows_the_network_loads_at_its_bus(profile) -> None:
         assert np.abs(np.array(level["Bus5"]) - level["Bus9"]).max() > 0.3  # a residential and a commercial shape
     else:
         np.testing.assert_allclose(level["Bus5"], env.ctx.profiles["load"], rtol=1e-12)
+
+
+def test_rule_defers_only_above_its_band_at_a_negative_mean_price() -> None:
+    # a steady −5 $/MWh is its own mean: inside the band, nothing to defer (with (1 + band)·mean the dear threshold
+    # fell below the mean and the rule deferred at full rate there); −4 is dear by more than 10 % of |−5|, so it defers
+    flex = make("FlexibleLoad", price_band=0.1)
+    ctx = context(n=6, price=-5.0)
+    for t in range(3):
+        flex.step(flex.rule_action(at(ctx, t)), at(ctx, t))
+        assert flex.backlog == 0.0
+    ctx.profiles["price"][3] = -4.0
+    assert flex.rule_action(at(ctx, 3))[1] == 1.0

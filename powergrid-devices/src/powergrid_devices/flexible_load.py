@@ -9,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, RunningMean, observation, uniform
+from powergrid_devices.actions import BoxAction, RunningMean, observation, price_thresholds, uniform
 from powergrid_devices.inverter import load_q
 
 
@@ -23,7 +23,7 @@ class FlexibleLoadParams:
     curtail_cost: float = quantity("$/MWh", 200.0, ge=0, doc="discomfort of shed energy")
     delay_cost: float = quantity("$/MWh/h", 5.0, ge=0, doc="discomfort of energy waiting in the backlog")
     backlog_init_spread: float = quantity("1", 0.0, ge=0, le=1, doc="initial backlog U(0, spread)·backlog_max")
-    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: defer above (1+band)·mean price")
+    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: defer above mean + band·abs(mean) price")
 
 
 class FlexibleLoad(Device):
@@ -110,7 +110,7 @@ class FlexibleLoad(Device):
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         """Never shed; defer at full rate when the price is high, recover the backlog otherwise."""
-        high = ctx.price > (1.0 + self.params.price_band) * self.prices.peek(ctx.price)
+        high = ctx.price > price_thresholds(self.prices.peek(ctx.price), self.params.price_band)[1]
         last = ctx.tick >= len(ctx.profiles["load"]) - 1
         return self.actions.pack(c=0.0, s=1.0 if high and not last else -1.0 if self.backlog > 0 else 0.0)
 
