@@ -248,6 +248,39 @@ def test_an_unknown_name_points_at_entry_points_of_a_wrong_group(tmp_path, monke
         "'powergrid.devices' (powergrid-cool)")
 
 
+def test_a_misspelt_hook_skips_its_plugin_and_names_the_hooks(tmp_path, monkeypatch):
+    # an installed pack with '@hookimpl def powergrid_register_device' (singular) stopped every command, even
+    # `powergrid plugins`, with pluggy's "PluginValidationError: unknown hook ..." (/work/notes/R2s30/mist/epbad)
+    info = tmp_path / "powergrid_typo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: powergrid-typo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[powergrid]\ntypo = typo_pg_plugin\n")
+    hook = textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        @hookimpl
+        def powergrid_register_device():
+            return [PluginRecord("Typo", "powergrid.devices:Device")]
+    """)
+    (tmp_path / "typo_pg_plugin.py").write_text(hook)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    try:
+        with pytest.warns(RuntimeWarning, match=r"skipped plugin 'typo' from powergrid-typo 1.0: ValueError: unknown hook "
+                                                r"'powergrid_register_device' \(the hooks are .*powergrid_register_devices"):
+            registry = make_registry(entry_points=True)
+    finally:
+        sys.modules.pop("typo_pg_plugin", None)
+    assert "cigre_mv" in registry.names("network") and [f.name for f in registry.failed] == ["typo"]
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "typo_local.py").write_text(hook)
+    with pytest.raises(PluginLoadError, match=r"typo_local.py failed to import: ValueError: unknown hook 'powergrid_register_device'"):
+        powergrid.load_plugins(folder)
+    assert "POWERGRID_PLUGIN_PATH" not in os.environ  # a folder that failed is not handed to worker processes
+
+
 def test_a_distribution_without_metadata_does_not_stop_discovery(tmp_path, monkeypatch):
     # an interrupted install can leave a .dist-info holding entry_points.txt but no METADATA: every command
     # used to fail with 'No package metadata was found.' naming nothing

@@ -223,6 +223,7 @@ def build_plugin_manager(
             dist, version = _distribution(ep)
             try:
                 module = ep.load()
+                _check_hooks(module)
             except Exception as exc:  # a broken plugin must not take the others down
                 failure = FailedPlugin(ep.name, dist, f"{type(exc).__name__}: {exc}")
                 if _env_flag("POWERGRID_STRICT_PLUGINS"):
@@ -241,6 +242,15 @@ def build_plugin_manager(
             origin[ep.name] = (dist, version)
     pm.check_pending()
     return pm, origin, failed
+
+
+def _check_hooks(module: Any) -> None:
+    """Raise ``ValueError`` naming a ``@hookimpl`` function of ``module`` that no hook of PowerGrid has (a typo such as
+    ``powergrid_register_device``), instead of pluggy's error stopping every command."""
+    known = sorted(n for n in dir(hookspecs) if n.startswith("powergrid_"))
+    unknown = [n for n in dir(module) if hasattr(getattr(module, n, None), f"{hookspecs.PROJECT}_impl") and n not in known]
+    if unknown:
+        raise ValueError(f"unknown hook {unknown[0]!r} (the hooks are {', '.join(known)})")
 
 
 def _distribution(ep: Any) -> tuple[str, str]:
@@ -399,7 +409,6 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"load_plugins: {folder} is not a directory")
-    _add_to_plugin_path(str(folder.resolve()))
     loaded, imported = [], False
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
@@ -417,6 +426,7 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
+            _check_hooks(module)
         except Exception as exc:
             del sys.modules[module_name]
             raise PluginLoadError(f"local plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
@@ -424,6 +434,7 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
             _LOCAL_MODULES.append((module, f"local:{path}"))
         loaded.append(module_name)
         imported = True
+    _add_to_plugin_path(str(folder.resolve()))  # once every file loaded: a worker would fail on a broken one
     if imported:
         _clear_cache()
     return loaded
