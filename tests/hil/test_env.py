@@ -104,3 +104,19 @@ def test_the_records_of_devices_behind_one_grid_agent_say_which_device(servers) 
     finally:
         for aid in ("one", "two"):
             env.scenario.agents[aid].device.close()
+
+
+def test_env_close_closes_the_modbus_connection(servers) -> None:
+    # equipment allows few Modbus connections: a closed env must not keep its socket (it did: connected after close)
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    env = hil_env(server.port)
+    env.reset(seed=0)
+    env.step({"bess": env_action(env, "bess", np.array([0.2], np.float32))})
+    link = env.scenario.agents["bess"].device.link
+    assert link.connected
+    env.close()
+    assert not link.connected
+    env.step({"bess": env_action(env, "bess", np.array([0.1], np.float32))})  # a later step reconnects
+    assert link.connected
+    env.close()

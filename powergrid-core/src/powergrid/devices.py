@@ -150,6 +150,10 @@ class Device:
         """Named state values (for trajectories and tests), e.g. ``{"soc": 0.5}``."""
         return {}
 
+    def close(self) -> None:
+        """Release what the device holds outside the process, e.g. a Modbus connection (default: nothing);
+        called by the environment's ``close``. A later step may open it again."""
+
 
 class Kernel:
     """Steps many devices of one type at once on arrays: the same results as their own ``step`` (to 1e-12).

@@ -1092,6 +1092,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return None
 
     def close(self) -> None:
+        """Close the render window and every device's outside resources (:meth:`Device.close`: e.g. a HIL
+        device's Modbus connection, which equipment allows few of)."""
+        for device in self._devices:
+            device.close()
         if self._figure is not None and self.render_mode == "human":
             import matplotlib.pyplot as plt
 
