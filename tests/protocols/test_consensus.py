@@ -162,3 +162,15 @@ def test_a_capacity_backlog_does_not_leak_into_the_next_tick():
                            channel=LossyChannel(ChannelParams(delay=1, loss=0.0, capacity=2)))
     np.testing.assert_array_equal(list(proto.estimate.values()), clean.values)
     assert proto.result.average_error == clean.average_error < 2.0
+
+
+def test_edges_without_the_edges_topology_are_refused():
+    """consensus_3mg.yaml without 'topology: edges' (the default is ring): its path mg1-mg2-mg3 was silently ignored
+    and the gossip ran over the ring [(0, 1), (1, 2), (2, 0)]."""
+    from powergrid_protocols.consensus import ConsensusParams
+
+    with pytest.raises(ValueError, match="only with topology: edges"):
+        ConsensusParams(edges=[["mg1", "mg2"], ["mg2", "mg3"]])
+    with pytest.raises(ValueError, match="needs edges"):
+        ConsensusParams(topology="edges")
+    assert ConsensusParams(topology="edges", edges=[["mg1", "mg2"]]).edges == (("mg1", "mg2"),)

@@ -185,6 +185,12 @@ class ConsensusParams(ChannelFields):
     tol: float = quantity("1", 1e-6, gt=0, doc="tolerance of the spread (max − min) and of the mean's error")
     max_iter: int = integer(1000, ge=1)
 
+    def __attrs_post_init__(self) -> None:
+        if self.edges and self.topology != "edges":  # they would be ignored: the graph would be the topology's
+            raise ValueError(f"edges are read only with topology: edges (topology is {self.topology!r})")
+        if self.topology == "edges" and not self.edges:
+            raise ValueError("topology: edges needs edges (a list of [agent id, agent id] pairs)")
+
 
 class Consensus(HorizontalProtocol):
     """Average consensus by gossip among the participants each tick.
