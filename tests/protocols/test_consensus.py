@@ -174,3 +174,5 @@ def test_edges_without_the_edges_topology_are_refused():
     with pytest.raises(ValueError, match="needs edges"):
         ConsensusParams(topology="edges")
     assert ConsensusParams(topology="edges", edges=[["mg1", "mg2"]]).edges == (("mg1", "mg2"),)
+    with pytest.raises(ValueError, match="value_min < value_max"):  # was gymnasium's 'Box all low values …'
+        ConsensusParams(value_min=300.0, value_max=0.0)

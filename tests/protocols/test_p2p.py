@@ -116,3 +116,12 @@ def test_an_order_the_book_cannot_hold_is_refused(args):
     offer at 40 $/MWh cleared 1 MW at an infinite price (payments ±inf)."""
     with pytest.raises(ValueError, match="order of 'a'"):
         Order(*args)
+
+
+def test_an_empty_price_range_is_a_configuration_error():
+    """price_min 300 > price_max 0 failed deep in gymnasium ('Box all low values must be less than or equal to high'),
+    naming neither the parameter nor the config."""
+    from powergrid_protocols.p2p import P2PParams
+
+    with pytest.raises(ValueError, match="price_min < price_max"):
+        P2PParams(price_min=300.0, price_max=0.0)

@@ -186,6 +186,8 @@ class ConsensusParams(ChannelFields):
     max_iter: int = integer(1000, ge=1)
 
     def __attrs_post_init__(self) -> None:
+        if self.value_min >= self.value_max:
+            raise ValueError(f"expected value_min < value_max, got {self.value_min} ≥ {self.value_max}")
         if self.edges and self.topology != "edges":  # they would be ignored: the graph would be the topology's
             raise ValueError(f"edges are read only with topology: edges (topology is {self.topology!r})")
         if self.topology == "edges" and not self.edges:

@@ -157,6 +157,10 @@ class P2PParams(ChannelFields):
     imbalance_factor: float = quantity("1", 1.0, ge=0, doc="undelivered MW are charged factor·|market price|")
     overload_percent: float = quantity("%", 100.0, gt=0, doc="PCC loading above this is a reported violation")
 
+    def __attrs_post_init__(self) -> None:
+        if self.price_min >= self.price_max:
+            raise ValueError(f"expected price_min < price_max, got {self.price_min} ≥ {self.price_max}")
+
 
 class P2PTrading(HorizontalProtocol):
     """Peer-to-peer energy trading among GridAgents by a uniform-price k-double auction each tick.
