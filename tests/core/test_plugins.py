@@ -412,3 +412,26 @@ def test_a_plugin_constructor_rejecting_a_value_names_the_yaml_line(text, where)
     plugin.powergrid_register_networks = hookimpl(lambda: [PluginRecord("short_feeder", _short_feeder)])
     with pytest.raises(powergrid.errors.ConfigError, match=where):
         build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(plugin))
+
+
+class _IrradianceReader(powergrid.devices.Device):
+    """A device reading a profile of its own, 'irradiance' (W/m²)."""
+
+    profiles_used = ("irradiance",)
+
+
+def test_a_profile_a_device_reads_without_a_dataset_is_a_config_error():
+    # 'powergrid validate' said ok and the first reset raised "KeyError: the built-in daily shape has no profile
+    # 'irradiance' ..." naming no agent or YAML line (/work/notes/R2s30/mist/c_CustomRole.yaml)
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+
+    plugin = types.ModuleType("irradiance_pack")
+    plugin.powergrid_register_devices = hookimpl(lambda: [PluginRecord("IrradianceReader", _IrradianceReader)])
+    text = "network: {type: cigre_mv}\nagents:\n  - {id: pv, type: IrradianceReader, bus: 'Bus 5'}\n"
+    with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.type: device _IrradianceReader reads the "
+                                                          r"profile 'irradiance', which has no dataset, .*add datasets: "
+                                                          r"\{irradiance: \{provider: NAME, \.\.\.\}\}"):
+        build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(plugin))
+    with_data = text + "datasets: {irradiance: daily_shape}\n"  # a dataset named: the builder leaves it to the provider
+    assert "irradiance" in build_scenario(EnvConfig.from_text(with_data, file="s.yaml"), make_registry(plugin)).providers

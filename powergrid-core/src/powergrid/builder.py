@@ -26,7 +26,7 @@ from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry
 from powergrid.policies import Policy
-from powergrid.profiles import FallbackProvider, ProfileProvider
+from powergrid.profiles import FallbackProvider, ProfileProvider, daily_value
 from powergrid.protocols import HorizontalProtocol, VerticalProtocol
 from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowSolver
@@ -258,6 +258,15 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
         roles.update(d.device.profiles_used)
     providers: dict[str, ProfileProvider] = {}
     for role in sorted(roles):
+        if role not in config.datasets:  # the built-in daily shape, which has five roles: else a KeyError at reset
+            try:
+                daily_value(role, np.zeros(1))
+            except KeyError as exc:
+                reader = next(d for d in device_agents if role in d.device.profiles_used)
+                where = next(a.path for a in config.agents if a.id == reader.id)
+                raise config.source.error(f"{where}.type", f"device {type(reader.device).__name__} reads the profile "
+                                          f"{role!r}, which has no dataset, and {exc.args[0]}: add datasets: "
+                                          f"{{{role}: {{provider: NAME, ...}}}}") from None
         spec = config.datasets.get(role, PluginSpec("daily_shape", {}, f"datasets.{role}"))
         providers[role] = _provider(registry, spec.type, spec.params, role, spec.path, config)
         if spec.fallback is not None:
