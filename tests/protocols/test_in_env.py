@@ -225,3 +225,26 @@ def test_admm_dispatches_a_ramp_limited_dg_within_its_ramp():
         scheduled = float(proto.result.p[1][units.index("mg2_dg")])
         assert abs(scheduled - before) <= 0.1 + 1e-9  # 0.1 MW/h over 1 h
         assert dg.device.p_mw == pytest.approx(scheduled, abs=1e-6)
+
+
+@pytest.mark.parametrize("signal", [-1.0, 1.0])
+def test_env_rule_action_answers_the_parents_price_signal(signal):
+    # a learned mg1 driven by env.rule_action (run --policy rule, evaluate's rule, SingleAgentView's other agents)
+    # must act as mg1 with policy: rule under the ISO's price signal; it answered the market price instead (at a
+    # signal of 0 $/MWh it drained its battery, at 150 it filled it: day cost 658.34 vs 722.45 $ at 0)
+    runs = []
+    for mg1 in ("learned", "rule"):
+        data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
+        data["spaces"] = {"action": "physical", "observation": "raw"}
+        next(a for a in data["agents"] if a["id"] == "mg1")["policy"] = mg1
+        env = MultiAgentPowerGridEnv.from_config(data)
+        env.reset(seed=3)
+        costs = []
+        for _ in range(90):
+            actions = {a: env.rule_action(a) for a in env.agents}
+            actions["iso"] = np.interp(signal, [-1.0, 1.0], env.action_space("iso").low.tolist()
+                                       + env.action_space("iso").high.tolist()).reshape(1).astype(np.float32)
+            env.step(actions)
+            costs.append(env.agent_costs()["mg1"][0])
+        runs.append(costs)
+    assert runs[0] == runs[1]

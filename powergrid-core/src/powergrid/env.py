@@ -350,6 +350,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.physics_steps = 0
         self._last_act = np.zeros(n, np.int64)
         self._price_seen = np.zeros(n)  # the price each agent saw at the last tick ($/MWh)
+        self._signal = np.full(n, np.nan)  # the price its parent's last directive carried ($/MWh; NaN: none)
         self._acting = np.zeros(n, bool)
         self._acting_list = [False] * n
         self._events = []
@@ -503,7 +504,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """
         agent = self.scenario.agents[agent_id]
         space = self._action_spaces[agent_id]
-        own = agent.rule_action(self.ctx)
+        ctx, signal = self.ctx, self._signal[self._agent_pos[agent_id]]
+        market = ctx.price
+        if signal == signal:  # under its parent's price signal the rule answers that price, as the internal policy does
+            ctx.price = float(signal)
+        try:
+            own = agent.rule_action(ctx)
+        finally:
+            ctx.price = market
         if not isinstance(space, gymnasium.spaces.Box):
             return own
         own = np.asarray(own, np.float64).reshape(-1)
@@ -585,6 +593,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._worst_loss = 0.0  # the penalty depends on this episode only: reset(seed) repeats its rewards
         self._last_act[:] = -self.max_ticks - 1
         self._price_seen = np.zeros(len(self._agent_ids))
+        self._signal[:] = np.nan
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._set_time(0)
@@ -807,6 +816,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             directive = link.last
         if directive is not None and directive.price is not None:
             price = directive.price
+            self._signal[pos] = price
         self._price_seen[pos] = price
         if self._acting_list[pos]:
             if directive is not None and directive.action is not None:
