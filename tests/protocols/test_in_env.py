@@ -248,3 +248,19 @@ def test_env_rule_action_answers_the_parents_price_signal(signal):
             costs.append(env.agent_costs()["mg1"][0])
         runs.append(costs)
     assert runs[0] == runs[1]
+
+
+def test_the_market_under_an_iso_clears_at_the_market_price_not_its_signal():
+    # the horizontal protocols ran with ctx.price left at the last child's price signal: with the ISO signalling
+    # 150 $/MWh every LMP was 150 instead of the 45.84 $/MWh market price, and the PCC imports were billed at it
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["agents"].insert(0, {"id": "iso", "kind": "system", "policy": "learned", "children": ["mg1", "mg2", "mg3"],
+                              "protocol": {"type": "price_signal", "params": {"price_min": 0.0, "price_max": 150.0}}})
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    for _ in range(3):
+        market = float(env.ctx.profiles["price"][env.ctx.tick])
+        _, _, _, _, infos = env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32),
+                                      "iso": np.array([1.0], np.float32)})
+        assert market < 100.0
+        assert infos["mg1"]["LMPMarket"]["system_lambda"] == pytest.approx(market)

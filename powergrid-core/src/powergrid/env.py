@@ -644,8 +644,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._decide_roots(actions, market_price, extra)
         if t % self._tpp:
             return None
-        for proto in s.horizontal:
-            proto.coordinate(extra[proto], ctx)
+        if s.horizontal:  # the market (the ISO's horizontal protocols) sees the market price, not a child's signal
+            signal, ctx.price = ctx.price, market_price
+            for proto in s.horizontal:
+                proto.coordinate(extra[proto], ctx)
+            ctx.price = signal
         self._groups.step(ctx)
         ctx.price = market_price
         self._apply_network_settings()
