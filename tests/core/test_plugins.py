@@ -435,3 +435,21 @@ def test_a_profile_a_device_reads_without_a_dataset_is_a_config_error():
         build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(plugin))
     with_data = text + "datasets: {irradiance: daily_shape}\n"  # a dataset named: the builder leaves it to the provider
     assert "irradiance" in build_scenario(EnvConfig.from_text(with_data, file="s.yaml"), make_registry(plugin)).providers
+
+
+def test_a_register_decorator_without_parentheses_registers_the_class():
+    # '@powergrid.register_device' (no call) replaced the class by the inner decorator and registered nothing: the
+    # scenario said "unknown device type 'MicroHydro'" (/work/notes/R2s30/qs/noparen)
+    @powergrid.register_device
+    class BareDecorated(powergrid.devices.Device):
+        """A device registered by the bare decorator."""
+
+    @powergrid.register_policy()
+    class EmptyCall(powergrid.policies.Policy):
+        """A policy registered by the decorator called without arguments."""
+
+    assert isinstance(BareDecorated, type) and issubclass(BareDecorated, powergrid.devices.Device)
+    registry = powergrid.get_registry(entry_points=False)
+    record = registry.get("device", "BareDecorated")
+    assert record.load() is BareDecorated and record.summary == "A device registered by the bare decorator."
+    assert registry.load("policy", "EmptyCall") is EmptyCall

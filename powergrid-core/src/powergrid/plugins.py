@@ -346,7 +346,10 @@ def make_registry(*plugins: Any, entry_points: bool = False, include_local: bool
 
 
 def _register(kind: str) -> Callable[..., Any]:
-    def decorator_factory(name: str | None = None, *, summary: str = "") -> Callable[[Any], Any]:
+    def decorator_factory(name: Any = None, *, summary: str = "") -> Any:
+        if name is not None and not isinstance(name, str):  # used without parentheses: @register_device
+            return decorator_factory(summary=summary)(name)
+
         def decorator(obj: Any) -> Any:
             _LOCAL.add(
                 PluginRecord(
@@ -361,7 +364,8 @@ def _register(kind: str) -> Callable[..., Any]:
 
         return decorator
 
-    decorator_factory.__doc__ = f"Register a {kind} under ``name`` (default: the object's name) without packaging."
+    decorator_factory.__doc__ = (f"Register a {kind} under ``name`` (default: the object's name) without packaging; "
+                                 f"``@register_{kind}`` without parentheses works too.")
     return decorator_factory
 
 
