@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -453,3 +454,14 @@ def test_a_register_decorator_without_parentheses_registers_the_class():
     record = registry.get("device", "BareDecorated")
     assert record.load() is BareDecorated and record.summary == "A device registered by the bare decorator."
     assert registry.load("policy", "EmptyCall") is EmptyCall
+
+
+@pytest.mark.parametrize("factory", ["powergrid.devices.Device", "powergrid.devices"])
+def test_a_lazy_factory_without_a_colon_says_the_form_expected(factory):
+    # 'powergrid.devices' (module, no attribute) failed as "AttributeError: module 'powergrid.devices' has no attribute ''"
+    record = PluginRecord("Dotted", factory, kind="device", distribution="pack")
+    expected = f"expected a factory 'module:attribute' (such as 'my_pack.device:MyDevice'), got {factory!r}"
+    assert record.problem() == expected
+    with pytest.raises(PluginLoadError, match=f"device 'Dotted' from pack cannot be loaded: {re.escape(expected)}"):
+        record.load()
+    assert PluginRecord("Fine", "powergrid.devices:Device", kind="device").load() is powergrid.devices.Device

@@ -52,6 +52,9 @@ class PluginRecord:
         """The factory object, importing it first when it is a ``"module:attr"`` string."""
         if not isinstance(self.factory, str):
             return self.factory
+        if self._form_problem():
+            raise PluginLoadError(f"{self.kind or 'plugin'} {self.name!r} from {self.provider} cannot be loaded: "
+                                  f"{self._form_problem()}")
         module, _, attr = self.factory.partition(":")
         try:
             obj: Any = importlib.import_module(module)
@@ -66,12 +69,21 @@ class PluginRecord:
         """Why a lazy ``"module:attr"`` factory cannot load (its module is not installed), without importing it."""
         if not isinstance(self.factory, str):
             return None
+        if self._form_problem():
+            return self._form_problem()
         module = self.factory.partition(":")[0]
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError) as exc:
             return f"module {module!r} cannot be found ({type(exc).__name__}: {exc})"
         return None if found else f"module {module!r} is not installed"
+
+    def _form_problem(self) -> str | None:
+        """Why a string factory is not of the form ``"module:attribute"``, or None."""
+        module, colon, attr = str(self.factory).partition(":")
+        if colon and module and attr:
+            return None
+        return f"expected a factory 'module:attribute' (such as 'my_pack.device:MyDevice'), got {self.factory!r}"
 
     @property
     def provider(self) -> str:
