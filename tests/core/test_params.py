@@ -55,3 +55,13 @@ def test_a_default_outside_its_bounds_fails_where_it_is_declared(make, message):
     with pytest.raises(ValueError, match=message):
         make()
     assert build_params(attrs.make_class("Fine", {"x": quantity("MW", 0.0, ge=0)}), {}).x == 0.0
+
+
+@pytest.mark.parametrize("value", [(0.5, 2.0), (0.5, float("nan")), ()])
+def test_a_tuple_curve_is_checked_as_a_list_is(value):
+    """A tuple of floats (a Python scenario, a sweep) skipped every check of a ``numbers`` field: an efficiency curve
+    (0.5, 2.0) with le=1, a NaN, an empty curve were accepted; the same values as a list were refused."""
+    curve = attrs.make_class("Curve", {"eff": numbers("1", (0.5, 0.6), ge=0.01, le=1)}, frozen=True)
+    with pytest.raises(ConfigError, match=r"params\.eff: expected a list of numbers ≥ 0\.01 and ≤ 1, got"):
+        build_params(curve, {"eff": value})
+    assert build_params(curve, {"eff": (0.4, 0.7)}).eff == (0.4, 0.7)

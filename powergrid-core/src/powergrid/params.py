@@ -132,8 +132,6 @@ def numbers(unit: str, default: Any = _MISSING, *, ge: float | None = None, le: 
     expected = f"a list of numbers{one.expected.removeprefix('a number')}"
 
     def convert(value: Any) -> tuple[float, ...]:
-        if isinstance(value, tuple) and all(isinstance(v, float) for v in value):
-            return value
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(expected)
         try:
