@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from powergrid.errors import ConfigError
 from powergrid.rl.gym import SingleAgentView
 from tests.conftest import CONFIGS
 
@@ -101,9 +102,9 @@ def test_the_view_of_an_agent_with_an_offset_delivers_the_ticks_before_its_first
     assert sum(rewards) == pytest.approx(-sum(costs), rel=1e-12)  # cost_weight 1, no safety
 
 
-def test_a_view_whose_agent_never_acts_in_the_episode_says_so_at_reset():
-    """An offset as long as the episode: the reset played the whole episode, and the first step raised 'step() called
-    on a finished episode; call reset() first'."""
-    view = SingleAgentView(offset_scenario("1h"), "late")
-    with pytest.raises(RuntimeError, match=r"before 'late' first acted \(its offset is not shorter than the episode"):
-        view.reset(seed=0)
+def test_an_agent_that_would_never_act_is_a_config_error():
+    """An offset as long as the episode: the view's reset played the whole episode, and the first step raised 'step()
+    called on a finished episode; call reset() first'."""
+    with pytest.raises(ConfigError, match=r"agents\[0\]\.offset: 1h is not before the episode's end \(1h\): the agent "
+                                          r"would never act"):
+        SingleAgentView(offset_scenario("1h"), "late")

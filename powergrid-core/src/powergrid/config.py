@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import yaml
 
-from powergrid.clock import parse_duration, tick_seconds
+from powergrid.clock import format_duration, parse_duration, tick_seconds
 from powergrid.errors import ConfigError
 from powergrid.loads import CLASSES as LOAD_CLASSES
 from powergrid.loads import PROFILES as LOAD_PROFILES
@@ -494,6 +494,9 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     agents = tuple(_agent(a, f"agents[{i}]", src, time.physics_s) for i, a in enumerate(agents_raw))
     seen: dict[str, str] = {}
     for agent in agents:
+        if agent.offset_s >= time.episode_s:
+            raise src.error(f"{agent.path}.offset", f"{format_duration(agent.offset_s)} is not before the episode's end "
+                                                    f"({format_duration(time.episode_s)}): the agent would never act")
         if agent.id in seen:
             raise src.error(f"{agent.path}.id", f"duplicate agent id {agent.id!r} (first defined at {seen[agent.id]})")
         seen[agent.id] = agent.path
