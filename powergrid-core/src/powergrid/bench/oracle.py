@@ -114,14 +114,16 @@ def _flow_of(result: PowerFlowResult, element: str, row: int) -> float:
     return float(flows[element][row])
 
 
-def solve_day(env: Any, seed: int = 0, passes: int = 6) -> OraclePlan:
+def solve_day(env: Any, seed: int = 0, passes: int = 6, max_passes: int = 30, tol: float = 1e-3) -> OraclePlan:
     """The optimum of the day ``env`` plays after ``reset(seed)`` (see the module doc for the relaxation).
 
     ``env`` must be in the dispatch view (every grid agent learned, setpoint protocol).
     Sequential linear programming with a trust region: each pass linearises around the incumbent
     day (first the rule policy's), with the regulator taps where its AC replay put them hour by
     hour, and keeps every input within ``radius × its range`` of it. A plan whose AC replay beats
-    the incumbent becomes the incumbent; otherwise the radius halves. The best plan is returned.
+    the incumbent becomes the incumbent; otherwise the radius halves. At least ``passes`` passes;
+    then more, up to ``max_passes``, while the last one lowered the AC objective by more than
+    ``tol`` (relative). The best plan is returned.
     """
     from powergrid.bench.play import play
 
@@ -129,9 +131,12 @@ def solve_day(env: Any, seed: int = 0, passes: int = 6) -> OraclePlan:
     incumbent = play(env, "rule", seed).objective
     base = _trajectory(env, "rule", seed)
     radius = 1.0
-    for _ in range(passes):
+    done, gained = 0, True
+    while done < passes or (gained and done < max_passes):
         plan = _solve_once(env, seed, *base, radius)
         ac = play(env, replay(plan), seed).objective
+        done += 1
+        gained = ac < incumbent - tol * abs(incumbent)
         if best is None or ac < best.ac_objective:
             best = attrs.evolve(plan, ac_objective=ac)
         if ac < incumbent:

@@ -1,0 +1,23 @@
+"""The oracle's sequential LP runs until it stops improving, not a fixed number of passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from powergrid.bench.oracle import replay, solve_day
+from powergrid.bench.play import play
+from powergrid.bench.tasks import task_named
+from powergrid.env import MultiAgentPowerGridEnv
+
+for _pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):  # the tasks' configs need them
+    pytest.importorskip(_pack)
+
+
+def test_the_oracle_keeps_improving_on_the_negative_price_day():
+    """voltage_pv on 2023-05-27 (prices down to -15 $/MWh): six passes stopped at 265.0 $/day while the passes still
+    gained 15-20 % each (12 passes: 186.2), so a coordinate search on the oracle's own actions beat it by 10 %."""
+    view = MultiAgentPowerGridEnv(task_named("voltage_pv").config("2023-05-27", dispatch_view=True))
+    plan = solve_day(view)
+    assert plan.ac_objective == pytest.approx(play(view, replay(plan)).objective)
+    assert plan.ac_objective < 200.0
+    assert play(view, "rule").objective > 400.0  # the rule's day: 438.2
