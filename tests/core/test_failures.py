@@ -85,11 +85,14 @@ def test_divergence_terminates_with_the_penalty_for_every_tick_left(registry):
     assert infos["huge"]["converged"] is False and infos["huge"]["failure"] == "power flow diverged"
     assert all(terms.values()) and not any(truncs.values()) and env.agents == []
     penalty = max(50.0, max(losses)) * 5  # P = max(divergence_penalty, worst loss so far) per tick left
-    assert infos["a"]["penalty"] == pytest.approx(penalty)
     for agent, reward in rewards.items():  # the failed tick scores at most the worst sound tick, then the penalty
         cost, safety = env.agent_costs()[agent]
         assert np.isfinite(cost) and np.isfinite(safety)
-        assert reward == pytest.approx(min(-cost - 10.0 * safety, -max(losses)) - penalty)
+        sound_reward = -cost - 10.0 * safety
+        assert reward == pytest.approx(min(sound_reward, -max(losses)) - penalty)
+        # infos' penalty is all that is charged beyond cost and safety: P and the floor's shortfall
+        assert infos[agent]["penalty"] == pytest.approx(penalty + sound_reward - min(sound_reward, -max(losses)))
+        assert reward == pytest.approx(sound_reward - infos[agent]["penalty"])
     assert env.agent_costs()["huge"][0] < 0  # 'huge' would have earned on that tick: it is not paid for it
     np.testing.assert_array_equal(env.last_result.vm_pu, good_vm)  # settled on the last sound flow
     assert np.isfinite(env.state()).all() and all(np.isfinite(o).all() for o in obs.values())
@@ -182,8 +185,12 @@ def test_penalize_mode_goes_on(registry):
     _, rewards, terms, truncs, infos = env.step(_actions(2.0))
     assert not any(terms.values()) and not any(truncs.values()) and env.agents
     worst = -min(r0.values())
-    assert infos["huge"]["penalty"] == pytest.approx(max(50.0, worst))
     assert all(r <= -worst - 50.0 for r in rewards.values())
+    for agent, reward in rewards.items():  # one tick's P, and the floor's shortfall, all in infos' penalty
+        cost, safety = env.agent_costs()[agent]
+        sound_reward = -cost - 10.0 * safety
+        assert infos[agent]["penalty"] == pytest.approx(max(50.0, worst) + sound_reward - min(sound_reward, -worst))
+        assert reward == pytest.approx(sound_reward - infos[agent]["penalty"])
     _, _, _, _, infos = env.step(_actions(0.0))
     assert infos["huge"]["converged"] is True and infos["huge"]["failure"] == ""
 

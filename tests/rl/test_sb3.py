@@ -84,7 +84,9 @@ def test_the_view_sums_the_penalties_of_the_ticks_it_holds():
     _, reward, _, _, info = view.step(np.zeros(2, np.float32))
     assert info["ticks"] == 4 and info["converged"] is False
     assert info["penalty"] >= view.env.config.reward.divergence_penalty
-    assert reward <= -(info["cost"] + info["penalty"]) + 1e-9
+    rw = view.env.config.reward  # infos carry every term of the reward: a constrained-RL user recovers it exactly
+    assert reward == pytest.approx(-(rw.cost_weight * info["cost"] + rw.safety_weight * info["safety"])
+                                   - info["penalty"], rel=1e-12)
 
 
 def test_pickles():

@@ -702,6 +702,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
             floor = -self._worst_loss
             rewards = [(min(r, floor) if np.isfinite(r) else floor) - penalty for r in rewards]
+            # what each agent is charged beyond its reported cost and safety: the penalty and the floor's difference
+            penalty = [-(cw * c + sw * s) - r for c, s, r in zip(cost, safe, rewards)]
         done = self.tick >= self.max_ticks
         self._set_time(min(self.tick, self.max_ticks - 1))
         self._schedule(self.tick)
@@ -1033,8 +1035,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             obs[~np.isfinite(obs)] = 0.0
         return np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
 
-    def _infos(self, sound: bool, penalty: float, costs: list[float], safety: list[float]) -> dict[str, dict[str, Any]]:
-        """Every learned agent's infos; ``costs`` ($) and ``safety`` of the learned agents in their order."""
+    def _infos(self, sound: bool, penalty: float | list[float], costs: list[float], safety: list[float]
+               ) -> dict[str, dict[str, Any]]:
+        """Every learned agent's infos; ``costs`` ($), ``safety`` and ``penalty`` (one for all, or per agent) of the
+        learned agents in their order."""
         tick = self.tick
         if self._n_dev and self._learned_dev_idx.size:
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
@@ -1059,6 +1063,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             info["safety"] = unsafe
             info["projection"] = projection
             infos[aid] = info
+        if isinstance(penalty, list):
+            for info, charged in zip(infos.values(), penalty):
+                info["penalty"] = charged
         if not self._every_tick:  # multi-rate: who acts, and how long the others wait
             for info, now, next_tick in zip(infos.values(), self._acting[self._learned_pos].tolist(), self._ahead.tolist()):
                 info["acting"] = now
