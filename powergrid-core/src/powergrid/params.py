@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -176,7 +177,8 @@ def params_of(plugin: Any, name: str | None = None) -> type:
 
     A function's keyword parameters become fields named after the plugin (so errors name it): a
     float default is a number in the unit of the name's suffix (``vm_pu`` → pu, see
-    :data:`UNIT_SUFFIXES`), an int an integer, a bool a flag, a str a text; no default: required.
+    :data:`UNIT_SUFFIXES`), an int an integer, a bool a flag, a str a text; no default: required; a
+    ``None`` default: that field (by the annotation, else a number) or null.
     """
     declared = getattr(plugin, "Params", None)
     if declared is not None or not callable(plugin) or isinstance(plugin, type):
@@ -186,18 +188,35 @@ def params_of(plugin: Any, name: str | None = None) -> type:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
             continue
         default = p.default if p.default is not p.empty else _MISSING
-        kind = p.annotation if p.annotation is not p.empty else type(default)
+        kind = _without_none(p.annotation) if p.annotation is not p.empty else type(default)
+        given = _MISSING if default is None else default  # a None default: the field below, or null
         if kind in (bool, "bool"):
-            fields[p.name] = flag(default)
+            fields[p.name] = flag(given)
         elif kind in (int, "int"):
-            fields[p.name] = integer(default)
+            fields[p.name] = integer(given)
         elif kind in (str, "str"):
-            fields[p.name] = text(default)
+            fields[p.name] = text(given)
         else:
             unit = next((u for suffix, u in UNIT_SUFFIXES.items() if p.name.endswith(suffix)), "1")
-            fields[p.name] = quantity(unit, default)
+            fields[p.name] = quantity(unit, given)
+        if default is None:
+            check = fields[p.name].metadata["check"]
+            fields[p.name] = _field(Check(f"{check.expected} or null", lambda v, c=check: None if v is None else c.convert(v)),
+                                    None, fields[p.name].metadata["unit"], "")
     label = name or getattr(plugin, "__name__", "plugin")
     return attrs.make_class(label, fields, frozen=True) if fields else NoParams
+
+
+def _without_none(annotation: Any) -> Any:
+    """``int`` for ``int | None`` and ``Optional[int]`` (objects or strings); other annotations as they are."""
+    if isinstance(annotation, str):
+        text = annotation.strip()
+        if text.startswith("Optional[") and text.endswith("]"):
+            text = text[len("Optional["):-1]
+        parts = [part.strip() for part in text.split("|") if part.strip() != "None"]
+        return parts[0] if len(parts) == 1 else annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 and len(typing.get_args(annotation)) == 2 else annotation
 
 
 def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "params",
