@@ -252,7 +252,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
             c = [lp.var(0.0, prm.p_max_mw, cw * prm.degradation_cost * dt) for _ in range(T)]
             dis = [lp.var(0.0, prm.p_max_mw, cw * prm.degradation_cost * dt) for _ in range(T)]
             e = [lp.var(prm.soc_min * cap, prm.soc_max * cap) for _ in range(T)]
-            keep = 1.0 - prm.self_discharge * dt
+            keep = (1.0 - prm.self_discharge) ** dt  # as the ESS: the fraction σ lost per hour compounds
             for t in range(T):
                 prev = {e[t - 1]: keep} if t else {}
                 rhs = dev.soc * cap * keep if t == 0 else 0.0
