@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -270,6 +271,14 @@ def sb3_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None =
     return sb3_sac_bc(task, minutes=minutes, seed=seed, max_steps=0, **{"demo_share": 0.9, "critic_steps": 0, **options})
 
 
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` if it exists and holds nothing (what a library made outside the output folder)."""
+    try:
+        folder.rmdir()
+    except OSError:  # absent or not empty
+        pass
+
+
 def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Train RLlib PPO (new API stack, one module per learned agent, one env-runner worker).
 
@@ -298,7 +307,12 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results_home = Path("~/ray_results").expanduser()  # RLlib's Trainable makes an (unused) log folder there
+    had_home = results_home.exists()
     algo = config.build_algo()
+    _remove_if_empty(Path(algo.logdir))
+    if not had_home:
+        _remove_if_empty(results_home)
     curve: list[tuple[int, float]] = []
     steps = 0
     while time.perf_counter() - started < 60.0 * minutes and (max_steps is None or steps < max_steps):
