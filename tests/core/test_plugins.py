@@ -356,6 +356,32 @@ def test_an_env_of_load_plugins_devices_unpickles_in_a_fresh_process(monkeypatch
     assert os.environ["POWERGRID_PLUGIN_PATH"] == str(tmp_path.resolve())
 
 
+def test_a_relative_plugin_path_reaches_a_worker_starting_in_another_folder(monkeypatch, tmp_path):
+    """POWERGRID_PLUGIN_PATH=my_devices as the quickstart writes it: a spawned worker starting in another folder (a pool
+    initializer's chdir, a cluster's job folder) failed to unpickle the env: 'POWERGRID_PLUGIN_PATH: my_devices is not
+    a directory' (/work/notes/R2s30/qs/spawn_cwd.py). The loaded folder now stands in the variable as an absolute path."""
+    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+
+    (tmp_path / "my_devices").mkdir()
+    source = (LOCAL_PLUGINS / "constant_power.py").read_text()
+    (tmp_path / "my_devices" / "cwd_power.py").write_text(source.replace('register_device("ConstantPower")',
+                                                                         'register_device("CwdPower")'))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POWERGRID_PLUGIN_PATH", "my_devices")
+    powergrid.plugins.load_plugin_path()  # what a process's first registry does
+    config = two_feeders()
+    for agent in config["agents"]:
+        if agent.get("type") == "ConstantPower":
+            agent["type"] = "CwdPower"
+    blob = pickle.dumps(MultiAgentPowerGridEnv.from_config(config))
+    assert os.environ["POWERGRID_PLUGIN_PATH"] == str((tmp_path / "my_devices").resolve())
+    code = "import pickle, sys; env = pickle.loads(sys.stdin.buffer.read()); print(type(env.scenario.agents['a'].device).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=300, cwd=os.path.dirname(sys.executable),
+                          env={**os.environ, "POWERGRID_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "ConstantPower"
+
+
 def test_an_env_of_local_plugins_unpickles_in_a_fresh_process(monkeypatch):
     """docs/architecture.md: POWERGRID_PLUGIN_PATH folders are loaded in every process, including spawned RL workers. An
     env whose devices come from such a folder, pickled and loaded by a fresh interpreter (as SB3's SubprocVecEnv with

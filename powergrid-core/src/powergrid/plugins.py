@@ -407,12 +407,14 @@ _ADDED_FOLDERS: set[str] = set()
 
 
 def _add_to_plugin_path(folder: str) -> None:
-    """Append ``folder`` to ``POWERGRID_PLUGIN_PATH`` unless it is there (as given or resolved)."""
+    """Put ``folder`` (absolute) in ``POWERGRID_PLUGIN_PATH``: appended, or in place of a relative entry naming it, so
+    that a worker process starting in another folder finds it too."""
     current = [d.strip() for d in os.environ.get("POWERGRID_PLUGIN_PATH", "").split(os.pathsep) if d.strip()]
-    if any(d == folder or Path(d).resolve() == Path(folder) for d in current):
-        return
-    os.environ["POWERGRID_PLUGIN_PATH"] = os.pathsep.join([*current, folder])
-    _ADDED_FOLDERS.add(folder)
+    same = [Path(d).resolve() == Path(folder) for d in current]
+    updated = [folder if match else d for d, match in zip(current, same)] if any(same) else [*current, folder]
+    if updated != current:
+        os.environ["POWERGRID_PLUGIN_PATH"] = os.pathsep.join(updated)
+        _ADDED_FOLDERS.add(folder)
 
 
 def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
