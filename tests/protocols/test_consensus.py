@@ -176,3 +176,21 @@ def test_edges_without_the_edges_topology_are_refused():
     assert ConsensusParams(topology="edges", edges=[["mg1", "mg2"]]).edges == (("mg1", "mg2"),)
     with pytest.raises(ValueError, match="value_min < value_max"):  # was gymnasium's 'Box all low values …'
         ConsensusParams(value_min=300.0, value_max=0.0)
+
+
+def test_the_next_tick_s_run_on_an_ideal_channel_hears_its_first_iteration():
+    """The drain after a run moved the channel's clock onto the next run's first tick (receive(clock)); on a delay-0
+    channel that run's first iteration then heard nothing: 3 iterations where a fresh channel takes 1."""
+    from powergrid.agents import GridAgent
+    from powergrid_protocols.consensus import Consensus, ConsensusParams
+
+    proto = Consensus(ConsensusParams(tol=1e-6), [GridAgent("a"), GridAgent("b"), GridAgent("c")])
+    proto.reset(np.random.default_rng(0))
+    proto.coordinate({k: np.array([v]) for k, v in zip("abc", [40.0, 60.0, 110.0])}, None)
+    second = [100.0, 100.0, 130.0]
+    proto.coordinate({k: np.array([v]) for k, v in zip("abc", second)}, None)
+    fresh = Consensus(ConsensusParams(tol=1e-6), [GridAgent("a"), GridAgent("b"), GridAgent("c")])
+    fresh.reset(np.random.default_rng(0))
+    fresh.coordinate({k: np.array([v]) for k, v in zip("abc", second)}, None)
+    assert proto.result.iterations == fresh.result.iterations
+    np.testing.assert_array_equal(list(proto.estimate.values()), list(fresh.estimate.values()))

@@ -271,7 +271,7 @@ class Consensus(HorizontalProtocol):
         self._clock += self.result.iterations + self.channel.delay + 1
         if self.channel.capacity:  # a backlog beyond the capacity takes ⌈backlog/capacity⌉ ticks more to clear
             self._clock += -(-self.channel.in_flight // self.channel.capacity)
-        self.channel.receive(self._clock)  # drop what is still in flight from this tick's rounds
+        self.channel.receive(self._clock - 1)  # drop what is in flight, before the next run's first tick
         self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}
         self.target = float(np.mean(values))
 
