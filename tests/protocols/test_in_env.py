@@ -264,3 +264,27 @@ def test_the_market_under_an_iso_clears_at_the_market_price_not_its_signal():
                                       "iso": np.array([1.0], np.float32)})
         assert market < 100.0
         assert infos["mg1"]["LMPMarket"]["system_lambda"] == pytest.approx(market)
+
+
+def test_env_rule_action_answers_a_signal_its_parent_passes_on():
+    # a learned battery under a microgrid that passes prices on (protocol none) under the ISO's signal: the internal
+    # policy answers the ISO's price (inherited through mg1), env.rule_action answered the market price: at a
+    # signal of 150 $/MWh it filled the battery (SOC 0.474 -> 0.900 in 2 h) where policy: rule idles
+    runs = []
+    for ess in ("learned", "rule"):
+        data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
+        data["spaces"] = {"action": "physical", "observation": "raw"}
+        for a in data["agents"]:
+            if a["id"] in ("mg1", "mg2", "mg3"):
+                a.update(protocol={"type": "none"}, policy="rule")
+        next(a for a in data["agents"] if a["id"] == "mg1_ess")["policy"] = ess
+        env = MultiAgentPowerGridEnv.from_config(data)
+        env.reset(seed=3)
+        socs = []
+        for _ in range(40):
+            actions = {a: env.rule_action(a) for a in env.agents}
+            actions["iso"] = env.action_space("iso").high.astype(np.float32)
+            env.step(actions)
+            socs.append(next(d for d in env.scenario.device_agents if d.id == "mg1_ess").device.soc)
+        runs.append(socs)
+    assert runs[0] == runs[1]

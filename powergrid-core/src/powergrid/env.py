@@ -504,9 +504,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """
         agent = self.scenario.agents[agent_id]
         space = self._action_spaces[agent_id]
-        ctx, signal = self.ctx, self._signal[self._agent_pos[agent_id]]
+        ctx, signal, above = self.ctx, math.nan, agent
+        while signal != signal and above is not None:  # the nearest signal down to it: a parent passes its price on
+            signal, above = self._signal[self._agent_pos[above.id]], above.parent
         market = ctx.price
-        if signal == signal:  # under its parent's price signal the rule answers that price, as the internal policy does
+        if signal == signal:  # under a price signal the rule answers that price, as the internal policy does
             ctx.price = float(signal)
         try:
             own = agent.rule_action(ctx)
