@@ -491,3 +491,23 @@ def test_a_lazy_factory_without_a_colon_says_the_form_expected(factory):
     with pytest.raises(PluginLoadError, match=f"device 'Dotted' from pack cannot be loaded: {re.escape(expected)}"):
         record.load()
     assert PluginRecord("Fine", "powergrid.devices:Device", kind="device").load() is powergrid.devices.Device
+
+
+def test_an_unquoted_bus_number_is_its_name_and_an_ambiguous_one_an_error():
+    # ieee13 'bus: 632' (YAML reads an int) said "expected a bus ... (a name such as 611, 632, ...), got 632"; on
+    # ieee123 'bus: 13' put the device at the bus named '14' (row index 13) silently (/work/notes/R2s30/mist/bus_amb.py)
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+
+    def build(network, bus):
+        text = f"network: {network}\nagents:\n  - {{id: d, type: ConstantPower, bus: {bus}}}\n"
+        scenario = build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(include_local=True))
+        return str(scenario.net.bus.name.iloc[scenario.agents["d"].bus])
+
+    from tests.core.scenarios import load_local
+
+    load_local()
+    assert build("ieee13", 632) == "632" and build("ieee123", "'13'") == "13" and build("case33bw", 5) == "5"
+    with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.bus: bus 13 is ambiguous on network "
+                                                          r"'ieee123': the bus named '13' or the bus of index 13, named '14'"):
+        build("ieee123", 13)

@@ -98,6 +98,16 @@ def bus_positions(net: Any) -> dict[str | int, int]:
 
 
 def _resolve_bus(agent: AgentConfig, buses: Mapping[str | int, int], net: Any, config: EnvConfig) -> int:
+    """The row of ``agent.bus``: a name, or an index; an unquoted number (YAML reads ``bus: 632`` as an int) that is
+    only a name is that name, and one that is an index and the name of another bus is an error."""
+    if isinstance(agent.bus, int) and not isinstance(agent.bus, bool) and str(agent.bus) in buses:
+        named, indexed = buses[str(agent.bus)], buses.get(agent.bus)
+        if indexed is not None and indexed != named:
+            raise config.source.error(
+                f"{agent.path}.bus", f"bus {agent.bus} is ambiguous on network {config.network.type!r}: the bus named "
+                f"'{agent.bus}' or the bus of index {agent.bus}, named {str(net.bus.name.iloc[indexed])!r}; write the name "
+                f"in quotes: bus: '{agent.bus}' or bus: '{net.bus.name.iloc[indexed]}'")
+        return named
     if agent.bus in buses:
         return buses[agent.bus]
     names = [str(n) for n in net.bus.name[:8]]
