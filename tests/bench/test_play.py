@@ -60,3 +60,40 @@ def test_a_day_ended_by_a_failed_flow_is_charged_its_unplayed_hours(tmp_path, mo
     assert crash.failures == 1 and len(crash.price) == 3  # the episode ended at the failed flow
     assert crash.penalty >= 1000.0 * 21 and crash.objective > idle.objective
     assert crash.objective == pytest.approx(crash.cost + 100.0 * crash.safety + crash.penalty)
+
+
+@pytest.mark.parametrize("mode", ["terminate", "penalize"])
+def test_a_failed_flow_costs_each_root_what_its_reward_is_charged(tmp_path, monkeypatch, mode):
+    """p2p_trading's three learned microgrids with a 40 MW battery at mg1 (a user's config): each root pays its own
+    infos penalty (P per tick lost and its shortfall below the worst sound tick), so the day's objective is what the
+    env's rewards charge. Was the first agent's penalty times three roots: 52.19 $ short (terminate), 3,674 (penalize)."""
+    for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):
+        pytest.importorskip(pack)
+    from powergrid.bench.tasks import TEST_DAYS, config_dir, task_named
+
+    text = (config_dir() / "p2p_trading.yaml").read_text()
+    small = "{id: mg1_ess, type: ESS, bus: mg1.675, params: {p_max_mw: 0.3, capacity_mwh: 1.0"
+    weights = "reward: {cost_weight: 1.0, safety_weight: 100.0}"
+    assert small in text and weights in text
+    text = text.replace(small, small.replace("p_max_mw: 0.3, capacity_mwh: 1.0", "p_max_mw: 40.0, capacity_mwh: 200.0"))
+    (tmp_path / "p2p_trading.yaml").write_text(text.replace(weights, weights[:-1] + f", on_divergence: {mode}}}"))
+    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(tmp_path))
+    env = MultiAgentPowerGridEnv(task_named("p2p_trading").config(TEST_DAYS[0]))
+    charged = []
+    step = env.step
+
+    def recording(actions: dict) -> tuple:
+        out = step(actions)
+        charged.append(-sum(out[1].values()))
+        return out
+
+    def act(e: MultiAgentPowerGridEnv) -> dict:
+        actions = {a: np.asarray(e.rule_action(a), np.float32).copy() for a in e.agents}
+        if 2 <= e.tick <= 4:
+            actions["mg1"][0] = -1.0  # mg1's battery charges at 40 MW
+        return actions
+
+    env.step = recording
+    day = play(env, act)
+    assert day.failures >= 1
+    assert day.objective == pytest.approx(sum(charged), rel=1e-12)

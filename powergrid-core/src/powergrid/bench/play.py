@@ -72,9 +72,9 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
         cost += sum(table[r][0] for r in roots)
         safety += sum(table[r][1] for r in roots)
         info = next(iter(infos.values()))
-        if not info["converged"]:  # the env charges every learned agent this; here every root
-            failures += 1
-            penalty += len(roots) * info["penalty"]
+        if not info["converged"]:  # each learned root its own charge (the floor's part differs); a root on its
+            failures += 1          # own policy has no infos: the first learned agent's
+            penalty += sum(infos.get(r, info)["penalty"] for r in roots)
         vm = env.last_result.vm_pu[on]
         v_lo.append(vm.min())
         v_hi.append(vm.max())
