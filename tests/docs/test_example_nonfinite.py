@@ -34,15 +34,18 @@ def test_dataset_example_names_the_file_line_and_role_of_a_bad_cell(examples_pat
     # a blank price cell ended 'powergrid run' with 'ValueError: could not convert string to float: ''', naming no
     # file, line or column (/work/notes/R2s30/examples/ds)
     (tmp_path / "day.csv").write_text("hour,price\n0,35.0\n1,\n")
+    (tmp_path / "nan.csv").write_text("hour,price\n0,35.0\n1,35.2\n2,nan\n")  # read as NaN: a 20,000 $ "blackout"
     out = run(examples_path, f"""
         import numpy as np
         from powergrid.params import build_params
         from powergrid_csvdata.provider import CsvProfile
 
-        provider = CsvProfile(build_params(CsvProfile.Params, {{"path": {str(tmp_path / "day.csv")!r}}}), "price")
-        try:
-            provider.episode(4, 60.0, np.random.default_rng(0))
-        except ValueError as exc:
-            print(exc)
+        for name in ("day.csv", "nan.csv"):
+            provider = CsvProfile(build_params(CsvProfile.Params, {{"path": {str(tmp_path)!r} + "/" + name}}), "price")
+            try:
+                provider.episode(4, 60.0, np.random.default_rng(0))
+            except ValueError as exc:
+                print(exc)
     """)
-    assert out.strip() == f"{tmp_path / 'day.csv'}:3 price: expected a number, got ''"
+    assert out.splitlines() == [f"{tmp_path / 'day.csv'}:3 price: expected a finite number, got ''",
+                                f"{tmp_path / 'nan.csv'}:4 price: expected a finite number, got 'nan'"]

@@ -38,7 +38,9 @@ class CsvProfile(ProfileProvider):
             try:
                 values[i] = float(row[self.role])
             except (TypeError, ValueError):  # a blank or text cell, a short row (None)
-                raise ValueError(f"{path}:{i + 2} {self.role}: expected a number, got {row[self.role]!r}") from None
+                values[i] = np.nan
+            if not np.isfinite(values[i]):  # 'nan' and 'inf' parse as floats
+                raise ValueError(f"{path}:{i + 2} {self.role}: expected a finite number, got {row[self.role]!r}")
         values *= self.params.scale
         hours = (np.arange(n_steps) * step_minutes / 60.0).astype(int)
         return values[hours % len(values)]
