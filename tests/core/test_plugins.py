@@ -511,3 +511,17 @@ def test_an_unquoted_bus_number_is_its_name_and_an_ambiguous_one_an_error():
     with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.bus: bus 13 is ambiguous on network "
                                                           r"'ieee123': the bus named '13' or the bus of index 13, named '14'"):
         build("ieee123", 13)
+
+
+def test_a_hook_named_by_specname_is_a_known_hook(tmp_path, monkeypatch):
+    # pluggy's @hookimpl(specname=...) lets a function have another name; the unknown-hook check reads that name
+    (tmp_path / "spec_named.py").write_text(textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        @hookimpl(specname="powergrid_register_devices")
+        def my_devices():
+            return [PluginRecord("SpecNamed", "powergrid.devices:Device")]
+    """))
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    powergrid.load_plugins(tmp_path)
+    assert powergrid.get_registry(entry_points=False).load("device", "SpecNamed") is powergrid.devices.Device

@@ -260,7 +260,10 @@ def _check_hooks(module: Any) -> None:
     """Raise ``ValueError`` naming a ``@hookimpl`` function of ``module`` that no hook of PowerGrid has (a typo such as
     ``powergrid_register_device``), instead of pluggy's error stopping every command."""
     known = sorted(n for n in dir(hookspecs) if n.startswith("powergrid_"))
-    unknown = [n for n in dir(module) if hasattr(getattr(module, n, None), f"{hookspecs.PROJECT}_impl") and n not in known]
+    marker = f"{hookspecs.PROJECT}_impl"
+    marked = {n: getattr(getattr(module, n, None), marker, None) for n in dir(module)}
+    unknown = [(opts.get("specname") or n) for n, opts in marked.items() if isinstance(opts, dict)]  # pluggy's options
+    unknown = [n for n in unknown if n not in known]
     if unknown:
         raise ValueError(f"unknown hook {unknown[0]!r} (the hooks are {', '.join(known)})")
 
