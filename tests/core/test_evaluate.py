@@ -52,3 +52,17 @@ def test_a_scenario_without_learned_agents_plays_its_whole_episode(registry):
     assert stats.ticks == env.max_ticks == 8 and stats.failures == 0
     assert stats.bus_ticks == 8 * len(env.net.bus)
     assert stats.v_min_pu < 0.95 and 0.0 < stats.in_band < 1.0
+
+
+@pytest.mark.parametrize(("on_divergence", "ticks"), [("terminate", 1), ("penalize", 8)])
+def test_a_scenario_without_learned_agents_ends_at_a_terminating_failure(registry, on_divergence, ticks):
+    """Every agent on its own policy and a device whose rule draws 120 MW (no flow converges): under terminate the
+    episode ends at the first failed flow, as with learned agents (was: 8 ticks and 8 failures on a terminated env)."""
+    scenario = two_feeders(reward={"on_divergence": on_divergence})
+    for agent in scenario["agents"]:
+        agent.pop("policy", None)
+    scenario["agents"].append({"id": "huge", "type": "ConstantPower", "bus": 32, "params": {"p_mw": -120.0}})
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    stats = run_episode(env, "rule", seed=0)
+    assert env.possible_agents == [] and env.max_ticks == 8
+    assert stats.ticks == stats.failures == ticks

@@ -118,6 +118,8 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
             safety[agent_id] += infos[agent_id]["safety"]
         if env._failure:  # the tick's flow failed (every learned agent's ``converged`` is False)
             failures += 1
+            if rw.on_divergence == "terminate":  # the episode ends here (without learned agents nothing else says so)
+                break
             continue
         vm = env.last_result.vm_pu[on]
         inside += int(np.count_nonzero((vm >= rw.v_min_pu) & (vm <= rw.v_max_pu)))
