@@ -262,8 +262,8 @@ def _check_hooks(module: Any) -> None:
     known = sorted(n for n in dir(hookspecs) if n.startswith("powergrid_"))
     marker = f"{hookspecs.PROJECT}_impl"
     marked = {n: getattr(getattr(module, n, None), marker, None) for n in dir(module)}
-    unknown = [(opts.get("specname") or n) for n, opts in marked.items() if isinstance(opts, dict)]  # pluggy's options
-    unknown = [n for n in unknown if n not in known]
+    hooks = [(opts.get("specname") or n) for n, opts in marked.items() if isinstance(opts, dict)]  # pluggy's options
+    unknown = [n for n in hooks if n not in known]
     if unknown:
         raise ValueError(f"unknown hook {unknown[0]!r} (the hooks are {', '.join(known)})")
 
