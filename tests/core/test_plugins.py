@@ -525,3 +525,19 @@ def test_a_hook_named_by_specname_is_a_known_hook(tmp_path, monkeypatch):
     monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
     powergrid.load_plugins(tmp_path)
     assert powergrid.get_registry(entry_points=False).load("device", "SpecNamed") is powergrid.devices.Device
+
+
+def test_an_unknown_parameter_names_the_plugin_not_its_parameter_class():
+    # 'protocol: {type: none, params: {x: 1}}' said "unknown parameter of NoParams (known: none)"
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+    from tests.core.scenarios import load_local
+
+    load_local()
+    text = ("network: cigre_mv\nagents:\n  - {id: g, kind: grid, protocol: {type: none, params: {x: 1}}, children: [d]}\n"
+            "  - {id: d, type: ConstantPower, bus: Bus 5, params: {p_mw: 1}}\n")
+    with pytest.raises(powergrid.errors.ConfigError, match=r"s\.yaml:3 agents\[0\]\.protocol\.params\.x: unknown parameter of "
+                                                          r"protocol 'none' \(known: none\)"):
+        build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(include_local=True))
+    with pytest.raises(powergrid.errors.ConfigError, match=r"agents\[1\]\.params\.p: unknown parameter of device 'ConstantPower'"):
+        build_scenario(EnvConfig.from_text(text.replace("p_mw: 1", "p: 1"), file="s.yaml"), make_registry(include_local=True))

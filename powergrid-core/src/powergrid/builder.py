@@ -154,7 +154,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             cls = _lookup(registry, "device", a.type, f"{a.path}.type", config)
             if not (isinstance(cls, type) and issubclass(cls, Device)):
                 raise config.source.error(f"{a.path}.type", f"plugin {a.type!r} is not a Device class")
-            params = _params(cls, a.params, f"{a.path}.params", config)
+            params = _params(cls, a.params, f"{a.path}.params", config, f"device {a.type!r}")
             with _reported_at(config, f"{a.path}.params"):  # e.g. a parameter that does not fit the time step
                 device = cls(params, dt_h)
             bus = _resolve_bus(a, buses, net, config)
@@ -197,7 +197,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         cls = _lookup(registry, "protocol", a.protocol.type, where, config)
         if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
             raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
-        params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config)
+        params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config, f"protocol {a.protocol.type!r}")
         try:
             agent.protocol = cls(params, agent)
         except ValueError as exc:  # e.g. children the protocol cannot drive
@@ -207,7 +207,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
-        params = _params(cls, h.params, f"{h.path}.params", config)
+        params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
         try:
             proto = cls(params, [agents[p] for p in h.participants])
             proto.attach(net)
@@ -256,7 +256,7 @@ def build_solver(config: EnvConfig, registry: Registry, net: Any, override: str 
     if spec is None:
         spec = PluginSpec("fast" if ("solver", "fast") in registry else "pandapower", {}, "solver")
     cls = _lookup(registry, "solver", spec.type, spec.path or "solver", config)
-    params = _params(cls, spec.params, f"{spec.path or 'solver'}.params", config)
+    params = _params(cls, spec.params, f"{spec.path or 'solver'}.params", config, f"solver {spec.type!r}")
     with _reported_at(config, f"{spec.path or 'solver'}.params" if spec.params else spec.path or "solver"):
         return cls(net, params)
 
@@ -295,7 +295,7 @@ def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, 
         folder = Path(os.path.abspath(config.source.file)).parent  # absolute now: the cwd may change before a reset
         raw = {**raw, "path": str(folder / Path(raw["path"]).expanduser())}
     try:
-        return cls(_params(cls, raw, path, config), role)
+        return cls(_params(cls, raw, path, config, f"dataset {name!r}"), role)
     except ValueError as exc:  # e.g. a provider that has no such role
         if isinstance(exc, ConfigError):
             raise
