@@ -302,3 +302,22 @@ def test_a_scenario_without_learned_agents_plays_its_episodes() -> None:
         served.step()
         ticks.append(served.env.tick)
     assert ticks == [1, 2, 0, 1, 2, 0, 1] and served.episodes == 2
+
+
+@pytest.mark.parametrize("mode", ["terminate", "penalize"])
+def test_a_scenario_without_learned_agents_ends_its_episode_at_a_terminating_failed_flow(mode: str) -> None:
+    # without learned agents only the last tick ended an episode: a flow failing under on_divergence: terminate (a
+    # blackout ends the episode) was stepped over, the served simulation played on at ticks 1, 2, 3 of a terminated
+    # episode; penalize goes on, as it does with learned agents
+    config = yaml.safe_load(CONFIG.read_text())
+    config["agents"][0]["policy"] = "rule"
+    config["reward"] = {**config["reward"], "on_divergence": mode}
+    dg = next(a for a in config["agents"] if a["id"] == "dg")
+    dg["params"] = {"p_max_mw": 400.0, "cost_a": 0.0001, "cost_b": 1.0}  # its rule runs flat out: no flow converges
+    served = ScenarioServer(config, port=0)
+    ticks = []
+    for _ in range(3):
+        served.step()
+        ticks.append(served.env.tick)
+    assert ticks == ([0, 0, 0] if mode == "terminate" else [1, 2, 3])
+    assert served.episodes == (3 if mode == "terminate" else 0)
