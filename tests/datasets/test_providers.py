@@ -285,6 +285,17 @@ def test_the_scenario_clock_and_the_data_start_together():
         assert {p.last_start for p in env.scenario.providers.values() if hasattr(p, "last_start")} == {stamp}
 
 
+def test_the_class_calendar_takes_the_episode_s_day_across_a_clock_change():
+    # start_hour counts elapsed hours: on the spring-forward Sunday 2023-03-12, start_hour 23 starts the data at
+    # Monday 00:00 local, and the customer classes took Monday's shapes for the Sunday episode
+    from powergrid.loads import episode_start
+
+    for start_hour in (0, 6, 23):
+        price = make({"provider": "caiso_2023", "start": "2023-03-12", "start_hour": start_hour}, "price")
+        price.episode(24, 60, np.random.default_rng(0))
+        assert episode_start(price) == pd.Timestamp("2023-03-12").date()
+
+
 def test_pvlib_starts_at_the_start_hour():
     pytest.importorskip("pvlib", reason="pvlib is an optional extra (pip install 'powergrid-datasets[pvlib]')")
     spec = {"provider": "pvlib", "tz": "America/Los_Angeles", "start": "2023-06-21"}

@@ -101,9 +101,10 @@ def episode_start(provider: Any) -> dt.date | None:
     provider = getattr(provider, "active", provider)
     start = getattr(provider, "last_start", None)
     if isinstance(start, dt.datetime):
-        tz = getattr(getattr(provider, "params", None), "tz", None)
-        if start.tzinfo is not None and isinstance(tz, str):
-            start = start.astimezone(ZoneInfo(tz))
+        params = getattr(provider, "params", None)
+        tz = getattr(params, "tz", None)
+        if start.tzinfo is not None and isinstance(tz, str):  # the day start_hour (elapsed) hours after whose midnight
+            start = (start - dt.timedelta(hours=getattr(params, "start_hour", 0))).astimezone(ZoneInfo(tz))
         return start.date()
     return start if isinstance(start, dt.date) else None
 
