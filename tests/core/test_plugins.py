@@ -541,3 +541,17 @@ def test_an_unknown_parameter_names_the_plugin_not_its_parameter_class():
         build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(include_local=True))
     with pytest.raises(powergrid.errors.ConfigError, match=r"agents\[1\]\.params\.p: unknown parameter of device 'ConstantPower'"):
         build_scenario(EnvConfig.from_text(text.replace("p_mw: 1", "p: 1"), file="s.yaml"), make_registry(include_local=True))
+
+
+def test_a_pack_left_out_by_the_environment_is_not_sent_to_pip(monkeypatch):
+    # after 'POWERGRID_DISABLE_PLUGINS=devices' (the advice for a name registered twice), 'type: ESS' said
+    # "pip install powergrid-devices" although it is installed
+    pytest.importorskip("powergrid_devices")
+    monkeypatch.setenv("POWERGRID_DISABLE_PLUGINS", "devices")
+    message = make_registry(entry_points=True).unknown_message("device", "ESS")
+    assert "it is provided by powergrid-devices: it is installed, and POWERGRID_DISABLE_PLUGINS=devices leaves it out" in message
+    monkeypatch.delenv("POWERGRID_DISABLE_PLUGINS")
+    monkeypatch.setenv("POWERGRID_NO_ENTRY_POINTS", "1")
+    assert "it is installed, and POWERGRID_NO_ENTRY_POINTS=1 leaves it out" in make_registry().unknown_message("device", "PV")
+    monkeypatch.delenv("POWERGRID_NO_ENTRY_POINTS")
+    assert "pip install powergrid-devices" in make_registry().unknown_message("device", "PV")  # not left out by a variable

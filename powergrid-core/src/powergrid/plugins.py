@@ -154,9 +154,22 @@ class Registry:
             message += f"; did you mean {close!r}?"
         dist = provider_of(kind, close or text)
         if dist and (close or text) not in choices:
-            message += f"{' It' if close else '; it'} is provided by {dist}: pip install {dist}"
+            message += f"{' It' if close else '; it'} is provided by {dist}: {_switched_off(dist) or f'pip install {dist}'}"
         message += f" (installed: {', '.join(choices) if choices else 'none'})"
         return message + ("" if close or dist else _misplaced_entry_points())
+
+
+def _switched_off(dist: str) -> str | None:
+    """How an installed ``dist`` was left out by the environment variables, or None (not installed, or not left out)."""
+    try:
+        points = [ep.name for ep in importlib_metadata.distribution(dist).entry_points if ep.group == ENTRY_POINT_GROUP]
+    except Exception:  # not installed (PackageNotFoundError), or broken metadata
+        return None
+    if points and _env_flag("POWERGRID_NO_ENTRY_POINTS"):
+        return "it is installed, and POWERGRID_NO_ENTRY_POINTS=1 leaves it out"
+    disabled = {n.strip() for n in os.environ.get("POWERGRID_DISABLE_PLUGINS", "").split(",")}
+    off = [n for n in points if n in disabled]
+    return f"it is installed, and POWERGRID_DISABLE_PLUGINS={','.join(off)} leaves it out" if off else None
 
 
 def _closest(text: str, names: list[str]) -> str | None:
