@@ -321,3 +321,23 @@ def test_a_scenario_without_learned_agents_ends_its_episode_at_a_terminating_fai
         ticks.append(served.env.tick)
     assert ticks == ([0, 0, 0] if mode == "terminate" else [1, 2, 3])
     assert served.episodes == (3 if mode == "terminate" else 0)
+
+
+def test_a_served_device_without_a_control_answers_its_parent_s_price_signal():
+    # a FlexibleLoad (no SunSpec control) under ieee34_3mg_iso's mg1 follows its rule at the price its internal policy
+    # would see, the ISO's signal; it answered the market price (on 2023-05-27, a day of negative prices, it deferred
+    # where the env's own rule would not)
+    cfg = yaml.safe_load((CONFIG.parent / "ieee34_3mg_iso.yaml").read_text())
+    next(a for a in cfg["agents"] if a["id"] == "mg1")["children"].append("mg1_flex")
+    cfg["agents"].append({"id": "mg1_flex", "type": "FlexibleLoad", "bus": "mg1.671", "params": {"p_base_mw": 0.1}})
+    cfg["datasets"] = {role: {**spec, "start": "2023-05-27"} for role, spec in cfg["datasets"].items()}
+    served = ScenarioServer(cfg, port=0)
+    env, flex = served.env, served.env.scenario.agents["mg1_flex"]
+    apart = 0
+    with served:
+        for _ in range(96):
+            at_signal = served._physical("mg1_flex")
+            np.testing.assert_array_equal(at_signal, env.physical_rule("mg1_flex"))
+            apart += not np.array_equal(at_signal, flex.rule_action(env.ctx))  # its rule at the market price
+            served.step()
+    assert apart >= 1

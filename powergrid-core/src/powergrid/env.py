@@ -499,11 +499,21 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def rule_action(self, agent_id: str) -> Any:
         """``agent_id``'s own rule (its device's or protocol's) as the action it would send now.
 
-        Physical rule values are padded with zeros for horizontal-protocol entries, clipped to the
+        The :meth:`physical_rule` values are padded with zeros for horizontal-protocol entries, clipped to the
         physical space and expressed in the configured action convention.
         """
-        agent = self.scenario.agents[agent_id]
+        own = self.physical_rule(agent_id)
         space = self._action_spaces[agent_id]
+        if not isinstance(space, gymnasium.spaces.Box):
+            return own
+        own = np.asarray(own, np.float64).reshape(-1)
+        padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size)]).reshape(space.shape)
+        return self.action_from_physical(agent_id, padded.clip(space.low, space.high)).astype(np.float32)
+
+    def physical_rule(self, agent_id: str) -> Any:
+        """``agent_id``'s own rule now in device units (MW, $/MWh, …), as its internal policy would act: at the
+        nearest price signal above it (a parent passes its price on), else at the market price."""
+        agent = self.scenario.agents[agent_id]
         ctx, signal, above = self.ctx, math.nan, agent
         while signal != signal and above is not None:  # the nearest signal down to it: a parent passes its price on
             signal, above = self._signal[self._agent_pos[above.id]], above.parent
@@ -511,14 +521,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if signal == signal:  # under a price signal the rule answers that price, as the internal policy does
             ctx.price = float(signal)
         try:
-            own = agent.rule_action(ctx)
+            return agent.rule_action(ctx)
         finally:
             ctx.price = market
-        if not isinstance(space, gymnasium.spaces.Box):
-            return own
-        own = np.asarray(own, np.float64).reshape(-1)
-        padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size)]).reshape(space.shape)
-        return self.action_from_physical(agent_id, padded.clip(space.low, space.high)).astype(np.float32)
 
     def action_from_physical(self, agent_id: str, physical: Any) -> Any:
         """The action that ``agent_id`` sends for ``physical`` (device units), in the configured convention."""

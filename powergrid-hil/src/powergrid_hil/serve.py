@@ -129,9 +129,10 @@ class ScenarioServer:
 
     def _physical(self, agent_id: str) -> Any:
         """What device agent ``agent_id`` does next (device units): the clients' writes, or its own rule when
-        its unit has no control (no SunSpec point for any of its action entries)."""
+        its unit has no control (no SunSpec point for any of its action entries), at the price its internal
+        policy would see (:meth:`MultiAgentPowerGridEnv.physical_rule`)."""
         unit = self.units[self.unit_of[agent_id]]
-        return unit.action() if unit.writable else self.env.scenario.agents[agent_id].rule_action(self.env.ctx)
+        return unit.action() if unit.writable else self.env.physical_rule(agent_id)
 
     def run(self, *, speedup: float = 1.0, steps: int | None = None, duration_s: float | None = None,
             on_step: Callable[[ScenarioServer], None] | None = None,
