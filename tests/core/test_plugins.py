@@ -555,3 +555,23 @@ def test_a_pack_left_out_by_the_environment_is_not_sent_to_pip(monkeypatch):
     assert "it is installed, and POWERGRID_NO_ENTRY_POINTS=1 leaves it out" in make_registry().unknown_message("device", "PV")
     monkeypatch.delenv("POWERGRID_NO_ENTRY_POINTS")
     assert "pip install powergrid-devices" in make_registry().unknown_message("device", "PV")  # not left out by a variable
+
+
+def test_a_class_registered_again_by_its_module_replaces_itself():
+    # a notebook cell defining a @register_device class, run again after an edit, made every registry access fail:
+    # "device 'NotebookDevice' is registered twice: by local:__main__ and by local:__main__" (until a kernel restart)
+    cell = textwrap.dedent('''
+        @powergrid.register_device("RedefinedDevice")
+        class RedefinedDevice(powergrid.devices.Device):
+            """version {v}"""
+    ''')
+    for version in (1, 2):
+        exec(cell.format(v=version), {"powergrid": powergrid, "__name__": "notebook_cell"})
+    assert powergrid.get_registry(entry_points=False).get("device", "RedefinedDevice").summary == "version 2"
+    exec(cell.format(v=3), {"powergrid": powergrid, "__name__": "another_module"})  # another module: still a clash
+    try:
+        with pytest.raises(DuplicatePluginError, match="by local:notebook_cell and by local:another_module"):
+            powergrid.get_registry(entry_points=False)
+    finally:
+        powergrid.plugins._LOCAL.records = [r for r in powergrid.plugins._LOCAL.records if r.name != "RedefinedDevice"]
+        powergrid.plugins._clear_cache()

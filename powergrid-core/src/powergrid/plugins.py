@@ -201,7 +201,10 @@ class _LocalPlugins:
         self.records: list[PluginRecord] = []
 
     def add(self, record: PluginRecord) -> None:
-        self.records.append(record)
+        """Add ``record``; one of the same kind and name from the same module is replaced (a notebook cell or a
+        module run again redefines it; two modules registering one name still clash)."""
+        same = (record.kind, record.name, record.distribution)
+        self.records = [r for r in self.records if (r.kind, r.name, r.distribution) != same] + [record]
         _clear_cache()
 
 
