@@ -127,7 +127,7 @@ def bench(session: nox.Session) -> None:
     session.install("torch==2.13.0")
     session.install(f"{CORE}[plot,sb3,rllib,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
     session.run("powergrid", "bench", "all", "--days", "12", "--out", ".nox/bench-tasks")
-    for task in ("dispatch_mg", "p2p_trading"):  # SB3 PPO, SAC and residual SAC, RLlib PPO, MAPPO: 30 min each (~5 h)
+    for task in ("dispatch_mg", "p2p_trading"):  # the seven default libraries (docs/benchmarks.md): ≈ 3.5 h per task
         session.run("powergrid", "bench", task, "--days", "12", "--train-minutes", "30", "--out", f".nox/bench-{task}")
 
 
