@@ -63,7 +63,11 @@ class StepContext:
 
     def profile(self, name: str) -> float:
         """The value of profile ``name`` at the current tick."""
-        return float(self.profiles[name][self.tick])
+        try:
+            return float(self.profiles[name][self.tick])
+        except KeyError:  # only on the failing call: the lookup above stays one dict access
+            raise KeyError(f"profile {name!r} is not loaded (loaded: {', '.join(sorted(self.profiles)) or 'none'}); "
+                           f"a device reading it names it in its class's profiles_used") from None
 
 
 class Device:
