@@ -44,3 +44,47 @@ def test_a_profile_read_but_not_declared_names_profiles_used(tmp_path, monkeypat
     with pytest.raises(KeyError, match=r"profile 'temperature' is not loaded \(loaded: .*load.*\); a device reading it "
                                        r"names it in its class's profiles_used"):
         env.step({})
+
+
+def test_a_pack_command_named_like_a_built_in_is_ignored_with_a_warning(tmp_path):
+    # a pack command 'validate' replaced the built-in one, and every other command (and --help) failed with
+    # "ArgumentError: argument command: conflicting subparser: validate" (/work/notes/R2s30/mist/cmd)
+    import argparse
+    import os
+    import subprocess
+    import sys
+
+    from tests.core.scenarios import LOCAL_PLUGINS
+
+    (tmp_path / "cmd").mkdir()
+    (tmp_path / "cmd" / "commands.py").write_text(textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        def hijack(argv):
+            print("hijacked", argv)
+
+        @hookimpl
+        def powergrid_register_commands():
+            return [PluginRecord("validate", hijack, "my validate"), PluginRecord("hello", hijack, "says hijacked")]
+    """))
+    (tmp_path / "s.yaml").write_text("network: {type: case33bw}\nagents:\n  - {id: a, type: ConstantPower, bus: 5}\n")
+    env = {**os.environ, "POWERGRID_PLUGIN_PATH": f"{tmp_path / 'cmd'}{os.pathsep}{LOCAL_PLUGINS}",
+           "POWERGRID_NO_ENTRY_POINTS": "1"}
+
+    def cli(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "powergrid.cli", *argv], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=300)
+
+    warning = "powergrid: warning: command 'validate' of local:"
+    validate = cli("validate", "s.yaml")
+    assert (validate.returncode, "hijacked" in validate.stdout) == (0, False), validate.stderr
+    assert "s.yaml: ok" in validate.stdout and warning in validate.stderr
+    assert "is ignored: a built-in command has that name" in validate.stderr
+    hello = cli("hello", "x")  # the pack's other command still runs
+    assert (hello.returncode, hello.stdout.strip()) == (0, "hijacked ['x']"), hello.stderr
+    helped = cli("--help")
+    assert helped.returncode == 0 and "hello" in helped.stdout, helped.stderr
+    from powergrid.cli import BUILT_IN_COMMANDS, build_parser
+
+    sub = next(a for a in build_parser({})._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == BUILT_IN_COMMANDS  # the names left out are every built-in's

@@ -327,8 +327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"powergrid: warning: {_one_line(str(warning.message))}", file=sys.stderr)
 
 
+BUILT_IN_COMMANDS = frozenset({"plugins", "validate", "run", "network", "new", "bench"})
+
+
 def _commands() -> dict[str, Any]:
-    return {r.name: r for r in get_registry(allow_conflicts=True).records("command")}
+    """The pack commands by name; one named like a built-in command is left out with a warning."""
+    commands = {}
+    for record in get_registry(allow_conflicts=True).records("command"):
+        if record.name in BUILT_IN_COMMANDS:
+            warnings.warn(f"command {record.name!r} of {record.provider} is ignored: a built-in command has that name "
+                          f"(rename it in its powergrid_register_commands)", stacklevel=2)
+        else:
+            commands[record.name] = record
+    return commands
 
 
 def _dispatch(argv: list[str]) -> int:
