@@ -88,3 +88,20 @@ def test_a_pack_command_named_like_a_built_in_is_ignored_with_a_warning(tmp_path
 
     sub = next(a for a in build_parser({})._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == BUILT_IN_COMMANDS  # the names left out are every built-in's
+
+
+def test_run_plot_without_matplotlib_stops_before_the_episodes(tmp_path, monkeypatch, capsys):
+    # 'powergrid run --plot' in an install without matplotlib ran every episode and wrote the CSV, then failed
+    # "ImportError: plots need matplotlib" (/work/notes/R2s30/qs, docs/quickstart-energy.md's minimal install)
+    import sys
+
+    from powergrid.cli import main
+    from tests.core.scenarios import load_local
+
+    load_local()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what Python does for a package that is not there
+    (tmp_path / "s.yaml").write_text("name: s\nnetwork: {type: case33bw}\nagents:\n"
+                                     "  - {id: a, type: ConstantPower, bus: 5, policy: learned}\n")
+    assert main(["run", str(tmp_path / "s.yaml"), "--plot", "--out", str(tmp_path / "out")]) == 2
+    assert 'powergrid: error: --plot needs matplotlib: pip install "powergrid-core[plot]"' in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # no episode ran

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -89,6 +90,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from powergrid.env import MultiAgentPowerGridEnv
 
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # before the episodes, not after them
+        raise UsageError('--plot needs matplotlib: pip install "powergrid-core[plot]"')
     if args.data_dir:
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data-dir {args.data_dir}: no such folder (expected a folder of dataset files)")
