@@ -108,3 +108,24 @@ def test_an_agent_that_would_never_act_is_a_config_error():
     with pytest.raises(ConfigError, match=r"agents\[0\]\.offset: 1h is not before the episode's end \(1h\): the agent "
                                           r"would never act"):
         SingleAgentView(offset_scenario("1h"), "late")
+
+
+def test_an_agent_on_events_only_may_have_an_offset_as_long_as_the_episode():
+    """Review of f4e7e5d: an offset of the whole episode is how an agent acts on its events only (no periodic action,
+    not even at tick 0); it was refused as 'the agent would never act'. Without an event its view still says so."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    scenario = offset_scenario("1h")
+    scenario["agents"][0]["events"] = {"voltage": True, "min_interval": "15min"}
+    scenario["reward"] = {"v_min_pu": 1.5, "v_max_pu": 2.0}  # out of band at every flow: an event every tick
+    env = MultiAgentPowerGridEnv.from_config(scenario)
+    env.reset(seed=0)
+    acted = []
+    while env.agents:
+        before = env.action_count("late")
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+        acted += [env.tick - 1] if env.action_count("late") > before else []
+    assert acted == [1, 16, 31, 46]
+    scenario["reward"] = {}  # in band: no event
+    with pytest.raises(RuntimeError, match=r"before 'late' first acted \(no event, and its offset is not before"):
+        SingleAgentView(scenario, "late").reset(seed=0)

@@ -494,9 +494,10 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     agents = tuple(_agent(a, f"agents[{i}]", src, time.physics_s) for i, a in enumerate(agents_raw))
     seen: dict[str, str] = {}
     for agent in agents:
-        if agent.offset_s >= time.episode_s:
+        if agent.offset_s >= time.episode_s and agent.events is None:  # with events it acts on them only
             raise src.error(f"{agent.path}.offset", f"{format_duration(agent.offset_s)} is not before the episode's end "
-                                                    f"({format_duration(time.episode_s)}): the agent would never act")
+                                                    f"({format_duration(time.episode_s)}): the agent would never act "
+                                                    f"(give it events to act on them only)")
         if agent.id in seen:
             raise src.error(f"{agent.path}.id", f"duplicate agent id {agent.id!r} (first defined at {seen[agent.id]})")
         seen[agent.id] = agent.path

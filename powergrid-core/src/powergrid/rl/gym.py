@@ -84,9 +84,10 @@ class SingleAgentView(gymnasium.Env):
         info = dict(infos[self.agent_id], ticks=0)
         if not self.env.is_acting(self.agent_id):  # an offset: run until its first action; the reward, cost, … of
             terminated, truncated, last = self._advance({})  # those ticks count in the first step's sums
-            if terminated or truncated:  # a failed flow (the config refuses an offset as long as the episode)
+            if terminated or truncated:  # a failed flow, or an agent on events only (offset ≥ episode) saw none
+                why = last["failure"] or "no event, and its offset is not before the episode's end"
                 raise RuntimeError(f"the episode ended at {self.env.time_s} s, before {self.agent_id!r} first acted "
-                                   f"({last['failure']}): the view has no step to play")
+                                   f"({why}): the view has no step to play")
             info = dict(last, **dict.fromkeys(SUMMED, 0.0), ticks=0)
         return self._obs[self.agent_id], info
 
