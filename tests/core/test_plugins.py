@@ -575,3 +575,58 @@ def test_a_class_registered_again_by_its_module_replaces_itself():
     finally:
         powergrid.plugins._LOCAL.records = [r for r in powergrid.plugins._LOCAL.records if r.name != "RedefinedDevice"]
         powergrid.plugins._clear_cache()
+
+
+def test_two_classes_of_one_module_registered_under_one_name_clash():
+    # review of 95cbc49: a copy-pasted @register_device("MicroHydro") on a second class of the same module replaced
+    # the first silently ('type: MicroHydro' built RunOfRiver); before 95cbc49 and now, the 'registered twice' error
+    cell = textwrap.dedent('''
+        @powergrid.register_device("CopiedName")
+        class MicroHydroCopy(powergrid.devices.Device):
+            pass
+
+        @powergrid.register_device("CopiedName")
+        class RunOfRiverCopy(powergrid.devices.Device):
+            pass
+    ''')
+    exec(cell, {"powergrid": powergrid, "__name__": "one_module"})
+    try:
+        with pytest.raises(DuplicatePluginError, match="'CopiedName' is registered twice: by local:one_module and by "
+                                                       "local:one_module"):
+            powergrid.get_registry(entry_points=False)
+    finally:
+        powergrid.plugins._LOCAL.records = [r for r in powergrid.plugins._LOCAL.records if r.name != "CopiedName"]
+        powergrid.plugins._clear_cache()
+
+
+def test_a_hook_with_an_argument_its_spec_lacks_skips_its_plugin(tmp_path, monkeypatch):
+    # review of 39bbcbe: '@hookimpl def powergrid_register_devices(registry)' passed the unknown-hook check, then
+    # pluggy's register refused it and every command, 'powergrid plugins' included, ended in "PluginValidationError:
+    # ... Argument(s) {'registry'} are declared in the hookimpl but can not be found in the hookspec"
+    info = tmp_path / "powergrid_typoargs-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: powergrid-typoargs\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[powergrid]\ntypoargs = typoargs_pg_plugin\n")
+    hook = textwrap.dedent("""
+        from powergrid import PluginRecord, hookimpl
+
+        @hookimpl
+        def powergrid_register_devices(registry):
+            return [PluginRecord("TypoArgs", "powergrid.devices:Device")]
+    """)
+    (tmp_path / "typoargs_pg_plugin.py").write_text(hook)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    try:
+        with pytest.warns(RuntimeWarning, match=r"(?s)skipped plugin 'typoargs' from powergrid-typoargs 1.0: "
+                                                r"PluginValidationError: .*\{'registry'\}"):
+            registry = make_registry(entry_points=True)
+    finally:
+        sys.modules.pop("typoargs_pg_plugin", None)
+    assert "cigre_mv" in registry.names("network") and [f.name for f in registry.failed] == ["typoargs"]
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "typoargs_local.py").write_text(hook)
+    with pytest.raises(PluginLoadError, match=r"(?s)typoargs_local.py failed to import: PluginValidationError: .*registry"):
+        powergrid.load_plugins(folder)

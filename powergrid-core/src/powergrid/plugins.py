@@ -201,10 +201,13 @@ class _LocalPlugins:
         self.records: list[PluginRecord] = []
 
     def add(self, record: PluginRecord) -> None:
-        """Add ``record``; one of the same kind and name from the same module is replaced (a notebook cell or a
-        module run again redefines it; two modules registering one name still clash)."""
-        same = (record.kind, record.name, record.distribution)
-        self.records = [r for r in self.records if (r.kind, r.name, r.distribution) != same] + [record]
+        """Add ``record``; one of the same kind and name from the same module and of the same qualified name is
+        replaced (a notebook cell or a module run again redefines it); two modules, or two classes of one module,
+        registering one name still clash."""
+        def key(r: PluginRecord) -> tuple[str, str, str, str]:
+            return r.kind, r.name, r.distribution, getattr(r.factory, "__qualname__", repr(r.factory))
+
+        self.records = [r for r in self.records if key(r) != key(record)] + [record]
         _clear_cache()
 
 
@@ -274,7 +277,8 @@ def build_plugin_manager(
 
 def _check_hooks(module: Any) -> None:
     """Raise ``ValueError`` naming a ``@hookimpl`` function of ``module`` that no hook of PowerGrid has (a typo such as
-    ``powergrid_register_device``), instead of pluggy's error stopping every command."""
+    ``powergrid_register_device``), or pluggy's ``PluginValidationError`` for one it refuses (an argument its hook
+    does not have), here where the plugin is skipped, instead of at registration, stopping every command."""
     known = sorted(n for n in dir(hookspecs) if n.startswith("powergrid_"))
     marker = f"{hookspecs.PROJECT}_impl"
     marked = {n: getattr(getattr(module, n, None), marker, None) for n in dir(module)}
@@ -282,6 +286,10 @@ def _check_hooks(module: Any) -> None:
     unknown = [n for n in hooks if n not in known]
     if unknown:
         raise ValueError(f"unknown hook {unknown[0]!r} (the hooks are {', '.join(known)})")
+    if hooks:  # what else pluggy refuses at registration (an argument the hook does not have, ...)
+        probe = pluggy.PluginManager(hookspecs.PROJECT)
+        probe.add_hookspecs(hookspecs)
+        probe.register(module)
 
 
 def _distribution(ep: Any) -> tuple[str, str]:
