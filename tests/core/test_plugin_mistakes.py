@@ -105,3 +105,26 @@ def test_run_plot_without_matplotlib_stops_before_the_episodes(tmp_path, monkeyp
     assert main(["run", str(tmp_path / "s.yaml"), "--plot", "--out", str(tmp_path / "out")]) == 2
     assert 'powergrid: error: --plot needs matplotlib: pip install "powergrid-core[plot]"' in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # no episode ran
+
+
+def test_an_observation_of_the_wrong_shape_names_the_agent_and_both_shapes(tmp_path, monkeypatch):
+    # "ValueError: could not broadcast input array from shape (2,) into shape (1,)" named no device
+    # (/work/notes/R2s30/mist/c_BadObs.yaml)
+    local_plugin(tmp_path / "p", "two_value_observer", """
+        @powergrid.register_device("TwoValueObserver")
+        class TwoValueObserver(Device):
+            def __init__(self, params, dt_h):
+                super().__init__(params, dt_h)
+                self.action_space = box(0.0, 1.0)
+                self.observation_space = box(0.0, 1.0)
+
+            def step(self, action, ctx):
+                self.p_mw = 0.01
+
+            def observe(self):
+                return np.array([0.5, 0.5], np.float32)
+    """, monkeypatch)
+    env = MultiAgentPowerGridEnv.from_config(one_device("TwoValueObserver", policy="learned"))
+    with pytest.raises(ValueError, match=r"^agent 'x': TwoValueObserver\.observe\(\) returned shape \(2,\), expected 1 "
+                                         r"value\(s\) \(its observation_space has shape \(1,\)\)$"):
+        env.reset(seed=0)

@@ -125,6 +125,7 @@ class DeviceGroups:
             self.batches.append(b)
             batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
         self.n = len(device_agents)
+        self._agent_ids = {id(d.device): d.id for d in device_agents}  # for error messages
         self.solo = [d for d in device_agents if id(d.device) not in batched]
         self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
         self.solo_devices = [d.device for d in self.solo]
@@ -189,6 +190,15 @@ class DeviceGroups:
             self._values_at, self._values_take = value_to[np.argsort(taken)], None
         else:
             self._values_at, self._values_take = value_to, taken
+
+    def _shape_error(self, observe: Callable[[], np.ndarray], value: Any, where: slice) -> str:
+        """The message for an observed part whose value does not fit its place: the agent, the class, both shapes."""
+        owner = getattr(observe, "__self__", None)
+        agent = self._agent_ids.get(id(owner))
+        space = getattr(owner, "observation_space", None)
+        return (f"{f'agent {agent!r}: ' if agent else ''}{type(owner).__name__}.{getattr(observe, '__name__', 'observe')}()"
+                f" returned shape {np.shape(value)}, expected {where.stop - where.start} value(s)"
+                f"{f' (its observation_space has shape {space.shape})' if space is not None else ''}")
 
     def load(self) -> None:
         """Every kernel reads its devices' state (after the devices' reset)."""
@@ -267,8 +277,11 @@ class DeviceGroups:
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
         for observe, places in self.flat_parts:
             value = observe()
-            for where in places:
-                buf[where] = value
+            try:
+                for where in places:
+                    buf[where] = value
+            except ValueError:
+                raise ValueError(self._shape_error(observe, value, places[0])) from None
         for b in self.batches:
             if len(b.obs_at):
                 observed = b.kernel.observe()
