@@ -630,3 +630,29 @@ def test_a_hook_with_an_argument_its_spec_lacks_skips_its_plugin(tmp_path, monke
     (folder / "typoargs_local.py").write_text(hook)
     with pytest.raises(PluginLoadError, match=r"(?s)typoargs_local.py failed to import: PluginValidationError: .*registry"):
         powergrid.load_plugins(folder)
+
+
+def test_a_folder_load_plugins_added_and_deleted_since_does_not_stop_a_child_process(monkeypatch, tmp_path):
+    # review of 84af0da: load_plugins(folder) puts the folder in POWERGRID_PLUGIN_PATH; the parent skips it once deleted
+    # (a TemporaryDirectory), but every powergrid command it started afterwards inherited the variable and stopped:
+    # "POWERGRID_PLUGIN_PATH: /tmp/... is not a directory" (/work/notes/FRCs30/plugin_path_child.py)
+    monkeypatch.setenv("POWERGRID_PLUGIN_PATH", "")  # set (not deleted): restored after the test
+    monkeypatch.setenv("_POWERGRID_PLUGIN_PATH_ADDED", "")
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    (folder / "temporary_device.py").write_text("from powergrid import register_device\n"
+                                                "from powergrid.devices import Device\n\n\n"
+                                                "@register_device('TemporaryDevice')\nclass TemporaryDevice(Device):\n"
+                                                "    pass\n")
+    powergrid.load_plugins(folder)
+    (folder / "temporary_device.py").unlink()
+    folder.rmdir()
+    assert "TemporaryDevice" in powergrid.get_registry(entry_points=False).names("device")
+    done = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "POWERGRID_NO_ENTRY_POINTS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"skipped {folder.resolve()}, which a parent process loaded with load_plugins" in done.stderr
+    typo = {**os.environ, "POWERGRID_PLUGIN_PATH": str(tmp_path / "typo"), "POWERGRID_NO_ENTRY_POINTS": "1"}
+    done = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, timeout=300,
+                          env=typo)
+    assert done.returncode == 2 and "typo is not a directory" in done.stderr  # a folder the user named still must exist

@@ -426,11 +426,16 @@ def load_plugin_path() -> None:
             except FileNotFoundError:
                 if directory.strip() in _ADDED_FOLDERS:  # loaded here by load_plugins, deleted since: its modules stay
                     continue
+                if directory.strip() in os.environ.get(_ADDED_VARIABLE, "").split(os.pathsep):  # by a parent process
+                    warnings.warn(f"powergrid: POWERGRID_PLUGIN_PATH: skipped {directory.strip()}, which a parent process "
+                                  f"loaded with load_plugins and which is no longer a directory", RuntimeWarning, stacklevel=2)
+                    continue
                 raise PluginLoadError(f"POWERGRID_PLUGIN_PATH: {directory.strip()} is not a directory "
                                       f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
 
 
 _ADDED_FOLDERS: set[str] = set()
+_ADDED_VARIABLE = "_POWERGRID_PLUGIN_PATH_ADDED"  # the folders load_plugins put in the variable, for child processes
 
 
 def _add_to_plugin_path(folder: str) -> None:
@@ -442,6 +447,8 @@ def _add_to_plugin_path(folder: str) -> None:
     if updated != current:
         os.environ["POWERGRID_PLUGIN_PATH"] = os.pathsep.join(updated)
         _ADDED_FOLDERS.add(folder)
+        inherited = [d for d in os.environ.get(_ADDED_VARIABLE, "").split(os.pathsep) if d and d != folder]
+        os.environ[_ADDED_VARIABLE] = os.pathsep.join([*inherited, folder])
 
 
 def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
