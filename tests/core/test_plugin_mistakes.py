@@ -128,3 +128,28 @@ def test_an_observation_of_the_wrong_shape_names_the_agent_and_both_shapes(tmp_p
     with pytest.raises(ValueError, match=r"^agent 'x': TwoValueObserver\.observe\(\) returned shape \(2,\), expected 1 "
                                          r"value\(s\) \(its observation_space has shape \(1,\)\)$"):
         env.reset(seed=0)
+
+
+@pytest.mark.parametrize(("name", "values", "error"), [
+    ("NanPrice", "np.where(np.arange(n_steps) == 3, np.nan, 40.0)", r"nan at step 3 \(of 8; 1 non-finite value\(s\)\)"),
+    ("ShortPrice", "np.full(n_steps - 1, 40.0)", r"shape \(7,\) for an episode of 8 steps \(expected 8 values\)"),
+])
+def test_a_dataset_episode_with_a_gap_is_an_error_at_reset(tmp_path, monkeypatch, name, values, error):
+    # a NaN price at one tick was scored as a blackout of the agents: 'non-finite cost or safety', reward -20764 and
+    # the episode's end (/work/notes/R2s30/examples/nan_price.py); a short episode failed later with an IndexError
+    local_plugin(tmp_path / "p", name.lower(), f"""
+        from powergrid.profiles import ProfileProvider
+
+        @powergrid.register_dataset("{name.lower()}")
+        class {name}(ProfileProvider):
+            def episode(self, n_steps, step_minutes, rng):
+                return {values}
+    """, monkeypatch)
+    from tests.core.scenarios import load_local
+
+    load_local()
+    config = {**one_device("ConstantPower", policy="learned"), "datasets": {"price": name.lower()}}
+    config["time"] = {"step_minutes": 15, "steps_per_episode": 8}
+    env = MultiAgentPowerGridEnv.from_config(config)
+    with pytest.raises(ValueError, match=rf"^datasets\.price: provider {name} returned " + error):
+        env.reset(seed=0)

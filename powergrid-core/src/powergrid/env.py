@@ -57,6 +57,7 @@ from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
+from powergrid.profiles import check_episode
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
@@ -567,6 +568,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_seed = int(profile_rng.integers(2**63))
         self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
                              for role, p in s.providers.items()}
+        for role, values in self.ctx.profiles.items():  # the data's fault named here, not charged to the agents later
+            check_episode(role, s.providers[role], values, self.n_steps)
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time

@@ -49,6 +49,19 @@ class ProfileProvider(abc.ABC):
         """
 
 
+def check_episode(role: str, provider: ProfileProvider, values: np.ndarray, n_steps: int) -> None:
+    """Raise ``ValueError`` unless ``values`` (the ``role`` episode of ``provider``) holds ``n_steps`` finite numbers."""
+    name = type(getattr(provider, "active", provider)).__name__
+    array = np.asarray(values)
+    if array.ndim != 1 or len(array) < n_steps:
+        raise ValueError(f"datasets.{role}: provider {name} returned shape {array.shape} for an episode of {n_steps} "
+                         f"steps (expected {n_steps} values)")
+    bad = np.flatnonzero(~np.isfinite(array[:n_steps]))
+    if len(bad):
+        raise ValueError(f"datasets.{role}: provider {name} returned {array[bad[0]]} at step {bad[0]} (of {n_steps}; "
+                         f"{len(bad)} non-finite value(s)): a profile must be finite, fix or fill the data")
+
+
 @attrs.frozen
 class DailyShapeParams:
     start_hour: int = integer(0, ge=0, le=23)
