@@ -153,3 +153,25 @@ def test_a_dataset_episode_with_a_gap_is_an_error_at_reset(tmp_path, monkeypatch
     env = MultiAgentPowerGridEnv.from_config(config)
     with pytest.raises(ValueError, match=rf"^datasets\.price: provider {name} returned " + error):
         env.reset(seed=0)
+
+
+def test_a_policy_action_of_the_wrong_size_names_the_policy_and_its_agent(tmp_path, monkeypatch):
+    # 'evening_peak' returning 1 value for a setpoint grid agent of 2 ended with the PV's "expected an action of 1
+    # values (f), got 0" (/work/notes/R2s30/examples/pol_shape.yaml); on a one-value device its 2 values were cut to 1
+    local_plugin(tmp_path / "p", "two_value_policy", """
+        from powergrid.policies import Policy
+
+        @powergrid.register_policy("two_values")
+        class TwoValues(Policy):
+            def act(self, ctx):
+                return np.array([1.5, 0.0])
+    """, monkeypatch)
+    from tests.core.scenarios import load_local
+
+    load_local()
+    env = MultiAgentPowerGridEnv.from_config(one_device("ConstantPower", policy="two_values"))
+    for seed in (0, 1):  # checked in every episode
+        env.reset(seed=seed)
+        with pytest.raises(powergrid.errors.ActionError, match=r"^policy 'two_values' of agent 'x' returned an action "
+                                                                r"of shape \(2,\), expected shape \(1,\) \(its own action space Box"):
+            env.step({})

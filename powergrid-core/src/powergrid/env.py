@@ -141,6 +141,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.state_space = gymnasium.spaces.Box(v_lo, v_hi, (n_state,), dtype=np.float32)
         self._seed(config.seed)
         self._policies: dict[str, Any] = {}
+        self._unchecked_policies: set[str] = set()  # policies whose first action this episode is not checked yet
         self.tick = 0
         self._t0: dt.datetime | None = None
         self._stamps: list[str] | None = None
@@ -590,6 +591,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 key = next(keys)
                 if agent_id not in self._fast_children:  # the fast setpoint children never ask their policy
                     self._policies[agent_id] = cls(agent, _stream(root, key))
+        self._unchecked_policies = set(self._policies)
         for proto in s.horizontal:
             proto.reset(_stream(root, next(keys)))
         if self._links:
@@ -841,6 +843,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             else:
                 self.ctx.price = price
                 action = self._policies[agent.id].act(self.ctx)
+                if self._unchecked_policies and agent.id in self._unchecked_policies:
+                    self._check_policy_action(agent, action)
             agent.last_action = action
             self.action_counts[pos] += 1
             self._last_act[pos] = self.tick
@@ -856,6 +860,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         assert isinstance(agent, GridAgent) and agent.protocol is not None
         for child, child_directive in zip(agent.children, agent.protocol.directives(action, self.ctx)):
             self._decide(child, child_directive, actions, price, extra)
+
+    def _check_policy_action(self, agent: Agent, action: Any) -> None:
+        """Raise :class:`ActionError` when an internal policy's action has not the size of its agent's own Box space
+        (else a protocol splits it wrongly and a child device reports the mistake); once per policy and episode."""
+        self._unchecked_policies.discard(agent.id)
+        space = agent.own_action_space
+        if action is None or not isinstance(space, gymnasium.spaces.Box):
+            return
+        if np.size(action) != int(np.prod(space.shape)):
+            raise ActionError(f"policy {agent.policy!r} of agent {agent.id!r} returned an action of shape {np.shape(action)}, "
+                              f"expected shape {space.shape} (its own action space {space})")
 
     def _learned_action(self, agent: Agent, action: Any, extra: dict[Any, dict[str, np.ndarray]]) -> Any:
         """Split a learned agent's action into its own part and each horizontal protocol's part."""
