@@ -656,3 +656,12 @@ def test_a_folder_load_plugins_added_and_deleted_since_does_not_stop_a_child_pro
     done = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, timeout=300,
                           env=typo)
     assert done.returncode == 2 and "typo is not a directory" in done.stderr  # a folder the user named still must exist
+
+
+def test_a_first_party_name_whose_pack_is_missing_gets_no_other_name():
+    # review of 379a012: without powergrid-datasets, 'provider: nyiso' said "did you mean 'caiso'? It is provided by
+    # powergrid-datasets" and 'caiso' "did you mean 'caiso_2023'?": a correct name was turned into another data set
+    registry = make_registry(_plugin("pack_one", "ESS2"))
+    for kind, name, pack in (("dataset", "nyiso", "datasets"), ("dataset", "caiso", "datasets"), ("device", "ESS", "devices")):
+        assert registry.unknown_message(kind, name).startswith(
+            f"unknown {kind} type {name!r}; it is provided by powergrid-{pack}: "), registry.unknown_message(kind, name)

@@ -147,8 +147,10 @@ class Registry:
     def unknown_message(self, kind: str, name: object) -> str:
         choices = self.names(kind)
         text = str(name)
-        # the closest installed name, else the closest name of a first-party pack that is not installed
-        close = _closest(text, choices) or _closest(text, [n for n in first_party_names(kind) if n not in (*choices, text)])
+        # a first-party name whose pack is missing: no other name; else the closest installed name, else the closest
+        # name of a first-party pack that is not installed
+        close = None if provider_of(kind, text) else (
+            _closest(text, choices) or _closest(text, [n for n in first_party_names(kind) if n not in choices]))
         message = f"unknown {kind} type {name!r}"
         if close:
             message += f"; did you mean {close!r}?"
