@@ -665,3 +665,32 @@ def test_a_first_party_name_whose_pack_is_missing_gets_no_other_name():
     for kind, name, pack in (("dataset", "nyiso", "datasets"), ("dataset", "caiso", "datasets"), ("device", "ESS", "devices")):
         assert registry.unknown_message(kind, name).startswith(
             f"unknown {kind} type {name!r}; it is provided by powergrid-{pack}: "), registry.unknown_message(kind, name)
+
+
+def test_a_bus_number_on_a_network_whose_indices_have_gaps_is_told_the_indices():
+    # review of c9df34b: an int bus is pandapower's index (net.bus.index), not a row position; on a network with gaps
+    # (pandapower's mv_oberrhein: 179 buses, indices 0–8, 29, …, 319) 'bus: 9' said "or an index 0–178, got 9"
+    import pandapower as pp
+
+    from powergrid.builder import build_scenario
+    from powergrid.config import EnvConfig
+    from tests.core.scenarios import load_local
+
+    @powergrid.register_network("gapped_feeder")
+    def gapped_feeder():
+        net = pp.create_empty_network()
+        for index in (0, 1, 29):
+            pp.create_bus(net, 20.0, index=index, name=f"Bus {index}")
+        pp.create_ext_grid(net, 0)
+        pp.create_line(net, 0, 1, 1.0, "NA2XS2Y 1x95 RM/25 12/20 kV")
+        pp.create_line(net, 1, 29, 1.0, "NA2XS2Y 1x95 RM/25 12/20 kV")
+        return net
+
+    load_local()
+    try:
+        text = "network: gapped_feeder\nagents:\n  - {id: d, type: ConstantPower, bus: 2}\n"
+        with pytest.raises(powergrid.errors.ConfigError, match=r"or an index of net\.bus: 0, 1, 29\), got 2"):
+            build_scenario(EnvConfig.from_text(text, file="s.yaml"), make_registry(include_local=True))
+    finally:
+        powergrid.plugins._LOCAL.records = [r for r in powergrid.plugins._LOCAL.records if r.name != "gapped_feeder"]
+        powergrid.plugins._clear_cache()

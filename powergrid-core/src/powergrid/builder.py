@@ -111,10 +111,13 @@ def _resolve_bus(agent: AgentConfig, buses: Mapping[str | int, int], net: Any, c
     if agent.bus in buses:
         return buses[agent.bus]
     names = [str(n) for n in net.bus.name[:8]]
+    indices = [int(i) for i in net.bus.index]
+    shown = (f"0–{len(indices) - 1}" if indices == list(range(len(indices)))  # pandapower's, not row positions
+             else f"of net.bus: {', '.join(map(str, indices[:8]))}{'…' if len(indices) > 8 else ''}")
     raise config.source.error(
         f"{agent.path}.bus",
         f"expected a bus of network {config.network.type!r} (a name such as {', '.join(names)}… or an index "
-        f"0–{len(net.bus) - 1}), got {agent.bus!r}",
+        f"{shown}), got {agent.bus!r}",
     )
 
 
