@@ -125,3 +125,21 @@ def test_an_empty_price_range_is_a_configuration_error():
 
     with pytest.raises(ValueError, match="price_min < price_max"):
         P2PParams(price_min=300.0, price_max=0.0)
+
+
+def test_a_channel_capacity_below_the_participants_is_a_config_error():
+    """Each participant sends one order per tick: p2p_3mg at capacity 2 cleared orders 8 ticks old by the end of the
+    day, 24 still in flight (the FIFO backlog grew every tick)."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "p2p_3mg.yaml").read_text())
+    data["horizontal"][0].setdefault("params", {}).update(channel_capacity=2)
+    with pytest.raises(ConfigError, match=r"horizontal\[0\].*expected channel_capacity ≥ 3 .*got 2"):
+        MultiAgentPowerGridEnv.from_config(data)
+    data["horizontal"][0]["params"]["channel_capacity"] = 3
+    MultiAgentPowerGridEnv.from_config(data)
