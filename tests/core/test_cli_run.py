@@ -31,3 +31,24 @@ def test_random_policy_draws_each_learned_agent_its_own_actions(tmp_path):
     assert len(ticks) == 8
     # every tick the equal stores act apart (spaces seeded alike drew the same actions: lockstep)
     assert sum(power[t, "a"] != power[t, "b"] for t in ticks) == len(ticks)
+
+
+BLACKOUT_ON_RULES = """\
+name: blackout
+network: {type: case33bw}
+time: {physics: 15min, episode: 2h}
+agents:
+  - {id: dg, type: DG, bus: 17, policy: rule, params: {p_max_mw: 400.0, cost_a: 0.0001, cost_b: 1.0}}
+"""
+
+
+def test_without_learned_agents_a_failed_flow_ends_the_episode_and_is_counted(tmp_path, capsys):
+    # no learned agent: run played on past a terminating blackout to the last tick, and read 'converged' from the
+    # (empty) infos: '0 non-converged power flow(s)' and converged True in every row although every flow failed
+    config = tmp_path / "blackout.yaml"
+    config.write_text(BLACKOUT_ON_RULES)
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 0
+    assert "1 non-converged power flow(s)" in capsys.readouterr().out
+    with (tmp_path / "out" / "blackout_trajectory.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["tick"], row["converged"]) for row in rows] == [("0", "False")]

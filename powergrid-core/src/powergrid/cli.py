@@ -123,12 +123,12 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     actions = {a: env.action_space(a).sample() for a in env.agents}
                 tick, price = env.tick, env.ctx.price
-                _, rewards, _, _, infos = env.step(actions)
+                _, rewards, _, _, _ = env.step(actions)
                 steps += 1
                 bar.update()
                 if args.plot and episode == 0:
                     record.record(env, tick * env.config.tick_s / 3600.0, price)
-                converged = env.last_result is not None and bool(next(iter(infos.values()), {}).get("converged", True))
+                converged = not env.failure  # (infos are empty without learned agents)
                 failures += 0 if converged else 1
                 for agent_id, (cost, unsafe) in env.agent_costs().items():
                     totals[agent_id][0] += cost
@@ -138,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
                     state = agent.device.state_dict() if hasattr(agent, "device") else {}
                     writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
                                      f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
+                if not converged and not env.possible_agents and env.config.reward.on_divergence == "terminate":
+                    break  # the episode ended (with learned agents, env.agents says so)
     elapsed = time.perf_counter() - started
     policy = args.policy if env.possible_agents else "internal"
     print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {policy}, "

@@ -796,6 +796,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return self.tick * self.tick_s
 
     @property
+    def failure(self) -> str:
+        """Why the last step's power flow failed ("" when it was sound; every learned agent's ``infos`` says the
+        same, but a scenario without learned agents has no infos)."""
+        return self._failure
+
+    @property
     def timestamp(self) -> dt.datetime | None:
         """The data's wall-clock time now, when the dataset provider reports its episode start (``last_start``)."""
         return self._t0 + dt.timedelta(seconds=self.time_s) if self._t0 is not None else None

@@ -116,7 +116,7 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
             returns[agent_id] += r
             cost[agent_id] += infos[agent_id]["cost"]
             safety[agent_id] += infos[agent_id]["safety"]
-        if env._failure:  # the tick's flow failed (every learned agent's ``converged`` is False)
+        if env.failure:  # the tick's flow failed (every learned agent's ``converged`` is False)
             failures += 1
             if rw.on_divergence == "terminate":  # the episode ends here (without learned agents nothing else says so)
                 break

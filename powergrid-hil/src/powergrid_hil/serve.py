@@ -121,7 +121,7 @@ class ScenarioServer:
         env.step(actions)
         # no learned agent (env.agents always empty): the last tick, or a failed flow that terminates the episode
         ended = env.possible_agents or env.tick >= env.max_ticks or \
-            (env._failure and env.config.reward.on_divergence == "terminate")
+            (env.failure and env.config.reward.on_divergence == "terminate")
         if not env.agents and ended:
             self.episodes += 1
             env.reset(seed=self.seed + self.episodes)
