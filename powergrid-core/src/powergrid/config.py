@@ -127,17 +127,17 @@ class RewardConfig:
 
     A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
     its cost and safety come from the last sound flow, and every learned agent loses
-    ``P = max(divergence_penalty, the worst per-tick loss so far in this episode)`` per tick left
-    in the episode (``on_divergence: terminate``, the default: a blackout ends the episode for all)
-    or ``P`` once (``penalize``: the episode goes on). So a failed step never scores better than
-    a sound one; ending the episode by a failure gains nothing only while ``P`` per tick left
-    exceeds the per-tick losses still to come (a ``divergence_penalty`` below them can leave a gain).
+    ``P = max(divergence_penalty, the worst per-tick loss so far in this episode)`` per physics step
+    left in the episode, the failed one included (``on_divergence: terminate``, the default: a blackout
+    ends the episode for all) or ``P`` once (``penalize``: the episode goes on). So a failed step never
+    scores better than a sound one; ending the episode by a failure gains nothing only while ``P`` per
+    step left exceeds the losses still to come (a ``divergence_penalty`` below them can leave a gain).
     """
 
     cost_weight: float = quantity("1/$", 1.0, ge=0)
     safety_weight: float = quantity("1", 10.0, ge=0)
     divergence_penalty: float = quantity("1", 1000.0, ge=0,
-                                         doc="reward lost per tick left after a failed power flow (at least)")
+                                         doc="reward lost per physics step left after a failed power flow (at least)")
     on_divergence: str = choice(("terminate", "penalize"), "terminate",
                                 doc="a failed power flow ends the episode, or only costs the penalty once")
     v_min_pu: float = quantity("pu", 0.95, gt=0)
