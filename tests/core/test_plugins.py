@@ -249,35 +249,44 @@ def test_an_unknown_name_points_at_entry_points_of_a_wrong_group(tmp_path, monke
         "'powergrid.devices' (powergrid-cool)")
 
 
-def test_a_misspelt_hook_skips_its_plugin_and_names_the_hooks(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("name", "hook", "skipped", "failed"), [
     # an installed pack with '@hookimpl def powergrid_register_device' (singular) stopped every command, even
     # `powergrid plugins`, with pluggy's "PluginValidationError: unknown hook ..." (/work/notes/R2s30/mist/epbad)
-    info = tmp_path / "powergrid_typo-1.0.dist-info"
+    ("typo", "def powergrid_register_device():",
+     r"ValueError: unknown hook 'powergrid_register_device' \(the hooks are .*powergrid_register_devices",
+     r"ValueError: unknown hook 'powergrid_register_device'"),
+    # review of 39bbcbe: '@hookimpl def powergrid_register_devices(registry)' passed the unknown-hook check, then
+    # pluggy's register refused it and every command ended in "PluginValidationError: ... Argument(s) {'registry'}
+    # are declared in the hookimpl but can not be found in the hookspec"
+    ("typoargs", "def powergrid_register_devices(registry):", r"PluginValidationError: .*\{'registry'\}",
+     r"PluginValidationError: .*registry"),
+])
+def test_a_hook_pluggy_would_refuse_skips_its_plugin_and_says_why(tmp_path, monkeypatch, name, hook, skipped, failed):
+    info = tmp_path / f"powergrid_{name}-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: powergrid-typo\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[powergrid]\ntypo = typo_pg_plugin\n")
-    hook = textwrap.dedent("""
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: powergrid-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[powergrid]\n{name} = {name}_pg_plugin\n")
+    source = textwrap.dedent(f"""
         from powergrid import PluginRecord, hookimpl
 
         @hookimpl
-        def powergrid_register_device():
+        {hook}
             return [PluginRecord("Typo", "powergrid.devices:Device")]
     """)
-    (tmp_path / "typo_pg_plugin.py").write_text(hook)
+    (tmp_path / f"{name}_pg_plugin.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
     try:
-        with pytest.warns(RuntimeWarning, match=r"skipped plugin 'typo' from powergrid-typo 1.0: ValueError: unknown hook "
-                                                r"'powergrid_register_device' \(the hooks are .*powergrid_register_devices"):
+        with pytest.warns(RuntimeWarning, match=rf"(?s)skipped plugin '{name}' from powergrid-{name} 1.0: {skipped}"):
             registry = make_registry(entry_points=True)
     finally:
-        sys.modules.pop("typo_pg_plugin", None)
-    assert "cigre_mv" in registry.names("network") and [f.name for f in registry.failed] == ["typo"]
+        sys.modules.pop(f"{name}_pg_plugin", None)
+    assert "cigre_mv" in registry.names("network") and [f.name for f in registry.failed] == [name]
     folder = tmp_path / "local"
     folder.mkdir()
-    (folder / "typo_local.py").write_text(hook)
-    with pytest.raises(PluginLoadError, match=r"typo_local.py failed to import: ValueError: unknown hook 'powergrid_register_device'"):
+    (folder / f"{name}_local.py").write_text(source)
+    with pytest.raises(PluginLoadError, match=rf"(?s){name}_local.py failed to import: {failed}"):
         powergrid.load_plugins(folder)
     assert "POWERGRID_PLUGIN_PATH" not in os.environ  # a folder that failed is not handed to worker processes
 
@@ -597,39 +606,6 @@ def test_two_classes_of_one_module_registered_under_one_name_clash():
     finally:
         powergrid.plugins._LOCAL.records = [r for r in powergrid.plugins._LOCAL.records if r.name != "CopiedName"]
         powergrid.plugins._clear_cache()
-
-
-def test_a_hook_with_an_argument_its_spec_lacks_skips_its_plugin(tmp_path, monkeypatch):
-    # review of 39bbcbe: '@hookimpl def powergrid_register_devices(registry)' passed the unknown-hook check, then
-    # pluggy's register refused it and every command, 'powergrid plugins' included, ended in "PluginValidationError:
-    # ... Argument(s) {'registry'} are declared in the hookimpl but can not be found in the hookspec"
-    info = tmp_path / "powergrid_typoargs-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: powergrid-typoargs\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[powergrid]\ntypoargs = typoargs_pg_plugin\n")
-    hook = textwrap.dedent("""
-        from powergrid import PluginRecord, hookimpl
-
-        @hookimpl
-        def powergrid_register_devices(registry):
-            return [PluginRecord("TypoArgs", "powergrid.devices:Device")]
-    """)
-    (tmp_path / "typoargs_pg_plugin.py").write_text(hook)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("POWERGRID_STRICT_PLUGINS", raising=False)
-    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
-    try:
-        with pytest.warns(RuntimeWarning, match=r"(?s)skipped plugin 'typoargs' from powergrid-typoargs 1.0: "
-                                                r"PluginValidationError: .*\{'registry'\}"):
-            registry = make_registry(entry_points=True)
-    finally:
-        sys.modules.pop("typoargs_pg_plugin", None)
-    assert "cigre_mv" in registry.names("network") and [f.name for f in registry.failed] == ["typoargs"]
-    folder = tmp_path / "local"
-    folder.mkdir()
-    (folder / "typoargs_local.py").write_text(hook)
-    with pytest.raises(PluginLoadError, match=r"(?s)typoargs_local.py failed to import: PluginValidationError: .*registry"):
-        powergrid.load_plugins(folder)
 
 
 def test_a_folder_load_plugins_added_and_deleted_since_does_not_stop_a_child_process(monkeypatch, tmp_path):
