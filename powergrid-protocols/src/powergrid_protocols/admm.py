@@ -386,12 +386,8 @@ class ADMMDispatch(HorizontalProtocol):
 
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
-        self.channel = build_channel(params)
-        areas = len(self.participants) + params.grid  # each sends its x_i every iteration
-        if 0 < self.channel.capacity < areas:
-            raise ValueError(f"expected channel_capacity ≥ {areas} (the x_i of the {areas} areas, sent every "
-                             f"iteration) or 0 (unlimited), got {self.channel.capacity}: the backlog would grow "
-                             f"every iteration")
+        areas = len(self.participants) + params.grid
+        self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.meters = {a.id: meter_of(a) for a in self.participants}
         self._reset_state()
 

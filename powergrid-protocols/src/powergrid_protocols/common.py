@@ -167,14 +167,19 @@ class ChannelFields:
     channel_capacity: int = integer(0, ge=0, doc="messages delivered per tick; 0 = unlimited")
 
 
-def build_channel(params: Any) -> Channel:
+def build_channel(params: Any, sent: int = 0, what: str = "") -> Channel:
     """The protocol's channel from its :class:`ChannelFields` (``channel: lossy`` needs a delay, a loss or a capacity:
-    with all three 0 it would silently be the ideal channel)."""
+    with all three 0 it would silently be the ideal channel). ``sent``: the messages the protocol sends per tick of its
+    clock (``what`` they are); a capacity below it would grow the backlog without end, so it is refused."""
     if params.channel == "lossy" and not (params.channel_delay or params.channel_loss or params.channel_capacity):
         raise ValueError("channel: lossy with channel_delay 0, channel_loss 0 and channel_capacity 0 loses, delays and "
                          "limits nothing; set channel_delay, channel_loss and/or channel_capacity (or use channel: ideal)")
-    return make_channel(params.channel, delay=params.channel_delay, loss=params.channel_loss,
-                        capacity=params.channel_capacity)
+    channel = make_channel(params.channel, delay=params.channel_delay, loss=params.channel_loss,
+                           capacity=params.channel_capacity)
+    if 0 < channel.capacity < sent:
+        raise ValueError(f"expected channel_capacity ≥ {sent} ({what}) or 0 (unlimited), got {channel.capacity}: "
+                         f"the backlog would grow without end")
+    return channel
 
 
 __all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel",

@@ -226,12 +226,8 @@ class Consensus(HorizontalProtocol):
             self.edges = star(n)
         else:
             self.edges = [(i, j) for i in range(n) for j in range(i + 1, n)]
-        self.channel = build_channel(params)
         sent = int(adjacency(n, self.edges).sum())  # one message along each direction of every edge per iteration
-        if 0 < self.channel.capacity < sent:
-            raise ValueError(f"expected channel_capacity ≥ {sent} (the messages along both directions of the "
-                             f"{sent // 2} edges, sent every iteration) or 0 (unlimited), got {self.channel.capacity}: "
-                             f"the backlog would grow every iteration")
+        self.channel = build_channel(params, sent, f"both directions of the {sent // 2} edges, sent every iteration")
         self._voltage = {a.id: 1.0 for a in self.participants}
         self._reset_state()
 

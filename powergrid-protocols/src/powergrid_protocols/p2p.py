@@ -183,11 +183,7 @@ class P2PTrading(HorizontalProtocol):
 
     def __init__(self, params: P2PParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
-        self.channel = build_channel(params)
-        if 0 < self.channel.capacity < len(self.participants):  # each participant sends one order per tick
-            raise ValueError(f"expected channel_capacity ≥ {len(self.participants)} (one order per participant, "
-                             f"sent every tick) or 0 (unlimited), got {self.channel.capacity}: the backlog would "
-                             f"grow every tick and the market clear ever older orders")
+        self.channel = build_channel(params, len(self.participants), "one order per participant, sent every tick")
         self.meters = {a.id: meter_of(a) for a in self.participants}
         self._reset_state()
 
