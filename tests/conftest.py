@@ -18,10 +18,9 @@ def configs_dir() -> Path:
     return CONFIGS
 
 
-@pytest.fixture(autouse=True)
-def _plugin_path_restored() -> Iterator[None]:
-    """``powergrid.load_plugins`` puts its folder in POWERGRID_PLUGIN_PATH (for worker processes): no test hands its
-    folders to the next one's subprocesses."""
+def _restoring_plugin_path() -> Iterator[None]:
+    """``powergrid.load_plugins`` puts its folder in POWERGRID_PLUGIN_PATH (for worker processes): no test or test
+    module hands its folders to the next one's subprocesses."""
     names = ("POWERGRID_PLUGIN_PATH", "_POWERGRID_PLUGIN_PATH_ADDED")
     saved = {name: os.environ.get(name) for name in names}
     yield
@@ -30,3 +29,8 @@ def _plugin_path_restored() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+plugin_path_restored_per_module = pytest.fixture(scope="module", autouse=True, name="plugin_path_restored_per_module")(
+    _restoring_plugin_path)
+plugin_path_restored_per_test = pytest.fixture(autouse=True, name="plugin_path_restored_per_test")(_restoring_plugin_path)
