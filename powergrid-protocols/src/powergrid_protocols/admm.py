@@ -56,6 +56,7 @@ from powergrid_protocols.common import (
     DISPATCHABLE,
     ChannelFields,
     build_channel,
+    clock_after,
     devices_of,
     finite_or,
     meter_of,
@@ -450,10 +451,7 @@ class ADMMDispatch(HorizontalProtocol):
             r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
             r = admm_dispatch(areas, 0.0, **options)
-        self._clock += r.iterations + self.channel.delay + 1
-        if self.channel.capacity:  # a backlog beyond the capacity takes ⌈backlog/capacity⌉ ticks more to clear
-            self._clock += -(-self.channel.in_flight // self.channel.capacity)
-        self.channel.receive(self._clock - 1)  # drop what is in flight, before the next solve's first tick
+        self._clock = clock_after(self.channel, self._clock, r.iterations)
         self._u, self._rho = r.u, r.rho
         self.result = r
         for devs, power in zip(owners, r.p):

@@ -182,6 +182,17 @@ def build_channel(params: Any, sent: int = 0, what: str = "") -> Channel:
     return channel
 
 
-__all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel",
+def clock_after(channel: Channel, clock: int, iterations: int) -> int:
+    """The protocol's channel clock (ticks) after a solve of ``iterations`` ticks begun at ``clock``: past the delay
+    and, with a capacity, the ⌈backlog/capacity⌉ ticks a backlog needs to clear; what is still in flight is
+    dropped, before the next solve's first tick."""
+    clock += iterations + channel.delay + 1
+    if channel.capacity:
+        clock += -(-channel.in_flight // channel.capacity)
+    channel.receive(clock - 1)
+    return clock
+
+
+__all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel", "clock_after",
            "devices_of", "dg_marginal", "finite_or", "meter_of", "mw_range", "pending_mw", "project_pending",
            "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation"]

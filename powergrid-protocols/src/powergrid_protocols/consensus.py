@@ -41,6 +41,7 @@ from powergrid_protocols.channel import Channel, IdealChannel, Message
 from powergrid_protocols.common import (
     ChannelFields,
     build_channel,
+    clock_after,
     devices_of,
     dg_marginal,
     finite_or,
@@ -269,10 +270,7 @@ class Consensus(HorizontalProtocol):
             values.append(float(extra[0]) if extra is not None else self.rule_value(agent, ctx))
         self.result = gossip_average(values, self.edges, tol=self.params.tol, max_iter=self.params.max_iter,
                                      channel=self.channel, start_tick=self._clock)
-        self._clock += self.result.iterations + self.channel.delay + 1
-        if self.channel.capacity:  # a backlog beyond the capacity takes ⌈backlog/capacity⌉ ticks more to clear
-            self._clock += -(-self.channel.in_flight // self.channel.capacity)
-        self.channel.receive(self._clock - 1)  # drop what is in flight, before the next run's first tick
+        self._clock = clock_after(self.channel, self._clock, self.result.iterations)
         self.estimate = {a.id: float(v) for a, v in zip(self.participants, self.result.values)}
         self.target = float(np.mean(values))
 
