@@ -332,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"powergrid: warning: {_one_line(str(warning.message))}", file=sys.stderr)
 
 
+#: The commands of core's parser (:func:`build_parser`); a pack command of one of these names is ignored with a warning.
 BUILT_IN_COMMANDS = frozenset({"plugins", "validate", "run", "network", "new", "bench"})
 
 

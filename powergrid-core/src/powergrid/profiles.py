@@ -40,7 +40,8 @@ class ProfileProvider(abc.ABC):
 
     @abc.abstractmethod
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
-        """``n_steps`` values of this profile, ``step_minutes`` apart, for one episode (float64)."""
+        """``n_steps`` finite values of this profile, ``step_minutes`` apart, for one episode (float64; the
+        environment checks them at reset with :func:`check_episode`)."""
 
     def bind(self, providers: Mapping[str, ProfileProvider]) -> None:
         """Called once when the scenario is built with all its providers by role (default: nothing).
@@ -50,7 +51,8 @@ class ProfileProvider(abc.ABC):
 
 
 def check_episode(role: str, provider: ProfileProvider, values: np.ndarray, n_steps: int) -> None:
-    """Raise ``ValueError`` unless ``values`` (the ``role`` episode of ``provider``) holds ``n_steps`` finite numbers."""
+    """Raise ``ValueError`` (naming ``datasets.<role>``, the provider and the first bad step) unless ``values``, the
+    ``role`` episode of ``provider``, is one-dimensional with at least ``n_steps`` values, the first ``n_steps`` finite."""
     name = type(getattr(provider, "active", provider)).__name__
     array = np.asarray(values)
     if array.ndim != 1 or len(array) < n_steps:
