@@ -66,3 +66,28 @@ def test_a_scenario_without_learned_agents_ends_at_a_terminating_failure(registr
     stats = run_episode(env, "rule", seed=0)
     assert env.possible_agents == [] and env.max_ticks == 8
     assert stats.ticks == stats.failures == ticks
+
+
+@pytest.mark.parametrize("learned", [True, False])
+def test_env_ended_says_when_the_episode_is_over_with_or_without_learned_agents(registry, learned):
+    """``env.ended``: False after reset and while ticks remain, True after the last tick or a failed flow under
+    terminate; with learned agents it agrees with ``env.agents``, without them it is the only signal."""
+    scenario = two_feeders()
+    if not learned:
+        for agent in scenario["agents"]:
+            agent.pop("policy", None)
+    env = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    env.reset(seed=0)
+    seen = [env.ended]
+    for _ in range(env.max_ticks):
+        env.step(random_actions(env))
+        seen.append(env.ended)
+        assert not learned or env.ended == (not env.agents)
+    assert seen == [False] * env.max_ticks + [True]
+    env.reset(seed=1)
+    assert not env.ended
+    scenario["agents"].append({"id": "huge", "type": "ConstantPower", "bus": 32, "params": {"p_mw": -120.0}})
+    failing = MultiAgentPowerGridEnv.from_config(scenario, registry=registry)
+    failing.reset(seed=0)
+    failing.step(random_actions(failing))
+    assert failing.failure and failing.ended and failing.tick == 1

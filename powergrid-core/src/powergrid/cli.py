@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         for episode in range(args.episodes):
             env.reset(seed=args.seed + episode)
             seed_action_spaces(env, args.seed + episode)  # each agent its own stream: equal spaces draw apart
-            while env.agents or (not env.possible_agents and env.tick < env.max_ticks):
+            while not env.ended:
                 if args.policy == "rule":
                     actions = rule_actions(env)
                 else:
@@ -138,8 +138,6 @@ def _run(args: argparse.Namespace) -> int:
                     state = agent.device.state_dict() if hasattr(agent, "device") else {}
                     writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
                                      f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
-                if not converged and not env.possible_agents and env.config.reward.on_divergence == "terminate":
-                    break  # the episode ended (with learned agents, env.agents says so)
     elapsed = time.perf_counter() - started
     policy = args.policy if env.possible_agents else "internal"
     print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {policy}, "

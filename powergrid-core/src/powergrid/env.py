@@ -152,6 +152,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                                         zeros(n_trafo), zeros(n_trafo), zeros(n_ext), zeros(n_ext))
         self._worst_loss = 0.0  # the largest per-tick loss of any learned agent in this episode so far (the penalty)
         self._failure = ""
+        self._ended = False  # the episode is over (its last tick, or a failed flow that terminates it)
         #: every agent's cost ($, row 0) and safety (≥ 0, row 1) in the last step, in ``_agent_ids`` order
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
         self._precompute()
@@ -608,6 +609,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._signal[:] = np.nan
         self.tick = 0
         self.agents = list(self.possible_agents)
+        self._ended = False
         self._set_time(0)
         self._schedule(0)
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
@@ -721,7 +723,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._schedule(self.tick)
         observations = self._observe(out)
         infos = self._infos(sound, penalty, cost, safe)
-        if done or terminate:
+        self._ended = done or terminate
+        if self._ended:
             self.agents = []
         return observations, rewards, terminate, done and not terminate, infos
 
@@ -794,6 +797,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def time_s(self) -> int:
         """Seconds since the episode start."""
         return self.tick * self.tick_s
+
+    @property
+    def ended(self) -> bool:
+        """Whether the episode is over: its last tick played, or a failed power flow under ``on_divergence:
+        terminate`` (``env.agents`` is then empty, but a scenario without learned agents has none at any time)."""
+        return self._ended
 
     @property
     def failure(self) -> str:

@@ -109,7 +109,7 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
     safety = dict.fromkeys(env.possible_agents, 0.0)
     ticks = failures = inside = total = 0
     lo, hi = math.inf, -math.inf
-    while env.agents or (not env.possible_agents and env.tick < env.max_ticks):  # no learned agent: the rules play
+    while not env.ended:  # also without learned agents (the rules play)
         _, rewards, _, _, infos = env.step(act(env))
         ticks += 1
         for agent_id, r in rewards.items():
@@ -118,8 +118,6 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
             safety[agent_id] += infos[agent_id]["safety"]
         if env.failure:  # the tick's flow failed (every learned agent's ``converged`` is False)
             failures += 1
-            if rw.on_divergence == "terminate":  # the episode ends here (without learned agents nothing else says so)
-                break
             continue
         vm = env.last_result.vm_pu[on]
         inside += int(np.count_nonzero((vm >= rw.v_min_pu) & (vm <= rw.v_max_pu)))

@@ -119,10 +119,7 @@ class ScenarioServer:
                     own[aid] = np.concatenate([flat, np.zeros(size - flat.size)])  # horizontal-protocol parts: 0
         actions = {aid: env_action(env, aid, own.get(aid)) for aid in env.agents}
         env.step(actions)
-        # no learned agent (env.agents always empty): the last tick, or a failed flow that terminates the episode
-        ended = env.possible_agents or env.tick >= env.max_ticks or \
-            (env.failure and env.config.reward.on_divergence == "terminate")
-        if not env.agents and ended:
+        if env.ended:  # the last tick, or a failed flow that terminates the episode (also without learned agents)
             self.episodes += 1
             env.reset(seed=self.seed + self.episodes)
         self.server.publish()
