@@ -109,15 +109,6 @@ def test_pickles():
     assert a[1] == b[1]
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    os.environ.setdefault("POWERGRID_OFFLINE", "1")  # inherited by the Ray workers
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             ignore_reinit_error=True)
-    yield
-    ray.shutdown()
-
-
 def _ppo(scenario, agents, *, batch: int) -> PPOConfig:
     return (
         PPOConfig()

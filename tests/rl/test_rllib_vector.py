@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import gymnasium
 import numpy as np
 import pytest
-import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
@@ -66,15 +63,6 @@ def test_discrete_actions_that_start_below_zero_are_shifted_as_in_the_rllib_env(
             expected[i], r, *_ = env.step(actions[i])
             assert rewards[i] == pytest.approx(r, rel=1e-9)
     assert [env.env.scenario.agents["t1"].device.position for env in vec.envs] == [-6, 6]
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    os.environ.setdefault("POWERGRID_OFFLINE", "1")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             ignore_reinit_error=True)
-    yield
-    ray.shutdown()
 
 
 def test_ppo_trains_through_the_vector_env_runner(ray_session):

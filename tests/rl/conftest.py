@@ -1,0 +1,30 @@
+"""Ray for the RLlib test modules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """Ray started for one test module; the empty log folders RLlib's Trainable makes in ~/ray_results on every
+    build are removed after it (nothing is left outside the tests' own folders)."""
+    ray = pytest.importorskip("ray")
+    home = Path("~/ray_results").expanduser()
+    before = set(home.iterdir()) if home.exists() else None
+    os.environ.setdefault("POWERGRID_OFFLINE", "1")  # inherited by the Ray workers
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+    if home.exists():
+        for folder in set(home.iterdir()) - (before or set()):
+            with contextlib.suppress(OSError):  # not empty: not ours to remove
+                folder.rmdir()
+        if before is None:
+            with contextlib.suppress(OSError):
+                home.rmdir()
