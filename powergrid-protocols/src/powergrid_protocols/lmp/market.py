@@ -83,11 +83,9 @@ class LMPMarket(HorizontalProtocol):
             devs = [d for d in agent.devices() if node_of[d.bus] >= 0]
             devs = [d for d in devs if type(d.device).__name__ != "GridConnection"] or devs
             self.node[agent.id] = int(node_of[devs[0].bus]) if devs else self.dc.slack
+        #: each participant's DGs at buses of the DC model (one at an out-of-service bus injects nothing)
+        self.dgs = {a.id: [d for d in devices_of(a, ("DG",)) if node_of[d.bus] >= 0] for a in self.participants}
         self.reset(np.random.default_rng(0))
-
-    def _dgs(self, agent: Any) -> list[Any]:
-        """The agent's DGs at buses of the DC model (one at an out-of-service bus injects nothing)."""
-        return [d for d in devices_of(agent, ("DG",)) if self.dc.node_of[d.bus] >= 0]
 
     def reset(self, rng: np.random.Generator) -> None:
         self.result: MarketResult | None = None
@@ -108,7 +106,7 @@ class LMPMarket(HorizontalProtocol):
         offers: list[Offer] = [Offer(self._slack, float(ctx.price), grid, "grid", grid)]
         owners: list[Any] = [None]
         for agent in self.participants:
-            dgs = self._dgs(agent)
+            dgs = self.dgs[agent.id]
             extra = read_extra(agent, actions, self.action_space(agent), self.projection)
             if extra is not None:  # capped at the MW its DGs can add over their low ends (none without a DG)
                 node = int(self.dc.node_of[dgs[0].bus]) if dgs else self.node[agent.id]
@@ -135,7 +133,7 @@ class LMPMarket(HorizontalProtocol):
             for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
                 if self.dc.node_of[d.bus] >= 0:
                     demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
-            for d in self._dgs(agent):  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
+            for d in self.dgs[agent.id]:  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
                 demand[self.dc.node_of[d.bus]] -= mw_range(d)[0]
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
@@ -159,7 +157,7 @@ class LMPMarket(HorizontalProtocol):
             self.lmp[agent.id] = price
             for d in agent.devices():
                 d.price = price
-            for d in self._dgs(agent):
+            for d in self.dgs[agent.id]:
                 lo, _ = mw_range(d)
                 set_pending_mw(d, lo + cleared.get(id(d), 0.0))
 
