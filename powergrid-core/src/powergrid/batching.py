@@ -125,7 +125,6 @@ class DeviceGroups:
             self.batches.append(b)
             batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
         self.n = len(device_agents)
-        self._agent_ids = {id(d.device): d.id for d in device_agents}  # for error messages
         self.solo = [d for d in device_agents if id(d.device) not in batched]
         self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
         self.solo_devices = [d.device for d in self.solo]
@@ -194,7 +193,8 @@ class DeviceGroups:
     def _shape_error(self, observe: Callable[[], np.ndarray], value: Any, where: slice) -> str:
         """The message for an observed part whose value does not fit its place: the agent, the class, both shapes."""
         owner = getattr(observe, "__self__", None)
-        agent = self._agent_ids.get(id(owner))
+        everyone = [*self.solo, *(a for b in self.batches for a in b.agents)]
+        agent = next((d.id for d in everyone if d.device is owner), None)
         space = getattr(owner, "observation_space", None)
         return (f"{f'agent {agent!r}: ' if agent else ''}{type(owner).__name__}.{getattr(observe, '__name__', 'observe')}()"
                 f" returned shape {np.shape(value)}, expected {where.stop - where.start} value(s)"
