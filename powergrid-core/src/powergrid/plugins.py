@@ -52,9 +52,10 @@ class PluginRecord:
         """The factory object, importing it first when it is a ``"module:attr"`` string."""
         if not isinstance(self.factory, str):
             return self.factory
-        if self._form_problem():
+        problem = self._form_problem()
+        if problem:
             raise PluginLoadError(f"{self.kind or 'plugin'} {self.name!r} from {self.provider} cannot be loaded: "
-                                  f"{self._form_problem()}")
+                                  f"{problem}")
         module, _, attr = self.factory.partition(":")
         try:
             obj: Any = importlib.import_module(module)
@@ -69,8 +70,9 @@ class PluginRecord:
         """Why a lazy ``"module:attr"`` factory cannot load (its module is not installed), without importing it."""
         if not isinstance(self.factory, str):
             return None
-        if self._form_problem():
-            return self._form_problem()
+        problem = self._form_problem()
+        if problem:
+            return problem
         module = self.factory.partition(":")[0]
         try:
             found = importlib.util.find_spec(module) is not None
