@@ -227,26 +227,40 @@ def test_admm_dispatches_a_ramp_limited_dg_within_its_ramp():
         assert dg.device.p_mw == pytest.approx(scheduled, abs=1e-6)
 
 
+def _driven_by_rule_action(edit, iso, steps, measure):
+    """hierarchical_3level in physical units with ``edit(agents)`` applied, every learned agent sent
+    ``env.rule_action`` but the ISO, sent ``iso(env)``: ``measure(env)`` after each of ``steps`` steps."""
+    data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
+    data["spaces"] = {"action": "physical", "observation": "raw"}
+    edit(data["agents"])
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=3)
+    measured = []
+    for _ in range(steps):
+        actions = {a: env.rule_action(a) for a in env.agents}
+        actions["iso"] = iso(env)
+        env.step(actions)
+        measured.append(measure(env))
+    return measured
+
+
+def _policy(agent_id, policy):
+    def edit(agents):
+        next(a for a in agents if a["id"] == agent_id)["policy"] = policy
+    return edit
+
+
 @pytest.mark.parametrize("signal", [-1.0, 1.0])
 def test_env_rule_action_answers_the_parents_price_signal(signal):
     # a learned mg1 driven by env.rule_action (run --policy rule, evaluate's rule, SingleAgentView's other agents)
     # must act as mg1 with policy: rule under the ISO's price signal; it answered the market price instead (at a
     # signal of 0 $/MWh it drained its battery, at 150 it filled it: day cost 658.34 vs 722.45 $ at 0)
-    runs = []
-    for mg1 in ("learned", "rule"):
-        data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
-        data["spaces"] = {"action": "physical", "observation": "raw"}
-        next(a for a in data["agents"] if a["id"] == "mg1")["policy"] = mg1
-        env = MultiAgentPowerGridEnv.from_config(data)
-        env.reset(seed=3)
-        costs = []
-        for _ in range(90):
-            actions = {a: env.rule_action(a) for a in env.agents}
-            actions["iso"] = np.interp(signal, [-1.0, 1.0], env.action_space("iso").low.tolist()
-                                       + env.action_space("iso").high.tolist()).reshape(1).astype(np.float32)
-            env.step(actions)
-            costs.append(env.agent_costs()["mg1"][0])
-        runs.append(costs)
+    def iso(env):
+        space = env.action_space("iso")
+        return np.interp(signal, [-1.0, 1.0], space.low.tolist() + space.high.tolist()).reshape(1).astype(np.float32)
+
+    runs = [_driven_by_rule_action(_policy("mg1", mg1), iso, 90, lambda env: env.agent_costs()["mg1"][0])
+            for mg1 in ("learned", "rule")]
     assert runs[0] == runs[1]
 
 
@@ -270,21 +284,15 @@ def test_env_rule_action_answers_a_signal_its_parent_passes_on():
     # a learned battery under a microgrid that passes prices on (protocol none) under the ISO's signal: the internal
     # policy answers the ISO's price (inherited through mg1), env.rule_action answered the market price: at a
     # signal of 150 $/MWh it filled the battery (SOC 0.474 -> 0.900 in 2 h) where policy: rule idles
-    runs = []
-    for ess in ("learned", "rule"):
-        data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
-        data["spaces"] = {"action": "physical", "observation": "raw"}
-        for a in data["agents"]:
-            if a["id"] in ("mg1", "mg2", "mg3"):
-                a.update(protocol={"type": "none"}, policy="rule")
-        next(a for a in data["agents"] if a["id"] == "mg1_ess")["policy"] = ess
-        env = MultiAgentPowerGridEnv.from_config(data)
-        env.reset(seed=3)
-        socs = []
-        for _ in range(40):
-            actions = {a: env.rule_action(a) for a in env.agents}
-            actions["iso"] = env.action_space("iso").high.astype(np.float32)
-            env.step(actions)
-            socs.append(next(d for d in env.scenario.device_agents if d.id == "mg1_ess").device.soc)
-        runs.append(socs)
+    def edit(ess):
+        def apply(agents):
+            for a in agents:
+                if a["id"] in ("mg1", "mg2", "mg3"):
+                    a.update(protocol={"type": "none"}, policy="rule")
+            _policy("mg1_ess", ess)(agents)
+        return apply
+
+    runs = [_driven_by_rule_action(edit(ess), lambda env: env.action_space("iso").high.astype(np.float32), 40,
+                                   lambda env: env.scenario.agents["mg1_ess"].device.soc)
+            for ess in ("learned", "rule")]
     assert runs[0] == runs[1]
