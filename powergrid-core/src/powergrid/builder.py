@@ -201,21 +201,17 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
             raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
         params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config, f"protocol {a.protocol.type!r}")
-        try:
+        with _reported_at(config, a.protocol.path):  # e.g. children the protocol cannot drive
             agent.protocol = cls(params, agent)
-        except ValueError as exc:  # e.g. children the protocol cannot drive
-            raise config.source.error(a.protocol.path, str(exc)) from None
     horizontal = []
     for h in config.horizontal:
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
-        try:
+        with _reported_at(config, h.path):
             proto = cls(params, [agents[p] for p in h.participants])
             proto.attach(net)
-        except ValueError as exc:
-            raise config.source.error(h.path, str(exc)) from None
         horizontal.append(proto)
     policies: dict[str, Any] = {}
     for a in config.agents:
@@ -297,10 +293,6 @@ def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, 
     if isinstance(raw.get("path"), str) and config.source.file:  # relative to the scenario file, not the cwd
         folder = Path(os.path.abspath(config.source.file)).parent  # absolute now: the cwd may change before a reset
         raw = {**raw, "path": str(folder / Path(raw["path"]).expanduser())}
-    try:
+    with _reported_at(config, path):  # e.g. a provider that has no such role
         return cls(_params(cls, raw, path, config, f"dataset {name!r}"), role)
-    except ValueError as exc:  # e.g. a provider that has no such role
-        if isinstance(exc, ConfigError):
-            raise
-        raise config.source.error(path, str(exc)) from None
 
