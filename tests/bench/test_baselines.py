@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from powergrid.bench.oracle import replay, solve_day
@@ -87,3 +88,13 @@ def test_the_command_writes_the_leaderboard_and_figures(tmp_path):
     rows = json.loads((out / "results.json").read_text())["rows"]
     # the batteries' end-of-day energy change is recorded for every policy (no terminal value: a drain is visible)
     assert all(len(r["storage_mwh_per_day"]) == 1 and abs(r["storage_mwh_per_day"][0]) <= 10.0 for r in rows)  # a 10 MWh battery
+
+
+def test_the_random_baseline_draws_new_actions_on_every_test_day():
+    """evaluate_task played every day from the same seed, so random sent the same battery setpoints each day
+    (peak_shaving's hour-0 battery 0.5478 MW on both days); now day i plays from seed + i."""
+    from powergrid.bench.leaderboard import evaluate_task
+
+    rows, _ = evaluate_task(task_named("peak_shaving"), DAYS)
+    first, second = next(r for r in rows if r.policy == "random").days
+    assert not np.array_equal(first.device_mw["ess"], second.device_mw["ess"])

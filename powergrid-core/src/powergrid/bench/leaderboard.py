@@ -51,24 +51,29 @@ class Row:
 
 def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] | None = None,
                   seed: int = 0) -> tuple[list[Row], list[float]]:
-    """Random, rule, oracle (and ``trained`` policies) on ``days``; also the oracle's LP objectives."""
+    """Random, rule, oracle (and ``trained`` policies) on ``days``; also the oracle's LP objectives.
+
+    Every policy plays the ``i``-th day from ``reset(seed + i)``: the same draws for all on a day, and the random
+    baseline its own actions each day (one seed for all days replayed one action sequence on every day).
+    """
     rows: list[Row] = []
     results: dict[str, list[DayResult]] = {}
     seconds: dict[str, float] = {}
     lp: list[float] = []
-    for day in days:
+    for i, day in enumerate(days):
+        day_seed = seed + i
         env = MultiAgentPowerGridEnv(task.config(day))
         policies: dict[str, Any] = {"random": "random", "rule": "rule"}
         for name, factory in (trained or {}).items():
             policies[name] = factory(env)
         for name, policy in policies.items():
             started = time.perf_counter()
-            results.setdefault(name, []).append(play(env, policy, seed))
+            results.setdefault(name, []).append(play(env, policy, day_seed))
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
         view = MultiAgentPowerGridEnv(task.config(day, dispatch_view=True))
         started = time.perf_counter()
-        plan = solve_day(view, seed)
-        results.setdefault("oracle", []).append(play(view, replay(plan), seed))
+        plan = solve_day(view, day_seed)
+        results.setdefault("oracle", []).append(play(view, replay(plan), day_seed))
         seconds["oracle"] = seconds.get("oracle", 0.0) + time.perf_counter() - started
         lp.append(plan.objective)
     for name, days_ in results.items():
