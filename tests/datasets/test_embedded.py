@@ -222,6 +222,30 @@ def test_a_split_hides_the_other_days_but_keeps_the_values_and_scale():
         make("load", split="train", start="2023-08-28")
 
 
+@pytest.mark.parametrize("held_out", [{"split": "train"}, {"date_to": "2023-03-22"}])
+def test_held_out_days_never_reach_an_episode_day_through_cleaning(monkeypatch, held_out):
+    """The last train hour (21 March, 23:00) missing: it used to be gap-filled from 22 March, a held-out day, and
+    with ``outlier_z`` a train value was judged against held-out ones. Changing only held-out days changes nothing."""
+    from powergrid_datasets import providers
+
+    table = embedded._table().copy()
+    last_train_hour = pd.Timestamp("2023-03-21T23:00", tz=LA).tz_convert("UTC")
+    table.loc[last_train_hour, :] = np.nan
+    held = table.index.tz_convert(LA).normalize() == pd.Timestamp("2023-03-22", tz=LA)
+    changed = table.copy()
+    changed.loc[held, :] *= 1.5
+    series = []
+    for frame in (table, changed):
+        monkeypatch.setattr(embedded, "_table", lambda frame=frame: frame)
+        monkeypatch.setattr(providers, "_SERIES_CACHE", {})
+        for role in ("load", "wind"):
+            series.append(make(role, normalize="none", outlier_z=3.0, **held_out).series())
+    train = ~held & (table.index < pd.Timestamp("2023-03-22", tz=LA))
+    for before, after in zip(series[:2], series[2:]):
+        np.testing.assert_array_equal(before.values()[train], after.values()[train])
+    assert np.isnan(series[0].values()[table.index == last_train_hour]).all()  # a gap at the edge stays a gap
+
+
 # -- a core + datasets install -----------------------------------------------------------------
 def test_loads_with_only_core_and_the_dataset_pack(tmp_path):
     """In a fresh process, outside the repository, with the other packs unimportable and no data folder."""

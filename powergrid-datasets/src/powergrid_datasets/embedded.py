@@ -38,7 +38,7 @@ import pandas as pd
 
 from powergrid.params import choice
 from powergrid_datasets.providers import EpisodeParams, SeriesProvider, timezone
-from powergrid_datasets.timeseries import MISSING, TimeSeries
+from powergrid_datasets.timeseries import TimeSeries
 
 DATA_FILE = "caiso_2023.csv.gz"
 META_FILE = "caiso_2023.json"
@@ -137,11 +137,10 @@ class Caiso2023Provider(SeriesProvider):
     def raw_series(self) -> TimeSeries:
         return series(self.column())
 
-    def _prepare(self) -> TimeSeries:
-        """Cleaned and normalised over the whole year (one scale for every split), then cut to the split's days."""
-        ts = super()._prepare()
+    def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
+        """The ``date_from``/``date_to`` mask and, with a split, only the split's days."""
+        keep = super().episode_days(index)
         if self.params.split == "all":
-            return ts
-        keep = pd.Series(split_days(ts.index, self.params.split, self.params.tz), index=ts.index)
-        return TimeSeries(ts.data.where(keep, axis=0), ts.units, ts.provenance.where(keep, MISSING, axis=0).astype(np.int8),
-                          ts.step, f"{ts.source}, {self.params.split} days", ts.meta)
+            return keep
+        days = split_days(index, self.params.split, self.params.tz)
+        return days if keep is None else keep & days

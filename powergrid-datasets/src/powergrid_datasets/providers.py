@@ -3,7 +3,9 @@
 File-backed providers (caiso, ercot, nyiso, simbench) share one pipeline, run
 once per process and parameter set:
 
-1. parse the source into a :class:`~powergrid_datasets.timeseries.TimeSeries` at its own step;
+1. parse the source into a :class:`~powergrid_datasets.timeseries.TimeSeries` at its own step; the times outside
+   ``date_from``–``date_to`` (and outside ``caiso_2023``'s ``split``) are missing from step 2 on, so that no
+   cleaning of an episode's values reads a held-out one;
 2. negative values: ``negative`` (``auto`` = clip for load/solar/wind, keep for price);
 3. outliers: values more than ``outlier_z`` robust deviations from the rolling daily
    median become missing (off by default);
@@ -219,13 +221,34 @@ class SeriesProvider(ProfileProvider):
                 _SERIES_CACHE[key] = self._prepare()
             return _SERIES_CACHE[key]
 
-    def _prepare(self) -> TimeSeries:
+    def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
+        """Mask of the times episodes may use (``date_from`` ≤ t < ``date_to``), or None: all of them."""
         p = self.params
-        ts = self.raw_series()
+        if p.date_from is None and p.date_to is None:
+            return None
+        keep = np.ones(len(index), dtype=bool)
+        if p.date_from is not None:
+            keep &= index >= _local(p.date_from, p.tz)
+        if p.date_to is not None:
+            keep &= index < _local(p.date_to, p.tz)
+        return keep
+
+    def _cleaned(self, ts: TimeSeries) -> TimeSeries:
+        """Steps 2–4 of the module doc: negative values, outliers, short gaps."""
+        p = self.params
         ts = ts.apply_negative_policy(self.negative_mode())
         ts = ts.mark_outliers(p.outlier_z)
-        ts = ts.fill_gaps(pd.Timedelta(hours=p.max_gap_hours))
-        values = ts.values()
+        return ts.fill_gaps(pd.Timedelta(hours=p.max_gap_hours))
+
+    def _prepare(self) -> TimeSeries:
+        """The cleaned series, normalised by the whole series' divisor; the times outside :meth:`episode_days` are
+        dropped before cleaning, so that no gap fill or outlier test of an episode uses a held-out value."""
+        p = self.params
+        raw = self.raw_series()
+        whole = self._cleaned(raw)
+        keep = self.episode_days(raw.index)
+        ts = whole if keep is None or keep.all() else self._cleaned(raw.only(keep))
+        values = whole.values()
         mode = self.normalize_mode()
         if mode == "none":
             divisor, unit = 1.0, ts.units[ts.columns[0]]

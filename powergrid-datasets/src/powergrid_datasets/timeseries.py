@@ -185,6 +185,11 @@ class TimeSeries:
             mask &= self.index < _utc(end)
         return self._replace(self.data[mask], self.provenance[mask])
 
+    def only(self, keep: np.ndarray) -> TimeSeries:
+        """The series with every value where ``keep`` (a boolean mask of the index) is False made ``MISSING``."""
+        cells = np.broadcast_to(np.asarray(keep, dtype=bool)[:, None], self.data.shape)
+        return self._replace(self.data.where(cells), self.provenance.where(cells, MISSING).astype(np.int8))
+
     def split(self, **ranges: tuple[Any, Any]) -> dict[str, TimeSeries]:
         """Named date ranges, e.g. ``split(train=("2023-01-01", "2023-10-01"), test=("2023-10-01", None))``.
 
