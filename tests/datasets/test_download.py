@@ -5,11 +5,15 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from collections import Counter
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -293,3 +297,50 @@ def test_manifest_updates_from_several_processes_at_once_keep_every_entry(tmp_pa
     manifest = json.loads((tmp_path / cache.MANIFEST).read_text())
     assert sorted(manifest) == sorted(f"w{n}_{i}.zip" for n in range(4) for i in range(100))
     assert sorted(p.name for p in tmp_path.iterdir()) == [cache.MANIFEST, cache.MANIFEST + ".lock"]  # no temporary left
+
+
+READ_ONLY_PROBE = """
+import os, sys, zipfile
+from pathlib import Path
+root = Path(sys.argv[1])
+os.environ["POWERGRID_CACHE_DIR"] = str(root / "cache")
+os.environ.pop("POWERGRID_OFFLINE", None)
+from powergrid_datasets import cache
+for name in ("feb.zip", "jan.zip"):  # not cached; cached but truncated
+    try:
+        cache.fetch("http://127.0.0.1:9/never", name, subdir="caiso", retries=0)
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+print("kept", (root / "cache" / "caiso" / "jan.zip").read_bytes() == b"PK truncated")
+"""
+
+
+def test_a_read_only_cache_folder_is_reported_before_any_request():
+    """A read-only cache: one error naming the folder and POWERGRID_CACHE_DIR, never a request or a traceback
+    (a cached file that did not verify used to end in a bare PermissionError from deleting it)."""
+    root = Path(tempfile.mkdtemp(prefix="pg-ro-"))  # outside pytest's 0700 tmp folder, so another user can enter
+    try:
+        folder = root / "cache" / "caiso"
+        folder.mkdir(parents=True)
+        (folder / "jan.zip").write_bytes(b"PK truncated")
+        script = root / "probe.py"
+        script.write_text(READ_ONLY_PROBE)
+        os.chmod(script, 0o644)
+        for path in (root, root / "cache"):
+            os.chmod(path, 0o755)
+        os.chmod(folder, 0o555)
+        command = [sys.executable, str(script), str(root)]
+        if os.geteuid() == 0:  # root writes anywhere: run the probe as nobody
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root without setpriv: no way to make a folder read-only")
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=root)
+        lines = out.stdout.splitlines()
+        assert out.returncode == 0, out.stderr
+        for line in lines[:2]:
+            assert line.startswith("DatasetError cache folder") and "is not writable" in line, line
+            assert "POWERGRID_CACHE_DIR" in line
+        assert lines[2] == "kept True"
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(root)

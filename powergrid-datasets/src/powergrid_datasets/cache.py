@@ -8,6 +8,8 @@
 - A fresh download is validated (for zips: it opens and every member's CRC
   checks), so a truncated or partial response is detected even without a
   known hash; it is retried, then reported.
+- A folder that cannot be written to is reported before any request (a cached file there that verifies
+  is still used).
 - ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error; a cached file
   that cannot be verified is then reported and kept (never deleted without a download to replace it).
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
@@ -152,6 +154,7 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     if offline():  # nothing could replace the file: keep it and say why it is not used
         where = f"{fname} is not in the cache {folder}" if not target.is_file() else f"cached {target}: {problem}"
         raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
+    _check_writable(folder)  # before any request: a download there could never be kept
     if target.exists():
         log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
         target.unlink()
@@ -180,6 +183,16 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
         return path
     raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise :class:`DatasetError` unless a file can be created in ``folder``."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise DatasetError(f"cache folder {folder} is not writable ({exc.strerror or exc}), so nothing can be downloaded "
+                           f"into it; set {CACHE_ENV} to a writable folder") from None
 
 
 def _is_connection_error(exc: Exception) -> bool:
