@@ -222,6 +222,16 @@ def test_a_split_hides_the_other_days_but_keeps_the_values_and_scale():
         make("load", split="train", start="2023-08-28")
 
 
+def test_a_start_belongs_to_the_split_of_its_local_day_whatever_zone_it_is_written_in():
+    """21 March 20:00 in Los Angeles is 22 March 03:00 UTC: a train day however it is written (it was refused when
+    written in UTC), and 26 March 23:00 (27 March 06:00 UTC) is a validation day, not a test one."""
+    local, utc = (make("load", split="train", start=s, start_hour=20) for s in ("2023-03-21T20:00", "2023-03-22T03:00Z"))
+    np.testing.assert_array_equal(local.episode(4, 60, np.random.default_rng(0)), utc.episode(4, 60, np.random.default_rng(0)))
+    assert local.last_start == utc.last_start == pd.Timestamp("2023-03-22T03:00Z")
+    with pytest.raises(ValueError, match=r"2023-03-26 23:00:00-07:00 in America/Los_Angeles\) is not a test day"):
+        make("load", split="test", start="2023-03-27T06:00Z", start_hour=23)
+
+
 @pytest.mark.parametrize("held_out", [{"split": "train"}, {"date_to": "2023-03-22"}])
 def test_held_out_days_never_reach_an_episode_day_through_cleaning(monkeypatch, held_out):
     """The last train hour (21 March, 23:00) missing: it used to be gap-filled from 22 March, a held-out day, and

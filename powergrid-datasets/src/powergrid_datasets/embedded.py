@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from powergrid.params import choice
-from powergrid_datasets.providers import EpisodeParams, SeriesProvider, timezone
+from powergrid_datasets.providers import EpisodeParams, SeriesProvider, fixed_start, timezone
 from powergrid_datasets.timeseries import TimeSeries
 
 DATA_FILE = "caiso_2023.csv.gz"
@@ -122,10 +122,11 @@ class Caiso2023Provider(SeriesProvider):
         if role == "wind" and params.hub not in WIND_HUBS:
             raise ValueError(f"caiso_2023 has no wind at {params.hub} (wind hubs: {', '.join(WIND_HUBS)})")
         if params.start is not None and params.split != "all":
-            day = pd.Timestamp(params.start).day
+            start = fixed_start(params).tz_convert(params.tz)  # the local day of the first value
             first, last = SPLITS[params.split]
-            if not first <= day <= last:
-                raise ValueError(f"start {params.start} is not a {params.split} day (days {first}–{last} of a month)")
+            if not first <= start.day <= last:
+                raise ValueError(f"start {params.start} ({start} in {params.tz}) is not a {params.split} day "
+                                 f"(days {first}–{last} of a month)")
 
     def column(self) -> str:
         p = self.params

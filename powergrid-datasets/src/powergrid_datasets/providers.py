@@ -358,7 +358,7 @@ class SeriesProvider(ProfileProvider):
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
-        start = _fixed_start(p) if p.start else self._common_start(n_steps, step_minutes, rng)
+        start = fixed_start(p) if p.start else self._common_start(n_steps, step_minutes, rng)
         if start is None and len(self._origins(step_minutes)) > 1:  # starts on two grids: draw the day here
             days = sorted(self.start_days(n_steps, step_minutes))
             if days:
@@ -392,7 +392,7 @@ def _date_only(value: str) -> _dt.date | None:
         return None
 
 
-def _fixed_start(params: Any) -> pd.Timestamp:
+def fixed_start(params: Any) -> pd.Timestamp:
     """The UTC time of a fixed ``start``: a date at ``start_hour`` hours after its local midnight, a timestamp as is."""
     day = _date_only(params.start)
     if day is None:
@@ -634,7 +634,7 @@ class PvlibProvider(ProfileProvider):
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
         if p.start:
-            t0 = _fixed_start(p)
+            t0 = fixed_start(p)
         else:
             days = 366 if calendar.isleap(p.year) else 365
             day = _dt.date(p.year, 1, 1) + _dt.timedelta(days=int(rng.integers(days)))
