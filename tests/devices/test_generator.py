@@ -75,3 +75,21 @@ def test_feasible_range_is_the_ramp_window_while_on_and_nothing_while_off() -> N
     assert dg.feasible_range() == pytest.approx((0.15, 0.3))
     off = make("DG", commitment=True, on_init=False)
     assert off.feasible_range() == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("case", ["start", "stop", "refused"])
+def test_feasible_range_under_an_on_off_request_is_what_the_step_holds(case) -> None:
+    """With an action, the range follows its on/off request (before: always the present state's, so a protocol
+    dispatched a starting unit at 0 MW and a stopping one above 0). A request the unit cannot honour (min_up_h)
+    keeps the present range."""
+    on = case != "start"
+    dg = make("DG", commitment=True, on_init=on, p_min_mw=0.1, p_max_mw=0.6, ramp_up_mw_per_h=1.2,
+              min_up_h=1.0 if case == "refused" else 0.0)
+    if on:
+        dg.step(dg.actions.pack(p=0.1, u=1.0), context())  # at p_min: it may shut down
+    action = dg.actions.pack(p=0.5, u=0.0 if on else 1.0)
+    expected = {"start": (0.1, 0.3), "stop": (0.0, 0.0), "refused": (0.1, 0.4)}[case]  # start: p_min, RU·dt
+    assert dg.feasible_range(action) == pytest.approx(expected)
+    assert dg.feasible_range() == pytest.approx((0.0, 0.0) if case == "start" else (0.1, 0.4))  # no request
+    dg.step(action, context())
+    assert dg.p_mw == pytest.approx(min(max(0.5, expected[0]), expected[1]))

@@ -201,7 +201,8 @@ def _ieee34_3mg_scaled():
 def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
     """Each load has its own class multiplier (powergrid.loads); the market used one scalar, the ``load`` profile,
     and cleared 3.597 MW at tick 5 of lmp_market.yaml while the AC flow served 2.257 MW. Reference: pandapower's
-    ``res_load`` (p_mw·scaling) of the env's loads at the tick, per DC node; the cleared MW meet it less the PV."""
+    ``res_load`` (p_mw·scaling) of the env's loads at the tick, per DC node; the cleared MW meet it less the PV's
+    injection."""
     import copy
 
     import pandapower as pp
@@ -228,8 +229,8 @@ def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
     checked = 0
     for _ in range(8):
         t = env.ctx.tick
-        pv_mw = sum(min(max(d.device.available_mw(env.ctx), 0.0), d.device.rated_mw) for d in pvs)
         env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
+        pv_mw = sum(d.device.p_mw for d in pvs)  # what the PV injected (mg1's, at f = 0.5, curtailed)
         if t not in (1, 3, 5, 7):
             continue
         net = copy.deepcopy(base)
@@ -433,3 +434,76 @@ def test_the_dgs_low_ends_are_not_counted_as_demand():
         assert r.success and all(d.device.p_mw >= 0.3 - 1e-6 for d in dgs)
         dg_mw = sum(d.device.p_mw for d in dgs)
         assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - pv - dg_mw, abs=1e-6)  # the grid's share
+
+
+def _lmp_env_mg1(edit):
+    """lmp_market.yaml with physical actions, ``edit(data)`` applied."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["spaces"] = {"action": "physical"}
+    edit(data)
+    return MultiAgentPowerGridEnv.from_config(data)
+
+
+def test_a_dg_switching_on_or_off_in_the_market_step_offers_its_range_after_the_switch():
+    """The market took each DG's range before its on/off request: a DG starting this step offered (0, 0) and was
+    set to 0 MW, then ran its p_min anyway (0.2 MW the market counted nowhere); a DG shutting down kept its low end
+    (0.1 MW taken off the demand) and delivered 0. mg1 gets a second DG: mg1_dg starts (off, u = 1), mg1_dg2 shuts
+    down (on at p_min, u = 0); every DG delivers its cleared setpoint and the grid's share is the rest."""
+
+    def edit(data):
+        mg1 = next(a for a in data["agents"] if a["id"] == "mg1")
+        mg1["children"].insert(2, "mg1_dg2")
+        dg = next(a for a in data["agents"] if a["id"] == "mg1_dg")
+        dg["params"].update(commitment=True, on_init=False, p_min_mw=0.2)
+        data["agents"].append({"id": "mg1_dg2", "type": "DG", "bus": "mg1.675",
+                               "params": {"p_max_mw": 0.4, "p_min_mw": 0.1, "commitment": True, "cost_b": 70.0}})
+
+    env = _lmp_env_mg1(edit)
+    proto = env.scenario.horizontal[0]
+    start, stop = env.scenario.agents["mg1_dg"], env.scenario.agents["mg1_dg2"]
+    pvs = [env.scenario.agents[f"mg{k}_pv"] for k in (1, 2, 3)]
+    dgs = [start, stop] + [env.scenario.agents[f"mg{k}_dg"] for k in (2, 3)]
+    env.reset(seed=0)
+    assert not start.device.on and stop.device.on and stop.device.p_mw == pytest.approx(0.1)
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    # mg1's own part: ESS p, DG p, DG u, DG2 p, DG2 u, PV f, then the market's [price, quantity]
+    action[[2, 4, 5]] = [1.0, 0.0, 1.0]  # mg1_dg on, mg1_dg2 off, PV at its maximum power point
+    action[-2:] = [0.0, 1.0]  # offer everything it can add at 0 $/MWh
+    pv = sum(min(max(d.device.available_mw(env.ctx), 0.0), d.device.rated_mw) for d in pvs)
+    _, _, _, _, infos = env.step({"mg1": action})
+    r = proto.result
+    assert r.success and start.device.on and not stop.device.on
+    assert start.device.p_mw == pytest.approx(0.6, abs=1e-6)  # p_min + the 0.4 MW it offered above it
+    assert stop.device.p_mw == 0.0
+    for d in dgs:  # each delivers what the market set
+        assert d.device.p_mw == pytest.approx(float(d.pending[0]), abs=1e-6)
+    assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - pv - sum(d.device.p_mw for d in dgs), abs=1e-6)
+    assert infos["mg1"]["projection"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_market_counts_the_pv_a_participant_injects_not_what_is_available():
+    """The market took the PV's available MW off the demand; a curtailed PV (f < 1) injects f·P_av, so the grid's
+    cleared share fell short of what the network drew from it by (1 − f)·P_av. mg1 curtails its PV to f = 0.25."""
+
+    env = _lmp_env_mg1(lambda data: None)
+    proto = env.scenario.horizontal[0]
+    pvs = [env.scenario.agents[f"mg{k}_pv"] for k in (1, 2, 3)]
+    dgs = [env.scenario.agents[f"mg{k}_dg"] for k in (1, 2, 3)]
+    env.reset(seed=0)
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    action[2] = 0.25  # mg1's own part: ESS p, DG p, PV f, …
+    sunny = 0
+    for _ in range(24):
+        env.step({"mg1": action})
+        r = proto.result
+        assert r.success
+        assert pvs[0].device.p_mw == pytest.approx(0.25 * pvs[0].device.available, abs=1e-6)
+        injected = sum(d.device.p_mw for d in pvs + dgs)
+        assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - injected, abs=1e-6)
+        sunny += pvs[0].device.available > 0.05
+    assert sunny > 3

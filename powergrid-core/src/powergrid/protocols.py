@@ -54,12 +54,13 @@ def pending_mw(device_agent: DeviceAgent) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def mw_range(device_agent: DeviceAgent) -> tuple[float, float]:
-    """The MW (low, high) a dispatchable device can hold over the next step: its ``feasible_range()``
-    when it has one (an ESS near empty or full), else the bounds of its action's first entry."""
+def mw_range(device_agent: DeviceAgent, action: Any = None) -> tuple[float, float]:
+    """The MW (low, high) a dispatchable device can hold over the next step under ``action`` (physical; default:
+    its pending action): its ``feasible_range(action)`` when it has one (an ESS near empty or full; a DG that
+    starts or stops on the action's on/off request), else the bounds of its action's first entry."""
     dev = device_agent.device
     if hasattr(dev, "feasible_range"):
-        lo, hi = dev.feasible_range()
+        lo, hi = dev.feasible_range(device_agent.pending if action is None else action)
         return float(lo), float(hi)
     space = dev.action_space
     return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])

@@ -209,14 +209,35 @@ class DG(Device):
             return float(np.interp(power, p.pwl_mw, p.pwl_cost_per_h))
         return quadratic_fuel_per_h(power, p.cost_a, p.cost_b, p.cost_c if power > 0 else 0.0)
 
-    def feasible_range(self) -> tuple[float, float]:
-        """The (min, max) MW the unit can hold over the next step without switching on or off: while on,
-        ``[max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt)]`` around its last output ``p₀``; ``(0, 0)`` while off
-        (protocols dispatch within it: :func:`powergrid.protocols.mw_range`)."""
-        if not self.on:
-            return 0.0, 0.0
+    def commitment(self, want_on: bool | None) -> tuple[bool, bool]:
+        """``(on, switched)`` over the next step after an on/off request (None: none); honoured when
+        :meth:`can_switch`."""
+        if want_on is None or want_on == self.on or not self.can_switch():
+            return self.on, False
+        return want_on, True
+
+    def output_range(self, on: bool, switched: bool) -> tuple[float, float]:
+        """The (min, max) MW over the next step in the state :meth:`commitment` gives: ``(0, 0)`` off; in the step it
+        starts ``[p_min, min(p_max, max(p_min, RU·dt))]``; else ``[max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt)]``
+        around the last output ``p₀``."""
         p, dt = self.params, self.dt_h
-        return max(p.p_min_mw, self.p_mw - p.ramp_down_mw_per_h * dt), min(p.p_max_mw, self.p_mw + p.ramp_up_mw_per_h * dt)
+        if not on:
+            return 0.0, 0.0
+        if switched:
+            return p.p_min_mw, min(p.p_max_mw, max(p.p_min_mw, p.ramp_up_mw_per_h * dt))
+        # max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt) as conditionals (same floats, faster)
+        low = self.p_mw - p.ramp_down_mw_per_h * dt
+        high = self.p_mw + p.ramp_up_mw_per_h * dt
+        return (low if low > p.p_min_mw else p.p_min_mw), (high if high < p.p_max_mw else p.p_max_mw)
+
+    def feasible_range(self, action: object = None) -> tuple[float, float]:
+        """The (min, max) MW the unit holds over the next step under ``action`` (its on/off request honoured when it
+        can switch; None: no request), the range :meth:`step` projects onto (protocols dispatch within it:
+        :func:`powergrid.protocols.mw_range`)."""
+        want_on = None
+        if self.params.commitment and action is not None:
+            want_on = self.actions.read(action)[0][self._iu] >= 0.5
+        return self.output_range(*self.commitment(want_on))
 
     def can_switch(self) -> bool:
         p, dt = self.params, self.dt_h
@@ -229,27 +250,17 @@ class DG(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         values, distance = self.actions.read(action)
-        on, switched = self.on, False
-        if p.commitment:
-            want_on = values[self._iu] >= 0.5
-            if want_on != self.on:
-                if self.can_switch():
-                    on, switched = want_on, True
-                else:
-                    distance += 1.0
+        want_on = values[self._iu] >= 0.5 if p.commitment else None
+        on, switched = self.commitment(want_on)
+        if want_on is not None and want_on != on:  # an on/off request not honoured
+            distance += 1.0
         requested = values[self._ip]
         if not on:
             power = 0.0
-            if p.commitment and values[self._iu] >= 0.5:  # wanted on: the power request was not honoured either
+            if want_on:  # wanted on: the power request was not honoured either
                 distance += abs(requested)
         else:
-            if switched:
-                low, high = p.p_min_mw, min(p.p_max_mw, max(p.p_min_mw, p.ramp_up_mw_per_h * dt))
-            else:  # max(p_min, p₀ − RD·dt), min(p_max, p₀ + RU·dt) as conditionals (same floats, faster)
-                low = self.p_mw - p.ramp_down_mw_per_h * dt
-                low = low if low > p.p_min_mw else p.p_min_mw
-                high = self.p_mw + p.ramp_up_mw_per_h * dt
-                high = high if high < p.p_max_mw else p.p_max_mw
+            low, high = self.output_range(on, switched)
             power = low if requested < low else requested  # min(max(requested, low), high)
             power = high if power > high else power
             distance += abs(power - requested)

@@ -81,6 +81,16 @@ class CurtailableSource(Device):
     def available_mw(self, ctx: StepContext) -> float:
         raise NotImplementedError
 
+    def available_now(self, ctx: StepContext) -> float:
+        """``P_av`` (MW) at the tick: :meth:`available_mw` clipped to ``[0, rated_mw]``."""
+        available, rated = self.available_mw(ctx), self.rated_mw
+        return 0.0 if available < 0.0 else rated if available > rated else available
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The MW the source injects at the tick under ``action`` (physical; None: its default, full output):
+        ``f·P_av``, what :meth:`step` will inject (protocols that must know it before the step: the LMP market)."""
+        return self.actions.read(action)[0][0] * self.available_now(ctx)
+
     def reset(self, rng: np.random.Generator) -> None:
         """Clear the step outputs and the available power (0 MW until the first step reads the profile)."""
         super().reset(rng)
@@ -93,8 +103,7 @@ class CurtailableSource(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         s = self.params.s_max_mva
         values, distance = self.actions.read(action)
-        available, rated = self.available_mw(ctx), self.rated_mw
-        self.available = available = 0.0 if available < 0.0 else rated if available > rated else available
+        self.available = available = self.available_now(ctx)
         self.p_mw = values[0] * available
         self.q_mvar = 0.0
         if s > 0:

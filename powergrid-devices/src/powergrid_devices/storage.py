@@ -145,8 +145,8 @@ class ESS(Device):
         """Only with a spread of the initial SOC (or a subclass's own ``reset``)."""
         return type(self).reset is not ESS.reset or self.params.soc_init_spread > 0
 
-    def feasible_range(self) -> tuple[float, float]:
-        """The (min, max) power in MW the battery can hold for the whole next step."""
+    def feasible_range(self, action: object = None) -> tuple[float, float]:
+        """The (min, max) power in MW the battery can hold for the whole next step (whatever ``action``)."""
         return self._range(self.soc * self.keep)
 
     def _range(self, kept: float) -> tuple[float, float]:

@@ -127,9 +127,10 @@ class Reserve(Setpoint):
         self.allocation: dict[str, float] = {}
         self.shortfall_mw = 0.0
 
-    def allocate(self) -> dict[int, tuple[float, float]]:
-        """``{child index: (reserve MW, setpoint cap MW)}`` for the providers."""
-        ranges = {i: mw_range(self.parent.children[i]) for i in self._providers}
+    def allocate(self, actions: Sequence[Any]) -> dict[int, tuple[float, float]]:
+        """``{child index: (reserve MW, setpoint cap MW)}`` for the providers, each in the range it holds under its
+        action this step (``actions``: one per child, physical)."""
+        ranges = {i: mw_range(self.parent.children[i], actions[i]) for i in self._providers}
         head = {i: max(hi - lo, 0.0) for i, (lo, hi) in ranges.items()}
         total = sum(head.values())
         need = self.params.requirement_mw
@@ -143,7 +144,7 @@ class Reserve(Setpoint):
 
     def directives(self, action: Any, ctx: StepContext) -> Sequence[Directive | None]:
         out = list(super().directives(action, ctx))
-        for i, (_, cap) in self.allocate().items():
+        for i, (_, cap) in self.allocate([d.action for d in out]).items():
             part = np.array(out[i].action, dtype=np.float64)
             if part.size and np.isfinite(part[0]):
                 part[0] = min(part[0], cap)

@@ -50,7 +50,8 @@ class LMPMarket(HorizontalProtocol):
     Demand: the load the AC flow serves at the tick — each in-service load at a bus of the DC
     model draws ``p_mw·scaling`` MW times its own multiplier (``ctx.load_multipliers``: customer
     class, jitter, scale; :mod:`powergrid.loads`); ``load_mw`` keeps it per DC node (MW) — minus
-    the participants' PV available now and their DGs' low ends (``mw_range``; the offers are above them).
+    what the participants' PV injects now (``f·P_av``: its pending curtailment of the available power) and their
+    DGs' low ends (``mw_range``: the range after the DG's pending on/off request; the offers are above them).
     The cleared quantities become the DG setpoints; each
     participant's LMP (at the bus of its first non-meter device) is set as its devices' price and observed,
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
@@ -130,9 +131,9 @@ class LMPMarket(HorizontalProtocol):
         self.load_mw = np.bincount(self._load_node, m * self._load_p, self.dc.n_nodes)
         demand = self.load_mw.copy()
         for agent in self.participants:
-            for d in devices_of(agent, ("PV",)):  # the available MW now (an irradiance PV derates with temperature)
+            for d in devices_of(agent, ("PV",)):  # what it injects now: f·P_av, curtailed by its pending action
                 if self.dc.node_of[d.bus] >= 0:
-                    demand[self.dc.node_of[d.bus]] -= min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
+                    demand[self.dc.node_of[d.bus]] -= d.device.injection_mw(d.pending, ctx)
             for d in self.dgs[agent.id]:  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
                 demand[self.dc.node_of[d.bus]] -= mw_range(d)[0]
         offers, owners = self.offers(actions, ctx)
