@@ -7,6 +7,10 @@ pack's own parser (:mod:`powergrid_datasets.caiso`), keeps the series listed in
 :func:`powergrid_datasets.embedded.columns` (values exactly as parsed: MW, $/MWh), and
 writes them on one hourly UTC grid with their provenance. The output is byte-for-byte
 reproducible (gzip without a timestamp), so a rebuild from the same zips changes nothing.
+
+Every series must cover calendar year 2023 in Pacific time with no run of more than
+``MAX_MISSING_HOURS`` absent hours (a month's zip left out is refused, not shipped as a gap);
+a missing folder or a damaged zip is one error line, and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from powergrid_datasets import caiso, embedded
+from powergrid_datasets.errors import DatasetError
+from powergrid_datasets.timeseries import _runs
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "caiso"
@@ -28,6 +34,9 @@ TERMS = ("Public market and grid data of the California Independent System Opera
          "OASIS site (https://oasis.caiso.com). Use is subject to CAISO's terms of use (https://www.caiso.com); "
          "cite the California ISO OASIS as the source. This file is a derived extract: selected series, "
          "values unchanged.")
+YEAR = 2023
+#: the longest run of absent hours a series may have (the providers' default max_gap_hours fills it)
+MAX_MISSING_HOURS = 3
 
 
 def _sha256(path: Path) -> str:
@@ -42,7 +51,7 @@ def extract(data_dir: Path) -> tuple[pd.DataFrame, dict]:
         report = caiso.report_of(alias)
         files = caiso.files_in(data_dir / report.folder, report)
         if not files:
-            raise SystemExit(f"{data_dir / report.folder}: no OASIS {report.name} files")
+            raise SystemExit(f"extract_caiso: error: {data_dir / report.folder}: no OASIS {report.name} files")
         frame = caiso.read_files(files, report)
         sources[report.name] = {
             "market_run_id": report.market_run_id,
@@ -61,9 +70,10 @@ def extract(data_dir: Path) -> tuple[pd.DataFrame, dict]:
                 "hours": int(valid.sum()), "missing_hours": int((~valid).sum()),
                 "first": ts.index[0].isoformat(), "last": ts.index[-1].isoformat(),
             }
-    table = pd.DataFrame(series)
-    table.index = table.index.rename("time")
-    table = table.reindex(pd.date_range(table.index.min(), table.index.max(), freq="1h", name="time"))
+    first, end = caiso.month_starts(YEAR)[0], caiso.month_starts(YEAR)[-1]
+    table = pd.DataFrame(series).reindex(pd.date_range(first, end, freq="1h", inclusive="left", name="time"))
+    for column in table.columns:
+        _check_coverage(table[column], column, data_dir)
     meta = {
         "title": "CAISO OASIS 2023 hourly extract: TAC-area load, day-ahead LMP, hub solar and wind",
         "source": "California ISO OASIS (https://oasis.caiso.com), reports SLD_FCST, PRC_LMP, SLD_REN_FCST",
@@ -76,6 +86,16 @@ def extract(data_dir: Path) -> tuple[pd.DataFrame, dict]:
         "columns": meta_columns,
     }
     return table, meta
+
+
+def _check_coverage(values: pd.Series, column: str, data_dir: Path) -> None:
+    """Raise SystemExit (one line) when ``column`` has a run of more than MAX_MISSING_HOURS absent hours in the year."""
+    runs = [(a, b) for a, b in _runs(values.isna().to_numpy()) if b - a > MAX_MISSING_HOURS]
+    if runs:
+        a, b = runs[0]
+        raise SystemExit(f"extract_caiso: error: {data_dir}: series {column} lacks {b - a} hours from {values.index[a]} "
+                         f"to {values.index[b - 1]} (expected every hour of {YEAR} in Pacific time, at most "
+                         f"{MAX_MISSING_HOURS} absent in a row; {len(runs)} such run(s)): is a monthly zip missing?")
 
 
 def write(table: pd.DataFrame, meta: dict, out: Path) -> tuple[Path, Path]:
@@ -93,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder with load/, price/, solar_wind/")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write the two files to")
     args = parser.parse_args(argv)
-    table, meta = extract(args.data_dir)
+    try:
+        table, meta = extract(args.data_dir)
+    except DatasetError as exc:  # a missing folder, a damaged zip, a file of another report
+        raise SystemExit(f"extract_caiso: error: {exc}") from None
     for path in write(table, meta, args.out):
         print(f"{path}: {path.stat().st_size / 1024:.0f} kB")
     print(f"{len(table)} hours x {len(table.columns)} series: {', '.join(table.columns)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import pickle
@@ -58,17 +57,41 @@ def test_the_extract_equals_the_series_parsed_from_the_raw_zips(raw_frames, colu
 
 
 def test_the_script_rebuilds_the_shipped_files(caiso_dir, tmp_path):
-    out = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(caiso_dir), "--out", str(tmp_path)],
-                         capture_output=True, text=True, check=False)
+    out = run_script(caiso_dir, tmp_path)
     assert out.returncode == 0, out.stderr
     shipped = Path(embedded.__file__).parent / "data"
-    assert gzip.decompress((tmp_path / embedded.DATA_FILE).read_bytes()) == \
-        gzip.decompress((shipped / embedded.DATA_FILE).read_bytes())
+    assert (tmp_path / embedded.DATA_FILE).read_bytes() == (shipped / embedded.DATA_FILE).read_bytes()  # byte for byte
     rebuilt = json.loads((tmp_path / embedded.META_FILE).read_text())
     assert rebuilt == embedded.metadata()
     zips = sorted(p.name for p in caiso_dir.rglob("*.zip"))
     listed = sorted(f["name"] for r in rebuilt["reports"].values() for f in r["files"])
     assert listed == zips and len(zips) == 36
+
+
+def run_script(data_dir: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(data_dir), "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_the_script_refuses_a_year_with_a_monthly_zip_missing(caiso_dir, tmp_path):
+    """March's load zip left out: one error naming the series and the hours, nothing written (it used to write an
+    extract whose load had a month of empty cells over the shipped one)."""
+    data = tmp_path / "caiso"
+    for path in caiso_dir.rglob("*.zip"):
+        if not path.name.startswith("20230301_20230401_SLD_FCST"):
+            (data / path.parent.name).mkdir(parents=True, exist_ok=True)
+            (data / path.parent.name / path.name).symlink_to(path)
+    out = run_script(data, tmp_path / "out")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("extract_caiso: error: ") and len(out.stderr.strip().splitlines()) == 1
+    assert "series load:AVA lacks 743 hours from 2023-03-01 08:00:00+00:00" in out.stderr  # 743: the spring DST month
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_script_names_a_missing_data_folder_in_one_line(tmp_path):
+    out = run_script(tmp_path / "absent", tmp_path / "out")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"extract_caiso: error: {tmp_path / 'absent' / 'load'}: no such file or folder"
 
 
 # -- what the package holds, with no shared folder ------------------------------------------
