@@ -7,8 +7,8 @@ once per process and parameter set:
    ``date_from``–``date_to`` (and outside ``caiso_2023``'s ``split``) are missing from step 2 on, so that no
    cleaning of an episode's values reads a held-out one;
 2. negative values: ``negative`` (``auto`` = clip for load/solar/wind, keep for price);
-3. outliers: values more than ``outlier_z`` robust deviations from the rolling daily
-   median become missing (off by default);
+3. outliers: values more than ``outlier_z`` robust deviations from a centred 3-hour rolling
+   median (at least 5 values) become missing (off by default);
 4. gaps of at most ``max_gap_hours`` are filled linearly; longer gaps stay missing
    and no episode window ever touches them;
 5. normalisation by role (``normalize: auto``): load ÷ the series mean (``mean``) or
@@ -152,7 +152,8 @@ class EpisodeParams:
     max_gap_hours: float = quantity("h", 3.0, ge=0, doc="longest gap filled by interpolation; longer gaps are never sampled")
     negative: str = choice(("auto", "clip", "keep", "invalid"), "auto",
                            doc="negative values: auto = keep for price, clip to 0 otherwise; invalid = treat as missing")
-    outlier_z: float = quantity("1", 0.0, ge=0, doc="mark values this many robust deviations from the daily median as missing (0: off)")
+    outlier_z: float = quantity("1", 0.0, ge=0, doc="mark values this many robust deviations from a centred 3-hour "
+                                                    "rolling median as missing (0: off)")
 
 
 @attrs.frozen
