@@ -83,3 +83,25 @@ def test_a_template_keyword_defaulting_to_none_is_optional_with_its_annotated_ty
     assert given.seed == 3 and isinstance(given.seed, int) and given.vm_pu == 1.02
     with pytest.raises(ConfigError, match=r"params\.seed: expected an integer or null, got 2\.5"):
         build_params(params, {"seed": 2.5})
+
+
+def test_an_unannotated_keyword_defaulting_to_none_keeps_an_integer():
+    """``def feeder(seed=None)`` with ``seed: 3`` in the YAML reached the template as 3.0 (the field was a number,
+    converted to float): ``random.Random(3.0)``/``np.random.default_rng(3.0)`` fail or differ. An integer stays an int,
+    a float stays a float; a string is still refused."""
+    import numpy as np
+
+    from powergrid.params import params_of
+
+    def feeder(seed=None, vm_pu=None):
+        return seed, vm_pu
+
+    params = params_of(feeder, "network 'feeder'")
+    given = build_params(params, {"seed": 3, "vm_pu": 1.02})
+    assert given.seed == 3 and type(given.seed) is int and type(given.vm_pu) is float
+    assert type(build_params(params, {"seed": np.int64(5)}).seed) is int
+    assert type(build_params(params, {"vm_pu": 1}).vm_pu) is int
+    with pytest.raises(ConfigError, match=r"params\.seed: expected a number or null, got 'x'"):
+        build_params(params, {"seed": "x"})
+    with pytest.raises(ConfigError, match=r"params\.seed: expected a number or null, got True"):
+        build_params(params, {"seed": True})

@@ -178,7 +178,7 @@ def params_of(plugin: Any, name: str | None = None) -> type:
     A function's keyword parameters become fields named after the plugin (so errors name it): a
     float default is a number in the unit of the name's suffix (``vm_pu`` → pu, see
     :data:`UNIT_SUFFIXES`), an int an integer, a bool a flag, a str a text; no default: required; a
-    ``None`` default: that field (by the annotation, else a number) or null.
+    ``None`` default: that field (by the annotation, else a number, an integer kept as ``int``) or null.
     """
     declared = getattr(plugin, "Params", None)
     if declared is not None or not callable(plugin) or isinstance(plugin, type):
@@ -201,10 +201,22 @@ def params_of(plugin: Any, name: str | None = None) -> type:
             fields[p.name] = quantity(unit, given)
         if default is None:
             check = fields[p.name].metadata["check"]
-            fields[p.name] = _field(Check(f"{check.expected} or null", lambda v, c=check: None if v is None else c.convert(v)),
+            convert = _int_or(check.convert) if kind is type(None) else check.convert  # unannotated: int stays int
+            fields[p.name] = _field(Check(f"{check.expected} or null", lambda v, c=convert: None if v is None else c(v)),
                                     None, fields[p.name].metadata["unit"], "")
     label = name or getattr(plugin, "__name__", "plugin")
     return attrs.make_class(label, fields, frozen=True) if fields else NoParams
+
+
+def _int_or(convert: Callable[[Any], float]) -> Callable[[Any], Any]:
+    """``convert`` (a number check) returning an integer as an ``int`` (an unannotated keyword defaulting to None
+    does not say whether it counts, ``seed=None``, or measures: 3 stays 3, 1.02 stays 1.02)."""
+
+    def keep(value: Any) -> Any:
+        x = convert(value)
+        return int(value) if isinstance(value, Integral) else x
+
+    return keep
 
 
 def _without_none(annotation: Any) -> Any:
