@@ -48,15 +48,30 @@ def write(folder, name: str, text: str):
 def test_an_unparsable_cell_is_named_by_file_row_and_column(tmp_path):
     text = load_csv("2023-01-01", 72).replace(",AVA,ACTUAL,110.0\n", ",AVA,ACTUAL,12o4\n", 1)
     path = write(tmp_path, "x_SLD_FCST_a.csv", text)
-    with pytest.raises(DataFileError, match=r"x_SLD_FCST_a.csv: row 12, column MW: not a number") as err:
+    with pytest.raises(DataFileError, match=r"x_SLD_FCST_a.csv: line 12, column MW: not a number") as err:
         provider("load", path).raw_series()
     assert "12o4" not in str(err.value)
+
+
+def test_a_bad_cell_is_named_by_its_line_in_the_file_and_its_zip_member(tmp_path):
+    """Blank lines (which the CSV reader passes over) and a second CSV in the zip: the error still names the line an
+    editor shows and the member (it said row 4 of the zip for line 5 of its second CSV)."""
+    good = load_csv("2023-01-01", 3)
+    lines = load_csv("2023-01-02", 3).splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",12o4"
+    bad = "\n".join([lines[0], lines[1], "", lines[2], lines[3]]) + "\n"  # the bad cell on line 4, after a blank line
+    path = tmp_path / "x_SLD_FCST_a.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.csv", good)
+        zf.writestr("b.csv", bad)
+    with pytest.raises(DataFileError, match=r"x_SLD_FCST_a.zip \(b.csv\): line 4, column MW: not a number \(1 such"):
+        provider("load", path).raw_series()
 
 
 def test_bad_values_missing_reads_them_as_gaps_with_one_warning(tmp_path):
     text = load_csv("2023-01-01", 72).replace(",AVA,ACTUAL,110.0\n", ",AVA,ACTUAL,12o4\n", 1)
     path = write(tmp_path, "x_SLD_FCST_a.csv", text)
-    with pytest.warns(RuntimeWarning, match=r"1 value cell\(s\) that are not numbers read as missing \(first at row 12"):
+    with pytest.warns(RuntimeWarning, match=r"1 value cell\(s\) that are not numbers read as missing \(first at line 12"):
         series = provider("load", path, bad_values="missing").raw_series()
     assert np.isnan(series.values()[10]) and np.isfinite(series.values()).sum() == 71
 

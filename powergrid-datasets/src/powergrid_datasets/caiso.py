@@ -35,7 +35,7 @@ import pandas as pd
 
 from powergrid_datasets import cache
 from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailableError
-from powergrid_datasets.files import list_data_files, read_csv_members, xml_error_text
+from powergrid_datasets.files import list_data_files, read_csv_members, row_place, xml_error_text
 from powergrid_datasets.timeseries import TimeSeries, step_text
 
 URL_ENV = "POWERGRID_CAISO_URL"
@@ -104,7 +104,7 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
     """One OASIS file as a long frame: ``time`` (UTC), the key columns, ``MARKET_RUN_ID`` if present, ``value``.
 
     A value or time cell that is not a number or a timestamp (``12o4``, ``N/A``) is an error naming the
-    file, its CSV row (1 = the header) and column; with ``bad_values="missing"`` it becomes a missing
+    file (and zip member), its line (1 = the header, blank lines counted) and column; with ``bad_values="missing"`` it becomes a missing
     value (reported in one warning). Empty cells and the usual markers (``NA``, ``N/A``, ``null``, ``nan``)
     are missing values.
     """
@@ -124,13 +124,13 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
     count = sum(int(m.sum()) for m in bad.values())
     if count:
         column = next(c for c, m in bad.items() if m.any())
-        row = int(bad[column].to_numpy().argmax())
-        where = f"row {row + 2}, column {column}"
+        file, line = row_place(path, int(bad[column].to_numpy().argmax()))
+        where = f"line {line}, column {column}"
         if bad_values == "error" or column == TIME_COLUMN:
-            raise DataFileError(path, f"{where}: not a {'timestamp' if column == TIME_COLUMN else 'number'} "
+            raise DataFileError(file, f"{where}: not a {'timestamp' if column == TIME_COLUMN else 'number'} "
                                       f"({count} such cell(s); set the dataset's bad_values: missing to treat "
                                       f"bad numbers as missing)")
-        warnings.warn(f"{path}: {count} value cell(s) that are not numbers read as missing (first at {where})",
+        warnings.warn(f"{file}: {count} value cell(s) that are not numbers read as missing (first at {where})",
                       RuntimeWarning, stacklevel=2)
     out = frame.drop(columns=[TIME_COLUMN, VALUE_COLUMN])
     out.insert(0, "time", times)

@@ -122,6 +122,19 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
+def row_place(path: Path, row: int) -> tuple[str, int]:
+    """The file (``path``, or ``path (member)`` in a zip of CSVs) and 1-based line of data row ``row`` (0-based) of
+    :func:`read_csv_members`' frame of CSVs, counting the blank lines the CSV reader passes over (-1 if not found)."""
+    for name, opener, _is_book in _open_members(Path(path)):
+        with opener() as fh:
+            lines = fh.read().decode("utf-8-sig", errors="replace").splitlines()
+        data = [number for number, line in enumerate(lines[1:], start=2) if line.strip()]
+        if row < len(data):
+            return (str(path) if name == Path(path).name else f"{path} ({name})"), data[row]
+        row -= len(data)
+    return str(path), -1
+
+
 def _check_columns(where: object, columns: list[str], required: Sequence[str], check_header: Callable[[list[str]], None] | None) -> None:
     if check_header is not None:
         try:

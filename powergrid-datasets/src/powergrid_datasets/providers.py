@@ -445,7 +445,7 @@ class CaisoParams(FileParams):
     allow_url: str | None = optional_text(doc=f"download from this SingleZip URL instead of the official "
                                               f"{caiso.DEFAULT_URL} (or ${caiso.URL_ENV})")
     bad_values: str = choice(caiso.BAD_VALUES, "error",
-                             doc="a value cell that is not a number: error (naming file, row, column) or missing")
+                             doc="a value cell that is not a number: error (naming file, line, column) or missing")
     tz: str = timezone("America/Los_Angeles", doc="time zone whose midnights are the possible episode starts")
 
 
