@@ -85,6 +85,19 @@ def test_conflicting_duplicates_are_warned_with_both_files(tmp_path):
     assert series.values()[30] == 500.0  # the later file
 
 
+def test_one_file_giving_an_interval_two_values_is_an_error_naming_both_lines(tmp_path):
+    """It used to warn of 'two files' naming the same file twice and use whichever row came last."""
+    text = load_csv("2023-01-01", 12)
+    repeated = text.splitlines()[3].rsplit(",", 1)[0] + ",5555.0"  # line 4's hour (02:00) again, another value
+    same = text.splitlines()[5]  # line 6 again, the same value: harmless
+    path = write(tmp_path, "a_SLD_FCST_1.csv", text + repeated + "\n" + same + "\n")
+    with pytest.raises(DataFileError, match=r"a_SLD_FCST_1.csv: lines 4 and 14 give the interval starting "
+                                            r"2023-01-01 02:00:00\+00:00 different values \(102.0, 5555.0\)"):
+        provider("load", path).raw_series()
+    path.write_text(text + same + "\n")
+    assert provider("load", path).raw_series().values()[4] == 104.0
+
+
 def test_an_off_grid_timestamp_names_its_file_and_the_step(tmp_path):
     write(tmp_path, "a_SLD_FCST_1.csv", load_csv("2023-01-01", 48))
     write(tmp_path, "b_SLD_FCST_2.csv", load_csv("2023-01-03 00:07", 3))

@@ -136,6 +136,7 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
     out.insert(0, "time", times)
     out["value"] = values.astype("float64")
     out["file"] = str(path)
+    out["row"] = range(len(out))  # the data row in the file, for errors (see files.row_place)
     return out
 
 
@@ -219,12 +220,20 @@ def _check_grid(rows: pd.DataFrame) -> None:
 
 
 def _warn_conflicts(rows: pd.DataFrame, report: Report) -> None:
-    """Warn when two files give different values for one interval (the later file's value is used)."""
+    """Warn when two files give different values for one interval (the later file's value is used); one file that
+    gives an interval two values is an error naming its lines (which value is right cannot be told)."""
     if "file" not in rows:
         return
     dup = rows[rows.duplicated("time", keep=False)]
     if dup.empty:
         return
+    twice = dup.groupby(["time", "file"], sort=False)["value"].nunique(dropna=False)
+    if (twice > 1).any():
+        when, file = twice.index[(twice > 1).to_numpy().argmax()]
+        both = dup[(dup["time"] == when) & (dup["file"] == file)]
+        places = [row_place(Path(file), int(r)) for r in both["row"]]
+        raise DataFileError(places[0][0], f"lines {' and '.join(str(line) for _, line in places)} give the interval "
+                                          f"starting {when} different values ({', '.join(map(str, both['value']))})")
     spread = dup.groupby("time")["value"].agg(lambda v: v.max() - v.min() if v.notna().all() else float("inf"))
     clash = spread[spread > 1e-9]
     if clash.empty:
