@@ -213,9 +213,10 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
                   max_iter: int = 5000, adaptive: bool = True, channel: Channel | None = None,
                   start_tick: int = 0, u0: float = 0.0) -> Dispatch:
     """Exchange ADMM (see the module docstring). With a ``channel``, each area's ``x_i`` travels to the
-    coordinator through it (one channel tick per iteration; a lost or late ``x_i`` is replaced by the last
-    one received), and the solve stops only once every area's ``x_i`` of this solve has arrived. ``u0`` and
-    ``rho`` warm-start from a previous solve (its ``u`` and ``rho``)."""
+    coordinator through it in synchronous rounds: an iteration sends at one channel tick and the coordinator
+    waits the channel's delay for the answers (``delay + 1`` ticks per iteration, from ``start_tick``); a lost
+    ``x_i`` is replaced by the last one received, and the solve stops only once every area's ``x_i`` of this
+    solve has arrived. ``u0`` and ``rho`` warm-start from a previous solve (its ``u`` and ``rho``)."""
     n = len(areas)
     target = demand_mw / n
     p = [np.array([min(max(0.0, u.p_min), u.p_max) for u in a.units]) for a in areas]
@@ -235,12 +236,12 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
         current = n  # the x_i of this iteration the coordinator has
         if channel is None:
             heard = x.copy()
-        else:
-            tick = start_tick + it - 1
+        else:  # a synchronous round: sent at `tick`, the coordinator waits the channel's delay for them
+            tick = start_tick + (it - 1) * (channel.delay + 1)
             for i in range(n):
                 channel.send(Message(str(i), "coordinator", float(x[i])), tick)
             current = 0
-            for m in channel.receive(tick):
+            for m in channel.receive(tick + channel.delay):
                 heard[int(m.sender)] = m.payload
                 unheard[int(m.sender)] = False
                 current += m.sent_tick == tick
@@ -381,6 +382,12 @@ class ADMMDispatch(HorizontalProtocol):
     GridConnection's tariff), with one net exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
     The dispatch is applied as the units' setpoints; the info reports the clearing price
     (the dual, $/MWh), iterations, messages and the ADMM cost.
+
+    Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
+    (:func:`admm_dispatch`). A solve that ends unconverged (``max_iter``; every ``x_i`` lost) is not a dispatch
+    (Σx ≠ 0): it is not applied (the participants' own setpoints stand), the observation is the tick's market price
+    and no exchange, the info says ``converged: False, applied: False`` with a ``message``, and the next tick warm
+    starts from the last converged solve.
     """
 
     Params = ADMMParams
@@ -398,6 +405,7 @@ class ADMMDispatch(HorizontalProtocol):
         self.projection: dict[str, float] = {}
         self._u, self._rho = 0.0, self.params.rho
         self._clock = 0
+        self._price = 0.0  # the tick's market price ($/MWh), observed when the solve did not converge
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -451,9 +459,11 @@ class ADMMDispatch(HorizontalProtocol):
             r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
             r = admm_dispatch(areas, 0.0, **options)
-        self._clock = clock_after(self.channel, self._clock, r.iterations)
+        self._clock = clock_after(self.channel, self._clock, r.iterations * (self.channel.delay + 1))
+        self.result, self._price = r, float(ctx.price)
+        if not r.converged:  # Σx ≠ 0: not a dispatch; the participants keep their own setpoints, the warm start its
+            return  # last converged (u, ρ)
         self._u, self._rho = r.u, r.rho
-        self.result = r
         for devs, power in zip(owners, r.p):
             total: dict[str, tuple[Any, float]] = {}
             for d, value in zip(devs, power):  # a device's pieces add up
@@ -476,6 +486,8 @@ class ADMMDispatch(HorizontalProtocol):
         r = self.result
         if r is None:
             return np.zeros(2, np.float32)
+        if not r.converged:  # no clearing price, no schedule: the market price and no exchange
+            return np.array([self._price, 0.0], np.float32)
         i = self.participants.index(agent)
         return np.array([r.price, r.x[i]], np.float32)
 
@@ -483,7 +495,12 @@ class ADMMDispatch(HorizontalProtocol):
         r = self.result
         if r is None:
             return {"iterations": 0, "converged": False}
-        return {"iterations": r.iterations, "converged": r.converged, "price": r.price, "messages": r.messages,
+        if not r.converged:
+            return {"iterations": r.iterations, "converged": False, "applied": False, "messages": r.messages,
+                    "primal_residual": r.primal_residual, "projection": dict(self.projection),
+                    "message": f"no convergence in {r.iterations} iterations (primal residual {r.primal_residual:.3g} "
+                               f"MW, tol {self.params.tol:g}): the participants' own setpoints are applied"}
+        return {"iterations": r.iterations, "converged": True, "applied": True, "price": r.price, "messages": r.messages,
                 "cost_per_h": r.cost, "exchange_mw": {a.id: float(r.x[i]) for i, a in enumerate(self.participants)},
                 "primal_residual": r.primal_residual, "grid_mw": float(r.p[-1].sum()) if self.params.grid else 0.0,
                 "projection": dict(self.projection)}
