@@ -507,3 +507,71 @@ def test_the_market_counts_the_pv_a_participant_injects_not_what_is_available():
         assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - injected, abs=1e-6)
         sunny += pvs[0].device.available > 0.05
     assert sunny > 3
+
+
+def _rent(net, r):
+    """Congestion rent ($/h): each branch's flow times the LMP difference it carries it across."""
+    return float(r.flow_mw @ (r.lmp[net.to_node] - r.lmp[net.from_node]))
+
+
+def test_one_congested_line_against_the_hand_computed_dc_opf():
+    """Three buses, equal reactances, 20 $/MWh at bus 0, 50 $/MWh at bus 1, 120 MW at bus 2, line 0-2 at 50 MW.
+    By hand: bus 0 sends 2/3 of its MW over 0-2, bus 1 1/3, so 2/3·g0 + 1/3·g1 = 50 with g0 + g1 = 120 gives
+    g0 = 30, g1 = 90 MW; one more MW at bus 2 takes Δg0 = −1, Δg1 = +2 (0-2 stays at 50): LMP = 20, 50, 80 $/MWh.
+    Flows 0→1 −20, 1→2 70, 0→2 50 MW. The loads pay 80·120 = 9600 $/h, the generators get 20·30 + 50·90 = 5100 $/h,
+    and the congestion rent is 4500 $/h = 60·50 (0-2) + 30·70 (1-2) − 30·20 (0-1): payments = receipts + rent."""
+    net = three_bus(50.0)
+    offers = [Offer(0, 20, 200), Offer(1, 50, 200)]
+    demand = np.array([0, 0, 120.0])
+    r = clear_market(net, offers, demand)
+    np.testing.assert_allclose(r.dispatch_mw, [30.0, 90.0], atol=1e-6)
+    np.testing.assert_allclose(r.lmp, [20.0, 50.0, 80.0], atol=1e-6)
+    np.testing.assert_allclose(r.flow_mw, [-20.0, 70.0, 50.0], atol=1e-6)
+    assert r.congested.tolist() == [False, False, True] and r.system_lambda == pytest.approx(20.0)
+    payments, receipts = float(r.lmp @ demand), 20.0 * 30.0 + 50.0 * 90.0
+    assert payments == pytest.approx(9600.0) and _rent(net, r) == pytest.approx(4500.0)
+    assert payments == pytest.approx(receipts + _rent(net, r))
+
+
+
+def test_an_iso_above_the_market_keeps_the_rent_its_participants_pay():
+    """Who pays whom under the LMP market with an ISO (system agent) above its participants, over a day of
+    lmp_market.yaml at branch ratings scaled to 0.3 (Reg1 binds at some ticks). Each participant pays its PCC import
+    at its LMP: the meter bill at the market price (its GridConnection's cost, money to the upstream grid) plus the
+    settlement (LMP − price)·import·dt (money to the market operator, the ISO). The ISO's cost is the system's: its
+    descendants' device costs, the settlements being transfers to it, so ISO cost = Σ participants' costs − Σ
+    settlements at every tick (neither counted twice nor dropped), and Σ payments = grid receipts + the ISO's rent."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["agents"].insert(0, {"id": "iso", "kind": "system", "policy": "rule", "children": ["mg1", "mg2", "mg3"],
+                              "protocol": {"type": "price_signal", "params": {"price_min": -100.0, "price_max": 1000.0}}})
+    data["horizontal"][0]["params"]["limit_scale"] = 0.3
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    settled: dict[str, tuple[float, float]] = {}
+    settle = proto.settle
+
+    def recording(result, ctx):
+        settled.clear()
+        settled.update(settle(result, ctx))
+        return settled
+
+    proto.settle = recording
+    env.reset(seed=0)
+    pos, mgs = env._agent_pos, ("mg1", "mg2", "mg3")
+    rent_ticks = 0
+    for _ in range(24):
+        env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+        cost = env._cost_safe[0]
+        rent = sum(settled.get(m, (0.0, 0.0))[0] for m in mgs)
+        assert cost[pos["iso"]] == pytest.approx(sum(cost[pos[m]] for m in mgs) - rent, abs=1e-9)
+        result, dt = env.last_result, env.ctx.dt_h
+        for m in mgs:  # what each pays in all: its import at its LMP
+            meter, bill = proto.meters[m], env.scenario.agents[f"{m}_pcc"].device.cost
+            assert bill + settled.get(m, (0.0, 0.0))[0] == pytest.approx(proto.lmp[m] * meter.flow(result) * dt, abs=1e-9)
+        rent_ticks += abs(rent) > 1.0 and bool(proto.result.congested.any())
+    assert rent_ticks > 0
