@@ -9,6 +9,7 @@ import supersuit as ss
 from stable_baselines3 import PPO
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ActionError
 from powergrid.rl.sb3 import PowerGridVecEnv
 
 from .scenarios import CONFIGS
@@ -98,3 +99,30 @@ def test_discrete_actions_that_start_below_zero_are_shifted_to_sb3s_range():
         np.testing.assert_array_equal(obs, np.stack([o["t1"], o["t12"]]))
         np.testing.assert_allclose(rewards, [r["t1"], r["t12"]], rtol=1e-6)
     assert info["t1"]["projection"] > 0  # one tap position per tick: still on its way down
+
+
+@pytest.mark.parametrize("actions", [np.zeros((2, 3), np.float32), np.zeros(6, np.float32),
+                                     np.zeros((6, 3, 1), np.float32), np.array([None] * 6), np.zeros((6, 3), bool)],
+                         ids=["copies-not-slots", "flat", "extra-axis", "object", "bool"])
+def test_actions_of_the_wrong_shape_or_type_are_one_clear_error(actions):
+    """One error naming the expected (slots, action) shape and what came, before any copy moves (numpy's reshape
+    error, an agent's scalar-shape complaint, or ``None`` actions taken as "hold" before)."""
+    venv = PowerGridVecEnv(short(), 2)
+    venv.reset()
+    with pytest.raises(ActionError, match=r"shape \(6, 3\) \(one per slot: 2 copies × agents \['mg1', 'mg2', 'mg3'\]\)"):
+        venv.step(actions)
+    assert [env.tick for env in venv.venv.envs] == [0, 0]
+    venv.step(np.zeros((6, 3), np.int64))  # integers are numbers
+    assert [env.tick for env in venv.venv.envs] == [1, 1]
+
+
+def test_env_method_calls_each_copy_once_and_answers_every_slot(monkeypatch):
+    """Three slots share a copy: a method with effects (``reset`` draws from the copy's stream) runs once per copy."""
+    venv = PowerGridVecEnv(short(), 2)
+    calls = []
+    for c, env in enumerate(venv.venv.envs):
+        monkeypatch.setattr(env, "rule_action", lambda agent, c=c: calls.append(c) or (c, agent))
+    assert venv.env_method("rule_action", "mg2") == [(0, "mg2")] * 3 + [(1, "mg2")] * 3
+    assert calls == [0, 1]
+    assert venv.env_method("rule_action", "mg1", indices=[5, 1, 4]) == [(1, "mg1"), (0, "mg1"), (1, "mg1")]
+    assert calls == [0, 1, 1, 0]

@@ -27,6 +27,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
 
 from powergrid.config import EnvConfig
+from powergrid.errors import ActionError
 from powergrid.rl._common import zero_based
 from powergrid.vector import VectorPowerGridEnv
 
@@ -68,7 +69,14 @@ class PowerGridVecEnv(VecEnv):
         return obs.reshape(self.num_envs, *self.observation_space.shape)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions) + self.action_start if self.action_start else np.asarray(actions)
+        """Take one action per slot: a numeric array of shape ``(num_envs, *action_space.shape)``."""
+        actions = np.asarray(actions)
+        expected = (self.num_envs, *self.action_space.shape)
+        if actions.shape != expected or actions.dtype.kind not in "iuf":
+            raise ActionError(f"PowerGridVecEnv: expected numeric actions of shape {expected} (one per slot: "
+                              f"{self.venv.num_envs} copies × agents {self.agents}), got {actions.dtype} array of "
+                              f"shape {actions.shape}")
+        self._actions = actions + self.action_start if self.action_start else actions
 
     def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async first"
@@ -110,9 +118,12 @@ class PowerGridVecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
                    ) -> list[Any]:
+        """Call the method once on each copy behind ``indices`` (its agents' slots share it) and give each slot
+        its copy's result."""
         n_agents = len(self.agents)
-        return [getattr(self.venv.envs[i // n_agents], method_name)(*method_args, **method_kwargs)
-                for i in self._indices(indices)]
+        copies = [i // n_agents for i in self._indices(indices)]
+        results = {c: getattr(self.venv.envs[c], method_name)(*method_args, **method_kwargs) for c in dict.fromkeys(copies)}
+        return [results[c] for c in copies]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._indices(indices)]
