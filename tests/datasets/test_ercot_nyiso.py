@@ -123,6 +123,24 @@ def test_ercot_spp_yearly_workbook_every_sheet(tmp_path):
     assert v[utc("2022-11-07 05:00")] == 24.0 and len(v.dropna()) == 49
 
 
+def test_a_bad_ercot_cell_is_named_by_its_sheet_and_row_or_its_line(tmp_path):
+    """Row 3 of sheet 'Feb' was reported as 'row 27' of the workbook (rows counted across sheets); a daily CSV with
+    a blank line before the bad cell named the line before it."""
+    head = ["Delivery Date", "Hour Ending", "Repeated Hour Flag", "Settlement Point", "Settlement Point Price"]
+    sheets = {m: [head] + [[f"{n:02d}/01/2023", f"{h:02d}:00", "N", "HB_HOUSTON", float(h)] for h in range(1, 25)]
+              for n, m in ((1, "Jan"), (2, "Feb"))}
+    sheets["Feb"][2][1] = "2x:00"
+    book = write_xlsx(tmp_path / "rpt.00013060.DAMLZHBSPP_2023.xlsx", sheets)
+    with pytest.raises(DataFileError, match=r"DAMLZHBSPP_2023\.xlsx sheet 'Feb': bad date/hour ending '02/01/2023' "
+                                            r"'2x:00' \(row 3\)$"):
+        ercot.price_series(book, "HB_HOUSTON")
+    daily = tmp_path / "cdr.00012331.DAMSPNP4190.csv"
+    daily.write_text("DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n"
+                     "11/01/2023,01:00,HB_HOUSTON,20.0,N\n\n11/01/2023,25:00,HB_HOUSTON,21.0,N\n")
+    with pytest.raises(DataFileError, match=r"DAMSPNP4190\.csv: bad date/hour ending '11/01/2023' '25:00' \(line 4\)$"):
+        ercot.price_series(daily, "HB_HOUSTON")
+
+
 def test_ercot_daily_spp_csv_with_its_own_header(tmp_path):
     """NP4-190-CD daily CSV: DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag (Y = repeated hour)."""
     lines = ["DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag"]

@@ -91,7 +91,7 @@ def test_one_file_giving_an_interval_two_values_is_an_error_naming_both_lines(tm
     repeated = text.splitlines()[3].rsplit(",", 1)[0] + ",5555.0"  # line 4's hour (02:00) again, another value
     same = text.splitlines()[5]  # line 6 again, the same value: harmless
     path = write(tmp_path, "a_SLD_FCST_1.csv", text + repeated + "\n" + same + "\n")
-    with pytest.raises(DataFileError, match=r"a_SLD_FCST_1.csv: lines 4 and 14 give the interval starting "
+    with pytest.raises(DataFileError, match=r"a_SLD_FCST_1.csv: line 4 and line 14 give the interval starting "
                                             r"2023-01-01 02:00:00\+00:00 different values \(102.0, 5555.0\)"):
         provider("load", path).raw_series()
     path.write_text(text + same + "\n")

@@ -125,7 +125,7 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
     if count:
         column = next(c for c, m in bad.items() if m.any())
         file, line = row_place(path, int(bad[column].to_numpy().argmax()))
-        where = f"line {line}, column {column}"
+        where = f"{line}, column {column}"
         if bad_values == "error" or column == TIME_COLUMN:
             raise DataFileError(file, f"{where}: not a {'timestamp' if column == TIME_COLUMN else 'number'} "
                                       f"({count} such cell(s); set the dataset's bad_values: missing to treat "
@@ -232,7 +232,7 @@ def _warn_conflicts(rows: pd.DataFrame, report: Report) -> None:
         when, file = twice.index[(twice > 1).to_numpy().argmax()]
         both = dup[(dup["time"] == when) & (dup["file"] == file)]
         places = [row_place(Path(file), int(r)) for r in both["row"]]
-        raise DataFileError(places[0][0], f"lines {' and '.join(str(line) for _, line in places)} give the interval "
+        raise DataFileError(places[0][0], f"{' and '.join(line for _, line in places)} give the interval "
                                           f"starting {when} different values ({', '.join(map(str, both['value']))})")
     spread = dup.groupby("time")["value"].agg(lambda v: v.max() - v.min() if v.notna().all() else float("inf"))
     clash = spread[spread > 1e-9]

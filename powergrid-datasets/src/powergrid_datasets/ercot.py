@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
-from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members
+from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members, row_place
 from powergrid_datasets.timeseries import TimeSeries
 
 TZ = "America/Chicago"
@@ -104,9 +104,11 @@ def _starts_utc(end: pd.Series, repeated: np.ndarray, clock: np.ndarray, where: 
     return pd.DatetimeIndex(out).tz_localize("UTC")
 
 
-def _bad_row(where: object, bad: np.ndarray, *cells: pd.Series) -> DataFileError:
+def _bad_row(path: Path, bad: np.ndarray, *cells: pd.Series) -> DataFileError:
+    """The error for the first ``bad`` row, naming its file, zip member or sheet, and line or row."""
     i = int(np.flatnonzero(bad)[0])
-    return DataFileError(where, f"bad date/hour ending {' '.join(repr(c.iloc[i]) for c in cells)} (row {i + 2})")
+    where, place = row_place(path, i)
+    return DataFileError(where, f"bad date/hour ending {' '.join(repr(c.iloc[i]) for c in cells)} ({place})")
 
 
 def _hour_number(cell: object) -> object:

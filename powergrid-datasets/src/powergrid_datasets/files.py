@@ -122,17 +122,32 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def row_place(path: Path, row: int) -> tuple[str, int]:
-    """The file (``path``, or ``path (member)`` in a zip of CSVs) and 1-based line of data row ``row`` (0-based) of
-    :func:`read_csv_members`' frame of CSVs, counting the blank lines the CSV reader passes over (-1 if not found)."""
-    for name, opener, _is_book in _open_members(Path(path)):
+def row_place(path: Path, row: int) -> tuple[str, str]:
+    """Where data row ``row`` (0-based) of :func:`read_csv_members`' frame of ``path`` is: the file (with its zip
+    member or sheet) and ``"line N"`` of a CSV or ``"row N"`` of a sheet (1-based, the header and the blank lines
+    the readers pass over counted). Re-reads the file: for error messages only."""
+    path = Path(path)
+    for name, opener, is_book in _open_members(path):
+        where = str(path) if name == path.name else f"{path} ({name})"
+        if is_book:
+            from python_calamine import CalamineWorkbook  # present: the frame was read with it
+
+            with opener() as fh:
+                book = CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+            for sheet in book.sheet_names:
+                filled = [n for n, r in enumerate(book.get_sheet_by_name(sheet).to_python(skip_empty_area=False), 1)
+                          if any(c not in ("", None) for c in r)]
+                if row < len(filled) - 1:  # the first filled row is the header
+                    return f"{where} sheet {sheet!r}", f"row {filled[row + 1]}"
+                row -= max(len(filled) - 1, 0)
+            continue
         with opener() as fh:
             lines = fh.read().decode("utf-8-sig", errors="replace").splitlines()
         data = [number for number, line in enumerate(lines[1:], start=2) if line.strip()]
         if row < len(data):
-            return (str(path) if name == Path(path).name else f"{path} ({name})"), data[row]
+            return where, f"line {data[row]}"
         row -= len(data)
-    return str(path), -1
+    return str(path), f"data row {row + 1}"
 
 
 def _check_columns(where: object, columns: list[str], required: Sequence[str], check_header: Callable[[list[str]], None] | None) -> None:
