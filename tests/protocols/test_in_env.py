@@ -296,3 +296,33 @@ def test_env_rule_action_answers_a_signal_its_parent_passes_on():
                                    lambda env: env.scenario.agents["mg1_ess"].device.soc)
             for ess in ("learned", "rule")]
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("case", ["start", "stop"])
+def test_reserve_allocates_over_the_range_a_dg_holds_after_its_on_off_request(case):
+    """Reserve took each provider's range before its action of the step: a DG off and starting (mw_range (0, 0))
+    was allotted no reserve though it holds [p_min, p_max] this step, and one on and stopping kept its share of
+    a headroom it loses. mg2 of volt_var.yaml (0.2 MW of reserve) learned, its DG with commitment."""
+    data = yaml.safe_load((CONFIGS / "volt_var.yaml").read_text())
+    data["spaces"] = {"action": "physical", "observation": "raw"}
+    for agent in data["agents"]:
+        if agent["id"] == "mg2":
+            agent["policy"] = "learned"
+        if agent["id"] == "mg2_dg":
+            agent["params"].update(commitment=True, on_init=case == "stop", p_min_mw=0.1)
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    mg2, dg = env.scenario.agents["mg2"], env.scenario.agents["mg2_dg"].device
+    action = np.zeros(env.action_space("mg2").shape, np.float32)
+    action[1:3] = [0.1, 1.0 if case == "start" else 0.0]  # mg2's own part: ESS p, DG p, DG u, PV f
+    action[3] = 1.0
+    acts = {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}
+    env.step({**acts, "mg2": action})
+    info = mg2.protocol.info()
+    assert dg.on is (case == "start")
+    if case == "start":  # the DG holds [0.1, 0.6] MW: 0.5 MW of headroom next to the ESS's
+        assert info["reserve_mw"]["mg2_dg"] == pytest.approx(0.2 * 0.5 / (0.5 + 0.6))  # the ESS: [-0.3, 0.3] MW
+        assert dg.p_mw <= 0.6 - info["reserve_mw"]["mg2_dg"] + 1e-6
+    else:
+        assert info["reserve_mw"]["mg2_dg"] == 0.0
+    assert sum(info["reserve_mw"].values()) + info["shortfall_mw"] == pytest.approx(0.2)
