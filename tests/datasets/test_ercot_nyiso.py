@@ -141,6 +141,22 @@ def test_a_bad_ercot_cell_is_named_by_its_sheet_and_row_or_its_line(tmp_path):
         ercot.price_series(daily, "HB_HOUSTON")
 
 
+@pytest.mark.parametrize(("bad", "message"), [
+    ('"07/01/2023 00:1O:00","EDT"', r"line 4: expected a Time Stamp like 07/01/2023 00:05:00, found '07/01/2023 00:1O:00'$"),
+    ('"07/01/2023 00:10:00","XDT"', r"line 4: expected Time Zone EST or EDT, found 'XDT'$"),
+])
+def test_a_bad_nyiso_stamp_or_zone_is_named_by_its_line(tmp_path, bad, message):
+    """A stamp with a letter O for a zero used to give pandas' several-line format advice naming 'position 0'
+    (a good row); now one line naming the file, the line and the cell."""
+    rows = ['"Time Stamp","Time Zone","Name","PTID","Load"', '"07/01/2023 00:00:00","EDT","N.Y.C.",61761,5000.1',
+            '"07/01/2023 00:05:00","EDT","N.Y.C.",61761,5001.1', f'{bad},"N.Y.C.",61761,5002.1']
+    path = tmp_path / "20230701pal.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataFileError, match=r"20230701pal\.csv: " + message) as err:
+        nyiso.read_load_file(path)
+    assert "\n" not in str(err.value)
+
+
 def test_ercot_daily_spp_csv_with_its_own_header(tmp_path):
     """NP4-190-CD daily CSV: DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag (Y = repeated hour)."""
     lines = ["DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag"]

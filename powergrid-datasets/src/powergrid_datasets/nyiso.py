@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
-from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members, report_check
+from powergrid_datasets.files import files_of_report, numeric, pick_series, read_csv_members, report_check, row_place
 from powergrid_datasets.timeseries import TimeSeries
 
 TZ = "America/New_York"
@@ -80,24 +80,31 @@ def market_of_name(path: Path) -> str | None:
     return None
 
 
-def _with_zone(stamps: pd.Series, zones: pd.Series, where: object) -> pd.Series:
+def _bad_cell(path: Path, bad: pd.Series, cells: pd.Series, what: str) -> DataFileError:
+    """The error for the first ``bad`` cell: its file, line and value."""
+    i = int(bad.to_numpy().argmax())
+    where, place = row_place(path, i)
+    return DataFileError(where, f"{place}: {what} {cells.iloc[i]!r}")
+
+
+def _with_zone(stamps: pd.Series, zones: pd.Series, path: Path) -> pd.Series:
     offsets = zones.str.strip().str.upper().map(OFFSETS)
     if offsets.isna().any():
-        bad = zones[offsets.isna()].iloc[0]
-        raise DataFileError(where, f"unknown Time Zone {bad!r} (expected EST or EDT)")
-    try:
-        return pd.to_datetime(stamps.str.strip() + offsets, format="%m/%d/%Y %H:%M:%S%z", utc=True)
-    except ValueError:
-        try:
-            return pd.to_datetime(stamps.str.strip() + offsets, format="%m/%d/%Y %H:%M%z", utc=True)
-        except ValueError as exc:
-            raise DataFileError(where, f"bad Time Stamp ({exc})") from None
+        raise _bad_cell(path, offsets.isna(), zones, "expected Time Zone EST or EDT, found")
+    text = stamps.str.strip() + offsets
+    time = pd.to_datetime(text, format="%m/%d/%Y %H:%M:%S%z", utc=True, errors="coerce")
+    short = time.isna()
+    if short.any():  # stamps without seconds
+        time[short] = pd.to_datetime(text[short], format="%m/%d/%Y %H:%M%z", utc=True, errors="coerce")
+    if time.isna().any():
+        raise _bad_cell(path, time.isna(), stamps, "expected a Time Stamp like 07/01/2023 00:05:00, found")
+    return time
 
 
-def _prevailing(stamps: pd.Series, names: pd.Series, where: object) -> pd.Series:
+def _prevailing(stamps: pd.Series, names: pd.Series, where: Path) -> pd.Series:
     naive = pd.to_datetime(stamps.str.strip(), format="mixed", dayfirst=False, errors="coerce")
     if naive.isna().any():
-        raise DataFileError(where, f"bad Time Stamp {stamps[naive.isna()].iloc[0]!r}")
+        raise _bad_cell(where, naive.isna(), stamps, "expected a Time Stamp like 07/01/2023 00:00, found")
     out = pd.Series(pd.NaT, index=stamps.index, dtype="datetime64[ns, UTC]")
     for _, idx in names.groupby(names, sort=False).groups.items():
         local = pd.DatetimeIndex(naive.loc[idx])
