@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 import pytest
 
 from powergrid.networks import TEMPLATES
@@ -265,6 +266,25 @@ def test_pandapower_solver_with_a_fast_decoupled_algorithm_reports_a_diverged_fl
     np.testing.assert_allclose(got.vm_pu, fast(net, "numpy").solve(base).vm_pu, atol=1e-5)
 
 
+def test_pandapower_solver_solves_from_a_flat_start_where_runpps_own_start_fails():
+    """ieee34 at 20 % load with PV on every third bus feeding back 4 x the load (the far end at 1.53 pu): runpp's own
+    start (a DC flow) fails, a flat start converges. The reference solver's first flow (no warm start yet) reported a
+    divergence where the fast solver and runpp from a flat start find the same solution."""
+    net = TEMPLATES["ieee34"]()
+    for b in net.bus.index[1::3]:
+        pp.create_sgen(net, b, p_mw=0.0, q_mvar=0.0)
+    p, q = net.load.p_mw.to_numpy() * 0.2, net.load.q_mvar.to_numpy() * 0.2
+    pv = np.full(len(net.sgen), 4 * net.load.p_mw.sum() / len(net.sgen))
+    injections = Injections(p, q, pv, np.zeros(len(pv)))
+    direct = copy.deepcopy(net)
+    direct.load["p_mw"], direct.load["q_mvar"], direct.sgen["p_mw"] = p, q, pv
+    with pytest.raises(pp.powerflow.LoadflowNotConverged):  # (what the test is about: runpp's own start fails here)
+        pp.runpp(direct, init="auto", max_iteration=30, tolerance_mva=1e-8, numba=False)
+    got = PandapowerSolver(copy.deepcopy(net)).solve(injections)
+    assert got.converged and np.nanmax(got.vm_pu) > 1.5
+    assert_matches(fast(net, "numpy").solve(injections), got, "reverse flow, first flow")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("field", ["load_p_mw", "sgen_q_mvar"])
 @pytest.mark.parametrize("name", ["cigre_lv", "case33bw"])
@@ -400,6 +420,27 @@ def test_pv_generators(backend):
     for k in range(3):
         inj = random_injections(net, rng, len(net.sgen))
         assert_matches(solver.solve(inj), ref.solve(inj), f"PV step {k}")
+
+
+@pytest.mark.parametrize("flags", [[None, True], [np.nan, 1.0], [None, None]])
+def test_slack_generator_flags_of_a_table_with_gaps_read_without_a_warning(flags):
+    """A gen table whose ``slack`` column holds None or NaN (a net read from a file or built by another tool): the
+    slack generators are the rows that are True, and reading them warns nothing (``fillna(False)`` on the object
+    column raised pandas' FutureWarning about downcasting, at every compile)."""
+    from powergrid.slacks import slack_buses
+    from powergrid.solvers.fast import unsupported_features
+
+    net = pp.create_empty_network()
+    buses = [pp.create_bus(net, 20.0) for _ in range(3)]
+    pp.create_ext_grid(net, buses[0])
+    for b in buses[1:]:
+        pp.create_gen(net, b, p_mw=1.0, vm_pu=1.0)
+    net.gen["slack"] = pd.Series(flags, index=net.gen.index, dtype=object if None in flags else float)
+    slack = flags[1] is not None and bool(flags[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert slack_buses(net) == [buses[0]] + ([buses[2]] if slack else [])
+        assert unsupported_features(net) == (["slack generators (gen.slack=True)"] if slack else [])
 
 
 def test_unsupported_feature_delegates_to_pandapower(monkeypatch):

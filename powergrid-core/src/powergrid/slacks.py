@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def slack_buses(net: Any) -> list[int]:
     """Bus indices of the in-service slacks: the in-service ext_grids' buses in row order, then the in-service
@@ -11,8 +13,14 @@ def slack_buses(net: Any) -> list[int]:
     eg, gen = net.ext_grid, net.gen
     buses = eg.bus[eg.in_service.to_numpy(bool)].tolist()
     if len(gen) and "slack" in gen:
-        buses += gen.bus[gen.slack.fillna(False).to_numpy(bool) & gen.in_service.to_numpy(bool)].tolist()
+        buses += gen.bus[slack_flags(gen) & gen.in_service.to_numpy(bool)].tolist()
     return [int(b) for b in dict.fromkeys(buses)]
 
 
-__all__ = ["slack_buses"]
+def slack_flags(gen: Any) -> np.ndarray:
+    """Which rows of a net's ``gen`` table are slacks (``slack`` True; NaN or None, as a net read from a file or built
+    by another tool may hold, is not)."""
+    return gen["slack"].eq(True).to_numpy(bool)
+
+
+__all__ = ["slack_buses", "slack_flags"]

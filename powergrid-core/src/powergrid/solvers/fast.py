@@ -82,6 +82,7 @@ except ImportError:  # pragma: no cover - a scipy that moved it: ``A @ x``
     _csr_matvec = None
 
 from powergrid.params import choice, integer, quantity
+from powergrid.slacks import slack_flags
 from powergrid.solvers import newton
 from powergrid.solvers.base import Injections, PowerFlowResult, PowerFlowSolver
 from powergrid.solvers.pandapower_solver import PandapowerParams, PandapowerSolver
@@ -126,8 +127,7 @@ def unsupported_features(net: Any) -> list[str]:
             if np.any(on & (vals != 0)):
                 found.append(f"voltage-dependent loads ({col} ≠ 0)")
                 break
-    if len(net.gen) and "slack" in net.gen and (net.gen["slack"].fillna(False).to_numpy(bool)
-                                               & net.gen["in_service"].to_numpy(bool)).any():
+    if len(net.gen) and "slack" in net.gen and (slack_flags(net.gen) & net.gen["in_service"].to_numpy(bool)).any():
         found.append("slack generators (gen.slack=True)")
     return found
 

@@ -61,15 +61,17 @@ class PandapowerSolver(PowerFlowSolver):
         arrays = (injections.load_p_mw, injections.load_q_mvar, injections.sgen_p_mw, injections.sgen_q_mvar)
         if not all(np.isfinite(a).all() for a in arrays):
             return PowerFlowResult.failed(*self.shape)
-        # a flat start fails on long feeders at high regulator taps: then retry from the last converged flow (runpp
-        # takes start voltages for its Newton-Raphson only: the other algorithms raise ValueError on them)
+        # runpp's own start ("auto": a DC flow on a net with angles) fails on long feeders at high regulator taps or
+        # under strong reverse flow: then retry from the last converged flow (runpp takes start voltages for its
+        # Newton-Raphson only: the other algorithms raise ValueError on them), then from a flat start
         warm = self._warm if self._warm is not None and len(self._warm[0]) == len(net.bus) else None
         warm = warm if p.algorithm in _ARRAY_START else None
-        starts = [{}] + ([{"init_vm_pu": warm[0], "init_va_degree": warm[1]}] if warm is not None else [])
+        starts = [{"init": "auto"}] + ([{"init": "auto", "init_vm_pu": warm[0], "init_va_degree": warm[1]}]
+                                       if warm is not None else []) + [{"init": "flat"}]
         for k, start in enumerate(starts):
             try:
                 pp.runpp(net, algorithm=p.algorithm, max_iteration=p.max_iteration,
-                         tolerance_mva=p.tolerance_mva, numba=False, init="auto", **start)
+                         tolerance_mva=p.tolerance_mva, numba=False, **start)
                 break
             except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
                 if k == len(starts) - 1:
