@@ -227,7 +227,8 @@ class TapControl:
     def reset(self) -> None:
         """Taps back to their initial positions (:meth:`rewind`), the solver restarted there
         (:meth:`PowerFlowSolver.restart`: its warm start and admittances as a new solver's), counters cleared; the
-        next :meth:`solve` settles the taps without delay and uncounted (the steady state an episode starts from)."""
+        next converged :meth:`solve` settles the taps without delay and uncounted (the steady state an episode starts
+        from)."""
         self.rewind()
         self.solver.restart()
         self.tap_changes = self.total_tap_changes = 0
@@ -315,7 +316,7 @@ class TapControl:
             reg.timer = 0
         self.tap_changes = 0 if self._settle else self._moved_total
         self.total_tap_changes += self.tap_changes
-        self._settle = False
+        self._settle = self._settle and not reading.converged  # (a failed flow settles nothing: the next one does)
         return False
 
     @property
