@@ -26,3 +26,32 @@ def test_example_config_passes_the_parallel_api_test(name):
         assert all(np.isfinite(r) for r in rewards.values())
         assert infos["mg1"]["converged"]
     assert KEY[name] in infos["mg1"]
+
+
+@pytest.mark.parametrize(("name", "where", "params", "message"), [
+    ("volt_var", "horizontal", {"device_types": "PVV"},
+     r"horizontal\[0\]: params\.device_types: expected device classes of the participants' devices \(DG, ESS, "
+     r"GridConnection, PV\), got 'PVV': volt-var would control nothing"),
+    ("volt_var", "mg2", {"providers": "DGG"},
+     r"agents\[5\]\.protocol: params\.providers: expected device classes of mg2's children \(DG, ESS, GridConnection, "
+     r"PV\), got 'DGG': no child could hold the reserve"),
+    ("admm_3mg", "horizontal", {"channel": "lossless"},
+     r"horizontal\[0\]: params\.channel: expected 'ideal', 'lossy' or a registered channel, got 'lossless'"),
+    ("admm_3mg", "horizontal", {"channel": "admm"},
+     r"horizontal\[0\]: params\.channel: expected 'ideal', 'lossy' or a registered channel, got 'admm'"),
+])
+def test_a_misspelt_class_or_channel_name_is_one_clear_config_error(name, where, params, message):
+    """volt_var's device_types and reserve's providers with a misspelt class selected nothing and ran silently (no
+    Q control; the whole requirement reported as shortfall); a misspelt channel raised UnknownPluginError 'unknown
+    protocol type' without the YAML place, suggesting protocols that are not channels."""
+    import yaml
+
+    from powergrid.errors import ConfigError
+
+    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    if where == "horizontal":
+        data["horizontal"][0].setdefault("params", {}).update(params)
+    else:
+        next(a for a in data["agents"] if a["id"] == where)["protocol"].setdefault("params", {}).update(params)
+    with pytest.raises(ConfigError, match=message):
+        MultiAgentPowerGridEnv.from_config(data)

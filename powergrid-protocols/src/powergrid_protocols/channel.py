@@ -19,9 +19,10 @@ def make_channel(name: str = "ideal", **params: Any) -> Channel:
         return LossyChannel(ChannelParams(**{"delay": 1, "loss": 0.1, **params}))
     from powergrid import get_registry
 
-    cls = get_registry().load("protocol", name)
-    if not (isinstance(cls, type) and issubclass(cls, Channel)):
-        raise ValueError(f"{name!r} is not a channel")
+    registry = get_registry()
+    cls = registry.load("protocol", name) if name in registry.names("protocol") else None
+    if not (isinstance(cls, type) and issubclass(cls, Channel)):  # a misspelt name, or a protocol that is no channel
+        raise ValueError(f"params.channel: expected 'ideal', 'lossy' or a registered channel, got {name!r}")
     return cls(cls.Params(**params))
 
 

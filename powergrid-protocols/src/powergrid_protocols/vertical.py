@@ -124,6 +124,10 @@ class Reserve(Setpoint):
         kinds = {k.strip() for k in params.providers.split(",") if k.strip()}
         self._providers = [i for i, c in enumerate(parent.children)
                            if hasattr(c, "device") and type(c.device).__name__ in kinds]
+        if params.requirement_mw > 0 and not self._providers:  # a misspelt class ("DGG") held no reserve, silently
+            have = sorted({type(c.device).__name__ for c in parent.children if hasattr(c, "device")})
+            raise ValueError(f"params.providers: expected device classes of {parent.id}'s children "
+                             f"({', '.join(have) or 'none'}), got {params.providers!r}: no child could hold the reserve")
         self.allocation: dict[str, float] = {}
         self.shortfall_mw = 0.0
 

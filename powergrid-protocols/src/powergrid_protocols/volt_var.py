@@ -157,6 +157,10 @@ class VoltVar(HorizontalProtocol):
         super().__init__(params, participants)
         kinds = [k.strip() for k in params.device_types.split(",") if k.strip()]
         self.inverters = [d for a in self.participants for d in devices_of(a, kinds)]
+        if not self.inverters:  # a misspelt class ("PVV") controlled nothing, silently
+            have = sorted({type(d.device).__name__ for a in self.participants for d in a.devices()})
+            raise ValueError(f"params.device_types: expected device classes of the participants' devices "
+                             f"({', '.join(have) or 'none'}), got {params.device_types!r}: volt-var would control nothing")
         self.q_ctl = [q_setpoint(d, params.s_ratio) for d in self.inverters]
         for c in self.q_ctl:
             c.limit = True
