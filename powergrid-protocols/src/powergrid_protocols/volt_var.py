@@ -93,9 +93,9 @@ def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
     if not names:
         return 0.0
     values = np.array(actions.default if d.pending is None else d.pending, np.float64).reshape(-1)
-    if "f" in names and hasattr(d.device, "available_mw"):
+    if "f" in names and hasattr(d.device, "available_now"):
         k = names.index("f")
-        available = min(max(float(d.device.available_mw(ctx)), 0.0), float(d.device.rated_mw))
+        available = d.device.available_now(ctx)  # P_av clipped to [0, rated], as the source's step takes it
         before = min(max(values[k], 0.0), 1.0) * available
         after = min(before, p_cap_mw)
         values[k] = after / available if available > 0 else values[k]
