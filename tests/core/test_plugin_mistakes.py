@@ -175,3 +175,35 @@ def test_a_policy_action_of_the_wrong_size_names_the_policy_and_its_agent(tmp_pa
         with pytest.raises(powergrid.errors.ActionError, match=r"^policy 'two_values' of agent 'x' returned an action "
                                                                 r"of shape \(2,\), expected shape \(1,\) \(its own action space Box"):
             env.step({})
+
+
+def _agents_of(path: str) -> list[str]:
+    """Build the scenario at ``path`` (in a worker process) and return its agents."""
+    return MultiAgentPowerGridEnv.from_config(path).possible_agents
+
+
+def test_a_worker_started_before_load_plugins_names_the_plugin_the_yaml_line_and_the_variable(tmp_path, monkeypatch):
+    # Ray workers started by ray.init() before powergrid.load_plugins() failed with "unknown device type 'R31Local'
+    # (installed: CHP, DG, ...)" and nothing on why the parent's plugin was missing (/work/notes/r31/ray_plugins.py after)
+    import multiprocessing
+
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    scenario = tmp_path / "site.yaml"
+    scenario.write_text("name: site\nnetwork: {type: case33bw}\ntime: {step_minutes: 15, steps_per_episode: 2}\n"
+                        "agents:\n  - {id: x, type: LateDevice, bus: 5}\n")
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as early:
+        early.apply(_agents_of.__name__.__len__)  # started: its environment is fixed from here on
+        local_plugin(tmp_path / "p", "late_device", """
+            @powergrid.register_device("LateDevice")
+            class LateDevice(Device):
+                def step(self, action, ctx):
+                    self.p_mw = 0.01
+            """, monkeypatch)
+        with pytest.raises(powergrid.errors.ConfigError) as err:
+            early.apply(_agents_of, (str(scenario),))
+    message = str(err.value)
+    assert f"{scenario}:5 agents[0].type: unknown device type 'LateDevice'" in message
+    assert "POWERGRID_PLUGIN_PATH (unset here)" in message and "before ray.init()" in message
+    with spawn.Pool(1) as late:  # started after load_plugins: the folder is in its variable
+        assert late.apply(_agents_of, (str(scenario),)) == []

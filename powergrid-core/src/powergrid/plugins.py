@@ -157,9 +157,12 @@ class Registry:
         if close:
             message += f"; did you mean {close!r}?"
         dist = provider_of(kind, close or text)
-        if dist and (close or text) not in choices:
+        missing_pack = bool(dist) and (close or text) not in choices
+        if missing_pack:
             message += f"{' It' if close else '; it'} is provided by {dist}: {_switched_off(dist) or f'pip install {dist}'}"
         message += f" (installed: {', '.join(choices) if choices else 'none'})"
+        if not (missing_pack or provider_of(kind, text)):  # a name of no first-party pack: perhaps a local plugin's
+            message += _local_plugins_hint()
         return message + ("" if close or dist else _misplaced_entry_points())
 
 
@@ -183,6 +186,15 @@ def _closest(text: str, names: list[str]) -> str | None:
         return lowered[text.lower()]
     close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def _local_plugins_hint() -> str:
+    """Where local plugins come from, for a name no installed pack provides: a worker process (Ray, SubprocVecEnv)
+    sees only the ``POWERGRID_PLUGIN_PATH`` it started with, not a later ``load_plugins`` of its parent."""
+    here = os.environ.get("POWERGRID_PLUGIN_PATH", "").strip()
+    return (f"; local plugins load from POWERGRID_PLUGIN_PATH ({f'here: {here}' if here else 'unset here'}), which a "
+            f"worker process (Ray, SubprocVecEnv) takes from its parent when it starts: call powergrid.load_plugins() "
+            f"before ray.init() or before starting the workers")
 
 
 def _misplaced_entry_points() -> str:
