@@ -17,6 +17,7 @@ import pytest
 from powergrid import get_registry
 from powergrid.params import build_params
 from powergrid_datasets import caiso, embedded
+from powergrid_datasets.errors import DataFileError
 from powergrid_datasets.timeseries import MISSING
 
 REPO = Path(__file__).resolve().parents[2]
@@ -253,6 +254,12 @@ def test_a_start_belongs_to_the_split_of_its_local_day_whatever_zone_it_is_writt
     assert local.last_start == utc.last_start == pd.Timestamp("2023-03-22T03:00Z")
     with pytest.raises(ValueError, match=r"2023-03-26 23:00:00-07:00 in America/Los_Angeles\) is not a test day"):
         make("load", split="test", start="2023-03-27T06:00Z", start_hour=23)
+
+
+def test_an_empty_split_window_names_the_split():
+    provider = make("load", split="train", date_from="2023-03-22", date_to="2023-03-27")  # no train day inside
+    with pytest.raises(DataFileError, match=r"caiso_2023 extract \(load:CA ISO-TAC\), train days: no window of 24"):
+        provider.episode(24, 60, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("held_out", [{"split": "train"}, {"date_to": "2023-03-22"}])

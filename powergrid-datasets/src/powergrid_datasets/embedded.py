@@ -27,6 +27,7 @@ and weekday (2023: 252, 60 and 53 days).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from importlib import resources
@@ -136,7 +137,8 @@ class Caiso2023Provider(SeriesProvider):
         return f"caiso_2023 {self.column()}"
 
     def raw_series(self) -> TimeSeries:
-        return series(self.column())
+        ts = series(self.column())
+        return ts if self.params.split == "all" else dataclasses.replace(ts, source=f"{ts.source}, {self.params.split} days")
 
     def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
         """The ``date_from``/``date_to`` mask and, with a split, only the split's days."""
