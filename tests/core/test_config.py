@@ -143,3 +143,20 @@ def test_numpy_numbers_pass_the_configs_own_checks(registry):
     for key, bad in (("seed", np.bool_(True)), ("seed", np.float64(7.0)), ("seed", np.int64(-1))):
         with pytest.raises(ConfigError, match="seed: expected an integer from 0"):
             EnvConfig.from_dict({**scenario, key: bad})
+
+
+@pytest.mark.parametrize(("bus", "hint"), [("'Bus 5'", "; did you mean 'bus 5'?"), ("'bus 55'", "; did you mean 'bus 5'?"),
+                                           ("'zzz'", ""), ("99", "")])
+def test_a_bus_name_off_by_case_or_a_typo_names_the_close_one(tmp_path, registry, monkeypatch, bus, hint):
+    # the message listed the first eight names only: a bus differing in case or by one character was not suggested
+    import pandapower.networks as pn
+
+    from powergrid import builder
+
+    def named(net):
+        net.bus["name"] = [f"bus {i}" for i in net.bus.index]
+        return net
+
+    monkeypatch.setattr(builder, "build_network", lambda config, reg: named(pn.case33bw()))
+    message = _error(tmp_path, GOOD.replace("bus: 5", f"bus: {bus}"), registry)
+    assert message.endswith(f"got {bus}{hint}")

@@ -42,6 +42,22 @@ CASES = [
     ("name with ..", BASE.replace("name: hostile", "name: ../../tmp/x"), "scenario.yaml:1 name: expected a name of letters"),
     ("absolute name", BASE.replace("name: hostile", "name: /tmp/x"), "scenario.yaml:1 name: expected a name of letters"),
     ("dots only", BASE.replace("name: hostile", "name: '..'"), "scenario.yaml:1 name: expected a name of letters"),
+    # YAML 1.1 readings PyYAML applies and YAML 1.2 does not: yes/on were True ('got True', a key 'reward.True'),
+    # 1:30 was 90 (base 60), 010 was 8 (octal)
+    ("yes", BASE + "reward: {cost_weight: yes}\n", "scenario.yaml:6 reward.cost_weight: expected a number ≥ 0 (1/$), got 'yes'"),
+    ("on as a key", BASE + "reward: {on: 1}\n", "scenario.yaml:6 reward.on: unknown parameter of RewardConfig"),
+    ("base 60", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 1:30}"),
+     "scenario.yaml:3 time.start_hour: expected an integer ≥ 0 ≤ 23, got '1:30'"),
+    ("octal", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 010}"),
+     "scenario.yaml:3 time.start_hour: ambiguous number 010: YAML 1.1 reads it as octal (8), YAML 1.2 as decimal"),
+    ("second document", BASE + "---\nname: two\n", "scenario.yaml:6:1: invalid YAML: expected a single document in the "
+                                                     "stream, but found another document (a scenario file holds one"),
+    ("tab", BASE + "reward:\n\tcost_weight: 1\n", "scenario.yaml:7:1: invalid YAML: while scanning"),
+    ("empty voltage band", BASE + "reward: {v_min_pu: 1.1, v_max_pu: 0.9}\n",
+     "scenario.yaml:6 reward: expected v_min_pu < v_max_pu, got 1.1 ≥ 0.9"),
+    ("horizontal mapping", BASE + "horizontal: {type: p2p_trading}\n",
+     "scenario.yaml:6 horizontal: expected a list of protocols among peers"),
+    ("typo", BASE + "rewards: {}\n", "scenario.yaml:6 rewards: unknown key (did you mean 'reward'? expected one of: name"),
 ]
 
 
@@ -53,6 +69,15 @@ def test_hostile_yaml_is_one_located_error(tmp_path, text, expected):
         EnvConfig.from_yaml(path)
     assert expected in str(err.value).replace(str(tmp_path) + "/", "")
     assert "\n" not in str(err.value)
+
+
+def test_yaml_12_readings_keep_true_false_and_plain_numbers(tmp_path):
+    config = EnvConfig.from_text(BASE + "reward: {cost_weight: 1_000, safety_weight: 0x10, v_max_pu: 1.06}\n")
+    assert (config.reward.cost_weight, config.reward.safety_weight, config.reward.v_max_pu) == (1000, 16, 1.06)
+    agent = EnvConfig.from_text(BASE.replace("kind: grid}", "kind: grid, events: {voltage: True, message: false}}"))
+    assert agent.agents[0].events.voltage is True
+    with pytest.raises(ConfigError, match=r"agents\[0\].events.voltage: expected true or false, got 'yes'"):
+        EnvConfig.from_text(BASE.replace("kind: grid}", "kind: grid, events: {voltage: yes}}"))
 
 
 def test_non_utf8_bytes_are_located(tmp_path):

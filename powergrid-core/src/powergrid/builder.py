@@ -9,6 +9,7 @@ file, line and YAML path of the offending value.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -117,8 +118,18 @@ def _resolve_bus(agent: AgentConfig, buses: Mapping[str | int, int], net: Any, c
     raise config.source.error(
         f"{agent.path}.bus",
         f"expected a bus of network {config.network.type!r} (a name such as {', '.join(names)}… or an index "
-        f"{shown}), got {agent.bus!r}",
+        f"{shown}), got {agent.bus!r}{_close_bus(agent.bus, [n for n in buses if isinstance(n, str)])}",
     )
+
+
+def _close_bus(text: Any, names: list[str]) -> str:
+    """``; did you mean 'X'?`` for the bus name ``text`` differs from in case only, else the closest one, else ''
+    (nothing for an index)."""
+    if not isinstance(text, str):
+        return ""
+    same = [n for n in names if n.lower() == text.lower()]
+    close = same or difflib.get_close_matches(text, names, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check_tree(config: EnvConfig) -> None:

@@ -21,6 +21,7 @@ with ``yaml.safe_load`` semantics only.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -143,6 +144,10 @@ class RewardConfig:
     v_min_pu: float = quantity("pu", 0.95, gt=0)
     v_max_pu: float = quantity("pu", 1.05, gt=0)
     max_loading_percent: float = quantity("%", 100.0, gt=0)
+
+    def __attrs_post_init__(self) -> None:
+        if self.v_min_pu >= self.v_max_pu:  # an empty band makes every bus unsafe at every tick
+            raise ValueError(f"expected v_min_pu < v_max_pu, got {self.v_min_pu} ≥ {self.v_max_pu}")
 
 
 @attrs.frozen
@@ -289,6 +294,11 @@ MAX_NODES = 200_000     # values after expanding aliases (a scenario has a few h
 MAX_INT = 2**63         # integers must lie in (-MAX_INT, MAX_INT)
 #: A plain scalar in exponent notation without the dot or sign YAML 1.1 requires (``1e3``, ``1e-4``, ``1.0e3``).
 EXPONENT_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
+#: Plain scalars PyYAML reads by YAML 1.1 rules only, kept as the text YAML 1.2 reads: ``yes``/``no``/``on``/``off``
+#: (booleans in 1.1) and base-60 numbers (``1:30`` is 90 in 1.1).
+YAML11_ONLY = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+#: An integer with a leading zero: octal in YAML 1.1 (``010`` is 8), decimal in YAML 1.2 (10).
+LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -315,9 +325,17 @@ def _decode(raw: bytes, limit: int, file: str | None) -> str:
 
 
 def _yaml_error(exc: yaml.YAMLError, file: str | None) -> ConfigError:
+    """A YAML syntax error at its line and column, with PyYAML's context (what it was reading)."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return ConfigError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None)
+    context = getattr(exc, "context", None)
+    text = f"{context}, {problem}" if context else problem
+    if "tab" in problem:
+        text += " (indent with spaces)"
+    if "another document" in problem:
+        text += " (a scenario file holds one document: remove the second '---' and what follows)"
+    return ConfigError(f"invalid YAML: {text}", file=file, line=mark.line + 1 if mark else None,
+                       column=mark.column + 1 if mark else None)
 
 
 def _check_shape(text: str, file: str | None) -> None:
@@ -353,8 +371,8 @@ def _check_shape(text: str, file: str | None) -> None:
 
 
 def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None, *, key: bool = False) -> Any:
-    """A plain scalar (finite number, integer in range, string, bool, null, date); a value (not a ``key``)
-    written ``1e3`` is a number, as in YAML 1.2."""
+    """A plain scalar (finite number, integer in range, string, bool, null, date) read as YAML 1.2 reads it: a value
+    (not a ``key``) written ``1e3`` is a number, ``yes``/``on`` and ``1:30`` are text; ``010`` is refused."""
     line = n.start_mark.line + 1
     too_long = n.tag.endswith(":int") and len(str(n.value).lstrip("+-0").replace("_", "")) > 19
     if too_long:
@@ -365,6 +383,11 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"invalid YAML value {str(n.value)[:40]!r}: {reason}", file=file, line=line,
                           path=path) from None
+    if not n.style and YAML11_ONLY.fullmatch(n.value):
+        return n.value
+    if not n.style and LEADING_ZERO.fullmatch(n.value):
+        raise ConfigError(f"ambiguous number {n.value}: YAML 1.1 reads it as octal ({value}), YAML 1.2 as decimal; "
+                          f"write it without the leading zero, or quote it for text", file=file, line=line, path=path)
     if not key and isinstance(value, str) and not n.style and EXPONENT_FLOAT.fullmatch(value):
         value = float(value)  # YAML 1.2 reads 1e3, 1e-4, 1.0e3 as numbers; PyYAML's 1.1 rules as text
     if isinstance(value, float) and not math.isfinite(value):
@@ -436,7 +459,9 @@ def _mapping(value: Any, path: str, src: Source, what: str = "a mapping") -> dic
 def _reject_unknown(data: Mapping[str, Any], known: tuple[str, ...], path: str, src: Source) -> None:
     for key in data:
         if key not in known:
-            raise src.error(_join(path, key), f"unknown key (expected one of: {', '.join(known)})")
+            close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise src.error(_join(path, key), f"unknown key ({hint}expected one of: {', '.join(known)})")
 
 
 def _name(value: Any, path: str, src: Source, what: str = "a name") -> str:
@@ -513,6 +538,9 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         if agent.events is not None and agent.events.message and agent.id not in children:
             raise src.error(f"{agent.path}.events.message", "messages come from a parent; this agent has none")
     horizontal = []
+    if not isinstance(top.get("horizontal") or [], list):
+        raise src.error("horizontal", f"expected a list of protocols among peers ({{type, participants, params}}), "
+                                      f"got {type(top['horizontal']).__name__} {top['horizontal']!r}")
     for i, h in enumerate(top.get("horizontal") or []):
         path = f"horizontal[{i}]"
         h = _mapping(h, path, src)

@@ -8,11 +8,14 @@ class PowerGridError(Exception):
 
 
 class ConfigError(PowerGridError, ValueError):
-    """A configuration value is wrong: the message gives ``file:line path: expected …, got …``."""
+    """A configuration value is wrong: the message gives ``file:line path: expected …, got …``
+    (``file:line:column`` for a YAML syntax error)."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str = ""):
-        self.file, self.line, self.path, self.detail = file, line, path, message
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str = "",
+                 column: int | None = None):
+        self.file, self.line, self.column, self.path, self.detail = file, line, column, path, message
         where = f"{file}:{line}" if file and line else (file or "<config>")
+        where += f":{column}" if file and line and column else ""
         super().__init__(f"{where} {path}: {message}" if path else f"{where}: {message}")
 
 
