@@ -52,3 +52,62 @@ def test_without_learned_agents_a_failed_flow_ends_the_episode_and_is_counted(tm
     with (tmp_path / "out" / "blackout_trajectory.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["tick"], row["converged"]) for row in rows] == [("0", "False")]
+
+
+def test_an_interrupted_run_keeps_the_last_complete_trajectory_and_names_its_partial_rows(tmp_path, capsys, monkeypatch):
+    # the trajectory was opened for writing in place: Ctrl-C mid-run left a truncated file under the complete one's
+    # name (replacing the previous run's) and said only 'interrupted'
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    config, out = tmp_path / "two.yaml", tmp_path / "out"
+    config.write_text(TWO_EQUAL_STORES)
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    complete = (out / "two_ess_trajectory.csv").read_bytes()
+    step, calls = MultiAgentPowerGridEnv.step, []
+
+    def interrupted(self, actions):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, actions)
+
+    monkeypatch.setattr(MultiAgentPowerGridEnv, "step", interrupted)
+    capsys.readouterr()
+    assert main(["run", str(config), "--out", str(out), "--seed", "1"]) == 130
+    err = capsys.readouterr().err
+    partial = out / "two_ess_trajectory.csv.partial"
+    assert f"stopped after 2 step(s); the rows written so far are in {partial}" in err
+    assert (out / "two_ess_trajectory.csv").read_bytes() == complete
+    rows = list(csv.DictReader(partial.open()))
+    assert [(r["tick"], r["agent"]) for r in rows] == [("0", "a"), ("0", "b"), ("1", "a"), ("1", "b")]
+    monkeypatch.setattr(MultiAgentPowerGridEnv, "step", step)
+    assert main(["run", str(config), "--out", str(out), "--seed", "1"]) == 0  # a complete run replaces both
+    assert sorted(p.name for p in out.iterdir()) == ["two_ess_trajectory.csv"]
+    assert (out / "two_ess_trajectory.csv").read_bytes() != complete
+
+
+@pytest.mark.parametrize("out", ["afile", "afile/sub"])
+def test_an_out_that_is_a_file_is_one_usage_error_before_the_run(tmp_path, capsys, out):
+    # was: '[Errno 17] File exists: ...' or 'NotADirectoryError: ... (run with --debug)', after building the scenario
+    config = tmp_path / "two.yaml"
+    config.write_text(TWO_EQUAL_STORES)
+    (tmp_path / "afile").write_text("keep")
+    assert main(["run", str(config), "--out", str(tmp_path / out)]) == 2
+    assert f"--out {tmp_path / out}: {tmp_path / 'afile'} is a file; expected a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+def test_validate_checks_every_file_and_reports_each_bad_one(tmp_path, capsys):
+    # the first bad file stopped the command: the files after it were never checked
+    good, typo, broken = tmp_path / "good.yaml", tmp_path / "typo.yaml", tmp_path / "broken.yaml"
+    good.write_text(TWO_EQUAL_STORES)
+    typo.write_text(TWO_EQUAL_STORES.replace("bus: 17", "bus: 170"))
+    broken.write_text(TWO_EQUAL_STORES + "---\nname: second\n")
+    assert main(["validate", str(typo), str(good), str(broken)]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{good}: ok — network case33bw (33 buses), 2 agents (2 learned), solver fast"]
+    lines = err.splitlines()
+    assert lines[0].startswith(f"powergrid: error: {typo}:6 agents[1].bus: expected a bus of network 'case33bw'")
+    assert lines[1].startswith(f"powergrid: error: {broken}:7:1: invalid YAML: expected a single document")
+    assert lines[2] == f"powergrid: 2 of 3 file(s) invalid: {typo}, {broken}"
+    assert main(["validate", str(good)]) == 0

@@ -68,8 +68,13 @@ def test_pack_commands_end_bad_input_with_one_line(tmp_path, capsys):
     (["datasets", "plot", "synthetic", "--step-minutes", "nan", "--out", "{out}/x.png"],
      "argument --step-minutes: expected a finite number > 0, got 'nan'"),
     (["run", "{config}", "--data-dir", "{out}/missing", "--out", "{out}"], "--data-dir {out}/missing: no such folder"),
-    (["new", "device", "None", "--dir", "{out}"], "expected a class name in CamelCase"),
-    (["new", "device", "Core", "--dir", "{out}"], "would make a package named powergrid-core, which is PowerGrid's own"),
+    # a bad device name was 'ValueError: … (run with --debug for the traceback)', as if PowerGrid had failed
+    (["new", "device", "None", "--dir", "{out}"], "powergrid: error: expected a class name in CamelCase"),
+    (["new", "device", "Core", "--dir", "{out}"], "error: 'Core' would make a package named powergrid-core, which is PowerGrid's own"),
+    # these made packages: StepContext's own test shadowed the StepContext it imports (TypeError at collection);
+    # Ess next to ESS made two devices apart by case only
+    (["new", "device", "StepContext", "--dir", "{out}"], "error: 'StepContext' is a name the generated code imports"),
+    (["new", "device", "Ess", "--dir", "{out}"], "error: a device 'ESS' is already registered by powergrid-devices"),
 ])
 def test_bad_numbers_and_names_on_the_command_line_are_one_line_errors(tmp_path, capsys, argv, message):
     config = str(next(c for c in CONFIGS if c.name == "hil_sunspec.yaml"))

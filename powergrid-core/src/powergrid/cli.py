@@ -79,12 +79,22 @@ def _validate(args: argparse.Namespace) -> int:
     from powergrid.builder import build_scenario
     from powergrid.config import EnvConfig
 
-    for path in args.config:
-        scenario = build_scenario(EnvConfig.from_yaml(path))
+    failed = []
+    for path in args.config:  # every file, a bad one does not hide the next: one line each, errors on stderr
+        try:
+            scenario = build_scenario(EnvConfig.from_yaml(path))
+        except Exception as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"powergrid: error: {error_line(exc)}", file=sys.stderr)
+            failed.append(path)
+            continue
         learned = [a for a in scenario.agents.values() if a.learned]
         print(f"{path}: ok — network {scenario.config.network.type} ({len(scenario.net.bus)} buses), "
               f"{len(scenario.agents)} agents ({len(learned)} learned), solver {scenario.solver.name}")
-    return 0
+    if len(args.config) > 1 and failed:
+        print(f"powergrid: {len(failed)} of {len(args.config)} file(s) invalid: {', '.join(failed)}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,9 +106,10 @@ def _run(args: argparse.Namespace) -> int:
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data-dir {args.data_dir}: no such folder (expected a folder of dataset files)")
         os.environ["POWERGRID_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    out = output_folder(args.out)
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
-    out = Path(args.out)
     trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
+    partial = output_file(out, f"{trajectory.name}.partial")  # renamed to trajectory once every episode is written
     if args.plot:
         from powergrid.plots import EpisodeRecord
 
@@ -111,33 +122,42 @@ def _run(args: argparse.Namespace) -> int:
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
     steps, failures, started = 0, 0, time.perf_counter()
     bar = progress(total=args.episodes * env.max_ticks, desc=env.config.name, unit="step")
-    with bar, trajectory.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["episode", "tick", "agent", "reward", "cost_usd", "safety", "converged", "state"])
-        for episode in range(args.episodes):
-            env.reset(seed=args.seed + episode)
-            seed_action_spaces(env, args.seed + episode)  # each agent its own stream: equal spaces draw apart
-            while not env.ended:
-                if args.policy == "rule":
-                    actions = rule_actions(env)
-                else:
-                    actions = {a: env.action_space(a).sample() for a in env.agents}
-                tick, price = env.tick, env.ctx.price
-                _, rewards, _, _, _ = env.step(actions)
-                steps += 1
-                bar.update()
-                if args.plot and episode == 0:
-                    record.record(env, tick * env.config.tick_s / 3600.0, price)
-                converged = not env.failure  # (infos are empty without learned agents)
-                failures += 0 if converged else 1
-                for agent_id, (cost, unsafe) in env.agent_costs().items():
-                    totals[agent_id][0] += cost
-                    totals[agent_id][1] += unsafe
-                    totals[agent_id][2] += rewards.get(agent_id, 0.0)
-                    agent = env.scenario.agents[agent_id]
-                    state = agent.device.state_dict() if hasattr(agent, "device") else {}
-                    writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
-                                     f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
+    try:
+        with bar, partial.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["episode", "tick", "agent", "reward", "cost_usd", "safety", "converged", "state"])
+            for episode in range(args.episodes):
+                env.reset(seed=args.seed + episode)
+                seed_action_spaces(env, args.seed + episode)  # each agent its own stream: equal spaces draw apart
+                while not env.ended:
+                    if args.policy == "rule":
+                        actions = rule_actions(env)
+                    else:
+                        actions = {a: env.action_space(a).sample() for a in env.agents}
+                    tick, price = env.tick, env.ctx.price
+                    _, rewards, _, _, _ = env.step(actions)
+                    steps += 1
+                    bar.update()
+                    if args.plot and episode == 0:
+                        record.record(env, tick * env.config.tick_s / 3600.0, price)
+                    converged = not env.failure  # (infos are empty without learned agents)
+                    failures += 0 if converged else 1
+                    for agent_id, (cost, unsafe) in env.agent_costs().items():
+                        totals[agent_id][0] += cost
+                        totals[agent_id][1] += unsafe
+                        totals[agent_id][2] += rewards.get(agent_id, 0.0)
+                        agent = env.scenario.agents[agent_id]
+                        state = agent.device.state_dict() if hasattr(agent, "device") else {}
+                        writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
+                                         f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
+    except BaseException:  # Ctrl-C, a full disk, a failing plugin: the rows so far stay, under a name that says so
+        if not steps:  # e.g. a dataset that fails at the first reset: its one-line error is all there is to say
+            partial.unlink(missing_ok=True)
+        else:
+            print(f"powergrid: stopped after {steps} step(s); the rows written so far are in {partial} "
+                  f"({trajectory.name}, if any, is unchanged)", file=sys.stderr)
+        raise
+    os.replace(partial, trajectory)
     elapsed = time.perf_counter() - started
     policy = args.policy if env.possible_agents else "internal"
     print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {policy}, "
@@ -159,7 +179,7 @@ def _network_plot(args: argparse.Namespace) -> int:
     """Draw a network template, or a scenario's network with its agents marked, as a PNG."""
     from powergrid.plots import draw_network
 
-    out = Path(args.out)
+    out = output_folder(args.out)
     if args.name.endswith((".yaml", ".yml")):
         from powergrid.builder import build_scenario
         from powergrid.config import EnvConfig
@@ -182,6 +202,17 @@ def _network_plot(args: argparse.Namespace) -> int:
 SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
+def output_folder(text: str, option: str = "--out") -> Path:
+    """``--out`` (or ``option``) as a folder: one that exists, or a path where one can be made (no file in the way)."""
+    out = Path(text)
+    for part in (out, *out.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise UsageError(f"{option} {text}: {part} is a file; expected a folder (existing or to be created)")
+            break
+    return out
+
+
 def output_file(folder: Path, name: str) -> Path:
     """``folder / name`` for a plain file name (letters, digits, ``-_.``), never a path outside ``folder``
     (a symbolic link there, which would redirect the write, is refused)."""
@@ -196,7 +227,10 @@ def output_file(folder: Path, name: str) -> Path:
 def _new(args: argparse.Namespace) -> int:
     from powergrid.scaffold import new_device
 
-    target = new_device(args.name, Path(args.dir))
+    try:
+        target = new_device(args.name, output_folder(args.dir, "--dir"))
+    except ValueError as exc:  # a name that cannot be a plugin's: a usage error, not a failure
+        raise UsageError(str(exc)) from None
     print(f"created {target}; next: pip install -e {target} && pytest {target}")
     return 0
 
@@ -316,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
-            return _dispatch(argv)
+            return _dispatch(argv, debug)
         except KeyboardInterrupt:
             print("powergrid: interrupted", file=sys.stderr)
             return 130
@@ -346,7 +380,7 @@ def _commands() -> dict[str, Any]:
     return commands
 
 
-def _dispatch(argv: list[str]) -> int:
+def _dispatch(argv: list[str], debug: bool = False) -> int:
     commands = _commands()
     if argv and argv[0] in commands:  # pack commands run inside the same error handling
         return int(commands[argv[0]].load()(argv[1:]) or 0)
@@ -354,6 +388,7 @@ def _dispatch(argv: list[str]) -> int:
     if dist:
         raise UsageError(f"{argv[0]!r} is a command of {dist}, which is not installed: pip install {dist}")
     args = build_parser(commands).parse_args(argv)
+    args.debug = debug
     return int(args.func(args) or 0)
 
 

@@ -17,6 +17,22 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def template_imports() -> set[str]:
+    """The names the template's modules import (``Device``, ``StepContext``, …): a class of such a name would
+    shadow one of them in the generated code."""
+    names: set[str] = set()
+    for node in resources.files("powergrid").joinpath(TEMPLATE).iterdir():
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            if item.is_dir():
+                stack.extend(item.iterdir())
+            elif item.name.endswith(".py"):
+                for imported in re.findall(r"^\s*from \S+ import (.+)$", item.read_text(encoding="utf-8"), re.M):
+                    names.update(n.strip() for n in imported.split(",") if "{{" not in n)
+    return names
+
+
 def new_device(class_name: str, where: Path) -> Path:
     """Create ``where/powergrid-<name>`` from the template; returns the package folder.
 
@@ -25,12 +41,15 @@ becomes the hyphenated distribution name) and ``{{Class}}``.
     """
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name) or keyword.iskeyword(class_name):
         raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
+    if class_name in template_imports():
+        raise ValueError(f"{class_name!r} is a name the generated code imports from PowerGrid; choose another name")
     from powergrid.plugins import get_registry
 
     registry = get_registry(allow_conflicts=True)
-    if ("device", class_name) in registry:  # once installed, every command would stop at "registered twice"
-        raise ValueError(f"a device {class_name!r} is already registered by "
-                         f"{registry.get('device', class_name).provider}; choose another name")
+    taken = [n for n in registry.names("device") if n.lower() == class_name.lower()]
+    if taken:  # the same name: every command would stop at "registered twice"; another case: a trap in every scenario
+        raise ValueError(f"a device {taken[0]!r} is already registered by {registry.get('device', taken[0]).provider}; "
+                         f"choose another name")
     name = snake_case(class_name)
     target = where / f"powergrid-{name.replace('_', '-')}"
     if target.name in ("powergrid-core", *FIRST_PARTY):  # pip install -e would replace that distribution
