@@ -8,6 +8,7 @@ import pytest
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
+from powergrid.errors import ActionError
 from powergrid.rl.rllib import RLlibPowerGridEnv, module_per_agent
 from powergrid.rl.rllib_vector import BatchedVectorMultiAgentEnv, VectorEnvRunner
 
@@ -105,3 +106,15 @@ def test_the_copies_of_each_env_runner_play_their_own_streams():
             assert len(firsts) == 2
             for i, first in enumerate(firsts):
                 _assert_same(first, start + 1000 * worker + i)
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_a_step_with_not_one_action_dict_per_copy_is_one_clear_error(count):
+    """Fewer dicts than copies ended in "TypeError: 'NoneType' object is not iterable", more were dropped unseen."""
+    vec = BatchedVectorMultiAgentEnv({"scenario": multi_rate(6)}, 3)
+    obs, _ = vec.reset(seed=0)
+    with pytest.raises(ActionError, match=rf"expected one action dict per copy \(3\), got {count}"):
+        vec.step([{a: np.zeros(2 if a == "slow" else 3, np.float32) for a in obs[0]}] * count)
+    assert [env.env.tick for env in vec.envs] == [0, 0, 0]
+    vec.close()
+    vec.close()  # twice: nothing left to close

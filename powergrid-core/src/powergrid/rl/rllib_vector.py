@@ -33,8 +33,10 @@ try:
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError('powergrid.rl.rllib_vector needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
+    raise ImportError('powergrid.rl.rllib_vector needs ray[rllib] 2.44 or later (its vectorized MultiAgentEnvRunner): '
+                      'pip install "powergrid-core[rllib]"') from err
 
+from powergrid.errors import ActionError
 from powergrid.rl._common import offset_default_seed, runner_offset
 from powergrid.rl.rllib import RLlibPowerGridEnv
 from powergrid.vector import VectorPowerGridEnv
@@ -92,6 +94,8 @@ class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
     def step(self, actions: Sequence[Mapping[str, Any]]) -> tuple[list, list, list, list, list]:
         """Step every copy (a copy that finished at the last step is reset instead, RLlib's ``next_step`` mode);
         the copies due for a tick are stepped together until each has an agent due or has finished."""
+        if len(actions) != self.num_envs:
+            raise ActionError(f"step: expected one action dict per copy ({self.num_envs}), got {len(actions)}")
         out: list[StepResult | None] = [None] * self.num_envs
         pending: dict[int, dict[str, Any]] = {}
         for i, (env, action) in enumerate(zip(self.envs, actions)):
