@@ -443,6 +443,21 @@ def test_slack_generator_flags_of_a_table_with_gaps_read_without_a_warning(flags
         assert unsupported_features(net) == (["slack generators (gen.slack=True)"] if slack else [])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_net_whose_case_pandapower_cannot_build_fails_its_flows_like_the_reference(backend, monkeypatch):
+    """case33bw with a line of zero impedance: runpp stops before its Newton-Raphson (FloatingPointError), leaving an
+    internal case without the bus sets. The fast solver raised KeyError 'ref' at construction; it now warns with the
+    cause, delegates to pandapower and reports every flow failed, as the pandapower solver does."""
+    monkeypatch.setattr("powergrid.solvers.fast._WARNED", set())
+    net = TEMPLATES["case33bw"]()
+    net.line.loc[5, ["r_ohm_per_km", "x_ohm_per_km"]] = 0.0
+    injections = Injections(net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy(), np.zeros(0), np.zeros(0))
+    with pytest.warns(RuntimeWarning, match=r"could not build the base power-flow case \(FloatingPointError"):
+        solver = FastSolver(copy.deepcopy(net), FastParams(backend=backend))
+    assert solver.backend == "pandapower"
+    assert not solver.solve(injections).converged and not PandapowerSolver(copy.deepcopy(net)).solve(injections).converged
+
+
 def test_unsupported_feature_delegates_to_pandapower(monkeypatch):
     import powergrid.solvers.fast as fast_module
 

@@ -95,6 +95,10 @@ UNSUPPORTED_TABLES = ("dcline", "svc", "tcsc", "ssc", "vsc", "b2b_vsc", "bus_dc"
                       "source_dc", "load_dc")
 
 
+#: What a compile reads from the internal case runpp leaves (``net._ppc["internal"]``).
+_COMPILED_CASE = frozenset(("Ybus", "Yf", "Yt", "ref", "pv", "pq", "bus", "gen", "V", "Sbus", "branch_is"))
+
+
 def _warn_once(message: str) -> None:
     if message not in _WARNED:
         _WARNED.add(message)
@@ -273,19 +277,21 @@ class FastSolver(PowerFlowSolver):
         from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, VG
 
         net, p = self.net, self.params
-        converged = False
+        converged, error = False, None
         for start in [{}] + ([{"init_vm_pu": warm[0], "init_va_degree": warm[1]}] if warm is not None else []):
             try:
                 pp.runpp(net, algorithm="nr", max_iteration=p.max_iteration, tolerance_mva=p.tolerance_mva,
                          numba=False, init="auto", **start)
-            except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError):
+            except (pp.powerflow.LoadflowNotConverged, np.linalg.LinAlgError, FloatingPointError) as exc:
+                error = exc
                 continue  # the compiled case is still there; without a converged run, start later solves flat
             converged = True
             break
         ppc = net.get("_ppc") or {}
         it = ppc.get("internal") or {}
-        if "Ybus" not in it:
-            return ["pandapower could not build the base power-flow case"]
+        if not _COMPILED_CASE <= it.keys():  # (runpp stopped before its Newton-Raphson: e.g. a zero branch impedance)
+            why = f" ({type(error).__name__}: {error})" if error is not None else ""
+            return [f"pandapower could not build the base power-flow case{why}"]
         base = float(ppc["baseMVA"])
         nb = it["Ybus"].shape[0]
         ref = np.asarray(it["ref"], np.int64)
