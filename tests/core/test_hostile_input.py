@@ -57,6 +57,9 @@ CASES = [
      "scenario.yaml:6 reward: expected v_min_pu < v_max_pu, got 1.1 ≥ 0.9"),
     ("horizontal mapping", BASE + "horizontal: {type: p2p_trading}\n",
      "scenario.yaml:6 horizontal: expected a list of protocols among peers"),
+    # a p_max_mw of 1e300 made the action space [-inf, inf] (float32): NaN setpoints, the device silently idle
+    ("beyond float32", BASE + "reward: {cost_weight: 1e39}\n", "scenario.yaml:6 reward.cost_weight: number out of range: "
+                                                                 "1e39 is beyond ±3.4e38"),
     ("typo", BASE + "rewards: {}\n", "scenario.yaml:6 rewards: unknown key (did you mean 'reward'? expected one of: name"),
 ]
 

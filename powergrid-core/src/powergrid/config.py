@@ -141,6 +141,10 @@ class RewardConfig:
                                          doc="reward lost per physics step left after a failed power flow (at least)")
     on_divergence: str = choice(("terminate", "penalize"), "terminate",
                                 doc="a failed power flow ends the episode, or only costs the penalty once")
+    storage_value: str = choice(("mean_price", "none"), "mean_price",
+                                doc="at the episode's last step, the change of every store's energy (Device.stored_mwh, "
+                                    "MWh) valued at the episode's mean price ($/MWh) enters its cost: energy taken from "
+                                    "the next episode is paid back, energy left is credited")
     v_min_pu: float = quantity("pu", 0.95, gt=0)
     v_max_pu: float = quantity("pu", 1.05, gt=0)
     max_loading_percent: float = quantity("%", 100.0, gt=0)
@@ -292,6 +296,7 @@ MAX_CONFIG_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64          # nesting of mappings and lists
 MAX_NODES = 200_000     # values after expanding aliases (a scenario has a few hundred)
 MAX_INT = 2**63         # integers must lie in (-MAX_INT, MAX_INT)
+MAX_FLOAT32 = 3.4028234663852886e38  # larger numbers become inf in the float32 spaces (numpy.finfo(numpy.float32).max)
 #: A plain scalar in exponent notation without the dot or sign YAML 1.1 requires (``1e3``, ``1e-4``, ``1.0e3``).
 EXPONENT_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
 #: Plain scalars PyYAML reads by YAML 1.1 rules only, kept as the text YAML 1.2 reads: ``yes``/``no``/``on``/``off``
@@ -392,6 +397,9 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
         value = float(value)  # YAML 1.2 reads 1e3, 1e-4, 1.0e3 as numbers; PyYAML's 1.1 rules as text
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"expected a finite number, got {n.value!r}", file=file, line=line, path=path)
+    if isinstance(value, float) and abs(value) > MAX_FLOAT32:
+        raise ConfigError(f"number out of range: {n.value} is beyond ±3.4e38, the float32 range of the observation "
+                          f"and action spaces", file=file, line=line, path=path)
     if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT < value < MAX_INT:
         raise ConfigError(f"integer out of range (beyond 2**63): {n.value}", file=file, line=line, path=path)
     return value
