@@ -126,3 +126,19 @@ def test_env_method_calls_each_copy_once_and_answers_every_slot(monkeypatch):
     assert calls == [0, 1]
     assert venv.env_method("rule_action", "mg1", indices=[5, 1, 4]) == [(1, "mg1"), (0, "mg1"), (1, "mg1")]
     assert calls == [0, 1, 1, 0]
+
+
+def test_reset_infos_hold_each_slots_reset_info_as_sb3_keeps_them():
+    """SB3 keeps the infos of each env's last reset in ``reset_infos`` (its DummyVecEnv on reset and auto-reset); they
+    stayed ``{}`` here."""
+    venv = PowerGridVecEnv(short(3), 2)
+    venv.reset()
+    assert [info["time_s"] for info in venv.reset_infos] == [0] * 6
+    assert [info["acting"] for info in venv.reset_infos] == [True] * 6
+    for _ in range(2):
+        venv.step(np.zeros((6, 3), np.float32))
+    for info in venv.reset_infos:
+        info["time_s"] = -1  # a marker the auto-reset must replace
+    _, _, dones, _ = venv.step(np.zeros((6, 3), np.float32))
+    assert dones.all()
+    assert [info["time_s"] for info in venv.reset_infos] == [0] * 6

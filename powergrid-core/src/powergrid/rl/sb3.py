@@ -6,7 +6,8 @@ SB3 policy is shared by every agent (parameter sharing) and trained on all copie
 copies step together (their power flows in one batched call from :data:`powergrid.vector.BATCH_FROM` copies on).
 Every learned agent needs the same observation and action space (as for SuperSuit). A finished copy is reset at once: its
 slots report ``done`` with ``infos[slot]["terminal_observation"]`` and
-``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation.
+``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation, its reset's infos in
+``reset_infos`` (as after :meth:`~PowerGridVecEnv.reset`).
 
 Every agent's action is sent at every step; an agent that is not due (multi-rate) has its
 action ignored, as in the PettingZoo API. A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's
@@ -63,7 +64,8 @@ class PowerGridVecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]
-        obs, _ = self.venv.reset_arrays(seed=seed, options=self._options[0] or None)
+        obs, infos = self.venv.reset_arrays(seed=seed, options=self._options[0] or None)
+        self.reset_infos = [dict(info[a]) for info in infos for a in self.agents]
         self._reset_seeds()
         self._reset_options()
         return obs.reshape(self.num_envs, *self.observation_space.shape)
@@ -85,13 +87,15 @@ class PowerGridVecEnv(VecEnv):
         out = self.venv.step_arrays({a: acts[:, k] for k, a in enumerate(self.agents)})
         self._actions = None
         slot_infos: list[dict[str, Any]] = []
-        for info, terminated, truncated in zip(out.infos, out.terminated.tolist(), out.truncated.tolist()):
+        for copy, (info, terminated, truncated) in enumerate(zip(out.infos, out.terminated.tolist(),
+                                                                 out.truncated.tolist())):
             final = info.get("final_observation")
-            for a in self.agents:
+            for k, a in enumerate(self.agents):
                 slot = dict(info[a])
                 if final is not None:
                     slot["terminal_observation"] = final[a]
                     slot["TimeLimit.truncated"] = truncated and not terminated
+                    self.reset_infos[copy * n_agents + k] = dict(info["reset_info"][a])
                 slot_infos.append(slot)
         # (copies, agents) rows in slot order: copy-major
         return (out.observations.reshape(self.num_envs, *self.observation_space.shape),
