@@ -60,6 +60,10 @@ CASES = [
     # a p_max_mw of 1e300 made the action space [-inf, inf] (float32): NaN setpoints, the device silently idle
     ("beyond float32", BASE + "reward: {cost_weight: 1e39}\n", "scenario.yaml:6 reward.cost_weight: number out of range: "
                                                                  "1e39 is beyond ±3.4e38"),
+    # validate said ok; only building the env (powergrid run) found the 31,536,000 ticks of a 1 s period over 365 days
+    ("ticks", BASE.replace("episode: 1h", "episode: 365d").replace("kind: grid}", "kind: grid, period: 1s}"),
+     "scenario.yaml:5 agents[0].period: the tick derived from the physics step, periods, offsets and link delays is 1 s, "
+     "so an episode has 31,536,000 ticks (at most 10,000,000)"),
     ("typo", BASE + "rewards: {}\n", "scenario.yaml:6 rewards: unknown key (did you mean 'reward'? expected one of: name"),
 ]
 

@@ -46,6 +46,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_PERIOD = 1_000_000  # physics steps between an agent's actions (the longest episode)
 MAX_STEPS = 1_000_000   # physics steps of an episode: about 2 years of 1-minute steps
+MAX_TICKS = 10_000_000  # ticks of an episode (the tick: the common divisor of the physics step, periods, offsets, delays)
 OBSERVATION_MODES = ("local", "global")
 
 
@@ -582,7 +583,7 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     else:
         stem = Path(src.file).stem if src.file else ""
         name = SAFE_NAME_CHARS.sub("_", stem)[:100].strip(".") or "scenario"
-    return EnvConfig(
+    config = EnvConfig(
         name=str(name),
         network=_plugin(top["network"], "network", src),
         agents=agents,
@@ -596,6 +597,13 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         seed=None if seed is None else int(seed),
         source=src,
     )
+    if time.episode_s // config.tick_s > MAX_TICKS:  # checked here, so that validate finds it and not only a run
+        culprit = next((f"{a.path}.{key}" for a in agents for key, value in (("period", a.period_s), ("offset", a.offset_s))
+                        if time.episode_s // math.gcd(time.physics_s, value) > MAX_TICKS), "time")
+        raise src.error(culprit, f"the tick derived from the physics step, periods, offsets and link delays is "
+                                 f"{config.tick_s} s, so an episode has {time.episode_s // config.tick_s:,} ticks (at most "
+                                 f"{MAX_TICKS:,}); use durations with a larger common divisor")
+    return config
 
 
 def _loads(value: Any, src: Source) -> LoadsConfig:
