@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -344,3 +345,147 @@ def test_a_read_only_cache_folder_is_reported_before_any_request():
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(root)
+
+
+# -- concurrent processes, shared cache names, pinned hashes ---------------------------------------------------
+def test_a_cached_file_deleted_while_it_is_checked_is_absent(zip_server, monkeypatch):
+    """Another process deletes the cached file between the existence check and the hashing: it is fetched again
+    (offline: the 'not in the cache' error), not a bare FileNotFoundError."""
+    url = zip_server.url("jan")
+    path = cache.fetch(url, "jan.zip", subdir="caiso")
+    raw = path.read_bytes()
+    real = cache.sha256
+
+    def deleted_before_hashing(p):
+        if Path(p) == path and deleted_before_hashing.armed:
+            deleted_before_hashing.armed = False
+            path.unlink()
+        return real(p)
+
+    monkeypatch.setattr(cache, "sha256", deleted_before_hashing)
+    deleted_before_hashing.armed = True
+    assert cache.fetch(url, "jan.zip", subdir="caiso").read_bytes() == raw
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    deleted_before_hashing.armed = True
+    with pytest.raises(DataUnavailableError, match=r"jan\.zip is not in the cache .*POWERGRID_OFFLINE=1"):
+        cache.fetch(url, "jan.zip", subdir="caiso")
+
+
+def _fetch_and_read(cache_root, url, count, results):
+    """One process of the race below: ``count`` times, fetch ``jan.zip`` and read the zip at the returned path."""
+    os.environ["POWERGRID_CACHE_DIR"] = cache_root
+    os.environ.pop("POWERGRID_OFFLINE", None)
+    from powergrid_datasets import cache
+
+    for _ in range(count):
+        try:
+            path = cache.fetch(url, "jan.zip", subdir="caiso", retries=0)
+        except Exception as exc:  # every failure is reported to the test
+            results.put(f"fetch: {type(exc).__name__}: {exc}")
+            continue
+        try:
+            with zipfile.ZipFile(path) as zf:
+                results.put("ok" if zf.testzip() is None and zf.read("a.csv") == b"path,value\n/jan,1\n" else "bad")
+        except FileNotFoundError:
+            results.put("deleted after it was returned")  # by the test's deleter: not a fault of the cache
+        except Exception as exc:
+            results.put(f"read: {type(exc).__name__}: {exc}")
+
+
+def test_two_processes_filling_one_cache_while_a_third_deletes_its_file(zip_server, tmp_path):
+    """Two processes fetch one file while another process keeps deleting it (a user clearing the cache, another
+    version): a file gone while checked or just downloaded is fetched again, never a FileNotFoundError out of
+    ``fetch``, and a returned file that can be opened is complete. (Each process also used to delete the file
+    the other had just downloaded and recorded.)"""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    count, results = 60, context.Queue()
+    workers = [context.Process(target=_fetch_and_read, args=(str(tmp_path), zip_server.url("jan"), count, results))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    target = tmp_path / "caiso" / "jan.zip"
+    outcomes, deadline = [], time.monotonic() + 120
+    while len(outcomes) < 2 * count:
+        target.unlink(missing_ok=True)
+        time.sleep(0.0005 + 0.002 * (len(outcomes) % 3))
+        while not results.empty():
+            outcomes.append(results.get())
+        assert time.monotonic() < deadline and all(w.is_alive() or w.exitcode == 0 for w in workers), Counter(outcomes)
+    for worker in workers:
+        worker.join(60)
+    assert set(outcomes) <= {"ok", "deleted after it was returned"}, Counter(outcomes)
+    assert outcomes.count("ok") > 0 and [w.exitcode for w in workers] == [0, 0]
+    assert not [p.name for p in target.parent.iterdir() if p.name.startswith(".")]  # no partial download left
+
+
+def test_two_sources_sharing_a_cache_name_never_get_each_other_s_file(zip_server, monkeypatch):
+    """A cache name recorded for one URL is not used for another: fetched again (replacing it), or offline an
+    error naming both URLs."""
+    first = cache.fetch(zip_server.url("a"), "x.zip", subdir="caiso")
+    assert zipfile.ZipFile(first).read("a.csv") == b"path,value\n/a,1\n"
+    second = cache.fetch(zip_server.url("b"), "x.zip", subdir="caiso")
+    assert zipfile.ZipFile(second).read("a.csv") == b"path,value\n/b,1\n"
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError, match=r"x\.zip: recorded for .*/b, not .*/a\b.*POWERGRID_OFFLINE=1"):
+        cache.fetch(zip_server.url("a"), "x.zip", subdir="caiso")
+
+
+class AreaHandler(http.server.BaseHTTPRequestHandler):
+    """OASIS answering SLD_FCST queries with one row whose MW value tells which TAC area was asked for."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+        start = query["startdatetime"].replace("-0000", "")
+        megawatts = {"A/B": 111, "A B": 222}[query["tac_area_name"]]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("x_SLD_FCST_y.csv", "INTERVALSTARTTIME_GMT,TAC_AREA_NAME,MARKET_RUN_ID,MW\n"
+                                            f"{start[:4]}-{start[4:6]}-{start[6:8]}T08:00:00-00:00,"
+                                            f"{query['tac_area_name']},ACTUAL,{megawatts}\n")
+        body = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_two_areas_whose_names_sanitise_alike_get_their_own_cache_files(monkeypatch):
+    """'A/B' and 'A B' both became 'A-B' in the cache file name: the second area was served the first one's data."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AreaHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    monkeypatch.setenv("POWERGRID_CAISO_PAUSE", "0")
+    report = caiso.report_of("load")
+    url = f"http://127.0.0.1:{server.server_address[1]}/SingleZip"
+    try:
+        slash = caiso.download_year(report, 2023, url=url, tac_area_name="A/B")
+        space = caiso.download_year(report, 2023, url=url, tac_area_name="A B")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not set(slash) & set(space)
+    assert caiso.read_files(slash, report)["value"].unique().tolist() == [111.0]
+    assert caiso.read_files(space, report)["value"].unique().tolist() == [222.0]
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")  # both stay cached
+    assert caiso.download_year(report, 2023, url=url, tac_area_name="A/B") == slash
+
+
+def test_a_pinned_hash_that_differs_names_both_hashes(zip_server, monkeypatch):
+    """known_hash differing from the cached file: one error naming the file, the pinned and the found SHA-256
+    (was 'not recorded in checksums.json, so it cannot be verified')."""
+    url = zip_server.url("jan")
+    found = cache.sha256(cache.fetch(url, "jan.zip", subdir="caiso"))
+    pinned = "ab" * 32
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError, match=rf"jan\.zip: its SHA-256 is {found}, expected {pinned} \(known_hash\)"):
+        cache.fetch(url, "jan.zip", subdir="caiso", known_hash=f"sha256:{pinned}")
+    monkeypatch.delenv("POWERGRID_OFFLINE")
+    with pytest.raises(DownloadError, match=rf"jan\.zip: the download's SHA-256 is {found}, expected {pinned} \(known_hash\)"):
+        cache.fetch(url, "jan.zip", subdir="caiso", known_hash=f"sha256:{pinned}", retries=0)
+    assert cache.fetch(url, "jan.zip", subdir="caiso", known_hash=found.upper()).is_file()  # the right pin: used

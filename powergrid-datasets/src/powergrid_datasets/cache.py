@@ -3,11 +3,16 @@
 - Folder: ``POWERGRID_CACHE_DIR`` if set, else ``pooch.os_cache("powergrid")``
   (``~/.cache/powergrid`` on Linux), one sub-folder per source (``caiso/``…).
 - Every file that passed validation is recorded in ``checksums.json`` of its
-  folder (SHA-256 and size). A cached file whose size or hash no longer matches,
-  or that fails validation, is deleted and fetched again — never used.
-- A fresh download is validated (for zips: it opens and every member's CRC
-  checks), so a truncated or partial response is detected even without a
-  known hash; it is retried, then reported.
+  folder (SHA-256, size and the URL it came from). A cached file whose size or
+  hash no longer matches, that was recorded for another URL, or that fails
+  validation, is fetched again — never used. With ``known_hash`` the file's
+  SHA-256 must be that one instead.
+- A fresh download goes to a temporary file of the folder and is validated (for
+  zips: it opens and every member's CRC checks), so a truncated or partial
+  response is detected even without a known hash; it is retried, then reported.
+  A valid one is flushed to disk and moved onto the cached name with
+  ``os.replace`` (atomic): a process reading the cache never sees part of a file,
+  and a file deleted by another process while it is checked is only absent.
 - A folder that cannot be written to is reported before any request (a cached file there that verifies
   is still used).
 - ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error; a cached file
@@ -27,7 +32,6 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 import time
 import zipfile
@@ -102,31 +106,50 @@ def _manifest_lock(folder: Path) -> Iterator[None]:
         yield
 
 
-def _record(folder: Path, fname: str, entry: dict) -> None:
-    """Set the manifest entry of ``fname``: read, change and replace the manifest under its lock, so that
-    entries other processes add at the same time are kept."""
+def _record(folder: Path, fname: str, entry: dict, download: Path | None = None) -> None:
+    """Set the manifest entry of ``fname`` (first moving ``download``, a verified temporary file of ``folder``, onto
+    ``fname`` with ``os.replace``): read, change and replace the manifest under its lock, so that entries other
+    processes add at the same time are kept and a file and its entry change together."""
     with _manifest_lock(folder):
+        if download is not None:
+            download.replace(folder / fname)
         manifest = _read_manifest(folder)
         manifest[fname] = entry
         fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(manifest, indent=1, sort_keys=True))
+            fh.flush()
+            os.fsync(fh.fileno())
         Path(tmp).replace(folder / MANIFEST)
 
 
-def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], None] | None) -> str | None:
-    """Why the cached ``path`` cannot be used (None: it matches its manifest ``entry``, size and SHA-256, and validates)."""
-    if not path.is_file():
-        return "not in the cache"
-    if entry is None:
-        return f"not recorded in {MANIFEST}, so it cannot be verified"
-    if path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256"):
-        return f"its size or SHA-256 differs from {MANIFEST} (incomplete or corrupt)"
-    if validate is not None:
-        try:
+ABSENT = "not in the cache"
+
+
+def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], None] | None, *,
+                  url: str | None = None, pinned: str | None = None) -> str | None:
+    """Why the cached ``path`` cannot be used (None: it validates and its SHA-256 is ``pinned``, or, without a pin,
+    it matches its manifest ``entry``: size, SHA-256 and, if given, the ``url`` it was downloaded from).
+    A file that vanishes while it is checked (another process deleted it) is absent."""
+    try:
+        if not path.is_file():
+            return ABSENT
+        if pinned is not None:
+            found = sha256(path)
+            if found != pinned:
+                return f"its SHA-256 is {found}, expected {pinned} (known_hash)"
+        elif entry is None:
+            return f"not recorded in {MANIFEST}, so it cannot be verified"
+        elif url is not None and entry.get("url") != url:
+            return f"recorded for {entry.get('url')}, not {url} (two sources share this cache name)"
+        elif path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256"):
+            return f"its size or SHA-256 differs from {MANIFEST} (incomplete or corrupt)"
+        if validate is not None:
             validate(path)
-        except DataFileError as exc:
-            return str(exc)
+    except FileNotFoundError:
+        return ABSENT
+    except DataFileError as exc:
+        return str(exc)
     return None
 
 
@@ -136,53 +159,67 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     """The cached copy of ``url`` as ``<cache>/<subdir>/<fname>``, downloading it when needed.
 
     ``known_hash`` (``"sha256:…"`` or a bare SHA-256) pins the content. ``hint``
-    is appended to errors (e.g. how to provide the files offline).
+    is appended to errors (e.g. how to provide the files offline). A download is
+    written to a temporary file of the folder, verified, flushed to disk and moved
+    onto ``fname`` in one step, so no process ever sees part of a file there.
     """
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", fname) or set(fname) == {"."}:
         raise ValueError(f"cache file name {fname!r}: expected letters, digits, '-', '_' and '.' only")
     folder = cache_dir(subdir)
     target = folder / fname
-    entry = _read_manifest(folder).get(fname)
-    if known_hash:
-        expected = known_hash.split(":", 1)[-1].lower()
-        if entry is not None and entry.get("sha256") != expected:
-            entry = None
-    problem = cache_problem(target, entry, validate)
+    pinned = known_hash.split(":", 1)[-1].lower() if known_hash else None
+    problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
     if problem is None:
         return target
     suffix = f" {hint}" if hint else ""
     if offline():  # nothing could replace the file: keep it and say why it is not used
-        where = f"{fname} is not in the cache {folder}" if not target.is_file() else f"cached {target}: {problem}"
+        where = f"{fname} is not in the cache {folder}" if problem == ABSENT else f"cached {target}: {problem}"
         raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
     _check_writable(folder)  # before any request: a download there could never be kept
-    if target.exists():
+    if problem != ABSENT:
         log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
-        target.unlink()
     errors = []
     for attempt in range(retries + 1):
         try:
-            path = Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder,
-                                       progressbar=sys.stderr.isatty(),  # tqdm bar on a terminal only
-                                       downloader=pooch.HTTPDownloader(timeout=timeout)))
-        except Exception as exc:  # requests' connection errors, pooch's hash mismatch, truncated bodies
+            download = _download(url, folder, fname, timeout)
+        except Exception as exc:  # requests' connection and HTTP errors, truncated bodies
             errors.append(f"{type(exc).__name__}: {exc}")
-            if target.exists():
-                target.unlink()
             if _is_connection_error(exc):
                 raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
             time.sleep(min(0.2 * (attempt + 1), 1.0))
             continue
         try:
+            digest = sha256(download)
+            if pinned is not None and digest != pinned:
+                raise DataFileError(fname, f"the download's SHA-256 is {digest}, expected {pinned} (known_hash)")
             if validate is not None:
-                validate(path)
+                validate(download)
+            _record(folder, fname, {"sha256": digest, "size": download.stat().st_size, "url": url}, download)
         except DataFileError as exc:
             errors.append(str(exc))
-            path.unlink()
             continue
-        _record(folder, fname, {"sha256": sha256(path), "size": path.stat().st_size, "url": url})
-        return path
+        except OSError as exc:  # the temporary file or the folder deleted meanwhile (the cache being cleared)
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        finally:
+            download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
+        return target
     raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
+
+
+def _download(url: str, folder: Path, fname: str, timeout: float) -> Path:
+    """``url`` downloaded into a new temporary file of ``folder`` (``.<fname>.….part``), flushed to disk."""
+    fd, name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            pooch.HTTPDownloader(timeout=timeout)(url, fh, None)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def _check_writable(folder: Path) -> None:

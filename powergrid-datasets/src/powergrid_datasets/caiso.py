@@ -21,6 +21,7 @@ operating day and the 25-hour autumn one need no special handling: they are
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import re
@@ -309,7 +310,8 @@ def request_pause(root: str) -> float:
 
 def download_year(report: Report, year: int, *, market: str | None = None, url: str | None = None,
                   **filters: str) -> list[Path]:
-    """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder).
+    """The monthly OASIS zips of ``report`` for ``year`` through the cache (``caiso/`` sub-folder), each named
+    after its month, report, market and filters, made safe, and the start of the SHA-256 of its query URL.
 
     ``url`` is an explicitly allowed non-official SingleZip URL (see :func:`base_url`).
     """
@@ -320,7 +322,9 @@ def download_year(report: Report, year: int, *, market: str | None = None, url: 
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         q = query_url(report, a, b, market=market, url=url, **filters)
         tag = "_".join(file_part(v) for v in filters.values())
-        fname = f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}_{tag}.zip"
+        key = hashlib.sha256(q.encode()).hexdigest()[:12]  # names made safe can coincide ('A/B', 'A B'): the query tells
+        fname = (f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}"
+                 f"_{tag}_{key}.zip")
         before = (cache.cache_dir("caiso") / fname).exists()
         paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT, validate=validate_reply))
         if i < 11 and pause > 0 and not before:
