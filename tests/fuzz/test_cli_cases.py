@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,21 @@ def test_a_symbolic_link_in_the_output_folder_is_not_written_through(tmp_path, c
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is a symbolic link; refusing to write through it" in err, err
     assert precious.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ("path: missing", "missing: no such file or folder (the dataset's `path` parameter)"),
+    ("report: lmp", "no CAISO PRC_LMP data available offline"),
+])
+def test_validate_finds_a_dataset_without_data_at_its_place_and_never_downloads(tmp_path, capsys, monkeypatch, params,
+                                                                                  message):
+    # validate said ok; only the first reset of powergrid run failed, with no file or line
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    monkeypatch.setenv("POWERGRID_CACHE_DIR", str(tmp_path / "cache"))
+    text = IEEE34.split("datasets:")[0] + f"datasets:\n  price: {{provider: caiso, {params}}}\n"
+    path = scenario(tmp_path, text)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    line = text.count("\n")
+    assert err.startswith(f"powergrid: error: {path}:{line} datasets.price: ") and message in err, err
+    assert "POWERGRID_OFFLINE" not in os.environ and not (tmp_path / "cache").exists()

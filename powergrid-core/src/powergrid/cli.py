@@ -83,6 +83,7 @@ def _validate(args: argparse.Namespace) -> int:
     for path in args.config:  # every file, a bad one does not hide the next: one line each, errors on stderr
         try:
             scenario = build_scenario(EnvConfig.from_yaml(path))
+            _check_data(scenario)
         except Exception as exc:
             if args.debug:
                 traceback.print_exc()
@@ -95,6 +96,34 @@ def _validate(args: argparse.Namespace) -> int:
     if len(args.config) > 1 and failed:
         print(f"powergrid: {len(failed)} of {len(args.config)} file(s) invalid: {', '.join(failed)}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _check_data(scenario: Any) -> None:
+    """Draw one episode of every dataset the scenario names, offline: a missing folder or file is an error at its
+    ``datasets.<role>`` now, not at the first reset of a run. Validate never downloads: a dataset with
+    ``download: true`` is not drawn."""
+    import numpy as np
+
+    from powergrid.errors import ConfigError
+
+    config, before = scenario.config, os.environ.get("POWERGRID_OFFLINE")
+    os.environ["POWERGRID_OFFLINE"] = "1"
+    try:
+        for role, spec in config.datasets.items():
+            if spec.params.get("download") is True:
+                continue
+            try:
+                scenario.providers[role].episode(config.time.steps_per_episode, config.time.step_minutes,
+                                                 np.random.default_rng(0))
+            except ConfigError:
+                raise
+            except (ValueError, OSError) as exc:
+                raise config.source.error(spec.path, str(exc)) from None
+    finally:
+        if before is None:
+            del os.environ["POWERGRID_OFFLINE"]
+        else:
+            os.environ["POWERGRID_OFFLINE"] = before
 
 
 def _run(args: argparse.Namespace) -> int:
