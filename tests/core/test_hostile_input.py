@@ -64,6 +64,14 @@ CASES = [
     ("ticks", BASE.replace("episode: 1h", "episode: 365d").replace("kind: grid}", "kind: grid, period: 1s}"),
      "scenario.yaml:5 agents[0].period: the tick derived from the physics step, periods, offsets and link delays is 1 s, "
      "so an episode has 31,536,000 ticks (at most 10,000,000)"),
+    # a protocol among peers with no, one or a repeated participant validated and ran, doing nothing or trading
+    # an agent with itself
+    ("no participants", BASE + "horizontal: [{type: p2p_trading}]\n",
+     "scenario.yaml:6 horizontal[0]: expected at least two participants (agent ids), got []"),
+    ("one participant", BASE + "horizontal: [{type: p2p_trading, participants: [g]}]\n",
+     "scenario.yaml:6 horizontal[0].participants: expected at least two participants (agent ids), got ['g']"),
+    ("a participant twice", BASE + "horizontal: [{type: p2p_trading, participants: [g, g]}]\n",
+     "scenario.yaml:6 horizontal[0].participants[1]: 'g' is listed twice"),
     ("typo", BASE + "rewards: {}\n", "scenario.yaml:6 rewards: unknown key (did you mean 'reward'? expected one of: name"),
 ]
 

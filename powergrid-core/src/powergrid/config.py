@@ -560,6 +560,11 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
         for j, p in enumerate(participants):
             if p not in seen:
                 raise src.error(f"{path}.participants[{j}]", f"expected the id of a defined agent, got {p!r}")
+            if p in participants[:j]:
+                raise src.error(f"{path}.participants[{j}]", f"{p!r} is listed twice")
+        if len(participants) < 2:  # a protocol among peers with one or none does nothing, silently
+            raise src.error(f"{path}.participants" if "participants" in h else path,
+                            f"expected at least two participants (agent ids), got {list(participants)}")
         params = _mapping(h.get("params", {}), f"{path}.params", src)
         horizontal.append(HorizontalConfig(_name(h["type"], f"{path}.type", src), participants, params, path))
     datasets = {}
