@@ -107,6 +107,12 @@ class Device:
         """Draw the initial state from ``rng`` and clear the step outputs."""
         self.p_mw = self.q_mvar = self.cost = self.safety = self.projection = 0.0
 
+    def stored_mwh(self) -> float | None:
+        """The energy (MWh) the device could deliver to the grid from its store now, or None (the default): no store.
+        The environment values its change over an episode at the episode's mean price
+        (:attr:`~powergrid.config.RewardConfig.storage_value`), so a store drained by the end earns nothing."""
+        return None
+
     def draws_at_reset(self) -> bool:
         """Whether :meth:`reset` may draw from its ``rng`` (default: when the type overrides ``reset``). The environment
         builds a device's random stream only when it does (a stream costs ~7 µs); the others get a generator that

@@ -170,6 +170,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._applied_settings: dict[tuple[str, int], int] = {}
         self._n_dev = len(devices)
         dev_pos = {d.id: i for i, d in enumerate(devices)}
+        # the devices with a store whose energy is valued at the episode's end (RewardConfig.storage_value)
+        self._stores = ([i for i, d in enumerate(self._devices) if type(d).stored_mwh is not Device.stored_mwh]
+                        if self.config.reward.storage_value == "mean_price" else [])
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
@@ -584,6 +587,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
+        if self._stores:  # MWh at the start, and the $/MWh their change is worth at the end
+            self._stored0 = np.array([self._devices[i].stored_mwh() for i in self._stores])
+            self._store_price = float(np.mean(self.ctx.profiles["price"][:self.n_steps]))
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
@@ -986,6 +992,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
         if self._n_dev:
             dev = self._groups.costs()
+            if self._stores and self.tick + self._tpp >= self.max_ticks:  # the episode's last physics step
+                stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
+                dev[self._stores, 0] -= (stored - self._stored0) * self._store_price
             self._proj, self._dev_p = dev[:, 2], dev[:, 3]
             values = dev.ravel()  # device after device: cost, safety, projection, p
             cost_safe.put(self._dev_cost_at, values[self._dev_cost_from])

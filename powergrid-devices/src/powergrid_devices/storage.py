@@ -145,6 +145,11 @@ class ESS(Device):
         """Only with a spread of the initial SOC (or a subclass's own ``reset``)."""
         return type(self).reset is not ESS.reset or self.params.soc_init_spread > 0
 
+    def stored_mwh(self) -> float:
+        """``soc·E·η_d``: the MWh the battery could discharge into the grid from its present charge."""
+        p = self.params
+        return self.soc * p.capacity_mwh * p.eta_discharge
+
     def feasible_range(self, action: object = None) -> tuple[float, float]:
         """The (min, max) power in MW the battery can hold for the whole next step (whatever ``action``)."""
         return self._range(self.soc * self.keep)

@@ -22,7 +22,8 @@ Relaxation (a multi-period, sensitivity-linearised AC OPF):
   ``a·(p_max/16)²`` $/h above the curve between them). Commitment and ramp limits are not modelled
   (the bench configs use neither).
 - **Battery**: charge and discharge are separate variables (their simultaneity is not excluded;
-  efficiency and degradation make it unprofitable at non-negative prices).
+  efficiency and degradation make it unprofitable at non-negative prices); with
+  ``reward.storage_value: mean_price`` the day's change of ``E·η_d`` is valued at the day's mean price, as the env does.
 - **PV reactive power** within ``±sqrt(S² − P_av²)``: an inner approximation of the inverter disc.
 - **Grid bill**: ``price·u − min(sell_ratio·price, price)·w`` with ``import = u − w`` (the
   GridConnection's tariff: the export price is never above the import price, so the bill is convex
@@ -180,6 +181,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
     scen, net, rw = env.scenario, env.net, env.config.reward
     T, dt = env.max_ticks, env.dt_h
     price = np.asarray(env.ctx.profiles["price"][:T], np.float64)
+    store_price = float(np.mean(env.ctx.profiles["price"][:env.n_steps]))
     grids = _grids(env)
     ctrl = [d for g in grids for d in g.children if _kind(d) in ("ESS", "DG", "PV")]
     inputs = _inputs(env)
@@ -252,6 +254,10 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
             c = [lp.var(0.0, prm.p_max_mw, cw * prm.degradation_cost * dt) for _ in range(T)]
             dis = [lp.var(0.0, prm.p_max_mw, cw * prm.degradation_cost * dt) for _ in range(T)]
             e = [lp.var(prm.soc_min * cap, prm.soc_max * cap) for _ in range(T)]
+            if rw.storage_value == "mean_price":  # the env's end-of-day value of the stored energy's change
+                worth = cw * store_price * prm.eta_discharge  # $ per MWh of e
+                lp.c[e[-1]] = -worth
+                lp.var(1.0, 1.0, worth * dev.soc * cap)  # the constant: the day's start, as a fixed variable
             keep = (1.0 - prm.self_discharge) ** dt  # as the ESS: the fraction σ lost per hour compounds
             for t in range(T):
                 prev = {e[t - 1]: keep} if t else {}
