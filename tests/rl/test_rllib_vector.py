@@ -118,3 +118,17 @@ def test_a_step_with_not_one_action_dict_per_copy_is_one_clear_error(count):
     assert [env.env.tick for env in vec.envs] == [0, 0, 0]
     vec.close()
     vec.close()  # twice: nothing left to close
+
+
+def test_ray_before_2_44_is_refused_at_import(monkeypatch):
+    """Ray 2.43 ships ``VectorMultiAgentEnv`` but a single-env ``MultiAgentEnvRunner``: the runner would import, then
+    break inside RLlib's sampling."""
+    import importlib
+    import sys
+
+    import ray
+
+    monkeypatch.setattr(ray, "__version__", "2.43.0")
+    monkeypatch.delitem(sys.modules, "powergrid.rl.rllib_vector")
+    with pytest.raises(ImportError, match=r"needs ray\[rllib\] 2.44 or later .*; found ray 2.43.0"):
+        importlib.import_module("powergrid.rl.rllib_vector")

@@ -30,6 +30,7 @@ import gymnasium
 import numpy as np
 
 try:
+    import ray
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 except ImportError as err:  # pragma: no cover - depends on the installed extras
@@ -40,6 +41,10 @@ from powergrid.errors import ActionError
 from powergrid.rl._common import offset_default_seed, runner_offset
 from powergrid.rl.rllib import RLlibPowerGridEnv
 from powergrid.vector import VectorPowerGridEnv
+
+if tuple(int(part) for part in ray.__version__.split(".")[:2]) < (2, 44):  # 2.43 has the vector env, not the runner
+    raise ImportError(f"powergrid.rl.rllib_vector needs ray[rllib] 2.44 or later (its vectorized MultiAgentEnvRunner); "
+                      f"found ray {ray.__version__}")
 
 __all__ = ["BatchedVectorMultiAgentEnv", "VectorEnvRunner"]
 
