@@ -11,14 +11,16 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    """Ray started for one test module; the empty log folders RLlib's Trainable makes in ~/ray_results on every
-    build are removed after it (nothing is left outside the tests' own folders)."""
+def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Ray started for one test module, its session folder (logs, sockets) in the tests' temporary folder instead of
+    /tmp/ray; the empty log folders RLlib's Trainable makes in ~/ray_results on every build are removed after it
+    (nothing is left outside the tests' own folders)."""
     ray = pytest.importorskip("ray")
     home = Path("~/ray_results").expanduser()
     before = set(home.iterdir()) if home.exists() else None
     os.environ.setdefault("POWERGRID_OFFLINE", "1")  # inherited by the Ray workers
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True,
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
     yield
     ray.shutdown()
     if home.exists():
