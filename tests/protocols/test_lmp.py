@@ -575,3 +575,27 @@ def test_an_iso_above_the_market_keeps_the_rent_its_participants_pay():
             assert bill + settled.get(m, (0.0, 0.0))[0] == pytest.approx(proto.lmp[m] * meter.flow(result) * dt, abs=1e-9)
         rent_ticks += abs(rent) > 1.0 and bool(proto.result.congested.any())
     assert rent_ticks > 0
+
+
+def test_a_learned_participant_between_its_actions_holds_its_offer():
+    """lmp_market.yaml with mg1 acting every 2 h on the 1 h step, offering everything its DG can add at 0 $/MWh:
+    at the ticks between its actions the market got no extra action from it and cleared its DG by the rule's blocks
+    (DG 0.6 MW, 0.0, 0.6, 0.0 … MW; 8 then 10 offers). It now holds the offer, as it holds its own setpoints."""
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from tests.protocols.test_configs import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["spaces"] = {"action": "physical"}
+    next(a for a in data["agents"] if a["id"] == "mg1")["period"] = "2h"
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    dg = env.scenario.agents["mg1_dg"].device
+    env.reset(seed=0)
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    action[-2:] = [0.0, 1.0]
+    for _ in range(6):
+        env.step({"mg1": action})
+        assert len(proto.result.dispatch_mw) == 8  # the grid, mg1's one offer, 3 blocks each for mg2 and mg3
+        assert dg.p_mw == pytest.approx(0.6, abs=1e-6)

@@ -612,6 +612,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._worst_loss = 0.0  # the penalty depends on this episode only: reset(seed) repeats its rewards
         self._last_act[:] = -self.max_ticks - 1
         self._price_seen = np.zeros(len(self._agent_ids))
+        self._held_extra: dict[str, list[tuple[Any, np.ndarray]]] = {}  # learned agents' last horizontal parts
         self._signal[:] = np.nan
         self.tick = 0
         self.agents = list(self.possible_agents)
@@ -869,8 +870,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             agent.last_action = action
             self.action_counts[pos] += 1
             self._last_act[pos] = self.tick
-        elif agent.last_action is not None:
+        elif agent.last_action is not None:  # between its actions an agent holds its action and its protocol parts
             action = agent.last_action
+            for proto, part in self._held_extra.get(agent.id, ()):
+                extra[proto][agent.id] = part
         else:  # before its first action: its own rule (or its parent's current setpoint)
             self.ctx.price = price
             action = directive.action if directive is not None and directive.action is not None else agent.rule_action(self.ctx)
@@ -903,8 +906,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if not slices:
             return action
         flat, _ = clip_action(action, space)
-        for proto, where in slices:
-            extra[proto][agent.id] = flat[where]
+        held = self._held_extra[agent.id] = [(proto, flat[where]) for proto, where in slices]
+        for proto, part in held:
+            extra[proto][agent.id] = part
         # the own part as sent: its devices project it (NaN, inf, out of bounds) and report the distance
         return action.reshape(-1)[: slices[0][1].start]
 
