@@ -121,3 +121,16 @@ def test_validate_finds_a_dataset_without_data_at_its_place_and_never_downloads(
     line = text.count("\n")
     assert err.startswith(f"powergrid: error: {path}:{line} datasets.price: ") and message in err, err
     assert "POWERGRID_OFFLINE" not in os.environ and not (tmp_path / "cache").exists()
+
+
+def test_a_dataset_without_data_at_reset_is_the_same_located_error(tmp_path, monkeypatch):
+    # a file gone since the scenario was built (or a run without validate) failed at reset with no file or line
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    text = IEEE34.split("datasets:")[0] + "datasets:\n  price: {provider: caiso, path: missing}\n"
+    path = scenario(tmp_path, text)
+    env = MultiAgentPowerGridEnv.from_config(path)
+    with pytest.raises(ConfigError, match=rf"^{path}:{text.count(chr(10))} datasets\.price: .*missing: no such file"):
+        env.reset(seed=0)

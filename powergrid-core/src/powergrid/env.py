@@ -51,10 +51,10 @@ from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.batching import DeviceGroups, FastSetpoints, whole_or
 from powergrid.builder import Scenario, build_scenario
 from powergrid.channels import Channel, ChannelParams, Link
-from powergrid.config import EnvConfig, LinkConfig
+from powergrid.config import MAX_TICKS, EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
-from powergrid.errors import ActionError
+from powergrid.errors import ActionError, ConfigError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
 from powergrid.profiles import check_episode
@@ -70,8 +70,6 @@ COMMON_FEATURES = 5
 AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 #: A measurement sent up a link: the child's device power (MW) and its zone's min, mean and max voltage (pu).
 MEASUREMENT = 4
-#: The longest episode in ticks (the tick is derived from the scenario's durations).
-MAX_TICKS = 10_000_000
 #: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
 #: longer episodes: per step).
 STAMP_TICKS = 2_000
@@ -571,10 +569,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_seq = profile_rng.bit_generator.seed_seq
         # every provider gets the same seed, so data providers pick the same start day for all roles
         profile_seed = int(profile_rng.integers(2**63))
-        self.ctx.profiles = {role: p.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
-                             for role, p in s.providers.items()}
-        for role, values in self.ctx.profiles.items():  # the data's fault named here, not charged to the agents later
-            check_episode(role, s.providers[role], values, self.n_steps)
+        self.ctx.profiles = {}
+        for role, provider in s.providers.items():  # the data's fault named here, not charged to the agents later
+            try:
+                values = provider.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
+            except ConfigError:
+                raise
+            except (ValueError, OSError) as exc:  # a file gone or unreadable since the scenario was built
+                spec = self.config.datasets.get(role)
+                raise self.config.source.error(spec.path if spec else f"datasets.{role}", str(exc)) from None
+            check_episode(role, provider, values, self.n_steps)
+            self.ctx.profiles[role] = values
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time
