@@ -205,6 +205,8 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
                 raise config.source.error(f"{a.path}.zone",
                                           f"expected a zone of the network ({', '.join(known) or 'none'}), got {a.zone!r}")
             agent.zone = members
+        elif isinstance(agent, SystemAgent):  # the system operator answers for every bus and line of the network
+            agent.zone = np.arange(len(net.bus))
         else:
             agent.zone = np.unique([d.bus for d in agent.devices()])
         where = f"{a.protocol.path}.type" if a.protocol.params else a.protocol.path
