@@ -326,3 +326,25 @@ def test_reserve_allocates_over_the_range_a_dg_holds_after_its_on_off_request(ca
     else:
         assert info["reserve_mw"]["mg2_dg"] == 0.0
     assert sum(info["reserve_mw"].values()) + info["shortfall_mw"] == pytest.approx(0.2)
+
+
+def test_a_device_whose_feasible_range_takes_no_action_still_dispatches():
+    """A plugin device written before ``feasible_range(action)`` (``def feasible_range(self)``) got a TypeError from
+    mw_range at the first step; it is called without the action. mg2 of volt_var.yaml (Reserve, 0.2 MW) learned,
+    its ESS's range narrowed to [-0.1, 0.1] MW by the old-style method."""
+    from powergrid.protocols import mw_range
+    from powergrid_devices.storage import ESS
+
+    class OldStyleESS(ESS):
+        def feasible_range(self):  # the signature of earlier releases
+            return -0.1, 0.1
+
+    env = _env("volt_var", learned=("mg2",))
+    env.reset(seed=0)
+    mg2, ess = env.scenario.agents["mg2"], env.scenario.agents["mg2_ess"]
+    ess.device.__class__ = OldStyleESS
+    assert mw_range(ess) == (-0.1, 0.1) and mw_range(ess, np.zeros(1, np.float32)) == (-0.1, 0.1)
+    env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
+    reserve = mg2.protocol.info()["reserve_mw"]
+    assert reserve["mg2_ess"] > 0.0  # allotted over its 0.2 MW of headroom
+    assert sum(reserve.values()) + mg2.protocol.info()["shortfall_mw"] == pytest.approx(0.2)

@@ -17,6 +17,7 @@ the learned agents use, protocols see physical actions).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,10 +61,32 @@ def mw_range(device_agent: DeviceAgent, action: Any = None) -> tuple[float, floa
     starts or stops on the action's on/off request), else the bounds of its action's first entry."""
     dev = device_agent.device
     if hasattr(dev, "feasible_range"):
-        lo, hi = dev.feasible_range(device_agent.pending if action is None else action)
+        if _range_takes_action(dev):
+            lo, hi = dev.feasible_range(device_agent.pending if action is None else action)
+        else:  # a device written before the action argument: ``feasible_range(self)``
+            lo, hi = dev.feasible_range()
         return float(lo), float(hi)
     space = dev.action_space
     return float(np.asarray(space.low).reshape(-1)[0]), float(np.asarray(space.high).reshape(-1)[0])
+
+
+_TAKES_ACTION: dict[type, bool] = {}
+
+
+def _range_takes_action(dev: Any) -> bool:
+    """Whether ``dev.feasible_range`` accepts the action (``feasible_range(self, action)``), read once per class."""
+    kind = type(dev)
+    takes = _TAKES_ACTION.get(kind)
+    if takes is None:
+        try:
+            params = inspect.signature(dev.feasible_range).parameters.values()
+        except (TypeError, ValueError):  # no signature to read (a builtin): pass the action
+            takes = True
+        else:
+            positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            takes = any(p.kind in positional or p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+        _TAKES_ACTION[kind] = takes
+    return takes
 
 
 def set_pending_mw(device_agent: DeviceAgent, mw: float) -> None:
