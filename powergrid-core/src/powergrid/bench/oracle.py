@@ -200,7 +200,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
         ctx.tick = t
         for j, d in enumerate(ctrl):
             if _kind(d) == "PV":
-                avail[t, j] = min(max(d.device.available_mw(ctx), 0.0), d.device.rated_mw)
+                avail[t, j] = d.device.available_now(ctx)  # P_av clipped to [0, rated], as the PV's step
     # every input's value = offset + (its LP expression); the offset of PV active power is P_av
     offset = np.zeros((T, len(inputs)))
     for i, (d, what) in enumerate(inputs):
