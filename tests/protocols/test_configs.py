@@ -30,11 +30,20 @@ def test_example_config_passes_the_parallel_api_test(name):
 
 @pytest.mark.parametrize(("name", "where", "params", "message"), [
     ("volt_var", "horizontal", {"device_types": "PVV"},
-     r"horizontal\[0\]: params\.device_types: expected device classes of the participants' devices \(DG, ESS, "
-     r"GridConnection, PV\), got 'PVV': volt-var would control nothing"),
+     r"horizontal\[0\]: params\.device_types: expected registered device classes \(CHP, DG, .*\), got 'PVV' in "
+     r"'PVV' \(did you mean 'PV'\?\)"),
     ("volt_var", "mg2", {"providers": "DGG"},
+     r"agents\[5\]\.protocol: params\.providers: expected registered device classes \(CHP, DG, .*\), got 'DGG' in "
+     r"'DGG' \(did you mean 'DG'\?\)"),
+    # one misspelt name beside a valid one selected the valid one's devices only, silently
+    ("volt_var", "horizontal", {"device_types": "PV,ESSS"},
+     r"horizontal\[0\]: params\.device_types: .* got 'ESSS' in 'PV,ESSS' \(did you mean 'ESS'\?\)"),
+    ("volt_var", "mg2", {"providers": "DG, ESSS"},
+     r"agents\[5\]\.protocol: params\.providers: .* got 'ESSS' in 'DG, ESSS' \(did you mean 'ESS'\?\)"),
+    # a registered class that none of them has: the classes they have
+    ("volt_var", "mg2", {"providers": "CHP"},
      r"agents\[5\]\.protocol: params\.providers: expected device classes of mg2's children \(DG, ESS, GridConnection, "
-     r"PV\), got 'DGG': no child could hold the reserve"),
+     r"PV\), got 'CHP': no child could hold the reserve"),
     ("admm_3mg", "horizontal", {"channel": "lossless"},
      r"horizontal\[0\]: params\.channel: expected 'ideal', 'lossy' or a registered channel, got 'lossless'"),
     ("admm_3mg", "horizontal", {"channel": "admm"},

@@ -15,6 +15,7 @@ measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite v
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,6 +37,23 @@ DISPATCHABLE = ("DG", "ESS")
 
 def kind(device_agent: Any) -> str:
     return type(device_agent.device).__name__
+
+
+def check_kinds(field: str, given: str, defaults: Iterable[str], present: Iterable[str]) -> list[str]:
+    """The class names of the comma-separated ``given`` (a protocol's ``params.<field>``); a ValueError names one that
+    is neither in ``defaults``, among the classes ``present`` nor a registered device type (a misspelling beside a
+    valid name: ``'DG,ESSS'``)."""
+    from powergrid import get_registry
+
+    kinds = [k.strip() for k in given.split(",") if k.strip()]
+    registered = get_registry().names("device")
+    for k in kinds:
+        if k not in registered and k not in defaults and k not in present:
+            close = difflib.get_close_matches(k, registered, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"params.{field}: expected registered device classes ({', '.join(registered)}), "
+                             f"got {k!r} in {given!r}{hint}")
+    return kinds
 
 
 def devices_of(agent: Any, kinds: Iterable[str]) -> list[Any]:

@@ -12,7 +12,7 @@ import numpy as np
 from powergrid.devices import StepContext, box
 from powergrid.params import quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
-from powergrid_protocols.common import mw_range
+from powergrid_protocols.common import DISPATCHABLE, check_kinds, mw_range
 
 
 @attrs.frozen
@@ -121,13 +121,13 @@ class Reserve(Setpoint):
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
-        kinds = {k.strip() for k in params.providers.split(",") if k.strip()}
+        children = {type(c.device).__name__ for c in parent.children if hasattr(c, "device")}
+        kinds = set(check_kinds("providers", params.providers, DISPATCHABLE, children))
         self._providers = [i for i, c in enumerate(parent.children)
                            if hasattr(c, "device") and type(c.device).__name__ in kinds]
         if params.requirement_mw > 0 and not self._providers:  # a misspelt class ("DGG") held no reserve, silently
-            have = sorted({type(c.device).__name__ for c in parent.children if hasattr(c, "device")})
             raise ValueError(f"params.providers: expected device classes of {parent.id}'s children "
-                             f"({', '.join(have) or 'none'}), got {params.providers!r}: no child could hold the reserve")
+                             f"({', '.join(sorted(children)) or 'none'}), got {params.providers!r}: no child could hold the reserve")
         self.allocation: dict[str, float] = {}
         self.shortfall_mw = 0.0
 

@@ -38,7 +38,7 @@ from powergrid.params import choice, quantity, text
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
-from powergrid_protocols.common import INVERTER_TYPES, devices_of, finite_or, project_pending, q_setpoint
+from powergrid_protocols.common import INVERTER_TYPES, check_kinds, devices_of, finite_or, project_pending, q_setpoint
 
 #: IEEE 1547-2018 Category B default volt-var curve: ((V1, Q1), (V2, Q2), (V3, Q3), (V4, Q4)).
 IEEE1547_CAT_B = ((0.92, 0.44), (0.98, 0.0), (1.02, 0.0), (1.08, -0.44))
@@ -155,12 +155,12 @@ class VoltVar(HorizontalProtocol):
 
     def __init__(self, params: VoltVarParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
-        kinds = [k.strip() for k in params.device_types.split(",") if k.strip()]
+        present = {type(d.device).__name__ for a in self.participants for d in a.devices()}
+        kinds = check_kinds("device_types", params.device_types, INVERTER_TYPES, present)
         self.inverters = [d for a in self.participants for d in devices_of(a, kinds)]
         if not self.inverters:  # a misspelt class ("PVV") controlled nothing, silently
-            have = sorted({type(d.device).__name__ for a in self.participants for d in a.devices()})
             raise ValueError(f"params.device_types: expected device classes of the participants' devices "
-                             f"({', '.join(have) or 'none'}), got {params.device_types!r}: volt-var would control nothing")
+                             f"({', '.join(sorted(present)) or 'none'}), got {params.device_types!r}: volt-var would control nothing")
         self.q_ctl = [q_setpoint(d, params.s_ratio) for d in self.inverters]
         for c in self.q_ctl:
             c.limit = True
