@@ -15,6 +15,7 @@ from powergrid_protocols.admm import (
     centralized_dispatch,
     dispatch_total,
     dispatch_with_grid,
+    ess_units,
 )
 
 
@@ -303,3 +304,80 @@ def test_an_unconverged_solve_is_reported_and_not_applied():
         assert dg.device.p_mw == pytest.approx(0.25)  # mg1's own setpoint
         np.testing.assert_allclose(admm.observe(env.scenario.agents["mg1"]), [admm._price, 0.0])
     assert admm._u == 0.0 and admm._rho == 50.0  # no warm start from an unconverged solve
+
+
+def admm_3mg(**params):
+    """configs/admm_3mg.yaml as data, with ADMM ``params`` updated."""
+    from pathlib import Path
+
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
+    data["horizontal"][0]["params"].update(params)
+    return data
+
+
+@pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
+@pytest.mark.parametrize(("price", "demand", "battery_mw"), [
+    (30.0, 0.0, -0.375),  # charges where its bid η_c·V = 45 meets the price: 2·20·c = 45 − 30
+    (50.0, 0.0, 0.0),  # buying at 50 > 45 and selling at 40 < V/η_d = 55.56: idle
+    (80.0, 0.0, (64.0 - 50.0 / 0.9) / 40.0),  # sells at 0.8·80 = 64 > 55.56: 0.2111 MW
+    (80.0, 0.3, 0.3),  # displaces 0.3 MW of imports at 80; more would sell at 64: (64 − 55.56)/40 < 0.3, the kink
+])
+def test_a_battery_is_dispatched_by_the_value_of_its_stored_energy(solve, price, demand, battery_mw):
+    """A battery (0.5 MW, η_c = η_d = 0.9, wear 20·p² $/h) whose stored MWh is worth V = 50 $/MWh, alone with the
+    grid (hand-checked optimum). It was a unit offering its energy at 0 $/MWh: it discharged at every price and never
+    charged (admm_3mg: every battery at soc_min by the end of every day, −1.20 MWh under every policy)."""
+    battery = Area(tuple(ess_units(-0.5, 0.5, 50.0, 0.9, 0.9, wear=20.0)), demand)
+    r = dispatch_with_grid([battery], GridTie(price, export_price(price, 0.8), 100.0), solve=solve, **(
+        {"tol": 1e-7} if solve is admm_dispatch else {}))
+    assert r.converged
+    assert r.p[0].sum() == pytest.approx(battery_mw, abs=1e-4)
+    assert min(r.p[0]) > -1e-9 or max(r.p[0]) < 1e-9  # never charging and discharging at once
+
+
+def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
+    """Over a day the batteries charge at the midday price trough and return the energy in the evening."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    env = MultiAgentPowerGridEnv.from_config(admm_3mg())
+    env.reset(seed=0)
+    admm = env.scenario.horizontal[0]
+    ess = [env.scenario.agents[f"mg{k}_ess"].device for k in (1, 2, 3)]
+    idle = np.zeros(env.action_space("mg1").shape, np.float32)  # mg1's battery setpoint 0: no offer shift
+    charged = np.zeros(3)
+    while not env.ended:
+        env.step({"mg1": idle})
+        price = float(env.ctx.profiles["price"][env.tick - 1])
+        for k, e in enumerate(ess):
+            if e.p_mw < -1e-6:
+                charged[k] += -e.p_mw
+                if k == 0:  # mg1's bid is η_c·V (mg2, mg3: their rules' setpoints shift theirs)
+                    assert price < e.params.eta_charge * admm._value
+    assert admm._value == pytest.approx(np.mean(env.ctx.profiles["price"]))
+    assert (charged > 0.2).all(), charged
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_every_action_dimension_of_an_admm_participant_moves_its_outcome(dim):
+    """mg1's action is [ESS p, DG p, PV curtailment]; ADMM replaced the ESS and DG setpoints by its dispatch, so
+    dims 0 and 1 had no effect (the rule and the rule with random ESS/DG dims: identical returns to 3 decimals).
+    Now a setpoint shifts the unit's offer (offer_shift $/MWh per unit of the normalised action)."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    env = MultiAgentPowerGridEnv.from_config(admm_3mg())
+
+    def run(value):
+        env.reset(seed=0)
+        action = np.zeros(env.action_space("mg1").shape, np.float32)
+        action[dim] = value
+        total, power = 0.0, []
+        while not env.ended:
+            _, reward, *_ = env.step({"mg1": action})
+            total += reward["mg1"]
+            power.append([env.scenario.agents[f"mg1_{d}"].device.p_mw for d in ("ess", "dg", "pv")])
+        return total, np.array(power)
+
+    (low, p_low), (high, p_high) = run(-1.0), run(1.0)
+    assert abs(high - low) > 1.0  # $ over the day
+    assert np.abs(p_high[:, dim] - p_low[:, dim]).max() > 0.05  # MW: the device the dimension names moves

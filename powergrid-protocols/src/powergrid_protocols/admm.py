@@ -324,6 +324,16 @@ def curve_units(mw: Sequence[float], cost_per_h: Sequence[float], lo: float, hi:
     return units or [Unit(0.0, 0.0, lo, hi)]
 
 
+def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_discharge: float,
+              wear: float = 0.0) -> list[Unit]:
+    """A store as an arbitrage unit on its feasible range ``[lo, hi]`` MW (discharge > 0): discharging 1 MW for 1 h
+    takes ``1/η_d`` MWh from it, charging stores ``η_c`` MWh, each MWh worth ``value`` $/MWh (≥ 0). So a charge unit
+    on ``[lo, 0]`` bidding ``η_c·value`` and a discharge unit on ``[0, hi]`` offering ``value/η_d`` $/MWh, each
+    with ``wear·p²`` $/h (convex: at most one of them runs)."""
+    return [Unit(wear, eta_charge * value, min(lo, 0.0), min(hi, 0.0)),
+            Unit(wear, value / eta_discharge, max(lo, 0.0), max(hi, 0.0))]
+
+
 @attrs.frozen
 class GridTie:
     """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell ≤ buy`` ($/MWh)."""
@@ -367,6 +377,9 @@ class ADMMParams(ChannelFields):
     grid_limit_mw: float = quantity("MW", 100.0, gt=0)
     sell_ratio: float = quantity("1", 0.8, ge=0, le=1)
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
+    offer_shift: float = quantity("$/MWh", 25.0, ge=0,
+                                  doc="a participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
+                                      "unit's offer by offer_shift·setpoint")
     warm_start: bool = flag(True)
 
 
@@ -374,13 +387,18 @@ class ADMMDispatch(HorizontalProtocol):
     """Distributed economic dispatch of the participants' DGs and ESSs by exchange ADMM each tick.
 
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
-    (``ess_cost_a·p²`` over the feasible range); demand = its net load estimated from
+    (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value, the episode's mean price as the
+    environment values it at the end, ``reward.storage_value``); each unit's offer is
+    lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from the participant's own action
+    (scaled to the device's action range: 1 asks for its most output, −1 for its least); demand = its net load
+    estimated from
     the last tick (PCC import + its units' injections, i.e. persistence: the loads less
     PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
     bounds = its GridConnection's import/export limits. With ``grid``, the upstream grid is
     one more area selling at the price and buying at ``min(sell_ratio·price, price)`` (:meth:`grid_tie`, the
     GridConnection's tariff), with one net exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
-    The dispatch is applied as the units' setpoints; the info reports the clearing price
+    The dispatch is applied as the units' setpoints (``result.p``: MW per device, then the grid's import and
+    export); the info reports the clearing price
     (the dual, $/MWh), iterations, messages and the ADMM cost.
 
     Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
@@ -406,6 +424,7 @@ class ADMMDispatch(HorizontalProtocol):
         self._u, self._rho = 0.0, self.params.rho
         self._clock = 0
         self._price = 0.0  # the tick's market price ($/MWh), observed when the solve did not converge
+        self._value: float | None = None  # $/MWh of stored energy this episode (ess_units)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -421,9 +440,9 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
 
-    def areas(self) -> tuple[list[Area], list[list[Any]]]:
-        """The participants as ADMM areas, and the device agent behind each unit (a piecewise-cost DG has one
-        unit per piece of its fuel curve)."""
+    def areas(self, value: float = 0.0) -> tuple[list[Area], list[list[Any]]]:
+        """The participants as ADMM areas (stored energy worth ``value`` $/MWh), and the device agent behind each
+        unit (a piecewise-cost DG has one unit per piece of its fuel curve, an ESS a charge and a discharge unit)."""
         areas, owners = [], []
         for agent in self.participants:
             units, devs = [], []
@@ -431,11 +450,14 @@ class ADMMDispatch(HorizontalProtocol):
                 lo, hi = mw_range(d)
                 prm = d.device.params
                 if type(d.device).__name__ != "DG":
-                    pieces = [Unit(self.params.ess_cost_a, 0.0, lo, hi)]
+                    pieces = ess_units(lo, hi, value, prm.eta_charge, prm.eta_discharge, self.params.ess_cost_a)
                 elif prm.cost_curve == "piecewise":  # the curve it is billed by, as linear pieces
                     pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
                     pieces = [Unit(prm.cost_a, prm.cost_b, lo, hi)]
+                shift = self.params.offer_shift * self._setpoint(d)
+                if shift:
+                    pieces = [attrs.evolve(u, b=u.b - shift) for u in pieces]
                 units += pieces
                 devs += [d] * len(pieces)
             meter = self.meters[agent.id]
@@ -446,11 +468,25 @@ class ADMMDispatch(HorizontalProtocol):
             owners.append(devs)
         return areas, owners
 
+    @staticmethod
+    def _setpoint(d: Any) -> float:
+        """The device agent's pending MW setpoint scaled to ``[−1, 1]`` of its action range (0: none)."""
+        if d.pending is None:
+            return 0.0
+        space = d.device.action_space
+        lo, hi = float(space.low.reshape(-1)[0]), float(space.high.reshape(-1)[0])
+        mw = float(np.asarray(d.pending, np.float64).reshape(-1)[0])
+        return min(max(2.0 * (mw - lo) / (hi - lo) - 1.0, -1.0), 1.0) if hi > lo else 0.0
+
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
-        areas, owners = self.areas()
+        if self._value is None:  # the episode's mean price (the day-ahead profile), as the env values stores
+            prices = ctx.profiles.get("price")
+            mean = float(np.mean(prices)) if prices is not None and len(prices) else float(ctx.price)
+            self._value = max(mean, 0.0)  # ≥ 0 keeps the arbitrage unit convex
+        areas, owners = self.areas(self._value)
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         perfect = p.channel == "ideal" and not (p.channel_delay or p.channel_loss or p.channel_capacity)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
@@ -460,15 +496,20 @@ class ADMMDispatch(HorizontalProtocol):
         else:
             r = admm_dispatch(areas, 0.0, **options)
         self._clock = clock_after(self.channel, self._clock, r.iterations * (self.channel.delay + 1))
-        self.result, self._price = r, float(ctx.price)
+        schedules = []  # per participant {device agent: MW}: a device's units (pieces, charge/discharge) add up
+        for devs, power in zip(owners, r.p):
+            total: dict[Any, float] = {}
+            for d, value in zip(devs, power):
+                total[d] = total.get(d, 0.0) + float(value)
+            schedules.append(total)
+        # the result's p per device (in device order), then the grid's (import, export)
+        self.result = attrs.evolve(r, p=(*(np.array(list(t.values())) for t in schedules), *r.p[len(owners):]))
+        self._price = float(ctx.price)
         if not r.converged:  # Σx ≠ 0: not a dispatch; the participants keep their own setpoints, the warm start its
             return  # last converged (u, ρ)
         self._u, self._rho = r.u, r.rho
-        for devs, power in zip(owners, r.p):
-            total: dict[str, tuple[Any, float]] = {}
-            for d, value in zip(devs, power):  # a device's pieces add up
-                total[d.id] = (d, total.get(d.id, (d, 0.0))[1] + float(value))
-            for d, value in total.values():
+        for total in schedules:
+            for d, value in total.items():
                 set_pending_mw(d, value)
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
@@ -507,4 +548,5 @@ class ADMMDispatch(HorizontalProtocol):
 
 
 __all__ = ["ADMMDispatch", "ADMMParams", "Area", "Dispatch", "GridTie", "Unit", "admm_dispatch", "area_response",
-           "centralized_dispatch", "curve_units", "dispatch_total", "dispatch_with_grid", "local_step"]
+           "centralized_dispatch", "curve_units", "dispatch_total", "dispatch_with_grid", "ess_units",
+           "local_step"]
