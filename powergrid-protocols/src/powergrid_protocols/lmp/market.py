@@ -86,6 +86,8 @@ class LMPMarket(HorizontalProtocol):
             self.node[agent.id] = int(node_of[devs[0].bus]) if devs else self.dc.slack
         #: each participant's DGs at buses of the DC model (one at an out-of-service bus injects nothing)
         self.dgs = {a.id: [d for d in devices_of(a, ("DG",)) if node_of[d.bus] >= 0] for a in self.participants}
+        #: each participant's PVs at buses of the DC model (what they inject is taken off the demand)
+        self.pvs = {a.id: [d for d in devices_of(a, ("PV",)) if node_of[d.bus] >= 0] for a in self.participants}
         self.reset(np.random.default_rng(0))
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -131,9 +133,8 @@ class LMPMarket(HorizontalProtocol):
         self.load_mw = np.bincount(self._load_node, m * self._load_p, self.dc.n_nodes)
         demand = self.load_mw.copy()
         for agent in self.participants:
-            for d in devices_of(agent, ("PV",)):  # what it injects now: f·P_av, curtailed by its pending action
-                if self.dc.node_of[d.bus] >= 0:
-                    demand[self.dc.node_of[d.bus]] -= d.device.injection_mw(d.pending, ctx)
+            for d in self.pvs[agent.id]:  # what it injects now: f·P_av, curtailed by its pending action
+                demand[self.dc.node_of[d.bus]] -= d.device.injection_mw(d.pending, ctx)
             for d in self.dgs[agent.id]:  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
                 demand[self.dc.node_of[d.bus]] -= mw_range(d)[0]
         offers, owners = self.offers(actions, ctx)
