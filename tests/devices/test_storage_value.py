@@ -47,3 +47,27 @@ def test_the_last_step_pays_back_the_energy_taken_at_the_episodes_mean_price(p_m
 def test_an_idle_battery_is_charged_nothing_at_the_end():
     valued, _ = _episode("mean_price", {}, 0.0)
     assert valued == [0.0] * 8
+
+
+@pytest.mark.xfail(strict=True, reason="needs the env.py change in /work/notes/rb31/env_terminate_storage.diff (lead)")
+def test_a_divergence_that_ends_the_episode_early_still_pays_back_the_energy_taken():
+    """on_divergence: terminate before the last physics step ended the episode without the storage term: a battery
+    drained kept the next day's energy for free (a 40 MWh battery from soc 0.5 to 0.1: 15.2 MWh × 45 $/MWh ≈ 690 $,
+    more than the penalty of the 2 steps lost at divergence_penalty 10; /work/notes/rb31/probe_escape.py). The flow of step 22 of 24 fails
+    here (the solve patched to fail there, standing in for an agent driving the feeder to collapse)."""
+    from powergrid.solvers.base import PowerFlowResult
+
+    ess = {"capacity_mwh": 40.0, "p_max_mw": 2.0}
+    config = {**_battery("mean_price", ess, steps=24), "time": {"step_minutes": 60, "steps_per_episode": 24}}
+    config["reward"] = {"storage_value": "mean_price", "divergence_penalty": 10.0}
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=3)
+    solve, steps = env._solve, []
+    env._solve = lambda tick: PowerFlowResult.failed(*env.tap_control.solver.shape) if len(steps) == 22 else solve(tick)
+    stored0 = env.scenario.agents["bat"].device.stored_mwh()
+    while env.agents:
+        *_, infos = env.step({"bat": np.array([2.0])})
+        steps.append(infos["bat"]["cost"])
+    taken = stored0 - env.scenario.agents["bat"].device.stored_mwh()
+    assert len(steps) == 23 and taken > 10.0
+    assert steps[-1] >= taken * float(np.mean(env.ctx.profiles["price"])) - 1e-6
