@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -75,7 +78,7 @@ def test_an_interrupted_run_keeps_the_last_complete_trajectory_and_names_its_par
     capsys.readouterr()
     assert main(["run", str(config), "--out", str(out), "--seed", "1"]) == 130
     err = capsys.readouterr().err
-    partial = out / "two_ess_trajectory.csv.partial"
+    partial = out / f"two_ess_trajectory.csv.{os.getpid()}.partial"
     assert f"stopped after 2 step(s); the rows written so far are in {partial}" in err
     assert (out / "two_ess_trajectory.csv").read_bytes() == complete
     rows = list(csv.DictReader(partial.open()))
@@ -84,6 +87,33 @@ def test_an_interrupted_run_keeps_the_last_complete_trajectory_and_names_its_par
     assert main(["run", str(config), "--out", str(out), "--seed", "1"]) == 0  # a complete run replaces both
     assert sorted(p.name for p in out.iterdir()) == ["two_ess_trajectory.csv"]
     assert (out / "two_ess_trajectory.csv").read_bytes() != complete
+
+
+def test_a_second_run_into_the_same_folder_while_one_runs_leaves_both_whole(tmp_path, monkeypatch):
+    # both wrote <name>_trajectory.csv.partial: the second truncated the first's rows, renamed the file, and the
+    # first then failed with '[Errno 2] No such file or directory: ….partial' and a garbled trajectory
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    config, out = tmp_path / "two.yaml", tmp_path / "out"
+    config.write_text(TWO_EQUAL_STORES)
+    step, calls = MultiAgentPowerGridEnv.step, []
+
+    def another_run_meanwhile(self, actions):
+        calls.append(1)
+        if len(calls) == 3:  # a real second process, to its end, while this run has rows written
+            cli = "import sys; from powergrid.cli import main; sys.exit(main(sys.argv[1:]))"
+            second = subprocess.run([sys.executable, "-c", cli, "run", str(config), "--out", str(out), "--seed", "5",
+                                     "--episodes", "2"], capture_output=True, text=True, timeout=300)
+            assert second.returncode == 0, second.stderr
+        return step(self, actions)
+
+    monkeypatch.setattr(MultiAgentPowerGridEnv, "step", another_run_meanwhile)
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["two_ess_trajectory.csv"]
+    with (out / "two_ess_trajectory.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["episode"], r["tick"], r["agent"]) for r in rows] == [
+        ("0", str(t), a) for t in range(8) for a in ("a", "b")]  # the last run to end: one episode, whole
 
 
 @pytest.mark.parametrize("out", ["afile", "afile/sub"])

@@ -138,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     out = output_folder(args.out)
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
-    partial = output_file(out, f"{trajectory.name}.partial")  # renamed to trajectory once every episode is written
+    # renamed to trajectory once every episode is written; the process id keeps two runs into one folder apart
+    partial = output_file(out, f"{trajectory.name}.{os.getpid()}.partial")
     if args.plot:
         from powergrid.plots import EpisodeRecord
 
