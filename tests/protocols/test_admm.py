@@ -352,8 +352,8 @@ def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
         for k, e in enumerate(ess):
             if e.p_mw < -1e-6:
                 charged[k] += -e.p_mw
-                if k == 0:  # mg1's bid is η_c·V (mg2, mg3: their rules' setpoints shift theirs)
-                    assert price < e.params.eta_charge * admm._value
+                if k == 0:  # mg1's bid is η_c·η_d·V (mg2, mg3: their rules' setpoints shift theirs)
+                    assert price < e.params.eta_charge * e.params.eta_discharge * admm._value
     assert admm._value == pytest.approx(np.mean(env.ctx.profiles["price"]))
     assert (charged > 0.2).all(), charged
 

@@ -387,8 +387,9 @@ class ADMMDispatch(HorizontalProtocol):
     """Distributed economic dispatch of the participants' DGs and ESSs by exchange ADMM each tick.
 
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
-    (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value, the episode's mean price as the
-    environment values it at the end, ``reward.storage_value``); each unit's offer is
+    (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
+    end, ``reward.storage_value``: each MWh it can deliver worth the episode's mean price ``V``, so a discharge offer
+    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh); each unit's offer is
     lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from the participant's own action
     (scaled to the device's action range: 1 asks for its most output, −1 for its least); demand = its net load
     estimated from
@@ -450,7 +451,9 @@ class ADMMDispatch(HorizontalProtocol):
                 lo, hi = mw_range(d)
                 prm = d.device.params
                 if type(d.device).__name__ != "DG":
-                    pieces = ess_units(lo, hi, value, prm.eta_charge, prm.eta_discharge, self.params.ess_cost_a)
+                    # a stored MWh can deliver η_d MWh, each worth ``value`` (Device.stored_mwh, as the env values it)
+                    pieces = ess_units(lo, hi, value * prm.eta_discharge, prm.eta_charge, prm.eta_discharge,
+                                       self.params.ess_cost_a)
                 elif prm.cost_curve == "piecewise":  # the curve it is billed by, as linear pieces
                     pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
