@@ -50,6 +50,8 @@ CASES = [
      "scenario.yaml:3 time.start_hour: expected an integer ≥ 0 ≤ 23, got '1:30'"),
     ("octal", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 010}"),
      "scenario.yaml:3 time.start_hour: ambiguous number 010: YAML 1.1 reads it as octal (8), YAML 1.2 as decimal"),
+    ("leading zero, no octal", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 08}"),  # was 'as octal (08)'
+     "scenario.yaml:3 time.start_hour: ambiguous number 08: YAML 1.1 reads it as text, YAML 1.2 as decimal"),
     ("second document", BASE + "---\nname: two\n", "scenario.yaml:6:1: invalid YAML: expected a single document in the "
                                                      "stream, but found another document (a scenario file holds one"),
     ("tab", BASE + "reward:\n\tcost_weight: 1\n", "scenario.yaml:7:1: invalid YAML: while scanning"),

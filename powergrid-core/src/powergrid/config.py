@@ -392,7 +392,8 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
     if not n.style and YAML11_ONLY.fullmatch(n.value):
         return n.value
     if not n.style and LEADING_ZERO.fullmatch(n.value):
-        raise ConfigError(f"ambiguous number {n.value}: YAML 1.1 reads it as octal ({value}), YAML 1.2 as decimal; "
+        reading = f"as octal ({value})" if isinstance(value, int) else "as text"  # 08, 09: not octal digits
+        raise ConfigError(f"ambiguous number {n.value}: YAML 1.1 reads it {reading}, YAML 1.2 as decimal; "
                           f"write it without the leading zero, or quote it for text", file=file, line=line, path=path)
     if not key and isinstance(value, str) and not n.style and EXPONENT_FLOAT.fullmatch(value):
         value = float(value)  # YAML 1.2 reads 1e3, 1e-4, 1.0e3 as numbers; PyYAML's 1.1 rules as text
