@@ -49,7 +49,6 @@ def test_an_idle_battery_is_charged_nothing_at_the_end():
     assert valued == [0.0] * 8
 
 
-@pytest.mark.xfail(strict=True, reason="needs the env.py change in /work/notes/rb31/env_terminate_storage.diff (lead)")
 def test_a_divergence_that_ends_the_episode_early_still_pays_back_the_energy_taken():
     """on_divergence: terminate before the last physics step ended the episode without the storage term: a battery
     drained kept the next day's energy for free (a 40 MWh battery from soc 0.5 to 0.1: 15.2 MWh × 45 $/MWh ≈ 690 $,

@@ -695,7 +695,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             sound = self._accept(result)
             flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
             self._groups.settle(flow, ctx)
-            self._account(flow)
+            self._account(flow, last=not sound and self.config.reward.on_divergence == "terminate")
             self.physics_steps += 1
             self._measure(t + 1)
         else:  # no physics: nothing spent, violated or projected at this tick
@@ -994,14 +994,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.last_result = self._nominal
         return sound
 
-    def _account(self, result: PowerFlowResult) -> None:
-        """Cost ($) and safety (≥ 0) of every agent this tick."""
+    def _account(self, result: PowerFlowResult, last: bool = False) -> None:
+        """Cost ($) and safety (≥ 0) of every agent this tick (``last``: a failed flow ends the episode here)."""
         n_grid = self._n_grid
         cost_safe = np.zeros((2, len(self._agent_ids)))
         grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
         if self._n_dev:
             dev = self._groups.costs()
-            if self._stores and self.tick + self._tpp >= self.max_ticks:  # the episode's last physics step
+            if self._stores and (last or self.tick + self._tpp >= self.max_ticks):  # the episode's last physics step
                 stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
                 dev[self._stores, 0] -= (stored - self._stored0) * self._store_price
             self._proj, self._dev_p = dev[:, 2], dev[:, 3]
