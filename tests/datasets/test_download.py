@@ -371,6 +371,21 @@ def test_a_cached_file_deleted_while_it_is_checked_is_absent(zip_server, monkeyp
         cache.fetch(url, "jan.zip", subdir="caiso")
 
 
+def test_a_cached_file_deleted_while_it_is_validated_is_absent(zip_server, monkeypatch):
+    """Deleted between the hash check and the zip check: offline, 'not in the cache' (was 'incomplete or corrupt zip
+    (FileNotFoundError …)', a corrupt file that was not there)."""
+    url = zip_server.url("jan")
+    path = cache.fetch(url, "jan.zip", subdir="caiso")
+
+    def deleted_then_validated(p):
+        path.unlink(missing_ok=True)
+        cache.validate_zip(p)
+
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError, match=r"jan\.zip is not in the cache .*POWERGRID_OFFLINE=1"):
+        cache.fetch(url, "jan.zip", subdir="caiso", validate=deleted_then_validated)
+
+
 def _fetch_and_read(cache_root, url, count, results):
     """One process of the race below: ``count`` times, fetch ``jan.zip`` and read the zip at the returned path."""
     os.environ["POWERGRID_CACHE_DIR"] = cache_root

@@ -148,8 +148,8 @@ def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], Non
             validate(path)
     except FileNotFoundError:
         return ABSENT
-    except DataFileError as exc:
-        return str(exc)
+    except DataFileError as exc:  # validate_zip reads a file deleted meanwhile as a corrupt zip: it is absent
+        return str(exc) if path.is_file() else ABSENT
     return None
 
 
