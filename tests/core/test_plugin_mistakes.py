@@ -130,6 +130,28 @@ def test_an_observation_of_the_wrong_shape_names_the_agent_and_both_shapes(tmp_p
         env.reset(seed=0)
 
 
+def test_observe_values_of_the_wrong_length_names_the_agent_and_both_counts(tmp_path, monkeypatch):
+    # numpy's "shapes (18,) and (21,) not aligned" named no device (/work/notes/lead/s31/obs_short.py)
+    local_plugin(tmp_path / "p", "short_values", """
+        @powergrid.register_device("ShortValues")
+        class ShortValues(Device):
+            def __init__(self, params, dt_h):
+                super().__init__(params, dt_h)
+                self.action_space = box(0.0, 1.0)
+                self.observation_space = box([0.0, 0.0], [1.0, 1.0])
+
+            def step(self, action, ctx):
+                self.p_mw = 0.01
+
+            def observe_values(self):
+                return [0.5]
+    """, monkeypatch)
+    env = MultiAgentPowerGridEnv.from_config(one_device("ShortValues", policy="learned"))
+    with pytest.raises(ValueError, match=r"^agent 'x': ShortValues\.observe_values\(\) returned 1 value\(s\), expected 2 "
+                                         r"\(its observation_space has shape \(2,\)\)$"):
+        env.reset(seed=0)
+
+
 @pytest.mark.parametrize(("name", "values", "error"), [
     ("NanPrice", "np.where(np.arange(n_steps) == 3, np.nan, 40.0)", r"nan at step 3 \(of 8; 1 non-finite value\(s\)\)"),
     ("ShortPrice", "np.full(n_steps - 1, 40.0)", r"shape \(7,\) for an episode of 8 steps \(expected 8 values\)"),

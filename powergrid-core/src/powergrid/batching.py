@@ -200,6 +200,24 @@ class DeviceGroups:
                 f" returned shape {np.shape(value)}, expected {where.stop - where.start} value(s)"
                 f"{f' (its observation_space has shape {space.shape})' if space is not None else ''}")
 
+    def _count_error(self) -> str:
+        """The message for the first ``observe_values`` that gives another number of values than its space holds."""
+        everyone = [*self.solo, *(a for b in self.batches for a in b.agents)]
+        for values in self._values:
+            device = values.__self__
+            got, size = len(values()), int(np.prod(device.observation_space.shape))
+            if got != size:
+                agent = next(d.id for d in everyone if d.device is device)
+                return (f"agent {agent!r}: {type(device).__name__}.observe_values() returned {got} value(s), expected "
+                        f"{size} (its observation_space has shape {device.observation_space.shape})")
+        for columns in self._columns:
+            kernel = columns.__self__
+            got, size = len(columns()), int(np.prod(kernel.devices[0].observation_space.shape))
+            if got != size:
+                return (f"{type(kernel).__name__}.observe_values() returned {got} column(s), expected {size} (the shape of "
+                        f"its devices' observation_space, {kernel.devices[0].observation_space.shape})")
+        return "the devices' observe_values gave another number of values than their observation spaces hold"
+
     def load(self) -> None:
         """Every kernel reads its devices' state (after the devices' reset)."""
         for b in self.batches:
@@ -271,7 +289,11 @@ class DeviceGroups:
             parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
         if parts:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
             x = np.concatenate(parts) if self._columns else parts[0]  # a new array (never a kernel's own column)
-            if math.isnan(x.dot(self._values_ones)):  # a NaN (or +inf and -inf): their sum, cheaper than np.isnan(x).any()
+            try:
+                has_nan = math.isnan(x.dot(self._values_ones))  # NaN (or +inf and -inf): cheaper than np.isnan(x).any()
+            except ValueError:  # some observe_values gave a wrong number of values
+                raise ValueError(self._count_error()) from None
+            if has_nan:
                 x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
