@@ -14,10 +14,6 @@ from powergrid.env import MultiAgentPowerGridEnv
 from .scenarios import CONFIGS
 
 SHIPPED = sorted(p for p in [*CONFIGS.glob("*.yaml"), *CONFIGS.glob("bench/*.yaml")] if "hil" not in p.name)
-# A copy of a cigre_mv feeder whose tap changers stand away from the compiled positions builds its lightsim2grid grid
-# fresh on the patched Ybus, the original has its grid touched by the tap moves: flows differ by ≈1e-14 pu, costs by
-# ≈1e-13 $ from the first step (FastSolver.__setstate__; /work/notes/r31/pickle_probe.py, pickle_fix_hyp.py)
-TAPS_PATCHED = {"cigre_mv_microgrid", "ev_depot", "hydrogen_microgrid"}
 
 
 @pytest.fixture(autouse=True)
@@ -50,9 +46,7 @@ def _copy(env: MultiAgentPowerGridEnv) -> MultiAgentPowerGridEnv:
     return pickle.loads(pickle.dumps(env))
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason="taps patched: FastSolver pickling"))
-    if p.stem in TAPS_PATCHED else pytest.param(p, id=p.stem) for p in SHIPPED])
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_a_pickled_env_continues_bit_for_bit(path):
     env = MultiAgentPowerGridEnv.from_config(path)
     copy = _copy(env)  # before the first reset

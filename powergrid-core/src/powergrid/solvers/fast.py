@@ -811,14 +811,24 @@ class FastSolver(PowerFlowSolver):
         if self._delegate is not None:
             self._delegate.restart()
             return
-        Y, M, newton_Y, taps, first = self._origin
         now = self._compiled_taps.copy()  # the positions now (a tap moves through a table, or by a recompile)
         for row, table in self._taps.items():
             now[row] = table.pos
-        away = np.flatnonzero((now != taps) & ~(np.isnan(now) & np.isnan(taps))).tolist()
-        if away and not first:
+        away = self._away(now)
+        if away and not self._origin.first:
             self.topology_changed()
             return
+        self._replay(now, away)
+
+    def _away(self, now: np.ndarray) -> list[int]:
+        """The net.trafo rows whose tap positions ``now`` differ from those of the compile :attr:`_origin` stands for."""
+        taps = self._origin.taps
+        return np.flatnonzero((now != taps) & ~(np.isnan(now) & np.isnan(taps))).tolist()
+
+    def _replay(self, now: np.ndarray, away: list[int]) -> None:
+        """Back to the compile :attr:`_origin` stands for (its admittances, a new backend, its voltages as the warm
+        start), then the taps of the rows ``away`` moved from its positions to ``now`` (per net.trafo row)."""
+        Y, M, newton_Y, taps, _ = self._origin
         self.Ybus.data[...], self._M.data[...] = Y, M
         if self._nr is not None:
             self._nr.Y.data[...] = newton_Y
@@ -839,16 +849,18 @@ class FastSolver(PowerFlowSolver):
     def __getstate__(self) -> dict[str, Any]:
         """The net (at the taps moved) and parameters; when compiled, the warm start, what :meth:`restart` returns to
         and, once a tap moved in place since the compile (here or in the solver this one was copied from), the patched
-        entries of ``Ybus`` and the flow matrix and the compiled base voltages: a recompile at the moved taps differs
-        from the patched floats (≈1e-14 pu), these make a copy continue bit for bit; when it delegates, its delegate's
-        warm start (a copy then solves where the flat start fails as the original does)."""
+        entries of ``Ybus`` and the flow matrix, the compiled base voltages and the order of the taps' first moves: a
+        recompile at the moved taps differs from the patched floats (≈1e-14 pu), and so does a lightsim2grid grid built
+        on them from one touched by the moves; a copy builds its grid on the original's compile, replays the moves
+        as :meth:`restart` does, then takes the patched floats, and continues bit for bit; when it delegates, its
+        delegate's warm start (a copy then solves where the flat start fails as the original does)."""
         state = super().__getstate__()
         if self._delegate is not None:
             state["delegate_warm"] = self._delegate._warm
             return state
         state["warm_start_V"] = self._V.copy()
         if self._patched:
-            state["patched"] = (self.Ybus.data, self._M.data, self.V_base)
+            state["patched"] = (self.Ybus.data, self._M.data, self.V_base, list(self._taps))
         origin = self._origin
         state["origin"] = (origin.Ybus, origin.M, origin.taps, origin.first)
         return state
@@ -858,18 +870,30 @@ class FastSolver(PowerFlowSolver):
         if self._delegate is not None:
             self._delegate._warm = state.get("delegate_warm")
             return
+        # what the original restarts to: its compile, not this one at the pickled taps
+        Y, M, taps, first = state["origin"]
+        Y, M, taps = np.array(Y), np.array(M), np.array(taps)
+        self._origin = _Origin(Y, M, None if self._nr is None else self._newton_Y(Y), taps, bool(first))
         if "patched" in state:
-            Y, M, self.V_base = (np.array(a) for a in state["patched"])
+            Y, M, V_base, order = state["patched"]
+            # the original's backend: built on its compile, then the taps moved to the pickled positions (as restart
+            # replays them, in the original's order of first moves); then the original's patched floats
+            self.V_base = np.array(V_base)
+            for row in order:
+                self._tap_table(row)
+            self._replay(self._compiled_taps, self._away(self._compiled_taps))
             self.Ybus.data[...], self._M.data[...] = Y, M  # (a wrong length raises)
-            self._backends()
+            if self._nr is not None:
+                self._nr.Y.data[...] = self._newton_Y(self.Ybus.data)
+            if self._grid is not None:
+                for table in self._taps.values():
+                    self._grid.touch(*table.buses)
             self._patched = True  # a copy of this copy carries them too
         V = state.get("warm_start_V")
         if V is not None and V.shape == self._V.shape:
             self._V = V.copy()
-        origin = state.get("origin")  # what the original restarts to (its compile, not this one at the pickled taps)
-        if origin is not None:
-            Y, M, taps = (np.array(a) for a in origin[:3])
-            if Y.shape == self.Ybus.data.shape and M.shape == self._M.data.shape and len(taps) == len(self.net.trafo):
-                newton_Y = None if self._nr is None else newton.NumpyNewton(
-                    sp.csc_matrix((Y, self.Ybus.indices, self.Ybus.indptr), shape=self.Ybus.shape), self.pv, self.pq).Y.data
-                self._origin = _Origin(Y, M, newton_Y, taps, bool(origin[3]))
+
+    def _newton_Y(self, Ybus_data: np.ndarray) -> np.ndarray:
+        """The numpy backend's Newton matrix entries for ``Ybus`` entries ``Ybus_data`` (pu)."""
+        Ybus = sp.csc_matrix((Ybus_data, self.Ybus.indices, self.Ybus.indptr), shape=self.Ybus.shape)
+        return newton.NumpyNewton(Ybus, self.pv, self.pq).Y.data
