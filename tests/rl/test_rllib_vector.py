@@ -120,6 +120,36 @@ def test_a_step_with_not_one_action_dict_per_copy_is_one_clear_error(count):
     vec.close()  # twice: nothing left to close
 
 
+def test_a_rejected_step_leaves_the_copies_due_for_a_reset_unreset():
+    """A copy's action rejected (a wrong shape) at the step where another copy is due for its next-step reset: nothing
+    moved, so the retried step resets that copy once and returns what a vector env without the rejected step does
+    (before, the rejected step had already reset it and the retry reset it again: its next episode's stream)."""
+
+    def fast(obs: list[dict]) -> list[dict]:
+        return [{a: np.full(2 if a == "slow" else 3, 0.5, np.float32) for a in o} for o in obs]
+
+    runs = []
+    for rejected in (True, False):
+        vec = BatchedVectorMultiAgentEnv({"scenario": multi_rate(6)}, 2)
+        obs, _ = vec.reset(seed=0)
+        obs[1] = vec.envs[1].step(fast(obs)[1])[0]  # copy 1 one step ahead: it finishes first
+        for _ in range(5):
+            obs = vec.step(fast(obs))[0]
+        assert [env.env.tick for env in vec.envs] == [5, 6] and list(vec._autoreset) == [False, True]
+        if rejected:
+            with pytest.raises(ActionError):
+                vec.step([{"fast": np.zeros(7, np.float32)}, {}])
+            assert [env.env.tick for env in vec.envs] == [5, 6]  # copy 1 finished, not reset
+        runs.append(vec.step(fast(obs)))
+        vec.close()
+    (obs_a, rew_a, *_), (obs_b, rew_b, *_) = runs
+    assert rew_a == rew_b
+    for a, b in zip(obs_a, obs_b):
+        assert set(a) == set(b)
+        for agent in a:
+            np.testing.assert_array_equal(a[agent], b[agent])
+
+
 def test_ray_before_2_44_is_refused_at_import(monkeypatch):
     """Ray 2.43 ships ``VectorMultiAgentEnv`` but a single-env ``MultiAgentEnvRunner``: the runner would import, then
     break inside RLlib's sampling."""

@@ -102,25 +102,25 @@ class BatchedVectorMultiAgentEnv(VectorMultiAgentEnv):
         if len(actions) != self.num_envs:
             raise ActionError(f"step: expected one action dict per copy ({self.num_envs}), got {len(actions)}")
         out: list[StepResult | None] = [None] * self.num_envs
-        pending: dict[int, dict[str, Any]] = {}
-        for i, (env, action) in enumerate(zip(self.envs, actions)):
-            if self._autoreset[i]:
-                obs, info = env.reset()
-                zeros = dict.fromkeys(env.possible_agents, 0.0)
-                flags = {**dict.fromkeys(env.possible_agents, False), "__all__": False}
-                out[i] = (obs, zeros, dict(flags), dict(flags), info)
-            else:
-                pending[i] = env.env_actions(action)
-        while pending:
-            copies = list(pending)
-            ticks = self.vector.step_copies(copies, [pending[i] for i in copies])
-            pending = {}
+        copies = np.flatnonzero(~self._autoreset).tolist()
+        # the first tick checks every stepped copy's actions before any copy moves; the finished copies reset after it
+        ticks = self.vector.step_copies(copies, [self.envs[i].env_actions(actions[i]) for i in copies])
+        for i in np.flatnonzero(self._autoreset).tolist():
+            env = self.envs[i]
+            obs, info = env.reset()
+            zeros = dict.fromkeys(env.possible_agents, 0.0)
+            flags = {**dict.fromkeys(env.possible_agents, False), "__all__": False}
+            out[i] = (obs, zeros, dict(flags), dict(flags), info)
+        while copies:
+            held = []
             for i, tick in zip(copies, ticks):
                 result = self.envs[i].advance(tick)
                 if result is None:  # no agent due yet: the next tick, actions held
-                    pending[i] = {}
+                    held.append(i)
                 else:
                     out[i] = result
+            copies = held
+            ticks = self.vector.step_copies(copies, [{}] * len(copies)) if copies else []
         observations, rewards, terminateds, truncateds, infos = (list(column) for column in zip(*out))
         self._autoreset = np.array([t["__all__"] or u["__all__"] for t, u in zip(terminateds, truncateds)])
         return observations, rewards, terminateds, truncateds, infos
