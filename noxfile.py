@@ -20,6 +20,10 @@ PACKS = {
     "hil": "./powergrid-hil",
 }
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6")
+# the extras take torch>=2.3,<3; the sessions that train pin it in the same install command: the CPU build on disk, not
+# what an unpinned resolver picks (a multi-GB CUDA build)
+TORCH = "torch==2.13.0"
+OPENDSS = "opendssdirect.py>=0.9,<0.10"  # OpenDSS, the independent solver tests/core cross-checks regulators against
 REPORTS = ROOT / ".nox" / "reports"
 
 nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels", "rl", "docs"]
@@ -70,8 +74,8 @@ def hil(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Everything together: every example config, the PettingZoo API test, pandapower cross-checks."""
-    session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS)
-    # tests/core again with every pack and lightsim2grid: its tests that need a pack skip in the core session
+    session.install(f"{CORE}[plot]", *PACKS.values(), *TEST_TOOLS, OPENDSS)
+    # tests/core again with every pack, lightsim2grid and OpenDSS: its tests that need one skip in the core session
     _pytest(session, "tests/integration", "tests/fuzz", "tests/bench", "tests/core")
 
 
@@ -123,9 +127,8 @@ def bench(session: nox.Session) -> None:
     session.install(f"{CORE}[plot]", *PACKS.values())
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
-    # the benchmark tasks with training (long; docs/benchmarks.md): torch first, pinned to the CPU build on disk
-    session.install("torch==2.13.0")
-    session.install(f"{CORE}[plot,sb3,rllib,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
+    # the benchmark tasks with training (long; docs/benchmarks.md), torch pinned to the CPU build on disk (TORCH)
+    session.install(TORCH, f"{CORE}[plot,sb3,rllib,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"])
     session.run("powergrid", "bench", "all", "--days", "12", "--out", ".nox/bench-tasks")
     for task in ("dispatch_mg", "p2p_trading"):  # the seven default libraries (docs/benchmarks.md): ≈ 3.5 h per task
         session.run("powergrid", "bench", task, "--days", "12", "--train-minutes", "30", "--out", f".nox/bench-{task}")
@@ -134,6 +137,6 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def rl(session: nox.Session) -> None:
     """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
-    session.install("torch==2.13.0")  # first and pinned: the CPU build on disk, not a multi-GB CUDA build
-    session.install(f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
+    session.install(TORCH, f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"],
+                    *TEST_TOOLS)
     _pytest(session, "tests/rl")
