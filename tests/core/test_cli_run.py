@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,18 @@ def test_validate_checks_every_file_and_reports_each_bad_one(tmp_path, capsys):
     assert lines[1].startswith(f"powergrid: error: {broken}:7:1: invalid YAML: expected a single document")
     assert lines[2] == f"powergrid: 2 of 3 file(s) invalid: {typo}, {broken}"
     assert main(["validate", str(good)]) == 0
+
+
+def test_validate_takes_the_data_dir_that_run_takes(tmp_path, capsys, monkeypatch):
+    # validate draws an episode of every dataset offline (28cd95c), but had no --data-dir: a scenario run with
+    # `powergrid run … --data-dir D` failed validate ('no CAISO PRC_LMP data available offline') with no way to say D
+    caiso = Path(__file__).resolve().parents[3] / "shared" / "data" / "caiso"
+    if not (caiso / "price").is_dir():
+        pytest.skip(f"the shared CAISO files are not at {caiso} (../shared/data/caiso beside the repository)")
+    monkeypatch.delenv("POWERGRID_DATA_DIR", raising=False)  # restored after the test: main() sets it
+    config = tmp_path / "priced.yaml"
+    config.write_text(TWO_EQUAL_STORES + "datasets:\n  price: {provider: caiso, report: lmp}\n")
+    assert main(["validate", str(config), "--data-dir", str(tmp_path / "none")]) == 2
+    assert f"--data-dir {tmp_path / 'none'}: no such folder" in capsys.readouterr().err
+    assert main(["validate", str(config), "--data-dir", str(caiso)]) == 0
+    assert f"{config}: ok" in capsys.readouterr().out

@@ -79,6 +79,7 @@ def _validate(args: argparse.Namespace) -> int:
     from powergrid.builder import build_scenario
     from powergrid.config import EnvConfig
 
+    _use_data_dir(args.data_dir)
     failed = []
     for path in args.config:  # every file, a bad one does not hide the next: one line each, errors on stderr
         try:
@@ -126,15 +127,20 @@ def _check_data(scenario: Any) -> None:
             os.environ["POWERGRID_OFFLINE"] = before
 
 
+def _use_data_dir(data_dir: str | None) -> None:
+    """``--data-dir``: the folder of dataset files, as POWERGRID_DATA_DIR (absolute) for this process."""
+    if data_dir:
+        if not Path(data_dir).is_dir():
+            raise UsageError(f"--data-dir {data_dir}: no such folder (expected a folder of dataset files)")
+        os.environ["POWERGRID_DATA_DIR"] = str(Path(data_dir).resolve())
+
+
 def _run(args: argparse.Namespace) -> int:
     from powergrid.env import MultiAgentPowerGridEnv
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # before the episodes, not after them
         raise UsageError('--plot needs matplotlib: pip install "powergrid-core[plot]"')
-    if args.data_dir:
-        if not Path(args.data_dir).is_dir():
-            raise UsageError(f"--data-dir {args.data_dir}: no such folder (expected a folder of dataset files)")
-        os.environ["POWERGRID_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    _use_data_dir(args.data_dir)
     out = output_folder(args.out)
     env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
@@ -342,6 +348,7 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     p.set_defaults(func=_plugins)
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("config", nargs="+")
+    p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR), as for run")
     p.set_defaults(func=_validate)
     p = sub.add_parser("run", help="run episodes of a scenario and print a per-agent summary")
     p.add_argument("config")
