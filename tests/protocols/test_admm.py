@@ -381,3 +381,11 @@ def test_every_action_dimension_of_an_admm_participant_moves_its_outcome(dim):
     (low, p_low), (high, p_high) = run(-1.0), run(1.0)
     assert abs(high - low) > 1.0  # $ over the day
     assert np.abs(p_high[:, dim] - p_low[:, dim]).max() > 0.05  # MW: the device the dimension names moves
+
+
+@pytest.mark.parametrize("value", [-50.0, float("nan"), float("inf")])
+def test_a_stored_mwh_worth_less_than_zero_is_refused(value):
+    """At W = −50 the charge bid (−45) was above the discharge offer (−55.6): at −50 $/MWh the store charged 0.5 MW and
+    discharged 0.5 MW at once, a non-convex unit; NaN made every bid NaN."""
+    with pytest.raises(ValueError, match=r"^ess_units: a stored MWh worth (-50\.0|nan|inf) \$/MWh; expected a finite value ≥ 0"):
+        ess_units(-0.5, 0.5, value, 0.9, 0.9)

@@ -330,6 +330,9 @@ def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_dischar
     takes ``1/η_d`` MWh from it, charging stores ``η_c`` MWh, each MWh worth ``value`` $/MWh (≥ 0). So a charge unit
     on ``[lo, 0]`` bidding ``η_c·value`` and a discharge unit on ``[0, hi]`` offering ``value/η_d`` $/MWh, each
     with ``wear·p²`` $/h (convex: at most one of them runs)."""
+    if not (np.isfinite(value) and value >= 0.0):  # below 0 the charge bid η_c·value exceeds the discharge offer: both would run at once
+        raise ValueError(f"ess_units: a stored MWh worth {value} $/MWh; expected a finite value ≥ 0 (below 0 the "
+                         "charge bid exceeds the discharge offer and the store charges and discharges at once)")
     return [Unit(wear, eta_charge * value, min(lo, 0.0), min(hi, 0.0)),
             Unit(wear, value / eta_discharge, max(lo, 0.0), max(hi, 0.0))]
 
