@@ -122,7 +122,7 @@ def _check_data(scenario: Any) -> None:
                 raise config.source.error(spec.path, str(exc)) from None
     finally:
         if before is None:
-            del os.environ["POWERGRID_OFFLINE"]
+            os.environ.pop("POWERGRID_OFFLINE", None)
         else:
             os.environ["POWERGRID_OFFLINE"] = before
 
