@@ -389,3 +389,24 @@ def test_a_stored_mwh_worth_less_than_zero_is_refused(value):
     discharged 0.5 MW at once, a non-convex unit; NaN made every bid NaN."""
     with pytest.raises(ValueError, match=r"^ess_units: a stored MWh worth (-50\.0|nan|inf) \$/MWh; expected a finite value ≥ 0"):
         ess_units(-0.5, 0.5, value, 0.9, 0.9)
+
+
+def test_a_batterys_cycle_degradation_cost_is_in_its_offers():
+    """The ESS's degradation_cost ($/MWh of throughput) is billed in the reward; ADMM left it out of the offers, so a
+    battery cycled for margins below it, at a loss (mg1's battery at 1000 $/MWh still moved Σ|p| = 1.42 MW over the
+    day's ticks on seed 0)."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = admm_3mg()
+    for agent in data["agents"]:
+        if agent["id"] == "mg1_ess":
+            agent["params"]["degradation_cost"] = 1000.0
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    battery, moved = env.scenario.agents["mg1_ess"].device, 0.0
+    while not env.ended:
+        env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
+        moved += abs(battery.p_mw)
+    assert moved < 1e-6
+    units = ess_units(-0.5, 0.5, 50.0, 0.9, 0.9, wear=20.0, cycle_cost=20.0)  # the hand example, 20 $/MWh of wear
+    assert [u.b for u in units] == pytest.approx([45.0 - 20.0, 50.0 / 0.9 + 20.0])

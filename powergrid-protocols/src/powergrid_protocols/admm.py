@@ -325,16 +325,17 @@ def curve_units(mw: Sequence[float], cost_per_h: Sequence[float], lo: float, hi:
 
 
 def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_discharge: float,
-              wear: float = 0.0) -> list[Unit]:
+              wear: float = 0.0, cycle_cost: float = 0.0) -> list[Unit]:
     """A store as an arbitrage unit on its feasible range ``[lo, hi]`` MW (discharge > 0): discharging 1 MW for 1 h
     takes ``1/η_d`` MWh from it, charging stores ``η_c`` MWh, each MWh worth ``value`` $/MWh (≥ 0). So a charge unit
-    on ``[lo, 0]`` bidding ``η_c·value`` and a discharge unit on ``[0, hi]`` offering ``value/η_d`` $/MWh, each
+    on ``[lo, 0]`` bidding ``η_c·value − cycle_cost`` and a discharge unit on ``[0, hi]`` offering
+    ``value/η_d + cycle_cost`` $/MWh (``cycle_cost``: $/MWh of throughput, the ESS's ``degradation_cost``), each
     with ``wear·p²`` $/h (convex: at most one of them runs)."""
     if not (np.isfinite(value) and value >= 0.0):  # below 0 the charge bid η_c·value exceeds the discharge offer: both would run at once
         raise ValueError(f"ess_units: a stored MWh worth {value} $/MWh; expected a finite value ≥ 0 (below 0 the "
                          "charge bid exceeds the discharge offer and the store charges and discharges at once)")
-    return [Unit(wear, eta_charge * value, min(lo, 0.0), min(hi, 0.0)),
-            Unit(wear, value / eta_discharge, max(lo, 0.0), max(hi, 0.0))]
+    return [Unit(wear, eta_charge * value - cycle_cost, min(lo, 0.0), min(hi, 0.0)),
+            Unit(wear, value / eta_discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
 
 
 @attrs.frozen
@@ -392,7 +393,7 @@ class ADMMDispatch(HorizontalProtocol):
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
     end, ``reward.storage_value``: each MWh it can deliver worth the episode's mean price ``V``, so a discharge offer
-    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh); each unit's offer is
+    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, its ``degradation_cost`` on each); each unit's offer is
     lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from the participant's own action
     (scaled to the device's action range: 1 asks for its most output, −1 for its least); demand = its net load
     estimated from
@@ -456,7 +457,7 @@ class ADMMDispatch(HorizontalProtocol):
                 if type(d.device).__name__ != "DG":
                     # a stored MWh can deliver η_d MWh, each worth ``value`` (Device.stored_mwh, as the env values it)
                     pieces = ess_units(lo, hi, value * prm.eta_discharge, prm.eta_charge, prm.eta_discharge,
-                                       self.params.ess_cost_a)
+                                       self.params.ess_cost_a, prm.degradation_cost)
                 elif prm.cost_curve == "piecewise":  # the curve it is billed by, as linear pieces
                     pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
