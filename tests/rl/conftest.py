@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def sb3_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stable-Baselines3's default logger makes a folder tempdir/SB3-<time> on every ``learn``: the tests' own here."""
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))
+
+
 @pytest.fixture(scope="module")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Ray started for one test module, its session folder (logs, sockets) in the tests' temporary folder instead of

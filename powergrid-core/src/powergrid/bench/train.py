@@ -94,6 +94,9 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
                seed: int) -> tuple[Any, dict[str, Any]]:
     """Run ``model.learn`` until ``minutes`` of wall time or ``max_steps``; the policy factory and the record."""
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes an empty tempdir/SB3-<time> folder
 
     curve: list[tuple[int, float]] = []
     deadline = time.perf_counter() + 60.0 * minutes
