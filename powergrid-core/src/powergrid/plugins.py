@@ -161,8 +161,8 @@ class Registry:
         if missing_pack:
             message += f"{' It' if close else '; it'} is provided by {dist}: {_switched_off(dist) or f'pip install {dist}'}"
         message += f" (installed: {', '.join(choices) if choices else 'none'})"
-        if not (missing_pack or provider_of(kind, text)):  # a name of no first-party pack: perhaps a local plugin's
-            message += _local_plugins_hint()
+        if not provider_of(kind, text) and not (missing_pack and close.lower() == text.lower()):
+            message += _local_plugins_hint()  # no first-party name, nor one in another case: perhaps a local plugin's
         return message + ("" if close or dist else _misplaced_entry_points())
 
 
