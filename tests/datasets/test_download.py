@@ -334,7 +334,11 @@ def test_a_read_only_cache_folder_is_reported_before_any_request():
         if os.geteuid() == 0:  # root writes anywhere: run the probe as nobody
             if shutil.which("setpriv") is None:
                 pytest.skip("running as root without setpriv: no way to make a folder read-only")
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            if subprocess.run([*nobody, sys.executable, "-c", "import powergrid_datasets"], capture_output=True,
+                              timeout=120, cwd=root).returncode:
+                pytest.skip("running as root, and user nobody cannot import the installed packages (a private checkout)")
+            command = [*nobody, *command]
         out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=root)
         lines = out.stdout.splitlines()
         assert out.returncode == 0, out.stderr
