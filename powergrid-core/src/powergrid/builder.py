@@ -9,7 +9,6 @@ file, line and YAML path of the offending value.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandapower as pp
 from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device
-from powergrid.errors import ConfigError, PluginLoadError, UnknownPluginError
+from powergrid.errors import ConfigError, PluginLoadError, UnknownPluginError, closest
 from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry
@@ -127,9 +126,8 @@ def _close_bus(text: Any, names: list[str]) -> str:
     (nothing for an index)."""
     if not isinstance(text, str):
         return ""
-    same = [n for n in names if n.lower() == text.lower()]
-    close = same or difflib.get_close_matches(text, names, n=1, cutoff=0.8)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(text, names, cutoff=0.8)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _check_tree(config: EnvConfig) -> None:

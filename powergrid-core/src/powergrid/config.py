@@ -21,7 +21,6 @@ with ``yaml.safe_load`` semantics only.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -34,7 +33,7 @@ import attrs
 import yaml
 
 from powergrid.clock import format_duration, parse_duration, tick_seconds
-from powergrid.errors import ConfigError
+from powergrid.errors import ConfigError, closest
 from powergrid.loads import CLASSES as LOAD_CLASSES
 from powergrid.loads import PROFILES as LOAD_PROFILES
 from powergrid.params import build_params, choice, integer, quantity
@@ -469,8 +468,8 @@ def _mapping(value: Any, path: str, src: Source, what: str = "a mapping") -> dic
 def _reject_unknown(data: Mapping[str, Any], known: tuple[str, ...], path: str, src: Source) -> None:
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(str(key).lower(), known)
+            hint = f"did you mean {close!r}? " if close else ""
             raise src.error(_join(path, key), f"unknown key ({hint}expected one of: {', '.join(known)})")
 
 

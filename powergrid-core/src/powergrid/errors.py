@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class PowerGridError(Exception):
     """Base class of every PowerGrid error."""
@@ -37,3 +40,15 @@ class PluginLoadError(PluginError, ImportError):
 
 class ActionError(PowerGridError, ValueError):
     """An action passed to ``step`` does not fit: unknown agent id, wrong shape or type. Names the agent and its space."""
+
+
+def closest(text: str, names: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The name of ``names`` that ``text`` is in another case, else the one difflib finds closest (at least
+    ``cutoff``), else None: the suggestion of a "did you mean" hint."""
+    names = list(names)
+    lowered = {n.lower(): n for n in names}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    close = difflib.get_close_matches(text, names, n=1, cutoff=cutoff)
+    return close[0] if close else None
+

@@ -13,7 +13,6 @@ every module of the ``powergrid`` entry-point group. Environment variables:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -29,7 +28,7 @@ import importlib_metadata
 import pluggy
 
 from powergrid import hookspecs
-from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+from powergrid.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError, closest
 from powergrid.first_party import first_party_names, provider_of
 
 ENTRY_POINT_GROUP = "powergrid"
@@ -152,7 +151,7 @@ class Registry:
         # a first-party name whose pack is missing: no other name; else the closest installed name, else the closest
         # name of a first-party pack that is not installed
         close = None if provider_of(kind, text) else (
-            _closest(text, choices) or _closest(text, [n for n in first_party_names(kind) if n not in choices]))
+            closest(text, choices) or closest(text, [n for n in first_party_names(kind) if n not in choices]))
         message = f"unknown {kind} type {name!r}"
         if close:
             message += f"; did you mean {close!r}?"
@@ -177,15 +176,6 @@ def _switched_off(dist: str) -> str | None:
     disabled = {n.strip() for n in os.environ.get("POWERGRID_DISABLE_PLUGINS", "").split(",")}
     off = [n for n in points if n in disabled]
     return f"it is installed, and POWERGRID_DISABLE_PLUGINS={','.join(off)} leaves it out" if off else None
-
-
-def _closest(text: str, names: list[str]) -> str | None:
-    """``text`` in another case, else the name difflib finds closest (cutoff 0.6), else None."""
-    lowered = {n.lower(): n for n in names}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 def _local_plugins_hint() -> str:

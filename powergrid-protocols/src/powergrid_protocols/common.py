@@ -15,7 +15,6 @@ measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite v
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from powergrid.agents import ReactiveSetpoint
 from powergrid.devices import clip_action, export_price
+from powergrid.errors import closest
 from powergrid.params import integer, quantity, text
 from powergrid.protocols import mw_range, pending_mw, set_pending_mw  # public in core
 from powergrid_protocols.channel import Channel, ChannelParams, make_channel
@@ -49,8 +49,8 @@ def check_kinds(field: str, given: str, defaults: Iterable[str], present: Iterab
     registered = get_registry().names("device")
     for k in kinds:
         if k not in registered and k not in defaults and k not in present:
-            close = difflib.get_close_matches(k, registered, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(k, registered)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise ValueError(f"params.{field}: expected registered device classes ({', '.join(registered)}), "
                              f"got {k!r} in {given!r}{hint}")
     return kinds
