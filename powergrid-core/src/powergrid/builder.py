@@ -297,6 +297,18 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
     return providers
 
 
+def draw_episode(config: EnvConfig, role: str, provider: ProfileProvider, rng: np.random.Generator) -> np.ndarray:
+    """One episode of the ``role`` profile from ``provider``; its failure to give one (no data, a file gone or
+    unreadable) is a ConfigError at ``datasets.<role>`` with the file and line."""
+    try:
+        return provider.episode(config.time.steps_per_episode, config.time.step_minutes, rng)
+    except ConfigError:
+        raise
+    except (ValueError, OSError) as exc:
+        spec = config.datasets.get(role)
+        raise config.source.error(spec.path if spec else f"datasets.{role}", str(exc)) from None
+
+
 def _provider(registry: Registry, name: str, raw: Mapping[str, Any], role: str, path: str, config: EnvConfig) -> ProfileProvider:
     cls = _lookup(registry, "dataset", name, f"{path}.provider" if raw else path, config)
     if "start_hour" in attrs.fields_dict(params_of(cls)) and "start_hour" not in raw:

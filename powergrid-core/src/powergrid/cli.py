@@ -105,21 +105,14 @@ def _check_data(scenario: Any) -> None:
     ``download: true`` is not drawn."""
     import numpy as np
 
-    from powergrid.errors import ConfigError
+    from powergrid.builder import draw_episode
 
     config, before = scenario.config, os.environ.get("POWERGRID_OFFLINE")
     os.environ["POWERGRID_OFFLINE"] = "1"
     try:
         for role, spec in config.datasets.items():
-            if spec.params.get("download") is True:
-                continue
-            try:
-                scenario.providers[role].episode(config.time.steps_per_episode, config.time.step_minutes,
-                                                 np.random.default_rng(0))
-            except ConfigError:
-                raise
-            except (ValueError, OSError) as exc:
-                raise config.source.error(spec.path, str(exc)) from None
+            if spec.params.get("download") is not True:
+                draw_episode(config, role, scenario.providers[role], np.random.default_rng(0))
     finally:
         if before is None:
             os.environ.pop("POWERGRID_OFFLINE", None)

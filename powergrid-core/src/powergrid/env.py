@@ -49,12 +49,12 @@ from pettingzoo import ParallelEnv
 from powergrid import plugins, scaling
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.batching import DeviceGroups, FastSetpoints, whole_or
-from powergrid.builder import Scenario, build_scenario
+from powergrid.builder import Scenario, build_scenario, draw_episode
 from powergrid.channels import Channel, ChannelParams, Link
 from powergrid.config import MAX_TICKS, EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
-from powergrid.errors import ActionError, ConfigError
+from powergrid.errors import ActionError
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry
 from powergrid.profiles import check_episode
@@ -571,13 +571,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_seed = int(profile_rng.integers(2**63))
         self.ctx.profiles = {}
         for role, provider in s.providers.items():  # the data's fault named here, not charged to the agents later
-            try:
-                values = provider.episode(self.n_steps, self.config.time.step_minutes, np.random.default_rng(profile_seed))
-            except ConfigError:
-                raise
-            except (ValueError, OSError) as exc:  # a file gone or unreadable since the scenario was built
-                spec = self.config.datasets.get(role)
-                raise self.config.source.error(spec.path if spec else f"datasets.{role}", str(exc)) from None
+            values = draw_episode(self.config, role, provider, np.random.default_rng(profile_seed))
             check_episode(role, provider, values, self.n_steps)
             self.ctx.profiles[role] = values
         self._t0 = _episode_t0(s.providers)
