@@ -107,48 +107,34 @@ def test_run_plot_without_matplotlib_stops_before_the_episodes(tmp_path, monkeyp
     assert not (tmp_path / "out").exists()  # no episode ran
 
 
-def test_an_observation_of_the_wrong_shape_names_the_agent_and_both_shapes(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("name", "space", "method", "error"), [
     # "ValueError: could not broadcast input array from shape (2,) into shape (1,)" named no device
     # (/work/notes/R2s30/mist/c_BadObs.yaml)
-    local_plugin(tmp_path / "p", "two_value_observer", """
-        @powergrid.register_device("TwoValueObserver")
-        class TwoValueObserver(Device):
-            def __init__(self, params, dt_h):
-                super().__init__(params, dt_h)
-                self.action_space = box(0.0, 1.0)
-                self.observation_space = box(0.0, 1.0)
-
-            def step(self, action, ctx):
-                self.p_mw = 0.01
-
-            def observe(self):
-                return np.array([0.5, 0.5], np.float32)
-    """, monkeypatch)
-    env = MultiAgentPowerGridEnv.from_config(one_device("TwoValueObserver", policy="learned"))
-    with pytest.raises(ValueError, match=r"^agent 'x': TwoValueObserver\.observe\(\) returned shape \(2,\), expected 1 "
-                                         r"value\(s\) \(its observation_space has shape \(1,\)\)$"):
-        env.reset(seed=0)
-
-
-def test_observe_values_of_the_wrong_length_names_the_agent_and_both_counts(tmp_path, monkeypatch):
+    ("TwoValueObserver", "box(0.0, 1.0)", "observe(self):\n                return np.array([0.5, 0.5], np.float32)",
+     r"^agent 'x': TwoValueObserver\.observe\(\) returned shape \(2,\), expected 1 value\(s\) \(its observation_space "
+     r"has shape \(1,\)\)$"),
     # numpy's "shapes (18,) and (21,) not aligned" named no device (/work/notes/lead/s31/obs_short.py)
-    local_plugin(tmp_path / "p", "short_values", """
-        @powergrid.register_device("ShortValues")
-        class ShortValues(Device):
+    ("ShortValues", "box([0.0, 0.0], [1.0, 1.0])", "observe_values(self):\n                return [0.5]",
+     r"^agent 'x': ShortValues\.observe_values\(\) returned 1 value\(s\), expected 2 \(its observation_space has "
+     r"shape \(2,\)\)$"),
+], ids=["observe", "observe_values"])
+def test_an_observation_of_the_wrong_size_names_the_agent_and_both_sizes(tmp_path, monkeypatch, name, space, method,
+                                                                        error):
+    local_plugin(tmp_path / "p", name.lower(), f"""
+        @powergrid.register_device("{name}")
+        class {name}(Device):
             def __init__(self, params, dt_h):
                 super().__init__(params, dt_h)
                 self.action_space = box(0.0, 1.0)
-                self.observation_space = box([0.0, 0.0], [1.0, 1.0])
+                self.observation_space = {space}
 
             def step(self, action, ctx):
                 self.p_mw = 0.01
 
-            def observe_values(self):
-                return [0.5]
+            def {method}
     """, monkeypatch)
-    env = MultiAgentPowerGridEnv.from_config(one_device("ShortValues", policy="learned"))
-    with pytest.raises(ValueError, match=r"^agent 'x': ShortValues\.observe_values\(\) returned 1 value\(s\), expected 2 "
-                                         r"\(its observation_space has shape \(2,\)\)$"):
+    env = MultiAgentPowerGridEnv.from_config(one_device(name, policy="learned"))
+    with pytest.raises(ValueError, match=error):
         env.reset(seed=0)
 
 
