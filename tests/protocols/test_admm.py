@@ -352,8 +352,7 @@ def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
         for k, e in enumerate(ess):
             if e.p_mw < -1e-6:
                 charged[k] += -e.p_mw
-                if k == 0:  # mg1's bid is η_c·η_d·V (mg2, mg3: their rules' setpoints shift theirs)
-                    assert price < e.params.eta_charge * e.params.eta_discharge * admm._value
+                assert price < e.params.eta_charge * e.params.eta_discharge * admm._value  # each bids η_c·η_d·V
     assert admm._value == pytest.approx(np.mean(env.ctx.profiles["price"]))
     assert (charged > 0.2).all(), charged
 
@@ -410,3 +409,33 @@ def test_a_batterys_cycle_degradation_cost_is_in_its_offers():
     assert moved < 1e-6
     units = ess_units(-0.5, 0.5, 50.0, 0.9, 0.9, wear=20.0, cycle_cost=20.0)  # the hand example, 20 $/MWh of wear
     assert [u.b for u in units] == pytest.approx([45.0 - 20.0, 50.0 / 0.9 + 20.0])
+
+
+def test_a_rule_participant_offers_its_units_at_cost():
+    """Only a learned participant's action shifts its offers (offer_shift·setpoint). mg2 and mg3 of admm_3mg follow
+    their rule: its setpoints were read as bids too (mg2's DG offered 88.5 − 25·s), so the rule's own guess moved the
+    dispatch it is replaced by (seed 1: mg2's DG 10.05 MWh over the day, 9.40 at cost; /work/notes/rc31/rule_shift.py).
+    Hand values: DG offers b = cost_b (88.5, 81.5 $/MWh); ESS (η = 0.95, no degradation_cost, mean price V) a charge bid
+    0.95²·V and a discharge offer V; mg1 at physical setpoints DG 0.6 MW (s = 1) and ESS 0 MW (s = 0): 85 − 25 = 60."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = admm_3mg()
+    data["spaces"] = {"action": "physical"}
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=1)
+    admm = env.scenario.horizontal[0]
+    offers = []
+    areas = admm.areas
+    admm.areas = lambda value: offers.append(areas(value)[0]) or areas(value)  # what each tick's solve was given
+    action = np.zeros(env.action_space("mg1").shape, np.float32)
+    action[1] = 0.6  # mg1's DG at its most output
+    while not env.ended:
+        env.step({"mg1": action})
+    v = admm._value
+    assert v == pytest.approx(np.mean(env.ctx.profiles["price"]))
+    assert len(offers) == 24
+    for mg1, mg2, mg3 in offers:  # units per area: ESS charge, ESS discharge, DG
+        assert [u.b for u in mg1.units] == pytest.approx([0.95**2 * v, v, 60.0])
+        assert [u.b for u in mg2.units] == pytest.approx([0.95**2 * v, v, 88.5])
+        assert [u.b for u in mg3.units] == pytest.approx([0.95**2 * v, v, 81.5])
+        assert [u.a for u in mg2.units] == pytest.approx([2.0, 2.0, 20.0])

@@ -382,7 +382,7 @@ class ADMMParams(ChannelFields):
     sell_ratio: float = quantity("1", 0.8, ge=0, le=1)
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
     offer_shift: float = quantity("$/MWh", 25.0, ge=0,
-                                  doc="a participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
+                                  doc="a learned participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
                                       "unit's offer by offer_shift·setpoint")
     warm_start: bool = flag(True)
 
@@ -393,9 +393,10 @@ class ADMMDispatch(HorizontalProtocol):
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
     end, ``reward.storage_value``: each MWh it can deliver worth the episode's mean price ``V``, so a discharge offer
-    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, its ``degradation_cost`` on each); each unit's offer is
-    lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from the participant's own action
-    (scaled to the device's action range: 1 asks for its most output, −1 for its least); demand = its net load
+    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, its ``degradation_cost`` on each); a learned participant's
+    (``policy: learned``) unit offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint
+    from the participant's action (scaled to the device's action range: 1 asks for its most output, −1 for its
+    least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid); demand = its net load
     estimated from
     the last tick (PCC import + its units' injections, i.e. persistence: the loads less
     PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
@@ -462,7 +463,7 @@ class ADMMDispatch(HorizontalProtocol):
                     pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
                     pieces = [Unit(prm.cost_a, prm.cost_b, lo, hi)]
-                shift = self.params.offer_shift * self._setpoint(d)
+                shift = self.params.offer_shift * self._setpoint(d) if agent.learned else 0.0
                 if shift:
                     pieces = [attrs.evolve(u, b=u.b - shift) for u in pieces]
                 units += pieces
