@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from powergrid import get_registry
+from powergrid.config import EnvConfig
 from powergrid.params import build_params
 from powergrid_datasets import caiso, embedded
 from powergrid_datasets.errors import DataFileError
@@ -254,6 +255,39 @@ def test_a_start_belongs_to_the_split_of_its_local_day_whatever_zone_it_is_writt
     assert local.last_start == utc.last_start == pd.Timestamp("2023-03-22T03:00Z")
     with pytest.raises(ValueError, match=r"2023-03-26 23:00:00-07:00 in America/Los_Angeles\) is not a test day"):
         make("load", split="test", start="2023-03-27T06:00Z", start_hour=23)
+
+
+@pytest.mark.parametrize(("held_out", "expected"), [
+    ({"split": "train"}, r"2023-03-22, not a train day \(days 1–21 of a month\); give a start whose whole episode lies "
+                         r"in the train days"),
+    ({"date_to": "2023-03-22"}, r"2023-03-22, not before date_to \(2023-03-22\); give a start whose whole episode lies "
+                                r"before date_to"),
+])
+def test_a_fixed_start_whose_episode_runs_into_held_out_days_names_them(held_out, expected):
+    """21 March at 20:00 is a train day, but its one-day episode runs into 22 March (held out): the error names the
+    start, the held-out day and what is expected (it said 'not all valid ... or has an unfilled gap')."""
+    provider = make("load", start="2023-03-21", start_hour=20, **held_out)
+    with pytest.raises(DataFileError, match=r"start 2023-03-21 \(2023-03-21 20:00 America/Los_Angeles\): its 96 steps "
+                                            r"of 15 min run to 2023-03-22 20:00 and cross " + expected):
+        provider.episode(96, 15, np.random.default_rng(0))
+    assert make("load", start="2023-03-21", start_hour=20, **held_out).episode(4, 60, np.random.default_rng(0)).size == 4
+
+
+def test_a_scenario_whose_fixed_start_runs_into_a_held_out_day_names_the_yaml_path():
+    pytest.importorskip("powergrid_devices", reason="the scenario's PV comes with powergrid-devices")
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    text = ("name: s\nnetwork: {type: cigre_mv}\ntime: {physics: 1h, episode: 1d, start_hour: 20}\nagents:\n"
+            "  - {id: pv, type: PV, bus: 'Bus 5', policy: learned, params: {p_max_mw: 0.1}}\ndatasets:\n"
+            "  load: {provider: caiso_2023, split: validation, start: 2023-03-26}\n")
+    env = MultiAgentPowerGridEnv(EnvConfig.from_text(text, file="s.yaml"))
+    with pytest.raises(ConfigError, match=r"^s\.yaml:7 datasets\.load: caiso_2023 extract \(load:CA ISO-TAC\), "
+                                          r"validation days: start 2023-03-26 \(2023-03-26 20:00 America/Los_Angeles\): "
+                                          r"its 24 steps of 60 min run to 2023-03-27 20:00 and cross 2023-03-27, not a "
+                                          r"validation day \(days 22–26 of a month\); give a start whose whole episode "
+                                          r"lies in the validation days$"):
+        env.reset(seed=0)
 
 
 def test_an_empty_split_window_names_the_split():

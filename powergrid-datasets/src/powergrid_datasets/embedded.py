@@ -140,10 +140,12 @@ class Caiso2023Provider(SeriesProvider):
         ts = series(self.column())
         return ts if self.params.split == "all" else dataclasses.replace(ts, source=f"{ts.source}, {self.params.split} days")
 
-    def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
-        """The ``date_from``/``date_to`` mask and, with a split, only the split's days."""
-        keep = super().episode_days(index)
-        if self.params.split == "all":
-            return keep
-        days = split_days(index, self.params.split, self.params.tz)
-        return days if keep is None else keep & days
+    def episode_rules(self, index: pd.DatetimeIndex) -> list[tuple[np.ndarray, str, str]]:
+        """The ``date_from``/``date_to`` rules and, with a split, the split's days."""
+        rules = super().episode_rules(index)
+        p = self.params
+        if p.split != "all":
+            first, last = SPLITS[p.split]
+            rules.append((split_days(index, p.split, p.tz), f"not a {p.split} day (days {first}–{last} of a month)",
+                          f"in the {p.split} days"))
+        return rules

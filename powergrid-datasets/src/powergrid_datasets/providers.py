@@ -184,6 +184,7 @@ class SeriesProvider(ProfileProvider):
         self._peers: list[SeriesProvider] = []
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
         self._common_days: dict[tuple[int, float], list[_dt.date]] = {}
+        self._spans: set[tuple[int, float]] = set()  # (n_steps, step_minutes) whose fixed-start episode was checked
         self._windows: dict[tuple[float, Any], Any] = {}  # resampled windows by (step, grid); grids by step
 
     def __getstate__(self) -> dict[str, Any]:
@@ -222,17 +223,37 @@ class SeriesProvider(ProfileProvider):
                 _SERIES_CACHE[key] = self._prepare()
             return _SERIES_CACHE[key]
 
-    def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
-        """Mask of the times episodes may use (``date_from`` ≤ t < ``date_to``), or None: all of them."""
+    def episode_rules(self, index: pd.DatetimeIndex) -> list[tuple[np.ndarray, str, str]]:
+        """Each rule that holds times out of episodes: (mask of the times of ``index`` it keeps, what a held-out
+        time is not, where an episode must lie), here ``date_from`` ≤ t < ``date_to``."""
         p = self.params
-        if p.date_from is None and p.date_to is None:
-            return None
-        keep = np.ones(len(index), dtype=bool)
+        rules = []
         if p.date_from is not None:
-            keep &= index >= _local(p.date_from, p.tz)
+            rules.append((np.asarray(index >= _local(p.date_from, p.tz)),
+                          f"not on or after date_from ({p.date_from})", "on or after date_from"))
         if p.date_to is not None:
-            keep &= index < _local(p.date_to, p.tz)
-        return keep
+            rules.append((np.asarray(index < _local(p.date_to, p.tz)), f"not before date_to ({p.date_to})",
+                          "before date_to"))
+        return rules
+
+    def episode_days(self, index: pd.DatetimeIndex) -> np.ndarray | None:
+        """Mask of the times episodes may use (every :meth:`episode_rules` keeps them), or None: all of them."""
+        rules = self.episode_rules(index)
+        return np.logical_and.reduce([keep for keep, _, _ in rules]) if rules else None
+
+    def check_span(self, start: pd.Timestamp, n_steps: int, step_minutes: float) -> None:
+        """Raise naming the held-out local days that the episode from the fixed ``start`` runs into."""
+        p = self.params
+        index = pd.date_range(start, periods=int(n_steps), freq=pd.Timedelta(minutes=step_minutes))
+        for keep, held_out, expected in self.episode_rules(index):
+            if not keep.all():
+                days = sorted(set(index[~keep].tz_convert(p.tz).date))
+                named = ", ".join(map(str, days)) if len(days) <= 3 else f"{days[0]} … {days[-1]} ({len(days)} days)"
+                first, end = (t.tz_convert(p.tz).strftime("%Y-%m-%d %H:%M") for t in (start, index[-1] + index.freq))
+                raise DataFileError(self.series().source, f"start {p.start} ({first} {p.tz}): its {n_steps} "
+                                                          f"steps of {step_minutes:g} min run to {end} and "
+                                                          f"cross {named}, {held_out}; give a start whose whole "
+                                                          f"episode lies {expected}")
 
     def _cleaned(self, ts: TimeSeries) -> TimeSeries:
         """Steps 2–4 of the module doc: negative values, outliers, short gaps."""
@@ -359,6 +380,9 @@ class SeriesProvider(ProfileProvider):
 
     def episode(self, n_steps: int, step_minutes: float, rng: np.random.Generator) -> np.ndarray:
         p = self.params
+        if p.start and (int(n_steps), float(step_minutes)) not in self._spans:
+            self.check_span(fixed_start(p), n_steps, step_minutes)
+            self._spans.add((int(n_steps), float(step_minutes)))
         start = fixed_start(p) if p.start else self._common_start(n_steps, step_minutes, rng)
         if start is None and len(self._origins(step_minutes)) > 1:  # starts on two grids: draw the day here
             days = sorted(self.start_days(n_steps, step_minutes))
