@@ -300,6 +300,69 @@ def test_manifest_updates_from_several_processes_at_once_keep_every_entry(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [cache.MANIFEST, cache.MANIFEST + ".lock"]  # no temporary left
 
 
+RECORDER = """
+import hashlib, sys
+from pathlib import Path
+from powergrid_datasets.cache import _record
+folder, url, stop = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+versions = [Path(p).read_bytes() for p in sys.argv[4:]]
+n = 0
+while not stop.exists():
+    data = versions[n % len(versions)]
+    part = folder / f".jan.zip.{n}.part"
+    part.write_bytes(data)
+    _record(folder, "jan.zip", {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "url": url}, part)
+    n += 1
+print(n)
+"""
+
+OFFLINE_READER = """
+import sys
+from collections import Counter
+from powergrid_datasets import cache
+outcomes = Counter()
+for _ in range(int(sys.argv[2])):
+    try:
+        data = cache.fetch(sys.argv[1], "jan.zip", subdir="caiso").read_bytes()
+        outcomes["ok" if data.startswith(b"PK") else "bad"] += 1
+    except Exception as exc:
+        outcomes[f"{type(exc).__name__}: {exc}"] += 1
+print(dict(outcomes))
+"""
+
+
+def test_offline_fetch_while_another_process_replaces_the_file_always_finds_it_consistent(tmp_path):
+    """One process keeps replacing a cached zip and its checksums.json entry by two valid versions (a download of
+    a newer copy); another, offline, fetches it over and over. The file and its entry are read together, under the
+    lock: never 'size or SHA-256 differs' (the manifest was read outside the lock: an entry of the old version
+    checked against the new file)."""
+    folder = tmp_path / "cache" / "caiso"
+    folder.mkdir(parents=True)
+    versions = []
+    for n, rows in enumerate((10, 2000)):
+        version = tmp_path / f"v{n}.zip"
+        with zipfile.ZipFile(version, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("a.csv", "t,v\n" + "".join(f"{i},{i * n}\n" for i in range(rows)))
+        versions.append(str(version))
+    url, stop = "http://127.0.0.1:9/jan", tmp_path / "stop"
+    env = {**os.environ, "POWERGRID_CACHE_DIR": str(tmp_path / "cache"), "POWERGRID_OFFLINE": "1"}
+    recorder = subprocess.Popen([sys.executable, "-c", RECORDER, str(folder), url, str(stop), *versions], env=env,
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (folder / cache.MANIFEST).exists():  # the first version is recorded
+            assert recorder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        reader = subprocess.run([sys.executable, "-c", OFFLINE_READER, url, "3000"], env=env, capture_output=True,
+                                text=True, timeout=300)
+    finally:
+        stop.touch()
+        recorded = int(recorder.communicate(timeout=60)[0])
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.strip() == "{'ok': 3000}", reader.stdout
+    assert recorded > 10  # the file was replaced while it was read
+
+
 READ_ONLY_PROBE = """
 import os, sys, zipfile
 from pathlib import Path

@@ -19,9 +19,10 @@
   that cannot be verified is then reported and kept (never deleted without a download to replace it).
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
   ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
-  once keep each other's entries. The lock is ``fcntl.flock`` (POSIX); where there is no ``fcntl``
-  (Windows) the manifest is only re-read just before each update, which narrows the race but does
-  not close it.
+  once keep each other's entries; a cached file is checked against its entry under the shared lock,
+  so that a file and its entry replaced by another process are read together. The lock is
+  ``fcntl.flock`` (POSIX); where there is no ``fcntl`` (Windows) the manifest is only re-read just
+  before each update, which narrows the race but does not close it.
 """
 
 from __future__ import annotations
@@ -98,11 +99,23 @@ def _read_manifest(folder: Path) -> dict:
 
 
 @contextlib.contextmanager
-def _manifest_lock(folder: Path) -> Iterator[None]:
-    """Hold the exclusive lock of ``folder``'s manifest (other processes' updates wait; see the module doc)."""
-    with open(folder / (MANIFEST + ".lock"), "a") as fh:
-        if fcntl is not None:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+def _manifest_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the lock of ``folder``'s manifest: exclusive to update it, ``shared`` to check a file against its entry
+    (see the module doc). A shared lock in a folder that cannot be written to opens the lock file read-only, and
+    without one (no process ever updated that folder) takes none."""
+    path = folder / (MANIFEST + ".lock")
+    try:
+        fh = open(path, "a")
+    except OSError:
+        if not shared:
+            raise
+        try:
+            fh = open(path)
+        except OSError:
+            fh = None
+    with fh or contextlib.nullcontext():
+        if fh is not None and fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)  # released when the file closes
         yield
 
 
@@ -168,7 +181,8 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     folder = cache_dir(subdir)
     target = folder / fname
     pinned = known_hash.split(":", 1)[-1].lower() if known_hash else None
-    problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
+    with _manifest_lock(folder, shared=True):  # the file and its entry as one update left them
+        problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
     if problem is None:
         return target
     suffix = f" {hint}" if hint else ""
