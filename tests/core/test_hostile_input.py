@@ -52,6 +52,9 @@ CASES = [
      "scenario.yaml:3 time.start_hour: ambiguous number 010: YAML 1.1 reads it as octal (8), YAML 1.2 as decimal"),
     ("leading zero, no octal", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 08}"),  # was 'as octal (08)'
      "scenario.yaml:3 time.start_hour: ambiguous number 08: YAML 1.1 reads it as text, YAML 1.2 as decimal"),
+    # 0b1 was 1 (a YAML 1.1 binary integer; the 1.2 core schema has none: text, as yes and 1:30 are)
+    ("binary", BASE.replace("episode: 1h}", "episode: 1h, start_hour: 0b1}"),
+     "scenario.yaml:3 time.start_hour: expected an integer ≥ 0 ≤ 23, got '0b1'"),
     ("second document", BASE + "---\nname: two\n", "scenario.yaml:6:1: invalid YAML: expected a single document in the "
                                                      "stream, but found another document (a scenario file holds one"),
     ("tab", BASE + "reward:\n\tcost_weight: 1\n", "scenario.yaml:7:1: invalid YAML: while scanning"),
@@ -95,6 +98,19 @@ def test_yaml_12_readings_keep_true_false_and_plain_numbers(tmp_path):
     assert agent.agents[0].events.voltage is True
     with pytest.raises(ConfigError, match=r"agents\[0\].events.voltage: expected true or false, got 'yes'"):
         EnvConfig.from_text(BASE.replace("kind: grid}", "kind: grid, events: {voltage: yes}}"))
+
+
+def test_yaml_12_octal_is_a_number_and_binary_is_text():
+    """``0o10`` is 8 in YAML 1.2 and was text ('0o10', YAML 1.1), like ``1e3``; ``0b1`` was 1 (YAML 1.1) and is text,
+    like ``1:30``: a name stays as written. As keys both stay text (a key ``1e3`` does too)."""
+    config = EnvConfig.from_text(BASE.replace("kind: grid}", "kind: grid}\n  - {id: 0b1, kind: grid}")
+                                 .replace("episode: 1h}", "episode: 1h, start_hour: 0o10}"))
+    assert config.time.start_hour == 8 and type(config.time.start_hour) is int
+    assert [a.id for a in config.agents] == ["g", "0b1"]
+    with pytest.raises(ConfigError, match=r"reward\.0o10: unknown parameter of RewardConfig"):
+        EnvConfig.from_text(BASE + "reward: {0o10: 1}\n")
+    with pytest.raises(ConfigError, match=r"time\.start_hour: expected an integer ≥ 0 ≤ 23, got '-0o10'"):
+        EnvConfig.from_text(BASE.replace("episode: 1h}", "episode: 1h, start_hour: -0o10}"))  # text in 1.2 too
 
 
 def test_non_utf8_bytes_are_located(tmp_path):

@@ -300,8 +300,11 @@ MAX_FLOAT32 = 3.4028234663852886e38  # larger numbers become inf in the float32 
 #: A plain scalar in exponent notation without the dot or sign YAML 1.1 requires (``1e3``, ``1e-4``, ``1.0e3``).
 EXPONENT_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
 #: Plain scalars PyYAML reads by YAML 1.1 rules only, kept as the text YAML 1.2 reads: ``yes``/``no``/``on``/``off``
-#: (booleans in 1.1) and base-60 numbers (``1:30`` is 90 in 1.1).
-YAML11_ONLY = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+#: (booleans in 1.1), base-60 numbers (``1:30`` is 90 in 1.1) and binary ones (``0b1`` is 1 in 1.1).
+YAML11_ONLY = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+                         r"|[-+]?0b[01_]+")
+#: An octal integer of YAML 1.2 (``0o10`` is 8); text in YAML 1.1.
+OCTAL12 = re.compile(r"0o[0-7]+")
 #: An integer with a leading zero: octal in YAML 1.1 (``010`` is 8), decimal in YAML 1.2 (10).
 LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -377,7 +380,8 @@ def _check_shape(text: str, file: str | None) -> None:
 
 def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None, *, key: bool = False) -> Any:
     """A plain scalar (finite number, integer in range, string, bool, null, date) read as YAML 1.2 reads it: a value
-    (not a ``key``) written ``1e3`` is a number, ``yes``/``on`` and ``1:30`` are text; ``010`` is refused."""
+    (not a ``key``) written ``1e3`` or ``0o10`` is a number, ``yes``/``on``, ``1:30`` and ``0b1`` are text; ``010``
+    (8 or 10) is refused."""
     line = n.start_mark.line + 1
     too_long = n.tag.endswith(":int") and len(str(n.value).lstrip("+-0").replace("_", "")) > 19
     if too_long:
@@ -396,6 +400,8 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
                           f"write it without the leading zero, or quote it for text", file=file, line=line, path=path)
     if not key and isinstance(value, str) and not n.style and EXPONENT_FLOAT.fullmatch(value):
         value = float(value)  # YAML 1.2 reads 1e3, 1e-4, 1.0e3 as numbers; PyYAML's 1.1 rules as text
+    if not key and isinstance(value, str) and not n.style and OCTAL12.fullmatch(value):
+        value = int(value[2:], 8)  # likewise 0o10 (8)
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"expected a finite number, got {n.value!r}", file=file, line=line, path=path)
     if isinstance(value, float) and abs(value) > MAX_FLOAT32:
