@@ -382,12 +382,48 @@ def test_every_action_dimension_of_an_admm_participant_moves_its_outcome(dim):
     assert np.abs(p_high[:, dim] - p_low[:, dim]).max() > 0.05  # MW: the device the dimension names moves
 
 
-@pytest.mark.parametrize("value", [-50.0, float("nan"), float("inf")])
-def test_a_stored_mwh_worth_less_than_zero_is_refused(value):
-    """At W = −50 the charge bid (−45) was above the discharge offer (−55.6): at −50 $/MWh the store charged 0.5 MW and
-    discharged 0.5 MW at once, a non-convex unit; NaN made every bid NaN."""
-    with pytest.raises(ValueError, match=r"^ess_units: a stored MWh worth (-50\.0|nan|inf) \$/MWh; expected a finite value ≥ 0"):
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_stored_mwh_worth_a_non_finite_value_is_refused(value):
+    """NaN or ±inf made every bid NaN or ±inf."""
+    with pytest.raises(ValueError, match=r"^ess_units: a stored MWh worth (nan|inf|-inf) \$/MWh; expected a finite value"):
         ess_units(-0.5, 0.5, value, 0.9, 0.9)
+
+
+@pytest.mark.parametrize("solve", [admm_dispatch, centralized_dispatch])
+@pytest.mark.parametrize(("price", "demand", "battery_mw", "cost"), [
+    # cost $/h = bid or offer·p + 20·p² + price·(demand − p), the grid billing the net import at the price
+    (-100.0, 0.0, -0.5, 25.0 + 5.0 - 50.0),  # paid 100 > 50 $/MWh to charge: (−100 + 50)/40 < −0.5, its full rate
+    (-60.0, 0.0, -0.25, 12.5 + 1.25 - 15.0),  # charges where its bid (W/η_d = −50) meets the price: −50 + 40·p = −60
+    (-45.0, 0.0, 0.0, 0.0),  # between bid −50 and offer −40.5: idle (the exact bid −40.5 and offer −50 would both run)
+    (-30.0, 0.0, 0.2625, -10.63125 + 1.378125 + 7.875),  # discharges where its offer η_c·W = −40.5 + 40·p meets −30
+    (-30.0, 0.2, 0.2625, -10.63125 + 1.378125 + 1.875),  # the same beside a DG (45 $/MWh, off) and 0.2 MW of demand
+])
+def test_a_battery_whose_stored_energy_is_worth_less_than_nothing(solve, price, demand, battery_mw, cost):
+    """A stored MWh worth W = −45 $/MWh (η_c = η_d = 0.9, wear 20·p² $/h): its exact cost, charge bid η_c·W = −40.5 above
+    discharge offer W/η_d = −50, is concave; ADMM floored the episode's mean price at 0 (CAISO days can average below
+    0) and ess_units refused W < 0. Now the two swap: bid −50 ≤ offer −40.5, a convex problem; hand-checked optima
+    with the grid at buy = sell = price, the same from ADMM and the centralized solve."""
+    battery = ess_units(-0.5, 0.5, -45.0, 0.9, 0.9, wear=20.0)
+    assert [u.b for u in battery] == pytest.approx([-50.0, -40.5])
+    areas = [Area((*battery, Unit(10.0, 45.0, 0.0, 0.6)), demand)]
+    tie = GridTie(price, export_price(price, 0.8), 100.0)
+    r = dispatch_with_grid(areas, tie, solve=solve, **({"tol": 1e-7} if solve is admm_dispatch else {}))
+    assert r.converged
+    assert r.p[0][:2].sum() == pytest.approx(battery_mw, abs=1e-4)
+    assert min(r.p[0][:2]) > -1e-9 or max(r.p[0][:2]) < 1e-9  # never charging and discharging at once
+    assert r.p[0][2] == pytest.approx(0.0, abs=1e-6)  # the DG stays off
+    assert r.cost == pytest.approx(cost, abs=1e-4)
+
+
+def test_a_batterys_bid_never_exceeds_its_offer():
+    """The charge bid ≤ the discharge offer (a convex unit) at any stored value, efficiencies and cycle cost."""
+    for value in np.linspace(-200.0, 200.0, 41):
+        for eta_c, eta_d in ((1.0, 1.0), (0.95, 0.95), (0.8, 0.99)):
+            for cycle in (0.0, 5.0):
+                charge, discharge = ess_units(-1.0, 1.0, value, eta_c, eta_d, 2.0, cycle)
+                assert charge.b <= discharge.b
+                lossless = min(eta_c * value, value / eta_d) - cycle == charge.b  # the lower of the two prices
+                assert lossless and max(eta_c * value, value / eta_d) + cycle == discharge.b
 
 
 def test_a_batterys_cycle_degradation_cost_is_in_its_offers():
@@ -439,3 +475,37 @@ def test_a_rule_participant_offers_its_units_at_cost():
         assert [u.b for u in mg2.units] == pytest.approx([0.95**2 * v, v, 88.5])
         assert [u.b for u in mg3.units] == pytest.approx([0.95**2 * v, v, 81.5])
         assert [u.a for u in mg2.units] == pytest.approx([2.0, 2.0, 20.0])
+
+
+def test_in_admm_3mg_a_day_of_negative_mean_price_values_stores_below_zero(tmp_path):
+    """A day whose prices average V = −275/24 = −11.46 $/MWh (NYISO day-ahead file, hourly: 6 h at −10, 4 at 20, 6 at
+    −80, 5 at 40, 3 at −5). The reward values each store's energy change at V; ADMM floored it at 0, so its batteries
+    bid 0 to charge: at −10 $/MWh they charged, energy the reward then debits at 11.46 $/MWh. Now every solve
+    converges on V itself: a battery (η = 0.95, wear 2·p² $/h) offers its energy at η²·V = −10.34 $/MWh, so at the
+    first hour's −10 it discharges (−10 + 10.34)/(2·2) = 0.085 MW, and it charges only below its bid V."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    header = '"Time Stamp","Name","PTID","LBMP ($/MWHr)","Marginal Cost Losses ($/MWHr)","Marginal Cost Congestion ($/MWHr)"'
+    prices = [-10.0] * 6 + [20.0] * 4 + [-80.0] * 6 + [40.0] * 5 + [-5.0] * 3
+    rows = [f'"07/01/2023 {h:02d}:00","CAPITL",61757,{v:.2f},0.00,0.00' for h, v in enumerate(prices)]
+    (tmp_path / "20230701damlbmp_zone.csv").write_text("\n".join([header, *rows]) + "\n")
+    data = admm_3mg()
+    data["datasets"]["price"] = {"provider": "nyiso", "path": str(tmp_path), "zone": "CAPITL"}
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    np.testing.assert_allclose(env.ctx.profiles["price"], prices)
+    admm = env.scenario.horizontal[0]
+    ess = [env.scenario.agents[f"mg{k}_ess"].device for k in (1, 2, 3)]
+    idle = np.zeros(env.action_space("mg1").shape, np.float32)  # mg1's setpoints at mid-range: no offer shift
+    charged = np.zeros(3)
+    while not env.ended:
+        _, _, _, _, infos = env.step({"mg1": idle})
+        assert infos["mg1"]["ADMMDispatch"]["converged"]
+        if env.tick == 1:
+            assert [e.p_mw for e in ess] == pytest.approx([(-10.0 + 0.95**2 * 275.0 / 24) / 4.0] * 3, abs=1e-4)
+        for k, e in enumerate(ess):
+            if e.p_mw < -1e-6:
+                charged[k] -= e.p_mw
+                assert prices[env.tick - 1] < admm._value
+    assert admm._value == pytest.approx(-275.0 / 24) and admm._value == pytest.approx(env._store_price)
+    assert charged[1:].min() > 0.1, charged  # mg2's and mg3's batteries charge at −80 (mg1's, empty, is behind its bound import limit)

@@ -326,16 +326,22 @@ def curve_units(mw: Sequence[float], cost_per_h: Sequence[float], lo: float, hi:
 
 def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_discharge: float,
               wear: float = 0.0, cycle_cost: float = 0.0) -> list[Unit]:
-    """A store as an arbitrage unit on its feasible range ``[lo, hi]`` MW (discharge > 0): discharging 1 MW for 1 h
-    takes ``1/η_d`` MWh from it, charging stores ``η_c`` MWh, each MWh worth ``value`` $/MWh (≥ 0). So a charge unit
-    on ``[lo, 0]`` bidding ``η_c·value − cycle_cost`` and a discharge unit on ``[0, hi]`` offering
-    ``value/η_d + cycle_cost`` $/MWh (``cycle_cost``: $/MWh of throughput, the ESS's ``degradation_cost``), each
-    with ``wear·p²`` $/h (convex: at most one of them runs)."""
-    if not (np.isfinite(value) and value >= 0.0):  # below 0 the charge bid η_c·value exceeds the discharge offer: both would run at once
-        raise ValueError(f"ess_units: a stored MWh worth {value} $/MWh; expected a finite value ≥ 0 (below 0 the "
-                         "charge bid exceeds the discharge offer and the store charges and discharges at once)")
-    return [Unit(wear, eta_charge * value - cycle_cost, min(lo, 0.0), min(hi, 0.0)),
-            Unit(wear, value / eta_discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
+    """A store as an arbitrage unit on its feasible range ``[lo, hi]`` MW (discharge ``p > 0``), each stored MWh worth
+    ``value`` $/MWh: discharging 1 MWh takes ``1/η_d`` MWh from it, charging 1 MWh stores ``η_c`` MWh. Its energy cost
+    is ``max(η_c·value·p, value·p/η_d)`` $/h: a charge unit on ``[lo, 0]`` bidding the lower of ``η_c·value`` and
+    ``value/η_d`` less ``cycle_cost``, a discharge unit on ``[0, hi]`` offering the higher plus ``cycle_cost`` $/MWh
+    (``cycle_cost``: $/MWh of throughput, the ESS's ``degradation_cost``), each with ``wear·p²`` $/h.
+
+    For ``value ≥ 0`` that is the stored energy's change exactly (bid ``η_c·value``, offer ``value/η_d``). Below 0
+    the exact cost is concave (bid above offer: charging and discharging at once would be paid to lose stored energy
+    in the round trip, which one device cannot do); the max is the convex cost just above it: the store charges
+    only when paid more than ``|value|/η_d`` and discharges only above ``η_c·value`` $/MWh, so each MWh it moves
+    gains at least as much as priced."""
+    if not np.isfinite(value):
+        raise ValueError(f"ess_units: a stored MWh worth {value} $/MWh; expected a finite value")
+    charge, discharge = sorted((eta_charge * value, value / eta_discharge))
+    return [Unit(wear, charge - cycle_cost, min(lo, 0.0), min(hi, 0.0)),
+            Unit(wear, discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
 
 
 @attrs.frozen
@@ -393,19 +399,17 @@ class ADMMDispatch(HorizontalProtocol):
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
     end, ``reward.storage_value``: each MWh it can deliver worth the episode's mean price ``V``, so a discharge offer
-    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, its ``degradation_cost`` on each); a learned participant's
-    (``policy: learned``) unit offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint
-    from the participant's action (scaled to the device's action range: 1 asks for its most output, −1 for its
-    least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid); demand = its net load
-    estimated from
-    the last tick (PCC import + its units' injections, i.e. persistence: the loads less
-    PV, wind and the other devices, so ``x_i`` is the PCC export); exchange
-    bounds = its GridConnection's import/export limits. With ``grid``, the upstream grid is
-    one more area selling at the price and buying at ``min(sell_ratio·price, price)`` (:meth:`grid_tie`, the
-    GridConnection's tariff), with one net exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0.
-    The dispatch is applied as the units' setpoints (``result.p``: MW per device, then the grid's import and
-    export); the info reports the clearing price
-    (the dual, $/MWh), iterations, messages and the ADMM cost.
+    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, the two swapped when ``V < 0``, its ``degradation_cost`` on
+    each). A learned participant's (``policy: learned``) offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈
+    [−1, 1] its device's setpoint from its action (scaled to the device's action range: 1 asks for its most output,
+    −1 for its least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
+    Demand = its net load estimated from the last tick (PCC import + its units' injections, i.e. persistence: the
+    loads less PV, wind and the other devices, so ``x_i`` is the PCC export); exchange bounds = its
+    GridConnection's import/export limits. With ``grid``, the upstream grid is one more area selling at the price
+    and buying at ``min(sell_ratio·price, price)`` (:meth:`grid_tie`, the GridConnection's tariff), with one net
+    exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0. The dispatch is applied as the units'
+    setpoints (``result.p``: MW per device, then the grid's import and export); the info reports the clearing
+    price (the dual, $/MWh), iterations, messages and the ADMM cost.
 
     Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
     (:func:`admm_dispatch`). A solve that ends unconverged (``max_iter``; every ``x_i`` lost) is not a dispatch
@@ -493,7 +497,7 @@ class ADMMDispatch(HorizontalProtocol):
         if self._value is None:  # the episode's mean price (the day-ahead profile), as the env values stores
             prices = ctx.profiles.get("price")
             mean = float(np.mean(prices)) if prices is not None and len(prices) else float(ctx.price)
-            self._value = max(mean, 0.0)  # ≥ 0 keeps the arbitrage unit convex
+            self._value = mean
         areas, owners = self.areas(self._value)
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         perfect = p.channel == "ideal" and not (p.channel_delay or p.channel_loss or p.channel_capacity)
