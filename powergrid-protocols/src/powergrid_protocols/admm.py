@@ -90,6 +90,8 @@ class Area:
 
 @attrs.frozen
 class Dispatch:
+    """A solve's result: unit outputs, net exports, the price (the coupling's dual), cost and convergence."""
+
     p: tuple[np.ndarray, ...]  # per area, per unit (MW)
     x: np.ndarray  # net export per area (MW)
     price: float  # $/MWh
@@ -103,6 +105,7 @@ class Dispatch:
 
 
 def unit_cost(units: Sequence[Unit], p: np.ndarray) -> float:
+    """Σ ``a·p² + b·p`` of ``units`` at outputs ``p`` MW ($/h)."""
     return float(sum(u.a * q * q + u.b * q for u, q in zip(units, p)))
 
 
@@ -177,6 +180,7 @@ def _fill(units: Sequence[Unit], lam: float, total: float, tol: float = 1e-9) ->
 
 
 def _bracket(units: Sequence[Unit]) -> tuple[float, float]:
+    """Prices ($/MWh) below and above every unit's marginal cost on its range."""
     lo = min([u.b + 2 * u.a * u.p_min for u in units], default=0.0) - 1.0
     hi = max([u.b + 2 * u.a * u.p_max for u in units], default=0.0) + 1.0
     return lo, hi
@@ -202,10 +206,14 @@ def local_step(area: Area, v: float, rho: float) -> np.ndarray:
     if not units:
         return np.zeros(0)
     lam = _solve(units, 1.0 / rho, d + v)
-    p = _fill(units, lam, d + v - lam / rho)
-    x = p.sum() - d
+    return _within_bounds(area, _fill(units, lam, d + v - lam / rho))
+
+
+def _within_bounds(area: Area, p: np.ndarray) -> np.ndarray:
+    """``p`` (MW), or when its export leaves ``[x_min, x_max]`` the least-cost dispatch at the nearer bound."""
+    x = p.sum() - area.demand_mw
     if x < area.x_min - 1e-12 or x > area.x_max + 1e-12:
-        p, _ = dispatch_total(units, d + min(max(x, area.x_min), area.x_max))
+        p, _ = dispatch_total(area.units, area.demand_mw + min(max(x, area.x_min), area.x_max))
     return p
 
 
@@ -266,11 +274,7 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
 
 def area_response(area: Area, lam: float) -> np.ndarray:
     """Area's cheapest dispatch when energy trades at ``lam`` $/MWh, within its exchange bounds."""
-    p = _response(area.units, lam)
-    x = p.sum() - area.demand_mw
-    if x < area.x_min or x > area.x_max:
-        p, _ = dispatch_total(area.units, area.demand_mw + min(max(x, area.x_min), area.x_max))
-    return p
+    return _within_bounds(area, _response(area.units, lam))
 
 
 def centralized_dispatch(areas: Sequence[Area], demand_mw: float = 0.0) -> Dispatch:
@@ -382,15 +386,15 @@ def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[...
 class ADMMParams(ChannelFields):
     rho: float = quantity("$/MW²h", 50.0, gt=0, doc="initial ADMM penalty")
     tol: float = quantity("MW", 1e-4, gt=0, doc="primal and dual residual tolerance")
-    max_iter: int = integer(2000, ge=1)
+    max_iter: int = integer(2000, ge=1, doc="iterations per tick before the solve counts as unconverged")
     grid: bool = flag(True, doc="include the upstream grid (buy at the price, sell at min(sell_ratio·price, price))")
-    grid_limit_mw: float = quantity("MW", 100.0, gt=0)
-    sell_ratio: float = quantity("1", 0.8, ge=0, le=1)
+    grid_limit_mw: float = quantity("MW", 100.0, gt=0, doc="the upstream grid's import and export limit")
+    sell_ratio: float = quantity("1", 0.8, ge=0, le=1, doc="the grid buys at sell_ratio·price (at most the price)")
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
     offer_shift: float = quantity("$/MWh", 25.0, ge=0,
                                   doc="a learned participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
                                       "unit's offer by offer_shift·setpoint")
-    warm_start: bool = flag(True)
+    warm_start: bool = flag(True, doc="start each tick's solve from the last converged dual u and penalty ρ")
 
 
 class ADMMDispatch(HorizontalProtocol):
@@ -425,6 +429,9 @@ class ADMMDispatch(HorizontalProtocol):
         areas = len(self.participants) + params.grid
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.meters = {a.id: meter_of(a) for a in self.participants}
+        self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
+        self._perfect = params.channel == "ideal" and not (params.channel_delay or params.channel_loss
+                                                           or params.channel_capacity)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -456,7 +463,7 @@ class ADMMDispatch(HorizontalProtocol):
         areas, owners = [], []
         for agent in self.participants:
             units, devs = [], []
-            for d in devices_of(agent, DISPATCHABLE):
+            for d in self.dispatched[agent.id]:
                 lo, hi = mw_range(d)
                 prm = d.device.params
                 if type(d.device).__name__ != "DG":
@@ -500,9 +507,8 @@ class ADMMDispatch(HorizontalProtocol):
             self._value = mean
         areas, owners = self.areas(self._value)
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
-        perfect = p.channel == "ideal" and not (p.channel_delay or p.channel_loss or p.channel_capacity)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
-                   "channel": None if perfect else self.channel, "start_tick": self._clock}
+                   "channel": None if self._perfect else self.channel, "start_tick": self._clock}
         if p.grid:
             r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
@@ -530,7 +536,7 @@ class ADMMDispatch(HorizontalProtocol):
                 meter = self.meters[agent.id]
                 # the residual demand the units and the exchange cover: PV, wind and device loads are in it, so
                 # x = Σ units − d is the PCC export (Σ over every device would count them as demand)
-                injected = sum(d.device.p_mw for d in devices_of(agent, DISPATCHABLE))
+                injected = sum(d.device.p_mw for d in self.dispatched[agent.id])
                 load = (meter.flow(result) if meter is not None else 0.0) + injected
                 self.net_load[agent.id] = float(finite_or(load, self.net_load[agent.id]))
         return {}
