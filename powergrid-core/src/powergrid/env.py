@@ -684,12 +684,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         (in ``possible_agents`` order), whether the episode terminated or was truncated (for all), and the infos.
         """
         ctx, t = self.ctx, self.tick
-        sound = True
+        rw = self.config.reward
+        sound = stores_settled = True
         if result is not None:
             sound = self._accept(result)
             flow = self.last_result  # a failed step is settled on the last sound flow, never on NaN or zeros
             self._groups.settle(flow, ctx)
-            self._account(flow, last=not sound and self.config.reward.on_divergence == "terminate")
+            # the stores are settled at the episode's last physics step, or at a failed flow that ends it here
+            stores_settled = t + self._tpp >= self.max_ticks or (not sound and rw.on_divergence == "terminate")
+            self._account(flow, last=stores_settled)
             self.physics_steps += 1
             self._measure(t + 1)
         else:  # no physics: nothing spent, violated or projected at this tick
@@ -698,7 +701,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.tick = t + 1
         for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
             link.poll(self.tick)
-        rw = self.config.reward
         cw, sw = rw.cost_weight, rw.safety_weight
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
@@ -714,9 +716,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             if rewards:
                 self._worst_loss = max(self._worst_loss, -min(rewards))
         else:
+            terminate = rw.on_divergence == "terminate"
+            if terminate and not stores_settled and self._stores:  # a non-finite cost ends the episode here
+                term = np.zeros((self._n_dev, 4))
+                term[self._stores, 0] = self._store_change()
+                self._cost_safe -= self._by_agent(term.ravel())
+                rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             cost, safe = self._cost_safe[:, self._learned_pos].tolist()
-            terminate = rw.on_divergence == "terminate"
             ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
             penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
@@ -988,37 +995,45 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.last_result = self._nominal
         return sound
 
-    def _account(self, result: PowerFlowResult, last: bool = False) -> None:
-        """Cost ($) and safety (≥ 0) of every agent this tick (``last``: a failed flow ends the episode here)."""
-        n_grid = self._n_grid
+    def _store_change(self) -> np.ndarray:
+        """What the stores' change of deliverable energy since the reset is worth at the episode's mean price ($)."""
+        stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
+        return (stored - self._stored0) * self._store_price
+
+    def _by_agent(self, values: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
+        """The ``(2, agents)`` cost and safety of device rows ``values`` (flat, device after device: cost, safety,
+        projection, p): each device agent's own, each grid agent's sums over its devices plus its ``violation``."""
         cost_safe = np.zeros((2, len(self._agent_ids)))
-        grid = None  # the grid agents' cost (first n_grid) and safety: their devices' sums, plus their zones' violations
-        if self._n_dev:
-            dev = self._groups.costs()
-            if self._stores and (last or self.tick + self._tpp >= self.max_ticks):  # the episode's last physics step
-                stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
-                dev[self._stores, 0] -= (stored - self._stored0) * self._store_price
-            self._proj, self._dev_p = dev[:, 2], dev[:, 3]
-            values = dev.ravel()  # device after device: cost, safety, projection, p
-            cost_safe.put(self._dev_cost_at, values[self._dev_cost_from])
-            if n_grid:
-                grid = np.bincount(self._grid_dev_gid2, values[self._grid_dev_from], 2 * n_grid)
-        else:
-            self._proj = np.zeros(0)
-        if n_grid:
-            if grid is None:
-                grid = np.zeros(2 * n_grid)
-            if result.converged:
-                v = result.vm_pu[self._grid_zone_idx]
-                v_max, v_min, zero = self._v_band
-                bus_violation = np.maximum(v - v_max, zero) + np.maximum(v_min - v, zero)
-                violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
-                if self._grid_line_idx.size:
-                    limit, one, zero = self._line_limit
-                    over = np.maximum(result.line_loading_percent[self._grid_line_idx] / limit - one, zero)
-                    violation += np.bincount(self._grid_line_gid, over, n_grid)
+        cost_safe.put(self._dev_cost_at, values[self._dev_cost_from])
+        if n_grid := self._n_grid:  # bins 0..n-1 cost, n..2n-1 safety
+            grid = np.bincount(self._grid_dev_gid2, values[self._grid_dev_from], 2 * n_grid)
+            if violation is not None:
                 grid[n_grid:] += violation
             cost_safe.put(self._grid_cost_at, grid)
+        return cost_safe
+
+    def _account(self, result: PowerFlowResult, last: bool) -> None:
+        """Cost ($) and safety (≥ 0) of every agent this tick (``last``: the episode ends here, its stores are settled)."""
+        n_grid = self._n_grid
+        violation = None  # the grid agents' zones' voltage and line-loading violations
+        if n_grid and result.converged:
+            v = result.vm_pu[self._grid_zone_idx]
+            v_max, v_min, zero = self._v_band
+            bus_violation = np.maximum(v - v_max, zero) + np.maximum(v_min - v, zero)
+            violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
+            if self._grid_line_idx.size:
+                limit, one, zero = self._line_limit
+                over = np.maximum(result.line_loading_percent[self._grid_line_idx] / limit - one, zero)
+                violation += np.bincount(self._grid_line_gid, over, n_grid)
+        if self._n_dev:
+            dev = self._groups.costs()
+            if self._stores and last:
+                dev[self._stores, 0] -= self._store_change()
+            self._proj, self._dev_p = dev[:, 2], dev[:, 3]
+            cost_safe = self._by_agent(dev.ravel(), violation)
+        else:  # no devices, so no grid agents (each has a device under it)
+            self._proj = np.zeros(0)
+            cost_safe = np.zeros((2, len(self._agent_ids)))
         for proto in self.scenario.horizontal:
             for agent_id, (c, unsafe) in proto.settle(result, self.ctx).items():
                 pos = self._agent_pos[agent_id]

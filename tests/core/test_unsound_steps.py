@@ -1,0 +1,115 @@
+"""A step made unsound by a device's non-finite cost ends the episode like a failed flow: the stores are settled
+once, and the failed step is paid nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.solvers.base import PowerFlowResult
+
+from .test_plugin_mistakes import local_plugin
+
+DEVICES = """
+    @powergrid.register_device("Tank")
+    class Tank(Device):
+        \"\"\"A lossless store of 30 MWh at the reset; the action is its output in [-1, 1] MW, 1 $/MWh of wear.\"\"\"
+        def __init__(self, params, dt_h):
+            super().__init__(params, dt_h)
+            self.action_space = box(-1.0, 1.0)
+            self.observation_space = box(0.0, 100.0)
+
+        def reset(self, rng):
+            super().reset(rng)
+            self.mwh = 30.0
+
+        def step(self, action, ctx):
+            self.p_mw = min(float(action[0]), self.mwh / self.dt_h)
+            self.mwh -= self.p_mw * self.dt_h
+            self.cost = abs(self.p_mw) * self.dt_h
+
+        def rule_action(self, ctx):
+            return np.ones(1, np.float32)
+
+        def stored_mwh(self):
+            return self.mwh
+
+        def observe_values(self):
+            return [self.mwh]
+
+    @powergrid.register_device("Faulty")
+    class Faulty(Device):
+        \"\"\"A plugin whose cost is NaN at tick ``nan_at``.\"\"\"
+        nan_at = -1
+
+        def __init__(self, params, dt_h):
+            super().__init__(params, dt_h)
+            self.action_space = box(0.0, 1.0)
+
+        def step(self, action, ctx):
+            self.p_mw = 0.01
+            self.cost = float("nan") if ctx.tick == self.nan_at else 0.0
+"""
+
+
+@pytest.fixture(scope="module")
+def devices(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        local_plugin(tmp_path_factory.mktemp("unsound"), "unsound_devices", DEVICES, mp)
+
+
+def _episode(tank_mw: float, nan_at: int = -1, fail_at: int = -1) -> tuple[MultiAgentPowerGridEnv, list, float]:
+    """24 one-hour steps of a learned Tank, a learned grid agent over a rule-driven Tank (1 MW out) and a learned
+    Faulty; its cost is NaN at ``nan_at``, or the flow fails at ``fail_at``. Returns the env, every step's
+    (rewards, infos), and the MWh the learned Tank delivered."""
+    config = {"name": "unsound", "network": {"type": "case33bw"}, "spaces": {"action": "physical"},
+              "time": {"step_minutes": 60, "steps_per_episode": 24},
+              "reward": {"storage_value": "mean_price", "divergence_penalty": 10.0},
+              "agents": [{"id": "tank", "type": "Tank", "bus": 5, "policy": "learned"},
+                         {"id": "mg", "kind": "grid", "policy": "learned", "children": ["t2"]},
+                         {"id": "t2", "type": "Tank", "bus": 12, "policy": "rule"},
+                         {"id": "f", "type": "Faulty", "bus": 9, "policy": "learned"}]}
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=0)
+    env.scenario.agents["f"].device.nan_at = nan_at
+    solve, steps = env._solve, []
+    env._solve = lambda tick: PowerFlowResult.failed(*env.tap_control.solver.shape) if tick == fail_at else solve(tick)
+    while env.agents:
+        _, rewards, _, _, infos = env.step({"tank": np.array([tank_mw]), "mg": np.zeros(0), "f": np.zeros(1)})
+        steps.append((rewards, infos))
+    return env, steps, 30.0 - env.scenario.agents["tank"].device.mwh
+
+
+@pytest.mark.parametrize("at", [10, 23], ids=["ends_early", "last_step"])
+def test_a_nan_cost_that_ends_the_episode_settles_the_stores_once_like_a_failed_flow(devices, at):
+    """The NaN ended the episode without the storage term (/work/notes/rc31/nonfinite_escape.py): the drained Tank
+    kept 11 MWh × the mean price. At the last step it is settled there already: once, not twice."""
+    env, by_nan, taken = _episode(1.0, nan_at=at)
+    _, by_flow, _ = _episode(1.0, fail_at=at)
+    assert len(by_nan) == len(by_flow) == at + 1
+    assert by_nan[-1][1]["tank"]["failure"] == "non-finite cost or safety"
+    assert by_flow[-1][1]["tank"]["failure"] == "power flow diverged"
+    price = float(np.mean(env.ctx.profiles["price"]))
+    t2_taken = 30.0 - env.scenario.agents["t2"].device.mwh
+    # hand-computed: the last step's 1 MWh of wear plus every MWh taken at the mean price
+    assert by_nan[-1][1]["tank"]["cost"] == pytest.approx(1.0 + taken * price, rel=1e-12)
+    assert by_nan[-1][1]["mg"]["cost"] == pytest.approx(1.0 + t2_taken * price, rel=1e-12)
+    assert taken == at + 1 and taken * price > 10 * 10.0  # more than the penalty of 10 $ for each step lost
+    for agent in ("tank", "mg"):
+        (r_nan, i_nan), (r_flow, i_flow) = by_nan[-1], by_flow[-1]
+        assert r_nan[agent] == pytest.approx(r_flow[agent], rel=1e-12)
+        assert i_nan[agent]["cost"] == pytest.approx(i_flow[agent]["cost"], rel=1e-12)
+        assert i_nan[agent]["penalty"] == pytest.approx(i_flow[agent]["penalty"], rel=1e-12)
+        assert r_nan[agent] == pytest.approx(-i_nan[agent]["cost"] - i_nan[agent]["penalty"], rel=1e-12)
+    assert by_nan[-1][1]["f"]["cost"] == 0.0  # the NaN itself is no cost and no credit: the floor and the penalty
+
+
+def test_a_store_credited_at_a_nan_step_is_not_paid(devices):
+    """The charging Tank's credit (energy stored at the mean price) is capped by the failed step's floor, the worst
+    sound step (1 $ of wear), as at a failed flow: the step is never paid."""
+    _, steps, taken = _episode(-1.0, nan_at=10)
+    rewards, infos = steps[-1]
+    assert taken == -11.0 and infos["tank"]["cost"] < 0  # a credit
+    penalty = 10.0 * 14  # divergence_penalty for each of the 14 steps lost, the failed one included
+    assert rewards["tank"] == -1.0 - penalty
