@@ -501,10 +501,9 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
-        if self._value is None:  # the episode's mean price (the day-ahead profile), as the env values stores
+        if self._value is None:  # the episode's mean price (the day-ahead profile), as the env values stores, any sign
             prices = ctx.profiles.get("price")
-            mean = float(np.mean(prices)) if prices is not None and len(prices) else float(ctx.price)
-            self._value = mean
+            self._value = float(np.mean(prices)) if prices is not None and len(prices) else float(ctx.price)
         areas, owners = self.areas(self._value)
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
