@@ -138,6 +138,67 @@ def test_an_observation_of_the_wrong_size_names_the_agent_and_both_sizes(tmp_pat
         env.reset(seed=0)
 
 
+def test_observe_values_short_and_long_by_the_same_count_name_the_first_wrong_device(tmp_path, monkeypatch):
+    # one short by 1 and one long by 1 gave the right total: no error, the long one's value slid into the other agent's
+    # observation ('a' saw [0.1, 0.2], 'b' [0.3, 0.4]; /work/notes/rc31/compensating.py)
+    device = """
+        @powergrid.register_device("{name}")
+        class {name}(Device):
+            def __init__(self, params, dt_h):
+                super().__init__(params, dt_h)
+                self.action_space = box(0.0, 1.0)
+                self.observation_space = box([0.0, 0.0], [1.0, 1.0])
+
+            def step(self, action, ctx):
+                self.p_mw = 0.01
+
+            def observe_values(self):
+                return {values}
+    """
+    local_plugin(tmp_path / "p", "compensating", device.format(name="LongValues", values="[0.2, 0.3, 0.4]")
+                 + device.format(name="ShortValues1", values="[0.1]"), monkeypatch)
+    config = one_device("ShortValues1", policy="learned")
+    config["agents"].append({"id": "y", "type": "LongValues", "bus": 6, "policy": "learned"})
+    env = MultiAgentPowerGridEnv.from_config(config)
+    with pytest.raises(ValueError, match=r"^agent 'x': ShortValues1\.observe_values\(\) returned 1 value\(s\), "
+                                         r"expected 2 \(its observation_space has shape \(2,\)\)$"):
+        env.reset(seed=0)
+
+
+def test_kernel_columns_short_and_long_by_the_same_count_are_an_error(tmp_path, monkeypatch):
+    # a kernel's first column one value short and its second one long gave the right total: rows slid between devices
+    from powergrid.batching import KERNEL_MIN_DEVICES
+
+    local_plugin(tmp_path / "p", "banked", """
+        from powergrid.devices import Kernel
+
+        class BankedKernel(Kernel):
+            def observe_values(self):
+                n = len(self.devices)
+                return [np.zeros(n - 1), np.zeros(n + 1)]
+
+        @powergrid.register_device("Banked")
+        class Banked(Device):
+            Kernel = BankedKernel
+
+            def __init__(self, params, dt_h):
+                super().__init__(params, dt_h)
+                self.action_space = box(0.0, 1.0)
+                self.observation_space = box([0.0, 0.0], [1.0, 1.0])
+
+            def observe_values(self):
+                return [0.0, 0.0]
+    """, monkeypatch)
+    config = one_device("Banked", policy="learned")
+    config["agents"] = [{"id": f"x{i}", "type": "Banked", "bus": i + 1, "policy": "learned"}
+                        for i in range(KERNEL_MIN_DEVICES)]
+    env = MultiAgentPowerGridEnv.from_config(config)
+    with pytest.raises(ValueError, match=rf"^BankedKernel\.observe_values\(\) returned a column of "
+                                         rf"{KERNEL_MIN_DEVICES - 1} value\(s\), expected {KERNEL_MIN_DEVICES} "
+                                         rf"\(one per device\)$"):
+        env.reset(seed=0)
+
+
 @pytest.mark.parametrize(("name", "values", "error"), [
     ("NanPrice", "np.where(np.arange(n_steps) == 3, np.nan, 40.0)", r"nan at step 3 \(of 8; 1 non-finite value\(s\)\)"),
     ("ShortPrice", "np.full(n_steps - 1, 40.0)", r"shape \(7,\) for an episode of 8 steps \(expected 8 values\)"),

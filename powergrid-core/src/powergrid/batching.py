@@ -140,6 +140,8 @@ class DeviceGroups:
         places: dict[int, tuple[list[int], list[np.ndarray]]] = {}
         self._values: list[Callable[[], list[float]]] = []
         self._columns: list[Callable[[], list[np.ndarray]]] = []
+        self._counts: list[int] = []  # how many values each of _values gives (checked at reset: check_counts)
+        self._column_counts: list[list[int]] = []  # each of _columns: one length (its devices) per column
         low: list[np.ndarray] = []
         high: list[np.ndarray] = []
         take: list[np.ndarray] = []
@@ -153,6 +155,7 @@ class DeviceGroups:
                 space = device.observation_space
                 self._values.append(device.observe_values)
                 low.append(space.low.astype(np.float64).ravel())
+                self._counts.append(len(low[-1]))
                 high.append(space.high.astype(np.float64).ravel())
                 for w in where:
                     take.append(np.arange(start, start + len(low[-1])))
@@ -177,6 +180,7 @@ class DeviceGroups:
                 take += [start + row + n * np.arange(size) for row in rows]
                 value_at += at
                 self._columns.append(b.kernel.observe_values)
+                self._column_counts.append([n] * size)
                 rows, at = [], []
             b.obs_rows = None if rows == list(range(len(b.agents))) else np.array(rows, np.int64)
             b.obs_at = np.array(at, np.int64).reshape(len(rows), size)
@@ -200,6 +204,14 @@ class DeviceGroups:
                 f" returned shape {np.shape(value)}, expected {where.stop - where.start} value(s)"
                 f"{f' (its observation_space has shape {space.shape})' if space is not None else ''}")
 
+    def check_counts(self) -> None:
+        """Raise ValueError naming the first ``observe_values`` that gives another number of values than its space
+        holds (called at every reset: each step checks only the total, so one device short and another long by the
+        same count would slide values between agents unseen)."""
+        if ([len(values()) for values in self._values] != self._counts
+                or [[len(c) for c in columns()] for columns in self._columns] != self._column_counts):
+            raise ValueError(self._count_error())
+
     def _count_error(self) -> str:
         """The message for the first ``observe_values`` that gives another number of values than its space holds."""
         everyone = [*self.solo, *(a for b in self.batches for a in b.agents)]
@@ -212,10 +224,12 @@ class DeviceGroups:
                         f"{size} (its observation_space has shape {device.observation_space.shape})")
         for columns in self._columns:
             kernel = columns.__self__
-            got, size = len(columns()), int(np.prod(kernel.devices[0].observation_space.shape))
-            if got != size:
-                return (f"{type(kernel).__name__}.observe_values() returned {got} column(s), expected {size} (the shape of "
-                        f"its devices' observation_space, {kernel.devices[0].observation_space.shape})")
+            got, size, n = columns(), int(np.prod(kernel.devices[0].observation_space.shape)), len(kernel.devices)
+            if len(got) != size:
+                return (f"{type(kernel).__name__}.observe_values() returned {len(got)} column(s), expected {size} (the "
+                        f"shape of its devices' observation_space, {kernel.devices[0].observation_space.shape})")
+            if wrong := [len(c) for c in got if len(c) != n]:
+                return f"{type(kernel).__name__}.observe_values() returned a column of {wrong[0]} value(s), expected {n} (one per device)"
         return "the devices' observe_values gave another number of values than their observation spaces hold"
 
     def load(self) -> None:

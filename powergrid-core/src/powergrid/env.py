@@ -632,6 +632,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         sound = self._accept(self._solve(0))
         self._failure = "" if sound else "power flow failed at reset"
         self._proj = np.zeros(self._n_dev)
+        self._groups.check_counts()
         observations = self._observe(out)
         zeros = [0.0] * self._n_learned
         infos = self._infos(sound, 0.0, zeros, zeros)
