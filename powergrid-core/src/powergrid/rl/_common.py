@@ -86,6 +86,11 @@ class Accumulator:
             self.ticks[a] += 1
             self.converged[a] = self.converged[a] and bool(info.get("converged", True))
 
+    @staticmethod
+    def unsummed(info: Mapping[str, Any]) -> dict[str, Any]:
+        """``info`` for an observation that delivers nothing (an agent's first): the summed keys 0, ``ticks`` 0."""
+        return dict(info, **dict.fromkeys(SUMMED, 0.0), ticks=0)
+
     def pop(self, agent: str, info: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
         """The agent's summed reward and its info (``info`` with the summed keys, ``ticks``, ``converged``); resets."""
         out = dict(info)

@@ -25,7 +25,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.rl._common import SUMMED, Accumulator, make_env, zero_based
+from powergrid.rl._common import Accumulator, make_env, zero_based
 
 __all__ = ["Policy", "SingleAgentView", "rule_policy"]
 
@@ -88,7 +88,7 @@ class SingleAgentView(gymnasium.Env):
                 why = last["failure"] or "no event, and its offset is not before the episode's end"
                 raise RuntimeError(f"the episode ended at {self.env.time_s} s, before {self.agent_id!r} first acted "
                                    f"({why}): the view has no step to play")
-            info = dict(last, **dict.fromkeys(SUMMED, 0.0), ticks=0)
+            info = self._acc.unsummed(last)
         return self._obs[self.agent_id], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:

@@ -7,6 +7,10 @@ between two of its actions are summed and delivered
 when it next appears (or at the end of the episode, when every agent gets a final
 observation). Ticks at which no learned agent is due are stepped internally
 (agents hold their last action), so every RLlib step asks at least one agent to act.
+The ticks before an agent's first action (an ``offset``) are delivered with its first action's reward, as in
+:class:`~powergrid.rl.gym.SingleAgentView`: its first observation carries reward 0 and ``ticks`` 0, since RLlib
+keeps no reward that comes with an agent's first observation. An agent whose episode ends before its first action
+has no transition; RLlib records nothing of it.
 
 A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as RLlib samples
 it: action ``k`` is the environment's ``s + k``. In env runner ``w`` every seed is shifted by ``1000·w`` (plus the
@@ -65,6 +69,7 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self.action_spaces = {a: space for a, (space, _) in spaces.items()}
         self._starts = {a: start for a, (_, start) in spaces.items() if start}
         self._acc = Accumulator(self.possible_agents)
+        self._seen: set[str] = set()  # the agents that have had their first observation this episode
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         if seed is not None:
@@ -73,6 +78,7 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self._acc.clear()
         self.agents = list(self.possible_agents)
         due = self.env.acting_agents()
+        self._seen = set(due)
         return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
 
     def env_actions(self, action_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,7 +111,11 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         obs, rew, info = {}, {}, {}
         for a in ready:
             obs[a] = observations[a]
-            rew[a], info[a] = self._acc.pop(a, infos[a])
+            if done or a in self._seen:
+                rew[a], info[a] = self._acc.pop(a, infos[a])
+            else:  # its first observation: the ticks so far go with its first action's reward
+                rew[a], info[a] = 0.0, self._acc.unsummed(infos[a])
+                self._seen.add(a)
         terminateds = {a: bool(terminations.get(a, False)) or terminated for a in ready}
         truncateds = {a: bool(truncations.get(a, False)) or truncated for a in ready}
         terminateds["__all__"] = terminated
