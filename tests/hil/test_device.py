@@ -57,6 +57,10 @@ def test_params_are_checked() -> None:
     ("p: {address: 0, type: int24}", "registers.p: unknown type 'int24'"),
     ("q: {address: 0}", "registers.q overlaps registers.p at input address 0"),
     ("setpoint: {address: 3, table: input}", "registers.setpoint: the setpoint is written, but input registers"),
+    ("p: {address: 0, units: A}", "registers.p.units: 'A' is not converted (expected one of MW, kW, W)"),
+    ("q: {address: 1, units: kW}", "registers.q.units: 'kW' is not converted (expected one of Mvar, kvar, var)"),
+    ("setpoint: {address: 0, scale: 0.00001}", "registers.setpoint: int16 × 1e-05 MW holds [-0.32767, 0.32767] MW, "
+     "narrower than the device's [p_min_mw, p_max_mw] = [-1, 1] MW"),
 ])
 def test_bad_register_map_in_a_scenario_names_file_and_entry(tmp_path, entry: str, message: str) -> None:
     from powergrid.config import EnvConfig
@@ -72,6 +76,29 @@ def test_bad_register_map_in_a_scenario_names_file_and_entry(tmp_path, entry: st
         build_scenario(EnvConfig.from_yaml(path))
     text = str(info.value)
     assert "bad_map.yaml:" in text and "agents[0].params" in text and message in text
+
+
+def test_units_are_converted(ess_server, devices, ctx) -> None:
+    # the server's default map counts kW, kvar and 0.01 %: the same registers read in kW / kvar / %
+    kw = {"setpoint": {"address": 0, "scale": 1, "units": "kW"}, "p": {"address": 0, "scale": 1, "units": "kW"},
+          "q": {"address": 1, "scale": 1, "units": "kvar"},
+          "soc": {"address": 2, "type": "uint16", "scale": 0.01, "units": "%", "max": 100}}
+    device = make_device(ess_server.port, registers=kw)
+    devices.append(device)
+    drive(device, ess_server, [0.25], ctx)
+    assert ess_server.unit.setpoint_mw == pytest.approx(0.25)  # written as 250 kW, not raw 0
+    assert device.p_mw == pytest.approx(ess_server.device.p_mw) == pytest.approx(0.25)
+    assert device.soc == pytest.approx(ess_server.device.soc, abs=1e-4) and device.comm_ok
+
+
+def test_implausible_p_is_a_fault_and_held(ess_server, devices, ctx) -> None:
+    device = make_device(ess_server.port, p_min_mw=-0.5, p_max_mw=0.5)
+    devices.append(device)
+    drive(device, ess_server, [0.2], ctx)
+    ess_server.poke("input", 0, [30000])  # 30 MW from a ±0.5 MW device
+    device.step([0.2], ctx)
+    assert kinds(device) == [("read", "p", CLAMPED)] and "beyond plausible_factor 1.5 × 0.5 MW" in device.last_error
+    assert device.p_mw == pytest.approx(0.2) and device.safety == 1.0 and not device.comm_ok
 
 
 def test_setpoint_written_and_measurement_read_back(ess_server, devices, ctx) -> None:

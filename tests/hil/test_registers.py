@@ -142,11 +142,21 @@ def test_yaml_map_entries_replace_the_defaults() -> None:
     assert m.p.table == "holding" and m.p.words == 2 and m.q == RegisterMap().q and m.soc is None
 
 
+def test_yaml_units_scale_values_and_limits_to_mw_mvar_and_fractions() -> None:
+    m = RegisterMap.from_mapping({"p": {"address": 0, "scale": 10, "units": "W", "min": -5000},
+                                  "q": {"address": 1, "units": "kvar"},
+                                  "soc": {"address": 2, "scale": 0.1, "units": "%", "max": 90}})
+    assert (m.p.scale, m.p.min_value, m.p.units) == (pytest.approx(1e-5), pytest.approx(-5e-3), "MW")
+    assert m.p.decode([250]).value == pytest.approx(0.0025)  # 250 counts of 10 W
+    assert (m.q.scale, m.q.units) == (pytest.approx(1e-3), "Mvar")
+    assert (m.soc.scale, m.soc.max_value, m.soc.units) == (pytest.approx(1e-3), pytest.approx(0.9), "1")
+    assert m.soc.decode([500]).value == pytest.approx(0.5)  # 50.0 %
+
 
 def test_yaml_map_entries_take_numpy_numbers() -> None:
     m = RegisterMap.from_mapping({"p": {"address": np.int64(10), "scale": np.float32(0.5)},
                                   "soc": {"address": np.int16(2), "min": np.float32(0.25), "max": np.int64(1)}})
-    assert m.p == Register(10, 0.5, table="input") and type(m.p.address) is int
+    assert m.p == Register(10, 0.5, table="input", units="MW") and type(m.p.address) is int
     assert (m.soc.address, m.soc.min_value, m.soc.max_value) == (2, 0.25, 1.0)
     with pytest.raises(ValueError, match=re.escape("registers.p.address: expected an integer register address")):
         RegisterMap.from_mapping({"p": {"address": np.bool_(True)}})
@@ -165,6 +175,7 @@ def test_yaml_map_entries_take_numpy_numbers() -> None:
     ({"soc": {"address": 2, "min": "abc"}}, "registers.soc.min: expected a number, got 'abc'"),
     ({"p": {"address": 5, "max": [1]}}, "registers.p.max: expected a number, got [1]"),
     ({"p": {"address": 5, "scale": "0.5"}}, "registers.p.scale: expected a number, got '0.5'"),
+    ({"soc": {"address": 5, "units": "Ah"}}, "registers.soc.units: 'Ah' is not converted (expected one of 1, pu, %)"),
 ])
 def test_bad_yaml_maps_name_the_entry(raw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

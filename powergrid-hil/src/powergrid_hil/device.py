@@ -12,6 +12,7 @@ younger than ``max_age_s``, else 0) or ``zero``.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from powergrid.devices import Device, StepContext, box, clip_action
 from powergrid.params import choice, integer, quantity, text
 from powergrid_hil.client import CommError, ModbusLink
-from powergrid_hil.registers import OK, RegisterMap
+from powergrid_hil.registers import CLAMPED, OK, Reading, RegisterMap
 
 
 def _registers(value: Any) -> RegisterMap:
@@ -47,6 +48,7 @@ class LinkParams:
                              doc="safe action on a fault: keep the last good P/Q (while fresh), or assume 0")
     max_age_s: float = quantity("s", 60.0, gt=0, doc="a measurement older than this is stale (wall clock)")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
+    plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| above this × max(|p_min|, |p_max|) is out of range")
 
     def __attrs_post_init__(self) -> None:
         if self.p_min_mw > self.p_max_mw:
@@ -70,6 +72,7 @@ class LinkedDevice(Device):
         size = 3 if self.reads_soc else 2
         self.observation_space = box([-1.0, 0.0, 0.0][:size], [1.0] * size)
         self.p_ref = max(abs(params.p_min_mw), abs(params.p_max_mw), 1e-9)
+        self.plausible_mw = params.plausible_factor * self.p_ref  # a larger |P| reading is a fault
         self._link: Any = None
         self._clear()
 
@@ -193,13 +196,29 @@ class LinkedDevice(Device):
 class ModbusDeviceParams(LinkParams):
     registers: RegisterMap = attrs.field(factory=lambda: _registers(None), converter=_registers)
 
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        reg = self.registers.setpoint
+        low, high = reg.value_range
+        if not (_at_least(self.p_min_mw, low) and _at_least(high, self.p_max_mw)):
+            raise ValueError(f"registers.setpoint: {reg.type} × {reg.scale:g} MW holds [{low:g}, {high:g}] MW, "
+                             f"narrower than the device's [p_min_mw, p_max_mw] = [{self.p_min_mw:g}, "
+                             f"{self.p_max_mw:g}] MW (use a larger scale or a 32-bit type)")
+
+
+def _at_least(x: float, bound: float) -> bool:
+    """``x ≥ bound`` up to float rounding of ``raw · scale``."""
+    return x >= bound or math.isclose(x, bound, rel_tol=1e-9)
+
 
 class ModbusDevice(LinkedDevice):
     """A device with a plain register map (``registers:``): writes the P setpoint, reads measured P (and Q, SOC).
 
     The map's entries give address, table, type (int16, uint16, int32, uint32,
-    float32), word order, scale, units and access; see
-    :meth:`~powergrid_hil.registers.RegisterMap.from_mapping`.
+    float32), word order, scale, units (converted to MW, Mvar, fraction) and access; see
+    :meth:`~powergrid_hil.registers.RegisterMap.from_mapping`. The setpoint register must hold
+    ``[p_min_mw, p_max_mw]`` (else a config error); a P reading beyond ``plausible_factor`` ×
+    max(|p_min_mw|, |p_max_mw|) is an ``out_of_range`` fault.
     """
 
     Params = ModbusDeviceParams
@@ -228,7 +247,11 @@ class ModbusDevice(LinkedDevice):
                 words = link.read(reg)
             except CommError as exc:
                 raise exc.tag("read", name) from None
-            values[name] = self.reading(name, reg.decode(words, fallback=fallbacks[name]))
+            reading = reg.decode(words, fallback=fallbacks[name])
+            if name == "p" and reading.ok and abs(reading.value) > self.plausible_mw:
+                reading = Reading(reading.value, CLAMPED, f"read {reading.value:g} MW, beyond plausible_factor "
+                                  f"{self.params.plausible_factor:g} × {self.p_ref:g} MW")
+            values[name] = self.reading(name, reading)
         p, q = values.get("p"), values.get("q")
         if p is None or ("q" in values and q is None):
             p = q = None  # a half-good measurement is not committed

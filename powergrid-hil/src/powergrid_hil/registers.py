@@ -16,8 +16,9 @@ Encoding and decoding never raise for bad data:
 
 A :class:`RegisterMap` names the registers of one device (``setpoint`` written,
 ``p``, ``q``, ``soc`` read) and is built from YAML by :meth:`RegisterMap.from_mapping`;
-a bad entry (unknown type or key, overlap, a write to an input register) is a
-``ValueError`` naming the entry.
+an entry's ``units`` (W, kW, MW for P; var, kvar, Mvar for Q; %, 1, pu for SOC)
+is converted to MW, Mvar or a fraction. A bad entry (unknown type, key or unit,
+overlap, a write to an input register) is a ``ValueError`` naming the entry.
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ class Register:
     def addresses(self) -> range:
         return range(self.address, self.address + self.words)
 
-    def _limits(self) -> tuple[float, float]:
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """Lowest and highest value the register holds (raw range · scale, within ``[min_value, max_value]``)."""
         return max(self.min_value, self.raw_min * self.scale), min(self.max_value, self.raw_max * self.scale)
 
     # ------------------------------------------------------------------ conversions
@@ -149,7 +152,7 @@ class Register:
             x = math.nan
         if not math.isfinite(x):
             return self._split(self.not_available), NOT_AVAILABLE
-        low, high = self._limits()
+        low, high = self.value_range
         flag = OK
         if x < low or x > high:
             x, flag = min(max(x, low), high), CLAMPED
@@ -189,6 +192,10 @@ class Register:
 #: The keys of one YAML register entry.
 ENTRY_KEYS = ("address", "table", "type", "scale", "word_order", "units", "access", "min", "max")
 ROLES = ("setpoint", "p", "q", "soc")
+_POWER = {"MW": 1.0, "kW": 1e-3, "W": 1e-6}
+#: role → accepted ``units`` → factor to the device's unit (MW, Mvar, fraction); the first is that unit
+UNITS = {"setpoint": _POWER, "p": _POWER, "q": {"Mvar": 1.0, "kvar": 1e-3, "var": 1e-6},
+         "soc": {"1": 1.0, "pu": 1.0, "%": 0.01}}
 
 
 @attrs.frozen
@@ -274,14 +281,20 @@ def _entry(name: str, spec: Any) -> Register:
     for key in ("scale", "min", "max"):
         if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], Real)):
             raise ValueError(f"{where}.{key}: expected a number, got {spec[key]!r}")
+    accepted = UNITS[name]
+    units = spec.get("units") or next(iter(accepted))
+    if not isinstance(units, str) or units not in accepted:
+        raise ValueError(f"{where}.units: {units!r} is not converted (expected one of {', '.join(accepted)})")
+    factor = accepted[units]  # min, max and scale are in ``units``; the register holds MW, Mvar or a fraction
     limits = {"min_value": 0.0, "max_value": 1.0} if name == "soc" else {}
     if "min" in spec:
-        limits["min_value"] = float(spec["min"])
+        limits["min_value"] = float(spec["min"]) * factor
     if "max" in spec:
-        limits["max_value"] = float(spec["max"])
+        limits["max_value"] = float(spec["max"]) * factor
     try:
-        return Register(int(address), spec.get("scale", 1.0), type=spec.get("type", "int16"), table=table,
-                        word_order=spec.get("word_order", "big"), units=str(spec.get("units", "")), access=access,
+        scale = float(spec.get("scale", 1.0)) * factor
+        return Register(int(address), scale, type=spec.get("type", "int16"), table=table,
+                        word_order=spec.get("word_order", "big"), units=next(iter(accepted)), access=access,
                         **limits)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None

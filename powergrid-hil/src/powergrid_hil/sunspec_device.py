@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from powergrid.params import flag, integer, quantity
+from powergrid.params import flag, integer
 from powergrid_hil.client import CommError
 from powergrid_hil.device import LinkedDevice, LinkParams
 from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, Reading
@@ -43,7 +43,6 @@ STATES_OF_CHARGE = ((713, "SoC"), (802, "SoC"), (124, "ChaState"))
 class SunSpecDeviceParams(LinkParams):
     base_address: int = integer(BASE_ADDRESS, ge=0, le=65535, doc="holding register of the SunS marker")
     soc: bool = flag(False, doc="read the state of charge (storage: model 713, 802 or 124)")
-    plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| above this × max(|p_min|, |p_max|) is out of range")
 
 
 @attrs.frozen
@@ -157,7 +156,7 @@ class SunSpecDevice(LinkedDevice):
             link.write_words(points.setpoint.address, words)
         except CommError as exc:
             raise exc.tag("write", "setpoint", self.setpoint_mw) from None
-        limit = self.params.plausible_factor * self.p_ref * W_PER_MW
+        limit = self.plausible_mw * W_PER_MW
         measured = [points.p] + ([points.q] if points.q is not None else [])
         first = min(x.address for x in measured)
         count = max(x.address + x.point.words for x in measured) - first
