@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from powergrid.params import build_params
+from powergrid_hil.client import CommError, ModbusLink
 from powergrid_hil.registers import CLAMPED, NOT_AVAILABLE
-from powergrid_hil.server import SimulatedDeviceServer
+from powergrid_hil.server import ModbusServer, SimulatedDeviceServer, Unit
+from powergrid_hil.sunspec import ModelLayout, SunSpecMap
 from powergrid_hil.sunspec_device import SunSpecDevice
 from powergrid_hil.sunspec_unit import SunSpecUnit
 from tests.hil.conftest import make_ess, step_until
@@ -156,3 +158,81 @@ def test_nothing_measured_after_a_reset_is_not_comm_ok(servers, devices, ctx) ->
     assert device.observe()[1:].tolist() == pytest.approx([1.0, 0.5])
     device.reset(np.random.default_rng(1))
     assert not device.comm_ok and device.observe().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_cleared_enable_or_mode_is_a_fault_and_written_again(servers, devices, ctx) -> None:
+    # WSetMod (0: percent of WMax, 1: watts) was never written nor checked, and WSetEna only once per scan:
+    # another client (or the DER's reversion timer) clearing it left P at 0 with comm_ok and no fault
+    server = sunspec_server(servers)
+    device = client(server.port, devices)
+    enable, mode = server.unit.located(704, "WSetEna").address, server.unit.located(704, "WSetMod").address
+    device.step([-0.2], ctx)
+    server.step()
+    other = ModbusLink("127.0.0.1", server.port)
+    try:
+        other.write_words(enable, [0])  # another client disables the setpoint
+        with pytest.raises(CommError, match="exception response 3"):
+            other.write_words(mode, [0])  # the served unit has one mode, watts
+    finally:
+        other.close()
+    server.step()
+    assert server.device.p_mw == 0.0
+    device.step([-0.2], ctx)
+    assert kinds(device) == [("write", "setpoint", "overridden")] and not device.comm_ok and device.safety == 1.0
+    assert device.last_error == "read back WSetEna = 0 (written 1): written again"
+    assert server.raw("holding", enable) == 1
+    server.step()
+    assert server.device.p_mw == pytest.approx(-0.2)
+    server.poke("holding", mode, [0])  # percent of WMax: WSet would not count
+    device.step([-0.2], ctx)
+    assert device.last_error == "read back WSetMod = 0 (written 1): written again"
+    assert server.raw("holding", mode) == 1
+    device.step([-0.2], ctx)
+    assert device.comm_ok, device.last_error
+
+
+class ImageUnit(Unit):
+    """A raw SunSpec image (models 1, 103, 704) whose points a test sets; 704 accepts any write."""
+
+    def __init__(self) -> None:
+        self.map = SunSpecMap([ModelLayout.build(1), ModelLayout.build(103), ModelLayout.build(704)])
+        controls = self.map.find(704, "WSetEna").address
+        super().__init__(make_ess(), {"holding": (self.map.base, self.map.blank())}, range(controls, controls + 4))
+        for model, name, value in ((103, "W_SF", 0), (103, "W", 3000), (704, "WSet_SF", 0), (704, "WSetEna", 0)):
+            self.set(model, name, value)
+
+    def set(self, model: int, name: str, value: int) -> None:
+        located = self.map.find(model, name)
+        self.put("holding", located.address, located.point.encode(value)[0])
+
+    def accept(self, address: int, words: list[int]) -> int | None:
+        self.put("holding", address, words)
+        return None
+
+    def action(self) -> Any:
+        return [0.0]
+
+    def publish(self) -> None:
+        pass
+
+
+def test_a_scale_factor_that_is_not_static_is_read_with_its_value(servers, devices, ctx) -> None:
+    # model 103's W_SF is not static (pysunspec2 does not mark it "S"): read once at the scan, an inverter that
+    # rescaled (W 3000 · 10^0 -> 300 · 10^1, the same 3 kW) read as 300 W
+    unit = ImageUnit()
+    server = ModbusServer({1: unit}).start()
+    servers.append(server)
+    device = client(server.port, devices, soc=False, p_min_mw=-0.005, p_max_mw=0.005)
+    device.step([0.003], ctx)
+    assert device.p_mw == pytest.approx(0.003) and device.comm_ok, device.last_error
+    assert "p" in device.points.scales and device.points.exponents["setpoint"] == 0  # 704's WSet_SF is static
+    with server.lock:
+        unit.set(103, "W_SF", 1)
+        unit.set(103, "W", 300)
+    device.step([0.003], ctx)
+    assert device.p_mw == pytest.approx(0.003) and device.comm_ok, device.last_error
+    with server.lock:
+        unit.put("holding", unit.map.find(103, "W_SF").address, [0x8000])
+    device.step([0.003], ctx)
+    assert kinds(device) == [("read", "p", NOT_AVAILABLE)]
+    assert device.last_error == "p: not_available (scale factor W_SF not implemented (0x8000))"

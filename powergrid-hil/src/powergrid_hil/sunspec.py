@@ -87,6 +87,7 @@ class Point:
     access: str = "R"
     units: str = ""
     static: int | None = None  # fixed value (the model id and length)
+    constant: bool = False  # pysunspec2 marks it static ("S"): it does not change at run time
 
     @property
     def writable(self) -> bool:
@@ -210,7 +211,7 @@ def _place(group: Mapping[str, Any], prefix: str, offset: int, points: dict[str,
             sf = prefix + sf if sf in own else sf
         words = _size(p)
         points[prefix + p["name"]] = Point(prefix + p["name"], p["type"], offset, words, sf, p.get("access", "R"),
-                                           p.get("units", ""))
+                                           p.get("units", ""), constant=p.get("static") == "S")
         offset += words
     subgroups = group.get("groups", [])
     fixed = sum(_group_words(g) * g.get("count", 1) for g in subgroups

@@ -3,15 +3,18 @@
 On its first step (and after every reconnection) the device scans the
 equipment: the ``SunS`` marker at ``base_address``, then every model (one
 without a definition in pysunspec2, e.g. a vendor's, is skipped by its length). It
-controls active power through model 704 (DER AC controls: ``WSetEna`` = 1, then
-``WSet`` in W with ``WSet_SF``) and reads
+controls active power through model 704 (DER AC controls: ``WSetEna`` = 1 and
+``WSetMod`` = 1 (watts), then ``WSet`` in W with ``WSet_SF``) and reads
 
 - P and Q from model 701 (``W``, ``Var``) or an inverter model 101/102/103 (``W``, ``VAr``); Q is
   optional: when its value or scale factor is "not implemented" at the scan, Q is not read (0);
 - the state of charge (``soc: true``) from model 713 (``SoC``), 802 (``SoC``) or 124 (``ChaState``), in %.
 
-Values are scaled by their scale-factor points (read at the scan). A
-"not implemented" value, a value outside the plausible range (|P| above
+Values are scaled by their scale-factor points: read at the scan when pysunspec2
+marks them static, else in the same request as their value each step. Every step
+also reads back ``WSetEna`` and ``WSetMod``; a value other than 1 (another client
+or the DER's reversion timer changed it) is an ``overridden`` fault, and both are
+written again at once. A "not implemented" value, a value outside the plausible range (|P| above
 ``plausible_factor`` times the setpoint limits, SOC outside 0–100 %) or a
 reply of the wrong length is a fault, handled like a lost answer (see
 :mod:`powergrid_hil.device`).
@@ -37,6 +40,7 @@ W_PER_MW = 1e6
 MEASUREMENTS = ((701, "W", "Var"), (103, "W", "VAr"), (102, "W", "VAr"), (101, "W", "VAr"))
 #: (model, SOC point) in order of preference; SOC in %
 STATES_OF_CHARGE = ((713, "SoC"), (802, "SoC"), (124, "ChaState"))
+MAX_READ = 125  # registers in one read request (Modbus limit)
 
 
 @attrs.frozen
@@ -51,10 +55,15 @@ class Points:
 
     setpoint: Located
     enable: Located
+    mode: Located | None  # WSetMod, None when not implemented (watts only)
     p: Located
     q: Located | None
     soc: Located | None
-    exponents: dict[str, int]
+    exponents: dict[str, int]  # of the static scale factors, read at the scan
+    scales: dict[str, Located]  # the scale factors read with their value each step
+
+    def control(self) -> list[tuple[str, Located]]:
+        return [("WSetEna", self.enable)] + ([("WSetMod", self.mode)] if self.mode is not None else [])
 
 
 class SunSpecDevice(LinkedDevice):
@@ -108,18 +117,20 @@ class SunSpecDevice(LinkedDevice):
             if where is None:
                 raise CommError(f"SunSpec scan: soc: true but no storage model (713, 802, 124){skipped}", "not_sunspec")
             soc = found.find(*where)
-        points = Points(found.find(704, "WSet"), found.find(704, "WSetEna"), found.find(model, p_name), q, soc, {})
+        mode = found.find(704, "WSetMod")
+        mode = mode if self._implemented(found, mode) else None
+        points = Points(found.find(704, "WSet"), found.find(704, "WSetEna"), mode, found.find(model, p_name), q, soc,
+                        {}, {})
         for name in ("setpoint", "p", "q", "soc"):
             located = getattr(points, name)
             scale = found.scale_of(located) if located is not None else None
             if scale is not None:
-                exponent = scale.point.decode(self._read(scale.address, 1))
-                if exponent is None:
-                    raise CommError(f"SunSpec scan: scale factor {scale.point.name} not implemented", NOT_AVAILABLE)
-                if not -10 <= int(exponent) <= 10:  # SunSpec's range; beyond it 10**sf overflows or is 0
-                    raise CommError(f"SunSpec scan: scale factor {scale.point.name} = {int(exponent)} is outside "
-                                    f"-10..10", MALFORMED)
-                points.exponents[name] = int(exponent)
+                flag, detail, exponent = _exponent(scale, self._read(scale.address, 1))
+                if flag:
+                    raise CommError(f"SunSpec scan: {detail}", flag)
+                points.exponents[name] = exponent
+                if not scale.point.constant and name != "setpoint":  # e.g. model 103's W_SF: may change at run time
+                    points.scales[name] = scale
         self.map, self.points, self._scanned_at_reconnect = found, points, link.reconnects
         self._enabled = False
         return points
@@ -131,11 +142,55 @@ class SunSpecDevice(LinkedDevice):
                    for x in (located, scale) if x is not None)
 
     # ------------------------------------------------------------------ exchange
-    def _value(self, name: str, located: Located, words: list[int], low: float, high: float) -> float | None:
+    def _read_points(self, located: list[tuple[str, Located]]) -> dict[int, int]:
+        """The holding words of every point in ``located``, read in as few requests as fit (``MAX_READ`` each).
+
+        A failed request raises :class:`CommError` tagged with the first value it was for.
+        """
+        image: dict[int, int] = {}
+        spans = sorted((x.address, x.address + x.point.words, name) for name, x in located)
+        groups: list[list[tuple[int, int, str]]] = []
+        for span in spans:
+            if groups and span[1] - groups[-1][0][0] <= MAX_READ:
+                groups[-1].append(span)
+            else:
+                groups.append([span])
+        for group in groups:
+            first, last = group[0][0], max(end for _, end, _ in group)
+            try:
+                image.update(zip(range(first, last), self._read(first, last - first)))
+            except CommError as exc:
+                raise exc.tag("read", group[0][2]) from None
+        return image
+
+    def _write_control(self, points: Points, setpoint: list[int], control: bool) -> None:
+        """Write ``WSet`` (with ``WSetEna`` = 1 and ``WSetMod`` = 1 first when ``control``), contiguous runs at once."""
+        words = dict(zip(points.setpoint.addresses, setpoint))
+        if control:
+            for _, located in points.control():
+                words.update(zip(located.addresses, located.point.encode(1)[0]))
+        run: list[int] = []
+        for address in sorted(words):
+            if run and address != run[-1] + 1:
+                self.link.write_words(run[0], [words[a] for a in run])
+                run = []
+            run.append(address)
+        self.link.write_words(run[0], [words[a] for a in run])
+
+    def _value(self, name: str, located: Located, image: dict[int, int], low: float, high: float) -> float | None:
         """A point's value in ``[low, high]``, or None (recorded) when not implemented or out of range."""
-        value = located.point.decode(words, self.points.exponents.get(name, 0))  # type: ignore[union-attr]
+        points = self.points
+        exponent = points.exponents.get(name, 0)  # type: ignore[union-attr]
+        scale = points.scales.get(name)  # type: ignore[union-attr]
+        if scale is not None:
+            flag, detail, exponent = _exponent(scale, [image[a] for a in scale.addresses])
+            if flag:
+                return self.reading(name, Reading(math.nan, flag, detail))
+        words = [image[a] for a in located.addresses]
+        value = located.point.decode(words, exponent)
         if value is None:
-            return self.reading(name, Reading(math.nan, NOT_AVAILABLE))
+            return self.reading(name, Reading(math.nan, NOT_AVAILABLE, f"{located.point.name} not implemented "
+                                              f"({_hex(words)})"))
         if low <= value <= high:
             return self.reading(name, Reading(float(value)))
         return self.reading(name, Reading(float(value), CLAMPED, f"read {value:g}, outside [{low:g}, {high:g}]"))
@@ -145,37 +200,45 @@ class SunSpecDevice(LinkedDevice):
             points = self.scan()
         except CommError as exc:
             raise exc.tag("read", "scan") from None
-        link = self.link
+        setpoint, clamped = points.setpoint.point.encode(self.setpoint_mw * W_PER_MW, points.exponents.get("setpoint", 0))
+        if clamped:
+            self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
         try:
-            if not self._enabled:
-                link.write_words(points.enable.address, points.enable.point.encode(1)[0])
-                self._enabled = True
-            words, clamped = points.setpoint.point.encode(self.setpoint_mw * W_PER_MW, points.exponents.get("setpoint", 0))
-            if clamped:
-                self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
-            link.write_words(points.setpoint.address, words)
+            self._write_control(points, setpoint, control=not self._enabled)
         except CommError as exc:
             raise exc.tag("write", "setpoint", self.setpoint_mw) from None
-        limit = self.plausible_mw * W_PER_MW
-        measured = [points.p] + ([points.q] if points.q is not None else [])
-        first = min(x.address for x in measured)
-        count = max(x.address + x.point.words for x in measured) - first
-        try:
-            words = self._read(first, count)
-        except CommError as exc:
-            raise exc.tag("read", "p") from None
-        p = self._value("p", points.p, words[points.p.address - first:][:points.p.point.words], -limit, limit)
-        q = None
-        if points.q is not None:
-            q = self._value("q", points.q, words[points.q.address - first:][:points.q.point.words], -limit, limit)
-        soc = None
-        if points.soc is not None:
+        self._enabled = True
+        reads = [("p", points.p), ("q", points.q), ("soc", points.soc), *points.control()]
+        reads += [(name, scale) for name, scale in points.scales.items()]
+        image = self._read_points([(name, x) for name, x in reads if x is not None])
+        changed = [f"{name} = {words[0] if len(words) == 1 else words}" for name, x in points.control()
+                   if (words := [image[a] for a in x.addresses]) != x.point.encode(1)[0]]
+        if changed:  # another client or the DER's reversion timer: the setpoint is not in effect
+            self.record("write", "setpoint", "overridden", f"read back {', '.join(changed)} (written 1): written "
+                        "again", self.setpoint_mw)
             try:
-                soc_words = self._read(points.soc.address, points.soc.point.words)
+                self._write_control(points, setpoint, control=True)
             except CommError as exc:
-                raise exc.tag("read", "soc") from None
-            pct = self._value("soc", points.soc, soc_words, 0.0, 100.0)
-            soc = None if pct is None else pct / 100.0
+                raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+        limit = self.plausible_mw * W_PER_MW
+        p = self._value("p", points.p, image, -limit, limit)
+        q = None if points.q is None else self._value("q", points.q, image, -limit, limit)
+        pct = None if points.soc is None else self._value("soc", points.soc, image, 0.0, 100.0)
+        soc = None if pct is None else pct / 100.0
         if p is None or (points.q is not None and q is None):
             return None, None, soc
         return p / W_PER_MW, (q or 0.0) / W_PER_MW, soc
+
+
+def _hex(words: list[int]) -> str:
+    return " ".join(f"0x{w:04X}" for w in words)
+
+
+def _exponent(scale: Located, words: list[int]) -> tuple[str, str, int]:
+    """``(flag, detail, exponent)`` of a scale-factor point's words (flag "" when good)."""
+    exponent = scale.point.decode(words)
+    if exponent is None:
+        return NOT_AVAILABLE, f"scale factor {scale.point.name} not implemented ({_hex(words)})", 0
+    if not -10 <= int(exponent) <= 10:  # SunSpec's range; beyond it 10**sf overflows or is 0
+        return MALFORMED, f"scale factor {scale.point.name} = {int(exponent)} is outside -10..10", 0
+    return "", "", int(exponent)

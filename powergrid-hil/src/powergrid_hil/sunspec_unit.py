@@ -9,7 +9,7 @@ implemented). Then, by device:
 - a rating (``p_max_mw`` or ``rated_mw``): model 702 (DER capacity ``WMaxRtg``, ``WMax``);
 - controls (``controls=True``): model 704 (DER AC controls). Writable points by
   action entry: ``p`` (MW) ← ``WSetEna``/``WSet`` (W, ``WSetMod`` fixed at 1 =
-  watts); ``f`` (curtailment fraction of the available power) ←
+  watts: a write of another mode is refused); ``f`` (curtailment fraction of the available power) ←
   ``WMaxLimPctEna``/``WMaxLimPct`` (%); ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
   (var, ``VarSetMod`` fixed at 4 = vars). A disabled control gives the device
   its default action for that entry;
@@ -44,6 +44,8 @@ CONTROLS = {
     "f": ("WMaxLimPctEna", "WMaxLimPct", lambda pct: pct / 100.0),
     "q": ("VarSetEna", "VarSet", lambda var: var / W_PER_MW),
 }
+#: action entry → (mode point, the one mode served: watts, vars); a client may write it, with that value only
+MODES = {"p": ("WSetMod", 1), "q": ("VarSetMod", 4)}
 
 
 def rating_mw(device: Device) -> float:
@@ -90,8 +92,8 @@ class SunSpecUnit(Unit):
         if "f" in self.names:
             models.append(ModelLayout.build(160, repeats={"module": 1}))
         self.map = SunSpecMap(models, base)
-        writable = [a for enable, value, _ in self.controls.values()
-                    for point in (enable, value) for a in self.map.find(704, point).addresses]
+        writable = [a for name, (enable, value, _) in self.controls.items()
+                    for point in (enable, value, *MODES.get(name, ())[:1]) for a in self.map.find(704, point).addresses]
         super().__init__(device, {"holding": (base, self.map.blank())}, writable)
         self.exponents: dict[tuple[int, str], int] = {}
         self._static(name or type(device).__name__, unit_id)
@@ -144,8 +146,8 @@ class SunSpecUnit(Unit):
             self._scale(704, "WSet_SF", "int32", headroom)
             self._scale(704, "VarSet_SF", "int32", headroom)
             self._scale(704, "WMaxLimPct_SF", "uint16", 100.0)
-            self.set(704, "WSetMod", 1)
-            self.set(704, "VarSetMod", 4)
+            for point, mode in MODES.values():
+                self.set(704, point, mode)
         if self.storage:
             p = self.device.params
             wh = p.capacity_mwh * W_PER_MW
@@ -194,12 +196,16 @@ class SunSpecUnit(Unit):
         staged = list(self.tables["holding"][1])
         staged[address - base:address - base + len(words)] = words
         enabled, values = dict(self.enabled), dict(self.values)
+        written = range(address, address + len(words))
         for name, (enable, value, _) in self.controls.items():
             flag = self.get(704, enable, staged)
             if flag not in (0, 1):
                 return ILLEGAL_VALUE
             amount = self.get(704, value, staged)
             if amount is None and flag == 1:
+                return ILLEGAL_VALUE
+            mode = MODES.get(name)
+            if mode and self.located(704, mode[0]).address in written and self.get(704, mode[0], staged) != mode[1]:
                 return ILLEGAL_VALUE
             enabled[name] = bool(flag)
             values[name] = 0.0 if amount is None else float(amount)
