@@ -182,6 +182,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             agents[a.id].children.append(agents[child])
             agents[child].parent = agents[a.id]
     check_energised(net, config)
+    check_impedances(net, config)
     loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
@@ -258,6 +259,37 @@ def check_energised(net: Any, config: EnvConfig) -> None:
         shown = ", ".join(names[:10]) + (f" … ({len(names)} in all)" if len(names) > 10 else "")
         raise config.source.error(where, f"network {config.network.type!r} has buses that no slack energises "
                                          f"(islanded, e.g. by an open switch): {shown}")
+
+
+def check_impedances(net: Any, config: EnvConfig) -> None:
+    """Every in-service line needs a series reactance x ≠ 0 and every in-service transformer a ``vk_percent`` > 0:
+    pandapower cannot build a power-flow case with a zero one (its start divides by x), so every flow would fail;
+    else a :class:`ConfigError` naming the first such element, what it has and what is expected."""
+    where = f"{config.network.path}.type" if config.network.params else config.network.path
+    bus = net.bus.name.where(net.bus.name.notna(), net.bus.index.to_series()).astype(str)
+    line = net.line[net.line.in_service.astype(bool)]
+    x = (line.x_ohm_per_km * line.length_km).to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(x) | (x == 0))
+    if bad.size:
+        row = line.iloc[bad[0]]
+        name = f" {row['name']!r}" if isinstance(row["name"], str) else ""
+        more = f" ({bad.size} such lines in all)" if bad.size > 1 else ""
+        raise config.source.error(where, (
+            f"network {config.network.type!r}: line {line.index[bad[0]]}{name} from bus {bus[row.from_bus]} to "
+            f"{bus[row.to_bus]} has r = {row.r_ohm_per_km * row.length_km:g} Ω and x = {x[bad[0]]:g} Ω (r_ohm_per_km "
+            f"{row.r_ohm_per_km:g}, x_ohm_per_km {row.x_ohm_per_km:g}, length_km {row.length_km:g}){more}; expected "
+            "x ≠ 0 (pandapower cannot build a power-flow case with it): join the two buses with a bus-bus switch "
+            "(net.switch, et 'b'), or give the line a small impedance"))
+    trafo = net.trafo[net.trafo.in_service.astype(bool)]
+    vk = trafo.vk_percent.to_numpy(float)
+    bad = np.flatnonzero(~(vk > 0))
+    if bad.size:
+        row = trafo.iloc[bad[0]]
+        name = f" {row['name']!r}" if isinstance(row["name"], str) else ""
+        raise config.source.error(where, (
+            f"network {config.network.type!r}: trafo {trafo.index[bad[0]]}{name} from bus {bus[row.hv_bus]} to "
+            f"{bus[row.lv_bus]} has vk_percent {vk[bad[0]]:g}; expected vk_percent > 0 (its short-circuit impedance; "
+            "pandapower cannot build a power-flow case with 0)"))
 
 
 def build_solver(config: EnvConfig, registry: Registry, net: Any, override: str | None = None) -> PowerFlowSolver:
