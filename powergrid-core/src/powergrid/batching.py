@@ -26,6 +26,8 @@ import numpy as np
 
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.devices import Device, Kernel, StepContext
+from powergrid.errors import plugin_failure
+from powergrid.plugins import origin
 from powergrid.solvers.base import PowerFlowResult
 
 #: Devices of a type with an array kernel are stepped by it when at least this many share a layout: where n each of
@@ -125,6 +127,8 @@ class DeviceGroups:
             self.batches.append(b)
             batched.update((id(d.device), (b, row)) for row, d in enumerate(members))
         self.n = len(device_agents)
+        self.device_agents = list(device_agents)
+        self.ctx: StepContext | None = None  # the context of the last step (names the tick in errors)
         self.solo = [d for d in device_agents if id(d.device) not in batched]
         self.solo_idx = np.array([dev_pos[id(d)] for d in self.solo], np.int64)
         self.solo_devices = [d.device for d in self.solo]
@@ -208,8 +212,13 @@ class DeviceGroups:
         """Raise ValueError naming the first ``observe_values`` that gives another number of values than its space
         holds (called at every reset: each step checks only the total, so one device short and another long by the
         same count would slide values between agents unseen)."""
-        if ([len(values()) for values in self._values] != self._counts
-                or [[len(c) for c in columns()] for columns in self._columns] != self._column_counts):
+        try:
+            wrong = ([len(values()) for values in self._values] != self._counts
+                     or [[len(c) for c in columns()] for columns in self._columns] != self._column_counts)
+        except Exception:
+            self._name_values_failure()
+            raise
+        if wrong:
             raise ValueError(self._count_error())
 
     def _count_error(self) -> str:
@@ -238,13 +247,23 @@ class DeviceGroups:
             b.kernel.load()
 
     def step(self, ctx: StepContext) -> None:
-        """Device physics over the physics step: batched types by their kernels, the others object by object."""
-        for d in self.solo:
-            ctx.price = d.price
-            d.device.step(d.pending, ctx)
-        for b in self.batches:
-            b.gather()
-            b.kernel.step(b.actions, b.prices, ctx)
+        """Device physics over the physics step: batched types by their kernels, the others object by object.
+
+        An exception of a device's (or kernel's) code is raised again, of its type, naming the agent, the plugin and
+        the tick (:func:`~powergrid.errors.plugin_failure`)."""
+        self.ctx = ctx
+        try:
+            for d in self.solo:
+                ctx.price = d.price
+                d.device.step(d.pending, ctx)
+        except Exception as exc:
+            raise plugin_failure(exc, _where(d, "step", ctx)) from exc
+        try:
+            for b in self.batches:
+                b.gather()
+                b.kernel.step(b.actions, b.prices, ctx)
+        except Exception as exc:
+            raise plugin_failure(exc, _kernel_where(b, "step", ctx)) from exc
         if self.reactive:  # the protocols' reactive setpoints, after the active-power step
             for d in self.solo:
                 if d.reactive.q_mvar is not None:
@@ -256,10 +275,16 @@ class DeviceGroups:
 
     def settle(self, flow: PowerFlowResult, ctx: StepContext) -> None:
         """Devices that settle on the flow (e.g. PCC exchange): solo ones, then the kernels."""
-        for d in self.settling:
-            d.device.settle(flow, ctx)
-        for kernel in self.settle_kernels:
-            kernel.settle(flow, ctx)
+        try:
+            for d in self.settling:
+                d.device.settle(flow, ctx)
+        except Exception as exc:
+            raise plugin_failure(exc, _where(d, "settle", ctx)) from exc
+        try:
+            for kernel in self.settle_kernels:
+                kernel.settle(flow, ctx)
+        except Exception as exc:
+            raise plugin_failure(exc, _kernel_where(next(b for b in self.batches if b.kernel is kernel), "settle", ctx)) from exc
 
     def injections(self) -> tuple[np.ndarray, np.ndarray]:
         """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
@@ -291,16 +316,30 @@ class DeviceGroups:
         return out
 
     def _solo_values(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
-        """The ``k`` values of every solo device, device after device, as one flat array."""
-        return np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
+        """The ``k`` values of every solo device, device after device, as one flat array; a value that is not a number
+        raises a TypeError naming the device and the attribute."""
+        try:
+            return np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
+        except (TypeError, ValueError) as exc:
+            for d in self.solo:
+                for name in ("p_mw", "q_mvar", "cost", "safety", "projection"):
+                    value = getattr(d.device, name)
+                    if not isinstance(value, (int, float, np.integer, np.floating)):  # bool: an int, as numpy reads it
+                        raise plugin_failure(exc, f"{_where(d, 'step', self.ctx)} set {name} to {type(value).__name__} "
+                                                  f"{value!r}, expected a number (a Python or numpy float)") from exc
+            raise
 
     def observe(self, buf: np.ndarray) -> None:
         """Write every observed device and protocol part into the observation buffer ``buf``.
 
         float32 values go in by ``ndarray.put``: 0.2-0.3 µs faster than an index assignment into float64."""
-        parts = [c for columns in self._columns for c in columns()]
-        if self._values:
-            parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
+        try:
+            parts = [c for columns in self._columns for c in columns()]
+            if self._values:
+                parts.insert(0, np.array([v for values in self._values for v in values()], np.float64))
+        except Exception:
+            self._name_values_failure()
+            raise
         if parts:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
             x = np.concatenate(parts) if self._columns else parts[0]  # a new array (never a kernel's own column)
             try:
@@ -312,16 +351,38 @@ class DeviceGroups:
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
         for observe, places in self.flat_parts:
-            value = observe()
+            try:
+                value = observe()
+            except Exception as exc:
+                raise plugin_failure(exc, self._observer(observe)) from exc
             try:
                 for where in places:
                     buf[where] = value
             except ValueError:
                 raise ValueError(self._shape_error(observe, value, places[0])) from None
-        for b in self.batches:
-            if len(b.obs_at):
-                observed = b.kernel.observe()
-                buf.put(b.obs_at, observed if b.obs_rows is None else observed[b.obs_rows])
+        try:
+            for b in self.batches:
+                if len(b.obs_at):
+                    observed = b.kernel.observe()
+                    buf.put(b.obs_at, observed if b.obs_rows is None else observed[b.obs_rows])
+        except Exception as exc:
+            raise plugin_failure(exc, _kernel_where(b, "observe", None)) from exc
+
+    def _observer(self, observe: Callable[[], Any]) -> str:
+        """Who ``observe`` (a device's or protocol's bound method) belongs to, for an error it raised."""
+        owner = getattr(observe, "__self__", None)
+        agent = next((d for d in self.device_agents if d.device is owner), None)
+        name = f"{type(owner).__name__}.{getattr(observe, '__name__', 'observe')}()"
+        return f"agent {agent.id!r} ({origin(owner)}): {name}" if agent else f"{name} ({origin(owner)})"
+
+    def _name_values_failure(self) -> None:
+        """After an exception while the devices' ``observe_values`` and the kernels' columns were gathered: raise it
+        again named after the first of them that raises again or gives a value that is not a number (else return)."""
+        for get in [*self._values, *self._columns]:
+            try:
+                np.array(get(), np.float64)
+            except Exception as again:
+                raise plugin_failure(again, self._observer(get)) from again
 
 
 class FastSetpoints:
@@ -475,3 +536,17 @@ class FastSetpoints:
             d.price = price
             if every or take_list[i]:
                 d.pending = flat[src]
+
+
+def _where(agent: DeviceAgent, call: str, ctx: StepContext | None) -> str:
+    """The agent, its device's plugin and the call for an error raised by a device's code (``ctx``: at its tick)."""
+    tick = f" at ctx.tick {ctx.tick}" if ctx is not None else ""
+    return f"agent {agent.id!r} ({origin(agent.device)}): {type(agent.device).__name__}.{call}(){tick}"
+
+
+def _kernel_where(b: Batch, call: str, ctx: StepContext | None) -> str:
+    """The agents of batch ``b``, its kernel's plugin and the call for an error raised by the kernel's code."""
+    ids = [d.id for d in b.agents]
+    agents = ", ".join(map(repr, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    tick = f" at ctx.tick {ctx.tick}" if ctx is not None else ""
+    return f"agents {agents} ({origin(b.kernel)}): {type(b.kernel).__name__}.{call}(){tick}"

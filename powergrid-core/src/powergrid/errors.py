@@ -52,3 +52,14 @@ def closest(text: str, names: Iterable[str], cutoff: float = 0.6) -> str | None:
     close = difflib.get_close_matches(text, names, n=1, cutoff=cutoff)
     return close[0] if close else None
 
+
+def plugin_failure(exc: Exception, where: str) -> Exception:
+    """The error to raise ``from exc``, raised by plugin code: one of ``exc``'s type (a :class:`PluginError` when that
+    type is not made from one message) whose message is ``where`` (which agent and plugin, in which call at which
+    tick) followed by the original type and message."""
+    detail = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
+    message = f"{where}: {type(exc).__name__}: {detail}"
+    try:
+        return type(exc)(message)
+    except Exception:  # a constructor that wants other arguments
+        return PluginError(message)

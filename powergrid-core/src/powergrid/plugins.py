@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import warnings
@@ -163,6 +164,22 @@ class Registry:
         if not provider_of(kind, text) and not (missing_pack and close.lower() == text.lower()):
             message += _local_plugins_hint()  # no first-party name, nor one in another case: perhaps a local plugin's
         return message + ("" if close or dist else _misplaced_entry_points())
+
+
+def origin(obj: Any) -> str:
+    """Where the class of ``obj`` (or ``obj``, a class) comes from, for an error its code raised: its kind, registered
+    name and provider when a registry built here lists it, and its file (``device 'ChillerZone' from
+    powergrid-chiller-zone 0.1, /…/device.py``); else its class name and file."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    lazy = f"{cls.__module__}:{cls.__qualname__}"
+    records = [*_LOCAL.records, *(r for reg in list(_CACHE.values()) for table in reg._by_kind.values() for r in table.values())]
+    record = next((r for r in records if r.factory is cls or r.factory == lazy), None)
+    try:
+        file = inspect.getsourcefile(cls)
+    except TypeError:  # a built-in class
+        file = None
+    what = f"{record.kind} {record.name!r} from {record.provider}" if record else cls.__qualname__
+    return f"{what}, {file}" if file else what
 
 
 def _switched_off(dist: str) -> str | None:

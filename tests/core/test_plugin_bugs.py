@@ -1,0 +1,107 @@
+"""A plugin's bugs at run time (a local plugin in a tmp folder): one error naming the agent, the plugin and its file,
+the call and the tick, chained from the plugin's own exception (hold-out review r32)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from powergrid.env import MultiAgentPowerGridEnv
+
+from .test_plugin_mistakes import local_plugin
+
+DEVICES = """
+    class Base(Device):
+        \"\"\"0.01 MW out; the action is unused.\"\"\"
+        def __init__(self, params, dt_h):
+            super().__init__(params, dt_h)
+            self.action_space = box(0.0, 1.0)
+            self.observation_space = box(0.0, 1.0)
+
+        def step(self, action, ctx):
+            self.p_mw = 0.01
+
+        def rule_action(self, ctx):
+            return np.zeros(1, np.float32)
+
+        def observe_values(self):
+            return [0.5]
+
+    @powergrid.register_device("RaisesInStep")
+    class RaisesInStep(Base):
+        def step(self, action, ctx):
+            if ctx.tick == 1:
+                raise RuntimeError("boom")
+            super().step(action, ctx)
+
+    @powergrid.register_device("ArrayP")
+    class ArrayP(Base):
+        def step(self, action, ctx):
+            self.p_mw = np.array([0.01])
+
+    @powergrid.register_device("RaisesInSettle")
+    class RaisesInSettle(Base):
+        def settle(self, flow, ctx):
+            raise KeyError("no tariff")
+
+    @powergrid.register_device("RaisesInObserve")
+    class RaisesInObserve(Base):
+        def observe_values(self):
+            raise ZeroDivisionError("division by zero")
+
+    @powergrid.register_device("RaisesInObserveArray")
+    class RaisesInObserveArray(Base):
+        def observe(self):
+            raise IndexError("index 3 is out of bounds")
+"""
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bugs")
+    with pytest.MonkeyPatch.context() as mp:
+        local_plugin(folder, "buggy_devices", DEVICES, mp)
+    return folder / "buggy_devices.py"
+
+
+def _env(device: str) -> MultiAgentPowerGridEnv:
+    """A learned agent of type ``device`` beside a PV on case33bw, 4 steps of 15 min."""
+    return MultiAgentPowerGridEnv.from_config({
+        "name": "bugs", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
+        "agents": [{"id": "x", "type": device, "bus": 5, "policy": "learned"},
+                   {"id": "pv", "type": "PV", "bus": 6}]})
+
+
+def _named(device: str, call: str, plugin_file) -> str:
+    return rf"agent 'x' \(device '{device}' from local:powergrid_local_buggy_devices, {plugin_file}\): {device}\.{call}"
+
+
+@pytest.mark.parametrize(("device", "call", "error", "tick", "original"), [
+    # "powergrid: error: RuntimeError: boom at tick 5" (/work/notes/r32/repro/d1_plugin_exception_unnamed.sh)
+    ("RaisesInStep", "step", RuntimeError, 1, "RuntimeError: boom"),
+    # "ValueError: setting an array element with a sequence.", --debug named batching.py only
+    ("ArrayP", "step", ValueError, 0, r"set p_mw to ndarray array\(\[0\.01\]\), expected a number .*: ValueError: "
+                                      r"setting an array element with a sequence"),
+    ("RaisesInSettle", "settle", KeyError, 0, "KeyError: no tariff"),
+])
+def test_an_exception_of_a_device_names_the_agent_the_plugin_and_the_tick(plugins, device, call, error, tick, original):
+    env = _env(device)
+    env.reset(seed=0)
+    with pytest.raises(error) as got:
+        for _ in range(4):
+            env.step({"x": np.zeros(1, np.float32)})
+    # a KeyError's message is its argument (str() quotes it)
+    assert re.match(rf"{_named(device, call, plugins)}\(\) at ctx\.tick {tick}:? .*{original}", got.value.args[0])
+    assert type(got.value.__cause__) is error  # chained from the plugin's own exception
+    assert "RaisesInStep" not in device or env.tick == 1
+
+
+@pytest.mark.parametrize(("device", "call", "error"), [("RaisesInObserve", "observe_values", ZeroDivisionError),
+                                                       ("RaisesInObserveArray", "observe", IndexError)])
+def test_an_exception_in_observe_names_the_agent_and_the_plugin(plugins, device, call, error):
+    env = _env(device)
+    with pytest.raises(error, match=rf"^{_named(device, call, plugins)}\(\): {error.__name__}: ") as got:
+        env.reset(seed=0)
+    assert type(got.value.__cause__) is error
