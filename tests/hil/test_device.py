@@ -237,6 +237,36 @@ def test_stale_measurement_falls_back_to_zero(servers, devices, ctx) -> None:
     assert device.p_mw == 0.0 and kinds(device) == [("read", "p", NOT_AVAILABLE), ("read", "p", "stale")]
 
 
+def test_a_held_value_lasts_max_hold_s_of_simulated_time(ess_server, devices, ctx) -> None:
+    # the hold aged by wall clock only: an env stepping without waiting injected a dead device's last P
+    # for the rest of the day (t_hold.py: 285 five-minute steps)
+    device = make_device(ess_server.port, max_hold_s=1800.0)  # two 15-minute steps
+    devices.append(device)
+    drive(device, ess_server, [0.2], ctx)
+    ess_server.poke("input", 0, [0x8000])
+    for _ in range(2):
+        device.step([0.2], ctx)
+        assert device.p_mw == pytest.approx(0.2) and kinds(device) == [("read", "p", NOT_AVAILABLE)]
+    device.step([0.2], ctx)
+    assert device.p_mw == 0.0 and kinds(device) == [("read", "p", NOT_AVAILABLE), ("read", "p", "stale")]
+    assert "2700 s (simulated) old" in device.info()["comm"][1]["detail"]
+    ess_server.step()  # a good answer again: held time starts over
+    device.step([0.2], ctx)
+    assert device.comm_ok and device.held_s == 0.0 and device.p_mw == pytest.approx(0.2)
+
+
+def test_a_failed_soc_read_commits_nothing(ess_server, devices, ctx) -> None:
+    device = make_device(ess_server.port)
+    devices.append(device)
+    drive(device, ess_server, [0.2], ctx)
+    soc = device.soc
+    ess_server.poke("input", 0, [100, 0, 0xFFFF])  # a new P (0.1 MW), SOC not available
+    device.step([0.2], ctx)
+    assert device.p_mw == pytest.approx(0.2) and device.soc == soc  # the step's P was not committed
+    # the detail said "got 0.5": the fallback, as if it had been read
+    assert device.last_error == "soc: not_available (read 0xFFFF, the not-available pattern)"
+
+
 def test_nothing_listening_is_a_recorded_failure(devices, ctx) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

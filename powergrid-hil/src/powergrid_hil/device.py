@@ -6,8 +6,11 @@ measurements. Nothing raises out of a step. A fault — no connection, a timeout
 an exception response, a bad value (out of range, not available, malformed) or a
 measurement older than ``max_age_s`` — adds one record to :meth:`LinkedDevice.info`
 (``infos[agent]["comm"]``), adds ``failure_safety`` to ``safety`` and applies the
-safe action ``on_failure``: ``hold`` the last good measurement (while it is
-younger than ``max_age_s``, else 0) or ``zero``.
+safe action ``on_failure``: ``hold`` the last good measurement or ``zero``. A
+step commits P, Q and SOC only when every read succeeded. A held value is
+dropped (the device is out: 0 MW, a ``stale`` fault each step) once it is older
+than ``max_age_s`` of wall-clock time or than ``max_hold_s`` of simulated time
+(the env does not wait for the wall clock).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class LinkParams:
     on_failure: str = choice(("hold", "zero"), "hold",
                              doc="safe action on a fault: keep the last good P/Q (while fresh), or assume 0")
     max_age_s: float = quantity("s", 60.0, gt=0, doc="a measurement older than this is stale (wall clock)")
+    max_hold_s: float = quantity("s", 3600.0, ge=0, doc="simulated time a held measurement is used for, then 0")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
     plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| above this × max(|p_min|, |p_max|) is out of range")
 
@@ -85,6 +89,7 @@ class LinkedDevice(Device):
         self.register_flags: dict[str, str] = {}
         self.records: list[dict[str, Any]] = []
         self.measured_at = self.clock()
+        self.held_s = 0.0  # simulated time since the last good measurement
 
     # ------------------------------------------------------------------ link
     @property
@@ -124,7 +129,7 @@ class LinkedDevice(Device):
         if reading.ok:
             return float(reading.value)
         self.register_flags[name] = reading.flag
-        self.record("read", name, reading.flag, f"{name}: {reading.flag} ({reading.detail or f'got {reading.value}'})")
+        self.record("read", name, reading.flag, f"{name}: {reading.flag}" + (f" ({reading.detail})" if reading.detail else ""))
         return None
 
     def info(self) -> dict[str, list[dict[str, Any]]]:
@@ -154,20 +159,24 @@ class LinkedDevice(Device):
             self.record(exc.op, exc.what, exc.kind, str(exc), exc.value)
         except Exception as exc:  # anything else on the wire never escapes step
             self.record("read", "link", "error", f"{type(exc).__name__}: {exc}")
-        now = self.clock()
-        if p is not None:
+        now, params = self.clock(), self.params
+        if p is not None and not any(r["op"] == "read" for r in self.records):
             self.p_mw = p
             if q is not None:
                 self.q_mvar = q
-            self.measured_at = now
-        elif self.params.on_failure == "zero":
-            self.p_mw = self.q_mvar = 0.0
-        elif now - self.measured_at > self.params.max_age_s:
-            self.record("read", "p", "stale", f"last good measurement {now - self.measured_at:.1f} s old "
-                        f"(max_age_s {self.params.max_age_s})")
-            self.p_mw = self.q_mvar = 0.0
-        if soc is not None:
-            self.soc = soc
+            if soc is not None:
+                self.soc = soc
+            self.measured_at, self.held_s = now, 0.0
+        else:
+            self.held_s += ctx.dt_h * 3600.0
+            age = now - self.measured_at
+            if params.on_failure == "zero":
+                self.p_mw = self.q_mvar = 0.0
+            elif age > params.max_age_s or self.held_s > params.max_hold_s:
+                self.record("read", "p", "stale", f"last good measurement {age:.1f} s (wall clock) and "
+                            f"{self.held_s:g} s (simulated) old (max_age_s {params.max_age_s:g}, max_hold_s "
+                            f"{params.max_hold_s:g}): out, 0 MW")
+                self.p_mw = self.q_mvar = 0.0
         self.comm_ok = not self.records
         if self.records:
             self.comm_failures += 1

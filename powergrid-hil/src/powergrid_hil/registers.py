@@ -168,18 +168,18 @@ class Register:
         try:
             regs = [int(w) for w in words] if words is not None else []
         except (TypeError, ValueError):
-            return Reading(fallback, MALFORMED)
+            return Reading(fallback, MALFORMED, f"read {words!r}")
         if len(regs) != self.words or any(not 0 <= w <= 0xFFFF for w in regs):
-            return Reading(fallback, MALFORMED)
+            return Reading(fallback, MALFORMED, f"read {regs}, expected {self.words} word(s) in 0..65535")
         if self.word_order == "little":
             regs = regs[::-1]
         pattern = (regs[0] << 16) | regs[1] if self.words == 2 else regs[0]
         if self.type == "float32":
             raw = struct.unpack(">f", pattern.to_bytes(4, "big"))[0]
             if not math.isfinite(raw):
-                return Reading(fallback, NOT_AVAILABLE)
+                return Reading(fallback, NOT_AVAILABLE, f"read 0x{pattern:08X}, not a number")
         elif pattern == self.not_available:
-            return Reading(fallback, NOT_AVAILABLE)
+            return Reading(fallback, NOT_AVAILABLE, f"read 0x{pattern:0{self.words * 4}X}, the not-available pattern")
         else:
             raw = pattern - (1 << self.bits) if self.signed and pattern >= 1 << (self.bits - 1) else pattern
         value = raw * self.scale
