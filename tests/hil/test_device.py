@@ -267,6 +267,18 @@ def test_a_failed_soc_read_commits_nothing(ess_server, devices, ctx) -> None:
     assert device.last_error == "soc: not_available (read 0xFFFF, the not-available pattern)"
 
 
+def test_a_map_without_a_setpoint_is_a_read_only_device(ess_server, devices, ctx) -> None:
+    # a meter (no setpoint register) could not be in the loop: "registers.setpoint: required"
+    writer = make_device(ess_server.port)
+    meter = make_device(ess_server.port, registers={"setpoint": None, "q": None})
+    devices += [writer, meter]
+    drive(writer, ess_server, [0.2], ctx)
+    writes = ess_server.stats["writes"]
+    meter.step(np.zeros(0, np.float32), ctx)
+    assert meter.action_space.shape == (0,) and meter.registers.setpoint is None
+    assert meter.comm_ok and meter.p_mw == pytest.approx(0.2) and ess_server.stats["writes"] == writes
+
+
 def test_nothing_listening_is_a_recorded_failure(devices, ctx) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -62,17 +62,20 @@ class LinkParams:
 class LinkedDevice(Device):
     """A device reached over a :class:`~powergrid_hil.client.ModbusLink`; subclasses implement :meth:`exchange`.
 
-    Action ``[p]`` MW. Observation ``[p / p_ref, comm_ok]`` (+ ``soc`` when read); ``comm_ok`` is 0 until the
-    first step after a reset (nothing measured yet: p and soc read 0).
+    Action ``[p]`` MW (none when :attr:`writes` is False: read-only). Observation ``[p / p_ref, comm_ok]``
+    (+ ``soc`` when read); ``comm_ok`` is 0 until the first step after a reset (nothing measured yet: p and
+    soc read 0).
     """
 
     Params = LinkParams
     reads_soc = False
+    writes = True  # a P setpoint is written each step
 
     def __init__(self, params: Any, dt_h: float, clock: Any = time.monotonic) -> None:
         super().__init__(params, dt_h)
         self.clock = clock
-        self.action_space = box(params.p_min_mw, params.p_max_mw)
+        if self.writes:
+            self.action_space = box(params.p_min_mw, params.p_max_mw)
         size = 3 if self.reads_soc else 2
         self.observation_space = box([-1.0, 0.0, 0.0][:size], [1.0] * size)
         self.p_ref = max(abs(params.p_min_mw), abs(params.p_max_mw), 1e-9)
@@ -147,7 +150,7 @@ class LinkedDevice(Device):
 
     def step(self, action: Any, ctx: StepContext) -> None:
         values, distance = clip_action(action, self.action_space)
-        self.setpoint_mw = float(values[0])
+        self.setpoint_mw = float(values[0]) if values.size else 0.0
         self.projection = distance
         self.cost = 0.0
         self.register_flags = {}
@@ -208,6 +211,8 @@ class ModbusDeviceParams(LinkParams):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         reg = self.registers.setpoint
+        if reg is None:
+            return
         low, high = reg.value_range
         if not (_at_least(self.p_min_mw, low) and _at_least(high, self.p_max_mw)):
             raise ValueError(f"registers.setpoint: {reg.type} × {reg.scale:g} MW holds [{low:g}, {high:g}] MW, "
@@ -227,7 +232,8 @@ class ModbusDevice(LinkedDevice):
     float32), word order, scale, units (converted to MW, Mvar, fraction) and access; see
     :meth:`~powergrid_hil.registers.RegisterMap.from_mapping`. The setpoint register must hold
     ``[p_min_mw, p_max_mw]`` (else a config error); a P reading beyond ``plausible_factor`` ×
-    max(|p_min_mw|, |p_max_mw|) is an ``out_of_range`` fault.
+    max(|p_min_mw|, |p_max_mw|) is an ``out_of_range`` fault. A map without a setpoint
+    (``setpoint: null``) is a read-only device: no action, P/Q (and SOC) measured and put into the flow.
     """
 
     Params = ModbusDeviceParams
@@ -235,18 +241,20 @@ class ModbusDevice(LinkedDevice):
     def __init__(self, params: ModbusDeviceParams, dt_h: float, clock: Any = time.monotonic) -> None:
         self.registers = params.registers
         self.reads_soc = self.registers.soc is not None
+        self.writes = self.registers.setpoint is not None
         super().__init__(params, dt_h, clock)
 
     def exchange(self) -> tuple[float | None, float | None, float | None]:
         link, regs = self.link, self.registers
-        words, flag = regs.setpoint.encode(self.setpoint_mw)
-        if flag != OK:
-            self.register_flags["setpoint"] = flag
-            self.record("write", "setpoint", flag, f"setpoint {self.setpoint_mw} MW: {flag}", self.setpoint_mw)
-        try:
-            link.write(regs.setpoint, words)
-        except CommError as exc:
-            raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+        if regs.setpoint is not None:
+            words, flag = regs.setpoint.encode(self.setpoint_mw)
+            if flag != OK:
+                self.register_flags["setpoint"] = flag
+                self.record("write", "setpoint", flag, f"setpoint {self.setpoint_mw} MW: {flag}", self.setpoint_mw)
+            try:
+                link.write(regs.setpoint, words)
+            except CommError as exc:
+                raise exc.tag("write", "setpoint", self.setpoint_mw) from None
         values: dict[str, float | None] = {}
         fallbacks = {"p": self.p_mw, "q": self.q_mvar, "soc": self.soc}
         for name, reg in regs.items():

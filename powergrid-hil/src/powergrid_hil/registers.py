@@ -202,18 +202,18 @@ UNITS = {"setpoint": _POWER, "p": _POWER, "q": {"Mvar": 1.0, "kvar": 1e-3, "var"
 class RegisterMap:
     """Where a device's values live: the P setpoint (holding, written) and measured P, Q and SOC (read).
 
-    ``q`` and ``soc`` are optional (``None``). The default map: setpoint at holding
-    40001 (address 0), measured P/Q/SOC at input registers 0/1/2, 1 kW / 1 kvar /
+    ``setpoint``, ``q`` and ``soc`` are optional (``None``; no setpoint: a read-only device, e.g. a meter).
+    The default map: setpoint at holding 40001 (address 0), measured P/Q/SOC at input registers 0/1/2, 1 kW / 1 kvar /
     0.01 % resolution, int16 (±32.767 MW), SOC uint16.
     """
 
-    setpoint: Register = Register(0, 0.001, table="holding", units="MW", access="RW")
+    setpoint: Register | None = Register(0, 0.001, table="holding", units="MW", access="RW")
     p: Register = Register(0, 0.001, table="input", units="MW")
     q: Register | None = Register(1, 0.001, table="input", units="Mvar")
     soc: Register | None = Register(2, 0.0001, type="uint16", table="input", units="1", min_value=0.0, max_value=1.0)
 
     def __attrs_post_init__(self) -> None:
-        if self.setpoint.access != "RW":
+        if self.setpoint is not None and self.setpoint.access != "RW":
             raise ValueError("registers.setpoint: written every step, so it needs access RW (a holding register)")
         used: dict[tuple[str, int], str] = {}
         for name, reg in self.items():
@@ -240,7 +240,7 @@ class RegisterMap:
         """A map from YAML: ``{setpoint: {address: 0, table: holding, type: int16, scale: 0.001, access: RW}, …}``.
 
         Entries replace those of ``base`` (the default map) by name; ``null`` drops
-        ``q`` or ``soc``. Errors name the entry: ``registers.p: unknown type 'int24' …``.
+        ``setpoint`` (read-only), ``q`` or ``soc``. Errors name the entry: ``registers.p: unknown type 'int24' …``.
         """
         base = base or cls()
         if raw is None:
@@ -248,13 +248,13 @@ class RegisterMap:
         if not isinstance(raw, Mapping):
             raise ValueError(f"registers: expected a mapping of {', '.join(ROLES)}, got {raw!r}")
         entries: dict[str, Register | None] = dict(base.items())
-        entries.setdefault("q", None)
-        entries.setdefault("soc", None)
+        for name in ("setpoint", "q", "soc"):
+            entries.setdefault(name, None)
         for name, spec in raw.items():
             if name not in ROLES:
                 raise ValueError(f"registers.{name}: unknown entry (expected {', '.join(ROLES)})")
             if spec is None:
-                if name in ("setpoint", "p"):
+                if name == "p":
                     raise ValueError(f"registers.{name}: required, cannot be null")
                 entries[name] = None
                 continue
