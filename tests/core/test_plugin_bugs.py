@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import PluginError
 
 from .test_plugin_mistakes import local_plugin
 
@@ -55,6 +56,17 @@ DEVICES = """
     class RaisesInObserveArray(Base):
         def observe(self):
             raise IndexError("index 3 is out of bounds")
+
+    @powergrid.register_device("NanP")
+    class NanP(Base):
+        def step(self, action, ctx):
+            self.p_mw = float("nan") if ctx.tick == 2 else 0.01
+
+    @powergrid.register_device("InfQ")
+    class InfQ(Base):
+        def step(self, action, ctx):
+            super().step(action, ctx)
+            self.q_mvar = -np.inf
 """
 
 
@@ -105,3 +117,16 @@ def test_an_exception_in_observe_names_the_agent_and_the_plugin(plugins, device,
     with pytest.raises(error, match=rf"^{_named(device, call, plugins)}\(\): {error.__name__}: ") as got:
         env.reset(seed=0)
     assert type(got.value.__cause__) is error
+
+
+@pytest.mark.parametrize(("device", "tick", "output"), [("NanP", 2, "p_mw = nan"), ("InfQ", 0, "q_mvar = -inf")])
+def test_a_non_finite_output_of_a_device_is_its_plugins_bug_named_not_a_diverged_flow(plugins, device, tick, output):
+    # p_mw = NaN gave infos failure 'power flow diverged', the learned agent paid the divergence penalty and `run`
+    # said "1 non-converged power flow(s)" (/work/notes/r32/repro/d2_nan_device_output_is_divergence.sh)
+    env = _env(device)
+    env.reset(seed=0)
+    with pytest.raises(PluginError, match=rf"^{_named(device, 'step', plugins)}\(\) at ctx\.tick {tick} set {output}; "
+                                          r"a device's outputs must be finite"):
+        for _ in range(4):
+            env.step({"x": np.zeros(1, np.float32)})
+    assert env.tick == tick

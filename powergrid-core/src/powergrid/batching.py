@@ -26,7 +26,7 @@ import numpy as np
 
 from powergrid.agents import Agent, DeviceAgent, GridAgent
 from powergrid.devices import Device, Kernel, StepContext
-from powergrid.errors import plugin_failure
+from powergrid.errors import PluginError, plugin_failure
 from powergrid.plugins import origin
 from powergrid.solvers.base import PowerFlowResult
 
@@ -243,6 +243,7 @@ class DeviceGroups:
 
     def load(self) -> None:
         """Every kernel reads its devices' state (after the devices' reset)."""
+        self.ctx = None
         for b in self.batches:
             b.kernel.load()
 
@@ -287,9 +288,13 @@ class DeviceGroups:
             raise plugin_failure(exc, _kernel_where(next(b for b in self.batches if b.kernel is kernel), "settle", ctx)) from exc
 
     def injections(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar)."""
+        """Every device's ``(p_mw, q_mvar)`` in device order (MW, Mvar); a non-finite one raises
+        :class:`~powergrid.errors.PluginError` naming the device (:meth:`_raise_non_finite`)."""
         if not self.batches:  # every device is solo, in device order: the rows of a view, no copy
-            p, q = self._solo_values(self._get_pq, 2).reshape(self.n, 2).T
+            pq = self._solo_values(self._get_pq, 2)
+            p, q = pq.reshape(self.n, 2).T
+            if not math.isfinite(pq.dot(pq)):  # a NaN or inf among them (or a sum too large: then nothing is raised)
+                self._raise_non_finite({"p_mw": p, "q_mvar": q})
             return p, q
         p, q = np.empty(self.n), np.empty(self.n)
         if self.solo:
@@ -299,7 +304,29 @@ class DeviceGroups:
         for b in self.batches:
             p[b.idx] = b.kernel.p_mw
             q[b.idx] = b.kernel.q_mvar
+        if not math.isfinite(p.dot(q)):  # NaN or inf in p or q (nan·0 and inf·0 are NaN), or a sum too large
+            self._raise_non_finite({"p_mw": p, "q_mvar": q})
         return p, q
+
+    def _raise_non_finite(self, outputs: Mapping[str, np.ndarray], call: str = "step") -> None:
+        """Raise :class:`~powergrid.errors.PluginError` naming the first device whose output in ``outputs`` (name →
+        values in device order) is NaN or infinite, if any. A device's output is never an agent's action (actions are
+        projected into the device's space before its step), so a non-finite one is its plugin's bug, not a grid event
+        (a NaN injection made the flow diverge: the learned parent paid the divergence penalty, the device unnamed)."""
+        for name, values in outputs.items():
+            if bad := np.flatnonzero(~np.isfinite(values)).tolist():
+                d = self.device_agents[bad[0]]
+                where = _where(d, call, self.ctx) if self.ctx is not None else _where(d, "reset", None)
+                others = f" (and {len(bad) - 1} other device(s))" if len(bad) > 1 else ""
+                raise PluginError(f"{where} set {name} = {values[bad[0]]}{others}; a device's outputs must be finite: "
+                                  f"its action is projected into its action space before the step, so the value is the "
+                                  f"plugin's own")
+
+    def check_costs(self) -> None:
+        """Raise :class:`~powergrid.errors.PluginError` naming the first device whose cost or safety this step is NaN
+        or infinite (for the environment, after a non-finite reward)."""
+        out = self.costs()
+        self._raise_non_finite({"cost": out[:, 0], "safety": out[:, 1]}, "step() or settle")
 
     def costs(self) -> np.ndarray:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
