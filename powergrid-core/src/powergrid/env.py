@@ -268,6 +268,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_down: list[tuple[int, Link]] = []  # where a directive's age goes
         self._obs_up: list[tuple[int, Link]] = []  # where a received measurement and its age go
         self._obs_global: list[slice] = []  # where the global state goes
+        signal_at, signal_pos = [], []  # where the price a learned agent below a price signal saw goes, and its agent
         for a, start in zip(learned, starts):
             at = int(start) + COMMON_FEATURES + (1 if isinstance(a, DeviceAgent) else 4)
             parts = []
@@ -282,6 +283,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     parts.append((partial(proto.observe, a), slice(at, at + size)))
                     at += size
             self._obs_parts.append(parts)
+            if self._sees_signal(a):
+                signal_at.append(at)
+                signal_pos.append(self._agent_pos[a.id])
+                at += 1
             # received messages (non-ideal links), then the global state
             if a.id in self._down_links:
                 self._obs_down.append((at, self._down_links[a.id]))
@@ -292,6 +297,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     at += MEASUREMENT + 1
             if self._agent_cfg[a.id].observation == "global":
                 self._obs_global.append(slice(at, at + n_bus))
+        self._obs_signal_at = np.array(signal_at, np.int64)
+        self._obs_signal_pos = np.array(signal_pos, np.int64)
         # each observed device or protocol part once per step, copied to every agent that observes it
         flat: dict[Any, list[slice]] = {}
         for parts in self._obs_parts:
@@ -462,6 +469,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 space = proto.observation_space(agent)
                 parts += features if features else [Feature.from_bounds(lo, hi) for lo, hi in
                                                     zip(space.low.ravel().tolist(), space.high.ravel().tolist())]
+        if self._sees_signal(agent):
+            parts.append(price)
         age = Feature(*AGE_BOUNDS, 0.0, AGE_SCALE)
         tail = [age] if agent.id in self._down_links else []
         for child in agent.children:
@@ -471,6 +480,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             tail += [volt] * len(self.net.bus)
         features = free + parts + tail
         return tuple(np.array([getattr(f, k) for f in features], np.float64) for k in ("low", "high", "ref", "scale"))
+
+    @staticmethod
+    def _sees_signal(agent: Agent) -> bool:
+        """Whether a protocol above ``agent`` sends prices (``VerticalProtocol.price_directives``): a learned agent
+        there observes the price it received."""
+        above = agent.parent
+        while above is not None:
+            if getattr(above.protocol, "price_directives", False):
+                return True
+            above = above.parent
+        return False
 
     def _build_observation_space(self, agent: Agent) -> gymnasium.spaces.Box:
         low, high, ref, scale = self._observation_scaling(agent)
@@ -610,13 +630,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.physics_steps = 0
         self._worst_loss = 0.0  # the penalty depends on this episode only: reset(seed) repeats its rewards
         self._last_act[:] = -self.max_ticks - 1
-        self._price_seen = np.zeros(len(self._agent_ids))
         self._held_extra: dict[str, list[tuple[Any, np.ndarray]]] = {}  # learned agents' last horizontal parts
         self._signal[:] = np.nan
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._ended = False
         self._set_time(0)
+        self._price_seen = np.full(len(self._agent_ids), self.ctx.price)  # before any directive: the market price
         self._schedule(0)
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
         if hasattr(self, "tap_control"):  # regulators at their initial taps first: a shunt's recompile below is
@@ -1058,6 +1078,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         vm = self.last_result.vm_pu if self.last_result is not None else None
         angle = 2.0 * math.pi * ctx.hour / 24.0
         buf.put(self._obs_clock_at, (ctx.price, math.sin(angle), math.cos(angle)))  # put repeats the 3 for every agent
+        if self._obs_signal_at.size:  # the price each learned agent below a price signal saw at the last tick
+            buf[self._obs_signal_at] = self._price_seen[self._obs_signal_pos]
         if not self._every_tick:
             buf[self._obs_acting_at] = self._acting[self._learned_pos]
             buf[self._obs_ahead_at] = self._ahead / self._periods

@@ -101,9 +101,14 @@ def set_pending_mw(device_agent: DeviceAgent, mw: float) -> None:
 
 
 class VerticalProtocol:
-    """Base class: ``Protocol(params, parent)``; the parent's children are ``parent.children``."""
+    """Base class: ``Protocol(params, parent)``; the parent's children are ``parent.children``.
+
+    ``price_directives``: whether its directives carry a price; a learned agent below such a protocol then
+    observes the price it received ("signal", $/MWh).
+    """
 
     Params: ClassVar[type] = NoParams
+    price_directives: ClassVar[bool] = False
 
     def __init__(self, params: Any, parent: Agent) -> None:
         self.params = params

@@ -31,10 +31,12 @@ class PriceSignal(VerticalProtocol):
     Parent action: ``[price]`` in ``[price_min, price_max]`` $/MWh. Children see it
     as ``ctx.price``. Rule: pass the market price on. A price outside the range is clipped;
     a NaN or infinite one passes the market price on and counts as the full range in
-    ``projection`` ($/MWh, in :meth:`info`).
+    ``projection`` ($/MWh, in :meth:`info`). A learned agent below it observes the price it received
+    (``price_directives``).
     """
 
     Params = PriceSignalParams
+    price_directives = True
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
