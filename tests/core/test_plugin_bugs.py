@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.errors import PluginError
+from powergrid.errors import ConfigError, PluginError
 
 from .test_plugin_mistakes import local_plugin
 
 DEVICES = """
+    import attrs
+
     class Base(Device):
         \"\"\"0.01 MW out; the action is unused.\"\"\"
         def __init__(self, params, dt_h):
@@ -67,6 +69,18 @@ DEVICES = """
         def step(self, action, ctx):
             super().step(action, ctx)
             self.q_mvar = -np.inf
+
+    @attrs.frozen
+    class PlainParams:
+        p_max_mw: float = 0.1  # no quantity(): checked by its annotation
+        steps: int = 2
+        label: str = "x"
+        droop: "float | None" = None
+        on: bool = True
+
+    @powergrid.register_device("Plain")
+    class Plain(Base):
+        Params = PlainParams
 """
 
 
@@ -130,3 +144,24 @@ def test_a_non_finite_output_of_a_device_is_its_plugins_bug_named_not_a_diverged
         for _ in range(4):
             env.step({"x": np.zeros(1, np.float32)})
     assert env.tick == tick
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    # accepted by validate, then the run failed: "TypeError: can't multiply sequence by non-int of type 'float'"
+    # (/work/notes/r32/repro/d3_silent_plugin_bugs.sh, sc/half)
+    ("p_max_mw", "lots", "a number"), ("p_max_mw", float("nan"), "a number"), ("steps", 1.5, "an integer"),
+    ("label", 3, "a string"), ("droop", "high", "a number or null"), ("on", "yes", "true or false")])
+def test_a_params_field_without_quantity_is_checked_by_its_annotation(plugins, field, value, expected):
+    config = {"name": "bugs", "network": {"type": "case33bw"},
+              "agents": [{"id": "x", "type": "Plain", "bus": 5, "params": {field: value}}]}
+    with pytest.raises(ConfigError, match=rf"^<config> agents\[0\]\.params\.{field}: expected {expected}, got "):
+        MultiAgentPowerGridEnv.from_config(config)
+
+
+def test_a_params_field_without_quantity_takes_a_value_of_its_annotation(plugins):
+    config = {"name": "bugs", "network": {"type": "case33bw"},
+              "agents": [{"id": "x", "type": "Plain", "bus": 5,
+                          "params": {"p_max_mw": 1, "steps": 3, "label": "y", "droop": 0.05, "on": False}}]}
+    params = MultiAgentPowerGridEnv.from_config(config).scenario.agents["x"].device.params
+    assert (params.p_max_mw, params.steps, params.label, params.droop, params.on) == (1.0, 3, "y", 0.05, False)
+    assert type(params.p_max_mw) is float

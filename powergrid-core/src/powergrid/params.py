@@ -231,6 +231,34 @@ def _without_none(annotation: Any) -> Any:
     return args[0] if len(args) == 1 and len(typing.get_args(annotation)) == 2 else annotation
 
 
+#: The checks of fields made without :func:`quantity` and its kin, by their annotation (for an ``Optional`` one, or
+#: ``X | None``, that check or null)
+_BY_ANNOTATION: dict[Any, Check] = {
+    float: _number("", None, None, None, None),
+    int: Check("an integer", integer().metadata["check"].convert),
+    bool: Check("true or false", flag().metadata["check"].convert),
+    str: Check("a string", lambda v: _is(str, v, "a string")),
+}
+
+
+def _is(kind: type, value: Any, expected: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(expected)
+    return value
+
+
+def _annotation_check(annotation: Any) -> Check | None:
+    """The check of a field made without :func:`quantity` (a plain ``attrs.field`` or annotation) by its type, when that
+    is ``float``, ``int``, ``bool`` or ``str``, or one of them or None (objects or strings, as ``from __future__ import
+    annotations`` leaves them); None for other annotations (left to the class)."""
+    inner = _without_none(annotation)
+    optional = inner != (annotation.strip() if isinstance(annotation, str) else annotation)
+    check = _BY_ANNOTATION.get(inner) or next((c for k, c in _BY_ANNOTATION.items() if inner == k.__name__), None)
+    if check is None or not optional:
+        return check
+    return Check(f"{check.expected} or null", lambda v: None if v is None else check.convert(v))
+
+
 def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "params",
                  locate: Callable[[str], tuple[str | None, int | None]] | None = None, owner: str | None = None) -> Any:
     """``cls(**raw)`` with one clear :class:`ConfigError` for an unknown, missing or bad field.
@@ -251,12 +279,11 @@ def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "param
             raise fail(f"{path}.{key}", f"unknown parameter of {owner or cls.__qualname__.split('.')[0]} (known: {known})")
     values = {}
     for name, field in fields.items():
+        check = field.metadata.get("check") or (_annotation_check(field.type) if field.converter is None else None)
         if name not in raw:
             if field.default is attrs.NOTHING:
-                check = field.metadata.get("check")
                 raise fail(f"{path}.{name}", f"expected {check.expected if check else 'a value'}, got nothing (required)")
             continue
-        check = field.metadata.get("check")
         value = raw[name]
         if check is not None:
             try:
