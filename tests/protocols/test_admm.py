@@ -342,7 +342,6 @@ def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
 
     env = MultiAgentPowerGridEnv.from_config(admm_3mg())
     env.reset(seed=0)
-    admm = env.scenario.horizontal[0]
     ess = [env.scenario.agents[f"mg{k}_ess"].device for k in (1, 2, 3)]
     idle = np.zeros(env.action_space("mg1").shape, np.float32)  # mg1's battery setpoint 0: no offer shift
     charged = np.zeros(3)
@@ -352,8 +351,8 @@ def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
         for k, e in enumerate(ess):
             if e.p_mw < -1e-6:
                 charged[k] += -e.p_mw
-                assert price < e.params.eta_charge * e.params.eta_discharge * admm._value  # each bids η_c·η_d·V
-    assert admm._value == pytest.approx(np.mean(env.ctx.profiles["price"]))
+                assert price < e.params.eta_charge * e.params.eta_discharge * env.ctx.store_price  # each bids η_c·η_d·V
+    assert env.ctx.store_price == pytest.approx(np.mean(env.ctx.profiles["price"]))
     assert (charged > 0.2).all(), charged
 
 
@@ -467,7 +466,7 @@ def test_a_rule_participant_offers_its_units_at_cost():
     action[1] = 0.6  # mg1's DG at its most output
     while not env.ended:
         env.step({"mg1": action})
-    v = admm._value
+    v = env.ctx.store_price
     assert v == pytest.approx(np.mean(env.ctx.profiles["price"]))
     assert len(offers) == 24
     for mg1, mg2, mg3 in offers:  # units per area: ESS charge, ESS discharge, DG
@@ -494,7 +493,6 @@ def test_in_admm_3mg_a_day_of_negative_mean_price_values_stores_below_zero(tmp_p
     env = MultiAgentPowerGridEnv.from_config(data)
     env.reset(seed=0)
     np.testing.assert_allclose(env.ctx.profiles["price"], prices)
-    admm = env.scenario.horizontal[0]
     ess = [env.scenario.agents[f"mg{k}_ess"].device for k in (1, 2, 3)]
     idle = np.zeros(env.action_space("mg1").shape, np.float32)  # mg1's setpoints at mid-range: no offer shift
     charged = np.zeros(3)
@@ -506,6 +504,35 @@ def test_in_admm_3mg_a_day_of_negative_mean_price_values_stores_below_zero(tmp_p
         for k, e in enumerate(ess):
             if e.p_mw < -1e-6:
                 charged[k] -= e.p_mw
-                assert prices[env.tick - 1] < admm._value
-    assert admm._value == pytest.approx(-275.0 / 24) and admm._value == pytest.approx(env._store_price)
+                assert prices[env.tick - 1] < env.ctx.store_price
+    assert env.ctx.store_price == pytest.approx(-275.0 / 24)
     assert charged[1:].min() > 0.1, charged  # mg2's and mg3's batteries charge at −80 (mg1's, empty, is behind its bound import limit)
+
+
+@pytest.mark.parametrize("storage_value", ["mean_price", "none"])
+def test_admm_values_stores_as_the_reward_does(storage_value):
+    """ADMM averaged the whole price profile and ignored ``reward.storage_value``; the reward values a store's energy
+    at the mean of the episode's prices (0 under ``none``). A provider giving 48 hours for a 24-hour episode (the
+    second day at 1,000 $/MWh; ``check_episode`` accepts a longer profile) moved ADMM's V by ~500 $/MWh, and under
+    ``none`` ADMM still offered the batteries' energy at the mean price."""
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = admm_3mg()
+    data["reward"]["storage_value"] = storage_value
+    env = MultiAgentPowerGridEnv.from_config(data)
+    provider = env.scenario.providers["price"]
+    day = provider.episode
+    provider.episode = lambda n, minutes, rng: np.concatenate([day(n, minutes, rng), np.full(n, 1000.0)])
+    env.reset(seed=0)
+    prices = env.ctx.profiles["price"]
+    assert len(prices) == 48
+    v = float(np.mean(prices[:24])) if storage_value == "mean_price" else 0.0
+    assert env.ctx.store_price == pytest.approx(v, abs=1e-12)
+    admm = env.scenario.horizontal[0]
+    values = []
+    areas = admm.areas
+    admm.areas = lambda value: values.append(value) or areas(value)
+    idle = np.zeros(env.action_space("mg1").shape, np.float32)
+    while not env.ended:
+        env.step({"mg1": idle})
+    assert values == pytest.approx([v] * 24, abs=1e-12)

@@ -52,6 +52,8 @@ class StepContext:
     outside one) is each network load's multiplier at every physics step
     (:mod:`powergrid.loads`), columns in ``net.load`` row order: load ``i`` draws
     ``p_mw·scaling·load_multipliers[tick, i]`` MW (when in service, at an in-service bus).
+    ``store_price`` ($/MWh, set at reset) is what the reward credits each MWh a store holds at the episode's
+    end (``reward.storage_value``: the mean of the episode's prices; 0 under ``none``).
     """
 
     dt_h: float
@@ -59,6 +61,7 @@ class StepContext:
     tick: int = 0
     hour: float = 0.0
     price: float = 0.0
+    store_price: float = 0.0
     load_multipliers: np.ndarray = attrs.field(factory=lambda: np.ones((0, 0)))
 
     def profile(self, name: str) -> float:

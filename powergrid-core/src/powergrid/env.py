@@ -606,9 +606,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             d.pending, d.last_action, d.price = None, None, 0.0
             d.reactive.q_mvar = None
         self._groups.load()
-        if self._stores:  # MWh at the start, and the $/MWh their change is worth at the end
+        # the $/MWh a store's energy is worth at the end (reward.storage_value), and the stores' MWh at the start
+        self.ctx.store_price = (float(np.mean(self.ctx.profiles["price"][:self.n_steps]))
+                                if self.config.reward.storage_value == "mean_price" else 0.0)
+        if self._stores:
             self._stored0 = np.array([self._devices[i].stored_mwh() for i in self._stores])
-            self._store_price = float(np.mean(self.ctx.profiles["price"][:self.n_steps]))
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
@@ -1019,7 +1021,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _store_change(self) -> np.ndarray:
         """What the stores' change of deliverable energy since the reset is worth at the episode's mean price ($)."""
         stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
-        return (stored - self._stored0) * self._store_price
+        return (stored - self._stored0) * self.ctx.store_price
 
     def _by_agent(self, values: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
         """The ``(2, agents)`` cost and safety of device rows ``values`` (flat, device after device: cost, safety,

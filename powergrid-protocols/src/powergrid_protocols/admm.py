@@ -402,11 +402,12 @@ class ADMMDispatch(HorizontalProtocol):
 
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
-    end, ``reward.storage_value``: each MWh it can deliver worth the episode's mean price ``V``, so a discharge offer
-    of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, the two swapped when ``V < 0``, its ``degradation_cost`` on
-    each). A learned participant's (``policy: learned``) offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈
-    [−1, 1] its device's setpoint from its action (scaled to the device's action range: 1 asks for its most output,
-    −1 for its least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
+    end, ``reward.storage_value``: each MWh it can deliver worth ``V = ctx.store_price``, the episode's mean price,
+    0 under ``none``; so a discharge offer of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, the two swapped when
+    ``V < 0``, its ``degradation_cost`` on each). A learned participant's (``policy: learned``) offers are lowered
+    by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from its action (scaled to the device's action
+    range: 1 asks for its most output, −1 for its least); a rule participant offers its units at cost (its rule's
+    setpoints are replaced, not bid).
     Demand = its net load estimated from the last tick (PCC import + its units' injections, i.e. persistence: the
     loads less PV, wind and the other devices, so ``x_i`` is the PCC export); exchange bounds = its
     GridConnection's import/export limits. With ``grid``, the upstream grid is one more area selling at the price
@@ -441,7 +442,6 @@ class ADMMDispatch(HorizontalProtocol):
         self._u, self._rho = 0.0, self.params.rho
         self._clock = 0
         self._price = 0.0  # the tick's market price ($/MWh), observed when the solve did not converge
-        self._value: float | None = None  # $/MWh of stored energy this episode (ess_units)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -501,10 +501,7 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
-        if self._value is None:  # the episode's mean price (the day-ahead profile), as the env values stores, any sign
-            prices = ctx.profiles.get("price")
-            self._value = float(np.mean(prices)) if prices is not None and len(prices) else float(ctx.price)
-        areas, owners = self.areas(self._value)
+        areas, owners = self.areas(ctx.store_price)  # stored energy valued as the reward values it, any sign
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": None if self._perfect else self.channel, "start_tick": self._clock}
