@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.errors import ConfigError, PluginError
+from powergrid.errors import ConfigError, PluginError, UnknownPluginError
+from powergrid.plugins import PluginRecord, Registry
+from powergrid.protocols import HorizontalProtocol, VerticalProtocol
 
 from .test_plugin_mistakes import local_plugin
 
@@ -165,3 +167,25 @@ def test_a_params_field_without_quantity_takes_a_value_of_its_annotation(plugins
     params = MultiAgentPowerGridEnv.from_config(config).scenario.agents["x"].device.params
     assert (params.p_max_mw, params.steps, params.label, params.droop, params.on) == (1.0, 3, "y", 0.05, False)
     assert type(params.p_max_mw) is float
+
+
+def test_an_unknown_protocol_in_a_vertical_or_horizontal_slot_offers_the_protocols_that_fit_it():
+    # a vertical slot listed channels ('ideal', 'lossy') and horizontal protocols as installed, and using one then failed
+    # with "'lossy' is not a vertical protocol" (/work/notes/r32/sc/proto_typo.yaml)
+    class Split(VerticalProtocol):
+        pass
+
+    class Market(HorizontalProtocol):
+        pass
+
+    class Channel:
+        pass
+
+    registry = Registry([PluginRecord(name, factory, kind="protocol") for name, factory in [
+        ("split", Split), ("market", Market), ("lossy", Channel), ("broken", "no_such_module_f32:Proto")]])
+    message = registry.unknown_message("protocol", "splitt", VerticalProtocol)
+    assert "did you mean 'split'? (installed VerticalProtocols: split);" in message
+    with pytest.raises(UnknownPluginError, match=r"did you mean 'market'\? \(installed HorizontalProtocols: market\);"):
+        registry.load("protocol", "markett", HorizontalProtocol)
+    assert "(installed VerticalProtocols: split);" in registry.unknown_message("protocol", "market_x", VerticalProtocol)
+    assert "(installed: broken, lossy, market, split);" in registry.unknown_message("protocol", "x")

@@ -143,24 +143,44 @@ class Registry:
             return table[name]
         raise UnknownPluginError(self.unknown_message(kind, name))
 
-    def load(self, kind: str, name: str) -> Any:
-        return self.get(kind, name).load()
+    def load(self, kind: str, name: str, base: type | None = None) -> Any:
+        """The object of ``name``; an unknown name raises :meth:`unknown_message` (``base``: for a slot that takes
+        subclasses of ``base`` only, e.g. a vertical protocol)."""
+        table = self._by_kind[kind]
+        if name in table:
+            return table[name].load()
+        raise UnknownPluginError(self.unknown_message(kind, name, base))
 
-    def unknown_message(self, kind: str, name: object) -> str:
-        choices = self.names(kind)
+    def names_of(self, kind: str, base: type) -> list[str]:
+        """The names of ``kind`` whose object is a subclass of ``base`` (those that fail to load are left out)."""
+        names = []
+        for record in self.records(kind):
+            try:
+                obj = record.load()
+            except Exception:  # a broken plugin: listed by `powergrid plugins`, not offered here
+                continue
+            if isinstance(obj, type) and issubclass(obj, base):
+                names.append(record.name)
+        return names
+
+    def unknown_message(self, kind: str, name: object, base: type | None = None) -> str:
+        """Why ``name`` is no ``kind``: the installed names (of subclasses of ``base`` when given), the closest one,
+        the pack that provides it, where local plugins come from."""
+        choices = self.names(kind) if base is None else self.names_of(kind, base)
         text = str(name)
         # a first-party name whose pack is missing: no other name; else the closest installed name, else the closest
         # name of a first-party pack that is not installed
         close = None if provider_of(kind, text) else (
-            closest(text, choices) or closest(text, [n for n in first_party_names(kind) if n not in choices]))
+            closest(text, choices) or closest(text, [n for n in first_party_names(kind) if n not in self._by_kind[kind]]))
         message = f"unknown {kind} type {name!r}"
         if close:
             message += f"; did you mean {close!r}?"
         dist = provider_of(kind, close or text)
-        missing_pack = bool(dist) and (close or text) not in choices
+        missing_pack = bool(dist) and (close or text) not in self._by_kind[kind]
         if missing_pack:
             message += f"{' It' if close else '; it'} is provided by {dist}: {_switched_off(dist) or f'pip install {dist}'}"
-        message += f" (installed: {', '.join(choices) if choices else 'none'})"
+        installed = "installed" if base is None else f"installed {base.__name__}s"
+        message += f" ({installed}: {', '.join(choices) if choices else 'none'})"
         if not provider_of(kind, text) and not (missing_pack and close.lower() == text.lower()):
             message += _local_plugins_hint()  # no first-party name, nor one in another case: perhaps a local plugin's
         return message + ("" if close or dist else _misplaced_entry_points())
