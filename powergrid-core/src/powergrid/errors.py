@@ -54,12 +54,11 @@ def closest(text: str, names: Iterable[str], cutoff: float = 0.6) -> str | None:
 
 
 def plugin_failure(exc: Exception, where: str) -> Exception:
-    """The error to raise ``from exc``, raised by plugin code: one of ``exc``'s type (a :class:`PluginError` when that
-    type is not made from one message) whose message is ``where`` (which agent and plugin, in which call at which
-    tick) followed by the original type and message."""
+    """The error to raise ``from exc``, raised by plugin code: one of ``exc``'s type whose message is ``where`` (which
+    agent and plugin, in which call at which tick) followed by the original message; a :class:`PluginError` naming the
+    original type too when that type is not made from one message."""
     detail = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
-    message = f"{where}: {type(exc).__name__}: {detail}"
     try:
-        return type(exc)(message)
+        return type(exc)(f"{where}: {detail}")
     except Exception:  # a constructor that wants other arguments
-        return PluginError(message)
+        return PluginError(f"{where}: {type(exc).__name__}: {detail}")
