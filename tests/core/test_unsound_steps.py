@@ -38,6 +38,14 @@ DEVICES = """
         def observe_values(self):
             return [self.mwh]
 
+    @powergrid.register_device("Meter")
+    class Meter(Device):
+        \"\"\"Bills the grid energy (declared only): the stores' energy is then worth the mean price at the end.\"\"\"
+        bills_energy = True
+
+        def step(self, action, ctx):
+            pass
+
     @powergrid.register_device("Faulty")
     class Faulty(Device):
         \"\"\"A plugin whose cost is NaN at tick ``nan_at``.\"\"\"
@@ -69,7 +77,8 @@ def _episode(tank_mw: float, nan_at: int = -1, fail_at: int = -1) -> tuple[Multi
               "agents": [{"id": "tank", "type": "Tank", "bus": 5, "policy": "learned"},
                          {"id": "mg", "kind": "grid", "policy": "learned", "children": ["t2"]},
                          {"id": "t2", "type": "Tank", "bus": 12, "policy": "rule"},
-                         {"id": "f", "type": "Faulty", "bus": 9, "policy": "learned"}]}
+                         {"id": "f", "type": "Faulty", "bus": 9, "policy": "learned"},
+                         {"id": "meter", "type": "Meter", "bus": 0}]}
     env = MultiAgentPowerGridEnv.from_config(config)
     env.reset(seed=0)
     env.scenario.agents["f"].device.nan_at = nan_at

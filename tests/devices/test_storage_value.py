@@ -8,14 +8,16 @@ import pytest
 from powergrid.env import MultiAgentPowerGridEnv
 
 
-def _battery(storage_value: str, ess: dict, steps: int = 8) -> dict:
+def _battery(storage_value: str, ess: dict, steps: int = 8, billed: bool = True) -> dict:
+    """A learned battery on case33bw; ``billed``: with a GridConnection at the slack billing the energy drawn."""
+    pcc = [{"id": "pcc", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid"}}] if billed else []
     return {
         "name": "storage_value",
         "network": {"type": "case33bw"},
         "time": {"step_minutes": 15, "steps_per_episode": steps},
         "spaces": {"action": "physical"},
         "reward": {"storage_value": storage_value},
-        "agents": [{"id": "bat", "type": "ESS", "bus": 5, "policy": "learned", "params": ess}],
+        "agents": [{"id": "bat", "type": "ESS", "bus": 5, "policy": "learned", "params": ess}, *pcc],
     }
 
 
@@ -70,3 +72,24 @@ def test_a_divergence_that_ends_the_episode_early_still_pays_back_the_energy_tak
     taken = stored0 - env.scenario.agents["bat"].device.stored_mwh()
     assert len(steps) == 23 and taken > 10.0
     assert steps[-1] >= taken * float(np.mean(env.ctx.profiles["price"])) - 1e-6
+
+
+def test_without_a_device_billing_grid_energy_stored_energy_earns_nothing():
+    """With no GridConnection the slack's energy is billed to no one: a battery charging from it paid nothing, yet
+    ``storage_value: mean_price`` (the default) credited the stored energy at the end (hold-out review r32 item 5:
+    "charge 0.4 MW for 2 h" earned 24.46 $). Stores are then valued at 0 $/MWh, as under ``none``, with a warning
+    naming ``reward.storage_value``; with a GridConnection the energy is billed and credited (the test above)."""
+    ess = {"degradation_cost": 5.0}
+    with pytest.warns(UserWarning, match=r"reward\.storage_value: mean_price: no device bills the energy the stores \(bat\) charge"):
+        free = MultiAgentPowerGridEnv.from_config(_battery("mean_price", ess, billed=False))
+    plain = MultiAgentPowerGridEnv.from_config(_battery("none", ess, billed=False))
+    costs = {}
+    for name, env in (("free", free), ("plain", plain)):
+        env.reset(seed=3)
+        assert env.ctx.store_price == 0.0
+        costs[name] = []
+        while env.agents:
+            *_, infos = env.step({"bat": np.array([-0.5])})
+            costs[name].append(infos["bat"]["cost"])
+    assert costs["free"] == costs["plain"]
+    assert min(costs["free"]) >= 0 and sum(costs["free"]) > 0  # only the degradation: charging earns nothing

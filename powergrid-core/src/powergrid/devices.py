@@ -86,6 +86,9 @@ class Device:
     profiles_used: ClassVar[tuple[str, ...]] = ()
     #: The array twin of :meth:`step` for many instances at once (a :class:`Kernel` subclass), or None.
     Kernel: ClassVar[type[Kernel] | None] = None
+    #: Whether it bills the energy drawn from the grid (a PCC meter). With none in a scenario the energy a store
+    #: charges is free, and ``reward.storage_value: mean_price`` values stores at 0 $/MWh (a warning says so).
+    bills_energy: ClassVar[bool] = False
 
     def __init__(self, params: Any, dt_h: float) -> None:
         self.params = params
@@ -113,7 +116,8 @@ class Device:
     def stored_mwh(self) -> float | None:
         """The energy (MWh) the device could deliver to the grid from its store now, or None (the default): no store.
         The environment values its change over an episode at the episode's mean price
-        (:attr:`~powergrid.config.RewardConfig.storage_value`), so a store drained by the end earns nothing."""
+        (:attr:`~powergrid.config.RewardConfig.storage_value`; 0 when no device bills grid energy), so a store drained
+        by the end earns nothing."""
         return None
 
     def draws_at_reset(self) -> bool:

@@ -104,6 +104,7 @@ class GridConnection(Device):
 
     Params = GridConnectionParams
     Kernel = GridConnectionKernel
+    bills_energy = True
 
     def __init__(self, params: GridConnectionParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
