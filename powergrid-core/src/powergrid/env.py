@@ -45,6 +45,7 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
+import pandas as pd
 from pettingzoo import ParallelEnv
 
 from powergrid import plugins, scaling
@@ -67,6 +68,12 @@ from powergrid.solvers.fast import all_finite
 #: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
 #: acting flag (1 when its action is used this tick), fraction of its period until it next acts.
 COMMON_FEATURES = 5
+#: The ``res_*`` columns a :class:`PowerFlowResult` holds: (table, element table, ((column, result field), ...)).
+_RESULT_COLUMNS = (("res_bus", "bus", (("vm_pu", "vm_pu"), ("va_degree", "va_degree"))),
+                   ("res_line", "line", (("p_from_mw", "line_p_from_mw"), ("loading_percent", "line_loading_percent"))),
+                   ("res_trafo", "trafo", (("p_hv_mw", "trafo_p_hv_mw"), ("p_lv_mw", "trafo_p_lv_mw"),
+                                           ("q_lv_mvar", "trafo_q_lv_mvar"), ("loading_percent", "trafo_loading_percent"))),
+                   ("res_ext_grid", "ext_grid", (("p_mw", "ext_grid_p_mw"), ("q_mvar", "ext_grid_q_mvar"))))
 #: Age of a message (s) as an observation feature: raw 0 to 10 years, normalized ``age / AGE_SCALE``.
 AGE_SCALE, AGE_BOUNDS = 3600.0, (0.0, 10 * 366 * 86400.0)
 #: A measurement sent up a link: the child's device power (MW) and its zone's min, mean and max voltage (pu).
@@ -144,6 +151,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.tick = 0
         self._t0: dt.datetime | None = None
         self._stamps: list[str] | None = None
+        #: The flow of the last step (voltages pu and degrees, flows MW/Mvar, loadings % in the net's table row order);
+        #: a failed flow keeps the last sound one (or, at a reset, 1 pu and no flow); None before the first reset.
         self.last_result: PowerFlowResult | None = None
         n_bus, n_line, n_trafo, n_ext = self.solver.shape
         zeros = np.zeros
@@ -417,8 +426,24 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     @property
     def net(self) -> Any:
-        """The pandapower net (through the solver: tap positions the regulators moved are current when read)."""
+        """The pandapower net (through the solver: tap positions the regulators moved are current when read). Its
+        load and sgen tables keep the values of the build; its ``res_*`` tables those of the build's flow (solver
+        ``pandapower``: of its last run), not the last step's: that is :attr:`last_result`, which
+        :meth:`write_results` copies into them."""
         return self.solver.net
+
+    def write_results(self) -> None:
+        """Copy :attr:`last_result` into the net's ``res_bus`` (vm_pu, va_degree), ``res_line`` (p_from_mw,
+        loading_percent), ``res_trafo`` (p_hv_mw, p_lv_mw, q_lv_mvar, loading_percent) and ``res_ext_grid`` (p_mw,
+        q_mvar); their other columns become NaN (the result has no value for them). On demand, never per step."""
+        net, result = self.net, self.last_result if self.last_result is not None else self._nominal
+        for table, element, columns in _RESULT_COLUMNS:
+            frame = pd.DataFrame(np.nan, index=net[element].index, columns=net[table].columns, dtype=np.float64)
+            for column, field in columns:
+                values = getattr(result, field)
+                if len(values) == len(frame):
+                    frame[column] = values
+            net[table] = frame
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | EnvConfig | Mapping[str, Any], **kwargs: Any) -> MultiAgentPowerGridEnv:
