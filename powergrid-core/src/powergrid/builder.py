@@ -191,7 +191,8 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=0.0, q_mvar=0.0, name=d.id)
         d.sgen_row = first_row + i
     zones = net.bus.zone.astype(str).to_numpy() if "zone" in net.bus else np.array([], dtype=str)
-    for a in config.agents:
+    # children's protocols first: a parent's protocol may read its children's action spaces (e.g. setpoint)
+    for a in sorted(config.agents, key=lambda a: -_depth(agents[a.id])):
         agent = agents[a.id]
         if not isinstance(agent, GridAgent):
             continue
@@ -327,6 +328,14 @@ def build_providers(config: EnvConfig, registry: Registry, device_agents: list[D
     for provider in providers.values():
         provider.bind(providers)
     return providers
+
+
+def _depth(agent: Agent) -> int:
+    """How many parents are above ``agent``."""
+    depth = 0
+    while agent.parent is not None:
+        agent, depth = agent.parent, depth + 1
+    return depth
 
 
 def draw_episode(config: EnvConfig, role: str, provider: ProfileProvider, rng: np.random.Generator) -> np.ndarray:
