@@ -34,6 +34,10 @@ DEVICES = """
         def observe_values(self):
             return [0.5]
 
+    @powergrid.register_device("Steady")
+    class Steady(Base):
+        pass  # the bystander: 0.01 MW, no bug
+
     @powergrid.register_device("RaisesInStep")
     class RaisesInStep(Base):
         def step(self, action, ctx):
@@ -95,11 +99,11 @@ def plugins(tmp_path_factory):
 
 
 def _env(device: str) -> MultiAgentPowerGridEnv:
-    """A learned agent of type ``device`` beside a PV on case33bw, 4 steps of 15 min."""
+    """A learned agent of type ``device`` beside a plain device on case33bw, 4 steps of 15 min (no device pack)."""
     return MultiAgentPowerGridEnv.from_config({
         "name": "bugs", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
         "agents": [{"id": "x", "type": device, "bus": 5, "policy": "learned"},
-                   {"id": "pv", "type": "PV", "bus": 6}]})
+                   {"id": "other", "type": "Steady", "bus": 6}]})
 
 
 def _named(device: str, call: str, plugin_file) -> str:

@@ -51,9 +51,11 @@ class Scenario:
     loads: LoadModel
 
 
-def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig) -> Any:
+def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig, base: type | None = None) -> Any:
+    """The plugin ``spec_type`` of ``kind``; an unknown one is a ConfigError at ``path`` (offering the subclasses of
+    ``base`` only, when given: a vertical or horizontal protocol's slot)."""
     try:
-        return registry.load(kind, spec_type)
+        return registry.load(kind, spec_type, base)
     except (UnknownPluginError, PluginLoadError) as exc:
         raise config.source.error(path, str(exc)) from None
 
@@ -210,7 +212,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         else:
             agent.zone = np.unique([d.bus for d in agent.devices()])
         where = f"{a.protocol.path}.type" if a.protocol.params else a.protocol.path
-        cls = _lookup(registry, "protocol", a.protocol.type, where, config)
+        cls = _lookup(registry, "protocol", a.protocol.type, where, config, VerticalProtocol)
         if not (isinstance(cls, type) and issubclass(cls, VerticalProtocol)):
             raise config.source.error(a.protocol.path, f"protocol {a.protocol.type!r} is not a vertical protocol")
         params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config, f"protocol {a.protocol.type!r}")
@@ -218,7 +220,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             agent.protocol = cls(params, agent)
     horizontal = []
     for h in config.horizontal:
-        cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config)
+        cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config, HorizontalProtocol)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
