@@ -762,7 +762,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
         if sound and not all(map(math.isfinite, rewards)):
-            sound, self._failure = False, "non-finite cost or safety"
+            bad = [self._agent_ids[i] for i in np.flatnonzero(~np.isfinite(self._cost_safe).all(axis=0))]
+            sound, self._failure = False, f"non-finite cost or safety of {', '.join(map(repr, bad))}"
         elif not sound:
             assert result is not None
             self._failure = "power flow diverged" if not result.converged else "power flow gave non-finite values"
