@@ -204,3 +204,54 @@ def test_an_exception_whose_type_takes_no_message_becomes_a_plugin_error_naming_
     assert type(again) is PluginError
     assert str(again) == "agent 'x' (Meter): Meter.step() at ctx.tick 2: WireError: register 40001: code 3"
     assert str(plugin_failure(KeyError("price"), "here")) == repr("here: price")  # a KeyError as its argument
+
+
+PROTOCOLS = """
+    from powergrid.protocols import Directive, VerticalProtocol
+
+    @powergrid.register_protocol("raising_price")
+    class RaisingPrice(VerticalProtocol):
+        def directives(self, action, ctx):
+            raise KeyError("missing price table")
+
+    @powergrid.register_protocol("short_price")
+    class ShortPrice(VerticalProtocol):
+        def directives(self, action, ctx):
+            return [Directive(price=ctx.price)]  # one for two children
+
+    @powergrid.register_protocol("nan_price")
+    class NaNPrice(VerticalProtocol):
+        def directives(self, action, ctx):
+            return [Directive(price=float("nan") if ctx.tick == 2 else ctx.price) for _ in self.parent.children]
+"""
+
+
+@pytest.fixture(scope="module")
+def protocols(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad_protocols")
+    with pytest.MonkeyPatch.context() as mp:
+        local_plugin(folder, "buggy_protocols", PROTOCOLS, mp)
+    return folder / "buggy_protocols.py"
+
+
+@pytest.mark.parametrize(("protocol", "error", "tick", "message"), [
+    # 'powergrid: error: KeyError: missing price table' (/work/notes/r32/repro/d1_plugin_exception_unnamed.sh)
+    ("raising_price", KeyError, 0, r"RaisingPrice\.directives\(\) at ctx\.tick 0: missing price table"),
+    # silent before: the second child acted on its own (/work/notes/r32/repro/d3_silent_plugin_bugs.sh)
+    ("short_price", PluginError, 0, r"ShortPrice\.directives\(\) at ctx\.tick 0 returned 1 directive\(s\) for 2 children"),
+    # silent before: the children idled and every cost read 0
+    ("nan_price", PluginError, 2, r"NaNPrice\.directives\(\) at ctx\.tick 2 sent agent 'a' the price nan"),
+])
+def test_a_protocols_bug_names_the_grid_agent_the_plugin_and_the_tick(plugins, protocols, protocol, error, tick, message):
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "bugs", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
+        "agents": [{"id": "mg", "kind": "grid", "policy": "rule", "protocol": {"type": protocol}, "children": ["a", "b"]},
+                   {"id": "a", "type": "Steady", "bus": 5, "policy": "learned"},
+                   {"id": "b", "type": "Steady", "bus": 6, "policy": "learned"}]})
+    env.reset(seed=0)
+    with pytest.raises(error) as got:
+        for _ in range(4):
+            env.step({a: np.zeros(1, np.float32) for a in env.agents})
+    where = rf"agent 'mg' \(protocol '{protocol}' from local:powergrid_local_buggy_protocols, {protocols}\): "
+    assert re.match(where + message, got.value.args[0]), got.value.args[0]
+    assert env.tick == tick

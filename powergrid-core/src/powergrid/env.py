@@ -56,9 +56,9 @@ from powergrid.channels import Channel, ChannelParams, Link
 from powergrid.config import MAX_TICKS, EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
-from powergrid.errors import ActionError
+from powergrid.errors import ActionError, PluginError, plugin_failure
 from powergrid.loads import episode_start
-from powergrid.plugins import Registry
+from powergrid.plugins import Registry, origin
 from powergrid.profiles import check_episode
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
@@ -919,6 +919,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             directive = link.last
         if directive is not None and directive.price is not None:
             price = directive.price
+            if not math.isfinite(price):
+                raise PluginError(f"{_protocol_where(agent.parent, self.ctx)} sent agent {agent.id!r} the price {price}; "
+                                  "a directive's price must be finite ($/MWh)")
             self._signal[pos] = price
         self._price_seen[pos] = price
         if self._acting_list[pos]:
@@ -946,7 +949,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             return
         self.ctx.price = price
         assert isinstance(agent, GridAgent) and agent.protocol is not None
-        for child, child_directive in zip(agent.children, agent.protocol.directives(action, self.ctx)):
+        try:
+            directives = agent.protocol.directives(action, self.ctx)
+        except Exception as exc:  # a protocol's bug: named once, chained
+            raise plugin_failure(exc, _protocol_where(agent, self.ctx)) from exc
+        if len(directives) != len(agent.children):
+            raise PluginError(f"{_protocol_where(agent, self.ctx)} returned {len(directives)} directive(s) for "
+                              f"{len(agent.children)} children; expected one per child (None lets a child decide)")
+        for child, child_directive in zip(agent.children, directives):
             self._decide(child, child_directive, actions, price, extra)
 
     def _check_policy_action(self, agent: Agent, action: Any) -> None:
@@ -1286,6 +1296,11 @@ class _Event:
     parent: int
     min_ticks: int
     link: Link | None = None
+
+
+def _protocol_where(agent: GridAgent, ctx: StepContext) -> str:
+    """The grid agent, its vertical protocol's plugin and the call, for an error the protocol's code caused."""
+    return f"agent {agent.id!r} ({origin(agent.protocol)}): {type(agent.protocol).__name__}.directives() at ctx.tick {ctx.tick}"
 
 
 def _deenergized_as_zero(result: PowerFlowResult) -> PowerFlowResult:
