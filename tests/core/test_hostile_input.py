@@ -107,6 +107,10 @@ def test_yaml_12_octal_is_a_number_and_binary_is_text():
                                  .replace("episode: 1h}", "episode: 1h, start_hour: 0o10}"))
     assert config.time.start_hour == 8 and type(config.time.start_hour) is int
     assert [a.id for a in config.agents] == ["g", "0b1"]
+    # forms PyYAML's 1.1 constructor fails on are text too, not "invalid YAML value" (rv2: 0b_), long ones not "out of range"
+    config = EnvConfig.from_text(BASE.replace("kind: grid}", "kind: grid}\n  - {id: 0b_, kind: grid}\n"
+                                              "  - {id: 0b10101010101010101010101, kind: grid}"))
+    assert [a.id for a in config.agents] == ["g", "0b_", "0b10101010101010101010101"]
     with pytest.raises(ConfigError, match=r"reward\.0o10: unknown parameter of RewardConfig"):
         EnvConfig.from_text(BASE + "reward: {0o10: 1}\n")
     with pytest.raises(ConfigError, match=r"time\.start_hour: expected an integer ≥ 0 ≤ 23, got '-0o10'"):

@@ -383,6 +383,8 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
     (not a ``key``) written ``1e3`` or ``0o10`` is a number, ``yes``/``on``, ``1:30`` and ``0b1`` are text; ``010``
     (8 or 10) is refused."""
     line = n.start_mark.line + 1
+    if not n.style and YAML11_ONLY.fullmatch(n.value):  # text before PyYAML's 1.1 constructor sees it (0b_ fails there)
+        return n.value
     too_long = n.tag.endswith(":int") and len(str(n.value).lstrip("+-0").replace("_", "")) > 19
     if too_long:
         raise ConfigError(f"integer out of range (beyond 2**63): {str(n.value)[:20]}…", file=file, line=line, path=path)
@@ -392,8 +394,6 @@ def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | N
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"invalid YAML value {str(n.value)[:40]!r}: {reason}", file=file, line=line,
                           path=path) from None
-    if not n.style and YAML11_ONLY.fullmatch(n.value):
-        return n.value
     if not n.style and LEADING_ZERO.fullmatch(n.value):
         reading = f"as octal ({value})" if isinstance(value, int) else "as text"  # 08, 09: not octal digits
         raise ConfigError(f"ambiguous number {n.value}: YAML 1.1 reads it {reading}, YAML 1.2 as decimal; "
