@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-def _battery(storage_value: str, ess: dict, steps: int = 8, billed: bool = True) -> dict:
-    """A learned battery on case33bw; ``billed``: with a GridConnection at the slack billing the energy drawn."""
-    pcc = [{"id": "pcc", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid"}}] if billed else []
+
+def _battery(storage_value: str, ess: dict, steps: int = 8, billed: bool = True, element: str = "ext_grid") -> dict:
+    """A learned battery at bus 5 of case33bw; ``billed``: with a GridConnection billing the energy drawn at
+    ``element`` (the first of its table)."""
+    pcc = [{"id": "pcc", "type": "GridConnection", "bus": 0, "params": {"element": element}}] if billed else []
     return {
         "name": "storage_value",
         "network": {"type": "case33bw"},
@@ -21,8 +26,8 @@ def _battery(storage_value: str, ess: dict, steps: int = 8, billed: bool = True)
     }
 
 
-def _episode(storage_value: str, ess: dict, p_mw: float) -> tuple[list[float], MultiAgentPowerGridEnv]:
-    env = MultiAgentPowerGridEnv.from_config(_battery(storage_value, ess))
+def _episode(storage_value: str, ess: dict, p_mw: float, element: str = "ext_grid") -> tuple[list[float], MultiAgentPowerGridEnv]:
+    env = MultiAgentPowerGridEnv.from_config(_battery(storage_value, ess, element=element))
     env.reset(seed=3)
     costs = []
     while env.agents:
@@ -31,14 +36,15 @@ def _episode(storage_value: str, ess: dict, p_mw: float) -> tuple[list[float], M
     return costs, env
 
 
-@pytest.mark.parametrize("p_mw", [0.5, -0.5])
-def test_the_last_step_pays_back_the_energy_taken_at_the_episodes_mean_price(p_mw):
+@pytest.mark.parametrize(("p_mw", "element"), [(0.5, "ext_grid"), (-0.5, "ext_grid"), (-0.5, "line")])
+def test_the_last_step_pays_back_the_energy_taken_at_the_episodes_mean_price(p_mw, element):
     """Discharging at 0.5 MW for 2 h empties the battery to soc_min: (0.5 − 0.1)·2 MWh·η_d = 0.76 MWh delivered;
     charging fills it to soc_max, (0.9 − 0.5)·2·η_d = 0.76 MWh more to deliver. The last step's cost changes by
-    ∓0.76 MWh × the episode's mean price; every other step is unchanged."""
+    ∓0.76 MWh × the episode's mean price; every other step is unchanged. Metered at the slack's ext_grid or at the
+    feeder's first line (0 → 1), behind which bus 5 lies."""
     ess = {"degradation_cost": 5.0}
-    valued, env = _episode("mean_price", ess, p_mw)
-    plain, _ = _episode("none", ess, p_mw)
+    valued, env = _episode("mean_price", ess, p_mw, element)
+    plain, _ = _episode("none", ess, p_mw, element)
     mean_price = float(np.mean(env.ctx.profiles["price"]))
     delivered = 0.4 * 2.0 * 0.95 * np.sign(p_mw)  # MWh of E·η_d the episode took out of the store
     assert valued[:-1] == plain[:-1]
@@ -80,7 +86,7 @@ def test_without_a_device_billing_grid_energy_stored_energy_earns_nothing():
     "charge 0.4 MW for 2 h" earned 24.46 $). Stores are then valued at 0 $/MWh, as under ``none``, with a warning
     naming ``reward.storage_value``; with a GridConnection the energy is billed and credited (the test above)."""
     ess = {"degradation_cost": 5.0}
-    with pytest.warns(UserWarning, match=r"reward\.storage_value: mean_price: no device bills the energy the stores \(bat\) charge"):
+    with pytest.warns(UserWarning, match=r"reward\.storage_value: mean_price: the stores \(bat\) are behind no device that bills"):
         free = MultiAgentPowerGridEnv.from_config(_battery("mean_price", ess, billed=False))
     plain = MultiAgentPowerGridEnv.from_config(_battery("none", ess, billed=False))
     costs = {}
@@ -93,3 +99,43 @@ def test_without_a_device_billing_grid_energy_stored_energy_earns_nothing():
             costs[name].append(infos["bat"]["cost"])
     assert costs["free"] == costs["plain"]
     assert min(costs["free"]) >= 0 and sum(costs["free"]) > 0  # only the degradation: charging earns nothing
+
+
+def test_a_store_behind_no_billing_meter_earns_nothing_while_the_metered_ones_are_valued():
+    """Hold-out review rv1 D1: on ieee34_3mg each microgrid's GridConnection meters its trafo, so a learned ESS on the
+    backbone bus 840 charges from the free slack; it was credited at the mean price because *other* devices bill
+    energy (charging 0.5 MW all day earned 35.41 $). The check is per store: only 'bb_ess' is named and worth 0, the
+    microgrids' ESS stay valued."""
+    import warnings
+
+    import yaml
+
+    from powergrid.config import EnvConfig
+
+    with open(CONFIGS / "ieee34_3mg.yaml") as f:
+        raw = yaml.safe_load(f)
+    raw["spaces"] = {"action": "physical", "observation": "normalized"}
+    raw["time"] = {**raw["time"], "episode": "2h"}
+    raw["agents"].append({"id": "bb_ess", "type": "ESS", "bus": "840", "policy": "learned",
+                          "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}})
+    costs = {}
+    for value in ("mean_price", "none"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            env = MultiAgentPowerGridEnv(EnvConfig.from_dict({**raw, "reward": {**raw["reward"], "storage_value": value}}))
+        named = [str(w.message) for w in caught if "storage_value" in str(w.message)]
+        stores = {d.id for d in env.scenario.device_agents if d.device.stored_mwh() is not None}
+        if value == "mean_price":
+            assert len(named) == 1 and "stores (bb_ess) are behind no device that bills" in named[0]
+            assert env.scenario.valued_stores == stores - {"bb_ess"} and len(stores) == 4
+        else:
+            assert not named and env.scenario.valued_stores == frozenset()
+        env.reset(seed=0)
+        costs[value] = []
+        while env.agents:
+            actions = {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}
+            actions["bb_ess"] = np.array([-0.5], np.float32)
+            *_, infos = env.step(actions)
+            costs[value].append(infos["bb_ess"]["cost"])
+    assert env.scenario.agents["bb_ess"].device.stored_mwh() > 0.95  # it did charge
+    assert costs["mean_price"] == costs["none"]  # and earned nothing for it

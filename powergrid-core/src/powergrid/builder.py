@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class Scenario:
     solver: PowerFlowSolver
     providers: dict[str, ProfileProvider]
     loads: LoadModel
+    #: the device agents whose store is valued at the episode's end (:func:`valued_stores`)
+    valued_stores: frozenset[str] = frozenset()
 
 
 def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig, base: type | None = None) -> Any:
@@ -185,9 +188,10 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             agents[child].parent = agents[a.id]
     check_energised(net, config)
     check_impedances(net, config)
-    loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
+    valued = valued_stores(net, config, device_agents)
+    loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     first_row = len(net.sgen)
     for i, d in enumerate(device_agents):
         pp.create_sgen(net, int(net.bus.index[d.bus]), p_mw=0.0, q_mvar=0.0, name=d.id)
@@ -241,7 +245,29 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     roots = [agents[a.id] for a in config.agents if agents[a.id].parent is None]
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
-    return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers, loads)
+    return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers, loads,
+                    valued)
+
+
+def valued_stores(net: Any, config: EnvConfig, device_agents: list[DeviceAgent]) -> frozenset[str]:
+    """The device agents with a store (:meth:`Device.stored_mwh`) whose energy ``reward.storage_value: mean_price``
+    values: those at a bus a billing device (:attr:`Device.bills_energy`) meters (:meth:`Device.billed_buses`). The
+    energy the others charge is free, so it is worth 0 $/MWh: one UserWarning names them at reward.storage_value."""
+    stores = [d for d in device_agents if type(d.device).stored_mwh is not Device.stored_mwh]
+    if config.reward.storage_value != "mean_price" or not stores:
+        return frozenset()
+    billed: set[int] = set()
+    for d in device_agents:
+        if type(d.device).bills_energy:
+            buses = d.device.billed_buses(net)
+            billed.update(range(len(net.bus)) if buses is None else (int(b) for b in buses))
+    free = [d.id for d in stores if d.bus not in billed]
+    if free:
+        warnings.warn(str(config.source.error("reward.storage_value", (
+            f"mean_price: the stores ({', '.join(free)}) are behind no device that bills grid energy (no "
+            "GridConnection meters their bus), so the energy they charge is free and valued at 0 $/MWh, as under "
+            "'none' (set it to none to say so)"))), UserWarning, stacklevel=3)
+    return frozenset(d.id for d in stores if d.bus in billed)
 
 
 def check_energised(net: Any, config: EnvConfig) -> None:

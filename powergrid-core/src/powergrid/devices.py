@@ -86,8 +86,9 @@ class Device:
     profiles_used: ClassVar[tuple[str, ...]] = ()
     #: The array twin of :meth:`step` for many instances at once (a :class:`Kernel` subclass), or None.
     Kernel: ClassVar[type[Kernel] | None] = None
-    #: Whether it bills the energy drawn from the grid (a PCC meter). With none in a scenario the energy a store
-    #: charges is free, and ``reward.storage_value: mean_price`` values stores at 0 $/MWh (a warning says so).
+    #: Whether it bills the energy drawn from the grid (a PCC meter; :meth:`billed_buses` says where). The energy a
+    #: store behind no such meter charges is free, and ``reward.storage_value: mean_price`` values it at 0 $/MWh (a
+    #: warning says so).
     bills_energy: ClassVar[bool] = False
 
     def __init__(self, params: Any, dt_h: float) -> None:
@@ -109,6 +110,11 @@ class Device:
         parameter that does not fit the network (it becomes a config error).
         """
 
+    def billed_buses(self, net: Any) -> np.ndarray | None:
+        """The bus rows whose energy drawn from the grid it bills, when :attr:`bills_energy`; None (the default): every
+        bus. Asked once, when the scenario is built."""
+        return None
+
     def reset(self, rng: np.random.Generator) -> None:
         """Draw the initial state from ``rng`` and clear the step outputs."""
         self.p_mw = self.q_mvar = self.cost = self.safety = self.projection = 0.0
@@ -116,7 +122,7 @@ class Device:
     def stored_mwh(self) -> float | None:
         """The energy (MWh) the device could deliver to the grid from its store now, or None (the default): no store.
         The environment values its change over an episode at the episode's mean price
-        (:attr:`~powergrid.config.RewardConfig.storage_value`; 0 when no device bills grid energy), so a store drained
+        (:attr:`~powergrid.config.RewardConfig.storage_value`; 0 when no device bills the energy at its bus), so a store drained
         by the end earns nothing."""
         return None
 

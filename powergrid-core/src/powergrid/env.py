@@ -37,7 +37,6 @@ import functools
 import math
 import os
 import pickle
-import warnings
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -178,18 +177,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._applied_settings: dict[tuple[str, int], int] = {}
         self._n_dev = len(devices)
         dev_pos = {d.id: i for i, d in enumerate(devices)}
-        # the devices with a store whose energy is valued at the episode's end (RewardConfig.storage_value): at the
-        # mean price when a device bills the energy they charge, else it is free and worth 0 (no reward for storing it)
-        stores = [i for i, d in enumerate(self._devices) if type(d).stored_mwh is not Device.stored_mwh]
-        self._value_stores = self.config.reward.storage_value == "mean_price"
-        if self._value_stores and stores and not any(type(d).bills_energy for d in self._devices):
-            self._value_stores = False
-            where = self.config.source.error("reward.storage_value", "mean_price: no device bills the energy the stores "
-                                             f"({', '.join(devices[i].id for i in stores)}) charge (no GridConnection), "
-                                             "so stored energy is valued at 0 $/MWh, as under 'none' (set it to none "
-                                             "to say so)")
-            warnings.warn(str(where), UserWarning, stacklevel=2)
-        self._stores = stores if self._value_stores else []
+        # the devices with a store whose energy is valued at the episode's end at the mean price (those behind a
+        # billing meter, Scenario.valued_stores); the energy the others charge is free and worth 0
+        self._stores = [i for i, d in enumerate(devices) if d.id in s.valued_stores]
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
@@ -642,7 +632,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             d.reactive.q_mvar = None
         self._groups.load()
         # the $/MWh a store's energy is worth at the end (reward.storage_value), and the stores' MWh at the start
-        self.ctx.store_price = float(np.mean(self.ctx.profiles["price"][:self.n_steps])) if self._value_stores else 0.0
+        self.ctx.store_price = float(np.mean(self.ctx.profiles["price"][:self.n_steps])) if self._stores else 0.0
         if self._stores:
             self._stored0 = np.array([self._devices[i].stored_mwh() for i in self._stores])
         self._policies = {}

@@ -28,23 +28,26 @@ class GridConnectionParams:
 FLOW_FIELDS = {"ext_grid": "ext_grid_p_mw", "trafo": "trafo_p_hv_mw", "line": "line_p_from_mw"}
 
 
-def from_side_is_the_end(net: Any, row: int) -> bool:
-    """Whether line ``row`` (position) feeds a radial end on its *from* side: without the line its from bus is cut
-    off from every slack (ext_grid or slack generator, :func:`powergrid.slacks.slack_buses`) and its to
-    bus is not. The import into that end is then ``−p_from_mw``."""
+def cut_off(net: Any, element: str, row: int) -> set[int]:
+    """The in-service buses (net.bus labels) that lose every slack (ext_grid or slack generator,
+    :func:`powergrid.slacks.slack_buses`) when ``element`` (``"line"`` or ``"trafo"``) at position ``row`` is opened,
+    respecting switches."""
     import networkx as nx
     import pandapower.topology as top
 
     graph = top.create_nxgraph(net, multi=True)
-    line = net.line.index[row]
-    for u, v, key in list(graph.edges(keys=True)):
-        if key == ("line", line):
-            graph.remove_edge(u, v, key)
+    key = (element, net[element].index[row])
+    graph.remove_edges_from([e for e in graph.edges(keys=True) if e[2] == key])
     sources = set(slack_buses(net))
+    return {b for part in nx.connected_components(graph) if not sources & part for b in part}
+
+
+def from_side_is_the_end(net: Any, row: int) -> bool:
+    """Whether line ``row`` (position) feeds a radial end on its *from* side: without the line its from bus is cut
+    off from every slack and its to bus is not. The import into that end is then ``−p_from_mw``."""
     start, end = int(net.line.from_bus.iat[row]), int(net.line.to_bus.iat[row])
-    if start not in graph or end not in graph:
-        return False
-    return not (sources & nx.node_connected_component(graph, start)) and bool(sources & nx.node_connected_component(graph, end))
+    cut = cut_off(net, "line", row)
+    return start in cut and end not in cut and end in net.bus.index[net.bus.in_service.astype(bool)]
 
 
 def exchange_cost(rate: Any, import_mw: Any, dt: Any, demand_charge: Any, new_peak_mw: Any) -> Any:
@@ -128,6 +131,17 @@ class GridConnection(Device):
             self.row = names.index(self.params.name)
         if self.params.element == "line":
             self.sign = -1.0 if from_side_is_the_end(net, self.row) else 1.0
+
+    def billed_buses(self, net: Any) -> np.ndarray:
+        """The buses its element meters: an ext_grid, every bus its slack feeds; a trafo or line, the buses cut off
+        from every slack when it is opened (none in a mesh that feeds them around it)."""
+        import pandapower.topology as top
+
+        if self.params.element == "ext_grid":
+            behind = top.connected_component(top.create_nxgraph(net), int(net.ext_grid.bus.iat[self.row]))
+        else:
+            behind = cut_off(net, self.params.element, self.row)
+        return np.flatnonzero(net.bus.index.isin(list(behind)))
 
     def step(self, action: object, ctx: StepContext) -> None:
         self.cost = self.safety = self.projection = 0.0
