@@ -160,11 +160,11 @@ def test_nothing_measured_after_a_reset_is_not_comm_ok(servers, devices, ctx) ->
     assert not device.comm_ok and device.observe().tolist() == [0.0, 0.0, 0.0]
 
 
-def test_a_cleared_enable_or_mode_is_a_fault_and_written_again(servers, devices, ctx) -> None:
+def test_rewrite_a_cleared_enable_or_mode_is_a_fault_and_written_again(servers, devices, ctx) -> None:
     # WSetMod (0: percent of WMax, 1: watts) was never written nor checked, and WSetEna only once per scan:
     # another client (or the DER's reversion timer) clearing it left P at 0 with comm_ok and no fault
     server = sunspec_server(servers)
-    device = client(server.port, devices)
+    device = client(server.port, devices, on_override="rewrite")
     enable, mode = server.unit.located(704, "WSetEna").address, server.unit.located(704, "WSetMod").address
     device.step([-0.2], ctx)
     server.step()
@@ -236,3 +236,85 @@ def test_a_scale_factor_that_is_not_static_is_read_with_its_value(servers, devic
     device.step([0.003], ctx)
     assert kinds(device) == [("read", "p", NOT_AVAILABLE)]
     assert device.last_error == "p: not_available (scale factor W_SF not implemented (0x8000))"
+
+
+def test_yield_an_override_is_noted_once_and_nothing_written_until_it_ends(servers, devices, ctx) -> None:
+    # another client (a utility's curtailment) clearing WSetEna before each step: the device re-enabled it every
+    # step, 20 'overridden' faults and safety 20 in 20 steps (override_fight.py), fighting the other controller
+    server = sunspec_server(servers)
+    device = client(server.port, devices)
+    enable = server.unit.located(704, "WSetEna").address
+    device.step([-0.2], ctx)
+    server.step()
+    other = ModbusLink("127.0.0.1", server.port)
+    try:
+        noted = []
+        for _ in range(5):
+            other.write_words(enable, [0])
+            server.step()
+            device.step([-0.2], ctx)
+            noted += kinds(device)
+            assert device.comm_ok and device.safety == 0.0 and device.yielded
+            assert device.p_mw == 0.0  # measured: the other controller's curtailment is what the grid sees
+        assert noted == [("write", "setpoint", "yielded")] and server.raw("holding", enable) == 0
+        writes = server.stats["writes"]
+        device.step([-0.2], ctx)
+        assert server.stats["writes"] == writes  # nothing written while yielded
+        other.write_words(enable, [1])  # the other controller hands the setpoint back
+    finally:
+        other.close()
+    device.step([-0.2], ctx)
+    assert kinds(device) == [("write", "setpoint", "resumed")] and device.comm_ok and not device.yielded
+    device.step([0.1], ctx)
+    server.step()
+    assert server.device.p_mw == pytest.approx(0.1) and device.state_dict()["yielded"] == 0.0
+    other = ModbusLink("127.0.0.1", server.port)
+    try:
+        other.write_words(enable, [0])
+    finally:
+        other.close()
+    device.step([0.1], ctx)
+    assert device.yielded
+    device.reset(np.random.default_rng(1))  # a reset takes the setpoint back
+    device.step([0.2], ctx)
+    server.step()
+    assert server.raw("holding", enable) == 1 and server.device.p_mw == pytest.approx(0.2) and not device.yielded
+
+
+class FixedModeUnit(ImageUnit):
+    """Reads WSetMod = 1 (watts) and refuses any write to it (exception 2), as a fixed-mode DER."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set(704, "WSetMod", 1)
+        self.mode = self.map.find(704, "WSetMod").address
+
+    def accept(self, address: int, words: list[int]) -> int | None:
+        if address <= self.mode < address + len(words):
+            return 2
+        return super().accept(address, words)
+
+
+@pytest.mark.parametrize("on_override", ["yield", "rewrite"])
+def test_a_fixed_mode_der_gets_wset_and_wsetena_without_a_wsetmod_write(servers, devices, ctx, on_override) -> None:
+    # WSetEna, WSetMod and WSet went in one request: a DER refusing WSetMod writes failed every step
+    # ("write 40092+4: exception response 2") and never got its setpoint (wsetmod_refused.py)
+    unit = FixedModeUnit()
+    server = ModbusServer({1: unit}).start()
+    servers.append(server)
+    device = client(server.port, devices, soc=False, p_min_mw=-0.005, p_max_mw=0.005, on_override=on_override)
+    enable, wset = unit.map.find(704, "WSetEna"), unit.map.find(704, "WSet")
+    device.step([0.003], ctx)
+    assert device.comm_ok, device.last_error
+    assert unit.words("holding", enable.address, 1) == [1] and unit.words("holding", wset.address, 2) == [0, 3000]
+    with server.lock:
+        unit.set(704, "WSetEna", 0)  # cleared by another controller
+    device.step([0.002], ctx)
+    if on_override == "rewrite":  # WSetEna written again alone, without the refused WSetMod
+        assert kinds(device) == [("write", "setpoint", "overridden")]
+        assert device.last_error == "read back WSetEna = 0 (written 1): written again"
+        assert unit.words("holding", enable.address, 1) == [1]
+        device.step([0.002], ctx)
+        assert device.comm_ok and unit.words("holding", wset.address, 2) == [0, 2000], device.last_error
+    else:
+        assert kinds(device) == [("write", "setpoint", "yielded")] and device.comm_ok

@@ -91,6 +91,7 @@ class LinkedDevice(Device):
         self.last_error = ""
         self.register_flags: dict[str, str] = {}
         self.records: list[dict[str, Any]] = []
+        self.notices: list[dict[str, Any]] = []
         self.measured_at = self.clock()
         self.held_s = 0.0  # simulated time since the last good measurement
 
@@ -117,15 +118,17 @@ class LinkedDevice(Device):
         return state
 
     # ------------------------------------------------------------------ records
-    def record(self, op: str, what: str, kind: str, detail: str = "", value: float | None = None) -> None:
+    def record(self, op: str, what: str, kind: str, detail: str = "", value: float | None = None,
+               fault: bool = True) -> None:
         """One communication fault of this step: ``op`` read/write, ``what`` the value, ``kind`` the fault;
-        ``device`` says which equipment (address and unit id: one agent may own several devices)."""
+        ``device`` says which equipment (address and unit id: one agent may own several devices). With
+        ``fault`` False a notice: reported the same way, but no safety and ``comm_ok`` unchanged."""
         p = self.params
         entry: dict[str, Any] = {"op": op, "what": what, "kind": kind, "detail": detail,
                                  "device": f"{p.serial_port or f'{p.host}:{p.port}'} unit {p.unit_id}"}
         if value is not None:
             entry["value"] = value
-        self.records.append(entry)
+        (self.records if fault else self.notices).append(entry)
 
     def reading(self, name: str, reading: Any) -> float | None:
         """The value of a decoded reading, or None (recorded) when it is flagged."""
@@ -136,8 +139,8 @@ class LinkedDevice(Device):
         return None
 
     def info(self) -> dict[str, list[dict[str, Any]]]:
-        """This step's communication faults, for ``infos[agent]["comm"]`` (empty when all went well)."""
-        return {"comm": list(self.records)}
+        """This step's communication faults and notices, for ``infos[agent]["comm"]`` (empty when all went well)."""
+        return {"comm": self.records + self.notices}
 
     # ------------------------------------------------------------------ Device contract
     def reset(self, rng: np.random.Generator) -> None:
@@ -154,7 +157,7 @@ class LinkedDevice(Device):
         self.projection = distance
         self.cost = 0.0
         self.register_flags = {}
-        self.records = []
+        self.records, self.notices = [], []
         p = q = soc = None
         try:
             p, q, soc = self.exchange()

@@ -11,10 +11,16 @@ controls active power through model 704 (DER AC controls: ``WSetEna`` = 1 and
 - the state of charge (``soc: true``) from model 713 (``SoC``), 802 (``SoC``) or 124 (``ChaState``), in %.
 
 Values are scaled by their scale-factor points: read at the scan when pysunspec2
-marks them static, else in the same request as their value each step. Every step
-also reads back ``WSetEna`` and ``WSetMod``; a value other than 1 (another client
-or the DER's reversion timer changed it) is an ``overridden`` fault, and both are
-written again at once. A "not implemented" value, a value outside the plausible range (|P| above
+marks them static, else in the same request as their value each step. Before the first
+write after a scan or a reset, ``WSetEna`` and ``WSetMod`` are read and only those
+not reading 1 are written (a fixed-mode DER may refuse any write to ``WSetMod``).
+Every step also reads them back; a value other than 1 means another client (e.g. a
+utility's curtailment) or the DER's reversion timer took the setpoint over. With
+``on_override: yield`` (default) the device records it once (a ``yielded`` notice,
+not a fault: no safety, ``comm_ok`` unchanged) and writes nothing until both read 1
+again (a ``resumed`` notice), or until a reset or a rescan; P/Q are still measured.
+With ``on_override: rewrite`` it is an ``overridden`` fault each time and the changed
+points are written again at once. A "not implemented" value, a value outside the plausible range (|P| above
 ``plausible_factor`` times the setpoint limits, SOC outside 0–100 %) or a
 reply of the wrong length is a fault, handled like a lost answer (see
 :mod:`powergrid_hil.device`).
@@ -28,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from powergrid.params import flag, integer
+from powergrid.params import choice, flag, integer
 from powergrid_hil.client import CommError
 from powergrid_hil.device import LinkedDevice, LinkParams
 from powergrid_hil.registers import CLAMPED, MALFORMED, NOT_AVAILABLE, Reading
@@ -47,6 +53,9 @@ MAX_READ = 125  # registers in one read request (Modbus limit)
 class SunSpecDeviceParams(LinkParams):
     base_address: int = integer(BASE_ADDRESS, ge=0, le=65535, doc="holding register of the SunS marker")
     soc: bool = flag(False, doc="read the state of charge (storage: model 713, 802 or 124)")
+    on_override: str = choice(("yield", "rewrite"), "yield",
+                              doc="another controller cleared WSetEna/WSetMod: stop writing until they read 1 again "
+                                  "(yield), or write them again each step as a fault (rewrite)")
 
 
 @attrs.frozen
@@ -77,7 +86,9 @@ class SunSpecDevice(LinkedDevice):
         self.map: SunSpecMap | None = None
         self.points: Points | None = None
         self._scanned_at_reconnect = -1
-        self._enabled = False  # WSetEna written since the last scan
+        self._control_checked = False  # WSetEna/WSetMod read since the last scan or reset
+        self._to_write: list[tuple[str, Located]] = []  # control points to write with the next WSet
+        self.yielded = False  # another controller has the setpoint: nothing written
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -132,7 +143,7 @@ class SunSpecDevice(LinkedDevice):
                 if not scale.point.constant and name != "setpoint":  # e.g. model 103's W_SF: may change at run time
                     points.scales[name] = scale
         self.map, self.points, self._scanned_at_reconnect = found, points, link.reconnects
-        self._enabled = False
+        self._control_checked = self.yielded = False
         return points
 
     def _implemented(self, found: SunSpecMap, located: Located) -> bool:
@@ -163,19 +174,27 @@ class SunSpecDevice(LinkedDevice):
                 raise exc.tag("read", group[0][2]) from None
         return image
 
-    def _write_control(self, points: Points, setpoint: list[int], control: bool) -> None:
-        """Write ``WSet`` (with ``WSetEna`` = 1 and ``WSetMod`` = 1 first when ``control``), contiguous runs at once."""
-        words = dict(zip(points.setpoint.addresses, setpoint))
-        if control:
-            for _, located in points.control():
-                words.update(zip(located.addresses, located.point.encode(1)[0]))
-        run: list[int] = []
+    def reset(self, rng: Any) -> None:
+        super().reset(rng)
+        self._control_checked = self.yielded = False  # take the setpoint back: read the controls before writing
+
+    def _write(self, setpoint: list[int], control: list[tuple[str, Located]]) -> None:
+        """Write ``WSet``, and 1 to the ``control`` points, contiguous runs in one request each."""
+        points = self.points
+        words = dict(zip(points.setpoint.addresses, setpoint))  # type: ignore[union-attr]
+        for _, located in control:
+            words.update(zip(located.addresses, located.point.encode(1)[0]))
+        runs: list[list[int]] = []
         for address in sorted(words):
-            if run and address != run[-1] + 1:
+            if runs and address == runs[-1][-1] + 1:
+                runs[-1].append(address)
+            else:
+                runs.append([address])
+        try:
+            for run in runs:
                 self.link.write_words(run[0], [words[a] for a in run])
-                run = []
-            run.append(address)
-        self.link.write_words(run[0], [words[a] for a in run])
+        except CommError as exc:
+            raise exc.tag("write", "setpoint", self.setpoint_mw) from None
 
     def _value(self, name: str, located: Located, image: dict[int, int], low: float, high: float) -> float | None:
         """A point's value in ``[low, high]``, or None (recorded) when not implemented or out of range."""
@@ -203,23 +222,30 @@ class SunSpecDevice(LinkedDevice):
         setpoint, clamped = points.setpoint.point.encode(self.setpoint_mw * W_PER_MW, points.exponents.get("setpoint", 0))
         if clamped:
             self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
-        try:
-            self._write_control(points, setpoint, control=not self._enabled)
-        except CommError as exc:
-            raise exc.tag("write", "setpoint", self.setpoint_mw) from None
-        self._enabled = True
+        if not self._control_checked:  # after a scan or a reset: write only the controls not reading 1
+            self._to_write = _not_one(points, self._read_points(points.control()))
+            self._control_checked = True
+        if not self.yielded:
+            self._write(setpoint, self._to_write)
+            self._to_write = []
         reads = [("p", points.p), ("q", points.q), ("soc", points.soc), *points.control()]
         reads += [(name, scale) for name, scale in points.scales.items()]
         image = self._read_points([(name, x) for name, x in reads if x is not None])
-        changed = [f"{name} = {words[0] if len(words) == 1 else words}" for name, x in points.control()
-                   if (words := [image[a] for a in x.addresses]) != x.point.encode(1)[0]]
-        if changed:  # another client or the DER's reversion timer: the setpoint is not in effect
-            self.record("write", "setpoint", "overridden", f"read back {', '.join(changed)} (written 1): written "
-                        "again", self.setpoint_mw)
-            try:
-                self._write_control(points, setpoint, control=True)
-            except CommError as exc:
-                raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+        changed = _not_one(points, image)
+        said = ", ".join(f"{name} = {_words(x, image)}" for name, x in changed)
+        if self.yielded and not changed:
+            self.yielded = False
+            self.record("write", "setpoint", "resumed", "WSetEna and WSetMod read 1 again: the setpoint is written "
+                        "from the next step", fault=False)
+        elif changed and not self.yielded:  # another client or the DER's reversion timer: the setpoint is not in effect
+            if self.params.on_override == "rewrite":
+                self.record("write", "setpoint", "overridden", f"read back {said} (written 1): written again",
+                            self.setpoint_mw)
+                self._write(setpoint, changed)
+            else:
+                self.yielded = True
+                self.record("write", "setpoint", "yielded", f"read back {said} (written 1): another controller has "
+                            "the setpoint; nothing written until both read 1 again", self.setpoint_mw, fault=False)
         limit = self.plausible_mw * W_PER_MW
         p = self._value("p", points.p, image, -limit, limit)
         q = None if points.q is None else self._value("q", points.q, image, -limit, limit)
@@ -228,6 +254,19 @@ class SunSpecDevice(LinkedDevice):
         if p is None or (points.q is not None and q is None):
             return None, None, soc
         return p / W_PER_MW, (q or 0.0) / W_PER_MW, soc
+
+    def state_dict(self) -> dict[str, float]:
+        return {**super().state_dict(), "yielded": float(self.yielded)}
+
+
+def _words(located: Located, image: dict[int, int]) -> int | list[int]:
+    words = [image[a] for a in located.addresses]
+    return words[0] if len(words) == 1 else words
+
+
+def _not_one(points: Points, image: dict[int, int]) -> list[tuple[str, Located]]:
+    """The control points whose words in ``image`` are not 1."""
+    return [(name, x) for name, x in points.control() if [image[a] for a in x.addresses] != x.point.encode(1)[0]]
 
 
 def _hex(words: list[int]) -> str:
