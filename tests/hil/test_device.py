@@ -101,6 +101,18 @@ def test_implausible_p_is_a_fault_and_held(ess_server, devices, ctx) -> None:
     assert device.p_mw == pytest.approx(0.2) and device.safety == 1.0 and not device.comm_ok
 
 
+def test_implausible_q_is_a_fault_and_held(ess_server, devices, ctx) -> None:
+    # only P was checked: 30 Mvar from a ±0.3 MW device was a good measurement and went into the flow (q_plausible.py)
+    device = make_device(ess_server.port, p_min_mw=-0.3, p_max_mw=0.3)
+    devices.append(device)
+    drive(device, ess_server, [0.2], ctx)
+    q = device.q_mvar
+    ess_server.poke("input", 0, [200, 30000])  # P 0.2 MW, Q 30 Mvar
+    device.step([0.2], ctx)
+    assert kinds(device) == [("read", "q", CLAMPED)] and device.last_error.startswith("q: out_of_range (read 30 Mvar")
+    assert device.q_mvar == q and device.safety == 1.0 and not device.comm_ok
+
+
 def test_setpoint_written_and_measurement_read_back(ess_server, devices, ctx) -> None:
     device = make_device(ess_server.port)
     devices.append(device)

@@ -52,7 +52,7 @@ class LinkParams:
     max_age_s: float = quantity("s", 60.0, gt=0, doc="a measurement older than this is stale (wall clock)")
     max_hold_s: float = quantity("s", 3600.0, ge=0, doc="simulated time a held measurement is used for, then 0")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
-    plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| above this × max(|p_min|, |p_max|) is out of range")
+    plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| or |Q| above this × max(|p_min|, |p_max|) is out of range")
 
     def __attrs_post_init__(self) -> None:
         if self.p_min_mw > self.p_max_mw:
@@ -234,8 +234,8 @@ class ModbusDevice(LinkedDevice):
     The map's entries give address, table, type (int16, uint16, int32, uint32,
     float32), word order, scale, units (converted to MW, Mvar, fraction) and access; see
     :meth:`~powergrid_hil.registers.RegisterMap.from_mapping`. The setpoint register must hold
-    ``[p_min_mw, p_max_mw]`` (else a config error); a P reading beyond ``plausible_factor`` ×
-    max(|p_min_mw|, |p_max_mw|) is an ``out_of_range`` fault. A map without a setpoint
+    ``[p_min_mw, p_max_mw]`` (else a config error); a P (MW) or Q (Mvar) reading beyond
+    ``plausible_factor`` × max(|p_min_mw|, |p_max_mw|) is an ``out_of_range`` fault. A map without a setpoint
     (``setpoint: null``) is a read-only device: no action, P/Q (and SOC) measured and put into the flow.
     """
 
@@ -268,8 +268,9 @@ class ModbusDevice(LinkedDevice):
             except CommError as exc:
                 raise exc.tag("read", name) from None
             reading = reg.decode(words, fallback=fallbacks[name])
-            if name == "p" and reading.ok and abs(reading.value) > self.plausible_mw:
-                reading = Reading(reading.value, CLAMPED, f"read {reading.value:g} MW, beyond plausible_factor "
+            if name in ("p", "q") and reading.ok and abs(reading.value) > self.plausible_mw:
+                unit = "MW" if name == "p" else "Mvar"
+                reading = Reading(reading.value, CLAMPED, f"read {reading.value:g} {unit}, beyond plausible_factor "
                                   f"{self.params.plausible_factor:g} × {self.p_ref:g} MW")
             values[name] = self.reading(name, reading)
         p, q = values.get("p"), values.get("q")
