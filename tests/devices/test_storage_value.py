@@ -139,3 +139,19 @@ def test_a_store_behind_no_billing_meter_earns_nothing_while_the_metered_ones_ar
             costs[value].append(infos["bb_ess"]["cost"])
     assert env.scenario.agents["bb_ess"].device.stored_mwh() > 0.95  # it did charge
     assert costs["mean_price"] == costs["none"]  # and earned nothing for it
+
+
+def test_validate_shows_that_unmetered_stores_are_valued_at_0(tmp_path, capsys):
+    """Hold-out review rv1 D2: the warning was raised at the env's first build only, so ``powergrid validate`` said ok
+    and nothing else; it is now raised by build_scenario, once, with the file and line of the reward section."""
+    from powergrid.cli import main
+
+    config = tmp_path / "store.yaml"
+    config.write_text("name: store\nnetwork: {type: case33bw}\ntime: {physics: 15min, episode: 2h}\n"
+                      "reward: {cost_weight: 1.0}\n"
+                      "agents:\n  - {id: bat, type: ESS, bus: 5, policy: learned}\n")
+    assert main(["validate", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "store.yaml: ok" in out
+    warned = [line for line in err.splitlines() if line.startswith("powergrid: warning:")]
+    assert len(warned) == 1 and f"{config}:4 reward.storage_value: mean_price: the stores (bat) are behind no" in warned[0]
