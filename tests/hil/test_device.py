@@ -60,7 +60,13 @@ def test_params_are_checked() -> None:
     ("p: {address: 0, units: A}", "registers.p.units: 'A' is not converted (expected one of MW, kW, W)"),
     ("q: {address: 1, units: kW}", "registers.q.units: 'kW' is not converted (expected one of Mvar, kvar, var)"),
     ("setpoint: {address: 0, scale: 0.00001}", "registers.setpoint: int16 × 1e-05 MW holds [-0.32767, 0.32767] MW, "
-     "narrower than the device's [p_min_mw, p_max_mw] = [-1, 1] MW"),
+     "narrower than the device's [p_min_mw, p_max_mw] = [-1, 1] MW (use a larger scale or a 32-bit type)"),
+    # the entry's own min/max was blamed on its type and scale (rv2 units_probe.py)
+    ("setpoint: {address: 0, units: kW, min: -300, max: 300}", "registers.setpoint: min/max give [-0.3, 0.3] MW, "
+     "narrower than the device's [p_min_mw, p_max_mw] = [-1, 1] MW (widen min/max or narrow p_min_mw/p_max_mw)"),
+    ("setpoint: {address: 0, scale: 0.00001, max: 0.1}", "registers.setpoint: int16 × 1e-05 MW within min/max holds "
+     "[-0.32767, 0.1] MW, narrower than the device's [p_min_mw, p_max_mw] = [-1, 1] MW (use a larger scale or a "
+     "32-bit type, and widen min/max)"),
 ])
 def test_bad_register_map_in_a_scenario_names_file_and_entry(tmp_path, entry: str, message: str) -> None:
     from powergrid.config import EnvConfig

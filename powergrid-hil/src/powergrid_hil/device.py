@@ -217,10 +217,18 @@ class ModbusDeviceParams(LinkParams):
         if reg is None:
             return
         low, high = reg.value_range
-        if not (_at_least(self.p_min_mw, low) and _at_least(high, self.p_max_mw)):
-            raise ValueError(f"registers.setpoint: {reg.type} × {reg.scale:g} MW holds [{low:g}, {high:g}] MW, "
-                             f"narrower than the device's [p_min_mw, p_max_mw] = [{self.p_min_mw:g}, "
-                             f"{self.p_max_mw:g}] MW (use a larger scale or a 32-bit type)")
+        low_ok, high_ok = _at_least(self.p_min_mw, low), _at_least(high, self.p_max_mw)
+        if low_ok and high_ok:
+            return
+        by_limits = {bound == limit for bound, limit, ok in ((low, reg.min_value, low_ok),
+                                                             (high, reg.max_value, high_ok)) if not ok}
+        holds, advice = f"{reg.type} × {reg.scale:g} MW holds", "use a larger scale or a 32-bit type"
+        if by_limits == {True}:  # the entry's own min/max is the limit, not its type or scale
+            holds, advice = "min/max give", "widen min/max or narrow p_min_mw/p_max_mw"
+        elif True in by_limits:
+            holds, advice = f"{reg.type} × {reg.scale:g} MW within min/max holds", advice + ", and widen min/max"
+        raise ValueError(f"registers.setpoint: {holds} [{low:g}, {high:g}] MW, narrower than the device's "
+                         f"[p_min_mw, p_max_mw] = [{self.p_min_mw:g}, {self.p_max_mw:g}] MW ({advice})")
 
 
 def _at_least(x: float, bound: float) -> bool:
