@@ -12,6 +12,7 @@ import threading
 import numpy as np
 import pytest
 
+from powergrid.devices import StepContext
 from powergrid.errors import ConfigError
 from powergrid.params import build_params
 from powergrid_hil.device import ModbusDevice
@@ -271,6 +272,21 @@ def test_a_held_value_lasts_max_hold_s_of_simulated_time(ess_server, devices, ct
     ess_server.step()  # a good answer again: held time starts over
     device.step([0.2], ctx)
     assert device.comm_ok and device.held_s == 0.0 and device.p_mw == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(("step_minutes", "held"), [(60, 1), (120, 0), (5, 12), (6, 10)])
+def test_max_hold_s_bounds_the_simulated_age_at_the_step_of_use(ess_server, devices, step_minutes, held) -> None:
+    # the default 3600 s: the value is used while n faulty steps × the step length ≤ 3600 s
+    ctx = StepContext(dt_h=step_minutes / 60, profiles={})
+    device = make_device(ess_server.port)
+    devices.append(device)
+    drive(device, ess_server, [0.2], ctx)
+    ess_server.poke("input", 0, [0x8000])
+    for _ in range(held):
+        device.step([0.2], ctx)
+        assert device.p_mw == pytest.approx(0.2), device.info()
+    device.step([0.2], ctx)
+    assert device.p_mw == 0.0 and kinds(device)[-1] == ("read", "p", "stale")
 
 
 def test_a_failed_soc_read_commits_nothing(ess_server, devices, ctx) -> None:

@@ -7,10 +7,12 @@ an exception response, a bad value (out of range, not available, malformed) or a
 measurement older than ``max_age_s`` — adds one record to :meth:`LinkedDevice.info`
 (``infos[agent]["comm"]``), adds ``failure_safety`` to ``safety`` and applies the
 safe action ``on_failure``: ``hold`` the last good measurement or ``zero``. A
-step commits P, Q and SOC only when every read succeeded. A held value is
-dropped (the device is out: 0 MW, a ``stale`` fault each step) once it is older
-than ``max_age_s`` of wall-clock time or than ``max_hold_s`` of simulated time
-(the env does not wait for the wall clock).
+step commits P, Q and SOC only when every read succeeded. A held value is used
+at a step while its age is at most ``max_age_s`` of wall-clock time and at most
+``max_hold_s`` of simulated time, its simulated age at the n-th faulty step after
+the good one being n × the step length (the env does not wait for the wall clock):
+with the default 3600 s it is held 4 steps of 15 min, 1 step of 1 h, none of 2 h.
+Past that it is dropped (the device is out: 0 MW, a ``stale`` fault each step).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class LinkParams:
     on_failure: str = choice(("hold", "zero"), "hold",
                              doc="safe action on a fault: keep the last good P/Q (while fresh), or assume 0")
     max_age_s: float = quantity("s", 60.0, gt=0, doc="a measurement older than this is stale (wall clock)")
-    max_hold_s: float = quantity("s", 3600.0, ge=0, doc="simulated time a held measurement is used for, then 0")
+    max_hold_s: float = quantity("s", 3600.0, ge=0,
+                                 doc="a held measurement is used while its simulated age (faulty steps × step length) ≤ this")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
     plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| or |Q| above this × max(|p_min|, |p_max|) is out of range")
 
@@ -93,7 +96,7 @@ class LinkedDevice(Device):
         self.records: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
         self.measured_at = self.clock()
-        self.held_s = 0.0  # simulated time since the last good measurement
+        self.held_s = 0.0  # simulated age of the last good measurement: faulty steps since it × step length
 
     # ------------------------------------------------------------------ link
     @property
@@ -178,7 +181,7 @@ class LinkedDevice(Device):
             age = now - self.measured_at
             if params.on_failure == "zero":
                 self.p_mw = self.q_mvar = 0.0
-            elif age > params.max_age_s or self.held_s > params.max_hold_s:
+            elif age > params.max_age_s or self.held_s > params.max_hold_s + 1e-6:  # 1e-6 s: sums of step lengths
                 self.record("read", "p", "stale", f"last good measurement {age:.1f} s (wall clock) and "
                             f"{self.held_s:g} s (simulated) old (max_age_s {params.max_age_s:g}, max_hold_s "
                             f"{params.max_hold_s:g}): out, 0 MW")
