@@ -28,10 +28,16 @@ def _case33_open_zero_tie():
     return net
 
 
-def _cigre_mv_vk0():
+def _cigre_mv_vk(vk_percent: float):
     net = TEMPLATES["cigre_mv"]()
-    net.trafo.loc[0, "vk_percent"] = 0.0
+    net.trafo.loc[0, "vk_percent"] = vk_percent
     return net
+
+
+def _case145():
+    import pandapower.networks as pn
+
+    return pn.case145()
 
 
 class _Networks:
@@ -40,7 +46,8 @@ class _Networks:
     def powergrid_register_networks():
         return [PluginRecord("zero_z", lambda: _case33(0.0, 0.0)), PluginRecord("zero_x", lambda: _case33(0.3, 0.0)),
                 PluginRecord("zero_z_open", _case33_open_zero_tie),
-                PluginRecord("small_z", lambda: _case33(0.0, 1e-3)), PluginRecord("vk0", _cigre_mv_vk0)]
+                PluginRecord("small_z", lambda: _case33(0.0, 1e-3)), PluginRecord("vk0", lambda: _cigre_mv_vk(0.0)),
+                PluginRecord("vk_nan", lambda: _cigre_mv_vk(float("nan"))), PluginRecord("case145", _case145)]
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +75,21 @@ def test_a_line_without_reactance_is_a_config_error_naming_it(registry, solver, 
         MultiAgentPowerGridEnv.from_config(_config(network, solver), registry=registry)
 
 
-def test_a_transformer_without_short_circuit_impedance_is_a_config_error_naming_it(registry):
-    with pytest.raises(ConfigError, match=r"^<config> network: network 'vk0': trafo 0 'Trafo 0-1' from bus .* has "
-                                          r"vk_percent 0; expected vk_percent > 0"):
-        MultiAgentPowerGridEnv.from_config(_config("vk0"), registry=registry)
+@pytest.mark.parametrize(("network", "found"), [("vk0", "0"), ("vk_nan", "nan")])
+def test_a_transformer_without_short_circuit_impedance_is_a_config_error_naming_it(registry, network, found):
+    with pytest.raises(ConfigError, match=rf"^<config> network: network '{network}': trafo 0 'Trafo 0-1' from bus .* "
+                                          rf"has vk_percent {found}; expected a finite vk_percent ≠ 0"):
+        MultiAgentPowerGridEnv.from_config(_config(network), registry=registry)
+
+
+@pytest.mark.parametrize("solver", ["fast", "pandapower"])
+def test_transformers_with_a_negative_short_circuit_impedance_build(registry, solver):
+    """pandapower's case145 models 24 transformers with vk_percent < 0 (pandapower.runpp converges on it at its
+    nominal load); 06b2f2e refused them as 'vk_percent -0.2…; expected vk_percent > 0 (… with 0)' (rv1 D3)."""
+    env = MultiAgentPowerGridEnv.from_config({**_config("case145", solver), "agents": [
+        {"id": "a", "type": "ConstantPower", "bus": 5, "policy": "learned"}]}, registry=registry)
+    trafo = env.scenario.net.trafo
+    assert (trafo.vk_percent[trafo.in_service.astype(bool)] < 0).sum() == 24
 
 
 @pytest.mark.parametrize("network", ["zero_z_open", "small_z"])
