@@ -45,3 +45,15 @@ def test_write_results_puts_the_last_flow_into_the_res_tables_as_runpp_gives_it(
                                        rtol=0, atol=tol, err_msg=f"{table}.{column}")
     # what the result does not hold is not left stale
     assert net.res_line.q_from_mvar.isna().all() and net.res_bus.p_mw.isna().all()
+
+
+def test_write_results_before_reset_is_an_error_not_a_flat_result():
+    """Before the first reset no flow has run: it wrote 1.0 pu and 0 MW everywhere as if a result (rv1 D4)."""
+    env = MultiAgentPowerGridEnv.from_config(CONFIGS / "ieee34_3mg.yaml")
+    before = env.net.res_bus.copy()
+    with pytest.raises(RuntimeError, match=r"^write_results\(\) called before reset\(\): no power flow yet; call reset\(\) first$"):
+        env.write_results()
+    assert env.net.res_bus.equals(before)
+    env.reset(seed=0)
+    env.write_results()  # after reset: the reset's flow
+    assert np.array_equal(env.net.res_bus.vm_pu.to_numpy(), env.last_result.vm_pu)

@@ -425,8 +425,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def write_results(self) -> None:
         """Copy :attr:`last_result` into the net's ``res_bus`` (vm_pu, va_degree), ``res_line`` (p_from_mw,
         loading_percent), ``res_trafo`` (p_hv_mw, p_lv_mw, q_lv_mvar, loading_percent) and ``res_ext_grid`` (p_mw,
-        q_mvar); their other columns become NaN (the result has no value for them). On demand, never per step."""
-        net, result = self.net, self.last_result if self.last_result is not None else self._nominal
+        q_mvar); their other columns become NaN (the result has no value for them). On demand, never per step.
+        Before the first :meth:`reset` there is no flow: a RuntimeError."""
+        if self.last_result is None:
+            raise RuntimeError("write_results() called before reset(): no power flow yet; call reset() first")
+        net, result = self.net, self.last_result
         for table, element, columns in _RESULT_COLUMNS:
             frame = pd.DataFrame(np.nan, index=net[element].index, columns=net[table].columns, dtype=np.float64)
             for column, field in columns:
