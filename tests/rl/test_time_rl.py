@@ -195,7 +195,9 @@ def test_sb3s_vec_monitor_records_every_tick_reward_of_an_agent_with_an_offset()
 
     scenario = offset_scenario()
     ess = scenario["agents"][1]
-    scenario["agents"][0] = dict(ess, id="late", bus=30, period="15min", offset="5min")
+    # its cost: wear (no GridConnection bills the energy it charges, so its store is worth nothing: 48369aa)
+    scenario["agents"][0] = dict(ess, id="late", bus=30, period="15min", offset="5min",
+                                 params=dict(ess["params"], degradation_cost=20.0))
     venv = VecMonitor(PowerGridVecEnv(scenario, 2))
     weights = venv.unwrapped.venv.envs[0].config.reward
     venv.seed(4)
