@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# Ray >= 2.5x starts a local cluster with token authentication and saves a new token as ~/.ray/auth_token unless the
+# environment gives one: every Ray the tests start (the fixture below, RLlib's own, the bench trainer's) takes this one
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+
 
 @pytest.fixture(autouse=True)
 def sb3_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,14 +24,12 @@ def sb3_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Ray started for one test module, its session folder (logs, sockets) in the tests' temporary folder instead of
-    /tmp/ray; the empty log folders RLlib's Trainable makes in ~/ray_results on every build are removed after it, and
-    its token authentication takes a token from the environment instead of writing ~/.ray/auth_token (nothing is left
-    outside the tests' own folders)."""
+    /tmp/ray; the empty log folders RLlib's Trainable makes in ~/ray_results on every build are removed after it
+    (nothing is left outside the tests' own folders; the token above keeps ~/.ray out too)."""
     ray = pytest.importorskip("ray")
     home = Path("~/ray_results").expanduser()
     before = set(home.iterdir()) if home.exists() else None
     os.environ.setdefault("POWERGRID_OFFLINE", "1")  # inherited by the Ray workers
-    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))  # else Ray >= 2.5x saves one as ~/.ray/auth_token
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True,
              _temp_dir=str(tmp_path_factory.mktemp("ray")))
     yield
