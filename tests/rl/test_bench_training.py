@@ -27,10 +27,12 @@ NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "sb3_sac": ("stable_base
     ("rllib_ppo", "p2p_trading"),
     ("torchrl_mappo", "p2p_trading"), ("torchrl_mappo", "hierarchy"),
 ])
-def test_a_library_trains_1000_steps_and_plays_a_test_day(library, name):
+def test_a_library_trains_1000_steps_and_plays_a_test_day(library, name, request):
     for module in NEEDS[library]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed")
+    if library == "rllib_ppo":
+        request.getfixturevalue("ray_session")  # Ray's session folder in the tests' own, not /tmp/ray
     task = task_named(name)
     results_home = Path("~/ray_results").expanduser()  # RLlib's Trainable makes a log folder there: none is left
     before = set(results_home.iterdir()) if results_home.exists() else None

@@ -125,7 +125,7 @@ def _reward_from_infos(infos: list[dict]) -> float:
 
 
 @pytest.mark.parametrize("vector", [False, True])
-def test_rllib_records_every_tick_reward_of_an_agent_with_an_offset(vector):
+def test_rllib_records_every_tick_reward_of_an_agent_with_an_offset(vector, ray_session):
     """RLlib's own episodes (its env runner, or ours over the batched vector env): every agent's return is the sum of its
     per-tick rewards over the episode's 60 ticks. Was: the ticks before 'late' first acts (minutes 0–4, its rule
     burning fuel) came with its first observation, and RLlib keeps no reward that comes with an agent's first
