@@ -318,3 +318,30 @@ def test_a_fixed_mode_der_gets_wset_and_wsetena_without_a_wsetmod_write(servers,
         assert device.comm_ok and unit.words("holding", wset.address, 2) == [0, 2000], device.last_error
     else:
         assert kinds(device) == [("write", "setpoint", "yielded")] and device.comm_ok
+
+
+def test_yielded_a_setpoint_beyond_wset_is_no_fault_and_notices_name_only_the_points_there(servers, devices, ctx) -> None:
+    # while yielded nothing is written, yet a setpoint WSet could not hold was an out_of_range fault (safety 1); the
+    # notices named WSetMod on equipment that leaves it "not implemented" (ImageUnit: no WSetMod)
+    unit = ImageUnit()
+    unit.set(704, "WSet_SF", -4)  # WSet int32 · 10^-4 W: at most 214,748 W
+    server = ModbusServer({1: unit}).start()
+    servers.append(server)
+    device = client(server.port, devices, soc=False)
+    assert device.plausible_mw > 0.003 and device.params.p_max_mw * 1e6 > (2**31 - 1) * 1e-4  # 0.3 MW does not fit
+    device.step([0.1], ctx)
+    assert device.comm_ok and device.points.mode is None, device.last_error
+    with server.lock:
+        unit.set(704, "WSetEna", 0)  # another controller takes the setpoint
+    device.step([0.1], ctx)
+    assert kinds(device) == [("write", "setpoint", "yielded")] and device.yielded
+    assert device.info()["comm"][0]["detail"].endswith("nothing written until WSetEna reads 1 again")
+    device.step([0.3], ctx)  # does not fit WSet, but nothing is written
+    assert kinds(device) == [] and device.comm_ok and device.safety == 0.0
+    with server.lock:
+        unit.set(704, "WSetEna", 1)  # handed back
+    device.step([0.3], ctx)  # still nothing written at this step: the notice only
+    assert kinds(device) == [("write", "setpoint", "resumed")] and device.comm_ok and device.safety == 0.0
+    assert device.info()["comm"][0]["detail"] == "WSetEna reads 1 again: the setpoint is written from the next step"
+    device.step([0.3], ctx)  # written, clamped: a fault
+    assert kinds(device) == [("write", "setpoint", CLAMPED)] and not device.comm_ok and device.safety == 1.0

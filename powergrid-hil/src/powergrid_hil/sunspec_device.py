@@ -18,7 +18,9 @@ Every step also reads them back; a value other than 1 means another client (e.g.
 utility's curtailment) or the DER's reversion timer took the setpoint over. With
 ``on_override: yield`` (default) the device records it once (a ``yielded`` notice,
 not a fault: no safety, ``comm_ok`` unchanged) and writes nothing until both read 1
-again (a ``resumed`` notice), or until a reset or a rescan; P/Q are still measured.
+again (a ``resumed`` notice; ``WSetEna`` alone on equipment without ``WSetMod``), or
+until a reset or a rescan; P/Q are still measured. A setpoint ``WSet`` cannot hold is an
+``out_of_range`` fault at a step that writes it, never while yielded (nothing is written).
 With ``on_override: rewrite`` it is an ``overridden`` fault each time and the changed
 points are written again at once. A "not implemented" value, a value outside the plausible range (|P| above
 ``plausible_factor`` times the setpoint limits, SOC outside 0–100 %) or a
@@ -73,6 +75,10 @@ class Points:
 
     def control(self) -> list[tuple[str, Located]]:
         return [("WSetEna", self.enable)] + ([("WSetMod", self.mode)] if self.mode is not None else [])
+
+    def controls_read(self) -> str:
+        """"WSetEna reads" or "WSetEna and WSetMod read": the control points the equipment has, for notices."""
+        return "WSetEna and WSetMod read" if self.mode is not None else "WSetEna reads"
 
 
 class SunSpecDevice(LinkedDevice):
@@ -220,12 +226,12 @@ class SunSpecDevice(LinkedDevice):
         except CommError as exc:
             raise exc.tag("read", "scan") from None
         setpoint, clamped = points.setpoint.point.encode(self.setpoint_mw * W_PER_MW, points.exponents.get("setpoint", 0))
-        if clamped:
-            self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
         if not self._control_checked:  # after a scan or a reset: write only the controls not reading 1
             self._to_write = _not_one(points, self._read_points(points.control()))
             self._control_checked = True
-        if not self.yielded:
+        if not self.yielded:  # yielded: nothing is written, so a setpoint WSet cannot hold is no fault
+            if clamped:
+                self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
             self._write(setpoint, self._to_write)
             self._to_write = []
         reads = [("p", points.p), ("q", points.q), ("soc", points.soc), *points.control()]
@@ -235,7 +241,7 @@ class SunSpecDevice(LinkedDevice):
         said = ", ".join(f"{name} = {_words(x, image)}" for name, x in changed)
         if self.yielded and not changed:
             self.yielded = False
-            self.record("write", "setpoint", "resumed", "WSetEna and WSetMod read 1 again: the setpoint is written "
+            self.record("write", "setpoint", "resumed", f"{points.controls_read()} 1 again: the setpoint is written "
                         "from the next step", fault=False)
         elif changed and not self.yielded:  # another client or the DER's reversion timer: the setpoint is not in effect
             if self.params.on_override == "rewrite":
@@ -245,7 +251,7 @@ class SunSpecDevice(LinkedDevice):
             else:
                 self.yielded = True
                 self.record("write", "setpoint", "yielded", f"read back {said} (written 1): another controller has "
-                            "the setpoint; nothing written until both read 1 again", self.setpoint_mw, fault=False)
+                            f"the setpoint; nothing written until {points.controls_read()} 1 again", self.setpoint_mw, fault=False)
         limit = self.plausible_mw * W_PER_MW
         p = self._value("p", points.p, image, -limit, limit)
         q = None if points.q is None else self._value("q", points.q, image, -limit, limit)
