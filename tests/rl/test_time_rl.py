@@ -72,7 +72,7 @@ def offset_scenario(offset: str = "5min") -> dict:
     """A learned DG every 15 minutes from ``offset`` on (its rule dispatches it before: fuel is paid) beside a learned
     battery every minute, one hour of 1-minute physics on case33bw."""
     return {"network": {"type": "case33bw"}, "time": {"physics": "1min", "episode": "1h"},
-            "spaces": {"action": "physical"},
+            "spaces": {"action": "physical"}, "reward": {"storage_value": "none"},  # no PCC bills the battery
             "agents": [{"id": "late", "type": "DG", "bus": 30, "policy": "learned", "period": "15min", "offset": offset,
                         "params": {"p_max_mw": 0.3, "cost_a": 1.0, "cost_b": 1.0}},
                        {"id": "ess", "type": "ESS", "bus": 12, "policy": "learned",
@@ -172,7 +172,7 @@ def test_an_agent_on_events_only_may_have_an_offset_as_long_as_the_episode():
 
     scenario = offset_scenario("1h")
     scenario["agents"][0]["events"] = {"voltage": True, "min_interval": "15min"}
-    scenario["reward"] = {"v_min_pu": 1.5, "v_max_pu": 2.0}  # out of band at every flow: an event every tick
+    scenario["reward"] |= {"v_min_pu": 1.5, "v_max_pu": 2.0}  # out of band at every flow: an event every tick
     env = MultiAgentPowerGridEnv.from_config(scenario)
     env.reset(seed=0)
     acted = []
@@ -181,7 +181,7 @@ def test_an_agent_on_events_only_may_have_an_offset_as_long_as_the_episode():
         env.step({a: env.action_space(a).sample() for a in env.agents})
         acted += [env.tick - 1] if env.action_count("late") > before else []
     assert acted == [1, 16, 31, 46]
-    scenario["reward"] = {}  # in band: no event
+    scenario["reward"] = {"storage_value": "none"}  # in band: no event
     with pytest.raises(RuntimeError, match=r"before 'late' first acted \(no event, and its offset is not before"):
         SingleAgentView(scenario, "late").reset(seed=0)
 
