@@ -337,8 +337,60 @@ def test_a_served_device_without_a_control_answers_its_parent_s_price_signal():
     apart = 0
     with served:
         for _ in range(96):
-            at_signal = served._physical("mg1_flex")
+            at_signal = served._physical("mg1_flex", env.ctx)
             np.testing.assert_array_equal(at_signal, env.physical_rule("mg1_flex"))
             apart += not np.array_equal(at_signal, flex.rule_action(env.ctx))  # its rule at the market price
             served.step()
     assert apart >= 1
+
+
+@pytest.mark.parametrize(("pct", "produced_mw"), [(50.0, 0.15), (90.0, 0.24), (0.0, 0.0)])
+def test_wmaxlimpct_caps_the_output_at_a_percent_of_wmax(servers, pct, produced_mw) -> None:
+    # SunSpec (704 WMaxLimPct, 123 "% WMax"): the limit is a percent of WMax (model 702), a cap on the output. The
+    # served PV took it as a fraction of the available power: at 0.24 MW available (0.3 MW rated), 50 % gave
+    # 0.12 MW (cap: 0.15 MW) and 90 % gave 0.216 MW (the cap 0.27 MW does not bind: 0.24 MW)
+    from powergrid.devices import StepContext
+    from powergrid.params import build_params
+    from powergrid_devices.solar import PV
+    from powergrid_hil.server import SimulatedDeviceServer
+    from powergrid_hil.sunspec_unit import SunSpecUnit
+
+    pv = PV(build_params(PV.Params, {"p_max_mw": 0.3}), 0.25)
+    pv.reset(np.random.default_rng(0))
+    ctx = StepContext(dt_h=0.25, profiles={"solar": np.array([0.8])})
+    server = SimulatedDeviceServer(pv, unit=SunSpecUnit(pv, name="pv"), ctx=ctx, reset=False).start()
+    servers.append(server)
+    client = SunSpecModbusClientDeviceTCP(slave_id=1, ipaddr="127.0.0.1", ipport=server.port, timeout=2.0)
+    try:
+        client.scan()
+        assert client.DERCapacity[0].WMax.cvalue == pytest.approx(300_000.0)
+        server.step()
+        assert pv.p_mw == pytest.approx(0.24)  # control disabled: maximum power
+        controls = client.DERCtlAC[0]
+        controls.WMaxLimPctEna.value = 1
+        controls.WMaxLimPct.cvalue = pct
+        controls.write()
+        server.step()
+        assert pv.p_mw == pytest.approx(produced_mw)
+        client.DERMeasureAC[0].read()
+        assert client.DERMeasureAC[0].W.cvalue == pytest.approx(produced_mw * 1e6, abs=5)
+    finally:
+        client.close()
+
+
+def test_a_served_pv_cap_uses_the_available_power_of_the_step_it_applies_to(served, sunspec_client) -> None:
+    # the cap WMaxLimPct·WMax becomes a fraction of the power available at the step about to be taken (not the last)
+    pv = device_of(served, "pv")
+    while pv.p_mw < 0.15:  # morning, full output (control disabled)
+        served.step()
+    client = sunspec_client(served.port, 2)
+    controls = client.DERCtlAC[0]
+    controls.WMaxLimPctEna.value = 1
+    controls.WMaxLimPct.cvalue = 20.0  # 20 % of WMax 0.3 MW: 0.06 MW
+    controls.write()
+    available = []
+    for _ in range(24):
+        available.append(pv.available_now(served.env.ctx))  # at the step about to be taken
+        served.step()
+        assert pv.p_mw == pytest.approx(min(available[-1], 0.06), rel=1e-6)  # float32 actions
+    assert min(available) > 0.06 and len(set(available)) > 1

@@ -209,7 +209,7 @@ class ImageUnit(Unit):
         self.put("holding", address, words)
         return None
 
-    def action(self) -> Any:
+    def action(self, ctx: Any) -> Any:
         return [0.0]
 
     def publish(self) -> None:

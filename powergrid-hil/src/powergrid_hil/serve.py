@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from powergrid.devices import StepContext
 from powergrid_hil.registers import RegisterMap
 from powergrid_hil.server import ModbusServer, RegisterUnit, Unit
 
@@ -108,12 +109,13 @@ class ScenarioServer:
     def step(self) -> None:
         """One simulation step with the setpoints accepted so far; then publish (reset at the episode's end)."""
         env = self.env
+        ctx = env.ctx  # the step about to be taken (the env sets it up after each step and at reset)
         with self.server.lock:
-            own = {aid: self.units[self.unit_of[aid]].action() for aid in env.agents
+            own = {aid: self.units[self.unit_of[aid]].action(ctx) for aid in env.agents
                    if aid in self.unit_of and self.units[self.unit_of[aid]].writable}  # the rest: their own rule
             for aid, children in self.parents.items():
                 if aid in env.agents:
-                    parts = [np.asarray(self._physical(c), np.float64).reshape(-1) for c in children]
+                    parts = [np.asarray(self._physical(c, ctx), np.float64).reshape(-1) for c in children]
                     size = int(np.prod(env.action_space(aid).shape))
                     flat = np.concatenate(parts) if parts else np.zeros(0)
                     own[aid] = np.concatenate([flat, np.zeros(size - flat.size)])  # horizontal-protocol parts: 0
@@ -124,12 +126,12 @@ class ScenarioServer:
             env.reset(seed=self.seed + self.episodes)
         self.server.publish()
 
-    def _physical(self, agent_id: str) -> Any:
-        """What device agent ``agent_id`` does next (device units): the clients' writes, or its own rule when
-        its unit has no control (no SunSpec point for any of its action entries), at the price its internal
-        policy would see (:meth:`MultiAgentPowerGridEnv.physical_rule`)."""
+    def _physical(self, agent_id: str, ctx: StepContext) -> Any:
+        """What device agent ``agent_id`` does at the step of ``ctx`` (device units): the clients' writes, or its
+        own rule when its unit has no control (no SunSpec point for any of its action entries), at the price its
+        internal policy would see (:meth:`MultiAgentPowerGridEnv.physical_rule`)."""
         unit = self.units[self.unit_of[agent_id]]
-        return unit.action() if unit.writable else self.env.physical_rule(agent_id)
+        return unit.action(ctx) if unit.writable else self.env.physical_rule(agent_id)
 
     def run(self, *, speedup: float = 1.0, steps: int | None = None, duration_s: float | None = None,
             on_step: Callable[[ScenarioServer], None] | None = None,

@@ -77,8 +77,8 @@ class Unit:
         """Store a write (already checked writable); a Modbus exception code when its value is refused."""
         raise NotImplementedError
 
-    def action(self) -> Any:
-        """The device's action for its next step, from the accepted writes."""
+    def action(self, ctx: StepContext) -> Any:
+        """The device's action for its next step (``ctx``: that step's context), from the accepted writes."""
         raise NotImplementedError
 
     def publish(self) -> None:
@@ -139,7 +139,7 @@ class RegisterUnit(Unit):
         self.setpoint_mw = float(reading.value)
         return None
 
-    def action(self) -> Any:
+    def action(self, ctx: StepContext) -> Any:
         return first_action(self.device, self.setpoint_mw)
 
     def publish(self) -> None:
@@ -408,7 +408,7 @@ class SimulatedDeviceServer(ModbusServer):
         A device that raises is recorded in :attr:`errors`; the image keeps its last state.
         """
         with self.lock:
-            action = self.unit.action()
+            action = self.unit.action(self.ctx)
         try:
             self.device.step(action, self.ctx)
         except Exception as exc:  # a failing model must not take the server down

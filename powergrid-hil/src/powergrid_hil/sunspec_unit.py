@@ -9,8 +9,10 @@ implemented). Then, by device:
 - a rating (``p_max_mw`` or ``rated_mw``): model 702 (DER capacity ``WMaxRtg``, ``WMax``);
 - controls (``controls=True``): model 704 (DER AC controls). Writable points by
   action entry: ``p`` (MW) ← ``WSetEna``/``WSet`` (W, ``WSetMod`` fixed at 1 =
-  watts: a write of another mode is refused); ``f`` (curtailment fraction of the available power) ←
-  ``WMaxLimPctEna``/``WMaxLimPct`` (%); ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
+  watts: a write of another mode is refused); ``f`` (fraction of the available power) ←
+  ``WMaxLimPctEna``/``WMaxLimPct``, as SunSpec defines it: a cap on the output in % of
+  ``WMax`` (model 702, the rating), so ``f·P_av = min(P_av, WMaxLimPct·WMax)`` with ``P_av``
+  the power available at the step; ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
   (var, ``VarSetMod`` fixed at 4 = vars). A disabled control gives the device
   its default action for that entry;
 - a state of charge (``soc`` and ``capacity_mwh``): models 713 (DER storage
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from powergrid.devices import Device
+from powergrid.devices import Device, StepContext
 from powergrid_hil.server import ILLEGAL_VALUE, Unit, measured
 from powergrid_hil.sunspec import BASE_ADDRESS, Located, ModelLayout, SunSpecMap, best_exponent, unimplemented
 
@@ -41,7 +43,7 @@ UNLIMITED_MW = 1e6  # an import/export limit at or above this is no limit (GridC
 #: action entry → (enable point, value point, model value → action value)
 CONTROLS = {
     "p": ("WSetEna", "WSet", lambda w: w / W_PER_MW),
-    "f": ("WMaxLimPctEna", "WMaxLimPct", lambda pct: pct / 100.0),
+    "f": ("WMaxLimPctEna", "WMaxLimPct", None),  # a cap in % of WMax: see SunSpecUnit.action
     "q": ("VarSetEna", "VarSet", lambda var: var / W_PER_MW),
 }
 #: action entry → (mode point, the one mode served: watts, vars); a client may write it, with that value only
@@ -215,14 +217,19 @@ class SunSpecUnit(Unit):
         self.enabled, self.values = enabled, values
         return None
 
-    def action(self) -> Any:
+    def action(self, ctx: StepContext) -> Any:
         device = self.device
         default = getattr(getattr(device, "actions", None), "default", None)
         shape = getattr(device.action_space, "shape", None) or (len(self.names),)
         action = np.zeros(shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
         flat = action.reshape(-1)
         for i, name in enumerate(self.names):
-            if name in self.controls and self.enabled[name]:
+            if name not in self.controls or not self.enabled[name]:
+                continue
+            if name == "f":  # the fraction of P_av (MW available at the step) that the cap WMaxLimPct·WMax leaves
+                cap, available = self.values[name] / 100.0 * self.rating_w / W_PER_MW, device.available_now(ctx)
+                flat[i] = 1.0 if available <= cap else cap / available
+            else:
                 flat[i] = self.controls[name][2](self.values[name])
         return action
 
