@@ -39,6 +39,8 @@ class ModbusLink:
     backoff delay (``backoff_s``, doubled per consecutive failure up to
     ``backoff_max_s``) has passed; a call inside the delay fails at once without
     touching the network, so a dead device never stalls every step by ``timeout_s``.
+    A connection the peer closed since the last call (devices and gateways close idle
+    connections) is reopened and the call sent again at once, once.
     Reads return every word the device sent: a reply longer or shorter than asked is
     left for the caller to flag as malformed.
     """
@@ -49,6 +51,7 @@ class ModbusLink:
                  clock: Callable[[], float] = time.monotonic) -> None:
         from pymodbus import FramerType
         from pymodbus.client import ModbusSerialClient, ModbusTcpClient  # lazy: listing plugins needs no pymodbus
+        from pymodbus.exceptions import ConnectionException
 
         self.host, self.port, self.unit_id = host, int(port), int(unit_id)
         self.where = serial_port or f"{host}:{port}"
@@ -60,6 +63,7 @@ class ModbusLink:
         else:
             self.client = ModbusTcpClient(host, port=int(port), framer=FramerType(framer), timeout=float(timeout_s),
                                           retries=0)
+        self.closed_by_peer = (ConnectionException, ConnectionError)  # a connection the peer closed or reset
         self.failures = 0  # consecutive
         self.reconnects = 0
         self.next_attempt = 0.0
@@ -101,9 +105,21 @@ class ModbusLink:
             self.reconnects += 1
 
     def _call(self, what: str, fn: Callable[[], object]) -> object:
+        reused = self.connected  # opened by an earlier call: the peer may have closed it since
         self._ensure()
         try:
-            response = fn()
+            try:
+                response = fn()
+            except self.closed_by_peer:
+                if not reused:
+                    raise
+                # devices and gateways close idle connections: reopen once, at once (not a failure: no backoff,
+                # not counted in reconnects, so a SunSpec device does not rescan)
+                self.close()
+                self._ensure()
+                response = fn()
+        except CommError:
+            raise
         except Exception as exc:  # timeouts, resets, broken pipes are handled events
             raise self._fail(f"{what}: {type(exc).__name__}: {exc}", "timeout") from None
         if response is None or not hasattr(response, "isError"):
