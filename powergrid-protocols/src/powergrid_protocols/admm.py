@@ -59,6 +59,7 @@ from powergrid_protocols.common import (
     clock_after,
     devices_of,
     finite_or,
+    kind,
     meter_of,
     mw_range,
     project_pending,
@@ -387,9 +388,11 @@ class ADMMParams(ChannelFields):
     rho: float = quantity("$/MW²h", 50.0, gt=0, doc="initial ADMM penalty")
     tol: float = quantity("MW", 1e-4, gt=0, doc="primal and dual residual tolerance")
     max_iter: int = integer(2000, ge=1, doc="iterations per tick before the solve counts as unconverged")
-    grid: bool = flag(True, doc="include the upstream grid (buy at the price, sell at min(sell_ratio·price, price))")
+    grid: bool = flag(True, doc="include the upstream grid for the participants without a GridConnection (buy at the "
+                                "price, sell at min(sell_ratio·price, price)); the others trade through their meter")
     grid_limit_mw: float = quantity("MW", 100.0, gt=0, doc="the upstream grid's import and export limit")
-    sell_ratio: float = quantity("1", 0.8, ge=0, le=1, doc="the grid buys at sell_ratio·price (at most the price)")
+    sell_ratio: float = quantity("1", 0.8, ge=0, le=1, doc="the grid buys at sell_ratio·price (at most the price) from "
+                                                          "a participant without a GridConnection")
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
     offer_shift: float = quantity("$/MWh", 25.0, ge=0,
                                   doc="a learned participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
@@ -403,18 +406,25 @@ class ADMMDispatch(HorizontalProtocol):
     Area i (a GridAgent): units = its DGs (``cost_a·p² + cost_b·p``, or their piecewise-linear curve) and ESSs
     (:func:`ess_units`: ``ess_cost_a·p²`` wear and the stored energy's value as the environment counts it at the
     end, ``reward.storage_value``: each MWh it can deliver worth ``V = ctx.store_price``, the episode's mean price,
-    0 under ``none``; so a discharge offer of ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, the two swapped when
-    ``V < 0``, its ``degradation_cost`` on each). A learned participant's (``policy: learned``) offers are lowered
-    by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its device's setpoint from its action (scaled to the device's action
-    range: 1 asks for its most output, −1 for its least); a rule participant offers its units at cost (its rule's
-    setpoints are replaced, not bid).
+    0 under ``none`` and 0 for a store behind no billing meter (:attr:`valued_stores`); so a discharge offer of
+    ``V`` and a charge bid of ``η_c·η_d·V`` $/MWh, the two swapped when ``V < 0``, its ``degradation_cost`` on each).
+    A learned participant's (``policy: learned``) offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its
+    device's setpoint from its action (scaled to the device's action range: 1 asks for its most output, −1 for its
+    least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
     Demand = its net load estimated from the last tick (PCC import + its units' injections, i.e. persistence: the
-    loads less PV, wind and the other devices, so ``x_i`` is the PCC export); exchange bounds = its
-    GridConnection's import/export limits. With ``grid``, the upstream grid is one more area selling at the price
-    and buying at ``min(sell_ratio·price, price)`` (:meth:`grid_tie`, the GridConnection's tariff), with one net
-    exchange at any price sign (:func:`dispatch_with_grid`). Coupling Σ x = 0. The dispatch is applied as the units'
-    setpoints (``result.p``: MW per device, then the grid's import and export); the info reports the clearing
-    price (the dual, $/MWh), iterations, messages and the ADMM cost.
+    loads less PV, wind and the other devices). A participant with a GridConnection buys and sells through it as
+    it is billed (:meth:`areas`: import at the price, export at ``min(sell_ratio·price, price)``, within its
+    limits), so an exchange between two microgrids costs the importer the price and pays the exporter its export
+    price, as their meters bill it, and never beats trading with the grid. A participant without one exchanges
+    ``x_i`` with the others and, with ``grid``, the upstream grid, one more area selling at the price and buying at
+    ``min(sell_ratio·price, price)`` (:meth:`grid_tie`) with one net exchange at any price sign
+    (:func:`dispatch_with_grid`). Coupling Σ x = 0. The dispatch is applied as the units' setpoints (``result.p``:
+    MW per device, then the grid's import and export; ``result.x``: each participant's PCC export, MW). Observation
+    and info: each participant's price ($/MWh, the marginal price of its energy in the plan: its meter's price or
+    export price when it imports or exports, its units' marginal cost in between, a participant without a meter
+    the clearing price) and PCC export (MW); the info adds iterations, messages, ``grid_mw`` (MW the participants
+    draw from the upstream grid) and ``cost_per_h``: the plan's cost at the units' true offers, without the learned
+    shifts ($/h: fuel, ESS wear and stored energy at its value, meter bills).
 
     Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
     (:func:`admm_dispatch`). A solve that ends unconverged (``max_iter``; every ``x_i`` lost) is not a dispatch
@@ -424,6 +434,10 @@ class ADMMDispatch(HorizontalProtocol):
     """
 
     Params = ADMMParams
+    #: The device agents whose store the reward values at the episode's end (``Scenario.valued_stores``: behind a
+    #: billing meter), told by the builder before :meth:`attach`; the others' stored MWh is worth 0. None (a protocol
+    #: built outside the builder): every store is worth ``ctx.store_price``.
+    valued_stores: frozenset[str] | None = None
 
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
@@ -433,7 +447,18 @@ class ADMMDispatch(HorizontalProtocol):
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
         self._perfect = params.channel == "ideal" and not (params.channel_delay or params.channel_loss
                                                            or params.channel_capacity)
+        self._value_stores()
         self._reset_state()
+
+    def attach(self, net: Any) -> None:
+        """Values the participants' stores as the reward does (:attr:`valued_stores`, told by the builder)."""
+        self._value_stores()
+
+    def _value_stores(self) -> None:
+        valued = self.valued_stores
+        # per participant: (device agent, whether a DG, the share of ctx.store_price a MWh in its store is worth)
+        self._units_of = {a.id: [(d, kind(d) == "DG", float(valued is None or d.id in valued))
+                                 for d in self.dispatched[a.id]] for a in self.participants}
 
     def _reset_state(self) -> None:
         self.net_load = {a.id: 0.0 for a in self.participants}
@@ -442,6 +467,7 @@ class ADMMDispatch(HorizontalProtocol):
         self._u, self._rho = 0.0, self.params.rho
         self._clock = 0
         self._price = 0.0  # the tick's market price ($/MWh), observed when the solve did not converge
+        self._prices = np.zeros(len(self.participants))  # each participant's marginal price in the plan ($/MWh)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -457,35 +483,51 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
 
-    def areas(self, value: float = 0.0) -> tuple[list[Area], list[list[Any]]]:
-        """The participants as ADMM areas (stored energy worth ``value`` $/MWh), and the device agent behind each
-        unit (a piecewise-cost DG has one unit per piece of its fuel curve, an ESS a charge and a discharge unit)."""
-        areas, owners = [], []
+    def areas(self, value: float, price: float) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
+        """The participants as ADMM areas at market ``price`` $/MWh, each MWh in a valued store (:attr:`valued_stores`)
+        worth ``value`` $/MWh (in the others 0), the device agent behind each unit (a piecewise-cost DG has one unit per
+        piece of its fuel curve, an ESS a charge and a discharge unit; None: the meter's import or export unit) and
+        each unit's learned offer shift ($/MWh, taken off its ``b``).
+
+        A metered participant's (GridConnection) PCC flow is its meter's: an import unit at ``price`` on
+        ``[0, import_limit_mw]`` and an export unit at ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on
+        ``[−export_limit_mw, 0]``, billed as the meter bills them, and its exchange with the others is held at 0 MW:
+        energy between two microgrids crosses both meters, the importer pays the price, the exporter is paid its export
+        price. A participant without a meter exchanges with the others (and the grid tie) unbounded.
+        """
+        areas, owners, shifts = [], [], []
         for agent in self.participants:
-            units, devs = [], []
-            for d in self.dispatched[agent.id]:
+            units, devs, shift = [], [], []
+            for d, is_dg, worth in self._units_of[agent.id]:
                 lo, hi = mw_range(d)
                 prm = d.device.params
-                if type(d.device).__name__ != "DG":
+                if not is_dg:
                     # a stored MWh can deliver η_d MWh, each worth ``value`` (Device.stored_mwh, as the env values it)
-                    pieces = ess_units(lo, hi, value * prm.eta_discharge, prm.eta_charge, prm.eta_discharge,
+                    pieces = ess_units(lo, hi, worth * value * prm.eta_discharge, prm.eta_charge, prm.eta_discharge,
                                        self.params.ess_cost_a, prm.degradation_cost)
                 elif prm.cost_curve == "piecewise":  # the curve it is billed by, as linear pieces
                     pieces = curve_units(prm.pwl_mw, prm.pwl_cost_per_h, lo, hi)
                 else:
                     pieces = [Unit(prm.cost_a, prm.cost_b, lo, hi)]
-                shift = self.params.offer_shift * self._setpoint(d) if agent.learned else 0.0
-                if shift:
-                    pieces = [attrs.evolve(u, b=u.b - shift) for u in pieces]
+                s = self.params.offer_shift * self._setpoint(d) if agent.learned else 0.0
+                if s:
+                    pieces = [attrs.evolve(u, b=u.b - s) for u in pieces]
                 units += pieces
                 devs += [d] * len(pieces)
+                shift += [s] * len(pieces)
             meter = self.meters[agent.id]
             x_min, x_max = -INF, INF
             if meter is not None:
-                x_min, x_max = -meter.device.params.import_limit_mw, meter.device.params.export_limit_mw
+                prm = meter.device.params
+                units += [Unit(0.0, price, 0.0, prm.import_limit_mw),
+                          Unit(0.0, float(export_price(price, meter.sell_ratio)), -prm.export_limit_mw, 0.0)]
+                devs += [None, None]
+                shift += [0.0, 0.0]
+                x_min = x_max = 0.0
             areas.append(Area(tuple(units), self.net_load[agent.id], x_min, x_max))
             owners.append(devs)
-        return areas, owners
+            shifts.append(np.array(shift))
+        return areas, owners, shifts
 
     @staticmethod
     def _setpoint(d: Any) -> float:
@@ -501,7 +543,7 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
-        areas, owners = self.areas(ctx.store_price)  # stored energy valued as the reward values it, any sign
+        areas, owners, shifts = self.areas(ctx.store_price, float(ctx.price))  # stores valued as the reward values them
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": None if self._perfect else self.channel, "start_tick": self._clock}
@@ -514,13 +556,22 @@ class ADMMDispatch(HorizontalProtocol):
         for devs, power in zip(owners, r.p):
             total: dict[Any, float] = {}
             for d, value in zip(devs, power):
-                total[d] = total.get(d, 0.0) + float(value)
+                if d is not None:  # not the meter's units
+                    total[d] = total.get(d, 0.0) + float(value)
             schedules.append(total)
-        # the result's p per device (in device order), then the grid's (import, export)
-        self.result = attrs.evolve(r, p=(*(np.array(list(t.values())) for t in schedules), *r.p[len(owners):]))
+        # the result's p per device (in device order), then the grid's (import, export); x each participant's PCC
+        # export (MW); its cost at the units' true offers, without the learned shifts
+        export = np.array([sum(t.values()) - a.demand_mw for t, a in zip(schedules, areas)])
+        cost = r.cost + sum(float(s @ q) for s, q in zip(shifts, r.p))
+        self.result = attrs.evolve(r, p=(*(np.array(list(t.values())) for t in schedules), *r.p[len(owners):]),
+                                   x=export, cost=cost)
         self._price = float(ctx.price)
         if not r.converged:  # Σx ≠ 0: not a dispatch; the participants keep their own setpoints, the warm start its
             return  # last converged (u, ρ)
+        # each participant's marginal price: a metered one's own (its meter's tariff at the margin, or its units'
+        # marginal cost between importing and exporting), the others' the coupling's clearing price
+        self._prices = np.array([r.price if self.meters[a.id] is None else dispatch_total(area.units, area.demand_mw)[1]
+                                 for a, area in zip(self.participants, areas)])
         self._u, self._rho = r.u, r.rho
         for total in schedules:
             for d, value in total.items():
@@ -544,7 +595,7 @@ class ADMMDispatch(HorizontalProtocol):
         if not r.converged:  # no clearing price, no schedule: the market price and no exchange
             return np.array([self._price, 0.0], np.float32)
         i = self.participants.index(agent)
-        return np.array([r.price, r.x[i]], np.float32)
+        return np.array([self._prices[i], r.x[i]], np.float32)
 
     def info(self) -> dict[str, Any]:
         r = self.result
@@ -555,10 +606,11 @@ class ADMMDispatch(HorizontalProtocol):
                     "primal_residual": r.primal_residual, "projection": dict(self.projection),
                     "message": f"no convergence in {r.iterations} iterations (primal residual {r.primal_residual:.3g} "
                                f"MW, tol {self.params.tol:g}): the participants' own setpoints are applied"}
-        return {"iterations": r.iterations, "converged": True, "applied": True, "price": r.price, "messages": r.messages,
-                "cost_per_h": r.cost, "exchange_mw": {a.id: float(r.x[i]) for i, a in enumerate(self.participants)},
-                "primal_residual": r.primal_residual, "grid_mw": float(r.p[-1].sum()) if self.params.grid else 0.0,
-                "projection": dict(self.projection)}
+        ids = [a.id for a in self.participants]
+        return {"iterations": r.iterations, "converged": True, "applied": True, "messages": r.messages,
+                "price": dict(zip(ids, self._prices.tolist())), "cost_per_h": r.cost,
+                "exchange_mw": dict(zip(ids, r.x.tolist())),
+                "primal_residual": r.primal_residual, "grid_mw": float(-r.x.sum()), "projection": dict(self.projection)}
 
 
 __all__ = ["ADMMDispatch", "ADMMParams", "Area", "Dispatch", "GridTie", "Unit", "admm_dispatch", "area_response",
