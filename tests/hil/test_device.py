@@ -347,6 +347,20 @@ def test_exception_response_is_recorded_without_reconnecting(servers, devices, c
     assert server.stats["read_only"] == 1
 
 
+def test_a_refused_setpoint_write_still_measures(servers, devices, ctx) -> None:
+    # equipment refusing writes (local mode, a remote-control lockout) but answering reads: the refused write ended
+    # the step, P/Q/SOC were never read, and the flow got the held (or zero) value instead of what was measured
+    server = SimulatedDeviceServer(make_ess(), read_only=True).start()
+    servers.append(server)
+    server.poke("input", 0, [200, 0xFFFF & -30, 6000])  # 0.2 MW, -0.03 Mvar, SOC 0.6
+    device = make_device(server.port, on_failure="zero")
+    devices.append(device)
+    device.step([0.1], ctx)
+    assert kinds(device) == [("write", "setpoint", "exception")] and not device.comm_ok and device.safety == 1.0
+    assert "exception response 1 (illegal function)" in device.last_error
+    assert (device.p_mw, device.q_mvar, device.soc) == pytest.approx((0.2, -0.03, 0.6))
+
+
 class RawPeer:
     """A Modbus TCP peer answering reads with 100 in every register (``extra`` registers more than asked) and
     echoing writes; with ``answers`` it closes each connection after that many answers, as gateways closing idle

@@ -345,3 +345,23 @@ def test_yielded_a_setpoint_beyond_wset_is_no_fault_and_notices_name_only_the_po
     assert device.info()["comm"][0]["detail"] == "WSetEna reads 1 again: the setpoint is written from the next step"
     device.step([0.3], ctx)  # written, clamped: a fault
     assert kinds(device) == [("write", "setpoint", CLAMPED)] and not device.comm_ok and device.safety == 1.0
+
+
+def test_a_refused_wset_write_names_the_points_and_still_measures(servers, devices, ctx) -> None:
+    # a PV inverter: model 704 with WMaxLimPct only (WSet "not implemented", not writable). Each step was
+    # 'write 40299: exception response 2' and P was never read (p 0 MW at 0.24 MW produced; pv_wset.py)
+    from powergrid.devices import StepContext
+    from powergrid_devices.solar import PV
+
+    pv = PV(build_params(PV.Params, {"p_max_mw": 0.3}), 0.25)
+    pv.reset(np.random.default_rng(0))
+    sunny = StepContext(dt_h=0.25, profiles={"solar": np.array([0.8])})
+    server = SimulatedDeviceServer(pv, unit=SunSpecUnit(pv, name="pv"), ctx=sunny, reset=False).start()
+    servers.append(server)
+    server.step()
+    device = client(server.port, devices, soc=False, p_min_mw=0.0)
+    device.step([0.1], ctx)
+    assert kinds(device) == [("write", "setpoint", "exception")] and not device.comm_ok
+    enable = server.unit.located(704, "WSetEna").address  # reads "not implemented": written first, alone
+    assert device.last_error == f"WSetEna refused: write {enable}: exception response 2 (illegal data address)"
+    assert device.p_mw == pytest.approx(0.24)

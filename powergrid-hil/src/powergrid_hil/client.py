@@ -13,6 +13,11 @@ from collections.abc import Callable, Sequence
 
 from powergrid_hil.registers import Register
 
+#: Modbus exception codes (Modbus application protocol v1.1b3, section 7)
+EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "device failure",
+              5: "acknowledge", 6: "device busy", 8: "memory parity error", 10: "gateway path unavailable",
+              11: "gateway target failed to respond"}
+
 
 class CommError(Exception):
     """The device did not answer as expected; ``kind`` says how (connect, backoff, timeout, exception).
@@ -21,10 +26,15 @@ class CommError(Exception):
     caller that knows what the call was for (see :meth:`tag`).
     """
 
-    def __init__(self, message: str, kind: str) -> None:
+    def __init__(self, message: str, kind: str, code: int | None = None) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind, self.code = kind, code  # code: of an exception response
         self.op, self.what, self.value = "read", "link", None
+
+    @property
+    def refused(self) -> bool:
+        """The device itself answered with an exception (not a gateway for an unreachable one, codes 10, 11)."""
+        return self.kind == "exception" and self.code not in (10, 11)
 
     def tag(self, op: str, what: str, value: float | None = None) -> CommError:
         """This error, noting the operation and value it interrupted."""
@@ -129,8 +139,9 @@ class ModbusLink:
             if code is None:
                 raise self._fail(f"{what}: error response {response}", "timeout")
             # the device answered: the link is sound, no reconnection needed
-            self.last_error = f"{what}: exception response {int(code)}"
-            raise CommError(self.last_error, "exception")
+            code = int(code)
+            self.last_error = f"{what}: exception response {code}" + (f" ({EXCEPTIONS[code]})" if code in EXCEPTIONS else "")
+            raise CommError(self.last_error, "exception", code)
         self.failures = 0
         self.last_error = ""
         return response

@@ -7,7 +7,9 @@ an exception response, a bad value (out of range, not available, malformed) or a
 measurement older than ``max_age_s`` — adds one record to :meth:`LinkedDevice.info`
 (``infos[agent]["comm"]``), adds ``failure_safety`` to ``safety`` and applies the
 safe action ``on_failure``: ``hold`` the last good measurement or ``zero``. A
-step commits P, Q and SOC only when every read succeeded. A held value is used
+setpoint write the device refuses (an exception response from the device, not from a
+gateway) is such a fault, but the step still reads: P, Q and SOC are committed only
+when every read succeeded. A held value is used
 at a step while its age is at most ``max_age_s`` of wall-clock time and at most
 ``max_hold_s`` of simulated time, its simulated age at the n-th faulty step after
 the good one being n × the step length (the env does not wait for the wall clock):
@@ -268,7 +270,10 @@ class ModbusDevice(LinkedDevice):
             try:
                 link.write(regs.setpoint, words)
             except CommError as exc:
-                raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+                if not exc.refused:
+                    raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+                # refused (e.g. not in remote mode), but the device answers: P/Q/SOC are still measured
+                self.record("write", "setpoint", exc.kind, str(exc), self.setpoint_mw)
         values: dict[str, float | None] = {}
         fallbacks = {"p": self.p_mw, "q": self.q_mvar, "soc": self.soc}
         for name, reg in regs.items():

@@ -184,23 +184,31 @@ class SunSpecDevice(LinkedDevice):
         super().reset(rng)
         self._control_checked = self.yielded = False  # take the setpoint back: read the controls before writing
 
-    def _write(self, setpoint: list[int], control: list[tuple[str, Located]]) -> None:
-        """Write ``WSet``, and 1 to the ``control`` points, contiguous runs in one request each."""
+    def _write(self, setpoint: list[int], control: list[tuple[str, Located]]) -> bool:
+        """Write ``WSet``, and 1 to the ``control`` points, contiguous runs in one request each; False (recorded)
+        when the device refuses one (an exception response: the link is sound, so the step still measures)."""
         points = self.points
         words = dict(zip(points.setpoint.addresses, setpoint))  # type: ignore[union-attr]
-        for _, located in control:
+        names = dict.fromkeys(points.setpoint.addresses, "WSet")  # type: ignore[union-attr]
+        for name, located in control:
             words.update(zip(located.addresses, located.point.encode(1)[0]))
+            names.update(dict.fromkeys(located.addresses, name))
         runs: list[list[int]] = []
         for address in sorted(words):
             if runs and address == runs[-1][-1] + 1:
                 runs[-1].append(address)
             else:
                 runs.append([address])
-        try:
-            for run in runs:
+        for run in runs:
+            try:
                 self.link.write_words(run[0], [words[a] for a in run])
-        except CommError as exc:
-            raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+            except CommError as exc:
+                if not exc.refused:
+                    raise exc.tag("write", "setpoint", self.setpoint_mw) from None
+                refused = ", ".join(dict.fromkeys(names[a] for a in run))
+                self.record("write", "setpoint", exc.kind, f"{refused} refused: {exc}", self.setpoint_mw)
+                return False
+        return True
 
     def _value(self, name: str, located: Located, image: dict[int, int], low: float, high: float) -> float | None:
         """A point's value in ``[low, high]``, or None (recorded) when not implemented or out of range."""
@@ -229,11 +237,13 @@ class SunSpecDevice(LinkedDevice):
         if not self._control_checked:  # after a scan or a reset: write only the controls not reading 1
             self._to_write = _not_one(points, self._read_points(points.control()))
             self._control_checked = True
+        refused = False  # the device refused our write: its read-back says nothing of another controller
         if not self.yielded:  # yielded: nothing is written, so a setpoint WSet cannot hold is no fault
             if clamped:
                 self.record("write", "setpoint", CLAMPED, f"WSet {self.setpoint_mw} MW does not fit", self.setpoint_mw)
-            self._write(setpoint, self._to_write)
-            self._to_write = []
+            refused = not self._write(setpoint, self._to_write)
+            if not refused:
+                self._to_write = []
         reads = [("p", points.p), ("q", points.q), ("soc", points.soc), *points.control()]
         reads += [(name, scale) for name, scale in points.scales.items()]
         image = self._read_points([(name, x) for name, x in reads if x is not None])
@@ -243,7 +253,7 @@ class SunSpecDevice(LinkedDevice):
             self.yielded = False
             self.record("write", "setpoint", "resumed", f"{points.controls_read()} 1 again: the setpoint is written "
                         "from the next step", fault=False)
-        elif changed and not self.yielded:  # another client or the DER's reversion timer: the setpoint is not in effect
+        elif changed and not self.yielded and not refused:  # another client or the DER's reversion timer took over
             if self.params.on_override == "rewrite":
                 self.record("write", "setpoint", "overridden", f"read back {said} (written 1): written again",
                             self.setpoint_mw)
