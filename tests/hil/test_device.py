@@ -443,3 +443,26 @@ def test_a_connection_the_peer_closed_is_reopened_at_once(devices, ctx) -> None:
         assert peer.connections == 6 and device.link.reconnects == 0  # write + read per step, each reopened
     finally:
         peer.close()
+
+
+def test_a_loop_paced_to_the_wall_clock_holds_as_long_as_one_that_is_not(servers, devices) -> None:
+    # docs/hil.md: pace a loop with physical equipment (one step per step length) and a dead device is held 12 steps
+    # of 5 min; paced, the wall-clock limit max_age_s (60 s) made the first faulty step stale (/work/notes/c33/paced_hold.py)
+    now = [0.0]
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    params = build_params(ModbusDevice.Params, {"port": server.port, "timeout_s": 0.5, "backoff_s": 0.0,
+                                                "registers": {"soc": None}})
+    device = ModbusDevice(params, 5 / 60, clock=lambda: now[0])
+    device.reset(np.random.default_rng(0))
+    devices.append(device)
+    ctx = StepContext(dt_h=5 / 60, profiles={})
+    drive(device, server, [0.2], ctx)
+    server.stop()
+    for _ in range(12):
+        now[0] += 300.0  # one 5-minute step per 5 minutes of wall clock
+        device.step([0.2], ctx)
+        assert device.p_mw == pytest.approx(0.2) and "stale" not in [k for _, _, k in kinds(device)]
+    now[0] += 300.0
+    device.step([0.2], ctx)
+    assert device.p_mw == 0.0 and kinds(device)[-1] == ("read", "p", "stale")

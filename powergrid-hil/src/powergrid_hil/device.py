@@ -13,7 +13,8 @@ when every read succeeded. A held value is used
 at a step while its age is at most ``max_age_s`` of wall-clock time and at most
 ``max_hold_s`` of simulated time, its simulated age at the n-th faulty step after
 the good one being n × the step length (the env does not wait for the wall clock):
-with the default 3600 s it is held 4 steps of 15 min, 1 step of 1 h, none of 2 h.
+with the defaults (3600 s both) it is held 4 steps of 15 min, 1 step of 1 h, none of 2 h,
+whether or not the loop is paced to the wall clock.
 Past that it is dropped (the device is out: 0 MW, a ``stale`` fault each step).
 """
 
@@ -53,7 +54,9 @@ class LinkParams:
     p_max_mw: float = quantity("MW", 1.0)
     on_failure: str = choice(("hold", "zero"), "hold",
                              doc="safe action on a fault: keep the last good P/Q (while fresh), or assume 0")
-    max_age_s: float = quantity("s", 60.0, gt=0, doc="a measurement older than this is stale (wall clock)")
+    max_age_s: float = quantity("s", 3600.0, gt=0,
+                                doc="a held measurement older than this (wall clock) is stale; as max_hold_s, so that a "
+                                    "loop paced to the wall clock holds as long as one that is not")
     max_hold_s: float = quantity("s", 3600.0, ge=0,
                                  doc="a held measurement is used while its simulated age (faulty steps × step length) ≤ this")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
