@@ -17,8 +17,10 @@ DAY, SEED = "2023-04-27", 2  # test day 3 as the bench plays it (from seed + 2):
 
 def _inverters(f: float, q_mvar: float):
     """Every inverter at curtailment ``f`` (1 = MPPT) and reactive power ``q_mvar`` (Mvar, < 0 absorbs), all day."""
+
     def act(env):
         return {"feeder": np.tile(np.float32([f, q_mvar]), 5)}
+
     return act
 
 
