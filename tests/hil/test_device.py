@@ -466,3 +466,24 @@ def test_a_loop_paced_to_the_wall_clock_holds_as_long_as_one_that_is_not(servers
     now[0] += 300.0
     device.step([0.2], ctx)
     assert device.p_mw == 0.0 and kinds(device)[-1] == ("read", "p", "stale")
+
+
+def test_faults_go_to_infos_not_to_stderr() -> None:
+    # pymodbus logged every failed connection to stderr ('Connection to (127.0.0.1, …) failed', frame dumps) through
+    # Python's last-resort handler, in a process that configured no logging (pytest's own handlers hide it: a child)
+    code = """
+import socket
+import numpy as np
+from powergrid.devices import StepContext
+from powergrid.params import build_params
+from powergrid_hil.device import ModbusDevice
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+d = ModbusDevice(build_params(ModbusDevice.Params, {"port": port, "backoff_s": 0.0}), 0.25)
+d.reset(np.random.default_rng(0))
+d.step([0.1], StepContext(dt_h=0.25, profiles={}))
+print(d.info()["comm"][0]["kind"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.stdout, done.stderr) == ("connect\n", "")

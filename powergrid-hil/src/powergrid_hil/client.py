@@ -8,6 +8,7 @@ imported when the first link is built, not when this module is.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,9 @@ from powergrid_hil.registers import Register
 EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "device failure",
               5: "acknowledge", 6: "device busy", 8: "memory parity error", 10: "gateway path unavailable",
               11: "gateway target failed to respond"}
+
+
+_NULL = logging.NullHandler()  # one instance: adding it again is a no-op
 
 
 class CommError(Exception):
@@ -62,6 +66,10 @@ class ModbusLink:
         from pymodbus import FramerType
         from pymodbus.client import ModbusSerialClient, ModbusTcpClient  # lazy: listing plugins needs no pymodbus
         from pymodbus.exceptions import ConnectionException
+
+        # every fault is a CommError recorded in infos: pymodbus's own messages (with frame dumps) reach the
+        # application's logging handlers, if it has any, not stderr through Python's last-resort handler
+        logging.getLogger("pymodbus").addHandler(_NULL)
 
         self.host, self.port, self.unit_id = host, int(port), int(unit_id)
         self.where = serial_port or f"{host}:{port}"
