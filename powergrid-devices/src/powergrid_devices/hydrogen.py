@@ -25,7 +25,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity, text
-from powergrid_devices.actions import BoxAction, RunningMean, largest_feasible, observation, price_thresholds, uniform
+from powergrid_devices.actions import BoxAction, largest_feasible, observation, uniform
 
 LHV_KWH_PER_KG = 33.33
 
@@ -135,6 +135,14 @@ class HydrogenDevice(Device):
     tank (room when producing, ``level − min`` when consuming), or 0 when not
     even ``u_min`` fits. Observation: ``[u, level/capacity]``.
     Subclasses define :meth:`hydrogen_kg` and :meth:`electrical`.
+
+    Rule (:meth:`price_rule`): the device runs only at a gain, valuing hydrogen at ``h2_price`` $/kg. One MWh of
+    electricity at efficiency ``η`` makes ``1000·η/LHV`` kg (electrolyzer) or takes ``1000/(η·LHV)`` kg (fuel cell),
+    so the break-even electricity price ($/MWh) at a load ``u`` is ``h2_price·1000·η(u)/LHV − om_cost`` for an
+    electrolyzer (it gains below it) and ``h2_price·1000/(η(u)·LHV) + om_cost`` for a fuel cell (it gains above it).
+    ``rule_loads`` (``u_min``, the efficiency breakpoints above it, and 1) and their ``break_even`` prices are set
+    when the device is built; at a price the rule takes the load of the largest gain ``u·|price − break_even|``
+    on the gaining side, or 0 when none gains.
     """
 
     #: True when the device fills the tank (electrolyzer), False when it empties it (fuel cell).
@@ -149,7 +157,7 @@ class HydrogenDevice(Device):
         self.observation_space = box([0.0, 0.0], [1.0, 1.0])
         self.u = 0.0
         self.h2_kg = 0.0
-        self.prices = RunningMean()
+        self.rule_loads, self.break_even = self.break_even_prices()
 
     def attach(self, net: Any, bus: int) -> None:
         if self.params.tank:
@@ -159,7 +167,6 @@ class HydrogenDevice(Device):
         super().reset(rng)
         reset_tank(self.tank, self, self.params, rng)
         self.u = self.h2_kg = 0.0
-        self.prices = RunningMean()
 
     def hydrogen_kg(self, u: float) -> float:
         """Hydrogen produced or burnt over one step at load ``u`` (kg, ≥ 0, increasing in ``u``)."""
@@ -187,13 +194,24 @@ class HydrogenDevice(Device):
         self.u = float(u)
         self.electrical(u)
         self.safety = 0.0
-        self.prices.add(ctx.price)
+
+    def break_even_prices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The loads the rule chooses from (fractions of ``p_max``) and their break-even prices ($/MWh)."""
+        p = self.params
+        loads = np.unique(np.clip([p.min_load, *p.eff_load, 1.0], p.min_load, 1.0))
+        loads = loads[loads > 0]
+        eta = np.interp(loads, self.curve.loads, self.curve.effs)
+        if self.produces:
+            return loads, p.h2_price * 1000.0 * eta / LHV_KWH_PER_KG - p.om_cost
+        return loads, p.h2_price * 1000.0 / (eta * LHV_KWH_PER_KG) + p.om_cost
 
     def price_rule(self, ctx: StepContext, run_when_cheap: bool) -> np.ndarray:
-        """Full load when the price is below (cheap) or above (dear) the running mean by ``price_band``, else off."""
-        cheap, dear = price_thresholds(self.prices.peek(ctx.price), self.params.price_band)
-        run = ctx.price < cheap if run_when_cheap else ctx.price > dear
-        return self.actions.pack(u=1.0 if run else 0.0)
+        """The load of the largest gain at ``ctx.price`` (see the class docstring): below the break-even prices when
+        ``run_when_cheap`` (a device making hydrogen), above them otherwise; 0 when no load gains."""
+        margin = self.break_even - ctx.price if run_when_cheap else ctx.price - self.break_even
+        gain = self.rule_loads * margin
+        best = int(np.argmax(gain))
+        return self.actions.pack(u=float(self.rule_loads[best]) if gain[best] > 0.0 else 0.0)
 
     def observe(self) -> np.ndarray:
         return observation(self.observation_space, [self.u, self.tank.fraction])
