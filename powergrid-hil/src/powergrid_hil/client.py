@@ -20,7 +20,21 @@ EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data
               11: "gateway target failed to respond"}
 
 
-_NULL = logging.NullHandler()  # one instance: adding it again is a no-op
+class _Quiet(logging.Handler):
+    """Keeps pymodbus's messages from stderr (every fault is a :class:`CommError` in infos) and keeps the reason of
+    each endpoint's last failed connection, which pymodbus logs instead of raising."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: dict[str, str] = {}  # "Connection to (host, port)" → e.g. "[Errno 111] Connection refused"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        where, failed, reason = record.getMessage().partition("\n")[0].partition(" failed: ")
+        if failed and where.startswith("Connection to ("):
+            self.reasons[where] = reason
+
+
+_QUIET = _Quiet()  # one instance: adding it again is a no-op
 
 
 class CommError(Exception):
@@ -69,7 +83,7 @@ class ModbusLink:
 
         # every fault is a CommError recorded in infos: pymodbus's own messages (with frame dumps) reach the
         # application's logging handlers, if it has any, not stderr through Python's last-resort handler
-        logging.getLogger("pymodbus").addHandler(_NULL)
+        logging.getLogger("pymodbus").addHandler(_QUIET)
 
         self.host, self.port, self.unit_id = host, int(port), int(unit_id)
         self.where = serial_port or f"{host}:{port}"
@@ -118,7 +132,8 @@ class ModbusLink:
         except Exception as exc:  # any socket error is a handled event
             raise self._fail(f"connect to {self.where} failed: {type(exc).__name__}: {exc}", "connect") from None
         if not ok:
-            raise self._fail(f"connect to {self.where} failed", "connect")
+            reason = _QUIET.reasons.get(f"Connection to ({self.host}, {self.port})")  # pymodbus logs it, TCP only
+            raise self._fail(f"connect to {self.where} failed" + (f": {reason}" if reason else ""), "connect")
         if self.failures:
             self.reconnects += 1
 
