@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import attrs
-import numpy as np
 
-from powergrid.devices import StepContext
 from powergrid.params import numbers, quantity
 from powergrid_devices.hydrogen import LHV_KWH_PER_KG, HydrogenDevice, HydrogenParams
 from powergrid_devices.inverter import load_q
@@ -19,7 +17,6 @@ class ElectrolyzerParams(HydrogenParams):
     eff: tuple = numbers("1", (0.55, 0.64, 0.65, 0.63, 0.60), ge=0.01, le=1, doc="LHV efficiency at each breakpoint")
     om_cost: float = quantity("$/MWh", 0.0, ge=0, doc="operation and stack wear per MWh consumed")
     pf: float = quantity("1", 1.0, gt=0, le=1)
-    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: run below mean − band·abs(mean) price")
 
     def __attrs_post_init__(self) -> None:
         self.check_hydrogen(self.eff_load, self.eff, self.min_load, produces=True)
@@ -31,7 +28,7 @@ class Electrolyzer(HydrogenDevice):
     Load, projection and observation: :class:`~powergrid_devices.hydrogen.HydrogenDevice`
     (the production must fit the tank room). ``p = −P``, ``q = p·tan φ``.
     Cost: ``om_cost·P·dt − h2_price·ṁ·dt`` $ (the hydrogen is sold or valued).
-    Safety: 0. Rule: full load while the price is below ``mean − band·abs(mean)`` (its running mean).
+    Safety: 0. Rule: runs only at a gain at its break-even prices (:class:`~powergrid_devices.hydrogen.HydrogenDevice`).
     """
 
     Params = ElectrolyzerParams
@@ -45,6 +42,3 @@ class Electrolyzer(HydrogenDevice):
         self.p_mw = -u * p.p_max_mw
         self.q_mvar = load_q(self.p_mw, p.pf)
         self.cost = p.om_cost * u * p.p_max_mw * self.dt_h - p.h2_price * self.h2_kg
-
-    def rule_action(self, ctx: StepContext) -> np.ndarray:
-        return self.price_rule(ctx, run_when_cheap=True)

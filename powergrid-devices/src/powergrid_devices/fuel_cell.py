@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import attrs
-import numpy as np
 
-from powergrid.devices import StepContext
 from powergrid.params import numbers, quantity
 from powergrid_devices.hydrogen import LHV_KWH_PER_KG, HydrogenDevice, HydrogenParams
 
@@ -17,7 +15,6 @@ class FuelCellParams(HydrogenParams):
     eff_load: tuple = numbers("1", (0.05, 0.25, 0.5, 0.75, 1.0), ge=0, le=1, doc="load breakpoints of the efficiency curve")
     eff: tuple = numbers("1", (0.42, 0.55, 0.52, 0.49, 0.45), ge=0.01, le=1, doc="LHV efficiency at each breakpoint")
     om_cost: float = quantity("$/MWh", 0.0, ge=0, doc="operation and stack wear per MWh generated")
-    price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: run above mean + band·abs(mean) price")
 
     def __attrs_post_init__(self) -> None:
         self.check_hydrogen(self.eff_load, self.eff, self.min_load, produces=False)
@@ -29,7 +26,7 @@ class FuelCell(HydrogenDevice):
     Load, projection and observation: :class:`~powergrid_devices.hydrogen.HydrogenDevice`
     (the use must fit the hydrogen above the tank minimum). ``p = P``, ``q = 0``.
     Cost: ``h2_price·ṁ·dt + om_cost·P·dt`` $. Safety: 0.
-    Rule: full load while the price is above ``mean + band·abs(mean)`` (its running mean).
+    Rule: runs only at a gain at its break-even prices (:class:`~powergrid_devices.hydrogen.HydrogenDevice`).
     """
 
     Params = FuelCellParams
@@ -42,6 +39,3 @@ class FuelCell(HydrogenDevice):
         p = self.params
         self.p_mw, self.q_mvar = u * p.p_max_mw, 0.0
         self.cost = p.h2_price * self.h2_kg + p.om_cost * self.p_mw * self.dt_h
-
-    def rule_action(self, ctx: StepContext) -> np.ndarray:
-        return self.price_rule(ctx, run_when_cheap=False)

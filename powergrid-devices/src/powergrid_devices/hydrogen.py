@@ -136,7 +136,7 @@ class HydrogenDevice(Device):
     even ``u_min`` fits. Observation: ``[u, level/capacity]``.
     Subclasses define :meth:`hydrogen_kg` and :meth:`electrical`.
 
-    Rule (:meth:`price_rule`): the device runs only at a gain, valuing hydrogen at ``h2_price`` $/kg. One MWh of
+    Rule (:meth:`rule_action`): the device runs only at a gain, valuing hydrogen at ``h2_price`` $/kg. One MWh of
     electricity at efficiency ``η`` makes ``1000·η/LHV`` kg (electrolyzer) or takes ``1000/(η·LHV)`` kg (fuel cell),
     so the break-even electricity price ($/MWh) at a load ``u`` is ``h2_price·1000·η(u)/LHV − om_cost`` for an
     electrolyzer (it gains below it) and ``h2_price·1000/(η(u)·LHV) + om_cost`` for a fuel cell (it gains above it).
@@ -205,10 +205,10 @@ class HydrogenDevice(Device):
             return loads, p.h2_price * 1000.0 * eta / LHV_KWH_PER_KG - p.om_cost
         return loads, p.h2_price * 1000.0 / (eta * LHV_KWH_PER_KG) + p.om_cost
 
-    def price_rule(self, ctx: StepContext, run_when_cheap: bool) -> np.ndarray:
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
         """The load of the largest gain at ``ctx.price`` (see the class docstring): below the break-even prices when
-        ``run_when_cheap`` (a device making hydrogen), above them otherwise; 0 when no load gains."""
-        margin = self.break_even - ctx.price if run_when_cheap else ctx.price - self.break_even
+        the device makes hydrogen, above them when it burns it; 0 when no load gains."""
+        margin = self.break_even - ctx.price if self.produces else ctx.price - self.break_even
         gain = self.rule_loads * margin
         best = int(np.argmax(gain))
         return self.actions.pack(u=float(self.rule_loads[best]) if gain[best] > 0.0 else 0.0)
