@@ -275,10 +275,24 @@ def test_yield_an_override_is_noted_once_and_nothing_written_until_it_ends(serve
         other.close()
     device.step([0.1], ctx)
     assert device.yielded
-    device.reset(np.random.default_rng(1))  # a reset takes the setpoint back
+    device.reset(np.random.default_rng(1))  # a reset takes the setpoint back, with a notice (it was silent)
+    assert device.yielded  # until the controls are read: the other controller still has the setpoint
     device.step([0.2], ctx)
+    assert kinds(device) == [("write", "setpoint", "taken_back")] and device.comm_ok and not device.yielded
+    assert device.info()["comm"][0]["detail"] == ("read WSetEna = 0 after a reset or a reconnection while another "
+                                                  "controller had the setpoint: written 1")
     server.step()
     assert server.raw("holding", enable) == 1 and server.device.p_mw == pytest.approx(0.2) and not device.yielded
+    other = ModbusLink("127.0.0.1", server.port)
+    try:
+        other.write_words(enable, [0])
+    finally:
+        other.close()
+    device.step([0.2], ctx)
+    assert device.yielded
+    device.close()  # a reconnection (and its rescan) takes it back too
+    device.step([0.2], ctx)
+    assert kinds(device) == [("write", "setpoint", "taken_back")] and server.raw("holding", enable) == 1
 
 
 class FixedModeUnit(ImageUnit):

@@ -19,7 +19,7 @@ utility's curtailment) or the DER's reversion timer took the setpoint over. With
 ``on_override: yield`` (default) the device records it once (a ``yielded`` notice,
 not a fault: no safety, ``comm_ok`` unchanged) and writes nothing until both read 1
 again (a ``resumed`` notice; ``WSetEna`` alone on equipment without ``WSetMod``), or
-until a reset or a rescan; P/Q are still measured. A setpoint ``WSet`` cannot hold is an
+until a reset or a rescan takes it back (a ``taken_back`` notice); P/Q are still measured. A setpoint ``WSet`` cannot hold is an
 ``out_of_range`` fault at a step that writes it, never while yielded (nothing is written).
 With ``on_override: rewrite`` it is an ``overridden`` fault each time and the changed
 points are written again at once. A "not implemented" value, a value outside the plausible range (|P| above
@@ -149,7 +149,7 @@ class SunSpecDevice(LinkedDevice):
                 if not scale.point.constant and name != "setpoint":  # e.g. model 103's W_SF: may change at run time
                     points.scales[name] = scale
         self.map, self.points, self._scanned_at_reconnect = found, points, link.reconnects
-        self._control_checked = self.yielded = False
+        self._control_checked = False  # a rescan takes the setpoint back (yielded: with a notice)
         return points
 
     def _implemented(self, found: SunSpecMap, located: Located) -> bool:
@@ -182,7 +182,7 @@ class SunSpecDevice(LinkedDevice):
 
     def reset(self, rng: Any) -> None:
         super().reset(rng)
-        self._control_checked = self.yielded = False  # take the setpoint back: read the controls before writing
+        self._control_checked = False  # take the setpoint back (yielded: with a notice): read the controls first
 
     def _write(self, setpoint: list[int], control: list[tuple[str, Located]]) -> bool:
         """Write ``WSet``, and 1 to the ``control`` points, contiguous runs in one request each; False (recorded)
@@ -235,8 +235,14 @@ class SunSpecDevice(LinkedDevice):
             raise exc.tag("read", "scan") from None
         setpoint, clamped = points.setpoint.point.encode(self.setpoint_mw * W_PER_MW, points.exponents.get("setpoint", 0))
         if not self._control_checked:  # after a scan or a reset: write only the controls not reading 1
-            self._to_write = _not_one(points, self._read_points(points.control()))
+            image = self._read_points(points.control())
+            self._to_write = _not_one(points, image)
             self._control_checked = True
+            if self.yielded and self._to_write:  # another controller still has it: taken back, said so
+                self.yielded = False
+                said = ", ".join(f"{name} = {_words(x, image)}" for name, x in self._to_write)
+                self.record("write", "setpoint", "taken_back", f"read {said} after a reset or a reconnection while "
+                            "another controller had the setpoint: written 1", self.setpoint_mw, fault=False)
         refused = False  # the device refused our write: its read-back says nothing of another controller
         if not self.yielded:  # yielded: nothing is written, so a setpoint WSet cannot hold is no fault
             if clamped:
