@@ -200,3 +200,22 @@ def test_a_missing_serial_port_is_named_in_the_error(tmp_path) -> None:
     missing = str(tmp_path / "ttyUSB9")
     with pytest.raises(OSError, match=f"Modbus server on serial port {missing} failed to start"):
         SimulatedDeviceServer(make_ess(), serial_port=missing).start()
+
+
+def test_a_unit_failing_to_make_the_action_is_recorded_too(servers) -> None:
+    # a served PV whose cap WMaxLimPct needs the available power, with no solar profile: the KeyError escaped step()
+    import numpy as np
+
+    from powergrid.params import build_params
+    from powergrid_devices.solar import PV
+    from powergrid_hil.sunspec_unit import SunSpecUnit
+
+    pv = PV(build_params(PV.Params, {"p_max_mw": 0.3}), 0.25)
+    pv.reset(np.random.default_rng(0))
+    unit = SunSpecUnit(pv, name="pv")
+    server = SimulatedDeviceServer(pv, unit=unit, reset=False).start()  # no profiles
+    servers.append(server)
+    enable = unit.located(704, "WMaxLimPctEna").address
+    assert unit.accept(enable, [1]) is None  # cap enabled (0 %)
+    server.step()
+    assert server.errors and server.errors[0].startswith("KeyError") and server.steps == 0 and server.running

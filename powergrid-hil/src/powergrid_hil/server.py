@@ -405,11 +405,12 @@ class SimulatedDeviceServer(ModbusServer):
     def step(self) -> None:
         """Step the device once with the accepted setpoint and publish its new state.
 
-        A device that raises is recorded in :attr:`errors`; the image keeps its last state.
+        A device (or its unit making the action) that raises is recorded in :attr:`errors`; the image keeps its
+        last state.
         """
-        with self.lock:
-            action = self.unit.action(self.ctx)
         try:
+            with self.lock:
+                action = self.unit.action(self.ctx)
             self.device.step(action, self.ctx)
         except Exception as exc:  # a failing model must not take the server down
             self.errors.append(f"{type(exc).__name__}: {exc}")
