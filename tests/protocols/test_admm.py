@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -181,8 +183,9 @@ def test_admm_in_env_prices_a_piecewise_dg_by_its_curve():
 
 
 def test_a_channel_capacity_below_the_areas_is_a_config_error():
-    """Each iteration every area sends its x_i: a capacity below the number of areas (admm_3mg: 3 microgrids and the
-    grid) grew the backlog every iteration, 2000 iterations unconverged per tick, prices 8e4–1e5 $/MWh."""
+    """Each iteration every area sends its x_i: a capacity below the number of areas (admm_3mg with mg3 unmetered: 3
+    microgrids and the grid; every microgrid metered: 3, no grid area) grew the backlog every iteration, 2000
+    iterations unconverged per tick, prices 8e4–1e5 $/MWh."""
     from pathlib import Path
 
     import yaml
@@ -190,12 +193,25 @@ def test_a_channel_capacity_below_the_areas_is_a_config_error():
     from powergrid.env import MultiAgentPowerGridEnv
     from powergrid.errors import ConfigError
 
-    for channel in ({"channel_capacity": 3}, {"channel": "lossy", "channel_capacity": 2}):
+    cases = (({"channel_capacity": 3}, False, 4), ({"channel": "lossy", "channel_capacity": 2}, False, 4),
+             ({"channel_capacity": 2}, True, 3))
+    for channel, metered, areas in cases:
         data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
         data["horizontal"][0]["params"].update(channel)
-        with pytest.raises(ConfigError, match=r"horizontal\[0\].*expected channel_capacity ≥ 4 .*got "
-                                              rf"{channel['channel_capacity']}"):
+        if not metered:  # the grid is an area once a participant has no meter of its own
+            without_meter(data, "mg3")
+        with warnings.catch_warnings(), pytest.raises(
+                ConfigError, match=rf"horizontal\[0\].*expected channel_capacity ≥ {areas} .*got {channel['channel_capacity']}"):
+            warnings.simplefilter("ignore", UserWarning)  # mg3's store is behind no billing meter
             MultiAgentPowerGridEnv.from_config(data)
+
+
+def without_meter(data: dict, mg: str) -> dict:
+    """admm_3mg's ``data`` with microgrid ``mg``'s PCC meter removed (it then trades with the grid through ADMM's grid
+    area), in place."""
+    data["agents"] = [a for a in data["agents"] if a["id"] != f"{mg}_pcc"]
+    next(a for a in data["agents"] if a["id"] == mg)["children"].remove(f"{mg}_pcc")
+    return data
 
 
 def test_a_channel_with_room_for_every_message_gives_the_unlimited_dispatch():
@@ -289,7 +305,10 @@ def test_an_unconverged_solve_is_reported_and_not_applied():
     data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
     data["horizontal"][0]["params"].update(max_iter=3)
     data["spaces"] = {"action": "physical"}
-    env = MultiAgentPowerGridEnv.from_config(data)
+    without_meter(data, "mg3")  # metered microgrids trade through their meters: only mg3 and the grid exchange
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # mg3's store is behind no billing meter
+        env = MultiAgentPowerGridEnv.from_config(data)
     env.reset(seed=0)
     admm = env.scenario.horizontal[0]
     dg = env.scenario.agents["mg1_dg"]

@@ -21,8 +21,8 @@ exactly by bisection on the area's marginal cost λ (units follow
 The price of energy (the dual of the coupling) is ``−ρ·u`` $/MWh.
 Stopping: primal residual ``√N·|x̄ − D/N|`` and dual residual
 ``ρ·‖Δ(x − x̄)‖`` both ≤ ``tol`` MW; ρ adapts by residual balancing (×2 / ÷2
-when one residual is 10× the other, at iterations whose every ``x_i`` arrived). Messages: each iteration every area sends
-``x_i`` to the coordinator and receives ``(x̄, u)`` back: ``2N`` messages.
+when one residual is 10× the other, from the second iteration, at those whose every ``x_i`` arrived). Messages: each
+iteration every area sends ``x_i`` to the coordinator and receives ``(x̄, u)`` back: ``2N`` messages.
 
 :func:`centralized_dispatch` solves the same problem in one place (bisection on
 the system price with each area's response clipped to its exchange bounds); it
@@ -261,7 +261,9 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
         s = rho * float(np.linalg.norm((heard - xbar) - prev_dev))
         if r <= tol and s <= tol and not unheard.any():
             break
-        if adaptive and current == n:  # residuals of late x_i are no guide to ρ: balance on current ones only
+        # residuals of late x_i are no guide to ρ, nor the first iteration's (its change is from the starting point, not
+        # an iterate: an area held at a bound moves there at once): balance on current ones from the second iteration
+        if adaptive and current == n and it > 1:
             if r > 10 * s:
                 rho *= 2.0
                 u /= 2.0
@@ -441,9 +443,11 @@ class ADMMDispatch(HorizontalProtocol):
 
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
-        areas = len(self.participants) + params.grid
-        self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.meters = {a.id: meter_of(a) for a in self.participants}
+        # the upstream grid is an area for the participants without a meter (the others trade through their meter)
+        self._tie = params.grid and any(m is None for m in self.meters.values())
+        areas = len(self.participants) + self._tie
+        self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
         self._perfect = params.channel == "ideal" and not (params.channel_delay or params.channel_loss
                                                            or params.channel_capacity)
@@ -547,7 +551,7 @@ class ADMMDispatch(HorizontalProtocol):
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": None if self._perfect else self.channel, "start_tick": self._clock}
-        if p.grid:
+        if self._tie:
             r = dispatch_with_grid(areas, self.grid_tie(float(ctx.price)), **options)
         else:
             r = admm_dispatch(areas, 0.0, **options)
