@@ -421,7 +421,7 @@ class ADMMDispatch(HorizontalProtocol):
     ``x_i`` with the others and, with ``grid``, the upstream grid, one more area selling at the price and buying at
     ``min(sell_ratio·price, price)`` (:meth:`grid_tie`) with one net exchange at any price sign
     (:func:`dispatch_with_grid`). Coupling Σ x = 0. The dispatch is applied as the units' setpoints (``result.p``:
-    MW per device, then the grid's import and export; ``result.x``: each participant's PCC export, MW). Observation
+    MW per device, then a grid area's import and export; ``result.x``: each participant's PCC export, MW). Observation
     and info: each participant's price ($/MWh, the marginal price of its energy in the plan: its meter's price or
     export price when it imports or exports, its units' marginal cost in between, a participant without a meter
     the clearing price) and PCC export (MW); the info adds iterations, messages, ``grid_mw`` (MW the participants
@@ -563,7 +563,7 @@ class ADMMDispatch(HorizontalProtocol):
                 if d is not None:  # not the meter's units
                     total[d] = total.get(d, 0.0) + float(value)
             schedules.append(total)
-        # the result's p per device (in device order), then the grid's (import, export); x each participant's PCC
+        # the result's p per device (in device order), then a grid area's (import, export); x each participant's PCC
         # export (MW); its cost at the units' true offers, without the learned shifts
         export = np.array([sum(t.values()) - a.demand_mw for t, a in zip(schedules, areas)])
         cost = r.cost + sum(float(s @ q) for s, q in zip(shifts, r.p))
