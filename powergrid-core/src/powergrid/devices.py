@@ -178,6 +178,22 @@ class Device:
         called by the environment's ``close``. A later step may open it again."""
 
 
+def observation_problem(device: Device) -> str | None:
+    """Why the observation of ``device`` would be dropped: its type overrides :meth:`Device.observe` or
+    :meth:`Device.observe_values` but its ``observation_space`` is still the empty default; else None. Asked once per
+    device when a scenario is built."""
+    kind = type(device)
+    if kind.observe is Device.observe and kind.observe_values is Device.observe_values:
+        return None
+    shape = getattr(device.observation_space, "shape", None)
+    if shape is not None and int(np.prod(shape)) > 0:
+        return None
+    which = "observe()" if kind.observe is not Device.observe else "observe_values()"
+    return (f"{kind.__name__} overrides {which} but its observation_space is empty (Device's default), so its "
+            f"observation would be dropped; set self.observation_space in __init__, one entry per observed value "
+            f"(e.g. self.observation_space = box([0.0, -1.0], [1.0, 1.0]))")
+
+
 class Kernel:
     """Steps many devices of one type at once on arrays: the same results as their own ``step`` (to 1e-12).
 

@@ -13,16 +13,19 @@ mapping into that class and reports the first bad field by its YAML path::
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
+import re
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
 import attrs
 
-from powergrid.errors import ConfigError
+from powergrid.errors import ConfigError, PluginError
 
 _MISSING = attrs.NOTHING
 
@@ -68,9 +71,33 @@ def _number(unit: str, ge: float | None, gt: float | None, le: float | None, lt:
     return Check(expected, convert)
 
 
+#: The unit symbols :func:`check_unit` knows; a unit is made of them with ``/``, ``·``, ``*`` or a space, each with an
+#: optional power (``²``, ``³``, ``^2``): ``$/MWh``, ``$/MW²h``, ``kW/°C``, ``1/h``, ``m/s``.
+UNITS = frozenset({
+    "1", "%", "pu", "$", "€", "£", "W", "kW", "MW", "GW", "Wh", "kWh", "MWh", "GWh", "var", "kvar", "Mvar", "Mvarh",
+    "VA", "kVA", "MVA", "V", "kV", "A", "kA", "Ω", "ohm", "Hz", "s", "min", "h", "day", "yr", "°C", "°Ch", "K", "deg",
+    "rad", "m", "km", "kg", "t", "L", "bar", "J", "kJ", "MJ", "GJ"})
+
+
+def check_unit(unit: str, *, stacklevel: int = 3) -> None:
+    """Refuse an empty ``unit`` (a dimensionless number's is ``"1"``); warn on one not made of :data:`UNITS` (a typo such
+    as ``"kWhh"``), at the line of the plugin declaring it."""
+    if not isinstance(unit, str) or not unit.strip():
+        raise ValueError(f"a parameter's unit: expected one such as 'MW', 'MWh', '$/MWh', 'pu', or '1' for a dimensionless number, "
+                         f"got {unit!r}")
+    parts = [re.sub(r"\^-?\d+$|[²³]", "", part) for part in re.split(r"[/·*⋅ ]+", unit.strip())]
+    unknown = [part for part in parts if part not in UNITS]
+    if unknown:
+        warnings.warn(f"powergrid: unit {unit!r}: {unknown[0]!r} is not a known unit symbol (known: "
+                      f"{', '.join(sorted(UNITS))}, combined with '/', '·', '²'); check it for a typo",
+                      stacklevel=stacklevel)
+
+
 def quantity(unit: str, default: Any = _MISSING, *, ge: float | None = None, gt: float | None = None,
              le: float | None = None, lt: float | None = None, doc: str = "") -> Any:
-    """A float field in ``unit`` (``"MW"``, ``"MWh"``, ``"$/MWh"``, ``"pu"``, ``"1"``…) with bounds."""
+    """A float field in ``unit`` (``"MW"``, ``"MWh"``, ``"$/MWh"``, ``"pu"``, ``"1"``…, see :func:`check_unit`) with
+    bounds."""
+    check_unit(unit)
     check = _number(unit, ge, gt, le, lt)
     return _field(check, default, unit, doc)
 
@@ -129,6 +156,7 @@ def text(default: Any = _MISSING, *, doc: str = "") -> Any:
 
 def numbers(unit: str, default: Any = _MISSING, *, ge: float | None = None, le: float | None = None, doc: str = "") -> Any:
     """A list of numbers in ``unit`` (a curve, a schedule), stored as a tuple of floats."""
+    check_unit(unit)
     one = _number(unit, ge, None, le, None)
     expected = f"a list of numbers{one.expected.removeprefix('a number')}"
 
@@ -181,8 +209,11 @@ def params_of(plugin: Any, name: str | None = None) -> type:
     ``None`` default: that field (by the annotation, else a number, an integer kept as ``int``) or null.
     """
     declared = getattr(plugin, "Params", None)
-    if declared is not None or not callable(plugin) or isinstance(plugin, type):
-        return declared or NoParams
+    if declared is not None:
+        _check_declared(declared, plugin, name)
+        return declared
+    if not callable(plugin) or isinstance(plugin, type):
+        return NoParams
     fields = {}
     for p in inspect.signature(plugin).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
@@ -206,6 +237,43 @@ def params_of(plugin: Any, name: str | None = None) -> type:
                                     None, fields[p.name].metadata["unit"], "")
     label = name or getattr(plugin, "__name__", "plugin")
     return attrs.make_class(label, fields, frozen=True) if fields else NoParams
+
+
+def _check_declared(cls: Any, plugin: Any, name: str | None) -> None:
+    """Raise :class:`PluginError` naming the plugin when its ``Params`` is no attrs class (a dataclass), or when attrs
+    left annotated attributes out of it: a field without an annotation (``x = quantity(…)``) turns attrs' reading of
+    annotations off, so ``y: float = 1.0`` next to it is no field (YAML then gets "unknown parameter y")."""
+    if NoParams is cls or (isinstance(cls, type) and attrs.has(cls) and not _not_fields(cls)):
+        return
+    from powergrid.plugins import origin
+
+    who = origin(plugin)
+    if name and name.rsplit(" ", 1)[-1] not in who:  # a plugin no registry built here lists: its name from the caller
+        who = f"{name} ({who})"
+    what = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        found = "a dataclass" if dataclasses.is_dataclass(cls) else f"a {type(cls).__name__}" if not isinstance(
+            cls, type) else "a plain class"
+        raise PluginError(f"{who}: its Params {what} must be an attrs class: @attrs.frozen, fields made with "
+                          f"powergrid.params (quantity, integer, choice, flag, text) or annotated; found {found}")
+    plain = [f.name for f in attrs.fields(cls) if f.name not in _annotations(cls)]
+    raise PluginError(f"{who}: its Params {what} has annotated attributes that are no fields "
+                      f"({', '.join(_not_fields(cls))}): attrs ignores annotations once a field has none "
+                      f"({', '.join(plain)}); annotate every field, e.g. {plain[0]}: float = quantity(...)")
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    """The annotations of ``cls`` and its bases, without ClassVars."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(vars(klass).get("__annotations__", {}))
+    return {k: v for k, v in found.items() if "ClassVar" not in str(v)}
+
+
+def _not_fields(cls: type) -> list[str]:
+    """The annotated attributes of the attrs class ``cls`` that are not among its fields."""
+    fields = attrs.fields_dict(cls)
+    return [n for n in _annotations(cls) if n not in fields]
 
 
 def _int_or(convert: Callable[[Any], float]) -> Callable[[Any], Any]:

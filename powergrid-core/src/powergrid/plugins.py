@@ -165,7 +165,7 @@ class Registry:
 
     def unknown_message(self, kind: str, name: object, base: type | None = None) -> str:
         """Why ``name`` is no ``kind``: the installed names (of subclasses of ``base`` when given), the closest one,
-        the pack that provides it, where local plugins come from."""
+        the pack that provides it, the plugins that failed to load, else (nothing close) where local plugins come from."""
         choices = self.names(kind) if base is None else self.names_of(kind, base)
         text = str(name)
         # a first-party name whose pack is missing: no other name; else the closest installed name, else the closest
@@ -181,8 +181,12 @@ class Registry:
             message += f"{' It' if close else '; it'} is provided by {dist}: {_switched_off(dist) or f'pip install {dist}'}"
         installed = "installed" if base is None else f"installed {base.__name__}s"
         message += f" ({installed}: {', '.join(choices) if choices else 'none'})"
-        if not provider_of(kind, text) and not (missing_pack and close.lower() == text.lower()):
-            message += _local_plugins_hint()  # no first-party name, nor one in another case: perhaps a local plugin's
+        if self.failed:  # the name may be one of theirs: their errors are the cause, not a missing local plugin
+            failures = "; ".join(f"{f.name!r} from {f.distribution}: {f.error}" for f in self.failed)
+            message += (f"; plugins that failed to load, which may provide it: {failures} "
+                        f"(POWERGRID_STRICT_PLUGINS=1 shows the traceback)")
+        elif not close and not provider_of(kind, text):
+            message += _local_plugins_hint()  # no name close to it, nor a first-party one: perhaps a local plugin's
         return message + ("" if close or dist else _misplaced_entry_points())
 
 

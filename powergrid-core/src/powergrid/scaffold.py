@@ -13,8 +13,8 @@ TEMPLATE = "templates/device"
 
 
 def snake_case(name: str) -> str:
-    """``HeatStorage`` → ``heat_storage``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``HeatStorage`` → ``heat_storage``; a run of capitals is one word: ``EVFleet`` → ``ev_fleet``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def template_imports() -> set[str]:
