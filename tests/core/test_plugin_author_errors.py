@@ -50,10 +50,12 @@ def test_the_local_plugin_hint_only_when_no_name_is_close():
     class Heater(Device):
         pass
 
-    registry = Registry([PluginRecord("Heater", Heater, kind="device")])
+    registry = Registry([PluginRecord("Heater", Heater, kind="device"), PluginRecord("SunSpecDevice", Heater, kind="device")])
     typo = registry.unknown_message("device", "Heatr")
     assert "did you mean 'Heater'?" in typo and "POWERGRID_PLUGIN_PATH" not in typo
     assert "POWERGRID_PLUGIN_PATH" in registry.unknown_message("device", "Chiller")
+    far = registry.unknown_message("device", "LateDevice")  # a far match: perhaps a local plugin a worker lacks (r31)
+    assert "did you mean 'SunSpecDevice'?" in far and "POWERGRID_PLUGIN_PATH (" in far
 
 
 @pytest.mark.parametrize(("name", "snake", "folder"), [

@@ -13,6 +13,7 @@ every module of the ``powergrid`` entry-point group. Environment variables:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -165,7 +166,7 @@ class Registry:
 
     def unknown_message(self, kind: str, name: object, base: type | None = None) -> str:
         """Why ``name`` is no ``kind``: the installed names (of subclasses of ``base`` when given), the closest one,
-        the pack that provides it, the plugins that failed to load, else (nothing close) where local plugins come from."""
+        the pack that provides it, the plugins that failed to load, else (no likely typo) where local plugins come from."""
         choices = self.names(kind) if base is None else self.names_of(kind, base)
         text = str(name)
         # a first-party name whose pack is missing: no other name; else the closest installed name, else the closest
@@ -185,8 +186,8 @@ class Registry:
             failures = "; ".join(f"{f.name!r} from {f.distribution}: {f.error}" for f in self.failed)
             message += (f"; plugins that failed to load, which may provide it: {failures} "
                         f"(POWERGRID_STRICT_PLUGINS=1 shows the traceback)")
-        elif not close and not provider_of(kind, text):
-            message += _local_plugins_hint()  # no name close to it, nor a first-party one: perhaps a local plugin's
+        elif not _typo(text, close) and not provider_of(kind, text):
+            message += _local_plugins_hint()  # not a typo of a known name, nor a first-party one: perhaps a local plugin's
         return message + ("" if close or dist else _misplaced_entry_points())
 
 
@@ -204,6 +205,12 @@ def origin(obj: Any) -> str:
         file = None
     what = f"{record.kind} {record.name!r} from {record.provider}" if record else cls.__qualname__
     return f"{what}, {file}" if file else what
+
+
+def _typo(text: str, close: str | None) -> bool:
+    """Whether ``text`` reads as a typo of the suggested name ``close`` (another case, or ≥ 80 % alike: ``Heatr`` for
+    ``Heater``), not a far match that difflib found (``LateDevice`` → ``SunSpecDevice``, perhaps a local plugin's)."""
+    return close is not None and difflib.SequenceMatcher(None, text.lower(), close.lower()).ratio() >= 0.8
 
 
 def _switched_off(dist: str) -> str | None:
