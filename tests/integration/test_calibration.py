@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.evaluate import policy_named, run_episode, summarize
+from powergrid.evaluate import policy_named, run_episode, seed_action_spaces, summarize
 
 from ..conftest import CONFIGS
 
@@ -113,6 +113,51 @@ def test_on_ieee34_3mg_the_rule_beats_random_and_safety_is_a_minor_term():
     assert rule.safety_share <= 0.3 and rule.failures == 0
 
 
+def test_on_ieee34_3mg_constant_actions_move_the_safety_term_by_dollars_that_matter():
+    """The flagship's PCC limits (import 2.0 MW, export 0.1 MW) make safety a material term: over four days the
+    worst constant action's safety·safety_weight exceeds the best one's by ≥ 10 % of the rule's |return|, while
+    the rule's own stays ≤ 6 % of it (measured on these days: every device at its upper bound 3214 $, the others
+    0–2 $, rule 330 $ of 13960 $, i.e. 23 % and 2.4 %; over 16 days 18 % and 3.6 %). Without limits the spread
+    was 2 $ (0.02 %): the relative check above passed on a term no agent would notice."""
+    env = _env(CONFIGS / "ieee34_3mg.yaml")
+    weight = env.config.reward.safety_weight
+    dollars = {f: weight * _learned_safety(env, f"constant:{f}") for f in (0.0, 0.5, 1.0)}
+    rule = [run_episode(env, "rule", seed) for seed in SEEDS]
+    rule_return = abs(sum(sum(r.returns.values()) for r in rule))
+    rule_safety = weight * sum(sum(r.safety.values()) for r in rule)
+    assert max(dollars.values()) - min(dollars.values()) >= 0.1 * rule_return, (dollars, rule_return)
+    assert rule_safety <= 0.06 * rule_return, (rule_safety, rule_return)
+
+
+# ieee34_3mg: the feeder between the substation (800, held at 1.05 pu) and Reg1: unregulated, so reverse flow
+# from the microgrids lifts it above the band
+TRUNK = ("802", "806", "808", "810", "812", "814")
+
+
+@pytest.mark.parametrize("policy", ["rule", "random", "constant:0.75", "constant:1", "bang-bang"])
+def test_on_ieee34_3mg_no_policy_lifts_the_trunk_out_of_band_within_the_pcc_limits(policy):
+    """On every tick where no microgrid pays PCC safety the trunk stays ≤ 1.05 pu + 0.001 (the limits: export
+    ≤ 0.1 MW each; measured over 16 days and 9 policies ≤ 1.0505 pu), and exporting beyond them lifts it above
+    that (every microgrid at its upper bound: up to 1.0533 pu; before the limits, for free)."""
+    env = _env(CONFIGS / "ieee34_3mg.yaml")
+    trunk = np.flatnonzero(env.net.bus.name.isin(TRUNK).to_numpy() & (env.net.bus.zone == "feeder").to_numpy())
+    assert trunk.size == len(TRUNK)
+    pccs = [f"mg{k}_pcc" for k in (1, 2, 3)]
+    act = _bang_bang if policy == "bang-bang" else policy_named(policy)
+    lifted_and_paid = 0
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        seed_action_spaces(env, seed)
+        while not env.ended:
+            env.step(act(env))
+            v = env.last_result.vm_pu[trunk].max()
+            paid = sum(env.agent_costs()[p][1] for p in pccs)
+            assert paid > 0 or v <= 1.051, (seed, env.tick, v)
+            lifted_and_paid += v > 1.051
+    if policy == "constant:1":
+        assert lifted_and_paid > 0  # the limits are what holds the trunk: the check above is not vacuous
+
+
 def _scaled(config, factor: float) -> MultiAgentPowerGridEnv:
     data = yaml.safe_load(config.read_text())
     data.setdefault("loads", {})["scale"] = {"*": factor}
@@ -189,9 +234,10 @@ def _batteries_drained(env) -> dict:
 
 def test_on_ieee34_3mg_no_degenerate_policy_scores_at_or_above_the_rule():
     """Idle, every action at one bound or at mid-range, bang-bang between the bounds and batteries drained from the
-    start each return less than the rule on every one of four days (measured, 4-seed means: rule −3255, drained −3494,
-    idle −4014, low bound −4146, mid −4590, bang-bang −4809, high bound −5195; the closest day: drained −1953 vs
-    −1775). The drained batteries end where the rule's do (at soc_min): no terminal value separates them."""
+    start each return less than the rule on every one of four days (measured with the PCC limits, 4-seed means: rule
+    −3490, drained −3740, idle −4014, low bound −4037, mid −4590, high bound −6162, bang-bang −7148; the closest day:
+    drained −2052 vs −1874). The drained batteries end where the rule's do (at soc_min): no terminal value separates
+    them."""
     env = _env(CONFIGS / "ieee34_3mg.yaml")
     degenerate = {"zero": "zero", "low": "constant:0", "mid": "constant:0.5", "high": "constant:1",
                   "bang-bang": _bang_bang, "drained": _batteries_drained}
