@@ -318,6 +318,11 @@ class DeviceGroups:
                 d = self.device_agents[bad[0]]
                 where = _where(d, call, self.ctx) if self.ctx is not None else _where(d, "reset", None)
                 others = f" (and {len(bad) - 1} other device(s))" if len(bad) > 1 else ""
+                # a solo device's own value: None was read as NaN
+                own = getattr(d.device, name) if d in self.solo else values[bad[0]]
+                if own is None:
+                    raise PluginError(f"{where} set {name} = None{others}; expected a number (a Python or numpy float, "
+                                      f"e.g. 0.0)")
                 raise PluginError(f"{where} set {name} = {values[bad[0]]}{others}; a device's outputs must be finite: "
                                   f"its action is projected into its action space before the step, so the value is the "
                                   f"plugin's own")

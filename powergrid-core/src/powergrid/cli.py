@@ -150,6 +150,9 @@ def _run(args: argparse.Namespace) -> int:
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
     steps, failures, started = 0, 0, time.perf_counter()
+    # per device agent: its physics steps with a communication fault (state_dict()["comm_failures"] at the episode's
+    # end, as HIL devices count them)
+    comm_faults, physics_steps = dict.fromkeys((d.id for d in env.scenario.device_agents), 0), 0
     bar = progress(total=args.episodes * env.max_ticks, desc=env.config.name, unit="step")
     try:
         with bar, partial.open("w", newline="") as handle:
@@ -179,6 +182,9 @@ def _run(args: argparse.Namespace) -> int:
                         state = agent.device.state_dict() if hasattr(agent, "device") else {}
                         writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
                                          f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
+                physics_steps += env.physics_steps
+                for d in env.scenario.device_agents:
+                    comm_faults[d.id] += int(d.device.state_dict().get("comm_failures", 0))
     except BaseException:  # Ctrl-C, a full disk, a failing plugin: the rows so far stay, under a name that says so
         if not steps:  # e.g. a dataset that fails at the first reset: its one-line error is all there is to say
             partial.unlink(missing_ok=True)
@@ -198,6 +204,8 @@ def _run(args: argparse.Namespace) -> int:
         cost, unsafe, reward = totals[agent_id]
         print(f"{agent_id:<16}{kind:<8}{'yes' if agent.learned else 'no':<9}{cost:>12.2f}{unsafe:>10.4f}"
               f"{(f'{reward:12.2f}' if agent.learned else f'{chr(8212):>12}')}")
+    if faulty := [f"{agent_id} {n}" for agent_id, n in comm_faults.items() if n]:
+        print(f"communication faults (physics steps with one, of {physics_steps}): {', '.join(faulty)}")
     print(f"trajectory: {trajectory}")
     if args.plot:
         print("plots (episode 0): " + ", ".join(str(p) for p in record.save(out)))

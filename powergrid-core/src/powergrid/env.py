@@ -27,7 +27,15 @@ the agent's next action will be used: multi-rate agents act at their periods and
 the episode start), ``timestamp`` (the data's wall-clock time, ISO 8601, when the dataset
 provider reports its episode start, else None), ``projection`` (how far its devices had to move
 the requested actions to make them feasible), and with non-ideal links ``directive_age_s`` and
-``measurement_age_s`` (by child).
+``measurement_age_s`` (by child). At a physics tick ``projection`` also counts how far the agent's extra actions
+for horizontal protocols were clipped to their bounds and what its protocols report in ``info()["projection"]``: a
+number from its vertical protocol (e.g. ``price_signal``'s price clipped to ``[price_min, price_max]``, $/MWh), the
+entries of a horizontal protocol's mapping keyed by the agent or its device agents (NaN setpoints).
+
+A device's per-step records (``Device.info()``, e.g. a HIL device's ``comm`` faults) go into the infos of the
+learned agent at or above it (``infos[agent]["comm"]``, a list); a device with no learned agent at or above it
+(a rule-driven meter beside the learned agents) reports into the env's entry ``infos["__common__"]`` as
+``{"comm": {device agent id: records}}``, present only at a step with such records.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import functools
 import math
 import os
 import pickle
+import warnings
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -80,6 +89,9 @@ MEASUREMENT = 4
 #: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
 #: longer episodes: per step).
 STAMP_TICKS = 2_000
+#: The env's own ``infos`` entry (not an agent; PettingZoo allows such keys, RLlib reads ``__common__`` as one): the
+#: records of devices with no learned agent at or above them, only at a step that has some.
+COMMON_INFO = "__common__"
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
@@ -133,6 +145,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._bus_pos = {int(b): p for p, b in enumerate(self.net.bus.index)}
         #: physical action spaces (device units); learned agents see ``_exposed_spaces``
         self._action_spaces = {a.id: self._build_action_space(a) for a in self._learned}
+        self._check_something_to_learn()
+        # the horizontal protocols' extra actions of each learned agent (after its own part) as one Box, and how far
+        # the agent's last extra action was projected onto it (by agent position; counted in infos at physics ticks)
+        self._extra_boxes = {}
+        for aid, slices in self._extra_slices.items():
+            space, own = self._action_spaces[aid], slices[0][1].start
+            if isinstance(space, gymnasium.spaces.Box):
+                self._extra_boxes[aid] = gymnasium.spaces.Box(space.low[own:], space.high[own:], dtype=np.float32)
+        self._extra_proj = np.zeros(len(self._agent_ids))
         self._exposed_spaces = {a.id: self._build_exposed_action_space(a) for a in self._learned}
         self._action_maps = {aid: ((sp.high.astype(np.float64) + sp.low) / 2, (sp.high.astype(np.float64) - sp.low) / 2)
                              for aid, sp in self._action_spaces.items()
@@ -317,6 +338,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # devices with per-step records (``info()``: e.g. HIL communication faults), merged into their agent's infos
         self._info_devices = [[d.device.info for d in self._devices_of[a.id] if hasattr(d.device, "info")]
                               for a in learned]
+        # ... and those with no learned agent at or above them, into infos[COMMON_INFO] (empty: nothing per step)
+        self._common_reports = [(d.id, d.device.info) for d in devices
+                                if hasattr(d.device, "info") and not _learned_at_or_above(d)]
         # devices stepped by kernels or object by object; setpoint parents routed as index maps (powergrid.batching)
         self._groups = DeviceGroups(devices, list(flat.items()), reactive=bool(s.horizontal))
         self._fast = FastSetpoints(s.roots if not s.horizontal else [], self._action_spaces, self._action_maps,
@@ -332,13 +356,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._unused_rng = np.random.default_rng(0)
         self._slow_roots = [r for r in s.roots if r.id not in fast_ids]
         self._slow_action_maps = {aid: m for aid, m in self._action_maps.items() if aid not in fast_ids}
-        # the learned agents whose infos add entries: down link, up links by child, protocols, own protocol, reports
+        # the learned agents whose infos add entries: down link, up links by child, protocols, own protocol,
+        # reports, and the ids a horizontal protocol's projection of the agent is keyed by (its own, its device agents')
         info_parts = [(a.id, self._down_links.get(a.id),
                        [(c.id, self._up_links[c.id]) for c in a.children if c.id in self._up_links], protos,
                        a.protocol if isinstance(a, GridAgent) and a.protocol is not None
-                       and type(a.protocol).info is not VerticalProtocol.info else None, reports)
+                       and type(a.protocol).info is not VerticalProtocol.info else None, reports,
+                       frozenset([a.id, *(d.id for d in self._devices_of[a.id])]))
                       for a, protos, reports in zip(learned, self._info_protos, self._info_devices)]
-        self._info_parts = [(aid, down, ups, protos, own, reports) for aid, down, ups, protos, own, reports in info_parts
+        self._info_parts = [(aid, down, ups, protos, own, reports, ids)
+                            for aid, down, ups, protos, own, reports, ids in info_parts
                             if down is not None or ups or protos or own is not None or reports]
         # an ndarray of this shape and a numeric dtype is a valid action (others get the full check)
         self._action_shapes = {aid: sp.shape if isinstance(sp, gymnasium.spaces.Box) else None
@@ -453,6 +480,29 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         bus_pos = {int(b): p for p, b in enumerate(self.net.bus.index)}
         from_pos = np.array([bus_pos[int(b)] for b in self.net.line.from_bus], dtype=np.int64)
         return np.flatnonzero(np.isin(from_pos, zone)) if len(from_pos) else np.zeros(0, np.int64)
+
+    def _check_something_to_learn(self) -> None:
+        """A learned agent whose action space is empty has nothing to learn: a device agent (e.g. a read-only HIL map)
+        is a ConfigError at its ``policy``; a grid or system agent (e.g. ``setpoint`` over meters only, or protocol
+        ``none``) one UserWarning there, as it still observes and is scored like a learned agent (the core's own tests
+        use such an observer, core having no protocol that acts)."""
+        for agent in self._learned:
+            space = self._action_spaces[agent.id]
+            if _flat_size(space):
+                continue
+            if isinstance(agent, DeviceAgent):
+                found = f"its device {type(agent.device).__name__} takes no action"
+            else:
+                kids = ", ".join(repr(c.id) for c in agent.children)
+                found = f"its protocol {type(agent.protocol).__name__} takes no action over its children ({kids})"
+            error = self.config.source.error(f"{self._agent_cfg[agent.id].path}.policy", (
+                f"agent {agent.id!r} is learned but has nothing to act on: {found}, so its action space "
+                f"{type(space).__name__}{space.shape} is empty; expected a learned agent with at least one action entry "
+                "(a device or protocol action, or a horizontal protocol's extra action); remove 'policy: learned' (its "
+                "rule then runs it)"))
+            if isinstance(agent, DeviceAgent):
+                raise error
+            warnings.warn(str(error), UserWarning, stacklevel=3)
 
     def _horizontal_slices(self) -> dict[str, list[tuple[Any, slice]]]:
         """Where each horizontal protocol's extra action sits in a learned agent's action vector."""
@@ -660,6 +710,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._worst_loss = 0.0  # the penalty depends on this episode only: reset(seed) repeats its rewards
         self._last_act[:] = -self.max_ticks - 1
         self._held_extra: dict[str, list[tuple[Any, np.ndarray]]] = {}  # learned agents' last horizontal parts
+        self._extra_proj[:] = 0.0
         self._signal[:] = np.nan
         self.tick = 0
         self.agents = list(self.possible_agents)
@@ -786,7 +837,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._set_time(min(self.tick, self.max_ticks - 1))
         self._schedule(self.tick)
         observations = self._observe(out)
-        infos = self._infos(sound, penalty, cost, safe)
+        infos = self._infos(sound, penalty, cost, safe, result is not None)
         self._ended = done or terminate
         if self._ended:
             self.agents = []
@@ -871,7 +922,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     @property
     def failure(self) -> str:
         """Why the last step's power flow failed ("" when it was sound; every learned agent's ``infos`` says the
-        same, but a scenario without learned agents has no infos)."""
+        same, but a scenario without learned agents has no agents' infos)."""
         return self._failure
 
     @property
@@ -972,8 +1023,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         slices = self._extra_slices.get(agent.id)
         if not slices:
             return action
-        flat, _ = clip_action(action, space)
-        held = self._held_extra[agent.id] = [(proto, flat[where]) for proto, where in slices]
+        own = slices[0][1].start
+        extras, distance = clip_action(np.asarray(action, np.float64).reshape(-1)[own:], self._extra_boxes[agent.id])
+        self._extra_proj[self._agent_pos[agent.id]] = distance
+        held = self._held_extra[agent.id] = [(proto, extras[where.start - own:where.stop - own]) for proto, where in slices]
         for proto, part in held:
             extra[proto][agent.id] = part
         # the own part as sent: its devices project it (NaN, inf, out of bounds) and report the distance
@@ -1165,15 +1218,18 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             obs[~np.isfinite(obs)] = 0.0
         return np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
 
-    def _infos(self, sound: bool, penalty: float | list[float], costs: list[float], safety: list[float]
-               ) -> dict[str, dict[str, Any]]:
-        """Every learned agent's infos; ``costs`` ($), ``safety`` and ``penalty`` (one for all, or per agent) of the
-        learned agents in their order."""
+    def _infos(self, sound: bool, penalty: float | list[float], costs: list[float], safety: list[float],
+               physics: bool = False) -> dict[str, dict[str, Any]]:
+        """Every learned agent's infos (and the env's entry ``COMMON_INFO`` at a step with records for it); ``costs``
+        ($), ``safety`` and ``penalty`` (one for all, or per agent) of the learned agents in their order; ``physics``:
+        the tick ran the physics (its protocols' projections count)."""
         tick = self.tick
         if self._n_dev and self._learned_dev_idx.size:
             proj = np.bincount(self._learned_dev_gid, self._proj[self._learned_dev_idx], self._n_learned).tolist()
         else:
             proj = [0.0] * self._n_learned
+        if physics and self._extra_slices:  # the extra actions in force, as projected (_learned_action)
+            proj = (np.array(proj) + self._extra_proj[self._learned_pos]).tolist()
         time_s = self.time_s
         if self._stamps is not None:
             stamp = self._stamps[tick]
@@ -1201,21 +1257,33 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 info["acting"] = now
                 info["ticks_to_next"] = next_tick
                 info["next_action_s"] = next_tick * tick_s
-        for aid, down, ups, protos, own, reports in self._info_parts:  # the agents whose infos add entries
+        for aid, down, ups, protos, own, reports, ids in self._info_parts:  # the agents whose infos add entries
             info = infos[aid]
             if down is not None:
                 info["directive_age_s"] = (tick - down.sent_tick) * tick_s
             if ups:
                 info["measurement_age_s"] = {cid: (tick - link.sent_tick) * tick_s for cid, link in ups}
             for proto in protos:
-                info[type(proto).__name__] = proto.info()
+                proto_info = info[type(proto).__name__] = proto.info()
+                if physics and "projection" in proto_info:
+                    info["projection"] += _protocol_projection(proto_info["projection"], ids)
             if own is not None:
                 own_info = own.info()
                 if own_info:
                     info[type(own).__name__] = own_info
+                    if physics and "projection" in own_info:
+                        info["projection"] += _protocol_projection(own_info["projection"], ids)
             for report in reports:
                 for key, records in report().items():
                     info[key] = info.get(key, []) + records
+        if self._common_reports:
+            common: dict[str, dict[str, list]] = {}
+            for aid, report in self._common_reports:
+                for key, records in report().items():
+                    if records:
+                        common.setdefault(key, {})[aid] = records
+            if common:
+                infos[COMMON_INFO] = common
         return infos
 
     # ------------------------------------------------------------------ helpers
@@ -1356,6 +1424,25 @@ def _checked_action(agent_id: str, action: Any, space: gymnasium.spaces.Space) -
         raise ActionError(f"agent {agent_id!r}: expected real numbers of shape {shape} for its action space {space}, "
                           f"got {got}")
     return a.astype(np.float64).reshape(shape) if isinstance(space, gymnasium.spaces.Box) else action
+
+
+def _learned_at_or_above(agent: Agent) -> bool:
+    """Whether ``agent`` or one of its parents is learned (its infos then report the agent's devices)."""
+    node: Agent | None = agent
+    while node is not None:
+        if node.learned:
+            return True
+        node = node.parent
+    return False
+
+
+def _protocol_projection(value: Any, ids: frozenset[str]) -> float:
+    """A protocol's ``info()["projection"]`` for the agent of ``ids`` (its own and its device agents' ids): a number
+    as it is (a vertical protocol's, of its parent's action), a mapping by id summed over ``ids`` (a horizontal
+    protocol's); anything else counts 0."""
+    if isinstance(value, Mapping):
+        return float(sum(v for k, v in value.items() if k in ids))
+    return float(value) if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) else 0.0
 
 
 def _flat_size(space: gymnasium.spaces.Space) -> int:
