@@ -11,7 +11,7 @@ from powergrid.scaffold import snake_case
 
 def test_snake_case():
     assert snake_case("HeatStorage") == "heat_storage"
-    assert snake_case("EV2Grid") == "e_v2_grid"
+    assert snake_case("EV2Grid") == "ev2_grid"  # a run of capitals is one word (f33 D9)
 
 
 def test_bad_names_and_existing_folders_are_refused(tmp_path, capsys):

@@ -200,18 +200,20 @@ class DeviceGroups:
 
     def _shape_error(self, observe: Callable[[], np.ndarray], value: Any, where: slice) -> str:
         """The message for an observed part whose value does not fit its place: the agent, the class, both shapes."""
-        owner = getattr(observe, "__self__", None)
+        owner = _owner(observe)
         everyone = [*self.solo, *(a for b in self.batches for a in b.agents)]
         agent = next((d.id for d in everyone if d.device is owner), None)
         space = getattr(owner, "observation_space", None)
-        return (f"{f'agent {agent!r}: ' if agent else ''}{type(owner).__name__}.{getattr(observe, '__name__', 'observe')}()"
+        return (f"{f'agent {agent!r}: ' if agent else ''}{type(owner).__name__}."
+                f"{getattr(getattr(observe, 'func', observe), '__name__', 'observe')}()"
                 f" returned shape {np.shape(value)}, expected {where.stop - where.start} value(s)"
-                f"{f' (its observation_space has shape {space.shape})' if space is not None else ''}")
+                f"{f' (its observation_space has shape {space.shape})' if isinstance(space, gymnasium.spaces.Box) else ''}")
 
     def check_counts(self) -> None:
-        """Raise ValueError naming the first ``observe_values`` that gives another number of values than its space
-        holds (called at every reset: each step checks only the total, so one device short and another long by the
-        same count would slide values between agents unseen)."""
+        """Raise ValueError naming the first ``observe_values`` or ``observe`` that gives another number of values than
+        its space holds (called at every reset: each step checks only the total of the values, so one device short and
+        another long by the same count would slide values between agents unseen, and an ``observe()`` of one value
+        would fill every entry of its place)."""
         try:
             wrong = ([len(values()) for values in self._values] != self._counts
                      or [[len(c) for c in columns()] for columns in self._columns] != self._column_counts)
@@ -220,6 +222,23 @@ class DeviceGroups:
             raise
         if wrong:
             raise ValueError(self._count_error())
+        for observe, places in self.flat_parts:
+            try:
+                value = observe()
+            except Exception as exc:
+                raise plugin_failure(exc, self._observer(observe)) from exc
+            if np.size(value) != places[0].stop - places[0].start:
+                raise ValueError(self._shape_error(observe, value, places[0]))
+        for b in self.batches:
+            if len(b.obs_at):
+                try:
+                    shape = np.shape(b.kernel.observe())
+                except Exception as exc:
+                    raise plugin_failure(exc, _kernel_where(b, "observe", None)) from exc
+                if shape != (len(b.agents), b.obs_at.shape[1]):
+                    raise ValueError(f"{_kernel_where(b, 'observe', None)} returned shape {shape}, expected "
+                                     f"{(len(b.agents), b.obs_at.shape[1])} (a row per device, an entry per value of "
+                                     f"its devices' observation_space {b.agents[0].device.observation_space.shape})")
 
     def _count_error(self) -> str:
         """The message for the first ``observe_values`` that gives another number of values than its space holds."""
@@ -402,9 +421,9 @@ class DeviceGroups:
 
     def _observer(self, observe: Callable[[], Any]) -> str:
         """Who ``observe`` (a device's or protocol's bound method) belongs to, for an error it raised."""
-        owner = getattr(observe, "__self__", None)
+        owner = _owner(observe)
         agent = next((d for d in self.device_agents if d.device is owner), None)
-        name = f"{type(owner).__name__}.{getattr(observe, '__name__', 'observe')}()"
+        name = f"{type(owner).__name__}.{getattr(getattr(observe, 'func', observe), '__name__', 'observe')}()"
         return f"agent {agent.id!r} ({origin(owner)}): {name}" if agent else f"{name} ({origin(owner)})"
 
     def _name_values_failure(self) -> None:
@@ -574,6 +593,11 @@ def _where(agent: DeviceAgent, call: str, ctx: StepContext | None) -> str:
     """The agent, its device's plugin and the call for an error raised by a device's code (``ctx``: at its tick)."""
     tick = f" at ctx.tick {ctx.tick}" if ctx is not None else ""
     return f"agent {agent.id!r} ({origin(agent.device)}): {type(agent.device).__name__}.{call}(){tick}"
+
+
+def _owner(observe: Callable[..., Any]) -> Any:
+    """The device or protocol whose bound ``observe`` this is (a protocol's: bound to an agent with ``partial``)."""
+    return getattr(getattr(observe, "func", observe), "__self__", None)
 
 
 def _kernel_where(b: Batch, call: str, ctx: StepContext | None) -> str:

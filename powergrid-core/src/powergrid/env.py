@@ -46,7 +46,7 @@ import math
 import os
 import pickle
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -168,6 +168,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._seed(config.seed)
         self._policies: dict[str, Any] = {}
         self._unchecked_policies: set[str] = set()  # policies whose first action this episode is not checked yet
+        self._unchecked_directives: set[str] = set()  # parents whose protocol has handed no action down this episode
         self.tick = 0
         self._t0: dt.datetime | None = None
         self._stamps: list[str] | None = None
@@ -697,6 +698,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 if agent_id not in self._fast_children:  # the fast setpoint children never ask their policy
                     self._policies[agent_id] = cls(agent, _stream(root, key))
         self._unchecked_policies = set(self._policies)
+        self._unchecked_directives = {a.id for a in self._grid_agents}
         for proto in s.horizontal:
             proto.reset(_stream(root, next(keys)))
         if self._links:
@@ -1000,8 +1002,25 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if len(directives) != len(agent.children):
             raise PluginError(f"{_protocol_where(agent, self.ctx)} returned {len(directives)} directive(s) for "
                               f"{len(agent.children)} children; expected one per child (None lets a child decide)")
+        if self._unchecked_directives and agent.id in self._unchecked_directives:
+            self._check_directives(agent, directives)
         for child, child_directive in zip(agent.children, directives):
             self._decide(child, child_directive, actions, price, extra)
+
+    def _check_directives(self, agent: GridAgent, directives: Sequence[Directive | None]) -> None:
+        """Raise :class:`PluginError` when a directive's action has not the size of its child's own Box space (else the
+        child's step reports a reshape error, or applies zeros); each tick until the parent's protocol first hands an
+        action down in an episode (a protocol of price directives: its first tick only)."""
+        if agent.protocol is not None and agent.protocol.price_directives:
+            self._unchecked_directives.discard(agent.id)
+        for child, directive in zip(agent.children, directives):
+            if directive is None or directive.action is None:
+                continue
+            self._unchecked_directives.discard(agent.id)
+            space = child.own_action_space
+            if isinstance(space, gymnasium.spaces.Box) and np.size(directive.action) != int(np.prod(space.shape)):
+                raise PluginError(f"{_protocol_where(agent, self.ctx)} gave child {child.id!r} an action of shape "
+                                  f"{np.shape(directive.action)}, expected shape {space.shape} (its action space {space})")
 
     def _check_policy_action(self, agent: Agent, action: Any) -> None:
         """Raise :class:`ActionError` when an internal policy's action has not the size of its agent's own Box space
