@@ -97,8 +97,6 @@ def test_a_store_the_reward_values_at_zero_is_planned_at_zero():
         env = MultiAgentPowerGridEnv.from_config(mg2_unmetered())
     assert env.scenario.valued_stores == {"mg1_ess", "mg3_ess"}
     admm = env.scenario.horizontal[0]
-    admm.valued_stores = env.scenario.valued_stores  # as the builder tells it (see the test below)
-    admm.attach(env.scenario.net)
     env.reset(seed=0)
     v = env.ctx.store_price
     assert v > 10.0
@@ -108,8 +106,6 @@ def test_a_store_the_reward_values_at_zero_is_planned_at_zero():
     assert [u.b for u in areas[2].units[:2]] == pytest.approx([0.95**2 * v, v])
 
 
-@pytest.mark.xfail(strict=True, reason="needs the builder to tell horizontal protocols Scenario.valued_stores "
-                                       "(a33 report: powergrid-core builder.py, protocols.py)")
 def test_the_builder_tells_admm_which_stores_the_reward_values():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -21,11 +21,11 @@ import pandapower as pp
 
 from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
-from powergrid.devices import Device
-from powergrid.errors import ConfigError, PluginLoadError, UnknownPluginError, closest
+from powergrid.devices import Device, observation_problem
+from powergrid.errors import ConfigError, PluginError, PluginLoadError, UnknownPluginError, closest
 from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
-from powergrid.plugins import Registry, get_registry
+from powergrid.plugins import Registry, get_registry, origin
 from powergrid.policies import Policy
 from powergrid.profiles import FallbackProvider, ProfileProvider, daily_value
 from powergrid.protocols import HorizontalProtocol, VerticalProtocol
@@ -174,6 +174,8 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             params = _params(cls, a.params, f"{a.path}.params", config, f"device {a.type!r}")
             with _reported_at(config, f"{a.path}.params"):  # e.g. a parameter that does not fit the time step
                 device = cls(params, dt_h)
+            if problem := observation_problem(device):
+                raise PluginError(f"agent {a.id!r} ({origin(device)}): {problem}")
             bus = _resolve_bus(a, buses, net, config)
             with _reported_at(config, f"{a.path}.params"):  # a parameter that does not fit the network
                 device.attach(net, bus)
@@ -230,6 +232,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
         with _reported_at(config, h.path):
             proto = cls(params, [agents[p] for p in h.participants])
+            proto.valued_stores = valued  # before attach: the stores the reward values (ADMM prices them so)
             proto.attach(net)
         horizontal.append(proto)
     policies: dict[str, Any] = {}

@@ -154,6 +154,9 @@ class HorizontalProtocol:
     """
 
     Params: ClassVar[type] = NoParams
+    #: The device agents whose store the reward values at the episode's end (:attr:`Scenario.valued_stores`: behind a
+    #: billing meter), set by the builder before :meth:`attach`; None for a protocol built outside the builder.
+    valued_stores: frozenset[str] | None = None
 
     def __init__(self, params: Any, participants: Sequence[Agent]) -> None:
         self.params = params

@@ -436,10 +436,6 @@ class ADMMDispatch(HorizontalProtocol):
     """
 
     Params = ADMMParams
-    #: The device agents whose store the reward values at the episode's end (``Scenario.valued_stores``: behind a
-    #: billing meter), told by the builder before :meth:`attach`; the others' stored MWh is worth 0. None (a protocol
-    #: built outside the builder): every store is worth ``ctx.store_price``.
-    valued_stores: frozenset[str] | None = None
 
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
