@@ -175,3 +175,10 @@ def test_a_device_output_of_none_is_named_none_not_nan(tmp_path, monkeypatch):
     with pytest.raises(Exception, match=re.escape("NoneReactive.step() at ctx.tick 0 set q_mvar = None; expected a number "
                                                   "(a Python or numpy float, e.g. 0.0)")):
         env.step({})
+
+
+def test_the_id_of_the_envs_own_infos_entry_is_refused_as_an_agent_id():
+    """An agent named '__common__' would collide with ``infos["__common__"]`` (4a33912): one ConfigError at its id."""
+    data = {"network": {"type": "case33bw"}, "agents": [{"id": "__common__", "type": "X", "bus": 1}]}
+    with pytest.raises(ConfigError, match=r"agents\[0\]\.id.*'__common__' is reserved for the env's own infos entry"):
+        MultiAgentPowerGridEnv.from_config(data)

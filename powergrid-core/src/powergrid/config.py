@@ -540,6 +540,8 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
                                                     f"(give it events to act on them only)")
         if agent.id in seen:
             raise src.error(f"{agent.path}.id", f"duplicate agent id {agent.id!r} (first defined at {seen[agent.id]})")
+        if agent.id == "__common__":  # env.COMMON_INFO: the env's own infos entry
+            raise src.error(f"{agent.path}.id", "'__common__' is reserved for the env's own infos entry; expected another id")
         seen[agent.id] = agent.path
     for agent in agents:
         for i, child in enumerate(agent.children):
