@@ -120,3 +120,20 @@ def test_env_close_closes_the_modbus_connection(servers) -> None:
     env.step({"bess": env_action(env, "bess", np.array([0.1], np.float32))})  # a later step reconnects
     assert link.connected
     env.close()
+
+
+def test_a_vector_env_of_copies_sharing_one_device_is_refused(servers) -> None:
+    """Copies of a scenario with a ModbusDevice would all write the same equipment's setpoint and all measure the same
+    P (c33: setpoints −0.15, 0 and +0.15 MW from three copies, every copy measured 0.15 MW); one copy is fine."""
+    from powergrid.errors import ConfigError
+    from powergrid.vector import VectorPowerGridEnv
+
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    config = hil_env(server.port).config
+    with pytest.raises(ConfigError, match=r"3 copies of a scenario whose devices drive real equipment \('bess'\).*"
+                                          r"expected n = 1"):
+        VectorPowerGridEnv(config, 3)
+    single = VectorPowerGridEnv(config, 1)
+    single.reset(seed=0)
+    single.close()

@@ -90,6 +90,9 @@ class Device:
     #: store behind no such meter charges is free, and ``reward.storage_value: mean_price`` values it at 0 $/MWh (a
     #: warning says so).
     bills_energy: ClassVar[bool] = False
+    #: Whether it drives real equipment (hardware in the loop): one environment may hold it, since copies of the
+    #: scenario would all write the same equipment's setpoint (a vector env of more than one copy is refused).
+    drives_equipment: ClassVar[bool] = False
 
     def __init__(self, params: Any, dt_h: float) -> None:
         self.params = params

@@ -56,7 +56,7 @@ import numpy as np
 from powergrid.config import EnvConfig
 from powergrid.controllers import TapControl, TapReading
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.errors import ActionError
+from powergrid.errors import ActionError, ConfigError
 from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
 from powergrid.solvers.batched import FIXED_POINT_FROM, BatchedSolver
@@ -105,12 +105,16 @@ class VectorPowerGridEnv:
             config = EnvConfig.from_yaml(config_or_path)
         self.config = config
         self.num_envs = n
+        first = MultiAgentPowerGridEnv(config, **kwargs)
+        if n > 1 and (shared := [a.id for a in first.scenario.device_agents if type(a.device).drives_equipment]):
+            raise ConfigError(f"{n} copies of a scenario whose devices drive real equipment ({', '.join(map(repr, shared))}): "
+                              f"every copy would write the same setpoint and measure the same P; expected n = 1 "
+                              f"(one environment per piece of equipment)")
         #: the copies; ``envs[i]`` is an ordinary PettingZoo parallel env
-        self.envs = [MultiAgentPowerGridEnv(config, **kwargs) for _ in range(n)]
+        self.envs = [first, *(MultiAgentPowerGridEnv(config, **kwargs) for _ in range(n - 1))]
         if config.seed is not None:  # the scenario's default seed: copy i's is seed + i, as reset(seed) gives
             for i, env in enumerate(self.envs[1:], 1):
                 env._seed(config.seed + i)
-        first = self.envs[0]
         self.possible_agents = list(first.possible_agents)
         self._obs_columns = dict(zip(self.possible_agents, first._obs_slices))  # in a copy's flat observations
         self._obs_size = int(first._obs_starts[-1])

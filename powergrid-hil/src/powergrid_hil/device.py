@@ -78,6 +78,7 @@ class LinkedDevice(Device):
     Params = LinkParams
     reads_soc = False
     writes = True  # a P setpoint is written each step
+    drives_equipment = True  # copies of an env would share the equipment: one env per device
 
     def __init__(self, params: Any, dt_h: float, clock: Any = time.monotonic) -> None:
         super().__init__(params, dt_h)
