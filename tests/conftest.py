@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +14,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 SHARED = REPO.parent / "shared"
+
+if "MPLCONFIGDIR" not in os.environ:  # matplotlib keeps its font cache in HOME otherwise: the tests leave HOME as found
+    os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="powergrid-tests-mpl-")
+    atexit.register(shutil.rmtree, os.environ["MPLCONFIGDIR"], True)
 
 
 @pytest.fixture
