@@ -117,7 +117,8 @@ def docs(session: nox.Session) -> None:
     block runs, each guide's example package installs and runs (setuptools: they build without isolation),
     the reference pages cover the code."""
     session.install(f"{CORE}[plot]", *PACKS.values(), *DOCS_TOOLS, "setuptools>=70.1", *TEST_TOOLS)
-    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    # MPLCONFIGDIR: matplotlib, imported while the reference pages are built, keeps its font cache out of HOME
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1", "MPLCONFIGDIR": session.create_tmp()})
     _pytest(session, "tests/docs")
 
 
