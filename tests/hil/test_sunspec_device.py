@@ -38,6 +38,15 @@ def kinds(device: SunSpecDevice) -> list[tuple[str, str, str]]:
     return [(r["op"], r["what"], r["kind"]) for r in device.info()["comm"]]
 
 
+def another_controller_writes(port: int, address: int, value: int) -> None:
+    """One register written by another Modbus client (a utility's controller taking the setpoint)."""
+    other = ModbusLink("127.0.0.1", port)
+    try:
+        other.write_words(address, [value])
+    finally:
+        other.close()
+
+
 def test_setpoint_and_measurements_with_scale_factors(servers, devices, ctx) -> None:
     server = sunspec_server(servers)
     device = client(server.port, devices)
@@ -268,11 +277,7 @@ def test_yield_an_override_is_noted_once_and_nothing_written_until_it_ends(serve
     device.step([0.1], ctx)
     server.step()
     assert server.device.p_mw == pytest.approx(0.1) and device.state_dict()["yielded"] == 0.0
-    other = ModbusLink("127.0.0.1", server.port)
-    try:
-        other.write_words(enable, [0])
-    finally:
-        other.close()
+    another_controller_writes(server.port, enable, 0)
     device.step([0.1], ctx)
     assert device.yielded
     device.reset(np.random.default_rng(1))  # a reset takes the setpoint back, with a notice (it was silent)
@@ -283,11 +288,7 @@ def test_yield_an_override_is_noted_once_and_nothing_written_until_it_ends(serve
                                                   "controller had the setpoint: written 1")
     server.step()
     assert server.raw("holding", enable) == 1 and server.device.p_mw == pytest.approx(0.2) and not device.yielded
-    other = ModbusLink("127.0.0.1", server.port)
-    try:
-        other.write_words(enable, [0])
-    finally:
-        other.close()
+    another_controller_writes(server.port, enable, 0)
     device.step([0.2], ctx)
     assert device.yielded
     device.close()  # a reconnection (and its rescan) takes it back too
