@@ -8,7 +8,7 @@ from typing import Any
 
 import gymnasium
 
-from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.env import COMMON_INFO, MultiAgentPowerGridEnv
 
 #: info keys summed over the ticks between two actions of an agent (``penalty``: the failed flows' charges in the reward)
 SUMMED = ("cost", "safety", "penalty", "projection")
@@ -59,7 +59,9 @@ def offset_default_seed(env: MultiAgentPowerGridEnv, offset: int) -> None:
 
 
 class Accumulator:
-    """Per agent: reward, cost, safety, penalty and projection summed since the agent last received them.
+    """Per agent: reward, cost, safety, penalty and projection summed since the agent last received them; and the
+    env's own entry ``infos["__common__"]`` (``{key: {device agent id: records}}``) of the ticks since it was last
+    popped, each device's records in tick order.
 
     An agent that acts every ``period`` ticks is told, when it next acts, the sum of
     the per-tick rewards (and costs, safety, penalties, projections) of the ticks its action was held for.
@@ -74,6 +76,7 @@ class Accumulator:
         self.sums = {a: dict.fromkeys(SUMMED, 0.0) for a in self.agents}
         self.ticks = dict.fromkeys(self.agents, 0)
         self.converged = dict.fromkeys(self.agents, True)
+        self.common: dict[str, dict[str, list]] = {}
 
     def add(self, rewards: Mapping[str, float], infos: Mapping[str, Mapping[str, Any]]) -> None:
         """One environment tick: add every agent's reward and info."""
@@ -85,6 +88,24 @@ class Accumulator:
                 sums[key] += float(info.get(key, 0.0))
             self.ticks[a] += 1
             self.converged[a] = self.converged[a] and bool(info.get("converged", True))
+        self.hold_common(infos)
+
+    def hold_common(self, infos: Mapping[str, Any]) -> None:
+        """Hold the records of ``infos["__common__"]`` (a reset's or a tick's) until :meth:`pop_common`."""
+        common = infos.get(COMMON_INFO)
+        if common:  # only at a tick with records of devices outside every learned agent
+            for key, by_device in common.items():
+                held = self.common.setdefault(key, {})
+                for device, records in by_device.items():
+                    held[device] = held.get(device, []) + records
+
+    def pop_common(self, info: dict[str, Any]) -> dict[str, dict[str, list]]:
+        """The ``infos["__common__"]`` records held since the last pop (empty: none), also put in
+        ``info["__common__"]`` when there are some; resets."""
+        common, self.common = self.common, {}
+        if common:
+            info[COMMON_INFO] = common
+        return common
 
     @staticmethod
     def unsummed(info: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,10 @@ the agent acts again (its period or an event; others act when they do) and the r
 (the ticks before an agent's first action, an offset, in its first step).
 A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, as SB3 samples it:
 action ``k`` is the environment's ``s + k`` (:attr:`SingleAgentView.action_start`).
+The records of devices with no learned agent at or above them (the env's ``infos["__common__"]``, e.g. a rule-driven
+meter's ``comm`` faults) of the ticks a step ran are in its ``info["__common__"]`` (``{"comm": {device agent id:
+records}}``, records in tick order), only at a step with some; those of the ticks before the first action, in
+``reset``'s info.
 
 A scenario's top-level ``seed`` is each view's default stream, so views built apart (the workers of a ``SubprocVecEnv``)
 replay the same episodes unless seeded apart: ``PPO(..., seed=s)`` or ``venv.seed(s)`` resets worker ``i`` with ``s + i``.
@@ -81,6 +85,7 @@ class SingleAgentView(gymnasium.Env):
         super().reset(seed=seed)
         self._obs, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
+        self._acc.hold_common(infos)
         info = dict(infos[self.agent_id], ticks=0)
         if not self.env.is_acting(self.agent_id):  # an offset: run until its first action; the reward, cost, … of
             terminated, truncated, last = self._advance({})  # those ticks count in the first step's sums
@@ -89,6 +94,7 @@ class SingleAgentView(gymnasium.Env):
                 raise RuntimeError(f"the episode ended at {self.env.time_s} s, before {self.agent_id!r} first acted "
                                    f"({why}): the view has no step to play")
             info = self._acc.unsummed(last)
+        self._acc.pop_common(info)
         return self._obs[self.agent_id], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -101,6 +107,7 @@ class SingleAgentView(gymnasium.Env):
         """Step ticks until the viewed agent is due again or the episode ends; the sums since the last pop."""
         terminated, truncated, info = self._advance(own)
         reward, info = self._acc.pop(self.agent_id, info)
+        self._acc.pop_common(info)
         return reward, terminated, truncated, info
 
     def _advance(self, own: dict[str, Any]) -> tuple[bool, bool, dict]:

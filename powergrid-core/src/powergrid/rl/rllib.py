@@ -19,6 +19,11 @@ it: action ``k`` is the environment's ``s + k``. In env runner ``w`` every seed 
 ``infos[agent]`` carries ``cost`` ($), ``safety`` (≥ 0) and ``penalty`` (the failed flows' charges) summed over the
 same ticks as the reward, ``ticks`` (how many), ``converged`` (every power flow of those
 ticks converged) and the environment's other info keys from the last tick.
+The records of devices with no learned agent at or above them (e.g. a rule-driven meter's ``comm`` faults) of the
+ticks a step ran are in ``infos["__common__"]`` (RLlib's key for infos of no agent; ``{"comm": {device agent id:
+records}}``, records in tick order), only at a step with some. RLlib 2.x's ``MultiAgentEpisode`` drops that key
+(ray-project/ray#58668): ``config.callbacks(on_episode_step=keep_common_infos)`` keeps them in
+``episode.custom_data["__common__"]``.
 
 Needs the ``rllib`` extra: ``pip install "powergrid-core[rllib]"``.
 """
@@ -33,9 +38,10 @@ try:
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
 
+from powergrid.env import COMMON_INFO
 from powergrid.rl._common import Accumulator, make_env, offset_default_seed, runner_offset, zero_based
 
-__all__ = ["RLlibPowerGridEnv", "module_per_agent", "register"]
+__all__ = ["RLlibPowerGridEnv", "keep_common_infos", "module_per_agent", "register"]
 
 
 class RLlibPowerGridEnv(MultiAgentEnv):
@@ -70,16 +76,22 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         self._starts = {a: start for a, (_, start) in spaces.items() if start}
         self._acc = Accumulator(self.possible_agents)
         self._seen: set[str] = set()  # the agents that have had their first observation this episode
+        #: the ``infos["__common__"]`` entry of the last ``reset``/``step`` (empty: none), for callbacks
+        #: (:func:`keep_common_infos`): RLlib's ``MultiAgentEpisode`` does not keep that key
+        self.common_info: dict[str, dict[str, list]] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         if seed is not None:
             seed = seed + self.seed_offset
         observations, infos = self.env.reset(seed=seed, options=options)
         self._acc.clear()
+        self._acc.hold_common(infos)
         self.agents = list(self.possible_agents)
         due = self.env.acting_agents()
         self._seen = set(due)
-        return {a: observations[a] for a in due}, {a: dict(infos[a], ticks=0) for a in due}
+        out = {a: dict(infos[a], ticks=0) for a in due}
+        self.common_info = self._acc.pop_common(out)
+        return {a: observations[a] for a in due}, out
 
     def env_actions(self, action_dict: Mapping[str, Any]) -> dict[str, Any]:
         """RLlib's actions as the environment takes them: ``s`` added to an action of a ``Discrete`` space that starts
@@ -122,6 +134,7 @@ class RLlibPowerGridEnv(MultiAgentEnv):
         truncateds["__all__"] = truncated
         if done:
             self.agents = []
+        self.common_info = self._acc.pop_common(info)
         return obs, rew, terminateds, truncateds, info
 
     def render(self) -> None:
@@ -145,3 +158,12 @@ def module_per_agent(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
     Importable, so Ray pickles it by reference into its worker processes.
     """
     return agent_id
+
+
+def keep_common_infos(*, episode: Any, env: Any, env_index: int, **kwargs: Any) -> None:
+    """``on_episode_step`` callback (``config.callbacks(on_episode_step=keep_common_infos)``) appending each step's
+    ``infos["__common__"]`` to ``episode.custom_data["__common__"]`` as ``(episode.env_t, entry)`` pairs (only steps with
+    one). ``env`` is the env runner's vector env; copy ``env_index`` is an :class:`RLlibPowerGridEnv`."""
+    common = env.envs[env_index].unwrapped.common_info
+    if common:
+        episode.custom_data.setdefault(COMMON_INFO, []).append((episode.env_t, common))

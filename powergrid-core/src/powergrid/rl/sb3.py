@@ -7,7 +7,11 @@ copies step together (their power flows in one batched call from :data:`powergri
 Every learned agent needs the same observation and action space (as for SuperSuit). A finished copy is reset at once: its
 slots report ``done`` with ``infos[slot]["terminal_observation"]`` and
 ``"TimeLimit.truncated"`` (SB3's conventions) and return the new episode's first observation, its reset's infos in
-``reset_infos`` (as after :meth:`~PowerGridVecEnv.reset`).
+``reset_infos`` (as after :meth:`~PowerGridVecEnv.reset`). The records of a copy's devices with no learned agent at or
+above them (its ``infos["__common__"]``, e.g. a rule-driven meter's ``comm`` faults) are in every slot of the copy, as
+``infos[slot]["__common__"]`` (one dict shared by the copy's slots: count it once per copy, at slot
+``copy · len(agents)``), only at a step with some. SuperSuit's ``pettingzoo_env_to_vec_env_v1`` keeps only the agents'
+infos and drops that entry.
 
 Every agent's action is sent at every step; an agent that is not due (multi-rate) has its
 action ignored, as in the PettingZoo API. A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's
@@ -28,6 +32,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
 
 from powergrid.config import EnvConfig
+from powergrid.env import COMMON_INFO
 from powergrid.errors import ActionError
 from powergrid.rl._common import zero_based
 from powergrid.vector import VectorPowerGridEnv
@@ -65,7 +70,7 @@ class PowerGridVecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]
         obs, infos = self.venv.reset_arrays(seed=seed, options=self._options[0] or None)
-        self.reset_infos = [dict(info[a]) for info in infos for a in self.agents]
+        self.reset_infos = [slot for info in infos for slot in self._slots(info)]
         self._reset_seeds()
         self._reset_options()
         return obs.reshape(self.num_envs, *self.observation_space.shape)
@@ -90,17 +95,24 @@ class PowerGridVecEnv(VecEnv):
         for copy, (info, terminated, truncated) in enumerate(zip(out.infos, out.terminated.tolist(),
                                                                  out.truncated.tolist())):
             final = info.get("final_observation")
-            for k, a in enumerate(self.agents):
-                slot = dict(info[a])
-                if final is not None:
+            slots = self._slots(info)
+            if final is not None:
+                self.reset_infos[copy * n_agents:(copy + 1) * n_agents] = self._slots(info["reset_info"])
+                for slot, a in zip(slots, self.agents):
                     slot["terminal_observation"] = final[a]
                     slot["TimeLimit.truncated"] = truncated and not terminated
-                    self.reset_infos[copy * n_agents + k] = dict(info["reset_info"][a])
-                slot_infos.append(slot)
+            slot_infos += slots
         # (copies, agents) rows in slot order: copy-major
         return (out.observations.reshape(self.num_envs, *self.observation_space.shape),
                 out.rewards.reshape(-1).astype(np.float32), np.repeat(out.terminated | out.truncated, n_agents),
                 slot_infos)
+
+    def _slots(self, info: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A copy's infos as its slots' info dicts, each with the copy's ``infos["__common__"]`` (one dict) if any."""
+        common = info.get(COMMON_INFO)
+        if common is None:
+            return [dict(info[a]) for a in self.agents]
+        return [dict(info[a], **{COMMON_INFO: common}) for a in self.agents]
 
     def close(self) -> None:
         self.venv.close()
