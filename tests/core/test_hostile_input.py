@@ -58,6 +58,10 @@ CASES = [
     ("second document", BASE + "---\nname: two\n", "scenario.yaml:6:1: invalid YAML: expected a single document in the "
                                                      "stream, but found another document (a scenario file holds one"),
     ("tab", BASE + "reward:\n\tcost_weight: 1\n", "scenario.yaml:7:1: invalid YAML: while scanning"),
+    # a tab starting a block line gave PyYAML's bare 'found character that cannot start any token', without the hint
+    ("tab before a list item", BASE.replace("  - {id", "\t- {id"),
+     "scenario.yaml:5:1: invalid YAML: while scanning for the next token, found character that cannot start any token "
+     "(indent with spaces)"),
     ("empty voltage band", BASE + "reward: {v_min_pu: 1.1, v_max_pu: 0.9}\n",
      "scenario.yaml:6 reward: expected v_min_pu < v_max_pu, got 1.1 ≥ 0.9"),
     ("horizontal mapping", BASE + "horizontal: {type: p2p_trading}\n",

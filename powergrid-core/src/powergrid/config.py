@@ -332,13 +332,16 @@ def _decode(raw: bytes, limit: int, file: str | None) -> str:
                           f"(save the file as UTF-8)", file=file, line=raw.count(b"\n", 0, exc.start) + 1) from None
 
 
-def _yaml_error(exc: yaml.YAMLError, file: str | None) -> ConfigError:
-    """A YAML syntax error at its line and column, with PyYAML's context (what it was reading)."""
+def _yaml_error(exc: yaml.YAMLError, file: str | None, source: str) -> ConfigError:
+    """A YAML syntax error at its line and column, with PyYAML's context (what it was reading); ``source`` is the
+    parsed text, whose line at the error tells a tab indent."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     text = f"{context}, {problem}" if context else problem
-    if "tab" in problem:
+    lines = source.splitlines()
+    at = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    if "tab" in problem or "\t" in at[: len(at) - len(at.lstrip())]:
         text += " (indent with spaces)"
     if "another document" in problem:
         text += " (a scenario file holds one document: remove the second '---' and what follows)"
@@ -375,7 +378,7 @@ def _check_shape(text: str, file: str | None) -> None:
                 raise ConfigError(f"invalid YAML: more than {MAX_NODES:,} values once aliases are expanded "
                                   f"(a scenario has a few hundred)", file=file, line=line)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, file) from None
+        raise _yaml_error(exc, file, text) from None
 
 
 def _scalar(constructor: yaml.SafeLoader, n: yaml.Node, path: str, file: str | None, *, key: bool = False) -> Any:
@@ -425,7 +428,7 @@ def load_yaml_with_lines(text: str, file: str | None = None) -> tuple[Any, dict[
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, file) from None
+        raise _yaml_error(exc, file, text) from None
     if node is None:
         raise ConfigError("the file is empty; expected a mapping with 'network' and 'agents'", file=file, line=1)
     lines: dict[str, int] = {}
