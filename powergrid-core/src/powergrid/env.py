@@ -89,8 +89,9 @@ MEASUREMENT = 4
 #: Episodes of at most this many ticks get their ``infos`` timestamps as strings once per reset (≈ 80 bytes a tick;
 #: longer episodes: per step).
 STAMP_TICKS = 2_000
-#: The env's own ``infos`` entry (not an agent; PettingZoo allows such keys, RLlib reads ``__common__`` as one): the
-#: records of devices with no learned agent at or above them, only at a step that has some.
+#: The env's own ``infos`` entry (not an agent; PettingZoo's ``parallel_api_test`` passes, with a warning at the steps
+#: that have it; RLlib reads ``__common__`` as one): the records of devices with no learned agent at or above them, only
+#: at a step that has some.
 COMMON_INFO = "__common__"
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
