@@ -271,3 +271,54 @@ def test_the_system_agent_answers_for_every_bus_and_line():
         assert costs["iso"][1] == pytest.approx(devices + band + lines, abs=1e-9)
         violated += band > 0
     assert violated > 0  # the upper bound does push buses out of band: the check above is not vacuous
+
+
+ADMM_3MG = CONFIGS / "admm_3mg.yaml"
+
+
+def _community_day(data: dict, seed: int) -> tuple[float, float, float, list[int]]:
+    """One day of admm_3mg's three microgrids as their community meter bills them: their devices' costs plus the net
+    flow Σm at the price (importing) or 0.8·price (exporting) ($); their safety, with the MWh beyond the community's
+    import limit counted once (ADMM's settlement shares it among them; without ADMM nobody is billed it); that MWh;
+    and ADMM's iterations per solve. mg1 offers its units at cost under ADMM (its action at mid-range, PV uncurtailed)
+    and follows its rule without."""
+    from powergrid_protocols.common import meter_of
+
+    limit = yaml.safe_load(ADMM_3MG.read_text())["horizontal"][0]["params"].get("import_limit_mw", math.inf)
+    env = MultiAgentPowerGridEnv.from_config(data)
+    admm = bool(env.scenario.horizontal)
+    members = [env.scenario.agents[m] for m in ("mg1", "mg2", "mg3")]
+    meters = [meter_of(m) for m in members]
+    env.reset(seed=seed)
+    cost = safety = over = 0.0
+    iterations = []
+    while not env.ended:
+        price = env.ctx.price
+        _, _, _, _, infos = env.step({"mg1": np.array([0.0, 0.0, 1.0], np.float32) if admm else env.rule_action("mg1")})
+        costs = env.agent_costs()
+        g = sum(m.flow(env.last_result) for m in meters)
+        cost += sum(costs[d.id][0] for m in members for d in m.devices() if d.id.endswith(("_ess", "_dg", "_pv")))
+        cost += (price if g >= 0 else min(0.8 * price, price)) * g
+        over += max(g - limit, 0.0)
+        safety += sum(costs[m.id][1] for m in members)
+        if admm:
+            iterations.append(infos["mg1"]["ADMMDispatch"]["iterations"])
+    return cost, safety + (0.0 if admm else over), over, iterations
+
+
+def test_on_admm_3mg_admm_shares_the_community_limit_and_beats_no_coordination():
+    """admm_3mg's microgrids share one community meter (import ≤ 2.0 MW, 100 $/MWh beyond it in ADMM's plan; safety
+    in the reward): ADMM coordinates them (≈ 150 iterations per solve; it converged in 2 when each traded through its
+    own meter, nothing to coordinate) and the community's cost + 100·safety is ≥ 5 % below the same microgrids each
+    on its own rule (measured over these four days: 13,651 vs 14,685 $, −7.0 %; over 8 days −9.2 %): ADMM runs the
+    DGs and batteries to hold the shared limit (1.7 vs 8.0 MWh/day beyond it over 8 days) for 272 $/day more fuel."""
+    with_admm = [_community_day(yaml.safe_load(ADMM_3MG.read_text()), seed) for seed in SEEDS]
+    data = yaml.safe_load(ADMM_3MG.read_text())
+    del data["horizontal"]
+    alone = [_community_day(data, seed) for seed in SEEDS]
+    weight = yaml.safe_load(ADMM_3MG.read_text())["reward"]["safety_weight"]
+    iterations = [i for *_, its in with_admm for i in its]
+    assert np.mean(iterations) > 10, np.mean(iterations)
+    total = {name: sum(c + weight * s for c, s, _, _ in runs) for name, runs in (("admm", with_admm), ("alone", alone))}
+    assert total["admm"] <= 0.95 * total["alone"], total
+    assert sum(o for *_, o, _ in with_admm) <= 0.5 * sum(o for *_, o, _ in alone)

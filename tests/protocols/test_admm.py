@@ -183,9 +183,10 @@ def test_admm_in_env_prices_a_piecewise_dg_by_its_curve():
 
 
 def test_a_channel_capacity_below_the_areas_is_a_config_error():
-    """Each iteration every area sends its x_i: a capacity below the number of areas (admm_3mg with mg3 unmetered: 3
-    microgrids and the grid; every microgrid metered: 3, no grid area) grew the backlog every iteration, 2000
-    iterations unconverged per tick, prices 8e4–1e5 $/MWh."""
+    """Each iteration every area sends its x_i: a capacity below the number of areas (admm_3mg as shipped, a community:
+    3 microgrids and its meter; with mg3 unmetered: 3 microgrids and the grid; every microgrid trading through its own
+    meter: 3, no grid area) grew the backlog every iteration, 2000 iterations unconverged per tick, prices 8e4–1e5
+    $/MWh."""
     from pathlib import Path
 
     import yaml
@@ -193,12 +194,14 @@ def test_a_channel_capacity_below_the_areas_is_a_config_error():
     from powergrid.env import MultiAgentPowerGridEnv
     from powergrid.errors import ConfigError
 
-    cases = (({"channel_capacity": 3}, False, 4), ({"channel": "lossy", "channel_capacity": 2}, False, 4),
-             ({"channel_capacity": 2}, True, 3))
-    for channel, metered, areas in cases:
+    cases = (({"channel_capacity": 3}, "shipped", 4), ({"channel_capacity": 3}, "unmetered", 4),
+             ({"channel": "lossy", "channel_capacity": 2}, "unmetered", 4), ({"channel_capacity": 2}, "metered", 3))
+    for channel, case, areas in cases:
         data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
         data["horizontal"][0]["params"].update(channel)
-        if not metered:  # the grid is an area once a participant has no meter of its own
+        if case != "shipped":
+            data["horizontal"][0]["params"]["community"] = False
+        if case == "unmetered":  # the grid is an area once a participant has no meter of its own
             without_meter(data, "mg3")
         with warnings.catch_warnings(), pytest.raises(
                 ConfigError, match=rf"horizontal\[0\].*expected channel_capacity ≥ {areas} .*got {channel['channel_capacity']}"):
@@ -303,7 +306,7 @@ def test_an_unconverged_solve_is_reported_and_not_applied():
     from powergrid.env import MultiAgentPowerGridEnv
 
     data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
-    data["horizontal"][0]["params"].update(max_iter=3)
+    data["horizontal"][0]["params"].update(max_iter=3, community=False)
     data["spaces"] = {"action": "physical"}
     without_meter(data, "mg3")  # metered microgrids trade through their meters: only mg3 and the grid exchange
     with warnings.catch_warnings():
@@ -470,7 +473,8 @@ def test_a_rule_participant_offers_its_units_at_cost():
     their rule: its setpoints were read as bids too (mg2's DG offered 88.5 − 25·s), so the rule's own guess moved the
     dispatch it is replaced by (seed 1: mg2's DG 10.05 MWh over the day, 9.40 at cost; /work/notes/rc31/rule_shift.py).
     Hand values: DG offers b = cost_b (88.5, 81.5 $/MWh); ESS (η = 0.95, no degradation_cost, mean price V) a charge bid
-    0.95²·V and a discharge offer V; mg1 at physical setpoints DG 0.6 MW (s = 1) and ESS 0 MW (s = 0): 85 − 25 = 60."""
+    0.95²·V and a discharge offer V; mg1 at physical setpoints DG 0.6 MW (s = 1) and ESS 0 MW (s = 0): 85 − 25 = 60.
+    The community members have no meter units (their meters are netted in the community's, the grid area)."""
     from powergrid.env import MultiAgentPowerGridEnv
 
     data = admm_3mg()
@@ -488,12 +492,11 @@ def test_a_rule_participant_offers_its_units_at_cost():
     v = env.ctx.store_price
     assert v == pytest.approx(np.mean(env.ctx.profiles["price"]))
     assert len(offers) == 24
-    for price, (mg1, mg2, mg3) in offers:  # units per area: ESS charge, ESS discharge, DG, PCC import, PCC export
-        meter = [price, min(0.8 * price, price)]
-        assert [u.b for u in mg1.units] == pytest.approx([0.95**2 * v, v, 60.0, *meter])
-        assert [u.b for u in mg2.units] == pytest.approx([0.95**2 * v, v, 88.5, *meter])
-        assert [u.b for u in mg3.units] == pytest.approx([0.95**2 * v, v, 81.5, *meter])
-        assert [u.a for u in mg2.units] == pytest.approx([2.0, 2.0, 20.0, 0.0, 0.0])
+    for _, (mg1, mg2, mg3) in offers:  # units per area: ESS charge, ESS discharge, DG
+        assert [u.b for u in mg1.units] == pytest.approx([0.95**2 * v, v, 60.0])
+        assert [u.b for u in mg2.units] == pytest.approx([0.95**2 * v, v, 88.5])
+        assert [u.b for u in mg3.units] == pytest.approx([0.95**2 * v, v, 81.5])
+        assert [u.a for u in mg2.units] == pytest.approx([2.0, 2.0, 20.0])
 
 
 def test_in_admm_3mg_a_day_of_negative_mean_price_values_stores_below_zero(tmp_path):
@@ -501,14 +504,15 @@ def test_in_admm_3mg_a_day_of_negative_mean_price_values_stores_below_zero(tmp_p
     −80, 5 at 40, 3 at −5). The reward values each store's energy change at V; ADMM floored it at 0, so its batteries
     bid 0 to charge: at −10 $/MWh they charged, energy the reward then debits at 11.46 $/MWh. Now every solve
     converges on V itself: a battery (η = 0.95, wear 2·p² $/h) offers its energy at η²·V = −10.34 $/MWh, so at the
-    first hour's −10 it discharges (−10 + 10.34)/(2·2) = 0.085 MW, and it charges only below its bid V."""
+    first hour's −10 it discharges (−10 + 10.34)/(2·2) = 0.085 MW, and it charges only below its bid V (each
+    microgrid trading through its own meter: as a community, its 0.1 MW export limit would hold the three to 0.033)."""
     from powergrid.env import MultiAgentPowerGridEnv
 
     header = '"Time Stamp","Name","PTID","LBMP ($/MWHr)","Marginal Cost Losses ($/MWHr)","Marginal Cost Congestion ($/MWHr)"'
     prices = [-10.0] * 6 + [20.0] * 4 + [-80.0] * 6 + [40.0] * 5 + [-5.0] * 3
     rows = [f'"07/01/2023 {h:02d}:00","CAPITL",61757,{v:.2f},0.00,0.00' for h, v in enumerate(prices)]
     (tmp_path / "20230701damlbmp_zone.csv").write_text("\n".join([header, *rows]) + "\n")
-    data = admm_3mg()
+    data = admm_3mg(community=False)
     data["datasets"]["price"] = {"provider": "nyiso", "path": str(tmp_path), "zone": "CAPITL"}
     env = MultiAgentPowerGridEnv.from_config(data)
     env.reset(seed=0)

@@ -15,14 +15,18 @@ from powergrid.env import MultiAgentPowerGridEnv
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml"
 
 
-def three_dgs(mg1_policy: str = "rule") -> tuple[MultiAgentPowerGridEnv, object]:
+def three_dgs(mg1_policy: str = "rule", community: bool = False) -> tuple[MultiAgentPowerGridEnv, object]:
     """admm_3mg without its batteries (DGs 10p² + 85p, 20p² + 88.5p, 8p² + 81.5p $/h, each 0.6 MW; PCCs import ≤ 1,
-    export ≤ 0.5 MW, sell_ratio 0.8), reset, and its ADMM protocol."""
+    export ≤ 0.5 MW, sell_ratio 0.8), each microgrid trading through its own meter unless ``community``, reset, and
+    its ADMM protocol."""
     data = yaml.safe_load(CONFIG.read_text())
     data["agents"] = [a for a in data["agents"] if not a["id"].endswith("_ess")]
     for a in data["agents"]:
         if "children" in a:
             a["children"] = [c for c in a["children"] if not c.endswith("_ess")]
+        if a["id"].endswith("_pcc"):
+            a["params"].update(import_limit_mw=1.0, export_limit_mw=0.5)
+    data["horizontal"][0]["params"]["community"] = community
     data["agents"][0]["policy"] = mg1_policy
     data["spaces"] = {"action": "physical"}
     env = MultiAgentPowerGridEnv.from_config(data)
@@ -80,8 +84,10 @@ def test_cost_per_h_is_at_true_cost_without_the_learned_offer_shifts():
 
 
 def mg2_unmetered() -> dict:
-    """admm_3mg with mg2's PCC meter removed: its battery charges energy nobody bills."""
+    """admm_3mg with mg2's PCC meter removed (its microgrids each trading through its own meter): its battery charges
+    energy nobody bills."""
     data = yaml.safe_load(CONFIG.read_text())
+    data["horizontal"][0]["params"]["community"] = False
     data["agents"] = [a for a in data["agents"] if a["id"] != "mg2_pcc"]
     next(a for a in data["agents"] if a["id"] == "mg2")["children"].remove("mg2_pcc")
     return data
@@ -114,11 +120,13 @@ def test_the_builder_tells_admm_which_stores_the_reward_values():
 
 
 def test_metered_microgrids_keep_their_penalty_and_converge_at_once():
-    """Every admm_3mg microgrid trades through its meter, so no exchange is left to coordinate: each solve converges in
-    2 iterations (the first moves the areas from the starting point to their dispatch). With the grid as an area and
-    residual balancing on that first move, ρ halved tick after tick (50 → 0.006 $/MW²h in a day, 0.0004 in a week) and
-    solves took up to 395 iterations."""
-    env = MultiAgentPowerGridEnv.from_config(yaml.safe_load(CONFIG.read_text()))
+    """With every admm_3mg microgrid trading through its own meter (not as a community) no exchange is left to
+    coordinate: each solve converges in 2 iterations (the first moves the areas from the starting point to their
+    dispatch). With the grid as an area and residual balancing on that first move, ρ halved tick after tick (50 → 0.006
+    $/MW²h in a day, 0.0004 in a week) and solves took up to 395 iterations."""
+    data = yaml.safe_load(CONFIG.read_text())
+    data["horizontal"][0]["params"]["community"] = False
+    env = MultiAgentPowerGridEnv.from_config(data)
     admm = env.scenario.horizontal[0]
     env.reset(seed=1)
     while not env.ended:

@@ -34,7 +34,9 @@ That cost is convex and the grid is one more area with an import and an export u
 and selling at once never pays, and the two are netted). A tie with ``sell > buy`` is refused:
 its cost is concave, and one area holding both units would buy and sell at once and earn
 ``(sell − buy)·G`` out of nothing (:class:`ADMMDispatch`'s tie, ``sell = min(ratio·price, price)``,
-never is).
+never is). A tie may carry soft limits (each MWh beyond ``import_limit_mw`` / ``export_limit_mw`` costs
+``over_price`` more) and a demand charge (import above ``peak_mw`` ``demand_price`` more): a meter's tariff as linear
+units (:func:`tariff_units`), still convex.
 """
 
 from __future__ import annotations
@@ -351,13 +353,51 @@ def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_dischar
             Unit(wear, discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
 
 
+def tariff_units(buy: float, sell: float, import_mw: float, export_mw: float, *, soft_import_mw: float = INF,
+                 soft_export_mw: float = INF, over_price: float = 0.0, peak_mw: float = INF,
+                 demand_price: float = 0.0) -> list[Unit]:
+    """A meter's tariff as linear units (``p`` MW into the area): import on ``[0, import_mw]`` at ``buy``, export on
+    ``[−export_mw, 0]`` paid ``sell`` $/MWh; import above ``peak_mw`` costs ``demand_price`` more (a demand charge over
+    the tick: ``demand_charge/dt_h``), import or export beyond ``soft_import_mw`` / ``soft_export_mw`` ``over_price``
+    more (a soft limit). Pieces after a unit's first lie on ``[0, width]`` so their outputs add up."""
+    priced = [c for c, extra in ((max(peak_mw, 0.0), demand_price), (soft_import_mw, over_price)) if extra]
+    cuts = sorted({0.0, import_mw} | {c for c in priced if 0.0 < c < import_mw})
+    units = [Unit(0.0, buy + demand_price * (a >= peak_mw) + over_price * (a >= soft_import_mw), 0.0, b - a)
+             for a, b in zip(cuts, cuts[1:])]
+    if soft_export_mw < export_mw and over_price:
+        units += [Unit(0.0, sell, -soft_export_mw, 0.0), Unit(0.0, sell - over_price, soft_export_mw - export_mw, 0.0)]
+    else:
+        units.append(Unit(0.0, sell, -export_mw, 0.0))
+    return units
+
+
+def tariff_cost(units: Sequence[Unit], g: float) -> float:
+    """$/h of a net exchange ``g`` MW (> 0 import) through :func:`tariff_units`: the cheapest import pieces first,
+    the best-paid export pieces first."""
+    cost, left = 0.0, abs(g)
+    pieces = sorted((u for u in units if u.p_max > 0), key=lambda u: u.b) if g > 0 else \
+        sorted((u for u in units if u.p_min < 0), key=lambda u: -u.b)
+    for u in pieces:
+        take = min(left, u.p_max - u.p_min)
+        cost += u.b * take
+        left -= take
+    return cost if g > 0 else -cost
+
+
 @attrs.frozen
 class GridTie:
-    """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell ≤ buy`` ($/MWh)."""
+    """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell ≤ buy`` ($/MWh);
+    beyond ``import_limit_mw`` / ``export_limit_mw`` each MWh costs ``over_price`` more, and import above ``peak_mw``
+    ``demand_price`` more (:func:`tariff_units`)."""
 
     buy: float
     sell: float
     limit_mw: float
+    import_limit_mw: float = INF
+    export_limit_mw: float = INF
+    over_price: float = 0.0
+    peak_mw: float = INF
+    demand_price: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         if self.sell > self.buy:
@@ -365,9 +405,11 @@ class GridTie:
                              "selling at once (a concave cost); bill an export at min(sell, buy)")
 
     def area(self) -> Area:
-        """The grid as an area with units (import, export)."""
+        """The grid as an area with import and export units."""
         g = self.limit_mw
-        return Area((Unit(0.0, self.buy, 0.0, g), Unit(0.0, self.sell, -g, 0.0)))
+        return Area(tuple(tariff_units(self.buy, self.sell, g, g, soft_import_mw=self.import_limit_mw,
+                                       soft_export_mw=self.export_limit_mw, over_price=self.over_price,
+                                       peak_mw=self.peak_mw, demand_price=self.demand_price)))
 
 
 def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[..., Dispatch] = admm_dispatch,
@@ -375,13 +417,13 @@ def dispatch_with_grid(areas: Sequence[Area], grid: GridTie, solve: Callable[...
     """Dispatch ``areas`` exchanging with ``grid`` (Σ x = 0 with the grid as the last area), one net grid exchange.
 
     ``solve`` is :func:`admm_dispatch` (``options`` passed on) or :func:`centralized_dispatch`. The grid's import
-    and export are netted (``p`` of the last area) and billed at ``buy`` or ``sell``.
+    and export are netted (``p`` of the last area: import, export) and billed by its tariff (:func:`tariff_cost`).
     """
     tie = grid.area()
     r = solve([*areas, tie], 0.0, **options)
     g = float(r.p[-1].sum())
     p = (*r.p[:-1], np.array([max(g, 0.0), min(g, 0.0)]))
-    cost = r.cost - unit_cost(tie.units, r.p[-1]) + grid.buy * max(g, 0.0) + grid.sell * min(g, 0.0)
+    cost = r.cost - unit_cost(tie.units, r.p[-1]) + tariff_cost(tie.units, g)
     return attrs.evolve(r, p=p, cost=float(cost))
 
 
@@ -394,12 +436,23 @@ class ADMMParams(ChannelFields):
                                 "price, sell at min(sell_ratio·price, price)); the others trade through their meter")
     grid_limit_mw: float = quantity("MW", 100.0, gt=0, doc="the upstream grid's import and export limit")
     sell_ratio: float = quantity("1", 0.8, ge=0, le=1, doc="the grid buys at sell_ratio·price (at most the price) from "
-                                                          "a participant without a GridConnection")
+                                                          "a participant without a GridConnection, or the community")
     ess_cost_a: float = quantity("$/MW²h", 2.0, ge=0, doc="quadratic wear cost of an ESS in the dispatch")
     offer_shift: float = quantity("$/MWh", 25.0, ge=0,
                                   doc="a learned participant's setpoint for a DG or ESS (−1…1 of its range) lowers that "
                                       "unit's offer by offer_shift·setpoint")
     warm_start: bool = flag(True, doc="start each tick's solve from the last converged dual u and penalty ρ")
+    community: bool = flag(False, doc="the participants' meters are netted as one community meter (collective "
+                                      "self-consumption): they trade with each other within their own meters' limits, "
+                                      "the community's net exchange is billed as a GridConnection (the price, "
+                                      "min(sell_ratio·price, price), the limits and demand charge below), and each "
+                                      "member settles its own metered flow at the clearing price (settle)")
+    import_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's import limit (community: true)")
+    export_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's export limit (community: true)")
+    demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the community's peak import (community: true)")
+    limit_price: float = quantity("$/MWh", 1000.0, ge=0,
+                                  doc="what each MWh beyond the community's limits costs in the plan (a soft limit: "
+                                      "the plan stays feasible when the units cannot hold it)")
 
 
 class ADMMDispatch(HorizontalProtocol):
@@ -420,13 +473,30 @@ class ADMMDispatch(HorizontalProtocol):
     price, as their meters bill it, and never beats trading with the grid. A participant without one exchanges
     ``x_i`` with the others and, with ``grid``, the upstream grid, one more area selling at the price and buying at
     ``min(sell_ratio·price, price)`` (:meth:`grid_tie`) with one net exchange at any price sign
-    (:func:`dispatch_with_grid`). Coupling Σ x = 0. The dispatch is applied as the units' setpoints (``result.p``:
-    MW per device, then a grid area's import and export; ``result.x``: each participant's PCC export, MW). Observation
-    and info: each participant's price ($/MWh, the marginal price of its energy in the plan: its meter's price or
-    export price when it imports or exports, its units' marginal cost in between, a participant without a meter
-    the clearing price) and PCC export (MW); the info adds iterations, messages, ``grid_mw`` (MW the participants
-    draw from the upstream grid) and ``cost_per_h``: the plan's cost at the units' true offers, without the learned
-    shifts ($/h: fuel, ESS wear and stored energy at its value, meter bills).
+    (:func:`dispatch_with_grid`). A meter's ``demand_charge`` is in its tariff: import above the episode's peak so far
+    costs ``demand_charge/dt_h`` $/MWh more (:func:`tariff_units`; per tick, without foresight).
+
+    With ``community`` the participants' meters are netted as one community meter (collective self-consumption): each
+    participant exchanges ``x_i`` (its PCC export) with the others within its own meter's limits, and the community's
+    net exchange with the grid is billed as one GridConnection: import at the price, export at
+    ``min(sell_ratio·price, price)``, beyond ``import_limit_mw`` / ``export_limit_mw`` ``limit_price`` $/MWh more in
+    the plan (safety in the reward), ``demand_charge`` on its peak import. Settlement (:meth:`settle`): every member's
+    metered flow ``m_i`` (MW) is billed at the plan's clearing price λ (the market price after an unconverged solve);
+    the grid's bill less ``λ·Σm`` (0 when the community imports at λ = price or exports at λ = its export price; the
+    scarcity rent ``(λ − price)·Σm`` refunded when it imports at its limit) is shared by the members on the side the
+    community trades (importers when ``Σm ≥ 0``, else exporters) in proportion to their flows, the demand charge and
+    the MW beyond the import limit in proportion to their imports, those beyond the export limit to their exports, so
+    the members' bills add up to the community's. Each member's reward is its own share: its devices' costs and its
+    bill; a member exporting at the limit is paid λ, the value of its energy to the community.
+
+    Coupling Σ x = 0. The dispatch is applied as the units' setpoints (``result.p``: MW per device, then a grid area's
+    import and export; ``result.x``: each participant's PCC export, MW). Observation and info: each participant's price
+    ($/MWh, the marginal price of its energy in the plan: its meter's price or export price when it imports or exports,
+    its units' marginal cost in between, a participant without a meter or a community member the clearing price) and
+    PCC export (MW); the info adds iterations, messages, ``grid_mw`` (MW the participants draw from the upstream grid),
+    ``cost_per_h``: the plan's cost at the units' true offers, without the learned shifts ($/h: fuel, ESS wear and
+    stored energy at its value, meter bills), and with ``community`` ``community_mw`` (the community's metered net
+    import at the last settlement, MW).
 
     Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
     (:func:`admm_dispatch`). A solve that ends unconverged (``max_iter``; every ``x_i`` lost) is not a dispatch
@@ -440,8 +510,13 @@ class ADMMDispatch(HorizontalProtocol):
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:
         super().__init__(params, participants)
         self.meters = {a.id: meter_of(a) for a in self.participants}
-        # the upstream grid is an area for the participants without a meter (the others trade through their meter)
-        self._tie = params.grid and any(m is None for m in self.meters.values())
+        unmetered = [a for a, m in self.meters.items() if m is None]
+        if params.community and unmetered:
+            raise ValueError(f"community: true bills each member's metered flow, but {', '.join(unmetered)} has no "
+                             "GridConnection; expected one below every participant")
+        # the upstream grid is an area for the community or the participants without a meter (the others trade
+        # through their meter)
+        self._tie = params.grid and (params.community or bool(unmetered))
         areas = len(self.participants) + self._tie
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
@@ -468,6 +543,11 @@ class ADMMDispatch(HorizontalProtocol):
         self._clock = 0
         self._price = 0.0  # the tick's market price ($/MWh), observed when the solve did not converge
         self._prices = np.zeros(len(self.participants))  # each participant's marginal price in the plan ($/MWh)
+        self._dt_h = 1.0  # the tick (h), for the demand charges' price per MWh
+        self._peak = {a.id: 0.0 for a in self.participants}  # each meter's peak import so far (MW), as it bills it
+        self._community_peak = 0.0  # the community's peak net import so far (MW)
+        self._clearing = 0.0  # the price the members settle their flows at ($/MWh): the plan's, else the market's
+        self.community_mw = 0.0  # the community's metered net import at the last settlement (MW)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -481,7 +561,10 @@ class ADMMDispatch(HorizontalProtocol):
         """The upstream grid at ``price`` $/MWh, billed like a GridConnection: it sells at the price and buys at
         ``min(sell_ratio·price, price)``."""
         p = self.params
-        return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
+        if not p.community:
+            return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
+        return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw, p.import_limit_mw,
+                       p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h)
 
     def areas(self, value: float, price: float) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
         """The participants as ADMM areas at market ``price`` $/MWh, each MWh in a valued store (:attr:`valued_stores`)
@@ -490,10 +573,12 @@ class ADMMDispatch(HorizontalProtocol):
         each unit's learned offer shift ($/MWh, taken off its ``b``).
 
         A metered participant's (GridConnection) PCC flow is its meter's: an import unit at ``price`` on
-        ``[0, import_limit_mw]`` and an export unit at ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on
-        ``[−export_limit_mw, 0]``, billed as the meter bills them, and its exchange with the others is held at 0 MW:
-        energy between two microgrids crosses both meters, the importer pays the price, the exporter is paid its export
-        price. A participant without a meter exchanges with the others (and the grid tie) unbounded.
+        ``[0, import_limit_mw]`` (above its peak so far ``demand_charge/dt_h`` more) and an export unit at
+        ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on ``[−export_limit_mw, 0]``, billed as the meter
+        bills them, and its exchange with the others is held at 0 MW: energy between two microgrids crosses both
+        meters, the importer pays the price, the exporter is paid its export price. A community member
+        (``community``) exchanges with the others within its meter's limits (``x_i`` ∈ ``[−import_limit_mw,
+        export_limit_mw]``). A participant without a meter exchanges with the others (and the grid tie) unbounded.
         """
         areas, owners, shifts = [], [], []
         for agent in self.participants:
@@ -517,12 +602,16 @@ class ADMMDispatch(HorizontalProtocol):
                 shift += [s] * len(pieces)
             meter = self.meters[agent.id]
             x_min, x_max = -INF, INF
-            if meter is not None:
+            if meter is not None and self.params.community:
+                x_min, x_max = -meter.device.params.import_limit_mw, meter.device.params.export_limit_mw
+            elif meter is not None:
                 prm = meter.device.params
-                units += [Unit(0.0, price, 0.0, prm.import_limit_mw),
-                          Unit(0.0, float(export_price(price, meter.sell_ratio)), -prm.export_limit_mw, 0.0)]
-                devs += [None, None]
-                shift += [0.0, 0.0]
+                tariff = tariff_units(price, float(export_price(price, meter.sell_ratio)), prm.import_limit_mw,
+                                      prm.export_limit_mw, peak_mw=self._peak[agent.id],
+                                      demand_price=prm.demand_charge / self._dt_h)
+                units += tariff
+                devs += [None] * len(tariff)
+                shift += [0.0] * len(tariff)
                 x_min = x_max = 0.0
             areas.append(Area(tuple(units), self.net_load[agent.id], x_min, x_max))
             owners.append(devs)
@@ -543,6 +632,7 @@ class ADMMDispatch(HorizontalProtocol):
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
+        self._dt_h = ctx.dt_h
         areas, owners, shifts = self.areas(ctx.store_price, float(ctx.price))  # stores valued as the reward values them
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
@@ -565,28 +655,60 @@ class ADMMDispatch(HorizontalProtocol):
         cost = r.cost + sum(float(s @ q) for s, q in zip(shifts, r.p))
         self.result = attrs.evolve(r, p=(*(np.array(list(t.values())) for t in schedules), *r.p[len(owners):]),
                                    x=export, cost=cost)
-        self._price = float(ctx.price)
+        self._price = self._clearing = float(ctx.price)
         if not r.converged:  # Σx ≠ 0: not a dispatch; the participants keep their own setpoints, the warm start its
             return  # last converged (u, ρ)
         # each participant's marginal price: a metered one's own (its meter's tariff at the margin, or its units'
         # marginal cost between importing and exporting), the others' the coupling's clearing price
-        self._prices = np.array([r.price if self.meters[a.id] is None else dispatch_total(area.units, area.demand_mw)[1]
+        self._prices = np.array([r.price if self.meters[a.id] is None or p.community
+                                 else dispatch_total(area.units, area.demand_mw)[1]
                                  for a, area in zip(self.participants, areas)])
         self._u, self._rho = r.u, r.rho
+        self._clearing = r.price
         for total in schedules:
             for d, value in total.items():
                 set_pending_mw(d, value)
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
-        if result.converged:
-            for agent in self.participants:
-                meter = self.meters[agent.id]
-                # the residual demand the units and the exchange cover: PV, wind and device loads are in it, so
-                # x = Σ units − d is the PCC export (Σ over every device would count them as demand)
-                injected = sum(d.device.p_mw for d in self.dispatched[agent.id])
-                load = (meter.flow(result) if meter is not None else 0.0) + injected
-                self.net_load[agent.id] = float(finite_or(load, self.net_load[agent.id]))
-        return {}
+        if not result.converged:
+            return {}
+        flows = {}
+        for agent in self.participants:
+            meter = self.meters[agent.id]
+            flow = meter.flow(result) if meter is not None else 0.0
+            # the residual demand the units and the exchange cover: PV, wind and device loads are in it, so
+            # x = Σ units − d is the PCC export (Σ over every device would count them as demand)
+            injected = sum(d.device.p_mw for d in self.dispatched[agent.id])
+            self.net_load[agent.id] = float(finite_or(flow + injected, self.net_load[agent.id]))
+            if np.isfinite(flow):
+                flows[agent.id] = flow
+                self._peak[agent.id] = max(self._peak[agent.id], flow)
+        if not self.params.community or len(flows) < len(self.participants):  # a NaN flow: nothing is settled
+            return {}
+        return self._community_bills(flows, ctx)
+
+    def _community_bills(self, flows: dict[str, float], ctx: StepContext) -> dict[str, tuple[float, float]]:
+        """Each member's ``(cost $, safety)`` to add to what its own meter billed (see the class docstring): its flow
+        at the clearing price, its share of the grid bill's difference from that, of the demand charge and of the MW
+        beyond the community's limits, less its own meter's bill."""
+        p, dt = self.params, ctx.dt_h
+        g = sum(flows.values())
+        rate = ctx.price if g >= 0 else float(export_price(ctx.price, p.sell_ratio))
+        residual = (rate - self._clearing) * g * dt  # the grid's bill less the community's flow at the clearing price
+        imports = {a: max(m, 0.0) for a, m in flows.items()}
+        exports = {a: max(-m, 0.0) for a, m in flows.items()}
+        rise = max(g - self._community_peak, 0.0)
+        self._community_peak += rise
+        over, under = max(g - p.import_limit_mw, 0.0), max(-g - p.export_limit_mw, 0.0)
+        total_in, total_out = sum(imports.values()) or 1.0, sum(exports.values()) or 1.0
+        out = {}
+        for a, m in flows.items():
+            share_in, share_out = imports[a] / total_in, exports[a] / total_out
+            cost = (self._clearing * m * dt + residual * (share_in if g >= 0 else share_out)
+                    + p.demand_charge * rise * share_in - self.meters[a].bill(m, ctx.price, dt))
+            out[a] = (float(cost), float(over * share_in + under * share_out))
+        self.community_mw = g
+        return out
 
     def observe(self, agent: Any) -> np.ndarray:
         r = self.result
@@ -607,7 +729,8 @@ class ADMMDispatch(HorizontalProtocol):
                     "message": f"no convergence in {r.iterations} iterations (primal residual {r.primal_residual:.3g} "
                                f"MW, tol {self.params.tol:g}): the participants' own setpoints are applied"}
         ids = [a.id for a in self.participants]
-        return {"iterations": r.iterations, "converged": True, "applied": True, "messages": r.messages,
+        community = {"community_mw": self.community_mw} if self.params.community else {}
+        return {**community, "iterations": r.iterations, "converged": True, "applied": True, "messages": r.messages,
                 "price": dict(zip(ids, self._prices.tolist())), "cost_per_h": r.cost,
                 "exchange_mw": dict(zip(ids, r.x.tolist())),
                 "primal_residual": r.primal_residual, "grid_mw": float(-r.x.sum()), "projection": dict(self.projection)}
@@ -615,4 +738,4 @@ class ADMMDispatch(HorizontalProtocol):
 
 __all__ = ["ADMMDispatch", "ADMMParams", "Area", "Dispatch", "GridTie", "Unit", "admm_dispatch", "area_response",
            "centralized_dispatch", "curve_units", "dispatch_total", "dispatch_with_grid", "ess_units",
-           "local_step"]
+           "local_step", "tariff_cost", "tariff_units"]
