@@ -306,12 +306,9 @@ def test_an_unconverged_solve_is_reported_and_not_applied():
     from powergrid.env import MultiAgentPowerGridEnv
 
     data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "admm_3mg.yaml").read_text())
-    data["horizontal"][0]["params"].update(max_iter=3, community=False)
+    data["horizontal"][0]["params"].update(max_iter=3)  # the community's members exchange with each other
     data["spaces"] = {"action": "physical"}
-    without_meter(data, "mg3")  # metered microgrids trade through their meters: only mg3 and the grid exchange
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # mg3's store is behind no billing meter
-        env = MultiAgentPowerGridEnv.from_config(data)
+    env = MultiAgentPowerGridEnv.from_config(data)
     env.reset(seed=0)
     admm = env.scenario.horizontal[0]
     dg = env.scenario.agents["mg1_dg"]

@@ -455,6 +455,15 @@ class ADMMParams(ChannelFields):
                                       "the plan stays feasible when the units cannot hold it)")
 
 
+def _billed(agent: Any, net: Any) -> bool:
+    """Whether a GridConnection of ``agent``'s hierarchy (below its root) meters one of its devices' buses."""
+    root = agent
+    while root.parent is not None:
+        root = root.parent
+    buses = {d.bus for d in agent.devices()}
+    return any(buses & {int(b) for b in d.device.billed_buses(net)} for d in root.devices() if kind(d) == "GridConnection")
+
+
 class ADMMDispatch(HorizontalProtocol):
     """Distributed economic dispatch of the participants' DGs and ESSs by exchange ADMM each tick.
 
@@ -470,8 +479,10 @@ class ADMMDispatch(HorizontalProtocol):
     loads less PV, wind and the other devices). A participant with a GridConnection buys and sells through it as
     it is billed (:meth:`areas`: import at the price, export at ``min(sell_ratio·price, price)``, within its
     limits), so an exchange between two microgrids costs the importer the price and pays the exporter its export
-    price, as their meters bill it, and never beats trading with the grid. A participant without one exchanges
-    ``x_i`` with the others and, with ``grid``, the upstream grid, one more area selling at the price and buying at
+    price, as their meters bill it, and never beats trading with the grid. A participant without one that no
+    GridConnection of its hierarchy bills (:meth:`attach`) gets its energy free: it plans it at 0 $/MWh, as the
+    reward counts it. Another one (billed above it) exchanges ``x_i`` with the others and, with ``grid``, the upstream
+    grid, one more area selling at the price and buying at
     ``min(sell_ratio·price, price)`` (:meth:`grid_tie`) with one net exchange at any price sign
     (:func:`dispatch_with_grid`). A meter's ``demand_charge`` is in its tariff: import above the episode's peak so far
     costs ``demand_charge/dt_h`` $/MWh more (:func:`tariff_units`; per tick, without foresight).
@@ -517,6 +528,7 @@ class ADMMDispatch(HorizontalProtocol):
         # the upstream grid is an area for the community or the participants without a meter (the others trade
         # through their meter)
         self._tie = params.grid and (params.community or bool(unmetered))
+        self._free: set[str] = set()  # participants no meter bills (attach): they plan their energy at 0 $/MWh
         areas = len(self.participants) + self._tie
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
@@ -526,8 +538,12 @@ class ADMMDispatch(HorizontalProtocol):
         self._reset_state()
 
     def attach(self, net: Any) -> None:
-        """Values the participants' stores as the reward does (:attr:`valued_stores`, told by the builder)."""
+        """Values the participants' stores as the reward does (:attr:`valued_stores`, told by the builder) and finds the
+        participants without a meter that no GridConnection of their hierarchy bills: their energy is free."""
         self._value_stores()
+        self._free = {a.id for a in self.participants if self.meters[a.id] is None and not _billed(a, net)}
+        self._tie = self.params.grid and (self.params.community or any(
+            m is None and a not in self._free for a, m in self.meters.items()))
 
     def _value_stores(self) -> None:
         valued = self.valued_stores
@@ -578,7 +594,8 @@ class ADMMDispatch(HorizontalProtocol):
         bills them, and its exchange with the others is held at 0 MW: energy between two microgrids crosses both
         meters, the importer pays the price, the exporter is paid its export price. A community member
         (``community``) exchanges with the others within its meter's limits (``x_i`` ∈ ``[−import_limit_mw,
-        export_limit_mw]``). A participant without a meter exchanges with the others (and the grid tie) unbounded.
+        export_limit_mw]``). A participant without a meter exchanges with the others (and the grid tie) unbounded, or,
+        when nobody bills its energy, through a free meter (0 $/MWh both ways).
         """
         areas, owners, shifts = [], [], []
         for agent in self.participants:
@@ -604,11 +621,14 @@ class ADMMDispatch(HorizontalProtocol):
             x_min, x_max = -INF, INF
             if meter is not None and self.params.community:
                 x_min, x_max = -meter.device.params.import_limit_mw, meter.device.params.export_limit_mw
-            elif meter is not None:
-                prm = meter.device.params
-                tariff = tariff_units(price, float(export_price(price, meter.sell_ratio)), prm.import_limit_mw,
-                                      prm.export_limit_mw, peak_mw=self._peak[agent.id],
-                                      demand_price=prm.demand_charge / self._dt_h)
+            elif meter is not None or agent.id in self._free:
+                if meter is None:  # nobody bills its energy: free, within the grid's limit
+                    tariff = tariff_units(0.0, 0.0, self.params.grid_limit_mw, self.params.grid_limit_mw)
+                else:
+                    prm = meter.device.params
+                    tariff = tariff_units(price, float(export_price(price, meter.sell_ratio)), prm.import_limit_mw,
+                                          prm.export_limit_mw, peak_mw=self._peak[agent.id],
+                                          demand_price=prm.demand_charge / self._dt_h)
                 units += tariff
                 devs += [None] * len(tariff)
                 shift += [0.0] * len(tariff)
@@ -660,7 +680,7 @@ class ADMMDispatch(HorizontalProtocol):
             return  # last converged (u, ρ)
         # each participant's marginal price: a metered one's own (its meter's tariff at the margin, or its units'
         # marginal cost between importing and exporting), the others' the coupling's clearing price
-        self._prices = np.array([r.price if self.meters[a.id] is None or p.community
+        self._prices = np.array([r.price if (self.meters[a.id] is None and a.id not in self._free) or p.community
                                  else dispatch_total(area.units, area.demand_mw)[1]
                                  for a, area in zip(self.participants, areas)])
         self._u, self._rho = r.u, r.rho
