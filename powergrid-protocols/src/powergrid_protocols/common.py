@@ -15,6 +15,7 @@ measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite v
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +24,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.agents import ReactiveSetpoint
-from powergrid.devices import clip_action, export_price
+from powergrid.devices import StepContext, clip_action, export_price
 from powergrid.errors import closest
 from powergrid.params import integer, quantity, text
 from powergrid.protocols import mw_range, pending_mw, set_pending_mw  # public in core
@@ -135,6 +136,26 @@ def shift_generation(devices: list[Any], delta_mw: float) -> float:
     return left
 
 
+def injection_mw(device_agent: Any, action: Any, ctx: StepContext) -> float | None:
+    """The MW (generator convention: > 0 injects) ``device_agent`` injects at ``ctx``'s tick under ``action``
+    (physical), known before the power flow: its device's ``injection_mw(action, ctx)`` when it has one (a curtailable
+    source); the first action entry (its MW setpoint) within :func:`mw_range` for a device with a ``feasible_range``
+    (ESS, DG); else the ``p_mw`` of a copy of the device stepped under ``action``; None for a device that drives real
+    equipment (its copy would write the equipment's setpoint)."""
+    dev = device_agent.device
+    if hasattr(dev, "injection_mw"):
+        return float(dev.injection_mw(action, ctx))
+    if hasattr(dev, "feasible_range"):
+        lo, hi = mw_range(device_agent, action)
+        return min(max(float(np.asarray(action, np.float64).reshape(-1)[0]), lo), hi)
+    if dev.drives_equipment:
+        return None
+    fixed = (dev.params, dev.action_space, dev.observation_space)  # built once, never changed by a step: shared
+    probe = copy.deepcopy(dev, {id(x): x for x in fixed})
+    probe.step(action, ctx)
+    return float(probe.p_mw)
+
+
 @attrs.define
 class Meter:
     """The PCC of a GridAgent: its GridConnection device (element, row, sell ratio)."""
@@ -212,5 +233,5 @@ def clock_after(channel: Channel, clock: int, iterations: int) -> int:
 
 
 __all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel", "clock_after",
-           "devices_of", "dg_marginal", "finite_or", "meter_of", "mw_range", "pending_mw", "project_pending",
+           "devices_of", "dg_marginal", "finite_or", "injection_mw", "meter_of", "mw_range", "pending_mw", "project_pending",
            "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation"]

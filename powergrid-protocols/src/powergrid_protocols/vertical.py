@@ -9,10 +9,11 @@ import attrs
 import gymnasium
 import numpy as np
 
+from powergrid.agents import DeviceAgent
 from powergrid.devices import StepContext, box
 from powergrid.params import quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
-from powergrid_protocols.common import DISPATCHABLE, check_kinds, mw_range
+from powergrid_protocols.common import DISPATCHABLE, check_kinds, finite_or, injection_mw, kind, mw_range
 
 
 @attrs.frozen
@@ -63,12 +64,25 @@ class PriceSignal(VerticalProtocol):
         return np.array([min(max(ctx.price, self.params.price_min), self.params.price_max)], np.float32)
 
 
+@attrs.frozen
+class SetpointParams:
+    margin_mw: float = quantity("MW", 0.05, ge=0, doc="the rule keeps its meter's predicted exchange this far inside "
+                                                      "the import and export limits")
+
+
+#: A GridConnection limit at or above this (MW) is no limit (the default is 1e9).
+UNLIMITED_MW = 1e8
+
+
 class Setpoint(VerticalProtocol):
     """The parent's action is the concatenation of its children's actions (in child order).
 
     Each part is projected onto that child's action space (its limits) and sent as the
-    child's action. Rule: every child's own rule.
+    child's action. Rule: every child's own rule, kept inside the import and export limits of the parent's
+    ``GridConnection`` child (when it has one with a limit) by :meth:`headroom`.
     """
+
+    Params = SetpointParams
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
@@ -82,6 +96,14 @@ class Setpoint(VerticalProtocol):
         low = np.concatenate([s.low.ravel() for s in spaces]) if spaces else np.zeros(0)
         high = np.concatenate([s.high.ravel() for s in spaces]) if spaces else np.zeros(0)
         self._space = gymnasium.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        devices = [c for c in parent.children if isinstance(c, DeviceAgent)]
+        meters = [c.device for c in devices if kind(c) == "GridConnection"]
+        limited = [m for m in meters if min(m.params.import_limit_mw, m.params.export_limit_mw) < UNLIMITED_MW]
+        self._meter = limited[0] if limited else None
+        # the children whose setpoint the rule may move: devices with an action (not the meter)
+        self._movable = [i for i, (c, n) in enumerate(zip(parent.children, sizes))
+                         if n and c in devices and kind(c) != "GridConnection"]
+        self._idle = [np.clip(np.zeros(s.shape, np.float32), s.low, s.high) for s in spaces]
 
     def action_space(self) -> gymnasium.spaces.Box:
         return self._space
@@ -97,11 +119,54 @@ class Setpoint(VerticalProtocol):
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
+        if self._meter is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
+            self.headroom(parts, ctx)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def headroom(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+        """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
+        their zero action so the predicted import stays within ``[−export_limit + margin, import_limit − margin]``
+        (MW).
+
+        Prediction, from what the parent knows before the flow: ``base − Σ P_i``, with ``base`` the meter's last
+        settled import plus the last injections ``p_mw`` of the movable children (the rest of the microgrid as it was)
+        and ``P_i`` their injections under ``parts`` (:func:`injection_mw`). Over the import limit the children whose
+        rule draws more than their zero action (charging, electrolysis, EV charging, recovering a backlog) are
+        scaled by one factor ``α ∈ [0, 1]`` towards it, just enough; over the export limit those that inject more
+        (discharging, generation). A child whose scaled action draws (injects) more than its share (a minimum
+        load) takes its zero action; a child whose injection cannot be predicted keeps its rule.
+        """
+        children, m, margin = self.parent.children, self._meter, self.params.margin_mw
+        plan: dict[int, float] = {}
+        for i in self._movable:
+            p = injection_mw(children[i], parts[i], ctx)
+            if p is not None:
+                plan[i] = p
+        if not plan:
+            return
+        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
+        predicted = m.import_mw + last - sum(plan.values())
+        over = predicted - (m.params.import_limit_mw - margin)
+        under = -predicted - (m.params.export_limit_mw - margin)
+        if over <= 0 and under <= 0:
+            return
+        sign, excess = (1.0, over) if over > 0 else (-1.0, under)  # +1: cut draw; −1: cut injection
+        idle = {i: injection_mw(children[i], self._idle[i], ctx) for i in plan}
+        # each child's MW it gives back at its zero action (> 0 only on the side that adds to the excess)
+        give = {i: sign * (idle[i] - plan[i]) for i in plan if idle[i] is not None and sign * (idle[i] - plan[i]) > 0}
+        room = sum(give.values())
+        if room <= 0:
+            return
+        alpha = max(1.0 - excess / room, 0.0)
+        for i, g in give.items():
+            share = plan[i] + sign * (1.0 - alpha) * g  # the injection it may have (MW)
+            scaled = (self._idle[i] + alpha * (parts[i] - self._idle[i])).astype(np.float32)
+            p = injection_mw(children[i], scaled, ctx)
+            parts[i] = scaled if p is not None and sign * (p - share) >= -1e-6 else self._idle[i].copy()
 
 
 @attrs.frozen
-class ReserveParams:
+class ReserveParams(SetpointParams):
     requirement_mw: float = quantity("MW", 0.2, ge=0, doc="upward reserve the children must hold together")
     providers: str = text("DG,ESS", doc="comma-separated device classes that can hold reserve")
 
