@@ -401,6 +401,26 @@ def test_a_new_deviation_after_a_move_waits_its_delay():
     assert moves == [False, False, False, True, False, True]
 
 
+@pytest.mark.parametrize("solver", [FastSolver, PandapowerSolver])
+def test_a_regulator_pushed_out_of_band_by_another_moves_in_the_same_tick(solver):
+    """ieee123, no delays: settled at base load, then at 1.2 x load Reg1 (upstream) moves first and its move pushes
+    Reg2 out of band; Reg2 corrects that in the same tick, so every regulator ends it in band. Before, Reg2 waited for
+    the next tick (its timer counted only deviations seen at the tick's first flow): on the flagship ieee34_3mg that
+    left Reg2 out of band after Reg1's moves, 832 at up to 1.0575 pu. With one tick of delay it waits that tick."""
+    net = TEMPLATES["ieee123"]()
+    control = TapControl.from_net(solver(copy.deepcopy(net)))
+    control.reset()
+    control.solve(base_injections(net))
+    result = control.solve(base_injections(net, 1.2))
+    assert control.tap_changes > 0 and _out_of_band(control, result) == []
+    net.regulator["delay_ticks"] = 1
+    control = TapControl.from_net(solver(copy.deepcopy(net)))
+    control.reset()
+    control.solve(base_injections(net))
+    out = [_out_of_band(control, control.solve(base_injections(net, 1.2))) for _ in range(3)]
+    assert "Reg2" in out[1] and out[2] == []
+
+
 def _opendss_bus(net, b) -> str:
     """The OpenDSS bus of pandapower bus ``b`` (the bus it is merged into)."""
     merged = {int(s.element): int(s.bus) for s in net.switch.itertuples() if s.et == "b" and s.closed}

@@ -33,9 +33,22 @@ def env():
     return MultiAgentPowerGridEnv.from_config(CONFIG)
 
 
-def test_idle_in_range_a_and_heavy_charging_leaves_it(env):
+@pytest.fixture(scope="module")
+def idle(env):
+    return run(env, np.zeros(env.action_space(env.possible_agents[0]).shape, np.float32))
+
+
+def test_idle_feeder_at_most_1_05(env, idle):
+    """The feeder's 34 buses are in no agent's zone: at idle none exceeds 1.05 pu on any tick. Before (the regulators'
+    published LDC volts on the rebuilt 336 ACSR line, and a regulator pushed out of band by another's move left there
+    for the tick) 832-864 reached 1.0575 pu at load peaks (35 of 1,536 ticks over 16 days; in these 8 days 19 ticks up
+    to 1.0526 pu, 18 with the control change alone, 2 with the new LDC settings alone)."""
+    feeder = env.net.bus.zone.to_numpy() == "feeder"
+    assert idle[:, feeder].max() <= 1.05 + 1e-9
+
+
+def test_idle_in_range_a_and_heavy_charging_leaves_it(env, idle):
     space = env.action_space(env.possible_agents[0])
-    idle = run(env, np.zeros(space.shape, np.float32))
     in_band = (idle >= 0.95) & (idle <= 1.05)
     assert in_band.mean() >= 0.98
     # batteries charging at full power with the diesels off (the low corner of the action box)

@@ -10,7 +10,9 @@ OpenDSS ``RegControl`` uses the same equations)::
 ``R`` and ``X`` are the compensator settings in volts (the drop at rated CT current),
 ``I_line`` the phase current leaving the LV terminal. The relay holds ``V_relay`` inside
 ``v_set ± bandwidth/2``: once it has been out of band for more than ``delay_ticks`` ticks
-it moves the tap toward ``v_set`` (one tap changes the ratio by ``tap_step_percent``).
+it moves the tap toward ``v_set`` (one tap changes the ratio by ``tap_step_percent``). A tick
+counts whether the deviation is there at its first flow or comes from another regulator's
+move within it (with no delay a regulator in series corrects that in the same tick).
 
 :class:`TapControl` is the control stage of an environment step: solve, let a regulator
 that is out of band move toward ``v_set`` (at most ``max_taps`` positions per tick, within
@@ -298,6 +300,8 @@ class TapControl:
                     reg.timer = reg.timer + 1 if n else 0
                 elif not n:
                     calm.append(reg)
+                elif not reg.timer:  # pushed out of band by another regulator's move: this tick is its first out
+                    reg.timer = 1
                 if moved or not n or reg.moves >= cap or (not settle and reg.timer <= reg.settings.delay_ticks):
                     continue
                 budget = reg.settings.max_taps - reg.moved if not settle else reg.tap_max - reg.tap_min
