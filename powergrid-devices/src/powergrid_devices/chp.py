@@ -54,13 +54,22 @@ class CHP(Device):
         super().reset(rng)
         self.u = self.heat_mw = self.demand_mw = 0.0
 
-    def step(self, action: object, ctx: StepContext) -> None:
-        p, dt = self.params, self.dt_h
+    def load(self, action: object) -> tuple[float, float]:
+        """``(u, projection distance)``: the load :meth:`step` runs under ``action`` (physical)."""
+        min_load = self.params.min_load
         (requested,), distance = self.actions.read(action)
         u = requested
-        if 0 < u < p.min_load:
-            u = 0.0 if u < p.min_load / 2 else p.min_load
-        self.projection = distance + abs(u - requested)
+        if 0 < u < min_load:
+            u = 0.0 if u < min_load / 2 else min_load
+        return u, distance + abs(u - requested)
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention) :meth:`step` would set under ``action``; changes nothing."""
+        return self.load(action)[0] * self.params.p_max_mw
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
+        u, self.projection = self.load(action)
         power = u * p.p_max_mw
         fuel = power / p.eta_e
         self.heat_mw = p.eta_th * fuel

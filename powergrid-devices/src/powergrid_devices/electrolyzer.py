@@ -37,8 +37,11 @@ class Electrolyzer(HydrogenDevice):
     def hydrogen_kg(self, u: float) -> float:
         return 1000.0 * u * self.params.p_max_mw * self.curve(u) / LHV_KWH_PER_KG * self.dt_h if u > 0 else 0.0
 
+    def power_mw(self, u: float) -> float:
+        return -u * self.params.p_max_mw
+
     def electrical(self, u: float) -> None:
         p = self.params
-        self.p_mw = -u * p.p_max_mw
+        self.p_mw = self.power_mw(u)
         self.q_mvar = load_q(self.p_mw, p.pf)
         self.cost = p.om_cost * u * p.p_max_mw * self.dt_h - p.h2_price * self.h2_kg

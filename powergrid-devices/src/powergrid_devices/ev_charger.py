@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import attrs
 import numpy as np
 
@@ -109,28 +111,46 @@ class EVCharger(Device):
             if (self.next_arrival[i] - hour) % 24.0 < self.dt_h:
                 self._plug(int(i))
 
-    def step(self, action: object, ctx: StepContext) -> None:
+    def charge(self, action: object) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(grid, e', distance)``: the MW each port draws under ``action`` (physical; < 0: V2G), the battery energy
+        after the step (MWh, a new array) and the projection distance, from the plugged EVs now."""
         p, dt = self.params, self.dt_h
-        if not self.started:
-            self._arrivals(ctx.hour)
-            self.started = True
         c, distance = self.actions.read(action)
-        grid = np.zeros(p.n_ports)  # MW drawn from the grid per port (< 0: V2G)
+        grid = np.zeros(p.n_ports)
+        energy = self.energy.copy()
         for i in range(p.n_ports):
             if not self.plugged[i]:
                 distance += abs(c[i])
                 continue
             if c[i] >= 0:
-                power = min(c[i] * p.p_port_mw, (p.battery_mwh - self.energy[i]) / (p.efficiency * dt))
-                self.energy[i] += p.efficiency * power * dt
+                power = min(c[i] * p.p_port_mw, (p.battery_mwh - energy[i]) / (p.efficiency * dt))
+                energy[i] += p.efficiency * power * dt
                 distance += c[i] - power / p.p_port_mw
                 grid[i] = power
             else:
                 floor = p.soc_v2g_min * p.battery_mwh
-                power = min(-c[i] * p.p_v2g_mw, max(self.energy[i] - floor, 0.0) * p.efficiency / dt)
-                self.energy[i] -= power * dt / p.efficiency
+                power = min(-c[i] * p.p_v2g_mw, max(energy[i] - floor, 0.0) * p.efficiency / dt)
+                energy[i] -= power * dt / p.efficiency
                 distance += -c[i] - (power / p.p_v2g_mw if p.p_v2g_mw else 0.0)
                 grid[i] = -power
+        return grid, energy, distance
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention: ≤ 0 but V2G) :meth:`step` would set under ``action`` now; changes
+        nothing. Before the episode's first step, the EVs arriving then (seeded draws) plug into a copy first."""
+        if not self.started:
+            probe = copy.deepcopy(self)
+            probe._arrivals(ctx.hour)
+            probe.started = True
+            return probe.injection_mw(action, ctx)
+        return -float(self.charge(action)[0].sum())
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
+        if not self.started:
+            self._arrivals(ctx.hour)
+            self.started = True
+        grid, self.energy, distance = self.charge(action)
         discharged = float(-grid[grid < 0].sum()) * dt
         self.dwell[self.plugged] -= dt
         leaving = self.plugged & (self.dwell <= 1e-9)

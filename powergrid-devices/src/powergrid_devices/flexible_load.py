@@ -84,11 +84,13 @@ class FlexibleLoad(Device):
         self.demand = 0.0
         self.prices = RunningMean()
 
-    def step(self, action: object, ctx: StepContext) -> None:
+    def flows(self, action: object, ctx: StepContext) -> tuple[float, float, float, float, float, float]:
+        """``(c, D, defer, recover, L, distance)`` (MW but ``c``) :meth:`step` sets under ``action`` (physical)
+        from the backlog now."""
         p, dt = self.params, self.dt_h
         (c, s), distance = self.actions.read(action)
-        self.demand = p.p_base_mw * max(self.multiplier(ctx), 0.0)
-        served = (1.0 - c) * self.demand
+        demand = p.p_base_mw * max(self.multiplier(ctx), 0.0)
+        served = (1.0 - c) * demand
         want = s * p.shift_max_mw
         if want >= 0:
             defer = min(want, served, max(p.backlog_max_mwh - self.backlog, 0.0) / dt)
@@ -98,8 +100,16 @@ class FlexibleLoad(Device):
             defer = 0.0
             recover = min(-want, self.backlog / dt)
             distance += (-want - recover) / p.shift_max_mw if p.shift_max_mw else 0.0
+        return c, demand, defer, recover, served - defer + recover, distance
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention: ≤ 0) :meth:`step` would set under ``action`` now; changes nothing."""
+        return -self.flows(action, ctx)[4]
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
+        c, self.demand, defer, recover, consumption, distance = self.flows(action, ctx)
         self.backlog = min(max(self.backlog + (defer - recover) * dt, 0.0), p.backlog_max_mwh)
-        consumption = served - defer + recover
         self.p_mw = -consumption
         self.q_mvar = load_q(self.p_mw, p.pf)
         self.projection = distance

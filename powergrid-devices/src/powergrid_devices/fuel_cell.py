@@ -35,7 +35,10 @@ class FuelCell(HydrogenDevice):
     def hydrogen_kg(self, u: float) -> float:
         return 1000.0 * u * self.params.p_max_mw / (self.curve(u) * LHV_KWH_PER_KG) * self.dt_h if u > 0 else 0.0
 
+    def power_mw(self, u: float) -> float:
+        return u * self.params.p_max_mw
+
     def electrical(self, u: float) -> None:
         p = self.params
-        self.p_mw, self.q_mvar = u * p.p_max_mw, 0.0
+        self.p_mw, self.q_mvar = self.power_mw(u), 0.0
         self.cost = p.h2_price * self.h2_kg + p.om_cost * self.p_mw * self.dt_h

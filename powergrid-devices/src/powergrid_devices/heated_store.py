@@ -79,17 +79,29 @@ class HeatedStore(Device):
         self.k = 1.0  # the last step's heat per kW is not this episode's
         self.thermostat = Hysteresis()
 
-    def step(self, action: object, ctx: StepContext) -> None:
-        p, dt = self.params, self.dt_h
+    def load(self, action: object, ctx: StepContext) -> tuple[float, float, float, float, float, float, float]:
+        """``(u, P, distance, k, R, T_a, Q_d)``: the load :meth:`step` runs under ``action`` (physical) from the
+        temperature now (after the cutout), its electric kW, its projection distance, and :meth:`heat_per_kw` and
+        :meth:`coupling`."""
+        p = self.params
         (u,), distance = self.actions.read(action)
-        self.k = self.heat_per_kw(ctx)
-        r, t_a, self.draw_kw = self.coupling(ctx)
-        q_cutout = heat_to_reach(self.t_c, t_a, r, self.c_kwh_per_c, p.t_max_c, dt) + self.draw_kw
-        u_max = min(max(q_cutout / (self.k * p.p_max_mw * 1000.0), 0.0), 1.0)
+        k = self.heat_per_kw(ctx)
+        r, t_a, draw_kw = self.coupling(ctx)
+        q_cutout = heat_to_reach(self.t_c, t_a, r, self.c_kwh_per_c, p.t_max_c, self.dt_h) + draw_kw
+        u_max = min(max(q_cutout / (k * p.p_max_mw * 1000.0), 0.0), 1.0)
         if u > u_max:
             distance += u - u_max
             u = u_max
-        power_kw = u * p.p_max_mw * 1000.0
+        return u, u * p.p_max_mw * 1000.0, distance, k, r, t_a, draw_kw
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention: ≤ 0) :meth:`step` would set under ``action`` now; changes
+        nothing."""
+        return -self.load(action, ctx)[1] / 1000.0
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        p, dt = self.params, self.dt_h
+        u, power_kw, distance, self.k, r, t_a, self.draw_kw = self.load(action, ctx)
         self.t_c = rc_step(self.t_c, t_a, r, self.c_kwh_per_c, self.k * power_kw - self.draw_kw, dt)
         self.u = float(u)
         self.p_mw = -power_kw / 1000.0

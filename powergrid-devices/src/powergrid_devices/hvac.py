@@ -68,11 +68,19 @@ class HVAC(Device):
         self.u = 0.0
         self.thermostat = Hysteresis()
 
+    def power_kw(self, u: float) -> float:
+        """Electric kW at the action ``u`` (heating or cooling)."""
+        return abs(u) * self.params.p_max_mw * 1000.0
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention: ≤ 0) :meth:`step` would set under ``action``; changes nothing."""
+        return -self.power_kw(self.actions.read(action)[0][0]) / 1000.0
+
     def step(self, action: object, ctx: StepContext) -> None:
         p = self.params
         (u,), self.projection = self.actions.read(action)
         self.t_out_c = ctx.profile("temperature")
-        power_kw = abs(u) * p.p_max_mw * 1000.0
+        power_kw = self.power_kw(u)
         q_kw = (p.cop_heat if u >= 0 else -p.cop_cool) * power_kw + p.gain_kw
         self.t_c = rc_step(self.t_c, self.t_out_c, p.r_c_per_kw, p.c_kwh_per_c, q_kw, self.dt_h)
         self.u = float(u)

@@ -176,7 +176,12 @@ class HydrogenDevice(Device):
         """Set ``p_mw``, ``q_mvar`` and ``cost`` for load ``u`` (``h2_kg`` is set)."""
         raise NotImplementedError
 
-    def step(self, action: object, ctx: StepContext) -> None:
+    def power_mw(self, u: float) -> float:
+        """``p`` (MW, generator convention) at load ``u``."""
+        raise NotImplementedError
+
+    def load(self, action: object) -> tuple[float, float]:
+        """``(u, projection distance)``: the load :meth:`step` runs under ``action`` (physical) from the tank now."""
         p = self.params
         (requested,), distance = self.actions.read(action)
         u = requested
@@ -187,7 +192,14 @@ class HydrogenDevice(Device):
             u = largest_feasible(self.hydrogen_kg, p.min_load, u, limit)
             if self.hydrogen_kg(u) > limit:
                 u = 0.0
-        self.projection = distance + abs(u - requested)
+        return u, distance + abs(u - requested)
+
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """The ``p_mw`` (MW, generator convention) :meth:`step` would set under ``action`` now; changes nothing."""
+        return self.power_mw(self.load(action)[0])
+
+    def step(self, action: object, ctx: StepContext) -> None:
+        u, self.projection = self.load(action)
         self.h2_kg = self.hydrogen_kg(u)
         level = self.tank.level_kg + (self.h2_kg if self.produces else -self.h2_kg)
         self.tank.level_kg = min(max(level, 0.0), self.tank.capacity_kg)

@@ -64,6 +64,11 @@ class SwitchedDevice(Device):
         self.cost = self.params.switch_cost * self.moves
         self.safety = 0.0
 
+    def injection_mw(self, action: object, ctx: StepContext) -> float:
+        """0 MW (generator convention): the equipment draws no active power under any action (``step`` sets
+        ``p_mw = 0``)."""
+        return 0.0
+
     def step_toward(self, direction: int) -> Any:
         """The action moving one position in ``direction`` (−1, 0, +1)."""
         return self.positions.encode(self.position + direction)

@@ -56,28 +56,34 @@ class WaterHeater(HeatedStore):
         super().__init__(params, dt_h)
         shape = np.asarray(params.draw_shape, np.float64)
         self.hourly = shape / shape.sum()
-        self.daily_l = params.daily_draw_l
+        self.set_daily(params.daily_draw_l)
         self.draw_l_per_h = 0.0
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
         p = self.params
-        self.daily_l = p.daily_draw_l * (1.0 + (uniform(rng, -p.draw_spread, p.draw_spread) if p.draw_spread else 0.0))
+        self.set_daily(p.daily_draw_l * (1.0 + (uniform(rng, -p.draw_spread, p.draw_spread) if p.draw_spread else 0.0)))
         self.draw_l_per_h = 0.0
+
+    def set_daily(self, daily_l: float) -> None:
+        """Set the daily volume ``daily_l`` (L) and, per clock hour, the draw (L/h) and the coupling ``(R, T_a, 0)``."""
+        p = self.params
+        self.daily_l = daily_l
+        self.draws = [daily_l * w for w in self.hourly]
+        self.couplings = [(*parallel(1000.0 / p.ua_w_per_c, p.t_ambient_c, d * CP_WATER_KWH, p.t_inlet_c), 0.0)
+                          for d in self.draws]
 
     def heat_per_kw(self, ctx: StepContext) -> float:
         return self.params.efficiency
 
     def coupling(self, ctx: StepContext) -> tuple[float, float, float]:
-        p = self.params
-        self.draw_l_per_h = self.daily_l * self.hourly[int(ctx.hour) % 24]
-        r, t_a = parallel(1000.0 / p.ua_w_per_c, p.t_ambient_c, self.draw_l_per_h * CP_WATER_KWH, p.t_inlet_c)
-        return r, t_a, 0.0
+        return self.couplings[int(ctx.hour) % 24]
 
     def state_dict(self) -> dict[str, float]:
         return {**super().state_dict(), "draw_l_per_h": self.draw_l_per_h}
 
     def step(self, action: object, ctx: StepContext) -> None:
         super().step(action, ctx)
+        self.draw_l_per_h = self.draws[int(ctx.hour) % 24]
         # heat leaving with the draw (informational: it is inside the coupling of the RC step)
         self.draw_kw = self.draw_l_per_h * CP_WATER_KWH * max(self.t_c - self.params.t_inlet_c, 0.0)
