@@ -96,3 +96,22 @@ def test_a_parent_without_a_limited_meter_keeps_its_childrens_rules():
                           for c in env.scenario.agents["mg"].children])
     assert own[0] == 1.0 and own[1] == -0.5
     np.testing.assert_array_equal(env.rule_action("mg"), own)
+
+
+def test_an_ess_or_dg_setpoint_is_predicted_as_its_step_reads_it():
+    """NaN and ±inf predicted the NaN itself or the upper limit; the step applies the default (0 MW, a DG's p_min)."""
+    import copy
+
+    from powergrid_protocols.common import injection_mw
+
+    dg = {"id": "dg", "type": "DG", "bus": 7, "params": {"p_max_mw": 0.6, "p_min_mw": 0.1}}
+    env = _env(50.0, 1e9, ESS, dg)
+    _first_tick(env)
+    for agent_id in ("ess", "dg"):
+        agent = env.scenario.agents[agent_id]
+        space = agent.device.action_space
+        for action in (space.low, space.high, np.full(space.shape, np.inf), np.full(space.shape, -np.inf),
+                       np.full(space.shape, np.nan), np.clip(np.full(space.shape, 0.05), space.low, space.high)):
+            probe = copy.deepcopy(agent.device)
+            probe.step(action, env.ctx)
+            assert injection_mw(agent, action, env.ctx) == probe.p_mw, (agent_id, action)

@@ -138,16 +138,19 @@ def shift_generation(devices: list[Any], delta_mw: float) -> float:
 
 def injection_mw(device_agent: Any, action: Any, ctx: StepContext) -> float | None:
     """The MW (generator convention: > 0 injects) ``device_agent`` injects at ``ctx``'s tick under ``action``
-    (physical), known before the power flow: its device's ``injection_mw(action, ctx)`` when it has one (a curtailable
-    source); the first action entry (its MW setpoint) within :func:`mw_range` for a device with a ``feasible_range``
-    (ESS, DG); else the ``p_mw`` of a copy of the device stepped under ``action``; None for a device that drives real
-    equipment (its copy would write the equipment's setpoint)."""
+    (physical), known before the power flow: its device's ``injection_mw(action, ctx)`` when it has one (every pack
+    device but ESS and DG); the first action entry (its MW setpoint, read as its step reads it: a non-finite entry is
+    the default) within :func:`mw_range` for a device with a ``feasible_range`` (ESS, DG); else the ``p_mw`` of a copy
+    of the device stepped under ``action`` (a plugin's device); None for a device that drives real equipment (its copy
+    would write the equipment's setpoint)."""
     dev = device_agent.device
     if hasattr(dev, "injection_mw"):
         return float(dev.injection_mw(action, ctx))
     if hasattr(dev, "feasible_range"):
         lo, hi = mw_range(device_agent, action)
-        return min(max(float(np.asarray(action, np.float64).reshape(-1)[0]), lo), hi)
+        reader = getattr(dev, "actions", None)  # the pack's BoxAction: NaN and ±inf read as the default
+        first = reader.read(action)[0][0] if reader is not None else float(np.asarray(action, np.float64).reshape(-1)[0])
+        return min(max(first, lo), hi)
     if dev.drives_equipment:
         return None
     fixed = (dev.params, dev.action_space, dev.observation_space)  # built once, never changed by a step: shared
