@@ -128,14 +128,15 @@ def test_admm_schedules_the_pcc_exchange_the_power_flow_then_measures():
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
     n = len(env.ctx.profiles["solar"])
-    env.ctx.profiles["solar"] = np.full(n, 0.8)  # 0.24 MW from each 0.3 MW PV
+    env.ctx.profiles["solar"] = np.full(n, 0.8)  # 80 % of each PV's rating
     env.load_multipliers[:] = env.load_multipliers[0]
     for t in range(4):
         env.step({})
         if t == 0:
             continue  # no measurement before the first tick
         for a in ("mg1", "mg2", "mg3"):
-            assert env.scenario.agents[f"{a}_pv"].device.p_mw == pytest.approx(0.24)
+            pv = env.scenario.agents[f"{a}_pv"].device
+            assert pv.p_mw == pytest.approx(0.8 * pv.params.p_max_mw)
             scheduled = proto.info()["exchange_mw"][a]
             measured = -proto.meters[a].flow(env.last_result)
             assert scheduled == pytest.approx(measured, abs=0.02)
