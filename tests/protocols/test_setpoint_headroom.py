@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import powergrid
+from powergrid.devices import Device, box
 from powergrid.env import MultiAgentPowerGridEnv
 
 #: hydrogen at 10 $/kg: break-even ≈ 180 $/MWh at full load against a price of ≈ 45 $/MWh, so its rule runs it at 1 MW
@@ -115,3 +117,41 @@ def test_an_ess_or_dg_setpoint_is_predicted_as_its_step_reads_it():
             probe = copy.deepcopy(agent.device)
             probe.step(action, env.ctx)
             assert injection_mw(agent, action, env.ctx) == probe.p_mw, (agent_id, action)
+
+
+@powergrid.register_device("HeadroomPlainLoad")
+class PlainLoad(Device):
+    """A plugin's load without ``injection_mw``: draws ``u`` MW (``u`` ∈ [0, 1]); its rule draws 1 MW; counts its steps."""
+
+    def __init__(self, params, dt_h):
+        super().__init__(params, dt_h)
+        self.action_space = box(0.0, 1.0)
+        self.steps = 0
+
+    def step(self, action, ctx):
+        self.p_mw = -min(max(float(np.asarray(action, np.float64).reshape(-1)[0]), 0.0), 1.0)
+        self.steps += 1
+
+    def rule_action(self, ctx):
+        return np.ones(1, np.float32)
+
+
+@powergrid.register_device("HeadroomEquipmentLoad")
+class EquipmentLoad(PlainLoad):
+    """The same load as real equipment (hardware in the loop): a copy stepped would write the equipment's setpoint."""
+
+    drives_equipment = True
+
+
+def test_a_plugin_device_without_a_prediction_is_predicted_by_a_copy_and_equipment_keeps_its_rule():
+    load = {"id": "load", "type": "HeadroomPlainLoad", "bus": 5}
+    x = _first_tick(_env(50.0, 1e9, load))
+    env = _env(x - 1.0 + 0.45, 1e9, load)  # 0.4 MW of headroom, as for the electrolyzer
+    _first_tick(env)
+    device = env.scenario.agents["load"].device
+    steps = device.steps
+    assert abs(env.rule_action("mg")[0] - 0.4) < 1e-6  # predicted by a stepped copy: capped at the headroom
+    assert device.steps == steps  # the device itself was not stepped
+    env = _env(x - 1.0 + 0.45, 1e9, {**load, "type": "HeadroomEquipmentLoad"})
+    _first_tick(env)
+    assert env.rule_action("mg")[0] == 1.0  # never dry-run: its own rule
