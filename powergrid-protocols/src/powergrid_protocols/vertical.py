@@ -104,6 +104,10 @@ class Setpoint(VerticalProtocol):
         self._movable = [i for i, (c, n) in enumerate(zip(parent.children, sizes))
                          if n and c in devices and kind(c) != "GridConnection"]
         self._idle = [np.clip(np.zeros(s.shape, np.float32), s.low, s.high) for s in spaces]
+        # under a demand charge the rule shaves the meter's peak with the stores (ESS: a feasible range and a store)
+        charged = self._meter is not None and self._meter.params.demand_charge > 0
+        self._stores = [i for i in self._movable if charged and hasattr(parent.children[i].device, "feasible_range")
+                        and parent.children[i].device.stored_mwh() is not None]
 
     def action_space(self) -> gymnasium.spaces.Box:
         return self._space
@@ -120,8 +124,34 @@ class Setpoint(VerticalProtocol):
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
         if self._meter is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
+            if self._stores:
+                self.shave(parts, ctx)
             self.headroom(parts, ctx)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def shave(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+        """Under a demand charge: set each store's MW setpoint in ``parts`` (physical, changed in place) to hold the
+        predicted import at the ceiling ``c = import_limit − margin`` (MW; the running peak ``peak_mw − margin`` for a
+        meter without an import limit): ``P = min(max(rest − c, lo), hi)``, with ``rest`` the import predicted
+        without the store (as in :meth:`headroom`) and ``[lo, hi]`` its feasible range. Above the ceiling it
+        discharges the excess; below it, it charges into the room (whatever the price), so it enters the day's
+        peak full; the store's own rule (price arbitrage) is set aside. Causal: the last reading and the limit only.
+        """
+        children, m = self.parent.children, self._meter
+        plan = {i: injection_mw(children[i], parts[i], ctx) for i in self._movable}
+        if any(p is None for p in plan.values()):
+            return
+        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
+        predicted = m.import_mw + last - sum(plan.values())
+        cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED_MW else m.peak_mw
+        ceiling = cap - self.params.margin_mw
+        for i in self._stores:
+            lo, hi = mw_range(children[i], parts[i])
+            rest = predicted + plan[i]  # the import without this store (MW)
+            p = min(max(rest - ceiling, lo), hi)
+            parts[i] = np.array(parts[i], np.float32)
+            parts[i][0] = p
+            predicted = rest - p
 
     def headroom(self, parts: list[np.ndarray], ctx: StepContext) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
