@@ -87,3 +87,15 @@ def test_energy_still_missing_at_the_episodes_last_tick_counts(unmet_as: str) ->
     assert missing >= 0.02 - 1e-12 and ev.unmet_mwh == pytest.approx(missing)
     assert (ev.safety if unmet_as == "safety" else ev.cost - 20.0 * ev.p_mw * 0.25) == pytest.approx(
         missing if unmet_as == "safety" else 300.0 * missing)
+
+
+@pytest.mark.parametrize("c", [0.003, -0.003])
+def test_a_rate_inside_the_limits_projects_to_zero_not_below(c: float) -> None:
+    """c·p/p can round above |c| (c = 0.003 as float32, p 0.05 or 0.025 MW: −4.3e-19), which made the projection
+    distance negative (ev_depot's random episodes: −1e-16, rejected by tests/devices/test_configs.py)."""
+    ev = make("EVCharger", v2g=True, p_v2g_mw=0.025, **{**FIXED, "p_port_mw": 0.05})
+    ctx = context()
+    ev.step(np.array([0.0]), at(ctx, 0))
+    ev.energy[0] = 0.05  # well above the V2G floor (0.2 · 0.06 MWh) and below the battery's 0.06 MWh
+    ev.step(np.array([c], np.float32), at(ctx, 1))
+    assert ev.p_mw != 0.0 and ev.projection >= 0.0

@@ -125,13 +125,13 @@ class EVCharger(Device):
             if c[i] >= 0:
                 power = min(c[i] * p.p_port_mw, (p.battery_mwh - energy[i]) / (p.efficiency * dt))
                 energy[i] += p.efficiency * power * dt
-                distance += c[i] - power / p.p_port_mw
+                distance += max(c[i] - power / p.p_port_mw, 0.0)  # ≥ 0: c·p/p can round above c
                 grid[i] = power
             else:
                 floor = p.soc_v2g_min * p.battery_mwh
                 power = min(-c[i] * p.p_v2g_mw, max(energy[i] - floor, 0.0) * p.efficiency / dt)
                 energy[i] -= power * dt / p.efficiency
-                distance += -c[i] - (power / p.p_v2g_mw if p.p_v2g_mw else 0.0)
+                distance += max(-c[i] - (power / p.p_v2g_mw if p.p_v2g_mw else 0.0), 0.0)
                 grid[i] = -power
         return grid, energy, distance
 
