@@ -68,8 +68,9 @@ class ADMMParams(ChannelFields):
     export_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's export limit (community: true)")
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the community's peak import (community: true)")
     limit_price: float = quantity("$/MWh", 1000.0, ge=0,
-                                  doc="what each MWh beyond the community's limits costs in the plan (a soft limit: "
-                                      "the plan stays feasible when the units cannot hold it)")
+                                  doc="what each MWh beyond the community's limits costs in the plan, in expectation "
+                                      "over the episode's misses of the planned import (a soft limit: the plan stays "
+                                      "feasible when the units cannot hold it)")
 
 
 def _billed(agent: Any, net: Any) -> bool:
@@ -93,22 +94,28 @@ class ADMMDispatch(HorizontalProtocol):
     device's setpoint from its action (scaled to the device's action range: 1 asks for its most output, −1 for its
     least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
     Demand = its net load estimated from the last tick (PCC import + its units' injections, i.e. persistence: the
-    loads less PV, wind and the other devices). A participant with a GridConnection buys and sells through it as
-    it is billed (:meth:`areas`: import at the price, export at ``min(sell_ratio·price, price)``, within its
-    limits), so an exchange between two microgrids costs the importer the price and pays the exporter its export
-    price, as their meters bill it, and never beats trading with the grid. A participant without one that no
-    GridConnection of its hierarchy bills (:meth:`attach`) gets its energy free: it plans it at 0 $/MWh, as the
-    reward counts it. Another one (billed above it) exchanges ``x_i`` with the others and, with ``grid``, the upstream
-    grid, one more area selling at the price and buying at
+    loads less PV, wind and the other devices; 0 MW at the episode's first tick, before any reading). A participant
+    with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
+    ``min(sell_ratio·price, price)``, within its limits), so an exchange between two microgrids costs the importer
+    the price and pays the exporter its export price, as their meters bill it, and never beats trading with the grid.
+    A participant without one that no GridConnection of its hierarchy bills (:meth:`attach`) gets its energy free: it
+    plans it at 0 $/MWh, as the reward counts it. Another one (billed above it) exchanges ``x_i`` with the others
+    and, with ``grid``, the upstream grid, one more area selling at the price and buying at
     ``min(sell_ratio·price, price)`` (:meth:`grid_tie`) with one net exchange at any price sign
     (:func:`dispatch_with_grid`). A meter's ``demand_charge`` is in its tariff: import above the episode's peak so far
-    costs ``demand_charge/dt_h`` $/MWh more (:func:`tariff_units`; per tick, without foresight).
+    costs ``demand_charge/dt_h`` $/MWh more (:func:`tariff_units`; per tick: what this tick adds to the bill given
+    the peak so far, without foresight of the day's peak, so it may shave an early import a later peak makes free).
 
     With ``community`` the participants' meters are netted as one community meter (collective self-consumption): each
     participant exchanges ``x_i`` (its PCC export) with the others within its own meter's limits, and the community's
     net exchange with the grid is billed as one GridConnection: import at the price, export at
     ``min(sell_ratio·price, price)``, beyond ``import_limit_mw`` / ``export_limit_mw`` ``limit_price`` $/MWh more in
-    the plan (safety in the reward), ``demand_charge`` on its peak import. Settlement (:meth:`settle`): every member's
+    the plan (safety in the reward), ``demand_charge`` on its peak import. The demand each member plans for is its last
+    reading, so the metered net import misses the plan by the demand's change over the tick (0.36 MW rms on
+    admm_3mg); the plan prices the limits at their expected cost over this episode's misses so far (metered − planned
+    net import, MW, one per tick after the first; :class:`GridTie` ``errors_mw``): beyond ``L − e`` for each miss
+    ``e``, ``limit_price/n`` $/MWh more, so it keeps a margin below the limit where holding it is cheaper than the
+    expected excess. Settlement (:meth:`settle`): every member's
     metered flow ``m_i`` (MW) is billed at the plan's clearing price λ (the market price after an unconverged solve);
     the grid's bill less ``λ·Σm`` (0 when the community imports at λ = price or exports at λ = its export price; the
     scarcity rent ``(λ − price)·Σm`` refunded when it imports at its limit) is shared by the members on the side the
@@ -124,7 +131,8 @@ class ADMMDispatch(HorizontalProtocol):
     PCC export (MW); the info adds iterations, messages, ``grid_mw`` (MW the participants draw from the upstream grid),
     ``cost_per_h``: the plan's cost at the units' true offers, without the learned shifts ($/h: fuel, ESS wear and
     stored energy at its value, meter bills), and with ``community`` ``community_mw`` (the community's metered net
-    import at the last settlement, MW).
+    import at the last settlement, MW) and ``settlement`` (each member's $ at it on top of its devices' costs: its
+    flow at λ and its shares less its own meter's bill; a member's cost is its devices' plus this).
 
     Through a channel each iteration is a synchronous round of ``channel_delay + 1`` channel ticks
     (:func:`admm_dispatch`). A solve that ends unconverged (``max_iter``; every ``x_i`` lost) is not a dispatch
@@ -181,6 +189,9 @@ class ADMMDispatch(HorizontalProtocol):
         self._community_peak = 0.0  # the community's peak net import so far (MW)
         self._clearing = 0.0  # the price the members settle their flows at ($/MWh): the plan's, else the market's
         self.community_mw = 0.0  # the community's metered net import at the last settlement (MW)
+        self.settlement: dict[str, float] = {}  # each member's settlement at the last one ($ on its devices' costs)
+        self._read = False  # whether the meters were read this episode (the demand estimate is a reading)
+        self._errors: list[float] = []  # this episode's community import errors (MW, metered − planned)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -197,7 +208,8 @@ class ADMMDispatch(HorizontalProtocol):
         if not p.community:
             return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
         return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw, p.import_limit_mw,
-                       p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h)
+                       p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h,
+                       tuple(self._errors) or (0.0,))
 
     def areas(self, value: float, price: float) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
         """The participants as ADMM areas at market ``price`` $/MWh, each MWh in a valued store (:attr:`valued_stores`)
@@ -345,6 +357,11 @@ class ADMMDispatch(HorizontalProtocol):
                     + p.demand_charge * rise * share_in - self.meters[a].bill(m, ctx.price, dt))
             out[a] = (float(cost), float(over * share_in + under * share_out))
         self.community_mw = g
+        self.settlement = {a: c for a, (c, _) in out.items()}
+        r = self.result
+        if r is not None and r.converged and self._read:  # a plan from a reading (at tick 0 the demand is unknown)
+            self._errors.append(g - float(r.p[-1].sum()))
+        self._read = True
         return out
 
     def observe(self, agent: Any) -> np.ndarray:
@@ -366,7 +383,8 @@ class ADMMDispatch(HorizontalProtocol):
                     "message": f"no convergence in {r.iterations} iterations (primal residual {r.primal_residual:.3g} "
                                f"MW, tol {self.params.tol:g}): the participants' own setpoints are applied"}
         ids = [a.id for a in self.participants]
-        community = {"community_mw": self.community_mw} if self.params.community else {}
+        community = {"community_mw": self.community_mw, "settlement": dict(self.settlement)} if self.params.community \
+            else {}
         return {**community, "iterations": r.iterations, "converged": True, "applied": True, "messages": r.messages,
                 "price": dict(zip(ids, self._prices.tolist())), "cost_per_h": r.cost,
                 "exchange_mw": dict(zip(ids, r.x.tolist())),
