@@ -144,3 +144,23 @@ def test_the_members_bills_add_up_to_the_communitys():
         members += sum(costs[a][0] for a in ("mg1", "mg2", "mg3"))
     assert members == pytest.approx(community, abs=1e-6)
     assert np.isfinite(members)
+
+
+def test_a_members_cost_is_its_devices_plus_its_settlement():
+    """A community member's cost (its reward's, and `powergrid run`'s row) is its devices' costs plus its settlement,
+    reported per tick in ``info()["settlement"]``; so it differs from the sum of its device rows (whose meter row is
+    what its own meter would bill alone). Seed 0, mg1 on its rule: 280.46 = 383.34 − 102.88 $."""
+    env = MultiAgentPowerGridEnv.from_config(CONFIG)
+    env.reset(seed=0)
+    members = ("mg1", "mg2", "mg3")
+    cost, devices, settled = dict.fromkeys(members, 0.0), dict.fromkeys(members, 0.0), dict.fromkeys(members, 0.0)
+    while not env.ended:
+        _, _, _, _, infos = env.step({"mg1": env.rule_action("mg1")})
+        costs = env.agent_costs()
+        for m in members:
+            cost[m] += costs[m][0]
+            devices[m] += sum(costs[d.id][0] for d in env.scenario.agents[m].devices())
+            settled[m] += infos["mg1"]["ADMMDispatch"]["settlement"][m]
+    for m in members:
+        assert cost[m] == pytest.approx(devices[m] + settled[m], abs=1e-6)
+    assert settled["mg1"] < -1.0  # mg1 exports: paid the clearing price, more than its own meter's export price
