@@ -18,7 +18,8 @@ from the future that is not published in advance:
 
 Past the end of the day the last hour's values repeat. Only the ``load``, ``price`` and ``solar``
 roles of series providers with a ``last_start`` (the CAISO and file providers) give these
-features; a role without one gives zeros. Hourly steps (the benchmark tasks') are assumed.
+features; a role without one gives zeros. ``horizon`` counts env steps (hours in the benchmark tasks, 15 min
+on ``ieee34_3mg``); yesterday's series is resampled to the env's step as the episode's own is.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def feature_size(action_size: int, horizon: int = HORIZON) -> int:
 
 
 def yesterday(env: Any, role: str) -> np.ndarray | None:
-    """The ``role`` profile of the day before the episode's first day (provider units), or None.
+    """The ``role`` profile of the day before the episode's first day at the env's step (provider units), or None.
 
     Read from the provider's whole-year series (same cleaning and scale as the episode's), so a
     training day's yesterday may be a test day: only its *past* actuals are used, as an operator would.
@@ -54,9 +55,10 @@ def yesterday(env: Any, role: str) -> np.ndarray | None:
     if start is None:
         return None
     whole = type(provider)(attrs.evolve(provider.params, split="all", start=None), role)
-    data = whole.series().data.iloc[:, 0]
-    hours = pd.date_range(start - pd.Timedelta(hours=24), periods=env.max_ticks, freq="1h")
-    values = data.reindex(hours).to_numpy(np.float64)
+    step = pd.Timedelta(hours=env.dt_h)
+    data = whole.series().resample(step).data.iloc[:, 0]
+    ticks = pd.date_range(start - pd.Timedelta(hours=24), periods=env.max_ticks, freq=step)
+    values = data.reindex(ticks).to_numpy(np.float64)
     return np.where(np.isfinite(values), values, np.nanmean(values) if np.isfinite(values).any() else 0.0)
 
 
