@@ -356,11 +356,10 @@ def test_a_battery_is_dispatched_by_the_value_of_its_stored_energy(solve, price,
 
 
 def test_in_admm_3mg_batteries_charge_when_energy_is_cheaper_than_its_value():
-    """Over a day the batteries charge at the midday price trough and return the energy in the evening (with the
-    shared import limit out of the way: held within a margin, it makes the trough's import dearer than their bids)."""
+    """Over a day the batteries charge at the midday price trough and return the energy in the evening."""
     from powergrid.env import MultiAgentPowerGridEnv
 
-    env = MultiAgentPowerGridEnv.from_config(admm_3mg(import_limit_mw=4.0))
+    env = MultiAgentPowerGridEnv.from_config(admm_3mg())
     env.reset(seed=0)
     ess = [env.scenario.agents[f"mg{k}_ess"].device for k in (1, 2, 3)]
     idle = np.zeros(env.action_space("mg1").shape, np.float32)  # mg1's battery setpoint 0: no offer shift

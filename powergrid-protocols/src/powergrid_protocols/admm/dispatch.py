@@ -337,23 +337,22 @@ def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_dischar
             Unit(wear, discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
 
 
-def tariff_units(buy: float, sell: float, import_mw: float, export_mw: float, *,
-                 soft_import_mw: float | Sequence[float] = INF, soft_export_mw: float | Sequence[float] = INF,
-                 over_price: float = 0.0, peak_mw: float = INF, demand_price: float = 0.0) -> list[Unit]:
+def tariff_units(buy: float, sell: float, import_mw: float, export_mw: float, *, soft_import_mw: float = INF,
+                 soft_export_mw: float = INF, over_price: float = 0.0, peak_mw: float = INF,
+                 demand_price: float = 0.0) -> list[Unit]:
     """A meter's tariff as linear units (``p`` MW into the area): import on ``[0, import_mw]`` at ``buy``, export on
     ``[−export_mw, 0]`` paid ``sell`` $/MWh; import above ``peak_mw`` costs ``demand_price`` more (a demand charge over
     the tick: ``demand_charge/dt_h``), import or export beyond ``soft_import_mw`` / ``soft_export_mw`` ``over_price``
-    more (a soft limit). Given ``n`` thresholds instead of one, each adds ``over_price/n`` beyond it: the expected cost
-    of a limit when the exchange may miss the plan by ``n`` equally likely errors. Pieces after a unit's first lie on
-    ``[0, width]`` so their outputs add up."""
-    soft_in, soft_out = np.atleast_1d(soft_import_mw), np.atleast_1d(soft_export_mw)
-    priced = ([max(peak_mw, 0.0)] if demand_price else []) + (soft_in.tolist() if over_price else [])
+    more (a soft limit). Pieces after a unit's first lie on ``[0, width]`` so their outputs add up."""
+    priced = [c for c, extra in ((max(peak_mw, 0.0), demand_price), (soft_import_mw, over_price)) if extra]
     cuts = sorted({0.0, import_mw} | {c for c in priced if 0.0 < c < import_mw})
-    units = [Unit(0.0, buy + demand_price * (a >= peak_mw) + over_price * int((a >= soft_in).sum()) / len(soft_in),
-                  0.0, b - a) for a, b in zip(cuts, cuts[1:])]
-    cuts = sorted({0.0, export_mw} | ({c for c in soft_out.tolist() if 0.0 < c < export_mw} if over_price else set()))
-    return units + [Unit(0.0, sell - over_price * int((a >= soft_out).sum()) / len(soft_out), a - b, 0.0)
-                    for a, b in zip(cuts, cuts[1:])]
+    units = [Unit(0.0, buy + demand_price * (a >= peak_mw) + over_price * (a >= soft_import_mw), 0.0, b - a)
+             for a, b in zip(cuts, cuts[1:])]
+    if soft_export_mw < export_mw and over_price:
+        units += [Unit(0.0, sell, -soft_export_mw, 0.0), Unit(0.0, sell - over_price, soft_export_mw - export_mw, 0.0)]
+    else:
+        units.append(Unit(0.0, sell, -export_mw, 0.0))
+    return units
 
 
 def tariff_cost(units: Sequence[Unit], g: float) -> float:
@@ -373,9 +372,7 @@ def tariff_cost(units: Sequence[Unit], g: float) -> float:
 class GridTie:
     """The upstream grid: sells up to ``limit_mw`` at ``buy`` and buys up to ``limit_mw`` at ``sell ≤ buy`` ($/MWh);
     beyond ``import_limit_mw`` / ``export_limit_mw`` each MWh costs ``over_price`` more, and import above ``peak_mw``
-    ``demand_price`` more (:func:`tariff_units`). ``errors_mw``: equally likely errors of the planned import (MW,
-    metered − planned): the limits' cost is its expectation over them (each error ``e`` moves both limits by
-    ``−e``: an import ``e`` above the plan reaches the import limit ``e`` sooner, the export limit ``e`` later)."""
+    ``demand_price`` more (:func:`tariff_units`)."""
 
     buy: float
     sell: float
@@ -385,7 +382,6 @@ class GridTie:
     over_price: float = 0.0
     peak_mw: float = INF
     demand_price: float = 0.0
-    errors_mw: tuple[float, ...] = (0.0,)
 
     def __attrs_post_init__(self) -> None:
         if self.sell > self.buy:
@@ -395,9 +391,8 @@ class GridTie:
     def area(self) -> Area:
         """The grid as an area with import and export units."""
         g = self.limit_mw
-        e = np.asarray(self.errors_mw, np.float64)
-        return Area(tuple(tariff_units(self.buy, self.sell, g, g, soft_import_mw=self.import_limit_mw - e,
-                                       soft_export_mw=self.export_limit_mw + e, over_price=self.over_price,
+        return Area(tuple(tariff_units(self.buy, self.sell, g, g, soft_import_mw=self.import_limit_mw,
+                                       soft_export_mw=self.export_limit_mw, over_price=self.over_price,
                                        peak_mw=self.peak_mw, demand_price=self.demand_price)))
 
 

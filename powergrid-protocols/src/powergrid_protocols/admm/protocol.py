@@ -68,9 +68,8 @@ class ADMMParams(ChannelFields):
     export_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's export limit (community: true)")
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the community's peak import (community: true)")
     limit_price: float = quantity("$/MWh", 1000.0, ge=0,
-                                  doc="what each MWh beyond the community's limits costs in the plan, in expectation "
-                                      "over the episode's misses of the planned import (a soft limit: the plan stays "
-                                      "feasible when the units cannot hold it)")
+                                  doc="what each MWh beyond the community's limits costs in the plan (a soft limit: "
+                                      "the plan stays feasible when the units cannot hold it)")
 
 
 def _billed(agent: Any, net: Any) -> bool:
@@ -110,12 +109,7 @@ class ADMMDispatch(HorizontalProtocol):
     participant exchanges ``x_i`` (its PCC export) with the others within its own meter's limits, and the community's
     net exchange with the grid is billed as one GridConnection: import at the price, export at
     ``min(sell_ratio·price, price)``, beyond ``import_limit_mw`` / ``export_limit_mw`` ``limit_price`` $/MWh more in
-    the plan (safety in the reward), ``demand_charge`` on its peak import. The demand each member plans for is its last
-    reading, so the metered net import misses the plan by the demand's change over the tick (0.36 MW rms on
-    admm_3mg); the plan prices the limits at their expected cost over this episode's misses so far (metered − planned
-    net import, MW, one per tick after the first; :class:`GridTie` ``errors_mw``): beyond ``L − e`` for each miss
-    ``e``, ``limit_price/n`` $/MWh more, so it keeps a margin below the limit where holding it is cheaper than the
-    expected excess. Settlement (:meth:`settle`): every member's
+    the plan (safety in the reward), ``demand_charge`` on its peak import. Settlement (:meth:`settle`): every member's
     metered flow ``m_i`` (MW) is billed at the plan's clearing price λ (the market price after an unconverged solve);
     the grid's bill less ``λ·Σm`` (0 when the community imports at λ = price or exports at λ = its export price; the
     scarcity rent ``(λ − price)·Σm`` refunded when it imports at its limit) is shared by the members on the side the
@@ -190,8 +184,6 @@ class ADMMDispatch(HorizontalProtocol):
         self._clearing = 0.0  # the price the members settle their flows at ($/MWh): the plan's, else the market's
         self.community_mw = 0.0  # the community's metered net import at the last settlement (MW)
         self.settlement: dict[str, float] = {}  # each member's settlement at the last one ($ on its devices' costs)
-        self._read = False  # whether the meters were read this episode (the demand estimate is a reading)
-        self._errors: list[float] = []  # this episode's community import errors (MW, metered − planned)
 
     def reset(self, rng: np.random.Generator) -> None:
         self.channel.reset(int(rng.integers(2**31)))
@@ -208,8 +200,7 @@ class ADMMDispatch(HorizontalProtocol):
         if not p.community:
             return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw)
         return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw, p.import_limit_mw,
-                       p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h,
-                       tuple(self._errors) or (0.0,))
+                       p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h)
 
     def areas(self, value: float, price: float) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
         """The participants as ADMM areas at market ``price`` $/MWh, each MWh in a valued store (:attr:`valued_stores`)
@@ -358,10 +349,6 @@ class ADMMDispatch(HorizontalProtocol):
             out[a] = (float(cost), float(over * share_in + under * share_out))
         self.community_mw = g
         self.settlement = {a: c for a, (c, _) in out.items()}
-        r = self.result
-        if r is not None and r.converged and self._read:  # a plan from a reading (at tick 0 the demand is unknown)
-            self._errors.append(g - float(r.p[-1].sum()))
-        self._read = True
         return out
 
     def observe(self, agent: Any) -> np.ndarray:
