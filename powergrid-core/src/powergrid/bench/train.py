@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -219,13 +219,15 @@ def sb3_sac_residual(task: Task, *, minutes: float, seed: int = 0, max_steps: in
 
 
 def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None = None,
-               demo_days: int | None = None, demo_share: float = 1.0, bc_steps: int = 4000, critic_steps: int = 2000,
-               log_std: float = -2.0, bc_weight: float = 1.0, **options: Any) -> tuple[Any, dict[str, Any]]:
+               demo_days: int | None = None, days: Sequence[str] | None = None, demo_share: float = 1.0,
+               bc_steps: int = 4000, critic_steps: int = 2000, log_std: float = -2.0, bc_weight: float = 1.0,
+               **options: Any) -> tuple[Any, dict[str, Any]]:
     """Residual SAC started from the oracle's demonstrations on the training days (``--libraries sb3_sac_bc``).
 
     Within the ``minutes`` of wall time: the oracle of ``demo_days`` training days (all 252 if None,
-    :func:`powergrid.bench.imitation.train_days`; no new day after ``demo_share`` × ``minutes``, less
-    half a minute for the cloning) replayed through the residual wrapper, behaviour
+    :func:`powergrid.bench.imitation.train_days`; or the first ``demo_days`` of ``days``, e.g. the training days less
+    those a config's evaluation seeds draw, for a config whose episodes may draw any day; no new day after
+    ``demo_share`` × ``minutes``, less half a minute for the cloning) replayed through the residual wrapper, behaviour
     cloning (``bc_steps``), the critics fitted on the demonstrations (``critic_steps``), then SAC with
     a behaviour-cloning step of weight ``bc_weight`` after each of its gradient steps
     (:mod:`powergrid.bench.imitation`), for the rest of the time or ``max_steps`` env steps
@@ -246,7 +248,8 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
                 **options}
     model, env, library = sac_model(task, seed=seed, max_steps=max_steps, sac_class=imitation.BCRegularisedSAC,
                                     **settings)
-    demos = imitation.demonstrations(task, imitation.train_days(demo_days, seed), scale=settings["residual"],
+    chosen = imitation.train_days(demo_days, seed) if days is None else list(days)[:demo_days]
+    demos = imitation.demonstrations(task, chosen, scale=settings["residual"],
                                      encode=shared_observation(env), action_size=model.action_space.shape[0],
                                      agents=env.possible_agents,
                                      seed=seed, seconds=60.0 * (demo_share * minutes - 0.5))
