@@ -138,11 +138,9 @@ class Setpoint(VerticalProtocol):
         peak full; the store's own rule (price arbitrage) is set aside. Causal: the last reading and the limit only.
         """
         children, m = self.parent.children, self._meter
-        plan = {i: injection_mw(children[i], parts[i], ctx) for i in self._movable}
-        if any(p is None for p in plan.values()):
+        plan, predicted = self.predict(parts, ctx)
+        if len(plan) < len(self._movable):  # a child whose injection cannot be predicted: the rules stand
             return
-        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
-        predicted = m.import_mw + last - sum(plan.values())
         cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED_MW else m.peak_mw
         ceiling = cap - self.params.margin_mw
         for i in self._stores:
@@ -152,6 +150,14 @@ class Setpoint(VerticalProtocol):
             parts[i] = np.array(parts[i], np.float32)
             parts[i][0] = p
             predicted = rest - p
+
+    def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
+        """The movable children's injections under ``parts`` (MW, by index; those that can be predicted) and the
+        meter's import predicted from them (MW; :meth:`headroom`)."""
+        children = self.parent.children
+        plan = {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
+        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
+        return plan, self._meter.import_mw + last - sum(plan.values())
 
     def headroom(self, parts: list[np.ndarray], ctx: StepContext) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
@@ -167,15 +173,9 @@ class Setpoint(VerticalProtocol):
         load) takes its zero action; a child whose injection cannot be predicted keeps its rule.
         """
         children, m, margin = self.parent.children, self._meter, self.params.margin_mw
-        plan: dict[int, float] = {}
-        for i in self._movable:
-            p = injection_mw(children[i], parts[i], ctx)
-            if p is not None:
-                plan[i] = p
+        plan, predicted = self.predict(parts, ctx)
         if not plan:
             return
-        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
-        predicted = m.import_mw + last - sum(plan.values())
         over = predicted - (m.params.import_limit_mw - margin)
         under = -predicted - (m.params.export_limit_mw - margin)
         if over <= 0 and under <= 0:
