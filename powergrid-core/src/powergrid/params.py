@@ -29,6 +29,9 @@ from powergrid.errors import ConfigError, PluginError
 
 _MISSING = attrs.NOTHING
 
+#: A limit (MW, MW/h) at or above this is no limit: the default of the limit fields that may be left open.
+UNLIMITED = 1e9
+
 
 def _describe(value: Any) -> str:
     return repr(value) if isinstance(value, str) else f"{value!r}"

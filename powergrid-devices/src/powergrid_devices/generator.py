@@ -8,11 +8,9 @@ import attrs
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
-from powergrid.params import choice, flag, numbers, quantity
+from powergrid.params import UNLIMITED, choice, flag, numbers, quantity
 from powergrid_devices.actions import BoxAction, BoxKernel, uniform
 from powergrid_devices.inverter import q_limit, tan_phi
-
-UNLIMITED = 1e9
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 
 from powergrid.devices import Device, Kernel, StepContext, export_price
-from powergrid.params import choice, quantity, text
+from powergrid.params import UNLIMITED, choice, quantity, text
 from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowResult
 
@@ -19,8 +19,8 @@ class GridConnectionParams:
     name: str = text("", doc="element name; empty: the first element of that table")
     sell_ratio: float = quantity("1", 1.0, ge=0, le=1,
                                  doc="export price as a fraction of the buy price (at a negative price: the full price)")
-    import_limit_mw: float = quantity("MW", 1e9, ge=0)
-    export_limit_mw: float = quantity("MW", 1e9, ge=0)
+    import_limit_mw: float = quantity("MW", UNLIMITED, ge=0)
+    export_limit_mw: float = quantity("MW", UNLIMITED, ge=0)
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the episode's peak import (charged as the peak rises)")
 
 

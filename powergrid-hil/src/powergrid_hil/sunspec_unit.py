@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device, StepContext
+from powergrid.params import UNLIMITED
 from powergrid_hil.server import ILLEGAL_VALUE, Unit, measured
 from powergrid_hil.sunspec import BASE_ADDRESS, Located, ModelLayout, SunSpecMap, best_exponent, unimplemented
 
 W_PER_MW = 1e6
 MANUFACTURER = "PowerGrid"
-UNLIMITED_MW = 1e6  # an import/export limit at or above this is no limit (GridConnection's default is 1e9)
 #: action entry → (enable point, value point, model value → action value)
 CONTROLS = {
     "p": ("WSetEna", "WSet", lambda w: w / W_PER_MW),
@@ -59,7 +59,7 @@ def rating_mw(device: Device) -> float:
         if value:
             return float(value)
     limits = [float(getattr(params, name, 0.0) or 0.0) for name in ("import_limit_mw", "export_limit_mw")]
-    limits = [x for x in limits if 0.0 < x < UNLIMITED_MW]
+    limits = [x for x in limits if 0.0 < x < UNLIMITED]
     if limits:
         return max(limits)
     high = getattr(device.action_space, "high", None)

@@ -11,7 +11,7 @@ import numpy as np
 
 from powergrid.agents import DeviceAgent
 from powergrid.devices import StepContext, box
-from powergrid.params import quantity, text
+from powergrid.params import UNLIMITED, quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid_protocols.common import DISPATCHABLE, check_kinds, finite_or, injection_mw, kind, mw_range
 
@@ -70,10 +70,6 @@ class SetpointParams:
                                                       "the import and export limits")
 
 
-#: A GridConnection limit at or above this (MW) is no limit (the default is 1e9).
-UNLIMITED_MW = 1e8
-
-
 class Setpoint(VerticalProtocol):
     """The parent's action is the concatenation of its children's actions (in child order).
 
@@ -98,7 +94,7 @@ class Setpoint(VerticalProtocol):
         self._space = gymnasium.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         devices = [c for c in parent.children if isinstance(c, DeviceAgent)]
         meters = [c.device for c in devices if kind(c) == "GridConnection"]
-        limited = [m for m in meters if min(m.params.import_limit_mw, m.params.export_limit_mw) < UNLIMITED_MW]
+        limited = [m for m in meters if min(m.params.import_limit_mw, m.params.export_limit_mw) < UNLIMITED]
         self._meter = limited[0] if limited else None
         # the children whose setpoint the rule may move: devices with an action (not the meter)
         self._movable = [i for i, (c, n) in enumerate(zip(parent.children, sizes))
@@ -141,7 +137,7 @@ class Setpoint(VerticalProtocol):
         plan, predicted = self.predict(parts, ctx)
         if len(plan) < len(self._movable):  # a child whose injection cannot be predicted: the rules stand
             return
-        cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED_MW else m.peak_mw
+        cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED else m.peak_mw
         ceiling = cap - self.params.margin_mw
         for i in self._stores:
             lo, hi = mw_range(children[i], parts[i])

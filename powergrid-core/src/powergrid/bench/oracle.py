@@ -56,6 +56,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from powergrid.agents import GridAgent
 from powergrid.devices import StepContext, export_price
+from powergrid.params import UNLIMITED
 from powergrid.solvers.base import Injections, PowerFlowResult
 
 EPS = 0.01  # MW / Mvar of the finite-difference steps
@@ -305,7 +306,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
                 delta[t][i_p] = {dis[t]: 1.0, c[t]: -1.0}
             out_vars[d.id] = ("ESS", c, dis)
         elif kind == "DG":
-            if prm.commitment or prm.cost_curve != "quadratic" or prm.ramp_up_mw_per_h < 1e8 or prm.ramp_down_mw_per_h < 1e8:
+            if prm.commitment or prm.cost_curve != "quadratic" or min(prm.ramp_up_mw_per_h, prm.ramp_down_mw_per_h) < UNLIMITED:
                 raise NotImplementedError(f"oracle: {d.id}: commitment, piecewise costs and ramp limits are not modelled")
             edges = np.linspace(prm.p_min_mw, prm.p_max_mw, DG_PIECES + 1)
             fuel = prm.cost_a * edges**2 + prm.cost_b * edges
@@ -383,10 +384,10 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
             lp.row({u: 1.0, w: -1.0, **{v: -c for v, c in terms.items()}, **trade}, const, const)
             if peak is not None:  # peak ≥ import
                 lp.row({peak: 1.0, **{v: -c for v, c in terms.items()}}, const, np.inf)
-            if prm.import_limit_mw < 1e8:  # safety: MW above the import limit
+            if prm.import_limit_mw < UNLIMITED:  # safety: MW above the import limit
                 over = lp.var(0.0, np.inf, sw)
                 lp.row({over: 1.0, **{v: -c for v, c in terms.items()}}, const - prm.import_limit_mw, np.inf)
-            if prm.export_limit_mw < 1e8:  # safety: MW above the export limit
+            if prm.export_limit_mw < UNLIMITED:  # safety: MW above the export limit
                 over = lp.var(0.0, np.inf, sw)
                 lp.row({over: 1.0, **terms}, -const - prm.export_limit_mw, np.inf)
     if hold_taps:  # every relay in band at the held taps, so that the AC replay's regulators stay there

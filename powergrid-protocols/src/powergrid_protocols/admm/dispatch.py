@@ -48,9 +48,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from powergrid.params import UNLIMITED
 from powergrid_protocols.channel import Channel, Message
-
-INF = 1e9
 
 
 @attrs.frozen
@@ -69,8 +68,8 @@ class Area:
 
     units: tuple[Unit, ...]
     demand_mw: float = 0.0
-    x_min: float = -INF
-    x_max: float = INF
+    x_min: float = -UNLIMITED
+    x_max: float = UNLIMITED
 
 
 @attrs.frozen
@@ -337,8 +336,8 @@ def ess_units(lo: float, hi: float, value: float, eta_charge: float, eta_dischar
             Unit(wear, discharge + cycle_cost, max(lo, 0.0), max(hi, 0.0))]
 
 
-def tariff_units(buy: float, sell: float, import_mw: float, export_mw: float, *, soft_import_mw: float = INF,
-                 soft_export_mw: float = INF, over_price: float = 0.0, peak_mw: float = INF,
+def tariff_units(buy: float, sell: float, import_mw: float, export_mw: float, *, soft_import_mw: float = UNLIMITED,
+                 soft_export_mw: float = UNLIMITED, over_price: float = 0.0, peak_mw: float = UNLIMITED,
                  demand_price: float = 0.0) -> list[Unit]:
     """A meter's tariff as linear units (``p`` MW into the area): import on ``[0, import_mw]`` at ``buy``, export on
     ``[−export_mw, 0]`` paid ``sell`` $/MWh; import above ``peak_mw`` costs ``demand_price`` more (a demand charge over
@@ -377,10 +376,10 @@ class GridTie:
     buy: float
     sell: float
     limit_mw: float
-    import_limit_mw: float = INF
-    export_limit_mw: float = INF
+    import_limit_mw: float = UNLIMITED
+    export_limit_mw: float = UNLIMITED
     over_price: float = 0.0
-    peak_mw: float = INF
+    peak_mw: float = UNLIMITED
     demand_price: float = 0.0
 
     def __attrs_post_init__(self) -> None:

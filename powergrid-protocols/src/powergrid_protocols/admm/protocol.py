@@ -12,12 +12,11 @@ import numpy as np
 
 from powergrid import scaling
 from powergrid.devices import StepContext, export_price
-from powergrid.params import flag, integer, quantity
+from powergrid.params import UNLIMITED, flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.admm.dispatch import (
-    INF,
     Area,
     Dispatch,
     GridTie,
@@ -64,8 +63,8 @@ class ADMMParams(ChannelFields):
                                       "the community's net exchange is billed as a GridConnection (the price, "
                                       "min(sell_ratio·price, price), the limits and demand charge below), and each "
                                       "member settles its own metered flow at the clearing price (settle)")
-    import_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's import limit (community: true)")
-    export_limit_mw: float = quantity("MW", 1e9, ge=0, doc="the community's export limit (community: true)")
+    import_limit_mw: float = quantity("MW", UNLIMITED, ge=0, doc="the community's import limit (community: true)")
+    export_limit_mw: float = quantity("MW", UNLIMITED, ge=0, doc="the community's export limit (community: true)")
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the community's peak import (community: true)")
     limit_price: float = quantity("$/MWh", 1000.0, ge=0,
                                   doc="what each MWh beyond the community's limits costs in the plan (a soft limit: "
@@ -238,7 +237,7 @@ class ADMMDispatch(HorizontalProtocol):
                 devs += [d] * len(pieces)
                 shift += [s] * len(pieces)
             meter = self.meters[agent.id]
-            x_min, x_max = -INF, INF
+            x_min, x_max = -UNLIMITED, UNLIMITED
             if meter is not None and self.params.community:
                 x_min, x_max = -meter.device.params.import_limit_mw, meter.device.params.export_limit_mw
             elif meter is not None or agent.id in self._free:
