@@ -1,10 +1,14 @@
-"""ADMM's residual balancing of ρ stops at half of ``max_iter``: on a stepped tariff it cycles, with ρ fixed ADMM converges."""
+"""ADMM's residual balancing of ρ stops at half of ``max_iter`` (on a stepped tariff it cycles, with ρ fixed ADMM
+converges) and within ``RHO_SPAN`` of its start (on an infeasible coupling it grew without bound)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from powergrid_protocols.admm import Area, GridTie, centralized_dispatch, dispatch_with_grid
+from powergrid_protocols.admm import Area, GridTie, Unit, centralized_dispatch, dispatch_with_grid
+from powergrid_protocols.admm.dispatch import RHO_SPAN
 
 
 def test_rho_fixed_in_second_half_converges_on_a_stepped_tariff():
@@ -31,3 +35,20 @@ def test_rho_fixed_in_second_half_converges_on_a_stepped_tariff():
     assert r.x == pytest.approx(ref.x, abs=1e-4)  # MW
     assert r.price == pytest.approx(ref.price, abs=0.01)  # $/MWh
     assert r.cost == pytest.approx(ref.cost, abs=0.01)  # $/h
+
+
+def test_rho_stays_finite_on_an_infeasible_coupling():
+    """Two areas each 11 MW short of their demand (12 MW against a 1 MW unit, 13 against 2) and a grid that sells at
+    most 20 MW: 2 MW can never be balanced, so the primal residual stays at 2/√3 = 1.155 MW and never falls. Residual
+    balancing doubled ρ at every iteration up to half of ``max_iter``; ρ and the price ``−ρ·u`` overflowed to inf
+    (1e149 $/MW²h after 1,000 iterations). Now ρ stops at ``RHO_SPAN`` times its start and the unconverged result stays
+    finite."""
+    areas = [Area((Unit(0.0, 12.0, 0.0, 1.0),), 12.0), Area((Unit(0.0, 39.0, 0.0, 2.0),), 13.0)]
+    tie = GridTie(49.0, 43.0, 20.0)
+
+    r = dispatch_with_grid(areas, tie, max_iter=5000)  # ρ starts at 50 $/MW²h
+
+    assert not r.converged
+    assert r.primal_residual == pytest.approx(2.0 / math.sqrt(3.0))  # MW
+    assert r.rho == pytest.approx(50.0 * RHO_SPAN)
+    assert math.isfinite(r.price) and math.isfinite(r.u)

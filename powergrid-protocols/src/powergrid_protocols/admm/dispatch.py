@@ -22,7 +22,7 @@ The price of energy (the dual of the coupling) is ``−ρ·u`` $/MWh.
 Stopping: primal residual ``√N·|x̄ − D/N|`` and dual residual
 ``ρ·‖Δ(x − x̄)‖`` both ≤ ``tol`` MW; ρ adapts by residual balancing (×2 / ÷2
 when one residual is 10× the other, from the second iteration to half of ``max_iter``, at those whose every ``x_i``
-arrived). Messages: each
+arrived, within :data:`RHO_SPAN` of the solve's starting ρ). Messages: each
 iteration every area sends ``x_i`` to the coordinator and receives ``(x̄, u)`` back: ``2N`` messages.
 
 :func:`centralized_dispatch` solves the same problem in one place (bisection on
@@ -50,6 +50,10 @@ import numpy as np
 
 from powergrid.params import UNLIMITED
 from powergrid_protocols.channel import Channel, Message
+
+#: Residual balancing keeps ρ within this factor of a solve's starting ρ (2^20 ≈ 1e6): on an infeasible coupling the
+#: primal residual never falls and unbounded doubling overflowed ρ, and the price ``−ρ·u``, to inf.
+RHO_SPAN = 2.0**20
 
 
 @attrs.frozen
@@ -219,6 +223,7 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
     messages = 0
     r = s = np.inf
     it = 0
+    rho_lo, rho_hi = rho / RHO_SPAN, rho * RHO_SPAN
     for it in range(1, max_iter + 1):
         xbar = heard.mean()
         prev_dev = heard - xbar
@@ -249,10 +254,10 @@ def admm_dispatch(areas: Sequence[Area], demand_mw: float = 0.0, *, rho: float =
         # ρ stays fixed in the second half of max_iter (balancing can cycle, e.g. over a stepped tariff; ADMM converges
         # once ρ stays fixed)
         if adaptive and current == n and 1 < it <= max_iter // 2:
-            if r > 10 * s:
+            if r > 10 * s and rho < rho_hi:
                 rho *= 2.0
                 u /= 2.0
-            elif s > 10 * r:
+            elif s > 10 * r and rho > rho_lo:
                 rho /= 2.0
                 u *= 2.0
     converged = bool(r <= tol and s <= tol and not unheard.any())
