@@ -1,7 +1,8 @@
 """RuleResidual's day-ahead features at a step other than an hour: the flagship's 15-min ticks.
 
 Yesterday's load and solar must be yesterday's at the env's step; read hour by hour at 15-min ticks, tick 40 (10:00)
-would carry today's 16:00 load and tomorrow's (the future of the day being played).
+would carry today's 16:00 load and tomorrow's (the future of the day being played). The features' horizon counts
+hours at any step: at 15-min ticks every 4th tick, 6 h ahead (it was 6 ticks, 1.5 h).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _flagship_on(day: str) -> MultiAgentPowerGridEnv:
 
 
 def test_yesterday_at_15_min_ticks_is_the_previous_days_episode():
-    from powergrid.bench.residual import HORIZON, RuleResidual, yesterday
+    from powergrid.bench.residual import HORIZON, PRICE_UNIT, RuleResidual, yesterday
 
     today, before = _flagship_on("2023-06-15"), _flagship_on("2023-06-14")
     assert today.max_ticks == 96
@@ -46,5 +47,8 @@ def test_yesterday_at_15_min_ticks_is_the_previous_days_episode():
     obs, _ = wrapped.reset(seed=0)
     n_act = int(np.prod(today.action_space("mg1").shape))
     extra = obs["mg1"][-(n_act + 2 + 3 * HORIZON + 1):]
+    price = extra[n_act + 2: n_act + 2 + HORIZON] * PRICE_UNIT
     load = extra[n_act + 2 + HORIZON: n_act + 2 + 2 * HORIZON] + 1.0
-    assert load == pytest.approx(before.ctx.profiles["load"][:HORIZON], rel=1e-5)
+    hours = np.arange(HORIZON) * 4  # the ticks of 00:00, 01:00, ..., 05:00
+    assert price == pytest.approx(today.ctx.profiles["price"][hours], rel=1e-5)  # $/MWh, 6 h ahead
+    assert load == pytest.approx(before.ctx.profiles["load"][hours], rel=1e-5)

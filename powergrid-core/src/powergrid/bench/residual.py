@@ -18,8 +18,9 @@ from the future that is not published in advance:
 
 Past the end of the day the last hour's values repeat. Only the ``load``, ``price`` and ``solar``
 roles of series providers with a ``last_start`` (the CAISO and file providers) give these
-features; a role without one gives zeros. ``horizon`` counts env steps (hours in the benchmark tasks, 15 min
-on ``ieee34_3mg``); yesterday's series is resampled to the env's step as the episode's own is.
+features; a role without one gives zeros. ``horizon`` counts hours: at a step shorter than an hour the features are
+the values at the whole hours ahead (every 4th tick at 15 min, so ``ieee34_3mg`` sees 6 h of prices as the hourly
+tasks do); yesterday's series is resampled to the env's step as the episode's own is.
 """
 
 from __future__ import annotations
@@ -62,9 +63,14 @@ def yesterday(env: Any, role: str) -> np.ndarray | None:
     return np.where(np.isfinite(values), values, np.nanmean(values) if np.isfinite(values).any() else 0.0)
 
 
-def _ahead(values: np.ndarray, tick: int, horizon: int) -> np.ndarray:
-    idx = np.minimum(np.arange(tick, tick + horizon), values.size - 1)
+def _ahead(values: np.ndarray, tick: int, horizon: int, stride: int) -> np.ndarray:
+    idx = np.minimum(tick + stride * np.arange(horizon), values.size - 1)
     return values[idx]
+
+
+def ticks_per_hour(env: Any) -> int:
+    """Env ticks per hour (at least 1): the spacing of the features' hours ahead."""
+    return max(1, round(1.0 / env.dt_h))
 
 
 def features(env: Any, rule: np.ndarray, past: dict[str, np.ndarray | None], horizon: int = HORIZON) -> np.ndarray:
@@ -77,14 +83,15 @@ def features(env: Any, rule: np.ndarray, past: dict[str, np.ndarray | None], hor
     price = env.ctx.profiles.get("price")
     load, solar = past.get("load"), past.get("solar")
     zeros = np.zeros(horizon)
+    stride = ticks_per_hour(env)
     now = 0.0
     if load is not None and t > 0:
         now = float(env.ctx.profiles["load"][t - 1] - load[t - 1])
     return np.concatenate([
         np.asarray(rule, np.float64).reshape(-1), [np.sin(angle), np.cos(angle)],
-        _ahead(price, t, horizon) / PRICE_UNIT if price is not None else zeros,
-        _ahead(load, t, horizon) - 1.0 if load is not None else zeros,
-        _ahead(solar, t, horizon) if solar is not None else zeros,
+        _ahead(price, t, horizon, stride) / PRICE_UNIT if price is not None else zeros,
+        _ahead(load, t, horizon, stride) - 1.0 if load is not None else zeros,
+        _ahead(solar, t, horizon, stride) if solar is not None else zeros,
         [now]]).astype(np.float32)
 
 
