@@ -38,7 +38,7 @@ import gymnasium
 import numpy as np
 
 from powergrid import scaling
-from powergrid.devices import StepContext, box
+from powergrid.devices import StepContext, box, export_price
 from powergrid.params import flag, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
@@ -50,6 +50,7 @@ from powergrid_protocols.common import (
     build_channel,
     devices_of,
     dg_marginal,
+    kind,
     meter_of,
     mw_range,
     pending_mw,
@@ -57,6 +58,7 @@ from powergrid_protocols.common import (
     read_extra,
     shift_generation,
 )
+from powergrid_protocols.vertical import Setpoint
 
 
 @attrs.frozen
@@ -162,14 +164,32 @@ class P2PParams(ChannelFields):
             raise ValueError(f"expected price_min < price_max, got {self.price_min} ≥ {self.price_max}")
 
 
+def predicted_import(agent: Any, ctx: StepContext) -> float | None:
+    """The PCC import (MW) ``agent``'s setpoint protocol predicts from its children's pending setpoints
+    (:meth:`Setpoint.predict`); None without a setpoint protocol with an import meter, or at tick 0 (no reading)."""
+    proto = getattr(agent, "protocol", None)
+    if not isinstance(proto, Setpoint) or proto._meter is None or ctx.tick == 0:
+        return None
+    pending = [getattr(c, "pending", None) for c in agent.children]
+    parts = [np.asarray(np.zeros(0) if p is None else p, np.float32).reshape(-1) for p in pending]
+    return proto.predict(parts, ctx)[1]
+
+
 class P2PTrading(HorizontalProtocol):
     """Peer-to-peer energy trading among GridAgents by a uniform-price k-double auction each tick.
 
     Orders: a learned participant's extra action ``[limit price $/MWh, quantity MW]`` (quantity
-    > 0 buys, < 0 sells, in ``[−q_max, q_max]``); a rule participant sells its DG headroom at its
-    marginal cost when that is below the market price, else offers to buy back its own DG output
-    at its marginal cost (replacing expensive local generation). Orders travel to the market
-    through the protocol's channel (delay, loss); only arrived orders are cleared.
+    > 0 buys, < 0 sells, in ``[−q_max, q_max]``). A rule participant orders from its PCC import
+    predicted from its pending setpoints (its setpoint protocol's ``predict``: the last reading and
+    the setpoints, causal): with a predicted export it withholds it from the grid (DGs down, then
+    batteries charge) and offers what it withheld at its export value ``export_price(price,
+    sell_ratio)``, so a sale restores its setpoints and an unsold rest stays off the grid; with a
+    predicted import it bids at the market price for what its DGs and batteries can give back,
+    within its import limit less the setpoint rule's margin and ``q_max``. Without a prediction
+    (no setpoint protocol or import meter, tick 0) it sells its DG headroom at its marginal cost
+    when that is below the market price, else offers to buy back its own DG output at its marginal
+    cost. Orders travel to the market through the protocol's channel (delay, loss); only arrived
+    orders are cleared.
 
     Delivery: a seller raises, a buyer lowers, the setpoints of its DG then ESS by the traded MW,
     so the trade flows through the PCCs in the AC power flow. Undelivered MW are reported and
@@ -208,7 +228,21 @@ class P2PTrading(HorizontalProtocol):
         self._reset_state()
 
     def rule_order(self, agent: Any, ctx: StepContext) -> tuple[float, float]:
-        """(limit price, signed MW) of a rule participant (see the class docstring)."""
+        """(limit price $/MWh, signed MW) of a rule participant (see the class docstring)."""
+        predicted = predicted_import(agent, ctx)
+        meter = self.meters[agent.id]
+        if predicted is not None and meter is not None:
+            units = sorted(devices_of(agent, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(kind(d)))
+            if predicted < -1e-6:  # withhold the export from the grid; a sale puts it back
+                q = min(-predicted, self.params.q_max_mw)
+                withheld = q + shift_generation(units, -q)
+                return float(export_price(ctx.price, meter.sell_ratio)), -withheld
+            # a delivered purchase adds to the import: keep it the setpoint rule's margin and q_max inside the
+            # import limit (the last reading lags the load: up to ~0.4 MW in an hour of the morning ramp)
+            room = meter.device.params.import_limit_mw - agent.protocol.params.margin_mw - self.params.q_max_mw - predicted
+            back = sum(pending_mw(d) - mw_range(d)[0] for d in units)  # MW the units can give back
+            q = min(predicted, room, back, self.params.q_max_mw)
+            return float(ctx.price), (q if q > 1e-6 else 0.0)
         dgs = devices_of(agent, ("DG",))
         if not dgs:
             return 0.0, 0.0
