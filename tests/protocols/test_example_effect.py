@@ -1,5 +1,5 @@
 """The example scenarios' horizontal protocols act on their scenario: the same day with and without the
-``horizontal:`` block, every agent on its rule (audit q36, /work/notes/q36/effect.md)."""
+``horizontal:`` block, every agent on its rule (the protocol-effect audit of session 36)."""
 
 from __future__ import annotations
 
