@@ -165,7 +165,10 @@ def _hold(env, agent, dg_mw, predicted_mw):
     last reading such that the import predicted from them is ``predicted_mw``."""
     import numpy as np
 
-    from powergrid_protocols.p2p import predicted_import
+    from powergrid_protocols.p2p import pending_parts
+
+    def predicted():  # the import the setpoint protocol predicts from the pending setpoints (MW)
+        return agent.protocol.predict(pending_parts(agent), env.ctx)[1]
 
     for c in agent.children:
         kind = type(c.device).__name__
@@ -176,8 +179,8 @@ def _hold(env, agent, dg_mw, predicted_mw):
             c.pending = np.asarray(c.device.action_space.high, np.float32)
     meter = env.scenario.agents[f"{agent.id}_pcc"].device
     meter.import_mw = 0.0
-    meter.import_mw = predicted_mw - predicted_import(agent, env.ctx)
-    assert predicted_import(agent, env.ctx) == pytest.approx(predicted_mw)
+    meter.import_mw = predicted_mw - predicted()
+    assert predicted() == pytest.approx(predicted_mw)
 
 
 @pytest.mark.parametrize("reading", [-0.3, -1.0])
@@ -185,14 +188,19 @@ def test_the_rule_offers_a_predicted_export_at_its_export_value(reading):
     """mg3 reads an export (its DG at 1 MW): it withholds the predicted export (up to q_max) from the grid by lowering
     its DG and offers it at sell_ratio·price; a sale puts the DG back."""
     from powergrid.devices import export_price
+    from powergrid_protocols.p2p import pending_parts
 
     env, proto = _p2p_env()
     mg3 = env.scenario.agents["mg3"]
     _hold(env, mg3, 1.0, reading)
     dg = env.scenario.agents["mg3_dg"]
-    price, mw = proto.rule_order(mg3, env.ctx)
     q = min(-reading, proto.params.q_max_mw)
-    assert price == pytest.approx(float(export_price(env.ctx.price, proto.meters["mg3"].sell_ratio)))
+    value = float(export_price(env.ctx.price, proto.meters["mg3"].sell_ratio))
+    parts = pending_parts(mg3)  # as a rule action: the order, the withheld MW taken off the parts, not the setpoints
+    assert proto.rule_extra(mg3, parts, env.ctx) == pytest.approx([value, -q])
+    assert parts[mg3.children.index(dg)][0] == pytest.approx(1.0 - q) and float(dg.pending[0]) == pytest.approx(1.0)
+    price, mw = proto.rule_order(mg3, env.ctx)
+    assert price == pytest.approx(value)
     assert mw == pytest.approx(-q)
     assert float(dg.pending[0]) == pytest.approx(1.0 - q)
 

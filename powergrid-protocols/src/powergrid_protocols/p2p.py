@@ -50,10 +50,10 @@ from powergrid_protocols.common import (
     build_channel,
     devices_of,
     dg_marginal,
+    finite_or,
     kind,
     meter_of,
     mw_range,
-    pending_mw,
     project_pending,
     read_extra,
     shift_generation,
@@ -164,15 +164,10 @@ class P2PParams(ChannelFields):
             raise ValueError(f"expected price_min < price_max, got {self.price_min} ≥ {self.price_max}")
 
 
-def predicted_import(agent: Any, ctx: StepContext) -> float | None:
-    """The PCC import (MW) ``agent``'s setpoint protocol predicts from its children's pending setpoints
-    (:meth:`Setpoint.predict`); None without a setpoint protocol with an import meter, or at tick 0 (no reading)."""
-    proto = getattr(agent, "protocol", None)
-    if not isinstance(proto, Setpoint) or proto._meter is None or ctx.tick == 0:
-        return None
+def pending_parts(agent: Any) -> list[np.ndarray]:
+    """The pending physical setpoints of ``agent``'s children, one array each (empty for a child without one)."""
     pending = [getattr(c, "pending", None) for c in agent.children]
-    parts = [np.asarray(np.zeros(0) if p is None else p, np.float32).reshape(-1) for p in pending]
-    return proto.predict(parts, ctx)[1]
+    return [np.array(np.zeros(0) if p is None else p, np.float32).reshape(-1) for p in pending]
 
 
 class P2PTrading(HorizontalProtocol):
@@ -188,8 +183,9 @@ class P2PTrading(HorizontalProtocol):
     within its import limit less the setpoint rule's margin and ``q_max``. Without a prediction
     (no setpoint protocol or import meter, tick 0) it sells its DG headroom at its marginal cost
     when that is below the market price, else offers to buy back its own DG output at its marginal
-    cost. Orders travel to the market through the protocol's channel (delay, loss); only arrived
-    orders are cleared.
+    cost. :meth:`rule_extra` computes that order from a setpoint rule action (the same order at
+    action time). Orders travel to the market through the protocol's channel (delay, loss); only
+    arrived orders are cleared.
 
     Delivery: a seller raises, a buyer lowers, the setpoints of its DG then ESS by the traded MW,
     so the trade flows through the PCCs in the AC power flow. Undelivered MW are reported and
@@ -228,33 +224,55 @@ class P2PTrading(HorizontalProtocol):
         self._reset_state()
 
     def rule_order(self, agent: Any, ctx: StepContext) -> tuple[float, float]:
-        """(limit price $/MWh, signed MW) of a rule participant (see the class docstring)."""
-        predicted = predicted_import(agent, ctx)
-        meter = self.meters[agent.id]
-        if predicted is not None and meter is not None:
-            units = sorted(devices_of(agent, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(kind(d)))
+        """(limit price $/MWh, signed MW) of a rule participant at coordinate time: :meth:`rule_extra` on its
+        children's pending setpoints, a withheld export written back to them."""
+        parts = pending_parts(agent)
+        price, mw = self.rule_extra(agent, parts, ctx)
+        for child, before, after in zip(agent.children, pending_parts(agent), parts):
+            if not np.array_equal(before, after):
+                child.pending = after
+        return float(price), float(mw)
+
+    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
+        """``agent``'s rule order ``[limit price $/MWh, signed MW]`` (see the class docstring) from its children's
+        physical setpoints ``parts`` (one array per child, as its setpoint protocol sends them): an exporter's
+        withheld MW are taken off its DGs' then batteries' entries in ``parts`` (changed in place)."""
+        proto, meter, q_max = getattr(agent, "protocol", None), self.meters[agent.id], self.params.q_max_mw
+        if isinstance(proto, Setpoint) and proto._meter is not None and meter is not None and ctx.tick > 0:
+            dispatchable = devices_of(agent, DISPATCHABLE)
+            units = sorted((i for i, c in enumerate(agent.children) if c in dispatchable and parts[i].size),
+                           key=lambda i: DISPATCHABLE.index(kind(agent.children[i])))
+            predicted = proto.predict(parts, ctx)[1]  # MW the meter would import under parts
             if predicted < -1e-6:  # withhold the export from the grid; a sale puts it back
-                q = min(-predicted, self.params.q_max_mw)
-                withheld = q + shift_generation(units, -q)
-                return float(export_price(ctx.price, meter.sell_ratio)), -withheld
+                left = min(-predicted, q_max)
+                for i in units:
+                    if left < 1e-12:
+                        break
+                    lo, hi = mw_range(agent.children[i], parts[i])
+                    now = min(max(float(parts[i][0]), lo), hi)
+                    new = max(now - left, lo)
+                    parts[i][0] = new
+                    left -= now - new
+                return np.array([export_price(ctx.price, meter.sell_ratio), -(min(-predicted, q_max) - left)])
             # a delivered purchase adds to the import: keep it the setpoint rule's margin and q_max inside the
             # import limit (the last reading lags the load: up to ~0.4 MW in an hour of the morning ramp)
-            room = meter.device.params.import_limit_mw - agent.protocol.params.margin_mw - self.params.q_max_mw - predicted
-            back = sum(pending_mw(d) - mw_range(d)[0] for d in units)  # MW the units can give back
-            q = min(predicted, room, back, self.params.q_max_mw)
-            return float(ctx.price), (q if q > 1e-6 else 0.0)
-        dgs = devices_of(agent, ("DG",))
+            room = meter.device.params.import_limit_mw - proto.params.margin_mw - q_max - predicted
+            back = sum(float(parts[i][0]) - mw_range(agent.children[i], parts[i])[0] for i in units)  # MW to give back
+            q = min(predicted, room, back, q_max)
+            return np.array([ctx.price, q if q > 1e-6 else 0.0])
+        dgs = [(c, parts[i]) for i, c in enumerate(agent.children) if kind(c) == "DG" and parts[i].size]
         if not dgs:
-            return 0.0, 0.0
-        headroom = sum(mw_range(d)[1] - pending_mw(d) for d in dgs)
-        output = sum(pending_mw(d) - mw_range(d)[0] for d in dgs)
-        cheapest = min(dg_marginal(d, pending_mw(d)) for d in dgs)
-        dearest = max(dg_marginal(d, pending_mw(d)) for d in dgs)
+            return np.zeros(2)
+        mw = [(d, float(finite_or(a[0], 0.0)), *mw_range(d, a)) for d, a in dgs]  # (agent, MW, low, high)
+        headroom = sum(hi - p for _, p, _, hi in mw)
+        output = sum(p - lo for _, p, lo, _ in mw)
+        cheapest = min(dg_marginal(d, p) for d, p, _, _ in mw)
+        dearest = max(dg_marginal(d, p) for d, p, _, _ in mw)
         if headroom > 1e-6 and cheapest < ctx.price:
-            return cheapest, -min(headroom, self.params.q_max_mw)
+            return np.array([cheapest, -min(headroom, q_max)])
         if output > 1e-6:
-            return dearest, min(output, self.params.q_max_mw)
-        return 0.0, 0.0
+            return np.array([dearest, min(output, q_max)])
+        return np.zeros(2)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
