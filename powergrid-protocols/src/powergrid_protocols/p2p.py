@@ -181,7 +181,7 @@ class P2PTrading(HorizontalProtocol):
     sell_ratio)``, so a sale restores its setpoints and an unsold rest stays off the grid; with a
     predicted import it bids at the market price for what its DGs and batteries can give back,
     within its import limit less the setpoint rule's margin and ``q_max``. Without a prediction
-    (no setpoint protocol or import meter, tick 0) it sells its DG headroom at its marginal cost
+    (no setpoint protocol or import meter, tick 0, a child without a setpoint) it sells its DG headroom at its marginal cost
     when that is below the market price, else offers to buy back its own DG output at its marginal
     cost. :meth:`rule_extra` computes that order from a setpoint rule action (the same order at
     action time). Orders travel to the market through the protocol's channel (delay, loss); only
@@ -238,9 +238,11 @@ class P2PTrading(HorizontalProtocol):
         physical setpoints ``parts`` (one array per child, as its setpoint protocol sends them): an exporter's
         withheld MW are taken off its DGs' then batteries' entries in ``parts`` (changed in place)."""
         proto, meter, q_max = getattr(agent, "protocol", None), self.meters[agent.id], self.params.q_max_mw
-        if isinstance(proto, Setpoint) and proto._meter is not None and meter is not None and ctx.tick > 0:
+        complete = all(p.size == int(np.prod(c.device.action_space.shape))  # a prediction needs every setpoint
+                       for c, p in zip(agent.children, parts) if hasattr(c, "device"))
+        if isinstance(proto, Setpoint) and proto._meter is not None and meter is not None and ctx.tick > 0 and complete:
             dispatchable = devices_of(agent, DISPATCHABLE)
-            units = sorted((i for i, c in enumerate(agent.children) if c in dispatchable and parts[i].size),
+            units = sorted((i for i, c in enumerate(agent.children) if c in dispatchable),
                            key=lambda i: DISPATCHABLE.index(kind(agent.children[i])))
             predicted = proto.predict(parts, ctx)[1]  # MW the meter would import under parts
             if predicted < -1e-6:  # withhold the export from the grid; a sale puts it back
