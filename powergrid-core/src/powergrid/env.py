@@ -603,16 +603,31 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def rule_action(self, agent_id: str) -> Any:
         """``agent_id``'s own rule (its device's or protocol's) as the action it would send now.
 
-        The :meth:`physical_rule` values are padded with zeros for horizontal-protocol entries, clipped to the
-        physical space and expressed in the configured action convention.
+        The :meth:`physical_rule` values, followed by each horizontal protocol's :meth:`rule_extra` (what it does
+        for a rule participant; zeros from a protocol without one, or under a vertical protocol that does not hand
+        each child its slice), clipped to the physical space and expressed in the configured action convention.
         """
         own = self.physical_rule(agent_id)
         space = self._action_spaces[agent_id]
         if not isinstance(space, gymnasium.spaces.Box):
             return own
-        own = np.asarray(own, np.float64).reshape(-1)
-        padded = np.concatenate([own, np.zeros(int(np.prod(space.shape)) - own.size)]).reshape(space.shape)
-        return self.action_from_physical(agent_id, padded.clip(space.low, space.high)).astype(np.float32)
+        full = self._with_rule_extras(agent_id, np.asarray(own, np.float64).reshape(-1)).reshape(space.shape)
+        return self.action_from_physical(agent_id, full.clip(space.low, space.high)).astype(np.float32)
+
+    def _with_rule_extras(self, agent_id: str, own: np.ndarray) -> np.ndarray:
+        """``own`` (physical) followed by each horizontal protocol's rule extra, in the action's layout."""
+        entries = self._extra_slices.get(agent_id)
+        if not entries:
+            return own
+        agent = self.scenario.agents[agent_id]
+        protocol = getattr(agent, "protocol", None)
+        slices = protocol.action_slices() if protocol is not None else None
+        parts = [own[where].copy() for where in slices] if slices else None
+        extras = []
+        for proto, where in entries:
+            value = proto.rule_extra(agent, parts, self.ctx) if parts is not None else None
+            extras.append(np.zeros(where.stop - where.start) if value is None else np.asarray(value, np.float64))
+        return np.concatenate([np.concatenate(parts) if parts is not None else own, *extras])
 
     def physical_rule(self, agent_id: str) -> Any:
         """``agent_id``'s own rule now in device units (MW, $/MWh, …), as its internal policy would act: at the

@@ -24,7 +24,7 @@ and sends one message along each direction of every edge (``2·|E|`` messages).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -252,14 +252,20 @@ class Consensus(HorizontalProtocol):
         signal = {"voltage": scaling.VOLTAGE, "net_power": scaling.power(1.0)}.get(self.params.signal, scaling.PRICE)
         return (signal, scaling.FLAG)
 
-    def rule_value(self, agent: Any, ctx: StepContext) -> float:
+    def rule_value(self, agent: Any, ctx: StepContext, dg_mw: Callable[[Any], float] = pending_mw) -> float:
+        """What a rule participant contributes (the class docstring); ``dg_mw``: a DG agent's setpoint (MW)."""
         signal = self.params.signal
         if signal == "voltage":
             return self._voltage[agent.id]
         if signal == "net_power":
             return float(sum(d.device.p_mw for d in agent.devices()))
         dgs = devices_of(agent, ("DG",))
-        return float(np.mean([dg_marginal(d, pending_mw(d)) for d in dgs])) if dgs else float(ctx.price)
+        return float(np.mean([dg_marginal(d, dg_mw(d)) for d in dgs])) if dgs else float(ctx.price)
+
+    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
+        """``[rule value]``, its DG children at their setpoints in ``parts`` (MW)."""
+        planned = {c.id: float(x[0]) for c, x in zip(agent.children, parts) if x.size}
+        return np.array([self.rule_value(agent, ctx, lambda d: planned.get(d.id, pending_mw(d)))])
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         self.projection = {}

@@ -240,7 +240,7 @@ class P2PTrading(HorizontalProtocol):
         proto, meter, q_max = getattr(agent, "protocol", None), self.meters[agent.id], self.params.q_max_mw
         complete = all(p.size == int(np.prod(c.device.action_space.shape))  # a prediction needs every setpoint
                        for c, p in zip(agent.children, parts) if hasattr(c, "device"))
-        if isinstance(proto, Setpoint) and proto._meter is not None and meter is not None and ctx.tick > 0 and complete:
+        if isinstance(proto, Setpoint) and proto.meter is not None and meter is not None and ctx.tick > 0 and complete:
             dispatchable = devices_of(agent, DISPATCHABLE)
             units = sorted((i for i, c in enumerate(agent.children) if c in dispatchable),
                            key=lambda i: DISPATCHABLE.index(kind(agent.children[i])))

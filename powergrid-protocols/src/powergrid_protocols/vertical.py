@@ -113,6 +113,11 @@ class Setpoint(VerticalProtocol):
         # each child projects its part onto its own limits and reports the projection
         return [Directive(action=flat[where]) for where in self._slices]
 
+    @property
+    def meter(self) -> Any:
+        """The ``GridConnection`` device whose import/export limits the rule keeps (None: no limited meter)."""
+        return self._meter
+
     def action_slices(self) -> list[slice] | None:
         # a subclass that changes the directives (e.g. reserve caps) is not a plain split
         return self._slices if type(self).directives is Setpoint.directives else None

@@ -104,6 +104,16 @@ class LMPMarket(HorizontalProtocol):
         """``[price $/MWh, congested (0/1), stale (0/1)]``."""
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
+    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
+        """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
+        low ends at the room-weighted marginal cost of their midpoints (the middle block's price for one DG)."""
+        ranges = [mw_range(d) for d in self.dgs[agent.id]]
+        room = np.array([hi - lo for lo, hi in ranges])
+        if room.sum() <= 0.0:
+            return np.zeros(2)
+        cost = np.array([dg_marginal(d, 0.5 * (lo + hi)) for d, (lo, hi) in zip(self.dgs[agent.id], ranges)])
+        return np.array([float(cost @ room / room.sum()), float(room.sum())])
+
     def offers(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> tuple[list[Offer], list[Any]]:
         grid = self.params.grid_offer_mw
         offers: list[Offer] = [Offer(self._slack, float(ctx.price), grid, "grid", grid)]

@@ -1,0 +1,56 @@
+"""A learned participant on ``env.rule_action`` plays its protocol's rule: the same day as with the agent on its rule
+policy. Before, the action's horizontal entries were zeros: no P2P order, a 0 MW market offer, a consensus value of 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from powergrid.env import MultiAgentPowerGridEnv
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _day(name: str, learned: bool, seed: int = 1) -> tuple[float, dict[str, float]]:
+    """The three microgrids' cost ($) of one day, mg1 learned (on ``rule_action``) or on its rule; mg1's extra
+    activity: MWh traded (P2P), MWh of its DG (LMP), the agreed value (consensus)."""
+    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text(encoding="utf-8"))
+    if not learned:
+        for agent in data["agents"]:
+            agent["policy"] = "rule" if agent.get("policy") == "learned" else agent.get("policy", "rule")
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=seed)
+    proto, dg = env.scenario.horizontal[0], env.scenario.agents["mg1_dg"].device
+    cost, seen = 0.0, {"traded": 0.0, "dg": 0.0, "agreed": 0.0}
+    while not env.ended:
+        env.step({a: env.rule_action(a) for a in env.agents})
+        table = env.agent_costs()
+        cost += sum(table[g][0] for g in ("mg1", "mg2", "mg3"))
+        info = proto.info()
+        seen["traded"] += abs(info.get("trades_mw", {}).get("mg1", 0.0)) * env.dt_h
+        seen["dg"] += dg.p_mw * env.dt_h
+        seen["agreed"] = info.get("average", seen["agreed"])
+    return cost, seen
+
+
+@pytest.mark.parametrize("name", ["consensus_3mg", "lmp_market"])
+def test_rule_action_sends_the_protocols_rule(name):
+    """Consensus: the DG's marginal cost at its rule setpoint; LMP: the rule's blocks as one offer (they clear
+    alike here). Equal to the float32 rounding of the action."""
+    learned, on_rule = _day(name, True), _day(name, False)
+    assert learned[0] == pytest.approx(on_rule[0], rel=1e-8)
+    assert learned[1]["dg"] == pytest.approx(on_rule[1]["dg"], abs=1e-6)  # MWh; a 0 MW offer left it at 0
+    assert learned[1]["dg"] > 0.5
+    assert learned[1]["agreed"] == pytest.approx(on_rule[1]["agreed"], rel=1e-6)  # $/MWh; mg1's 0 pulled it down
+
+
+def test_rule_action_sends_the_p2p_rule_order():
+    """mg1 bids for its import as a rule participant does. Bids at the same price split the offer in submission
+    order, and the float32 action can move mg1's bid a hair below the rule's: the split differs, the day within
+    0.1 %. Before, mg1 sent no order and traded nothing."""
+    (cost, seen), (cost_rule, seen_rule) = _day("p2p_3mg", True), _day("p2p_3mg", False)
+    assert seen_rule["traded"] > 0.5  # MWh
+    assert seen["traded"] > 0.5 * seen_rule["traded"]
+    assert cost == pytest.approx(cost_rule, rel=1e-3)
