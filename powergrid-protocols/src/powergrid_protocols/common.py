@@ -16,7 +16,7 @@ measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite v
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -119,20 +119,32 @@ def finite_or(value: Any, fallback: Any) -> np.ndarray:
     return np.where(np.isfinite(value), value, fallback)
 
 
-def shift_generation(devices: list[Any], delta_mw: float) -> float:
-    """Change the setpoints of ``devices`` (in order) by a total of ``delta_mw`` within their ranges.
-
-    Returns the part that could not be placed (0 when fully delivered).
-    """
+def shift_setpoints(devices: Sequence[Any], setpoints: Sequence[np.ndarray], delta_mw: float) -> float:
+    """Move the MW entries (the first) of ``setpoints`` (physical, one array per device of ``devices``, changed in
+    place) by a total of ``delta_mw``, each within its device's range under it, in order (a non-finite entry counts
+    as 0 MW). Returns the part that could not be placed (0 when all was)."""
     left = float(delta_mw)
-    for d in devices:
+    for d, a in zip(devices, setpoints):
         if abs(left) < 1e-12:
             break
-        lo, hi = mw_range(d)
-        now = min(max(pending_mw(d), lo), hi)
+        lo, hi = mw_range(d, a)
+        now = min(max(float(finite_or(a[0], 0.0)), lo), hi)
         new = min(max(now + left, lo), hi)
-        set_pending_mw(d, new)
+        a[0] = new
         left -= new - now
+    return left
+
+
+def shift_generation(devices: Sequence[Any], delta_mw: float) -> float:
+    """:func:`shift_setpoints` on the devices' pending setpoints (a device without one: zeros); a moved setpoint is
+    written back (:func:`set_pending_mw`)."""
+    setpoints = [np.zeros(d.device.action_space.shape, np.float64).reshape(-1) if d.pending is None
+                 else np.array(d.pending, np.float64).reshape(-1) for d in devices]
+    before = [float(a[0]) for a in setpoints]
+    left = shift_setpoints(devices, setpoints, delta_mw)
+    for d, a, b in zip(devices, setpoints, before):
+        if a[0] != b:
+            set_pending_mw(d, float(a[0]))
     return left
 
 
@@ -237,4 +249,4 @@ def clock_after(channel: Channel, clock: int, iterations: int) -> int:
 
 __all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel", "clock_after",
            "devices_of", "dg_marginal", "finite_or", "injection_mw", "meter_of", "mw_range", "pending_mw", "project_pending",
-           "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation"]
+           "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation", "shift_setpoints"]

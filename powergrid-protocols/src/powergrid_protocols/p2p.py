@@ -57,6 +57,7 @@ from powergrid_protocols.common import (
     project_pending,
     read_extra,
     shift_generation,
+    shift_setpoints,
 )
 from powergrid_protocols.vertical import Setpoint
 
@@ -246,16 +247,9 @@ class P2PTrading(HorizontalProtocol):
                            key=lambda i: DISPATCHABLE.index(kind(agent.children[i])))
             predicted = proto.predict(parts, ctx)[1]  # MW the meter would import under parts
             if predicted < -1e-6:  # withhold the export from the grid; a sale puts it back
-                left = min(-predicted, q_max)
-                for i in units:
-                    if left < 1e-12:
-                        break
-                    lo, hi = mw_range(agent.children[i], parts[i])
-                    now = min(max(float(parts[i][0]), lo), hi)
-                    new = max(now - left, lo)
-                    parts[i][0] = new
-                    left -= now - new
-                return np.array([export_price(ctx.price, meter.sell_ratio), -(min(-predicted, q_max) - left)])
+                q = min(-predicted, q_max)
+                rest = shift_setpoints([agent.children[i] for i in units], [parts[i] for i in units], -q)
+                return np.array([export_price(ctx.price, meter.sell_ratio), -(q + rest)])
             # a delivered purchase adds to the import: keep it the setpoint rule's margin and q_max inside the
             # import limit (the last reading lags the load: up to ~0.4 MW in an hour of the morning ramp)
             room = meter.device.params.import_limit_mw - proto.params.margin_mw - q_max - predicted
