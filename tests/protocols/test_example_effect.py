@@ -47,6 +47,6 @@ def test_the_volt_var_example_raises_its_inverters_lowest_voltage():
 def test_the_droop_example_sets_the_dgs_dispatch():
     """Σ PCC import far above p_ref (0.5 MW): droop drives the DGs up (measured 34.7 MWh against 0.13 MWh on day 0)."""
     env, _, with_droop = _day("droop", 0, True)
-    assert env.scenario.horizontal[0].info()["pickup_mw"]
+    assert any(mw > 0.01 for mw in env.scenario.horizontal[0].info()["pickup_mw"].values())  # MW at the last tick
     _, _, without = _day("droop", 0, False)
     assert sum(with_droop.values()) > sum(without.values()) + 10.0

@@ -43,7 +43,8 @@ def test_rule_action_sends_the_protocols_rule(name):
     assert learned[0] == pytest.approx(on_rule[0], rel=1e-8)
     assert learned[1]["dg"] == pytest.approx(on_rule[1]["dg"], abs=1e-6)  # MWh; a 0 MW offer left it at 0
     assert learned[1]["dg"] > 0.5
-    assert learned[1]["agreed"] == pytest.approx(on_rule[1]["agreed"], rel=1e-6)  # $/MWh; mg1's 0 pulled it down
+    if name == "consensus_3mg":  # $/MWh; mg1's 0 pulled the average down
+        assert learned[1]["agreed"] == pytest.approx(on_rule[1]["agreed"], rel=1e-6) and learned[1]["agreed"] > 50.0
 
 
 def test_rule_action_sends_the_p2p_rule_order():
@@ -54,3 +55,19 @@ def test_rule_action_sends_the_p2p_rule_order():
     assert seen_rule["traded"] > 0.5  # MWh
     assert seen["traded"] > 0.5 * seen_rule["traded"]
     assert cost == pytest.approx(cost_rule, rel=1e-3)
+
+
+def test_rule_extra_without_a_setpoint_protocol_reads_the_pending_setpoints():
+    """mg1 under ``price_signal`` (its action is one price, not its children's setpoints): the consensus entry is still
+    mg1's rule value (its DG's marginal cost at the pending setpoint, $/MWh), not 0."""
+    data = yaml.safe_load((CONFIGS / "consensus_3mg.yaml").read_text(encoding="utf-8"))
+    data["agents"][0]["protocol"] = {"type": "price_signal"}
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=1)
+    for _ in range(3):
+        env.step({a: env.rule_action(a) for a in env.agents})
+    agent, proto = env.scenario.agents["mg1"], env.scenario.horizontal[0]
+    value = proto.rule_value(agent, env.ctx)
+    own = [float(x) for x in env.physical_rule("mg1").reshape(-1)]
+    assert value > 50.0
+    assert env.rule_action("mg1") == pytest.approx(env.action_from_physical("mg1", own + [value]), abs=1e-6)

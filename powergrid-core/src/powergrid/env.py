@@ -604,8 +604,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """``agent_id``'s own rule (its device's or protocol's) as the action it would send now.
 
         The :meth:`physical_rule` values, followed by each horizontal protocol's :meth:`rule_extra` (what it does
-        for a rule participant; zeros from a protocol without one, or under a vertical protocol that does not hand
-        each child its slice), clipped to the physical space and expressed in the configured action convention.
+        for a rule participant; zeros from a protocol without one), clipped to the physical space and expressed in the
+        configured action convention. With several horizontal protocols a later one sees the setpoints as the earlier
+        ones' rules left them.
         """
         own = self.physical_rule(agent_id)
         space = self._action_spaces[agent_id]
@@ -625,7 +626,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         parts = [own[where].copy() for where in slices] if slices else None
         extras = []
         for proto, where in entries:
-            value = proto.rule_extra(agent, parts, self.ctx) if parts is not None else None
+            value = proto.rule_extra(agent, parts, self.ctx)
             extras.append(np.zeros(where.stop - where.start) if value is None else np.asarray(value, np.float64))
         return np.concatenate([np.concatenate(parts) if parts is not None else own, *extras])
 

@@ -181,10 +181,11 @@ class HorizontalProtocol:
     def reset(self, rng: np.random.Generator) -> None:
         """Clear the protocol's state at the start of an episode."""
 
-    def rule_extra(self, agent: Agent, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray | None:
+    def rule_extra(self, agent: Agent, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray | None:
         """The extra action (physical units) ``agent`` sends under its rule, what :meth:`coordinate` does for a rule
         participant, from its own rule's setpoints ``parts`` (one array per child, physical units; the protocol may
-        change them in place as its rule changes the pending setpoints). None (the default): zeros."""
+        change them in place as its rule changes the pending setpoints; None when its vertical protocol does not hand
+        each child its slice of the action: the rule from what the protocol reads itself). None (the default): zeros."""
         return None
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:

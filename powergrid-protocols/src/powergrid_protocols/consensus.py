@@ -262,9 +262,9 @@ class Consensus(HorizontalProtocol):
         dgs = devices_of(agent, ("DG",))
         return float(np.mean([dg_marginal(d, dg_mw(d)) for d in dgs])) if dgs else float(ctx.price)
 
-    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
-        """``[rule value]``, its DG children at their setpoints in ``parts`` (MW)."""
-        planned = {c.id: float(x[0]) for c, x in zip(agent.children, parts) if x.size}
+    def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
+        """``[rule value]``, its DG children at their setpoints in ``parts`` (MW; without parts, their pending ones)."""
+        planned = {c.id: float(x[0]) for c, x in zip(agent.children, parts or []) if x.size}
         return np.array([self.rule_value(agent, ctx, lambda d: planned.get(d.id, pending_mw(d)))])
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:

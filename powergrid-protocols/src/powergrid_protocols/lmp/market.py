@@ -104,7 +104,7 @@ class LMPMarket(HorizontalProtocol):
         """``[price $/MWh, congested (0/1), stale (0/1)]``."""
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
-    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
+    def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
         low ends at the room-weighted marginal cost of their midpoints (the middle block's price for one DG)."""
         ranges = [mw_range(d) for d in self.dgs[agent.id]]
