@@ -18,9 +18,10 @@ from the future that is not published in advance:
 
 Past the end of the day the last hour's values repeat. Only the ``load``, ``price`` and ``solar``
 roles of series providers with a ``last_start`` (the CAISO and file providers) give these
-features; a role without one gives zeros. ``horizon`` counts hours: at a step shorter than an hour the features are
-the values at the whole hours ahead (every 4th tick at 15 min, so ``ieee34_3mg`` sees 6 h of prices as the hourly
-tasks do); yesterday's series is resampled to the env's step as the episode's own is.
+features; a role without one gives zeros. ``horizon`` counts hours at a step that divides an hour: the features are
+the values every :func:`ticks_per_hour` ticks (every 4th at 15 min, so ``ieee34_3mg`` sees 6 h of prices as the hourly
+tasks do); at a step of an hour or more, every tick. Yesterday's series is resampled to the env's step as the
+episode's own is.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _ahead(values: np.ndarray, tick: int, horizon: int, stride: int) -> np.ndarr
 
 
 def ticks_per_hour(env: Any) -> int:
-    """Env ticks per hour (at least 1): the spacing of the features' hours ahead."""
+    """Env ticks per hour, rounded, at least 1: the spacing of the features ahead (whole hours at 15, 20 or 30 min)."""
     return max(1, round(1.0 / env.dt_h))
 
 
