@@ -145,6 +145,22 @@ def test_a_channel_capacity_below_the_participants_is_a_config_error():
     MultiAgentPowerGridEnv.from_config(data)
 
 
+def test_an_imbalance_factor_below_1_is_a_config_error():
+    """Below 1 a sale the seller cannot deliver costs the coalition less than the grid (a peer's delivered purchase is
+    net-metered out): p2p_3mg seed 1, a phantom 0.4 MW offer at factor 0.5 lowered the summed cost by 120.8 $/day."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "p2p_3mg.yaml").read_text())
+    data["horizontal"][0].setdefault("params", {}).update(imbalance_factor=0.5)
+    with pytest.raises(ConfigError, match=r"horizontal\[0\].*imbalance_factor"):
+        MultiAgentPowerGridEnv.from_config(data)
+
+
 def _p2p_env():
     """configs/p2p_3mg.yaml (mg2 and mg3 order by the rule) after one hour under the rule, so the meters have a
     reading; returns the env and its P2P protocol."""
@@ -165,10 +181,10 @@ def _hold(env, agent, dg_mw, predicted_mw):
     last reading such that the import predicted from them is ``predicted_mw``."""
     import numpy as np
 
-    from powergrid_protocols.p2p import pending_parts
+    from powergrid_protocols.common import pending_setpoints
 
     def predicted():  # the import the setpoint protocol predicts from the pending setpoints (MW)
-        return agent.protocol.predict(pending_parts(agent), env.ctx)[1]
+        return agent.protocol.predict(pending_setpoints(agent.children), env.ctx)[1]
 
     for c in agent.children:
         kind = type(c.device).__name__
@@ -186,17 +202,19 @@ def _hold(env, agent, dg_mw, predicted_mw):
 @pytest.mark.parametrize("reading", [-0.3, -1.0])
 def test_the_rule_offers_a_predicted_export_at_its_export_value(reading):
     """mg3 reads an export (its DG at 1 MW): it withholds the predicted export (up to q_max) from the grid by lowering
-    its DG and offers it at sell_ratio·price; a sale puts the DG back."""
+    its DG and offers it at sell_ratio·price, or at the DG's marginal cost at 1 MW when higher (before, it asked
+    28.6 $/MWh with its DG at 97.5 $/MWh: it sold below its own cost); a sale puts the DG back."""
     from powergrid.devices import export_price
-    from powergrid_protocols.p2p import pending_parts
+    from powergrid_protocols.common import dg_marginal, pending_setpoints
 
     env, proto = _p2p_env()
     mg3 = env.scenario.agents["mg3"]
     _hold(env, mg3, 1.0, reading)
     dg = env.scenario.agents["mg3_dg"]
     q = min(-reading, proto.params.q_max_mw)
-    value = float(export_price(env.ctx.price, proto.meters["mg3"].sell_ratio))
-    parts = pending_parts(mg3)  # as a rule action: the order, the withheld MW taken off the parts, not the setpoints
+    value = max(float(export_price(env.ctx.price, proto.meters["mg3"].sell_ratio)), dg_marginal(dg, 1.0))
+    assert value >= dg_marginal(dg, 1.0) > float(export_price(env.ctx.price, proto.meters["mg3"].sell_ratio))
+    parts = pending_setpoints(mg3.children)  # as a rule action: the order, the withheld MW taken off the parts, not the setpoints
     assert proto.rule_extra(mg3, parts, env.ctx) == pytest.approx([value, -q])
     assert parts[mg3.children.index(dg)][0] == pytest.approx(1.0 - q) and float(dg.pending[0]) == pytest.approx(1.0)
     price, mw = proto.rule_order(mg3, env.ctx)
@@ -206,19 +224,22 @@ def test_the_rule_offers_a_predicted_export_at_its_export_value(reading):
 
 
 def test_the_rule_bids_its_predicted_import_at_the_price():
-    """mg2 predicts an import of 0.2 MW with its DG at 0.5 MW: it bids at the market price for it (its DG can give it
-    back; its import limit has room)."""
+    """mg2 predicts an import of 0.2 MW with its DG at 0.5 MW: it bids for it (its DG can give it back; its import
+    limit has room) at the market price or, when lower, its DG's marginal cost at 0.5 MW (what a purchase saves)."""
+    from powergrid_protocols.common import dg_marginal
+
     env, proto = _p2p_env()
     mg2 = env.scenario.agents["mg2"]
     _hold(env, mg2, 0.5, 0.2)
     price, mw = proto.rule_order(mg2, env.ctx)
-    assert price == pytest.approx(env.ctx.price)
+    assert price == pytest.approx(min(env.ctx.price, dg_marginal(env.scenario.agents["mg2_dg"], 0.5)))
     assert mw == pytest.approx(0.2)
 
 
 def test_the_p2p_example_trades_under_the_rule():
-    """configs/p2p_3mg.yaml, day of seed 1 under the rule: 2.8 MWh traded (0 before the orders came from the
-    predicted positions and exports were credited at 25 % of the price; 0.05 MWh in 8 days)."""
+    """configs/p2p_3mg.yaml, day of seed 1 under the rule: 2.84 MWh traded (4.75 MWh before the rule's asks and bids
+    took its DG's marginal cost; 0 before the orders came from the predicted positions and exports were credited at
+    25 % of the price; 0.05 MWh in 8 days)."""
     env, proto = _p2p_env()
     traded = proto.last.volume_mw
     while env.agents:

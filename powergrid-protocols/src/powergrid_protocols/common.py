@@ -135,11 +135,23 @@ def shift_setpoints(devices: Sequence[Any], setpoints: Sequence[np.ndarray], del
     return left
 
 
+def pending_setpoints(devices: Sequence[Any], fill: bool = False, dtype: Any = np.float32) -> list[np.ndarray]:
+    """Flat copies (``dtype``) of the device agents' pending physical setpoints; a device without one (or an agent that
+    is not a device agent): an empty array, or with ``fill`` zeros of its action's size."""
+    out = []
+    for d in devices:
+        pending = getattr(d, "pending", None)
+        if pending is not None:
+            out.append(np.array(pending, dtype).reshape(-1))
+        else:
+            out.append(np.zeros(int(np.prod(d.device.action_space.shape)) if fill else 0, dtype))
+    return out
+
+
 def shift_generation(devices: Sequence[Any], delta_mw: float) -> float:
-    """:func:`shift_setpoints` on the devices' pending setpoints (a device without one: zeros); a moved setpoint is
-    written back (:func:`set_pending_mw`)."""
-    setpoints = [np.zeros(d.device.action_space.shape, np.float64).reshape(-1) if d.pending is None
-                 else np.array(d.pending, np.float64).reshape(-1) for d in devices]
+    """:func:`shift_setpoints` on the devices' pending setpoints (:func:`pending_setpoints`, a device without one:
+    zeros); a moved setpoint is written back (:func:`set_pending_mw`)."""
+    setpoints = pending_setpoints(devices, fill=True, dtype=np.float64)
     before = [float(a[0]) for a in setpoints]
     left = shift_setpoints(devices, setpoints, delta_mw)
     for d, a, b in zip(devices, setpoints, before):
@@ -248,5 +260,6 @@ def clock_after(channel: Channel, clock: int, iterations: int) -> int:
 
 
 __all__ = ["DISPATCHABLE", "INVERTER_TYPES", "ChannelFields", "ChannelParams", "Meter", "build_channel", "clock_after",
-           "devices_of", "dg_marginal", "finite_or", "injection_mw", "meter_of", "mw_range", "pending_mw", "project_pending",
+           "devices_of", "dg_marginal", "finite_or", "injection_mw", "meter_of", "mw_range", "pending_mw", "pending_setpoints",
+           "project_pending",
            "q_setpoint", "rating_mva", "read_extra", "set_pending_mw", "shift_generation", "shift_setpoints"]

@@ -54,6 +54,7 @@ from powergrid_protocols.common import (
     kind,
     meter_of,
     mw_range,
+    pending_setpoints,
     project_pending,
     read_extra,
     shift_generation,
@@ -157,18 +158,15 @@ class P2PParams(ChannelFields):
     price_min: float = quantity("$/MWh", 0.0)
     price_max: float = quantity("$/MWh", 300.0)
     net_metering: bool = flag(True, doc="re-bill the PCC meter so traded MWh are not also bought from/sold to the grid")
-    imbalance_factor: float = quantity("1", 1.0, ge=0, doc="undelivered MW are charged factor·|market price|")
+    imbalance_factor: float = quantity("1", 1.0, ge=1, doc="undelivered MW are charged factor·|market price| (≥ 1: "
+                                       "below, a sale that cannot be delivered costs less than the grid would)")
     overload_percent: float = quantity("%", 100.0, gt=0, doc="PCC loading above this is a reported violation")
+    lag_reserve_mw: float = quantity("MW", 0.4, ge=0, doc="import limit a rule participant's bid leaves free for the "
+                                     "load's rise the lagging meter reading misses (~0.4 MW in an hour of the ramp)")
 
     def __attrs_post_init__(self) -> None:
         if self.price_min >= self.price_max:
             raise ValueError(f"expected price_min < price_max, got {self.price_min} ≥ {self.price_max}")
-
-
-def pending_parts(agent: Any) -> list[np.ndarray]:
-    """The pending physical setpoints of ``agent``'s children, one array each (empty for a child without one)."""
-    pending = [getattr(c, "pending", None) for c in agent.children]
-    return [np.array(np.zeros(0) if p is None else p, np.float32).reshape(-1) for p in pending]
 
 
 class P2PTrading(HorizontalProtocol):
@@ -179,14 +177,16 @@ class P2PTrading(HorizontalProtocol):
     predicted from its pending setpoints (its setpoint protocol's ``predict``: the last reading and
     the setpoints, causal): with a predicted export it withholds it from the grid (DGs down, then
     batteries charge) and offers what it withheld at its export value ``export_price(price,
-    sell_ratio)``, so a sale restores its setpoints and an unsold rest stays off the grid; with a
-    predicted import it bids at the market price for what its DGs and batteries can give back,
-    within its import limit less the setpoint rule's margin and ``q_max``. Without a prediction
-    (no setpoint protocol or import meter, tick 0, a child without a setpoint) it sells its DG headroom at its marginal cost
-    when that is below the market price, else offers to buy back its own DG output at its marginal
-    cost. :meth:`rule_extra` computes that order from a setpoint rule action (the same order at
-    action time). Orders travel to the market through the protocol's channel (delay, loss); only
-    arrived orders are cleared.
+    sell_ratio)`` or, when higher, the marginal cost of the DG MW a sale restores (at the DG's
+    setpoint before withholding), so a sale restores its setpoints and an unsold rest stays off the
+    grid; with a predicted import it bids for what its DGs and batteries can give back, within its
+    import limit less the setpoint rule's margin and ``lag_reserve_mw``, at the market price or,
+    when lower, the marginal cost of the DG MW a purchase backs off (at its setpoint; batteries
+    unpriced). Without a prediction (no setpoint protocol or import meter, tick 0, a child without a
+    setpoint) it sells its DG headroom at its marginal cost when that is below the market price, else
+    offers to buy back its own DG output at its marginal cost. :meth:`rule_extra` computes that order
+    from a setpoint rule action (the same order at action time). Orders travel to the market through the
+    protocol's channel (delay, loss); only arrived orders are cleared.
 
     Delivery: a seller raises, a buyer lowers, the setpoints of its DG then ESS by the traded MW,
     so the trade flows through the PCCs in the AC power flow. Undelivered MW are reported and
@@ -202,6 +202,15 @@ class P2PTrading(HorizontalProtocol):
         super().__init__(params, participants)
         self.channel = build_channel(params, len(self.participants), "one order per participant, sent every tick")
         self.meters = {a.id: meter_of(a) for a in self.participants}
+        # static per participant: its children's action sizes and shapes; its DG then ESS children (indices) and
+        # dispatchable devices (the trade's delivery order)
+        self.shapes = {a.id: [c.device.action_space.shape if hasattr(c, "device") else None for c in a.children]
+                       for a in self.participants}
+        self.sizes = {k: [None if s is None else int(np.prod(s)) for s in v] for k, v in self.shapes.items()}
+        self.units = {a.id: sorted((i for i, c in enumerate(a.children) if c in devices_of(a, DISPATCHABLE)),
+                                   key=lambda i, a=a: DISPATCHABLE.index(kind(a.children[i]))) for a in self.participants}
+        self.delivery = {a.id: sorted(devices_of(a, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(kind(d)))
+                         for a in self.participants}
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -227,35 +236,44 @@ class P2PTrading(HorizontalProtocol):
     def rule_order(self, agent: Any, ctx: StepContext) -> tuple[float, float]:
         """(limit price $/MWh, signed MW) of a rule participant at coordinate time: :meth:`rule_extra` on its
         children's pending setpoints, a withheld export written back to them."""
-        parts = pending_parts(agent)
+        parts = pending_setpoints(agent.children)
+        units = [i for i in self.units[agent.id] if parts[i].size]  # the only entries rule_extra changes
+        before = [float(parts[i][0]) for i in units]
         price, mw = self.rule_extra(agent, parts, ctx)
-        for child, before, after in zip(agent.children, pending_parts(agent), parts):
-            if not np.array_equal(before, after):
-                child.pending = after
+        for i, mw_before in zip(units, before):
+            if not parts[i][0] == mw_before:  # NaN: written back as before
+                agent.children[i].pending = parts[i].reshape(self.shapes[agent.id][i])
         return float(price), float(mw)
 
-    def rule_extra(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> np.ndarray:
+    def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """``agent``'s rule order ``[limit price $/MWh, signed MW]`` (see the class docstring) from its children's
-        physical setpoints ``parts`` (one array per child, as its setpoint protocol sends them): an exporter's
-        withheld MW are taken off its DGs' then batteries' entries in ``parts`` (changed in place)."""
+        physical setpoints ``parts`` (one array per child, as its setpoint protocol sends them; None: their pending
+        ones): an exporter's withheld MW are taken off its DGs' then batteries' entries in ``parts`` (changed in
+        place)."""
+        if parts is None:
+            parts = pending_setpoints(agent.children)
         proto, meter, q_max = getattr(agent, "protocol", None), self.meters[agent.id], self.params.q_max_mw
-        complete = all(p.size == int(np.prod(c.device.action_space.shape))  # a prediction needs every setpoint
-                       for c, p in zip(agent.children, parts) if hasattr(c, "device"))
+        complete = all(p.size == n for n, p in zip(self.sizes[agent.id], parts) if n is not None)  # every setpoint
         if isinstance(proto, Setpoint) and proto.meter is not None and meter is not None and ctx.tick > 0 and complete:
-            dispatchable = devices_of(agent, DISPATCHABLE)
-            units = sorted((i for i, c in enumerate(agent.children) if c in dispatchable),
-                           key=lambda i: DISPATCHABLE.index(kind(agent.children[i])))
+            units = self.units[agent.id]
             predicted = proto.predict(parts, ctx)[1]  # MW the meter would import under parts
+            dgs = [(i, float(parts[i][0])) for i in units if kind(agent.children[i]) == "DG"]  # (child, MW) before
             if predicted < -1e-6:  # withhold the export from the grid; a sale puts it back
                 q = min(-predicted, q_max)
                 rest = shift_setpoints([agent.children[i] for i in units], [parts[i] for i in units], -q)
-                return np.array([export_price(ctx.price, meter.sell_ratio), -(q + rest)])
-            # a delivered purchase adds to the import: keep it the setpoint rule's margin and q_max inside the
-            # import limit (the last reading lags the load: up to ~0.4 MW in an hour of the morning ramp)
-            room = meter.device.params.import_limit_mw - proto.params.margin_mw - q_max - predicted
+                # ask at least the marginal cost of the DG MW a sale restores (the top one: MC at the setpoint before)
+                ask = max([export_price(ctx.price, meter.sell_ratio)]
+                          + [dg_marginal(agent.children[i], mw) for i, mw in dgs if parts[i][0] < mw - 1e-9])
+                return np.array([ask, -(q + rest)])
+            # a delivered purchase adds to the import: keep it the setpoint rule's margin and the lag reserve inside
+            # the import limit
+            room = meter.device.params.import_limit_mw - proto.params.margin_mw - self.params.lag_reserve_mw - predicted
             back = sum(float(parts[i][0]) - mw_range(agent.children[i], parts[i])[0] for i in units)  # MW to give back
             q = min(predicted, room, back, q_max)
-            return np.array([ctx.price, q if q > 1e-6 else 0.0])
+            # bid at most what the DG MW a purchase backs off (DGs first) would cost to run
+            saved = [dg_marginal(agent.children[i], mw) for i, mw in dgs
+                     if mw - mw_range(agent.children[i], parts[i])[0] > 1e-6]
+            return np.array([min([ctx.price, max(saved)] if saved else [ctx.price]), q if q > 1e-6 else 0.0])
         dgs = [(c, parts[i]) for i, c in enumerate(agent.children) if kind(c) == "DG" and parts[i].size]
         if not dgs:
             return np.zeros(2)
@@ -287,8 +305,7 @@ class P2PTrading(HorizontalProtocol):
         self.messages += sum(1 for q in clearing.net_mw.values() if q)  # the market tells each trader
         for agent in self.participants:
             q = clearing.net_mw.get(agent.id, 0.0)
-            units = sorted(devices_of(agent, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(type(d.device).__name__))
-            left = shift_generation(units, -q) if q else 0.0  # DGs first, then batteries
+            left = shift_generation(self.delivery[agent.id], -q) if q else 0.0  # DGs first, then batteries
             # the setpoints moved by −q − left: the delivered signed trade is q + left
             self.undelivered[agent.id] = abs(left)
             self.delivered[agent.id] = q + left
