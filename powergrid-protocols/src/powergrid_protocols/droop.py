@@ -9,6 +9,10 @@ Primary P–f droop shares an active-power imbalance ΔP (MW) among units with d
                                          a saturated unit drops out and Δf is recomputed)
 
 Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i`` (Mvar).
+
+The imbalance is the deviation from a scheduled interchange ``p_ref`` (MW): a constant, or an hour-ahead
+schedule ``p_ref(t) = N(t−1) − U(t)``: the participants' net load one tick earlier (a persistence forecast) less
+their units' scheduled outputs (see :class:`Droop`).
 """
 
 from __future__ import annotations
@@ -97,7 +101,11 @@ class DroopParams:
     f0_hz: float = quantity("Hz", 0.0, ge=0, doc="nominal frequency; 0 = the network's f_hz (another value must equal it)")
     damping_mw_per_hz: float = quantity("MW/Hz", 0.0, ge=0)
     measure: str = choice(("pcc", "ext_grid"), "pcc", doc="where the imbalance is measured")
-    p_ref_mw: float = quantity("MW", 0.0, doc="scheduled Σ PCC import of the participants (or slack injection)")
+    schedule: str = choice(("constant", "hour_ahead"), "constant",
+                           doc="constant: p_ref = p_ref_mw every tick; hour_ahead: the last tick's net load less the "
+                               "units' setpoints (measure: pcc)")
+    p_ref_mw: float = quantity("MW", 0.0, doc="scheduled Σ PCC import of the participants (or slack injection), "
+                                              "schedule: constant")
     qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
     qv_droop_pu: float = quantity("pu", 0.05, gt=0)
     v0_pu: float = quantity("pu", 1.0, gt=0)
@@ -116,6 +124,16 @@ class Droop(HorizontalProtocol):
     priority: ``|Q| ≤ √(S² − P²)``, P–f droop keeps its MW). ``f0`` is the network's nominal frequency
     (``net.f_hz``, e.g. 60 Hz for the IEEE feeders, 50 Hz for CIGRE); a configured ``f0_hz`` that
     differs from it is a configuration error.
+
+    ``schedule: constant``: ``p_ref = p_ref_mw`` every tick. ``schedule: hour_ahead`` (``measure: pcc``): the
+    scheduled interchange of tick ``t`` is ``p_ref(t) = N(t−1) − U(t)`` (MW). ``N(t) = Σ_i P_i·m_i(t) − P_pv·s(t)``
+    is the participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW,
+    multiplier ``m_i(t)`` pu, :mod:`powergrid.loads`) less their PV units (rated ``P_pv`` MW at the ``solar``
+    profile ``s(t)``, pu); its persistence forecast ``N(t−1)`` (``N(0)`` at tick 0) is computed once an episode
+    from the loads and profiles drawn at reset. ``U(t)`` is the MW their DG/ESS agents set at tick ``t`` before
+    droop: each microgrid schedules its units and its interchange together, so droop shares only what nobody
+    scheduled, the hour's forecast error (``ΔP = P_meas + U − N(t−1) + Σ ΔP_i``: the load and PV change over the
+    hour, losses, other devices).
     """
 
     Params = DroopParams
@@ -129,6 +147,13 @@ class Droop(HorizontalProtocol):
             c.limit = True
         self.meters = [meter_of(a) for a in self.participants]
         self.f0_hz = params.f0_hz or 60.0
+        if params.schedule == "hour_ahead" and params.measure != "pcc":
+            raise ValueError(f"params.schedule: hour_ahead forecasts the participants' PCC import, expected "
+                             f"measure: pcc, got measure: {params.measure}")
+        self.pv_mw = sum(float(d.device.params.p_max_mw) for a in self.participants for d in devices_of(a, ("PV",)))
+        self.load_mw = np.zeros(0)  # base MW of each network load, 0 outside the participants' zones
+        self.forecast_mw: np.ndarray | None = None
+        self.scheduled_mw = 0.0
         self._reset_state()
 
     def attach(self, net: Any) -> None:
@@ -138,6 +163,16 @@ class Droop(HorizontalProtocol):
             raise ValueError(f"params.f0_hz: expected the network's nominal frequency {f_net:g} Hz, "
                              f"got {self.params.f0_hz:g} Hz")
         self.f0_hz = f_net
+        if self.params.schedule != "hour_ahead":
+            return
+        missing = [a.id for a in self.participants if not len(getattr(a, "zone", ()))]
+        if missing:
+            raise ValueError(f"params.schedule: hour_ahead forecasts the load of each participant's zone, expected "
+                             f"participants with a zone, got none for {', '.join(missing)}")
+        zone = {int(b) for a in self.participants for b in np.asarray(getattr(a, "zone", ()), np.int64)}
+        position = net.bus.index.get_indexer(net.load.bus)
+        on = net.load.in_service.to_numpy(bool) & np.isin(position, list(zone))
+        self.load_mw = np.where(on, (net.load.p_mw * net.load.scaling).to_numpy(float), 0.0)
 
     def _reset_state(self) -> None:
         self.imbalance = 0.0
@@ -145,6 +180,8 @@ class Droop(HorizontalProtocol):
         self.delta_f = 0.0
         self.v = np.ones(len(self.inverters))
         self.projection: dict[str, float] = {}
+        self.forecast_mw = None
+        self.reference_mw = self.params.p_ref_mw
 
     def reset(self, rng: np.random.Generator) -> None:
         self._reset_state()
@@ -162,6 +199,10 @@ class Droop(HorizontalProtocol):
         ratings = [max(rating_mva(d.device), 1e-6) for d in self.units]
         ranges = [mw_range(d) for d in self.units]
         now = [min(max(pending_mw(d), lo), hi) for d, (lo, hi) in zip(self.units, ranges)]
+        if p.schedule == "hour_ahead":
+            if self.forecast_mw is None:  # once an episode: the loads and profiles are drawn at reset
+                self.forecast_mw = self.persistence(ctx)
+            self.scheduled_mw = float(sum(now))
         share = pf_droop(self.imbalance, ratings, [p.droop_pu] * len(self.units), f0_hz=self.f0_hz,
                                 damping_mw_per_hz=p.damping_mw_per_hz,
                                 up_mw=[hi - x for x, (_, hi) in zip(now, ranges)],
@@ -180,16 +221,29 @@ class Droop(HorizontalProtocol):
                 measured = sum(m.flow(result) for m in self.meters if m is not None)
             else:
                 measured = float(np.sum(result.ext_grid_p_mw))
-            imbalance = measured - self.params.p_ref_mw + float(self.share.sum())
+            self.reference_mw = self.p_ref(ctx)
+            imbalance = measured - self.reference_mw + float(self.share.sum())
             self.imbalance = float(finite_or(imbalance, self.imbalance))
             self.v = finite_or([result.vm_pu[d.bus] for d in self.inverters], self.v)
         return {}
+
+    def persistence(self, ctx: StepContext) -> np.ndarray:
+        """``N(t−1)`` (MW) for every physics tick of the episode (``N(0)`` at tick 0; see :class:`Droop`)."""
+        loads = ctx.load_multipliers @ self.load_mw
+        net_load = loads - self.pv_mw * np.maximum(np.asarray(ctx.profiles["solar"][:len(loads)], float), 0.0)
+        return np.concatenate([net_load[:1], net_load[:-1]])
+
+    def p_ref(self, ctx: StepContext) -> float:
+        """The scheduled interchange (MW) at ``ctx.tick``: ``p_ref_mw``, or ``N(t−1) − U(t)`` (hour_ahead)."""
+        if self.forecast_mw is None:
+            return self.params.p_ref_mw
+        return float(self.forecast_mw[ctx.tick]) - self.scheduled_mw
 
     def observe(self, agent: Any) -> np.ndarray:
         return np.array([self.delta_f], np.float32)
 
     def info(self) -> dict[str, Any]:
-        return {"delta_f_hz": self.delta_f, "f0_hz": self.f0_hz, "imbalance_mw": self.imbalance,
+        return {"delta_f_hz": self.delta_f, "f0_hz": self.f0_hz, "imbalance_mw": self.imbalance, "p_ref_mw": self.reference_mw,
                 "pickup_mw": {d.id: float(s) for d, s in zip(self.units, self.share)},
                 "projection": dict(self.projection)}
 
