@@ -11,7 +11,7 @@ from powergrid_protocols.lmp import Offer, clear_market, dc_network, make_networ
 
 
 def b_theta_lmp(net, offers, demand):
-    """Variables [g (offers), θ (nodes)]; nodal balance G g − Aᵀ Bf θ = d; |Bf θ| ≤ F; θ_slack = 0."""
+    """Variables [g (offers), θ (nodes)]; nodal balance G g − Aᵀ Bf θ = d; −F_back ≤ Bf θ ≤ F; θ_slack = 0."""
     n, m, k = net.n_nodes, len(net.x_pu), len(offers)
     a = np.zeros((m, n))
     a[np.arange(m), net.from_node] = 1
@@ -23,8 +23,8 @@ def b_theta_lmp(net, offers, demand):
     a_eq = np.hstack([g_map, -(a.T @ bf)])
     c = np.concatenate([[o.price for o in offers], np.zeros(n)])
     a_ub = np.vstack([np.hstack([np.zeros((m, k)), bf]), np.hstack([np.zeros((m, k)), -bf])])
-    b_ub = np.concatenate([net.limit_mw, net.limit_mw])
-    bounds = [(0, o.quantity_mw) for o in offers] + [(0, 0) if i == net.slack else (None, None) for i in range(n)]
+    b_ub = np.concatenate([net.limit_mw, net.limit_back_mw])
+    bounds = [(-o.buy_mw, o.quantity_mw) for o in offers] + [(0, 0) if i == net.slack else (None, None) for i in range(n)]
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=demand, bounds=bounds, method="highs")
     assert res.status == 0, res.message
     return res.eqlin.marginals, res.x[:k], res.fun
@@ -201,8 +201,8 @@ def _ieee34_3mg_scaled():
 def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
     """Each load has its own class multiplier (powergrid.loads); the market used one scalar, the ``load`` profile,
     and cleared 3.597 MW at tick 5 of lmp_market.yaml while the AC flow served 2.257 MW. Reference: pandapower's
-    ``res_load`` (p_mw·scaling) of the env's loads at the tick, per DC node; the cleared MW meet it less the PV's
-    injection."""
+    ``res_load`` (p_mw·scaling) of the env's loads at the tick, per DC node; the cleared MW meet it less what the PV
+    and the batteries inject."""
     import copy
 
     import pandapower as pp
@@ -225,12 +225,12 @@ def test_the_market_clears_the_load_the_flow_serves_at_each_tick(network):
     proto = env.scenario.horizontal[0]
     base = copy.deepcopy(env.net)  # the template's loads (base p_mw, q_mvar; scaling)
     env.reset(seed=0)
-    pvs = [d for a in proto.participants for d in a.devices() if type(d.device).__name__ == "PV"]
+    pvs = [d for a in proto.participants for d in a.devices() if type(d.device).__name__ in ("PV", "ESS")]
     checked = 0
     for _ in range(8):
         t = env.ctx.tick
         env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
-        pv_mw = sum(d.device.p_mw for d in pvs)  # what the PV injected (mg1's, at f = 0.5, curtailed)
+        pv_mw = sum(d.device.p_mw for d in pvs)  # what the PV (mg1's at f = 0.5, curtailed) and ESS injected
         if t not in (1, 3, 5, 7):
             continue
         net = copy.deepcopy(base)
@@ -493,7 +493,7 @@ def test_the_market_counts_the_pv_a_participant_injects_not_what_is_available():
     env = _lmp_env_mg1(lambda data: None)
     proto = env.scenario.horizontal[0]
     pvs = [env.scenario.agents[f"mg{k}_pv"] for k in (1, 2, 3)]
-    dgs = [env.scenario.agents[f"mg{k}_dg"] for k in (1, 2, 3)]
+    others = [env.scenario.agents[f"mg{k}_{d}"] for k in (1, 2, 3) for d in ("dg", "ess")]
     env.reset(seed=0)
     action = np.zeros(env.action_space("mg1").shape, np.float32)
     action[2] = 0.25  # mg1's own part: ESS p, DG p, PV f, …
@@ -503,7 +503,7 @@ def test_the_market_counts_the_pv_a_participant_injects_not_what_is_available():
         r = proto.result
         assert r.success
         assert pvs[0].device.p_mw == pytest.approx(0.25 * pvs[0].device.available, abs=1e-6)
-        injected = sum(d.device.p_mw for d in pvs + dgs)
+        injected = sum(d.device.p_mw for d in pvs + others)
         assert r.dispatch_mw[0] == pytest.approx(proto.load_mw.sum() - injected, abs=1e-6)
         sunny += pvs[0].device.available > 0.05
     assert sunny > 3

@@ -8,6 +8,9 @@ an ext_grid, else a slack generator) are left out. Branch reactances in per
 unit on ``net.sn_mva``: lines ``x_ohm_per_km·length_km/parallel / (vn_kv²/S)``,
 transformers ``√(vk%² − vkr%²)/100 · S/sn_mva/parallel`` (taps ignored). Ratings in MW:
 lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva·parallel``.
+A branch's limits may differ by direction: ``limit_mw`` bounds the flow from its from bus (a transformer's hv side)
+to its to bus, ``limit_back_mw`` the reverse flow (:meth:`DCNetwork.with_limits`; the ratings bound both).
+A limit with a finite ``penalty`` ($/MWh) is soft: the market may exceed it by ``s`` MW at ``penalty·s`` $/h.
 Branch names (``names``, reported as ``congested``): the element's name, else ``"line <index>"``/``"trafo <index>"``.
 
 PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
@@ -17,17 +20,17 @@ PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
 Market (:func:`clear_market`): offers ``k`` (bus, price $/MWh, quantity MW, and MW it
 would also buy at that price, ``b_k``: an external grid) and fixed demands ``d`` (MW per bus)::
 
-    minimise   Σ_k c_k g_k
+    minimise   Σ_k c_k g_k + Σ_l p_l·(s⁺_l + s⁻_l)
     subject to Σ_k g_k = Σ_n d_n                           (λ)
-               −F ≤ PTDF·(G·g − d) ≤ F                      (μ⁺, μ⁻)
-               −b_k ≤ g_k ≤ q_k
+               −F_back − s⁻ ≤ PTDF·(G·g − d) ≤ F + s⁺       (μ⁺, μ⁻)
+               −b_k ≤ g_k ≤ q_k,   s⁺, s⁻ ≥ 0 (only where p_l is finite)
 
 solved with HiGHS (scipy ``linprog``). LMPs are the sensitivities of the
 optimal cost to the demand at each bus::
 
     LMP_n = λ + Σ_l (μ⁺_l − μ⁻_l)·PTDF_{l,n}
 
-(scipy's marginals: μ⁺ ≤ 0 for a binding upper limit). Without congestion every
+(scipy's marginals: μ⁺ ≤ 0 for a binding upper limit; |μ| ≤ p on a soft limit). Without congestion every
 LMP equals λ; a binding branch separates them.
 """
 
@@ -45,7 +48,11 @@ from powergrid.slacks import slack_buses
 
 @attrs.frozen
 class DCNetwork:
-    """A DC network: ``node_of[bus row]`` is the DC node of each pandapower bus row (−1: not modelled)."""
+    """A DC network: ``node_of[bus row]`` is the DC node of each pandapower bus row (−1: not modelled).
+
+    ``limit_mw`` / ``limit_back_mw``: MW a branch carries from its from node to its to node / back (inf: no
+    limit); ``penalty``: $/MWh of flow beyond them (inf: a hard limit); ``elements``: each branch's pandapower
+    ``(table, row position)`` (empty for :func:`make_network`)."""
 
     n_nodes: int
     slack: int
@@ -53,10 +60,26 @@ class DCNetwork:
     to_node: np.ndarray
     x_pu: np.ndarray
     limit_mw: np.ndarray
+    limit_back_mw: np.ndarray
     names: tuple[str, ...]
     node_of: np.ndarray
     ptdf: np.ndarray
     base_mva: float = 1.0
+    elements: tuple[tuple[str, int], ...] = ()
+    penalty: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
+                                                            takes_self=True))
+
+    def with_limits(self, branch: int, forward_mw: float, back_mw: float, penalty: float = np.inf) -> DCNetwork:
+        """The network with branch ``branch``'s limits lowered to ``forward_mw`` (from → to) and ``back_mw``
+        (to → from), MW, and then exceeded (both directions) at ``penalty`` $/MWh (inf: hard). A limit at or above
+        the branch's present one leaves it; if neither is lowered the branch is unchanged."""
+        if forward_mw >= self.limit_mw[branch] and back_mw >= self.limit_back_mw[branch]:
+            return self
+        fwd, back, pen = self.limit_mw.copy(), self.limit_back_mw.copy(), self.penalty.copy()
+        fwd[branch] = min(fwd[branch], forward_mw)
+        back[branch] = min(back[branch], back_mw)
+        pen[branch] = penalty
+        return attrs.evolve(self, limit_mw=fwd, limit_back_mw=back, penalty=pen)
 
 
 def ptdf_matrix(n_nodes: int, slack: int, from_node: np.ndarray, to_node: np.ndarray, x_pu: np.ndarray) -> np.ndarray:
@@ -74,15 +97,17 @@ def ptdf_matrix(n_nodes: int, slack: int, from_node: np.ndarray, to_node: np.nda
     return ptdf
 
 
-def make_network(n_nodes: int, branches: Sequence[tuple[int, int, float, float]], slack: int = 0,
+def make_network(n_nodes: int, branches: Sequence[tuple[float, ...]], slack: int = 0,
                  names: Sequence[str] | None = None) -> DCNetwork:
-    """A DC network from ``(from, to, x_pu, limit_mw)`` branches (for tests and small studies)."""
+    """A DC network from ``(from, to, x_pu, limit_mw)`` branches, or ``(from, to, x_pu, limit_mw, limit_back_mw)``
+    with a different limit for the flow from ``to`` to ``from`` (for tests and small studies)."""
     f = np.array([b[0] for b in branches], int)
     t = np.array([b[1] for b in branches], int)
     x = np.array([b[2] for b in branches], float)
     lim = np.array([b[3] for b in branches], float)
+    back = np.array([b[4] if len(b) > 4 else b[3] for b in branches], float)
     names = tuple(names) if names is not None else tuple(f"{i}-{j}" for i, j in zip(f, t))
-    return DCNetwork(n_nodes, slack, f, t, x, lim, names, np.arange(n_nodes), ptdf_matrix(n_nodes, slack, f, t, x))
+    return DCNetwork(n_nodes, slack, f, t, x, lim, back, names, np.arange(n_nodes), ptdf_matrix(n_nodes, slack, f, t, x))
 
 
 def _branch_name(name: Any, table: str, index: Any) -> str:
@@ -118,7 +143,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
             elif row.et == "t" and not bool(row.closed):
                 open_trafos.add(int(row.element))
     s_base = float(getattr(net, "sn_mva", 1.0) or 1.0)
-    branches: list[tuple[int, int, float, float, str]] = []
+    branches: list[tuple[int, int, float, float, str, tuple[str, int]]] = []
     for idx, ln in net.line.iterrows():
         if not bool(ln.in_service) or int(idx) in open_lines:
             continue
@@ -129,7 +154,7 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         par = float(getattr(ln, "parallel", 1) or 1)
         x = float(ln.x_ohm_per_km) * float(ln.length_km) / par / (vn**2 / s_base)
         lim = np.sqrt(3.0) * vn * float(ln.max_i_ka) * par
-        branches.append((f, t, x, lim, _branch_name(ln["name"], "line", idx)))
+        branches.append((f, t, x, lim, _branch_name(ln["name"], "line", idx), ("line", net.line.index.get_loc(idx))))
     for idx, tr in net.trafo.iterrows():
         if not bool(tr.in_service) or int(idx) in open_trafos:
             continue
@@ -139,7 +164,8 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
         vk, vkr = float(tr.vk_percent), float(tr.vkr_percent)
         par = float(getattr(tr, "parallel", 1) or 1)
         x = np.sqrt(max(vk**2 - vkr**2, 1e-12)) / 100.0 * s_base / float(tr.sn_mva) / par
-        branches.append((f, t, x, float(tr.sn_mva) * par, _branch_name(tr["name"], "trafo", idx)))
+        branches.append((f, t, x, float(tr.sn_mva) * par, _branch_name(tr["name"], "trafo", idx),
+                         ("trafo", net.trafo.index.get_loc(idx))))
     groups = [find(i) for i in range(n_bus)]
     slack_bus = find(pos[slacks[0]])
     # keep the component of the slack
@@ -159,15 +185,15 @@ def dc_network(net: Any, *, limit_scale: float = 1.0) -> DCNetwork:
     ordered = sorted(seen)
     node = {g: k for k, g in enumerate(ordered)}
     node_of = np.array([node.get(groups[i], -1) for i in range(n_bus)], int)
-    kept = [(node[groups[f]], node[groups[t]], x, lim, name) for f, t, x, lim, name in branches
+    kept = [(node[groups[f]], node[groups[t]], x, lim, name, element) for f, t, x, lim, name, element in branches
             if groups[f] in node and groups[t] in node and groups[f] != groups[t]]
     fr = np.array([k[0] for k in kept], int)
     to = np.array([k[1] for k in kept], int)
     xs = np.array([k[2] for k in kept], float)
     lims = np.array([k[3] for k in kept], float) * limit_scale
     slack = node[slack_bus]
-    return DCNetwork(len(ordered), slack, fr, to, xs, lims, tuple(k[4] for k in kept), node_of,
-                     ptdf_matrix(len(ordered), slack, fr, to, xs), s_base)
+    return DCNetwork(len(ordered), slack, fr, to, xs, lims, lims.copy(), tuple(k[4] for k in kept), node_of,
+                     ptdf_matrix(len(ordered), slack, fr, to, xs), s_base, tuple(k[5] for k in kept))
 
 
 @attrs.frozen
@@ -209,27 +235,35 @@ def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndar
     g_map[[o.node for o in offers], np.arange(k)] = 1.0
     h = network.ptdf @ g_map  # branch × offer
     base = network.ptdf @ d
-    finite = np.isfinite(network.limit_mw)
-    a_ub = np.vstack([h[finite], -h[finite]])
-    b_ub = np.concatenate([network.limit_mw[finite] + base[finite], network.limit_mw[finite] - base[finite]])
+    up, dn = np.isfinite(network.limit_mw), np.isfinite(network.limit_back_mw)
+    a_ub = np.vstack([h[up], -h[dn]])
+    b_ub = np.concatenate([network.limit_mw[up] + base[up], network.limit_back_mw[dn] - base[dn]])
+    soft = np.flatnonzero(np.isfinite(np.concatenate([network.penalty[up], network.penalty[dn]])))
+    if soft.size:  # one slack (MW beyond the limit) per soft row, at the branch's penalty
+        relax = np.zeros((len(b_ub), soft.size))
+        relax[soft, np.arange(soft.size)] = -1.0
+        a_ub = np.hstack([a_ub, relax])
+        c = np.concatenate([c, np.concatenate([network.penalty[up], network.penalty[dn]])[soft]])
+    bounds = list(zip(low, q)) + [(0.0, None)] * soft.size
     res = linprog(c, A_ub=a_ub if a_ub.size else None, b_ub=b_ub if a_ub.size else None,
-                  A_eq=np.ones((1, k)), b_eq=[d.sum()], bounds=list(zip(low, q)), method="highs")
+                  A_eq=np.hstack([np.ones((1, k)), np.zeros((1, soft.size))]), b_eq=[d.sum()], bounds=bounds,
+                  method="highs")
     m = len(network.x_pu)
     if res.status != 0:
         nan = np.full(network.n_nodes, np.nan)
         return MarketResult(np.zeros(k), nan, np.full(m, np.nan), float("nan"), np.zeros(m, bool), float("nan"),
                             False, str(res.message))
-    g = res.x
+    g = res.x[:k]
     lam = float(res.eqlin.marginals[0])
     mu = np.zeros(m)
     if a_ub.size:
-        nf = int(finite.sum())
+        n_up = int(up.sum())
         mu_up = np.zeros(m)
         mu_dn = np.zeros(m)
-        mu_up[finite] = res.ineqlin.marginals[:nf]
-        mu_dn[finite] = res.ineqlin.marginals[nf:]
+        mu_up[up] = res.ineqlin.marginals[:n_up]
+        mu_dn[dn] = res.ineqlin.marginals[n_up:]
         mu = mu_up - mu_dn
     lmp = lam + network.ptdf.T @ mu
     flow = network.ptdf @ (g_map @ g - d)
     congested = np.abs(mu) > tol
-    return MarketResult(g, lmp, flow, lam, congested, float(c @ g), True, str(res.message))
+    return MarketResult(g, lmp, flow, lam, congested, float(c[:k] @ g), True, str(res.message))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -16,15 +16,32 @@ from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
 from powergrid_protocols.common import (
+    Meter,
     devices_of,
     dg_marginal,
+    injection_mw,
+    kind,
     meter_of,
     mw_range,
     project_pending,
     read_extra,
     set_pending_mw,
 )
-from powergrid_protocols.lmp.dcopf import MarketResult, Offer, clear_market, dc_network
+from powergrid_protocols.lmp.dcopf import DCNetwork, MarketResult, Offer, clear_market, dc_network
+
+
+def with_pcc_agreements(dc: DCNetwork, meters: Iterable[Meter], penalty: float = np.inf) -> DCNetwork:
+    """``dc`` with each meter's branch (the trafo or line its GridConnection meters) limited to the meter's
+    ``import_limit_mw`` into its microgrid and ``export_limit_mw`` out of it, MW (the import is the branch's from → to
+    flow, or to → from for a line metered with sign −1), exceeded at ``penalty`` $/MWh; a meter at an ext_grid or at
+    a branch out of the model limits nothing."""
+    for meter in meters:
+        if (meter.element, meter.row) in dc.elements:
+            p = meter.device.params
+            imp, exp = p.import_limit_mw, p.export_limit_mw
+            fwd, back = (imp, exp) if getattr(meter.device, "sign", 1.0) > 0 else (exp, imp)
+            dc = dc.with_limits(dc.elements.index((meter.element, meter.row)), fwd, back, penalty)
+    return dc
 
 
 @attrs.frozen
@@ -35,6 +52,11 @@ class LMPParams:
     limit_scale: float = quantity("1", 1.0, gt=0, doc="scales every branch rating of the DC model")
     grid_offer_mw: float = quantity("MW", 1000.0, gt=0, doc="what the slack sells, and buys, at the market price")
     settle_at_lmp: bool = flag(True, doc="bill the PCC import at the participant's LMP instead of the meter price")
+    pcc_limits: bool = flag(True, doc="limit each participant's PCC branch to its meter's import_limit_mw (MW into "
+                                      "the microgrid) and export_limit_mw (MW out), within the branch rating")
+    pcc_penalty: float = quantity("$/MWh", 1000.0, gt=0, doc="price of each MW the market schedules beyond a PCC "
+                                  "agreement; above price_max, so it is paid only when the offers behind the PCC "
+                                  "cannot keep it within the agreement")
 
 
 class LMPMarket(HorizontalProtocol):
@@ -57,6 +79,14 @@ class LMPMarket(HorizontalProtocol):
     and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
     Branch flows on binding limits separate the LMPs (reported as ``congested``).
 
+    With ``pcc_limits`` (the default) the market honours the interconnection agreements the scenario scores: each
+    participant's PCC branch (the trafo or line its GridConnection meters) carries at most the meter's
+    ``import_limit_mw`` into the microgrid and ``export_limit_mw`` out of it (MW; the lower of each and the branch
+    rating), so a congested PCC prices its microgrid at its own marginal offer. Without it the market may clear
+    flows that the meter scores as safety. A meter at an ext_grid, or without limits below the rating, limits nothing.
+    The limits are soft: when the microgrid's offers cannot keep its PCC within them, the market clears the excess at
+    ``pcc_penalty`` $/MWh (its LMP is then λ plus the penalty), so withholding an offer does not make the market fail.
+
     A failed market (infeasible or unsolved DC-OPF) publishes no LMP: its prices are *stale*.
     The DG setpoints are left as the participants chose them, every participant keeps the
     meter price of the tick (its devices' price, its observation, its PCC bill), and the
@@ -69,6 +99,10 @@ class LMPMarket(HorizontalProtocol):
     def attach(self, net: Any) -> None:
         """Build the DC model from the environment's pandapower net."""
         self.dc = dc_network(net, limit_scale=self.params.limit_scale)
+        self.meters = {a.id: meter_of(a) for a in self.participants}
+        if self.params.pcc_limits:
+            self.dc = with_pcc_agreements(self.dc, [m for m in self.meters.values() if m is not None],
+                                          self.params.pcc_penalty)
         node_of = self.dc.node_of
         # the loads the AC flow serves: in service, at a bus the DC model holds (an out-of-service bus has no node)
         load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
@@ -78,7 +112,6 @@ class LMPMarket(HorizontalProtocol):
         self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
                         else net.load.p_mw.to_numpy(float))[served]
         self._slack = self.dc.slack
-        self.meters = {a.id: meter_of(a) for a in self.participants}
         self.node: dict[str, int] = {}
         for agent in self.participants:  # a device at a bus out of the model (out of service) has no node
             devs = [d for d in agent.devices() if node_of[d.bus] >= 0]
@@ -86,8 +119,10 @@ class LMPMarket(HorizontalProtocol):
             self.node[agent.id] = int(node_of[devs[0].bus]) if devs else self.dc.slack
         #: each participant's DGs at buses of the DC model (one at an out-of-service bus injects nothing)
         self.dgs = {a.id: [d for d in devices_of(a, ("DG",)) if node_of[d.bus] >= 0] for a in self.participants}
-        #: each participant's PVs at buses of the DC model (what they inject is taken off the demand)
-        self.pvs = {a.id: [d for d in devices_of(a, ("PV",)) if node_of[d.bus] >= 0] for a in self.participants}
+        #: each participant's other devices at buses of the DC model (PV, ESS, …; what they inject is taken off the
+        #: demand): all but its DGs and its meter
+        self.others = {a.id: [d for d in a.devices() if node_of[d.bus] >= 0 and kind(d) not in ("DG", "GridConnection")]
+                       for a in self.participants}
         self.reset(np.random.default_rng(0))
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -143,8 +178,8 @@ class LMPMarket(HorizontalProtocol):
         self.load_mw = np.bincount(self._load_node, m * self._load_p, self.dc.n_nodes)
         demand = self.load_mw.copy()
         for agent in self.participants:
-            for d in self.pvs[agent.id]:  # what it injects now: f·P_av, curtailed by its pending action
-                demand[self.dc.node_of[d.bus]] -= d.device.injection_mw(d.pending, ctx)
+            for d in self.others[agent.id]:  # what it injects now under its pending action (PV: f·P_av; ESS: its MW)
+                demand[self.dc.node_of[d.bus]] -= injection_mw(d, d.pending, ctx) or 0.0
             for d in self.dgs[agent.id]:  # a DG runs its low end (p_min, ramp window) whatever clears: offers are above it
                 demand[self.dc.node_of[d.bus]] -= mw_range(d)[0]
         offers, owners = self.offers(actions, ctx)
