@@ -187,6 +187,9 @@ class DG(Device):
         self.observation_space = box([0.0, 0.0, 0.0] + [-1.0] * (n_obs - 3), [1.0] * n_obs)
         self.on = p.on_init or not p.commitment
         self.hours_in_state = 0.0
+        # the outputs the rule weighs (MW) and their fuel cost ($/h): fixed by the params, built once
+        self._grid = np.linspace(p.p_min_mw, p.p_max_mw, 61)
+        self._grid_fuel = np.array([self.fuel_cost_per_h(x) for x in self._grid])
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
@@ -275,15 +278,19 @@ class DG(Device):
         self.cost = (self.fuel_cost_per_h(power) * dt if on else 0.0) + (p.startup_cost if switched and on else 0.0)
         self.safety = 0.0
 
-    def rule_action(self, ctx: StepContext) -> np.ndarray:
-        """Profit-maximising output at ``ctx.price`` over a grid of outputs; commit when the profit is positive."""
-        p = self.params
-        grid = np.linspace(p.p_min_mw, p.p_max_mw, 61)
-        profit = np.array([ctx.price * x - self.fuel_cost_per_h(x) for x in grid])
+    def best_output(self, price: float) -> tuple[float, float]:
+        """``(MW, $/h)``: the output among 61 evenly spaced on ``[p_min, p_max]`` that maximises the profit
+        ``price·p − fuel_cost_per_h(p)`` at ``price`` $/MWh, and that profit."""
+        profit = price * self._grid - self._grid_fuel
         best = int(np.argmax(profit))
-        values = {"p": float(grid[best])}
-        if p.commitment:
-            values["u"] = 1.0 if profit[best] > 0 else 0.0
+        return float(self._grid[best]), float(profit[best])
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        """:meth:`best_output` at ``ctx.price``; commit when its profit is positive."""
+        mw, profit = self.best_output(ctx.price)
+        values = {"p": mw}
+        if self.params.commitment:
+            values["u"] = 1.0 if profit > 0 else 0.0
         return self.actions.pack(**values)
 
     def observe_values(self) -> list[float]:

@@ -10,10 +10,10 @@ import gymnasium
 import numpy as np
 
 from powergrid.agents import DeviceAgent
-from powergrid.devices import StepContext, box
+from powergrid.devices import StepContext, box, export_price
 from powergrid.params import UNLIMITED, quantity, text
 from powergrid.protocols import Directive, VerticalProtocol
-from powergrid_protocols.common import DISPATCHABLE, check_kinds, finite_or, injection_mw, kind, mw_range
+from powergrid_protocols.common import DISPATCHABLE, check_kinds, dg_marginal, finite_or, injection_mw, kind, mw_range
 
 
 @attrs.frozen
@@ -67,18 +67,24 @@ class PriceSignal(VerticalProtocol):
 @attrs.frozen
 class SetpointParams:
     margin_mw: float = quantity("MW", 0.05, ge=0, doc="the rule keeps its meter's predicted exchange this far inside "
-                                                      "the import and export limits")
+                                                      "the import and export limits, and lets this much predicted "
+                                                      "export stand (the reading lags)")
 
 
 class Setpoint(VerticalProtocol):
     """The parent's action is the concatenation of its children's actions (in child order).
 
     Each part is projected onto that child's action space (its limits) and sent as the
-    child's action. Rule: every child's own rule, kept inside the import and export limits of the parent's
-    ``GridConnection`` child (when it has one with a limit) by :meth:`headroom`.
+    child's action. Rule: every child's own rule; with a ``GridConnection`` child, from the second tick, the stores
+    shave its peak under a demand charge (:meth:`shave`), then the DGs hold back an export paid below the price
+    (:meth:`export_value`), then the setpoints are kept inside its import and export limits (:meth:`headroom`), the
+    last word being the limits'.
     """
 
     Params = SetpointParams
+    #: MW of the predicted export a horizontal protocol's rule takes over (P2P trading withholds and offers up to its
+    #: ``q_max_mw``): :meth:`export_value` holds back only the export beyond it (at least ``margin_mw``).
+    traded_export_mw = 0.0
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
@@ -96,9 +102,13 @@ class Setpoint(VerticalProtocol):
         meters = [c.device for c in devices if kind(c) == "GridConnection"]
         limited = [m for m in meters if min(m.params.import_limit_mw, m.params.export_limit_mw) < UNLIMITED]
         self._meter = limited[0] if limited else None
+        self._pcc = limited[0] if limited else (meters[0] if meters else None)  # the reading the rule predicts from
         # the children whose setpoint the rule may move: devices with an action (not the meter)
         self._movable = [i for i, (c, n) in enumerate(zip(parent.children, sizes))
                          if n and c in devices and kind(c) != "GridConnection"]
+        # an export paid below the price: the DGs whose output the rule values at the export price
+        sells_low = self._pcc is not None and self._pcc.params.sell_ratio < 1
+        self._dgs = [i for i in self._movable if sells_low and kind(parent.children[i]) == "DG"]
         self._idle = [np.clip(np.zeros(s.shape, np.float32), s.low, s.high) for s in spaces]
         # under a demand charge the rule shaves the meter's peak with the stores (ESS: a feasible range and a store)
         charged = self._meter is not None and self._meter.params.demand_charge > 0
@@ -124,10 +134,13 @@ class Setpoint(VerticalProtocol):
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
-        if self._meter is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
+        if self._pcc is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
             if self._stores:
                 self.shave(parts, ctx)
-            self.headroom(parts, ctx)
+            if self._dgs:
+                self.export_value(parts, ctx)
+            if self._meter is not None:
+                self.headroom(parts, ctx)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def shave(self, parts: list[np.ndarray], ctx: StepContext) -> None:
@@ -158,7 +171,32 @@ class Setpoint(VerticalProtocol):
         children = self.parent.children
         plan = {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
         last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
-        return plan, self._meter.import_mw + last - sum(plan.values())
+        return plan, self._pcc.import_mw + last - sum(plan.values())
+
+    def export_value(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+        """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
+        predicted import < 0, :meth:`predict`) and an exported MWh is paid ``s = export_price(price, sell_ratio)``,
+        below the price each DG's own rule weighs its output against: dearest marginal cost first, each to the larger
+        of the output that brings the predicted export down to ``margin_mw`` (what a lagging reading may miss of a
+        rising load; ``traded_export_mw`` when larger) and its profit-maximising output at ``s``
+        (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible range. The MW that offset an import
+        stay valued at the price. Causal: the last reading and the setpoints.
+        """
+        children = self.parent.children
+        plan, predicted = self.predict(parts, ctx)
+        left = -predicted - max(self.params.margin_mw, self.traded_export_mw)  # MW of export to hold back
+        if left <= 0 or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
+            return
+        sell = float(export_price(ctx.price, self._pcc.params.sell_ratio))
+        for i in sorted(self._dgs, key=lambda i: -dg_marginal(children[i], plan[i])):
+            lo, hi = mw_range(children[i], parts[i])
+            p = max(plan[i] - left, min(max(children[i].device.best_output(sell)[0], lo), hi))
+            if p < plan[i]:
+                parts[i] = np.array(parts[i], np.float32)
+                parts[i][0] = p
+                left -= plan[i] - p
+            if left <= 0:
+                break
 
     def headroom(self, parts: list[np.ndarray], ctx: StepContext) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards

@@ -1,0 +1,93 @@
+"""The ``setpoint`` rule values a DG's exported MWh at the export price: where its meter would export (predicted from
+its last reading, as :meth:`Setpoint.headroom` predicts) and the grid pays ``sell_ratio·price``, it lowers the DG to the
+larger of the output that brings the export down to the margin (0.05 MW: the reading lags) and its profit-maximising
+output at ``sell_ratio·price``. case33bw
+(≈ 2.2 MW of load at 0 h) with the built-in daily shapes from 0 h, 15-minute ticks; a DG of fuel cost
+``10·p² + 20·p`` $/h (marginal cost ``20 + 20·p`` $/MWh, 0–1 MW) and a wind farm that makes the feeder export."""
+
+from __future__ import annotations
+
+import pytest
+
+from powergrid.env import MultiAgentPowerGridEnv
+
+DG = {"id": "dg", "type": "DG", "bus": 17, "params": {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 20.0}}
+
+
+def _env(wind_mw: float, sell_ratio: float = 0.5) -> MultiAgentPowerGridEnv:
+    """The microgrid after tick 0 played by the rule (the DG at 1 MW: at tick 0 the meter has no reading)."""
+    devices = [DG] + ([{"id": "wind", "type": "Wind", "bus": 1, "params": {"p_rated_mw": wind_mw}}] if wind_mw else [])
+    meter = {"id": "meter", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid", "sell_ratio": sell_ratio}}
+    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": "setpoint",
+              "children": [d["id"] for d in devices] + ["meter"]}
+    config = {"name": "export", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
+              "spaces": {"action": "physical"}, "agents": [parent, *devices, meter]}
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=0)
+    env.step({"mg": env.rule_action("mg")})
+    assert env.scenario.agents["dg"].device.p_mw == 1.0
+    return env
+
+
+def _rule_dg_mw(env: MultiAgentPowerGridEnv, price: float) -> float:
+    env.ctx.price = price
+    return float(env.rule_action("mg")[0])
+
+
+def test_the_dg_best_output_is_the_quadratic_optimum():
+    dg = _env(0.0).scenario.agents["dg"].device
+    assert dg.best_output(30.0) == (pytest.approx(0.5), pytest.approx(30 * 0.5 - (10 * 0.25 + 20 * 0.5)))
+    assert dg.best_output(10.0)[0] == 0.0 and dg.best_output(100.0)[0] == 1.0  # below b: off; above: p_max
+
+
+def test_an_export_paid_at_half_the_price_holds_the_dg_at_its_export_value_output():
+    env = _env(8.0)  # ≈ 2.1 MW of export with the DG at 1 MW
+    assert env.scenario.agents["meter"].device.import_mw < -2.0
+    env.ctx.price = 60.0
+    assert env.scenario.agents["dg"].device.rule_action(env.ctx)[0] == 1.0  # its own rule: MC 20 + 20·p < 60 up to p_max
+    # exported MWh earn 0.5·60 = 30 $/MWh: 20 + 20·p = 30 at p = 0.5 MW (the export stays ≈ 1.6 MW > 0)
+    assert _rule_dg_mw(env, 60.0) == pytest.approx(0.5)
+    assert _rule_dg_mw(env, 80.0) == pytest.approx(1.0)  # 0.5·80 = 40: p = 1 MW, p_max
+
+
+def test_the_dg_backs_off_only_as_far_as_the_export():
+    env = _env(4.0)  # ≈ 0.3 MW of export
+    a = env.scenario.agents
+    wind, meter = a["wind"].device, a["meter"].device
+    env.ctx.price = 60.0
+    # the import predicted with the DG at 1 MW: the last reading, the last outputs back, the outputs now
+    predicted = meter.import_mw + 1.0 + wind.p_mw - (1.0 + wind.injection_mw(None, env.ctx))
+    assert -0.5 < predicted < -0.05
+    # the export held at the margin 0.05 MW: above the 0.5 MW of the export price
+    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.05, abs=1e-6)
+
+    # a trading protocol that takes over up to 0.2 MW of the export (P2P: its q_max_mw): only the rest is held back
+    env.scenario.agents["mg"].protocol.traded_export_mw = 0.2
+    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.2, abs=1e-6)
+    env.scenario.agents["mg"].protocol.traded_export_mw = 0.5  # all of it: the DG's own rule stands
+    assert _rule_dg_mw(env, 60.0) == 1.0
+
+
+@pytest.mark.parametrize("wind_mw, sell_ratio", [(0.0, 0.5), (8.0, 1.0)])
+def test_importing_or_paid_the_full_price_the_dg_runs_at_the_price(wind_mw, sell_ratio):
+    env = _env(wind_mw, sell_ratio)
+    assert _rule_dg_mw(env, 36.0) == pytest.approx(0.8)  # 20 + 20·p = 36
+    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0)
+
+
+def test_the_flow_confirms_the_saving():
+    """At the tick's own price (≈ 45 $/MWh: export value 22.5, p = 0.125 MW, on the rule's grid 0.1333) the rule's tick
+    costs the microgrid less than its DG at its own rule (1 MW), by about the fuel saved less the export revenue lost."""
+    costs = {}
+    for name in ("rule", "dg_own"):
+        env = _env(8.0)
+        action = env.rule_action("mg")
+        if name == "dg_own":
+            action[0] = env.scenario.agents["dg"].device.rule_action(env.ctx)[0]
+        assert action[0] == pytest.approx(8 / 60 if name == "rule" else 1.0)
+        price = env.ctx.price
+        env.step({"mg": action})
+        costs[name] = env.agent_costs()["mg"][0]
+    fuel = 10 * (1 - (8 / 60) ** 2) + 20 * (1 - 8 / 60)  # $/h saved
+    expected = (fuel - 0.5 * price * (1 - 8 / 60)) * 0.25  # $ over the 15-minute tick (network losses aside)
+    assert costs["dg_own"] - costs["rule"] == pytest.approx(expected, rel=0.05)
