@@ -211,6 +211,9 @@ class P2PTrading(HorizontalProtocol):
                                    key=lambda i, a=a: DISPATCHABLE.index(kind(a.children[i]))) for a in self.participants}
         self.delivery = {a.id: sorted(devices_of(a, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(kind(d)))
                          for a in self.participants}
+        for a in self.participants:  # the rule's export up to q_max is this market's (withheld and offered), not cut
+            if isinstance(getattr(a, "protocol", None), Setpoint):
+                a.protocol.traded_export_mw = params.q_max_mw
         self._reset_state()
 
     def _reset_state(self) -> None:
