@@ -85,6 +85,10 @@ class Setpoint(VerticalProtocol):
     #: MW of the predicted export a horizontal protocol's rule takes over (P2P trading withholds and offers up to its
     #: ``q_max_mw``): :meth:`export_value` holds back only the export beyond it (at least ``margin_mw``).
     traded_export_mw = 0.0
+    #: The network loads behind its meter as ``(rows of ctx.load_multipliers, MW at multiplier 1)``, whose change since
+    #: the last reading :meth:`predict` adds; set by a horizontal protocol that knows the network and clears against
+    #: the tick's load (the LMP market); None: the rest of the microgrid as it was.
+    meter_loads: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
@@ -167,11 +171,17 @@ class Setpoint(VerticalProtocol):
 
     def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
         """The movable children's injections under ``parts`` (MW, by index; those that can be predicted) and the
-        meter's import predicted from them (MW; :meth:`headroom`)."""
+        meter's import predicted from them (MW; :meth:`headroom`), plus the change of the :attr:`meter_loads` since
+        the last reading (MW)."""
         children = self.parent.children
         plan = {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
         last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
-        return plan, self._pcc.import_mw + last - sum(plan.values())
+        predicted = self._pcc.import_mw + last - sum(plan.values())
+        if self.meter_loads is not None and 0 < ctx.tick < len(ctx.load_multipliers):
+            rows, mw = self.meter_loads
+            m = ctx.load_multipliers
+            predicted += float((m[ctx.tick, rows] - m[ctx.tick - 1, rows]) @ mw)
+        return plan, predicted
 
     def export_value(self, parts: list[np.ndarray], ctx: StepContext) -> None:
         """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
@@ -204,12 +214,13 @@ class Setpoint(VerticalProtocol):
         (MW).
 
         Prediction, from what the parent knows before the flow: ``base − Σ P_i``, with ``base`` the meter's last
-        settled import plus the last injections ``p_mw`` of the movable children (the rest of the microgrid as it was)
-        and ``P_i`` their injections under ``parts`` (:func:`injection_mw`). Over the import limit the children whose
-        rule draws more than their zero action (charging, electrolysis, EV charging, recovering a backlog) are
-        scaled by one factor ``α ∈ [0, 1]`` towards it, just enough; over the export limit those that inject more
-        (discharging, generation). A child whose scaled action draws (injects) more than its share (a minimum
-        load) takes its zero action; a child whose injection cannot be predicted keeps its rule.
+        settled import plus the last injections ``p_mw`` of the movable children (the rest of the microgrid as it was,
+        but for the change of its :attr:`meter_loads`) and ``P_i`` their injections under ``parts``
+        (:func:`injection_mw`). Over the import limit the children whose rule draws more than their zero action
+        (charging, electrolysis, EV charging, recovering a backlog) are scaled by one factor ``α ∈ [0, 1]`` towards
+        it, just enough; over the export limit those that inject more (discharging, generation). A child whose scaled
+        action draws (injects) more than its share (a minimum load) takes its zero action; a child whose injection
+        cannot be predicted keeps its rule.
         """
         children, m, margin = self.parent.children, self._meter, self.params.margin_mw
         plan, predicted = self.predict(parts, ctx)

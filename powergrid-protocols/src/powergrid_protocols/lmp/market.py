@@ -28,6 +28,7 @@ from powergrid_protocols.common import (
     set_pending_mw,
 )
 from powergrid_protocols.lmp.dcopf import DCNetwork, MarketResult, Offer, clear_market, dc_network
+from powergrid_protocols.vertical import Setpoint
 
 
 def with_pcc_agreements(dc: DCNetwork, meters: Iterable[Meter], penalty: float = np.inf) -> DCNetwork:
@@ -105,13 +106,19 @@ class LMPMarket(HorizontalProtocol):
                                           self.params.pcc_penalty)
         node_of = self.dc.node_of
         # the loads the AC flow serves: in service, at a bus the DC model holds (an out-of-service bus has no node)
-        load_node = node_of[[list(net.bus.index).index(b) for b in net.load.bus]]
+        load_bus = np.array([list(net.bus.index).index(b) for b in net.load.bus], np.int64)  # bus positions
+        load_node = node_of[load_bus]
         served = net.load.in_service.to_numpy(bool) & (load_node >= 0)
         self._load_rows = np.flatnonzero(served)
         self._load_node = load_node[served]
         self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
                         else net.load.p_mw.to_numpy(float))[served]
         self._slack = self.dc.slack
+        for agent in self.participants:  # a setpoint rule predicts its import with the load the market clears against
+            meter = self.meters[agent.id]
+            if isinstance(getattr(agent, "protocol", None), Setpoint) and meter is not None:
+                behind = np.isin(load_bus[served], meter.device.billed_buses(net))  # the loads its meter serves
+                agent.protocol.meter_loads = (self._load_rows[behind], self._load_p[behind])
         self.node: dict[str, int] = {}
         for agent in self.participants:  # a device at a bus out of the model (out of service) has no node
             devs = [d for d in agent.devices() if node_of[d.bus] >= 0]

@@ -1,0 +1,50 @@
+"""Under the LMP market the ``setpoint`` rule predicts its meter's import with the change of the loads behind it (the
+load the market clears against), so its battery does not charge into its PCC agreement at the morning ramp.
+lmp_market.yaml (physical actions), reset seed 11, every agent on its rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.protocols.test_lmp import _lmp_env_mg1
+
+
+def test_the_rule_battery_charges_within_the_agreement_at_the_morning_ramp():
+    """Tick 7 of day 11: mg1's loads rise by ≈ 0.33 MW over the hour (their multipliers 0.46 → 0.78) and the price is
+    low (10.8 $/MWh), so the battery's own rule charges 0.3 MW. From the last reading alone (0.56 MW, the rest as it
+    was) the import was predicted at 0.87 MW: the battery charged, the PCC bound at 1.2 MW and mg1's whole import was
+    billed at its DG's 91 $/MWh (111 $ for the hour; 10 $ with the battery idle). With the loads' change the
+    prediction is the reading plus that change, the charge is cut to hold it at 1.2 − 0.05 MW, and the market clears
+    one price."""
+    env = _lmp_env_mg1(lambda data: None)
+    market, proto = env.scenario.horizontal[0], env.scenario.agents["mg1"].protocol
+    ess, meter = env.scenario.agents["mg1_ess"].device, env.scenario.agents["mg1_pcc"].device
+    env.reset(seed=11)
+    for _ in range(7):
+        env.step({a: env.rule_action(a) for a in env.agents})
+    assert ess.rule_action(env.ctx)[0] == pytest.approx(-0.3)  # the battery's own rule: charge at full power
+    action = env.rule_action("mg1")
+    assert -0.3 < float(action[proto._slices[0]][0]) < -0.2  # the setpoint rule lets it charge a part (0.24 MW)
+    # by hand: the loads behind mg1's meter (its trafo mg1.pcc) are its zone's, 1.0 MW at their base; the prediction
+    # adds their change
+    net = env.net
+    zone = net.bus.zone.astype(str).to_numpy()[[list(net.bus.index).index(b) for b in net.load.bus]] == "mg1"
+    rows, mw = proto.meter_loads
+    np.testing.assert_array_equal(rows, np.flatnonzero(zone & net.load.in_service.to_numpy(bool)))
+    np.testing.assert_allclose(mw, (net.load.p_mw * net.load.scaling).to_numpy(float)[rows])
+    assert mw.sum() == pytest.approx(1.0)
+    m = env.ctx.load_multipliers
+    change = float((m[7, rows] - m[6, rows]) @ mw)
+    assert 0.3 < change < 0.36
+    parts = [np.asarray(action[s], np.float32) for s in proto._slices]
+    _, predicted = proto.predict(parts, env.ctx)
+    proto.meter_loads = None
+    _, stale = proto.predict(parts, env.ctx)  # the same setpoints from the reading alone
+    proto.meter_loads = (rows, mw)
+    assert predicted - stale == pytest.approx(change, abs=1e-9)
+    assert predicted == pytest.approx(1.2 - 0.05, abs=1e-6)  # held at the import limit less the margin
+    env.step({a: env.rule_action(a) for a in env.agents} | {"mg1": action})
+    info = market.info()
+    assert "mg1.pcc" not in info["congested"] and info["lmp"]["mg1"] == pytest.approx(info["system_lambda"])
+    assert meter.import_mw == pytest.approx(predicted, abs=0.02) and meter.import_mw < 1.2  # the flow confirms it
