@@ -46,6 +46,7 @@ def test_the_import_limit_binds_and_prices_the_microgrid_at_its_own_offer():
     assert r.congested.tolist() == [False, True] and r.cost == pytest.approx(30.0 * 3.2 + 90.0 * 0.3)
     shadow = (r.cost - cost_at(feeder(1.3, 0.5), offers, demand)) / 0.1
     assert shadow == pytest.approx(60.0) and shadow == pytest.approx(r.lmp[2] - r.lmp[1])
+    np.testing.assert_allclose(r.congestion_price, [0.0, 60.0], atol=1e-9)  # the PCC's, from → to (import)
     for back in (0.0, 0.3, 100.0):  # the reverse limit does not bind: any export limit clears the same
         assert cost_at(feeder(1.2, back), offers, demand) == pytest.approx(r.cost)
     lmp, g, _ = b_theta_lmp(net, offers, demand)  # the same LP in B-theta form, duals of the nodal balances
@@ -71,6 +72,7 @@ def test_the_export_limit_binds_in_its_own_direction_only():
     assert r.congested.tolist() == [False, True]
     shadow = (r.cost - cost_at(feeder(1.2, 0.6), offers, demand)) / 0.1
     assert shadow == pytest.approx(10.0) and shadow == pytest.approx(r.lmp[1] - r.lmp[2])
+    np.testing.assert_allclose(r.congestion_price, [0.0, -10.0], atol=1e-9)  # the back (export) limit's
     for forward in (0.0, 0.5, 100.0):  # the import limit does not bind
         assert cost_at(feeder(forward, 0.5), offers, demand) == pytest.approx(r.cost)
     lmp, _, _ = b_theta_lmp(net, offers, demand)
@@ -100,6 +102,7 @@ def test_a_meter_on_a_line_fed_from_its_to_side_limits_the_import_in_that_direct
     r = clear_market(dc, [Offer(dc.slack, 30.0, 100.0, "grid", 100.0), Offer(int(dc.node_of[1]), 90.0, 0.6)], demand)
     assert r.flow_mw[0] == pytest.approx(-1.2) and r.dispatch_mw[1] == pytest.approx(0.3)  # 1.2 MW imported
     assert r.lmp[dc.node_of[1]] == pytest.approx(90.0)
+    assert r.congestion_price[0] == pytest.approx(30.0 - 90.0)  # from (microgrid) → to (grid): the back limit binds
     rating = np.sqrt(3.0) * 12.47 * 0.4  # MW: the line's thermal rating stays without a meter
     assert with_pcc_agreements(dc_network(net), []).limit_back_mw[0] == pytest.approx(rating)
 
@@ -117,10 +120,42 @@ def test_a_soft_pcc_limit_the_offers_cannot_meet_clears_at_its_penalty():
     assert r.success and r.congested.tolist() == [False, True]
     np.testing.assert_allclose(r.flow_mw, [3.5, 1.5], atol=1e-9)
     np.testing.assert_allclose(r.lmp, [30.0, 30.0, 1030.0], atol=1e-6)
+    np.testing.assert_allclose(r.excess_mw, [0.0, 0.3], atol=1e-9)  # MW scheduled beyond the agreement
     assert r.cost == pytest.approx(30.0 * 3.5)  # the offers' cost, without the penalty
     r = clear_market(net, [GRID, Offer(2, 90.0, 0.6, "mg")], demand)
     np.testing.assert_allclose(r.dispatch_mw, [3.2, 0.3], atol=1e-9)
     np.testing.assert_allclose(r.lmp, [30.0, 30.0, 90.0], atol=1e-6)
+    np.testing.assert_allclose(r.excess_mw, 0.0, atol=1e-9)
+
+
+def test_an_agreement_softens_only_the_direction_it_limits_and_only_up_to_the_rating():
+    """A 2.0 MW PCC (its rating, both ways) with an import agreement of 1.2 MW at 1000 $/MWh and no export agreement.
+    1.9 MW of load behind it, nothing offered there: 0.7 MW clear beyond the agreement (LMP 30 + 1000); 2.5 MW would
+    cross the rating, which stays hard: the market fails. 2.7 MW of PV on 0.2 MW of load (−2.5 MW of demand) would
+    export 2.5 MW through the 2.0 MW rating: hard, the market fails (it cleared 0.5 MW beyond the rating at
+    1000 $/MWh when an agreement made both directions soft without bound). With a 0.5 MW export agreement 1.9 MW
+    exports clear 1.4 MW beyond it at λ − 1000."""
+    net = feeder(2.0, 2.0).with_limits(1, 1.2, 100.0, penalty=1000.0)
+    assert net.limit_mw[1] == 1.2 and net.limit_back_mw[1] == 2.0
+    assert net.penalty[1] == 1000.0 and np.isinf(net.penalty_back[1]) and net.room_mw[1] == pytest.approx(0.8)
+    r = clear_market(net, [GRID], np.array([0.0, 2.0, 1.9]))
+    assert r.success
+    np.testing.assert_allclose(r.excess_mw, [0.0, 0.7], atol=1e-9)
+    np.testing.assert_allclose(r.lmp, [30.0, 30.0, 1030.0], atol=1e-6)
+    assert r.congestion_price[1] == pytest.approx(1000.0)
+    for demand in (2.5, -2.5):  # beyond the rating either way
+        failed = clear_market(net, [GRID], np.array([0.0, 2.0, demand]))
+        assert not failed.success and np.isnan(failed.excess_mw).all()
+    r = clear_market(net, [GRID], np.array([0.0, 2.0, -1.9]))  # within the rating: exported, nothing beyond
+    np.testing.assert_allclose(r.flow_mw, [0.1, -1.9], atol=1e-9)
+    np.testing.assert_allclose(r.excess_mw, 0.0, atol=1e-9)
+    both = net.with_limits(1, 100.0, 0.5, penalty=1000.0)  # an export agreement as well: that side soft too
+    assert both.limit_mw[1] == 1.2 and both.room_back_mw[1] == pytest.approx(1.5)
+    r = clear_market(both, [GRID], np.array([0.0, 2.0, -1.9]))
+    np.testing.assert_allclose(r.excess_mw, [0.0, 1.4], atol=1e-9)
+    np.testing.assert_allclose(r.lmp, [30.0, 30.0, 30.0 - 1000.0], atol=1e-6)
+    assert r.congestion_price[1] == pytest.approx(-1000.0)
+    assert not clear_market(both, [GRID], np.array([0.0, 2.0, -2.5])).success
 
 
 def _market(pcc_limits: bool):

@@ -10,7 +10,9 @@ transformers ``√(vk%² − vkr%²)/100 · S/sn_mva/parallel`` (taps ignored). 
 lines ``√3·vn_kv·max_i_ka·parallel`` (unity power factor), transformers ``sn_mva·parallel``.
 A branch's limits may differ by direction: ``limit_mw`` bounds the flow from its from bus (a transformer's hv side)
 to its to bus, ``limit_back_mw`` the reverse flow (:meth:`DCNetwork.with_limits`; the ratings bound both).
-A limit with a finite ``penalty`` ($/MWh) is soft: the market may exceed it by ``s`` MW at ``penalty·s`` $/h.
+A limit with a finite penalty (``penalty`` forward, ``penalty_back`` $/MWh) is soft: the market may exceed it by
+``s`` MW at ``penalty·s`` $/h (reported as ``excess_mw``), up to ``room_mw`` / ``room_back_mw`` (a lowered limit's:
+up to the rating it lowered, which stays hard).
 Branch names (``names``, reported as ``congested``): the element's name, else ``"line <index>"``/``"trafo <index>"``.
 
 PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
@@ -20,10 +22,10 @@ PTDF: with the incidence matrix ``A`` (branch × bus) and ``Bf = diag(1/x)·A``,
 Market (:func:`clear_market`): offers ``k`` (bus, price $/MWh, quantity MW, and MW it
 would also buy at that price, ``b_k``: an external grid) and fixed demands ``d`` (MW per bus)::
 
-    minimise   Σ_k c_k g_k + Σ_l p_l·(s⁺_l + s⁻_l)
+    minimise   Σ_k c_k g_k + Σ_l (p_l·s⁺_l + p_back_l·s⁻_l)
     subject to Σ_k g_k = Σ_n d_n                           (λ)
                −F_back − s⁻ ≤ PTDF·(G·g − d) ≤ F + s⁺       (μ⁺, μ⁻)
-               −b_k ≤ g_k ≤ q_k,   s⁺, s⁻ ≥ 0 (only where p_l is finite)
+               −b_k ≤ g_k ≤ q_k,   0 ≤ s ≤ room (only where that direction's penalty is finite)
 
 solved with HiGHS (scipy ``linprog``). LMPs are the sensitivities of the
 optimal cost to the demand at each bus::
@@ -31,7 +33,9 @@ optimal cost to the demand at each bus::
     LMP_n = λ + Σ_l (μ⁺_l − μ⁻_l)·PTDF_{l,n}
 
 (scipy's marginals: μ⁺ ≤ 0 for a binding upper limit; |μ| ≤ p on a soft limit). Without congestion every
-LMP equals λ; a binding branch separates them.
+LMP equals λ; a binding branch separates them. A branch's ``congestion_price`` −(μ⁺ − μ⁻) $/MWh is what one more MW
+of capacity from its from bus to its to bus saves (< 0: its back limit binds); on a radial branch it is
+LMP(to) − LMP(from). The network's constraint rows (finite limits, soft columns, penalties) are built once, with it.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ class DCNetwork:
     """A DC network: ``node_of[bus row]`` is the DC node of each pandapower bus row (−1: not modelled).
 
     ``limit_mw`` / ``limit_back_mw``: MW a branch carries from its from node to its to node / back (inf: no
-    limit); ``penalty``: $/MWh of flow beyond them (inf: a hard limit); ``elements``: each branch's pandapower
+    limit); ``penalty`` / ``penalty_back``: $/MWh of flow beyond each (inf: a hard limit), ``room_mw`` /
+    ``room_back_mw``: MW a soft one may be exceeded by; ``elements``: each branch's pandapower
     ``(table, row position)`` (empty for :func:`make_network`)."""
 
     n_nodes: int
@@ -68,18 +73,53 @@ class DCNetwork:
     elements: tuple[tuple[str, int], ...] = ()
     penalty: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
                                                             takes_self=True))
+    penalty_back: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
+                                                                 takes_self=True))
+    room_mw: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
+                                                            takes_self=True))
+    room_back_mw: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
+                                                                 takes_self=True))
+    #: the LP's branch rows, built once: forward rows then back rows (the finite limits, MW), and one slack column
+    #: per soft row (−1 in it) with its penalty ($/MWh), its bounds (MW) and its branch
+    up: np.ndarray = attrs.field(init=False)
+    dn: np.ndarray = attrs.field(init=False)
+    row_limit: np.ndarray = attrs.field(init=False)
+    relax: np.ndarray = attrs.field(init=False)
+    relax_cost: np.ndarray = attrs.field(init=False)
+    relax_bounds: list[tuple[float, float | None]] = attrs.field(init=False)
+    relax_branch: np.ndarray = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        up, dn = np.isfinite(self.limit_mw), np.isfinite(self.limit_back_mw)
+        pen = np.concatenate([self.penalty[up], self.penalty_back[dn]])
+        soft = np.flatnonzero(np.isfinite(pen))
+        relax = np.zeros((len(pen), soft.size))
+        relax[soft, np.arange(soft.size)] = -1.0
+        room = np.concatenate([self.room_mw[up], self.room_back_mw[dn]])[soft]
+        rows = {"up": up, "dn": dn, "row_limit": np.concatenate([self.limit_mw[up], self.limit_back_mw[dn]]),
+                "relax": relax, "relax_cost": pen[soft],
+                "relax_bounds": [(0.0, float(r) if np.isfinite(r) else None) for r in room],
+                "relax_branch": np.concatenate([np.flatnonzero(up), np.flatnonzero(dn)])[soft]}
+        for name, value in rows.items():
+            object.__setattr__(self, name, value)
 
     def with_limits(self, branch: int, forward_mw: float, back_mw: float, penalty: float = np.inf) -> DCNetwork:
         """The network with branch ``branch``'s limits lowered to ``forward_mw`` (from → to) and ``back_mw``
-        (to → from), MW, and then exceeded (both directions) at ``penalty`` $/MWh (inf: hard). A limit at or above
-        the branch's present one leaves it; if neither is lowered the branch is unchanged."""
-        if forward_mw >= self.limit_mw[branch] and back_mw >= self.limit_back_mw[branch]:
+        (to → from), MW, each lowered one then exceeded at ``penalty`` $/MWh (inf: hard) up to the limit it lowered
+        (a rating stays hard). A limit at or above the branch's present one leaves it as it was; if neither is
+        lowered the branch is unchanged."""
+        lower_fwd, lower_back = forward_mw < self.limit_mw[branch], back_mw < self.limit_back_mw[branch]
+        if not (lower_fwd or lower_back):
             return self
-        fwd, back, pen = self.limit_mw.copy(), self.limit_back_mw.copy(), self.penalty.copy()
-        fwd[branch] = min(fwd[branch], forward_mw)
-        back[branch] = min(back[branch], back_mw)
-        pen[branch] = penalty
-        return attrs.evolve(self, limit_mw=fwd, limit_back_mw=back, penalty=pen)
+        new = {}
+        for lower, mw, limit, pen, room in ((lower_fwd, forward_mw, "limit_mw", "penalty", "room_mw"),
+                                            (lower_back, back_mw, "limit_back_mw", "penalty_back", "room_back_mw")):
+            lim, p, r = getattr(self, limit).copy(), getattr(self, pen).copy(), getattr(self, room).copy()
+            if lower:  # the old limit, and the room beyond it if it was soft, stay the bound
+                r[branch] = lim[branch] + (r[branch] if np.isfinite(p[branch]) else 0.0) - mw
+                lim[branch], p[branch] = mw, penalty
+            new.update({limit: lim, pen: p, room: r})
+        return attrs.evolve(self, **new)
 
 
 def ptdf_matrix(n_nodes: int, slack: int, from_node: np.ndarray, to_node: np.ndarray, x_pu: np.ndarray) -> np.ndarray:
@@ -219,6 +259,8 @@ class MarketResult:
     congested: np.ndarray  # per branch: binding limit
     cost: float
     success: bool
+    congestion_price: np.ndarray  # per branch, $/MWh: saved by 1 MW more capacity from → to (< 0: back)
+    excess_mw: np.ndarray  # per branch, MW cleared beyond its soft limit (either direction)
     message: str = ""
 
 
@@ -235,25 +277,24 @@ def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndar
     g_map[[o.node for o in offers], np.arange(k)] = 1.0
     h = network.ptdf @ g_map  # branch × offer
     base = network.ptdf @ d
-    up, dn = np.isfinite(network.limit_mw), np.isfinite(network.limit_back_mw)
+    up, dn, n_soft = network.up, network.dn, len(network.relax_cost)
     a_ub = np.vstack([h[up], -h[dn]])
-    b_ub = np.concatenate([network.limit_mw[up] + base[up], network.limit_back_mw[dn] - base[dn]])
-    soft = np.flatnonzero(np.isfinite(np.concatenate([network.penalty[up], network.penalty[dn]])))
-    if soft.size:  # one slack (MW beyond the limit) per soft row, at the branch's penalty
-        relax = np.zeros((len(b_ub), soft.size))
-        relax[soft, np.arange(soft.size)] = -1.0
-        a_ub = np.hstack([a_ub, relax])
-        c = np.concatenate([c, np.concatenate([network.penalty[up], network.penalty[dn]])[soft]])
-    bounds = list(zip(low, q)) + [(0.0, None)] * soft.size
+    b_ub = network.row_limit + np.concatenate([base[up], -base[dn]])
+    if n_soft:  # one slack (MW beyond the limit) per soft row, at its penalty
+        a_ub = np.hstack([a_ub, network.relax])
+        c = np.concatenate([c, network.relax_cost])
+    bounds = list(zip(low, q)) + network.relax_bounds
     res = linprog(c, A_ub=a_ub if a_ub.size else None, b_ub=b_ub if a_ub.size else None,
-                  A_eq=np.hstack([np.ones((1, k)), np.zeros((1, soft.size))]), b_eq=[d.sum()], bounds=bounds,
+                  A_eq=np.hstack([np.ones((1, k)), np.zeros((1, n_soft))]), b_eq=[d.sum()], bounds=bounds,
                   method="highs")
     m = len(network.x_pu)
     if res.status != 0:
         nan = np.full(network.n_nodes, np.nan)
         return MarketResult(np.zeros(k), nan, np.full(m, np.nan), float("nan"), np.zeros(m, bool), float("nan"),
-                            False, str(res.message))
+                            False, np.full(m, np.nan), np.full(m, np.nan), str(res.message))
     g = res.x[:k]
+    excess = np.zeros(m)
+    np.add.at(excess, network.relax_branch, res.x[k:])  # each soft row's slack on its branch
     lam = float(res.eqlin.marginals[0])
     mu = np.zeros(m)
     if a_ub.size:
@@ -266,4 +307,4 @@ def clear_market(network: DCNetwork, offers: Sequence[Offer], demand_mw: np.ndar
     lmp = lam + network.ptdf.T @ mu
     flow = network.ptdf @ (g_map @ g - d)
     congested = np.abs(mu) > tol
-    return MarketResult(g, lmp, flow, lam, congested, float(c[:k] @ g), True, str(res.message))
+    return MarketResult(g, lmp, flow, lam, congested, float(c[:k] @ g), True, -mu, excess, str(res.message))
