@@ -537,10 +537,12 @@ def test_one_congested_line_against_the_hand_computed_dc_opf():
 def test_an_iso_above_the_market_keeps_the_rent_its_participants_pay():
     """Who pays whom under the LMP market with an ISO (system agent) above its participants, over a day of
     lmp_market.yaml at branch ratings scaled to 0.3 (Reg1 binds at some ticks). Each participant pays its PCC import
-    at its LMP: the meter bill at the market price (its GridConnection's cost, money to the upstream grid) plus the
-    settlement (LMP − price)·import·dt (money to the market operator, the ISO). The ISO's cost is the system's: its
-    descendants' device costs, the settlements being transfers to it, so ISO cost = Σ participants' costs − Σ
-    settlements at every tick (neither counted twice nor dropped), and Σ payments = grid receipts + the ISO's rent."""
+    at its LMP less its PCC's congestion price on the import within its limits in the market (the 0.75 MW rating
+    in, below the 1.2 MW agreement; the 0.5 MW agreement out): the meter bill at the market price (its
+    GridConnection's cost, money to the upstream grid) plus the settlement (money to the market operator, the ISO).
+    The ISO's cost is the system's: its descendants' device costs, the settlements being transfers to it, so ISO
+    cost = Σ participants' costs − Σ settlements at every tick (neither counted twice nor dropped), and Σ payments =
+    grid receipts + the ISO's rent."""
     import yaml
 
     from powergrid.env import MultiAgentPowerGridEnv
@@ -563,6 +565,8 @@ def test_an_iso_above_the_market_keeps_the_rent_its_participants_pay():
     proto.settle = recording
     env.reset(seed=0)
     pos, mgs = env._agent_pos, ("mg1", "mg2", "mg3")
+    pcc = {m: proto.dc.names.index(f"{m}.pcc") for m in mgs}
+    assert all(proto.rights[m][1:] == pytest.approx((1.0, 0.75, 0.5)) for m in mgs)  # hv → lv: in 0.75, out 0.5 MW
     rent_ticks = 0
     for _ in range(24):
         env.step({"mg1": np.zeros(env.action_space("mg1").shape, np.float32)})
@@ -570,9 +574,12 @@ def test_an_iso_above_the_market_keeps_the_rent_its_participants_pay():
         rent = sum(settled.get(m, (0.0, 0.0))[0] for m in mgs)
         assert cost[pos["iso"]] == pytest.approx(sum(cost[pos[m]] for m in mgs) - rent, abs=1e-9)
         result, dt = env.last_result, env.ctx.dt_h
-        for m in mgs:  # what each pays in all: its import at its LMP
+        for m in mgs:  # what each pays in all: its import at its LMP less its PCC's rent within its limits
             meter, bill = proto.meters[m], env.scenario.agents[f"{m}_pcc"].device.cost
-            assert bill + settled.get(m, (0.0, 0.0))[0] == pytest.approx(proto.lmp[m] * meter.flow(result) * dt, abs=1e-9)
+            flow = meter.flow(result)
+            price = 0.0 if proto.stale else proto.result.congestion_price[pcc[m]]  # stale: the meter price alone
+            paid = proto.lmp[m] * flow - price * np.clip(flow, -0.5, 0.75)
+            assert bill + settled.get(m, (0.0, 0.0))[0] == pytest.approx(paid * dt, abs=1e-9)
         rent_ticks += abs(rent) > 1.0 and bool(proto.result.congested.any())
     assert rent_ticks > 0
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
 from powergrid_devices.grid_connection import GridConnection, GridConnectionParams
 from powergrid_protocols.common import Meter
 from powergrid_protocols.lmp import Offer, clear_market, dc_network, make_network
@@ -184,13 +185,14 @@ def test_a_participant_withholding_its_offer_pays_the_penalty_and_the_market_cle
     """lmp_market.yaml, day 2, mg1 on its rule but offering 0 MW: its DG's MW never reach the market, so on the ticks
     its PCC would import more than 1.2 MW the market clears the excess at pcc_penalty (mg1's LMP = λ + 1000 $/MWh)
     instead of failing (with hard limits 21 of 288 markets went stale over seeds 0-11, each billing mg1 at the meter
-    price: withholding beat the rule by 35.7 $/day, -1064.6 against -1100.3). Its day costs more than the rule's."""
+    price: withholding beat the rule by 35.7 $/day, -1064.6 against -1100.3). The market reports the MW it schedules
+    beyond the agreement (info ``excess_mw``); mg1 pays the penalty on them, so its day costs more than the rule's."""
     env = _lmp_env_mg1(lambda data: None)
     market, mg1 = env.scenario.horizontal[0], env._agent_ids.index("mg1")
     costs = []
     for withhold in (False, True):
         env.reset(seed=2)
-        cost, penalised = 0.0, 0
+        cost, penalised, excess = 0.0, 0, 0.0
         while env.agents:
             action = np.array(env.rule_action("mg1"), np.float32)
             if withhold:
@@ -198,11 +200,14 @@ def test_a_participant_withholding_its_offer_pays_the_penalty_and_the_market_cle
             env.step({"mg1": action})
             info = market.info()
             assert info["success"] and not info["stale"]
-            penalised += info["lmp"]["mg1"] == pytest.approx(info["system_lambda"] + 1000.0)
+            over = info["lmp"]["mg1"] == pytest.approx(info["system_lambda"] + 1000.0)
+            assert over == (info["excess_mw"].get("mg1.pcc", 0.0) > 1e-6)
+            penalised += over
+            excess += info["excess_mw"].get("mg1.pcc", 0.0)
             cost += float(env._cost_safe[0, mg1])
         assert penalised >= (4 if withhold else 0) and (withhold or penalised == 0)
         costs.append(cost)
-    assert costs[1] > costs[0] + 1000.0
+    assert excess > 0.3 and costs[1] > costs[0] + 1000.0 * excess  # measured 0.41 MWh; 1623.9 against 1067.8 $
 
 
 def test_a_meter_without_agreements_leaves_its_branch_hard_at_its_rating():
@@ -228,3 +233,85 @@ def test_the_market_sees_the_pcc_import_the_meter_bills():
         env.step({a: env.rule_action(a) for a in env.agents})
         gaps += [market.meters[a].flow(env.last_result) - market.result.flow_mw[b] for a, b in pcc.items()]
     assert 0.0 < np.mean(gaps) < 0.02 and max(np.abs(gaps)) < 0.03  # the AC import is the DC one plus losses
+
+
+
+def _settled_day(env, seed: int, offer=None):
+    """One day of ``env`` with mg1 on its rule (``offer``: {tick: its ``[price $/MWh, MW]``} instead): per tick the
+    market's info, mg1's import (MW), its meter bill and market settlement ($) and its offer's cleared MW; and mg1's
+    cost ($/day)."""
+    market, mg1 = env.scenario.horizontal[0], env._agent_ids.index("mg1")
+    settle, settled = market.settle, {}
+
+    def recording(result, ctx):
+        out = settle(result, ctx)
+        settled.update(out)
+        return out
+
+    market.settle = recording
+    env.reset(seed=seed)
+    ticks, cost = [], 0.0
+    while env.agents:
+        action = np.array(env.rule_action("mg1"), np.float32)
+        if offer and len(ticks) in offer:
+            action[-2:] = offer[len(ticks)]
+        settled.clear()
+        env.step({"mg1": action})
+        ticks.append((market.info(), market.meters["mg1"].flow(env.last_result),
+                      env.scenario.agents["mg1_pcc"].device.cost, settled["mg1"][0], float(market.result.dispatch_mw[1])))
+        cost += float(env._cost_safe[0, mg1])
+    market.settle = settle
+    return ticks, cost
+
+
+def test_a_microgrid_keeps_the_congestion_rent_on_its_agreement():
+    """lmp_market.yaml, day 2, mg1 on its rule: its PCC binds at the 1.2 MW import agreement on 6 ticks, its LMP its
+    DG's offer (91 $/MWh; λ the market price). It holds the right to its agreement, so by hand it pays
+    λ·m + (LMP − λ)·(m − 1.2) for an import m: only the MW beyond the agreement pay its LMP (before, all of m paid it).
+    Shading its offer on those ticks (λ − 5 $/MWh for the rule's cleared MW + 0.02: the same DG output, no
+    congestion) saves 1.4 $ of the day's 1067.8 (it saved 303.8 $ of 1370.2 when the whole import paid the LMP)."""
+    env = _lmp_env_mg1(lambda data: None)
+    ticks, cost = _settled_day(env, 2)
+    congested = [t for t, tick in enumerate(ticks) if "mg1.pcc" in tick[0]["congested"]]
+    assert len(congested) >= 4
+    for t in congested:
+        info, m, bill, settled, _ = ticks[t]
+        lam, lmp = info["system_lambda"], info["lmp"]["mg1"]
+        assert abs(lmp - 91.0) < 1e-4 and lmp - lam > 10.0 and m > 1.2
+        assert bill + settled == pytest.approx(lam * m + (lmp - lam) * (m - 1.2), abs=1e-6)  # dt = 1 h
+    shade = {t: [ticks[t][0]["system_lambda"] - 5.0, ticks[t][4] + 0.02] for t in congested}
+    shaded_ticks, shaded = _settled_day(env, 2, shade)
+    assert not any("mg1.pcc" in tick[0]["congested"] for tick in shaded_ticks)
+    assert abs(cost - shaded) < 5.0
+
+
+def test_a_microgrid_exporting_within_its_agreement_is_paid_the_market_price():
+    """lmp_market.yaml with mg1's DG at 2 MW and 5 $/MWh (day 2): at 5 h its PCC binds at the 0.5 MW export agreement
+    and its LMP is its DG's offer (7 $/MWh) against λ = 56.7 $/MWh. It holds the right to export 0.5 MW, so what it
+    exports within it (the AC export, 0.49 MW, is the DC one less the losses) is paid λ: by hand bill + settlement
+    = λ·m; before, its LMP (7 $/MWh)."""
+
+    def cheap_dg(data):
+        dg = next(a for a in data["agents"] if a["id"] == "mg1_dg")
+        dg["params"].update(p_max_mw=2.0, cost_a=1.0, cost_b=5.0)
+
+    ticks, _ = _settled_day(_lmp_env_mg1(cheap_dg), 2)
+    exporting = [tick for tick in ticks if "mg1.pcc" in tick[0]["congested"] and tick[1] < 0.0]
+    assert exporting
+    for info, m, bill, settled, _ in exporting:
+        lam, lmp = info["system_lambda"], info["lmp"]["mg1"]
+        assert lam - lmp > 10.0 and -0.5 < m < -0.45
+        assert bill + settled == pytest.approx(lam * m, abs=1e-6)
+
+
+@pytest.mark.parametrize("params, found", [({"pcc_penalty": 10.0}, "got 10.0"),
+                                          ({"pcc_penalty": 500.0, "price_max": 600.0}, "got 500.0"),
+                                          ({"pcc_penalty": float("inf")}, "got inf")])
+def test_pcc_penalty_is_a_finite_price_above_price_max(params, found):
+    """pcc_penalty must be above price_max (an offer the learned participant can make would otherwise be dearer than
+    exceeding the agreement: 10 $/MWh was accepted) and finite (a hard limit lets a withheld offer fail the market:
+    21 of 288 markets stale, withholding ahead of the rule)."""
+    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data["horizontal"][0]["params"].update(params)
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]\.params.*expected .*" + found):
+        MultiAgentPowerGridEnv.from_config(data)

@@ -56,8 +56,14 @@ class LMPParams:
     pcc_limits: bool = flag(True, doc="limit each participant's PCC branch to its meter's import_limit_mw (MW into "
                                       "the microgrid) and export_limit_mw (MW out), within the branch rating")
     pcc_penalty: float = quantity("$/MWh", 1000.0, gt=0, doc="price of each MW the market schedules beyond a PCC "
-                                  "agreement; above price_max, so it is paid only when the offers behind the PCC "
-                                  "cannot keep it within the agreement")
+                                  "agreement (finite: a hard limit would let a withheld offer fail the market); "
+                                  "above price_max, so it is paid only when the offers behind the PCC cannot keep "
+                                  "it within the agreement")
+
+    def __attrs_post_init__(self) -> None:
+        if self.pcc_penalty <= self.price_max:
+            raise ValueError(f"pcc_penalty: expected a number above price_max ({self.price_max} $/MWh), "
+                             f"got {self.pcc_penalty}")
 
 
 class LMPMarket(HorizontalProtocol):
@@ -77,7 +83,10 @@ class LMPMarket(HorizontalProtocol):
     DGs' low ends (``mw_range``: the range after the DG's pending on/off request; the offers are above them).
     The cleared quantities become the DG setpoints; each
     participant's LMP (at the bus of its first non-meter device) is set as its devices' price and observed,
-    and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price.
+    and with ``settle_at_lmp`` its PCC import is billed at that LMP instead of the meter price, less the congestion
+    rent on its agreement: each participant holds the right to its PCC branch's limits in the market (its agreement,
+    or the rating when lower), so it is credited the branch's congestion price on its import up to the import limit
+    (its export up to the export limit): only what it trades beyond its agreement pays the congestion price.
     Branch flows on binding limits separate the LMPs (reported as ``congested``).
 
     With ``pcc_limits`` (the default) the market honours the interconnection agreements the scenario scores: each
@@ -85,8 +94,9 @@ class LMPMarket(HorizontalProtocol):
     ``import_limit_mw`` into the microgrid and ``export_limit_mw`` out of it (MW; the lower of each and the branch
     rating), so a congested PCC prices its microgrid at its own marginal offer. Without it the market may clear
     flows that the meter scores as safety. A meter at an ext_grid, or without limits below the rating, limits nothing.
-    The limits are soft: when the microgrid's offers cannot keep its PCC within them, the market clears the excess at
-    ``pcc_penalty`` $/MWh (its LMP is then λ plus the penalty), so withholding an offer does not make the market fail.
+    The limits are soft: when the microgrid's offers cannot keep its PCC within them, the market clears the excess (up
+    to the rating, which stays hard; ``info()["excess_mw"]`` by branch) at ``pcc_penalty`` $/MWh (its LMP is then λ
+    plus the penalty), so withholding an offer does not make the market fail.
 
     A failed market (infeasible or unsolved DC-OPF) publishes no LMP: its prices are *stale*.
     The DG setpoints are left as the participants chose them, every participant keeps the
@@ -104,6 +114,15 @@ class LMPMarket(HorizontalProtocol):
         if self.params.pcc_limits:
             self.dc = with_pcc_agreements(self.dc, [m for m in self.meters.values() if m is not None],
                                           self.params.pcc_penalty)
+        #: each participant's PCC right: its branch, the sign of its import on it, and its limits in (MW, import)
+        #: and out (MW, export) in the market
+        self.rights: dict[str, tuple[int, float, float, float]] = {}
+        for aid, meter in self.meters.items():
+            if meter is not None and (meter.element, meter.row) in self.dc.elements:
+                b = self.dc.elements.index((meter.element, meter.row))
+                sign = 1.0 if getattr(meter.device, "sign", 1.0) > 0 else -1.0
+                fwd, back = float(self.dc.limit_mw[b]), float(self.dc.limit_back_mw[b])
+                self.rights[aid] = (b, sign, *((fwd, back) if sign > 0 else (back, fwd)))
         node_of = self.dc.node_of
         # the loads the AC flow serves: in service, at a bus the DC model holds (an out-of-service bus has no node)
         load_bus = np.array([list(net.bus.index).index(b) for b in net.load.bus], np.int64)  # bus positions
@@ -226,7 +245,11 @@ class LMPMarket(HorizontalProtocol):
             m = meter.flow(result)
             if not np.isfinite(m):
                 continue
-            out[agent.id] = (self.lmp[agent.id] * m * ctx.dt_h - meter.bill(m, ctx.price, ctx.dt_h), 0.0)
+            cost = self.lmp[agent.id] * m * ctx.dt_h - meter.bill(m, ctx.price, ctx.dt_h)
+            if agent.id in self.rights:  # the congestion rent on its agreement is its own
+                b, sign, imp, exp = self.rights[agent.id]
+                cost -= sign * float(self.result.congestion_price[b]) * min(max(m, -exp), imp) * ctx.dt_h
+            out[agent.id] = (cost, 0.0)
         return out
 
     def observe(self, agent: Any) -> np.ndarray:
@@ -241,5 +264,6 @@ class LMPMarket(HorizontalProtocol):
             return {"success": False, "stale": True, "message": r.message, "price": dict(self.lmp),
                     "projection": dict(self.projection)}
         names = [n for n, c in zip(self.dc.names, r.congested) if c]
+        excess = {n: float(x) for n, x in zip(self.dc.names, r.excess_mw) if x > 1e-9}
         return {"success": True, "stale": False, "lmp": dict(self.lmp), "system_lambda": r.system_lambda,
-                "congested": names, "cost_per_h": r.cost, "projection": dict(self.projection)}
+                "congested": names, "excess_mw": excess, "cost_per_h": r.cost, "projection": dict(self.projection)}
