@@ -10,43 +10,104 @@ import yaml
 
 from powergrid.devices import StepContext
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
 from powergrid.protocols import mw_range
 from powergrid_protocols.droop import DroopParams
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def _env(**params) -> MultiAgentPowerGridEnv:
+def _data(**params) -> dict:
     data = yaml.safe_load((CONFIGS / "droop.yaml").read_text())
     data["horizontal"][0]["params"].update(params)
-    return MultiAgentPowerGridEnv.from_config(data)
+    return data
 
 
-def test_the_persistence_forecast_is_the_last_ticks_net_load():
+def _env(**params) -> MultiAgentPowerGridEnv:
+    return MultiAgentPowerGridEnv.from_config(_data(**params))
+
+
+def _zone_load_mw(env: MultiAgentPowerGridEnv, tick: int) -> float:
+    """By hand: the network loads at the microgrids' buses (named mgK.*, 1.0 MW base each), MW at ``tick``."""
+    net = env.scenario.net
+    in_mg = net.bus.loc[net.load.bus, "name"].str.startswith("mg").to_numpy()
+    base = (net.load.p_mw * net.load.scaling).to_numpy()
+    assert base[in_mg].sum() == pytest.approx(3.0)
+    return float(env.load_multipliers[tick] @ np.where(in_mg, base, 0.0))
+
+
+def _agent(data: dict, agent_id: str) -> dict:
+    return next(a for a in data["agents"] if a["id"] == agent_id)
+
+
+def _without(data: dict, suffix: str) -> dict:
+    """``data`` without the device agents whose id ends with ``suffix``."""
+    data["agents"] = [a for a in data["agents"] if not a["id"].endswith(suffix)]
+    for a in data["agents"]:
+        if "children" in a:
+            a["children"] = [c for c in a["children"] if not c.endswith(suffix)]
+    return data
+
+
+def test_the_persistence_forecast_is_the_net_load_an_hour_earlier():
     proto = _env(schedule="hour_ahead").scenario.horizontal[0]
-    assert proto.pv_mw == pytest.approx(0.9)  # three 0.3 MW PV units
     proto.load_mw = np.array([0.4, 0.1])  # two loads (MW), a small case
     ctx = StepContext(dt_h=1.0, profiles={"solar": np.array([0.0, 0.5, 1.0, 0.7])},
                       load_multipliers=np.array([[1.0, 2.0], [0.5, 1.0], [1.0, 1.0]]))
-    # N = 0.4·m1 + 0.1·m2 − 0.9·solar: 0.6, 0.3 − 0.45 = −0.15, 0.5 − 0.9 = −0.4; N(t−1) with N(0) at tick 0
+    # three 0.3 MW PV: N = 0.4·m1 + 0.1·m2 − 0.9·solar: 0.6, 0.3 − 0.45 = −0.15, 0.5 − 0.9 = −0.4; N(t−1), N(0) at 0
     np.testing.assert_allclose(proto.persistence(ctx), [0.6, 0.6, -0.15])
+    # 15-minute ticks: an hour is 4 ticks, N(t−4) and N(0) for t < 4
+    m = np.array([[1.0, 0.0]] * 6) * np.arange(1, 7)[:, None]  # load 1: 0.4, 0.8, ... 2.4 MW
+    ctx = StepContext(dt_h=0.25, profiles={"solar": np.zeros(6)}, load_multipliers=m)
+    np.testing.assert_allclose(proto.persistence(ctx), [0.4, 0.4, 0.4, 0.4, 0.4, 0.8])
+
+
+def test_the_forecast_counts_a_participants_wind():
+    data = _data(schedule="hour_ahead")
+    data["agents"].append({"id": "mg1_wind", "type": "Wind", "bus": "mg1.634", "params": {"p_rated_mw": 0.2}})
+    _agent(data, "mg1")["children"].append("mg1_wind")
+    data["datasets"]["wind"] = {"provider": "caiso_2023", "hub": "NP15"}
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    env.step({a: env.rule_action(a) for a in env.agents})
+    solar, wind = (np.clip(env.ctx.profiles[k], 0.0, 1.0) for k in ("solar", "wind"))
+    assert wind.max() > 0.1  # the forecast below would fail without it
+    for t in range(1, 24):  # N(t−1) = zone loads − 3 × 0.3 MW · solar − 0.2 MW · wind, an hour earlier
+        net_load = _zone_load_mw(env, t - 1) - 0.9 * solar[t - 1] - 0.2 * wind[t - 1]
+        assert proto.forecast_mw[t] == pytest.approx(net_load, abs=1e-9)
+
+
+def test_without_pv_or_a_solar_profile_the_forecast_is_the_zone_load():
+    data = _without(_data(schedule="hour_ahead"), "_pv")
+    del data["datasets"]["solar"]
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    assert "solar" not in env.ctx.profiles
+    env.step({a: env.rule_action(a) for a in env.agents})
+    np.testing.assert_allclose(proto.forecast_mw[1:], [_zone_load_mw(env, t) for t in range(23)], atol=1e-9)
 
 
 def test_the_schedule_is_the_zones_net_load_an_hour_earlier_less_the_units_setpoints():
     env = _env(schedule="hour_ahead")
     proto = env.scenario.horizontal[0]
-    net = env.scenario.net
+    units = [env.scenario.agents[f"mg{k}_{u}"] for k in (1, 2, 3) for u in ("dg", "ess")]
+    sent: list[float] = []
+    coordinate = proto.coordinate
+
+    def recorded(actions, ctx):  # the MW the DG/ESS agents set, before droop adds its pick-up
+        sent.append(sum(float(d.pending[0]) for d in units))
+        coordinate(actions, ctx)
+
+    proto.coordinate = recorded
     env.reset(seed=0)
-    # by hand: the loads at the microgrids' buses (named mgK.*, 1.0 MW base each) less 3 × 0.3 MW of PV
-    in_mg = net.bus.loc[net.load.bus, "name"].str.startswith("mg").to_numpy()
-    base = (net.load.p_mw * net.load.scaling).to_numpy()
-    assert base[in_mg].sum() == pytest.approx(3.0)
-    for t in range(3):
+    for t in range(6):
         env.step({a: env.rule_action(a) for a in env.agents})
-        prev = max(t - 1, 0)
-        net_load = float(env.load_multipliers[prev] @ np.where(in_mg, base, 0.0)) - 0.9 * env.ctx.profiles["solar"][prev]
-        setpoints = sum(d.device.p_mw for d in proto.units) - proto.share.sum()  # the agents' MW before droop
-        assert proto.info()["p_ref_mw"] == pytest.approx(net_load - setpoints, abs=1e-6)
+        prev = max(t - 1, 0)  # by hand: the zone loads less 3 × 0.3 MW of PV at the solar profile, an hour earlier
+        net_load = _zone_load_mw(env, prev) - 0.9 * env.ctx.profiles["solar"][prev]
+        assert proto.info()["p_ref_mw"] == pytest.approx(net_load - sent[t], abs=1e-6)  # float32 setpoints
+    assert max(sent) - min(sent) > 0.1  # the setpoints moved
 
 
 def test_the_frequency_deviation_follows_the_droop_law_on_the_deviation_from_the_schedule():
@@ -93,9 +154,30 @@ def test_a_constant_schedule_is_the_default_and_keeps_p_ref_mw():
 
 
 def test_a_bad_schedule_is_one_config_error():
-    with pytest.raises(Exception, match=r"horizontal\[0\]\.params\.schedule: expected one of 'constant', 'hour_ahead', "
-                                        r"got 'hourly'"):
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]\.params\.schedule: expected one of 'constant', "
+                                          r"'hour_ahead', got 'hourly'"):
         _env(schedule="hourly")
-    with pytest.raises(Exception, match=r"horizontal\[0\].*params\.schedule: hour_ahead .* expected measure: pcc, "
-                                        r"got measure: ext_grid"):
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.schedule: hour_ahead .* expected measure: pcc, "
+                                          r"got measure: ext_grid"):
         _env(schedule="hour_ahead", measure="ext_grid")
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.p_ref_mw: schedule: hour_ahead computes p_ref "
+                                          r"every tick, expected no p_ref_mw .*got 0\.5"):
+        _env(schedule="hour_ahead", p_ref_mw=0.5)
+
+
+@pytest.mark.filterwarnings("ignore:.*reward.storage_value")  # mg3_ess behind no meter
+def test_under_hour_ahead_a_participant_without_a_meter_is_a_config_error():
+    data = _without(_data(schedule="hour_ahead"), "mg3_pcc")
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.schedule: hour_ahead .* expected a GridConnection "
+                                          r"below every participant, got none below mg3"):
+        MultiAgentPowerGridEnv.from_config(data)
+    MultiAgentPowerGridEnv.from_config({**data, "horizontal": _data(schedule="constant")["horizontal"]})  # as before
+
+
+def test_under_hour_ahead_a_device_the_schedule_leaves_out_is_a_config_error():
+    data = _data(schedule="hour_ahead")
+    data["agents"].append({"id": "mg2_load", "type": "FlexibleLoad", "bus": "mg2.634"})
+    _agent(data, "mg2")["children"].append("mg2_load")
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.schedule: hour_ahead .* expected no other device "
+                                          r"with active power, got FlexibleLoad mg2_load below mg2"):
+        MultiAgentPowerGridEnv.from_config(data)

@@ -11,7 +11,7 @@ Primary P–f droop shares an active-power imbalance ΔP (MW) among units with d
 Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i`` (Mvar).
 
 The imbalance is the deviation from a scheduled interchange ``p_ref`` (MW): a constant, or an hour-ahead
-schedule ``p_ref(t) = N(t−1) − U(t)``: the participants' net load one tick earlier (a persistence forecast) less
+schedule ``p_ref(t) = N(t−1h) − U(t)``: the participants' net load an hour earlier (a persistence forecast) less
 their units' scheduled outputs (see :class:`Droop`).
 """
 
@@ -34,6 +34,7 @@ from powergrid_protocols.common import (
     INVERTER_TYPES,
     devices_of,
     finite_or,
+    kind,
     meter_of,
     mw_range,
     pending_mw,
@@ -102,13 +103,17 @@ class DroopParams:
     damping_mw_per_hz: float = quantity("MW/Hz", 0.0, ge=0)
     measure: str = choice(("pcc", "ext_grid"), "pcc", doc="where the imbalance is measured")
     schedule: str = choice(("constant", "hour_ahead"), "constant",
-                           doc="constant: p_ref = p_ref_mw every tick; hour_ahead: the last tick's net load less the "
-                               "units' setpoints (measure: pcc)")
+                           doc="constant: p_ref = p_ref_mw every tick; hour_ahead: the net load an hour earlier less "
+                               "the units' setpoints (measure: pcc)")
     p_ref_mw: float = quantity("MW", 0.0, doc="scheduled Σ PCC import of the participants (or slack injection), "
-                                              "schedule: constant")
+                                              "schedule: constant only")
     qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
     qv_droop_pu: float = quantity("pu", 0.05, gt=0)
     v0_pu: float = quantity("pu", 1.0, gt=0)
+
+
+#: Device classes a participant may hold under ``schedule: hour_ahead`` besides its renewables.
+SCHEDULED = (*DISPATCHABLE, "GridConnection", "OLTC", "Shunt")
 
 
 class Droop(HorizontalProtocol):
@@ -126,14 +131,18 @@ class Droop(HorizontalProtocol):
     differs from it is a configuration error.
 
     ``schedule: constant``: ``p_ref = p_ref_mw`` every tick. ``schedule: hour_ahead`` (``measure: pcc``): the
-    scheduled interchange of tick ``t`` is ``p_ref(t) = N(t−1) − U(t)`` (MW). ``N(t) = Σ_i P_i·m_i(t) − P_pv·s(t)``
-    is the participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW,
-    multiplier ``m_i(t)`` pu, :mod:`powergrid.loads`) less their PV units (rated ``P_pv`` MW at the ``solar``
-    profile ``s(t)``, pu); its persistence forecast ``N(t−1)`` (``N(0)`` at tick 0) is computed once an episode
+    scheduled interchange of tick ``t`` is ``p_ref(t) = N(t−L) − U(t)`` (MW), ``L = max(1, round(1 h/Δt))`` ticks
+    (an hour; one tick when a tick is an hour or longer). ``N(t) = Σ_i P_i·m_i(t) − Σ_r A_r(t)`` is the
+    participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW, multiplier
+    ``m_i(t)`` pu, :mod:`powergrid.loads`) less the available power ``A_r(t)`` (MW, within ``[0, rated]``) of their
+    renewables (PV at the ``solar`` profile, wind at ``wind`` or its power curve: every device with
+    ``available_now``); its persistence forecast ``N(t−L)`` (``N(0)`` for ``t < L``) is computed once an episode
     from the loads and profiles drawn at reset. ``U(t)`` is the MW their DG/ESS agents set at tick ``t`` before
     droop: each microgrid schedules its units and its interchange together, so droop shares only what nobody
-    scheduled, the hour's forecast error (``ΔP = P_meas + U − N(t−1) + Σ ΔP_i``: the load and PV change over the
-    hour, losses, other devices).
+    scheduled, the hour's forecast error (``ΔP = P_meas + U − N(t−L) + Σ ΔP_i``: the load and renewables' change
+    over the hour, curtailment, losses). Every participant needs a PCC meter (GridConnection) and no devices but
+    DG/ESS units, renewables, its meter and OLTC/Shunt (another device's MW would be an imbalance droop undoes);
+    ``p_ref_mw`` is not given. Each of these is a configuration error.
     """
 
     Params = DroopParams
@@ -147,14 +156,33 @@ class Droop(HorizontalProtocol):
             c.limit = True
         self.meters = [meter_of(a) for a in self.participants]
         self.f0_hz = params.f0_hz or 60.0
-        if params.schedule == "hour_ahead" and params.measure != "pcc":
-            raise ValueError(f"params.schedule: hour_ahead forecasts the participants' PCC import, expected "
-                             f"measure: pcc, got measure: {params.measure}")
-        self.pv_mw = sum(float(d.device.params.p_max_mw) for a in self.participants for d in devices_of(a, ("PV",)))
+        self.renewables = [d for a in self.participants for d in a.devices() if hasattr(d.device, "available_now")]
+        if params.schedule == "hour_ahead":
+            self._check_hour_ahead()
         self.load_mw = np.zeros(0)  # base MW of each network load, 0 outside the participants' zones
         self.forecast_mw: np.ndarray | None = None
         self.scheduled_mw = 0.0
         self._reset_state()
+
+    def _check_hour_ahead(self) -> None:
+        """The configuration errors of ``schedule: hour_ahead`` (see :class:`Droop`)."""
+        p = self.params
+        if p.measure != "pcc":
+            raise ValueError(f"params.schedule: hour_ahead forecasts the participants' PCC import, expected "
+                             f"measure: pcc, got measure: {p.measure}")
+        if p.p_ref_mw:
+            raise ValueError(f"params.p_ref_mw: schedule: hour_ahead computes p_ref every tick, expected no p_ref_mw "
+                             f"(it is for schedule: constant), got {p.p_ref_mw:g}")
+        renewable = {id(d) for d in self.renewables}
+        for a, meter in zip(self.participants, self.meters):
+            if meter is None:
+                raise ValueError(f"params.schedule: hour_ahead compares each participant's PCC import with its net "
+                                 f"load, expected a GridConnection below every participant, got none below {a.id}")
+            other = [d for d in a.devices() if kind(d) not in SCHEDULED and id(d) not in renewable]
+            if other:
+                raise ValueError(f"params.schedule: hour_ahead schedules each participant's zone loads, renewables and "
+                                 f"DG/ESS units, expected no other device with active power, got {kind(other[0])} "
+                                 f"{other[0].id} below {a.id}")
 
     def attach(self, net: Any) -> None:
         """Take the nominal frequency from the network (a different configured ``f0_hz`` is an error)."""
@@ -228,13 +256,16 @@ class Droop(HorizontalProtocol):
         return {}
 
     def persistence(self, ctx: StepContext) -> np.ndarray:
-        """``N(t−1)`` (MW) for every physics tick of the episode (``N(0)`` at tick 0; see :class:`Droop`)."""
-        loads = ctx.load_multipliers @ self.load_mw
-        net_load = loads - self.pv_mw * np.maximum(np.asarray(ctx.profiles["solar"][:len(loads)], float), 0.0)
-        return np.concatenate([net_load[:1], net_load[:-1]])
+        """``N(t−L)`` (MW) for every physics tick of the episode (``N(0)`` for ``t < L``; see :class:`Droop`)."""
+        net_load = ctx.load_multipliers @ self.load_mw
+        for t in range(len(net_load) if self.renewables else 0):
+            at = attrs.evolve(ctx, tick=t)
+            net_load[t] -= sum(d.device.available_now(at) for d in self.renewables)
+        lag = max(1, round(1.0 / ctx.dt_h))
+        return net_load[np.maximum(np.arange(len(net_load)) - lag, 0)]
 
     def p_ref(self, ctx: StepContext) -> float:
-        """The scheduled interchange (MW) at ``ctx.tick``: ``p_ref_mw``, or ``N(t−1) − U(t)`` (hour_ahead)."""
+        """The scheduled interchange (MW) at ``ctx.tick``: ``p_ref_mw``, or ``N(t−L) − U(t)`` (hour_ahead)."""
         if self.forecast_mw is None:
             return self.params.p_ref_mw
         return float(self.forecast_mw[ctx.tick]) - self.scheduled_mw
