@@ -59,20 +59,21 @@ def test_the_droop_example_shares_the_hours_forecast_error():
     assert 0.5 < max(abs(f) for f in delta_f) < 1.2  # IEEE 1547-2018 continuous operation: 58.8-61.2 Hz
 
 
-def _lmp_day(pcc_limits: bool, seed: int) -> tuple[list[dict], float]:
-    """One rule day of lmp_market.yaml: the market's info at each tick and mg1's safety (MW·ticks beyond its PCC
-    agreement)."""
+def _lmp_day(pcc_limits: bool, seed: int) -> tuple[list[dict], float, float]:
+    """One rule day of lmp_market.yaml: the market's info at each tick, mg1's safety (MW·ticks beyond its PCC
+    agreement) and its cost ($)."""
     data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
     data["horizontal"][0]["params"]["pcc_limits"] = pcc_limits
     env = MultiAgentPowerGridEnv.from_config(data)
     market, mg1 = env.scenario.horizontal[0], env._agent_ids.index("mg1")
     env.reset(seed=seed)
-    infos, safety = [], 0.0
+    infos, safety, cost = [], 0.0, 0.0
     while env.agents:
         env.step({a: env.rule_action(a) for a in env.agents})
         infos.append(market.info())
         safety += float(env._cost_safe[1, mg1])
-    return infos, safety
+        cost += float(env._cost_safe[0, mg1])
+    return infos, safety, cost
 
 
 def test_the_lmp_example_prices_its_congested_pccs_at_the_microgrids_offers():
@@ -80,14 +81,17 @@ def test_the_lmp_example_prices_its_congested_pccs_at_the_microgrids_offers():
     their PCCs (measured 6 ticks, mg1.pcc on all 6) and prices mg1 at its own offer (the DG's marginal cost at the
     midpoint, 85 + 2·10·0.3 = 91 $/MWh; λ was 2.9-77.8 $/MWh), never failing; ignoring the agreements (every LMP the
     market price) it imports further beyond them (mg1's safety 0.57 against 0.15 MW·h; the microgrid's losses, which
-    the DC model does not see, keep some)."""
-    with_pcc, safety = _lmp_day(True, 2)
+    the DC model does not see, keep some). mg1 holds the right to its agreement, so only its import beyond 1.2 MW pays
+    the congestion price: its day costs 1067.8 against 1055.1 $ (its DG runs more); (LMP − λ) on its whole import,
+    as it paid before, is 308.1 $."""
+    with_pcc, safety, cost = _lmp_day(True, 2)
     assert all(i["success"] for i in with_pcc)
     binding = [i for i in with_pcc if "mg1.pcc" in i["congested"]]
     assert len(binding) >= 4
     for i in binding:
         assert abs(i["lmp"]["mg1"] - 91.0) < 1e-4 and i["lmp"]["mg1"] - i["system_lambda"] > 10.0  # float32 offer
-    without, safety_without = _lmp_day(False, 2)
+    without, safety_without, cost_without = _lmp_day(False, 2)
     assert all(i["success"] and not i["congested"] for i in without)
     assert all(abs(i["lmp"]["mg1"] - i["system_lambda"]) < 1e-6 for i in without)
     assert safety_without > 2 * safety
+    assert 0.0 < cost - cost_without < 30.0
