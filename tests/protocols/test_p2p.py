@@ -246,3 +246,32 @@ def test_the_p2p_example_trades_under_the_rule():
         env.step({a: env.rule_action(a) for a in env.agents})
         traded += proto.last.volume_mw
     assert traded > 0.5
+
+
+def test_the_setpoint_rule_leaves_each_market_its_export():
+    """mg3 predicts a 1.0 MW export with its DG at 1 MW: its setpoint rule leaves P2P trading the export its rule
+    order withholds and offers (``q_max_mw`` = 0.4 MW) and holds back the other 0.6 MW (DG at 0.4 MW: its best output
+    at the export price is 0); with a second market of ``q_max_mw`` 0.1 MW, both (DG at 0.5 MW; before, the market
+    built last set the setpoint's ``traded_export_mw`` alone: DG at 0.1 MW). At tick 0 (no reading) the rule order
+    takes nothing."""
+    from powergrid_protocols.common import pending_setpoints
+    from powergrid_protocols.p2p import P2PParams, P2PTrading
+
+    env, proto = _p2p_env()
+    mg3 = env.scenario.agents["mg3"]
+    dg = mg3.children.index(env.scenario.agents["mg3_dg"])
+
+    def rule_dg_mw():
+        _hold(env, mg3, 1.0, -1.0)
+        parts = pending_setpoints(mg3.children)
+        mg3.protocol.export_value(parts, mg3.protocol.plan(parts, env.ctx), env.ctx)
+        return float(parts[dg][0])
+
+    assert env.scenario.agents["mg3_dg"].device.best_output(0.25 * env.ctx.price)[0] == 0.0
+    assert mg3.protocol.horizontal == (proto,)
+    assert rule_dg_mw() == pytest.approx(0.4)
+    second = P2PTrading(P2PParams(q_max_mw=0.1), [mg3])
+    assert mg3.protocol.horizontal == (proto, second)
+    assert rule_dg_mw() == pytest.approx(0.5)
+    env.ctx.tick = 0
+    assert proto.export_taken_mw(mg3, pending_setpoints(mg3.children), env.ctx) == 0.0

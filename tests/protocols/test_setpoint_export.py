@@ -10,15 +10,17 @@ from __future__ import annotations
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.protocols import HorizontalProtocol
 
 DG = {"id": "dg", "type": "DG", "bus": 17, "params": {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 20.0}}
 
 
-def _env(wind_mw: float, sell_ratio: float = 0.5) -> MultiAgentPowerGridEnv:
-    """The microgrid after tick 0 played by the rule (the DG at 1 MW: at tick 0 the meter has no reading)."""
+def _env(wind_mw: float, sell_ratio: float = 0.5, **setpoint: float) -> MultiAgentPowerGridEnv:
+    """The microgrid after tick 0 played by the rule (the DG at 1 MW: at tick 0 the meter has no reading); ``setpoint``:
+    the protocol's params."""
     devices = [DG] + ([{"id": "wind", "type": "Wind", "bus": 1, "params": {"p_rated_mw": wind_mw}}] if wind_mw else [])
     meter = {"id": "meter", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid", "sell_ratio": sell_ratio}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": "setpoint",
+    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint", "params": setpoint},
               "children": [d["id"] for d in devices] + ["meter"]}
     config = {"name": "export", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
               "spaces": {"action": "physical"}, "agents": [parent, *devices, meter]}
@@ -61,11 +63,46 @@ def test_the_dg_backs_off_only_as_far_as_the_export():
     # the export held at the margin 0.05 MW: above the 0.5 MW of the export price
     assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.05, abs=1e-6)
 
-    # a trading protocol that takes over up to 0.2 MW of the export (P2P: its q_max_mw): only the rest is held back
-    env.scenario.agents["mg"].protocol.traded_export_mw = 0.2
+    # horizontal protocols whose rules take over 0.2 MW of the export between them (P2P: its q_max_mw): only the rest
+    # is held back (before, the one P2P built last set Setpoint.traded_export_mw: 0.1)
+    mg = env.scenario.agents["mg"]
+    Taker(0.1, [mg]), Taker(0.1, [mg])
     assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.2, abs=1e-6)
-    env.scenario.agents["mg"].protocol.traded_export_mw = 0.5  # all of it: the DG's own rule stands
+    Taker(0.3, [mg])  # all of it: the DG's own rule stands
     assert _rule_dg_mw(env, 60.0) == 1.0
+
+
+class Taker(HorizontalProtocol):
+    """A horizontal protocol whose rule takes over ``params`` MW of each participant's predicted export."""
+
+    def export_taken_mw(self, agent, parts, ctx) -> float:
+        return self.params
+
+
+def test_the_export_let_stand_is_its_own_margin():
+    """``export_margin_mw`` (0.05 MW) is the export the rule lets stand, whatever ``margin_mw`` keeps inside the
+    limits (before, ``margin_mw`` did both: a wider limit margin let more export go at the export price)."""
+    mw = {}
+    for margin, export_margin in ((0.05, 0.05), (0.3, 0.05), (0.05, 0.2)):
+        env = _env(4.0, margin_mw=margin, export_margin_mw=export_margin)
+        mw[margin, export_margin] = _rule_dg_mw(env, 60.0)
+    assert mw[0.3, 0.05] == pytest.approx(mw[0.05, 0.05], abs=1e-6)
+    assert mw[0.05, 0.2] == pytest.approx(mw[0.05, 0.05] + 0.15, abs=1e-6)
+
+
+def test_a_p2p_order_that_does_not_come_from_the_prediction_takes_no_export():
+    """Under P2P trading without a limited meter, the participant's rule order does not withhold its predicted export
+    (it orders at its DG's marginal cost): the setpoint rule holds the export back at ``export_margin_mw`` as without the market
+    (before, P2P let ``q_max_mw`` of it stand, to go to the grid at the export price)."""
+    from powergrid_protocols.p2p import P2PParams, P2PTrading
+
+    env = _env(4.0)
+    alone = _rule_dg_mw(env, 60.0)
+    assert alone < 0.95
+    mg = env.scenario.agents["mg"]
+    market = P2PTrading(P2PParams(q_max_mw=0.5), [mg])
+    assert _rule_dg_mw(env, 60.0) == alone
+    assert mg.protocol.horizontal == (market,) and mg.protocol.meter is None
 
 
 @pytest.mark.parametrize("wind_mw, sell_ratio", [(0.0, 0.5), (8.0, 1.0)])

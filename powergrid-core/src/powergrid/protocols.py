@@ -109,6 +109,8 @@ class VerticalProtocol:
 
     Params: ClassVar[type] = NoParams
     price_directives: ClassVar[bool] = False
+    #: The horizontal protocols the parent takes part in, in the order they were built (each adds itself).
+    horizontal: tuple[HorizontalProtocol, ...] = ()
 
     def __init__(self, params: Any, parent: Agent) -> None:
         self.params = params
@@ -161,6 +163,10 @@ class HorizontalProtocol:
     def __init__(self, params: Any, participants: Sequence[Agent]) -> None:
         self.params = params
         self.participants = list(participants)
+        for agent in self.participants:  # a participant's vertical protocol may ask it (e.g. export_taken_mw)
+            protocol = getattr(agent, "protocol", None)
+            if isinstance(protocol, VerticalProtocol):
+                protocol.horizontal = (*protocol.horizontal, self)
 
     def attach(self, net: Any) -> None:
         """Called once when the scenario is built, with the pandapower net (e.g. to build a DC model)."""
@@ -187,6 +193,12 @@ class HorizontalProtocol:
         change them in place as its rule changes the pending setpoints; None when its vertical protocol does not hand
         each child its slice of the action: the rule from what the protocol reads itself). None (the default): zeros."""
         return None
+
+    def export_taken_mw(self, agent: Agent, parts: list[np.ndarray], ctx: StepContext) -> float:
+        """MW of ``agent``'s predicted export (its meter's) that this protocol's rule takes over this tick, under its
+        vertical protocol's rule setpoints ``parts`` (physical, one array per child): that rule leaves that much of
+        the export to it rather than valuing it at the grid's export price. 0.0 (the default): none."""
+        return 0.0
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         """Run the mechanism on the participants' extra actions (by agent id)."""

@@ -211,9 +211,6 @@ class P2PTrading(HorizontalProtocol):
                                    key=lambda i, a=a: DISPATCHABLE.index(kind(a.children[i]))) for a in self.participants}
         self.delivery = {a.id: sorted(devices_of(a, DISPATCHABLE), key=lambda d: DISPATCHABLE.index(kind(d)))
                          for a in self.participants}
-        for a in self.participants:  # the rule's export up to q_max is this market's (withheld and offered), not cut
-            if isinstance(getattr(a, "protocol", None), Setpoint):
-                a.protocol.traded_export_mw = params.q_max_mw
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -248,6 +245,18 @@ class P2PTrading(HorizontalProtocol):
                 agent.children[i].pending = parts[i].reshape(self.shapes[agent.id][i])
         return float(price), float(mw)
 
+    def _predicts(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> bool:
+        """Whether ``agent``'s rule order comes from its predicted import under ``parts``: a setpoint protocol with a
+        limited meter, a meter of this market, a reading (tick > 0), every child's setpoint."""
+        proto = getattr(agent, "protocol", None)
+        return (isinstance(proto, Setpoint) and proto.meter is not None and self.meters[agent.id] is not None
+                and ctx.tick > 0 and all(p.size == n for n, p in zip(self.sizes[agent.id], parts) if n is not None))
+
+    def export_taken_mw(self, agent: Any, parts: list[np.ndarray], ctx: StepContext) -> float:
+        """``q_max_mw`` when ``agent``'s rule order comes from its prediction (it withholds its predicted export up to
+        ``q_max_mw`` from the grid and offers it; an unsold rest stays off the grid), else 0.0 (MW)."""
+        return self.params.q_max_mw if self._predicts(agent, parts, ctx) else 0.0
+
     def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """``agent``'s rule order ``[limit price $/MWh, signed MW]`` (see the class docstring) from its children's
         physical setpoints ``parts`` (one array per child, as its setpoint protocol sends them; None: their pending
@@ -256,8 +265,7 @@ class P2PTrading(HorizontalProtocol):
         if parts is None:
             parts = pending_setpoints(agent.children)
         proto, meter, q_max = getattr(agent, "protocol", None), self.meters[agent.id], self.params.q_max_mw
-        complete = all(p.size == n for n, p in zip(self.sizes[agent.id], parts) if n is not None)  # every setpoint
-        if isinstance(proto, Setpoint) and proto.meter is not None and meter is not None and ctx.tick > 0 and complete:
+        if self._predicts(agent, parts, ctx):
             units = self.units[agent.id]
             predicted = proto.predict(parts, ctx)[1]  # MW the meter would import under parts
             dgs = [(i, float(parts[i][0])) for i in units if kind(agent.children[i]) == "DG"]  # (child, MW) before

@@ -67,8 +67,9 @@ class PriceSignal(VerticalProtocol):
 @attrs.frozen
 class SetpointParams:
     margin_mw: float = quantity("MW", 0.05, ge=0, doc="the rule keeps its meter's predicted exchange this far inside "
-                                                      "the import and export limits, and lets this much predicted "
-                                                      "export stand (the reading lags)")
+                                                      "the import and export limits (the reading lags)")
+    export_margin_mw: float = quantity("MW", 0.05, ge=0, doc="predicted export the rule lets stand where the grid pays "
+                                                             "an export below the price (the reading lags a rising load)")
 
 
 class Setpoint(VerticalProtocol):
@@ -82,9 +83,6 @@ class Setpoint(VerticalProtocol):
     """
 
     Params = SetpointParams
-    #: MW of the predicted export a horizontal protocol's rule takes over (P2P trading withholds and offers up to its
-    #: ``q_max_mw``): :meth:`export_value` holds back only the export beyond it (at least ``margin_mw``).
-    traded_export_mw = 0.0
     #: The network loads behind its meter as ``(rows of ctx.load_multipliers, MW at multiplier 1)``, whose change since
     #: the last reading :meth:`predict` adds; set by a horizontal protocol that knows the network and clears against
     #: the tick's load (the LMP market); None: the rest of the microgrid as it was.
@@ -139,24 +137,32 @@ class Setpoint(VerticalProtocol):
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
         if self._pcc is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
+            plan = self.plan(parts, ctx)  # each step below updates the entries it moves
             if self._stores:
-                self.shave(parts, ctx)
+                self.shave(parts, plan, ctx)
             if self._dgs:
-                self.export_value(parts, ctx)
+                self.export_value(parts, plan, ctx)
             if self._meter is not None:
-                self.headroom(parts, ctx)
+                self.headroom(parts, plan, ctx)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
-    def shave(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+    def _move(self, parts: list[np.ndarray], plan: dict[int, float], i: int, mw: float, ctx: StepContext) -> None:
+        """Set child ``i``'s MW setpoint in ``parts`` to ``mw`` and its injection in ``plan`` to what it injects."""
+        parts[i] = np.array(parts[i], np.float32)
+        parts[i][0] = mw
+        plan[i] = injection_mw(self.parent.children[i], parts[i], ctx)
+
+    def shave(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
         """Under a demand charge: set each store's MW setpoint in ``parts`` (physical, changed in place) to hold the
         predicted import at the ceiling ``c = import_limit − margin`` (MW; the running peak ``peak_mw − margin`` for a
         meter without an import limit): ``P = min(max(rest − c, lo), hi)``, with ``rest`` the import predicted
         without the store (as in :meth:`headroom`) and ``[lo, hi]`` its feasible range. Above the ceiling it
         discharges the excess; below it, it charges into the room (whatever the price), so it enters the day's
         peak full; the store's own rule (price arbitrage) is set aside. Causal: the last reading and the limit only.
+        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them.
         """
         children, m = self.parent.children, self._meter
-        plan, predicted = self.predict(parts, ctx)
+        predicted = self.predicted(plan, ctx)
         if len(plan) < len(self._movable):  # a child whose injection cannot be predicted: the rules stand
             return
         cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED else m.peak_mw
@@ -165,50 +171,59 @@ class Setpoint(VerticalProtocol):
             lo, hi = mw_range(children[i], parts[i])
             rest = predicted + plan[i]  # the import without this store (MW)
             p = min(max(rest - ceiling, lo), hi)
-            parts[i] = np.array(parts[i], np.float32)
-            parts[i][0] = p
+            self._move(parts, plan, i, p, ctx)
             predicted = rest - p
 
-    def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
-        """The movable children's injections under ``parts`` (MW, by index; those that can be predicted) and the
-        meter's import predicted from them (MW; :meth:`headroom`), plus the change of the :attr:`meter_loads` since
-        the last reading (MW)."""
+    def plan(self, parts: list[np.ndarray], ctx: StepContext) -> dict[int, float]:
+        """The movable children's injections under ``parts`` (MW, by index; those that can be predicted)."""
         children = self.parent.children
-        plan = {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
-        last = sum(float(finite_or(children[i].device.p_mw, 0.0)) for i in plan)
+        return {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
+
+    def predicted(self, plan: dict[int, float], ctx: StepContext) -> float:
+        """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus the change of the
+        :attr:`meter_loads` since the last reading (MW)."""
+        last = sum(float(finite_or(self.parent.children[i].device.p_mw, 0.0)) for i in plan)
         predicted = self._pcc.import_mw + last - sum(plan.values())
         if self.meter_loads is not None and 0 < ctx.tick < len(ctx.load_multipliers):
             rows, mw = self.meter_loads
             m = ctx.load_multipliers
             predicted += float((m[ctx.tick, rows] - m[ctx.tick - 1, rows]) @ mw)
-        return plan, predicted
+        return predicted
 
-    def export_value(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+    def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
+        """:meth:`plan` and :meth:`predicted` under ``parts``."""
+        plan = self.plan(parts, ctx)
+        return plan, self.predicted(plan, ctx)
+
+    def export_value(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
         """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
         predicted import < 0, :meth:`predict`) and an exported MWh is paid ``s = export_price(price, sell_ratio)``,
         below the price each DG's own rule weighs its output against: dearest marginal cost first, each to the larger
-        of the output that brings the predicted export down to ``margin_mw`` (what a lagging reading may miss of a
-        rising load; ``traded_export_mw`` when larger) and its profit-maximising output at ``s``
-        (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible range. The MW that offset an import
-        stay valued at the price. Causal: the last reading and the setpoints.
+        of the output that brings the predicted export down to ``export_margin_mw`` (what a lagging reading may miss of
+        a rising load), or to the MW the parent's horizontal protocols' rules take over when more
+        (:meth:`~powergrid.protocols.HorizontalProtocol.export_taken_mw`, summed: P2P trading's order), and its
+        profit-maximising output at ``s`` (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible
+        range. The MW that offset an import stay valued at the price. Causal: the last reading and the setpoints.
+        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them.
         """
-        children = self.parent.children
-        plan, predicted = self.predict(parts, ctx)
-        left = -predicted - max(self.params.margin_mw, self.traded_export_mw)  # MW of export to hold back
-        if left <= 0 or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
+        children, margin = self.parent.children, self.params.export_margin_mw
+        export = -self.predicted(plan, ctx)
+        if export <= margin or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
+            return
+        left = export - max(margin, sum(h.export_taken_mw(self.parent, parts, ctx) for h in self.horizontal))
+        if left <= 0:  # MW of export to hold back
             return
         sell = float(export_price(ctx.price, self._pcc.params.sell_ratio))
         for i in sorted(self._dgs, key=lambda i: -dg_marginal(children[i], plan[i])):
             lo, hi = mw_range(children[i], parts[i])
             p = max(plan[i] - left, min(max(children[i].device.best_output(sell)[0], lo), hi))
             if p < plan[i]:
-                parts[i] = np.array(parts[i], np.float32)
-                parts[i][0] = p
                 left -= plan[i] - p
+                self._move(parts, plan, i, p, ctx)
             if left <= 0:
                 break
 
-    def headroom(self, parts: list[np.ndarray], ctx: StepContext) -> None:
+    def headroom(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
         their zero action so the predicted import stays within ``[−export_limit + margin, import_limit − margin]``
         (MW).
@@ -220,10 +235,10 @@ class Setpoint(VerticalProtocol):
         (charging, electrolysis, EV charging, recovering a backlog) are scaled by one factor ``α ∈ [0, 1]`` towards
         it, just enough; over the export limit those that inject more (discharging, generation). A child whose scaled
         action draws (injects) more than its share (a minimum load) takes its zero action; a child whose injection
-        cannot be predicted keeps its rule.
+        cannot be predicted keeps its rule. ``plan``: the movable children's injections under ``parts`` (:meth:`plan`).
         """
         children, m, margin = self.parent.children, self._meter, self.params.margin_mw
-        plan, predicted = self.predict(parts, ctx)
+        predicted = self.predicted(plan, ctx)
         if not plan:
             return
         over = predicted - (m.params.import_limit_mw - margin)
