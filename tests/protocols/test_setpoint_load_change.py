@@ -30,18 +30,19 @@ def test_the_rule_battery_charges_within_the_agreement_at_the_morning_ramp():
     # adds their change
     net = env.net
     zone = net.bus.zone.astype(str).to_numpy()[[list(net.bus.index).index(b) for b in net.load.bus]] == "mg1"
-    rows, mw = proto.meter_loads
+    rows, mw = market.behind["mg1"]
     np.testing.assert_array_equal(rows, np.flatnonzero(zone & net.load.in_service.to_numpy(bool)))
     np.testing.assert_allclose(mw, (net.load.p_mw * net.load.scaling).to_numpy(float)[rows])
     assert mw.sum() == pytest.approx(1.0)
     m = env.ctx.load_multipliers
     change = float((m[7, rows] - m[6, rows]) @ mw)
     assert 0.3 < change < 0.36
+    assert market.load_change_mw(env.scenario.agents["mg1"], env.ctx) == pytest.approx(change, abs=1e-12)
     parts = [np.asarray(action[s], np.float32) for s in proto._slices]
     _, predicted = proto.predict(parts, env.ctx)
-    proto.meter_loads = None
+    proto.horizontal = ()
     _, stale = proto.predict(parts, env.ctx)  # the same setpoints from the reading alone
-    proto.meter_loads = (rows, mw)
+    proto.horizontal = (market,)
     assert predicted - stale == pytest.approx(change, abs=1e-9)
     assert predicted == pytest.approx(1.2 - 0.05, abs=1e-6)  # held at the import limit less the margin
     env.step({a: env.rule_action(a) for a in env.agents} | {"mg1": action})

@@ -200,6 +200,12 @@ class HorizontalProtocol:
         the export to it rather than valuing it at the grid's export price. 0.0 (the default): none."""
         return 0.0
 
+    def load_change_mw(self, agent: Agent, ctx: StepContext) -> float:
+        """MW by which the loads behind ``agent``'s meter change from its last reading to this tick, as this protocol
+        knows them (the LMP market clears against the tick's load): a vertical protocol's rule adds it to the import
+        it predicts. 0.0 (the default): not known, the rest of the microgrid as it was."""
+        return 0.0
+
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         """Run the mechanism on the participants' extra actions (by agent id)."""
 

@@ -83,10 +83,6 @@ class Setpoint(VerticalProtocol):
     """
 
     Params = SetpointParams
-    #: The network loads behind its meter as ``(rows of ctx.load_multipliers, MW at multiplier 1)``, whose change since
-    #: the last reading :meth:`predict` adds; set by a horizontal protocol that knows the network and clears against
-    #: the tick's load (the LMP market); None: the rest of the microgrid as it was.
-    meter_loads: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(self, params: Any, parent: Any) -> None:
         super().__init__(params, parent)
@@ -181,14 +177,11 @@ class Setpoint(VerticalProtocol):
 
     def predicted(self, plan: dict[int, float], ctx: StepContext) -> float:
         """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus the change of the
-        :attr:`meter_loads` since the last reading (MW)."""
+        loads behind the meter since the last reading that the parent's horizontal protocols know
+        (:meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`, MW)."""
         last = sum(float(finite_or(self.parent.children[i].device.p_mw, 0.0)) for i in plan)
-        predicted = self._pcc.import_mw + last - sum(plan.values())
-        if self.meter_loads is not None and 0 < ctx.tick < len(ctx.load_multipliers):
-            rows, mw = self.meter_loads
-            m = ctx.load_multipliers
-            predicted += float((m[ctx.tick, rows] - m[ctx.tick - 1, rows]) @ mw)
-        return predicted
+        change = sum(h.load_change_mw(self.parent, ctx) for h in self.horizontal)
+        return self._pcc.import_mw + last - sum(plan.values()) + change
 
     def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
         """:meth:`plan` and :meth:`predicted` under ``parts``."""
@@ -230,7 +223,7 @@ class Setpoint(VerticalProtocol):
 
         Prediction, from what the parent knows before the flow: ``base − Σ P_i``, with ``base`` the meter's last
         settled import plus the last injections ``p_mw`` of the movable children (the rest of the microgrid as it was,
-        but for the change of its :attr:`meter_loads`) and ``P_i`` their injections under ``parts``
+        but for the load change its horizontal protocols know) and ``P_i`` their injections under ``parts``
         (:func:`injection_mw`). Over the import limit the children whose rule draws more than their zero action
         (charging, electrolysis, EV charging, recovering a backlog) are scaled by one factor ``α ∈ [0, 1]`` towards
         it, just enough; over the export limit those that inject more (discharging, generation). A child whose scaled

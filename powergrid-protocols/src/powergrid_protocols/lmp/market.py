@@ -28,7 +28,6 @@ from powergrid_protocols.common import (
     set_pending_mw,
 )
 from powergrid_protocols.lmp.dcopf import DCNetwork, MarketResult, Offer, clear_market, dc_network
-from powergrid_protocols.vertical import Setpoint
 
 
 def with_pcc_agreements(dc: DCNetwork, meters: Iterable[Meter], penalty: float = np.inf) -> DCNetwork:
@@ -133,11 +132,12 @@ class LMPMarket(HorizontalProtocol):
         self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
                         else net.load.p_mw.to_numpy(float))[served]
         self._slack = self.dc.slack
-        for agent in self.participants:  # a setpoint rule predicts its import with the load the market clears against
-            meter = self.meters[agent.id]
-            if isinstance(getattr(agent, "protocol", None), Setpoint) and meter is not None:
-                behind = np.isin(load_bus[served], meter.device.billed_buses(net))  # the loads its meter serves
-                agent.protocol.meter_loads = (self._load_rows[behind], self._load_p[behind])
+        #: the loads each participant's meter serves: (rows of ``ctx.load_multipliers``, MW at multiplier 1)
+        self.behind: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for aid, meter in self.meters.items():
+            if meter is not None:
+                behind = np.isin(load_bus[served], meter.device.billed_buses(net))
+                self.behind[aid] = (self._load_rows[behind], self._load_p[behind])
         self.node: dict[str, int] = {}
         for agent in self.participants:  # a device at a bus out of the model (out of service) has no node
             devs = [d for d in agent.devices() if node_of[d.bus] >= 0]
@@ -164,6 +164,15 @@ class LMPMarket(HorizontalProtocol):
     def observation_features(self, agent: Any) -> tuple[Feature, ...]:
         """``[price $/MWh, congested (0/1), stale (0/1)]``."""
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
+
+    def load_change_mw(self, agent: Any, ctx: StepContext) -> float:
+        """MW by which the loads behind ``agent``'s meter (:attr:`behind`) change from the last tick to this one: the
+        load this market clears against, which the setpoint rule adds to the import it predicts."""
+        if agent.id not in self.behind or not 0 < ctx.tick < len(ctx.load_multipliers):
+            return 0.0
+        rows, mw = self.behind[agent.id]
+        m = ctx.load_multipliers
+        return float((m[ctx.tick, rows] - m[ctx.tick - 1, rows]) @ mw)
 
     def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
