@@ -13,8 +13,8 @@ from tests.protocols.test_lmp import _lmp_env_mg1
 def test_the_rule_battery_charges_within_the_agreement_at_the_morning_ramp():
     """Tick 7 of day 11: mg1's loads rise by ≈ 0.33 MW over the hour (their multipliers 0.46 → 0.78) and the price is
     low (10.8 $/MWh), so the battery's own rule charges 0.3 MW. From the last reading alone (0.56 MW, the rest as it
-    was) the import was predicted at 0.87 MW: the battery charged, the PCC bound at 1.2 MW and mg1's whole import was
-    billed at its DG's 91 $/MWh (111 $ for the hour; 10 $ with the battery idle). With the loads' change the
+    was) the import was predicted at 0.87 MW: the battery charged and the PCC bound at 1.2 MW (mg1's LMP its DG's
+    91 $/MWh; before the congestion-rent credit its whole import paid it). With the loads' change the
     prediction is the reading plus that change, the charge is cut to hold it at 1.2 − 0.05 MW, and the market clears
     one price."""
     env = _lmp_env_mg1(lambda data: None)

@@ -62,3 +62,17 @@ def test_a_pickled_env_continues_bit_for_bit(path):
     copy.reset(seed=6)
     env.reset(seed=6)
     assert _play(copy, 5) == _play(env, 5)
+
+
+@pytest.mark.parametrize("name", ["lmp_market.yaml", "bench/p2p_trading.yaml"])
+def test_a_pickled_env_asks_its_own_horizontal_protocols(name):
+    """A setpoint rule asks the horizontal protocols it takes part in (``VerticalProtocol.horizontal``): in a copy,
+    those of the copy, each once (a rule asking the original's market would read another env's state)."""
+    env = MultiAgentPowerGridEnv.from_config(CONFIGS / name)
+    env.reset(seed=3)
+    copy = _copy(env)
+    for e in (env, copy):
+        for aid in ("mg1", "mg2", "mg3"):
+            asked = e.scenario.agents[aid].protocol.horizontal
+            assert len(asked) == 1 and asked[0] is e.scenario.horizontal[0]
+    assert copy.scenario.horizontal[0] is not env.scenario.horizontal[0]

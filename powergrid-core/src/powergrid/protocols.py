@@ -109,7 +109,8 @@ class VerticalProtocol:
 
     Params: ClassVar[type] = NoParams
     price_directives: ClassVar[bool] = False
-    #: The horizontal protocols the parent takes part in, in the order they were built (each adds itself).
+    #: The horizontal protocols the parent takes part in, in the order they were built (each adds itself when
+    #: constructed, so one built outside a scenario, e.g. for inspection, is asked too).
     horizontal: tuple[HorizontalProtocol, ...] = ()
 
     def __init__(self, params: Any, parent: Agent) -> None:
