@@ -49,6 +49,9 @@ from scipy.optimize import linprog
 
 from powergrid.slacks import slack_buses
 
+#: inf for every branch: a hard limit (no penalty) that no soft room extends
+_INF_PER_BRANCH = attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf), takes_self=True)
+
 
 @attrs.frozen
 class DCNetwork:
@@ -71,14 +74,10 @@ class DCNetwork:
     ptdf: np.ndarray
     base_mva: float = 1.0
     elements: tuple[tuple[str, int], ...] = ()
-    penalty: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
-                                                            takes_self=True))
-    penalty_back: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
-                                                                 takes_self=True))
-    room_mw: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
-                                                            takes_self=True))
-    room_back_mw: np.ndarray = attrs.field(default=attrs.Factory(lambda self: np.full(len(self.x_pu), np.inf),
-                                                                 takes_self=True))
+    penalty: np.ndarray = attrs.field(default=_INF_PER_BRANCH)
+    penalty_back: np.ndarray = attrs.field(default=_INF_PER_BRANCH)
+    room_mw: np.ndarray = attrs.field(default=_INF_PER_BRANCH)
+    room_back_mw: np.ndarray = attrs.field(default=_INF_PER_BRANCH)
     #: the LP's branch rows, built once: forward rows then back rows (the finite limits, MW), and one slack column
     #: per soft row (−1 in it) with its penalty ($/MWh), its bounds (MW) and its branch
     up: np.ndarray = attrs.field(init=False)
