@@ -49,3 +49,18 @@ def test_the_rule_battery_charges_within_the_agreement_at_the_morning_ramp():
     info = market.info()
     assert "mg1.pcc" not in info["congested"] and info["lmp"]["mg1"] == pytest.approx(info["system_lambda"])
     assert meter.import_mw == pytest.approx(predicted, abs=0.02) and meter.import_mw < 1.2  # the flow confirms it
+
+
+def test_the_rule_asks_its_horizontal_protocols_the_load_change_once_per_action():
+    """``Setpoint.rule_action`` predicts its meter's import in each of its steps (the export valuation and the
+    headroom here) from one load change, asked once of the market."""
+    env = _lmp_env_mg1(lambda data: None)
+    market, proto = env.scenario.horizontal[0], env.scenario.agents["mg1"].protocol
+    env.reset(seed=11)
+    for _ in range(7):
+        env.step({a: env.rule_action(a) for a in env.agents})
+    asked = []
+    ask = market.load_change_mw
+    market.load_change_mw = lambda agent, ctx: asked.append(agent.id) or ask(agent, ctx)
+    proto.rule_action(env.ctx)
+    assert asked == ["mg1"]

@@ -134,12 +134,13 @@ class Setpoint(VerticalProtocol):
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
         if self._pcc is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
             plan = self.plan(parts, ctx)  # each step below updates the entries it moves
+            change = self.load_change_mw(ctx)  # asked once: every step below predicts with it
             if self._stores:
-                self.shave(parts, plan, ctx)
+                self.shave(parts, plan, ctx, change)
             if self._dgs:
-                self.export_value(parts, plan, ctx)
+                self.export_value(parts, plan, ctx, change)
             if self._meter is not None:
-                self.headroom(parts, plan, ctx)
+                self.headroom(parts, plan, ctx, change)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _move(self, parts: list[np.ndarray], plan: dict[int, float], i: int, mw: float, ctx: StepContext) -> None:
@@ -148,17 +149,19 @@ class Setpoint(VerticalProtocol):
         parts[i][0] = mw
         plan[i] = injection_mw(self.parent.children[i], parts[i], ctx)
 
-    def shave(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
+    def shave(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
+              change: float | None = None) -> None:
         """Under a demand charge: set each store's MW setpoint in ``parts`` (physical, changed in place) to hold the
         predicted import at the ceiling ``c = import_limit − margin`` (MW; the running peak ``peak_mw − margin`` for a
         meter without an import limit): ``P = min(max(rest − c, lo), hi)``, with ``rest`` the import predicted
         without the store (as in :meth:`headroom`) and ``[lo, hi]`` its feasible range. Above the ceiling it
         discharges the excess; below it, it charges into the room (whatever the price), so it enters the day's
         peak full; the store's own rule (price arbitrage) is set aside. Causal: the last reading and the limit only.
-        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them.
+        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
+        :meth:`load_change_mw` (None: asked).
         """
         children, m = self.parent.children, self._meter
-        predicted = self.predicted(plan, ctx)
+        predicted = self.predicted(plan, ctx, change)
         if len(plan) < len(self._movable):  # a child whose injection cannot be predicted: the rules stand
             return
         cap = m.params.import_limit_mw if m.params.import_limit_mw < UNLIMITED else m.peak_mw
@@ -175,12 +178,16 @@ class Setpoint(VerticalProtocol):
         children = self.parent.children
         return {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
 
-    def predicted(self, plan: dict[int, float], ctx: StepContext) -> float:
-        """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus the change of the
-        loads behind the meter since the last reading that the parent's horizontal protocols know
-        (:meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`, MW)."""
+    def load_change_mw(self, ctx: StepContext) -> float:
+        """MW by which the loads behind the meter change from its last reading to this tick, as the parent's
+        horizontal protocols know it (:meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`, summed)."""
+        return sum(h.load_change_mw(self.parent, ctx) for h in self.horizontal)
+
+    def predicted(self, plan: dict[int, float], ctx: StepContext, change: float | None = None) -> float:
+        """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus ``change``, the
+        change of the loads behind the meter since the last reading (MW; None: :meth:`load_change_mw`)."""
         last = sum(float(finite_or(self.parent.children[i].device.p_mw, 0.0)) for i in plan)
-        change = sum(h.load_change_mw(self.parent, ctx) for h in self.horizontal)
+        change = self.load_change_mw(ctx) if change is None else change
         return self._pcc.import_mw + last - sum(plan.values()) + change
 
     def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
@@ -188,7 +195,8 @@ class Setpoint(VerticalProtocol):
         plan = self.plan(parts, ctx)
         return plan, self.predicted(plan, ctx)
 
-    def export_value(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
+    def export_value(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
+                     change: float | None = None) -> None:
         """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
         predicted import < 0, :meth:`predict`) and an exported MWh is paid ``s = export_price(price, sell_ratio)``,
         below the price each DG's own rule weighs its output against: dearest marginal cost first, each to the larger
@@ -197,10 +205,11 @@ class Setpoint(VerticalProtocol):
         (:meth:`~powergrid.protocols.HorizontalProtocol.export_taken_mw`, summed: P2P trading's order), and its
         profit-maximising output at ``s`` (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible
         range. The MW that offset an import stay valued at the price. Causal: the last reading and the setpoints.
-        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them.
+        ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
+        :meth:`load_change_mw` (None: asked).
         """
         children, margin = self.parent.children, self.params.export_margin_mw
-        export = -self.predicted(plan, ctx)
+        export = -self.predicted(plan, ctx, change)
         if export <= margin or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
             return
         left = export - max(margin, sum(h.export_taken_mw(self.parent, parts, ctx) for h in self.horizontal))
@@ -216,7 +225,8 @@ class Setpoint(VerticalProtocol):
             if left <= 0:
                 break
 
-    def headroom(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext) -> None:
+    def headroom(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
+                 change: float | None = None) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
         their zero action so the predicted import stays within ``[−export_limit + margin, import_limit − margin]``
         (MW).
@@ -228,10 +238,11 @@ class Setpoint(VerticalProtocol):
         (charging, electrolysis, EV charging, recovering a backlog) are scaled by one factor ``α ∈ [0, 1]`` towards
         it, just enough; over the export limit those that inject more (discharging, generation). A child whose scaled
         action draws (injects) more than its share (a minimum load) takes its zero action; a child whose injection
-        cannot be predicted keeps its rule. ``plan``: the movable children's injections under ``parts`` (:meth:`plan`).
+        cannot be predicted keeps its rule. ``plan``: the movable children's injections under ``parts`` (:meth:`plan`);
+        ``change``: :meth:`load_change_mw` (None: asked).
         """
         children, m, margin = self.parent.children, self._meter, self.params.margin_mw
-        predicted = self.predicted(plan, ctx)
+        predicted = self.predicted(plan, ctx, change)
         if not plan:
             return
         over = predicted - (m.params.import_limit_mw - margin)
