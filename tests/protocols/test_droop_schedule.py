@@ -49,17 +49,35 @@ def _without(data: dict, suffix: str) -> dict:
     return data
 
 
-def test_the_persistence_forecast_is_the_net_load_an_hour_earlier():
+def test_the_persistence_forecast_is_the_net_load_read_before_the_hour():
     proto = _env(schedule="hour_ahead").scenario.horizontal[0]
     proto.load_mw = np.array([0.4, 0.1])  # two loads (MW), a small case
     ctx = StepContext(dt_h=1.0, profiles={"solar": np.array([0.0, 0.5, 1.0, 0.7])},
                       load_multipliers=np.array([[1.0, 2.0], [0.5, 1.0], [1.0, 1.0]]))
     # three 0.3 MW PV: N = 0.4·m1 + 0.1·m2 − 0.9·solar: 0.6, 0.3 − 0.45 = −0.15, 0.5 − 0.9 = −0.4; N(t−1), N(0) at 0
-    np.testing.assert_allclose(proto.persistence(ctx), [0.6, 0.6, -0.15])
-    # 15-minute ticks: an hour is 4 ticks, N(t−4) and N(0) for t < 4
-    m = np.array([[1.0, 0.0]] * 6) * np.arange(1, 7)[:, None]  # load 1: 0.4, 0.8, ... 2.4 MW
-    ctx = StepContext(dt_h=0.25, profiles={"solar": np.zeros(6)}, load_multipliers=m)
-    np.testing.assert_allclose(proto.persistence(ctx), [0.4, 0.4, 0.4, 0.4, 0.4, 0.8])
+    net_load, available = proto.persistence(ctx)
+    np.testing.assert_allclose(net_load, [0.6, 0.6, -0.15])
+    np.testing.assert_allclose(available, [[0.0] * 3, [0.0] * 3, [0.15] * 3])  # each PV's 0.3·solar, likewise
+    # 15-minute ticks: an hour is 4 ticks, each scheduled from the tick before it (N(3) for ticks 4-7), N(0) at first
+    m = np.array([[1.0, 0.0]] * 9) * np.arange(1, 10)[:, None]  # load 1: 0.4, 0.8, ... 3.6 MW
+    ctx = StepContext(dt_h=0.25, profiles={"solar": np.zeros(9)}, load_multipliers=m)
+    np.testing.assert_allclose(proto.persistence(ctx)[0], [0.4] * 4 + [1.6] * 4 + [3.2])
+    # 30-minute ticks: N(1) for ticks 2-3, N(3) for tick 4
+    ctx = StepContext(dt_h=0.5, profiles={"solar": np.zeros(5)}, load_multipliers=m[:5])
+    np.testing.assert_allclose(proto.persistence(ctx)[0], [0.4, 0.4, 0.8, 0.8, 1.6])
+
+
+def test_at_15_minute_ticks_the_hour_is_scheduled_from_the_tick_before_it():
+    data = _data(schedule="hour_ahead")
+    data["time"]["physics"] = "15min"
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    env.step({a: env.rule_action(a) for a in env.agents})
+    solar = np.clip(env.ctx.profiles["solar"], 0.0, 1.0)
+    for t in range(4, 96):  # by hand: the zone loads less 3 × 0.3 MW of PV at the last tick of the hour before
+        before = t - t % 4 - 1
+        assert proto.forecast_mw[t] == pytest.approx(_zone_load_mw(env, before) - 0.9 * solar[before], abs=1e-9)
 
 
 def test_the_forecast_counts_a_participants_wind():

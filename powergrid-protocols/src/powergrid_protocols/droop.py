@@ -11,8 +11,8 @@ Primary P–f droop shares an active-power imbalance ΔP (MW) among units with d
 Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i`` (Mvar).
 
 The imbalance is the deviation from a scheduled interchange ``p_ref`` (MW): a constant, or an hour-ahead
-schedule ``p_ref(t) = N(t−1h) − U(t)``: the participants' net load an hour earlier (a persistence forecast) less
-their units' scheduled outputs (see :class:`Droop`).
+schedule ``p_ref(t) = N̂(t) − U(t)``: the participants' net load last read before the hour (a persistence forecast)
+less their units' scheduled outputs and their curtailment (see :class:`Droop`).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class DroopParams:
     damping_mw_per_hz: float = quantity("MW/Hz", 0.0, ge=0)
     measure: str = choice(("pcc", "ext_grid"), "pcc", doc="where the imbalance is measured")
     schedule: str = choice(("constant", "hour_ahead"), "constant",
-                           doc="constant: p_ref = p_ref_mw every tick; hour_ahead: the net load an hour earlier less "
-                               "the units' setpoints (measure: pcc)")
+                           doc="constant: p_ref = p_ref_mw every tick; hour_ahead: the net load read before the hour "
+                               "less the units' setpoints and the curtailment (measure: pcc)")
     p_ref_mw: float = quantity("MW", 0.0, doc="scheduled Σ PCC import of the participants (or slack injection), "
                                               "schedule: constant only")
     qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
@@ -131,17 +131,21 @@ class Droop(HorizontalProtocol):
     differs from it is a configuration error.
 
     ``schedule: constant``: ``p_ref = p_ref_mw`` every tick. ``schedule: hour_ahead`` (``measure: pcc``): the
-    scheduled interchange of tick ``t`` is ``p_ref(t) = N(t−L) − U(t)`` (MW), ``L = max(1, round(1 h/Δt))`` ticks
-    (an hour; one tick when a tick is an hour or longer). ``N(t) = Σ_i P_i·m_i(t) − Σ_r A_r(t)`` is the
-    participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW, multiplier
-    ``m_i(t)`` pu, :mod:`powergrid.loads`) less the available power ``A_r(t)`` (MW, within ``[0, rated]``) of their
-    renewables (PV at the ``solar`` profile, wind at ``wind`` or its power curve: every device with
-    ``available_now``); its persistence forecast ``N(t−L)`` (``N(0)`` for ``t < L``) is computed once an episode
-    from the loads and profiles drawn at reset. ``U(t)`` is the MW their DG/ESS agents set at tick ``t`` before
-    droop: each microgrid schedules its units and its interchange together, so droop shares only what nobody
-    scheduled, the hour's forecast error (``ΔP = P_meas + U − N(t−L) + Σ ΔP_i``: the load and renewables' change
-    over the hour, curtailment, losses). Every participant needs a PCC meter (GridConnection) and no devices but
-    DG/ESS units, renewables, its meter and OLTC/Shunt (another device's MW would be an imbalance droop undoes);
+    scheduled interchange of tick ``t`` is ``p_ref(t) = N̂(t) − U(t)`` (MW). ``N(t) = Σ_i P_i·m_i(t) − Σ_r A_r(t)``
+    is the participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW,
+    multiplier ``m_i(t)`` pu, :mod:`powergrid.loads`) less the available power ``A_r(t)`` (MW, within
+    ``[0, rated]``) of their renewables (PV at the ``solar`` profile, wind at ``wind`` or its power curve: every
+    device with ``available_now``). The hours are blocks of ``L = max(1, round(1 h/Δt))`` ticks from the episode's
+    start; every tick of an hour is scheduled at the hour's start from the last tick read before it:
+    ``N̂(t) = N(L·⌊t/L⌋ − 1)`` (``N(t−1)`` at 1-h ticks; ``N(0)`` over the first hour), computed once an episode
+    from the loads and profiles drawn at reset. ``U(t) = Σ_u P_u(t) − Σ_r (1 − f_r(t))·Â_r(t)`` is what the agents
+    schedule at tick ``t`` before droop: the MW ``P_u`` of their DG/ESS units less their renewables' curtailment,
+    valued at the forecast availability ``Â_r(t) = A_r(L·⌊t/L⌋ − 1)`` (``f_r``: the fraction of ``A_r`` the
+    renewable's action injects). Each microgrid schedules its units, its curtailment and its interchange together,
+    so droop shares only what nobody scheduled, the forecast error (``ΔP = P_meas + U − N̂ + Σ ΔP_i``: the loads'
+    change since the reading, the renewables' change at the fraction they deliver, losses); a participant that
+    curtails imports the curtailed MW itself. Every participant needs a PCC meter (GridConnection) and no devices
+    but DG/ESS units, renewables, its meter and OLTC/Shunt (another device's MW would be an imbalance droop undoes);
     ``p_ref_mw`` is not given. Each of these is a configuration error.
     """
 
@@ -161,6 +165,7 @@ class Droop(HorizontalProtocol):
             self._check_hour_ahead()
         self.load_mw = np.zeros(0)  # base MW of each network load, 0 outside the participants' zones
         self.forecast_mw: np.ndarray | None = None
+        self.available_mw = np.zeros((0, len(self.renewables)))  # Â_r(t), MW (ticks × renewables)
         self.scheduled_mw = 0.0
         self._reset_state()
 
@@ -229,8 +234,10 @@ class Droop(HorizontalProtocol):
         now = [min(max(pending_mw(d), lo), hi) for d, (lo, hi) in zip(self.units, ranges)]
         if p.schedule == "hour_ahead":
             if self.forecast_mw is None:  # once an episode: the loads and profiles are drawn at reset
-                self.forecast_mw = self.persistence(ctx)
-            self.scheduled_mw = float(sum(now))
+                self.forecast_mw, self.available_mw = self.persistence(ctx)
+            curtailed = sum((1.0 - d.device.actions.read(d.pending)[0][0]) * a
+                            for d, a in zip(self.renewables, self.available_mw[ctx.tick]))
+            self.scheduled_mw = float(sum(now)) - curtailed
         share = pf_droop(self.imbalance, ratings, [p.droop_pu] * len(self.units), f0_hz=self.f0_hz,
                                 damping_mw_per_hz=p.damping_mw_per_hz,
                                 up_mw=[hi - x for x, (_, hi) in zip(now, ranges)],
@@ -255,17 +262,22 @@ class Droop(HorizontalProtocol):
             self.v = finite_or([result.vm_pu[d.bus] for d in self.inverters], self.v)
         return {}
 
-    def persistence(self, ctx: StepContext) -> np.ndarray:
-        """``N(t−L)`` (MW) for every physics tick of the episode (``N(0)`` for ``t < L``; see :class:`Droop`)."""
+    def persistence(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
+        """``N̂(t)`` (MW) and ``Â_r(t)`` (MW, ticks × renewables) for every physics tick of the episode: ``N`` and
+        ``A_r`` at the last tick before ``t``'s hour, tick 0 in the first hour (see :class:`Droop`)."""
         net_load = ctx.load_multipliers @ self.load_mw
-        for t in range(len(net_load) if self.renewables else 0):
+        ticks = np.arange(len(net_load))
+        available = np.zeros((len(ticks), len(self.renewables)))
+        for t in range(len(ticks) if self.renewables else 0):
             at = attrs.evolve(ctx, tick=t)
-            net_load[t] -= sum(d.device.available_now(at) for d in self.renewables)
+            available[t] = [d.device.available_now(at) for d in self.renewables]
+        net_load -= available.sum(axis=1)
         lag = max(1, round(1.0 / ctx.dt_h))
-        return net_load[np.maximum(np.arange(len(net_load)) - lag, 0)]
+        read = np.maximum(ticks - ticks % lag - 1, 0)
+        return net_load[read], available[read]
 
     def p_ref(self, ctx: StepContext) -> float:
-        """The scheduled interchange (MW) at ``ctx.tick``: ``p_ref_mw``, or ``N(t−L) − U(t)`` (hour_ahead)."""
+        """The scheduled interchange (MW) at ``ctx.tick``: ``p_ref_mw``, or ``N̂(t) − U(t)`` (hour_ahead)."""
         if self.forecast_mw is None:
             return self.params.p_ref_mw
         return float(self.forecast_mw[ctx.tick]) - self.scheduled_mw
