@@ -9,7 +9,7 @@ from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
 from powergrid_devices.actions import BoxAction, observation, uniform
 from powergrid_devices.inverter import load_q
-from powergrid_devices.thermal import Hysteresis, rc_step, thermostat_act
+from powergrid_devices.thermal import heat_to_reach, rc_step
 
 
 @attrs.frozen
@@ -25,12 +25,16 @@ class HVACParams:
     t_init_c: float = quantity("°C", 22.0)
     t_init_spread: float = quantity("°C", 0.0, ge=0, doc="±uniform spread of the initial temperature")
     deadband_c: float = quantity("°C", 1.0, gt=0, doc="thermostat deadband around the band centre")
+    margin_c: float = quantity("°C", 0.25, ge=0, doc="rule: holds the room this far inside each band edge")
     discomfort_cost: float = quantity("$/°Ch", 0.0, ge=0, doc="cost per degree-hour outside the comfort band")
     pf: float = quantity("1", 0.95, gt=0, le=1)
 
     def __attrs_post_init__(self) -> None:
         if self.t_min_c >= self.t_max_c:
             raise ValueError(f"expected t_min_c < t_max_c, got {self.t_min_c} ≥ {self.t_max_c}")
+        if 2 * self.margin_c >= self.t_max_c - self.t_min_c:
+            raise ValueError(f"expected margin_c < half the comfort band ({(self.t_max_c - self.t_min_c) / 2} °C), "
+                             f"got {self.margin_c}")
 
 
 class HVAC(Device):
@@ -45,6 +49,11 @@ class HVAC(Device):
     ``max(T_min − T, 0) + max(T − T_max, 0)`` °C. Cost: ``discomfort_cost``
     $ per °C·h of that violation. Observation:
     ``[(T − T_mid)/half_band, (T_out − T_mid)/10, u]`` clipped to ±10.
+
+    Rule (:meth:`rule_action`): the least conditioning that keeps the room inside
+    ``[T_min + margin, T_max − margin]`` after the step — the room floats inside the band and is
+    heated or cooled only up to an edge. The ``thermostat`` policy instead holds the band centre
+    (bang-bang, ``deadband_c``), heating while it is colder outside than the centre, else cooling.
     """
 
     Params = HVACParams
@@ -58,7 +67,6 @@ class HVAC(Device):
         self.t_c = params.t_init_c
         self.t_out_c = params.t_init_c
         self.u = 0.0
-        self.thermostat = Hysteresis()
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
@@ -66,7 +74,6 @@ class HVAC(Device):
         self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
         self.t_out_c = self.t_c
         self.u = 0.0
-        self.thermostat = Hysteresis()
 
     def power_kw(self, u: float) -> float:
         """Electric kW at the action ``u`` (heating or cooling)."""
@@ -99,7 +106,17 @@ class HVAC(Device):
         return self.actions.pack(u=(1.0 if heating else -1.0) if on else 0.0)
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
-        return thermostat_act(self, self.thermostat, ctx)
+        """Heat or cool just enough to end the step at the nearer edge of ``[T_min + margin, T_max − margin]`` when
+        the room would leave it with the HVAC off (:func:`~powergrid_devices.thermal.heat_to_reach`), else off."""
+        p, t_out = self.params, ctx.profile("temperature")
+        free = rc_step(self.t_c, t_out, p.r_c_per_kw, p.c_kwh_per_c, p.gain_kw, self.dt_h)
+        low, high = p.t_min_c + p.margin_c, p.t_max_c - p.margin_c
+        if low <= free <= high:
+            return self.actions.pack(u=0.0)
+        target = low if free < low else high
+        q_kw = heat_to_reach(self.t_c, t_out, p.r_c_per_kw, p.c_kwh_per_c, target, self.dt_h) - p.gain_kw
+        u = q_kw / (p.cop_heat if q_kw > 0 else p.cop_cool) / (p.p_max_mw * 1000.0)
+        return self.actions.pack(u=u)  # clipped to [−1, 1]
 
     def observe(self) -> np.ndarray:
         p = self.params
