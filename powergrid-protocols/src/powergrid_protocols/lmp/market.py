@@ -86,7 +86,9 @@ class LMPMarket(HorizontalProtocol):
     rent on its agreement: each participant holds the right to its PCC branch's limits in the market (its agreement,
     or the rating when lower), so it is credited the branch's congestion price on its import up to the import limit
     (its export up to the export limit): only what it trades beyond its agreement pays the congestion price.
-    Branch flows on binding limits separate the LMPs (reported as ``congested``).
+    Branch flows on binding limits separate the LMPs (reported as ``congested``). A congested branch that is no
+    participant's PCC (a trunk) earns its rent for the market operator (ISO): ``info()["rent"]`` reports the tick's
+    payments, receipts and congestion rent ($) and who gets it (:meth:`rent`).
 
     With ``pcc_limits`` (the default) the market honours the interconnection agreements the scenario scores: each
     participant's PCC branch (the trafo or line its GridConnection meters) carries at most the meter's
@@ -157,6 +159,12 @@ class LMPMarket(HorizontalProtocol):
         self.lmp = {a.id: 0.0 for a in self.participants}
         self.stale = False
         self.projection: dict[str, float] = {}
+        #: the tick's settlement ($, cost to each participant) and the PCC congestion rent credited in it (:meth:`settle`)
+        self.settled: dict[str, tuple[float, float]] = {}
+        self.credited: dict[str, float] = {}
+        #: the multipliers :meth:`load_change_mw` computed its changes from, and each participant's change by tick
+        self._changes_of: np.ndarray | None = None
+        self._changes: dict[str, list[float]] = {}
 
     def action_space(self, agent: Any) -> gymnasium.spaces.Box:
         return box([0.0, 0.0], [self.params.price_max, self.params.q_max_mw])
@@ -167,12 +175,15 @@ class LMPMarket(HorizontalProtocol):
 
     def load_change_mw(self, agent: Any, ctx: StepContext) -> float:
         """MW by which the loads behind ``agent``'s meter (:attr:`behind`) change from the last tick to this one: the
-        load this market clears against, which the setpoint rule adds to the import it predicts."""
-        if agent.id not in self.behind or not 0 < ctx.tick < len(ctx.load_multipliers):
-            return 0.0
-        rows, mw = self.behind[agent.id]
+        load this market clears against, which the setpoint rule adds to the import it predicts. Every tick's change
+        is computed once per episode, the first time asked after the environment sets ``ctx.load_multipliers``."""
         m = ctx.load_multipliers
-        return float((m[ctx.tick, rows] - m[ctx.tick - 1, rows]) @ mw)
+        if m is not self._changes_of:
+            self._changes_of, self._changes = m, {
+                aid: [0.0] + [float((m[t, rows] - m[t - 1, rows]) @ mw) for t in range(1, len(m))]
+                for aid, (rows, mw) in self.behind.items()}
+        changes = self._changes.get(agent.id)
+        return changes[ctx.tick] if changes is not None and 0 <= ctx.tick < len(changes) else 0.0
 
     def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
@@ -220,6 +231,7 @@ class LMPMarket(HorizontalProtocol):
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
         self.result = r
+        self._cleared = (demand, [o.node for o in offers], ctx.dt_h)  # for the tick's ledger (:meth:`rent`)
         self.stale = not r.success
         if self.stale:  # no LMP this tick: everyone keeps the meter price (set on the devices by the env)
             self.lmp = {a.id: float(ctx.price) for a in self.participants}
@@ -245,6 +257,7 @@ class LMPMarket(HorizontalProtocol):
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
         out: dict[str, tuple[float, float]] = {}
+        self.settled, self.credited = out, {}
         if not self.params.settle_at_lmp or self.result is None or self.stale or not result.converged:
             return out
         for agent in self.participants:
@@ -257,9 +270,29 @@ class LMPMarket(HorizontalProtocol):
             cost = self.lmp[agent.id] * m * ctx.dt_h - meter.bill(m, ctx.price, ctx.dt_h)
             if agent.id in self.rights:  # the congestion rent on its agreement is its own
                 b, sign, imp, exp = self.rights[agent.id]
-                cost -= sign * float(self.result.congestion_price[b]) * min(max(m, -exp), imp) * ctx.dt_h
+                credit = sign * float(self.result.congestion_price[b]) * min(max(m, -exp), imp) * ctx.dt_h
+                self.credited[agent.id] = credit
+                cost -= credit
             out[agent.id] = (cost, 0.0)
         return out
+
+    def rent(self) -> dict[str, Any]:
+        """The tick's money in the cleared market, $ over the tick (empty for a failed market): ``payments``, the net
+        demand (the loads less the PV, batteries and DG low ends) at its LMPs; ``receipts``, the offers (the grid's
+        included) at theirs; ``congestion``, the congestion rent Σ_l congestion_price_l·flow_l over the branches, equal
+        to payments − receipts (the DC model is lossless); ``credited``, the rent on each participant's PCC agreement
+        paid back to it (:meth:`settle`, on its metered import); ``iso``, the rest, the market operator's (a congested
+        trunk's rent: no participant holds the right to it); ``settled``, what the participants pay the market beyond
+        their meter bills (:meth:`settle`: the rent on their own trades beyond their rights, and an export's LMP above
+        its meter's sell price), the part of it the environment bills: the loads of no participant pay no one."""
+        r = self.result
+        if r is None or self.stale:
+            return {}
+        demand, nodes, dt = self._cleared
+        congestion = float(r.congestion_price @ r.flow_mw) * dt
+        return {"payments": float(r.lmp @ demand) * dt, "receipts": float(r.lmp[nodes] @ r.dispatch_mw) * dt,
+                "congestion": congestion, "credited": dict(self.credited),
+                "iso": congestion - sum(self.credited.values()), "settled": sum(c for c, _ in self.settled.values())}
 
     def observe(self, agent: Any) -> np.ndarray:
         congested = 1.0 if self.result is not None and bool(self.result.congested.any()) else 0.0
@@ -275,4 +308,5 @@ class LMPMarket(HorizontalProtocol):
         names = [n for n, c in zip(self.dc.names, r.congested) if c]
         excess = {n: float(x) for n, x in zip(self.dc.names, r.excess_mw) if x > 1e-9}
         return {"success": True, "stale": False, "lmp": dict(self.lmp), "system_lambda": r.system_lambda,
-                "congested": names, "excess_mw": excess, "cost_per_h": r.cost, "projection": dict(self.projection)}
+                "congested": names, "excess_mw": excess, "cost_per_h": r.cost, "projection": dict(self.projection),
+                "rent": self.rent()}
