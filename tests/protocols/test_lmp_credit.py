@@ -58,21 +58,25 @@ class Networks:
                 PluginRecord("congested_trunk", congested_trunk, "a 2 MW trunk ahead of mg1")]
 
 
-def _env(network: str):
-    """Two microgrids on their rules, each a DG (1 MW at 90 + 20·p $/MWh: the rule offers its 1 MW at the marginal cost
-    of its midpoint, 100 $/MWh) behind a line metered by its GridConnection (import ≤ 1.2 MW, export ≤ 0.5 MW), in
-    the LMP market."""
+DEAR = {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 90.0}  # the rule offers 1 MW at its midpoint's 90 + 20·0.5 $/MWh
+CHEAP = {"p_max_mw": 3.0, "cost_a": 1.0, "cost_b": 5.0}  # 3 MW at 5 + 2·1.5 = 8 $/MWh
+
+
+def _env(network: str, dg: dict = DEAR):
+    """Two microgrids on their rules, each a DG (``dg``: the rule offers all of it, up to 3 MW, at the marginal cost of
+    its midpoint) behind a line metered by its GridConnection (import ≤ 1.2 MW, export ≤ 0.5 MW), in the LMP
+    market."""
     agents = []
     for k in (1, 2):
         agents += [{"id": f"mg{k}", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
                     "children": [f"mg{k}_dg", f"mg{k}_pcc"]},
                    {"id": f"mg{k}_dg", "type": "DG", "bus": f"mg{k}",
-                    "params": {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 90.0}},
+                    "params": dg},
                    {"id": f"mg{k}_pcc", "type": "GridConnection", "bus": f"mg{k}",
                     "params": {"element": "line", "name": f"tie{k}", "import_limit_mw": 1.2, "export_limit_mw": 0.5}}]
     data = {"name": network, "network": {"type": network}, "time": {"physics": "1h", "episode": "1d"},
             "spaces": {"action": "physical"}, "agents": agents,
-            "horizontal": [{"type": "lmp_market", "participants": ["mg1", "mg2"]}]}
+            "horizontal": [{"type": "lmp_market", "participants": ["mg1", "mg2"], "params": {"q_max_mw": 3.0}}]}
     return MultiAgentPowerGridEnv.from_config(data, registry=make_registry(Networks, entry_points=True))
 
 
@@ -123,6 +127,30 @@ def test_a_microgrid_metered_on_its_lines_from_side_is_credited_the_rent_on_its_
     assert paid["mg1"] == pytest.approx(60.0, abs=1e-5)
     assert rent["congestion"] == pytest.approx(120.0) and rent["iso"] == pytest.approx(0.0, abs=1e-5)
     assert rent["settled"] == pytest.approx((lmp - PRICE) * (m["mg2"] - 1.2), abs=1e-9)  # mg2's line losses
+
+
+def test_a_microgrid_metered_on_its_lines_from_side_is_paid_the_market_price_within_its_export_agreement():
+    """Each microgrid's DG offers 3 MW at 8 $/MWh on its 2.0 MW: each would export 1.0 MW, the agreement allows 0.5,
+    so each DG runs 2.5 MW and its LMP is its offer, 8 $/MWh, against λ = 50. Each holds the right to export 0.5 MW,
+    so by hand each is credited (50 − 8)·0.5 = 21 $ and is paid λ·|m| for its export |m| ≤ 0.5: 25 $ at 0.5 MW,
+    its meter bill at the sell price (0.8·50 $/MWh, 20 $) and the market's 5 $. mg1's export is its line's forward
+    flow (mg1 → feeder; congestion price +42 $/MWh), mg2's the back flow of its own (−42). mg2's meter, at the
+    feeder's end, reads the 0.5 MW less the line's losses: it is credited on what it reads, and the operator keeps
+    the rest of the 42 $ rent, 42·(0.5 − |m|)."""
+    env = _env("two_ties", CHEAP)
+    market = env.scenario.horizontal[0]
+    info, m, paid = _tick(env)
+    assert info["system_lambda"] == pytest.approx(PRICE) and info["congested"] == ["tie1", "tie2"]
+    assert info["lmp"] == pytest.approx({"mg1": 8.0, "mg2": 8.0})
+    tie1, tie2 = market.dc.names.index("tie1"), market.dc.names.index("tie2")
+    assert market.result.congestion_price[[tie1, tie2]] == pytest.approx([42.0, -42.0])
+    assert m["mg1"] == pytest.approx(-0.5, abs=1e-6) and -0.5 < m["mg2"] < -0.49  # mg2's meter: less the losses
+    rent = info["rent"]
+    assert rent["credited"] == pytest.approx({"mg1": 21.0, "mg2": -42.0 * m["mg2"]}, abs=1e-5)
+    assert rent["congestion"] == pytest.approx(42.0) and rent["iso"] == pytest.approx(42.0 * (0.5 + m["mg2"]), abs=1e-5)
+    for a in ("mg1", "mg2"):
+        assert paid[a] == pytest.approx(PRICE * m[a], abs=1e-9)
+    assert paid["mg1"] == pytest.approx(-25.0, abs=1e-5)
 
 
 def test_a_congested_trunks_rent_goes_to_the_market_operator():
