@@ -70,8 +70,7 @@ def _env(network: str, dg: dict = DEAR):
     for k in (1, 2):
         agents += [{"id": f"mg{k}", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
                     "children": [f"mg{k}_dg", f"mg{k}_pcc"]},
-                   {"id": f"mg{k}_dg", "type": "DG", "bus": f"mg{k}",
-                    "params": dg},
+                   {"id": f"mg{k}_dg", "type": "DG", "bus": f"mg{k}", "params": dg},
                    {"id": f"mg{k}_pcc", "type": "GridConnection", "bus": f"mg{k}",
                     "params": {"element": "line", "name": f"tie{k}", "import_limit_mw": 1.2, "export_limit_mw": 0.5}}]
     data = {"name": network, "network": {"type": network}, "time": {"physics": "1h", "episode": "1d"},
@@ -83,21 +82,14 @@ def _env(network: str, dg: dict = DEAR):
 def _tick(env):
     """One tick on the rules at the base loads and 50 $/MWh: the market's info, and each microgrid's import (MW) and
     what it pays in all, its meter bill plus the market's settlement ($)."""
-    market, settle, settled = env.scenario.horizontal[0], env.scenario.horizontal[0].settle, {}
-
-    def recording(result, ctx):
-        settled.update(settle(result, ctx))
-        return settled
-
-    market.settle = recording
+    market = env.scenario.horizontal[0]
     env.reset(seed=0)
     env.ctx.profiles["price"] = np.full(len(env.ctx.profiles["price"]), PRICE)
     env.load_multipliers[:] = 1.0
     env.step({a: env.rule_action(a) for a in env.agents})
     env.step({a: env.rule_action(a) for a in env.agents})  # the second: the rules have a meter reading
-    market.settle = settle
     imports = {a: market.meters[a].flow(env.last_result) for a in ("mg1", "mg2")}
-    paid = {a: env.scenario.agents[f"{a}_pcc"].device.cost + settled[a][0] for a in ("mg1", "mg2")}
+    paid = {a: env.scenario.agents[f"{a}_pcc"].device.cost + market.settled[a][0] for a in ("mg1", "mg2")}
     return market.info(), imports, paid
 
 
