@@ -165,7 +165,7 @@ class Droop(HorizontalProtocol):
             self._check_hour_ahead()
         self.load_mw = np.zeros(0)  # base MW of each network load, 0 outside the participants' zones
         self.forecast_mw: np.ndarray | None = None
-        self.available_mw = np.zeros((0, len(self.renewables)))  # Â_r(t), MW (ticks × renewables)
+        self.available_forecast_mw = np.zeros((0, len(self.renewables)))  # Â_r(t), MW (ticks × renewables)
         self.scheduled_mw = 0.0
         self._reset_state()
 
@@ -234,9 +234,9 @@ class Droop(HorizontalProtocol):
         now = [min(max(pending_mw(d), lo), hi) for d, (lo, hi) in zip(self.units, ranges)]
         if p.schedule == "hour_ahead":
             if self.forecast_mw is None:  # once an episode: the loads and profiles are drawn at reset
-                self.forecast_mw, self.available_mw = self.persistence(ctx)
+                self.forecast_mw, self.available_forecast_mw = self.persistence(ctx)
             curtailed = sum((1.0 - d.device.actions.read(d.pending)[0][0]) * a
-                            for d, a in zip(self.renewables, self.available_mw[ctx.tick]))
+                            for d, a in zip(self.renewables, self.available_forecast_mw[ctx.tick]))
             self.scheduled_mw = float(sum(now)) - curtailed
         share = pf_droop(self.imbalance, ratings, [p.droop_pu] * len(self.units), f0_hz=self.f0_hz,
                                 damping_mw_per_hz=p.damping_mw_per_hz,
