@@ -30,7 +30,7 @@ def test_the_rule_battery_charges_within_the_agreement_at_the_morning_ramp():
     # adds their change
     net = env.net
     zone = net.bus.zone.astype(str).to_numpy()[[list(net.bus.index).index(b) for b in net.load.bus]] == "mg1"
-    rows, mw = market.behind["mg1"]
+    rows, mw = market.behind["mg1"].rows, market.behind["mg1"].mw
     np.testing.assert_array_equal(rows, np.flatnonzero(zone & net.load.in_service.to_numpy(bool)))
     np.testing.assert_allclose(mw, (net.load.p_mw * net.load.scaling).to_numpy(float)[rows])
     assert mw.sum() == pytest.approx(1.0)

@@ -54,6 +54,7 @@ from scipy.signal import lfilter
 
 if TYPE_CHECKING:
     from powergrid.config import LoadsConfig, Source
+    from powergrid.devices import StepContext
 
 CLASSES = ("residential", "commercial", "industrial", "agricultural")
 PROFILES = ("classes", "uniform")
@@ -214,6 +215,47 @@ class LoadModel:
         gain = np.divide(days * sum_w, daily, out=np.ones_like(daily), where=daily > 0)
         mean_level = np.bincount(day, level) / np.maximum(days, 1)
         return raw * (mean_level * gain)[day][:, None] * self.scale[None, :]
+
+
+@attrs.define(eq=False)
+class LoadGroup:
+    """Network loads a protocol forecasts, e.g. those behind a meter (:meth:`at`): their rows of
+    ``ctx.load_multipliers`` and their MW at multiplier 1 (``p_mw·scaling``).
+
+    The forecast is the episode's load schedule (ticks × loads, pu), built at reset
+    (:meth:`LoadModel.multipliers`) from the load profile, the customer-class shapes and the seeded jitter: the
+    flow serves exactly these loads, so the forecast has no error (the jitter included): a perfect hour-ahead forecast.
+    """
+
+    rows: np.ndarray  # (loads,) rows of net.load (columns of ctx.load_multipliers)
+    mw: np.ndarray  # (loads,) MW at multiplier 1
+    #: the schedule :meth:`change_mw` computed its changes from, and the change by tick (MW)
+    _of: np.ndarray | None = attrs.field(default=None, init=False, repr=False)
+    _changes: list[float] = attrs.field(factory=list, init=False, repr=False)
+
+    @classmethod
+    def at(cls, net: Any, buses: Any) -> LoadGroup:
+        """The in-service loads of ``net`` at the in-service buses among ``buses`` (positions in ``net.bus``, e.g. a
+        GridConnection's ``billed_buses(net)``)."""
+        pos = net.bus.index.get_indexer(net.load.bus)
+        keep = net.load.in_service.to_numpy(bool) & np.isin(pos, np.asarray(buses)) & net.bus.in_service.to_numpy(bool)[pos]
+        p = net.load.p_mw.to_numpy(float) * (net.load.scaling.to_numpy(float) if "scaling" in net.load else 1.0)
+        return cls(np.flatnonzero(keep), p[keep])
+
+    def mw_at(self, ctx: StepContext) -> float:
+        """MW the loads draw at ``ctx.tick`` (0.0 past the schedule)."""
+        m = ctx.load_multipliers
+        return float(m[ctx.tick, self.rows] @ self.mw) if ctx.tick < len(m) else 0.0
+
+    def change_mw(self, ctx: StepContext) -> float:
+        """MW by which the loads change from the last tick to ``ctx.tick`` (0.0 at the first tick and past the
+        schedule). Every tick's change is computed once per episode, the first time asked after the environment
+        sets ``ctx.load_multipliers``."""
+        m = ctx.load_multipliers
+        if m is not self._of:
+            self._of = m
+            self._changes = [0.0] + [float((m[t, self.rows] - m[t - 1, self.rows]) @ self.mw) for t in range(1, len(m))]
+        return self._changes[ctx.tick] if 0 <= ctx.tick < len(self._changes) else 0.0
 
 
 def _tick_minutes(n: int, start_hour: float, step_minutes: float) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from powergrid import scaling
 from powergrid.devices import StepContext, box
+from powergrid.loads import LoadGroup
 from powergrid.params import flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
@@ -134,12 +135,12 @@ class LMPMarket(HorizontalProtocol):
         self._load_p = (net.load.p_mw.to_numpy(float) * net.load.scaling.to_numpy(float) if "scaling" in net.load
                         else net.load.p_mw.to_numpy(float))[served]
         self._slack = self.dc.slack
-        #: the loads each participant's meter serves: (rows of ``ctx.load_multipliers``, MW at multiplier 1)
-        self.behind: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: the loads each participant's meter serves, at buses of the DC model (what :meth:`load_change_mw` forecasts)
+        self.behind: dict[str, LoadGroup] = {}
         for aid, meter in self.meters.items():
             if meter is not None:
-                behind = np.isin(load_bus[served], meter.device.billed_buses(net))
-                self.behind[aid] = (self._load_rows[behind], self._load_p[behind])
+                billed = meter.device.billed_buses(net)
+                self.behind[aid] = LoadGroup.at(net, billed[node_of[billed] >= 0])
         self.node: dict[str, int] = {}
         for agent in self.participants:  # a device at a bus out of the model (out of service) has no node
             devs = [d for d in agent.devices() if node_of[d.bus] >= 0]
@@ -162,9 +163,6 @@ class LMPMarket(HorizontalProtocol):
         #: the tick's settlement ($, cost to each participant) and the PCC congestion rent credited in it (:meth:`settle`)
         self.settled: dict[str, tuple[float, float]] = {}
         self.credited: dict[str, float] = {}
-        #: the multipliers :meth:`load_change_mw` computed its changes from, and each participant's change by tick
-        self._changes_of: np.ndarray | None = None
-        self._changes: dict[str, list[float]] = {}
 
     def action_space(self, agent: Any) -> gymnasium.spaces.Box:
         return box([0.0, 0.0], [self.params.price_max, self.params.q_max_mw])
@@ -174,16 +172,11 @@ class LMPMarket(HorizontalProtocol):
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
     def load_change_mw(self, agent: Any, ctx: StepContext) -> float:
-        """MW by which the loads behind ``agent``'s meter (:attr:`behind`) change from the last tick to this one: the
-        load this market clears against, which the setpoint rule adds to the import it predicts. Every tick's change
-        is computed once per episode, the first time asked after the environment sets ``ctx.load_multipliers``."""
-        m = ctx.load_multipliers
-        if m is not self._changes_of:
-            self._changes_of, self._changes = m, {
-                aid: [0.0] + [float((m[t, rows] - m[t - 1, rows]) @ mw) for t in range(1, len(m))]
-                for aid, (rows, mw) in self.behind.items()}
-        changes = self._changes.get(agent.id)
-        return changes[ctx.tick] if changes is not None and 0 <= ctx.tick < len(changes) else 0.0
+        """MW by which the loads behind ``agent``'s meter (:attr:`behind`) change from the last tick to this one
+        (:meth:`~powergrid.loads.LoadGroup.change_mw`): the load this market clears against, which the setpoint rule
+        adds to the import it predicts."""
+        behind = self.behind.get(agent.id)
+        return behind.change_mw(ctx) if behind is not None else 0.0
 
     def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
