@@ -481,7 +481,8 @@ def test_a_rule_participant_offers_its_units_at_cost():
     admm = env.scenario.horizontal[0]
     offers = []
     areas = admm.areas
-    admm.areas = lambda value, price: offers.append((price, areas(value, price)[0])) or areas(value, price)  # each solve's
+    admm.areas = lambda value, price, demand: offers.append((price, areas(value, price, demand)[0])) or areas(
+        value, price, demand)  # each solve's
     action = np.zeros(env.action_space("mg1").shape, np.float32)
     action[1] = 0.6  # mg1's DG at its most output
     while not env.ended:
@@ -552,7 +553,7 @@ def test_admm_values_stores_as_the_reward_does(storage_value):
     admm = env.scenario.horizontal[0]
     values = []
     areas = admm.areas
-    admm.areas = lambda value, price: values.append(value) or areas(value, price)
+    admm.areas = lambda value, price, demand: values.append(value) or areas(value, price, demand)
     idle = np.zeros(env.action_space("mg1").shape, np.float32)
     while not env.ended:
         env.step({"mg1": idle})

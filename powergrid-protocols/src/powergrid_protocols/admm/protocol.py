@@ -12,6 +12,7 @@ import numpy as np
 
 from powergrid import scaling
 from powergrid.devices import StepContext, export_price
+from powergrid.loads import LoadGroup
 from powergrid.params import UNLIMITED, flag, integer, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
@@ -35,6 +36,7 @@ from powergrid_protocols.common import (
     clock_after,
     devices_of,
     finite_or,
+    injection_mw,
     kind,
     meter_of,
     mw_range,
@@ -91,8 +93,11 @@ class ADMMDispatch(HorizontalProtocol):
     A learned participant's (``policy: learned``) offers are lowered by ``offer_shift·s`` $/MWh, ``s`` ∈ [−1, 1] its
     device's setpoint from its action (scaled to the device's action range: 1 asks for its most output, −1 for its
     least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
-    Demand = its net load estimated from the last tick (PCC import + its units' injections, i.e. persistence: the
-    loads less PV, wind and the other devices; 0 MW at the episode's first tick, before any reading). A participant
+    Demand = its net load (the loads less PV, wind and the other devices) as known before the flow
+    (:meth:`demand_mw`): with a meter, its last reading (PCC import + its units' injections) plus the change since
+    then of the loads behind it (their schedule, :class:`~powergrid.loads.LoadGroup`) less that of its other devices'
+    injections under their pending setpoints, at the first tick those loads less those injections; without a meter,
+    its last reading (0 MW before any). A participant
     with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
     ``min(sell_ratio·price, price)``, within its limits), so an exchange between two microgrids costs the importer
     the price and pays the exporter its export price, as their meters bill it, and never beats trading with the grid.
@@ -147,6 +152,10 @@ class ADMMDispatch(HorizontalProtocol):
         # through their meter)
         self._tie = params.grid and (params.community or bool(unmetered))
         self._free: set[str] = set()  # participants no meter bills (attach): they plan their energy at 0 $/MWh
+        self.loads: dict[str, LoadGroup] = {}  # the loads behind each participant's meter (attach)
+        # each participant's devices that are neither dispatched nor its meter (PV, wind, flexible loads…)
+        self._others = {a.id: [d for d in a.devices() if kind(d) not in (*DISPATCHABLE, "GridConnection")]
+                        for a in self.participants}
         areas = len(self.participants) + self._tie
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
@@ -157,8 +166,10 @@ class ADMMDispatch(HorizontalProtocol):
 
     def attach(self, net: Any) -> None:
         """Values the participants' stores as the reward does (:attr:`valued_stores`, told by the builder) and finds the
-        participants without a meter that no GridConnection of their hierarchy bills: their energy is free."""
+        participants without a meter that no GridConnection of their hierarchy bills: their energy is free; and the
+        loads behind each meter, whose change it adds to the demand."""
         self._value_stores()
+        self.loads = {a: LoadGroup.at(net, m.device.billed_buses(net)) for a, m in self.meters.items() if m is not None}
         self._free = {a.id for a in self.participants if self.meters[a.id] is None and not _billed(a, net)}
         self._tie = self.params.grid and (self.params.community or any(
             m is None and a not in self._free for a, m in self.meters.items()))
@@ -170,7 +181,8 @@ class ADMMDispatch(HorizontalProtocol):
                                  for d in self.dispatched[a.id]] for a in self.participants}
 
     def _reset_state(self) -> None:
-        self.net_load = {a.id: 0.0 for a in self.participants}
+        #: each participant's net load at its last reading (MW; None before any)
+        self.net_load: dict[str, float | None] = {a.id: None for a in self.participants}
         self.result: Dispatch | None = None
         self.projection: dict[str, float] = {}
         self._u, self._rho = 0.0, self.params.rho
@@ -201,11 +213,13 @@ class ADMMDispatch(HorizontalProtocol):
         return GridTie(price, float(export_price(price, p.sell_ratio)), p.grid_limit_mw, p.import_limit_mw,
                        p.export_limit_mw, p.limit_price, self._community_peak, p.demand_charge / self._dt_h)
 
-    def areas(self, value: float, price: float) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
+    def areas(self, value: float, price: float, demand: Mapping[str, float] | None = None
+              ) -> tuple[list[Area], list[list[Any]], list[np.ndarray]]:
         """The participants as ADMM areas at market ``price`` $/MWh, each MWh in a valued store (:attr:`valued_stores`)
-        worth ``value`` $/MWh (in the others 0), the device agent behind each unit (a piecewise-cost DG has one unit per
-        piece of its fuel curve, an ESS a charge and a discharge unit; None: the meter's import or export unit) and
-        each unit's learned offer shift ($/MWh, taken off its ``b``).
+        worth ``value`` $/MWh (in the others 0), each one's ``demand`` (MW by participant id, :meth:`demand_mw`; None:
+        its last reading, :attr:`net_load`, 0 MW before any), the device agent behind each unit (a piecewise-cost DG
+        has one unit per piece of its fuel curve, an ESS a charge and a discharge unit; None: the meter's import or
+        export unit) and each unit's learned offer shift ($/MWh, taken off its ``b``).
 
         A metered participant's (GridConnection) PCC flow is its meter's: an import unit at ``price`` on
         ``[0, import_limit_mw]`` (above its peak so far ``demand_charge/dt_h`` more) and an export unit at
@@ -252,7 +266,8 @@ class ADMMDispatch(HorizontalProtocol):
                 devs += [None] * len(tariff)
                 shift += [0.0] * len(tariff)
                 x_min = x_max = 0.0
-            areas.append(Area(tuple(units), self.net_load[agent.id], x_min, x_max))
+            d = (demand or self.net_load)[agent.id]
+            areas.append(Area(tuple(units), 0.0 if d is None else d, x_min, x_max))
             owners.append(devs)
             shifts.append(np.array(shift))
         return areas, owners, shifts
@@ -267,12 +282,28 @@ class ADMMDispatch(HorizontalProtocol):
         mw = float(np.asarray(d.pending, np.float64).reshape(-1)[0])
         return min(max(2.0 * (mw - lo) / (hi - lo) - 1.0, -1.0), 1.0) if hi > lo else 0.0
 
+    def demand_mw(self, agent: Any, ctx: StepContext) -> float:
+        """``agent``'s net load this tick (MW: what its units and its exchange cover), as known before the flow. With a
+        meter: its last reading (:attr:`net_load`) plus the change of the loads behind the meter (:attr:`loads`, their
+        schedule) less that of its other devices' injections (PV, wind, flexible loads…: under their pending
+        setpoints, :func:`injection_mw`; one that cannot be predicted as it was); before any reading (the first tick),
+        those loads less those injections. Without a meter: its last reading (0 MW before any)."""
+        loads, last = self.loads.get(agent.id), self.net_load[agent.id]
+        if loads is None:
+            return 0.0 if last is None else last
+        now = [(injection_mw(d, d.pending, ctx), d) for d in self._others[agent.id]]
+        if last is None:
+            return loads.mw_at(ctx) - sum(p for p, _ in now if p is not None)
+        return last + loads.change_mw(ctx) - sum(
+            p - float(finite_or(d.device.p_mw, 0.0)) for p, d in now if p is not None)
+
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
         self.projection = {}
         project_pending(self.participants, self.projection)
         self._dt_h = ctx.dt_h
-        areas, owners, shifts = self.areas(ctx.store_price, float(ctx.price))  # stores valued as the reward values them
+        demand = {a.id: self.demand_mw(a, ctx) for a in self.participants}
+        areas, owners, shifts = self.areas(ctx.store_price, float(ctx.price), demand)  # stores valued as the reward does
         u0, rho = (self._u, self._rho) if p.warm_start else (0.0, p.rho)
         options = {"rho": rho, "tol": p.tol, "max_iter": p.max_iter, "u0": u0,
                    "channel": None if self._perfect else self.channel, "start_tick": self._clock}
@@ -318,7 +349,8 @@ class ADMMDispatch(HorizontalProtocol):
             # the residual demand the units and the exchange cover: PV, wind and device loads are in it, so
             # x = Σ units − d is the PCC export (Σ over every device would count them as demand)
             injected = sum(d.device.p_mw for d in self.dispatched[agent.id])
-            self.net_load[agent.id] = float(finite_or(flow + injected, self.net_load[agent.id]))
+            if np.isfinite(flow + injected):  # a non-finite reading is ignored
+                self.net_load[agent.id] = float(flow + injected)
             if np.isfinite(flow):
                 flows[agent.id] = flow
                 self._peak[agent.id] = max(self._peak[agent.id], flow)
