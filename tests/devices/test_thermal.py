@@ -38,19 +38,6 @@ def test_hvac_cooling_and_comfort_violation() -> None:
     assert hvac.cost == pytest.approx(2.0 * (20.0 - expected) * 0.25)
 
 
-def test_hvac_thermostat_rule_has_hysteresis() -> None:
-    hvac = make("HVAC", t_min_c=20.0, t_max_c=24.0, deadband_c=1.0)
-    ctx = context(temperature=5.0)
-    hvac.t_c = 21.0
-    assert hvac.rule_action(ctx)[0] == 1.0  # below 21.5: heat
-    hvac.t_c = 22.2
-    assert hvac.rule_action(ctx)[0] == 1.0  # inside the deadband: keep heating
-    hvac.t_c = 22.6
-    assert hvac.rule_action(ctx)[0] == 0.0
-    hvac.t_c = 23.0
-    assert hvac.rule_action(context(temperature=30.0))[0] == -1.0  # hot outside: cooling mode
-
-
 def test_heat_pump_carnot_cop_and_store_step() -> None:
     hp = make("HeatPump", p_max_mw=0.02, carnot_fraction=0.45, t_init_c=45.0, c_kwh_per_c=5.0, r_c_per_kw=20.0,
               ua_kw_per_c=3.0, t_base_c=18.0)
