@@ -50,6 +50,10 @@ class HVAC(Device):
     $ per °C·h of that violation. Observation:
     ``[(T − T_mid)/half_band, (T_out − T_mid)/10, u]`` clipped to ±10.
 
+    Store (:meth:`stored_mwh`): the room's heat relative to its temperature at reset, as the electricity it saves or
+    costs the conditioning to come, so that the reward values the change of the room's temperature over an episode
+    like a battery's charge (``reward.storage_value``).
+
     Rule (:meth:`rule_action`): the least conditioning that keeps the room inside
     ``[T_min + margin, T_max − margin]`` after the step — the room floats inside the band and is
     heated or cooled only up to an edge. The ``thermostat`` policy instead holds the band centre
@@ -66,6 +70,7 @@ class HVAC(Device):
         self.observation_space = box([-10.0, -10.0, -1.0], [10.0, 10.0, 1.0])
         self.t_c = params.t_init_c
         self.t_out_c = params.t_init_c
+        self.t_start_c = params.t_init_c
         self.u = 0.0
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -73,6 +78,7 @@ class HVAC(Device):
         p = self.params
         self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
         self.t_out_c = self.t_c
+        self.t_start_c = self.t_c
         self.u = 0.0
 
     def power_kw(self, u: float) -> float:
@@ -95,6 +101,23 @@ class HVAC(Device):
         self.q_mvar = load_q(self.p_mw, p.pf)
         self.safety = max(p.t_min_c - self.t_c, 0.0) + max(self.t_c - p.t_max_c, 0.0)
         self.cost = p.discomfort_cost * self.safety * self.dt_h
+
+    def stored_mwh(self) -> float:
+        """The electric MWh the room's heat content relative to its temperature at reset ``T_0`` saves (> 0) or costs
+        (< 0) the conditioning to come; 0 at reset, so the reward values the change over the episode.
+
+        The season is that of the last step's outdoor temperature: heating when the room left off would settle below the
+        band centre, ``T_out + R·gain < (T_min + T_max)/2``, else cooling. Heating: ``C·(min(T, T_max) − min(T_0,
+        T_max))/COP_h``, a warmer room saves heat; cooling: ``C·(max(T_0, T_min) − max(T, T_min))/COP_c``, a cooler
+        room saves cooling (``C`` kWh/°C, ``T`` °C, ÷ 1000 to MWh). Heat beyond the band's far edge (heating above
+        ``T_max``, cooling below ``T_min``) is worth nothing, so it cannot be banked; a room ending on the wrong side of
+        the near edge owes the whole of it. First order: a warmer room loses its extra heat faster before it is used
+        (on building_hvac's day the rule from a start 1 °C warmer draws ~80 % of the credit less).
+        """
+        p = self.params
+        if self.t_out_c + p.r_c_per_kw * p.gain_kw < 0.5 * (p.t_min_c + p.t_max_c):
+            return p.c_kwh_per_c * (min(self.t_c, p.t_max_c) - min(self.t_start_c, p.t_max_c)) / p.cop_heat / 1000.0
+        return p.c_kwh_per_c * (max(self.t_start_c, p.t_min_c) - max(self.t_c, p.t_min_c)) / p.cop_cool / 1000.0
 
     def thermostat_reading(self, ctx: StepContext) -> tuple[float, float, float, bool]:
         """``(T, low, high, heating)``: heat while it is colder outside than the band centre, else cool."""
