@@ -79,15 +79,16 @@ def test_the_hvac_can_hold_the_band_at_every_tick_and_starts_inside_it(env):
 
 
 def test_a_degree_outside_the_band_costs_more_than_it_can_save(env):
-    """safety_weight (per °C per tick) plus the discomfort cost exceed what a °C outside the band for a tick can save:
-    the heat that much less loss takes, UA·1 °C·dt, at the lower COP and the data's dearest 15-min price."""
+    """safety_weight·dt (its price per °C·h, for a tick) plus the discomfort cost exceed what a °C outside the band for
+    a tick can save: the heat that much less loss takes, UA·1 °C·dt, at the lower COP and the data's dearest 15-min
+    price."""
     p = env.scenario.agents["hvac"].device.params
     dt = env.config.time.physics_s / 3600.0
     node = yaml.safe_load(CONFIG.read_text())["datasets"]["price"]["node"]
     price = np.asarray(embedded.series(f"lmp:{node}:LMP").resample(f"{env.config.time.physics_s // 60}min").data)
     saving = dt / p.r_c_per_kw / min(p.cop_heat, p.cop_cool) / 1000.0 * float(np.nanmax(price))
     rw = env.config.reward
-    assert rw.safety_weight + rw.cost_weight * p.discomfort_cost * dt > rw.cost_weight * saving, saving
+    assert rw.safety_per_step(dt) + rw.cost_weight * p.discomfort_cost * dt > rw.cost_weight * saving, saving
 
 
 def test_the_meter_bills_the_building_and_sells_its_pv_surplus(rule):

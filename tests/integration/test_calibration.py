@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from powergrid.config import EnvConfig
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.evaluate import policy_named, run_episode, seed_action_spaces, summarize
 
@@ -115,12 +116,12 @@ def test_on_ieee34_3mg_the_rule_beats_random_and_safety_is_a_minor_term():
 
 def test_on_ieee34_3mg_constant_actions_move_the_safety_term_by_dollars_that_matter():
     """The flagship's PCC limits (import 2.0 MW, export 0.1 MW) make safety a material term: over four days the
-    worst constant action's safety·safety_weight exceeds the best one's by ≥ 10 % of the rule's |return|, while
+    worst constant action's safety in $ (safety·safety_weight·Δt_h) exceeds the best one's by ≥ 10 % of the rule's |return|, while
     the rule's own stays ≤ 6 % of it (measured on these days: every device at its upper bound 3214 $, the others
     0–2 $, rule 330 $ of 13960 $, i.e. 23 % and 2.4 %; over 16 days 18 % and 3.6 %). Without limits the spread
     was 2 $ (0.02 %): the relative check above passed on a term no agent would notice."""
     env = _env(CONFIGS / "ieee34_3mg.yaml")
-    weight = env.config.reward.safety_weight
+    weight = env.config.reward.safety_per_step(env.dt_h)  # $ per MW beyond and 15-min tick
     dollars = {f: weight * _learned_safety(env, f"constant:{f}") for f in (0.0, 0.5, 1.0)}
     rule = [run_episode(env, "rule", seed) for seed in SEEDS]
     rule_return = abs(sum(sum(r.returns.values()) for r in rule))
@@ -316,7 +317,8 @@ def test_on_admm_3mg_admm_shares_the_community_limit_and_beats_no_coordination()
     data = yaml.safe_load(ADMM_3MG.read_text())
     del data["horizontal"]
     alone = [_community_day(data, seed) for seed in SEEDS]
-    weight = yaml.safe_load(ADMM_3MG.read_text())["reward"]["safety_weight"]
+    config = EnvConfig.from_yaml(ADMM_3MG)
+    weight = config.reward.safety_per_step(config.time.dt_h)  # $ per MW beyond and 1-h tick
     iterations = [i for *_, its in with_admm for i in its]
     assert np.mean(iterations) > 10, np.mean(iterations)
     total = {name: sum(c + weight * s for c, s, _, _ in runs) for name, runs in (("admm", with_admm), ("alone", alone))}

@@ -18,7 +18,7 @@ embedded = pytest.importorskip(
 )
 
 CONFIG = CONFIGS / "ev_depot.yaml"
-# real-data days (reset seeds) on which the capped rule of the midnight-to-midnight, safety_weight 100 depot left
+# real-data days (reset seeds) on which the capped rule of the midnight-to-midnight, 400 $/MWh-beyond depot left
 # 0.096 / 0.092 MWh of EV energy unmet and lost 41.9 / 82.5 $ to charging every bus at full rate over the limit
 DAYS = (4, 9)
 
@@ -38,18 +38,17 @@ def _agent(name: str) -> dict:
 
 
 def test_a_mw_beyond_the_limit_for_a_tick_costs_more_than_it_can_earn(env):
-    """safety_weight · 1 MW for one tick exceeds what that MW·tick can earn: EV energy it saves from unmet_cost, a
-    charge moved from the dearest to the cheapest 15-min price, or an export at the dearest price."""
+    """safety_weight ($ per MWh beyond the limit) exceeds what a MWh beyond it can earn: EV energy it saves from
+    unmet_cost, a charge moved from the dearest to the cheapest 15-min price, or an export at the dearest price."""
     ev, pcc = _agent("chargers")["params"], _agent("pcc")["params"]
     node = yaml.safe_load(CONFIG.read_text())["datasets"]["price"]["node"]
-    dt = env.config.time.physics_s / 3600.0
     price = np.asarray(embedded.series(f"lmp:{node}:LMP").resample(f"{env.config.time.physics_s // 60}min").data, np.float64)
     low, high = float(np.nanmin(price)), float(np.nanmax(price))
     eta = env.scenario.agents["chargers"].device.params.efficiency
     gains = {
-        "unmet EV energy": (ev["unmet_cost"] * eta + max(-low, 0.0)) * dt,
-        "price spread": (high - low) * dt,
-        "export": pcc.get("sell_ratio", 1.0) * high * dt,
+        "unmet EV energy": ev["unmet_cost"] * eta + max(-low, 0.0),
+        "price spread": high - low,
+        "export": pcc.get("sell_ratio", 1.0) * high,
     }
     assert all(env.config.reward.safety_weight > g for g in gains.values()), (env.config.reward.safety_weight, gains)
 

@@ -16,7 +16,7 @@ def multi_rate(steps: int = 10) -> dict:
         "name": "rl_multi_rate",
         "network": {"type": "cigre_mv"},
         "time": {"step_minutes": 15, "steps_per_episode": steps},
-        "reward": {"cost_weight": 1.0, "safety_weight": 100.0, "storage_value": "none"},  # no PCC bills the stores
+        "reward": {"cost_weight": 1.0, "safety_weight": 400.0, "storage_value": "none"},  # no PCC bills the stores
         "agents": [
             {"id": "slow", "kind": "grid", "policy": "learned", "period": 4, "protocol": {"type": "setpoint"},
              "children": ["slow_ess", "slow_dg"]},

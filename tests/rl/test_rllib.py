@@ -82,7 +82,7 @@ def test_only_due_agents_observe_and_rewards_sum_the_skipped_ticks():
 
 def test_cost_and_safety_are_summed_like_the_reward():
     rl = RLlibPowerGridEnv({"scenario": multi_rate(8)})
-    weights = rl.env.config.reward
+    weights, safety_w = rl.env.config.reward, rl.env.config.reward.safety_per_step(rl.env.dt_h)
     obs, _ = rl.reset(seed=1)
     checked = 0
     while obs:
@@ -91,7 +91,7 @@ def test_cost_and_safety_are_summed_like_the_reward():
             info = infos[a]
             assert np.isfinite(info["cost"]) and info["safety"] >= 0
             if info["converged"]:  # no divergence penalty in the reward
-                expected = -(weights.cost_weight * info["cost"] + weights.safety_weight * info["safety"])
+                expected = -(weights.cost_weight * info["cost"] + safety_w * info["safety"])
                 assert reward == pytest.approx(expected, rel=1e-9, abs=1e-9)
                 checked += 1
         if truncateds["__all__"]:
@@ -215,7 +215,7 @@ def test_a_failed_flow_between_two_actions_is_in_the_penalty_the_reward_carries(
     slow = infos["slow"]
     assert slow["converged"] is False and slow["penalty"] >= penalty
     rw = rl.env.config.reward  # infos carry every term of the reward: a constrained-RL user recovers it exactly
-    assert rewards["slow"] == pytest.approx(-(rw.cost_weight * slow["cost"] + rw.safety_weight * slow["safety"])
+    assert rewards["slow"] == pytest.approx(-(rw.cost_weight * slow["cost"] + rw.safety_per_step(rl.env.dt_h) * slow["safety"])
                                             - slow["penalty"], rel=1e-12)
     assert infos["fast"]["penalty"] == 0.0  # its own tick's flow converged
 

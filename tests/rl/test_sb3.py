@@ -85,7 +85,7 @@ def test_the_view_sums_the_penalties_of_the_ticks_it_holds():
     assert info["ticks"] == 4 and info["converged"] is False
     assert info["penalty"] >= view.env.config.reward.divergence_penalty
     rw = view.env.config.reward  # infos carry every term of the reward: a constrained-RL user recovers it exactly
-    assert reward == pytest.approx(-(rw.cost_weight * info["cost"] + rw.safety_weight * info["safety"])
+    assert reward == pytest.approx(-(rw.cost_weight * info["cost"] + rw.safety_per_step(view.env.dt_h) * info["safety"])
                                    - info["penalty"], rel=1e-12)
 
 

@@ -200,12 +200,13 @@ def test_sb3s_vec_monitor_records_every_tick_reward_of_an_agent_with_an_offset()
                                  params=dict(ess["params"], degradation_cost=20.0))
     venv = VecMonitor(PowerGridVecEnv(scenario, 2))
     weights = venv.unwrapped.venv.envs[0].config.reward
+    safety_w = weights.safety_per_step(venv.unwrapped.venv.envs[0].dt_h)
     venv.seed(4)
     venv.reset()
     rebuilt = np.zeros(venv.num_envs)
     for _ in range(60):
         _, _, dones, infos = venv.step(np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]))
-        rebuilt -= [weights.cost_weight * i["cost"] + weights.safety_weight * i["safety"] + i["penalty"] for i in infos]
+        rebuilt -= [weights.cost_weight * i["cost"] + safety_w * i["safety"] + i["penalty"] for i in infos]
     assert dones.all()
     returns = [info["episode"]["r"] for info in infos]
     np.testing.assert_allclose(returns, rebuilt, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ A scenario file::
     network: {type: cigre_mv}
     solver: {type: fast}                  # optional (default: fast, else pandapower)
     time: {physics: 15min, episode: 1d}     # durations: 30s, 15min, 1h, 1d
-    reward: {cost_weight: 1.0, safety_weight: 10.0}
+    reward: {cost_weight: 1.0, safety_weight: 40.0}   # safety: per unit of violation per hour
     datasets:                             # optional, per profile role
       price: {provider: caiso, report: lmp}
     agents:
@@ -124,7 +124,12 @@ class _TimeNumbers:
 
 @attrs.frozen
 class RewardConfig:
-    """reward = -(cost_weight·cost + safety_weight·safety), per agent and tick.
+    """reward = -(cost_weight·cost + safety_weight·safety·Δt_h), per agent and physics step (Δt_h: the step, h).
+
+    ``safety`` is the step's violation (MW beyond a limit, pu outside the voltage band, a line's loading beyond its
+    limit as a fraction, °C outside a comfort band, ...), an instantaneous quantity; ``safety_weight`` is its price
+    per unit per hour (e.g. $/MWh beyond a limit), so one violation lasting an hour costs the same whatever
+    ``time.physics`` is. :meth:`safety_per_step` is the weight the env applies to a step's safety.
 
     A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
     its cost and safety come from the last sound flow, and every learned agent loses
@@ -136,7 +141,9 @@ class RewardConfig:
     """
 
     cost_weight: float = quantity("1/$", 1.0, ge=0)
-    safety_weight: float = quantity("1", 10.0, ge=0)
+    safety_weight: float = quantity("1/h", 40.0, ge=0,
+                                    doc="price of one unit of safety (MW beyond, pu outside the band, ...) held for "
+                                        "an hour; 40 is the former default of 10 per 15-min step")
     divergence_penalty: float = quantity("1", 1000.0, ge=0,
                                          doc="reward lost per physics step left after a failed power flow (at least)")
     on_divergence: str = choice(("terminate", "penalize"), "terminate",
@@ -148,6 +155,10 @@ class RewardConfig:
     v_min_pu: float = quantity("pu", 0.95, gt=0)
     v_max_pu: float = quantity("pu", 1.05, gt=0)
     max_loading_percent: float = quantity("%", 100.0, gt=0)
+
+    def safety_per_step(self, dt_h: float) -> float:
+        """The weight of one physics step's safety in the reward: ``safety_weight·dt_h`` (``dt_h``: the step, h)."""
+        return self.safety_weight * dt_h
 
     def __attrs_post_init__(self) -> None:
         if self.v_min_pu >= self.v_max_pu:  # an empty band makes every bus unsafe at every tick

@@ -20,8 +20,9 @@ penalty of :class:`~powergrid.config.RewardConfig` and, by default, the episode 
 for all (a blackout). No NaN reaches observations, rewards, infos or :meth:`state`. An out-of-service bus is
 no failure: its NaN voltage is 0 pu in the accepted flow (its branches carry nothing) and it counts in no zone.
 
-``infos[agent]`` holds ``cost``, ``safety``, ``converged`` (the step's flow was sound),
-``failure`` (why not, else ""), ``penalty``, ``acting`` (whether
+``infos[agent]`` holds ``cost`` ($), ``safety`` (the step's violation, not multiplied by the step), ``converged``
+(the step's flow was sound), ``failure`` (why not, else ""), ``penalty`` (so that ``reward = -(cost_weight·cost +
+safety_weight·Δt_h·safety) - penalty``, Δt_h the physics step in h), ``acting`` (whether
 the agent's next action will be used: multi-rate agents act at their periods and events),
 ``ticks_to_next`` and ``next_action_s`` (until its next periodic action), ``time_s`` (seconds since
 the episode start), ``timestamp`` (the data's wall-clock time, ISO 8601, when the dataset
@@ -122,6 +123,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         s = self.scenario
         self.solver = s.solver
         self.dt_h = config.time.dt_h
+        #: the reward's weight of one physics step's safety (reward.safety_weight per unit per hour × the step, h)
+        self._safety_w = config.reward.safety_per_step(self.dt_h)
         #: in-service buses (positions); an out-of-service bus has no voltage (NaN in a flow, 0 pu once accepted) and
         #: counts in no zone's safety, observation, event or measurement
         self._bus_on = self.net.bus.in_service.to_numpy(bool)
@@ -821,7 +824,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.tick = t + 1
         for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
             link.poll(self.tick)
-        cw, sw = rw.cost_weight, rw.safety_weight
+        cw, sw = rw.cost_weight, self._safety_w
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
         if sound and not all(map(math.isfinite, rewards)):

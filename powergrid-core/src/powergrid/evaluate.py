@@ -149,8 +149,8 @@ class Summary:
 
 
 def summarize(env: Any, policy: str, seeds: Iterable[int]) -> Summary:
-    """Run ``policy`` over ``seeds``; the safety share is ``safety_weight·safety / |return|`` (0–1)."""
-    sw, cw = env.config.reward.safety_weight, env.config.reward.cost_weight
+    """Run ``policy`` over ``seeds``; the safety share is ``safety_weight·Δt_h·safety / |return|`` (0–1)."""
+    sw, cw = env.config.reward.safety_per_step(env.dt_h), env.config.reward.cost_weight
     runs = [run_episode(env, policy, seed) for seed in seeds]
     totals = np.array([sum(r.returns.values()) for r in runs])
     costs = np.array([cw * sum(r.cost.values()) for r in runs])

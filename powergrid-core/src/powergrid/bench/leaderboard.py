@@ -1,6 +1,6 @@
 """Run the baselines of a task on its test days and write the Markdown leaderboard and figures.
 
-Columns: the day-mean objective ($, cost + safety_weight·safety), cost ($) and safety of each
+Columns: the day-mean objective ($, cost + safety_weight·Δt_h·safety), cost ($) and safety of each
 policy; ``gap closed = (rule − policy)/(rule − oracle)`` on the objective (1 = the oracle,
 0 = the rule, < 0 worse than the rule); and whether the oracle was ≤ the policy on every day.
 """

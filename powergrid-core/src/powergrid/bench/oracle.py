@@ -3,7 +3,7 @@
 The oracle sees the whole day in advance (prices, loads, sun) and chooses every controllable
 injection of every hour at once: battery charge ``c`` and discharge ``d`` (MW), generator output
 (MW), PV curtailment (MW) and PV reactive power (Mvar), and P2P trades (MW). It minimises what
-:mod:`powergrid.bench.play` scores: ``cost_weight·cost + safety_weight·safety`` of the root agents.
+:mod:`powergrid.bench.play` scores: ``cost_weight·cost + safety_weight·Δt_h·safety`` of the root agents.
 
 Relaxation (a multi-period, sensitivity-linearised AC OPF):
 
@@ -277,7 +277,7 @@ def _solve_once(env: Any, seed: int, base_x: np.ndarray, taps: np.ndarray, radiu
         env.solver.set_trafo_tap(reg.row, reg.tap)
 
     lp = _LP()
-    cw, sw = rw.cost_weight, rw.safety_weight
+    cw, sw = rw.cost_weight, rw.safety_per_step(dt)  # sw: $ per unit of safety in one step
     p2p = [h for h in scen.horizontal if type(h).__name__ == "P2PTrading"]
     traders = {a.id for h in p2p for a in h.participants}
     q_trade = max((h.params.q_max_mw for h in p2p), default=0.0)

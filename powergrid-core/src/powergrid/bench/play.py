@@ -1,7 +1,7 @@
 """One test day under a policy, scored on the whole system.
 
 The score of a day is what the root agents (those without a parent) pay: their summed cost ($)
-and safety over the day, and the objective ``cost_weight·cost + safety_weight·safety`` ($) that
+and safety over the day, and the objective ``cost_weight·cost + safety_weight·Δt_h·safety`` ($) that
 the oracle minimises, plus the env's failure penalty per root when a power flow fails (the day
 ends there by default; its unplayed hours are charged as the env's reward charges them, not
 dropped from the bill). A root's cost and safety include its whole subtree (a grid agent's
@@ -81,6 +81,6 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
         for d in devices:
             mw[d.id].append(d.device.p_mw)
             mvar[d.id].append(d.device.q_mvar)
-    return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_weight * safety + penalty, failures,
+    return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_per_step(env.dt_h) * safety + penalty, failures,
                      np.array(v_lo), np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
                      {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start, penalty)
