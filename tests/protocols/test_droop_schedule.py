@@ -11,6 +11,7 @@ import yaml
 from powergrid.devices import StepContext
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.errors import ConfigError
+from powergrid.loads import LoadGroup
 from powergrid.protocols import mw_range
 from powergrid_protocols.droop import DroopParams
 
@@ -51,7 +52,7 @@ def _without(data: dict, suffix: str) -> dict:
 
 def test_the_persistence_forecast_is_the_net_load_read_before_the_hour():
     proto = _env(schedule="hour_ahead").scenario.horizontal[0]
-    proto.load_mw = np.array([0.4, 0.1])  # two loads (MW), a small case
+    proto.loads = LoadGroup(np.array([0, 1]), np.array([0.4, 0.1]))  # two loads (MW), a small case
     ctx = StepContext(dt_h=1.0, profiles={"solar": np.array([0.0, 0.5, 1.0, 0.7])},
                       load_multipliers=np.array([[1.0, 2.0], [0.5, 1.0], [1.0, 1.0]]))
     # three 0.3 MW PV: N = 0.4·m1 + 0.1·m2 − 0.9·solar: 0.6, 0.3 − 0.45 = −0.15, 0.5 − 0.9 = −0.4; N(t−1), N(0) at 0
@@ -199,3 +200,39 @@ def test_under_hour_ahead_a_device_the_schedule_leaves_out_is_a_config_error():
     with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.schedule: hour_ahead .* expected no other device "
                                           r"with active power, got FlexibleLoad mg2_load below mg2"):
         MultiAgentPowerGridEnv.from_config(data)
+
+
+
+def test_a_load_at_an_out_of_service_bus_is_not_in_the_schedule():
+    env = _env(schedule="hour_ahead")
+    proto, net = env.scenario.horizontal[0], env.scenario.net
+    env.reset(seed=0)
+    row = int(np.flatnonzero(net.bus.loc[net.load.bus, "name"].to_numpy() == "mg1.634")[0])
+    base = float(net.load.p_mw.iat[row] * net.load.scaling.iat[row])  # 0.115 MW at multiplier 1
+    assert base > 0.1
+    net.bus.loc[net.load.bus.iat[row], "in_service"] = False  # the flow no longer serves the load
+    proto.attach(net)
+    net_load, available = proto.persistence(env.ctx)
+    # by hand: the zone loads without that load less the PV, read an hour earlier (N(0) at tick 0)
+    served = [_zone_load_mw(env, t) - base * env.load_multipliers[t, row] for t in range(24)]
+    np.testing.assert_allclose(net_load, np.array(served)[np.maximum(np.arange(24) - 1, 0)] - available.sum(axis=1),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("physics", ["40min", "24min", "7min"])
+def test_under_hour_ahead_a_step_that_does_not_divide_the_hour_is_a_config_error(physics):
+    data = _data(schedule="hour_ahead")
+    data["time"] = {"physics": physics, "episode": "1d" if physics != "7min" else "7h"}
+    with pytest.raises(ConfigError, match=rf"horizontal\[0\]: params\.schedule: hour_ahead .* expected a physics step "
+                                          rf"that divides 1h or is a whole number of hours, got time\.physics: {physics}"):
+        MultiAgentPowerGridEnv.from_config(data)
+    data["horizontal"] = _data(schedule="constant")["horizontal"]
+    MultiAgentPowerGridEnv.from_config(data)  # a constant schedule has no hours
+
+
+@pytest.mark.parametrize("physics", ["30s", "20min", "2h"])
+def test_under_hour_ahead_a_step_that_divides_the_hour_or_is_whole_hours_builds(physics):
+    data = _data(schedule="hour_ahead")
+    data["time"] = {"physics": physics, "episode": "1d"}
+    proto = MultiAgentPowerGridEnv.from_config(data).scenario.horizontal[0]
+    assert proto.params.schedule == "hour_ahead"

@@ -24,7 +24,9 @@ import attrs
 import numpy as np
 
 from powergrid import scaling
+from powergrid.clock import format_duration
 from powergrid.devices import StepContext
+from powergrid.loads import LoadGroup
 from powergrid.params import choice, flag, quantity
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
@@ -132,11 +134,12 @@ class Droop(HorizontalProtocol):
 
     ``schedule: constant``: ``p_ref = p_ref_mw`` every tick. ``schedule: hour_ahead`` (``measure: pcc``): the
     scheduled interchange of tick ``t`` is ``p_ref(t) = N̂(t) − U(t)`` (MW). ``N(t) = Σ_i P_i·m_i(t) − Σ_r A_r(t)``
-    is the participants' net load before their DG/ESS units: the network loads in their zones (base ``P_i`` MW,
-    multiplier ``m_i(t)`` pu, :mod:`powergrid.loads`) less the available power ``A_r(t)`` (MW, within
-    ``[0, rated]``) of their renewables (PV at the ``solar`` profile, wind at ``wind`` or its power curve: every
-    device with ``available_now``). The hours are blocks of ``L = max(1, round(1 h/Δt))`` ticks from the episode's
-    start; every tick of an hour is scheduled at the hour's start from the last tick read before it:
+    is the participants' net load before their DG/ESS units: the network loads in their zones (in service, at
+    in-service buses: :meth:`LoadGroup.at <powergrid.loads.LoadGroup.at>`; base ``P_i`` MW, multiplier ``m_i(t)`` pu)
+    less the available power ``A_r(t)`` (MW, within ``[0, rated]``) of their renewables (PV at the ``solar`` profile,
+    wind at ``wind`` or its power curve: every device with ``available_now``). The hours are blocks of ``L = 1 h/Δt``
+    ticks from the episode's start (``L = 1`` when the physics step ``Δt`` is a whole number of hours); every tick of
+    an hour is scheduled at the hour's start from the last tick read before it:
     ``N̂(t) = N(L·⌊t/L⌋ − 1)`` (``N(t−1)`` at 1-h ticks; ``N(0)`` over the first hour), computed once an episode
     from the loads and profiles drawn at reset. ``U(t) = Σ_u P_u(t) − Σ_r (1 − f_r(t))·Â_r(t)`` is what the agents
     schedule at tick ``t`` before droop: the MW ``P_u`` of their DG/ESS units less their renewables' curtailment,
@@ -146,7 +149,8 @@ class Droop(HorizontalProtocol):
     change since the reading, the renewables' change at the fraction they deliver, losses); a participant that
     curtails imports the curtailed MW itself. Every participant needs a PCC meter (GridConnection) and no devices
     but DG/ESS units, renewables, its meter and OLTC/Shunt (another device's MW would be an imbalance droop undoes);
-    ``p_ref_mw`` is not given. Each of these is a configuration error.
+    ``p_ref_mw`` is not given; the physics step divides the hour or is a whole number of hours (the blocks are hours).
+    Each of these is a configuration error.
     """
 
     Params = DroopParams
@@ -163,7 +167,7 @@ class Droop(HorizontalProtocol):
         self.renewables = [d for a in self.participants for d in a.devices() if hasattr(d.device, "available_now")]
         if params.schedule == "hour_ahead":
             self._check_hour_ahead()
-        self.load_mw = np.zeros(0)  # base MW of each network load, 0 outside the participants' zones
+        self.loads = LoadGroup(np.zeros(0, np.int64), np.zeros(0))  # the network loads in the participants' zones
         self.forecast_mw: np.ndarray | None = None
         self.available_forecast_mw = np.zeros((0, len(self.renewables)))  # Â_r(t), MW (ticks × renewables)
         self.scheduled_mw = 0.0
@@ -188,6 +192,11 @@ class Droop(HorizontalProtocol):
                 raise ValueError(f"params.schedule: hour_ahead schedules each participant's zone loads, renewables and "
                                  f"DG/ESS units, expected no other device with active power, got {kind(other[0])} "
                                  f"{other[0].id} below {a.id}")
+        step_s = round(self.meters[0].device.dt_h * 3600)  # the physics step (s): the devices' dt_h
+        if 3600 % step_s and step_s % 3600:
+            raise ValueError(f"params.schedule: hour_ahead schedules the participants hour by hour, expected a physics "
+                             f"step that divides 1h or is a whole number of hours, got time.physics: "
+                             f"{format_duration(step_s)}")
 
     def attach(self, net: Any) -> None:
         """Take the nominal frequency from the network (a different configured ``f0_hz`` is an error)."""
@@ -202,10 +211,7 @@ class Droop(HorizontalProtocol):
         if missing:
             raise ValueError(f"params.schedule: hour_ahead forecasts the load of each participant's zone, expected "
                              f"participants with a zone, got none for {', '.join(missing)}")
-        zone = {int(b) for a in self.participants for b in np.asarray(getattr(a, "zone", ()), np.int64)}
-        position = net.bus.index.get_indexer(net.load.bus)
-        on = net.load.in_service.to_numpy(bool) & np.isin(position, list(zone))
-        self.load_mw = np.where(on, (net.load.p_mw * net.load.scaling).to_numpy(float), 0.0)
+        self.loads = LoadGroup.at(net, np.concatenate([np.asarray(a.zone, np.int64) for a in self.participants]))
 
     def _reset_state(self) -> None:
         self.imbalance = 0.0
@@ -265,7 +271,7 @@ class Droop(HorizontalProtocol):
     def persistence(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
         """``N̂(t)`` (MW) and ``Â_r(t)`` (MW, ticks × renewables) for every physics tick of the episode: ``N`` and
         ``A_r`` at the last tick before ``t``'s hour, tick 0 in the first hour (see :class:`Droop`)."""
-        net_load = ctx.load_multipliers @ self.load_mw
+        net_load = ctx.load_multipliers[:, self.loads.rows] @ self.loads.mw
         ticks = np.arange(len(net_load))
         available = np.zeros((len(ticks), len(self.renewables)))
         for t in range(len(ticks) if self.renewables else 0):
