@@ -52,6 +52,8 @@ class StepContext:
     outside one) is each network load's multiplier at every physics step
     (:mod:`powergrid.loads`), columns in ``net.load`` row order: load ``i`` draws
     ``p_mw·scaling·load_multipliers[tick, i]`` MW (when in service, at an in-service bus).
+    ``load_forecast`` (same shape, pu; set at reset) is their forecast: the same schedule without its random jitter,
+    what an operator knows ahead (:meth:`powergrid.loads.LoadModel.episode`; the same array without jitter).
     ``store_price`` ($/MWh, set at reset) is what the reward credits each MWh a store holds at the episode's
     end (``reward.storage_value``: the mean of the episode's prices; 0 under ``none``).
     """
@@ -63,6 +65,7 @@ class StepContext:
     price: float = 0.0
     store_price: float = 0.0
     load_multipliers: np.ndarray = attrs.field(factory=lambda: np.ones((0, 0)))
+    load_forecast: np.ndarray = attrs.field(factory=lambda: np.ones((0, 0)))
 
     def profile(self, name: str) -> float:
         """The value of profile ``name`` at the current tick."""

@@ -34,7 +34,9 @@ stream. Seasons and day types are those of the BDEW standard load profiles.
 shape for every load.
 
 The (ticks × loads) matrix is built once per reset by :meth:`LoadModel.multipliers`;
-the step loop only multiplies the base values by one of its rows.
+the step loop only multiplies the base values by one of its rows. :meth:`LoadModel.episode` builds it with the
+episode's forecast: the same multipliers without the jitter (``ε = 0``, ``g_d`` of the shapes alone), what an operator
+knows ahead (the profile and the customer classes).
 """
 
 from __future__ import annotations
@@ -192,9 +194,17 @@ class LoadModel:
         ``level`` is the episode's ``load`` profile L(t); ``start`` the date of its first day
         (drawn from ``rng`` when None); ``start_hour`` the local hour of tick 0.
         """
+        return self.episode(level, step_minutes=step_minutes, start_hour=start_hour, start=start, rng=rng)[0]
+
+    def episode(self, level: np.ndarray, *, step_minutes: float, start_hour: float, start: dt.date | None,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The episode's actual multipliers (:meth:`multipliers`: what the flow serves, the jitter included) and its
+        forecast: the same calendar and level without the jitter (ε = 0, the day's gain of the shapes alone), both
+        (ticks × loads) pu. The same array twice without jitter (``jitter`` 0 or the uniform profile)."""
         level = np.asarray(level, dtype=np.float64)
         if self.profile == "uniform":
-            return level[:, None] * self.scale[None, :]
+            actual = level[:, None] * self.scale[None, :]
+            return actual, actual
         n = len(level)
         if start is None:  # a date of a non-leap year, and an independent weekday
             start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(365)))
@@ -202,12 +212,19 @@ class LoadModel:
         day = (_tick_minutes(n, start_hour, step_minutes) // 1440.0).astype(np.int64)  # local day of each tick
         dates = [start + dt.timedelta(days=d) for d in range(int(day[-1]) + 2 if n else 1)]  # one more: the last tick's end
         calendar = tuple((season_of(d), day_type(d)) for d in dates)
-        raw = _tick_shapes(calendar, n, start_hour, step_minutes)[:, self.classes]  # (ticks, loads)
-        if self.jitter > 0:
-            phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
-            eta = rng.standard_normal(raw.shape)
-            eta[1:] *= np.sqrt(1.0 - phi * phi)
-            raw *= np.maximum(1.0 + self.jitter * lfilter([1.0], [1.0, -phi], eta, axis=0), 0.0)
+        shapes = _tick_shapes(calendar, n, start_hour, step_minutes)[:, self.classes]  # (ticks, loads)
+        forecast = self._levelled(shapes, day, level)
+        if self.jitter <= 0:
+            return forecast, forecast
+        phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
+        eta = rng.standard_normal(shapes.shape)
+        eta[1:] *= np.sqrt(1.0 - phi * phi)
+        # in place: a product in a new array may change the layout, and the sums below their last bit
+        shapes *= np.maximum(1.0 + self.jitter * lfilter([1.0], [1.0, -phi], eta, axis=0), 0.0)
+        return self._levelled(shapes, day, level), forecast
+
+    def _levelled(self, raw: np.ndarray, day: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """``raw`` (ticks × loads: the class shapes, times the jitter if any) at each day's level: ``s_i·L̄_d·g_d·raw``."""
         total = raw @ self.weight  # Σ_i P_i·c·(1+ε) per tick
         days = np.bincount(day)
         sum_w = float(self.weight.sum())
