@@ -97,6 +97,25 @@ def test_the_meter_bills_the_building_and_sells_its_pv_surplus(rule):
     assert all(least < 0.0 for _, _, least in rule), [least for _, _, least in rule]
 
 
+def test_the_meter_reads_the_buildings_net_load(env):
+    """At every tick the service line's meter imports the building's load (the network load at Bus R11) less what
+    its HVAC, PV, battery and water heater inject, to the line's losses (< 5 kW); a meter of the wrong sign or
+    element would read the PV's surplus as an import, or the feeder's other loads."""
+    net = env.net
+    rows = np.flatnonzero(net.load.bus.to_numpy() == net.bus.index[net.bus.name == "Bus R11"][0])
+    base = (net.load.p_mw.to_numpy() * net.load.scaling.to_numpy())[rows]
+    agents = env.scenario.agents
+    env.reset(seed=3)
+    misses = []
+    while env.agents:
+        env.step(_rule(env))
+        load = float(env.load_multipliers[env.ctx.tick - 1][rows] @ base)
+        injected = sum(agents[k].device.p_mw for k in ("hvac", "roof_pv", "battery", "hot_water"))
+        misses.append(agents["pcc"].device.import_mw - (load - injected))
+    assert len(rows) == 1 and np.max(np.abs(misses)) < 0.005, np.max(np.abs(misses))
+    assert min(misses) > -0.005 and np.mean(misses) > 0.0  # the line's losses add to the import
+
+
 def test_the_rule_holds_the_band_and_beats_the_thermostat_idle_random_and_constant_actions(env, rule):
     assert all(unsafe == 0.0 for _, unsafe, _ in rule)
     returns = np.array([r for r, _, _ in rule])
