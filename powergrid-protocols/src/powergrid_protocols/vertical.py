@@ -12,7 +12,7 @@ import numpy as np
 from powergrid.agents import DeviceAgent
 from powergrid.devices import StepContext, box, export_price
 from powergrid.params import UNLIMITED, quantity, text
-from powergrid.protocols import Directive, VerticalProtocol
+from powergrid.protocols import Directive, HorizontalProtocol, VerticalProtocol
 from powergrid_protocols.common import DISPATCHABLE, check_kinds, dg_marginal, finite_or, injection_mw, kind, mw_range
 
 
@@ -179,9 +179,14 @@ class Setpoint(VerticalProtocol):
         return {i: p for i in self._movable if (p := injection_mw(children[i], parts[i], ctx)) is not None}
 
     def load_change_mw(self, ctx: StepContext) -> float:
-        """MW by which the loads behind the meter change from its last reading to this tick, as the parent's
-        horizontal protocols know it (:meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`, summed)."""
-        return sum(h.load_change_mw(self.parent, ctx) for h in self.horizontal)
+        """MW by which the loads behind the meter change from its last reading to this tick, as the first of the
+        parent's horizontal protocols that knows them tells it (one whose class overrides
+        :meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`: each tells the same loads' change, so a second
+        would count it twice); 0.0 when none does."""
+        for h in self.horizontal:
+            if type(h).load_change_mw is not HorizontalProtocol.load_change_mw:
+                return h.load_change_mw(self.parent, ctx)
+        return 0.0
 
     def predicted(self, plan: dict[int, float], ctx: StepContext, change: float | None = None) -> float:
         """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus ``change``, the
