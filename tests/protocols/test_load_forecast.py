@@ -1,13 +1,19 @@
-"""The load forecast protocols share (:class:`powergrid.loads.LoadGroup`): the network loads behind a meter and their
-MW and change by tick from the episode's load schedule (``ctx.load_multipliers``). configs/admm_3mg.yaml, reset seed 3."""
+"""The load forecast protocols share (:class:`powergrid.loads.LoadGroup`): the network loads behind a meter, their
+forecast MW (``ctx.load_forecast``: the episode's load schedule without its jitter, what an operator knows ahead) and
+its change from the last tick's actual MW (``ctx.load_multipliers``: what the flow serves, the last reading).
+configs/admm_3mg.yaml, reset seed 3."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.loads import LoadGroup
+from powergrid.vector import VectorPowerGridEnv
 
 from .test_admm_billing import CONFIG
 
@@ -18,27 +24,84 @@ def _zone_loads(net, zone: str) -> np.ndarray:
     return np.flatnonzero((zones == zone) & net.load.in_service.to_numpy(bool))
 
 
-def test_the_loads_behind_a_pcc_are_its_zones_and_change_by_their_multipliers():
-    """mg1's meter (its trafo mg1.pcc) serves its zone's loads, 1.0 MW at multiplier 1; at each tick their MW is
-    Σ P_i·m_i(t) and their change from the last tick Σ P_i·(m_i(t) − m_i(t−1)) (0 at the first tick: no last one)."""
-    env = MultiAgentPowerGridEnv.from_config(CONFIG)
+def _env(jitter: float | None = None) -> MultiAgentPowerGridEnv:
+    """admm_3mg.yaml, with the loads' ``jitter`` (pu) when given."""
+    data = yaml.safe_load(CONFIG.read_text())
+    if jitter is not None:
+        data["loads"] = {"jitter": jitter}
+    return MultiAgentPowerGridEnv.from_config(data)
+
+
+def test_the_loads_behind_a_pcc_are_its_zones_and_their_forecast_changes_from_the_last_actual_mw():
+    """mg1's meter (its trafo mg1.pcc) serves its zone's loads, 1.0 MW at multiplier 1; at each tick their forecast
+    is Σ P_i·f_i(t) and its change from the last reading Σ P_i·(f_i(t) − m_i(t−1)), f the forecast and m the actual
+    multipliers (0 at the first tick: no last one)."""
+    env = _env()
     env.reset(seed=3)
     net, meter = env.net, env.scenario.agents["mg1_pcc"].device
     loads = LoadGroup.at(net, meter.billed_buses(net))
     np.testing.assert_array_equal(loads.rows, _zone_loads(net, "mg1"))
     np.testing.assert_allclose(loads.mw, (net.load.p_mw * net.load.scaling).to_numpy(float)[loads.rows])
     assert loads.mw.sum() == pytest.approx(1.0)
-    m = env.ctx.load_multipliers
-    assert loads.mw_at(env.ctx) == pytest.approx(m[0, loads.rows] @ loads.mw) and loads.change_mw(env.ctx) == 0.0
+    f, m = env.ctx.load_forecast, env.ctx.load_multipliers
+    assert loads.forecast_mw(env.ctx) == pytest.approx(f[0, loads.rows] @ loads.mw)
+    assert loads.forecast_change_mw(env.ctx) == 0.0
     changes = []
     while env.ctx.tick < 23:
         env.step({"mg1": np.array([0.0, 0.0, 1.0], np.float32)})
         t = env.ctx.tick
-        by_hand = sum(net.load.p_mw.iat[i] * net.load.scaling.iat[i] * (m[t, i] - m[t - 1, i]) for i in loads.rows)
-        assert loads.change_mw(env.ctx) == pytest.approx(by_hand, abs=1e-12)
-        assert loads.mw_at(env.ctx) == pytest.approx(by_hand + loads.mw @ m[t - 1, loads.rows], abs=1e-12)
+        by_hand = sum(net.load.p_mw.iat[i] * net.load.scaling.iat[i] * (f[t, i] - m[t - 1, i]) for i in loads.rows)
+        assert loads.forecast_change_mw(env.ctx) == pytest.approx(by_hand, abs=1e-12)
+        assert loads.forecast_mw(env.ctx) == pytest.approx(by_hand + loads.mw @ m[t - 1, loads.rows], abs=1e-12)
         changes.append(by_hand)
     assert max(np.abs(changes)) > 0.1  # the loads do move over the day: the checks above are not vacuous
+
+
+def test_the_forecast_is_the_schedule_without_the_jitter():
+    """Without jitter (``loads.jitter: 0``) the forecast is the actual multipliers. With it (the default 5 %) the
+    actual multipliers are unchanged by the forecast (those of a config without one) and the forecast is the episode
+    the same seed draws without jitter (the same calendar and level); it misses the actual loads by their jitter:
+    behind mg1's meter by 0.01–0.1 MW, so a plan from the last reading and the forecast change (from the forecast at
+    the first tick) misses the actual load by exactly that error."""
+    exact = _env(jitter=0.0)
+    exact.reset(seed=3)
+    np.testing.assert_array_equal(exact.ctx.load_forecast, exact.ctx.load_multipliers)
+    env = _env()
+    env.reset(seed=3)
+    schedule, actual = env.ctx.load_forecast, env.ctx.load_multipliers
+    np.testing.assert_array_equal(schedule, exact.ctx.load_multipliers)  # the same episode without its jitter
+    net, meter = env.net, env.scenario.agents["mg1_pcc"].device
+    loads = LoadGroup.at(net, meter.billed_buses(net))
+    error = (actual - schedule)[:, loads.rows] @ loads.mw  # MW by tick: the forecast's error behind mg1's meter
+    assert 0.01 < np.sqrt(np.mean(error**2)) and np.abs(error).max() < 0.1
+    now = float(actual[0, loads.rows] @ loads.mw)
+    assert now - loads.forecast_mw(env.ctx) == pytest.approx(error[0], abs=1e-12)
+    for t in range(1, 24):
+        env.ctx.tick, last = t, now  # the actual MW at the last tick: its reading
+        now = float(actual[t, loads.rows] @ loads.mw)
+        assert now - (last + loads.forecast_change_mw(env.ctx)) == pytest.approx(error[t], abs=1e-12)
+
+
+def test_copies_carry_the_forecast():
+    """A pickled env (RL workers) and each copy of a vector env hold their episode's forecast: the same schedule
+    without the jitter, the forecast change computed from the copy's own arrays."""
+    env = _env()
+    env.reset(seed=3)
+    copy = pickle.loads(pickle.dumps(env))
+    np.testing.assert_array_equal(copy.ctx.load_forecast, env.ctx.load_forecast)
+    assert not np.array_equal(copy.ctx.load_forecast, copy.ctx.load_multipliers)
+    behind = [proto.loads["mg1"] for proto in (env.scenario.horizontal[0], copy.scenario.horizontal[0])]
+    for t in range(24):
+        env.ctx.tick = copy.ctx.tick = t
+        assert behind[1].forecast_change_mw(copy.ctx) == behind[0].forecast_change_mw(env.ctx)
+    vector = VectorPowerGridEnv(CONFIG, 2)
+    vector.reset(seed=3)
+    for i, one in enumerate(vector.envs):
+        single = _env()
+        single.reset(seed=3 + i)
+        np.testing.assert_array_equal(one.ctx.load_forecast, single.ctx.load_forecast)
+        np.testing.assert_array_equal(one.ctx.load_multipliers, single.ctx.load_multipliers)
+    vector.close()
 
 
 def test_a_load_out_of_service_or_at_a_bus_out_of_service_is_not_in_the_group():

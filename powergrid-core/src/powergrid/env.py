@@ -696,7 +696,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time
-        self.load_multipliers = self.loads.multipliers(
+        self.load_multipliers, self.ctx.load_forecast = self.loads.episode(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
         for d in s.device_agents:
@@ -1118,7 +1118,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def load_multipliers(self) -> np.ndarray:
         """Every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset.
 
-        The step context's array (``ctx.load_multipliers``): protocols see the loads the flow serves.
+        The step context's array (``ctx.load_multipliers``): protocols see the loads the flow serves; their forecast
+        (the same schedule without the jitter) is ``ctx.load_forecast``.
         """
         return self.ctx.load_multipliers
 

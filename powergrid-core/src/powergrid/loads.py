@@ -36,7 +36,8 @@ shape for every load.
 The (ticks × loads) matrix is built once per reset by :meth:`LoadModel.multipliers`;
 the step loop only multiplies the base values by one of its rows. :meth:`LoadModel.episode` builds it with the
 episode's forecast: the same multipliers without the jitter (``ε = 0``, ``g_d`` of the shapes alone), what an operator
-knows ahead (the profile and the customer classes).
+knows ahead (the profile and the customer classes); :class:`LoadGroup` gives protocols both for the loads behind a
+meter.
 """
 
 from __future__ import annotations
@@ -236,18 +237,22 @@ class LoadModel:
 
 @attrs.define(eq=False)
 class LoadGroup:
-    """Network loads a protocol forecasts, e.g. those behind a meter (:meth:`at`): their rows of
-    ``ctx.load_multipliers`` and their MW at multiplier 1 (``p_mw·scaling``).
+    """Network loads a protocol forecasts, e.g. those behind a meter (:meth:`at`): their columns of
+    ``ctx.load_multipliers`` (actual) and ``ctx.load_forecast`` and their MW at multiplier 1 (``p_mw·scaling``).
 
-    The forecast is the episode's load schedule (ticks × loads, pu), built at reset
-    (:meth:`LoadModel.multipliers`) from the load profile, the customer-class shapes and the seeded jitter: the
-    flow serves exactly these loads, so the forecast has no error (the jitter included): a perfect hour-ahead forecast.
+    The forecast is the episode's load schedule without its jitter (:meth:`LoadModel.episode`: the profile and the
+    customer classes, what an operator knows ahead); the flow serves the actual multipliers, so the forecast misses
+    the loads by their jitter. The last reading is known: :meth:`forecast_change_mw` is the forecast now less the
+    actual loads at the last tick.
     """
 
-    rows: np.ndarray  # (loads,) rows of net.load (columns of ctx.load_multipliers)
+    rows: np.ndarray  # (loads,) rows of net.load (columns of ctx.load_multipliers and ctx.load_forecast)
     mw: np.ndarray  # (loads,) MW at multiplier 1
-    #: the schedule :meth:`change_mw` computed its changes from, and the change by tick (MW)
-    _of: np.ndarray | None = attrs.field(default=None, init=False, repr=False)
+    #: the forecast and actual multipliers the MW below were computed from, and by tick the forecast MW and the
+    #: forecast change from the last tick's actual MW
+    _of_forecast: np.ndarray | None = attrs.field(default=None, init=False, repr=False)
+    _of_actual: np.ndarray | None = attrs.field(default=None, init=False, repr=False)
+    _forecast: list[float] = attrs.field(factory=list, init=False, repr=False)
     _changes: list[float] = attrs.field(factory=list, init=False, repr=False)
 
     @classmethod
@@ -259,20 +264,27 @@ class LoadGroup:
         p = net.load.p_mw.to_numpy(float) * (net.load.scaling.to_numpy(float) if "scaling" in net.load else 1.0)
         return cls(np.flatnonzero(keep), p[keep])
 
-    def mw_at(self, ctx: StepContext) -> float:
-        """MW the loads draw at ``ctx.tick`` (0.0 past the schedule)."""
-        m = ctx.load_multipliers
-        return float(m[ctx.tick, self.rows] @ self.mw) if ctx.tick < len(m) else 0.0
+    def forecast_mw(self, ctx: StepContext) -> float:
+        """MW the loads are forecast to draw at ``ctx.tick`` (``ctx.load_forecast``; 0.0 past the schedule)."""
+        self._compute(ctx)
+        return self._forecast[ctx.tick] if 0 <= ctx.tick < len(self._forecast) else 0.0
 
-    def change_mw(self, ctx: StepContext) -> float:
-        """MW by which the loads change from the last tick to ``ctx.tick`` (0.0 at the first tick and past the
-        schedule). Every tick's change is computed once per episode, the first time asked after the environment
-        sets ``ctx.load_multipliers``."""
-        m = ctx.load_multipliers
-        if m is not self._of:
-            self._of = m
-            self._changes = [0.0] + [float((m[t, self.rows] - m[t - 1, self.rows]) @ self.mw) for t in range(1, len(m))]
+    def forecast_change_mw(self, ctx: StepContext) -> float:
+        """MW by which the loads are forecast to change from the last tick's actual MW (the last reading) to
+        ``ctx.tick``'s forecast; 0.0 at the first tick (no last tick: a plan before any reading takes
+        :meth:`forecast_mw`) and past the schedule."""
+        self._compute(ctx)
         return self._changes[ctx.tick] if 0 <= ctx.tick < len(self._changes) else 0.0
+
+    def _compute(self, ctx: StepContext) -> None:
+        """Every tick's forecast MW and change, once per episode: the first time asked after the environment sets
+        ``ctx.load_forecast`` and ``ctx.load_multipliers``."""
+        forecast, actual = ctx.load_forecast, ctx.load_multipliers
+        if forecast is not self._of_forecast or actual is not self._of_actual:
+            self._of_forecast, self._of_actual = forecast, actual
+            f, a = forecast[:, self.rows] @ self.mw, actual[:, self.rows] @ self.mw
+            self._forecast = f.tolist()
+            self._changes = [0.0, *(f[1:] - a[:-1]).tolist()]
 
 
 def _tick_minutes(n: int, start_hour: float, step_minutes: float) -> np.ndarray:

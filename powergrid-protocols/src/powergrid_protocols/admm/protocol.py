@@ -94,10 +94,11 @@ class ADMMDispatch(HorizontalProtocol):
     device's setpoint from its action (scaled to the device's action range: 1 asks for its most output, −1 for its
     least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
     Demand = its net load (the loads less PV, wind and the other devices) as known before the flow
-    (:meth:`demand_mw`): with a meter, its last reading (PCC import + its units' injections) plus the change since
-    then of the loads behind it (their schedule, :class:`~powergrid.loads.LoadGroup`) less that of its other devices'
-    injections under their pending setpoints, at the first tick those loads less those injections; without a meter,
-    its last reading (0 MW before any). A participant
+    (:meth:`demand_mw`): with a meter, its last reading (PCC import + its units' injections) plus the forecast change
+    since then of the loads behind it (their forecast, the episode's schedule without its jitter, less their actual
+    MW at the reading: :class:`~powergrid.loads.LoadGroup`) less the change of its other devices' injections under
+    their pending setpoints, at the first tick those loads' forecast less those injections; without a meter, its last
+    reading (0 MW before any). A participant
     with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
     ``min(sell_ratio·price, price)``, within its limits), so an exchange between two microgrids costs the importer
     the price and pays the exporter its export price, as their meters bill it, and never beats trading with the grid.
@@ -167,7 +168,7 @@ class ADMMDispatch(HorizontalProtocol):
     def attach(self, net: Any) -> None:
         """Values the participants' stores as the reward does (:attr:`valued_stores`, told by the builder) and finds the
         participants without a meter that no GridConnection of their hierarchy bills: their energy is free; and the
-        loads behind each meter, whose change it adds to the demand."""
+        loads behind each meter, whose forecast change it adds to the demand."""
         self._value_stores()
         self.loads = {a: LoadGroup.at(net, m.device.billed_buses(net)) for a, m in self.meters.items() if m is not None}
         self._free = {a.id for a in self.participants if self.meters[a.id] is None and not _billed(a, net)}
@@ -284,17 +285,19 @@ class ADMMDispatch(HorizontalProtocol):
 
     def demand_mw(self, agent: Any, ctx: StepContext) -> float:
         """``agent``'s net load this tick (MW: what its units and its exchange cover), as known before the flow. With a
-        meter: its last reading (:attr:`net_load`) plus the change of the loads behind the meter (:attr:`loads`, their
-        schedule) less that of its other devices' injections (PV, wind, flexible loads…: under their pending
-        setpoints, :func:`injection_mw`; one that cannot be predicted as it was); before any reading (the first tick),
-        those loads less those injections. Without a meter: its last reading (0 MW before any)."""
+        meter: its last reading (:attr:`net_load`) plus the forecast change of the loads behind the meter
+        (:attr:`loads`: their forecast less their actual MW at the reading, :meth:`LoadGroup.forecast_change_mw
+        <powergrid.loads.LoadGroup.forecast_change_mw>`) less the change of its other devices' injections (PV, wind,
+        flexible loads…: under their pending setpoints, :func:`injection_mw`; one that cannot be predicted as it was);
+        before any reading (the first tick), those loads' forecast less those injections. Without a meter: its last
+        reading (0 MW before any)."""
         loads, last = self.loads.get(agent.id), self.net_load[agent.id]
         if loads is None:
             return 0.0 if last is None else last
         now = [(injection_mw(d, d.pending, ctx), d) for d in self._others[agent.id]]
         if last is None:
-            return loads.mw_at(ctx) - sum(p for p, _ in now if p is not None)
-        return last + loads.change_mw(ctx) - sum(
+            return loads.forecast_mw(ctx) - sum(p for p, _ in now if p is not None)
+        return last + loads.forecast_change_mw(ctx) - sum(
             p - float(finite_or(d.device.p_mw, 0.0)) for p, d in now if p is not None)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:

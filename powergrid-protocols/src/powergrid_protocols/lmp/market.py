@@ -172,11 +172,13 @@ class LMPMarket(HorizontalProtocol):
         return (scaling.PRICE, scaling.FLAG, scaling.FLAG)
 
     def load_change_mw(self, agent: Any, ctx: StepContext) -> float:
-        """MW by which the loads behind ``agent``'s meter (:attr:`behind`) change from the last tick to this one
-        (:meth:`~powergrid.loads.LoadGroup.change_mw`): the load this market clears against, which the setpoint rule
-        adds to the import it predicts."""
+        """MW by which the loads behind ``agent``'s meter (:attr:`behind`) are forecast to change from the last tick
+        (its reading: their actual MW) to this one (their forecast, the schedule without its jitter:
+        :meth:`~powergrid.loads.LoadGroup.forecast_change_mw`), which the setpoint rule adds to the import it
+        predicts. The market clears against the tick's actual load (the flow's), which the forecast misses by the
+        jitter."""
         behind = self.behind.get(agent.id)
-        return behind.change_mw(ctx) if behind is not None else 0.0
+        return behind.forecast_change_mw(ctx) if behind is not None else 0.0
 
     def rule_extra(self, agent: Any, parts: list[np.ndarray] | None, ctx: StepContext) -> np.ndarray:
         """The rule's blocks as the one offer a learned participant has: ``[$/MWh, MW]``, its DGs' room over their
