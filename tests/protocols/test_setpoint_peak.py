@@ -66,8 +66,8 @@ def test_without_a_demand_charge_the_battery_keeps_its_own_rule():
 
 
 def test_on_a_real_day_the_rule_lowers_the_peak_the_safety_and_the_bill_below_idle():
-    """Task 3 on 2023-01-27: idle peaks at 5.20 MW in the evening (the contract is 3.5 MW); the price-arbitrage rule
-    spent the battery on the morning's prices (peak 5.20 MW as idle); the rule now enters the evening full."""
+    """Task 3 on 2023-01-27: idle peaks at 5.20 MW in the evening (the import limit is 5 MW; the rule shaves to 3.55
+    MW); the price-arbitrage rule spent the battery on the morning's prices (peak 5.20 MW as idle); the rule now enters the evening full."""
     pytest.importorskip("powergrid_datasets")
     from powergrid.bench.play import play
     from powergrid.bench.tasks import task_named
