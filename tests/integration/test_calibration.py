@@ -45,11 +45,15 @@ def _learned_safety(env, policy: str) -> float:
 
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: p.stem)
 def test_actions_move_the_safety_term(config):
-    """Between the best and the worst constant action the learned agents' episode safety differs by ≥ 30 %."""
+    """Between the safest and the least safe of the constant actions and random actions the learned agents' episode
+    safety differs by ≥ 30 %. (Random actions count since task 3's limit became one its battery can hold, da4f2f0:
+    its constant actions then span only the feeder's voltages and lines, 3.06 to 3.97 over four days, while random
+    actions reach 9.5 a day.)"""
     env = _env(config)
     if not env.possible_agents:
         pytest.skip("no learned agent")
-    safety = {f: _learned_safety(env, f"constant:{f}") for f in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    policies = (*(f"constant:{f}" for f in (0.0, 0.25, 0.5, 0.75, 1.0)), "random")
+    safety = {policy: _learned_safety(env, policy) for policy in policies}
     worst, best = max(safety.values()), min(safety.values())
     assert worst > 0 and (worst - best) / worst >= 0.3, safety
 
