@@ -129,7 +129,7 @@ def test_admm_schedules_the_pcc_exchange_the_power_flow_then_measures():
     env.reset(seed=0)
     n = len(env.ctx.profiles["solar"])
     env.ctx.profiles["solar"] = np.full(n, 0.8)  # 80 % of each PV's rating
-    env.load_multipliers[:] = env.load_multipliers[0]
+    env.load_multipliers = np.tile(env.load_multipliers[0], (len(env.load_multipliers), 1))
     env.ctx.load_forecast = env.load_multipliers  # and their forecast: the plan knows the loads held
     for t in range(4):
         env.step({})

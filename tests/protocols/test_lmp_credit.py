@@ -85,7 +85,7 @@ def _tick(env):
     market = env.scenario.horizontal[0]
     env.reset(seed=0)
     env.ctx.profiles["price"] = np.full(len(env.ctx.profiles["price"]), PRICE)
-    env.load_multipliers[:] = 1.0
+    env.load_multipliers = np.ones_like(env.load_multipliers)
     env.step({a: env.rule_action(a) for a in env.agents})
     env.step({a: env.rule_action(a) for a in env.agents})  # the second: the rules have a meter reading
     imports = {a: market.meters[a].flow(env.last_result) for a in ("mg1", "mg2")}

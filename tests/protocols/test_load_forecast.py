@@ -114,3 +114,22 @@ def test_a_load_out_of_service_or_at_a_bus_out_of_service_is_not_in_the_group():
     kept = [r for r in rows[1:] if net.load.bus.iat[r] != net.load.bus.iat[rows[1]]]
     assert 0 < len(kept) < len(rows) - 1
     np.testing.assert_array_equal(LoadGroup.at(net, meter.billed_buses(net)).rows, kept)
+
+
+def test_the_episode_schedule_is_read_only_and_a_new_one_is_forecast_anew():
+    """What a protocol derives from the schedule is computed once an episode (LoadGroup), so the env's arrays are
+    read-only: writing into them raises instead of leaving a stale forecast; an assigned schedule is taken up."""
+    env = _env()
+    env.reset(seed=3)
+    group = LoadGroup.at(env.net, np.flatnonzero(env.net.bus.zone.astype(str).to_numpy() == "mg1"))
+    assert len(group.rows) > 0
+    with pytest.raises(ValueError, match="read-only"):
+        env.load_multipliers[:] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        env.ctx.load_forecast[:] = 1.0
+    env.step({})
+    before = group.forecast_change_mw(env.ctx)
+    env.load_multipliers = env.load_multipliers * 1.5  # the last reading's loads 1.5 times what they were
+    after = group.forecast_change_mw(env.ctx)
+    last = env.load_multipliers[env.ctx.tick - 1, group.rows] @ group.mw
+    assert after == pytest.approx(before - last / 3.0, abs=1e-9)

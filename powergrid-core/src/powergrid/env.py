@@ -699,6 +699,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.load_multipliers, self.ctx.load_forecast = self.loads.episode(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
+        for m in (self.ctx.load_multipliers, self.ctx.load_forecast):  # fixed for the episode: protocols derive from
+            m.flags.writeable = False  # them once (e.g. LoadGroup); a new episode's schedule is a new array
         for d in s.device_agents:
             key = next(keys)
             d.device.reset(_stream(root, key) if d.device.draws_at_reset() else self._unused_rng)
@@ -1119,7 +1121,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """Every load's multiplier (pu) at every tick of the episode (ticks × loads), built at reset.
 
         The step context's array (``ctx.load_multipliers``): protocols see the loads the flow serves; their forecast
-        (the same schedule without the jitter) is ``ctx.load_forecast``.
+        (the same schedule without the jitter) is ``ctx.load_forecast``. Both are read-only (what protocols derive
+        from them is computed once an episode): assign a new array to change the schedule.
         """
         return self.ctx.load_multipliers
 
