@@ -96,9 +96,11 @@ class ADMMDispatch(HorizontalProtocol):
     Demand = its net load (the loads less PV, wind and the other devices) as known before the flow
     (:meth:`demand_mw`): with a meter, its last reading (PCC import + its units' injections) plus the forecast change
     since then of the loads behind it (their forecast, the episode's schedule without its jitter, less their actual
-    MW at the reading: :class:`~powergrid.loads.LoadGroup`) less the change of its other devices' injections under
-    their pending setpoints, at the first tick those loads' forecast less those injections; without a meter, its last
-    reading (0 MW before any). A participant
+    MW at the reading: :class:`~powergrid.loads.LoadGroup`) less the change of its other devices' injections as
+    planned (:meth:`planned_mw`: a PV or wind unit by persistence, its pending fraction of the power available at its
+    last step, so only its curtailment changes, not the sun or the wind; the others under their pending setpoints),
+    at the first tick those loads' forecast less those injections; without a meter, its last reading (0 MW before
+    any). A participant
     with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
     ``min(sell_ratio·price, price)``, within its limits), so an exchange between two microgrids costs the importer
     the price and pays the exporter its export price, as their meters bill it, and never beats trading with the grid.
@@ -154,9 +156,10 @@ class ADMMDispatch(HorizontalProtocol):
         self._tie = params.grid and (params.community or bool(unmetered))
         self._free: set[str] = set()  # participants no meter bills (attach): they plan their energy at 0 $/MWh
         self.loads: dict[str, LoadGroup] = {}  # the loads behind each participant's meter (attach)
-        # each participant's devices that are neither dispatched nor its meter (PV, wind, flexible loads…)
-        self._others = {a.id: [d for d in a.devices() if kind(d) not in (*DISPATCHABLE, "GridConnection")]
-                        for a in self.participants}
+        # each participant's devices that are neither dispatched nor its meter (PV, wind, flexible loads…), each with
+        # whether it is a renewable (its available power from a profile, forecast by persistence: planned_mw)
+        self._others = {a.id: [(d, hasattr(d.device, "available_now")) for d in a.devices()
+                               if kind(d) not in (*DISPATCHABLE, "GridConnection")] for a in self.participants}
         areas = len(self.participants) + self._tie
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
         self.dispatched = {a.id: devices_of(a, DISPATCHABLE) for a in self.participants}  # device agents per area
@@ -287,18 +290,29 @@ class ADMMDispatch(HorizontalProtocol):
         """``agent``'s net load this tick (MW: what its units and its exchange cover), as known before the flow. With a
         meter: its last reading (:attr:`net_load`) plus the forecast change of the loads behind the meter
         (:attr:`loads`: their forecast less their actual MW at the reading, :meth:`LoadGroup.forecast_change_mw
-        <powergrid.loads.LoadGroup.forecast_change_mw>`) less the change of its other devices' injections (PV, wind,
-        flexible loads…: under their pending setpoints, :func:`injection_mw`; one that cannot be predicted as it was);
-        before any reading (the first tick), those loads' forecast less those injections. Without a meter: its last
-        reading (0 MW before any)."""
+        <powergrid.loads.LoadGroup.forecast_change_mw>`) less the change of its other devices' injections as planned
+        (PV, wind, flexible loads…: :meth:`planned_mw`; one that cannot be predicted as it was); before any reading
+        (the first tick), those loads' forecast less those injections. Without a meter: its last reading (0 MW before
+        any)."""
         loads, last = self.loads.get(agent.id), self.net_load[agent.id]
         if loads is None:
             return 0.0 if last is None else last
-        now = [(injection_mw(d, d.pending, ctx), d) for d in self._others[agent.id]]
+        now = [(self.planned_mw(d, renewable, ctx), d) for d, renewable in self._others[agent.id]]
         if last is None:
             return loads.forecast_mw(ctx) - sum(p for p, _ in now if p is not None)
         return last + loads.forecast_change_mw(ctx) - sum(
             p - float(finite_or(d.device.p_mw, 0.0)) for p, d in now if p is not None)
+
+    @staticmethod
+    def planned_mw(d: Any, renewable: bool, ctx: StepContext) -> float | None:
+        """The MW device agent ``d`` (neither dispatched nor a meter) injects this tick as the plan knows it before the
+        flow: a ``renewable`` (PV, wind) its pending fraction of the power available at its last step (persistence,
+        as :class:`~powergrid_protocols.droop.Droop`'s ``Â_r`` and what the learner observes: the change since is its
+        curtailment's, not the sun's or the wind's; 0 MW before its first step), another device under its pending
+        setpoint (:func:`injection_mw`; None: one that cannot be predicted)."""
+        if renewable:
+            return float(d.device.actions.read(d.pending)[0][0]) * float(d.device.available)
+        return injection_mw(d, d.pending, ctx)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:
         p = self.params
