@@ -28,14 +28,25 @@ HEAT, COOL = 10.0, 30.0  # outdoor °C: with R·gain = 2 °C the room off settle
     (21.0, COOL, 40.0 * 1.0 / 3.0),
     (19.0, COOL, 40.0 * 2.0 / 3.0),  # below the band: only down to T_min = 20 °C
     (25.0, COOL, -40.0 * 3.0 / 3.0),
-    (21.0, 19.9, -40.0 / 3.5),  # 19.9 + 2 < 22 °C, the band centre: heating
-    (21.0, 20.0, 40.0 / 3.0),  # 20 + 2 = 22 °C: cooling
+    (21.0, 17.9, -40.0 / 3.5),  # 17.9 + 2 < 20 °C = T_min: the room left off leaves the band below, heating
+    (21.0, 22.1, 40.0 / 3.0),  # 22.1 + 2 > 24 °C = T_max: cooling
 ])
 def test_the_room_is_worth_the_electricity_its_heat_saves_or_costs_relative_to_its_start(t_c, t_out_c, kwh):
     hvac = make("HVAC", t_init_c=22.0, **BUILDING)  # C = 40 kWh/°C, band 20-24 °C
     assert hvac.stored_mwh() == 0.0
     hvac.t_c, hvac.t_out_c = t_c, t_out_c
     assert hvac.stored_mwh() == pytest.approx(kwh / 1000.0)
+
+
+@pytest.mark.parametrize("t_out_c", [18.0, 19.9, 20.0, 22.0])  # T_eq = T_out + 2 °C: 20 (T_min), 21.9, 22, 24 (T_max)
+@pytest.mark.parametrize("t_c", [20.0, 24.0])
+def test_a_room_that_floats_inside_the_band_is_worth_nothing(t_c, t_out_c):
+    """A mild night: the room left off settles inside the band (its edges included), so it never needs conditioning
+    and its heat saves none, whichever edge it ends at (the band centre's rule valued it ±22.9-26.7 kWh, the sign
+    flipping across 0.1 °C of outdoor temperature)."""
+    hvac = make("HVAC", t_init_c=22.0, **BUILDING)
+    hvac.t_c, hvac.t_out_c = t_c, t_out_c
+    assert hvac.stored_mwh() == 0.0
 
 
 @pytest.mark.parametrize("seed", range(3))
