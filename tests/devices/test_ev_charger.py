@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from powergrid.config import RewardConfig
 from tests.devices.helpers import at, context, make
 
 FIXED = dict(n_ports=1, arrival_mean_h=0.0, arrival_std_h=0.0, dwell_mean_h=1.0, dwell_std_h=0.0,
@@ -33,7 +34,7 @@ def test_half_charging_leaves_unmet_energy_as_safety_or_cost() -> None:
         unmet = 0.02 - 4 * 0.93 * 0.011 * 0.25
         assert ev.unmet_mwh == pytest.approx(unmet)
         if unmet_as == "safety":
-            assert ev.safety == pytest.approx(unmet) and ev.cost == 0.0
+            assert ev.safety == pytest.approx(unmet / 0.25) and ev.cost == 0.0  # MWh per hour of the step
         else:
             assert ev.cost == pytest.approx(300.0 * unmet) and ev.safety == 0.0
 
@@ -86,7 +87,20 @@ def test_energy_still_missing_at_the_episodes_last_tick_counts(unmet_as: str) ->
     missing = ev.target[0] - ev.energy[0]
     assert missing >= 0.02 - 1e-12 and ev.unmet_mwh == pytest.approx(missing)
     assert (ev.safety if unmet_as == "safety" else ev.cost - 20.0 * ev.p_mw * 0.25) == pytest.approx(
-        missing if unmet_as == "safety" else 300.0 * missing)
+        missing / 0.25 if unmet_as == "safety" else 300.0 * missing)
+
+
+@pytest.mark.parametrize("dt_h", [0.25, 1.0])
+def test_the_reward_charges_safety_weight_per_unmet_mwh_whatever_the_step(dt_h: float) -> None:
+    """An EV that is never charged leaves after its 1-h dwell missing its 0.02 MWh: the reward's safety charge,
+    ``safety_weight·dt_h·safety``, is 40 $/MWh · 0.02 MWh = 0.8 $ at 15-min and at 1-h physics (before: the MWh
+    itself was the safety, 0.2 $ at 15 min and 0.8 $ at 1 h)."""
+    ev = make("EVCharger", dt_h=dt_h, **FIXED)
+    ctx = context(n=round(2 / dt_h), dt_h=dt_h)
+    for t in range(round(1 / dt_h)):
+        ev.step(np.array([0.0]), at(ctx, t))
+    assert not ev.plugged[0] and ev.unmet_mwh == pytest.approx(0.02)
+    assert RewardConfig().safety_per_step(dt_h) * ev.safety == pytest.approx(40.0 * 0.02)
 
 
 @pytest.mark.parametrize("c", [0.003, -0.003])

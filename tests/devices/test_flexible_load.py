@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from powergrid.config import RewardConfig
 from tests.devices.helpers import at, context, make
 
 
@@ -28,7 +29,19 @@ def test_backlog_left_at_the_end_is_unsafe() -> None:
     flex.step(np.array([0.0, 1.0]), at(ctx, 0))
     assert flex.safety == 0.0
     flex.step(np.array([0.0, 1.0]), at(ctx, 1))
-    assert flex.safety == pytest.approx(flex.backlog) and flex.backlog == pytest.approx(2 * 0.05 * 0.25)
+    assert flex.backlog == pytest.approx(2 * 0.05 * 0.25) and flex.safety == pytest.approx(flex.backlog / 0.25)
+
+
+@pytest.mark.parametrize(("dt_h", "steps", "s"), [(0.25, 2, 1.0), (1.0, 1, 0.5)])
+def test_the_reward_charges_safety_weight_per_mwh_left_in_the_backlog_whatever_the_step(dt_h, steps, s) -> None:
+    """0.025 MWh deferred and never recovered (0.05 MW over two 15-min steps, 0.025 MW over one 1-h step): the reward's
+    safety charge, ``safety_weight·dt_h·safety``, is 40 $/MWh · 0.025 MWh = 1 $ at either step (before: 0.25 and 1 $)."""
+    flex = make("FlexibleLoad", dt_h=dt_h, p_base_mw=0.2)
+    ctx = context(n=steps, dt_h=dt_h, load=1.0)  # the episode
+    for t in range(steps):
+        flex.step(np.array([0.0, s]), at(ctx, t))
+    assert flex.backlog == pytest.approx(0.025)
+    assert RewardConfig().safety_per_step(dt_h) * flex.safety == pytest.approx(40.0 * 0.025)
 
 
 def test_power_factor_gives_absorbed_q() -> None:

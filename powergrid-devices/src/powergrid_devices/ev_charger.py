@@ -28,7 +28,9 @@ class EVChargerParams:
     dwell_std_h: float = quantity("h", 2.0, ge=0, le=12)
     energy_min_mwh: float = quantity("MWh", 0.005, ge=0, doc="smallest energy requested by departure")
     energy_max_mwh: float = quantity("MWh", 0.03, ge=0, doc="largest energy requested by departure")
-    unmet_as: str = choice(("safety", "cost"), "safety", doc="how energy missing at departure or at the episode's last tick counts")
+    unmet_as: str = choice(("safety", "cost"), "safety",
+                           doc="how energy missing at departure or at the episode's last tick counts: safety "
+                               "(MWh/Δt_h in that step, so reward.safety_weight $ per MWh at any step) or cost")
     unmet_cost: float = quantity("$/MWh", 300.0, ge=0, doc="with unmet_as: cost")
     v2g_cost: float = quantity("$/MWh", 20.0, ge=0, doc="battery wear per MWh discharged")
     pf: float = quantity("1", 1.0, gt=0, le=1)
@@ -58,7 +60,9 @@ class EVCharger(Device):
     discharging to ``e' ≥ soc_v2g_min·B``.
 
     At departure, and for the EVs still plugged at the episode's last tick, the missing
-    energy ``max(e_target − e, 0)`` MWh counts as safety (``unmet_as: safety``) or as
+    energy ``max(e_target − e, 0)`` MWh counts as safety (``unmet_as: safety``: that MWh
+    divided by the step ``dt`` h in the step it is counted, so the reward, which prices safety
+    ``safety_weight·dt`` per unit, charges ``safety_weight`` $ per MWh at any physics step) or as
     ``unmet_cost`` $/MWh (``unmet_as: cost``).
     Cost also ``v2g_cost`` $/MWh discharged. ``p = −Σ P``, ``q = p·tan φ``.
     Observation per port: ``[plugged, (e_target − e)⁺/B, dwell left/24 h, e/B]``.
@@ -169,7 +173,7 @@ class EVCharger(Device):
         self.projection = float(distance)
         unmet_cost = p.unmet_cost * self.unmet_mwh if p.unmet_as == "cost" else 0.0
         self.cost = unmet_cost + p.v2g_cost * discharged
-        self.safety = self.unmet_mwh if p.unmet_as == "safety" else 0.0
+        self.safety = self.unmet_mwh / dt if p.unmet_as == "safety" else 0.0  # priced safety_weight·dt: per MWh
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         """Uncontrolled charging: full power on arrival until the requested energy is in."""

@@ -43,7 +43,8 @@ class FlexibleLoad(Device):
     - consumption ``L = (1−c)·D − defer + recover``; ``p = −L``, ``q = p·tan φ``;
     - backlog ``B' = B + (defer − recover)·dt`` MWh;
     - cost ``curtail_cost·c·D·dt + delay_cost·B'·dt`` $;
-    - safety: the backlog left unserved at the last tick of the episode (MWh).
+    - safety: the backlog left unserved at the last tick of the episode, ``B'/dt`` (MWh over the step, h, so the
+      reward, which prices safety ``safety_weight·dt`` per unit, charges ``safety_weight`` $ per MWh at any step).
 
     Observation: ``[D/p_base (0–3), B/B_max, L/p_base (0–3)]``.
     """
@@ -115,7 +116,7 @@ class FlexibleLoad(Device):
         self.projection = distance
         self.cost = p.curtail_cost * c * self.demand * dt + p.delay_cost * self.backlog * dt
         last = ctx.tick >= len(ctx.profiles["load"]) - 1
-        self.safety = self.backlog if last else 0.0
+        self.safety = self.backlog / dt if last else 0.0  # priced safety_weight·dt: per MWh
         self.prices.add(ctx.price)
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
