@@ -133,3 +133,21 @@ def test_the_episode_schedule_is_read_only_and_a_new_one_is_forecast_anew():
     after = group.forecast_change_mw(env.ctx)
     last = env.load_multipliers[env.ctx.tick - 1, group.rows] @ group.mw
     assert after == pytest.approx(before - last / 3.0, abs=1e-9)
+
+
+def test_a_pickled_or_copied_env_keeps_its_schedule_read_only():
+    """A vector env's worker or a checkpoint gets the env by pickle or deepcopy, whose arrays come back writeable:
+    the copy freezes them again, and an assigned schedule is a read-only copy."""
+    import copy
+
+    env = _env()
+    env.reset(seed=3)
+    env.step({})
+    for clone in (pickle.loads(pickle.dumps(env)), copy.deepcopy(env)):
+        for schedule in (clone.load_multipliers, clone.ctx.load_forecast):
+            with pytest.raises(ValueError, match="read-only"):
+                schedule[:] = 1.0
+    mine = np.ones_like(env.load_multipliers)
+    env.load_multipliers = mine
+    mine[:] = 2.0  # the caller's array stays the caller's
+    assert np.all(env.load_multipliers == 1.0) and not env.load_multipliers.flags.writeable

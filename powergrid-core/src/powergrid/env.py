@@ -696,11 +696,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time
-        self.load_multipliers, self.ctx.load_forecast = self.loads.episode(
+        self.ctx.load_multipliers, self.ctx.load_forecast = self.loads.episode(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
-        for m in (self.ctx.load_multipliers, self.ctx.load_forecast):  # fixed for the episode: protocols derive from
-            m.flags.writeable = False  # them once (e.g. LoadGroup); a new episode's schedule is a new array
+        self._freeze_schedule()
         for d in s.device_agents:
             key = next(keys)
             d.device.reset(_stream(root, key) if d.device.draws_at_reset() else self._unused_rng)
@@ -1122,13 +1121,21 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
         The step context's array (``ctx.load_multipliers``): protocols see the loads the flow serves; their forecast
         (the same schedule without the jitter) is ``ctx.load_forecast``. Both are read-only (what protocols derive
-        from them is computed once an episode): assign a new array to change the schedule.
+        from them is computed once an episode): assign a new array to change the schedule (the forecast is not changed).
         """
         return self.ctx.load_multipliers
 
     @load_multipliers.setter
     def load_multipliers(self, value: np.ndarray) -> None:
-        self.ctx.load_multipliers = value
+        """Serve ``value`` (ticks × loads, pu; a read-only copy) from now on; ``ctx.load_forecast`` stays as it is."""
+        self.ctx.load_multipliers = np.array(value, dtype=np.float64)
+        self._freeze_schedule()
+
+    def _freeze_schedule(self) -> None:
+        """Make the episode's load multipliers and their forecast read-only: protocols derive from them once an episode
+        (e.g. :class:`~powergrid.loads.LoadGroup`), so a write in place would leave what they derived stale."""
+        for m in (self.ctx.load_multipliers, self.ctx.load_forecast):
+            m.flags.writeable = False
 
     def _set_loads(self, tick: int) -> None:
         """Every network load's P and Q (MW, Mvar) at ``tick``: base values times its multiplier (in place)."""
@@ -1376,6 +1383,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         plugins.load_plugin_path()  # a spawned worker imports the local plugins the pickled devices may come from
         self.__dict__.update(pickle.loads(state["state"]))
+        self._freeze_schedule()  # arrays come back writeable from a pickle
 
     def state(self) -> np.ndarray:
         """Global state: every bus voltage of the last sound power flow (1 pu before the first); see ``state_space``.
