@@ -4,7 +4,7 @@ Per train day (reset seeds of the task's config): the substation import with the
 output (hourly AC flow), then the least import limit (MW) that some schedule of the battery holds every hour, by an
 LP over the battery's power, energy, SoC and efficiency limits with the feeder lossless (a battery MW moves the
 import by one MW). The old 3.5 MW contract failed this on 25 of these 40 days; 5 MW holds on all of them (and on
-251 of the train config's reset seeds 0–251).
+251 of the train config's reset seeds 0–251; 4.5 MW on 38 of 40), and an idle battery crosses it on 23 of them.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _least_limit(imports: np.ndarray, ess, dt_h: float) -> float:
     return float(res.fun)
 
 
-def test_the_battery_can_hold_the_import_limit_on_95_percent_of_the_train_days():
+def test_the_battery_can_hold_the_import_limit_on_every_train_day_and_idle_crosses_it():
     pytest.importorskip("powergrid_datasets")
     from powergrid.bench.tasks import task_named
 
@@ -65,4 +65,8 @@ def test_the_battery_can_hold_the_import_limit_on_95_percent_of_the_train_days()
     least = np.array([_least_limit(imports, ess, env.dt_h) for imports in idle])
     assert (least <= np.array([i.max() for i in idle]) + 1e-9).all()  # idling is one schedule: never above its peak
     held = least <= limit
-    assert held.mean() >= 0.95, (limit, f"held on {held.sum()}/{len(held)} days", np.round(np.sort(least)[-5:], 3))
+    assert held.all(), (limit, f"held on {held.sum()}/{len(held)} days", np.round(np.sort(least)[-5:], 3))
+    # and it binds: an idle battery crosses it on at least a quarter of the days (23 of 40 at 5 MW; at 8 MW on none,
+    # where safety would measure nothing)
+    crossed = np.array([i.max() > limit for i in idle])
+    assert crossed.mean() >= 0.25, (limit, f"idle crosses it on {crossed.sum()}/{len(crossed)} days")
