@@ -264,7 +264,8 @@ def test_the_setpoint_rule_leaves_each_market_its_export():
     def rule_dg_mw():
         _hold(env, mg3, 1.0, -1.0)
         parts = pending_setpoints(mg3.children)
-        mg3.protocol.export_value(parts, mg3.protocol.plan(parts, env.ctx), env.ctx)
+        mg3.protocol.export_value(parts, mg3.protocol.plan(parts, env.ctx), env.ctx,
+                                  mg3.protocol.load_change_mw(env.ctx))
         return float(parts[dg][0])
 
     assert env.scenario.agents["mg3_dg"].device.best_output(0.25 * env.ctx.price)[0] == 0.0

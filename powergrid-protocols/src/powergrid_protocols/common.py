@@ -40,6 +40,17 @@ def kind(device_agent: Any) -> str:
     return type(device_agent.device).__name__
 
 
+def is_renewable(device_agent: Any) -> bool:
+    """Whether the device is a curtailable source whose available power (MW) comes from a profile or a power curve
+    (PV, wind: it has ``available_now(ctx)``); its action's first entry is the fraction of it to inject."""
+    return hasattr(device_agent.device, "available_now")
+
+
+def pending_fraction(device_agent: Any) -> float:
+    """The fraction (0–1) of its available power a renewable (:func:`is_renewable`) injects under its pending action."""
+    return float(device_agent.device.actions.read(device_agent.pending)[0][0])
+
+
 def check_kinds(field: str, given: str, defaults: Iterable[str], present: Iterable[str]) -> list[str]:
     """The class names of the comma-separated ``given`` (a protocol's ``params.<field>``); a ValueError names one that
     is neither in ``defaults``, among the classes ``present`` nor a registered device type (a misspelling beside a

@@ -36,9 +36,11 @@ from powergrid_protocols.common import (
     INVERTER_TYPES,
     devices_of,
     finite_or,
+    is_renewable,
     kind,
     meter_of,
     mw_range,
+    pending_fraction,
     pending_mw,
     project_pending,
     q_setpoint,
@@ -164,7 +166,7 @@ class Droop(HorizontalProtocol):
             c.limit = True
         self.meters = [meter_of(a) for a in self.participants]
         self.f0_hz = params.f0_hz or 60.0
-        self.renewables = [d for a in self.participants for d in a.devices() if hasattr(d.device, "available_now")]
+        self.renewables = [d for a in self.participants for d in a.devices() if is_renewable(d)]
         if params.schedule == "hour_ahead":
             self._check_hour_ahead()
         self.loads = LoadGroup(np.zeros(0, np.int64), np.zeros(0))  # the network loads in the participants' zones
@@ -241,7 +243,7 @@ class Droop(HorizontalProtocol):
         if p.schedule == "hour_ahead":
             if self.forecast_mw is None:  # once an episode: the loads and profiles are drawn at reset
                 self.forecast_mw, self.available_forecast_mw = self.persistence(ctx)
-            curtailed = sum((1.0 - d.device.actions.read(d.pending)[0][0]) * a
+            curtailed = sum((1.0 - pending_fraction(d)) * a
                             for d, a in zip(self.renewables, self.available_forecast_mw[ctx.tick]))
             self.scheduled_mw = float(sum(now)) - curtailed
         share = pf_droop(self.imbalance, ratings, [p.droop_pu] * len(self.units), f0_hz=self.f0_hz,

@@ -150,7 +150,7 @@ class Setpoint(VerticalProtocol):
         plan[i] = injection_mw(self.parent.children[i], parts[i], ctx)
 
     def shave(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
-              change: float | None = None) -> None:
+              change: float) -> None:
         """Under a demand charge: set each store's MW setpoint in ``parts`` (physical, changed in place) to hold the
         predicted import at the ceiling ``c = import_limit − margin`` (MW; the running peak ``peak_mw − margin`` for a
         meter without an import limit): ``P = min(max(rest − c, lo), hi)``, with ``rest`` the import predicted
@@ -158,7 +158,7 @@ class Setpoint(VerticalProtocol):
         discharges the excess; below it, it charges into the room (whatever the price), so it enters the day's
         peak full; the store's own rule (price arbitrage) is set aside. Causal: the last reading and the limit only.
         ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
-        :meth:`load_change_mw` (None: asked).
+        :meth:`load_change_mw` (MW).
         """
         children, m = self.parent.children, self._meter
         predicted = self.predicted(plan, ctx, change)
@@ -188,20 +188,19 @@ class Setpoint(VerticalProtocol):
                 return h.load_change_mw(self.parent, ctx)
         return 0.0
 
-    def predicted(self, plan: dict[int, float], ctx: StepContext, change: float | None = None) -> float:
+    def predicted(self, plan: dict[int, float], ctx: StepContext, change: float) -> float:
         """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus ``change``, the
-        change of the loads behind the meter since the last reading (MW; None: :meth:`load_change_mw`)."""
+        change of the loads behind the meter since the last reading (MW, :meth:`load_change_mw`)."""
         last = sum(float(finite_or(self.parent.children[i].device.p_mw, 0.0)) for i in plan)
-        change = self.load_change_mw(ctx) if change is None else change
         return self._pcc.import_mw + last - sum(plan.values()) + change
 
     def predict(self, parts: list[np.ndarray], ctx: StepContext) -> tuple[dict[int, float], float]:
         """:meth:`plan` and :meth:`predicted` under ``parts``."""
         plan = self.plan(parts, ctx)
-        return plan, self.predicted(plan, ctx)
+        return plan, self.predicted(plan, ctx, self.load_change_mw(ctx))
 
     def export_value(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
-                     change: float | None = None) -> None:
+                     change: float) -> None:
         """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
         predicted import < 0, :meth:`predict`) and an exported MWh is paid ``s = export_price(price, sell_ratio)``,
         below the price each DG's own rule weighs its output against: dearest marginal cost first, each to the larger
@@ -211,7 +210,7 @@ class Setpoint(VerticalProtocol):
         profit-maximising output at ``s`` (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible
         range. The MW that offset an import stay valued at the price. Causal: the last reading and the setpoints.
         ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
-        :meth:`load_change_mw` (None: asked).
+        :meth:`load_change_mw` (MW).
         """
         children, margin = self.parent.children, self.params.export_margin_mw
         export = -self.predicted(plan, ctx, change)
@@ -231,7 +230,7 @@ class Setpoint(VerticalProtocol):
                 break
 
     def headroom(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
-                 change: float | None = None) -> None:
+                 change: float) -> None:
         """Scale the rule actions ``parts`` (physical, one per child; changed in place) of the movable children towards
         their zero action so the predicted import stays within ``[−export_limit + margin, import_limit − margin]``
         (MW).
@@ -244,7 +243,7 @@ class Setpoint(VerticalProtocol):
         it, just enough; over the export limit those that inject more (discharging, generation). A child whose scaled
         action draws (injects) more than its share (a minimum load) takes its zero action; a child whose injection
         cannot be predicted keeps its rule. ``plan``: the movable children's injections under ``parts`` (:meth:`plan`);
-        ``change``: :meth:`load_change_mw` (None: asked).
+        ``change``: :meth:`load_change_mw` (MW).
         """
         children, m, margin = self.parent.children, self._meter, self.params.margin_mw
         predicted = self.predicted(plan, ctx, change)

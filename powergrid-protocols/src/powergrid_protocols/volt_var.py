@@ -38,7 +38,15 @@ from powergrid.params import choice, quantity, text
 from powergrid.protocols import HorizontalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import PowerFlowResult
-from powergrid_protocols.common import INVERTER_TYPES, check_kinds, devices_of, finite_or, project_pending, q_setpoint
+from powergrid_protocols.common import (
+    INVERTER_TYPES,
+    check_kinds,
+    devices_of,
+    finite_or,
+    is_renewable,
+    project_pending,
+    q_setpoint,
+)
 
 #: IEEE 1547-2018 Category B default volt-var curve: ((V1, Q1), (V2, Q2), (V3, Q3), (V4, Q4)).
 IEEE1547_CAT_B = ((0.92, 0.44), (0.98, 0.0), (1.02, 0.0), (1.08, -0.44))
@@ -93,7 +101,7 @@ def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
     if not names:
         return 0.0
     values = np.array(actions.default if d.pending is None else d.pending, np.float64).reshape(-1)
-    if "f" in names and hasattr(d.device, "available_now"):
+    if "f" in names and is_renewable(d):
         k = names.index("f")
         available = d.device.available_now(ctx)  # P_av clipped to [0, rated], as the source's step takes it
         before = min(max(values[k], 0.0), 1.0) * available

@@ -37,9 +37,11 @@ from powergrid_protocols.common import (
     devices_of,
     finite_or,
     injection_mw,
+    is_renewable,
     kind,
     meter_of,
     mw_range,
+    pending_fraction,
     project_pending,
     set_pending_mw,
 )
@@ -158,7 +160,7 @@ class ADMMDispatch(HorizontalProtocol):
         self.loads: dict[str, LoadGroup] = {}  # the loads behind each participant's meter (attach)
         # each participant's devices that are neither dispatched nor its meter (PV, wind, flexible loads…), each with
         # whether it is a renewable (its available power from a profile, forecast by persistence: planned_mw)
-        self._others = {a.id: [(d, hasattr(d.device, "available_now")) for d in a.devices()
+        self._others = {a.id: [(d, is_renewable(d)) for d in a.devices()
                                if kind(d) not in (*DISPATCHABLE, "GridConnection")] for a in self.participants}
         areas = len(self.participants) + self._tie
         self.channel = build_channel(params, areas, f"the x_i of the {areas} areas, sent every iteration")
@@ -311,7 +313,7 @@ class ADMMDispatch(HorizontalProtocol):
         curtailment's, not the sun's or the wind's; 0 MW before its first step), another device under its pending
         setpoint (:func:`injection_mw`; None: one that cannot be predicted)."""
         if renewable:
-            return float(d.device.actions.read(d.pending)[0][0]) * float(d.device.available)
+            return pending_fraction(d) * float(d.device.available)
         return injection_mw(d, d.pending, ctx)
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:

@@ -156,6 +156,8 @@ class LMPMarket(HorizontalProtocol):
 
     def reset(self, rng: np.random.Generator) -> None:
         self.result: MarketResult | None = None
+        #: what the tick's market cleared against: the demand (MW by node), the offers' nodes and the tick (h) (:meth:`rent`)
+        self._cleared: tuple[np.ndarray, list[int], float] = (np.zeros(0), [], 0.0)
         self.load_mw = np.zeros(self.dc.n_nodes)
         self.lmp = {a.id: 0.0 for a in self.participants}
         self.stale = False
@@ -226,7 +228,7 @@ class LMPMarket(HorizontalProtocol):
         offers, owners = self.offers(actions, ctx)
         r = clear_market(self.dc, offers, demand)
         self.result = r
-        self._cleared = (demand, [o.node for o in offers], ctx.dt_h)  # for the tick's ledger (:meth:`rent`)
+        self._cleared = (demand, [o.node for o in offers], ctx.dt_h)
         self.stale = not r.success
         if self.stale:  # no LMP this tick: everyone keeps the meter price (set on the devices by the env)
             self.lmp = {a.id: float(ctx.price) for a in self.participants}
