@@ -1,16 +1,18 @@
-"""The HVAC room's heat as a store (``HVAC.stored_mwh``): the reward values the change of the room's temperature over
-an episode like a battery's charge, so a room left to drift at the end no longer pays."""
+"""The HVAC room's and the heated stores' heat as a store (``HVAC.stored_mwh``, ``HeatedStore.stored_mwh``): the
+reward values the change of the temperature over an episode like a battery's charge, so a room left to drift or a tank
+left to cool at the end no longer pays."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.evaluate import run_episode
 from powergrid_devices.thermal import heat_to_reach
 from tests.conftest import CONFIGS
-from tests.devices.helpers import make
+from tests.devices.helpers import at, context, make
 from tests.devices.test_hvac_rule import BUILDING
 from tests.integration.test_building_hvac_calibration import _rule, _thermostat
 
@@ -105,3 +107,95 @@ def test_the_rule_still_beats_the_thermostat_and_idle(env):
                 returns[name] += sum(env.step(act(env))[1].values())
         idle = sum(run_episode(env, "zero", seed).returns.values())
         assert returns["rule"] > returns["thermostat"] and returns["rule"] > idle, (seed, returns, idle)
+
+
+# ---------------------------------------------------------------- heated stores (WaterHeater, HeatPump)
+
+TANK = {"volume_l": 300.0, "daily_draw_l": 400.0, "p_max_mw": 0.006}  # building_hvac's hot_water: C = 0.349 kWh/°C
+
+
+@pytest.mark.parametrize(("t_c", "degrees"), [
+    (62.0, 2.0),  # a tank 2 °C warmer than its start (60 °C) saves the element's C·2 °C/η
+    (58.0, -2.0),  # ... 2 °C colder owes it
+    (40.0, -20.0),  # below T_min = 45 °C: the whole of it is owed
+    (80.0, 15.0),  # above the cutout T_max = 75 °C: only up to it
+])
+def test_a_tank_is_worth_the_electricity_its_heat_saves_or_costs_relative_to_its_start(t_c, degrees):
+    heater = make("WaterHeater", **TANK)
+    ctx = context(dt_h=0.25)
+    heater.step(heater.actions.pack(u=0.0), at(ctx, 40))  # a step sets the season: T_eq = T_a − R·Q_d < 45 °C
+    assert heater.t_eq_c < heater.params.t_min_c
+    heater.t_c = t_c
+    c_kwh_per_c = 300.0 * 4.186 / 3600.0
+    assert heater.stored_mwh() == pytest.approx(c_kwh_per_c * degrees / 0.98 / 1000.0)
+
+
+def test_a_heat_pump_buffer_is_worth_its_heat_at_the_last_steps_cop():
+    pump = make("HeatPump")
+    ctx = context(dt_h=0.25, temperature=5.0)
+    pump.step(pump.actions.pack(u=0.5), at(ctx, 0))
+    assert 2.0 < pump.k < 6.0
+    pump.t_c = pump.t_start_c + 3.0
+    assert pump.stored_mwh() == pytest.approx(5.0 * 3.0 / pump.k / 1000.0)  # C = 5 kWh/°C
+
+
+def test_a_store_that_settles_inside_its_band_unheated_is_worth_nothing():
+    """An ambient at 50 °C: the tank left off settles inside its 45-75 °C band, no heating is to come, so its heat
+    saves none (and nothing cools it above the band)."""
+    heater = make("WaterHeater", daily_draw_l=0.0, t_ambient_c=50.0, **{k: v for k, v in TANK.items()
+                                                                          if k != "daily_draw_l"})
+    heater.step(heater.actions.pack(u=0.0), at(context(), 0))
+    assert heater.t_eq_c == pytest.approx(50.0)
+    heater.t_c = 50.0
+    assert heater.stored_mwh() == 0.0
+
+
+@pytest.mark.parametrize("name", ["WaterHeater", "HeatPump"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_store_is_worth_0_at_reset_whatever_its_start(name, seed):
+    store = make(name, seed=seed, t_init_spread=2.0)
+    assert store.t_c != store.params.t_init_c and store.stored_mwh() == 0.0
+
+
+@pytest.fixture(scope="module")
+def tanks_env() -> MultiAgentPowerGridEnv:
+    """building_hvac with its water heater learned (it runs on its thermostat there) and a learned heat pump
+    (10 kW, the default 5 kWh/°C buffer and 3 kW/°C demand), both behind the building's meter."""
+    data = yaml.safe_load((CONFIGS / "building_hvac.yaml").read_text())
+    for agent in data["agents"]:
+        if agent["id"] == "hot_water":
+            agent["policy"] = "learned"
+    data["agents"].append({"id": "heat_pump", "type": "HeatPump", "bus": "Bus R11", "policy": "learned",
+                           "params": {"p_max_mw": 0.01}})
+    return MultiAgentPowerGridEnv.from_config(data)
+
+
+def _tank_day(env, seed: int, target: str, off_h: int) -> tuple[float, float]:
+    """(return, $ of the electricity ``target`` drew) of a day with every agent on its rule but ``target``'s heater
+    off for the last ``off_h`` hours."""
+    env.reset(seed=seed)
+    device, price = env.scenario.agents[target].device, np.asarray(env.ctx.profiles["price"])
+    off_from = env.max_ticks - round(off_h / env.ctx.dt_h)
+    ret = bill = 0.0
+    for tick in range(env.max_ticks):
+        actions = {a: env.rule_action(a) for a in env.agents}
+        if tick >= off_from:
+            actions[target] = env.action_from_physical(target, np.zeros(1))
+        _, rewards, *_ = env.step(actions)
+        ret += sum(rewards.values())
+        bill -= device.p_mw * device.dt_h * price[tick]
+    assert not env.agents
+    return ret, bill
+
+
+@pytest.mark.parametrize(("target", "kept"), [("hot_water", 0.5), ("heat_pump", 0.3)])
+@pytest.mark.parametrize("seed", range(2))
+def test_a_tank_left_to_cool_at_the_end_of_the_day_no_longer_earns_the_heat_it_took(tanks_env, target, kept, seed):
+    """The heater off for the last 4 h: unvalued, the tank's cooling earned all the electricity it saved (0.34 and
+    0.29 $ a day on average over 20 days); valued, only those hours' prices above the day's mean and the heat the
+    cooler tank does not lose (36 and 16 % of it), as a battery discharged then would."""
+    rule, rule_bill = _tank_day(tanks_env, seed, target, 0)
+    off, off_bill = _tank_day(tanks_env, seed, target, 4)
+    saved = rule_bill - off_bill
+    assert saved > 0.1
+    assert off - rule < kept * saved, (off - rule, saved)

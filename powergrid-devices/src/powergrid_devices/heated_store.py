@@ -13,6 +13,10 @@ Action ``[u] ∈ [0, 1]``: ``P = u·P_max``. Projection: a high-limit cutout —
 Safety: ``max(T_min − T', 0) + max(T' − T_max, 0)`` °C (a store too cold to
 serve its draw). ``p = −P``, ``q = p·tan φ``. Observation:
 ``[(T − T_set)/(T_max − T_min), u, Q_d/(k·P_max)]`` (clipped to ±5, [0, 1], [0, 2]).
+
+Store (:meth:`HeatedStore.stored_mwh`): the store's heat relative to its temperature at reset, as the electricity
+it saves or costs the heating to come, so that the reward values a tank left to cool at the end like a drained
+battery (``reward.storage_value``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
 from powergrid_devices.actions import BoxAction, observation, uniform
 from powergrid_devices.inverter import load_q
-from powergrid_devices.thermal import Hysteresis, heat_to_reach, rc_step, thermostat_act
+from powergrid_devices.thermal import Hysteresis, heat_to_reach, rc_step, stored_heat_mwh, thermostat_act
 
 
 @attrs.frozen
@@ -57,7 +61,7 @@ class HeatedStore(Device):
         self.actions = BoxAction(["u"], [0.0], [1.0], [0.0])
         self.action_space = self.actions.space
         self.observation_space = box([-5.0, 0.0, 0.0], [5.0, 1.0, 2.0])
-        self.t_c = params.t_init_c
+        self.t_c = self.t_start_c = self.t_eq_c = params.t_init_c
         self.u = 0.0
         self.draw_kw = 0.0
         self.k = 1.0
@@ -75,6 +79,7 @@ class HeatedStore(Device):
         super().reset(rng)
         p = self.params
         self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
+        self.t_start_c = self.t_eq_c = self.t_c
         self.u = self.draw_kw = 0.0
         self.k = 1.0  # the last step's heat per kW is not this episode's
         self.thermostat = Hysteresis()
@@ -102,6 +107,7 @@ class HeatedStore(Device):
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
         u, power_kw, distance, self.k, r, t_a, self.draw_kw = self.load(action, ctx)
+        self.t_eq_c = t_a - r * self.draw_kw  # where the store left unheated would settle under this step's coupling
         self.t_c = rc_step(self.t_c, t_a, r, self.c_kwh_per_c, self.k * power_kw - self.draw_kw, dt)
         self.u = float(u)
         self.p_mw = -power_kw / 1000.0
@@ -109,6 +115,15 @@ class HeatedStore(Device):
         self.projection = distance
         self.cost = 0.0
         self.safety = max(p.t_min_c - self.t_c, 0.0) + max(self.t_c - p.t_max_c - 1e-9, 0.0)
+
+    def stored_mwh(self) -> float:
+        """The electric MWh the store's heat relative to its temperature at reset ``T_0`` saves (> 0) or costs (< 0)
+        the heating to come, ``C·(min(T, T_max) − min(T_0, T_max))/k`` at the last step's heat per kW ``k``
+        (:func:`~powergrid_devices.thermal.stored_heat_mwh`); 0 at reset, so the reward values the change over the
+        episode. Heat above the cutout ``T_max`` is worth nothing; a store that left unheated would settle at or
+        above ``T_min`` (``T_a − R·Q_d`` under the last step's coupling) needs no heating, so its heat saves none."""
+        p = self.params
+        return stored_heat_mwh(self.c_kwh_per_c, self.t_c, self.t_start_c, p.t_min_c, p.t_max_c, self.t_eq_c, self.k)
 
     def thermostat_reading(self, ctx: StepContext) -> tuple[float, float, float, bool]:
         p = self.params

@@ -9,7 +9,7 @@ from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
 from powergrid_devices.actions import BoxAction, observation, uniform
 from powergrid_devices.inverter import load_q
-from powergrid_devices.thermal import heat_to_reach, rc_step
+from powergrid_devices.thermal import heat_to_reach, rc_step, stored_heat_mwh
 
 
 @attrs.frozen
@@ -104,25 +104,19 @@ class HVAC(Device):
 
     def stored_mwh(self) -> float:
         """The electric MWh the room's heat content relative to its temperature at reset ``T_0`` saves (> 0) or costs
-        (< 0) the conditioning to come; 0 at reset, so the reward values the change over the episode.
+        (< 0) the conditioning to come (:func:`~powergrid_devices.thermal.stored_heat_mwh`); 0 at reset, so the reward
+        values the change over the episode.
 
         The season is that of the last step's outdoor temperature, by where the room left off would settle,
-        ``T_eq = T_out + R·gain`` °C: heating when ``T_eq < T_min``, cooling when ``T_eq > T_max``, and 0 MWh in
-        between (the room floats inside the band, so no conditioning is to come and its heat saves none). Heating:
-        ``C·(min(T, T_max) − min(T_0, T_max))/COP_h``, a warmer room saves heat; cooling: ``C·(max(T_0, T_min) −
-        max(T, T_min))/COP_c``, a cooler room saves cooling (``C`` kWh/°C, ``T`` °C, ÷ 1000 to MWh). Heat beyond the
-        band's far edge (heating above ``T_max``, cooling below ``T_min``) is worth nothing, so it cannot be banked; a
-        room ending on the wrong side of the near edge owes the whole of it. First order: a warmer room loses its extra
-        heat faster before it is used (on building_hvac's day the rule from a start 1 °C warmer draws ~80 % of the
-        credit less).
+        ``T_eq = T_out + R·gain`` °C: heating when ``T_eq < T_min`` (``C·(min(T, T_max) − min(T_0, T_max))/COP_h``),
+        cooling when ``T_eq > T_max`` (``C·(max(T_0, T_min) − max(T, T_min))/COP_c``), and 0 MWh in between (the room
+        floats inside the band, so no conditioning is to come and its heat saves none). First order: a warmer room
+        loses its extra heat faster before it is used (on building_hvac's day the rule from a start 1 °C warmer draws
+        ~80 % of the credit less).
         """
         p = self.params
-        t_eq = self.t_out_c + p.r_c_per_kw * p.gain_kw
-        if t_eq < p.t_min_c:
-            return p.c_kwh_per_c * (min(self.t_c, p.t_max_c) - min(self.t_start_c, p.t_max_c)) / p.cop_heat / 1000.0
-        if t_eq > p.t_max_c:
-            return p.c_kwh_per_c * (max(self.t_start_c, p.t_min_c) - max(self.t_c, p.t_min_c)) / p.cop_cool / 1000.0
-        return 0.0
+        return stored_heat_mwh(p.c_kwh_per_c, self.t_c, self.t_start_c, p.t_min_c, p.t_max_c,
+                               self.t_out_c + p.r_c_per_kw * p.gain_kw, p.cop_heat, p.cop_cool)
 
     def thermostat_reading(self, ctx: StepContext) -> tuple[float, float, float, bool]:
         """``(T, low, high, heating)``: heat while it is colder outside than the band centre, else cool."""

@@ -18,6 +18,9 @@ or a linear fit ``COP = a + b·T_source``; both limited to ``[1, COP_max]``.
 
 **Thermostat.** Bang-bang with a deadband (hysteresis): heating switches on
 below the lower threshold and off above the upper one; cooling mirrors it.
+
+**Stored heat** (:func:`stored_heat_mwh`): a node's heat relative to its start as the electricity it saves or
+costs the conditioning to come, the store the reward values at the episode's end (``Device.stored_mwh``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,26 @@ def carnot_cop(t_sink_c: float, t_source_c: float, fraction: float, cop_max: flo
     """A fraction of the Carnot heating COP, limited to ``[1, cop_max]`` (lift at least ``min_lift_c``)."""
     lift = max(t_sink_c - t_source_c, min_lift_c)
     return min(max(fraction * (t_sink_c + KELVIN) / lift, 1.0), cop_max)
+
+
+def stored_heat_mwh(c_kwh_per_c: float, t_c: float, t_start_c: float, t_min_c: float, t_max_c: float,
+                    t_eq_c: float, cop_heat: float, cop_cool: float | None = None) -> float:
+    """The electric MWh the heat of a node at ``t_c`` relative to its start ``t_start_c`` saves (> 0) or costs (< 0)
+    the conditioning that keeps it in its band ``[t_min_c, t_max_c]`` (°C); 0 at the start.
+
+    The season is where the node left unconditioned would settle, ``t_eq_c``: heating when below ``t_min_c``,
+    cooling (only with a ``cop_cool``) when above ``t_max_c``, else 0 MWh (it floats inside the band, or nothing can
+    cool it: no conditioning is to come, so its heat saves none). Heating: ``C·(min(T, T_max) − min(T_0, T_max))/
+    COP_h``, a warmer node saves heat; cooling: ``C·(max(T_0, T_min) − max(T, T_min))/COP_c`` (``C`` kWh/°C, ÷ 1000 to
+    MWh). Heat beyond the band's far edge (heating above ``T_max``, cooling below ``T_min``) is worth nothing, so it
+    cannot be banked; a node ending on the wrong side of the near edge owes the whole of it. First order: a warmer
+    node loses its extra heat faster before it is used, so the credit is an upper bound of what it saves.
+    """
+    if t_eq_c < t_min_c:
+        return c_kwh_per_c * (min(t_c, t_max_c) - min(t_start_c, t_max_c)) / cop_heat / 1000.0
+    if cop_cool is not None and t_eq_c > t_max_c:
+        return c_kwh_per_c * (max(t_start_c, t_min_c) - max(t_c, t_min_c)) / cop_cool / 1000.0
+    return 0.0
 
 
 class Hysteresis:
