@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+import numpy as np
 
 from powergrid.params import numbers, quantity
 from powergrid_devices.hydrogen import LHV_KWH_PER_KG, HydrogenDevice, HydrogenParams
@@ -27,10 +30,33 @@ class FuelCell(HydrogenDevice):
     (the use must fit the hydrogen above the tank minimum). ``p = P``, ``q = 0``.
     Cost: ``h2_price·ṁ·dt + om_cost·P·dt`` $. Safety: 0.
     Rule: runs only at a gain at its break-even prices (:class:`~powergrid_devices.hydrogen.HydrogenDevice`).
+    Store (:meth:`stored_mwh`): at ``h2_price`` 0, the tank's hydrogen as the electricity it makes.
     """
 
     Params = FuelCellParams
     produces = False
+
+    def __init__(self, params: FuelCellParams, dt_h: float) -> None:
+        super().__init__(params, dt_h)
+        self.tank.valuer = self
+        #: MWh of electricity per kg at the best efficiency of the curve over ``[min_load, 1]``
+        self.mwh_per_kg = LHV_KWH_PER_KG * float(np.interp(self.rule_loads, self.curve.loads, self.curve.effs).max()) / 1000.0
+
+    def attach(self, net: Any, bus: int) -> None:
+        super().attach(net, bus)
+        if self.tank.valuer is None:  # a shared tank: the first fuel cell on it values it
+            self.tank.valuer = self
+
+    def stored_mwh(self) -> float:
+        """The electricity (MWh) the tank's hydrogen above its minimum makes at the curve's best efficiency,
+        ``(level − min)·LHV·η_max/1000``, when hydrogen is valued at ``h2_price`` 0 and this fuel cell values the tank
+        (the first on it: a shared tank counts once); else 0: at ``h2_price > 0`` each kg is already priced when made
+        and burnt, so valuing the tank too would count it twice. The reward values its change over an episode at the
+        episode's mean price, so the tank's initial hydrogen burnt by the end is paid for as a drained battery's
+        charge is (its rule, blind to this, runs whenever the price beats ``om_cost``)."""
+        if self.params.h2_price > 0 or self.tank.valuer is not self:
+            return 0.0
+        return self.tank.available_kg * self.mwh_per_kg
 
     def hydrogen_kg(self, u: float) -> float:
         return 1000.0 * u * self.params.p_max_mw / (self.curve(u) * LHV_KWH_PER_KG) * self.dt_h if u > 0 else 0.0

@@ -14,6 +14,12 @@ name shares one tank among every device of the scenario that names it (an
 electrolyzer filling what a fuel cell burns); the first device attached owns
 it and draws its initial level at reset. Devices sharing a tank must agree on
 its capacity, minimum and ``h2_price`` (a kg valued once).
+
+Value of hydrogen: at ``h2_price > 0`` every kg is priced when made (credited to the electrolyzer) and when burnt
+(charged to the fuel cell), so a tank's change over an episode is settled at ``h2_price``. At 0, hydrogen's only value
+is the electricity a fuel cell makes of it: the first fuel cell on a tank reports the tank as its store
+(:meth:`~powergrid_devices.fuel_cell.FuelCell.stored_mwh`), which the reward values at the episode's end like a
+battery's charge; so the tank's initial hydrogen is not burnt for free.
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ class HydrogenTank:
     min_kg: float
     level_kg: float
     owner: Any = None
+    #: the fuel cell that reports the tank's hydrogen as its store (the first attached burning from it; None: none)
+    valuer: Any = None
 
     @property
     def room_kg(self) -> float:
