@@ -104,7 +104,7 @@ def test_a_nan_cost_that_ends_the_episode_settles_the_stores_once_like_a_failed_
     # hand-computed: the last step's 1 MWh of wear plus every MWh taken at the mean price
     assert by_nan[-1][1]["tank"]["cost"] == pytest.approx(1.0 + taken * price, rel=1e-12)
     assert by_nan[-1][1]["mg"]["cost"] == pytest.approx(1.0 + t2_taken * price, rel=1e-12)
-    assert taken == at + 1 and taken * price > 10 * 10.0  # more than the penalty of 10 $ for each step lost
+    assert taken == at + 1 and taken * price > 10 * 10.0  # more than the penalty of 10 $ for each hour lost
     for agent in ("tank", "mg"):
         (r_nan, i_nan), (r_flow, i_flow) = by_nan[-1], by_flow[-1]
         assert r_nan[agent] == pytest.approx(r_flow[agent], rel=1e-12)
@@ -120,5 +120,5 @@ def test_a_store_credited_at_a_nan_step_is_not_paid(devices):
     _, steps, taken = _episode(-1.0, nan_at=10)
     rewards, infos = steps[-1]
     assert taken == -11.0 and infos["tank"]["cost"] < 0  # a credit
-    penalty = 10.0 * 14  # divergence_penalty for each of the 14 steps lost, the failed one included
+    penalty = 10.0 * 14  # divergence_penalty (10 $/h) for each of the 14 one-hour steps lost, the failed one included
     assert rewards["tank"] == -1.0 - penalty

@@ -133,19 +133,22 @@ class RewardConfig:
 
     A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
     its cost and safety come from the last sound flow, and every learned agent loses
-    ``P = max(divergence_penalty, the worst per-tick loss so far in this episode)`` per physics step
-    left in the episode, the failed one included (``on_divergence: terminate``, the default: a blackout
-    ends the episode for all) or ``P`` once (``penalize``: the episode goes on). So a failed step never
-    scores better than a sound one; ending the episode by a failure gains nothing only while ``P`` per
-    step left exceeds the losses still to come (a ``divergence_penalty`` below them can leave a gain).
+    ``P = max(divergence_penalty·Δt_h, the worst loss of one physics step so far in this episode)`` per physics
+    step left in the episode, the failed one included (``on_divergence: terminate``, the default: a blackout
+    ends the episode for all) or ``P`` once (``penalize``: the episode goes on); :meth:`divergence_per_step` is
+    ``divergence_penalty·Δt_h``, so an hour of blackout costs at least ``divergence_penalty`` whatever
+    ``time.physics`` is. So a failed step never scores better than a sound one; ending the episode by a failure
+    gains nothing only while ``P`` per step left exceeds the losses still to come (a ``divergence_penalty``
+    below their rate per hour can leave a gain).
     """
 
     cost_weight: float = quantity("1/$", 1.0, ge=0)
     safety_weight: float = quantity("1/h", 40.0, ge=0,
                                     doc="price of one unit of safety (MW beyond, pu outside the band, ...) held for "
                                         "an hour; 40 is the former default of 10 per 15-min step")
-    divergence_penalty: float = quantity("1", 1000.0, ge=0,
-                                         doc="reward lost per physics step left after a failed power flow (at least)")
+    divergence_penalty: float = quantity("1/h", 4000.0, ge=0,
+                                         doc="reward lost per hour left after a failed power flow (at least); 4000 "
+                                             "is the former default of 1000 per 15-min step")
     on_divergence: str = choice(("terminate", "penalize"), "terminate",
                                 doc="a failed power flow ends the episode, or only costs the penalty once")
     storage_value: str = choice(("mean_price", "none"), "mean_price",
@@ -159,6 +162,11 @@ class RewardConfig:
     def safety_per_step(self, dt_h: float) -> float:
         """The weight of one physics step's safety in the reward: ``safety_weight·dt_h`` (``dt_h``: the step, h)."""
         return self.safety_weight * dt_h
+
+    def divergence_per_step(self, dt_h: float) -> float:
+        """The least reward lost per physics step left after a failed flow: ``divergence_penalty·dt_h`` (``dt_h``:
+        the step, h)."""
+        return self.divergence_penalty * dt_h
 
     def __attrs_post_init__(self) -> None:
         if self.v_min_pu >= self.v_max_pu:  # an empty band makes every bus unsafe at every tick

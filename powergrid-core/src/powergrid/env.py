@@ -125,6 +125,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.dt_h = config.time.dt_h
         #: the reward's weight of one physics step's safety (reward.safety_weight per unit per hour × the step, h)
         self._safety_w = config.reward.safety_per_step(self.dt_h)
+        #: the least reward lost per physics step left after a failed flow (reward.divergence_penalty per hour × the
+        #: step, h)
+        self._divergence_w = config.reward.divergence_per_step(self.dt_h)
         #: in-service buses (positions); an out-of-service bus has no voltage (NaN in a flow, 0 pu once accepted) and
         #: counts in no zone's safety, observation, event or measurement
         self._bus_on = self.net.bus.in_service.to_numpy(bool)
@@ -850,7 +853,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             cost, safe = self._cost_safe[:, self._learned_pos].tolist()
             ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
-            penalty = max(rw.divergence_penalty, self._worst_loss) * ticks_lost
+            penalty = max(self._divergence_w, self._worst_loss) * ticks_lost
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
             floor = -self._worst_loss
             rewards = [(min(r, floor) if np.isfinite(r) else floor) - penalty for r in rewards]
