@@ -58,7 +58,7 @@ def test_a_day_ended_by_a_failed_flow_is_charged_its_unplayed_hours(tmp_path, mo
     crash = play(env, battery(-1.0, 2))
     assert idle.failures == 0 and len(idle.price) == 24
     assert crash.failures == 1 and len(crash.price) == 3  # the episode ended at the failed flow
-    assert crash.penalty >= 1000.0 * 21 and crash.objective > idle.objective
+    assert crash.penalty >= 4000.0 * 21 and crash.objective > idle.objective
     assert crash.objective == pytest.approx(crash.cost + 100.0 * crash.safety + crash.penalty)
 
 

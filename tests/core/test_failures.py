@@ -63,7 +63,7 @@ def registry():
 
 def _scenario(on_divergence: str = "terminate", steps: int = 8) -> dict:
     """two_feeders plus a learned agent 'huge' whose action 2.0 draws 120 MW at bus 32 (no flow converges)."""
-    scenario = two_feeders(reward={"on_divergence": on_divergence, "divergence_penalty": 50.0},
+    scenario = two_feeders(reward={"on_divergence": on_divergence, "divergence_penalty": 200.0},  # 50 per 15-min step
                            time={"step_minutes": 15, "steps_per_episode": steps})
     scenario["agents"].append({"id": "huge", "type": "ConstantPower", "bus": 32, "policy": "learned",
                                "params": {"p_mw": -60.0}})
@@ -120,7 +120,7 @@ def test_a_failed_episode_never_returns_more_than_a_sound_one(registry):
 def test_the_penalty_depends_on_the_episode_only(registry):
     """reset(seed) repeats an episode's rewards: the worst loss of an earlier episode does not raise the penalty."""
     scenario = _scenario()
-    scenario["reward"]["divergence_penalty"] = 0.1  # below the zone violations' loss of an idle grid agent
+    scenario["reward"]["divergence_penalty"] = 0.4  # 0.1 per 15-min step: below an idle grid agent's zone violations
     idle = {"a": np.zeros(1, np.float32), "b": np.zeros(1, np.float32), "mg": np.zeros(0, np.float32),
             "huge": np.zeros(1, np.float32)}
 

@@ -74,4 +74,4 @@ def test_the_reward_is_cost_and_safety_per_hour_less_the_penalty_at_a_failed_flo
         assert info["safety"] == pytest.approx(CHARGE_MW - LIMIT_MW, rel=0.01)
         expected = -(rw.cost_weight * info["cost"] + rw.safety_weight * env.dt_h * info["safety"]) - info["penalty"]
         assert rewards["mg"] == pytest.approx(expected, rel=1e-12)
-    assert failed == 1 and info["penalty"] >= rw.divergence_penalty
+    assert failed == 1 and info["penalty"] >= rw.divergence_per_step(env.dt_h) * (env.max_ticks - 2)

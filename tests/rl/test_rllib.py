@@ -204,7 +204,7 @@ def test_a_failed_flow_between_two_actions_is_in_the_penalty_the_reward_carries(
         if agent["id"] == "fast_ess":  # 400 MW at full charge: no flow converges on the MV feeder
             agent["params"] = {"p_max_mw": 400.0, "capacity_mwh": 4000.0}
     rl = RLlibPowerGridEnv({"scenario": config})
-    penalty = rl.env.config.reward.divergence_penalty
+    penalty = rl.env.config.reward.divergence_per_step(rl.env.dt_h)  # 1000 at 15 min
     obs, _ = rl.reset(seed=0)
     for tick in range(4):  # 'fast' fails the flow at tick 1 only; 'slow' is next due at tick 4
         actions = {a: np.zeros(rl.action_spaces[a].shape, np.float32) for a in obs}

@@ -83,7 +83,7 @@ def test_the_view_sums_the_penalties_of_the_ticks_it_holds():
     view.reset(seed=0)
     _, reward, _, _, info = view.step(np.zeros(2, np.float32))
     assert info["ticks"] == 4 and info["converged"] is False
-    assert info["penalty"] >= view.env.config.reward.divergence_penalty
+    assert info["penalty"] >= view.env.config.reward.divergence_per_step(view.env.dt_h)  # 1000 at 15 min
     rw = view.env.config.reward  # infos carry every term of the reward: a constrained-RL user recovers it exactly
     assert reward == pytest.approx(-(rw.cost_weight * info["cost"] + rw.safety_per_step(view.env.dt_h) * info["safety"])
                                    - info["penalty"], rel=1e-12)
