@@ -189,11 +189,11 @@ def test_a_shared_tank_is_valued_once_by_its_first_fuel_cell() -> None:
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_a_fuel_cell_no_longer_burns_its_tanks_hydrogen_free(seed: int) -> None:
-    """hydrogen_microgrid with hydrogen at 0 $/kg on both sides: the fuel cell's rule (it runs whenever the price
-    beats its om_cost) burns the tank's initial 200 ± 100 kg (3 MWh) by the day's end. Unvalued, that earned
-    146 ± 33 $ a day over seeds 0-7 (8 of 8 ahead of the fuel cell off); valued at the day's mean price, the
-    drain at full load (η 0.45, the tank valued at 0.55) loses 60 ± 14 (ahead on 1 of 8 days, seed 1: prices
-    peaking at 2.4 × the mean)."""
+    """hydrogen_microgrid with hydrogen at 0 $/kg on both sides: the fuel cell at full load (what its rule did while
+    blind to the tank's value: it ran whenever the price beat its om_cost) burns the tank's initial 200 ± 100 kg
+    (3 MWh) by the day's end. Unvalued, that earned 146 ± 33 $ a day over seeds 0-7 (8 of 8 ahead of the fuel cell
+    off); valued at the day's mean price, the drain at full load (η 0.45, the tank valued at 0.55) loses 60 ± 14
+    (ahead on 1 of 8 days, seed 1: prices peaking at 2.4 × the mean)."""
     pytest.importorskip("powergrid_protocols", reason="the scenario uses the setpoint protocol")
     data = yaml.safe_load((CONFIGS / "hydrogen_microgrid.yaml").read_text())
     for agent in data["agents"]:
@@ -207,8 +207,7 @@ def test_a_fuel_cell_no_longer_burns_its_tanks_hydrogen_free(seed: int) -> None:
         total = mwh = 0.0
         while env.agents:
             physical = np.array(env.physical_rule("h2mg"), np.float64)
-            if not on:
-                physical[1] = 0.0  # the fuel cell off
+            physical[1] = 1.0 if on else 0.0  # the fuel cell at full load (as long as the tank lasts) or off
             total += env.step({"h2mg": env.action_from_physical("h2mg", physical)})[1]["h2mg"]
             mwh += fc.p_mw * fc.dt_h
         return total, mwh
@@ -216,3 +215,99 @@ def test_a_fuel_cell_no_longer_burns_its_tanks_hydrogen_free(seed: int) -> None:
     (burn, mwh), (off, _) = day(True), day(False)
     assert mwh > 1.5
     assert burn < off, (burn, off)
+
+
+# ---------------------------------------------------------------- the rules value a kg as the store does (kg_value)
+
+def test_at_h2_price_0_the_rules_value_a_kg_as_the_tanks_store_does() -> None:
+    """A kg above the minimum of a tank a fuel cell values is worth store_price·η_max·LHV/1000 $ (60 $/MWh · 0.55 ·
+    0.03333 MWh = 1.09989 $/kg) to both devices on the tank; hydrogen no fuel cell values is worth 0; a positive
+    h2_price is the value."""
+    net: dict = {}
+    el, fc = make("Electrolyzer", tank="h2"), make("FuelCell", tank="h2")
+    el.attach(net, 0)
+    fc.attach(net, 0)
+    w = 60.0 * 0.55 * LHV_KWH_PER_KG / 1000.0
+    assert el.kg_value(60.0) == pytest.approx(w) and fc.kg_value(60.0) == pytest.approx(w)
+    assert fc.kg_value(60.0) == pytest.approx(60.0 * fc.stored_mwh() / fc.tank.available_kg)
+    assert make("Electrolyzer").kg_value(60.0) == 0.0
+    assert make("FuelCell", h2_price=4.0).kg_value(60.0) == make("Electrolyzer", h2_price=4.0).kg_value(60.0) == 4.0
+
+
+@pytest.mark.parametrize("name", ["Electrolyzer", "FuelCell"])
+def test_at_h2_price_0_a_break_even_load_neither_gains_nor_loses_what_the_reward_counts(name: str) -> None:
+    """h2_price 0, a tank shared by an electrolyzer and a fuel cell, the episode's store price 60 $/MWh: at each
+    load's break-even price, the electricity bought or sold, the device's cost and the change of the tank's value at
+    the episode's end (60 $ per MWh of the fuel cell's stored_mwh) sum to 0 $. (Before, blind to the tank's value,
+    the break-even prices were ∓om_cost.)"""
+    net: dict = {}
+    el = make("Electrolyzer", tank="h2", om_cost=6.0, min_load=0.2, tank_capacity_kg=1000.0)
+    fc = make("FuelCell", tank="h2", om_cost=6.0, min_load=0.2, tank_capacity_kg=1000.0)
+    el.attach(net, 0)
+    fc.attach(net, 0)
+    device = el if name == "Electrolyzer" else fc
+    ctx = context()
+    ctx.store_price = 60.0
+    device.rule_action(ctx)  # the episode's store price sets the break-even prices
+    for u, price in zip(device.rule_loads, device.break_even):
+        stored = fc.stored_mwh()
+        device.step(np.array([u]), context(price=price))
+        gain = price * device.p_mw * device.dt_h - device.cost + 60.0 * (fc.stored_mwh() - stored)
+        assert device.u == u and gain == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("name", "store_price", "price", "load"), [
+    ("FuelCell", 60.0, 65.0, 0.0), ("FuelCell", 60.0, 80.0, 0.5), ("FuelCell", 60.0, 100.0, 1.0),
+    ("FuelCell", 120.0, 80.0, 0.0), ("FuelCell", 0.0, 9.0, 1.0),
+    ("Electrolyzer", 60.0, 10.0, 1.0), ("Electrolyzer", 60.0, 15.0, 0.5), ("Electrolyzer", 60.0, 20.0, 0.0),
+    ("Electrolyzer", 0.0, -6.0, 1.0), ("Electrolyzer", 0.0, 10.0, 0.0),
+])
+def test_at_h2_price_0_the_rule_weighs_the_price_against_the_tanks_value(name: str, store_price: float, price: float,
+                                                                          load: float) -> None:
+    """h2_price 0, a shared tank (om 8 $/MWh fuel cell, 5 electrolyzer). Fuel cell at store price V = 60: break-even
+    V·0.55/η(u) + 8 = 86.57, 68, 71.46, 75.35, 81.33 $/MWh at loads 0.05 … 1; at 80 the gains u·(80 − b) are 3,
+    4.27, 3.49, −1.33 from 0.25: half load; at 65 none gains (before: full load above 8 $/MWh). Electrolyzer:
+    V·0.55·η(u) − 5 = 13.15, 16.12, 16.45, 15.79, 14.80; at 15 the gains are 0.28, 0.73, 0.59, −0.2: half load
+    (before: off above −5). V = 0 (``storage_value: none``): hydrogen is worth nothing, as before. A day at another
+    store price first: the break-even prices follow the episode's."""
+    net: dict = {}
+    el, fc = make("Electrolyzer", tank="h2", om_cost=5.0), make("FuelCell", tank="h2", om_cost=8.0)
+    el.attach(net, 0)
+    fc.attach(net, 0)
+    device = el if name == "Electrolyzer" else fc
+    ctx = context()
+    ctx.store_price = 90.0
+    device.rule_action(ctx)
+    ctx.store_price, ctx.price = store_price, price
+    assert device.rule_action(ctx)[0] == load
+
+
+def test_at_h2_price_0_the_shipped_scenarios_rule_gains_from_its_hydrogen() -> None:
+    """hydrogen_microgrid with hydrogen at 0 $/kg on both sides and exports paid the price (sell_ratio 1: the price
+    the rules weigh), seeds 0 and 2: the grid agent's rule (each child's) ahead of the same with the fuel cell off,
+    and on seed 2 (prices under 16 $/MWh) ahead of the same with the electrolyzer off. Blind to the tank's value the
+    fuel cell drained it: −51.6 and −29.4 $ against off; valuing a kg as the store does, +28.6 and +42.7 (+38.1
+    from the electrolyzer on seed 2, idle before). Seeds 0-7: +27.1 ± 5.5 $/day, ahead on 8/8 (was −20.5 ± 20.2,
+    1/8). At the shipped sell_ratio 0.8 the fuel cell, exporting, earns 0.8 of the price it weighs: −4.7 ± 4.7."""
+    pytest.importorskip("powergrid_protocols", reason="the scenario uses the setpoint protocol")
+    data = yaml.safe_load((CONFIGS / "hydrogen_microgrid.yaml").read_text())
+    for agent in data["agents"]:
+        if agent["id"] in ("electrolyzer", "fuel_cell"):
+            agent["params"]["h2_price"] = 0.0
+        if agent["id"] == "pcc":
+            agent["params"]["sell_ratio"] = 1.0
+    env = MultiAgentPowerGridEnv.from_config(data)
+
+    def day(seed: int, off: list[int]) -> float:
+        env.reset(seed=seed)
+        total = 0.0
+        while env.agents:
+            physical = np.array(env.physical_rule("h2mg"), np.float64)
+            physical[off] = 0.0  # 0: the electrolyzer, 1: the fuel cell
+            total += env.step({"h2mg": env.action_from_physical("h2mg", physical)})[1]["h2mg"]
+        return total
+
+    for seed in (0, 2):
+        rule = day(seed, [])
+        assert rule > day(seed, [1]) + 10.0, seed
+    assert rule > day(2, [0]) + 10.0

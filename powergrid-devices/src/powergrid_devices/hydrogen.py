@@ -19,7 +19,8 @@ Value of hydrogen: at ``h2_price > 0`` every kg is priced when made (credited to
 (charged to the fuel cell), so a tank's change over an episode is settled at ``h2_price``. At 0, hydrogen's only value
 is the electricity a fuel cell makes of it: the first fuel cell on a tank reports the tank as its store
 (:meth:`~powergrid_devices.fuel_cell.FuelCell.stored_mwh`), which the reward values at the episode's end like a
-battery's charge; so the tank's initial hydrogen is not burnt for free.
+battery's charge; so the tank's initial hydrogen is not burnt for free. The rules value a kg as that store does
+(:meth:`HydrogenDevice.kg_value`).
 """
 
 from __future__ import annotations
@@ -144,13 +145,15 @@ class HydrogenDevice(Device):
     even ``u_min`` fits. Observation: ``[u, level/capacity]``.
     Subclasses define :meth:`hydrogen_kg` and :meth:`electrical`.
 
-    Rule (:meth:`rule_action`): the device runs only at a gain, valuing hydrogen at ``h2_price`` $/kg. One MWh of
-    electricity at efficiency ``η`` makes ``1000·η/LHV`` kg (electrolyzer) or takes ``1000/(η·LHV)`` kg (fuel cell),
-    so the break-even electricity price ($/MWh) at a load ``u`` is ``h2_price·1000·η(u)/LHV − om_cost`` for an
-    electrolyzer (it gains below it) and ``h2_price·1000/(η(u)·LHV) + om_cost`` for a fuel cell (it gains above it).
-    ``rule_loads`` (``u_min``, the efficiency breakpoints above it, and 1) and their ``break_even`` prices are set
-    when the device is built; at a price the rule takes the load of the largest gain ``u·|price − break_even|``
-    on the gaining side, or 0 when none gains.
+    Rule (:meth:`rule_action`): the device runs only at a gain, valuing hydrogen at ``w`` $/kg (:meth:`kg_value`:
+    ``h2_price``, or at ``h2_price`` 0 what the reward credits a kg left in the tank). One MWh of electricity at
+    efficiency ``η`` makes ``1000·η/LHV`` kg (electrolyzer) or takes ``1000/(η·LHV)`` kg (fuel cell), so the
+    break-even electricity price ($/MWh) at a load ``u`` is ``w·1000·η(u)/LHV − om_cost`` for an electrolyzer (it
+    gains below it) and ``w·1000/(η(u)·LHV) + om_cost`` for a fuel cell (it gains above it). ``rule_loads``
+    (``u_min``, the efficiency breakpoints above it, and 1) are set when the device is built, their ``break_even``
+    prices then at ``h2_price`` and again when the episode's ``ctx.store_price`` changes (once per episode); at a
+    price the rule takes the load of the largest gain ``u·|price − break_even|`` on the gaining side, or 0 when none
+    gains.
     """
 
     #: True when the device fills the tank (electrolyzer), False when it empties it (fuel cell).
@@ -165,7 +168,8 @@ class HydrogenDevice(Device):
         self.observation_space = box([0.0, 0.0], [1.0, 1.0])
         self.u = 0.0
         self.h2_kg = 0.0
-        self.rule_loads, self.break_even = self.break_even_prices()
+        self.rule_loads, self.break_even = self.break_even_prices(params.h2_price)
+        self._valued_at = 0.0  # the ctx.store_price break_even was last computed for (none yet: h2_price's)
 
     def attach(self, net: Any, bus: int) -> None:
         if self.params.tank:
@@ -215,19 +219,33 @@ class HydrogenDevice(Device):
         self.electrical(u)
         self.safety = 0.0
 
-    def break_even_prices(self) -> tuple[np.ndarray, np.ndarray]:
-        """The loads the rule chooses from (fractions of ``p_max``) and their break-even prices ($/MWh)."""
+    def kg_value(self, store_price: float) -> float:
+        """What a kg of hydrogen is worth to the reward ($/kg): ``h2_price`` when positive (each kg is priced when
+        made and burnt); at 0, what the episode's end credits a kg above the minimum of a tank a fuel cell values,
+        ``store_price·η_max·LHV/1000`` (``store_price`` $/MWh, ``ctx.store_price``; the tank's value per kg of
+        :meth:`~powergrid_devices.fuel_cell.FuelCell.stored_mwh`), or 0 when no fuel cell values the tank."""
+        if self.params.h2_price > 0:
+            return self.params.h2_price
+        valuer = self.tank.valuer
+        return 0.0 if valuer is None else store_price * valuer.mwh_per_kg
+
+    def break_even_prices(self, kg_value: float) -> tuple[np.ndarray, np.ndarray]:
+        """The loads the rule chooses from (fractions of ``p_max``) and their break-even prices ($/MWh) with hydrogen
+        worth ``kg_value`` $/kg."""
         p = self.params
         loads = np.unique(np.clip([p.min_load, *p.eff_load, 1.0], p.min_load, 1.0))
         loads = loads[loads > 0]
         eta = np.interp(loads, self.curve.loads, self.curve.effs)
         if self.produces:
-            return loads, p.h2_price * 1000.0 * eta / LHV_KWH_PER_KG - p.om_cost
-        return loads, p.h2_price * 1000.0 / (eta * LHV_KWH_PER_KG) + p.om_cost
+            return loads, kg_value * 1000.0 * eta / LHV_KWH_PER_KG - p.om_cost
+        return loads, kg_value * 1000.0 / (eta * LHV_KWH_PER_KG) + p.om_cost
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         """The load of the largest gain at ``ctx.price`` (see the class docstring): below the break-even prices when
         the device makes hydrogen, above them when it burns it; 0 when no load gains."""
+        if ctx.store_price != self._valued_at:  # a new episode's store price: hydrogen's value at h2_price 0 follows
+            self._valued_at = ctx.store_price
+            self.break_even = self.break_even_prices(self.kg_value(ctx.store_price))[1]
         margin = self.break_even - ctx.price if self.produces else ctx.price - self.break_even
         gain = self.rule_loads * margin
         best = int(np.argmax(gain))
