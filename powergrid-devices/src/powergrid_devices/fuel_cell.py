@@ -39,7 +39,7 @@ class FuelCell(HydrogenDevice):
     def __init__(self, params: FuelCellParams, dt_h: float) -> None:
         super().__init__(params, dt_h)
         self.tank.valuer = self
-        #: MWh of electricity per kg at the best efficiency of the curve over ``[min_load, 1]``
+        #: MWh of electricity per kg at the best efficiency of the curve over ``[min_load, 1]`` (the tank's value per kg)
         self.mwh_per_kg = LHV_KWH_PER_KG * float(np.interp(self.rule_loads, self.curve.loads, self.curve.effs).max()) / 1000.0
 
     def attach(self, net: Any, bus: int) -> None:
@@ -53,7 +53,7 @@ class FuelCell(HydrogenDevice):
         (the first on it: a shared tank counts once); else 0: at ``h2_price > 0`` each kg is already priced when made
         and burnt, so valuing the tank too would count it twice. The reward values its change over an episode at the
         episode's mean price, so the tank's initial hydrogen burnt by the end is paid for as a drained battery's
-        charge is (its rule, blind to this, runs whenever the price beats ``om_cost``)."""
+        charge is; the rules value a kg alike (:meth:`~powergrid_devices.hydrogen.HydrogenDevice.kg_value`)."""
         if self.params.h2_price > 0 or self.tank.valuer is not self:
             return 0.0
         return self.tank.available_kg * self.mwh_per_kg
