@@ -311,3 +311,23 @@ def test_at_h2_price_0_the_shipped_scenarios_rule_gains_from_its_hydrogen() -> N
         rule = day(seed, [])
         assert rule > day(seed, [1]) + 10.0, seed
     assert rule > day(2, [0]) + 10.0
+
+
+def test_behind_no_billing_meter_the_warning_says_what_a_fuel_cells_store_is() -> None:
+    """reward.storage_value mean_price with no GridConnection: every store is valued at 0 $/MWh and one warning
+    names them. A fuel cell's store is its tank's hydrogen at h2_price 0, none at h2_price > 0 (its hydrogen priced
+    per kg); the warning said "the energy they charge is free", which a fuel cell never charges."""
+    config = {
+        "name": "unmetered_hydrogen",
+        "network": {"type": "case33bw"},
+        "time": {"step_minutes": 15, "steps_per_episode": 4},
+        "agents": [{"id": "bat", "type": "ESS", "bus": 5, "policy": "learned"},
+                   {"id": "fc0", "type": "FuelCell", "bus": 6, "policy": "learned"},
+                   {"id": "fc4", "type": "FuelCell", "bus": 7, "policy": "learned", "params": {"h2_price": 4.0}}],
+    }
+    with pytest.warns(UserWarning, match=r"reward\.storage_value: mean_price: the stores \(bat, fc0, fc4\)") as caught:
+        env = MultiAgentPowerGridEnv.from_config(config)
+    message = next(str(w.message) for w in caught if "storage_value" in str(w.message))
+    assert "a fuel cell's hydrogen at h2_price 0; a fuel cell at h2_price > 0 holds none" in message
+    assert "charge is free" not in message
+    assert env.scenario.valued_stores == frozenset()
