@@ -307,10 +307,10 @@ def test_at_h2_price_0_the_shipped_scenarios_rule_gains_from_its_hydrogen() -> N
             total += env.step({"h2mg": env.action_from_physical("h2mg", physical)})[1]["h2mg"]
         return total
 
-    for seed in (0, 2):
-        rule = day(seed, [])
+    rules = {seed: day(seed, []) for seed in (0, 2)}
+    for seed, rule in rules.items():
         assert rule > day(seed, [1]) + 10.0, seed
-    assert rule > day(2, [0]) + 10.0
+    assert rules[2] > day(2, [0]) + 10.0
 
 
 def test_behind_no_billing_meter_the_warning_says_what_a_fuel_cells_store_is() -> None:
