@@ -80,27 +80,19 @@ def test_nan_action_idles_and_counts_the_full_range() -> None:
     assert ess.p_mw == 0.0 and ess.projection == pytest.approx(1.0)
 
 
-def test_rule_charges_when_cheap_and_discharges_when_dear() -> None:
+def test_price_arbitrage_charges_when_cheap_and_discharges_when_dear() -> None:
+    """The ``price_arbitrage`` policy's action about a mean price of 50 $/MWh at band 0.1: idle at the mean."""
     ess = make("ESS", arbitrage_band=0.1)
-    ctx = context(n=3, price=50.0)
-    ess.step(ess.rule_action(ctx), ctx)  # first price = mean: idle
-    assert ess.p_mw == 0.0
-    ctx.price = 30.0
-    assert ess.rule_action(ctx)[0] < 0
-    ctx.price = 80.0
-    assert ess.rule_action(ctx)[0] > 0
+    for price, sign in ((50.0, 0), (30.0, -1), (80.0, 1)):
+        assert np.sign(ess.arbitrage_action(price, 50.0)[0]) == sign, price
 
 
-def test_rule_keeps_its_idle_band_at_a_negative_mean_price() -> None:
+def test_price_arbitrage_keeps_its_idle_band_at_a_negative_mean_price() -> None:
     # after −10 $/MWh, a price x has the mean (x − 10)/2 and idles within 10 % of it: −9.5 and −10.5 idle, −14 charges,
     # −8 discharges (with (1 ∓ band)·mean the thresholds swapped: it charged at the mean, −9.5 and −10.5, no idle band)
     ess = make("ESS", arbitrage_band=0.1)
-    ctx = context(n=3, price=-10.0)
-    ess.step(ess.rule_action(ctx), ctx)
-    assert ess.p_mw == 0.0
     for price, sign in ((-9.5, 0), (-10.5, 0), (-14.0, -1), (-8.0, 1)):
-        ctx.price = price
-        assert np.sign(ess.rule_action(ctx)[0]) == sign, price
+        assert np.sign(ess.arbitrage_action(price, (price - 10.0) / 2)[0]) == sign, price
 
 
 def test_seeded_initial_soc() -> None:

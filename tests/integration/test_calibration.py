@@ -329,3 +329,34 @@ def test_on_admm_3mg_admm_shares_the_community_limit_and_beats_no_coordination()
     total = {name: sum(c + weight * s for c, s, _, _ in runs) for name, runs in (("admm", with_admm), ("alone", alone))}
     assert total["admm"] <= 0.95 * total["alone"], total
     assert sum(o for *_, o, _ in with_admm) <= 0.5 * sum(o for *_, o, _ in alone)
+
+
+def _battery_held(agent_id: str, battery_id: str, mw: float | None):
+    """Every device on its rule, except that the battery's setpoint is ``mw`` (MW; projected to its feasible range by its
+    step); None: the rule unchanged."""
+    def act(env) -> dict:
+        actions = {a: env.rule_action(a) for a in env.agents}
+        if mw is not None:
+            parent = env.scenario.agents[agent_id]
+            where = parent.protocol.action_slices()[parent.children.index(env.scenario.agents[battery_id])]
+            physical = np.asarray(env.physical_rule(agent_id), np.float64).copy()
+            physical[where.start] = mw
+            actions[agent_id] = env.action_from_physical(agent_id, physical)
+        return actions
+    return act
+
+
+@pytest.mark.parametrize(("config", "agent_id", "battery_id"), [("ev_depot", "depot", "depot_ess")])
+def test_the_battery_rule_beats_an_idle_battery_and_one_held_at_a_bound_on_every_day(config, agent_id, battery_id):
+    """The ESS rule trades against the day's end value of a stored MWh (ESS.rule_action), so on every one of 8 days it
+    scores above the same day with the battery idle, charging at full power or discharging at full power (the rest on
+    their rules). Measured (10 days): ahead of idle by 51.1 ± 12.2 $/day, of the battery held discharging by
+    20.5 ± 3.7, held charging by 49.1 ± 13.0, on 10 of 10 days each. The running-mean rule before fell behind the
+    battery held discharging by 6.5 ± 3.3 $/day (on 8 of 10 days) and behind idle on 4."""
+    env = _env(CONFIGS / f"{config}.yaml")
+    p_max = env.scenario.agents[battery_id].device.params.p_max_mw
+    for seed in range(8):
+        rule = sum(run_episode(env, _battery_held(agent_id, battery_id, None), seed).returns.values())
+        for mw in (0.0, p_max, -p_max):
+            other = sum(run_episode(env, _battery_held(agent_id, battery_id, mw), seed).returns.values())
+            assert rule > other, (seed, mw, rule, other)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
@@ -10,7 +9,7 @@ import numpy as np
 
 from powergrid.devices import Device, StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, RunningMean, price_thresholds, uniform
+from powergrid_devices.actions import BoxAction, BoxKernel, price_thresholds, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -28,7 +27,8 @@ class ESSParams:
     degradation_cost: float = quantity("$/MWh", 0.0, ge=0, doc="cycle degradation: cost per MWh of throughput")
     s_max_mva: float = quantity("MVA", 0.0, ge=0, doc="inverter rating; > 0 adds a reactive-power action")
     arbitrage_band: float = quantity("1", 0.1, ge=0, lt=1,
-                                     doc="rule: charge below mean − band·abs(mean) price, discharge above mean + band·abs(mean)")
+                                     doc="price_arbitrage policy: charge below mean − band·abs(mean) price, discharge above "
+                                         "mean + band·abs(mean)")
 
     def __attrs_post_init__(self) -> None:
         if not self.soc_min <= self.soc_init <= self.soc_max:
@@ -55,8 +55,7 @@ class ESSKernel(BoxKernel):
 
     params = ("p_max_mw", "capacity_mwh", "soc_min", "soc_max", "eta_charge", "eta_discharge", "self_discharge",
               "degradation_cost", "s_max_mva")
-    state = {**BoxKernel.state, "soc": ("soc", np.float64), "prices.total": ("price_total", np.float64),
-             "prices.count": ("price_count", np.int64)}
+    state = {**BoxKernel.state, "soc": ("soc", np.float64)}
 
     def __init__(self, devices: list[Any]) -> None:
         super().__init__(devices)
@@ -82,13 +81,6 @@ class ESSKernel(BoxKernel):
         self.p_mw, self.q_mvar, self.projection = power, q, distance
         self.cost = p.degradation_cost * np.abs(power) * dt
         self.safety = np.maximum(p.soc_min - self.soc - 1e-12, zero) * p.capacity_mwh
-        if math.isfinite(prices.dot(self.box.ones)):  # every price finite (their sum, as in BoxRows.read)
-            self.price_total += prices
-            self.price_count += 1
-        else:
-            finite = np.isfinite(prices)
-            self.price_total += np.where(finite, prices, 0.0)
-            self.price_count += finite
 
     def observe_values(self) -> list[np.ndarray]:
         p = self.p
@@ -126,7 +118,6 @@ class ESS(Device):
         # the fraction of the SOC self-discharge leaves over a step, compounded: an hour loses σ at any step and no
         # step more than it holds (1 − σ·dt lost less over an hour of short steps and went negative past dt = 1/σ)
         self.keep = (1.0 - p.self_discharge) ** self.dt_h
-        self.prices = RunningMean()
         names, low, high = ["p"], [-p.p_max_mw], [p.p_max_mw]
         if p.s_max_mva > 0:
             names, low, high = names + ["q"], low + [-p.s_max_mva], high + [p.s_max_mva]
@@ -139,7 +130,6 @@ class ESS(Device):
         p = self.params
         spread = uniform(rng, -p.soc_init_spread, p.soc_init_spread) if p.soc_init_spread else 0.0
         self.soc = min(max(p.soc_init + spread, p.soc_min), p.soc_max)
-        self.prices.clear()  # in place: a batched ESS's mean stays bound to its kernel (powergrid.devices.Kernel)
 
     def draws_at_reset(self) -> bool:
         """Only with a spread of the initial SOC (or a subclass's own ``reset``)."""
@@ -190,18 +180,29 @@ class ESS(Device):
         # tolerance for float rounding of the projected boundary
         below = p.soc_min - soc - 1e-12
         self.safety = (0.0 if below < 0.0 else below) * p.capacity_mwh
-        self.prices.add(ctx.price)
 
     def arbitrage_action(self, price: float, mean_price: float) -> np.ndarray:
-        """Charge at full feasible power below ``mean − band·abs(mean)``, discharge above ``mean + band·abs(mean)``, else idle
-        (:func:`~powergrid_devices.actions.price_thresholds`)."""
-        cheap, dear = price_thresholds(mean_price, self.params.arbitrage_band)
+        """The ``price_arbitrage`` policy: full feasible charge below ``mean − band·abs(mean)``, discharge above
+        ``mean + band·abs(mean)`` (:func:`~powergrid_devices.actions.price_thresholds`), else idle."""
+        return self._between(price, *price_thresholds(mean_price, self.params.arbitrage_band))
+
+    def rule_action(self, ctx: StepContext) -> np.ndarray:
+        """Trade against what the reward pays for a stored MWh at the episode's end, ``V = ctx.store_price`` $/MWh
+        (the day's mean day-ahead price; 0 under ``storage_value: none``): full feasible charge while the price is
+        below ``η_c·η_d·V − c``, discharge above ``V + c`` (``c`` the degradation cost), else idle. Each MWh so
+        bought or sold gains against keeping the charge to the end (η_c·η_d·V − price − c, price − c − V $ per
+        grid-side MWh), so where each MWh it moves is billed at ``ctx.price`` the rule never falls behind an idle
+        battery (an export paid below the price, a meter or voltage limit are its parent's to weigh). Under a parent's
+        price signal ``ctx.price`` is that signal."""
+        p = self.params
+        value, wear = ctx.store_price, p.degradation_cost
+        return self._between(ctx.price, p.eta_charge * p.eta_discharge * value - wear, value + wear)
+
+    def _between(self, price: float, cheap: float, dear: float) -> np.ndarray:
+        """Full feasible charge below ``cheap``, discharge above ``dear`` ($/MWh), else idle."""
         low, high = self.feasible_range()
         power = low if price < cheap else high if price > dear else 0.0
         return self.actions.pack(p=power)
-
-    def rule_action(self, ctx: StepContext) -> np.ndarray:
-        return self.arbitrage_action(ctx.price, self.prices.peek(ctx.price))
 
     def observe_values(self) -> list[float]:
         p = self.params
