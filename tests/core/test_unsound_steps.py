@@ -19,6 +19,7 @@ DEVICES = """
             super().__init__(params, dt_h)
             self.action_space = box(-1.0, 1.0)
             self.observation_space = box(0.0, 100.0)
+            self.mwh = 30.0  # stored_mwh is asked once the device is attached, before any reset
 
         def reset(self, rng):
             super().reset(rng)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import yaml
@@ -162,7 +164,7 @@ def test_at_h2_price_0_a_fuel_cell_values_its_tank_as_the_electricity_it_makes()
 
 def test_at_a_positive_h2_price_the_tank_is_settled_by_the_kg_prices_not_valued_again() -> None:
     """Each kg is credited at h2_price when made and charged when burnt: the devices' costs already hold
-    −h2_price·Δlevel, so the tank is worth 0 MWh (valued again at the mean price it would count twice)."""
+    −h2_price·Δlevel, so the fuel cell holds no store (valued again at the mean price the tank would count twice)."""
     net: dict = {}
     el, fc = make("Electrolyzer", tank="h2", h2_price=4.0), make("FuelCell", tank="h2", h2_price=4.0)
     el.attach(net, 0)
@@ -172,7 +174,7 @@ def test_at_a_positive_h2_price_the_tank_is_settled_by_the_kg_prices_not_valued_
         el.step(np.array([u_el]), at(context(), t))
         fc.step(np.array([u_fc]), at(context(), t))
         cost += el.cost + fc.cost
-        assert fc.stored_mwh() == 0.0
+        assert fc.stored_mwh() is None
     assert cost == pytest.approx(-4.0 * (el.tank.level_kg - start))  # om_cost 0 (the default)
 
 
@@ -184,7 +186,7 @@ def test_a_shared_tank_is_valued_once_by_its_first_fuel_cell() -> None:
         device.attach(net, 0)
     el.reset(np.random.default_rng(0))
     assert first.tank is second.tank is el.tank and el.stored_mwh() is None  # an electrolyzer has no store
-    assert first.stored_mwh() == pytest.approx(40.0 * LHV_KWH_PER_KG * 0.55 / 1000.0) and second.stored_mwh() == 0.0
+    assert first.stored_mwh() == pytest.approx(40.0 * LHV_KWH_PER_KG * 0.55 / 1000.0) and second.stored_mwh() is None
 
 
 @pytest.mark.parametrize("seed", [0, 2])
@@ -313,21 +315,37 @@ def test_at_h2_price_0_the_shipped_scenarios_rule_gains_from_its_hydrogen() -> N
     assert rules[2] > day(2, [0]) + 10.0
 
 
-def test_behind_no_billing_meter_the_warning_says_what_a_fuel_cells_store_is() -> None:
-    """reward.storage_value mean_price with no GridConnection: every store is valued at 0 $/MWh and one warning
-    names them. A fuel cell's store is its tank's hydrogen at h2_price 0, none at h2_price > 0 (its hydrogen priced
-    per kg); the warning said "the energy they charge is free", which a fuel cell never charges."""
+@pytest.mark.parametrize("metered", [False, True])
+def test_a_fuel_cell_that_holds_no_store_is_neither_valued_nor_named_in_the_warning(metered: bool) -> None:
+    """reward.storage_value mean_price. A fuel cell's store is its tank's hydrogen at h2_price 0 when it is the
+    first on the tank; at h2_price 4 (each kg priced when made and burnt) or second on a shared tank it holds none
+    (stored_mwh None). Behind a GridConnection at the slack the valued stores are the battery and that first fuel
+    cell, and an episode runs; behind none, the one warning names those two only. (Before, every fuel cell was a
+    store: fc4 and fc0b were valued at 0 MWh, or named in the warning, which had to say they held none.)"""
+    pcc = [{"id": "pcc", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid"}}] if metered else []
     config = {
-        "name": "unmetered_hydrogen",
+        "name": "fuel_cell_stores",
         "network": {"type": "case33bw"},
         "time": {"step_minutes": 15, "steps_per_episode": 4},
         "agents": [{"id": "bat", "type": "ESS", "bus": 5, "policy": "learned"},
-                   {"id": "fc0", "type": "FuelCell", "bus": 6, "policy": "learned"},
-                   {"id": "fc4", "type": "FuelCell", "bus": 7, "policy": "learned", "params": {"h2_price": 4.0}}],
+                   {"id": "fc0", "type": "FuelCell", "bus": 6, "policy": "learned", "params": {"tank": "h2"}},
+                   {"id": "fc0b", "type": "FuelCell", "bus": 7, "policy": "learned", "params": {"tank": "h2"}},
+                   {"id": "fc4", "type": "FuelCell", "bus": 8, "policy": "learned", "params": {"h2_price": 4.0}},
+                   *pcc],
     }
-    with pytest.warns(UserWarning, match=r"reward\.storage_value: mean_price: the stores \(bat, fc0, fc4\)") as caught:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         env = MultiAgentPowerGridEnv.from_config(config)
-    message = next(str(w.message) for w in caught if "storage_value" in str(w.message))
-    assert "a fuel cell's hydrogen at h2_price 0; a fuel cell at h2_price > 0 holds none" in message
-    assert "charge is free" not in message
-    assert env.scenario.valued_stores == frozenset()
+    named = [str(w.message) for w in caught if "storage_value" in str(w.message)]
+    assert {d.id for d in env.scenario.device_agents if d.device.stored_mwh() is not None} == {"bat", "fc0"}
+    if metered:
+        assert not named and env.scenario.valued_stores == {"bat", "fc0"}
+        env.reset(seed=0)
+        while env.agents:
+            env.step({a: np.ones(env.action_space(a).shape, np.float32) for a in env.agents})
+    else:
+        assert named == ["<config> reward.storage_value: mean_price: the stores (bat, fc0) are behind no "
+                         "device that bills grid energy (no GridConnection meters their bus), so what they hold at the "
+                         "episode's end (Device.stored_mwh) is valued at 0 $/MWh, as under 'none' (set it to none to "
+                         "say so)"]
+        assert env.scenario.valued_stores == frozenset()

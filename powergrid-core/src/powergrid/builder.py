@@ -253,12 +253,14 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
 
 
 def valued_stores(net: Any, config: EnvConfig, device_agents: list[DeviceAgent]) -> frozenset[str]:
-    """The device agents with a store (:meth:`Device.stored_mwh`) whose energy ``reward.storage_value: mean_price``
-    values: those at a bus a billing device (:attr:`Device.bills_energy`) meters (:meth:`Device.billed_buses`). The
-    energy the others take from the grid is free, so what they hold is worth 0 $/MWh: one UserWarning names them at
+    """The device agents with a store (:meth:`Device.stored_mwh` not None, asked once, the devices attached) whose
+    energy ``reward.storage_value: mean_price`` values: those at a bus a billing device (:attr:`Device.bills_energy`)
+    meters (:meth:`Device.billed_buses`). What the others hold is worth 0 $/MWh: one UserWarning names them at
     reward.storage_value."""
-    stores = [d for d in device_agents if type(d.device).stored_mwh is not Device.stored_mwh]
-    if config.reward.storage_value != "mean_price" or not stores:
+    if config.reward.storage_value != "mean_price":
+        return frozenset()
+    stores = [d for d in device_agents if d.device.stored_mwh() is not None]
+    if not stores:
         return frozenset()
     billed: set[int] = set()
     for d in device_agents:
@@ -270,10 +272,7 @@ def valued_stores(net: Any, config: EnvConfig, device_agents: list[DeviceAgent])
         warnings.warn(str(config.source.error("reward.storage_value", (
             f"mean_price: the stores ({', '.join(free)}) are behind no device that bills grid energy (no "
             "GridConnection meters their bus), so what they hold at the episode's end (Device.stored_mwh) is valued "
-            "at 0 $/MWh, as under 'none': the grid energy they store is free and earns nothing, and what they use of "
-            "their store at the start (a battery's charge, a tank's or room's heat, a fuel cell's hydrogen at "
-            "h2_price 0; a fuel cell at h2_price > 0 holds none, its hydrogen priced per kg) costs nothing (set it "
-            "to none to say so)"))), UserWarning, stacklevel=3)
+            "at 0 $/MWh, as under 'none' (set it to none to say so)"))), UserWarning, stacklevel=3)
     return frozenset(d.id for d in stores if d.bus in billed)
 
 

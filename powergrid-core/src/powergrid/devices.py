@@ -129,7 +129,8 @@ class Device:
         """The energy (MWh) the device could deliver to the grid from its store now, or None (the default): no store.
         The environment values its change over an episode at the episode's mean price
         (:attr:`~powergrid.config.RewardConfig.storage_value`; 0 when no device bills the energy at its bus), so a store drained
-        by the end earns nothing."""
+        by the end earns nothing. Callable once :meth:`attach` has run, before any :meth:`reset`: the builder asks it
+        then whether the device has a store, so from then on it returns None always or never."""
         return None
 
     def draws_at_reset(self) -> bool:

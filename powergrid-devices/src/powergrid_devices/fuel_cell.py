@@ -30,7 +30,8 @@ class FuelCell(HydrogenDevice):
     (the use must fit the hydrogen above the tank minimum). ``p = P``, ``q = 0``.
     Cost: ``h2_price·ṁ·dt + om_cost·P·dt`` $. Safety: 0.
     Rule: runs only at a gain at its break-even prices (:class:`~powergrid_devices.hydrogen.HydrogenDevice`).
-    Store (:meth:`stored_mwh`): at ``h2_price`` 0, the tank's hydrogen as the electricity it makes.
+    Store (:meth:`stored_mwh`): at ``h2_price`` 0, the tank's hydrogen as the electricity it makes (the first fuel
+    cell on a tank; the others, and every one at ``h2_price > 0``, have none).
     """
 
     Params = FuelCellParams
@@ -47,15 +48,15 @@ class FuelCell(HydrogenDevice):
         if self.tank.valuer is None:  # a shared tank: the first fuel cell on it values it
             self.tank.valuer = self
 
-    def stored_mwh(self) -> float:
+    def stored_mwh(self) -> float | None:
         """The electricity (MWh) the tank's hydrogen above its minimum makes at the curve's best efficiency,
         ``(level − min)·LHV·η_max/1000``, when hydrogen is valued at ``h2_price`` 0 and this fuel cell values the tank
-        (the first on it: a shared tank counts once); else 0: at ``h2_price > 0`` each kg is already priced when made
-        and burnt, so valuing the tank too would count it twice. The reward values its change over an episode at the
-        episode's mean price, so the tank's initial hydrogen burnt by the end is paid for as a drained battery's
-        charge is; the rules value a kg alike (:meth:`~powergrid_devices.hydrogen.HydrogenDevice.kg_value`)."""
+        (the first on it: a shared tank counts once); else None, no store: at ``h2_price > 0`` each kg is already
+        priced when made and burnt, so valuing the tank too would count it twice. The reward values its change over an
+        episode at the episode's mean price, so the tank's initial hydrogen burnt by the end is paid for as a drained
+        battery's charge is; the rules value a kg alike (:meth:`~powergrid_devices.hydrogen.HydrogenDevice.kg_value`)."""
         if self.params.h2_price > 0 or self.tank.valuer is not self:
-            return 0.0
+            return None
         return self.tank.available_kg * self.mwh_per_kg
 
     def hydrogen_kg(self, u: float) -> float:

@@ -16,11 +16,11 @@ it and draws its initial level at reset. Devices sharing a tank must agree on
 its capacity, minimum and ``h2_price`` (a kg valued once).
 
 Value of hydrogen: at ``h2_price > 0`` every kg is priced when made (credited to the electrolyzer) and when burnt
-(charged to the fuel cell), so a tank's change over an episode is settled at ``h2_price``. At 0, hydrogen's only value
-is the electricity a fuel cell makes of it: the first fuel cell on a tank reports the tank as its store
-(:meth:`~powergrid_devices.fuel_cell.FuelCell.stored_mwh`), which the reward values at the episode's end like a
-battery's charge; so the tank's initial hydrogen is not burnt for free. The rules value a kg as that store does
-(:meth:`HydrogenDevice.kg_value`).
+(charged to the fuel cell), so a tank's change over an episode is settled at ``h2_price`` and no device reports it as
+a store. At 0, hydrogen's only value is the electricity a fuel cell makes of it: the first fuel cell on a tank reports
+the tank as its store (:meth:`~powergrid_devices.fuel_cell.FuelCell.stored_mwh`; the others have none), which the
+reward values at the episode's end like a battery's charge; so the tank's initial hydrogen is not burnt for free. The
+rules value a kg as that store does (:meth:`HydrogenDevice.kg_value`).
 """
 
 from __future__ import annotations
