@@ -207,7 +207,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._n_dev = len(devices)
         dev_pos = {d.id: i for i, d in enumerate(devices)}
         # the devices with a store whose energy is valued at the episode's end at the mean price (those behind a
-        # billing meter, Scenario.valued_stores); the energy the others charge is free and worth 0
+        # billing meter, Scenario.valued_stores); what the others hold is worth 0
         self._stores = [i for i, d in enumerate(devices) if d.id in s.valued_stores]
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
