@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.evaluate import random_actions, run_episode
+from powergrid.evaluate import random_actions, rule_actions, run_episode, summarize
 from powergrid.plugins import make_registry
 
 from .scenarios import load_local, two_feeders
@@ -91,3 +91,49 @@ def test_env_ended_says_when_the_episode_is_over_with_or_without_learned_agents(
     failing.reset(seed=0)
     failing.step(random_actions(failing))
     assert failing.failure and failing.ended and failing.tick == 1
+
+
+def _nested() -> dict:
+    """A learned system agent over a learned grid agent over two learned devices, and a rule device under the system
+    agent; 8 ticks of 15 min, rule scale 1: 0.3 − 0.2 + 0.5 = 0.6 MW, so the devices cost 10 $/MWh · 0.6 MW · 0.25 h =
+    1.5 $ a tick, 12 $ the episode."""
+    return {
+        "name": "core_nested", "network": {"type": "case33bw"}, "spaces": {"action": "physical"},
+        "time": {"step_minutes": 15, "steps_per_episode": 8},
+        "agents": [
+            {"id": "top", "kind": "system", "policy": "learned", "children": ["mg", "e"]},
+            {"id": "mg", "kind": "grid", "policy": "learned", "children": ["a", "b"]},
+            {"id": "a", "type": "ConstantPower", "bus": 5, "policy": "learned", "params": {"p_mw": 0.3}},
+            {"id": "b", "type": "ConstantPower", "bus": 17, "policy": "learned", "params": {"p_mw": -0.2}},
+            {"id": "e", "type": "ConstantPower", "bus": 30, "params": {"p_mw": 0.5}},
+        ],
+    }
+
+
+@pytest.mark.filterwarnings("ignore:.*learned but has nothing to act on:UserWarning")
+def test_the_total_counts_each_device_once_under_nested_learned_agents(registry):
+    """The system agent's reward already holds its learned grid agent's and devices': the total is the root's return,
+    the devices' 12 $ plus the whole network's violation (pu outside the band, line overload) from the flows, by hand.
+    Was every learned agent's return summed: 'top' + 'mg' + 'a' + 'b', the devices' cost counted up to three times."""
+    env = MultiAgentPowerGridEnv.from_config(_nested(), registry=registry)
+    rw = env.config.reward
+    by_hand = []
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        cost = violation = 0.0
+        while not env.ended:
+            env.step(rule_actions(env))
+            cost += sum(10.0 * d.device.p_mw * env.dt_h for d in env.scenario.device_agents)
+            r = env.last_result
+            violation += (np.maximum(r.vm_pu - rw.v_max_pu, 0.0).sum() + np.maximum(rw.v_min_pu - r.vm_pu, 0.0).sum()
+                          + np.maximum(r.line_loading_percent / rw.max_loading_percent - 1.0, 0.0).sum())
+        assert cost == pytest.approx(12.0)
+        by_hand.append((rw.cost_weight * cost, rw.safety_per_step(env.dt_h) * violation))
+        stats = run_episode(env, "rule", seed)
+        assert stats.roots == ("top",) and set(stats.returns) == {"top", "mg", "a", "b"}  # each agent's return kept
+        assert stats.total_return == stats.returns["top"] == pytest.approx(-sum(by_hand[-1]))
+    assert by_hand[0][1] > 0  # the far end sits below 0.95 pu: safety is part of the check
+    s = summarize(env, "rule", (0, 1))
+    assert s.mean_cost == pytest.approx(np.mean([c for c, _ in by_hand]))
+    assert s.mean_safety_term == pytest.approx(np.mean([v for _, v in by_hand]))
+    assert s.returns == pytest.approx([-(c + v) for c, v in by_hand])

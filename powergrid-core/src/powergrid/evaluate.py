@@ -6,6 +6,11 @@ built-in reference policy (``zero``, ``rule``, ``random`` or ``constant:F``) and
 :func:`summarize` gives the mean and standard error over seeds, the share of the reward
 that is the safety term, and the share of bus-ticks inside the voltage band
 (ANSI C84.1 range A, 0.95–1.05 pu, by default the reward's ``v_min_pu``/``v_max_pu``).
+
+A learned agent's reward covers its whole subtree (every device below it, a grid or system agent's
+zone), so a learned ISO's already holds its learned microgrids'. Totals are therefore summed over the
+:func:`learned_roots` only, each device's cost counted once; every agent's own return stays in
+:class:`EpisodeStats`.
 """
 
 from __future__ import annotations
@@ -77,13 +82,30 @@ def policy_named(name: str) -> PolicyFn:
     return table[name]
 
 
+def learned_roots(env: Any) -> tuple[str, ...]:
+    """The learned agents with no learned agent above them, in ``env.possible_agents`` order: those whose rewards
+    no other learned agent's includes. (A horizontal protocol's settlement is its participant's alone; a participant
+    below a learned agent would be missing from that agent's reward: no shipped config has one.)"""
+    agents, learned = env.scenario.agents, set(env.possible_agents)
+
+    def above(agent_id: str) -> Iterable[str]:
+        parent = agents[agent_id].parent
+        while parent is not None:
+            yield parent.id
+            parent = parent.parent
+
+    return tuple(a for a in env.possible_agents if learned.isdisjoint(above(a)))
+
+
 @attrs.frozen
 class EpisodeStats:
-    """One episode: per learned agent the return, cost ($) and safety; the network's voltage band."""
+    """One episode: per learned agent the return, cost ($) and safety; the network's voltage band; ``roots``:
+    the :func:`learned_roots`, over which the ``total_*`` properties sum."""
 
     returns: Mapping[str, float]
     cost: Mapping[str, float]
     safety: Mapping[str, float]
+    roots: tuple[str, ...]
     ticks: int
     failures: int
     bus_ticks_in_band: int
@@ -95,6 +117,21 @@ class EpisodeStats:
     def in_band(self) -> float:
         """Share of bus-ticks inside ``[v_min_pu, v_max_pu]`` of the reward (0–1)."""
         return self.bus_ticks_in_band / self.bus_ticks if self.bus_ticks else 1.0
+
+    @property
+    def total_return(self) -> float:
+        """The learned agents' return with each device counted once: the roots' summed."""
+        return sum(self.returns[a] for a in self.roots)
+
+    @property
+    def total_cost(self) -> float:
+        """The roots' summed cost ($)."""
+        return sum(self.cost[a] for a in self.roots)
+
+    @property
+    def total_safety(self) -> float:
+        """The roots' summed safety (violation summed over the physics steps)."""
+        return sum(self.safety[a] for a in self.roots)
 
 
 def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
@@ -123,12 +160,13 @@ def run_episode(env: Any, policy: str | PolicyFn, seed: int) -> EpisodeStats:
         inside += int(np.count_nonzero((vm >= rw.v_min_pu) & (vm <= rw.v_max_pu)))
         total += vm.size
         lo, hi = min(lo, float(vm.min())), max(hi, float(vm.max()))
-    return EpisodeStats(returns, cost, safety, ticks, failures, inside, total, lo, hi)
+    return EpisodeStats(returns, cost, safety, learned_roots(env), ticks, failures, inside, total, lo, hi)
 
 
 @attrs.frozen
 class Summary:
-    """A policy over seeds: mean and standard error of the summed return of all learned agents."""
+    """A policy over seeds: mean and standard error of the learned agents' return, each device counted once
+    (:attr:`EpisodeStats.total_return`: the :func:`learned_roots`' summed), and the cost and safety terms of it ($)."""
 
     policy: str
     mean_return: float
@@ -139,7 +177,7 @@ class Summary:
     in_band: float
     failures: int
     episodes: int
-    returns: tuple[float, ...] = ()  # each episode's summed return, in seed order
+    returns: tuple[float, ...] = ()  # each episode's total return, in seed order
 
     def paired_difference(self, other: Summary) -> tuple[float, float]:
         """Mean and standard error of ``self − other`` over the same seeds (paired by day)."""
@@ -152,9 +190,9 @@ def summarize(env: Any, policy: str, seeds: Iterable[int]) -> Summary:
     """Run ``policy`` over ``seeds``; the safety share is ``safety_weight·Δt_h·safety / |return|`` (0–1)."""
     sw, cw = env.config.reward.safety_per_step(env.dt_h), env.config.reward.cost_weight
     runs = [run_episode(env, policy, seed) for seed in seeds]
-    totals = np.array([sum(r.returns.values()) for r in runs])
-    costs = np.array([cw * sum(r.cost.values()) for r in runs])
-    safety = np.array([sw * sum(r.safety.values()) for r in runs])
+    totals = np.array([r.total_return for r in runs])
+    costs = np.array([cw * r.total_cost for r in runs])
+    safety = np.array([sw * r.total_safety for r in runs])
     n = len(runs)
     se = float(totals.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
     share = float(safety.mean() / abs(totals.mean())) if totals.mean() else 0.0
