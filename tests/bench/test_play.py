@@ -97,3 +97,26 @@ def test_a_failed_flow_costs_each_root_what_its_reward_is_charged(tmp_path, monk
     day = play(env, act)
     assert day.failures >= 1
     assert day.objective == pytest.approx(sum(charged), rel=1e-12)
+
+
+def test_the_day_s_storage_change_is_the_energy_the_reward_credits():
+    """dispatch_mg's battery (4 MWh, η_d < 1) over a test day on the rule: ``storage_mwh`` is the change of the
+    energy it could deliver, ``soc·capacity·η_d`` (ESS.stored_mwh), the MWh the reward values at the day's mean price.
+    Was ``soc·capacity``: the SOC's MWh, 1/η_d of the credited energy."""
+    for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):
+        pytest.importorskip(pack)
+    from powergrid.bench.tasks import TEST_DAYS, task_named
+
+    env = MultiAgentPowerGridEnv(task_named("dispatch_mg").config(TEST_DAYS[0]))
+    ess = env.scenario.agents["ess"].device
+    assert "ess" in env.scenario.valued_stores and ess.params.eta_discharge < 1.0
+    socs = []
+
+    def rule(e: MultiAgentPowerGridEnv) -> dict:
+        socs.append(ess.soc)
+        return {a: e.rule_action(a) for a in e.agents}
+
+    day = play(env, rule)
+    moved = (ess.soc - socs[0]) * ess.params.capacity_mwh
+    assert abs(moved) > 0.5
+    assert day.storage_mwh == pytest.approx(moved * ess.params.eta_discharge, rel=1e-12)

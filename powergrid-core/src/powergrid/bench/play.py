@@ -21,10 +21,12 @@ from powergrid.evaluate import PolicyFn, policy_named, seed_action_spaces
 @attrs.frozen
 class DayResult:
     """One day: cost ($), safety, objective ($), failed flows, hourly traces for the figures,
-    ``storage_mwh``: the energy in the batteries at the end of the day minus at its start (MWh; the
-    day is scored without a terminal value, so a negative value is energy taken from the next day),
-    and ``penalty``: the env's failure penalty (``infos[…]["penalty"]`` per root, $ at cost weight 1)
-    included in ``objective``, 0 on a day without a failed flow.
+    ``storage_mwh``: the change over the day of the energy the valued stores could deliver to the grid
+    (MWh, :meth:`~powergrid.devices.Device.stored_mwh`: a battery's ``soc·capacity·η_d``; the stores
+    ``reward.storage_value`` values, ``Scenario.valued_stores``, none under ``none``), which the reward
+    credits at the day's mean price and ``cost`` and ``objective`` already hold (a negative value is energy
+    taken from the next day, paid back), and ``penalty``: the env's failure penalty (``infos[…]["penalty"]``
+    per root, $ at cost weight 1) included in ``objective``, 0 on a day without a failed flow.
     """
 
     cost: float
@@ -53,10 +55,10 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     roots = [a.id for a in env.scenario.roots]
     devices = [d for d in env.scenario.device_agents if type(d.device).__name__ != "GridConnection"]
     on = env.net.bus.in_service.to_numpy(bool)
-    batteries = [d.device for d in devices if type(d.device).__name__ == "ESS"]
+    stores = [d.device for d in env.scenario.device_agents if d.id in env.scenario.valued_stores]
 
     def stored() -> float:
-        return sum(b.soc * b.params.capacity_mwh for b in batteries)
+        return sum(s.stored_mwh() for s in stores)
 
     stored_at_start = stored()
     cost = safety = 0.0
