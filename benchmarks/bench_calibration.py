@@ -1,8 +1,8 @@
 """Is the scenario a sound experiment? Reference policies over the same seeds (days of real data).
 
-For each policy (zero = idle devices, rule, random): the mean episode return of the learned agents, each device counted once (the learned roots' summed)
-with its standard error over the seeds, the cost ($) and safety terms, the share of the reward that is
-safety, the share of bus-ticks inside the voltage band and the failed flows. The rule policy should
+For each policy (zero = idle devices, rule, random): the mean episode return of the learned agents, each device
+counted once (the learned roots' summed), with its standard error over the seeds, the cost ($) and safety terms,
+the share of the reward that is safety, the share of bus-ticks inside the voltage band and the failed flows. The rule policy should
 beat random by more than two standard errors, and safety should be a minor part of the rule's reward.
 
     python benchmarks/bench_calibration.py [CONFIG ...] [--seeds 20]
