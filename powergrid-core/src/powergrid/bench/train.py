@@ -23,6 +23,7 @@ import numpy as np
 from powergrid.bench.residual import RuleResidual
 from powergrid.bench.tasks import Task
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.evaluate import learned_roots
 
 
 def _sb3_vec(task: Task, seed: int, reward_scale: float | None,
@@ -320,11 +321,13 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
     if not had_home:
         _remove_if_empty(results_home)
     curve: list[tuple[int, float]] = []
+    roots = learned_roots(env)  # the system's return: a learned parent's reward already holds its children's
     steps = 0
     while time.perf_counter() - started < 60.0 * minutes and (max_steps is None or steps < max_steps):
         result = algo.train()
         steps = int(result["env_runners"].get("num_env_steps_sampled_lifetime", steps))
-        ret = result["env_runners"].get("episode_return_mean")
+        per_agent = result["env_runners"].get("agent_episode_returns_mean", {})
+        ret = sum(per_agent[a] for a in roots) if all(a in per_agent for a in roots) else None
         if ret is not None and np.isfinite(ret):
             curve.append((steps, float(ret)))
     modules = {a: algo.get_module(a) for a in env.possible_agents}
