@@ -11,7 +11,7 @@ import numpy as np
 
 from powergrid.agents import DeviceAgent
 from powergrid.devices import StepContext, box, export_price
-from powergrid.params import UNLIMITED, quantity, text
+from powergrid.params import UNLIMITED, flag, quantity, text
 from powergrid.protocols import Directive, HorizontalProtocol, VerticalProtocol
 from powergrid_protocols.common import DISPATCHABLE, check_kinds, dg_marginal, finite_or, injection_mw, kind, mw_range
 
@@ -70,6 +70,8 @@ class SetpointParams:
                                                       "the import and export limits (the reading lags)")
     export_margin_mw: float = quantity("MW", 0.05, ge=0, doc="predicted export the rule lets stand where the grid pays "
                                                              "an export below the price (the reading lags a rising load)")
+    hold_import: bool = flag(False, doc="the rule also raises the DGs, then the batteries, to keep the predicted import "
+                                        "within the meter's import limit less margin_mw (Setpoint.hold_import)")
 
 
 class Setpoint(VerticalProtocol):
@@ -79,7 +81,8 @@ class Setpoint(VerticalProtocol):
     child's action. Rule: every child's own rule; with a ``GridConnection`` child, from the second tick, the stores
     shave its peak under a demand charge (:meth:`shave`), then the DGs hold back an export paid below the price
     (:meth:`export_value`), then the setpoints are kept inside its import and export limits (:meth:`headroom`), the
-    last word being the limits'.
+    last word being the limits'; with ``hold_import`` the DGs and batteries then rise to hold the import limit
+    (:meth:`hold_import`).
     """
 
     Params = SetpointParams
@@ -112,6 +115,10 @@ class Setpoint(VerticalProtocol):
         charged = self._meter is not None and self._meter.params.demand_charge > 0
         self._stores = [i for i in self._movable if charged and hasattr(parent.children[i].device, "feasible_range")
                         and parent.children[i].device.stored_mwh() is not None]
+        # with hold_import: the DGs and the batteries that rise to hold the import limit
+        lifts = self._meter is not None and params.hold_import
+        self._lift_dgs = [i for i in self._movable if lifts and kind(parent.children[i]) == "DG"]
+        self._lift_stores = [i for i in self._movable if lifts and kind(parent.children[i]) == "ESS"]
 
     def action_space(self) -> gymnasium.spaces.Box:
         return self._space
@@ -141,6 +148,8 @@ class Setpoint(VerticalProtocol):
                 self.export_value(parts, plan, ctx, change)
             if self._meter is not None:
                 self.headroom(parts, plan, ctx, change)
+            if self._lift_dgs or self._lift_stores:
+                self.hold_import(parts, ctx, change)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _move(self, parts: list[np.ndarray], plan: dict[int, float], i: int, mw: float, ctx: StepContext) -> None:
@@ -266,6 +275,27 @@ class Setpoint(VerticalProtocol):
             scaled = (self._idle[i] + alpha * (parts[i] - self._idle[i])).astype(np.float32)
             p = injection_mw(children[i], scaled, ctx)
             parts[i] = scaled if p is not None and sign * (p - share) >= -1e-6 else self._idle[i].copy()
+
+    def hold_import(self, parts: list[np.ndarray], ctx: StepContext, change: float) -> None:
+        """With ``hold_import``: where the import predicted under ``parts`` (after :meth:`headroom`) exceeds
+        ``import_limit − margin_mw`` (MW), raise the MW setpoints in ``parts`` (physical, changed in place) of the DGs,
+        cheapest marginal cost first, then of the batteries (ESS: discharge), each up to its feasible maximum, just
+        enough. A DG rises first: it burns fuel, a battery spends energy it may need at a later peak. Causal: the last
+        reading and the limit. ``change``: :meth:`load_change_mw` (MW).
+        """
+        children = self.parent.children
+        plan = self.plan(parts, ctx)
+        excess = self.predicted(plan, ctx, change) - (self._meter.params.import_limit_mw - self.params.margin_mw)
+        if excess <= 0 or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
+            return
+        dgs = sorted(self._lift_dgs, key=lambda i: dg_marginal(children[i], plan[i]))
+        for i in dgs + self._lift_stores:
+            p = min(plan[i] + excess, mw_range(children[i], parts[i])[1])
+            if p > plan[i]:
+                excess -= p - plan[i]
+                self._move(parts, plan, i, p, ctx)
+            if excess <= 0:
+                break
 
 
 @attrs.frozen
