@@ -93,7 +93,7 @@ def config_dir() -> Path:
 
 TASKS = {t.name: t for t in (
     Task(1, "voltage_pv", "Voltage regulation with PV inverters (IEEE 123)", "voltage_pv.yaml"),
-    Task(2, "dispatch_mg", "Economic dispatch of one microgrid (IEEE 123)", "dispatch_mg.yaml"),
+    Task(2, "dispatch_mg", "Economic dispatch of one microgrid under its feeder limit (IEEE 123)", "dispatch_mg.yaml"),
     Task(3, "peak_shaving", "Peak shaving with storage under a demand charge (IEEE 123)", "peak_shaving.yaml"),
     Task(4, "p2p_trading", "Three-microgrid P2P trading (IEEE 34 + 3 × IEEE 13)", "p2p_trading.yaml"),
     Task(5, "hierarchy", "ISO → microgrids → devices (IEEE 34 + 3 × IEEE 13)", "hierarchy.yaml"),
