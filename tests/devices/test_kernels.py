@@ -367,7 +367,7 @@ def test_solo_devices_observed_in_one_pass_equal_their_own_observe(monkeypatch: 
 
 
 def _bound_group() -> tuple[Any, list[Device]]:
-    """A loaded ESS kernel over three batteries with a reactive action (the dotted ``prices.total`` included)."""
+    """A loaded ESS kernel over three batteries with a reactive action."""
     devices = [make("ESS", seed=i, p_max_mw=0.5, s_max_mva=0.6, soc_init_spread=0.3) for i in range(3)]
     kernel = type(devices[0]).Kernel(devices)
     kernel.load()
@@ -384,7 +384,7 @@ def _device_values(kernel: Any, device: Device) -> dict[str, Any]:
 
 def test_batched_devices_read_and_write_their_kernels_state() -> None:
     """A loaded kernel's devices give its values (Python numbers, same bits) after steps, take writes into its
-    arrays (a reset, a user, a new price mean), and keep their type's name; the kernel writes nothing back."""
+    arrays (a reset, a user), and keep their type's name; the kernel writes nothing back."""
     kernel, devices = _bound_group()
     ctx = context(8)
     rng = np.random.default_rng(2)
@@ -392,22 +392,12 @@ def test_batched_devices_read_and_write_their_kernels_state() -> None:
         kernel.step(rng.uniform(-0.8, 0.8, (3, 2)), rng.uniform(0.0, 90.0, 3), at(ctx, t))
     for row, d in enumerate(devices):
         assert _device_values(kernel, d) == _kernel_values(kernel, row)
-        assert type(d.soc) is float and type(d.prices.count) is int and d.prices.count == 5
+        assert type(d.soc) is float
         assert type(d).__name__ == "ESS" and isinstance(d, device_class("ESS")) and type(d).Kernel is type(kernel)
     np.testing.assert_array_equal(kernel.observe()[1], devices[1].observe())
     devices[1].soc = 0.25
-    devices[2].prices.add(40.0)
-    assert kernel.soc[1] == 0.25 and kernel.price_total[2] == devices[2].prices.total and kernel.price_count[2] == 6
+    assert kernel.soc[1] == 0.25
     np.testing.assert_array_equal(kernel.observe()[1], devices[1].observe())
-    mean = make("ESS").prices
-    mean.add(12.0)
-    devices[0].prices = mean  # a new object is bound in turn
-    assert (kernel.price_total[0], kernel.price_count[0]) == (12.0, 1)
-    devices[0].prices.add(30.0)
-    assert (kernel.price_total[0], kernel.price_count[0]) == (42.0, 2)
-    devices[1].prices = devices[0].prices  # already bound to row 0: row 1 gets a copy of its values
-    devices[1].prices.add(3.0)
-    assert (kernel.price_total[:2].tolist(), kernel.price_count[:2].tolist()) == ([42.0, 45.0], [2, 3])
     devices[2].reset(np.random.default_rng(9))
     fresh = make("ESS", seed=9, p_max_mw=0.5, s_max_mva=0.6, soc_init_spread=0.3)
     assert _kernel_values(kernel, 2) == _device_values(kernel, fresh)
@@ -423,7 +413,7 @@ def test_batched_devices_pickle_and_copy_as_plain_objects_and_rebind_with_their_
     kernel.step(np.full((3, 2), 0.3), np.full(3, 20.0), context(4))
     plain_class = device_class("ESS")
     for clone in (pickle.loads(pickle.dumps(devices[1])), copy.copy(devices[1]), copy.deepcopy(devices[1])):
-        assert type(clone) is plain_class and type(clone.prices).__name__ == "RunningMean"
+        assert type(clone) is plain_class
         assert _device_values(kernel, clone) == _kernel_values(kernel, 1)
         clone.soc = 0.7
         assert kernel.soc[1] != 0.7
@@ -432,8 +422,7 @@ def test_batched_devices_pickle_and_copy_as_plain_objects_and_rebind_with_their_
         for row, d in enumerate(other.devices):
             assert _device_values(other, d) == _kernel_values(kernel, row)
         other.devices[0].soc = 0.33
-        other.devices[0].prices.add(1.0)
-        assert other.soc[0] == 0.33 and kernel.soc[0] != 0.33 and other.price_count[0] == kernel.price_count[0] + 1
+        assert other.soc[0] == 0.33 and kernel.soc[0] != 0.33
         other.step(np.full((3, 2), -0.2), np.full(3, 5.0), context(4))
         assert devices[2].soc == kernel.soc[2] != other.soc[2] == other.devices[2].soc
 

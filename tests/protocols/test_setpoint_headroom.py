@@ -57,11 +57,11 @@ def test_a_child_that_would_draw_more_than_its_share_at_a_minimum_load_stops():
 
 
 def test_the_draw_is_scaled_across_the_children_that_add_import():
-    x = _first_tick(_env(50.0, 1e9, H2, ESS))  # the ESS idles at tick 0 (its running mean is the price)
+    x = _first_tick(_env(50.0, 1e9, H2, ESS))  # the ESS idles at tick 0 (the price within its thresholds)
     env = _env(x - 1.0 + 0.45, 1e9, H2, ESS)
     _first_tick(env)
     ess = env.scenario.agents["ess"].device
-    ess.prices.add(1000.0)  # a dear past: its rule charges at full power now
+    env.ctx.store_price = 1000.0  # a stored MWh worth 1000 $ at the end: its rule charges at full power now
     assert ess.rule_action(env.ctx)[0] == -0.5
     rule = env.rule_action("mg")
     # 1.5 MW of draw for 0.4 MW of headroom (the ESS's last output was 0): both at 0.4/1.5 of their rule
@@ -93,7 +93,7 @@ def test_over_the_export_limit_the_rule_curtails_the_source():
 def test_a_parent_without_a_limited_meter_keeps_its_childrens_rules():
     env = _env(1e9, 1e9, H2, ESS)
     _first_tick(env)
-    env.scenario.agents["ess"].device.prices.add(1000.0)
+    env.ctx.store_price = 1000.0  # its rule charges at full power
     own = np.concatenate([np.asarray(c.rule_action(env.ctx), np.float32).reshape(-1)
                           for c in env.scenario.agents["mg"].children])
     assert own[0] == 1.0 and own[1] == -0.5
