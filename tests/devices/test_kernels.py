@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -379,7 +378,7 @@ def _kernel_values(kernel: Any, row: int) -> dict[str, Any]:
 
 
 def _device_values(kernel: Any, device: Device) -> dict[str, Any]:
-    return {name: attrgetter(name)(device) for name in kernel.state}
+    return {name: getattr(device, name) for name in kernel.state}
 
 
 def test_batched_devices_read_and_write_their_kernels_state() -> None:

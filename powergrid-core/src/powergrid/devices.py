@@ -22,11 +22,9 @@ without a kernel is stepped object by object.
 
 from __future__ import annotations
 
-import copy
 import copyreg
 import functools
 from collections.abc import Mapping
-from operator import attrgetter
 from typing import Any, ClassVar
 
 import attrs
@@ -218,17 +216,15 @@ class Kernel:
     cached subclass of the same name whose attributes are properties over ``array[row]``). Nothing
     is written back per step; reading an attribute (``observe``, ``state_dict``, ``rule_action``,
     ``settle``, protocols, users) gives the kernel's value as a Python number, and writing one
-    (``reset``, users) writes the kernel's array. A dotted name (``"prices.total"``) binds the
-    attribute's object (``d.prices``), and assigning a new object there binds it in turn. A bound
-    device pickles and copies as a plain object of its own type with its current values; an
-    unpickled or deep-copied kernel binds its devices again. A kernel's ``step`` replaces or
-    updates its state arrays, never an array another owner writes.
+    (``reset``, users) writes the kernel's array. A bound device pickles and copies as a plain
+    object of its own type with its current values; an unpickled or deep-copied kernel binds its
+    devices again. A kernel's ``step`` replaces or updates its state arrays, never an array
+    another owner writes.
     """
 
     #: Whether :meth:`settle` replaces the devices' own ``settle``.
     settles: ClassVar[bool] = False
-    #: The device attributes whose values live in the kernel: attribute (dotted: an attribute of an attribute) →
-    #: (the kernel's array, its dtype).
+    #: The device attributes whose values live in the kernel: attribute → (the kernel's array, its dtype).
     state: ClassVar[dict[str, tuple[str, type]]] = {
         name: (name, np.float64) for name in ("p_mw", "q_mvar", "cost", "safety", "projection")}
 
@@ -257,7 +253,7 @@ class Kernel:
                            enumerate(vars(d).get("_bound", (None, None)) for d in devices)):
             return
         for name, (array, dtype) in self.state.items():
-            setattr(self, array, np.array(list(map(attrgetter(name), devices)), dtype))
+            setattr(self, array, np.array([getattr(d, name) for d in devices], dtype))
         self._bind()
 
     def _bind(self) -> None:
@@ -291,29 +287,20 @@ class Kernel:
 
 
 def _bind(obj: Any, kernel: Kernel, row: int, fields: tuple[tuple[str, str], ...]) -> None:
-    """Make ``obj``'s attributes ``fields`` (name, possibly dotted → the kernel's array) read and write
-    ``array[row]`` of ``kernel``: its class becomes :func:`_bound_class` of its own (the values are the kernel's
-    from now on: copy them there first)."""
-    plain = tuple((name, array) for name, array in fields if "." not in name)
-    nested: dict[str, list[tuple[str, str]]] = {}
-    for name, array in fields:
-        if "." in name:
-            head, rest = name.split(".", 1)
-            nested.setdefault(head, []).append((rest, array))
-    heads = tuple((head, tuple(sub)) for head, sub in nested.items())
+    """Make ``obj``'s attributes ``fields`` (name → the kernel's array) read and write ``array[row]`` of ``kernel``:
+    its class becomes :func:`_bound_class` of its own (the values are the kernel's from now on: copy them there
+    first)."""
     own = vars(obj)
-    for name, _ in plain:
+    for name, _ in fields:
         own.pop(name, None)
-    for head, sub in heads:
-        _bind(own[head], kernel, row, sub)
     own["_bound"] = (kernel, row)
-    obj.__class__ = _bound_class(getattr(type(obj), "_unbound", type(obj)), plain, heads)
+    obj.__class__ = _bound_class(getattr(type(obj), "_unbound", type(obj)), fields)
 
 
 @functools.cache
-def _bound_class(cls: type, plain: tuple[tuple[str, str], ...], heads: tuple[tuple[str, tuple], ...]) -> type:
-    """The subclass of ``cls`` (same name, no new slots) whose attributes ``plain`` are properties over the
-    bound kernel's arrays and whose attributes ``heads`` hold objects bound to the same row."""
+def _bound_class(cls: type, fields: tuple[tuple[str, str], ...]) -> type:
+    """The subclass of ``cls`` (same name, no new slots) whose attributes ``fields`` are properties over the
+    bound kernel's arrays."""
     def column(array: str) -> property:
         def get(self: Any) -> Any:
             kernel, row = self._bound
@@ -325,26 +312,10 @@ def _bound_class(cls: type, plain: tuple[tuple[str, str], ...], heads: tuple[tup
 
         return property(get, put)
 
-    def holder(head: str, sub: tuple[tuple[str, str], ...]) -> property:
-        def get(self: Any) -> Any:
-            return vars(self)[head]
-
-        def put(self: Any, value: Any) -> None:
-            kernel, row = self._bound
-            if "_bound" in vars(value):  # bound to another row: this device gets a copy of its values
-                value = copy.copy(value)
-            for name, array in sub:
-                getattr(kernel, array)[row] = attrgetter(name)(value)
-            _bind(value, kernel, row, sub)
-            vars(self)[head] = value
-
-        return property(get, put)
-
     namespace: dict[str, Any] = {"__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-                                 "__doc__": cls.__doc__, "_unbound": cls, "_columns": tuple(name for name, _ in plain),
+                                 "__doc__": cls.__doc__, "_unbound": cls, "_columns": tuple(name for name, _ in fields),
                                  "__reduce_ex__": _reduce_unbound}
-    namespace.update((name, column(array)) for name, array in plain)
-    namespace.update((head, holder(head, sub)) for head, sub in heads)
+    namespace.update((name, column(array)) for name, array in fields)
     return type(cls.__name__, (cls,), namespace)
 
 
