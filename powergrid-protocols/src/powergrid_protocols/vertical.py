@@ -78,11 +78,12 @@ class Setpoint(VerticalProtocol):
     """The parent's action is the concatenation of its children's actions (in child order).
 
     Each part is projected onto that child's action space (its limits) and sent as the
-    child's action. Rule: every child's own rule; with a ``GridConnection`` child, from the second tick, the stores
-    shave its peak under a demand charge (:meth:`shave`), then the DGs hold back an export paid below the price
-    (:meth:`export_value`), then the setpoints are kept inside its import and export limits (:meth:`headroom`), the
-    last word being the limits'; with ``hold_import`` the DGs and batteries then rise to hold the import limit
-    (:meth:`hold_import`).
+    child's action. Rule: every child's own rule; with a ``GridConnection`` child that has a limit or pays an export
+    below the price, the batteries idle at the first tick (the meter has no reading to predict from yet); from the
+    second tick, the stores shave its peak under a demand charge (:meth:`shave`), then the DGs and the other batteries
+    hold back an export paid below the price (:meth:`export_value`), then the setpoints are kept inside its import and
+    export limits (:meth:`headroom`), the last word being the limits'; with ``hold_import`` the DGs and batteries then
+    rise to hold the import limit (:meth:`hold_import`).
     """
 
     Params = SetpointParams
@@ -115,10 +116,15 @@ class Setpoint(VerticalProtocol):
         charged = self._meter is not None and self._meter.params.demand_charge > 0
         self._stores = [i for i in self._movable if charged and hasattr(parent.children[i].device, "feasible_range")
                         and parent.children[i].device.stored_mwh() is not None]
+        batteries = [i for i in self._movable if kind(parent.children[i]) == "ESS"]
+        # the batteries that wait for the meter's first reading: it has a limit or pays an export below the price
+        self._waiting = batteries if self._meter is not None or sells_low else []
+        # the batteries (not shaving a peak) whose trade the rule values at the export price where the meter exports
+        self._sellers = [i for i in batteries if sells_low and i not in self._stores]
         # with hold_import: the DGs and the batteries that rise to hold the import limit
         lifts = self._meter is not None and params.hold_import
         self._lift_dgs = [i for i in self._movable if lifts and kind(parent.children[i]) == "DG"]
-        self._lift_stores = [i for i in self._movable if lifts and kind(parent.children[i]) == "ESS"]
+        self._lift_stores = batteries if lifts else []
 
     def action_space(self) -> gymnasium.spaces.Box:
         return self._space
@@ -139,12 +145,15 @@ class Setpoint(VerticalProtocol):
 
     def rule_action(self, ctx: StepContext) -> np.ndarray:
         parts = [np.asarray(child.rule_action(ctx), np.float32).reshape(-1) for child in self.parent.children]
-        if self._pcc is not None and ctx.tick > 0:  # tick 0: the meter has no reading yet
+        if ctx.tick == 0:  # the meter has no reading yet: the batteries wait for one
+            for i in self._waiting:
+                parts[i] = self._idle[i]
+        elif self._pcc is not None:
             plan = self.plan(parts, ctx)  # each step below updates the entries it moves
             change = self.load_change_mw(ctx)  # asked once: every step below predicts with it
             if self._stores:
                 self.shave(parts, plan, ctx, change)
-            if self._dgs:
+            if self._dgs or self._sellers:
                 self.export_value(parts, plan, ctx, change)
             if self._meter is not None:
                 self.headroom(parts, plan, ctx, change)
@@ -210,14 +219,15 @@ class Setpoint(VerticalProtocol):
 
     def export_value(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
                      change: float) -> None:
-        """Lower the DGs' MW setpoints in ``parts`` (physical, changed in place) where the meter would export (its
-        predicted import < 0, :meth:`predict`) and an exported MWh is paid ``s = export_price(price, sell_ratio)``,
-        below the price each DG's own rule weighs its output against: dearest marginal cost first, each to the larger
-        of the output that brings the predicted export down to ``export_margin_mw`` (what a lagging reading may miss of
-        a rising load), or to the MW the parent's horizontal protocols' rules take over when more
-        (:meth:`~powergrid.protocols.HorizontalProtocol.export_taken_mw`, summed: P2P trading's order), and its
-        profit-maximising output at ``s`` (:meth:`~powergrid_devices.generator.DG.best_output`), within its feasible
-        range. The MW that offset an import stay valued at the price. Causal: the last reading and the setpoints.
+        """Lower the MW setpoints in ``parts`` (physical, changed in place) of the DGs, then of the batteries not shaving
+        a peak, where the meter would export (its predicted import < 0, :meth:`predict`) and an exported MWh is paid
+        ``s = export_price(price, sell_ratio)``, below the price each one's own rule weighs its output against: the DGs
+        dearest marginal cost first, each to the larger of the output that brings the predicted export down to
+        ``export_margin_mw`` (what a lagging reading may miss of a rising load), or to the MW the parent's horizontal
+        protocols' rules take over when more (:meth:`~powergrid.protocols.HorizontalProtocol.export_taken_mw`, summed:
+        P2P trading's order), and its output at ``s`` (:meth:`output_at`: a battery may so charge from the export),
+        within its feasible range. The MW that offset an import stay valued at the price. Causal: the last reading and
+        the setpoints.
         ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
         :meth:`load_change_mw` (MW).
         """
@@ -229,14 +239,26 @@ class Setpoint(VerticalProtocol):
         if left <= 0:  # MW of export to hold back
             return
         sell = float(export_price(ctx.price, self._pcc.params.sell_ratio))
-        for i in sorted(self._dgs, key=lambda i: -dg_marginal(children[i], plan[i])):
+        for i in sorted(self._dgs, key=lambda i: -dg_marginal(children[i], plan[i])) + self._sellers:
             lo, hi = mw_range(children[i], parts[i])
-            p = max(plan[i] - left, min(max(children[i].device.best_output(sell)[0], lo), hi))
+            p = max(plan[i] - left, min(max(self.output_at(children[i], sell, ctx), lo), hi))
             if p < plan[i]:
                 left -= plan[i] - p
                 self._move(parts, plan, i, p, ctx)
             if left <= 0:
                 break
+
+    @staticmethod
+    def output_at(child: Any, price: float, ctx: StepContext) -> float:
+        """The MW ``child`` (a DG or a battery) injects where a MWh is worth ``price`` $/MWh: a DG's profit-maximising
+        output (:meth:`~powergrid_devices.generator.DG.best_output`), a battery's own rule's setpoint at that price."""
+        if kind(child) == "DG":
+            return child.device.best_output(price)[0]
+        market, ctx.price = ctx.price, price
+        try:
+            return float(child.device.rule_action(ctx)[0])
+        finally:
+            ctx.price = market
 
     def headroom(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext,
                  change: float) -> None:
