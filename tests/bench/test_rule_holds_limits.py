@@ -3,8 +3,9 @@ is safer than random on the leaderboard days.
 
 Leaderboard days 1–4 (day ``i`` from ``reset(i)``, as ``powergrid bench``), safety/day rule vs random: before the rule
 held the import (it only cut draws, so a microgrid whose DG it kept off by price sat over its 1 MW import limit)
-p2p_trading 3.712 vs 3.469, hierarchy 3.930 vs 2.926; with ``hold_import`` 0.836 vs 3.469 and 0.340 vs 1.796 (in task 5
-random drives the ISO and mg1 only: mg2 and mg3 follow the rule there too).
+p2p_trading 3.712 vs 3.469, hierarchy 3.930 vs 2.926 (at dff2c45); with ``hold_import`` 0.836 vs 3.469 and 0.340 vs
+1.796 at 3eeb002, 0.644 vs 3.469 and 0.360 vs 1.764 since 63f0458 (in task 5 random drives the ISO and mg1 only: mg2
+and mg3 follow the rule there too).
 """
 
 from __future__ import annotations
