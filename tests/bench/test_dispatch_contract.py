@@ -16,29 +16,10 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-from .test_peak_shaving_contract import _least_limit
+from ._contract import idle_import, least_limit
 
 SEEDS = range(40)
 TRUNK = "149-1"  # the first of the trunk's series segments (149-1, 1-7, 7-8, 8-13) behind the PCC
-
-
-def _idle_import(env: MultiAgentPowerGridEnv, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The meter's import (MW) and the trunk's loading (%) per hour with the battery and the DG at 0 MW and the PV
-    uncurtailed."""
-    env.reset(seed=seed)
-    pcc, slices = env.scenario.agents["pcc"].device, env.scenario.agents["mg"].protocol.action_slices()
-    ess, dg, pv = (slices[[c.id for c in env.scenario.agents["mg"].children].index(k)] for k in ("ess", "dg", "pv"))
-    trunk = list(env.net.line.name.astype(str)).index(TRUNK)
-    imports, loading = [], []
-    while env.agents:
-        physical = np.array(env.physical_rule("mg"), np.float64)
-        physical[ess] = physical[dg] = 0.0
-        action = env.action_from_physical("mg", physical)
-        action[pv] = env.action_space("mg").high[pv]
-        env.step({"mg": action.astype(np.float32)})
-        imports.append(pcc.import_mw)
-        loading.append(env.last_result.line_loading_percent[trunk])
-    return np.array(imports), np.array(loading)
 
 
 def test_the_devices_can_hold_the_import_limit_on_every_train_day_and_idle_crosses_it():
@@ -50,8 +31,8 @@ def test_the_devices_can_hold_the_import_limit_on_every_train_day_and_idle_cross
     ess, dg_max = agents["ess"].device, agents["dg"].device.params.p_max_mw
     limit = agents["pcc"].device.params.import_limit_mw
     assert ess.params.soc_init_spread == 0.0  # the LP starts every day from soc_init
-    days = [_idle_import(env, seed) for seed in SEEDS]
-    least = np.array([_least_limit(imports - dg_max, ess, env.dt_h) for imports, _ in days])
+    days = [idle_import(env, seed, "mg", ("ess", "dg"), "pv", "pcc", TRUNK) for seed in SEEDS]
+    least = np.array([least_limit(imports - dg_max, ess, env.dt_h) for imports, _ in days])
     held = least <= limit
     assert held.all(), (limit, f"held on {held.sum()}/{len(held)} days", np.round(np.sort(least)[-5:], 3))
     crossed = np.array([imports.max() > limit for imports, _ in days])

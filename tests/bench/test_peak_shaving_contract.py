@@ -11,47 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from powergrid.env import MultiAgentPowerGridEnv
 
+from ._contract import idle_import, least_limit
+
 SEEDS = range(40)
-
-
-def _idle_import(env: MultiAgentPowerGridEnv, seed: int) -> np.ndarray:
-    """The meter's import (MW) per hour with the battery at 0 MW and the PV at its full output."""
-    env.reset(seed=seed)
-    meter, imports = env.scenario.agents["meter"].device, []
-    while env.agents:
-        physical = np.array(env.physical_rule("site"), np.float64)
-        physical[0] = 0.0  # the battery's MW
-        action = env.action_from_physical("site", physical)
-        action[1] = env.action_space("site").high[1]  # the PV: no curtailment
-        env.step({"site": action.astype(np.float32)})
-        imports.append(meter.import_mw)
-    return np.array(imports)
-
-
-def _least_limit(imports: np.ndarray, ess, dt_h: float) -> float:
-    """The least X (MW) with ``import + charge − discharge ≤ X`` every hour for a feasible battery schedule (LP)."""
-    p, n = ess.params, len(imports)
-    cost = np.zeros(2 * n + 1)
-    cost[-1] = 1.0  # variables: charge MW (n), discharge MW (n), X
-    rows, bounds = [], []
-    for t in range(n):
-        row = np.zeros(2 * n + 1)
-        row[t], row[n + t], row[-1] = 1.0, -1.0, -1.0
-        rows.append(row)
-        bounds.append(-imports[t])
-    for t in range(n):  # the stored energy stays within [soc_min, soc_max]
-        row = np.zeros(2 * n + 1)
-        row[:t + 1], row[n:n + t + 1] = p.eta_charge * dt_h, -dt_h / p.eta_discharge
-        rows += [row, -row]
-        bounds += [(p.soc_max - p.soc_init) * p.capacity_mwh, (p.soc_init - p.soc_min) * p.capacity_mwh]
-    res = linprog(cost, A_ub=np.array(rows), b_ub=np.array(bounds),
-                  bounds=[(0.0, p.p_max_mw)] * (2 * n) + [(None, None)], method="highs")
-    assert res.status == 0, res.message
-    return float(res.fun)
 
 
 def test_the_battery_can_hold_the_import_limit_on_every_train_day_and_idle_crosses_it():
@@ -61,8 +26,8 @@ def test_the_battery_can_hold_the_import_limit_on_every_train_day_and_idle_cross
     env = MultiAgentPowerGridEnv.from_config(task_named("peak_shaving").config_path())
     ess, limit = env.scenario.agents["ess"].device, env.scenario.agents["meter"].device.params.import_limit_mw
     assert ess.params.soc_init_spread == 0.0  # the LP starts every day from soc_init
-    idle = [_idle_import(env, seed) for seed in SEEDS]
-    least = np.array([_least_limit(imports, ess, env.dt_h) for imports in idle])
+    idle = [idle_import(env, seed, "site", ("ess",), "pv", "meter")[0] for seed in SEEDS]
+    least = np.array([least_limit(imports, ess, env.dt_h) for imports in idle])
     assert (least <= np.array([i.max() for i in idle]) + 1e-9).all()  # idling is one schedule: never above its peak
     held = least <= limit
     assert held.all(), (limit, f"held on {held.sum()}/{len(held)} days", np.round(np.sort(least)[-5:], 3))

@@ -10,30 +10,13 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-ESS = {"id": "ess", "type": "ESS", "bus": 6, "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}}
+from ._microgrid import ESS, microgrid, play_rule, rule_mw, wind
 
 
 def _env(wind_mw: float, **meter: float) -> MultiAgentPowerGridEnv:
     """The microgrid reset (seed 0); ``meter``: the GridConnection's params."""
-    devices = [ESS] + ([{"id": "wind", "type": "Wind", "bus": 1, "params": {"p_rated_mw": wind_mw}}] if wind_mw else [])
-    pcc = {"id": "meter", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid", **meter}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
-              "children": [d["id"] for d in devices] + ["meter"]}
-    config = {"name": "battery", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
-              "spaces": {"action": "physical"}, "agents": [parent, *devices, pcc]}
-    env = MultiAgentPowerGridEnv.from_config(config)
+    env = microgrid([ESS, *wind(wind_mw)], meter, {"type": "setpoint"})
     env.reset(seed=0)
-    return env
-
-
-def _rule_ess_mw(env: MultiAgentPowerGridEnv, price: float) -> float:
-    env.ctx.price = price
-    return float(env.rule_action("mg")[0])
-
-
-def _second_tick(env: MultiAgentPowerGridEnv) -> MultiAgentPowerGridEnv:
-    """``env`` after tick 0 played by the rule."""
-    env.step({"mg": env.rule_action("mg")})
     return env
 
 
@@ -45,29 +28,29 @@ def test_at_the_first_tick_the_battery_waits_for_a_reading(meter, waits):
     env.ctx.price = dear
     assert env.scenario.agents["ess"].device.rule_action(env.ctx)[0] == 0.5  # its own rule discharges in full
     # a limit or an export price it cannot check without a reading: it waits; a plain meter: its own rule
-    assert _rule_ess_mw(env, dear) == (0.0 if waits else 0.5)
-    _second_tick(env)
+    assert rule_mw(env, dear) == (0.0 if waits else 0.5)
+    play_rule(env)
     assert env.scenario.agents["ess"].device.p_mw == (0.0 if waits else 0.5)
     assert env.scenario.agents["meter"].device.import_mw > 1.5  # the feeder imports: nothing for the rule to weigh
-    assert _rule_ess_mw(env, dear) == 0.5  # from the second tick, its own rule
+    assert rule_mw(env, dear) == 0.5  # from the second tick, its own rule
 
 
 def test_a_discharge_into_an_export_paid_at_half_the_price_is_valued_at_the_export_price():
-    env = _second_tick(_env(8.0, sell_ratio=0.5))
+    env = play_rule(_env(8.0, sell_ratio=0.5))
     assert env.scenario.agents["meter"].device.import_mw < -0.6  # the wind makes the feeder export
     ess, v = env.scenario.agents["ess"].device, env.ctx.store_price
     # 1.9·V: its own rule discharges (above V), but an exported MWh earns 0.95·V, between 0.9025·V and V: idle
     env.ctx.price = 1.9 * v
     assert ess.rule_action(env.ctx)[0] == 0.5
-    assert _rule_ess_mw(env, 1.9 * v) == 0.0
-    assert _rule_ess_mw(env, 2.2 * v) == 0.5  # the export earns 1.1·V > V: it discharges
+    assert rule_mw(env, 1.9 * v) == 0.0
+    assert rule_mw(env, 2.2 * v) == 0.5  # the export earns 1.1·V > V: it discharges
     # 1.5·V: its own rule discharges; the export earns 0.75·V < 0.9025·V: it charges from the export instead
-    assert _rule_ess_mw(env, 1.5 * v) == -0.5
-    assert _rule_ess_mw(env, 0.5 * v) == -0.5  # below 0.9025·V: its own rule, charging
+    assert rule_mw(env, 1.5 * v) == -0.5
+    assert rule_mw(env, 0.5 * v) == -0.5  # below 0.9025·V: its own rule, charging
 
 
 def test_the_battery_backs_off_only_as_far_as_the_export_and_a_full_price_leaves_it_alone():
-    env = _second_tick(_env(5.0, sell_ratio=0.5))
+    env = play_rule(_env(5.0, sell_ratio=0.5))
     a = env.scenario.agents
     wind, meter, v = a["wind"].device, a["meter"].device, env.ctx.store_price
     env.ctx.price = 1.9 * v
@@ -75,6 +58,6 @@ def test_the_battery_backs_off_only_as_far_as_the_export_and_a_full_price_leaves
     predicted = meter.import_mw + a["ess"].device.p_mw + wind.p_mw - (0.5 + wind.injection_mw(None, env.ctx))
     assert -0.5 < predicted < -0.05
     # the export held at the margin 0.05 MW; the MW that offset the import stay valued at the price
-    assert _rule_ess_mw(env, 1.9 * v) == pytest.approx(0.5 + predicted + 0.05, abs=1e-6)
-    env = _second_tick(_env(8.0, sell_ratio=1.0))  # an export paid the full price: its own rule stands
-    assert _rule_ess_mw(env, 1.9 * env.ctx.store_price) == 0.5
+    assert rule_mw(env, 1.9 * v) == pytest.approx(0.5 + predicted + 0.05, abs=1e-6)
+    env = play_rule(_env(8.0, sell_ratio=1.0))  # an export paid the full price: its own rule stands
+    assert rule_mw(env, 1.9 * env.ctx.store_price) == 0.5

@@ -12,28 +12,18 @@ import pytest
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.protocols import HorizontalProtocol
 
+from ._microgrid import after_first_tick, microgrid, rule_mw, wind
+
 DG = {"id": "dg", "type": "DG", "bus": 17, "params": {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 20.0}}
 
 
 def _env(wind_mw: float, sell_ratio: float = 0.5, **setpoint: float) -> MultiAgentPowerGridEnv:
     """The microgrid after tick 0 played by the rule (the DG at 1 MW: at tick 0 the meter has no reading); ``setpoint``:
     the protocol's params."""
-    devices = [DG] + ([{"id": "wind", "type": "Wind", "bus": 1, "params": {"p_rated_mw": wind_mw}}] if wind_mw else [])
-    meter = {"id": "meter", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid", "sell_ratio": sell_ratio}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint", "params": setpoint},
-              "children": [d["id"] for d in devices] + ["meter"]}
-    config = {"name": "export", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
-              "spaces": {"action": "physical"}, "agents": [parent, *devices, meter]}
-    env = MultiAgentPowerGridEnv.from_config(config)
-    env.reset(seed=0)
-    env.step({"mg": env.rule_action("mg")})
+    env = microgrid([DG, *wind(wind_mw)], {"sell_ratio": sell_ratio}, {"type": "setpoint", "params": setpoint})
+    after_first_tick(env)
     assert env.scenario.agents["dg"].device.p_mw == 1.0
     return env
-
-
-def _rule_dg_mw(env: MultiAgentPowerGridEnv, price: float) -> float:
-    env.ctx.price = price
-    return float(env.rule_action("mg")[0])
 
 
 def test_the_dg_best_output_is_the_quadratic_optimum():
@@ -48,8 +38,8 @@ def test_an_export_paid_at_half_the_price_holds_the_dg_at_its_export_value_outpu
     env.ctx.price = 60.0
     assert env.scenario.agents["dg"].device.rule_action(env.ctx)[0] == 1.0  # its own rule: MC 20 + 20·p < 60 up to p_max
     # exported MWh earn 0.5·60 = 30 $/MWh: 20 + 20·p = 30 at p = 0.5 MW (the export stays ≈ 1.6 MW > 0)
-    assert _rule_dg_mw(env, 60.0) == pytest.approx(0.5)
-    assert _rule_dg_mw(env, 80.0) == pytest.approx(1.0)  # 0.5·80 = 40: p = 1 MW, p_max
+    assert rule_mw(env, 60.0) == pytest.approx(0.5)
+    assert rule_mw(env, 80.0) == pytest.approx(1.0)  # 0.5·80 = 40: p = 1 MW, p_max
 
 
 def test_the_dg_backs_off_only_as_far_as_the_export():
@@ -61,15 +51,15 @@ def test_the_dg_backs_off_only_as_far_as_the_export():
     predicted = meter.import_mw + 1.0 + wind.p_mw - (1.0 + wind.injection_mw(None, env.ctx))
     assert -0.5 < predicted < -0.05
     # the export held at the margin 0.05 MW: above the 0.5 MW of the export price
-    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.05, abs=1e-6)
+    assert rule_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.05, abs=1e-6)
 
     # horizontal protocols whose rules take over 0.2 MW of the export between them (P2P: its q_max_mw): only the rest
     # is held back (before, the one P2P built last set Setpoint.traded_export_mw: 0.1)
     mg = env.scenario.agents["mg"]
     Taker(0.1, [mg]), Taker(0.1, [mg])
-    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.2, abs=1e-6)
+    assert rule_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.2, abs=1e-6)
     Taker(0.3, [mg])  # all of it: the DG's own rule stands
-    assert _rule_dg_mw(env, 60.0) == 1.0
+    assert rule_mw(env, 60.0) == 1.0
 
 
 class Taker(HorizontalProtocol):
@@ -85,7 +75,7 @@ def test_the_export_let_stand_is_its_own_margin():
     mw = {}
     for margin, export_margin in ((0.05, 0.05), (0.3, 0.05), (0.05, 0.2)):
         env = _env(4.0, margin_mw=margin, export_margin_mw=export_margin)
-        mw[margin, export_margin] = _rule_dg_mw(env, 60.0)
+        mw[margin, export_margin] = rule_mw(env, 60.0)
     assert mw[0.3, 0.05] == pytest.approx(mw[0.05, 0.05], abs=1e-6)
     assert mw[0.05, 0.2] == pytest.approx(mw[0.05, 0.05] + 0.15, abs=1e-6)
 
@@ -97,19 +87,19 @@ def test_a_p2p_order_that_does_not_come_from_the_prediction_takes_no_export():
     from powergrid_protocols.p2p import P2PParams, P2PTrading
 
     env = _env(4.0)
-    alone = _rule_dg_mw(env, 60.0)
+    alone = rule_mw(env, 60.0)
     assert alone < 0.95
     mg = env.scenario.agents["mg"]
     market = P2PTrading(P2PParams(q_max_mw=0.5), [mg])
-    assert _rule_dg_mw(env, 60.0) == alone
+    assert rule_mw(env, 60.0) == alone
     assert mg.protocol.horizontal == (market,) and mg.protocol.meter is None
 
 
 @pytest.mark.parametrize("wind_mw, sell_ratio", [(0.0, 0.5), (8.0, 1.0)])
 def test_importing_or_paid_the_full_price_the_dg_runs_at_the_price(wind_mw, sell_ratio):
     env = _env(wind_mw, sell_ratio)
-    assert _rule_dg_mw(env, 36.0) == pytest.approx(0.8)  # 20 + 20·p = 36
-    assert _rule_dg_mw(env, 60.0) == pytest.approx(1.0)
+    assert rule_mw(env, 36.0) == pytest.approx(0.8)  # 20 + 20·p = 36
+    assert rule_mw(env, 60.0) == pytest.approx(1.0)
 
 
 def test_the_flow_confirms_the_saving():

@@ -10,36 +10,24 @@ import powergrid
 from powergrid.devices import Device, box
 from powergrid.env import MultiAgentPowerGridEnv
 
+from ._microgrid import ESS, after_first_tick, microgrid, wind
+
 #: hydrogen at 10 $/kg: break-even ≈ 180 $/MWh at full load against a price of ≈ 45 $/MWh, so its rule runs it at 1 MW
 H2 = {"id": "h2", "type": "Electrolyzer", "bus": 5,
       "params": {"p_max_mw": 1.0, "min_load": 0.1, "h2_price": 10.0, "tank_capacity_kg": 5000.0}}
-ESS = {"id": "ess", "type": "ESS", "bus": 6, "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}}
-WIND = {"id": "wind", "type": "Wind", "bus": 1, "params": {"p_rated_mw": 8.0}}  # ≈ 3.6 MW at 0 h: the feeder exports
+(WIND,) = wind(8.0)  # ≈ 3.6 MW at 0 h: the feeder exports
 
 
 def _env(import_limit: float, export_limit: float, *devices: dict) -> MultiAgentPowerGridEnv:
-    meter = {"id": "meter", "type": "GridConnection", "bus": 0,
-             "params": {"element": "ext_grid", "import_limit_mw": import_limit, "export_limit_mw": export_limit}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": "setpoint",
-              "children": [d["id"] for d in devices] + ["meter"]}
-    config = {"name": "headroom", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
-              "spaces": {"action": "physical"}, "agents": [parent, *devices, meter]}
-    return MultiAgentPowerGridEnv.from_config(config)
-
-
-def _first_tick(env: MultiAgentPowerGridEnv) -> float:
-    """The meter's import (MW) after tick 0 played by the rule (at tick 0 the meter has no reading: the plain rule)."""
-    env.reset(seed=0)
-    env.step({"mg": env.rule_action("mg")})
-    return env.scenario.agents["meter"].device.import_mw
+    return microgrid(list(devices), {"import_limit_mw": import_limit, "export_limit_mw": export_limit})
 
 
 def test_the_rule_caps_the_electrolyzer_by_the_import_headroom_of_the_last_reading():
-    x = _first_tick(_env(50.0, 1e9, H2))  # ≈ 3.2 MW: the feeder and the electrolyzer's 1 MW
+    x = after_first_tick(_env(50.0, 1e9, H2))  # ≈ 3.2 MW: the feeder and the electrolyzer's 1 MW
     # base = last import − the electrolyzer's last draw = x − 1; limit − margin − base = 0.4 MW of headroom
     limit = x - 1.0 + 0.45
     env = _env(limit, 1e9, H2)
-    assert _first_tick(env) == x  # nothing capped at tick 0: the same flow
+    assert after_first_tick(env) == x  # nothing capped at tick 0: the same flow
     h2, meter = env.scenario.agents["h2"].device, env.scenario.agents["meter"].device
     assert h2.rule_action(env.ctx)[0] == 1.0  # its own rule: 1 MW again, ≈ 0.55 MW over the limit
     rule = env.rule_action("mg")
@@ -50,16 +38,16 @@ def test_the_rule_caps_the_electrolyzer_by_the_import_headroom_of_the_last_readi
 
 
 def test_a_child_that_would_draw_more_than_its_share_at_a_minimum_load_stops():
-    x = _first_tick(_env(50.0, 1e9, H2))
+    x = after_first_tick(_env(50.0, 1e9, H2))
     env = _env(x - 1.0 + 0.13, 1e9, H2)  # 0.08 MW of headroom: u = 0.08 runs at the minimum load 0.1: off instead
-    _first_tick(env)
+    after_first_tick(env)
     assert env.rule_action("mg")[0] == 0.0
 
 
 def test_the_draw_is_scaled_across_the_children_that_add_import():
-    x = _first_tick(_env(50.0, 1e9, H2, ESS))  # the ESS idles at tick 0 (the price within its thresholds)
+    x = after_first_tick(_env(50.0, 1e9, H2, ESS))  # the ESS idles at tick 0: it waits for the meter's first reading
     env = _env(x - 1.0 + 0.45, 1e9, H2, ESS)
-    _first_tick(env)
+    after_first_tick(env)
     ess = env.scenario.agents["ess"].device
     env.ctx.store_price = 1000.0  # a stored MWh worth 1000 $ at the end: its rule charges at full power now
     assert ess.rule_action(env.ctx)[0] == -0.5
@@ -70,12 +58,12 @@ def test_the_draw_is_scaled_across_the_children_that_add_import():
 
 def test_over_the_export_limit_the_rule_curtails_the_source():
     env = _env(50.0, 50.0, WIND)
-    x = _first_tick(env)  # < 0: export
+    x = after_first_tick(env)  # < 0: export
     wind = env.scenario.agents["wind"].device
     w0, w1 = wind.p_mw, wind.injection_mw(None, env.ctx)  # its output at tick 0 and available power at tick 1
     limit = -x - 0.3
     env = _env(50.0, limit, WIND)
-    assert _first_tick(env) == x < -0.5
+    assert after_first_tick(env) == x < -0.5
     # predicted export = −(x + w0 − w1) at full output; the rule scales the output f to keep it at limit − margin
     f = 1.0 - (-(x + w0 - w1) - (limit - 0.05)) / w1
     rule = env.rule_action("mg")
@@ -83,7 +71,7 @@ def test_over_the_export_limit_the_rule_curtails_the_source():
     meter = env.scenario.agents["meter"].device
     exports = []
     for action in (np.ones(1, np.float32), rule):  # the old rule (f = 1), then the new one, from the same state
-        _first_tick(env)
+        after_first_tick(env)
         env.step({"mg": action})
         exports.append(-meter.import_mw)
     # the flow exports (1 − f)·w1 MW less (the loads' jitter moves both by the same MW: the prediction's error)
@@ -92,7 +80,7 @@ def test_over_the_export_limit_the_rule_curtails_the_source():
 
 def test_a_parent_without_a_limited_meter_keeps_its_childrens_rules():
     env = _env(1e9, 1e9, H2, ESS)
-    _first_tick(env)
+    after_first_tick(env)
     env.ctx.store_price = 1000.0  # its rule charges at full power
     own = np.concatenate([np.asarray(c.rule_action(env.ctx), np.float32).reshape(-1)
                           for c in env.scenario.agents["mg"].children])
@@ -108,7 +96,7 @@ def test_an_ess_or_dg_setpoint_is_predicted_as_its_step_reads_it():
 
     dg = {"id": "dg", "type": "DG", "bus": 7, "params": {"p_max_mw": 0.6, "p_min_mw": 0.1}}
     env = _env(50.0, 1e9, ESS, dg)
-    _first_tick(env)
+    after_first_tick(env)
     for agent_id in ("ess", "dg"):
         agent = env.scenario.agents[agent_id]
         space = agent.device.action_space
@@ -145,13 +133,13 @@ class EquipmentLoad(PlainLoad):
 
 def test_a_plugin_device_without_a_prediction_is_predicted_by_a_copy_and_equipment_keeps_its_rule():
     load = {"id": "load", "type": "HeadroomPlainLoad", "bus": 5}
-    x = _first_tick(_env(50.0, 1e9, load))
+    x = after_first_tick(_env(50.0, 1e9, load))
     env = _env(x - 1.0 + 0.45, 1e9, load)  # 0.4 MW of headroom, as for the electrolyzer
-    _first_tick(env)
+    after_first_tick(env)
     device = env.scenario.agents["load"].device
     steps = device.steps
     assert abs(env.rule_action("mg")[0] - 0.4) < 1e-6  # predicted by a stepped copy: capped at the headroom
     assert device.steps == steps  # the device itself was not stepped
     env = _env(x - 1.0 + 0.45, 1e9, {**load, "type": "HeadroomEquipmentLoad"})
-    _first_tick(env)
+    after_first_tick(env)
     assert env.rule_action("mg")[0] == 1.0  # never dry-run: its own rule

@@ -8,36 +8,27 @@ import numpy as np
 
 from powergrid.env import MultiAgentPowerGridEnv
 
+from ._microgrid import ESS, after_first_tick, microgrid
+
 DEAR = {"id": "dear", "type": "DG", "bus": 5, "params": {"p_max_mw": 0.3, "cost_b": 400.0}}
 CHEAP = {"id": "cheap", "type": "DG", "bus": 9, "params": {"p_max_mw": 0.3, "cost_b": 300.0}}
-ESS = {"id": "ess", "type": "ESS", "bus": 6, "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}}
 
 
 def _env(import_limit: float, hold: bool, *devices: dict) -> MultiAgentPowerGridEnv:
-    meter = {"id": "meter", "type": "GridConnection", "bus": 0,
-             "params": {"element": "ext_grid", "import_limit_mw": import_limit}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint", "hold_import": hold},
-              "children": [d["id"] for d in devices] + ["meter"]}
-    config = {"name": "hold", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
-              "spaces": {"action": "physical"}, "agents": [parent, *devices, meter]}
-    return MultiAgentPowerGridEnv.from_config(config)
+    return microgrid(list(devices), {"import_limit_mw": import_limit}, {"type": "setpoint", "hold_import": hold})
 
 
 def _second_tick(env: MultiAgentPowerGridEnv) -> tuple[np.ndarray, float]:
     """The rule's action at tick 1 (tick 0 played by the rule: the meter has no reading before it) and the meter's
     import (MW) after it."""
-    env.reset(seed=0)
-    env.step({"mg": env.rule_action("mg")})
+    after_first_tick(env)
     rule = env.rule_action("mg")
     env.step({"mg": rule})
     return rule, env.scenario.agents["meter"].device.import_mw
 
 
 def _reading(*devices: dict) -> float:
-    env = _env(50.0, True, *devices)
-    env.reset(seed=0)
-    env.step({"mg": env.rule_action("mg")})
-    return env.scenario.agents["meter"].device.import_mw
+    return after_first_tick(_env(50.0, True, *devices))
 
 
 def test_over_the_import_limit_the_dg_rises_before_the_battery_just_enough():

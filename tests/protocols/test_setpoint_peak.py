@@ -9,24 +9,18 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-ESS = {"id": "ess", "type": "ESS", "bus": 6, "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}}
+from ._microgrid import ESS, after_first_tick, microgrid
 
 
 def _env(import_limit: float, demand_charge: float) -> MultiAgentPowerGridEnv:
-    meter = {"id": "meter", "type": "GridConnection", "bus": 0,
-             "params": {"element": "ext_grid", "import_limit_mw": import_limit, "demand_charge": demand_charge}}
-    parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": "setpoint", "children": ["ess", "meter"]}
-    config = {"name": "peak", "network": {"type": "case33bw"}, "time": {"step_minutes": 15, "steps_per_episode": 4},
-              "spaces": {"action": "physical"}, "agents": [parent, ESS, meter]}
-    return MultiAgentPowerGridEnv.from_config(config)
+    return microgrid([ESS], {"import_limit_mw": import_limit, "demand_charge": demand_charge})
 
 
 def _first_tick(env: MultiAgentPowerGridEnv) -> float:
-    """The meter's import (MW) after tick 0 (the ESS idles: its running mean is the price; no reading yet)."""
-    env.reset(seed=0)
-    env.step({"mg": env.rule_action("mg")})
+    """The meter's import (MW) after tick 0 (the ESS idles: it waits for the meter's first reading)."""
+    x = after_first_tick(env)
     assert env.scenario.agents["ess"].device.p_mw == 0.0
-    return env.scenario.agents["meter"].device.import_mw
+    return x
 
 
 def test_above_the_ceiling_the_battery_discharges_the_excess():
