@@ -158,7 +158,7 @@ class Setpoint(VerticalProtocol):
             if self._meter is not None:
                 self.headroom(parts, plan, ctx, change)
             if self._lift_dgs or self._lift_stores:
-                self.hold_import(parts, ctx, change)
+                self.hold_import(parts, plan, ctx, change)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _move(self, parts: list[np.ndarray], plan: dict[int, float], i: int, mw: float, ctx: StepContext) -> None:
@@ -296,9 +296,10 @@ class Setpoint(VerticalProtocol):
             share = plan[i] + sign * (1.0 - alpha) * g  # the injection it may have (MW)
             scaled = (self._idle[i] + alpha * (parts[i] - self._idle[i])).astype(np.float32)
             p = injection_mw(children[i], scaled, ctx)
-            parts[i] = scaled if p is not None and sign * (p - share) >= -1e-6 else self._idle[i].copy()
+            keep = p is not None and sign * (p - share) >= -1e-6
+            parts[i], plan[i] = (scaled, p) if keep else (self._idle[i].copy(), idle[i])
 
-    def hold_import(self, parts: list[np.ndarray], ctx: StepContext, change: float) -> None:
+    def hold_import(self, parts: list[np.ndarray], plan: dict[int, float], ctx: StepContext, change: float) -> None:
         """With ``hold_import``: where the import predicted under ``parts`` (after :meth:`headroom`) exceeds
         ``import_limit − margin_mw`` (MW), raise the MW setpoints in ``parts`` (physical, changed in place) of the DGs,
         cheapest marginal cost first, then of the batteries (ESS: discharge), each up to its feasible maximum, just
@@ -306,7 +307,6 @@ class Setpoint(VerticalProtocol):
         reading and the limit. ``change``: :meth:`load_change_mw` (MW).
         """
         children = self.parent.children
-        plan = self.plan(parts, ctx)
         excess = self.predicted(plan, ctx, change) - (self._meter.params.import_limit_mw - self.params.margin_mw)
         if excess <= 0 or len(plan) < len(self._movable):  # a child that cannot be predicted: the rules stand
             return
