@@ -74,8 +74,12 @@ from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
 from powergrid.solvers.fast import all_finite
 
-#: Features every learned agent observes: price ($/MWh), sin and cos of the hour,
-#: acting flag (1 when its action is used this tick), fraction of its period until it next acts.
+#: Features every learned agent observes first: price ($/MWh), sin and cos of the hour,
+#: acting flag (1 when its action is used this tick), fraction of its period until it next acts. Then its own: a
+#: device agent's bus voltage (pu), a grid agent's devices' power (MW) and its zone's min, mean and max voltage (pu);
+#: then, for an agent with a valued store among its devices, the store price ($/MWh, ``ctx.store_price``); then its
+#: devices' and horizontal protocols' features, the price signal received, message ages and measurements, and the
+#: global state (``observation: global``).
 COMMON_FEATURES = 5
 #: The ``res_*`` columns a :class:`PowerFlowResult` holds: (table, element table, ((column, result field), ...)).
 _RESULT_COLUMNS = (("res_bus", "bus", (("vm_pu", "vm_pu"), ("va_degree", "va_degree"))),
@@ -96,7 +100,7 @@ STAMP_TICKS = 2_000
 COMMON_INFO = "__common__"
 
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
-#: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price (p − 50)/100 $/MWh,
+#: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price and store price (p − 50)/100 $/MWh,
 #: voltage (V − 1)/0.05 pu, a grid agent's device power / its zone's base load); protocols
 #: declare their features, device features keep their own bounds when inside [−1, 1].
 
@@ -307,8 +311,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_up: list[tuple[int, Link]] = []  # where a received measurement and its age go
         self._obs_global: list[slice] = []  # where the global state goes
         signal_at, signal_pos = [], []  # where the price a learned agent below a price signal saw goes, and its agent
+        store_at = []  # where the store price goes (learned agents over a valued store)
         for a, start in zip(learned, starts):
             at = int(start) + COMMON_FEATURES + (1 if isinstance(a, DeviceAgent) else 4)
+            if self._holds_store(a):
+                store_at.append(at)
+                at += 1
             parts = []
             for d in self._devices_of[a.id]:
                 size = int(np.prod(d.device.observation_space.shape))
@@ -337,6 +345,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 self._obs_global.append(slice(at, at + n_bus))
         self._obs_signal_at = np.array(signal_at, np.int64)
         self._obs_signal_pos = np.array(signal_pos, np.int64)
+        self._obs_store_at = np.array(store_at, np.int64)  # written at reset: the store price holds for the episode
         # each observed device or protocol part once per step, copied to every agent that observes it
         flat: dict[Any, list[slice]] = {}
         for parts in self._obs_parts:
@@ -546,6 +555,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             zone_load = float(self._base_load_p[np.isin(self.net.load.bus.map(self._bus_pos).to_numpy(),
                                                         agent.zone)].sum()) if len(self._base_load_p) else 0.0
             free = [price, *hour, scaling.power(zone_load), volt, volt, volt]
+        if self._holds_store(agent):
+            free.append(price)  # the store price
         parts = [Feature.from_bounds(lo, hi) for d in agent.devices()
                  for lo, hi in zip(d.device.observation_space.low.ravel().tolist(),
                                    d.device.observation_space.high.ravel().tolist())]
@@ -566,6 +577,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             tail += [volt] * len(self.net.bus)
         features = free + parts + tail
         return tuple(np.array([getattr(f, k) for f in features], np.float64) for k in ("low", "high", "ref", "scale"))
+
+    def _holds_store(self, agent: Agent) -> bool:
+        """Whether a store the reward values at the episode's end (``Scenario.valued_stores``) is among ``agent``'s
+        devices: its reward then counts ``ctx.store_price`` per MWh stored, and a learned agent there observes it."""
+        return any(d.id in self.scenario.valued_stores for d in agent.devices())
 
     @staticmethod
     def _sees_signal(agent: Agent) -> bool:
@@ -713,6 +729,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx.store_price = float(np.mean(self.ctx.profiles["price"][:self.n_steps])) if self._stores else 0.0
         if self._stores:
             self._stored0 = np.array([self._devices[i].stored_mwh() for i in self._stores])
+        self._obs_buf[self._obs_store_at] = self.ctx.store_price
         self._policies = {}
         for agent_id, cls in s.policies.items():
             agent = s.agents[agent_id]
