@@ -1,5 +1,6 @@
 """The microgrid of the ``setpoint`` rule's tests: case33bw (≈ 2.2 MW of load at 0 h) with the built-in daily shapes
-from 0 h, 15-minute ticks, 4 steps, physical actions; a learned parent ``mg`` over ``devices`` and its meter."""
+from 0 h (or ``start_hour``), 15-minute ticks, 4 steps, physical actions; a learned parent ``mg`` over ``devices``
+and its meter."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ def wind(p_rated_mw: float) -> list[dict]:
 
 
 def microgrid(devices: list[dict], meter: dict | None = None,
-              protocol: str | dict = "setpoint") -> MultiAgentPowerGridEnv:
+              protocol: str | dict = "setpoint", start_hour: int = 0) -> MultiAgentPowerGridEnv:
     """The microgrid (not reset): ``devices`` under ``mg`` with ``protocol``, and the ``GridConnection`` ``meter`` at
-    bus 0 with ``meter``'s params."""
+    bus 0 with ``meter``'s params; its day from ``start_hour`` (h)."""
     pcc = {"id": "meter", "type": "GridConnection", "bus": 0, "params": {"element": "ext_grid", **(meter or {})}}
     parent = {"id": "mg", "kind": "grid", "policy": "learned", "protocol": protocol,
               "children": [d["id"] for d in devices] + ["meter"]}
     config = {"name": "microgrid", "network": {"type": "case33bw"},
-              "time": {"step_minutes": 15, "steps_per_episode": 4},
+              "time": {"step_minutes": 15, "steps_per_episode": 4, "start_hour": start_hour},
               "spaces": {"action": "physical"}, "agents": [parent, *devices, pcc]}
     return MultiAgentPowerGridEnv.from_config(config)
 

@@ -54,8 +54,10 @@ def test_the_battery_backs_off_only_as_far_as_the_export_and_a_full_price_leaves
     a = env.scenario.agents
     wind, meter, v = a["wind"].device, a["meter"].device, env.ctx.store_price
     env.ctx.price = 1.9 * v
-    # the import predicted with the battery at 0.5 MW: the last reading, the last outputs back, the outputs now
-    predicted = meter.import_mw + a["ess"].device.p_mw + wind.p_mw - (0.5 + wind.injection_mw(None, env.ctx))
+    # the import predicted with the battery at 0.5 MW: the last reading, the last outputs back, the outputs now, and
+    # the forecast change of the loads (setpoint's load_change_mw)
+    predicted = (meter.import_mw + a["ess"].device.p_mw + wind.p_mw - (0.5 + wind.injection_mw(None, env.ctx))
+                 + a["mg"].protocol.load_change_mw(env.ctx))
     assert -0.5 < predicted < -0.05
     # the export held at the margin 0.05 MW; the MW that offset the import stay valued at the price
     assert rule_mw(env, 1.9 * v) == pytest.approx(0.5 + predicted + 0.05, abs=1e-6)

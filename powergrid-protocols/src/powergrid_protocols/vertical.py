@@ -11,6 +11,7 @@ import numpy as np
 
 from powergrid.agents import DeviceAgent
 from powergrid.devices import StepContext, box, export_price
+from powergrid.loads import LoadGroup
 from powergrid.params import UNLIMITED, flag, quantity, text
 from powergrid.protocols import Directive, HorizontalProtocol, VerticalProtocol
 from powergrid_protocols.common import DISPATCHABLE, check_kinds, dg_marginal, finite_or, injection_mw, kind, mw_range
@@ -125,6 +126,13 @@ class Setpoint(VerticalProtocol):
         lifts = self._meter is not None and params.hold_import
         self._lift_dgs = [i for i in self._movable if lifts and kind(parent.children[i]) == "DG"]
         self._lift_stores = batteries if lifts else []
+        self._loads: LoadGroup | None = None  # the loads behind the meter (attach)
+
+    def attach(self, net: Any) -> None:
+        """Find the loads behind the meter the rule predicts from (its ``billed_buses``), whose forecast change
+        :meth:`load_change_mw` tells when no horizontal protocol does."""
+        if self._pcc is not None:
+            self._loads = LoadGroup.at(net, self._pcc.billed_buses(net))
 
     def action_space(self) -> gymnasium.spaces.Box:
         return self._space
@@ -200,11 +208,13 @@ class Setpoint(VerticalProtocol):
         """MW by which the loads behind the meter change from its last reading to this tick, as the first of the
         parent's horizontal protocols that knows them tells it (one whose class overrides
         :meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`: each tells the same loads' change, so a second
-        would count it twice); 0.0 when none does."""
+        would count it twice); when none does, the forecast change of the loads behind the meter found at
+        :meth:`attach` (:meth:`~powergrid.loads.LoadGroup.forecast_change_mw`: the schedule without its jitter, less
+        their actual MW at the last reading), as the LMP market and ADMM forecast them; 0.0 before any attach."""
         for h in self.horizontal:
             if type(h).load_change_mw is not HorizontalProtocol.load_change_mw:
                 return h.load_change_mw(self.parent, ctx)
-        return 0.0
+        return 0.0 if self._loads is None else self._loads.forecast_change_mw(ctx)
 
     def predicted(self, plan: dict[int, float], ctx: StepContext, change: float) -> float:
         """The meter's import predicted from the injections ``plan`` (MW; :meth:`headroom`), plus ``change``, the
