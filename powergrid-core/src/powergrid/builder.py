@@ -224,6 +224,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         params = _params(cls, a.protocol.params, f"{a.protocol.path}.params", config, f"protocol {a.protocol.type!r}")
         with _reported_at(config, a.protocol.path):  # e.g. children the protocol cannot drive
             agent.protocol = cls(params, agent)
+            agent.protocol.attach(net)
     horizontal = []
     for h in config.horizontal:
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config, HorizontalProtocol)

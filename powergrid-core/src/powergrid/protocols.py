@@ -121,6 +121,9 @@ class VerticalProtocol:
         """The parent's action space under this protocol (empty: the parent takes no action)."""
         return EMPTY_BOX
 
+    def attach(self, net: Any) -> None:
+        """Called once when the scenario is built, with the pandapower net (e.g. to find the loads behind a meter)."""
+
     def reset(self, rng: np.random.Generator) -> None:
         """Clear the protocol's state at the start of an episode (called by the environment's ``reset``)."""
 
