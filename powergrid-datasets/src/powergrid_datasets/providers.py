@@ -357,7 +357,9 @@ class SeriesProvider(ProfileProvider):
     def _days_in_common(self, n_steps: int, step_minutes: float) -> list[_dt.date]:
         """The sorted days of :meth:`_common_start` (computed once per episode length and step).
 
-        Roles without data (about to use their fallback) and roles with a fixed ``start`` do not constrain it.
+        Roles without data (about to use their fallback), roles whose data cannot be read and roles with a fixed
+        ``start`` do not constrain it: a peer's bad file is reported once, by that peer's own :meth:`episode` at its
+        own ``datasets.<role>``, not blamed on this role.
         """
         peers = [q for q in self._peers if not q.params.start]
         days = self.start_days(n_steps, step_minutes)
@@ -365,7 +367,7 @@ class SeriesProvider(ProfileProvider):
         for peer in peers:
             try:
                 days = days & peer.start_days(n_steps, step_minutes)
-            except FileNotFoundError:
+            except (OSError, ValueError):  # FileNotFoundError: no data; else its own episode() raises the same
                 continue
             covered.append(f"{peer.role} ({peer.describe()})")
         if not days:

@@ -1,0 +1,40 @@
+"""A scenario's bad dataset through ``powergrid validate`` and ``run``: one error at the role whose data are bad."""
+
+from __future__ import annotations
+
+import pytest
+
+from powergrid.cli import main
+
+pytest.importorskip("powergrid_devices", reason="the battery comes with powergrid-devices")
+
+SITE = """\
+name: site
+network: {type: case33bw}
+time: {physics: 1h, episode: 4h}
+agents:
+  - {id: site, kind: grid, protocol: {type: none}, children: [battery, pcc]}
+  - {id: battery, type: ESS, bus: 5, policy: price_arbitrage, params: {p_max_mw: 0.3, capacity_mwh: 1.0}}
+  - {id: pcc, type: GridConnection, bus: 0, params: {element: ext_grid}}
+datasets:
+  load: {provider: caiso_2023}
+"""
+
+
+def _both(tmp_path, capsys, config):
+    """validate's and run's stderr (each must fail with exit code 2)."""
+    assert main(["validate", str(config)]) == 2
+    validate = capsys.readouterr().err
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    return validate, capsys.readouterr().err
+
+
+def test_a_bad_price_file_is_blamed_on_price_not_on_load(tmp_path, capsys):
+    # r40 F2: load's episode read the price file to find the days both roles cover and raised its error, which
+    # the run then reported at datasets.load (line 9), a role that has no file
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE + "  price: {provider: caiso, path: bad.csv}\n")
+    for err in _both(tmp_path, capsys, config):
+        assert err.splitlines() == [f"powergrid: error: {config}:10 datasets.price: {tmp_path / 'bad.csv'}: "
+                                    f"not an OASIS PRC_LMP report: no LMP_TYPE column"], err
