@@ -8,7 +8,8 @@ from tests.docs.test_examples import run
 def test_protocol_example_projects_a_nan_or_out_of_box_share(examples_path):
     # docs/guides/protocol.md: a non-finite entry a protocol reads is projected as the core does (clip_action). The
     # example sent NaN setpoints (infos setpoints_mw {'ess1': nan, 'dg1': nan}) and, for a share of 5, 2.5 MW to a
-    # 0.5 MW battery, reporting no projection of its own (/work/notes/R2s30/examples/proto_nan.py)
+    # 0.5 MW battery, reporting no projection of its own (/work/notes/R2s30/examples/proto_nan.py). A share of 5 on
+    # [0, 1] counts the range, 1 (r40 F10: its move, 4, was not capped: 1e30 counted 1e30)
     out = run(examples_path, """
         import math
         import numpy as np
@@ -20,7 +21,7 @@ def test_protocol_example_projects_a_nan_or_out_of_box_share(examples_path):
             agents=[{"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "proportional_share"},
                      "children": ["ess"]},
                     {"id": "ess", "type": "ESS", "bus": "Bus 5", "params": {"p_max_mw": 0.5, "capacity_mwh": 2.0}}]))
-        for share, sent, projection in ((np.nan, 0.0, 1.0), (5.0, 0.5, 4.0), (0.75, 0.25, 0.0)):
+        for share, sent, projection in ((np.nan, 0.0, 1.0), (5.0, 0.5, 1.0), (0.75, 0.25, 0.0)):
             env.reset(seed=0)
             info = env.step({"mg": np.array([share], np.float32)})[4]["mg"]["ProportionalShare"]
             assert math.isclose(info["setpoints_mw"]["ess"], sent, abs_tol=1e-9), (share, info)

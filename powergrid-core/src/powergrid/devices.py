@@ -363,14 +363,14 @@ def box(low: Any, high: Any) -> gymnasium.spaces.Box:
 def clip_action(action: Any, space: gymnasium.spaces.Box) -> tuple[np.ndarray, float]:
     """Project ``action`` onto a Box: returns the feasible action and the projection distance.
 
-    A NaN or infinite entry becomes the midpoint of its bounds and counts as the full range.
+    The distance sums each entry's move to its bounds, capped at the entry's range (``high − low``): a NaN or
+    infinite entry becomes the midpoint of its bounds and counts as the full range, and so does a finite entry
+    further than that outside them (1e30 counts as the range, not 1e30).
     """
     a = np.asarray(action, dtype=np.float64).reshape(space.shape)
-    bad = ~np.isfinite(a)
-    if bad.any():
-        a = np.where(bad, (space.low + space.high) / 2.0, a)
-    clipped = np.clip(a, space.low, space.high)
-    distance = float(np.abs(clipped - a).sum()) + float(np.where(bad, space.high - space.low, 0.0).sum())
+    clipped = np.clip(np.where(np.isfinite(a), a, (space.low + space.high) / 2.0), space.low, space.high)
+    # fmin ignores the NaN of a NaN entry's move: it counts the range
+    distance = float(np.fmin(np.abs(clipped - a), space.high.astype(np.float64) - space.low).sum())
     return clipped, distance
 
 
