@@ -41,6 +41,12 @@ def after_first_tick(env: MultiAgentPowerGridEnv) -> float:
     return play_rule(env).scenario.agents["meter"].device.import_mw
 
 
+def load_change(env: MultiAgentPowerGridEnv) -> float:
+    """MW the rule of ``mg`` adds to the import it predicts now: the forecast change of the loads behind its meter
+    (``Setpoint.load_change_mw``; ≈ −0.22 MW at the second tick from 0 h, where the feeder's load falls)."""
+    return env.scenario.agents["mg"].protocol.load_change_mw(env.ctx)
+
+
 def rule_mw(env: MultiAgentPowerGridEnv, price: float, i: int = 0) -> float:
     """Entry ``i`` of ``mg``'s rule action (MW) at ``price`` ($/MWh)."""
     env.ctx.price = price

@@ -12,7 +12,7 @@ import pytest
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.protocols import HorizontalProtocol
 
-from ._microgrid import after_first_tick, microgrid, rule_mw, wind
+from ._microgrid import after_first_tick, load_change, microgrid, rule_mw, wind
 
 DG = {"id": "dg", "type": "DG", "bus": 17, "params": {"p_max_mw": 1.0, "cost_a": 10.0, "cost_b": 20.0}}
 
@@ -43,12 +43,13 @@ def test_an_export_paid_at_half_the_price_holds_the_dg_at_its_export_value_outpu
 
 
 def test_the_dg_backs_off_only_as_far_as_the_export():
-    env = _env(4.0)  # ≈ 0.3 MW of export
+    env = _env(3.5)  # ≈ 0.3 MW of export predicted (the loads fall ≈ 0.22 MW over the tick)
     a = env.scenario.agents
     wind, meter = a["wind"].device, a["meter"].device
     env.ctx.price = 60.0
-    # the import predicted with the DG at 1 MW: the last reading, the last outputs back, the outputs now
-    predicted = meter.import_mw + 1.0 + wind.p_mw - (1.0 + wind.injection_mw(None, env.ctx))
+    # the import predicted with the DG at 1 MW: the last reading, the last outputs back, the outputs now, and the
+    # loads' forecast change
+    predicted = meter.import_mw + 1.0 + wind.p_mw - (1.0 + wind.injection_mw(None, env.ctx)) + load_change(env)
     assert -0.5 < predicted < -0.05
     # the export held at the margin 0.05 MW: above the 0.5 MW of the export price
     assert rule_mw(env, 60.0) == pytest.approx(1.0 + predicted + 0.05, abs=1e-6)

@@ -17,10 +17,8 @@ DG = {"id": "dg", "type": "DG", "bus": 5, "params": {"p_max_mw": 0.6, "cost_b": 
 
 
 def _env(limit: float, start_hour: int) -> MultiAgentPowerGridEnv:
-    env = microgrid([DG], {"import_limit_mw": limit},
-                    {"type": "setpoint", "hold_import": True, "margin_mw": 0.1}, start_hour=start_hour)
-    env.scenario.agents["mg"].protocol.attach(env.net)  # what the builder does once it attaches vertical protocols
-    return env
+    return microgrid([DG], {"import_limit_mw": limit},
+                     {"type": "setpoint", "hold_import": True, "margin_mw": 0.1}, start_hour=start_hour)
 
 
 @pytest.mark.parametrize("start_hour", [0, 6])

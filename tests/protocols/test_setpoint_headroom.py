@@ -10,7 +10,7 @@ import powergrid
 from powergrid.devices import Device, box
 from powergrid.env import MultiAgentPowerGridEnv
 
-from ._microgrid import ESS, after_first_tick, microgrid, wind
+from ._microgrid import ESS, after_first_tick, load_change, microgrid, wind
 
 #: hydrogen at 10 $/kg: break-even ≈ 180 $/MWh at full load against a price of ≈ 45 $/MWh, so its rule runs it at 1 MW
 H2 = {"id": "h2", "type": "Electrolyzer", "bus": 5,
@@ -22,10 +22,18 @@ def _env(import_limit: float, export_limit: float, *devices: dict) -> MultiAgent
     return microgrid(list(devices), {"import_limit_mw": import_limit, "export_limit_mw": export_limit})
 
 
+def _predicted(export_limit: float, *devices: dict) -> float:
+    """The import (MW) the rule predicts at tick 1 from its children's last outputs: the meter's reading after tick 0
+    plus the loads' forecast change."""
+    env = _env(50.0, export_limit, *devices)
+    return after_first_tick(env) + load_change(env)
+
+
 def test_the_rule_caps_the_electrolyzer_by_the_import_headroom_of_the_last_reading():
     x = after_first_tick(_env(50.0, 1e9, H2))  # ≈ 3.2 MW: the feeder and the electrolyzer's 1 MW
-    # base = last import − the electrolyzer's last draw = x − 1; limit − margin − base = 0.4 MW of headroom
-    limit = x - 1.0 + 0.45
+    # base = last import + the loads' forecast change c − the electrolyzer's last draw = x + c − 1;
+    # limit − margin − base = 0.4 MW of headroom
+    limit = _predicted(50.0, H2) - 1.0 + 0.45
     env = _env(limit, 1e9, H2)
     assert after_first_tick(env) == x  # nothing capped at tick 0: the same flow
     h2, meter = env.scenario.agents["h2"].device, env.scenario.agents["meter"].device
@@ -38,15 +46,14 @@ def test_the_rule_caps_the_electrolyzer_by_the_import_headroom_of_the_last_readi
 
 
 def test_a_child_that_would_draw_more_than_its_share_at_a_minimum_load_stops():
-    x = after_first_tick(_env(50.0, 1e9, H2))
-    env = _env(x - 1.0 + 0.13, 1e9, H2)  # 0.08 MW of headroom: u = 0.08 runs at the minimum load 0.1: off instead
+    env = _env(_predicted(50.0, H2) - 1.0 + 0.13, 1e9, H2)  # 0.08 MW of headroom: u = 0.08 runs at the minimum load 0.1: off instead
     after_first_tick(env)
     assert env.rule_action("mg")[0] == 0.0
 
 
 def test_the_draw_is_scaled_across_the_children_that_add_import():
-    x = after_first_tick(_env(50.0, 1e9, H2, ESS))  # the ESS idles at tick 0: it waits for the meter's first reading
-    env = _env(x - 1.0 + 0.45, 1e9, H2, ESS)
+    # the ESS idles at tick 0: it waits for the meter's first reading
+    env = _env(_predicted(50.0, H2, ESS) - 1.0 + 0.45, 1e9, H2, ESS)
     after_first_tick(env)
     ess = env.scenario.agents["ess"].device
     env.ctx.store_price = 1000.0  # a stored MWh worth 1000 $ at the end: its rule charges at full power now
@@ -58,12 +65,12 @@ def test_the_draw_is_scaled_across_the_children_that_add_import():
 
 def test_over_the_export_limit_the_rule_curtails_the_source():
     env = _env(50.0, 50.0, WIND)
-    x = after_first_tick(env)  # < 0: export
+    x = after_first_tick(env) + load_change(env)  # < 0: export (the reading plus the loads' forecast change)
     wind = env.scenario.agents["wind"].device
     w0, w1 = wind.p_mw, wind.injection_mw(None, env.ctx)  # its output at tick 0 and available power at tick 1
     limit = -x - 0.3
     env = _env(50.0, limit, WIND)
-    assert after_first_tick(env) == x < -0.5
+    assert after_first_tick(env) + load_change(env) == x < -0.5
     # predicted export = −(x + w0 − w1) at full output; the rule scales the output f to keep it at limit − margin
     f = 1.0 - (-(x + w0 - w1) - (limit - 0.05)) / w1
     rule = env.rule_action("mg")
@@ -133,7 +140,7 @@ class EquipmentLoad(PlainLoad):
 
 def test_a_plugin_device_without_a_prediction_is_predicted_by_a_copy_and_equipment_keeps_its_rule():
     load = {"id": "load", "type": "HeadroomPlainLoad", "bus": 5}
-    x = after_first_tick(_env(50.0, 1e9, load))
+    x = _predicted(50.0, load)
     env = _env(x - 1.0 + 0.45, 1e9, load)  # 0.4 MW of headroom, as for the electrolyzer
     after_first_tick(env)
     device = env.scenario.agents["load"].device

@@ -8,7 +8,7 @@ import numpy as np
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-from ._microgrid import ESS, after_first_tick, microgrid
+from ._microgrid import ESS, after_first_tick, load_change, microgrid
 
 DEAR = {"id": "dear", "type": "DG", "bus": 5, "params": {"p_max_mw": 0.3, "cost_b": 400.0}}
 CHEAP = {"id": "cheap", "type": "DG", "bus": 9, "params": {"p_max_mw": 0.3, "cost_b": 300.0}}
@@ -28,7 +28,9 @@ def _second_tick(env: MultiAgentPowerGridEnv) -> tuple[np.ndarray, float]:
 
 
 def _reading(*devices: dict) -> float:
-    return after_first_tick(_env(50.0, True, *devices))
+    """The import (MW) the rule predicts at tick 1 with its children idle: the reading plus the loads' forecast change."""
+    env = _env(50.0, True, *devices)
+    return after_first_tick(env) + load_change(env)
 
 
 def test_over_the_import_limit_the_dg_rises_before_the_battery_just_enough():

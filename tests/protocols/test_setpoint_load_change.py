@@ -42,10 +42,8 @@ def test_the_rule_battery_holds_the_import_at_the_agreement_at_the_morning_ramp(
     assert 0.28 < change < 0.31 and 0.03 < error < 0.04  # the actual change, 0.332 MW, is the two together
     assert market.load_change_mw(env.scenario.agents["mg1"], env.ctx) == pytest.approx(change, abs=1e-12)
     parts = [np.asarray(action[s], np.float32) for s in proto._slices]
-    _, predicted = proto.predict(parts, env.ctx)
-    proto.horizontal = ()
-    _, stale = proto.predict(parts, env.ctx)  # the same setpoints from the reading alone
-    proto.horizontal = (market,)
+    plan, predicted = proto.predict(parts, env.ctx)
+    stale = proto.predicted(plan, env.ctx, 0.0)  # the same setpoints from the reading alone
     assert predicted - stale == pytest.approx(change, abs=1e-9)
     assert predicted == pytest.approx(1.2 - 0.05, abs=1e-6)  # held at the import limit less the margin
     env.step({a: env.rule_action(a) for a in env.agents} | {"mg1": action})

@@ -9,7 +9,7 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
-from ._microgrid import ESS, after_first_tick, microgrid
+from ._microgrid import ESS, after_first_tick, load_change, microgrid
 
 
 def _env(import_limit: float, demand_charge: float) -> MultiAgentPowerGridEnv:
@@ -17,15 +17,16 @@ def _env(import_limit: float, demand_charge: float) -> MultiAgentPowerGridEnv:
 
 
 def _first_tick(env: MultiAgentPowerGridEnv) -> float:
-    """The meter's import (MW) after tick 0 (the ESS idles: it waits for the meter's first reading)."""
+    """The import (MW) the rule predicts after tick 0 with the battery idle: the meter's reading plus the loads'
+    forecast change (the ESS idles at tick 0: it waits for the meter's first reading)."""
     x = after_first_tick(env)
     assert env.scenario.agents["ess"].device.p_mw == 0.0
-    return x
+    return x + load_change(env)
 
 
 def test_above_the_ceiling_the_battery_discharges_the_excess():
     x = _first_tick(_env(50.0, 0.0))
-    env = _env(x - 0.3, 500.0)  # the last reading is 0.35 MW over the ceiling x − 0.35
+    env = _env(x - 0.3, 500.0)  # the predicted import is 0.35 MW over the ceiling x − 0.35
     _first_tick(env)
     ess, meter = env.scenario.agents["ess"].device, env.scenario.agents["meter"].device
     assert ess.rule_action(env.ctx)[0] == 0.0  # its own rule (price arbitrage) idles
