@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from powergrid.cli import main
@@ -38,3 +41,15 @@ def test_a_bad_price_file_is_blamed_on_price_not_on_load(tmp_path, capsys):
     for err in _both(tmp_path, capsys, config):
         assert err.splitlines() == [f"powergrid: error: {config}:10 datasets.price: {tmp_path / 'bad.csv'}: "
                                     f"not an OASIS PRC_LMP report: no LMP_TYPE column"], err
+
+
+def test_offline_a_download_dataset_not_in_the_cache_fails_validate_and_creates_nothing(tmp_path, capsys):
+    # r40 F5: with POWERGRID_OFFLINE=1 (set by the conftest) validate skipped `download: true` and said ok; the run
+    # failed, after creating the cache folder and its checksums.json.lock
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE + "  price: {provider: caiso, download: true, year: 2023}\n")
+    for err in _both(tmp_path, capsys, config):
+        assert err.startswith(f"powergrid: error: {config}:10 datasets.price: no CAISO PRC_LMP data available "
+                              f"offline") and "downloads are off (POWERGRID_OFFLINE=1)" in err, err
+    cache = Path(os.environ["POWERGRID_CACHE_DIR"])
+    assert sorted(cache.rglob("*")) == []

@@ -102,16 +102,18 @@ def _validate(args: argparse.Namespace) -> int:
 def _check_data(scenario: Any) -> None:
     """Draw one episode of every dataset the scenario names, offline: a missing folder or file is an error at its
     ``datasets.<role>`` now, not at the first reset of a run. Validate never downloads: a dataset with
-    ``download: true`` is not drawn."""
+    ``download: true`` is drawn only when the user has turned downloads off (POWERGRID_OFFLINE), as the run will
+    then find its files in the cache or fail."""
     import numpy as np
 
     from powergrid.builder import draw_episode
 
     config, before = scenario.config, os.environ.get("POWERGRID_OFFLINE")
+    offline = (before or "").strip().lower() in {"1", "true", "yes", "on"}  # as powergrid_datasets.cache.offline
     os.environ["POWERGRID_OFFLINE"] = "1"
     try:
         for role, spec in config.datasets.items():
-            if spec.params.get("download") is not True:
+            if offline or spec.params.get("download") is not True:
                 draw_episode(config, role, scenario.providers[role], np.random.default_rng(0))
     finally:
         if before is None:

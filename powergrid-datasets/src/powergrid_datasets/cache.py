@@ -15,8 +15,9 @@
   and a file deleted by another process while it is checked is only absent.
 - A folder that cannot be written to is reported before any request (a cached file there that verifies
   is still used).
-- ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error; a cached file
-  that cannot be verified is then reported and kept (never deleted without a download to replace it).
+- ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error (and nothing, not even the
+  cache folder or its lock file, is created); a cached file that cannot be verified is then reported and kept
+  (never deleted without a download to replace it).
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
   ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
   once keep each other's entries; a cached file is checked against its entry under the shared lock,
@@ -56,10 +57,15 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 
+def cache_path(subdir: str = "") -> Path:
+    """The cache folder, or its ``subdir`` (not created)."""
+    base = Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else Path(pooch.os_cache("powergrid"))
+    return base / subdir if subdir else base
+
+
 def cache_dir(subdir: str = "") -> Path:
     """The cache folder (created), or its ``subdir``."""
-    base = Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else Path(pooch.os_cache("powergrid"))
-    folder = base / subdir if subdir else base
+    folder = cache_path(subdir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -178,11 +184,14 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     """
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", fname) or set(fname) == {"."}:
         raise ValueError(f"cache file name {fname!r}: expected letters, digits, '-', '_' and '.' only")
-    folder = cache_dir(subdir)
+    folder = cache_path(subdir) if offline() else cache_dir(subdir)  # offline nothing is created, not even a lock
     target = folder / fname
     pinned = known_hash.split(":", 1)[-1].lower() if known_hash else None
-    with _manifest_lock(folder, shared=True):  # the file and its entry as one update left them
-        problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
+    if offline() and not target.is_file():
+        problem = ABSENT
+    else:
+        with _manifest_lock(folder, shared=True):  # the file and its entry as one update left them
+            problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
     if problem is None:
         return target
     suffix = f" {hint}" if hint else ""

@@ -325,7 +325,7 @@ def download_year(report: Report, year: int, *, market: str | None = None, url: 
         key = hashlib.sha256(q.encode()).hexdigest()[:12]  # names made safe can coincide ('A/B', 'A B'): the query tells
         fname = (f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}"
                  f"_{tag}_{key}.zip")
-        before = (cache.cache_dir("caiso") / fname).exists()
+        before = (cache.cache_path("caiso") / fname).exists()
         paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT, validate=validate_reply))
         if i < 11 and pause > 0 and not before:
             import time
