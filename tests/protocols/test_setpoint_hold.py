@@ -52,3 +52,17 @@ def test_the_cheapest_dg_rises_first_and_the_battery_keeps_its_rule_when_it_suff
     assert list(rule) == [0.0, 0.0, 0.0]
     np.testing.assert_allclose(held, [0.0, 0.25, 0.0], atol=1e-5)  # the cheap DG covers the 0.25 MW: nothing else
     assert imported < limit
+
+
+def test_a_committed_dg_its_rule_asks_off_is_started_to_hold_the_limit():
+    """With ``commitment: true`` the DG's own rule asks it off at a price below its cost (u = 0), so its range is
+    (0, 0) until asked on: hold_import asks it on and it rises as the uncommitted one does (before, it stayed off and
+    the battery alone discharged)."""
+    committed = {**DEAR, "params": {**DEAR["params"], "commitment": True}}
+    limit = _reading(committed, ESS) - 0.5
+    held, _ = _second_tick(_env(limit, True, committed, ESS))
+    plain, _ = _second_tick(_env(limit, True, DEAR, ESS))
+    rule, _ = _second_tick(_env(limit, False, committed, ESS))
+    assert rule[1] == 0.0  # its own rule: off
+    np.testing.assert_allclose(held, [plain[0], 1.0, plain[1]], rtol=1e-6)  # on, at the uncommitted DG's MW
+    assert held[0] == 0.3

@@ -126,6 +126,9 @@ class Setpoint(VerticalProtocol):
         lifts = self._meter is not None and params.hold_import
         self._lift_dgs = [i for i in self._movable if lifts and kind(parent.children[i]) == "DG"]
         self._lift_stores = batteries if lifts else []
+        # their on/off entries (a DG with commitment: true): hold_import asks such a DG on, which its rule may ask off
+        self._switch = {i: parent.children[i].device.actions.index("u") for i in self._lift_dgs
+                        if parent.children[i].device.params.commitment}
         self._loads: LoadGroup | None = None  # the loads behind the meter (attach)
 
     def attach(self, net: Any) -> None:
@@ -313,8 +316,10 @@ class Setpoint(VerticalProtocol):
         """With ``hold_import``: where the import predicted under ``parts`` (after :meth:`headroom`) exceeds
         ``import_limit − margin_mw`` (MW), raise the MW setpoints in ``parts`` (physical, changed in place) of the DGs,
         cheapest marginal cost first, then of the batteries (ESS: discharge), each up to its feasible maximum, just
-        enough. A DG rises first: it burns fuel, a battery spends energy it may need at a later peak. Causal: the last
-        reading and the limit. ``change``: :meth:`load_change_mw` (MW).
+        enough. A DG rises first: it burns fuel, a battery spends energy it may need at a later peak. A DG with
+        ``commitment`` that its rule asked off is asked on (and, when it can start, runs at least at its minimum
+        output). Causal: the last reading and the limit. ``plan``: the movable children's injections under ``parts``
+        (:meth:`plan`, as :meth:`headroom` left them), updated with them; ``change``: :meth:`load_change_mw` (MW).
         """
         children = self.parent.children
         excess = self.predicted(plan, ctx, change) - (self._meter.params.import_limit_mw - self.params.margin_mw)
@@ -322,9 +327,15 @@ class Setpoint(VerticalProtocol):
             return
         dgs = sorted(self._lift_dgs, key=lambda i: dg_marginal(children[i], plan[i]))
         for i in dgs + self._lift_stores:
-            p = min(plan[i] + excess, mw_range(children[i], parts[i])[1])
+            part = parts[i]
+            if i in self._switch and part[self._switch[i]] < 0.5:  # a committed DG asked off: ask it on
+                part = part.copy()
+                part[self._switch[i]] = 1.0
+            lo, hi = mw_range(children[i], part)
+            p = min(max(plan[i] + excess, lo), hi)  # a DG that starts runs at least at its minimum output
             if p > plan[i]:
                 excess -= p - plan[i]
+                parts[i] = part
                 self._move(parts, plan, i, p, ctx)
             if excess <= 0:
                 break
