@@ -52,7 +52,11 @@ def test_without_learned_agents_a_failed_flow_ends_the_episode_and_is_counted(tm
     config = tmp_path / "blackout.yaml"
     config.write_text(BLACKOUT_ON_RULES)
     assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 0
-    assert "1 non-converged power flow(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # r40 item 11: it said '1 episode(s) × 8 steps … 1 non-converged power flow(s)' (one step played; any failure)
+    summary = next(line for line in out.splitlines() if line.startswith("blackout: 1 episode(s)"))
+    assert ", 1 of 8 steps (one ended early), " in summary and summary.endswith(
+        "1 failed step(s): power flow diverged (1)"), out
     with (tmp_path / "out" / "blackout_trajectory.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["tick"], row["converged"]) for row in rows] == [("0", "False")]

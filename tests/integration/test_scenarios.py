@@ -101,7 +101,7 @@ def test_cli_runs_a_day_of_ieee34_3mg(tmp_path):
     out = subprocess.run([sys.executable, "-W", "error", "-m", "powergrid.cli", "run", str(IEEE34_3MG), "--episodes", "1",
                           "--policy", "rule", "--out", str(tmp_path)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    assert "1 episode(s) × 96 steps" in out.stdout and "0 non-converged" in out.stdout
+    assert "1 episode(s) × 96 steps" in out.stdout and "0 failed step(s)\n" in out.stdout
     for agent in ("mg1", "mg2", "mg3", "mg1_ess", "mg3_pcc"):
         assert any(line.startswith(agent + " ") for line in out.stdout.splitlines())
     rows = (tmp_path / "ieee34_3mg_trajectory.csv").read_text().splitlines()

@@ -151,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
-    steps, failures, started = 0, 0, time.perf_counter()
+    steps, started = 0, time.perf_counter()
+    failures: dict[str, int] = {}  # failed steps (env.failure: a diverged flow, a non-finite cost…) by reason
     # per device agent: its physics steps with a communication fault (state_dict()["comm_failures"] at the episode's
     # end, as HIL devices count them)
     comm_faults, physics_steps = dict.fromkeys((d.id for d in env.scenario.device_agents), 0), 0
@@ -175,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
                     if args.plot and episode == 0:
                         record.record(env, tick * env.config.tick_s / 3600.0, price)
                     converged = not env.failure  # (infos are empty without learned agents)
-                    failures += 0 if converged else 1
+                    if not converged:
+                        failures[env.failure] = failures.get(env.failure, 0) + 1
                     for agent_id, (cost, unsafe) in env.agent_costs().items():
                         totals[agent_id][0] += cost
                         totals[agent_id][1] += unsafe
@@ -197,8 +199,12 @@ def _run(args: argparse.Namespace) -> int:
     os.replace(partial, trajectory)
     elapsed = time.perf_counter() - started
     policy = args.policy if env.possible_agents else "internal"
-    print(f"{env.config.name}: {args.episodes} episode(s) × {env.max_ticks} steps, policy {policy}, "
-          f"solver {env.solver.name}, {steps / elapsed:.1f} steps/s, {failures} non-converged power flow(s)")
+    planned = args.episodes * env.max_ticks
+    played = f" × {env.max_ticks} steps" if steps == planned else f", {steps} of {planned} steps (one ended early)"
+    failed = f"{sum(failures.values())} failed step(s)" + (": " if failures else "") + \
+        "; ".join(f"{reason} ({n})" for reason, n in failures.items())
+    print(f"{env.config.name}: {args.episodes} episode(s){played}, policy {policy}, "
+          f"solver {env.solver.name}, {steps / elapsed:.1f} steps/s, {failed}")
     print(f"{'agent':<16}{'kind':<8}{'learned':<9}{'cost $':>12}{'safety':>10}{'reward':>12}")
     for agent_id in every:
         agent = env.scenario.agents[agent_id]
