@@ -34,15 +34,17 @@ def test_observation_replaces_nan_by_zero_then_clips_to_the_bounds() -> None:
 def test_box_action_read_clips_replaces_non_finite_entries_and_sums_the_distance() -> None:
     act = BoxAction(["p", "q"], [-2.0, -1.0], [3.0, 1.0], [0.5, 0.0])
     assert act.read([1.0, -0.25]) == ([1.0, -0.25], 0.0)
-    assert act.read(np.array([5.0, -4.0], np.float32)) == ([3.0, -1.0], 2.0 + 3.0)
+    assert act.read(np.array([5.0, -4.0], np.float32)) == ([3.0, -1.0], 2.0 + 2.0)  # q's move 3 capped at its range 2
     for bad in (math.nan, math.inf, -math.inf):  # the default, at the width of the range
         assert act.read([bad, 0.5]) == ([0.5, 0.5], 5.0)
     assert act.read(None) == ([0.5, 0.0], 0.0)
+    assert act.read([1e30, -0.25]) == ([3.0, -0.25], 5.0)  # a finite move counts at most the range, as NaN/inf do
+    assert act.read([-9.0, 2.5]) == ([-2.0, 1.0], 5.0 + 1.5)
 
 
 def test_box_rows_read_as_each_box_action_does() -> None:
     act = BoxAction(["p", "q"], [-2.0, -1.0], [3.0, 1.0], [0.5, 0.0])
-    a = np.array([[1.0, -0.25], [math.inf, 7.0], [-9.0, math.nan]])
+    a = np.array([[1.0, -0.25], [math.inf, 7.0], [-9.0, math.nan], [1e30, -0.5], [-12.0, 0.0]])
     values, distance = BoxRows([act] * len(a)).read(a)
     for row, v, d in zip(a, values, distance):
         assert (v.tolist(), float(d)) == act.read(row)

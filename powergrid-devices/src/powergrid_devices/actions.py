@@ -5,7 +5,8 @@ Two kinds of action:
 - :class:`BoxAction` — named continuous entries with bounds. A missing action
   (``None``) means the default; a NaN or infinite entry is replaced by its
   default and counts as the full range of that entry in the projection
-  distance; finite entries are clipped to the bounds.
+  distance; finite entries are clipped to the bounds, their move counted up to
+  that range (as :func:`powergrid.devices.clip_action`).
 - :class:`StepAction` — an integer position (shunt steps, transformer taps) as
   a ``Discrete`` space, or as a ``Box`` rounded to the nearest integer (the
   ``setpoint`` protocol and the ``random`` policy need Box spaces).
@@ -65,7 +66,7 @@ class BoxAction:
             elif math.isfinite(x):
                 c = lo if x < lo else hi
                 clipped.append(c)
-                distance += abs(c - x)
+                distance += min(abs(c - x), hi - lo)
             else:
                 clipped.append(default)
                 distance += hi - lo
@@ -94,11 +95,11 @@ class BoxRows:
         values = np.minimum(np.maximum(a, self.low), self.high)
         distance = np.abs(values - a)  # inf or NaN where a is not finite
         rows = distance[:, 0] if distance.shape[1] == 1 else distance.sum(axis=1)
-        if math.isfinite(rows.dot(self.ones)):  # every entry finite: their sum by a dot product, ≈ 0.45 µs cheaper than
-            return values, rows                 # rows.sum() or isfinite(a).all() (an overflow goes the general way)
+        if rows.dot(self.ones) == 0.0:  # every entry inside its bounds (a NaN fails the test): ≈ 0.45 µs cheaper than
+            return values, rows          # rows.any() or isfinite(a).all()
         finite = np.isfinite(a)
         values = np.where(finite, values, self.default)
-        return values, np.where(finite, np.abs(values - a), self.width).sum(axis=1)
+        return values, np.where(finite, np.minimum(np.abs(values - a), self.width), self.width).sum(axis=1)
 
 
 class StepAction:
