@@ -50,8 +50,11 @@ class Scenario:
     solver: PowerFlowSolver
     providers: dict[str, ProfileProvider]
     loads: LoadModel
-    #: the device agents whose store is valued at the episode's end (:func:`valued_stores`)
+    #: the device agents whose store is valued at the episode's end (:func:`store_payers`)
     valued_stores: frozenset[str] = frozenset()
+    #: each valued store's payer: the billing meter whose bill holds the energy that fills it, and whose reward the
+    #: store's credit goes to (:func:`store_payers`)
+    store_payers: dict[str, str] = attrs.Factory(dict)
 
 
 def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig, base: type | None = None) -> Any:
@@ -192,7 +195,10 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     check_impedances(net, config)
     device_agents = [agents[a.id] for a in config.agents if a.kind == "device"]
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
-    valued = valued_stores(net, config, device_agents)
+    payers = bus_payers(net, device_agents)
+    stores = store_payers(config, device_agents, payers)
+    valued = frozenset(stores)
+    _warn_unbilled_learners(config, agents, payers)
     loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     first_row = len(net.sgen)
     for i, d in enumerate(device_agents):
@@ -250,31 +256,64 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
     return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers, loads,
-                    valued)
+                    valued, stores)
 
 
-def valued_stores(net: Any, config: EnvConfig, device_agents: list[DeviceAgent]) -> frozenset[str]:
-    """The device agents with a store (:meth:`Device.stored_mwh` not None, asked once, the devices attached) whose
-    energy ``reward.storage_value: mean_price`` values: those at a bus a billing device (:attr:`Device.bills_energy`)
-    meters (:meth:`Device.billed_buses`). What the others hold is worth 0 $/MWh: one UserWarning names them at
-    reward.storage_value."""
-    if config.reward.storage_value != "mean_price":
-        return frozenset()
-    stores = [d for d in device_agents if d.device.stored_mwh() is not None]
-    if not stores:
-        return frozenset()
-    billed: set[int] = set()
+def bus_payers(net: Any, device_agents: list[DeviceAgent]) -> dict[int, DeviceAgent]:
+    """Each billed bus row's meter: the device agent whose device bills the energy drawn there
+    (:attr:`Device.bills_energy`, :meth:`Device.billed_buses`, asked once); where meters nest, the innermost (the one
+    billing the fewest buses; the first in the config of equals). Unbilled buses are absent."""
+    payer: dict[int, tuple[int, DeviceAgent]] = {}
     for d in device_agents:
         if type(d.device).bills_energy:
             buses = d.device.billed_buses(net)
-            billed.update(range(len(net.bus)) if buses is None else (int(b) for b in buses))
-    free = [d.id for d in stores if d.bus not in billed]
+            rows = range(len(net.bus)) if buses is None else [int(b) for b in buses]
+            for b in rows:
+                if b not in payer or len(rows) < payer[b][0]:
+                    payer[b] = (len(rows), d)
+    return {b: d for b, (_, d) in payer.items()}
+
+
+def store_payers(config: EnvConfig, device_agents: list[DeviceAgent], payers: Mapping[int, DeviceAgent]
+                 ) -> dict[str, str]:
+    """``{store: meter}``: the device agents with a store (:meth:`Device.stored_mwh` not None, asked once, the devices
+    attached) whose energy ``reward.storage_value: mean_price`` values, each with the meter that bills its bus
+    (:func:`bus_payers`). A stored MWh is credited to whoever pays for the energy that filled it: the meter's reward
+    holds the credit, not the store's. What a store behind no meter holds is worth 0 $/MWh: one UserWarning names them
+    at reward.storage_value."""
+    if config.reward.storage_value != "mean_price":
+        return {}
+    stores = [d for d in device_agents if d.device.stored_mwh() is not None]
+    free = [d.id for d in stores if d.bus not in payers]
     if free:
         warnings.warn(str(config.source.error("reward.storage_value", (
             f"mean_price: the stores ({', '.join(free)}) are behind no device that bills grid energy (no "
             "GridConnection meters their bus), so what they hold at the episode's end (Device.stored_mwh) is valued "
             "at 0 $/MWh, as under 'none' (set it to none to say so)"))), UserWarning, stacklevel=3)
-    return frozenset(d.id for d in stores if d.bus in billed)
+    return {d.id: payers[d.bus].id for d in stores if d.bus in payers}
+
+
+def _warn_unbilled_learners(config: EnvConfig, agents: Mapping[str, Agent], payers: Mapping[int, DeviceAgent]) -> None:
+    """One UserWarning at the first such agent's policy naming the learned agents whose devices' energy a meter
+    outside their subtree bills (:func:`bus_payers`): that bill, and the store credit that goes with it, are in the
+    meter's reward, so theirs sees no energy price."""
+    found = []
+    for a in config.agents:
+        if a.policy != LEARNED:
+            continue
+        own = agents[a.id].devices()
+        ids = {d.id for d in own}
+        meters = sorted({payers[d.bus].id for d in own if d.bus in payers and not type(d.device).bills_energy} - ids)
+        if meters:
+            found.append((a, meters))
+    if found:
+        named = ", ".join(f"{a.id!r} (billed by {', '.join(map(repr, m))})" for a, m in found)
+        they, their = ("agents", "their") if len(found) > 1 else ("agent", "its")
+        warnings.warn(str(config.source.error(f"{found[0][0].path}.policy", (
+            f"the learned {they} {named}: the energy {their} devices draw or deliver is billed by a meter outside "
+            f"{their} subtree, so {their} reward sees no energy price (nor the end-of-episode store credit, which goes "
+            "to the meter's reward): put the meter and the devices under one learned grid agent"))), UserWarning,
+            stacklevel=3)
 
 
 def check_energised(net: Any, config: EnvConfig) -> None:

@@ -215,6 +215,21 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._stores = [i for i, d in enumerate(devices) if d.id in s.valued_stores]
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
+        # a store's credit is its payer's (Scenario.store_payers: the meter billing the energy that filled it). The
+        # grid agents sum it on the store's row (_account), so one over the store and its meter sums as before; it
+        # is then moved (_move_store_credit): taken from those over the store only, given to those over the meter
+        # only (a device agent's own row never holds it: the meter's agent is given it, the store's keeps its own)
+        pairs = [(devices[i].id, s.store_payers[devices[i].id]) for i in self._stores]
+        moves = []  # (agent position, store, ±1): +1 takes the credit back, −1 gives it
+        for aid, agent in s.agents.items():
+            ids = {d.id for d in self._devices_of[aid]}
+            summed = ids if isinstance(agent, GridAgent) else set()  # the stores' rows its sum holds credited
+            for k, (store, payer) in enumerate(pairs):
+                if sign := float(store in summed) - float(payer in ids):
+                    moves.append((self._agent_pos[aid], k, sign))
+        self._credit_at = np.array([m[0] for m in moves], np.int64)
+        self._credit_of = np.array([m[1] for m in moves], np.int64)
+        self._credit_sign = np.array([m[2] for m in moves], np.float64)
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
         # grid agents: their devices and zone buses as flat index arrays with a group id each
         def groups(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -580,7 +595,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def _holds_store(self, agent: Agent) -> bool:
         """Whether a store the reward values at the episode's end (``Scenario.valued_stores``) is among ``agent``'s
-        devices: its reward then counts ``ctx.store_price`` per MWh stored, and a learned agent there observes it."""
+        devices: a learned agent there observes ``ctx.store_price``, which its reward counts per MWh stored when it
+        also holds the store's meter (``Scenario.store_payers``)."""
         return any(d.id in self.scenario.valued_stores for d in agent.devices())
 
     @staticmethod
@@ -864,8 +880,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             terminate = rw.on_divergence == "terminate"
             if terminate and not stores_settled and self._stores:  # a non-finite cost ends the episode here
                 term = np.zeros((self._n_dev, 4))
-                term[self._stores, 0] = self._store_change()
-                self._cost_safe -= self._by_agent(term.ravel())
+                term[self._stores, 0] = change = self._store_change()
+                self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
+                self._move_store_credit(self._cost_safe[0], change)
                 rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             cost, safe = self._cost_safe[:, self._learned_pos].tolist()
@@ -1184,13 +1201,23 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
         return (stored - self._stored0) * self.ctx.store_price
 
-    def _by_agent(self, values: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
+    def _move_store_credit(self, cost: np.ndarray, change: np.ndarray) -> None:
+        """Give each store's credit ``change`` ($, :meth:`_store_change`) to the agents over its payer (the meter
+        billing the energy that filled it, ``Scenario.store_payers``), into the agents' ``cost`` row: the grid agents'
+        sums hold it on the store's row, so it is taken from those over the store only, given to those over the meter
+        only and to the meter's own agent."""
+        np.add.at(cost, self._credit_at, self._credit_sign * change[self._credit_of])
+
+    def _by_agent(self, values: np.ndarray, violation: np.ndarray | None = None,
+                  grid_values: np.ndarray | None = None) -> np.ndarray:
         """The ``(2, agents)`` cost and safety of device rows ``values`` (flat, device after device: cost, safety,
-        projection, p): each device agent's own, each grid agent's sums over its devices plus its ``violation``."""
+        projection, p): each device agent's own, each grid agent's sums over its devices (of ``grid_values`` when
+        given: the rows with the stores' credits) plus its ``violation``."""
         cost_safe = np.zeros((2, len(self._agent_ids)))
         cost_safe.put(self._dev_cost_at, values[self._dev_cost_from])
         if n_grid := self._n_grid:  # bins 0..n-1 cost, n..2n-1 safety
-            grid = np.bincount(self._grid_dev_gid2, values[self._grid_dev_from], 2 * n_grid)
+            summed = values if grid_values is None else grid_values
+            grid = np.bincount(self._grid_dev_gid2, summed[self._grid_dev_from], 2 * n_grid)
             if violation is not None:
                 grid[n_grid:] += violation
             cost_safe.put(self._grid_cost_at, grid)
@@ -1211,10 +1238,15 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 violation += np.bincount(self._grid_line_gid, over, n_grid)
         if self._n_dev:
             dev = self._groups.costs()
-            if self._stores and last:
-                dev[self._stores, 0] -= self._store_change()
             self._proj, self._dev_p = dev[:, 2], dev[:, 3]
-            cost_safe = self._by_agent(dev.ravel(), violation)
+            if self._stores and last:  # the grid agents sum the stores' credits on the stores' rows, then moved
+                change = self._store_change()
+                credited = dev.copy()
+                credited[self._stores, 0] -= change
+                cost_safe = self._by_agent(dev.ravel(), violation, credited.ravel())
+                self._move_store_credit(cost_safe[0], change)
+            else:
+                cost_safe = self._by_agent(dev.ravel(), violation)
         else:  # no devices, so no grid agents (each has a device under it)
             self._proj = np.zeros(0)
             cost_safe = np.zeros((2, len(self._agent_ids)))
