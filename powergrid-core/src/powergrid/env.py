@@ -118,6 +118,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     def __init__(self, config: EnvConfig, *, registry: Registry | None = None, solver: str | None = None,
                  render_mode: str | None = None) -> None:
+        if not isinstance(config, EnvConfig):
+            raise TypeError(f"MultiAgentPowerGridEnv(config): expected an EnvConfig, got {type(config).__name__}; build "
+                            f"from a YAML path or a mapping with MultiAgentPowerGridEnv.from_config(...)")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
