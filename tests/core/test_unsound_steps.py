@@ -123,3 +123,25 @@ def test_a_store_credited_at_a_nan_step_is_not_paid(devices):
     assert taken == -11.0 and infos["tank"]["cost"] < 0  # a credit
     penalty = 10.0 * 14  # divergence_penalty (10 $/h) for each of the 14 one-hour steps lost, the failed one included
     assert rewards["tank"] == -1.0 - penalty
+
+
+@pytest.mark.parametrize("learned", [False, True], ids=["no_learned_agent", "beside_a_learned_one"])
+def test_a_nan_cost_of_a_device_that_no_learned_agent_is_above_ends_the_episode(devices, learned):
+    """r40 F3: only the learned agents' rewards were tested, so a rule-driven device's NaN cost played on to the
+    last tick ('0 non-converged' in `powergrid run`, nan in its table and CSV with converged True)."""
+    agents = [{"id": "f", "type": "Faulty", "bus": 9}, {"id": "meter", "type": "Meter", "bus": 0}]
+    if learned:
+        agents.append({"id": "tank", "type": "Tank", "bus": 5, "policy": "learned"})
+    env = MultiAgentPowerGridEnv.from_config({"name": "unlearned", "network": {"type": "case33bw"},
+                                              "time": {"step_minutes": 60, "steps_per_episode": 24}, "agents": agents})
+    env.reset(seed=0)
+    env.scenario.agents["f"].device.nan_at = 5
+    failures = []
+    while not env.ended:
+        infos = env.step({"tank": np.zeros(1, np.float32)} if learned else {})[4]
+        failures.append(env.failure)
+        costs = env.agent_costs()
+        assert all(np.isfinite(c) and np.isfinite(s) for c, s in costs.values()), costs  # no NaN reaches an output
+    assert failures == [""] * 5 + ["non-finite cost or safety of 'f'"]
+    if learned:
+        assert infos["tank"]["failure"] == "non-finite cost or safety of 'f'" and infos["tank"]["penalty"] > 0

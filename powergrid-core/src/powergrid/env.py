@@ -867,7 +867,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         cw, sw = rw.cost_weight, self._safety_w
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
-        if sound and not all(map(math.isfinite, rewards)):
+        if sound and not np.isfinite(self._cost_safe).all():  # every agent's, learned or not (r40 F3)
             bad = [self._agent_ids[i] for i in np.flatnonzero(~np.isfinite(self._cost_safe).all(axis=0))]
             sound, self._failure = False, f"non-finite cost or safety of {', '.join(map(repr, bad))}"
         elif not sound:
