@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
@@ -18,3 +23,52 @@ def test_a_mapping_given_to_the_constructor_points_to_from_config():
                                         r"from a YAML path or a mapping with MultiAgentPowerGridEnv\.from_config"):
         MultiAgentPowerGridEnv(SCENARIO)
 
+
+
+PICKLER = """
+    import pickle, sys
+    import powergrid
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    powergrid.load_plugins(sys.argv[1])
+    env = MultiAgentPowerGridEnv.from_config({"name": "local", "network": {"type": "case33bw"},
+                                              "time": {"step_minutes": 60, "steps_per_episode": 2},
+                                              "agents": [{"id": "w", "type": "Wheel", "bus": 5, "policy": "learned"}]})
+    env.reset(seed=0)
+    open(sys.argv[2], "wb").write(pickle.dumps(env))
+"""
+
+WHEEL = """
+    import powergrid
+    from powergrid.devices import Device, box
+
+    @powergrid.register_device("Wheel")
+    class Wheel(Device):
+        \"\"\"0.01 MW out; the action is unused.\"\"\"
+        def __init__(self, params, dt_h):
+            super().__init__(params, dt_h)
+            self.action_space = box(0.0, 1.0)
+
+        def step(self, action, ctx):
+            self.p_mw = 0.01
+"""
+
+
+def test_unpickling_without_the_local_plugin_names_its_module_folder_and_the_variable(tmp_path):
+    # r40 F6: a bare "ModuleNotFoundError: No module named 'powergrid_local_wheel'"
+    folder = tmp_path / "my_devices"
+    folder.mkdir()
+    (folder / "wheel.py").write_text(textwrap.dedent(WHEEL))
+    blob = tmp_path / "env.pkl"
+    clean = {k: v for k, v in os.environ.items() if k not in ("POWERGRID_PLUGIN_PATH", "_POWERGRID_PLUGIN_PATH_ADDED")}
+    subprocess.run([sys.executable, "-c", textwrap.dedent(PICKLER), str(folder), str(blob)], env=clean, check=True,
+                   timeout=300)
+    load = f"import pickle; pickle.loads(open({str(blob)!r}, 'rb').read())"
+    done = subprocess.run([sys.executable, "-c", load], env=clean, capture_output=True, text=True, timeout=300)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f"powergrid.errors.PluginLoadError: cannot unpickle: the local plugin module powergrid_local_wheel "
+                    f"(a file of {folder}) is not loaded in this process; set POWERGRID_PLUGIN_PATH to {folder} before "
+                    f"it starts, or call powergrid.load_plugins on it before unpickling"), done.stderr
+    done = subprocess.run([sys.executable, "-c", load], env={**clean, "POWERGRID_PLUGIN_PATH": str(folder)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

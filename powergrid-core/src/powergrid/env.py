@@ -1433,11 +1433,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """
         self.solver.net  # noqa: B018 (reading it writes the solver's tap positions into the net before it is pickled)
         state = {**self.__dict__, "_figure": None}
-        return {"state": pickle.dumps(state, protocol=4)}
+        return {"state": pickle.dumps(state, protocol=4), "local_plugins": plugins.local_plugin_folders()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        plugins.load_plugin_path()  # a spawned worker imports the local plugins the pickled devices may come from
-        self.__dict__.update(pickle.loads(state["state"]))
+        # a spawned worker imports the local plugins the pickled devices may come from (POWERGRID_PLUGIN_PATH)
+        self.__dict__.update(plugins.unpickle(state["state"], state["local_plugins"]))
         self._freeze_schedule()  # arrays come back writeable from a pickle
 
     def state(self) -> np.ndarray:

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import pickle
 import sys
 import warnings
 from collections.abc import Callable, Iterable
@@ -267,6 +268,7 @@ class _LocalPlugins:
 
 _LOCAL = _LocalPlugins()
 _LOCAL_MODULES: list[tuple[Any, str]] = []
+_LOCAL_FOLDERS: dict[str, str] = {}  # module name of every local plugin file loaded here -> its folder (absolute)
 _CACHE: dict[str, Registry] = {}
 
 
@@ -488,6 +490,29 @@ def load_plugin_path() -> None:
                                       f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
 
 
+def local_plugin_folders() -> dict[str, str]:
+    """The folder (absolute) of every local plugin module loaded in this process, by module name."""
+    return dict(_LOCAL_FOLDERS)
+
+
+def unpickle(blob: bytes, folders: dict[str, str]) -> Any:
+    """``pickle.loads(blob)`` after :func:`load_plugin_path`. A local plugin module this process has not loaded is
+    one :class:`PluginLoadError` naming the module, its folder (``folders``: the pickling process's
+    :func:`local_plugin_folders`) and ``POWERGRID_PLUGIN_PATH`` (was a bare ModuleNotFoundError)."""
+    load_plugin_path()
+    try:
+        return pickle.loads(blob)
+    except ModuleNotFoundError as exc:
+        name = exc.name or ""
+        if not name.startswith("powergrid_local_"):  # the name load_plugins gives a local plugin file
+            raise
+        folder = folders.get(name)
+        where, to = (f" (a file of {folder})", folder) if folder else ("", "the folder of its .py file")
+        raise PluginLoadError(f"cannot unpickle: the local plugin module {name}{where} is not loaded in this "
+                              f"process; set POWERGRID_PLUGIN_PATH to {to} before it starts, or call "
+                              f"powergrid.load_plugins on it before unpickling") from None
+
+
 _ADDED_FOLDERS: set[str] = set()
 _ADDED_VARIABLE = "_POWERGRID_PLUGIN_PATH_ADDED"  # the folders load_plugins put in the variable, for child processes
 
@@ -538,6 +563,7 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
             raise PluginLoadError(f"local plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
         if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
             _LOCAL_MODULES.append((module, f"local:{path}"))
+        _LOCAL_FOLDERS[module_name] = str(folder.resolve())
         loaded.append(module_name)
         imported = True
     _add_to_plugin_path(str(folder.resolve()))  # once every file loaded: a worker would fail on a broken one
