@@ -41,8 +41,15 @@ DEVICES = """
 
     @powergrid.register_device("Meter")
     class Meter(Device):
-        \"\"\"Bills the grid energy (declared only): the stores' energy is then worth the mean price at the end.\"\"\"
+        \"\"\"Bills the grid energy at its own bus (declared only): a store's energy there is then worth the mean
+        price at the end, credited to the meter's agents.\"\"\"
         bills_energy = True
+
+        def attach(self, net, bus):
+            self.bus = bus
+
+        def billed_buses(self, net):
+            return np.array([self.bus])
 
         def step(self, action, ctx):
             pass
@@ -69,24 +76,28 @@ def devices(tmp_path_factory):
 
 
 def _episode(tank_mw: float, nan_at: int = -1, fail_at: int = -1) -> tuple[MultiAgentPowerGridEnv, list, float]:
-    """24 one-hour steps of a learned Tank, a learned grid agent over a rule-driven Tank (1 MW out) and a learned
-    Faulty; its cost is NaN at ``nan_at``, or the flow fails at ``fail_at``. Returns the env, every step's
+    """24 one-hour steps of a learned Tank under a learned grid agent with the meter billing its bus (so that agent's
+    reward holds the Tank's credit), a learned grid agent over a rule-driven Tank (1 MW out) and its meter, and a
+    learned Faulty; its cost is NaN at ``nan_at``, or the flow fails at ``fail_at``. Returns the env, every step's
     (rewards, infos), and the MWh the learned Tank delivered."""
     config = {"name": "unsound", "network": {"type": "case33bw"}, "spaces": {"action": "physical"},
               "time": {"step_minutes": 60, "steps_per_episode": 24},
               "reward": {"storage_value": "mean_price", "divergence_penalty": 10.0},
-              "agents": [{"id": "tank", "type": "Tank", "bus": 5, "policy": "learned"},
-                         {"id": "mg", "kind": "grid", "policy": "learned", "children": ["t2"]},
+              "agents": [{"id": "site", "kind": "grid", "policy": "learned", "children": ["tank", "meter"]},
+                         {"id": "tank", "type": "Tank", "bus": 5, "policy": "learned"},
+                         {"id": "meter", "type": "Meter", "bus": 5},
+                         {"id": "mg", "kind": "grid", "policy": "learned", "children": ["t2", "meter2"]},
                          {"id": "t2", "type": "Tank", "bus": 12, "policy": "rule"},
-                         {"id": "f", "type": "Faulty", "bus": 9, "policy": "learned"},
-                         {"id": "meter", "type": "Meter", "bus": 0}]}
+                         {"id": "meter2", "type": "Meter", "bus": 12},
+                         {"id": "f", "type": "Faulty", "bus": 9, "policy": "learned"}]}
     env = MultiAgentPowerGridEnv.from_config(config)
     env.reset(seed=0)
     env.scenario.agents["f"].device.nan_at = nan_at
     solve, steps = env._solve, []
     env._solve = lambda tick: PowerFlowResult.failed(*env.tap_control.solver.shape) if tick == fail_at else solve(tick)
     while env.agents:
-        _, rewards, _, _, infos = env.step({"tank": np.array([tank_mw]), "mg": np.zeros(0), "f": np.zeros(1)})
+        _, rewards, _, _, infos = env.step({"tank": np.array([tank_mw]), "site": np.zeros(0), "mg": np.zeros(0),
+                                            "f": np.zeros(1)})
         steps.append((rewards, infos))
     return env, steps, 30.0 - env.scenario.agents["tank"].device.mwh
 
@@ -102,11 +113,12 @@ def test_a_nan_cost_that_ends_the_episode_settles_the_stores_once_like_a_failed_
     assert by_flow[-1][1]["tank"]["failure"] == "power flow diverged"
     price = float(np.mean(env.ctx.profiles["price"]))
     t2_taken = 30.0 - env.scenario.agents["t2"].device.mwh
-    # hand-computed: the last step's 1 MWh of wear plus every MWh taken at the mean price
-    assert by_nan[-1][1]["tank"]["cost"] == pytest.approx(1.0 + taken * price, rel=1e-12)
+    # hand-computed: the last step's 1 MWh of wear plus every MWh taken at the mean price (the meters' agents')
+    assert by_nan[-1][1]["site"]["cost"] == pytest.approx(1.0 + taken * price, rel=1e-12)
     assert by_nan[-1][1]["mg"]["cost"] == pytest.approx(1.0 + t2_taken * price, rel=1e-12)
+    assert by_nan[-1][1]["tank"]["cost"] == 1.0  # its own row: the wear, the credit is its meter's
     assert taken == at + 1 and taken * price > 10 * 10.0  # more than the penalty of 10 $ for each hour lost
-    for agent in ("tank", "mg"):
+    for agent in ("site", "tank", "mg"):
         (r_nan, i_nan), (r_flow, i_flow) = by_nan[-1], by_flow[-1]
         assert r_nan[agent] == pytest.approx(r_flow[agent], rel=1e-12)
         assert i_nan[agent]["cost"] == pytest.approx(i_flow[agent]["cost"], rel=1e-12)
@@ -116,13 +128,13 @@ def test_a_nan_cost_that_ends_the_episode_settles_the_stores_once_like_a_failed_
 
 
 def test_a_store_credited_at_a_nan_step_is_not_paid(devices):
-    """The charging Tank's credit (energy stored at the mean price) is capped by the failed step's floor, the worst
-    sound step (1 $ of wear), as at a failed flow: the step is never paid."""
+    """The charging Tank's credit (energy stored at the mean price, its meter's agent's) is capped by the failed
+    step's floor, the worst sound step (1 $ of wear), as at a failed flow: the step is never paid."""
     _, steps, taken = _episode(-1.0, nan_at=10)
     rewards, infos = steps[-1]
-    assert taken == -11.0 and infos["tank"]["cost"] < 0  # a credit
+    assert taken == -11.0 and infos["site"]["cost"] < 0  # a credit
     penalty = 10.0 * 14  # divergence_penalty (10 $/h) for each of the 14 one-hour steps lost, the failed one included
-    assert rewards["tank"] == -1.0 - penalty
+    assert rewards["site"] == -1.0 - penalty
 
 
 @pytest.mark.parametrize("learned", [False, True], ids=["no_learned_agent", "beside_a_learned_one"])

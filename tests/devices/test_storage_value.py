@@ -26,14 +26,18 @@ def _battery(storage_value: str, ess: dict, steps: int = 8, billed: bool = True,
     }
 
 
-def _episode(storage_value: str, ess: dict, p_mw: float, element: str = "ext_grid") -> tuple[list[float], MultiAgentPowerGridEnv]:
+def _episode(storage_value: str, ess: dict, p_mw: float, element: str = "ext_grid"
+             ) -> tuple[list[float], list[float], MultiAgentPowerGridEnv]:
+    """The battery's cost and the meter's ($) at each step: the meter's bill holds the energy the battery moved, so
+    its cost holds the store's credit at the end (Scenario.store_payers)."""
     env = MultiAgentPowerGridEnv.from_config(_battery(storage_value, ess, element=element))
     env.reset(seed=3)
-    costs = []
+    bat, pcc = [], []
     while env.agents:
         *_, infos = env.step({"bat": np.array([p_mw])})
-        costs.append(infos["bat"]["cost"])
-    return costs, env
+        bat.append(infos["bat"]["cost"])
+        pcc.append(env.agent_costs()["pcc"][0])
+    return bat, pcc, env
 
 
 @pytest.mark.parametrize(("p_mw", "element"), [(0.5, "ext_grid"), (-0.5, "ext_grid"), (-0.5, "line")])
@@ -41,20 +45,22 @@ def test_the_last_step_pays_back_the_energy_taken_at_the_episodes_mean_price(p_m
     """Discharging at 0.5 MW for 2 h empties the battery to soc_min: (0.5 − 0.1)·2 MWh·η_d = 0.76 MWh delivered;
     charging fills it to soc_max, (0.9 − 0.5)·2·η_d = 0.76 MWh more to deliver. The last step's cost changes by
     ∓0.76 MWh × the episode's mean price; every other step is unchanged. Metered at the slack's ext_grid or at the
-    feeder's first line (0 → 1), behind which bus 5 lies."""
+    feeder's first line (0 → 1), behind which bus 5 lies. The change is the meter's, which bills that energy; the
+    battery's own cost is its degradation either way."""
     ess = {"degradation_cost": 5.0}
-    valued, env = _episode("mean_price", ess, p_mw, element)
-    plain, _ = _episode("none", ess, p_mw, element)
+    bat, valued, env = _episode("mean_price", ess, p_mw, element)
+    bat_plain, plain, _ = _episode("none", ess, p_mw, element)
     mean_price = float(np.mean(env.ctx.profiles["price"]))
     delivered = 0.4 * 2.0 * 0.95 * np.sign(p_mw)  # MWh of E·η_d the episode took out of the store
     assert valued[:-1] == plain[:-1]
     assert valued[-1] - plain[-1] == pytest.approx(delivered * mean_price, rel=1e-12)
-    assert sum(plain) > 0  # the degradation cost of the steps that moved energy
+    assert bat == bat_plain and sum(bat) > 0  # the degradation cost of the steps that moved energy
 
 
 def test_an_idle_battery_is_charged_nothing_at_the_end():
-    valued, _ = _episode("mean_price", {}, 0.0)
-    assert valued == [0.0] * 8
+    bat, valued, _ = _episode("mean_price", {}, 0.0)
+    _, plain, _ = _episode("none", {}, 0.0)
+    assert bat == [0.0] * 8 and valued == plain
 
 
 def test_a_divergence_that_ends_the_episode_early_still_pays_back_the_energy_taken():
@@ -73,8 +79,8 @@ def test_a_divergence_that_ends_the_episode_early_still_pays_back_the_energy_tak
     env._solve = lambda tick: PowerFlowResult.failed(*env.tap_control.solver.shape) if len(steps) == 22 else solve(tick)
     stored0 = env.scenario.agents["bat"].device.stored_mwh()
     while env.agents:
-        *_, infos = env.step({"bat": np.array([2.0])})
-        steps.append(infos["bat"]["cost"])
+        env.step({"bat": np.array([2.0])})
+        steps.append(env.agent_costs()["pcc"][0])  # the meter's: its bill holds the energy taken
     taken = stored0 - env.scenario.agents["bat"].device.stored_mwh()
     assert len(steps) == 23 and taken > 10.0
     assert steps[-1] >= taken * float(np.mean(env.ctx.profiles["price"])) - 1e-6
