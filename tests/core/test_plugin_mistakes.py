@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 
 import powergrid
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
 
 HEADER = """\
 import numpy as np
@@ -200,8 +204,10 @@ def test_kernel_columns_short_and_long_by_the_same_count_are_an_error(tmp_path, 
 
 
 @pytest.mark.parametrize(("name", "values", "error"), [
-    ("NanPrice", "np.where(np.arange(n_steps) == 3, np.nan, 40.0)", r"nan at step 3 \(of 8; 1 non-finite value\(s\)\)"),
-    ("ShortPrice", "np.full(n_steps - 1, 40.0)", r"shape \(7,\) for an episode of 8 steps \(expected 8 values\)"),
+    ("NanPrice", "np.where(np.arange(n_steps) == 3, np.nan, 40.0)",
+     r"nan at step 3 of the price profile \(of 8; 1 non-finite value\(s\)\); expected finite values"),
+    ("ShortPrice", "np.full(n_steps - 1, 40.0)",
+     r"shape \(7,\) for the price profile of an episode of 8 steps; expected 8 values"),
 ])
 def test_a_dataset_episode_with_a_gap_is_an_error_at_reset(tmp_path, monkeypatch, name, values, error):
     # a NaN price at one tick was scored as a blackout of the agents: 'non-finite cost or safety', reward -20764 and
@@ -220,8 +226,33 @@ def test_a_dataset_episode_with_a_gap_is_an_error_at_reset(tmp_path, monkeypatch
     config = {**one_device("ConstantPower", policy="learned"), "datasets": {"price": name.lower()}}
     config["time"] = {"step_minutes": 15, "steps_per_episode": 8}
     env = MultiAgentPowerGridEnv.from_config(config)
-    with pytest.raises(ValueError, match=rf"^datasets\.price: provider {name} returned " + error):
+    with pytest.raises(ConfigError, match=rf"^<config> datasets\.price: provider {name} returned " + error):
         env.reset(seed=0)
+
+
+def test_validate_and_run_report_a_dataset_episode_with_a_nan_at_its_file_and_line(tmp_path):
+    # r40 F4: validate said ok (it never checked the episode); run ended with 'ValueError: datasets.price: …',
+    # naming no file or line
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "holey_price.py").write_text(HEADER + textwrap.dedent("""
+        from powergrid.profiles import ProfileProvider
+
+        @powergrid.register_dataset("holey")
+        class Holey(ProfileProvider):
+            def episode(self, n_steps, step_minutes, rng):
+                return np.where(np.arange(n_steps) == 2, np.nan, 40.0)
+    """))
+    config = tmp_path / "holey.yaml"
+    config.write_text("name: holey\nnetwork: {type: case33bw}\ntime: {step_minutes: 15, steps_per_episode: 4}\n"
+                      "agents:\n  - {id: x, type: PV, bus: 5}\ndatasets:\n  price: {provider: holey}\n")
+    env = {**os.environ, "POWERGRID_PLUGIN_PATH": str(folder)}
+    expected = (f"powergrid: error: {config}:7 datasets.price: provider Holey returned nan at step 2 of the price "
+                f"profile (of 4; 1 non-finite value(s)); expected finite values: fix or fill the data")
+    for command in (["validate", str(config)], ["run", str(config), "--out", str(tmp_path / "out")]):
+        done = subprocess.run([sys.executable, "-m", "powergrid.cli", *command], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2 and done.stderr.splitlines() == [expected], (command, done.stderr)
 
 
 def test_a_policy_action_of_the_wrong_size_names_the_policy_and_its_agent(tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry, origin
 from powergrid.policies import Policy
-from powergrid.profiles import FallbackProvider, ProfileProvider, daily_value
+from powergrid.profiles import FallbackProvider, ProfileProvider, check_episode, daily_value
 from powergrid.protocols import HorizontalProtocol, VerticalProtocol
 from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowSolver
@@ -413,10 +413,13 @@ def _depth(agent: Agent) -> int:
 
 
 def draw_episode(config: EnvConfig, role: str, provider: ProfileProvider, rng: np.random.Generator) -> np.ndarray:
-    """One episode of the ``role`` profile from ``provider``; its failure to give one (no data, a file gone or
-    unreadable) is a ConfigError at ``datasets.<role>`` with the file and line."""
+    """One episode of the ``role`` profile from ``provider``, checked (:func:`~powergrid.profiles.check_episode`); its
+    failure to give one (no data, a file gone or unreadable, a NaN or too few values) is a ConfigError at
+    ``datasets.<role>`` with the file and line."""
     try:
-        return provider.episode(config.time.steps_per_episode, config.time.step_minutes, rng)
+        values = provider.episode(config.time.steps_per_episode, config.time.step_minutes, rng)
+        check_episode(role, provider, values, config.time.steps_per_episode)
+        return values
     except ConfigError:
         raise
     except (ValueError, OSError) as exc:

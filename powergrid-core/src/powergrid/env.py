@@ -68,7 +68,6 @@ from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError, PluginError, plugin_failure
 from powergrid.loads import episode_start
 from powergrid.plugins import Registry, origin
-from powergrid.profiles import check_episode
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
 from powergrid.solvers.base import Injections, PowerFlowResult
@@ -728,9 +727,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         profile_seed = int(profile_rng.integers(2**63))
         self.ctx.profiles = {}
         for role, provider in s.providers.items():  # the data's fault named here, not charged to the agents later
-            values = draw_episode(self.config, role, provider, np.random.default_rng(profile_seed))
-            check_episode(role, provider, values, self.n_steps)
-            self.ctx.profiles[role] = values
+            self.ctx.profiles[role] = draw_episode(self.config, role, provider, np.random.default_rng(profile_seed))
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
         time = self.config.time

@@ -51,17 +51,18 @@ class ProfileProvider(abc.ABC):
 
 
 def check_episode(role: str, provider: ProfileProvider, values: np.ndarray, n_steps: int) -> None:
-    """Raise ``ValueError`` (naming ``datasets.<role>``, the provider and the first bad step) unless ``values``, the
-    ``role`` episode of ``provider``, is one-dimensional with at least ``n_steps`` values, the first ``n_steps`` finite."""
+    """Raise ``ValueError`` (naming the provider, what was expected and the first bad step) unless ``values``, the
+    ``role`` episode of ``provider``, is one-dimensional with at least ``n_steps`` values, the first ``n_steps`` finite.
+    The environment reports it at ``datasets.<role>`` with the file and line (:func:`powergrid.builder.draw_episode`)."""
     name = type(getattr(provider, "active", provider)).__name__
     array = np.asarray(values)
     if array.ndim != 1 or len(array) < n_steps:
-        raise ValueError(f"datasets.{role}: provider {name} returned shape {array.shape} for an episode of {n_steps} "
-                         f"steps (expected {n_steps} values)")
+        raise ValueError(f"provider {name} returned shape {array.shape} for the {role} profile of an episode of "
+                         f"{n_steps} steps; expected {n_steps} values")
     bad = np.flatnonzero(~np.isfinite(array[:n_steps]))
     if len(bad):
-        raise ValueError(f"datasets.{role}: provider {name} returned {array[bad[0]]} at step {bad[0]} (of {n_steps}; "
-                         f"{len(bad)} non-finite value(s)): a profile must be finite, fix or fill the data")
+        raise ValueError(f"provider {name} returned {array[bad[0]]} at step {bad[0]} of the {role} profile (of "
+                         f"{n_steps}; {len(bad)} non-finite value(s)); expected finite values: fix or fill the data")
 
 
 @attrs.frozen
