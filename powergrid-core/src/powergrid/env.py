@@ -328,7 +328,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._obs_up: list[tuple[int, Link]] = []  # where a received measurement and its age go
         self._obs_global: list[slice] = []  # where the global state goes
         signal_at, signal_pos = [], []  # where the price a learned agent below a price signal saw goes, and its agent
-        store_at = []  # where the store price goes (learned agents over a valued store)
+        store_at = []  # where the store price goes (learned agents whose reward counts a store's credit)
         for a, start in zip(learned, starts):
             at = int(start) + COMMON_FEATURES + (1 if isinstance(a, DeviceAgent) else 4)
             if self._holds_store(a):
@@ -596,10 +596,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         return tuple(np.array([getattr(f, k) for f in features], np.float64) for k in ("low", "high", "ref", "scale"))
 
     def _holds_store(self, agent: Agent) -> bool:
-        """Whether a store the reward values at the episode's end (``Scenario.valued_stores``) is among ``agent``'s
-        devices: a learned agent there observes ``ctx.store_price``, which its reward counts per MWh stored when it
-        also holds the store's meter (``Scenario.store_payers``)."""
-        return any(d.id in self.scenario.valued_stores for d in agent.devices())
+        """Whether ``agent``'s reward counts a store's end-of-episode credit: a meter among its devices bills a valued
+        store's energy (``Scenario.store_payers``). A learned agent there observes ``ctx.store_price``."""
+        payers = set(self.scenario.store_payers.values())  # asked while the spaces are built, at init only
+        return any(d.id in payers for d in agent.devices())
 
     @staticmethod
     def _sees_signal(agent: Agent) -> bool:
