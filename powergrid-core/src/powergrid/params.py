@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from powergrid.errors import ConfigError, PluginError
+from powergrid.errors import ConfigError, PluginError, closest
 
 _MISSING = attrs.NOTHING
 
@@ -346,8 +346,11 @@ def build_params(cls: type, raw: Mapping[str, Any] | None, *, path: str = "param
 
     for key in raw:
         if key not in fields:
+            close = closest(str(key), fields)
+            hint = f"did you mean {close!r}? " if close else ""
             known = ", ".join(fields) or "none"
-            raise fail(f"{path}.{key}", f"unknown parameter of {owner or cls.__qualname__.split('.')[0]} (known: {known})")
+            raise fail(f"{path}.{key}",
+                       f"unknown parameter of {owner or cls.__qualname__.split('.')[0]} ({hint}known: {known})")
     values = {}
     for name, field in fields.items():
         check = field.metadata.get("check") or (_annotation_check(field.type) if field.converter is None else None)
