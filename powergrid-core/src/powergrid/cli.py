@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from powergrid import __version__
-from powergrid.errors import PluginError, PowerGridError
+from powergrid.errors import DuplicatePluginError, PluginError, PowerGridError
 from powergrid.evaluate import rule_actions, seed_action_spaces
 from powergrid.first_party import FIRST_PARTY, provider_of
 from powergrid.plugins import KINDS, get_registry
@@ -29,6 +29,9 @@ from powergrid.progress import progress
 
 def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry(allow_conflicts=True)
+    if registry.conflicts:  # before any listing: one error naming both plugins and their files
+        more = f" (and {len(registry.conflicts) - 1} more name(s) registered twice)" if len(registry.conflicts) > 1 else ""
+        raise DuplicatePluginError(registry.conflicts[0] + more)
     if args.params:
         return _params(registry, args.params)
     broken = []
@@ -43,10 +46,9 @@ def _plugins(args: argparse.Namespace) -> int:
                 broken.append(f"{kind} {r.name!r} from {r.provider}: {problem}")
     for failed in registry.failed:
         print(f"failed to load: {failed.name} ({failed.distribution}): {failed.error}")
-    problems = [*registry.conflicts, *broken]
-    if problems:
-        more = f" (and {len(problems) - 1} more problem(s) above)" if len(problems) > 1 else ""
-        raise PluginError(problems[0] + more)
+    if broken:
+        more = f" (and {len(broken) - 1} more problem(s) above)" if len(broken) > 1 else ""
+        raise PluginError(broken[0] + more)
     return 0
 
 

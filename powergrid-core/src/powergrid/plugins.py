@@ -93,6 +93,24 @@ class PluginRecord:
     def provider(self) -> str:
         return f"{self.distribution} {self.version}".strip()
 
+    def defined_in(self) -> str:
+        """Where the factory is defined: ``module:attribute in file`` (a lazy factory's file found without importing
+        its module; ``module:attribute`` alone when there is no file)."""
+        if isinstance(self.factory, str):
+            target = self.factory
+            try:
+                spec = importlib.util.find_spec(target.partition(":")[0])
+            except (ImportError, ValueError):
+                spec = None
+            file = spec.origin if spec is not None and spec.has_location else None
+        else:
+            target = f"{getattr(self.factory, '__module__', '?')}:{getattr(self.factory, '__qualname__', self.factory)}"
+            try:
+                file = inspect.getsourcefile(self.factory)
+            except TypeError:  # a built-in, or a class of a module that is not in sys.modules
+                file = None
+        return f"{target} in {file}" if file else target
+
 
 @attrs.frozen
 class FailedPlugin:
@@ -117,7 +135,7 @@ class Registry:
                 first = table[record.name]
                 points = [f"{r.entry_point} ({r.provider})" for r in (first, record) if r.entry_point]
                 message = (f"{record.kind} '{record.name}' is registered twice: by {first.provider} "
-                           f"and by {record.provider}; "
+                           f"and by {record.provider} ({first.defined_in()}; {record.defined_in()}); "
                            + (f"uninstall or rename one of them, or disable its entry point with "
                               f"POWERGRID_DISABLE_PLUGINS=<name>: {' or '.join(points)}" if points
                               else "rename one of them"))
@@ -410,8 +428,8 @@ def collect_records(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]
 def get_registry(*, entry_points: bool = True, allow_conflicts: bool = False) -> Registry:
     """The registry of every plugin (built once per process and cached).
 
-    A name registered twice raises :class:`DuplicatePluginError` unless ``allow_conflicts``
-    (``powergrid plugins`` lists everything, then reports the clash).
+    A name registered twice raises :class:`DuplicatePluginError` unless ``allow_conflicts`` (the clashes are then in
+    :attr:`Registry.conflicts`; ``powergrid plugins`` reports them before any listing).
     """
     key = f"ep={entry_points}"
     if key not in _CACHE:
