@@ -129,10 +129,13 @@ def test_a_community_member_without_a_meter_is_a_config_error():
 
 def test_the_members_bills_add_up_to_the_communitys():
     """Over a day of admm_3mg the members' costs (their devices, their meters and the settlement) add up to the
-    community's: its devices' costs plus its net flow billed by its meter (the price importing, 0.8·price exporting)."""
+    community's: its devices' costs plus its net flow billed by its meter (the price importing, 0.8·price exporting),
+    less the end-of-episode credit of what its stores hold (its meters', Scenario.store_payers)."""
     env = MultiAgentPowerGridEnv.from_config(CONFIG)
     admm = env.scenario.horizontal[0]
     env.reset(seed=3)
+    stores = [env.scenario.agents[s].device for s in sorted(env.scenario.valued_stores)]
+    stored0 = sum(d.stored_mwh() for d in stores)
     members, community = 0.0, 0.0
     while not env.ended:
         price = env.ctx.price
@@ -142,6 +145,8 @@ def test_the_members_bills_add_up_to_the_communitys():
         devices = sum(costs[d.id][0] for a in admm.participants for d in a.devices() if not d.id.endswith("_pcc"))
         community += devices + (price if g >= 0 else min(0.8 * price, price)) * g
         members += sum(costs[a][0] for a in ("mg1", "mg2", "mg3"))
+    assert stores and env.ctx.store_price > 0
+    community -= (sum(d.stored_mwh() for d in stores) - stored0) * env.ctx.store_price
     assert members == pytest.approx(community, abs=1e-6)
     assert np.isfinite(members)
 
