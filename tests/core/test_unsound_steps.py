@@ -157,3 +157,21 @@ def test_a_nan_cost_of_a_device_that_no_learned_agent_is_above_ends_the_episode(
     assert failures == [""] * 5 + ["non-finite cost or safety of 'f'"]
     if learned:
         assert infos["tank"]["failure"] == "non-finite cost or safety of 'f'" and infos["tank"]["penalty"] > 0
+
+
+def test_a_finite_cost_whose_reward_overflows_is_a_failure():
+    """r40b (/work/notes/r40b/repro_overflow.py): after 0fa1e47 only the cost/safety array was tested, so a finite
+    cost of 5e307 $ × cost_weight 10 gave a reward of -inf on a sound step (failure '', the worst loss inf)."""
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "overflow", "network": {"type": "case33bw"}, "spaces": {"action": "physical"},
+        "time": {"step_minutes": 60, "steps_per_episode": 4}, "reward": {"cost_weight": 10.0},
+        "agents": [{"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
+                    "children": ["ess", "pcc"]},
+                   {"id": "ess", "type": "ESS", "bus": 5, "params": {"degradation_cost": 1e308}},
+                   {"id": "pcc", "type": "GridConnection", "bus": 0}]})
+    env.reset(seed=0)
+    _, rewards, terminated, _, infos = env.step({"mg": np.full(env.action_space("mg").shape, 0.5, np.float32)})
+    assert env.failure == "non-finite cost or safety of 'mg', 'ess'" and terminated["mg"]
+    assert np.isfinite(env._worst_loss) and np.isfinite(rewards["mg"])
+    # the overflowing cost is no cost, as a NaN is not: the reward is the penalty alone (4 steps lost)
+    assert infos["mg"]["cost"] == 0.0 and rewards["mg"] == -infos["mg"]["penalty"] < 0

@@ -864,9 +864,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         cw, sw = rw.cost_weight, self._safety_w
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
-        if sound and not np.isfinite(self._cost_safe).all():  # every agent's, learned or not (r40 F3)
-            bad = [self._agent_ids[i] for i in np.flatnonzero(~np.isfinite(self._cost_safe).all(axis=0))]
-            sound, self._failure = False, f"non-finite cost or safety of {', '.join(map(repr, bad))}"
+        # every agent's cost and safety, learned or not (r40 F3), and the rewards: a finite cost can overflow there
+        if sound and not (all_finite(self._cost_safe) and all(map(math.isfinite, rewards))):
+            names = ", ".join(repr(self._agent_ids[i]) for i in np.flatnonzero(self._unweighable()))
+            sound, self._failure = False, f"non-finite cost or safety of {names}"
         elif not sound:
             assert result is not None
             self._failure = "power flow diverged" if not result.converged else "power flow gave non-finite values"
@@ -885,6 +886,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 self._move_store_credit(self._cost_safe[0], change)
                 rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
+            self._cost_safe[:, self._unweighable()] = 0.0  # a finite cost that overflows is no cost either
             cost, safe = self._cost_safe[:, self._learned_pos].tolist()
             ticks_lost = -(-(self.max_ticks - t) // self._tpp) if terminate else 1  # physics steps lost
             penalty = max(self._divergence_w, self._worst_loss) * ticks_lost
@@ -902,6 +904,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._ended:
             self.agents = []
         return observations, rewards, terminate, done and not terminate, infos
+
+    def _unweighable(self) -> np.ndarray:
+        """Which agents' weighted cost and safety (``cost_weight·cost + safety_weight·safety``) is not finite: a
+        NaN or inf in either, or finite ones whose weighted sum overflows."""
+        rw = self.config.reward
+        with np.errstate(over="ignore", invalid="ignore"):
+            return ~np.isfinite(rw.cost_weight * self._cost_safe[0] + self._safety_w * self._cost_safe[1])
 
     # ------------------------------------------------------------------ step parts
     def _schedule(self, tick: int) -> None:
