@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from powergrid.devices import box
-from powergrid_devices.actions import BoxAction, BoxRows, observation, uniform
+from powergrid_devices.actions import BoxAction, BoxRows, StepAction, observation, uniform
 
 
 @pytest.mark.parametrize(("low", "high"), [(-0.2, 0.2), (0.0, 0.3), (0.1, 0.1), (-3.7e-5, 1.9e3), (2.5, 7.25)])
@@ -54,3 +54,15 @@ def test_box_rows_read_as_each_box_action_does() -> None:
 def test_box_action_bounds_must_be_finite(low: list[float], high: list[float]) -> None:
     with pytest.raises(ValueError, match="action bounds must be finite"):
         BoxAction(["u"], low, high, [0.0])
+
+
+def test_step_action_read_rounds_clips_and_caps_the_distance_at_the_range() -> None:
+    """r40b F3: a finite move counted in full (1e30 counted 1e30; -7 on [-2, 2] counted 5, the range is 4)."""
+    act = StepAction(-2, 2, "box")
+    assert act.read(np.array([0.75]), 0) == (1, 0.25)
+    assert act.read(None, 1) == (1, 0.0)
+    assert act.read([-7.0], 0) == (-2, 4.0)
+    assert act.read([1e30], 0) == (2, 4.0)
+    assert act.read([2.4], 0) == (2, pytest.approx(0.4))  # inside the range: the rounding, below the cap
+    for bad in (math.nan, math.inf):  # held, at the range
+        assert act.read([bad], -1) == (-1, 4.0)

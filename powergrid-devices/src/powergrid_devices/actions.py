@@ -114,7 +114,8 @@ class StepAction:
             self.space = box(self.low, self.high)
 
     def read(self, action: Any, hold: int) -> tuple[int, float]:
-        """The nearest feasible position and the projection distance (a missing action holds ``hold``)."""
+        """The nearest feasible position and the projection distance, at most the range ``high − low`` (a missing
+        action holds ``hold``; a NaN or inf also holds it, at the range)."""
         if action is None:
             return hold, 0.0
         a = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -124,7 +125,7 @@ class StepAction:
         if not np.isfinite(x):
             return hold, float(self.high - self.low)
         position = int(min(max(np.rint(x), self.low), self.high))
-        return position, abs(position - x)
+        return position, min(abs(position - x), float(self.high - self.low))
 
     def encode(self, position: int) -> Any:
         """``position`` as an element of the space."""
