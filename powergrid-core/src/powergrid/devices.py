@@ -53,8 +53,8 @@ class StepContext:
     ``load_forecast`` (same shape, pu; set at reset) is their forecast: the same schedule without its random jitter,
     what an operator knows ahead (:meth:`powergrid.loads.LoadModel.episode`; the same array without jitter).
     ``store_price`` ($/MWh, set at reset) is what the reward credits each MWh a store holds at the episode's
-    end (``reward.storage_value``: the mean of the episode's prices; 0 under ``none``); a learned agent with such a
-    store among its devices observes it (docs/rl.md).
+    end (``reward.storage_value``: the mean of the episode's prices; 0 under ``none``); a learned agent whose reward
+    counts that credit (among its devices the meter billing the store) observes it (docs/rl.md).
     """
 
     dt_h: float

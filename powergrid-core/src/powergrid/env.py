@@ -76,7 +76,8 @@ from powergrid.solvers.fast import all_finite
 #: Features every learned agent observes first: price ($/MWh), sin and cos of the hour,
 #: acting flag (1 when its action is used this tick), fraction of its period until it next acts. Then its own: a
 #: device agent's bus voltage (pu), a grid agent's devices' power (MW) and its zone's min, mean and max voltage (pu);
-#: then, for an agent with a valued store among its devices, the store price ($/MWh, ``ctx.store_price``); then its
+#: then, for an agent whose reward counts a store's credit (among its devices the meter billing a valued store,
+#: ``Scenario.store_payers``), the store price ($/MWh, ``ctx.store_price``); then its
 #: devices' and horizontal protocols' features, the price signal received, message ages and measurements, and the
 #: global state (``observation: global``).
 COMMON_FEATURES = 5
