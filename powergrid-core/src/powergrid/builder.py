@@ -50,11 +50,14 @@ class Scenario:
     solver: PowerFlowSolver
     providers: dict[str, ProfileProvider]
     loads: LoadModel
-    #: the device agents whose store is valued at the episode's end (:func:`store_payers`)
-    valued_stores: frozenset[str] = frozenset()
     #: each valued store's payer: the billing meter whose bill holds the energy that fills it, and whose reward the
     #: store's credit goes to (:func:`store_payers`)
     store_payers: dict[str, str] = attrs.Factory(dict)
+
+    @property
+    def valued_stores(self) -> frozenset[str]:
+        """The device agents whose store is valued at the episode's end: those with a payer (:attr:`store_payers`)."""
+        return frozenset(self.store_payers)
 
 
 def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: EnvConfig, base: type | None = None) -> Any:
@@ -197,7 +200,6 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     assert all(isinstance(d, DeviceAgent) for d in device_agents)
     payers = bus_payers(net, device_agents)
     stores = store_payers(config, device_agents, payers)
-    valued = frozenset(stores)
     _warn_unbilled_learners(config, agents, payers)
     loads = LoadModel.build(config.loads, net, config.source)  # before the devices' sgens: loads only
     first_row = len(net.sgen)
@@ -239,7 +241,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
         with _reported_at(config, h.path):
             proto = cls(params, [agents[p] for p in h.participants])
-            proto.valued_stores = valued  # before attach: the stores the reward values (ADMM prices them so)
+            proto.valued_stores = frozenset(stores)  # before attach: the stores the reward values (ADMM prices them so)
             proto.attach(net)
         horizontal.append(proto)
     policies: dict[str, Any] = {}
@@ -256,7 +258,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
     solver_obj = build_solver(config, registry, net, solver)
     providers = build_providers(config, registry, device_agents)
     return Scenario(config, net, agents, roots, device_agents, policies, horizontal, solver_obj, providers, loads,
-                    valued, stores)
+                    stores)
 
 
 def bus_payers(net: Any, device_agents: list[DeviceAgent]) -> dict[int, DeviceAgent]:
