@@ -261,28 +261,27 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
                     stores)
 
 
-def bus_payers(net: Any, device_agents: list[DeviceAgent]) -> dict[int, DeviceAgent]:
-    """Each billed bus row's meter: the device agent whose device bills the energy drawn there
-    (:attr:`Device.bills_energy`, :meth:`Device.billed_buses`, asked once); where meters nest, the innermost (the one
-    billing the fewest buses; the first in the config of equals). Unbilled buses are absent."""
-    payer: dict[int, tuple[int, DeviceAgent]] = {}
+def bus_payers(net: Any, device_agents: list[DeviceAgent]) -> dict[int, list[DeviceAgent]]:
+    """Each billed bus row's meters: the device agents whose devices bill the energy drawn there
+    (:attr:`Device.bills_energy`, :meth:`Device.billed_buses`, asked once), the innermost first where meters nest (the
+    one billing the fewest buses; the first in the config of equals): the bus's payer. Unbilled buses are absent."""
+    meters: dict[int, list[tuple[int, DeviceAgent]]] = {}
     for d in device_agents:
         if type(d.device).bills_energy:
             buses = d.device.billed_buses(net)
             rows = range(len(net.bus)) if buses is None else [int(b) for b in buses]
             for b in rows:
-                if b not in payer or len(rows) < payer[b][0]:
-                    payer[b] = (len(rows), d)
-    return {b: d for b, (_, d) in payer.items()}
+                meters.setdefault(b, []).append((len(rows), d))
+    return {b: [d for _, d in sorted(m, key=lambda m: m[0])] for b, m in meters.items()}
 
 
-def store_payers(config: EnvConfig, device_agents: list[DeviceAgent], payers: Mapping[int, DeviceAgent]
+def store_payers(config: EnvConfig, device_agents: list[DeviceAgent], payers: Mapping[int, list[DeviceAgent]]
                  ) -> dict[str, str]:
     """``{store: meter}``: the device agents with a store (:meth:`Device.stored_mwh` not None, asked once, the devices
     attached) whose energy ``reward.storage_value: mean_price`` values, each with the meter that bills its bus
     (:func:`bus_payers`). A stored MWh is credited to whoever pays for the energy that filled it: the meter's reward
     holds the credit, not the store's. What a store behind no meter holds is worth 0 $/MWh: one UserWarning names them
-    at reward.storage_value."""
+    at reward.storage_value; another names the stores behind nested meters (each bills, the innermost is credited)."""
     if config.reward.storage_value != "mean_price":
         return {}
     stores = [d for d in device_agents if d.device.stored_mwh() is not None]
@@ -292,10 +291,18 @@ def store_payers(config: EnvConfig, device_agents: list[DeviceAgent], payers: Ma
             f"mean_price: the stores ({', '.join(free)}) are behind no device that bills grid energy (no "
             "GridConnection meters their bus), so what they hold at the episode's end (Device.stored_mwh) is valued "
             "at 0 $/MWh, as under 'none' (set it to none to say so)"))), UserWarning, stacklevel=3)
-    return {d.id: payers[d.bus].id for d in stores if d.bus in payers}
+    nested = [f"{d.id!r} (billed by {' inside '.join(repr(m.id) for m in payers[d.bus])})"
+              for d in stores if len(payers.get(d.bus, ())) > 1]
+    if nested:
+        warnings.warn(str(config.source.error("reward.storage_value", (
+            f"mean_price: the stores {', '.join(nested)} are behind nested meters: each meter bills the energy that "
+            "fills them, and only the innermost is credited what they hold at the episode's end, so an outer meter's "
+            "agent pays for it and gets no credit"))), UserWarning, stacklevel=3)
+    return {d.id: payers[d.bus][0].id for d in stores if d.bus in payers}
 
 
-def _warn_unbilled_learners(config: EnvConfig, agents: Mapping[str, Agent], payers: Mapping[int, DeviceAgent]) -> None:
+def _warn_unbilled_learners(config: EnvConfig, agents: Mapping[str, Agent], payers: Mapping[int, list[DeviceAgent]]
+                            ) -> None:
     """One UserWarning at the first such agent's policy naming the learned agents whose devices' energy a meter
     outside their subtree bills (:func:`bus_payers`): that bill, and the store credit that goes with it, are in the
     meter's reward, so theirs sees no energy price."""
@@ -305,7 +312,7 @@ def _warn_unbilled_learners(config: EnvConfig, agents: Mapping[str, Agent], paye
             continue
         own = agents[a.id].devices()
         ids = {d.id for d in own}
-        meters = sorted({payers[d.bus].id for d in own if d.bus in payers and not type(d.device).bills_energy} - ids)
+        meters = sorted({payers[d.bus][0].id for d in own if d.bus in payers and not type(d.device).bills_energy} - ids)
         if meters:
             found.append((a, meters))
     if found:
