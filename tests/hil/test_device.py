@@ -143,11 +143,11 @@ def test_setpoint_written_and_measurement_read_back(ess_server, devices, ctx) ->
 def test_out_of_limit_setpoint_is_projected(ess_server, devices, ctx) -> None:
     device = make_device(ess_server.port, p_min_mw=-0.2, p_max_mw=0.5)
     devices.append(device)
-    device.step([2.5], ctx)
-    assert device.setpoint_mw == pytest.approx(0.5) and device.projection == pytest.approx(2.0)
+    device.step([2.5], ctx)  # a move of 2.0 MW beyond the bounds counts at most their range, 0.7 MW
+    assert device.setpoint_mw == pytest.approx(0.5) and device.projection == pytest.approx(0.7)
     assert ess_server.raw("holding", 0) == 500
     device.step([-3.0], ctx)
-    assert device.setpoint_mw == pytest.approx(-0.2) and device.projection == pytest.approx(2.8)
+    assert device.setpoint_mw == pytest.approx(-0.2) and device.projection == pytest.approx(0.7)
     assert ess_server.unit.setpoint_mw == pytest.approx(-0.2)
     device.step([float("nan")], ctx)  # NaN: midpoint of the limits, counted as the full range
     assert device.setpoint_mw == pytest.approx(0.15) and device.comm_ok
