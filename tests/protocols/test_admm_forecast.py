@@ -25,8 +25,9 @@ from .test_admm_billing import CONFIG
 @pytest.mark.parametrize(("seed", "jitter"), [(2, None), (6, None), (2, 0.0)])
 def test_each_members_meter_reads_its_planned_exchange_but_for_the_forecasts_errors(seed, jitter):
     """Days 2 and 6 (the two with the most MWh beyond the shared import limit): at every tick each member's metered
-    import is its planned import (−x_i) plus the loads' forecast error behind its meter (their actual MW less their
-    forecast: 0.06 and 0.08 MW at most on these days; 0 with ``loads.jitter: 0``) less its PVs' (their output less the
+    import is its planned import (−x_i) plus the loads' prediction error behind its meter (their actual MW less their
+    forecast with the share φ = e^−1 of their last deviation from it that persists: 0.06 and 0.08 MW at most on these
+    days; 0 with ``loads.jitter: 0``) less its PVs' (their output less the
     plan's: the sun's change over the hour, up to 0.76 MW), to within the network's losses (≤ 0.02 MW)."""
     data = yaml.safe_load(CONFIG.read_text())
     if jitter is not None:
@@ -37,7 +38,10 @@ def test_each_members_meter_reads_its_planned_exchange_but_for_the_forecasts_err
     meters = [meter_of(m) for m in members]
     pvs = [[d for d in m.devices() if hasattr(d.device, "available_now")] for m in members]
     env.reset(seed=seed)
-    error_by_tick = env.ctx.load_multipliers - env.ctx.load_forecast  # pu: the jitter's part of the loads
+    a, f, phi = env.ctx.load_multipliers, env.ctx.load_forecast, env.ctx.load_persistence
+    predicted = f.copy()  # pu: at tick 0 the forecast, then the part of the last deviation that persists added
+    predicted[1:] *= 1.0 + phi * (np.divide(a[:-1], f[:-1], out=np.ones_like(f[:-1]), where=f[:-1] > 0) - 1.0)
+    error_by_tick = a - predicted  # pu: the jitter's part of the loads that the prediction misses
     misses, errors, pv_errors, moved = [], [], [], []
     while not env.ended:
         t, before = env.ctx.tick, [admm.net_load[m.id] for m in members]

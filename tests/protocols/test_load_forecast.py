@@ -1,6 +1,7 @@
 """The load forecast protocols share (:class:`powergrid.loads.LoadGroup`): the network loads behind a meter, their
 forecast MW (``ctx.load_forecast``: the episode's load schedule without its jitter, what an operator knows ahead) and
-its change from the last tick's actual MW (``ctx.load_multipliers``: what the flow serves, the last reading).
+the predicted change from the last tick's actual MW (``ctx.load_multipliers``: what the flow serves, the last reading):
+the forecast with the share φ = ``ctx.load_persistence`` of the last deviation from it that persists.
 configs/admm_3mg.yaml, reset seed 3."""
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _env(jitter: float | None = None) -> MultiAgentPowerGridEnv:
 
 def test_the_loads_behind_a_pcc_are_its_zones_and_their_forecast_changes_from_the_last_actual_mw():
     """mg1's meter (its trafo mg1.pcc) serves its zone's loads, 1.0 MW at multiplier 1; at each tick their forecast
-    is Σ P_i·f_i(t) and its change from the last reading Σ P_i·(f_i(t) − m_i(t−1)), f the forecast and m the actual
-    multipliers (0 at the first tick: no last one)."""
+    is Σ P_i·f_i(t) and the predicted change from the last reading Σ P_i·(f_i(t)·(1 + φ·(m_i(t−1)/f_i(t−1) − 1)) −
+    m_i(t−1)), f the forecast and m the actual multipliers, φ = e^−1 (hourly ticks, τ = 1 h) (0 at the first tick: no
+    last one)."""
     env = _env()
     env.reset(seed=3)
     net, meter = env.net, env.scenario.agents["mg1_pcc"].device
@@ -46,13 +48,16 @@ def test_the_loads_behind_a_pcc_are_its_zones_and_their_forecast_changes_from_th
     f, m = env.ctx.load_forecast, env.ctx.load_multipliers
     assert loads.forecast_mw(env.ctx) == pytest.approx(f[0, loads.rows] @ loads.mw)
     assert loads.forecast_change_mw(env.ctx) == 0.0
+    phi = np.exp(-1.0)
+    assert env.ctx.load_persistence == pytest.approx(phi, rel=1e-15)
     changes = []
     while env.ctx.tick < 23:
         env.step({"mg1": np.array([0.0, 0.0, 1.0], np.float32)})
         t = env.ctx.tick
-        by_hand = sum(net.load.p_mw.iat[i] * net.load.scaling.iat[i] * (f[t, i] - m[t - 1, i]) for i in loads.rows)
+        by_hand = sum(net.load.p_mw.iat[i] * net.load.scaling.iat[i]
+                      * (f[t, i] * (1.0 + phi * (m[t - 1, i] / f[t - 1, i] - 1.0)) - m[t - 1, i]) for i in loads.rows)
         assert loads.forecast_change_mw(env.ctx) == pytest.approx(by_hand, abs=1e-12)
-        assert loads.forecast_mw(env.ctx) == pytest.approx(by_hand + loads.mw @ m[t - 1, loads.rows], abs=1e-12)
+        assert loads.forecast_mw(env.ctx) == pytest.approx(loads.mw @ f[t, loads.rows], abs=1e-12)
         changes.append(by_hand)
     assert max(np.abs(changes)) > 0.1  # the loads do move over the day: the checks above are not vacuous
 
@@ -61,8 +66,9 @@ def test_the_forecast_is_the_schedule_without_the_jitter():
     """Without jitter (``loads.jitter: 0``) the forecast is the actual multipliers. With it (the default 5 %) the
     actual multipliers are unchanged by the forecast (those of a config without one) and the forecast is the episode
     the same seed draws without jitter (the same calendar and level); it misses the actual loads by their jitter:
-    behind mg1's meter by 0.01–0.1 MW, so a plan from the last reading and the forecast change (from the forecast at
-    the first tick) misses the actual load by exactly that error."""
+    behind mg1's meter by 0.01–0.1 MW. A plan from the last reading and the predicted change (from the forecast at the
+    first tick) misses the actual load by exactly the error of the prediction (the forecast with the share
+    φ = e^−1 of each load's last deviation that persists), less on the day than the forecast's."""
     exact = _env(jitter=0.0)
     exact.reset(seed=3)
     np.testing.assert_array_equal(exact.ctx.load_forecast, exact.ctx.load_multipliers)
@@ -74,12 +80,16 @@ def test_the_forecast_is_the_schedule_without_the_jitter():
     loads = LoadGroup.at(net, meter.billed_buses(net))
     error = (actual - schedule)[:, loads.rows] @ loads.mw  # MW by tick: the forecast's error behind mg1's meter
     assert 0.01 < np.sqrt(np.mean(error**2)) and np.abs(error).max() < 0.1
-    now = float(actual[0, loads.rows] @ loads.mw)
+    a, f = actual[:, loads.rows], schedule[:, loads.rows]
+    predicted = np.vstack([f[:1], f[1:] * (1.0 + np.exp(-1.0) * (a[:-1] / f[:-1] - 1.0))])
+    missed = (a - predicted) @ loads.mw  # MW by tick: the prediction's error
+    assert np.mean(missed**2) < np.mean(error**2)
+    now = float(a[0] @ loads.mw)
     assert now - loads.forecast_mw(env.ctx) == pytest.approx(error[0], abs=1e-12)
     for t in range(1, 24):
         env.ctx.tick, last = t, now  # the actual MW at the last tick: its reading
-        now = float(actual[t, loads.rows] @ loads.mw)
-        assert now - (last + loads.forecast_change_mw(env.ctx)) == pytest.approx(error[t], abs=1e-12)
+        now = float(a[t] @ loads.mw)
+        assert now - (last + loads.forecast_change_mw(env.ctx)) == pytest.approx(missed[t], abs=1e-12)
 
 
 def test_copies_carry_the_forecast():
@@ -131,8 +141,11 @@ def test_the_episode_schedule_is_read_only_and_a_new_one_is_forecast_anew():
     before = group.forecast_change_mw(env.ctx)
     env.load_multipliers = env.load_multipliers * 1.5  # the last reading's loads 1.5 times what they were
     after = group.forecast_change_mw(env.ctx)
-    last = env.load_multipliers[env.ctx.tick - 1, group.rows] @ group.mw
-    assert after == pytest.approx(before - last / 3.0, abs=1e-9)
+    t, f = env.ctx.tick, env.ctx.load_forecast
+    last = env.load_multipliers[t - 1, group.rows] @ group.mw
+    # a third of the new reading is new: it adds its persisting share φ of the forecast and leaves the reading
+    persisting = env.ctx.load_persistence * (env.load_multipliers[t - 1, group.rows] / f[t - 1, group.rows] * f[t, group.rows]) @ group.mw
+    assert after == pytest.approx(before + (persisting - last) / 3.0, abs=1e-9)
 
 
 def test_a_pickled_or_copied_env_keeps_its_schedule_read_only():

@@ -1,6 +1,7 @@
 """Without a horizontal protocol that knows them, the ``setpoint`` rule predicts its meter's import with the forecast
 change of the loads behind the meter (``Setpoint.load_change_mw``: their forecast, the schedule without its jitter,
-less their actual MW at the last reading), as the LMP market and ADMM do. Before, it predicted with no load change, so
+with the share of the last reading's deviation from it that persists, less their actual MW at the last reading), as
+the LMP market and ADMM do. Before, it predicted with no load change, so
 at a morning ramp ``hold_import`` raised nothing and the import crossed its limit. case33bw, its ext_grid metered:
 every load is behind the meter."""
 
@@ -27,8 +28,11 @@ def test_the_rule_predicts_with_the_forecast_change_of_the_loads_behind_its_mete
     after_first_tick(env)
     proto, net = env.scenario.agents["mg"].protocol, env.net
     # by hand: every in-service load (all behind the ext_grid), from its actual MW at tick 0 to its forecast at tick 1
+    # with the share φ (15 min, τ = 1 h: e^−¼) of its deviation from the forecast at tick 0 that persists
     mw = (net.load.p_mw * net.load.scaling * net.load.in_service).to_numpy(float)
-    change = float((env.ctx.load_forecast[1] - env.ctx.load_multipliers[0]) @ mw)
+    f, a, phi = env.ctx.load_forecast, env.ctx.load_multipliers, np.exp(-0.25)
+    assert env.ctx.load_persistence == pytest.approx(phi, rel=1e-15)
+    change = float((f[1] * (1.0 + phi * (a[0] / f[0] - 1.0)) - a[0]) @ mw)
     assert abs(change) > 0.01
     assert proto.load_change_mw(env.ctx) == pytest.approx(change, abs=1e-12)
     rule = env.rule_action("mg")

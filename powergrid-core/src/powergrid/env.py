@@ -735,6 +735,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx.load_multipliers, self.ctx.load_forecast = self.loads.episode(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
             start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
+        self.ctx.load_persistence = self.loads.persistence(time.step_minutes)
         self._freeze_schedule()
         for d in s.device_agents:
             key = next(keys)

@@ -217,12 +217,19 @@ class LoadModel:
         forecast = self._levelled(shapes, day, level)
         if self.jitter <= 0:
             return forecast, forecast
-        phi = float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
+        phi = self.persistence(step_minutes)
         eta = rng.standard_normal(shapes.shape)
         eta[1:] *= np.sqrt(1.0 - phi * phi)
         # in place: a product in a new array may change the layout, and the sums below their last bit
         shapes *= np.maximum(1.0 + self.jitter * lfilter([1.0], [1.0, -phi], eta, axis=0), 0.0)
         return self._levelled(shapes, day, level), forecast
+
+    def persistence(self, step_minutes: float) -> float:
+        """φ = exp(−Δt/τ) of the jitter (pu per tick of ``step_minutes``): the share of a load's deviation from its
+        forecast that persists to the next tick; 0.0 without jitter (``jitter`` 0 or the uniform profile)."""
+        if self.profile == "uniform" or self.jitter <= 0:
+            return 0.0
+        return float(np.exp(-step_minutes / (60.0 * self.jitter_hours)))
 
     def _levelled(self, raw: np.ndarray, day: np.ndarray, level: np.ndarray) -> np.ndarray:
         """``raw`` (ticks × loads: the class shapes, times the jitter if any) at each day's level: ``s_i·L̄_d·g_d·raw``."""
@@ -242,8 +249,10 @@ class LoadGroup:
 
     The forecast is the episode's load schedule without its jitter (:meth:`LoadModel.episode`: the profile and the
     customer classes, what an operator knows ahead); the flow serves the actual multipliers, so the forecast misses
-    the loads by their jitter. The last reading is known: :meth:`forecast_change_mw` is the forecast now less the
-    actual loads at the last tick.
+    the loads by their jitter. The last reading is known, and the jitter persists (AR(1), φ = ``ctx.load_persistence``
+    per tick, :meth:`LoadModel.persistence`): each load is predicted at ``f(t)·(1 + φ·ε(t−1))``, its forecast now
+    times the share φ of its last deviation ``ε(t−1) = a(t−1)/f(t−1) − 1`` (actual ``a``, forecast ``f``), and
+    :meth:`forecast_change_mw` is that prediction less the actual loads at the last tick.
     """
 
     rows: np.ndarray  # (loads,) rows of net.load (columns of ctx.load_multipliers and ctx.load_forecast)
@@ -270,9 +279,10 @@ class LoadGroup:
         return self._forecast[ctx.tick] if 0 <= ctx.tick < len(self._forecast) else 0.0
 
     def forecast_change_mw(self, ctx: StepContext) -> float:
-        """MW by which the loads are forecast to change from the last tick's actual MW (the last reading) to
-        ``ctx.tick``'s forecast; 0.0 at the first tick (no last tick: a plan before any reading takes
-        :meth:`forecast_mw`) and past the schedule."""
+        """MW by which the loads are predicted to change from the last tick's actual MW (the last reading) to
+        ``ctx.tick``: the forecast now with the share φ of the last deviation that persists (see the class docstring);
+        0.0 at the first tick (no last tick: a plan before any reading takes :meth:`forecast_mw`) and past the
+        schedule."""
         self._compute(ctx)
         return self._changes[ctx.tick] if 0 <= ctx.tick < len(self._changes) else 0.0
 
@@ -282,9 +292,14 @@ class LoadGroup:
         forecast, actual = ctx.load_forecast, ctx.load_multipliers
         if forecast is not self._of_forecast or actual is not self._of_actual:
             self._of_forecast, self._of_actual = forecast, actual
-            f, a = forecast[:, self.rows] @ self.mw, actual[:, self.rows] @ self.mw
-            self._forecast = f.tolist()
-            self._changes = [0.0, *(f[1:] - a[:-1]).tolist()]
+            f, a, phi = forecast[:, self.rows], actual[:, self.rows], ctx.load_persistence
+            # per load f(t)·(1 + φ·ε(t−1)) = f(t)·(1 − φ + φ·a(t−1)/f(t−1)) (ε = 0 where the forecast is 0); tick 0
+            # has no reading; φ = 0 leaves f exactly
+            ratio = np.divide(a[:-1], f[:-1], out=np.ones_like(f[:-1]), where=f[:-1] > 0)
+            predicted = f.copy()
+            predicted[1:] *= (1.0 - phi) + phi * ratio
+            self._forecast = (f @ self.mw).tolist()
+            self._changes = [0.0, *((predicted @ self.mw)[1:] - (a @ self.mw)[:-1]).tolist()]
 
 
 def _tick_minutes(n: int, start_hour: float, step_minutes: float) -> np.ndarray:
