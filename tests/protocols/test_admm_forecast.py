@@ -1,5 +1,6 @@
 """ADMM plans each member's demand from its last reading plus the change known before the flow: the forecast of the
-loads behind its meter (the episode's schedule without its jitter) less their actual MW at the reading, less the change
+loads behind its meter (the episode's schedule without its jitter, with the share of the last deviation that persists)
+less their actual MW at the reading, less the change
 of its PV as planned (persistence: its pending fraction of the power available at its last step, what the learner
 observes and droop's Â; at the first tick the loads' forecast less the PV at 0 MW, nothing read). So each metered flow
 misses the plan's by the forecasts' errors: the loads' jitter and the sun's change over the hour (configs/admm_3mg.yaml).

@@ -206,9 +206,9 @@ class HorizontalProtocol:
 
     def load_change_mw(self, agent: Agent, ctx: StepContext) -> float:
         """MW by which the loads behind ``agent``'s meter change from its last reading to this tick, as this protocol
-        knows them (the LMP market: their forecast, the schedule without its jitter, less their actual MW at the last
-        reading): a vertical protocol's rule adds it to the import it predicts. 0.0 (the default): not known, the rest
-        of the microgrid as it was."""
+        knows them (the LMP market: their forecast, the schedule without its jitter with the share of the last deviation
+        that persists, less their actual MW at the last reading): a vertical protocol's rule adds it to the import it
+        predicts. 0.0 (the default): not known, the rest of the microgrid as it was."""
         return 0.0
 
     def coordinate(self, actions: Mapping[str, np.ndarray], ctx: StepContext) -> None:

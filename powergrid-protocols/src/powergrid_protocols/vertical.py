@@ -213,10 +213,10 @@ class Setpoint(VerticalProtocol):
         parent's horizontal protocols that knows them tells it (one whose class overrides
         :meth:`~powergrid.protocols.HorizontalProtocol.load_change_mw`: each tells the same loads' change, so a second
         would count it twice); when none does, the forecast change of the loads behind the meter found at
-        :meth:`attach` (:meth:`~powergrid.loads.LoadGroup.forecast_change_mw`: the schedule without its jitter, less
-        their actual MW at the last reading), as the LMP market and ADMM forecast them; 0.0 before any attach. Not
-        causal: the forecast's level is the episode's load schedule (on a dataset's days, e.g. CAISO's, the day's
-        actual load)."""
+        :meth:`attach` (:meth:`~powergrid.loads.LoadGroup.forecast_change_mw`: the schedule without its jitter, with the
+        share of the last deviation that persists, less their actual MW at the last reading), as the LMP market and ADMM
+        forecast them; 0.0 before any attach. Not causal: the forecast's level is the episode's load schedule (on a
+        dataset's days, e.g. CAISO's, the day's actual load)."""
         for h in self.horizontal:
             if type(h).load_change_mw is not HorizontalProtocol.load_change_mw:
                 return h.load_change_mw(self.parent, ctx)

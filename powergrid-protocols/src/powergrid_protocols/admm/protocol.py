@@ -97,10 +97,11 @@ class ADMMDispatch(HorizontalProtocol):
     least); a rule participant offers its units at cost (its rule's setpoints are replaced, not bid).
     Demand = its net load (the loads less PV, wind and the other devices) as known before the flow
     (:meth:`demand_mw`): with a meter, its last reading (PCC import + its units' injections) plus the forecast change
-    since then of the loads behind it (their forecast, the episode's schedule without its jitter, less their actual
-    MW at the reading: :class:`~powergrid.loads.LoadGroup`) less the change of its other devices' injections as
-    planned (:meth:`planned_mw`: a PV or wind unit by persistence, its pending fraction of the power available at its
-    last step, so only its curtailment changes, not the sun or the wind; the others under their pending setpoints),
+    since then of the loads behind it (their forecast, the episode's schedule without its jitter with the share of the
+    last deviation that persists, less their actual MW at the reading: :class:`~powergrid.loads.LoadGroup`) less the
+    change of its other devices' injections as planned (:meth:`planned_mw`: a PV or wind unit by persistence, its
+    pending fraction of the power available at its last step, so only its curtailment changes, not the sun or the wind;
+    the others under their pending setpoints),
     at the first tick those loads' forecast less those injections; without a meter, its last reading (0 MW before
     any). A participant
     with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
@@ -291,7 +292,8 @@ class ADMMDispatch(HorizontalProtocol):
     def demand_mw(self, agent: Any, ctx: StepContext) -> float:
         """``agent``'s net load this tick (MW: what its units and its exchange cover), as known before the flow. With a
         meter: its last reading (:attr:`net_load`) plus the forecast change of the loads behind the meter
-        (:attr:`loads`: their forecast less their actual MW at the reading, :meth:`LoadGroup.forecast_change_mw
+        (:attr:`loads`: their forecast, with the persisting share of the last deviation, less their actual MW at the
+        reading, :meth:`LoadGroup.forecast_change_mw
         <powergrid.loads.LoadGroup.forecast_change_mw>`) less the change of its other devices' injections as planned
         (PV, wind, flexible loads…: :meth:`planned_mw`; one that cannot be predicted as it was); before any reading
         (the first tick), those loads' forecast less those injections. Without a meter: its last reading (0 MW before

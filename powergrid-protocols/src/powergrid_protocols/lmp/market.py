@@ -175,10 +175,10 @@ class LMPMarket(HorizontalProtocol):
 
     def load_change_mw(self, agent: Any, ctx: StepContext) -> float:
         """MW by which the loads behind ``agent``'s meter (:attr:`behind`) are forecast to change from the last tick
-        (its reading: their actual MW) to this one (their forecast, the schedule without its jitter:
-        :meth:`~powergrid.loads.LoadGroup.forecast_change_mw`), which the setpoint rule adds to the import it
-        predicts. The market clears against the tick's actual load (the flow's), which the forecast misses by the
-        jitter."""
+        (its reading: their actual MW) to this one (their forecast, the schedule without its jitter with the share of
+        the last deviation that persists: :meth:`~powergrid.loads.LoadGroup.forecast_change_mw`), which the setpoint
+        rule adds to the import it predicts. The market clears against the tick's actual load (the flow's), which the
+        forecast misses by the jitter's fresh part."""
         behind = self.behind.get(agent.id)
         return behind.forecast_change_mw(ctx) if behind is not None else 0.0
 
