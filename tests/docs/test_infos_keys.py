@@ -26,7 +26,8 @@ def rl_table() -> set[str]:
 
 
 def readme_comment() -> set[str]:
-    """The names in the README's ``# infos[agent]`` comment (its lines up to the end of the comment)."""
+    """The keys the README's ``# infos[agent]`` comment lists: the first name of each item after its colon, the items
+    parted by commas, semicolons and "and", their parenthesised remarks dropped (so a word of a remark is no key)."""
     lines = (ROOT / "README.md").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("# infos[agent]"))
     comment = []
@@ -34,7 +35,9 @@ def readme_comment() -> set[str]:
         if not line.strip().startswith("#"):
             break
         comment.append(line)
-    return set(re.findall(r"<?[A-Za-z_][A-Za-z0-9_]*>?", " ".join(comment)))
+    text = re.sub(r"\([^()]*\)", "", " ".join(line.strip().lstrip("#") for line in comment)).split(":", 1)[1]
+    items = re.split(r"[,;]|\band\b", text)
+    return {m.group() for item in items if (m := re.search(r"<?[A-Za-z_][A-Za-z0-9_]*>?", item))}
 
 
 def _sources(env: MultiAgentPowerGridEnv) -> tuple[set[str], set[str]]:
@@ -114,7 +117,7 @@ def test_every_infos_key_is_documented(config, expected, documented):
 
 def test_the_env_entry_is_documented_where_it_is_described():
     assert 'infos["__common__"]` (`{<record>: {device agent id: records}}`' in (ROOT / "docs" / "rl.md").read_text()
-    assert "__common__" in readme_comment()
+    assert 'device records such as comm (else in infos["__common__"])' in (ROOT / "README.md").read_text()
 
 
 def test_an_adapters_infos_keys_are_documented(documented):
