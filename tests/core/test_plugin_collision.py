@@ -10,7 +10,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from powergrid.plugins import get_registry
+
+pytest.importorskip("powergrid_devices", reason="the shipped HeatPump comes with powergrid-devices")
 
 CLASH = '''import powergrid
 from powergrid.devices import Device

@@ -16,6 +16,8 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 
+pytest.importorskip("powergrid_devices", reason="the batteries and meters come with powergrid-devices")
+
 STEPS, DT_H = 8, 0.25
 
 

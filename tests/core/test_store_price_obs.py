@@ -14,6 +14,9 @@ import pytest
 
 from powergrid.env import COMMON_FEATURES, MultiAgentPowerGridEnv
 
+pytest.importorskip("powergrid_devices", reason="the batteries and meters come with powergrid-devices")
+pytest.importorskip("powergrid_datasets", reason="the CAISO prices come with powergrid-datasets")
+
 #: Where the store price is: after the common features and a grid agent's four features.
 AT = {"mg": COMMON_FEATURES + 4}
 

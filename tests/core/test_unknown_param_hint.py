@@ -9,6 +9,9 @@ import pytest
 
 from powergrid.cli import main
 
+pytest.importorskip("powergrid_devices", reason="the scenario's devices come with powergrid-devices")
+pytest.importorskip("powergrid_datasets", reason="the caiso_2023 dataset comes with powergrid-datasets")
+
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "cigre_mv_microgrid.yaml"
 
 

@@ -162,6 +162,8 @@ def test_a_nan_cost_of_a_device_that_no_learned_agent_is_above_ends_the_episode(
 def test_a_finite_cost_whose_reward_overflows_is_a_failure():
     """r40b (/work/notes/r40b/repro_overflow.py): after 0fa1e47 only the cost/safety array was tested, so a finite
     cost of 5e307 $ × cost_weight 10 gave a reward of -inf on a sound step (failure '', the worst loss inf)."""
+    pytest.importorskip("powergrid_devices", reason="the battery and meter come with powergrid-devices")
+    pytest.importorskip("powergrid_protocols", reason="the setpoint protocol comes with powergrid-protocols")
     env = MultiAgentPowerGridEnv.from_config({
         "name": "overflow", "network": {"type": "case33bw"}, "spaces": {"action": "physical"},
         "time": {"step_minutes": 60, "steps_per_episode": 4}, "reward": {"cost_weight": 10.0},
