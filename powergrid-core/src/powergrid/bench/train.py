@@ -324,9 +324,10 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
     roots = learned_roots(env)  # the system's return: a learned parent's reward already holds its children's
     steps = 0
     while time.perf_counter() - started < 60.0 * minutes and (max_steps is None or steps < max_steps):
-        result = algo.train()
-        steps = int(result["env_runners"].get("num_env_steps_sampled_lifetime", steps))
-        per_agent = result["env_runners"].get("agent_episode_returns_mean", {})
+        # no "env_runners" entry when the runner returned no sample within RLlib's sample_timeout_s (a loaded machine)
+        runners = algo.train().get("env_runners", {})
+        steps = int(runners.get("num_env_steps_sampled_lifetime", steps))
+        per_agent = runners.get("agent_episode_returns_mean", {})
         ret = sum(per_agent[a] for a in roots) if all(a in per_agent for a in roots) else None
         if ret is not None and np.isfinite(ret):
             curve.append((steps, float(ret)))
