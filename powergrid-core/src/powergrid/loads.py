@@ -249,10 +249,11 @@ class LoadGroup:
 
     The forecast is the episode's load schedule without its jitter (:meth:`LoadModel.episode`: the profile and the
     customer classes; on a dataset's days the profile is the day's actual load, so its level is not causal); the flow
-    serves the actual multipliers, so the forecast misses the loads by their jitter. The last reading is known, and the jitter persists (AR(1), φ = ``ctx.load_persistence``
-    per tick, :meth:`LoadModel.persistence`): each load is predicted at ``f(t)·(1 + φ·ε(t−1))``, its forecast now
-    times the share φ of its last deviation ``ε(t−1) = a(t−1)/f(t−1) − 1`` (actual ``a``, forecast ``f``), and
-    :meth:`forecast_change_mw` is that prediction less the actual loads at the last tick.
+    serves the actual multipliers, so the forecast misses the loads by their jitter. The last reading is known, and the
+    jitter persists (AR(1), φ = ``ctx.load_persistence`` per tick, :meth:`LoadModel.persistence`): each load is
+    predicted at ``f(t)·(1 + φ·ε(t−1))``, its forecast now times the share φ of its last deviation ``ε(t−1) =
+    a(t−1)/f(t−1) − 1`` (actual ``a``, forecast ``f``), and :meth:`forecast_change_mw` is that prediction less the
+    actual loads at the last tick.
     """
 
     rows: np.ndarray  # (loads,) rows of net.load (columns of ctx.load_multipliers and ctx.load_forecast)
