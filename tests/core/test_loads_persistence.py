@@ -81,17 +81,19 @@ def test_persistence_halves_the_error_of_a_minute_by_minute_prediction():
 @pytest.mark.parametrize(("loads", "expected"), [
     ({}, np.exp(-60.0 / 60.0)),  # admm_3mg: hourly steps, τ = 1 h
     ({"jitter_hours": 4.0}, np.exp(-60.0 / 240.0)),
-    ({"jitter": 0.0}, 0.0),  # no jitter: the forecast is the actual schedule
+    ({"jitter": 0.0}, 0.0),  # no jitter: the forecast is the actual schedule at the day before's level
     ({"profile": "uniform"}, 0.0),
 ])
 def test_the_environment_gives_protocols_the_jitters_persistence(loads, expected):
-    """``ctx.load_persistence`` is φ = exp(−Δt/τ) of the configured jitter, set at reset; without jitter the change
-    is the jitter-free one, f(t) − a(t−1), exactly."""
+    """``ctx.load_persistence`` is φ = exp(−Δt/τ) of the configured jitter, set once when the env is built (one value
+    per env: it is there before the first reset); without jitter the change is the jitter-free one, f(t) − a(t−1),
+    exactly."""
     for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):  # admm_3mg's parts
         pytest.importorskip(pack)
     data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
     data["loads"] = loads
     env = MultiAgentPowerGridEnv.from_config(data)
+    assert env.ctx.load_persistence == pytest.approx(expected, rel=1e-15)
     env.reset(seed=2)
     assert env.ctx.load_persistence == pytest.approx(expected, rel=1e-15)
     if expected == 0.0:

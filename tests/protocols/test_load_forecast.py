@@ -1,5 +1,6 @@
 """The load forecast protocols share (:class:`powergrid.loads.LoadGroup`): the network loads behind a meter, their
-forecast MW (``ctx.load_forecast``: the episode's load schedule without its jitter, what an operator knows ahead) and
+forecast MW (``ctx.load_forecast``: the episode's load schedule without its jitter at the level of the day before's
+load, what an operator knows ahead) and
 the predicted change from the last tick's actual MW (``ctx.load_multipliers``: what the flow serves, the last reading):
 the forecast with the share φ = ``ctx.load_persistence`` of the last deviation from it that persists.
 configs/admm_3mg.yaml, reset seed 3."""
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid.loads import LoadGroup
+from powergrid.loads import LoadGroup, previous_day
 from powergrid.vector import VectorPowerGridEnv
 
 from .test_admm_billing import CONFIG
@@ -63,23 +64,29 @@ def test_the_loads_behind_a_pcc_are_its_zones_and_their_forecast_changes_from_th
 
 
 def test_the_forecast_is_the_schedule_without_the_jitter():
-    """Without jitter (``loads.jitter: 0``) the forecast is the actual multipliers. With it (the default 5 %) the
-    actual multipliers are unchanged by the forecast (those of a config without one) and the forecast is the episode
-    the same seed draws without jitter (the same calendar and level); it misses the actual loads by their jitter:
-    behind mg1's meter by 0.01–0.1 MW. A plan from the last reading and the predicted change (from the forecast at the
-    first tick) misses the actual load by exactly the error of the prediction (the forecast with the share
-    φ = e^−1 of each load's last deviation that persists), less on the day than the forecast's."""
+    """The forecast is the episode's schedule without its jitter at the level of the day before's load (a causal
+    level: day 3 is Monday 2023-09-25, levelled on Sunday's load, whose mean is 0.917 times Monday's). Without jitter
+    (``loads.jitter: 0``) it is the actual multipliers times that ratio (the actual multipliers themselves when the
+    level was the day's own). With jitter (the default 5 %) the forecast is the one the same seed draws without
+    it (the same calendar and level); it misses the actual loads behind mg1's meter by their jitter (0.01–0.1 MW, as
+    before) and the level's error (0.05–0.15 MW with both). A plan from the last reading and the predicted change
+    (from the forecast at the first tick) misses the actual load by exactly the error of the prediction (the forecast
+    with the share φ = e^−1 of each load's last deviation that persists), less on the day than the forecast's."""
     exact = _env(jitter=0.0)
     exact.reset(seed=3)
-    np.testing.assert_array_equal(exact.ctx.load_forecast, exact.ctx.load_multipliers)
+    ratio = previous_day(exact.scenario.providers["load"], 24, 60.0).mean() / exact.ctx.profiles["load"].mean()
+    assert ratio == pytest.approx(0.917, abs=1e-3)
+    np.testing.assert_allclose(exact.ctx.load_forecast, exact.ctx.load_multipliers * ratio, rtol=1e-12)
     env = _env()
     env.reset(seed=3)
     schedule, actual = env.ctx.load_forecast, env.ctx.load_multipliers
-    np.testing.assert_array_equal(schedule, exact.ctx.load_multipliers)  # the same episode without its jitter
+    np.testing.assert_array_equal(schedule, exact.ctx.load_forecast)  # the same forecast, with or without the jitter
     net, meter = env.net, env.scenario.agents["mg1_pcc"].device
     loads = LoadGroup.at(net, meter.billed_buses(net))
     error = (actual - schedule)[:, loads.rows] @ loads.mw  # MW by tick: the forecast's error behind mg1's meter
-    assert 0.01 < np.sqrt(np.mean(error**2)) and np.abs(error).max() < 0.1
+    assert 0.05 < np.sqrt(np.mean(error**2)) and np.abs(error).max() < 0.15
+    jitter = (actual - schedule / ratio)[:, loads.rows] @ loads.mw  # at the day's own level: the jitter alone
+    assert 0.01 < np.sqrt(np.mean(jitter**2)) and np.abs(jitter).max() < 0.1
     a, f = actual[:, loads.rows], schedule[:, loads.rows]
     predicted = np.vstack([f[:1], f[1:] * (1.0 + np.exp(-1.0) * (a[:-1] / f[:-1] - 1.0))])
     missed = (a - predicted) @ loads.mw  # MW by tick: the prediction's error

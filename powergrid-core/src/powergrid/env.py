@@ -66,7 +66,7 @@ from powergrid.config import MAX_TICKS, EnvConfig, LinkConfig
 from powergrid.controllers import TapControl
 from powergrid.devices import Device, StepContext, clip_action
 from powergrid.errors import ActionError, PluginError, plugin_failure
-from powergrid.loads import episode_start
+from powergrid.loads import episode_start, previous_day
 from powergrid.plugins import Registry, origin
 from powergrid.protocols import Directive, VerticalProtocol
 from powergrid.scaling import Feature
@@ -152,7 +152,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._base_load_p = self.net.load.p_mw.to_numpy(float).copy()
         self._base_load_q = self.net.load.q_mvar.to_numpy(float).copy()
         self.loads = s.loads
-        self.ctx = StepContext(dt_h=self.dt_h, profiles={}, load_multipliers=np.ones((0, len(self._base_load_p))))
+        self.ctx = StepContext(dt_h=self.dt_h, profiles={}, load_multipliers=np.ones((0, len(self._base_load_p))),
+                               load_persistence=self.loads.persistence(config.time.step_minutes))
         self._grid_agents = [a for a in s.agents.values() if isinstance(a, GridAgent)]
         self._zone_lines = {a.id: self._lines_in(a.zone) for a in self._grid_agents}
         self._extra_slices = self._horizontal_slices()
@@ -731,11 +732,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.ctx.profiles[role] = draw_episode(self.config, role, provider, np.random.default_rng(profile_seed))
         self._t0 = _episode_t0(s.providers)
         self._stamps = _iso_stamps(self._t0, self.tick_s, self.max_ticks)
-        time = self.config.time
+        time, load = self.config.time, s.providers["load"]
         self.ctx.load_multipliers, self.ctx.load_forecast = self.loads.episode(
             self.ctx.profiles["load"], step_minutes=time.step_minutes, start_hour=time.start_hour,
-            start=episode_start(s.providers["load"]), rng=_stream(profile_seq, 0))
-        self.ctx.load_persistence = self.loads.persistence(time.step_minutes)
+            start=episode_start(load), rng=_stream(profile_seq, 0),
+            known=previous_day(load, len(self.ctx.profiles["load"]), time.step_minutes))
         self._freeze_schedule()
         for d in s.device_agents:
             key = next(keys)

@@ -35,9 +35,12 @@ shape for every load.
 
 The (ticks × loads) matrix is built once per reset by :meth:`LoadModel.multipliers`;
 the step loop only multiplies the base values by one of its rows. :meth:`LoadModel.episode` builds it with the
-episode's forecast: the same multipliers without the jitter (``ε = 0``, ``g_d`` of the shapes alone), what an operator
-knows ahead (the profile and the customer classes); :class:`LoadGroup` gives protocols both for the loads behind a
-meter.
+episode's forecast: the same calendar and customer classes without the jitter (``ε = 0``, ``g_d`` of the shapes
+alone) at the level known before the episode. On a dataset's days (a provider with :func:`previous_day`, e.g.
+``caiso_2023``, whose ``load`` is the day's actual load) that level is the day before's actual load (``L̄_d`` of the
+profile 24 h earlier, with the provider's fallbacks when that day is missing); a profile without a past (the built-in
+shape, the synthetic generator) is a plan, and the forecast keeps its level. :class:`LoadGroup` gives protocols both
+for the loads behind a meter.
 """
 
 from __future__ import annotations
@@ -111,6 +114,20 @@ def episode_start(provider: Any) -> dt.date | None:
             start = (start - dt.timedelta(hours=getattr(params, "start_hour", 0))).astimezone(ZoneInfo(tz))
         return start.date()
     return start if isinstance(start, dt.date) else None
+
+
+def previous_day(provider: Any, n_steps: int, step_minutes: float) -> np.ndarray | None:
+    """The ``n_steps`` values at ``step_minutes`` (the provider's units) of a provider's profile from 24 h before
+    its last episode's start, or None: a provider without a past (no ``previous_day`` method: the built-in shape, the
+    synthetic generator) or before any episode.
+
+    Calls ``previous_day(n_steps, step_minutes)`` of the provider, or of the provider a fallback made active (the
+    dataset pack's series providers: the data's day before, with their fallbacks when it is missing). The one source
+    of the past for the loads' forecast (:meth:`LoadModel.episode`) and the bench's persistence features
+    (:func:`powergrid.bench.residual.yesterday`).
+    """
+    method = getattr(getattr(provider, "active", provider), "previous_day", None)
+    return None if method is None else np.asarray(method(int(n_steps), float(step_minutes)), dtype=np.float64)
 
 
 def auto_class(names: Sequence[str], p_mw: np.ndarray) -> list[str]:
@@ -198,14 +215,23 @@ class LoadModel:
         return self.episode(level, step_minutes=step_minutes, start_hour=start_hour, start=start, rng=rng)[0]
 
     def episode(self, level: np.ndarray, *, step_minutes: float, start_hour: float, start: dt.date | None,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                rng: np.random.Generator, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The episode's actual multipliers (:meth:`multipliers`: what the flow serves, the jitter included) and its
-        forecast: the same calendar and level without the jitter (ε = 0, the day's gain of the shapes alone), both
-        (ticks × loads) pu. The same array twice without jitter (``jitter`` 0 or the uniform profile)."""
+        forecast: the same calendar without the jitter (ε = 0, the day's gain of the shapes alone) at the level of
+        ``known``, both (ticks × loads) pu.
+
+        ``known`` (pu, as ``level``) is the load profile known before the episode, e.g. :func:`previous_day` of a
+        dataset: the forecast takes each day's mean ``L̄_d`` from it (under the uniform profile the values
+        themselves). None: ``level`` is a plan and the forecast keeps it; then without jitter (``jitter`` 0 or the
+        uniform profile) the same array twice.
+        """
         level = np.asarray(level, dtype=np.float64)
+        past = level if known is None else np.asarray(known, dtype=np.float64)
+        if past.shape != level.shape:
+            raise ValueError(f"the forecast's level has shape {past.shape}; expected the profile's {level.shape}")
         if self.profile == "uniform":
             actual = level[:, None] * self.scale[None, :]
-            return actual, actual
+            return actual, actual if known is None else past[:, None] * self.scale[None, :]
         n = len(level)
         if start is None:  # a date of a non-leap year, and an independent weekday
             start = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(365)))
@@ -214,9 +240,9 @@ class LoadModel:
         dates = [start + dt.timedelta(days=d) for d in range(int(day[-1]) + 2 if n else 1)]  # one more: the last tick's end
         calendar = tuple((season_of(d), day_type(d)) for d in dates)
         shapes = _tick_shapes(calendar, n, start_hour, step_minutes)[:, self.classes]  # (ticks, loads)
-        forecast = self._levelled(shapes, day, level)
+        forecast = self._levelled(shapes, day, past)
         if self.jitter <= 0:
-            return forecast, forecast
+            return (forecast if known is None else self._levelled(shapes, day, level)), forecast
         phi = self.persistence(step_minutes)
         eta = rng.standard_normal(shapes.shape)
         eta[1:] *= np.sqrt(1.0 - phi * phi)
@@ -247,9 +273,10 @@ class LoadGroup:
     """Network loads a protocol forecasts, e.g. those behind a meter (:meth:`at`): their columns of
     ``ctx.load_multipliers`` (actual) and ``ctx.load_forecast`` and their MW at multiplier 1 (``p_mw·scaling``).
 
-    The forecast is the episode's load schedule without its jitter (:meth:`LoadModel.episode`: the profile and the
-    customer classes; on a dataset's days the profile is the day's actual load, so its level is not causal); the flow
-    serves the actual multipliers, so the forecast misses the loads by their jitter. The last reading is known, and the
+    The forecast is the episode's load schedule without its jitter at the level known before the episode
+    (:meth:`LoadModel.episode`: the customer classes, on a dataset's days at the level of the day before's actual
+    load); the flow serves the actual multipliers, so the forecast misses the loads by their jitter and, on a dataset's
+    days, by the change of the daily level. The last reading is known, and the
     jitter persists (AR(1), φ = ``ctx.load_persistence`` per tick, :meth:`LoadModel.persistence`): each load is
     predicted at ``f(t)·(1 + φ·ε(t−1))``, its forecast now times the share φ of its last deviation ``ε(t−1) =
     a(t−1)/f(t−1) − 1`` (actual ``a``, forecast ``f``), and :meth:`forecast_change_mw` is that prediction less the

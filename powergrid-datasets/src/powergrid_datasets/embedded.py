@@ -140,6 +140,10 @@ class Caiso2023Provider(SeriesProvider):
         ts = series(self.column())
         return ts if self.params.split == "all" else dataclasses.replace(ts, source=f"{ts.source}, {self.params.split} days")
 
+    def whole_params(self) -> Any:
+        """As :meth:`SeriesProvider.whole_params`, every split's days too."""
+        return attrs.evolve(super().whole_params(), split="all")
+
     def episode_rules(self, index: pd.DatetimeIndex) -> list[tuple[np.ndarray, str, str]]:
         """The ``date_from``/``date_to`` rules and, with a split, the split's days."""
         rules = super().episode_rules(index)

@@ -17,7 +17,10 @@ once per process and parameter set:
    over the whole series, so train and test periods share one scale;
 6. at every episode: resample to ``step_minutes``, pick a random local day (in ``tz``)
    between ``date_from`` and ``date_to`` whose window from ``start_hour`` hours after its
-   midnight is valid (or the fixed ``start``), and return ``n_steps`` float64 values.
+   midnight is valid (or the fixed ``start``), and return ``n_steps`` float64 values;
+7. after an episode, :meth:`SeriesProvider.previous_day` gives the values of the 24 h before its start from the
+   whole series (the past known when the episode starts: the level of the loads' forecast and the bench's
+   persistence features).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from powergrid.loads import day_type, episode_start
 from powergrid.params import Check, choice, flag, integer, quantity, text
 from powergrid.profiles import ProfileProvider
 from powergrid_datasets import caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
@@ -185,7 +189,7 @@ class SeriesProvider(ProfileProvider):
         self._days: dict[tuple[int, float], set[_dt.date]] = {}
         self._common_days: dict[tuple[int, float], list[_dt.date]] = {}
         self._spans: set[tuple[int, float]] = set()  # (n_steps, step_minutes) whose fixed-start episode was checked
-        self._windows: dict[tuple[float, Any], Any] = {}  # resampled windows by (step, grid); grids by step
+        self._windows: dict[tuple[float, Any], Any] = {}  # resampled windows by (step, grid); grids and pasts by step
 
     def __getstate__(self) -> dict[str, Any]:
         # the resampled windows are rebuilt on first use (they can be large: a year at the episode step)
@@ -393,11 +397,61 @@ class SeriesProvider(ProfileProvider):
         ts = self._window_at(start, step_minutes)
         self.last_start, values = ts.sample_episode(int(n_steps), rng, day_tz=p.tz, start=start,
                                                     start_hour=p.start_hour)
+        return self._bounded(values)
+
+    def _bounded(self, values: np.ndarray) -> np.ndarray:
+        """Values at the episode step within the role's bounds (float64): solar and wind in [0, ``scale``] when
+        normalised, others ≥ 0 under ``negative: clip`` (resampling up may overshoot 0 or the peak slightly)."""
         if self.role in ("solar", "wind") and self.normalize_mode() != "none":
-            values = np.clip(values, 0.0, p.scale)  # resampling up may overshoot 0 or the peak slightly
+            values = np.clip(values, 0.0, self.params.scale)
         elif self.negative_mode() == "clip":
             values = np.maximum(values, 0.0)
         return values.astype(np.float64)
+
+    def whole_params(self) -> Any:
+        """The parameters of this provider's series with every time of its source (no ``start``, ``date_from``,
+        ``date_to``): the same cleaning and scale (the divisor is the whole series')."""
+        return attrs.evolve(self.params, start=None, date_from=None, date_to=None)
+
+    def previous_day(self, n_steps: int, step_minutes: float) -> np.ndarray | None:
+        """The ``n_steps`` values at ``step_minutes`` from 24 h before the last episode's first value, in the
+        episode's units and bounds, or None before any episode: the past known when the episode starts.
+
+        Read from the whole series (:meth:`whole_params`): ``date_from``, ``date_to`` and a ``split`` hold days out
+        of episodes, not out of the past, so a test day's previous day may be a validation day. When a value of the
+        day before is missing (the first day of the data, or a gap longer than ``max_gap_hours``), the most recent
+        earlier day of the episode's day type (weekday, Saturday or Sunday: :func:`powergrid.loads.day_type`) whose
+        values are all there; when there is none, the whole series' mean at every step (1 pu times ``scale`` for a
+        load normalised by its mean: no day's values), e.g. on the data's first day (caiso_2023: 2023-01-01).
+        """
+        if self.last_start is None:
+            return None
+        step = pd.Timedelta(minutes=step_minutes)
+        past = self._past(step_minutes, self.last_start)
+        today = episode_start(self)
+        back = 1
+        while len(past) and self.last_start - pd.Timedelta(days=back) >= past.index[0]:
+            if back == 1 or today is None or day_type(today - _dt.timedelta(days=back)) == day_type(today):
+                ticks = pd.date_range(self.last_start - pd.Timedelta(days=back), periods=int(n_steps), freq=step)
+                values = past.reindex(ticks).to_numpy(np.float64)
+                if np.isfinite(values).all():
+                    return self._bounded(values)
+            back += 1
+        finite = past.to_numpy(np.float64)
+        finite = finite[np.isfinite(finite)]
+        return self._bounded(np.full(int(n_steps), finite.mean() if finite.size else 0.0))
+
+    def _past(self, step_minutes: float, start: pd.Timestamp) -> pd.Series:
+        """The whole series (:meth:`whole_params`) at ``step_minutes`` on the grid through ``start`` (once per step
+        and grid)."""
+        step = pd.Timedelta(minutes=step_minutes)
+        offset = (start - pd.Timestamp(0, tz="UTC")) % step
+        key = (float(step_minutes), ("past", offset))
+        if key not in self._windows:
+            whole = type(self)(self.whole_params(), self.role).series()
+            ts = whole.resample(step) if not offset else whole.resample(step, origin=start)
+            self._windows[key] = ts.data.iloc[:, 0]
+        return self._windows[key]
 
 
 @functools.lru_cache(maxsize=4096)  # bounded: a process may read many datasets and zones

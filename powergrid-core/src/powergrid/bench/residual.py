@@ -12,27 +12,28 @@ from the future that is not published in advance:
   the DAM price, published the day before, so it is known for the whole day at midnight;
 - the load and solar of the same ``horizon`` hours *yesterday* (a persistence forecast: the
   extract's load and solar are actuals, ``SLD_FCST``/``SLD_REN_FCST`` market ``ACTUAL``, so today's
-  values are not known in advance; yesterday's are), in the provider's units (load ÷ its 2023
-  mean, solar ÷ its 2023 peak), minus 1 for the load;
+  values are not known in advance; yesterday's are, and the loads' forecast the rule uses is
+  levelled on the same day, :func:`yesterday`), in the provider's units (load ÷ its 2023 mean,
+  solar ÷ its 2023 peak), minus 1 for the load;
 - today's load minus yesterday's at the last hour already played (0 at the first hour).
 
-Past the end of the day the last hour's values repeat. Only the ``load``, ``price`` and ``solar``
-roles of series providers with a ``last_start`` (the CAISO and file providers) give these
-features; a role without one gives zeros. ``horizon`` counts hours at a step that divides an hour: the features are
-the values every :func:`ticks_per_hour` ticks (every 4th at 15 min, so ``ieee34_3mg`` sees 6 h of prices as the hourly
-tasks do); at a step of an hour or more, every tick. Yesterday's series is resampled to the env's step as the
-episode's own is.
+Past the end of the day the last hour's values repeat. Yesterday's ``load`` and ``solar`` come from the dataset pack's
+series providers (the CAISO and file providers); a role without a past (no such role, or a provider of a plan such as
+the synthetic one) gives zeros, as no ``price`` profile does. ``horizon`` counts hours at a step that divides an hour:
+the features are the values every :func:`ticks_per_hour` ticks (every 4th at 15 min, so ``ieee34_3mg`` sees 6 h of
+prices as the hourly tasks do); at a step of an hour or more, every tick. Yesterday's series is resampled to the env's
+step as the episode's own is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import gymnasium
 import numpy as np
-import pandas as pd
 from pettingzoo.utils.wrappers import BaseParallelWrapper
+
+from powergrid.loads import previous_day
 
 #: Hours ahead of the day-ahead price and of the persistence forecast in the observation.
 HORIZON = 6
@@ -46,22 +47,15 @@ def feature_size(action_size: int, horizon: int = HORIZON) -> int:
 
 
 def yesterday(env: Any, role: str) -> np.ndarray | None:
-    """The ``role`` profile of the day before the episode's first day at the env's step (provider units), or None.
+    """The ``role`` profile of the 24 h before the episode's start at the env's step (provider units), or None.
 
-    Read from the provider's whole-year series (same cleaning and scale as the episode's), so a
-    training day's yesterday may be a test day: only its *past* actuals are used, as an operator would.
+    :func:`powergrid.loads.previous_day`, the past the loads' forecast is levelled on: read from the provider's
+    whole-year series (same cleaning and scale as the episode's), so a training day's yesterday may be a test day:
+    only its *past* actuals are used, as an operator would. On the data's first day (2023-01-01) there is none: the
+    series' mean (the provider's fallbacks).
     """
     provider = env.scenario.providers.get(role)
-    provider = getattr(provider, "primary", provider)
-    start = getattr(provider, "last_start", None)
-    if start is None:
-        return None
-    whole = type(provider)(attrs.evolve(provider.params, split="all", start=None), role)
-    step = pd.Timedelta(hours=env.dt_h)
-    data = whole.series().resample(step).data.iloc[:, 0]
-    ticks = pd.date_range(start - pd.Timedelta(hours=24), periods=env.max_ticks, freq=step)
-    values = data.reindex(ticks).to_numpy(np.float64)
-    return np.where(np.isfinite(values), values, np.nanmean(values) if np.isfinite(values).any() else 0.0)
+    return None if provider is None else previous_day(provider, env.max_ticks, env.config.time.step_minutes)
 
 
 def _ahead(values: np.ndarray, tick: int, horizon: int, stride: int) -> np.ndarray:
