@@ -63,6 +63,22 @@ def test_only_writable_registers_of_configured_units(servers, client_for) -> Non
     assert server.stats["unknown_unit"] == 2 and server.stats["bad_value"] == 1
 
 
+def test_an_unknown_unit_is_refused_at_every_address(servers, client_for) -> None:
+    # only address 0 count 1 got 0x0B: elsewhere pymodbus answered 2 (illegal address) from the catch-all unit's
+    # one-register tables before the server's policy saw the request, uncounted (r41b F2: a SunSpec scan at 40000)
+    server = SimulatedDeviceServer(make_ess(), unit_id=7).start()
+    servers.append(server)
+    client = client_for(server)
+    assert client.read_holding_registers(40000, count=2, device_id=9).exception_code == NO_TARGET  # a SunSpec scan
+    assert client.read_holding_registers(40000, count=2, device_id=0).exception_code == NO_TARGET
+    assert client.read_input_registers(100, count=1, device_id=9).exception_code == NO_TARGET
+    assert client.write_registers(40002, [1, 2], device_id=9).exception_code == NO_TARGET
+    assert client.write_register(65535, 1, device_id=9).exception_code == NO_TARGET
+    assert client.read_coils(300, count=8, device_id=9).exception_code == NO_TARGET
+    assert server.stats["unknown_unit"] == 6 and server.stats["writes"] == 0
+    assert client.read_holding_registers(40000, count=2, device_id=7).exception_code == ILLEGAL_ADDRESS  # served unit
+
+
 def test_read_only_mode_refuses_every_write(servers, client_for) -> None:
     server = SimulatedDeviceServer(make_ess(), read_only=True).start()
     servers.append(server)

@@ -253,12 +253,6 @@ class ModbusServer:
             registers[address - start_address:address - start_address + count] = answer
         return None
 
-    async def _refuse(self, *args: Any) -> Any:
-        from pymodbus.constants import ExcCodes
-
-        self.stats["unknown_unit"] += 1
-        return ExcCodes.GATEWAY_NO_RESPONSE
-
     def _devices(self) -> list[Any]:
         from functools import partial
 
@@ -273,36 +267,59 @@ class ModbusServer:
             tables = {t: block(first, len(words)) for t, (first, words) in unit.tables.items()}
             simdata = (list(bits), list(bits), tables.get("holding", block(0, 1)), tables.get("input", block(0, 1)))
             devices.append(SimDevice(unit_id, simdata=simdata, action=partial(self._on_access, unit_id)))
-        devices.append(SimDevice(0, simdata=(list(bits), list(bits), block(0, 1), block(0, 1)), action=self._refuse))
         return devices
+
+    def _datastore(self, devices: list[Any]) -> Any:
+        """pymodbus' datastore of ``devices``; a request to any other unit id goes to :meth:`handle` (0x0B, counted)
+        at any address, before pymodbus would check the address against a unit's tables (a catch-all unit would
+        need tables spanning all 65,536 addresses for that)."""
+        from pymodbus.constants import ExcCodes
+        from pymodbus.simulator.simcore import SimCore
+
+        handle = self.handle
+
+        class Datastore(SimCore):
+            async def async_getValues(self, device_id: int, func_code: int, address: int, count: int = 1) -> Any:
+                if device_id not in self.devices:
+                    return ExcCodes(handle(device_id, func_code, address, count, None))
+                return await super().async_getValues(device_id, func_code, address, count)
+
+            async def async_setValues(self, device_id: int, func_code: int, address: int, values: Any) -> Any:
+                if device_id not in self.devices:
+                    return ExcCodes(handle(device_id, func_code, address, len(values), [int(v) for v in values]))
+                return await super().async_setValues(device_id, func_code, address, values)
+
+        return Datastore(devices)
 
     def _server(self) -> Any:
         from pymodbus import FramerType
         from pymodbus.server import ModbusSerialServer, ModbusTcpServer
         from pymodbus.server.requesthandler import ServerRequestHandler
 
+        devices = self._devices()
         if self.serial_port:  # Modbus RTU on a serial line: no peers to filter
-            return ModbusSerialServer(self._devices(), port=self.serial_port, baudrate=self.baudrate,
-                                      framer=FramerType.RTU)
+            server = ModbusSerialServer(devices, port=self.serial_port, baudrate=self.baudrate, framer=FramerType.RTU)
+        else:
+            owner = self
 
-        owner = self
+            class Handler(ServerRequestHandler):
+                def connection_made(self, transport: Any) -> None:
+                    peer = transport.get_extra_info("peername") or ("",)
+                    if not owner.allowed(str(peer[0])):
+                        owner.stats["refused_clients"] += 1
+                        if getattr(self, "listener", None) is not None:  # never served: forget it at once
+                            self.listener.active_connections.pop(self.unique_id, None)
+                        transport.abort()
+                        return
+                    super().connection_made(transport)
 
-        class Handler(ServerRequestHandler):
-            def connection_made(self, transport: Any) -> None:
-                peer = transport.get_extra_info("peername") or ("",)
-                if not owner.allowed(str(peer[0])):
-                    owner.stats["refused_clients"] += 1
-                    if getattr(self, "listener", None) is not None:  # never served: forget it at once
-                        self.listener.active_connections.pop(self.unique_id, None)
-                    transport.abort()
-                    return
-                super().connection_made(transport)
+            class Server(ModbusTcpServer):
+                def callback_new_connection(self) -> Any:
+                    return Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
-        class Server(ModbusTcpServer):
-            def callback_new_connection(self) -> Any:
-                return Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
-
-        return Server(self._devices(), address=(self.host, self.port), framer=FramerType(self.framer))
+            server = Server(devices, address=(self.host, self.port), framer=FramerType(self.framer))
+        server.context = self._datastore(devices)  # the server's own holds the same units, without the refusal
+        return server
 
     async def _serve(self) -> None:
         self._stop_event = asyncio.Event()
