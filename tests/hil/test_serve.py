@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -193,6 +194,18 @@ def test_cli_serves_the_scenario(tmp_path) -> None:
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert re.search(r"stopped: \d+ steps, \d+ overruns .*requests: .*writes 2", out), out
+
+
+def test_cli_on_a_busy_port_names_the_cause_in_one_line() -> None:
+    # two lines on stderr: pymodbus's "Failed to start server [Errno 98] ..." through Python's last-resort handler,
+    # then ours, "... failed to start: Could not start listen, please check address.", without the cause (r41b F5)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "powergrid.cli", "hil", "serve", str(CONFIG), "--port", str(port),
+                               "--steps", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"powergrid: error: Modbus server on 127.0.0.1:{port} failed to start: [Errno ")
+    assert "address already in use" in done.stderr.lower() and done.stderr.count("\n") == 1, done.stderr
 
 
 def test_cli_reports_a_bad_config(tmp_path, capsys) -> None:

@@ -21,19 +21,24 @@ EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data
 
 
 class _Quiet(logging.Handler):
-    """Keeps pymodbus's messages from stderr (every fault is a :class:`CommError` in infos) and keeps the reason of
-    each endpoint's last failed connection, which pymodbus logs instead of raising."""
+    """Keeps pymodbus's messages from stderr (every fault is a :class:`CommError` in infos, a server's failed start
+    an ``OSError``) and keeps the reasons pymodbus logs instead of raising: each endpoint's last failed connection,
+    and each server thread's failed listen."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reasons: dict[str, str] = {}  # "Connection to (host, port)" → e.g. "[Errno 111] Connection refused"
 
     def emit(self, record: logging.LogRecord) -> None:
-        where, failed, reason = record.getMessage().partition("\n")[0].partition(" failed: ")
+        line = record.getMessage().partition("\n")[0]
+        where, failed, reason = line.partition(" failed: ")
         if failed and where.startswith("Connection to ("):
             self.reasons[where] = reason
+        elif line.startswith(LISTEN_FAILED):
+            self.reasons[f"listen in thread {record.thread}"] = line[len(LISTEN_FAILED):]
 
 
+LISTEN_FAILED = "Failed to start server "  # pymodbus's message, then the OSError (address in use, not assignable…)
 _QUIET = _Quiet()  # one instance: adding it again is a no-op
 
 
