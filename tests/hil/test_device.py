@@ -274,6 +274,18 @@ def test_a_held_value_lasts_max_hold_s_of_simulated_time(ess_server, devices, ct
     assert device.comm_ok and device.held_s == 0.0 and device.p_mw == pytest.approx(0.2)
 
 
+def test_a_device_never_measured_says_so_when_out(ess_server, devices, ctx) -> None:
+    # a wrong unit id (0x0B at every step): the record read "last good measurement 10.5 s (wall clock) and 3900 s
+    # (simulated) old" of a device that never had a good reading, its age counted from the reset (r41b F6)
+    device = make_device(ess_server.port, unit_id=9, max_hold_s=1800.0)  # two 15-minute steps
+    devices.append(device)
+    for _ in range(3):
+        device.step([0.2], ctx)
+    assert device.p_mw == 0.0 and kinds(device)[-1] == ("read", "p", "stale") and ess_server.stats["unknown_unit"] >= 3
+    detail = device.info()["comm"][-1]["detail"]
+    assert detail.startswith("no good measurement since the reset, ") and "2700 s (simulated) ago" in detail, detail
+
+
 @pytest.mark.parametrize(("step_minutes", "held"), [(60, 1), (120, 0), (5, 12), (6, 10)])
 def test_max_hold_s_bounds_the_simulated_age_at_the_step_of_use(ess_server, devices, step_minutes, held) -> None:
     # the default 3600 s: the value is used while n faulty steps × the step length ≤ 3600 s

@@ -101,7 +101,8 @@ class LinkedDevice(Device):
         self.register_flags: dict[str, str] = {}
         self.records: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
-        self.measured_at = self.clock()
+        self.measured_at = self.clock()  # of the last good measurement, or of the reset before the first
+        self.measured = False  # a good measurement since the reset
         self.held_s = 0.0  # simulated age of the last good measurement: faulty steps since it × step length
 
     # ------------------------------------------------------------------ link
@@ -181,15 +182,17 @@ class LinkedDevice(Device):
                 self.q_mvar = q
             if soc is not None:
                 self.soc = soc
-            self.measured_at, self.held_s = now, 0.0
+            self.measured_at, self.measured, self.held_s = now, True, 0.0
         else:
             self.held_s += ctx.dt_h * 3600.0
             age = now - self.measured_at
             if params.on_failure == "zero":
                 self.p_mw = self.q_mvar = 0.0
             elif age > params.max_age_s or self.held_s > params.max_hold_s + 1e-6:  # 1e-6 s: sums of step lengths
-                self.record("read", "p", "stale", f"last good measurement {age:.1f} s (wall clock) and "
-                            f"{self.held_s:g} s (simulated) old (max_age_s {params.max_age_s:g}, max_hold_s "
+                ages = f"{age:.1f} s (wall clock) and {self.held_s:g} s (simulated)"
+                since = f"last good measurement {ages} old" if self.measured else \
+                    f"no good measurement since the reset, {ages} ago"
+                self.record("read", "p", "stale", f"{since} (max_age_s {params.max_age_s:g}, max_hold_s "
                             f"{params.max_hold_s:g}): out, 0 MW")
                 self.p_mw = self.q_mvar = 0.0
         self.comm_ok = not self.records
