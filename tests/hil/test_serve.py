@@ -163,6 +163,38 @@ def test_pacing_counts_overruns_without_bursting() -> None:
     assert "1 overruns" in pace.summary()
 
 
+def multirate_config(tmp_path: Path) -> Path:
+    """hil_sunspec with its controller acting every 150 s: 150-s ticks under 5-min physics steps."""
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["agents"][0]["period"] = "150s"
+    path = tmp_path / "hil_multirate.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_pacing_is_one_tick_per_period_of_the_tick(tmp_path) -> None:
+    # each step() is one tick: paced at the physics step / speedup, a 150-s tick under 5-min physics ran simulated time
+    # at half the speedup (r41b F3: hierarchical_3level with 30-s ticks, --speedup 60 gave 30 simulated s per s)
+    server = ScenarioServer(multirate_config(tmp_path), port=0)  # not started: pacing only
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    pace = server.run(speedup=60, steps=5, sleep=sleep, clock=lambda: now[0])
+    assert server.env.tick_s == 150 and pace.steps == 5 and server.env.time_s == 750
+    assert now[0] == pytest.approx(4 * 150 / 60)  # the first step at once, then one every 2.5 s: 60 × wall time
+
+
+def test_cli_banner_names_the_tick_of_a_multirate_scenario(tmp_path, capsys) -> None:
+    from powergrid_hil.cli import main
+
+    assert main(["serve", str(multirate_config(tmp_path)), "--port", "0", "--speedup", "1e6", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sunspec map: a 150s tick (5min physics steps) every 0.00015 s" in out, out
+    assert "stopped: 1 steps" in out
+
+
 def test_cli_serves_the_scenario(tmp_path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "powergrid.cli", "hil", "serve", str(CONFIG), "--port", "0",
                                 "--speedup", "3000", "--duration", "60"],

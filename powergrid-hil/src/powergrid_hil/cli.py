@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="refuse every write")
     p.add_argument("--max-writes-per-s", type=number(0), default=20.0, help="writes accepted per second (all units)")
     p.add_argument("--seed", type=count(0), default=0)
-    p.add_argument("--steps", type=count(1), default=None, help="stop after this many steps (default: run until Ctrl-C)")
+    p.add_argument("--steps", type=count(1), default=None,
+                   help="stop after this many steps, each a tick: the physics step unless agents act more often "
+                        "(default: run until Ctrl-C)")
     p.add_argument("--duration", type=number(0), default=None, help="stop after this many wall-clock seconds")
     return parser
 
@@ -48,6 +50,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from powergrid.clock import format_duration
     from powergrid_hil.serve import ScenarioServer
     from powergrid_hil.server import LOCALHOST
 
@@ -55,12 +58,14 @@ def _serve(args: argparse.Namespace) -> int:
                             allow=args.allow or LOCALHOST, read_only=args.read_only,
                             max_writes_per_s=args.max_writes_per_s, framer=args.framer, serial_port=args.serial,
                             baudrate=args.baudrate)
-    period = served.env.dt_h * 3600.0 / args.speedup
+    env = served.env
+    period, physics_s = env.tick_s / args.speedup, round(env.dt_h * 3600)
+    step = f"a {env.dt_h * 60:g}-minute step" if env.tick_s == physics_s else \
+        f"a {format_duration(env.tick_s)} tick ({format_duration(physics_s)} physics steps)"
     with served:
         where = f"serial {args.serial} (RTU, {args.baudrate} Bd)" if args.serial else \
             f"{args.host}:{served.port} ({args.framer})"
-        print(f"serving {served.env.config.name} on {where}, {args.map} map: "
-              f"a {served.env.dt_h * 60:g}-minute step every {period:g} s", flush=True)
+        print(f"serving {env.config.name} on {where}, {args.map} map: {step} every {period:g} s", flush=True)
         for unit_id, agent, kind, access in served.table():
             print(f"  unit {unit_id:>3}  {agent:<16} {kind:<16} {access}", flush=True)
         reported = [0]

@@ -11,9 +11,12 @@ read-only (they follow their own policy), and so is a driven device none of whos
 action entries has a SunSpec control (an HVAC's ``u``, EV chargers): it follows its
 own rule; other learned grid agents act by their own rule.
 
-:meth:`ScenarioServer.run` steps every ``step_minutes · 60 / speedup`` seconds of
-wall time. A step that starts late is an overrun (counted, with the worst
-lateness); the schedule then restarts from now rather than bursting to catch up.
+A step is one tick of the environment: the physics step, or shorter in a
+multi-rate scenario whose agents act more often (docs/time.md). There a write to
+a device driven by an agent that does not act at every tick takes effect at that
+agent's next action. :meth:`ScenarioServer.run` steps every ``tick_s / speedup``
+seconds of wall time. A step that starts late is an overrun (counted, with the
+worst lateness); the schedule then restarts from now rather than bursting to catch up.
 """
 
 from __future__ import annotations
@@ -136,8 +139,9 @@ class ScenarioServer:
     def run(self, *, speedup: float = 1.0, steps: int | None = None, duration_s: float | None = None,
             on_step: Callable[[ScenarioServer], None] | None = None,
             sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Pace:
-        """Step every ``dt / speedup`` seconds until ``steps`` steps or ``duration_s`` seconds (None: forever)."""
-        period = self.env.dt_h * 3600.0 / float(speedup)
+        """Step (one tick) every ``tick_s / speedup`` seconds until ``steps`` steps or ``duration_s`` seconds (None:
+        forever)."""
+        period = self.env.tick_s / float(speedup)
         start = clock()
         due = start
         while (steps is None or self.pace.steps < steps) and (duration_s is None or clock() - start < duration_s):
