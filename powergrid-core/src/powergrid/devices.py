@@ -51,10 +51,12 @@ class StepContext:
     (:mod:`powergrid.loads`), columns in ``net.load`` row order: load ``i`` draws
     ``p_mw·scaling·load_multipliers[tick, i]`` MW (when in service, at an in-service bus).
     ``load_forecast`` (same shape, pu; set at reset) is their forecast: the same schedule without its random jitter
-    (:meth:`powergrid.loads.LoadModel.episode`; the same array without jitter); on a dataset's days its level is the
-    day's actual load, so it is not causal. ``load_persistence`` (pu, set at reset) is the share of a load's deviation
-    from that forecast that persists to the next tick (:meth:`powergrid.loads.LoadModel.persistence`: φ of the
-    jitter's AR(1); 0.0 without jitter).
+    at the level known before the episode (:meth:`powergrid.loads.LoadModel.episode`): on a dataset's days the day
+    before's actual load (:func:`powergrid.loads.previous_day`), for a profile without a past (the built-in shape, the
+    synthetic generator: a plan) the profile's own (then the same array as ``load_multipliers`` without jitter).
+    ``load_persistence`` (pu, set when the environment is built) is the share of a load's deviation from that forecast
+    that persists to the next tick (:meth:`powergrid.loads.LoadModel.persistence`: φ of the jitter's AR(1); 0.0
+    without jitter).
     ``store_price`` ($/MWh, set at reset) is what the reward credits each MWh a store holds at the episode's
     end (``reward.storage_value``: the mean of the episode's prices; 0 under ``none``); a learned agent whose reward
     counts that credit (among its devices the meter billing the store) observes it (docs/rl.md).
