@@ -14,13 +14,15 @@ above them (its ``infos["__common__"]``, e.g. a rule-driven meter's ``comm`` fau
 infos and drops that entry.
 
 Every agent's action is sent at every step; an agent that is not due (multi-rate) has its
-action ignored, as in the PettingZoo API. A ``Discrete`` action space that starts at ``s ≠ 0`` (a tap changer's
-positions) is exposed from 0, which is all SB3 samples: action ``k`` is the agents' ``s + k``. Needs the ``sb3`` extra.
+action ignored, as in the PettingZoo API (a ``UserWarning`` at construction names such agents). A ``Discrete``
+action space that starts at ``s ≠ 0`` (a tap changer's positions) is exposed from 0, which is all SB3 samples:
+action ``k`` is the agents' ``s + k``. Needs the ``sb3`` extra.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ try:
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
 
+from powergrid.clock import format_duration
 from powergrid.config import EnvConfig
 from powergrid.env import COMMON_INFO
 from powergrid.errors import ActionError
@@ -59,6 +62,7 @@ class PowerGridVecEnv(VecEnv):
                 if space(a) != space(first):
                     raise ValueError(f"PowerGridVecEnv shares one policy: agent {a!r}'s {kind} space {space(a)} "
                                      f"differs from {first!r}'s {space(first)}")
+        _warn_per_tick(venv)
         self.venv = venv
         self.agents = list(agents)
         action_space, start = zero_based(venv.action_space(first))
@@ -143,3 +147,23 @@ class PowerGridVecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._indices(indices)]
+
+
+def _warn_per_tick(venv: VectorPowerGridEnv) -> None:
+    """A ``UserWarning`` naming the learned agents that do not act at every tick (period, offset or events)."""
+    env = venv.envs[0]
+    tick = env.tick_s
+    configs = {a.id: a for a in env.config.agents}
+    slow = []
+    for aid in venv.possible_agents:
+        a = configs[aid]
+        if a.period_s == tick and not a.offset_s and a.events is None:
+            continue
+        when = f"every {format_duration(a.period_s)}" + (f", offset {format_duration(a.offset_s)}" if a.offset_s else "")
+        slow.append(f"{aid!r} ({when}{' and on events' if a.events else ''}, ticks of {format_duration(tick)})")
+    if slow:
+        warnings.warn(f"PowerGridVecEnv gives SB3 a transition from every slot at every tick, but the learned agents "
+                      f"{', '.join(slow)} do not act at every tick: their actions at the other ticks are ignored "
+                      f"(info['acting'] is False there) and rewards, advantages and discounting are per tick. For "
+                      f"per-decision training use RLlibPowerGridEnv or SingleAgentView (docs/rl.md, Multi-rate agents)",
+                      UserWarning, stacklevel=3)
