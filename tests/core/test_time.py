@@ -299,16 +299,19 @@ def directive_at(tick: int) -> np.float32:
     return np.float32(0.1 + 0.001 * tick)
 
 
-def test_a_directive_sent_at_t_arrives_at_t_plus_the_delay_never_earlier(registry):
-    env = build(registry, relay_chain({"delay": "3min"}))
+@pytest.mark.parametrize(("link", "delay"), [({"delay": "3min"}, 3), ({"loss": 1e-4}, 0)])
+def test_a_directive_sent_at_t_arrives_at_t_plus_the_delay_never_earlier(registry, link, delay):
+    # without a delay (a lossy link) the directive in force was the one sent a tick earlier: the end-of-step poll had
+    # moved the channel's clock past the tick before the parent sent at it (r41b F1b)
+    env = build(registry, relay_chain(link))
     env.reset(seed=0)
     scales = []
     while env.agents:
         env.step(iso_actions(env))
         scales.append(env.scenario.agents["d"].device.scale)
     for t, scale in enumerate(scales):
-        sent = (t - 3) // 10 * 10  # the iso's last action tick whose directive has arrived by t
-        expected = 1.0 if t < 3 else directive_at(sent)  # before any: the microgrid's own rule
+        sent = (t - delay) // 10 * 10  # the iso's last action tick whose directive has arrived by t
+        expected = 1.0 if t < delay else directive_at(sent)  # before any: the microgrid's own rule
         assert scale == pytest.approx(expected), t
 
 

@@ -19,6 +19,29 @@ def test_a_message_sent_at_t_is_seen_at_t_plus_delay(delay):
     assert [m.payload for m in got] == ["hello"] and got[0].deliver_tick == 10 + delay
 
 
+@pytest.mark.parametrize("delay", [0, 2])
+def test_a_message_sent_after_a_receive_at_its_delivery_tick_arrives_at_that_tick(delay):
+    # the scan of due messages began after the last tick received: sent at 10 after receive(10 + delay) with delay 0,
+    # or sent at 8 after receive(10) with delay 2, a message arrived one tick late (r41b F1b: a lossy link without
+    # delay, polled by the environment before its parent sends, applied every setpoint a tick late)
+    ch = LossyChannel(ChannelParams(delay=delay, loss=0.0))
+    assert ch.receive(10, "b") == []
+    ch.send(Message("a", "b", "late"), tick=10 - delay)
+    got = ch.receive(10, "b")
+    assert [m.payload for m in got] == ["late"] and got[0].deliver_tick == 10 and ch.stats["delivered"] == 1
+
+
+def test_a_late_message_still_respects_the_capacity_of_its_tick():
+    ch = IdealChannel(ChannelParams(capacity=2))
+    ch.send(Message("a", "b", 0), tick=0)
+    assert [m.payload for m in ch.receive(0)] == [0]
+    for i in (1, 2):
+        ch.send(Message("a", "b", i), tick=0)  # sent after the receive at 0: one place is left at tick 0
+    got = ch.receive(0)
+    assert [m.payload for m in got] == [1] and ch.stats["deferred"] == 1
+    assert [(m.payload, m.deliver_tick) for m in ch.receive(1)] == [(2, 1)]
+
+
 def test_the_ideal_channel_delivers_at_once():
     ch = make_channel("ideal")
     assert isinstance(ch, IdealChannel)

@@ -12,7 +12,9 @@ supplies (an environment tick, or an iteration of a distributed algorithm)::
 
 Rules (the same for every channel):
 
-- ``send(msg, tick)`` stamps the message; it is *delivered* at ``tick + delay``.
+- ``send(msg, tick)`` stamps the message; it is *delivered* at ``tick + delay`` (also when
+  the channel was received from at that tick before the send: a delay-0 message sent after a
+  receive at its tick arrives at the next receive, at that tick).
 - A sent message is dropped with probability ``loss`` (a Bernoulli draw from the
   channel's own seeded generator, made at send time, in send order).
 - ``capacity`` > 0 bounds the messages *delivered* per tick: messages due at the
@@ -84,8 +86,10 @@ class Channel:
         """Forget every message in flight and restart the loss draws (from ``seed`` when given)."""
         self._rng = np.random.default_rng(self.params.seed if seed is None else seed)
         self._in_flight: deque[Message] = deque()  # in send order; delivery ticks are non-decreasing per send tick
+        self._late: list[Message] = []  # sent due at a tick already received at (≤ the clock): they arrive at the clock
         self._delivered: list[Message] = []
-        self._clock = -1
+        self._clock = -1  # the last tick received at
+        self._used = 0  # messages delivered at the clock's tick (its capacity)
         self.stats = {"sent": 0, "dropped": 0, "delivered": 0, "deferred": 0}
 
     def send(self, msg: Message, tick: int) -> bool:
@@ -96,29 +100,37 @@ class Channel:
         if self.loss > 0.0 and self._rng.random() < self.loss:
             self.stats["dropped"] += 1
             return False
-        self._in_flight.append(msg)
+        (self._late if msg.deliver_tick <= self._clock else self._in_flight).append(msg)
         return True
+
+    def _arrive(self, due: list[Message], t: int) -> int:
+        """Deliver the first of ``due`` (in send order) at tick ``t``, the clock's, as many as its capacity has room
+        for; returns how many (the rest are deferred)."""
+        n = min(len(due), self.capacity - self._used) if self.capacity else len(due)
+        self.stats["deferred"] += len(due) - n
+        for m in due[:n]:
+            m.deliver_tick = t  # the tick it actually arrived
+        self._delivered.extend(due[:n])
+        self.stats["delivered"] += n
+        self._used += n
+        return n
 
     def _advance(self, tick: int) -> None:
         """Move messages due at ticks ≤ ``tick`` to the delivered list, at most ``capacity`` per tick."""
-        start = self._clock + 1
+        if self._late and tick >= self._clock:  # sent after a receive at the tick they were due: they arrive at it
+            n = self._arrive(self._late, self._clock)
+            self._in_flight.extend(self._late[n:])  # no room left at it: queued behind the deferred, in send order
+            self._late = []
         if not self._in_flight:
-            self._clock = max(self._clock, tick)
+            if tick > self._clock:
+                self._clock, self._used = tick, 0
             return
-        for t in range(start, tick + 1):
+        for t in range(self._clock + 1, tick + 1):
+            self._clock, self._used = t, 0
             due = [m for m in self._in_flight if m.deliver_tick <= t]
-            if not due:
-                continue
-            if self.capacity and len(due) > self.capacity:
-                self.stats["deferred"] += len(due) - self.capacity
-                due = due[: self.capacity]
-            chosen = {id(m) for m in due}
-            self._in_flight = deque(m for m in self._in_flight if id(m) not in chosen)
-            for m in due:
-                m.deliver_tick = t  # the tick it actually arrived
-            self._delivered.extend(due)
-            self.stats["delivered"] += len(due)
-        self._clock = max(self._clock, tick)
+            if due:
+                chosen = {id(m) for m in due[:self._arrive(due, t)]}
+                self._in_flight = deque(m for m in self._in_flight if id(m) not in chosen)
 
     def receive(self, tick: int, recipient: str | None = None) -> list[Message]:
         """Messages that have arrived by ``tick`` (for ``recipient`` when given), removed from the channel."""
@@ -132,7 +144,7 @@ class Channel:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight) + len(self._delivered)
+        return len(self._in_flight) + len(self._late) + len(self._delivered)
 
 
 class IdealChannel(Channel):
