@@ -186,7 +186,7 @@ class Setpoint(VerticalProtocol):
         without the store (as in :meth:`headroom`) and ``[lo, hi]`` its feasible range. Above the ceiling it
         discharges the excess; below it, it charges into the room (whatever the price), so it enters the day's
         peak full; the store's own rule (price arbitrage) is set aside. It sees the last reading, the limit and
-        ``change``, the loads' forecast change (not causal: :meth:`load_change_mw`).
+        ``change``, the loads' forecast change (:meth:`load_change_mw`).
         ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
         :meth:`load_change_mw` (MW).
         """
@@ -215,8 +215,8 @@ class Setpoint(VerticalProtocol):
         would count it twice); when none does, the forecast change of the loads behind the meter found at
         :meth:`attach` (:meth:`~powergrid.loads.LoadGroup.forecast_change_mw`: the schedule without its jitter, with the
         share of the last deviation that persists, less their actual MW at the last reading), as the LMP market and ADMM
-        forecast them; 0.0 before any attach. Not causal: the forecast's level is the episode's load schedule (on a
-        dataset's days, e.g. CAISO's, the day's actual load)."""
+        forecast them; 0.0 before any attach. Causal: on a dataset's days the forecast's level is the day before's
+        actual load (:func:`~powergrid.loads.previous_day`)."""
         for h in self.horizontal:
             if type(h).load_change_mw is not HorizontalProtocol.load_change_mw:
                 return h.load_change_mw(self.parent, ctx)
@@ -243,7 +243,7 @@ class Setpoint(VerticalProtocol):
         protocols' rules take over when more (:meth:`~powergrid.protocols.HorizontalProtocol.export_taken_mw`, summed:
         P2P trading's order), and its output at ``s`` (:meth:`output_at`: a battery may so charge from the export),
         within its feasible range. The MW that offset an import stay valued at the price. It sees the last reading,
-        the setpoints and ``change``, the loads' forecast change (not causal: :meth:`load_change_mw`).
+        the setpoints and ``change``, the loads' forecast change (:meth:`load_change_mw`).
         ``plan``: the movable children's injections under ``parts`` (:meth:`plan`), updated with them; ``change``:
         :meth:`load_change_mw` (MW).
         """
@@ -321,8 +321,8 @@ class Setpoint(VerticalProtocol):
         cheapest marginal cost first, then of the batteries (ESS: discharge), each up to its feasible maximum, just
         enough. A DG rises first: it burns fuel, a battery spends energy it may need at a later peak. A DG with
         ``commitment`` that its rule asked off is asked on (and, when it can start, runs at least at its minimum
-        output). It sees the last reading, the limit and ``change``, the loads' forecast change (not causal:
-        :meth:`load_change_mw`). ``plan``: the movable children's injections under ``parts``
+        output). It sees the last reading, the limit and ``change``, the loads' forecast change
+        (:meth:`load_change_mw`). ``plan``: the movable children's injections under ``parts``
         (:meth:`plan`, as :meth:`headroom` left them), updated with them; ``change``: :meth:`load_change_mw` (MW).
         """
         children = self.parent.children
