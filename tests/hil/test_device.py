@@ -202,6 +202,22 @@ def test_bad_values_are_recorded_and_the_safe_action_applies(servers, devices, c
     assert details == ["p: out_of_range (read 0.9, outside [-0.4, 0.4])", "soc: out_of_range (read 1.5, outside [0, 1])"]
 
 
+def test_an_out_of_range_reading_is_reported_in_the_register_s_units(servers, devices, ctx) -> None:
+    # a SOC register in 0.1 % read 1200: the record said "read 1.2, outside [0, 1]", the fraction (r41b polish)
+    server = SimulatedDeviceServer(make_ess()).start()
+    servers.append(server)
+    device = make_device(server.port, registers={"soc": {"address": 2, "type": "uint16", "scale": 0.1, "units": "%"},
+                                                 "p": {"address": 0, "scale": 1.0, "units": "kW", "min": -400, "max": 400}})
+    devices.append(device)
+    drive(device, server, [0.2], ctx)
+    server.poke("input", 0, [900])  # 900 kW
+    server.poke("input", 2, [1200])  # 120 %
+    device.step([0.2], ctx)
+    details = [r["detail"] for r in device.info()["comm"]]
+    assert details == ["p: out_of_range (read 900 kW, outside [-400, 400] kW)",
+                       "soc: out_of_range (read 120 %, outside [0, 100] %)"], details
+
+
 @pytest.mark.parametrize("on_failure", ["hold", "zero"])
 def test_server_stopped_mid_run_then_restarted(on_failure, servers, devices, ctx) -> None:
     server = SimulatedDeviceServer(make_ess()).start()

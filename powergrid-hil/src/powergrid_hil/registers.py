@@ -89,6 +89,8 @@ class Register:
     access: str = attrs.field(default="R", validator=_one_of(("R", "RW"), "access"))
     min_value: float = -math.inf
     max_value: float = math.inf
+    #: the map's units when not ``units`` (kW, %): an out-of-range reading is reported in them
+    given_units: str = ""
 
     def __attrs_post_init__(self) -> None:
         if self.address + self.words - 1 > 65535:
@@ -184,8 +186,10 @@ class Register:
             raw = pattern - (1 << self.bits) if self.signed and pattern >= 1 << (self.bits - 1) else pattern
         value = raw * self.scale
         if value < self.min_value or value > self.max_value:
+            factor, units = (FACTORS[self.given_units], f" {self.given_units}") if self.given_units else (1.0, "")
             return Reading(min(max(value, self.min_value), self.max_value), CLAMPED,
-                           f"read {value:g}, outside [{self.min_value:g}, {self.max_value:g}]")
+                           f"read {value / factor:g}{units}, outside [{self.min_value / factor:g}, "
+                           f"{self.max_value / factor:g}]{units}")
         return Reading(value)
 
 
@@ -196,6 +200,7 @@ _POWER = {"MW": 1.0, "kW": 1e-3, "W": 1e-6}
 #: role → accepted ``units`` → factor to the device's unit (MW, Mvar, fraction); the first is that unit
 UNITS = {"setpoint": _POWER, "p": _POWER, "q": {"Mvar": 1.0, "kvar": 1e-3, "var": 1e-6},
          "soc": {"1": 1.0, "pu": 1.0, "%": 0.01}}
+FACTORS = {units: factor for accepted in UNITS.values() for units, factor in accepted.items()}
 
 
 @attrs.frozen
@@ -295,6 +300,6 @@ def _entry(name: str, spec: Any) -> Register:
         scale = float(spec.get("scale", 1.0)) * factor
         return Register(int(address), scale, type=spec.get("type", "int16"), table=table,
                         word_order=spec.get("word_order", "big"), units=next(iter(accepted)), access=access,
-                        **limits)
+                        given_units=units if factor != 1.0 else "", **limits)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
