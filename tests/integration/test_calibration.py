@@ -294,9 +294,10 @@ def test_on_ieee34_3mg_no_degenerate_policy_scores_at_or_above_the_rule():
             assert gamed < rule, (seed, name, gamed, rule)
 
 
-def test_the_system_agent_answers_for_every_bus_and_line():
+def test_the_system_agent_answers_for_every_bus_line_and_transformer():
     """A system agent without a zone watches the whole network: its safety is its devices' plus every energized
-    bus's distance outside the band (pu) plus every line's overload (per unit), by hand from the flow. Before, it
+    bus's distance outside the band (pu) plus every line's and transformer's overload (per unit), by hand from the
+    flow (no transformer is over its rating here: tests/core/test_trafo_safety.py checks one that is). Before, it
     watched only its devices' buses: the IEEE 34 backbone was in nobody's safety (every action at its upper bound
     kept 285 backbone bus-ticks out of band over 4 days at zero charge)."""
     env = _env(CONFIGS / "ieee34_3mg_iso.yaml")
@@ -312,9 +313,10 @@ def test_the_system_agent_answers_for_every_bus_and_line():
         vm = r.vm_pu[on]
         band = np.maximum(vm - rw.v_max_pu, 0.0).sum() + np.maximum(rw.v_min_pu - vm, 0.0).sum()
         lines = np.maximum(np.nan_to_num(r.line_loading_percent) / rw.max_loading_percent - 1.0, 0.0).sum()
+        trafos = np.maximum(np.nan_to_num(r.trafo_loading_percent) / rw.max_loading_percent - 1.0, 0.0).sum()
         costs = env.agent_costs()
         devices = sum(costs[d.id][1] for d in iso.devices())
-        assert costs["iso"][1] == pytest.approx(devices + band + lines, abs=1e-9)
+        assert costs["iso"][1] == pytest.approx(devices + band + lines + trafos, abs=1e-9)
         violated += band > 0
     assert violated > 0  # the upper bound does push buses out of band: the check above is not vacuous
 

@@ -126,10 +126,10 @@ class _TimeNumbers:
 class RewardConfig:
     """reward = -(cost_weight·cost + safety_weight·safety·Δt_h), per agent and physics step (Δt_h: the step, h).
 
-    ``safety`` is the step's violation (MW beyond a limit, pu outside the voltage band, a line's loading beyond its
-    limit as a fraction, °C outside a comfort band, ...), an instantaneous quantity; ``safety_weight`` is its price
-    per unit per hour (e.g. $/MWh beyond a limit), so one violation lasting an hour costs the same whatever
-    ``time.physics`` is. :meth:`safety_per_step` is the weight the env applies to a step's safety.
+    ``safety`` is the step's violation (MW beyond a limit, pu outside the voltage band, a line's or transformer's
+    loading beyond its limit as a fraction, °C outside a comfort band, ...), an instantaneous quantity;
+    ``safety_weight`` is its price per unit per hour (e.g. $/MWh beyond a limit), so one violation lasting an hour
+    costs the same whatever ``time.physics`` is. :meth:`safety_per_step` is the weight the env applies to a step's safety.
 
     A failed power flow (diverged, or a result holding NaN/inf) is an event of the episode:
     its cost and safety come from the last sound flow, and every learned agent loses
@@ -157,7 +157,11 @@ class RewardConfig:
                                     "the next episode is paid back, energy left is credited")
     v_min_pu: float = quantity("pu", 0.95, gt=0)
     v_max_pu: float = quantity("pu", 1.05, gt=0)
-    max_loading_percent: float = quantity("%", 100.0, gt=0)
+    max_loading_percent: float = quantity("%", 100.0, gt=0,
+                                          doc="loading of a line or transformer (% of its rating) above which a grid "
+                                              "agent's safety counts it, as loading/limit − 1: the lines and "
+                                              "transformers sent from its zone (a line's from_bus, a transformer's "
+                                              "HV bus in the zone)")
 
     def safety_per_step(self, dt_h: float) -> float:
         """The weight of one physics step's safety in the reward: ``safety_weight·dt_h`` (``dt_h``: the step, h)."""

@@ -155,7 +155,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.ctx = StepContext(dt_h=self.dt_h, profiles={}, load_multipliers=np.ones((0, len(self._base_load_p))),
                                load_persistence=self.loads.persistence(config.time.step_minutes))
         self._grid_agents = [a for a in s.agents.values() if isinstance(a, GridAgent)]
-        self._zone_lines = {a.id: self._lines_in(a.zone) for a in self._grid_agents}
         self._extra_slices = self._horizontal_slices()
         self._bus_pos = {int(b): p for p, b in enumerate(self.net.bus.index)}
         #: physical action spaces (device units); learned agents see ``_exposed_spaces``
@@ -262,11 +261,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._grid_dev_from = np.concatenate([4 * self._grid_dev_idx, 4 * self._grid_dev_idx + 1])
         self._grid_cost_at = np.concatenate([self._grid_pos, n_agents + self._grid_pos])
         self._grid_zone_idx, self._grid_zone_gid = groups([self._energized(np.asarray(a.zone, np.int64)) for a in ga])
-        self._grid_line_idx, self._grid_line_gid = groups([self._zone_lines[a.id] for a in ga])
-        # the reward's limits as arrays the size of the zones' buses and lines (a ufunc is slower with a Python float)
-        rw, nz, nl = self.config.reward, len(self._grid_zone_idx), len(self._grid_line_idx)
+        # the reward's limits as arrays the size of the zones' buses and branches (a ufunc is slower with a Python float)
+        rw, nz = self.config.reward, len(self._grid_zone_idx)
         self._v_band = (np.full(nz, rw.v_max_pu), np.full(nz, rw.v_min_pu), np.zeros(nz))
-        self._line_limit = (np.full(nl, rw.max_loading_percent), np.ones(nl), np.zeros(nl))
+        # the branches each zone sends (its lines' from_bus, its transformers' HV bus in it): the rows of the lines and
+        # of the transformers, and the agent of each, lines first
+        lines, line_gid = groups([self._sent_from(self.net.line.from_bus, a.zone) for a in ga])
+        trafos, trafo_gid = groups([self._sent_from(self.net.trafo.hv_bus, a.zone) for a in ga])
+        self._grid_branch_rows, self._grid_branch_gid = (lines, trafos), np.concatenate([line_gid, trafo_gid])
+        nb = len(self._grid_branch_gid)
+        self._branch_limit = (np.full(nb, rw.max_loading_percent), np.ones(nb), np.zeros(nb))
         # injections: preallocated arrays and one reused Injections object
         self._sgen_p = self._base_sgen_p.copy()
         self._sgen_q = self._base_sgen_q.copy()
@@ -512,10 +516,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             config = EnvConfig.from_yaml(path)
         return cls(config, **kwargs)
 
-    def _lines_in(self, zone: np.ndarray) -> np.ndarray:
-        bus_pos = {int(b): p for p, b in enumerate(self.net.bus.index)}
-        from_pos = np.array([bus_pos[int(b)] for b in self.net.line.from_bus], dtype=np.int64)
-        return np.flatnonzero(np.isin(from_pos, zone)) if len(from_pos) else np.zeros(0, np.int64)
+    def _sent_from(self, ends: pd.Series, zone: np.ndarray) -> np.ndarray:
+        """The rows of a branch table whose sending end (``ends``: ``net.line.from_bus`` or ``net.trafo.hv_bus``) is a
+        bus of ``zone`` (bus positions): the branches whose loading a grid agent's safety counts."""
+        sending = np.array([self._bus_pos[int(b)] for b in ends], dtype=np.int64)
+        return np.flatnonzero(np.isin(sending, zone)) if len(sending) else np.zeros(0, np.int64)
 
     def _check_something_to_learn(self) -> None:
         """A learned agent whose action space is empty has nothing to learn: a device agent (e.g. a read-only HIL map)
@@ -1238,16 +1243,17 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _account(self, result: PowerFlowResult, last: bool) -> None:
         """Cost ($) and safety (≥ 0) of every agent this tick (``last``: the episode ends here, its stores are settled)."""
         n_grid = self._n_grid
-        violation = None  # the grid agents' zones' voltage and line-loading violations
+        violation = None  # the grid agents' zones' voltage and line and transformer loading violations
         if n_grid and result.converged:
             v = result.vm_pu[self._grid_zone_idx]
             v_max, v_min, zero = self._v_band
             bus_violation = np.maximum(v - v_max, zero) + np.maximum(v_min - v, zero)
             violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
-            if self._grid_line_idx.size:
-                limit, one, zero = self._line_limit
-                over = np.maximum(result.line_loading_percent[self._grid_line_idx] / limit - one, zero)
-                violation += np.bincount(self._grid_line_gid, over, n_grid)
+            if self._grid_branch_gid.size:
+                lines, trafos = self._grid_branch_rows
+                loading = np.concatenate((result.line_loading_percent[lines], result.trafo_loading_percent[trafos]))
+                limit, one, zero = self._branch_limit
+                violation += np.bincount(self._grid_branch_gid, np.maximum(loading / limit - one, zero), n_grid)
         if self._n_dev:
             dev = self._groups.costs()
             self._proj, self._dev_p = dev[:, 2], dev[:, 3]
