@@ -121,8 +121,8 @@ class DeviceAgent(Agent):
 class GridAgent(Agent):
     """A microgrid controller: coordinates its children through its vertical protocol.
 
-    ``zone`` holds the positions (rows of ``net.bus``) of the buses whose
-    voltages count towards this agent's safety and observation.
+    ``zone`` holds the positions (rows of ``net.bus``) of the buses whose voltages count towards this agent's safety
+    and observation, and whose lines (by ``from_bus``) and transformers (by HV bus) it answers for.
     """
 
     level = 2
