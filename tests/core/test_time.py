@@ -37,10 +37,20 @@ class Relay(VerticalProtocol):
         return np.ones(1, np.float32)
 
 
+class PriceRelay(Relay):
+    """The parent's scale sent to every child as a price only (100 × scale $/MWh): a learned child observes it."""
+
+    price_directives = True
+
+    def directives(self, action, ctx):
+        return [Directive(price=d.price) for d in super().directives(action, ctx)]
+
+
 class RelayPlugin:
     @hookimpl
     def powergrid_register_protocols(self):
-        return [PluginRecord("relay", Relay, "test: the parent's action to every child")]
+        return [PluginRecord("relay", Relay, "test: the parent's action to every child"),
+                PluginRecord("price_relay", PriceRelay, "test: the parent's action to every child as a price")]
 
 
 @pytest.fixture(scope="module")
@@ -451,6 +461,45 @@ def test_a_message_event_acts_when_a_directive_arrives(registry, link, ticks):
     scenario["agents"][1].update(period="1d", events={"message": True})
     env = build(registry, scenario)
     assert acting_ticks(env, "mg") == ticks
+
+
+def priced_chain(events: dict) -> dict:
+    """relay_chain over a 3-min link with prices only (100 × the iso's action, $/MWh); mg is learned and acts on
+    ``events`` only."""
+    scenario = relay_chain({"delay": "3min"})
+    scenario["agents"][0]["protocol"] = "price_relay"
+    scenario["agents"][1].update(policy="learned", period="1d", offset="1d", events=events)
+    return scenario
+
+
+def test_an_agent_woken_by_a_message_observes_that_message_s_price_with_its_age(registry):
+    # the age was the new message's at its arrival tick, the price feature still the message's before: updated only
+    # when the agent decided, after acting on the observation (r41b F1: hierarchical_3level's mg1, 2-min link)
+    env = build(registry, priced_chain({"message": True}))
+    obs, infos = env.reset(seed=0)
+    woken = []
+    while env.agents:
+        t = env.tick
+        if infos["mg"]["acting"]:
+            woken.append(t)
+            signal, age = obs["mg"][-2:]  # the signal, then the directive's age (raw observations, s)
+            assert age == infos["mg"]["directive_age_s"] == 180.0, t
+            assert signal == pytest.approx(100.0 * directive_at(t - 3)), t  # the price sent at t − delay
+        obs, _, _, _, infos = env.step({**iso_actions(env), "mg": env.action_space("mg").sample()})
+    assert woken == [3, 13, 23, 33, 43, 53]
+
+
+def test_price_above_fires_at_the_tick_a_delayed_price_arrives(registry):
+    # the iso sends 100 × (0.1 + 0.001·t) $/MWh at t = 0, 10, …: 11 $/MWh (> 10.5) leaves at 10, arrives at 13, and
+    # the agent acts then, as a message event would; it acted at 14 when the price was seen only as it decided
+    env = build(registry, priced_chain({"price_above": 10.5, "min_interval": "10min"}))
+    env.reset(seed=0)
+    acted = []
+    while env.agents:
+        t, before = env.tick, env.action_count("mg")
+        env.step({**iso_actions(env), "mg": env.action_space("mg").sample()})
+        acted += [t] if env.action_count("mg") > before else []
+    assert acted == [1, 13, 23, 33, 43, 53]  # at 1: the market price, seen before any directive arrived, is above
 
 
 def test_global_observation_appends_the_state(registry):

@@ -436,7 +436,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.action_counts = np.zeros(n, np.int64)
         self.physics_steps = 0
         self._last_act = np.zeros(n, np.int64)
-        self._price_seen = np.zeros(n)  # the price each agent saw at the last tick ($/MWh)
+        self._price_seen = np.zeros(n)  # the price each agent saw at the last tick, or a delayed one since arrived ($/MWh)
         self._signal = np.full(n, np.nan)  # the price its parent's last directive carried ($/MWh; NaN: none)
         self._acting = np.zeros(n, bool)
         self._acting_list = [False] * n
@@ -475,6 +475,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                     table[a.id] = Link(self._channel(cfg), sender, recipient)
         self._links = [*self._down_links.values(), *self._up_links.values()]
         self._up_list = list(self._up_links.values())
+        self._down_pos = [(link, self._agent_pos[aid]) for aid, link in self._down_links.items()]
         for ev in self._events:  # a message event watches the agent's down link (ideal: its parent acting)
             ev.link = self._down_links.get(self._agent_ids[ev.pos])
 
@@ -869,6 +870,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self.tick = t + 1
         for link in self._links:  # what has arrived by the next tick is observed, and may trigger events
             link.poll(self.tick)
+        for link, pos in self._down_pos:  # an arrived price is seen at once, with its age (a non-finite one fails at use)
+            if link.arrived and link.last is not None and link.last.price is not None and math.isfinite(link.last.price):
+                self._signal[pos] = self._price_seen[pos] = link.last.price
         cw, sw = rw.cost_weight, self._safety_w
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
