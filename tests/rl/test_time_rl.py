@@ -198,7 +198,8 @@ def test_sb3s_vec_monitor_records_every_tick_reward_of_an_agent_with_an_offset()
     # its cost: wear (no GridConnection bills the energy it charges, so its store is worth nothing: 48369aa)
     scenario["agents"][0] = dict(ess, id="late", bus=30, period="15min", offset="5min",
                                  params=dict(ess["params"], degradation_cost=20.0))
-    venv = VecMonitor(PowerGridVecEnv(scenario, 2))
+    with pytest.warns(UserWarning, match=r"'late' \(every 15min, offset 5min, ticks of 1min\)"):  # its ignored actions
+        venv = VecMonitor(PowerGridVecEnv(scenario, 2))
     weights = venv.unwrapped.venv.envs[0].config.reward
     safety_w = weights.safety_per_step(venv.unwrapped.venv.envs[0].dt_h)
     venv.seed(4)
