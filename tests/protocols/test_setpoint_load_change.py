@@ -12,7 +12,7 @@ import pytest
 from tests.protocols.test_lmp import _lmp_env_mg1
 
 
-def test_the_rule_battery_holds_the_import_at_the_agreement_at_the_morning_ramp():
+def test_the_rule_battery_aims_the_import_at_the_agreement_at_the_morning_ramp():
     """Tick 7 of day 11 (2023-05-09): mg1's loads rise by ≈ 0.33 MW over the hour (their multipliers 0.65 → 0.98) and
     the price is low (10.8 $/MWh), so the battery's own rule charges 0.3 MW. From the last reading alone (the rest as
     it was) the import was predicted at 0.87 MW: the battery charged and the PCC bound at 1.2 MW (mg1's LMP its DG's
@@ -54,7 +54,9 @@ def test_the_rule_battery_holds_the_import_at_the_agreement_at_the_morning_ramp(
     info = market.info()
     assert "mg1.pcc" not in info["congested"] and info["lmp"]["mg1"] == pytest.approx(info["system_lambda"])
     assert meter.import_mw == pytest.approx(predicted + error, abs=0.02)  # the flow confirms it, but for the losses
-    assert 1.2 < meter.import_mw < 1.2 + 0.015  # over the agreement by less than the level's error (1.212 MW)
+    # the margin covers the losses, so the import exceeds the agreement by less than the prediction's miss (here by
+    # 12 kW: 1.212 MW; a better forecast would cross it by less)
+    assert meter.import_mw < 1.2 + error
 
 
 def test_the_rule_asks_its_horizontal_protocols_the_load_change_once_per_action():

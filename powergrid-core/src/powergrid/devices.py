@@ -51,7 +51,7 @@ class StepContext:
     (:mod:`powergrid.loads`), columns in ``net.load`` row order: load ``i`` draws
     ``p_mw·scaling·load_multipliers[tick, i]`` MW (when in service, at an in-service bus).
     ``load_forecast`` (same shape, pu; set at reset) is their forecast: the same schedule without its random jitter
-    at the level known before the episode (:meth:`powergrid.loads.LoadModel.episode`): on a dataset's days the day
+    each day at a level known before it (:meth:`powergrid.loads.LoadModel.episode`): on a dataset's days the day
     before's actual load (:func:`powergrid.loads.previous_day`), for a profile without a past (the built-in shape, the
     synthetic generator: a plan) the profile's own (then the same array as ``load_multipliers`` without jitter).
     ``load_persistence`` (pu, set when the environment is built) is the share of a load's deviation from that forecast

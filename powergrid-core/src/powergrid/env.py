@@ -1255,7 +1255,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             violation = np.bincount(self._grid_zone_gid, bus_violation, n_grid)
             if self._grid_branch_gid.size:
                 lines, trafos = self._grid_branch_rows
-                loading = np.concatenate((result.line_loading_percent[lines], result.trafo_loading_percent[trafos]))
+                loading = result.line_loading_percent[lines]
+                if trafos.size:
+                    loading = np.concatenate((loading, result.trafo_loading_percent[trafos]))
                 limit, one, zero = self._branch_limit
                 violation += np.bincount(self._grid_branch_gid, np.maximum(loading / limit - one, zero), n_grid)
         if self._n_dev:

@@ -36,9 +36,10 @@ shape for every load.
 The (ticks × loads) matrix is built once per reset by :meth:`LoadModel.multipliers`;
 the step loop only multiplies the base values by one of its rows. :meth:`LoadModel.episode` builds it with the
 episode's forecast: the same calendar and customer classes without the jitter (``ε = 0``, ``g_d`` of the shapes
-alone) at the level known before the episode. On a dataset's days (a provider with :func:`previous_day`, e.g.
+alone), each day at a level known before it. On a dataset's days (a provider with :func:`previous_day`, e.g.
 ``caiso_2023``, whose ``load`` is the day's actual load) that level is the day before's actual load (``L̄_d`` of the
-profile 24 h earlier, with the provider's fallbacks when that day is missing); a profile without a past (the built-in
+profile 24 h earlier, with the provider's fallbacks when that day is missing; an episode's second day is levelled on
+its first, already played); a profile without a past (the built-in
 shape, the synthetic generator) is a plan, and the forecast keeps its level. :class:`LoadGroup` gives protocols both
 for the loads behind a meter.
 """
@@ -220,8 +221,9 @@ class LoadModel:
         forecast: the same calendar without the jitter (ε = 0, the day's gain of the shapes alone) at the level of
         ``known``, both (ticks × loads) pu.
 
-        ``known`` (pu, as ``level``) is the load profile known before the episode, e.g. :func:`previous_day` of a
-        dataset: the forecast takes each day's mean ``L̄_d`` from it (under the uniform profile the values
+        ``known`` (pu, as ``level``) is the load profile each day's forecast is levelled on, e.g. :func:`previous_day`
+        of a dataset (the 24 h before each tick, so known before each day): the forecast takes each day's mean ``L̄_d``
+        from it (under the uniform profile the values
         themselves). None: ``level`` is a plan and the forecast keeps it; then without jitter (``jitter`` 0 or the
         uniform profile) the same array twice.
         """
@@ -273,7 +275,7 @@ class LoadGroup:
     """Network loads a protocol forecasts, e.g. those behind a meter (:meth:`at`): their columns of
     ``ctx.load_multipliers`` (actual) and ``ctx.load_forecast`` and their MW at multiplier 1 (``p_mw·scaling``).
 
-    The forecast is the episode's load schedule without its jitter at the level known before the episode
+    The forecast is the episode's load schedule without its jitter, each day at a level known before it
     (:meth:`LoadModel.episode`: the customer classes, on a dataset's days at the level of the day before's actual
     load); the flow serves the actual multipliers, so the forecast misses the loads by their jitter and, on a dataset's
     days, by the change of the daily level. The last reading is known, and the
