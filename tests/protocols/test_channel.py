@@ -42,6 +42,30 @@ def test_a_late_message_still_respects_the_capacity_of_its_tick():
     assert [(m.payload, m.deliver_tick) for m in ch.receive(1)] == [(2, 1)]
 
 
+def test_a_late_message_left_by_the_capacity_arrives_before_those_sent_after_it():
+    # a delay-0 message sent after the receive at its tick, with that tick's capacity used, was queued behind the
+    # messages sent at later ticks (r41c F1: m2, sent at 1, arrived at 1 and m1, sent at 0, at 2)
+    ch = IdealChannel(ChannelParams(capacity=1))
+    ch.send(Message("a", "b", "m0"), tick=0)
+    assert [m.payload for m in ch.receive(0)] == ["m0"]
+    ch.send(Message("a", "b", "m1"), tick=0)
+    ch.send(Message("a", "b", "m2"), tick=1)
+    assert [(m.payload, m.deliver_tick) for m in ch.receive(1)] == [("m1", 1)]
+    assert [(m.payload, m.deliver_tick) for m in ch.receive(2)] == [("m2", 2)]
+    assert ch.stats["deferred"] == 2  # m1 at 0, m2 at 1: each once per tick it waited
+
+
+def test_a_message_waiting_at_a_full_tick_is_counted_deferred_once_per_tick():
+    ch = IdealChannel(ChannelParams(capacity=1))
+    ch.send(Message("a", "b", 0), tick=0)
+    ch.send(Message("a", "b", 1), tick=0)
+    for _ in range(3):  # received from again at the same tick: 1 still waits there, counted once
+        ch.receive(0)
+    ch.send(Message("a", "b", 2), tick=0)  # sent after the receives, waits at 0 too
+    assert ch.receive(0) == [] and ch.stats["deferred"] == 2
+    assert [m.payload for m in ch.receive(1)] == [1] and ch.stats["deferred"] == 3
+
+
 def test_the_ideal_channel_delivers_at_once():
     ch = make_channel("ideal")
     assert isinstance(ch, IdealChannel)

@@ -85,11 +85,11 @@ class Channel:
     def reset(self, seed: int | None = None) -> None:
         """Forget every message in flight and restart the loss draws (from ``seed`` when given)."""
         self._rng = np.random.default_rng(self.params.seed if seed is None else seed)
-        self._in_flight: deque[Message] = deque()  # in send order; delivery ticks are non-decreasing per send tick
-        self._late: list[Message] = []  # sent due at a tick already received at (≤ the clock): they arrive at the clock
+        self._in_flight: deque[Message] = deque()  # in send order (FIFO), also those sent due at or before the clock
         self._delivered: list[Message] = []
         self._clock = -1  # the last tick received at
         self._used = 0  # messages delivered at the clock's tick (its capacity)
+        self._waiting = 0  # messages due by the clock's tick, left there for lack of capacity (counted deferred at it)
         self.stats = {"sent": 0, "dropped": 0, "delivered": 0, "deferred": 0}
 
     def send(self, msg: Message, tick: int) -> bool:
@@ -100,14 +100,15 @@ class Channel:
         if self.loss > 0.0 and self._rng.random() < self.loss:
             self.stats["dropped"] += 1
             return False
-        (self._late if msg.deliver_tick <= self._clock else self._in_flight).append(msg)
+        self._in_flight.append(msg)
         return True
 
     def _arrive(self, due: list[Message], t: int) -> int:
         """Deliver the first of ``due`` (in send order) at tick ``t``, the clock's, as many as its capacity has room
         for; returns how many (the rest are deferred)."""
         n = min(len(due), self.capacity - self._used) if self.capacity else len(due)
-        self.stats["deferred"] += len(due) - n
+        self.stats["deferred"] += len(due) - max(n, self._waiting)  # each left message once per tick it waits
+        self._waiting = len(due) - n
         for m in due[:n]:
             m.deliver_tick = t  # the tick it actually arrived
         self._delivered.extend(due[:n])
@@ -116,17 +117,17 @@ class Channel:
         return n
 
     def _advance(self, tick: int) -> None:
-        """Move messages due at ticks ≤ ``tick`` to the delivered list, at most ``capacity`` per tick."""
-        if self._late and tick >= self._clock:  # sent after a receive at the tick they were due: they arrive at it
-            n = self._arrive(self._late, self._clock)
-            self._in_flight.extend(self._late[n:])  # no room left at it: queued behind the deferred, in send order
-            self._late = []
+        """Move messages due at ticks ≤ ``tick`` to the delivered list in send order, at most ``capacity`` per tick.
+
+        The scan starts at the clock's tick: a message sent after a receive at the tick it was due arrives at it, within
+        the capacity left there, behind those sent before it."""
         if not self._in_flight:
             if tick > self._clock:
-                self._clock, self._used = tick, 0
+                self._clock, self._used, self._waiting = tick, 0, 0
             return
-        for t in range(self._clock + 1, tick + 1):
-            self._clock, self._used = t, 0
+        for t in range(self._clock, tick + 1):
+            if t > self._clock:
+                self._clock, self._used, self._waiting = t, 0, 0
             due = [m for m in self._in_flight if m.deliver_tick <= t]
             if due:
                 chosen = {id(m) for m in due[:self._arrive(due, t)]}
@@ -144,7 +145,7 @@ class Channel:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight) + len(self._late) + len(self._delivered)
+        return len(self._in_flight) + len(self._delivered)
 
 
 class IdealChannel(Channel):
