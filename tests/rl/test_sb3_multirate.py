@@ -24,13 +24,14 @@ def test_an_agent_acting_less_often_than_every_tick_is_named_with_its_period():
     config = short(8)
     agents = {a["id"]: a for a in config["agents"]}
     agents["mg1"]["period"] = "1h"  # every 4 physics steps of 15 min
-    agents["mg3"]["events"] = {"voltage": True}  # also acts on voltage events
+    agents["mg1"]["events"] = {"voltage": True}  # also acts on voltage events, named with them
+    agents["mg3"]["events"] = {"voltage": True}  # acts at every tick all the same: events only add actions (r41c F2)
     with pytest.warns(UserWarning) as caught:
         venv = PowerGridVecEnv(config, 1)
     venv.close()
     message = "\n".join(str(w.message) for w in caught if "PowerGridVecEnv" in str(w.message))
-    assert "'mg1' (every 1h, ticks of 15min)" in message and "'mg3' (every 15min and on events" in message, message
-    assert "'mg2'" not in message and "info['acting']" in message and "SingleAgentView" in message
+    assert "'mg1' (every 1h and on events, ticks of 15min)" in message, message
+    assert "'mg2'" not in message and "'mg3'" not in message and "info['acting']" in message and "SingleAgentView" in message
 
 
 def test_agents_acting_at_every_tick_are_not_warned_about():

@@ -150,14 +150,15 @@ class PowerGridVecEnv(VecEnv):
 
 
 def _warn_per_tick(venv: VectorPowerGridEnv) -> None:
-    """A ``UserWarning`` naming the learned agents that do not act at every tick (period, offset or events)."""
+    """A ``UserWarning`` naming the learned agents that do not act at every tick (a longer period or an offset; events
+    only add actions)."""
     env = venv.envs[0]
     tick = env.tick_s
     configs = {a.id: a for a in env.config.agents}
     slow = []
     for aid in venv.possible_agents:
         a = configs[aid]
-        if a.period_s == tick and not a.offset_s and a.events is None:
+        if a.period_s == tick and not a.offset_s:
             continue
         when = f"every {format_duration(a.period_s)}" + (f", offset {format_duration(a.offset_s)}" if a.offset_s else "")
         slow.append(f"{aid!r} ({when}{' and on events' if a.events else ''}, ticks of {format_duration(tick)})")
