@@ -414,8 +414,10 @@ class SeriesProvider(ProfileProvider):
         return attrs.evolve(self.params, start=None, date_from=None, date_to=None)
 
     def previous_day(self, n_steps: int, step_minutes: float) -> np.ndarray | None:
-        """The ``n_steps`` values at ``step_minutes`` from 24 h before the last episode's first value, in the
-        episode's units and bounds, or None before any episode: the past known when the episode starts.
+        """The ``n_steps`` values at ``step_minutes`` from the start of the local day before the last episode's
+        (``start_hour`` hours after its midnight in ``tz``: 23 or 25 h before the episode after a DST change), in the
+        episode's units and bounds, or None before any episode: the past known when the episode starts, equal to
+        the previous day's episode.
 
         Read from the whole series (:meth:`whole_params`): ``date_from``, ``date_to`` and a ``split`` hold days out
         of episodes, not out of the past, so a test day's previous day may be a validation day. When a value of the
@@ -427,13 +429,13 @@ class SeriesProvider(ProfileProvider):
         if self.last_start is None:
             return None
         step = pd.Timedelta(minutes=step_minutes)
+        today = episode_start(self)  # a date: last_start is a time
         past = self._past(step_minutes, self.last_start)
-        today = episode_start(self)
         back = 1
-        while len(past) and self.last_start - pd.Timedelta(days=back) >= past.index[0]:
-            if back == 1 or today is None or day_type(today - _dt.timedelta(days=back)) == day_type(today):
-                ticks = pd.date_range(self.last_start - pd.Timedelta(days=back), periods=int(n_steps), freq=step)
-                values = past.reindex(ticks).to_numpy(np.float64)
+        while len(past) and (first := self._day_start(today - _dt.timedelta(days=back))) >= past.index[0]:
+            if back == 1 or day_type(today - _dt.timedelta(days=back)) == day_type(today):
+                ticks = pd.date_range(first, periods=int(n_steps), freq=step)  # on the grid through that day's start
+                values = self._past(step_minutes, first).reindex(ticks).to_numpy(np.float64)
                 if np.isfinite(values).all():
                     return self._bounded(values)
             back += 1
