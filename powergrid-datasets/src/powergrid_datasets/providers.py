@@ -18,9 +18,9 @@ once per process and parameter set:
 6. at every episode: resample to ``step_minutes``, pick a random local day (in ``tz``)
    between ``date_from`` and ``date_to`` whose window from ``start_hour`` hours after its
    midnight is valid (or the fixed ``start``), and return ``n_steps`` float64 values;
-7. after an episode, :meth:`SeriesProvider.previous_day` gives the values of the 24 h before its start from the
-   whole series (the past known when the episode starts: the level of the loads' forecast and the bench's
-   persistence features).
+7. after an episode, :meth:`SeriesProvider.previous_day` gives the values of the local day before it (from
+   ``start_hour`` hours after that day's midnight) from the whole series (the past known when the episode starts: the
+   level of the loads' forecast and the bench's persistence features).
 """
 
 from __future__ import annotations
