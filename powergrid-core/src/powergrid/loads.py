@@ -38,9 +38,9 @@ the step loop only multiplies the base values by one of its rows. :meth:`LoadMod
 episode's forecast: the same calendar and customer classes without the jitter (``ε = 0``, ``g_d`` of the shapes
 alone), each day at a level known before it. On a dataset's days (a provider with :func:`previous_day`, e.g.
 ``caiso_2023``, whose ``load`` is the day's actual load) that level is the day before's actual load (``L̄_d`` of the
-profile 24 h earlier, with the provider's fallbacks when that day is missing; an episode's second day is levelled on
-its first, already played); a profile without a past (the built-in
-shape, the synthetic generator) is a plan, and the forecast keeps its level. :class:`LoadGroup` gives protocols both
+local day before, with the provider's fallbacks when that day is missing; an episode's second day is levelled on
+its first, already played); a profile without a past (the built-in shape, the synthetic generator) is a plan, and
+the forecast keeps its level. :class:`LoadGroup` gives protocols both
 for the loads behind a meter.
 """
 
@@ -118,8 +118,9 @@ def episode_start(provider: Any) -> dt.date | None:
 
 
 def previous_day(provider: Any, n_steps: int, step_minutes: float) -> np.ndarray | None:
-    """The ``n_steps`` values at ``step_minutes`` (the provider's units) of a provider's profile from 24 h before
-    its last episode's start, or None: a provider without a past (no ``previous_day`` method: the built-in shape, the
+    """The ``n_steps`` values at ``step_minutes`` (the provider's units) of a provider's profile from the start of
+    the local day before its last episode's (``start_hour`` after that day's midnight: 23 or 25 h back after a DST
+    change), or None: a provider without a past (no ``previous_day`` method: the built-in shape, the
     synthetic generator) or before any episode.
 
     Calls ``previous_day(n_steps, step_minutes)`` of the provider, or of the provider a fallback made active (the
@@ -222,10 +223,9 @@ class LoadModel:
         ``known``, both (ticks × loads) pu.
 
         ``known`` (pu, as ``level``) is the load profile each day's forecast is levelled on, e.g. :func:`previous_day`
-        of a dataset (the 24 h before each tick, so known before each day): the forecast takes each day's mean ``L̄_d``
-        from it (under the uniform profile the values
-        themselves). None: ``level`` is a plan and the forecast keeps it; then without jitter (``jitter`` 0 or the
-        uniform profile) the same array twice.
+        of a dataset (the local day before each day, so known before it): the forecast takes each day's mean ``L̄_d``
+        from it (under the uniform profile the values themselves). None: ``level`` is a plan and the forecast keeps it;
+        then without jitter (``jitter`` 0 or the uniform profile) the same array twice.
         """
         level = np.asarray(level, dtype=np.float64)
         past = level if known is None else np.asarray(known, dtype=np.float64)

@@ -47,7 +47,8 @@ def feature_size(action_size: int, horizon: int = HORIZON) -> int:
 
 
 def yesterday(env: Any, role: str) -> np.ndarray | None:
-    """The ``role`` profile of the 24 h before the episode's start at the env's step (provider units), or None.
+    """The ``role`` profile of the local day before the episode (from ``start_hour`` after its midnight) at the env's
+    step (provider units), or None.
 
     :func:`powergrid.loads.previous_day`, the past the loads' forecast is levelled on: read from the provider's
     whole-year series (same cleaning and scale as the episode's), so a training day's yesterday may be a test day:
