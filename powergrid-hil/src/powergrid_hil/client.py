@@ -42,6 +42,15 @@ LISTEN_FAILED = "Failed to start server "  # pymodbus's message, then the OSErro
 _QUIET = _Quiet()  # one instance: adding it again is a no-op
 
 
+def quiet_pymodbus() -> _Quiet:
+    """The handler that keeps pymodbus's messages off stderr and their reasons, attached to pymodbus's logger (once:
+    attaching it again is a no-op). Every fault is reported by us (a link's :class:`CommError` in infos, a server's
+    ``OSError``); pymodbus's own messages reach the application's logging handlers, if it has any, not stderr through
+    Python's last-resort handler."""
+    logging.getLogger("pymodbus").addHandler(_QUIET)
+    return _QUIET
+
+
 class CommError(Exception):
     """The device did not answer as expected; ``kind`` says how (connect, backoff, timeout, exception).
 
@@ -86,9 +95,7 @@ class ModbusLink:
         from pymodbus.client import ModbusSerialClient, ModbusTcpClient  # lazy: listing plugins needs no pymodbus
         from pymodbus.exceptions import ConnectionException
 
-        # every fault is a CommError recorded in infos: pymodbus's own messages (with frame dumps) reach the
-        # application's logging handlers, if it has any, not stderr through Python's last-resort handler
-        logging.getLogger("pymodbus").addHandler(_QUIET)
+        quiet_pymodbus()  # every fault is a CommError recorded in infos
 
         self.host, self.port, self.unit_id = host, int(port), int(unit_id)
         self.where = serial_port or f"{host}:{port}"

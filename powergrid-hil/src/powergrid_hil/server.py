@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import math
 import threading
 import time
@@ -38,7 +37,7 @@ import gymnasium
 import numpy as np
 
 from powergrid.devices import Device, StepContext
-from powergrid_hil.client import _QUIET
+from powergrid_hil.client import quiet_pymodbus
 from powergrid_hil.registers import RegisterMap
 
 LOCALHOST = ("127.0.0.1", "::1")
@@ -366,7 +365,7 @@ class ModbusServer:
         """Listen on ``host:port`` (returns once listening; raises ``OSError`` if the address cannot be bound)."""
         if self.running:
             return self
-        logging.getLogger("pymodbus").addHandler(_QUIET)  # pymodbus's messages stay off stderr (as a link's do)
+        reasons = quiet_pymodbus().reasons  # pymodbus logs a failed listen's OSError instead of raising it
         self._ready.clear()
         self._start_error = None
         self._thread = threading.Thread(target=self._run, name=f"modbus-server-{self.port}", daemon=True)
@@ -378,7 +377,7 @@ class ModbusServer:
         if self._start_error is not None:
             error = self._start_error
             self._thread.join(timeout_s)
-            reason = _QUIET.reasons.pop(f"listen in thread {self._thread.ident}", None)  # pymodbus logs the OSError
+            reason = reasons.pop(f"listen in thread {self._thread.ident}", None)
             self._thread = None
             raise OSError(f"Modbus server on {where} failed to start: {reason or error}") from error
         return self
