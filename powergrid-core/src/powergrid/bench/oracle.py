@@ -16,8 +16,8 @@ Relaxation (a multi-period, sensitivity-linearised AC OPF):
   the base flow, and the taps are held at the base's positions (a regulator that moves under the
   optimum's dispatch shows in its AC replay; the trust region then shrinks).
 - **Regulators**: a regulator with line-drop compensation reads the reactive power the inverters
-  send through it, so a dispatch can move taps the LP holds. When the best plan's AC replay is more
-  than :data:`HOLD_GAP` above its LP, the passes run again from the rule's day with each relay's
+  send through it, so a dispatch can move taps the LP holds. When the best plan's AC replay is more than
+  :data:`HOLD_GAP` above its LP as the passes stop gaining, they run again from the rule's day with each relay's
   voltage (V, linear like the rest) kept inside its band at the held taps, a quarter tap
   (:data:`MARGIN`) from its edges, and within half a tap of ``v_set`` at an hour the tap moved (where
   a move lands): the replay's regulators then stay where the LP holds them. The better AC day wins.
@@ -61,7 +61,7 @@ from powergrid.solvers.base import Injections, PowerFlowResult
 
 EPS = 0.01  # MW / Mvar of the finite-difference steps
 DG_PIECES = 8
-#: relative excess of the AC replay over the LP above which :func:`solve_day` runs its passes again holding the taps
+#: relative excess of the AC replay over the LP above which :func:`solve_day`'s passes go on, then run again holding the taps
 HOLD_GAP = 0.01
 #: distance of a held relay from its band's edges, in taps (linearisation error of the relay voltage)
 MARGIN = 0.25
@@ -135,46 +135,51 @@ def solve_day(env: Any, seed: int = 0, passes: int = 6, max_passes: int = 30, to
     hour, and keeps every input within ``radius × its range`` of it. A plan whose AC replay beats
     the incumbent becomes the incumbent; otherwise the radius halves. At least ``passes`` passes;
     then more, up to ``max_passes``, while the last one lowered the AC objective by more than
-    ``tol`` (relative). When the best plan's AC replay is more than :data:`HOLD_GAP` above its LP
-    (regulators that moved under its dispatch), a second run from the rule's day also keeps every
-    regulator's relay in band at the taps the LP holds (see :func:`_solve_once`), and goes on past
-    ``passes`` while its best plan is still that far off. The best plan is returned.
+    ``tol`` (relative) or the best plan's AC replay is more than :data:`HOLD_GAP` above its LP (the
+    halving radius brings the linearisation back to the AC flow). When the best plan was that far off
+    as the passes stopped gaining (regulators that may have moved under its dispatch), a second run
+    from the rule's day also keeps every regulator's relay in band at the taps the LP holds (see
+    :func:`_solve_once`), with the same rule for its passes. The better AC plan is returned.
     """
     from powergrid.bench.play import play
 
     rule = play(env, "rule", seed).objective
     base = _trajectory(env, "rule", seed)
-    best = _passes(env, seed, base, rule, False, passes, max_passes, tol)
-    if _off(best):
-        held = _passes(env, seed, base, rule, True, passes, max_passes, tol)
+    best, early = _passes(env, seed, base, rule, False, passes, max_passes, tol)
+    if _off(early):
+        held, _ = _passes(env, seed, base, rule, True, passes, max_passes, tol)
         if held.ac_objective < best.ac_objective:
             best = held
     return best
 
 
 def _passes(env: Any, seed: int, base: tuple[np.ndarray, np.ndarray], incumbent: float, hold_taps: bool,
-            passes: int, max_passes: int, tol: float) -> OraclePlan:
-    """The sequential LP of :func:`solve_day` from ``base`` (its AC objective ``incumbent``, $): the best plan."""
+            passes: int, max_passes: int, tol: float) -> tuple[OraclePlan, OraclePlan]:
+    """The sequential LP of :func:`solve_day` from ``base`` (its AC objective ``incumbent``, $): the best plan, and
+    the best when the passes stopped gaining (at ``passes`` or later)."""
     from powergrid.bench.play import play
 
     best: OraclePlan | None = None
+    early: OraclePlan | None = None
     radius = 1.0
     done, more = 0, True
     while done < passes or (more and done < max_passes):
         plan = _solve_once(env, seed, *base, radius, hold_taps)
         ac = play(env, replay(plan), seed).objective
         done += 1
-        more = ac < incumbent - tol * abs(incumbent)
         if best is None or ac < best.ac_objective:
             best = attrs.evolve(plan, ac_objective=ac)
-        if hold_taps:  # holding the taps, the LP is exact to first order: go on while it is not
-            more = more or _off(best)
+        gain = ac < incumbent - tol * abs(incumbent)
+        if early is None and done >= passes and not gain:
+            early = best
+        # go on while the last pass gained, or while the best plan's LP misses its AC day (the radius then shrinks)
+        more = gain or _off(best)
         if ac < incumbent:
             incumbent, base = ac, _trajectory(env, replay(plan), seed)
         else:
             radius /= 2.0
     assert best is not None
-    return best
+    return best, early or best
 
 
 def _off(plan: OraclePlan) -> bool:
