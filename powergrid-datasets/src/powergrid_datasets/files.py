@@ -7,6 +7,7 @@ keep their Excel types (text, number, date, time).
 
 from __future__ import annotations
 
+import csv
 import io
 import warnings
 import zipfile
@@ -110,6 +111,10 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
             raise DataFileError(where, "empty file (no header line)")
         columns = [c.strip().strip('"') for c in text_head[0].split(",")]
         _check_columns(where, columns, required, check_header)
+        short = _odd_line(raw, len(columns))
+        if short is not None:
+            raise DataFileError(where, f"line {short[0]} has {short[1]} of the header's {len(columns)} fields: the file is cut or "
+                                       f"damaged (a partial download or copy?); fetch or copy it again")
         try:
             frame = pd.read_csv(io.BytesIO(raw), usecols=usecols if usecols is None or callable(usecols) else list(usecols), dtype=dtype,
                                 encoding="utf-8-sig", skipinitialspace=True)
@@ -148,6 +153,19 @@ def row_place(path: Path, row: int) -> tuple[str, str]:
             return where, f"line {data[row]}"
         row -= len(data)
     return str(path), f"data row {row + 1}"
+
+
+def _odd_line(raw: bytes, fields: int) -> tuple[int, int] | None:
+    """(line number, field count) of the first non-blank line after the header of the CSV ``raw`` whose number of
+    fields is not ``fields``, or None. pandas pads a short row with missing values, so a file cut inside its last
+    row would otherwise be read with a wrong number in it. Files without quotes (OASIS's) are counted by commas."""
+    if b'"' in raw:  # quoted fields may hold commas and line breaks
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace")))
+        counts = ((reader.line_num, len(row)) for row in reader if len(row) > 1 or (row and row[0].strip()))
+    else:
+        counts = ((n, line.count(b",") + 1) for n, line in enumerate(raw.split(b"\n"), 1) if line.strip())
+    next(counts, None)  # the header
+    return next(((n, k) for n, k in counts if k != fields), None)
 
 
 def _check_columns(where: object, columns: list[str], required: Sequence[str], check_header: Callable[[list[str]], None] | None) -> None:

@@ -1,0 +1,54 @@
+"""Data files cut short or built to inflate: one error naming the file (zip member) and what is wrong, never a wrong
+number read silently nor the whole memory used up."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from powergrid_datasets import caiso
+from powergrid_datasets.errors import DataFileError
+
+from .test_hostile_files import load_csv, provider, write
+
+
+def test_a_csv_cut_inside_its_last_row_names_file_and_line(tmp_path):
+    """The last row cut before its last fields ("…,AVA,ACT"): its missing cells were padded and the row read."""
+    text = load_csv("2023-01-01", 48).rstrip("\n")
+    path = write(tmp_path, "x_SLD_FCST_cut.csv", text[: text.rfind(",") - 3])
+    with pytest.raises(DataFileError, match=r"x_SLD_FCST_cut.csv: line 49 has 6 of the header's 7 fields: the file is cut"):
+        provider("load", path).raw_series()
+
+
+@pytest.mark.parametrize("cut_after", [2, 5])
+def test_a_row_missing_fields_mid_file_names_the_zip_member_and_line(tmp_path, cut_after):
+    lines = load_csv("2023-01-01", 48).splitlines()
+    lines[10] = ",".join(lines[10].split(",")[:cut_after])
+    path = tmp_path / "x_SLD_FCST.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("inner.csv", "\n".join(lines) + "\n")
+    with pytest.raises(DataFileError, match=rf"x_SLD_FCST.zip \(inner.csv\): line 11 has {cut_after} of the header's 7 fields"):
+        provider("load", path).raw_series()
+
+
+def test_quoted_fields_are_counted_as_the_csv_reader_does(tmp_path):
+    """A quoted cell holding a comma is one field; a quoted file cut short is still found."""
+    text = load_csv("2023-01-01", 48).replace(",x,1,", ',"x,y",1,')
+    path = write(tmp_path, "x_SLD_FCST_q.csv", text)
+    assert len(provider("load", path).raw_series()) == 48
+    write(tmp_path, "x_SLD_FCST_q.csv", text.rstrip("\n")[:-10])
+    with pytest.raises(DataFileError, match=r"line 49 has 6 of the header's 7 fields"):
+        provider("load", path).raw_series()
+
+
+def test_the_raw_january_load_cut_inside_a_number_is_refused(caiso_dir, tmp_path):
+    """The review's case: the real SLD_FCST CSV with its last line cut inside MW gave 12.0 MW for 1,298 MW."""
+    zip_path = sorted((caiso_dir / "load").glob("20230101_*.zip"))[0]
+    with zipfile.ZipFile(zip_path) as zf:
+        raw = zf.read(zf.namelist()[0]).rstrip(b"\n")
+    path = tmp_path / "20230101_20230201_SLD_FCST_ACTUAL_cut.csv"
+    path.write_bytes(raw[: raw.rfind(b",ACTUAL,") - 1])  # "…,SYS_FCST_ACT_MW,3.5,8" for 89 MW
+    lines = raw.count(b"\n") + 1
+    with pytest.raises(DataFileError, match=rf"_cut.csv: line {lines} has \d+ of the header's \d+ fields"):
+        caiso.read_file(path, "SLD_FCST")
