@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from powergrid_datasets import caiso
+from powergrid_datasets import caiso, files
 from powergrid_datasets.errors import DataFileError
 
 from .test_hostile_files import load_csv, provider, write
@@ -52,3 +52,25 @@ def test_the_raw_january_load_cut_inside_a_number_is_refused(caiso_dir, tmp_path
     lines = raw.count(b"\n") + 1
     with pytest.raises(DataFileError, match=rf"_cut.csv: line {lines} has \d+ of the header's \d+ fields"):
         caiso.read_file(path, "SLD_FCST")
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    """A member of 65 MiB of blanks in a zip of about 65 kB (1,000×) is refused from its declared size alone, in a
+    folder scan too; the same blanks at a ratio within the limit are read (and found to hold no rows)."""
+    path = tmp_path / "bomb" / "x_SLD_FCST_b.zip"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("inner.csv", "w") as fh:
+        fh.write((load_csv("2023-01-01", 1).splitlines()[0] + "\n").encode())
+        for _ in range(65):
+            fh.write(b" " * (1 << 20))
+    message = r"x_SLD_FCST_b.zip: member inner.csv would inflate to 68,157,\d+ bytes, [\d,]+× its [\d,]+ compressed bytes"
+    with pytest.raises(files.CorruptFileError, match=message):
+        provider("load", path).raw_series()
+    with pytest.raises(files.CorruptFileError, match=message):
+        provider("load", path.parent).raw_series()
+    small = tmp_path / "x_SLD_FCST_small.zip"
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("inner.csv", load_csv("2023-01-01", 1).splitlines()[0] + "\n" + " " * (1 << 20))
+    assert zf.getinfo("inner.csv").file_size > files.MAX_INFLATE * zf.getinfo("inner.csv").compress_size
+    with pytest.raises(DataFileError, match="has a header but no rows"):
+        provider("load", small).raw_series()

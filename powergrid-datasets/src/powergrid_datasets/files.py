@@ -23,6 +23,11 @@ DATA_SUFFIXES = (".zip", ".csv", ".xlsx")
 #: Cell texts that mean "no value" (besides empty cells).
 NA_TEXT = ("", "NA", "N/A", "NAN", "NULL", "NONE", "-")
 TABLE_SUFFIXES = (".csv", ".xlsx")
+#: A zip member that would inflate to more than ``MAX_INFLATE`` times its compressed size and more than
+#: ``INFLATE_FLOOR`` bytes is refused before it is read (a zip bomb: a 0.5 MB zip of blanks took 1.2 GB of memory).
+#: OASIS's monthly CSVs inflate 12.8–20.3× to at most 4 MB; deflate reaches about 1,000× on repeated bytes.
+MAX_INFLATE = 100
+INFLATE_FLOOR = 64 << 20
 XLSX_HINT = "reading .xlsx files needs python-calamine: pip install 'powergrid-datasets[xlsx]'"
 
 
@@ -232,6 +237,12 @@ def _open_members(path: Path) -> list[tuple[str, Callable, bool]]:
             if xml:
                 detail = ": " + xml_error_text(zf.read(xml[0]))
             raise DataFileError(path, f"the zip holds no CSV or .xlsx (it holds: {', '.join(names) or 'nothing'}){detail}")
+        for info in map(zf.getinfo, tables):
+            if info.file_size > max(MAX_INFLATE * info.compress_size, INFLATE_FLOOR):
+                raise CorruptFileError(path, f"member {info.filename} would inflate to {info.file_size:,} bytes, "
+                                             f"{info.file_size / max(info.compress_size, 1):,.0f}× its {info.compress_size:,} "
+                                             f"compressed bytes (more than {MAX_INFLATE}×: a zip bomb or a damaged zip); "
+                                             f"not read. If it is genuine, unzip it and give the CSV as the path")
         return [(n, (lambda n=n: zf.open(n)), n.lower().endswith(".xlsx")) for n in sorted(tables)]
     return [(path.name, lambda: open(path, "rb"), False)]
 
