@@ -108,3 +108,30 @@ def test_reactive_priority_lowers_a_fuel_cell_load_level():
     assert fc.q_mvar == pytest.approx(-0.044)
     assert fc.p_mw == pytest.approx(np.sqrt(0.1**2 - 0.044**2), rel=1e-6)
     assert infos["mg1"]["VoltVar"]["curtailed_mw"]["mg1_fc"] == pytest.approx(0.1 - fc.p_mw, abs=1e-6)
+
+
+def test_q_step_moves_q_that_fraction_of_the_way_to_the_curve():
+    """The damped update shared with Q–V droop: at V 1.10 pu the curve asks −0.44·S; with q_step 0.5 Q goes
+    −0.22·S, −0.33·S, −0.385·S from 0 (reset); the default (1) sets the curve's value at once."""
+    from pathlib import Path
+
+    import yaml
+
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data["horizontal"][0]["params"].update(q_step=0.5, priority="active")
+    env = MultiAgentPowerGridEnv.from_config(data)
+    proto = env.scenario.horizontal[0]
+    env.reset(seed=0)
+    for fraction in (0.22, 0.33, 0.385):
+        proto.v[:] = 1.10
+        env.step({"mg1": env.rule_action("mg1")})
+        for c in proto.q_ctl:
+            assert c.q_mvar == pytest.approx(-fraction * c.s_mva)
+    env.reset(seed=0)  # a reset starts again from 0 Mvar
+    proto.v[:] = 1.10
+    env.step({"mg1": env.rule_action("mg1")})
+    assert [c.q_mvar for c in proto.q_ctl] == pytest.approx([-0.22 * c.s_mva for c in proto.q_ctl])
+    assert MultiAgentPowerGridEnv.from_config(yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())).scenario.horizontal[0].params.q_step == 1.0

@@ -8,7 +8,8 @@ Primary P–f droop shares an active-power imbalance ΔP (MW) among units with d
     ΔP_i = −K_i · Δf                    (unit i's pick-up, clipped to its headroom;
                                          a saturated unit drops out and Δf is recomputed)
 
-Q–V droop: ``Q_i = −S_i·(V_i − V0)/R_q``, clipped to ``±S_i`` (Mvar).
+Q–V droop: ``q_i(V) = −S_i·(V − V0)/R_q``, clipped to ``±S_i`` (Mvar), approached by a damped update each tick
+(:func:`~powergrid_protocols.common.step_q`).
 
 The imbalance is the deviation from a scheduled interchange ``p_ref`` (MW): a constant, or an hour-ahead
 schedule ``p_ref(t) = N̂(t) − U(t)``: the participants' net load last read before the hour (a persistence forecast)
@@ -44,8 +45,10 @@ from powergrid_protocols.common import (
     pending_mw,
     project_pending,
     q_setpoint,
+    q_step_field,
     rating_mva,
     set_pending_mw,
+    step_q,
 )
 
 
@@ -114,6 +117,7 @@ class DroopParams:
     qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
     qv_droop_pu: float = quantity("pu", 0.05, gt=0)
     v0_pu: float = quantity("pu", 1.0, gt=0)
+    q_step: float = q_step_field(0.5)  # 5 % Q–V droop on ieee34_3mg: loop gain 1.62 undamped, 0.31 at 0.5
 
 
 #: Device classes a participant may hold under ``schedule: hour_ahead`` besides its renewables.
@@ -128,9 +132,11 @@ class Droop(HorizontalProtocol):
     tick, plus what the droop units already picked up (``ΔP = P_meas − p_ref + Σ ΔP_i``). It is shared
     by P–f droop (``K_i = S_i/(R·f0)``, ``Δf = −ΔP/(ΣK + D)``, ``ΔP_i = −K_i·Δf`` within
     headroom) and added to the units' setpoints; ``Δf`` is the frequency deviation an
-    islanded system would settle at. Q–V: inverter units inject ``−S·(V − V0)/R_q`` at the
-    voltage of their bus in the last power flow, within their apparent-power rating (active-power
-    priority: ``|Q| ≤ √(S² − P²)``, P–f droop keeps its MW). ``f0`` is the network's nominal frequency
+    islanded system would settle at. Q–V: each inverter unit moves its Q a fraction ``q_step`` of the
+    way to ``−S·(V − V0)/R_q`` at the voltage of its bus in the last power flow (one control iteration per
+    tick towards the fixed point ``Q = q(V(Q))``, :func:`~powergrid_protocols.common.step_q`), within its
+    apparent-power rating (active-power priority: ``|Q| ≤ √(S² − P²)``, P–f droop keeps its MW). No
+    frequency deadband (IEEE 1547-2018's default is 36 mHz) and no voltage deadband. ``f0`` is the network's nominal frequency
     (``net.f_hz``, e.g. 60 Hz for the IEEE feeders, 50 Hz for CIGRE); a configured ``f0_hz`` that
     differs from it is a configuration error.
 
@@ -254,9 +260,8 @@ class Droop(HorizontalProtocol):
         for d, x, dp in zip(self.units, now, share.delta_p_mw):
             set_pending_mw(d, x + dp)
         if self.inverters:
-            q = qv_droop(self.v, np.array([c.s_mva for c in self.q_ctl]), p.qv_droop_pu, p.v0_pu)
-            for c, value in zip(self.q_ctl, q):
-                c.q_mvar = float(value)
+            step_q(self.q_ctl, qv_droop(self.v, np.array([c.s_mva for c in self.q_ctl]), p.qv_droop_pu, p.v0_pu),
+                   p.q_step)
 
     def settle(self, result: PowerFlowResult, ctx: StepContext) -> dict[str, tuple[float, float]]:
         if result.converged:
