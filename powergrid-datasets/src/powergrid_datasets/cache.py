@@ -18,12 +18,16 @@
 - ``POWERGRID_OFFLINE=1`` forbids downloads: a file not in the cache is an error (and nothing, not even the
   cache folder or its lock file, is created); a cached file that cannot be verified is then reported and kept
   (never deleted without a download to replace it).
+- A download holds an exclusive lock on ``<fname>.lock`` beside the file and looks at the cache again once it
+  has it: processes that want one missing file at once (vectorised training, each resetting) wait for the first
+  one's download instead of each fetching it.
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
   ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
   once keep each other's entries; a cached file is checked against its entry under the shared lock,
   so that a file and its entry replaced by another process are read together. The lock is
   ``fcntl.flock`` (POSIX); where there is no ``fcntl`` (Windows) the manifest is only re-read just
-  before each update, which narrows the race but does not close it.
+  before each update, which narrows the race but does not close it, and concurrent processes may each
+  download a file.
 """
 
 from __future__ import annotations
@@ -109,7 +113,13 @@ def _manifest_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold the lock of ``folder``'s manifest: exclusive to update it, ``shared`` to check a file against its entry
     (see the module doc). A shared lock in a folder that cannot be written to opens the lock file read-only, and
     without one (no process ever updated that folder) takes none."""
-    path = folder / (MANIFEST + ".lock")
+    with _lock(folder / (MANIFEST + ".lock"), shared=shared):
+        yield
+
+
+@contextlib.contextmanager
+def _lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an ``fcntl.flock`` on the file ``path`` (created; see :func:`_manifest_lock` for ``shared``)."""
     try:
         fh = open(path, "a")
     except OSError:
@@ -199,34 +209,39 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
         where = f"{fname} is not in the cache {folder}" if problem == ABSENT else f"cached {target}: {problem}"
         raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
     _check_writable(folder)  # before any request: a download there could never be kept
-    if problem != ABSENT:
-        log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
-    errors = []
-    for attempt in range(retries + 1):
-        try:
-            download = _download(url, folder, fname, timeout)
-        except Exception as exc:  # requests' connection and HTTP errors, truncated bodies
-            errors.append(f"{type(exc).__name__}: {exc}")
-            if _is_connection_error(exc):
-                raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
-            time.sleep(min(0.2 * (attempt + 1), 1.0))
-            continue
-        try:
-            digest = sha256(download)
-            if pinned is not None and digest != pinned:
-                raise DataFileError(fname, f"the download's SHA-256 is {digest}, expected {pinned} (known_hash)")
-            if validate is not None:
-                validate(download)
-            _record(folder, fname, {"sha256": digest, "size": download.stat().st_size, "url": url}, download)
-        except DataFileError as exc:
-            errors.append(str(exc))
-            continue
-        except OSError as exc:  # the temporary file or the folder deleted meanwhile (the cache being cleared)
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        finally:
-            download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
-        return target
+    with _lock(folder / (fname + ".lock")):
+        with _manifest_lock(folder, shared=True):  # another process may have fetched it while this one waited
+            problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
+        if problem is None:
+            return target
+        if problem != ABSENT:
+            log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
+        errors = []
+        for attempt in range(retries + 1):
+            try:
+                download = _download(url, folder, fname, timeout)
+            except Exception as exc:  # requests' connection and HTTP errors, truncated bodies
+                errors.append(f"{type(exc).__name__}: {exc}")
+                if _is_connection_error(exc):
+                    raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
+                time.sleep(min(0.2 * (attempt + 1), 1.0))
+                continue
+            try:
+                digest = sha256(download)
+                if pinned is not None and digest != pinned:
+                    raise DataFileError(fname, f"the download's SHA-256 is {digest}, expected {pinned} (known_hash)")
+                if validate is not None:
+                    validate(download)
+                _record(folder, fname, {"sha256": digest, "size": download.stat().st_size, "url": url}, download)
+            except DataFileError as exc:
+                errors.append(str(exc))
+                continue
+            except OSError as exc:  # the temporary file or the folder deleted meanwhile (the cache being cleared)
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            finally:
+                download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
+            return target
     raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
 

@@ -1,0 +1,87 @@
+"""The download cache when several processes want one file."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import subprocess
+import sys
+import threading
+import zipfile
+
+import pytest
+
+from powergrid_datasets import cache
+
+
+class CountingServer(http.server.ThreadingHTTPServer):
+    """Serves a small zip at any path and counts the requests; the first one is answered only once ``release`` is
+    set (or a second request arrives: then two processes are downloading the same file)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), CountingHandler)
+        self.hits = 0
+        self.first = threading.Event()
+        self.second = threading.Event()
+        self.release = threading.Event()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+
+class CountingHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.hits += 1
+        if self.server.hits == 1:
+            self.server.first.set()
+            self.server.release.wait(30)
+        else:
+            self.server.second.set()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("a.csv", f"path,value\n{self.path},1\n")
+        body = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    server = CountingServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+FETCHER = """
+import sys
+from powergrid_datasets import cache
+print("fetching", flush=True)
+print(cache.fetch(sys.argv[1], "jan.zip", subdir="caiso"))
+"""
+
+
+def test_two_processes_wanting_one_missing_file_download_it_once(server, tmp_path):
+    """Two processes reset at once with an empty cache (vectorised training): the second waits for the first's
+    download and uses it (each downloaded every file: 48 requests for 24 files)."""
+    folder = cache.cache_dir("caiso")
+    first = subprocess.Popen([sys.executable, "-c", FETCHER, server.url("jan")], stdout=subprocess.PIPE, text=True)
+    assert server.first.wait(60)  # the first process is downloading, holding jan.zip's lock
+    second = subprocess.Popen([sys.executable, "-c", FETCHER, server.url("jan")], stdout=subprocess.PIPE, text=True)
+    assert second.stdout.readline() == "fetching\n"
+    server.second.wait(3)  # a second request would come now (before the fix it did); none is expected
+    server.release.set()
+    outputs = [p.communicate(timeout=60)[0].splitlines()[-1] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0]
+    assert outputs == [str(folder / "jan.zip")] * 2
+    assert server.hits == 1
