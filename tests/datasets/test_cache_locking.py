@@ -1,4 +1,4 @@
-"""The download cache when several processes want one file."""
+"""The download cache when several processes want one file and after a killed download."""
 
 from __future__ import annotations
 
@@ -85,3 +85,20 @@ def test_two_processes_wanting_one_missing_file_download_it_once(server, tmp_pat
     assert [p.returncode for p in (first, second)] == [0, 0]
     assert outputs == [str(folder / "jan.zip")] * 2
     assert server.hits == 1
+
+
+def test_a_killed_download_s_temporary_file_is_removed_by_the_next_download_of_that_file(server):
+    """A download killed by SIGTERM/SIGKILL leaves ``.jan.zip.<8 chars>.part``; the next download of jan.zip
+    removes it, and nothing else: another file's, another naming scheme's, a visible one."""
+    server.release.set()
+    folder = cache.cache_dir("caiso")
+    stale = folder / ".jan.zip.k2_9xq0a.part"
+    others = [folder / n for n in (".feb.zip.k2_9xq0a.part", ".jan.zip.toolong123.part", "jan.zip.k2_9xq0a.part",
+                                   ".jan.zip.k2_9xq0a.partial", ".x.jan.zip.k2_9xq0a.part")]
+    for path in (stale, *others):
+        path.write_bytes(b"PK partial")
+    assert cache.fetch(server.url("jan"), "jan.zip", subdir="caiso").is_file()
+    assert not stale.exists()
+    assert all(path.read_bytes() == b"PK partial" for path in others)
+    assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".part")) == sorted(
+        p.name for p in others if p.name.endswith(".part"))

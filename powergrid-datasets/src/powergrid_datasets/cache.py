@@ -20,19 +20,21 @@
   (never deleted without a download to replace it).
 - A download holds an exclusive lock on ``<fname>.lock`` beside the file and looks at the cache again once it
   has it: processes that want one missing file at once (vectorised training, each resetting) wait for the first
-  one's download instead of each fetching it.
+  one's download instead of each fetching it. Under that lock it also removes the file's temporary downloads
+  (``.<fname>.????????.part``) that a killed process left behind.
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
   ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
   once keep each other's entries; a cached file is checked against its entry under the shared lock,
   so that a file and its entry replaced by another process are read together. The lock is
   ``fcntl.flock`` (POSIX); where there is no ``fcntl`` (Windows) the manifest is only re-read just
-  before each update, which narrows the race but does not close it, and concurrent processes may each
-  download a file.
+  before each update, which narrows the race but does not close it, concurrent processes may each download a
+  file, and a temporary download still being written is kept because Windows refuses to delete an open file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -214,6 +216,7 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
             problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
         if problem is None:
             return target
+        _remove_stale_parts(folder, fname)
         if problem != ABSENT:
             log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
         errors = []
@@ -244,6 +247,16 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
             return target
     raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
+
+
+def _remove_stale_parts(folder: Path, fname: str) -> None:
+    """Delete the temporary downloads of ``fname`` (``.<fname>.<8 characters of mkstemp>.part``) that a process
+    killed while downloading left behind: under ``fname``'s lock no live process is writing one."""
+    pattern = re.compile(re.escape(f".{fname}.") + r"[a-z0-9_]{8}\.part")
+    for path in folder.glob(f".{glob.escape(fname)}.*.part"):
+        if pattern.fullmatch(path.name):
+            with contextlib.suppress(OSError):  # gone meanwhile, or (Windows) still open in another process
+                path.unlink()
 
 
 def _download(url: str, folder: Path, fname: str, timeout: float) -> Path:
