@@ -71,8 +71,9 @@ class ADMMParams(ChannelFields):
     export_limit_mw: float = quantity("MW", UNLIMITED, ge=0, doc="the community's export limit (community: true)")
     demand_charge: float = quantity("$/MW", 0.0, ge=0, doc="per MW of the community's peak import (community: true)")
     limit_price: float = quantity("$/MWh", 1000.0, ge=0,
-                                  doc="what each MWh beyond the community's limits costs in the plan (a soft limit: "
-                                      "the plan stays feasible when the units cannot hold it)")
+                                  doc="what each MWh beyond the community's limits (community: true) or a member's "
+                                      "meter limits (community: false) costs in the plan (a soft limit: the plan stays "
+                                      "feasible when the units cannot hold it)")
 
 
 def _billed(agent: Any, net: Any) -> bool:
@@ -103,10 +104,10 @@ class ADMMDispatch(HorizontalProtocol):
     pending fraction of the power available at its last step, so only its curtailment changes, not the sun or the wind;
     the others under their pending setpoints),
     at the first tick those loads' forecast less those injections; without a meter, its last reading (0 MW before
-    any). A participant
-    with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the price, export at
-    ``min(sell_ratio·price, price)``, within its limits), so an exchange between two microgrids costs the importer
-    the price and pays the exporter its export price, as their meters bill it, and never beats trading with the grid.
+    any). A participant with a GridConnection buys and sells through it as it is billed (:meth:`areas`: import at the
+    price, export at ``min(sell_ratio·price, price)``, beyond its limits ``limit_price`` $/MWh more), so an exchange
+    between two microgrids costs the importer the price and pays the exporter its export price, as their meters bill
+    it, and never beats trading with the grid.
     A participant without one that no GridConnection of its hierarchy bills (:meth:`attach`) gets its energy free: it
     plans it at 0 $/MWh, as the reward counts it. Another one (billed above it) exchanges ``x_i`` with the others
     and, with ``grid``, the upstream grid, one more area selling at the price and buying at
@@ -228,10 +229,12 @@ class ADMMDispatch(HorizontalProtocol):
         has one unit per piece of its fuel curve, an ESS a charge and a discharge unit; None: the meter's import or
         export unit) and each unit's learned offer shift ($/MWh, taken off its ``b``).
 
-        A metered participant's (GridConnection) PCC flow is its meter's: an import unit at ``price`` on
-        ``[0, import_limit_mw]`` (above its peak so far ``demand_charge/dt_h`` more) and an export unit at
-        ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on ``[−export_limit_mw, 0]``, billed as the meter
-        bills them, and its exchange with the others is held at 0 MW: energy between two microgrids crosses both
+        A metered participant's (GridConnection) PCC flow is its meter's: import units at ``price`` on
+        ``[0, grid_limit_mw]`` (above its peak so far ``demand_charge/dt_h`` more) and export units at
+        ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on ``[−grid_limit_mw, 0]``, billed as the meter
+        bills them, each MWh beyond its ``import_limit_mw`` / ``export_limit_mw`` ``limit_price`` more (soft, as the
+        community's limits: a member its units cannot keep within its limit still gets a plan; :class:`GridTie`),
+        and its exchange with the others is held at 0 MW: energy between two microgrids crosses both
         meters, the importer pays the price, the exporter is paid its export price. A community member
         (``community``) exchanges with the others within its meter's limits (``x_i`` ∈ ``[−import_limit_mw,
         export_limit_mw]``). A participant without a meter exchanges with the others (and the grid tie) unbounded, or,
@@ -264,11 +267,12 @@ class ADMMDispatch(HorizontalProtocol):
             elif meter is not None or agent.id in self._free:
                 if meter is None:  # nobody bills its energy: free, within the grid's limit
                     tariff = tariff_units(0.0, 0.0, self.params.grid_limit_mw, self.params.grid_limit_mw)
-                else:
+                else:  # billed as the community's meter is: soft limits, so a short member leaves the plan feasible
                     prm = meter.device.params
-                    tariff = tariff_units(price, float(export_price(price, meter.sell_ratio)), prm.import_limit_mw,
-                                          prm.export_limit_mw, peak_mw=self._peak[agent.id],
-                                          demand_price=prm.demand_charge / self._dt_h)
+                    tie = GridTie(price, float(export_price(price, meter.sell_ratio)), self.params.grid_limit_mw,
+                                  prm.import_limit_mw, prm.export_limit_mw, self.params.limit_price,
+                                  self._peak[agent.id], prm.demand_charge / self._dt_h)
+                    tariff = list(tie.area().units)
                 units += tariff
                 devs += [None] * len(tariff)
                 shift += [0.0] * len(tariff)
