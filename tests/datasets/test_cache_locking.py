@@ -1,4 +1,5 @@
-"""The download cache when several processes want one file and after a killed download."""
+"""The download cache when several processes want one file, after a killed download, and with POWERGRID_OFFLINE
+set to a value it does not know."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import zipfile
 import pytest
 
 from powergrid_datasets import cache
+from powergrid_datasets.errors import DatasetError
 
 
 class CountingServer(http.server.ThreadingHTTPServer):
@@ -102,3 +104,19 @@ def test_a_killed_download_s_temporary_file_is_removed_by_the_next_download_of_t
     assert all(path.read_bytes() == b"PK partial" for path in others)
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".part")) == sorted(
         p.name for p in others if p.name.endswith(".part"))
+
+
+@pytest.mark.parametrize("value", ["y", "2", "enabled", "offline", "nein"])
+def test_an_unknown_offline_value_names_the_variable(monkeypatch, value):
+    """POWERGRID_OFFLINE=y (or 2, enabled…) was read as "online" without a word."""
+    monkeypatch.setenv("POWERGRID_OFFLINE", value)
+    with pytest.raises(DatasetError, match=rf"POWERGRID_OFFLINE: expected 1/true/yes/on or 0/false/no/off \(or unset\), got '{value}'"):
+        cache.fetch("http://127.0.0.1:9/never", "jan.zip", subdir="caiso")
+    assert not cache.cache_path("caiso").exists()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), (" TRUE ", True), ("On", True), ("", False), ("0", False),
+                                                 ("Off", False), ("no", False)])
+def test_the_documented_offline_values(monkeypatch, value, expected):
+    monkeypatch.setenv("POWERGRID_OFFLINE", value)
+    assert cache.offline() is expected

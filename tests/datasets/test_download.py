@@ -131,8 +131,10 @@ def test_always_truncated_is_an_error_and_nothing_is_kept(oasis):
     oasis.truncate["20230101"] = ("honest", 99)
     report = caiso.report_of("load")
     start, end = caiso.month_starts(2023)[:2]
-    with pytest.raises(DownloadError, match=r"failed 3 times; nothing was kept"):
+    with pytest.raises(DownloadError, match=r"bad\.zip failed 3 times; nothing was kept") as err:
         cache.fetch(caiso.query_url(report, start, end), "bad.zip", subdir="caiso")
+    assert "attempt 3: incomplete or corrupt zip" in str(err.value)
+    assert ".part" not in str(err.value)  # the reasons were listed under the deleted temporary files' names
     assert not (cache.cache_dir("caiso") / "bad.zip").exists()
     assert oasis.hits["20230101"] == 3
 
@@ -406,8 +408,11 @@ def test_a_read_only_cache_folder_is_reported_before_any_request():
         lines = out.stdout.splitlines()
         assert out.returncode == 0, out.stderr
         for line in lines[:2]:
-            assert line.startswith("DatasetError cache folder") and "is not writable" in line, line
+            assert "but the cache folder" in line and "is not writable" in line, line
             assert "POWERGRID_CACHE_DIR" in line
+        # which file needed the download, and why (the message named only the folder)
+        assert lines[0].startswith("DatasetError feb.zip needs a download (it is not in the cache)"), lines[0]
+        assert lines[1].startswith(f"DatasetError jan.zip needs a download (cached {folder / 'jan.zip'}: not recorded in"), lines[1]
         assert lines[2] == "kept True"
     finally:
         os.chmod(folder, 0o755)
@@ -568,6 +573,7 @@ def test_a_pinned_hash_that_differs_names_both_hashes(zip_server, monkeypatch):
     with pytest.raises(DataUnavailableError, match=rf"jan\.zip: its SHA-256 is {found}, expected {pinned} \(known_hash\)"):
         cache.fetch(url, "jan.zip", subdir="caiso", known_hash=f"sha256:{pinned}")
     monkeypatch.delenv("POWERGRID_OFFLINE")
-    with pytest.raises(DownloadError, match=rf"jan\.zip: the download's SHA-256 is {found}, expected {pinned} \(known_hash\)"):
+    with pytest.raises(DownloadError, match=rf"jan\.zip failed 1 times; .*attempt 1: the download's SHA-256 is {found}, expected "
+                                            rf"{pinned} \(known_hash\)"):
         cache.fetch(url, "jan.zip", subdir="caiso", known_hash=f"sha256:{pinned}", retries=0)
     assert cache.fetch(url, "jan.zip", subdir="caiso", known_hash=found.upper()).is_file()  # the right pin: used

@@ -54,6 +54,8 @@ from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailab
 CACHE_ENV = "POWERGRID_CACHE_DIR"
 OFFLINE_ENV = "POWERGRID_OFFLINE"
 MANIFEST = "checksums.json"
+OFFLINE_VALUES = frozenset({"1", "true", "yes", "on"})
+ONLINE_VALUES = frozenset({"", "0", "false", "no", "off"})
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,13 @@ def cache_dir(subdir: str = "") -> Path:
 
 
 def offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Whether ``POWERGRID_OFFLINE`` forbids downloads: 1/true/yes/on (any case) yes, 0/false/no/off or unset no;
+    any other value raises, so that a guard the user relies on is never read as "online" by mistake."""
+    value = os.environ.get(OFFLINE_ENV, "").strip().lower()
+    if value not in OFFLINE_VALUES | ONLINE_VALUES:
+        raise DatasetError(f"{OFFLINE_ENV}: expected 1/true/yes/on or 0/false/no/off (or unset), got "
+                           f"{os.environ[OFFLINE_ENV]!r}")
+    return value in OFFLINE_VALUES
 
 
 def sha256(path: Path) -> str:
@@ -210,7 +218,8 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     if offline():  # nothing could replace the file: keep it and say why it is not used
         where = f"{fname} is not in the cache {folder}" if problem == ABSENT else f"cached {target}: {problem}"
         raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
-    _check_writable(folder)  # before any request: a download there could never be kept
+    why = "it is not in the cache" if problem == ABSENT else f"cached {target}: {problem}"
+    _check_writable(folder, f"{fname} needs a download ({why})")  # before any request: a download could never be kept
     with _lock(folder / (fname + ".lock")):
         with _manifest_lock(folder, shared=True):  # another process may have fetched it while this one waited
             problem = cache_problem(target, _read_manifest(folder).get(fname), validate, url=url, pinned=pinned)
@@ -220,33 +229,35 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
         if problem != ABSENT:
             log.warning("powergrid: cached %s: %s; fetching it again", target, problem)
         errors = []
-        for attempt in range(retries + 1):
+        for attempt in range(1, retries + 2):
             try:
-                download = _download(url, folder, fname, timeout)
-            except Exception as exc:  # requests' connection and HTTP errors, truncated bodies
-                errors.append(f"{type(exc).__name__}: {exc}")
+                _download_and_record(url, folder, fname, timeout, pinned, validate)
+                return target
+            except Exception as exc:  # HTTP errors, truncated bodies, a corrupt download, the cache cleared meanwhile
                 if _is_connection_error(exc):
                     raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
-                time.sleep(min(0.2 * (attempt + 1), 1.0))
-                continue
-            try:
-                digest = sha256(download)
-                if pinned is not None and digest != pinned:
-                    raise DataFileError(fname, f"the download's SHA-256 is {digest}, expected {pinned} (known_hash)")
-                if validate is not None:
-                    validate(download)
-                _record(folder, fname, {"sha256": digest, "size": download.stat().st_size, "url": url}, download)
-            except DataFileError as exc:
-                errors.append(str(exc))
-                continue
-            except OSError as exc:  # the temporary file or the folder deleted meanwhile (the cache being cleared)
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            finally:
-                download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
-            return target
-    raise DownloadError(f"download of {url} failed {retries + 1} times; nothing was kept in the cache "
+                # a refused download is named by its cache name above, not by its deleted temporary file
+                reason = exc.args[0].removeprefix(exc.path + ": ") if isinstance(exc, DataFileError) else f"{type(exc).__name__}: {exc}"
+                errors.append(f"attempt {attempt}: {reason}")
+                time.sleep(min(0.2 * attempt, 1.0))
+    raise DownloadError(f"download of {url} into {target} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
+
+
+def _download_and_record(url: str, folder: Path, fname: str, timeout: float, pinned: str | None,
+                         validate: Callable[[Path], None] | None) -> None:
+    """Download ``url``, check it (``pinned`` SHA-256, ``validate``) and move it onto ``fname`` with its manifest entry;
+    a download refused is deleted."""
+    download = _download(url, folder, fname, timeout)
+    try:
+        digest = sha256(download)
+        if pinned is not None and digest != pinned:
+            raise DataFileError(download, f"the download's SHA-256 is {digest}, expected {pinned} (known_hash)")
+        if validate is not None:
+            validate(download)
+        _record(folder, fname, {"sha256": digest, "size": download.stat().st_size, "url": url}, download)
+    finally:
+        download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
 
 
 def _remove_stale_parts(folder: Path, fname: str) -> None:
@@ -273,14 +284,14 @@ def _download(url: str, folder: Path, fname: str, timeout: float) -> Path:
     return Path(name)
 
 
-def _check_writable(folder: Path) -> None:
-    """Raise :class:`DatasetError` unless a file can be created in ``folder``."""
+def _check_writable(folder: Path, need: str) -> None:
+    """Raise :class:`DatasetError` unless a file can be created in ``folder``; ``need`` says which file needs it and why."""
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise DatasetError(f"cache folder {folder} is not writable ({exc.strerror or exc}), so nothing can be downloaded "
-                           f"into it; set {CACHE_ENV} to a writable folder") from None
+        raise DatasetError(f"{need}, but the cache folder {folder} is not writable ({exc.strerror or exc}), so nothing "
+                           f"can be downloaded into it; set {CACHE_ENV} to a writable folder") from None
 
 
 def _is_connection_error(exc: Exception) -> bool:
