@@ -143,6 +143,9 @@ class GridAgent(Agent):
 
 
 class SystemAgent(GridAgent):
-    """The ISO level: coordinates GridAgents (market clearing, LMPs) through its vertical protocol."""
+    """The ISO level (level 3): coordinates its GridAgents through its vertical protocol; no market of its own. In the
+    shipped configs that protocol is ``price_signal``: it sends the microgrids a price ($/MWh; its rule passes the
+    market price on, clipped to ``[price_min, price_max]``). Nodal market clearing with LMPs is the ``lmp_market``
+    horizontal protocol's."""
 
     level = 3

@@ -6,7 +6,9 @@ Problem (areas ``i = 1..N``, each a GridAgent with generating units ``g``)::
     minimise   Σ_i Σ_{g∈i} (a_g p_g² + b_g p_g)            [$/h]
     subject to p_g ∈ [p_min_g, p_max_g]
                x_i = Σ_{g∈i} p_g − d_i ∈ [x_min_i, x_max_i]   (net export of area i, MW;
-                                                           the bounds model its PCC/line limit)
+                                                           the bounds model its PCC/line limit;
+                                                           an area whose units cannot reach a bound
+                                                           is left at its units' nearest output)
                Σ_i x_i = D                                  (coupling: D = 0 for pure exchange,
                                                            or a demand met by the areas)
 
@@ -19,8 +21,9 @@ Algorithm: exchange/sharing ADMM (Boyd et al. 2011, §7.3.2) with scaled dual ``
 exactly by bisection on the area's marginal cost λ (units follow
 ``p_g = clip((λ − b_g)/(2 a_g))``; linear units fill the residual at λ = b_g).
 The price of energy (the dual of the coupling) is ``−ρ·u`` $/MWh.
-Stopping: primal residual ``√N·|x̄ − D/N|`` and dual residual
-``ρ·‖Δ(x − x̄)‖`` both ≤ ``tol`` MW; ρ adapts by residual balancing (×2 / ÷2
+Stopping: primal residual ``√N·|x̄ − D/N|`` (MW) and dual residual ``ρ·‖Δ(x − x̄)‖``
+($/MWh: ρ in $/MW²h) both ≤ ``tol``, one number for two units: the primal bound is ``tol`` MW, the dual one holds the
+iteration's change of ``x − x̄`` to ``tol/ρ`` MW (at ρ 50 and tol 1e-4: 2e-6 MW); ρ adapts by residual balancing (×2 / ÷2
 when one residual is 10× the other, from the second iteration to half of ``max_iter``, at those whose every ``x_i``
 arrived, within :data:`RHO_SPAN` of the solve's starting ρ). Messages: each
 iteration every area sends ``x_i`` to the coordinator and receives ``(x̄, u)`` back: ``2N`` messages.

@@ -50,7 +50,8 @@ from powergrid_protocols.common import (
 @attrs.frozen
 class ADMMParams(ChannelFields):
     rho: float = quantity("$/MW²h", 50.0, gt=0, doc="initial ADMM penalty")
-    tol: float = quantity("MW", 1e-4, gt=0, doc="primal and dual residual tolerance")
+    tol: float = quantity("MW", 1e-4, gt=0, doc="primal residual tolerance (MW); the dual residual ρ·‖Δ(x − x̄)‖ "
+                                               "($/MWh) is held to the same number (admm.dispatch module docstring)")
     max_iter: int = integer(2000, ge=1, doc="iterations per tick before the solve counts as unconverged")
     grid: bool = flag(True, doc="include the upstream grid for the participants without a GridConnection (buy at the "
                                 "price, sell at min(sell_ratio·price, price)); the others trade through their meter")
