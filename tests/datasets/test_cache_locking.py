@@ -1,5 +1,5 @@
 """The download cache when several processes want one file, after a killed download, and with POWERGRID_OFFLINE
-set to a value it does not know."""
+set to a value it does not know, and with an over-long identifier in its file names."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from powergrid_datasets import cache
+from powergrid_datasets import cache, caiso
 from powergrid_datasets.errors import DatasetError
 
 
@@ -67,7 +67,7 @@ def server(monkeypatch):
 
 FETCHER = """
 import sys
-from powergrid_datasets import cache
+from powergrid_datasets import cache, caiso
 print("fetching", flush=True)
 print(cache.fetch(sys.argv[1], "jan.zip", subdir="caiso"))
 """
@@ -120,3 +120,16 @@ def test_an_unknown_offline_value_names_the_variable(monkeypatch, value):
 def test_the_documented_offline_values(monkeypatch, value, expected):
     monkeypatch.setenv("POWERGRID_OFFLINE", value)
     assert cache.offline() is expected
+
+
+def test_an_over_long_identifier_gives_a_short_cache_name_kept_apart_by_its_query(server):
+    """A 300-character area from the YAML with download: true: the cache names are cut (the download was a raw
+    'OSError: File name too long'); two areas alike in their first 300 characters still get their own files, by the
+    SHA-256 of the query in the name."""
+    server.release.set()
+    names = []
+    for area in ("A" * 300 + "1", "A" * 300 + "2"):
+        paths = caiso.download_year(caiso.report_of("load"), 2023, url=server.url("oasisapi/SingleZip"), tac_area_name=area)
+        assert all(p.name.startswith(f"{p.name[:17]}_SLD_FCST_ACTUAL_{'A' * 40}_") and len(p.name) < 120 for p in paths)
+        names += [p.name for p in paths]
+    assert len(set(names)) == 24 and server.hits == 24

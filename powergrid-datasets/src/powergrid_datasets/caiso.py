@@ -256,9 +256,15 @@ def base_url(allow_url: str | None = None) -> str:
     return url
 
 
+#: Characters of an identifier kept in a cache file name (a 300-character area made a name the file system refused;
+#: the SHA-256 of the query in the name keeps names cut alike apart).
+NAME_PART_MAX = 40
+
+
 def file_part(text: str) -> str:
-    """``text`` made safe inside a file name: letters, digits, ``-_.`` only (no separators, no ``..``)."""
-    return re.sub(r"[^A-Za-z0-9_]+", "-", str(text)).strip("-") or "x"
+    """``text`` made safe inside a file name: letters, digits, ``-_.`` only (no separators, no ``..``), at most
+    :data:`NAME_PART_MAX` characters."""
+    return re.sub(r"[^A-Za-z0-9_]+", "-", str(text))[:NAME_PART_MAX].strip("-") or "x"
 
 
 def query_url(report: Report, start: pd.Timestamp, end: pd.Timestamp, *, market: str | None = None,
