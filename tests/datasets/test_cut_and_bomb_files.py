@@ -74,3 +74,14 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     assert zf.getinfo("inner.csv").file_size > files.MAX_INFLATE * zf.getinfo("inner.csv").compress_size
     with pytest.raises(DataFileError, match="has a header but no rows"):
         provider("load", small).raw_series()
+
+
+@pytest.mark.parametrize("bad_values", ["error", "missing"])
+def test_a_bad_timestamp_is_not_called_a_bad_number(tmp_path, bad_values):
+    """A cell of the time column that is not a timestamp is an error whatever bad_values says; its message said
+    "set bad_values: missing to treat bad numbers as missing", which does not help."""
+    text = load_csv("2023-01-01", 48).replace("\n2023-01-01T05:00:00", "\n2023-01-0lT05:00:00", 1)
+    path = write(tmp_path, "x_SLD_FCST_t.csv", text)
+    with pytest.raises(DataFileError, match=r"line 7, column INTERVALSTARTTIME_GMT: not a timestamp \(1 such cell\(s\); "
+                                            r"expected ISO 8601 such as 2023-01-01T08:00:00-00:00\)$"):
+        caiso.read_file(path, "SLD_FCST", bad_values=bad_values)

@@ -126,11 +126,13 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
     if count:
         column = next(c for c, m in bad.items() if m.any())
         file, line = row_place(path, int(bad[column].to_numpy().argmax()))
-        where = f"{line}, column {column}"
-        if bad_values == "error" or column == TIME_COLUMN:
-            raise DataFileError(file, f"{where}: not a {'timestamp' if column == TIME_COLUMN else 'number'} "
-                                      f"({count} such cell(s); set the dataset's bad_values: missing to treat "
-                                      f"bad numbers as missing)")
+        where, cells = f"{line}, column {column}", int(bad[column].sum())
+        if column == TIME_COLUMN:  # bad_values applies to numbers only: a row without its time cannot be placed
+            raise DataFileError(file, f"{where}: not a timestamp ({cells} such cell(s); expected ISO 8601 such as "
+                                      f"2023-01-01T08:00:00-00:00)")
+        if bad_values == "error":
+            raise DataFileError(file, f"{where}: not a number ({cells} such cell(s); set the dataset's bad_values: "
+                                      f"missing to treat bad numbers as missing)")
         warnings.warn(f"{file}: {count} value cell(s) that are not numbers read as missing (first at {where})",
                       RuntimeWarning, stacklevel=2)
     out = frame.drop(columns=[TIME_COLUMN, VALUE_COLUMN])
