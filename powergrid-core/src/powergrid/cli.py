@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
-    steps, started = 0, time.perf_counter()
+    steps, short, started = 0, 0, time.perf_counter()  # short: episodes ended before their last tick
     failures: dict[str, int] = {}  # failed steps (env.failure: a diverged flow, a non-finite cost…) by reason
     # per device agent: its physics steps with a communication fault (state_dict()["comm_failures"] at the episode's
     # end, as HIL devices count them)
@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
             for episode in range(args.episodes):
                 env.reset(seed=args.seed + episode)
                 seed_action_spaces(env, args.seed + episode)  # each agent its own stream: equal spaces draw apart
+                before = steps
                 while not env.ended:
                     if args.policy == "rule":
                         actions = rule_actions(env)
@@ -193,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
                         writer.writerow([episode, tick, agent_id, rewards.get(agent_id, ""), f"{cost:.6g}",
                                          f"{unsafe:.6g}", converged, json.dumps({k: round(v, 6) for k, v in state.items()})])
                 physics_steps += env.physics_steps
+                short += steps - before < env.max_ticks
                 for d in env.scenario.device_agents:
                     comm_faults[d.id] += int(d.device.state_dict().get("comm_failures", 0))
     except BaseException:  # Ctrl-C, a full disk, a failing plugin: the rows so far stay, under a name that says so
@@ -206,7 +208,8 @@ def _run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     policy = args.policy if env.possible_agents else "internal"
     planned = args.episodes * env.max_ticks
-    played = f" × {env.max_ticks} steps" if steps == planned else f", {steps} of {planned} steps (one ended early)"
+    played = (f" × {env.max_ticks} steps" if steps == planned
+              else f", {steps} of {planned} steps ({'one' if short == 1 else short} ended early)")
     failed = f"{sum(failures.values())} failed step(s)" + (": " if failures else "") + \
         "; ".join(f"{reason} ({n})" for reason, n in failures.items())
     print(f"{env.config.name}: {args.episodes} episode(s){played}, policy {policy}, "
