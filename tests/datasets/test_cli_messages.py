@@ -1,6 +1,9 @@
-"""Wording of `powergrid run`'s summary (powergrid-core's CLI; here with the other checks of the r42b review)."""
+"""Wording of `powergrid run`'s summary and of the --help of the commands that write files (powergrid-core's CLI;
+here with the other input and file checks of the r42b review)."""
 
 from __future__ import annotations
+
+import pytest
 
 from powergrid.cli import main
 
@@ -22,3 +25,10 @@ def test_the_run_summary_counts_the_episodes_that_ended_early(tmp_path, capsys):
     summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("blackout: 3 episode(s)"))
     assert ", 3 of 24 steps (3 ended early), " in summary, summary
 
+
+@pytest.mark.parametrize("command", [["run"], ["network", "plot"]])
+def test_help_names_the_default_output_folder(command, capsys):
+    """Without --out, run and network plot write to ./runs; --help did not say so."""
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert "(default: ./runs)" in " ".join(capsys.readouterr().out.split())

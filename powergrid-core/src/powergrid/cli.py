@@ -375,7 +375,7 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--solver", default=None, help="override the solver (e.g. pandapower, fast)")
     p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR)")
-    p.add_argument("--out", default="runs", help="folder for the trajectory CSV and plots (the only place written)")
+    p.add_argument("--out", default="runs", help="folder for the trajectory CSV and plots, the only place written (default: ./runs)")
     p.add_argument("--plot", action="store_true",
                    help="also write PNGs of the first episode: voltages with the ANSI band, dispatch and SOC, prices and trades")
     p.set_defaults(func=_run)
@@ -383,7 +383,7 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     network = p.add_subparsers(dest="action", required=True)
     p = network.add_parser("plot", help="draw a network template, or a scenario's network with its agents marked (PNG)")
     p.add_argument("name", help="a network template name (powergrid plugins) or a scenario YAML file")
-    p.add_argument("--out", default="runs", help="folder for <name>_network.png")
+    p.add_argument("--out", default="runs", help="folder for <name>_network.png (default: ./runs)")
     p.set_defaults(func=_network_plot)
     p = sub.add_parser("new", help="scaffold a plugin package")
     p.add_argument("what", choices=("device",))
