@@ -40,7 +40,7 @@ import pandas as pd
 from powergrid.loads import day_type, episode_start
 from powergrid.params import Check, choice, flag, integer, quantity, text
 from powergrid.profiles import ProfileProvider
-from powergrid_datasets import caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
+from powergrid_datasets import cache, caiso, ercot, nyiso, pvlib_provider, simbench_provider, synthetic
 from powergrid_datasets.errors import DataFileError, DataUnavailableError
 from powergrid_datasets.timeseries import TimeSeries
 
@@ -588,8 +588,9 @@ class CaisoProvider(SeriesProvider):
         try:
             return caiso.download_year(report, self.params.year, market=market, url=self.params.allow_url, **filters)
         except DataUnavailableError as exc:
+            failed = "the cache cannot supply it" if cache.offline() else "the download failed"
             raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS', self.role)}; "
-                                       f"the download failed: {exc}") from None
+                                       f"{failed}: {exc}") from None
 
     def raw_series(self) -> TimeSeries:
         report, where, market = self.selection()

@@ -375,7 +375,8 @@ class TimeSeries:
                 where = ("outside the data" if not len(self) or not self.index[0] <= t0 <= self.index[-1]
                          else f"not on its {step_text(self.step)} grid")
                 span = f"{self.index[0]} … {self.index[-1]}" if len(self) else "no values"
-                raise DataFileError(self.source, f"start {start} ({day_tz}) is {where} ({span}, every {step_text(self.step)})")
+                raise DataFileError(self.source, f"start {t0.tz_convert(day_tz)} ({day_tz}) is {where} "
+                                                 f"({span}, every {step_text(self.step)})")
             window = slice(pos, pos + n_steps)
             if pos + n_steps > len(self) or not self.valid(col)[window].all():
                 raise DataFileError(self.source, f"the {n_steps} steps from {start} are not all valid "
