@@ -71,6 +71,8 @@ def test_pack_commands_end_bad_input_with_one_line(tmp_path, capsys):
     (["run", "{config}", "--data-dir", "{out}/missing", "--out", "{out}"], "--data-dir {out}/missing: no such folder"),
     # a bad device name was 'ValueError: … (run with --debug for the traceback)', as if PowerGrid had failed
     (["new", "device", "None", "--dir", "{out}"], "powergrid: error: expected a class name in CamelCase"),
+    # a 300-character name ended in 'OSError: [Errno 36] File name too long' (r42b F4)
+    (["new", "device", "A" * 300, "--dir", "{out}"], "error: expected a class name of at most 64 characters, got 300"),
     (["new", "device", "Core", "--dir", "{out}"], "error: 'Core' would make a package named powergrid-core, which is PowerGrid's own"),
     # these made packages: StepContext's own test shadowed the StepContext it imports (TypeError at collection);
     # Ess next to ESS made two devices apart by case only

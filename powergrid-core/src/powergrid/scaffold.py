@@ -10,6 +10,7 @@ from pathlib import Path
 from powergrid.first_party import FIRST_PARTY
 
 TEMPLATE = "templates/device"
+MAX_NAME = 64  #: characters of a device class name (a snake-case name is at most twice as long)
 
 
 def snake_case(name: str) -> str:
@@ -41,6 +42,8 @@ becomes the hyphenated distribution name) and ``{{Class}}``.
     """
     if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", class_name) or keyword.iskeyword(class_name):
         raise ValueError(f"expected a class name in CamelCase such as HeatStorage, got {class_name!r}")
+    if len(class_name) > MAX_NAME:  # its snake-case file names must stay below the file systems' 255 bytes
+        raise ValueError(f"expected a class name of at most {MAX_NAME} characters, got {len(class_name)}")
     if class_name in template_imports():
         raise ValueError(f"{class_name!r} is a name the generated code imports from PowerGrid; choose another name")
     from powergrid.plugins import get_registry
