@@ -1,7 +1,7 @@
 """Sessions: each distribution alone with core, everything together, wheels, lint, docs, demo, benchmarks.
 
 ``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s docs`` builds the site; ``nox -s bench``
-the benchmarks.
+the benchmarks; ``nox -s lowest`` the fast tests at the lowest versions the pyproject files allow.
 Every pytest session writes a JUnit report to ``.nox/reports/`` (summed up by ``.ci/run``).
 """
 
@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).parent
 CORE = "./powergrid-core"
@@ -141,3 +144,55 @@ def rl(session: nox.Session) -> None:
     session.install(TORCH, f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"],
                     *TEST_TOOLS)
     _pytest(session, "tests/rl")
+
+
+# of the benchmark tasks' training smokes (minutes each) ``lowest`` runs TorchRL's MAPPO alone: no other test imports TorchRL
+BENCH_TRAINING = "test_bench_training.py"
+# the distributions and extras ``lowest`` installs (simbench and pvlib: the dataset tests that read them; no bounds of ours)
+LOWEST_INSTALLS = (f"{CORE}[plot,rllib,sb3,mappo]", f"{PACKS['datasets']}[plot,simbench,pvlib,xlsx]", PACKS["devices"],
+                   PACKS["protocols"], PACKS["hil"])
+
+
+def lower_bounds(installs: tuple[str, ...] = LOWEST_INSTALLS) -> dict[str, str]:
+    """The lowest version each direct dependency of ``installs`` (``./dir[extra,...]``) allows, read from their
+    pyproject.toml files: name -> version, the highest lower bound where several files bound one name. Our own
+    distributions, requirements whose marker is false here and requirements with no lower bound are left out."""
+    import tomllib  # Python 3.11+: imported here, so that a nox on 3.10 still runs the other sessions
+
+    ours = {canonicalize_name(Path(path).name) for path in (CORE, *PACKS.values())}
+    lows: dict[str, str] = {}
+    for install in installs:
+        path, _, extras = install.partition("[")
+        project = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]
+        lines = list(project["dependencies"])
+        for extra in filter(None, extras.rstrip("]").split(",")):
+            lines += project["optional-dependencies"][extra]
+        for line in lines:
+            req = Requirement(line)
+            name = canonicalize_name(req.name)
+            if name in ours or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+                continue
+            floors = [s.version for s in req.specifier if s.operator in (">=", "==", "~=")]
+            if any(s.operator == ">" for s in req.specifier):
+                raise ValueError(f"{path}/pyproject.toml: {line!r}: a '>' bound has no lowest version; write '>='")
+            for floor in floors:
+                if name not in lows or Version(floor) > Version(lows[name]):
+                    lows[name] = floor
+    return lows
+
+
+@nox.session
+def lowest(session: nox.Session) -> None:
+    """The fast tests with every direct dependency at the lowest version our pyproject files allow (not in the default
+    run): packs, HIL, the PettingZoo API test on every config, the RLlib and Stable-Baselines3 adapters. torch stays the
+    CPU build on disk (TORCH): its own lower bound is not tested here."""
+    torch = Requirement(TORCH)
+    pins = [f"{name}=={version}" for name, version in sorted(lower_bounds().items()) if name != torch.name]
+    constraints = Path(session.create_tmp()) / "lowest.txt"
+    constraints.write_text("\n".join([*pins, TORCH]) + "\n")
+    session.log("lower bounds: " + ", ".join(pins))
+    session.install("-c", str(constraints), *LOWEST_INSTALLS, TORCH, *TEST_TOOLS)
+    _pytest(session, "tests/core", "tests/devices", "tests/protocols", "tests/datasets", "tests/hil",
+            "tests/integration/test_scenarios.py", "tests/integration/test_contract.py",
+            *(f"tests/rl/{p.name}" for p in sorted((ROOT / "tests" / "rl").glob("test_*.py")) if p.name != BENCH_TRAINING),
+            f"tests/rl/{BENCH_TRAINING}::test_a_library_trains_1000_steps_and_plays_a_test_day[torchrl_mappo-p2p_trading]")
