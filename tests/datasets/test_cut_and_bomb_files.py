@@ -3,6 +3,8 @@ number read silently nor the whole memory used up."""
 
 from __future__ import annotations
 
+import struct
+import tracemalloc
 import zipfile
 
 import pytest
@@ -85,3 +87,57 @@ def test_a_bad_timestamp_is_not_called_a_bad_number(tmp_path, bad_values):
     with pytest.raises(DataFileError, match=r"line 7, column INTERVALSTARTTIME_GMT: not a timestamp \(1 such cell\(s\); "
                                             r"expected ISO 8601 such as 2023-01-01T08:00:00-00:00\)$"):
         caiso.read_file(path, "SLD_FCST", bad_values=bad_values)
+
+
+def _stray_quote_zip(tmp_path, rows: int):
+    """A zip of a load CSV whose line 6 opens a quote that is never closed (the rest of the file is one field)."""
+    lines = load_csv("2023-01-01", rows).splitlines()
+    lines[5] = lines[5].replace(",x,", ',"x,')
+    path = tmp_path / "x_SLD_FCST.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("inner.csv", "\n".join(lines) + "\n")
+    return path
+
+
+def test_a_stray_quote_names_the_zip_member_and_the_line_it_opens_on(tmp_path):
+    """A quote never closed swallows the rest of the file: past 128 kB the CSV reader refuses the field (a raw
+    ``_csv.Error`` naming no file escaped), below it the swallowed row is short of fields."""
+    with pytest.raises(DataFileError, match=r"x_SLD_FCST.zip \(inner.csv\): line 6: cannot split the CSV into rows \(field larger"):
+        provider("load", _stray_quote_zip(tmp_path, 2880)).raw_series()
+    with pytest.raises(DataFileError, match=r"x_SLD_FCST.zip \(inner.csv\): line 6 has 3 of the header's 7 fields"):
+        provider("load", _stray_quote_zip(tmp_path, 59)).raw_series()
+
+
+def test_a_quoted_header_name_holding_a_comma_is_one_field(tmp_path):
+    """The header is split as the rows are: ``"A,B"`` is one column, not two (every row was called short)."""
+    lines = load_csv("2023-01-01", 48).splitlines()
+    path = write(tmp_path, "x_SLD_FCST_h.csv", "\n".join(['"A,B",' + lines[0]] + ["1," + r for r in lines[1:]]) + "\n")
+    assert len(provider("load", path).raw_series()) == 48
+    assert files.read_header(path)[:2] == ["A,B", "INTERVALSTARTTIME_GMT"]
+
+
+def test_a_zip_member_whose_header_understates_its_size_is_not_inflated_whole(tmp_path):
+    """The bomb guard reads the declared size; a header declaring 1 MiB for 80 MiB of blanks passed it and the member
+    was inflated whole in memory before zipfile cut it to the declared size (a 1 MB zip of this kind took 2.2 GB).
+    Read in chunks, reading stops at the declared size: the CRC then fails, and the memory stays small."""
+    path = tmp_path / "x_SLD_FCST_lie.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("inner.csv", "w") as fh:
+        fh.write((load_csv("2023-01-01", 1).splitlines()[0] + "\n").encode())
+        for _ in range(80):
+            fh.write(b" " * (1 << 20))
+    true_size, declared = zf.getinfo("inner.csv").file_size, 1 << 20
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22), (b"PK\x07\x08", 12)):  # central, local, descriptor
+        at = data.find(signature)
+        if at >= 0 and struct.unpack_from("<I", data, at + offset)[0] == true_size:
+            struct.pack_into("<I", data, at + offset, declared)
+    path.write_bytes(bytes(data))
+    assert zipfile.ZipFile(path).getinfo("inner.csv").file_size == declared
+    tracemalloc.start()
+    try:
+        with pytest.raises(files.CorruptFileError, match=r"x_SLD_FCST_lie.zip \(inner.csv\): corrupt file, cannot read it \(Bad CRC-32"):
+            provider("load", path).raw_series()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak:,} bytes allocated at the peak for a member declared as {declared:,} bytes"

@@ -28,6 +28,9 @@ TABLE_SUFFIXES = (".csv", ".xlsx")
 #: OASIS's monthly CSVs inflate 12.8–20.3× to at most 4 MB; deflate reaches about 1,000× on repeated bytes.
 MAX_INFLATE = 100
 INFLATE_FLOOR = 64 << 20
+#: Bytes inflated per read: a member is read in chunks, so that one whose header lies about its size is cut at the
+#: declared size (which the guard above checked) instead of being inflated whole first.
+READ_CHUNK = 1 << 20
 XLSX_HINT = "reading .xlsx files needs python-calamine: pip install 'powergrid-datasets[xlsx]'"
 
 
@@ -52,7 +55,7 @@ def read_header(path: Path) -> list[str]:
         raise CorruptFileError(path, f"corrupt file, cannot read {name} ({exc}); delete it or fetch it again") from None
     if not line:
         raise DataFileError(path, f"{name} is empty (no header line)")
-    return [c.strip().strip('"') for c in line.split(",")]
+    return _header_fields(line)
 
 
 def files_of_report(location: Path, report: str, detect: Callable[[list[str]], str | None]) -> list[Path]:
@@ -108,18 +111,15 @@ def read_csv_members(path: Path, *, required: Sequence[str], check_header: Calla
             continue
         try:
             with opener() as fh:
-                raw = fh.read()
+                raw = _read_all(fh)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise CorruptFileError(where, f"corrupt file, cannot read it ({exc}); delete it or fetch it again") from None
         text_head = raw[:4096].decode("utf-8-sig", errors="replace").splitlines()
         if not raw.strip() or not text_head or not text_head[0].strip():
             raise DataFileError(where, "empty file (no header line)")
-        columns = [c.strip().strip('"') for c in text_head[0].split(",")]
+        columns = _header_fields(text_head[0])
         _check_columns(where, columns, required, check_header)
-        short = _odd_line(raw, len(columns))
-        if short is not None:
-            raise DataFileError(where, f"line {short[0]} has {short[1]} of the header's {len(columns)} fields: the file is cut or "
-                                       f"damaged (a partial download or copy?); fetch or copy it again")
+        _check_field_counts(where, raw, len(columns))
         try:
             frame = pd.read_csv(io.BytesIO(raw), usecols=usecols if usecols is None or callable(usecols) else list(usecols), dtype=dtype,
                                 encoding="utf-8-sig", skipinitialspace=True)
@@ -143,7 +143,7 @@ def row_place(path: Path, row: int) -> tuple[str, str]:
             from python_calamine import CalamineWorkbook  # present: the frame was read with it
 
             with opener() as fh:
-                book = CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+                book = CalamineWorkbook.from_filelike(io.BytesIO(_read_all(fh)))
             for sheet in book.sheet_names:
                 filled = [n for n, r in enumerate(book.get_sheet_by_name(sheet).to_python(skip_empty_area=False), 1)
                           if any(c not in ("", None) for c in r)]
@@ -152,7 +152,7 @@ def row_place(path: Path, row: int) -> tuple[str, str]:
                 row -= max(len(filled) - 1, 0)
             continue
         with opener() as fh:
-            lines = fh.read().decode("utf-8-sig", errors="replace").splitlines()
+            lines = _read_all(fh).decode("utf-8-sig", errors="replace").splitlines()
         data = [number for number, line in enumerate(lines[1:], start=2) if line.strip()]
         if row < len(data):
             return where, f"line {data[row]}"
@@ -160,17 +160,39 @@ def row_place(path: Path, row: int) -> tuple[str, str]:
     return str(path), f"data row {row + 1}"
 
 
-def _odd_line(raw: bytes, fields: int) -> tuple[int, int] | None:
-    """(line number, field count) of the first non-blank line after the header of the CSV ``raw`` whose number of
-    fields is not ``fields``, or None. pandas pads a short row with missing values, so a file cut inside its last
-    row would otherwise be read with a wrong number in it. Files without quotes (OASIS's) are counted by commas."""
+def _read_all(fh) -> bytes:
+    """The rest of the binary file ``fh``, read ``READ_CHUNK`` bytes at a time (see ``READ_CHUNK``)."""
+    return b"".join(iter(lambda: fh.read(READ_CHUNK), b""))
+
+
+def _header_fields(line: str) -> list[str]:
+    """The column names of the CSV header ``line``, split as the rows are (a quoted name may hold a comma)."""
+    return [c.strip().strip('"') for c in next(csv.reader([line]), [])]
+
+
+def _check_field_counts(where: object, raw: bytes, fields: int) -> None:
+    """Raise :class:`DataFileError` naming the line where the first non-blank row after the header of the CSV ``raw``
+    starts if its number of fields is not ``fields``, or if the CSV cannot be split into rows (a stray quote). pandas
+    pads a short row with missing values, so a file cut inside its last row would otherwise be read with a wrong
+    number in it. Files without quotes (OASIS's) are counted by commas."""
     if b'"' in raw:  # quoted fields may hold commas and line breaks
         reader = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace")))
-        counts = ((reader.line_num, len(row)) for row in reader if len(row) > 1 or (row and row[0].strip()))
+        counts = []
+        start = 1  # the line where the row being read starts
+        try:
+            for row in reader:
+                if len(row) > 1 or (row and row[0].strip()):
+                    counts.append((start, len(row)))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataFileError(where, f"line {start}: cannot split the CSV into rows ({exc}; a stray quote?): the file is "
+                                       f"damaged; fetch or copy it again") from None
     else:
-        counts = ((n, line.count(b",") + 1) for n, line in enumerate(raw.split(b"\n"), 1) if line.strip())
-    next(counts, None)  # the header
-    return next(((n, k) for n, k in counts if k != fields), None)
+        counts = [(n, line.count(b",") + 1) for n, line in enumerate(raw.split(b"\n"), 1) if line.strip()]
+    short = next(((n, k) for n, k in counts[1:] if k != fields), None)  # counts[0] is the header
+    if short is not None:
+        raise DataFileError(where, f"line {short[0]} has {short[1]} of the header's {fields} fields: the file is cut or "
+                                   f"damaged (a partial download or copy?); fetch or copy it again")
 
 
 def _check_columns(where: object, columns: list[str], required: Sequence[str], check_header: Callable[[list[str]], None] | None) -> None:
@@ -193,7 +215,7 @@ def _sheets(path: Path, name: str, opener: Callable, header_only: bool = False) 
     where = path if name == path.name else f"{path} ({name})"
     try:
         with opener() as fh:
-            book = CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+            book = CalamineWorkbook.from_filelike(io.BytesIO(_read_all(fh)))
         out = []
         for sheet in book.sheet_names:
             rows = book.get_sheet_by_name(sheet).to_python()
