@@ -74,7 +74,7 @@ class ADMMParams(ChannelFields):
     limit_price: float = quantity("$/MWh", 1000.0, ge=0,
                                   doc="what each MWh beyond the community's limits (community: true) or a member's "
                                       "meter limits (community: false) costs in the plan (a soft limit: the plan stays "
-                                      "feasible when the units cannot hold it)")
+                                      "feasible when the units cannot hold it; 0: the limits are not in the plan)")
 
 
 def _billed(agent: Any, net: Any) -> bool:
@@ -230,9 +230,9 @@ class ADMMDispatch(HorizontalProtocol):
         has one unit per piece of its fuel curve, an ESS a charge and a discharge unit; None: the meter's import or
         export unit) and each unit's learned offer shift ($/MWh, taken off its ``b``).
 
-        A metered participant's (GridConnection) PCC flow is its meter's: import units at ``price`` on
-        ``[0, grid_limit_mw]`` (above its peak so far ``demand_charge/dt_h`` more) and export units at
-        ``min(sell_ratio·price, price)`` (its own ``sell_ratio``) on ``[−grid_limit_mw, 0]``, billed as the meter
+        A metered participant's (GridConnection) PCC flow is its meter's: import units at ``price`` (above its peak so
+        far ``demand_charge/dt_h`` more) and export units at ``min(sell_ratio·price, price)`` (its own ``sell_ratio``),
+        unbounded (``grid_limit_mw`` is the upstream grid's, not a meter's), billed as the meter
         bills them, each MWh beyond its ``import_limit_mw`` / ``export_limit_mw`` ``limit_price`` more (soft, as the
         community's limits: a member its units cannot keep within its limit still gets a plan; :class:`GridTie`),
         and its exchange with the others is held at 0 MW: energy between two microgrids crosses both
@@ -270,7 +270,7 @@ class ADMMDispatch(HorizontalProtocol):
                     tariff = tariff_units(0.0, 0.0, self.params.grid_limit_mw, self.params.grid_limit_mw)
                 else:  # billed as the community's meter is: soft limits, so a short member leaves the plan feasible
                     prm = meter.device.params
-                    tie = GridTie(price, float(export_price(price, meter.sell_ratio)), self.params.grid_limit_mw,
+                    tie = GridTie(price, float(export_price(price, meter.sell_ratio)), UNLIMITED,
                                   prm.import_limit_mw, prm.export_limit_mw, self.params.limit_price,
                                   self._peak[agent.id], prm.demand_charge / self._dt_h)
                     tariff = list(tie.area().units)
