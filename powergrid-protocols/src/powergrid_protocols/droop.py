@@ -117,7 +117,7 @@ class DroopParams:
     qv: bool = flag(True, doc="also apply Q–V droop to inverter-based units")
     qv_droop_pu: float = quantity("pu", 0.05, gt=0)
     v0_pu: float = quantity("pu", 1.0, gt=0)
-    q_step: float = q_step_field(0.5)  # 5 % Q–V droop on ieee34_3mg: loop gain 1.62 undamped, 0.31 at 0.5
+    q_step: float = q_step_field(0.5)  # 5 % Q–V droop on ieee34_3mg: loop gain 1.62; damped radius 0.47 at 0.5 (best 0.56)
 
 
 #: Device classes a participant may hold under ``schedule: hour_ahead`` besides its renewables.
