@@ -3,11 +3,14 @@ set to a value it does not know, and with an over-long identifier in its file na
 
 from __future__ import annotations
 
+import errno
 import http.server
 import io
+import os
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 
 import pytest
@@ -99,6 +102,8 @@ def test_a_killed_download_s_temporary_file_is_removed_by_the_next_download_of_t
                                    ".jan.zip.k2_9xq0a.partial", ".x.jan.zip.k2_9xq0a.part")]
     for path in (stale, *others):
         path.write_bytes(b"PK partial")
+    old = time.time() - 2 * cache.STALE_PART_S
+    os.utime(stale, (old, old))
     assert cache.fetch(server.url("jan"), "jan.zip", subdir="caiso").is_file()
     assert not stale.exists()
     assert all(path.read_bytes() == b"PK partial" for path in others)
@@ -133,3 +138,50 @@ def test_an_over_long_identifier_gives_a_short_cache_name_kept_apart_by_its_quer
         assert all(p.name.startswith(f"{p.name[:17]}_SLD_FCST_ACTUAL_{'A' * 40}_") and len(p.name) < 120 for p in paths)
         names += [p.name for p in paths]
     assert len(set(names)) == 24 and server.hits == 24
+
+
+def test_a_temporary_download_written_to_recently_is_kept(server):
+    """In a folder shared by several hosts whose locks are local only (NFS ``local_lock``, CIFS), another host may be
+    writing ``.jan.zip.<8 chars>.part`` while this one holds "the" lock: it was deleted under that download."""
+    server.release.set()
+    folder = cache.cache_dir("caiso")
+    live, dead = folder / ".jan.zip.live0000.part", folder / ".jan.zip.dead0000.part"
+    for path in (live, dead):
+        path.write_bytes(b"PK partial")
+    old = time.time() - 2 * cache.STALE_PART_S
+    os.utime(dead, (old, old))
+    assert cache.fetch(server.url("jan"), "jan.zip", subdir="caiso").is_file()
+    assert live.read_bytes() == b"PK partial"
+    assert not dead.exists()
+
+
+def test_a_file_system_without_locks_is_used_unlocked_after_one_warning_naming_the_folder(server, monkeypatch):
+    """``flock`` failing with ENOLCK (NFS without its lock daemon; Lustre without ``-o flock`` gives ENOSYS) was a raw
+    'OSError: [Errno 37] No locks available' from every fetch, naming nothing."""
+    fcntl = pytest.importorskip("fcntl")
+    server.release.set()
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder = cache.cache_path("caiso")
+    with pytest.warns(RuntimeWarning, match=rf"cache folder {folder} is on a file system without locks \(flock: No locks "
+                                            rf"available\).*set POWERGRID_CACHE_DIR to a local folder"):
+        paths = [cache.fetch(server.url("jan"), "jan.zip", subdir="caiso") for _ in range(2)]
+    assert paths == [folder / "jan.zip"] * 2
+    assert server.hits == 1  # the second fetch used the file the first one recorded
+
+
+def test_an_error_in_the_check_of_a_download_that_is_not_about_the_file_is_raised_at_once(server):
+    """A validator that fails with a programming error (here a KeyError) was retried as if the download were bad:
+    three requests, then 'download … failed 3 times'."""
+    server.release.set()
+
+    def broken(path):
+        raise KeyError("no such column")
+
+    with pytest.raises(KeyError, match="no such column"):
+        cache.fetch(server.url("jan"), "jan.zip", subdir="caiso", validate=broken)
+    assert server.hits == 1
+    assert not any(cache.cache_path("caiso").glob("*.part")) and not (cache.cache_path("caiso") / "jan.zip").exists()

@@ -21,7 +21,9 @@
 - A download holds an exclusive lock on ``<fname>.lock`` beside the file and looks at the cache again once it
   has it: processes that want one missing file at once (vectorised training, each resetting) wait for the first
   one's download instead of each fetching it. Under that lock it also removes the file's temporary downloads
-  (``.<fname>.????????.part``) that a killed process left behind.
+  (``.<fname>.????????.part``) that a killed process left behind: those not written to for ``STALE_PART_S``
+  (10 minutes; a live download writes to its file continuously, and one stalled gives up after ``timeout``), so
+  that a download running on another host of a shared folder, whose lock this host may not see, is kept.
 - ``checksums.json`` is updated (read, changed, replaced) under an exclusive lock on
   ``checksums.json.lock`` beside it, so that downloads into one folder from several processes at
   once keep each other's entries; a cached file is checked against its entry under the shared lock,
@@ -29,11 +31,14 @@
   ``fcntl.flock`` (POSIX); where there is no ``fcntl`` (Windows) the manifest is only re-read just
   before each update, which narrows the race but does not close it, concurrent processes may each download a
   file, and a temporary download still being written is kept because Windows refuses to delete an open file.
+  On a file system whose ``flock`` fails (``ENOLCK``, ``ENOSYS``, ``EOPNOTSUPP``: NFS without a lock daemon,
+  Lustre mounted without ``flock``) the cache works as without ``fcntl``, after one warning naming the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -42,12 +47,14 @@ import os
 import re
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pooch
+import requests
 
 from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailableError, DownloadError
 
@@ -56,6 +63,10 @@ OFFLINE_ENV = "POWERGRID_OFFLINE"
 MANIFEST = "checksums.json"
 OFFLINE_VALUES = frozenset({"1", "true", "yes", "on"})
 ONLINE_VALUES = frozenset({"", "0", "false", "no", "off"})
+#: A temporary download not written to for this many seconds was left by a killed process (see the module doc).
+STALE_PART_S = 600.0
+#: ``flock`` errors of a file system that has no locks: the cache then works unlocked (see the module doc).
+NO_LOCK_ERRNOS = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +152,16 @@ def _lock(path: Path, *, shared: bool = False) -> Iterator[None]:
             fh = None
     with fh or contextlib.nullcontext():
         if fh is not None and fcntl is not None:
-            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)  # released when the file closes
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)  # released when the file closes
+            except OSError as exc:
+                if exc.errno not in NO_LOCK_ERRNOS:
+                    raise
+                # one warning per folder (the text names the folder, the location is this line)
+                warnings.warn(f"the cache folder {path.parent} is on a file system without locks (flock: {exc.strerror}): "
+                              f"processes sharing it may each download a file and may drop each other's {MANIFEST} "
+                              f"entries (files are still verified before use); set {CACHE_ENV} to a local folder to "
+                              f"avoid this", RuntimeWarning, stacklevel=1)
         yield
 
 
@@ -233,7 +253,8 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
             try:
                 _download_and_record(url, folder, fname, timeout, pinned, validate)
                 return target
-            except Exception as exc:  # HTTP errors, truncated bodies, a corrupt download, the cache cleared meanwhile
+            except (requests.RequestException, DataFileError, OSError) as exc:  # HTTP errors, truncated bodies, a
+                # corrupt download, the cache cleared meanwhile; a bug of ours is raised at once, not retried
                 if _is_connection_error(exc):
                     raise DataUnavailableError(f"cannot download {url} ({exc}).{suffix}") from None
                 # a refused download is named by its cache name above, not by its deleted temporary file
@@ -262,11 +283,12 @@ def _download_and_record(url: str, folder: Path, fname: str, timeout: float, pin
 
 def _remove_stale_parts(folder: Path, fname: str) -> None:
     """Delete the temporary downloads of ``fname`` (``.<fname>.<8 characters of mkstemp>.part``) that a process
-    killed while downloading left behind: under ``fname``'s lock no live process is writing one."""
+    killed while downloading left behind: those not written to for ``STALE_PART_S`` (under ``fname``'s lock no live
+    process of this host is writing one; the age keeps one that another host of a shared folder is writing)."""
     pattern = re.compile(re.escape(f".{fname}.") + r"[a-z0-9_]{8}\.part")
     for path in folder.glob(f".{glob.escape(fname)}.*.part"):
-        if pattern.fullmatch(path.name):
-            with contextlib.suppress(OSError):  # gone meanwhile, or (Windows) still open in another process
+        with contextlib.suppress(OSError):  # gone meanwhile, or (Windows) still open in another process
+            if pattern.fullmatch(path.name) and time.time() - path.stat().st_mtime > STALE_PART_S:
                 path.unlink()
 
 
@@ -295,9 +317,5 @@ def _check_writable(folder: Path, need: str) -> None:
 
 
 def _is_connection_error(exc: Exception) -> bool:
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - pooch depends on requests
-        return False
     return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) and not isinstance(
         exc, requests.exceptions.ChunkedEncodingError)
