@@ -184,7 +184,7 @@ def lower_bounds(installs: tuple[str, ...] = LOWEST_INSTALLS) -> dict[str, str]:
 @nox.session
 def lowest(session: nox.Session) -> None:
     """The fast tests with every direct dependency at the lowest version our pyproject files allow (not in the default
-    run, ≈ 11 min): packs, HIL, the PettingZoo API test on every config, the RLlib and Stable-Baselines3 adapters. torch
+    run, ≈ 12 min): packs, HIL, the PettingZoo API test on every config, the RLlib and Stable-Baselines3 adapters. torch
     stays the CPU build on disk (TORCH), so its own lower bound is not tested here, nor is TorchRL's (the mappo extra)."""
     torch = Requirement(TORCH)
     pins = [f"{name}=={version}" for name, version in sorted(lower_bounds().items()) if name != torch.name]
