@@ -46,6 +46,16 @@ agents:
 """
 
 
+def test_the_run_summary_counts_the_episodes_that_ended_early(tmp_path, capsys):
+    """Three episodes, each ending at its first tick (the flow diverges): it said "(one ended early)" whatever the
+    number."""
+    config = tmp_path / "blackout.yaml"
+    config.write_text(BLACKOUT_ON_RULES)
+    assert main(["run", str(config), "--episodes", "3", "--out", str(tmp_path / "out")]) == 0
+    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("blackout: 3 episode(s)"))
+    assert ", 3 of 24 steps (3 ended early), " in summary, summary
+
+
 def test_without_learned_agents_a_failed_flow_ends_the_episode_and_is_counted(tmp_path, capsys):
     # no learned agent: run played on past a terminating blackout to the last tick, and read 'converged' from the
     # (empty) infos: '0 non-converged power flow(s)' and converged True in every row although every flow failed

@@ -4,68 +4,39 @@ set to a value it does not know, and with an over-long identifier in its file na
 from __future__ import annotations
 
 import errno
-import http.server
-import io
 import os
 import subprocess
 import sys
 import threading
 import time
-import zipfile
 
 import pytest
 
 from powergrid_datasets import cache, caiso
 from powergrid_datasets.errors import DatasetError
+from tests.datasets._zip_server import ZipServer, serve
 
 
-class CountingServer(http.server.ThreadingHTTPServer):
-    """Serves a small zip at any path and counts the requests; the first one is answered only once ``release`` is
-    set (or a second request arrives: then two processes are downloading the same file)."""
-
-    daemon_threads = True
+class CountingServer(ZipServer):
+    """The first request is answered only once ``release`` is set (or a second request arrives: then two processes
+    are downloading the same file)."""
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), CountingHandler)
-        self.hits = 0
+        super().__init__()
         self.first = threading.Event()
         self.second = threading.Event()
-        self.release = threading.Event()
 
-    def url(self, name):
-        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
-
-
-class CountingHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.server.hits += 1
-        if self.server.hits == 1:
-            self.server.first.set()
-            self.server.release.wait(30)
+    def hold(self, path):
+        if self.hits == 1:
+            self.first.set()
+            self.release.wait(30)
         else:
-            self.server.second.set()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as zf:
-            zf.writestr("a.csv", f"path,value\n{self.path},1\n")
-        body = buffer.getvalue()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            self.second.set()
 
 
 @pytest.fixture
 def server(monkeypatch):
-    server = CountingServer()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    yield from serve(CountingServer(), monkeypatch)
 
 
 FETCHER = """

@@ -161,49 +161,6 @@ def test_server_down_is_a_clear_offline_error(monkeypatch):
         provider.episode(24, 60, np.random.default_rng(0))
 
 
-class ZipServer(http.server.ThreadingHTTPServer):
-    """Serves a small zip at any path; ``/slow…`` answers only once ``release`` is set."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ZipHandler)
-        self.requested = threading.Event()
-        self.release = threading.Event()
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
-
-
-class ZipHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        if self.path.startswith("/slow"):
-            self.server.requested.set()
-            self.server.release.wait(10)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as zf:
-            zf.writestr("a.csv", f"path,value\n{self.path},1\n")
-        body = buffer.getvalue()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def zip_server(monkeypatch):
-    server = ZipServer()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-
-
 def test_two_downloads_at_once_keep_both_checksum_entries(zip_server, monkeypatch):
     # two `powergrid datasets fetch` at once: the slower one used to rewrite checksums.json from the copy it read
     # before its download, dropping the other's entry; offline, that file was then deleted as "corrupt"
