@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets._zip_server import ZipServer, serve
-
 CAISO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "caiso"
 
 
@@ -31,8 +29,3 @@ def caiso_dir() -> Path:
             pytest.fail(f"{message}; CI={os.environ['CI']!r} is set, so the real-file tests may not skip", pytrace=False)
         pytest.skip(message)
     return CAISO_DIR
-
-
-@pytest.fixture
-def zip_server(monkeypatch):
-    yield from serve(ZipServer(), monkeypatch)

@@ -25,6 +25,7 @@ from powergrid.params import build_params
 from powergrid_datasets import cache, caiso
 from powergrid_datasets.errors import DataFileError, DataUnavailableError, DownloadError
 from powergrid_datasets.providers import CaisoProvider
+from tests.datasets._zip_server import ZipServer, serve
 
 FOLDERS = {"SLD_FCST": "load", "PRC_LMP": "price", "SLD_REN_FCST": "solar_wind"}
 
@@ -159,6 +160,11 @@ def test_server_down_is_a_clear_offline_error(monkeypatch):
                                                                  "download": True}), "price")
     with pytest.raises(DataUnavailableError, match=r"POWERGRID_DATA_DIR.*`path`|`path`.*POWERGRID_DATA_DIR"):
         provider.episode(24, 60, np.random.default_rng(0))
+
+
+@pytest.fixture
+def zip_server(monkeypatch):
+    yield from serve(ZipServer(), monkeypatch)
 
 
 def test_two_downloads_at_once_keep_both_checksum_entries(zip_server, monkeypatch):
