@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.errors import ConfigError
 from powergrid_protocols.droop import pf_droop, qv_droop
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -55,7 +57,7 @@ def test_the_droop_example_runs_at_the_feeders_60_hz():
 
 
 def test_a_nominal_frequency_other_than_the_networks_is_a_config_error():
-    with pytest.raises(Exception, match=r"horizontal\[0\].*f0_hz.*60 Hz, got 50 Hz"):
+    with pytest.raises(ConfigError, match=r"horizontal\[0\]: params\.f0_hz: expected the network's nominal frequency 60 Hz, got 50 Hz"):
         MultiAgentPowerGridEnv.from_config(_droop_config(f0_hz=50.0))
 
 
@@ -136,6 +138,6 @@ def test_the_damped_qv_loop_reaches_the_fixed_point_the_undamped_one_oscillates_
 
 @pytest.mark.parametrize("value", [0, -0.1, 1.5, "half"])
 def test_a_q_step_outside_0_1_is_one_config_error(value):
-    with pytest.raises(Exception, match=r"horizontal\[0\]\.params\.q_step"):
+    with pytest.raises(ConfigError, match=rf"horizontal\[0\]\.params\.q_step: expected a number > 0 and ≤ 1, got {re.escape(repr(value))}"):
         MultiAgentPowerGridEnv.from_config(_droop_config(q_step=value))
     assert MultiAgentPowerGridEnv.from_config(_droop_config(q_step=0.3)).scenario.horizontal[0].params.q_step == 0.3
