@@ -179,6 +179,7 @@ def _record(folder: Path, fname: str, entry: dict, download: Path | None = None)
             fh.write(json.dumps(manifest, indent=1, sort_keys=True))
             fh.flush()
             os.fsync(fh.fileno())
+        _open_mode(Path(tmp))
         Path(tmp).replace(folder / MANIFEST)
 
 
@@ -300,10 +301,19 @@ def _download(url: str, folder: Path, fname: str, timeout: float) -> Path:
             pooch.HTTPDownloader(timeout=timeout)(url, fh, None)
             fh.flush()
             os.fsync(fh.fileno())
+        _open_mode(Path(name))
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
+
+
+def _open_mode(path: Path) -> None:
+    """Give ``path``, a file of mkstemp (mode 0600), the mode ``open()`` would have given it (0666 less the umask), so
+    that a cache folder shared by a group (its umask 002) is readable by the group."""
+    umask = os.umask(0o022)  # read it (os has no other way); set back at once
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _check_writable(folder: Path, need: str) -> None:
