@@ -238,8 +238,13 @@ def params_of(plugin: Any, name: str | None = None) -> type:
             convert = _int_or(check.convert) if kind is type(None) else check.convert  # unannotated: int stays int
             fields[p.name] = _field(Check(f"{check.expected} or null", lambda v, c=convert: None if v is None else c(v)),
                                     None, fields[p.name].metadata["unit"], "")
+    if not fields:
+        return NoParams
     label = name or getattr(plugin, "__name__", "plugin")
-    return attrs.make_class(label, fields, frozen=True) if fields else NoParams
+    # attrs before 25.2 compiles the class name into generated code: an identifier there, the label ("network 'x'") after
+    cls = attrs.make_class(re.sub(r"\W", "_", label), fields, frozen=True)
+    cls.__name__ = cls.__qualname__ = label
+    return cls
 
 
 def _check_declared(cls: Any, plugin: Any, name: str | None) -> None:
