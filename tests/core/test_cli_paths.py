@@ -1,0 +1,49 @@
+"""Paths given on the command line that cannot work are refused at once, with one line naming them (r42b F7):
+a scenario "file" that is a FIFO or a device, an --out folder this user cannot write to."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from powergrid.cli import main
+
+posix = pytest.mark.skipif(os.name == "nt", reason="FIFOs and POSIX permission bits")
+
+
+@posix
+def test_validate_refuses_a_fifo_without_opening_it(tmp_path):
+    # was: validate opened the FIFO and waited forever for a writer (the timeout guards that, not the time taken)
+    fifo = tmp_path / "scenario.yaml"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "powergrid.cli", "validate", str(fifo)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"powergrid: error: {fifo}: expected a scenario YAML file, found a named pipe (FIFO)"
+
+
+@pytest.mark.parametrize("command", [["validate"], ["run"]])
+def test_a_folder_or_a_device_is_not_a_scenario_file(tmp_path, capsys, command):
+    for path, kind in ((tmp_path, "a folder"), (os.devnull, "a device")):
+        assert main([*command, str(path)]) == 2
+        assert f"{path}: expected a scenario YAML file, found {kind}" in capsys.readouterr().err
+
+
+@posix
+@pytest.mark.parametrize("below", ["", "new/sub"])
+def test_an_out_that_is_not_writable_is_one_usage_error_naming_it(tmp_path, capsys, below):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):
+        pytest.skip("this user writes through permission bits (root)")
+    out = locked / below if below else locked
+    # the scenario need not exist: --out is checked first, before the scenario is read or built
+    assert main(["run", str(tmp_path / "absent.yaml"), "--out", str(out)]) == 2
+    made = f" (where {out} would be created)" if below else ""
+    assert (f"--out {out}: the folder {locked}{made} is not writable (read-only, or no write permission for this user); "
+            f"expected a folder this user can write to") in capsys.readouterr().err
+    assert list(locked.iterdir()) == []
