@@ -44,6 +44,7 @@ ObservedPart = tuple[Callable[[], np.ndarray], list[slice]]
 _dtype = attrgetter("dtype")
 #: the dtypes :meth:`FastSetpoints._joined` joins (others, e.g. long double, would be mapped at their own precision)
 _JOINED = (np.dtype(np.float32), np.dtype(np.float64))
+_SCALARS = frozenset({float, int, bool, np.float64, np.float32, np.int64})  # the number types devices' outputs have
 
 
 def whole_or(rows: np.ndarray, n: int) -> np.ndarray | slice:
@@ -369,16 +370,27 @@ class DeviceGroups:
     def _solo_values(self, get: Callable[[Device], tuple[float, ...]], k: int) -> np.ndarray:
         """The ``k`` values of every solo device, device after device, as one flat array; a value that is not a number
         raises a TypeError naming the device and the attribute."""
+        values = tuple(chain.from_iterable(map(get, self.solo_devices)))
+        # a rarer type: an array is refused here, whatever its size (numpy < 2.4 reads a size-1 one as its element)
+        if not _SCALARS.issuperset(map(type, values)):
+            self._refuse()
         try:
-            return np.fromiter(chain.from_iterable(map(get, self.solo_devices)), np.float64, k * len(self.solo))
+            return np.fromiter(values, np.float64, k * len(self.solo))
         except (TypeError, ValueError) as exc:
-            for d in self.solo:
-                for name in ("p_mw", "q_mvar", "cost", "safety", "projection"):
-                    value = getattr(d.device, name)
-                    if not isinstance(value, (int, float, np.integer, np.floating)):  # bool: an int, as numpy reads it
-                        raise plugin_failure(exc, f"{_where(d, 'step', self.ctx)} set {name} to {type(value).__name__} "
-                                                  f"{value!r}, expected a number (a Python or numpy float)") from exc
+            self._refuse(exc)
             raise
+
+    def _refuse(self, exc: Exception | None = None) -> None:
+        """Raise an error naming the first solo device whose output is an array (of any size) or, after ``exc`` (numpy
+        failed to read the outputs), no number."""
+        for d in self.solo:
+            for name in ("p_mw", "q_mvar", "cost", "safety", "projection"):
+                value = getattr(d.device, name)
+                # bool: an int, as numpy reads it
+                if np.ndim(value) != 0 or (exc is not None and not isinstance(value, (int, float, np.integer, np.floating))):
+                    cause = exc if exc is not None else ValueError(f"an array of shape {np.shape(value)}")
+                    raise plugin_failure(cause, f"{_where(d, 'step', self.ctx)} set {name} to {type(value).__name__} "
+                                                f"{value!r}, expected a number (a Python or numpy float)") from cause
 
     def observe(self, buf: np.ndarray) -> None:
         """Write every observed device and protocol part into the observation buffer ``buf``.
