@@ -371,11 +371,11 @@ def _distribution(ep: Any) -> tuple[str, str]:
     left by an interrupted install) is named by its folder instead of failing every command."""
     if ep.dist is None:
         return "unknown", ""
-    try:
-        return ep.dist.name, ep.dist.version
-    except Exception as exc:  # importlib_metadata.MetadataNotFound and friends
+    # checked, not caught: without it importlib-metadata gives name None (< 8.5), KeyError, TypeError or MetadataNotFound (9)
+    if ep.dist.read_text("METADATA") is None and ep.dist.read_text("PKG-INFO") is None:
         where = getattr(ep.dist, "_path", None)
-        return f"{where or 'a distribution'} ({type(exc).__name__}: {exc})", ""
+        return f"{where or 'a distribution'} (no METADATA file: an interrupted install?)", ""
+    return ep.dist.name, ep.dist.version
 
 
 def _normalise(item: Any, kind: str, dist: str, version: str, entry_point: str = "") -> PluginRecord:
