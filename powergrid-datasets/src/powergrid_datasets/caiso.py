@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from powergrid_datasets import cache
@@ -104,9 +105,11 @@ def _header_check(report: Report):
 def read_file(path: Path | str, report: Report | str, bad_values: str = "error") -> pd.DataFrame:
     """One OASIS file as a long frame: ``time`` (UTC), the key columns, ``MARKET_RUN_ID`` if present, ``value``.
 
-    A value or time cell that is not a number or a timestamp (``12o4``, ``N/A``) is an error naming the
-    file (and zip member), its line (1 = the header, blank lines counted) and column; with ``bad_values="missing"`` it becomes a missing
-    value (reported in one warning). Empty cells and the usual markers (``NA``, ``N/A``, ``null``, ``nan``)
+    A value cell that is not a finite number (``12o4``, ``inf``, ``-inf``) or a time cell that is not a timestamp
+    is an error naming the file (and zip member), its line (1 = the header, blank lines counted) and column; with
+    ``bad_values="missing"`` such a value cell becomes a missing value (all of them reported in one warning). Empty
+    cells and pandas' missing markers (``pandas.read_csv``'s default ``na_values``: ``NA``, ``N/A``, ``n/a``,
+    ``NaN``, ``nan``, ``-nan``, ``NULL``, ``null``, ``None``, ``#N/A``, ``<NA>`` and a few more, case as written)
     are missing values.
     """
     report = report_of(report) if isinstance(report, str) else report
@@ -119,21 +122,26 @@ def read_file(path: Path | str, report: Report | str, bad_values: str = "error")
                              usecols=lambda c: c in wanted or c in optional,  # type: ignore[arg-type]
                              dtype={k: "string" for k in (*wanted, *optional)})
     times = pd.to_datetime(frame[TIME_COLUMN], utc=True, format="ISO8601", errors="coerce")
-    values = pd.to_numeric(frame[VALUE_COLUMN].str.strip(), errors="coerce")
+    values = pd.to_numeric(frame[VALUE_COLUMN].str.strip(), errors="coerce").astype("float64")
+    infinite = np.isinf(values)  # no load or price is infinite: a damaged cell, not a gap to fill
+    values[infinite] = np.nan
     bad = {TIME_COLUMN: times.isna() & frame[TIME_COLUMN].notna(),
            VALUE_COLUMN: values.isna() & frame[VALUE_COLUMN].str.strip().fillna("").ne("")}
     count = sum(int(m.sum()) for m in bad.values())
     if count:
         column = next(c for c, m in bad.items() if m.any())
-        file, line = row_place(path, int(bad[column].to_numpy().argmax()))
+        first = int(bad[column].to_numpy().argmax())
+        file, line = row_place(path, first)
         where, cells = f"{line}, column {column}", int(bad[column].sum())
         if column == TIME_COLUMN:  # bad_values applies to numbers only: a row without its time cannot be placed
             raise DataFileError(file, f"{where}: not a timestamp ({cells} such cell(s); expected ISO 8601 such as "
                                       f"2023-01-01T08:00:00-00:00)")
         if bad_values == "error":
-            raise DataFileError(file, f"{where}: not a number ({cells} such cell(s); set the dataset's bad_values: "
-                                      f"missing to treat bad numbers as missing)")
-        warnings.warn(f"{file}: {count} value cell(s) that are not numbers read as missing (first at {where})",
+            what = "not a finite number (inf)" if infinite.to_numpy()[first] else "not a number"
+            raise DataFileError(file, f"{where}: {what} ({cells} such cell(s); expected a finite number in {report.unit}; "
+                                      f"set the dataset's bad_values: missing to read such cells as missing values)")
+        inf = f", {int(infinite.sum())} of them inf or -inf" if infinite.any() else ""
+        warnings.warn(f"{file}: {count} value cell(s) that are not numbers read as missing (first at {where}{inf})",
                       RuntimeWarning, stacklevel=2)
     out = frame.drop(columns=[TIME_COLUMN, VALUE_COLUMN])
     out.insert(0, "time", times)
@@ -201,10 +209,12 @@ def select(frame: pd.DataFrame, report: Report, *, source: str, market: str | No
     _check_grid(picked)
     _warn_conflicts(picked, report)
     # the same interval in two files (overlapping downloads): keep the later file's row
-    rows = picked[["time", "value"]].drop_duplicates("time", keep="last").set_index("time")["value"]
+    kept = picked.drop_duplicates("time", keep="last").set_index("time")
     label = ",".join(f"{v}" for v in where.values())
-    return TimeSeries.from_frame(rows.rename(label or "value"), report.unit, step="1h" if len(rows) < 2 else None,
-                                 source=source, meta={"report": report.name, **where})
+    # the file and data row of each value, so that a warning about a value can name its line (TimeSeries._place)
+    origin = {"rows": kept[["file", "row"]], "value_column": VALUE_COLUMN} if "file" in kept else {}
+    return TimeSeries.from_frame(kept["value"].rename(label or "value"), report.unit, step="1h" if len(kept) < 2 else None,
+                                 source=source, meta={"report": report.name, **where, **origin})
 
 
 def _check_grid(rows: pd.DataFrame) -> None:

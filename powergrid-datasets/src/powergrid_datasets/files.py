@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from powergrid_datasets.errors import DataFileError
@@ -310,19 +311,26 @@ def pick_series(frame: pd.DataFrame, key_column: str, wanted: str, *, unit: str,
 
 def numeric(values: pd.Series, where: object, column: str) -> pd.Series:
     """Numbers from the column ``column`` of ``where`` (a file), which may hold thousands separators
-    (``"9,981.5"``) or blanks; other text (``12o4``) is read as missing with one warning naming the file,
-    the column and the number of such cells."""
+    (``"9,981.5"``) or blanks; other text (``12o4``) and ``inf``/``-inf`` (no load or price is infinite) are read
+    as missing with one warning naming the file, the column and the number of such cells. Blanks and the texts of
+    :data:`NA_TEXT` (any case) are missing values without a warning."""
     if pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64")
-    out = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
-    retry = out.isna() & values.notna()
-    if retry.any():  # text such as "9,981.5"
-        text = values[retry].astype("string").str.replace(",", "", regex=False).str.strip()
-        out[retry] = pd.to_numeric(text, errors="coerce").astype("float64")
-        bad = out.isna() & values.notna()
-        blank = values[bad].astype("string").str.strip().str.upper().isin(NA_TEXT)
-        count = int(bad.sum() - blank.sum())
-        if count:
-            warnings.warn(f"{where}: {count} cell(s) of column {column} are not numbers; read as missing",
-                          RuntimeWarning, stacklevel=3)
+        out, count = values.astype("float64"), 0
+    else:
+        out = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+        retry = out.isna() & values.notna()
+        count = 0
+        if retry.any():  # text such as "9,981.5"
+            text = values[retry].astype("string").str.replace(",", "", regex=False).str.strip()
+            out[retry] = pd.to_numeric(text, errors="coerce").astype("float64")
+            bad = out.isna() & values.notna()
+            blank = values[bad].astype("string").str.strip().str.upper().isin(NA_TEXT)
+            count = int(bad.sum() - blank.sum())
+    infinite = np.isinf(out.to_numpy())
+    if infinite.any():
+        out = out.mask(infinite)
+        count += int(infinite.sum())
+    if count:
+        warnings.warn(f"{where}: {count} cell(s) of column {column} are not numbers (text, inf or -inf); read as missing",
+                      RuntimeWarning, stacklevel=3)
     return out

@@ -26,6 +26,7 @@ values, window starts) are computed once per series and kept.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,14 @@ import pandas as pd
 from powergrid_datasets.errors import DataFileError
 
 MEASURED, INTERPOLATED, FILLED, MISSING = 0, 1, 2, 3
+#: With ``outlier_z`` off, a column whose largest |value| is at least this many times the median of its nonzero
+#: |values| gets one warning (the real 2023 OASIS series reach 51×, a price component; 1e9 MW in a 1,300 MW load
+#: is 10^6×; such a value also sets a peak normalisation's divisor).
+SPIKE_RATIO = 1e3
+#: Clipping negative values to 0 gets one warning per column when a clipped value is below ``-CLIP_NOTE`` × the
+#: column's largest value (the night-time solar and wind readings of the real 2023 OASIS files reach -0.8 % of their
+#: peak: clipped without a word, as documented).
+CLIP_NOTE = 0.02
 PROVENANCE_NAMES = {MEASURED: "measured", INTERPOLATED: "interpolated", FILLED: "filled", MISSING: "missing"}
 ENERGY_UNITS = {"MWh": 1.0, "kWh": 1.0, "Wh": 1.0, "GWh": 1.0}
 
@@ -299,6 +308,13 @@ class TimeSeries:
         data, prov = self.data.copy(), self.provenance.copy()
         neg = data.to_numpy() < 0
         if policy == "clip":
+            for j, col in enumerate(self.columns):
+                values = data[col].to_numpy()
+                if neg[:, j].any() and values[neg[:, j]].min() < -CLIP_NOTE * np.nanmax(np.abs(values)):
+                    where, first = self._place(col, neg[:, j])
+                    self._warn_once(("clip", col), f"{int(neg[:, j].sum())} value(s) clipped to 0 in {where}, first at "
+                                                   f"{first} (lowest {values[neg[:, j]].min():,.6g} {self.units[col]}; "
+                                                   f"the dataset's negative setting: keep or invalid to change it)")
             data = data.clip(lower=0.0)
         else:
             data = data.mask(neg)
@@ -314,6 +330,7 @@ class TimeSeries:
         the median level. ``z <= 0`` is off.
         """
         if z <= 0:
+            self._warn_spikes()
             return self
         n_win = max(5, int(to_timedelta(window) // self.step) | 1)
         data, prov = self.data.copy(), self.provenance.copy()
@@ -330,6 +347,45 @@ class TimeSeries:
             data[col] = s.mask(bad)
             prov[col] = np.where(bad, MISSING, prov[col].to_numpy()).astype(np.int8)
         return self._replace(data, prov)
+
+    def _warn_spikes(self) -> None:
+        """One warning per column whose largest |value| is at least :data:`SPIKE_RATIO` × the median nonzero one."""
+        for col in self.columns:
+            values = self.data[col].to_numpy()
+            size = np.where(np.isfinite(values), np.abs(values), 0.0)
+            nonzero = size[size > 0]
+            if nonzero.size and size.max() >= SPIKE_RATIO * (median := float(np.median(nonzero))):
+                at = int(size.argmax())
+                where, first = self._place(col, np.arange(len(values)) == at)
+                unit = self.units[col]
+                self._warn_once(("spike", col), f"max {values[at]:,.6g} {unit} is 10^{int(math.log10(size[at] / median))} × "
+                                                f"the median ({median:,.6g} {unit}) in {where}, at {first}; set the "
+                                                f"dataset's outlier_z (e.g. 6) to screen it")
+
+    def _place(self, column: str, mask: np.ndarray) -> tuple[str, str]:
+        """Where the values of ``column`` under ``mask`` are, for a warning: (``FILE column C (series)`` and how many
+        other files hold some, the line of the first one) when the series knows the file and row of each time
+        (``meta["rows"]``, ``meta["value_column"]``: see :func:`powergrid_datasets.caiso.select`), else (the source,
+        the first time)."""
+        times = self.index[mask]
+        rows = self.meta.get("rows")
+        if rows is None or times[0] not in rows.index:
+            return f"{self.source or 'the series'} column {column}", str(times[0])
+        from powergrid_datasets.files import row_place
+
+        files = rows["file"].reindex(times).dropna()
+        file, line = row_place(files.iloc[0], int(rows.at[times[0], "row"]))
+        others = files.nunique() - 1
+        where = f"{file} column {self.meta.get('value_column', column)} ({column})"
+        return where + (f" and {others} other file(s)" if others else ""), line
+
+    def _warn_once(self, key: tuple, message: str) -> None:
+        """Warn ``message`` unless this series, or the one it was derived from, already warned ``key`` (a provider
+        cleans its whole series and the part its episodes may use: one warning)."""
+        warned = self.meta.setdefault("warned", set())
+        if key not in warned:
+            warned.add(key)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def scaled(self, factor: float, unit: str | None = None) -> TimeSeries:
         data = self.data * factor
