@@ -45,6 +45,8 @@ import json
 import logging
 import os
 import re
+import secrets
+import string
 import tempfile
 import time
 import warnings
@@ -174,13 +176,12 @@ def _record(folder: Path, fname: str, entry: dict, download: Path | None = None)
             download.replace(folder / fname)
         manifest = _read_manifest(folder)
         manifest[fname] = entry
-        fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=folder)
+        fd, tmp = _new_file(folder, MANIFEST + ".", ".tmp")
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(manifest, indent=1, sort_keys=True))
             fh.flush()
             os.fsync(fh.fileno())
-        _open_mode(Path(tmp))
-        Path(tmp).replace(folder / MANIFEST)
+        tmp.replace(folder / MANIFEST)
 
 
 ABSENT = "not in the cache"
@@ -282,11 +283,14 @@ def _download_and_record(url: str, folder: Path, fname: str, timeout: float, pin
         download.unlink(missing_ok=True)  # a download refused (or moved onto fname: then nothing to do)
 
 
+_NAME_CHARS = string.ascii_lowercase + string.digits + "_"  # the characters of a temporary file's random part
+
+
 def _remove_stale_parts(folder: Path, fname: str) -> None:
-    """Delete the temporary downloads of ``fname`` (``.<fname>.<8 characters of mkstemp>.part``) that a process
+    """Delete the temporary downloads of ``fname`` (``.<fname>.<8 random characters>.part``, :func:`_new_file`) that a process
     killed while downloading left behind: those not written to for ``STALE_PART_S`` (under ``fname``'s lock no live
     process of this host is writing one; the age keeps one that another host of a shared folder is writing)."""
-    pattern = re.compile(re.escape(f".{fname}.") + r"[a-z0-9_]{8}\.part")
+    pattern = re.compile(re.escape(f".{fname}.") + f"[{_NAME_CHARS}]{{8}}\\.part")
     for path in folder.glob(f".{glob.escape(fname)}.*.part"):
         with contextlib.suppress(OSError):  # gone meanwhile, or (Windows) still open in another process
             if pattern.fullmatch(path.name) and time.time() - path.stat().st_mtime > STALE_PART_S:
@@ -295,25 +299,30 @@ def _remove_stale_parts(folder: Path, fname: str) -> None:
 
 def _download(url: str, folder: Path, fname: str, timeout: float) -> Path:
     """``url`` downloaded into a new temporary file of ``folder`` (``.<fname>.….part``), flushed to disk."""
-    fd, name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
+    fd, path = _new_file(folder, f".{fname}.", ".part")
     try:
         with os.fdopen(fd, "w+b") as fh:
             pooch.HTTPDownloader(timeout=timeout)(url, fh, None)
             fh.flush()
             os.fsync(fh.fileno())
-        _open_mode(Path(name))
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
-    return Path(name)
+    return path
 
 
-def _open_mode(path: Path) -> None:
-    """Give ``path``, a file of mkstemp (mode 0600), the mode ``open()`` would have given it (0666 less the umask), so
-    that a cache folder shared by a group (its umask 002) is readable by the group."""
-    umask = os.umask(0o022)  # read it (os has no other way); set back at once
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+def _new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new file ``<prefix><8 random characters><suffix>`` in ``folder``, opened for reading and writing: created
+    exclusively, as ``tempfile.mkstemp`` does, but with the mode ``open()`` gives (0666 less the umask, applied by
+    the system), not mkstemp's 0600, so that a cache folder shared by a group (umask 002) is readable by the group."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        path = folder / f"{prefix}{''.join(secrets.choice(_NAME_CHARS) for _ in range(8))}{suffix}"
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary name {prefix}…{suffix} in {folder}")
 
 
 def _check_writable(folder: Path, need: str) -> None:
