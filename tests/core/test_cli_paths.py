@@ -1,5 +1,6 @@
 """Paths given on the command line that cannot work are refused at once, with one line naming them (r42b F7):
-a scenario "file" that is a FIFO or a device, an --out folder this user cannot write to."""
+a scenario "file" that is a FIFO or a device (refused by EnvConfig.from_yaml, for library callers too), an --out
+folder this user cannot write to."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def test_validate_refuses_a_fifo_without_opening_it(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == f"powergrid: error: {fifo}: expected a scenario YAML file, found a named pipe (FIFO)"
+
+
+@posix
+def test_the_library_refuses_a_fifo_too(tmp_path):
+    # the check is EnvConfig.from_yaml's, so a script calling the library does not hang either
+    fifo = tmp_path / "scenario.yaml"
+    os.mkfifo(fifo)
+    code = ("import sys\nfrom powergrid.config import EnvConfig\nfrom powergrid.errors import ConfigError\n"
+            "try:\n    EnvConfig.from_yaml(sys.argv[1])\nexcept ConfigError as exc:\n    print(exc)")
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == f"{fifo}: expected a scenario YAML file, found a named pipe (FIFO)"
 
 
 @pytest.mark.parametrize("command", [["validate"], ["run"]])

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import stat
 import sys
 import time
 import traceback
@@ -21,7 +20,7 @@ from typing import Any
 import attrs
 
 from powergrid import __version__
-from powergrid.errors import ConfigError, DuplicatePluginError, PluginError, PowerGridError
+from powergrid.errors import DuplicatePluginError, PluginError, PowerGridError
 from powergrid.evaluate import rule_actions, seed_action_spaces
 from powergrid.first_party import FIRST_PARTY, provider_of
 from powergrid.plugins import KINDS, get_registry
@@ -86,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
     failed = []
     for path in args.config:  # every file, a bad one does not hide the next: one line each, errors on stderr
         try:
-            scenario = build_scenario(EnvConfig.from_yaml(scenario_file(path)))
+            scenario = build_scenario(EnvConfig.from_yaml(path))
             _check_data(scenario)
         except Exception as exc:
             if args.debug:
@@ -144,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError('--plot needs matplotlib: pip install "powergrid-core[plot]"')
     _use_data_dir(args.data_dir)
     out = output_folder(args.out)
-    env = MultiAgentPowerGridEnv.from_config(scenario_file(args.config), solver=args.solver)
+    env = MultiAgentPowerGridEnv.from_config(args.config, solver=args.solver)
     trajectory = output_file(out, f"{env.config.name}_trajectory.csv")
     # renamed to trajectory once every episode is written; the process id keeps two runs into one folder apart
     partial = output_file(out, f"{trajectory.name}.{os.getpid()}.partial")
@@ -239,7 +238,7 @@ def _network_plot(args: argparse.Namespace) -> int:
         from powergrid.builder import build_scenario
         from powergrid.config import EnvConfig
 
-        scenario = build_scenario(EnvConfig.from_yaml(scenario_file(args.name)))
+        scenario = build_scenario(EnvConfig.from_yaml(args.name))
         net, name = scenario.net, scenario.config.name
         agents = {a.id: [int(net.bus.index[b]) for b in ([a.bus] if hasattr(a, "bus") else a.zone)]
                   for a in scenario.agents.values()}  # a device's bus, a grid agent's zone
@@ -272,20 +271,6 @@ def output_folder(text: str, option: str = "--out") -> Path:
                                  f"permission for this user); expected a folder this user can write to")
             break
     return out
-
-
-def scenario_file(path: str) -> str:
-    """``path`` unless it names something that is not a regular file (a FIFO or a device would block the read or
-    never end; checked with ``stat``, without opening it); a missing file is left to the reader's own message."""
-    try:
-        mode = Path(path).stat().st_mode
-    except OSError:
-        return path
-    if not stat.S_ISREG(mode):
-        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "a device")
-        raise ConfigError(f"expected a scenario YAML file, found {kind}", file=path)
-    return path
 
 
 def output_file(folder: Path, name: str) -> Path:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from collections.abc import Mapping
 from numbers import Integral, Real
 from pathlib import Path
@@ -292,10 +293,16 @@ class EnvConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> EnvConfig:
-        """Read and check a scenario file (structure only; names are checked when the env is built)."""
+        """Read and check a scenario file (structure only; names are checked when the env is built). Anything but a
+        regular file (a FIFO or a device, whose read would block or never end) is refused from ``stat``, unopened."""
         file = str(path)
         limit = max_config_bytes()
         try:
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                        else "a socket" if stat.S_ISSOCK(mode) else "a device")
+                raise ConfigError(f"expected a scenario YAML file, found {kind}", file=file)
             with open(path, "rb") as handle:
                 raw = handle.read(limit + 1)
         except OSError as exc:
