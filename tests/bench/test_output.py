@@ -53,6 +53,11 @@ def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, 
     assert {r["policy"] for r in results["rows"]} == {"random", "rule", "oracle"}
     assert all(r["failures_per_day"] == [0] for r in results["rows"])  # failed flows are recorded (none here)
     assert "--seed 3" in results["command"]  # the evaluation's seed is recorded
+    for r in results["rows"]:  # each day's cost, safety, time in band and actions beside its objective (r43b F2, F7)
+        assert all(len(r[key]) == 1 for key in ("per_day", "cost_per_day", "safety_per_day", "in_band_per_day",
+                                                 "nonfinite_actions_per_day", "projected_actions_per_day"))
+        assert r["days_x_seeds"] == [1, 1] and r["se"] is None  # one day: no standard error (null, not NaN)
+    assert set(results["task_configs"]) == {"peak_shaving"} and "git" in results  # the code is identified (F5)
 
 
 def test_a_library_without_its_extra_is_refused_before_any_training(tmp_path, capsys, monkeypatch, no_config):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import os
+import re
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,10 @@ def add_parser(sub: Any, count: Any) -> None:
     p.add_argument("--libraries", default=",".join(LIBRARIES),
                    help=f"comma-separated trained baselines ({', '.join(LIBRARIES)})")
     p.add_argument("--seed", type=count(0), default=0)
+    p.add_argument("--policy", action="append", default=[], metavar="[NAME=]MODULE:FACTORY",
+                   help="also score your own policy (repeatable): MODULE is imported (the current folder first), "
+                        "FACTORY(env) returns the policy function, played and scored as the baselines are; "
+                        "NAME (default: FACTORY) names its row")
     p.set_defaults(func=run)
 
 
@@ -54,6 +62,20 @@ def run(args: argparse.Namespace) -> int:
         if absent:
             raise BenchError(f"{name} needs {', '.join(absent)}: pip install \"powergrid-core[{extra}]\"")
     days = TEST_DAYS[: args.days]
+    reserved = {"random", "rule", "oracle", *(libraries if args.train_minutes > 0 else ())}
+    own: dict[str, Any] = {}
+    for spec in args.policy:
+        name, factory = load_policy(spec)
+        if name in reserved or name in own:
+            raise BenchError(f"--policy {spec}: the name {name!r} is taken (by "
+                             f"{'another --policy' if name in own else 'a baseline'}): give it another, NAME=…")
+        own[name] = factory
+    if own and args.train_minutes > 0:  # a factory that fails does so before any training, not after it
+        from powergrid.env import MultiAgentPowerGridEnv
+
+        env = MultiAgentPowerGridEnv(tasks[0].config(days[0]))
+        for factory in own.values():
+            factory(env)
     out = Path(args.out)  # refused before the run, not after it: a file, or a symbolic link where a result goes
     prepare(out, files([t.name for t in tasks], [f"{t.name}_{n}" for t in tasks for n in libraries if args.train_minutes > 0]))
     try:
@@ -70,14 +92,16 @@ def run(args: argparse.Namespace) -> int:
             trained[name] = factory
             curves[f"{task.name}_{name}"] = record.pop("curve")
             training[f"{task.name}/{name}"] = record
-            print(f"{task.name}: {name} trained {record['steps']} steps in {record['wall_s']} s", flush=True)
-        task_rows, task_lp = evaluate_task(task, days, trained, seed=args.seed)
+            print(f"{task.name}: {name} trained {record['steps']} steps in {record['wall_s']} s "
+                  f"({record['cpu_s']} s CPU)", flush=True)
+        task_rows, task_lp = evaluate_task(task, days, {**trained, **own}, seed=args.seed)
         rows += task_rows
-        lp[task.name] = task_lp
+        lp.update(task_lp)
         print(table(task_rows), end="", flush=True)
     command = "powergrid " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
         f"powergrid bench {args.task} --days {args.days} --train-minutes {args.train_minutes:g} " \
-        f"--libraries {','.join(libraries)} --seed {args.seed} --out {args.out}"
+        f"--libraries {','.join(libraries)} --seed {args.seed} --out {args.out}" + \
+        "".join(f" --policy {shlex.quote(spec)}" for spec in args.policy)
     path = write(rows, lp, out, command, days, curves, training, plots=plots)
     print(f"leaderboard: {path}")
     return 0
@@ -90,12 +114,72 @@ def _missing(module: str) -> bool:
         return True
 
 
+def load_policy(spec: str) -> tuple[str, Any]:
+    """``--policy [NAME=]MODULE:FACTORY`` as ``(NAME, factory)``: MODULE imported (the current folder first on the
+    path, as ``python -m`` does), FACTORY a callable of it (a dotted path within it), ``factory(env)`` → a policy
+    function ``policy(env)`` (or ``policy(env, observations)`` with ``observes = True``) returning every learned
+    agent's action. Raises :class:`BenchError` naming the option and what was found; the factory returned raises it
+    too when FACTORY raises or returns something not callable."""
+    where = f"--policy {spec}"
+    name, _, target = spec.rpartition("=")
+    module_name, _, attribute = target.partition(":")
+    if not re.fullmatch(r"[\w.]+", module_name) or not re.fullmatch(r"[\w.]+", attribute):
+        raise BenchError(f"{where}: expected [NAME=]MODULE:FACTORY (e.g. mine=my_policies:make), got {spec!r}")
+    name = name or attribute.rpartition(".")[2]
+    if not re.fullmatch(r"[\w.+-]+", name):
+        raise BenchError(f"{where}: expected a NAME of letters, digits and _ . + -, got {name!r}")
+    here = os.getcwd()
+    sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise BenchError(f"{where}: no module {module_name!r} (looked in {here} and on Python's path)") from None
+        raise BenchError(f"{where}: importing {module_name} raised ModuleNotFoundError: {exc}") from exc
+    except Exception as exc:  # the user's module failed at import: say so, whatever it raised
+        raise BenchError(f"{where}: importing {module_name} raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(here)
+    found: Any = module
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise BenchError(f"{where}: module {module_name} ({getattr(module, '__file__', '?')}) has no attribute "
+                             f"{attribute!r}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise BenchError(f"{where}: {module_name}:{attribute} is a {type(found).__name__}, expected a factory "
+                         "(a callable: env → policy function)")
+
+    def factory(env: Any) -> Any:
+        try:
+            policy = found(env)
+        except Exception as exc:
+            raise BenchError(f"{where}: the factory raised {type(exc).__name__}: {exc}") from exc
+        if not callable(policy):
+            raise BenchError(f"{where}: the factory returned a {type(policy).__name__}, expected a policy function "
+                             "(env → every learned agent's action)")
+        return policy
+
+    return name, factory
+
+
 def _train(name: str, task: Any, minutes: float, seed: int) -> tuple[Any, dict[str, Any]]:
+    """Train ``name`` on ``task``; its record gains ``cpu_s`` (this process's CPU time, s, all its threads) and
+    ``children_cpu_s`` (that of child processes that ended during the training; Ray's workers outlive it)."""
     function, extra = LIBRARIES[name]
+    cpu, children = time.process_time(), _children_cpu()
     try:
         from powergrid.bench import train
 
-        return getattr(train, function)(task, minutes=minutes, seed=seed)
+        factory, record = getattr(train, function)(task, minutes=minutes, seed=seed)
     except ImportError as exc:
         raise BenchError(f"{name} needs {exc.name or 'a missing library'}: pip install "
                          f'"powergrid-core[{extra}]"') from None
+    record.update(cpu_s=round(time.process_time() - cpu, 1), children_cpu_s=round(_children_cpu() - children, 1))
+    return factory, record
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's child processes that have ended and been waited for."""
+    times = os.times()
+    return times.children_user + times.children_system

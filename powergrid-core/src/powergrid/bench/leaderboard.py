@@ -2,13 +2,21 @@
 
 Columns: the day-mean objective ($, cost + safety_weight·Δt_h·safety), cost ($) and safety of each
 policy; ``gap closed = (rule − policy)/(rule − oracle)`` on the objective (1 = the oracle,
-0 = the rule, < 0 worse than the rule); and whether the oracle was ≤ the policy on every day.
+0 = the rule, < 0 worse than the rule); whether the oracle was ≤ the policy on every day; the objective's
+standard error over the days; the paired difference policy − rule (mean ± standard error over the days, negative:
+cheaper than the rule) and the days on which the policy was cheaper than the rule; the share of hours with every
+bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite and
+projected actions over the days (⚠: non-finite ones); and days × seeds (each day is played once, from its own
+seed; a trained policy is one training seed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -20,7 +28,7 @@ import numpy as np
 from powergrid import __version__
 from powergrid.bench.oracle import replay, solve_day
 from powergrid.bench.play import DayResult, play
-from powergrid.bench.tasks import BenchError, Task
+from powergrid.bench.tasks import TASKS, BenchError, Task
 from powergrid.env import MultiAgentPowerGridEnv
 
 #: A trained policy factory: ``env → policy function`` (see :mod:`powergrid.bench.train`).
@@ -48,10 +56,39 @@ class Row:
     def safety(self) -> float:
         return float(np.mean([d.safety for d in self.days]))
 
+    @property
+    def se(self) -> float:
+        """Standard error of the objective over the days ($/day; NaN for one day)."""
+        return _se([d.objective for d in self.days])
+
+    @property
+    def in_band(self) -> float:
+        """Mean over the days of the share of hours with every bus in the voltage band (0–1)."""
+        return float(np.mean([d.in_band for d in self.days]))
+
+    @property
+    def nonfinite_actions(self) -> int:
+        return sum(d.nonfinite_actions for d in self.days)
+
+    @property
+    def projected_actions(self) -> int:
+        return sum(d.projected_actions for d in self.days)
+
+    def versus(self, rule: Row) -> tuple[float, float, int]:
+        """``self − rule`` paired by day: mean, standard error ($/day; NaN for one day) and the days on which
+        ``self`` was cheaper (by more than 1e-6 $)."""
+        diff = [p.objective - r.objective for p, r in zip(self.days, rule.days, strict=True)]
+        return float(np.mean(diff)), _se(diff), sum(d < -1e-6 for d in diff)
+
+
+def _se(values: Sequence[float]) -> float:
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
 
 def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] | None = None,
-                  seed: int = 0) -> tuple[list[Row], list[float]]:
-    """Random, rule, oracle (and ``trained`` policies) on ``days``; also the oracle's LP objectives.
+                  seed: int = 0) -> tuple[list[Row], dict[str, list[float]]]:
+    """Random, rule, oracle (and ``trained`` policies: name → factory ``env → policy``, e.g. your own) on
+    ``days``; also the oracle's LP objectives by task (``{task.name: [$/day]}``), as :func:`write` takes them.
 
     Every policy plays the ``i``-th day from ``reset(seed + i)``: the same draws for all on a day, and the random
     baseline its own actions each day (one seed for all days replayed one action sequence on every day).
@@ -78,7 +115,7 @@ def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] |
         lp.append(plan.objective)
     for name, days_ in results.items():
         rows.append(Row(task.name, name, tuple(days_), seconds[name]))
-    return rows, lp
+    return rows, {task.name: lp}
 
 
 def gap_closed(rule: float, policy: float, oracle: float) -> float:
@@ -89,17 +126,31 @@ def gap_closed(rule: float, policy: float, oracle: float) -> float:
 def table(rows: Iterable[Row]) -> str:
     """The Markdown leaderboard of ``rows`` (grouped by task, in order)."""
     rows = list(rows)
-    lines = ["| task | policy | objective $/day | cost $/day | safety/day | gap closed | oracle ≤ policy every day |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| task | policy | objective $/day | cost $/day | safety/day | gap closed | oracle ≤ policy every day "
+             "| s.e. $/day | − rule $/day (paired ± s.e.) | days ahead of rule | in band % | actions non-finite / projected "
+             "| days × seeds |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for task in dict.fromkeys(r.task for r in rows):
         mine = {r.policy: r for r in rows if r.task == task}
         rule, oracle = mine["rule"], mine["oracle"]
         for name, r in mine.items():
             gap = gap_closed(rule.objective, r.objective, oracle.objective)
             below = all(o.objective <= p.objective + 1e-6 for o, p in zip(oracle.days, r.days))
-            lines.append(f"| {task} | {name} | {r.objective:,.1f} | {r.cost:,.1f} | {r.safety:.3f} | "
-                         f"{'—' if np.isnan(gap) else f'{gap:.2f}'} | {'yes' if below else 'no'} |")
+            diff, diff_se, ahead = r.versus(rule)
+            versus = "—" if name == "rule" else f"{diff:+,.1f} ± {_number(diff_se, ',.1f')}"
+            flag = " ⚠" if r.nonfinite_actions else ""
+            lines.append(f"| {task} | {name}{flag} | {r.objective:,.1f} | {r.cost:,.1f} | {r.safety:.3f} | "
+                         f"{_number(gap, '.2f')} | {'yes' if below else 'no'} | {_number(r.se, ',.1f')} | {versus} | "
+                         f"{'—' if name == 'rule' else f'{ahead}/{len(r.days)}'} | {100 * r.in_band:.1f} | "
+                         f"{r.nonfinite_actions} / {r.projected_actions} | {len(r.days)} × 1 |")
+    if any(r.nonfinite_actions for r in rows):
+        lines.append("\n⚠ the policy sent non-finite actions (NaN, ±inf), which the env replaced: its score is not "
+                     "its own actions'.")
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float, spec: str) -> str:
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def figures(rows: Sequence[Row], out: Path, curves: dict[str, list[tuple[int, float]]] | None = None) -> list[Path]:
@@ -150,11 +201,40 @@ def environment() -> dict[str, str]:
     import importlib.metadata as md
 
     found = {"powergrid-core": __version__, "python": platform.python_version()}
-    for dist in ("numpy", "scipy", "highspy", "pandapower", "torch", "stable-baselines3", "supersuit", "ray"):
+    for dist in ("powergrid-devices", "powergrid-protocols", "powergrid-datasets", "numpy", "scipy", "highspy",
+                 "pandapower", "torch", "stable-baselines3", "supersuit", "ray"):
         try:
             found[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
+    return found
+
+
+def checkout(folder: Path | None = None) -> dict[str, Any]:
+    """The git commit of ``folder`` (default: this package's own folder) and ``dirty`` (a tracked file of the
+    checkout differs from it), when the folder's ``__init__.py`` is tracked in a git checkout; else ``{}`` (an
+    installed package, no git, a checkout git refuses to read, or git slower than 10 s)."""
+    folder = folder or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        if not git("ls-files", "--", "__init__.py"):  # e.g. installed into a folder of another repository
+            return {}
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def task_configs(tasks: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each bench task's (:data:`~powergrid.bench.tasks.TASKS`) config file as read now: its path and SHA-256 (of
+    the file's bytes)."""
+    found = {}
+    for name in (t for t in tasks if t in TASKS):
+        path = TASKS[name].config_path()
+        found[name] = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     return found
 
 
@@ -180,26 +260,51 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
           curves: dict[str, list[tuple[int, float]]] | None = None, training: dict[str, Any] | None = None,
           plots: bool = True) -> Path:
     """``leaderboard.md``, ``results.json`` and (``plots``: needs matplotlib) the PNGs under ``out``, figures
-    last; returns the Markdown file."""
+    last; returns the Markdown file. ``rows`` and ``lp`` as :func:`evaluate_task` returns them (several tasks'
+    joined); ``training``: ``"<task>/<library>"`` → the record of :mod:`powergrid.bench.train`."""
     prepare(out, files(dict.fromkeys(r.task for r in rows), curves or {}))
     oracle_ac = {r.task: [d.objective for d in r.days] for r in rows if r.policy == "oracle"}
+    versions, code, configs = environment(), checkout(), task_configs(dict.fromkeys(r.task for r in rows))
     text = ["# PowerGrid benchmark leaderboard\n", f"Command: `{command}`\n",
             f"Test days ({len(days)}): {', '.join(days)}. Values are means over the days.\n", table(rows),
             "\nOracle check (LP objective vs. its dispatch replayed in the AC flow, $/day):\n"]
     for task, values in lp.items():
         text.append(f"- {task}: LP {np.mean(values):,.1f}, AC {np.mean(oracle_ac[task]):,.1f}")
-    text.append("\nVersions: " + ", ".join(f"{k} {v}" for k, v in environment().items()) + "\n")
+    text.append("\nVersions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "\n")
+    text.append("Code: " + (f"git {code['commit']}{' (dirty: tracked files differ from it)' if code['dirty'] else ''}"
+                            if code else "not a git checkout") + "\n")
+    text.append("Task configs (SHA-256): " + ", ".join(f"{c['path']} {c['sha256']}" for c in configs.values()) + "\n")
     if training:
-        text.append("Training: " + json.dumps(training) + "\n")
+        text += ["Training (CPU: this process's, and its child processes' that ended during the training):\n",
+                 "| task/library | env steps | wall s | CPU s | children CPU s |", "| --- | ---: | ---: | ---: | ---: |",
+                 *(f"| {name} | {r.get('steps', '—')} | {r.get('wall_s', '—')} | {r.get('cpu_s', '—')} | "
+                   f"{r.get('children_cpu_s', '—')} |" for name, r in training.items()),
+                 "\nTraining records: " + json.dumps(training) + "\n"]
     path = out / "leaderboard.md"
     path.write_text("\n".join(text), encoding="utf-8")
+    rule = {r.task: r for r in rows if r.policy == "rule"}
     (out / "results.json").write_text(json.dumps(
-        {"command": command, "days": list(days), "versions": environment(), "training": training or {},
-         "rows": [{"task": r.task, "policy": r.policy, "objective": r.objective, "cost": r.cost, "safety": r.safety,
-                   "seconds": r.seconds, "per_day": [d.objective for d in r.days],
-                   "storage_mwh_per_day": [d.storage_mwh for d in r.days],
-                   "failures_per_day": [d.failures for d in r.days]} for r in rows],
-         "oracle_lp": lp}, indent=1), encoding="utf-8")
+        {"command": command, "days": list(days), "versions": versions, "git": code, "task_configs": configs,
+         "training": training or {}, "rows": [_record(r, rule[r.task]) for r in rows], "oracle_lp": lp}, indent=1),
+        encoding="utf-8")
     if plots:
         figures(rows, out, curves)
     return path
+
+
+def _record(r: Row, rule: Row) -> dict[str, Any]:
+    """``r`` in results.json: the table's values (NaN as null) and the per-day ones."""
+    diff, diff_se, ahead = r.versus(rule)
+
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    return {"task": r.task, "policy": r.policy, "objective": r.objective, "cost": r.cost, "safety": r.safety,
+            "seconds": r.seconds, "per_day": [d.objective for d in r.days],
+            "storage_mwh_per_day": [d.storage_mwh for d in r.days], "failures_per_day": [d.failures for d in r.days],
+            "se": number(r.se), "minus_rule": diff, "minus_rule_se": number(diff_se), "days_ahead_of_rule": ahead,
+            "in_band": r.in_band, "nonfinite_actions": r.nonfinite_actions, "projected_actions": r.projected_actions,
+            "days_x_seeds": [len(r.days), 1], "cost_per_day": [d.cost for d in r.days],
+            "safety_per_day": [d.safety for d in r.days], "in_band_per_day": [d.in_band for d in r.days],
+            "nonfinite_actions_per_day": [d.nonfinite_actions for d in r.days],
+            "projected_actions_per_day": [d.projected_actions for d in r.days]}

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from powergrid.env import COMMON_INFO
 from powergrid.evaluate import PolicyFn, policy_named, seed_action_spaces
 
 
@@ -27,6 +28,13 @@ class DayResult:
     credits at the day's mean price and ``cost`` and ``objective`` already hold (a negative value is energy
     taken from the next day, paid back), and ``penalty``: the env's failure penalty (``infos[…]["penalty"]``
     per root, $ at cost weight 1) included in ``objective``, 0 on a day without a failed flow.
+
+    ``in_band``: the share (0–1) of the day's ticks (hours on the bench tasks) at which every in-service bus was
+    inside the reward's voltage band ``[v_min_pu, v_max_pu]`` (0.95–1.05 pu by default); a tick whose flow failed, and
+    a tick the day did not play (ended by a failed flow), counts as outside. ``nonfinite_actions``: the learned
+    agents' actions (one per agent and tick sent) holding a NaN or an infinite value, which the env replaces
+    (projects); ``projected_actions``: the learned agents' ticks whose ``infos[…]["projection"]`` was above
+    :data:`PROJECTED` (the env moved the action to make it feasible, non-finite ones included).
     """
 
     cost: float
@@ -40,6 +48,13 @@ class DayResult:
     price: np.ndarray
     storage_mwh: float
     penalty: float = 0.0
+    in_band: float = 0.0
+    nonfinite_actions: int = 0
+    projected_actions: int = 0
+
+
+#: A projection (``infos[…]["projection"]``, in the action's device units: MW, Mvar, $/MWh) above this counts.
+PROJECTED = 1e-6
 
 
 def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
@@ -65,11 +80,16 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     failures = 0
     penalty = 0.0
     v_lo, v_hi, price = [], [], []
+    band = env.config.reward.v_min_pu, env.config.reward.v_max_pu
+    in_band = nonfinite = projected = 0
     mw: dict[str, list[float]] = {d.id: [] for d in devices}
     mvar: dict[str, list[float]] = {d.id: [] for d in devices}
     while env.agents:
         price.append(env.ctx.profiles["price"][env.tick])
-        obs, _, _, _, infos = env.step(act(env, obs) if observes else act(env))
+        actions = act(env, obs) if observes else act(env)
+        obs, _, _, _, infos = env.step(actions)  # checked there: each action a number or a numeric array, or None
+        nonfinite += sum(a is not None and not np.all(np.isfinite(np.asarray(a, np.float64))) for a in actions.values())
+        projected += sum(info["projection"] > PROJECTED for a, info in infos.items() if a != COMMON_INFO)
         table = env.agent_costs()
         cost += sum(table[r][0] for r in roots)
         safety += sum(table[r][1] for r in roots)
@@ -80,9 +100,11 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
         vm = env.last_result.vm_pu[on]
         v_lo.append(vm.min())
         v_hi.append(vm.max())
+        in_band += bool(info["converged"] and band[0] <= v_lo[-1] and v_hi[-1] <= band[1])
         for d in devices:
             mw[d.id].append(d.device.p_mw)
             mvar[d.id].append(d.device.q_mvar)
     return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_per_step(env.dt_h) * safety + penalty, failures,
                      np.array(v_lo), np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
-                     {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start, penalty)
+                     {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start, penalty,
+                     in_band / env.max_ticks, nonfinite, projected)
