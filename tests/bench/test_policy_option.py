@@ -4,6 +4,7 @@ its non-finite actions counted and its row marked (r43b F7), and every bad spec 
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -49,14 +50,13 @@ def user_module(tmp_path, monkeypatch):
     (tmp_path / f"{name}.py").write_text(POLICIES)
     monkeypatch.chdir(tmp_path)
     yield name
-    import sys
-
     sys.modules.pop(name, None)
 
 
-def test_a_user_policy_is_scored_as_the_baselines_are(tmp_path, user_module):
+def test_a_user_policy_is_scored_as_the_baselines_are(tmp_path, user_module, monkeypatch):
     """Was: no option (``--policy``: unrecognized arguments). A user's copy of the rule scores exactly the rule's row
     (the same play and scoring path), and one sending NaN at noon is counted (one action per day) and marked ⚠."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # no figures: faster
     out = tmp_path / "run"
     assert main(["bench", "peak_shaving", "--days", "1", "--out", str(out), "--policy", f"mine={user_module}:rule",
                  "--policy", f"{user_module}:nan_at_noon"]) == 0
@@ -89,6 +89,22 @@ def test_a_bad_policy_spec_is_one_error_naming_the_option(tmp_path, capsys, user
     err = capsys.readouterr().err
     assert err == f"powergrid: error: --policy {spec}: {found.format(m=user_module, cwd=tmp_path)}\n"
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_failing_factory_is_refused_before_any_training(tmp_path, capsys, user_module, monkeypatch):
+    """With --train-minutes the factories are tried on the first day's env first: not after the training's minutes.
+    (A stand-in library that fails if it is ever trained; its extra's check emptied so it needs none.)"""
+    from powergrid.bench import cli, train
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the factory was tried")
+
+    monkeypatch.setitem(cli.EXTRAS, "sb3", ())
+    monkeypatch.setattr(train, "sb3_ppo", never)
+    spec = f"{user_module}:raises"
+    assert main(["bench", "peak_shaving", "--days", "1", "--train-minutes", "1", "--libraries", "sb3_ppo",
+                 "--out", str(tmp_path / "run"), "--policy", spec]) == 2
+    assert capsys.readouterr().err == f"powergrid: error: --policy {spec}: the factory raised RuntimeError: weights.pt not found\n"
 
 
 def test_a_module_failing_at_import_is_named_not_called_absent(tmp_path, monkeypatch):
