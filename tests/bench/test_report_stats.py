@@ -114,6 +114,6 @@ def test_training_records_cpu_time(evaluated, monkeypatch, tmp_path):
     rows, lp = evaluated
     write(rows, lp, tmp_path, "test", DAYS, training={"peak_shaving/sb3_ppo": record}, plots=False)
     board = (tmp_path / "leaderboard.md").read_text()
-    assert "| task/library | env steps | wall s | CPU s | children CPU s |" in board
-    assert f"| peak_shaving/sb3_ppo | 48 | 0.2 | {record['cpu_s']} | {record['children_cpu_s']} |" in board
+    assert "| task/library | steps | demo days | wall s | CPU s | children CPU s |" in board
+    assert f"| peak_shaving/sb3_ppo | 48 | — | 0.2 | {record['cpu_s']} | {record['children_cpu_s']} |" in board
     assert json.loads((tmp_path / "results.json").read_text())["training"]["peak_shaving/sb3_ppo"]["cpu_s"] >= 0.2

@@ -275,10 +275,13 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
                             if code else "not a git checkout") + "\n")
     text.append("Task configs (SHA-256): " + ", ".join(f"{c['path']} {c['sha256']}" for c in configs.values()) + "\n")
     if training:
-        text += ["Training (CPU: this process's, and its child processes' that ended during the training):\n",
-                 "| task/library | env steps | wall s | CPU s | children CPU s |", "| --- | ---: | ---: | ---: | ---: |",
-                 *(f"| {name} | {r.get('steps', '—')} | {r.get('wall_s', '—')} | {r.get('cpu_s', '—')} | "
-                   f"{r.get('children_cpu_s', '—')} |" for name, r in training.items()),
+        text += ["Training (steps: the library's count, SB3's agent transitions = env steps × learned agents, RLlib's "
+                 "and MAPPO's env steps; demo days: the oracle's days cloned; CPU: this process's, all its threads, and "
+                 "that of its child processes that ended during the training):\n",
+                 "| task/library | steps | demo days | wall s | CPU s | children CPU s |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: |",
+                 *(f"| {name} | {r.get('steps', '—')} | {r.get('demo_days', '—')} | {r.get('wall_s', '—')} | "
+                   f"{r.get('cpu_s', '—')} | {r.get('children_cpu_s', '—')} |" for name, r in training.items()),
                  "\nTraining records: " + json.dumps(training) + "\n"]
     path = out / "leaderboard.md"
     path.write_text("\n".join(text), encoding="utf-8")
