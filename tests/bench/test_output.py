@@ -39,7 +39,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_the_run(tmp_path, cap
     out.write_text("")
     assert main(["bench", "peak_shaving", "--days", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err == f"powergrid: error: --out {out}: expected a folder, found a file\n"
+    assert err == f"powergrid: error: --out {out}: {out} is a file; expected a folder (existing or to be created)\n"
 
 
 def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, monkeypatch):

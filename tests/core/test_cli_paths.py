@@ -45,16 +45,21 @@ def test_a_folder_or_a_device_is_not_a_scenario_file(tmp_path, capsys, command):
 
 
 @posix
+@pytest.mark.parametrize("command", ["run", "bench"])
 @pytest.mark.parametrize("below", ["", "new/sub"])
-def test_an_out_that_is_not_writable_is_one_usage_error_naming_it(tmp_path, capsys, below):
+def test_an_out_that_is_not_writable_is_one_usage_error_naming_it(tmp_path, capsys, below, command):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     if os.access(locked, os.W_OK):
         pytest.skip("this user writes through permission bits (root)")
+    if command == "bench":
+        for pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):  # the task's config needs them
+            pytest.importorskip(pack)
     out = locked / below if below else locked
     # the scenario need not exist: --out is checked first, before the scenario is read or built
-    assert main(["run", str(tmp_path / "absent.yaml"), "--out", str(out)]) == 2
+    args = ["run", str(tmp_path / "absent.yaml")] if command == "run" else ["bench", "peak_shaving", "--days", "1"]
+    assert main([*args, "--out", str(out)]) == 2
     made = f" (where {out} would be created)" if below else ""
     assert (f"--out {out}: the folder {locked}{made} is not writable (read-only, or no write permission for this user); "
             f"expected a folder this user can write to") in capsys.readouterr().err

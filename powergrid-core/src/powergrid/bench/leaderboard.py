@@ -28,7 +28,7 @@ import numpy as np
 from powergrid import __version__
 from powergrid.bench.oracle import replay, solve_day
 from powergrid.bench.play import DayResult, play
-from powergrid.bench.tasks import TASKS, BenchError, Task
+from powergrid.bench.tasks import TASKS, Task
 from powergrid.env import MultiAgentPowerGridEnv
 
 #: A trained policy factory: ``env → policy function`` (see :mod:`powergrid.bench.train`).
@@ -244,13 +244,12 @@ def files(tasks: Iterable[str], curves: Iterable[str] = ()) -> list[str]:
 
 
 def prepare(out: Path, names: Iterable[str]) -> None:
-    """Create the folder ``out`` for the files ``names``, or raise (:class:`~powergrid.bench.tasks.BenchError`,
-    :class:`~powergrid.errors.UsageError`) when ``out`` is a file or one of them is a symbolic link (a write
-    through it would land outside ``out``). :func:`powergrid.bench.cli.run` calls it before the run."""
-    from powergrid.cli import output_file
+    """Create the folder ``out`` for the files ``names``, or raise :class:`~powergrid.errors.UsageError` when
+    ``out`` is a file, cannot be written to, or one of them is a symbolic link (a write through it would land
+    outside ``out``). :func:`powergrid.bench.cli.run` calls it before the run."""
+    from powergrid.cli import output_file, output_folder
 
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out {out}: expected a folder, found a file")
+    output_folder(str(out))  # a file in the way, or a folder this user cannot write to: one error now
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         output_file(out, name)
