@@ -29,7 +29,7 @@ def add_parser(sub: Any, count: Any) -> None:
     p = sub.add_parser("bench", help="benchmark tasks: random, rule, oracle (and trained) on fixed test days")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}, or all")
     p.add_argument("--out", default="bench-results", help="folder for leaderboard.md, results.json and PNGs")
-    p.add_argument("--days", type=count(1), default=2, help=f"test days (1–{len(TEST_DAYS)})")
+    p.add_argument("--days", type=count(1), default=4, help=f"test days (1–{len(TEST_DAYS)}; default 4, the leaderboard's; 12 for claims)")
     p.add_argument("--train-minutes", type=float, default=0.0,
                    help="train each library this many minutes per task first (0: no training)")
     p.add_argument("--libraries", default=",".join(LIBRARIES),
