@@ -382,11 +382,11 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
         """The env's infos hold strings and nested records; TorchRL only needs the tensors."""
 
         def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-            obs, _ = self.env.reset(seed=seed, options=options)
+            obs, _ = super().reset(seed=seed, options=options)  # sets self.agents (pettingzoo 1.24; later ones forward it)
             return obs, {a: {} for a in obs}
 
         def step(self, actions: dict) -> tuple:
-            obs, rewards, terms, truncs, _ = self.env.step(actions)
+            obs, rewards, terms, truncs, _ = super().step(actions)
             return obs, rewards, terms, truncs, {a: {} for a in obs}
 
     torch.manual_seed(seed)
