@@ -59,9 +59,10 @@ def offset_default_seed(env: MultiAgentPowerGridEnv, offset: int) -> None:
 
 
 class Accumulator:
-    """Per agent: reward, cost, safety, penalty and projection summed since the agent last received them; and the
-    env's own entry ``infos["__common__"]`` (``{key: {device agent id: records}}``) of the ticks since it was last
-    popped, each device's records in tick order.
+    """Per agent: reward, cost, safety, penalty and projection summed since the agent last received them, whether
+    every flow of those ticks converged and the first non-empty ``failure`` text among them; and the env's own entry
+    ``infos["__common__"]`` (``{key: {device agent id: records}}``) of the ticks since it was last popped, each
+    device's records in tick order.
 
     An agent that acts every ``period`` ticks is told, when it next acts, the sum of
     the per-tick rewards (and costs, safety, penalties, projections) of the ticks its action was held for.
@@ -76,6 +77,7 @@ class Accumulator:
         self.sums = {a: dict.fromkeys(SUMMED, 0.0) for a in self.agents}
         self.ticks = dict.fromkeys(self.agents, 0)
         self.converged = dict.fromkeys(self.agents, True)
+        self.failure = dict.fromkeys(self.agents, "")
         self.common: dict[str, dict[str, list]] = {}
 
     def add(self, rewards: Mapping[str, float], infos: Mapping[str, Mapping[str, Any]]) -> None:
@@ -88,6 +90,7 @@ class Accumulator:
                 sums[key] += float(info.get(key, 0.0))
             self.ticks[a] += 1
             self.converged[a] = self.converged[a] and bool(info.get("converged", True))
+            self.failure[a] = self.failure[a] or str(info.get("failure", ""))
         self.hold_common(infos)
 
     def hold_common(self, infos: Mapping[str, Any]) -> None:
@@ -113,14 +116,17 @@ class Accumulator:
         return dict(info, **dict.fromkeys(SUMMED, 0.0), ticks=0)
 
     def pop(self, agent: str, info: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
-        """The agent's summed reward and its info (``info`` with the summed keys, ``ticks``, ``converged``); resets."""
+        """The agent's summed reward and its info (``info`` with the summed keys, ``ticks``, ``converged`` and the
+        first ``failure`` of the ticks summed); resets."""
         out = dict(info)
         out.update(self.sums[agent])
         out["ticks"] = self.ticks[agent]
         out["converged"] = self.converged[agent]
+        out["failure"] = self.failure[agent]
         reward = self.reward[agent]
         self.reward[agent] = 0.0
         self.sums[agent] = dict.fromkeys(SUMMED, 0.0)
         self.ticks[agent] = 0
         self.converged[agent] = True
+        self.failure[agent] = ""
         return reward, out
