@@ -514,21 +514,36 @@ def local_plugin_folders() -> dict[str, str]:
 
 
 def unpickle(blob: bytes, folders: dict[str, str]) -> Any:
-    """``pickle.loads(blob)`` after :func:`load_plugin_path`. A local plugin module this process has not loaded is
-    one :class:`PluginLoadError` naming the module, its folder (``folders``: the pickling process's
-    :func:`local_plugin_folders`) and ``POWERGRID_PLUGIN_PATH`` (was a bare ModuleNotFoundError)."""
+    """``pickle.loads(blob)`` after :func:`load_plugin_path`. ``folders`` (the pickling process's
+    :func:`local_plugin_folders`) name the folder of every local plugin module the blob may need: a worker that has
+    not loaded one loads those folders that still exist (:func:`load_plugins`) and tries again. A local plugin module
+    still missing then is one :class:`PluginLoadError` naming the module, its folder and ``POWERGRID_PLUGIN_PATH``
+    (was a bare ModuleNotFoundError)."""
     load_plugin_path()
-    try:
-        return pickle.loads(blob)
-    except ModuleNotFoundError as exc:
-        name = exc.name or ""
-        if not name.startswith("powergrid_local_"):  # the name load_plugins gives a local plugin file
-            raise
-        folder = folders.get(name)
-        where, to = (f" (a file of {folder})", folder) if folder else ("", "the folder of its .py file")
-        raise PluginLoadError(f"cannot unpickle: the local plugin module {name}{where} is not loaded in this "
-                              f"process; set POWERGRID_PLUGIN_PATH to {to} before it starts, or call "
-                              f"powergrid.load_plugins on it before unpickling") from None
+    retried = False
+    while True:
+        try:
+            return pickle.loads(blob)
+        except ModuleNotFoundError as exc:
+            name = exc.name or ""
+            if not name.startswith("powergrid_local_"):  # the name load_plugins gives a local plugin file
+                raise
+        unloaded = sorted({f for module, f in folders.items() if module not in sys.modules and Path(f).is_dir()})
+        if retried or not unloaded:
+            break
+        for folder in unloaded:
+            load_plugins(folder)
+        retried = True
+    folder = folders.get(name)
+    if folder is None:
+        where, to = "", "the folder of its .py file"
+    elif Path(folder).is_dir():
+        where, to = f" (a file of {folder})", folder
+    else:
+        where, to = f" (a file of {folder}, which is no longer a directory)", "the folder of its .py file"
+    raise PluginLoadError(f"cannot unpickle: the local plugin module {name}{where} is not loaded in this "
+                          f"process; set POWERGRID_PLUGIN_PATH to {to} before it starts, or call "
+                          f"powergrid.load_plugins on it before unpickling")
 
 
 _ADDED_FOLDERS: set[str] = set()
