@@ -364,7 +364,6 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
     """
     import supersuit as ss
     import torch
-    from pettingzoo.utils.wrappers import BaseParallelWrapper
     from tensordict.nn import TensorDictModule
     from tensordict.nn.distributions import NormalParamExtractor
     from torch import nn
@@ -378,22 +377,13 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
     from torchrl.modules import MultiAgentMLP, ProbabilisticActor, TanhNormal
     from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
-    class WithoutInfos(BaseParallelWrapper):
-        """The env's infos hold strings and nested records; TorchRL only needs the tensors."""
-
-        def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-            obs, _ = super().reset(seed=seed, options=options)  # sets self.agents (pettingzoo 1.24; later ones forward it)
-            return obs, {a: {} for a in obs}
-
-        def step(self, actions: dict) -> tuple:
-            obs, rewards, terms, truncs, _ = super().step(actions)
-            return obs, rewards, terms, truncs, {a: {} for a in obs}
+    from powergrid.rl.numeric_infos import NumericInfos  # the cost signal in the rollouts; TorchRL takes no text
 
     torch.manual_seed(seed)
     raw = MultiAgentPowerGridEnv(task.config())
     padded = ss.pad_action_space_v0(ss.pad_observations_v0(raw))
     env = TransformedEnv(
-        PettingZooWrapper(WithoutInfos(padded), group_map=MarlGroupMapType.ALL_IN_ONE_GROUP, use_mask=False,
+        PettingZooWrapper(NumericInfos(padded), group_map=MarlGroupMapType.ALL_IN_ONE_GROUP, use_mask=False,
                           categorical_actions=False, done_on_any=False, seed=seed),
         RewardScaling(loc=0.0, scale=0.01, in_keys=[("agents", "reward")]))
     n = len(raw.possible_agents)

@@ -7,7 +7,9 @@
 * :mod:`powergrid.rl.sb3` — :class:`PowerGridVecEnv`, an SB3 ``VecEnv`` over the batched
   vector env, one slot per (copy, agent) as SuperSuit lays them out (needs the ``sb3`` extra);
 * :mod:`powergrid.rl.rllib_vector` — :class:`VectorEnvRunner`, RLlib's multi-agent env runner
-  on the batched vector env (needs the ``rllib`` extra).
+  on the batched vector env (needs the ``rllib`` extra);
+* :mod:`powergrid.rl.numeric_infos` — :class:`NumericInfos`, a PettingZoo wrapper whose infos hold only numbers
+  (cost, safety, …), for TorchRL's ``PettingZooWrapper`` (needs only pettingzoo).
 
 Nothing here imports ray, torch or stable-baselines3 at import time.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PowerGridVecEnv", "RLlibPowerGridEnv", "SingleAgentView", "VectorEnvRunner", "register", "rule_policy"]
+__all__ = ["NumericInfos", "PowerGridVecEnv", "RLlibPowerGridEnv", "SingleAgentView", "VectorEnvRunner", "register", "rule_policy"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from powergrid.rl import rllib_vector
 
         return rllib_vector.VectorEnvRunner
+    if name == "NumericInfos":
+        from powergrid.rl import numeric_infos
+
+        return numeric_infos.NumericInfos
     if name in ("SingleAgentView", "rule_policy"):
         from powergrid.rl import gym
 
