@@ -55,7 +55,8 @@ WHEEL = """
 
 
 def test_unpickling_without_the_local_plugin_names_its_module_folder_and_the_variable(tmp_path):
-    # r40 F6: a bare "ModuleNotFoundError: No module named 'powergrid_local_wheel'"
+    # r40 F6: a bare "ModuleNotFoundError: No module named 'powergrid_local_wheel'"; r43 F3: a process without the variable
+    # loads the folder the pickle names itself, so the error is left for a folder moved or deleted since
     folder = tmp_path / "my_devices"
     folder.mkdir()
     (folder / "wheel.py").write_text(textwrap.dedent(WHEEL))
@@ -65,11 +66,15 @@ def test_unpickling_without_the_local_plugin_names_its_module_folder_and_the_var
                    timeout=300)
     load = f"import pickle; pickle.loads(open({str(blob)!r}, 'rb').read())"
     done = subprocess.run([sys.executable, "-c", load], env=clean, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # the folder is where the pickle says
+    moved = folder.rename(tmp_path / "moved")
+    done = subprocess.run([sys.executable, "-c", load], env=clean, capture_output=True, text=True, timeout=300)
     last = done.stderr.strip().splitlines()[-1]
     assert last == (f"powergrid.errors.PluginLoadError: cannot unpickle: the local plugin module powergrid_local_wheel "
-                    f"(a file of {folder}) is not loaded in this process; set POWERGRID_PLUGIN_PATH to {folder} before "
-                    f"it starts, or call powergrid.load_plugins on it before unpickling"), done.stderr
-    done = subprocess.run([sys.executable, "-c", load], env={**clean, "POWERGRID_PLUGIN_PATH": str(folder)},
+                    f"(a file of {folder}, which is no longer a directory) is not loaded in this process; set "
+                    f"POWERGRID_PLUGIN_PATH to the folder of its .py file before it starts, or call powergrid.load_plugins "
+                    f"on it before unpickling"), done.stderr
+    done = subprocess.run([sys.executable, "-c", load], env={**clean, "POWERGRID_PLUGIN_PATH": str(moved)},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
