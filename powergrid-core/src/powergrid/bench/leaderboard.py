@@ -216,8 +216,8 @@ def checkout(folder: Path | None = None) -> dict[str, Any]:
     installed package, no git, a checkout git refuses to read, or git slower than 10 s)."""
     folder = folder or Path(__file__).resolve().parents[1]
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+    def git(*args: str) -> str:  # no optional locks: `git status` would refresh (rewrite) the user's .git/index
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
 
     try:
