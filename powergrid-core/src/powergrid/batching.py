@@ -44,7 +44,9 @@ ObservedPart = tuple[Callable[[], np.ndarray], list[slice]]
 _dtype = attrgetter("dtype")
 #: the dtypes :meth:`FastSetpoints._joined` joins (others, e.g. long double, would be mapped at their own precision)
 _JOINED = (np.dtype(np.float32), np.dtype(np.float64))
-_SCALARS = frozenset({float, int, bool, np.float64, np.float32, np.int64})  # the number types devices' outputs have
+#: the number types devices' outputs have (others take the checked path of ``_refuse``: correct, slower)
+_SCALARS = frozenset({float, int, bool, np.float64, np.float32, np.float16, np.bool_, np.int64, np.int32, np.int16, np.int8,
+                      np.uint64, np.uint32, np.uint16, np.uint8})
 
 
 def whole_or(rows: np.ndarray, n: int) -> np.ndarray | slice:
