@@ -55,7 +55,8 @@ def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, 
     assert "--seed 3" in results["command"]  # the evaluation's seed is recorded
     for r in results["rows"]:  # each day's cost, safety, time in band and actions beside its objective (r43b F2, F7)
         assert all(len(r[key]) == 1 for key in ("per_day", "cost_per_day", "safety_per_day", "in_band_per_day",
-                                                 "nonfinite_actions_per_day", "projected_actions_per_day"))
+                                                 "nonfinite_actions_per_day", "projected_actions_per_day",
+                                                 "missing_actions_per_day"))
         assert r["days_x_seeds"] == [1, 1] and r["se"] is None  # one day: no standard error (null, not NaN)
     assert set(results["task_configs"]) == {"peak_shaving"} and "git" in results  # the code is identified (F5)
 

@@ -1,5 +1,6 @@
 """``powergrid bench TASK --policy [NAME=]MODULE:FACTORY``: a user's policy scored on the baselines' path (r43b F6),
-its non-finite actions counted and its row marked (r43b F7), and every bad spec one error naming the option."""
+its non-finite (r43b F7) and missing (r43c F2) actions counted and its row marked, and every bad spec one error naming
+the option."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ POLICIES = textwrap.dedent('''
         act.observes = True
         return act
 
+    def says_nothing(env):
+        """No action for any learned agent: an empty mapping at even hours, None for each at odd ones."""
+        return lambda e: {} if e.tick % 2 == 0 else dict.fromkeys(e.agents)
+
     def raises(env):
         raise RuntimeError("weights.pt not found")
 
@@ -55,22 +60,32 @@ def user_module(tmp_path, monkeypatch):
 
 def test_a_user_policy_is_scored_as_the_baselines_are(tmp_path, user_module, monkeypatch):
     """Was: no option (``--policy``: unrecognized arguments). A user's copy of the rule scores exactly the rule's row
-    (the same play and scoring path), and one sending NaN at noon is counted (one action per day) and marked ⚠."""
+    (the same play and scoring path), and one sending NaN at noon is counted (one action per day) and marked ⚠; one
+    sending no actions is counted (each learned agent's 24 hours) and marked ⚠ (was: scored silently, 0 / 0)."""
+    from powergrid.bench.tasks import TASKS, TEST_DAYS
+    from powergrid.env import MultiAgentPowerGridEnv
+
+    learned = len(MultiAgentPowerGridEnv(TASKS["peak_shaving"].config(TEST_DAYS[0])).possible_agents)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # no figures: faster
     out = tmp_path / "run"
     assert main(["bench", "peak_shaving", "--days", "1", "--out", str(out), "--policy", f"mine={user_module}:rule",
-                 "--policy", f"{user_module}:nan_at_noon"]) == 0
+                 "--policy", f"{user_module}:nan_at_noon", "--policy", f"{user_module}:says_nothing"]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = {r["policy"]: r for r in results["rows"]}
-    assert list(rows) == ["random", "rule", "mine", "nan_at_noon", "oracle"]  # NAME defaults to FACTORY's
+    assert list(rows) == ["random", "rule", "mine", "nan_at_noon", "says_nothing", "oracle"]  # NAME defaults to FACTORY's
     for key in ("per_day", "cost_per_day", "safety_per_day", "in_band_per_day", "projected_actions_per_day"):
         assert rows["mine"][key] == rows["rule"][key]
     assert rows["mine"]["minus_rule"] == 0.0 and rows["mine"]["days_ahead_of_rule"] == 0
     assert rows["nan_at_noon"]["nonfinite_actions_per_day"] == [1] and rows["rule"]["nonfinite_actions_per_day"] == [0]
     assert rows["nan_at_noon"]["projected_actions_per_day"][0] >= 1
+    assert rows["says_nothing"]["missing_actions_per_day"] == [24 * learned] == [rows["says_nothing"]["missing_actions"]]
+    assert all(rows[name]["missing_actions_per_day"] == [0] for name in ("random", "rule", "mine", "nan_at_noon", "oracle"))
     board = (out / "leaderboard.md").read_text()
     assert "| peak_shaving | nan_at_noon ⚠ |" in board and "| peak_shaving | mine |" in board
     assert "⚠ the policy sent non-finite actions" in board
+    assert "| 0 / 0 / 0 | 1 × 1 |" in board.split("| peak_shaving | rule |")[1].split("\n")[0]
+    assert f"/ {24 * learned} | 1 × 1 |" in board.split("| peak_shaving | says_nothing ⚠ |")[1].split("\n")[0]
+    assert "⚠ the policy sent no action (no key, or None) for learned agents" in board
 
 
 @pytest.mark.parametrize(("spec", "found"), [

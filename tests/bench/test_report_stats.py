@@ -52,6 +52,7 @@ def test_evaluate_task_feeds_write_and_results_hold_the_days(evaluated, tmp_path
     assert got["random"]["minus_rule"] > 0 and got["oracle"]["days_ahead_of_rule"] == 2
     assert got["random"]["in_band"] < got["rule"]["in_band"]  # random leaves the band more often (0.65 vs 0.75)
     assert got["random"]["projected_actions"] > 0 == got["rule"]["nonfinite_actions"]
+    assert all(r["missing_actions_per_day"] == [0, 0] for r in got.values())  # the baselines act for every agent
 
 
 def test_the_table_adds_columns_and_keeps_the_old_ones(evaluated):
@@ -63,7 +64,7 @@ def test_the_table_adds_columns_and_keeps_the_old_ones(evaluated):
     cells = [c.strip() for c in next(line for line in lines if "| rule |" in line).split("|")[1:-1]]
     assert cells[:7] == ["peak_shaving", "rule", f"{rule.objective:,.1f}", f"{rule.cost:,.1f}", f"{rule.safety:.3f}",
                          "0.00", "yes"]
-    assert cells[7:] == [f"{rule.se:,.1f}", "—", "—", f"{100 * rule.in_band:.1f}", "0 / 0", "2 × 1"]
+    assert cells[7:] == [f"{rule.se:,.1f}", "—", "—", f"{100 * rule.in_band:.1f}", "0 / 0 / 0", "2 × 1"]
 
 
 def test_results_identify_the_code_and_the_task_config(evaluated, tmp_path):

@@ -5,9 +5,9 @@ policy; ``gap closed = (rule − policy)/(rule − oracle)`` on the objective (1
 0 = the rule, < 0 worse than the rule); whether the oracle was ≤ the policy on every day; the objective's
 standard error over the days; the paired difference policy − rule (mean ± standard error over the days, negative:
 cheaper than the rule) and the days on which the policy was cheaper than the rule; the share of hours with every
-bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite and
-projected actions over the days (⚠: non-finite ones); and days × seeds (each day is played once, from its own
-seed; a trained policy is one training seed).
+bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite,
+projected and missing actions over the days (⚠: non-finite or missing ones); and days × seeds (each day is played
+once, from its own seed; a trained policy is one training seed).
 """
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ class Row:
     def projected_actions(self) -> int:
         return sum(d.projected_actions for d in self.days)
 
+    @property
+    def missing_actions(self) -> int:
+        return sum(d.missing_actions for d in self.days)
+
     def versus(self, rule: Row) -> tuple[float, float, int]:
         """``self − rule`` paired by day: mean, standard error ($/day; NaN for one day) and the days on which
         ``self`` was cheaper (by more than 1e-6 $)."""
@@ -127,7 +131,7 @@ def table(rows: Iterable[Row]) -> str:
     """The Markdown leaderboard of ``rows`` (grouped by task, in order)."""
     rows = list(rows)
     lines = ["| task | policy | objective $/day | cost $/day | safety/day | gap closed | oracle ≤ policy every day "
-             "| s.e. $/day | − rule $/day (paired ± s.e.) | days ahead of rule | in band % | actions non-finite / projected "
+             "| s.e. $/day | − rule $/day (paired ± s.e.) | days ahead of rule | in band % | actions non-finite / projected / missing "
              "| days × seeds |",
              "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for task in dict.fromkeys(r.task for r in rows):
@@ -138,14 +142,17 @@ def table(rows: Iterable[Row]) -> str:
             below = all(o.objective <= p.objective + 1e-6 for o, p in zip(oracle.days, r.days))
             diff, diff_se, ahead = r.versus(rule)
             versus = "—" if name == "rule" else f"{diff:+,.1f} ± {_number(diff_se, ',.1f')}"
-            flag = " ⚠" if r.nonfinite_actions else ""
+            flag = " ⚠" if r.nonfinite_actions or r.missing_actions else ""
             lines.append(f"| {task} | {name}{flag} | {r.objective:,.1f} | {r.cost:,.1f} | {r.safety:.3f} | "
                          f"{_number(gap, '.2f')} | {'yes' if below else 'no'} | {_number(r.se, ',.1f')} | {versus} | "
                          f"{'—' if name == 'rule' else f'{ahead}/{len(r.days)}'} | {100 * r.in_band:.1f} | "
-                         f"{r.nonfinite_actions} / {r.projected_actions} | {len(r.days)} × 1 |")
+                         f"{r.nonfinite_actions} / {r.projected_actions} / {r.missing_actions} | {len(r.days)} × 1 |")
     if any(r.nonfinite_actions for r in rows):
         lines.append("\n⚠ the policy sent non-finite actions (NaN, ±inf), which the env replaced: its score is not "
                      "its own actions'.")
+    if any(r.missing_actions for r in rows):
+        lines.append("\n⚠ the policy sent no action (no key, or None) for learned agents, which the env played as the zero "
+                     "action: its score is not its own actions'.")
     return "\n".join(lines) + "\n"
 
 
@@ -306,7 +313,9 @@ def _record(r: Row, rule: Row) -> dict[str, Any]:
             "storage_mwh_per_day": [d.storage_mwh for d in r.days], "failures_per_day": [d.failures for d in r.days],
             "se": number(r.se), "minus_rule": diff, "minus_rule_se": number(diff_se), "days_ahead_of_rule": ahead,
             "in_band": r.in_band, "nonfinite_actions": r.nonfinite_actions, "projected_actions": r.projected_actions,
+            "missing_actions": r.missing_actions,
             "days_x_seeds": [len(r.days), 1], "cost_per_day": [d.cost for d in r.days],
             "safety_per_day": [d.safety for d in r.days], "in_band_per_day": [d.in_band for d in r.days],
             "nonfinite_actions_per_day": [d.nonfinite_actions for d in r.days],
-            "projected_actions_per_day": [d.projected_actions for d in r.days]}
+            "projected_actions_per_day": [d.projected_actions for d in r.days],
+            "missing_actions_per_day": [d.missing_actions for d in r.days]}

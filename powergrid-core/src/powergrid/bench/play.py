@@ -34,7 +34,9 @@ class DayResult:
     a tick the day did not play (ended by a failed flow), counts as outside. ``nonfinite_actions``: the learned
     agents' actions (one per agent and tick sent) holding a NaN or an infinite value, which the env replaces
     (projects); ``projected_actions``: the learned agents' ticks whose ``infos[…]["projection"]`` was above
-    :data:`PROJECTED` (the env moved the action to make it feasible, non-finite ones included).
+    :data:`PROJECTED` (the env moved the action to make it feasible, non-finite ones included); ``missing_actions``:
+    the learned agents' ticks (one per agent and step) with no action from the policy (absent from its mapping, or
+    None), which the env plays as the zero action of its space.
     """
 
     cost: float
@@ -51,6 +53,7 @@ class DayResult:
     in_band: float = 0.0
     nonfinite_actions: int = 0
     projected_actions: int = 0
+    missing_actions: int = 0
 
 
 #: A projection (``infos[…]["projection"]``, in the action's device units: MW, Mvar, $/MWh) above this counts.
@@ -81,7 +84,7 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     penalty = 0.0
     v_lo, v_hi, price = [], [], []
     band = env.config.reward.v_min_pu, env.config.reward.v_max_pu
-    in_band = nonfinite = projected = 0
+    in_band = nonfinite = projected = missing = 0
     mw: dict[str, list[float]] = {d.id: [] for d in devices}
     mvar: dict[str, list[float]] = {d.id: [] for d in devices}
     while env.agents:
@@ -89,6 +92,7 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
         actions = act(env, obs) if observes else act(env)
         obs, _, _, _, infos = env.step(actions)  # checked there: each action a number or a numeric array, or None
         nonfinite += sum(a is not None and not np.all(np.isfinite(np.asarray(a, np.float64))) for a in actions.values())
+        missing += sum(actions.get(a) is None for a in env.possible_agents)  # env.agents: [] after the last step
         projected += sum(info["projection"] > PROJECTED for a, info in infos.items() if a != COMMON_INFO)
         table = env.agent_costs()
         cost += sum(table[r][0] for r in roots)
@@ -107,4 +111,4 @@ def play(env: Any, policy: str | PolicyFn, seed: int = 0) -> DayResult:
     return DayResult(cost, safety, rw.cost_weight * cost + rw.safety_per_step(env.dt_h) * safety + penalty, failures,
                      np.array(v_lo), np.array(v_hi), {k: np.array(v) for k, v in mw.items()},
                      {k: np.array(v) for k, v in mvar.items()}, np.array(price), stored() - stored_at_start, penalty,
-                     in_band / env.max_ticks, nonfinite, projected)
+                     in_band / env.max_ticks, nonfinite, projected, missing)
