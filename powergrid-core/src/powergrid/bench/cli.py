@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +163,9 @@ def load_policy(spec: str) -> tuple[str, Any]:
 
 
 def _train(name: str, task: Any, minutes: float, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Train ``name`` on ``task``; its record gains ``cpu_s`` (this process's CPU time, s, all its threads) and
-    ``children_cpu_s`` (that of child processes that ended during the training; Ray's workers outlive it)."""
+    """Train ``name`` on ``task``: its policy factory and record (``wall_s``, ``cpu_s`` and ``children_cpu_s`` of one
+    span, timed by the library's function in :mod:`powergrid.bench.train`: its learning, not the imports before it)."""
     function, extra = LIBRARIES[name]
-    cpu, children = time.process_time(), _children_cpu()
     try:
         from powergrid.bench import train
 
@@ -175,11 +173,4 @@ def _train(name: str, task: Any, minutes: float, seed: int) -> tuple[Any, dict[s
     except ImportError as exc:
         raise BenchError(f"{name} needs {exc.name or 'a missing library'}: pip install "
                          f'"powergrid-core[{extra}]"') from None
-    record.update(cpu_s=round(time.process_time() - cpu, 1), children_cpu_s=round(_children_cpu() - children, 1))
     return factory, record
-
-
-def _children_cpu() -> float:
-    """CPU seconds (user + system) of this process's child processes that have ended and been waited for."""
-    times = os.times()
-    return times.children_user + times.children_system

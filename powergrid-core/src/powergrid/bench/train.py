@@ -12,6 +12,7 @@ Needs the ``sb3``, ``rllib`` or ``mappo`` extra (torch 2.13.0 and the library).
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -91,6 +92,19 @@ def shared_observation(env: Any) -> Callable[[str, Any], np.ndarray]:
     return encode
 
 
+def _clock() -> tuple[float, float, float]:
+    """Now (s): wall time, this process's CPU time (all its threads) and its ended, waited-for child processes' CPU
+    time; :func:`_spent` takes the differences."""
+    times = os.times()
+    return time.perf_counter(), time.process_time(), times.children_user + times.children_system
+
+
+def _spent(started: tuple[float, float, float]) -> dict[str, float]:
+    """Since ``started`` (:func:`_clock`), to 0.1 s: ``wall_s``, ``cpu_s`` (this process, all its threads) and
+    ``children_cpu_s`` (child processes that ended in the span; Ray's workers outlive it): one span for the three."""
+    return {key: round(now - then, 1) for key, then, now in zip(("wall_s", "cpu_s", "children_cpu_s"), started, _clock())}
+
+
 def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, library: str,
                seed: int) -> tuple[Any, dict[str, Any]]:
     """Run ``model.learn`` until ``minutes`` of wall time or ``max_steps``; the policy factory and the record."""
@@ -110,11 +124,10 @@ def _sb3_learn(model: Any, env: Any, minutes: float, max_steps: int | None, libr
                 curve.append((self.num_timesteps, float(np.mean([e["r"] for e in buf]))))
             return time.perf_counter() < deadline
 
-    started = time.perf_counter()
+    started = _clock()
     if max_steps != 0:
         model.learn(total_timesteps=max_steps or 10**9, callback=Stop())
-    record = {"library": library, "seed": seed, "steps": int(model.num_timesteps),
-              "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
+    record = {"library": library, "seed": seed, "steps": int(model.num_timesteps), **_spent(started), "curve": curve}
     shared = shared_observation(env)
 
     def factory(_: Any) -> Any:
@@ -142,7 +155,8 @@ def sb3_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None 
     """Train SB3 PPO (parameter sharing) for ``minutes`` of wall time or ``max_steps`` env steps.
 
     Returns ``(factory, record)``: ``factory(env)`` gives a policy function for
-    :func:`powergrid.bench.play.play`; ``record`` holds the seed, steps, wall time and the curve
+    :func:`powergrid.bench.play.play`; ``record`` holds the seed, steps, the learning's wall and CPU time (``wall_s``,
+    ``cpu_s``, ``children_cpu_s``: one span, :func:`_spent`; the imports and set-up before it) and the curve
     ``[(steps, mean episode return)]``.
     """
     from stable_baselines3 import PPO
@@ -237,11 +251,12 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
     correction can reach any action from any rule; γ 0.95; no uniform warm-up; entropy coefficient
     learned from 0.01; with several agents SuperSuit's agent indicator enters the networks as 0/1,
     :class:`~powergrid.bench.imitation.UnitIndicator`). The record adds the oracle's days, its wall
-    time (s) and the final losses.
+    time (s) and the final losses; its ``wall_s``, ``cpu_s`` and ``children_cpu_s`` span the demonstrations, the
+    cloning and SAC (the model's set-up included).
     """
     from powergrid.bench import imitation
 
-    started = time.perf_counter()
+    started = _clock()
     agents = sum(a.get("policy") == "learned" for a in task.raw()["agents"])
     settings = {"residual": 2.0, "gamma": 0.95, "learning_starts": 0, "ent_coef": "auto_0.01", "reward_scale": 0.01,
                 "policy_kwargs": {"features_extractor_class": imitation.UnitIndicator,
@@ -256,11 +271,11 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
                                      seed=seed, seconds=60.0 * (demo_share * minutes - 0.5))
     losses = imitation.pretrain(model, demos, reward_scale=settings["reward_scale"], bc_steps=bc_steps,
                                 critic_steps=critic_steps, log_std=log_std, bc_weight=bc_weight, seed=seed)
-    prepared = time.perf_counter() - started
+    prepared = time.perf_counter() - started[0]
     how = "behaviour cloning of the oracle's demonstrations, no SAC step" if max_steps == 0 else \
         "from the oracle's demonstrations (behaviour cloning)"
     factory, record = _sb3_learn(model, env, minutes - prepared / 60.0, max_steps, f"{library}, {how}", seed)
-    record.update(wall_s=round(time.perf_counter() - started, 1), demo_days=len(demos.days),
+    record.update(**_spent(started), demo_days=len(demos.days),
                   demo_failed=list(demos.failed), oracle_s=round(demos.seconds, 1), prepare_s=round(prepared, 1),
                   **{k: round(v, 5) for k, v in losses.items()})
     return factory, record
@@ -311,7 +326,7 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
         .multi_agent(policies=set(env.possible_agents), policy_mapping_fn=module_per_agent)
         .debugging(seed=seed)
     )
-    started = time.perf_counter()
+    started = _clock()
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     results_home = Path("~/ray_results").expanduser()  # RLlib's Trainable makes an (unused) log folder there
@@ -323,7 +338,7 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
     curve: list[tuple[int, float]] = []
     roots = learned_roots(env)  # the system's return: a learned parent's reward already holds its children's
     steps = 0
-    while time.perf_counter() - started < 60.0 * minutes and (max_steps is None or steps < max_steps):
+    while time.perf_counter() - started[0] < 60.0 * minutes and (max_steps is None or steps < max_steps):
         # no "env_runners" entry when the runner returned no sample within RLlib's sample_timeout_s (a loaded machine)
         runners = algo.train().get("env_runners", {})
         steps = int(runners.get("num_env_steps_sampled_lifetime", steps))
@@ -332,8 +347,7 @@ def rllib_ppo(task: Task, *, minutes: float, seed: int = 0, max_steps: int | Non
         if ret is not None and np.isfinite(ret):
             curve.append((steps, float(ret)))
     modules = {a: algo.get_module(a) for a in env.possible_agents}
-    record = {"library": f"RLlib PPO {ray.__version__}", "seed": seed, "steps": steps,
-              "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
+    record = {"library": f"RLlib PPO {ray.__version__}", "seed": seed, "steps": steps, **_spent(started), "curve": curve}
 
     def factory(_: Any) -> Any:
         def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -414,7 +428,7 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
     optim = torch.optim.Adam(loss.parameters(), 3e-4)
     curve: list[tuple[int, float]] = []
     steps = 0
-    started = time.perf_counter()
+    started = _clock()
     for data in collector:
         for key in ("done", "terminated"):  # the group's done flags, per agent, for GAE
             data.set(("next", "agents", key), data.get(("next", key)).unsqueeze(-1).expand(
@@ -440,11 +454,11 @@ def torchrl_mappo(task: Task, *, minutes: float, seed: int = 0, max_steps: int |
             ends = torch.nonzero(done).reshape(-1).tolist()
             starts = [0] + [e + 1 for e in ends[:-1]]
             curve.append((steps, float(np.mean([rewards[a:b + 1].sum().item() for a, b in zip(starts, ends)]))))
-        if time.perf_counter() - started > 60.0 * minutes or (max_steps is not None and steps >= max_steps):
+        if time.perf_counter() - started[0] > 60.0 * minutes or (max_steps is not None and steps >= max_steps):
             break
     collector.shutdown()
-    record = {"library": "TorchRL MAPPO (centralised critic)", "seed": seed, "steps": steps,
-              "wall_s": round(time.perf_counter() - started, 1), "curve": curve}
+    record = {"library": "TorchRL MAPPO (centralised critic)", "seed": seed, "steps": steps, **_spent(started),
+              "curve": curve}
 
     def factory(_: Any) -> Any:
         def act(e: Any, observations: dict[str, np.ndarray]) -> dict[str, Any]:
