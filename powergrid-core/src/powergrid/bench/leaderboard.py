@@ -151,8 +151,8 @@ def table(rows: Iterable[Row]) -> str:
         lines.append("\n⚠ the policy sent non-finite actions (NaN, ±inf), which the env replaced: its score is not "
                      "its own actions'.")
     if any(r.missing_actions for r in rows):
-        lines.append("\n⚠ the policy sent no action (no key, or None) for learned agents, which the env played as the zero "
-                     "action: its score is not its own actions'.")
+        lines.append("\n⚠ the policy sent no action (no key, or None) for learned agents, whose devices the env left at their "
+                     "defaults: its score is not its own actions'.")
     return "\n".join(lines) + "\n"
 
 

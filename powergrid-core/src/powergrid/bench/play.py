@@ -36,7 +36,7 @@ class DayResult:
     (projects); ``projected_actions``: the learned agents' ticks whose ``infos[…]["projection"]`` was above
     :data:`PROJECTED` (the env moved the action to make it feasible, non-finite ones included); ``missing_actions``:
     the learned agents' ticks (one per agent and step) with no action from the policy (absent from its mapping, or
-    None), which the env plays as the zero action of its space.
+    None), whose devices the env leaves at their defaults (idle, MPPT…; docs/rl.md).
     """
 
     cost: float
