@@ -36,19 +36,19 @@ def _restoring_plugins() -> Iterator[None]:
     names = ("POWERGRID_PLUGIN_PATH", "_POWERGRID_PLUGIN_PATH_ADDED")
     saved = {name: os.environ.get(name) for name in names}
     records, modules = list(plugins._LOCAL.records), list(plugins._LOCAL_MODULES)
-    folders, added = dict(plugins._LOCAL_FOLDERS), set(plugins._ADDED_FOLDERS)
+    files, added = dict(plugins._LOCAL_FILES), set(plugins._ADDED_FOLDERS)
     yield
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    if (records, modules, folders) != (plugins._LOCAL.records, plugins._LOCAL_MODULES, plugins._LOCAL_FOLDERS):
-        for module_name in plugins._LOCAL_FOLDERS.keys() - folders.keys():  # imported again by the next load_plugins
+    if (records, modules, files) != (plugins._LOCAL.records, plugins._LOCAL_MODULES, plugins._LOCAL_FILES):
+        for module_name in plugins._LOCAL_FILES.keys() - files.keys():  # imported again by the next load_plugins
             sys.modules.pop(module_name, None)
         plugins._LOCAL.records, plugins._LOCAL_MODULES[:] = records, modules
-        plugins._LOCAL_FOLDERS.clear()
-        plugins._LOCAL_FOLDERS.update(folders)
+        plugins._LOCAL_FILES.clear()
+        plugins._LOCAL_FILES.update(files)
         plugins._clear_cache()
     plugins._ADDED_FOLDERS.intersection_update(added)
 

@@ -71,7 +71,7 @@ def test_unpickling_without_the_local_plugin_names_its_module_folder_and_the_var
     done = subprocess.run([sys.executable, "-c", load], env=clean, capture_output=True, text=True, timeout=300)
     last = done.stderr.strip().splitlines()[-1]
     assert last == (f"powergrid.errors.PluginLoadError: cannot unpickle: the local plugin module powergrid_local_wheel "
-                    f"(a file of {folder}, which is no longer a directory) is not loaded in this process; set "
+                    f"({folder / 'wheel.py'}, which no longer exists) is not loaded in this process; set "
                     f"POWERGRID_PLUGIN_PATH to the folder of its .py file before it starts, or call powergrid.load_plugins "
                     f"on it before unpickling"), done.stderr
     done = subprocess.run([sys.executable, "-c", load], env={**clean, "POWERGRID_PLUGIN_PATH": str(moved)},

@@ -78,6 +78,61 @@ def test_a_plugin_folder_gone_since_pickling_is_still_a_clear_error(monkeypatch,
             agent["type"] = "GonePower"
     blob = pickle.dumps(MultiAgentPowerGridEnv.from_config(config))
     shutil.rmtree(folder)
-    with pytest.raises(PluginLoadError, match=rf"the local plugin module powergrid_local_gone_power \(a file of "
-                                              rf"{re.escape(str(folder.resolve()))}, which is no longer a directory\) is not loaded"):
+    file = re.escape(str(folder.resolve() / "gone_power.py"))
+    with pytest.raises(PluginLoadError, match=rf"module powergrid_local_gone_power \({file}, which no longer exists\) is not loaded"):
         _in_a_spawned_worker(blob, monkeypatch)
+
+
+def _same_named_plugins(tmp_path) -> tuple[Any, Any]:
+    """Folders ``a`` and ``b``, each with a ``dev.py`` whose ``ConstantPower`` class registers as ``APower`` /
+    ``BPower`` and injects 1× / 3× its ``p_mw``: the same module stem and class name, other physics."""
+    source = (LOCAL_PLUGINS / "constant_power.py").read_text()
+    for name, gain in (("a", "1.0"), ("b", "3.0")):
+        (tmp_path / name).mkdir()
+        source_here = source.replace('register_device("ConstantPower")', f'register_device("{name.upper()}Power")')
+        source_here = source_here.replace("self.scale * self.params.p_mw", f"{gain} * self.scale * self.params.p_mw")
+        (tmp_path / name / "dev.py").write_text(source_here)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def _b_power_env() -> MultiAgentPowerGridEnv:
+    config = two_feeders()
+    for agent in config["agents"]:
+        if agent.get("type") == "ConstantPower":
+            agent["type"] = "BPower"
+    env = MultiAgentPowerGridEnv.from_config(config)
+    env.reset(seed=3)
+    env.step(_actions(env, 5))
+    return env
+
+
+def test_same_named_plugin_files_keep_their_module_names_in_a_worker(monkeypatch, tmp_path):
+    # loaded b before a, the pickle's powergrid_local_dev is b's file; a worker loading the folders the pickle names in
+    # their sorted order gave that name to a's file and played its 1× physics silently (rewards a third of these)
+    a, b = _same_named_plugins(tmp_path)
+    powergrid.load_plugins(b)
+    powergrid.load_plugins(a)
+    env = _b_power_env()
+    blob = pickle.dumps(env)
+    before, got = _in_a_spawned_worker(blob, monkeypatch)
+    assert before == []
+    _assert_identical(got, _play(env))
+
+
+def _load_then_unpickle(folder: Any, blob: bytes) -> None:
+    powergrid.load_plugins(folder)
+    pickle.loads(blob)
+
+
+def test_a_module_name_bound_to_another_file_is_a_clear_error(monkeypatch, tmp_path):
+    a, b = _same_named_plugins(tmp_path)
+    powergrid.load_plugins(b)
+    blob = pickle.dumps(_b_power_env())
+    monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
+    monkeypatch.delenv("_POWERGRID_PLUGIN_PATH_ADDED", raising=False)
+    with multiprocessing.get_context("spawn").Pool(1) as pool, pytest.raises(PluginLoadError) as caught:
+        pool.apply(_load_then_unpickle, (a, blob))  # the worker's powergrid_local_dev is a's dev.py
+    assert str(caught.value) == (f"cannot unpickle: the local plugin module powergrid_local_dev is {a.resolve() / 'dev.py'} "
+                                 f"in this process, but was {b.resolve() / 'dev.py'} where the environment was pickled; "
+                                 f"load the plugin folders in the same order in both processes, or give the .py files "
+                                 f"different names")

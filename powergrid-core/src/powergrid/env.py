@@ -1457,7 +1457,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """
         self.solver.net  # noqa: B018 (reading it writes the solver's tap positions into the net before it is pickled)
         state = {**self.__dict__, "_figure": None}
-        return {"state": pickle.dumps(state, protocol=4), "local_plugins": plugins.local_plugin_folders()}
+        return {"state": pickle.dumps(state, protocol=4), "local_plugins": plugins.local_plugin_files()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a spawned worker imports the local plugins the pickled devices may come from (POWERGRID_PLUGIN_PATH)

@@ -286,7 +286,7 @@ class _LocalPlugins:
 
 _LOCAL = _LocalPlugins()
 _LOCAL_MODULES: list[tuple[Any, str]] = []
-_LOCAL_FOLDERS: dict[str, str] = {}  # module name of every local plugin file loaded here -> its folder (absolute)
+_LOCAL_FILES: dict[str, str] = {}  # module name of every local plugin file loaded here -> the file (absolute)
 _CACHE: dict[str, Registry] = {}
 
 
@@ -508,42 +508,40 @@ def load_plugin_path() -> None:
                                       f"(expected folders of plugin .py files, separated by {os.pathsep!r})") from None
 
 
-def local_plugin_folders() -> dict[str, str]:
-    """The folder (absolute) of every local plugin module loaded in this process, by module name."""
-    return dict(_LOCAL_FOLDERS)
+def local_plugin_files() -> dict[str, str]:
+    """The file (absolute) of every local plugin module loaded in this process, by module name."""
+    return dict(_LOCAL_FILES)
 
 
-def unpickle(blob: bytes, folders: dict[str, str]) -> Any:
-    """``pickle.loads(blob)`` after :func:`load_plugin_path`. ``folders`` (the pickling process's
-    :func:`local_plugin_folders`) name the folder of every local plugin module the blob may need: a worker that has
-    not loaded one loads those folders that still exist (:func:`load_plugins`) and tries again. A local plugin module
-    still missing then is one :class:`PluginLoadError` naming the module, its folder and ``POWERGRID_PLUGIN_PATH``
-    (was a bare ModuleNotFoundError)."""
+def unpickle(blob: bytes, files: dict[str, str]) -> Any:
+    """``pickle.loads(blob)`` after importing the local plugins it may need. Each of ``files`` (the pickling process's
+    :func:`local_plugin_files`) that exists here is imported under the module name it had there, before
+    :func:`load_plugin_path`: a same-named file of another folder, which a different loading order would give that
+    name, cannot stand in for it. A local plugin module still missing, or bound here to another file, is one
+    :class:`PluginLoadError` naming the module, its file and ``POWERGRID_PLUGIN_PATH`` (was a bare
+    ModuleNotFoundError, or the other file's classes)."""
+    for name, file in files.items():
+        path = Path(file)
+        if not path.is_file():  # moved, or on another machine: found through POWERGRID_PLUGIN_PATH, or the error below
+            continue
+        bound = getattr(sys.modules.get(name), "__file__", None)
+        if bound is None:
+            _import(path, name)
+        elif Path(bound).resolve() != path.resolve():
+            raise PluginLoadError(f"cannot unpickle: the local plugin module {name} is {bound} in this process, but was "
+                                  f"{file} where the environment was pickled; load the plugin folders in the same "
+                                  f"order in both processes, or give the .py files different names")
     load_plugin_path()
-    retried = False
-    while True:
-        try:
-            return pickle.loads(blob)
-        except ModuleNotFoundError as exc:
-            name = exc.name or ""
-            if not name.startswith("powergrid_local_"):  # the name load_plugins gives a local plugin file
-                raise
-        unloaded = sorted({f for module, f in folders.items() if module not in sys.modules and Path(f).is_dir()})
-        if retried or not unloaded:
-            break
-        for folder in unloaded:
-            load_plugins(folder)
-        retried = True
-    folder = folders.get(name)
-    if folder is None:
-        where, to = "", "the folder of its .py file"
-    elif Path(folder).is_dir():
-        where, to = f" (a file of {folder})", folder
-    else:
-        where, to = f" (a file of {folder}, which is no longer a directory)", "the folder of its .py file"
-    raise PluginLoadError(f"cannot unpickle: the local plugin module {name}{where} is not loaded in this "
-                          f"process; set POWERGRID_PLUGIN_PATH to {to} before it starts, or call "
-                          f"powergrid.load_plugins on it before unpickling")
+    try:
+        return pickle.loads(blob)
+    except ModuleNotFoundError as exc:
+        name = exc.name or ""
+        if not name.startswith("powergrid_local_"):  # the name load_plugins gives a local plugin file
+            raise
+    where = f" ({files[name]}, which no longer exists)" if name in files else ""
+    raise PluginLoadError(f"cannot unpickle: the local plugin module {name}{where} is not loaded in this process; set "
+                          f"POWERGRID_PLUGIN_PATH to the folder of its .py file before it starts, or call "
+                          f"powergrid.load_plugins on it before unpickling") from None
 
 
 _ADDED_FOLDERS: set[str] = set()
@@ -573,33 +571,34 @@ def load_plugins(directory: str | os.PathLike[str]) -> list[str]:
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"load_plugins: {folder} is not a directory")
-    loaded, imported = [], False
-    for path in sorted(folder.glob("*.py")):
+    loaded = []
+    for path in sorted(folder.resolve().glob("*.py")):
         if path.name.startswith("_"):
             continue
-        module_name = f"powergrid_local_{path.stem}"
-        taken = getattr(sys.modules.get(module_name), "__file__", None)
-        if taken is not None and Path(taken).resolve() != path.resolve():  # a same-named file of another folder
-            module_name += "_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
-        if module_name in sys.modules:
-            loaded.append(module_name)
-            continue
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-            _check_hooks(module)
-        except Exception as exc:
-            del sys.modules[module_name]
-            raise PluginLoadError(f"local plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
-        if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
-            _LOCAL_MODULES.append((module, f"local:{path}"))
-        _LOCAL_FOLDERS[module_name] = str(folder.resolve())
+        module_name = next((name for name, file in _LOCAL_FILES.items() if file == str(path)), None)
+        if module_name is None:  # not loaded yet (an unpickled environment may have loaded it under another name)
+            module_name = f"powergrid_local_{path.stem}"
+            if module_name in sys.modules:  # a same-named file of another folder
+                module_name += "_" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
+            _import(path, module_name)
         loaded.append(module_name)
-        imported = True
     _add_to_plugin_path(str(folder.resolve()))  # once every file loaded: a worker would fail on a broken one
-    if imported:
-        _clear_cache()
     return loaded
+
+
+def _import(path: Path, module_name: str) -> None:
+    """Import the local plugin file ``path`` (absolute) as ``module_name``."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+        _check_hooks(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginLoadError(f"local plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    if any(hasattr(getattr(module, n), "powergrid_impl") for n in dir(module)):
+        _LOCAL_MODULES.append((module, f"local:{path}"))
+    _LOCAL_FILES[module_name] = str(path)
+    _clear_cache()
