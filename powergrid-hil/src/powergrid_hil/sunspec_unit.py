@@ -2,9 +2,9 @@
 
 Every device gets the ``SunS`` marker at 40000, common model 1 (manufacturer
 ``PowerGrid``, model = device type, serial number = agent id, device address =
-unit id) and model 701 (DER AC measurement: ``W``, ``Var``, ``VA``; W > 0
-generates; a grid connection's ``W`` is its import, its ``Var`` and ``VA`` not
-implemented). Then, by device:
+unit id) and model 701 (DER AC measurement: ``ACType`` 2, three phase, as the
+networks are; ``W``, ``Var``, ``VA``; W > 0 generates; a grid connection's ``W`` is
+its import, its ``Var`` and ``VA`` not implemented). Then, by device:
 
 - a rating (``p_max_mw`` or ``rated_mw``): model 702 (DER capacity ``WMaxRtg``, ``WMax``);
 - controls (``controls=True``): model 704 (DER AC controls). Writable points by
@@ -15,14 +15,17 @@ implemented). Then, by device:
   the power available at the step; ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
   (var, ``VarSetMod`` fixed at 4 = vars). A disabled control gives the device
   its default action for that entry;
-- a state of charge (``soc`` and ``capacity_mwh``): models 713 (DER storage
-  capacity: ``WHRtg``, ``WHAvail``, ``SoC`` %) and 802 (battery: ``SoC``,
-  ``SoCMax``, ``SoCMin``, ``W``, charge/discharge limits);
+- a state of charge (``soc`` and ``capacity_mwh``): model 713 (DER storage
+  capacity: ``WHRtg``, ``WHAvail``, ``SoC`` %, ``SoH``) and the charge/discharge
+  rates of model 702 (``WChaRteMaxRtg``, ``WDisChaRteMaxRtg``, ``WChaRteMax``,
+  ``WDisChaRteMax``). Not model 802 (battery): its mandatory points include the DC
+  voltage and current and the amp-hour rating, which PowerGrid does not model;
 - a curtailment action ``f`` (PV, wind): model 160 (MPPT) with one module
   (a repeating group), ``DCW`` = the power produced.
 
-Scale factors are chosen per device so the rating fits the point type with the
-finest resolution. Points PowerGrid does not model stay "not implemented", and
+Every point that pysunspec2's model definitions mark mandatory is served with a
+value. Scale factors are chosen per device so the rating fits the point type with the
+finest resolution. Other points PowerGrid does not model stay "not implemented", and
 so does a measurement beyond its point's range (never a clamped value).
 """
 
@@ -90,7 +93,7 @@ class SunSpecUnit(Unit):
         if self.controls:
             models.append(ModelLayout.build(704))
         if self.storage:
-            models += [ModelLayout.build(713), ModelLayout.build(802)]
+            models.append(ModelLayout.build(713))
         if "f" in self.names:
             models.append(ModelLayout.build(160, repeats={"module": 1}))
         self.map = SunSpecMap(models, base)
@@ -138,6 +141,7 @@ class SunSpecUnit(Unit):
                              ("SN", name), ("DA", unit_id)):
             self.set(1, point, value)
         rating, headroom = self.rating_w, 1.1 * self.rating_w
+        self.set(701, "ACType", 2)  # three phase (mandatory in 701)
         self._scale(701, "W_SF", "int16", headroom)
         self._scale(701, "Var_SF", "int16", headroom)
         self._scale(701, "VA_SF", "int16", headroom)
@@ -157,15 +161,8 @@ class SunSpecUnit(Unit):
             self._scale(713, "Pct_SF", "uint16", 100.0)
             self.set(713, "WHRtg", wh)
             self.set(713, "SoH", 100.0)
-            self._scale(802, "WHRtg_SF", "uint16", wh)
-            self._scale(802, "SoC_SF", "uint16", 100.0)
-            self._scale(802, "W_SF", "int16", headroom)
-            self._scale(802, "WChaDisChaMax_SF", "uint16", headroom)
-            self.set(802, "WHRtg", wh)
-            self.set(802, "WChaRteMax", rating)
-            self.set(802, "WDisChaRteMax", rating)
-            self.set(802, "SoCMax", 100.0 * getattr(p, "soc_max", 1.0))
-            self.set(802, "SoCMin", 100.0 * getattr(p, "soc_min", 0.0))
+            for point in ("WChaRteMaxRtg", "WDisChaRteMaxRtg", "WChaRteMax", "WDisChaRteMax"):
+                self.set(702, point, rating)
         if "f" in self.names:
             self._scale(160, "DCW_SF", "uint16", headroom)
             self.set(160, "N", 1)
@@ -187,8 +184,6 @@ class SunSpecUnit(Unit):
             soc = float(d.soc)
             self.set(713, "SoC", 100.0 * soc)
             self.set(713, "WHAvail", soc * d.params.capacity_mwh * W_PER_MW)
-            self.set(802, "SoC", 100.0 * soc)
-            self.set(802, "W", p_w, measurement=True)
         if "f" in self.names:
             self.set(160, "module[1].DCW", max(p_w, 0.0), measurement=True)
 
