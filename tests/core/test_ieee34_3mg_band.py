@@ -1,4 +1,9 @@
-"""ieee34_3mg through the environment: in ANSI C84.1 range A at idle, and the agents can leave it."""
+"""ieee34_3mg through the environment: inside the reward's band (0.95–1.05 pu) at idle, and the agents can leave it.
+
+The band is a ±5 % planning band at every bus, most of them medium-voltage, where ANSI C84.1's range A for service
+voltage is narrower (0.975–1.05 pu as we read it; docs/networks.md). "Idle" here is the normalised action 0 of every
+learned agent, the centre of its action box: batteries idle, gensets at half (evaluate's ``zero`` policy, physical
+zeros, turns the gensets off)."""
 
 from __future__ import annotations
 
@@ -47,10 +52,21 @@ def test_idle_feeder_at_most_1_05(env, idle):
     assert idle[:, feeder].max() <= 1.05 + 1e-9
 
 
-def test_idle_in_range_a_and_heavy_charging_leaves_it(env, idle):
-    space = env.action_space(env.possible_agents[0])
+def test_idle_keeps_every_bus_in_band_on_most_ticks(env, idle):
+    """Over the 768 ticks of the 8 days, every one of the 73 buses is inside the band on all but 25 (96.7 %), and
+    99.81 % of bus-ticks are, at 7ba7026 (every bus out is below 0.95 pu: microgrid buses on 24 ticks, the feeder's
+    890 at 0.948 pu on one).
+    The bounds allow twice today's ticks and bus-ticks out (50 ticks, 0.4 %), so a calibration that left the band
+    several times as often fails: the low corner of the action box (batteries charging, gensets and PV off) has 68
+    ticks and 1.04 % of bus-ticks out and fails both (until this test only ≥ 98 % of bus-ticks was asked)."""
     in_band = (idle >= 0.95) & (idle <= 1.05)
-    assert in_band.mean() >= 0.98
+    ticks_out = int((~in_band.all(axis=1)).sum())
+    assert ticks_out <= 50, f"{ticks_out} of {len(idle)} ticks with a bus outside 0.95–1.05 pu"
+    assert in_band.mean() >= 0.996, f"{in_band.mean():.5f} of bus-ticks in band"
+
+
+def test_heavy_charging_leaves_the_band(env, idle):
+    space = env.action_space(env.possible_agents[0])
     # batteries charging at full power with the diesels off (the low corner of the action box)
     charging = run(env, space.low.astype(np.float32))
     mg = env.net.bus.zone.to_numpy() != "feeder"
