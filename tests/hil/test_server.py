@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from pymodbus.client import ModbusTcpClient
 
@@ -235,3 +236,61 @@ def test_a_unit_failing_to_make_the_action_is_recorded_too(servers) -> None:
     assert unit.accept(enable, [1]) is None  # cap enabled (0 %)
     server.step()
     assert server.errors and server.errors[0].startswith("KeyError") and server.steps == 0 and server.running
+
+
+def sunspec_ess(servers, **params):
+    """A battery (±0.3 MW unless told) served as a SunSpec unit at unit 1, and where its WSetEna and WSet are."""
+    from powergrid_hil.sunspec_unit import SunSpecUnit
+
+    ess = make_ess(**params)
+    ess.reset(np.random.default_rng(0))
+    unit = SunSpecUnit(ess, name="bess")
+    server = SimulatedDeviceServer(ess, unit=unit, reset=False, max_writes_per_s=1e6).start()
+    servers.append(server)
+    return server, ess, unit.located(704, "WSetEna").address, unit.located(704, "WSet").address
+
+
+def int32_words(value: int) -> list[int]:
+    raw = value & 0xFFFFFFFF
+    return [raw >> 16, raw & 0xFFFF]
+
+
+def test_a_write_to_part_of_a_multi_word_point_is_refused(servers, client_for) -> None:
+    # r44c F4: one word of the 32-bit WSet was accepted and applied with the other word left as it was: after -250 kW,
+    # a write of 0x0000 to the high word gave a setpoint of 19.84 W, of the low word 4.66 W (WSet_SF -3: 1 count = 1 mW)
+    server, ess, ena, wset = sunspec_ess(servers)
+    client = client_for(server)
+    assert not client.write_register(ena, 1, device_id=1).isError()
+    assert not client.write_registers(wset, int32_words(-250_000_000), device_id=1).isError()  # -250 kW in mW
+    assert client.write_register(wset, 0, device_id=1).exception_code == ILLEGAL_ADDRESS  # the high word only
+    assert client.write_register(wset + 1, 0, device_id=1).exception_code == ILLEGAL_ADDRESS  # the low word only
+    assert client.write_registers(wset - 1, [1, 0], device_id=1).exception_code == ILLEGAL_ADDRESS  # WSetMod + high
+    assert client.read_holding_registers(wset, count=2, device_id=1).registers == int32_words(-250_000_000)
+    assert server.stats["partial_point"] == 3
+    server.step()
+    assert ess.p_mw == pytest.approx(-0.25)
+    # a plain map's 32-bit setpoint too
+    from powergrid_hil.registers import RegisterMap
+
+    plain = SimulatedDeviceServer(make_ess(), registers=RegisterMap.from_mapping(
+        {"setpoint": {"address": 100, "type": "int32", "scale": 0.001, "access": "RW"}})).start()
+    servers.append(plain)
+    other = client_for(plain)
+    assert not other.write_registers(100, int32_words(-120), device_id=1).isError()
+    assert other.write_register(101, 5, device_id=1).exception_code == ILLEGAL_ADDRESS
+    plain.step()
+    assert plain.device.p_mw == pytest.approx(-0.12)
+
+
+def test_a_wset_beyond_the_device_s_range_is_refused(servers, client_for) -> None:
+    # r44c F5: WSet = 10 MW on a 0.5 MW battery was accepted, read back 10 MW, and the device ran at its rating
+    server, ess, ena, wset = sunspec_ess(servers)
+    client = client_for(server)
+    assert not client.write_register(ena, 1, device_id=1).isError()
+    for watts in (300_000, -300_000, 100_000):  # the rating in both directions, then a value inside
+        assert not client.write_registers(wset, int32_words(watts * 1000), device_id=1).isError()
+    for watts in (10_000_000, 300_001, -300_001):
+        assert client.write_registers(wset, int32_words(watts * 1000), device_id=1).exception_code == ILLEGAL_VALUE
+    assert client.read_holding_registers(wset, count=2, device_id=1).registers == int32_words(100_000_000)
+    server.step()
+    assert ess.p_mw == pytest.approx(0.1)

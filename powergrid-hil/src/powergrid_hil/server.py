@@ -9,8 +9,10 @@ The server is safe by construction:
 - only configured unit ids answer (any other gets exception 0x0B, gateway
   target failed to respond);
 - a write is accepted only when every register it covers is writable in that
-  unit's map (else exception 2, illegal address) and its value decodes (else 3,
-  illegal value); in ``read_only`` mode every write is refused (exception 1);
+  unit's map and it covers every word of each multi-word point it touches (else
+  exception 2, illegal address: a write of one word of a 32-bit setpoint would
+  apply a torn value), and its value decodes and is in range (else 3, illegal
+  value); in ``read_only`` mode every write is refused (exception 1);
 - writes are rate-limited (``max_writes_per_s`` per server, token bucket; over
   the limit: exception 6, busy);
 - clients connect only from the allow-list (addresses or networks; default
@@ -52,14 +54,21 @@ class Unit:
     """The register image of one device at one unit id: ``tables[table] = (first address, words)``.
 
     Subclasses lay out the image (:meth:`publish`), say which holding addresses
-    accept writes (``writable``) and turn accepted writes into the device's next
-    action (:meth:`accept`, :meth:`action`).
+    accept writes (``writable``; ``points``: the address ranges of its writable points, a write must cover each
+    one it touches whole) and turn accepted writes into the device's next action (:meth:`accept`, :meth:`action`).
     """
 
-    def __init__(self, device: Device, tables: dict[str, tuple[int, list[int]]], writable: Iterable[int]) -> None:
+    def __init__(self, device: Device, tables: dict[str, tuple[int, list[int]]], writable: Iterable[int],
+                 points: Iterable[range] = ()) -> None:
         self.device = device
         self.tables = tables
         self.writable = frozenset(writable)
+        self.points = tuple(p for p in points if len(p) > 1)  # one-word points cannot be split
+
+    def splits(self, address: int, count: int) -> bool:
+        """Whether a write of ``count`` words from ``address`` covers part of a multi-word point only."""
+        end = address + count
+        return any(address < p.stop and p.start < end and not (address <= p.start and p.stop <= end) for p in self.points)
 
     def words(self, table: str, address: int, count: int) -> list[int] | None:
         """``count`` words from ``address``, or None when the range is outside the image."""
@@ -121,8 +130,8 @@ class RegisterUnit(Unit):
             span = self.registers.span(table)
             if span is not None:
                 tables[table] = (span[0], [0] * span[1])
-        writable = [a for _, reg in self.registers.items() if reg.access == "RW" for a in reg.addresses]
-        super().__init__(device, tables, writable)
+        points = [reg.addresses for _, reg in self.registers.items() if reg.access == "RW"]
+        super().__init__(device, tables, [a for p in points for a in p], points)
         # until a client writes: the device's own default action (PV f = 1, maximum power), as a disabled SunSpec control
         default = getattr(getattr(device, "actions", None), "default", None)
         entries = np.asarray([] if default is None else default, np.float64).reshape(-1)
@@ -220,6 +229,9 @@ class ModbusServer:
                     return ILLEGAL_FUNCTION
                 if any(a not in unit.writable for a in range(address, address + len(values))):
                     self.stats["not_writable"] += 1
+                    return ILLEGAL_ADDRESS
+                if unit.splits(address, len(values)):
+                    self.stats["partial_point"] += 1
                     return ILLEGAL_ADDRESS
                 if not self._take_token():
                     self.stats["rate_limited"] += 1

@@ -13,8 +13,9 @@ its import, its ``Var`` and ``VA`` not implemented). Then, by device:
   ``WMaxLimPctEna``/``WMaxLimPct``, as SunSpec defines it: a cap on the output in % of
   ``WMax`` (model 702, the rating), so ``f·P_av = min(P_av, WMaxLimPct·WMax)`` with ``P_av``
   the power available at the step; ``q`` (Mvar) ← ``VarSetEna``/``VarSet``
-  (var, ``VarSetMod`` fixed at 4 = vars). A disabled control gives the device
-  its default action for that entry;
+  (var, ``VarSetMod`` fixed at 4 = vars). A ``WSet`` or ``VarSet`` outside the
+  device's range for that entry (its action space) is refused (exception 3), never
+  clipped. A disabled control gives the device its default action for that entry;
 - a state of charge (``soc`` and ``capacity_mwh``): model 713 (DER storage
   capacity: ``WHRtg``, ``WHAvail``, ``SoC`` %, ``SoH``) and the charge/discharge
   rates of model 702 (``WChaRteMaxRtg``, ``WDisChaRteMaxRtg``, ``WChaRteMax``,
@@ -97,9 +98,13 @@ class SunSpecUnit(Unit):
         if "f" in self.names:
             models.append(ModelLayout.build(160, repeats={"module": 1}))
         self.map = SunSpecMap(models, base)
-        writable = [a for name, (enable, value, _) in self.controls.items()
-                    for point in (enable, value, *MODES.get(name, ())[:1]) for a in self.map.find(704, point).addresses]
-        super().__init__(device, {"holding": (base, self.map.blank())}, writable)
+        points = [self.map.find(704, point).addresses for name, (enable, value, _) in self.controls.items()
+                  for point in (enable, value, *MODES.get(name, ())[:1])]
+        super().__init__(device, {"holding": (base, self.map.blank())}, [a for p in points for a in p], points)
+        #: action entry → the device's range of its value point (W, var): a write outside it is refused
+        low, high = (np.asarray(getattr(device.action_space, b, []), np.float64).reshape(-1) for b in ("low", "high"))
+        self.ranges = {name: (low[i] * W_PER_MW, high[i] * W_PER_MW) for i, name in enumerate(self.names)
+                       if name in ("p", "q") and name in self.controls and i < low.size}
         self.exponents: dict[tuple[int, str], int] = {}
         self._static(name or type(device).__name__, unit_id)
         self.enabled = dict.fromkeys(self.controls, False)
@@ -204,6 +209,11 @@ class SunSpecUnit(Unit):
             mode = MODES.get(name)
             if mode and self.located(704, mode[0]).address in written and self.get(704, mode[0], staged) != mode[1]:
                 return ILLEGAL_VALUE
+            if amount is not None and name in self.ranges and self.located(704, value).address in written:
+                low, high = self.ranges[name]
+                step = 10.0 ** self.exponents.get((704, self.located(704, value).point.sf), 0)
+                if not low - step <= float(amount) <= high + step:  # beyond the rating: refused, never clipped
+                    return ILLEGAL_VALUE
             enabled[name] = bool(flag)
             values[name] = 0.0 if amount is None else float(amount)
         if "f" in self.controls and not 0.0 <= values["f"] <= 100.0:
