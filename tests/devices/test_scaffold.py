@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from powergrid.cli import main
 from powergrid.scaffold import snake_case
@@ -32,18 +35,35 @@ def test_a_name_already_registered_is_refused(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@contextlib.contextmanager
+def installed(package: Path) -> Iterator[None]:
+    """``package`` pip-installed non-editable (copied into site-packages, as nox installs) while in the block."""
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run([*pip, "install", "-q", "--no-deps", str(package)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run([*pip, "uninstall", "-q", "-y", package.name], check=True, capture_output=True)
+
+
+def plugins_listed() -> list[list[str]]:
+    """The words of each line of ``powergrid plugins`` (name, provider, version, summary…)."""
+    listed = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, check=True)
+    return [line.split() for line in listed.stdout.splitlines()]
+
+
+def own_tests(package: Path) -> str:
+    """Run the tests of a scaffolded package from outside it; their output, asserting they passed."""
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+                           capture_output=True, text=True, cwd=package.parent, check=False)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    return tests.stdout
+
+
 def test_scaffolded_package_installs_registers_and_passes_its_tests(tmp_path):
     assert main(["new", "device", "HeatStorage", "--dir", str(tmp_path)]) == 0
     package = tmp_path / "powergrid-heat-storage"
     assert "{{" not in "".join(p.read_text() for p in package.rglob("*") if p.is_file())
-    pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "install", "-q", "--no-deps", str(package)], check=True, capture_output=True)
-    try:
-        listed = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, check=True)
-        assert any(line.split()[:2] == ["HeatStorage", "powergrid-heat-storage"] for line in listed.stdout.splitlines())
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
-                               capture_output=True, text=True, cwd=tmp_path, check=False)
-        assert tests.returncode == 0, tests.stdout + tests.stderr
-        assert " passed" in tests.stdout
-    finally:
-        subprocess.run([*pip, "uninstall", "-q", "-y", "powergrid-heat-storage"], check=True, capture_output=True)
+    with installed(package):
+        assert any(words[:2] == ["HeatStorage", "powergrid-heat-storage"] for words in plugins_listed())
+        assert " passed" in own_tests(package)
