@@ -7,7 +7,8 @@ standard error over the days; the paired difference policy − rule (mean ± sta
 cheaper than the rule) and the days on which the policy was cheaper than the rule; the share of hours with every
 bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite,
 projected and missing actions over the days (⚠: non-finite or missing ones); and days × seeds (each day is played
-once, from its own seed; a trained policy is one training seed).
+once, from its own seed; a trained policy is one training seed, or several with ``--seeds``: its row then pools the
+day × seed results, every value above over all of them, each paired with the rule on its day).
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class Row:
     policy: str
     days: tuple[DayResult, ...]
     seconds: float
+    #: the training seeds pooled in ``days`` (seed by seed, each the test days in order); empty: one seed (or none)
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def n_seeds(self) -> int:
+        return max(1, len(self.seeds))
+
+    def tiled(self, other: Row) -> tuple[DayResult, ...]:
+        """``other``'s days (one seed) repeated for each of this row's seeds, to pair with :attr:`days`."""
+        return other.days * (len(self.days) // len(other.days))
 
     @property
     def objective(self) -> float:
@@ -58,7 +69,7 @@ class Row:
 
     @property
     def se(self) -> float:
-        """Standard error of the objective over the days ($/day; NaN for one day)."""
+        """Standard error of the objective over the days (× seeds) ($/day; NaN for one result)."""
         return _se([d.objective for d in self.days])
 
     @property
@@ -80,8 +91,8 @@ class Row:
 
     def versus(self, rule: Row) -> tuple[float, float, int]:
         """``self − rule`` paired by day: mean, standard error ($/day; NaN for one day) and the days on which
-        ``self`` was cheaper (by more than 1e-6 $)."""
-        diff = [p.objective - r.objective for p, r in zip(self.days, rule.days, strict=True)]
+        ``self`` was cheaper (by more than 1e-6 $); over days × seeds, each seed's day paired with the rule's."""
+        diff = [p.objective - r.objective for p, r in zip(self.days, self.tiled(rule), strict=True)]
         return float(np.mean(diff)), _se(diff), sum(d < -1e-6 for d in diff)
 
 
@@ -122,6 +133,21 @@ def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] |
     return rows, {task.name: lp}
 
 
+def evaluate_seeds(task: Task, days: Sequence[str], trained: dict[str, dict[int, Trained]],
+                   own: dict[str, Trained] | None = None, seed: int = 0) -> tuple[list[Row], dict[str, list[float]]]:
+    """:func:`evaluate_task` with several training seeds: ``trained`` maps a name to ``{training seed: factory}``;
+    each of its policies plays the test days as one policy would (from ``reset(seed + i)`` on the ``i``-th day), and
+    its row pools the results seed by seed (:attr:`Row.seeds`). ``own`` policies, random, rule and oracle: one row of
+    the days each, as :func:`evaluate_task` gives them."""
+    keyed = {f"{name}@{s}": factory for name, by_seed in trained.items() for s, factory in by_seed.items()}
+    rows, lp = evaluate_task(task, days, {**keyed, **(own or {})}, seed=seed)
+    found = {r.policy: r for r in rows}
+    pooled = [Row(task.name, name, tuple(d for s in by_seed for d in found[f"{name}@{s}"].days),
+                  sum(found[f"{name}@{s}"].seconds for s in by_seed), tuple(by_seed)) for name, by_seed in trained.items()]
+    ordered = [found["random"], found["rule"], *pooled, *(found[n] for n in own or {}), found["oracle"]]
+    return ordered, lp
+
+
 def gap_closed(rule: float, policy: float, oracle: float) -> float:
     """``(rule − policy)/(rule − oracle)``; NaN when the oracle does not beat the rule."""
     return (rule - policy) / (rule - oracle) if rule - oracle > 1e-9 else float("nan")
@@ -139,14 +165,15 @@ def table(rows: Iterable[Row]) -> str:
         rule, oracle = mine["rule"], mine["oracle"]
         for name, r in mine.items():
             gap = gap_closed(rule.objective, r.objective, oracle.objective)
-            below = all(o.objective <= p.objective + 1e-6 for o, p in zip(oracle.days, r.days))
+            below = all(o.objective <= p.objective + 1e-6 for o, p in zip(r.tiled(oracle), r.days))
             diff, diff_se, ahead = r.versus(rule)
             versus = "—" if name == "rule" else f"{diff:+,.1f} ± {_number(diff_se, ',.1f')}"
             flag = " ⚠" if r.nonfinite_actions or r.missing_actions else ""
             lines.append(f"| {task} | {name}{flag} | {r.objective:,.1f} | {r.cost:,.1f} | {r.safety:.3f} | "
                          f"{_number(gap, '.2f')} | {'yes' if below else 'no'} | {_number(r.se, ',.1f')} | {versus} | "
                          f"{'—' if name == 'rule' else f'{ahead}/{len(r.days)}'} | {100 * r.in_band:.1f} | "
-                         f"{r.nonfinite_actions} / {r.projected_actions} / {r.missing_actions} | {len(r.days)} × 1 |")
+                         f"{r.nonfinite_actions} / {r.projected_actions} / {r.missing_actions} | "
+                         f"{len(r.days) // r.n_seeds} × {r.n_seeds} |")
     if any(r.nonfinite_actions for r in rows):
         lines.append("\n⚠ the policy sent non-finite actions (NaN, ±inf), which the env replaced: its score is not "
                      "its own actions'.")
@@ -283,11 +310,14 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
     if training:
         text += ["Training (steps: the library's count, SB3's agent transitions = env steps × learned agents, RLlib's "
                  "and MAPPO's env steps; demo days: the oracle's days cloned; CPU: this process's, all its threads, and "
-                 "that of its child processes that ended during the training):\n",
-                 "| task/library | steps | demo days | wall s | CPU s | children CPU s |",
-                 "| --- | ---: | ---: | ---: | ---: | ---: |",
+                 "that of its child processes that ended during the training; budget: env steps (reproducible), wall "
+                 "minutes, or both, whichever ended first; env steps: the env's step() calls trained, demonstrations' "
+                 "included):\n",
+                 "| task/library | steps | demo days | wall s | CPU s | children CPU s | env steps | budget |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
                  *(f"| {name} | {r.get('steps', '—')} | {r.get('demo_days', '—')} | {r.get('wall_s', '—')} | "
-                   f"{r.get('cpu_s', '—')} | {r.get('children_cpu_s', '—')} |" for name, r in training.items()),
+                   f"{r.get('cpu_s', '—')} | {r.get('children_cpu_s', '—')} | {r.get('env_steps', '—')} | "
+                   f"{_budget(r.get('budget'))} |" for name, r in training.items()),
                  "\nTraining records: " + json.dumps(training) + "\n"]
     path = out / "leaderboard.md"
     path.write_text("\n".join(text), encoding="utf-8")
@@ -301,8 +331,18 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
     return path
 
 
+def _budget(budget: dict[str, Any] | None) -> str:
+    """A training record's budget as the training table shows it: ``N steps``, ``M min``, or both."""
+    if not budget:
+        return "—"
+    parts = ([f"{budget['steps']} steps"] if budget.get("steps") is not None else []) + \
+        ([f"{budget['minutes']:g} min"] if budget.get("minutes") else [])
+    return " or ".join(parts)
+
+
 def _record(r: Row, rule: Row) -> dict[str, Any]:
-    """``r`` in results.json: the table's values (NaN as null) and the per-day ones."""
+    """``r`` in results.json: the table's values (NaN as null) and the per-day ones (with several training seeds:
+    ``*_per_day`` lists day × seed results, seed by seed, and ``seeds`` and ``per_seed`` say which)."""
     diff, diff_se, ahead = r.versus(rule)
 
     def number(value: float) -> float | None:
@@ -314,8 +354,15 @@ def _record(r: Row, rule: Row) -> dict[str, Any]:
             "se": number(r.se), "minus_rule": diff, "minus_rule_se": number(diff_se), "days_ahead_of_rule": ahead,
             "in_band": r.in_band, "nonfinite_actions": r.nonfinite_actions, "projected_actions": r.projected_actions,
             "missing_actions": r.missing_actions,
-            "days_x_seeds": [len(r.days), 1], "cost_per_day": [d.cost for d in r.days],
+            "days_x_seeds": [len(r.days) // r.n_seeds, r.n_seeds], "cost_per_day": [d.cost for d in r.days],
             "safety_per_day": [d.safety for d in r.days], "in_band_per_day": [d.in_band for d in r.days],
             "nonfinite_actions_per_day": [d.nonfinite_actions for d in r.days],
             "projected_actions_per_day": [d.projected_actions for d in r.days],
-            "missing_actions_per_day": [d.missing_actions for d in r.days]}
+            "missing_actions_per_day": [d.missing_actions for d in r.days],
+            **({} if not r.seeds else {"seeds": list(r.seeds), "per_seed": [
+                {"seed": s, "objective": float(np.mean([d.objective for d in chunk])), "per_day": [d.objective for d in chunk]}
+                for s, chunk in zip(r.seeds, _chunks(r.days, len(r.days) // r.n_seeds))]})}
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i: i + size] for i in range(0, len(items), size)]

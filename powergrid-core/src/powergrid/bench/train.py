@@ -275,7 +275,7 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
     how = "behaviour cloning of the oracle's demonstrations, no SAC step" if max_steps == 0 else \
         "from the oracle's demonstrations (behaviour cloning)"
     factory, record = _sb3_learn(model, env, minutes - prepared / 60.0, max_steps, f"{library}, {how}", seed)
-    record.update(**_spent(started), demo_days=len(demos.days),
+    record.update(**_spent(started), demo_days=len(demos.days), demo_env_steps=len(demos.dones),
                   demo_failed=list(demos.failed), oracle_s=round(demos.seconds, 1), prepare_s=round(prepared, 1),
                   **{k: round(v, 5) for k, v in losses.items()})
     return factory, record
@@ -291,6 +291,52 @@ def sb3_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | None =
     ``options`` override :func:`sb3_sac_bc`'s keywords.
     """
     return sb3_sac_bc(task, minutes=minutes, seed=seed, max_steps=0, **{"demo_share": 0.9, "critic_steps": 0, **options})
+
+
+#: The training functions whose ``steps`` count SB3's agent transitions (env steps × learned agents, SuperSuit's
+#: one vector-env slot per agent); the others' count env steps.
+_PER_AGENT = ("sb3_ppo", "sb3_sac", "sb3_sac_residual", "sb3_sac_bc", "sb3_bc")
+
+
+def step_budget(function: str, task: Task, steps: int) -> dict[str, Any]:
+    """The keywords that hold training function ``function`` (of this module) to ``steps`` env steps (``step()`` calls
+    of the task's env, each one hour of the whole system, whatever the number of learned agents).
+
+    RL libraries: ``max_steps`` in the library's unit (SB3: × the learned agents); they stop at the first check after
+    it (PPO: a whole rollout of 2048 agent transitions; RLlib and MAPPO: a batch of 480 env steps). Imitation: a
+    demonstration day costs its env steps (the oracle's plan replayed through the env, 24 on every task); the LP solves
+    and the cloning's gradient steps (``bc_steps``, ``critic_steps``: fixed counts) are not env steps. ``sb3_bc``: the
+    first ``steps // 24`` training days (at least one) of :func:`powergrid.bench.imitation.train_days`;
+    ``sb3_sac_bc``: half the budget to demonstration days (at least one), the rest to SAC's env steps.
+    """
+    env = MultiAgentPowerGridEnv(task.config())
+    agents, day = len(env.possible_agents), int(env.n_steps)
+    if function == "sb3_bc":
+        return {"demo_days": max(1, steps // day)}
+    if function == "sb3_sac_bc":
+        demo_days = max(1, steps // 2 // day)
+        return {"demo_days": demo_days, "max_steps": max(0, steps - demo_days * day) * agents}
+    return {"max_steps": steps * agents if function in _PER_AGENT else steps}
+
+
+def budgeted(function: str, task: Task, *, minutes: float | None, steps: int | None,
+             seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """Train with :func:`function <sb3_ppo>` of this module within ``minutes`` of wall time (None or 0: no limit) and
+    ``steps`` env steps (:func:`step_budget`; None: no limit), whichever ends first; at least one of them.
+
+    ``steps`` alone is reproducible: nothing depends on the clock, so the same command on the same code and machine
+    trains the same policy however loaded the machine is. The record adds ``budget`` (``kind``: ``"steps"``,
+    ``"minutes"`` or ``"steps or minutes"``, ``steps``, ``minutes``) and ``env_steps``: the env steps trained
+    (SB3's agent transitions ÷ learned agents, plus the demonstrations' env steps)."""
+    if not minutes and steps is None:
+        raise ValueError("budgeted: give minutes > 0 or steps")
+    options = step_budget(function, task, steps) if steps is not None else {}
+    factory, record = globals()[function](task, minutes=minutes or float("inf"), seed=seed, **options)
+    agents = len(MultiAgentPowerGridEnv(task.config()).possible_agents) if function in _PER_AGENT else 1
+    record["env_steps"] = int(record.get("steps", 0)) // agents + int(record.get("demo_env_steps", 0))
+    record["budget"] = {"kind": "steps" if not minutes else "minutes" if steps is None else "steps or minutes",
+                        "steps": steps, "minutes": minutes or None}
+    return factory, record
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -1,0 +1,75 @@
+"""``powergrid bench --train-steps N``: a training budget in env steps, reproducible whatever the machine's load;
+bad budgets refused with one error naming the option."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from powergrid.cli import main
+
+for _pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):  # the tasks' configs need them
+    pytest.importorskip(_pack)
+
+BENCH_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bench"
+
+
+@pytest.fixture
+def configs(monkeypatch):
+    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(BENCH_CONFIGS))  # not the package's folder (nox installs a copy)
+
+
+@pytest.mark.parametrize(("task", "agents"), [("peak_shaving", 1), ("p2p_trading", 3)])
+def test_a_step_budget_is_env_steps_in_each_librarys_unit(configs, task, agents):
+    """SB3 counts agent transitions (env steps × learned agents), RLlib and MAPPO env steps; a demonstration day costs
+    its 24 env steps (sb3_bc: all of the budget, whole days, at least one; sb3_sac_bc: half, the rest SAC's)."""
+    from powergrid.bench.tasks import task_named
+    from powergrid.bench.train import step_budget
+
+    t = task_named(task)
+    assert step_budget("sb3_ppo", t, 100) == {"max_steps": 100 * agents}
+    assert step_budget("sb3_sac_residual", t, 100) == {"max_steps": 100 * agents}
+    assert step_budget("rllib_ppo", t, 100) == {"max_steps": 100}
+    assert step_budget("torchrl_mappo", t, 100) == {"max_steps": 100}
+    assert step_budget("sb3_bc", t, 100) == {"demo_days": 4}  # 96 of the 100 steps: 4 whole days
+    assert step_budget("sb3_bc", t, 5) == {"demo_days": 1}
+    assert step_budget("sb3_sac_bc", t, 100) == {"demo_days": 2, "max_steps": (100 - 48) * agents}
+    assert step_budget("sb3_sac_bc", t, 10) == {"demo_days": 1, "max_steps": 0}
+
+
+def test_the_same_step_budget_trains_the_same_policy_twice(configs, tmp_path, capsys):
+    """Two runs of one command with ``--train-steps`` alone: the same trained objectives to the bit, and the record
+    says the budget and the env steps (PPO stops after its first whole rollout: 2048 steps)."""
+    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("supersuit")
+    found = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert main(["bench", "peak_shaving", "--days", "1", "--train-steps", "100", "--libraries", "sb3_ppo",
+                     "--out", str(out)]) == 0
+        results = json.loads((out / "results.json").read_text())
+        record = results["training"]["peak_shaving/sb3_ppo"]
+        assert record["budget"] == {"kind": "steps", "steps": 100, "minutes": None}
+        assert record["env_steps"] == record["steps"] == 2048
+        row = next(r for r in results["rows"] if r["policy"] == "sb3_ppo")
+        found.append((row["per_day"], row["cost_per_day"], row["safety_per_day"]))
+        assert (f"| peak_shaving/sb3_ppo | 2048 | — | {record['wall_s']} | {record['cpu_s']} | {record['children_cpu_s']} | "
+                "2048 | 100 steps |") in (out / "leaderboard.md").read_text()
+    assert found[0] == found[1]
+    assert np.isfinite(found[0][0]).all()
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--train-steps", "0"], "argument --train-steps: expected an integer ≥ 1, got 0"),
+    (["--train-steps", "1e3"], "argument --train-steps: expected an integer, got '1e3'"),
+    (["--train-minutes", "inf"], "--train-minutes: expected a finite number ≥ 0, got inf"),
+    (["--train-minutes", "-1"], "--train-minutes: expected a finite number ≥ 0, got -1.0"),
+])
+def test_a_bad_budget_is_one_error_naming_the_option(configs, tmp_path, capsys, option, message):
+    assert main(["bench", "peak_shaving", "--days", "1", *option, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("powergrid: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
