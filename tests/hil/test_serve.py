@@ -468,3 +468,45 @@ def test_a_served_pv_cap_uses_the_available_power_of_the_step_it_applies_to(serv
         served.step()
         assert pv.p_mw == pytest.approx(min(available[-1], 0.06), rel=1e-6)  # float32 actions
     assert min(available) > 0.06 and len(set(available)) > 1
+
+
+def multirate(link: dict | None) -> dict:
+    """1-min physics, 30 min: a learned setpoint parent every 15 min over a learned battery acting every 5 min."""
+    b1 = {"id": "b1", "type": "ESS", "bus": 5, "policy": "learned", "period": "5min",
+          "params": {"p_max_mw": 1.0, "capacity_mwh": 100.0}}
+    if link is not None:
+        b1["link"] = link
+    return {"network": {"type": "case33bw"}, "time": {"physics": "1min", "episode": "30min"},
+            "reward": {"storage_value": "none"},
+            "agents": [{"id": "mg", "kind": "grid", "policy": "learned", "period": "15min",
+                        "protocol": {"type": "setpoint"}, "children": ["b1"]}, b1]}
+
+
+def test_a_child_of_a_setpoint_parent_behind_a_non_ideal_link_is_refused() -> None:
+    # r44c F1: served over a 7-min, 30 %-loss link, b1 ran the write of step 5 (60 kW) and then, at tick 10, went back
+    # to the write of step 0 (10 kW: mg's directive sent at 0 arrived at 7); a lost directive dropped a write silently
+    from powergrid.errors import ConfigError
+
+    for link, what in (({"delay": "7min", "loss": 0.3}, r"7min delay, 30% loss"), ({"down": {"loss": 0.1}}, "10% loss"),
+                       ({"capacity": 1}, "capacity 1")):
+        with pytest.raises(ConfigError, match=rf"agents\[1\]\.link: hil serve drives 'b1' through its setpoint parent "
+                                              rf"'mg' \(mg acts every 15min, b1 every 5min\).*\({what}\)"):
+            ScenarioServer(multirate(link), port=0)
+    ScenarioServer(multirate({"up": {"delay": "3min", "loss": 0.3}}), port=0)  # measurements only: served
+
+
+def test_a_write_to_a_child_of_a_setpoint_parent_takes_effect_at_the_parent_s_next_action() -> None:
+    # over an ideal link the write travels in mg's action (every 15 min): at mg's next action, never backwards
+    served = ScenarioServer(multirate(None), port=0)
+    unit = served.units[served.unit_of["b1"]]
+    b1 = device_of(served, "b1")
+    written, applied = [], []
+    for k in range(29):  # the 30th tick ends the episode: the served env resets
+        kw = 10.0 * (k + 1)
+        assert unit.accept(unit.located(704, "WSetEna").address, [1]) is None
+        raw = int(kw * 1e6) & 0xFFFFFFFF  # WSet_SF -3: mW
+        assert unit.accept(unit.located(704, "WSet").address, [raw >> 16, raw & 0xFFFF]) is None
+        written.append(kw)
+        served.step()
+        applied.append(b1.p_mw * 1e3)
+    assert applied == pytest.approx([written[15 * (t // 15)] for t in range(29)], abs=1e-3)  # the write before mg's action at 0, then at 15

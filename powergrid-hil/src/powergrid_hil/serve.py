@@ -14,7 +14,12 @@ own rule; other learned grid agents act by their own rule.
 A step is one tick of the environment: the physics step, or shorter in a
 multi-rate scenario whose agents act more often (docs/time.md). There a write to
 a device driven by an agent that does not act at every tick takes effect at that
-agent's next action. :meth:`ScenarioServer.run` steps every ``tick_s / speedup``
+agent's next action; a write to a child of a setpoint parent travels in the
+parent's action, so at the parent's next action (and the child's first action at
+or after it). A child reached over a non-ideal link (delay, loss, capacity) is
+refused at construction (:class:`~powergrid.config.ConfigError` at its ``link``):
+its directive would apply a write late, after the child's own newer action (the
+served value going backwards), or lose it with nothing on the Modbus side. :meth:`ScenarioServer.run` steps every ``tick_s / speedup``
 seconds of wall time. A step that starts late is an overrun (counted, with the
 worst lateness); the schedule then restarts from now rather than bursting to catch up.
 """
@@ -76,6 +81,7 @@ class ScenarioServer:
             children = [c.id for c in agent.children]
             if type(getattr(agent, "protocol", None)).__name__ == "Setpoint" and set(children) <= devices:
                 self.parents[aid] = children
+        self._refuse_links()
         controlled = set(self.env.possible_agents).union(*self.parents.values())
         self.unit_of: dict[str, int] = {}
         units: dict[int, Unit] = {}
@@ -95,6 +101,29 @@ class ScenarioServer:
         self.server = ModbusServer(units, **server)
         self.pace = Pace()
         self.episodes = 0
+
+    def _refuse_links(self) -> None:
+        """A served child of a setpoint parent behind a non-ideal down link is a config error (see the module doc)."""
+        from powergrid.clock import format_duration
+
+        config = self.env.config
+        agents = {a.id: a for a in config.agents}
+        for parent, children in self.parents.items():
+            for child in children:
+                link = agents[child].down
+                if link is None:
+                    continue
+                what = ", ".join(part for part in (f"{format_duration(link.delay_s)} delay" if link.delay_s else "",
+                                                   f"{link.loss:.0%} loss" if link.loss else "",
+                                                   f"capacity {link.capacity}" if link.capacity else "") if part)
+                periods = (f"{parent} acts every {format_duration(agents[parent].period_s)}, {child} every "
+                           f"{format_duration(agents[child].period_s)}")
+                raise config.source.error(
+                    f"{agents[child].path}.link",
+                    f"hil serve drives {child!r} through its setpoint parent {parent!r} ({periods}), and its link from "
+                    f"{parent!r} is not ideal ({what}): a client's write would take effect late, even after a newer "
+                    f"one (the served value going backwards), or be lost with nothing on the Modbus side; serve it "
+                    f"with an ideal down link (no link, or link: {{up: ...}} only)")
 
     @property
     def port(self) -> int:
