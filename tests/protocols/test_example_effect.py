@@ -40,7 +40,7 @@ def test_the_volt_var_example_raises_its_inverters_lowest_voltage():
     low_without = min(v[buses].min() for v in without)
     assert low_without < 0.96  # measured 0.9535 pu
     assert low_with - low_without > 0.005  # measured +7.9 mpu (0.9614 pu)
-    for volts in (with_vv, without):  # the feeder keeps ANSI C84.1 range A either way
+    for volts in (with_vv, without):  # the feeder keeps 0.95–1.05 pu either way
         assert all(((v >= 0.95 - 1e-9) & (v <= 1.05 + 1e-9)).all() for v in volts)
 
 

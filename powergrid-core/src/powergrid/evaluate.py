@@ -5,7 +5,7 @@ scenario must let actions matter. :func:`run_episode` plays one seeded episode w
 built-in reference policy (``zero``, ``rule``, ``random`` or ``constant:F``) and
 :func:`summarize` gives the mean and standard error over seeds, the share of the reward
 that is the safety term, and the share of bus-ticks inside the voltage band
-(ANSI C84.1 range A, 0.95–1.05 pu, by default the reward's ``v_min_pu``/``v_max_pu``).
+(the reward's ``v_min_pu``/``v_max_pu``, 0.95–1.05 pu by default: a ±5 % planning band).
 
 A learned agent's reward covers its whole subtree (every device below it, a grid or system agent's
 zone), so a learned ISO's already holds its learned microgrids'. Totals are therefore summed over the

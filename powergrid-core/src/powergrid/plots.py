@@ -14,8 +14,8 @@ import numpy as np
 
 from powergrid.slacks import slack_buses
 
-#: ANSI C84.1 service voltage range A (pu): the band drawn on voltage plots.
-ANSI_A_PU = (0.95, 1.05)
+#: The ±5 % band drawn on voltage plots (pu): ANSI C84.1 range A for low-voltage service (0.975–1.05 pu for medium voltage).
+BAND_PU = (0.95, 1.05)
 
 
 def _figure(width: float, height: float) -> Any:
@@ -81,8 +81,8 @@ class EpisodeRecord:
         ax.fill_between(t, self.v_min, self.v_max, step="post", color="tab:blue", alpha=0.3,
                         label="in-service buses: min to max")
         ax.step(t, self.v_mean, where="post", color="tab:blue", lw=1, label="mean")
-        ax.axhspan(*ANSI_A_PU, color="tab:green", alpha=0.1, label="ANSI C84.1 range A")
-        for v in ANSI_A_PU:
+        ax.axhspan(*BAND_PU, color="tab:green", alpha=0.1, label="±5 % band")
+        for v in BAND_PU:
             ax.axhline(v, color="tab:green", lw=0.8, ls="--")
         ax.set(xlabel="hour of the episode (h)", ylabel="bus voltage (pu)",
                title=f"{self.name}: bus-voltage envelope")

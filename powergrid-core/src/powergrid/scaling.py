@@ -35,7 +35,7 @@ class Feature:
 
 #: Energy price, $/MWh: −2,000 to 20,000 (beyond every US ISO's offer cap); seen as (p − 50)/100.
 PRICE = Feature(-2000.0, 20000.0, 50.0, 100.0)
-#: Bus voltage, pu: 0–2; seen as (V − 1)/0.05, ±1 at the edges of ANSI C84.1 range A.
+#: Bus voltage, pu: 0–2; seen as (V − 1)/0.05, ±1 at the edges of the ±5 % band.
 VOLTAGE = Feature(0.0, 2.0, 1.0, 0.05)
 #: A 0/1 flag, and a signed unit quantity.
 FLAG = Feature(0.0, 1.0)
