@@ -40,24 +40,26 @@ def test_a_step_budget_is_env_steps_in_each_librarys_unit(configs, task, agents)
     assert step_budget("sb3_sac_bc", t, 10) == {"demo_days": 1, "max_steps": 0}
 
 
-def test_the_same_step_budget_trains_the_same_policy_twice(configs, tmp_path, capsys):
+def test_the_same_step_budget_trains_the_same_policy_twice(configs, tmp_path):
     """Two runs of one command with ``--train-steps`` alone: the same trained objectives to the bit, and the record
-    says the budget and the env steps (PPO stops after its first whole rollout: 2048 steps)."""
+    says the budget and the env steps. Residual SAC (240 warm-up steps, then a gradient step per step: 60 here) starts
+    at the rule; its day differs from the rule's, so the two runs trained."""
     pytest.importorskip("stable_baselines3")
     pytest.importorskip("supersuit")
     found = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert main(["bench", "peak_shaving", "--days", "1", "--train-steps", "100", "--libraries", "sb3_ppo",
+        assert main(["bench", "peak_shaving", "--days", "1", "--train-steps", "300", "--libraries", "sb3_sac_residual",
                      "--out", str(out)]) == 0
         results = json.loads((out / "results.json").read_text())
-        record = results["training"]["peak_shaving/sb3_ppo"]
-        assert record["budget"] == {"kind": "steps", "steps": 100, "minutes": None}
-        assert record["env_steps"] == record["steps"] == 2048
-        row = next(r for r in results["rows"] if r["policy"] == "sb3_ppo")
-        found.append((row["per_day"], row["cost_per_day"], row["safety_per_day"]))
-        assert (f"| peak_shaving/sb3_ppo | 2048 | — | {record['wall_s']} | {record['cpu_s']} | {record['children_cpu_s']} | "
-                "2048 | 100 steps |") in (out / "leaderboard.md").read_text()
+        record = results["training"]["peak_shaving/sb3_sac_residual"]
+        assert record["budget"] == {"kind": "steps", "steps": 300, "minutes": None}
+        assert record["env_steps"] == record["steps"] == 300
+        rows = {r["policy"]: r for r in results["rows"]}
+        found.append(tuple(rows["sb3_sac_residual"][key] for key in ("per_day", "cost_per_day", "safety_per_day")))
+        assert rows["sb3_sac_residual"]["per_day"] != rows["rule"]["per_day"]
+        assert (f"| peak_shaving/sb3_sac_residual | 300 | — | {record['wall_s']} | {record['cpu_s']} | "
+                f"{record['children_cpu_s']} | 300 | 300 steps |") in (out / "leaderboard.md").read_text()
     assert found[0] == found[1]
     assert np.isfinite(found[0][0]).all()
 
