@@ -160,3 +160,26 @@ def test_a_bus_name_off_by_case_or_a_typo_names_the_close_one(tmp_path, registry
     monkeypatch.setattr(builder, "build_network", lambda config, reg: named(pn.case33bw()))
     message = _error(tmp_path, GOOD.replace("bus: 5", f"bus: {bus}"), registry)
     assert message.endswith(f"got {bus}{hint}")
+
+
+@pytest.mark.parametrize(("link", "expected"), [
+    # r44c F7: a shared key's error named a path not in the file (agents[1].link.down.loss)
+    ("{delay: 7min, loss: 1.5}", "scenario.yaml:13 agents[1].link.loss: expected a number ≥ 0 and ≤ 1, got 1.5"),
+    ("{capacity: -1, up: {capacity: 2}}", "scenario.yaml:13 agents[1].link.capacity: expected an integer ≥ 0, got -1"),
+    ("{loss: 0.1, down: {loss: 1.5}}", "scenario.yaml:13 agents[1].link.down.loss: expected a number ≥ 0 and ≤ 1, got 1.5"),
+    # r44c F8: a delay as long as the episode (1 h) was accepted, nothing ever arrived; an offset that long is an error
+    ("{delay: 1h}", "scenario.yaml:13 agents[1].link.delay: 1h is not shorter than the episode (1h): nothing sent "
+                    "over the link would ever arrive"),
+    ("{delay: 1min, up: {delay: 3h}}", "scenario.yaml:13 agents[1].link.up.delay: 3h is not shorter than the episode"),
+])
+def test_a_bad_link_names_the_key_where_it_is_written(tmp_path, link, expected):
+    message = _error(tmp_path, GOOD.replace("    params: {p_mw: 0.2}", f"    params: {{p_mw: 0.2}}\n    link: {link}"))
+    assert message.startswith(str(tmp_path / expected)) and message.count("\n") == 0
+
+
+def test_a_direction_s_link_key_overrides_the_shared_one(tmp_path):
+    # docs/time.md: down/up override the shared keys for their direction
+    config = _load(tmp_path, GOOD.replace("    params: {p_mw: 0.2}", "    params: {p_mw: 0.2}\n"
+                                          "    link: {loss: 1.0, delay: 2min, down: {loss: 0.0, delay: 0min}}"))
+    dev = config.agents[1]
+    assert dev.down is None and (dev.up.loss, dev.up.delay_s) == (1.0, 120)  # down: ideal; up: the shared keys

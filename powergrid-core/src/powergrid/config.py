@@ -564,7 +564,7 @@ def parse_config(data: Any, src: Source) -> EnvConfig:
     if not isinstance(agents_raw, list) or not agents_raw:
         raise src.error("agents", f"expected a non-empty list of agents, got {agents_raw!r}")
     time = _time(top.get("time", {}), src)
-    agents = tuple(_agent(a, f"agents[{i}]", src, time.physics_s) for i, a in enumerate(agents_raw))
+    agents = tuple(_agent(a, f"agents[{i}]", src, time.physics_s, time.episode_s) for i, a in enumerate(agents_raw))
     seen: dict[str, str] = {}
     for agent in agents:
         if agent.offset_s >= time.episode_s and agent.events is None:  # with events it acts on them only
@@ -668,7 +668,7 @@ def _loads(value: Any, src: Source) -> LoadsConfig:
     return attrs.evolve(build_params(LoadsConfig, data, path="loads", locate=src.locate), **patterns)
 
 
-def _agent(value: Any, path: str, src: Source, physics_s: int) -> AgentConfig:
+def _agent(value: Any, path: str, src: Source, physics_s: int, episode_s: int) -> AgentConfig:
     a = _mapping(value, path, src, "a mapping describing an agent")
     _reject_unknown(a, AGENT_KEYS, path, src)
     if "id" not in a:
@@ -682,7 +682,7 @@ def _agent(value: Any, path: str, src: Source, physics_s: int) -> AgentConfig:
     observation = a.get("observation", "local")
     if observation not in OBSERVATION_MODES:
         raise src.error(f"{path}.observation", f"expected one of {', '.join(OBSERVATION_MODES)}, got {observation!r}")
-    down, up = _link(a["link"], f"{path}.link", src, physics_s) if "link" in a else (None, None)
+    down, up = _link(a["link"], f"{path}.link", src, physics_s, episode_s) if "link" in a else (None, None)
     bus = a.get("bus")
     if kind == "device":
         if "type" not in a:
@@ -774,11 +774,15 @@ def _time(value: Any, src: Source) -> TimeConfig:
     return TimeConfig(physics_s=physics_s, episode_s=episode_s, start_hour=numbers.start_hour)
 
 
-def _link(value: Any, path: str, src: Source, physics_s: int) -> tuple[LinkConfig | None, LinkConfig | None]:
-    """``link: {delay, loss, capacity}`` for both directions, with ``down:``/``up:`` overriding each."""
+def _link(value: Any, path: str, src: Source, physics_s: int,
+          episode_s: int) -> tuple[LinkConfig | None, LinkConfig | None]:
+    """``link: {delay, loss, capacity}`` for both directions, with ``down:``/``up:`` overriding each (a key given in
+    both: the direction's wins). An error names the key where it is written (``link.loss``, ``link.down.loss``); a
+    delay as long as the episode or longer is one (nothing sent would arrive), as an offset that long is."""
     data = _mapping(value, path, src, "a mapping with delay, loss, capacity (and down/up)")
     _reject_unknown(data, (*LINK_KEYS, "down", "up"), path, src)
     shared = {k: v for k, v in data.items() if k in LINK_KEYS}
+    build_params(LinkConfig, {k: v for k, v in shared.items() if k != "delay"}, path=path, locate=src.locate)
     out = []
     for direction in ("down", "up"):
         where = _join(path, direction)
@@ -789,6 +793,9 @@ def _link(value: Any, path: str, src: Source, physics_s: int) -> tuple[LinkConfi
         if "delay" in merged:
             at = _join(where, "delay") if "delay" in own else _join(path, "delay")
             delay_s = _steps_or_duration(merged.pop("delay"), at, src, physics_s, zero=True)
+            if delay_s >= episode_s:
+                raise src.error(at, f"{format_duration(delay_s)} is not shorter than the episode "
+                                    f"({format_duration(episode_s)}): nothing sent over the link would ever arrive")
         numbers = build_params(LinkConfig, merged, path=where, locate=src.locate)
         link = attrs.evolve(numbers, delay_s=delay_s)
         out.append(None if link.ideal else link)
