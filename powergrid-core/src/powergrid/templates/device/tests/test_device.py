@@ -53,7 +53,7 @@ def test_registered_and_runs_in_an_environment(powergrid_registry) -> None:  # f
     assert ("device", "{{Class}}") in registry
     config = {
         "network": {"type": "cigre_lv"},
-        "time": {"step_minutes": 15, "steps_per_episode": 8},
+        "time": {"physics": "15min", "episode": "2h"},
         "agents": [{"id": "dev", "type": "{{Class}}", "bus": "Bus R11", "policy": "learned"}],
     }
     parallel_api_test(MultiAgentPowerGridEnv.from_config(config, registry=registry), num_cycles=8)
