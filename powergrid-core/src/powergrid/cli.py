@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         finally:
             for warning in caught:  # one line each, without source lines
-                print(f"powergrid: warning: {_one_line(str(warning.message))}", file=sys.stderr)
+                print(f"powergrid: warning: {warning_line(warning)}", file=sys.stderr)
 
 
 #: The commands of core's parser (:func:`build_parser`); a pack command of one of these names is ignored with a warning.
@@ -462,6 +462,23 @@ def error_line(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
     return _one_line(text)
+
+
+def warning_line(warning: warnings.WarningMessage) -> str:
+    """One line for a caught warning: ``file:line: message`` when it points outside PowerGrid's own code (a plugin's
+    declaration, e.g. a unit typo in its Params class), else the message; without a leading ``powergrid:`` (the line's
+    prefix already says it)."""
+    text = _one_line(str(warning.message))
+    text = text[len("powergrid: "):] if text.startswith("powergrid: ") else text
+    file = warning.filename or ""
+    own = Path(__file__).resolve().parent
+    try:
+        inside = Path(file).resolve().is_relative_to(own)
+    except (OSError, ValueError):
+        inside = True
+    if file and not file.startswith("<") and not inside:
+        return f"{file}:{warning.lineno}: {text}"
+    return text
 
 
 def _one_line(text: str) -> str:
