@@ -15,6 +15,7 @@ Two structures, built once per :class:`~powergrid.env.MultiAgentPowerGridEnv` fr
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
 from operator import attrgetter, is_, itemgetter
@@ -137,6 +138,12 @@ class DeviceGroups:
         self.solo_devices = [d.device for d in self.solo]
         self.settling = [d for d in self.solo if type(d.device).settle is not Device.settle]
         self.settle_kernels = [b.kernel for b in self.batches if b.kernel.settles]
+        # which devices (in device order) settle on the flow: their cost and safety may be settle's (flow-dependent)
+        self._settles = np.zeros(self.n, bool)
+        self._settles[[i for i, d in enumerate(self.device_agents) if type(d.device).settle is not Device.settle]] = True
+        for b in self.batches:
+            self._settles[b.idx] = b.kernel.settles
+        self._warned: set[int] = set()  # the owners (ids) of observations already warned about (non-finite values)
         self.reactive = reactive
         self._get_pq = attrgetter("p_mw", "q_mvar")
         self._get_cost = attrgetter("cost", "safety", "projection", "p_mw")
@@ -194,6 +201,13 @@ class DeviceGroups:
         self._values_low = np.concatenate(low) if low else np.zeros(0)
         self._values_ones = np.ones(len(self._values_low))
         self._values_high = np.concatenate(high) if high else np.zeros(0)
+        # the device (its position in device order) of every raw value, in the order observe gathers them
+        agent_of = {id(d.device): i for i, d in enumerate(self.device_agents)}
+        of_value = [agent_of[id(values.__self__)] for values, k in zip(self._values, self._counts) for _ in range(k)]
+        for columns, counts in zip(self._columns, self._column_counts):
+            b = next(b for b in self.batches if b.kernel is columns.__self__)
+            of_value += [int(i) for _ in counts for i in b.idx]
+        self._value_agent = np.array(of_value, np.int64)
         value_to = np.concatenate(value_at).astype(np.int64) if value_at else np.zeros(0, np.int64)
         taken = np.concatenate(take).astype(np.int64) if take else np.zeros(0, np.int64)
         if np.array_equal(np.sort(taken), np.arange(len(self._values_low))):  # every value once: put in their order
@@ -349,11 +363,14 @@ class DeviceGroups:
                                   f"its action is projected into its action space before the step, so the value is the "
                                   f"plugin's own")
 
-    def check_costs(self) -> None:
-        """Raise :class:`~powergrid.errors.PluginError` naming the first device whose cost or safety this step is NaN
-        or infinite (for the environment, after a non-finite reward)."""
+    def check_step_costs(self) -> None:
+        """Raise :class:`~powergrid.errors.PluginError` naming the first device that does not settle on the flow whose
+        cost or safety this step is NaN or infinite: its ``step`` set it, with no flow involved, so it is its plugin's
+        bug as a non-finite ``p_mw`` is. A device that settles (``settle``, or a kernel's ``settles``) may have set it
+        from the flow: left to the environment's failure event. Called on the failure path only (a non-finite cost)."""
         out = self.costs()
-        self._raise_non_finite({"cost": out[:, 0], "safety": out[:, 1]}, "step() or settle")
+        own = ~self._settles
+        self._raise_non_finite({"cost": np.where(own, out[:, 0], 0.0), "safety": np.where(own, out[:, 1], 0.0)})
 
     def costs(self) -> np.ndarray:
         """Every device's cost ($), safety (≥ 0), projection and ``p_mw`` (MW) this step, in device order: the
@@ -408,10 +425,12 @@ class DeviceGroups:
         if parts:  # Device.observe's clipping on all the values at once: NaN as 0, bounds, float32
             x = np.concatenate(parts) if self._columns else parts[0]  # a new array (never a kernel's own column)
             try:
-                has_nan = math.isnan(x.dot(self._values_ones))  # NaN (or +inf and -inf): cheaper than np.isnan(x).any()
+                # NaN or inf (or a sum too large: then nothing is found): cheaper than np.isfinite(x).all()
+                odd = not math.isfinite(x.dot(self._values_ones))
             except ValueError:  # some observe_values gave a wrong number of values
                 raise ValueError(self._count_error()) from None
-            if has_nan:
+            if odd:
+                self._warn_values(x)
                 x[np.isnan(x)] = 0.0
             x = np.minimum(np.maximum(x, self._values_low), self._values_high).astype(np.float32)
             buf.put(self._values_at, x if self._values_take is None else x[self._values_take])
@@ -432,6 +451,35 @@ class DeviceGroups:
                     buf.put(b.obs_at, observed if b.obs_rows is None else observed[b.obs_rows])
         except Exception as exc:
             raise plugin_failure(exc, _kernel_where(b, "observe", None)) from exc
+
+    def _warn_values(self, x: np.ndarray) -> None:
+        """Warn once per device whose ``observe_values`` (or kernel column) gave a NaN or infinite value among the raw
+        values ``x`` (NaN is observed as 0, ±inf as its space's bound: a plugin's bug hidden from the agent)."""
+        for pos in np.flatnonzero(~np.isfinite(x)).tolist():
+            i = int(self._value_agent[pos]) if pos < len(self._value_agent) else -1
+            if i >= 0 and id(self.device_agents[i].device) not in self._warned:
+                d = self.device_agents[i]
+                self._warned.add(id(d.device))
+                _warn_observed(f"{_where(d, 'observe_values', self.ctx)} gave {x[pos]}")
+
+    def warn_non_finite(self, buf: np.ndarray) -> None:
+        """Warn once per device or protocol whose ``observe()`` put a NaN or infinite value into the observation buffer
+        ``buf`` (for the environment, after its test found a non-finite observation: observed as 0 or its bound)."""
+        for observe, places in self.flat_parts:
+            owner = _owner(observe)
+            values = buf[places[0]]
+            if id(owner) not in self._warned and not np.isfinite(values).all():
+                self._warned.add(id(owner))
+                _warn_observed(f"{self._observer(observe)} returned {values[~np.isfinite(values)][0]}")
+        for b in self.batches:
+            if len(b.obs_at):
+                rows = b.obs_rows if b.obs_rows is not None else np.arange(len(b.agents))
+                for row, at in zip(rows.tolist(), b.obs_at):
+                    d = b.agents[row]
+                    if id(d.device) not in self._warned and not np.isfinite(buf[at]).all():
+                        self._warned.add(id(d.device))
+                        _warn_observed(f"{_kernel_where(b, 'observe', self.ctx)} gave agent {d.id!r} "
+                                       f"{buf[at][~np.isfinite(buf[at])][0]}")
 
     def _observer(self, observe: Callable[[], Any]) -> str:
         """Who ``observe`` (a device's or protocol's bound method) belongs to, for an error it raised."""
@@ -607,6 +655,12 @@ def _where(agent: DeviceAgent, call: str, ctx: StepContext | None) -> str:
     """The agent, its device's plugin and the call for an error raised by a device's code (``ctx``: at its tick)."""
     tick = f" at ctx.tick {ctx.tick}" if ctx is not None else ""
     return f"agent {agent.id!r} ({origin(agent.device)}): {type(agent.device).__name__}.{call}(){tick}"
+
+
+def _warn_observed(what: str) -> None:
+    """Warn that an observed value is not finite (``what``: who gave it and the value), once per device."""
+    warnings.warn(f"{what} in its observation; observed as 0 (NaN) or its observation_space's bound (inf), so the agent "
+                  f"does not see it: a bug of the plugin's observe? (warned once per device)", RuntimeWarning, stacklevel=2)
 
 
 def _owner(observe: Callable[..., Any]) -> Any:

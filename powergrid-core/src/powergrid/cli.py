@@ -159,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
     steps, short, started = 0, 0, time.perf_counter()  # short: episodes ended before their last tick
     failures: dict[str, int] = {}  # failed steps (env.failure: a diverged flow, a non-finite cost…) by reason
+    first_failure = ""  # where the first failed step was, and its whole text
     # per device agent: its physics steps with a communication fault (state_dict()["comm_failures"] at the episode's
     # end, as HIL devices count them)
     comm_faults, physics_steps = dict.fromkeys((d.id for d in env.scenario.device_agents), 0), 0
@@ -183,8 +184,10 @@ def _run(args: argparse.Namespace) -> int:
                     if args.plot and episode == 0:
                         record.record(env, tick * env.config.tick_s / 3600.0, price)
                     converged = not env.failure  # (infos are empty without learned agents)
-                    if not converged:
-                        failures[env.failure] = failures.get(env.failure, 0) + 1
+                    if not converged:  # counted by reason; a diverged flow's details (its culprits) shown once
+                        reason = env.failure.split("; ", 1)[0]
+                        failures[reason] = failures.get(reason, 0) + 1
+                        first_failure = first_failure or f"episode {episode}, tick {tick}: {env.failure}"
                     for agent_id, (cost, unsafe) in env.agent_costs().items():
                         totals[agent_id][0] += cost
                         totals[agent_id][1] += unsafe
@@ -226,6 +229,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"trajectory: {trajectory}")
     if args.plot:
         print("plots (episode 0): " + ", ".join(str(p) for p in record.save(out)))
+    # a failed step is an event of the episode (settled, penalized, by default its end), not an error of the run: exit
+    # code 0, and the last line says where the first one was and what stood out
+    if first_failure:
+        print(f"{sum(failures.values())} failed step(s) (rows with converged False); the first at {first_failure}")
     return 0
 
 

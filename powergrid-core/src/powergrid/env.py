@@ -881,11 +881,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
         # every agent's cost and safety, learned or not (r40 F3), and the rewards: a finite cost can overflow there
         if sound and not (all_finite(self._cost_safe) and all(map(math.isfinite, rewards))):
+            if self._n_dev:  # a non-finite cost or safety set by a device's step: its plugin's bug, named (PluginError)
+                self._groups.check_step_costs()
             names = ", ".join(repr(self._agent_ids[i]) for i in np.flatnonzero(self._unweighable()))
             sound, self._failure = False, f"non-finite cost or safety of {names}"
         elif not sound:
             assert result is not None
-            self._failure = "power flow diverged" if not result.converged else "power flow gave non-finite values"
+            if self._n_dev and not all_finite(self._cost_safe):
+                self._groups.check_step_costs()
+            self._failure = ("power flow diverged" if not result.converged else "power flow gave non-finite values") \
+                + self._culprits()
         terminate = False
         penalty = 0.0
         if sound:
@@ -919,6 +924,26 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._ended:
             self.agents = []
         return observations, rewards, terminate, done and not terminate, infos
+
+    def _culprits(self, top: int = 3) -> str:
+        """For a failed flow's text (the failure path only): the ``top`` largest device injections of the step (MW,
+        generator convention), each with its agent, plugin and bus, against the network's load at the tick — a plugin's
+        kW for MW or a huge setpoint stands out (``"; largest injections: 'tank' (device 'TankKW' from …) -30 MW at bus
+        'Bus R11'; network load 0.43 MW"``)."""
+        if not self._n_dev:
+            return ""
+        p = self._sgen_p[self._sgen_rows]
+        order = [i for i in np.argsort(-np.abs(p), kind="stable")[:top].tolist() if p[i] != 0.0]
+        if not order:
+            return ""
+        parts = []
+        for i in order:
+            agent = self._groups.device_agents[i]
+            name = self.net.bus.name.get(agent.bus) if "name" in self.net.bus else None
+            bus = repr(name) if isinstance(name, str) and name else str(agent.bus)
+            plugin = origin(agent.device).rsplit(", ", 1)[0]  # without its file: the text stays one line
+            parts.append(f"{agent.id!r} ({plugin}) {p[i]:.4g} MW at bus {bus}")
+        return f"; largest injections: {', '.join(parts)}; network load {float(self._load_p.sum()):.4g} MW"
 
     def _unweighable(self) -> np.ndarray:
         """Which agents' weighted cost and safety (``cost_weight·cost + safety_weight·safety``) is not finite: a
@@ -1114,6 +1139,19 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if np.size(action) != int(np.prod(space.shape)):
             raise ActionError(f"policy {agent.policy!r} of agent {agent.id!r} returned an action of shape {np.shape(action)}, "
                               f"expected shape {space.shape} (its own action space {space})")
+        try:
+            finite = bool(np.isfinite(np.asarray(action, np.float64)).all())
+        except (TypeError, ValueError):  # not numbers: the device's step names it
+            return
+        if not finite:  # projected to the middle of its bounds, the policy would play another action silently
+            owner = agent.device if isinstance(agent, DeviceAgent) else getattr(agent, "protocol", None)
+            rule = agent.policy == "rule" and owner is not None  # the device's or protocol's own rule: its plugin's bug
+            who = (f"agent {agent.id!r} ({origin(owner)}): {type(owner).__name__}.rule_action()" if rule
+                   else f"policy {agent.policy!r} of agent {agent.id!r}")
+            error = PluginError if rule else ActionError
+            raise error(f"{who} at ctx.tick {self.tick} returned {np.asarray(action).tolist()}; a policy's action must be "
+                        f"finite (a NaN or inf entry would be projected to the middle of its bounds: another action than "
+                        f"the policy's, silently)")
 
     def _learned_action(self, agent: Agent, action: Any, extra: dict[Any, dict[str, np.ndarray]]) -> Any:
         """Split a learned agent's action into its own part and each horizontal protocol's part."""
@@ -1344,6 +1382,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             obs = out
             obs[:] = scaled
         if not all_finite(obs):
+            self._groups.warn_non_finite(buf)  # a plugin's observe() that gave NaN or inf: one warning per device
             obs[~np.isfinite(obs)] = 0.0
         return np.minimum(np.maximum(obs, self._obs_low, out=obs), self._obs_high, out=obs)
 

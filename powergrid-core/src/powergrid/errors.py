@@ -58,7 +58,26 @@ def plugin_failure(exc: Exception, where: str) -> Exception:
     agent and plugin, in which call at which tick) followed by the original message; a :class:`PluginError` naming the
     original type too when that type is not made from one message."""
     detail = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
+    where = _at_line(exc, where)
     try:
         return type(exc)(f"{where}: {detail}")
     except Exception:  # a constructor that wants other arguments
         return PluginError(f"{where}: {type(exc).__name__}: {detail}")
+
+
+def _at_line(exc: BaseException, where: str) -> str:
+    """``where`` with ``:LINE`` after the plugin's file it names (``…, /…/device.py)`` → ``…, /…/device.py:42)``): the
+    line of the innermost frame of ``exc``'s traceback in that file (the raise, or the call into the code that raised);
+    ``where`` as it is when no frame is in a file it names."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if file and (f", {file})" in where or where.endswith(f", {file}")):
+            found = file, tb.tb_lineno
+        tb = tb.tb_next
+    if found is None:
+        return where
+    file, line = found
+    at = where.rfind(f", {file}") + 2 + len(file)
+    return f"{where[:at]}:{line}{where[at:]}"
