@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", action="append", default=None, metavar="ADDRESS", type=_network,
                    help="client address or network allowed to connect (repeat; default: 127.0.0.1 and ::1)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
-    p.add_argument("--max-writes-per-s", type=number(0), default=20.0, help="writes accepted per second, one budget shared by all clients and units")
+    p.add_argument("--max-writes-per-s", type=number(0), default=20.0,
+                   help="writes accepted per second, one budget shared by all clients and units")
     p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--steps", type=count(1), default=None,
                    help="stop after this many steps, each a tick: the physics step unless agents act more often "
