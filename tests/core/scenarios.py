@@ -32,3 +32,12 @@ def two_feeders(network: str = "case33bw", **extra) -> dict:
         ],
         **extra,
     }
+
+
+def two_feeders_of(device: str) -> dict:
+    """:func:`two_feeders` with its ``ConstantPower`` devices of type ``device`` (a renamed copy of that plugin)."""
+    config = two_feeders()
+    for agent in config["agents"]:
+        if agent.get("type") == "ConstantPower":
+            agent["type"] = device
+    return config

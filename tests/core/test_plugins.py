@@ -340,17 +340,14 @@ def test_an_env_of_load_plugins_devices_unpickles_in_a_fresh_process(monkeypatch
     """docs/quickstart-energy.md: ``powergrid.load_plugins(folder)`` is "what POWERGRID_PLUGIN_PATH does", which loads the
     folder in every process. Without the variable, an env built from a load_plugins device and pickled to a fresh
     interpreter (SubprocVecEnv with 'spawn') raised ModuleNotFoundError (powergrid_local_copied_power)."""
-    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders_of
 
     monkeypatch.delenv("POWERGRID_PLUGIN_PATH", raising=False)
     source = (LOCAL_PLUGINS / "constant_power.py").read_text()
     (tmp_path / "copied_power.py").write_text(source.replace('register_device("ConstantPower")',
                                                              'register_device("CopiedPower")'))
     powergrid.load_plugins(tmp_path)
-    config = two_feeders()
-    for agent in config["agents"]:
-        if agent.get("type") == "ConstantPower":
-            agent["type"] = "CopiedPower"
+    config = two_feeders_of("CopiedPower")
     env = MultiAgentPowerGridEnv.from_config(config)
     env.reset(seed=3)
     blob = pickle.dumps(env)
@@ -369,7 +366,7 @@ def test_a_relative_plugin_path_reaches_a_worker_starting_in_another_folder(monk
     """POWERGRID_PLUGIN_PATH=my_devices as the quickstart writes it: a spawned worker starting in another folder (a pool
     initializer's chdir, a cluster's job folder) failed to unpickle the env: 'POWERGRID_PLUGIN_PATH: my_devices is not
     a directory' (/work/notes/R2s30/qs/spawn_cwd.py). The loaded folder now stands in the variable as an absolute path."""
-    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+    from tests.core.scenarios import LOCAL_PLUGINS, two_feeders_of
 
     (tmp_path / "my_devices").mkdir()
     source = (LOCAL_PLUGINS / "constant_power.py").read_text()
@@ -378,10 +375,7 @@ def test_a_relative_plugin_path_reaches_a_worker_starting_in_another_folder(monk
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POWERGRID_PLUGIN_PATH", "my_devices")
     powergrid.plugins.load_plugin_path()  # what a process's first registry does
-    config = two_feeders()
-    for agent in config["agents"]:
-        if agent.get("type") == "ConstantPower":
-            agent["type"] = "CwdPower"
+    config = two_feeders_of("CwdPower")
     blob = pickle.dumps(MultiAgentPowerGridEnv.from_config(config))
     assert os.environ["POWERGRID_PLUGIN_PATH"] == str((tmp_path / "my_devices").resolve())
     code = "import pickle, sys; env = pickle.loads(sys.stdin.buffer.read()); print(type(env.scenario.agents['a'].device).__name__)"

@@ -16,7 +16,7 @@ import pytest
 import powergrid
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.errors import PluginLoadError
-from tests.core.scenarios import LOCAL_PLUGINS, two_feeders
+from tests.core.scenarios import LOCAL_PLUGINS, two_feeders, two_feeders_of
 
 
 def _actions(env: MultiAgentPowerGridEnv, k: int) -> dict[str, np.ndarray]:
@@ -72,10 +72,7 @@ def test_a_plugin_folder_gone_since_pickling_is_still_a_clear_error(monkeypatch,
     source = (LOCAL_PLUGINS / "constant_power.py").read_text()
     (folder / "gone_power.py").write_text(source.replace('register_device("ConstantPower")', 'register_device("GonePower")'))
     powergrid.load_plugins(folder)
-    config = two_feeders()
-    for agent in config["agents"]:
-        if agent.get("type") == "ConstantPower":
-            agent["type"] = "GonePower"
+    config = two_feeders_of("GonePower")
     blob = pickle.dumps(MultiAgentPowerGridEnv.from_config(config))
     shutil.rmtree(folder)
     file = re.escape(str(folder.resolve() / "gone_power.py"))
@@ -96,10 +93,7 @@ def _same_named_plugins(tmp_path) -> tuple[Any, Any]:
 
 
 def _b_power_env() -> MultiAgentPowerGridEnv:
-    config = two_feeders()
-    for agent in config["agents"]:
-        if agent.get("type") == "ConstantPower":
-            agent["type"] = "BPower"
+    config = two_feeders_of("BPower")
     env = MultiAgentPowerGridEnv.from_config(config)
     env.reset(seed=3)
     env.step(_actions(env, 5))
