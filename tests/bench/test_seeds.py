@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,8 @@ def configs(monkeypatch):
 
 def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(configs, tmp_path):
     """Two 'seeds' of one policy, the rule's and the random policy's actions, on 2 days: its row holds the 4 results
-    seed by seed; its mean, standard error and − rule column are over the 4, each paired with the rule's day."""
+    seed by seed; its mean and − rule column are over the 4, each paired with the rule's day; the standard errors over
+    the 2 days of each day's mean over the seeds (the seeds share the days: 4 results are not 4 independent samples)."""
     from powergrid.bench.leaderboard import evaluate_seeds, table, write
     from powergrid.bench.tasks import TEST_DAYS, task_named
 
@@ -38,10 +38,13 @@ def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(confi
     assert [d.objective for d in both.days] == [d.objective for d in rule.days + random.days]
     values = np.array([d.objective for d in both.days])
     assert both.objective == pytest.approx(values.mean(), rel=1e-12)
-    assert both.se == pytest.approx(values.std(ddof=1) / 2, rel=1e-12)
+    by_day = values.reshape(2, 2).mean(axis=0)  # seed by seed → each day's mean over the seeds
+    assert both.se == pytest.approx(by_day.std(ddof=1) / np.sqrt(2), rel=1e-12)
     diff = values - np.array([d.objective for d in rule.days * 2])
     mean, se, ahead = both.versus(rule)
-    assert mean == pytest.approx(diff.mean(), rel=1e-12) and se == pytest.approx(diff.std(ddof=1) / 2, rel=1e-12)
+    diff_by_day = diff.reshape(2, 2).mean(axis=0)
+    assert mean == pytest.approx(diff.mean(), rel=1e-12)
+    assert se == pytest.approx(diff_by_day.std(ddof=1) / np.sqrt(2), rel=1e-12)
     assert ahead == int(np.sum(diff < -1e-6))
     lines = {line.split(" | ")[1]: line for line in table(rows).splitlines() if line.startswith("| peak_shaving")}
     assert lines["both"].endswith("| 2 × 2 |") and lines["rule"].endswith("| 2 × 1 |")
@@ -73,7 +76,7 @@ def test_seeds_train_each_library_once_per_seed(configs, tmp_path):
     assert row["objective"] == pytest.approx(np.mean(per_seed), rel=1e-12)
     rule = next(r for r in results["rows"] if r["policy"] == "rule")
     assert row["minus_rule"] == pytest.approx(np.mean(per_seed) - rule["per_day"][0], rel=1e-12)
-    assert not math.isnan(row["se"]) and rule["se"] is None  # 2 results: a standard error; the rule's 1 day: none
+    assert row["se"] is None and rule["se"] is None  # one day: no standard error over days, however many seeds
 
 
 @pytest.mark.parametrize(("option", "message"), [
