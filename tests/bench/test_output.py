@@ -74,3 +74,21 @@ def test_a_library_without_its_extra_is_refused_before_any_training(tmp_path, ca
         assert err.startswith("powergrid: error: sb3_sac needs ") and err.endswith('pip install "powergrid-core[sb3]"\n')
     else:  # sb3_sac could train: the second library's missing extra is found before it does
         assert err == 'powergrid: error: rllib_ppo needs ray: pip install "powergrid-core[rllib]"\n'
+
+
+def test_results_are_strict_json_with_a_nan_in_a_training_record(tmp_path):
+    """Was: ``"critic_loss": NaN`` (sb3_bc takes no critic step) in results.json, which strict JSON parsers (jq,
+    JavaScript) refuse; non-finite numbers are null."""
+    from powergrid.bench.leaderboard import evaluate_task, write
+    from powergrid.bench.tasks import TEST_DAYS, task_named
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    days = TEST_DAYS[:1]
+    rows, lp = evaluate_task(task_named("peak_shaving"), days)
+    training = {"peak_shaving/sb3_bc": {"steps": 0, "critic_loss": float("nan"), "bc_mse": float("inf")}}
+    write(rows, lp, tmp_path, "test", days, training=training, plots=False)
+    results = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert results["training"]["peak_shaving/sb3_bc"] == {"steps": 0, "critic_loss": None, "bc_mse": None}
+    assert '"critic_loss": null' in (tmp_path / "leaderboard.md").read_text()

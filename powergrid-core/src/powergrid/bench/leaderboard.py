@@ -325,17 +325,27 @@ def write(rows: Sequence[Row], lp: dict[str, list[float]], out: Path, command: s
                  *(f"| {name} | {r.get('steps', '—')} | {r.get('demo_days', '—')} | {r.get('wall_s', '—')} | "
                    f"{r.get('cpu_s', '—')} | {r.get('children_cpu_s', '—')} | {r.get('env_steps', '—')} | "
                    f"{_budget(r.get('budget'))} |" for name, r in training.items()),
-                 "\nTraining records: " + json.dumps(training) + "\n"]
+                 "\nTraining records: " + json.dumps(_json_safe(training), allow_nan=False) + "\n"]
     path = out / "leaderboard.md"
     path.write_text("\n".join(text), encoding="utf-8")
     rule = {r.task: r for r in rows if r.policy == "rule"}
-    (out / "results.json").write_text(json.dumps(
+    (out / "results.json").write_text(json.dumps(_json_safe(
         {"command": command, "days": list(days), "versions": versions, "git": code, "task_configs": configs,
-         "training": training or {}, "rows": [_record(r, rule[r.task]) for r in rows], "oracle_lp": lp}, indent=1),
-        encoding="utf-8")
+         "training": training or {}, "rows": [_record(r, rule[r.task]) for r in rows], "oracle_lp": lp}), indent=1,
+        allow_nan=False), encoding="utf-8")
     if plots:
         figures(rows, out, curves)
     return path
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as None (JSON's null): strict JSON parsers refuse NaN and Infinity
+    (an imitation record's ``critic_loss`` is NaN when no critic step ran)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _budget(budget: dict[str, Any] | None) -> str:
@@ -351,14 +361,10 @@ def _record(r: Row, rule: Row) -> dict[str, Any]:
     """``r`` in results.json: the table's values (NaN as null) and the per-day ones (with several training seeds:
     ``*_per_day`` lists day × seed results, seed by seed, and ``seeds`` and ``per_seed`` say which)."""
     diff, diff_se, ahead = r.versus(rule)
-
-    def number(value: float) -> float | None:
-        return None if math.isnan(value) else value
-
     return {"task": r.task, "policy": r.policy, "objective": r.objective, "cost": r.cost, "safety": r.safety,
             "seconds": r.seconds, "per_day": [d.objective for d in r.days],
             "storage_mwh_per_day": [d.storage_mwh for d in r.days], "failures_per_day": [d.failures for d in r.days],
-            "se": number(r.se), "minus_rule": diff, "minus_rule_se": number(diff_se), "days_ahead_of_rule": ahead,
+            "se": r.se, "minus_rule": diff, "minus_rule_se": diff_se, "days_ahead_of_rule": ahead,
             "in_band": r.in_band, "nonfinite_actions": r.nonfinite_actions, "projected_actions": r.projected_actions,
             "missing_actions": r.missing_actions,
             "days_x_seeds": [len(r.days) // r.n_seeds, r.n_seeds], "cost_per_day": [d.cost for d in r.days],
