@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from powergrid.cli import main
 from powergrid.scaffold import new_device, new_protocol, registered_name
 from tests.devices.test_scaffold import installed, own_tests, plugins_listed
 
@@ -51,3 +52,11 @@ def test_scaffolded_protocol_installs_registers_runs_and_passes_its_tests(tmp_pa
         assert len(rows) == 96 * 3 and {r["agent"] for r in rows} == {"site", "battery", "pcc"}  # a day of 15 min
         assert {r["converged"] for r in rows} == {"True"}
         assert "12 passed" in own_tests(package)
+
+
+
+def test_powergrid_new_protocol_on_the_command_line(tmp_path, capsys):
+    assert main(["new", "protocol", "PeakTariff", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / "powergrid-peak-tariff" / "src" / "powergrid_peak_tariff" / "protocol.py").is_file()
+    assert main(["new", "protocol", "PriceSignal", "--dir", str(tmp_path)]) == 2
+    assert "a protocol 'price_signal' is already registered by powergrid-protocols" in capsys.readouterr().err

@@ -292,10 +292,10 @@ def output_file(folder: Path, name: str) -> Path:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from powergrid.scaffold import new_device
+    from powergrid.scaffold import new_package
 
     try:
-        target = new_device(args.name, output_folder(args.dir, "--dir"))
+        target = new_package(args.what, args.name, output_folder(args.dir, "--dir"))
     except ValueError as exc:  # a name that cannot be a plugin's: a usage error, not a failure
         raise UsageError(str(exc)) from None
     print(f"created {target}; next: pip install -e {target} && pytest {target}")
@@ -399,8 +399,8 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     p.add_argument("--out", default="runs", help="folder for <name>_network.png (default: ./runs)")
     p.set_defaults(func=_network_plot)
     p = sub.add_parser("new", help="scaffold a plugin package")
-    p.add_argument("what", choices=("device",))
-    p.add_argument("name", help="the device class name, e.g. HeatStorage")
+    p.add_argument("what", choices=("device", "protocol"), help="a device type or a vertical protocol")
+    p.add_argument("name", help="the class name in CamelCase, e.g. HeatStorage or TimeOfUse (a protocol is named time_of_use in scenarios)")
     p.add_argument("--dir", default=".", help="where to create the package folder")
     p.set_defaults(func=_new)
     for name, record in commands.items():  # run by _dispatch; listed here for --help
