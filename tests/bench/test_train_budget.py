@@ -38,6 +38,9 @@ def test_a_step_budget_is_env_steps_in_each_librarys_unit(configs, task, agents)
     assert step_budget("sb3_bc", t, 5) == {"demo_days": 1}
     assert step_budget("sb3_sac_bc", t, 100) == {"demo_days": 2, "max_steps": (100 - 48) * agents}
     assert step_budget("sb3_sac_bc", t, 10) == {"demo_days": 1, "max_steps": 0}
+    # r44d F7: the demonstrations stop at the 252 training days, SAC gets the rest (was 10,000 // 24 = 416 days asked,
+    # 252 played, and SAC 20,000 − 416 × 24 = 10,016 env steps: 16,064 in all)
+    assert step_budget("sb3_sac_bc", t, 20_000) == {"demo_days": 252, "max_steps": (20_000 - 252 * 24) * agents}
 
 
 def test_the_same_step_budget_trains_the_same_policy_twice(configs, tmp_path):

@@ -84,8 +84,9 @@ def test_the_oracle_demonstrations_replay_its_cost_through_the_residual_wrapper(
     for module in NEEDS["sb3_sac_bc"]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed")
-    from powergrid.bench.imitation import demonstrations, train_days
+    from powergrid.bench.imitation import demonstrations
     from powergrid.bench.residual import RuleResidual
+    from powergrid.bench.tasks import train_days
 
     task = task_named("p2p_trading")
     env = RuleResidual(MultiAgentPowerGridEnv(task.config()), scale=2.0)
@@ -109,7 +110,7 @@ def test_behaviour_cloning_plays_its_demonstration_day_better_than_the_rule_then
     for module in NEEDS["sb3_sac_bc"]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed")
-    from powergrid.bench.imitation import train_days
+    from powergrid.bench.tasks import train_days
 
     task = task_named("dispatch_mg")
     day = train_days(2)[1]

@@ -14,9 +14,6 @@ import numpy as np
 
 from powergrid.slacks import slack_buses
 
-#: The ±5 % band drawn on voltage plots (pu): ANSI C84.1 range A for low-voltage service (0.975–1.05 pu for medium voltage).
-BAND_PU = (0.95, 1.05)
-
 
 def _figure(width: float, height: float) -> Any:
     try:
@@ -81,8 +78,8 @@ class EpisodeRecord:
         ax.fill_between(t, self.v_min, self.v_max, step="post", color="tab:blue", alpha=0.3,
                         label="in-service buses: min to max")
         ax.step(t, self.v_mean, where="post", color="tab:blue", lw=1, label="mean")
-        ax.axhspan(*BAND_PU, color="tab:green", alpha=0.1, label="±5 % band")
-        for v in BAND_PU:
+        ax.axhspan(*self.band, color="tab:green", alpha=0.1, label=f"band {self.band[0]:g}–{self.band[1]:g} pu")
+        for v in self.band:
             ax.axhline(v, color="tab:green", lw=0.8, ls="--")
         ax.set(xlabel="hour of the episode (h)", ylabel="bus voltage (pu)",
                title=f"{self.name}: bus-voltage envelope")

@@ -29,7 +29,6 @@ from typing import Any
 import attrs
 import gymnasium
 import numpy as np
-import pandas as pd
 import torch
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 from stable_baselines3 import SAC
@@ -41,14 +40,6 @@ from powergrid.bench.play import play
 from powergrid.bench.residual import RuleResidual
 from powergrid.bench.tasks import Task
 from powergrid.env import MultiAgentPowerGridEnv
-
-
-def train_days(count: int | None = None, seed: int = 0) -> list[str]:
-    """The first ``count`` (all 252 if None) training days of 2023 — day of month 1–21, local dates —
-    in a random order drawn with ``seed``, so a few days still cover the seasons."""
-    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2023-01-01", "2023-12-31", freq="D") if d.day <= 21]
-    order = np.random.default_rng(seed).permutation(len(days))
-    return [days[i] for i in order[:count]]
 
 
 @attrs.frozen

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
+import pandas as pd
 import yaml
 
 from powergrid.config import EnvConfig
@@ -23,6 +25,14 @@ from powergrid.errors import PowerGridError
 #: The test days, in the order ``--days N`` takes them (local dates, America/Los_Angeles).
 TEST_DAYS = ("2023-07-27", "2023-01-27", "2023-04-27", "2023-10-27", "2023-03-27", "2023-09-27",
              "2023-05-27", "2023-12-27", "2023-02-27", "2023-06-27", "2023-08-27", "2023-11-27")
+
+def train_days(count: int | None = None, seed: int = 0) -> list[str]:
+    """The first ``count`` (all 252 if None) training days of 2023 — day of month 1–21, local dates —
+    in a random order drawn with ``seed``, so a few days still cover the seasons."""
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2023-01-01", "2023-12-31", freq="D") if d.day <= 21]
+    order = np.random.default_rng(seed).permutation(len(days))
+    return [days[i] for i in order[:count]]
+
 
 #: Folder of the task configs; ``POWERGRID_BENCH_CONFIGS`` overrides it.
 CONFIG_ENV = "POWERGRID_BENCH_CONFIGS"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from powergrid.bench.residual import RuleResidual
-from powergrid.bench.tasks import Task
+from powergrid.bench.tasks import Task, train_days
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid.evaluate import learned_roots
 
@@ -240,7 +240,7 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
     """Residual SAC started from the oracle's demonstrations on the training days (``--libraries sb3_sac_bc``).
 
     Within the ``minutes`` of wall time: the oracle of ``demo_days`` training days (all 252 if None,
-    :func:`powergrid.bench.imitation.train_days`; or the first ``demo_days`` of ``days``, e.g. the training days less
+    :func:`powergrid.bench.tasks.train_days`; or the first ``demo_days`` of ``days``, e.g. the training days less
     those a config's evaluation seeds draw, for a config whose episodes may draw any day; no new day after
     ``demo_share`` × ``minutes``, less half a minute for the cloning) replayed through the residual wrapper, behaviour
     cloning (``bc_steps``), the critics fitted on the demonstrations (``critic_steps``), then SAC with
@@ -264,7 +264,7 @@ def sb3_sac_bc(task: Task, *, minutes: float, seed: int = 0, max_steps: int | No
                 **options}
     model, env, library = sac_model(task, seed=seed, max_steps=max_steps, sac_class=imitation.BCRegularisedSAC,
                                     **settings)
-    chosen = imitation.train_days(demo_days, seed) if days is None else list(days)[:demo_days]
+    chosen = train_days(demo_days, seed) if days is None else list(days)[:demo_days]
     demos = imitation.demonstrations(task, chosen, scale=settings["residual"],
                                      encode=shared_observation(env), action_size=model.action_space.shape[0],
                                      agents=env.possible_agents,
@@ -306,15 +306,16 @@ def step_budget(function: str, task: Task, steps: int) -> dict[str, Any]:
     it (PPO: a whole rollout of 2048 agent transitions; RLlib and MAPPO: a batch of 480 env steps). Imitation: a
     demonstration day costs its env steps (the oracle's plan replayed through the env, 24 on every task); the LP solves
     and the cloning's gradient steps (``bc_steps``, ``critic_steps``: fixed counts) are not env steps. ``sb3_bc``: the
-    first ``steps // 24`` training days (at least one) of :func:`powergrid.bench.imitation.train_days`;
-    ``sb3_sac_bc``: half the budget to demonstration days (at least one), the rest to SAC's env steps.
+    first ``steps // 24`` training days (at least one) of :func:`powergrid.bench.tasks.train_days`;
+    ``sb3_sac_bc``: half the budget to demonstration days (at least one, at most the 252 training days), the rest to
+    SAC's env steps.
     """
     env = MultiAgentPowerGridEnv(task.config())
     agents, day = len(env.possible_agents), int(env.n_steps)
     if function == "sb3_bc":
         return {"demo_days": max(1, steps // day)}
     if function == "sb3_sac_bc":
-        demo_days = max(1, steps // 2 // day)
+        demo_days = min(max(1, steps // 2 // day), len(train_days()))  # 252 at most: SAC gets the rest
         return {"demo_days": demo_days, "max_steps": max(0, steps - demo_days * day) * agents}
     return {"max_steps": steps * agents if function in _PER_AGENT else steps}
 
