@@ -24,8 +24,9 @@ def configs(monkeypatch):
 
 def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(configs, tmp_path):
     """Two 'seeds' of one policy, the rule's and the random policy's actions, on 2 days: its row holds the 4 results
-    seed by seed; its mean and − rule column are over the 4, each paired with the rule's day; the standard errors over
-    the 2 days of each day's mean over the seeds (the seeds share the days: 4 results are not 4 independent samples)."""
+    seed by seed; its mean and − rule column are over the 4, each paired with the rule's day; the standard errors add
+    the days' spread (each day's mean over the seeds) and the seeds' (each seed's mean over the days): the seeds share
+    the days, so 4 results are not 4 independent samples."""
     from powergrid.bench.leaderboard import evaluate_seeds, table, write
     from powergrid.bench.tasks import TEST_DAYS, task_named
 
@@ -38,13 +39,14 @@ def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(confi
     assert [d.objective for d in both.days] == [d.objective for d in rule.days + random.days]
     values = np.array([d.objective for d in both.days])
     assert both.objective == pytest.approx(values.mean(), rel=1e-12)
-    by_day = values.reshape(2, 2).mean(axis=0)  # seed by seed → each day's mean over the seeds
-    assert both.se == pytest.approx(by_day.std(ddof=1) / np.sqrt(2), rel=1e-12)
+    def two_way(v: np.ndarray) -> float:  # rows: seeds; √(s²(days' means)/2 + s²(seeds' means)/2)
+        table = v.reshape(2, 2)
+        return float(np.sqrt(table.mean(axis=0).var(ddof=1) / 2 + table.mean(axis=1).var(ddof=1) / 2))
+
+    assert both.se == pytest.approx(two_way(values), rel=1e-12)
     diff = values - np.array([d.objective for d in rule.days * 2])
     mean, se, ahead = both.versus(rule)
-    diff_by_day = diff.reshape(2, 2).mean(axis=0)
-    assert mean == pytest.approx(diff.mean(), rel=1e-12)
-    assert se == pytest.approx(diff_by_day.std(ddof=1) / np.sqrt(2), rel=1e-12)
+    assert mean == pytest.approx(diff.mean(), rel=1e-12) and se == pytest.approx(two_way(diff), rel=1e-12)
     assert ahead == int(np.sum(diff < -1e-6))
     lines = {line.split(" | ")[1]: line for line in table(rows).splitlines() if line.startswith("| peak_shaving")}
     assert lines["both"].endswith("| 2 × 2 |") and lines["rule"].endswith("| 2 × 1 |")

@@ -8,8 +8,8 @@ cheaper than the rule) and the days on which the policy was cheaper than the rul
 bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite,
 projected and missing actions over the days (⚠: non-finite or missing ones); and days × seeds (each day is played
 once, from its own seed; a trained policy is one training seed, or several with ``--seeds``: its row then pools the
-day × seed results, each paired with the rule on its day; its standard errors are over the days of each day's mean over
-the seeds, since the seeds share the test days).
+day × seed results, each paired with the rule on its day; its standard errors add the spread of the days' means over
+the seeds and the spread of the seeds' means over the days, since the seeds share the test days).
 """
 
 from __future__ import annotations
@@ -56,10 +56,16 @@ class Row:
         """``other``'s days (one seed) repeated for each of this row's seeds, to pair with :attr:`days`."""
         return other.days * (len(self.days) // len(other.days))
 
-    def _se_over_days(self, values: Sequence[float]) -> float:
-        """Standard error over the days of ``values`` (one per result, seed by seed) averaged over the seeds of each
-        day: the seeds play the same days, so the day × seed results are not independent samples."""
-        return _se(np.reshape(values, (self.n_seeds, -1)).mean(axis=0))
+    def _se_days_seeds(self, values: Sequence[float]) -> float:
+        """Standard error of the mean of ``values`` (one per result, seed by seed) over D days × S seeds:
+        √(s²(days' means)/D + s²(seeds' means)/S), the second term only with S > 1. The seeds play the same days, so
+        the D·S results are not independent samples, and a seed better on every day is a spread the days' term alone
+        does not see; both terms hold the interaction's share, so this errs on the wide side."""
+        table = np.reshape(values, (self.n_seeds, -1))
+        days, seeds = table.mean(axis=0), table.mean(axis=1)
+        if len(days) < 2:
+            return float("nan")
+        return math.hypot(_se(days), _se(seeds) if len(seeds) > 1 else 0.0)
 
     @property
     def objective(self) -> float:
@@ -75,8 +81,8 @@ class Row:
 
     @property
     def se(self) -> float:
-        """Standard error of the objective over the days, of each day's mean over the seeds ($/day; NaN for one day)."""
-        return self._se_over_days([d.objective for d in self.days])
+        """Standard error of the objective over the days (and seeds: :meth:`_se_days_seeds`) ($/day; NaN for one day)."""
+        return self._se_days_seeds([d.objective for d in self.days])
 
     @property
     def in_band(self) -> float:
@@ -98,9 +104,9 @@ class Row:
     def versus(self, rule: Row) -> tuple[float, float, int]:
         """``self − rule`` paired by day: mean, standard error ($/day; NaN for one day) and the days on which
         ``self`` was cheaper (by more than 1e-6 $); over days × seeds, each seed's day paired with the rule's (the
-        standard error over the days, of each day's mean over the seeds)."""
+        standard error as :meth:`_se_days_seeds`)."""
         diff = [p.objective - r.objective for p, r in zip(self.days, self.tiled(rule), strict=True)]
-        return float(np.mean(diff)), self._se_over_days(diff), sum(d < -1e-6 for d in diff)
+        return float(np.mean(diff)), self._se_days_seeds(diff), sum(d < -1e-6 for d in diff)
 
 
 def _se(values: Sequence[float]) -> float:
