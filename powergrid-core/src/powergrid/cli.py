@@ -390,7 +390,7 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     p.add_argument("--data-dir", default=None, help="folder with dataset files (sets POWERGRID_DATA_DIR)")
     p.add_argument("--out", default="runs", help="folder for the trajectory CSV and plots, the only place written (default: ./runs)")
     p.add_argument("--plot", action="store_true",
-                   help="also write PNGs of the first episode: voltages with the ANSI band, dispatch and SOC, prices and trades")
+                   help="also write PNGs of the first episode: voltages with the reward's band, dispatch and SOC, prices and trades")
     p.set_defaults(func=_run)
     p = sub.add_parser("network", help="network tools: network plot NAME|SCENARIO.yaml")
     network = p.add_subparsers(dest="action", required=True)
