@@ -99,6 +99,25 @@ STAMP_TICKS = 2_000
 #: at a step that has some.
 COMMON_INFO = "__common__"
 
+
+class _NoAction:
+    """The action of a learned agent that sent none (None, or its key absent) and its held form: its protocol is not
+    asked, its device agents apply their defaults (``pending`` None: idle, MPPT…). One instance, kept by pickle and
+    copy."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_NO_ACTION"
+
+    def __repr__(self) -> str:
+        return "_NO_ACTION"
+
+
+_NO_ACTION = _NoAction()
+#: What a parent that sent no action hands the device children its actions drive: their default.
+_DEFAULTS = Directive(action=_NO_ACTION)
+
 #: Observation scaling (``spaces.observation: normalized``): a feature ``x`` is seen as
 #: ``(x − ref)/scale`` with the constants of :mod:`powergrid.scaling` (price and store price (p − 50)/100 $/MWh,
 #: voltage (V − 1)/0.05 pu, a grid agent's device power / its zone's base load); protocols
@@ -387,6 +406,12 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                                    self._down_links, self._agent_pos, self._groups.batches)
         fast_ids = set(self._fast.ids)
         self._fast_children = {c.id for a in self._fast.agents for c in a.children}
+        # per fast parent, its children's rows (batch, row) or solo agents: set to their defaults when it sends no action
+        row_of = {id(d): (b, row) for b in self._groups.batches for row, d in enumerate(b.agents)}
+        self._fast_kids = [(a.id, self._agent_pos[a.id], [(self._agent_pos[c.id], c, *row_of.get(id(c), (None, 0)))
+                                                          for c in a.children]) for a in self._fast.agents]
+        self._fast_missing: set[str] = set()  # the fast parents whose last action was none
+        self._fast_one = self._fast.ids[0] if len(self._fast.ids) == 1 else None  # one fast parent: one lookup a step
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
                              if type(a.protocol).reset is not VerticalProtocol.reset]
@@ -783,6 +808,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._held_extra: dict[str, list[tuple[Any, np.ndarray]]] = {}  # learned agents' last horizontal parts
         self._extra_proj[:] = 0.0
         self._signal[:] = np.nan
+        self._fast_missing.clear()
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._ended = False
@@ -1051,8 +1077,32 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._fast:
             self._fast.decide(actions, price, self.tick, self._acting, self.action_counts, self._last_act,
                               self._price_seen, self.ctx, every_tick=self._every_tick)
+            one = self._fast_one
+            if self._fast_missing or (actions.get(one) is None if one is not None
+                                      else any(actions.get(i) is None for i in self._fast.ids)):
+                self._fast_defaults(actions)
         for root in self._slow_roots:
             self._decide(root, None, actions, price, extra)
+
+    def _fast_defaults(self, actions: Mapping[str, Any]) -> None:
+        """After :meth:`FastSetpoints.decide`: the children of a fast parent that sent no action (None, or its key
+        absent) when it acted last apply their defaults (a kernel's ``defaults`` row, a solo device's None), as in the
+        tree walk (:meth:`_decide`), when they take their parent's action this tick."""
+        every, acting, counts = self._every_tick, self._acting_list, self.action_counts
+        for pid, pos, kids in self._fast_kids:
+            if every or acting[pos]:
+                if actions.get(pid) is None:
+                    self._fast_missing.add(pid)
+                else:
+                    self._fast_missing.discard(pid)
+            if pid not in self._fast_missing:
+                continue
+            for cpos, child, batch, row in kids:
+                if every or acting[cpos] or counts[cpos] == 0:  # it took its parent's action (FastSetpoints.decide)
+                    if batch is None:
+                        child.pending = None
+                    else:
+                        batch.actions[row] = batch.defaults[row]
 
     def _decide(self, agent: Agent, directive: Directive | None, actions: Mapping[str, Any], price: float,
                 extra: dict[Any, dict[str, np.ndarray]]) -> None:
@@ -1098,10 +1148,16 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             self.ctx.price = price
             action = directive.action if directive is not None and directive.action is not None else agent.rule_action(self.ctx)
         if isinstance(agent, DeviceAgent):
-            agent.pending, agent.price = action, price
+            agent.pending, agent.price = (None if action is _NO_ACTION else action), price
             return
         self.ctx.price = price
         assert isinstance(agent, GridAgent) and agent.protocol is not None
+        if action is _NO_ACTION:  # it sent none: its protocol is not asked; the device children its actions drive
+            drives = not agent.protocol.price_directives  # apply their defaults, the others decide on their own
+            for child in agent.children:
+                self._decide(child, _DEFAULTS if drives and isinstance(child, DeviceAgent) and not child.learned else None,
+                             actions, price, extra)
+            return
         try:
             directives = agent.protocol.directives(action, self.ctx)
         except Exception as exc:  # a protocol's bug: named once, chained
@@ -1156,10 +1212,13 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def _learned_action(self, agent: Agent, action: Any, extra: dict[Any, dict[str, np.ndarray]]) -> Any:
         """Split a learned agent's action into its own part and each horizontal protocol's part."""
         space = self._action_spaces[agent.id]
-        if action is None:  # an agent that sent nothing holds still (zero action, projected)
-            action = np.zeros(space.shape, np.float32) if isinstance(space, gymnasium.spaces.Box) else 0
-        action = _checked_action(agent.id, action, space)
         slices = self._extra_slices.get(agent.id)
+        if action is None:  # it sent none: its devices apply their defaults (idle, MPPT…), no horizontal protocol part
+            if slices:
+                self._extra_proj[self._agent_pos[agent.id]] = 0.0
+                self._held_extra[agent.id] = []
+            return _NO_ACTION
+        action = _checked_action(agent.id, action, space)
         if not slices:
             return action
         own = slices[0][1].start
