@@ -589,8 +589,9 @@ class FastSetpoints:
         """:meth:`MultiAgentPowerGridEnv._decide` for the fast parents and their children at once (same results).
 
         ``acting``, ``counts`` (actions taken), ``last_act`` (tick of the last action) and ``price_seen`` are the
-        env's per-agent arrays (updated in place). A parent acting takes its learned action (none sent: zeros),
-        else holds its last one, or follows its rule before its first; a child takes its slice when it acts or
+        env's per-agent arrays (updated in place). A parent acting takes its learned action (none sent: zeros here,
+        which the env then replaces by its children's defaults), else holds its last one, or follows its rule before
+        its first; a child takes its slice when it acts or
         has not acted yet, else holds its row. ``every_tick``: every agent acts at every tick (``acting`` is
         all true; no periods, offsets or events), so the masks are not looked at.
         """
@@ -608,7 +609,8 @@ class FastSetpoints:
                 flat = np.concatenate(parts, dtype=np.float64)
             except ValueError:  # 0-d actions of one-entry spaces
                 flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
-        if self._normalized:  # a missing action is zero in physical units (float64 · float32: the float64 product)
+        # a missing action: zero in physical units here, its children's defaults after the env's _fast_defaults
+        if self._normalized:  # float64 · float32: the float64 product
             mapped = self._mid + self._half * flat
             flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
         cpos = self._child_pos

@@ -180,7 +180,7 @@ class VectorPowerGridEnv:
                                                         dict[str, np.ndarray], dict[str, np.ndarray],
                                                         list[dict[str, Any]]]:
         """Step every copy with row ``i`` of each ``actions[agent]`` (a batch of ``n`` rows per agent sent; an agent not
-        sent holds still, as in a single env); finished copies are reset.
+        sent leaves its devices at their defaults, as in a single env); finished copies are reset.
 
         Returns ``obs {agent: (n, obs_dim) float32}``, ``rewards {agent: (n,) float64}``,
         ``terminations`` and ``truncations`` ``{agent: (n,) bool}`` and ``infos`` (one dict per copy).
