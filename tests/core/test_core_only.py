@@ -17,6 +17,7 @@ import pytest
 from powergrid import get_registry
 from powergrid.cli import main
 from powergrid.env import MultiAgentPowerGridEnv
+from tests.installs import installed
 
 from .scenarios import LOCAL_PLUGINS, load_local, two_feeders
 
@@ -72,7 +73,7 @@ def test_run_command_with_local_plugin_dir(tmp_path, capsys):
 
 @pytest.fixture
 def third_party_package(tmp_path):
-    """A third-party plugin package in a temp folder, pip-installed into this venv, removed afterwards."""
+    """A third-party plugin package in a temp folder, pip-installed for the test's subprocesses."""
     root = tmp_path / "powergrid-thermal"
     pkg = root / "src" / "powergrid_thermal"
     pkg.mkdir(parents=True)
@@ -98,10 +99,9 @@ def third_party_package(tmp_path):
     (pkg / "boiler.py").write_text((LOCAL_PLUGINS / "constant_power.py").read_text()
                                    .replace('@register_device("ConstantPower")\n', "")
                                    .replace("class ConstantPower(", "class Boiler("))
-    pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "install", "-q", "--no-deps", str(root)], check=True, capture_output=True)
-    yield
-    subprocess.run([*pip, "uninstall", "-q", "-y", "powergrid-thermal"], check=True, capture_output=True)
+    with installed(root):
+        yield
+
 
 
 def test_third_party_package_is_discovered_and_used_from_yaml(third_party_package, tmp_path):

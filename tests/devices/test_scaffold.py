@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from powergrid.cli import main
 from powergrid.scaffold import snake_case
+from tests.installs import installed
 
 
 def test_snake_case():
@@ -35,15 +34,7 @@ def test_a_name_already_registered_is_refused(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-@contextlib.contextmanager
-def installed(package: Path) -> Iterator[None]:
-    """``package`` pip-installed non-editable (copied into site-packages, as nox installs) while in the block."""
-    pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "install", "-q", "--no-deps", str(package)], check=True, capture_output=True)
-    try:
-        yield
-    finally:
-        subprocess.run([*pip, "uninstall", "-q", "-y", package.name], check=True, capture_output=True)
+
 
 
 def plugins_listed() -> list[list[str]]:

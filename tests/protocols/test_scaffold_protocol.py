@@ -11,7 +11,8 @@ import pytest
 
 from powergrid.cli import main
 from powergrid.scaffold import new_device, new_protocol, registered_name
-from tests.devices.test_scaffold import installed, own_tests, plugins_listed
+from tests.devices.test_scaffold import own_tests, plugins_listed
+from tests.installs import installed
 
 
 def test_a_protocol_registers_under_its_snake_case_name():
