@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -49,16 +48,11 @@ POLICIES = textwrap.dedent('''
 ''')
 
 
-#: the repository's task configs (a non-editable install, as in nox, finds none beside the package)
-BENCH_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bench"
-
-
 @pytest.fixture
-def user_module(tmp_path, monkeypatch):
+def user_module(tmp_path, monkeypatch, configs):
     """A module of the user's in the current folder (not on Python's path otherwise), imported under a fresh name."""
     name = f"user_policies_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(POLICIES)
-    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(BENCH_CONFIGS))  # the working folder is the user's, not the checkout
     monkeypatch.chdir(tmp_path)
     yield name
     sys.modules.pop(name, None)

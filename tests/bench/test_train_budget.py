@@ -4,7 +4,6 @@ bad budgets refused with one error naming the option."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +13,8 @@ from powergrid.cli import main
 for _pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):  # the tasks' configs need them
     pytest.importorskip(_pack)
 
-BENCH_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bench"
 
 
-@pytest.fixture
-def configs(monkeypatch):
-    monkeypatch.setenv("POWERGRID_BENCH_CONFIGS", str(BENCH_CONFIGS))  # not the package's folder (nox installs a copy)
 
 
 @pytest.mark.parametrize(("task", "agents"), [("peak_shaving", 1), ("p2p_trading", 3)])
