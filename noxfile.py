@@ -1,4 +1,5 @@
-"""Sessions: each distribution alone with core, everything together, wheels, lint, docs, demo, benchmarks.
+"""Sessions: core alone, the dataset pack with core, the other packs together, everything together, wheels, lint, docs,
+demo, benchmarks.
 
 ``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s docs`` builds the site; ``nox -s bench``
 the benchmarks; ``nox -s lowest`` the fast tests at the lowest versions the pyproject files allow.
@@ -24,20 +25,24 @@ PACKS = {
     "datasets": "./powergrid-datasets",
     "hil": "./powergrid-hil",
 }
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6")
+TEST_TOOLS = ("pytest>=8", "pytest-xdist>=3", "hypothesis>=6")
 # the extras take torch>=2.3,<3; the sessions that train pin it in the same install command: the CPU build on disk, not
 # what an unpinned resolver picks (a multi-GB CUDA build)
 TORCH = "torch==2.13.0"
 OPENDSS = "opendssdirect.py>=0.9,<0.10"  # OpenDSS, the independent solver tests/core cross-checks regulators against
 REPORTS = ROOT / ".nox" / "reports"
 
-nox.options.sessions = ["lint", "core", "devices", "protocols", "datasets", "hil", "integration", "wheels", "rl", "docs"]
+nox.options.sessions = ["lint", "core", "datasets", "packs", "integration", "wheels", "rl", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-def _pytest(session: nox.Session, *paths: str) -> None:
+def _pytest(session: nox.Session, *paths: str, dist: str = "loadfile") -> None:
+    """pytest on ``paths`` with one pytest-xdist worker per CPU, its JUnit report in REPORTS. ``dist``: how tests go to
+    the workers: ``loadfile``, each test file whole on one worker (its module fixtures built once); ``loadgroup``, each
+    test on its own but the tests of one ``xdist_group`` together (tests/rl: every test that starts Ray)."""
     REPORTS.mkdir(parents=True, exist_ok=True)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={REPORTS / session.name}.xml", *paths,
+    workers = ("-n", "auto", "--dist", dist)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *workers, f"--junitxml={REPORTS / session.name}.xml", *paths,
                 *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"})
 
 
@@ -49,17 +54,12 @@ def core(session: nox.Session) -> None:
 
 
 @nox.session
-def devices(session: nox.Session) -> None:
-    """The device pack with core (and the protocol and dataset packs its example scenarios use)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
-    _pytest(session, "tests/devices")
+def packs(session: nox.Session) -> None:
+    """The device, protocol and hardware-in-the-loop packs with core and the dataset pack, in one venv: their example
+    scenarios use each other's plugins (the HIL tests run a real Modbus server on 127.0.0.1)."""
+    session.install(CORE, *PACKS.values(), *TEST_TOOLS)
+    _pytest(session, "tests/devices", "tests/protocols", "tests/hil")
 
-
-@nox.session
-def protocols(session: nox.Session) -> None:
-    """The protocol pack with core (and the device and dataset packs its example scenarios use)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
-    _pytest(session, "tests/protocols")
 
 
 @nox.session
@@ -69,11 +69,7 @@ def datasets(session: nox.Session) -> None:
     _pytest(session, "tests/datasets")
 
 
-@nox.session
-def hil(session: nox.Session) -> None:
-    """The hardware-in-the-loop pack with core (a real Modbus server on 127.0.0.1)."""
-    session.install(CORE, PACKS["devices"], PACKS["protocols"], PACKS["datasets"], PACKS["hil"], *TEST_TOOLS)
-    _pytest(session, "tests/hil")
+
 
 
 @nox.session
@@ -145,7 +141,7 @@ def rl(session: nox.Session) -> None:
     """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
     session.install(TORCH, f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"],
                     *TEST_TOOLS)
-    _pytest(session, "tests/rl")
+    _pytest(session, "tests/rl", dist="loadgroup")
 
 
 # ``lowest``'s parts, each in its own venv: (our distributions and extras, other requirements, the tests). The packs
@@ -211,6 +207,6 @@ def lowest(session: nox.Session, part: str) -> None:
     # Ray 2.46's socket paths must fit 107 bytes, and pytest's folder in the session's tmp is deeper than that allows
     basetemp = Path(tempfile.mkdtemp(prefix="pg-lowest-"))
     try:
-        _pytest(session, f"--basetemp={basetemp}", *tests)
+        _pytest(session, f"--basetemp={basetemp}", *tests, dist="loadfile" if part == "packs" else "loadgroup")
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Ray for the RLlib test modules."""
+"""Ray for the RLlib test modules; every test that starts Ray on one pytest-xdist worker."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ import pytest
 # Ray >= 2.5x starts a local cluster with token authentication and saves a new token as ~/.ray/auth_token unless the
 # environment gives one: every Ray the tests start (the fixture below, RLlib's own, the bench trainer's) takes this one
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+
+
+RAY = pytest.mark.xdist_group("ray")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (``--dist loadgroup``)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``ray_session`` join the group ``ray`` (tests that start Ray another way carry the mark
+    themselves): one Ray cluster at a time, and ~/ray_results, which the tests check is left as found, is not
+    shared with a test running beside them."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(RAY)
 
 
 @pytest.fixture(autouse=True)
