@@ -26,7 +26,7 @@ def short(steps: int = 6) -> dict:
     """ieee34_3mg with ``steps`` 15-minute steps per episode (auto-resets within a few steps)."""
     import yaml
 
-    config = yaml.safe_load(IEEE34_3MG.read_text(encoding="utf-8"))
+    config = yaml.safe_load((CONFIGS / "ieee34_3mg.yaml").read_text(encoding="utf-8"))
     config["time"] = {"physics": "15min", "episode": f"{15 * steps}min"}
     return config
 
