@@ -110,6 +110,29 @@ def test_a_price_signal_parent_that_sends_none_sends_no_signal():
     assert max(env.ctx.profiles["price"][: 4 * MIDDAY + 1]) > 1.0
     assert env.scenario.agents["mg1_dg"].device.p_mw == pytest.approx(0.4)  # mg1's own action
 
+@pytest.mark.parametrize(("config", "edits", "steps"), [("ieee34_3mg_iso", {"iso": {"period": 3}}, 14),
+                                                      ("hierarchical_3level", {}, 130)], ids=["no link", "lossy link"])
+def test_after_a_price_parent_sends_none_the_rule_answers_at_the_price_its_children_see(config, edits, steps):
+    """The ISO signals 150 $/MWh at its first action, then sends none: the microgrids act on the market price, and so
+    does the rule ``physical_rule`` gives them (the rule baseline, residual policies, HIL serve; r45d F1: it kept
+    answering at 150, on the lossy link for the rest of the day)."""
+    env = _env(config, **edits)
+    env.reset(seed=0)
+    sent = 0
+    for _ in range(steps):
+        actions = {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.possible_agents if a != "iso"}
+        if "iso" in env.acting_agents():
+            sent += 1
+            actions["iso"] = np.array([150.0], np.float32) if sent == 1 else None
+        env.step(actions)
+    assert sent >= 2
+    kids = [a.id for a in env.scenario.agents["iso"].children]
+    got = [env.physical_rule(k) for k in kids]
+    env._signal[:] = np.nan  # no signal anywhere: the rule at the market price
+    assert all(np.array_equal(g, env.physical_rule(k)) for g, k in zip(got, kids))
+
+
+
 
 def test_a_learned_grid_agent_under_a_parent_that_sends_none_acts_on_its_own_and_none_gives_defaults():
     """Nested: the ISO and mg1 both send none: mg1's devices at their defaults, its rule-driven peers by their rules."""

@@ -902,6 +902,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         for link, pos in self._down_pos:  # an arrived price is seen at once, with its age (a non-finite one fails at use)
             if link.arrived and link.last is not None and link.last.price is not None and math.isfinite(link.last.price):
                 self._signal[pos] = self._price_seen[pos] = link.last.price
+            elif link.arrived and link.last is None:  # a price_signal parent that sent none: no signal from now on
+                self._signal[pos] = math.nan
         cw, sw = rw.cost_weight, self._safety_w
         cost, safe = self._cost_safe[:, self._learned_pos].tolist()
         rewards = [-(cw * c + sw * s) for c, s in zip(cost, safe)]
@@ -1155,6 +1157,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if action is _NO_ACTION:  # it sent none: its protocol is not asked; the device children its actions drive
             drives = not agent.protocol.price_directives  # apply their defaults, the others decide on their own
             for child in agent.children:
+                if not drives and child.id not in self._down_links:  # no signal now: physical_rule at the market price
+                    self._signal[self._agent_pos[child.id]] = math.nan
                 self._decide(child, _DEFAULTS if drives and isinstance(child, DeviceAgent) and not child.learned else None,
                              actions, price, extra)
             return
