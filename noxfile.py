@@ -61,15 +61,11 @@ def packs(session: nox.Session) -> None:
     _pytest(session, "tests/devices", "tests/protocols", "tests/hil")
 
 
-
 @nox.session
 def datasets(session: nox.Session) -> None:
     """The dataset pack with core."""
     session.install(CORE, f"{PACKS['datasets']}[plot,simbench,pvlib,xlsx]", *TEST_TOOLS)
     _pytest(session, "tests/datasets")
-
-
-
 
 
 @nox.session

@@ -14,9 +14,6 @@ for _pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):
     pytest.importorskip(_pack)
 
 
-
-
-
 def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(configs, tmp_path):
     """Two 'seeds' of one policy, the rule's and the random policy's actions, on 2 days: its row holds the 4 results
     seed by seed; its mean and − rule column are over the 4, each paired with the rule's day; the standard errors add
@@ -34,6 +31,7 @@ def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(confi
     assert [d.objective for d in both.days] == [d.objective for d in rule.days + random.days]
     values = np.array([d.objective for d in both.days])
     assert both.objective == pytest.approx(values.mean(), rel=1e-12)
+
     def two_way(v: np.ndarray) -> float:  # rows: seeds; √(s²(days' means)/2 + s²(seeds' means)/2)
         table = v.reshape(2, 2)
         return float(np.sqrt(table.mean(axis=0).var(ddof=1) / 2 + table.mean(axis=1).var(ddof=1) / 2))

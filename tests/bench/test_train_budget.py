@@ -14,9 +14,6 @@ for _pack in ("powergrid_devices", "powergrid_protocols", "powergrid_datasets"):
     pytest.importorskip(_pack)
 
 
-
-
-
 @pytest.mark.parametrize(("task", "agents"), [("peak_shaving", 1), ("p2p_trading", 3)])
 def test_a_step_budget_is_env_steps_in_each_librarys_unit(configs, task, agents):
     """SB3 counts agent transitions (env steps × learned agents), RLlib and MAPPO env steps; a demonstration day costs

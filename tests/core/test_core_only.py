@@ -103,7 +103,6 @@ def third_party_package(tmp_path):
         yield
 
 
-
 def test_third_party_package_is_discovered_and_used_from_yaml(third_party_package, tmp_path):
     config = tmp_path / "thermal.yaml"
     config.write_text(textwrap.dedent("""

@@ -34,9 +34,6 @@ def test_a_name_already_registered_is_refused(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-
-
-
 def plugins_listed() -> list[list[str]]:
     """The words of each line of ``powergrid plugins`` (name, provider, version, summary…)."""
     listed = subprocess.run([sys.executable, "-m", "powergrid.cli", "plugins"], capture_output=True, text=True, check=True)

@@ -110,6 +110,7 @@ def test_a_price_signal_parent_that_sends_none_sends_no_signal():
     assert max(env.ctx.profiles["price"][: 4 * MIDDAY + 1]) > 1.0
     assert env.scenario.agents["mg1_dg"].device.p_mw == pytest.approx(0.4)  # mg1's own action
 
+
 @pytest.mark.parametrize(("config", "edits", "steps"), [("ieee34_3mg_iso", {"iso": {"period": 3}}, 14),
                                                       ("hierarchical_3level", {}, 130)], ids=["no link", "lossy link"])
 def test_after_a_price_parent_sends_none_the_rule_answers_at_the_price_its_children_see(config, edits, steps):
@@ -130,8 +131,6 @@ def test_after_a_price_parent_sends_none_the_rule_answers_at_the_price_its_child
     got = [env.physical_rule(k) for k in kids]
     env._signal[:] = np.nan  # no signal anywhere: the rule at the market price
     assert all(np.array_equal(g, env.physical_rule(k)) for g, k in zip(got, kids))
-
-
 
 
 def test_a_learned_grid_agent_under_a_parent_that_sends_none_acts_on_its_own_and_none_gives_defaults():

@@ -55,7 +55,6 @@ def test_scaffolded_protocol_installs_registers_runs_and_passes_its_tests(tmp_pa
         assert "12 passed" in own_tests(package)
 
 
-
 def test_powergrid_new_protocol_on_the_command_line(tmp_path, capsys):
     assert main(["new", "protocol", "PeakTariff", "--dir", str(tmp_path)]) == 0
     assert (tmp_path / "powergrid-peak-tariff" / "src" / "powergrid_peak_tariff" / "protocol.py").is_file()
