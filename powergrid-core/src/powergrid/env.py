@@ -411,7 +411,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._fast_kids = [(a.id, self._agent_pos[a.id], [(self._agent_pos[c.id], c, *row_of.get(id(c), (None, 0)))
                                                           for c in a.children]) for a in self._fast.agents]
         self._fast_missing: set[str] = set()  # the fast parents whose last action was none
-        self._fast_one = self._fast.ids[0] if len(self._fast.ids) == 1 else None  # one fast parent: one lookup a step
+
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
                              if type(a.protocol).reset is not VerticalProtocol.reset]
@@ -1079,9 +1079,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._fast:
             self._fast.decide(actions, price, self.tick, self._acting, self.action_counts, self._last_act,
                               self._price_seen, self.ctx, every_tick=self._every_tick)
-            one = self._fast_one
-            if self._fast_missing or (actions.get(one) is None if one is not None
-                                      else any(actions.get(i) is None for i in self._fast.ids)):
+            if self._fast_missing or any(actions.get(i) is None for i in self._fast.ids):
                 self._fast_defaults(actions)
         for root in self._slow_roots:
             self._decide(root, None, actions, price, extra)
