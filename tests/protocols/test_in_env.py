@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_protocols.volt_var import volt_var_q
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def _env(name, learned=(), **edit):
-    """An example scenario in physical units (actions MW, $/MWh), with the agents in ``learned`` learned too."""
-    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    data["spaces"] = {"action": "physical", "observation": "raw"}
-    for agent in data["agents"]:
-        if agent["id"] in learned:
-            agent["policy"] = "learned"
-    for key, value in edit.items():
-        data[key] = value
-    return MultiAgentPowerGridEnv.from_config(data)
+from tests.protocols import example_config, example_env
 
 
 def test_p2p_trade_balances_and_flows_through_the_pccs():
-    env = _env("p2p_3mg", learned=("mg2", "mg3"))
+    env = example_env("p2p_3mg", mg2={"policy": "learned"}, mg3={"policy": "learned"})
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
     # mg1 bids to buy 0.2 MW at 250 $/MWh; its own setpoints: ESS 0, DG 0.5 MW, PV full.
@@ -48,7 +32,7 @@ def test_p2p_trade_balances_and_flows_through_the_pccs():
     assert env.scenario.agents["mg2_dg"].device.p_mw == pytest.approx(0.3 + 0.2, abs=1e-6)
     assert info["undelivered_mw"] == pytest.approx({"mg1": 0.0, "mg2": 0.0, "mg3": 0.0})
     # compare with the same hour without the trade: the PCC flows move by ≈ the traded MW (losses only)
-    env2 = _env("p2p_3mg", learned=("mg2", "mg3"))
+    env2 = example_env("p2p_3mg", mg2={"policy": "learned"}, mg3={"policy": "learned"})
     env2.reset(seed=0)
     env2.step({"mg1": np.array([0.0, 0.5, 1.0, 0.0, 0.0], np.float32), "mg2": idle, "mg3": idle})
     for a, q in trades.items():
@@ -58,7 +42,7 @@ def test_p2p_trade_balances_and_flows_through_the_pccs():
 
 
 def test_volt_var_sets_q_from_the_last_voltage():
-    env = _env("volt_var")
+    env = example_env("volt_var")
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
     for _ in range(3):
@@ -71,7 +55,7 @@ def test_volt_var_sets_q_from_the_last_voltage():
 
 
 def test_reserve_keeps_headroom_and_reports_the_allocation():
-    env = _env("volt_var")
+    env = example_env("volt_var")
     env.reset(seed=0)
     mg2 = env.scenario.agents["mg2"]
     for _ in range(4):
@@ -86,7 +70,7 @@ def test_reserve_keeps_headroom_and_reports_the_allocation():
 
 
 def test_lmp_market_publishes_prices_and_dispatches():
-    env = _env("lmp_market")
+    env = example_env("lmp_market")
     proto = env.scenario.horizontal[0]
     env.reset(seed=0)
     _, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
@@ -100,7 +84,7 @@ def test_lmp_market_publishes_prices_and_dispatches():
 
 
 def test_admm_in_env_reports_convergence():
-    env = _env("admm_3mg")
+    env = example_env("admm_3mg")
     env.reset(seed=0)
     for _ in range(3):
         _, _, _, _, infos = env.step({"mg1": env.action_space("mg1").sample()})
@@ -112,7 +96,7 @@ def test_admm_in_env_reports_convergence():
 def test_admms_grid_tie_bills_an_export_like_the_grid_connection():
     """sell_ratio 0.8: at 60 $/MWh the grid buys at 48; at −10 $/MWh an export costs the full 10 $/MWh (before:
     8, so the tie was concave and buying and selling at once looked like a gain), one convex case to solve."""
-    proto = _env("admm_3mg").scenario.horizontal[0]
+    proto = example_env("admm_3mg").scenario.horizontal[0]
     assert (proto.grid_tie(60.0).buy, proto.grid_tie(60.0).sell) == (60.0, 48.0)
     tie = proto.grid_tie(-10.0)
     assert (tie.buy, tie.sell) == (-10.0, -10.0)
@@ -122,7 +106,7 @@ def test_admm_schedules_the_pcc_exchange_the_power_flow_then_measures():
     """x_i = Σ units − d_i is the area's PCC export: the demand d_i leaves out PV (and any other non-unit device),
     so with the load and the sun held constant the persistence schedule meets the measured export up to losses
     (before: every PV injection counted as demand, the schedule 0.24 MW short of the measured export)."""
-    data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
+    data = example_config("admm_3mg")
     data["agents"][0]["policy"] = "rule"  # mg1 too: every participant follows the dispatch
     env = MultiAgentPowerGridEnv.from_config(data)
     proto = env.scenario.horizontal[0]
@@ -147,7 +131,7 @@ def test_a_committed_dg_follows_the_admm_dispatch_in_mw():
     """Protocols move the MW setpoint, the first action entry: with ``commitment`` that is ``p``, not the on/off
     ``u`` (before: ADMM took a 0.6 MW unit's range as u's [0, 1], scheduled it up to 1.0 "MW" and a schedule
     below 0.5 switched it off)."""
-    data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
+    data = example_config("admm_3mg")
     data["agents"][0]["policy"] = "rule"
     for agent in data["agents"]:
         if agent["id"] in ("mg2_dg", "mg3_dg"):  # cheap enough to run; mg3's with unit commitment
@@ -169,7 +153,7 @@ def test_an_undeliverable_p2p_order_costs_at_any_price_sign(price):
     """A buy the buyer cannot deliver (DG at 0, battery full) is charged imbalance_factor·|price|·q·dt: at
     −50 $/MWh it was paid 10 $ for the 0.2 MW it never took (the grid absorbed them)."""
     def step(order_mw):
-        env = _env("p2p_3mg", learned=("mg2",))
+        env = example_env("p2p_3mg", mg2={"policy": "learned"})
         env.reset(seed=0)
         env.ctx.profiles["price"] = np.full(len(env.ctx.profiles["price"]), price)
         env.scenario.agents["mg1_ess"].device.soc = 0.9  # full: cannot charge
@@ -188,7 +172,7 @@ def test_lmp_market_demand_nets_the_pv_available_power():
     """Σ cleared MW = the market's demand = the loads served − the participants' PV available now: with irradiance
     PVs at 1000 W/m² and 35 °C (cells at 66 °C) that is 0.7515 MW of PV, not the 0.9 MW rated (before: 0.1485 MW
     short)."""
-    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data = example_config("lmp_market")
     data["agents"][0]["policy"] = "rule"
     for agent in data["agents"]:
         if agent.get("type") == "PV":
@@ -211,7 +195,7 @@ def test_lmp_market_demand_nets_the_pv_available_power():
 def test_admm_dispatches_a_ramp_limited_dg_within_its_ramp():
     """The DG's MW range is its ramp window (DG.feasible_range), so the schedule is what the unit applies (before:
     0.1 MW/h ramps, schedule 0.2 / 0.431 / 0.408 MW against 0.1 / 0.2 / 0.3 MW applied)."""
-    data = yaml.safe_load((CONFIGS / "admm_3mg.yaml").read_text())
+    data = example_config("admm_3mg")
     data["agents"][0]["policy"] = "rule"
     for agent in data["agents"]:
         if agent["id"].endswith("_dg"):
@@ -232,7 +216,7 @@ def test_admm_dispatches_a_ramp_limited_dg_within_its_ramp():
 def _driven_by_rule_action(edit, iso, steps, measure):
     """hierarchical_3level in physical units with ``edit(agents)`` applied, every learned agent sent
     ``env.rule_action`` but the ISO, sent ``iso(env)``: ``measure(env)`` after each of ``steps`` steps."""
-    data = yaml.safe_load((CONFIGS / "hierarchical_3level.yaml").read_text())
+    data = example_config("hierarchical_3level")
     data["spaces"] = {"action": "physical", "observation": "raw"}
     edit(data["agents"])
     env = MultiAgentPowerGridEnv.from_config(data)
@@ -269,7 +253,7 @@ def test_env_rule_action_answers_the_parents_price_signal(signal):
 def test_the_market_under_an_iso_clears_at_the_market_price_not_its_signal():
     # the horizontal protocols ran with ctx.price left at the last child's price signal: with the ISO signalling
     # 150 $/MWh every LMP was 150 instead of the 45.84 $/MWh market price, and the PCC imports were billed at it
-    data = yaml.safe_load((CONFIGS / "lmp_market.yaml").read_text())
+    data = example_config("lmp_market")
     data["agents"].insert(0, {"id": "iso", "kind": "system", "policy": "learned", "children": ["mg1", "mg2", "mg3"],
                               "protocol": {"type": "price_signal", "params": {"price_min": 0.0, "price_max": 150.0}}})
     env = MultiAgentPowerGridEnv.from_config(data)
@@ -305,7 +289,7 @@ def test_reserve_allocates_over_the_range_a_dg_holds_after_its_on_off_request(ca
     """Reserve took each provider's range before its action of the step: a DG off and starting (mw_range (0, 0))
     was allotted no reserve though it holds [p_min, p_max] this step, and one on and stopping kept its share of
     a headroom it loses. mg2 of volt_var.yaml (0.2 MW of reserve) learned, its DG with commitment."""
-    data = yaml.safe_load((CONFIGS / "volt_var.yaml").read_text())
+    data = example_config("volt_var")
     data["spaces"] = {"action": "physical", "observation": "raw"}
     for agent in data["agents"]:
         if agent["id"] == "mg2":
@@ -341,7 +325,7 @@ def test_a_device_whose_feasible_range_takes_no_action_still_dispatches():
         def feasible_range(self):  # the signature of earlier releases
             return -0.1, 0.1
 
-    env = _env("volt_var", learned=("mg2",))
+    env = example_env("volt_var", mg2={"policy": "learned"})
     env.reset(seed=0)
     mg2, ess = env.scenario.agents["mg2"], env.scenario.agents["mg2_ess"]
     ess.device.__class__ = OldStyleESS

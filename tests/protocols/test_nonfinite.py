@@ -4,23 +4,19 @@ and ignores non-finite measurements."""
 from __future__ import annotations
 
 from numbers import Number
-from pathlib import Path
 
 import attrs
 import numpy as np
 import pytest
-import yaml
 
-from powergrid.env import MultiAgentPowerGridEnv
+from tests.protocols import example_env
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 NAMES = ["p2p_3mg", "consensus_3mg", "admm_3mg", "lmp_market", "volt_var", "droop"]
 
 
 def _env(name):
-    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    data["spaces"] = {"action": "physical", "observation": "raw"}
-    env = MultiAgentPowerGridEnv.from_config(data)
+    """The example ``name`` (physical actions, raw observations) reset (seed 1), and its horizontal protocol."""
+    env = example_env(name)
     env.reset(seed=1)
     return env, env.scenario.horizontal[0]
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
+from tests.protocols import example_config, example_env
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def _iso_env(**mg1_edit):
-    """ieee34_3mg_iso with raw observations and physical actions ($/MWh for the ISO); ``mg1_edit`` updates mg1."""
-    data = yaml.safe_load((CONFIGS / "ieee34_3mg_iso.yaml").read_text())
-    data["spaces"] = {"action": "physical", "observation": "raw"}
-    for agent in data["agents"]:
-        if agent["id"] == "mg1":
-            agent.update(mg1_edit)
-    return MultiAgentPowerGridEnv.from_config(data)
+ISO = "ieee34_3mg_iso"  # the ISO's price signal over mg1..mg3 (physical actions: it sends $/MWh)
 
 
 def _play(env, iso_price, ticks):
@@ -39,7 +27,7 @@ def _signal_index(env):
 
 
 def test_a_learned_child_of_a_price_signal_observes_the_signal_it_received():
-    env = _iso_env()
+    env = example_env(ISO)
     at = _signal_index(env)
     ticks = 6
     low, _ = _play(env, 0.0, ticks)
@@ -59,8 +47,8 @@ def test_a_learned_child_of_a_price_signal_observes_the_signal_it_received():
 
 
 def test_the_signal_feature_follows_the_delivered_directive_over_a_delayed_link():
-    ideal = _iso_env()
-    delayed = _iso_env(link={"down": {"delay": "30min"}})  # two 15-minute ticks
+    ideal = example_env(ISO)
+    delayed = example_env(ISO, mg1={"link": {"down": {"delay": "30min"}}})  # two 15-minute ticks
     # the delayed link adds the directive's age after the signal
     at = _signal_index(ideal)
     assert delayed.observation_space("mg1").shape[0] == ideal.observation_space("mg1").shape[0] + 1
@@ -74,8 +62,8 @@ def test_the_signal_feature_follows_the_delivered_directive_over_a_delayed_link(
 
 
 def test_only_agents_below_a_price_signal_get_the_feature():
-    env = _iso_env()
-    plain = yaml.safe_load((CONFIGS / "ieee34_3mg_iso.yaml").read_text())
+    env = example_env(ISO)
+    plain = example_config(ISO)
     plain["agents"][0]["protocol"] = "none"  # the ISO sends nothing: its children act on their own policies
     plain["agents"][0]["policy"] = "rule"
     other = MultiAgentPowerGridEnv.from_config(plain)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_protocols.volt_var import IEEE1547_CAT_B, apparent_power_limit, check_curve, volt_var_q
+from tests.protocols import example_config
 
 
 @pytest.mark.parametrize("v, q", [(0.92, 0.44), (0.98, 0.0), (1.00, 0.0), (1.02, 0.0), (1.08, -0.44),
@@ -47,13 +49,7 @@ def test_the_limit_leaves_a_point_inside_the_circle_alone():
 
 def _high_voltage_env(priority):
     """The volt-var example with every inverter told its bus sits at 1.10 pu (Q = −0.44·S) before each step."""
-    from pathlib import Path
-
-    import yaml
-
-    from powergrid.env import MultiAgentPowerGridEnv
-
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data = example_config("volt_var")
     data["horizontal"][0]["params"]["priority"] = priority
     env = MultiAgentPowerGridEnv.from_config(data)
     env.reset(seed=0)
@@ -89,13 +85,7 @@ def test_in_env_no_inverter_exceeds_its_rating(priority):
 def test_reactive_priority_lowers_a_fuel_cell_load_level():
     """A FuelCell (a default volt-var type) acts by its load level ``u``: at full load and V = 1.10 pu, reactive
     priority lowers u so that P = √(S² − Q²) and Q stays on the curve (before: P = S kept, Q clipped to 0)."""
-    from pathlib import Path
-
-    import yaml
-
-    from powergrid.env import MultiAgentPowerGridEnv
-
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data = example_config("volt_var")
     data["spaces"] = {"action": "physical", "observation": "raw"}
     data["agents"][0]["children"].append("mg1_fc")
     data["agents"].insert(1, {"id": "mg1_fc", "type": "FuelCell", "bus": "mg1.675", "params": {"p_max_mw": 0.1}})
@@ -113,13 +103,7 @@ def test_reactive_priority_lowers_a_fuel_cell_load_level():
 def test_q_step_moves_q_that_fraction_of_the_way_to_the_curve():
     """The damped update shared with Q–V droop: at V 1.10 pu the curve asks −0.44·S; with q_step 0.5 Q goes
     −0.22·S, −0.33·S, −0.385·S from 0 (reset); the default (1) sets the curve's value at once."""
-    from pathlib import Path
-
-    import yaml
-
-    from powergrid.env import MultiAgentPowerGridEnv
-
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())
+    data = example_config("volt_var")
     data["horizontal"][0]["params"].update(q_step=0.5, priority="active")
     env = MultiAgentPowerGridEnv.from_config(data)
     proto = env.scenario.horizontal[0]
@@ -133,5 +117,4 @@ def test_q_step_moves_q_that_fraction_of_the_way_to_the_curve():
     proto.v[:] = 1.10
     env.step({"mg1": env.rule_action("mg1")})
     assert [c.q_mvar for c in proto.q_ctl] == pytest.approx([-0.22 * c.s_mva for c in proto.q_ctl])
-    assert MultiAgentPowerGridEnv.from_config(yaml.safe_load(
-        (Path(__file__).resolve().parents[2] / "configs" / "volt_var.yaml").read_text())).scenario.horizontal[0].params.q_step == 1.0
+    assert MultiAgentPowerGridEnv.from_config(example_config("volt_var")).scenario.horizontal[0].params.q_step == 1.0
