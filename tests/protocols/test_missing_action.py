@@ -5,25 +5,13 @@ physical action (a PV's fraction 0: fully curtailed; an ISO's price 0 $/MWh)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 
 from powergrid.env import MultiAgentPowerGridEnv
+from tests.protocols import example_env
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 MIDDAY = 12  # hourly scenarios: the 13th step is midday, the PV produces
-
-
-def _env(name, **agent_edits):
-    """An example scenario in physical units; ``agent_edits`` {agent id: {field: value}}."""
-    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    data["spaces"] = {"action": "physical", "observation": "raw"}
-    for agent in data["agents"]:
-        agent.update(agent_edits.get(agent["id"], {}))
-    return MultiAgentPowerGridEnv.from_config(data)
 
 
 def _p_mw(env, *ids):
@@ -44,7 +32,7 @@ def _nan(env, agent_id):
 
 @pytest.mark.parametrize("missing", [{}, {"mg1": None}], ids=["key absent", "None"])
 def test_a_grid_agent_without_a_horizontal_protocol_leaves_its_devices_at_their_defaults(missing):
-    env = _env("cigre_mv_microgrid", mg1={"period": 1})
+    env = example_env("cigre_mv_microgrid", mg1={"period": 1})
     assert env._fast.ids == ["mg1"]  # the fast setpoint path
     devices = ("mg1_ess", "mg1_dg", "mg1_pv")
     steps = 4 * MIDDAY + 1
@@ -65,7 +53,7 @@ def test_a_grid_agent_without_a_horizontal_protocol_leaves_its_devices_at_their_
 
 def test_a_fast_parent_that_sent_none_holds_it_between_its_actions():
     """mg1 acts every 2nd tick; its children act every tick and take its held action: the defaults."""
-    env = _env("cigre_mv_microgrid", mg1={"period": 2})
+    env = example_env("cigre_mv_microgrid", mg1={"period": 2})
     assert env._fast.ids == ["mg1"]
     curtail = np.zeros(3, np.float32)
     _play(env, 4 * MIDDAY, lambda t: {"mg1": curtail})  # an even tick: mg1 acts at the next one
@@ -81,7 +69,7 @@ def test_a_fast_parent_that_sent_none_holds_it_between_its_actions():
 
 
 def test_with_a_horizontal_protocol_a_missing_action_is_the_defaults_and_no_order():
-    env = _env("p2p_3mg")
+    env = example_env("p2p_3mg")
     devices = ("mg1_ess", "mg1_dg", "mg1_pv")
     infos = _play(env, MIDDAY + 1, lambda t: {})
     got = _p_mw(env, *devices)
@@ -98,7 +86,7 @@ def test_with_a_horizontal_protocol_a_missing_action_is_the_defaults_and_no_orde
 def test_a_price_signal_parent_that_sends_none_sends_no_signal():
     """ieee34_3mg_iso: the ISO's missing action leaves its microgrids at the market price, with no signal received
     (the parent commit: a 0 $/MWh signal); the learned mg1 below it still acts on its own action."""
-    env = _env("ieee34_3mg_iso")
+    env = example_env("ieee34_3mg_iso")
     assert env.possible_agents == ["iso", "mg1"]
     mg1 = np.array([0.0, 0.4, 1.0], np.float32)
     env.reset(seed=0)
@@ -117,7 +105,7 @@ def test_after_a_price_parent_sends_none_the_rule_answers_at_the_price_its_child
     """The ISO signals 150 $/MWh at its first action, then sends none: the microgrids act on the market price, and so
     does the rule ``physical_rule`` gives them (the rule baseline, residual policies, HIL serve; r45d F1: it kept
     answering at 150, on the lossy link for the rest of the day)."""
-    env = _env(config, **edits)
+    env = example_env(config, **edits)
     env.reset(seed=0)
     sent = 0
     for _ in range(steps):
@@ -135,7 +123,7 @@ def test_after_a_price_parent_sends_none_the_rule_answers_at_the_price_its_child
 
 def test_a_learned_grid_agent_under_a_parent_that_sends_none_acts_on_its_own_and_none_gives_defaults():
     """Nested: the ISO and mg1 both send none: mg1's devices at their defaults, its rule-driven peers by their rules."""
-    env = _env("ieee34_3mg_iso")
+    env = example_env("ieee34_3mg_iso")
     _play(env, 4 * MIDDAY + 1, lambda t: {})
     got = _p_mw(env, "mg1_ess", "mg1_dg", "mg1_pv", "mg2_pv")
     assert got["mg1_ess"] == 0.0 and got["mg1_dg"] == 0.0 and got["mg1_pv"] > 0.05
@@ -167,7 +155,7 @@ def test_a_held_missing_action_survives_a_copy_and_ends_with_the_episode():
     import copy
     import pickle
 
-    env = _env("cigre_mv_microgrid", mg1={"period": 2})
+    env = example_env("cigre_mv_microgrid", mg1={"period": 2})
     curtail = np.zeros(3, np.float32)
     _play(env, 4 * MIDDAY, lambda t: {"mg1": curtail})
     env.step({})  # mg1 acts and sends none; it holds that at the next tick
