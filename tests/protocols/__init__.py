@@ -22,6 +22,9 @@ def example_env(name: str, **agent_edits: dict) -> MultiAgentPowerGridEnv:
     ``agent_edits`` {agent id: {field: value}} update those agents' entries (e.g. ``mg2={"policy": "learned"}``)."""
     data = example_config(name)
     data["spaces"] = {"action": "physical", "observation": "raw"}
+    unknown = set(agent_edits) - {agent["id"] for agent in data["agents"]}
+    if unknown:
+        raise KeyError(f"configs/{name}.yaml has no agents {sorted(unknown)}")
     for agent in data["agents"]:
         agent.update(agent_edits.get(agent["id"], {}))
     return MultiAgentPowerGridEnv.from_config(data)
