@@ -163,4 +163,4 @@ def test_a_held_missing_action_survives_a_copy_and_ends_with_the_episode():
         twin.step({"mg1": curtail})
         assert twin.scenario.agents["mg1_pv"].device.p_mw > 0.05
     env.reset(seed=0, options=None)
-    assert not env._fast_missing
+    assert not env._fast._missing  # the behaviour: tests/core/test_fast_setpoints_missing.py

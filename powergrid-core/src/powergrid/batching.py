@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain, repeat
-from operator import attrgetter, is_, itemgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
@@ -501,7 +501,8 @@ class DeviceGroups:
 class FastSetpoints:
     """Learned root GridAgents whose protocol only splits their action among device children, as index maps:
     their actions are concatenated into one vector each tick and scattered to their children's action rows
-    (the kernel batches' rows, or a solo child's ``pending``).
+    (the kernel batches' rows, or a solo child's ``pending``); a parent whose last action was none leaves them at
+    their defaults (held between its actions, forgotten by :meth:`reset`).
 
     ``roots``: the candidates (the scenario's roots; none when the scenario has horizontal protocols, which
     change directives); ``action_spaces`` physical spaces, ``action_maps`` the normalized→physical
@@ -536,16 +537,22 @@ class FastSetpoints:
         self._mid = np.concatenate([m[0] if m else np.zeros(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
         self._half = np.concatenate([m[1] if m else np.ones(k) for m, k in zip(maps, sizes)]) if fast else np.zeros(0)
         self._normalized = any(m is not None for m in maps)
-        children, spans = [], []
-        for a, start in zip(fast, starts[:-1].tolist()):
+        children, spans, parent_of = [], [], []
+        for i, (a, start) in enumerate(zip(fast, starts[:-1].tolist())):
             for child, where in zip(a.children, a.protocol.action_slices()):
                 children.append(child)
                 spans.append(slice(start + where.start, start + where.stop))
+                parent_of.append(i)
         self._child_pos = np.array([agent_pos[c.id] for c in children], np.int64)
         # where every parent and child writes the same value (count, tick, price); disjoint: parents are roots,
         # children devices
         self._both = whole_or(np.sort(np.concatenate([self._pos, self._child_pos])), len(agent_pos))
         row_of = {id(d): (b, row) for b in batches for row, d in enumerate(b.agents)}
+        # per parent, its children (index among all children, agent, batch and row; solo: None, 0) for their defaults
+        self._kids: list[list[tuple[int, DeviceAgent, Batch | None, int]]] = [[] for _ in fast]
+        for i, (child, p) in enumerate(zip(children, parent_of)):
+            self._kids[p].append((i, child, *row_of.get(id(child), (None, 0))))
+        self._missing: set[int] = set()  # the parents (indices) whose last action was none: see decide
         self._solo: list[tuple[int, DeviceAgent, slice]] = []  # a solo child takes a slice (a view) of the actions
         fed: dict[int, tuple[list[int], list[int], list[np.ndarray]]] = {}
         for i, (child, span) in enumerate(zip(children, spans)):
@@ -569,6 +576,10 @@ class FastSetpoints:
     def __bool__(self) -> bool:
         return bool(self.agents)
 
+    def reset(self) -> None:
+        """Forget the parents' missing actions (at the env's reset: a new episode)."""
+        self._missing = set()
+
     def _joined(self, actions: Mapping[str, Any]) -> np.ndarray | None:
         """The parents' actions as one flat array (read only) when ``actions`` is a plain dict holding each as a
         C-contiguous float32 or float64 array, all of one dtype (as policies send them): their bytes joined, ≈ 4x
@@ -588,37 +599,39 @@ class FastSetpoints:
                last_act: np.ndarray, price_seen: np.ndarray, ctx: StepContext, *, every_tick: bool = False) -> None:
         """:meth:`MultiAgentPowerGridEnv._decide` for the fast parents and their children at once (same results).
 
-        ``acting``, ``counts`` (actions taken), ``last_act`` (tick of the last action) and ``price_seen`` are the
-        env's per-agent arrays (updated in place). A parent acting takes its learned action (none sent: zeros here,
-        which the env then replaces by its children's defaults), else holds its last one, or follows its rule before
-        its first; a child takes its slice when it acts or
-        has not acted yet, else holds its row. ``every_tick``: every agent acts at every tick (``acting`` is
-        all true; no periods, offsets or events), so the masks are not looked at.
+        ``price`` ($/MWh) and ``tick`` are now's; ``acting``, ``counts`` (actions taken), ``last_act`` (tick of the
+        last action) and ``price_seen`` are the env's per-agent arrays (updated in place). A parent acting takes its
+        learned action, else holds its last one, or follows its rule before its first; a child takes its slice when it
+        acts or has not acted yet, else holds its row. A parent whose last action was none (None, or its key absent)
+        leaves the children that take it at their defaults (a kernel's ``defaults`` row, a solo device's ``pending``
+        None: idle, MPPT…), as the tree walk does. ``every_tick``: every agent acts at every tick (``acting`` is all
+        true; no periods, offsets or events), so the masks are not looked at.
         """
         pos, both = self._pos, self._both
         flat = self._joined(actions)
         if flat is not None:
-            sent, missing = (), False
+            absent: Sequence[int] = ()
             if not self._normalized:
                 flat = flat.astype(np.float64)
         else:
             sent = list(map(actions.get, self.ids))
-            missing = any(map(is_, sent, repeat(None)))
-            parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if missing else sent
+            absent = [i for i, a in enumerate(sent) if a is None]
+            parts = [z if a is None else a for a, z in zip(sent, self._zeros)] if absent else sent
             try:
                 flat = np.concatenate(parts, dtype=np.float64)
             except ValueError:  # 0-d actions of one-entry spaces
                 flat = np.concatenate([np.reshape(a, -1) for a in parts], dtype=np.float64)
-        # a missing action: zero in physical units here, its children's defaults after the env's _fast_defaults
+        # a missing action's entries (placeholder zeros) are never applied: the children that take it get their defaults
         if self._normalized:  # float64 · float32: the float64 product
-            mapped = self._mid + self._half * flat
-            flat = np.where(np.array([a is None for a in sent])[self._of_element], flat, mapped) if missing else mapped
+            flat = self._mid + self._half * flat
         cpos = self._child_pos
         if every_tick or (acting[pos].all() and acting[cpos].all()):  # every parent and child acts: all take the new actions
             self._flat = flat
             counts[both] += 1
             last_act[both] = tick
             every = True
+            if absent or self._missing:
+                self._missing = set(absent)
         else:
             now, child_now = acting[pos], acting[cpos]
             new = now[self._of_element]
@@ -637,6 +650,9 @@ class FastSetpoints:
             counts[cpos] += child_now
             last_act[cpos[child_now]] = tick
             every = bool(take.all())
+            if absent or self._missing:  # the parents acting now replace their missing state, the others hold it
+                acts = now.tolist()
+                self._missing = {i for i in self._missing if not acts[i]} | {i for i in absent if acts[i]}
         price_seen[both] = price
         for b in self._batches:
             if b.fast_rows.size:
@@ -651,6 +667,13 @@ class FastSetpoints:
             d.price = price
             if every or take_list[i]:
                 d.pending = flat[src]
+        for p in self._missing:
+            for i, d, b, row in self._kids[p]:
+                if every or take_list[i]:
+                    if b is None:
+                        d.pending = None
+                    else:
+                        b.actions[row] = b.defaults[row]
 
 
 def _where(agent: DeviceAgent, call: str, ctx: StepContext | None) -> str:

@@ -219,7 +219,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._cost_safe = np.zeros((2, len(self._agent_ids)))
         self._precompute()
 
-
     def _precompute(self) -> None:
         """Everything the step loop needs that does not change between steps (built once)."""
         s = self.scenario
@@ -253,6 +252,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._credit_of = np.array([m[1] for m in moves], np.int64)
         self._credit_sign = np.array([m[2] for m in moves], np.float64)
         self._dev_agent_pos = np.array([self._agent_pos[d.id] for d in devices], dtype=np.int64)
+
         # grid agents: their devices and zone buses as flat index arrays with a group id each
         def groups(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             idx = np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64)
@@ -406,11 +406,6 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                                    self._down_links, self._agent_pos, self._groups.batches)
         fast_ids = set(self._fast.ids)
         self._fast_children = {c.id for a in self._fast.agents for c in a.children}
-        # per fast parent, its children's rows (batch, row) or solo agents: set to their defaults when it sends no action
-        row_of = {id(d): (b, row) for b in self._groups.batches for row, d in enumerate(b.agents)}
-        self._fast_kids = [(a.id, self._agent_pos[a.id], [(self._agent_pos[c.id], c, *row_of.get(id(c), (None, 0)))
-                                                          for c in a.children]) for a in self._fast.agents]
-        self._fast_missing: set[str] = set()  # the fast parents whose last action was none
 
         # grid protocols whose reset does something, with their stream's key (children 2.. of the profiles' stream)
         self._grid_resets = [(2 + j, a) for j, a in enumerate(self._grid_agents)
@@ -808,7 +803,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._held_extra: dict[str, list[tuple[Any, np.ndarray]]] = {}  # learned agents' last horizontal parts
         self._extra_proj[:] = 0.0
         self._signal[:] = np.nan
-        self._fast_missing.clear()
+        self._fast.reset()
         self.tick = 0
         self.agents = list(self.possible_agents)
         self._ended = False
@@ -1079,30 +1074,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         if self._fast:
             self._fast.decide(actions, price, self.tick, self._acting, self.action_counts, self._last_act,
                               self._price_seen, self.ctx, every_tick=self._every_tick)
-            if self._fast_missing or any(actions.get(i) is None for i in self._fast.ids):
-                self._fast_defaults(actions)
         for root in self._slow_roots:
             self._decide(root, None, actions, price, extra)
-
-    def _fast_defaults(self, actions: Mapping[str, Any]) -> None:
-        """After :meth:`FastSetpoints.decide`: the children of a fast parent that sent no action (None, or its key
-        absent) when it acted last apply their defaults (a kernel's ``defaults`` row, a solo device's None), as in the
-        tree walk (:meth:`_decide`), when they take their parent's action this tick."""
-        every, acting, counts = self._every_tick, self._acting_list, self.action_counts
-        for pid, pos, kids in self._fast_kids:
-            if every or acting[pos]:
-                if actions.get(pid) is None:
-                    self._fast_missing.add(pid)
-                else:
-                    self._fast_missing.discard(pid)
-            if pid not in self._fast_missing:
-                continue
-            for cpos, child, batch, row in kids:
-                if every or acting[cpos] or counts[cpos] == 0:  # it took its parent's action (FastSetpoints.decide)
-                    if batch is None:
-                        child.pending = None
-                    else:
-                        batch.actions[row] = batch.defaults[row]
 
     def _decide(self, agent: Agent, directive: Directive | None, actions: Mapping[str, Any], price: float,
                 extra: dict[Any, dict[str, np.ndarray]]) -> None:
