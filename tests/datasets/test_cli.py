@@ -68,3 +68,26 @@ def test_params_are_read_like_scenario_values(tmp_path, capsys):
     assert datasets_main()(["plot", "synthetic", "-p", "scale=!!python/object/apply:os.system ['true']",
                             "--out", str(out)]) == 2
     assert "--param scale:1: invalid YAML: unsupported tag" in capsys.readouterr().err
+
+
+def test_plot_out_must_name_a_png_file_and_nothing_lands_beside_it(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plotting needs the plot extra (matplotlib)")
+    # --out FOLDER wrote FOLDER.png beside the folder and --out NAME wrote NAME.png (matplotlib adds the suffix)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "--out", str(folder)]) == 2
+    assert f"--out {folder} is a folder; expected the PNG file to write" in capsys.readouterr().err
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "--out", str(tmp_path / "noext")]) == 2
+    assert "expected a file name ending in .png" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any(folder.iterdir())
+    # a missing folder is created (it was an [Errno 2] after the data were read); the message names the file written
+    out = tmp_path / "a" / "b" / "x.png"
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {out} (24 values)" in capsys.readouterr().out
+    # a file where the folder would be, and a symbolic link at the name: one error each, nothing written
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "--out", str(out / "y.png")]) == 2
+    assert f"{out} is a file; expected a folder" in capsys.readouterr().err
+    (tmp_path / "link.png").symlink_to(tmp_path / "elsewhere.png")
+    assert datasets_main()(["plot", "synthetic", "--steps", "24", "--out", str(tmp_path / "link.png")]) == 2
+    assert "is a symbolic link; refusing to write through it" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere.png").exists()

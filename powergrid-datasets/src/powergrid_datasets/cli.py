@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
 from powergrid import get_registry
-from powergrid.cli import ArgumentParser, UsageError, count, number
+from powergrid.cli import ArgumentParser, UsageError, count, number, output_folder
 from powergrid.config import load_yaml_with_lines
 from powergrid.params import build_params, describe_params
 
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--steps", type=count(1), default=96 * 7, help="number of steps (default one week at 15 min)")
     plot.add_argument("--step-minutes", type=number(0), default=15.0)
     plot.add_argument("--seed", type=count(0), default=0)
-    plot.add_argument("--out", required=True, help="PNG file to write")
+    plot.add_argument("--out", required=True, help="PNG file to write, ending in .png (its folder is created if missing)")
     fetch = sub.add_parser("fetch", help="download a provider's data into the cache (the only way besides download: true)")
     fetch.add_argument("name")
     fetch.add_argument("--role", default="load", help="profile role: load, solar, wind, price")
@@ -120,6 +121,14 @@ def _plot(args: argparse.Namespace) -> int:
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("plotting needs matplotlib: pip install 'powergrid-datasets[plot]'") from None
+    out = Path(args.out)  # checked before any data are read: matplotlib would add .png to a folder's or a bare name
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; expected the PNG file to write (e.g. {out / 'plot.png'})")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: expected a file name ending in .png (matplotlib would write {args.out}.png)")
+    if out.is_symlink():
+        raise UsageError(f"--out {args.out} is a symbolic link; refusing to write through it (remove it or choose another --out)")
+    output_folder(str(out.parent))  # a file in the way or a folder this user cannot write to: one error now
     provider = _provider(args.name, args.role, args.param)
     values = provider.episode(args.steps, args.step_minutes, np.random.default_rng(args.seed))
     hours = np.arange(len(values)) * args.step_minutes / 60.0
@@ -132,9 +141,10 @@ def _plot(args: argparse.Namespace) -> int:
     ax.set_ylabel(f"{args.role} ({unit})")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(args.out, dpi=100)
+    out.parent.mkdir(parents=True, exist_ok=True)  # only now: a failed read leaves no folder behind
+    fig.savefig(out, dpi=100)
     plt.close(fig)
-    print(f"wrote {args.out} ({len(values)} values)")
+    print(f"wrote {out} ({len(values)} values)")
     return 0
 
 
