@@ -14,6 +14,16 @@ from powergrid.env import COMMON_INFO, MultiAgentPowerGridEnv
 SUMMED = ("cost", "safety", "penalty", "projection")
 
 
+def missing_extra(err: ImportError, message: str) -> ImportError:
+    """The error an adapter raises when importing its library failed with ``err``: ``message`` (the extra to install)
+    and the module not found, as a ``ModuleNotFoundError`` naming it when ``err`` is one, so that
+    ``pytest.importorskip`` (which skips on that class only, pytest 9) and a caller's ``except ModuleNotFoundError`` see
+    a missing extra; an ``ImportError`` when the library is there but fails to import."""
+    if isinstance(err, ModuleNotFoundError):
+        return ModuleNotFoundError(f"{message} (no module named {err.name!r})", name=err.name, path=err.path)
+    return ImportError(f"{message} ({err})", name=err.name, path=err.path)
+
+
 def make_env(scenario: Any, *, solver: str | None = None) -> MultiAgentPowerGridEnv:
     """An environment from a YAML path, a mapping, an ``EnvConfig`` or an environment (returned as is)."""
     if isinstance(scenario, MultiAgentPowerGridEnv):

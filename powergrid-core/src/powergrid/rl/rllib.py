@@ -33,13 +33,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from powergrid.env import COMMON_INFO
+from powergrid.rl._common import Accumulator, make_env, missing_extra, offset_default_seed, runner_offset, zero_based
+
 try:
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
-except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError('powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
-
-from powergrid.env import COMMON_INFO
-from powergrid.rl._common import Accumulator, make_env, offset_default_seed, runner_offset, zero_based
+except ImportError as err:  # tests/rl/test_missing_extras.py
+    raise missing_extra(err, 'powergrid.rl.rllib needs ray[rllib]: pip install "powergrid-core[rllib]"') from err
 
 __all__ = ["RLlibPowerGridEnv", "keep_common_infos", "module_per_agent", "register"]
 

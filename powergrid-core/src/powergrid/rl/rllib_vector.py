@@ -29,16 +29,17 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from powergrid.errors import ActionError
+from powergrid.rl._common import missing_extra, offset_default_seed, runner_offset
+
 try:
     import ray
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
-except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError('powergrid.rl.rllib_vector needs ray[rllib] 2.44 or later (its vectorized MultiAgentEnvRunner): '
-                      'pip install "powergrid-core[rllib]"') from err
+except ImportError as err:  # tests/rl/test_missing_extras.py
+    raise missing_extra(err, 'powergrid.rl.rllib_vector needs ray[rllib] 2.44 or later (its vectorized '
+                             'MultiAgentEnvRunner): pip install "powergrid-core[rllib]"') from err
 
-from powergrid.errors import ActionError
-from powergrid.rl._common import offset_default_seed, runner_offset
 from powergrid.rl.rllib import RLlibPowerGridEnv
 from powergrid.vector import VectorPowerGridEnv
 

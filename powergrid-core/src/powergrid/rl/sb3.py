@@ -28,17 +28,17 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
-except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError('powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
-
 from powergrid.clock import format_duration
 from powergrid.config import EnvConfig
 from powergrid.env import COMMON_INFO
 from powergrid.errors import ActionError
-from powergrid.rl._common import zero_based
+from powergrid.rl._common import missing_extra, zero_based
 from powergrid.vector import VectorPowerGridEnv
+
+try:
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+except ImportError as err:  # tests/rl/test_missing_extras.py
+    raise missing_extra(err, 'powergrid.rl.sb3 needs stable-baselines3: pip install "powergrid-core[sb3]"') from err
 
 __all__ = ["PowerGridVecEnv"]
 
