@@ -246,12 +246,15 @@ def _switched_off(dist: str) -> str | None:
 
 
 def _local_plugins_hint() -> str:
-    """Where local plugins come from, for a name no installed pack provides: a worker process (Ray, SubprocVecEnv)
-    sees only the ``POWERGRID_PLUGIN_PATH`` it started with, not a later ``load_plugins`` of its parent."""
+    """Where plugins come from, for a name no installed pack provides: a worker process (Ray, SubprocVecEnv) sees only
+    the ``POWERGRID_PLUGIN_PATH`` it started with, not a later ``load_plugins`` of its parent; and a plugin package's
+    entry points only on its own ``sys.path``, which for a Ray worker is not the driver's (r46b F5)."""
     here = os.environ.get("POWERGRID_PLUGIN_PATH", "").strip()
     return (f"; local plugins load from POWERGRID_PLUGIN_PATH ({f'here: {here}' if here else 'unset here'}), which a "
             f"worker process (Ray, SubprocVecEnv) takes from its parent when it starts: call powergrid.load_plugins() "
-            f"before ray.init() or before starting the workers")
+            f"before ray.init() or before starting the workers; a plugin package is found through its entry points on "
+            f"this process's own sys.path: install it in this Python or put its folder on PYTHONPATH (a Ray worker "
+            f"does not see a folder the driver added to sys.path)")
 
 
 def _misplaced_entry_points() -> str:
