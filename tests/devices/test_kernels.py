@@ -212,7 +212,7 @@ def _trajectory(config: Any, kernels: bool, monkeypatch: pytest.MonkeyPatch, ste
             act = rng.uniform(space.low - 0.3 * width, space.high + 0.3 * width).astype(np.float32)
             if k % 5 == 2 and act.size:
                 act[rng.integers(act.size)] = [np.nan, np.inf, -np.inf][k % 3]
-            actions[a] = None if (k + len(a)) % 9 == 0 else act
+            actions[a] = None if (k + len(a)) % 8 == 0 else act
         out.append(env.step(_sent_as(k, actions) if forms else actions))
         out.append({d.id: d.device.state_dict() for d in env.scenario.device_agents})
         if not env.agents:
