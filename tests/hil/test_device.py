@@ -149,8 +149,9 @@ def test_out_of_limit_setpoint_is_projected(ess_server, devices, ctx) -> None:
     device.step([-3.0], ctx)
     assert device.setpoint_mw == pytest.approx(-0.2) and device.projection == pytest.approx(0.7)
     assert ess_server.unit.setpoint_mw == pytest.approx(-0.2)
-    device.step([float("nan")], ctx)  # NaN: midpoint of the limits, counted as the full range
-    assert device.setpoint_mw == pytest.approx(0.15) and device.comm_ok
+    device.step([float("nan")], ctx)  # NaN: the default 0 MW (not the midpoint 0.15 MW), counted as the full range
+    assert device.setpoint_mw == 0.0 and device.projection == pytest.approx(0.7) and device.comm_ok
+    assert ess_server.raw("holding", 0) == 0
 
 
 @pytest.mark.parametrize("order", ["big", "little"])

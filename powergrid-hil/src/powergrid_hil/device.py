@@ -1,8 +1,9 @@
 """Devices behind Modbus, stepped like simulated ones: the shared link and fault handling, and ``ModbusDevice``.
 
-A step projects the action to ``[p_min_mw, p_max_mw]``, writes it as the P
-setpoint and reads the measured P (and Q, SOC) back; ``p_mw``/``q_mvar`` are the
-measurements. Nothing raises out of a step. A fault — no connection, a timeout,
+A step projects the action to ``[p_min_mw, p_max_mw]`` (a missing, NaN or infinite
+one is the default: 0 MW, or the nearer limit), writes it as the P setpoint and
+reads the measured P (and Q, SOC) back; ``p_mw``/``q_mvar`` are the measurements.
+Nothing raises out of a step. A fault — no connection, a timeout,
 an exception response, a bad value (out of range, not available, malformed) or a
 measurement older than ``max_age_s`` — adds one record to :meth:`LinkedDevice.info`
 (``infos[agent]["comm"]``), adds ``failure_safety`` to ``safety`` and applies the
@@ -161,10 +162,25 @@ class LinkedDevice(Device):
         """Write ``setpoint_mw``, read back ``(p, q, soc)`` (None: not read or flagged). Raises :class:`CommError`."""
         raise NotImplementedError
 
-    def step(self, action: Any, ctx: StepContext) -> None:
+    @property
+    def safe_setpoint_mw(self) -> float:
+        """The device's default setpoint (MW): 0, or the nearer limit when ``[p_min_mw, p_max_mw]`` excludes 0."""
+        return min(max(0.0, self.params.p_min_mw), self.params.p_max_mw)
+
+    def read_action(self, action: Any) -> tuple[float, float]:
+        """The setpoint (MW) and projection of ``action``, read as docs/devices.md (Actions) reads any device's: a
+        missing action (None) is :attr:`safe_setpoint_mw` and counts no projection; a NaN or infinite one is too and
+        counts the full range (never the middle of the range, which :func:`clip_action` makes of it)."""
+        if action is None:
+            return (self.safe_setpoint_mw if self.writes else 0.0), 0.0
         values, distance = clip_action(action, self.action_space)
-        self.setpoint_mw = float(values[0]) if values.size else 0.0
-        self.projection = distance
+        if not values.size:  # read-only: no setpoint
+            return 0.0, distance
+        finite = math.isfinite(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        return (float(values[0]) if finite else self.safe_setpoint_mw), distance
+
+    def step(self, action: Any, ctx: StepContext) -> None:
+        self.setpoint_mw, self.projection = self.read_action(action)
         self.cost = 0.0
         self.register_flags = {}
         self.records, self.notices = [], []
