@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from powergrid.clock import format_duration
@@ -60,8 +61,11 @@ class PowerGridVecEnv(VecEnv):
         for a in agents[1:]:
             for kind, space in (("observation", venv.observation_space), ("action", venv.action_space)):
                 if space(a) != space(first):
-                    raise ValueError(f"PowerGridVecEnv shares one policy: agent {a!r}'s {kind} space {space(a)} "
-                                     f"differs from {first!r}'s {space(first)}")
+                    mine, theirs = _brief(space(a), space(first))
+                    raise ValueError(f"PowerGridVecEnv shares one policy, so every learned agent needs the same "
+                                     f"spaces: the {kind} space of {a!r} ({mine}) differs from that of {first!r} "
+                                     f"({theirs}); train agents whose spaces differ with RLlibPowerGridEnv (a module "
+                                     f"per agent) or SingleAgentView")
         _warn_per_tick(venv)
         self.venv = venv
         self.agents = list(agents)
@@ -147,6 +151,19 @@ class PowerGridVecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._indices(indices)]
+
+
+def _brief(space: Any, other: Any) -> tuple[str, str]:
+    """``space`` and ``other``, which differ, each in a few words: a Box's bounds would print as hundreds of numbers,
+    so a Box is its shape and dtype, and where both are equal, the first bounds that differ."""
+    if not (isinstance(space, gymnasium.spaces.Box) and isinstance(other, gymnasium.spaces.Box)):
+        return str(space), str(other)
+    brief = [f"Box{x.shape} {x.dtype}" for x in (space, other)]
+    if brief[0] != brief[1]:
+        return brief[0], brief[1]
+    low, high, other_low, other_high = (np.ravel(b) for b in (space.low, space.high, other.low, other.high))
+    i = int(np.flatnonzero((low != other_low) | (high != other_high))[0])
+    return f"{brief[0]}, entry {i} in [{low[i]:g}, {high[i]:g}]", f"in [{other_low[i]:g}, {other_high[i]:g}]"
 
 
 def _warn_per_tick(venv: VectorPowerGridEnv) -> None:
