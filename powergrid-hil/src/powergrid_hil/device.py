@@ -21,8 +21,10 @@ Past that it is dropped (the device is out: 0 MW, a ``stale`` fault each step).
 
 from __future__ import annotations
 
+import atexit
 import math
 import time
+import weakref
 from typing import Any
 
 import attrs
@@ -61,6 +63,9 @@ class LinkParams:
     max_hold_s: float = quantity("s", 3600.0, ge=0,
                                  doc="a held measurement is used while its simulated age (faulty steps × step length) ≤ this")
     failure_safety: float = quantity("1", 1.0, ge=0, doc="safety added for each step with a fault")
+    on_close: str = choice(("safe", "leave"), "safe",
+                           doc="at reset, close and interpreter exit, write the default setpoint (0 MW, or the nearer "
+                               "limit) over an open link (safe), or leave the last setpoint in force")
     plausible_factor: float = quantity("1", 1.5, ge=1, doc="|P| or |Q| above this × max(|p_min|, |p_max|) is out of range")
 
     def __attrs_post_init__(self) -> None:
@@ -115,12 +120,30 @@ class LinkedDevice(Device):
             self._link = ModbusLink(p.host, p.port, unit_id=p.unit_id, timeout_s=p.timeout_s, backoff_s=p.backoff_s,
                                     backoff_max_s=p.backoff_max_s, framer=p.framer, serial_port=p.serial_port,
                                     baudrate=p.baudrate, clock=self.clock)
+            _LINKED.add(self)  # closed (safe setpoint written) at interpreter exit
         return self._link
 
     def close(self) -> None:
-        """Close the connection (the next step reconnects)."""
+        """Write the default setpoint (:meth:`write_safe`), then close the connection (the next step reconnects)."""
         if self._link is not None:
+            self.write_safe()
             self._link.close()
+
+    def write_safe(self) -> bool:
+        """Write :attr:`safe_setpoint_mw` over an open link (``on_close: safe``), so that the equipment idles between
+        episodes and after the run; True when written. Nothing over a link never opened or closed (not ours to
+        take back), on a read-only device, or while another controller has the setpoint (SunSpec, yielded). A
+        failure is swallowed (reset and close report nowhere): it costs at most one ``timeout_s``."""
+        if self.params.on_close != "safe" or not self.writes or self._link is None or not self._link.connected:
+            return False
+        try:
+            return self.write_setpoint(self.safe_setpoint_mw)
+        except Exception:  # a dead or refusing device: only its own watchdog can help now
+            return False
+
+    def write_setpoint(self, mw: float) -> bool:
+        """Write ``mw`` (MW) as the P setpoint, nothing read; True when written. Raises :class:`CommError`."""
+        raise NotImplementedError
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the socket (a copy in a worker process opens its own connection)."""
@@ -156,6 +179,7 @@ class LinkedDevice(Device):
     # ------------------------------------------------------------------ Device contract
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)
+        self.write_safe()  # between episodes (a training update) the equipment idles, not at the last action
         self._clear()
 
     def exchange(self) -> tuple[float | None, float | None, float | None]:
@@ -283,6 +307,12 @@ class ModbusDevice(LinkedDevice):
         self.writes = self.registers.setpoint is not None
         super().__init__(params, dt_h, clock)
 
+    def write_setpoint(self, mw: float) -> bool:
+        setpoint = self.registers.setpoint
+        assert setpoint is not None  # writes
+        self.link.write(setpoint, setpoint.encode(mw)[0])
+        return True
+
     def exchange(self) -> tuple[float | None, float | None, float | None]:
         link, regs = self.link, self.registers
         if regs.setpoint is not None:
@@ -316,3 +346,14 @@ class ModbusDevice(LinkedDevice):
         if p is None or ("q" in values and q is None):
             p = q = None  # a half-good measurement is not committed
         return p, q, values.get("soc")
+
+
+_LINKED: weakref.WeakSet[LinkedDevice] = weakref.WeakSet()  # devices whose link was built, in this process
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """At interpreter exit (an uncaught exception included), write the default setpoint of every device still
+    connected and close it (:meth:`LinkedDevice.close`). A killed process runs nothing: see docs/hil.md, Safe state."""
+    for device in list(_LINKED):
+        device.close()

@@ -184,6 +184,16 @@ class SunSpecDevice(LinkedDevice):
         super().reset(rng)
         self._control_checked = False  # take the setpoint back (yielded: with a notice): read the controls first
 
+    def write_setpoint(self, mw: float) -> bool:
+        """Write ``WSet`` only: not while another controller has the setpoint (yielded), nor before a scan of this
+        connection (the addresses are unknown, or may have changed with the equipment)."""
+        points = self.points
+        if points is None or self.yielded or self._scanned_at_reconnect != self.link.reconnects:
+            return False
+        words, _ = points.setpoint.point.encode(mw * W_PER_MW, points.exponents.get("setpoint", 0))
+        self.link.write_words(points.setpoint.address, words)
+        return True
+
     def _write(self, setpoint: list[int], control: list[tuple[str, Located]]) -> bool:
         """Write ``WSet``, and 1 to the ``control`` points, contiguous runs in one request each; False (recorded)
         when the device refuses one (an exception response: the link is sound, so the step still measures)."""
