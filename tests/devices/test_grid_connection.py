@@ -84,7 +84,7 @@ def test_a_line_fed_from_its_to_side_bills_the_import_into_its_from_side() -> No
         cls = device_class("GridConnection")
         d = cls(build_params(cls.Params, {"element": "line", "name": name, "sell_ratio": 0.5}), 0.25)
         d.reset(np.random.default_rng(0))
-        d.attach(net, 0)
+        d.attach(net, int(name.split()[1].split("-")[0]))  # its from bus (CIGRE MV: Bus k is row k)
         return d
 
     end, feeder = on_line("Line 7-8"), on_line("Line 4-5")
@@ -124,3 +124,36 @@ def test_the_radial_end_of_a_line_is_found_from_any_slack(slack: str) -> None:
     pp.create_line(net, b1, b0, 1.0, "NA2XS2Y 1x185 RM/25 12/20 kV")
     pp.create_line(net, b1, b2, 1.0, "NA2XS2Y 1x185 RM/25 12/20 kV")
     assert from_side_is_the_end(net, 0) and not from_side_is_the_end(net, 1)
+
+
+SITE = """name: site
+network: {type: cigre_mv}
+agents:
+  - {id: mg, kind: grid, protocol: {type: setpoint}, policy: learned, children: [ess, pv, pcc]}
+  - {id: ess, type: ESS, bus: Bus 5, params: {p_max_mw: 0.5, capacity_mwh: 2.0}}
+  - {id: pv, type: PV, bus: Bus 5, params: {p_max_mw: 0.4}}
+  - {id: pcc, type: GridConnection, bus: PCC_BUS, params: {element: ELEMENT}}
+"""
+
+
+@pytest.mark.parametrize(("element", "good", "bad", "metered"), [
+    ("line, name: Line 4-5", "Bus 4", "Bus 7", "line 'Line 4-5' ('Bus 4', 'Bus 5')"),
+    ("trafo, name: Trafo 0-1", "Bus 1", "Bus 12", "trafo 'Trafo 0-1' ('Bus 0', 'Bus 1')"),
+    ("ext_grid", "Bus 0", "Bus 1", "ext_grid (row 0) ('Bus 0')")])
+def test_the_bus_of_a_grid_connection_is_one_of_its_elements(element: str, good: str, bad: str, metered: str) -> None:
+    """r46a F3: the bus only places the meter in its grid agent's zone (the element is metered wherever it is); a bus
+    off the element validated and moved the zone (Line 4-5 metered at Bus 7: mg's zone {5, 7}, not {4, 5})."""
+    from powergrid.config import EnvConfig
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    def env(bus: str) -> MultiAgentPowerGridEnv:
+        text = SITE.replace("PCC_BUS", bus).replace("ELEMENT", element)
+        return MultiAgentPowerGridEnv(EnvConfig.from_text(text, file="site.yaml"))
+
+    zone = sorted(int(b) for b in env(good).scenario.agents["mg"].zone)
+    assert zone == sorted({5, int(good.split()[1])})
+    with pytest.raises(ConfigError) as caught:
+        env(bad)
+    assert str(caught.value) == (f"site.yaml:7 agents[3].params: expected the bus to be one of the buses of the metered "
+                                 f"{metered}, got {bad!r}")

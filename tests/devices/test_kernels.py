@@ -165,6 +165,7 @@ def _mixed_scenario(action: str) -> dict[str, Any]:
                                                                          "demand_charge": 2.0, "import_limit_mw": 0.4}}]
         for k in kids:
             k["bus"] = next(pick)
+        kids[-1]["bus"] = f"mg{g % 3 + 1}.650"  # a meter's bus is one of its element's (the trafo's LV bus)
         agents += kids
         agents.append({"id": f"g{g}", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"},
                        "children": [k["id"] for k in kids], **({"offset": "15min", "period": "30min"} if g == 4 else {})})

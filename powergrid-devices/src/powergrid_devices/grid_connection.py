@@ -102,7 +102,8 @@ class GridConnection(Device):
     revenue; at a negative price the full price) when exporting, with ``price`` in $/MWh; plus a demand charge
     ``demand_charge·max(import − peak, 0)`` $ whenever the import exceeds the episode's
     peak so far (``peak`` starts at 0), so an episode pays ``demand_charge·max(peak import, 0)``.
-    Safety: MW beyond the import or export limit. Injects nothing itself; takes no action.
+    Safety: MW beyond the import or export limit. Injects nothing itself; takes no action. Its ``bus`` is one of the
+    element's buses (checked when attached: the bus joins its grid agent's zone).
     """
 
     Params = GridConnectionParams
@@ -129,6 +130,14 @@ class GridConnection(Device):
             if self.params.name not in names:
                 raise ValueError(f"no {self.params.element} named {self.params.name!r} (have: {', '.join(names)})")
             self.row = names.index(self.params.name)
+        ends = {"ext_grid": ("bus",), "trafo": ("hv_bus", "lv_bus"), "line": ("from_bus", "to_bus")}[self.params.element]
+        own = [int(table[end].iat[self.row]) for end in ends]  # net.bus labels; ``bus`` is a row of net.bus
+        if int(net.bus.index[bus]) not in own:  # the device's bus joins its grid agent's zone: off the meter, it moves it
+            name = table.name.iat[self.row] if "name" in table else None
+            label = repr(name) if isinstance(name, str) and name else f"(row {self.row})"
+            have = ", ".join(repr(str(net.bus.name.at[b])) for b in own)
+            raise ValueError(f"expected the bus to be one of the buses of the metered {self.params.element} {label} ({have}), "
+                             f"got {str(net.bus.name.iat[bus])!r}")
         if self.params.element == "line":
             self.sign = -1.0 if from_side_is_the_end(net, self.row) else 1.0
 
