@@ -2,7 +2,8 @@
 
 Every failure is a :class:`CommError` with a ``kind``: ``connect`` (no
 connection), ``backoff`` (waiting before the next attempt), ``timeout`` (no or
-a broken answer), ``exception`` (a Modbus exception response). pymodbus is
+a broken answer), ``exception`` (a Modbus exception response), ``malformed`` (a
+reply to another function than the request's). pymodbus is
 imported when the first link is built, not when this module is.
 """
 
@@ -149,7 +150,8 @@ class ModbusLink:
         if self.failures:
             self.reconnects += 1
 
-    def _call(self, what: str, fn: Callable[[], object]) -> object:
+    def _call(self, what: str, function: int, fn: Callable[[], object]) -> object:
+        """``fn()``'s response to a request of Modbus function ``function``. Raises :class:`CommError`."""
         reused = self.connected  # opened by an earlier call: the peer may have closed it since
         self._ensure()
         try:
@@ -177,6 +179,10 @@ class ModbusLink:
             code = int(code)
             self.last_error = f"{what}: exception response {code}" + (f" ({EXCEPTIONS[code]})" if code in EXCEPTIONS else "")
             raise CommError(self.last_error, "exception", code)
+        answered = getattr(response, "function_code", function)
+        if answered != function:  # a confused peer or gateway: not an answer (the link is in step: no reconnection)
+            self.last_error = f"{what}: the reply is to function {answered}, not {function}"
+            raise CommError(self.last_error, "malformed")
         self.failures = 0
         self.last_error = ""
         return response
@@ -184,18 +190,18 @@ class ModbusLink:
     # ------------------------------------------------------------------ I/O
     def read_words(self, table: str, address: int, count: int) -> list[int]:
         """The words the device returned for ``count`` registers from ``address`` (``holding`` or ``input``)."""
-        reader = self.client.read_input_registers if table == "input" else self.client.read_holding_registers
-        response = self._call(f"read {table} {address}+{count}",
+        reader, function = (self.client.read_input_registers, 4) if table == "input" else (self.client.read_holding_registers, 3)
+        response = self._call(f"read {table} {address}+{count}", function,
                               lambda: reader(address, count=count, device_id=self.unit_id))
         return list(getattr(response, "registers", []) or [])
 
     def write_words(self, address: int, words: Sequence[int]) -> None:
         """Write ``words`` to holding registers from ``address`` (function 6 for one word, 16 for more)."""
         if len(words) == 1:
-            self._call(f"write {address}",
+            self._call(f"write {address}", 6,
                        lambda: self.client.write_register(address, int(words[0]), device_id=self.unit_id))
         else:
-            self._call(f"write {address}+{len(words)}",
+            self._call(f"write {address}+{len(words)}", 16,
                        lambda: self.client.write_registers(address, [int(w) for w in words], device_id=self.unit_id))
 
     def read(self, register: Register) -> list[int]:
