@@ -104,7 +104,8 @@ def test_implausible_p_is_a_fault_and_held(ess_server, devices, ctx) -> None:
     drive(device, ess_server, [0.2], ctx)
     ess_server.poke("input", 0, [30000])  # 30 MW from a ±0.5 MW device
     device.step([0.2], ctx)
-    assert kinds(device) == [("read", "p", CLAMPED)] and "beyond plausible_factor 1.5 × 0.5 MW" in device.last_error
+    assert kinds(device) == [("read", "p", CLAMPED)]
+    assert device.last_error == "p: out_of_range (read 30 MW, beyond ±0.75 MW: plausible_factor 1.5 × 0.5, the larger limit)"
     assert device.p_mw == pytest.approx(0.2) and device.safety == 1.0 and not device.comm_ok
 
 
@@ -116,7 +117,8 @@ def test_implausible_q_is_a_fault_and_held(ess_server, devices, ctx) -> None:
     q = device.q_mvar
     ess_server.poke("input", 0, [200, 30000])  # P 0.2 MW, Q 30 Mvar
     device.step([0.2], ctx)
-    assert kinds(device) == [("read", "q", CLAMPED)] and device.last_error.startswith("q: out_of_range (read 30 Mvar")
+    assert kinds(device) == [("read", "q", CLAMPED)]  # Mvar against Mvar (was "… × 0.3 MW")
+    assert device.last_error == "q: out_of_range (read 30 Mvar, beyond ±0.45 Mvar: plausible_factor 1.5 × 0.3, the larger limit)"
     assert device.q_mvar == q and device.safety == 1.0 and not device.comm_ok
 
 

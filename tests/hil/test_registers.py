@@ -120,6 +120,13 @@ def test_float32_round_trip(order: str, value: float) -> None:
     assert reg.decode(reg.encode(math.nan)[0]).flag == NOT_AVAILABLE
 
 
+@pytest.mark.parametrize(("words", "said"), [([0x7FC0, 0], "not a number"), ([0x7F80, 0], "infinite (+inf)"),
+                                             ([0xFF80, 0], "infinite (-inf)")])
+def test_a_non_finite_float32_says_which(words, said) -> None:
+    reading = Register(0, type="float32").decode(words)
+    assert reading.flag == NOT_AVAILABLE and reading.detail == f"read 0x{words[0]:04X}0000, {said}"  # ±inf was "not a number"
+
+
 def test_float32_word_order() -> None:
     # 1.0f is 0x3F800000: high word first by default
     assert Register(0, type="float32").encode(1.0)[0] == [0x3F80, 0x0000]
@@ -160,6 +167,7 @@ def test_yaml_map_entries_take_numpy_numbers() -> None:
     assert (m.soc.address, m.soc.min_value, m.soc.max_value) == (2, 0.25, 1.0)
     with pytest.raises(ValueError, match=re.escape("registers.p.address: expected an integer register address")):
         RegisterMap.from_mapping({"p": {"address": np.bool_(True)}})
+
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"p": {"address": 0, "type": "int24"}}, "registers.p: unknown type 'int24'"),

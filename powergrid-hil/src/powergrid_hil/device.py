@@ -338,9 +338,9 @@ class ModbusDevice(LinkedDevice):
                 raise exc.tag("read", name) from None
             reading = reg.decode(words, fallback=fallbacks[name])
             if name in ("p", "q") and reading.ok and abs(reading.value) > self.plausible_mw:
-                unit = "MW" if name == "p" else "Mvar"
-                reading = Reading(reading.value, CLAMPED, f"read {reading.value:g} {unit}, beyond plausible_factor "
-                                  f"{self.params.plausible_factor:g} × {self.p_ref:g} MW")
+                unit = "MW" if name == "p" else "Mvar"  # the limit in the reading's own unit
+                reading = Reading(reading.value, CLAMPED, f"read {reading.value:g} {unit}, beyond ±{self.plausible_mw:g} "
+                                  f"{unit}: plausible_factor {self.params.plausible_factor:g} × {self.p_ref:g}, the larger limit")
             values[name] = self.reading(name, reading)
         p, q = values.get("p"), values.get("q")
         if p is None or ("q" in values and q is None):

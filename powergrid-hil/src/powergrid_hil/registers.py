@@ -179,7 +179,8 @@ class Register:
         if self.type == "float32":
             raw = struct.unpack(">f", pattern.to_bytes(4, "big"))[0]
             if not math.isfinite(raw):
-                return Reading(fallback, NOT_AVAILABLE, f"read 0x{pattern:08X}, not a number")
+                said = "not a number" if math.isnan(raw) else f"infinite ({raw:+})"
+                return Reading(fallback, NOT_AVAILABLE, f"read 0x{pattern:08X}, {said}")
         elif pattern == self.not_available:
             return Reading(fallback, NOT_AVAILABLE, f"read 0x{pattern:0{self.words * 4}X}, the not-available pattern")
         else:
