@@ -17,6 +17,7 @@ the good one being n × the step length (the env does not wait for the wall cloc
 with the defaults (3600 s both) it is held 4 steps of 15 min, 1 step of 1 h, none of 2 h,
 whether or not the loop is paced to the wall clock.
 Past that it is dropped (the device is out: 0 MW, a ``stale`` fault each step).
+Reset, close and interpreter exit write the default setpoint over an open link (``on_close: safe``).
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ class LinkedDevice(Device):
         """Write :attr:`safe_setpoint_mw` over an open link (``on_close: safe``), so that the equipment idles between
         episodes and after the run; True when written. Nothing over a link never opened or closed (not ours to
         take back), on a read-only device, or while another controller has the setpoint (SunSpec, yielded). A
-        failure is swallowed (reset and close report nowhere): it costs at most one ``timeout_s``."""
+        failure is swallowed (reset and close report nowhere): it costs at most a reconnection and one request, each
+        bounded by ``timeout_s``."""
         if self.params.on_close != "safe" or not self.writes or self._link is None or not self._link.connected:
             return False
         try:
