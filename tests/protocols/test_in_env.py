@@ -334,3 +334,43 @@ def test_a_device_whose_feasible_range_takes_no_action_still_dispatches():
     reserve = mg2.protocol.info()["reserve_mw"]
     assert reserve["mg2_ess"] > 0.0  # allotted over its 0.2 MW of headroom
     assert sum(reserve.values()) + mg2.protocol.info()["shortfall_mw"] == pytest.approx(0.2)
+
+
+SITE = """name: site
+network: {type: cigre_mv}
+agents:
+  - {id: mg, kind: grid, protocol: {type: setpoint}, policy: learned, children: [ess, pv, pcc]}
+  - {id: ess, type: ESS, bus: Bus 5, params: {p_max_mw: 0.5, capacity_mwh: 2.0}}
+  - {id: pv, type: PV, bus: Bus 5, params: {p_max_mw: 0.4}}
+  - {id: pcc, type: GridConnection, bus: Bus 4, params: {element: line, name: Line 4-5}}
+horizontal:
+"""
+
+
+@pytest.mark.parametrize("kind", ["p2p_trading", "admm", "consensus", "lmp_market"])
+def test_a_protocol_among_microgrid_controllers_refuses_a_device_participant(kind):
+    """r46a F2: ``participants: [mg, ess]`` (a device for its controller) ran: p2p a silent no-op, admm another
+    experiment (mg 727.09 → 639.87 $/day). Now one error naming the participant."""
+    from powergrid.config import EnvConfig
+    from powergrid.errors import ConfigError
+
+    text = SITE + f"  - {{type: {kind}, participants: [mg, ess]}}\n"
+    with pytest.raises(ConfigError) as caught:
+        MultiAgentPowerGridEnv(EnvConfig.from_text(text, file="site.yaml"))
+    assert str(caught.value) == (f"site.yaml:9 horizontal[0].participants[1]: protocol {kind!r} takes grid or system "
+                                 f"agents as participants, got the device agent 'ess'")
+
+
+@pytest.mark.parametrize("kind", ["volt_var", "droop"])
+def test_volt_var_and_droop_take_device_agents_as_their_units(kind):
+    """Per-unit functions (IEEE 1547's volt-var and droop): device participants are those units alone."""
+    from powergrid.config import EnvConfig
+
+    env = MultiAgentPowerGridEnv(EnvConfig.from_text(SITE + f"  - {{type: {kind}, participants: [ess, pv]}}\n",
+                                                     file="site.yaml"))
+    proto = env.scenario.horizontal[0]
+    assert [d.id for d in proto.inverters] == ["ess", "pv"]
+    env.reset(seed=0)
+    for _ in range(2):  # the second tick acts on the first flow's voltages
+        env.step({"mg": np.zeros(env.action_space("mg").shape, np.float32)})
+    assert {d.id for d in proto.inverters if d.reactive.q_mvar is not None} == {"ess", "pv"}

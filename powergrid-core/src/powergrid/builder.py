@@ -234,11 +234,17 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             agent.protocol = cls(params, agent)
             agent.protocol.attach(net)
     horizontal = []
+    config_kind = {a.id: a.kind for a in config.agents}
     for h in config.horizontal:
         cls = _lookup(registry, "protocol", h.type, f"{h.path}.type", config, HorizontalProtocol)
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
+        kinds = getattr(cls, "participant_kinds", HorizontalProtocol.participant_kinds)
+        for j, pid in enumerate(h.participants):  # a device listed for its controller: an error, not another experiment
+            if (kind := config_kind[pid]) not in kinds:
+                raise config.source.error(f"{h.path}.participants[{j}]", f"protocol {h.type!r} takes {' or '.join(kinds)} "
+                                          f"agents as participants, got the {kind} agent {pid!r}")
         with _reported_at(config, h.path):
             proto = cls(params, [agents[p] for p in h.participants])
             proto.valued_stores = frozenset(stores)  # before attach: the stores the reward values (ADMM prices them so)

@@ -163,6 +163,10 @@ class HorizontalProtocol:
     #: The device agents whose store the reward values at the episode's end (:attr:`Scenario.valued_stores`: behind a
     #: billing meter), set by the builder before :meth:`attach`; None for a protocol built outside the builder.
     valued_stores: frozenset[str] | None = None
+    #: The agent kinds (``"grid"``, ``"system"``, ``"device"``) a scenario may list in ``participants``; the builder
+    #: reports any other as a config error naming the participant. A protocol among microgrid controllers narrows it
+    #: to ``("grid", "system")``, so a device listed instead of its controller is not silently another experiment.
+    participant_kinds: ClassVar[tuple[str, ...]] = ("grid", "system", "device")
 
     def __init__(self, params: Any, participants: Sequence[Agent]) -> None:
         self.params = params

@@ -212,6 +212,8 @@ class Consensus(HorizontalProtocol):
     convergence, spread, the error of the estimates' mean, and connectivity.
     """
 
+    participant_kinds = ("grid", "system")  # among microgrid controllers: a device agent is a config error
+
     Params = ConsensusParams
 
     def __init__(self, params: ConsensusParams, participants: Sequence[Any]) -> None:

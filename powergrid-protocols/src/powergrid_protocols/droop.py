@@ -127,6 +127,8 @@ SCHEDULED = (*DISPATCHABLE, "GridConnection", "OLTC", "Shunt")
 class Droop(HorizontalProtocol):
     """Quasi-static P–f and Q–V droop of the participants' DG/ESS units.
 
+    Participants: GridAgents (their units) or device agents (each its own unit).
+
     Each tick the imbalance is what the participants imported through their PCCs (``measure:
     pcc``; or what the slack supplied, ``measure: ext_grid``) beyond the schedule ``p_ref`` last
     tick, plus what the droop units already picked up (``ΔP = P_meas − p_ref + Σ ΔP_i``). It is shared

@@ -196,6 +196,8 @@ class P2PTrading(HorizontalProtocol):
     Network limits: the PCC element loading is reported; above ``overload_percent`` it adds safety.
     """
 
+    participant_kinds = ("grid", "system")  # among microgrid controllers: a device agent is a config error
+
     Params = P2PParams
 
     def __init__(self, params: P2PParams, participants: Sequence[Any]) -> None:

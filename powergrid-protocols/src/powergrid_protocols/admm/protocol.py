@@ -147,6 +147,8 @@ class ADMMDispatch(HorizontalProtocol):
     starts from the last converged solve.
     """
 
+    participant_kinds = ("grid", "system")  # among microgrid controllers: a device agent is a config error
+
     Params = ADMMParams
 
     def __init__(self, params: ADMMParams, participants: Sequence[Any]) -> None:

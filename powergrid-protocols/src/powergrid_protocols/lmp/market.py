@@ -107,6 +107,8 @@ class LMPMarket(HorizontalProtocol):
     The previous step's LMPs are never shown again.
     """
 
+    participant_kinds = ("grid", "system")  # among microgrid controllers: a device agent is a config error
+
     Params = LMPParams
 
     def attach(self, net: Any) -> None:
