@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 from tests.hil.conftest import SOC, make_device
 from tests.hil.test_env import scenario
+from tests.protocols import example_config
 
 
 @pytest.mark.parametrize("action", [None, [math.nan], [math.inf], [-math.inf]])
@@ -50,5 +52,30 @@ def test_in_the_env_a_missing_agent_or_nan_action_writes_zero(ess_server) -> Non
         env.step({"bess": [1.0]})
         env.step({"bess": [math.nan]})
         assert ess_server.raw("holding", 0) == 0 and device.projection == pytest.approx(0.6)
+    finally:
+        env.close()
+
+
+def test_under_a_horizontal_protocol_a_nan_setpoint_writes_zero_not_the_midpoint(ess_server) -> None:
+    """p2p_trading projects its participants' non-finite pending setpoints before devices step; a device behind
+    Modbus gets its default there too (the simulated ones keep the protocols' rule: the midpoint)."""
+    pytest.importorskip("powergrid_protocols")
+    data = example_config("p2p_3mg")
+    data.pop("datasets")
+    data["time"]["episode"] = "4h"
+    for agent in data["agents"]:
+        if agent["id"] == "mg1":
+            agent["policy"] = "learned"
+        if agent["id"] == "mg1_ess":
+            agent.update(type="ModbusDevice", params={"port": ess_server.port, "timeout_s": 1.0, "backoff_s": 0.0,
+                                                      "p_min_mw": -0.1, "p_max_mw": 0.5, "registers": SOC})
+    env = MultiAgentPowerGridEnv.from_config(data)
+    try:
+        env.reset(seed=0)
+        ones = np.ones(env.action_space("mg1").shape, np.float32)
+        env.step({"mg1": ones})
+        assert ess_server.raw("holding", 0) == 500
+        env.step({"mg1": np.full_like(ones, np.nan)})
+        assert ess_server.raw("holding", 0) == 0  # was 200: 0.2 MW, the midpoint of −0.1…0.5 MW
     finally:
         env.close()

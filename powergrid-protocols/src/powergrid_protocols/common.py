@@ -8,7 +8,8 @@ when ``limit`` is set), which the environment applies after the device's own ste
 Non-finite inputs (one rule for every protocol): an action entry a protocol reads — a
 participant's extra action or a device agent's pending setpoint — is projected onto its Box
 as the core does (:func:`powergrid.devices.clip_action`: NaN or ±inf → the midpoint of its
-bounds, counted as the full range; finite entries clipped), and the projection distance is
+bounds, or zero clipped to them for a device that drives equipment, counted as the full range;
+finite entries clipped), and the projection distance is
 reported in the protocol's ``info()["projection"]`` under the agent's id. A non-finite
 measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite value.
 """
@@ -111,7 +112,8 @@ def read_extra(agent: Any, actions: Mapping[str, np.ndarray], space: gymnasium.s
 
 def project_pending(participants: Iterable[Any], projection: dict[str, float]) -> None:
     """Replace every pending setpoint holding NaN/inf below ``participants`` by its projection (recorded per
-    device agent id)."""
+    device agent id); a device that drives equipment gets zero clipped to its bounds in the non-finite entries
+    (0 MW, or the nearer limit), never the middle of its range."""
     for d in (d for a in participants for d in a.devices()):
         space = d.device.action_space
         if d.pending is None or not isinstance(space, gymnasium.spaces.Box):
@@ -120,6 +122,9 @@ def project_pending(participants: Iterable[Any], projection: dict[str, float]) -
         if np.isfinite(action).all():
             continue
         clipped, distance = clip_action(action, space)
+        if d.device.drives_equipment:
+            safe = np.zeros(clipped.shape).clip(space.low.reshape(clipped.shape), space.high.reshape(clipped.shape))
+            clipped = np.where(np.isfinite(action.reshape(clipped.shape)), clipped, safe)
         d.pending = clipped.astype(np.float32)
         projection[d.id] = projection.get(d.id, 0.0) + distance
 
