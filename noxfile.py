@@ -2,7 +2,8 @@
 demo, benchmarks.
 
 ``nox`` runs the default test sessions; ``nox -s demo`` runs the demo; ``nox -s docs`` builds the site; ``nox -s bench``
-the benchmarks; ``nox -s lowest`` the fast tests at the lowest versions the pyproject files allow.
+the benchmarks; ``nox -s lowest`` the fast tests at the lowest versions the pyproject files allow; ``nox -s rl_sb3``
+tests/rl with Stable-Baselines3 alone, at the newest gymnasium (which RLlib's pin keeps out of ``rl``).
 Every pytest session writes a JUnit report to ``.nox/reports/`` (summed up by ``.ci/run``).
 """
 
@@ -137,6 +138,25 @@ def rl(session: nox.Session) -> None:
     """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
     session.install(TORCH, f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"],
                     *TEST_TOOLS)
+    _pytest(session, "tests/rl", dist="loadgroup")
+
+
+# what rl_sb3 prints: the gymnasium the resolver chose; and it stops if something pulled Ray in after all
+SB3_VERSIONS = """
+import importlib.util, gymnasium, stable_baselines3
+assert importlib.util.find_spec("ray") is None, "ray is installed: gymnasium is the one ray[rllib] pins"
+print(f"gymnasium {gymnasium.__version__}, stable-baselines3 {stable_baselines3.__version__}")
+"""
+
+
+@nox.session
+def rl_sb3(session: nox.Session) -> None:
+    """tests/rl with Stable-Baselines3 alone, at the newest gymnasium (on demand, ≈ 7 min; Ray and TorchRL skip).
+
+    ray[rllib] pins gymnasium (1.2.2 for Ray 2.60), so ``rl`` tests SB3 at that version, while a user of
+    ``powergrid-core[sb3]`` alone gets the newest gymnasium the core allows."""
+    session.install(TORCH, f"{CORE}[sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
+    session.run("python", "-c", SB3_VERSIONS)
     _pytest(session, "tests/rl", dist="loadgroup")
 
 

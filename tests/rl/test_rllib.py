@@ -8,6 +8,9 @@ import pickle
 import gymnasium
 import numpy as np
 import pytest
+
+pytest.importorskip("ray.rllib")  # the rllib extra: nox -s rl_sb3 runs tests/rl without it
+
 import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.env_context import EnvContext

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 import pytest
+
+pytest.importorskip("ray.rllib")  # the rllib extra: nox -s rl_sb3 runs tests/rl without it
+
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
