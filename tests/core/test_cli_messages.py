@@ -57,3 +57,30 @@ def test_a_plugins_warning_names_its_file_and_line_without_a_second_prefix(tmp_p
     err = capsys.readouterr().err
     assert f"powergrid: warning: {plugin}:10: unit 'kWhh': 'kWhh' is not a known unit symbol" in err, err
     assert "powergrid: warning: powergrid:" not in err
+
+
+def test_a_reader_that_leaves_is_not_an_error():
+    """r46a F6: ``powergrid plugins | head -1`` ended with 'powergrid: error: BrokenPipeError' and exit code 2 (or
+    Python's 'Exception ignored' at exit). A pipe whose reader is gone before the first write: quiet, 141."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        out = subprocess.run([sys.executable, "-c", "import sys; from powergrid.cli import main; sys.exit(main(['plugins']))"],
+                             stdout=write, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert (out.returncode, out.stderr) == (141, "")
+
+
+def test_network_plot_without_matplotlib_is_one_line_like_run_plot(tmp_path, monkeypatch, capsys):
+    """r46a F10: 'powergrid: error: ImportError: plots need matplotlib: … (run with --debug for the traceback)'."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what Python does for a package that is not there
+    assert main(["network", "plot", "case33bw", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == 'powergrid: error: network plot needs matplotlib: pip install "powergrid-core[plot]"\n'
+    assert not (tmp_path / "out").exists()

@@ -154,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     if not env.possible_agents:
         print(f"{env.config.name}: no agent has policy: learned; every agent runs its internal policy "
               f"(--policy {args.policy} does not apply)")
+    made = [p for p in (out, *out.parents) if not p.exists()]  # the folders this run creates (removed if it writes nothing)
     out.mkdir(parents=True, exist_ok=True)
     every = list(env.scenario.agents)
     totals = {a: [0.0, 0.0, 0.0] for a in every}  # cost, safety, reward
@@ -203,6 +204,11 @@ def _run(args: argparse.Namespace) -> int:
     except BaseException:  # Ctrl-C, a full disk, a failing plugin: the rows so far stay, under a name that says so
         if not steps:  # e.g. a dataset that fails at the first reset: its one-line error is all there is to say
             partial.unlink(missing_ok=True)
+            for folder in made:  # innermost first; one another run wrote into is not empty and stays
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         else:
             print(f"powergrid: stopped after {steps} step(s); the rows written so far are in {partial} "
                   f"({trajectory.name}, if any, is unchanged)", file=sys.stderr)
@@ -238,6 +244,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _network_plot(args: argparse.Namespace) -> int:
     """Draw a network template, or a scenario's network with its agents marked, as a PNG."""
+    if importlib.util.find_spec("matplotlib") is None:  # as run --plot: one line, not an ImportError
+        raise UsageError('network plot needs matplotlib: pip install "powergrid-core[plot]"')
     from powergrid.plots import draw_network
 
     out = output_folder(args.out)
@@ -401,7 +409,7 @@ def build_parser(commands: Mapping[str, Any] | None = None) -> argparse.Argument
     p = sub.add_parser("new", help="scaffold a plugin package")
     p.add_argument("what", choices=("device", "protocol"), help="a device type or a vertical protocol")
     p.add_argument("name", help="the class name in CamelCase, e.g. HeatStorage or TimeOfUse (a protocol is named time_of_use in scenarios)")
-    p.add_argument("--dir", default=".", help="where to create the package folder")
+    p.add_argument("--dir", default=".", help="where to create the package folder (default: the current folder)")
     p.set_defaults(func=_new)
     for name, record in commands.items():  # run by _dispatch; listed here for --help
         sub.add_parser(name, help=f"{record.summary} [{record.provider}]", add_help=False)
@@ -418,10 +426,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
-            return _dispatch(argv, debug)
+            code = _dispatch(argv, debug)
+            sys.stdout.flush()  # here, not at exit: a reader that left (powergrid plugins | head) is caught below
+            return code
         except KeyboardInterrupt:
             print("powergrid: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader of stdout left: not an error of the command (128 + SIGPIPE, as a shell's)
+            try:  # no second error when Python flushes stdout at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return 141
         except Exception as exc:  # every error becomes one line; --debug shows where it came from
             if debug:
                 traceback.print_exc()
