@@ -114,3 +114,11 @@ def test_a_data_dir_or_cache_dir_that_is_not_a_folder_is_named(tmp_path, monkeyp
     monkeypatch.setenv("POWERGRID_CACHE_DIR", str(tmp_path / "file"))
     with pytest.raises(DatasetError, match=r"cache folder .*file/caiso cannot be created .*set POWERGRID_CACHE_DIR"):
         cache.cache_dir("caiso")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/zero"), reason="needs a device file")
+def test_a_path_that_is_neither_file_nor_folder_is_named_so():
+    # r46a F10: -p path=/dev/zero said 'no such file or folder' (it exists); never read (it would not end)
+    provider = CaisoProvider(build_params(CaisoProvider.Params, {"path": "/dev/zero"}), "load")
+    with pytest.raises(DataUnavailableError, match=r"^/dev/zero: not a regular file or folder$"):
+        provider.episode(24, 60, np.random.default_rng(0))

@@ -156,3 +156,24 @@ def test_an_error_in_the_check_of_a_download_that_is_not_about_the_file_is_raise
         cache.fetch(server.url("jan"), "jan.zip", subdir="caiso", validate=broken)
     assert server.hits == 1
     assert not any(cache.cache_path("caiso").glob("*.part")) and not (cache.cache_path("caiso") / "jan.zip").exists()
+
+
+def test_offline_a_verified_cached_file_is_used_without_creating_a_lock(monkeypatch):
+    """r46a F8: offline, a filled cache without lock files (e.g. copied) got checksums.json.lock created by the
+    check of a cached file ('offline nothing is created, not even a lock'). Online the lock is still created."""
+    import zipfile
+
+    folder = cache.cache_dir("caiso")
+    target = folder / "jan.zip"
+    with zipfile.ZipFile(target, "w") as zf:
+        zf.writestr("a.csv", "a,b\n1,2\n")
+    url = "https://example.invalid/jan"
+    cache._record(folder, "jan.zip", {"sha256": cache.sha256(target), "size": target.stat().st_size, "url": url})
+    (folder / (cache.MANIFEST + ".lock")).unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setenv("POWERGRID_OFFLINE", "1")
+    assert cache.fetch(url, "jan.zip", subdir="caiso") == target
+    assert sorted(p.name for p in folder.iterdir()) == before == ["checksums.json", "jan.zip"]
+    monkeypatch.setenv("POWERGRID_OFFLINE", "0")
+    assert cache.fetch(url, "jan.zip", subdir="caiso") == target  # verified: no request
+    assert (folder / (cache.MANIFEST + ".lock")).is_file()

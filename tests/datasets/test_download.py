@@ -241,6 +241,30 @@ def test_an_oasis_error_reply_is_never_kept_in_the_cache(monkeypatch):
         server.server_close()
 
 
+class TimedErrorFirstHandler(ErrorFirstHandler):
+    def do_GET(self):
+        self.server.times.append(time.monotonic())
+        super().do_GET()
+
+
+def test_a_refused_download_is_retried_after_the_request_pause(monkeypatch):
+    """r46a F5: a rate-limit reply was retried after 0.2 s and 0.4 s whatever POWERGRID_CAISO_PAUSE said, so a
+    rate-limited month failed 3 of 3; the retry now waits at least the pause (a lower bound: sleep never returns early)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TimedErrorFirstHandler)
+    server.daemon_threads, server.hits, server.times = True, 0, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("POWERGRID_OFFLINE", raising=False)
+    monkeypatch.setenv("POWERGRID_CAISO_PAUSE", "0.5")  # also between the months: ~6 s in all
+    try:
+        paths = caiso.download_year(caiso.report_of("load"), 2023, url=f"http://127.0.0.1:{server.server_address[1]}/SingleZip",
+                                    tac_area_name="AVA")
+        assert len(paths) == 12 and server.hits == 13
+        assert server.times[1] - server.times[0] >= 0.5  # the retry of January (was 0.2 s after the refused reply)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("value", ["abc", "-1", "nan"])
 def test_a_bad_pause_setting_names_the_variable(monkeypatch, value):
     # was 'ValueError: could not convert string to float: 'abc'' (nan: no pause at all against the real OASIS)
@@ -374,8 +398,9 @@ def test_a_read_only_cache_folder_is_reported_before_any_request():
             assert "but the cache folder" in line and "is not writable" in line, line
             assert "POWERGRID_CACHE_DIR" in line
         # which file needed the download, and why (the message named only the folder)
-        assert lines[0].startswith("DatasetError feb.zip needs a download (it is not in the cache)"), lines[0]
-        assert lines[1].startswith(f"DatasetError jan.zip needs a download (cached {folder / 'jan.zip'}: not recorded in"), lines[1]
+        assert lines[0].startswith("CacheNotWritableError feb.zip needs a download (it is not in the cache)"), lines[0]
+        assert lines[1].startswith(f"CacheNotWritableError jan.zip needs a download (cached {folder / 'jan.zip'}: "
+                                   f"not recorded in"), lines[1]
         assert lines[2] == "kept True"
     finally:
         os.chmod(folder, 0o755)

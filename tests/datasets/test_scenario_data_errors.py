@@ -50,6 +50,21 @@ def test_offline_a_download_dataset_not_in_the_cache_fails_validate_and_creates_
     config.write_text(SITE + "  price: {provider: caiso, download: true, year: 2023}\n")
     for err in _both(tmp_path, capsys, config):
         assert err.startswith(f"powergrid: error: {config}:10 datasets.price: no CAISO PRC_LMP data available "
-                              f"offline") and "downloads are off (POWERGRID_OFFLINE=1)" in err, err
+                              f"locally") and "downloads are off (POWERGRID_OFFLINE=1)" in err, err
     cache = Path(os.environ["POWERGRID_CACHE_DIR"])
     assert sorted(cache.rglob("*")) == []
+
+
+def test_a_cache_folder_that_cannot_be_made_is_reported_at_the_dataset(tmp_path, capsys, monkeypatch):
+    # r46a F4: the cache errors (folder not writable, cannot be created) were bare DatasetErrors, so a run's first
+    # reset printed them without the scenario file, line and YAML path every other dataset failure has
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("POWERGRID_CACHE_DIR", str(tmp_path / "file"))
+    monkeypatch.setenv("POWERGRID_OFFLINE", "0")
+    monkeypatch.setenv("POWERGRID_CAISO_URL", "http://127.0.0.1:9/SingleZip")  # never asked: the folder fails first
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE + "  price: {provider: caiso, download: true, year: 2023}\n")
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"powergrid: error: {config}:10 datasets.price: cache folder {tmp_path / 'file'}/caiso "
+                                       f"cannot be created (Not a directory); set POWERGRID_CACHE_DIR to a writable folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "site.yaml"]  # r46a F8: no empty --out folder left

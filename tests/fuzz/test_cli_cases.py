@@ -109,7 +109,7 @@ def test_a_symbolic_link_in_the_output_folder_is_not_written_through(tmp_path, c
 
 @pytest.mark.parametrize(("params", "message"), [
     ("path: missing", "missing: no such file or folder (the dataset's `path` parameter)"),
-    ("report: lmp", "no CAISO PRC_LMP data available offline"),
+    ("report: lmp", "no CAISO PRC_LMP data available locally"),
 ])
 def test_validate_finds_a_dataset_without_data_at_its_place_and_never_downloads(tmp_path, capsys, monkeypatch, params,
                                                                                   message):

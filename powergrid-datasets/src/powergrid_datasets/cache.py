@@ -58,7 +58,7 @@ from pathlib import Path
 import pooch
 import requests
 
-from powergrid_datasets.errors import DataFileError, DatasetError, DataUnavailableError, DownloadError
+from powergrid_datasets.errors import CacheNotWritableError, DataFileError, DatasetError, DataUnavailableError, DownloadError
 
 CACHE_ENV = "POWERGRID_CACHE_DIR"
 OFFLINE_ENV = "POWERGRID_OFFLINE"
@@ -90,8 +90,8 @@ def cache_dir(subdir: str = "") -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(f"cache folder {folder} cannot be created ({exc.strerror or exc}); set {CACHE_ENV} "
-                           f"to a writable folder") from None
+        raise CacheNotWritableError(f"cache folder {folder} cannot be created ({exc.strerror or exc}); set {CACHE_ENV} "
+                                    f"to a writable folder") from None
     return folder
 
 
@@ -134,24 +134,26 @@ def _read_manifest(folder: Path) -> dict:
 @contextlib.contextmanager
 def _manifest_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold the lock of ``folder``'s manifest: exclusive to update it, ``shared`` to check a file against its entry
-    (see the module doc). A shared lock in a folder that cannot be written to opens the lock file read-only, and
-    without one (no process ever updated that folder) takes none."""
+    (see the module doc). A shared lock opens the lock file read-only, and without one (no process ever updated that
+    folder) takes none in a folder that cannot be written to or offline."""
     with _lock(folder / (MANIFEST + ".lock"), shared=shared):
         yield
 
 
 @contextlib.contextmanager
 def _lock(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold an ``fcntl.flock`` on the file ``path`` (created; see :func:`_manifest_lock` for ``shared``)."""
-    try:
-        fh = open(path, "a")
-    except OSError:
-        if not shared:
-            raise
-        try:
+    """Hold an ``fcntl.flock`` on the file ``path`` (created; see :func:`_manifest_lock` for ``shared``). A shared lock
+    opens an existing file read-only and, offline, creates none: offline nothing is created."""
+    fh = None
+    if shared:
+        with contextlib.suppress(OSError):
             fh = open(path)
+    if fh is None and not (shared and offline()):
+        try:
+            fh = open(path, "a")
         except OSError:
-            fh = None
+            if not shared:
+                raise
     with fh or contextlib.nullcontext():
         if fh is not None and fcntl is not None:
             try:
@@ -216,11 +218,12 @@ def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], Non
 
 def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
           validate: Callable[[Path], None] | None = validate_zip, retries: int = 2,
-          timeout: float = 60.0, hint: str = "") -> Path:
+          timeout: float = 60.0, hint: str = "", retry_pause: float = 0.0) -> Path:
     """The cached copy of ``url`` as ``<cache>/<subdir>/<fname>``, downloading it when needed.
 
     ``known_hash`` (``"sha256:…"`` or a bare SHA-256) pins the content. ``hint``
-    is appended to errors (e.g. how to provide the files offline). A download is
+    is appended to errors (e.g. how to provide the files offline). A refused download is retried after at least
+    ``retry_pause`` seconds (a server's minimum time between requests). A download is
     written to a temporary file of the folder, verified, flushed to disk and moved
     onto ``fname`` in one step, so no process ever sees part of a file there.
     """
@@ -262,7 +265,7 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
                 # a refused download is named by its cache name above, not by its deleted temporary file
                 reason = exc.args[0].removeprefix(exc.path + ": ") if isinstance(exc, DataFileError) else f"{type(exc).__name__}: {exc}"
                 errors.append(f"attempt {attempt}: {reason}")
-                time.sleep(min(0.2 * attempt, 1.0))
+                time.sleep(max(retry_pause, min(0.2 * attempt, 1.0)))
     raise DownloadError(f"download of {url} into {target} failed {retries + 1} times; nothing was kept in the cache "
                         f"({'; '.join(errors)}).{suffix}")
 
@@ -326,13 +329,14 @@ def _new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
 
 
 def _check_writable(folder: Path, need: str) -> None:
-    """Raise :class:`DatasetError` unless a file can be created in ``folder``; ``need`` says which file needs it and why."""
+    """Raise :class:`CacheNotWritableError` unless a file can be created in ``folder``; ``need`` says which file needs it
+    and why."""
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise DatasetError(f"{need}, but the cache folder {folder} is not writable ({exc.strerror or exc}), so nothing "
-                           f"can be downloaded into it; set {CACHE_ENV} to a writable folder") from None
+        raise CacheNotWritableError(f"{need}, but the cache folder {folder} is not writable ({exc.strerror or exc}), so "
+                                    f"nothing can be downloaded into it; set {CACHE_ENV} to a writable folder") from None
 
 
 def _is_connection_error(exc: Exception) -> bool:

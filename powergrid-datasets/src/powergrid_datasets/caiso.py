@@ -174,7 +174,7 @@ def files_in(location: Path, report: Report) -> list[Path]:
     if location.is_file():
         return [location]
     if not location.is_dir():
-        raise DataUnavailableError(f"{location}: no such file or folder")
+        raise DataUnavailableError(f"{location}: " + ("not a regular file or folder" if location.exists() else "no such file or folder"))
     pattern = f"_{report.name}_"
     found = [p for p in list_data_files(location, [pattern])
              if not (report.name == "SLD_FCST" and "_SLD_REN_FCST_" in p.name.upper())]
@@ -344,7 +344,7 @@ def download_year(report: Report, year: int, *, market: str | None = None, url: 
         fname = (f"{a.strftime('%Y%m%d')}_{b.strftime('%Y%m%d')}_{report.name}_{file_part(market or report.market_run_id)}"
                  f"_{tag}_{key}.zip")
         before = (cache.cache_path("caiso") / fname).exists()
-        paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT, validate=validate_reply))
+        paths.append(cache.fetch(q, fname, subdir="caiso", hint=OFFLINE_HINT, validate=validate_reply, retry_pause=pause))
         if i < 11 and pause > 0 and not before:
             import time
 

@@ -23,3 +23,7 @@ class DataUnavailableError(DatasetError, FileNotFoundError):
 
 class DownloadError(DatasetError, OSError):
     """A download failed or kept arriving corrupt."""
+
+
+class CacheNotWritableError(DatasetError, PermissionError):
+    """The cache folder cannot be created or written to (an OSError, so a scenario's run names the dataset's YAML path)."""

@@ -502,7 +502,7 @@ def _given_path(path: str) -> Path:
 
 
 def _offline_message(what: str, provider: str, role: str) -> str:
-    return (f"no {what} data available offline: set the dataset's `path` parameter "
+    return (f"no {what} data available locally: set the dataset's `path` parameter "
             f"(datasets.{role}.path in the scenario YAML) or the {DATA_ENV} environment variable "
             f"to a folder holding the {provider} report files")
 
