@@ -47,6 +47,7 @@ import math
 import os
 import pickle
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -494,6 +495,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 if cfg is not None:
                     table[a.id] = Link(self._channel(cfg), sender, recipient)
         self._links = [*self._down_links.values(), *self._up_links.values()]
+        # each link's loss stream is keyed by its two ends (crc32, stable across processes), not by its place in
+        # _links: adding or removing another agent or link leaves this link's losses unchanged
+        self._link_keys = [zlib.crc32(f"{link.sender}>{link.recipient}".encode()) for link in self._links]
         self._up_list = list(self._up_links.values())
         self._down_pos = [(link, self._agent_pos[aid]) for aid, link in self._down_links.items()]
         for ev in self._events:  # a message event watches the agent's down link (ideal: its parent acting)
@@ -790,10 +794,11 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._unchecked_directives = {a.id for a in self._grid_agents}
         for proto in s.horizontal:
             proto.reset(_stream(root, next(keys)))
-        if self._links:
-            link_seeds = _stream(profile_seq, 1).integers(2**63, size=len(self._links))
-            for link, seed in zip(self._links, link_seeds.tolist()):
-                link.reset(seed)
+        if self._links:  # link k's seed from child _link_keys[k] of the profiles' stream's child 1
+            links_key = (*profile_seq.spawn_key, 1)
+            for link, key in zip(self._links, self._link_keys):
+                seq = np.random.SeedSequence(profile_seq.entropy, spawn_key=(*links_key, key), pool_size=profile_seq.pool_size)
+                link.reset(int(seq.generate_state(1, np.uint64)[0]))
         for key, grid in self._grid_resets:  # after the links' seeds, so their streams are unchanged
             grid.protocol.reset(_stream(profile_seq, key))
         self.action_counts[:] = 0
