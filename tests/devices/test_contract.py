@@ -144,6 +144,7 @@ BAD = [
     ("GridConnection", "sell_ratio", 1.5), ("FlexibleLoad", "p_base_mw", -0.2), ("FlexibleLoad", "curtail_max", 1.5),
     ("HVAC", "c_kwh_per_c", -100.0), ("HVAC", "cop_heat", -3.0), ("EVCharger", "battery_mwh", -0.06),
     ("EVCharger", "efficiency", 1.5), ("Electrolyzer", "tank_capacity_kg", -100.0), ("Electrolyzer", "eff", [0.6, 1.5]),
+    ("Electrolyzer", "eff", [0.9] * 5),  # above the 0.85 a stack over 1.48 V can reach
     ("FuelCell", "p_max_mw", -0.5), ("FuelCell", "eff", [1.5]), ("HeatPump", "carnot_fraction", 1.5),
     ("HeatPump", "c_kwh_per_c", -5.0), ("WaterHeater", "volume_l", -200.0), ("WaterHeater", "efficiency", 1.5),
     ("CHP", "eta_e", 1.5), ("CHP", "p_max_mw", -0.4),

@@ -69,6 +69,38 @@ def test_heat_pump_too_cold_store_is_unsafe() -> None:
     assert hp.safety == pytest.approx(35.0 - hp.t_c) and hp.safety > 0
 
 
+def test_heat_pump_buffer_stops_at_the_room_and_counts_the_heat_it_could_not_give() -> None:
+    """Defaults (C 5 kWh/°C, R 20 °C/kW to a 20 °C room, UA 3 kW/°C, T_base 18 °C), dt 0.25 h. Before r46e F1 the
+    demand was drawn whatever the store's temperature: left off at 5 °C outdoor it reached −126.8 °C in 24 h."""
+    decay = math.exp(-0.25 / (20.0 * 5.0))
+    # 21 °C, off, 5 °C outdoor: the demand 3·13 = 39 kW would take it to 21·d + 20·(1 − d) − 20·39·(1 − d) < 20; the
+    # store serves the constant draw that lands it on 20 °C, Q_s = (21 − 20)·d/(R·(1 − d)) = 19.97501 kW
+    hp = make("HeatPump", t_init_c=21.0)
+    hp.step(np.array([0.0]), context(temperature=5.0))
+    served = 1.0 * decay / (20.0 * (1.0 - decay))
+    assert served == pytest.approx(19.97501, abs=1e-5)
+    assert hp.t_c == pytest.approx(20.0, abs=1e-12)
+    assert hp.unmet_kwh == pytest.approx((39.0 - served) * 0.25, rel=1e-12)
+    assert hp.state_dict()["unmet_kwh"] == hp.unmet_kwh
+    assert hp.safety == pytest.approx(15.0 + (39.0 - served) / 3.0, rel=1e-12)  # T_min − T, plus Q_u/UA
+    # at the floor, full power, −20 °C outdoor: COP = 0.45·293.15/40 = 3.2979375, heat 65.95875 kW, all of it served
+    # (no losses at the room's temperature), demand 3·38 = 114 kW: 48.04125 kW unmet, the store stays at 20 °C
+    hp = make("HeatPump", t_init_c=20.0)
+    hp.step(np.array([1.0]), context(temperature=-20.0))
+    assert hp.k == pytest.approx(3.2979375, rel=1e-12) and hp.u == 1.0
+    assert hp.t_c == pytest.approx(20.0, abs=1e-12)
+    assert hp.unmet_kwh == pytest.approx(48.04125 * 0.25, rel=1e-12)
+    assert hp.safety == pytest.approx(15.0 + 48.04125 / 3.0, rel=1e-12)  # 31.01375 °C
+    # a day left off at 5 and −10 °C: never below the room; at the room the whole demand is unmet, T_base − T_out
+    for t_out in (5.0, -10.0):
+        hp, ctx = make("HeatPump", t_init_c=45.0), context(96, temperature=t_out)
+        for k in range(96):
+            hp.step(np.array([0.0]), at(ctx, k))
+            assert hp.t_c >= 20.0 - 1e-9
+        assert hp.unmet_kwh == pytest.approx(3.0 * (18.0 - t_out) * 0.25, rel=1e-9)
+        assert hp.safety == pytest.approx(15.0 + 18.0 - t_out, rel=1e-9)
+
+
 def test_water_heater_tank_with_draw() -> None:
     wh = make("WaterHeater", daily_draw_l=200.0, draw_spread=0.0, volume_l=200.0, ua_w_per_c=2.0, efficiency=0.98,
               p_max_mw=0.0045, t_init_c=60.0)

@@ -14,7 +14,8 @@ class ElectrolyzerParams(HydrogenParams):
     p_max_mw: float = quantity("MW", 1.0, gt=0)
     min_load: float = quantity("1", 0.1, ge=0, lt=1, doc="minimum stable load, fraction of p_max")
     eff_load: tuple = numbers("1", (0.1, 0.25, 0.5, 0.75, 1.0), ge=0, le=1, doc="load breakpoints of the efficiency curve")
-    eff: tuple = numbers("1", (0.55, 0.64, 0.65, 0.63, 0.60), ge=0.01, le=1, doc="LHV efficiency at each breakpoint")
+    eff: tuple = numbers("1", (0.55, 0.64, 0.65, 0.63, 0.60), ge=0.01, le=0.85,
+                         doc="LHV efficiency at each breakpoint (a stack above the 1.48 V thermoneutral: ≤ 0.85; systems ~0.75)")
     om_cost: float = quantity("$/MWh", 0.0, ge=0, doc="operation and stack wear per MWh consumed")
     pf: float = quantity("1", 1.0, gt=0, le=1)
 

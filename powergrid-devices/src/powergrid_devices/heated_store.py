@@ -6,12 +6,16 @@ loses heat through a coupling ``(R, T_a)`` and delivers a heat draw ``Q_d`` kW::
 
     C·dT/dt = (T_a − T)/R + k·P − Q_d
 
-stepped exactly with :func:`~powergrid_devices.thermal.rc_step`.
+stepped exactly with :func:`~powergrid_devices.thermal.rc_step`. A store with a floor ``T_f`` °C (:meth:`floor_c`;
+the heat pump's: the room its buffer heats) serves only the part of ``Q_d`` that leaves ``T' ≥ T_f``,
+``Q_s = min(Q_d, max(k·P − Q_f, 0))`` kW with ``Q_f`` the net heat input that brings ``T`` to ``T_f`` in the step
+(:func:`~powergrid_devices.thermal.heat_to_reach`), and the step runs with ``Q_s`` in place of ``Q_d``: a store cannot
+give heat it does not hold. The rest, ``Q_u = Q_d − Q_s`` kW, is unmet (``unmet_kwh = Q_u·dt``).
 
 Action ``[u] ∈ [0, 1]``: ``P = u·P_max``. Projection: a high-limit cutout —
 ``u`` is lowered so that ``T' ≤ T_max`` (:func:`~powergrid_devices.thermal.heat_to_reach`).
 Safety: ``max(T_min − T', 0) + max(T' − T_max, 0)`` °C (a store too cold to
-serve its draw). ``p = −P``, ``q = p·tan φ``. Observation:
+serve its draw), plus, when a draw is unmet, the subclass's :meth:`unmet_c` of it. ``p = −P``, ``q = p·tan φ``. Observation:
 ``[(T − T_set)/(T_max − T_min), u, Q_d/(k·P_max)]`` (clipped to ±5, [0, 1], [0, 2]).
 
 Store (:meth:`HeatedStore.stored_mwh`): the store's heat relative to its temperature at reset, as the electricity
@@ -65,7 +69,17 @@ class HeatedStore(Device):
         self.u = 0.0
         self.draw_kw = 0.0
         self.k = 1.0
+        self.unmet_kwh = 0.0
         self.thermostat = Hysteresis()
+
+    def floor_c(self) -> float | None:
+        """The temperature (°C) below which the store serves none of its draw; None: no floor (the draw is served
+        whatever the temperature)."""
+        return None
+
+    def unmet_c(self, unmet_kw: float) -> float:
+        """The safety (°C) of ``unmet_kw`` kW of draw the store could not serve (only stores with a floor have any)."""
+        raise NotImplementedError
 
     def heat_per_kw(self, ctx: StepContext) -> float:
         """kW of heat per kW of electricity now (COP or efficiency)."""
@@ -80,7 +94,7 @@ class HeatedStore(Device):
         p = self.params
         self.t_c = p.t_init_c + (uniform(rng, -p.t_init_spread, p.t_init_spread) if p.t_init_spread else 0.0)
         self.t_start_c = self.t_eq_c = self.t_c
-        self.u = self.draw_kw = 0.0
+        self.u = self.draw_kw = self.unmet_kwh = 0.0
         self.k = 1.0  # the last step's heat per kW is not this episode's
         self.thermostat = Hysteresis()
 
@@ -108,13 +122,22 @@ class HeatedStore(Device):
         p, dt = self.params, self.dt_h
         u, power_kw, distance, self.k, r, t_a, self.draw_kw = self.load(action, ctx)
         self.t_eq_c = t_a - r * self.draw_kw  # where the store left unheated would settle under this step's coupling
-        self.t_c = rc_step(self.t_c, t_a, r, self.c_kwh_per_c, self.k * power_kw - self.draw_kw, dt)
+        heat_kw, c = self.k * power_kw, self.c_kwh_per_c
+        t_c, unmet_kw, floor = rc_step(self.t_c, t_a, r, c, heat_kw - self.draw_kw, dt), 0.0, self.floor_c()
+        if floor is not None and t_c < floor:  # the draw may not take the store below its floor: serve what lands on it
+            served_kw = min(max(heat_kw - heat_to_reach(self.t_c, t_a, r, c, floor, dt), 0.0), self.draw_kw)
+            unmet_kw = self.draw_kw - served_kw
+            t_c = rc_step(self.t_c, t_a, r, c, heat_kw - served_kw, dt)
+        self.unmet_kwh = unmet_kw * dt
+        self.t_c = t_c
         self.u = float(u)
         self.p_mw = -power_kw / 1000.0
         self.q_mvar = load_q(self.p_mw, p.pf)
         self.projection = distance
         self.cost = 0.0
         self.safety = max(p.t_min_c - self.t_c, 0.0) + max(self.t_c - p.t_max_c - 1e-9, 0.0)
+        if unmet_kw > 0.0:
+            self.safety += self.unmet_c(unmet_kw)
 
     def stored_mwh(self) -> float:
         """The electric MWh the store's heat relative to its temperature at reset ``T_0`` saves (> 0) or costs (< 0)

@@ -16,7 +16,7 @@ from powergrid_devices.thermal import heat_to_reach, rc_step, stored_heat_mwh
 class HVACParams:
     p_max_mw: float = quantity("MW", 0.05, gt=0, doc="electric power at full heating or cooling")
     cop_heat: float = quantity("1", 3.0, gt=0, le=10)
-    cop_cool: float = quantity("1", 3.0, gt=0, le=10, doc="EER: heat removed per electric energy")
+    cop_cool: float = quantity("1", 3.0, gt=0, le=10, doc="cooling COP (W/W; a datasheet EER in Btu/Wh ÷ 3.412)")
     r_c_per_kw: float = quantity("°C/kW", 0.1, gt=0, doc="envelope thermal resistance")
     c_kwh_per_c: float = quantity("kWh/°C", 100.0, gt=0, doc="building thermal capacitance")
     gain_kw: float = quantity("kW", 5.0, ge=0, doc="internal and solar gains")

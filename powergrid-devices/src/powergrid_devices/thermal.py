@@ -13,8 +13,9 @@ losses and a hot-water draw) combine into one (:func:`parallel`).
 
 **Space-heating demand** (degree-hour model): ``D = UA·max(T_base − T_out, 0)``.
 
-**Heat-pump COP.** Carnot fraction: ``COP = η·(T_sink + 273.15)/(T_sink − T_source)``;
-or a linear fit ``COP = a + b·T_source``; both limited to ``[1, COP_max]``.
+**Heat-pump COP.** Carnot fraction: ``COP = η·(T_sink + 273.15)/max(T_sink − T_source, 5)`` (°C; the lift is taken
+as at least 5 °C, :func:`carnot_cop`'s ``min_lift_c``, so a sink near or below the source does not give an unbounded
+COP); or a linear fit ``COP = a + b·T_source``; both limited to ``[1, COP_max]``.
 
 **Thermostat.** Bang-bang with a deadband (hysteresis): heating switches on
 below the lower threshold and off above the upper one; cooling mirrors it.
