@@ -110,3 +110,22 @@ def test_a_reset_forgets_a_fast_parents_missing_action(kernels: bool, monkeypatc
     env.reset(seed=0)
     env.step({})
     assert dg.p_mw == pytest.approx(DG_MW)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["tree", "fast"])
+def test_a_learned_child_of_a_parent_that_sends_none_acts_on_its_own_action(fast, monkeypatch) -> None:
+    """A learned device child acts on its own action whatever its parent sends (r46d F1: the fast path gave it its
+    default, a DG at 0 MW instead of the 0.04 MW it sent); such a parent is left to the tree walk."""
+    monkeypatch.setattr(batching, "FAST_SETPOINTS", fast)
+    env = MultiAgentPowerGridEnv.from_config({
+        "name": "learned_child", "network": {"type": "case33bw"}, "time": {"physics": "1h", "episode": "4h"},
+        "spaces": {"action": "physical", "observation": "raw"}, "reward": {"storage_value": "none"},
+        "agents": [{"id": "mg", "kind": "grid", "policy": "learned", "protocol": {"type": "setpoint"}, "children": ["dg", "ess"]},
+                   {"id": "dg", "type": "DG", "bus": 17, "policy": "learned", "params": {"p_max_mw": 0.05}},
+                   {"id": "ess", "type": "ESS", "bus": 18, "params": {"p_max_mw": 0.05, "capacity_mwh": 0.2}}]})
+    env.reset(seed=0)
+    assert not env._fast
+    for sent in ({"mg": None, "dg": np.array([0.04], np.float32)}, {"dg": np.array([0.03], np.float32)}):
+        env.step(sent)
+        assert env.scenario.agents["dg"].device.p_mw == pytest.approx(float(sent["dg"][0]))
+        assert env.scenario.agents["ess"].device.p_mw == 0.0  # not learned: its default (idle)

@@ -499,7 +499,8 @@ class DeviceGroups:
 
 
 class FastSetpoints:
-    """Learned root GridAgents whose protocol only splits their action among device children, as index maps:
+    """Learned root GridAgents whose protocol only splits their action among rule-driven device children (a learned
+    child acts on its own action: such a parent is left to the tree walk), as index maps:
     their actions are concatenated into one vector each tick and scattered to their children's action rows
     (the kernel batches' rows, or a solo child's ``pending``); a parent whose last action was none leaves them at
     their defaults (held between its actions, forgotten by :meth:`reset`).
@@ -519,7 +520,7 @@ class FastSetpoints:
                 if (isinstance(root, GridAgent) and root.learned and root.protocol is not None
                         and root.protocol.action_slices() is not None and root.children
                         and isinstance(action_spaces[root.id], gymnasium.spaces.Box)
-                        and all(isinstance(c, DeviceAgent) and c.id not in down_links
+                        and all(isinstance(c, DeviceAgent) and not c.learned and c.id not in down_links
                                 and isinstance(c.own_action_space, gymnasium.spaces.Box) for c in root.children)):
                     fast.append(root)
         self.agents = fast
