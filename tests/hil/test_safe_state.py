@@ -32,6 +32,30 @@ def test_reset_and_close_write_the_default_setpoint(ess_server, devices, ctx, wh
     assert ess_server.unit.setpoint_mw == 0.0
 
 
+def test_the_default_setpoint_is_written_once_until_a_step_or_a_reconnection(ess_server, devices, ctx) -> None:
+    # r46d F3: reset→reset and reset→close wrote the same default again (server writes 0, 1, 2, 3, 4), each a request
+    # bounded by timeout_s and counted against the device's write rate
+    writes = lambda: ess_server.stats["writes"]  # noqa: E731
+    device = make_device(ess_server.port, p_min_mw=-0.3, p_max_mw=0.3)
+    devices.append(device)
+    assert writes() == 0  # built and reset: no link yet
+    device.step([0.25], ctx)
+    assert writes() == 1
+    device.reset(np.random.default_rng(1))
+    assert writes() == 2 and ess_server.raw("holding", 0) == 0
+    device.reset(np.random.default_rng(2))
+    device.close()
+    device.close()
+    assert writes() == 2  # nothing written since: the equipment still idles at the default
+    device.step([0.25], ctx)  # reopens the link and writes 0.25 MW
+    device.reset(np.random.default_rng(3))
+    assert writes() == 4 and ess_server.raw("holding", 0) == 0
+    device.link.reconnects += 1  # as after a failure: the equipment may have restarted or been written by another
+    ess_server.poke("holding", 0, [123])
+    device.reset(np.random.default_rng(4))
+    assert writes() == 5 and ess_server.raw("holding", 0) == 0
+
+
 def test_a_range_without_zero_is_left_at_its_nearer_limit(ess_server, devices, ctx) -> None:
     device = make_device(ess_server.port, p_min_mw=0.05, p_max_mw=0.3)
     devices.append(device)

@@ -97,6 +97,7 @@ class LinkedDevice(Device):
         self.p_ref = max(abs(params.p_min_mw), abs(params.p_max_mw), 1e-9)
         self.plausible_mw = params.plausible_factor * self.p_ref  # a larger |P| reading is a fault
         self._link: Any = None
+        self._safe_at: int | None = None  # link.reconnects when write_safe last wrote, None once a step may have written
         self._clear()
 
     def _clear(self) -> None:
@@ -135,13 +136,18 @@ class LinkedDevice(Device):
         episodes and after the run; True when written. Nothing over a link never opened or closed (not ours to
         take back), on a read-only device, or while another controller has the setpoint (SunSpec, yielded). A
         failure is swallowed (reset and close report nowhere): it costs at most a reconnection and one request, each
-        bounded by ``timeout_s``."""
+        bounded by ``timeout_s``. Not written again (True) while the last one holds: no step since and no reconnection."""
         if self.params.on_close != "safe" or not self.writes or self._link is None or not self._link.connected:
             return False
+        if self._safe_at == self._link.reconnects:  # already idling at it; a reconnected device may have lost it: written
+            return True
         try:
-            return self.write_setpoint(self.safe_setpoint_mw)
+            written = self.write_setpoint(self.safe_setpoint_mw)
         except Exception:  # a dead or refusing device: only its own watchdog can help now
             return False
+        if written:
+            self._safe_at = self._link.reconnects
+        return written
 
     def write_setpoint(self, mw: float) -> bool:
         """Write ``mw`` (MW) as the P setpoint, nothing read; True when written. Raises :class:`CommError`."""
@@ -151,6 +157,7 @@ class LinkedDevice(Device):
         """Pickle without the socket (a copy in a worker process opens its own connection)."""
         state = self.__dict__.copy()
         state["_link"] = None
+        state["_safe_at"] = None  # a copy's own connection: write it again
         return state
 
     # ------------------------------------------------------------------ records
@@ -206,6 +213,7 @@ class LinkedDevice(Device):
         return (float(values[0]) if finite else self.safe_setpoint_mw), distance
 
     def step(self, action: Any, ctx: StepContext) -> None:
+        self._safe_at = None  # this step may write a setpoint: the next reset or close writes the default again
         self.setpoint_mw, self.projection = self.read_action(action)
         self.cost = 0.0
         self.register_flags = {}
