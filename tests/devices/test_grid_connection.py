@@ -155,5 +155,20 @@ def test_the_bus_of_a_grid_connection_is_one_of_its_elements(element: str, good:
     assert zone == sorted({5, int(good.split()[1])})
     with pytest.raises(ConfigError) as caught:
         env(bad)
-    assert str(caught.value) == (f"site.yaml:7 agents[3].params: expected the bus to be one of the buses of the metered "
+    assert str(caught.value) == (f"site.yaml:7 agents[3].bus: expected the bus to be one of the buses of the metered "
                                  f"{metered}, got {bad!r}")
+
+
+def test_a_grid_connection_bus_off_its_element_is_reported_at_its_bus_line() -> None:
+    """r46d F4: the error named ``agents[i].params`` at the line of its first key, not the wrong field."""
+    from powergrid.config import EnvConfig
+    from powergrid.env import MultiAgentPowerGridEnv
+    from powergrid.errors import ConfigError
+
+    text = SITE.split("  - {id: pcc")[0] + "  - id: pcc\n    type: GridConnection\n    bus: Bus 7\n    params:\n" \
+        "      element: line\n      name: Line 4-5\n"
+    with pytest.raises(ConfigError) as caught:
+        MultiAgentPowerGridEnv(EnvConfig.from_text(text, file="site.yaml"))
+    assert text.splitlines()[8] == "    bus: Bus 7"
+    assert (caught.value.line, caught.value.path) == (9, "agents[3].bus")
+    assert str(caught.value).startswith("site.yaml:9 agents[3].bus: expected the bus to be one of the buses of the metered line")

@@ -73,16 +73,20 @@ def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig, name
     return build_params(params_of(cls, name), raw, path=path, locate=config.source.locate, owner=name)
 
 
+class BusError(ValueError):
+    """Raised by a device's ``attach`` when its agent's ``bus`` (not a parameter) does not fit: reported at ``agents[i].bus``."""
+
+
 @contextlib.contextmanager
-def _reported_at(config: EnvConfig, path: str) -> Iterator[None]:
-    """A ``ValueError`` a plugin raises while built becomes a :class:`ConfigError` at ``path`` (one that is already
-    a ConfigError keeps its own place)."""
+def _reported_at(config: EnvConfig, path: str, bus_path: str | None = None) -> Iterator[None]:
+    """A ``ValueError`` a plugin raises while built becomes a :class:`ConfigError` at ``path`` (a :class:`BusError` at
+    ``bus_path`` when given; one that is already a ConfigError keeps its own place)."""
     try:
         yield
     except ConfigError:
         raise
     except ValueError as exc:
-        raise config.source.error(path, str(exc)) from None
+        raise config.source.error(bus_path if bus_path and isinstance(exc, BusError) else path, str(exc)) from None
 
 
 def _instantiate(factory: Any, params: Any) -> Any:
@@ -183,7 +187,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
             if problem := observation_problem(device):
                 raise PluginError(f"agent {a.id!r} ({origin(device)}): {problem}")
             bus = _resolve_bus(a, buses, net, config)
-            with _reported_at(config, f"{a.path}.params"):  # a parameter that does not fit the network
+            with _reported_at(config, f"{a.path}.params", f"{a.path}.bus"):  # a parameter or bus that does not fit the network
                 device.attach(net, bus)
             agents[a.id] = DeviceAgent(a.id, device, bus, period=a.period_s // tick, offset=a.offset_s // tick,
                                        policy=a.policy)

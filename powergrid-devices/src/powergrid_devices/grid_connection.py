@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from powergrid.builder import BusError
 from powergrid.devices import Device, Kernel, StepContext, export_price
 from powergrid.params import UNLIMITED, choice, quantity, text
 from powergrid.slacks import slack_buses
@@ -136,8 +137,8 @@ class GridConnection(Device):
             name = table.name.iat[self.row] if "name" in table else None
             label = repr(name) if isinstance(name, str) and name else f"(row {self.row})"
             have = ", ".join(repr(str(net.bus.name.at[b])) for b in own)
-            raise ValueError(f"expected the bus to be one of the buses of the metered {self.params.element} {label} ({have}), "
-                             f"got {str(net.bus.name.iat[bus])!r}")
+            raise BusError(f"expected the bus to be one of the buses of the metered {self.params.element} {label} ({have}), "
+                           f"got {str(net.bus.name.iat[bus])!r}")
         if self.params.element == "line":
             self.sign = -1.0 if from_side_is_the_end(net, self.row) else 1.0
 
