@@ -22,7 +22,7 @@ import pandapower as pp
 from powergrid.agents import Agent, DeviceAgent, GridAgent, SystemAgent
 from powergrid.config import LEARNED, AgentConfig, EnvConfig, PluginSpec
 from powergrid.devices import Device, observation_problem
-from powergrid.errors import ConfigError, PluginError, PluginLoadError, UnknownPluginError, closest
+from powergrid.errors import BusError, ConfigError, PluginError, PluginLoadError, UnknownPluginError, closest
 from powergrid.loads import LoadModel
 from powergrid.params import build_params, params_of
 from powergrid.plugins import Registry, get_registry, origin
@@ -71,10 +71,6 @@ def _lookup(registry: Registry, kind: str, spec_type: str, path: str, config: En
 
 def _params(cls: Any, raw: Mapping[str, Any], path: str, config: EnvConfig, name: str | None = None) -> Any:
     return build_params(params_of(cls, name), raw, path=path, locate=config.source.locate, owner=name)
-
-
-class BusError(ValueError):
-    """Raised by a device's ``attach`` when its agent's ``bus`` (not a parameter) does not fit: reported at ``agents[i].bus``."""
 
 
 @contextlib.contextmanager

@@ -42,6 +42,11 @@ class ActionError(PowerGridError, ValueError):
     """An action passed to ``step`` does not fit: unknown agent id, wrong shape or type. Names the agent and its space."""
 
 
+class BusError(ValueError):
+    """Raised by a device's ``attach`` when its agent's ``bus`` (not a parameter) does not fit the network: reported at
+    ``agents[i].bus`` (any other ``ValueError`` of ``attach`` at ``agents[i].params``)."""
+
+
 def closest(text: str, names: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The name of ``names`` that ``text`` is in another case, else the one difflib finds closest (at least
     ``cutoff``), else None: the suggestion of a "did you mean" hint."""

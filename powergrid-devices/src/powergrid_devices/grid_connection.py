@@ -7,8 +7,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.builder import BusError
 from powergrid.devices import Device, Kernel, StepContext, export_price
+from powergrid.errors import BusError
 from powergrid.params import UNLIMITED, choice, quantity, text
 from powergrid.slacks import slack_buses
 from powergrid.solvers.base import PowerFlowResult
