@@ -7,6 +7,7 @@ import pytest
 
 from powergrid.env import MultiAgentPowerGridEnv
 from powergrid_protocols.volt_var import volt_var_q
+from tests.devices.test_grid_connection import SITE as GRID_SITE
 from tests.protocols import example_config, example_env
 
 
@@ -336,15 +337,8 @@ def test_a_device_whose_feasible_range_takes_no_action_still_dispatches():
     assert sum(reserve.values()) + mg2.protocol.info()["shortfall_mw"] == pytest.approx(0.2)
 
 
-SITE = """name: site
-network: {type: cigre_mv}
-agents:
-  - {id: mg, kind: grid, protocol: {type: setpoint}, policy: learned, children: [ess, pv, pcc]}
-  - {id: ess, type: ESS, bus: Bus 5, params: {p_max_mw: 0.5, capacity_mwh: 2.0}}
-  - {id: pv, type: PV, bus: Bus 5, params: {p_max_mw: 0.4}}
-  - {id: pcc, type: GridConnection, bus: Bus 4, params: {element: line, name: Line 4-5}}
-horizontal:
-"""
+# tests/devices' one-microgrid site on cigre_mv, metered at its line, with horizontal protocols after it
+SITE = GRID_SITE.replace("PCC_BUS", "Bus 4").replace("ELEMENT", "line, name: Line 4-5") + "horizontal:\n"
 
 
 @pytest.mark.parametrize("kind", ["p2p_trading", "admm", "consensus", "lmp_market"])
