@@ -240,7 +240,7 @@ def build_scenario(config: EnvConfig, registry: Registry | None = None, *, solve
         if not (isinstance(cls, type) and issubclass(cls, HorizontalProtocol)):
             raise config.source.error(f"{h.path}.type", f"protocol {h.type!r} is not a horizontal protocol")
         params = _params(cls, h.params, f"{h.path}.params", config, f"protocol {h.type!r}")
-        kinds = getattr(cls, "participant_kinds", HorizontalProtocol.participant_kinds)
+        kinds = cls.participant_kinds
         for j, pid in enumerate(h.participants):  # a device listed for its controller: an error, not another experiment
             if (kind := config_kind[pid]) not in kinds:
                 raise config.source.error(f"{h.path}.participants[{j}]", f"protocol {h.type!r} takes {' or '.join(kinds)} "
