@@ -794,11 +794,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         self._unchecked_directives = {a.id for a in self._grid_agents}
         for proto in s.horizontal:
             proto.reset(_stream(root, next(keys)))
-        if self._links:  # link k's seed from child _link_keys[k] of the profiles' stream's child 1
-            links_key = (*profile_seq.spawn_key, 1)
-            for link, key in zip(self._links, self._link_keys):
-                seq = np.random.SeedSequence(profile_seq.entropy, spawn_key=(*links_key, key), pool_size=profile_seq.pool_size)
-                link.reset(int(seq.generate_state(1, np.uint64)[0]))
+        for link, key in zip(self._links, self._link_keys):  # seeded from child _link_keys[k] of the profiles' child 1
+            link.reset(int(_child(profile_seq, 1, key).generate_state(1, np.uint64)[0]))
         for key, grid in self._grid_resets:  # after the links' seeds, so their streams are unchanged
             grid.protocol.reset(_stream(profile_seq, key))
         self.action_counts[:] = 0
@@ -1591,10 +1588,15 @@ def _episode_t0(providers: Mapping[str, Any]) -> dt.datetime | None:
     return None
 
 
+def _child(parent: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
+    """The descendant of ``parent`` at ``keys`` as ``SeedSequence.spawn`` builds it (spawn key extended by them), built
+    alone."""
+    return np.random.SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, *keys), pool_size=parent.pool_size)
+
+
 def _stream(parent: np.random.SeedSequence, key: int) -> np.random.Generator:
     """Child ``key`` of ``parent`` as ``Generator.spawn`` builds it (spawn key extended by ``key``), built alone."""
-    seq = np.random.SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, key), pool_size=parent.pool_size)
-    return np.random.Generator(np.random.PCG64(seq))
+    return np.random.Generator(np.random.PCG64(_child(parent, key)))
 
 
 def _iso_stamps(t0: dt.datetime | None, tick_s: int, ticks: int) -> list[str] | None:
