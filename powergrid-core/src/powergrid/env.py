@@ -99,6 +99,24 @@ STAMP_TICKS = 2_000
 #: that have it; RLlib reads ``__common__`` as one): the records of devices with no learned agent at or above them, only
 #: at a step that has some.
 COMMON_INFO = "__common__"
+#: The layout of a pickled :class:`MultiAgentPowerGridEnv` and :class:`~powergrid.vector.VectorPowerGridEnv` (their own
+#: state and every object pickled inside it: devices and their kernels, links, solvers…). Bump it whenever a change
+#: alters what a pickle holds (e.g. c062e27 changed ``FastSetpoints``' state, 1655405 a lossy link's): a pickle of
+#: another format is refused on load (:func:`check_pickle_format`) instead of failing deep inside an object.
+PICKLE_FORMAT = 1
+
+
+def check_pickle_format(kind: type, state: Any, key: str) -> None:
+    """Raise one :class:`pickle.UnpicklingError` when the pickled ``state`` of a ``kind`` does not hold
+    :data:`PICKLE_FORMAT` at ``key`` (an older or newer PowerGrid wrote it)."""
+    found = state.get(key) if isinstance(state, dict) else None
+    if type(found) is int and found == PICKLE_FORMAT:
+        return
+    shown = "not recorded (pickled by a PowerGrid from before format versions)" if found is None else repr(found)
+    raise pickle.UnpicklingError(
+        f"cannot load this pickled {kind.__name__}: its state format is {shown}, expected format {PICKLE_FORMAT} (written "
+        f"by another PowerGrid version, whose pickled layout differs); rebuild the env from its scenario "
+        f"({kind.__name__}(<scenario YAML or config>), then reset(seed=...)) instead of unpickling it")
 
 
 class _NoAction:
@@ -1532,9 +1550,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """
         self.solver.net  # noqa: B018 (reading it writes the solver's tap positions into the net before it is pickled)
         state = {**self.__dict__, "_figure": None}
-        return {"state": pickle.dumps(state, protocol=4), "local_plugins": plugins.local_plugin_files()}
+        return {"format": PICKLE_FORMAT, "state": pickle.dumps(state, protocol=4), "local_plugins": plugins.local_plugin_files()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        check_pickle_format(type(self), state, "format")  # before any object inside is unpickled
         # a spawned worker imports the local plugins the pickled devices may come from (POWERGRID_PLUGIN_PATH)
         self.__dict__.update(plugins.unpickle(state["state"], state.get("local_plugins", {})))  # none before 241e466
         self._freeze_schedule()  # arrays come back writeable from a pickle

@@ -55,7 +55,7 @@ import numpy as np
 
 from powergrid.config import EnvConfig
 from powergrid.controllers import TapControl, TapReading
-from powergrid.env import MultiAgentPowerGridEnv
+from powergrid.env import PICKLE_FORMAT, MultiAgentPowerGridEnv, check_pickle_format
 from powergrid.errors import ActionError, ConfigError
 from powergrid.solvers import blas_threads
 from powergrid.solvers.base import PowerFlowResult
@@ -147,10 +147,12 @@ class VectorPowerGridEnv:
         if batch is not None:  # pickled without its copies (each env pickles its own solver), given them back on load
             batch = copy.copy(batch)
             batch.solvers = []
-        return {**self.__dict__, "_batch": batch}
+        return {**self.__dict__, "_batch": batch, "_pickle_format": PICKLE_FORMAT}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        check_pickle_format(type(self), state, "_pickle_format")  # (its copies have checked their own: unpickled first)
         self.__dict__.update(state)
+        del self._pickle_format
         self._batch = self._batched_solver(self._batch)  # batched or not: decided again in this process
 
     # ------------------------------------------------------------------ spaces (of one copy)
