@@ -357,10 +357,11 @@ def test_a_protocol_among_microgrid_controllers_refuses_a_device_participant(kin
 
 @pytest.mark.parametrize("kind", ["volt_var", "droop"])
 def test_volt_var_and_droop_take_device_agents_as_their_units(kind):
-    """Per-unit functions (IEEE 1547's volt-var and droop): device participants are those units alone."""
+    """Per-unit functions (IEEE 1547's volt-var and droop): device participants are those units alone (the meter pcc
+    is droop's PCC, test_droop_measure)."""
     from powergrid.config import EnvConfig
 
-    env = MultiAgentPowerGridEnv(EnvConfig.from_text(SITE + f"  - {{type: {kind}, participants: [ess, pv]}}\n",
+    env = MultiAgentPowerGridEnv(EnvConfig.from_text(SITE + f"  - {{type: {kind}, participants: [ess, pv, pcc]}}\n",
                                                      file="site.yaml"))
     proto = env.scenario.horizontal[0]
     assert [d.id for d in proto.inverters] == ["ess", "pv"]

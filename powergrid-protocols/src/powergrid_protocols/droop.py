@@ -130,7 +130,8 @@ class Droop(HorizontalProtocol):
     Participants: GridAgents (their units) or device agents (each its own unit).
 
     Each tick the imbalance is what the participants imported through their PCCs (``measure:
-    pcc``; or what the slack supplied, ``measure: ext_grid``) beyond the schedule ``p_ref`` last
+    pcc``: the GridConnections among them or below them, at least one, else a configuration error; or what the slack
+    supplied, ``measure: ext_grid``) beyond the schedule ``p_ref`` last
     tick, plus what the droop units already picked up (``ΔP = P_meas − p_ref + Σ ΔP_i``). It is shared
     by P–f droop (``K_i = S_i/(R·f0)``, ``Δf = −ΔP/(ΣK + D)``, ``ΔP_i = −K_i·Δf`` within
     headroom) and added to the units' setpoints; ``Δf`` is the frequency deviation an
@@ -177,6 +178,10 @@ class Droop(HorizontalProtocol):
         self.renewables = [d for a in self.participants for d in a.devices() if is_renewable(d)]
         if params.schedule == "hour_ahead":
             self._check_hour_ahead()
+        if params.measure == "pcc" and all(m is None for m in self.meters):  # else the imbalance would read 0 MW of import every tick
+            raise ValueError(f"params.measure: pcc measures the imbalance at the participants' PCC meters, expected a "
+                             f"GridConnection among the participants or below a participating grid agent (or measure: "
+                             f"ext_grid), got none among {', '.join(a.id for a in self.participants)}")
         self.loads = LoadGroup(np.zeros(0, np.int64), np.zeros(0))  # the network loads in the participants' zones
         self.forecast_mw: np.ndarray | None = None
         self.available_forecast_mw = np.zeros((0, len(self.renewables)))  # Â_r(t), MW (ticks × renewables)
