@@ -37,14 +37,23 @@ nox.options.sessions = ["lint", "core", "datasets", "packs", "integration", "whe
 nox.options.reuse_existing_virtualenvs = True
 
 
-def _pytest(session: nox.Session, *paths: str, dist: str = "loadfile") -> None:
+def _pytest(session: nox.Session, *paths: str, dist: str = "loadfile", serial: str | None = None) -> None:
     """pytest on ``paths`` with one pytest-xdist worker per CPU, its JUnit report in REPORTS. ``dist``: how tests go to
-    the workers: ``loadfile``, each test file whole on one worker (its module fixtures built once); ``loadgroup``, each
-    test on its own but the tests of one ``xdist_group`` together (tests/rl: every test that starts Ray)."""
+    the workers: ``loadfile``, each test file whole on one worker (its module fixtures built once); ``load``, each test
+    on its own. ``serial``: a marker whose tests run afterwards in one process, report ``<session>-<marker>.xml``
+    (tests/rl: ``ray``, the tests that start Ray: one cluster at a time, and ~/ray_results left as found; pytest-xdist's
+    ``xdist_group`` cannot keep them together, since pytest 9.2 ignores the group it appends to a test's id)."""
     REPORTS.mkdir(parents=True, exist_ok=True)
     workers = ("-n", "auto", "--dist", dist)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *workers, f"--junitxml={REPORTS / session.name}.xml", *paths,
-                *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"})
+    passes = [(workers, session.name, [0])]
+    if serial is not None:  # exit code 5: the marker selected no test (``-k`` chose others)
+        passes = [((*workers, "-m", f"not {serial}"), session.name, [0]),
+                  (("-p", "no:xdist", "-m", serial), f"{session.name}-{serial}", [0, 5])]
+    for options, report, codes in passes:
+        session.run("pytest", "-q", "-p", "no:cacheprovider", *options, f"--junitxml={REPORTS / report}.xml", *paths,
+                    *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"}, success_codes=codes)
+
+
 
 
 @nox.session
@@ -138,7 +147,7 @@ def rl(session: nox.Session) -> None:
     """The RL adapters against the real libraries: RLlib (PPO in a Ray worker) and Stable-Baselines3 (spawned workers)."""
     session.install(TORCH, f"{CORE}[rllib,sb3,mappo]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"],
                     *TEST_TOOLS)
-    _pytest(session, "tests/rl", dist="loadgroup")
+    _pytest(session, "tests/rl", dist="load", serial="ray")
 
 
 # what rl_sb3 prints: the gymnasium the resolver chose; and it stops if something pulled Ray in after all
@@ -157,7 +166,7 @@ def rl_sb3(session: nox.Session) -> None:
     ``powergrid-core[sb3]`` alone gets the newest gymnasium the core allows."""
     session.install(TORCH, f"{CORE}[sb3]", PACKS["devices"], PACKS["protocols"], PACKS["datasets"], *TEST_TOOLS)
     session.run("python", "-c", SB3_VERSIONS)
-    _pytest(session, "tests/rl", dist="loadgroup")
+    _pytest(session, "tests/rl", dist="load", serial="ray")
 
 
 # ``lowest``'s parts, each in its own venv: (our distributions and extras, other requirements, the tests). The packs
@@ -223,6 +232,9 @@ def lowest(session: nox.Session, part: str) -> None:
     # Ray 2.46's socket paths must fit 107 bytes, and pytest's folder in the session's tmp is deeper than that allows
     basetemp = Path(tempfile.mkdtemp(prefix="pg-lowest-"))
     try:
-        _pytest(session, f"--basetemp={basetemp}", *tests, dist="loadfile" if part == "packs" else "loadgroup")
+        if part == "packs":
+            _pytest(session, f"--basetemp={basetemp}", *tests)
+        else:
+            _pytest(session, f"--basetemp={basetemp}", *tests, dist="load", serial="ray")
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)

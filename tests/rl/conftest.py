@@ -15,17 +15,20 @@ import pytest
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
 
 
-RAY = pytest.mark.xdist_group("ray")
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ray: starts Ray; nox runs these after the others, in one process")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (``--dist loadgroup``)
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by ``-m``
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use ``ray_session`` join the group ``ray`` (tests that start Ray another way carry the mark
-    themselves): one Ray cluster at a time, and ~/ray_results, which the tests check is left as found, is not
-    shared with a test running beside them."""
+    """Tests that use ``ray_session`` are marked ``ray`` (tests that start Ray another way carry the mark themselves):
+    ``nox -s rl`` runs them in one process after the others (``-m ray``), so that one Ray cluster runs at a time and
+    ~/ray_results, which the tests check is left as found, is not shared with a test running beside them. (pytest-xdist's
+    ``xdist_group`` did this until pytest 9.2, which ignores the group pytest-xdist 3.8 appends to a test's id.)"""
     for item in items:
         if "ray_session" in getattr(item, "fixturenames", ()):
-            item.add_marker(RAY)
+            item.add_marker(pytest.mark.ray)
+
 
 
 @pytest.fixture(autouse=True)

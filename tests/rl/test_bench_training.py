@@ -24,7 +24,7 @@ NEEDS = {"sb3_ppo": ("stable_baselines3", "supersuit"), "sb3_sac": ("stable_base
     ("sb3_ppo", "dispatch_mg"), ("sb3_ppo", "hierarchy"),  # one agent; two of different shapes (padded)
     ("sb3_sac", "p2p_trading"),  # three agents, one policy told apart by the agent indicator
     ("sb3_sac_residual", "p2p_trading"),  # corrections to the rule, day-ahead features
-    pytest.param("rllib_ppo", "p2p_trading", marks=pytest.mark.xdist_group("ray")),  # starts Ray: tests/rl/conftest.py
+    pytest.param("rllib_ppo", "p2p_trading", marks=pytest.mark.ray),  # starts Ray: tests/rl/conftest.py
 
     ("torchrl_mappo", "p2p_trading"), ("torchrl_mappo", "hierarchy"),
 ])
