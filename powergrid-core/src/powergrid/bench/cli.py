@@ -27,24 +27,24 @@ def add_parser(sub: Any, count: Any) -> None:
     """Register ``bench`` on the ``powergrid`` sub-command parser."""
     p = sub.add_parser("bench", help="benchmark tasks: random, rule, oracle (and trained) on fixed test days")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}, or all")
-    p.add_argument("--out", default="bench-results", help="folder for leaderboard.md, results.json and PNGs")
-    p.add_argument("--days", type=count(1), default=4, help=f"test days (1–{len(TEST_DAYS)}; default 4, the leaderboard's; 12 for claims)")
+    p.add_argument("--out", default="bench-results", help="folder for leaderboard.md, results.json and PNGs (default: bench-results)")
+    p.add_argument("--days", type=count(1), default=4, help=f"test days, 1–{len(TEST_DAYS)} (default: 4, the leaderboard's; 12 for claims)")
     p.add_argument("--train-minutes", type=float, default=0.0,
-                   help="train each library this many minutes of wall time per task first (0: no training; "
-                        "depends on the machine's load)")
+                   help="train each library this many minutes of wall time per task first (default: 0, no "
+                        "training; depends on the machine's load)")
     p.add_argument("--train-steps", type=count(1), default=None, metavar="N",
                    help="train each library N env steps per task first: reproducible (with --train-minutes too: "
-                        "whichever ends first, no longer reproducible)")
+                        "whichever ends first, no longer reproducible) (default: none, no step budget)")
     p.add_argument("--libraries", default=",".join(LIBRARIES),
-                   help=f"comma-separated trained baselines ({', '.join(LIBRARIES)})")
-    p.add_argument("--seed", type=count(0), default=None, help="the test days' first seed and the training seed (default 0)")
+                   help=f"comma-separated trained baselines (default: all, {', '.join(LIBRARIES)})")
+    p.add_argument("--seed", type=count(0), default=None, help="the test days' first seed and the training seed (default: 0)")
     p.add_argument("--seeds", type=seed_list, default=None, metavar="S,S,…",
                    help="train each library once per seed (e.g. 0,1,2) and pool its row over days × seeds; the test "
-                        "days are played from the first seed's draws")
+                        "days are played from the first seed's draws (default: --seed's one seed)")
     p.add_argument("--policy", action="append", default=[], metavar="[NAME=]MODULE:FACTORY",
                    help="also score your own policy (repeatable): MODULE is imported (the current folder first), "
                         "FACTORY(env) returns the policy function, played and scored as the baselines are; "
-                        "NAME (default: FACTORY) names its row")
+                        "NAME (FACTORY when omitted) names its row (default: none, the baselines alone)")
     p.set_defaults(func=run)
 
 
