@@ -189,7 +189,8 @@ def test_offline_an_unverifiable_cached_file_is_reported_and_kept(monkeypatch):
     with zipfile.ZipFile(target, "w") as zf:
         zf.writestr("a.csv", "a,b\n1,2\n")
     (folder / cache.MANIFEST).write_text("{ truncated")  # the record is lost, the file is intact
-    with pytest.raises(DataUnavailableError, match=r"jan\.zip: not recorded in checksums\.json.*POWERGRID_OFFLINE=1"):
+    with pytest.raises(DataUnavailableError, match=r"jan\.zip: \S+checksums\.json is unreadable \(not JSON: .*\), so it cannot "
+                                                   r"be verified.*POWERGRID_OFFLINE=1"):
         cache.fetch("https://example.invalid/jan", "jan.zip", subdir="caiso")
     assert target.is_file()  # never deleted when no download can replace it
 

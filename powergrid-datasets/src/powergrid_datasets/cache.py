@@ -125,10 +125,26 @@ def validate_zip(path: Path) -> None:
 
 
 def _read_manifest(folder: Path) -> dict:
+    """``folder``'s manifest; {} when it is absent or unreadable (:func:`_unreadable_manifest` says why)."""
     try:
-        return json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _unreadable_manifest(folder: Path) -> str | None:
+    """Why ``folder``'s manifest exists but cannot be read (None: it is absent or readable)."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path} is unreadable ({exc.strerror or exc})"
+    except ValueError as exc:
+        return f"{path} is unreadable (not JSON: {exc})"
+    return None if isinstance(manifest, dict) else f"{path} is unreadable (expected a JSON object, got {type(manifest).__name__})"
 
 
 @contextlib.contextmanager
@@ -202,7 +218,8 @@ def cache_problem(path: Path, entry: dict | None, validate: Callable[[Path], Non
             if found != pinned:
                 return f"its SHA-256 is {found}, expected {pinned} (known_hash)"
         elif entry is None:
-            return f"not recorded in {MANIFEST}, so it cannot be verified"
+            unreadable = _unreadable_manifest(path.parent)
+            return f"{unreadable or f'not recorded in {MANIFEST}'}, so it cannot be verified"
         elif url is not None and entry.get("url") != url:
             return f"recorded for {entry.get('url')}, not {url} (two sources share this cache name)"
         elif path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256"):
@@ -240,9 +257,14 @@ def fetch(url: str, fname: str, *, subdir: str, known_hash: str | None = None,
     if problem is None:
         return target
     suffix = f" {hint}" if hint else ""
-    if offline():  # nothing could replace the file: keep it and say why it is not used
-        where = f"{fname} is not in the cache {folder}" if problem == ABSENT else f"cached {target}: {problem}"
-        raise DataUnavailableError(f"{where}; downloads are off ({OFFLINE_ENV}=1), would fetch {url}.{suffix}")
+    if offline():  # nothing could replace the file: keep it and say why it is not used (the cause first)
+        allow = f"unset {OFFLINE_ENV} (or set it to 0) to"
+        if problem == ABSENT:
+            text = f"{fname} is not in the cache {folder} and downloads are off ({OFFLINE_ENV}=1): {allow} download it"
+        else:
+            text = (f"cached {target}: {problem}; downloads are off ({OFFLINE_ENV}=1), so it is kept: delete it, or "
+                    f"{allow} fetch it again")
+        raise DataUnavailableError(f"{text} from {url}.{suffix}")
     why = "it is not in the cache" if problem == ABSENT else f"cached {target}: {problem}"
     _check_writable(folder, f"{fname} needs a download ({why})")  # before any request: a download could never be kept
     with _lock(folder / (fname + ".lock")):

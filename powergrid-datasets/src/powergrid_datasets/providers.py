@@ -588,9 +588,10 @@ class CaisoProvider(SeriesProvider):
         try:
             return caiso.download_year(report, self.params.year, market=market, url=self.params.allow_url, **filters)
         except DataUnavailableError as exc:
+            # the cause first, then what to do (the cache's message ends with it): no scenario YAML is involved in
+            # `powergrid datasets fetch`
             failed = "the cache cannot supply it" if cache.offline() else "the download failed"
-            raise DataUnavailableError(f"{_offline_message('CAISO ' + report.name, 'CAISO OASIS', self.role)}; "
-                                       f"{failed}: {exc}") from None
+            raise DataUnavailableError(f"no CAISO {report.name} data available locally and {failed}: {exc}") from None
 
     def raw_series(self) -> TimeSeries:
         report, where, market = self.selection()
