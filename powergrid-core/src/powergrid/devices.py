@@ -160,6 +160,22 @@ class Device:
         observations of many devices in one pass."""
         return None
 
+    @property
+    def default_action(self) -> np.ndarray:
+        """The action the device applies for a missing action (``None``) and, entry by entry, for a NaN or ±inf
+        entry: float64, in the action's physical units (MW, a fraction…), ``action_space.shape``, inside its Box
+        bounds (up to their float32 rounding). A horizontal protocol puts its entries in place of a pending
+        setpoint's non-finite ones before any device steps, so a NaN means the same with or without one.
+
+        Default: zeros clipped to a Box's bounds (0, or the nearer bound when the range excludes 0); an empty array
+        for a space that is not a Box. A device whose ``step`` reads a missing or non-finite entry as something
+        else overrides it with that value (the pack's devices give their ``BoxAction`` default: a DG its
+        ``p_min_mw``, a PV the fraction 1 of its available power, a tap changer in a Box its current position)."""
+        space = self.action_space
+        if not isinstance(space, gymnasium.spaces.Box):
+            return np.zeros(0, np.float64)
+        return np.zeros(space.shape, np.float64).clip(space.low, space.high)
+
     def rule_action(self, ctx: StepContext) -> Any:
         """The action of the device's default rule-based policy (used when no one else acts for it)."""
         space = self.action_space
@@ -366,15 +382,19 @@ def box(low: Any, high: Any) -> gymnasium.spaces.Box:
     return gymnasium.spaces.Box(lo, hi, dtype=np.float32)
 
 
-def clip_action(action: Any, space: gymnasium.spaces.Box) -> tuple[np.ndarray, float]:
-    """Project ``action`` onto a Box: returns the feasible action and the projection distance.
+def clip_action(action: Any, space: gymnasium.spaces.Box, default: Any = None) -> tuple[np.ndarray, float]:
+    """Project ``action`` onto a Box: returns the feasible action (float64) and the projection distance.
 
     The distance sums each entry's move to its bounds, capped at the entry's range (``high − low``): a NaN or
-    infinite entry becomes the midpoint of its bounds and counts as the full range, and so does a finite entry
-    further than that outside them (1e30 counts as the range, not 1e30).
+    infinite entry becomes the entry of ``default`` (a device's :attr:`Device.default_action`, taken as given) or,
+    without one, the midpoint of its bounds, and counts as the full range; so does a finite entry further than that
+    outside them (1e30 counts as the range, not 1e30). A device passes its ``default_action``, so that a NaN it reads
+    is what a horizontal protocol makes of it (``clip_action(action, self.action_space, self.default_action)``).
     """
     a = np.asarray(action, dtype=np.float64).reshape(space.shape)
     clipped = np.clip(np.where(np.isfinite(a), a, (space.low + space.high) / 2.0), space.low, space.high)
+    if default is not None:  # as given (float64), not rounded to the float32 bounds
+        clipped = np.where(np.isfinite(a), clipped, np.asarray(default, np.float64).reshape(space.shape))
     # fmin ignores the NaN of a NaN entry's move: it counts the range
     distance = float(np.fmin(np.abs(clipped - a), space.high.astype(np.float64) - space.low).sum())
     return clipped, distance

@@ -7,6 +7,9 @@ Two kinds of action:
   default and counts as the full range of that entry in the projection
   distance; finite entries are clipped to the bounds, their move counted up to
   that range (as :func:`powergrid.devices.clip_action`).
+  A device holding one (:class:`BoxDevice`) gives that default as its
+  :attr:`~powergrid.devices.Device.default_action`, which a horizontal protocol
+  puts in place of a non-finite pending setpoint: the same value either way.
 - :class:`StepAction` — an integer position (shunt steps, transformer taps) as
   a ``Discrete`` space, or as a ``Box`` rounded to the nearest integer (the
   ``setpoint`` protocol and the ``random`` policy need Box spaces).
@@ -78,6 +81,18 @@ class BoxAction:
         for name, value in values.items():
             out[self.names.index(name)] = value
         return np.clip(out.astype(np.float32), self.space.low, self.space.high)
+
+
+class BoxDevice(Device):
+    """Base of the pack's devices whose action is a :class:`BoxAction` (set as ``self.actions`` in ``__init__``):
+    their :attr:`~powergrid.devices.Device.default_action` is that action's default, the values
+    :meth:`BoxAction.read` puts in place of a missing action and of a NaN or infinite entry."""
+
+    actions: BoxAction
+
+    @property
+    def default_action(self) -> np.ndarray:
+        return self.actions.default.copy()
 
 
 class BoxRows:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.actions import BoxAction, BoxDevice, observation
 from powergrid_devices.thermal import heat_demand_kw
 
 
@@ -28,7 +28,7 @@ class CHPParams:
             raise ValueError(f"expected eta_e + eta_th ≤ 1, got {self.eta_e} + {self.eta_th}")
 
 
-class CHP(Device):
+class CHP(BoxDevice):
     """Back-pressure CHP: fuel ``F = P/η_e``, heat ``H = η_th·F = (η_th/η_e)·P`` (MW).
 
     Action ``[u] ∈ [0, 1]``, ``P = u·P_max``; ``0 < u < u_min`` goes to the nearer

@@ -7,9 +7,9 @@ import copy
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import choice, flag, integer, quantity
-from powergrid_devices.actions import BoxAction, observation
+from powergrid_devices.actions import BoxAction, BoxDevice, observation
 from powergrid_devices.inverter import load_q
 
 
@@ -42,7 +42,7 @@ class EVChargerParams:
             raise ValueError(f"expected energy_max_mwh ≤ 0.9·battery_mwh, got {self.energy_max_mwh} > {0.9 * self.battery_mwh}")
 
 
-class EVCharger(Device):
+class EVCharger(BoxDevice):
     """Charging station with ``n`` ports; each port holds at most one EV.
 
     Sessions (drawn from the device's seeded generator): arrival at clock hour

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, RunningMean, observation, price_thresholds, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, RunningMean, observation, price_thresholds, uniform
 from powergrid_devices.inverter import load_q
 
 
@@ -26,7 +26,7 @@ class FlexibleLoadParams:
     price_band: float = quantity("1", 0.1, ge=0, lt=1, doc="rule: defer above mean + band·abs(mean) price")
 
 
-class FlexibleLoad(Device):
+class FlexibleLoad(BoxDevice):
     """Demand ``D = p_base·m(t)`` MW that can be shed or shifted in time.
 
     ``m(t)`` (pu) is the multiplier of the network loads at the device's bus (weighted by their

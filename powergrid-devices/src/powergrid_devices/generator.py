@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import UNLIMITED, choice, flag, numbers, quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, BoxKernel, uniform
 from powergrid_devices.inverter import q_limit, tan_phi
 
 
@@ -147,7 +147,7 @@ class DGKernel(BoxKernel):
         return columns
 
 
-class DG(Device):
+class DG(BoxDevice):
     """Dispatchable generator: fuel cost, ramp limits, minimum stable output, unit commitment, PF-limited Q.
 
     Action: ``[p]`` MW + ``[u]`` (on/off, only with ``commitment``; ``u ≥ 0.5`` means on) +

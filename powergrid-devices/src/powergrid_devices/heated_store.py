@@ -28,9 +28,9 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, observation, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, observation, uniform
 from powergrid_devices.inverter import load_q
 from powergrid_devices.thermal import Hysteresis, heat_to_reach, rc_step, stored_heat_mwh, thermostat_act
 
@@ -55,7 +55,7 @@ class HeatedStoreParams:
             raise ValueError(f"expected t_min_c ≤ t_set_c ≤ t_max_c, got {self.t_set_c}")
 
 
-class HeatedStore(Device):
+class HeatedStore(BoxDevice):
     """See the module docstring. Subclasses define :meth:`heat_per_kw`, :meth:`coupling` and ``c_kwh_per_c``."""
 
     c_kwh_per_c: float

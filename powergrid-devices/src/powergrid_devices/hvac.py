@@ -5,9 +5,9 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, observation, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, observation, uniform
 from powergrid_devices.inverter import load_q
 from powergrid_devices.thermal import heat_to_reach, rc_step, stored_heat_mwh
 
@@ -37,7 +37,7 @@ class HVACParams:
                              f"got {self.margin_c}")
 
 
-class HVAC(Device):
+class HVAC(BoxDevice):
     """One thermal zone, ``C·dT/dt = (T_out − T)/R + Q``, with ``T_out = temperature[t]``.
 
     Action ``[u] ∈ [−1, 1]``: ``u > 0`` heats with ``P = u·P_max`` (``Q = COP_h·P``),

@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity, text
-from powergrid_devices.actions import BoxAction, largest_feasible, observation, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, largest_feasible, observation, uniform
 
 LHV_KWH_PER_KG = 33.33
 
@@ -136,7 +136,7 @@ def reset_tank(tank: HydrogenTank, owner: Any, p: HydrogenParams, rng: np.random
     tank.level_kg = min(max((p.tank_init + spread) * p.tank_capacity_kg, p.tank_min_kg), p.tank_capacity_kg)
 
 
-class HydrogenDevice(Device):
+class HydrogenDevice(BoxDevice):
     """Shared physics of electrolyzer and fuel cell: load ``u = P/P_max`` against a tank.
 
     Action ``[u] ∈ [0, 1]``. Projection: ``0 < u < u_min`` goes to the nearer of

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from powergrid.devices import Device, StepContext, box
-from powergrid_devices.actions import BoxAction, BoxKernel
+from powergrid_devices.actions import BoxAction, BoxDevice, BoxKernel
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -50,7 +50,7 @@ class CurtailableKernel(BoxKernel):
         return columns
 
 
-class CurtailableSource(Device):
+class CurtailableSource(BoxDevice):
     """A source with available power ``P_av`` (from :meth:`available_mw`) that can be curtailed.
 
     Action: ``[f]`` — fraction of the available power to inject, in ``[0, 1]``

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from powergrid.devices import Device, StepContext, box
+from powergrid.devices import StepContext, box
 from powergrid.params import quantity
-from powergrid_devices.actions import BoxAction, BoxKernel, price_thresholds, uniform
+from powergrid_devices.actions import BoxAction, BoxDevice, BoxKernel, price_thresholds, uniform
 from powergrid_devices.inverter import q_limit, q_limit_rows
 
 
@@ -90,7 +90,7 @@ class ESSKernel(BoxKernel):
         return columns
 
 
-class ESS(Device):
+class ESS(BoxDevice):
     """Battery with separate charge/discharge efficiencies, self-discharge and an optional inverter Q capability.
 
     Action: ``[p]`` MW (generator convention: > 0 discharges into the grid), or

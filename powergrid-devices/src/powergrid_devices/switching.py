@@ -53,6 +53,14 @@ class SwitchedDevice(Device):
         self.moves = 0
         self.vm_pu = 1.0
 
+    @property
+    def default_action(self) -> np.ndarray:
+        """The current position (a missing, NaN or infinite request holds it) as a Box action; empty for a
+        ``Discrete`` one (no entry can be non-finite)."""
+        if self.positions.kind == "discrete":
+            return np.zeros(0, np.float64)
+        return np.array([float(self.position)], np.float64)
+
     def move(self, action: object) -> None:
         """Project ``action`` and move; sets ``projection``, ``cost``, ``moves``."""
         target, distance = self.positions.read(action, self.position)
