@@ -58,7 +58,7 @@ def test_in_the_env_a_missing_agent_or_nan_action_writes_zero(ess_server) -> Non
 
 def test_under_a_horizontal_protocol_a_nan_setpoint_writes_zero_not_the_midpoint(ess_server) -> None:
     """p2p_trading projects its participants' non-finite pending setpoints before devices step; a device behind
-    Modbus gets its default there too (the simulated ones keep the protocols' rule: the midpoint)."""
+    Modbus gets its default there too (as every device does: its ``default_action``)."""
     pytest.importorskip("powergrid_protocols")
     data = example_config("p2p_3mg")
     data.pop("datasets")
@@ -79,3 +79,15 @@ def test_under_a_horizontal_protocol_a_nan_setpoint_writes_zero_not_the_midpoint
         assert ess_server.raw("holding", 0) == 0  # was 200: 0.2 MW, the midpoint of −0.1…0.5 MW
     finally:
         env.close()
+
+
+@pytest.mark.parametrize(("low", "high", "want"), [(-0.1, 0.5, 0.0), (0.1, 0.3, 0.1), (-0.3, -0.1, -0.1)])
+def test_the_default_setpoint_is_the_core_default_action(ess_server, devices, low, high, want) -> None:
+    """``default_action`` (what a horizontal protocol puts in place of a NaN setpoint) is ``[safe_setpoint_mw]``, from
+    the parameters as given (0.1 MW, not the float32 bound 0.10000000149); a read-only device has none."""
+    device = make_device(ess_server.port, p_min_mw=low, p_max_mw=high)
+    devices.append(device)
+    assert device.default_action.tolist() == [want] and device.safe_setpoint_mw == want
+    meter = make_device(ess_server.port, registers={"setpoint": None, "q": None})
+    devices.append(meter)
+    assert meter.default_action.shape == (0,) == meter.action_space.shape

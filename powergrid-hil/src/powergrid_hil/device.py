@@ -196,21 +196,28 @@ class LinkedDevice(Device):
         raise NotImplementedError
 
     @property
+    def default_action(self) -> np.ndarray:
+        """``[setpoint MW]``: 0, or the nearer limit when ``[p_min_mw, p_max_mw]`` excludes 0, from the parameters
+        as given (float64, not the float32 bounds of ``action_space``); empty on a read-only device (no action)."""
+        if not self.writes:
+            return np.zeros(0, np.float64)
+        return np.array([min(max(0.0, self.params.p_min_mw), self.params.p_max_mw)], np.float64)
+
+    @property
     def safe_setpoint_mw(self) -> float:
-        """The device's default setpoint (MW): 0, or the nearer limit when ``[p_min_mw, p_max_mw]`` excludes 0."""
-        return min(max(0.0, self.params.p_min_mw), self.params.p_max_mw)
+        """The device's default setpoint (MW), the entry of :attr:`default_action`; 0 on a read-only device."""
+        default = self.default_action
+        return float(default[0]) if default.size else 0.0
 
     def read_action(self, action: Any) -> tuple[float, float]:
         """The setpoint (MW) and projection of ``action``, read as docs/devices.md (Actions) reads any device's: a
-        missing action (None) is :attr:`safe_setpoint_mw` and counts no projection; a NaN or infinite one is too and
-        counts the full range (never the middle of the range, which :func:`clip_action` makes of it)."""
+        missing action (None) is :attr:`safe_setpoint_mw` (:attr:`default_action`) and counts no projection; a NaN
+        or infinite one is too and counts the full range (never the middle of the range, which :func:`clip_action`
+        makes of it without a default)."""
         if action is None:
             return (self.safe_setpoint_mw if self.writes else 0.0), 0.0
-        values, distance = clip_action(action, self.action_space)
-        if not values.size:  # read-only: no setpoint
-            return 0.0, distance
-        finite = math.isfinite(np.asarray(action, dtype=np.float64).reshape(-1)[0])
-        return (float(values[0]) if finite else self.safe_setpoint_mw), distance
+        values, distance = clip_action(action, self.action_space, self.default_action)
+        return (float(values[0]) if values.size else 0.0), distance  # read-only: no setpoint
 
     def step(self, action: Any, ctx: StepContext) -> None:
         self._safe_at = None  # this step may write a setpoint: the next reset or close writes the default again
