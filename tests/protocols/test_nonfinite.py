@@ -3,13 +3,18 @@ and ignores non-finite measurements."""
 
 from __future__ import annotations
 
+import copy
 from numbers import Number
 
 import attrs
 import numpy as np
 import pytest
 
-from tests.protocols import example_env
+import powergrid
+from powergrid.devices import Device, box
+from powergrid.env import MultiAgentPowerGridEnv
+from powergrid_protocols.common import project_pending
+from tests.protocols import example_config, example_env
 
 NAMES = ["p2p_3mg", "consensus_3mg", "admm_3mg", "lmp_market", "volt_var", "droop"]
 
@@ -44,7 +49,8 @@ def test_nonfinite_actions_are_projected_and_reported(name, bad):
     space = proto.action_space(mg1)
     proto.coordinate({"mg1": np.full(space.shape, bad, np.float32)}, env.ctx)
     info = proto.info()
-    # one rule (core's clip_action): a non-finite entry becomes the midpoint of its bounds and counts its full range
+    # one rule: a non-finite entry becomes the device's default_action entry (a protocol's extra action: the midpoint
+    # of its bounds, core's clip_action) and counts its full range
     for d in devices:
         box = d.device.action_space
         assert np.isfinite(np.asarray(d.pending, np.float64)).all()
@@ -89,3 +95,82 @@ def test_nonfinite_actions_through_the_env_give_finite_outputs(name):
         assert all(np.isfinite(x) for x in _numbers(infos))
         if not env.agents:
             break
+
+
+DG_FLOOR = {"p_max_mw": 0.6, "p_min_mw": 0.15, "cost_a": 10.0, "cost_b": 85.0}  # default 0.15 MW, midpoint 0.375 MW
+
+
+@pytest.mark.parametrize("name", ["p2p_3mg", "consensus_3mg"])
+def test_a_nan_setpoint_under_a_horizontal_protocol_is_what_the_device_reads_it_as_directly(name):
+    """mg1 sends NaN every hour up to midday; each tick its battery, DG and PV apply what the same device, in the
+    same state, applies when stepped directly with a NaN action: its default (battery 0 MW, DG its p_min_mw 0.15 MW,
+    PV its available power), not the midpoint of its bounds (was 0.375 MW and half the PV's power), the protocol
+    still counting each NaN entry as its full range."""
+    env = example_env(name, mg1_dg={"params": DG_FLOOR})
+    env.reset(seed=0)
+    ids = ("mg1_ess", "mg1_dg", "mg1_pv")
+    nan = np.full(env.action_space("mg1").shape, np.nan, np.float32)
+    for _ in range(13):
+        direct = {i: copy.deepcopy(env.scenario.agents[i].device) for i in ids}  # the state before the step
+        ctx = copy.deepcopy(env.ctx)
+        _, _, _, _, infos = env.step({"mg1": nan})
+        for i, device in direct.items():
+            device.step(np.full(device.action_space.shape, np.nan), ctx)
+            got = env.scenario.agents[i].device
+            assert (got.p_mw, got.state_dict()) == (device.p_mw, device.state_dict()), i
+    devices = {i: env.scenario.agents[i].device for i in ids}
+    assert devices["mg1_dg"].p_mw == 0.15 and devices["mg1_ess"].p_mw == 0.0
+    assert devices["mg1_pv"].p_mw > 0.2  # of 0.3 MW rated at midday: all it has (half of it was ≤ 0.15 MW)
+    projected = infos["mg1"][type(env.scenario.horizontal[0]).__name__]["projection"]
+    for i in ids:  # every NaN entry counts its full range
+        box = devices[i].action_space
+        assert projected[i] == pytest.approx(float(np.sum(box.high - box.low)), rel=1e-6)
+
+
+@powergrid.register_device("NonfiniteFloorGen")
+class FloorGen(Device):
+    """A plugin's 0.1–0.5 MW generator without a default_action of its own (the core's: 0 clipped, 0.1 MW); its step
+    applies the setpoint it gets (a finite one: every participant's NaN is replaced before it steps)."""
+
+    def __init__(self, params, dt_h):
+        super().__init__(params, dt_h)
+        self.action_space = box(0.1, 0.5)
+
+    def step(self, action, ctx):
+        self.p_mw = float(np.asarray(action, np.float64).reshape(-1)[0])
+
+
+@powergrid.register_device("NonfiniteBadDefault")
+class BadDefault(FloorGen):
+    """Its default_action has two entries for a one-entry action."""
+
+    @property
+    def default_action(self):
+        return np.zeros(2)
+
+
+def _with_gen(kind):
+    data = example_config("p2p_3mg")
+    data.pop("datasets")
+    data["spaces"] = {"action": "physical", "observation": "raw"}
+    data["agents"].append({"id": "mg1_gen", "type": kind, "bus": "mg1.680"})
+    next(a for a in data["agents"] if a["id"] == "mg1")["children"].append("mg1_gen")
+    env = MultiAgentPowerGridEnv.from_config(data)
+    env.reset(seed=0)
+    return env
+
+
+def test_a_plugin_device_gets_the_core_default_action_under_a_horizontal_protocol():
+    env = _with_gen("NonfiniteFloorGen")
+    _, _, _, _, infos = env.step({"mg1": np.full(env.action_space("mg1").shape, np.nan, np.float32)})
+    assert env.scenario.agents["mg1_gen"].device.p_mw == pytest.approx(0.1)  # was 0.3, the midpoint of 0.1–0.5 MW
+    assert infos["mg1"]["P2PTrading"]["projection"]["mg1_gen"] == pytest.approx(0.4)
+
+
+def test_a_default_action_of_the_wrong_size_is_an_error_naming_the_class():
+    env = _with_gen("NonfiniteBadDefault")
+    proto = env.scenario.horizontal[0]
+    agent = env.scenario.agents["mg1_gen"]
+    agent.pending = np.array([np.nan], np.float32)
+    with pytest.raises(ValueError, match=r"BadDefault.default_action has 2 entries, expected 1"):
+        project_pending(proto.participants, {})

@@ -5,11 +5,12 @@ Reactive power: protocols act before device physics, so they set a device agent'
 :class:`~powergrid.agents.ReactiveSetpoint` (``q_mvar``, clipped to ``±√(S² − P²)``
 when ``limit`` is set), which the environment applies after the device's own step.
 
-Non-finite inputs (one rule for every protocol): an action entry a protocol reads — a
-participant's extra action or a device agent's pending setpoint — is projected onto its Box
-as the core does (:func:`powergrid.devices.clip_action`: NaN or ±inf → the midpoint of its
-bounds, or zero clipped to them for a device that drives equipment, counted as the full range;
-finite entries clipped), and the projection distance is
+Non-finite inputs (one rule for every protocol): an action entry a protocol reads is projected
+onto its Box (:func:`powergrid.devices.clip_action`), a NaN or ±inf entry counted as its full range
+and a finite one clipped; a NaN or ±inf entry of a device agent's pending setpoint becomes the
+device's :attr:`~powergrid.devices.Device.default_action` entry (what the device itself reads it
+as: a DG's ``p_min_mw``, a PV's full available power, a battery's 0 MW), of a participant's extra
+action the midpoint of its bounds. The projection distance is
 reported in the protocol's ``info()["projection"]`` under the agent's id. A non-finite
 measurement (voltage, PCC flow) is ignored: the protocol keeps its last finite value.
 """
@@ -111,9 +112,10 @@ def read_extra(agent: Any, actions: Mapping[str, np.ndarray], space: gymnasium.s
 
 
 def project_pending(participants: Iterable[Any], projection: dict[str, float]) -> None:
-    """Replace every pending setpoint holding NaN/inf below ``participants`` by its projection (recorded per
-    device agent id); a device that drives equipment gets zero clipped to its bounds in the non-finite entries
-    (0 MW, or the nearer limit), never the middle of its range."""
+    """Replace every pending setpoint holding NaN/inf below ``participants`` by its projection (the distance
+    recorded per device agent id, a non-finite entry counting its full range): finite entries clipped to the
+    bounds, a non-finite one the device's :attr:`~powergrid.devices.Device.default_action` entry, so the device
+    applies what it would for that NaN without a protocol (never the middle of its range)."""
     for d in (d for a in participants for d in a.devices()):
         space = d.device.action_space
         if d.pending is None or not isinstance(space, gymnasium.spaces.Box):
@@ -121,12 +123,19 @@ def project_pending(participants: Iterable[Any], projection: dict[str, float]) -
         action = np.asarray(d.pending, np.float64)
         if np.isfinite(action).all():
             continue
-        clipped, distance = clip_action(action, space)
-        if d.device.drives_equipment:
-            safe = np.zeros(clipped.shape).clip(space.low.reshape(clipped.shape), space.high.reshape(clipped.shape))
-            clipped = np.where(np.isfinite(action.reshape(clipped.shape)), clipped, safe)
-        d.pending = clipped.astype(np.float32)
+        # float64: a default entry exactly as the device's own step reads it (a DG's p_min_mw 0.15, not 0.1500000060)
+        d.pending, distance = clip_action(action, space, _default_entries(d.device, space.shape))
         projection[d.id] = projection.get(d.id, 0.0) + distance
+
+
+def _default_entries(device: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``device.default_action`` as float64 of ``shape`` (its action's); a ValueError names the class when it has
+    another number of entries."""
+    default = np.asarray(device.default_action, np.float64)
+    if default.size != int(np.prod(shape)):
+        raise ValueError(f"{type(device).__name__}.default_action has {default.size} entries, expected "
+                         f"{int(np.prod(shape))} (one per entry of its action_space, shape {shape})")
+    return default.reshape(shape)
 
 
 def finite_or(value: Any, fallback: Any) -> np.ndarray:
@@ -179,17 +188,22 @@ def shift_generation(devices: Sequence[Any], delta_mw: float) -> float:
 def injection_mw(device_agent: Any, action: Any, ctx: StepContext) -> float | None:
     """The MW (generator convention: > 0 injects) ``device_agent`` injects at ``ctx``'s tick under ``action``
     (physical), known before the power flow: its device's ``injection_mw(action, ctx)`` when it has one (every pack
-    device but ESS and DG); the first action entry (its MW setpoint, read as its step reads it: a non-finite entry is
-    the default) within :func:`mw_range` for a device with a ``feasible_range`` (ESS, DG); else the ``p_mw`` of a copy
-    of the device stepped under ``action`` (a plugin's device); None for a device that drives real equipment (its copy
-    would write the equipment's setpoint)."""
+    device but ESS and DG); the first action entry (its MW setpoint, read as its step reads it: a missing action or
+    a non-finite entry is its ``default_action``'s) within :func:`mw_range` for a device with a ``feasible_range``
+    (ESS, DG); else the ``p_mw`` of a copy of the device stepped under ``action`` (a plugin's device); None for a
+    device that drives real equipment (its copy would write the equipment's setpoint)."""
     dev = device_agent.device
     if hasattr(dev, "injection_mw"):
         return float(dev.injection_mw(action, ctx))
     if hasattr(dev, "feasible_range"):
         lo, hi = mw_range(device_agent, action)
         reader = getattr(dev, "actions", None)  # the pack's BoxAction: NaN and ±inf read as the default
-        first = reader.read(action)[0][0] if reader is not None else float(np.asarray(action, np.float64).reshape(-1)[0])
+        if reader is not None:
+            first = reader.read(action)[0][0]
+        else:  # a plugin's: a missing action or a non-finite entry is its default_action's, as under project_pending
+            default = _default_entries(dev, dev.action_space.shape).reshape(-1)
+            first = float(default[0]) if action is None else float(np.asarray(action, np.float64).reshape(-1)[0])
+            first = first if np.isfinite(first) else float(default[0])
         return min(max(first, lo), hi)
     if dev.drives_equipment:
         return None
