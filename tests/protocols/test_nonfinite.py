@@ -13,7 +13,7 @@ import pytest
 import powergrid
 from powergrid.devices import Device, box
 from powergrid.env import MultiAgentPowerGridEnv
-from powergrid_protocols.common import project_pending
+from powergrid_protocols.common import injection_mw, project_pending
 from tests.protocols import example_config, example_env
 
 NAMES = ["p2p_3mg", "consensus_3mg", "admm_3mg", "lmp_market", "volt_var", "droop"]
@@ -174,3 +174,19 @@ def test_a_default_action_of_the_wrong_size_is_an_error_naming_the_class():
     agent.pending = np.array([np.nan], np.float32)
     with pytest.raises(ValueError, match=r"BadDefault.default_action has 2 entries, expected 1"):
         project_pending(proto.participants, {})
+
+
+@powergrid.register_device("NonfiniteRangedGen")
+class RangedGen(FloorGen):
+    """FloorGen with a feasible_range (as ESS and DG have): injection_mw reads its setpoint instead of stepping a copy."""
+
+    def feasible_range(self, action=None):
+        return 0.1, 0.5
+
+
+def test_injection_mw_reads_a_plugin_devices_missing_or_nan_setpoint_as_its_default_action():
+    env = _with_gen("NonfiniteRangedGen")
+    agent = env.scenario.agents["mg1_gen"]
+    for action in (None, [np.nan], [np.inf]):  # was NaN MW, for None too
+        assert injection_mw(agent, action, env.ctx) == pytest.approx(0.1), action
+    assert injection_mw(agent, [0.3], env.ctx) == 0.3
