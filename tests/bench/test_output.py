@@ -50,7 +50,7 @@ def test_without_matplotlib_the_table_and_results_are_written(tmp_path, capsys, 
     assert 'powergrid-core[plot]' in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["leaderboard.md", "results.json"]
     results = json.loads((out / "results.json").read_text())
-    assert {r["policy"] for r in results["rows"]} == {"random", "rule", "oracle"}
+    assert {r["policy"] for r in results["rows"]} == {"random", "rule", "none", "oracle"}
     assert all(r["failures_per_day"] == [0] for r in results["rows"])  # failed flows are recorded (none here)
     assert "--seed 3" in results["command"]  # the evaluation's seed is recorded
     for r in results["rows"]:  # each day's cost, safety, time in band and actions beside its objective (r43b F2, F7)

@@ -72,7 +72,7 @@ def test_a_user_policy_is_scored_as_the_baselines_are(tmp_path, user_module, mon
                  "--policy", f"{user_module}:nan_at_noon", "--policy", f"{user_module}:says_nothing"]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = {r["policy"]: r for r in results["rows"]}
-    assert list(rows) == ["random", "rule", "mine", "nan_at_noon", "says_nothing", "oracle"]  # NAME defaults to FACTORY's
+    assert list(rows) == ["random", "rule", "none", "mine", "nan_at_noon", "says_nothing", "oracle"]  # NAME defaults to FACTORY's
     for key in ("per_day", "cost_per_day", "safety_per_day", "in_band_per_day", "projected_actions_per_day"):
         assert rows["mine"][key] == rows["rule"][key]
     assert rows["mine"]["minus_rule"] == 0.0 and rows["mine"]["days_ahead_of_rule"] == 0

@@ -25,8 +25,8 @@ def test_a_pooled_row_is_the_mean_over_days_and_seeds_paired_with_the_rule(confi
     days = TEST_DAYS[:2]
     trained = {"both": {4: lambda env: "rule", 9: lambda env: "random"}}
     rows, lp = evaluate_seeds(task_named("peak_shaving"), days, trained, seed=0)
-    assert [r.policy for r in rows] == ["random", "rule", "both", "oracle"]
-    random, rule, both, _ = rows
+    assert [r.policy for r in rows] == ["random", "rule", "none", "both", "oracle"]
+    random, rule, _, both, _ = rows
     assert both.seeds == (4, 9) and len(both.days) == 4
     assert [d.objective for d in both.days] == [d.objective for d in rule.days + random.days]
     values = np.array([d.objective for d in both.days])

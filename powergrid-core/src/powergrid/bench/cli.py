@@ -25,7 +25,7 @@ EXTRAS = {"sb3": ("torch", "stable_baselines3", "supersuit"), "rllib": ("torch",
 
 def add_parser(sub: Any, count: Any) -> None:
     """Register ``bench`` on the ``powergrid`` sub-command parser."""
-    p = sub.add_parser("bench", help="benchmark tasks: random, rule, oracle (and trained) on fixed test days")
+    p = sub.add_parser("bench", help="benchmark tasks: random, rule, no action, oracle (and trained) on fixed test days")
     p.add_argument("task", help=f"one of {', '.join(TASKS)}, or all")
     p.add_argument("--out", default="bench-results", help="folder for leaderboard.md, results.json and PNGs (default: bench-results)")
     p.add_argument("--days", type=count(1), default=4, help=f"test days, 1–{len(TEST_DAYS)} (default: 4, the leaderboard's; 12 for claims)")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if absent:
             raise BenchError(f"{name} needs {', '.join(absent)}: pip install \"powergrid-core[{extra}]\"")
     days = TEST_DAYS[: args.days]
-    reserved = {"random", "rule", "oracle", *(libraries if trains else ())}
+    reserved = {"random", "rule", "oracle", "none", *(libraries if trains else ())}
     own: dict[str, Any] = {}
     for spec in args.policy:
         name, factory = load_policy(spec)

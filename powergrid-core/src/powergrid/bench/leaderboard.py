@@ -2,7 +2,8 @@
 
 Columns: the day-mean objective ($, cost + safety_weight·Δt_h·safety), cost ($) and safety of each
 policy; ``gap closed = (rule − policy)/(rule − oracle)`` on the objective (1 = the oracle,
-0 = the rule, < 0 worse than the rule); whether the oracle was ≤ the policy on every day; the objective's
+0 = the rule, < 0 worse than the rule; below the table, per task, a no-action baseline that beats the rule is named
+with each learned row's gap closed against it instead); whether the oracle was ≤ the policy on every day; the objective's
 standard error over the days; the paired difference policy − rule (mean ± standard error over the days, negative:
 cheaper than the rule) and the days on which the policy was cheaper than the rule; the share of hours with every
 bus inside the voltage band (:attr:`~powergrid.bench.play.DayResult.in_band`); the learned agents' non-finite,
@@ -113,10 +114,47 @@ def _se(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
+#: The no-action baselines' row names: ``none`` (no learned agent sends an action) and ``none:A`` (agent A sends none,
+#: the other learned agents their rule; tasks with several learned agents), :func:`no_action`.
+NO_ACTION = "none"
+
+
+def no_action(env: Any, silent: str | None = None) -> dict[str, Any]:
+    """The no-action baseline's actions: None for every learned agent (``silent`` None), whose devices the env leaves
+    at their defaults and whose protocol sends no signal (task 5's ISO: the microgrids' rules see the hourly market
+    price); or None for the agent ``silent`` alone and every other learned agent's rule action."""
+    if silent is None:
+        return {a: None for a in env.agents}
+    return {a: None if a == silent else env.rule_action(a) for a in env.agents}
+
+
+def no_action_baselines(env: Any) -> dict[str, Callable[[Any], dict[str, Any]]]:
+    """``none`` and, with several learned agents, ``none:A`` for each of them (:func:`no_action`): fixed policies
+    that learn nothing, reported beside the rule because one of them can beat it (task 5: ``none:iso``)."""
+    found: dict[str, Callable[[Any], dict[str, Any]]] = {NO_ACTION: no_action}
+    if len(env.possible_agents) > 1:
+        for agent in env.possible_agents:
+            found[f"{NO_ACTION}:{agent}"] = lambda e, agent=agent: no_action(e, agent)
+    return found
+
+
+def is_baseline(name: str) -> bool:
+    """A row of a policy that learns nothing: random, rule, oracle, none and none:A."""
+    return name in ("random", "rule", "oracle", NO_ACTION) or name.startswith(f"{NO_ACTION}:")
+
+
+def strongest_baseline(rows: Iterable[Row]) -> Row:
+    """Of one task's rows, the rule or a no-action baseline, whichever has the lowest mean objective (the rule on a
+    tie): the non-learned policy a learned one has to beat."""
+    mine = [r for r in rows if r.policy == "rule" or r.policy == NO_ACTION or r.policy.startswith(f"{NO_ACTION}:")]
+    return min(mine, key=lambda r: (r.objective, r.policy != "rule"))
+
+
 def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] | None = None,
                   seed: int = 0) -> tuple[list[Row], dict[str, list[float]]]:
-    """Random, rule, oracle (and ``trained`` policies: name → factory ``env → policy``, e.g. your own) on
-    ``days``; also the oracle's LP objectives by task (``{task.name: [$/day]}``), as :func:`write` takes them.
+    """Random, rule, the no-action baselines (:func:`no_action_baselines`), oracle (and ``trained`` policies: name →
+    factory ``env → policy``, e.g. your own) on ``days``; also the oracle's LP objectives by task
+    (``{task.name: [$/day]}``), as :func:`write` takes them.
 
     Every policy plays the ``i``-th day from ``reset(seed + i)``: the same draws for all on a day, and the random
     baseline its own actions each day (one seed for all days replayed one action sequence on every day).
@@ -128,7 +166,7 @@ def evaluate_task(task: Task, days: Sequence[str], trained: dict[str, Trained] |
     for i, day in enumerate(days):
         day_seed = seed + i
         env = MultiAgentPowerGridEnv(task.config(day))
-        policies: dict[str, Any] = {"random": "random", "rule": "rule"}
+        policies: dict[str, Any] = {"random": "random", "rule": "rule", **no_action_baselines(env)}
         for name, factory in (trained or {}).items():
             policies[name] = factory(env)
         for name, policy in policies.items():
@@ -157,7 +195,8 @@ def evaluate_seeds(task: Task, days: Sequence[str], trained: dict[str, dict[int,
     found = {r.policy: r for r in rows}
     pooled = [Row(task.name, name, tuple(d for s in by_seed for d in found[f"{name}@{s}"].days),
                   sum(found[f"{name}@{s}"].seconds for s in by_seed), tuple(by_seed)) for name, by_seed in trained.items()]
-    ordered = [found["random"], found["rule"], *pooled, *(found[n] for n in own or {}), found["oracle"]]
+    silent = [r for r in rows if r.policy == NO_ACTION or r.policy.startswith(f"{NO_ACTION}:")]
+    ordered = [found["random"], found["rule"], *silent, *pooled, *(found[n] for n in own or {}), found["oracle"]]
     return ordered, lp
 
 
@@ -181,16 +220,31 @@ def table(rows: Iterable[Row]) -> str:
             below = all(o.objective <= p.objective + 1e-6 for o, p in zip(r.tiled(oracle), r.days))
             diff, diff_se, ahead = r.versus(rule)
             versus = "—" if name == "rule" else f"{diff:+,.1f} ± {_number(diff_se, ',.1f')}"
-            flag = " ⚠" if r.nonfinite_actions or r.missing_actions else ""
+            flag = " ⚠" if (r.nonfinite_actions or r.missing_actions) and not is_baseline(name) else ""
             lines.append(f"| {task} | {name}{flag} | {r.objective:,.1f} | {r.cost:,.1f} | {r.safety:.3f} | "
                          f"{_number(gap, '.2f')} | {'yes' if below else 'no'} | {_number(r.se, ',.1f')} | {versus} | "
                          f"{'—' if name == 'rule' else f'{ahead}/{len(r.days)}'} | {100 * r.in_band:.1f} | "
                          f"{r.nonfinite_actions} / {r.projected_actions} / {r.missing_actions} | "
                          f"{len(r.days) // r.n_seeds} × {r.n_seeds} |")
-    if any(r.nonfinite_actions for r in rows):
+    for task in dict.fromkeys(r.task for r in rows):
+        mine = [r for r in rows if r.task == task]
+        best, rule = strongest_baseline(mine), next(r for r in mine if r.policy == "rule")
+        if best is not rule:
+            oracle = next(r for r in mine if r.policy == "oracle")
+            diff, diff_se, ahead = best.versus(rule)
+            learned = [r for r in mine if not is_baseline(r.policy)]
+            lines.append(f"\n{task}: the no-action baseline {best.policy} beats the rule ({diff:+,.1f} ± "
+                         f"{_number(diff_se, ',.1f')} $/day, {ahead}/{len(best.days)} days) and closes "
+                         f"{_number(gap_closed(rule.objective, best.objective, oracle.objective), '.2f')} of the "
+                         "rule–oracle gap without learning: read a learned policy against it"
+                         + ("" if not learned else f"; gap closed against it, ({best.policy} − policy)/({best.policy} "
+                            "− oracle): " + ", ".join(
+                             f"{r.policy} {_number(gap_closed(best.objective, r.objective, oracle.objective), '.2f')}"
+                             for r in learned)) + ".")
+    if any(r.nonfinite_actions and not is_baseline(r.policy) for r in rows):
         lines.append("\n⚠ the policy sent non-finite actions (NaN, ±inf), which the env replaced: its score is not "
                      "its own actions'.")
-    if any(r.missing_actions for r in rows):
+    if any(r.missing_actions and not is_baseline(r.policy) for r in rows):
         lines.append("\n⚠ the policy sent no action (no key, or None) for learned agents, whose devices the env left at their "
                      "defaults: its score is not its own actions'.")
     return "\n".join(lines) + "\n"
