@@ -164,3 +164,19 @@ def test_a_held_missing_action_survives_a_copy_and_ends_with_the_episode():
         assert twin.scenario.agents["mg1_pv"].device.p_mw > 0.05
     env.reset(seed=0, options=None)
     assert not env._fast._missing  # the behaviour: tests/core/test_fast_setpoints_missing.py
+
+
+COMMITTED_DG = {"p_max_mw": 0.6, "cost_a": 10.0, "cost_b": 85.0, "commitment": True, "on_init": True,
+                "min_up_h": 0.0, "min_down_h": 0.0}
+
+
+# a dispatching protocol that moves the MW of a device whose learned parent sent none keeps its other entries at its
+# default_action: a commitment DG stays on (u = 1); zeros (u = 0) were a stop request that switched it off
+@pytest.mark.parametrize("name", ["droop", "admm_3mg"])
+def test_a_dispatched_device_without_an_action_keeps_its_default_entries(name):
+    env = example_env(name, mg1_dg={"params": COMMITTED_DG})
+    env.reset(seed=0)
+    dg = env.scenario.agents["mg1_dg"]
+    for _ in range(13):
+        env.step({})  # mg1 sends none
+    assert np.asarray(dg.pending).tolist()[1] == 1.0 and dg.device.on  # was u 0.0: the DG stopped

@@ -91,10 +91,11 @@ def _range_takes_action(dev: Any) -> bool:
 
 def set_pending_mw(device_agent: DeviceAgent, mw: float) -> None:
     """Set the MW setpoint (first action entry, physical units) a device agent applies this step,
-    keeping its other entries. Protocols call it in ``coordinate`` (before the device physics)."""
+    keeping its other entries (its device's ``default_action`` when it has no pending action: a missing action).
+    Protocols call it in ``coordinate`` (before the device physics)."""
     shape = device_agent.device.action_space.shape
     pending = device_agent.pending
-    current = np.zeros(shape, np.float32) if pending is None else np.array(pending, np.float32).reshape(shape)
+    current = np.array(device_agent.device.default_action if pending is None else pending, np.float32).reshape(shape)
     flat = current.reshape(-1)
     flat[0] = mw
     device_agent.pending = flat.reshape(shape)

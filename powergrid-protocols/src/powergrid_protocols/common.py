@@ -162,14 +162,15 @@ def shift_setpoints(devices: Sequence[Any], setpoints: Sequence[np.ndarray], del
 
 def pending_setpoints(devices: Sequence[Any], fill: bool = False, dtype: Any = np.float32) -> list[np.ndarray]:
     """Flat copies (``dtype``) of the device agents' pending physical setpoints; a device without one (or an agent that
-    is not a device agent): an empty array, or with ``fill`` zeros of its action's size."""
+    is not a device agent): an empty array, or with ``fill`` its device's ``default_action`` (what it applies for a
+    missing action)."""
     out = []
     for d in devices:
         pending = getattr(d, "pending", None)
         if pending is not None:
             out.append(np.array(pending, dtype).reshape(-1))
         else:
-            out.append(np.zeros(int(np.prod(d.device.action_space.shape)) if fill else 0, dtype))
+            out.append(np.array(d.device.default_action, dtype).reshape(-1) if fill else np.zeros(0, dtype))
     return out
 
 
