@@ -112,8 +112,7 @@ def first_action(device: Device, value: float) -> Any:
     """An action with ``value`` as its first entry (defaults or zeros for the rest; empty stays empty)."""
     space = device.action_space
     if isinstance(space, gymnasium.spaces.Box):
-        default = getattr(getattr(device, "actions", None), "default", None)
-        action = np.zeros(space.shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
+        action = np.asarray(device.default_action, np.float32).reshape(space.shape).copy()
         if action.size:
             action.reshape(-1)[0] = value
         return action
@@ -133,8 +132,7 @@ class RegisterUnit(Unit):
         points = [reg.addresses for _, reg in self.registers.items() if reg.access == "RW"]
         super().__init__(device, tables, [a for p in points for a in p], points)
         # until a client writes: the device's own default action (PV f = 1, maximum power), as a disabled SunSpec control
-        default = getattr(getattr(device, "actions", None), "default", None)
-        entries = np.asarray([] if default is None else default, np.float64).reshape(-1)
+        entries = np.asarray(device.default_action, np.float64).reshape(-1)
         self.setpoint_mw = float(entries[0]) if entries.size else 0.0
         self.publish()
 

@@ -224,9 +224,9 @@ class SunSpecUnit(Unit):
 
     def action(self, ctx: StepContext) -> Any:
         device = self.device
-        default = getattr(getattr(device, "actions", None), "default", None)
         shape = getattr(device.action_space, "shape", None) or (len(self.names),)
-        action = np.zeros(shape, np.float32) if default is None else np.asarray(default, np.float32).copy()
+        default = device.default_action
+        action = np.asarray(default, np.float32).reshape(shape).copy() if default.size else np.zeros(shape, np.float32)
         flat = action.reshape(-1)
         for i, name in enumerate(self.names):
             if name not in self.controls or not self.enabled[name]:

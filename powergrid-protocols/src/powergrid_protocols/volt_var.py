@@ -102,7 +102,7 @@ def cap_active_setpoint(d: Any, p_cap_mw: float, ctx: StepContext) -> float:
     names = getattr(actions, "names", ())
     if not names:
         return 0.0
-    values = np.array(actions.default if d.pending is None else d.pending, np.float64).reshape(-1)
+    values = np.array(d.device.default_action if d.pending is None else d.pending, np.float64).reshape(-1)
     if "f" in names and is_renewable(d):
         k = names.index("f")
         available = d.device.available_now(ctx)  # P_av clipped to [0, rated], as the source's step takes it
