@@ -153,6 +153,9 @@ class MultiAgentPowerGridEnv(ParallelEnv):
 
     metadata = {"name": "powergrid_v0", "render_modes": ["human", "rgb_array"], "is_parallelizable": True,
                 "render_fps": 4}
+    #: under ``on_divergence: penalize`` with valued stores, their MWh before the physics step's device physics (a list,
+    #: set at every physics tick); None otherwise (and in a pickle from before it): a failed flow bills what they took in
+    _stores_before: list[float] | None = None
 
     def __init__(self, config: EnvConfig, *, registry: Registry | None = None, solver: str | None = None,
                  render_mode: str | None = None) -> None:
@@ -253,6 +256,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         # the devices with a store whose energy is valued at the episode's end at the mean price (those behind a
         # billing meter, Scenario.valued_stores); what the others hold is worth 0
         self._stores = [i for i, d in enumerate(devices) if d.id in s.valued_stores]
+        self._stores_before = [] if self._stores and self.config.reward.on_divergence == "penalize" else None
         #: every agent's device agents (depth first), cached: ``Agent.devices()`` rebuilds the list each call
         self._devices_of = {aid: a.devices() for aid, a in s.agents.items()}
         # a store's credit is its payer's (Scenario.store_payers: the meter billing the energy that filled it). The
@@ -882,6 +886,8 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             for proto in s.horizontal:
                 proto.coordinate(extra[proto], ctx)
             ctx.price = signal
+        if self._stores_before is not None:  # penalize: what a failed flow bills is the stores' change from here
+            self._stores_before = [self._devices[i].stored_mwh() for i in self._stores]
         self._groups.step(ctx)
         ctx.price = market_price
         self._apply_network_settings()
@@ -942,11 +948,27 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 self._worst_loss = max(self._worst_loss, -min(rewards))
         else:
             terminate = rw.on_divergence == "terminate"
+            billed = None  # what the stores took in at a failed flow, billed below the floor (penalize, reward units)
             if terminate and not stores_settled and self._stores:  # a non-finite cost ends the episode here
                 term = np.zeros((self._n_dev, 4))
                 term[self._stores, 0] = change = self._store_change()
                 self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
                 self._move_store_credit(self._cost_safe[0], change)
+                rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
+            elif self._stores_before is not None and not stores_settled and self._failure.startswith("power flow"):
+                # penalize, a failed flow before the last step: settled on the last sound flow, whose import paid for
+                # nothing the stores took in at this step, so their change over it is billed at the store price to
+                # whoever their credit pays (the episode's end credits it back): the credit never pays for energy no
+                # meter billed (r47a F1). At the last step the credit is settled here, under the floor, as at terminate
+                stored = [self._devices[i].stored_mwh() for i in self._stores]
+                change = (np.array(self._stores_before) - stored) * self.ctx.store_price  # a credit: < 0 when charged
+                before = self._cost_safe[0, self._learned_pos]
+                term = np.zeros((self._n_dev, 4))
+                term[self._stores, 0] = change
+                self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
+                self._move_store_credit(self._cost_safe[0], change)
+                bill = cw * (self._cost_safe[0, self._learned_pos] - before)
+                billed = np.nan_to_num(np.maximum(bill, 0.0), nan=0.0, posinf=0.0).tolist()
                 rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
             self._cost_safe[~np.isfinite(self._cost_safe)] = 0.0
             self._cost_safe[:, self._unweighable()] = 0.0  # a finite cost that overflows is no cost either
@@ -955,7 +977,10 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             penalty = max(self._divergence_w, self._worst_loss) * ticks_lost
             # the failed tick itself scores no better than the worst sound tick seen (no gain from causing it)
             floor = -self._worst_loss
-            rewards = [(min(r, floor) if np.isfinite(r) else floor) - penalty for r in rewards]
+            if billed is None:
+                rewards = [(min(r, floor) if np.isfinite(r) else floor) - penalty for r in rewards]
+            else:  # a store's bill lowers the tick below the floor; a refund (a store emptied) lifts it at most to it
+                rewards = [(min(r, floor - b) if np.isfinite(r) else floor - b) - penalty for r, b in zip(rewards, billed)]
             # what each agent is charged beyond its reported cost and safety: the penalty and the floor's difference
             penalty = [-(cw * c + sw * s) - r for c, s, r in zip(cost, safe, rewards)]
         done = self.tick >= self.max_ticks
