@@ -17,7 +17,9 @@ internal buses. Each :meth:`FastSolver.solve` then
    with a precomputed pattern + SuperLU). lightsim2grid runs it inside an ``LSGrid``
    built on this ``Ybus`` (:class:`~powergrid.solvers.newton.GridNewton`), which keeps KLU's analysis of the Jacobian
    from one solve to the next; a net with several slacks uses the bare algorithm object,
-   which redoes it every call,
+   which redoes it every call;
+   when that fails or ends with a bus below :data:`LOW_VOLTAGE_PU` (the low-voltage solution a warm start
+   can fall into after a step near voltage collapse) it runs once more from the compile's voltages,
 3. derives line/trafo flows and loadings and the slack injections exactly as
    pandapower's result functions do (``|S|/(√3·|V|·V_base)``, ``max`` over the
    two ends, ``max_i_ka·df·parallel``, ``trafo_loading="current"``), from one
@@ -94,6 +96,15 @@ _WARNED: set[str] = set()
 UNSUPPORTED_TABLES = ("dcline", "svc", "tcsc", "ssc", "vsc", "b2b_vsc", "bus_dc", "line_dc",
                       "source_dc", "load_dc")
 
+
+#: The lowest bus voltage (pu) the fast solver takes from a warm-started Newton–Raphson without a second run from the
+#: compile's voltages (:meth:`FastSolver._newton`). The constant-power flow equations have a high- and a low-voltage
+#: solution; behind an impedance Z∠θ a source E feeds a load of angle φ at most at the nose voltage
+#: E/√(2·(1 + cos(θ − φ))) ≥ E/2, so a bus below 0.5 pu of a 1 pu source is on the low branch there. A trapped
+#: ``ieee34_3mg`` flow sat at 0.11-0.13 pu (review r47a F2); the lowest bus of the shipped configs' converged flows
+#: under random and extreme actions is 0.908 pu (r47a q4). Below the bound the second run decides: a flow really that
+#: low converges there too.
+LOW_VOLTAGE_PU = 0.5
 
 #: What a compile reads from the internal case runpp leaves (``net._ppc["internal"]``).
 _COMPILED_CASE = frozenset(("Ybus", "Yf", "Yt", "ref", "pv", "pq", "bus", "gen", "V", "Sbus", "branch_is"))
@@ -566,26 +577,40 @@ class FastSolver(PowerFlowSolver):
         return gather
 
     def _newton(self, Sbus: np.ndarray) -> bool:
-        """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu); True when it converged."""
+        """Newton–Raphson from the last voltages at the bus powers ``Sbus`` (pu); True when it converged.
+
+        When that fails, or converges with a bus below :data:`LOW_VOLTAGE_PU` (the low-voltage branch of the flow
+        equations, which a warm start after a step near voltage collapse can fall into and then stay on), it runs once
+        more from the compile's voltages (:attr:`V_base`, a start on the high-voltage branch like pandapower's), and
+        that run's flow stands when it converges; when it does not, the first run's does (converged or failed)."""
+        V, ok, iterations = self._solve_from(self._V.copy(), Sbus)
+        if not ok or (vm := np.abs(V))[vm.argmin()] < LOW_VOLTAGE_PU:  # (≈0.7 µs; ``vm.min()`` ≈1.3 µs)
+            again = self._solve_from(self.V_base.copy(), Sbus)
+            if again[1]:
+                V, ok, iterations = again
+        if not ok:
+            return self._fail()
+        self._V, self._iterations, self._converged = V, iterations, True
+        return True
+
+    def _solve_from(self, V0: np.ndarray, Sbus: np.ndarray) -> tuple[np.ndarray | None, bool, int]:
+        """One Newton–Raphson from ``V0`` (pu, a copy it may overwrite) at the bus powers ``Sbus`` (pu):
+        ``(V, converged with finite voltages, iterations)``; ``(None, False, 0)`` when the backend raised."""
         p = self.params
         try:
             if self._grid is not None:
-                V, ok, iterations = self._grid.solve(self._V.copy(), Sbus, p.max_iteration, p.tolerance_mva)
+                V, ok, iterations = self._grid.solve(V0, Sbus, p.max_iteration, p.tolerance_mva)
             elif self._ls is not None:
-                V = self._V.copy()
-                ok = self._ls.compute_pf(self.Ybus, V, Sbus, self._ref32, self._slack_w, self._pv32, self._pq32,
+                ok = self._ls.compute_pf(self.Ybus, V0, Sbus, self._ref32, self._slack_w, self._pv32, self._pq32,
                                          p.max_iteration, p.tolerance_mva)
                 V = self._ls.get_V().copy()  # a view the next solve overwrites
                 iterations = int(self._ls.get_nb_iter())
             else:
                 with np.errstate(all="ignore"):
-                    V, ok, iterations = self._nr.solve(self._V, Sbus, p.max_iteration, p.tolerance_mva)
+                    V, ok, iterations = self._nr.solve(V0, Sbus, p.max_iteration, p.tolerance_mva)
         except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
-            return self._fail()
-        if not ok or not all_finite(V):
-            return self._fail()
-        self._V, self._iterations, self._converged = V, iterations, True
-        return True
+            return None, False, 0
+        return V, bool(ok) and all_finite(V), iterations
 
     def _fail(self) -> bool:
         """A failed flow: the next one starts again from the last converged voltages (:attr:`_V`, never a diverged
