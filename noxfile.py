@@ -54,8 +54,6 @@ def _pytest(session: nox.Session, *paths: str, dist: str = "loadfile", serial: s
                     *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"}, success_codes=codes)
 
 
-
-
 @nox.session
 def core(session: nox.Session) -> None:
     """powergrid-core alone in its own venv: proves the core needs no pack."""

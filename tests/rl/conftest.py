@@ -30,7 +30,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.ray)
 
 
-
 @pytest.fixture(autouse=True)
 def sb3_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stable-Baselines3's default logger makes a folder tempdir/SB3-<time> on every ``learn``: the tests' own here."""

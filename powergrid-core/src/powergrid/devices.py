@@ -400,7 +400,6 @@ def clip_action(action: Any, space: gymnasium.spaces.Box, default: Any = None) -
     return clipped, distance
 
 
-
 def export_price(price: Any, sell_ratio: Any) -> Any:
     """$/MWh an export at a point of common coupling is paid: ``min(sell_ratio·price, price)`` (floats or arrays).
 
