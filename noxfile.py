@@ -45,13 +45,15 @@ def _pytest(session: nox.Session, *paths: str, dist: str = "loadfile", serial: s
     ``xdist_group`` cannot keep them together, since pytest 9.2 ignores the group it appends to a test's id)."""
     REPORTS.mkdir(parents=True, exist_ok=True)
     workers = ("-n", "auto", "--dist", dist)
-    passes = [(workers, session.name, [0])]
-    if serial is not None:  # exit code 5: the marker selected no test (``-k`` chose others)
-        passes = [((*workers, "-m", f"not {serial}"), session.name, [0]),
-                  (("-p", "no:xdist", "-m", serial), f"{session.name}-{serial}", [0, 5])]
-    for options, report, codes in passes:
+    passes = [(workers, (), session.name, [0])]
+    if serial is not None:  # the split goes after the posargs: a ``-n`` or ``-m`` there cannot undo it (``-n 0`` not
+        # ``-p no:xdist``, which makes a ``-n`` among the posargs an error); exit code 5: a pass selected no test (the
+        # serial one, or with posargs (``-k``) either)
+        passes = [(workers, ("-m", f"not {serial}"), session.name, [0, 5] if session.posargs else [0]),
+                  ((), ("-m", serial, "-n", "0"), f"{session.name}-{serial}", [0, 5])]
+    for options, split, report, codes in passes:
         session.run("pytest", "-q", "-p", "no:cacheprovider", *options, f"--junitxml={REPORTS / report}.xml", *paths,
-                    *session.posargs, env={"POWERGRID_STRICT_PLUGINS": "1"}, success_codes=codes)
+                    *session.posargs, *split, env={"POWERGRID_STRICT_PLUGINS": "1"}, success_codes=codes)
 
 
 @nox.session
