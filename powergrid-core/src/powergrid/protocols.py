@@ -48,9 +48,12 @@ EMPTY_BOX = gymnasium.spaces.Box(0.0, 0.0, (0,), np.float32)
 
 def pending_mw(device_agent: DeviceAgent) -> float:
     """The MW setpoint a device agent is about to apply: the first entry of its pending (physical)
-    action; 0 when it has none or it is not finite."""
+    action; with none, its device's ``default_action`` entry (what it applies for a missing action: a DG its
+    ``p_min_mw``), 0 when that is empty; 0 for a non-finite entry (a horizontal protocol's ``project_pending`` has
+    replaced it by that default first)."""
     if device_agent.pending is None:
-        return 0.0
+        default = np.asarray(device_agent.device.default_action, dtype=np.float64).reshape(-1)
+        return float(default[0]) if default.size and np.isfinite(default[0]) else 0.0
     value = float(np.asarray(device_agent.pending, dtype=np.float64).reshape(-1)[0])
     return value if np.isfinite(value) else 0.0
 
