@@ -56,7 +56,7 @@ class {{Class}}(Device):
 
     def step(self, action: object, ctx: StepContext) -> None:
         p, dt = self.params, self.dt_h
-        requested, distance = clip_action(action if action is not None else [0.0], self.action_space)
+        requested, distance = clip_action(action if action is not None else [0.0], self.action_space, self.default_action)
         power = float(requested[0])
         # state-dependent limits over the whole step
         low = -(1.0 - self.level) * p.capacity_mwh / (p.efficiency * dt)
