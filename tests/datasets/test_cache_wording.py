@@ -4,7 +4,7 @@
 (b) a corrupt cached file offline led with the `path`/POWERGRID_DATA_DIR advice and gave its cause last;
 (c) an unreadable ``checksums.json`` read "not recorded in checksums.json";
 (d) an online ``powergrid validate`` said only "ok" for a ``download: true`` dataset whose cache it did not check.
-Core's GridConnection only: no powergrid-devices needed."""
+Core alone: no powergrid-devices needed (the scenario's one device is defined here)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import os
 import re
 from pathlib import Path
 
+import powergrid
 from powergrid.cli import main
+from powergrid.devices import Device
 
 FETCH = ["datasets", "fetch", "caiso", "--role", "load", "-p", "area=AVA", "-p", "year=2023"]
 SITE = """\
@@ -21,8 +23,7 @@ name: site
 network: {type: case33bw}
 time: {physics: 1h, episode: 4h}
 agents:
-  - {id: site, kind: grid, protocol: {type: none}, children: [pcc]}
-  - {id: pcc, type: GridConnection, bus: 0, params: {element: ext_grid}}
+  - {id: unit, type: IdleUnitR47, bus: 5}
 datasets:
   price: {provider: caiso, download: true, year: 2023}
 """
@@ -77,6 +78,13 @@ def test_an_unreadable_checksums_json_is_named_unreadable_not_unrecorded(capsys)
 
 
 def test_an_online_validate_says_the_cache_was_not_checked(tmp_path, capsys, monkeypatch):
+    @powergrid.register_device("IdleUnitR47")
+    class IdleUnit(Device):
+        """0 MW, no action (the conftest removes it after the test)."""
+
+        def step(self, action, ctx):
+            self.p_mw = 0.0
+
     config = tmp_path / "site.yaml"
     config.write_text(SITE)
     monkeypatch.delenv("POWERGRID_OFFLINE")
