@@ -78,12 +78,3 @@ def test_unpickling_without_the_local_plugin_names_its_module_folder_and_the_var
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
-
-def test_a_pickle_made_before_the_local_plugin_folders_unpickles():
-    """A pickle made before 241e466 holds only the state (KeyError: 'local_plugins'): it unpickles as before."""
-    env = MultiAgentPowerGridEnv.from_config(SCENARIO)
-    env.reset(seed=0)
-    old = MultiAgentPowerGridEnv.__new__(MultiAgentPowerGridEnv)
-    old.__setstate__({"state": env.__getstate__()["state"]})  # what pickle.loads does with such a pickle
-    action = {"pv": env.action_space("pv").high}
-    assert old.step(action)[1] == env.step(action)[1]

@@ -1580,7 +1580,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         check_pickle_format(type(self), state, "format")  # before any object inside is unpickled
         # a spawned worker imports the local plugins the pickled devices may come from (POWERGRID_PLUGIN_PATH)
-        self.__dict__.update(plugins.unpickle(state["state"], state.get("local_plugins", {})))  # none before 241e466
+        self.__dict__.update(plugins.unpickle(state["state"], state["local_plugins"]))
         self._freeze_schedule()  # arrays come back writeable from a pickle
 
     def state(self) -> np.ndarray:
