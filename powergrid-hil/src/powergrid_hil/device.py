@@ -215,7 +215,8 @@ class LinkedDevice(Device):
         or infinite one is too and counts the full range (never the middle of the range, which :func:`clip_action`
         makes of it without a default)."""
         if action is None:
-            return (self.safe_setpoint_mw if self.writes else 0.0), 0.0
+            return self.safe_setpoint_mw, 0.0  # 0 on a read-only device
+
         values, distance = clip_action(action, self.action_space, self.default_action)
         return (float(values[0]) if values.size else 0.0), distance  # read-only: no setpoint
 
