@@ -138,15 +138,21 @@ def no_action_baselines(env: Any) -> dict[str, Callable[[Any], dict[str, Any]]]:
     return found
 
 
+def is_no_action(name: str) -> bool:
+    """A no-action baseline's row: ``none`` or ``none:A``."""
+    return name == NO_ACTION or name.startswith(f"{NO_ACTION}:")
+
+
 def is_baseline(name: str) -> bool:
     """A row of a policy that learns nothing: random, rule, oracle, none and none:A."""
-    return name in ("random", "rule", "oracle", NO_ACTION) or name.startswith(f"{NO_ACTION}:")
+    return name in ("random", "rule", "oracle") or is_no_action(name)
+
 
 
 def strongest_baseline(rows: Iterable[Row]) -> Row:
     """Of one task's rows, the rule or a no-action baseline, whichever has the lowest mean objective (the rule on a
     tie): the non-learned policy a learned one has to beat."""
-    mine = [r for r in rows if r.policy == "rule" or r.policy == NO_ACTION or r.policy.startswith(f"{NO_ACTION}:")]
+    mine = [r for r in rows if r.policy == "rule" or is_no_action(r.policy)]
     return min(mine, key=lambda r: (r.objective, r.policy != "rule"))
 
 
@@ -195,7 +201,7 @@ def evaluate_seeds(task: Task, days: Sequence[str], trained: dict[str, dict[int,
     found = {r.policy: r for r in rows}
     pooled = [Row(task.name, name, tuple(d for s in by_seed for d in found[f"{name}@{s}"].days),
                   sum(found[f"{name}@{s}"].seconds for s in by_seed), tuple(by_seed)) for name, by_seed in trained.items()]
-    silent = [r for r in rows if r.policy == NO_ACTION or r.policy.startswith(f"{NO_ACTION}:")]
+    silent = [r for r in rows if is_no_action(r.policy)]
     ordered = [found["random"], found["rule"], *silent, *pooled, *(found[n] for n in own or {}), found["oracle"]]
     return ordered, lp
 
