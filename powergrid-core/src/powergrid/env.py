@@ -950,10 +950,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
             terminate = rw.on_divergence == "terminate"
             billed = None  # what the stores took in at a failed flow, billed below the floor (penalize, reward units)
             if terminate and not stores_settled and self._stores:  # a non-finite cost ends the episode here
-                term = np.zeros((self._n_dev, 4))
-                term[self._stores, 0] = change = self._store_change()
-                self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
-                self._move_store_credit(self._cost_safe[0], change)
+                self._credit_failed_step(self._store_change())
                 rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
             elif self._stores_before is not None and not stores_settled and self._failure.startswith("power flow"):
                 # penalize, a failed flow before the last step: settled on the last sound flow, whose import paid for
@@ -963,10 +960,7 @@ class MultiAgentPowerGridEnv(ParallelEnv):
                 stored = [self._devices[i].stored_mwh() for i in self._stores]
                 change = (np.array(self._stores_before) - stored) * self.ctx.store_price  # a credit: < 0 when charged
                 before = self._cost_safe[0, self._learned_pos]
-                term = np.zeros((self._n_dev, 4))
-                term[self._stores, 0] = change
-                self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
-                self._move_store_credit(self._cost_safe[0], change)
+                self._credit_failed_step(change)
                 bill = cw * (self._cost_safe[0, self._learned_pos] - before)
                 billed = np.nan_to_num(np.maximum(bill, 0.0), nan=0.0, posinf=0.0).tolist()
                 rewards = [-(cw * c + sw * s) for c, s in zip(*self._cost_safe[:, self._learned_pos].tolist())]
@@ -1341,6 +1335,14 @@ class MultiAgentPowerGridEnv(ParallelEnv):
         """What the stores' change of deliverable energy since the reset is worth at the episode's mean price ($)."""
         stored = np.array([self._devices[i].stored_mwh() for i in self._stores])
         return (stored - self._stored0) * self.ctx.store_price
+
+    def _credit_failed_step(self, change: np.ndarray) -> None:
+        """Credit the stores' ``change`` ($, :meth:`_store_change`; < 0 bills) into a failed step's settled costs
+        (``_cost_safe``): summed by the grid agents on the stores' rows, then moved to each store's payer."""
+        term = np.zeros((self._n_dev, 4))
+        term[self._stores, 0] = change
+        self._cost_safe -= self._by_agent(np.zeros(term.size), grid_values=term.ravel())
+        self._move_store_credit(self._cost_safe[0], change)
 
     def _move_store_credit(self, cost: np.ndarray, change: np.ndarray) -> None:
         """Give each store's credit ``change`` ($, :meth:`_store_change`) to the agents over its payer (the meter
